@@ -1,0 +1,16 @@
+// Package clock provides the real clock behind ports.Clock.
+package clock
+
+import (
+	"time"
+
+	"focal/ports"
+)
+
+// System reads the machine's clock.
+type System struct{}
+
+var _ ports.Clock = System{}
+
+// Now implements ports.Clock.
+func (System) Now() time.Time { return time.Now() }

@@ -1,0 +1,204 @@
+package httpapi
+
+import (
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+
+	"focal/domain"
+)
+
+// Tiers a token may name; the rate limit follows the tier.
+const (
+	TierFree       = "free"
+	TierPro        = "pro"
+	TierEnterprise = "enterprise"
+)
+
+// RoleAdmin may change policy and delete sessions.
+const RoleAdmin = "admin"
+
+// Principal is the authenticated caller.
+type Principal struct {
+	TenantID string
+	Subject  string
+	Roles    []string
+	Tier     string
+}
+
+// HasRole reports whether the caller holds role.
+func (p Principal) HasRole(role string) bool { return slices.Contains(p.Roles, role) }
+
+// AuthConfig says how bearer tokens are verified.
+type AuthConfig struct {
+	// Secret verifies HS256 tokens; empty disables HS256.
+	Secret string `env:"JWT_SECRET" yaml:"secret"`
+	// PublicKeyFile is a PEM RSA or EC public key verifying RS256 or ES256
+	// tokens; empty disables them.
+	PublicKeyFile string `env:"JWT_PUBLIC_KEY_FILE" yaml:"public_key_file"`
+	// Issuer, when set, must equal the token's iss.
+	Issuer string `env:"JWT_ISSUER" yaml:"issuer"`
+	// Audience, when set, must be among the token's aud.
+	Audience string `env:"JWT_AUDIENCE" yaml:"audience"`
+	// Leeway tolerates clock skew on exp and nbf.
+	Leeway time.Duration `env:"JWT_LEEWAY" envDefault:"5s" yaml:"leeway"`
+}
+
+// Validate checks that at least one key is configured.
+func (c AuthConfig) Validate() error {
+	if c.Secret == "" && c.PublicKeyFile == "" {
+		return errors.New("FOCAL_JWT_SECRET or FOCAL_JWT_PUBLIC_KEY_FILE must be set")
+	}
+	if c.Secret != "" && len(c.Secret) < 32 {
+		return errors.New("FOCAL_JWT_SECRET must be at least 32 bytes")
+	}
+	if c.Leeway < 0 || c.Leeway > 5*time.Minute {
+		return errors.New("FOCAL_JWT_LEEWAY must be 0..5m")
+	}
+	return nil
+}
+
+// Authenticator verifies bearer tokens.
+type Authenticator struct {
+	secret  []byte
+	rsaKey  *rsa.PublicKey
+	ecKey   *ecdsa.PublicKey
+	parser  *jwt.Parser
+	methods []string
+}
+
+type tokenClaims struct {
+	TenantID string   `json:"tenant_id"`
+	Roles    []string `json:"roles,omitempty"`
+	Tier     string   `json:"tier,omitempty"`
+	jwt.RegisteredClaims
+}
+
+// NewAuthenticator builds an authenticator from cfg, reading the public key
+// file if one is named.
+func NewAuthenticator(cfg AuthConfig) (*Authenticator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	a := &Authenticator{}
+	if cfg.Secret != "" {
+		a.secret = []byte(cfg.Secret)
+		a.methods = append(a.methods, jwt.SigningMethodHS256.Alg())
+	}
+	if cfg.PublicKeyFile != "" {
+		pem, err := os.ReadFile(cfg.PublicKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("read JWT public key: %w", err)
+		}
+		if k, err := jwt.ParseRSAPublicKeyFromPEM(pem); err == nil {
+			a.rsaKey = k
+			a.methods = append(a.methods, jwt.SigningMethodRS256.Alg())
+		} else if k, err := jwt.ParseECPublicKeyFromPEM(pem); err == nil {
+			a.ecKey = k
+			a.methods = append(a.methods, jwt.SigningMethodES256.Alg())
+		} else {
+			return nil, errors.New("JWT public key file holds neither an RSA nor an EC public key")
+		}
+	}
+	opts := []jwt.ParserOption{jwt.WithValidMethods(a.methods), jwt.WithExpirationRequired(), jwt.WithLeeway(cfg.Leeway)}
+	if cfg.Issuer != "" {
+		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
+	}
+	if cfg.Audience != "" {
+		opts = append(opts, jwt.WithAudience(cfg.Audience))
+	}
+	a.parser = jwt.NewParser(opts...)
+	return a, nil
+}
+
+// errUnauthenticated is what every failed check looks like to the client:
+// the reason goes to the log line's cause, never to the response.
+func errUnauthenticated(cause error) error {
+	return domain.WrapError(domain.CodeUnauthenticated, cause, "missing or invalid bearer token")
+}
+
+// Authenticate verifies the Authorization header value and returns the caller.
+func (a *Authenticator) Authenticate(header string) (Principal, error) {
+	scheme, raw, ok := strings.Cut(strings.TrimSpace(header), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(raw) == "" {
+		return Principal{}, errUnauthenticated(errors.New("no bearer token"))
+	}
+	var claims tokenClaims
+	if _, err := a.parser.ParseWithClaims(strings.TrimSpace(raw), &claims, a.key); err != nil {
+		return Principal{}, errUnauthenticated(err)
+	}
+	if claims.TenantID == "" {
+		return Principal{}, errUnauthenticated(errors.New("token has no tenant_id claim"))
+	}
+	if _, err := uuid.Parse(claims.TenantID); err != nil || len(claims.TenantID) != 36 {
+		return Principal{}, errUnauthenticated(errors.New("tenant_id claim is not a UUID"))
+	}
+	tier := claims.Tier
+	switch tier {
+	case "":
+		tier = TierFree
+	case TierFree, TierPro, TierEnterprise:
+	default:
+		return Principal{}, errUnauthenticated(fmt.Errorf("unknown tier %q", tier))
+	}
+	return Principal{TenantID: strings.ToLower(claims.TenantID), Subject: claims.Subject, Roles: claims.Roles, Tier: tier}, nil
+}
+
+// key picks the verification key by the token's algorithm family, so a
+// token can never be checked with a key of another kind (HS/RS confusion).
+func (a *Authenticator) key(t *jwt.Token) (any, error) {
+	switch t.Method.(type) {
+	case *jwt.SigningMethodHMAC:
+		if a.secret != nil {
+			return a.secret, nil
+		}
+	case *jwt.SigningMethodRSA:
+		if a.rsaKey != nil {
+			return a.rsaKey, nil
+		}
+	case *jwt.SigningMethodECDSA:
+		if a.ecKey != nil {
+			return a.ecKey, nil
+		}
+	}
+	return nil, fmt.Errorf("no key for algorithm %s", t.Method.Alg())
+}
+
+// TokenRequest describes a development token.
+type TokenRequest struct {
+	TenantID string
+	Subject  string
+	Roles    []string
+	Tier     string
+	TTL      time.Duration
+	Issuer   string
+	Audience string
+}
+
+// SignToken issues an HS256 token with secret, for development and tests.
+func SignToken(secret string, r TokenRequest, now time.Time) (string, error) {
+	claims := tokenClaims{
+		TenantID: r.TenantID,
+		Roles:    r.Roles,
+		Tier:     r.Tier,
+		RegisteredClaims: jwt.RegisteredClaims{
+			Subject:   r.Subject,
+			Issuer:    r.Issuer,
+			IssuedAt:  jwt.NewNumericDate(now),
+			NotBefore: jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(r.TTL)),
+		},
+	}
+	if r.Audience != "" {
+		claims.Audience = jwt.ClaimStrings{r.Audience}
+	}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
+}

@@ -1,0 +1,77 @@
+package httpapi
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+	"go.uber.org/zap"
+
+	"focal/adapters/logctx"
+	"focal/application"
+)
+
+// ChatRequest is the body of POST /v1/chat and /v1/chat/stream.
+type ChatRequest struct {
+	TenantID      string         `json:"tenant_id,omitempty"`
+	AgentID       string         `json:"agent_id"`
+	Channel       string         `json:"channel"`
+	UserChannelID string         `json:"user_channel_id"`
+	Message       string         `json:"message"`
+	SessionID     string         `json:"session_id,omitempty"`
+	Metadata      map[string]any `json:"metadata,omitempty"`
+}
+
+// command turns the request into the use case's command; ids are UUIDs,
+// compared in lower case.
+func (r ChatRequest) command(c *gin.Context) application.ChatCommand {
+	return application.ChatCommand{
+		TenantID:      principal(c).TenantID,
+		BodyTenantID:  strings.ToLower(r.TenantID),
+		AgentID:       strings.ToLower(r.AgentID),
+		Channel:       r.Channel,
+		UserChannelID: r.UserChannelID,
+		Message:       r.Message,
+		SessionID:     strings.ToLower(r.SessionID),
+		Metadata:      r.Metadata,
+		RequestID:     requestID(c),
+	}
+}
+
+// ChatRoutes serves the chat endpoints.
+type ChatRoutes struct {
+	chat *application.ProcessMessage
+}
+
+// NewChatRoutes returns the chat endpoints over the use case.
+func NewChatRoutes(chat *application.ProcessMessage) *ChatRoutes {
+	return &ChatRoutes{chat: chat}
+}
+
+// Register implements Routes.
+func (h *ChatRoutes) Register(_ *gin.RouterGroup, v1 *gin.RouterGroup) {
+	v1.POST("/chat", requireJSON, h.postChat)
+}
+
+// postChat runs one turn and answers with the whole reply.
+func (h *ChatRoutes) postChat(c *gin.Context) {
+	var req ChatRequest
+	if _, err := decodeJSON(c.Request, &req); err != nil {
+		writeError(c, err)
+		return
+	}
+	ctx := c.Request.Context()
+	logctx.Add(ctx, zap.String("agent_id", req.AgentID))
+	turn, err := h.chat.Prepare(ctx, req.command(c))
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	logctx.Add(ctx, zap.String("session_id", turn.SessionID()), zap.String("turn_id", turn.TurnID()))
+	res, err := turn.Run(ctx, func(string) error { return nil })
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, res)
+}

@@ -1,0 +1,98 @@
+// Package httpapi is Focal's HTTP adapter (directory adapters/http): the gin
+// router, middleware, handlers and the one table from error code to status.
+// Handlers only translate between HTTP and the application's commands.
+package httpapi
+
+import (
+	"errors"
+	"math"
+	"net/http"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+	"go.uber.org/zap"
+
+	"focal/adapters/logctx"
+	"focal/domain"
+)
+
+// statusOf is the one table from error code to HTTP status (DESIGN §4).
+var statusOf = map[domain.ErrorCode]int{
+	domain.CodeInvalidRequest:        http.StatusBadRequest,
+	domain.CodeUnauthenticated:       http.StatusUnauthorized,
+	domain.CodeForbidden:             http.StatusForbidden,
+	domain.CodeTenantMismatch:        http.StatusForbidden,
+	domain.CodeAgentNotFound:         http.StatusNotFound,
+	domain.CodeSessionNotFound:       http.StatusNotFound,
+	domain.CodeTurnNotFound:          http.StatusNotFound,
+	domain.CodeNotFound:              http.StatusNotFound,
+	domain.CodeMethodNotAllowed:      http.StatusMethodNotAllowed,
+	domain.CodeSessionClosed:         http.StatusConflict,
+	domain.CodeSessionBusy:           http.StatusConflict,
+	domain.CodeIdempotencyInProgress: http.StatusConflict,
+	domain.CodeVersionConflict:       http.StatusConflict,
+	domain.CodePayloadTooLarge:       http.StatusRequestEntityTooLarge,
+	domain.CodeUnsupportedMediaType:  http.StatusUnsupportedMediaType,
+	domain.CodeIdempotencyKeyReused:  http.StatusUnprocessableEntity,
+	domain.CodeRateLimitExceeded:     http.StatusTooManyRequests,
+	domain.CodeInternal:              http.StatusInternalServerError,
+	domain.CodeLLMError:              http.StatusBadGateway,
+	domain.CodeLLMUnavailable:        http.StatusServiceUnavailable,
+	domain.CodeStoreUnavailable:      http.StatusServiceUnavailable,
+	domain.CodeTimeout:               http.StatusGatewayTimeout,
+}
+
+// HTTPStatus returns the status for an error code (500 for unknown codes).
+func HTTPStatus(code domain.ErrorCode) int {
+	if s, ok := statusOf[code]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// ErrorBody is the body of every error response.
+type ErrorBody struct {
+	Error ErrorPayload `json:"error"`
+}
+
+// ErrorPayload describes one error.
+type ErrorPayload struct {
+	Code      domain.ErrorCode    `json:"code"`
+	Message   string              `json:"message"`
+	Details   []domain.FieldError `json:"details"`
+	RequestID string              `json:"request_id"`
+}
+
+// errorPayload converts err into what the client sees. Errors without a
+// code are internal: their text is logged, never shown.
+func errorPayload(c *gin.Context, err error) (int, ErrorPayload, *domain.Error) {
+	var de *domain.Error
+	if !errors.As(err, &de) {
+		de = domain.WrapError(domain.CodeInternal, err, "internal error")
+	}
+	msg := de.Message
+	if de.Code == domain.CodeInternal {
+		msg = "internal error"
+	}
+	details := de.Details
+	if details == nil {
+		details = []domain.FieldError{}
+	}
+	return HTTPStatus(de.Code), ErrorPayload{Code: de.Code, Message: msg, Details: details, RequestID: requestID(c)}, de
+}
+
+// writeError answers with the error body and the headers its code calls
+// for, logging server-side failures with their cause.
+func writeError(c *gin.Context, err error) {
+	status, payload, de := errorPayload(c, err)
+	if status >= 500 {
+		logctx.From(c.Request.Context(), zap.NewNop()).Error("request failed", zap.String("code", string(de.Code)), zap.Error(err))
+	}
+	switch {
+	case de.Code == domain.CodeUnauthenticated:
+		c.Header("WWW-Authenticate", `Bearer realm="focal"`)
+	case de.RetryAfter > 0:
+		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(de.RetryAfter.Seconds()))))
+	}
+	c.AbortWithStatusJSON(status, ErrorBody{Error: payload})
+}

@@ -1,0 +1,143 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"mime"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+	"go.uber.org/zap"
+
+	"focal/adapters/logctx"
+	"focal/domain"
+)
+
+// Context keys set by the middleware.
+const (
+	keyRequestID = "focal.request_id"
+	keyPrincipal = "focal.principal"
+)
+
+// saneRequestID is what a client-sent X-Request-ID must look like to be
+// kept: short, printable, no separators that could forge log fields.
+var saneRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// requestContext assigns the request id, puts a request logger into the
+// context and writes one access log line when the request ends.
+func requestContext(log *zap.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id := c.GetHeader("X-Request-ID")
+		if !saneRequestID.MatchString(id) {
+			id = uuid.NewString()
+		}
+		c.Set(keyRequestID, id)
+		c.Header("X-Request-ID", id)
+		ctx, fields := logctx.New(c.Request.Context(), log, zap.String("request_id", id))
+		c.Request = c.Request.WithContext(ctx)
+		start := time.Now()
+		c.Next()
+		route := c.FullPath()
+		if route == "" {
+			route = "unmatched"
+		}
+		fields.Logger().Info("request",
+			zap.String("method", c.Request.Method),
+			zap.String("route", route),
+			zap.Int("status", c.Writer.Status()),
+			zap.Int("bytes", c.Writer.Size()),
+			zap.Duration("latency", time.Since(start)))
+	}
+}
+
+func requestID(c *gin.Context) string { return c.GetString(keyRequestID) }
+
+// recovery turns a panic into a logged 500 with the standard error body;
+// the panic value and stack stay in the log.
+func recovery(log *zap.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		defer func() {
+			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler {
+					panic(r)
+				}
+				logctx.From(c.Request.Context(), log).Error("handler panicked", zap.Any("panic", r), zap.Stack("stack"))
+				if !c.Writer.Written() {
+					writeError(c, domain.Errorf(domain.CodeInternal, "internal error"))
+				}
+				c.Abort()
+			}
+		}()
+		c.Next()
+	}
+}
+
+// limitBody caps request bodies; reading past the cap fails, and decoding
+// reports it as PAYLOAD_TOO_LARGE.
+func limitBody(max int64) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if c.Request.ContentLength > max {
+			writeError(c, domain.Errorf(domain.CodePayloadTooLarge, "request body exceeds %d bytes", max))
+			return
+		}
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, max)
+		c.Next()
+	}
+}
+
+// requireJSON rejects bodies that are not declared as JSON.
+func requireJSON(c *gin.Context) {
+	if c.Request.ContentLength == 0 && c.Request.Body == http.NoBody {
+		c.Next()
+		return
+	}
+	mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	if err != nil || (mt != "application/json" && !isJSONSuffix(mt)) {
+		writeError(c, domain.Errorf(domain.CodeUnsupportedMediaType, "Content-Type must be application/json"))
+		return
+	}
+	c.Next()
+}
+
+func isJSONSuffix(mt string) bool {
+	return len(mt) > 5 && mt[len(mt)-5:] == "+json"
+}
+
+// authenticate requires a valid bearer token and stores the caller.
+func authenticate(a *Authenticator) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		p, err := a.Authenticate(c.GetHeader("Authorization"))
+		if err != nil {
+			logctx.From(c.Request.Context(), zap.NewNop()).Info("authentication failed", zap.NamedError("reason", errors.Unwrap(err)))
+			writeError(c, err)
+			return
+		}
+		c.Set(keyPrincipal, p)
+		logctx.Add(c.Request.Context(), zap.String("tenant_id", p.TenantID))
+		c.Next()
+	}
+}
+
+// principal returns the authenticated caller; routes behind authenticate
+// always have one.
+func principal(c *gin.Context) Principal {
+	p, ok := c.Get(keyPrincipal)
+	if !ok {
+		panic(fmt.Sprintf("route %s is not behind authentication", c.FullPath()))
+	}
+	return p.(Principal)
+}
+
+// requireRole answers 403 unless the caller holds role.
+func requireRole(role string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if !principal(c).HasRole(role) {
+			writeError(c, domain.Errorf(domain.CodeForbidden, "this operation needs the %s role", role))
+			return
+		}
+		c.Next()
+	}
+}

@@ -1,0 +1,85 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"go.uber.org/zap"
+
+	"focal/domain"
+)
+
+// Config is the HTTP listener's configuration.
+type Config struct {
+	// Addr is the listen address.
+	Addr string `env:"HTTP_ADDR" envDefault:":8080" yaml:"addr"`
+	// MaxBodyBytes caps request bodies.
+	MaxBodyBytes int64 `env:"HTTP_MAX_BODY_BYTES" envDefault:"1048576" yaml:"max_body_bytes"`
+	// MaxHeaderBytes caps request headers.
+	MaxHeaderBytes int `env:"HTTP_MAX_HEADER_BYTES" envDefault:"65536" yaml:"max_header_bytes"`
+	// ReadHeaderTimeout bounds how long a client may take to send headers.
+	ReadHeaderTimeout time.Duration `env:"HTTP_READ_HEADER_TIMEOUT" envDefault:"10s" yaml:"read_header_timeout"`
+	// IdleTimeout closes idle keep-alive connections.
+	IdleTimeout time.Duration `env:"HTTP_IDLE_TIMEOUT" envDefault:"120s" yaml:"idle_timeout"`
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	switch {
+	case c.Addr == "":
+		return errors.New("FOCAL_HTTP_ADDR must not be empty")
+	case c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 64<<20:
+		return errors.New("FOCAL_HTTP_MAX_BODY_BYTES must be 1 KiB..64 MiB")
+	case c.MaxHeaderBytes < 4096:
+		return errors.New("FOCAL_HTTP_MAX_HEADER_BYTES must be at least 4096")
+	case c.ReadHeaderTimeout <= 0 || c.IdleTimeout <= 0:
+		return errors.New("HTTP timeouts must be positive")
+	}
+	return nil
+}
+
+// Routes is a set of endpoints. public routes need no token (health,
+// metrics, the API document); v1 routes are under /v1 behind
+// authentication.
+type Routes interface {
+	Register(public *gin.RouterGroup, v1 *gin.RouterGroup)
+}
+
+// NewRouter builds the gin engine with the middleware every request goes
+// through and the given endpoint sets.
+func NewRouter(cfg Config, log *zap.Logger, auth *Authenticator, routes []Routes) *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.ContextWithFallback = true
+	r.Use(requestContext(log), recovery(log), limitBody(cfg.MaxBodyBytes))
+	r.NoRoute(func(c *gin.Context) {
+		writeError(c, domain.Errorf(domain.CodeNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
+	})
+	r.NoMethod(func(c *gin.Context) {
+		writeError(c, domain.Errorf(domain.CodeMethodNotAllowed, "method %s is not allowed on %s", c.Request.Method, c.Request.URL.Path))
+	})
+	public := r.Group("")
+	v1 := r.Group("/v1", authenticate(auth))
+	for _, rt := range routes {
+		rt.Register(public, v1)
+	}
+	return r
+}
+
+// NewServer returns the HTTP server for handler with cfg's limits.
+func NewServer(cfg Config, handler http.Handler, log *zap.Logger) *http.Server {
+	errLog, _ := zap.NewStdLogAt(log.Named("http"), zap.WarnLevel)
+	return &http.Server{
+		Addr:              cfg.Addr,
+		Handler:           handler,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		ErrorLog:          errLog,
+	}
+}

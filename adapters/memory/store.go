@@ -1,0 +1,199 @@
+// Package memory implements every Focal store in process memory: the
+// embedded default for development, tests and single-instance use. State is
+// lost on restart and not shared between instances.
+package memory
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"focal/domain"
+	"focal/ports"
+)
+
+// Store holds policies, sessions, turns and session leases. One mutex
+// guards all of it: every operation is a few map look-ups, so contention
+// costs less than finer locks would.
+type Store struct {
+	clock ports.Clock
+
+	mu       sync.Mutex
+	policies map[string]*domain.Policy // tenant/agent → current version
+	sessions map[string]*domain.Session
+	active   map[domain.ChannelKey]string // channel identity → active session id
+	turns    map[string][]*domain.Turn    // session id → turns by number-1
+	turnByID map[string]*domain.Turn
+	leases   map[string]*sessionLease
+	fences   int64 // last lease fence handed out
+}
+
+var (
+	_ ports.PolicyStore   = (*Store)(nil)
+	_ ports.SessionStore  = (*Store)(nil)
+	_ ports.TurnStore     = (*Store)(nil)
+	_ ports.SessionLocker = (*Store)(nil)
+)
+
+// New returns an empty store.
+func New(clock ports.Clock) *Store {
+	return &Store{
+		clock:    clock,
+		policies: map[string]*domain.Policy{},
+		sessions: map[string]*domain.Session{},
+		active:   map[domain.ChannelKey]string{},
+		turns:    map[string][]*domain.Turn{},
+		turnByID: map[string]*domain.Turn{},
+		leases:   map[string]*sessionLease{},
+	}
+}
+
+func policyKey(tenantID, agentID string) string { return tenantID + "/" + agentID }
+
+// GetPolicy implements ports.PolicyStore. The policy returned is shared and
+// must not be modified.
+func (s *Store) GetPolicy(ctx context.Context, tenantID, agentID string) (*domain.Policy, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, unavailable(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.policies[policyKey(tenantID, agentID)]
+	if !ok {
+		return nil, domain.Errorf(domain.CodeAgentNotFound, "agent %s not found", agentID)
+	}
+	return p, nil
+}
+
+// AgentVersion implements ports.PolicyStore.
+func (s *Store) AgentVersion(ctx context.Context, tenantID, agentID string) (int64, error) {
+	p, err := s.GetPolicy(ctx, tenantID, agentID)
+	if err != nil {
+		return 0, err
+	}
+	return p.Agent.Version, nil
+}
+
+// SavePolicy implements ports.PolicyStore. It stores a deep copy, so the
+// caller's value never aliases the stored one.
+func (s *Store) SavePolicy(ctx context.Context, tenantID string, p *domain.Policy) error {
+	if err := ctx.Err(); err != nil {
+		return unavailable(err)
+	}
+	cp, err := clonePolicy(p)
+	if err != nil {
+		return domain.WrapError(domain.CodeInternal, err, "policy cannot be stored")
+	}
+	cp.Agent.TenantID = tenantID
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := policyKey(tenantID, p.Agent.ID)
+	var current int64
+	if old, ok := s.policies[key]; ok {
+		current = old.Agent.Version
+	}
+	if p.Agent.Version != current+1 {
+		return domain.Errorf(domain.CodeVersionConflict, "agent %s is at version %d; expected to write version %d", p.Agent.ID, current, current+1)
+	}
+	s.policies[key] = cp
+	return nil
+}
+
+// ListAgents implements ports.PolicyStore.
+func (s *Store) ListAgents(ctx context.Context, tenantID string, page ports.PageRequest) (ports.Page[domain.Agent], error) {
+	if err := ctx.Err(); err != nil {
+		return ports.Page[domain.Agent]{}, unavailable(err)
+	}
+	after, err := decodeCursor(page.Cursor)
+	if err != nil {
+		return ports.Page[domain.Agent]{}, err
+	}
+	s.mu.Lock()
+	var agents []domain.Agent
+	for _, p := range s.policies {
+		if p.Agent.TenantID == tenantID && p.Agent.ID > after {
+			agents = append(agents, p.Agent)
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(agents, func(a, b domain.Agent) int { return strings.Compare(a.ID, b.ID) })
+	return paginate(agents, page.Limit, func(a domain.Agent) string { return a.ID }), nil
+}
+
+// DeleteAgent implements ports.PolicyStore.
+func (s *Store) DeleteAgent(ctx context.Context, tenantID, agentID string) error {
+	if err := ctx.Err(); err != nil {
+		return unavailable(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := policyKey(tenantID, agentID)
+	if _, ok := s.policies[key]; !ok {
+		return domain.Errorf(domain.CodeAgentNotFound, "agent %s not found", agentID)
+	}
+	delete(s.policies, key)
+	return nil
+}
+
+func clonePolicy(p *domain.Policy) (*domain.Policy, error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	var cp domain.Policy
+	return &cp, json.Unmarshal(b, &cp)
+}
+
+// paginate cuts one page from items already sorted and filtered past the
+// cursor; the cursor of the next page is the last item's key.
+func paginate[T any](items []T, limit int, key func(T) string) ports.Page[T] {
+	n := ports.PageLimit(limit)
+	page := ports.Page[T]{Items: items}
+	if len(items) > n {
+		page.Items = items[:n]
+		page.NextCursor = encodeCursor(key(items[n-1]))
+	}
+	if page.Items == nil {
+		page.Items = []T{}
+	}
+	return page
+}
+
+func encodeCursor(key string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(key))
+}
+
+func decodeCursor(c string) (string, error) {
+	if c == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return "", domain.InvalidFields(domain.FieldError{Field: "cursor", Message: "is not a cursor this listing issued"})
+	}
+	return string(b), nil
+}
+
+// numberCursor and parseNumberCursor page by turn number.
+func numberCursor(n int) string { return encodeCursor(strconv.Itoa(n)) }
+
+func parseNumberCursor(c string) (int, bool, error) {
+	s, err := decodeCursor(c)
+	if err != nil || s == "" {
+		return 0, false, err
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, false, domain.InvalidFields(domain.FieldError{Field: "cursor", Message: "is not a cursor this listing issued"})
+	}
+	return n, true, nil
+}
+
+// unavailable reports a call whose context ended before it could run.
+func unavailable(err error) error {
+	return domain.WrapError(domain.CodeStoreUnavailable, err, "the store did not answer in time")
+}

@@ -1,0 +1,170 @@
+package alignment
+
+import (
+	"errors"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"focal/domain"
+	"focal/ports"
+)
+
+// errViolation stops a model stream as soon as its text breaks a lexical
+// constraint; generation then regenerates from the text already released.
+type errViolation struct {
+	constraint domain.CheckedConstraint
+}
+
+func (e *errViolation) Error() string {
+	return "reply breaks constraint of rule " + e.constraint.RuleID
+}
+
+// releaser forwards reply text to the client's sink only once no forbidden
+// phrase or pattern can still complete over it. It keeps back the shortest
+// tail that could be the start of a violation; when a constraint needs the
+// whole reply (required phrases, expressions, judges, unbounded patterns) it
+// keeps back everything until the reply has been checked.
+//
+// Text once released is final: a later attempt (regeneration or fallback)
+// continues after it.
+type releaser struct {
+	sink      ports.DeltaSink
+	lexical   []domain.CheckedConstraint
+	whole     bool
+	phraseLen int // runes of the longest forbidden phrase, normalised
+	patternLn int // runes of the longest bounded forbidden pattern match
+
+	released strings.Builder // everything released so far, all attempts
+	attempt  strings.Builder // the current attempt's text
+	sent     int             // bytes of attempt released
+	deltas   []string
+}
+
+func newReleaser(sink ports.DeltaSink, enforced []domain.CheckedConstraint) *releaser {
+	r := &releaser{sink: sink}
+	for _, c := range enforced {
+		switch c.Constraint.Kind {
+		case domain.ConstraintForbidPhrase:
+			r.lexical = append(r.lexical, c)
+			r.phraseLen = max(r.phraseLen, utf8.RuneCountInString(domain.NormalizeText(c.Constraint.Value)))
+		case domain.ConstraintForbidPattern:
+			n, bounded := c.MaxMatchRunes()
+			if !bounded {
+				r.whole = true
+				continue
+			}
+			r.lexical = append(r.lexical, c)
+			r.patternLn = max(r.patternLn, n)
+		default:
+			r.whole = true
+		}
+	}
+	return r
+}
+
+// begin starts a new attempt after the text already released.
+func (r *releaser) begin() {
+	r.attempt.Reset()
+	r.sent = 0
+}
+
+// write takes one model delta. It returns *errViolation when the attempt's
+// text now contains a forbidden phrase or pattern.
+func (r *releaser) write(delta string) error {
+	r.attempt.WriteString(delta)
+	if r.whole {
+		return nil
+	}
+	text := r.attempt.String()
+	// No violation can start before the text already released: it would
+	// have been complete, and caught, when that text was checked.
+	scan := text[r.sent:]
+	for _, c := range r.lexical {
+		if c.FirstForbidden(scan) >= 0 {
+			return &errViolation{constraint: c}
+		}
+	}
+	safe := min(holdBackRaw(text, r.patternLn), holdBackNormalized(text, r.phraseLen))
+	if safe > r.sent {
+		if err := r.emit(text[r.sent:safe]); err != nil {
+			return err
+		}
+		r.sent = safe
+	}
+	return nil
+}
+
+// attemptText is the current attempt's whole text.
+func (r *releaser) attemptText() string { return r.attempt.String() }
+
+// finish releases the rest of the current attempt, which has been checked.
+func (r *releaser) finish() error {
+	text := r.attempt.String()
+	if r.sent < len(text) {
+		if err := r.emit(text[r.sent:]); err != nil {
+			return err
+		}
+		r.sent = len(text)
+	}
+	return nil
+}
+
+// releaseText releases a whole checked text (a template, fallback or
+// refusal) as one delta after whatever was released before.
+func (r *releaser) releaseText(text string) error {
+	r.begin()
+	r.attempt.WriteString(text)
+	return r.finish()
+}
+
+// releasedText is everything the client has been sent.
+func (r *releaser) releasedText() string { return r.released.String() }
+
+func (r *releaser) emit(s string) error {
+	if s == "" {
+		return nil
+	}
+	r.released.WriteString(s)
+	r.deltas = append(r.deltas, s)
+	return r.sink(s)
+}
+
+// holdBackRaw returns the offset before the last n-1 runes of text: a match
+// of at most n runes not yet seen whole must start at or after it.
+func holdBackRaw(text string, n int) int {
+	i := len(text)
+	for k := 0; k < n-1 && i > 0; k++ {
+		_, size := utf8.DecodeLastRuneInString(text[:i])
+		i -= size
+	}
+	return i
+}
+
+// holdBackNormalized is holdBackRaw for phrases, which are matched on
+// normalised text where a run of white space counts as one rune.
+func holdBackNormalized(text string, n int) int {
+	i, count := len(text), 0
+	for count < n-1 && i > 0 {
+		r, size := utf8.DecodeLastRuneInString(text[:i])
+		i -= size
+		if unicode.IsSpace(r) {
+			for i > 0 {
+				r2, s2 := utf8.DecodeLastRuneInString(text[:i])
+				if !unicode.IsSpace(r2) {
+					break
+				}
+				i -= s2
+			}
+		}
+		count++
+	}
+	return i
+}
+
+// isViolation reports whether err is a mid-stream constraint violation.
+func isViolation(err error) (*errViolation, bool) {
+	var v *errViolation
+	ok := errors.As(err, &v)
+	return v, ok
+}

@@ -1,0 +1,313 @@
+package application
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"focal/domain"
+	"focal/ports"
+)
+
+// ChatConfig tunes turn processing.
+type ChatConfig struct {
+	// SessionIdleTTL closes sessions idle longer than this (0: never).
+	SessionIdleTTL time.Duration
+	// LockWait is how long a message waits for its busy session.
+	LockWait time.Duration
+	// LeaseTTL is how long a session lease lasts if its holder dies; it must
+	// exceed TurnTimeout so a live holder never loses its lease.
+	LeaseTTL time.Duration
+	// TurnTimeout bounds one turn's engine run.
+	TurnTimeout time.Duration
+	// CommitTimeout bounds the commit of a turn whose request has ended.
+	CommitTimeout time.Duration
+}
+
+// Validate checks the configuration.
+func (c ChatConfig) Validate() error {
+	switch {
+	case c.LockWait < 0 || c.SessionIdleTTL < 0:
+		return errors.New("lock wait and session idle TTL must not be negative")
+	case c.TurnTimeout <= 0:
+		return errors.New("turn timeout must be positive")
+	case c.LeaseTTL <= c.TurnTimeout:
+		return errors.New("session lease TTL must exceed the turn timeout")
+	case c.CommitTimeout <= 0:
+		return errors.New("commit timeout must be positive")
+	}
+	return nil
+}
+
+// ProcessMessage is the chat use case: it resolves the session, runs the
+// engine under the session's lease and commits the turn.
+type ProcessMessage struct {
+	cfg      ChatConfig
+	policies *PolicyCache
+	sessions ports.SessionStore
+	turns    ports.TurnStore
+	locker   ports.SessionLocker
+	engine   ports.Engine
+	clock    ports.Clock
+}
+
+// NewProcessMessage wires the use case.
+func NewProcessMessage(cfg ChatConfig, policies *PolicyCache, sessions ports.SessionStore, turns ports.TurnStore,
+	locker ports.SessionLocker, engine ports.Engine, clock ports.Clock) (*ProcessMessage, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if policies == nil || sessions == nil || turns == nil || locker == nil || engine == nil || clock == nil {
+		return nil, errors.New("process message: every dependency is required")
+	}
+	return &ProcessMessage{cfg: cfg, policies: policies, sessions: sessions, turns: turns, locker: locker, engine: engine, clock: clock}, nil
+}
+
+// PreparedTurn is a turn that passed every check and holds its session's
+// lease; Run it or Abort it.
+type PreparedTurn struct {
+	uc      *ProcessMessage
+	cmd     ChatCommand
+	policy  *domain.Policy
+	session *domain.Session
+	lease   ports.SessionLease
+	started time.Time
+	turnID  string
+}
+
+// Prepare does everything that can fail before the engine starts:
+// validation, agent and session checks, and taking the session's lease.
+//
+// Errors: INVALID_REQUEST, TENANT_MISMATCH, AGENT_NOT_FOUND,
+// SESSION_NOT_FOUND, SESSION_CLOSED, SESSION_BUSY, STORE_UNAVAILABLE.
+func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (*PreparedTurn, error) {
+	started := uc.clock.Now()
+	if err := cmd.Validate(); err != nil {
+		return nil, err
+	}
+	policy, err := uc.policies.Get(ctx, cmd.TenantID, cmd.AgentID)
+	if err != nil {
+		return nil, err
+	}
+	if !policy.Agent.Enabled {
+		return nil, domain.Errorf(domain.CodeAgentNotFound, "agent %s not found", cmd.AgentID)
+	}
+	session, err := uc.resolveSession(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
+	lease, err := uc.locker.LockSession(ctx, cmd.TenantID, session.ID, uc.cfg.LockWait, uc.cfg.LeaseTTL)
+	if err != nil {
+		return nil, err
+	}
+	// The session may have moved on, or been closed, while we waited.
+	session, err = uc.sessions.GetSession(ctx, cmd.TenantID, session.ID)
+	if err == nil && session.Status == domain.SessionClosed {
+		err = domain.Errorf(domain.CodeSessionClosed, "session %s is closed", session.ID)
+	}
+	if err != nil {
+		_ = lease.Release(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	turnID, err := uuid.NewV7()
+	if err != nil {
+		_ = lease.Release(context.WithoutCancel(ctx))
+		return nil, domain.WrapError(domain.CodeInternal, err, "cannot allocate a turn id")
+	}
+	return &PreparedTurn{uc: uc, cmd: cmd, policy: policy, session: session, lease: lease, started: started, turnID: turnID.String()}, nil
+}
+
+// resolveSession finds the session the message belongs to (DESIGN §3.2).
+func (uc *ProcessMessage) resolveSession(ctx context.Context, cmd ChatCommand) (*domain.Session, error) {
+	now := uc.clock.Now()
+	if cmd.SessionID != "" {
+		s, err := uc.sessions.GetSession(ctx, cmd.TenantID, cmd.SessionID)
+		if err != nil {
+			return nil, err
+		}
+		if s.AgentID != cmd.AgentID {
+			return nil, domain.Errorf(domain.CodeSessionNotFound, "session %s not found", cmd.SessionID)
+		}
+		if s.Status == domain.SessionActive && s.IdleSince(now, uc.cfg.SessionIdleTTL) {
+			if s, err = uc.sessions.CloseSession(ctx, cmd.TenantID, s.ID, now); err != nil {
+				return nil, err
+			}
+		}
+		if s.Status == domain.SessionClosed {
+			return nil, domain.Errorf(domain.CodeSessionClosed, "session %s is closed", s.ID)
+		}
+		return s, nil
+	}
+	key := domain.ChannelKey{TenantID: cmd.TenantID, AgentID: cmd.AgentID, Channel: cmd.Channel, UserChannelID: cmd.UserChannelID}
+	// Two rounds at most: an idle session found on the first is closed, and
+	// the second opens its successor.
+	for range 2 {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return nil, domain.WrapError(domain.CodeInternal, err, "cannot allocate a session id")
+		}
+		s, _, err := uc.sessions.FindOrCreateActive(ctx, domain.NewSession(id.String(), key, now))
+		if err != nil {
+			return nil, err
+		}
+		if !s.IdleSince(now, uc.cfg.SessionIdleTTL) {
+			return s, nil
+		}
+		if _, err := uc.sessions.CloseSession(ctx, cmd.TenantID, s.ID, now); err != nil {
+			return nil, err
+		}
+	}
+	return nil, domain.Errorf(domain.CodeSessionBusy, "the session for this channel identity keeps changing; retry")
+}
+
+// Abort gives up a prepared turn without running it.
+func (p *PreparedTurn) Abort(ctx context.Context) {
+	_ = p.lease.Release(context.WithoutCancel(ctx))
+}
+
+// SessionID is the session the turn belongs to.
+func (p *PreparedTurn) SessionID() string { return p.session.ID }
+
+// TurnID is the id the turn will be recorded under.
+func (p *PreparedTurn) TurnID() string { return p.turnID }
+
+// Run executes the turn, streaming released reply text to sink, commits it
+// and releases the lease. A turn that fails or is interrupted (ctx ended,
+// sink failed) is still recorded, with what was released.
+//
+// Errors: LLM_ERROR, LLM_UNAVAILABLE, TIMEOUT, SESSION_BUSY (lost the
+// lease), STORE_UNAVAILABLE, INTERNAL_ERROR; the sink's or ctx's error when
+// the client went away.
+func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResult, error) {
+	uc := p.uc
+	defer p.lease.Release(context.WithoutCancel(ctx))
+
+	var released strings.Builder
+	var deltas []string
+	record := func(d string) error {
+		released.WriteString(d)
+		deltas = append(deltas, d)
+		if err := sink(d); err != nil {
+			return &clientGoneError{err: err}
+		}
+		return nil
+	}
+	turnCtx, cancel := context.WithTimeout(ctx, uc.cfg.TurnTimeout)
+	out, runErr := uc.engine.RunTurn(turnCtx, ports.TurnInput{
+		Policy:     p.policy,
+		Session:    p.session,
+		TurnNumber: p.session.TurnCount + 1,
+		Message:    p.cmd.Message,
+		RequestID:  p.cmd.RequestID,
+	}, record)
+	timedOut := errors.Is(turnCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
+	cancel()
+
+	turn := p.newTurn(released.String(), deltas)
+	if runErr != nil {
+		runErr = classifyRunError(runErr, ctx, timedOut)
+		turn.Status, turn.ErrorCode = domain.TurnFailed, domain.ErrorCodeOf(runErr)
+		if ctx.Err() != nil || errors.As(runErr, new(*clientGoneError)) {
+			turn.Status = domain.TurnInterrupted
+		}
+		turn.SessionAfter = p.session.Clone()
+	} else {
+		turn.Status = domain.TurnCompleted
+		turn.Response = out.Response
+		turn.Explanation, turn.Usage, turn.Model, turn.Timings = out.Explanation, out.Usage, out.Model, out.Timings
+		turn.SessionAfter = out.Session
+	}
+	now := uc.clock.Now()
+	turn.LatencyMS = now.Sub(p.started).Milliseconds()
+	turn.SessionAfter.AdvanceTurn(turn.TurnNumber, now)
+
+	// The turn is recorded even when the client is gone, so its outcome is
+	// never lost; that write gets its own short deadline.
+	commitCtx, cancelCommit := context.WithTimeout(context.WithoutCancel(ctx), uc.cfg.CommitTimeout)
+	defer cancelCommit()
+	if err := uc.turns.CommitTurn(commitCtx, p.lease.Token(), turn); err != nil {
+		if runErr != nil {
+			return nil, runErr
+		}
+		return nil, err
+	}
+	if runErr != nil {
+		return nil, runErr
+	}
+	return resultOf(turn), nil
+}
+
+func (p *PreparedTurn) newTurn(released string, deltas []string) *domain.Turn {
+	return &domain.Turn{
+		ID:           p.turnID,
+		TenantID:     p.cmd.TenantID,
+		AgentID:      p.cmd.AgentID,
+		AgentVersion: p.policy.Agent.Version,
+		SessionID:    p.session.ID,
+		TurnNumber:   p.session.TurnCount + 1,
+		RequestID:    p.cmd.RequestID,
+		Message:      p.cmd.Message,
+		Response:     released,
+		Metadata:     p.cmd.Metadata,
+		Deltas:       deltas,
+		CreatedAt:    p.started,
+		Explanation:  domain.Explanation{Candidates: []domain.RuleCandidate{}, Matched: []domain.RuleMatch{}, ToolCalls: []domain.ToolCall{}},
+		Timings:      []domain.StepTiming{},
+	}
+}
+
+// clientGoneError marks a failure to deliver text to the client: the turn
+// was interrupted, not failed.
+type clientGoneError struct{ err error }
+
+func (e *clientGoneError) Error() string { return "client went away: " + e.err.Error() }
+func (e *clientGoneError) Unwrap() error { return e.err }
+
+// classifyRunError turns a turn deadline into TIMEOUT; other errors keep
+// their code.
+func classifyRunError(err error, ctx context.Context, timedOut bool) error {
+	if timedOut {
+		return domain.WrapError(domain.CodeTimeout, err, "the turn did not finish within its deadline")
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("turn interrupted: %w", context.Cause(ctx))
+	}
+	return err
+}
+
+// resultOf builds the client's view of a committed turn.
+func resultOf(t *domain.Turn) *ChatResult {
+	r := &ChatResult{
+		Response:     t.Response,
+		SessionID:    t.SessionID,
+		TurnID:       t.ID,
+		Scenario:     t.Explanation.Scenario.After,
+		MatchedRules: make([]string, 0, len(t.Explanation.Matched)),
+		ToolsCalled:  []string{},
+		TokensUsed:   t.Usage.Total(),
+		LatencyMS:    t.LatencyMS,
+	}
+	for _, m := range t.Explanation.Matched {
+		r.MatchedRules = append(r.MatchedRules, m.RuleID)
+	}
+	for _, c := range t.Explanation.ToolCalls {
+		if c.Error == "" {
+			r.ToolsCalled = append(r.ToolsCalled, c.ToolID)
+		}
+	}
+	return r
+}
+
+// Chat runs a whole turn and returns the reply: Prepare then Run with a
+// sink that only collects.
+func (uc *ProcessMessage) Chat(ctx context.Context, cmd ChatCommand) (*ChatResult, error) {
+	p, err := uc.Prepare(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
+	return p.Run(ctx, func(string) error { return nil })
+}

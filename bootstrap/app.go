@@ -1,0 +1,187 @@
+package bootstrap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+
+	"go.uber.org/fx"
+	"go.uber.org/fx/fxevent"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"focal/adapters/clock"
+	httpapi "focal/adapters/http"
+	"focal/adapters/llm"
+	"focal/adapters/memory"
+	"focal/application"
+	"focal/application/alignment"
+	"focal/ports"
+)
+
+// NewLogger builds the service logger from cfg.
+func NewLogger(cfg LogConfig) (*zap.Logger, error) {
+	level, err := zapcore.ParseLevel(cfg.Level)
+	if err != nil {
+		return nil, err
+	}
+	zc := zap.NewProductionConfig()
+	if cfg.Format == "console" {
+		zc = zap.NewDevelopmentConfig()
+	}
+	zc.Level = zap.NewAtomicLevelAt(level)
+	zc.DisableStacktrace = level != zapcore.DebugLevel
+	return zc.Build()
+}
+
+// Options returns the fx options of the whole service for cfg. extra
+// options come last, so tests can add fx.Populate or fx.Decorate.
+func Options(cfg Config, log *zap.Logger, extra ...fx.Option) fx.Option {
+	return fx.Options(
+		fx.Supply(cfg, log),
+		fx.WithLogger(func() fxevent.Logger { return &fxevent.ZapLogger{Logger: log.Named("fx")} }),
+		CoreModule,
+		storeModule(cfg.Store),
+		modelModule(cfg.LLM),
+		HTTPModule,
+		fx.Options(extra...),
+	)
+}
+
+// NewApp returns the fx application for cfg.
+func NewApp(cfg Config, log *zap.Logger, extra ...fx.Option) *fx.App {
+	return fx.New(Options(cfg, log, extra...))
+}
+
+// CoreModule provides the application: the clock, the policy cache, the
+// alignment engine and the use cases.
+var CoreModule = fx.Module("core",
+	fx.Provide(
+		fx.Annotate(func() clock.System { return clock.System{} }, fx.As(new(ports.Clock))),
+		func(cfg Config, store ports.PolicyStore, clk ports.Clock) (*application.PolicyCache, error) {
+			return application.NewPolicyCache(store, clk, cfg.Chat.PolicyRefresh)
+		},
+		fx.Annotate(alignment.New, fx.As(new(ports.Engine))),
+		func(cfg Config, policies *application.PolicyCache, sessions ports.SessionStore, turns ports.TurnStore,
+			locker ports.SessionLocker, engine ports.Engine, clk ports.Clock) (*application.ProcessMessage, error) {
+			return application.NewProcessMessage(cfg.Chat.application(), policies, sessions, turns, locker, engine, clk)
+		},
+	),
+)
+
+// MemoryModule provides every store from process memory.
+var MemoryModule = fx.Module("memory",
+	fx.Provide(
+		fx.Annotate(memory.New,
+			fx.As(new(ports.PolicyStore)), fx.As(new(ports.SessionStore)),
+			fx.As(new(ports.TurnStore)), fx.As(new(ports.SessionLocker))),
+	),
+)
+
+func storeModule(StoreConfig) fx.Option { return MemoryModule }
+
+// OfflineModule provides the offline model: template answers only.
+var OfflineModule = fx.Module("llm",
+	fx.Provide(fx.Annotate(func() llm.Offline { return llm.Offline{} }, fx.As(new(ports.ChatModel)))),
+)
+
+func modelModule(LLMConfig) fx.Option { return OfflineModule }
+
+// HTTPModule provides the router and the listener, and registers the
+// endpoint sets given to the "routes" group.
+var HTTPModule = fx.Module("http",
+	fx.Provide(
+		func(cfg Config) (*httpapi.Authenticator, error) { return httpapi.NewAuthenticator(cfg.Auth) },
+		asRoutes(httpapi.NewChatRoutes),
+		fx.Annotate(
+			func(cfg Config, log *zap.Logger, auth *httpapi.Authenticator, routes []httpapi.Routes) http.Handler {
+				return httpapi.NewRouter(cfg.HTTP, log, auth, routes)
+			},
+			fx.ParamTags(``, ``, ``, `group:"routes"`)),
+		newStartupData,
+		newServer,
+	),
+	fx.Invoke(func(*Server) {}),
+)
+
+// asRoutes provides an endpoint set into the "routes" group.
+func asRoutes(ctor any) any {
+	return fx.Annotate(ctor, fx.As(new(httpapi.Routes)), fx.ResultTags(`group:"routes"`))
+}
+
+// Server is the running HTTP listener.
+type Server struct {
+	srv *http.Server
+	ln  net.Listener
+}
+
+// Addr is the address the server listens on (useful with port 0).
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// newServer depends on startupData so that the data is loaded before the
+// listener opens (fx runs start hooks in dependency order).
+func newServer(lc fx.Lifecycle, cfg Config, handler http.Handler, log *zap.Logger, _ startupData) *Server {
+	s := &Server{srv: httpapi.NewServer(cfg.HTTP, handler, log)}
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			// Listen before returning so a port conflict fails start-up;
+			// serving goes on in the background.
+			ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+			if err != nil {
+				return fmt.Errorf("listen on %s: %w", cfg.HTTP.Addr, err)
+			}
+			s.ln = ln
+			go func() {
+				if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+					log.Error("http server stopped", zap.Error(err))
+				}
+			}()
+			log.Info("listening", zap.String("addr", ln.Addr().String()))
+			return nil
+		},
+		OnStop: func(ctx context.Context) error { return s.srv.Shutdown(ctx) },
+	})
+	return s
+}
+
+// startupData marks that FOCAL_BOOTSTRAP_BUNDLE, if set, is imported at
+// start.
+type startupData struct{}
+
+func newStartupData(lc fx.Lifecycle, cfg Config, store ports.PolicyStore, log *zap.Logger) startupData {
+	if cfg.Startup.Bundle != "" {
+		lc.Append(fx.Hook{OnStart: func(ctx context.Context) error {
+			return importStartupBundle(ctx, cfg.Startup, store, log)
+		}})
+	}
+	return startupData{}
+}
+
+// importStartupBundle imports the start-up bundle into the store.
+func importStartupBundle(ctx context.Context, cfg StartupConfig, store ports.PolicyStore, log *zap.Logger) error {
+	data, err := os.ReadFile(cfg.Bundle)
+	if err != nil {
+		return fmt.Errorf("read bootstrap bundle: %w", err)
+	}
+	p, err := application.ParseBundle(data)
+	if err != nil {
+		return fmt.Errorf("bootstrap bundle %s: %w", cfg.Bundle, err)
+	}
+	tenant := cfg.Tenant
+	if tenant == "" {
+		tenant = p.Agent.TenantID
+	}
+	if !application.IsUUID(tenant) {
+		return errors.New("bootstrap bundle: set FOCAL_BOOTSTRAP_TENANT or agent.tenant_id in the bundle to the owning tenant's UUID")
+	}
+	saved, err := application.ImportBundle(ctx, store, tenant, p)
+	if err != nil {
+		return fmt.Errorf("bootstrap bundle %s: %w", cfg.Bundle, err)
+	}
+	log.Info("imported agent bundle", zap.String("tenant_id", tenant), zap.String("agent_id", saved.Agent.ID),
+		zap.Int64("version", saved.Agent.Version), zap.Int("rules", len(saved.Rules)))
+	return nil
+}

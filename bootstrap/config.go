@@ -1,0 +1,140 @@
+// Package bootstrap assembles Focal: it loads configuration and wires every
+// package with fx. It is the only package that knows them all; fx is used at
+// start-up only.
+package bootstrap
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+	"gopkg.in/yaml.v3"
+
+	httpapi "focal/adapters/http"
+	"focal/application"
+)
+
+// Config is the whole service configuration. Every field is read from an
+// environment variable FOCAL_<NAME>, optionally on top of a YAML file; the
+// README lists them all with their defaults.
+type Config struct {
+	HTTP    httpapi.Config     `yaml:"http"`
+	Auth    httpapi.AuthConfig `yaml:"auth"`
+	Log     LogConfig          `yaml:"log"`
+	Store   StoreConfig        `yaml:"store"`
+	LLM     LLMConfig          `yaml:"llm"`
+	Chat    ChatConfig         `yaml:"chat"`
+	Startup StartupConfig      `yaml:"startup"`
+}
+
+// LogConfig controls logging.
+type LogConfig struct {
+	// Level is debug, info, warn or error.
+	Level string `env:"LOG_LEVEL" envDefault:"info" yaml:"level"`
+	// Format is json (for machines) or console (for people).
+	Format string `env:"LOG_FORMAT" envDefault:"json" yaml:"format"`
+}
+
+// StoreConfig selects and configures storage.
+type StoreConfig struct {
+	// Kind is memory or mongo.
+	Kind string `env:"STORE" envDefault:"memory" yaml:"kind"`
+}
+
+// LLMConfig selects the chat model.
+type LLMConfig struct {
+	// Provider is offline, openai or anthropic.
+	Provider string `env:"LLM_PROVIDER" envDefault:"offline" yaml:"provider"`
+}
+
+// ChatConfig tunes turn processing.
+type ChatConfig struct {
+	// SessionIdleTTL closes sessions idle longer than this.
+	SessionIdleTTL time.Duration `env:"SESSION_IDLE_TTL" envDefault:"24h" yaml:"session_idle_ttl"`
+	// SessionLockWait is how long a message waits for its busy session.
+	SessionLockWait time.Duration `env:"SESSION_LOCK_WAIT" envDefault:"30s" yaml:"session_lock_wait"`
+	// TurnTimeout bounds one turn.
+	TurnTimeout time.Duration `env:"TURN_TIMEOUT" envDefault:"60s" yaml:"turn_timeout"`
+	// PolicyRefresh is how stale a cached agent policy may be.
+	PolicyRefresh time.Duration `env:"POLICY_REFRESH" envDefault:"1s" yaml:"policy_refresh"`
+}
+
+// application returns the use case's configuration: the lease outlives the
+// turn deadline so a live holder never loses it.
+func (c ChatConfig) application() application.ChatConfig {
+	return application.ChatConfig{
+		SessionIdleTTL: c.SessionIdleTTL,
+		LockWait:       c.SessionLockWait,
+		LeaseTTL:       c.TurnTimeout + 15*time.Second,
+		TurnTimeout:    c.TurnTimeout,
+		CommitTimeout:  5 * time.Second,
+	}
+}
+
+// StartupConfig names data loaded when the service starts.
+type StartupConfig struct {
+	// Bundle is the path of an agent bundle imported at start-up.
+	Bundle string `env:"BOOTSTRAP_BUNDLE" yaml:"bundle"`
+	// Tenant owns the bundle's agent; empty takes the bundle's agent.tenant_id.
+	Tenant string `env:"BOOTSTRAP_TENANT" yaml:"tenant"`
+}
+
+// LoadConfig reads the YAML file at path (if path is not empty), then the
+// FOCAL_* environment on top, and validates the result.
+func LoadConfig(path string) (Config, error) {
+	return loadConfig(path, nil)
+}
+
+// loadConfig is LoadConfig with an explicit environment (nil: the process's).
+func loadConfig(path string, environ map[string]string) (Config, error) {
+	var cfg Config
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("read config file: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil {
+			return cfg, fmt.Errorf("config file %s: %w", path, err)
+		}
+	}
+	opts := env.Options{Prefix: "FOCAL_", SetDefaultsForZeroValuesOnly: true, Environment: environ}
+	if err := env.ParseWithOptions(&cfg, opts); err != nil {
+		return cfg, fmt.Errorf("configuration: %w", err)
+	}
+	return cfg, cfg.Validate()
+}
+
+// Validate checks every part and reports all problems at once.
+func (c Config) Validate() error {
+	var errs []error
+	errs = append(errs, c.HTTP.Validate(), c.Auth.Validate())
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, errors.New("FOCAL_LOG_LEVEL must be debug, info, warn or error"))
+	}
+	if c.Log.Format != "json" && c.Log.Format != "console" {
+		errs = append(errs, errors.New("FOCAL_LOG_FORMAT must be json or console"))
+	}
+	if c.Store.Kind != "memory" {
+		errs = append(errs, fmt.Errorf("FOCAL_STORE=%q is not supported: use memory", c.Store.Kind))
+	}
+	if c.LLM.Provider != "offline" {
+		errs = append(errs, fmt.Errorf("FOCAL_LLM_PROVIDER=%q is not supported: use offline", c.LLM.Provider))
+	}
+	if c.Chat.PolicyRefresh < 0 || c.Chat.PolicyRefresh > time.Minute {
+		errs = append(errs, errors.New("FOCAL_POLICY_REFRESH must be 0..1m"))
+	}
+	if err := c.Chat.application().Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("chat settings: %w", err))
+	}
+	if c.Startup.Tenant != "" && !application.IsUUID(c.Startup.Tenant) {
+		errs = append(errs, errors.New("FOCAL_BOOTSTRAP_TENANT must be a UUID"))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,246 @@
+package domain
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+)
+
+// Policy is an agent with everything that governs its replies, at one
+// version. It is also the agent bundle format: import and export move whole
+// policies.
+type Policy struct {
+	Agent     Agent      `json:"agent"`
+	Rules     []Rule     `json:"rules"`
+	Scenarios []Scenario `json:"scenarios"`
+	Templates []Template `json:"templates"`
+	Tools     []Tool     `json:"tools"`
+}
+
+// Validation limits for policy parts.
+const (
+	maxIDLength        = 128
+	maxNameLength      = 200
+	maxConditionLength = 2000
+	maxTextLength      = 20000
+	maxPriority        = 100
+)
+
+var policyID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]*$`)
+
+// Validate checks the policy's internal consistency: unique ids, references
+// that resolve, known enums, template placeholders that parse. Expressions
+// are checked by the application layer, which owns the expression language.
+func (p *Policy) Validate() []FieldError {
+	v := &validator{}
+	a := &p.Agent
+	v.id("agent.id", a.ID)
+	v.text("agent.name", a.Name, 1, maxNameLength)
+	v.text("agent.system_prompt", a.SystemPrompt, 0, maxTextLength)
+	validateSettings(v, a.Settings)
+
+	templates := v.uniqueIDs("templates", len(p.Templates), func(i int) string { return p.Templates[i].ID })
+	for i, t := range p.Templates {
+		f := fmt.Sprintf("templates[%d]", i)
+		v.text(f+".text", t.Text, 1, maxTextLength)
+		switch t.Mode {
+		case ModeExclusive, ModeSuggest, ModeFallback:
+		default:
+			v.add(f+".mode", "must be one of exclusive, suggest, fallback")
+		}
+		if _, err := ParseTemplate(t.Text); err != nil {
+			v.add(f+".text", err.Error())
+		}
+	}
+	tools := v.uniqueIDs("tools", len(p.Tools), func(i int) string { return p.Tools[i].ID })
+	for i, t := range p.Tools {
+		f := fmt.Sprintf("tools[%d]", i)
+		if !strings.HasPrefix(t.URL, "http://") && !strings.HasPrefix(t.URL, "https://") {
+			v.add(f+".url", "must be an http or https URL")
+		}
+		if t.TimeoutMS < 0 || t.TimeoutMS > 120000 {
+			v.add(f+".timeout_ms", "must be 0..120000")
+		}
+	}
+
+	scenarios := v.uniqueIDs("scenarios", len(p.Scenarios), func(i int) string { return p.Scenarios[i].ID })
+	steps := map[string]bool{}
+	for i := range p.Scenarios {
+		validateScenario(v, fmt.Sprintf("scenarios[%d]", i), &p.Scenarios[i], templates, steps)
+	}
+
+	rules := v.uniqueIDs("rules", len(p.Rules), func(i int) string { return p.Rules[i].ID })
+	for i := range p.Rules {
+		validateRule(v, fmt.Sprintf("rules[%d]", i), &p.Rules[i], scenarios, steps, templates, tools)
+	}
+	for i := range p.Scenarios {
+		for j, st := range p.Scenarios[i].Steps {
+			for k, id := range st.RuleIDs {
+				if !rules[id] {
+					v.add(fmt.Sprintf("scenarios[%d].steps[%d].rule_ids[%d]", i, j, k), "unknown rule "+id)
+				}
+			}
+		}
+	}
+	return v.errs
+}
+
+func validateSettings(v *validator, s AgentSettings) {
+	unit := func(field string, x float64) {
+		if x < 0 || x > 1 {
+			v.add("agent.settings."+field, "must be between 0 and 1")
+		}
+	}
+	unit("match_threshold", s.MatchThreshold)
+	unit("scenario_entry_threshold", s.ScenarioEntryThreshold)
+	unit("transition_threshold", s.TransitionThreshold)
+	unit("transition_margin", s.TransitionMargin)
+	if s.HistoryTurns < 0 || s.HistoryTurns > 100 {
+		v.add("agent.settings.history_turns", "must be 0..100")
+	}
+	if s.TopK < 0 || s.TopK > 50 {
+		v.add("agent.settings.top_k", "must be 0..50")
+	}
+	if s.MaxRegenerations != nil && (*s.MaxRegenerations < 0 || *s.MaxRegenerations > 5) {
+		v.add("agent.settings.max_regenerations", "must be 0..5")
+	}
+	if s.Temperature != nil && (*s.Temperature < 0 || *s.Temperature > 2) {
+		v.add("agent.settings.temperature", "must be 0..2")
+	}
+	if s.MaxTokens < 0 {
+		v.add("agent.settings.max_tokens", "must not be negative")
+	}
+}
+
+func validateScenario(v *validator, f string, sc *Scenario, templates, allSteps map[string]bool) {
+	v.text(f+".entry_condition", sc.EntryCondition, 1, maxConditionLength)
+	stepIDs := v.uniqueIDs(f+".steps", len(sc.Steps), func(i int) string { return sc.Steps[i].ID })
+	if len(sc.Steps) == 0 {
+		v.add(f+".steps", "must have at least one step")
+	}
+	if !stepIDs[sc.EntryStepID] {
+		v.add(f+".entry_step_id", "must name one of the scenario's steps")
+	}
+	for id := range stepIDs {
+		allSteps[sc.ID+"/"+id] = true
+	}
+	for j, st := range sc.Steps {
+		sf := fmt.Sprintf("%s.steps[%d]", f, j)
+		for k, tr := range st.Transitions {
+			tf := fmt.Sprintf("%s.transitions[%d]", sf, k)
+			if !stepIDs[tr.To] {
+				v.add(tf+".to", "unknown step "+tr.To)
+			}
+			v.text(tf+".condition", tr.Condition, 1, maxConditionLength)
+			v.priority(tf+".priority", tr.Priority)
+		}
+		v.refs(sf+".template_ids", st.TemplateIDs, templates, "template")
+	}
+}
+
+func validateRule(v *validator, f string, r *Rule, scenarios, steps, templates, tools map[string]bool) {
+	v.text(f+".condition", r.Condition, 1, maxConditionLength)
+	v.text(f+".action", r.Action, 0, maxTextLength)
+	v.priority(f+".priority", r.Priority)
+	switch r.Scope {
+	case ScopeGlobal:
+		if r.ScopeID != "" {
+			v.add(f+".scope_id", "must be empty for global rules")
+		}
+	case ScopeScenario:
+		if !scenarios[r.ScopeID] {
+			v.add(f+".scope_id", "must name a scenario of this agent")
+		}
+	case ScopeStep:
+		// Step ids are only unique within a scenario, so a step scope is
+		// written "<scenario>/<step>".
+		if !steps[r.ScopeID] {
+			v.add(f+".scope_id", "must name a step as <scenario_id>/<step_id>")
+		}
+	default:
+		v.add(f+".scope", "must be one of global, scenario, step")
+	}
+	if r.MaxFiresPerSession < 0 {
+		v.add(f+".max_fires_per_session", "must not be negative")
+	}
+	if r.CooldownTurns < 0 {
+		v.add(f+".cooldown_turns", "must not be negative")
+	}
+	if len(r.Constraints) > 0 && !r.Hard {
+		v.add(f+".hard", "must be true when the rule has constraints")
+	}
+	for k, c := range r.Constraints {
+		cf := fmt.Sprintf("%s.constraints[%d]", f, k)
+		if err := c.validate(); err != "" {
+			v.add(cf, err)
+		}
+	}
+	v.refs(f+".template_ids", r.TemplateIDs, templates, "template")
+	v.refs(f+".tool_ids", r.ToolIDs, tools, "tool")
+}
+
+func (c Constraint) validate() string {
+	if strings.TrimSpace(c.Value) == "" {
+		return "value must not be empty"
+	}
+	switch c.Kind {
+	case ConstraintForbidPhrase, ConstraintRequirePhrase, ConstraintExpression, ConstraintJudge:
+		return ""
+	case ConstraintForbidPattern:
+		if _, err := regexp.Compile(c.Value); err != nil {
+			return "value is not a valid regular expression: " + err.Error()
+		}
+		return ""
+	default:
+		return "kind must be one of forbid_phrase, forbid_pattern, require_phrase, expression, judge"
+	}
+}
+
+type validator struct{ errs []FieldError }
+
+func (v *validator) add(field, msg string) {
+	v.errs = append(v.errs, FieldError{Field: field, Message: msg})
+}
+
+func (v *validator) id(field, id string) {
+	if id == "" || len(id) > maxIDLength || !policyID.MatchString(id) {
+		v.add(field, fmt.Sprintf("must be 1..%d characters of letters, digits, '_', '.', ':' or '-'", maxIDLength))
+	}
+}
+
+func (v *validator) text(field, s string, minLen, maxLen int) {
+	n := utf8.RuneCountInString(strings.TrimSpace(s))
+	if n < minLen || utf8.RuneCountInString(s) > maxLen || !utf8.ValidString(s) {
+		v.add(field, fmt.Sprintf("must be %d..%d characters", minLen, maxLen))
+	}
+}
+
+func (v *validator) priority(field string, p int) {
+	if p < -maxPriority || p > maxPriority {
+		v.add(field, "must be between -100 and 100")
+	}
+}
+
+// uniqueIDs checks each id's form and uniqueness and returns the set.
+func (v *validator) uniqueIDs(field string, n int, id func(int) string) map[string]bool {
+	seen := make(map[string]bool, n)
+	for i := 0; i < n; i++ {
+		f := fmt.Sprintf("%s[%d].id", field, i)
+		x := id(i)
+		v.id(f, x)
+		if seen[x] {
+			v.add(f, "duplicate id "+x)
+		}
+		seen[x] = true
+	}
+	return seen
+}
+
+func (v *validator) refs(field string, ids []string, known map[string]bool, what string) {
+	for i, id := range ids {
+		if !known[id] {
+			v.add(fmt.Sprintf("%s[%d]", field, i), "unknown "+what+" "+id)
+		}
+	}
+}

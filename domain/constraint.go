@@ -1,0 +1,188 @@
+package domain
+
+import (
+	"regexp"
+	"regexp/syntax"
+	"strings"
+	"unicode"
+)
+
+// CheckedConstraint is a constraint prepared for checking: phrases
+// normalised, patterns compiled. Build it once per policy version.
+type CheckedConstraint struct {
+	RuleID     string
+	Constraint Constraint
+	phrase     string
+	pattern    *regexp.Regexp
+}
+
+// PrepareConstraint compiles c for rule ruleID. Patterns that do not compile
+// were rejected when the policy was validated; here they are an error.
+func PrepareConstraint(ruleID string, c Constraint) (CheckedConstraint, error) {
+	cc := CheckedConstraint{RuleID: ruleID, Constraint: c}
+	switch c.Kind {
+	case ConstraintForbidPhrase, ConstraintRequirePhrase:
+		cc.phrase = NormalizeText(c.Value)
+	case ConstraintForbidPattern:
+		// Patterns are matched case-insensitively, like phrases.
+		re, err := regexp.Compile("(?i)" + c.Value)
+		if err != nil {
+			return cc, err
+		}
+		cc.pattern = re
+	}
+	return cc, nil
+}
+
+// CheckLexical checks a reply against a phrase or pattern constraint and
+// returns a violation detail, or "" when the reply satisfies it. It returns
+// "" for kinds it does not handle (expressions, judges).
+func (c CheckedConstraint) CheckLexical(reply string) string {
+	switch c.Constraint.Kind {
+	case ConstraintForbidPhrase:
+		if strings.Contains(NormalizeText(reply), c.phrase) {
+			return "reply contains forbidden phrase"
+		}
+	case ConstraintForbidPattern:
+		if m := c.pattern.FindString(reply); m != "" {
+			return "reply matches forbidden pattern"
+		}
+	case ConstraintRequirePhrase:
+		if !strings.Contains(NormalizeText(reply), c.phrase) {
+			return "reply lacks required phrase"
+		}
+	}
+	return ""
+}
+
+// FirstForbidden returns the byte offset in text where the earliest forbidden
+// phrase or pattern match starts, or -1. Streaming uses it to release only
+// text before a violation.
+func (c CheckedConstraint) FirstForbidden(text string) int {
+	switch c.Constraint.Kind {
+	case ConstraintForbidPattern:
+		if loc := c.pattern.FindStringIndex(text); loc != nil {
+			return loc[0]
+		}
+	case ConstraintForbidPhrase:
+		return indexNormalized(text, c.phrase)
+	}
+	return -1
+}
+
+// NormalizeText case-folds text and collapses every run of white space to
+// one space, so "Guaranteed\n  Refund" meets the phrase "guaranteed refund".
+func NormalizeText(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	space := false
+	for _, r := range s {
+		if unicode.IsSpace(r) {
+			space = true
+			continue
+		}
+		if space && b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		space = false
+		b.WriteRune(unicode.ToLower(r))
+	}
+	return b.String()
+}
+
+// indexNormalized finds phrase (already normalised) in text as
+// NormalizeText would see it and returns the byte offset in text where the
+// match starts, or -1.
+func indexNormalized(text, phrase string) int {
+	if phrase == "" {
+		return -1
+	}
+	// Map each normalised byte back to its source offset.
+	var norm strings.Builder
+	offsets := make([]int, 0, len(text))
+	space := false
+	for i, r := range text {
+		if unicode.IsSpace(r) {
+			space = true
+			continue
+		}
+		if space && norm.Len() > 0 {
+			norm.WriteByte(' ')
+			offsets = append(offsets, i)
+		}
+		space = false
+		before := norm.Len()
+		norm.WriteRune(unicode.ToLower(r))
+		for k := before; k < norm.Len(); k++ {
+			offsets = append(offsets, i)
+		}
+	}
+	at := strings.Index(norm.String(), phrase)
+	if at < 0 {
+		return -1
+	}
+	return offsets[at]
+}
+
+// MaxMatchRunes returns the most runes a forbidden pattern can match, and
+// false when a match can be arbitrarily long. Streaming keeps that many
+// runes back; an unbounded pattern makes the reply wait until it is whole.
+func (c CheckedConstraint) MaxMatchRunes() (int, bool) {
+	if c.pattern == nil {
+		return 0, false
+	}
+	re, err := syntax.Parse(c.pattern.String(), syntax.Perl)
+	if err != nil {
+		return 0, false
+	}
+	n := maxRunes(re.Simplify())
+	return n, n >= 0
+}
+
+// maxRunes is the longest match of re in runes, or -1 when unbounded.
+func maxRunes(re *syntax.Regexp) int {
+	switch re.Op {
+	case syntax.OpLiteral:
+		return len(re.Rune)
+	case syntax.OpCharClass, syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+		return 1
+	case syntax.OpCapture:
+		return maxRunes(re.Sub[0])
+	case syntax.OpConcat:
+		total := 0
+		for _, s := range re.Sub {
+			n := maxRunes(s)
+			if n < 0 {
+				return -1
+			}
+			total += n
+		}
+		return total
+	case syntax.OpAlternate:
+		best := 0
+		for _, s := range re.Sub {
+			n := maxRunes(s)
+			if n < 0 {
+				return -1
+			}
+			best = max(best, n)
+		}
+		return best
+	case syntax.OpQuest:
+		return maxRunes(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Max < 0 {
+			return -1
+		}
+		n := maxRunes(re.Sub[0])
+		if n < 0 {
+			return -1
+		}
+		return n * re.Max
+	case syntax.OpStar, syntax.OpPlus:
+		return -1
+	default:
+		// Empty matches and assertions (^, $, \b) consume nothing.
+		return 0
+	}
+}

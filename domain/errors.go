@@ -1,0 +1,104 @@
+package domain
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrorCode is one of the closed set of error codes Focal returns to clients.
+// Every error that crosses a port carries one; adapters map codes to their own
+// protocol (the HTTP adapter has the one table from code to status).
+type ErrorCode string
+
+// The closed set of error codes (DESIGN §4).
+const (
+	CodeInvalidRequest        ErrorCode = "INVALID_REQUEST"
+	CodeUnauthenticated       ErrorCode = "UNAUTHENTICATED"
+	CodeForbidden             ErrorCode = "FORBIDDEN"
+	CodeTenantMismatch        ErrorCode = "TENANT_MISMATCH"
+	CodeAgentNotFound         ErrorCode = "AGENT_NOT_FOUND"
+	CodeSessionNotFound       ErrorCode = "SESSION_NOT_FOUND"
+	CodeTurnNotFound          ErrorCode = "TURN_NOT_FOUND"
+	CodeNotFound              ErrorCode = "NOT_FOUND"
+	CodeMethodNotAllowed      ErrorCode = "METHOD_NOT_ALLOWED"
+	CodeSessionClosed         ErrorCode = "SESSION_CLOSED"
+	CodeSessionBusy           ErrorCode = "SESSION_BUSY"
+	CodeIdempotencyInProgress ErrorCode = "IDEMPOTENCY_IN_PROGRESS"
+	CodeVersionConflict       ErrorCode = "VERSION_CONFLICT"
+	CodePayloadTooLarge       ErrorCode = "PAYLOAD_TOO_LARGE"
+	CodeUnsupportedMediaType  ErrorCode = "UNSUPPORTED_MEDIA_TYPE"
+	CodeIdempotencyKeyReused  ErrorCode = "IDEMPOTENCY_KEY_REUSED"
+	CodeRateLimitExceeded     ErrorCode = "RATE_LIMIT_EXCEEDED"
+	CodeInternal              ErrorCode = "INTERNAL_ERROR"
+	CodeLLMError              ErrorCode = "LLM_ERROR"
+	CodeLLMUnavailable        ErrorCode = "LLM_UNAVAILABLE"
+	CodeStoreUnavailable      ErrorCode = "STORE_UNAVAILABLE"
+	CodeTimeout               ErrorCode = "TIMEOUT"
+)
+
+// FieldError names one invalid input field and why it is invalid.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// Error is Focal's application error: a code from the closed set, a message
+// safe to show to the caller, optional per-field details and, for codes that
+// invite a retry, how long to wait. The wrapped cause is for logs only.
+type Error struct {
+	Code       ErrorCode
+	Message    string
+	Details    []FieldError
+	RetryAfter time.Duration
+	Cause      error
+}
+
+// Error returns the message, with the cause for logs when there is one.
+func (e *Error) Error() string {
+	if e.Cause != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Cause)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+// Unwrap exposes the cause to errors.Is and errors.As.
+func (e *Error) Unwrap() error { return e.Cause }
+
+// Errorf builds an Error with a formatted, client-safe message.
+func Errorf(code ErrorCode, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// WrapError builds an Error that keeps cause for logs; message is what the
+// client sees.
+func WrapError(code ErrorCode, cause error, message string) *Error {
+	return &Error{Code: code, Message: message, Cause: cause}
+}
+
+// InvalidFields builds an INVALID_REQUEST error listing each bad field.
+func InvalidFields(details ...FieldError) *Error {
+	return &Error{Code: CodeInvalidRequest, Message: "request is invalid", Details: details}
+}
+
+// ErrorCodeOf returns the code carried by err, or INTERNAL_ERROR when err is
+// not a Focal error. It returns "" for a nil error.
+func ErrorCodeOf(err error) ErrorCode {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}
+
+// IsCode reports whether err carries code.
+func IsCode(err error, code ErrorCode) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == code
+}
+
+// String returns the code itself.
+func (c ErrorCode) String() string { return string(c) }

@@ -1,0 +1,120 @@
+package domain
+
+import "fmt"
+
+// ScoredScenario is a scenario's entry-condition score for a message.
+type ScoredScenario struct {
+	ScenarioID string
+	EntryStep  string
+	Score      float64
+}
+
+// ScoredTransition is a transition's condition score for a message.
+type ScoredTransition struct {
+	Transition Transition
+	Score      float64
+}
+
+// NavigationInput is what scenario navigation decides from. Scores are
+// computed by the caller (lexically, semantically or both).
+type NavigationInput struct {
+	// Position is the active scenario position, nil when none is active.
+	Position *ScenarioPosition
+	// Entries scores every enabled scenario's entry condition; used only
+	// when no scenario is active. Declaration order breaks ties.
+	Entries []ScoredScenario
+	// ExitScore scores the active scenario's exit condition (0 when it has none).
+	ExitScore float64
+	// Transitions scores the current step's transitions.
+	Transitions []ScoredTransition
+	// TargetTerminal reports whether a step of the active scenario is terminal.
+	TargetTerminal func(stepID string) bool
+	Settings       AgentSettings
+}
+
+// Navigate decides the scenario move for one message. It is deterministic:
+// the same input always gives the same decision.
+func Navigate(in NavigationInput) ScenarioDecision {
+	s := in.Settings
+	if in.Position == nil {
+		return startScenario(in)
+	}
+	before := &ScenarioRef{ID: in.Position.ScenarioID, Step: in.Position.StepID}
+	d := ScenarioDecision{Action: ScenarioStay, Before: before, After: before}
+	if in.ExitScore >= s.ScenarioEntryThreshold {
+		d.Action, d.After, d.Score = ScenarioExit, nil, in.ExitScore
+		d.Reason = fmt.Sprintf("exit condition scored %.2f ≥ %.2f", in.ExitScore, s.ScenarioEntryThreshold)
+		return d
+	}
+	best, runnerUp := -1, -1
+	for i, t := range in.Transitions {
+		switch {
+		case best < 0 || better(t, in.Transitions[best]):
+			best, runnerUp = i, best
+		case runnerUp < 0 || better(t, in.Transitions[runnerUp]):
+			runnerUp = i
+		}
+	}
+	if best < 0 || in.Transitions[best].Score < s.TransitionThreshold {
+		d.Reason = "no transition cleared the threshold"
+		return d
+	}
+	b := in.Transitions[best]
+	if runnerUp >= 0 {
+		// Within the margin the scores do not tell the two apart: priority
+		// decides, and without a priority difference the scenario stays.
+		r := in.Transitions[runnerUp]
+		if r.Score >= s.TransitionThreshold && b.Score-r.Score < s.TransitionMargin {
+			switch {
+			case r.Transition.Priority > b.Transition.Priority:
+				b = r
+			case r.Transition.Priority == b.Transition.Priority:
+				d.Reason = fmt.Sprintf("ambiguous: transitions to %s (%.2f) and %s (%.2f) are within the margin %.2f",
+					b.Transition.To, b.Score, r.Transition.To, r.Score, s.TransitionMargin)
+				return d
+			}
+		}
+	}
+	tr := b.Transition
+	d.Transition, d.Score = &tr, b.Score
+	if in.Position.StepVisits[tr.To] >= s.MaxStepVisits {
+		d.Action, d.After = ScenarioLoopExit, nil
+		d.Reason = fmt.Sprintf("step %s already entered %d times: leaving the scenario as a loop", tr.To, in.Position.StepVisits[tr.To])
+		return d
+	}
+	d.Action = ScenarioAdvance
+	d.After = &ScenarioRef{ID: in.Position.ScenarioID, Step: tr.To}
+	d.Reason = fmt.Sprintf("transition to %s scored %.2f", tr.To, b.Score)
+	if in.TargetTerminal != nil && in.TargetTerminal(tr.To) {
+		d.Reason += "; terminal step: the scenario ends after this turn"
+	}
+	return d
+}
+
+// better orders transitions by score, then priority, then declaration order
+// (the earlier one wins, so a later equal one is never "better").
+func better(a, b ScoredTransition) bool {
+	if a.Score != b.Score {
+		return a.Score > b.Score
+	}
+	return a.Transition.Priority > b.Transition.Priority
+}
+
+func startScenario(in NavigationInput) ScenarioDecision {
+	d := ScenarioDecision{Action: ScenarioNone}
+	best := -1
+	for i, e := range in.Entries {
+		if best < 0 || e.Score > in.Entries[best].Score {
+			best = i
+		}
+	}
+	if best < 0 || in.Entries[best].Score < in.Settings.ScenarioEntryThreshold {
+		d.Reason = "no scenario entry condition cleared the threshold"
+		return d
+	}
+	e := in.Entries[best]
+	d.Action, d.Score = ScenarioStart, e.Score
+	d.After = &ScenarioRef{ID: e.ScenarioID, Step: e.EntryStep}
+	d.Reason = fmt.Sprintf("entry condition scored %.2f ≥ %.2f", e.Score, in.Settings.ScenarioEntryThreshold)
+	return d
+}

@@ -1,0 +1,260 @@
+package domain
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Agent is a configured conversational agent of one tenant. Its Version
+// increases with every change to the agent or any of its policy parts.
+type Agent struct {
+	ID           string        `json:"id"`
+	TenantID     string        `json:"tenant_id,omitempty"`
+	Name         string        `json:"name"`
+	Description  string        `json:"description,omitempty"`
+	SystemPrompt string        `json:"system_prompt,omitempty"`
+	Enabled      bool          `json:"enabled"`
+	Version      int64         `json:"version"`
+	Settings     AgentSettings `json:"settings"`
+	CreatedAt    time.Time     `json:"created_at,omitzero"`
+	UpdatedAt    time.Time     `json:"updated_at,omitzero"`
+}
+
+// UnmarshalJSON makes a missing "enabled" mean enabled.
+func (a *Agent) UnmarshalJSON(b []byte) error {
+	type plain Agent
+	p := plain{Enabled: true}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*a = Agent(p)
+	return nil
+}
+
+// AgentSettings tune the engine for one agent. Zero values mean "use the
+// default"; WithDefaults fills them in.
+type AgentSettings struct {
+	// Model names the chat model; empty means the service's configured one.
+	Model string `json:"model,omitempty"`
+	// Temperature for generation; nil leaves it to the model.
+	Temperature *float64 `json:"temperature,omitempty"`
+	// MaxTokens caps the reply length; 0 leaves it to the model.
+	MaxTokens int `json:"max_tokens,omitempty"`
+	// HistoryTurns is how many of the newest earlier turns go into the prompt.
+	HistoryTurns int `json:"history_turns,omitempty"`
+	// RuleJudge asks the model once per turn which candidate rules apply.
+	RuleJudge bool `json:"rule_judge,omitempty"`
+	// MatchThreshold is the minimum retrieval score (0..1) for a rule to match.
+	MatchThreshold float64 `json:"match_threshold,omitempty"`
+	// TopK is the most rules that can match one turn.
+	TopK int `json:"top_k,omitempty"`
+	// ScenarioEntryThreshold is the minimum score for an entry condition to start a scenario.
+	ScenarioEntryThreshold float64 `json:"scenario_entry_threshold,omitempty"`
+	// TransitionThreshold is the minimum score for a step transition to be taken.
+	TransitionThreshold float64 `json:"transition_threshold,omitempty"`
+	// TransitionMargin is how far the best transition must lead the runner-up.
+	TransitionMargin float64 `json:"transition_margin,omitempty"`
+	// MaxStepVisits is how often one step may be entered before the scenario is left as a loop.
+	MaxStepVisits int `json:"max_step_visits,omitempty"`
+	// MaxRegenerations is how often a violating reply is regenerated; nil means 1.
+	MaxRegenerations *int `json:"max_regenerations,omitempty"`
+	// RefusalMessage replaces the built-in polite refusal.
+	RefusalMessage string `json:"refusal_message,omitempty"`
+}
+
+// Engine defaults for AgentSettings.
+const (
+	DefaultHistoryTurns           = 10
+	DefaultMatchThreshold         = 0.35
+	DefaultTopK                   = 5
+	DefaultScenarioEntryThreshold = 0.5
+	DefaultTransitionThreshold    = 0.35
+	DefaultTransitionMargin       = 0.05
+	DefaultMaxStepVisits          = 3
+	DefaultMaxRegenerations       = 1
+	DefaultRefusal                = "I'm sorry, I can't help with that here. Is there anything else I can do for you?"
+)
+
+// WithDefaults returns s with every unset field given its default.
+func (s AgentSettings) WithDefaults() AgentSettings {
+	if s.HistoryTurns == 0 {
+		s.HistoryTurns = DefaultHistoryTurns
+	}
+	if s.MatchThreshold == 0 {
+		s.MatchThreshold = DefaultMatchThreshold
+	}
+	if s.TopK == 0 {
+		s.TopK = DefaultTopK
+	}
+	if s.ScenarioEntryThreshold == 0 {
+		s.ScenarioEntryThreshold = DefaultScenarioEntryThreshold
+	}
+	if s.TransitionThreshold == 0 {
+		s.TransitionThreshold = DefaultTransitionThreshold
+	}
+	if s.TransitionMargin == 0 {
+		s.TransitionMargin = DefaultTransitionMargin
+	}
+	if s.MaxStepVisits == 0 {
+		s.MaxStepVisits = DefaultMaxStepVisits
+	}
+	if s.MaxRegenerations == nil {
+		n := DefaultMaxRegenerations
+		s.MaxRegenerations = &n
+	}
+	if s.RefusalMessage == "" {
+		s.RefusalMessage = DefaultRefusal
+	}
+	return s
+}
+
+// RuleScope says when a rule is a candidate.
+type RuleScope string
+
+// Rule scopes.
+const (
+	ScopeGlobal   RuleScope = "global"   // always
+	ScopeScenario RuleScope = "scenario" // while scenario ScopeID is active
+	ScopeStep     RuleScope = "step"     // while step ScopeID of the active scenario is current
+)
+
+// Rule says "when Condition, do Action". Hard rules carry constraints that a
+// reply may never break.
+type Rule struct {
+	ID                 string       `json:"id"`
+	Name               string       `json:"name,omitempty"`
+	Condition          string       `json:"condition"`
+	Action             string       `json:"action"`
+	Scope              RuleScope    `json:"scope,omitempty"`
+	ScopeID            string       `json:"scope_id,omitempty"`
+	Priority           int          `json:"priority,omitempty"`
+	Enabled            bool         `json:"enabled"`
+	MaxFiresPerSession int          `json:"max_fires_per_session,omitempty"`
+	CooldownTurns      int          `json:"cooldown_turns,omitempty"`
+	Hard               bool         `json:"hard,omitempty"`
+	Constraints        []Constraint `json:"constraints,omitempty"`
+	ToolIDs            []string     `json:"tool_ids,omitempty"`
+	TemplateIDs        []string     `json:"template_ids,omitempty"`
+}
+
+// UnmarshalJSON makes a missing "enabled" mean enabled and a missing scope global.
+func (r *Rule) UnmarshalJSON(b []byte) error {
+	type plain Rule
+	p := plain{Enabled: true}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	if p.Scope == "" {
+		p.Scope = ScopeGlobal
+	}
+	*r = Rule(p)
+	return nil
+}
+
+// Scenario is a multi-step flow. It starts when a message clears its entry
+// condition and moves between steps along scored transitions.
+type Scenario struct {
+	ID             string `json:"id"`
+	Name           string `json:"name,omitempty"`
+	Description    string `json:"description,omitempty"`
+	EntryCondition string `json:"entry_condition"`
+	// ExitCondition, when set, leaves the scenario when the message clears it.
+	ExitCondition string `json:"exit_condition,omitempty"`
+	EntryStepID   string `json:"entry_step_id"`
+	Steps         []Step `json:"steps"`
+	Enabled       bool   `json:"enabled"`
+}
+
+// UnmarshalJSON makes a missing "enabled" mean enabled.
+func (s *Scenario) UnmarshalJSON(b []byte) error {
+	type plain Scenario
+	p := plain{Enabled: true}
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	*s = Scenario(p)
+	return nil
+}
+
+// Step returns the step with id, or nil.
+func (s *Scenario) Step(id string) *Step {
+	for i := range s.Steps {
+		if s.Steps[i].ID == id {
+			return &s.Steps[i]
+		}
+	}
+	return nil
+}
+
+// Step is one position in a scenario.
+type Step struct {
+	ID           string       `json:"id"`
+	Name         string       `json:"name,omitempty"`
+	Instructions string       `json:"instructions,omitempty"`
+	Transitions  []Transition `json:"transitions,omitempty"`
+	Terminal     bool         `json:"terminal,omitempty"`
+	TemplateIDs  []string     `json:"template_ids,omitempty"`
+	RuleIDs      []string     `json:"rule_ids,omitempty"`
+}
+
+// Transition moves a scenario to step To when the message clears Condition.
+type Transition struct {
+	To        string `json:"to"`
+	Condition string `json:"condition"`
+	Priority  int    `json:"priority,omitempty"`
+}
+
+// TemplateMode says how a template is used.
+type TemplateMode string
+
+// Template modes.
+const (
+	// ModeExclusive answers verbatim (rendered) and no model is called.
+	ModeExclusive TemplateMode = "exclusive"
+	// ModeSuggest is offered to the model as a suggested wording.
+	ModeSuggest TemplateMode = "suggest"
+	// ModeFallback answers when the reply would break a hard constraint.
+	ModeFallback TemplateMode = "fallback"
+)
+
+// Template is a reply text with {variable} placeholders.
+type Template struct {
+	ID   string       `json:"id"`
+	Name string       `json:"name,omitempty"`
+	Text string       `json:"text"`
+	Mode TemplateMode `json:"mode"`
+}
+
+// Tool is an HTTP webhook bound to rules; its outputs become session variables.
+type Tool struct {
+	ID        string   `json:"id"`
+	Name      string   `json:"name,omitempty"`
+	URL       string   `json:"url"`
+	TimeoutMS int      `json:"timeout_ms,omitempty"`
+	Inputs    []string `json:"inputs,omitempty"`
+	Outputs   []string `json:"outputs,omitempty"`
+}
+
+// ConstraintKind names how a constraint is checked.
+type ConstraintKind string
+
+// Constraint kinds.
+const (
+	ConstraintForbidPhrase  ConstraintKind = "forbid_phrase"
+	ConstraintForbidPattern ConstraintKind = "forbid_pattern"
+	ConstraintRequirePhrase ConstraintKind = "require_phrase"
+	ConstraintExpression    ConstraintKind = "expression"
+	ConstraintJudge         ConstraintKind = "judge"
+)
+
+// Constraint is a condition every reply must satisfy while its rule is enforced.
+type Constraint struct {
+	Kind  ConstraintKind `json:"kind"`
+	Value string         `json:"value"`
+}
+
+// Lexical reports whether the constraint can be checked on a growing prefix
+// of the reply (so streamed text can be released before the reply is whole).
+func (c Constraint) Lexical() bool {
+	return c.Kind == ConstraintForbidPhrase || c.Kind == ConstraintForbidPattern
+}

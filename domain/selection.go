@@ -1,0 +1,34 @@
+package domain
+
+import (
+	"cmp"
+	"slices"
+)
+
+// SelectRules decides which scored candidates apply: those scoring at least
+// threshold, the best topK of them by score (priority breaking ties), ordered
+// for the prompt by priority and then score. It marks the chosen candidates
+// Matched and returns candidates sorted best first. Nothing matches when
+// nothing clears the threshold: there is no "closest rule" fallback.
+func SelectRules(cands []RuleCandidate, threshold float64, topK int) (ranked []RuleCandidate, matched []RuleCandidate) {
+	slices.SortFunc(cands, func(a, b RuleCandidate) int {
+		if c := cmp.Compare(b.Score, a.Score); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.Priority, a.Priority); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.RuleID, b.RuleID)
+	})
+	for i := range cands {
+		if cands[i].Score < threshold || len(matched) == topK {
+			break
+		}
+		cands[i].Matched = true
+		matched = append(matched, cands[i])
+	}
+	slices.SortStableFunc(matched, func(a, b RuleCandidate) int {
+		return cmp.Compare(b.Priority, a.Priority)
+	})
+	return cands, matched
+}

@@ -1,0 +1,200 @@
+package domain
+
+import (
+	"maps"
+	"time"
+)
+
+// SessionStatus is whether a session accepts new turns.
+type SessionStatus string
+
+// Session statuses.
+const (
+	SessionActive SessionStatus = "active"
+	SessionClosed SessionStatus = "closed"
+)
+
+// MaxVisitHistory caps the recorded scenario path of a session.
+const MaxVisitHistory = 100
+
+// ChannelKey identifies one user of one agent on one channel: the key that
+// finds a session when the client sends no session id.
+type ChannelKey struct {
+	TenantID      string `json:"tenant_id"`
+	AgentID       string `json:"agent_id"`
+	Channel       string `json:"channel"`
+	UserChannelID string `json:"user_channel_id"`
+}
+
+// Session is one conversation between a user and an agent. Its state after a
+// turn is written with that turn's record (the turn's commit point), so
+// Version always equals the number of committed changes.
+type Session struct {
+	ID            string        `json:"id"`
+	TenantID      string        `json:"tenant_id"`
+	AgentID       string        `json:"agent_id"`
+	Channel       string        `json:"channel"`
+	UserChannelID string        `json:"user_channel_id"`
+	Status        SessionStatus `json:"status"`
+	// TurnCount is the number of committed turns.
+	TurnCount int `json:"turn_count"`
+	// RuleFires counts, per rule id, how often and when it last matched.
+	RuleFires map[string]RuleFire `json:"rule_fires,omitempty"`
+	// Scenario is the active scenario position, nil when none is active.
+	Scenario *ScenarioPosition `json:"scenario,omitempty"`
+	// VisitHistory is the scenario path taken, newest last, at most MaxVisitHistory entries.
+	VisitHistory []StepVisit `json:"visit_history,omitempty"`
+	// Variables hold values from tools and the conversation, for templates and expressions.
+	Variables map[string]any `json:"variables,omitempty"`
+	// Version increases with every stored change: turns and status changes.
+	Version        int64      `json:"version"`
+	CreatedAt      time.Time  `json:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+	LastActivityAt time.Time  `json:"last_activity_at"`
+	ClosedAt       *time.Time `json:"closed_at,omitempty"`
+}
+
+// RuleFire is a rule's firing record within one session.
+type RuleFire struct {
+	Count    int `json:"count"`
+	LastTurn int `json:"last_turn"`
+}
+
+// ScenarioPosition is where a session stands in a scenario.
+type ScenarioPosition struct {
+	ScenarioID  string `json:"scenario_id"`
+	StepID      string `json:"step_id"`
+	StartedTurn int    `json:"started_turn"`
+	// StepVisits counts entries into each step since the scenario started.
+	StepVisits map[string]int `json:"step_visits,omitempty"`
+}
+
+// StepVisit is one entry into a scenario step.
+type StepVisit struct {
+	ScenarioID string `json:"scenario_id"`
+	StepID     string `json:"step_id"`
+	Turn       int    `json:"turn"`
+}
+
+// NewSession returns an active session for key, created at now.
+func NewSession(id string, key ChannelKey, now time.Time) *Session {
+	return &Session{
+		ID:             id,
+		TenantID:       key.TenantID,
+		AgentID:        key.AgentID,
+		Channel:        key.Channel,
+		UserChannelID:  key.UserChannelID,
+		Status:         SessionActive,
+		Version:        1,
+		CreatedAt:      now,
+		UpdatedAt:      now,
+		LastActivityAt: now,
+	}
+}
+
+// Key returns the session's channel identity.
+func (s *Session) Key() ChannelKey {
+	return ChannelKey{TenantID: s.TenantID, AgentID: s.AgentID, Channel: s.Channel, UserChannelID: s.UserChannelID}
+}
+
+// Clone returns a deep copy, so a turn can build the next state without
+// touching the stored one.
+func (s *Session) Clone() *Session {
+	if s == nil {
+		return nil
+	}
+	c := *s
+	c.RuleFires = maps.Clone(s.RuleFires)
+	c.Variables = maps.Clone(s.Variables)
+	c.VisitHistory = append([]StepVisit(nil), s.VisitHistory...)
+	if s.Scenario != nil {
+		p := *s.Scenario
+		p.StepVisits = maps.Clone(s.Scenario.StepVisits)
+		c.Scenario = &p
+	}
+	if s.ClosedAt != nil {
+		t := *s.ClosedAt
+		c.ClosedAt = &t
+	}
+	return &c
+}
+
+// IdleSince reports whether the session has been idle longer than ttl at now.
+// A zero ttl never expires.
+func (s *Session) IdleSince(now time.Time, ttl time.Duration) bool {
+	return ttl > 0 && now.Sub(s.LastActivityAt) > ttl
+}
+
+// Close marks the session closed at now.
+func (s *Session) Close(now time.Time) {
+	if s.Status == SessionClosed {
+		return
+	}
+	s.Status = SessionClosed
+	s.ClosedAt = &now
+	s.UpdatedAt = now
+	s.Version++
+}
+
+// FireBlocked says why rule r may not fire in turn (the coming turn number),
+// or "" when it may.
+func (s *Session) FireBlocked(r *Rule, turn int) string {
+	if !r.Enabled {
+		return "disabled"
+	}
+	f := s.RuleFires[r.ID]
+	if r.MaxFiresPerSession > 0 && f.Count >= r.MaxFiresPerSession {
+		return "max_fires_reached"
+	}
+	if r.CooldownTurns > 0 && f.Count > 0 && turn-f.LastTurn <= r.CooldownTurns {
+		return "cooldown"
+	}
+	return ""
+}
+
+// RecordFire notes that rule id matched in turn.
+func (s *Session) RecordFire(id string, turn int) {
+	if s.RuleFires == nil {
+		s.RuleFires = map[string]RuleFire{}
+	}
+	f := s.RuleFires[id]
+	f.Count++
+	f.LastTurn = turn
+	s.RuleFires[id] = f
+}
+
+// EnterStep moves the session to step of scenario in turn, starting the
+// scenario when it is not the active one, and records the visit.
+func (s *Session) EnterStep(scenarioID, stepID string, turn int) {
+	if s.Scenario == nil || s.Scenario.ScenarioID != scenarioID {
+		s.Scenario = &ScenarioPosition{ScenarioID: scenarioID, StartedTurn: turn, StepVisits: map[string]int{}}
+	}
+	if s.Scenario.StepVisits == nil {
+		s.Scenario.StepVisits = map[string]int{}
+	}
+	s.Scenario.StepID = stepID
+	s.Scenario.StepVisits[stepID]++
+	s.VisitHistory = append(s.VisitHistory, StepVisit{ScenarioID: scenarioID, StepID: stepID, Turn: turn})
+	if over := len(s.VisitHistory) - MaxVisitHistory; over > 0 {
+		s.VisitHistory = append([]StepVisit(nil), s.VisitHistory[over:]...)
+	}
+}
+
+// ExitScenario leaves the active scenario.
+func (s *Session) ExitScenario() { s.Scenario = nil }
+
+// SetVariable stores a session variable.
+func (s *Session) SetVariable(name string, value any) {
+	if s.Variables == nil {
+		s.Variables = map[string]any{}
+	}
+	s.Variables[name] = value
+}
+
+// AdvanceTurn records that turn number n was committed at now.
+func (s *Session) AdvanceTurn(n int, now time.Time) {
+	s.TurnCount = n
+	s.Version++
+	s.UpdatedAt = now
+	s.LastActivityAt = now
+}

@@ -1,0 +1,173 @@
+package domain
+
+import "time"
+
+// TurnStatus says how a turn ended.
+type TurnStatus string
+
+// Turn statuses.
+const (
+	TurnCompleted   TurnStatus = "completed"
+	TurnInterrupted TurnStatus = "interrupted"
+	TurnFailed      TurnStatus = "failed"
+)
+
+// Turn is the audit record of one user message and the agent's reply. It is
+// the commit point of the turn: it is stored once under (SessionID,
+// TurnNumber) and carries the session's state after the turn.
+type Turn struct {
+	ID           string     `json:"id"`
+	TenantID     string     `json:"tenant_id"`
+	AgentID      string     `json:"agent_id"`
+	AgentVersion int64      `json:"agent_version"`
+	SessionID    string     `json:"session_id"`
+	TurnNumber   int        `json:"turn_number"`
+	RequestID    string     `json:"request_id,omitempty"`
+	Message      string     `json:"message"`
+	Response     string     `json:"response"`
+	Status       TurnStatus `json:"status"`
+	// ErrorCode is set when the turn failed or was interrupted.
+	ErrorCode   ErrorCode      `json:"error_code,omitempty"`
+	Explanation Explanation    `json:"explanation"`
+	Model       string         `json:"model,omitempty"`
+	Usage       TokenUsage     `json:"usage"`
+	Timings     []StepTiming   `json:"timings"`
+	Metadata    map[string]any `json:"metadata,omitempty"`
+	// Deltas are the text pieces released to a streaming client, in order,
+	// kept so a reconnecting client can be replayed the events it missed.
+	Deltas    []string  `json:"deltas,omitempty"`
+	LatencyMS int64     `json:"latency_ms"`
+	CreatedAt time.Time `json:"created_at"`
+	// SessionAfter is the session's state once this turn is committed.
+	SessionAfter *Session `json:"session_after,omitempty"`
+}
+
+// TokenUsage counts model tokens spent on a turn.
+type TokenUsage struct {
+	Prompt     int `json:"prompt_tokens"`
+	Completion int `json:"completion_tokens"`
+}
+
+// Total is prompt plus completion tokens.
+func (u TokenUsage) Total() int { return u.Prompt + u.Completion }
+
+// Add accumulates another call's usage.
+func (u *TokenUsage) Add(o TokenUsage) {
+	u.Prompt += o.Prompt
+	u.Completion += o.Completion
+}
+
+// StepTiming is how long one engine step took.
+type StepTiming struct {
+	Step       string  `json:"step"`
+	DurationMS float64 `json:"duration_ms"`
+}
+
+// Explanation records why the agent said what it said.
+type Explanation struct {
+	// Candidates are the rules that were eligible and scored, best first.
+	Candidates []RuleCandidate `json:"candidates"`
+	// Filtered are rules in scope that could not fire this turn, with why.
+	Filtered []FilteredRule `json:"filtered,omitempty"`
+	// Matched are the rules that applied, in prompt order.
+	Matched    []RuleMatch      `json:"matched"`
+	Scenario   ScenarioDecision `json:"scenario"`
+	ToolCalls  []ToolCall       `json:"tool_calls"`
+	Generation Generation       `json:"generation"`
+	// Enforcement is the hard-constraint check of the reply.
+	Enforcement Enforcement `json:"enforcement"`
+}
+
+// RuleCandidate is one scored rule.
+type RuleCandidate struct {
+	RuleID   string  `json:"rule_id"`
+	Score    float64 `json:"score"`
+	Lexical  float64 `json:"lexical"`
+	Semantic float64 `json:"semantic,omitempty"`
+	Priority int     `json:"priority"`
+	Matched  bool    `json:"matched"`
+}
+
+// FilteredRule is a rule in scope that was not a candidate.
+type FilteredRule struct {
+	RuleID string `json:"rule_id"`
+	Reason string `json:"reason"`
+}
+
+// RuleMatch is a rule that applied to the turn and why.
+type RuleMatch struct {
+	RuleID string  `json:"rule_id"`
+	Score  float64 `json:"score"`
+	Reason string  `json:"reason"`
+}
+
+// Scenario decision actions.
+const (
+	ScenarioNone     = "none"
+	ScenarioStart    = "start"
+	ScenarioAdvance  = "advance"
+	ScenarioStay     = "stay"
+	ScenarioExit     = "exit"
+	ScenarioLoopExit = "loop_exit"
+)
+
+// ScenarioDecision is what navigation decided this turn.
+type ScenarioDecision struct {
+	Action     string       `json:"action"`
+	Before     *ScenarioRef `json:"before"`
+	After      *ScenarioRef `json:"after"`
+	Transition *Transition  `json:"transition,omitempty"`
+	Score      float64      `json:"score,omitempty"`
+	Reason     string       `json:"reason,omitempty"`
+}
+
+// ScenarioRef names a scenario and a step.
+type ScenarioRef struct {
+	ID   string `json:"id"`
+	Step string `json:"step"`
+}
+
+// ToolCall is one tool invocation during a turn.
+type ToolCall struct {
+	ToolID    string         `json:"tool_id"`
+	RuleID    string         `json:"rule_id"`
+	Input     map[string]any `json:"input,omitempty"`
+	Output    map[string]any `json:"output,omitempty"`
+	LatencyMS float64        `json:"latency_ms"`
+	Error     string         `json:"error,omitempty"`
+}
+
+// Generation sources.
+const (
+	SourceTemplate = "template" // an exclusive template answered
+	SourceModel    = "model"    // the chat model generated the reply
+	SourceOffline  = "offline"  // no model: a suggested or fallback template answered
+	SourceFallback = "fallback" // enforcement replaced the reply with a fallback template
+	SourceRefusal  = "refusal"  // nothing acceptable: the fixed refusal
+)
+
+// Generation records how the reply text was produced.
+type Generation struct {
+	Source     string `json:"source"`
+	TemplateID string `json:"template_id,omitempty"`
+	ModelCalls int    `json:"model_calls"`
+}
+
+// Enforcement records the hard-constraint check of the reply.
+type Enforcement struct {
+	// Rules are the hard rules whose constraints were enforced.
+	Rules         []string    `json:"rules"`
+	Violations    []Violation `json:"violations"`
+	Regenerations int         `json:"regenerations"`
+	Fallback      bool        `json:"fallback"`
+	Refused       bool        `json:"refused"`
+}
+
+// Violation is one constraint a candidate reply broke.
+type Violation struct {
+	RuleID  string         `json:"rule_id"`
+	Kind    ConstraintKind `json:"kind"`
+	Value   string         `json:"value"`
+	Attempt int            `json:"attempt"`
+	Detail  string         `json:"detail,omitempty"`
+}

@@ -1,0 +1,88 @@
+package ports
+
+import (
+	"context"
+
+	"focal/domain"
+)
+
+// Chat message roles.
+const (
+	RoleSystem    = "system"
+	RoleUser      = "user"
+	RoleAssistant = "assistant"
+)
+
+// ChatMessage is one message of a model conversation.
+type ChatMessage struct {
+	Role    string
+	Content string
+}
+
+// ChatRequest asks a chat model for one reply.
+type ChatRequest struct {
+	// Model overrides the adapter's configured model when set.
+	Model string
+	// Messages are the conversation, system message first.
+	Messages    []ChatMessage
+	Temperature *float64
+	// MaxTokens caps the reply; 0 leaves it to the model.
+	MaxTokens int
+	// JSON asks for a reply that is one JSON object.
+	JSON bool
+}
+
+// ChatResult is a finished model reply.
+type ChatResult struct {
+	Text     string
+	Usage    domain.TokenUsage
+	Provider string
+	Model    string
+}
+
+// ErrOffline is returned by a chat model that cannot generate text (the
+// offline model). The engine answers from templates instead.
+var ErrOffline = domain.Errorf(domain.CodeLLMUnavailable, "no chat model is configured")
+
+// ChatModel generates replies.
+//
+// StreamChat sends req and calls onDelta with each piece of reply text as it
+// arrives, in order, from the calling goroutine; it returns once the reply is
+// complete, with the whole text and its usage. When onDelta returns an error
+// the call is abandoned and that error returned. Cancelling ctx cancels the
+// model request.
+//
+// Errors: LLM_ERROR when the model answered with an error, LLM_UNAVAILABLE
+// when it could not be reached or its breaker is open (RetryAfter set when
+// known), TIMEOUT when a deadline passed, ErrOffline for the offline model.
+// Safe for concurrent use.
+type ChatModel interface {
+	StreamChat(ctx context.Context, req ChatRequest, onDelta func(string) error) (ChatResult, error)
+}
+
+// Embedder turns texts into vectors for semantic matching.
+//
+// Embed returns one vector per text, all of one dimension. Errors as
+// ChatModel. Safe for concurrent use.
+type Embedder interface {
+	Embed(ctx context.Context, texts []string) ([][]float32, error)
+}
+
+// ToolInput is what a tool webhook receives.
+type ToolInput struct {
+	Message   string         `json:"message"`
+	Variables map[string]any `json:"variables"`
+	RuleID    string         `json:"rule_id"`
+	SessionID string         `json:"session_id"`
+	TenantID  string         `json:"tenant_id"`
+}
+
+// ToolInvoker calls tools bound to rules.
+//
+// InvokeTool calls tool with in and returns the variables it produced.
+// Errors: LLM_UNAVAILABLE-style codes do not apply; a failing tool returns
+// INTERNAL_ERROR-coded errors that the engine records and survives, TIMEOUT
+// when the tool's own timeout passed. Safe for concurrent use.
+type ToolInvoker interface {
+	InvokeTool(ctx context.Context, tool domain.Tool, in ToolInput) (map[string]any, error)
+}

@@ -1,0 +1,156 @@
+package ports
+
+import (
+	"context"
+	"time"
+
+	"focal/domain"
+)
+
+// Every store method honours ctx's deadline and returns STORE_UNAVAILABLE
+// when its backend cannot be reached in time. Every method is scoped by
+// tenant: a record of another tenant behaves exactly like a missing one.
+// Implementations are safe for concurrent use.
+
+// PageRequest asks for one page of a listing.
+type PageRequest struct {
+	// Limit is the page size; stores clamp it to 1..MaxPageSize, 0 means DefaultPageSize.
+	Limit int
+	// Cursor is the NextCursor of the previous page, or "" for the first page.
+	Cursor string
+}
+
+// Page sizes.
+const (
+	DefaultPageSize = 20
+	MaxPageSize     = 100
+)
+
+// PageLimit clamps a requested page size.
+func PageLimit(n int) int {
+	switch {
+	case n <= 0:
+		return DefaultPageSize
+	case n > MaxPageSize:
+		return MaxPageSize
+	}
+	return n
+}
+
+// Page is one page of a listing. NextCursor is "" on the last page.
+type Page[T any] struct {
+	Items      []T
+	NextCursor string
+}
+
+// PolicyStore keeps agents and their policies. A policy is stored whole, one
+// version at a time, so a reader never sees half of a change.
+type PolicyStore interface {
+	// GetPolicy returns the agent's current policy. AGENT_NOT_FOUND when
+	// the agent does not exist for tenantID (disabled agents are returned).
+	GetPolicy(ctx context.Context, tenantID, agentID string) (*domain.Policy, error)
+	// AgentVersion returns the agent's current version, cheaper than
+	// GetPolicy. AGENT_NOT_FOUND as GetPolicy.
+	AgentVersion(ctx context.Context, tenantID, agentID string) (int64, error)
+	// SavePolicy stores p as the agent's next version. p.Agent.Version must
+	// be exactly the stored version plus one (1 for a new agent), else
+	// VERSION_CONFLICT; of concurrent savers of one version exactly one wins.
+	SavePolicy(ctx context.Context, tenantID string, p *domain.Policy) error
+	// ListAgents lists the tenant's agents (current versions) by id.
+	ListAgents(ctx context.Context, tenantID string, page PageRequest) (Page[domain.Agent], error)
+	// DeleteAgent removes the agent and all its versions. AGENT_NOT_FOUND.
+	DeleteAgent(ctx context.Context, tenantID, agentID string) error
+}
+
+// SessionQuery filters a session listing.
+type SessionQuery struct {
+	AgentID string
+	Status  domain.SessionStatus
+	Page    PageRequest
+}
+
+// SessionStore keeps sessions. The state a session has after a turn is
+// written by TurnStore.Commit; SessionStore reads reflect every committed
+// turn.
+type SessionStore interface {
+	// FindOrCreateActive returns the active session of candidate's channel
+	// key, or stores candidate as that key's active session when there is
+	// none. Of concurrent callers with one key exactly one creates; all get
+	// the same session. created reports whether candidate was stored.
+	FindOrCreateActive(ctx context.Context, candidate *domain.Session) (s *domain.Session, created bool, err error)
+	// GetSession returns a session, reflecting every committed turn.
+	// SESSION_NOT_FOUND.
+	GetSession(ctx context.Context, tenantID, sessionID string) (*domain.Session, error)
+	// ListSessions lists the tenant's sessions, newest first.
+	ListSessions(ctx context.Context, tenantID string, q SessionQuery) (Page[domain.Session], error)
+	// CloseSession marks the session closed at `at` and frees its channel
+	// key for a new session; closing a closed session is a no-op.
+	// Returns the closed session. SESSION_NOT_FOUND.
+	CloseSession(ctx context.Context, tenantID, sessionID string, at time.Time) (*domain.Session, error)
+	// DeleteSession removes the session and all its turns. SESSION_NOT_FOUND.
+	DeleteSession(ctx context.Context, tenantID, sessionID string) error
+}
+
+// TurnOrder orders a turn listing by turn number.
+type TurnOrder string
+
+// Turn orders.
+const (
+	OrderAsc  TurnOrder = "asc"
+	OrderDesc TurnOrder = "desc"
+)
+
+// TurnQuery pages through a session's turns.
+type TurnQuery struct {
+	Order TurnOrder
+	Page  PageRequest
+}
+
+// LeaseToken identifies a holder of a session lease for fencing: the holder
+// presents it when committing.
+type LeaseToken struct {
+	SessionID string
+	Fence     int64
+}
+
+// TurnStore keeps turn records, the commit point of every turn.
+type TurnStore interface {
+	// CommitTurn stores turn under (turn.SessionID, turn.TurnNumber) and
+	// makes turn.SessionAfter the session's state. TurnNumber must be the
+	// session's TurnCount+1: when that number is already taken, or lease is
+	// no longer the session's current lease (a stale holder), it returns
+	// SESSION_BUSY and stores nothing. Of concurrent commits of one number
+	// exactly one succeeds.
+	CommitTurn(ctx context.Context, lease LeaseToken, turn *domain.Turn) error
+	// GetTurn returns a turn by id. TURN_NOT_FOUND.
+	GetTurn(ctx context.Context, tenantID, turnID string) (*domain.Turn, error)
+	// ListTurns pages through a session's turns in q.Order by turn number.
+	// SESSION_NOT_FOUND when the session does not exist.
+	ListTurns(ctx context.Context, tenantID, sessionID string, q TurnQuery) (Page[domain.Turn], error)
+	// RecentTurns returns the session's newest n turns in ascending order
+	// (for prompts); cost does not grow with the session's length.
+	RecentTurns(ctx context.Context, tenantID, sessionID string, n int) ([]domain.Turn, error)
+}
+
+// SessionLocker serializes the turns of one session across every instance.
+type SessionLocker interface {
+	// LockSession waits until the caller holds the session's lease, first
+	// come first served as far as the backend allows, for at most wait.
+	// The lease lasts ttl unless released; an expired lease is taken over
+	// by the next caller and its holder's commits are refused. Returns
+	// SESSION_BUSY (with RetryAfter) when wait elapses.
+	LockSession(ctx context.Context, tenantID, sessionID string, wait, ttl time.Duration) (SessionLease, error)
+}
+
+// SessionLease is a held session lease.
+type SessionLease interface {
+	// Token is presented to CommitTurn.
+	Token() LeaseToken
+	// Release gives the lease up; releasing twice or after expiry is a no-op.
+	Release(ctx context.Context) error
+}
+
+// Clock tells the time; tests substitute it.
+type Clock interface {
+	Now() time.Time
+}
