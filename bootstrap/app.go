@@ -69,6 +69,7 @@ var CoreModule = fx.Module("core",
 			locker ports.SessionLocker, engine ports.Engine, clk ports.Clock) (*application.ProcessMessage, error) {
 			return application.NewProcessMessage(cfg.Chat.application(), policies, sessions, turns, locker, engine, clk)
 		},
+		application.NewConversations,
 	),
 )
 
@@ -96,6 +97,7 @@ var HTTPModule = fx.Module("http",
 	fx.Provide(
 		func(cfg Config) (*httpapi.Authenticator, error) { return httpapi.NewAuthenticator(cfg.Auth) },
 		asRoutes(httpapi.NewChatRoutes),
+		asRoutes(httpapi.NewConversationRoutes),
 		fx.Annotate(
 			func(cfg Config, log *zap.Logger, auth *httpapi.Authenticator, routes []httpapi.Routes) http.Handler {
 				return httpapi.NewRouter(cfg.HTTP, log, auth, routes)

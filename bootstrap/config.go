@@ -85,11 +85,12 @@ type StartupConfig struct {
 // LoadConfig reads the YAML file at path (if path is not empty), then the
 // FOCAL_* environment on top, and validates the result.
 func LoadConfig(path string) (Config, error) {
-	return loadConfig(path, nil)
+	return LoadConfigEnv(path, nil)
 }
 
-// loadConfig is LoadConfig with an explicit environment (nil: the process's).
-func loadConfig(path string, environ map[string]string) (Config, error) {
+// LoadConfigEnv is LoadConfig with an explicit environment instead of the
+// process's (nil means the process's); tests use it.
+func LoadConfigEnv(path string, environ map[string]string) (Config, error) {
 	var cfg Config
 	if path != "" {
 		data, err := os.ReadFile(path)

@@ -1,0 +1,76 @@
+package application
+
+import (
+	"context"
+	"errors"
+
+	"focal/domain"
+	"focal/ports"
+)
+
+// Conversations answers questions about sessions and turns: the audit view
+// of what happened and why.
+type Conversations struct {
+	sessions ports.SessionStore
+	turns    ports.TurnStore
+	clock    ports.Clock
+}
+
+// NewConversations returns the session and turn queries.
+func NewConversations(sessions ports.SessionStore, turns ports.TurnStore, clock ports.Clock) (*Conversations, error) {
+	if sessions == nil || turns == nil || clock == nil {
+		return nil, errors.New("conversations: stores and clock are required")
+	}
+	return &Conversations{sessions: sessions, turns: turns, clock: clock}, nil
+}
+
+// CloseSession closes a session; its history stays readable and the next
+// message from its channel identity opens a new session. SESSION_NOT_FOUND.
+func (q *Conversations) CloseSession(ctx context.Context, tenantID, sessionID string) (*domain.Session, error) {
+	if !IsUUID(sessionID) {
+		return nil, domain.Errorf(domain.CodeSessionNotFound, "session %s not found", sessionID)
+	}
+	return q.sessions.CloseSession(ctx, tenantID, sessionID, q.clock.Now())
+}
+
+// DeleteSession removes a session and all its turns for good.
+// SESSION_NOT_FOUND.
+func (q *Conversations) DeleteSession(ctx context.Context, tenantID, sessionID string) error {
+	if !IsUUID(sessionID) {
+		return domain.Errorf(domain.CodeSessionNotFound, "session %s not found", sessionID)
+	}
+	return q.sessions.DeleteSession(ctx, tenantID, sessionID)
+}
+
+
+// Session returns one session of the tenant. SESSION_NOT_FOUND.
+func (q *Conversations) Session(ctx context.Context, tenantID, sessionID string) (*domain.Session, error) {
+	if !IsUUID(sessionID) {
+		return nil, domain.Errorf(domain.CodeSessionNotFound, "session %s not found", sessionID)
+	}
+	return q.sessions.GetSession(ctx, tenantID, sessionID)
+}
+
+// Turns pages through a session's turns. SESSION_NOT_FOUND,
+// INVALID_REQUEST for a bad order or cursor.
+func (q *Conversations) Turns(ctx context.Context, tenantID, sessionID string, query ports.TurnQuery) (ports.Page[domain.Turn], error) {
+	switch query.Order {
+	case "":
+		query.Order = ports.OrderAsc
+	case ports.OrderAsc, ports.OrderDesc:
+	default:
+		return ports.Page[domain.Turn]{}, domain.InvalidFields(domain.FieldError{Field: "order", Message: "must be asc or desc"})
+	}
+	if !IsUUID(sessionID) {
+		return ports.Page[domain.Turn]{}, domain.Errorf(domain.CodeSessionNotFound, "session %s not found", sessionID)
+	}
+	return q.turns.ListTurns(ctx, tenantID, sessionID, query)
+}
+
+// Turn returns one turn's full record. TURN_NOT_FOUND.
+func (q *Conversations) Turn(ctx context.Context, tenantID, turnID string) (*domain.Turn, error) {
+	if !IsUUID(turnID) {
+		return nil, domain.Errorf(domain.CodeTurnNotFound, "turn %s not found", turnID)
+	}
+	return q.turns.GetTurn(ctx, tenantID, turnID)
+}

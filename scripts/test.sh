@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# `make test`: every check and test, MongoDB ones included. When
+# FOCAL_TEST_MONGO_URI is unset it builds and starts the embedded FerretDB
+# test server and stops it afterwards; MongoDB tests fail (never skip) when
+# no server can be reached.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go'))
+if [[ -n $unformatted ]]; then
+	echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+step "go vet"
+go vet ./...
+
+statedir=.state/test-mongo
+if [[ -z ${FOCAL_TEST_MONGO_URI:-} ]]; then
+	step "start the MongoDB test server (FerretDB)"
+	trap 'scripts/mongo-server.sh stop "$statedir" >/dev/null 2>&1 || true' EXIT
+	FOCAL_TEST_MONGO_URI=$(scripts/mongo-server.sh start "$statedir")
+	export FOCAL_TEST_MONGO_URI
+	echo "FOCAL_TEST_MONGO_URI=$FOCAL_TEST_MONGO_URI"
+fi
+
+step "go test -race"
+go test -race -count=1 -timeout 10m ./...

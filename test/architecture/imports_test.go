@@ -1,0 +1,163 @@
+// Package architecture checks the hexagon's dependency direction (DESIGN §1):
+// domain ← ports ← application ← adapters ← bootstrap ← cmd. It fails the
+// build when a package imports against it.
+package architecture
+
+import (
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+const module = "focal"
+
+// layer names the ring of a package of this module.
+func layer(pkg string) string {
+	rel := strings.TrimPrefix(strings.TrimPrefix(pkg, module), "/")
+	first, _, _ := strings.Cut(rel, "/")
+	return first
+}
+
+// allowedInner lists, per ring, the rings of this module it may import.
+var allowedInner = map[string][]string{
+	"domain":      {"domain"},
+	"ports":       {"domain", "ports"},
+	"application": {"domain", "ports", "application"},
+	"adapters":    {"domain", "ports", "application", "adapters"},
+	"bootstrap":   {"domain", "ports", "application", "adapters", "bootstrap"},
+	"cmd":         {"domain", "ports", "application", "adapters", "bootstrap"},
+}
+
+// thirdPartyAllowed lists, for the inner rings, the only modules outside
+// the standard library they may use: the domain stays pure, and the core
+// never reaches for an HTTP framework, a database driver or a model SDK.
+var thirdPartyAllowed = map[string][]string{
+	"domain": {"github.com/google/uuid"},
+	"ports":  {},
+	"application": {
+		"github.com/google/uuid", "github.com/expr-lang/expr", "github.com/hashicorp/golang-lru/v2",
+		"golang.org/x/sync", "gopkg.in/yaml.v3",
+	},
+}
+
+type goPackage struct {
+	ImportPath string
+	Imports    []string
+}
+
+// listPackages parses the imports of every non-test Go file of the module.
+// It reads the files itself (rather than running go list) so that the test
+// cache notices every edit and the check is never skipped as cached.
+func listPackages(t *testing.T) []goPackage {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	require.NoError(t, err)
+	byDir := map[string]map[string]bool{}
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			name := d.Name()
+			if path != root && (strings.HasPrefix(name, ".") || name == "testdata" || name == "bin") {
+				return filepath.SkipDir
+			}
+			if _, err := os.Stat(filepath.Join(path, "go.mod")); err == nil && path != root {
+				return filepath.SkipDir // a nested module, not part of this one
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		dir := filepath.Dir(path)
+		if byDir[dir] == nil {
+			byDir[dir] = map[string]bool{}
+		}
+		for _, imp := range f.Imports {
+			byDir[dir][strings.Trim(imp.Path.Value, `"`)] = true
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	var pkgs []goPackage
+	for dir, imports := range byDir {
+		rel, err := filepath.Rel(root, dir)
+		require.NoError(t, err)
+		p := goPackage{ImportPath: module}
+		if rel != "." {
+			p.ImportPath = module + "/" + filepath.ToSlash(rel)
+		}
+		for imp := range imports {
+			p.Imports = append(p.Imports, imp)
+		}
+		pkgs = append(pkgs, p)
+	}
+	require.NotEmpty(t, pkgs)
+	return pkgs
+}
+
+func isStandard(path string) bool {
+	first, _, _ := strings.Cut(path, "/")
+	return !strings.Contains(first, ".")
+}
+
+func TestDependenciesPointInward(t *testing.T) {
+	for _, p := range listPackages(t) {
+		from := layer(p.ImportPath)
+		allowed, ruled := allowedInner[from]
+		if !ruled {
+			continue // test/ and examples/ may use anything
+		}
+		for _, imp := range p.Imports {
+			switch {
+			case imp == module || strings.HasPrefix(imp, module+"/"):
+				to := layer(imp)
+				ok := false
+				for _, a := range allowed {
+					ok = ok || a == to
+				}
+				if !ok {
+					t.Errorf("%s (%s) imports %s (%s): dependencies must point inward", p.ImportPath, from, imp, to)
+				}
+			case isStandard(imp):
+			default:
+				third, limited := thirdPartyAllowed[from]
+				if !limited {
+					continue
+				}
+				ok := false
+				for _, m := range third {
+					ok = ok || imp == m || strings.HasPrefix(imp, m+"/")
+				}
+				if !ok {
+					t.Errorf("%s (%s) imports %s: only the standard library and %v are allowed there", p.ImportPath, from, imp, third)
+				}
+			}
+		}
+	}
+}
+
+// The rule table itself must cover every top-level package, so a new ring
+// cannot slip past the check.
+func TestEveryPackageHasARing(t *testing.T) {
+	known := map[string]bool{"test": true, "examples": true}
+	for ring := range allowedInner {
+		known[ring] = true
+	}
+	for _, p := range listPackages(t) {
+		if !known[layer(p.ImportPath)] {
+			t.Errorf("package %s is in no ring of the hexagon; add it to the rules", p.ImportPath)
+		}
+	}
+}

@@ -1,0 +1,150 @@
+// Package harness boots the real Focal application (fx, every module, a real
+// listener on loopback) for component and end-to-end tests, and talks HTTP
+// to it.
+package harness
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"maps"
+	"net/http"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	httpapi "focal/adapters/http"
+	"focal/bootstrap"
+)
+
+// Fixed ids of the demo bundle (examples/demo-agent.yaml).
+const (
+	DemoTenant = "550e8400-e29b-41d4-a716-446655440000"
+	DemoAgent  = "6ba7b810-9dad-11d1-80b4-00c04fd430c8"
+	// Secret signs test tokens.
+	Secret = "component-test-secret-0123456789abcdef"
+)
+
+// RepoRoot is the repository's root directory.
+func RepoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// App is a running Focal instance.
+type App struct {
+	URL    string
+	Config bootstrap.Config
+	client *http.Client
+}
+
+// Start boots Focal with the demo bundle, the memory store and the offline
+// model, overridden by env (FOCAL_* names), plus extra fx options. It stops
+// the app when the test ends.
+func Start(t testing.TB, env map[string]string, extra ...fx.Option) *App {
+	t.Helper()
+	base := map[string]string{
+		"FOCAL_HTTP_ADDR":        "127.0.0.1:0",
+		"FOCAL_JWT_SECRET":       Secret,
+		"FOCAL_BOOTSTRAP_BUNDLE": filepath.Join(RepoRoot(), "examples", "demo-agent.yaml"),
+		"FOCAL_LOG_LEVEL":        "warn",
+	}
+	maps.Copy(base, env)
+	cfg, err := bootstrap.LoadConfigEnv("", base)
+	require.NoError(t, err)
+	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	var srv *bootstrap.Server
+	app := fx.New(bootstrap.Options(cfg, log, append(extra, fx.Populate(&srv))...))
+	require.NoError(t, app.Err())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, app.Start(ctx))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = app.Stop(ctx)
+	})
+	return &App{URL: "http://" + srv.Addr(), Config: cfg, client: &http.Client{Timeout: 60 * time.Second}}
+}
+
+// Token signs a token for tenant with roles.
+func Token(t testing.TB, tenant string, roles ...string) string {
+	t.Helper()
+	tok, err := httpapi.SignToken(Secret, httpapi.TokenRequest{TenantID: tenant, Subject: "test", Roles: roles, TTL: time.Hour}, time.Now())
+	require.NoError(t, err)
+	return tok
+}
+
+// Response is a finished HTTP exchange.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into v, failing the test when it is not JSON.
+func (r *Response) JSON(t testing.TB, v any) {
+	t.Helper()
+	require.NoError(t, json.Unmarshal(r.Body, v), "body: %s", r.Body)
+}
+
+// Request describes one call.
+type Request struct {
+	Method string
+	Path   string
+	Token  string
+	// Body is JSON-encoded unless it is []byte or string, sent as is.
+	Body    any
+	Headers map[string]string
+}
+
+// Do performs req and reads the whole response.
+func (a *App) Do(t testing.TB, req Request) *Response {
+	t.Helper()
+	var body io.Reader
+	switch b := req.Body.(type) {
+	case nil:
+	case []byte:
+		body = bytes.NewReader(b)
+	case string:
+		body = bytes.NewReader([]byte(b))
+	default:
+		raw, err := json.Marshal(b)
+		require.NoError(t, err)
+		body = bytes.NewReader(raw)
+	}
+	hr, err := http.NewRequest(req.Method, a.URL+req.Path, body)
+	require.NoError(t, err)
+	if body != nil {
+		hr.Header.Set("Content-Type", "application/json")
+	}
+	if req.Token != "" {
+		hr.Header.Set("Authorization", "Bearer "+req.Token)
+	}
+	for k, v := range req.Headers {
+		hr.Header.Set(k, v)
+	}
+	res, err := a.client.Do(hr)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	return &Response{Status: res.StatusCode, Header: res.Header, Body: raw}
+}
+
+// ChatBody is a chat request body with the demo agent's ids filled in.
+func ChatBody(user, message string) map[string]any {
+	return map[string]any{
+		"agent_id":        DemoAgent,
+		"channel":         "webchat",
+		"user_channel_id": user,
+		"message":         message,
+	}
+}
