@@ -42,7 +42,6 @@ func (q *Conversations) DeleteSession(ctx context.Context, tenantID, sessionID s
 	return q.sessions.DeleteSession(ctx, tenantID, sessionID)
 }
 
-
 // Session returns one session of the tenant. SESSION_NOT_FOUND.
 func (q *Conversations) Session(ctx context.Context, tenantID, sessionID string) (*domain.Session, error) {
 	if !IsUUID(sessionID) {

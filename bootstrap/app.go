@@ -17,6 +17,7 @@ import (
 	httpapi "focal/adapters/http"
 	"focal/adapters/llm"
 	"focal/adapters/memory"
+	"focal/adapters/tools"
 	"focal/application"
 	"focal/application/alignment"
 	"focal/ports"
@@ -46,6 +47,7 @@ func Options(cfg Config, log *zap.Logger, extra ...fx.Option) fx.Option {
 		CoreModule,
 		storeModule(cfg.Store),
 		modelModule(cfg.LLM),
+		ToolsModule,
 		HTTPModule,
 		fx.Options(extra...),
 	)
@@ -64,7 +66,7 @@ var CoreModule = fx.Module("core",
 		func(cfg Config, store ports.PolicyStore, clk ports.Clock) (*application.PolicyCache, error) {
 			return application.NewPolicyCache(store, clk, cfg.Chat.PolicyRefresh)
 		},
-		fx.Annotate(alignment.New, fx.As(new(ports.Engine))),
+		fx.Annotate(newEngine, fx.As(new(ports.Engine))),
 		func(cfg Config, policies *application.PolicyCache, sessions ports.SessionStore, turns ports.TurnStore,
 			locker ports.SessionLocker, engine ports.Engine, clk ports.Clock) (*application.ProcessMessage, error) {
 			return application.NewProcessMessage(cfg.Chat.application(), policies, sessions, turns, locker, engine, clk)
@@ -72,6 +74,21 @@ var CoreModule = fx.Module("core",
 		application.NewConversations,
 	),
 )
+
+// engineParams are the engine's collaborators; the embedder and the tool
+// invoker are optional.
+type engineParams struct {
+	fx.In
+	Model    ports.ChatModel
+	History  ports.TurnStore
+	Clock    ports.Clock
+	Embedder ports.Embedder    `optional:"true"`
+	Tools    ports.ToolInvoker `optional:"true"`
+}
+
+func newEngine(p engineParams) (*alignment.Engine, error) {
+	return alignment.New(alignment.Deps{Model: p.Model, History: p.History, Clock: p.Clock, Embedder: p.Embedder, Tools: p.Tools})
+}
 
 // MemoryModule provides every store from process memory.
 var MemoryModule = fx.Module("memory",
@@ -83,6 +100,11 @@ var MemoryModule = fx.Module("memory",
 )
 
 func storeModule(StoreConfig) fx.Option { return MemoryModule }
+
+// ToolsModule provides the webhook tool invoker.
+var ToolsModule = fx.Module("tools",
+	fx.Provide(fx.Annotate(func() *tools.Webhook { return tools.NewWebhook(nil) }, fx.As(new(ports.ToolInvoker)))),
+)
 
 // OfflineModule provides the offline model: template answers only.
 var OfflineModule = fx.Module("llm",

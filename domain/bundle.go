@@ -93,6 +93,7 @@ func validateSettings(v *validator, s AgentSettings) {
 		}
 	}
 	unit("match_threshold", s.MatchThreshold)
+	unit("semantic_weight", s.SemanticWeight)
 	unit("scenario_entry_threshold", s.ScenarioEntryThreshold)
 	unit("transition_threshold", s.TransitionThreshold)
 	unit("transition_margin", s.TransitionMargin)

@@ -3,6 +3,7 @@ package domain
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -54,12 +55,18 @@ type Error struct {
 	Cause      error
 }
 
-// Error returns the message, with the cause for logs when there is one.
+// Error returns the code and message, then each invalid field and the
+// cause, for logs and command-line tools.
 func (e *Error) Error() string {
-	if e.Cause != nil {
-		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Cause)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s", e.Code, e.Message)
+	for _, d := range e.Details {
+		fmt.Fprintf(&b, "; %s %s", d.Field, d.Message)
 	}
-	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+	if e.Cause != nil {
+		fmt.Fprintf(&b, ": %v", e.Cause)
+	}
+	return b.String()
 }
 
 // Unwrap exposes the cause to errors.Is and errors.As.

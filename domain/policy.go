@@ -46,6 +46,9 @@ type AgentSettings struct {
 	RuleJudge bool `json:"rule_judge,omitempty"`
 	// MatchThreshold is the minimum retrieval score (0..1) for a rule to match.
 	MatchThreshold float64 `json:"match_threshold,omitempty"`
+	// SemanticWeight is the share of embedding similarity in the hybrid
+	// score when an embedder is configured (the rest is lexical).
+	SemanticWeight float64 `json:"semantic_weight,omitempty"`
 	// TopK is the most rules that can match one turn.
 	TopK int `json:"top_k,omitempty"`
 	// ScenarioEntryThreshold is the minimum score for an entry condition to start a scenario.
@@ -66,6 +69,7 @@ type AgentSettings struct {
 const (
 	DefaultHistoryTurns           = 10
 	DefaultMatchThreshold         = 0.35
+	DefaultSemanticWeight         = 0.5
 	DefaultTopK                   = 5
 	DefaultScenarioEntryThreshold = 0.5
 	DefaultTransitionThreshold    = 0.35
@@ -82,6 +86,9 @@ func (s AgentSettings) WithDefaults() AgentSettings {
 	}
 	if s.MatchThreshold == 0 {
 		s.MatchThreshold = DefaultMatchThreshold
+	}
+	if s.SemanticWeight == 0 {
+		s.SemanticWeight = DefaultSemanticWeight
 	}
 	if s.TopK == 0 {
 		s.TopK = DefaultTopK

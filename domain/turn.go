@@ -65,6 +65,7 @@ type StepTiming struct {
 
 // Explanation records why the agent said what it said.
 type Explanation struct {
+	Retrieval Retrieval `json:"retrieval"`
 	// Candidates are the rules that were eligible and scored, best first.
 	Candidates []RuleCandidate `json:"candidates"`
 	// Filtered are rules in scope that could not fire this turn, with why.
@@ -76,6 +77,32 @@ type Explanation struct {
 	Generation Generation       `json:"generation"`
 	// Enforcement is the hard-constraint check of the reply.
 	Enforcement Enforcement `json:"enforcement"`
+}
+
+// Retrieval modes.
+const (
+	RetrievalLexical = "lexical"
+	RetrievalHybrid  = "hybrid"
+)
+
+// Retrieval says how rules were scored and, with the rule judge, what it
+// decided.
+type Retrieval struct {
+	Mode           string  `json:"mode"`
+	SemanticWeight float64 `json:"semantic_weight,omitempty"`
+	// Note explains a degraded mode (embeddings unavailable, judge answer unusable).
+	Note string `json:"note,omitempty"`
+	// Judge is set when the rule judge ran.
+	Judge *JudgeDecision `json:"judge,omitempty"`
+}
+
+// JudgeDecision is the rule judge's verdict on the candidates.
+type JudgeDecision struct {
+	Asked      []string `json:"asked"`
+	Applicable []string `json:"applicable"`
+	// Used is false when the answer could not be used and scores decided.
+	Used   bool   `json:"used"`
+	Reason string `json:"reason,omitempty"`
 }
 
 // RuleCandidate is one scored rule.

@@ -80,9 +80,9 @@ type ToolInput struct {
 // ToolInvoker calls tools bound to rules.
 //
 // InvokeTool calls tool with in and returns the variables it produced.
-// Errors: LLM_UNAVAILABLE-style codes do not apply; a failing tool returns
-// INTERNAL_ERROR-coded errors that the engine records and survives, TIMEOUT
-// when the tool's own timeout passed. Safe for concurrent use.
+// Errors: TIMEOUT when ctx's deadline (the tool's timeout) passed,
+// INTERNAL_ERROR when the tool failed or answered badly. The engine records
+// a failed call and goes on without its outputs. Safe for concurrent use.
 type ToolInvoker interface {
 	InvokeTool(ctx context.Context, tool domain.Tool, in ToolInput) (map[string]any, error)
 }

@@ -17,6 +17,9 @@ fi
 step "go vet"
 go vet ./...
 
+step "conversation tests (focal test)"
+go run ./cmd/focal test examples/demo-agent.yaml examples/tests/*.yaml
+
 statedir=.state/test-mongo
 if [[ -z ${FOCAL_TEST_MONGO_URI:-} ]]; then
 	step "start the MongoDB test server (FerretDB)"

@@ -6,6 +6,7 @@ package alignment
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -20,8 +21,21 @@ type Engine struct {
 	model    ports.ChatModel
 	history  ports.TurnStore
 	clock    ports.Clock
+	embedder ports.Embedder    // optional: lexical retrieval only without it
+	tools    ports.ToolInvoker // optional: tool calls fail without it
 	compiled *lru.Cache[string, *domain.CompiledPolicy]
 	compile  singleflight.Group
+	vectors  *vectorCache
+}
+
+// Deps are the engine's collaborators. Model, History and Clock are
+// required; Embedder and Tools are optional.
+type Deps struct {
+	Model    ports.ChatModel
+	History  ports.TurnStore
+	Clock    ports.Clock
+	Embedder ports.Embedder
+	Tools    ports.ToolInvoker
 }
 
 var _ ports.Engine = (*Engine)(nil)
@@ -30,17 +44,21 @@ var _ ports.Engine = (*Engine)(nil)
 // that falls out is compiled again on its next turn.
 const compiledCacheSize = 512
 
-// New returns an engine generating with model and reading prompt history
-// from history.
-func New(model ports.ChatModel, history ports.TurnStore, clock ports.Clock) (*Engine, error) {
-	if model == nil || history == nil || clock == nil {
+// New returns an engine over d.
+func New(d Deps) (*Engine, error) {
+	if d.Model == nil || d.History == nil || d.Clock == nil {
 		return nil, fmt.Errorf("alignment: model, history and clock are required")
 	}
 	cache, err := lru.New[string, *domain.CompiledPolicy](compiledCacheSize)
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{model: model, history: history, clock: clock, compiled: cache}, nil
+	vectors, err := newVectorCache()
+	if err != nil {
+		return nil, err
+	}
+	return &Engine{model: d.Model, history: d.History, clock: d.Clock, embedder: d.Embedder, tools: d.Tools,
+		compiled: cache, vectors: vectors}, nil
 }
 
 // turn is the working state of one RunTurn call.
@@ -48,6 +66,7 @@ type turn struct {
 	in      ports.TurnInput
 	cp      *domain.CompiledPolicy
 	query   domain.Query
+	scores  *domain.ConditionScores
 	state   *domain.Session
 	matched []domain.RuleCandidate
 	exp     domain.Explanation
@@ -56,6 +75,9 @@ type turn struct {
 	timings []domain.StepTiming
 	clock   ports.Clock
 	started time.Time
+	// history is the prompt's history once loaded (see loadHistory).
+	history       []domain.Turn
+	historyLoaded bool
 }
 
 // step times fn and records it under name.
@@ -77,8 +99,27 @@ func (e *Engine) RunTurn(ctx context.Context, in ports.TurnInput, sink ports.Del
 		return nil, err
 	}
 	t.query = domain.NewQuery(in.Message)
+	_ = t.step("embedding", func() error {
+		semantic, note := e.semanticScores(ctx, t)
+		t.exp.Retrieval = domain.Retrieval{Mode: domain.RetrievalLexical, Note: note}
+		if semantic != nil {
+			t.exp.Retrieval.Mode, t.exp.Retrieval.SemanticWeight = domain.RetrievalHybrid, t.cp.Settings.SemanticWeight
+		}
+		t.scores = t.cp.Score(t.query, semantic, t.cp.Settings.SemanticWeight)
+		return nil
+	})
 	_ = t.step("scenario", func() error { e.navigate(t); return nil })
-	_ = t.step("retrieval", func() error { e.retrieve(t); return nil })
+	var cands []domain.RuleCandidate
+	_ = t.step("retrieval", func() error { cands = e.candidates(t); return nil })
+	if t.cp.Settings.RuleJudge && len(cands) > 0 {
+		err = t.step("rule_judge", func() error { return e.judgeRules(ctx, t, cands) })
+	} else {
+		e.selectRules(t, cands, nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	_ = t.step("tools", func() error { e.runTools(ctx, t); return nil })
 	var reply string
 	err = t.step("generation", func() (err error) {
 		reply, err = e.respond(ctx, t, sink)
@@ -101,10 +142,15 @@ func (e *Engine) RunTurn(ctx context.Context, in ports.TurnInput, sink ports.Del
 	}, nil
 }
 
+// policyKey names one version of one agent's policy.
+func policyKey(p *domain.Policy) string {
+	return p.Agent.TenantID + "/" + p.Agent.ID + "/" + strconv.FormatInt(p.Agent.Version, 10)
+}
+
 // compiledPolicy returns the compiled form of p, compiling each version once
 // even when many turns ask for it at the same moment.
 func (e *Engine) compiledPolicy(p *domain.Policy) (*domain.CompiledPolicy, error) {
-	key := fmt.Sprintf("%s/%s/%d", p.Agent.TenantID, p.Agent.ID, p.Agent.Version)
+	key := policyKey(p)
 	if cp, ok := e.compiled.Get(key); ok {
 		return cp, nil
 	}

@@ -24,7 +24,7 @@ func (e *Engine) navigate(t *turn) {
 			in.Entries = append(in.Entries, domain.ScoredScenario{
 				ScenarioID: sc.ID,
 				EntryStep:  sc.EntryStepID,
-				Score:      cp.EntryScore(t.query, sc.ID),
+				Score:      t.scores.Entry(sc.ID),
 			})
 		}
 	} else if sc := cp.Scenario(pos.ScenarioID); sc == nil || sc.Step(pos.StepID) == nil {
@@ -37,9 +37,9 @@ func (e *Engine) navigate(t *turn) {
 		t.state.ExitScenario()
 		return
 	} else {
-		in.ExitScore = cp.ExitScore(t.query, sc.ID)
+		in.ExitScore = t.scores.Exit(sc.ID)
 		step := sc.Step(pos.StepID)
-		for i, score := range cp.TransitionScores(t.query, sc.ID, step.ID) {
+		for i, score := range t.scores.Transitions(sc.ID, step.ID) {
 			in.Transitions = append(in.Transitions, domain.ScoredTransition{Transition: step.Transitions[i], Score: score})
 		}
 		in.TargetTerminal = func(id string) bool { s := sc.Step(id); return s != nil && s.Terminal }
@@ -67,17 +67,17 @@ func (t *turn) currentStep() *domain.Step {
 	return nil
 }
 
-// retrieve scores the rules in scope, drops those that may not fire, and
-// selects the matches. A rule is in scope when it is in scope before or
-// after this turn's navigation: a scenario started this turn brings its
-// rules at once, and one left this turn still answers the message that left
-// it. Cost follows the postings of the message's terms, not the number of
+// candidates scores the rules in scope and drops those that may not fire.
+// A rule is in scope when it is in scope before or after this turn's
+// navigation: a scenario started this turn brings its rules at once, and one
+// left this turn still answers the message that left it. Without embeddings
+// the cost follows the postings of the message's terms, not the number of
 // rules.
-func (e *Engine) retrieve(t *turn) {
+func (e *Engine) candidates(t *turn) []domain.RuleCandidate {
 	cp := t.cp
-	var cands []domain.RuleCandidate
 	before := t.in.Session.Scenario
-	for _, hit := range cp.SearchRules(t.query) {
+	var cands []domain.RuleCandidate
+	for _, hit := range t.scores.Rules() {
 		r := hit.Rule
 		if !cp.InScope(hit.Index, t.state.Scenario) && !cp.InScope(hit.Index, before) {
 			continue
@@ -86,9 +86,28 @@ func (e *Engine) retrieve(t *turn) {
 			t.exp.Filtered = append(t.exp.Filtered, domain.FilteredRule{RuleID: r.ID, Reason: why})
 			continue
 		}
-		cands = append(cands, domain.RuleCandidate{RuleID: r.ID, Score: hit.Score, Lexical: hit.Score, Priority: r.Priority})
+		cands = append(cands, domain.RuleCandidate{RuleID: r.ID, Score: hit.Score, Lexical: hit.Lexical,
+			Semantic: hit.Semantic, Priority: r.Priority})
 	}
-	ranked, matched := domain.SelectRules(cands, cp.Settings.MatchThreshold, cp.Settings.TopK)
+	return cands
+}
+
+// selectRules decides the matches: by score and threshold, or, when the
+// rule judge answered, the candidates it found applicable. Matched rules
+// record a fire.
+func (e *Engine) selectRules(t *turn, cands []domain.RuleCandidate, judged map[string]bool) {
+	cp := t.cp
+	var ranked, matched []domain.RuleCandidate
+	if judged == nil {
+		ranked, matched = domain.SelectRules(cands, cp.Settings.MatchThreshold, cp.Settings.TopK)
+	} else {
+		for i := range cands {
+			if !judged[cands[i].RuleID] {
+				cands[i].Score = 0 // the judge's "no" outranks any score
+			}
+		}
+		ranked, matched = domain.SelectRules(cands, minPositive, cp.Settings.TopK)
+	}
 	if len(ranked) > maxRecordedCandidates {
 		ranked = ranked[:maxRecordedCandidates]
 	}
@@ -96,11 +115,14 @@ func (e *Engine) retrieve(t *turn) {
 	t.matched = matched
 	t.exp.Matched = make([]domain.RuleMatch, 0, len(matched))
 	for _, m := range matched {
-		t.exp.Matched = append(t.exp.Matched, domain.RuleMatch{
-			RuleID: m.RuleID,
-			Score:  m.Score,
-			Reason: fmt.Sprintf("condition matched with score %.2f ≥ threshold %.2f", m.Score, cp.Settings.MatchThreshold),
-		})
+		reason := fmt.Sprintf("condition matched with score %.2f ≥ threshold %.2f", m.Score, cp.Settings.MatchThreshold)
+		if judged != nil {
+			reason = fmt.Sprintf("rule judge found it applicable (score %.2f)", m.Score)
+		}
+		t.exp.Matched = append(t.exp.Matched, domain.RuleMatch{RuleID: m.RuleID, Score: m.Score, Reason: reason})
 		t.state.RecordFire(m.RuleID, t.in.TurnNumber)
 	}
 }
+
+// minPositive selects every candidate the judge kept (score above zero).
+const minPositive = 1e-9

@@ -15,14 +15,10 @@ import (
 // instructions and everything the engine decided, then the newest
 // history_turns earlier turns in order, then the user's message.
 func (e *Engine) prompt(ctx context.Context, t *turn) ([]ports.ChatMessage, error) {
-	var history []domain.Turn
-	if n := t.cp.Settings.HistoryTurns; n > 0 && t.in.TurnNumber > 1 {
-		var err error
-		history, err = e.history.RecentTurns(ctx, t.state.TenantID, t.state.ID, n)
-		if err != nil {
-			return nil, err
-		}
+	if err := e.loadHistory(ctx, t); err != nil {
+		return nil, err
 	}
+	history := t.history
 	msgs := make([]ports.ChatMessage, 0, 2+2*len(history))
 	msgs = append(msgs, ports.ChatMessage{Role: ports.RoleSystem, Content: t.systemPrompt()})
 	for _, h := range history {
@@ -126,4 +122,21 @@ func formatOutput(out map[string]any) string {
 		parts = append(parts, k+"="+domain.FormatValue(out[k]))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// loadHistory reads the newest history_turns turns once per turn; the rule
+// judge starts it early so it overlaps the judge's model call.
+func (e *Engine) loadHistory(ctx context.Context, t *turn) error {
+	if t.historyLoaded {
+		return nil
+	}
+	if n := t.cp.Settings.HistoryTurns; n > 0 && t.in.TurnNumber > 1 {
+		h, err := e.history.RecentTurns(ctx, t.state.TenantID, t.state.ID, n)
+		if err != nil {
+			return err
+		}
+		t.history = h
+	}
+	t.historyLoaded = true
+	return nil
 }

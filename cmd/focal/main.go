@@ -25,6 +25,6 @@ func rootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&configPath, "config", "", "YAML configuration file (FOCAL_* variables override it)")
-	root.AddCommand(serveCommand(&configPath), tokenCommand(&configPath))
+	root.AddCommand(serveCommand(&configPath), tokenCommand(&configPath), testCommand(&configPath))
 	return root
 }

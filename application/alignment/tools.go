@@ -1,0 +1,109 @@
+package alignment
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"focal/domain"
+	"focal/ports"
+)
+
+// runTools calls the tools bound to the matched rules, concurrently, each
+// under its own timeout, and writes their outputs to session variables. A
+// failing tool is recorded and the turn goes on without its outputs.
+func (e *Engine) runTools(ctx context.Context, t *turn) {
+	type job struct {
+		tool   domain.Tool
+		ruleID string
+	}
+	var jobs []job
+	seen := map[string]bool{}
+	for _, m := range t.matched {
+		for _, id := range t.cp.Rule(m.RuleID).ToolIDs {
+			if tool := t.cp.Tool(id); tool != nil && !seen[id] {
+				seen[id] = true
+				jobs = append(jobs, job{tool: *tool, ruleID: m.RuleID})
+			}
+		}
+	}
+	t.exp.ToolCalls = make([]domain.ToolCall, len(jobs))
+	if len(jobs) == 0 {
+		return
+	}
+	vars := t.variables()
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		in := ports.ToolInput{Message: t.in.Message, Variables: toolInputs(j.tool, vars), RuleID: j.ruleID,
+			SessionID: t.state.ID, TenantID: t.state.TenantID}
+		wg.Go(func() { t.exp.ToolCalls[i] = e.callTool(ctx, j.tool, j.ruleID, in) })
+	}
+	wg.Wait()
+	// Outputs are applied in the rules' order, so when two tools set one
+	// variable the higher-priority rule's tool wins deterministically.
+	for i := len(t.exp.ToolCalls) - 1; i >= 0; i-- {
+		for k, v := range t.exp.ToolCalls[i].Output {
+			t.state.SetVariable(k, v)
+		}
+	}
+}
+
+// defaultToolTimeout applies when a tool names none.
+const defaultToolTimeout = 5 * time.Second
+
+func (e *Engine) callTool(ctx context.Context, tool domain.Tool, ruleID string, in ports.ToolInput) domain.ToolCall {
+	call := domain.ToolCall{ToolID: tool.ID, RuleID: ruleID, Input: in.Variables}
+	if e.tools == nil {
+		call.Error = "no tool invoker is configured"
+		return call
+	}
+	timeout := defaultToolTimeout
+	if tool.TimeoutMS > 0 {
+		timeout = time.Duration(tool.TimeoutMS) * time.Millisecond
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	start := e.clock.Now()
+	out, err := e.tools.InvokeTool(ctx, tool, in)
+	call.LatencyMS = float64(e.clock.Now().Sub(start).Microseconds()) / 1000
+	if err != nil {
+		call.Error = err.Error()
+		if de := (*domain.Error)(nil); errors.As(err, &de) {
+			call.Error = de.Message
+		}
+		return call
+	}
+	call.Output = toolOutputs(tool, out)
+	return call
+}
+
+// toolInputs passes the variables a tool declares, or all of them.
+func toolInputs(tool domain.Tool, vars map[string]any) map[string]any {
+	if len(tool.Inputs) == 0 {
+		return vars
+	}
+	in := make(map[string]any, len(tool.Inputs))
+	for _, k := range tool.Inputs {
+		if v, ok := vars[k]; ok {
+			in[k] = v
+		}
+	}
+	return in
+}
+
+// toolOutputs keeps the outputs a tool declares, or all of them.
+func toolOutputs(tool domain.Tool, out map[string]any) map[string]any {
+	if len(tool.Outputs) == 0 {
+		return maps.Clone(out)
+	}
+	kept := map[string]any{}
+	for k, v := range out {
+		if slices.Contains(tool.Outputs, k) {
+			kept[k] = v
+		}
+	}
+	return kept
+}

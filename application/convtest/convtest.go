@@ -1,0 +1,227 @@
+// Package convtest runs conversation tests: YAML files that script a
+// conversation with an agent and state, per turn, what must happen — rules
+// matched, scenario position, tools called, and the reply.
+//
+//	name: returns flow
+//	conversations:
+//	  - name: a jacket that did not fit
+//	    channel: webchat            # optional, default "test"
+//	    turns:
+//	      - user: Hi! I want to return my jacket
+//	        expect:
+//	          scenario: returns/ask_order       # or "none"
+//	          matched_rules: [greeting, returns_policy]   # exactly these, any order
+//	          matched_rules_include: [greeting]           # at least these
+//	          tools_called: []
+//	          reply:
+//	            equals: "..."
+//	            contains: ["order number"]
+//	            not_contains: ["guaranteed refund"]
+//	            regex: "AC-"
+package convtest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+	"gopkg.in/yaml.v3"
+
+	"focal/application"
+)
+
+// Suite is one conversation test file.
+type Suite struct {
+	Name          string         `yaml:"name"`
+	Conversations []Conversation `yaml:"conversations"`
+}
+
+// Conversation is a scripted exchange in one session.
+type Conversation struct {
+	Name    string `yaml:"name"`
+	Channel string `yaml:"channel"`
+	Turns   []Turn `yaml:"turns"`
+}
+
+// Turn is one user message and what must follow.
+type Turn struct {
+	User   string `yaml:"user"`
+	Expect Expect `yaml:"expect"`
+}
+
+// Expect lists the checks of a turn; unset checks are not made.
+type Expect struct {
+	MatchedRules        *[]string    `yaml:"matched_rules"`
+	MatchedRulesInclude []string     `yaml:"matched_rules_include"`
+	Scenario            *string      `yaml:"scenario"`
+	ToolsCalled         *[]string    `yaml:"tools_called"`
+	Reply               *ReplyExpect `yaml:"reply"`
+}
+
+// ReplyExpect checks the reply text.
+type ReplyExpect struct {
+	Equals      *string  `yaml:"equals"`
+	Contains    []string `yaml:"contains"`
+	NotContains []string `yaml:"not_contains"`
+	Regex       string   `yaml:"regex"`
+}
+
+// Parse reads a suite strictly: unknown keys are errors, so a misspelt
+// expectation cannot pass by being ignored.
+func Parse(data []byte) (*Suite, error) {
+	var s Suite
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("conversation test: %w", err)
+	}
+	if len(s.Conversations) == 0 {
+		return nil, fmt.Errorf("conversation test %q has no conversations", s.Name)
+	}
+	for i, c := range s.Conversations {
+		if len(c.Turns) == 0 {
+			return nil, fmt.Errorf("conversation %d (%q) has no turns", i+1, c.Name)
+		}
+		for j, t := range c.Turns {
+			if strings.TrimSpace(t.User) == "" {
+				return nil, fmt.Errorf("conversation %q turn %d has no user message", c.Name, j+1)
+			}
+			if t.Expect.Reply != nil && t.Expect.Reply.Regex != "" {
+				if _, err := regexp.Compile(t.Expect.Reply.Regex); err != nil {
+					return nil, fmt.Errorf("conversation %q turn %d: reply.regex: %w", c.Name, j+1, err)
+				}
+			}
+		}
+	}
+	return &s, nil
+}
+
+// Chatter runs one turn; *application.ProcessMessage is one.
+type Chatter interface {
+	Chat(ctx context.Context, cmd application.ChatCommand) (*application.ChatResult, error)
+}
+
+// Report is the outcome of a suite.
+type Report struct {
+	Suite         string
+	Conversations []ConversationReport
+}
+
+// ConversationReport is the outcome of one conversation.
+type ConversationReport struct {
+	Name  string
+	Turns []TurnReport
+}
+
+// TurnReport is one turn's outcome: what happened and every failed check.
+type TurnReport struct {
+	Number   int
+	Message  string
+	Result   *application.ChatResult
+	Failures []string
+}
+
+// Passed reports whether every check of every turn held.
+func (r Report) Passed() bool {
+	for _, c := range r.Conversations {
+		for _, t := range c.Turns {
+			if len(t.Failures) > 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Run plays every conversation of s against agentID of tenantID, each in
+// a session of its own. A conversation stops at a turn that errors.
+func Run(ctx context.Context, chat Chatter, tenantID, agentID string, s *Suite) Report {
+	rep := Report{Suite: s.Name}
+	for _, conv := range s.Conversations {
+		channel := conv.Channel
+		if channel == "" {
+			channel = "test"
+		}
+		user := "convtest-" + uuid.NewString()
+		cr := ConversationReport{Name: conv.Name}
+		for i, turn := range conv.Turns {
+			tr := TurnReport{Number: i + 1, Message: turn.User}
+			res, err := chat.Chat(ctx, application.ChatCommand{
+				TenantID: tenantID, AgentID: agentID, Channel: channel, UserChannelID: user, Message: turn.User,
+			})
+			if err != nil {
+				tr.Failures = []string{"the turn failed: " + err.Error()}
+				cr.Turns = append(cr.Turns, tr)
+				break
+			}
+			tr.Result = res
+			tr.Failures = check(turn.Expect, res)
+			cr.Turns = append(cr.Turns, tr)
+		}
+		rep.Conversations = append(rep.Conversations, cr)
+	}
+	return rep
+}
+
+// check compares a turn's result with its expectations; each failure
+// shows what was expected and what happened.
+func check(e Expect, r *application.ChatResult) []string {
+	var fails []string
+	fail := func(format string, args ...any) { fails = append(fails, fmt.Sprintf(format, args...)) }
+	if e.Scenario != nil {
+		got := "none"
+		if r.Scenario != nil {
+			got = r.Scenario.ID + "/" + r.Scenario.Step
+		}
+		if want := *e.Scenario; want != got && !(want == "" && got == "none") {
+			fail("scenario: expected %q, got %q", want, got)
+		}
+	}
+	if e.MatchedRules != nil && !sameSet(*e.MatchedRules, r.MatchedRules) {
+		fail("matched_rules: expected %v, got %v", *e.MatchedRules, r.MatchedRules)
+	}
+	for _, id := range e.MatchedRulesInclude {
+		if !slices.Contains(r.MatchedRules, id) {
+			fail("matched_rules_include: expected %q among the matches, got %v", id, r.MatchedRules)
+		}
+	}
+	if e.ToolsCalled != nil && !sameSet(*e.ToolsCalled, r.ToolsCalled) {
+		fail("tools_called: expected %v, got %v", *e.ToolsCalled, r.ToolsCalled)
+	}
+	if e.Reply != nil {
+		fails = append(fails, checkReply(*e.Reply, r.Response)...)
+	}
+	return fails
+}
+
+func checkReply(e ReplyExpect, reply string) []string {
+	var fails []string
+	if e.Equals != nil && *e.Equals != reply {
+		fails = append(fails, fmt.Sprintf("reply: expected to equal %q, got %q", *e.Equals, reply))
+	}
+	for _, s := range e.Contains {
+		if !strings.Contains(reply, s) {
+			fails = append(fails, fmt.Sprintf("reply: expected to contain %q, got %q", s, reply))
+		}
+	}
+	for _, s := range e.NotContains {
+		if strings.Contains(strings.ToLower(reply), strings.ToLower(s)) {
+			fails = append(fails, fmt.Sprintf("reply: expected not to contain %q, got %q", s, reply))
+		}
+	}
+	if e.Regex != "" && !regexp.MustCompile(e.Regex).MatchString(reply) {
+		fails = append(fails, fmt.Sprintf("reply: expected to match /%s/, got %q", e.Regex, reply))
+	}
+	return fails
+}
+
+func sameSet(want, got []string) bool {
+	a, b := slices.Clone(want), slices.Clone(got)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}

@@ -1,0 +1,45 @@
+package bootstrap
+
+import (
+	"context"
+
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+
+	"focal/application"
+	"focal/ports"
+)
+
+// Core is the application without its HTTP surface: for running turns in
+// process (conversation tests, tools).
+type Core struct {
+	Chat     *application.ProcessMessage
+	Policies ports.PolicyStore
+	app      *fx.App
+}
+
+// Stop releases the core's resources.
+func (c *Core) Stop(ctx context.Context) error { return c.app.Stop(ctx) }
+
+// StartCore starts the store, model, tools and engine modules of cfg, but no
+// listener.
+func StartCore(ctx context.Context, cfg Config, log *zap.Logger) (*Core, error) {
+	c := &Core{}
+	app := fx.New(
+		fx.Supply(cfg, log),
+		fx.NopLogger,
+		CoreModule,
+		storeModule(cfg.Store),
+		modelModule(cfg.LLM),
+		ToolsModule,
+		fx.Populate(&c.Chat, &c.Policies),
+	)
+	if err := app.Err(); err != nil {
+		return nil, err
+	}
+	if err := app.Start(ctx); err != nil {
+		return nil, err
+	}
+	c.app = app
+	return c, nil
+}

@@ -1,0 +1,33 @@
+package domain
+
+import "math"
+
+// Normalize scales v to unit length in place, so cosine similarity becomes
+// a dot product. A zero vector stays zero.
+func Normalize(v []float32) {
+	var sum float64
+	for _, x := range v {
+		sum += float64(x) * float64(x)
+	}
+	if sum == 0 {
+		return
+	}
+	inv := float32(1 / math.Sqrt(sum))
+	for i := range v {
+		v[i] *= inv
+	}
+}
+
+// Similarity is the cosine similarity of two unit vectors, clamped to 0..1:
+// opposite meanings count as unrelated, not as negative evidence. Vectors of
+// different dimensions are unrelated.
+func Similarity(a, b []float32) float64 {
+	if len(a) != len(b) {
+		return 0
+	}
+	var dot float32
+	for i := range a {
+		dot += a[i] * b[i]
+	}
+	return min(max(float64(dot), 0), 1)
+}
