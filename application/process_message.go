@@ -212,7 +212,8 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 		runErr = classifyRunError(runErr, ctx, timedOut)
 		turn.Status, turn.ErrorCode = domain.TurnFailed, domain.ErrorCodeOf(runErr)
 		if ctx.Err() != nil || errors.As(runErr, new(*clientGoneError)) {
-			turn.Status = domain.TurnInterrupted
+			// The client left: nothing failed, the turn just has no audience.
+			turn.Status, turn.ErrorCode = domain.TurnInterrupted, ""
 		}
 		turn.SessionAfter = p.session.Clone()
 	} else {
@@ -238,7 +239,7 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 	if runErr != nil {
 		return nil, runErr
 	}
-	return resultOf(turn), nil
+	return ResultOf(turn), nil
 }
 
 func (p *PreparedTurn) newTurn(released string, deltas []string) *domain.Turn {
@@ -279,8 +280,8 @@ func classifyRunError(err error, ctx context.Context, timedOut bool) error {
 	return err
 }
 
-// resultOf builds the client's view of a committed turn.
-func resultOf(t *domain.Turn) *ChatResult {
+// ResultOf builds the client's view of a committed turn.
+func ResultOf(t *domain.Turn) *ChatResult {
 	r := &ChatResult{
 		Response:     t.Response,
 		SessionID:    t.SessionID,

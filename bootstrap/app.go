@@ -118,7 +118,9 @@ func modelModule(LLMConfig) fx.Option { return OfflineModule }
 var HTTPModule = fx.Module("http",
 	fx.Provide(
 		func(cfg Config) (*httpapi.Authenticator, error) { return httpapi.NewAuthenticator(cfg.Auth) },
-		asRoutes(httpapi.NewChatRoutes),
+		asRoutes(func(cfg Config, chat *application.ProcessMessage, turns *application.Conversations) *httpapi.ChatRoutes {
+			return httpapi.NewChatRoutes(cfg.HTTP, chat, turns)
+		}),
 		asRoutes(httpapi.NewConversationRoutes),
 		fx.Annotate(
 			func(cfg Config, log *zap.Logger, auth *httpapi.Authenticator, routes []httpapi.Routes) http.Handler {

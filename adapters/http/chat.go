@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"go.uber.org/zap"
@@ -40,17 +41,20 @@ func (r ChatRequest) command(c *gin.Context) application.ChatCommand {
 
 // ChatRoutes serves the chat endpoints.
 type ChatRoutes struct {
-	chat *application.ProcessMessage
+	chat      *application.ProcessMessage
+	turns     *application.Conversations
+	heartbeat time.Duration
 }
 
-// NewChatRoutes returns the chat endpoints over the use case.
-func NewChatRoutes(chat *application.ProcessMessage) *ChatRoutes {
-	return &ChatRoutes{chat: chat}
+// NewChatRoutes returns the chat endpoints over the use cases.
+func NewChatRoutes(cfg Config, chat *application.ProcessMessage, turns *application.Conversations) *ChatRoutes {
+	return &ChatRoutes{chat: chat, turns: turns, heartbeat: cfg.SSEHeartbeat}
 }
 
 // Register implements Routes.
 func (h *ChatRoutes) Register(_ *gin.RouterGroup, v1 *gin.RouterGroup) {
 	v1.POST("/chat", requireJSON, h.postChat)
+	v1.POST("/chat/stream", requireJSON, h.postStream)
 }
 
 // postChat runs one turn and answers with the whole reply.

@@ -21,9 +21,9 @@ import (
 // nothing else in the body.
 type errorBody struct {
 	Error struct {
-		Code      string `json:"code"`
-		Message   string `json:"message"`
-		Details   []struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Details []struct {
 			Field   string `json:"field"`
 			Message string `json:"message"`
 		} `json:"details"`
@@ -275,4 +275,3 @@ func TestHandlerPanicIsA500WithoutInternals(t *testing.T) {
 	res = app.Do(t, harness.Request{Method: http.MethodGet, Path: "/v1/sessions/" + "66666666-6666-4666-8666-666666666666", Token: token})
 	requireError(t, res, http.StatusNotFound, "SESSION_NOT_FOUND")
 }
-

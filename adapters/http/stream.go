@@ -1,0 +1,198 @@
+package httpapi
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gin-contrib/sse"
+	"github.com/gin-gonic/gin"
+	"go.uber.org/zap"
+
+	"focal/adapters/logctx"
+	"focal/application"
+	"focal/domain"
+)
+
+// Stream events (DESIGN §3.3): token* then exactly one done or error.
+type tokenEvent struct {
+	Type    string `json:"type"`
+	Content string `json:"content"`
+}
+
+type doneEvent struct {
+	Type string `json:"type"`
+	application.ChatResult
+}
+
+type errorEvent struct {
+	Type    string           `json:"type"`
+	Code    domain.ErrorCode `json:"code"`
+	Message string           `json:"message"`
+}
+
+// sseStream writes one turn's events. Writes come from the turn (tokens)
+// and the heartbeat; a mutex keeps frames whole.
+type sseStream struct {
+	mu     sync.Mutex
+	w      gin.ResponseWriter
+	turnID string
+	seq    int
+	buf    bytes.Buffer
+	closed bool
+}
+
+// startStream commits the response to SSE: status, headers, first flush.
+func startStream(c *gin.Context, turnID string) *sseStream {
+	h := c.Writer.Header()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	h.Set("Connection", "keep-alive")
+	c.Status(http.StatusOK)
+	c.Writer.WriteHeaderNow()
+	c.Writer.Flush()
+	return &sseStream{w: c.Writer, turnID: turnID}
+}
+
+// event writes one frame with the next id and flushes it to the client.
+func (s *sseStream) event(name string, data any) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("stream already ended")
+	}
+	s.seq++
+	s.buf.Reset()
+	if err := sse.Encode(&s.buf, sse.Event{Id: s.turnID + ":" + strconv.Itoa(s.seq), Event: name, Data: data}); err != nil {
+		return err
+	}
+	if _, err := s.w.Write(s.buf.Bytes()); err != nil {
+		return err
+	}
+	s.w.Flush()
+	if name != "token" {
+		s.closed = true
+	}
+	return nil
+}
+
+// ping writes a comment line that keeps proxies from closing an idle stream.
+func (s *sseStream) ping() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	if _, err := s.w.Write([]byte(": ping\n\n")); err == nil {
+		s.w.Flush()
+	}
+}
+
+func (s *sseStream) token(delta string) error {
+	return s.event("token", tokenEvent{Type: "token", Content: delta})
+}
+
+func (s *sseStream) done(r *application.ChatResult) error {
+	return s.event("done", doneEvent{Type: "done", ChatResult: *r})
+}
+
+func (s *sseStream) fail(c *gin.Context, err error) {
+	_, payload, _ := errorPayload(c, err)
+	if HTTPStatus(payload.Code) >= 500 {
+		logctx.From(c.Request.Context(), zap.NewNop()).Error("stream failed", zap.String("code", string(payload.Code)), zap.Error(err))
+	}
+	_ = s.event("error", errorEvent{Type: "error", Code: payload.Code, Message: payload.Message})
+}
+
+// heartbeat pings every interval until stop is closed.
+func (s *sseStream) heartbeat(interval time.Duration, stop <-chan struct{}) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			s.ping()
+		}
+	}
+}
+
+// postStream runs one turn and streams the reply as Server-Sent Events.
+// Everything that can fail before the engine starts answers as JSON.
+func (h *ChatRoutes) postStream(c *gin.Context) {
+	var req ChatRequest
+	if _, err := decodeJSON(c.Request, &req); err != nil {
+		writeError(c, err)
+		return
+	}
+	ctx := c.Request.Context()
+	logctx.Add(ctx, zap.String("agent_id", req.AgentID))
+	if last := c.GetHeader("Last-Event-ID"); last != "" {
+		h.replay(c, last)
+		return
+	}
+	turn, err := h.chat.Prepare(ctx, req.command(c))
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	logctx.Add(ctx, zap.String("session_id", turn.SessionID()), zap.String("turn_id", turn.TurnID()))
+	s := startStream(c, turn.TurnID())
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { s.heartbeat(h.heartbeat, stop) })
+	defer func() {
+		close(stop)
+		wg.Wait()
+	}()
+	res, err := turn.Run(ctx, s.token)
+	if err != nil {
+		if ctx.Err() == nil { // nobody to tell when the client left
+			s.fail(c, err)
+		}
+		return
+	}
+	_ = s.done(res)
+}
+
+// replay answers a reconnect that names the last event it saw: the missing
+// events of a finished turn are sent again from the turn record.
+func (h *ChatRoutes) replay(c *gin.Context, lastEventID string) {
+	turnID, seqText, ok := strings.Cut(lastEventID, ":")
+	seq, err := strconv.Atoi(seqText)
+	if !ok || err != nil || seq < 0 || !application.IsUUID(turnID) {
+		writeError(c, domain.InvalidFields(domain.FieldError{Field: "Last-Event-ID", Message: "must be <turn_id>:<sequence> as sent in an event id"}))
+		return
+	}
+	t, err := h.turns.Turn(c.Request.Context(), principal(c).TenantID, strings.ToLower(turnID))
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	s := startStream(c, t.ID)
+	for i, d := range t.Deltas {
+		if i+1 > seq {
+			s.seq = i
+			if s.token(d) != nil {
+				return
+			}
+		}
+	}
+	s.seq = len(t.Deltas)
+	if t.Status != domain.TurnCompleted {
+		code := t.ErrorCode
+		if code == "" {
+			code = domain.CodeInternal
+		}
+		_ = s.event("error", errorEvent{Type: "error", Code: code, Message: fmt.Sprintf("the turn ended %s", t.Status)})
+		return
+	}
+	_ = s.done(application.ResultOf(t))
+}
