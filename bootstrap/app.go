@@ -95,7 +95,8 @@ var MemoryModule = fx.Module("memory",
 	fx.Provide(
 		fx.Annotate(memory.New,
 			fx.As(new(ports.PolicyStore)), fx.As(new(ports.SessionStore)),
-			fx.As(new(ports.TurnStore)), fx.As(new(ports.SessionLocker))),
+			fx.As(new(ports.TurnStore)), fx.As(new(ports.SessionLocker)), fx.As(new(ports.IdempotencyStore))),
+		fx.Annotate(memory.NewRateLimiter, fx.As(new(ports.RateLimiter))),
 	),
 )
 
@@ -118,15 +119,19 @@ func modelModule(LLMConfig) fx.Option { return OfflineModule }
 var HTTPModule = fx.Module("http",
 	fx.Provide(
 		func(cfg Config) (*httpapi.Authenticator, error) { return httpapi.NewAuthenticator(cfg.Auth) },
-		asRoutes(func(cfg Config, chat *application.ProcessMessage, turns *application.Conversations) *httpapi.ChatRoutes {
-			return httpapi.NewChatRoutes(cfg.HTTP, chat, turns)
+		func(cfg Config, limiter ports.RateLimiter) *httpapi.RateLimits {
+			return httpapi.NewRateLimits(cfg.RateLimit, limiter)
+		},
+		asRoutes(func(cfg Config, chat *application.ProcessMessage, turns *application.Conversations,
+			keys ports.IdempotencyStore, limits *httpapi.RateLimits) *httpapi.ChatRoutes {
+			return httpapi.NewChatRoutes(cfg.HTTP, cfg.Idempotency, chat, turns, keys, limits)
 		}),
 		asRoutes(httpapi.NewConversationRoutes),
 		fx.Annotate(
-			func(cfg Config, log *zap.Logger, auth *httpapi.Authenticator, routes []httpapi.Routes) http.Handler {
-				return httpapi.NewRouter(cfg.HTTP, log, auth, routes)
+			func(cfg Config, log *zap.Logger, auth *httpapi.Authenticator, limits *httpapi.RateLimits, routes []httpapi.Routes) http.Handler {
+				return httpapi.NewRouter(cfg.HTTP, log, auth, limits, routes)
 			},
-			fx.ParamTags(``, ``, ``, `group:"routes"`)),
+			fx.ParamTags(``, ``, ``, ``, `group:"routes"`)),
 		newStartupData,
 		newServer,
 	),

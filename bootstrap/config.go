@@ -21,8 +21,10 @@ import (
 // environment variable FOCAL_<NAME>, optionally on top of a YAML file; the
 // README lists them all with their defaults.
 type Config struct {
-	HTTP    httpapi.Config     `yaml:"http"`
-	Auth    httpapi.AuthConfig `yaml:"auth"`
+	HTTP        httpapi.Config            `yaml:"http"`
+	Auth        httpapi.AuthConfig        `yaml:"auth"`
+	RateLimit   httpapi.RateLimitConfig   `yaml:"rate_limit"`
+	Idempotency httpapi.IdempotencyConfig `yaml:"idempotency"`
 	Log     LogConfig          `yaml:"log"`
 	Store   StoreConfig        `yaml:"store"`
 	LLM     LLMConfig          `yaml:"llm"`
@@ -113,7 +115,10 @@ func LoadConfigEnv(path string, environ map[string]string) (Config, error) {
 // Validate checks every part and reports all problems at once.
 func (c Config) Validate() error {
 	var errs []error
-	errs = append(errs, c.HTTP.Validate(), c.Auth.Validate())
+	errs = append(errs, c.HTTP.Validate(), c.Auth.Validate(), c.RateLimit.Validate())
+	if c.Idempotency.TTL < time.Minute || c.Idempotency.Wait < 0 {
+		errs = append(errs, errors.New("FOCAL_IDEMPOTENCY_TTL must be at least 1m and FOCAL_IDEMPOTENCY_WAIT not negative"))
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:

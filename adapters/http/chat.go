@@ -10,6 +10,7 @@ import (
 
 	"focal/adapters/logctx"
 	"focal/application"
+	"focal/ports"
 )
 
 // ChatRequest is the body of POST /v1/chat and /v1/chat/stream.
@@ -44,17 +45,21 @@ type ChatRoutes struct {
 	chat      *application.ProcessMessage
 	turns     *application.Conversations
 	heartbeat time.Duration
+	idem      *idempotent
+	limits    *RateLimits
 }
 
 // NewChatRoutes returns the chat endpoints over the use cases.
-func NewChatRoutes(cfg Config, chat *application.ProcessMessage, turns *application.Conversations) *ChatRoutes {
-	return &ChatRoutes{chat: chat, turns: turns, heartbeat: cfg.SSEHeartbeat}
+func NewChatRoutes(cfg Config, idem IdempotencyConfig, chat *application.ProcessMessage, turns *application.Conversations,
+	keys ports.IdempotencyStore, limits *RateLimits) *ChatRoutes {
+	return &ChatRoutes{chat: chat, turns: turns, heartbeat: cfg.SSEHeartbeat, limits: limits,
+		idem: &idempotent{store: keys, cfg: idem, poll: 20 * time.Millisecond}}
 }
 
 // Register implements Routes.
 func (h *ChatRoutes) Register(_ *gin.RouterGroup, v1 *gin.RouterGroup) {
-	v1.POST("/chat", requireJSON, h.postChat)
-	v1.POST("/chat/stream", requireJSON, h.postStream)
+	v1.POST("/chat", requireJSON, h.idem.handle, h.postChat)
+	v1.POST("/chat/stream", requireJSON, h.limits.openStreams, h.idem.handle, h.postStream)
 }
 
 // postChat runs one turn and answers with the whole reply.

@@ -20,16 +20,21 @@ import (
 func decodeJSON(r *http.Request, v any) ([]byte, error) {
 	raw, err := io.ReadAll(r.Body)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return nil, domain.Errorf(domain.CodePayloadTooLarge, "request body exceeds %d bytes", tooLarge.Limit)
-		}
-		return nil, domain.WrapError(domain.CodeInvalidRequest, err, "request body could not be read")
+		return nil, bodyReadError(err)
 	}
 	if err := decodeJSONBytes(raw, v); err != nil {
 		return nil, err
 	}
 	return raw, nil
+}
+
+// bodyReadError explains a failure to read the body: too large, or cut off.
+func bodyReadError(err error) error {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return domain.Errorf(domain.CodePayloadTooLarge, "request body exceeds %d bytes", tooLarge.Limit)
+	}
+	return domain.WrapError(domain.CodeInvalidRequest, err, "request body could not be read")
 }
 
 // decodeJSONBytes is decodeJSON for a body already read.

@@ -85,6 +85,7 @@ func errorPayload(c *gin.Context, err error) (int, ErrorPayload, *domain.Error) 
 // for, logging server-side failures with their cause.
 func writeError(c *gin.Context, err error) {
 	status, payload, de := errorPayload(c, err)
+	c.Set(keyErrorCode, string(de.Code))
 	if status >= 500 {
 		logctx.From(c.Request.Context(), zap.NewNop()).Error("request failed", zap.String("code", string(de.Code)), zap.Error(err))
 	}

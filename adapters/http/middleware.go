@@ -20,6 +20,7 @@ import (
 const (
 	keyRequestID = "focal.request_id"
 	keyPrincipal = "focal.principal"
+	keyErrorCode = "focal.error_code"
 )
 
 // saneRequestID is what a client-sent X-Request-ID must look like to be

@@ -53,8 +53,9 @@ type Routes interface {
 }
 
 // NewRouter builds the gin engine with the middleware every request goes
-// through and the given endpoint sets.
-func NewRouter(cfg Config, log *zap.Logger, auth *Authenticator, routes []Routes) *gin.Engine {
+// through and the given endpoint sets; /v1 routes are authenticated and
+// rate-limited.
+func NewRouter(cfg Config, log *zap.Logger, auth *Authenticator, limits *RateLimits, routes []Routes) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
@@ -69,7 +70,7 @@ func NewRouter(cfg Config, log *zap.Logger, auth *Authenticator, routes []Routes
 		writeError(c, domain.Errorf(domain.CodeMethodNotAllowed, "method %s is not allowed on %s", c.Request.Method, c.Request.URL.Path))
 	})
 	public := r.Group("")
-	v1 := r.Group("/v1", authenticate(auth))
+	v1 := r.Group("/v1", authenticate(auth), limits.requests)
 	for _, rt := range routes {
 		rt.Register(public, v1)
 	}

@@ -159,7 +159,9 @@ func (h *ChatRoutes) postStream(c *gin.Context) {
 		}
 		return
 	}
-	_ = s.done(res)
+	if s.done(res) == nil {
+		c.Set(keyResult, doneEvent{Type: "done", ChatResult: *res})
+	}
 }
 
 // replay answers a reconnect that names the last event it saw: the missing

@@ -30,6 +30,7 @@ type Store struct {
 	turnByID map[string]*domain.Turn
 	leases   map[string]*sessionLease
 	fences   int64 // last lease fence handed out
+	idem     map[string]*ports.IdempotencyRecord
 }
 
 var (
@@ -49,6 +50,7 @@ func New(clock ports.Clock) *Store {
 		turns:    map[string][]*domain.Turn{},
 		turnByID: map[string]*domain.Turn{},
 		leases:   map[string]*sessionLease{},
+		idem:     map[string]*ports.IdempotencyRecord{},
 	}
 }
 

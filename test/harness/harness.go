@@ -55,6 +55,8 @@ func Start(t testing.TB, env map[string]string, extra ...fx.Option) *App {
 		"FOCAL_JWT_SECRET":       Secret,
 		"FOCAL_BOOTSTRAP_BUNDLE": filepath.Join(RepoRoot(), "examples", "demo-agent.yaml"),
 		"FOCAL_LOG_LEVEL":        "warn",
+		// Tests send bursts; those about rate limits set their own.
+		"FOCAL_RATE_LIMIT_FREE": "1000000",
 	}
 	maps.Copy(base, env)
 	cfg, err := bootstrap.LoadConfigEnv("", base)

@@ -1,0 +1,124 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"go.uber.org/zap"
+
+	"focal/adapters/logctx"
+	"focal/domain"
+	"focal/ports"
+)
+
+// RateLimitConfig sets per-tenant request limits (DESIGN §3.6).
+type RateLimitConfig struct {
+	// Free, Pro and Enterprise are requests per window for each tier.
+	Free       int `env:"RATE_LIMIT_FREE" envDefault:"60" yaml:"free"`
+	Pro        int `env:"RATE_LIMIT_PRO" envDefault:"600" yaml:"pro"`
+	Enterprise int `env:"RATE_LIMIT_ENTERPRISE" envDefault:"6000" yaml:"enterprise"`
+	// Window is the period the limits count over.
+	Window time.Duration `env:"RATE_LIMIT_WINDOW" envDefault:"1m" yaml:"window"`
+	// Tenants overrides the limit of single tenants: "uuid=limit,uuid=limit".
+	Tenants map[string]int `env:"RATE_LIMIT_TENANTS" envKeyValSeparator:"=" yaml:"tenants"`
+	// MaxOpenStreams caps the streams one tenant holds open on one instance.
+	MaxOpenStreams int `env:"MAX_OPEN_STREAMS_PER_TENANT" envDefault:"100" yaml:"max_open_streams"`
+}
+
+// Validate checks the limits.
+func (c RateLimitConfig) Validate() error {
+	if c.Free < 1 || c.Pro < 1 || c.Enterprise < 1 {
+		return errors.New("rate limits must be at least 1")
+	}
+	if c.Window < time.Second {
+		return errors.New("FOCAL_RATE_LIMIT_WINDOW must be at least 1s")
+	}
+	for t, n := range c.Tenants {
+		if n < 1 {
+			return fmt.Errorf("FOCAL_RATE_LIMIT_TENANTS: limit of %s must be at least 1", t)
+		}
+	}
+	if c.MaxOpenStreams < 1 {
+		return errors.New("FOCAL_MAX_OPEN_STREAMS_PER_TENANT must be at least 1")
+	}
+	return nil
+}
+
+// RateLimits enforces request limits per tenant and a cap on its open streams.
+type RateLimits struct {
+	cfg     RateLimitConfig
+	limiter ports.RateLimiter
+
+	mu      sync.Mutex
+	streams map[string]int
+}
+
+// NewRateLimits returns the limits over limiter.
+func NewRateLimits(cfg RateLimitConfig, limiter ports.RateLimiter) *RateLimits {
+	return &RateLimits{cfg: cfg, limiter: limiter, streams: map[string]int{}}
+}
+
+func (r *RateLimits) limitOf(p Principal) int {
+	if n, ok := r.cfg.Tenants[p.TenantID]; ok {
+		return n
+	}
+	switch p.Tier {
+	case TierEnterprise:
+		return r.cfg.Enterprise
+	case TierPro:
+		return r.cfg.Pro
+	}
+	return r.cfg.Free
+}
+
+// requests counts every authenticated request and sets the X-RateLimit-*
+// headers on its response; over the limit it answers 429 with Retry-After.
+// When the limiter itself fails the request passes: an unreachable store
+// should not make the whole API refuse service.
+func (r *RateLimits) requests(c *gin.Context) {
+	p := principal(c)
+	d, err := r.limiter.TakeRate(c.Request.Context(), "tenant:"+p.TenantID, r.limitOf(p), r.cfg.Window)
+	if err != nil {
+		logctx.From(c.Request.Context(), zap.NewNop()).Warn("rate limiter unavailable; request allowed", zap.Error(err))
+		c.Next()
+		return
+	}
+	h := c.Writer.Header()
+	h.Set("X-RateLimit-Limit", strconv.Itoa(d.Limit))
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(d.Remaining))
+	h.Set("X-RateLimit-Reset", strconv.Itoa(int(math.Ceil(time.Until(d.Reset).Seconds()))))
+	if !d.Allowed {
+		writeError(c, &domain.Error{Code: domain.CodeRateLimitExceeded,
+			Message:    fmt.Sprintf("rate limit of %d requests per %s exceeded", d.Limit, r.cfg.Window),
+			RetryAfter: max(d.RetryAfter, time.Second)})
+		return
+	}
+	c.Next()
+}
+
+// openStreams caps the streams a tenant holds open at once.
+func (r *RateLimits) openStreams(c *gin.Context) {
+	tenant := principal(c).TenantID
+	r.mu.Lock()
+	if r.streams[tenant] >= r.cfg.MaxOpenStreams {
+		r.mu.Unlock()
+		writeError(c, &domain.Error{Code: domain.CodeRateLimitExceeded,
+			Message: fmt.Sprintf("at most %d streams may be open at once", r.cfg.MaxOpenStreams), RetryAfter: time.Second})
+		return
+	}
+	r.streams[tenant]++
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		if r.streams[tenant]--; r.streams[tenant] == 0 {
+			delete(r.streams, tenant)
+		}
+		r.mu.Unlock()
+	}()
+	c.Next()
+}

@@ -1,0 +1,95 @@
+package memory
+
+import (
+	"context"
+	"maps"
+	"slices"
+
+	"focal/domain"
+	"focal/ports"
+)
+
+var _ ports.IdempotencyStore = (*Store)(nil)
+
+func idemKey(tenantID, key string) string { return tenantID + "\x00" + key }
+
+func cloneRecord(r *ports.IdempotencyRecord) *ports.IdempotencyRecord {
+	c := *r
+	c.Header = maps.Clone(r.Header)
+	c.Body = slices.Clone(r.Body)
+	return &c
+}
+
+// live returns the unexpired record for k; expired ones are dropped here,
+// so memory does not grow with dead keys that are asked for again. The
+// caller holds s.mu.
+func (s *Store) live(k string) *ports.IdempotencyRecord {
+	r, ok := s.idem[k]
+	if !ok {
+		return nil
+	}
+	if !s.clock.Now().Before(r.ExpiresAt) {
+		delete(s.idem, k)
+		return nil
+	}
+	return r
+}
+
+// ClaimIdempotencyKey implements ports.IdempotencyStore.
+func (s *Store) ClaimIdempotencyKey(ctx context.Context, rec ports.IdempotencyRecord) (*ports.IdempotencyRecord, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, unavailable(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := idemKey(rec.TenantID, rec.Key)
+	if cur := s.live(k); cur != nil {
+		return cloneRecord(cur), false, nil
+	}
+	stored := cloneRecord(&rec)
+	stored.Done = false
+	s.idem[k] = stored
+	return cloneRecord(stored), true, nil
+}
+
+// CompleteIdempotencyKey implements ports.IdempotencyStore.
+func (s *Store) CompleteIdempotencyKey(ctx context.Context, tenantID, key, owner string, status int, header map[string]string, body []byte) error {
+	if err := ctx.Err(); err != nil {
+		return unavailable(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.live(idemKey(tenantID, key))
+	if r == nil || r.Owner != owner {
+		return domain.Errorf(domain.CodeNotFound, "idempotency key %q is no longer held", key)
+	}
+	r.Done, r.Status, r.Header, r.Body = true, status, maps.Clone(header), slices.Clone(body)
+	return nil
+}
+
+// ReleaseIdempotencyKey implements ports.IdempotencyStore.
+func (s *Store) ReleaseIdempotencyKey(ctx context.Context, tenantID, key, owner string) error {
+	if err := ctx.Err(); err != nil {
+		return unavailable(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := idemKey(tenantID, key)
+	if r, ok := s.idem[k]; ok && r.Owner == owner && !r.Done {
+		delete(s.idem, k)
+	}
+	return nil
+}
+
+// GetIdempotencyKey implements ports.IdempotencyStore.
+func (s *Store) GetIdempotencyKey(ctx context.Context, tenantID, key string) (*ports.IdempotencyRecord, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, unavailable(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r := s.live(idemKey(tenantID, key)); r != nil {
+		return cloneRecord(r), nil
+	}
+	return nil, nil
+}

@@ -1,0 +1,65 @@
+package memory
+
+import (
+	"context"
+	"math"
+	"sync"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+	"golang.org/x/time/rate"
+
+	"focal/ports"
+)
+
+// RateLimiter is an in-process rate limiter: a token bucket per key (from
+// golang.org/x/time/rate) holding `limit` tokens and refilling them over one
+// window. A fresh key allows exactly `limit` requests at once, then one more
+// every window/limit. It is not shared between instances; the MongoDB store
+// provides the shared one.
+type RateLimiter struct {
+	clock   ports.Clock
+	mu      sync.Mutex
+	buckets *lru.Cache[string, *bucket]
+}
+
+type bucket struct {
+	limiter *rate.Limiter
+	limit   int
+	window  time.Duration
+}
+
+var _ ports.RateLimiter = (*RateLimiter)(nil)
+
+// rateKeys bounds the buckets kept; an evicted key starts full again,
+// which only ever errs towards allowing.
+const rateKeys = 100_000
+
+// NewRateLimiter returns an empty limiter.
+func NewRateLimiter(clock ports.Clock) *RateLimiter {
+	c, _ := lru.New[string, *bucket](rateKeys)
+	return &RateLimiter{clock: clock, buckets: c}
+}
+
+// TakeRate implements ports.RateLimiter.
+func (l *RateLimiter) TakeRate(_ context.Context, key string, limit int, window time.Duration) (ports.RateDecision, error) {
+	now := l.clock.Now()
+	perSecond := rate.Limit(float64(limit) / window.Seconds())
+	l.mu.Lock()
+	b, ok := l.buckets.Get(key)
+	if !ok || b.limit != limit || b.window != window {
+		b = &bucket{limiter: rate.NewLimiter(perSecond, limit), limit: limit, window: window}
+		l.buckets.Add(key, b)
+	}
+	l.mu.Unlock()
+
+	allowed := b.limiter.AllowN(now, 1)
+	tokens := b.limiter.TokensAt(now)
+	d := ports.RateDecision{Allowed: allowed, Limit: limit, Remaining: max(0, int(math.Floor(tokens)))}
+	// Full again once the missing tokens have refilled.
+	d.Reset = now.Add(time.Duration((float64(limit) - tokens) / float64(perSecond) * float64(time.Second)))
+	if !allowed {
+		d.RetryAfter = time.Duration((1 - tokens) / float64(perSecond) * float64(time.Second))
+	}
+	return d, nil
+}

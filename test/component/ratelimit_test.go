@@ -1,0 +1,85 @@
+package component
+
+import (
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	httpapi "focal/adapters/http"
+	"focal/test/harness"
+)
+
+const otherTenant = "99999999-9999-4999-8999-999999999999"
+
+func tierToken(t *testing.T, tenant, tier string) string {
+	t.Helper()
+	tok, err := httpapi.SignToken(harness.Secret, httpapi.TokenRequest{TenantID: tenant, Tier: tier, TTL: time.Hour}, time.Now())
+	require.NoError(t, err)
+	return tok
+}
+
+func TestRateLimits(t *testing.T) {
+	app := harness.Start(t, map[string]string{
+		"FOCAL_RATE_LIMIT_FREE":    "3",
+		"FOCAL_RATE_LIMIT_PRO":     "5",
+		"FOCAL_RATE_LIMIT_WINDOW":  "2s",
+		"FOCAL_RATE_LIMIT_TENANTS": "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa=1",
+	})
+	get := func(token string) *harness.Response {
+		// Any authenticated route counts, whatever it answers.
+		return app.Do(t, harness.Request{Method: http.MethodGet, Path: "/v1/sessions/00000000-0000-4000-8000-00000000abcd", Token: token})
+	}
+	free := harness.Token(t, harness.DemoTenant)
+
+	for i, remaining := range []string{"2", "1", "0"} {
+		res := get(free)
+		assert.Equal(t, http.StatusNotFound, res.Status, "request %d is let through", i+1)
+		assert.Equal(t, "3", res.Header.Get("X-RateLimit-Limit"))
+		assert.Equal(t, remaining, res.Header.Get("X-RateLimit-Remaining"))
+		reset, err := strconv.Atoi(res.Header.Get("X-RateLimit-Reset"))
+		require.NoError(t, err)
+		assert.True(t, reset >= 0 && reset <= 2, "reset within the window: %d", reset)
+	}
+	res := get(free)
+	requireError(t, res, http.StatusTooManyRequests, "RATE_LIMIT_EXCEEDED")
+	assert.Equal(t, "1", res.Header.Get("Retry-After"))
+	assert.Equal(t, "0", res.Header.Get("X-RateLimit-Remaining"))
+
+	// Another tenant is untouched, and a pro token has the pro limit.
+	res = get(tierToken(t, otherTenant, httpapi.TierPro))
+	assert.Equal(t, http.StatusNotFound, res.Status)
+	assert.Equal(t, "5", res.Header.Get("X-RateLimit-Limit"))
+	assert.Equal(t, "4", res.Header.Get("X-RateLimit-Remaining"))
+
+	// A per-tenant override beats the tier.
+	limited := tierToken(t, "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa", httpapi.TierEnterprise)
+	assert.Equal(t, "1", get(limited).Header.Get("X-RateLimit-Limit"))
+	assert.Equal(t, http.StatusTooManyRequests, get(limited).Status)
+
+	// After the window the allowance is back.
+	time.Sleep(2100 * time.Millisecond)
+	res = get(free)
+	assert.Equal(t, http.StatusNotFound, res.Status)
+	assert.Equal(t, "2", res.Header.Get("X-RateLimit-Remaining"))
+}
+
+func TestOpenStreamCap(t *testing.T) {
+	app, engine := startCounting(t, map[string]string{"FOCAL_MAX_OPEN_STREAMS_PER_TENANT": "1"}, true)
+	token := harness.Token(t, harness.DemoTenant)
+	first := make(chan *harness.Response)
+	go func() {
+		first <- app.Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/chat/stream", Token: token, Body: harness.ChatBody("s1", "hello")})
+	}()
+	require.Eventually(t, func() bool { return engine.runs.Load() == 1 }, 5*time.Second, 5*time.Millisecond)
+	res := app.Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/chat/stream", Token: token, Body: harness.ChatBody("s2", "hello")})
+	requireError(t, res, http.StatusTooManyRequests, "RATE_LIMIT_EXCEEDED")
+	// Sync turns are not streams.
+	close(engine.gate)
+	assert.Equal(t, http.StatusOK, (<-first).Status)
+	res = app.Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/chat/stream", Token: token, Body: harness.ChatBody("s2", "hello")})
+	assert.Equal(t, http.StatusOK, res.Status, "the slot is free again")
+}
