@@ -103,6 +103,9 @@ func validateSettings(v *validator, s AgentSettings) {
 	if s.TopK < 0 || s.TopK > 50 {
 		v.add("agent.settings.top_k", "must be 0..50")
 	}
+	if s.MaxStepVisits < 0 || s.MaxStepVisits > 100 {
+		v.add("agent.settings.max_step_visits", "must be 0..100")
+	}
 	if s.MaxRegenerations != nil && (*s.MaxRegenerations < 0 || *s.MaxRegenerations > 5) {
 		v.add("agent.settings.max_regenerations", "must be 0..5")
 	}
@@ -189,8 +192,12 @@ func (c Constraint) validate() string {
 	case ConstraintForbidPhrase, ConstraintRequirePhrase, ConstraintExpression, ConstraintJudge:
 		return ""
 	case ConstraintForbidPattern:
-		if _, err := regexp.Compile(c.Value); err != nil {
+		re, err := regexp.Compile(c.Value)
+		if err != nil {
 			return "value is not a valid regular expression: " + err.Error()
+		}
+		if re.MatchString("") {
+			return "value must not match the empty text (it would forbid every reply)"
 		}
 		return ""
 	default:

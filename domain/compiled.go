@@ -121,7 +121,11 @@ func CompilePolicy(p *Policy) (*CompiledPolicy, error) {
 				cp.transitions[key] = append(cp.transitions[key], add(tr.Condition, -1))
 			}
 			for _, id := range st.RuleIDs {
-				rs := &cp.ruleScopes[cp.rules[id]]
+				ri, ok := cp.rules[id]
+				if !ok {
+					return nil, fmt.Errorf("step %s lists unknown rule %s", key, id)
+				}
+				rs := &cp.ruleScopes[ri]
 				if rs.steps == nil {
 					rs.steps = map[string]bool{}
 				}

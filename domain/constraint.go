@@ -5,6 +5,7 @@ import (
 	"regexp/syntax"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // CheckedConstraint is a constraint prepared for checking: phrases
@@ -40,15 +41,15 @@ func PrepareConstraint(ruleID string, c Constraint) (CheckedConstraint, error) {
 func (c CheckedConstraint) CheckLexical(reply string) string {
 	switch c.Constraint.Kind {
 	case ConstraintForbidPhrase:
-		if strings.Contains(NormalizeText(reply), c.phrase) {
+		if indexNormalized(reply, c.phrase) >= 0 {
 			return "reply contains forbidden phrase"
 		}
 	case ConstraintForbidPattern:
-		if m := c.pattern.FindString(reply); m != "" {
+		if firstMatch(c.pattern, reply) >= 0 {
 			return "reply matches forbidden pattern"
 		}
 	case ConstraintRequirePhrase:
-		if !strings.Contains(NormalizeText(reply), c.phrase) {
+		if indexNormalized(reply, c.phrase) < 0 {
 			return "reply lacks required phrase"
 		}
 	}
@@ -57,15 +58,25 @@ func (c CheckedConstraint) CheckLexical(reply string) string {
 
 // FirstForbidden returns the byte offset in text where the earliest forbidden
 // phrase or pattern match starts, or -1. Streaming uses it to release only
-// text before a violation.
+// text before a violation; it agrees with CheckLexical on every text.
 func (c CheckedConstraint) FirstForbidden(text string) int {
 	switch c.Constraint.Kind {
 	case ConstraintForbidPattern:
-		if loc := c.pattern.FindStringIndex(text); loc != nil {
-			return loc[0]
-		}
+		return firstMatch(c.pattern, text)
 	case ConstraintForbidPhrase:
 		return indexNormalized(text, c.phrase)
+	}
+	return -1
+}
+
+// firstMatch is the start of the first non-empty match of re in text, or
+// -1. Empty matches forbid nothing (validation refuses patterns that only
+// match empty text, but "(refund)?" may still match empty at some places).
+func firstMatch(re *regexp.Regexp, text string) int {
+	for _, loc := range re.FindAllStringIndex(text, -1) {
+		if loc[1] > loc[0] {
+			return loc[0]
+		}
 	}
 	return -1
 }
@@ -91,8 +102,10 @@ func NormalizeText(s string) string {
 }
 
 // indexNormalized finds phrase (already normalised) in text as
-// NormalizeText would see it and returns the byte offset in text where the
-// match starts, or -1.
+// NormalizeText would see it, starting at a word boundary, and returns the
+// byte offset in text where the match starts, or -1. A phrase may end
+// inside a word, so "guaranteed refund" also catches "guaranteed refunds",
+// but "free" does not catch "carefree".
 func indexNormalized(text, phrase string) int {
 	if phrase == "" {
 		return -1
@@ -117,11 +130,32 @@ func indexNormalized(text, phrase string) int {
 			offsets = append(offsets, i)
 		}
 	}
-	at := strings.Index(norm.String(), phrase)
-	if at < 0 {
-		return -1
+	n := norm.String()
+	for from := 0; from <= len(n)-len(phrase); {
+		at := strings.Index(n[from:], phrase)
+		if at < 0 {
+			return -1
+		}
+		at += from
+		if at == 0 || !isWordRune(lastRune(n[:at])) || !isWordRune(firstRune(phrase)) {
+			return offsets[at]
+		}
+		_, size := utf8.DecodeRuneInString(n[at:])
+		from = at + size
 	}
-	return offsets[at]
+	return -1
+}
+
+func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
+
+func lastRune(s string) rune {
+	r, _ := utf8.DecodeLastRuneInString(s)
+	return r
+}
+
+func firstRune(s string) rune {
+	r, _ := utf8.DecodeRuneInString(s)
+	return r
 }
 
 // MaxMatchRunes returns the most runes a forbidden pattern can match, and

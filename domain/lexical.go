@@ -1,10 +1,12 @@
 package domain
 
 import (
+	"maps"
 	"math"
 	"slices"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // BM25 parameters: the usual values, which suit short condition texts.
@@ -63,7 +65,10 @@ func NewLexicalIndex(docs []string) *LexicalIndex {
 		}
 		doc := lexicalDoc{terms: make(map[string]float64, len(tf))}
 		lenNorm := 1 - bm25B + bm25B*float64(len(terms))/avgLen
-		for t, f := range tf {
+		// Sorted order makes the float sums, and so every score and tie,
+		// identical from run to run.
+		for _, t := range slices.Sorted(maps.Keys(tf)) {
+			f := tf[t]
 			idf := math.Log(1 + (n-float64(df[t])+0.5)/(float64(df[t])+0.5))
 			w := idf * (float64(f) * (bm25K1 + 1)) / (float64(f) + bm25K1*lenNorm)
 			doc.terms[t] = w
@@ -138,26 +143,35 @@ func Tokenize(text string) []string {
 	})
 	out := words[:0]
 	for _, w := range words {
-		if stopWords[w] || (len(w) == 1 && !unicode.IsDigit(rune(w[0]))) {
+		if stopWords[w] || (utf8.RuneCountInString(w) == 1 && !unicode.IsDigit([]rune(w)[0])) {
 			continue
 		}
-		out = append(out, stem(w))
+		if st := stem(w); !stopWords[st] {
+			out = append(out, st)
+		}
 	}
 	return out
 }
 
 // stem strips common English inflections. It is deliberately light: a wrong
-// merge costs precision everywhere, a missed one only costs that word.
+// merge costs precision everywhere, a missed one only costs that word. A
+// final "e" is dropped from every stem, so "price", "priced" and "pricing"
+// all meet at "pric".
 func stem(w string) string {
 	switch {
+	case len(w) > 5 && strings.HasSuffix(w, "sses"):
+		w = w[:len(w)-2]
 	case len(w) > 4 && strings.HasSuffix(w, "ies"):
-		return w[:len(w)-3] + "y"
+		w = w[:len(w)-3] + "y"
 	case len(w) >= 6 && strings.HasSuffix(w, "ing"):
-		return undouble(w[:len(w)-3])
-	case len(w) >= 6 && strings.HasSuffix(w, "ed"):
-		return undouble(w[:len(w)-2])
+		w = undouble(w[:len(w)-3])
+	case len(w) >= 5 && strings.HasSuffix(w, "ed") && !strings.HasSuffix(w, "eed"):
+		w = undouble(w[:len(w)-2])
 	case len(w) > 3 && strings.HasSuffix(w, "s") && !strings.HasSuffix(w, "ss") && !strings.HasSuffix(w, "us"):
-		return w[:len(w)-1]
+		w = w[:len(w)-1]
+	}
+	if len(w) > 3 && strings.HasSuffix(w, "e") {
+		w = w[:len(w)-1]
 	}
 	return w
 }

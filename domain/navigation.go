@@ -46,35 +46,42 @@ func Navigate(in NavigationInput) ScenarioDecision {
 		d.Reason = fmt.Sprintf("exit condition scored %.2f ≥ %.2f", in.ExitScore, s.ScenarioEntryThreshold)
 		return d
 	}
-	best, runnerUp := -1, -1
+	best := -1
 	for i, t := range in.Transitions {
-		switch {
-		case best < 0 || better(t, in.Transitions[best]):
-			best, runnerUp = i, best
-		case runnerUp < 0 || better(t, in.Transitions[runnerUp]):
-			runnerUp = i
+		if best < 0 || better(t, in.Transitions[best]) {
+			best = i
 		}
 	}
 	if best < 0 || in.Transitions[best].Score < s.TransitionThreshold {
 		d.Reason = "no transition cleared the threshold"
 		return d
 	}
+	// Scores within the margin of the best do not tell transitions apart:
+	// among those, the highest priority wins, and a tie at the top keeps the
+	// scenario where it is.
 	b := in.Transitions[best]
-	if runnerUp >= 0 {
-		// Within the margin the scores do not tell the two apart: priority
-		// decides, and without a priority difference the scenario stays.
-		r := in.Transitions[runnerUp]
-		if r.Score >= s.TransitionThreshold && b.Score-r.Score < s.TransitionMargin {
-			switch {
-			case r.Transition.Priority > b.Transition.Priority:
-				b = r
-			case r.Transition.Priority == b.Transition.Priority:
-				d.Reason = fmt.Sprintf("ambiguous: transitions to %s (%.2f) and %s (%.2f) are within the margin %.2f",
-					b.Transition.To, b.Score, r.Transition.To, r.Score, s.TransitionMargin)
-				return d
-			}
+	var close []ScoredTransition
+	for _, t := range in.Transitions {
+		if t.Score >= s.TransitionThreshold && b.Score-t.Score < s.TransitionMargin {
+			close = append(close, t)
 		}
 	}
+	top := close[0]
+	tied := false
+	for _, t := range close[1:] {
+		switch {
+		case t.Transition.Priority > top.Transition.Priority:
+			top, tied = t, false
+		case t.Transition.Priority == top.Transition.Priority && t.Transition.To != top.Transition.To:
+			tied = true
+		}
+	}
+	if tied {
+		d.Reason = fmt.Sprintf("ambiguous: %d transitions score within the margin %.2f of the best (%.2f) with equal priority",
+			len(close), s.TransitionMargin, b.Score)
+		return d
+	}
+	b = top
 	tr := b.Transition
 	d.Transition, d.Score = &tr, b.Score
 	if in.Position.StepVisits[tr.To] >= s.MaxStepVisits {

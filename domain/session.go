@@ -105,7 +105,9 @@ func (s *Session) Clone() *Session {
 	}
 	c := *s
 	c.RuleFires = maps.Clone(s.RuleFires)
-	c.Variables = maps.Clone(s.Variables)
+	if s.Variables != nil {
+		c.Variables = deepCopy(s.Variables).(map[string]any)
+	}
 	c.VisitHistory = append([]StepVisit(nil), s.VisitHistory...)
 	if s.Scenario != nil {
 		p := *s.Scenario
@@ -197,4 +199,25 @@ func (s *Session) AdvanceTurn(n int, now time.Time) {
 	s.Version++
 	s.UpdatedAt = now
 	s.LastActivityAt = now
+}
+
+// deepCopy copies JSON-shaped values (tool outputs are objects and lists),
+// so a clone never shares a nested map or slice with its original.
+func deepCopy(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k] = deepCopy(e)
+		}
+		return m
+	case []any:
+		l := make([]any, len(x))
+		for i, e := range x {
+			l[i] = deepCopy(e)
+		}
+		return l
+	default:
+		return v
+	}
 }

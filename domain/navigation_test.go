@@ -1,0 +1,137 @@
+package domain_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"focal/domain"
+)
+
+// Default thresholds: entry 0.5, transition 0.35, margin 0.05, max visits 3.
+var navSettings = domain.AgentSettings{}.WithDefaults()
+
+func tr(to string, score float64, priority int) domain.ScoredTransition {
+	return domain.ScoredTransition{Transition: domain.Transition{To: to, Condition: "go to " + to, Priority: priority}, Score: score}
+}
+
+func entry(id, step string, score float64) domain.ScoredScenario {
+	return domain.ScoredScenario{ScenarioID: id, EntryStep: step, Score: score}
+}
+
+func TestNavigateWithoutActiveScenario(t *testing.T) {
+	tests := []struct {
+		name     string
+		entries  []domain.ScoredScenario
+		action   string
+		after    *domain.ScenarioRef
+		score    float64
+		inReason string
+	}{
+		{"no scenarios", nil, domain.ScenarioNone, nil, 0, "no scenario entry condition cleared"},
+		{"best entry under the threshold", []domain.ScoredScenario{entry("a", "s1", 0.49), entry("b", "s1", 0.2)},
+			domain.ScenarioNone, nil, 0, "no scenario entry condition cleared"},
+		{"entry exactly at the threshold starts", []domain.ScoredScenario{entry("a", "s1", 0.5)},
+			domain.ScenarioStart, &domain.ScenarioRef{ID: "a", Step: "s1"}, 0.5, "0.50"},
+		{"best entry wins", []domain.ScoredScenario{entry("a", "a1", 0.6), entry("b", "b1", 0.9), entry("c", "c1", 0.7)},
+			domain.ScenarioStart, &domain.ScenarioRef{ID: "b", Step: "b1"}, 0.9, "entry condition scored 0.90"},
+		{"declaration order breaks entry ties", []domain.ScoredScenario{entry("a", "a1", 0.3), entry("b", "b1", 0.8), entry("c", "c1", 0.8)},
+			domain.ScenarioStart, &domain.ScenarioRef{ID: "b", Step: "b1"}, 0.8, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := domain.Navigate(domain.NavigationInput{Entries: tt.entries, Settings: navSettings})
+			require.Equal(t, tt.action, d.Action)
+			require.Nil(t, d.Before)
+			require.Equal(t, tt.after, d.After)
+			require.Equal(t, tt.score, d.Score)
+			require.Nil(t, d.Transition)
+			require.NotEmpty(t, d.Reason)
+			require.Contains(t, d.Reason, tt.inReason)
+		})
+	}
+}
+
+func TestNavigateActiveScenario(t *testing.T) {
+	here := &domain.ScenarioRef{ID: "returns", Step: "ask"}
+	to := func(step string) *domain.ScenarioRef { return &domain.ScenarioRef{ID: "returns", Step: step} }
+	tests := []struct {
+		name        string
+		exit        float64
+		transitions []domain.ScoredTransition
+		visits      map[string]int
+		terminal    string
+		action      string
+		after       *domain.ScenarioRef
+		via         string // transition taken, "" for none
+		inReason    string
+	}{
+		{name: "exit condition over the threshold exits", exit: 0.6, transitions: []domain.ScoredTransition{tr("label", 0.9, 0)},
+			action: domain.ScenarioExit, after: nil, inReason: "exit condition scored 0.60"},
+		{name: "exit condition under the threshold is ignored", exit: 0.49, transitions: []domain.ScoredTransition{tr("label", 0.9, 0)},
+			action: domain.ScenarioAdvance, after: to("label"), via: "label"},
+		{name: "best transition over the threshold advances", transitions: []domain.ScoredTransition{tr("label", 0.4, 0), tr("done", 0.8, 0)},
+			action: domain.ScenarioAdvance, after: to("done"), via: "done", inReason: "transition to done scored 0.80"},
+		{name: "nothing clears the threshold: stay", transitions: []domain.ScoredTransition{tr("label", 0.34, 0), tr("done", 0.1, 9)},
+			action: domain.ScenarioStay, after: here, inReason: "no transition cleared the threshold"},
+		{name: "no transitions: stay", action: domain.ScenarioStay, after: here, inReason: "no transition cleared the threshold"},
+		{name: "runner-up within margin, equal priority: ambiguous stay",
+			transitions: []domain.ScoredTransition{tr("label", 0.8, 2), tr("done", 0.78, 2)},
+			action:      domain.ScenarioStay, after: here, inReason: "ambiguous"},
+		{name: "equal scores, equal priority: ambiguous stay",
+			transitions: []domain.ScoredTransition{tr("label", 0.7, 0), tr("done", 0.7, 0)},
+			action:      domain.ScenarioStay, after: here, inReason: "ambiguous"},
+		{name: "runner-up within margin with higher priority wins",
+			transitions: []domain.ScoredTransition{tr("label", 0.8, 0), tr("done", 0.78, 5)},
+			action:      domain.ScenarioAdvance, after: to("done"), via: "done"},
+		{name: "best within margin with higher priority wins",
+			transitions: []domain.ScoredTransition{tr("label", 0.78, 0), tr("done", 0.8, 5)},
+			action:      domain.ScenarioAdvance, after: to("done"), via: "done"},
+		{name: "equal scores: higher priority wins",
+			transitions: []domain.ScoredTransition{tr("label", 0.7, 0), tr("done", 0.7, 3)},
+			action:      domain.ScenarioAdvance, after: to("done"), via: "done"},
+		{name: "outside the margin the score wins over priority",
+			transitions: []domain.ScoredTransition{tr("label", 0.9, 0), tr("done", 0.7, 100)},
+			action:      domain.ScenarioAdvance, after: to("label"), via: "label"},
+		{name: "runner-up under the threshold does not make it ambiguous",
+			transitions: []domain.ScoredTransition{tr("label", 0.37, 0), tr("done", 0.34, 0)},
+			action:      domain.ScenarioAdvance, after: to("label"), via: "label"},
+		{name: "target entered max times: loop exit",
+			transitions: []domain.ScoredTransition{tr("label", 0.9, 0)}, visits: map[string]int{"ask": 1, "label": 3},
+			action: domain.ScenarioLoopExit, after: nil, via: "label", inReason: "step label already entered 3 times"},
+		{name: "target entered fewer times advances",
+			transitions: []domain.ScoredTransition{tr("label", 0.9, 0)}, visits: map[string]int{"ask": 1, "label": 2},
+			action: domain.ScenarioAdvance, after: to("label"), via: "label"},
+		{name: "terminal target is mentioned in the reason",
+			transitions: []domain.ScoredTransition{tr("done", 0.9, 0)}, terminal: "done",
+			action: domain.ScenarioAdvance, after: to("done"), via: "done", inReason: "terminal step"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := domain.NavigationInput{
+				Position:    &domain.ScenarioPosition{ScenarioID: "returns", StepID: "ask", StepVisits: tt.visits},
+				ExitScore:   tt.exit,
+				Transitions: tt.transitions,
+				Settings:    navSettings,
+				TargetTerminal: func(step string) bool {
+					return step == tt.terminal
+				},
+			}
+			d := domain.Navigate(in)
+			require.Equal(t, tt.action, d.Action, d.Reason)
+			require.Equal(t, here, d.Before)
+			require.Equal(t, tt.after, d.After)
+			if tt.via == "" {
+				require.Nil(t, d.Transition)
+			} else {
+				require.NotNil(t, d.Transition)
+				require.Equal(t, tt.via, d.Transition.To)
+			}
+			require.Contains(t, d.Reason, tt.inReason)
+			if tt.terminal == "" {
+				require.NotContains(t, d.Reason, "terminal")
+			}
+			require.Equal(t, d, domain.Navigate(in), "navigation must be deterministic")
+		})
+	}
+}

@@ -1,0 +1,137 @@
+package domain_test
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"focal/domain"
+)
+
+func TestAgentDecodingDefaultsEnabled(t *testing.T) {
+	tests := []struct {
+		json string
+		want bool
+	}{
+		{`{"id":"a","name":"A"}`, true},
+		{`{"id":"a","name":"A","enabled":true}`, true},
+		{`{"id":"a","name":"A","enabled":false}`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.json, func(t *testing.T) {
+			var a domain.Agent
+			require.NoError(t, json.Unmarshal([]byte(tt.json), &a))
+			require.Equal(t, tt.want, a.Enabled)
+			require.Equal(t, "a", a.ID)
+		})
+	}
+}
+
+func TestRuleDecodingDefaults(t *testing.T) {
+	tests := []struct {
+		name    string
+		json    string
+		enabled bool
+		scope   domain.RuleScope
+	}{
+		{"missing enabled and scope", `{"id":"r","condition":"c","action":"a"}`, true, domain.ScopeGlobal},
+		{"explicit disabled", `{"id":"r","enabled":false}`, false, domain.ScopeGlobal},
+		{"empty scope is global", `{"id":"r","scope":""}`, true, domain.ScopeGlobal},
+		{"explicit scope kept", `{"id":"r","scope":"step","scope_id":"s/a"}`, true, domain.ScopeStep},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var r domain.Rule
+			require.NoError(t, json.Unmarshal([]byte(tt.json), &r))
+			require.Equal(t, tt.enabled, r.Enabled)
+			require.Equal(t, tt.scope, r.Scope)
+		})
+	}
+}
+
+func TestScenarioDecodingDefaultsEnabled(t *testing.T) {
+	var s domain.Scenario
+	require.NoError(t, json.Unmarshal([]byte(`{"id":"s","entry_step_id":"a","steps":[{"id":"a"}]}`), &s))
+	require.True(t, s.Enabled)
+	require.NotNil(t, s.Step("a"))
+	require.Nil(t, s.Step("b"))
+
+	require.NoError(t, json.Unmarshal([]byte(`{"id":"s","enabled":false}`), &s))
+	require.False(t, s.Enabled)
+}
+
+func TestDecodingRejectsBadJSON(t *testing.T) {
+	require.Error(t, json.Unmarshal([]byte(`{"id":1}`), &domain.Agent{}))
+	require.Error(t, json.Unmarshal([]byte(`{"enabled":"yes"}`), &domain.Rule{}))
+	require.Error(t, json.Unmarshal([]byte(`[]`), &domain.Scenario{}))
+}
+
+func TestPolicyDecodingAppliesNestedDefaults(t *testing.T) {
+	raw := `{
+		"agent": {"id": "shop", "name": "Shop"},
+		"rules": [{"id": "r1", "condition": "refund", "action": "explain"}],
+		"scenarios": [{"id": "s1", "entry_condition": "return", "entry_step_id": "a", "steps": [{"id": "a"}]}],
+		"templates": [{"id": "t1", "text": "hi", "mode": "suggest"}]
+	}`
+	var p domain.Policy
+	require.NoError(t, json.Unmarshal([]byte(raw), &p))
+	require.True(t, p.Agent.Enabled)
+	require.True(t, p.Rules[0].Enabled)
+	require.Equal(t, domain.ScopeGlobal, p.Rules[0].Scope)
+	require.True(t, p.Scenarios[0].Enabled)
+	require.Empty(t, p.Validate())
+
+	// A round trip keeps everything.
+	out, err := json.Marshal(&p)
+	require.NoError(t, err)
+	var again domain.Policy
+	require.NoError(t, json.Unmarshal(out, &again))
+	require.Equal(t, p, again)
+}
+
+func TestAgentSettingsWithDefaults(t *testing.T) {
+	got := domain.AgentSettings{}.WithDefaults()
+	require.Equal(t, domain.DefaultHistoryTurns, got.HistoryTurns)
+	require.Equal(t, domain.DefaultMatchThreshold, got.MatchThreshold)
+	require.Equal(t, domain.DefaultSemanticWeight, got.SemanticWeight)
+	require.Equal(t, domain.DefaultTopK, got.TopK)
+	require.Equal(t, domain.DefaultScenarioEntryThreshold, got.ScenarioEntryThreshold)
+	require.Equal(t, domain.DefaultTransitionThreshold, got.TransitionThreshold)
+	require.Equal(t, domain.DefaultTransitionMargin, got.TransitionMargin)
+	require.Equal(t, domain.DefaultMaxStepVisits, got.MaxStepVisits)
+	require.Equal(t, domain.DefaultRefusal, got.RefusalMessage)
+	require.NotNil(t, got.MaxRegenerations)
+	require.Equal(t, domain.DefaultMaxRegenerations, *got.MaxRegenerations)
+	require.Nil(t, got.Temperature, "temperature stays with the model")
+	require.Equal(t, 0, got.MaxTokens, "max tokens stays with the model")
+
+	zero := 0
+	temp := 0.2
+	set := domain.AgentSettings{
+		Model: "m", Temperature: &temp, MaxTokens: 300, HistoryTurns: 4, RuleJudge: true,
+		MatchThreshold: 0.6, SemanticWeight: 0.3, TopK: 2, ScenarioEntryThreshold: 0.7,
+		TransitionThreshold: 0.4, TransitionMargin: 0.1, MaxStepVisits: 5,
+		MaxRegenerations: &zero, RefusalMessage: "No.",
+	}
+	require.Equal(t, set, set.WithDefaults(), "set fields are kept")
+	require.Equal(t, 0, *set.WithDefaults().MaxRegenerations, "an explicit 0 regenerations is kept")
+}
+
+func TestConstraintLexicalKinds(t *testing.T) {
+	tests := []struct {
+		kind domain.ConstraintKind
+		want bool
+	}{
+		{domain.ConstraintForbidPhrase, true},
+		{domain.ConstraintForbidPattern, true},
+		{domain.ConstraintRequirePhrase, false},
+		{domain.ConstraintExpression, false},
+		{domain.ConstraintJudge, false},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.kind), func(t *testing.T) {
+			require.Equal(t, tt.want, domain.Constraint{Kind: tt.kind, Value: "x"}.Lexical())
+		})
+	}
+}

@@ -1,0 +1,208 @@
+package domain_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"focal/domain"
+)
+
+var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+
+func newSession() *domain.Session {
+	return domain.NewSession("s1", domain.ChannelKey{TenantID: "t", AgentID: "a", Channel: "web", UserChannelID: "u"}, t0)
+}
+
+func TestNewSession(t *testing.T) {
+	s := newSession()
+	require.Equal(t, domain.SessionActive, s.Status)
+	require.Equal(t, int64(1), s.Version)
+	require.Equal(t, 0, s.TurnCount)
+	require.Equal(t, domain.ChannelKey{TenantID: "t", AgentID: "a", Channel: "web", UserChannelID: "u"}, s.Key())
+	require.Equal(t, t0, s.LastActivityAt)
+	require.Nil(t, s.ClosedAt)
+}
+
+func TestFireBlocked(t *testing.T) {
+	tests := []struct {
+		name  string
+		rule  domain.Rule
+		fires map[string]domain.RuleFire
+		turn  int
+		want  string
+	}{
+		{"enabled rule that never fired", domain.Rule{ID: "r", Enabled: true}, nil, 1, ""},
+		{"disabled", domain.Rule{ID: "r"}, nil, 1, "disabled"},
+		{"disabled wins over other reasons", domain.Rule{ID: "r", MaxFiresPerSession: 1}, map[string]domain.RuleFire{"r": {Count: 1, LastTurn: 1}}, 2, "disabled"},
+		{"under max fires", domain.Rule{ID: "r", Enabled: true, MaxFiresPerSession: 2}, map[string]domain.RuleFire{"r": {Count: 1, LastTurn: 1}}, 5, ""},
+		{"max fires reached", domain.Rule{ID: "r", Enabled: true, MaxFiresPerSession: 2}, map[string]domain.RuleFire{"r": {Count: 2, LastTurn: 1}}, 50, "max_fires_reached"},
+		{"zero max fires is unlimited", domain.Rule{ID: "r", Enabled: true}, map[string]domain.RuleFire{"r": {Count: 99, LastTurn: 1}}, 50, ""},
+		{"cooldown: next turn blocked", domain.Rule{ID: "r", Enabled: true, CooldownTurns: 2}, map[string]domain.RuleFire{"r": {Count: 1, LastTurn: 3}}, 4, "cooldown"},
+		{"cooldown: last blocked turn", domain.Rule{ID: "r", Enabled: true, CooldownTurns: 2}, map[string]domain.RuleFire{"r": {Count: 1, LastTurn: 3}}, 5, "cooldown"},
+		{"cooldown: first allowed turn", domain.Rule{ID: "r", Enabled: true, CooldownTurns: 2}, map[string]domain.RuleFire{"r": {Count: 1, LastTurn: 3}}, 6, ""},
+		{"cooldown without a fire", domain.Rule{ID: "r", Enabled: true, CooldownTurns: 2}, nil, 1, ""},
+		{"other rules' fires do not count", domain.Rule{ID: "r", Enabled: true, MaxFiresPerSession: 1, CooldownTurns: 5},
+			map[string]domain.RuleFire{"other": {Count: 3, LastTurn: 4}}, 5, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSession()
+			s.RuleFires = tt.fires
+			require.Equal(t, tt.want, s.FireBlocked(&tt.rule, tt.turn))
+		})
+	}
+}
+
+func TestRecordFireThenCooldown(t *testing.T) {
+	s := newSession()
+	r := &domain.Rule{ID: "r", Enabled: true, CooldownTurns: 2, MaxFiresPerSession: 2}
+	s.RecordFire("r", 3)
+	require.Equal(t, domain.RuleFire{Count: 1, LastTurn: 3}, s.RuleFires["r"])
+	require.Equal(t, "cooldown", s.FireBlocked(r, 4))
+	require.Equal(t, "cooldown", s.FireBlocked(r, 5))
+	require.Equal(t, "", s.FireBlocked(r, 6))
+	s.RecordFire("r", 6)
+	require.Equal(t, domain.RuleFire{Count: 2, LastTurn: 6}, s.RuleFires["r"])
+	require.Equal(t, "max_fires_reached", s.FireBlocked(r, 20))
+}
+
+func TestEnterStep(t *testing.T) {
+	s := newSession()
+	s.EnterStep("returns", "ask", 1)
+	require.Equal(t, &domain.ScenarioPosition{ScenarioID: "returns", StepID: "ask", StartedTurn: 1, StepVisits: map[string]int{"ask": 1}}, s.Scenario)
+
+	s.EnterStep("returns", "label", 2)
+	s.EnterStep("returns", "ask", 3)
+	require.Equal(t, "ask", s.Scenario.StepID)
+	require.Equal(t, 1, s.Scenario.StartedTurn, "moving within a scenario keeps its start")
+	require.Equal(t, map[string]int{"ask": 2, "label": 1}, s.Scenario.StepVisits)
+
+	s.EnterStep("support", "triage", 4)
+	require.Equal(t, &domain.ScenarioPosition{ScenarioID: "support", StepID: "triage", StartedTurn: 4, StepVisits: map[string]int{"triage": 1}}, s.Scenario,
+		"entering another scenario starts it afresh")
+
+	require.Equal(t, []domain.StepVisit{
+		{ScenarioID: "returns", StepID: "ask", Turn: 1},
+		{ScenarioID: "returns", StepID: "label", Turn: 2},
+		{ScenarioID: "returns", StepID: "ask", Turn: 3},
+		{ScenarioID: "support", StepID: "triage", Turn: 4},
+	}, s.VisitHistory)
+}
+
+func TestEnterStepAfterExitRestartsVisits(t *testing.T) {
+	s := newSession()
+	s.EnterStep("returns", "ask", 1)
+	s.EnterStep("returns", "ask", 2)
+	s.ExitScenario()
+	require.Nil(t, s.Scenario)
+	require.Len(t, s.VisitHistory, 2, "exiting keeps the history")
+	s.EnterStep("returns", "ask", 3)
+	require.Equal(t, 1, s.Scenario.StepVisits["ask"])
+	require.Equal(t, 3, s.Scenario.StartedTurn)
+}
+
+func TestEnterStepCapsHistoryKeepingTheNewest(t *testing.T) {
+	s := newSession()
+	const n = domain.MaxVisitHistory + 7
+	for turn := 1; turn <= n; turn++ {
+		s.EnterStep("loop", "again", turn)
+	}
+	require.Len(t, s.VisitHistory, domain.MaxVisitHistory)
+	require.Equal(t, 8, s.VisitHistory[0].Turn)
+	require.Equal(t, n, s.VisitHistory[len(s.VisitHistory)-1].Turn)
+	require.Equal(t, n, s.Scenario.StepVisits["again"], "visit counts are not capped")
+}
+
+func TestCloneIsDeep(t *testing.T) {
+	s := newSession()
+	s.RecordFire("r", 1)
+	s.SetVariable("name", "Ana")
+	s.EnterStep("returns", "ask", 1)
+	closed := t0.Add(time.Hour)
+	s.ClosedAt = &closed
+
+	c := s.Clone()
+	require.Equal(t, s, c)
+
+	c.RecordFire("r", 2)
+	c.RecordFire("new", 2)
+	c.SetVariable("name", "Bob")
+	c.SetVariable("extra", 1)
+	c.EnterStep("returns", "label", 2)
+	c.Scenario.StepVisits["ask"] = 42
+	c.VisitHistory[0].Turn = 99
+	*c.ClosedAt = t0
+	c.TurnCount = 9
+
+	require.Equal(t, map[string]domain.RuleFire{"r": {Count: 1, LastTurn: 1}}, s.RuleFires)
+	require.Equal(t, map[string]any{"name": "Ana"}, s.Variables)
+	require.Equal(t, &domain.ScenarioPosition{ScenarioID: "returns", StepID: "ask", StartedTurn: 1, StepVisits: map[string]int{"ask": 1}}, s.Scenario)
+	require.Equal(t, []domain.StepVisit{{ScenarioID: "returns", StepID: "ask", Turn: 1}}, s.VisitHistory)
+	require.Equal(t, closed, *s.ClosedAt)
+	require.Equal(t, 0, s.TurnCount)
+}
+
+func TestCloneOfEmptyAndNilSessions(t *testing.T) {
+	var nilSession *domain.Session
+	require.Nil(t, nilSession.Clone())
+
+	s := newSession()
+	c := s.Clone()
+	require.Equal(t, s, c)
+	c.SetVariable("x", 1)
+	c.RecordFire("r", 1)
+	require.Nil(t, s.Variables)
+	require.Nil(t, s.RuleFires)
+}
+
+func TestIdleSince(t *testing.T) {
+	tests := []struct {
+		name string
+		now  time.Time
+		ttl  time.Duration
+		want bool
+	}{
+		{"zero ttl never expires", t0.Add(1000 * time.Hour), 0, false},
+		{"within ttl", t0.Add(29 * time.Minute), 30 * time.Minute, false},
+		{"exactly ttl is not yet idle", t0.Add(30 * time.Minute), 30 * time.Minute, false},
+		{"past ttl", t0.Add(30*time.Minute + time.Nanosecond), 30 * time.Minute, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			require.Equal(t, tt.want, newSession().IdleSince(tt.now, tt.ttl))
+		})
+	}
+}
+
+func TestCloseIsIdempotent(t *testing.T) {
+	s := newSession()
+	first := t0.Add(time.Minute)
+	s.Close(first)
+	require.Equal(t, domain.SessionClosed, s.Status)
+	require.Equal(t, int64(2), s.Version)
+	require.Equal(t, first, *s.ClosedAt)
+	require.Equal(t, first, s.UpdatedAt)
+
+	s.Close(t0.Add(time.Hour))
+	require.Equal(t, int64(2), s.Version, "closing twice bumps the version once")
+	require.Equal(t, first, *s.ClosedAt)
+	require.Equal(t, first, s.UpdatedAt)
+}
+
+func TestAdvanceTurn(t *testing.T) {
+	s := newSession()
+	later := t0.Add(5 * time.Minute)
+	s.AdvanceTurn(1, later)
+	require.Equal(t, 1, s.TurnCount)
+	require.Equal(t, int64(2), s.Version)
+	require.Equal(t, later, s.UpdatedAt)
+	require.Equal(t, later, s.LastActivityAt)
+	require.False(t, s.IdleSince(later.Add(time.Minute), 2*time.Minute))
+
+	s.AdvanceTurn(2, later.Add(time.Minute))
+	require.Equal(t, 2, s.TurnCount)
+	require.Equal(t, int64(3), s.Version)
+	require.Equal(t, t0, s.CreatedAt)
+}

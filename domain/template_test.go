@@ -1,0 +1,92 @@
+package domain_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"focal/domain"
+)
+
+func TestParseTemplate(t *testing.T) {
+	tests := []struct {
+		name    string
+		text    string
+		vars    []string
+		literal string // rendered with no variables set
+		err     string
+	}{
+		{"plain text", "Hello there", nil, "Hello there", ""},
+		{"placeholders in order", "Hi {name}, order {order.id} ships {ship_date}.", []string{"name", "order.id", "ship_date"}, "Hi , order  ships .", ""},
+		{"repeated placeholder", "{a}{a}", []string{"a", "a"}, "", ""},
+		{"escaped braces", "Use {{braces}} like }} this", nil, "Use {braces} like } this", ""},
+		{"escape next to placeholder", "{{{name}}}", []string{"name"}, "{}", ""},
+		{"multi-byte text around placeholder", "Grüße, {name} — bis bald €", []string{"name"}, "Grüße,  — bis bald €", ""},
+		{"underscore start", "{_x1}", []string{"_x1"}, "", ""},
+		{"unclosed placeholder", "Hello {name", nil, "", "unclosed placeholder at byte 6"},
+		{"empty placeholder", "Hello {}", nil, "", "invalid placeholder {}"},
+		{"space in placeholder", "Hello {first name}", nil, "", "invalid placeholder {first name}"},
+		{"digit first", "{1st}", nil, "", "invalid placeholder {1st}"},
+		{"dot first", "{.x}", nil, "", "invalid placeholder {.x}"},
+		{"dash in name", "{first-name}", nil, "", "invalid placeholder {first-name}"},
+		{"65-character name", "{" + strings.Repeat("a", 65) + "}", nil, "", "invalid placeholder"},
+		{"unmatched closing brace", "Hello }", nil, "", "unmatched '}'"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pt, err := domain.ParseTemplate(tt.text)
+			if tt.err != "" {
+				require.ErrorContains(t, err, tt.err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tt.vars, pt.Variables())
+			got, _ := pt.Render(nil)
+			require.Equal(t, tt.literal, got)
+		})
+	}
+}
+
+func TestParseTemplateAcceptsA64CharacterName(t *testing.T) {
+	name := "a123456789012345678901234567890123456789012345678901234567890123"
+	require.Len(t, name, 64)
+	pt, err := domain.ParseTemplate("{" + name + "}")
+	require.NoError(t, err)
+	require.Equal(t, []string{name}, pt.Variables())
+}
+
+func TestRender(t *testing.T) {
+	tests := []struct {
+		name    string
+		text    string
+		vars    map[string]any
+		want    string
+		missing []string
+	}{
+		{"strings", "Hi {name}!", map[string]any{"name": "Ana"}, "Hi Ana!", nil},
+		{"missing renders empty and is reported", "Hi {name}, total {total}.", map[string]any{"name": "Ana"}, "Hi Ana, total .", []string{"total"}},
+		{"nil counts as missing", "Hi {name}.", map[string]any{"name": nil}, "Hi .", []string{"name"}},
+		{"every missing occurrence reported", "{a}-{b}-{a}", nil, "--", []string{"a", "b", "a"}},
+		{"large float without exponent", "{n}", map[string]any{"n": 1e21}, "1000000000000000000000", nil},
+		{"small float without exponent", "{n}", map[string]any{"n": 0.000001}, "0.000001", nil},
+		{"float keeps decimals", "${n}", map[string]any{"n": 12.5}, "$12.5", nil},
+		{"whole float has no decimals", "{n}", map[string]any{"n": 30.0}, "30", nil},
+		{"float32", "{n}", map[string]any{"n": float32(0.1)}, "0.1", nil},
+		{"int", "{n}", map[string]any{"n": 42}, "42", nil},
+		{"int64", "{n}", map[string]any{"n": int64(-7)}, "-7", nil},
+		{"bool", "{ok}/{no}", map[string]any{"ok": true, "no": false}, "true/false", nil},
+		{"other types via fmt", "{n}", map[string]any{"n": uint8(3)}, "3", nil},
+		{"dotted name is a flat key", "{order.id}", map[string]any{"order.id": "A1"}, "A1", nil},
+		{"escapes survive rendering", "{{{x}}}", map[string]any{"x": "v"}, "{v}", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pt, err := domain.ParseTemplate(tt.text)
+			require.NoError(t, err)
+			got, missing := pt.Render(tt.vars)
+			require.Equal(t, tt.want, got)
+			require.Equal(t, tt.missing, missing)
+		})
+	}
+}
