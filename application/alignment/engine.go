@@ -155,6 +155,10 @@ func (e *Engine) compiledPolicy(p *domain.Policy) (*domain.CompiledPolicy, error
 		return cp, nil
 	}
 	v, err, _ := e.compile.Do(key, func() (any, error) {
+		// A compile that finished between the Get above and Do has cached it.
+		if cp, ok := e.compiled.Get(key); ok {
+			return cp, nil
+		}
 		cp, err := domain.CompilePolicy(p)
 		if err != nil {
 			return nil, domain.WrapError(domain.CodeInternal, err, "agent policy cannot be compiled")

@@ -33,6 +33,7 @@ type fakeModel struct {
 	json     []scripted
 	requests []ports.ChatRequest
 	stops    []error // errors onDelta returned, which ended a stream
+	streamed int     // deltas passed to onDelta, all calls
 }
 
 func newFakeModel(gen ...scripted) *fakeModel { return &fakeModel{gen: gen} }
@@ -70,6 +71,9 @@ func (m *fakeModel) StreamChat(ctx context.Context, req ports.ChatRequest, onDel
 			return ports.ChatResult{}, err
 		}
 		text.WriteString(d)
+		m.mu.Lock()
+		m.streamed++
+		m.mu.Unlock()
 		if err := onDelta(d); err != nil {
 			m.mu.Lock()
 			m.stops = append(m.stops, err)
@@ -105,6 +109,13 @@ func (m *fakeModel) genRequests() []ports.ChatRequest {
 		}
 	}
 	return out
+}
+
+// deltasStreamed is how many deltas the model has passed to onDelta.
+func (m *fakeModel) deltasStreamed() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.streamed
 }
 
 func (m *fakeModel) stopErrors() []error {

@@ -61,6 +61,8 @@ type harness struct {
 	store   *memory.Store
 	engine  *Engine
 	session *domain.Session
+	// onDelta, when set, sees every delta as the sink receives it.
+	onDelta func(string)
 }
 
 func newHarness(t *testing.T, p *domain.Policy, m *fakeModel, opts ...func(*Deps)) *harness {
@@ -102,7 +104,13 @@ func (h *harness) try(msg string) (turnResult, error) {
 	var deltas []string
 	out, err := h.engine.RunTurn(context.Background(), ports.TurnInput{
 		Policy: h.policy, Session: h.session, TurnNumber: h.session.TurnCount + 1, Message: msg, RequestID: "req",
-	}, func(d string) error { deltas = append(deltas, d); return nil })
+	}, func(d string) error {
+		if h.onDelta != nil {
+			h.onDelta(d)
+		}
+		deltas = append(deltas, d)
+		return nil
+	})
 	return turnResult{TurnOutcome: out, deltas: deltas}, err
 }
 
@@ -120,11 +128,17 @@ func (h *harness) run(msg string) turnResult {
 // commit stores a completed turn with the given after-state.
 func (h *harness) commit(msg, response string, after *domain.Session) {
 	h.t.Helper()
+	h.commitAs(domain.TurnCompleted, msg, response, after)
+}
+
+// commitAs stores a turn that ended with status.
+func (h *harness) commitAs(status domain.TurnStatus, msg, response string, after *domain.Session) {
+	h.t.Helper()
 	n := h.session.TurnCount + 1
 	after = after.Clone()
 	after.AdvanceTurn(n, time.Now())
 	turn := &domain.Turn{ID: fmt.Sprintf("turn-%d", n), TenantID: testTenant, AgentID: testAgent, SessionID: h.session.ID,
-		TurnNumber: n, Message: msg, Response: response, Status: domain.TurnCompleted, SessionAfter: after}
+		TurnNumber: n, Message: msg, Response: response, Status: status, SessionAfter: after}
 	require.NoError(h.t, h.store.CommitTurn(context.Background(), ports.LeaseToken{}, turn))
 	s, err := h.store.GetSession(context.Background(), testTenant, h.session.ID)
 	require.NoError(h.t, err)

@@ -38,6 +38,7 @@ type releaser struct {
 	released strings.Builder // everything released so far, all attempts
 	attempt  strings.Builder // the current attempt's text
 	sent     int             // bytes of attempt released
+	carry    string          // tail of the text released before this attempt
 	deltas   []string
 }
 
@@ -67,6 +68,11 @@ func newReleaser(sink ports.DeltaSink, enforced []domain.CheckedConstraint) *rel
 func (r *releaser) begin() {
 	r.attempt.Reset()
 	r.sent = 0
+	// A violation may start in text an earlier attempt released and end in
+	// this one ("free" + " money"): keep the tail where such a match could
+	// start, to scan with the new attempt's first text.
+	prev := r.released.String()
+	r.carry = prev[min(holdBackRaw(prev, r.patternLn), holdBackNormalized(prev, r.phraseLen)):]
 }
 
 // write takes one model delta. It returns *errViolation when the attempt's
@@ -78,8 +84,13 @@ func (r *releaser) write(delta string) error {
 	}
 	text := r.attempt.String()
 	// No violation can start before the text already released: it would
-	// have been complete, and caught, when that text was checked.
+	// have been complete, and caught, when that text was checked. Until
+	// this attempt releases anything, that includes the carried tail of
+	// earlier attempts.
 	scan := text[r.sent:]
+	if r.sent == 0 && r.carry != "" {
+		scan = r.carry + text
+	}
 	for _, c := range r.lexical {
 		if c.FirstForbidden(scan) >= 0 {
 			return &errViolation{constraint: c}

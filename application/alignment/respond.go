@@ -18,7 +18,8 @@ func (e *Engine) respond(ctx context.Context, t *turn, sink ports.DeltaSink) (st
 	check := func(text string, attempt int) bool { return e.acceptable(ctx, t, enforced, text, attempt) }
 
 	if id := t.exclusiveTemplate(); id != "" {
-		t.exp.Generation = domain.Generation{Source: domain.SourceTemplate, TemplateID: id}
+		// Keep ModelCalls: the rule judge may already have called the model.
+		t.exp.Generation.Source, t.exp.Generation.TemplateID = domain.SourceTemplate, id
 		if text := t.render(id); check(text, 0) {
 			return text, rel.releaseText(text)
 		}
@@ -51,6 +52,7 @@ func (e *Engine) generate(ctx context.Context, t *turn, rel *releaser, check fun
 	attempts := 1 + *t.cp.Settings.MaxRegenerations
 	for attempt := 0; attempt < attempts; attempt++ {
 		rel.begin()
+		prefix := rel.releasedText() // what earlier attempts released
 		req := ports.ChatRequest{
 			Model:       t.cp.Settings.Model,
 			Messages:    messages,
@@ -75,7 +77,7 @@ func (e *Engine) generate(ctx context.Context, t *turn, rel *releaser, check fun
 			})
 		} else if err != nil {
 			return err
-		} else if check(text, attempt) {
+		} else if check(prefix+text, attempt) { // the client gets prefix+text
 			return rel.finish()
 		}
 		if attempt+1 < attempts {

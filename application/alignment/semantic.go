@@ -60,6 +60,10 @@ func (e *Engine) policyVectors(ctx context.Context, t *turn) ([][]float32, error
 		return v, nil
 	}
 	v, err, _ := e.vectors.loads.Do(key, func() (any, error) {
+		// A load that finished between the Get above and Do has cached it.
+		if v, ok := e.vectors.vectors.Get(key); ok {
+			return v, nil
+		}
 		texts := t.cp.Alternatives
 		out := make([][]float32, 0, len(texts))
 		for start := 0; start < len(texts); start += embedBatch {

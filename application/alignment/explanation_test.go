@@ -1,0 +1,121 @@
+package alignment
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"focal/adapters/clock"
+	"focal/domain"
+	"focal/ports"
+)
+
+func stepNames(ts []domain.StepTiming) []string {
+	var out []string
+	for _, s := range ts {
+		out = append(out, s.Step)
+	}
+	return out
+}
+
+func TestExplanationRecordsTheTurn(t *testing.T) {
+	tools := newFakeTools().on("lookup", toolBehaviour{out: map[string]any{"years": 2}})
+	m := newFakeModel(say("A lifetime warranty!"), say("Your warranty lasts two years."))
+	h := newHarness(t, promptPolicy(), m, withTools(tools))
+	r := h.run("I have a warranty claim")
+	e := r.exp()
+
+	assert.Equal(t, domain.RetrievalLexical, e.Retrieval.Mode)
+	require.NotEmpty(t, e.Candidates)
+	for _, c := range e.Candidates {
+		assert.Greater(t, c.Score, 0.0, c.RuleID)
+		assert.Equal(t, c.Score, c.Lexical, "lexical retrieval: the score is the lexical score")
+	}
+	soft, _ := candidate(e, "soft")
+	assert.True(t, soft.Matched)
+	assert.Equal(t, 1, soft.Priority)
+
+	require.Equal(t, []string{"soft", "hardm"}, matchedIDs(e))
+	for _, mt := range e.Matched {
+		assert.Contains(t, mt.Reason, "threshold")
+		assert.Greater(t, mt.Score, 0.0)
+	}
+
+	assert.Equal(t, domain.ScenarioDecision{Action: domain.ScenarioStart, After: &domain.ScenarioRef{ID: "claims", Step: "collect"},
+		Score: e.Scenario.Score, Reason: e.Scenario.Reason}, e.Scenario)
+	assert.NotEmpty(t, e.Scenario.Reason)
+
+	require.Len(t, e.ToolCalls, 1)
+	assert.Equal(t, "lookup", e.ToolCalls[0].ToolID)
+	assert.Equal(t, "soft", e.ToolCalls[0].RuleID)
+	assert.Equal(t, map[string]any{"years": 2}, e.ToolCalls[0].Output)
+
+	assert.Equal(t, domain.Generation{Source: domain.SourceModel, ModelCalls: 2}, e.Generation)
+	assert.ElementsMatch(t, []string{"hardm", "ghard"}, e.Enforcement.Rules)
+	require.Len(t, e.Enforcement.Violations, 1)
+	assert.Equal(t, "hardm", e.Enforcement.Violations[0].RuleID)
+	assert.Equal(t, 1, e.Enforcement.Regenerations)
+
+	assert.Equal(t, []string{"policy", "embedding", "scenario", "retrieval", "tools", "generation"}, stepNames(r.Timings))
+	for _, s := range r.Timings {
+		assert.GreaterOrEqual(t, s.DurationMS, 0.0)
+	}
+	assert.Equal(t, "fake-1", r.Model)
+	assert.Equal(t, domain.TokenUsage{Prompt: 10, Completion: 1}, r.Usage, "a stream stopped mid-way reports no usage")
+}
+
+func TestExplanationTimesTheRuleJudge(t *testing.T) {
+	m := newFakeModel(say("Hello.")).answerJSON(say(`{"applicable": ["ret"]}`))
+	h := newHarness(t, judgedPolicy(true), m)
+	r := h.run("return my order")
+	assert.Equal(t, []string{"policy", "embedding", "scenario", "retrieval", "rule_judge", "tools", "generation"},
+		stepNames(r.Timings))
+}
+
+func TestPolicyCompiledOncePerVersion(t *testing.T) {
+	h := newHarness(t, testPolicy(globalRule("a", "alpha", "A.")), newFakeModel(say("ok")))
+	h.run("alpha")
+	first, ok := h.engine.compiled.Get(policyKey(h.policy))
+	require.True(t, ok)
+	h.run("alpha")
+	again, _ := h.engine.compiled.Get(policyKey(h.policy))
+	assert.Same(t, first, again)
+
+	changed := testPolicy(globalRule("b", "beta", "B."))
+	changed.Agent.Version = 2
+	h.policy = changed
+	r := h.run("beta")
+	assert.Equal(t, []string{"b"}, matchedIDs(r.exp()), "a new version is compiled anew")
+}
+
+func TestRunTurnErrors(t *testing.T) {
+	t.Run("missing dependencies", func(t *testing.T) {
+		_, err := New(Deps{})
+		assert.Error(t, err)
+	})
+	t.Run("sink error stops the turn", func(t *testing.T) {
+		h := newHarness(t, testPolicy(), newFakeModel(say("one ", "two")))
+		sinkErr := domain.Errorf(domain.CodeInternal, "client went away")
+		_, err := h.engine.RunTurn(context.Background(), ports.TurnInput{Policy: h.policy, Session: h.session,
+			TurnNumber: 1, Message: "hi"}, func(string) error { return sinkErr })
+		assert.ErrorIs(t, err, sinkErr)
+	})
+	t.Run("cancelled context", func(t *testing.T) {
+		h := newHarness(t, testPolicy(), newFakeModel(say("one ", "two")))
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_, err := h.engine.RunTurn(ctx, ports.TurnInput{Policy: h.policy, Session: h.session, TurnNumber: 1, Message: "hi"},
+			func(string) error { return nil })
+		assert.ErrorIs(t, err, context.Canceled)
+	})
+	t.Run("policy that cannot compile", func(t *testing.T) {
+		p := testPolicy(hardRule("bad", "x", domain.Constraint{Kind: domain.ConstraintForbidPattern, Value: "("}))
+		eng, err := New(Deps{Model: newFakeModel(), History: newHarness(t, testPolicy(), newFakeModel()).store, Clock: clock.System{}})
+		require.NoError(t, err)
+		_, err = eng.RunTurn(context.Background(), ports.TurnInput{Policy: p, Session: &domain.Session{ID: "s"}, TurnNumber: 1,
+			Message: "x"}, func(string) error { return nil })
+		assert.Equal(t, domain.CodeInternal, domain.ErrorCodeOf(err))
+	})
+}

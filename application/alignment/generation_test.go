@@ -1,0 +1,187 @@
+package alignment
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"focal/domain"
+	"focal/ports"
+)
+
+func TestExclusiveTemplateAnswersWithoutModel(t *testing.T) {
+	hours := globalRule("hours", "opening hours", "Give the hours.")
+	hours.TemplateIDs = []string{"hours-answer"}
+	p := testPolicy(hours)
+	p.Templates = []domain.Template{tpl("hours-answer", domain.ModeExclusive, "{agent_name} here: we open at 9 on turn {turn_number}.")}
+	m := newFakeModel(say("model text"))
+	h := newHarness(t, p, m)
+	r := h.run("opening hours?")
+
+	assert.Equal(t, 0, m.calls())
+	assert.Equal(t, "Ada here: we open at 9 on turn 1.", r.Response)
+	assert.Equal(t, []string{"Ada here: we open at 9 on turn 1."}, r.deltas)
+	assert.Equal(t, domain.Generation{Source: domain.SourceTemplate, TemplateID: "hours-answer"}, r.exp().Generation)
+}
+
+// promptPolicy exercises every part of the generation prompt.
+func promptPolicy() *domain.Policy {
+	soft := globalRule("soft", "warranty claim", "ACTION-SOFT")
+	soft.Priority = 1
+	soft.TemplateIDs = []string{"years"}
+	soft.ToolIDs = []string{"lookup"}
+	hard := hardRule("hardm", "warranty", forbid("lifetime warranty"))
+	hard.Action = "ACTION-HARD"
+	global := hardRule("ghard", "legal threat", forbid("lawsuit"))
+	global.Action = "ACTION-GLOBAL"
+	p := testPolicy(soft, hard, global)
+	p.Templates = []domain.Template{tpl("years", domain.ModeSuggest, "SUGGEST: Warranty lasts {years} years.")}
+	p.Tools = []domain.Tool{{ID: "lookup", URL: "http://tools.test/lookup", Outputs: []string{"years"}}}
+	p.Scenarios = []domain.Scenario{{ID: "claims", Name: "Claims", EntryCondition: "warranty claim", EntryStepID: "collect",
+		Enabled: true, Steps: []domain.Step{{ID: "collect", Instructions: "INSTR-COLLECT"}}}}
+	temp := 0.3
+	p.Agent.Settings.Temperature, p.Agent.Settings.MaxTokens, p.Agent.Settings.Model = &temp, 300, "model-x"
+	p.Agent.Settings.HistoryTurns = 2
+	return p
+}
+
+func TestGenerationPromptHasEverything(t *testing.T) {
+	tools := newFakeTools().on("lookup", toolBehaviour{out: map[string]any{"years": 2}})
+	m := newFakeModel(say("Your warranty lasts two years."))
+	h := newHarness(t, promptPolicy(), m, withTools(tools))
+	for i := 1; i <= 4; i++ {
+		h.commit(fmt.Sprintf("message %d", i), fmt.Sprintf("response %d", i), h.session)
+	}
+	r := h.run("I have a warranty claim")
+
+	require.Equal(t, 1, m.calls(), "one model call for the whole turn")
+	assert.Equal(t, 1, r.exp().Generation.ModelCalls)
+	req := m.request(0)
+	assert.Equal(t, "model-x", req.Model)
+	assert.Equal(t, 300, req.MaxTokens)
+	require.NotNil(t, req.Temperature)
+	assert.InDelta(t, 0.3, *req.Temperature, 1e-9)
+
+	sys := systemMessage(req)
+	for _, want := range []string{
+		testPrompt,
+		"- [MANDATORY] When warranty: ACTION-HARD",
+		"- When warranty claim: ACTION-SOFT",
+		"## Rules that always apply\n- [MANDATORY] ACTION-GLOBAL",
+		"INSTR-COLLECT",
+		"SUGGEST: Warranty lasts 2 years.",
+		"- lookup: years=2",
+	} {
+		assert.Contains(t, sys, want)
+	}
+	assert.Less(t, strings.Index(sys, "ACTION-SOFT"), strings.Index(sys, "ACTION-HARD"), "priority orders the rules")
+
+	assert.Equal(t, []ports.ChatMessage{
+		{Role: ports.RoleUser, Content: "message 3"},
+		{Role: ports.RoleAssistant, Content: "response 3"},
+		{Role: ports.RoleUser, Content: "message 4"},
+		{Role: ports.RoleAssistant, Content: "response 4"},
+		{Role: ports.RoleUser, Content: "I have a warranty claim"},
+	}, req.Messages[1:], "the newest history_turns turns, oldest first, then the message")
+}
+
+func TestGenerationMakesOneCallHoweverManyRulesMatch(t *testing.T) {
+	var rules []domain.Rule
+	for i := range 10 {
+		rules = append(rules, globalRule(fmt.Sprintf("r%d", i), "delivery", fmt.Sprintf("ACTION-%d", i)))
+	}
+	p := testPolicy(rules...)
+	p.Agent.Settings.TopK = 10
+	m := newFakeModel(say("On its way."))
+	h := newHarness(t, p, m)
+	r := h.run("delivery")
+	assert.Len(t, r.exp().Matched, 10)
+	assert.Equal(t, 1, m.calls())
+	for i := range 10 {
+		assert.Contains(t, systemMessage(m.request(0)), fmt.Sprintf("ACTION-%d", i))
+	}
+}
+
+func TestOfflineModelAnswersFromTemplates(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		templates []domain.Template
+		bind      []string
+		refusal   string
+		want      string
+		source    string
+	}{
+		{"suggested template", []domain.Template{tpl("s", domain.ModeSuggest, "Suggested for {agent_name}."),
+			tpl("f", domain.ModeFallback, "Fallback.")}, []string{"s"}, "", "Suggested for Ada.", domain.SourceOffline},
+		{"agent fallback template", []domain.Template{tpl("f", domain.ModeFallback, "Fallback.")}, nil, "",
+			"Fallback.", domain.SourceOffline},
+		{"refusal", nil, nil, "", domain.DefaultRefusal, domain.SourceRefusal},
+		{"custom refusal", nil, nil, "We cannot answer now.", "We cannot answer now.", domain.SourceRefusal},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rule := globalRule("ship", "shipping", "Talk shipping.")
+			rule.TemplateIDs = tc.bind
+			p := testPolicy(rule)
+			p.Templates = tc.templates
+			p.Agent.Settings.RefusalMessage = tc.refusal
+			m := newFakeModel(fail(ports.ErrOffline))
+			h := newHarness(t, p, m)
+			r := h.run("shipping")
+
+			assert.Equal(t, tc.want, r.Response)
+			assert.Equal(t, tc.source, r.exp().Generation.Source)
+			assert.Equal(t, 0, r.exp().Generation.ModelCalls, "an offline model is not a model call")
+			assert.Equal(t, 1, m.calls(), "one attempt, no regeneration")
+			assert.Empty(t, r.exp().Enforcement.Violations)
+		})
+	}
+}
+
+func TestModelErrorFailsTheTurn(t *testing.T) {
+	m := newFakeModel(fail(domain.Errorf(domain.CodeLLMError, "provider said no")))
+	h := newHarness(t, testPolicy(globalRule("ship", "shipping", "Talk shipping.")), m)
+	r, err := h.try("shipping")
+	require.Error(t, err)
+	assert.Equal(t, domain.CodeLLMError, domain.ErrorCodeOf(err))
+	assert.Empty(t, r.deltas)
+}
+
+func TestGenerationPromptSkipsUnfinishedTurns(t *testing.T) {
+	m := newFakeModel(say("Fine."))
+	h := newHarness(t, testPolicy(), m)
+	h.commit("first", "reply one", h.session)
+	h.commitAs(domain.TurnInterrupted, "second", "half a rep", h.session)
+	h.commitAs(domain.TurnFailed, "third", "", h.session)
+	h.run("fourth")
+	assert.Equal(t, []ports.ChatMessage{
+		{Role: ports.RoleUser, Content: "first"},
+		{Role: ports.RoleAssistant, Content: "reply one"},
+		{Role: ports.RoleUser, Content: "fourth"},
+	}, m.request(0).Messages[1:])
+}
+
+func TestGenerationFailsWhenHistoryCannotLoad(t *testing.T) {
+	h := newHarness(t, testPolicy(), newFakeModel(say("Fine.")))
+	h.session = &domain.Session{ID: "not-stored", TenantID: testTenant, TurnCount: 3}
+	_, err := h.try("hello")
+	assert.Equal(t, domain.CodeSessionNotFound, domain.ErrorCodeOf(err))
+}
+
+func TestRuleFallbackTemplateBeatsAgentFallback(t *testing.T) {
+	c := forbid("guaranteed refund")
+	rule := hardRule("refunds", "refund", c)
+	rule.TemplateIDs = []string{"rule-fb"}
+	p := testPolicy(rule)
+	p.Agent.Settings.MaxRegenerations = intp(0)
+	p.Templates = []domain.Template{
+		tpl("agent-fb", domain.ModeFallback, "Agent fallback."),
+		tpl("rule-fb", domain.ModeFallback, "Refunds are reviewed case by case."),
+	}
+	h := newHarness(t, p, newFakeModel(say("A guaranteed refund!")))
+	r := h.run("refund")
+	assert.Equal(t, "Refunds are reviewed case by case.", r.Response)
+	assert.Equal(t, domain.Generation{Source: domain.SourceFallback, TemplateID: "rule-fb", ModelCalls: 1}, r.exp().Generation)
+}

@@ -1,0 +1,125 @@
+package alignment
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"focal/domain"
+)
+
+// judgedPolicy has three rules that the message "return my order" matches
+// by score and one it shares no word with.
+func judgedPolicy(judge bool) *domain.Policy {
+	ret := globalRule("ret", "return order", "ACTION-RET")
+	ret.Priority = 5
+	p := testPolicy(
+		ret,
+		globalRule("order", "order", "ACTION-ORDER"),
+		globalRule("my-return", "return", "ACTION-MYRETURN"),
+		globalRule("gift", "gift card", "ACTION-GIFT"),
+	)
+	p.Agent.Settings.RuleJudge = judge
+	return p
+}
+
+func TestRuleJudgeOneCallDecidesApplicableRules(t *testing.T) {
+	m := newFakeModel(say("Here is how returns work.")).
+		answerJSON(say(`{"applicable": ["ret", "gift", "nonexistent"]}`))
+	h := newHarness(t, judgedPolicy(true), m)
+	r := h.run("return my order")
+
+	require.Equal(t, 2, m.calls(), "one judge call for all candidates, one generation")
+	judgeReq := m.request(0)
+	require.True(t, judgeReq.JSON)
+	all := judgeReq.Messages[len(judgeReq.Messages)-1].Content
+	for _, id := range []string{"ret", "order", "my-return"} {
+		assert.Contains(t, all, `"`+id+`"`, "the single judge call lists every candidate")
+	}
+	assert.NotContains(t, all, `"gift"`, "a rule sharing no word is not asked about")
+
+	j := r.exp().Retrieval.Judge
+	require.NotNil(t, j)
+	assert.True(t, j.Used)
+	assert.ElementsMatch(t, []string{"ret", "order", "my-return"}, j.Asked)
+	assert.Equal(t, []string{"ret"}, j.Applicable, "ids the judge was not asked about are ignored")
+	assert.Equal(t, []string{"ret"}, matchedIDs(r.exp()))
+	assert.Contains(t, r.exp().Matched[0].Reason, "rule judge")
+	assert.Equal(t, 2, r.exp().Generation.ModelCalls)
+
+	prompt := systemMessage(m.genRequests()[0])
+	assert.Contains(t, prompt, "ACTION-RET")
+	assert.NotContains(t, prompt, "ACTION-ORDER", "the judge's no outranks the rule's score")
+	assert.NotContains(t, prompt, "ACTION-GIFT")
+}
+
+func TestRuleJudgeEmptyAnswerMatchesNothing(t *testing.T) {
+	m := newFakeModel(say("Hello.")).answerJSON(say(`{"applicable": []}`))
+	h := newHarness(t, judgedPolicy(true), m)
+	h.commit("earlier message", "earlier reply", h.session)
+	r := h.run("return my order")
+	assert.True(t, r.exp().Retrieval.Judge.Used)
+	assert.Empty(t, matchedIDs(r.exp()))
+	gen := m.genRequests()
+	require.Len(t, gen, 1)
+	assert.Equal(t, "earlier reply", gen[0].Messages[2].Content, "history loaded alongside the judge call")
+}
+
+func TestRuleJudgeFallsBackToScores(t *testing.T) {
+	// What scores alone decide, without a judge.
+	plain := newHarness(t, judgedPolicy(false), newFakeModel(say("Hello.")))
+	want := matchedIDs(plain.run("return my order").exp())
+	require.NotEmpty(t, want)
+
+	for _, tc := range []struct {
+		name   string
+		answer scripted
+		reason string
+	}{
+		{"unparseable answer", say("I think ret and order apply."), "not the expected JSON"},
+		{"answer of the wrong shape", say(`{"applicable": "ret"}`), "not the expected JSON"},
+		{"model error", fail(domain.Errorf(domain.CodeLLMError, "boom")), "LLM_ERROR"},
+		{"model unavailable", fail(domain.Errorf(domain.CodeLLMUnavailable, "breaker open")), "LLM_UNAVAILABLE"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for range 2 { // deterministic: the same answer every time
+				m := newFakeModel(say("Hello.")).answerJSON(tc.answer)
+				h := newHarness(t, judgedPolicy(true), m)
+				r := h.run("return my order")
+
+				j := r.exp().Retrieval.Judge
+				require.NotNil(t, j)
+				assert.False(t, j.Used)
+				assert.Contains(t, j.Reason, tc.reason)
+				assert.Equal(t, want, matchedIDs(r.exp()), "scores decide")
+				assert.Equal(t, "Hello.", r.Response, "the turn still answers")
+				assert.Equal(t, 2, m.calls())
+			}
+		})
+	}
+}
+
+func TestRuleJudgeSkippedWithoutCandidates(t *testing.T) {
+	m := newFakeModel(say("Hello."))
+	h := newHarness(t, judgedPolicy(true), m)
+	r := h.run("good morning")
+	assert.Equal(t, 1, m.calls(), "no candidates, no judge call")
+	assert.Nil(t, r.exp().Retrieval.Judge)
+}
+
+func TestRuleJudgeCountsItsCallWithExclusiveTemplate(t *testing.T) {
+	p := judgedPolicy(true)
+	p.Templates = []domain.Template{tpl("ret-answer", domain.ModeExclusive, "Returns are free within 30 days.")}
+	p.Rules[0].TemplateIDs = []string{"ret-answer"}
+	m := newFakeModel(say("unused")).answerJSON(say(`{"applicable": ["ret"]}`))
+	h := newHarness(t, p, m)
+	r := h.run("return my order")
+
+	assert.Equal(t, "Returns are free within 30 days.", r.Response)
+	assert.Equal(t, 1, m.calls(), "only the judge called the model")
+	assert.Equal(t, domain.SourceTemplate, r.exp().Generation.Source)
+	assert.Equal(t, 1, r.exp().Generation.ModelCalls, "the judge's call is counted")
+	assert.False(t, strings.Contains(r.Response, "unused"))
+}

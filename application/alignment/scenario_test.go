@@ -1,0 +1,205 @@
+package alignment
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"focal/domain"
+)
+
+// orderPolicy has one scenario: pick → pay → done (terminal), with a
+// detour pick → help and a way back pay → pick.
+func orderPolicy() *domain.Policy {
+	p := testPolicy(globalRule("greet", "hello", "Greet back."))
+	p.Scenarios = []domain.Scenario{{
+		ID: "order", Name: "Ordering", EntryCondition: "place order", ExitCondition: "stop ordering",
+		EntryStepID: "pick", Enabled: true,
+		Steps: []domain.Step{
+			{ID: "pick", Name: "Pick", Instructions: "INSTR-PICK", Transitions: []domain.Transition{
+				{To: "pay", Condition: "checkout payment"},
+				{To: "help", Condition: "checkout question"},
+			}},
+			{ID: "help", Instructions: "INSTR-HELP", Transitions: []domain.Transition{{To: "pick", Condition: "change product"}}},
+			{ID: "pay", Instructions: "INSTR-PAY", Transitions: []domain.Transition{
+				{To: "pick", Condition: "change product"},
+				{To: "done", Condition: "confirm purchase"},
+			}},
+			{ID: "done", Instructions: "INSTR-DONE", Terminal: true},
+		},
+	}}
+	p.Agent.Settings.TransitionThreshold = 0.2
+	return p
+}
+
+// position is the session's scenario position as "scenario/step", or "".
+func position(s *domain.Session) string {
+	if s.Scenario == nil {
+		return ""
+	}
+	return s.Scenario.ScenarioID + "/" + s.Scenario.StepID
+}
+
+func TestScenarioStartsOnlyOverEntryThreshold(t *testing.T) {
+	p := orderPolicy()
+	p.Agent.Settings.ScenarioEntryThreshold = 0.8
+	h := newHarness(t, p, newFakeModel(say("Hi.")))
+
+	for _, msg := range []string{"hello", "an order please"} {
+		r := h.run(msg)
+		assert.Equal(t, domain.ScenarioNone, r.exp().Scenario.Action, "%q must not start the scenario", msg)
+		assert.Contains(t, r.exp().Scenario.Reason, "threshold")
+		assert.Nil(t, r.Session.Scenario)
+	}
+	r := h.run("I want to place an order")
+	d := r.exp().Scenario
+	assert.Equal(t, domain.ScenarioStart, d.Action)
+	assert.Equal(t, &domain.ScenarioRef{ID: "order", Step: "pick"}, d.After)
+	assert.GreaterOrEqual(t, d.Score, 0.8)
+	assert.Equal(t, "order/pick", position(r.Session))
+	assert.Equal(t, 3, r.Session.Scenario.StartedTurn)
+	assert.Contains(t, systemMessage(h.model.request(2)), "INSTR-PICK", "the entry step instructs the starting turn")
+}
+
+func TestScenarioAdvancesAlongBestTransition(t *testing.T) {
+	h := newHarness(t, orderPolicy(), newFakeModel(say("Okay.")))
+	h.run("place order")
+	r := h.run("checkout payment")
+	d := r.exp().Scenario
+	assert.Equal(t, domain.ScenarioAdvance, d.Action)
+	assert.Equal(t, &domain.ScenarioRef{ID: "order", Step: "pick"}, d.Before)
+	assert.Equal(t, &domain.ScenarioRef{ID: "order", Step: "pay"}, d.After)
+	require.NotNil(t, d.Transition)
+	assert.Equal(t, "pay", d.Transition.To)
+	assert.Equal(t, "order/pay", position(r.Session))
+	assert.Equal(t, map[string]int{"pick": 1, "pay": 1}, r.Session.Scenario.StepVisits)
+	assert.Contains(t, systemMessage(h.model.request(1)), "INSTR-PAY")
+
+	r = h.run("what colours are there")
+	assert.Equal(t, domain.ScenarioStay, r.exp().Scenario.Action)
+	assert.Equal(t, "order/pay", position(r.Session))
+}
+
+func TestScenarioTransitionMarginAndPriority(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		helpPriority int
+		action, at   string
+	}{
+		{"equal scores and priorities are ambiguous: stay", 0, domain.ScenarioStay, "order/pick"},
+		{"within the margin priority decides", 5, domain.ScenarioAdvance, "order/help"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := orderPolicy()
+			p.Scenarios[0].Steps[0].Transitions[1].Priority = tc.helpPriority
+			h := newHarness(t, p, newFakeModel(say("Okay.")))
+			h.run("place order")
+			r := h.run("checkout") // scores both transitions alike
+			assert.Equal(t, tc.action, r.exp().Scenario.Action, r.exp().Scenario.Reason)
+			assert.Equal(t, tc.at, position(r.Session))
+			if tc.action == domain.ScenarioStay {
+				assert.Contains(t, r.exp().Scenario.Reason, "ambiguous")
+			}
+		})
+	}
+}
+
+func TestScenarioExitCondition(t *testing.T) {
+	h := newHarness(t, orderPolicy(), newFakeModel(say("Okay.")))
+	h.run("place order")
+	r := h.run("stop ordering")
+	assert.Equal(t, domain.ScenarioExit, r.exp().Scenario.Action)
+	assert.Nil(t, r.exp().Scenario.After)
+	assert.Nil(t, r.Session.Scenario)
+	assert.NotContains(t, systemMessage(h.model.request(1)), "INSTR-PICK")
+}
+
+func TestScenarioLoopExitAfterMaxStepVisits(t *testing.T) {
+	p := orderPolicy()
+	p.Agent.Settings.MaxStepVisits = 2
+	h := newHarness(t, p, newFakeModel(say("Okay.")))
+	script := []struct{ msg, action, at string }{
+		{"place order", domain.ScenarioStart, "order/pick"},
+		{"checkout payment", domain.ScenarioAdvance, "order/pay"},
+		{"change product", domain.ScenarioAdvance, "order/pick"},
+		{"checkout payment", domain.ScenarioAdvance, "order/pay"},
+		{"change product", domain.ScenarioLoopExit, ""}, // pick would be entered a third time
+	}
+	for i, s := range script {
+		r := h.run(s.msg)
+		assert.Equal(t, s.action, r.exp().Scenario.Action, "turn %d: %s", i+1, r.exp().Scenario.Reason)
+		assert.Equal(t, s.at, position(r.Session), "turn %d", i+1)
+	}
+	assert.Len(t, h.session.VisitHistory, 4)
+}
+
+func TestScenarioTerminalStepAnswersThenEnds(t *testing.T) {
+	h := newHarness(t, orderPolicy(), newFakeModel(say("Thank you for your purchase!")))
+	h.run("place order")
+	h.run("checkout payment")
+	before := h.session.Clone()
+	r := h.run("confirm purchase")
+
+	d := r.exp().Scenario
+	assert.Equal(t, domain.ScenarioAdvance, d.Action)
+	assert.Equal(t, &domain.ScenarioRef{ID: "order", Step: "done"}, d.After)
+	assert.Contains(t, d.Reason, "terminal")
+	assert.Contains(t, systemMessage(h.model.request(2)), "INSTR-DONE", "the terminal step answers this turn")
+	assert.Equal(t, "Thank you for your purchase!", r.Response)
+	assert.Nil(t, r.Session.Scenario, "the scenario ends after the terminal step answered")
+	assert.Equal(t, domain.StepVisit{ScenarioID: "order", StepID: "done", Turn: 3},
+		r.Session.VisitHistory[len(r.Session.VisitHistory)-1])
+	assert.Equal(t, "order/pay", position(before), "the input session is not modified")
+
+	r = h.run("confirm purchase")
+	assert.Equal(t, domain.ScenarioNone, r.exp().Scenario.Action)
+}
+
+func TestScenarioVisitHistoryCappedAt100(t *testing.T) {
+	h := newHarness(t, orderPolicy(), newFakeModel(say("Okay.")))
+	for i := range domain.MaxVisitHistory {
+		h.session.VisitHistory = append(h.session.VisitHistory,
+			domain.StepVisit{ScenarioID: "old", StepID: fmt.Sprint(i), Turn: i})
+	}
+	r := h.run("place order")
+	r2 := h.run("checkout payment")
+
+	require.Len(t, r.Session.VisitHistory, domain.MaxVisitHistory)
+	got := r2.Session.VisitHistory
+	require.Len(t, got, domain.MaxVisitHistory)
+	assert.Equal(t, "2", got[0].StepID, "the oldest visits are dropped")
+	assert.Equal(t, domain.StepVisit{ScenarioID: "order", StepID: "pick", Turn: 1}, got[98])
+	assert.Equal(t, domain.StepVisit{ScenarioID: "order", StepID: "pay", Turn: 2}, got[99])
+}
+
+func TestScenarioStepExclusiveTemplate(t *testing.T) {
+	p := orderPolicy()
+	p.Templates = []domain.Template{tpl("welcome", domain.ModeExclusive, "Welcome to ordering with {agent_name}.")}
+	p.Scenarios[0].Steps[0].TemplateIDs = []string{"welcome"}
+	m := newFakeModel(say("Model answer."))
+	h := newHarness(t, p, m)
+
+	r := h.run("place order")
+	assert.Equal(t, "Welcome to ordering with Ada.", r.Response, "entering the step answers with its template")
+	r = h.run("something unrelated")
+	assert.Equal(t, "Welcome to ordering with Ada.", r.Response, "no rule matched: the step's template speaks")
+	assert.Equal(t, 0, m.calls())
+	r = h.run("hello")
+	assert.Equal(t, "Model answer.", r.Response, "a matched rule without a template lets the model answer")
+	assert.Equal(t, 1, m.calls())
+}
+
+func TestScenarioRemovedFromPolicyExitsTheSession(t *testing.T) {
+	h := newHarness(t, orderPolicy(), newFakeModel(say("Okay.")))
+	h.run("place order")
+	changed := orderPolicy()
+	changed.Agent.Version = 2
+	changed.Scenarios = nil
+	h.policy = changed
+	r := h.run("checkout payment")
+	assert.Equal(t, domain.ScenarioExit, r.exp().Scenario.Action)
+	assert.Contains(t, r.exp().Scenario.Reason, "no longer exists")
+	assert.Nil(t, r.Session.Scenario)
+}
