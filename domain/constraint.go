@@ -41,15 +41,15 @@ func PrepareConstraint(ruleID string, c Constraint) (CheckedConstraint, error) {
 func (c CheckedConstraint) CheckLexical(reply string) string {
 	switch c.Constraint.Kind {
 	case ConstraintForbidPhrase:
-		if indexNormalized(reply, c.phrase) >= 0 {
+		if indexNormalized(reply, c.phrase, 0) >= 0 {
 			return "reply contains forbidden phrase"
 		}
 	case ConstraintForbidPattern:
-		if firstMatch(c.pattern, reply) >= 0 {
+		if c.FirstForbidden(reply) >= 0 {
 			return "reply matches forbidden pattern"
 		}
 	case ConstraintRequirePhrase:
-		if indexNormalized(reply, c.phrase) < 0 {
+		if indexNormalized(reply, c.phrase, 0) < 0 {
 			return "reply lacks required phrase"
 		}
 	}
@@ -57,26 +57,26 @@ func (c CheckedConstraint) CheckLexical(reply string) string {
 }
 
 // FirstForbidden returns the byte offset in text where the earliest forbidden
-// phrase or pattern match starts, or -1. Streaming uses it to release only
-// text before a violation; it agrees with CheckLexical on every text.
+// phrase or pattern match starts, or -1. It agrees with CheckLexical on
+// every text.
 func (c CheckedConstraint) FirstForbidden(text string) int {
-	switch c.Constraint.Kind {
-	case ConstraintForbidPattern:
-		return firstMatch(c.pattern, text)
-	case ConstraintForbidPhrase:
-		return indexNormalized(text, c.phrase)
-	}
-	return -1
+	return c.ForbiddenAfter(text, 0, true)
 }
 
-// firstMatch is the start of the first non-empty match of re in text, or
-// -1. Empty matches forbid nothing (validation refuses patterns that only
-// match empty text, but "(refund)?" may still match empty at some places).
-func firstMatch(re *regexp.Regexp, text string) int {
-	for _, loc := range re.FindAllStringIndex(text, -1) {
-		if loc[1] > loc[0] {
-			return loc[0]
+// ForbiddenAfter is FirstForbidden for streaming: it reports only matches
+// starting at byte from or later (text before from is context, already
+// checked), and unless final it ignores a pattern match that reaches the end
+// of text, since the next character could still undo a \b or $.
+func (c CheckedConstraint) ForbiddenAfter(text string, from int, final bool) int {
+	switch c.Constraint.Kind {
+	case ConstraintForbidPattern:
+		for _, loc := range c.pattern.FindAllStringIndex(text, -1) {
+			if loc[1] > loc[0] && loc[0] >= from && (final || loc[1] < len(text)) {
+				return loc[0]
+			}
 		}
+	case ConstraintForbidPhrase:
+		return indexNormalized(text, c.phrase, from)
 	}
 	return -1
 }
@@ -102,11 +102,12 @@ func NormalizeText(s string) string {
 }
 
 // indexNormalized finds phrase (already normalised) in text as
-// NormalizeText would see it, starting at a word boundary, and returns the
-// byte offset in text where the match starts, or -1. A phrase may end
+// NormalizeText would see it, starting at a word boundary and at byte from
+// or later, and returns the byte offset in text where the match starts, or
+// -1. A phrase may end
 // inside a word, so "guaranteed refund" also catches "guaranteed refunds",
 // but "free" does not catch "carefree".
-func indexNormalized(text, phrase string) int {
+func indexNormalized(text, phrase string, from int) int {
 	if phrase == "" {
 		return -1
 	}
@@ -137,7 +138,8 @@ func indexNormalized(text, phrase string) int {
 			return -1
 		}
 		at += from
-		if at == 0 || !isWordRune(lastRune(n[:at])) || !isWordRune(firstRune(phrase)) {
+		boundary := at == 0 || !isWordRune(lastRune(n[:at])) || !isWordRune(firstRune(phrase))
+		if boundary && offsets[at] >= from {
 			return offsets[at]
 		}
 		_, size := utf8.DecodeRuneInString(n[at:])

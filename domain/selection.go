@@ -32,3 +32,20 @@ func SelectRules(cands []RuleCandidate, threshold float64, topK int) (ranked []R
 	})
 	return cands, matched
 }
+
+// SelectJudged marks as matched the candidates the rule judge found
+// applicable, the best topK of them by score; the others keep their scores
+// in the record but do not match, whatever they scored.
+func SelectJudged(cands []RuleCandidate, applicable map[string]bool, topK int) (ranked []RuleCandidate, matched []RuleCandidate) {
+	ranked, _ = SelectRules(cands, 2, topK) // only to rank: no score reaches 2
+	for i := range ranked {
+		if applicable[ranked[i].RuleID] && len(matched) < topK {
+			ranked[i].Matched = true
+			matched = append(matched, ranked[i])
+		}
+	}
+	slices.SortStableFunc(matched, func(a, b RuleCandidate) int {
+		return cmp.Compare(b.Priority, a.Priority)
+	})
+	return ranked, matched
+}

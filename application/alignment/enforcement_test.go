@@ -162,9 +162,11 @@ func TestJudgeConstraint(t *testing.T) {
 		{"compliant passes", []scripted{say(`{"compliant": true, "reason": "fine"}`)}, "First reply.", 2, ""},
 		{"non-compliant is a violation", []scripted{say("```json\n{\"compliant\": false, \"reason\": \"promises Monday\"}\n```"),
 			say(`{"compliant": true}`)}, "Second reply.", 4, "judge: promises Monday"},
+		// Failing closed ends in the refusal, which is not put to the judge
+		// (its model may be the one that is down).
 		{"model error fails closed", []scripted{fail(domain.Errorf(domain.CodeLLMError, "judge down"))},
-			"", 5, "failing closed: LLM_ERROR"},
-		{"unparseable answer fails closed", []scripted{say("looks fine to me")}, "", 5, "failing closed"},
+			domain.DefaultRefusal, 4, "failing closed: LLM_ERROR"},
+		{"unparseable answer fails closed", []scripted{say("looks fine to me")}, domain.DefaultRefusal, 4, "failing closed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := newFakeModel(say("First reply."), say("Second reply.")).answerJSON(tc.verdicts...)

@@ -101,12 +101,7 @@ func (e *Engine) selectRules(t *turn, cands []domain.RuleCandidate, judged map[s
 	if judged == nil {
 		ranked, matched = domain.SelectRules(cands, cp.Settings.MatchThreshold, cp.Settings.TopK)
 	} else {
-		for i := range cands {
-			if !judged[cands[i].RuleID] {
-				cands[i].Score = 0 // the judge's "no" outranks any score
-			}
-		}
-		ranked, matched = domain.SelectRules(cands, minPositive, cp.Settings.TopK)
+		ranked, matched = domain.SelectJudged(cands, judged, cp.Settings.TopK)
 	}
 	if len(ranked) > maxRecordedCandidates {
 		ranked = ranked[:maxRecordedCandidates]
@@ -123,6 +118,3 @@ func (e *Engine) selectRules(t *turn, cands []domain.RuleCandidate, judged map[s
 		t.state.RecordFire(m.RuleID, t.in.TurnNumber)
 	}
 }
-
-// minPositive selects every candidate the judge kept (score above zero).
-const minPositive = 1e-9

@@ -56,7 +56,9 @@ func newReleaser(sink ports.DeltaSink, enforced []domain.CheckedConstraint) *rel
 				continue
 			}
 			r.lexical = append(r.lexical, c)
-			r.patternLn = max(r.patternLn, n)
+			// One rune more than the longest match: a match touching the
+			// end is only conclusive once the next rune is known.
+			r.patternLn = max(r.patternLn, n+1)
 		default:
 			r.whole = true
 		}
@@ -86,13 +88,22 @@ func (r *releaser) write(delta string) error {
 	// No violation can start before the text already released: it would
 	// have been complete, and caught, when that text was checked. Until
 	// this attempt releases anything, that includes the carried tail of
-	// earlier attempts.
-	scan := text[r.sent:]
-	if r.sent == 0 && r.carry != "" {
-		scan = r.carry + text
+	// earlier attempts. One rune before the scanned text goes along as
+	// context, so a word boundary at its start is judged right.
+	var before, scan string
+	if r.sent == 0 {
+		prev := r.released.String()
+		before, scan = prev[:len(prev)-len(r.carry)], r.carry+text
+	} else {
+		before, scan = text[:r.sent], text[r.sent:]
+	}
+	context := ""
+	if before != "" {
+		_, size := utf8.DecodeLastRuneInString(before)
+		context = before[len(before)-size:]
 	}
 	for _, c := range r.lexical {
-		if c.FirstForbidden(scan) >= 0 {
+		if c.ForbiddenAfter(context+scan, len(context), false) >= 0 {
 			return &errViolation{constraint: c}
 		}
 	}

@@ -129,3 +129,26 @@ func TestReleaseBoundedPatternStreams(t *testing.T) {
 	assert.Less(t, log.streamed[0], 3, "a bounded pattern holds back only a short tail")
 	assert.NotContains(t, r.Response, "1234-")
 }
+
+// A pattern with word boundaries is judged with the text around it: "cat"
+// inside "concatenate" is no violation, even when the deltas cut the word
+// right before or after it.
+func TestReleaseJudgesWordBoundariesWithContext(t *testing.T) {
+	c, err := domain.PrepareConstraint("r", domain.Constraint{Kind: domain.ConstraintForbidPattern, Value: `\bcat\b`})
+	require.NoError(t, err)
+	var got []string
+	rel := newReleaser(func(d string) error { got = append(got, d); return nil }, []domain.CheckedConstraint{c})
+	rel.begin()
+	for _, d := range []string{"We can con", "c", "a", "t", "enate the files", " for you."} {
+		require.NoError(t, rel.write(d))
+	}
+	require.NoError(t, rel.finish())
+	assert.Equal(t, "We can concatenate the files for you.", strings.Join(got, ""))
+
+	rel = newReleaser(func(string) error { return nil }, []domain.CheckedConstraint{c})
+	rel.begin()
+	require.NoError(t, rel.write("Feed the ca"))
+	require.NoError(t, rel.write("t"), "not yet conclusive: \"catalog\" may follow")
+	_, isViolation := isViolation(rel.write(" now"))
+	assert.True(t, isViolation, "\"cat \" is a violation")
+}

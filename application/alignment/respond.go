@@ -123,7 +123,7 @@ func (e *Engine) fallback(t *turn, rel *releaser, check func(string, int) bool) 
 		sep = "\n\n"
 	}
 	if id := t.fallbackTemplate(); id != "" {
-		if text := sep + t.render(id); check(prefix+text, -1) {
+		if text := sep + t.render(id); check(prefix+text, attemptFallback) {
 			t.exp.Enforcement.Fallback = true
 			if t.exp.Generation.Source != domain.SourceOffline || len(t.exp.Enforcement.Violations) > 0 {
 				t.exp.Generation.Source = domain.SourceFallback
@@ -136,7 +136,7 @@ func (e *Engine) fallback(t *turn, rel *releaser, check func(string, int) bool) 
 	t.exp.Enforcement.Refused = true
 	t.exp.Generation.Source = domain.SourceRefusal
 	t.exp.Generation.TemplateID = ""
-	if !check(prefix+refusal, -1) {
+	if !check(prefix+refusal, attemptRefusal) {
 		// Even the refusal breaks a rule: say nothing more rather than break it.
 		return prefix, nil
 	}
@@ -170,11 +170,22 @@ func (t *turn) enforcedConstraints() []domain.CheckedConstraint {
 	return out
 }
 
+// Attempt numbers of the last resorts, in violation records.
+const (
+	attemptFallback = -1
+	attemptRefusal  = -2
+)
+
 // acceptable checks text against every enforced constraint and records each
-// violation. attempt is -1 for fallback and refusal checks.
+// violation. The refusal is the operator's own wording: it is not put to a
+// judge, whose model may be the very thing that is down, but it still
+// obeys phrases, patterns and expressions.
 func (e *Engine) acceptable(ctx context.Context, t *turn, enforced []domain.CheckedConstraint, text string, attempt int) bool {
 	ok := true
 	for _, c := range enforced {
+		if attempt == attemptRefusal && c.Constraint.Kind == domain.ConstraintJudge {
+			continue
+		}
 		detail := c.CheckLexical(text)
 		switch c.Constraint.Kind {
 		case domain.ConstraintExpression, domain.ConstraintJudge:

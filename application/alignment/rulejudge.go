@@ -73,7 +73,7 @@ func (e *Engine) judgeRules(ctx context.Context, t *turn, cands []domain.RuleCan
 	for _, id := range applicable {
 		judged[id] = true
 	}
-	e.selectRules(t, pool, judged)
+	e.selectRules(t, cands, judged)
 	return nil
 }
 
@@ -95,14 +95,13 @@ func judgeRequest(t *turn, pool []domain.RuleCandidate) ports.ChatRequest {
 }
 
 // parseJudgeAnswer reads {"applicable": [...]}. Ids the judge was not asked
-// about are ignored; anything else malformed rejects the whole answer.
+// about and extra fields (models like to add a "reason") are ignored; a
+// missing or mistyped "applicable" rejects the whole answer.
 func parseJudgeAnswer(text string, asked []string) ([]string, bool) {
 	var answer struct {
 		Applicable *[]string `json:"applicable"`
 	}
-	dec := json.NewDecoder(strings.NewReader(jsonObject(text)))
-	dec.DisallowUnknownFields()
-	if dec.Decode(&answer) != nil || answer.Applicable == nil {
+	if json.Unmarshal([]byte(jsonObject(text)), &answer) != nil || answer.Applicable == nil {
 		return nil, false
 	}
 	out := []string{}

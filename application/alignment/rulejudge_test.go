@@ -123,3 +123,19 @@ func TestRuleJudgeCountsItsCallWithExclusiveTemplate(t *testing.T) {
 	assert.Equal(t, 1, r.exp().Generation.ModelCalls, "the judge's call is counted")
 	assert.False(t, strings.Contains(r.Response, "unused"))
 }
+
+// Models add fields like "reason"; the answer is still used, and the
+// candidates the judge turned down keep their scores in the record.
+func TestRuleJudgeToleratesExtraFieldsAndKeepsScores(t *testing.T) {
+	m := newFakeModel(say("Returns are easy.")).
+		answerJSON(say(`{"applicable": ["order"], "reason": "the customer names an order"}`))
+	h := newHarness(t, judgedPolicy(true), m)
+	r := h.run("return my order")
+
+	require.True(t, r.exp().Retrieval.Judge.Used)
+	assert.Equal(t, []string{"order"}, matchedIDs(r.exp()))
+	for _, c := range r.exp().Candidates {
+		assert.Positive(t, c.Score, "candidate %s keeps its score", c.RuleID)
+		assert.Equal(t, c.RuleID == "order", c.Matched, c.RuleID)
+	}
+}

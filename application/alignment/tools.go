@@ -83,7 +83,7 @@ func (e *Engine) callTool(ctx context.Context, tool domain.Tool, ruleID string, 
 // toolInputs passes the variables a tool declares, or all of them.
 func toolInputs(tool domain.Tool, vars map[string]any) map[string]any {
 	if len(tool.Inputs) == 0 {
-		return vars
+		return maps.Clone(vars) // each call gets its own map
 	}
 	in := make(map[string]any, len(tool.Inputs))
 	for _, k := range tool.Inputs {
