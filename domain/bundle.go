@@ -93,11 +93,15 @@ func validateSettings(v *validator, s AgentSettings) {
 		}
 	}
 	unit("match_threshold", s.MatchThreshold)
-	unit("semantic_weight", s.SemanticWeight)
+	if s.SemanticWeight != nil {
+		unit("semantic_weight", *s.SemanticWeight)
+	}
 	unit("scenario_entry_threshold", s.ScenarioEntryThreshold)
 	unit("transition_threshold", s.TransitionThreshold)
-	unit("transition_margin", s.TransitionMargin)
-	if s.HistoryTurns < 0 || s.HistoryTurns > 100 {
+	if s.TransitionMargin != nil {
+		unit("transition_margin", *s.TransitionMargin)
+	}
+	if s.HistoryTurns != nil && (*s.HistoryTurns < 0 || *s.HistoryTurns > 100) {
 		v.add("agent.settings.history_turns", "must be 0..100")
 	}
 	if s.TopK < 0 || s.TopK > 50 {

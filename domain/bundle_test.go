@@ -90,11 +90,11 @@ func TestValidateReportsEachErrorWithItsFieldPath(t *testing.T) {
 		// agent
 		{"empty agent name", func(p *domain.Policy) { p.Agent.Name = " " }, []string{"agent.name"}, "1..200"},
 		{"match threshold over 1", func(p *domain.Policy) { p.Agent.Settings.MatchThreshold = 1.5 }, []string{"agent.settings.match_threshold"}, "between 0 and 1"},
-		{"negative semantic weight", func(p *domain.Policy) { p.Agent.Settings.SemanticWeight = -0.1 }, []string{"agent.settings.semantic_weight"}, "between 0 and 1"},
+		{"negative semantic weight", func(p *domain.Policy) { p.Agent.Settings.SemanticWeight = ptr(-0.1) }, []string{"agent.settings.semantic_weight"}, "between 0 and 1"},
 		{"entry threshold over 1", func(p *domain.Policy) { p.Agent.Settings.ScenarioEntryThreshold = 2 }, []string{"agent.settings.scenario_entry_threshold"}, "between 0 and 1"},
 		{"negative transition threshold", func(p *domain.Policy) { p.Agent.Settings.TransitionThreshold = -1 }, []string{"agent.settings.transition_threshold"}, "between 0 and 1"},
-		{"margin over 1", func(p *domain.Policy) { p.Agent.Settings.TransitionMargin = 1.1 }, []string{"agent.settings.transition_margin"}, "between 0 and 1"},
-		{"history turns over 100", func(p *domain.Policy) { p.Agent.Settings.HistoryTurns = 101 }, []string{"agent.settings.history_turns"}, "0..100"},
+		{"margin over 1", func(p *domain.Policy) { p.Agent.Settings.TransitionMargin = ptr(1.1) }, []string{"agent.settings.transition_margin"}, "between 0 and 1"},
+		{"history turns over 100", func(p *domain.Policy) { p.Agent.Settings.HistoryTurns = ptr(101) }, []string{"agent.settings.history_turns"}, "0..100"},
 		{"top k over 50", func(p *domain.Policy) { p.Agent.Settings.TopK = 51 }, []string{"agent.settings.top_k"}, "0..50"},
 		{"max regenerations over 5", func(p *domain.Policy) { p.Agent.Settings.MaxRegenerations = ptr(6) }, []string{"agent.settings.max_regenerations"}, "0..5"},
 		{"temperature over 2", func(p *domain.Policy) { p.Agent.Settings.Temperature = ptr(2.5) }, []string{"agent.settings.temperature"}, "0..2"},
@@ -119,8 +119,8 @@ func TestValidateReportsEachErrorWithItsFieldPath(t *testing.T) {
 func TestValidateAcceptsSettingBoundaries(t *testing.T) {
 	p := shopPolicy()
 	p.Agent.Settings = domain.AgentSettings{
-		MatchThreshold: 1, SemanticWeight: 1, ScenarioEntryThreshold: 1, TransitionThreshold: 1, TransitionMargin: 1,
-		HistoryTurns: 100, TopK: 50, MaxRegenerations: ptr(0), Temperature: ptr(2.0),
+		MatchThreshold: 1, SemanticWeight: ptr(1.0), ScenarioEntryThreshold: 1, TransitionThreshold: 1, TransitionMargin: ptr(1.0),
+		HistoryTurns: ptr(100), TopK: 50, MaxRegenerations: ptr(0), Temperature: ptr(2.0),
 	}
 	p.Tools[0].URL = "http://localhost:8080/hook"
 	p.Tools[0].TimeoutMS = 120000

@@ -60,9 +60,10 @@ func Navigate(in NavigationInput) ScenarioDecision {
 	// among those, the highest priority wins, and a tie at the top keeps the
 	// scenario where it is.
 	b := in.Transitions[best]
+	margin := *s.WithDefaults().TransitionMargin
 	var close []ScoredTransition
 	for _, t := range in.Transitions {
-		if t.Score >= s.TransitionThreshold && b.Score-t.Score < s.TransitionMargin {
+		if t.Score >= s.TransitionThreshold && b.Score-t.Score < margin {
 			close = append(close, t)
 		}
 	}
@@ -78,7 +79,7 @@ func Navigate(in NavigationInput) ScenarioDecision {
 	}
 	if tied {
 		d.Reason = fmt.Sprintf("ambiguous: %d transitions score within the margin %.2f of the best (%.2f) with equal priority",
-			len(close), s.TransitionMargin, b.Score)
+			len(close), margin, b.Score)
 		return d
 	}
 	b = top

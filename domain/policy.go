@@ -40,23 +40,26 @@ type AgentSettings struct {
 	Temperature *float64 `json:"temperature,omitempty"`
 	// MaxTokens caps the reply length; 0 leaves it to the model.
 	MaxTokens int `json:"max_tokens,omitempty"`
-	// HistoryTurns is how many of the newest earlier turns go into the prompt.
-	HistoryTurns int `json:"history_turns,omitempty"`
+	// HistoryTurns is how many of the newest earlier turns go into the
+	// prompt; nil means the default, 0 means none.
+	HistoryTurns *int `json:"history_turns,omitempty"`
 	// RuleJudge asks the model once per turn which candidate rules apply.
 	RuleJudge bool `json:"rule_judge,omitempty"`
 	// MatchThreshold is the minimum retrieval score (0..1) for a rule to match.
 	MatchThreshold float64 `json:"match_threshold,omitempty"`
 	// SemanticWeight is the share of embedding similarity in the hybrid
-	// score when an embedder is configured (the rest is lexical).
-	SemanticWeight float64 `json:"semantic_weight,omitempty"`
+	// score when an embedder is configured (the rest is lexical); nil means
+	// the default, 0 means lexical only.
+	SemanticWeight *float64 `json:"semantic_weight,omitempty"`
 	// TopK is the most rules that can match one turn.
 	TopK int `json:"top_k,omitempty"`
 	// ScenarioEntryThreshold is the minimum score for an entry condition to start a scenario.
 	ScenarioEntryThreshold float64 `json:"scenario_entry_threshold,omitempty"`
 	// TransitionThreshold is the minimum score for a step transition to be taken.
 	TransitionThreshold float64 `json:"transition_threshold,omitempty"`
-	// TransitionMargin is how far the best transition must lead the runner-up.
-	TransitionMargin float64 `json:"transition_margin,omitempty"`
+	// TransitionMargin is how far the best transition must lead the
+	// runner-up; nil means the default.
+	TransitionMargin *float64 `json:"transition_margin,omitempty"`
 	// MaxStepVisits is how often one step may be entered before the scenario is left as a loop.
 	MaxStepVisits int `json:"max_step_visits,omitempty"`
 	// MaxRegenerations is how often a violating reply is regenerated; nil means 1.
@@ -81,15 +84,11 @@ const (
 
 // WithDefaults returns s with every unset field given its default.
 func (s AgentSettings) WithDefaults() AgentSettings {
-	if s.HistoryTurns == 0 {
-		s.HistoryTurns = DefaultHistoryTurns
-	}
+	s.HistoryTurns = orDefault(s.HistoryTurns, DefaultHistoryTurns)
 	if s.MatchThreshold == 0 {
 		s.MatchThreshold = DefaultMatchThreshold
 	}
-	if s.SemanticWeight == 0 {
-		s.SemanticWeight = DefaultSemanticWeight
-	}
+	s.SemanticWeight = orDefault(s.SemanticWeight, DefaultSemanticWeight)
 	if s.TopK == 0 {
 		s.TopK = DefaultTopK
 	}
@@ -99,20 +98,24 @@ func (s AgentSettings) WithDefaults() AgentSettings {
 	if s.TransitionThreshold == 0 {
 		s.TransitionThreshold = DefaultTransitionThreshold
 	}
-	if s.TransitionMargin == 0 {
-		s.TransitionMargin = DefaultTransitionMargin
-	}
+	s.TransitionMargin = orDefault(s.TransitionMargin, DefaultTransitionMargin)
 	if s.MaxStepVisits == 0 {
 		s.MaxStepVisits = DefaultMaxStepVisits
 	}
-	if s.MaxRegenerations == nil {
-		n := DefaultMaxRegenerations
-		s.MaxRegenerations = &n
-	}
+	s.MaxRegenerations = orDefault(s.MaxRegenerations, DefaultMaxRegenerations)
 	if s.RefusalMessage == "" {
 		s.RefusalMessage = DefaultRefusal
 	}
 	return s
+}
+
+// orDefault returns p, or a pointer to def when p is nil: for settings
+// where zero is a meaningful choice, unset is told apart from zero.
+func orDefault[T any](p *T, def T) *T {
+	if p != nil {
+		return p
+	}
+	return &def
 }
 
 // RuleScope says when a rule is a candidate.

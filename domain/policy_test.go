@@ -92,13 +92,13 @@ func TestPolicyDecodingAppliesNestedDefaults(t *testing.T) {
 
 func TestAgentSettingsWithDefaults(t *testing.T) {
 	got := domain.AgentSettings{}.WithDefaults()
-	require.Equal(t, domain.DefaultHistoryTurns, got.HistoryTurns)
+	require.Equal(t, domain.DefaultHistoryTurns, *got.HistoryTurns)
 	require.Equal(t, domain.DefaultMatchThreshold, got.MatchThreshold)
-	require.Equal(t, domain.DefaultSemanticWeight, got.SemanticWeight)
+	require.Equal(t, domain.DefaultSemanticWeight, *got.SemanticWeight)
 	require.Equal(t, domain.DefaultTopK, got.TopK)
 	require.Equal(t, domain.DefaultScenarioEntryThreshold, got.ScenarioEntryThreshold)
 	require.Equal(t, domain.DefaultTransitionThreshold, got.TransitionThreshold)
-	require.Equal(t, domain.DefaultTransitionMargin, got.TransitionMargin)
+	require.Equal(t, domain.DefaultTransitionMargin, *got.TransitionMargin)
 	require.Equal(t, domain.DefaultMaxStepVisits, got.MaxStepVisits)
 	require.Equal(t, domain.DefaultRefusal, got.RefusalMessage)
 	require.NotNil(t, got.MaxRegenerations)
@@ -109,9 +109,9 @@ func TestAgentSettingsWithDefaults(t *testing.T) {
 	zero := 0
 	temp := 0.2
 	set := domain.AgentSettings{
-		Model: "m", Temperature: &temp, MaxTokens: 300, HistoryTurns: 4, RuleJudge: true,
-		MatchThreshold: 0.6, SemanticWeight: 0.3, TopK: 2, ScenarioEntryThreshold: 0.7,
-		TransitionThreshold: 0.4, TransitionMargin: 0.1, MaxStepVisits: 5,
+		Model: "m", Temperature: &temp, MaxTokens: 300, HistoryTurns: ptr(4), RuleJudge: true,
+		MatchThreshold: 0.6, SemanticWeight: ptr(0.3), TopK: 2, ScenarioEntryThreshold: 0.7,
+		TransitionThreshold: 0.4, TransitionMargin: ptr(0.1), MaxStepVisits: 5,
 		MaxRegenerations: &zero, RefusalMessage: "No.",
 	}
 	require.Equal(t, set, set.WithDefaults(), "set fields are kept")
@@ -134,4 +134,15 @@ func TestConstraintLexicalKinds(t *testing.T) {
 			require.Equal(t, tt.want, domain.Constraint{Kind: tt.kind, Value: "x"}.Lexical())
 		})
 	}
+}
+
+// Zero is a real choice where it means something: no history, lexical
+// only, no margin.
+func TestSettingsKeepAnExplicitZero(t *testing.T) {
+	var s domain.AgentSettings
+	require.NoError(t, json.Unmarshal([]byte(`{"history_turns":0,"semantic_weight":0,"transition_margin":0}`), &s))
+	got := s.WithDefaults()
+	require.Equal(t, 0, *got.HistoryTurns)
+	require.Equal(t, 0.0, *got.SemanticWeight)
+	require.Equal(t, 0.0, *got.TransitionMargin)
 }

@@ -103,9 +103,9 @@ func (e *Engine) RunTurn(ctx context.Context, in ports.TurnInput, sink ports.Del
 		semantic, note := e.semanticScores(ctx, t)
 		t.exp.Retrieval = domain.Retrieval{Mode: domain.RetrievalLexical, Note: note}
 		if semantic != nil {
-			t.exp.Retrieval.Mode, t.exp.Retrieval.SemanticWeight = domain.RetrievalHybrid, t.cp.Settings.SemanticWeight
+			t.exp.Retrieval.Mode, t.exp.Retrieval.SemanticWeight = domain.RetrievalHybrid, *t.cp.Settings.SemanticWeight
 		}
-		t.scores = t.cp.Score(t.query, semantic, t.cp.Settings.SemanticWeight)
+		t.scores = t.cp.Score(t.query, semantic, *t.cp.Settings.SemanticWeight)
 		return nil
 	})
 	_ = t.step("scenario", func() error { e.navigate(t); return nil })

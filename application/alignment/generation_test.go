@@ -44,7 +44,8 @@ func promptPolicy() *domain.Policy {
 		Enabled: true, Steps: []domain.Step{{ID: "collect", Instructions: "INSTR-COLLECT"}}}}
 	temp := 0.3
 	p.Agent.Settings.Temperature, p.Agent.Settings.MaxTokens, p.Agent.Settings.Model = &temp, 300, "model-x"
-	p.Agent.Settings.HistoryTurns = 2
+	n := 2
+	p.Agent.Settings.HistoryTurns = &n
 	return p
 }
 
