@@ -1,0 +1,90 @@
+// Command fakellm serves fake OpenAI and Anthropic model APIs on one
+// listener, for demos and load tests that must not touch a real provider.
+//
+// It prints its base URL as the first stdout line; point an OpenAI client at
+// <url>/v1 and an Anthropic client at <url>. It stops on SIGINT or SIGTERM.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"focal/test/fakellm"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintf(os.Stderr, "fakellm: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	addr := flag.String("addr", "127.0.0.1:8090", "TCP address to listen on (port 0 picks a free port)")
+	interval := flag.Duration("token-interval", 0, "pause between streamed deltas, e.g. 20ms")
+	firstToken := flag.Duration("first-token-delay", 0, "delay before the first streamed delta")
+	replyText := flag.String("reply", "", "fixed reply text (default: echo the last user message)")
+	words := flag.Int("words", 0, "reply with this many lorem-ipsum words (ignored when -reply is set)")
+	errorRate := flag.Float64("error-rate", 0, "fraction of chat requests answered with 503, 0..1")
+	flag.Parse()
+	if *errorRate < 0 || *errorRate > 1 {
+		return fmt.Errorf("-error-rate must be within [0,1], got %v", *errorRate)
+	}
+
+	responder := fakellm.Responder(fakellm.Echo)
+	switch {
+	case *replyText != "":
+		responder = fakellm.Fixed(*replyText)
+	case *words > 0:
+		responder = fakellm.Words(*words)
+	}
+	if rate := *errorRate; rate > 0 {
+		base := responder
+		responder = func(req fakellm.Request) fakellm.Reply {
+			if rand.Float64() < rate {
+				return fakellm.Reply{Status: http.StatusServiceUnavailable, RetryAfter: time.Second}
+			}
+			return base(req)
+		}
+	}
+	srv := fakellm.New(
+		fakellm.WithResponder(responder),
+		fakellm.WithDefaults(fakellm.Reply{TokenInterval: *interval, FirstTokenDelay: *firstToken}),
+	)
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("http://%s\n", ln.Addr())
+	fmt.Fprintf(os.Stderr, "fakellm: OpenAI base URL http://%[1]s/v1, Anthropic base URL http://%[1]s\n", ln.Addr())
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	// Release stalled or slow handlers before waiting for them to finish.
+	srv.Close()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
