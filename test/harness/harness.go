@@ -68,12 +68,16 @@ func Start(t testing.TB, env map[string]string, extra ...fx.Option) *App {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	require.NoError(t, app.Start(ctx))
+	a := &App{URL: "http://" + srv.Addr(), Config: cfg, client: &http.Client{Timeout: 60 * time.Second}}
 	t.Cleanup(func() {
+		// Connections the client dialed but never used would keep the
+		// server's graceful shutdown waiting for their first request.
+		a.client.CloseIdleConnections()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		_ = app.Stop(ctx)
 	})
-	return &App{URL: "http://" + srv.Addr(), Config: cfg, client: &http.Client{Timeout: 60 * time.Second}}
+	return a
 }
 
 // Token signs a token for tenant with roles.

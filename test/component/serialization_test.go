@@ -1,0 +1,98 @@
+package component
+
+import (
+	"net/http"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"focal/test/harness"
+)
+
+// Fifty messages racing into one session become exactly fifty turns,
+// numbered 1..50, none lost.
+func TestConcurrentMessagesToOneSessionAreSerialized(t *testing.T) {
+	app := harness.Start(t, nil)
+	token := harness.Token(t, harness.DemoTenant)
+	_, first := chat(t, app, token, harness.ChatBody("racer-50", "hello"))
+	sessionID := first["session_id"].(string)
+
+	const n = 50
+	var wg sync.WaitGroup
+	statuses := make([]int, n)
+	for i := range n {
+		wg.Go(func() {
+			b := harness.ChatBody("racer-50", "what time do you close?")
+			b["session_id"] = sessionID
+			statuses[i] = app.Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/chat", Token: token, Body: b}).Status
+		})
+	}
+	wg.Wait()
+	for i, s := range statuses {
+		require.Equal(t, http.StatusOK, s, "message %d", i)
+	}
+
+	var session map[string]any
+	app.Do(t, harness.Request{Method: http.MethodGet, Path: "/v1/sessions/" + sessionID, Token: token}).JSON(t, &session)
+	assert.EqualValues(t, n+1, session["turn_count"])
+
+	var numbers []int
+	cursor := ""
+	for {
+		var page struct {
+			Items []struct {
+				TurnNumber int    `json:"turn_number"`
+				Status     string `json:"status"`
+			} `json:"items"`
+			NextCursor *string `json:"next_cursor"`
+		}
+		path := "/v1/sessions/" + sessionID + "/turns?limit=20"
+		if cursor != "" {
+			path += "&cursor=" + cursor
+		}
+		app.Do(t, harness.Request{Method: http.MethodGet, Path: path, Token: token}).JSON(t, &page)
+		for _, it := range page.Items {
+			numbers = append(numbers, it.TurnNumber)
+			assert.Equal(t, "completed", it.Status)
+		}
+		if page.NextCursor == nil {
+			break
+		}
+		cursor = *page.NextCursor
+	}
+	require.Len(t, numbers, n+1)
+	assert.True(t, sort.IntsAreSorted(numbers))
+	for i, num := range numbers {
+		assert.Equal(t, i+1, num)
+	}
+}
+
+// A message for a session busy longer than the lock wait is refused with
+// 409 SESSION_BUSY and Retry-After, and loses nothing: the session goes on.
+func TestBusySessionAnswersSessionBusy(t *testing.T) {
+	app, engine := startCounting(t, map[string]string{"FOCAL_SESSION_LOCK_WAIT": "200ms"}, true)
+	token := harness.Token(t, harness.DemoTenant)
+	first := make(chan *harness.Response)
+	go func() {
+		first <- app.Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/chat", Token: token, Body: harness.ChatBody("busy", "hello")})
+	}()
+	require.Eventually(t, func() bool { return engine.runs.Load() == 1 }, 5*time.Second, 5*time.Millisecond)
+
+	res := app.Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/chat", Token: token, Body: harness.ChatBody("busy", "store hours?")})
+	requireError(t, res, http.StatusConflict, "SESSION_BUSY")
+	assert.Equal(t, "1", res.Header.Get("Retry-After"))
+
+	close(engine.gate)
+	done := <-first
+	require.Equal(t, http.StatusOK, done.Status)
+	var m map[string]any
+	done.JSON(t, &m)
+	res = app.Do(t, harness.Request{Method: http.MethodGet, Path: "/v1/sessions/" + m["session_id"].(string), Token: token})
+	var s map[string]any
+	res.JSON(t, &s)
+	assert.EqualValues(t, 1, s["turn_count"], "the refused message left no trace")
+}
