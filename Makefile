@@ -43,6 +43,9 @@ lint: ## gofmt, go vet and the hexagon's dependency direction
 fmt: ## Format the code
 	gofmt -w $$(git ls-files '*.go')
 
+bench: ## Benchmarks and load runs on loopback (about 5 minutes); rewrites docs/benchmarks.md
+	scripts/bench.sh
+
 mongo: ## Start the local MongoDB-compatible test server (FerretDB) and print its URI
 	@scripts/mongo-server.sh start $(STATE)/mongo
 

@@ -25,51 +25,65 @@ type attackResult struct {
 	Errors     []string       `json:"errors,omitempty"`
 }
 
+// attackSpec describes one attack.
+type attackSpec struct {
+	URL, Path, Token, Agent, Message string
+	Rate                             int // per second; 0: as fast as the workers go
+	Workers                          uint64
+	Duration                         time.Duration
+	SameUser                         bool
+}
+
 // runAttack sends chat turns as fast as `workers` closed-loop clients can
 // (rate 0) or at a fixed rate, each request from a new user so every turn
 // opens and writes its own session.
 func runAttack(args []string) error {
 	fs := flag.NewFlagSet("attack", flag.ExitOnError)
-	target := fs.String("url", "http://127.0.0.1:8080", "base URL")
-	path := fs.String("path", "/v1/chat", "route to post to")
-	token := fs.String("token", "", "bearer token")
-	agent := fs.String("agent", "", "agent id")
-	message := fs.String("message", "What time do you open on Sunday?", "user message")
-	rate := fs.Int("rate", 0, "requests per second; 0 means as fast as the workers go")
-	workers := fs.Uint64("workers", 1, "concurrent clients")
-	duration := fs.Duration("duration", 10*time.Second, "attack duration")
-	sameUser := fs.Bool("same-user", false, "send every turn to one session per worker instead of a new user each time")
+	var s attackSpec
+	fs.StringVar(&s.URL, "url", "http://127.0.0.1:8080", "base URL")
+	fs.StringVar(&s.Path, "path", "/v1/chat", "route to post to")
+	fs.StringVar(&s.Token, "token", "", "bearer token")
+	fs.StringVar(&s.Agent, "agent", "", "agent id")
+	fs.StringVar(&s.Message, "message", "What time do you open on Sunday?", "user message")
+	fs.IntVar(&s.Rate, "rate", 0, "requests per second; 0 means as fast as the workers go")
+	fs.Uint64Var(&s.Workers, "workers", 1, "concurrent clients")
+	fs.DurationVar(&s.Duration, "duration", 10*time.Second, "attack duration")
+	fs.BoolVar(&s.SameUser, "same-user", false, "send every turn to one session per worker instead of a new user each time")
 	_ = fs.Parse(args)
-	if err := loopbackOnly(*target); err != nil {
+	if err := loopbackOnly(s.URL); err != nil {
 		return err
 	}
+	return printJSON(attack(s))
+}
+
+func attack(s attackSpec) attackResult {
 	var n atomic.Int64
 	targeter := func(t *vegeta.Target) error {
 		i := n.Add(1)
 		user := fmt.Sprintf("load-%d", i)
-		if *sameUser {
-			user = fmt.Sprintf("load-w%d", i%int64(*workers))
+		if s.SameUser {
+			user = fmt.Sprintf("load-w%d", i%int64(s.Workers))
 		}
-		body, _ := json.Marshal(map[string]string{"agent_id": *agent, "channel": "load", "user_channel_id": user, "message": *message})
-		t.Method, t.URL, t.Body = http.MethodPost, *target+*path, body
-		t.Header = http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + *token}}
+		body, _ := json.Marshal(map[string]string{"agent_id": s.Agent, "channel": "load", "user_channel_id": user, "message": s.Message})
+		t.Method, t.URL, t.Body = http.MethodPost, s.URL+s.Path, body
+		t.Header = http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + s.Token}}
 		return nil
 	}
-	opts := []func(*vegeta.Attacker){vegeta.KeepAlive(true), vegeta.Connections(int(*workers)), vegeta.Timeout(30 * time.Second)}
-	pacer := vegeta.Rate{Freq: *rate, Per: time.Second}
-	if *rate == 0 {
-		opts = append(opts, vegeta.Workers(*workers), vegeta.MaxWorkers(*workers))
+	opts := []func(*vegeta.Attacker){vegeta.KeepAlive(true), vegeta.Connections(int(s.Workers)), vegeta.Timeout(30 * time.Second)}
+	pacer := vegeta.Rate{Freq: s.Rate, Per: time.Second}
+	if s.Rate == 0 {
+		opts = append(opts, vegeta.Workers(s.Workers), vegeta.MaxWorkers(s.Workers))
 	}
 	attacker := vegeta.NewAttacker(opts...)
 	var m vegeta.Metrics
-	for res := range attacker.Attack(targeter, pacer, *duration, "focal") {
+	for res := range attacker.Attack(targeter, pacer, s.Duration, "focal") {
 		m.Add(res)
 	}
 	m.Close()
 	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-	return printJSON(attackResult{
-		Target: *target + *path, Requests: m.Requests, Throughput: m.Throughput, Success: m.Success,
+	return attackResult{
+		Target: s.URL + s.Path, Requests: m.Requests, Throughput: m.Throughput, Success: m.Success,
 		P50: ms(m.Latencies.P50), P90: ms(m.Latencies.P90), P99: ms(m.Latencies.P99), Max: ms(m.Latencies.Max),
 		Status: m.StatusCodes, Errors: m.Errors,
-	})
+	}
 }

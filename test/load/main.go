@@ -32,6 +32,8 @@ func main() {
 		err = runBareGin(os.Args[2:])
 	case "bundle":
 		err = runBundle(os.Args[2:])
+	case "bench":
+		err = runBench(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
