@@ -25,6 +25,7 @@ func rootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&configPath, "config", "", "YAML configuration file (FOCAL_* variables override it)")
-	root.AddCommand(serveCommand(&configPath), tokenCommand(&configPath), testCommand(&configPath))
+	root.AddCommand(serveCommand(&configPath), tokenCommand(&configPath), testCommand(&configPath),
+		chatCommand(), agentsCommand(), sessionsCommand())
 	return root
 }
