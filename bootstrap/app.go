@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"time"
 
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
@@ -53,9 +54,10 @@ func Options(cfg Config, log *zap.Logger, extra ...fx.Option) fx.Option {
 	)
 }
 
-// NewApp returns the fx application for cfg.
+// NewApp returns the fx application for cfg. Stopping waits for the HTTP
+// drain and a few seconds more for the stores to close.
 func NewApp(cfg Config, log *zap.Logger, extra ...fx.Option) *fx.App {
-	return fx.New(Options(cfg, log, extra...))
+	return fx.New(Options(cfg, log, extra...), fx.StopTimeout(cfg.HTTP.ShutdownDrain+10*time.Second))
 }
 
 // CoreModule provides the application: the clock, the policy cache, the
@@ -72,6 +74,7 @@ var CoreModule = fx.Module("core",
 			return application.NewProcessMessage(cfg.Chat.application(), policies, sessions, turns, locker, engine, clk)
 		},
 		application.NewConversations,
+		application.NewPolicyAdmin,
 	),
 )
 
@@ -127,6 +130,7 @@ var HTTPModule = fx.Module("http",
 			return httpapi.NewChatRoutes(cfg.HTTP, cfg.Idempotency, chat, turns, keys, limits)
 		}),
 		asRoutes(httpapi.NewConversationRoutes),
+		asRoutes(httpapi.NewPolicyRoutes),
 		fx.Annotate(
 			func(cfg Config, log *zap.Logger, auth *httpapi.Authenticator, limits *httpapi.RateLimits, routes []httpapi.Routes) http.Handler {
 				return httpapi.NewRouter(cfg.HTTP, log, auth, limits, routes)
@@ -173,7 +177,18 @@ func newServer(lc fx.Lifecycle, cfg Config, handler http.Handler, log *zap.Logge
 			log.Info("listening", zap.String("addr", ln.Addr().String()))
 			return nil
 		},
-		OnStop: func(ctx context.Context) error { return s.srv.Shutdown(ctx) },
+		// Shutdown stops accepting at once, then waits for in-flight turns
+		// and streams up to the drain deadline before the stores close.
+		OnStop: func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, cfg.HTTP.ShutdownDrain)
+			defer cancel()
+			log.Info("draining", zap.Duration("deadline", cfg.HTTP.ShutdownDrain))
+			if err := s.srv.Shutdown(ctx); err != nil {
+				log.Warn("drain deadline passed; closing remaining connections", zap.Error(err))
+				return s.srv.Close()
+			}
+			return nil
+		},
 	})
 	return s
 }

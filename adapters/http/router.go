@@ -23,6 +23,9 @@ type Config struct {
 	ReadHeaderTimeout time.Duration `env:"HTTP_READ_HEADER_TIMEOUT" envDefault:"10s" yaml:"read_header_timeout"`
 	// IdleTimeout closes idle keep-alive connections.
 	IdleTimeout time.Duration `env:"HTTP_IDLE_TIMEOUT" envDefault:"120s" yaml:"idle_timeout"`
+	// ShutdownDrain is how long a stopping server waits for in-flight turns
+	// and streams to finish before it closes their connections.
+	ShutdownDrain time.Duration `env:"SHUTDOWN_DRAIN" envDefault:"30s" yaml:"shutdown_drain"`
 	// SSEHeartbeat is how often an idle stream gets a comment line, so
 	// proxies keep it open.
 	SSEHeartbeat time.Duration `env:"SSE_HEARTBEAT" envDefault:"15s" yaml:"sse_heartbeat"`
@@ -39,6 +42,8 @@ func (c Config) Validate() error {
 		return errors.New("FOCAL_HTTP_MAX_HEADER_BYTES must be at least 4096")
 	case c.ReadHeaderTimeout <= 0 || c.IdleTimeout <= 0:
 		return errors.New("HTTP timeouts must be positive")
+	case c.ShutdownDrain < 0:
+		return errors.New("FOCAL_SHUTDOWN_DRAIN must not be negative")
 	case c.SSEHeartbeat < 10*time.Millisecond:
 		return errors.New("FOCAL_SSE_HEARTBEAT must be at least 10ms")
 	}
