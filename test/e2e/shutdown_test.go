@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	sse "github.com/tmaxmax/go-sse"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	sse "github.com/tmaxmax/go-sse"
 
 	httpapi "focal/adapters/http"
 	"focal/test/harness"

@@ -259,4 +259,3 @@ func (b *bench) engineBenchmarks() error {
 	}
 	return nil
 }
-

@@ -70,14 +70,20 @@ func runIntegrity(args []string) error {
 	unique := *turns - *race - dups
 	jobs := make([]func() *sent, 0, *turns)
 	for i := range unique {
-		jobs = append(jobs, func() *sent { return must(c.chat(fmt.Sprintf("user-%d", i), fmt.Sprintf("key-%d", i), "", "What time do you open on Sunday?")) })
+		jobs = append(jobs, func() *sent {
+			return must(c.chat(fmt.Sprintf("user-%d", i), fmt.Sprintf("key-%d", i), "", "What time do you open on Sunday?"))
+		})
 	}
 	for i := range dups {
 		// Repeats of the first requests, shuffled in with them below.
-		jobs = append(jobs, func() *sent { return must(c.chat(fmt.Sprintf("user-%d", i), fmt.Sprintf("key-%d", i), "", "What time do you open on Sunday?")) })
+		jobs = append(jobs, func() *sent {
+			return must(c.chat(fmt.Sprintf("user-%d", i), fmt.Sprintf("key-%d", i), "", "What time do you open on Sunday?"))
+		})
 	}
 	for i := range *race {
-		jobs = append(jobs, func() *sent { return must(c.chat("race-user", fmt.Sprintf("race-%d", i+1), raceSession, "store hours?")) })
+		jobs = append(jobs, func() *sent {
+			return must(c.chat("race-user", fmt.Sprintf("race-%d", i+1), raceSession, "store hours?"))
+		})
 	}
 	rand.Shuffle(len(jobs), func(i, j int) { jobs[i], jobs[j] = jobs[j], jobs[i] })
 
