@@ -46,6 +46,9 @@ fmt: ## Format the code
 bench: ## Benchmarks and load runs on loopback (about 5 minutes); rewrites docs/benchmarks.md
 	scripts/bench.sh
 
+fuzz: ## Run every fuzz target for a minute each
+	scripts/fuzz.sh 60s
+
 mongo: ## Start the local MongoDB-compatible test server (FerretDB) and print its URI
 	@scripts/mongo-server.sh start $(STATE)/mongo
 

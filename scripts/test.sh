@@ -31,3 +31,6 @@ fi
 
 step "go test -race"
 go test -race -count=1 -timeout 10m ./...
+
+step "fuzz targets (short)"
+scripts/fuzz.sh 4s
