@@ -42,6 +42,24 @@ func (q *Conversations) DeleteSession(ctx context.Context, tenantID, sessionID s
 	return q.sessions.DeleteSession(ctx, tenantID, sessionID)
 }
 
+// Sessions lists the tenant's sessions, newest first. INVALID_REQUEST for
+// a bad filter or cursor.
+func (q *Conversations) Sessions(ctx context.Context, tenantID string, query ports.SessionQuery) (ports.Page[domain.Session], error) {
+	var bad []domain.FieldError
+	if query.AgentID != "" && !IsUUID(query.AgentID) {
+		bad = append(bad, domain.FieldError{Field: "agent_id", Message: "must be a UUID"})
+	}
+	switch query.Status {
+	case "", domain.SessionActive, domain.SessionClosed:
+	default:
+		bad = append(bad, domain.FieldError{Field: "status", Message: "must be active or closed"})
+	}
+	if len(bad) > 0 {
+		return ports.Page[domain.Session]{}, domain.InvalidFields(bad...)
+	}
+	return q.sessions.ListSessions(ctx, tenantID, query)
+}
+
 // Session returns one session of the tenant. SESSION_NOT_FOUND.
 func (q *Conversations) Session(ctx context.Context, tenantID, sessionID string) (*domain.Session, error) {
 	if !IsUUID(sessionID) {

@@ -24,6 +24,7 @@ func NewConversationRoutes(q *application.Conversations) *ConversationRoutes {
 
 // Register implements Routes.
 func (h *ConversationRoutes) Register(_ *gin.RouterGroup, v1 *gin.RouterGroup) {
+	v1.GET("/sessions", h.listSessions)
 	v1.GET("/sessions/:session_id", h.getSession)
 	v1.GET("/sessions/:session_id/turns", h.listTurns)
 	v1.GET("/turns/:turn_id", h.getTurn)
@@ -63,6 +64,21 @@ func listPage[T any](p ports.Page[T]) ListPage[T] {
 		out.NextCursor = &p.NextCursor
 	}
 	return out
+}
+
+func (h *ConversationRoutes) listSessions(c *gin.Context) {
+	page, err := pageRequest(c)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	q := ports.SessionQuery{AgentID: strings.ToLower(c.Query("agent_id")), Status: domain.SessionStatus(c.Query("status")), Page: page}
+	sessions, err := h.q.Sessions(c.Request.Context(), principal(c).TenantID, q)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, listPage(sessions))
 }
 
 func (h *ConversationRoutes) getSession(c *gin.Context) {

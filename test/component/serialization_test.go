@@ -1,6 +1,7 @@
 package component
 
 import (
+	"fmt"
 	"net/http"
 	"sort"
 	"sync"
@@ -95,4 +96,53 @@ func TestBusySessionAnswersSessionBusy(t *testing.T) {
 	var s map[string]any
 	res.JSON(t, &s)
 	assert.EqualValues(t, 1, s["turn_count"], "the refused message left no trace")
+}
+
+// The session listing is newest first, filters by agent and status, and
+// pages without overlap.
+func TestListSessions(t *testing.T) {
+	app := harness.Start(t, nil)
+	token := harness.Token(t, harness.DemoTenant)
+	var ids []string
+	for i := range 5 {
+		_, m := chat(t, app, token, harness.ChatBody(fmt.Sprintf("lister-%d", i), "hello"))
+		ids = append(ids, m["session_id"].(string))
+	}
+	res := app.Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/sessions/" + ids[0] + "/close", Token: token})
+	require.Equal(t, http.StatusOK, res.Status)
+
+	type page struct {
+		Items []struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+		} `json:"items"`
+		NextCursor *string `json:"next_cursor"`
+	}
+	var got []string
+	cursor := ""
+	for {
+		var p page
+		path := "/v1/sessions?limit=2&agent_id=" + harness.DemoAgent
+		if cursor != "" {
+			path += "&cursor=" + cursor
+		}
+		app.Do(t, harness.Request{Method: http.MethodGet, Path: path, Token: token}).JSON(t, &p)
+		for _, it := range p.Items {
+			got = append(got, it.ID)
+		}
+		if p.NextCursor == nil {
+			break
+		}
+		cursor = *p.NextCursor
+	}
+	assert.Equal(t, []string{ids[4], ids[3], ids[2], ids[1], ids[0]}, got, "newest first, every session once")
+
+	var closed page
+	app.Do(t, harness.Request{Method: http.MethodGet, Path: "/v1/sessions?status=closed", Token: token}).JSON(t, &closed)
+	require.Len(t, closed.Items, 1)
+	assert.Equal(t, ids[0], closed.Items[0].ID)
+
+	body := requireError(t, app.Do(t, harness.Request{Method: http.MethodGet, Path: "/v1/sessions?status=open&limit=0", Token: token}),
+		http.StatusBadRequest, "INVALID_REQUEST")
+	assert.NotEmpty(t, body.Error.Details)
 }
