@@ -2,11 +2,15 @@ package application
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"reflect"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -17,8 +21,9 @@ import (
 )
 
 // ParseBundle reads an agent bundle in YAML or JSON (JSON is YAML) into a
-// policy. Unknown fields are errors, so a misspelt setting never passes
-// silently. The policy is not validated; see ValidatePolicy.
+// policy. Unknown fields are errors, at any depth and with their path, so a
+// misspelt setting never passes silently. The policy is not validated; see
+// ValidatePolicy.
 func ParseBundle(data []byte) (*domain.Policy, error) {
 	var doc any
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -34,6 +39,16 @@ func ParseBundle(data []byte) (*domain.Policy, error) {
 	asJSON, err := json.Marshal(doc)
 	if err != nil {
 		return nil, bundleError("bundle holds values JSON cannot represent: " + err.Error())
+	}
+	// The parts' own decoders fill in defaults and so cannot refuse unknown
+	// fields; walk the document beside the types to find them.
+	var generic any
+	if err := json.Unmarshal(asJSON, &generic); err == nil {
+		var errs []domain.FieldError
+		unknownFields(generic, reflect.TypeFor[domain.Policy](), "", &errs)
+		if len(errs) > 0 {
+			return nil, domain.InvalidFields(errs...)
+		}
 	}
 	var p domain.Policy
 	jd := json.NewDecoder(bytes.NewReader(asJSON))
@@ -97,4 +112,80 @@ func ImportBundle(ctx context.Context, store ports.PolicyStore, tenantID string,
 		return nil, err
 	}
 	return p, nil
+}
+
+// EncodeBundleYAML writes a bundle as YAML with the bundle format's field
+// names (those of its JSON form), in the same order.
+func EncodeBundleYAML(p *domain.Policy) ([]byte, error) {
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return nil, domain.WrapError(domain.CodeInternal, err, "bundle cannot be encoded")
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, domain.WrapError(domain.CodeInternal, err, "bundle cannot be encoded")
+	}
+	plainStyle(&doc)
+	var out bytes.Buffer
+	enc := yaml.NewEncoder(&out)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
+		return nil, domain.WrapError(domain.CodeInternal, err, "bundle cannot be encoded")
+	}
+	return out.Bytes(), enc.Close()
+}
+
+// plainStyle drops the JSON look (flow mappings, quoted strings); the
+// encoder still quotes what would otherwise read back as another type.
+func plainStyle(n *yaml.Node) {
+	n.Style = 0
+	for _, c := range n.Content {
+		plainStyle(c)
+	}
+}
+
+// unknownFields walks a decoded JSON value beside the Go type it decodes
+// into and reports every object key that type has no field for.
+func unknownFields(doc any, t reflect.Type, path string, errs *[]domain.FieldError) {
+	switch t.Kind() {
+	case reflect.Pointer:
+		unknownFields(doc, t.Elem(), path, errs)
+	case reflect.Slice:
+		items, _ := doc.([]any)
+		for i, item := range items {
+			unknownFields(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i), errs)
+		}
+	case reflect.Struct:
+		obj, ok := doc.(map[string]any)
+		if !ok {
+			return // not an object (a time, or a type error ParseBundle reported)
+		}
+		fields := jsonFields(t)
+		for _, key := range slices.Sorted(maps.Keys(obj)) {
+			field := key
+			if path != "" {
+				field = path + "." + key
+			}
+			ft, known := fields[key]
+			if !known {
+				*errs = append(*errs, domain.FieldError{Field: field, Message: "is not a known bundle field"})
+				continue
+			}
+			unknownFields(obj[key], ft, field, errs)
+		}
+	}
+}
+
+// jsonFields maps the JSON names of a struct's fields to their types.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	fields := make(map[string]reflect.Type, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if !f.IsExported() || name == "-" {
+			continue
+		}
+		fields[cmp.Or(name, f.Name)] = f.Type
+	}
+	return fields
 }

@@ -1,0 +1,106 @@
+package httpapi
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/gin-gonic/gin"
+
+	"focal/application"
+)
+
+// partRoutes serves one kind of policy part under /v1/agents/:agent_id.
+type partRoutes[T any] struct {
+	path   string // "rules", the collection's path segment
+	parts  *application.PolicyParts[T]
+	decode func(*gin.Context) (T, error)
+}
+
+func (r partRoutes[T]) register(agent *gin.RouterGroup, admin gin.HandlerFunc) {
+	agent.GET("/"+r.path, r.list)
+	agent.POST("/"+r.path, admin, requireJSON, r.create)
+	agent.GET("/"+r.path+"/:id", r.get)
+	agent.PUT("/"+r.path+"/:id", admin, requireJSON, r.replace)
+	agent.DELETE("/"+r.path+"/:id", admin, r.delete)
+}
+
+func (r partRoutes[T]) list(c *gin.Context) {
+	page, err := pageRequest(c)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	res, err := r.parts.List(c.Request.Context(), principal(c).TenantID, agentParam(c), page)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	setETag(c, res.Version)
+	c.JSON(http.StatusOK, listPage(res.Value))
+}
+
+func (r partRoutes[T]) get(c *gin.Context) {
+	res, err := r.parts.Get(c.Request.Context(), principal(c).TenantID, agentParam(c), c.Param("id"))
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	setETag(c, res.Version)
+	c.JSON(http.StatusOK, res.Value)
+}
+
+func (r partRoutes[T]) create(c *gin.Context) {
+	version, err := ifMatch(c)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	body, err := r.decode(c)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	res, err := r.parts.Create(c.Request.Context(), principal(c).TenantID, agentParam(c), version, body)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	setETag(c, res.Version)
+	c.Header("Location", "/v1/agents/"+agentParam(c)+"/"+r.path+"/"+url.PathEscape(r.parts.ID(res.Value)))
+	c.JSON(http.StatusCreated, res.Value)
+}
+
+func (r partRoutes[T]) replace(c *gin.Context) {
+	version, err := ifMatch(c)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	body, err := r.decode(c)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	res, err := r.parts.Replace(c.Request.Context(), principal(c).TenantID, agentParam(c), c.Param("id"), version, body)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	setETag(c, res.Version)
+	c.JSON(http.StatusOK, res.Value)
+}
+
+func (r partRoutes[T]) delete(c *gin.Context) {
+	version, err := ifMatch(c)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	v, err := r.parts.Delete(c.Request.Context(), principal(c).TenantID, agentParam(c), c.Param("id"), version)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	setETag(c, v)
+	c.Status(http.StatusNoContent)
+}

@@ -1,0 +1,338 @@
+package application
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"focal/domain"
+	"focal/ports"
+)
+
+// PolicyAdmin is the policy management use case: agents, their rules,
+// scenarios, templates and tools, and whole bundles. Every change is one
+// atomic new version of the agent's policy, built on a copy of the current
+// version and validated whole, so a reference can never dangle.
+type PolicyAdmin struct {
+	store ports.PolicyStore
+	cache *PolicyCache
+	clock ports.Clock
+}
+
+// NewPolicyAdmin returns the policy management use case. cache is told of
+// every change so this instance serves it at once.
+func NewPolicyAdmin(store ports.PolicyStore, cache *PolicyCache, clock ports.Clock) (*PolicyAdmin, error) {
+	if store == nil || cache == nil || clock == nil {
+		return nil, errors.New("policy admin: store, cache and clock are required")
+	}
+	return &PolicyAdmin{store: store, cache: cache, clock: clock}, nil
+}
+
+// Versioned is a value of an agent's policy with the agent version it was
+// read at or written as (the HTTP adapter's ETag).
+type Versioned[T any] struct {
+	Value   T
+	Version int64
+}
+
+// editAttempts bounds how often an unconditional edit is applied again
+// after another writer saved the same version first.
+const editAttempts = 3
+
+// Edit changes an agent's policy: fn gets a private copy of the current
+// version and the result, validated whole, is stored as the next version.
+// ifVersion, when not 0, must be the current version (else
+// VERSION_CONFLICT); without it a race with another writer re-applies fn to
+// the newer version. fn cannot change the agent's id, tenant or version
+// bookkeeping. AGENT_NOT_FOUND, INVALID_REQUEST, VERSION_CONFLICT, and
+// whatever fn returns.
+func (a *PolicyAdmin) Edit(ctx context.Context, tenantID, agentID string, ifVersion int64, fn func(*domain.Policy) error) (*domain.Policy, error) {
+	for attempt := 1; ; attempt++ {
+		current, err := a.load(ctx, tenantID, agentID)
+		if err != nil {
+			return nil, err
+		}
+		if ifVersion > 0 && current.Agent.Version != ifVersion {
+			return nil, staleVersion(agentID, current.Agent.Version, ifVersion)
+		}
+		// Stores may hand out shared values: change only a deep copy.
+		next, err := clonePolicy(current)
+		if err != nil {
+			return nil, err
+		}
+		if err := fn(next); err != nil {
+			return nil, err
+		}
+		a.stamp(next, tenantID, current)
+		if err := ValidatePolicy(next); err != nil {
+			return nil, err
+		}
+		err = a.store.SavePolicy(ctx, tenantID, next)
+		switch {
+		case err == nil:
+			a.cache.Forget(tenantID, agentID)
+			return next, nil
+		case !domain.IsCode(err, domain.CodeVersionConflict):
+			return nil, err
+		case ifVersion > 0:
+			v, verr := a.store.AgentVersion(ctx, tenantID, agentID)
+			if verr != nil {
+				return nil, verr
+			}
+			return nil, staleVersion(agentID, v, ifVersion)
+		case attempt == editAttempts:
+			return nil, domain.WrapError(domain.CodeVersionConflict, err,
+				fmt.Sprintf("agent %s is being changed by others at the same time; retry", agentID))
+		}
+	}
+}
+
+func staleVersion(agentID string, current, expected int64) error {
+	return domain.Errorf(domain.CodeVersionConflict,
+		"agent %s is at version %d, not %d: read it again and retry", agentID, current, expected)
+}
+
+// load reads the current policy; ids that cannot be agent ids are unknown.
+func (a *PolicyAdmin) load(ctx context.Context, tenantID, agentID string) (*domain.Policy, error) {
+	if !IsUUID(agentID) {
+		return nil, agentNotFound(agentID)
+	}
+	return a.store.GetPolicy(ctx, tenantID, agentID)
+}
+
+func agentNotFound(agentID string) error {
+	return domain.Errorf(domain.CodeAgentNotFound, "agent %s not found", agentID)
+}
+
+// stamp sets what only the service decides: identity, tenant, version and
+// times. current is nil for a new agent.
+func (a *PolicyAdmin) stamp(p *domain.Policy, tenantID string, current *domain.Policy) {
+	now := a.clock.Now().UTC()
+	p.Agent.TenantID = tenantID
+	p.Agent.Version = 1
+	p.Agent.CreatedAt = now
+	if current != nil {
+		p.Agent.ID = current.Agent.ID
+		p.Agent.Version = current.Agent.Version + 1
+		p.Agent.CreatedAt = current.Agent.CreatedAt
+	}
+	p.Agent.UpdatedAt = now
+}
+
+// clonePolicy deep-copies p through its JSON form, which every policy
+// field has, so a field added later is copied too.
+func clonePolicy(p *domain.Policy) (*domain.Policy, error) {
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return nil, domain.WrapError(domain.CodeInternal, err, "policy cannot be copied")
+	}
+	var cp domain.Policy
+	if err := json.Unmarshal(raw, &cp); err != nil {
+		return nil, domain.WrapError(domain.CodeInternal, err, "policy cannot be copied")
+	}
+	return &cp, nil
+}
+
+// sameTenant refuses a body that names another tenant than the caller's.
+func sameTenant(bodyTenant, tenantID string) error {
+	if bodyTenant != "" && !strings.EqualFold(bodyTenant, tenantID) {
+		return domain.Errorf(domain.CodeTenantMismatch, "tenant_id %s is not the tenant of the token", bodyTenant)
+	}
+	return nil
+}
+
+// focusOn rewrites the fields of a validation error that lie inside the
+// edited part (prefix, like "rules[7]") relative to it, so they name the
+// fields of the request body; the others keep their full path.
+func focusOn(err error, prefix string) error {
+	var de *domain.Error
+	if prefix == "" || !errors.As(err, &de) || de.Code != domain.CodeInvalidRequest {
+		return err
+	}
+	out := *de
+	out.Details = make([]domain.FieldError, len(de.Details))
+	for i, d := range de.Details {
+		if rest, ok := strings.CutPrefix(d.Field, prefix+"."); ok {
+			d.Field = rest
+		}
+		out.Details[i] = d
+	}
+	return &out
+}
+
+// ListAgents lists the tenant's agents by id.
+func (a *PolicyAdmin) ListAgents(ctx context.Context, tenantID string, page ports.PageRequest) (ports.Page[domain.Agent], error) {
+	return a.store.ListAgents(ctx, tenantID, page)
+}
+
+// GetAgent returns an agent (disabled ones too). AGENT_NOT_FOUND.
+func (a *PolicyAdmin) GetAgent(ctx context.Context, tenantID, agentID string) (*domain.Agent, error) {
+	p, err := a.load(ctx, tenantID, agentID)
+	if err != nil {
+		return nil, err
+	}
+	agent := p.Agent
+	return &agent, nil
+}
+
+// CreateAgent stores a new agent without rules, scenarios, templates or
+// tools at version 1. An empty id gets a new UUID; an id in use is
+// INVALID_REQUEST. Field errors name the agent's own fields.
+func (a *PolicyAdmin) CreateAgent(ctx context.Context, tenantID string, agent domain.Agent) (*domain.Agent, error) {
+	if err := sameTenant(agent.TenantID, tenantID); err != nil {
+		return nil, err
+	}
+	agent.ID = strings.ToLower(agent.ID)
+	if agent.ID == "" {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return nil, domain.WrapError(domain.CodeInternal, err, "agent id cannot be generated")
+		}
+		agent.ID = id.String()
+	}
+	exists := domain.InvalidFields(domain.FieldError{Field: "id", Message: "agent " + agent.ID + " already exists"})
+	if IsUUID(agent.ID) {
+		_, err := a.store.AgentVersion(ctx, tenantID, agent.ID)
+		if err == nil {
+			return nil, exists
+		}
+		if !domain.IsCode(err, domain.CodeAgentNotFound) {
+			return nil, err
+		}
+	}
+	p := &domain.Policy{Agent: agent}
+	a.stamp(p, tenantID, nil)
+	if err := ValidatePolicy(p); err != nil {
+		return nil, focusOn(err, "agent")
+	}
+	if err := a.store.SavePolicy(ctx, tenantID, p); err != nil {
+		if domain.IsCode(err, domain.CodeVersionConflict) {
+			return nil, exists // created by someone else since the check
+		}
+		return nil, err
+	}
+	a.cache.Forget(tenantID, agent.ID)
+	return &p.Agent, nil
+}
+
+// UpdateAgent replaces the agent's own fields (name, description, system
+// prompt, enabled, settings), not its parts, as the next version.
+func (a *PolicyAdmin) UpdateAgent(ctx context.Context, tenantID, agentID string, ifVersion int64, agent domain.Agent) (*domain.Agent, error) {
+	if err := sameTenant(agent.TenantID, tenantID); err != nil {
+		return nil, err
+	}
+	p, err := a.Edit(ctx, tenantID, agentID, ifVersion, func(p *domain.Policy) error {
+		p.Agent.Name = agent.Name
+		p.Agent.Description = agent.Description
+		p.Agent.SystemPrompt = agent.SystemPrompt
+		p.Agent.Enabled = agent.Enabled
+		p.Agent.Settings = agent.Settings
+		return nil
+	})
+	if err != nil {
+		return nil, focusOn(err, "agent")
+	}
+	return &p.Agent, nil
+}
+
+// DeleteAgent removes the agent and its whole policy. With ifVersion the
+// agent must still be at that version. AGENT_NOT_FOUND, VERSION_CONFLICT.
+func (a *PolicyAdmin) DeleteAgent(ctx context.Context, tenantID, agentID string, ifVersion int64) error {
+	if !IsUUID(agentID) {
+		return agentNotFound(agentID)
+	}
+	if ifVersion > 0 {
+		v, err := a.store.AgentVersion(ctx, tenantID, agentID)
+		if err != nil {
+			return err
+		}
+		if v != ifVersion {
+			return staleVersion(agentID, v, ifVersion)
+		}
+	}
+	if err := a.store.DeleteAgent(ctx, tenantID, agentID); err != nil {
+		return err
+	}
+	a.cache.Forget(tenantID, agentID)
+	return nil
+}
+
+// ImportBundle replaces the agent's whole policy with a bundle (YAML or
+// JSON) as one new version, creating the agent when it does not exist and
+// ifVersion is 0, and returns the stored bundle. The bundle's agent id must
+// be empty or agentID; its tenant_id is ignored. created reports a new
+// agent. Field errors keep the bundle's paths.
+func (a *PolicyAdmin) ImportBundle(ctx context.Context, tenantID, agentID string, ifVersion int64, bundle []byte) (p *domain.Policy, created bool, err error) {
+	if !IsUUID(agentID) {
+		return nil, false, agentNotFound(agentID)
+	}
+	in, err := ParseBundle(bundle)
+	if err != nil {
+		return nil, false, err
+	}
+	if in.Agent.ID != "" && !strings.EqualFold(in.Agent.ID, agentID) {
+		return nil, false, domain.InvalidFields(domain.FieldError{Field: "agent.id", Message: "must be empty or the agent id of the path, " + agentID})
+	}
+	// The bundle's tenant_id names an owner only for start-up imports;
+	// here the caller's tenant is the owner (docs/agent-bundle.md).
+	in.Agent.ID = agentID
+	for attempt := 1; ; attempt++ {
+		p, err := a.Edit(ctx, tenantID, agentID, ifVersion, func(p *domain.Policy) error {
+			*p = *in
+			return nil
+		})
+		if err == nil {
+			return asBundle(p), false, nil
+		}
+		if !domain.IsCode(err, domain.CodeAgentNotFound) || ifVersion > 0 {
+			return nil, false, err
+		}
+		fresh := *in
+		a.stamp(&fresh, tenantID, nil)
+		if err := ValidatePolicy(&fresh); err != nil {
+			return nil, false, err
+		}
+		err = a.store.SavePolicy(ctx, tenantID, &fresh)
+		if err == nil {
+			a.cache.Forget(tenantID, agentID)
+			return asBundle(&fresh), true, nil
+		}
+		// Another import created it first: replace that version instead.
+		if !domain.IsCode(err, domain.CodeVersionConflict) || attempt == editAttempts {
+			return nil, false, err
+		}
+	}
+}
+
+// ExportBundle returns the agent's whole policy as a bundle.
+func (a *PolicyAdmin) ExportBundle(ctx context.Context, tenantID, agentID string) (*domain.Policy, error) {
+	p, err := a.load(ctx, tenantID, agentID)
+	if err != nil {
+		return nil, err
+	}
+	return asBundle(p), nil
+}
+
+// asBundle is p as a bundle: every list present, no tenant, so it imports
+// into any tenant.
+func asBundle(p *domain.Policy) *domain.Policy {
+	out := *p
+	out.Agent.TenantID = ""
+	out.Rules = orEmpty(out.Rules)
+	out.Scenarios = orEmpty(out.Scenarios)
+	out.Templates = orEmpty(out.Templates)
+	out.Tools = orEmpty(out.Tools)
+	return &out
+}
+
+// orEmpty makes a missing list an empty one, so exports show every list.
+func orEmpty[T any](items []T) []T {
+	if items == nil {
+		return []T{}
+	}
+	return items
+}

@@ -1,0 +1,292 @@
+package application
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"focal/domain"
+	"focal/ports"
+)
+
+const (
+	testTenant = "550e8400-e29b-41d4-a716-446655440000"
+	testAgent  = "6ba7b810-9dad-11d1-80b4-00c04fd430c8"
+)
+
+// sharedStore is a PolicyStore that, like the memory store, hands out the
+// stored value itself. beforeSave, when set, runs before each save (to
+// simulate another writer).
+type sharedStore struct {
+	mu         sync.Mutex
+	policies   map[string]*domain.Policy
+	beforeSave func(s *sharedStore)
+}
+
+func newSharedStore(p *domain.Policy) *sharedStore {
+	s := &sharedStore{policies: map[string]*domain.Policy{}}
+	if p != nil {
+		s.policies[p.Agent.ID] = p
+	}
+	return s
+}
+
+func (s *sharedStore) GetPolicy(_ context.Context, _, agentID string) (*domain.Policy, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.policies[agentID]
+	if !ok {
+		return nil, domain.Errorf(domain.CodeAgentNotFound, "agent %s not found", agentID)
+	}
+	return p, nil
+}
+
+func (s *sharedStore) AgentVersion(ctx context.Context, tenantID, agentID string) (int64, error) {
+	p, err := s.GetPolicy(ctx, tenantID, agentID)
+	if err != nil {
+		return 0, err
+	}
+	return p.Agent.Version, nil
+}
+
+func (s *sharedStore) SavePolicy(_ context.Context, _ string, p *domain.Policy) error {
+	if s.beforeSave != nil {
+		hook := s.beforeSave
+		s.beforeSave = nil
+		hook(s)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var current int64
+	if old, ok := s.policies[p.Agent.ID]; ok {
+		current = old.Agent.Version
+	}
+	if p.Agent.Version != current+1 {
+		return domain.Errorf(domain.CodeVersionConflict, "version %d taken", p.Agent.Version)
+	}
+	s.policies[p.Agent.ID] = p
+	return nil
+}
+
+func (s *sharedStore) ListAgents(context.Context, string, ports.PageRequest) (ports.Page[domain.Agent], error) {
+	return ports.Page[domain.Agent]{}, nil
+}
+
+func (s *sharedStore) DeleteAgent(_ context.Context, _, agentID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.policies, agentID)
+	return nil
+}
+
+type fixedClock struct{ t time.Time }
+
+func (c fixedClock) Now() time.Time { return c.t }
+
+func testPolicy() *domain.Policy {
+	temp := 0.2
+	return &domain.Policy{
+		Agent: domain.Agent{ID: testAgent, TenantID: testTenant, Name: "Shop", Enabled: true, Version: 3,
+			Settings: domain.AgentSettings{Temperature: &temp}},
+		Scenarios: []domain.Scenario{{ID: "returns", EntryCondition: "return", EntryStepID: "ask", Enabled: true,
+			Steps: []domain.Step{{ID: "ask"}, {ID: "done", Terminal: true}}}},
+		Rules: []domain.Rule{
+			{ID: "hours", Condition: "opening hours", Scope: domain.ScopeGlobal, Enabled: true, TemplateIDs: []string{"tpl_hours"}},
+			{ID: "in_returns", Condition: "cancel", Scope: domain.ScopeStep, ScopeID: "returns/done", Enabled: true},
+		},
+		Templates: []domain.Template{{ID: "tpl_hours", Text: "We open at 9.", Mode: domain.ModeExclusive}},
+	}
+}
+
+func newTestAdmin(t *testing.T, store ports.PolicyStore) *PolicyAdmin {
+	t.Helper()
+	clock := fixedClock{time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	cache, err := NewPolicyCache(store, clock, time.Minute)
+	require.NoError(t, err)
+	admin, err := NewPolicyAdmin(store, cache, clock)
+	require.NoError(t, err)
+	return admin
+}
+
+func snapshot(t *testing.T, p *domain.Policy) string {
+	t.Helper()
+	raw, err := json.Marshal(p)
+	require.NoError(t, err)
+	return string(raw)
+}
+
+func TestPolicyEditWorksOnACopy(t *testing.T) {
+	stored := testPolicy()
+	before := snapshot(t, stored)
+	store := newSharedStore(stored)
+	admin := newTestAdmin(t, store)
+
+	saved, err := admin.Edit(context.Background(), testTenant, testAgent, 3, func(p *domain.Policy) error {
+		p.Rules[0].TemplateIDs[0] = "tpl_other"
+		p.Templates = append(p.Templates, domain.Template{ID: "tpl_other", Text: "Other.", Mode: domain.ModeSuggest})
+		*p.Agent.Settings.Temperature = 0.9
+		p.Agent.ID, p.Agent.Version, p.Agent.TenantID = "hijack", 99, "other" // not the edit's to decide
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, before, snapshot(t, stored), "the value the store handed out is untouched")
+	assert.Equal(t, testAgent, saved.Agent.ID)
+	assert.Equal(t, testTenant, saved.Agent.TenantID)
+	assert.EqualValues(t, 4, saved.Agent.Version)
+	assert.Equal(t, time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), saved.Agent.UpdatedAt)
+	assert.Equal(t, "tpl_other", saved.Rules[0].TemplateIDs[0])
+	current, _ := store.GetPolicy(context.Background(), testTenant, testAgent)
+	assert.Same(t, saved, current)
+}
+
+func TestPolicyEditVersionChecks(t *testing.T) {
+	store := newSharedStore(testPolicy())
+	admin := newTestAdmin(t, store)
+	ctx := context.Background()
+	noop := func(*domain.Policy) error { return nil }
+
+	_, err := admin.Edit(ctx, testTenant, testAgent, 2, noop)
+	require.True(t, domain.IsCode(err, domain.CodeVersionConflict), "%v", err)
+	assert.Contains(t, err.Error(), "is at version 3, not 2")
+
+	// Another writer takes version 4 between our read and our save.
+	otherWriter := func(s *sharedStore) {
+		p := testPolicy()
+		p.Agent.Version = 4
+		p.Agent.Name = "Renamed by someone else"
+		s.policies[testAgent] = p
+	}
+	store.beforeSave = otherWriter
+	_, err = admin.Edit(ctx, testTenant, testAgent, 3, noop)
+	require.True(t, domain.IsCode(err, domain.CodeVersionConflict), "%v", err)
+	assert.Contains(t, err.Error(), "is at version 4, not 3")
+
+	// Without If-Match the edit is applied again to the newer version.
+	store.policies[testAgent] = testPolicy()
+	store.beforeSave = otherWriter
+	calls := 0
+	saved, err := admin.Edit(ctx, testTenant, testAgent, 0, func(p *domain.Policy) error {
+		calls++
+		p.Agent.Description = "edited"
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, 2, calls)
+	assert.EqualValues(t, 5, saved.Agent.Version)
+	assert.Equal(t, "Renamed by someone else", saved.Agent.Name, "the other writer's change is kept")
+	assert.Equal(t, "edited", saved.Agent.Description)
+
+	_, err = admin.Edit(ctx, testTenant, "not-a-uuid", 0, noop)
+	assert.True(t, domain.IsCode(err, domain.CodeAgentNotFound))
+}
+
+func fieldsOf(t *testing.T, err error) []string {
+	t.Helper()
+	var de *domain.Error
+	require.ErrorAs(t, err, &de)
+	require.Equal(t, domain.CodeInvalidRequest, de.Code, "%v", err)
+	var fields []string
+	for _, d := range de.Details {
+		fields = append(fields, d.Field)
+	}
+	return fields
+}
+
+func TestPolicyPartErrorsNameTheEditedPart(t *testing.T) {
+	admin := newTestAdmin(t, newSharedStore(testPolicy()))
+	ctx := context.Background()
+
+	_, err := admin.Rules().Replace(ctx, testTenant, testAgent, "in_returns", 0,
+		domain.Rule{Condition: "x", Scope: domain.ScopeStep, ScopeID: "returns/nope", Enabled: true})
+	assert.Equal(t, []string{"scope_id"}, fieldsOf(t, err))
+
+	// Removing a step a rule is scoped to blames the rule, with its path.
+	_, err = admin.Scenarios().Replace(ctx, testTenant, testAgent, "returns", 0, domain.Scenario{
+		EntryCondition: "return", EntryStepID: "ask", Steps: []domain.Step{{ID: "ask", Terminal: true}}})
+	assert.Equal(t, []string{"rules[1].scope_id"}, fieldsOf(t, err))
+
+	_, err = admin.Templates().Create(ctx, testTenant, testAgent, 0, domain.Template{ID: "tpl_hours", Text: "x", Mode: domain.ModeSuggest})
+	assert.Equal(t, []string{"id"}, fieldsOf(t, err))
+
+	_, err = admin.Templates().Delete(ctx, testTenant, testAgent, "tpl_hours", 0)
+	assert.Equal(t, []string{"rules[0].template_ids[0]"}, fieldsOf(t, err))
+	assert.Contains(t, err.Error(), "template tpl_hours is still in use")
+
+	_, err = admin.Tools().Get(ctx, testTenant, testAgent, "crm")
+	assert.True(t, domain.IsCode(err, domain.CodeNotFound))
+	assert.Contains(t, err.Error(), "tool crm not found")
+
+	_, err = admin.UpdateAgent(ctx, testTenant, testAgent, 0, domain.Agent{Name: "", Enabled: true})
+	assert.Equal(t, []string{"name"}, fieldsOf(t, err))
+}
+
+func TestPolicyPartListPages(t *testing.T) {
+	p := testPolicy()
+	for _, id := range []string{"c", "a", "b"} {
+		p.Rules = append(p.Rules, domain.Rule{ID: id, Condition: id, Scope: domain.ScopeGlobal, Enabled: true})
+	}
+	admin := newTestAdmin(t, newSharedStore(p))
+	var ids []string
+	page := ports.PageRequest{Limit: 2}
+	for {
+		res, err := admin.Rules().List(context.Background(), testTenant, testAgent, page)
+		require.NoError(t, err)
+		assert.EqualValues(t, 3, res.Version)
+		for _, r := range res.Value.Items {
+			ids = append(ids, r.ID)
+		}
+		if res.Value.NextCursor == "" {
+			break
+		}
+		page.Cursor = res.Value.NextCursor
+	}
+	assert.Equal(t, []string{"a", "b", "c", "hours", "in_returns"}, ids)
+}
+
+func TestPolicyImportBundle(t *testing.T) {
+	store := newSharedStore(nil)
+	admin := newTestAdmin(t, store)
+	ctx := context.Background()
+
+	_, _, err := admin.ImportBundle(ctx, testTenant, testAgent, 0,
+		[]byte("agent:\n  name: x\n  mood: calm\nrules:\n  - id: r\n    condition: c\n    colour: red\n"))
+	assert.Equal(t, []string{"agent.mood", "rules[0].colour"}, fieldsOf(t, err))
+
+	bundle, created, err := admin.ImportBundle(ctx, testTenant, testAgent, 0, []byte(`{"agent":{"name":"Shop"}}`))
+	require.NoError(t, err)
+	assert.True(t, created)
+	assert.EqualValues(t, 1, bundle.Agent.Version)
+	assert.Empty(t, bundle.Agent.TenantID, "bundles carry no tenant")
+	assert.NotNil(t, bundle.Rules)
+
+	// The YAML export parses back into the same policy.
+	stored := testPolicy()
+	stored.Agent.Version = 1
+	stored.Agent.SystemPrompt = "Line one.\nLine two: yes\n"
+	store.policies[testAgent] = stored
+	exported, err := admin.ExportBundle(ctx, testTenant, testAgent)
+	require.NoError(t, err)
+	out, err := EncodeBundleYAML(exported)
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(string(out), "agent:\n  id: "+testAgent), "%s", out)
+	back, err := ParseBundle(out)
+	require.NoError(t, err)
+	assert.Equal(t, snapshot(t, exported), snapshot(t, back))
+
+	bundle, created, err = admin.ImportBundle(ctx, testTenant, testAgent, 1, out)
+	require.NoError(t, err)
+	assert.False(t, created)
+	assert.EqualValues(t, 2, bundle.Agent.Version)
+
+	_, _, err = admin.ImportBundle(ctx, testTenant, testAgent, 0, []byte(`{"agent":{"id":"`+testTenant+`","name":"x"}}`))
+	assert.Equal(t, []string{"agent.id"}, fieldsOf(t, err))
+	bundle, _, err = admin.ImportBundle(ctx, testTenant, testAgent, 0, []byte(`{"agent":{"tenant_id":"`+testAgent+`","name":"x"}}`))
+	require.NoError(t, err, "a bundle's tenant_id is for start-up imports only")
+	assert.Equal(t, testTenant, store.policies[testAgent].Agent.TenantID)
+}

@@ -1,0 +1,188 @@
+package application
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"focal/domain"
+	"focal/ports"
+	"slices"
+	"strings"
+)
+
+// partKind describes one kind of policy part to the generic operations.
+type partKind[T any] struct {
+	noun  string // "rule", for messages
+	field string // "rules", the policy's field and the bundle's key
+	parts func(*domain.Policy) *[]T
+	id    func(*T) *string
+}
+
+var (
+	ruleKind = partKind[domain.Rule]{"rule", "rules",
+		func(p *domain.Policy) *[]domain.Rule { return &p.Rules }, func(r *domain.Rule) *string { return &r.ID }}
+	scenarioKind = partKind[domain.Scenario]{"scenario", "scenarios",
+		func(p *domain.Policy) *[]domain.Scenario { return &p.Scenarios }, func(s *domain.Scenario) *string { return &s.ID }}
+	templateKind = partKind[domain.Template]{"template", "templates",
+		func(p *domain.Policy) *[]domain.Template { return &p.Templates }, func(t *domain.Template) *string { return &t.ID }}
+	toolKind = partKind[domain.Tool]{"tool", "tools",
+		func(p *domain.Policy) *[]domain.Tool { return &p.Tools }, func(t *domain.Tool) *string { return &t.ID }}
+)
+
+// PolicyParts manages one kind of part (rules, scenarios, templates or
+// tools) of an agent's policy. Each write is an Edit: a new agent version.
+type PolicyParts[T any] struct {
+	admin *PolicyAdmin
+	kind  partKind[T]
+}
+
+// Rules manages agents' rules.
+func (a *PolicyAdmin) Rules() *PolicyParts[domain.Rule] {
+	return &PolicyParts[domain.Rule]{a, ruleKind}
+}
+
+// Scenarios manages agents' scenarios, each with its steps and transitions.
+func (a *PolicyAdmin) Scenarios() *PolicyParts[domain.Scenario] {
+	return &PolicyParts[domain.Scenario]{a, scenarioKind}
+}
+
+// Templates manages agents' templates.
+func (a *PolicyAdmin) Templates() *PolicyParts[domain.Template] {
+	return &PolicyParts[domain.Template]{a, templateKind}
+}
+
+// Tools manages agents' tools.
+func (a *PolicyAdmin) Tools() *PolicyParts[domain.Tool] {
+	return &PolicyParts[domain.Tool]{a, toolKind}
+}
+
+// List pages through the agent's parts by id. AGENT_NOT_FOUND,
+// INVALID_REQUEST for a cursor this listing did not issue.
+func (s *PolicyParts[T]) List(ctx context.Context, tenantID, agentID string, page ports.PageRequest) (Versioned[ports.Page[T]], error) {
+	p, err := s.admin.load(ctx, tenantID, agentID)
+	if err != nil {
+		return Versioned[ports.Page[T]]{}, err
+	}
+	after, err := partCursor(page.Cursor)
+	if err != nil {
+		return Versioned[ports.Page[T]]{}, err
+	}
+	var items []T
+	for _, part := range *s.kind.parts(p) {
+		if *s.kind.id(&part) > after {
+			items = append(items, part)
+		}
+	}
+	slices.SortFunc(items, func(a, b T) int { return strings.Compare(*s.kind.id(&a), *s.kind.id(&b)) })
+	out := ports.Page[T]{Items: orEmpty(items)}
+	if n := ports.PageLimit(page.Limit); len(items) > n {
+		out.Items = items[:n]
+		out.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(*s.kind.id(&items[n-1])))
+	}
+	return Versioned[ports.Page[T]]{Value: out, Version: p.Agent.Version}, nil
+}
+
+func partCursor(c string) (string, error) {
+	after, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return "", domain.InvalidFields(domain.FieldError{Field: "cursor", Message: "is not a cursor this listing issued"})
+	}
+	return string(after), nil
+}
+
+// Get returns one part. AGENT_NOT_FOUND, NOT_FOUND.
+func (s *PolicyParts[T]) Get(ctx context.Context, tenantID, agentID, id string) (Versioned[T], error) {
+	p, err := s.admin.load(ctx, tenantID, agentID)
+	if err != nil {
+		return Versioned[T]{}, err
+	}
+	return s.found(p, id)
+}
+
+// Create adds a part; its id is required and must be new to the agent.
+// Field errors inside the part name its own fields.
+func (s *PolicyParts[T]) Create(ctx context.Context, tenantID, agentID string, ifVersion int64, part T) (Versioned[T], error) {
+	id := *s.kind.id(&part)
+	if id == "" {
+		return Versioned[T]{}, domain.InvalidFields(domain.FieldError{Field: "id", Message: "is required"})
+	}
+	var focus string
+	p, err := s.admin.Edit(ctx, tenantID, agentID, ifVersion, func(p *domain.Policy) error {
+		if s.index(p, id) >= 0 {
+			return domain.InvalidFields(domain.FieldError{Field: "id", Message: fmt.Sprintf("%s %s already exists", s.kind.noun, id)})
+		}
+		parts := s.kind.parts(p)
+		*parts = append(*parts, part)
+		focus = fmt.Sprintf("%s[%d]", s.kind.field, len(*parts)-1)
+		return nil
+	})
+	if err != nil {
+		return Versioned[T]{}, focusOn(err, focus)
+	}
+	return s.found(p, id)
+}
+
+// Replace puts part in the place of the part with id (its own id is
+// ignored). NOT_FOUND when there is none.
+func (s *PolicyParts[T]) Replace(ctx context.Context, tenantID, agentID, id string, ifVersion int64, part T) (Versioned[T], error) {
+	*s.kind.id(&part) = id
+	var focus string
+	p, err := s.admin.Edit(ctx, tenantID, agentID, ifVersion, func(p *domain.Policy) error {
+		i := s.index(p, id)
+		if i < 0 {
+			return s.notFound(id)
+		}
+		(*s.kind.parts(p))[i] = part
+		focus = fmt.Sprintf("%s[%d]", s.kind.field, i)
+		return nil
+	})
+	if err != nil {
+		return Versioned[T]{}, focusOn(err, focus)
+	}
+	return s.found(p, id)
+}
+
+// Delete removes a part and returns the new agent version. A part still
+// referenced elsewhere in the policy cannot go: INVALID_REQUEST lists the
+// references. NOT_FOUND.
+func (s *PolicyParts[T]) Delete(ctx context.Context, tenantID, agentID, id string, ifVersion int64) (int64, error) {
+	p, err := s.admin.Edit(ctx, tenantID, agentID, ifVersion, func(p *domain.Policy) error {
+		i := s.index(p, id)
+		if i < 0 {
+			return s.notFound(id)
+		}
+		parts := s.kind.parts(p)
+		*parts = slices.Delete(*parts, i, i+1)
+		return nil
+	})
+	var de *domain.Error
+	if errors.As(err, &de) && de.Code == domain.CodeInvalidRequest {
+		out := *de
+		out.Message = fmt.Sprintf("%s %s is still in use: remove the references listed in details first", s.kind.noun, id)
+		return 0, &out
+	}
+	if err != nil {
+		return 0, err
+	}
+	return p.Agent.Version, nil
+}
+
+func (s *PolicyParts[T]) index(p *domain.Policy, id string) int {
+	return slices.IndexFunc(*s.kind.parts(p), func(part T) bool { return *s.kind.id(&part) == id })
+}
+
+func (s *PolicyParts[T]) found(p *domain.Policy, id string) (Versioned[T], error) {
+	i := s.index(p, id)
+	if i < 0 {
+		return Versioned[T]{}, s.notFound(id)
+	}
+	return Versioned[T]{Value: (*s.kind.parts(p))[i], Version: p.Agent.Version}, nil
+}
+
+func (s *PolicyParts[T]) notFound(id string) error {
+	return domain.Errorf(domain.CodeNotFound, "%s %s not found", s.kind.noun, id)
+}
+
+// ID returns a part's id.
+func (s *PolicyParts[T]) ID(part T) string { return *s.kind.id(&part) }
