@@ -23,6 +23,11 @@ type PolicyCache struct {
 	refresh time.Duration
 	entries *lru.Cache[string, *policyEntry]
 	loads   singleflight.Group
+
+	// forgets counts Forget calls per agent, so a load that began before a
+	// write cannot put the old policy back after the write forgot it.
+	mu      sync.Mutex
+	forgets map[string]uint64
 }
 
 type policyEntry struct {
@@ -44,7 +49,7 @@ func NewPolicyCache(store ports.PolicyStore, clock ports.Clock, refresh time.Dur
 	if err != nil {
 		return nil, err
 	}
-	return &PolicyCache{store: store, clock: clock, refresh: refresh, entries: entries}, nil
+	return &PolicyCache{store: store, clock: clock, refresh: refresh, entries: entries, forgets: map[string]uint64{}}, nil
 }
 
 // Get returns the agent's current policy, at most refresh old.
@@ -74,11 +79,18 @@ func (c *PolicyCache) Get(ctx context.Context, tenantID, agentID string) (*domai
 		}
 	}
 	v, err, _ := c.loads.Do(key, func() (any, error) {
+		c.mu.Lock()
+		gen := c.forgets[key]
+		c.mu.Unlock()
 		p, err := c.store.GetPolicy(ctx, tenantID, agentID)
 		if err != nil {
 			return nil, err
 		}
-		c.entries.Add(key, &policyEntry{policy: p, checkedAt: now})
+		c.mu.Lock()
+		if c.forgets[key] == gen {
+			c.entries.Add(key, &policyEntry{policy: p, checkedAt: now})
+		}
+		c.mu.Unlock()
 		return p, nil
 	})
 	if err != nil {
@@ -90,5 +102,9 @@ func (c *PolicyCache) Get(ctx context.Context, tenantID, agentID string) (*domai
 // Forget drops an agent so the next Get reads the store; policy writes on
 // this instance call it so their own changes show at once.
 func (c *PolicyCache) Forget(tenantID, agentID string) {
-	c.entries.Remove(tenantID + "/" + agentID)
+	key := tenantID + "/" + agentID
+	c.mu.Lock()
+	c.forgets[key]++
+	c.mu.Unlock()
+	c.entries.Remove(key)
 }

@@ -76,10 +76,17 @@ func recovery(log *zap.Logger) gin.HandlerFunc {
 	}
 }
 
+// bundleRoute takes whole agent bundles, which outgrow a chat request.
+const bundleRoute = "/v1/agents/:agent_id/bundle"
+
 // limitBody caps request bodies; reading past the cap fails, and decoding
-// reports it as PAYLOAD_TOO_LARGE.
-func limitBody(max int64) gin.HandlerFunc {
+// reports it as PAYLOAD_TOO_LARGE. Bundle imports get their own cap.
+func limitBody(cfg Config) gin.HandlerFunc {
 	return func(c *gin.Context) {
+		max := cfg.MaxBodyBytes
+		if c.FullPath() == bundleRoute {
+			max = cfg.MaxBundleBytes
+		}
 		if c.Request.ContentLength > max {
 			writeError(c, domain.Errorf(domain.CodePayloadTooLarge, "request body exceeds %d bytes", max))
 			return

@@ -17,6 +17,8 @@ type Config struct {
 	Addr string `env:"HTTP_ADDR" envDefault:":8080" yaml:"addr"`
 	// MaxBodyBytes caps request bodies.
 	MaxBodyBytes int64 `env:"HTTP_MAX_BODY_BYTES" envDefault:"1048576" yaml:"max_body_bytes"`
+	// MaxBundleBytes caps agent bundle imports, which carry whole policies.
+	MaxBundleBytes int64 `env:"HTTP_MAX_BUNDLE_BYTES" envDefault:"33554432" yaml:"max_bundle_bytes"`
 	// MaxHeaderBytes caps request headers.
 	MaxHeaderBytes int `env:"HTTP_MAX_HEADER_BYTES" envDefault:"65536" yaml:"max_header_bytes"`
 	// ReadHeaderTimeout bounds how long a client may take to send headers.
@@ -38,6 +40,8 @@ func (c Config) Validate() error {
 		return errors.New("FOCAL_HTTP_ADDR must not be empty")
 	case c.MaxBodyBytes < 1024 || c.MaxBodyBytes > 64<<20:
 		return errors.New("FOCAL_HTTP_MAX_BODY_BYTES must be 1 KiB..64 MiB")
+	case c.MaxBundleBytes < c.MaxBodyBytes || c.MaxBundleBytes > 256<<20:
+		return errors.New("FOCAL_HTTP_MAX_BUNDLE_BYTES must be at least the body limit and at most 256 MiB")
 	case c.MaxHeaderBytes < 4096:
 		return errors.New("FOCAL_HTTP_MAX_HEADER_BYTES must be at least 4096")
 	case c.ReadHeaderTimeout <= 0 || c.IdleTimeout <= 0:
@@ -59,15 +63,18 @@ type Routes interface {
 
 // NewRouter builds the gin engine with the middleware every request goes
 // through and the given endpoint sets; /v1 routes are authenticated and
-// rate-limited.
-func NewRouter(cfg Config, log *zap.Logger, auth *Authenticator, limits *RateLimits, routes []Routes) *gin.Engine {
+// rate-limited. extra middleware (metrics, tracing) runs right after the
+// request id and panic recovery, so it sees every request, 404s included.
+func NewRouter(cfg Config, log *zap.Logger, auth *Authenticator, limits *RateLimits, routes []Routes, extra ...gin.HandlerFunc) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
 	r.ContextWithFallback = true
-	r.Use(requestContext(log), recovery(log), limitBody(cfg.MaxBodyBytes))
+	r.Use(requestContext(log), recovery(log))
+	r.Use(extra...)
+	r.Use(limitBody(cfg))
 	r.NoRoute(func(c *gin.Context) {
 		writeError(c, domain.Errorf(domain.CodeNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
 	})

@@ -1,6 +1,7 @@
 package component
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -649,4 +650,22 @@ func TestPolicyBundleCreatesAgent(t *testing.T) {
 // store, so this is tested with the MongoDB store.
 func TestPolicyWriteServedByAnotherInstance(t *testing.T) {
 	t.Skip("needs a store shared by two instances: covered by the MongoDB end-to-end tests")
+}
+
+// A bundle larger than a chat request's body limit imports: whole policies
+// have their own limit.
+func TestLargeBundleImports(t *testing.T) {
+	app := harness.Start(t, nil)
+	admin := harness.Token(t, harness.DemoTenant, "admin")
+	rules := make([]map[string]any, 6000)
+	for i := range rules {
+		rules[i] = map[string]any{"id": fmt.Sprintf("r%05d", i), "condition": fmt.Sprintf("topic%d alpha beta gamma delta; variant%d epsilon", i, i),
+			"action": strings.Repeat("Explain the policy clearly. ", 4)}
+	}
+	bundle := map[string]any{"agent": map[string]any{"id": "12345678-1234-4234-8234-123456789abc", "name": "big"}, "rules": rules}
+	raw, err := json.Marshal(bundle)
+	require.NoError(t, err)
+	require.Greater(t, len(raw), 1<<20, "the bundle is over the chat body limit")
+	res := app.Do(t, harness.Request{Method: http.MethodPut, Path: "/v1/agents/12345678-1234-4234-8234-123456789abc/bundle", Token: admin, Body: raw})
+	require.Equal(t, http.StatusCreated, res.Status, "%.300s", res.Body)
 }
