@@ -1,0 +1,83 @@
+package mongo
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Config is the MongoDB store's configuration. The loader adds the FOCAL_
+// prefix to every variable (FOCAL_MONGO_URI, FOCAL_MONGO_DB, ...).
+type Config struct {
+	// URI is the connection string (mongodb:// or mongodb+srv://).
+	URI string `env:"MONGO_URI" envDefault:"mongodb://localhost:27017" yaml:"uri"`
+	// Database holds every collection of the service.
+	Database string `env:"MONGO_DB" envDefault:"focal" yaml:"database"`
+	// OperationTimeout bounds every single round trip; the caller's own
+	// deadline still applies when it is sooner.
+	OperationTimeout time.Duration `env:"MONGO_OPERATION_TIMEOUT" envDefault:"5s" yaml:"operation_timeout"`
+	// MaxPoolSize caps the connections per server.
+	MaxPoolSize uint64 `env:"MONGO_MAX_POOL_SIZE" envDefault:"100" yaml:"max_pool_size"`
+	// MinPoolSize keeps this many connections per server open.
+	MinPoolSize uint64 `env:"MONGO_MIN_POOL_SIZE" envDefault:"0" yaml:"min_pool_size"`
+	// ConnectTimeout bounds opening one connection.
+	ConnectTimeout time.Duration `env:"MONGO_CONNECT_TIMEOUT" envDefault:"10s" yaml:"connect_timeout"`
+	// ServerSelectionTimeout is how long an operation waits for a usable
+	// server before it fails with STORE_UNAVAILABLE.
+	ServerSelectionTimeout time.Duration `env:"MONGO_SERVER_SELECTION_TIMEOUT" envDefault:"5s" yaml:"server_selection_timeout"`
+}
+
+// Defaults used for zero fields when a Config is built in code rather than
+// loaded from the environment.
+const (
+	DefaultDatabase               = "focal"
+	DefaultOperationTimeout       = 5 * time.Second
+	DefaultMaxPoolSize            = 100
+	DefaultConnectTimeout         = 10 * time.Second
+	DefaultServerSelectionTimeout = 5 * time.Second
+)
+
+// WithDefaults returns c with every zero field given its default.
+func (c Config) WithDefaults() Config {
+	if c.Database == "" {
+		c.Database = DefaultDatabase
+	}
+	if c.OperationTimeout == 0 {
+		c.OperationTimeout = DefaultOperationTimeout
+	}
+	if c.MaxPoolSize == 0 {
+		c.MaxPoolSize = DefaultMaxPoolSize
+	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = DefaultConnectTimeout
+	}
+	if c.ServerSelectionTimeout == 0 {
+		c.ServerSelectionTimeout = DefaultServerSelectionTimeout
+	}
+	return c
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	if !strings.HasPrefix(c.URI, "mongodb://") && !strings.HasPrefix(c.URI, "mongodb+srv://") {
+		errs = append(errs, errors.New("FOCAL_MONGO_URI must start with mongodb:// or mongodb+srv://"))
+	}
+	if c.Database == "" || len(c.Database) > 63 || strings.ContainsAny(c.Database, `/\. "$*<>:|?`+"\x00") {
+		errs = append(errs, errors.New(`FOCAL_MONGO_DB must be 1..63 characters without any of / \ . " $ * < > : | ? or spaces`))
+	}
+	if c.OperationTimeout <= 0 {
+		errs = append(errs, errors.New("FOCAL_MONGO_OPERATION_TIMEOUT must be positive"))
+	}
+	if c.ConnectTimeout <= 0 || c.ServerSelectionTimeout <= 0 {
+		errs = append(errs, errors.New("FOCAL_MONGO_CONNECT_TIMEOUT and FOCAL_MONGO_SERVER_SELECTION_TIMEOUT must be positive"))
+	}
+	if c.MaxPoolSize == 0 {
+		errs = append(errs, errors.New("FOCAL_MONGO_MAX_POOL_SIZE must be at least 1"))
+	}
+	if c.MinPoolSize > c.MaxPoolSize {
+		errs = append(errs, fmt.Errorf("FOCAL_MONGO_MIN_POOL_SIZE (%d) must not exceed FOCAL_MONGO_MAX_POOL_SIZE (%d)", c.MinPoolSize, c.MaxPoolSize))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,69 @@
+// Package mongo implements Focal's policy, session, turn and session-lease
+// stores on MongoDB (6.0+) and on Mongo-compatible servers such as FerretDB,
+// with mongo-driver v2.
+//
+// # Design
+//
+// One collection per aggregate, indexes created at start-up (EnsureIndexes,
+// called by New), no multi-document transactions, and every concurrency
+// invariant built on one primitive: an insert that fails with a duplicate
+// key when the key exists. Conditional updates and $inc are never relied
+// on: compatible servers lose concurrent updates of one document silently
+// (FerretDB even loses concurrent $sets of different fields), while a
+// duplicate insert fails on every server, every time.
+//
+//	policies            one doc per (tenant, agent, version), unique on those three: saving
+//	                    version v+1 is an insert; older versions are pruned after it
+//	sessions            _id session id: identity, status and creation state; written at
+//	                    creation and at close only; indexed (tenant, created desc, id desc)
+//	                    and (tenant, agent, created desc, id desc) for listings
+//	channel_identities  _id hash of (tenant, agent, channel, user): the key's active session;
+//	                    inserted once, deleted (filtered by session id) to free the key
+//	turns               _id turn id, unique (session_id, turn_number): the commit point of a
+//	                    turn, carrying the session's state after it
+//	session_leases      _id tenant/session: a held lease with its fence and expiry; TTL on
+//	                    purge_at where the server has TTL indexes
+//	lease_epochs        _id epoch number, one per process start: makes fences unique
+//
+// A session's state after its turns is never copied back to the session
+// document: reads take it from the newest turn record, which is the commit
+// point, so a crash between two writes can never leave a session behind its
+// turns, and the session document has no writer that could race a close.
+// Status (closed) lives only on the session document and wins over the
+// state a turn carries, so a close during a turn survives its commit.
+// Session.Version is derived: the version the session was created with,
+// plus one per committed turn, plus one when closed.
+//
+// Bodies (policies, session states, turn records) are stored as JSON text
+// beside the indexed fields: they round-trip exactly as the API shows them,
+// and user-controlled map keys (session variables, metadata) never become
+// BSON field names, where "." and "$" are troublesome.
+//
+// # Round trips
+//
+// Uncontended, per operation (independent reads run concurrently, so the
+// latency is lower than the count):
+//
+//	LockSession          2 (lease insert ‖ session check)             1 of latency
+//	GetSession           2 (session doc ‖ newest turn)                1 of latency
+//	RecentTurns          1
+//	CommitTurn           3 (current lease ‖ newest turn number, insert) 2 of latency
+//	Release              1
+//	FindOrCreateActive   3 for an existing session (identity, then GetSession), 3 for a new one
+//
+// The store's own part of a turn (lock, commit, release) is 6 round trips
+// and 4 of latency; what the application adds around it (resolving and
+// re-reading the session, reading history) is GetSession and RecentTurns
+// as listed. TestRoundTripsPerTurn pins these numbers.
+//
+// Every operation gets its own deadline (Config.OperationTimeout) within
+// the caller's. A server that does not answer in time, or cannot be
+// reached, is STORE_UNAVAILABLE; an error the server answers with is
+// INTERNAL_ERROR; not-found is the port's own code.
+//
+// Sharding, should one replica set not suffice: every turn-path query
+// names the session (sessions, turns, leases) or the tenant (policies,
+// identities), so those are the natural shard keys; the unique turn index
+// already begins with session_id, as MongoDB requires of a unique index on
+// a sharded collection. (Not exercised by these tests.)
+package mongo

@@ -1,0 +1,231 @@
+package contract
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"focal/domain"
+	"focal/ports"
+)
+
+var policyCases = []testCase{
+	{"SaveAndGet", testSaveAndGetPolicy},
+	{"VersionRules", testPolicyVersionRules},
+	{"ConcurrentSaversOneWinner", testConcurrentPolicySavers},
+	{"ListAgents", testListAgents},
+	{"DeleteAgent", testDeleteAgent},
+	{"TenantIsolation", testPolicyTenantIsolation},
+}
+
+// samplePolicy is a small but complete policy of agent at version.
+func samplePolicy(agentID string, version int64, name string) *domain.Policy {
+	return &domain.Policy{
+		Agent: domain.Agent{
+			ID: agentID, Name: name, SystemPrompt: "You are helpful.", Enabled: true, Version: version,
+			Settings: domain.AgentSettings{TopK: 3, RuleJudge: true},
+		},
+		Rules: []domain.Rule{
+			{ID: "greet", Name: "Greet", Condition: "user says hello", Action: "greet back", Scope: domain.ScopeGlobal, Priority: 10, Enabled: true},
+			{ID: "no-promises", Condition: "refund", Action: "never promise", Scope: domain.ScopeGlobal, Enabled: true, Hard: true,
+				Constraints: []domain.Constraint{{Kind: domain.ConstraintForbidPhrase, Value: "guaranteed"}}},
+		},
+		Scenarios: []domain.Scenario{{
+			ID: "returns", EntryCondition: "return an item", EntryStepID: "ask", Enabled: true,
+			Steps: []domain.Step{{ID: "ask", Instructions: "ask for the order", Transitions: []domain.Transition{{To: "done", Condition: "order number"}}}, {ID: "done", Terminal: true}},
+		}},
+		Templates: []domain.Template{{ID: "hello", Text: "Hello {name}!", Mode: domain.ModeSuggest}},
+		Tools:     []domain.Tool{{ID: "lookup", URL: "https://tools.example/lookup", TimeoutMS: 500}},
+	}
+}
+
+// requireSamePolicy compares policies as stored, ignoring the tenant id a
+// store may fill in.
+func requireSamePolicy(t *testing.T, want, got *domain.Policy) {
+	t.Helper()
+	g := *got
+	g.Agent.TenantID = want.Agent.TenantID
+	requireJSONEqual(t, want, &g)
+}
+
+func testSaveAndGetPolicy(t *testing.T, f *fixture) {
+	tenant, agent := newID(), "agent-"+newID()
+	_, err := f.Policies.GetPolicy(f.ctx, tenant, agent)
+	requireCode(t, err, domain.CodeAgentNotFound, "GetPolicy of an unknown agent")
+	_, err = f.Policies.AgentVersion(f.ctx, tenant, agent)
+	requireCode(t, err, domain.CodeAgentNotFound, "AgentVersion of an unknown agent")
+
+	v1 := samplePolicy(agent, 1, "First")
+	require.NoError(t, f.Policies.SavePolicy(f.ctx, tenant, v1))
+	want := samplePolicy(agent, 1, "First")
+	v1.Rules[0].Name = "changed by the caller after saving"
+	got, err := f.Policies.GetPolicy(f.ctx, tenant, agent)
+	require.NoError(t, err)
+	requireSamePolicy(t, want, got)
+	v, err := f.Policies.AgentVersion(f.ctx, tenant, agent)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, v)
+
+	v2 := samplePolicy(agent, 2, "Second")
+	v2.Rules = v2.Rules[:1]
+	v2.Agent.Enabled = false
+	require.NoError(t, f.Policies.SavePolicy(f.ctx, tenant, v2))
+	got, err = f.Policies.GetPolicy(f.ctx, tenant, agent)
+	require.NoError(t, err, "a disabled agent is still returned")
+	requireSamePolicy(t, v2, got)
+	v, err = f.Policies.AgentVersion(f.ctx, tenant, agent)
+	require.NoError(t, err)
+	require.EqualValues(t, 2, v)
+}
+
+func testPolicyVersionRules(t *testing.T, f *fixture) {
+	tenant, agent := newID(), "agent-"+newID()
+	for _, v := range []int64{0, 2, -1} {
+		err := f.Policies.SavePolicy(f.ctx, tenant, samplePolicy(agent, v, "bad"))
+		requireCode(t, err, domain.CodeVersionConflict, fmt.Sprintf("a new agent saved at version %d", v))
+	}
+	_, err := f.Policies.GetPolicy(f.ctx, tenant, agent)
+	requireCode(t, err, domain.CodeAgentNotFound, "refused saves store nothing")
+
+	require.NoError(t, f.Policies.SavePolicy(f.ctx, tenant, samplePolicy(agent, 1, "one")))
+	for _, v := range []int64{1, 3, 0} {
+		err := f.Policies.SavePolicy(f.ctx, tenant, samplePolicy(agent, v, "bad"))
+		requireCode(t, err, domain.CodeVersionConflict, fmt.Sprintf("version %d over version 1", v))
+	}
+	require.NoError(t, f.Policies.SavePolicy(f.ctx, tenant, samplePolicy(agent, 2, "two")))
+	got, err := f.Policies.GetPolicy(f.ctx, tenant, agent)
+	require.NoError(t, err)
+	require.Equal(t, "two", got.Agent.Name)
+	require.EqualValues(t, 2, got.Agent.Version)
+}
+
+func testConcurrentPolicySavers(t *testing.T, f *fixture) {
+	tenant, agent := newID(), "agent-"+newID()
+	require.NoError(t, f.Policies.SavePolicy(f.ctx, tenant, samplePolicy(agent, 1, "one")))
+	const savers = 10
+	results := race(savers, func(i int) (string, error) {
+		name := fmt.Sprintf("saver-%d", i)
+		return name, f.Policies.SavePolicy(f.ctx, tenant, samplePolicy(agent, 2, name))
+	})
+	var winners []string
+	for _, r := range results {
+		if r.err == nil {
+			winners = append(winners, r.value)
+			continue
+		}
+		requireCode(t, r.err, domain.CodeVersionConflict, "a losing saver")
+	}
+	require.Len(t, winners, 1, "exactly one of %d concurrent savers of version 2 wins", savers)
+	got, err := f.Policies.GetPolicy(f.ctx, tenant, agent)
+	require.NoError(t, err)
+	require.Equal(t, winners[0], got.Agent.Name, "the stored policy is the winner's")
+	require.EqualValues(t, 2, got.Agent.Version)
+}
+
+func testListAgents(t *testing.T, f *fixture) {
+	tenant, other := newID(), newID()
+	ids := []string{"agent-d", "agent-a", "agent-e", "agent-c", "agent-b"}
+	for i, id := range ids {
+		require.NoError(t, f.Policies.SavePolicy(f.ctx, tenant, samplePolicy(id, 1, id+"-v1")))
+		if i%2 == 0 {
+			require.NoError(t, f.Policies.SavePolicy(f.ctx, tenant, samplePolicy(id, 2, id+"-v2")))
+		}
+	}
+	require.NoError(t, f.Policies.SavePolicy(f.ctx, other, samplePolicy("agent-0", 1, "other tenant's")))
+
+	var seen []string
+	cursor := ""
+	for pageNo := 0; ; pageNo++ {
+		require.Less(t, pageNo, 5, "paging must end")
+		page, err := f.Policies.ListAgents(f.ctx, tenant, ports.PageRequest{Limit: 2, Cursor: cursor})
+		require.NoError(t, err)
+		require.NotEmpty(t, page.Items, "no empty page before the end")
+		require.LessOrEqual(t, len(page.Items), 2)
+		for _, a := range page.Items {
+			seen = append(seen, a.ID)
+			wantVersion := int64(1)
+			if a.ID == "agent-d" || a.ID == "agent-e" || a.ID == "agent-b" {
+				wantVersion = 2
+			}
+			require.Equal(t, wantVersion, a.Version, "agents are listed at their current version")
+			require.Equal(t, fmt.Sprintf("%s-v%d", a.ID, wantVersion), a.Name)
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		cursor = page.NextCursor
+	}
+	require.Equal(t, []string{"agent-a", "agent-b", "agent-c", "agent-d", "agent-e"}, seen,
+		"pages list every agent once, by id, and nothing of another tenant")
+
+	all, err := f.Policies.ListAgents(f.ctx, tenant, ports.PageRequest{})
+	require.NoError(t, err)
+	require.Len(t, all.Items, 5, "limit 0 means the default page size")
+	require.Empty(t, all.NextCursor)
+
+	_, err = f.Policies.ListAgents(f.ctx, tenant, ports.PageRequest{Limit: 2, Cursor: "%%not-a-cursor%%"})
+	requireCode(t, err, domain.CodeInvalidRequest, "a bad cursor")
+
+	empty, err := f.Policies.ListAgents(f.ctx, newID(), ports.PageRequest{})
+	require.NoError(t, err)
+	require.Empty(t, empty.Items)
+	require.Empty(t, empty.NextCursor)
+}
+
+func testDeleteAgent(t *testing.T, f *fixture) {
+	tenant, agent := newID(), "agent-"+newID()
+	requireCode(t, f.Policies.DeleteAgent(f.ctx, tenant, agent), domain.CodeAgentNotFound, "deleting an unknown agent")
+	require.NoError(t, f.Policies.SavePolicy(f.ctx, tenant, samplePolicy(agent, 1, "one")))
+	require.NoError(t, f.Policies.SavePolicy(f.ctx, tenant, samplePolicy(agent, 2, "two")))
+	require.NoError(t, f.Policies.SavePolicy(f.ctx, tenant, samplePolicy("agent-keep", 1, "kept")))
+
+	require.NoError(t, f.Policies.DeleteAgent(f.ctx, tenant, agent))
+	_, err := f.Policies.GetPolicy(f.ctx, tenant, agent)
+	requireCode(t, err, domain.CodeAgentNotFound, "GetPolicy after delete")
+	_, err = f.Policies.AgentVersion(f.ctx, tenant, agent)
+	requireCode(t, err, domain.CodeAgentNotFound, "AgentVersion after delete")
+	page, err := f.Policies.ListAgents(f.ctx, tenant, ports.PageRequest{})
+	require.NoError(t, err)
+	require.Len(t, page.Items, 1)
+	require.Equal(t, "agent-keep", page.Items[0].ID)
+	requireCode(t, f.Policies.DeleteAgent(f.ctx, tenant, agent), domain.CodeAgentNotFound, "deleting twice")
+
+	// Every version went: the id starts again at version 1.
+	requireCode(t, f.Policies.SavePolicy(f.ctx, tenant, samplePolicy(agent, 3, "three")), domain.CodeVersionConflict, "no version survives a delete")
+	require.NoError(t, f.Policies.SavePolicy(f.ctx, tenant, samplePolicy(agent, 1, "reborn")))
+	v, err := f.Policies.AgentVersion(f.ctx, tenant, agent)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, v)
+}
+
+func testPolicyTenantIsolation(t *testing.T, f *fixture) {
+	mine, theirs, agent := newID(), newID(), "agent-"+newID()
+	require.NoError(t, f.Policies.SavePolicy(f.ctx, mine, samplePolicy(agent, 1, "mine-1")))
+	require.NoError(t, f.Policies.SavePolicy(f.ctx, mine, samplePolicy(agent, 2, "mine-2")))
+
+	_, err := f.Policies.GetPolicy(f.ctx, theirs, agent)
+	requireCode(t, err, domain.CodeAgentNotFound, "GetPolicy across tenants")
+	_, err = f.Policies.AgentVersion(f.ctx, theirs, agent)
+	requireCode(t, err, domain.CodeAgentNotFound, "AgentVersion across tenants")
+	requireCode(t, f.Policies.DeleteAgent(f.ctx, theirs, agent), domain.CodeAgentNotFound, "DeleteAgent across tenants")
+	page, err := f.Policies.ListAgents(f.ctx, theirs, ports.PageRequest{})
+	require.NoError(t, err)
+	require.Empty(t, page.Items, "ListAgents across tenants")
+
+	// The same agent id in another tenant is another agent, versioned on its own.
+	requireCode(t, f.Policies.SavePolicy(f.ctx, theirs, samplePolicy(agent, 3, "theirs-3")), domain.CodeVersionConflict,
+		"another tenant's versions do not count")
+	require.NoError(t, f.Policies.SavePolicy(f.ctx, theirs, samplePolicy(agent, 1, "theirs-1")))
+	got, err := f.Policies.GetPolicy(f.ctx, theirs, agent)
+	require.NoError(t, err)
+	require.Equal(t, "theirs-1", got.Agent.Name)
+
+	got, err = f.Policies.GetPolicy(f.ctx, mine, agent)
+	require.NoError(t, err)
+	require.Equal(t, "mine-2", got.Agent.Name, "untouched by the other tenant")
+	require.EqualValues(t, 2, got.Agent.Version)
+	require.NoError(t, f.Policies.DeleteAgent(f.ctx, theirs, agent))
+	_, err = f.Policies.GetPolicy(f.ctx, mine, agent)
+	require.NoError(t, err, "deleting their agent leaves mine")
+}

@@ -1,0 +1,328 @@
+package contract
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"focal/domain"
+	"focal/ports"
+)
+
+var sessionCases = []testCase{
+	{"FindOrCreateActive", testFindOrCreateActive},
+	{"ConcurrentFirstMessagesCreateOne", testConcurrentFirstMessages},
+	{"GetSessionNotFound", testGetSessionNotFound},
+	{"CloseSession", testCloseSession},
+	{"DeleteSessionIsHard", testDeleteSession},
+	{"ListSessions", testListSessions},
+	{"ListSessionsTiesAndTurns", testListSessionsTiesAndTurns},
+	{"TenantIsolation", testSessionTenantIsolation},
+}
+
+func testFindOrCreateActive(t *testing.T, f *fixture) {
+	tenant, agent := newID(), newID()
+	k := key(tenant, agent)
+	createdAt := time.Now().Add(-time.Minute)
+	first := domain.NewSession(newID(), k, createdAt)
+	s, created, err := f.Sessions.FindOrCreateActive(f.ctx, first)
+	require.NoError(t, err)
+	require.True(t, created)
+	require.Equal(t, first.ID, s.ID)
+
+	again, created, err := f.Sessions.FindOrCreateActive(f.ctx, domain.NewSession(newID(), k, time.Now()))
+	require.NoError(t, err)
+	require.False(t, created, "the key already has an active session")
+	require.Equal(t, first.ID, again.ID)
+
+	got := f.get(tenant, first.ID)
+	require.Equal(t, tenant, got.TenantID)
+	require.Equal(t, agent, got.AgentID)
+	require.Equal(t, k.Channel, got.Channel)
+	require.Equal(t, k.UserChannelID, got.UserChannelID)
+	require.Equal(t, domain.SessionActive, got.Status)
+	require.Zero(t, got.TurnCount)
+	require.Equal(t, first.Version, got.Version)
+	require.Nil(t, got.ClosedAt)
+	requireSameTime(t, createdAt, got.CreatedAt, "created_at")
+	require.Equal(t, first.Key(), again.Key())
+
+	// Each part of the key tells sessions apart.
+	variants := []domain.ChannelKey{k, k, k}
+	variants[0].Channel = "sms"
+	variants[1].UserChannelID += "-other"
+	variants[2].AgentID = newID()
+	for _, v := range variants {
+		s, created, err := f.Sessions.FindOrCreateActive(f.ctx, domain.NewSession(newID(), v, time.Now()))
+		require.NoError(t, err)
+		require.True(t, created, "key %+v is a different key", v)
+		require.NotEqual(t, first.ID, s.ID)
+	}
+}
+
+func testConcurrentFirstMessages(t *testing.T, f *fixture) {
+	tenant, agent := newID(), newID()
+	k := key(tenant, agent)
+	const callers = 20
+	type outcome struct {
+		session *domain.Session
+		created bool
+	}
+	results := race(callers, func(int) (outcome, error) {
+		s, created, err := f.Sessions.FindOrCreateActive(f.ctx, domain.NewSession(newID(), k, time.Now()))
+		return outcome{s, created}, err
+	})
+	var createdIDs []string
+	ids := map[string]bool{}
+	for _, r := range results {
+		require.NoError(t, r.err)
+		ids[r.value.session.ID] = true
+		if r.value.created {
+			createdIDs = append(createdIDs, r.value.session.ID)
+		}
+	}
+	require.Len(t, createdIDs, 1, "exactly one of %d concurrent callers creates", callers)
+	require.Len(t, ids, 1, "every caller gets the same session")
+	require.True(t, ids[createdIDs[0]])
+	require.Equal(t, domain.SessionActive, f.get(tenant, createdIDs[0]).Status)
+
+	page, err := f.Sessions.ListSessions(f.ctx, tenant, ports.SessionQuery{AgentID: agent})
+	require.NoError(t, err)
+	require.Len(t, page.Items, 1, "the losers left no session behind")
+}
+
+func testGetSessionNotFound(t *testing.T, f *fixture) {
+	_, err := f.Sessions.GetSession(f.ctx, newID(), newID())
+	requireCode(t, err, domain.CodeSessionNotFound, "GetSession of an unknown id")
+	_, err = f.Sessions.CloseSession(f.ctx, newID(), newID(), time.Now())
+	requireCode(t, err, domain.CodeSessionNotFound, "CloseSession of an unknown id")
+	requireCode(t, f.Sessions.DeleteSession(f.ctx, newID(), newID()), domain.CodeSessionNotFound, "DeleteSession of an unknown id")
+}
+
+func testCloseSession(t *testing.T, f *fixture) {
+	tenant, agent := newID(), newID()
+	k := key(tenant, agent)
+	s := f.sessionAt(k, time.Now())
+	turns := f.turns(tenant, s.ID, 2)
+
+	at := time.Now().Add(time.Second)
+	closed, err := f.Sessions.CloseSession(f.ctx, tenant, s.ID, at)
+	require.NoError(t, err)
+	require.Equal(t, domain.SessionClosed, closed.Status)
+	require.NotNil(t, closed.ClosedAt)
+	requireSameTime(t, at, *closed.ClosedAt, "closed_at")
+	require.Equal(t, s.Version+3, closed.Version, "two turns and the close each bump the version")
+	require.Equal(t, 2, closed.TurnCount, "closing keeps the history")
+
+	got := f.get(tenant, s.ID)
+	require.Equal(t, domain.SessionClosed, got.Status)
+	requireSameTime(t, at, *got.ClosedAt, "closed_at as read")
+	require.Equal(t, closed.Version, got.Version)
+
+	again, err := f.Sessions.CloseSession(f.ctx, tenant, s.ID, at.Add(time.Hour))
+	require.NoError(t, err, "closing a closed session is a no-op")
+	require.Equal(t, domain.SessionClosed, again.Status)
+	requireSameTime(t, at, *again.ClosedAt, "the first close's time stays")
+	require.Equal(t, closed.Version, again.Version, "a no-op close changes nothing")
+
+	next, created, err := f.Sessions.FindOrCreateActive(f.ctx, domain.NewSession(newID(), k, time.Now()))
+	require.NoError(t, err)
+	require.True(t, created, "closing frees the channel key")
+	require.NotEqual(t, s.ID, next.ID)
+	require.Equal(t, domain.SessionActive, f.get(tenant, next.ID).Status)
+
+	page, err := f.Turns.ListTurns(f.ctx, tenant, s.ID, ports.TurnQuery{Order: ports.OrderAsc})
+	require.NoError(t, err)
+	require.Equal(t, []int{1, 2}, turnNumbers(page.Items), "a closed session's turns stay readable")
+	_, err = f.Turns.GetTurn(f.ctx, tenant, turns[0].ID)
+	require.NoError(t, err)
+}
+
+func testDeleteSession(t *testing.T, f *fixture) {
+	tenant, agent := newID(), newID()
+	k := key(tenant, agent)
+	s := f.sessionAt(k, time.Now())
+	kept := f.newSession(tenant, agent)
+	turns := f.turns(tenant, s.ID, 3)
+	keptTurns := f.turns(tenant, kept.ID, 1)
+
+	require.NoError(t, f.Sessions.DeleteSession(f.ctx, tenant, s.ID))
+	_, err := f.Sessions.GetSession(f.ctx, tenant, s.ID)
+	requireCode(t, err, domain.CodeSessionNotFound, "GetSession after delete")
+	for _, turn := range turns {
+		_, err := f.Turns.GetTurn(f.ctx, tenant, turn.ID)
+		requireCode(t, err, domain.CodeTurnNotFound, "a deleted session's turn")
+	}
+	_, err = f.Turns.ListTurns(f.ctx, tenant, s.ID, ports.TurnQuery{})
+	requireCode(t, err, domain.CodeSessionNotFound, "ListTurns after delete")
+	recent, err := f.Turns.RecentTurns(f.ctx, tenant, s.ID, 10)
+	if err == nil {
+		require.Empty(t, recent, "RecentTurns after delete")
+	} else {
+		requireCode(t, err, domain.CodeSessionNotFound, "RecentTurns after delete")
+	}
+	page, err := f.Sessions.ListSessions(f.ctx, tenant, ports.SessionQuery{})
+	require.NoError(t, err)
+	require.Len(t, page.Items, 1)
+	require.Equal(t, kept.ID, page.Items[0].ID)
+	requireCode(t, f.Sessions.DeleteSession(f.ctx, tenant, s.ID), domain.CodeSessionNotFound, "deleting twice")
+	_, err = f.Sessions.CloseSession(f.ctx, tenant, s.ID, time.Now())
+	requireCode(t, err, domain.CodeSessionNotFound, "closing a deleted session")
+
+	next, created, err := f.Sessions.FindOrCreateActive(f.ctx, domain.NewSession(newID(), k, time.Now()))
+	require.NoError(t, err)
+	require.True(t, created, "deleting frees the channel key")
+	require.NotEqual(t, s.ID, next.ID)
+
+	// The other session of the tenant is untouched.
+	require.Equal(t, 1, f.get(tenant, kept.ID).TurnCount)
+	_, err = f.Turns.GetTurn(f.ctx, tenant, keptTurns[0].ID)
+	require.NoError(t, err)
+}
+
+// listAll pages through a session listing and checks the paging rules.
+func (f *fixture) listAll(tenant string, q ports.SessionQuery) []domain.Session {
+	f.t.Helper()
+	var all []domain.Session
+	seen := map[string]bool{}
+	for pageNo := 0; ; pageNo++ {
+		require.Less(f.t, pageNo, 50, "paging must end")
+		page, err := f.Sessions.ListSessions(f.ctx, tenant, q)
+		require.NoError(f.t, err)
+		require.LessOrEqual(f.t, len(page.Items), ports.PageLimit(q.Page.Limit))
+		if pageNo > 0 {
+			require.NotEmpty(f.t, page.Items, "no empty page after a cursor")
+		}
+		for _, s := range page.Items {
+			require.False(f.t, seen[s.ID], "session %s on two pages", s.ID)
+			seen[s.ID] = true
+			all = append(all, s)
+		}
+		if page.NextCursor == "" {
+			return all
+		}
+		q.Page.Cursor = page.NextCursor
+	}
+}
+
+func sessionIDs(ss []domain.Session) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = s.ID
+	}
+	return out
+}
+
+func testListSessions(t *testing.T, f *fixture) {
+	tenant, agentA, agentB := newID(), newID(), newID()
+	base := time.Now().Add(-time.Hour)
+	var aIDs, allIDs []string // oldest first
+	for i := range 7 {
+		agent := agentA
+		if i%3 == 2 {
+			agent = agentB
+		}
+		s := f.sessionAt(key(tenant, agent), base.Add(time.Duration(i)*time.Second))
+		allIDs = append(allIDs, s.ID)
+		if agent == agentA {
+			aIDs = append(aIDs, s.ID)
+		}
+	}
+	f.newSession(newID(), agentA) // another tenant's
+	_, err := f.Sessions.CloseSession(f.ctx, tenant, aIDs[1], time.Now())
+	require.NoError(t, err)
+	newestFirst := func(ids []string) []string {
+		out := slices.Clone(ids)
+		slices.Reverse(out)
+		return out
+	}
+
+	all := f.listAll(tenant, ports.SessionQuery{Page: ports.PageRequest{Limit: 3}})
+	require.Equal(t, newestFirst(allIDs), sessionIDs(all), "every session once, newest first")
+	for i := 1; i < len(all); i++ {
+		require.False(t, all[i].CreatedAt.After(all[i-1].CreatedAt), "newest first")
+	}
+	require.Equal(t, newestFirst(aIDs), sessionIDs(f.listAll(tenant, ports.SessionQuery{AgentID: agentA, Page: ports.PageRequest{Limit: 2}})))
+
+	closed := f.listAll(tenant, ports.SessionQuery{Status: domain.SessionClosed})
+	require.Equal(t, []string{aIDs[1]}, sessionIDs(closed))
+	require.Equal(t, domain.SessionClosed, closed[0].Status)
+	active := f.listAll(tenant, ports.SessionQuery{AgentID: agentA, Status: domain.SessionActive, Page: ports.PageRequest{Limit: 2}})
+	wantActive := newestFirst(slices.Delete(slices.Clone(aIDs), 1, 2))
+	require.Equal(t, wantActive, sessionIDs(active), "both filters, paged")
+
+	page, err := f.Sessions.ListSessions(f.ctx, tenant, ports.SessionQuery{Page: ports.PageRequest{Limit: 2}})
+	require.NoError(t, err)
+	require.Len(t, page.Items, 2)
+	require.NotEmpty(t, page.NextCursor)
+	whole, err := f.Sessions.ListSessions(f.ctx, tenant, ports.SessionQuery{})
+	require.NoError(t, err)
+	require.Len(t, whole.Items, 7, "limit 0 means the default page size")
+	require.Empty(t, whole.NextCursor)
+
+	_, err = f.Sessions.ListSessions(f.ctx, tenant, ports.SessionQuery{Page: ports.PageRequest{Cursor: "%%not-a-cursor%%"}})
+	requireCode(t, err, domain.CodeInvalidRequest, "a bad cursor")
+	none, err := f.Sessions.ListSessions(f.ctx, newID(), ports.SessionQuery{})
+	require.NoError(t, err)
+	require.NotNil(t, none.Items)
+	require.Empty(t, none.Items)
+	require.Empty(t, none.NextCursor)
+}
+
+func testListSessionsTiesAndTurns(t *testing.T, f *fixture) {
+	tenant, agent := newID(), newID()
+	at := time.Now().Truncate(time.Millisecond)
+	var ids []string
+	for range 4 {
+		ids = append(ids, f.sessionAt(key(tenant, agent), at).ID)
+	}
+	listed := f.listAll(tenant, ports.SessionQuery{Page: ports.PageRequest{Limit: 1}})
+	got := sessionIDs(listed)
+	require.ElementsMatch(t, ids, got, "sessions created at the same instant are each listed once")
+
+	f.turns(tenant, ids[2], 2)
+	for _, s := range f.listAll(tenant, ports.SessionQuery{}) {
+		want := 0
+		if s.ID == ids[2] {
+			want = 2
+		}
+		require.Equal(t, want, s.TurnCount, "listings reflect committed turns")
+	}
+}
+
+func testSessionTenantIsolation(t *testing.T, f *fixture) {
+	mine, theirs, agent := newID(), newID(), newID()
+	k := key(mine, agent)
+	s := f.sessionAt(k, time.Now())
+	missing := newID()
+
+	_, errOther := f.Sessions.GetSession(f.ctx, theirs, s.ID)
+	_, errMissing := f.Sessions.GetSession(f.ctx, theirs, missing)
+	requireCode(t, errOther, domain.CodeSessionNotFound, "GetSession across tenants")
+	requireSameAsMissing(t, errOther, errMissing, "GetSession")
+
+	_, errOther = f.Sessions.CloseSession(f.ctx, theirs, s.ID, time.Now())
+	requireCode(t, errOther, domain.CodeSessionNotFound, "CloseSession across tenants")
+	require.Equal(t, domain.SessionActive, f.get(mine, s.ID).Status, "their close did not close mine")
+
+	requireCode(t, f.Sessions.DeleteSession(f.ctx, theirs, s.ID), domain.CodeSessionNotFound, "DeleteSession across tenants")
+	f.get(mine, s.ID)
+
+	page, err := f.Sessions.ListSessions(f.ctx, theirs, ports.SessionQuery{AgentID: agent})
+	require.NoError(t, err)
+	require.Empty(t, page.Items, "ListSessions across tenants")
+
+	theirKey := k
+	theirKey.TenantID = theirs
+	other, created, err := f.Sessions.FindOrCreateActive(f.ctx, domain.NewSession(newID(), theirKey, time.Now()))
+	require.NoError(t, err)
+	require.True(t, created, "the same channel identity in another tenant is another key")
+	require.NotEqual(t, s.ID, other.ID)
+	require.Equal(t, theirs, other.TenantID)
+	again, created, err := f.Sessions.FindOrCreateActive(f.ctx, domain.NewSession(newID(), k, time.Now()))
+	require.NoError(t, err)
+	require.False(t, created)
+	require.Equal(t, s.ID, again.ID)
+}
