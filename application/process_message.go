@@ -228,9 +228,7 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 
 	// The turn is recorded even when the client is gone, so its outcome is
 	// never lost; that write gets its own short deadline.
-	commitCtx, cancelCommit := context.WithTimeout(context.WithoutCancel(ctx), uc.cfg.CommitTimeout)
-	defer cancelCommit()
-	if err := uc.turns.CommitTurn(commitCtx, p.lease.Token(), turn); err != nil {
+	if err := uc.commit(ctx, p.lease.Token(), turn); err != nil {
 		if runErr != nil {
 			return nil, runErr
 		}
@@ -240,6 +238,26 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 		return nil, runErr
 	}
 	return ResultOf(turn), nil
+}
+
+// commit writes the turn record. When the store does not answer in time
+// the write may still have landed; reading the turn back settles it, so a
+// turn that was committed is never reported failed (and its idempotency
+// key never released for a retry that would run it twice).
+func (uc *ProcessMessage) commit(ctx context.Context, lease ports.LeaseToken, turn *domain.Turn) error {
+	ctx = context.WithoutCancel(ctx)
+	commitCtx, cancel := context.WithTimeout(ctx, uc.cfg.CommitTimeout)
+	defer cancel()
+	err := uc.turns.CommitTurn(commitCtx, lease, turn)
+	if err == nil || !domain.IsCode(err, domain.CodeStoreUnavailable) {
+		return err
+	}
+	checkCtx, cancelCheck := context.WithTimeout(ctx, uc.cfg.CommitTimeout)
+	defer cancelCheck()
+	if stored, getErr := uc.turns.GetTurn(checkCtx, turn.TenantID, turn.ID); getErr == nil && stored.ID == turn.ID {
+		return nil
+	}
+	return err
 }
 
 func (p *PreparedTurn) newTurn(released string, deltas []string) *domain.Turn {

@@ -17,7 +17,6 @@ import (
 	"focal/adapters/clock"
 	httpapi "focal/adapters/http"
 	"focal/adapters/llm"
-	"focal/adapters/memory"
 	"focal/adapters/tools"
 	"focal/application"
 	"focal/application/alignment"
@@ -92,18 +91,6 @@ type engineParams struct {
 func newEngine(p engineParams) (*alignment.Engine, error) {
 	return alignment.New(alignment.Deps{Model: p.Model, History: p.History, Clock: p.Clock, Embedder: p.Embedder, Tools: p.Tools})
 }
-
-// MemoryModule provides every store from process memory.
-var MemoryModule = fx.Module("memory",
-	fx.Provide(
-		fx.Annotate(memory.New,
-			fx.As(new(ports.PolicyStore)), fx.As(new(ports.SessionStore)),
-			fx.As(new(ports.TurnStore)), fx.As(new(ports.SessionLocker)), fx.As(new(ports.IdempotencyStore))),
-		fx.Annotate(memory.NewRateLimiter, fx.As(new(ports.RateLimiter))),
-	),
-)
-
-func storeModule(StoreConfig) fx.Option { return MemoryModule }
 
 // ToolsModule provides the webhook tool invoker.
 var ToolsModule = fx.Module("tools",

@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	httpapi "focal/adapters/http"
+	"focal/adapters/mongo"
 	"focal/application"
 )
 
@@ -25,11 +26,11 @@ type Config struct {
 	Auth        httpapi.AuthConfig        `yaml:"auth"`
 	RateLimit   httpapi.RateLimitConfig   `yaml:"rate_limit"`
 	Idempotency httpapi.IdempotencyConfig `yaml:"idempotency"`
-	Log     LogConfig          `yaml:"log"`
-	Store   StoreConfig        `yaml:"store"`
-	LLM     LLMConfig          `yaml:"llm"`
-	Chat    ChatConfig         `yaml:"chat"`
-	Startup StartupConfig      `yaml:"startup"`
+	Log         LogConfig                 `yaml:"log"`
+	Store       StoreConfig               `yaml:"store"`
+	LLM         LLMConfig                 `yaml:"llm"`
+	Chat        ChatConfig                `yaml:"chat"`
+	Startup     StartupConfig             `yaml:"startup"`
 }
 
 // LogConfig controls logging.
@@ -43,7 +44,8 @@ type LogConfig struct {
 // StoreConfig selects and configures storage.
 type StoreConfig struct {
 	// Kind is memory or mongo.
-	Kind string `env:"STORE" envDefault:"memory" yaml:"kind"`
+	Kind  string       `env:"STORE" envDefault:"memory" yaml:"kind"`
+	Mongo mongo.Config `yaml:"mongo"`
 }
 
 // LLMConfig selects the chat model.
@@ -127,8 +129,12 @@ func (c Config) Validate() error {
 	if c.Log.Format != "json" && c.Log.Format != "console" {
 		errs = append(errs, errors.New("FOCAL_LOG_FORMAT must be json or console"))
 	}
-	if c.Store.Kind != "memory" {
-		errs = append(errs, fmt.Errorf("FOCAL_STORE=%q is not supported: use memory", c.Store.Kind))
+	switch c.Store.Kind {
+	case "memory":
+	case "mongo":
+		errs = append(errs, c.Store.Mongo.Validate())
+	default:
+		errs = append(errs, fmt.Errorf("FOCAL_STORE=%q is not supported: use memory or mongo", c.Store.Kind))
 	}
 	if c.LLM.Provider != "offline" {
 		errs = append(errs, fmt.Errorf("FOCAL_LLM_PROVIDER=%q is not supported: use offline", c.LLM.Provider))

@@ -1,0 +1,55 @@
+package bootstrap
+
+import (
+	"context"
+
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+
+	"focal/adapters/memory"
+	"focal/adapters/mongo"
+	"focal/ports"
+)
+
+// MemoryModule provides every store from process memory.
+var MemoryModule = fx.Module("memory",
+	fx.Provide(
+		fx.Annotate(memory.New,
+			fx.As(new(ports.PolicyStore)), fx.As(new(ports.SessionStore)),
+			fx.As(new(ports.TurnStore)), fx.As(new(ports.SessionLocker)), fx.As(new(ports.IdempotencyStore))),
+		fx.Annotate(memory.NewRateLimiter, fx.As(new(ports.RateLimiter))),
+	),
+)
+
+// MongoModule provides every store from MongoDB. Connecting, creating the
+// indexes and reserving a lease epoch happen in the constructor, so a
+// server that is down fails start-up with a clear error.
+var MongoModule = fx.Module("mongo",
+	fx.Provide(
+		fx.Annotate(newMongoStore,
+			fx.As(new(ports.PolicyStore)), fx.As(new(ports.SessionStore)),
+			fx.As(new(ports.TurnStore)), fx.As(new(ports.SessionLocker))),
+		// Idempotency records and rate windows still live in memory on
+		// this backend until their MongoDB stores land.
+		fx.Annotate(memory.New, fx.As(new(ports.IdempotencyStore))),
+		fx.Annotate(memory.NewRateLimiter, fx.As(new(ports.RateLimiter))),
+	),
+)
+
+func newMongoStore(lc fx.Lifecycle, cfg Config, clock ports.Clock, log *zap.Logger) (*mongo.Store, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Store.Mongo.ConnectTimeout+cfg.Store.Mongo.ServerSelectionTimeout)
+	defer cancel()
+	s, err := mongo.New(ctx, cfg.Store.Mongo, clock, log.Named("mongo"))
+	if err != nil {
+		return nil, err
+	}
+	lc.Append(fx.Hook{OnStop: s.Close})
+	return s, nil
+}
+
+func storeModule(cfg StoreConfig) fx.Option {
+	if cfg.Kind == "mongo" {
+		return MongoModule
+	}
+	return MemoryModule
+}
