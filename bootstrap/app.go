@@ -1,7 +1,9 @@
 package bootstrap
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -17,9 +19,11 @@ import (
 	"focal/adapters/clock"
 	httpapi "focal/adapters/http"
 	"focal/adapters/llm"
+	"focal/adapters/observe"
 	"focal/adapters/tools"
 	"focal/application"
 	"focal/application/alignment"
+	"focal/domain"
 	"focal/ports"
 )
 
@@ -48,6 +52,8 @@ func Options(cfg Config, log *zap.Logger, extra ...fx.Option) fx.Option {
 		storeModule(cfg.Store),
 		modelModule(cfg.LLM),
 		ToolsModule,
+		ObservabilityModule,
+		instrumented,
 		HTTPModule,
 		fx.Options(extra...),
 	)
@@ -67,7 +73,7 @@ var CoreModule = fx.Module("core",
 		func(cfg Config, store ports.PolicyStore, clk ports.Clock) (*application.PolicyCache, error) {
 			return application.NewPolicyCache(store, clk, cfg.Chat.PolicyRefresh)
 		},
-		fx.Annotate(newEngine, fx.As(new(ports.Engine))),
+		newEngine,
 		func(cfg Config, policies *application.PolicyCache, sessions ports.SessionStore, turns ports.TurnStore,
 			locker ports.SessionLocker, engine ports.Engine, clk ports.Clock) (*application.ProcessMessage, error) {
 			return application.NewProcessMessage(cfg.Chat.application(), policies, sessions, turns, locker, engine, clk)
@@ -88,8 +94,14 @@ type engineParams struct {
 	Tools    ports.ToolInvoker `optional:"true"`
 }
 
-func newEngine(p engineParams) (*alignment.Engine, error) {
-	return alignment.New(alignment.Deps{Model: p.Model, History: p.History, Clock: p.Clock, Embedder: p.Embedder, Tools: p.Tools})
+// newEngine builds the engine, instrumented. It is wrapped here rather
+// than with fx.Decorate so that tests stay free to decorate ports.Engine.
+func newEngine(p engineParams, m *observe.Metrics) (ports.Engine, error) {
+	e, err := alignment.New(alignment.Deps{Model: p.Model, History: p.History, Clock: p.Clock, Embedder: p.Embedder, Tools: p.Tools})
+	if err != nil {
+		return nil, err
+	}
+	return m.Engine(e), nil
 }
 
 // ToolsModule provides the webhook tool invoker.
@@ -113,14 +125,15 @@ var HTTPModule = fx.Module("http",
 			return httpapi.NewRateLimits(cfg.RateLimit, limiter)
 		},
 		asRoutes(func(cfg Config, chat *application.ProcessMessage, turns *application.Conversations,
-			keys ports.IdempotencyStore, limits *httpapi.RateLimits) *httpapi.ChatRoutes {
-			return httpapi.NewChatRoutes(cfg.HTTP, cfg.Idempotency, chat, turns, keys, limits)
+			keys ports.IdempotencyStore, limits *httpapi.RateLimits, m *observe.Metrics) *httpapi.ChatRoutes {
+			return httpapi.NewChatRoutes(cfg.HTTP, cfg.Idempotency, chat, turns, keys, limits).ObserveStreams(m)
 		}),
 		asRoutes(httpapi.NewConversationRoutes),
 		asRoutes(httpapi.NewPolicyRoutes),
 		fx.Annotate(
-			func(cfg Config, log *zap.Logger, auth *httpapi.Authenticator, limits *httpapi.RateLimits, routes []httpapi.Routes) http.Handler {
-				return httpapi.NewRouter(cfg.HTTP, log, auth, limits, routes)
+			func(cfg Config, log *zap.Logger, auth *httpapi.Authenticator, limits *httpapi.RateLimits, routes []httpapi.Routes,
+				m *observe.Metrics) http.Handler {
+				return httpapi.NewRouter(cfg.HTTP, log, auth, limits, routes, m.GinMiddleware())
 			},
 			fx.ParamTags(``, ``, ``, ``, `group:"routes"`)),
 		newStartupData,
@@ -210,11 +223,38 @@ func importStartupBundle(ctx context.Context, cfg StartupConfig, store ports.Pol
 	if !application.IsUUID(tenant) {
 		return errors.New("bootstrap bundle: set FOCAL_BOOTSTRAP_TENANT or agent.tenant_id in the bundle to the owning tenant's UUID")
 	}
-	saved, err := application.ImportBundle(ctx, store, tenant, p)
-	if err != nil {
-		return fmt.Errorf("bootstrap bundle %s: %w", cfg.Bundle, err)
+	// Every instance imports the bundle when it starts. An unchanged bundle
+	// makes no new version, and instances starting together retry the
+	// version race instead of failing to start.
+	var saved *domain.Policy
+	for attempt := 0; ; attempt++ {
+		if current, err := store.GetPolicy(ctx, tenant, p.Agent.ID); err == nil && samePolicy(current, p) {
+			log.Info("agent bundle unchanged", zap.String("agent_id", current.Agent.ID), zap.Int64("version", current.Agent.Version))
+			return nil
+		}
+		candidate := *p
+		saved, err = application.ImportBundle(ctx, store, tenant, &candidate)
+		if err == nil {
+			break
+		}
+		if !domain.IsCode(err, domain.CodeVersionConflict) || attempt == 4 {
+			return fmt.Errorf("bootstrap bundle %s: %w", cfg.Bundle, err)
+		}
 	}
 	log.Info("imported agent bundle", zap.String("tenant_id", tenant), zap.String("agent_id", saved.Agent.ID),
 		zap.Int64("version", saved.Agent.Version), zap.Int("rules", len(saved.Rules)))
 	return nil
+}
+
+// samePolicy reports whether two policies say the same, whatever their
+// versions, owners and timestamps.
+func samePolicy(a, b *domain.Policy) bool {
+	strip := func(p *domain.Policy) []byte {
+		c := *p
+		c.Agent.Version, c.Agent.TenantID = 0, ""
+		c.Agent.CreatedAt, c.Agent.UpdatedAt = time.Time{}, time.Time{}
+		raw, _ := json.Marshal(c)
+		return raw
+	}
+	return bytes.Equal(strip(a), strip(b))
 }

@@ -15,6 +15,7 @@ import (
 
 	httpapi "focal/adapters/http"
 	"focal/adapters/mongo"
+	"focal/adapters/observe"
 	"focal/application"
 )
 
@@ -31,6 +32,7 @@ type Config struct {
 	LLM         LLMConfig                 `yaml:"llm"`
 	Chat        ChatConfig                `yaml:"chat"`
 	Startup     StartupConfig             `yaml:"startup"`
+	Tracing     observe.TracingConfig     `yaml:"tracing"`
 }
 
 // LogConfig controls logging.
@@ -117,7 +119,7 @@ func LoadConfigEnv(path string, environ map[string]string) (Config, error) {
 // Validate checks every part and reports all problems at once.
 func (c Config) Validate() error {
 	var errs []error
-	errs = append(errs, c.HTTP.Validate(), c.Auth.Validate(), c.RateLimit.Validate())
+	errs = append(errs, c.HTTP.Validate(), c.Auth.Validate(), c.RateLimit.Validate(), c.Tracing.Validate())
 	if c.Idempotency.TTL < time.Minute || c.Idempotency.Wait < 0 {
 		errs = append(errs, errors.New("FOCAL_IDEMPOTENCY_TTL must be at least 1m and FOCAL_IDEMPOTENCY_WAIT not negative"))
 	}

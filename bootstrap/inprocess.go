@@ -32,6 +32,7 @@ func StartCore(ctx context.Context, cfg Config, log *zap.Logger) (*Core, error) 
 		storeModule(cfg.Store),
 		modelModule(cfg.LLM),
 		ToolsModule,
+		ObservabilityModule,
 		fx.Populate(&c.Chat, &c.Policies),
 	)
 	if err := app.Err(); err != nil {

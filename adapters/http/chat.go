@@ -47,6 +47,19 @@ type ChatRoutes struct {
 	heartbeat time.Duration
 	idem      *idempotent
 	limits    *RateLimits
+	streams   StreamObserver
+}
+
+// StreamObserver is told when an SSE stream opens and closes (metrics).
+type StreamObserver interface {
+	StreamOpened()
+	StreamClosed()
+}
+
+// ObserveStreams makes o hear of every chat stream; call it before serving.
+func (h *ChatRoutes) ObserveStreams(o StreamObserver) *ChatRoutes {
+	h.streams = o
+	return h
 }
 
 // NewChatRoutes returns the chat endpoints over the use cases.

@@ -145,6 +145,10 @@ func (h *ChatRoutes) postStream(c *gin.Context) {
 	}
 	logctx.Add(ctx, zap.String("session_id", turn.SessionID()), zap.String("turn_id", turn.TurnID()))
 	s := startStream(c, turn.TurnID())
+	if h.streams != nil {
+		h.streams.StreamOpened()
+		defer h.streams.StreamClosed()
+	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() { s.heartbeat(h.heartbeat, stop) })

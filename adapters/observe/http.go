@@ -1,0 +1,102 @@
+package observe
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.uber.org/zap"
+
+	"focal/adapters/logctx"
+)
+
+// routeUnmatched labels requests no route matched (404, 405).
+const routeUnmatched = "unmatched"
+
+// untracedRoutes are probed by orchestrators and scrapers every few
+// seconds; they are counted but get no span.
+var untracedRoutes = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": true}
+
+// GinMiddleware counts and times every request by route template, method
+// and status, and runs it inside a server span that continues the caller's
+// W3C trace context. It belongs after the request-id and recovery
+// middleware, so it sees 404s, 405s, 401s and panics too.
+func (m *Metrics) GinMiddleware() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		route := c.FullPath()
+		if route == "" {
+			route = routeUnmatched
+		}
+		method := methodLabel(c.Request.Method)
+		var span trace.Span
+		if !untracedRoutes[route] {
+			span = m.startServerSpan(c, route, method)
+		}
+		completed := false
+		defer func() {
+			status := c.Writer.Status()
+			if !completed && !c.Writer.Written() {
+				// A panic is on its way to the recovery middleware,
+				// which will answer 500.
+				status = http.StatusInternalServerError
+			}
+			m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+			m.httpDuration.WithLabelValues(route, method).Observe(since(start))
+			if span != nil {
+				endServerSpan(span, status)
+			}
+		}()
+		c.Next()
+		completed = true
+	}
+}
+
+// startServerSpan starts the request's span as a child of the caller's
+// trace context, if any, and makes it the request context's span.
+func (m *Metrics) startServerSpan(c *gin.Context, route, method string) trace.Span {
+	ctx := m.propagator.Extract(c.Request.Context(), propagation.HeaderCarrier(c.Request.Header))
+	name := method
+	if route != routeUnmatched {
+		name = method + " " + route
+	}
+	attrs := []attribute.KeyValue{
+		attribute.String("http.request.method", method),
+		attribute.String("url.path", c.Request.URL.Path),
+	}
+	if route != routeUnmatched {
+		attrs = append(attrs, attribute.String("http.route", route))
+	}
+	if id := c.Writer.Header().Get("X-Request-ID"); id != "" {
+		attrs = append(attrs, attribute.String("focal.request_id", id))
+	}
+	ctx, span := m.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
+	if sc := span.SpanContext(); sc.IsValid() {
+		logctx.Add(ctx, zap.String("trace_id", sc.TraceID().String()))
+	}
+	c.Request = c.Request.WithContext(ctx)
+	return span
+}
+
+func endServerSpan(span trace.Span, status int) {
+	span.SetAttributes(attribute.Int("http.response.status_code", status))
+	if status >= 500 {
+		span.SetStatus(codes.Error, http.StatusText(status))
+	}
+	span.End()
+}
+
+// methodLabel bounds the method label to the standard methods.
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return method
+	}
+	return "OTHER"
+}

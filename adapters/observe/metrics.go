@@ -1,0 +1,218 @@
+// Package observe is Focal's observability adapter: Prometheus metrics and
+// OpenTelemetry traces, recorded by decorators around the ports (stores,
+// models, the engine) and by a gin middleware, so the core never knows it is
+// being watched. One decorator per port records both metrics and spans.
+package observe
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"focal/domain"
+)
+
+// latencyBuckets spans a sub-millisecond store call to a slow model reply
+// (seconds).
+var latencyBuckets = []float64{
+	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+	0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+}
+
+// modelCallBuckets count model calls per turn (DESIGN §8: 0, 1 or 2 by
+// default; more with regenerations).
+var modelCallBuckets = []float64{0, 1, 2, 3, 4, 6, 8}
+
+// Breaker states as BreakerState records them.
+const (
+	BreakerClosed   = 0
+	BreakerHalfOpen = 1
+	BreakerOpen     = 2
+)
+
+// Metrics owns Focal's Prometheus registry and the tracer its decorators
+// start spans with. Its methods wrap ports; the wrappers are safe for
+// concurrent use whenever the wrapped port is.
+type Metrics struct {
+	registry   *prometheus.Registry
+	tracer     trace.Tracer
+	propagator propagation.TextMapPropagator
+
+	httpRequests *prometheus.CounterVec
+	httpDuration *prometheus.HistogramVec
+	openStreams  prometheus.Gauge
+
+	turnDuration   *prometheus.HistogramVec
+	turns          *prometheus.CounterVec
+	stepDuration   *prometheus.HistogramVec
+	turnTokens     *prometheus.CounterVec
+	turnModelCalls prometheus.Histogram
+
+	modelDuration *prometheus.HistogramVec
+	modelTTFT     *prometheus.HistogramVec
+	modelTokens   *prometheus.CounterVec
+	modelErrors   *prometheus.CounterVec
+	embedDuration *prometheus.HistogramVec
+	embedErrors   *prometheus.CounterVec
+
+	breakerState  *prometheus.GaugeVec
+	retries       *prometheus.CounterVec
+	storeDuration *prometheus.HistogramVec
+}
+
+// NewMetrics returns the metrics on a private registry (with the Go and
+// process collectors) and decorators that trace through tp; a nil tp traces
+// nothing.
+func NewMetrics(tp trace.TracerProvider) *Metrics {
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
+	m := &Metrics{
+		registry:   prometheus.NewRegistry(),
+		tracer:     tp.Tracer("focal/adapters/observe"),
+		propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
+		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "focal_http_requests_total", Help: "HTTP requests by route template, method and status.",
+		}, []string{"route", "method", "status"}),
+		httpDuration: histogramVec("focal_http_request_duration_seconds",
+			"HTTP request duration (a stream's whole life for SSE routes).", "route", "method"),
+		openStreams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "focal_sse_open_streams", Help: "Server-Sent Event streams open now.",
+		}),
+		turnDuration: histogramVec("focal_turn_duration_seconds",
+			"Latency of committed turns by outcome (completed, failed, interrupted).", "outcome"),
+		turns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "focal_turns_total", Help: "Committed turns by outcome (completed, failed, interrupted).",
+		}, []string{"outcome"}),
+		stepDuration: histogramVec("focal_engine_step_duration_seconds",
+			"Duration of each alignment engine step of committed turns.", "step"),
+		turnTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "focal_turn_tokens_total", Help: "Model tokens spent by committed turns, by model and kind (prompt, completion).",
+		}, []string{"model", "kind"}),
+		turnModelCalls: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "focal_turn_model_calls", Help: "Model calls per committed turn.", Buckets: modelCallBuckets,
+		}),
+		modelDuration: histogramVec("focal_model_request_duration_seconds",
+			"Chat model request duration, success or not.", "provider", "model"),
+		modelTTFT: histogramVec("focal_model_time_to_first_token_seconds",
+			"Time from a chat model request to its first streamed text.", "provider", "model"),
+		modelTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "focal_model_tokens_total", Help: "Tokens reported by chat model replies, by kind (prompt, completion).",
+		}, []string{"provider", "model", "kind"}),
+		modelErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "focal_model_errors_total", Help: "Failed chat model requests by error code.",
+		}, []string{"provider", "model", "code"}),
+		embedDuration: histogramVec("focal_embedding_request_duration_seconds",
+			"Embedding request duration, success or not.", "provider", "model"),
+		embedErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "focal_embedding_errors_total", Help: "Failed embedding requests by error code.",
+		}, []string{"provider", "model", "code"}),
+		breakerState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "focal_circuit_breaker_state", Help: "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
+		}, []string{"breaker"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "focal_resilience_retries_total", Help: "Retried model and tool calls by breaker name.",
+		}, []string{"breaker"}),
+		storeDuration: histogramVec("focal_store_operation_duration_seconds",
+			"Store operation latency by operation and outcome (ok or error code).", "operation", "outcome"),
+	}
+	m.registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.httpRequests, m.httpDuration, m.openStreams,
+		m.turnDuration, m.turns, m.stepDuration, m.turnTokens, m.turnModelCalls,
+		m.modelDuration, m.modelTTFT, m.modelTokens, m.modelErrors, m.embedDuration, m.embedErrors,
+		m.breakerState, m.retries, m.storeDuration,
+	)
+	return m
+}
+
+func histogramVec(name, help string, labels ...string) *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: latencyBuckets}, labels)
+}
+
+// Registry is the private registry, for tests and extra collectors.
+func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
+
+// Handler serves the registry in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
+}
+
+// BreakerState records a circuit breaker's state (BreakerClosed,
+// BreakerHalfOpen or BreakerOpen) under its name.
+func (m *Metrics) BreakerState(name string, state int) {
+	m.breakerState.WithLabelValues(name).Set(float64(state))
+}
+
+// StateChange records breaker name entering state to ("closed",
+// "half-open" or "open"); with Retry it makes *Metrics fit the resilience
+// package's Observer without either package knowing the other.
+func (m *Metrics) StateChange(name, _, to string) {
+	switch to {
+	case "closed":
+		m.BreakerState(name, BreakerClosed)
+	case "half-open":
+		m.BreakerState(name, BreakerHalfOpen)
+	case "open":
+		m.BreakerState(name, BreakerOpen)
+	}
+}
+
+// Retry counts one retry of a call guarded by breaker name.
+func (m *Metrics) Retry(name string, _ int, _ time.Duration, _ error) {
+	m.retries.WithLabelValues(name).Inc()
+}
+
+// StreamOpened counts an SSE stream as open.
+func (m *Metrics) StreamOpened() { m.openStreams.Inc() }
+
+// StreamClosed counts an SSE stream as closed.
+func (m *Metrics) StreamClosed() { m.openStreams.Dec() }
+
+// Outcome labels besides error codes.
+const (
+	outcomeOK       = "ok"
+	outcomeCanceled = "canceled"
+)
+
+// outcomeOf labels a call's result: "ok", the error's code, "canceled"
+// when the caller gave up, TIMEOUT for a bare deadline.
+func outcomeOf(err error) string {
+	var de *domain.Error
+	switch {
+	case err == nil:
+		return outcomeOK
+	case errors.As(err, &de):
+		return string(de.Code)
+	case errors.Is(err, context.Canceled):
+		return outcomeCanceled
+	case errors.Is(err, context.DeadlineExceeded):
+		return string(domain.CodeTimeout)
+	}
+	return string(domain.CodeInternal)
+}
+
+// isFailure reports whether an outcome is a fault (marked as an error on
+// spans) rather than an expected answer such as NOT_FOUND or SESSION_BUSY.
+func isFailure(outcome string) bool {
+	switch domain.ErrorCode(outcome) {
+	case domain.CodeInternal, domain.CodeStoreUnavailable, domain.CodeLLMError, domain.CodeLLMUnavailable, domain.CodeTimeout:
+		return true
+	}
+	return false
+}
+
+// seconds converts milliseconds to seconds.
+func seconds(ms float64) float64 { return ms / 1000 }
+
+// since is the time elapsed from start in seconds.
+func since(start time.Time) float64 { return time.Since(start).Seconds() }
