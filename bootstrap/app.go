@@ -20,6 +20,7 @@ import (
 	httpapi "focal/adapters/http"
 	"focal/adapters/llm"
 	"focal/adapters/observe"
+	"focal/adapters/resilience"
 	"focal/adapters/tools"
 	"focal/application"
 	"focal/application/alignment"
@@ -50,7 +51,7 @@ func Options(cfg Config, log *zap.Logger, extra ...fx.Option) fx.Option {
 		fx.WithLogger(func() fxevent.Logger { return &fxevent.ZapLogger{Logger: log.Named("fx")} }),
 		CoreModule,
 		storeModule(cfg.Store),
-		modelModule(cfg.LLM),
+		ModelModule,
 		ToolsModule,
 		ObservabilityModule,
 		instrumented,
@@ -104,17 +105,42 @@ func newEngine(p engineParams, m *observe.Metrics) (ports.Engine, error) {
 	return m.Engine(e), nil
 }
 
-// ToolsModule provides the webhook tool invoker.
-var ToolsModule = fx.Module("tools",
-	fx.Provide(fx.Annotate(func() *tools.Webhook { return tools.NewWebhook(nil) }, fx.As(new(ports.ToolInvoker)))),
-)
+// ModelModule provides the chat model: the configured provider and its
+// fallback chain behind the resilience guard (offline by default), the
+// embedder when one is configured, and the "llm" readiness check.
+var ModelModule = fx.Module("llm", fx.Provide(
+	func(cfg Config, log *zap.Logger, m *observe.Metrics) (*models, error) {
+		chat, emb, err := llm.Build(cfg.LLM, log.Named("llm"), llm.WithObserver(m))
+		return &models{chat: chat, embedder: emb}, err
+	},
+	func(m *models) ports.ChatModel { return m.chat },
+	func(m *models) ports.Embedder { return m.embedder },
+	fx.Annotate(modelReadiness, fx.ResultTags(`group:"readiness"`)),
+))
 
-// OfflineModule provides the offline model: template answers only.
-var OfflineModule = fx.Module("llm",
-	fx.Provide(fx.Annotate(func() llm.Offline { return llm.Offline{} }, fx.As(new(ports.ChatModel)))),
-)
+// models is what llm.Build made, before any decorator wraps it.
+type models struct {
+	chat     ports.ChatModel
+	embedder ports.Embedder // nil without embeddings
+}
 
-func modelModule(LLMConfig) fx.Option { return OfflineModule }
+// modelReadiness is ready while some model of the chain can be called.
+func modelReadiness(m *models) httpapi.ReadinessCheck {
+	return httpapi.ReadinessCheck{Name: "llm", Check: func(ctx context.Context) error {
+		if r, ok := m.chat.(*llm.Resilient); ok {
+			return r.Ready(ctx)
+		}
+		return nil // the offline model never fails
+	}}
+}
+
+// ToolsModule provides the webhook tool invoker behind the resilience guard.
+var ToolsModule = fx.Module("tools", fx.Provide(
+	func(cfg Config, log *zap.Logger, m *observe.Metrics) ports.ToolInvoker {
+		return tools.NewResilient(tools.NewWebhook(nil), cfg.Tools,
+			resilience.Observers{resilience.LogObserver{Log: log.Named("tools")}, m})
+	},
+))
 
 // HTTPModule provides the router and the listener, and registers the
 // endpoint sets given to the "routes" group.

@@ -14,8 +14,10 @@ import (
 	"gopkg.in/yaml.v3"
 
 	httpapi "focal/adapters/http"
+	"focal/adapters/llm"
 	"focal/adapters/mongo"
 	"focal/adapters/observe"
+	"focal/adapters/tools"
 	"focal/application"
 )
 
@@ -29,7 +31,8 @@ type Config struct {
 	Idempotency httpapi.IdempotencyConfig `yaml:"idempotency"`
 	Log         LogConfig                 `yaml:"log"`
 	Store       StoreConfig               `yaml:"store"`
-	LLM         LLMConfig                 `yaml:"llm"`
+	LLM         llm.Config                `yaml:"llm"`
+	Tools       tools.Config              `yaml:"tools"`
 	Chat        ChatConfig                `yaml:"chat"`
 	Startup     StartupConfig             `yaml:"startup"`
 	Tracing     observe.TracingConfig     `yaml:"tracing"`
@@ -48,12 +51,6 @@ type StoreConfig struct {
 	// Kind is memory or mongo.
 	Kind  string       `env:"STORE" envDefault:"memory" yaml:"kind"`
 	Mongo mongo.Config `yaml:"mongo"`
-}
-
-// LLMConfig selects the chat model.
-type LLMConfig struct {
-	// Provider is offline, openai or anthropic.
-	Provider string `env:"LLM_PROVIDER" envDefault:"offline" yaml:"provider"`
 }
 
 // ChatConfig tunes turn processing.
@@ -138,9 +135,7 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("FOCAL_STORE=%q is not supported: use memory or mongo", c.Store.Kind))
 	}
-	if c.LLM.Provider != "offline" {
-		errs = append(errs, fmt.Errorf("FOCAL_LLM_PROVIDER=%q is not supported: use offline", c.LLM.Provider))
-	}
+	errs = append(errs, c.LLM.Validate(), c.Tools.Validate())
 	if c.Chat.PolicyRefresh < 0 || c.Chat.PolicyRefresh > time.Minute {
 		errs = append(errs, errors.New("FOCAL_POLICY_REFRESH must be 0..1m"))
 	}

@@ -30,7 +30,7 @@ func StartCore(ctx context.Context, cfg Config, log *zap.Logger) (*Core, error) 
 		fx.NopLogger,
 		CoreModule,
 		storeModule(cfg.Store),
-		modelModule(cfg.LLM),
+		ModelModule,
 		ToolsModule,
 		ObservabilityModule,
 		fx.Populate(&c.Chat, &c.Policies),

@@ -52,6 +52,12 @@ type StatusError struct {
 
 func (e *StatusError) Error() string { return fmt.Sprintf("tool answered HTTP %d", e.Status) }
 
+// HTTPStatus exposes the status to the resilience decorator.
+func (e *StatusError) HTTPStatus() int { return e.Status }
+
+// RetryAfterHint exposes the tool's Retry-After to the resilience decorator.
+func (e *StatusError) RetryAfterHint() time.Duration { return e.RetryAfter }
+
 // InvokeTool implements ports.ToolInvoker.
 func (w *Webhook) InvokeTool(ctx context.Context, tool domain.Tool, in ports.ToolInput) (map[string]any, error) {
 	body, err := json.Marshal(in)

@@ -1,0 +1,190 @@
+package llm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/shared"
+
+	"focal/domain"
+	"focal/ports"
+)
+
+// DefaultOpenAIBaseURL is OpenAI's own API.
+const DefaultOpenAIBaseURL = "https://api.openai.com/v1"
+
+// OpenAIConfig configures a ChatModel or Embedder on OpenAI or any server
+// speaking its API (vLLM, Ollama, llama.cpp, gateways).
+type OpenAIConfig struct {
+	// BaseURL ends before /chat/completions (default DefaultOpenAIBaseURL).
+	BaseURL string
+	// APIKey is sent as a bearer token; empty sends none (local servers).
+	APIKey string
+	// Model is used when a request names none.
+	Model string
+	// Organization is sent as OpenAI-Organization when set.
+	Organization string
+	// ExtraHeaders are added to every request (gateway keys, tenancy).
+	ExtraHeaders map[string]string
+	// HTTPClient carries the connect timeout (nil: NewHTTPClient(5s)).
+	HTTPClient *http.Client
+}
+
+func (c OpenAIConfig) options() []option.RequestOption {
+	base := c.BaseURL
+	if base == "" {
+		base = DefaultOpenAIBaseURL
+	}
+	client := c.HTTPClient
+	if client == nil {
+		client = NewHTTPClient(0)
+	}
+	opts := []option.RequestOption{
+		option.WithBaseURL(base),
+		option.WithAPIKey(c.APIKey),
+		option.WithHTTPClient(client),
+		// One retry policy governs: the resilience Guard's.
+		option.WithMaxRetries(0),
+	}
+	// The SDK reads OPENAI_ORG_ID / OPENAI_PROJECT_ID from the environment;
+	// Focal's configuration is the only source, so those are cleared.
+	if c.Organization != "" {
+		opts = append(opts, option.WithOrganization(c.Organization))
+	} else {
+		opts = append(opts, option.WithHeaderDel("OpenAI-Organization"))
+	}
+	opts = append(opts, option.WithHeaderDel("OpenAI-Project"))
+	for k, v := range c.ExtraHeaders {
+		opts = append(opts, option.WithHeader(k, v))
+	}
+	return opts
+}
+
+// OpenAI is a ChatModel on the chat-completions API, always streaming.
+type OpenAI struct {
+	client openai.Client
+	model  string
+	key    string
+	// completionTokens sends max_completion_tokens, which OpenAI's newer
+	// models require, instead of max_tokens, which compatible servers know.
+	completionTokens bool
+}
+
+var _ ports.ChatModel = (*OpenAI)(nil)
+
+// NewOpenAI returns a ChatModel for cfg.
+func NewOpenAI(cfg OpenAIConfig) (*OpenAI, error) {
+	if cfg.Model == "" {
+		return nil, errors.New("openai: a model is required")
+	}
+	if _, err := url.Parse(cfg.BaseURL); err != nil {
+		return nil, fmt.Errorf("openai: base URL: %w", err)
+	}
+	return &OpenAI{
+		client:           openai.NewClient(cfg.options()...),
+		model:            cfg.Model,
+		key:              cfg.APIKey,
+		completionTokens: isOpenAIHost(cfg.BaseURL),
+	}, nil
+}
+
+func isOpenAIHost(base string) bool {
+	if base == "" {
+		return true
+	}
+	u, err := url.Parse(base)
+	return err == nil && strings.EqualFold(u.Hostname(), "api.openai.com")
+}
+
+// StreamChat implements ports.ChatModel. Each non-empty content delta goes
+// to onDelta exactly as received; usage comes from the final chunk that
+// stream_options.include_usage asks for.
+func (m *OpenAI) StreamChat(ctx context.Context, req ports.ChatRequest, onDelta func(string) error) (ports.ChatResult, error) {
+	model := m.model
+	if req.Model != "" {
+		model = req.Model
+	}
+	who := "openai/" + model
+	params, err := m.params(model, req)
+	if err != nil {
+		return ports.ChatResult{}, err
+	}
+	res := ports.ChatResult{Provider: "openai", Model: model}
+	var text strings.Builder
+	stream := m.client.Chat.Completions.NewStreaming(ctx, params)
+	defer stream.Close()
+	finished := false
+	for stream.Next() {
+		chunk := stream.Current()
+		if chunk.Model != "" {
+			res.Model = chunk.Model
+		}
+		if u := chunk.Usage; u.PromptTokens > 0 || u.CompletionTokens > 0 {
+			res.Usage = domain.TokenUsage{Prompt: int(u.PromptTokens), Completion: int(u.CompletionTokens)}
+		}
+		for _, choice := range chunk.Choices {
+			if choice.Index != 0 {
+				continue // n is 1; ignore anything else a server sends
+			}
+			if d := choice.Delta.Content; d != "" {
+				text.WriteString(d)
+				if err := onDelta(d); err != nil {
+					res.Text = text.String()
+					return res, err
+				}
+			}
+			if choice.FinishReason != "" {
+				finished = true
+			}
+		}
+	}
+	res.Text = text.String()
+	if err := stream.Err(); err != nil {
+		return res, mapError(ctx, err, who, m.key)
+	}
+	if !finished {
+		// [DONE] and a clean EOF look alike to the SDK; only a finish reason
+		// proves the reply is whole.
+		return res, mapError(ctx, errIncomplete, who, m.key)
+	}
+	return res, nil
+}
+
+func (m *OpenAI) params(model string, req ports.ChatRequest) (openai.ChatCompletionNewParams, error) {
+	p := openai.ChatCompletionNewParams{
+		Model:         model,
+		StreamOptions: openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)},
+	}
+	for _, msg := range req.Messages {
+		switch msg.Role {
+		case ports.RoleSystem:
+			p.Messages = append(p.Messages, openai.SystemMessage(msg.Content))
+		case ports.RoleUser:
+			p.Messages = append(p.Messages, openai.UserMessage(msg.Content))
+		case ports.RoleAssistant:
+			p.Messages = append(p.Messages, openai.AssistantMessage(msg.Content))
+		default:
+			return p, domain.Errorf(domain.CodeInternal, "chat message role %q is not supported", msg.Role)
+		}
+	}
+	if req.Temperature != nil {
+		p.Temperature = openai.Float(*req.Temperature)
+	}
+	if req.MaxTokens > 0 {
+		if m.completionTokens {
+			p.MaxCompletionTokens = openai.Int(int64(req.MaxTokens))
+		} else {
+			p.MaxTokens = openai.Int(int64(req.MaxTokens))
+		}
+	}
+	if req.JSON {
+		p.ResponseFormat = openai.ChatCompletionNewParamsResponseFormatUnion{OfJSONObject: &shared.ResponseFormatJSONObjectParam{}}
+	}
+	return p, nil
+}

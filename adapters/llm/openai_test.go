@@ -1,0 +1,190 @@
+package llm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"focal/adapters/resilience"
+	"focal/domain"
+	"focal/ports"
+	"focal/test/fakellm"
+)
+
+func TestOpenAIStreamsDeltasExactlyWithUsage(t *testing.T) {
+	srv, url := fake(t)
+	deltas := []string{"Hi", " there", ",\n", "\tfriend", "  "}
+	srv.Enqueue(fakellm.Reply{Deltas: deltas})
+	got, res, err := collect(context.Background(), newOpenAI(t, url), chatRequest("hello there"))
+	require.NoError(t, err)
+	assert.Equal(t, deltas, got, "whitespace and newlines intact")
+	assert.Equal(t, strings.Join(deltas, ""), res.Text)
+	assert.Equal(t, "openai", res.Provider)
+	assert.Equal(t, "gpt-test", res.Model)
+	// The fake counts words: "be brief" + "hello there"; the reply has 3.
+	assert.Equal(t, domain.TokenUsage{Prompt: 4, Completion: 3}, res.Usage)
+
+	req, _ := srv.Last()
+	assert.Equal(t, fakellm.APIOpenAIChat, req.API)
+	assert.True(t, req.Stream)
+	assert.True(t, req.IncludeUsage)
+	assert.Equal(t, "Bearer sk-test-key-123456", req.Header.Get("Authorization"))
+	assert.Empty(t, req.Header.Get("OpenAI-Organization"))
+	assert.Equal(t, []fakellm.Message{{Role: "system", Content: "be brief"}, {Role: "user", Content: "hello there"}}, req.Messages)
+	_, hasTemp := req.Body["temperature"]
+	assert.False(t, hasTemp, "no temperature unless asked")
+}
+
+func TestOpenAIRequestOptions(t *testing.T) {
+	srv, url := fake(t)
+	m, err := NewOpenAI(OpenAIConfig{
+		BaseURL: url + "/v1", Model: "gpt-test", Organization: "org-1",
+		ExtraHeaders: map[string]string{"X-Gateway": "g1"}, HTTPClient: testClient,
+	})
+	require.NoError(t, err)
+	temp := 0.25
+	req := chatRequest("x")
+	req.Model, req.Temperature, req.MaxTokens, req.JSON = "gpt-other", &temp, 77, true
+	req.Messages = append(req.Messages, ports.ChatMessage{Role: ports.RoleAssistant, Content: "earlier"},
+		ports.ChatMessage{Role: ports.RoleSystem, Content: "late note"})
+	_, res, err := collect(context.Background(), m, req)
+	require.NoError(t, err)
+	assert.Equal(t, "gpt-other", res.Model)
+
+	got, _ := srv.Last()
+	assert.Equal(t, "gpt-other", got.Model)
+	assert.Equal(t, 0.25, got.Body["temperature"])
+	assert.Equal(t, 77.0, got.Body["max_tokens"], "compatible servers get max_tokens")
+	assert.Equal(t, map[string]any{"type": "json_object"}, got.Body["response_format"])
+	assert.Equal(t, "org-1", got.Header.Get("OpenAI-Organization"))
+	assert.Equal(t, "g1", got.Header.Get("X-Gateway"))
+	assert.Empty(t, got.Header.Get("Authorization"), "no key, no auth header")
+	assert.Equal(t, "late note", got.Messages[len(got.Messages)-1].Content, "later system messages reach the model in place")
+}
+
+func TestOpenAIUsesMaxCompletionTokensOnItsOwnAPI(t *testing.T) {
+	assert.True(t, isOpenAIHost(""))
+	assert.True(t, isOpenAIHost("https://api.openai.com/v1"))
+	assert.False(t, isOpenAIHost("http://localhost:11434/v1"))
+	m := &OpenAI{completionTokens: true}
+	p, err := m.params("gpt", ports.ChatRequest{MaxTokens: 5, Messages: chatRequest("x").Messages})
+	require.NoError(t, err)
+	raw, _ := json.Marshal(p)
+	assert.Contains(t, string(raw), `"max_completion_tokens":5`)
+	assert.NotContains(t, string(raw), `"max_tokens"`)
+}
+
+func TestOpenAIConsumerErrorComesBackUnchanged(t *testing.T) {
+	srv, url := fake(t)
+	srv.Enqueue(fakellm.Reply{Deltas: fiveDeltas, TokenInterval: 5 * time.Millisecond})
+	stop := errors.New("stop here")
+	n := 0
+	res, err := newOpenAI(t, url).StreamChat(context.Background(), chatRequest("x"), func(string) error {
+		n++
+		if n == 2 {
+			return stop
+		}
+		return nil
+	})
+	assert.Same(t, stop, err)
+	assert.Equal(t, "a b", res.Text)
+	_, ok := srv.WaitCancelled(0, time.Second)
+	assert.True(t, ok, "abandoning the stream closes the request")
+}
+
+func TestOpenAIErrorMapping(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		reply     fakellm.Reply
+		code      domain.ErrorCode
+		status    int
+		retryAt   time.Duration
+		retryable bool
+		deltas    int
+	}{
+		{"429 with retry-after", fakellm.Reply{Status: 429, RetryAfter: 1500 * time.Millisecond}, domain.CodeLLMError, 429, 1500 * time.Millisecond, true, 0},
+		{"400", fakellm.Reply{Status: 400, ErrorMessage: "context too long"}, domain.CodeLLMError, 400, 0, false, 0},
+		{"503", fakellm.Reply{Status: 503}, domain.CodeLLMError, 503, 0, true, 0},
+		{"error event mid-stream", fakellm.Reply{Deltas: fiveDeltas, ErrorAfter: 2}, domain.CodeLLMError, 500, 0, true, 2},
+		{"malformed chunk", fakellm.Reply{Deltas: fiveDeltas, MalformedAfter: 1}, domain.CodeLLMError, 0, 0, true, 1},
+		{"disconnect", fakellm.Reply{Deltas: fiveDeltas, DisconnectAfter: 3}, domain.CodeLLMUnavailable, 0, 0, true, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, url := fake(t)
+			srv.Enqueue(tc.reply)
+			got, _, err := collect(context.Background(), newOpenAI(t, url), chatRequest("x"))
+			require.Error(t, err)
+			assert.Len(t, got, tc.deltas)
+			assert.Equal(t, tc.code, errCode(err), "%v", err)
+			var de *domain.Error
+			require.ErrorAs(t, err, &de)
+			assert.Equal(t, tc.retryAt, de.RetryAfter)
+			class := resilience.Classify(err)
+			assert.Equal(t, tc.status, class.Status)
+			assert.Equal(t, tc.retryable, class.Retryable)
+			assert.NotNil(t, errors.Unwrap(err), "the SDK error is kept as cause")
+		})
+	}
+}
+
+func TestOpenAIErrorMessagesAreSanitized(t *testing.T) {
+	srv, url := fake(t)
+	srv.Enqueue(fakellm.Reply{Status: 401, ErrorMessage: "Incorrect API key provided: sk-test-key-123456. Also sk-proj-abcdefgh1234."})
+	_, _, err := collect(context.Background(), newOpenAI(t, url), chatRequest("x"))
+	require.Error(t, err)
+	var de *domain.Error
+	require.ErrorAs(t, err, &de)
+	assert.NotContains(t, de.Message, "sk-test-key-123456")
+	assert.NotContains(t, de.Message, "abcdefgh1234")
+	assert.Contains(t, de.Message, "Incorrect API key provided")
+	assert.NotContains(t, err.Error(), "sk-test-key-123456", "logs are clean too")
+	assert.Equal(t, 401, resilience.Classify(err).Status)
+}
+
+func TestOpenAIUnreachable(t *testing.T) {
+	srv, url := fake(t)
+	srv.Close()
+	_, _, err := collect(context.Background(), newOpenAI(t, url), chatRequest("x"))
+	assert.Equal(t, domain.CodeLLMUnavailable, errCode(err), "%v", err)
+	assert.True(t, resilience.Classify(err).Retryable)
+}
+
+func TestOpenAIEmbeddings(t *testing.T) {
+	srv, url := fake(t)
+	e, err := NewOpenAIEmbeddings(OpenAIConfig{BaseURL: url + "/v1", APIKey: "k", Model: "text-embedding-test", HTTPClient: testClient})
+	require.NoError(t, err)
+	texts := make([]string, embedBatch+3) // two requests
+	for i := range texts {
+		texts[i] = "red apple"
+	}
+	texts[0], texts[len(texts)-1] = "green pear", "blue sky"
+	vecs, err := e.Embed(context.Background(), texts)
+	require.NoError(t, err)
+	require.Len(t, vecs, len(texts))
+	assert.Equal(t, 2, srv.CountAPI(fakellm.APIOpenAIEmbeddings))
+	for i, want := range []string{texts[0], texts[1], texts[len(texts)-1]} {
+		idx := []int{0, 1, len(texts) - 1}[i]
+		exp := fakellm.Embed(want, 64)
+		require.Len(t, vecs[idx], 64)
+		for j := range exp {
+			assert.InDelta(t, exp[j], vecs[idx][j], 1e-6)
+		}
+	}
+	req, _ := srv.Last()
+	assert.Equal(t, "float", req.Body["encoding_format"])
+
+	empty, err := e.Embed(context.Background(), nil)
+	require.NoError(t, err)
+	assert.Empty(t, empty)
+
+	srv.FailNext(1, fakellm.Reply{Status: http.StatusBadRequest})
+	_, err = e.Embed(context.Background(), []string{"x"})
+	assert.Equal(t, domain.CodeLLMError, errCode(err))
+}

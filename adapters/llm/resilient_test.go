@@ -1,0 +1,350 @@
+package llm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"focal/adapters/resilience"
+	"focal/domain"
+	"focal/ports"
+	"focal/test/fakellm"
+)
+
+// chain guards links with cfg.
+func chain(t *testing.T, cfg resilience.Config, links ...Link) (*Resilient, *resilience.Guard) {
+	t.Helper()
+	g := resilience.NewGuard(cfg, nil)
+	r, err := NewResilient(g, nil, links...)
+	require.NoError(t, err)
+	return r, g
+}
+
+func openAILink(t *testing.T, url string) Link {
+	return Link{Provider: "openai", Model: "gpt-test", BaseURL: url, Chat: newOpenAI(t, url)}
+}
+
+func anthropicLink(t *testing.T, url string) Link {
+	return Link{Provider: "anthropic", Model: "claude-test", BaseURL: url, Chat: newAnthropic(t, url)}
+}
+
+// Each provider must behave the same under the decorator.
+var providers = []struct {
+	name string
+	link func(*testing.T, string) Link
+}{{"openai", openAILink}, {"anthropic", anthropicLink}}
+
+func TestRetryBeforeTheFirstToken(t *testing.T) {
+	for _, p := range providers {
+		t.Run(p.name, func(t *testing.T) {
+			srv, url := fake(t)
+			srv.FailNext(1, fakellm.Reply{Status: 503})
+			r, _ := chain(t, guardConfig(), p.link(t, url))
+			got, res, err := collect(context.Background(), r, chatRequest("again"))
+			require.NoError(t, err)
+			assert.Equal(t, "You said: again", res.Text)
+			assert.Equal(t, []string{"You", " said:", " again"}, got)
+			assert.Equal(t, 2, srv.Count())
+		})
+	}
+}
+
+func TestRetryAfterIsHonoured(t *testing.T) {
+	for _, p := range providers {
+		t.Run(p.name, func(t *testing.T) {
+			srv, url := fake(t)
+			srv.Enqueue(fakellm.Reply{Status: 429, RetryAfter: 300 * time.Millisecond})
+			r, _ := chain(t, guardConfig(), p.link(t, url))
+			_, _, err := collect(context.Background(), r, chatRequest("x"))
+			require.NoError(t, err)
+			reqs := srv.Requests()
+			require.Len(t, reqs, 2)
+			assert.GreaterOrEqual(t, reqs[1].Start.Sub(reqs[0].Start), 300*time.Millisecond,
+				"the second request waits for the Retry-After the fake sent")
+		})
+	}
+}
+
+func TestSlowFirstTokenIsRetried(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		reply fakellm.Reply
+	}{
+		{"slow first byte", fakellm.Reply{HeaderDelay: 2 * time.Second}},
+		{"slow first token", fakellm.Reply{FirstTokenDelay: 2 * time.Second}},
+		{"stall before the first token", fakellm.Reply{StallAfter: fakellm.AtStart}},
+	} {
+		for _, p := range providers {
+			t.Run(tc.name+"/"+p.name, func(t *testing.T) {
+				srv, url := fake(t)
+				srv.Enqueue(tc.reply)
+				r, _ := chain(t, guardConfig(), p.link(t, url))
+				_, res, err := collect(context.Background(), r, chatRequest("x"))
+				require.NoError(t, err)
+				assert.Equal(t, "You said: x", res.Text)
+				assert.Equal(t, 2, srv.Count())
+				_, cancelled := srv.WaitCancelled(0, time.Second)
+				assert.True(t, cancelled, "the silent attempt was cancelled, not left running")
+			})
+		}
+	}
+}
+
+func TestNoRetryAfterTheFirstToken(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		reply fakellm.Reply
+		code  domain.ErrorCode
+	}{
+		{"stall mid-stream", fakellm.Reply{Deltas: fiveDeltas, StallAfter: 2}, domain.CodeLLMUnavailable},
+		{"malformed chunk", fakellm.Reply{Deltas: fiveDeltas, MalformedAfter: 2}, domain.CodeLLMError},
+		{"disconnect", fakellm.Reply{Deltas: fiveDeltas, DisconnectAfter: 2}, domain.CodeLLMUnavailable},
+		{"error event", fakellm.Reply{Deltas: fiveDeltas, ErrorAfter: 2}, domain.CodeLLMError},
+	} {
+		for _, p := range providers {
+			t.Run(tc.name+"/"+p.name, func(t *testing.T) {
+				srv, url := fake(t)
+				fallback, _ := fake(t)
+				srv.Enqueue(tc.reply)
+				cfg := guardConfig()
+				cfg.AttemptTimeout = 400 * time.Millisecond // ends the stall
+				r, _ := chain(t, cfg, p.link(t, url), openAILink(t, fallback.URL()))
+				got, _, err := collect(context.Background(), r, chatRequest("x"))
+				require.Error(t, err)
+				assert.Equal(t, tc.code, errCode(err), "%v", err)
+				assert.Equal(t, []string{"a", " b"}, got)
+				assert.Equal(t, 1, srv.Count(), "the client has text: no retry")
+				assert.Zero(t, fallback.Count(), "and no fallback")
+			})
+		}
+	}
+}
+
+func TestFaultsBeforeTheFirstTokenAreRetried(t *testing.T) {
+	for _, reply := range []fakellm.Reply{
+		{Deltas: fiveDeltas, MalformedAfter: fakellm.AtStart},
+		{Deltas: fiveDeltas, DisconnectAfter: fakellm.AtStart},
+		{Deltas: fiveDeltas, ErrorAfter: fakellm.AtStart},
+	} {
+		for _, p := range providers {
+			srv, url := fake(t)
+			srv.Enqueue(reply)
+			r, _ := chain(t, guardConfig(), p.link(t, url))
+			got, _, err := collect(context.Background(), r, chatRequest("x"))
+			require.NoError(t, err, "%s %+v", p.name, reply)
+			assert.Equal(t, []string{"You", " said:", " x"}, got)
+			assert.Equal(t, 2, srv.Count())
+		}
+	}
+}
+
+func TestBreakerOpensAndHalfOpens(t *testing.T) {
+	for _, p := range providers {
+		t.Run(p.name, func(t *testing.T) {
+			srv, url := fake(t)
+			cfg := guardConfig()
+			cfg.MaxRetries = 0
+			srv.FailNext(3, fakellm.Reply{Status: 500})
+			r, g := chain(t, cfg, p.link(t, url))
+			for range 3 {
+				_, _, err := collect(context.Background(), r, chatRequest("x"))
+				require.Equal(t, domain.CodeLLMError, errCode(err))
+			}
+			name := p.link(t, url).breakerName(p.link(t, url).Model)
+			assert.Equal(t, "open", g.BreakerState(name))
+
+			assert.Error(t, r.Ready(context.Background()), "readiness sees the open breaker")
+			_, _, err := collect(context.Background(), r, chatRequest("x"))
+			var de *domain.Error
+			require.ErrorAs(t, err, &de)
+			assert.Equal(t, domain.CodeLLMUnavailable, de.Code)
+			assert.Greater(t, de.RetryAfter, time.Duration(0))
+			assert.LessOrEqual(t, de.RetryAfter, cfg.BreakerOpen)
+			assert.Equal(t, 3, srv.Count(), "an open breaker lets no request through")
+
+			time.Sleep(cfg.BreakerOpen + 50*time.Millisecond)
+			_, res, err := collect(context.Background(), r, chatRequest("probe"))
+			require.NoError(t, err)
+			assert.Equal(t, "You said: probe", res.Text)
+			assert.Equal(t, 4, srv.Count(), "one probe")
+			assert.Equal(t, "closed", g.BreakerState(name))
+			assert.NoError(t, r.Ready(context.Background()))
+		})
+	}
+}
+
+func TestClientErrorsDoNotTripTheBreaker(t *testing.T) {
+	srv, url := fake(t)
+	srv.FailNext(5, fakellm.Reply{Status: 400})
+	r, g := chain(t, guardConfig(), openAILink(t, url))
+	for range 5 {
+		_, _, err := collect(context.Background(), r, chatRequest("x"))
+		require.Equal(t, domain.CodeLLMError, errCode(err))
+	}
+	assert.Equal(t, 5, srv.Count(), "400 is not retried either")
+	assert.Equal(t, "closed", g.BreakerState(openAILink(t, url).breakerName("gpt-test")))
+}
+
+func TestClientCancellationIsNotAFailure(t *testing.T) {
+	srv, url := fake(t)
+	srv.SetDefaults(fakellm.Reply{StallAfter: 1})
+	r, g := chain(t, guardConfig(), openAILink(t, url))
+	for i := range 4 {
+		ctx, cancel := context.WithCancel(context.Background())
+		_, err := r.StreamChat(ctx, chatRequest("x"), func(string) error { cancel(); return nil })
+		require.Error(t, err)
+		assert.ErrorIs(t, err, context.Canceled)
+		_, ok := srv.WaitCancelled(i, time.Second)
+		require.True(t, ok)
+	}
+	assert.Equal(t, 4, srv.Count(), "no retries for a caller that left")
+	assert.Equal(t, "closed", g.BreakerState(openAILink(t, url).breakerName("gpt-test")))
+}
+
+func TestCancelledCallerCancelsTheModelRequestQuickly(t *testing.T) {
+	for _, p := range providers {
+		t.Run(p.name, func(t *testing.T) {
+			srv, url := fake(t)
+			srv.Enqueue(fakellm.Reply{Deltas: fiveDeltas, StallAfter: 2})
+			r, _ := chain(t, guardConfig(), p.link(t, url))
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			got := make(chan string, 8)
+			done := make(chan error, 1)
+			go func() {
+				_, err := r.StreamChat(ctx, chatRequest("x"), func(d string) error { got <- d; return nil })
+				done <- err
+			}()
+			<-got
+			<-got // the stream is live and now stalled
+			cancelledAt := time.Now()
+			cancel()
+			_, ok := srv.WaitCancelled(0, 2*time.Second)
+			require.True(t, ok)
+			req, _ := srv.Request(0)
+			seen := req.Start.Add(req.CancelledAfter)
+			assert.Less(t, seen.Sub(cancelledAt), 100*time.Millisecond, "the fake saw the request go away")
+			select {
+			case err := <-done:
+				assert.ErrorIs(t, err, context.Canceled)
+			case <-time.After(2 * time.Second):
+				t.Fatal("StreamChat did not return after cancellation")
+			}
+			assert.Equal(t, 1, srv.Count())
+		})
+	}
+}
+
+func TestConsumerErrorEndsTheCall(t *testing.T) {
+	srv, url := fake(t)
+	fallback, _ := fake(t)
+	r, g := chain(t, guardConfig(), openAILink(t, url), openAILink(t, fallback.URL()))
+	stop := errors.New("hard constraint broken")
+	for range 5 {
+		_, err := r.StreamChat(context.Background(), chatRequest("x"), func(string) error { return stop })
+		assert.Same(t, stop, err, "the consumer's error comes back as it was")
+	}
+	assert.Equal(t, 5, srv.Count())
+	assert.Zero(t, fallback.Count())
+	assert.Equal(t, "closed", g.BreakerState(openAILink(t, url).breakerName("gpt-test")))
+}
+
+func TestFallbackBeforeStreaming(t *testing.T) {
+	primary, purl := fake(t)
+	second, surl := fake(t)
+	primary.SetDefaults(fakellm.Reply{Status: 500})
+	r, _ := chain(t, guardConfig(), openAILink(t, purl), anthropicLink(t, surl))
+	req := chatRequest("x")
+	req.Model = "gpt-special" // the override is the primary's alone
+	got, res, err := collect(context.Background(), r, req)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"You", " said:", " x"}, got)
+	assert.Equal(t, "anthropic", res.Provider)
+	assert.Equal(t, "claude-test", res.Model)
+	assert.Equal(t, 2, primary.Count(), "the primary was retried first")
+	last, _ := second.Last()
+	assert.Equal(t, "claude-test", last.Model)
+	first, _ := primary.Request(0)
+	assert.Equal(t, "gpt-special", first.Model)
+}
+
+func TestFallbackWhenTheBreakerIsOpen(t *testing.T) {
+	primary, purl := fake(t)
+	second, surl := fake(t)
+	primary.SetDefaults(fakellm.Reply{Status: 503})
+	cfg := guardConfig()
+	cfg.MaxRetries = 0
+	r, _ := chain(t, cfg, openAILink(t, purl), openAILink(t, surl))
+	for range 5 {
+		_, _, err := collect(context.Background(), r, chatRequest("x"))
+		require.NoError(t, err)
+	}
+	assert.Equal(t, 3, primary.Count(), "after BreakerFailures the primary is skipped")
+	assert.Equal(t, 5, second.Count())
+}
+
+func TestOfflineLinks(t *testing.T) {
+	r, _ := chain(t, guardConfig(), Link{Provider: "offline", Chat: Offline{}})
+	_, _, err := collect(context.Background(), r, chatRequest("x"))
+	assert.ErrorIs(t, err, ports.ErrOffline, "only offline links: the engine uses templates")
+
+	srv, url := fake(t)
+	srv.SetDefaults(fakellm.Reply{Status: 500})
+	r, _ = chain(t, guardConfig(), openAILink(t, url), Link{Provider: "offline", Chat: Offline{}})
+	_, _, err = collect(context.Background(), r, chatRequest("x"))
+	assert.False(t, errors.Is(err, ports.ErrOffline), "a real failure is reported, not hidden as offline")
+	assert.Equal(t, domain.CodeLLMError, errCode(err))
+
+	ok, surl := fake(t)
+	r, _ = chain(t, guardConfig(), Link{Provider: "offline", Chat: Offline{}}, openAILink(t, surl))
+	_, res, err := collect(context.Background(), r, chatRequest("x"))
+	require.NoError(t, err, "an offline link is skipped")
+	assert.Equal(t, "You said: x", res.Text)
+	assert.Equal(t, 1, ok.Count())
+}
+
+func TestResilientEmbedderRetries(t *testing.T) {
+	srv, url := fake(t)
+	inner, err := NewOpenAIEmbeddings(OpenAIConfig{BaseURL: url + "/v1", Model: "emb", HTTPClient: testClient})
+	require.NoError(t, err)
+	e := NewResilientEmbedder(resilience.NewGuard(guardConfig(), nil), "openai", "emb", inner)
+	srv.FailNext(1, fakellm.Reply{Status: 503})
+	vecs, err := e.Embed(context.Background(), []string{"red apple"})
+	require.NoError(t, err)
+	require.Len(t, vecs, 1)
+	assert.Len(t, vecs[0], 64)
+	assert.Equal(t, 2, srv.Count())
+}
+
+func TestConcurrentCallsThroughTheChain(t *testing.T) {
+	srv, url := fake(t)
+	srv.SetDefaults(fakellm.Reply{TokenInterval: time.Millisecond})
+	r, _ := chain(t, guardConfig(), openAILink(t, url), anthropicLink(t, url))
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range 5 {
+				msg := fmt.Sprintf("m%d-%d", i, j)
+				_, res, err := collect(context.Background(), r, chatRequest(msg))
+				if err == nil && res.Text != "You said: "+msg {
+					err = fmt.Errorf("got %q for %q", res.Text, msg)
+				}
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		assert.NoError(t, err)
+	}
+}

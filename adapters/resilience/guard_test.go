@@ -1,0 +1,264 @@
+package resilience
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"focal/domain"
+)
+
+// recorder is an Observer that remembers what it heard.
+type recorder struct {
+	mu      sync.Mutex
+	changes []string
+	retries []time.Duration
+}
+
+func (r *recorder) StateChange(name, from, to string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.changes = append(r.changes, from+"->"+to)
+}
+
+func (r *recorder) Retry(_ string, _ int, wait time.Duration, _ error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.retries = append(r.retries, wait)
+}
+
+func (r *recorder) snapshot() ([]string, []time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.changes...), append([]time.Duration(nil), r.retries...)
+}
+
+func testGuard(cfg Config) (*Guard, *recorder) {
+	if cfg.RetryBase == 0 {
+		cfg.RetryBase, cfg.RetryMax = time.Millisecond, 5*time.Millisecond
+	}
+	rec := &recorder{}
+	return NewGuard(cfg, rec), rec
+}
+
+func httpErr(status int, retryAfter time.Duration) error {
+	return &domain.Error{Code: domain.CodeLLMError, Message: fmt.Sprintf("HTTP %d", status), RetryAfter: retryAfter,
+		Cause: &HTTPError{Status: status, RetryAfter: retryAfter}}
+}
+
+func TestRunRetriesRetryableThenSucceeds(t *testing.T) {
+	g, rec := testGuard(Config{MaxRetries: 2})
+	calls := 0
+	err := g.Run(context.Background(), "dep", func(context.Context) error {
+		calls++
+		if calls < 3 {
+			return httpErr(503, 0)
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, 3, calls)
+	_, retries := rec.snapshot()
+	assert.Len(t, retries, 2)
+}
+
+func TestRunGivesUpAfterMaxRetries(t *testing.T) {
+	g, _ := testGuard(Config{MaxRetries: 1})
+	calls := 0
+	err := g.Run(context.Background(), "dep", func(context.Context) error { calls++; return httpErr(500, 0) })
+	assert.True(t, domain.IsCode(err, domain.CodeLLMError), "the dependency's own error comes back: %v", err)
+	assert.Equal(t, 2, calls)
+}
+
+func TestRunDoesNotRetryNonRetryable(t *testing.T) {
+	g, _ := testGuard(Config{MaxRetries: 3})
+	calls := 0
+	err := g.Run(context.Background(), "dep", func(context.Context) error { calls++; return httpErr(400, 0) })
+	require.Error(t, err)
+	assert.Equal(t, 1, calls)
+}
+
+func TestRunStreamNeverRetriesAfterBegin(t *testing.T) {
+	g, _ := testGuard(Config{MaxRetries: 3})
+	calls := 0
+	err := g.RunStream(context.Background(), "dep", func(_ context.Context, begin func() error) error {
+		calls++
+		require.NoError(t, begin())
+		return httpErr(503, 0)
+	})
+	require.Error(t, err)
+	assert.Equal(t, 1, calls)
+}
+
+func TestRetryAfterLongerThanBackoffIsHonoured(t *testing.T) {
+	g, rec := testGuard(Config{MaxRetries: 1})
+	var starts []time.Time
+	err := g.Run(context.Background(), "dep", func(context.Context) error {
+		starts = append(starts, time.Now())
+		if len(starts) == 1 {
+			return httpErr(429, 80*time.Millisecond)
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	require.Len(t, starts, 2)
+	assert.GreaterOrEqual(t, starts[1].Sub(starts[0]), 80*time.Millisecond)
+	_, retries := rec.snapshot()
+	assert.Equal(t, []time.Duration{80 * time.Millisecond}, retries)
+}
+
+func TestRetryAfterPastTheDeadlineGivesUp(t *testing.T) {
+	g, _ := testGuard(Config{MaxRetries: 3})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	calls := 0
+	began := time.Now()
+	err := g.Run(ctx, "dep", func(context.Context) error { calls++; return httpErr(429, 10*time.Second) })
+	require.Error(t, err)
+	assert.Equal(t, 1, calls)
+	assert.Less(t, time.Since(began), 150*time.Millisecond, "no pointless wait")
+	var de *domain.Error
+	require.ErrorAs(t, err, &de)
+	assert.Equal(t, 10*time.Second, de.RetryAfter, "the provider's hint reaches the caller")
+}
+
+func TestFirstTokenWatchdogRetries(t *testing.T) {
+	g, _ := testGuard(Config{MaxRetries: 1, FirstTokenTimeout: 30 * time.Millisecond})
+	calls := 0
+	var firstCause error
+	err := g.RunStream(context.Background(), "dep", func(ctx context.Context, begin func() error) error {
+		calls++
+		if calls == 1 {
+			<-ctx.Done() // a model that never speaks
+			firstCause = context.Cause(ctx)
+			return ctx.Err()
+		}
+		return begin()
+	})
+	require.NoError(t, err)
+	assert.Equal(t, 2, calls)
+	assert.ErrorIs(t, firstCause, ErrFirstTokenTimeout)
+}
+
+func TestFirstTokenWatchdogExhausted(t *testing.T) {
+	g, _ := testGuard(Config{MaxRetries: 1, FirstTokenTimeout: 20 * time.Millisecond})
+	err := g.RunStream(context.Background(), "dep", func(ctx context.Context, begin func() error) error {
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	assert.True(t, domain.IsCode(err, domain.CodeLLMUnavailable), "%v", err)
+	assert.ErrorIs(t, err, ErrFirstTokenTimeout)
+	assert.Contains(t, err.Error(), "sent no token within 20ms")
+}
+
+func TestBeginAfterWatchdogFiredRefusesTheDelta(t *testing.T) {
+	g, _ := testGuard(Config{FirstTokenTimeout: 10 * time.Millisecond})
+	err := g.RunStream(context.Background(), "dep", func(ctx context.Context, begin func() error) error {
+		<-ctx.Done()
+		return begin() // a delta that arrived too late must not be passed on
+	})
+	assert.ErrorIs(t, err, ErrFirstTokenTimeout)
+}
+
+func TestAttemptTimeout(t *testing.T) {
+	g, _ := testGuard(Config{AttemptTimeout: 20 * time.Millisecond})
+	err := g.Run(context.Background(), "dep", func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
+	assert.ErrorIs(t, err, ErrAttemptTimeout)
+	assert.True(t, domain.IsCode(err, domain.CodeLLMUnavailable))
+}
+
+func TestBreakerOpensThenHalfOpensAndCloses(t *testing.T) {
+	g, rec := testGuard(Config{BreakerFailures: 3, BreakerOpen: 100 * time.Millisecond})
+	var calls atomic.Int32
+	failing := func(context.Context) error { calls.Add(1); return httpErr(503, 0) }
+	for range 3 {
+		require.Error(t, g.Run(context.Background(), "dep", failing))
+	}
+	assert.Equal(t, "open", g.BreakerState("dep"))
+
+	err := g.Run(context.Background(), "dep", failing)
+	assert.Equal(t, int32(3), calls.Load(), "an open breaker lets nothing through")
+	var de *domain.Error
+	require.ErrorAs(t, err, &de)
+	assert.Equal(t, domain.CodeLLMUnavailable, de.Code)
+	assert.Greater(t, de.RetryAfter, time.Duration(0))
+	assert.LessOrEqual(t, de.RetryAfter, 100*time.Millisecond)
+	assert.Equal(t, "closed", g.BreakerState("other"), "breakers are per dependency")
+
+	time.Sleep(120 * time.Millisecond)
+	require.NoError(t, g.Run(context.Background(), "dep", func(context.Context) error { calls.Add(1); return nil }))
+	assert.Equal(t, "closed", g.BreakerState("dep"))
+	changes, _ := rec.snapshot()
+	assert.Equal(t, []string{"closed->open", "open->half-open", "half-open->closed"}, changes)
+}
+
+func TestHalfOpenProbeFailureReopens(t *testing.T) {
+	g, _ := testGuard(Config{BreakerFailures: 1, BreakerOpen: 30 * time.Millisecond})
+	failing := func(context.Context) error { return httpErr(500, 0) }
+	require.Error(t, g.Run(context.Background(), "dep", failing))
+	time.Sleep(40 * time.Millisecond)
+	require.Error(t, g.Run(context.Background(), "dep", failing))
+	assert.Equal(t, "open", g.BreakerState("dep"))
+}
+
+func TestClientErrorsAndCancellationsDoNotTrip(t *testing.T) {
+	g, _ := testGuard(Config{BreakerFailures: 2})
+	for range 5 {
+		require.Error(t, g.Run(context.Background(), "dep", func(context.Context) error { return httpErr(400, 0) }))
+	}
+	assert.Equal(t, "closed", g.BreakerState("dep"))
+	for range 5 {
+		ctx, cancel := context.WithCancel(context.Background())
+		err := g.Run(ctx, "dep", func(context.Context) error { cancel(); return fmt.Errorf("read: %w", context.Canceled) })
+		require.Error(t, err)
+	}
+	for range 5 {
+		err := g.RunStream(context.Background(), "dep", func(_ context.Context, begin func() error) error {
+			_ = begin()
+			return &ConsumerError{Err: errors.New("client gone")}
+		})
+		require.Error(t, err)
+	}
+	assert.Equal(t, "closed", g.BreakerState("dep"))
+}
+
+func TestCallerCancellationIsNotRetried(t *testing.T) {
+	g, _ := testGuard(Config{MaxRetries: 3})
+	ctx, cancel := context.WithCancel(context.Background())
+	calls := 0
+	err := g.Run(ctx, "dep", func(context.Context) error { calls++; cancel(); return httpErr(503, 0) })
+	require.Error(t, err)
+	assert.Equal(t, 1, calls)
+
+	err = g.Run(ctx, "dep", func(context.Context) error { t.Fatal("called with a dead context"); return nil })
+	assert.ErrorIs(t, err, context.Canceled)
+}
+
+func TestGuardIsSafeForConcurrentUse(t *testing.T) {
+	g, _ := testGuard(Config{MaxRetries: 1, BreakerFailures: 1000, FirstTokenTimeout: time.Second})
+	var wg sync.WaitGroup
+	for i := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprintf("dep-%d", i%4)
+			for j := range 20 {
+				_ = g.RunStream(context.Background(), name, func(_ context.Context, begin func() error) error {
+					if j%3 == 0 {
+						return httpErr(503, 0)
+					}
+					return begin()
+				})
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, "closed", g.BreakerState("dep-0"))
+}

@@ -1,0 +1,168 @@
+package tools
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"focal/domain"
+	"focal/ports"
+)
+
+// scripted is a tool server answering each call with the next status of
+// script (200 with a variable once the script runs out), recording when
+// each call arrived.
+type scripted struct {
+	mu     sync.Mutex
+	script []int
+	header http.Header
+	calls  []time.Time
+}
+
+func (s *scripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.Copy(io.Discard, r.Body)
+	s.mu.Lock()
+	s.calls = append(s.calls, time.Now())
+	status := http.StatusOK
+	if len(s.script) > 0 {
+		status, s.script = s.script[0], s.script[1:]
+	}
+	for k, v := range s.header {
+		w.Header()[k] = v
+	}
+	s.mu.Unlock()
+	if status != http.StatusOK {
+		w.WriteHeader(status)
+		return
+	}
+	_, _ = io.WriteString(w, `{"variables":{"balance":42}}`)
+}
+
+func (s *scripted) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.calls)
+}
+
+func serve(t *testing.T, s *scripted) domain.Tool {
+	t.Helper()
+	ts := httptest.NewServer(s)
+	t.Cleanup(ts.Close)
+	return domain.Tool{ID: "balance", URL: ts.URL}
+}
+
+func testConfig() Config {
+	return Config{MaxRetries: 1, RetryBase: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond, BreakerFailures: 2, BreakerOpen: 150 * time.Millisecond}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	var c Config
+	require.NoError(t, env.ParseWithOptions(&c, env.Options{Prefix: "FOCAL_", Environment: map[string]string{}}))
+	require.NoError(t, c.Validate())
+	assert.Equal(t, 1, c.MaxRetries)
+	assert.Equal(t, 5, c.BreakerFailures)
+	assert.Error(t, Config{MaxRetries: -1}.Validate())
+}
+
+func TestResilientRetries503(t *testing.T) {
+	s := &scripted{script: []int{503}}
+	tool := serve(t, s)
+	r := NewResilient(NewWebhook(nil), testConfig(), nil)
+	out, err := r.InvokeTool(context.Background(), tool, ports.ToolInput{Message: "x"})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]any{"balance": 42.0}, out)
+	assert.Equal(t, 2, s.count())
+}
+
+func TestResilientHonoursRetryAfter(t *testing.T) {
+	s := &scripted{script: []int{429}, header: http.Header{"Retry-After": {"1"}}}
+	tool := serve(t, s)
+	r := NewResilient(NewWebhook(nil), testConfig(), nil)
+	_, err := r.InvokeTool(context.Background(), tool, ports.ToolInput{})
+	require.NoError(t, err)
+	require.Equal(t, 2, s.count())
+	assert.GreaterOrEqual(t, s.calls[1].Sub(s.calls[0]), time.Second)
+
+	// A Retry-After beyond the tool's timeout is not waited for.
+	s2 := &scripted{script: []int{429}, header: http.Header{"Retry-After": {"5"}}}
+	tool2 := serve(t, s2)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err = r.InvokeTool(ctx, tool2, ports.ToolInput{})
+	require.Error(t, err)
+	assert.Equal(t, 1, s2.count())
+}
+
+func TestResilientDoesNotRetryClientErrors(t *testing.T) {
+	s := &scripted{script: []int{400, 400, 400, 400}}
+	tool := serve(t, s)
+	r := NewResilient(NewWebhook(nil), testConfig(), nil)
+	for range 4 {
+		_, err := r.InvokeTool(context.Background(), tool, ports.ToolInput{})
+		assert.Equal(t, domain.CodeInternal, domain.ErrorCodeOf(err))
+	}
+	assert.Equal(t, 4, s.count())
+	assert.Equal(t, "closed", r.BreakerState(tool), "4xx does not trip the breaker")
+}
+
+func TestResilientBreakerPerTool(t *testing.T) {
+	failing := &scripted{script: []int{503, 503, 503, 503, 503, 503}}
+	broken := serve(t, failing)
+	healthy := serve(t, &scripted{})
+	healthy.ID = "weather"
+	r := NewResilient(NewWebhook(nil), testConfig(), nil)
+
+	for range 2 { // two failed calls (each retried once) open the breaker
+		_, err := r.InvokeTool(context.Background(), broken, ports.ToolInput{})
+		require.Error(t, err)
+	}
+	assert.Equal(t, "open", r.BreakerState(broken))
+	calls := failing.count()
+	_, err := r.InvokeTool(context.Background(), broken, ports.ToolInput{})
+	var de *domain.Error
+	require.ErrorAs(t, err, &de)
+	assert.Equal(t, domain.CodeInternal, de.Code)
+	assert.Greater(t, de.RetryAfter, time.Duration(0))
+	assert.Equal(t, calls, failing.count(), "an open breaker keeps calls away from the tool")
+
+	_, err = r.InvokeTool(context.Background(), healthy, ports.ToolInput{})
+	assert.NoError(t, err, "another tool has its own breaker")
+	sameID := healthy
+	sameID.ID = broken.ID
+	_, err = r.InvokeTool(context.Background(), sameID, ports.ToolInput{})
+	assert.NoError(t, err, "so does another agent's tool with the same id on another server")
+
+	time.Sleep(200 * time.Millisecond)
+	failing.mu.Lock()
+	failing.script = nil
+	failing.mu.Unlock()
+	_, err = r.InvokeTool(context.Background(), broken, ports.ToolInput{})
+	require.NoError(t, err, "the half-open probe succeeds")
+	assert.Equal(t, "closed", r.BreakerState(broken))
+}
+
+func TestResilientKeepsTheToolTimeout(t *testing.T) {
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // lets net/http notice the client leave
+		select {
+		case <-r.Context().Done():
+		case <-time.After(2 * time.Second):
+		}
+	}))
+	t.Cleanup(slow.Close)
+	r := NewResilient(NewWebhook(nil), testConfig(), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	began := time.Now()
+	_, err := r.InvokeTool(ctx, domain.Tool{ID: "slow", URL: slow.URL}, ports.ToolInput{})
+	assert.Equal(t, domain.CodeTimeout, domain.ErrorCodeOf(err))
+	assert.Less(t, time.Since(began), time.Second)
+}
