@@ -56,6 +56,7 @@ func Options(cfg Config, log *zap.Logger, extra ...fx.Option) fx.Option {
 		ObservabilityModule,
 		instrumented,
 		HTTPModule,
+		fx.Invoke(debugListener),
 		fx.Options(extra...),
 	)
 }
@@ -156,6 +157,7 @@ var HTTPModule = fx.Module("http",
 		}),
 		asRoutes(httpapi.NewConversationRoutes),
 		asRoutes(httpapi.NewPolicyRoutes),
+		asRoutes(httpapi.NewOpenAPIRoutes),
 		fx.Annotate(
 			func(cfg Config, log *zap.Logger, auth *httpapi.Authenticator, limits *httpapi.RateLimits, routes []httpapi.Routes,
 				m *observe.Metrics) http.Handler {

@@ -36,6 +36,7 @@ type Config struct {
 	Chat        ChatConfig                `yaml:"chat"`
 	Startup     StartupConfig             `yaml:"startup"`
 	Tracing     observe.TracingConfig     `yaml:"tracing"`
+	Debug       DebugConfig               `yaml:"debug"`
 }
 
 // LogConfig controls logging.

@@ -82,15 +82,30 @@ func (s *sseStream) event(name string, data any) error {
 	return nil
 }
 
-// ping writes a comment line that keeps proxies from closing an idle stream.
-func (s *sseStream) ping() {
-	s.mu.Lock()
+// keepAlive writes a comment line every interval, so proxies keep an idle
+// stream open, until the returned stop is called. Between pings it holds
+// only a timer: a goroutine per stream would cost thousands of idle stacks.
+// After stop returns nothing more is written.
+func (s *sseStream) keepAlive(interval time.Duration) (stop func()) {
+	var t *time.Timer
+	s.mu.Lock() // the callback reads t under the same lock
 	defer s.mu.Unlock()
-	if s.closed {
-		return
-	}
-	if _, err := s.w.Write([]byte(": ping\n\n")); err == nil {
-		s.w.Flush()
+	t = time.AfterFunc(interval, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.closed {
+			return
+		}
+		if _, err := s.w.Write([]byte(": ping\n\n")); err == nil {
+			s.w.Flush()
+		}
+		t.Reset(interval)
+	})
+	return func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		t.Stop()
 	}
 }
 
@@ -108,20 +123,6 @@ func (s *sseStream) fail(c *gin.Context, err error) {
 		logctx.From(c.Request.Context(), zap.NewNop()).Error("stream failed", zap.String("code", string(payload.Code)), zap.Error(err))
 	}
 	_ = s.event("error", errorEvent{Type: "error", Code: payload.Code, Message: payload.Message})
-}
-
-// heartbeat pings every interval until stop is closed.
-func (s *sseStream) heartbeat(interval time.Duration, stop <-chan struct{}) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			s.ping()
-		}
-	}
 }
 
 // postStream runs one turn and streams the reply as Server-Sent Events.
@@ -149,13 +150,7 @@ func (h *ChatRoutes) postStream(c *gin.Context) {
 		h.streams.StreamOpened()
 		defer h.streams.StreamClosed()
 	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() { s.heartbeat(h.heartbeat, stop) })
-	defer func() {
-		close(stop)
-		wg.Wait()
-	}()
+	defer s.keepAlive(h.heartbeat)()
 	res, err := turn.Run(ctx, s.token)
 	if err != nil {
 		if ctx.Err() == nil { // nobody to tell when the client left

@@ -3,6 +3,7 @@ package component
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,4 +83,24 @@ func TestOpenStreamCap(t *testing.T) {
 	assert.Equal(t, http.StatusOK, (<-first).Status)
 	res = app.Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/chat/stream", Token: token, Body: harness.ChatBody("s2", "hello")})
 	assert.Equal(t, http.StatusOK, res.Status, "the slot is free again")
+}
+
+// An idle stream gets a comment line every heartbeat, so proxies keep it
+// open while the turn runs.
+func TestStreamHeartbeat(t *testing.T) {
+	app, engine := startCounting(t, map[string]string{"FOCAL_SSE_HEARTBEAT": "30ms"}, true)
+	token := harness.Token(t, harness.DemoTenant)
+	done := make(chan *harness.Response)
+	go func() {
+		done <- app.Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/chat/stream", Token: token, Body: harness.ChatBody("hb", "hello")})
+	}()
+	require.Eventually(t, func() bool { return engine.runs.Load() == 1 }, 5*time.Second, 5*time.Millisecond)
+	time.Sleep(150 * time.Millisecond)
+	close(engine.gate)
+	res := <-done
+	body := string(res.Body)
+	require.Equal(t, http.StatusOK, res.Status)
+	assert.GreaterOrEqual(t, strings.Count(body, ": ping\n\n"), 2, "pings while the turn ran: %q", body)
+	assert.True(t, strings.HasSuffix(strings.TrimSpace(body), "}"), "nothing after the done event")
+	assert.Less(t, strings.LastIndex(body, ": ping"), strings.Index(body, "event:token"), "no ping after the reply began")
 }

@@ -46,6 +46,7 @@ func runBench(args []string) error {
 	duration := fs.Duration("duration", 4*time.Second, "length of each load run")
 	goBench := fs.Bool("go-bench", true, "run the Go engine benchmarks too")
 	mongoURI := fs.String("mongo", os.Getenv("FOCAL_TEST_MONGO_URI"), "MongoDB URI for the MongoDB scenario (empty: skipped, and the report says so)")
+	idle := fs.Int("idle-streams", 10000, "idle SSE streams to hold open at once (0: skip)")
 	_ = fs.Parse(args)
 	work, err := os.MkdirTemp("", "focal-bench-")
 	if err != nil {
@@ -63,6 +64,14 @@ func runBench(args []string) error {
 	}
 	if err := b.syncScenarios(*mongoURI); err != nil {
 		return err
+	}
+	if err := b.streaming(); err != nil {
+		return err
+	}
+	if *idle > 0 {
+		if err := b.idleStreams(*idle); err != nil {
+			return err
+		}
 	}
 	if err := b.integrity(); err != nil {
 		return err

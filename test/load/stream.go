@@ -1,0 +1,241 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	sse "github.com/tmaxmax/go-sse"
+)
+
+// plainBundle is an agent without rules or constraints: nothing holds
+// streamed text back, so what is measured is the relay itself.
+const plainBundle = `{"agent": {"id": "%s", "tenant_id": "%s", "name": "stream bench agent"}}`
+
+// streamRun is one streamed reply as the client saw it: when each piece
+// arrived, from the moment the request was sent.
+type streamRun struct {
+	arrivals []time.Duration
+}
+
+// streamDirect asks the fake model itself, as the latency floor.
+func streamDirect(base string) (streamRun, error) {
+	body := `{"model":"fake","stream":true,"messages":[{"role":"user","content":"tell me a story"}]}`
+	start := time.Now()
+	res, err := http.Post(base+"/v1/chat/completions", "application/json", strings.NewReader(body))
+	if err != nil {
+		return streamRun{}, err
+	}
+	defer res.Body.Close()
+	var run streamRun
+	for ev, err := range sse.Read(res.Body, nil) {
+		if err != nil {
+			return run, err
+		}
+		var chunk struct {
+			Choices []struct {
+				Delta struct {
+					Content string `json:"content"`
+				} `json:"delta"`
+			} `json:"choices"`
+		}
+		if json.Unmarshal([]byte(ev.Data), &chunk) == nil && len(chunk.Choices) > 0 && chunk.Choices[0].Delta.Content != "" {
+			run.arrivals = append(run.arrivals, time.Since(start))
+		}
+	}
+	return run, nil
+}
+
+// streamFocal streams one turn through Focal.
+func streamFocal(base, token, user string) (streamRun, error) {
+	body, _ := json.Marshal(map[string]string{"agent_id": benchAgent, "channel": "bench", "user_channel_id": user, "message": "tell me a story"})
+	req, _ := http.NewRequest(http.MethodPost, base+"/v1/chat/stream", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	start := time.Now()
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return streamRun{}, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return streamRun{}, fmt.Errorf("stream answered %d", res.StatusCode)
+	}
+	var run streamRun
+	for ev, err := range sse.Read(res.Body, nil) {
+		if err != nil {
+			return run, err
+		}
+		if ev.Type == "token" {
+			run.arrivals = append(run.arrivals, time.Since(start))
+		}
+	}
+	return run, nil
+}
+
+// streaming measures time to first token and per-token relay delay through
+// Focal against the fake model's own stream, token by token.
+func (b *bench) streaming() error {
+	fakeAddr := freePort()
+	fake, err := b.start(fakeAddr, nil, filepath.Join(b.bin, "fakellm"), "-addr", fakeAddr,
+		"-first-token-delay", "50ms", "-token-interval", "10ms", "-words", "30")
+	if err != nil {
+		return err
+	}
+	defer b.stop(fake)
+	fakeURL := "http://" + fakeAddr
+	bundle := filepath.Join(b.work, "plain.json")
+	if err := os.WriteFile(bundle, []byte(fmt.Sprintf(plainBundle, benchAgent, benchTenant)), 0o644); err != nil {
+		return err
+	}
+	cmd, url, err := b.focalWithModel(bundle, fakeURL)
+	if err != nil {
+		return err
+	}
+	defer b.stop(cmd)
+
+	const turns = 40
+	var ttftDirect, ttftFocal, relay []float64
+	for i := range turns {
+		d, err := streamDirect(fakeURL)
+		if err != nil {
+			return err
+		}
+		f, err := streamFocal(url, token(), "stream-"+strconv.Itoa(i))
+		if err != nil {
+			return err
+		}
+		if len(d.arrivals) == 0 || len(f.arrivals) != len(d.arrivals) {
+			return fmt.Errorf("stream run %d: %d tokens direct, %d through Focal", i, len(d.arrivals), len(f.arrivals))
+		}
+		ttftDirect = append(ttftDirect, ms(d.arrivals[0]))
+		ttftFocal = append(ttftFocal, ms(f.arrivals[0]))
+		// A token's relay delay: how much later than its predecessor it
+		// arrived through Focal, compared with the same gap direct.
+		for k := 1; k < len(f.arrivals); k++ {
+			relay = append(relay, ms(f.arrivals[k]-f.arrivals[k-1])-ms(d.arrivals[k]-d.arrivals[k-1]))
+		}
+	}
+	added := median(ttftFocal) - median(ttftDirect)
+	p99Relay := percentile(relay, 0.99)
+	b.report.extra = append(b.report.extra,
+		targetRow{"time to first token = model's + ≤ 5 ms", fmt.Sprintf("+%.2f ms (Focal %.2f ms)", added, median(ttftFocal)),
+			fmt.Sprintf("fake model alone %.2f ms", median(ttftDirect)), added <= 5, true},
+		targetRow{"added delay per token p99 ≤ 2 ms", fmt.Sprintf("p50 %.3f ms, p99 %.3f ms", median(relay), p99Relay),
+			"fake model's own token gaps", p99Relay <= 2, true})
+	b.report.details = append(b.report.details, fmt.Sprintf("## Streaming\n\n%d streamed turns through Focal against the fake model (OpenAI wire format, first token after 50 ms, then a token every 10 ms, 30 tokens), alternating with the same request sent to the fake model directly. Time to first token: Focal %.2f ms, direct %.2f ms (medians). Per-token relay delay is the gap between consecutive tokens through Focal minus the same gap direct: p50 %.3f ms, p99 %.3f ms over %d tokens. The agent has no constraints, so nothing is held back.",
+		turns, median(ttftFocal), median(ttftDirect), median(relay), p99Relay, len(relay)))
+	return nil
+}
+
+// focalWithModel starts Focal with the OpenAI-compatible fake as its model.
+func (b *bench) focalWithModel(bundle, modelURL string, extra ...string) (*exec.Cmd, string, error) {
+	addr := freePort()
+	env := append([]string{
+		"FOCAL_HTTP_ADDR=" + addr, "FOCAL_JWT_SECRET=" + benchSecret, "FOCAL_BOOTSTRAP_BUNDLE=" + bundle,
+		"FOCAL_LOG_LEVEL=error", "FOCAL_RATE_LIMIT_ENTERPRISE=100000000",
+		"FOCAL_LLM_PROVIDER=openai", "FOCAL_LLM_MODEL=fake", "FOCAL_LLM_BASE_URL=" + modelURL + "/v1", "FOCAL_LLM_API_KEY=bench",
+	}, extra...)
+	cmd, err := b.start(addr, env, filepath.Join(b.bin, "focal"), "serve")
+	return cmd, "http://" + addr, err
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func percentile(xs []float64, p float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	slices.Sort(s)
+	i := int(p * float64(len(s)-1))
+	return s[i]
+}
+
+// idleStreams opens n streams that stay idle (the model has not answered
+// yet) and measures Focal's memory per stream.
+func (b *bench) idleStreams(n int) error {
+	fakeAddr := freePort()
+	fake, err := b.start(fakeAddr, nil, filepath.Join(b.bin, "fakellm"), "-addr", fakeAddr, "-first-token-delay", "60s", "-words", "3")
+	if err != nil {
+		return err
+	}
+	defer b.stop(fake)
+	bundle := filepath.Join(b.work, "plain.json")
+	cmd, url, err := b.focalWithModel(bundle, "http://"+fakeAddr,
+		"FOCAL_MAX_OPEN_STREAMS_PER_TENANT=1000000", "FOCAL_LLM_FIRST_TOKEN_TIMEOUT=5m", "FOCAL_LLM_REQUEST_TIMEOUT=5m", "FOCAL_TURN_TIMEOUT=5m")
+	if err != nil {
+		return err
+	}
+	defer b.stop(cmd)
+	before, err := rss(cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	tok := token()
+	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 0, MaxIdleConnsPerHost: n, DisableCompression: true}}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	opened, failed := 0, 0
+	bodies := make(chan *http.Response, n)
+	sem := make(chan struct{}, 200)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			body, _ := json.Marshal(map[string]string{"agent_id": benchAgent, "channel": "bench", "user_channel_id": "idle-" + strconv.Itoa(i), "message": "hi"})
+			req, _ := http.NewRequest(http.MethodPost, url+"/v1/chat/stream", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+tok)
+			res, err := client.Do(req)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil || res.StatusCode != http.StatusOK {
+				failed++
+				return
+			}
+			opened++
+			bodies <- res
+		})
+	}
+	wg.Wait()
+	time.Sleep(3 * time.Second) // let the streams settle into idling
+	after, err := rss(cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	close(bodies)
+	for res := range bodies {
+		res.Body.Close()
+	}
+	perStream := float64(after-before) / float64(max(opened, 1)) / 1024
+	b.report.extra = append(b.report.extra, targetRow{fmt.Sprintf("%d idle SSE streams ≤ 64 KiB each", n),
+		fmt.Sprintf("%.1f KiB per stream (%d open, %d failed)", perStream, opened, failed),
+		fmt.Sprintf("RSS %d → %d MiB", before>>20, after>>20), perStream <= 64 && failed == 0, true})
+	return nil
+}
+
+// rss reads a process's resident memory from /proc.
+func rss(pid int) (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			var kb int64
+			_, err := fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "VmRSS:")), "%d kB", &kb)
+			return kb * 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
+}
