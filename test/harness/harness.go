@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gin-gonic/gin"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
@@ -63,11 +64,15 @@ func Start(t testing.TB, env map[string]string, extra ...fx.Option) *App {
 	require.NoError(t, err)
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	var srv *bootstrap.Server
-	app := fx.New(bootstrap.Options(cfg, log, append(extra, fx.Populate(&srv))...))
+	var handler http.Handler
+	app := fx.New(bootstrap.Options(cfg, log, append(extra, fx.Populate(&srv, &handler))...))
 	require.NoError(t, app.Err())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	require.NoError(t, app.Start(ctx))
+	if engine, ok := handler.(*gin.Engine); ok {
+		loadContract(t).checkRoutes(t, engine)
+	}
 	a := &App{URL: "http://" + srv.Addr(), Config: cfg, client: &http.Client{Timeout: 60 * time.Second}}
 	t.Cleanup(func() {
 		// Connections the client dialed but never used would keep the
@@ -111,20 +116,26 @@ type Request struct {
 	Headers map[string]string
 }
 
-// Do performs req and reads the whole response.
+// Do performs req, reads the whole response and validates it against the
+// API document (openapi.go): a response the document does not describe
+// fails the test.
 func (a *App) Do(t testing.TB, req Request) *Response {
 	t.Helper()
-	var body io.Reader
+	var sent []byte
 	switch b := req.Body.(type) {
 	case nil:
 	case []byte:
-		body = bytes.NewReader(b)
+		sent = b
 	case string:
-		body = bytes.NewReader([]byte(b))
+		sent = []byte(b)
 	default:
 		raw, err := json.Marshal(b)
 		require.NoError(t, err)
-		body = bytes.NewReader(raw)
+		sent = raw
+	}
+	var body io.Reader
+	if req.Body != nil {
+		body = bytes.NewReader(sent)
 	}
 	hr, err := http.NewRequest(req.Method, a.URL+req.Path, body)
 	require.NoError(t, err)
@@ -142,6 +153,8 @@ func (a *App) Do(t testing.TB, req Request) *Response {
 	defer res.Body.Close()
 	raw, err := io.ReadAll(res.Body)
 	require.NoError(t, err)
+	loadContract(t).checkResponse(t, a.URL, &exchange{method: req.Method, path: req.Path, reqHeader: hr.Header,
+		reqBody: sent, status: res.StatusCode, header: res.Header, body: raw})
 	return &Response{Status: res.StatusCode, Header: res.Header, Body: raw}
 }
 

@@ -1,0 +1,190 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+
+	"focal/domain"
+)
+
+func loadOpenAPI(t *testing.T) *openapi3.T {
+	t.Helper()
+	doc, err := openapi3.NewLoader().LoadFromData(openAPIDocument)
+	require.NoError(t, err, "openapi.json does not load")
+	return doc
+}
+
+func TestOpenAPIDocumentIsValid(t *testing.T) {
+	doc := loadOpenAPI(t)
+	assert.Equal(t, "3.0.3", doc.OpenAPI)
+	require.NoError(t, doc.Validate(context.Background()))
+}
+
+// allRoutes is every endpoint set of this package, as the service wires
+// them (their dependencies are not needed to register routes).
+func allRoutes() []Routes {
+	return []Routes{
+		NewChatRoutes(Config{}, IdempotencyConfig{}, nil, nil, nil, nil),
+		NewConversationRoutes(nil),
+		NewPolicyRoutes(nil),
+		NewHealthRoutes(nil),
+		NewMetricsRoutes(http.NotFoundHandler()),
+		NewOpenAPIRoutes(),
+	}
+}
+
+var (
+	ginParam = regexp.MustCompile(`[:*][^/]+`)
+	docParam = regexp.MustCompile(`\{[^/}]+\}`)
+)
+
+// routeKey is "METHOD /path/{}/..." with path parameters unnamed, so gin's
+// ":id" and the document's "{rule_id}" compare equal.
+func routeKey(method, path string, param *regexp.Regexp) string {
+	return strings.ToUpper(method) + " " + param.ReplaceAllString(path, "{}")
+}
+
+// A route without documentation, or documentation without a route, fails
+// the build.
+func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
+	doc := loadOpenAPI(t)
+	r := NewRouter(Config{MaxBodyBytes: 1 << 20}, zap.NewNop(), nil, nil, allRoutes())
+	var served, documented []string
+	for _, rt := range r.Routes() {
+		served = append(served, routeKey(rt.Method, rt.Path, ginParam))
+	}
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			documented = append(documented, routeKey(method, path, docParam))
+		}
+	}
+	var undocumented, unserved []string
+	for _, k := range served {
+		if !slices.Contains(documented, k) {
+			undocumented = append(undocumented, k)
+		}
+	}
+	for _, k := range documented {
+		if !slices.Contains(served, k) {
+			unserved = append(unserved, k)
+		}
+	}
+	assert.Empty(t, undocumented, "routes the router serves that openapi.json does not document")
+	assert.Empty(t, unserved, "operations openapi.json documents that the router does not serve")
+	assert.Len(t, documented, len(served), "one operation per route")
+}
+
+func TestOpenAPIRouteServesTheDocument(t *testing.T) {
+	r := NewRouter(Config{MaxBodyBytes: 1 << 20}, zap.NewNop(), nil, nil, []Routes{NewOpenAPIRoutes()})
+	w := httptest.NewRecorder()
+	r.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/openapi.json", nil))
+	require.Equal(t, http.StatusOK, w.Code)
+	assert.Equal(t, "application/json; charset=utf-8", w.Header().Get("Content-Type"))
+	assert.Equal(t, openAPIDocument, w.Body.Bytes())
+	assert.NotEmpty(t, w.Header().Get("X-Request-ID"))
+}
+
+// publicPaths need no token.
+var publicPaths = []string{"/healthz", "/readyz", "/metrics", "/openapi.json"}
+
+// The document keeps the rules every response follows (DESIGN §3, §4):
+// one error body with the status of each code, X-Request-ID everywhere,
+// rate-limit headers on authenticated answers, the token everywhere but
+// on the public routes.
+func TestOpenAPIDocumentFollowsTheConventions(t *testing.T) {
+	doc := loadOpenAPI(t)
+	errorSchema := doc.Components.Schemas["Error"]
+	require.NotNil(t, errorSchema)
+
+	var codes []string
+	for _, v := range doc.Components.Schemas["ErrorCode"].Value.Enum {
+		codes = append(codes, v.(string))
+	}
+	var table []string
+	for code := range statusOf {
+		table = append(table, string(code))
+	}
+	slices.Sort(codes)
+	slices.Sort(table)
+	assert.Equal(t, table, codes, "ErrorCode is the closed set of the status table")
+
+	require.Len(t, doc.Security, 1)
+	_, bearer := doc.Security[0]["bearerAuth"]
+	require.True(t, bearer, "bearer authentication is global")
+
+	for path, item := range doc.Paths.Map() {
+		public := slices.Contains(publicPaths, path)
+		for method, op := range item.Operations() {
+			name := method + " " + path
+			if public {
+				assert.NotNil(t, op.Security, "%s: public routes override the global security", name)
+				if op.Security != nil {
+					assert.Empty(t, *op.Security, "%s: public routes need no token", name)
+				}
+			} else {
+				assert.Nil(t, op.Security, "%s: only public routes override the global security", name)
+				assert.NotNil(t, op.Responses.Status(http.StatusUnauthorized), "%s documents 401", name)
+				assert.NotNil(t, op.Responses.Status(http.StatusTooManyRequests), "%s documents 429", name)
+			}
+			assert.NotNil(t, op.Responses.Status(http.StatusInternalServerError), "%s documents 500", name)
+			assert.Nil(t, op.Responses.Default(), "%s: every status is listed", name)
+			for statusText, ref := range op.Responses.Map() {
+				status, err := strconv.Atoi(statusText)
+				require.NoError(t, err, "%s: status %s", name, statusText)
+				res := ref.Value
+				where := name + " " + statusText
+				require.Contains(t, res.Headers, "X-Request-ID", where)
+				assert.True(t, res.Headers["X-Request-ID"].Value.Required, "%s: X-Request-ID is always sent", where)
+				if !public && status != http.StatusUnauthorized {
+					for _, h := range []string{"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"} {
+						assert.Contains(t, res.Headers, h, where)
+					}
+				}
+				switch status {
+				case http.StatusUnauthorized:
+					assert.Contains(t, res.Headers, "WWW-Authenticate", where)
+				case http.StatusTooManyRequests:
+					assert.Contains(t, res.Headers, "Retry-After", where)
+				case http.StatusCreated:
+					assert.Contains(t, res.Headers, "Location", where)
+				}
+				if status < 400 {
+					continue
+				}
+				mt := res.Content.Get("application/json")
+				require.NotNil(t, mt, "%s: errors are JSON", where)
+				require.Len(t, res.Content, 1, "%s: errors are JSON only", where)
+				checkErrorSchema(t, where, status, errorSchema, mt.Schema)
+			}
+		}
+	}
+}
+
+// checkErrorSchema requires schema to be the Error schema, or Error
+// narrowed to codes of exactly this status.
+func checkErrorSchema(t *testing.T, where string, status int, errorSchema, schema *openapi3.SchemaRef) {
+	t.Helper()
+	if schema.Ref == "#/components/schemas/Error" {
+		return
+	}
+	all := schema.Value.AllOf
+	require.Len(t, all, 2, "%s: the error body is Error, or allOf Error and its codes", where)
+	assert.Equal(t, "#/components/schemas/Error", all[0].Ref, where)
+	assert.Same(t, errorSchema.Value, all[0].Value, where)
+	code := all[1].Value.Properties["error"].Value.Properties["code"].Value
+	require.NotEmpty(t, code.Enum, "%s: the codes of the status", where)
+	for _, c := range code.Enum {
+		assert.Equal(t, status, HTTPStatus(domain.ErrorCode(c.(string))), "%s: code %s", where, c)
+	}
+}

@@ -1,0 +1,332 @@
+package harness
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"mime"
+	"net/http"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
+	"github.com/gin-gonic/gin"
+
+	httpapi "focal/adapters/http"
+)
+
+// The API contract: every response that goes through App.Do is validated
+// against the OpenAPI document the service serves at /openapi.json (status,
+// documented headers, body), and a mismatch fails the test. Requests are
+// not held to it, since many tests send invalid ones on purpose; a request
+// the document calls invalid that the service nevertheless accepted (2xx)
+// is logged, or fails the test when FOCAL_OPENAPI_STRICT_REQUESTS=1.
+
+// strictRequestsEnv makes accepted requests that break the document fail.
+const strictRequestsEnv = "FOCAL_OPENAPI_STRICT_REQUESTS"
+
+// apiContract is the loaded API document.
+type apiContract struct {
+	doc    *openapi3.T
+	router routers.Router
+	opts   []openapi3.SchemaValidationOption
+}
+
+var (
+	contractOnce sync.Once
+	theContract  *apiContract
+	contractErr  error
+)
+
+// uuidPattern is what the service accepts as a UUID: the canonical
+// 36-character form, any version, any letter case.
+const uuidPattern = `^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$`
+
+// loadContract loads and validates the API document once per process.
+func loadContract(t testing.TB) *apiContract {
+	t.Helper()
+	contractOnce.Do(func() {
+		doc, err := openapi3.NewLoader().LoadFromData(httpapi.OpenAPIDocument())
+		if err != nil {
+			contractErr = fmt.Errorf("load openapi.json: %w", err)
+			return
+		}
+		doc.SetStringFormatValidator("uuid", openapi3.NewRegexpFormatValidator(uuidPattern))
+		router, err := legacy.NewRouter(doc) // validates the document too
+		if err != nil {
+			contractErr = fmt.Errorf("openapi.json: %w", err)
+			return
+		}
+		// Bundles may be sent as any YAML type the service accepts.
+		for _, mt := range []string{"text/yaml", "text/x-yaml"} {
+			openapi3filter.RegisterBodyDecoder(mt, openapi3filter.YamlBodyDecoder)
+		}
+		theContract = &apiContract{doc: doc, router: router, opts: doc.GetSchemaValidationOptions()}
+	})
+	if contractErr != nil {
+		t.Fatalf("openapi: %v", contractErr)
+	}
+	return theContract
+}
+
+// exchange is one request and its response, as sent and received.
+type exchange struct {
+	method, path string // path with its query
+	reqHeader    http.Header
+	reqBody      []byte
+	status       int
+	header       http.Header
+	body         []byte
+}
+
+func (x *exchange) String() string {
+	return fmt.Sprintf("%s %s → %d", x.method, x.path, x.status)
+}
+
+// checkResponse validates one response against the document, failing t
+// with every mismatch.
+func (c *apiContract) checkResponse(t testing.TB, base string, x *exchange) {
+	t.Helper()
+	ctx := context.Background()
+	req, err := http.NewRequestWithContext(ctx, x.method, base+x.path, bytes.NewReader(x.reqBody))
+	if err != nil {
+		t.Errorf("openapi: %s: %v", x, err)
+		return
+	}
+	req.Header = x.reqHeader.Clone()
+	route, params, err := c.router.FindRoute(req)
+	if err != nil {
+		// No such operation: only the router's own answers, an unknown
+		// route or method, may come back, with the error body.
+		if x.status != http.StatusNotFound && x.status != http.StatusMethodNotAllowed {
+			t.Errorf("openapi: %s: the document has no operation %s %s (%v)", x, x.method, req.URL.Path, err)
+			return
+		}
+		c.checkBareError(t, x)
+		return
+	}
+
+	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
+		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, MultiError: true,
+			SkipSettingDefaults: true, SchemaValidationOptions: c.opts}}
+	if x.status < 300 {
+		if err := openapi3filter.ValidateRequest(ctx, in); err != nil {
+			msg := fmt.Sprintf("openapi: %s: the service accepted a request the document calls invalid: %v", x, err)
+			if os.Getenv(strictRequestsEnv) == "1" {
+				t.Error(msg)
+			} else {
+				t.Log(msg)
+			}
+		}
+	}
+
+	contentType := x.header.Get("Content-Type")
+	mt, _, _ := mime.ParseMediaType(contentType)
+	textual := mt == "text/event-stream" || mt == "text/plain" || mt == "application/openmetrics-text"
+	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: x.status, Header: x.header,
+		Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true, ExcludeResponseBody: textual,
+			SchemaValidationOptions: c.opts}}
+	out.SetBodyBytes(x.body)
+	if err := openapi3filter.ValidateResponse(ctx, out); err != nil {
+		t.Errorf("openapi: %s does not match the document: %v\nresponse headers: %v\nresponse body: %.2000s", x, err, x.header, x.body)
+		return
+	}
+	res := route.Operation.Responses.Status(x.status).Value
+	switch {
+	case len(res.Content) == 0:
+		if len(x.body) > 0 {
+			t.Errorf("openapi: %s: the document says this answer has no body, but it has one: %.500s", x, x.body)
+		}
+	case textual:
+		if res.Content.Get(contentType) == nil {
+			t.Errorf("openapi: %s: Content-Type %q is not documented for this answer", x, contentType)
+		} else if mt == "text/event-stream" {
+			c.checkEvents(t, x)
+		}
+	}
+}
+
+// checkBareError validates an answer of the router itself (unknown route or
+// method): the Error body and X-Request-ID.
+func (c *apiContract) checkBareError(t testing.TB, x *exchange) {
+	t.Helper()
+	if x.header.Get("X-Request-ID") == "" {
+		t.Errorf("openapi: %s: no X-Request-ID header", x)
+	}
+	if x.method == http.MethodHead {
+		return // no body, by HTTP
+	}
+	if mt, _, _ := mime.ParseMediaType(x.header.Get("Content-Type")); mt != "application/json" {
+		t.Errorf("openapi: %s: the error body is %q, not JSON", x, x.header.Get("Content-Type"))
+		return
+	}
+	c.checkJSON(t, x, "Error", x.body)
+}
+
+// checkJSON validates raw JSON against a component schema.
+func (c *apiContract) checkJSON(t testing.TB, x *exchange, schema string, raw []byte) {
+	t.Helper()
+	ref := c.doc.Components.Schemas[schema]
+	if ref == nil {
+		t.Errorf("openapi: the document has no schema %s", schema)
+		return
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Errorf("openapi: %s: %s is not JSON: %v: %.500s", x, schema, err, raw)
+		return
+	}
+	opts := append(slices.Clone(c.opts), openapi3.MultiErrors(), openapi3.VisitAsResponse())
+	if err := ref.Value.VisitJSON(v, opts...); err != nil {
+		t.Errorf("openapi: %s: does not match schema %s: %v\nbody: %.2000s", x, schema, err, raw)
+	}
+}
+
+// sseEvent is one Server-Sent Event.
+type sseEvent struct{ id, name, data string }
+
+var eventID = regexp.MustCompile(`^([0-9a-f-]{36}):([0-9]+)$`)
+
+// checkEvents holds a chat stream to the grammar the document describes:
+// token* then exactly one done or error and nothing after; ids
+// "<turn_id>:<n>" counting up; each event's data matching its schema; the
+// tokens of a whole stream adding up to done.response.
+func (c *apiContract) checkEvents(t testing.TB, x *exchange) {
+	t.Helper()
+	events, err := parseSSE(x.body)
+	if err != nil {
+		t.Errorf("openapi: %s: %v\nbody: %.2000s", x, err, x.body)
+		return
+	}
+	if len(events) == 0 {
+		t.Errorf("openapi: %s: the stream has no event", x)
+		return
+	}
+	schemas := map[string]string{"token": "StreamTokenEvent", "done": "StreamDoneEvent", "error": "StreamErrorEvent"}
+	var text strings.Builder
+	firstSeq, lastSeq, turnID := -1, -1, ""
+	for i, ev := range events {
+		schema, known := schemas[ev.name]
+		last := i == len(events)-1
+		switch {
+		case !known:
+			t.Errorf("openapi: %s: event %d is %q, not token, done or error", x, i+1, ev.name)
+			continue
+		case ev.name == "token" && last:
+			t.Errorf("openapi: %s: the stream ends without a done or error event", x)
+		case ev.name != "token" && !last:
+			t.Errorf("openapi: %s: event %d (%s) is followed by %d more", x, i+1, ev.name, len(events)-1-i)
+		}
+		c.checkJSON(t, x, schema, []byte(ev.data))
+		m := eventID.FindStringSubmatch(ev.id)
+		if m == nil {
+			t.Errorf("openapi: %s: event %d has id %q, not <turn_id>:<n>", x, i+1, ev.id)
+			continue
+		}
+		seq, _ := strconv.Atoi(m[2])
+		if firstSeq < 0 {
+			firstSeq, turnID = seq, m[1]
+		} else if seq <= lastSeq || m[1] != turnID {
+			t.Errorf("openapi: %s: event id %q does not follow %s:%d", x, ev.id, turnID, lastSeq)
+		}
+		lastSeq = seq
+		var data struct {
+			Content  string `json:"content"`
+			Response string `json:"response"`
+			TurnID   string `json:"turn_id"`
+		}
+		_ = json.Unmarshal([]byte(ev.data), &data)
+		switch ev.name {
+		case "token":
+			text.WriteString(data.Content)
+		case "done":
+			if data.TurnID != turnID {
+				t.Errorf("openapi: %s: done.turn_id %s is not the event ids' turn %s", x, data.TurnID, turnID)
+			}
+			if firstSeq == 1 && text.String() != data.Response {
+				t.Errorf("openapi: %s: the tokens add up to %q, done.response is %q", x, text.String(), data.Response)
+			}
+		}
+	}
+}
+
+// parseSSE splits an event stream into its events, skipping comments.
+func parseSSE(body []byte) ([]sseEvent, error) {
+	var events []sseEvent
+	var cur sseEvent
+	var data []string
+	pending := false
+	lines := strings.Split(strings.ReplaceAll(string(body), "\r\n", "\n"), "\n")
+	for _, line := range lines {
+		if line == "" {
+			if pending {
+				cur.data = strings.Join(data, "\n")
+				events = append(events, cur)
+			}
+			cur, data, pending = sseEvent{}, nil, false
+			continue
+		}
+		if strings.HasPrefix(line, ":") {
+			continue // a comment: the heartbeat
+		}
+		field, value, _ := strings.Cut(line, ":")
+		value = strings.TrimPrefix(value, " ")
+		pending = true
+		switch field {
+		case "id":
+			cur.id = value
+		case "event":
+			cur.name = value
+		case "data":
+			data = append(data, value)
+		default:
+			return nil, fmt.Errorf("unexpected field %q in the event stream", field)
+		}
+	}
+	if pending {
+		return nil, fmt.Errorf("the event stream ends in the middle of an event")
+	}
+	return events, nil
+}
+
+var (
+	ginParam = regexp.MustCompile(`[:*][^/]+`)
+	docParam = regexp.MustCompile(`\{[^/}]+\}`)
+)
+
+// checkRoutes requires the routes the engine serves and the operations the
+// document describes to match one to one.
+func (c *apiContract) checkRoutes(t testing.TB, engine *gin.Engine) {
+	t.Helper()
+	key := func(method, path string, param *regexp.Regexp) string {
+		return strings.ToUpper(method) + " " + param.ReplaceAllString(path, "{}")
+	}
+	var served, documented []string
+	for _, r := range engine.Routes() {
+		served = append(served, key(r.Method, r.Path, ginParam))
+	}
+	for path, item := range c.doc.Paths.Map() {
+		for method := range item.Operations() {
+			documented = append(documented, key(method, path, docParam))
+		}
+	}
+	for _, k := range served {
+		if !slices.Contains(documented, k) {
+			t.Errorf("openapi: the service serves %s, which openapi.json does not document", k)
+		}
+	}
+	for _, k := range documented {
+		if !slices.Contains(served, k) {
+			t.Errorf("openapi: openapi.json documents %s, which the service does not serve", k)
+		}
+	}
+}
