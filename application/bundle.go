@@ -96,18 +96,25 @@ func ValidatePolicy(p *domain.Policy) error {
 }
 
 // ImportBundle stores p as the tenant's agent, creating it or replacing its
-// whole policy in one step as the next version.
+// whole policy in one step as the next version. A new agent (or one that
+// was deleted) is saved with version 0, so the store numbers it after any
+// deletion marker and version numbers are never reused; p.Agent.Version is
+// the number stored.
 func ImportBundle(ctx context.Context, store ports.PolicyStore, tenantID string, p *domain.Policy) (*domain.Policy, error) {
 	p.Agent.ID = strings.ToLower(p.Agent.ID)
 	if err := ValidatePolicy(p); err != nil {
 		return nil, err
 	}
 	current, err := store.AgentVersion(ctx, tenantID, p.Agent.ID)
-	if err != nil && !domain.IsCode(err, domain.CodeAgentNotFound) {
+	p.Agent.TenantID = tenantID
+	switch {
+	case err == nil:
+		p.Agent.Version = current + 1
+	case domain.IsCode(err, domain.CodeAgentNotFound):
+		p.Agent.Version = 0 // create: the store takes the next number
+	default:
 		return nil, err
 	}
-	p.Agent.TenantID = tenantID
-	p.Agent.Version = current + 1
 	if err := store.SavePolicy(ctx, tenantID, p); err != nil {
 		return nil, err
 	}

@@ -109,11 +109,13 @@ func agentNotFound(agentID string) error {
 }
 
 // stamp sets what only the service decides: identity, tenant, version and
-// times. current is nil for a new agent.
+// times. current is nil for a new agent, whose version is left 0: the store
+// numbers it after whatever the id held before (a deleted agent's numbers
+// are never reused) and sets the number on the policy.
 func (a *PolicyAdmin) stamp(p *domain.Policy, tenantID string, current *domain.Policy) {
 	now := a.clock.Now().UTC()
 	p.Agent.TenantID = tenantID
-	p.Agent.Version = 1
+	p.Agent.Version = 0
 	p.Agent.CreatedAt = now
 	if current != nil {
 		p.Agent.ID = current.Agent.ID
@@ -180,8 +182,9 @@ func (a *PolicyAdmin) GetAgent(ctx context.Context, tenantID, agentID string) (*
 }
 
 // CreateAgent stores a new agent without rules, scenarios, templates or
-// tools at version 1. An empty id gets a new UUID; an id in use is
-// INVALID_REQUEST. Field errors name the agent's own fields.
+// tools, at version 1, or for the id of a deleted agent at the version
+// after its last one (the store decides). An empty id gets a new UUID; an
+// id in use is INVALID_REQUEST. Field errors name the agent's own fields.
 func (a *PolicyAdmin) CreateAgent(ctx context.Context, tenantID string, agent domain.Agent) (*domain.Agent, error) {
 	if err := sameTenant(agent.TenantID, tenantID); err != nil {
 		return nil, err
@@ -263,7 +266,8 @@ func (a *PolicyAdmin) DeleteAgent(ctx context.Context, tenantID, agentID string,
 
 // ImportBundle replaces the agent's whole policy with a bundle (YAML or
 // JSON) as one new version, creating the agent when it does not exist and
-// ifVersion is 0, and returns the stored bundle. The bundle's agent id must
+// ifVersion is 0 (numbered by the store, after a deleted agent's versions),
+// and returns the stored bundle. The bundle's agent id must
 // be empty or agentID; its tenant_id is ignored. created reports a new
 // agent. Field errors keep the bundle's paths.
 func (a *PolicyAdmin) ImportBundle(ctx context.Context, tenantID, agentID string, ifVersion int64, bundle []byte) (p *domain.Policy, created bool, err error) {

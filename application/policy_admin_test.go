@@ -20,17 +20,19 @@ const (
 	testAgent  = "6ba7b810-9dad-11d1-80b4-00c04fd430c8"
 )
 
-// sharedStore is a PolicyStore that, like the memory store, hands out the
-// stored value itself. beforeSave, when set, runs before each save (to
-// simulate another writer).
+// sharedStore is a PolicyStore that hands out the stored value itself (to
+// check that the use case never changes what a store returns), numbering
+// versions as ports.PolicyStore says, deletion markers included.
+// beforeSave, when set, runs before each save (to simulate another writer).
 type sharedStore struct {
 	mu         sync.Mutex
 	policies   map[string]*domain.Policy
+	deleted    map[string]int64 // deletion markers: the version the delete took
 	beforeSave func(s *sharedStore)
 }
 
 func newSharedStore(p *domain.Policy) *sharedStore {
-	s := &sharedStore{policies: map[string]*domain.Policy{}}
+	s := &sharedStore{policies: map[string]*domain.Policy{}, deleted: map[string]int64{}}
 	if p != nil {
 		s.policies[p.Agent.ID] = p
 	}
@@ -63,14 +65,18 @@ func (s *sharedStore) SavePolicy(_ context.Context, _ string, p *domain.Policy) 
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var current int64
+	current, live := s.deleted[p.Agent.ID], false
 	if old, ok := s.policies[p.Agent.ID]; ok {
-		current = old.Agent.Version
+		current, live = old.Agent.Version, true
+	}
+	if p.Agent.Version == 0 && !live {
+		p.Agent.Version = current + 1
 	}
 	if p.Agent.Version != current+1 {
 		return domain.Errorf(domain.CodeVersionConflict, "version %d taken", p.Agent.Version)
 	}
 	s.policies[p.Agent.ID] = p
+	delete(s.deleted, p.Agent.ID)
 	return nil
 }
 
@@ -81,6 +87,11 @@ func (s *sharedStore) ListAgents(context.Context, string, ports.PageRequest) (po
 func (s *sharedStore) DeleteAgent(_ context.Context, _, agentID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	p, ok := s.policies[agentID]
+	if !ok {
+		return domain.Errorf(domain.CodeAgentNotFound, "agent %s not found", agentID)
+	}
+	s.deleted[agentID] = p.Agent.Version + 1
 	delete(s.policies, agentID)
 	return nil
 }
@@ -289,4 +300,45 @@ func TestPolicyImportBundle(t *testing.T) {
 	bundle, _, err = admin.ImportBundle(ctx, testTenant, testAgent, 0, []byte(`{"agent":{"tenant_id":"`+testAgent+`","name":"x"}}`))
 	require.NoError(t, err, "a bundle's tenant_id is for start-up imports only")
 	assert.Equal(t, testTenant, store.policies[testAgent].Agent.TenantID)
+}
+
+// A deleted agent created again never reuses a version number, so nothing
+// keyed by (agent, version) can serve its old policy.
+func TestPolicyRecreatedAgentGetsNewVersions(t *testing.T) {
+	store := newSharedStore(nil)
+	admin := newTestAdmin(t, store)
+	ctx := context.Background()
+
+	agent, err := admin.CreateAgent(ctx, testTenant, domain.Agent{ID: testAgent, Name: "First", Enabled: true})
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, agent.Version, "a new id starts at 1")
+	_, err = admin.UpdateAgent(ctx, testTenant, testAgent, 1, domain.Agent{Name: "First, renamed", Enabled: true})
+	require.NoError(t, err)
+	cached, err := admin.cache.Get(ctx, testTenant, testAgent)
+	require.NoError(t, err)
+	require.EqualValues(t, 2, cached.Agent.Version)
+
+	require.NoError(t, admin.DeleteAgent(ctx, testTenant, testAgent, 0))
+	agent, err = admin.CreateAgent(ctx, testTenant, domain.Agent{ID: testAgent, Name: "Second", Enabled: true})
+	require.NoError(t, err)
+	assert.EqualValues(t, 4, agent.Version, "after version 2 and the deletion marker at 3")
+	got, err := admin.cache.Get(ctx, testTenant, testAgent)
+	require.NoError(t, err)
+	assert.Equal(t, "Second", got.Agent.Name, "the cache serves the new agent, not the old one")
+
+	require.NoError(t, admin.DeleteAgent(ctx, testTenant, testAgent, 0))
+	bundle, created, err := admin.ImportBundle(ctx, testTenant, testAgent, 0, []byte(`{"agent":{"name":"Third"}}`))
+	require.NoError(t, err)
+	assert.True(t, created)
+	assert.EqualValues(t, 6, bundle.Agent.Version, "an import re-creates after the marker too")
+
+	require.NoError(t, admin.DeleteAgent(ctx, testTenant, testAgent, 0))
+	p := testPolicy()
+	p.Agent.Name = "Fourth"
+	saved, err := ImportBundle(ctx, store, testTenant, p)
+	require.NoError(t, err)
+	assert.EqualValues(t, 8, saved.Agent.Version, "the start-up import re-creates after the marker too")
+	saved, err = ImportBundle(ctx, store, testTenant, testPolicy())
+	require.NoError(t, err)
+	assert.EqualValues(t, 9, saved.Agent.Version, "and replaces a live agent as its next version")
 }

@@ -28,11 +28,8 @@ var MongoModule = fx.Module("mongo",
 	fx.Provide(
 		fx.Annotate(newMongoStore,
 			fx.As(new(ports.PolicyStore)), fx.As(new(ports.SessionStore)),
-			fx.As(new(ports.TurnStore)), fx.As(new(ports.SessionLocker))),
-		// Idempotency records and rate windows still live in memory on
-		// this backend until their MongoDB stores land.
-		fx.Annotate(memory.New, fx.As(new(ports.IdempotencyStore))),
-		fx.Annotate(memory.NewRateLimiter, fx.As(new(ports.RateLimiter))),
+			fx.As(new(ports.TurnStore)), fx.As(new(ports.SessionLocker)),
+			fx.As(new(ports.IdempotencyStore)), fx.As(new(ports.RateLimiter))),
 	),
 )
 

@@ -11,6 +11,10 @@ import (
 // when its backend cannot be reached in time. Every method is scoped by
 // tenant: a record of another tenant behaves exactly like a missing one.
 // Implementations are safe for concurrent use.
+//
+// Stores keep their own copies of what they are given and return copies: a
+// caller may change a value after passing it in, or a value it got back,
+// without changing what is stored.
 
 // PageRequest asks for one page of a listing.
 type PageRequest struct {
@@ -45,20 +49,43 @@ type Page[T any] struct {
 
 // PolicyStore keeps agents and their policies. A policy is stored whole, one
 // version at a time, so a reader never sees half of a change.
+//
+// Version numbers of an agent id are never reused, not even after the agent
+// was deleted and created again: caches keyed by (agent, version) rely on it.
+// A deleted agent leaves a deletion marker that holds its place in the
+// numbering; the marker itself takes a version number (the one after the
+// last policy), so a delete and a save of the same next version race for
+// one number and exactly one of them wins.
 type PolicyStore interface {
 	// GetPolicy returns the agent's current policy. AGENT_NOT_FOUND when
-	// the agent does not exist for tenantID (disabled agents are returned).
+	// the agent does not exist for tenantID or was deleted (disabled agents
+	// are returned).
 	GetPolicy(ctx context.Context, tenantID, agentID string) (*domain.Policy, error)
 	// AgentVersion returns the agent's current version, cheaper than
 	// GetPolicy. AGENT_NOT_FOUND as GetPolicy.
 	AgentVersion(ctx context.Context, tenantID, agentID string) (int64, error)
-	// SavePolicy stores p as the agent's next version. p.Agent.Version must
-	// be exactly the stored version plus one (1 for a new agent), else
-	// VERSION_CONFLICT; of concurrent savers of one version exactly one wins.
+	// SavePolicy stores p as the agent's next version.
+	//
+	// p.Agent.Version == 0 creates the agent: it must not exist now (else
+	// VERSION_CONFLICT); the store takes the next number after whatever
+	// the id held before (1 for an id never used, the deletion marker's
+	// version plus one for a deleted agent) and sets p.Agent.Version to it.
+	//
+	// p.Agent.Version > 0 must be exactly the stored version plus one,
+	// counting a deletion marker as stored, else VERSION_CONFLICT (a stale
+	// update, a gap, a negative number).
+	//
+	// Of concurrent savers of one version exactly one wins; the others,
+	// and a save racing a DeleteAgent that took the number first, get
+	// VERSION_CONFLICT.
 	SavePolicy(ctx context.Context, tenantID string, p *domain.Policy) error
-	// ListAgents lists the tenant's agents (current versions) by id.
+	// ListAgents lists the tenant's agents (current versions) by id;
+	// deleted agents are not listed.
 	ListAgents(ctx context.Context, tenantID string, page PageRequest) (Page[domain.Agent], error)
-	// DeleteAgent removes the agent and all its versions. AGENT_NOT_FOUND.
+	// DeleteAgent removes the agent and all its policies, leaving the
+	// deletion marker (version = current + 1). AGENT_NOT_FOUND when the
+	// agent does not exist or is already deleted; VERSION_CONFLICT when a
+	// concurrent save took the marker's version first (nothing deleted).
 	DeleteAgent(ctx context.Context, tenantID, agentID string) error
 }
 
@@ -117,10 +144,17 @@ type LeaseToken struct {
 type TurnStore interface {
 	// CommitTurn stores turn under (turn.SessionID, turn.TurnNumber) and
 	// makes turn.SessionAfter the session's state. TurnNumber must be the
-	// session's TurnCount+1: when that number is already taken, or lease is
-	// no longer the session's current lease (a stale holder), it returns
-	// SESSION_BUSY and stores nothing. Of concurrent commits of one number
-	// exactly one succeeds.
+	// session's TurnCount+1: when that number is already taken, or skipped
+	// (a larger number), or lease is no longer the session's current lease
+	// (a stale holder), it returns SESSION_BUSY and stores nothing. Of
+	// concurrent commits of one number exactly one succeeds.
+	//
+	// A lease with Fence == 0 commits without the fencing check, whoever
+	// holds the session's lease: for tools that hold no lease, such as
+	// tests and migrations. The turn number rule still applies.
+	//
+	// SESSION_NOT_FOUND when the session does not exist; INVALID_REQUEST
+	// when turn has no id, no SessionAfter or a TurnNumber below 1.
 	CommitTurn(ctx context.Context, lease LeaseToken, turn *domain.Turn) error
 	// GetTurn returns a turn by id. TURN_NOT_FOUND.
 	GetTurn(ctx context.Context, tenantID, turnID string) (*domain.Turn, error)
@@ -128,7 +162,10 @@ type TurnStore interface {
 	// SESSION_NOT_FOUND when the session does not exist.
 	ListTurns(ctx context.Context, tenantID, sessionID string, q TurnQuery) (Page[domain.Turn], error)
 	// RecentTurns returns the session's newest n turns in ascending order
-	// (for prompts); cost does not grow with the session's length.
+	// (for prompts); cost does not grow with the session's length. A
+	// missing session, and n <= 0, give an empty (non-nil) list, not an
+	// error: the caller has just read the session, and a store saves a
+	// round trip by not checking again.
 	RecentTurns(ctx context.Context, tenantID, sessionID string, n int) ([]domain.Turn, error)
 }
 
@@ -138,7 +175,8 @@ type SessionLocker interface {
 	// come first served as far as the backend allows, for at most wait.
 	// The lease lasts ttl unless released; an expired lease is taken over
 	// by the next caller and its holder's commits are refused. Returns
-	// SESSION_BUSY (with RetryAfter) when wait elapses.
+	// SESSION_BUSY (with RetryAfter) when wait elapses, SESSION_NOT_FOUND
+	// when the session does not exist.
 	LockSession(ctx context.Context, tenantID, sessionID string, wait, ttl time.Duration) (SessionLease, error)
 }
 

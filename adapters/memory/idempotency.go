@@ -47,7 +47,8 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, rec ports.IdempotencyRe
 		return cloneRecord(cur), false, nil
 	}
 	stored := cloneRecord(&rec)
-	stored.Done = false
+	// A claim has no response yet.
+	stored.Done, stored.Status, stored.Header, stored.Body = false, 0, nil, nil
 	s.idem[k] = stored
 	return cloneRecord(stored), true, nil
 }
@@ -60,8 +61,8 @@ func (s *Store) CompleteIdempotencyKey(ctx context.Context, tenantID, key, owner
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.live(idemKey(tenantID, key))
-	if r == nil || r.Owner != owner {
-		return domain.Errorf(domain.CodeNotFound, "idempotency key %q is no longer held", key)
+	if r == nil || r.Owner != owner || r.Done {
+		return domain.Errorf(domain.CodeNotFound, "idempotency key %q is not held by this request", key)
 	}
 	r.Done, r.Status, r.Header, r.Body = true, status, maps.Clone(header), slices.Clone(body)
 	return nil
@@ -75,7 +76,7 @@ func (s *Store) ReleaseIdempotencyKey(ctx context.Context, tenantID, key, owner 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := idemKey(tenantID, key)
-	if r, ok := s.idem[k]; ok && r.Owner == owner && !r.Done {
+	if r := s.live(k); r != nil && r.Owner == owner && !r.Done {
 		delete(s.idem, k)
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/time/rate"
 
+	"focal/domain"
 	"focal/ports"
 )
 
@@ -44,6 +45,12 @@ func NewRateLimiter(clock ports.Clock) *RateLimiter {
 // TakeRate implements ports.RateLimiter.
 func (l *RateLimiter) TakeRate(_ context.Context, key string, limit int, window time.Duration) (ports.RateDecision, error) {
 	now := l.clock.Now()
+	if window <= 0 {
+		return ports.RateDecision{}, domain.InvalidFields(domain.FieldError{Field: "window", Message: "must be positive"})
+	}
+	if limit < 1 {
+		return ports.RateDecision{Limit: limit, Reset: now.Add(window), RetryAfter: window}, nil
+	}
 	perSecond := rate.Limit(float64(limit) / window.Seconds())
 	l.mu.Lock()
 	b, ok := l.buckets.Get(key)

@@ -16,7 +16,8 @@ import (
 	"focal/ports"
 )
 
-// Store holds policies, sessions, turns and session leases. One mutex
+// Store holds policies, sessions, turns, session leases and idempotency
+// records. Every value is copied on the way in and on the way out. One mutex
 // guards all of it: every operation is a few map look-ups, so contention
 // costs less than finer locks would.
 type Store struct {
@@ -24,6 +25,9 @@ type Store struct {
 
 	mu       sync.Mutex
 	policies map[string]*domain.Policy // tenant/agent → current version
+	// deleted holds the deletion marker of a deleted agent: the version
+	// number its delete took, so numbering continues after it.
+	deleted  map[string]int64
 	sessions map[string]*domain.Session
 	active   map[domain.ChannelKey]string // channel identity → active session id
 	turns    map[string][]*domain.Turn    // session id → turns by number-1
@@ -45,6 +49,7 @@ func New(clock ports.Clock) *Store {
 	return &Store{
 		clock:    clock,
 		policies: map[string]*domain.Policy{},
+		deleted:  map[string]int64{},
 		sessions: map[string]*domain.Session{},
 		active:   map[domain.ChannelKey]string{},
 		turns:    map[string][]*domain.Turn{},
@@ -56,32 +61,44 @@ func New(clock ports.Clock) *Store {
 
 func policyKey(tenantID, agentID string) string { return tenantID + "/" + agentID }
 
-// GetPolicy implements ports.PolicyStore. The policy returned is shared and
-// must not be modified.
+// GetPolicy implements ports.PolicyStore. It returns a deep copy; policy
+// reads are rare (the application caches policies by version).
 func (s *Store) GetPolicy(ctx context.Context, tenantID, agentID string) (*domain.Policy, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, unavailable(err)
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	p, ok := s.policies[policyKey(tenantID, agentID)]
+	s.mu.Unlock()
 	if !ok {
 		return nil, domain.Errorf(domain.CodeAgentNotFound, "agent %s not found", agentID)
 	}
-	return p, nil
+	// Stored policies are never modified, only replaced: copying outside
+	// the lock is safe.
+	cp, err := clonePolicy(p)
+	if err != nil {
+		return nil, domain.WrapError(domain.CodeInternal, err, "a stored policy cannot be read")
+	}
+	return cp, nil
 }
 
 // AgentVersion implements ports.PolicyStore.
 func (s *Store) AgentVersion(ctx context.Context, tenantID, agentID string) (int64, error) {
-	p, err := s.GetPolicy(ctx, tenantID, agentID)
-	if err != nil {
-		return 0, err
+	if err := ctx.Err(); err != nil {
+		return 0, unavailable(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.policies[policyKey(tenantID, agentID)]
+	if !ok {
+		return 0, domain.Errorf(domain.CodeAgentNotFound, "agent %s not found", agentID)
 	}
 	return p.Agent.Version, nil
 }
 
 // SavePolicy implements ports.PolicyStore. It stores a deep copy, so the
-// caller's value never aliases the stored one.
+// caller's value never aliases the stored one. Version 0 creates the agent
+// after whatever deletion marker its id has.
 func (s *Store) SavePolicy(ctx context.Context, tenantID string, p *domain.Policy) error {
 	if err := ctx.Err(); err != nil {
 		return unavailable(err)
@@ -94,14 +111,23 @@ func (s *Store) SavePolicy(ctx context.Context, tenantID string, p *domain.Polic
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	key := policyKey(tenantID, p.Agent.ID)
-	var current int64
+	current, live := s.deleted[key], false
 	if old, ok := s.policies[key]; ok {
-		current = old.Agent.Version
+		current, live = old.Agent.Version, true
 	}
-	if p.Agent.Version != current+1 {
+	want := p.Agent.Version
+	if want == 0 && !live {
+		want = current + 1 // create: the number after the marker, or 1
+	}
+	if want != current+1 {
 		return domain.Errorf(domain.CodeVersionConflict, "agent %s is at version %d; expected to write version %d", p.Agent.ID, current, current+1)
 	}
+	cp.Agent.Version = want
+	if p.Agent.Version == 0 {
+		p.Agent.Version = want // the caller learns the number it got
+	}
 	s.policies[key] = cp
+	delete(s.deleted, key)
 	return nil
 }
 
@@ -123,10 +149,18 @@ func (s *Store) ListAgents(ctx context.Context, tenantID string, page ports.Page
 	}
 	s.mu.Unlock()
 	slices.SortFunc(agents, func(a, b domain.Agent) int { return strings.Compare(a.ID, b.ID) })
-	return paginate(agents, page.Limit, func(a domain.Agent) string { return a.ID }), nil
+	out := paginate(agents, page.Limit, func(a domain.Agent) string { return a.ID })
+	// Settings hold pointers into the stored policies: hand out copies.
+	for i := range out.Items {
+		if out.Items[i], err = cloneJSON(out.Items[i]); err != nil {
+			return ports.Page[domain.Agent]{}, domain.WrapError(domain.CodeInternal, err, "a stored agent cannot be read")
+		}
+	}
+	return out, nil
 }
 
-// DeleteAgent implements ports.PolicyStore.
+// DeleteAgent implements ports.PolicyStore: the policy goes, a marker at
+// the next version number stays.
 func (s *Store) DeleteAgent(ctx context.Context, tenantID, agentID string) error {
 	if err := ctx.Err(); err != nil {
 		return unavailable(err)
@@ -134,20 +168,30 @@ func (s *Store) DeleteAgent(ctx context.Context, tenantID, agentID string) error
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	key := policyKey(tenantID, agentID)
-	if _, ok := s.policies[key]; !ok {
+	p, ok := s.policies[key]
+	if !ok {
 		return domain.Errorf(domain.CodeAgentNotFound, "agent %s not found", agentID)
 	}
 	delete(s.policies, key)
+	s.deleted[key] = p.Agent.Version + 1
 	return nil
 }
 
 func clonePolicy(p *domain.Policy) (*domain.Policy, error) {
-	b, err := json.Marshal(p)
+	cp, err := cloneJSON(*p)
+	return &cp, err
+}
+
+// cloneJSON deep-copies v through its JSON form, which every stored type
+// has, so a field added later is copied too. For values read rarely; the
+// turn path uses the faster cloneTurn.
+func cloneJSON[T any](v T) (T, error) {
+	var cp T
+	b, err := json.Marshal(v)
 	if err != nil {
-		return nil, err
+		return cp, err
 	}
-	var cp domain.Policy
-	return &cp, json.Unmarshal(b, &cp)
+	return cp, json.Unmarshal(b, &cp)
 }
 
 // paginate cuts one page from items already sorted and filtered past the

@@ -7,50 +7,60 @@ import (
 	"focal/ports"
 )
 
-// CommitTurn implements ports.TurnStore.
+// CommitTurn implements ports.TurnStore. The record kept is a deep copy:
+// the caller may go on changing its turn.
 func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *domain.Turn) error {
 	if err := ctx.Err(); err != nil {
 		return unavailable(err)
 	}
+	if turn == nil || turn.SessionAfter == nil || turn.ID == "" || turn.TurnNumber < 1 {
+		return domain.InvalidFields(domain.FieldError{Field: "turn", Message: "needs an id, a turn number from 1 and the session after it"})
+	}
+	rec := cloneTurn(turn)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	stored, err := s.session(turn.TenantID, turn.SessionID)
 	if err != nil {
 		return err
 	}
+	// Fence 0: a caller without a lease (tests, migrations) skips fencing.
 	if l := s.leases[turn.SessionID]; lease.Fence != 0 && (l == nil || l.holder != lease.Fence) {
-		return domain.Errorf(domain.CodeSessionBusy, "session %s: the lease of this turn was taken over", turn.SessionID)
+		return busy("session %s: the lease of this turn was taken over", turn.SessionID)
 	}
 	if turn.TurnNumber != stored.TurnCount+1 {
-		return domain.Errorf(domain.CodeSessionBusy, "session %s: turn %d is already committed", turn.SessionID, turn.TurnNumber)
+		return busy("session %s: turn %d is already committed or out of order (the session has %d)", turn.SessionID, turn.TurnNumber, stored.TurnCount)
 	}
-	next := turn.SessionAfter.Clone()
+	next := rec.SessionAfter
 	// Status belongs to the session, not the turn: a close that happened
 	// while the turn ran stays.
 	next.Status, next.ClosedAt = stored.Status, stored.ClosedAt
 	next.Version = stored.Version + 1
-	rec := *turn
 	rec.SessionAfter = next.Clone()
 	s.sessions[turn.SessionID] = next
-	s.turns[turn.SessionID] = append(s.turns[turn.SessionID], &rec)
-	s.turnByID[rec.ID] = &rec
+	s.turns[turn.SessionID] = append(s.turns[turn.SessionID], rec)
+	s.turnByID[rec.ID] = rec
 	return nil
 }
 
-// GetTurn implements ports.TurnStore. Turn records are immutable once
-// committed; the copy returned shares their slices and must not be modified.
+func busy(format string, args ...any) error {
+	e := domain.Errorf(domain.CodeSessionBusy, format, args...)
+	e.RetryAfter = busyRetryAfter
+	return e
+}
+
+// GetTurn implements ports.TurnStore; it returns a deep copy.
 func (s *Store) GetTurn(ctx context.Context, tenantID, turnID string) (*domain.Turn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, unavailable(err)
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	t, ok := s.turnByID[turnID]
+	s.mu.Unlock()
 	if !ok || t.TenantID != tenantID {
 		return nil, domain.Errorf(domain.CodeTurnNotFound, "turn %s not found", turnID)
 	}
-	c := *t
-	return &c, nil
+	// Stored records are never modified: copying outside the lock is safe.
+	return cloneTurn(t), nil
 }
 
 // ListTurns implements ports.TurnStore.
@@ -83,26 +93,30 @@ func (s *Store) ListTurns(ctx context.Context, tenantID, sessionID string, q por
 			page.NextCursor = numberCursor(page.Items[limit-1].TurnNumber)
 			break
 		}
-		page.Items = append(page.Items, *all[i])
+		page.Items = append(page.Items, *cloneTurn(all[i]))
 	}
 	return page, nil
 }
 
-// RecentTurns implements ports.TurnStore.
+// RecentTurns implements ports.TurnStore. A missing session (or another
+// tenant's) has no turns: the list is empty, as from the MongoDB store.
 func (s *Store) RecentTurns(ctx context.Context, tenantID, sessionID string, n int) ([]domain.Turn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, unavailable(err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, err := s.session(tenantID, sessionID); err != nil {
-		return nil, err
+	if n <= 0 {
+		return []domain.Turn{}, nil
 	}
-	all := s.turns[sessionID]
-	from := max(0, len(all)-n)
-	out := make([]domain.Turn, 0, len(all)-from)
-	for _, t := range all[from:] {
-		out = append(out, *t)
+	s.mu.Lock()
+	var newest []*domain.Turn
+	if _, err := s.session(tenantID, sessionID); err == nil {
+		all := s.turns[sessionID]
+		newest = all[max(0, len(all)-n):len(all):len(all)]
+	}
+	s.mu.Unlock()
+	out := make([]domain.Turn, 0, len(newest))
+	for _, t := range newest {
+		out = append(out, *cloneTurn(t))
 	}
 	return out, nil
 }

@@ -1,6 +1,6 @@
-// Package mongo implements Focal's policy, session, turn and session-lease
-// stores on MongoDB (6.0+) and on Mongo-compatible servers such as FerretDB,
-// with mongo-driver v2.
+// Package mongo implements Focal's policy, session, turn, session-lease,
+// idempotency and rate-limit stores on MongoDB (6.0+) and on
+// Mongo-compatible servers such as FerretDB, with mongo-driver v2.
 //
 // # Design
 //
@@ -10,10 +10,14 @@
 // key when the key exists. Conditional updates and $inc are never relied
 // on: compatible servers lose concurrent updates of one document silently
 // (FerretDB even loses concurrent $sets of different fields), while a
-// duplicate insert fails on every server, every time.
+// duplicate insert fails on every server, every time. Nor are filtered
+// deletes aimed at a document someone else may replace: FerretDB finds the
+// document, then deletes by _id, so such a delete can remove the document
+// that replaced the one it matched (see idempotency.go).
 //
 //	policies            one doc per (tenant, agent, version), unique on those three: saving
-//	                    version v+1 is an insert; older versions are pruned after it
+//	                    version v+1 is an insert; older versions are pruned after it; a delete
+//	                    inserts a deletion marker as version v+1, so numbers are never reused
 //	sessions            _id session id: identity, status and creation state; written at
 //	                    creation and at close only; indexed (tenant, created desc, id desc)
 //	                    and (tenant, agent, created desc, id desc) for listings
@@ -24,6 +28,12 @@
 //	session_leases      _id tenant/session: a held lease with its fence and expiry; TTL on
 //	                    purge_at where the server has TTL indexes
 //	lease_epochs        _id epoch number, one per process start: makes fences unique
+//	idempotency_keys    _id hash of (tenant, key): the claim, then the stored response;
+//	                    completed by its owner only; TTL on expires_at (expiry + a grace)
+//	idempotency_takeovers _id (expired record, round): the right to delete an expired record,
+//	                    so exactly one claimer removes it; TTL on expires_at
+//	rate_slots          _id key/windowStart/n: slot n of a fixed window, inserted once;
+//	                    indexed (key, window_start, slot); TTL on expires_at (window end + 1m)
 //
 // A session's state after its turns is never copied back to the session
 // document: reads take it from the newest turn record, which is the commit
@@ -50,11 +60,17 @@
 //	CommitTurn           3 (current lease ‖ newest turn number, insert) 2 of latency
 //	Release              1
 //	FindOrCreateActive   3 for an existing session (identity, then GetSession), 3 for a new one
+//	ClaimIdempotencyKey  1 for a fresh key, 2 for a key in use, 5 to replace an expired record
+//	Get/Complete/ReleaseIdempotencyKey  1 each
+//	TakeRate             1 allowed; 0 refused once this process saw the window full;
+//	                     +2 per slot another instance took first
+//	GetPolicy, AgentVersion 1; SavePolicy, DeleteAgent 3 (read, insert, prune)
 //
 // The store's own part of a turn (lock, commit, release) is 6 round trips
 // and 4 of latency; what the application adds around it (resolving and
 // re-reading the session, reading history) is GetSession and RecentTurns
-// as listed. TestRoundTripsPerTurn pins these numbers.
+// as listed. TestRoundTripsPerTurn and TestRoundTripsIdempotencyAndRates
+// pin these numbers.
 //
 // Every operation gets its own deadline (Config.OperationTimeout) within
 // the caller's. A server that does not answer in time, or cannot be

@@ -63,7 +63,7 @@ func TestStoreContract(t *testing.T) {
 	contract.RunStoreSuite(t, func(t *testing.T) contract.Stores {
 		s := newTestStore(t)
 		return contract.Stores{
-			Policies: s, Sessions: s, Turns: s, Locker: s,
+			Policies: s, Sessions: s, Turns: s, Locker: s, Idempotency: s, Rates: s,
 			// Waiters poll: whoever polls first after a release wins.
 			Features: contract.Features{FIFOLease: false},
 		}

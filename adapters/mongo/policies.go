@@ -15,17 +15,21 @@ import (
 	"focal/ports"
 )
 
-// policyDoc is one version of one agent's policy. The unique index on
-// (tenant_id, agent_id, version) makes the insert of version v+1 the
-// commit point of a change: of concurrent savers exactly one inserts it.
-// Bodies are JSON text, so the stored policy round-trips exactly as the
-// API reads and writes it.
+// policyDoc is one version of one agent's policy, or the deletion marker
+// of a deleted agent. The unique index on (tenant_id, agent_id, version)
+// makes the insert of version v+1 the commit point of a change: of
+// concurrent savers exactly one inserts it. A delete is the insert of a
+// marker at v+1, so it races a save of v+1 for the same key, and the
+// numbering of a deleted agent continues from its marker: version numbers
+// are never reused. Bodies are JSON text, so the stored policy
+// round-trips exactly as the API reads and writes it.
 type policyDoc struct {
 	TenantID string    `bson:"tenant_id"`
 	AgentID  string    `bson:"agent_id"`
 	Version  int64     `bson:"version"`
-	Agent    string    `bson:"agent"`  // JSON of the agent, for listings
-	Policy   string    `bson:"policy"` // JSON of the whole policy
+	Deleted  bool      `bson:"deleted,omitempty"` // a deletion marker: no agent, no policy
+	Agent    string    `bson:"agent,omitempty"`   // JSON of the agent, for listings
+	Policy   string    `bson:"policy,omitempty"`  // JSON of the whole policy
 	SavedAt  time.Time `bson:"saved_at"`
 }
 
@@ -44,9 +48,9 @@ func (s *Store) GetPolicy(ctx context.Context, tenantID, agentID string) (*domai
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	var doc policyDoc
-	err := s.policies.FindOne(ctx, agentFilter(tenantID, agentID),
-		options.FindOne().SetSort(newestVersionFirst).SetProjection(bson.D{{Key: "policy", Value: 1}})).Decode(&doc)
-	if errors.Is(err, mdb.ErrNoDocuments) {
+	err := s.policies.FindOne(ctx, agentFilter(tenantID, agentID), options.FindOne().SetSort(newestVersionFirst).
+		SetProjection(bson.D{{Key: "policy", Value: 1}, {Key: "deleted", Value: 1}})).Decode(&doc)
+	if errors.Is(err, mdb.ErrNoDocuments) || (err == nil && doc.Deleted) {
 		return nil, agentNotFound(agentID)
 	}
 	if err != nil {
@@ -62,41 +66,54 @@ func (s *Store) GetPolicy(ctx context.Context, tenantID, agentID string) (*domai
 
 // AgentVersion implements ports.PolicyStore: one round trip.
 func (s *Store) AgentVersion(ctx context.Context, tenantID, agentID string) (int64, error) {
-	v, err := s.storedVersion(ctx, tenantID, agentID)
-	if err == nil && v == 0 {
+	v, deleted, err := s.storedVersion(ctx, tenantID, agentID)
+	if err == nil && (v == 0 || deleted) {
 		err = agentNotFound(agentID)
 	}
 	return v, err
 }
 
-// storedVersion returns the agent's newest stored version, 0 when none.
-func (s *Store) storedVersion(ctx context.Context, tenantID, agentID string) (int64, error) {
+// storedVersion returns the agent's newest stored version (0 when none)
+// and whether it is a deletion marker.
+func (s *Store) storedVersion(ctx context.Context, tenantID, agentID string) (int64, bool, error) {
 	ctx, cancel := s.op(ctx)
 	defer cancel()
 	var doc policyDoc
-	err := s.policies.FindOne(ctx, agentFilter(tenantID, agentID),
-		options.FindOne().SetSort(newestVersionFirst).SetProjection(bson.D{{Key: "version", Value: 1}})).Decode(&doc)
+	err := s.policies.FindOne(ctx, agentFilter(tenantID, agentID), options.FindOne().SetSort(newestVersionFirst).
+		SetProjection(bson.D{{Key: "version", Value: 1}, {Key: "deleted", Value: 1}})).Decode(&doc)
 	if errors.Is(err, mdb.ErrNoDocuments) {
-		return 0, nil
+		return 0, false, nil
 	}
 	if err != nil {
-		return 0, s.fail(err, "read agent version")
+		return 0, false, s.fail(err, "read agent version")
 	}
-	return doc.Version, nil
+	return doc.Version, doc.Deleted, nil
 }
 
 // SavePolicy implements ports.PolicyStore. The stored version is read
-// first so a gap (saving v+2) is refused; the insert of the next version
-// is the commit point, so of concurrent savers of one version exactly one
-// wins and the rest get VERSION_CONFLICT. Older versions are then pruned;
-// a crash before the prune leaves them behind, harmlessly, since every
-// read takes the newest. Three round trips.
+// first, so a gap (saving v+2) is refused and a create (version 0) learns
+// its number; the insert of the next version is the commit point, so of
+// concurrent savers of one version exactly one wins and the rest get
+// VERSION_CONFLICT. Older versions (and a deletion marker) are then
+// pruned; a crash before the prune leaves them behind, harmlessly, since
+// every read takes the newest. Three round trips.
 func (s *Store) SavePolicy(ctx context.Context, tenantID string, p *domain.Policy) error {
 	if p == nil || p.Agent.ID == "" {
 		return domain.InvalidFields(domain.FieldError{Field: "agent.id", Message: "is required"})
 	}
+	current, deleted, err := s.storedVersion(ctx, tenantID, p.Agent.ID)
+	if err != nil {
+		return err
+	}
+	version := p.Agent.Version
+	if version == 0 && (current == 0 || deleted) {
+		version = current + 1 // create: the number after the marker, or 1
+	}
+	if version != current+1 {
+		return versionConflict(p.Agent.ID, current)
+	}
 	stored := *p
-	stored.Agent.TenantID = tenantID
+	stored.Agent.TenantID, stored.Agent.Version = tenantID, version
 	policyJSON, err := json.Marshal(&stored)
 	if err != nil {
 		return domain.WrapError(domain.CodeInternal, err, "policy cannot be stored")
@@ -105,31 +122,35 @@ func (s *Store) SavePolicy(ctx context.Context, tenantID string, p *domain.Polic
 	if err != nil {
 		return domain.WrapError(domain.CodeInternal, err, "policy cannot be stored")
 	}
-	current, err := s.storedVersion(ctx, tenantID, p.Agent.ID)
+	err = s.insertVersion(ctx, &policyDoc{TenantID: tenantID, AgentID: p.Agent.ID, Version: version,
+		Agent: string(agentJSON), Policy: string(policyJSON), SavedAt: s.clock.Now()}, "save policy")
 	if err != nil {
 		return err
 	}
-	if p.Agent.Version != current+1 {
-		return versionConflict(p.Agent.ID, current)
+	if p.Agent.Version == 0 {
+		p.Agent.Version = version // the caller learns the number it got
 	}
+	return nil
+}
+
+// insertVersion inserts an agent's next version (or deletion marker) and
+// prunes the older ones. VERSION_CONFLICT when the number is taken.
+func (s *Store) insertVersion(ctx context.Context, doc *policyDoc, what string) error {
 	ictx, cancel := s.op(ctx)
 	defer cancel()
-	_, err = s.policies.InsertOne(ictx, policyDoc{
-		TenantID: tenantID, AgentID: p.Agent.ID, Version: p.Agent.Version,
-		Agent: string(agentJSON), Policy: string(policyJSON), SavedAt: s.clock.Now(),
-	})
+	_, err := s.policies.InsertOne(ictx, doc)
 	if mdb.IsDuplicateKeyError(err) {
-		return versionConflict(p.Agent.ID, p.Agent.Version)
+		return versionConflict(doc.AgentID, doc.Version)
 	}
 	if err != nil {
-		return s.fail(err, "save policy")
+		return s.fail(err, what)
 	}
 	pctx, cancelPrune := s.op(ctx)
 	defer cancelPrune()
-	prune := append(agentFilter(tenantID, p.Agent.ID), bson.E{Key: "version", Value: bson.D{{Key: "$lt", Value: p.Agent.Version}}})
+	prune := append(agentFilter(doc.TenantID, doc.AgentID), bson.E{Key: "version", Value: bson.D{{Key: "$lt", Value: doc.Version}}})
 	if _, err := s.policies.DeleteMany(pctx, prune); err != nil {
-		s.log.Warn("old policy versions not pruned", zap.String("tenant_id", tenantID),
-			zap.String("agent_id", p.Agent.ID), zap.Error(err))
+		s.log.Warn("old policy versions not pruned", zap.String("tenant_id", doc.TenantID),
+			zap.String("agent_id", doc.AgentID), zap.Error(err))
 	}
 	return nil
 }
@@ -139,7 +160,9 @@ func versionConflict(agentID string, current int64) error {
 }
 
 // ListAgents implements ports.PolicyStore: agents by id, current versions,
-// one round trip. Versions not yet pruned are skipped as the cursor walks.
+// one round trip (more batches when many deleted agents or unpruned
+// versions lie in the way). Versions not yet pruned and deleted agents are
+// skipped as the cursor walks.
 func (s *Store) ListAgents(ctx context.Context, tenantID string, page ports.PageRequest) (ports.Page[domain.Agent], error) {
 	after, err := decodeCursor(page.Cursor)
 	if err != nil {
@@ -154,27 +177,31 @@ func (s *Store) ListAgents(ctx context.Context, tenantID string, page ports.Page
 	defer cancel()
 	cur, err := s.policies.Find(ctx, filter, options.Find().
 		SetSort(bson.D{{Key: "agent_id", Value: 1}, {Key: "version", Value: -1}}).
-		SetProjection(bson.D{{Key: "agent_id", Value: 1}, {Key: "agent", Value: 1}}).
+		SetProjection(bson.D{{Key: "agent_id", Value: 1}, {Key: "agent", Value: 1}, {Key: "deleted", Value: 1}}).
 		SetBatchSize(int32(limit+2)))
 	if err != nil {
 		return ports.Page[domain.Agent]{}, s.fail(err, "list agents")
 	}
 	defer cur.Close(context.WithoutCancel(ctx))
 	out := ports.Page[domain.Agent]{Items: []domain.Agent{}}
-	last := ""
+	seen, listed := "", ""
 	for cur.Next(ctx) {
 		var doc policyDoc
 		if err := cur.Decode(&doc); err != nil {
 			return ports.Page[domain.Agent]{}, s.fail(err, "decode agent")
 		}
-		if doc.AgentID == last {
+		if doc.AgentID == seen {
 			continue // an older version not yet pruned
 		}
+		seen = doc.AgentID
+		if doc.Deleted {
+			continue // a deleted agent
+		}
 		if len(out.Items) == limit {
-			out.NextCursor = encodeCursor(last)
+			out.NextCursor = encodeCursor(listed)
 			break
 		}
-		last = doc.AgentID
+		listed = doc.AgentID
 		var a domain.Agent
 		if err := json.Unmarshal([]byte(doc.Agent), &a); err != nil {
 			return ports.Page[domain.Agent]{}, domain.WrapError(domain.CodeInternal, err, "a stored agent cannot be read")
@@ -188,16 +215,23 @@ func (s *Store) ListAgents(ctx context.Context, tenantID string, page ports.Page
 	return out, nil
 }
 
-// DeleteAgent implements ports.PolicyStore: one round trip.
+// DeleteAgent implements ports.PolicyStore: the newest version is read,
+// then the deletion marker inserted as the next version, which is the
+// commit point (a save of that version racing it gets VERSION_CONFLICT, or
+// makes this delete get it), then older versions are pruned. Three round
+// trips.
 func (s *Store) DeleteAgent(ctx context.Context, tenantID, agentID string) error {
-	ctx, cancel := s.op(ctx)
-	defer cancel()
-	res, err := s.policies.DeleteMany(ctx, agentFilter(tenantID, agentID))
+	current, deleted, err := s.storedVersion(ctx, tenantID, agentID)
 	if err != nil {
-		return s.fail(err, "delete agent")
+		return err
 	}
-	if res.DeletedCount == 0 {
+	if current == 0 || deleted {
 		return agentNotFound(agentID)
 	}
-	return nil
+	err = s.insertVersion(ctx, &policyDoc{TenantID: tenantID, AgentID: agentID, Version: current + 1,
+		Deleted: true, SavedAt: s.clock.Now()}, "delete agent")
+	if domain.IsCode(err, domain.CodeVersionConflict) {
+		return domain.Errorf(domain.CodeVersionConflict, "agent %s changed while it was being deleted; nothing was deleted", agentID)
+	}
+	return err
 }

@@ -89,3 +89,69 @@ func TestRoundTripsPerTurn(t *testing.T) {
 	cmds = counter.during(func() { require.NoError(t, lease.Release(ctx)) })
 	require.Equal(t, []string{"delete"}, cmds, "Release")
 }
+
+// TestRoundTripsIdempotencyAndRates pins the round trips of the
+// idempotency and rate-limit ports.
+func TestRoundTripsIdempotencyAndRates(t *testing.T) {
+	counter := &commandCounter{}
+	s := newTunedStore(t, func(o *options.ClientOptions) { o.SetMonitor(counter.monitor()) })
+	ctx := t.Context()
+	tenant, key := uuid.NewString(), "k-"+uuid.NewString()
+	rec := ports.IdempotencyRecord{TenantID: tenant, Key: key, Fingerprint: "f", Owner: "o1", ExpiresAt: time.Now().Add(time.Minute)}
+	claim := func(r ports.IdempotencyRecord, want bool) {
+		t.Helper()
+		_, claimed, err := s.ClaimIdempotencyKey(ctx, r)
+		require.NoError(t, err)
+		require.Equal(t, want, claimed)
+	}
+	require.Equal(t, []string{"insert"}, counter.during(func() { claim(rec, true) }), "claim of a fresh key")
+	other := rec
+	other.Owner = "o2"
+	require.Equal(t, []string{"insert", "find"}, counter.during(func() { claim(other, false) }), "claim of a running key")
+	require.Equal(t, []string{"find"}, counter.during(func() {
+		_, err := s.GetIdempotencyKey(ctx, tenant, key)
+		require.NoError(t, err)
+	}), "GetIdempotencyKey")
+	require.Equal(t, []string{"update"}, counter.during(func() {
+		require.NoError(t, s.CompleteIdempotencyKey(ctx, tenant, key, "o1", 200, nil, []byte("ok")))
+	}), "CompleteIdempotencyKey")
+	require.Equal(t, []string{"delete"}, counter.during(func() {
+		require.NoError(t, s.ReleaseIdempotencyKey(ctx, tenant, key, "o1"))
+	}), "ReleaseIdempotencyKey")
+
+	short := ports.IdempotencyRecord{TenantID: tenant, Key: "k-" + uuid.NewString(), Fingerprint: "f", Owner: "o1",
+		ExpiresAt: time.Now().Add(50 * time.Millisecond)}
+	claim(short, true)
+	time.Sleep(80 * time.Millisecond)
+	short.Owner, short.ExpiresAt = "o2", time.Now().Add(time.Minute)
+	require.Equal(t, []string{"insert", "find", "insert", "delete", "insert"}, counter.during(func() { claim(short, true) }),
+		"claim replacing an expired record")
+
+	const limit = 3
+	awaitWindowRoom(time.Hour, 3*time.Second)
+	rk := "tenant:" + uuid.NewString()
+	for range limit {
+		require.Equal(t, []string{"insert"}, counter.during(func() {
+			d, err := s.TakeRate(ctx, rk, limit, time.Hour)
+			require.NoError(t, err)
+			require.True(t, d.Allowed)
+		}), "TakeRate, allowed")
+	}
+	require.Empty(t, counter.during(func() {
+		d, err := s.TakeRate(ctx, rk, limit, time.Hour)
+		require.NoError(t, err)
+		require.False(t, d.Allowed)
+	}), "TakeRate, refused once this instance saw the window full")
+
+	agent := uuid.NewString()
+	require.Equal(t, []string{"find", "insert", "delete"}, counter.during(func() {
+		require.NoError(t, s.SavePolicy(ctx, tenant, &domain.Policy{Agent: domain.Agent{ID: agent, Name: "a"}}))
+	}), "SavePolicy")
+	require.Equal(t, []string{"find"}, counter.during(func() {
+		_, err := s.AgentVersion(ctx, tenant, agent)
+		require.NoError(t, err)
+	}), "AgentVersion")
+	require.Equal(t, []string{"find", "insert", "delete"}, counter.during(func() {
+		require.NoError(t, s.DeleteAgent(ctx, tenant, agent))
+	}), "DeleteAgent")
+}

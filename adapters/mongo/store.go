@@ -26,13 +26,16 @@ const (
 	colTurns      = "turns"
 	colLeases     = "session_leases"
 	colEpochs     = "lease_epochs"
+	colIdem       = "idempotency_keys"
+	colTakeovers  = "idempotency_takeovers"
+	colRateSlots  = "rate_slots"
 )
 
 // codeNotImplemented is what servers without TTL indexes (FerretDB) answer.
 const codeNotImplemented = 238
 
-// Store implements the policy, session, turn and session-lease ports on
-// MongoDB. It is safe for concurrent use.
+// Store implements the policy, session, turn, session-lease, idempotency
+// and rate-limit ports on MongoDB. It is safe for concurrent use.
 type Store struct {
 	cfg    Config
 	clock  ports.Clock
@@ -45,6 +48,11 @@ type Store struct {
 	turns      *mdb.Collection
 	leases     *mdb.Collection
 	epochs     *mdb.Collection
+	idem       *mdb.Collection
+	takeovers  *mdb.Collection
+	rateSlots  *mdb.Collection
+
+	rateCache *rateCache
 
 	fenceMu    sync.Mutex
 	fenceEpoch int64 // this process's epoch from colEpochs
@@ -56,6 +64,9 @@ var (
 	_ ports.SessionStore  = (*Store)(nil)
 	_ ports.TurnStore     = (*Store)(nil)
 	_ ports.SessionLocker = (*Store)(nil)
+
+	_ ports.IdempotencyStore = (*Store)(nil)
+	_ ports.RateLimiter      = (*Store)(nil)
 )
 
 // New connects to MongoDB, creates the indexes the invariants rely on and
@@ -100,6 +111,10 @@ func open(ctx context.Context, cfg Config, clock ports.Clock, log *zap.Logger, t
 		turns:      db.Collection(colTurns),
 		leases:     db.Collection(colLeases),
 		epochs:     db.Collection(colEpochs),
+		idem:       db.Collection(colIdem),
+		takeovers:  db.Collection(colTakeovers),
+		rateSlots:  db.Collection(colRateSlots),
+		rateCache:  newRateCache(),
 	}
 	if err := s.EnsureIndexes(ctx); err != nil {
 		_ = client.Disconnect(context.WithoutCancel(ctx))
@@ -154,6 +169,14 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 		{s.turns, "session_turn", bson.D{{Key: "session_id", Value: 1}, {Key: "turn_number", Value: 1}}, true, -1},
 		// Crashed holders' leases go away on their own where TTL exists.
 		{s.leases, "purge_ttl", bson.D{{Key: "purge_at", Value: 1}}, false, 0},
+		// Idempotency records and takeover markers: _id is the unique key;
+		// expires_at is already past expiry plus a grace when TTL fires.
+		{s.idem, "expires_ttl", bson.D{{Key: "expires_at", Value: 1}}, false, 0},
+		{s.takeovers, "expires_ttl", bson.D{{Key: "expires_at", Value: 1}}, false, 0},
+		// Rate slots: _id is the unique slot; the window's highest slot is
+		// found through (key, window_start, slot).
+		{s.rateSlots, "key_window_slot", bson.D{{Key: "key", Value: 1}, {Key: "window_start", Value: 1}, {Key: "slot", Value: -1}}, false, -1},
+		{s.rateSlots, "expires_ttl", bson.D{{Key: "expires_at", Value: 1}}, false, 0},
 	}
 	for _, spec := range specs {
 		opts := options.Index().SetName(spec.name)

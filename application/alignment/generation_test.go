@@ -1,6 +1,7 @@
 package alignment
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -164,11 +165,19 @@ func TestGenerationPromptSkipsUnfinishedTurns(t *testing.T) {
 	}, m.request(0).Messages[1:])
 }
 
+// failingHistory is a turn store whose history reads fail.
+type failingHistory struct{ ports.TurnStore }
+
+func (failingHistory) RecentTurns(context.Context, string, string, int) ([]domain.Turn, error) {
+	return nil, domain.Errorf(domain.CodeStoreUnavailable, "the store did not answer in time")
+}
+
 func TestGenerationFailsWhenHistoryCannotLoad(t *testing.T) {
-	h := newHarness(t, testPolicy(), newFakeModel(say("Fine.")))
-	h.session = &domain.Session{ID: "not-stored", TenantID: testTenant, TurnCount: 3}
+	h := newHarness(t, testPolicy(), newFakeModel(say("Fine.")),
+		func(d *Deps) { d.History = failingHistory{d.History} })
+	h.session.TurnCount = 3 // a later turn reads history
 	_, err := h.try("hello")
-	assert.Equal(t, domain.CodeSessionNotFound, domain.ErrorCodeOf(err))
+	assert.Equal(t, domain.CodeStoreUnavailable, domain.ErrorCodeOf(err))
 }
 
 func TestRuleFallbackTemplateBeatsAgentFallback(t *testing.T) {

@@ -1,7 +1,8 @@
 // Package contract is the conformance suite of Focal's store ports:
-// ports.PolicyStore, ports.SessionStore, ports.TurnStore and
-// ports.SessionLocker. Every adapter in this repository runs it, and a third
-// party can run it against its own adapter from an ordinary test:
+// ports.PolicyStore, ports.SessionStore, ports.TurnStore,
+// ports.SessionLocker, ports.IdempotencyStore and ports.RateLimiter. Every
+// adapter in this repository runs it, and a third party can run it against
+// its own adapter from an ordinary test:
 //
 //	func TestMyStore(t *testing.T) {
 //		contract.RunStoreSuite(t, func(t *testing.T) contract.Stores {
@@ -9,18 +10,21 @@
 //			t.Cleanup(func() { _ = s.Drop(context.Background()) })
 //			return contract.Stores{
 //				Policies: s, Sessions: s, Turns: s, Locker: s,
+//				Idempotency: s, Rates: s, // optional: nil skips their cases
 //				Features: contract.Features{FIFOLease: false}, // waiters poll
 //			}
 //		})
 //	}
 //
 // The factory is called once per test case and should return empty stores
-// (the suite also uses fresh tenant and session ids everywhere, so a
-// shared store works too). The suite uses real time and keeps every wait
-// short (lease TTLs of a few hundred milliseconds); its code is safe under
-// -race. Features declares honest differences between backends: a case
-// that needs a feature the backend does not promise checks the weaker
-// guarantee instead of failing.
+// (the suite also uses fresh tenant, session, key and agent ids everywhere,
+// so a shared store works too). Policies, Sessions, Turns and Locker are
+// required; a nil Idempotency or Rates skips that port's cases, visibly
+// (t.Skip). The suite uses real time and keeps every wait short (lease TTLs
+// and idempotency expiries of a few hundred milliseconds, one-second rate
+// windows); its code is safe under -race. Features declares honest
+// differences between backends: a case that needs a feature the backend
+// does not promise checks the weaker guarantee instead of failing.
 package contract
 
 import (
@@ -29,13 +33,16 @@ import (
 	"focal/ports"
 )
 
-// Stores are the ports under test. One value may implement all four.
+// Stores are the ports under test. One value may implement several.
 type Stores struct {
 	Policies ports.PolicyStore
 	Sessions ports.SessionStore
 	Turns    ports.TurnStore
 	Locker   ports.SessionLocker
-	Features Features
+	// Idempotency and Rates are optional: nil skips their cases.
+	Idempotency ports.IdempotencyStore
+	Rates       ports.RateLimiter
+	Features    Features
 }
 
 // Features declares what a backend promises beyond the ports' minimum.
@@ -49,22 +56,46 @@ type Features struct {
 // RunStoreSuite runs every conformance case against the stores factory
 // returns.
 func RunStoreSuite(t *testing.T, factory func(t *testing.T) Stores) {
+	core := func(s Stores) string {
+		if s.Policies == nil || s.Sessions == nil || s.Turns == nil || s.Locker == nil {
+			return "fatal"
+		}
+		return ""
+	}
 	groups := []struct {
 		name  string
 		cases []testCase
+		// missing names an optional port the factory did not provide.
+		missing func(Stores) string
 	}{
-		{"PolicyStore", policyCases},
-		{"SessionStore", sessionCases},
-		{"TurnStore", turnCases},
-		{"SessionLocker", lockerCases},
+		{"PolicyStore", policyCases, core},
+		{"SessionStore", sessionCases, core},
+		{"TurnStore", turnCases, core},
+		{"SessionLocker", lockerCases, core},
+		{"IdempotencyStore", idempotencyCases, func(s Stores) string {
+			if s.Idempotency == nil {
+				return "Stores.Idempotency"
+			}
+			return core(s)
+		}},
+		{"RateLimiter", rateCases, func(s Stores) string {
+			if s.Rates == nil {
+				return "Stores.Rates"
+			}
+			return core(s)
+		}},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
 			for _, c := range g.cases {
 				t.Run(c.name, func(t *testing.T) {
 					s := factory(t)
-					if s.Policies == nil || s.Sessions == nil || s.Turns == nil || s.Locker == nil {
-						t.Fatal("contract: the factory must return all four stores")
+					switch m := g.missing(s); m {
+					case "":
+					case "fatal":
+						t.Fatal("contract: the factory must return Policies, Sessions, Turns and Locker")
+					default:
+						t.Skipf("contract: %s is nil; the %s cases are skipped", m, g.name)
 					}
 					c.run(t, newFixture(t, s))
 				})

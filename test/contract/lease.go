@@ -24,6 +24,7 @@ var lockerCases = []testCase{
 	{"ReleaseTwiceIsNoOp", testReleaseTwice},
 	{"CancelWhileWaiting", testCancelWhileWaiting},
 	{"SessionsAreIndependent", testIndependentLeases},
+	{"UnknownSession", testLeaseUnknownSession},
 	{"TenantIsolation", testLeaseTenantIsolation},
 }
 
@@ -245,6 +246,15 @@ func testIndependentLeases(t *testing.T, f *fixture) {
 	lb, err := f.Locker.LockSession(f.ctx, tenant, b.ID, 0, longTTL)
 	require.NoError(t, err, "one session's lease does not hold another's")
 	f.release(lb)
+}
+
+func testLeaseUnknownSession(t *testing.T, f *fixture) {
+	tenant := newID()
+	f.newSession(tenant, newID())
+	_, err := f.Locker.LockSession(f.ctx, tenant, newID(), 0, longTTL)
+	requireCode(t, err, domain.CodeSessionNotFound, "LockSession of an unknown session")
+	_, err = f.Locker.LockSession(f.ctx, tenant, newID(), shortWait, longTTL)
+	requireCode(t, err, domain.CodeSessionNotFound, "LockSession of an unknown session, with a wait")
 }
 
 func testLeaseTenantIsolation(t *testing.T, f *fixture) {

@@ -13,6 +13,7 @@ func TestMemoryStore(t *testing.T) {
 		s := memory.New(clock.System{})
 		return contract.Stores{
 			Policies: s, Sessions: s, Turns: s, Locker: s,
+			Idempotency: s, Rates: memory.NewRateLimiter(clock.System{}),
 			// A released lease passes straight to the longest waiter.
 			Features: contract.Features{FIFOLease: true},
 		}

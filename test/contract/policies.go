@@ -16,6 +16,9 @@ var policyCases = []testCase{
 	{"ConcurrentSaversOneWinner", testConcurrentPolicySavers},
 	{"ListAgents", testListAgents},
 	{"DeleteAgent", testDeleteAgent},
+	{"VersionsNeverReusedAfterDelete", testVersionsNeverReused},
+	{"ConcurrentDeleteAndSave", testConcurrentDeleteAndSave},
+	{"ConcurrentCreatesOneWinner", testConcurrentCreates},
 	{"TenantIsolation", testPolicyTenantIsolation},
 }
 
@@ -63,6 +66,10 @@ func testSaveAndGetPolicy(t *testing.T, f *fixture) {
 	got, err := f.Policies.GetPolicy(f.ctx, tenant, agent)
 	require.NoError(t, err)
 	requireSamePolicy(t, want, got)
+	got.Rules[0].Name, got.Agent.Name = "changed by the reader", "changed by the reader"
+	again, err := f.Policies.GetPolicy(f.ctx, tenant, agent)
+	require.NoError(t, err)
+	requireSamePolicy(t, want, again)
 	v, err := f.Policies.AgentVersion(f.ctx, tenant, agent)
 	require.NoError(t, err)
 	require.EqualValues(t, 1, v)
@@ -81,23 +88,32 @@ func testSaveAndGetPolicy(t *testing.T, f *fixture) {
 
 func testPolicyVersionRules(t *testing.T, f *fixture) {
 	tenant, agent := newID(), "agent-"+newID()
-	for _, v := range []int64{0, 2, -1} {
+	for _, v := range []int64{2, -1} {
 		err := f.Policies.SavePolicy(f.ctx, tenant, samplePolicy(agent, v, "bad"))
 		requireCode(t, err, domain.CodeVersionConflict, fmt.Sprintf("a new agent saved at version %d", v))
 	}
 	_, err := f.Policies.GetPolicy(f.ctx, tenant, agent)
 	requireCode(t, err, domain.CodeAgentNotFound, "refused saves store nothing")
 
-	require.NoError(t, f.Policies.SavePolicy(f.ctx, tenant, samplePolicy(agent, 1, "one")))
-	for _, v := range []int64{1, 3, 0} {
+	// Version 0 creates, and the store says which number it took.
+	created := samplePolicy(agent, 0, "one")
+	require.NoError(t, f.Policies.SavePolicy(f.ctx, tenant, created))
+	require.EqualValues(t, 1, created.Agent.Version, "a new id starts at version 1")
+	got, err := f.Policies.GetPolicy(f.ctx, tenant, agent)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, got.Agent.Version)
+	for _, v := range []int64{1, 3, 0, -1} {
 		err := f.Policies.SavePolicy(f.ctx, tenant, samplePolicy(agent, v, "bad"))
 		requireCode(t, err, domain.CodeVersionConflict, fmt.Sprintf("version %d over version 1", v))
 	}
 	require.NoError(t, f.Policies.SavePolicy(f.ctx, tenant, samplePolicy(agent, 2, "two")))
-	got, err := f.Policies.GetPolicy(f.ctx, tenant, agent)
+	got, err = f.Policies.GetPolicy(f.ctx, tenant, agent)
 	require.NoError(t, err)
 	require.Equal(t, "two", got.Agent.Name)
 	require.EqualValues(t, 2, got.Agent.Version)
+
+	// Version 1 still creates a never-used id, as before.
+	require.NoError(t, f.Policies.SavePolicy(f.ctx, tenant, samplePolicy("agent-"+newID(), 1, "explicit")))
 }
 
 func testConcurrentPolicySavers(t *testing.T, f *fixture) {
@@ -191,12 +207,108 @@ func testDeleteAgent(t *testing.T, f *fixture) {
 	require.Equal(t, "agent-keep", page.Items[0].ID)
 	requireCode(t, f.Policies.DeleteAgent(f.ctx, tenant, agent), domain.CodeAgentNotFound, "deleting twice")
 
-	// Every version went: the id starts again at version 1.
-	requireCode(t, f.Policies.SavePolicy(f.ctx, tenant, samplePolicy(agent, 3, "three")), domain.CodeVersionConflict, "no version survives a delete")
-	require.NoError(t, f.Policies.SavePolicy(f.ctx, tenant, samplePolicy(agent, 1, "reborn")))
+	// The numbers the agent used stay used.
+	for _, v := range []int64{1, 2, -1} {
+		requireCode(t, f.Policies.SavePolicy(f.ctx, tenant, samplePolicy(agent, v, "reborn")), domain.CodeVersionConflict,
+			fmt.Sprintf("version %d after a delete", v))
+	}
+	_, err = f.Policies.GetPolicy(f.ctx, tenant, agent)
+	requireCode(t, err, domain.CodeAgentNotFound, "refused saves do not bring the agent back")
+}
+
+// recreate creates the agent with version 0 and returns the number it got.
+func (f *fixture) recreate(tenant, agent, name string) int64 {
+	f.t.Helper()
+	p := samplePolicy(agent, 0, name)
+	require.NoError(f.t, f.Policies.SavePolicy(f.ctx, tenant, p))
 	v, err := f.Policies.AgentVersion(f.ctx, tenant, agent)
+	require.NoError(f.t, err)
+	require.Equal(f.t, v, p.Agent.Version, "SavePolicy sets the version it stored")
+	got, err := f.Policies.GetPolicy(f.ctx, tenant, agent)
+	require.NoError(f.t, err)
+	require.Equal(f.t, name, got.Agent.Name)
+	require.Equal(f.t, v, got.Agent.Version)
+	return v
+}
+
+func testVersionsNeverReused(t *testing.T, f *fixture) {
+	tenant, agent := newID(), "agent-"+newID()
+	last := f.recreate(tenant, agent, "first life")
+	require.NoError(t, f.Policies.SavePolicy(f.ctx, tenant, samplePolicy(agent, last+1, "first life, v2")))
+	last++
+	for life := 2; life <= 4; life++ {
+		require.NoError(t, f.Policies.DeleteAgent(f.ctx, tenant, agent))
+		name := fmt.Sprintf("life %d", life)
+		v := f.recreate(tenant, agent, name)
+		require.Greater(t, v, last, "a re-created agent gets a version above every earlier one")
+		last = v
+		page, err := f.Policies.ListAgents(f.ctx, tenant, ports.PageRequest{})
+		require.NoError(t, err)
+		require.Len(t, page.Items, 1, "listed once")
+		require.Equal(t, v, page.Items[0].Version)
+		require.Equal(t, name, page.Items[0].Name)
+	}
+	requireCode(t, f.Policies.SavePolicy(f.ctx, tenant, samplePolicy(agent, 0, "again")), domain.CodeVersionConflict,
+		"version 0 does not overwrite a live agent")
+	require.NoError(t, f.Policies.SavePolicy(f.ctx, tenant, samplePolicy(agent, last+1, "update")), "updates go on as usual")
+}
+
+func testConcurrentDeleteAndSave(t *testing.T, f *fixture) {
+	tenant := newID()
+	for round := range 8 {
+		agent := fmt.Sprintf("agent-%d-%s", round, newID())
+		require.NoError(t, f.Policies.SavePolicy(f.ctx, tenant, samplePolicy(agent, 1, "v1")))
+		results := race(2, func(i int) (string, error) {
+			if i == 0 {
+				return "delete", f.Policies.DeleteAgent(f.ctx, tenant, agent)
+			}
+			return "save", f.Policies.SavePolicy(f.ctx, tenant, samplePolicy(agent, 2, "saved"))
+		})
+		deleted, saved := results[0].err == nil, results[1].err == nil
+		require.True(t, deleted || saved, "round %d: one of them wins (delete: %v, save: %v)", round, results[0].err, results[1].err)
+		if !deleted {
+			requireCode(t, results[0].err, domain.CodeVersionConflict, "the losing delete")
+		}
+		if !saved {
+			requireCode(t, results[1].err, domain.CodeVersionConflict, "the losing save")
+		}
+		got, err := f.Policies.GetPolicy(f.ctx, tenant, agent)
+		if deleted {
+			// The save lost, or it came first and was deleted with the rest.
+			requireCode(t, err, domain.CodeAgentNotFound, fmt.Sprintf("round %d: a delete that succeeded is not undone by a save", round))
+		} else {
+			require.NoError(t, err, "round %d: the delete lost to the save", round)
+			require.Equal(t, "saved", got.Agent.Name)
+			require.EqualValues(t, 2, got.Agent.Version)
+			require.NoError(t, f.Policies.DeleteAgent(f.ctx, tenant, agent))
+		}
+		require.Greater(t, f.recreate(tenant, agent, "after the race"), int64(2), "round %d", round)
+	}
+}
+
+func testConcurrentCreates(t *testing.T, f *fixture) {
+	tenant, agent := newID(), "agent-"+newID()
+	require.NoError(t, f.Policies.SavePolicy(f.ctx, tenant, samplePolicy(agent, 1, "v1")))
+	require.NoError(t, f.Policies.DeleteAgent(f.ctx, tenant, agent))
+	const creators = 10
+	results := race(creators, func(i int) (*domain.Policy, error) {
+		p := samplePolicy(agent, 0, fmt.Sprintf("creator-%d", i))
+		return p, f.Policies.SavePolicy(f.ctx, tenant, p)
+	})
+	var winners []*domain.Policy
+	for _, r := range results {
+		if r.err == nil {
+			winners = append(winners, r.value)
+			continue
+		}
+		requireCode(t, r.err, domain.CodeVersionConflict, "a losing creator")
+	}
+	require.Len(t, winners, 1, "exactly one of %d concurrent creators of a deleted agent wins", creators)
+	got, err := f.Policies.GetPolicy(f.ctx, tenant, agent)
 	require.NoError(t, err)
-	require.EqualValues(t, 1, v)
+	require.Equal(t, winners[0].Agent.Name, got.Agent.Name)
+	require.Equal(t, winners[0].Agent.Version, got.Agent.Version)
+	require.Greater(t, got.Agent.Version, int64(1))
 }
 
 func testPolicyTenantIsolation(t *testing.T, f *fixture) {
@@ -216,7 +328,11 @@ func testPolicyTenantIsolation(t *testing.T, f *fixture) {
 	// The same agent id in another tenant is another agent, versioned on its own.
 	requireCode(t, f.Policies.SavePolicy(f.ctx, theirs, samplePolicy(agent, 3, "theirs-3")), domain.CodeVersionConflict,
 		"another tenant's versions do not count")
-	require.NoError(t, f.Policies.SavePolicy(f.ctx, theirs, samplePolicy(agent, 1, "theirs-1")))
+	requireCode(t, f.Policies.SavePolicy(f.ctx, mine, samplePolicy(agent, 0, "mine-again")), domain.CodeVersionConflict,
+		"creating an agent that exists")
+	theirsNew := samplePolicy(agent, 0, "theirs-1")
+	require.NoError(t, f.Policies.SavePolicy(f.ctx, theirs, theirsNew))
+	require.EqualValues(t, 1, theirsNew.Agent.Version, "another tenant's versions do not count")
 	got, err := f.Policies.GetPolicy(f.ctx, theirs, agent)
 	require.NoError(t, err)
 	require.Equal(t, "theirs-1", got.Agent.Name)
@@ -228,4 +344,6 @@ func testPolicyTenantIsolation(t *testing.T, f *fixture) {
 	require.NoError(t, f.Policies.DeleteAgent(f.ctx, theirs, agent))
 	_, err = f.Policies.GetPolicy(f.ctx, mine, agent)
 	require.NoError(t, err, "deleting their agent leaves mine")
+	require.NoError(t, f.Policies.SavePolicy(f.ctx, mine, samplePolicy(agent, 3, "mine-3")),
+		"their deletion marker does not count for my agent")
 }

@@ -16,6 +16,9 @@ var turnCases = []testCase{
 	{"CommitMakesStateVisible", testCommitMakesStateVisible},
 	{"CommitRefusesTakenAndSkippedNumbers", testCommitRefusesWrongNumbers},
 	{"CommitToUnknownSession", testCommitUnknownSession},
+	{"CommitWithoutLease", testCommitWithoutLease},
+	{"CommitRefusesIncompleteTurns", testCommitIncompleteTurn},
+	{"StoreKeepsItsOwnCopies", testTurnCopies},
 	{"ConcurrentCommitsOfOneNumber", testConcurrentCommits},
 	{"ConcurrentTurnsUnderTheLeaseLoseNothing", testSerializedTurns},
 	{"CloseDuringTurnSurvivesCommit", testCloseDuringTurn},
@@ -113,11 +116,13 @@ func testCommitRefusesWrongNumbers(t *testing.T, f *fixture) {
 func testCommitUnknownSession(t *testing.T, f *fixture) {
 	tenant := newID()
 	ghost := domain.NewSession(newID(), key(tenant, newID()), time.Now())
-	turn := nextTurn(ghost, "anyone there?")
-	err := f.Turns.CommitTurn(f.ctx, ports.LeaseToken{SessionID: ghost.ID, Fence: 1}, turn)
-	requireCode(t, err, domain.CodeSessionNotFound, "a commit to an unknown session")
-	_, err = f.Turns.GetTurn(f.ctx, tenant, turn.ID)
-	requireCode(t, err, domain.CodeTurnNotFound, "nothing stored")
+	for _, lease := range []ports.LeaseToken{{SessionID: ghost.ID, Fence: 1}, {}} {
+		turn := nextTurn(ghost, "anyone there?")
+		err := f.Turns.CommitTurn(f.ctx, lease, turn)
+		requireCode(t, err, domain.CodeSessionNotFound, fmt.Sprintf("a commit to an unknown session, fence %d", lease.Fence))
+		_, err = f.Turns.GetTurn(f.ctx, tenant, turn.ID)
+		requireCode(t, err, domain.CodeTurnNotFound, "nothing stored")
+	}
 }
 
 func testConcurrentCommits(t *testing.T, f *fixture) {
@@ -271,11 +276,16 @@ func testRecentTurns(t *testing.T, f *fixture) {
 	for _, tc := range []struct {
 		n    int
 		want []int
-	}{{3, []int{3, 4, 5}}, {1, []int{5}}, {5, []int{1, 2, 3, 4, 5}}, {50, []int{1, 2, 3, 4, 5}}, {0, []int{}}} {
+	}{{3, []int{3, 4, 5}}, {1, []int{5}}, {5, []int{1, 2, 3, 4, 5}}, {50, []int{1, 2, 3, 4, 5}}, {0, []int{}}, {-1, []int{}}} {
 		recent, err := f.Turns.RecentTurns(f.ctx, tenant, s.ID, tc.n)
 		require.NoError(t, err)
+		require.NotNil(t, recent, "an empty list, not nil")
 		require.Equal(t, tc.want, turnNumbers(recent), "the newest %d turns, oldest first", tc.n)
 	}
+	missing, err := f.Turns.RecentTurns(f.ctx, tenant, newID(), 3)
+	require.NoError(t, err, "RecentTurns of a missing session is not an error")
+	require.NotNil(t, missing)
+	require.Empty(t, missing, "RecentTurns of a missing session")
 	recent, err = f.Turns.RecentTurns(f.ctx, tenant, s.ID, 2)
 	require.NoError(t, err)
 	require.Equal(t, turns[3].ID, recent[0].ID)
@@ -296,7 +306,8 @@ func testTurnTenantIsolation(t *testing.T, f *fixture) {
 
 	recentOther, errOther := f.Turns.RecentTurns(f.ctx, theirs, s.ID, 10)
 	recentMissing, errMissing := f.Turns.RecentTurns(f.ctx, theirs, missing, 10)
-	requireSameAsMissing(t, errOther, errMissing, "RecentTurns")
+	require.NoError(t, errOther, "RecentTurns across tenants")
+	require.NoError(t, errMissing, "RecentTurns of a missing session")
 	require.Empty(t, recentOther, "RecentTurns across tenants")
 	require.Empty(t, recentMissing)
 

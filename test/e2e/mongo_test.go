@@ -1,0 +1,196 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/fx"
+
+	"focal/ports"
+	"focal/test/harness"
+)
+
+// mongoURI is the MongoDB the tests use. make test always provides one;
+// without it these tests fail rather than pass untested.
+func mongoURI(t *testing.T) string {
+	t.Helper()
+	uri := os.Getenv("FOCAL_TEST_MONGO_URI")
+	if uri == "" {
+		t.Fatal("FOCAL_TEST_MONGO_URI is not set: run `make test`, or start a server with `scripts/mongo-server.sh start .state/mongo` and export the URI it prints")
+	}
+	return uri
+}
+
+// countingEngine counts turns across instances.
+type countingEngine struct {
+	inner ports.Engine
+	runs  *atomic.Int32
+}
+
+func (e countingEngine) RunTurn(ctx context.Context, in ports.TurnInput, sink ports.DeltaSink) (*ports.TurnOutcome, error) {
+	e.runs.Add(1)
+	return e.inner.RunTurn(ctx, in, sink)
+}
+
+// Two instances on one database behave as one service: one session's
+// turns are serialized across them, one idempotency key runs once, and a
+// rate-limit window is shared.
+func TestTwoInstancesShareOneMongoDB(t *testing.T) {
+	env := map[string]string{
+		"FOCAL_STORE": "mongo", "FOCAL_MONGO_URI": mongoURI(t), "FOCAL_MONGO_DB": fmt.Sprintf("focal_e2e_%d", time.Now().UnixNano()),
+	}
+	runs := &atomic.Int32{}
+	count := fx.Decorate(func(e ports.Engine) ports.Engine { return countingEngine{inner: e, runs: runs} })
+	a := harness.Start(t, env, count)
+	b := harness.Start(t, env, count)
+	apps := []*harness.App{a, b}
+	token := harness.Token(t, harness.DemoTenant)
+
+	t.Run("one session, turns from both instances", func(t *testing.T) {
+		res := a.Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/chat", Token: token, Body: harness.ChatBody("two-inst", "hello")})
+		require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+		var first map[string]any
+		res.JSON(t, &first)
+		session := first["session_id"].(string)
+		const n = 16
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				body := harness.ChatBody("two-inst", "what time do you close?")
+				body["session_id"] = session
+				res := apps[i%2].Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/chat", Token: token, Body: body})
+				assert.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+			})
+		}
+		wg.Wait()
+		var s map[string]any
+		b.Do(t, harness.Request{Method: http.MethodGet, Path: "/v1/sessions/" + session, Token: token}).JSON(t, &s)
+		assert.EqualValues(t, n+1, s["turn_count"])
+		var page struct {
+			Items []struct {
+				TurnNumber int `json:"turn_number"`
+			} `json:"items"`
+		}
+		a.Do(t, harness.Request{Method: http.MethodGet, Path: "/v1/sessions/" + session + "/turns?limit=100", Token: token}).JSON(t, &page)
+		require.Len(t, page.Items, n+1, "every turn has its record")
+		for i, it := range page.Items {
+			assert.Equal(t, i+1, it.TurnNumber)
+		}
+	})
+
+	t.Run("one idempotency key sent to both instances runs once", func(t *testing.T) {
+		before := runs.Load()
+		req := harness.Request{Method: http.MethodPost, Path: "/v1/chat", Token: token,
+			Body: harness.ChatBody("idem-two", "when are you open?"), Headers: map[string]string{"Idempotency-Key": "shared-across-instances"}}
+		res := make([]*harness.Response, 2)
+		var wg sync.WaitGroup
+		for i := range res {
+			wg.Go(func() { res[i] = apps[i].Do(t, req) })
+		}
+		wg.Wait()
+		require.Equal(t, http.StatusOK, res[0].Status, "%s", res[0].Body)
+		require.Equal(t, http.StatusOK, res[1].Status, "%s", res[1].Body)
+		assert.Equal(t, res[0].Body, res[1].Body)
+		assert.EqualValues(t, 1, runs.Load()-before, "the engine ran once")
+	})
+}
+
+// The rate-limit window is shared: requests counted on one instance use up
+// the allowance on the other.
+func TestRateLimitWindowIsSharedAcrossInstances(t *testing.T) {
+	env := map[string]string{
+		"FOCAL_STORE": "mongo", "FOCAL_MONGO_URI": mongoURI(t), "FOCAL_MONGO_DB": fmt.Sprintf("focal_e2e_rl_%d", time.Now().UnixNano()),
+		"FOCAL_RATE_LIMIT_FREE": "4", "FOCAL_RATE_LIMIT_WINDOW": "1m",
+	}
+	a := harness.Start(t, env)
+	b := harness.Start(t, env)
+	token := harness.Token(t, "cccccccc-cccc-4ccc-8ccc-cccccccccccc")
+	get := func(app *harness.App) *harness.Response {
+		return app.Do(t, harness.Request{Method: http.MethodGet, Path: "/v1/sessions", Token: token})
+	}
+	for i, app := range []*harness.App{a, b, a, b} {
+		assert.Equal(t, http.StatusOK, get(app).Status, "request %d", i+1)
+	}
+	res := get(a)
+	assert.Equal(t, http.StatusTooManyRequests, res.Status, "the fifth request in the window, wherever it lands")
+	assert.Equal(t, http.StatusTooManyRequests, get(b).Status)
+}
+
+// A MongoDB outage makes requests fail fast with 503 STORE_UNAVAILABLE; when
+// the server is back the same process serves again, without a restart.
+func TestStoreOutageAndRecovery(t *testing.T) {
+	mongoURI(t) // the shared server must exist; this test runs its own besides
+	bin := mongoServerBinary(t)
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	start := func() *exec.Cmd {
+		cmd := exec.Command(bin, "-addr", addr, "-dir", dir)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		out, err := cmd.StdoutPipe()
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
+		line := make([]byte, 256)
+		n, _ := out.Read(line) // the URI, once it accepts connections
+		require.Contains(t, string(line[:n]), "mongodb://")
+		return cmd
+	}
+	stop := func(cmd *exec.Cmd) {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		_ = cmd.Wait()
+	}
+	server := start()
+	t.Cleanup(func() { stop(server) })
+
+	app := harness.Start(t, map[string]string{
+		"FOCAL_STORE": "mongo", "FOCAL_MONGO_URI": "mongodb://" + addr + "/", "FOCAL_MONGO_DB": "focal_outage",
+		"FOCAL_MONGO_OPERATION_TIMEOUT": "1s", "FOCAL_MONGO_SERVER_SELECTION_TIMEOUT": "1s",
+	})
+	token := harness.Token(t, harness.DemoTenant)
+	chat := func() *harness.Response {
+		return app.Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/chat", Token: token, Body: harness.ChatBody("outage", "store hours?")})
+	}
+	require.Equal(t, http.StatusOK, chat().Status)
+
+	stop(server)
+	began := time.Now()
+	res := chat()
+	elapsed := time.Since(began)
+	assert.Equal(t, http.StatusServiceUnavailable, res.Status, "%s", res.Body)
+	assert.Contains(t, string(res.Body), "STORE_UNAVAILABLE")
+	assert.Less(t, elapsed, 10*time.Second, "answered within the store timeouts, not hung")
+	ready := app.Do(t, harness.Request{Method: http.MethodGet, Path: "/readyz"})
+	assert.Equal(t, http.StatusServiceUnavailable, ready.Status, "readiness reports the outage")
+	assert.Contains(t, string(ready.Body), "STORE_UNAVAILABLE")
+
+	server = start()
+	require.Eventually(t, func() bool { return chat().Status == http.StatusOK }, 30*time.Second, 200*time.Millisecond,
+		"the app serves again once MongoDB is back")
+	assert.Equal(t, http.StatusOK, app.Do(t, harness.Request{Method: http.MethodGet, Path: "/readyz"}).Status)
+}
+
+// mongoServerBinary builds the FerretDB test server program, or uses the
+// one make test built.
+func mongoServerBinary(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("FOCAL_TEST_MONGOSERVER_BIN"); p != "" {
+		return p
+	}
+	out := filepath.Join(os.TempDir(), "focal-e2e-mongoserver")
+	cmd := exec.Command("go", "build", "-o", out, ".")
+	cmd.Dir = filepath.Join(harness.RepoRoot(), "test", "mongoserver")
+	msg, err := cmd.CombinedOutput()
+	require.NoError(t, err, "building test/mongoserver: %s", strings.TrimSpace(string(msg)))
+	return out
+}
