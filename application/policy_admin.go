@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -40,8 +42,10 @@ type Versioned[T any] struct {
 }
 
 // editAttempts bounds how often an unconditional edit is applied again
-// after another writer saved the same version first.
-const editAttempts = 3
+// after another writer saved the same version first. Each loser waits a
+// little, randomly, so a crowd of writers spreads out instead of colliding
+// round after round.
+const editAttempts = 12
 
 // Edit changes an agent's policy: fn gets a private copy of the current
 // version and the result, validated whole, is stored as the next version.
@@ -88,6 +92,21 @@ func (a *PolicyAdmin) Edit(ctx context.Context, tenantID, agentID string, ifVers
 			return nil, domain.WrapError(domain.CodeVersionConflict, err,
 				fmt.Sprintf("agent %s is being changed by others at the same time; retry", agentID))
 		}
+		if err := pause(ctx, attempt); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// pause waits a random few milliseconds, growing with the attempt.
+func pause(ctx context.Context, attempt int) error {
+	t := time.NewTimer(time.Duration(1+rand.IntN(2*attempt)) * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 

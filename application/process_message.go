@@ -274,7 +274,7 @@ func (p *PreparedTurn) newTurn(released string, deltas []string) *domain.Turn {
 		Metadata:     p.cmd.Metadata,
 		Deltas:       deltas,
 		CreatedAt:    p.started,
-		Explanation:  domain.Explanation{Candidates: []domain.RuleCandidate{}, Matched: []domain.RuleMatch{}, ToolCalls: []domain.ToolCall{}},
+		Explanation:  domain.NewExplanation(),
 		Timings:      []domain.StepTiming{},
 	}
 }

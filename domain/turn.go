@@ -105,6 +105,17 @@ type JudgeDecision struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// NewExplanation returns an explanation whose lists are all empty rather
+// than absent, so every turn record has the same shape.
+func NewExplanation() Explanation {
+	return Explanation{
+		Candidates:  []RuleCandidate{},
+		Matched:     []RuleMatch{},
+		ToolCalls:   []ToolCall{},
+		Enforcement: Enforcement{Rules: []string{}, Violations: []Violation{}},
+	}
+}
+
 // RuleCandidate is one scored rule.
 type RuleCandidate struct {
 	RuleID   string  `json:"rule_id"`

@@ -90,7 +90,7 @@ func (t *turn) step(name string, fn func() error) error {
 
 // RunTurn implements ports.Engine.
 func (e *Engine) RunTurn(ctx context.Context, in ports.TurnInput, sink ports.DeltaSink) (*ports.TurnOutcome, error) {
-	t := &turn{in: in, state: in.Session.Clone(), clock: e.clock, started: e.clock.Now()}
+	t := &turn{in: in, state: in.Session.Clone(), clock: e.clock, started: e.clock.Now(), exp: domain.NewExplanation()}
 	err := t.step("policy", func() (err error) {
 		t.cp, err = e.compiledPolicy(in.Policy)
 		return err

@@ -106,7 +106,7 @@ func (e *Engine) selectRules(t *turn, cands []domain.RuleCandidate, judged map[s
 	if len(ranked) > maxRecordedCandidates {
 		ranked = ranked[:maxRecordedCandidates]
 	}
-	t.exp.Candidates = ranked
+	t.exp.Candidates = append([]domain.RuleCandidate{}, ranked...)
 	t.matched = matched
 	t.exp.Matched = make([]domain.RuleMatch, 0, len(matched))
 	for _, m := range matched {

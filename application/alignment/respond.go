@@ -164,9 +164,6 @@ func (t *turn) enforcedConstraints() []domain.CheckedConstraint {
 	for _, id := range t.cp.GlobalHardRules() {
 		add(id)
 	}
-	if t.exp.Enforcement.Rules == nil {
-		t.exp.Enforcement.Rules = []string{}
-	}
 	return out
 }
 

@@ -38,7 +38,7 @@ func (e *Engine) judgeRules(ctx context.Context, t *turn, cands []domain.RuleCan
 		e.selectRules(t, cands, nil)
 		return nil
 	}
-	decision := &domain.JudgeDecision{Asked: make([]string, len(pool))}
+	decision := &domain.JudgeDecision{Asked: make([]string, len(pool)), Applicable: []string{}}
 	for i, c := range pool {
 		decision.Asked[i] = c.RuleID
 	}
