@@ -8,6 +8,7 @@ import (
 
 	"focal/adapters/memory"
 	"focal/adapters/mongo"
+	"focal/adapters/observe"
 	"focal/ports"
 )
 
@@ -33,10 +34,10 @@ var MongoModule = fx.Module("mongo",
 	),
 )
 
-func newMongoStore(lc fx.Lifecycle, cfg Config, clock ports.Clock, log *zap.Logger) (*mongo.Store, error) {
+func newMongoStore(lc fx.Lifecycle, cfg Config, clock ports.Clock, log *zap.Logger, m *observe.Metrics) (*mongo.Store, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Store.Mongo.ConnectTimeout+cfg.Store.Mongo.ServerSelectionTimeout)
 	defer cancel()
-	s, err := mongo.New(ctx, cfg.Store.Mongo, clock, log.Named("mongo"))
+	s, err := mongo.New(ctx, cfg.Store.Mongo, clock, log.Named("mongo"), mongo.WithCommandHook(m.MongoCommand))
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
 	mdb "go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
@@ -73,8 +74,33 @@ var (
 // reserves this process's lease-fence epoch. It fails when the server
 // cannot be reached within ctx, so a misconfigured service stops at
 // start-up. log may be nil.
-func New(ctx context.Context, cfg Config, clock ports.Clock, log *zap.Logger) (*Store, error) {
-	return open(ctx, cfg, clock, log, nil)
+func New(ctx context.Context, cfg Config, clock ports.Clock, log *zap.Logger, opts ...Option) (*Store, error) {
+	var o storeOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	var tune func(*options.ClientOptions)
+	if o.onCommand != nil {
+		tune = func(co *options.ClientOptions) {
+			co.SetMonitor(&event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+				o.onCommand(e.CommandName)
+			}})
+		}
+	}
+	return open(ctx, cfg, clock, log, tune)
+}
+
+// Option adjusts a Store.
+type Option func(*storeOptions)
+
+type storeOptions struct {
+	onCommand func(name string)
+}
+
+// WithCommandHook calls fn with the name of every command sent to the
+// server: one call per round trip, for metrics.
+func WithCommandHook(fn func(name string)) Option {
+	return func(o *storeOptions) { o.onCommand = fn }
 }
 
 // open is New with a hook on the client options (tests count commands).

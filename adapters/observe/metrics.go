@@ -66,6 +66,7 @@ type Metrics struct {
 	breakerState  *prometheus.GaugeVec
 	retries       *prometheus.CounterVec
 	storeDuration *prometheus.HistogramVec
+	mongoCommands *prometheus.CounterVec
 }
 
 // NewMetrics returns the metrics on a private registry (with the Go and
@@ -123,6 +124,9 @@ func NewMetrics(tp trace.TracerProvider) *Metrics {
 		}, []string{"breaker"}),
 		storeDuration: histogramVec("focal_store_operation_duration_seconds",
 			"Store operation latency by operation and outcome (ok or error code).", "operation", "outcome"),
+		mongoCommands: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "focal_mongo_commands_total", Help: "Commands sent to MongoDB (round trips) by command name.",
+		}, []string{"command"}),
 	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
@@ -130,7 +134,7 @@ func NewMetrics(tp trace.TracerProvider) *Metrics {
 		m.httpRequests, m.httpDuration, m.openStreams,
 		m.turnDuration, m.turns, m.stepDuration, m.turnTokens, m.turnModelCalls,
 		m.modelDuration, m.modelTTFT, m.modelTokens, m.modelErrors, m.embedDuration, m.embedErrors,
-		m.breakerState, m.retries, m.storeDuration,
+		m.breakerState, m.retries, m.storeDuration, m.mongoCommands,
 	)
 	return m
 }
@@ -216,3 +220,6 @@ func seconds(ms float64) float64 { return ms / 1000 }
 
 // since is the time elapsed from start in seconds.
 func since(start time.Time) float64 { return time.Since(start).Seconds() }
+
+// MongoCommand counts one command sent to MongoDB: a round trip.
+func (m *Metrics) MongoCommand(name string) { m.mongoCommands.WithLabelValues(name).Inc() }
