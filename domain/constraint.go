@@ -15,6 +15,7 @@ type CheckedConstraint struct {
 	Constraint Constraint
 	phrase     string
 	pattern    *regexp.Regexp
+	maxRunes   int // longest pattern match in runes; -1 when unbounded
 }
 
 // PrepareConstraint compiles c for rule ruleID. Patterns that do not compile
@@ -31,6 +32,10 @@ func PrepareConstraint(ruleID string, c Constraint) (CheckedConstraint, error) {
 			return cc, err
 		}
 		cc.pattern = re
+		cc.maxRunes = -1
+		if parsed, err := syntax.Parse(re.String(), syntax.Perl); err == nil {
+			cc.maxRunes = maxRunes(parsed.Simplify())
+		}
 	}
 	return cc, nil
 }
@@ -111,41 +116,47 @@ func indexNormalized(text, phrase string, from int) int {
 	if phrase == "" {
 		return -1
 	}
-	// Map each normalised byte back to its source offset.
-	var norm strings.Builder
-	offsets := make([]int, 0, len(text))
-	space := false
+	// Most texts contain no forbidden phrase: search the normalised text
+	// first and build the map back to source offsets only for a hit.
+	n := NormalizeText(text)
+	for at := strings.Index(n, phrase); at >= 0; {
+		if at == 0 || !isWordRune(lastRune(n[:at])) || !isWordRune(firstRune(phrase)) {
+			if src := sourceOffset(text, at); src >= from {
+				return src
+			}
+		}
+		_, size := utf8.DecodeRuneInString(n[at:])
+		next := strings.Index(n[at+size:], phrase)
+		if next < 0 {
+			return -1
+		}
+		at += size + next
+	}
+	return -1
+}
+
+// sourceOffset maps a byte offset of NormalizeText(text) back to text.
+func sourceOffset(text string, normAt int) int {
+	pos, space := 0, false
+	var buf [utf8.UTFMax]byte
 	for i, r := range text {
 		if unicode.IsSpace(r) {
 			space = true
 			continue
 		}
-		if space && norm.Len() > 0 {
-			norm.WriteByte(' ')
-			offsets = append(offsets, i)
+		if space && pos > 0 {
+			if pos == normAt {
+				return i
+			}
+			pos++
 		}
 		space = false
-		before := norm.Len()
-		norm.WriteRune(unicode.ToLower(r))
-		for k := before; k < norm.Len(); k++ {
-			offsets = append(offsets, i)
+		if pos >= normAt {
+			return i
 		}
+		pos += utf8.EncodeRune(buf[:], unicode.ToLower(r))
 	}
-	n := norm.String()
-	for from := 0; from <= len(n)-len(phrase); {
-		at := strings.Index(n[from:], phrase)
-		if at < 0 {
-			return -1
-		}
-		at += from
-		boundary := at == 0 || !isWordRune(lastRune(n[:at])) || !isWordRune(firstRune(phrase))
-		if boundary && offsets[at] >= from {
-			return offsets[at]
-		}
-		_, size := utf8.DecodeRuneInString(n[at:])
-		from = at + size
-	}
-	return -1
+	return len(text)
 }
 
 func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
@@ -167,12 +178,7 @@ func (c CheckedConstraint) MaxMatchRunes() (int, bool) {
 	if c.pattern == nil {
 		return 0, false
 	}
-	re, err := syntax.Parse(c.pattern.String(), syntax.Perl)
-	if err != nil {
-		return 0, false
-	}
-	n := maxRunes(re.Simplify())
-	return n, n >= 0
+	return c.maxRunes, c.maxRunes >= 0
 }
 
 // maxRunes is the longest match of re in runes, or -1 when unbounded.

@@ -39,6 +39,9 @@ type engine struct {
 var _ ports.Engine = (*engine)(nil)
 
 func (e *engine) RunTurn(ctx context.Context, in ports.TurnInput, sink ports.DeltaSink) (*ports.TurnOutcome, error) {
+	if !e.m.tracing {
+		return e.next.RunTurn(ctx, in, sink)
+	}
 	attrs := []attribute.KeyValue{attrTurnNumber.Int(in.TurnNumber)}
 	if s := in.Session; s != nil {
 		attrs = append(attrs, attrTenantID.String(s.TenantID), attrAgentID.String(s.AgentID), attrSessionID.String(s.ID))

@@ -35,7 +35,7 @@ func (m *Metrics) GinMiddleware() gin.HandlerFunc {
 		}
 		method := methodLabel(c.Request.Method)
 		var span trace.Span
-		if !untracedRoutes[route] {
+		if m.tracing && !untracedRoutes[route] {
 			span = m.startServerSpan(c, route, method)
 		}
 		completed := false

@@ -42,8 +42,11 @@ const (
 // start spans with. Its methods wrap ports; the wrappers are safe for
 // concurrent use whenever the wrapped port is.
 type Metrics struct {
-	registry   *prometheus.Registry
-	tracer     trace.Tracer
+	registry *prometheus.Registry
+	tracer   trace.Tracer
+	// tracing is false when spans go nowhere; decorators then skip building
+	// them, which on the hot path is most of their cost.
+	tracing    bool
 	propagator propagation.TextMapPropagator
 
 	httpRequests *prometheus.CounterVec
@@ -76,9 +79,11 @@ func NewMetrics(tp trace.TracerProvider) *Metrics {
 	if tp == nil {
 		tp = noop.NewTracerProvider()
 	}
+	_, off := tp.(noop.TracerProvider)
 	m := &Metrics{
 		registry:   prometheus.NewRegistry(),
 		tracer:     tp.Tracer("focal/adapters/observe"),
+		tracing:    !off,
 		propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
 		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "focal_http_requests_total", Help: "HTTP requests by route template, method and status.",

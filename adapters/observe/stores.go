@@ -13,6 +13,12 @@ import (
 // storeCall runs one store operation inside a span and records its latency
 // under op and its outcome.
 func (m *Metrics) storeCall(ctx context.Context, op string, call func(context.Context) error) error {
+	if !m.tracing {
+		start := time.Now()
+		err := call(ctx)
+		m.storeDuration.WithLabelValues(op, outcomeOf(err)).Observe(since(start))
+		return err
+	}
 	ctx, span := m.tracer.Start(ctx, op, trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attrOperation.String(op)))
 	start := time.Now()
