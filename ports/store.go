@@ -2,6 +2,7 @@ package ports
 
 import (
 	"context"
+	"encoding/base64"
 	"time"
 
 	"focal/domain"
@@ -39,6 +40,24 @@ func PageLimit(n int) int {
 		return MaxPageSize
 	}
 	return n
+}
+
+// EncodeCursor makes a listing's sort key into an opaque cursor.
+func EncodeCursor(key string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(key))
+}
+
+// DecodeCursor reads a cursor made by EncodeCursor; anything else is
+// INVALID_REQUEST on the cursor field.
+func DecodeCursor(c string) (string, error) {
+	if c == "" {
+		return "", nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return "", domain.InvalidFields(domain.FieldError{Field: "cursor", Message: "is not a cursor this listing issued"})
+	}
+	return string(b), nil
 }
 
 // Page is one page of a listing. NextCursor is "" on the last page.

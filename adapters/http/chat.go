@@ -75,22 +75,42 @@ func (h *ChatRoutes) Register(_ *gin.RouterGroup, v1 *gin.RouterGroup) {
 	v1.POST("/chat/stream", requireJSON, h.limits.openStreams, h.idem.handle, h.postStream)
 }
 
-// postChat runs one turn and answers with the whole reply.
-func (h *ChatRoutes) postChat(c *gin.Context) {
+// decodeChat reads the chat body; a bad one has been answered when it
+// returns false.
+func decodeChat(c *gin.Context) (ChatRequest, bool) {
 	var req ChatRequest
 	if _, err := decodeJSON(c.Request, &req); err != nil {
 		writeError(c, err)
-		return
+		return req, false
 	}
-	ctx := c.Request.Context()
-	logctx.Add(ctx, zap.String("agent_id", req.AgentID))
-	turn, err := h.chat.Prepare(ctx, req.command(c))
+	logctx.Add(c.Request.Context(), zap.String("agent_id", req.AgentID))
+	return req, true
+}
+
+// prepare does everything of a turn that can fail before it runs; a
+// failure has been answered when it returns nil. Both routes share it, so
+// they fail alike.
+func (h *ChatRoutes) prepare(c *gin.Context, req ChatRequest) *application.PreparedTurn {
+	turn, err := h.chat.Prepare(c.Request.Context(), req.command(c))
 	if err != nil {
 		writeError(c, err)
+		return nil
+	}
+	logctx.Add(c.Request.Context(), zap.String("session_id", turn.SessionID()), zap.String("turn_id", turn.TurnID()))
+	return turn
+}
+
+// postChat runs one turn and answers with the whole reply.
+func (h *ChatRoutes) postChat(c *gin.Context) {
+	req, ok := decodeChat(c)
+	if !ok {
 		return
 	}
-	logctx.Add(ctx, zap.String("session_id", turn.SessionID()), zap.String("turn_id", turn.TurnID()))
-	res, err := turn.Run(ctx, func(string) error { return nil })
+	turn := h.prepare(c, req)
+	if turn == nil {
+		return
+	}
+	res, err := turn.Run(c.Request.Context(), func(string) error { return nil })
 	if err != nil {
 		writeError(c, err)
 		return

@@ -49,15 +49,23 @@ func (r partRoutes[T]) get(c *gin.Context) {
 	c.JSON(http.StatusOK, res.Value)
 }
 
-func (r partRoutes[T]) create(c *gin.Context) {
+// input reads a write's If-Match version and body; a bad one has been
+// answered when ok is false.
+func (r partRoutes[T]) input(c *gin.Context) (version int64, body T, ok bool) {
 	version, err := ifMatch(c)
-	if err != nil {
-		writeError(c, err)
-		return
+	if err == nil {
+		body, err = r.decode(c)
 	}
-	body, err := r.decode(c)
 	if err != nil {
 		writeError(c, err)
+		return 0, body, false
+	}
+	return version, body, true
+}
+
+func (r partRoutes[T]) create(c *gin.Context) {
+	version, body, ok := r.input(c)
+	if !ok {
 		return
 	}
 	res, err := r.parts.Create(c.Request.Context(), principal(c).TenantID, agentParam(c), version, body)
@@ -71,14 +79,8 @@ func (r partRoutes[T]) create(c *gin.Context) {
 }
 
 func (r partRoutes[T]) replace(c *gin.Context) {
-	version, err := ifMatch(c)
-	if err != nil {
-		writeError(c, err)
-		return
-	}
-	body, err := r.decode(c)
-	if err != nil {
-		writeError(c, err)
+	version, body, ok := r.input(c)
+	if !ok {
 		return
 	}
 	res, err := r.parts.Replace(c.Request.Context(), principal(c).TenantID, agentParam(c), c.Param("id"), version, body)

@@ -128,23 +128,19 @@ func (s *sseStream) fail(c *gin.Context, err error) {
 // postStream runs one turn and streams the reply as Server-Sent Events.
 // Everything that can fail before the engine starts answers as JSON.
 func (h *ChatRoutes) postStream(c *gin.Context) {
-	var req ChatRequest
-	if _, err := decodeJSON(c.Request, &req); err != nil {
-		writeError(c, err)
+	req, ok := decodeChat(c)
+	if !ok {
 		return
 	}
-	ctx := c.Request.Context()
-	logctx.Add(ctx, zap.String("agent_id", req.AgentID))
 	if last := c.GetHeader("Last-Event-ID"); last != "" {
 		h.replay(c, last)
 		return
 	}
-	turn, err := h.chat.Prepare(ctx, req.command(c))
-	if err != nil {
-		writeError(c, err)
+	turn := h.prepare(c, req)
+	if turn == nil {
 		return
 	}
-	logctx.Add(ctx, zap.String("session_id", turn.SessionID()), zap.String("turn_id", turn.TurnID()))
+	ctx := c.Request.Context()
 	s := startStream(c, turn.TurnID())
 	if h.streams != nil {
 		h.streams.StreamOpened()

@@ -57,7 +57,7 @@ func (s *Store) ListSessions(ctx context.Context, tenantID string, q ports.Sessi
 	if err := ctx.Err(); err != nil {
 		return ports.Page[domain.Session]{}, unavailable(err)
 	}
-	after, err := decodeCursor(q.Page.Cursor)
+	after, err := ports.DecodeCursor(q.Page.Cursor)
 	if err != nil {
 		return ports.Page[domain.Session]{}, err
 	}

@@ -5,7 +5,6 @@ package memory
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"slices"
 	"strconv"
@@ -136,7 +135,7 @@ func (s *Store) ListAgents(ctx context.Context, tenantID string, page ports.Page
 	if err := ctx.Err(); err != nil {
 		return ports.Page[domain.Agent]{}, unavailable(err)
 	}
-	after, err := decodeCursor(page.Cursor)
+	after, err := ports.DecodeCursor(page.Cursor)
 	if err != nil {
 		return ports.Page[domain.Agent]{}, err
 	}
@@ -201,7 +200,7 @@ func paginate[T any](items []T, limit int, key func(T) string) ports.Page[T] {
 	page := ports.Page[T]{Items: items}
 	if len(items) > n {
 		page.Items = items[:n]
-		page.NextCursor = encodeCursor(key(items[n-1]))
+		page.NextCursor = ports.EncodeCursor(key(items[n-1]))
 	}
 	if page.Items == nil {
 		page.Items = []T{}
@@ -209,26 +208,11 @@ func paginate[T any](items []T, limit int, key func(T) string) ports.Page[T] {
 	return page
 }
 
-func encodeCursor(key string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(key))
-}
-
-func decodeCursor(c string) (string, error) {
-	if c == "" {
-		return "", nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return "", domain.InvalidFields(domain.FieldError{Field: "cursor", Message: "is not a cursor this listing issued"})
-	}
-	return string(b), nil
-}
-
 // numberCursor and parseNumberCursor page by turn number.
-func numberCursor(n int) string { return encodeCursor(strconv.Itoa(n)) }
+func numberCursor(n int) string { return ports.EncodeCursor(strconv.Itoa(n)) }
 
 func parseNumberCursor(c string) (int, bool, error) {
-	s, err := decodeCursor(c)
+	s, err := ports.DecodeCursor(c)
 	if err != nil || s == "" {
 		return 0, false, err
 	}
