@@ -26,6 +26,14 @@ type Config struct {
 	// ServerSelectionTimeout is how long an operation waits for a usable
 	// server before it fails with STORE_UNAVAILABLE.
 	ServerSelectionTimeout time.Duration `env:"MONGO_SERVER_SELECTION_TIMEOUT" envDefault:"5s" yaml:"server_selection_timeout"`
+	// LeaseClockSkew bounds how far the clocks of two instances may differ.
+	// A session lease is taken over only once it expired by the taker's
+	// clock, so its holder knows, by its own clock, until when nobody else
+	// can hold it: until its expiry minus this skew. Until then (less the
+	// write's own deadline) a commit under the lease skips reading the
+	// lease back, and a release is a plain delete. Larger is safer and
+	// only costs that read on turns near their lease's end.
+	LeaseClockSkew time.Duration `env:"MONGO_LEASE_CLOCK_SKEW" envDefault:"5s" yaml:"lease_clock_skew"`
 }
 
 // Defaults used for zero fields when a Config is built in code rather than
@@ -36,6 +44,7 @@ const (
 	DefaultMaxPoolSize            = 100
 	DefaultConnectTimeout         = 10 * time.Second
 	DefaultServerSelectionTimeout = 5 * time.Second
+	DefaultLeaseClockSkew         = 5 * time.Second
 )
 
 // WithDefaults returns c with every zero field given its default.
@@ -55,6 +64,9 @@ func (c Config) WithDefaults() Config {
 	if c.ServerSelectionTimeout == 0 {
 		c.ServerSelectionTimeout = DefaultServerSelectionTimeout
 	}
+	if c.LeaseClockSkew == 0 {
+		c.LeaseClockSkew = DefaultLeaseClockSkew
+	}
 	return c
 }
 
@@ -72,6 +84,9 @@ func (c Config) Validate() error {
 	}
 	if c.ConnectTimeout <= 0 || c.ServerSelectionTimeout <= 0 {
 		errs = append(errs, errors.New("FOCAL_MONGO_CONNECT_TIMEOUT and FOCAL_MONGO_SERVER_SELECTION_TIMEOUT must be positive"))
+	}
+	if c.LeaseClockSkew < 0 {
+		errs = append(errs, errors.New("FOCAL_MONGO_LEASE_CLOCK_SKEW must not be negative"))
 	}
 	if c.MaxPoolSize == 0 {
 		errs = append(errs, errors.New("FOCAL_MONGO_MAX_POOL_SIZE must be at least 1"))

@@ -13,14 +13,15 @@ func TestConfigFromEnvironment(t *testing.T) {
 	require.NoError(t, env.ParseWithOptions(&cfg, env.Options{Prefix: "FOCAL_", Environment: map[string]string{}}))
 	require.Equal(t, Config{
 		URI: "mongodb://localhost:27017", Database: "focal", OperationTimeout: 5 * time.Second, MaxPoolSize: 100,
-		ConnectTimeout: 10 * time.Second, ServerSelectionTimeout: 5 * time.Second,
+		ConnectTimeout: 10 * time.Second, ServerSelectionTimeout: 5 * time.Second, LeaseClockSkew: 5 * time.Second,
 	}, cfg, "defaults")
 	require.NoError(t, cfg.Validate())
 
 	require.NoError(t, env.ParseWithOptions(&cfg, env.Options{Prefix: "FOCAL_", Environment: map[string]string{
 		"FOCAL_MONGO_URI": "mongodb+srv://db.example", "FOCAL_MONGO_DB": "chat", "FOCAL_MONGO_OPERATION_TIMEOUT": "2s",
-		"FOCAL_MONGO_MAX_POOL_SIZE": "10", "FOCAL_MONGO_MIN_POOL_SIZE": "2",
+		"FOCAL_MONGO_MAX_POOL_SIZE": "10", "FOCAL_MONGO_MIN_POOL_SIZE": "2", "FOCAL_MONGO_LEASE_CLOCK_SKEW": "30s",
 	}}))
+	require.Equal(t, 30*time.Second, cfg.LeaseClockSkew)
 	require.Equal(t, "mongodb+srv://db.example", cfg.URI)
 	require.Equal(t, "chat", cfg.Database)
 	require.Equal(t, 2*time.Second, cfg.OperationTimeout)
@@ -40,6 +41,7 @@ func TestConfigValidate(t *testing.T) {
 		"connect timeout": func(c *Config) { c.ConnectTimeout = -time.Second },
 		"pool":            func(c *Config) { c.MaxPoolSize = 0 },
 		"min over max":    func(c *Config) { c.MinPoolSize = 101 },
+		"negative skew":   func(c *Config) { c.LeaseClockSkew = -time.Second },
 	} {
 		c := good
 		mutate(&c)

@@ -13,7 +13,7 @@
 // duplicate insert fails on every server, every time. Nor are filtered
 // deletes aimed at a document someone else may replace: FerretDB finds the
 // document, then deletes by _id, so such a delete can remove the document
-// that replaced the one it matched (see idempotency.go).
+// that replaced the one it matched (see takeover.go).
 //
 //	policies            one doc per (tenant, agent, version), unique on those three: saving
 //	                    version v+1 is an insert; older versions are pruned after it; a delete
@@ -25,8 +25,11 @@
 //	                    inserted once, deleted (filtered by session id) to free the key
 //	turns               _id turn id, unique (session_id, turn_number): the commit point of a
 //	                    turn, carrying the session's state after it
-//	session_leases      _id tenant/session: a held lease with its fence and expiry; TTL on
-//	                    purge_at where the server has TTL indexes
+//	session_leases      _id tenant/session: a held lease with its fence and expiry, or the
+//	                    sealed lease a deleted session keeps; TTL on purge_at where the
+//	                    server has TTL indexes
+//	lease_takeovers     _id (expired lease's fence, round): the right to delete that lease,
+//	                    so exactly one waiter removes it; TTL on expires_at
 //	lease_epochs        _id epoch number, one per process start: makes fences unique
 //	idempotency_keys    _id hash of (tenant, key): the claim, then the stored response;
 //	                    completed by its owner only; TTL on expires_at (expiry + a grace)
@@ -54,23 +57,39 @@
 // Uncontended, per operation (independent reads run concurrently, so the
 // latency is lower than the count):
 //
-//	LockSession          2 (lease insert ‖ session check)             1 of latency
+//	LockSession          1 (lease insert) for a session this process read or created within
+//	                     a minute, as the application always just did; else 2 (‖ session check)
 //	GetSession           2 (session doc ‖ newest turn)                1 of latency
 //	RecentTurns          1
-//	CommitTurn           3 (current lease ‖ newest turn number, insert) 2 of latency
-//	Release              1
-//	FindOrCreateActive   3 for an existing session (identity, then GetSession), 3 for a new one
+//	CommitTurn           1 (insert) under a lease this process granted, held alone, for the
+//	                     number after the newest it saw; else up to 3 (lease ‖ newest turn
+//	                     number, then insert), 2 of latency
+//	Release              1; 2 (takeover marker, delete) within the clock skew of its expiry
+//	FindOrCreateActive   2 (GetSession) for a key this process resolved before; else 3
+//	                     (identity, then GetSession); 3 for a new session (identity, 2 inserts)
 //	ClaimIdempotencyKey  1 for a fresh key, 2 for a key in use, 5 to replace an expired record
 //	Get/Complete/ReleaseIdempotencyKey  1 each
 //	TakeRate             1 allowed; 0 refused once this process saw the window full;
 //	                     +2 per slot another instance took first
 //	GetPolicy, AgentVersion 1; SavePolicy, DeleteAgent 3 (read, insert, prune)
+//	DeleteSession        7 when no turn is in flight (it waits for one that is)
 //
-// The store's own part of a turn (lock, commit, release) is 6 round trips
-// and 4 of latency; what the application adds around it (resolving and
-// re-reading the session, reading history) is GetSession and RecentTurns
-// as listed. TestRoundTripsPerTurn and TestRoundTripsIdempotencyAndRates
-// pin these numbers.
+// A whole turn as the application makes it (rate limit, resolve the
+// session, lock, read it again, commit, release) costs 9 for a new user's
+// first turn (12 before these shortcuts), 8 for a returning user's next
+// turn by channel identity (12) and 8 by session id (11); RecentTurns adds
+// one when a model generates, an Idempotency-Key two (claim, complete).
+// The reads left are the ones whose answers this process cannot know: the
+// session's state after another instance's turn, and its status.
+// TestRoundTripsPerTurn, TestRoundTripsSlowPaths,
+// TestRoundTripsPerTurnTotal and TestRoundTripsIdempotencyAndRates pin
+// these numbers.
+//
+// The shortcuts rest on what this process remembers (memo.go) and on two
+// rules that make an old memory harmless: a lease is taken over only once
+// it expired by the taker's clock, which Config.LeaseClockSkew bounds
+// against ours (lease.go); and a deleted session's lease is sealed, after
+// the delete waited for the turn in flight (sessions.go).
 //
 // Every operation gets its own deadline (Config.OperationTimeout) within
 // the caller's. A server that does not answer in time, or cannot be

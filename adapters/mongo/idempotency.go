@@ -26,30 +26,18 @@ import (
 // another writer.
 //
 // An expired record is replaced by deleting it and inserting anew. That
-// delete is the one write aimed at someone else's document, and on some
-// compatible servers a filtered delete is not atomic: FerretDB looks the
-// document up, then deletes by _id, so a delete aimed at the expired record
-// can remove the fresh claim that replaced it a moment earlier (measured:
-// with ten racing replacers most rounds ended with several winners). So the
-// right to delete an expired record is itself an insert-once key: a
-// takeover marker in idempotency_takeovers, keyed by the expired record's
-// identity (key, owner, expiry) and a round. Exactly one claimer inserts
-// it and deletes the record; the others wait for the key to change and
-// then claim like anyone else: the insert of the new record decides. A
-// marker whose holder did not finish within takeoverTTL (it crashed) is
-// passed over by inserting the next round's.
+// delete is the one write aimed at someone else's document, so it goes
+// through a takeover marker (takeover.go): exactly one claimer deletes the
+// expired record, the others wait for the key to change and then claim
+// like anyone else.
 //
 // Round trips: a fresh key is claimed with one insert; a running or
 // finished record costs the insert and one read; replacing an expired
 // record five (insert, read, marker, delete, insert). Get, Complete and
 // Release are one each.
 
-// takeoverTTL is how long a takeover marker's holder has to delete the
-// expired record before the next round may; waiters poll meanwhile.
-const takeoverTTL = 5 * time.Second
-
-// idemPurgeGrace keeps expired records and markers a while before a TTL
-// index may remove them (every read checks expiry itself).
+// idemPurgeGrace keeps expired records a while before a TTL index may
+// remove them (every read checks expiry itself).
 const idemPurgeGrace = time.Minute
 
 type idemDoc struct {
@@ -66,13 +54,6 @@ type idemDoc struct {
 	Body      []byte    `bson:"body,omitempty"`
 	ExpiresNS int64     `bson:"expires_ns"`
 	ExpiresAt time.Time `bson:"expires_at"` // expiry plus a grace, for the TTL index
-}
-
-type takeoverDoc struct {
-	ID        string    `bson:"_id"`
-	KeyID     string    `bson:"key_id"`
-	UntilNS   int64     `bson:"until_ns"`
-	ExpiresAt time.Time `bson:"expires_at"` // for the TTL index
 }
 
 func idemID(tenantID, key string) string {
@@ -152,38 +133,11 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, rec ports.IdempotencyRe
 // takeOver deletes the expired record old if this caller wins the right to
 // (a takeover marker); false when another caller holds that right.
 func (s *Store) takeOver(ctx context.Context, old *idemDoc) (bool, error) {
-	base := takeoverBase(old)
-	for tries, round := 0, 0; tries < 100; tries++ {
-		now := s.clock.Now()
-		marker := &takeoverDoc{ID: base + "/" + strconv.Itoa(round), KeyID: old.ID,
-			UntilNS: now.Add(takeoverTTL).UnixNano(), ExpiresAt: now.Add(takeoverTTL + idemPurgeGrace)}
-		won, err := s.insertOnce(ctx, s.takeovers, marker, "take over an expired idempotency key")
-		if err != nil {
-			return false, err
-		}
-		if won {
-			dctx, cancel := s.op(ctx)
-			defer cancel()
-			_, err := s.idem.DeleteOne(dctx, bson.D{{Key: "_id", Value: old.ID}, {Key: "owner", Value: old.Owner},
-				{Key: "expires_ns", Value: old.ExpiresNS}})
-			return err == nil, s.fail(err, "delete an expired idempotency key")
-		}
-		var held takeoverDoc
-		fctx, cancel := s.op(ctx)
-		err = s.takeovers.FindOne(fctx, bson.D{{Key: "_id", Value: marker.ID}}).Decode(&held)
-		cancel()
-		switch {
-		case errors.Is(err, mdb.ErrNoDocuments):
-			// Purged meanwhile: try this round again.
-		case err != nil:
-			return false, s.fail(err, "read an idempotency takeover")
-		case now.UnixNano() < held.UntilNS:
-			return false, nil // its holder is at work
-		default:
-			round++ // its holder did not finish in time
-		}
-	}
-	return false, domain.Errorf(domain.CodeInternal, "idempotency key %s: too many abandoned takeovers", old.Key)
+	return s.deleteOnce(ctx, s.takeovers, takeoverBase(old), old.ID, func(ctx context.Context) error {
+		_, err := s.idem.DeleteOne(ctx, bson.D{{Key: "_id", Value: old.ID}, {Key: "owner", Value: old.Owner},
+			{Key: "expires_ns", Value: old.ExpiresNS}})
+		return err
+	}, "take over an expired idempotency key")
 }
 
 // takeoverBase identifies one record, of all that ever held its key: the
@@ -191,17 +145,6 @@ func (s *Store) takeOver(ctx context.Context, old *idemDoc) (bool, error) {
 func takeoverBase(d *idemDoc) string {
 	h := sha256.Sum256([]byte(d.ID + "\x00" + d.Owner + "\x00" + strconv.FormatInt(d.ExpiresNS, 10)))
 	return hex.EncodeToString(h[:])
-}
-
-// insertOnce inserts doc; false when its _id exists.
-func (s *Store) insertOnce(ctx context.Context, col *mdb.Collection, doc any, what string) (bool, error) {
-	ctx, cancel := s.op(ctx)
-	defer cancel()
-	_, err := col.InsertOne(ctx, doc)
-	if mdb.IsDuplicateKeyError(err) {
-		return false, nil
-	}
-	return err == nil, s.fail(err, what)
 }
 
 func (s *Store) findIdem(ctx context.Context, id string) (*idemDoc, error) {

@@ -47,14 +47,41 @@ func identityID(k domain.ChannelKey) string {
 // changing under it (closes racing creates).
 const maxResolveRounds = 5
 
-// FindOrCreateActive implements ports.SessionStore. Round trips: an
-// existing active session costs the identity read plus GetSession (three,
-// two of latency); a new one costs the identity read and two inserts.
+// FindOrCreateActive implements ports.SessionStore. The identity is read
+// first; only a missing one is inserted, and a duplicate insert (another
+// caller created it first) reads the winner's.
+//
+// Round trips: a new session costs the identity read and two inserts; an
+// existing one the identity read plus GetSession (three, two of latency),
+// or GetSession alone (two, one of latency) when this process resolved the
+// key before (memo.go). That shortcut is exact: a channel identity is
+// freed only after its session was marked closed (CloseSession,
+// DeleteSession) or found missing (the repair below), so a session that
+// once held the key and reads as active now still holds it.
 func (s *Store) FindOrCreateActive(ctx context.Context, candidate *domain.Session) (*domain.Session, bool, error) {
 	if candidate == nil || candidate.ID == "" || candidate.TenantID == "" {
 		return nil, false, domain.InvalidFields(domain.FieldError{Field: "session", Message: "a candidate with an id and a tenant is required"})
 	}
 	key := identityID(candidate.Key())
+	if id, ok := s.activeOf(key); ok {
+		sess, err := s.GetSession(ctx, candidate.TenantID, id)
+		if err != nil && !domain.IsCode(err, domain.CodeSessionNotFound) {
+			return nil, false, err
+		}
+		if err == nil && sess.Status == domain.SessionActive && sess.Key() == candidate.Key() {
+			return sess, false, nil
+		}
+		s.forgetActive(key, id)
+	}
+	sess, created, err := s.resolveActive(ctx, key, candidate)
+	if err == nil {
+		s.noteActive(key, sess.ID)
+	}
+	return sess, created, err
+}
+
+// resolveActive is FindOrCreateActive from the identity document.
+func (s *Store) resolveActive(ctx context.Context, key string, candidate *domain.Session) (*domain.Session, bool, error) {
 	for range maxResolveRounds {
 		ident, err := s.findIdentity(ctx, key)
 		if err != nil {
@@ -108,6 +135,7 @@ func (s *Store) createActive(ctx context.Context, key string, candidate *domain.
 	if err != nil {
 		return false, err
 	}
+	at := s.clock.Now().UnixNano()
 	ictx, cancel := s.op(ctx)
 	defer cancel()
 	_, err = s.identities.InsertOne(ictx, identityDoc{
@@ -123,6 +151,7 @@ func (s *Store) createActive(ctx context.Context, key string, candidate *domain.
 	if _, err := s.insertSession(ctx, doc); err != nil {
 		return false, err
 	}
+	s.noteSession(leaseID(candidate.TenantID, candidate.ID), at, 0)
 	return true, nil
 }
 

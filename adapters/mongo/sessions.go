@@ -144,8 +144,10 @@ func (s *Store) newestTurn(ctx context.Context, tenantID, sessionID string) (*tu
 // GetSession implements ports.SessionStore: the session document and the
 // newest turn are read concurrently, two round trips costing one of
 // latency. Since the state comes from the turn record itself, a session
-// can never be behind its committed turns.
+// can never be behind its committed turns. What it saw is remembered
+// (memo.go): LockSession and CommitTurn skip their reads on it.
 func (s *Store) GetSession(ctx context.Context, tenantID, sessionID string) (*domain.Session, error) {
+	at := s.clock.Now().UnixNano()
 	var doc *sessionDoc
 	var head *turnHead
 	errDoc, errHead := concurrently(
@@ -158,6 +160,11 @@ func (s *Store) GetSession(ctx context.Context, tenantID, sessionID string) (*do
 	if errHead != nil {
 		return nil, errHead
 	}
+	turns := int64(0)
+	if head != nil {
+		turns = head.TurnNumber
+	}
+	s.noteSession(leaseID(tenantID, sessionID), at, turns)
 	return doc.session(head)
 }
 
@@ -269,19 +276,8 @@ func (s *Store) CloseSession(ctx context.Context, tenantID, sessionID string, at
 	if err != nil {
 		return nil, err
 	}
-	if doc.Status != string(domain.SessionClosed) {
-		uctx, cancel := s.op(ctx)
-		_, err = s.sessions.UpdateOne(uctx,
-			append(sessionFilter(tenantID, sessionID), bson.E{Key: "status", Value: string(domain.SessionActive)}),
-			bson.D{{Key: "$set", Value: bson.D{
-				{Key: "status", Value: string(domain.SessionClosed)},
-				{Key: "closed_ns", Value: at.UnixNano()},
-				{Key: "closed_at", Value: at},
-			}}})
-		cancel()
-		if err != nil {
-			return nil, s.fail(err, "close session")
-		}
+	if err := s.markClosed(ctx, doc, at); err != nil {
+		return nil, err
 	}
 	if err := s.releaseIdentity(ctx, doc); err != nil {
 		return nil, err
@@ -289,19 +285,47 @@ func (s *Store) CloseSession(ctx context.Context, tenantID, sessionID string, at
 	return s.GetSession(ctx, tenantID, sessionID)
 }
 
-// DeleteSession implements ports.SessionStore. The channel identity goes
-// first (nothing can find the session again), then the lease (no commit
-// can start: CommitTurn checks the lease first), the turns, the session
-// document, and the turns once more, to catch a commit that had passed its
-// lease check before the lease went and landed during the delete. A crash
-// part-way leaves the session document, so a retried delete finds it and
-// finishes. Six round trips.
+// markClosed sets the status of an active session to closed.
+func (s *Store) markClosed(ctx context.Context, doc *sessionDoc, at time.Time) error {
+	if doc.Status == string(domain.SessionClosed) {
+		return nil
+	}
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	_, err := s.sessions.UpdateOne(ctx,
+		append(sessionFilter(doc.TenantID, doc.ID), bson.E{Key: "status", Value: string(domain.SessionActive)}),
+		bson.D{{Key: "$set", Value: bson.D{
+			{Key: "status", Value: string(domain.SessionClosed)},
+			{Key: "closed_ns", Value: at.UnixNano()},
+			{Key: "closed_at", Value: at},
+		}}})
+	return s.fail(err, "close session")
+}
+
+// DeleteSession implements ports.SessionStore. The session is closed
+// first (the application starts no turn on a closed session) and its
+// channel identity freed (nothing finds it by key); then its lease is
+// sealed (lease.go): acquired like a turn's, waiting for the turn in
+// flight or a dead holder's expiry, and never released, so no commit can
+// land from then on, even one that skips its lease read, and every later
+// LockSession is SESSION_NOT_FOUND. Then the turns, the session document,
+// and the turns once more, for a commit without a lease (fence 0) that
+// checked the session before it went. A crash part-way leaves the session
+// document, so a retried delete finds it and finishes. Seven round trips
+// when no turn is in flight.
 func (s *Store) DeleteSession(ctx context.Context, tenantID, sessionID string) error {
 	doc, err := s.findSession(ctx, tenantID, sessionID)
 	if err != nil {
 		return err
 	}
+	s.forgetSession(leaseID(tenantID, sessionID))
+	if err := s.markClosed(ctx, doc, s.clock.Now()); err != nil {
+		return err
+	}
 	if err := s.releaseIdentity(ctx, doc); err != nil {
+		return err
+	}
+	if err := s.sealLease(ctx, tenantID, sessionID); err != nil {
 		return err
 	}
 	deleteTurns := func(c context.Context) error {
@@ -312,10 +336,6 @@ func (s *Store) DeleteSession(ctx context.Context, tenantID, sessionID string) e
 		what string
 		run  func(context.Context) error
 	}{
-		{"delete lease", func(c context.Context) error {
-			_, err := s.leases.DeleteOne(c, bson.D{{Key: "_id", Value: leaseID(tenantID, sessionID)}})
-			return err
-		}},
 		{"delete turns", deleteTurns},
 		{"delete session", func(c context.Context) error {
 			_, err := s.sessions.DeleteOne(c, sessionFilter(tenantID, sessionID))
@@ -331,5 +351,6 @@ func (s *Store) DeleteSession(ctx context.Context, tenantID, sessionID string) e
 			return s.fail(err, fmt.Sprintf("%s of session %s", step.what, sessionID))
 		}
 	}
+	s.forgetSession(leaseID(tenantID, sessionID))
 	return nil
 }

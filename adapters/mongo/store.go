@@ -30,6 +30,8 @@ const (
 	colIdem       = "idempotency_keys"
 	colTakeovers  = "idempotency_takeovers"
 	colRateSlots  = "rate_slots"
+	// colLeaseTakeovers holds the right to delete an expired lease.
+	colLeaseTakeovers = "lease_takeovers"
 )
 
 // codeNotImplemented is what servers without TTL indexes (FerretDB) answer.
@@ -53,7 +55,10 @@ type Store struct {
 	takeovers  *mdb.Collection
 	rateSlots  *mdb.Collection
 
+	leaseTakeovers *mdb.Collection
+
 	rateCache *rateCache
+	memo      *memo // leases granted and sessions seen (memo.go)
 
 	fenceMu    sync.Mutex
 	fenceEpoch int64 // this process's epoch from colEpochs
@@ -141,6 +146,9 @@ func open(ctx context.Context, cfg Config, clock ports.Clock, log *zap.Logger, t
 		takeovers:  db.Collection(colTakeovers),
 		rateSlots:  db.Collection(colRateSlots),
 		rateCache:  newRateCache(),
+		memo:       newMemo(),
+
+		leaseTakeovers: db.Collection(colLeaseTakeovers),
 	}
 	if err := s.EnsureIndexes(ctx); err != nil {
 		_ = client.Disconnect(context.WithoutCancel(ctx))
@@ -193,8 +201,10 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 		{s.sessions, "tenant_agent_newest", bson.D{{Key: "tenant_id", Value: 1}, {Key: "agent_id", Value: 1}, {Key: "created_ns", Value: -1}, {Key: "_id", Value: -1}}, false, -1},
 		// The commit point of a turn: only one writer can insert turn N.
 		{s.turns, "session_turn", bson.D{{Key: "session_id", Value: 1}, {Key: "turn_number", Value: 1}}, true, -1},
-		// Crashed holders' leases go away on their own where TTL exists.
+		// Crashed holders' leases go away on their own where TTL exists;
+		// so do deleted sessions' sealed leases, after tombstoneKeep.
 		{s.leases, "purge_ttl", bson.D{{Key: "purge_at", Value: 1}}, false, 0},
+		{s.leaseTakeovers, "expires_ttl", bson.D{{Key: "expires_at", Value: 1}}, false, 0},
 		// Idempotency records and takeover markers: _id is the unique key;
 		// expires_at is already past expiry plus a grace when TTL fires.
 		{s.idem, "expires_ttl", bson.D{{Key: "expires_at", Value: 1}}, false, 0},

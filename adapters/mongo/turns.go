@@ -73,24 +73,38 @@ func sessionBusy(format string, args ...any) error {
 	return e
 }
 
-// CommitTurn implements ports.TurnStore. The fence check (the session's
-// current lease) and the session's newest turn number are read
-// concurrently, then the turn is inserted: three round trips, two of
-// latency. The unique (session_id, turn_number) key makes the insert the
-// commit point, so of concurrent commits of one number exactly one
-// succeeds, whatever the fence check saw.
+// CommitTurn implements ports.TurnStore. The insert under the unique key
+// (session_id, turn_number) is the commit point: of concurrent commits of
+// one number exactly one succeeds, whatever any check before it saw. Two
+// checks may precede it, each skipped when this process already knows
+// its answer (memo.go):
 //
-// Residual window: a holder that passes the fence check and then stalls
-// past its lease's expiry can still insert after a new holder took the
-// lease over. It can only insert the number it read, TurnCount+1, so
-// either it lands first and the new holder's commit of that number is
-// refused (SESSION_BUSY), or the new holder lands first and the stale
-// insert is refused: never two turns with one number, never a lost one.
-// Keeping the lease TTL well above the turn and commit timeouts keeps the
-// window closed in practice.
+//   - the fence: a read of the session's current lease, unless this
+//     process granted the lease and nobody else can hold it before the
+//     insert's deadline (its expiry minus LeaseClockSkew, by our clock);
+//   - the turn number: a read of the session's newest turn, unless the
+//     commit is fenced and its number is one more than the highest this
+//     process saw committed (read or written). A session loses no turn
+//     before its lease is sealed, so under a held lease that number is at
+//     most the session's count: the turn is the next one or a taken one,
+//     which the insert refuses. Only other numbers need the read, to tell
+//     a skipped number (refused) from the next.
+//
+// So the application's commit (lease just granted, session just read) is
+// one round trip; a commit that needs both checks is three, two of latency.
+//
+// A lease held alone cannot belong to a deleted session: DeleteSession
+// seals the lease first, which waits for the holder (lease.go).
+//
+// Residual window, as with any check before a write: an insert delayed in
+// flight past a takeover can still land after the new holder took over.
+// It carries the number its holder read, TurnCount+1, so either it lands
+// first and the new holder's commit of that number is refused
+// (SESSION_BUSY), or the new holder lands first and the stale insert is
+// refused: never two turns with one number, never a lost one.
 //
 // A zero LeaseToken commits without fencing (as the memory store does);
-// the session must still exist.
+// the session must still exist, and its number is always read.
 func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *domain.Turn) error {
 	if turn == nil || turn.SessionAfter == nil || turn.ID == "" || turn.TurnNumber < 1 {
 		return domain.InvalidFields(domain.FieldError{Field: "turn", Message: "needs an id, a turn number from 1 and the session after it"})
@@ -99,26 +113,45 @@ func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *do
 	if err != nil {
 		return err
 	}
-	var holds bool
-	var prev int64
-	errHold, errPrev := concurrently(
-		func() (err error) { holds, err = s.holdsLease(ctx, lease, turn); return err },
-		func() (err error) { prev, err = s.newestTurnNumber(ctx, turn.TenantID, turn.SessionID); return err },
-	)
-	if errHold != nil {
-		return errHold
-	}
-	if errPrev != nil {
-		return errPrev
-	}
-	if !holds {
-		if _, err := s.findSession(ctx, turn.TenantID, turn.SessionID); err != nil {
-			return err
+	id := leaseID(turn.TenantID, turn.SessionID)
+	fenced := lease.Fence != 0 && (lease.SessionID == "" || lease.SessionID == turn.SessionID)
+	alone := fenced && s.holdsAlone(id, lease.Fence)
+	seen, ok := s.seenTurns(id)
+	next := fenced && ok && doc.TurnNumber == seen+1
+	if !alone || !next {
+		holds, prev := true, seen
+		errHold, errPrev := concurrently(
+			func() (err error) {
+				if !alone {
+					holds, err = s.holdsLease(ctx, lease, turn)
+				}
+				return err
+			},
+			func() (err error) {
+				if !next {
+					prev, err = s.newestTurnNumber(ctx, turn.TenantID, turn.SessionID)
+				}
+				return err
+			},
+		)
+		if errHold != nil {
+			return errHold
 		}
-		return sessionBusy("session %s: the lease of this turn was taken over", turn.SessionID)
-	}
-	if prev != doc.TurnNumber-1 {
-		return sessionBusy("session %s: turn %d is already committed or out of order (the session has %d)", turn.SessionID, turn.TurnNumber, prev)
+		if errPrev != nil {
+			return errPrev
+		}
+		if !holds {
+			if _, err := s.findSession(ctx, turn.TenantID, turn.SessionID); err != nil {
+				return err
+			}
+			return sessionBusy("session %s: the lease of this turn was taken over", turn.SessionID)
+		}
+		if fenced {
+			s.noteTurns(id, prev)
+		}
+		if prev != doc.TurnNumber-1 {
+			return sessionBusy("session %s: turn %d is already committed or out of order (the session has %d)", turn.SessionID, turn.TurnNumber, prev)
+		}
 	}
 	ictx, cancel := s.op(ctx)
 	defer cancel()
@@ -126,7 +159,13 @@ func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *do
 	if mdb.IsDuplicateKeyError(err) {
 		return sessionBusy("session %s: turn %d is already committed", turn.SessionID, turn.TurnNumber)
 	}
-	return s.fail(err, "commit turn")
+	if err != nil {
+		return s.fail(err, "commit turn")
+	}
+	if fenced {
+		s.noteTurns(id, doc.TurnNumber)
+	}
+	return nil
 }
 
 // holdsLease reports whether lease is the session's current lease; with a

@@ -3,6 +3,7 @@ package contract
 import (
 	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -95,4 +96,37 @@ func testTurnCopies(t *testing.T, f *fixture) {
 	require.NoError(t, err)
 	mutate(&recent[0])
 	requireUnchanged("the caller changed a turn RecentTurns returned")
+}
+
+// A hard delete racing a turn in flight leaves nothing of the session,
+// whichever goes first: the delete may wait for the turn (whose commit
+// then succeeds and is deleted with the rest) or go ahead (the commit is
+// then refused). Either way no turn outlives its session.
+func testDeleteDuringTurn(t *testing.T, f *fixture) {
+	tenant := newID()
+	s := f.newSession(tenant, newID())
+	l := f.lock(tenant, s.ID, longTTL)
+	turn := nextTurn(f.get(tenant, s.ID), "deleted soon")
+	deleted := make(chan error, 1)
+	go func() { deleted <- f.Sessions.DeleteSession(f.ctx, tenant, s.ID) }()
+	time.Sleep(100 * time.Millisecond)
+
+	if err := f.Turns.CommitTurn(f.ctx, l.Token(), turn); err != nil {
+		require.True(t, domain.IsCode(err, domain.CodeSessionNotFound) || domain.IsCode(err, domain.CodeSessionBusy),
+			"a commit racing a delete succeeds or is refused, got %v", err)
+	}
+	f.release(l)
+	require.NoError(t, receive(t, deleted, handoff, "the delete once the turn released its lease"))
+
+	_, err := f.Sessions.GetSession(f.ctx, tenant, s.ID)
+	requireCode(t, err, domain.CodeSessionNotFound, "GetSession after the delete")
+	_, err = f.Turns.GetTurn(f.ctx, tenant, turn.ID)
+	requireCode(t, err, domain.CodeTurnNotFound, "the turn of the racing commit")
+	recent, err := f.Turns.RecentTurns(f.ctx, tenant, s.ID, 10)
+	require.NoError(t, err)
+	require.Empty(t, recent, "no turn outlives its session")
+	_, err = f.Locker.LockSession(f.ctx, tenant, s.ID, 0, longTTL)
+	requireCode(t, err, domain.CodeSessionNotFound, "LockSession after the delete")
+	late := nextTurn(s, "too late")
+	requireCode(t, f.Turns.CommitTurn(f.ctx, l.Token(), late), domain.CodeSessionNotFound, "a commit after the delete")
 }

@@ -22,6 +22,7 @@ var turnCases = []testCase{
 	{"ConcurrentCommitsOfOneNumber", testConcurrentCommits},
 	{"ConcurrentTurnsUnderTheLeaseLoseNothing", testSerializedTurns},
 	{"CloseDuringTurnSurvivesCommit", testCloseDuringTurn},
+	{"DeleteDuringTurnLeavesNothing", testDeleteDuringTurn},
 	{"ListTurns", testListTurns},
 	{"RecentTurns", testRecentTurns},
 	{"TenantIsolation", testTurnTenantIsolation},
