@@ -164,7 +164,7 @@ func versionConflict(agentID string, current int64) error {
 // versions lie in the way). Versions not yet pruned and deleted agents are
 // skipped as the cursor walks.
 func (s *Store) ListAgents(ctx context.Context, tenantID string, page ports.PageRequest) (ports.Page[domain.Agent], error) {
-	after, err := decodeCursor(page.Cursor)
+	after, err := ports.DecodeCursor(page.Cursor)
 	if err != nil {
 		return ports.Page[domain.Agent]{}, err
 	}
@@ -198,7 +198,7 @@ func (s *Store) ListAgents(ctx context.Context, tenantID string, page ports.Page
 			continue // a deleted agent
 		}
 		if len(out.Items) == limit {
-			out.NextCursor = encodeCursor(listed)
+			out.NextCursor = ports.EncodeCursor(listed)
 			break
 		}
 		listed = doc.AgentID

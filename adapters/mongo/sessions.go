@@ -199,7 +199,7 @@ func (s *Store) ListSessions(ctx context.Context, tenantID string, q ports.Sessi
 	if len(docs) > limit {
 		docs = docs[:limit]
 		last := docs[limit-1]
-		page.NextCursor = encodeCursor(strconv.FormatInt(last.CreatedNS, 10) + "|" + last.ID)
+		page.NextCursor = ports.EncodeCursor(strconv.FormatInt(last.CreatedNS, 10) + "|" + last.ID)
 	}
 	heads, err := s.newestTurns(ctx, tenantID, docs)
 	if err != nil {
@@ -255,7 +255,7 @@ func (s *Store) newestTurns(ctx context.Context, tenantID string, docs []session
 }
 
 func parseSessionCursor(c string) (int64, string, error) {
-	raw, err := decodeCursor(c)
+	raw, err := ports.DecodeCursor(c)
 	if err != nil {
 		return 0, "", err
 	}

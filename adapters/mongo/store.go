@@ -2,7 +2,6 @@ package mongo
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"sync"
@@ -282,21 +281,6 @@ func concurrently(a, b func() error) (errA, errB error) {
 	go func() { done <- b() }()
 	errA = a()
 	return errA, <-done
-}
-
-func encodeCursor(key string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(key))
-}
-
-func decodeCursor(c string) (string, error) {
-	if c == "" {
-		return "", nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil || len(b) == 0 {
-		return "", badCursor()
-	}
-	return string(b), nil
 }
 
 func badCursor() error {

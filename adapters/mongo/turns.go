@@ -230,7 +230,7 @@ func (s *Store) ListTurns(ctx context.Context, tenantID, sessionID string, q por
 		sortDir, op = -1, "$lt"
 	}
 	if q.Page.Cursor != "" {
-		raw, err := decodeCursor(q.Page.Cursor)
+		raw, err := ports.DecodeCursor(q.Page.Cursor)
 		if err != nil {
 			return ports.Page[domain.Turn]{}, err
 		}
@@ -258,7 +258,7 @@ func (s *Store) ListTurns(ctx context.Context, tenantID, sessionID string, q por
 	page := ports.Page[domain.Turn]{Items: make([]domain.Turn, 0, min(limit, len(docs)))}
 	if len(docs) > limit {
 		docs = docs[:limit]
-		page.NextCursor = encodeCursor(strconv.FormatInt(docs[limit-1].TurnNumber, 10))
+		page.NextCursor = ports.EncodeCursor(strconv.FormatInt(docs[limit-1].TurnNumber, 10))
 	}
 	for i := range docs {
 		t, err := docs[i].turn()
