@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -100,18 +101,21 @@ func ValidatePolicy(p *domain.Policy) error {
 // was deleted) is saved with version 0, so the store numbers it after any
 // deletion marker and version numbers are never reused; p.Agent.Version is
 // the number stored.
-func ImportBundle(ctx context.Context, store ports.PolicyStore, tenantID string, p *domain.Policy) (*domain.Policy, error) {
+func ImportBundle(ctx context.Context, store ports.PolicyStore, tenantID string, p *domain.Policy, now time.Time) (*domain.Policy, error) {
 	p.Agent.ID = strings.ToLower(p.Agent.ID)
 	if err := ValidatePolicy(p); err != nil {
 		return nil, err
 	}
-	current, err := store.AgentVersion(ctx, tenantID, p.Agent.ID)
+	current, err := store.GetPolicy(ctx, tenantID, p.Agent.ID)
 	p.Agent.TenantID = tenantID
+	p.Agent.UpdatedAt = now
 	switch {
 	case err == nil:
-		p.Agent.Version = current + 1
+		p.Agent.Version = current.Agent.Version + 1
+		p.Agent.CreatedAt = current.Agent.CreatedAt
 	case domain.IsCode(err, domain.CodeAgentNotFound):
 		p.Agent.Version = 0 // create: the store takes the next number
+		p.Agent.CreatedAt = now
 	default:
 		return nil, err
 	}

@@ -335,10 +335,10 @@ func TestPolicyRecreatedAgentGetsNewVersions(t *testing.T) {
 	require.NoError(t, admin.DeleteAgent(ctx, testTenant, testAgent, 0))
 	p := testPolicy()
 	p.Agent.Name = "Fourth"
-	saved, err := ImportBundle(ctx, store, testTenant, p)
+	saved, err := ImportBundle(ctx, store, testTenant, p, time.Now())
 	require.NoError(t, err)
 	assert.EqualValues(t, 8, saved.Agent.Version, "the start-up import re-creates after the marker too")
-	saved, err = ImportBundle(ctx, store, testTenant, testPolicy())
+	saved, err = ImportBundle(ctx, store, testTenant, testPolicy(), time.Now())
 	require.NoError(t, err)
 	assert.EqualValues(t, 9, saved.Agent.Version, "and replaces a live agent as its next version")
 }

@@ -261,7 +261,7 @@ func importStartupBundle(ctx context.Context, cfg StartupConfig, store ports.Pol
 			return nil
 		}
 		candidate := *p
-		saved, err = application.ImportBundle(ctx, store, tenant, &candidate)
+		saved, err = application.ImportBundle(ctx, store, tenant, &candidate, time.Now())
 		if err == nil {
 			break
 		}

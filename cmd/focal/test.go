@@ -94,7 +94,7 @@ func startTestCore(ctx context.Context, configPath, bundlePath string) (*bootstr
 	if err != nil {
 		return nil, "", err
 	}
-	saved, err := application.ImportBundle(ctx, core.Policies, testTenant, policy)
+	saved, err := application.ImportBundle(ctx, core.Policies, testTenant, policy, time.Now())
 	if err != nil {
 		_ = core.Stop(ctx)
 		return nil, "", fmt.Errorf("%s: %w", bundlePath, err)
