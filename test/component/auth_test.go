@@ -7,9 +7,11 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,4 +129,26 @@ func TestTenantIsolationAndAdminRole(t *testing.T) {
 	require.Equal(t, http.StatusNoContent, res.Status, "%s", res.Body)
 	requireError(t, app.Do(t, harness.Request{Method: http.MethodGet, Path: "/v1/turns/" + turnID, Token: owner}),
 		http.StatusNotFound, "TURN_NOT_FOUND")
+}
+
+// No token, secret or key reaches the logs, whatever the request carries
+// and however it fails.
+func TestNoSecretInLogs(t *testing.T) {
+	app, logs := harness.StartObserved(t, map[string]string{"FOCAL_LOG_LEVEL": "debug"})
+	good := harness.Token(t, harness.DemoTenant)
+	bad := good[:len(good)-4] + "AAAA"
+	for _, tok := range []string{good, bad} {
+		app.Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/chat", Token: tok, Body: harness.ChatBody("logs", "hello")})
+		app.Do(t, harness.Request{Method: http.MethodGet, Path: "/v1/sessions/nope", Token: tok})
+	}
+	require.NotZero(t, logs.Len(), "the requests were logged")
+	for _, entry := range logs.All() {
+		line := entry.Message
+		for _, f := range entry.Context {
+			line += fmt.Sprintf(" %s=%v%s", f.Key, f.Interface, f.String)
+		}
+		for _, secret := range []string{good, bad, strings.Split(good, ".")[2], harness.Secret} {
+			assert.NotContains(t, line, secret)
+		}
+	}
 }

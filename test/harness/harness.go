@@ -19,7 +19,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	httpapi "focal/adapters/http"
 	"focal/bootstrap"
@@ -51,6 +53,19 @@ type App struct {
 // the app when the test ends.
 func Start(t testing.TB, env map[string]string, extra ...fx.Option) *App {
 	t.Helper()
+	return start(t, env, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), extra...)
+}
+
+// StartObserved is Start that also records every log line, at every
+// level, for tests about what the service logs.
+func StartObserved(t testing.TB, env map[string]string, extra ...fx.Option) (*App, *observer.ObservedLogs) {
+	t.Helper()
+	core, logs := observer.New(zapcore.DebugLevel)
+	return start(t, env, zap.New(core), extra...), logs
+}
+
+func start(t testing.TB, env map[string]string, log *zap.Logger, extra ...fx.Option) *App {
+	t.Helper()
 	base := map[string]string{
 		"FOCAL_HTTP_ADDR":        "127.0.0.1:0",
 		"FOCAL_JWT_SECRET":       Secret,
@@ -62,7 +77,6 @@ func Start(t testing.TB, env map[string]string, extra ...fx.Option) *App {
 	maps.Copy(base, env)
 	cfg, err := bootstrap.LoadConfigEnv("", base)
 	require.NoError(t, err)
-	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	var srv *bootstrap.Server
 	var handler http.Handler
 	app := fx.New(bootstrap.Options(cfg, log, append(extra, fx.Populate(&srv, &handler))...))
