@@ -69,6 +69,9 @@ func runBench(args []string) error {
 	if err := b.streaming(); err != nil {
 		return err
 	}
+	if err := b.history(); err != nil {
+		return err
+	}
 	if *idle > 0 {
 		if err := b.idleStreams(*idle); err != nil {
 			return err

@@ -116,6 +116,8 @@ func (r *report) targets() []targetRow {
 		rows = append(rows, targetRow{"32 connections: p50 / p99 beside bare gin", fmt.Sprintf("%.3f / %.3f ms", pick(m.runs, p50), pick(m.runs, p99)),
 			fmt.Sprintf("bare gin %.3f / %.3f ms", pick(g.runs, p50), pick(g.runs, p99)), true, true})
 	}
+	rows = append(rows, targetRow{"model calls per turn: 1, 2 with the rule judge, 0 for exclusive templates",
+		"shown by tests, not timed", "TestGenerationMakesOneCallHoweverManyRulesMatch, TestRuleJudgeOneCallDecidesApplicableRules, TestExclusiveTemplateAnswersWithoutModel", true, true})
 	return append(rows, r.extra...)
 }
 
