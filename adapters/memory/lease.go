@@ -73,14 +73,14 @@ func (s *Store) LockSession(ctx context.Context, tenantID, sessionID string, wai
 			expiry.Reset(max(l.expires.Sub(s.clock.Now()), 0) + time.Millisecond)
 			s.mu.Unlock()
 		case <-deadline.C:
-			s.abandon(l, w, sessionID)
+			s.abandon(ctx, l, w, sessionID)
 			return nil, &domain.Error{
 				Code:       domain.CodeSessionBusy,
 				Message:    "session " + sessionID + " is busy with another turn",
 				RetryAfter: busyRetryAfter,
 			}
 		case <-ctx.Done():
-			s.abandon(l, w, sessionID)
+			s.abandon(ctx, l, w, sessionID)
 			return nil, context.Cause(ctx)
 		}
 	}
@@ -112,7 +112,7 @@ func (s *Store) grant(l *sessionLease, now time.Time, ttl time.Duration) int64 {
 
 // abandon takes w out of the queue. When the lease was handed to w at that
 // very moment, w passes it on, so a handover is never lost.
-func (s *Store) abandon(l *sessionLease, w *leaseWaiter, sessionID string) {
+func (s *Store) abandon(ctx context.Context, l *sessionLease, w *leaseWaiter, sessionID string) {
 	s.mu.Lock()
 	for i, x := range l.waiters {
 		if x == w {
@@ -123,7 +123,7 @@ func (s *Store) abandon(l *sessionLease, w *leaseWaiter, sessionID string) {
 	}
 	s.mu.Unlock()
 	fence := <-w.granted
-	_ = (&lease{store: s, sessionID: sessionID, fence: fence}).Release(context.Background())
+	_ = (&lease{store: s, sessionID: sessionID, fence: fence}).Release(context.WithoutCancel(ctx))
 }
 
 // Token implements ports.SessionLease.
