@@ -136,14 +136,7 @@ func (m *Anthropic) StreamChat(ctx context.Context, req ports.ChatRequest, onDel
 			finished = true
 		}
 	}
-	res.Text = text.String()
-	if err := stream.Err(); err != nil {
-		return res, mapError(ctx, err, who, m.key)
-	}
-	if !finished {
-		return res, mapError(ctx, errIncomplete, who, m.key)
-	}
-	return res, nil
+	return endOfStream(ctx, res, text.String(), stream.Err(), finished, who, m.key)
 }
 
 // anthropicParams builds the request: system-role messages joined into the

@@ -17,11 +17,27 @@ import (
 
 	"focal/adapters/resilience"
 	"focal/domain"
+	"focal/ports"
 )
 
 // errIncomplete is a stream that ended cleanly but before the provider said
 // the reply was complete: a cut the transport did not notice.
 var errIncomplete = fmt.Errorf("stream ended before the reply was complete: %w", io.ErrUnexpectedEOF)
+
+// endOfStream settles a finished read of a provider stream, the same way
+// for every provider: a transport error is mapped, and a stream that ended
+// without the provider's own end marker (finish reason, message_stop) is
+// incomplete, since a clean EOF and a proper end look alike to the SDKs.
+func endOfStream(ctx context.Context, res ports.ChatResult, text string, streamErr error, finished bool, who, key string) (ports.ChatResult, error) {
+	res.Text = text
+	switch {
+	case streamErr != nil:
+		return res, mapError(ctx, streamErr, who, key)
+	case !finished:
+		return res, mapError(ctx, errIncomplete, who, key)
+	}
+	return res, nil
+}
 
 // mapError turns an SDK error into Focal's codes:
 //   - the consumer's own error (onDelta) passes through untouched;

@@ -144,16 +144,7 @@ func (m *OpenAI) StreamChat(ctx context.Context, req ports.ChatRequest, onDelta 
 			}
 		}
 	}
-	res.Text = text.String()
-	if err := stream.Err(); err != nil {
-		return res, mapError(ctx, err, who, m.key)
-	}
-	if !finished {
-		// [DONE] and a clean EOF look alike to the SDK; only a finish reason
-		// proves the reply is whole.
-		return res, mapError(ctx, errIncomplete, who, m.key)
-	}
-	return res, nil
+	return endOfStream(ctx, res, text.String(), stream.Err(), finished, who, m.key)
 }
 
 func (m *OpenAI) params(model string, req ports.ChatRequest) (openai.ChatCompletionNewParams, error) {

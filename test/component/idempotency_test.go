@@ -51,6 +51,18 @@ func startCounting(t *testing.T, env map[string]string, gated bool) (*harness.Ap
 	return app, ce
 }
 
+// holdTurn sends req in the background and returns once the gated engine
+// is running its turn (held until the gate opens); the channel yields the
+// response.
+func holdTurn(t *testing.T, app *harness.App, engine *countingEngine, req harness.Request) <-chan *harness.Response {
+	t.Helper()
+	before := engine.runs.Load()
+	done := make(chan *harness.Response, 1)
+	go func() { done <- app.Do(t, req) }()
+	require.Eventually(t, func() bool { return engine.runs.Load() > before }, 5*time.Second, 5*time.Millisecond)
+	return done
+}
+
 func withKey(key string) map[string]string { return map[string]string{"Idempotency-Key": key} }
 
 func TestIdempotentReplayIsByteForByte(t *testing.T) {
@@ -179,9 +191,7 @@ func TestIdempotencyInProgress(t *testing.T) {
 	token := harness.Token(t, harness.DemoTenant)
 	req := harness.Request{Method: http.MethodPost, Path: "/v1/chat", Token: token,
 		Body: harness.ChatBody("idem-p", "hello"), Headers: withKey("k-slow")}
-	done := make(chan *harness.Response)
-	go func() { done <- app.Do(t, req) }()
-	require.Eventually(t, func() bool { return engine.runs.Load() == 1 }, 5*time.Second, 5*time.Millisecond)
+	done := holdTurn(t, app, engine, req)
 	res := app.Do(t, req)
 	requireError(t, res, http.StatusConflict, "IDEMPOTENCY_IN_PROGRESS")
 	assert.NotEmpty(t, res.Header.Get("Retry-After"))

@@ -71,11 +71,7 @@ func TestRateLimits(t *testing.T) {
 func TestOpenStreamCap(t *testing.T) {
 	app, engine := startCounting(t, map[string]string{"FOCAL_MAX_OPEN_STREAMS_PER_TENANT": "1"}, true)
 	token := harness.Token(t, harness.DemoTenant)
-	first := make(chan *harness.Response)
-	go func() {
-		first <- app.Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/chat/stream", Token: token, Body: harness.ChatBody("s1", "hello")})
-	}()
-	require.Eventually(t, func() bool { return engine.runs.Load() == 1 }, 5*time.Second, 5*time.Millisecond)
+	first := holdTurn(t, app, engine, harness.Request{Method: http.MethodPost, Path: "/v1/chat/stream", Token: token, Body: harness.ChatBody("s1", "hello")})
 	res := app.Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/chat/stream", Token: token, Body: harness.ChatBody("s2", "hello")})
 	requireError(t, res, http.StatusTooManyRequests, "RATE_LIMIT_EXCEEDED")
 	// Sync turns are not streams.
@@ -90,11 +86,7 @@ func TestOpenStreamCap(t *testing.T) {
 func TestStreamHeartbeat(t *testing.T) {
 	app, engine := startCounting(t, map[string]string{"FOCAL_SSE_HEARTBEAT": "30ms"}, true)
 	token := harness.Token(t, harness.DemoTenant)
-	done := make(chan *harness.Response)
-	go func() {
-		done <- app.Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/chat/stream", Token: token, Body: harness.ChatBody("hb", "hello")})
-	}()
-	require.Eventually(t, func() bool { return engine.runs.Load() == 1 }, 5*time.Second, 5*time.Millisecond)
+	done := holdTurn(t, app, engine, harness.Request{Method: http.MethodPost, Path: "/v1/chat/stream", Token: token, Body: harness.ChatBody("hb", "hello")})
 	time.Sleep(150 * time.Millisecond)
 	close(engine.gate)
 	res := <-done

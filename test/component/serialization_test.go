@@ -6,7 +6,6 @@ import (
 	"sort"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -77,11 +76,7 @@ func TestConcurrentMessagesToOneSessionAreSerialized(t *testing.T) {
 func TestBusySessionAnswersSessionBusy(t *testing.T) {
 	app, engine := startCounting(t, map[string]string{"FOCAL_SESSION_LOCK_WAIT": "200ms"}, true)
 	token := harness.Token(t, harness.DemoTenant)
-	first := make(chan *harness.Response)
-	go func() {
-		first <- app.Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/chat", Token: token, Body: harness.ChatBody("busy", "hello")})
-	}()
-	require.Eventually(t, func() bool { return engine.runs.Load() == 1 }, 5*time.Second, 5*time.Millisecond)
+	first := holdTurn(t, app, engine, harness.Request{Method: http.MethodPost, Path: "/v1/chat", Token: token, Body: harness.ChatBody("busy", "hello")})
 
 	res := app.Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/chat", Token: token, Body: harness.ChatBody("busy", "store hours?")})
 	requireError(t, res, http.StatusConflict, "SESSION_BUSY")
