@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -86,10 +87,15 @@ func TestOpenStreamCap(t *testing.T) {
 func TestStreamHeartbeat(t *testing.T) {
 	app, engine := startCounting(t, map[string]string{"FOCAL_SSE_HEARTBEAT": "30ms"}, true)
 	token := harness.Token(t, harness.DemoTenant)
-	done := holdTurn(t, app, engine, harness.Request{Method: http.MethodPost, Path: "/v1/chat/stream", Token: token, Body: harness.ChatBody("hb", "hello")})
-	time.Sleep(150 * time.Millisecond)
-	close(engine.gate)
-	res := <-done
+	// The turn is held until the client has seen two pings: the test waits
+	// on what arrived, not on the wall clock.
+	var once sync.Once
+	res := app.DoWatching(t, harness.Request{Method: http.MethodPost, Path: "/v1/chat/stream", Token: token,
+		Body: harness.ChatBody("hb", "hello")}, func(soFar []byte) {
+		if strings.Count(string(soFar), ": ping\n\n") >= 2 {
+			once.Do(func() { close(engine.gate) })
+		}
+	})
 	body := string(res.Body)
 	require.Equal(t, http.StatusOK, res.Status)
 	assert.GreaterOrEqual(t, strings.Count(body, ": ping\n\n"), 2, "pings while the turn ran: %q", body)

@@ -135,6 +135,14 @@ type Request struct {
 // fails the test.
 func (a *App) Do(t testing.TB, req Request) *Response {
 	t.Helper()
+	return a.DoWatching(t, req, nil)
+}
+
+// DoWatching is Do that shows the body to watch after every read, as it
+// arrives: a streaming test waits on what the client has seen (a ping, a
+// token) instead of on the wall clock. watch may be nil.
+func (a *App) DoWatching(t testing.TB, req Request, watch func(soFar []byte)) *Response {
+	t.Helper()
 	var sent []byte
 	switch b := req.Body.(type) {
 	case nil:
@@ -165,11 +173,34 @@ func (a *App) Do(t testing.TB, req Request) *Response {
 	res, err := a.client.Do(hr)
 	require.NoError(t, err)
 	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
+	raw, err := readWatching(res.Body, watch)
 	require.NoError(t, err)
 	loadContract(t).checkResponse(t, a.URL, &exchange{method: req.Method, path: req.Path, reqHeader: hr.Header,
 		reqBody: sent, status: res.StatusCode, header: res.Header, body: raw})
 	return &Response{Status: res.StatusCode, Header: res.Header, Body: raw}
+}
+
+// readWatching reads r to the end, calling watch (when not nil) with what
+// has arrived after every read.
+func readWatching(r io.Reader, watch func([]byte)) ([]byte, error) {
+	if watch == nil {
+		return io.ReadAll(r)
+	}
+	var got []byte
+	buf := make([]byte, 4096)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			got = append(got, buf[:n]...)
+			watch(got)
+		}
+		if err == io.EOF {
+			return got, nil
+		}
+		if err != nil {
+			return got, err
+		}
+	}
 }
 
 // ChatBody is a chat request body with the demo agent's ids filled in.
