@@ -9,7 +9,7 @@ DEV_SECRET  := focal-dev-secret-do-not-use-in-production
 RUN_ADDR    ?= :8080
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test test-short lint fmt mongo mongo-stop bench fuzz clean
+.PHONY: help build run test test-short lint fmt schema mongo mongo-stop bench fuzz clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ lint: ## gofmt, go vet and the hexagon's dependency direction
 
 fmt: ## Format the code
 	gofmt -w $$(git ls-files '*.go')
+
+schema: ## Regenerate docs/agent-bundle.schema.json from the bundle's Go types
+	$(GO) generate ./adapters/bundleschema
 
 bench: ## Benchmarks and load runs on loopback (about 5 minutes); rewrites docs/benchmarks.md
 	scripts/bench.sh
