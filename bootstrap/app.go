@@ -168,6 +168,7 @@ var HTTPModule = fx.Module("http",
 		asRoutes(httpapi.NewPolicyRoutes),
 		asRoutes(httpapi.NewOpenAPIRoutes),
 		asRoutes(httpapi.NewSchemaRoutes),
+		asRoutes(httpapi.NewConsoleRoutes),
 		fx.Annotate(
 			func(cfg Config, log *zap.Logger, auth *httpapi.Authenticator, limits *httpapi.RateLimits, routes []httpapi.Routes,
 				m *observe.Metrics) http.Handler {
