@@ -27,6 +27,7 @@ var consoleTypes = map[string]string{
 	".html": "text/html; charset=utf-8",
 	".js":   "text/javascript; charset=utf-8",
 	".css":  "text/css; charset=utf-8",
+	".svg":  "image/svg+xml",
 }
 
 // ConsoleRoutes serves the console at /console. The files are public; every

@@ -37,7 +37,7 @@ func TestOpenAPIDocumentPassesRedoclyLint(t *testing.T) {
 	cmd.Env = append(os.Environ(), quietNode...)
 	out, err := cmd.Output()
 	var report struct {
-		Totals struct{ Errors, Warnings, Ignored int } `json:"totals"`
+		Totals   struct{ Errors, Warnings, Ignored int } `json:"totals"`
 		Problems []struct {
 			RuleID   string `json:"ruleId"`
 			Severity string `json:"severity"`
@@ -137,7 +137,7 @@ func TestPortmanContractSuitePassesWithNewman(t *testing.T) {
 	require.NoError(t, err, "newman wrote no report (%v):\n%s", runErr, out)
 	var report struct {
 		Run struct {
-			Stats map[string]struct{ Total, Failed int } `json:"stats"`
+			Stats    map[string]struct{ Total, Failed int } `json:"stats"`
 			Failures []struct {
 				Error struct {
 					Test    string `json:"test"`

@@ -13,7 +13,7 @@ export function h(tag, attrs = {}, ...children) {
     else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
     else node.setAttribute(k, v === true ? "" : String(v));
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c !== undefined && c !== null && c !== false) node.append(c instanceof Node ? c : String(c));
   }
   return node;
@@ -75,7 +75,7 @@ function candidates(list) {
         h("span", { class: "label" }, c.rule_id, c.matched ? h("span", { class: "tag" }, "matched") : ""),
         bar(c.score, "score"), h("span", { class: "num" }, number(c.score))),
       parts.map(([k, v]) => h("div", { class: "row sub", "data-part": k },
-        h("span", { class: "label" }, words(k)), bar(v, "part"), h("span", { class: "num" }, number(v)))),
+        h("span", { class: "label" }, words(k)), bar(v, "component"), h("span", { class: "num" }, number(v)))),
       rest.length ? h("div", { class: "rest" }, rest.map(([k, v]) => h("span", { class: "chip" }, words(k) + ": ", value(v)))) : "");
   }));
 }

@@ -79,7 +79,7 @@ export function drawScenario(scenario, mark = {}) {
     "aria-label": `Scenario ${scenario.id}: ${(scenario.steps || []).length} steps`,
   });
   svg.append(el("defs", {},
-    el("marker", { id: arrow, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" },
+    el("marker", { id: arrow, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 9, markerHeight: 9, markerUnits: "userSpaceOnUse", orient: "auto-start-reverse" },
       el("path", { d: "M 0 0 L 10 5 L 0 10 z", class: "arrowhead" }))));
 
   const entry = pos.get(scenario.entry_step_id);
