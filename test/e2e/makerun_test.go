@@ -96,6 +96,10 @@ func TestMakeRunPrintsAWorkingCurlLine(t *testing.T) {
 		assert.Contains(t, res, field)
 	}
 	assert.NotEmpty(t, res["response"])
+	page, err := http.Get(strings.TrimSuffix(consoleURL, "#token="+token))
+	require.NoError(t, err)
+	_ = page.Body.Close()
+	assert.Equal(t, http.StatusOK, page.StatusCode, "the console URL serves the console")
 
 	// Everything up to the line of that first request fits one screen, and
 	// the request is one console-format line.
