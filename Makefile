@@ -6,12 +6,10 @@ STATE := .state
 
 # Development-only values for `make run`; production sets its own secret.
 DEV_SECRET  := focal-dev-secret-do-not-use-in-production
-DEMO_TENANT := 550e8400-e29b-41d4-a716-446655440000
-DEMO_AGENT  := 6ba7b810-9dad-11d1-80b4-00c04fd430c8
 RUN_ADDR    ?= :8080
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test test-short lint fmt mongo mongo-stop bench fuzz clean
+.PHONY: help build run test test-short lint fmt schema mongo mongo-stop bench fuzz clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -19,15 +17,10 @@ help: ## List the targets
 build: ## Build bin/focal
 	$(GO) build -o $(BIN) ./cmd/focal
 
-run: build ## Serve the demo agent on :8080 (memory store, offline model); prints a token and a curl line
-	@export FOCAL_JWT_SECRET='$(DEV_SECRET)' FOCAL_HTTP_ADDR='$(RUN_ADDR)' \
-	        FOCAL_BOOTSTRAP_BUNDLE=examples/demo-agent.yaml FOCAL_LOG_FORMAT=console; \
-	token=$$($(BIN) token --tenant $(DEMO_TENANT) --role admin --tier pro --ttl 24h) || exit 1; \
-	port=$${FOCAL_HTTP_ADDR##*:}; \
-	echo; echo "Bearer token (24h, tenant $(DEMO_TENANT), admin):"; echo "$$token"; echo; \
-	echo "Try it:"; \
-	echo "curl -s localhost:$$port/v1/chat -H 'Authorization: Bearer $$token' -H 'Content-Type: application/json' -d '{\"agent_id\":\"$(DEMO_AGENT)\",\"channel\":\"webchat\",\"user_channel_id\":\"demo-user\",\"message\":\"Hi! I want to return my jacket\"}'"; \
-	echo; exec $(BIN) serve
+run: build ## Serve the demo agent on :8080 (memory store, offline model); prints a token, a curl line and the console URL
+	@FOCAL_JWT_SECRET='$(DEV_SECRET)' FOCAL_HTTP_ADDR='$(RUN_ADDR)' \
+	 FOCAL_BOOTSTRAP_BUNDLE=examples/demo-agent.yaml FOCAL_LOG_FORMAT=console \
+	 exec $(BIN) serve --banner
 
 test: ## Everything: format, vet, dependency direction, race tests incl. MongoDB (starts its own server)
 	scripts/test.sh
@@ -42,6 +35,9 @@ lint: ## gofmt, go vet and the hexagon's dependency direction
 
 fmt: ## Format the code
 	gofmt -w $$(git ls-files '*.go')
+
+schema: ## Regenerate docs/agent-bundle.schema.json from the bundle's Go types
+	$(GO) generate ./adapters/bundleschema
 
 bench: ## Benchmarks and load runs on loopback (about 5 minutes); rewrites docs/benchmarks.md
 	scripts/bench.sh

@@ -48,7 +48,7 @@ func NewLogger(cfg LogConfig) (*zap.Logger, error) {
 func Options(cfg Config, log *zap.Logger, extra ...fx.Option) fx.Option {
 	return fx.Options(
 		fx.Supply(cfg, log),
-		fx.WithLogger(func() fxevent.Logger { return &fxevent.ZapLogger{Logger: log.Named("fx")} }),
+		fx.WithLogger(func() fxevent.Logger { return quietFxLogger(log) }),
 		CoreModule,
 		storeModule(cfg.Store),
 		ModelModule,
@@ -59,6 +59,15 @@ func Options(cfg Config, log *zap.Logger, extra ...fx.Option) fx.Option {
 		fx.Invoke(debugListener),
 		fx.Options(extra...),
 	)
+}
+
+// quietFxLogger sends fx's wiring events to zap at debug level: at info
+// they bury the few lines an operator needs under a hundred. fx's errors
+// keep the error level.
+func quietFxLogger(log *zap.Logger) fxevent.Logger {
+	l := &fxevent.ZapLogger{Logger: log.Named("fx")}
+	l.UseLogLevel(zapcore.DebugLevel)
+	return l
 }
 
 // NewApp returns the fx application for cfg. Stopping waits for the HTTP
@@ -158,13 +167,15 @@ var HTTPModule = fx.Module("http",
 		asRoutes(httpapi.NewConversationRoutes),
 		asRoutes(httpapi.NewPolicyRoutes),
 		asRoutes(httpapi.NewOpenAPIRoutes),
+		asRoutes(httpapi.NewSchemaRoutes),
+		asRoutes(httpapi.NewConsoleRoutes),
 		fx.Annotate(
 			func(cfg Config, log *zap.Logger, auth *httpapi.Authenticator, limits *httpapi.RateLimits, routes []httpapi.Routes,
 				m *observe.Metrics) http.Handler {
 				return httpapi.NewRouter(cfg.HTTP, log, auth, limits, routes, m.GinMiddleware())
 			},
 			fx.ParamTags(``, ``, ``, ``, `group:"routes"`)),
-		newStartupData,
+		newStartupBundle,
 		newServer,
 	),
 	fx.Invoke(func(*Server) {}),
@@ -184,9 +195,9 @@ type Server struct {
 // Addr is the address the server listens on (useful with port 0).
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
-// newServer depends on startupData so that the data is loaded before the
+// newServer depends on StartupBundle so that the data is loaded before the
 // listener opens (fx runs start hooks in dependency order).
-func newServer(lc fx.Lifecycle, cfg Config, handler http.Handler, log *zap.Logger, _ startupData) *Server {
+func newServer(lc fx.Lifecycle, cfg Config, handler http.Handler, log *zap.Logger, _ *StartupBundle) *Server {
 	s := &Server{srv: httpapi.NewServer(cfg.HTTP, handler, log)}
 	lc.Append(fx.Hook{
 		OnStart: func(context.Context) error {
@@ -221,21 +232,27 @@ func newServer(lc fx.Lifecycle, cfg Config, handler http.Handler, log *zap.Logge
 	return s
 }
 
-// startupData marks that FOCAL_BOOTSTRAP_BUNDLE, if set, is imported at
-// start.
-type startupData struct{}
-
-func newStartupData(lc fx.Lifecycle, cfg Config, store ports.PolicyStore, log *zap.Logger) startupData {
-	if cfg.Startup.Bundle != "" {
-		lc.Append(fx.Hook{OnStart: func(ctx context.Context) error {
-			return importStartupBundle(ctx, cfg.Startup, store, log)
-		}})
-	}
-	return startupData{}
+// StartupBundle is the agent FOCAL_BOOTSTRAP_BUNDLE imported at start, as
+// stored: Policy is nil until the app has started, and stays nil without a
+// start-up bundle.
+type StartupBundle struct {
+	Tenant string
+	Policy *domain.Policy
 }
 
-// importStartupBundle imports the start-up bundle into the store.
-func importStartupBundle(ctx context.Context, cfg StartupConfig, store ports.PolicyStore, log *zap.Logger) error {
+func newStartupBundle(lc fx.Lifecycle, cfg Config, store ports.PolicyStore, log *zap.Logger) *StartupBundle {
+	loaded := &StartupBundle{}
+	if cfg.Startup.Bundle != "" {
+		lc.Append(fx.Hook{OnStart: func(ctx context.Context) error {
+			return importStartupBundle(ctx, cfg.Startup, store, log, loaded)
+		}})
+	}
+	return loaded
+}
+
+// importStartupBundle imports the start-up bundle into the store and
+// records the stored policy in loaded.
+func importStartupBundle(ctx context.Context, cfg StartupConfig, store ports.PolicyStore, log *zap.Logger, loaded *StartupBundle) error {
 	data, err := os.ReadFile(cfg.Bundle)
 	if err != nil {
 		return fmt.Errorf("read bootstrap bundle: %w", err)
@@ -251,6 +268,7 @@ func importStartupBundle(ctx context.Context, cfg StartupConfig, store ports.Pol
 	if !application.IsUUID(tenant) {
 		return errors.New("bootstrap bundle: set FOCAL_BOOTSTRAP_TENANT or agent.tenant_id in the bundle to the owning tenant's UUID")
 	}
+	loaded.Tenant = tenant
 	// Every instance imports the bundle when it starts. An unchanged bundle
 	// makes no new version, and instances starting together retry the
 	// version race instead of failing to start.
@@ -258,6 +276,7 @@ func importStartupBundle(ctx context.Context, cfg StartupConfig, store ports.Pol
 	for attempt := 0; ; attempt++ {
 		if current, err := store.GetPolicy(ctx, tenant, p.Agent.ID); err == nil && samePolicy(current, p) {
 			log.Info("agent bundle unchanged", zap.String("agent_id", current.Agent.ID), zap.Int64("version", current.Agent.Version))
+			loaded.Policy = current
 			return nil
 		}
 		candidate := *p
@@ -271,6 +290,7 @@ func importStartupBundle(ctx context.Context, cfg StartupConfig, store ports.Pol
 	}
 	log.Info("imported agent bundle", zap.String("tenant_id", tenant), zap.String("agent_id", saved.Agent.ID),
 		zap.Int64("version", saved.Agent.Version), zap.Int("rules", len(saved.Rules)))
+	loaded.Policy = saved
 	return nil
 }
 

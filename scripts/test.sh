@@ -2,11 +2,24 @@
 # `make test`: every check and test, MongoDB ones included. When
 # FOCAL_TEST_MONGO_URI is unset it builds and starts the embedded FerretDB
 # test server and stops it afterwards; MongoDB tests fail (never skip) when
-# no server can be reached.
+# no server can be reached. It installs what the tests drive from outside
+# Go: the pinned npm tools (Redocly, Portman, Newman) and Chromium.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-step() { printf '\n== %s\n' "$*"; }
+# step starts a named step and says how long the previous one took.
+step() {
+	if [[ -n ${step_started:-} ]]; then printf '   (%ds)\n' $((SECONDS - step_started)); fi
+	step_started=$SECONDS
+	printf '\n== %s\n' "$*"
+}
+statedir=.state/test-mongo
+started_mongo=
+finish() {
+	if [[ -n $started_mongo ]]; then scripts/mongo-server.sh stop "$statedir" >/dev/null 2>&1 || true; fi
+	if [[ -n ${step_started:-} ]]; then printf '   (%ds)\n' $((SECONDS - step_started)); fi
+}
+trap finish EXIT
 
 step "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go'))
@@ -17,13 +30,21 @@ fi
 step "go vet"
 go vet ./...
 
+step "npm test tools (test/tools: Redocly, Portman, Newman)"
+test/tools/install.sh
+
+step "Chromium for the browser tests"
+scripts/install-browser.sh
+
+export FOCAL_TEST_ARTIFACTS=${FOCAL_TEST_ARTIFACTS:-$PWD/.state/artifacts}
+echo "screenshots and other test artifacts: $FOCAL_TEST_ARTIFACTS"
+
 step "conversation tests (focal test)"
 go run ./cmd/focal test examples/demo-agent.yaml examples/tests/*.yaml
 
-statedir=.state/test-mongo
 if [[ -z ${FOCAL_TEST_MONGO_URI:-} ]]; then
 	step "start the MongoDB test server (FerretDB)"
-	trap 'scripts/mongo-server.sh stop "$statedir" >/dev/null 2>&1 || true' EXIT
+	started_mongo=1
 	FOCAL_TEST_MONGO_URI=$(scripts/mongo-server.sh start "$statedir")
 	export FOCAL_TEST_MONGO_URI
 	echo "FOCAL_TEST_MONGO_URI=$FOCAL_TEST_MONGO_URI"

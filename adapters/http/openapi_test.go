@@ -41,6 +41,8 @@ func allRoutes() []Routes {
 		NewHealthRoutes(nil),
 		NewMetricsRoutes(http.NotFoundHandler()),
 		NewOpenAPIRoutes(),
+		must(NewSchemaRoutes()),
+		NewConsoleRoutes(),
 	}
 }
 
@@ -96,7 +98,14 @@ func TestOpenAPIRouteServesTheDocument(t *testing.T) {
 }
 
 // publicPaths need no token.
-var publicPaths = []string{"/healthz", "/readyz", "/metrics", "/openapi.json"}
+var publicPaths = []string{"/healthz", "/readyz", "/metrics", "/openapi.json", "/schemas/agent-bundle.json", "/console", "/console/{asset}"}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
 
 // The document keeps the rules every response follows (DESIGN §3, §4):
 // one error body with the status of each code, X-Request-ID everywhere,

@@ -31,16 +31,21 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// `make run` on a fresh checkout serves the demo agent, prints a token and
-// a curl line, and that curl line gets a full ChatResponse.
+// bannerScreen is the most lines `make run` may print before the first
+// request: one terminal screen, so the token and the curl line never scroll
+// away.
+const bannerScreen = 25
+
+// `make run` on a fresh checkout serves the demo agent and prints, within
+// one screen, a token, a curl line that gets a full ChatResponse and the
+// console URL; then one log line per request.
 func TestMakeRunPrintsAWorkingCurlLine(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	addr := freeAddr(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "make", "--no-print-directory", "run", "RUN_ADDR="+addr)
+	cmd := exec.CommandContext(ctx, "make", "--no-print-directory", "run", "RUN_ADDR=127.0.0.1:0")
 	cmd.Dir = harness.RepoRoot()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdout, err := cmd.StdoutPipe()
@@ -52,25 +57,36 @@ func TestMakeRunPrintsAWorkingCurlLine(t *testing.T) {
 		_ = cmd.Wait()
 	})
 
-	var curlLine string
-	var output []string
-	lines := bufio.NewScanner(stdout)
-	lines.Buffer(make([]byte, 64<<10), 1<<20)
-	for lines.Scan() {
-		line := lines.Text()
-		output = append(output, line)
-		if strings.HasPrefix(line, "curl ") {
-			curlLine = line
-		}
-		if strings.Contains(line, "listening") {
-			break
-		}
-	}
-	require.NotEmpty(t, curlLine, "make run printed no curl line:\n%s", strings.Join(output, "\n"))
+	lines := make(chan string, 1024)
 	go func() { // keep draining so the server never blocks on a full pipe
-		for lines.Scan() {
+		defer close(lines)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			lines <- sc.Text()
 		}
 	}()
+
+	var screen []string
+	var curlLine, consoleURL, token string
+	for consoleURL == "" {
+		line, ok := <-lines
+		require.True(t, ok, "make run ended before printing the console URL:\n%s", strings.Join(screen, "\n"))
+		screen = append(screen, line)
+		switch {
+		case strings.HasPrefix(line, "curl "):
+			curlLine = line
+		case strings.HasPrefix(line, "Console: "):
+			consoleURL = strings.TrimPrefix(line, "Console: ")
+		case strings.HasPrefix(line, "eyJ"):
+			token = line
+		}
+	}
+	printed := strings.Join(screen, "\n")
+	require.NotEmpty(t, token, "make run printed no token:\n%s", printed)
+	require.NotEmpty(t, curlLine, "make run printed no curl line:\n%s", printed)
+	assert.Contains(t, curlLine, "Bearer "+token, "the curl line uses the printed token")
+	assert.True(t, strings.HasSuffix(consoleURL, "/console#token="+token), "console URL carries the token: %s", consoleURL)
 
 	body, status := runCurlLine(t, ctx, curlLine)
 	require.Equal(t, "200", status, "body: %s", body)
@@ -80,6 +96,26 @@ func TestMakeRunPrintsAWorkingCurlLine(t *testing.T) {
 		assert.Contains(t, res, field)
 	}
 	assert.NotEmpty(t, res["response"])
+	page, err := http.Get(strings.TrimSuffix(consoleURL, "#token="+token))
+	require.NoError(t, err)
+	_ = page.Body.Close()
+	assert.Equal(t, http.StatusOK, page.StatusCode, "the console URL serves the console")
+
+	// Everything up to the line of that first request fits one screen, and
+	// the request is one console-format line.
+	for {
+		line, ok := <-lines
+		require.True(t, ok, "make run ended before logging the request:\n%s", strings.Join(screen, "\n"))
+		if strings.Contains(line, "\trequest\t") {
+			assert.Contains(t, line, `"route": "/v1/chat"`, "the first request logged is the curl line's")
+			assert.Contains(t, line, `"status": 200`)
+			break
+		}
+		screen = append(screen, line)
+	}
+	assert.LessOrEqual(t, len(screen), bannerScreen, "make run printed more than a screen before the first request:\n%s",
+		strings.Join(screen, "\n"))
+	t.Logf("make run printed %d lines before the first request", len(screen))
 }
 
 // curlFlag matches the parts of the printed curl line: the URL and each
