@@ -15,7 +15,8 @@ import (
 //
 // Stores keep their own copies of what they are given and return copies: a
 // caller may change a value after passing it in, or a value it got back,
-// without changing what is stored. A domain.Session is copy-on-write (see
+// without changing what is stored; except a turn given to
+// TurnStore.CommitTurn, which the store takes over. A domain.Session is copy-on-write (see
 // Session.Clone), so a store may hand out and keep clones that share maps:
 // sessions, including a turn's SessionAfter, are changed only through
 // their methods.
@@ -165,7 +166,9 @@ type LeaseToken struct {
 // TurnStore keeps turn records, the commit point of every turn.
 type TurnStore interface {
 	// CommitTurn stores turn under (turn.SessionID, turn.TurnNumber) and
-	// makes turn.SessionAfter the session's state. TurnNumber must be the
+	// makes turn.SessionAfter the session's state. The store takes turn
+	// over: the caller may read it afterwards but must not change it, so a
+	// store may keep it as it is instead of copying the record. TurnNumber must be the
 	// session's TurnCount+1: when that number is already taken, or skipped
 	// (a larger number), or lease is no longer the session's current lease
 	// (a stale holder), it returns SESSION_BUSY and stores nothing. Of

@@ -22,11 +22,11 @@ import (
 // records. One mutex guards all of it: every operation is a few map
 // look-ups, so contention costs less than finer locks would.
 //
-// What it keeps never changes once stored, so reads copy nothing deep:
-// sessions are copy-on-write snapshots (domain.Session.Clone), a turn's
-// audit record is kept as its JSON (decoded only by the rare audit reads;
-// the collector never scans it), and the prompt's view of each turn is a
-// small domain.HistoryEntry.
+// What it keeps never changes once stored, so the turn path copies nothing
+// deep: sessions are copy-on-write snapshots (domain.Session.Clone), a
+// turn's record is the one the application built and handed over (only the
+// rare audit reads copy it), and the prompt's view of each turn is a small
+// domain.HistoryEntry.
 type Store struct {
 	clock     ports.Clock
 	retention Retention
@@ -61,8 +61,9 @@ type sessionEntry struct {
 type storedTurn struct {
 	id, tenantID string
 	number       int
-	// record is the JSON of the turn without its session state.
-	record  []byte
+	// record is the committed turn, never changed; its SessionAfter is
+	// the caller's, so reads use after instead.
+	record  *domain.Turn
 	after   *domain.Session
 	history domain.HistoryEntry
 }

@@ -2,15 +2,14 @@ package memory
 
 import (
 	"context"
-	"encoding/json"
 
 	"focal/domain"
 	"focal/ports"
 )
 
-// CommitTurn implements ports.TurnStore. The turn's record is encoded once,
-// here, outside the lock; its session state is kept as a copy-on-write
-// snapshot shared with the session.
+// CommitTurn implements ports.TurnStore. It keeps turn itself, which the
+// caller handed over (ports.TurnStore.CommitTurn): committing copies
+// nothing but the session snapshot's header.
 func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *domain.Turn) error {
 	if err := ctx.Err(); err != nil {
 		return unavailable(err)
@@ -18,14 +17,8 @@ func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *do
 	if turn == nil || turn.SessionAfter == nil || turn.ID == "" || turn.TurnNumber < 1 {
 		return domain.InvalidFields(domain.FieldError{Field: "turn", Message: "needs an id, a turn number from 1 and the session after it"})
 	}
-	rec := *turn
-	rec.SessionAfter = nil
-	record, err := json.Marshal(&rec)
-	if err != nil {
-		return domain.WrapError(domain.CodeInternal, err, "turn cannot be stored")
-	}
 	next := turn.SessionAfter.Clone()
-	st := &storedTurn{id: turn.ID, tenantID: turn.TenantID, number: turn.TurnNumber, record: record, history: turn.History()}
+	st := &storedTurn{id: turn.ID, tenantID: turn.TenantID, number: turn.TurnNumber, record: turn, history: turn.History()}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -66,10 +59,14 @@ func busy(format string, args ...any) error {
 	return e
 }
 
-// decode rebuilds a kept turn: a fresh value the caller owns.
+// decode copies a kept turn through its JSON form, so that the caller owns
+// every map and slice of it (audit reads are rare; a field added to
+// domain.Turn later is copied too).
 func (t *storedTurn) decode() (domain.Turn, error) {
-	var out domain.Turn
-	if err := json.Unmarshal(t.record, &out); err != nil {
+	rec := *t.record
+	rec.SessionAfter = nil
+	out, err := cloneJSON(rec)
+	if err != nil {
 		return out, domain.WrapError(domain.CodeInternal, err, "a stored turn cannot be read")
 	}
 	out.SessionAfter = t.after.Clone()

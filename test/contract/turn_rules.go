@@ -51,6 +51,8 @@ func testCommitIncompleteTurn(t *testing.T, f *fixture) {
 	f.commitNext(l, tenant, s.ID, "a whole turn")
 }
 
+// A committed turn is handed over to the store (CommitTurn), but what a read
+// returns is the caller's own: changing it changes nothing stored.
 func testTurnCopies(t *testing.T, f *fixture) {
 	tenant := newID()
 	s := f.newSession(tenant, newID())
@@ -83,8 +85,6 @@ func testTurnCopies(t *testing.T, f *fixture) {
 		x.SessionAfter.RecordFire("rule-greet", 99)
 		x.SessionAfter.EnterStep("returns", "changed", 99)
 	}
-	mutate(turn)
-	requireUnchanged("the caller changed the turn it committed")
 	got, err := f.Turns.GetTurn(f.ctx, tenant, turn.ID)
 	require.NoError(t, err)
 	mutate(got)
