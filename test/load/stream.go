@@ -171,7 +171,7 @@ func (b *bench) idleStreams(n int) error {
 	}
 	defer b.stop(fake)
 	bundle := filepath.Join(b.work, "plain.json")
-	cmd, url, err := b.focalWithModel(bundle, "http://"+fakeAddr,
+	cmd, url, err := b.focalWithModel(bundle, "http://"+fakeAddr, "FOCAL_LLM_H2C="+strconv.FormatBool(modelProtocol() == "h2c"),
 		"FOCAL_MAX_OPEN_STREAMS_PER_TENANT=1000000", "FOCAL_LLM_FIRST_TOKEN_TIMEOUT=5m", "FOCAL_LLM_REQUEST_TIMEOUT=5m", "FOCAL_TURN_TIMEOUT=5m")
 	if err != nil {
 		return err
@@ -181,6 +181,7 @@ func (b *bench) idleStreams(n int) error {
 	if err != nil {
 		return err
 	}
+	metricsBefore := streamMetrics(url)
 	tok := token()
 	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 0, MaxIdleConnsPerHost: n, DisableCompression: true}}
 	var wg sync.WaitGroup
@@ -213,6 +214,7 @@ func (b *bench) idleStreams(n int) error {
 	if err != nil {
 		return err
 	}
+	metricsAfter := streamMetrics(url)
 	close(bodies)
 	for res := range bodies {
 		res.Body.Close()
@@ -225,7 +227,19 @@ func (b *bench) idleStreams(n int) error {
 	b.report.extra = append(b.report.extra, targetRow{target: fmt.Sprintf("%d idle SSE streams ≤ 64 KiB each", n),
 		measured: fmt.Sprintf("%.1f KiB per stream (%d open, %d failed)", perStream, opened, failed),
 		compare:  fmt.Sprintf("RSS %d → %d MiB", before>>20, after>>20), status: judge(perStream <= 64, voidReason)})
+	per := func(name string) float64 { return (metricsAfter[name] - metricsBefore[name]) / float64(max(opened, 1)) }
+	b.report.details = append(b.report.details, fmt.Sprintf("## Idle streams\n\n%d streams opened against the fake model (OpenAI wire format over %s, first token after 60 s) and held; measured 3 s after the last one opened. Per stream: RSS %.1f KiB, Go heap in use %.1f KiB, goroutine stacks %.1f KiB, %.1f goroutines (from the process's own Go metrics).",
+		opened, modelProtocol(), perStream, per("go_memstats_heap_inuse_bytes")/1024, per("go_memstats_stack_inuse_bytes")/1024, per("go_goroutines")))
 	return nil
+}
+
+// streamMetrics reads the Go runtime figures that make up a stream's cost.
+func streamMetrics(url string) map[string]float64 {
+	out := map[string]float64{}
+	for _, name := range []string{"go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes", "go_goroutines"} {
+		out[name] = counter(url, name)
+	}
+	return out
 }
 
 // history compares a turn in a session with 1,000 earlier turns against a
@@ -281,4 +295,14 @@ func (b *bench) history() error {
 		measured: fmt.Sprintf("p50 %.3f ms vs %.3f ms (%+.0f%%)", medianOf(long, p50ms), medianOf(fresh, p50ms), 100*(ratio-1)),
 		compare:  "same fake model, new session", status: judge(ratio <= 1.10, voidReason)})
 	return nil
+}
+
+// modelProtocol is how Focal talks to the fake model in the idle-stream
+// measurement: HTTP/2 without TLS (h2c, which the fake model accepts),
+// unless FOCAL_BENCH_MODEL_HTTP1 is set to measure HTTP/1.1 instead.
+func modelProtocol() string {
+	if os.Getenv("FOCAL_BENCH_MODEL_HTTP1") != "" {
+		return "HTTP/1.1"
+	}
+	return "h2c"
 }

@@ -91,7 +91,7 @@ func (w *wrker) run(s wrkSpec) (loadRun, error) {
 	w.runs++
 	runID := fmt.Sprintf("%d-%d", time.Now().UnixNano(), w.runs)
 	out := filepath.Join(w.dir, "run-"+runID+".json")
-	args := []string{"-t1", "-c" + strconv.Itoa(s.conns), "-d" + s.duration.String(), "--timeout", "10s", "-s", w.script,
+	args := []string{"-t1", "-c" + strconv.Itoa(s.conns), "-d" + strconv.Itoa(max(1, int(s.duration.Seconds()))) + "s", "--timeout", "10s", "-s", w.script,
 		s.url + "/v1/chat", "--", w.token, benchAgent, s.mode, strconv.Itoa(max(s.users, 1)), runID, s.messageFile, out,
 		strconv.Itoa(s.delayMS), strconv.Itoa(s.keyPercent)}
 	cmd := exec.Command("wrk", args...)

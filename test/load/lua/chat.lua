@@ -38,11 +38,15 @@ function request()
 	end
 	local msg = messages[counter % #messages + 1]
 	local body = '{"agent_id":"' .. agent .. '","channel":"bench","user_channel_id":"' .. user .. '","message":"' .. msg .. '"}'
-	local headers = nil
 	if key_percent > 0 and counter % 100 < key_percent then
-		headers = { ["Idempotency-Key"] = runid .. "-" .. counter }
+		-- wrk.format takes these headers instead of wrk.headers, not on top.
+		return wrk.format(nil, nil, {
+			["Content-Type"] = "application/json",
+			["Authorization"] = "Bearer " .. token,
+			["Idempotency-Key"] = runid .. "-" .. counter,
+		}, body)
 	end
-	return wrk.format(nil, nil, headers, body)
+	return wrk.format(nil, nil, nil, body)
 end
 
 function delay()
