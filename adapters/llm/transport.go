@@ -45,3 +45,15 @@ func newHTTPClient(connect time.Duration, h2c bool) *http.Client {
 	}
 	return &http.Client{Transport: t}
 }
+
+// onFreshStack runs open, the SDK call that encodes the request and waits
+// for the response headers, on a goroutine of its own that ends with it.
+// That call runs deep (reflective encoding), and a goroutine's stack stays
+// at the largest size it ever grew to; the caller then waits for the
+// model's tokens, often for seconds, on a stack that never grew so far
+// (make bench measures the stacks of idle streams).
+func onFreshStack[T any](open func() T) T {
+	opened := make(chan T, 1)
+	go func() { opened <- open() }()
+	return <-opened
+}

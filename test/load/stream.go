@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"math"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -25,6 +26,15 @@ const plainBundle = `{"agent": {"id": "%s", "tenant_id": "%s", "name": "stream b
 // arrived, from the moment the request was sent.
 type streamRun struct {
 	arrivals []time.Duration
+}
+
+// plainBundleFile writes the plain agent once and returns its path.
+func (b *bench) plainBundleFile() (string, error) {
+	path := filepath.Join(b.work, "plain.json")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	return path, os.WriteFile(path, []byte(fmt.Sprintf(plainBundle, benchAgent, benchTenant)), 0o644)
 }
 
 // streamDirect asks the fake model itself, as the latency floor.
@@ -93,8 +103,8 @@ func (b *bench) streaming() error {
 	}
 	defer b.stop(fake)
 	fakeURL := "http://" + fakeAddr
-	bundle := filepath.Join(b.work, "plain.json")
-	if err := os.WriteFile(bundle, []byte(fmt.Sprintf(plainBundle, benchAgent, benchTenant)), 0o644); err != nil {
+	bundle, err := b.plainBundleFile()
+	if err != nil {
 		return err
 	}
 	cmd, url, err := b.focalWithModel(bundle, fakeURL)
@@ -165,12 +175,15 @@ func percentile(xs []float64, p float64) float64 {
 // yet) and measures Focal's memory per stream.
 func (b *bench) idleStreams(n int) error {
 	fakeAddr := freePort()
-	fake, err := b.start(fakeAddr, nil, filepath.Join(b.bin, "fakellm"), "-addr", fakeAddr, "-first-token-delay", "60s", "-words", "3")
+	fake, err := b.start(fakeAddr, nil, filepath.Join(b.bin, "fakellm"), "-addr", fakeAddr, "-first-token-delay", "3m", "-words", "3")
 	if err != nil {
 		return err
 	}
 	defer b.stop(fake)
-	bundle := filepath.Join(b.work, "plain.json")
+	bundle, err := b.plainBundleFile()
+	if err != nil {
+		return err
+	}
 	cmd, url, err := b.focalWithModel(bundle, "http://"+fakeAddr, "FOCAL_LLM_H2C="+strconv.FormatBool(modelProtocol() == "h2c"),
 		"FOCAL_MAX_OPEN_STREAMS_PER_TENANT=1000000", "FOCAL_LLM_FIRST_TOKEN_TIMEOUT=5m", "FOCAL_LLM_REQUEST_TIMEOUT=5m", "FOCAL_TURN_TIMEOUT=5m")
 	if err != nil {
@@ -209,10 +222,21 @@ func (b *bench) idleStreams(n int) error {
 		})
 	}
 	wg.Wait()
-	time.Sleep(3 * time.Second) // let the streams settle into idling
-	after, err := rss(cmd.Process.Pid)
-	if err != nil {
-		return err
+	// Let the streams settle into idling: memory freed on the way (grown
+	// stacks, request buffers) goes back to the system gradually, so RSS is
+	// read once it stops moving (within 0.5 % over 2 s, 60 s at most).
+	after, settled := int64(0), time.Duration(0)
+	for start := time.Now(); time.Since(start) < time.Minute; {
+		time.Sleep(2 * time.Second)
+		v, err := rss(cmd.Process.Pid)
+		if err != nil {
+			return err
+		}
+		stable := after > 0 && math.Abs(float64(v-after)) < 0.005*float64(after)
+		after, settled = v, time.Since(start)
+		if stable {
+			break
+		}
 	}
 	metricsAfter := streamMetrics(url)
 	close(bodies)
@@ -228,8 +252,8 @@ func (b *bench) idleStreams(n int) error {
 		measured: fmt.Sprintf("%.1f KiB per stream (%d open, %d failed)", perStream, opened, failed),
 		compare:  fmt.Sprintf("RSS %d → %d MiB", before>>20, after>>20), status: judge(perStream <= 64, voidReason)})
 	per := func(name string) float64 { return (metricsAfter[name] - metricsBefore[name]) / float64(max(opened, 1)) }
-	b.report.details = append(b.report.details, fmt.Sprintf("## Idle streams\n\n%d streams opened against the fake model (OpenAI wire format over %s, first token after 60 s) and held; measured 3 s after the last one opened. Per stream: RSS %.1f KiB, Go heap in use %.1f KiB, goroutine stacks %.1f KiB, %.1f goroutines (from the process's own Go metrics).",
-		opened, modelProtocol(), perStream, per("go_memstats_heap_inuse_bytes")/1024, per("go_memstats_stack_inuse_bytes")/1024, per("go_goroutines")))
+	b.report.details = append(b.report.details, fmt.Sprintf("## Idle streams\n\n%d streams opened against the fake model (OpenAI wire format over %s, first token after 3 min) and held; RSS read %s after the last one opened, once it had settled. Per stream: RSS %.1f KiB, Go heap in use %.1f KiB, goroutine stacks %.1f KiB, %.1f goroutines (from the process's own Go metrics).",
+		opened, modelProtocol(), settled.Round(time.Second), perStream, per("go_memstats_heap_inuse_bytes")/1024, per("go_memstats_stack_inuse_bytes")/1024, per("go_goroutines")))
 	return nil
 }
 
@@ -252,8 +276,8 @@ func (b *bench) history() error {
 		return err
 	}
 	defer b.stop(fake)
-	bundle := filepath.Join(b.work, "plain.json")
-	if err := os.WriteFile(bundle, []byte(fmt.Sprintf(plainBundle, benchAgent, benchTenant)), 0o644); err != nil {
+	bundle, err := b.plainBundleFile()
+	if err != nil {
 		return err
 	}
 	cmd, url, err := b.focalWithModel(bundle, "http://"+fakeAddr)
