@@ -113,25 +113,22 @@ func (s *Session) Key() ChannelKey {
 	return ChannelKey{TenantID: s.TenantID, AgentID: s.AgentID, Channel: s.Channel, UserChannelID: s.UserChannelID}
 }
 
-// Clone returns a copy-on-write copy: the two share their maps and slices
-// until either changes one through its methods, which copy that part
-// first. Taking a snapshot therefore costs one small allocation however
-// much state the session holds, and a turn copies only what it changes.
+// Clone returns a copy that shares, copy-on-write, the maps and slices s
+// itself shares (see Freeze) and copies the ones s owns. A frozen session,
+// such as a store's snapshot, is cloned by one small allocation however
+// much state it holds; each copy then copies only what it changes, through
+// its methods, which copy a shared part before writing to it.
 //
 // The price is a rule for every holder of a Session: change it only
 // through its methods (or by assigning whole fields), never by writing into
-// its maps or slices, since another copy may be reading them. Clone marks
-// s as sharing too; once s is marked, Clone only reads it, so a store that
-// keeps a Clone and hands out Clones of that is safe under concurrent
-// readers.
+// its maps or slices, since another copy may be reading them. Clone only
+// reads s, so concurrent Clones of one session are safe.
 func (s *Session) Clone() *Session {
 	if s == nil {
 		return nil
 	}
-	if s.borrowed != sharedAll {
-		s.borrowed = sharedAll
-	}
 	c := *s
+	c.copyParts(sharedAll &^ s.borrowed)
 	if s.ClosedAt != nil {
 		t := *s.ClosedAt
 		c.ClosedAt = &t
@@ -139,9 +136,18 @@ func (s *Session) Clone() *Session {
 	return &c
 }
 
+// Freeze marks every map and slice of s as shared: no method of s writes
+// into them again (each copies first), and Clone of s copies nothing deep.
+// A store freezes a session it keeps before other goroutines can read it.
+func (s *Session) Freeze() { s.borrowed = sharedAll }
+
 // own gives s its own copy of the parts in p that it shares.
 func (s *Session) own(p sharedParts) {
-	p &= s.borrowed
+	s.copyParts(p & s.borrowed)
+}
+
+// copyParts replaces the parts in p by copies of them, which s owns.
+func (s *Session) copyParts(p sharedParts) {
 	if p == 0 {
 		return
 	}

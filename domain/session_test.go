@@ -175,26 +175,46 @@ func TestCloneKeepsTheSnapshotsVisitHistory(t *testing.T) {
 	require.Equal(t, 2, next.VisitHistory[0].Turn)
 }
 
-// Stores hand out clones of one kept snapshot to many goroutines at once,
-// each changing its own (run with -race).
-func TestConcurrentClonesOfASnapshot(t *testing.T) {
+// Stores hand out clones of one frozen snapshot to many goroutines at
+// once, each changing its own; callers clone a session they just read from
+// several goroutines too (run with -race).
+func TestConcurrentClones(t *testing.T) {
 	s := newSession()
 	s.RecordFire("r", 1)
 	s.SetVariable("v", map[string]any{"k": "x"})
 	s.EnterStep("returns", "ask", 1)
 	stored := s.Clone()
+	stored.Freeze()
 	var wg sync.WaitGroup
 	for i := range 8 {
-		wg.Go(func() {
-			c := stored.Clone()
-			c.RecordFire("r", 2+i)
-			c.SetVariable("v", i)
-			c.EnterStep("returns", "label", 2+i)
-		})
+		for _, from := range []*domain.Session{stored, s} {
+			wg.Go(func() {
+				c := from.Clone()
+				c.RecordFire("r", 2+i)
+				c.SetVariable("v", i)
+				c.EnterStep("returns", "label", 2+i)
+			})
+		}
 	}
 	wg.Wait()
-	require.Equal(t, domain.RuleFire{Count: 1, LastTurn: 1}, stored.RuleFires["r"])
-	require.Equal(t, map[string]any{"k": "x"}, stored.Variables["v"])
+	for _, x := range []*domain.Session{stored, s} {
+		require.Equal(t, domain.RuleFire{Count: 1, LastTurn: 1}, x.RuleFires["r"])
+		require.Equal(t, map[string]any{"k": "x"}, x.Variables["v"])
+		require.Equal(t, "ask", x.Scenario.StepID)
+	}
+}
+
+// A frozen session shares everything with its clones, and still copies
+// before its own methods write.
+func TestFrozenSessionCopiesOnWrite(t *testing.T) {
+	s := newSession()
+	s.RecordFire("r", 1)
+	s.Freeze()
+	c := s.Clone()
+	s.RecordFire("r", 2)
+	c.RecordFire("other", 2)
+	require.Equal(t, map[string]domain.RuleFire{"r": {Count: 2, LastTurn: 2}}, s.RuleFires)
+	require.Equal(t, map[string]domain.RuleFire{"r": {Count: 1, LastTurn: 1}, "other": {Count: 1, LastTurn: 2}}, c.RuleFires)
 }
 
 func TestCloneOfEmptyAndNilSessions(t *testing.T) {

@@ -167,8 +167,9 @@ type LeaseToken struct {
 type TurnStore interface {
 	// CommitTurn stores turn under (turn.SessionID, turn.TurnNumber) and
 	// makes turn.SessionAfter the session's state. The store takes turn
-	// over: the caller may read it afterwards but must not change it, so a
-	// store may keep it as it is instead of copying the record. TurnNumber must be the
+	// over, SessionAfter included (whose Version and Status it may set to
+	// what it stored): the caller may read it afterwards but must not
+	// change it, so a store may keep it instead of copying it. TurnNumber must be the
 	// session's TurnCount+1: when that number is already taken, or skipped
 	// (a larger number), or lease is no longer the session's current lease
 	// (a stale holder), it returns SESSION_BUSY and stores nothing. Of

@@ -26,6 +26,7 @@ func (s *Store) FindOrCreateActive(ctx context.Context, candidate *domain.Sessio
 		return e.snap.Clone(), false, nil
 	}
 	e := &sessionEntry{snap: candidate.Clone(), touched: now}
+	e.snap.Freeze()
 	s.sessions[e.snap.ID] = e
 	s.active[key] = e.snap.ID
 	return e.snap.Clone(), true, nil

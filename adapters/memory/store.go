@@ -61,8 +61,8 @@ type sessionEntry struct {
 type storedTurn struct {
 	id, tenantID string
 	number       int
-	// record is the committed turn, never changed; its SessionAfter is
-	// the caller's, so reads use after instead.
+	// record is the committed turn, never changed; after is its
+	// SessionAfter, frozen.
 	record  *domain.Turn
 	after   *domain.Session
 	history domain.HistoryEntry

@@ -7,9 +7,9 @@ import (
 	"focal/ports"
 )
 
-// CommitTurn implements ports.TurnStore. It keeps turn itself, which the
-// caller handed over (ports.TurnStore.CommitTurn): committing copies
-// nothing but the session snapshot's header.
+// CommitTurn implements ports.TurnStore. It keeps turn itself, session
+// state included, which the caller handed over (ports.TurnStore.CommitTurn):
+// committing copies nothing.
 func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *domain.Turn) error {
 	if err := ctx.Err(); err != nil {
 		return unavailable(err)
@@ -17,7 +17,6 @@ func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *do
 	if turn == nil || turn.SessionAfter == nil || turn.ID == "" || turn.TurnNumber < 1 {
 		return domain.InvalidFields(domain.FieldError{Field: "turn", Message: "needs an id, a turn number from 1 and the session after it"})
 	}
-	next := turn.SessionAfter.Clone()
 	st := &storedTurn{id: turn.ID, tenantID: turn.TenantID, number: turn.TurnNumber, record: turn, history: turn.History()}
 
 	s.mu.Lock()
@@ -36,8 +35,10 @@ func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *do
 	}
 	// Status belongs to the session, not the turn: a close that happened
 	// while the turn ran stays.
+	next := turn.SessionAfter
 	next.Status, next.ClosedAt = stored.Status, stored.ClosedAt
 	next.Version = stored.Version + 1
+	next.Freeze()
 	st.after = next
 	e.snap = next
 	e.touched = s.clock.Now()
