@@ -147,8 +147,12 @@ func (s profileSummary) markdown(title string) string {
 	return b.String()
 }
 
-// shortName drops the module path up to the package.
+// shortName drops the module path up to the package, and the type
+// arguments of a generic function.
 func shortName(name string) string {
+	if i := strings.Index(name, "["); i >= 0 {
+		name = name[:i] + "[…]"
+	}
 	if i := strings.LastIndex(name, "/"); i >= 0 {
 		return name[i+1:]
 	}

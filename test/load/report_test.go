@@ -128,3 +128,8 @@ func TestSoakVerdictIsTheSlope(t *testing.T) {
 	r.soak.voidReason = "7 non-2xx answers"
 	require.Equal(t, void, verdictOf(t, r, "soak").status)
 }
+
+func TestShortNames(t *testing.T) {
+	require.Equal(t, "alignment.(*Engine).RunTurn", shortName("focal/application/alignment.(*Engine).RunTurn"))
+	require.Equal(t, "slices.partitionCmpFunc[…]", shortName(`slices.partitionCmpFunc[go.shape.struct { RuleID string "json:\"rule_id\"" }]`))
+}
