@@ -39,8 +39,9 @@ fmt: ## Format the code
 schema: ## Regenerate docs/agent-bundle.schema.json from the bundle's Go types
 	$(GO) generate ./adapters/bundleschema
 
-bench: ## Benchmarks and load runs on loopback (about 5 minutes); rewrites docs/benchmarks.md
-	scripts/bench.sh
+SOAK ?= 10m
+bench: ## Load runs beside bare gin, a SOAK-long soak (default 10m; e.g. SOAK=2m), idle streams; rewrites docs/benchmarks.md (about 20 minutes)
+	SOAK='$(SOAK)' scripts/bench.sh
 
 fuzz: ## Run every fuzz target for a minute each
 	scripts/fuzz.sh 60s

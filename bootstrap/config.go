@@ -15,6 +15,7 @@ import (
 
 	httpapi "focal/adapters/http"
 	"focal/adapters/llm"
+	"focal/adapters/memory"
 	"focal/adapters/mongo"
 	"focal/adapters/observe"
 	"focal/adapters/tools"
@@ -50,8 +51,9 @@ type LogConfig struct {
 // StoreConfig selects and configures storage.
 type StoreConfig struct {
 	// Kind is memory or mongo.
-	Kind  string       `env:"STORE" envDefault:"memory" yaml:"kind"`
-	Mongo mongo.Config `yaml:"mongo"`
+	Kind   string           `env:"STORE" envDefault:"memory" yaml:"kind"`
+	Mongo  mongo.Config     `yaml:"mongo"`
+	Memory memory.Retention `yaml:"memory"`
 }
 
 // ChatConfig tunes turn processing.
@@ -131,6 +133,7 @@ func (c Config) Validate() error {
 	}
 	switch c.Store.Kind {
 	case "memory":
+		errs = append(errs, c.Store.Memory.Validate())
 	case "mongo":
 		errs = append(errs, c.Store.Mongo.Validate())
 	default:

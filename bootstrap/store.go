@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"context"
+	"time"
 
 	"go.uber.org/fx"
 	"go.uber.org/zap"
@@ -12,15 +13,42 @@ import (
 	"focal/ports"
 )
 
-// MemoryModule provides every store from process memory.
+// MemoryModule provides every store from process memory, bounded by the
+// retention settings, with the sweeper that enforces them running while
+// the application does.
 var MemoryModule = fx.Module("memory",
 	fx.Provide(
-		fx.Annotate(memory.New,
-			fx.As(new(ports.PolicyStore)), fx.As(new(ports.SessionStore)),
+		fx.Annotate(func(cfg Config, clock ports.Clock) *memory.Store {
+			return memory.New(clock, memory.WithRetention(cfg.Store.Memory))
+		},
+			fx.As(fx.Self()), fx.As(new(ports.PolicyStore)), fx.As(new(ports.SessionStore)),
 			fx.As(new(ports.TurnStore)), fx.As(new(ports.SessionLocker)), fx.As(new(ports.IdempotencyStore))),
-		fx.Annotate(memory.NewRateLimiter, fx.As(new(ports.RateLimiter))),
+		fx.Annotate(memory.NewRateLimiter, fx.As(fx.Self()), fx.As(new(ports.RateLimiter))),
 	),
+	fx.Invoke(memorySweeper),
 )
+
+// memorySweeper sweeps the store and the rate limiter in the background
+// from start to stop.
+func memorySweeper(lc fx.Lifecycle, cfg Config, clock ports.Clock, store *memory.Store, limiter *memory.RateLimiter) {
+	every := cfg.Store.Memory.SweepInterval
+	if every <= 0 {
+		return
+	}
+	var w *memory.Sweeper
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			w = memory.StartSweeper(every, clock.Now,
+				func(now time.Time) { store.Sweep(now) },
+				func(now time.Time) { limiter.Sweep(now) })
+			return nil
+		},
+		OnStop: func(context.Context) error {
+			w.Stop()
+			return nil
+		},
+	})
+}
 
 // MongoModule provides every store from MongoDB. Connecting, creating the
 // indexes and reserving a lease epoch happen in the constructor, so a

@@ -70,9 +70,12 @@ func TestForbiddenPhraseStartsAtAWordBoundary(t *testing.T) {
 	assert.Equal(t, 6, refund.FirstForbidden("Enjoy guaranteed refunds"))
 }
 
-func TestCloneCopiesNestedVariables(t *testing.T) {
+// A clone that sets a variable owns all of its variables, nested values
+// included: what it does to them afterwards never reaches the original.
+func TestCloneCopiesNestedVariablesOnWrite(t *testing.T) {
 	s := &domain.Session{Variables: map[string]any{"order": map[string]any{"status": "open", "items": []any{"a"}}}}
 	c := s.Clone()
+	c.SetVariable("seen", true)
 	c.Variables["order"].(map[string]any)["status"] = "closed"
 	c.Variables["order"].(map[string]any)["items"].([]any)[0] = "b"
 	assert.Equal(t, "open", s.Variables["order"].(map[string]any)["status"])

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"maps"
+	"slices"
 	"time"
 )
 
@@ -52,7 +53,22 @@ type Session struct {
 	UpdatedAt      time.Time  `json:"updated_at"`
 	LastActivityAt time.Time  `json:"last_activity_at"`
 	ClosedAt       *time.Time `json:"closed_at,omitempty"`
+
+	// borrowed marks the maps and slices this value shares with another
+	// copy (see Clone): a method copies such a part before it writes to it.
+	borrowed sharedParts
 }
+
+// sharedParts is a set of a session's maps and slices.
+type sharedParts uint8
+
+const (
+	sharedFires sharedParts = 1 << iota
+	sharedVariables
+	sharedVisits
+	sharedPosition
+	sharedAll = sharedFires | sharedVariables | sharedVisits | sharedPosition
+)
 
 // RuleFire is a rule's firing record within one session.
 type RuleFire struct {
@@ -97,28 +113,59 @@ func (s *Session) Key() ChannelKey {
 	return ChannelKey{TenantID: s.TenantID, AgentID: s.AgentID, Channel: s.Channel, UserChannelID: s.UserChannelID}
 }
 
-// Clone returns a deep copy, so a turn can build the next state without
-// touching the stored one.
+// Clone returns a copy that shares, copy-on-write, the maps and slices s
+// itself shares (see Freeze) and copies the ones s owns. A frozen session,
+// such as a store's snapshot, is cloned by one small allocation however
+// much state it holds; each copy then copies only what it changes, through
+// its methods, which copy a shared part before writing to it.
+//
+// The price is a rule for every holder of a Session: change it only
+// through its methods (or by assigning whole fields), never by writing into
+// its maps or slices, since another copy may be reading them. Clone only
+// reads s, so concurrent Clones of one session are safe.
 func (s *Session) Clone() *Session {
 	if s == nil {
 		return nil
 	}
 	c := *s
-	c.RuleFires = maps.Clone(s.RuleFires)
-	if s.Variables != nil {
-		c.Variables = deepCopy(s.Variables).(map[string]any)
-	}
-	c.VisitHistory = append([]StepVisit(nil), s.VisitHistory...)
-	if s.Scenario != nil {
-		p := *s.Scenario
-		p.StepVisits = maps.Clone(s.Scenario.StepVisits)
-		c.Scenario = &p
-	}
+	c.copyParts(sharedAll &^ s.borrowed)
 	if s.ClosedAt != nil {
 		t := *s.ClosedAt
 		c.ClosedAt = &t
 	}
 	return &c
+}
+
+// Freeze marks every map and slice of s as shared: no method of s writes
+// into them again (each copies first), and Clone of s copies nothing deep.
+// A store freezes a session it keeps before other goroutines can read it.
+func (s *Session) Freeze() { s.borrowed = sharedAll }
+
+// own gives s its own copy of the parts in p that it shares.
+func (s *Session) own(p sharedParts) {
+	s.copyParts(p & s.borrowed)
+}
+
+// copyParts replaces the parts in p by copies of them, which s owns.
+func (s *Session) copyParts(p sharedParts) {
+	if p == 0 {
+		return
+	}
+	if p&sharedFires != 0 {
+		s.RuleFires = maps.Clone(s.RuleFires)
+	}
+	if p&sharedVariables != 0 && s.Variables != nil {
+		s.Variables = deepCopy(s.Variables).(map[string]any)
+	}
+	if p&sharedVisits != 0 {
+		s.VisitHistory = slices.Clone(s.VisitHistory)
+	}
+	if p&sharedPosition != 0 && s.Scenario != nil {
+		pos := *s.Scenario
+		pos.StepVisits = maps.Clone(s.Scenario.StepVisits)
+		s.Scenario = &pos
+	}
+	s.borrowed &^= p
 }
 
 // IdleSince reports whether the session has been idle longer than ttl at now.
@@ -156,6 +203,7 @@ func (s *Session) FireBlocked(r *Rule, turn int) string {
 
 // RecordFire notes that rule id matched in turn.
 func (s *Session) RecordFire(id string, turn int) {
+	s.own(sharedFires)
 	if s.RuleFires == nil {
 		s.RuleFires = map[string]RuleFire{}
 	}
@@ -168,6 +216,7 @@ func (s *Session) RecordFire(id string, turn int) {
 // EnterStep moves the session to step of scenario in turn, starting the
 // scenario when it is not the active one, and records the visit.
 func (s *Session) EnterStep(scenarioID, stepID string, turn int) {
+	s.own(sharedVisits | sharedPosition)
 	if s.Scenario == nil || s.Scenario.ScenarioID != scenarioID {
 		s.Scenario = &ScenarioPosition{ScenarioID: scenarioID, StartedTurn: turn, StepVisits: map[string]int{}}
 	}
@@ -178,7 +227,7 @@ func (s *Session) EnterStep(scenarioID, stepID string, turn int) {
 	s.Scenario.StepVisits[stepID]++
 	s.VisitHistory = append(s.VisitHistory, StepVisit{ScenarioID: scenarioID, StepID: stepID, Turn: turn})
 	if over := len(s.VisitHistory) - MaxVisitHistory; over > 0 {
-		s.VisitHistory = append([]StepVisit(nil), s.VisitHistory[over:]...)
+		s.VisitHistory = slices.Delete(s.VisitHistory, 0, over)
 	}
 }
 
@@ -187,6 +236,7 @@ func (s *Session) ExitScenario() { s.Scenario = nil }
 
 // SetVariable stores a session variable.
 func (s *Session) SetVariable(name string, value any) {
+	s.own(sharedVariables)
 	if s.Variables == nil {
 		s.Variables = map[string]any{}
 	}

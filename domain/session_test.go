@@ -1,6 +1,7 @@
 package domain_test
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -115,7 +116,7 @@ func TestEnterStepCapsHistoryKeepingTheNewest(t *testing.T) {
 	require.Equal(t, n, s.Scenario.StepVisits["again"], "visit counts are not capped")
 }
 
-func TestCloneIsDeep(t *testing.T) {
+func TestCloneIsCopyOnWrite(t *testing.T) {
 	s := newSession()
 	s.RecordFire("r", 1)
 	s.SetVariable("name", "Ana")
@@ -131,17 +132,89 @@ func TestCloneIsDeep(t *testing.T) {
 	c.SetVariable("name", "Bob")
 	c.SetVariable("extra", 1)
 	c.EnterStep("returns", "label", 2)
-	c.Scenario.StepVisits["ask"] = 42
-	c.VisitHistory[0].Turn = 99
 	*c.ClosedAt = t0
 	c.TurnCount = 9
 
-	require.Equal(t, map[string]domain.RuleFire{"r": {Count: 1, LastTurn: 1}}, s.RuleFires)
-	require.Equal(t, map[string]any{"name": "Ana"}, s.Variables)
-	require.Equal(t, &domain.ScenarioPosition{ScenarioID: "returns", StepID: "ask", StartedTurn: 1, StepVisits: map[string]int{"ask": 1}}, s.Scenario)
-	require.Equal(t, []domain.StepVisit{{ScenarioID: "returns", StepID: "ask", Turn: 1}}, s.VisitHistory)
-	require.Equal(t, closed, *s.ClosedAt)
-	require.Equal(t, 0, s.TurnCount)
+	wantS := func() {
+		t.Helper()
+		require.Equal(t, map[string]domain.RuleFire{"r": {Count: 1, LastTurn: 1}}, s.RuleFires)
+		require.Equal(t, map[string]any{"name": "Ana"}, s.Variables)
+		require.Equal(t, &domain.ScenarioPosition{ScenarioID: "returns", StepID: "ask", StartedTurn: 1, StepVisits: map[string]int{"ask": 1}}, s.Scenario)
+		require.Equal(t, []domain.StepVisit{{ScenarioID: "returns", StepID: "ask", Turn: 1}}, s.VisitHistory)
+		require.Equal(t, closed, *s.ClosedAt)
+		require.Equal(t, 0, s.TurnCount)
+	}
+	wantS()
+	require.Equal(t, map[string]domain.RuleFire{"r": {Count: 2, LastTurn: 2}, "new": {Count: 1, LastTurn: 2}}, c.RuleFires)
+	require.Equal(t, "label", c.Scenario.StepID)
+	require.Len(t, c.VisitHistory, 2)
+
+	// The original's own writes do not reach the clone either.
+	c2 := s.Clone()
+	s.RecordFire("r", 3)
+	s.EnterStep("other", "x", 3)
+	s.SetVariable("name", "Cy")
+	require.Equal(t, domain.RuleFire{Count: 1, LastTurn: 1}, c2.RuleFires["r"])
+	require.Equal(t, "ask", c2.Scenario.StepID)
+	require.Equal(t, "Ana", c2.Variables["name"])
+	require.Len(t, c2.VisitHistory, 1)
+}
+
+// A full visit history is trimmed in the copy that appends, never in the
+// snapshot it shares its history with.
+func TestCloneKeepsTheSnapshotsVisitHistory(t *testing.T) {
+	s := newSession()
+	for turn := 1; turn <= domain.MaxVisitHistory; turn++ {
+		s.EnterStep("loop", "again", turn)
+	}
+	snap := s.Clone()
+	next := snap.Clone()
+	next.EnterStep("loop", "again", domain.MaxVisitHistory+1)
+	require.Equal(t, 1, snap.VisitHistory[0].Turn)
+	require.Equal(t, domain.MaxVisitHistory, snap.VisitHistory[len(snap.VisitHistory)-1].Turn)
+	require.Equal(t, 2, next.VisitHistory[0].Turn)
+}
+
+// Stores hand out clones of one frozen snapshot to many goroutines at
+// once, each changing its own; callers clone a session they just read from
+// several goroutines too (run with -race).
+func TestConcurrentClones(t *testing.T) {
+	s := newSession()
+	s.RecordFire("r", 1)
+	s.SetVariable("v", map[string]any{"k": "x"})
+	s.EnterStep("returns", "ask", 1)
+	stored := s.Clone()
+	stored.Freeze()
+	var wg sync.WaitGroup
+	for i := range 8 {
+		for _, from := range []*domain.Session{stored, s} {
+			wg.Go(func() {
+				c := from.Clone()
+				c.RecordFire("r", 2+i)
+				c.SetVariable("v", i)
+				c.EnterStep("returns", "label", 2+i)
+			})
+		}
+	}
+	wg.Wait()
+	for _, x := range []*domain.Session{stored, s} {
+		require.Equal(t, domain.RuleFire{Count: 1, LastTurn: 1}, x.RuleFires["r"])
+		require.Equal(t, map[string]any{"k": "x"}, x.Variables["v"])
+		require.Equal(t, "ask", x.Scenario.StepID)
+	}
+}
+
+// A frozen session shares everything with its clones, and still copies
+// before its own methods write.
+func TestFrozenSessionCopiesOnWrite(t *testing.T) {
+	s := newSession()
+	s.RecordFire("r", 1)
+	s.Freeze()
+	c := s.Clone()
+	s.RecordFire("r", 2)
+	c.RecordFire("other", 2)
+	require.Equal(t, map[string]domain.RuleFire{"r": {Count: 2, LastTurn: 2}}, s.RuleFires)
+	require.Equal(t, map[string]domain.RuleFire{"r": {Count: 1, LastTurn: 1}, "other": {Count: 1, LastTurn: 2}}, c.RuleFires)
 }
 
 func TestCloneOfEmptyAndNilSessions(t *testing.T) {

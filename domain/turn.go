@@ -42,6 +42,26 @@ type Turn struct {
 	SessionAfter *Session `json:"session_after,omitempty"`
 }
 
+// HistoryEntry is what a prompt needs of an earlier turn: the exchange, how
+// the turn ended, and where it left the conversation.
+type HistoryEntry struct {
+	TurnNumber int
+	Message    string
+	Response   string
+	Status     TurnStatus
+	// Scenario is the scenario step the turn ended in; zero outside scenarios.
+	Scenario ScenarioRef
+}
+
+// History returns the turn's entry for later prompts.
+func (t *Turn) History() HistoryEntry {
+	h := HistoryEntry{TurnNumber: t.TurnNumber, Message: t.Message, Response: t.Response, Status: t.Status}
+	if after := t.Explanation.Scenario.After; after != nil {
+		h.Scenario = *after
+	}
+	return h
+}
+
 // TokenUsage counts model tokens spent on a turn.
 type TokenUsage struct {
 	Prompt     int `json:"prompt_tokens"`

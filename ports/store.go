@@ -15,7 +15,11 @@ import (
 //
 // Stores keep their own copies of what they are given and return copies: a
 // caller may change a value after passing it in, or a value it got back,
-// without changing what is stored.
+// without changing what is stored; except a turn given to
+// TurnStore.CommitTurn, which the store takes over. A domain.Session is copy-on-write (see
+// Session.Clone), so a store may hand out and keep clones that share maps:
+// sessions, including a turn's SessionAfter, are changed only through
+// their methods.
 
 // PageRequest asks for one page of a listing.
 type PageRequest struct {
@@ -162,7 +166,10 @@ type LeaseToken struct {
 // TurnStore keeps turn records, the commit point of every turn.
 type TurnStore interface {
 	// CommitTurn stores turn under (turn.SessionID, turn.TurnNumber) and
-	// makes turn.SessionAfter the session's state. TurnNumber must be the
+	// makes turn.SessionAfter the session's state. The store takes turn
+	// over, SessionAfter included (whose Version and Status it may set to
+	// what it stored): the caller may read it afterwards but must not
+	// change it, so a store may keep it instead of copying it. TurnNumber must be the
 	// session's TurnCount+1: when that number is already taken, or skipped
 	// (a larger number), or lease is no longer the session's current lease
 	// (a stale holder), it returns SESSION_BUSY and stores nothing. Of
@@ -180,12 +187,12 @@ type TurnStore interface {
 	// ListTurns pages through a session's turns in q.Order by turn number.
 	// SESSION_NOT_FOUND when the session does not exist.
 	ListTurns(ctx context.Context, tenantID, sessionID string, q TurnQuery) (Page[domain.Turn], error)
-	// RecentTurns returns the session's newest n turns in ascending order
-	// (for prompts); cost does not grow with the session's length. A
-	// missing session, and n <= 0, give an empty (non-nil) list, not an
-	// error: the caller has just read the session, and a store saves a
-	// round trip by not checking again.
-	RecentTurns(ctx context.Context, tenantID, sessionID string, n int) ([]domain.Turn, error)
+	// RecentHistory returns what a prompt needs of the session's newest n
+	// turns, oldest first; cost does not grow with the session's length
+	// or with the size of the turn records. A missing session, and n <= 0,
+	// give an empty (non-nil) list, not an error: the caller has just read
+	// the session, and a store saves a round trip by not checking again.
+	RecentHistory(ctx context.Context, tenantID, sessionID string, n int) ([]domain.HistoryEntry, error)
 }
 
 // SessionLocker serializes the turns of one session across every instance.

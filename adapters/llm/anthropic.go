@@ -8,6 +8,7 @@ import (
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
+	"github.com/anthropics/anthropic-sdk-go/v2/packages/ssestream"
 
 	"focal/domain"
 	"focal/ports"
@@ -101,7 +102,9 @@ func (m *Anthropic) StreamChat(ctx context.Context, req ports.ChatRequest, onDel
 	}
 	res := ports.ChatResult{Provider: "anthropic", Model: model}
 	var text strings.Builder
-	stream := m.client.Messages.NewStreaming(ctx, params)
+	stream := onFreshStack(func() *ssestream.Stream[anthropic.MessageStreamEventUnion] {
+		return m.client.Messages.NewStreaming(ctx, params)
+	})
 	defer stream.Close()
 	finished := false
 	for stream.Next() {

@@ -47,7 +47,7 @@ func Build(cfg Config, log *zap.Logger, opts ...Option) (ports.ChatModel, ports.
 	}
 	client := b.httpClient
 	if client == nil {
-		client = NewHTTPClient(cfg.ConnectTimeout)
+		client = newHTTPClient(cfg.ConnectTimeout, cfg.H2C)
 	}
 	obs := append(resilience.Observers{resilience.LogObserver{Log: log}}, b.observers...)
 	guard := resilience.NewGuard(cfg.guard(), obs)

@@ -36,6 +36,11 @@ type Config struct {
 	OpenAIAPIKey    string `env:"LLM_OPENAI_API_KEY" yaml:"openai_api_key"`
 	AnthropicAPIKey string `env:"LLM_ANTHROPIC_API_KEY" yaml:"anthropic_api_key"`
 
+	// H2C speaks HTTP/2 to every model server: without TLS (prior
+	// knowledge) to http:// base URLs, so the server must accept h2c (a
+	// local gateway or model server that does); over TLS as negotiated
+	// otherwise. Many waiting streams then share a few connections.
+	H2C bool `env:"LLM_H2C" yaml:"h2c"`
 	// ConnectTimeout bounds dialing and the TLS handshake.
 	ConnectTimeout time.Duration `env:"LLM_CONNECT_TIMEOUT" envDefault:"5s" yaml:"connect_timeout"`
 	// FirstTokenTimeout cancels (and retries) an attempt that streamed no

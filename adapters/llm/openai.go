@@ -10,6 +10,7 @@ import (
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/packages/ssestream"
 	"github.com/openai/openai-go/v3/shared"
 
 	"focal/domain"
@@ -117,7 +118,9 @@ func (m *OpenAI) StreamChat(ctx context.Context, req ports.ChatRequest, onDelta 
 	}
 	res := ports.ChatResult{Provider: "openai", Model: model}
 	var text strings.Builder
-	stream := m.client.Chat.Completions.NewStreaming(ctx, params)
+	stream := onFreshStack(func() *ssestream.Stream[openai.ChatCompletionChunk] {
+		return m.client.Chat.Completions.NewStreaming(ctx, params)
+	})
 	defer stream.Close()
 	finished := false
 	for stream.Next() {

@@ -11,11 +11,24 @@ import (
 // stream lasts as long as its context allows, and pooled keep-alive
 // connections so a turn does not pay a handshake.
 func NewHTTPClient(connect time.Duration) *http.Client {
+	return newHTTPClient(connect, false)
+}
+
+// NewH2CClient is NewHTTPClient speaking HTTP/2 only: without TLS (h2c,
+// prior knowledge) to http:// servers, negotiated over TLS to https://
+// ones. Concurrent streams then share a few connections instead of holding
+// one each, with its buffers and its two transport goroutines: what a
+// waiting stream costs shrinks to the HTTP/2 stream's own state.
+func NewH2CClient(connect time.Duration) *http.Client {
+	return newHTTPClient(connect, true)
+}
+
+func newHTTPClient(connect time.Duration, h2c bool) *http.Client {
 	if connect <= 0 {
 		connect = 5 * time.Second
 	}
 	dialer := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
-	return &http.Client{Transport: &http.Transport{
+	t := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           dialer.DialContext,
 		TLSHandshakeTimeout:   connect,
@@ -24,5 +37,23 @@ func NewHTTPClient(connect time.Duration) *http.Client {
 		MaxIdleConnsPerHost:   64,
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
-	}}
+	}
+	if h2c {
+		t.Protocols = new(http.Protocols)
+		t.Protocols.SetHTTP2(true)
+		t.Protocols.SetUnencryptedHTTP2(true)
+	}
+	return &http.Client{Transport: t}
+}
+
+// onFreshStack runs open, the SDK call that encodes the request and waits
+// for the response headers, on a goroutine of its own that ends with it.
+// That call runs deep (reflective encoding), and a goroutine's stack stays
+// at the largest size it ever grew to; the caller then waits for the
+// model's tokens, often for seconds, on a stack that never grew so far
+// (make bench measures the stacks of idle streams).
+func onFreshStack[T any](open func() T) T {
+	opened := make(chan T, 1)
+	go func() { opened <- open() }()
+	return <-opened
 }

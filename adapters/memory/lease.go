@@ -37,10 +37,12 @@ type lease struct {
 // LockSession implements ports.SessionLocker.
 func (s *Store) LockSession(ctx context.Context, tenantID, sessionID string, wait, ttl time.Duration) (ports.SessionLease, error) {
 	s.mu.Lock()
-	if _, err := s.session(tenantID, sessionID); err != nil {
+	e, err := s.session(tenantID, sessionID)
+	if err != nil {
 		s.mu.Unlock()
 		return nil, err
 	}
+	e.touched = s.clock.Now()
 	l := s.leases[sessionID]
 	if l == nil {
 		l = &sessionLease{}

@@ -70,3 +70,21 @@ func (l *RateLimiter) TakeRate(_ context.Context, key string, limit int, window 
 	}
 	return d, nil
 }
+
+// Sweep forgets every key whose bucket has refilled by now: a fresh bucket
+// behaves exactly the same, so only memory changes.
+func (l *RateLimiter) Sweep(now time.Time) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, k := range l.buckets.Keys() {
+		if b, ok := l.buckets.Peek(k); ok && b.limiter.TokensAt(now) >= float64(b.limit) {
+			l.buckets.Remove(k)
+			n++
+		}
+	}
+	return n
+}
+
+// Len is how many keys the limiter holds.
+func (l *RateLimiter) Len() int { return l.buckets.Len() }

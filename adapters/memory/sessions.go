@@ -19,13 +19,17 @@ func (s *Store) FindOrCreateActive(ctx context.Context, candidate *domain.Sessio
 	key := candidate.Key()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.clock.Now()
 	if id, ok := s.active[key]; ok {
-		return s.sessions[id].Clone(), false, nil
+		e := s.sessions[id]
+		e.touched = now
+		return e.snap.Clone(), false, nil
 	}
-	stored := candidate.Clone()
-	s.sessions[stored.ID] = stored
-	s.active[key] = stored.ID
-	return stored.Clone(), true, nil
+	e := &sessionEntry{snap: candidate.Clone(), touched: now}
+	e.snap.Freeze()
+	s.sessions[e.snap.ID] = e
+	s.active[key] = e.snap.ID
+	return e.snap.Clone(), true, nil
 }
 
 // GetSession implements ports.SessionStore.
@@ -35,20 +39,21 @@ func (s *Store) GetSession(ctx context.Context, tenantID, sessionID string) (*do
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sess, err := s.session(tenantID, sessionID)
+	e, err := s.session(tenantID, sessionID)
 	if err != nil {
 		return nil, err
 	}
-	return sess.Clone(), nil
+	e.touched = s.clock.Now()
+	return e.snap.Clone(), nil
 }
 
 // session returns the stored session; the caller holds s.mu.
-func (s *Store) session(tenantID, sessionID string) (*domain.Session, error) {
-	sess, ok := s.sessions[sessionID]
-	if !ok || sess.TenantID != tenantID {
+func (s *Store) session(tenantID, sessionID string) (*sessionEntry, error) {
+	e, ok := s.sessions[sessionID]
+	if !ok || e.snap.TenantID != tenantID {
 		return nil, domain.Errorf(domain.CodeSessionNotFound, "session %s not found", sessionID)
 	}
-	return sess, nil
+	return e, nil
 }
 
 // ListSessions implements ports.SessionStore: newest first, by creation time
@@ -63,7 +68,8 @@ func (s *Store) ListSessions(ctx context.Context, tenantID string, q ports.Sessi
 	}
 	s.mu.Lock()
 	var out []domain.Session
-	for _, sess := range s.sessions {
+	for _, e := range s.sessions {
+		sess := e.snap
 		if sess.TenantID != tenantID || (q.AgentID != "" && sess.AgentID != q.AgentID) || (q.Status != "" && sess.Status != q.Status) {
 			continue
 		}
@@ -90,15 +96,17 @@ func (s *Store) CloseSession(ctx context.Context, tenantID, sessionID string, at
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sess, err := s.session(tenantID, sessionID)
+	e, err := s.session(tenantID, sessionID)
 	if err != nil {
 		return nil, err
 	}
-	sess.Close(at)
-	if s.active[sess.Key()] == sess.ID {
-		delete(s.active, sess.Key())
+	closed := e.snap.Clone()
+	closed.Close(at)
+	e.snap = closed
+	if s.active[closed.Key()] == closed.ID {
+		delete(s.active, closed.Key())
 	}
-	return sess.Clone(), nil
+	return closed.Clone(), nil
 }
 
 // DeleteSession implements ports.SessionStore.
@@ -108,17 +116,21 @@ func (s *Store) DeleteSession(ctx context.Context, tenantID, sessionID string) e
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sess, err := s.session(tenantID, sessionID)
+	e, err := s.session(tenantID, sessionID)
 	if err != nil {
 		return err
 	}
-	if s.active[sess.Key()] == sess.ID {
-		delete(s.active, sess.Key())
-	}
-	for _, t := range s.turns[sessionID] {
-		delete(s.turnByID, t.ID)
-	}
-	delete(s.turns, sessionID)
-	delete(s.sessions, sessionID)
+	s.drop(e)
 	return nil
+}
+
+// drop forgets a session and its turns; the caller holds s.mu.
+func (s *Store) drop(e *sessionEntry) {
+	if s.active[e.snap.Key()] == e.snap.ID {
+		delete(s.active, e.snap.Key())
+	}
+	for _, t := range e.turns {
+		delete(s.turnByID, t.id)
+	}
+	delete(s.sessions, e.snap.ID)
 }

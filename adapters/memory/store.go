@@ -1,6 +1,8 @@
 // Package memory implements every Focal store in process memory: the
 // embedded default for development, tests and single-instance use. State is
-// lost on restart and not shared between instances.
+// lost on restart and not shared between instances. Retention bounds what
+// it keeps (see Retention and Sweep), so a long-running process holds
+// steady memory.
 package memory
 
 import (
@@ -10,30 +12,60 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"focal/domain"
 	"focal/ports"
 )
 
 // Store holds policies, sessions, turns, session leases and idempotency
-// records. Every value is copied on the way in and on the way out. One mutex
-// guards all of it: every operation is a few map look-ups, so contention
-// costs less than finer locks would.
+// records. One mutex guards all of it: every operation is a few map
+// look-ups, so contention costs less than finer locks would.
+//
+// What it keeps never changes once stored, so the turn path copies nothing
+// deep: sessions are copy-on-write snapshots (domain.Session.Clone), a
+// turn's record is the one the application built and handed over (only the
+// rare audit reads copy it), and the prompt's view of each turn is a small
+// domain.HistoryEntry.
 type Store struct {
-	clock ports.Clock
+	clock     ports.Clock
+	retention Retention
 
 	mu       sync.Mutex
 	policies map[string]*domain.Policy // tenant/agent → current version
 	// deleted holds the deletion marker of a deleted agent: the version
 	// number its delete took, so numbering continues after it.
 	deleted  map[string]int64
-	sessions map[string]*domain.Session
+	sessions map[string]*sessionEntry
 	active   map[domain.ChannelKey]string // channel identity → active session id
-	turns    map[string][]*domain.Turn    // session id → turns by number-1
-	turnByID map[string]*domain.Turn
+	turnByID map[string]*storedTurn
 	leases   map[string]*sessionLease
 	fences   int64 // last lease fence handed out
 	idem     map[string]*ports.IdempotencyRecord
+}
+
+// sessionEntry is a stored session and the turns kept of it.
+type sessionEntry struct {
+	// snap is the session as committed; a Clone, never changed in place.
+	snap *domain.Session
+	// touched is when a turn last read or wrote the session: eviction
+	// waits for it too, so a session a request has just found is not
+	// dropped before the request locks it.
+	touched time.Time
+	// turns are the kept turns, oldest first, numbered consecutively up
+	// to snap.TurnCount; older ones were dropped by retention.
+	turns []*storedTurn
+}
+
+// storedTurn is one committed turn as kept.
+type storedTurn struct {
+	id, tenantID string
+	number       int
+	// record is the committed turn, never changed; after is its
+	// SessionAfter, frozen.
+	record  *domain.Turn
+	after   *domain.Session
+	history domain.HistoryEntry
 }
 
 var (
@@ -43,19 +75,29 @@ var (
 	_ ports.SessionLocker = (*Store)(nil)
 )
 
+// Option configures a Store.
+type Option func(*Store)
+
+// WithRetention bounds what the store keeps; without it nothing is
+// dropped.
+func WithRetention(r Retention) Option { return func(s *Store) { s.retention = r } }
+
 // New returns an empty store.
-func New(clock ports.Clock) *Store {
-	return &Store{
+func New(clock ports.Clock, opts ...Option) *Store {
+	s := &Store{
 		clock:    clock,
 		policies: map[string]*domain.Policy{},
 		deleted:  map[string]int64{},
-		sessions: map[string]*domain.Session{},
+		sessions: map[string]*sessionEntry{},
 		active:   map[domain.ChannelKey]string{},
-		turns:    map[string][]*domain.Turn{},
-		turnByID: map[string]*domain.Turn{},
+		turnByID: map[string]*storedTurn{},
 		leases:   map[string]*sessionLease{},
 		idem:     map[string]*ports.IdempotencyRecord{},
 	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 func policyKey(tenantID, agentID string) string { return tenantID + "/" + agentID }
@@ -182,8 +224,7 @@ func clonePolicy(p *domain.Policy) (*domain.Policy, error) {
 }
 
 // cloneJSON deep-copies v through its JSON form, which every stored type
-// has, so a field added later is copied too. For values read rarely; the
-// turn path uses the faster cloneTurn.
+// has, so a field added later is copied too. For values read rarely.
 func cloneJSON[T any](v T) (T, error) {
 	var cp T
 	b, err := json.Marshal(v)

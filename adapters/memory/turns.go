@@ -7,8 +7,9 @@ import (
 	"focal/ports"
 )
 
-// CommitTurn implements ports.TurnStore. The record kept is a deep copy:
-// the caller may go on changing its turn.
+// CommitTurn implements ports.TurnStore. It keeps turn itself, session
+// state included, which the caller handed over (ports.TurnStore.CommitTurn):
+// committing copies nothing.
 func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *domain.Turn) error {
 	if err := ctx.Err(); err != nil {
 		return unavailable(err)
@@ -16,10 +17,11 @@ func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *do
 	if turn == nil || turn.SessionAfter == nil || turn.ID == "" || turn.TurnNumber < 1 {
 		return domain.InvalidFields(domain.FieldError{Field: "turn", Message: "needs an id, a turn number from 1 and the session after it"})
 	}
-	rec := cloneTurn(turn)
+	st := &storedTurn{id: turn.ID, tenantID: turn.TenantID, number: turn.TurnNumber, record: turn, history: turn.History()}
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	stored, err := s.session(turn.TenantID, turn.SessionID)
+	e, err := s.session(turn.TenantID, turn.SessionID)
 	if err != nil {
 		return err
 	}
@@ -27,18 +29,28 @@ func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *do
 	if l := s.leases[turn.SessionID]; lease.Fence != 0 && (l == nil || l.holder != lease.Fence) {
 		return busy("session %s: the lease of this turn was taken over", turn.SessionID)
 	}
+	stored := e.snap
 	if turn.TurnNumber != stored.TurnCount+1 {
 		return busy("session %s: turn %d is already committed or out of order (the session has %d)", turn.SessionID, turn.TurnNumber, stored.TurnCount)
 	}
-	next := rec.SessionAfter
 	// Status belongs to the session, not the turn: a close that happened
 	// while the turn ran stays.
+	next := turn.SessionAfter
 	next.Status, next.ClosedAt = stored.Status, stored.ClosedAt
 	next.Version = stored.Version + 1
-	rec.SessionAfter = next.Clone()
-	s.sessions[turn.SessionID] = next
-	s.turns[turn.SessionID] = append(s.turns[turn.SessionID], rec)
-	s.turnByID[rec.ID] = rec
+	next.Freeze()
+	st.after = next
+	e.snap = next
+	e.touched = s.clock.Now()
+	e.turns = append(e.turns, st)
+	s.turnByID[st.id] = st
+	if over := len(e.turns) - s.retention.MaxTurns; s.retention.MaxTurns > 0 && over > 0 {
+		for _, old := range e.turns[:over] {
+			delete(s.turnByID, old.id)
+		}
+		clear(e.turns[:over])
+		e.turns = e.turns[over:]
+	}
 	return nil
 }
 
@@ -48,7 +60,22 @@ func busy(format string, args ...any) error {
 	return e
 }
 
-// GetTurn implements ports.TurnStore; it returns a deep copy.
+// decode copies a kept turn through its JSON form, so that the caller owns
+// every map and slice of it (audit reads are rare; a field added to
+// domain.Turn later is copied too).
+func (t *storedTurn) decode() (domain.Turn, error) {
+	rec := *t.record
+	rec.SessionAfter = nil
+	out, err := cloneJSON(rec)
+	if err != nil {
+		return out, domain.WrapError(domain.CodeInternal, err, "a stored turn cannot be read")
+	}
+	out.SessionAfter = t.after.Clone()
+	return out, nil
+}
+
+// GetTurn implements ports.TurnStore. A turn dropped by retention is
+// TURN_NOT_FOUND.
 func (s *Store) GetTurn(ctx context.Context, tenantID, turnID string) (*domain.Turn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, unavailable(err)
@@ -56,14 +83,15 @@ func (s *Store) GetTurn(ctx context.Context, tenantID, turnID string) (*domain.T
 	s.mu.Lock()
 	t, ok := s.turnByID[turnID]
 	s.mu.Unlock()
-	if !ok || t.TenantID != tenantID {
+	if !ok || t.tenantID != tenantID {
 		return nil, domain.Errorf(domain.CodeTurnNotFound, "turn %s not found", turnID)
 	}
-	// Stored records are never modified: copying outside the lock is safe.
-	return cloneTurn(t), nil
+	// Kept turns never change: decoding outside the lock is safe.
+	out, err := t.decode()
+	return &out, err
 }
 
-// ListTurns implements ports.TurnStore.
+// ListTurns implements ports.TurnStore; it lists the kept turns.
 func (s *Store) ListTurns(ctx context.Context, tenantID, sessionID string, q ports.TurnQuery) (ports.Page[domain.Turn], error) {
 	if err := ctx.Err(); err != nil {
 		return ports.Page[domain.Turn]{}, unavailable(err)
@@ -72,51 +100,79 @@ func (s *Store) ListTurns(ctx context.Context, tenantID, sessionID string, q por
 	if err != nil {
 		return ports.Page[domain.Turn]{}, err
 	}
+	limit := ports.PageLimit(q.Page.Limit)
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, err := s.session(tenantID, sessionID); err != nil {
+	e, err := s.session(tenantID, sessionID)
+	if err != nil {
+		s.mu.Unlock()
 		return ports.Page[domain.Turn]{}, err
 	}
-	all := s.turns[sessionID]
-	limit := ports.PageLimit(q.Page.Limit)
-	page := ports.Page[domain.Turn]{Items: make([]domain.Turn, 0, min(limit, len(all)))}
-	// Turn n sits at index n-1; walk from the cursor in the asked order.
+	kept := e.turns
+	var picked []*storedTurn
+	// Kept turns are numbered consecutively from the first one kept.
+	first := 1
+	if len(kept) > 0 {
+		first = kept[0].number
+	}
 	i, step := 0, 1
 	if q.Order == ports.OrderDesc {
-		i, step = len(all)-1, -1
+		i, step = len(kept)-1, -1
 	}
 	if hasCursor {
-		i = after - 1 + step
+		// Resume after the cursor's number; a cursor into turns
+		// retention dropped resumes at the oldest kept (ascending) or
+		// has nothing older (descending).
+		i = after + step - first
+		if step > 0 {
+			i = max(i, 0)
+		} else {
+			i = min(i, len(kept)-1)
+		}
 	}
-	for ; i >= 0 && i < len(all); i += step {
-		if len(page.Items) == limit {
-			page.NextCursor = numberCursor(page.Items[limit-1].TurnNumber)
+	more := false
+	for ; i >= 0 && i < len(kept); i += step {
+		if len(picked) == limit {
+			more = true
 			break
 		}
-		page.Items = append(page.Items, *cloneTurn(all[i]))
+		picked = append(picked, kept[i])
+	}
+	s.mu.Unlock()
+
+	page := ports.Page[domain.Turn]{Items: make([]domain.Turn, 0, len(picked))}
+	for _, t := range picked {
+		out, err := t.decode()
+		if err != nil {
+			return ports.Page[domain.Turn]{}, err
+		}
+		page.Items = append(page.Items, out)
+	}
+	if more {
+		page.NextCursor = numberCursor(picked[limit-1].number)
 	}
 	return page, nil
 }
 
-// RecentTurns implements ports.TurnStore. A missing session (or another
+// RecentHistory implements ports.TurnStore: it copies n small entries,
+// whatever the size of the turn records. A missing session (or another
 // tenant's) has no turns: the list is empty, as from the MongoDB store.
-func (s *Store) RecentTurns(ctx context.Context, tenantID, sessionID string, n int) ([]domain.Turn, error) {
+func (s *Store) RecentHistory(ctx context.Context, tenantID, sessionID string, n int) ([]domain.HistoryEntry, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, unavailable(err)
 	}
 	if n <= 0 {
-		return []domain.Turn{}, nil
+		return []domain.HistoryEntry{}, nil
 	}
 	s.mu.Lock()
-	var newest []*domain.Turn
-	if _, err := s.session(tenantID, sessionID); err == nil {
-		all := s.turns[sessionID]
-		newest = all[max(0, len(all)-n):len(all):len(all)]
+	defer s.mu.Unlock()
+	e, err := s.session(tenantID, sessionID)
+	if err != nil {
+		return []domain.HistoryEntry{}, nil
 	}
-	s.mu.Unlock()
-	out := make([]domain.Turn, 0, len(newest))
-	for _, t := range newest {
-		out = append(out, *cloneTurn(t))
+	newest := e.turns[max(0, len(e.turns)-n):]
+	out := make([]domain.HistoryEntry, len(newest))
+	for i, t := range newest {
+		out[i] = t.history
 	}
 	return out, nil
 }

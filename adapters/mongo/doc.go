@@ -60,7 +60,7 @@
 //	LockSession          1 (lease insert) for a session this process read or created within
 //	                     a minute, as the application always just did; else 2 (‖ session check)
 //	GetSession           2 (session doc ‖ newest turn)                1 of latency
-//	RecentTurns          1
+//	RecentHistory        1
 //	CommitTurn           1 (insert) under a lease this process granted, held alone, for the
 //	                     number after the newest it saw; else up to 3 (lease ‖ newest turn
 //	                     number, then insert), 2 of latency
@@ -77,7 +77,7 @@
 // A whole turn as the application makes it (rate limit, resolve the
 // session, lock, read it again, commit, release) costs 9 for a new user's
 // first turn (12 before these shortcuts), 8 for a returning user's next
-// turn by channel identity (12) and 8 by session id (11); RecentTurns adds
+// turn by channel identity (12) and 8 by session id (11); RecentHistory adds
 // one when a model generates, an Idempotency-Key two (claim, complete).
 // The reads left are the ones whose answers this process cannot know: the
 // session's state after another instance's turn, and its status.

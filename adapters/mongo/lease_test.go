@@ -157,7 +157,7 @@ func TestDeleteSessionWaitsForTheTurnInFlight(t *testing.T) {
 
 	_, err = a.GetTurn(ctx, k.TenantID, turn.ID)
 	require.True(t, domain.IsCode(err, domain.CodeTurnNotFound), "the turn went with its session: %v", err)
-	recent, err := a.RecentTurns(ctx, k.TenantID, sess.ID, 10)
+	recent, err := a.RecentHistory(ctx, k.TenantID, sess.ID, 10)
 	require.NoError(t, err)
 	require.Empty(t, recent)
 	_, err = a.LockSession(ctx, k.TenantID, sess.ID, time.Second, time.Minute)

@@ -76,10 +76,10 @@ func TestRoundTripsPerTurn(t *testing.T) {
 	})
 	require.ElementsMatch(t, []string{"find", "find"}, cmds, "GetSession")
 	cmds = counter.during(func() {
-		_, err := s.RecentTurns(ctx, tenant, sess.ID, 10)
+		_, err := s.RecentHistory(ctx, tenant, sess.ID, 10)
 		require.NoError(t, err)
 	})
-	require.Equal(t, []string{"find"}, cmds, "RecentTurns")
+	require.Equal(t, []string{"find"}, cmds, "RecentHistory")
 	cmds = counter.during(func() { require.NoError(t, s.CommitTurn(ctx, lease.Token(), turnAfter(sess, 1))) })
 	require.Equal(t, []string{"insert"}, cmds, "CommitTurn under a lease just granted, of the next number")
 	cmds = counter.during(func() { require.NoError(t, lease.Release(ctx)) })
@@ -157,7 +157,7 @@ func TestRoundTripsSlowPaths(t *testing.T) {
 
 // TestRoundTripsPerTurnTotal pins the store's round trips of a whole turn
 // as the application makes it (process_message.go: rate limit, resolve the
-// session, lock, read it again, commit, release; RecentTurns adds one when
+// session, lock, read it again, commit, release; RecentHistory adds one when
 // a model generates, an Idempotency-Key two).
 func TestRoundTripsPerTurnTotal(t *testing.T) {
 	counter := &commandCounter{}

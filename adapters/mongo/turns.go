@@ -270,24 +270,47 @@ func (s *Store) ListTurns(ctx context.Context, tenantID, sessionID string, q por
 	return page, nil
 }
 
-// RecentTurns implements ports.TurnStore: one indexed round trip reading
-// the newest n records, whatever the session's length. An unknown session
-// (or another tenant's) has no turns: the list is empty.
-func (s *Store) RecentTurns(ctx context.Context, tenantID, sessionID string, n int) ([]domain.Turn, error) {
+// RecentHistory implements ports.TurnStore: one indexed round trip reading
+// the newest n records without their session state, whatever the
+// session's length. An unknown session (or another tenant's) has no
+// turns: the list is empty.
+func (s *Store) RecentHistory(ctx context.Context, tenantID, sessionID string, n int) ([]domain.HistoryEntry, error) {
 	if n <= 0 {
-		return []domain.Turn{}, nil
+		return []domain.HistoryEntry{}, nil
 	}
-	docs, err := s.findTurns(ctx, turnsOf(tenantID, sessionID), bson.D{{Key: "turn_number", Value: -1}}, n)
+	ctx, cancel := s.op(ctx)
+	defer cancel()
+	cur, err := s.turns.Find(ctx, turnsOf(tenantID, sessionID), options.Find().
+		SetSort(bson.D{{Key: "turn_number", Value: -1}}).SetLimit(int64(n)).
+		SetProjection(bson.D{{Key: "turn_number", Value: 1}, {Key: "record", Value: 1}}))
 	if err != nil {
-		return nil, err
+		return nil, s.fail(err, "read history")
 	}
-	out := make([]domain.Turn, 0, len(docs))
+	var docs []turnDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, s.fail(err, "read history")
+	}
+	out := make([]domain.HistoryEntry, 0, len(docs))
 	for i := range slices.Backward(docs) {
-		t, err := docs[i].turn()
-		if err != nil {
-			return nil, err
+		// Only the fields a prompt needs are decoded from the record.
+		var rec struct {
+			Message     string            `json:"message"`
+			Response    string            `json:"response"`
+			Status      domain.TurnStatus `json:"status"`
+			Explanation struct {
+				Scenario struct {
+					After *domain.ScenarioRef `json:"after"`
+				} `json:"scenario"`
+			} `json:"explanation"`
 		}
-		out = append(out, t)
+		if err := json.Unmarshal([]byte(docs[i].Record), &rec); err != nil {
+			return nil, domain.WrapError(domain.CodeInternal, err, "a stored turn cannot be read")
+		}
+		h := domain.HistoryEntry{TurnNumber: int(docs[i].TurnNumber), Message: rec.Message, Response: rec.Response, Status: rec.Status}
+		if rec.Explanation.Scenario.After != nil {
+			h.Scenario = *rec.Explanation.Scenario.After
+		}
+		out = append(out, h)
 	}
 	return out, nil
 }

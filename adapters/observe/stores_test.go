@@ -77,8 +77,8 @@ func (f *fakeStore) GetTurn(ctx context.Context, _, _ string) (*domain.Turn, err
 func (f *fakeStore) ListTurns(ctx context.Context, _, _ string, _ ports.TurnQuery) (ports.Page[domain.Turn], error) {
 	return ports.Page[domain.Turn]{NextCursor: "next"}, f.call(ctx, "ListTurns")
 }
-func (f *fakeStore) RecentTurns(ctx context.Context, _, _ string, _ int) ([]domain.Turn, error) {
-	return []domain.Turn{*testTurn}, f.call(ctx, "RecentTurns")
+func (f *fakeStore) RecentHistory(ctx context.Context, _, _ string, _ int) ([]domain.HistoryEntry, error) {
+	return []domain.HistoryEntry{testTurn.History()}, f.call(ctx, "RecentHistory")
 }
 func (f *fakeStore) LockSession(ctx context.Context, _, _ string, _, _ time.Duration) (ports.SessionLease, error) {
 	if err := f.call(ctx, "LockSession"); err != nil {
@@ -177,8 +177,8 @@ func storeCases() []storeCase {
 			return err
 		}},
 		{"turn.recent", func(t *testing.T, m *Metrics, f *fakeStore, ctx context.Context) error {
-			ts, err := m.TurnStore(f).RecentTurns(ctx, "t", "s", 5)
-			eq(t, []domain.Turn{*testTurn}, ts)
+			ts, err := m.TurnStore(f).RecentHistory(ctx, "t", "s", 5)
+			eq(t, []domain.HistoryEntry{testTurn.History()}, ts)
 			return err
 		}},
 		{"lease.acquire", func(t *testing.T, m *Metrics, f *fakeStore, ctx context.Context) error {

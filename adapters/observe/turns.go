@@ -67,9 +67,9 @@ func (s *turnStore) ListTurns(ctx context.Context, tenantID, sessionID string, q
 	return out, err
 }
 
-func (s *turnStore) RecentTurns(ctx context.Context, tenantID, sessionID string, n int) (out []domain.Turn, err error) {
+func (s *turnStore) RecentHistory(ctx context.Context, tenantID, sessionID string, n int) (out []domain.HistoryEntry, err error) {
 	err = s.m.storeCall(ctx, "turn.recent", func(ctx context.Context) (err error) {
-		out, err = s.next.RecentTurns(ctx, tenantID, sessionID, n)
+		out, err = s.next.RecentHistory(ctx, tenantID, sessionID, n)
 		return err
 	})
 	return out, err

@@ -76,7 +76,7 @@ type turn struct {
 	clock   ports.Clock
 	started time.Time
 	// history is the prompt's history once loaded (see loadHistory).
-	history       []domain.Turn
+	history       []domain.HistoryEntry
 	historyLoaded bool
 }
 

@@ -168,7 +168,7 @@ func TestGenerationPromptSkipsUnfinishedTurns(t *testing.T) {
 // failingHistory is a turn store whose history reads fail.
 type failingHistory struct{ ports.TurnStore }
 
-func (failingHistory) RecentTurns(context.Context, string, string, int) ([]domain.Turn, error) {
+func (failingHistory) RecentHistory(context.Context, string, string, int) ([]domain.HistoryEntry, error) {
 	return nil, domain.Errorf(domain.CodeStoreUnavailable, "the store did not answer in time")
 }
 

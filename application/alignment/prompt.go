@@ -131,7 +131,7 @@ func (e *Engine) loadHistory(ctx context.Context, t *turn) error {
 		return nil
 	}
 	if n := *t.cp.Settings.HistoryTurns; n > 0 && t.in.TurnNumber > 1 {
-		h, err := e.history.RecentTurns(ctx, t.state.TenantID, t.state.ID, n)
+		h, err := e.history.RecentHistory(ctx, t.state.TenantID, t.state.ID, n)
 		if err != nil {
 			return err
 		}

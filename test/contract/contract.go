@@ -51,6 +51,11 @@ type Features struct {
 	// asked. Backends that wait by polling cannot promise it; the suite then
 	// only checks that every waiter gets the lease in turn.
 	FIFOLease bool
+	// Retention opens stores that bound what they keep as r says (see
+	// Retention and the retention cases). Nil: the backend keeps everything
+	// (its own expiry of leases and idempotency records aside) and the
+	// retention cases are skipped.
+	Retention func(t *testing.T, r Retention) Retaining
 }
 
 // RunStoreSuite runs every conformance case against the stores factory
@@ -85,6 +90,7 @@ func RunStoreSuite(t *testing.T, factory func(t *testing.T) Stores) {
 			return core(s)
 		}},
 	}
+	t.Run("Retention", func(t *testing.T) { runRetentionCases(t, factory) })
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
 			for _, c := range g.cases {

@@ -2,6 +2,7 @@ package contract_test
 
 import (
 	"testing"
+	"time"
 
 	"focal/adapters/clock"
 	"focal/adapters/memory"
@@ -15,7 +16,15 @@ func TestMemoryStore(t *testing.T) {
 			Policies: s, Sessions: s, Turns: s, Locker: s,
 			Idempotency: s, Rates: memory.NewRateLimiter(clock.System{}),
 			// A released lease passes straight to the longest waiter.
-			Features: contract.Features{FIFOLease: true},
+			Features: contract.Features{FIFOLease: true, Retention: retainingMemory},
 		}
 	})
+}
+
+func retainingMemory(_ *testing.T, r contract.Retention) contract.Retaining {
+	s := memory.New(clock.System{}, memory.WithRetention(memory.Retention{SessionTTL: r.SessionTTL, MaxTurns: r.MaxTurns, SweepInterval: time.Minute}))
+	return contract.Retaining{
+		Stores: contract.Stores{Policies: s, Sessions: s, Turns: s, Locker: s, Idempotency: s, Rates: memory.NewRateLimiter(clock.System{})},
+		Sweep:  func(now time.Time) { s.Sweep(now) },
+	}
 }

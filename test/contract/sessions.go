@@ -157,9 +157,9 @@ func testDeleteSession(t *testing.T, f *fixture) {
 	}
 	_, err = f.Turns.ListTurns(f.ctx, tenant, s.ID, ports.TurnQuery{})
 	requireCode(t, err, domain.CodeSessionNotFound, "ListTurns after delete")
-	recent, err := f.Turns.RecentTurns(f.ctx, tenant, s.ID, 10)
-	require.NoError(t, err, "RecentTurns of a deleted session is not an error")
-	require.Empty(t, recent, "RecentTurns after delete")
+	recent, err := f.Turns.RecentHistory(f.ctx, tenant, s.ID, 10)
+	require.NoError(t, err, "RecentHistory of a deleted session is not an error")
+	require.Empty(t, recent, "RecentHistory after delete")
 	page, err := f.Sessions.ListSessions(f.ctx, tenant, ports.SessionQuery{})
 	require.NoError(t, err)
 	require.Len(t, page.Items, 1)

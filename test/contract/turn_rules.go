@@ -51,6 +51,8 @@ func testCommitIncompleteTurn(t *testing.T, f *fixture) {
 	f.commitNext(l, tenant, s.ID, "a whole turn")
 }
 
+// A committed turn is handed over to the store (CommitTurn), but what a read
+// returns is the caller's own: changing it changes nothing stored.
 func testTurnCopies(t *testing.T, f *fixture) {
 	tenant := newID()
 	s := f.newSession(tenant, newID())
@@ -78,12 +80,11 @@ func testTurnCopies(t *testing.T, f *fixture) {
 		x.Timings[0].Step = "changed"
 		x.Explanation.Candidates[0].RuleID = "changed"
 		x.Explanation.Scenario.After.Step = "changed"
-		x.SessionAfter.Variables["last_message"] = "changed"
-		x.SessionAfter.Variables["profile"].(map[string]any)["tier"] = "changed"
-		x.SessionAfter.RuleFires["rule-greet"] = domain.RuleFire{Count: 99}
+		// Sessions are changed through their methods (copy-on-write).
+		x.SessionAfter.SetVariable("last_message", "changed")
+		x.SessionAfter.RecordFire("rule-greet", 99)
+		x.SessionAfter.EnterStep("returns", "changed", 99)
 	}
-	mutate(turn)
-	requireUnchanged("the caller changed the turn it committed")
 	got, err := f.Turns.GetTurn(f.ctx, tenant, turn.ID)
 	require.NoError(t, err)
 	mutate(got)
@@ -92,10 +93,13 @@ func testTurnCopies(t *testing.T, f *fixture) {
 	require.NoError(t, err)
 	mutate(&page.Items[0])
 	requireUnchanged("the caller changed a turn ListTurns returned")
-	recent, err := f.Turns.RecentTurns(f.ctx, tenant, s.ID, 5)
+	recent, err := f.Turns.RecentHistory(f.ctx, tenant, s.ID, 5)
 	require.NoError(t, err)
-	mutate(&recent[0])
-	requireUnchanged("the caller changed a turn RecentTurns returned")
+	recent[0].Message, recent[0].Scenario.Step = "changed", "changed"
+	requireUnchanged("the caller changed an entry RecentHistory returned")
+	again, err := f.Turns.RecentHistory(f.ctx, tenant, s.ID, 5)
+	require.NoError(t, err)
+	require.Equal(t, "keep me", again[0].Message, "the caller changed an entry RecentHistory returned")
 }
 
 // A hard delete racing a turn in flight leaves nothing of the session,
@@ -122,7 +126,7 @@ func testDeleteDuringTurn(t *testing.T, f *fixture) {
 	requireCode(t, err, domain.CodeSessionNotFound, "GetSession after the delete")
 	_, err = f.Turns.GetTurn(f.ctx, tenant, turn.ID)
 	requireCode(t, err, domain.CodeTurnNotFound, "the turn of the racing commit")
-	recent, err := f.Turns.RecentTurns(f.ctx, tenant, s.ID, 10)
+	recent, err := f.Turns.RecentHistory(f.ctx, tenant, s.ID, 10)
 	require.NoError(t, err)
 	require.Empty(t, recent, "no turn outlives its session")
 	_, err = f.Locker.LockSession(f.ctx, tenant, s.ID, 0, longTTL)

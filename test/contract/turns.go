@@ -24,7 +24,7 @@ var turnCases = []testCase{
 	{"CloseDuringTurnSurvivesCommit", testCloseDuringTurn},
 	{"DeleteDuringTurnLeavesNothing", testDeleteDuringTurn},
 	{"ListTurns", testListTurns},
-	{"RecentTurns", testRecentTurns},
+	{"RecentHistory", testRecentHistory},
 	{"TenantIsolation", testTurnTenantIsolation},
 }
 
@@ -81,8 +81,13 @@ func testCommitMakesStateVisible(t *testing.T, f *fixture) {
 	require.Equal(t, "step-2", st.Scenario.StepID)
 	require.Equal(t, "and again", st.Variables["last_message"])
 
-	st.Variables["last_message"] = "changed by the reader"
-	require.Equal(t, "and again", f.get(tenant, s.ID).Variables["last_message"], "a read returns a copy")
+	st.SetVariable("last_message", "changed by the reader")
+	st.RecordFire("rule-greet", 3)
+	st.EnterStep("returns", "changed", 3)
+	again := f.get(tenant, s.ID)
+	require.Equal(t, "and again", again.Variables["last_message"], "a read returns a copy")
+	require.Equal(t, domain.RuleFire{Count: 2, LastTurn: 2}, again.RuleFires["rule-greet"], "a read returns a copy")
+	require.Equal(t, "step-2", again.Scenario.StepID, "a read returns a copy")
 	found, created, err := f.Sessions.FindOrCreateActive(f.ctx, domain.NewSession(newID(), k, time.Now()))
 	require.NoError(t, err)
 	require.False(t, created)
@@ -266,10 +271,10 @@ func testListTurns(t *testing.T, f *fixture) {
 	requireCode(t, err, domain.CodeSessionNotFound, "ListTurns of an unknown session")
 }
 
-func testRecentTurns(t *testing.T, f *fixture) {
+func testRecentHistory(t *testing.T, f *fixture) {
 	tenant := newID()
 	s := f.newSession(tenant, newID())
-	recent, err := f.Turns.RecentTurns(f.ctx, tenant, s.ID, 3)
+	recent, err := f.Turns.RecentHistory(f.ctx, tenant, s.ID, 3)
 	require.NoError(t, err)
 	require.Empty(t, recent, "a session without turns")
 	turns := f.turns(tenant, s.ID, 5)
@@ -278,19 +283,28 @@ func testRecentTurns(t *testing.T, f *fixture) {
 		n    int
 		want []int
 	}{{3, []int{3, 4, 5}}, {1, []int{5}}, {5, []int{1, 2, 3, 4, 5}}, {50, []int{1, 2, 3, 4, 5}}, {0, []int{}}, {-1, []int{}}} {
-		recent, err := f.Turns.RecentTurns(f.ctx, tenant, s.ID, tc.n)
+		recent, err := f.Turns.RecentHistory(f.ctx, tenant, s.ID, tc.n)
 		require.NoError(t, err)
 		require.NotNil(t, recent, "an empty list, not nil")
-		require.Equal(t, tc.want, turnNumbers(recent), "the newest %d turns, oldest first", tc.n)
+		require.Equal(t, tc.want, historyNumbers(recent), "the newest %d turns, oldest first", tc.n)
 	}
-	missing, err := f.Turns.RecentTurns(f.ctx, tenant, newID(), 3)
-	require.NoError(t, err, "RecentTurns of a missing session is not an error")
+	missing, err := f.Turns.RecentHistory(f.ctx, tenant, newID(), 3)
+	require.NoError(t, err, "RecentHistory of a missing session is not an error")
 	require.NotNil(t, missing)
-	require.Empty(t, missing, "RecentTurns of a missing session")
-	recent, err = f.Turns.RecentTurns(f.ctx, tenant, s.ID, 2)
+	require.Empty(t, missing, "RecentHistory of a missing session")
+	recent, err = f.Turns.RecentHistory(f.ctx, tenant, s.ID, 2)
 	require.NoError(t, err)
-	require.Equal(t, turns[3].ID, recent[0].ID)
-	require.Equal(t, turns[4].Response, recent[1].Response)
+	require.Equal(t, turns[3].History(), recent[0], "message, reply, status and scenario step of each turn")
+	require.Equal(t, turns[4].History(), recent[1])
+	require.Equal(t, domain.ScenarioRef{ID: "returns", Step: "step-5"}, recent[1].Scenario)
+}
+
+func historyNumbers(h []domain.HistoryEntry) []int {
+	out := make([]int, len(h))
+	for i, e := range h {
+		out[i] = e.TurnNumber
+	}
+	return out
 }
 
 func testTurnTenantIsolation(t *testing.T, f *fixture) {
@@ -305,11 +319,11 @@ func testTurnTenantIsolation(t *testing.T, f *fixture) {
 	_, errOther := f.Turns.ListTurns(f.ctx, theirs, s.ID, ports.TurnQuery{})
 	requireCode(t, errOther, domain.CodeSessionNotFound, "ListTurns across tenants")
 
-	recentOther, errOther := f.Turns.RecentTurns(f.ctx, theirs, s.ID, 10)
-	recentMissing, errMissing := f.Turns.RecentTurns(f.ctx, theirs, missing, 10)
-	require.NoError(t, errOther, "RecentTurns across tenants")
-	require.NoError(t, errMissing, "RecentTurns of a missing session")
-	require.Empty(t, recentOther, "RecentTurns across tenants")
+	recentOther, errOther := f.Turns.RecentHistory(f.ctx, theirs, s.ID, 10)
+	recentMissing, errMissing := f.Turns.RecentHistory(f.ctx, theirs, missing, 10)
+	require.NoError(t, errOther, "RecentHistory across tenants")
+	require.NoError(t, errMissing, "RecentHistory of a missing session")
+	require.Empty(t, recentOther, "RecentHistory across tenants")
 	require.Empty(t, recentMissing)
 
 	l := f.lock(mine, s.ID, longTTL)

@@ -29,70 +29,110 @@ const (
 )
 
 // bench is one `make bench` run: it starts real processes on loopback,
-// measures each scenario several times and writes the medians.
+// measures each scenario several times and writes what it measured.
 type bench struct {
-	bin      string // directory holding focal and load binaries
+	bin      string // directory holding the focal, load and fakellm binaries
 	work     string // scratch directory
 	runs     int
 	duration time.Duration
+	users    int // returning users seeded per Focal process
+	phrases  *phrases
+	messages string // file of JSON-escaped messages for the wrk script
+	wrk      *wrker
 	report   *report
 	procs    []*exec.Cmd
+}
+
+// section is one part of the bench; sections run in order and each adds
+// to the report.
+type section struct {
+	name string
+	run  func(b *bench) error
 }
 
 func runBench(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ExitOnError)
 	out := fs.String("out", "docs/benchmarks.md", "markdown file to write")
-	bin := fs.String("bin", "bin", "directory with the focal and load binaries")
-	runs := fs.Int("runs", 3, "repetitions of each measurement (medians are reported)")
+	bin := fs.String("bin", "bin", "directory with the focal, load and fakellm binaries")
+	runs := fs.Int("runs", 3, "Focal / bare gin pairs per configuration (medians are reported)")
 	duration := fs.Duration("duration", 4*time.Second, "length of each load run")
+	users := fs.Int("users", 500, "returning users seeded with history")
+	soak := fs.Duration("soak", 10*time.Minute, "length of the soak (0: skipped, and the report says so)")
+	soakRate := fs.Int("soak-rate", 1000, "turns per second the soak aims at")
 	goBench := fs.Bool("go-bench", true, "run the Go engine benchmarks too")
-	mongoURI := fs.String("mongo", os.Getenv("FOCAL_TEST_MONGO_URI"), "MongoDB URI for the MongoDB scenario (empty: skipped, and the report says so)")
+	mongoURI := fs.String("mongo", os.Getenv("FOCAL_TEST_MONGO_URI"), "MongoDB URI for the MongoDB rows (empty: skipped, and the report says so)")
 	idle := fs.Int("idle-streams", 10000, "idle SSE streams to hold open at once (0: skip)")
+	phrasesPath := fs.String("phrases", defaultPhrases, "Banking77-style CSV the rules and messages come from")
+	only := fs.String("only", "", "comma-separated sections to run (default: all): engine, sync, soak, mongo, streaming, history, idle streams, integrity")
 	_ = fs.Parse(args)
 	work, err := os.MkdirTemp("", "focal-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(work)
-	b := &bench{bin: *bin, work: work, runs: *runs, duration: *duration, report: newReport()}
+	p, err := loadPhrases(*phrasesPath)
+	if err != nil {
+		return err
+	}
+	b := &bench{bin: *bin, work: work, runs: *runs, duration: *duration, users: *users, phrases: p, report: newReport()}
 	defer b.stopAll()
+	b.messages = filepath.Join(work, "messages.txt")
+	if err := writeMessages(b.messages, p.messages()); err != nil {
+		return err
+	}
+	if b.wrk, err = newWrker(work, token()); err != nil {
+		return err
+	}
+	b.report.load = loadAverage()
 
-	started := time.Now()
+	sections := []section{{"sync", (*bench).syncScenarios}}
 	if *goBench {
-		if err := b.engineBenchmarks(); err != nil {
-			return err
+		sections = append([]section{{"engine", (*bench).engineBenchmarks}}, sections...)
+	}
+	sections = append(sections,
+		section{"soak", func(b *bench) error { return b.soak(*soak, *soakRate) }},
+		section{"mongo", func(b *bench) error { return b.mongo(*mongoURI) }},
+		section{"streaming", (*bench).streaming},
+		section{"history", (*bench).history},
+		section{"idle streams", func(b *bench) error { return b.idleStreams(*idle) }},
+		section{"integrity", (*bench).integrity},
+	)
+	started := time.Now()
+	for _, s := range sections {
+		if *only != "" && !slices.Contains(strings.Split(*only, ","), s.name) {
+			continue
 		}
-	}
-	if err := b.syncScenarios(*mongoURI); err != nil {
-		return err
-	}
-	if err := b.streaming(); err != nil {
-		return err
-	}
-	if err := b.history(); err != nil {
-		return err
-	}
-	if *idle > 0 {
-		if err := b.idleStreams(*idle); err != nil {
-			return err
+		fmt.Fprintf(os.Stderr, "bench: %s\n", s.name)
+		if err := s.run(b); err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
 		}
-	}
-	if err := b.integrity(); err != nil {
-		return err
 	}
 	b.report.elapsed = time.Since(started)
+	b.report.load += " → " + loadAverage()
 	return os.WriteFile(*out, []byte(b.report.markdown()), 0o644)
+}
+
+// loadAverage is the machine's load from /proc/loadavg.
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(data))
+	return strings.Join(f[:3], " ")
 }
 
 // token signs a bench token: enterprise tier, so limits stay out of the way.
 func token() string {
-	t, err := httpapi.SignToken(benchSecret, httpapi.TokenRequest{TenantID: benchTenant, Tier: httpapi.TierEnterprise, TTL: 2 * time.Hour}, time.Now())
+	t, err := httpapi.SignToken(benchSecret, httpapi.TokenRequest{TenantID: benchTenant, Tier: httpapi.TierEnterprise, TTL: 6 * time.Hour}, time.Now())
 	if err != nil {
 		panic(err)
 	}
 	return t
 }
 
+// freePort picks a port for a child process, which needs an address
+// before it starts.
 func freePort() string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -124,7 +164,8 @@ func (b *bench) start(addr string, env []string, name string, args ...string) (*
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return nil, fmt.Errorf("%s did not listen on %s (log in %s)", name, addr, logf.Name())
+	out, _ := os.ReadFile(logf.Name())
+	return nil, fmt.Errorf("%s did not listen on %s; its log ends:\n%s", name, addr, out[max(0, len(out)-2000):])
 }
 
 func (b *bench) stop(cmd *exec.Cmd) {
@@ -146,97 +187,42 @@ func (b *bench) stopAll() {
 	}
 }
 
-// focal starts a Focal server on the memory store (or MongoDB) with the
-// given bundle and returns its base URL.
-func (b *bench) focal(bundle string, extra ...string) (*exec.Cmd, string, error) {
-	addr := freePort()
+// focalProc is a running Focal.
+type focalProc struct {
+	cmd   *exec.Cmd
+	url   string
+	debug string // pprof listener address
+}
+
+// focal starts Focal with the given bundle and extra environment, with its
+// pprof listener on, and returns it once it serves.
+func (b *bench) focal(bundle string, extra ...string) (*focalProc, error) {
+	addr, debug := freePort(), freePort()
 	env := append([]string{
 		"FOCAL_HTTP_ADDR=" + addr, "FOCAL_JWT_SECRET=" + benchSecret, "FOCAL_BOOTSTRAP_BUNDLE=" + bundle,
-		"FOCAL_LOG_LEVEL=error", "FOCAL_RATE_LIMIT_ENTERPRISE=100000000",
+		"FOCAL_LOG_LEVEL=error", "FOCAL_RATE_LIMIT_ENTERPRISE=100000000", "FOCAL_DEBUG_ADDR=" + debug,
 	}, extra...)
 	cmd, err := b.start(addr, env, filepath.Join(b.bin, "focal"), "serve")
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	url := "http://" + addr
-	// One turn to warm up caches (compiled policy, connections).
-	_ = attack(attackSpec{URL: url, Path: "/v1/chat", Token: token(), Agent: benchAgent, Message: benchMessage, Workers: 1, Duration: 300 * time.Millisecond})
-	return cmd, url, nil
+	return &focalProc{cmd: cmd, url: "http://" + addr, debug: debug}, nil
 }
 
-const benchMessage = "What time do you open on Sunday?"
-
-// measure repeats an attack and keeps every run.
-func (b *bench) measure(s attackSpec) []attackResult {
-	out := make([]attackResult, 0, b.runs)
-	for range b.runs {
-		out = append(out, attack(s))
-	}
-	return out
-}
-
-func (b *bench) syncScenarios(mongoURI string) error {
-	for _, rules := range []int{100, 10000} {
-		bundle := filepath.Join(b.work, fmt.Sprintf("bench-%d.json", rules))
-		if err := runBundle([]string{"-rules", strconv.Itoa(rules), "-out", bundle}); err != nil {
-			return err
-		}
-		cmd, url, err := b.focal(bundle)
-		if err != nil {
-			return err
-		}
-		for _, workers := range []uint64{1, 32} {
-			res := b.measure(attackSpec{URL: url, Path: "/v1/chat", Token: token(), Agent: benchAgent, Message: benchMessage, Workers: workers, Duration: b.duration})
-			b.report.sync = append(b.report.sync, syncRow{store: "memory", rules: rules, workers: workers, runs: res})
-		}
-		b.stop(cmd)
-	}
+// bareGin starts the bare gin handler.
+func (b *bench) bareGin() (*exec.Cmd, string, error) {
 	addr := freePort()
 	cmd, err := b.start(addr, nil, filepath.Join(b.bin, "load"), "baregin", "-addr", addr)
-	if err != nil {
-		return err
-	}
-	for _, workers := range []uint64{1, 32} {
-		res := b.measure(attackSpec{URL: "http://" + addr, Path: "/v1/chat", Token: token(), Agent: benchAgent, Message: benchMessage, Workers: workers, Duration: b.duration})
-		b.report.bare = append(b.report.bare, syncRow{store: "bare gin", workers: workers, runs: res})
-	}
-	b.stop(cmd)
-	if mongoURI == "" {
-		b.report.notes = append(b.report.notes, "MongoDB scenario skipped: no FOCAL_TEST_MONGO_URI (make bench starts the test server itself).")
-		return nil
-	}
-	bundle := filepath.Join(b.work, "bench-100.json")
-	db := fmt.Sprintf("focal_bench_%d", time.Now().UnixNano())
-	cmd, url, err := b.focal(bundle, "FOCAL_STORE=mongo", "FOCAL_MONGO_URI="+mongoURI, "FOCAL_MONGO_DB="+db)
-	if err != nil {
-		return err
-	}
-	for _, workers := range []uint64{1, 32} {
-		res := b.measure(attackSpec{URL: url, Path: "/v1/chat", Token: token(), Agent: benchAgent, Message: benchMessage, Workers: workers, Duration: b.duration})
-		b.report.sync = append(b.report.sync, syncRow{store: "MongoDB (FerretDB test server)", rules: 100, workers: workers, runs: res})
-	}
-	b.roundTrips(url)
-	b.stop(cmd)
-	return nil
+	return cmd, "http://" + addr, err
 }
 
-// roundTrips counts MongoDB commands per turn from the service's own
-// metrics: a new user's first turn, and a returning user's next turn.
-func (b *bench) roundTrips(url string) {
-	per := func(sameUser bool) float64 {
-		c0, t0 := counter(url, "focal_mongo_commands_total"), counter(url, "focal_turns_total")
-		attack(attackSpec{URL: url, Path: "/v1/chat", Token: token(), Agent: benchAgent, Message: benchMessage, Workers: 1,
-			Duration: time.Second, SameUser: sameUser})
-		c1, t1 := counter(url, "focal_mongo_commands_total"), counter(url, "focal_turns_total")
-		if t1 == t0 {
-			return 0
-		}
-		return (c1 - c0) / (t1 - t0)
+// bundleFile writes the bench agent with n rules once and returns its path.
+func (b *bench) bundleFile(n int) (string, error) {
+	path := filepath.Join(b.work, fmt.Sprintf("bench-%d.json", n))
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
 	}
-	first, next := per(false), per(true)
-	b.report.extra = append(b.report.extra, targetRow{"MongoDB round trips per turn ≤ 4",
-		fmt.Sprintf("%.1f (next turn of a session), %.1f (first turn)", next, first),
-		"counted commands, not timed", next <= 4, true})
+	return path, runBundle([]string{"-rules", strconv.Itoa(n), "-out", path})
 }
 
 // counter sums every sample of a metric on /metrics.
@@ -267,13 +253,16 @@ func counter(url, name string) float64 {
 
 // integrity runs the reliability load (DESIGN §9) against memory.
 func (b *bench) integrity() error {
-	bundle := filepath.Join(b.work, "bench-100.json")
-	cmd, url, err := b.focal(bundle)
+	bundle, err := b.bundleFile(100)
 	if err != nil {
 		return err
 	}
-	defer b.stop(cmd)
-	out, err := exec.Command(filepath.Join(b.bin, "load"), "integrity", "-url", url, "-token", token(), "-agent", benchAgent).CombinedOutput()
+	f, err := b.focal(bundle)
+	if err != nil {
+		return err
+	}
+	defer b.stop(f.cmd)
+	out, err := exec.Command(filepath.Join(b.bin, "load"), "integrity", "-url", f.url, "-token", token(), "-agent", benchAgent).CombinedOutput()
 	b.report.integrity = strings.TrimSpace(string(out))
 	if err != nil {
 		return fmt.Errorf("integrity load failed: %w\n%s", err, out)

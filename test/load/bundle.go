@@ -9,57 +9,18 @@ import (
 	"strings"
 )
 
-// runBundle writes an agent bundle with n rules for benchmarks: short
-// conditions drawn from a vocabulary of a few thousand made-up words, a
-// handful of rules the benchmark message really matches, a three-step
-// scenario and global hard rules, so retrieval, selection and enforcement
-// all do realistic work.
+// runBundle writes the bench agent with n rules (see buildBundle).
 func runBundle(args []string) error {
 	fs := flag.NewFlagSet("bundle", flag.ExitOnError)
 	n := fs.Int("rules", 100, "number of rules")
 	out := fs.String("out", "", "file to write (JSON; default stdout)")
-	agent := fs.String("agent", "6ba7b810-9dad-11d1-80b4-00c04fd430c8", "agent id")
-	tenant := fs.String("tenant", "550e8400-e29b-41d4-a716-446655440000", "tenant id")
+	path := fs.String("phrases", defaultPhrases, "Banking77-style CSV (text,category) to build conditions from")
 	_ = fs.Parse(args)
-	rng := rand.New(rand.NewPCG(1, 2))
-	vocab := make([]string, 3000)
-	for i := range vocab {
-		vocab[i] = fmt.Sprintf("w%x%c", i, 'a'+rune(i%26))
+	p, err := loadPhrases(*path)
+	if err != nil {
+		return err
 	}
-	words := func(k int) string {
-		parts := make([]string, k)
-		for i := range parts {
-			parts[i] = vocab[rng.IntN(len(vocab))]
-		}
-		return strings.Join(parts, " ")
-	}
-	type m = map[string]any
-	rules := []m{
-		{"id": "store_hours", "condition": "store opening hours; when are you open; what time do you open", "action": "Give the opening hours.", "template_ids": []string{"hours"}, "priority": 10},
-		{"id": "sunday", "condition": "sunday opening", "action": "Mention Sunday hours.", "priority": 5},
-		{"id": "no_promises", "condition": "guarantee; promise", "action": "Never promise refunds.", "hard": true,
-			"constraints": []m{{"kind": "forbid_phrase", "value": "guaranteed refund"}, {"kind": "forbid_pattern", "value": `\b\d{16}\b`}}},
-		{"id": "no_rudeness", "condition": "rude insult", "action": "Stay polite.", "hard": true,
-			"constraints": []m{{"kind": "forbid_phrase", "value": "shut up"}}},
-	}
-	for i := len(rules); i < *n; i++ {
-		rules = append(rules, m{"id": fmt.Sprintf("r%05d", i), "condition": words(3) + "; " + words(2), "action": "Do " + words(4) + ".",
-			"priority": rng.IntN(21) - 10, "cooldown_turns": rng.IntN(2)})
-	}
-	bundle := m{
-		"agent": m{"id": *agent, "tenant_id": *tenant, "name": fmt.Sprintf("bench agent (%d rules)", *n),
-			"system_prompt": "You are a benchmark agent.", "settings": m{"match_threshold": 0.5}},
-		"rules": rules[:*n],
-		"scenarios": []m{{"id": "flow", "entry_condition": words(2), "entry_step_id": "a", "steps": []m{
-			{"id": "a", "transitions": []m{{"to": "b", "condition": words(2)}}},
-			{"id": "b", "transitions": []m{{"to": "c", "condition": words(2)}}},
-			{"id": "c", "terminal": true}}}},
-		"templates": []m{
-			{"id": "hours", "mode": "exclusive", "text": "Our stores are open Monday to Saturday from 9am to 8pm, and Sunday from 10am to 6pm."},
-			{"id": "fallback", "mode": "fallback", "text": "Let me find someone who can help with that."}},
-		"tools": []m{},
-	}
-	data, err := json.MarshalIndent(bundle, "", " ")
+	data, err := json.MarshalIndent(buildBundle(p, *n), "", " ")
 	if err != nil {
 		return err
 	}
@@ -68,4 +29,65 @@ func runBundle(args []string) error {
 		return err
 	}
 	return os.WriteFile(*out, data, 0o644)
+}
+
+// buildBundle makes a banking agent with n rules whose conditions are real
+// and recombined customer phrasings, spread over every intent, so the
+// users' messages meet many of them; a suggested template per intent; two
+// global hard rules; and a scenario that a card-delivery question starts
+// and that returning users stay in.
+func buildBundle(p *phrases, n int) map[string]any {
+	type m = map[string]any
+	rng := rand.New(rand.NewPCG(7, uint64(n)))
+	var rules, templates []m
+	for i := range n - 2 {
+		intent := p.intents[i%len(p.intents)]
+		alts := []string{p.forRule[intent][(i/len(p.intents))%len(p.forRule[intent])]}
+		for range 1 + rng.IntN(3) {
+			alts = append(alts, p.recombined(rng, intent))
+		}
+		rule := m{"id": fmt.Sprintf("r%05d_%s", i, idOf(intent)), "condition": strings.Join(alts, "; "),
+			"action":   "Help the customer with " + strings.ReplaceAll(intent, "_", " ") + ".",
+			"priority": rng.IntN(21) - 10, "template_ids": []string{"tpl_" + idOf(intent)}}
+		if i%7 == 3 {
+			rule["cooldown_turns"] = 1
+		}
+		if i%11 == 5 {
+			rule["scope"], rule["scope_id"] = "scenario", "card_delivery"
+		}
+		rules = append(rules, rule)
+	}
+	rules = append(rules,
+		m{"id": "no_promises", "condition": "guarantee a refund; promise my money back", "action": "Never promise refunds.", "hard": true, "priority": 90,
+			"constraints": []m{{"kind": "forbid_phrase", "value": "guaranteed refund"}, {"kind": "forbid_pattern", "value": `\b\d{16}\b`}}},
+		m{"id": "no_rudeness", "condition": "you are useless; this is rubbish", "action": "Stay polite.", "hard": true,
+			"constraints": []m{{"kind": "forbid_phrase", "value": "shut up"}}})
+	for _, intent := range p.intents {
+		templates = append(templates, m{"id": "tpl_" + idOf(intent), "mode": "suggest",
+			"text": "I can help with " + strings.ReplaceAll(intent, "_", " ") + ". Let me look into it for you."})
+	}
+	templates = append(templates, m{"id": "fallback", "mode": "fallback", "text": "Let me find someone who can help with that."})
+	entry := p.forRule[scenarioIntent][:scenarioEntries]
+	return m{
+		"agent": m{"id": benchAgent, "tenant_id": benchTenant, "name": fmt.Sprintf("bench bank agent (%d rules)", n),
+			"system_prompt": "You are the assistant of a bank.", "settings": m{"history_turns": 10}},
+		"rules": rules,
+		"scenarios": []m{{"id": "card_delivery", "name": "card delivery", "entry_condition": strings.Join(entry, "; "), "entry_step_id": "track",
+			"steps": []m{
+				{"id": "track", "instructions": "Find out when the card was ordered and where it was sent.",
+					"transitions": []m{{"to": "delivered", "condition": scenarioDone}}},
+				{"id": "delivered", "terminal": true, "instructions": "Confirm the card arrived."}}}},
+		"templates": templates,
+		"tools":     []m{},
+	}
+}
+
+// idOf makes an intent name (some end in "?") into an id.
+func idOf(intent string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, intent)
 }

@@ -1,12 +1,13 @@
 // Command load drives a running Focal over loopback HTTP to measure it and
 // check its integrity under load. It only talks to loopback addresses.
 //
-//	go run ./test/load attack    -url http://127.0.0.1:8080 -token T -agent A [-rate 0 -workers 1 -duration 10s]
+//	go run ./test/load bench     [-out docs/benchmarks.md -soak 10m -runs 3 -duration 4s]
 //	go run ./test/load integrity -url http://127.0.0.1:8080 -token T -agent A [-turns 1000 -dup 0.1 -race 50]
 //	go run ./test/load baregin   -addr 127.0.0.1:8099
 //	go run ./test/load bundle    -rules 10000 -out bench-agent.json
 //
-// Results go to stdout as one JSON object, so scripts can tabulate them.
+// bench drives the load with wrk (scripts/bench.sh installs it) and writes
+// docs/benchmarks.md; integrity prints one JSON object.
 package main
 
 import (
@@ -19,13 +20,11 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: load attack|integrity|baregin|bundle [flags]")
+		fmt.Fprintln(os.Stderr, "usage: load bench|integrity|baregin|bundle [flags]")
 		os.Exit(2)
 	}
 	var err error
 	switch os.Args[1] {
-	case "attack":
-		err = runAttack(os.Args[2:])
 	case "integrity":
 		err = runIntegrity(os.Args[2:])
 	case "baregin":

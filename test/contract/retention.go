@@ -1,0 +1,192 @@
+package contract
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"focal/domain"
+	"focal/ports"
+)
+
+// Retention says how a backend that bounds what it keeps is configured for
+// the retention cases.
+type Retention struct {
+	// SessionTTL: a session neither used by a turn (found, read, locked or
+	// committed to) nor changed for longer than this may be evicted with
+	// its turns by a sweep.
+	SessionTTL time.Duration
+	// MaxTurns: at most this many turns are kept per session, never fewer
+	// than the newest MaxTurns.
+	MaxTurns int
+}
+
+// Retaining is what Features.Retention opens: stores bounded by the
+// Retention asked for, and a sweep that evicts, as of now, what that
+// retention lets go.
+type Retaining struct {
+	Stores
+	Sweep func(now time.Time)
+}
+
+// The retention cases state what eviction may and may not drop:
+//   - it may drop a session unused for longer than SessionTTL, with its
+//     turns; its channel identity then opens a new session;
+//   - it never drops a session whose lease is held (a turn in flight), nor
+//     one used within SessionTTL, however old its last turn;
+//   - it keeps the newest MaxTurns turns of every session, and turn
+//     numbering, paging and history go on correctly after older turns are
+//     dropped;
+//   - expired idempotency records are dropped, live ones are not.
+var retentionCases = []struct {
+	name string
+	run  func(t *testing.T, f *fixture, sweep func(time.Time), r Retention)
+}{
+	{"KeepsTheNewestTurnsAndNumbersOn", testRetentionKeepsNewestTurns},
+	{"EvictsOnlyUnusedSessions", testRetentionEvictsUnusedSessions},
+	{"NeverEvictsATurnInFlight", testRetentionSparesTurnInFlight},
+	{"SweepsExpiredIdempotencyRecords", testRetentionSweepsIdempotency},
+}
+
+// retentionUnderTest is what the retention cases ask a backend for.
+var retentionUnderTest = Retention{SessionTTL: time.Hour, MaxTurns: 4}
+
+func runRetentionCases(t *testing.T, factory func(t *testing.T) Stores) {
+	for _, c := range retentionCases {
+		t.Run(c.name, func(t *testing.T) {
+			open := factory(t).Features.Retention
+			if open == nil {
+				t.Skip("contract: Features.Retention is nil (the backend keeps everything); the retention cases are skipped")
+			}
+			r := open(t, retentionUnderTest)
+			c.run(t, newFixture(t, r.Stores), r.Sweep, retentionUnderTest)
+		})
+	}
+}
+
+func testRetentionKeepsNewestTurns(t *testing.T, f *fixture, _ func(time.Time), r Retention) {
+	tenant := newID()
+	s := f.newSession(tenant, newID())
+	all := f.turns(tenant, s.ID, r.MaxTurns+3)
+	total := len(all)
+
+	page, err := f.Turns.ListTurns(f.ctx, tenant, s.ID, ports.TurnQuery{Page: ports.PageRequest{Limit: ports.MaxPageSize}})
+	require.NoError(t, err)
+	want := []int{}
+	for n := total - r.MaxTurns + 1; n <= total; n++ {
+		want = append(want, n)
+	}
+	require.Equal(t, want, turnNumbers(page.Items), "exactly the newest MaxTurns turns are kept")
+	_, err = f.Turns.GetTurn(f.ctx, tenant, all[0].ID)
+	requireCode(t, err, domain.CodeTurnNotFound, "the oldest turn was dropped")
+	for _, kept := range all[total-r.MaxTurns:] {
+		got, err := f.Turns.GetTurn(f.ctx, tenant, kept.ID)
+		require.NoError(t, err, "a kept turn")
+		require.Equal(t, kept.Message, got.Message)
+	}
+
+	// Paging both ways walks the kept turns, a cursor at a dropped number
+	// included.
+	var pages [][]int
+	q := ports.TurnQuery{Order: ports.OrderDesc, Page: ports.PageRequest{Limit: 3}}
+	for {
+		page, err := f.Turns.ListTurns(f.ctx, tenant, s.ID, q)
+		require.NoError(t, err)
+		pages = append(pages, turnNumbers(page.Items))
+		if page.NextCursor == "" {
+			break
+		}
+		q.Page.Cursor = page.NextCursor
+	}
+	require.Equal(t, [][]int{{total, total - 1, total - 2}, {total - 3}}, pages, "newest first, in pages of 3")
+	fromDropped, err := f.Turns.ListTurns(f.ctx, tenant, s.ID, ports.TurnQuery{Page: ports.PageRequest{Cursor: ports.EncodeCursor("1")}})
+	require.NoError(t, err)
+	require.Equal(t, want, turnNumbers(fromDropped.Items), "ascending from a dropped number resumes at the oldest kept")
+
+	history, err := f.Turns.RecentHistory(f.ctx, tenant, s.ID, 2*r.MaxTurns)
+	require.NoError(t, err)
+	require.Equal(t, want, historyNumbers(history), "history holds the kept turns")
+
+	st := f.get(tenant, s.ID)
+	require.Equal(t, total, st.TurnCount, "the turn count counts dropped turns too")
+	l := f.lock(tenant, s.ID, longTTL)
+	defer f.release(l)
+	stale := nextTurn(st, "a taken number")
+	stale.TurnNumber = 2
+	requireCode(t, f.Turns.CommitTurn(f.ctx, l.Token(), stale), domain.CodeSessionBusy, "a dropped turn's number is still taken")
+	next := f.commitNext(l, tenant, s.ID, "numbering goes on")
+	require.Equal(t, total+1, next.TurnNumber)
+	history, err = f.Turns.RecentHistory(f.ctx, tenant, s.ID, 1)
+	require.NoError(t, err)
+	require.Equal(t, "numbering goes on", history[0].Message)
+}
+
+func testRetentionEvictsUnusedSessions(t *testing.T, f *fixture, sweep func(time.Time), r Retention) {
+	tenant, agent := newID(), newID()
+	oldKey := key(tenant, agent)
+	old := f.sessionAt(oldKey, time.Now())
+	oldTurns := f.turns(tenant, old.ID, 2)
+	closed := f.newSession(tenant, agent)
+	_, err := f.Sessions.CloseSession(f.ctx, tenant, closed.ID, time.Now())
+	require.NoError(t, err)
+	// A session whose last turn is long past, used again just now.
+	recentKey := key(tenant, agent)
+	stale := f.sessionAt(recentKey, time.Now().Add(-3*r.SessionTTL))
+
+	sweep(time.Now().Add(r.SessionTTL / 2))
+	for _, id := range []string{old.ID, closed.ID, stale.ID} {
+		f.get(tenant, id) // nothing was unused for a whole TTL yet
+	}
+
+	later := time.Now().Add(r.SessionTTL / 2)
+	sweep(later.Add(r.SessionTTL / 2).Add(time.Minute))
+	for _, id := range []string{old.ID, closed.ID, stale.ID} {
+		_, err := f.Sessions.GetSession(f.ctx, tenant, id)
+		requireCode(t, err, domain.CodeSessionNotFound, "a session unused for longer than the TTL is evicted")
+	}
+	for _, turn := range oldTurns {
+		_, err := f.Turns.GetTurn(f.ctx, tenant, turn.ID)
+		requireCode(t, err, domain.CodeTurnNotFound, "an evicted session's turns go with it")
+	}
+	history, err := f.Turns.RecentHistory(f.ctx, tenant, old.ID, 10)
+	require.NoError(t, err)
+	require.Empty(t, history)
+
+	fresh, created, err := f.Sessions.FindOrCreateActive(f.ctx, domain.NewSession(newID(), oldKey, time.Now()))
+	require.NoError(t, err)
+	require.True(t, created, "the evicted session's channel identity opens a new session")
+	require.Zero(t, fresh.TurnCount)
+	f.turns(tenant, fresh.ID, 1)
+}
+
+func testRetentionSparesTurnInFlight(t *testing.T, f *fixture, sweep func(time.Time), r Retention) {
+	tenant := newID()
+	s := f.newSession(tenant, newID())
+	f.turns(tenant, s.ID, 1)
+	l := f.lock(tenant, s.ID, longTTL)
+
+	sweep(time.Now().Add(2 * r.SessionTTL))
+	f.get(tenant, s.ID) // the turn in flight keeps it
+	f.commitNext(l, tenant, s.ID, "committed after the sweep")
+	f.release(l)
+	require.Equal(t, 2, f.get(tenant, s.ID).TurnCount)
+
+	sweep(time.Now().Add(2 * r.SessionTTL))
+	_, err := f.Sessions.GetSession(f.ctx, tenant, s.ID)
+	requireCode(t, err, domain.CodeSessionNotFound, "once released and unused, it may go")
+}
+
+func testRetentionSweepsIdempotency(t *testing.T, f *fixture, sweep func(time.Time), _ Retention) {
+	if f.Idempotency == nil {
+		t.Skip("contract: Stores.Idempotency is nil")
+	}
+	tenant := newID()
+	short := claimOf(tenant, "short-"+newID(), time.Minute)
+	long := claimOf(tenant, "long-"+newID(), 3*time.Hour)
+	f.claim(short)
+	f.claim(long)
+	sweep(time.Now().Add(2 * time.Hour))
+	require.Nil(t, f.getIdem(tenant, short.Key), "an expired record is dropped")
+	require.NotNil(t, f.getIdem(tenant, long.Key), "a live record is kept")
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// goodRun is a run whose every answer was a 2xx turn.
+func goodRun(requests, durationUS, p50, p99 int64) loadRun {
+	return loadRun{Requests: requests, DurationUS: durationUS, OK: requests, P50US: p50, P90US: p99, P99US: p99, MaxUS: p99}
+}
+
+// reportWith is a report of the four measured configurations, Focal at
+// focalRPS beside a bare gin at 10,000 req/s, with the given p99s.
+func reportWith(focalRPS int64, p99at100, p99at10k int64) *report {
+	r := newReport()
+	pair := func(c syncConfig, focal loadRun) pairRow {
+		gin := goodRun(40000, 4_000_000, 100, 900)
+		return pairRow{config: c, focal: []loadRun{focal, focal, focal}, gin: []loadRun{gin, gin, gin}}
+	}
+	r.pairs = []pairRow{
+		pair(syncConfig{"mix", 100, 32}, goodRun(focalRPS*4, 4_000_000, 300, 1500)),
+		pair(syncConfig{"mix", 100, 1}, goodRun(8000, 4_000_000, 300, p99at100)),
+		pair(syncConfig{"mix", 10000, 1}, goodRun(8000, 4_000_000, 400, p99at10k)),
+	}
+	return r
+}
+
+func verdictOf(t *testing.T, r *report, target string) targetRow {
+	t.Helper()
+	for _, row := range r.targets() {
+		if strings.HasPrefix(row.target, target) {
+			return row
+		}
+	}
+	t.Fatalf("no target %q in the report", target)
+	return targetRow{}
+}
+
+// tableLine is the target's line of the markdown table.
+func tableLine(t *testing.T, md, target string) string {
+	t.Helper()
+	for _, line := range strings.Split(md, "\n") {
+		if strings.HasPrefix(line, "| "+target) {
+			return line
+		}
+	}
+	t.Fatalf("no table line for %q", target)
+	return ""
+}
+
+const (
+	throughputTarget = "returning-user mix, 32 connections"
+	p99Target        = "one client back to back, 100 rules: p99"
+	p99At10kTarget   = "one client back to back, 10,000 rules: p99"
+)
+
+func TestReportPrintsMetOnlyWhenTheRunMeetsTheTarget(t *testing.T) {
+	good := reportWith(6000, 1500, 9000) // 60 % of bare gin, p99 1.5 ms and 9 ms
+	require.Equal(t, met, verdictOf(t, good, throughputTarget).status)
+	require.Equal(t, met, verdictOf(t, good, p99Target).status)
+	require.Equal(t, met, verdictOf(t, good, p99At10kTarget).status)
+	require.True(t, strings.HasSuffix(tableLine(t, good.markdown(), throughputTarget), "| met |"))
+
+	missed := reportWith(4000, 2500, 12000) // 40 %, p99 2.5 ms and 12 ms
+	md := missed.markdown()
+	for _, target := range []string{throughputTarget, p99Target, p99At10kTarget} {
+		require.Equal(t, notMet, verdictOf(t, missed, target).status, target)
+		line := tableLine(t, md, target)
+		require.NotContains(t, line, "| met |", "a missed target never reads met: %s", line)
+		require.Contains(t, line, "not met")
+	}
+	require.Contains(t, tableLine(t, md, throughputTarget), "40%", "the measured ratio is printed")
+}
+
+func TestARunWithNon2xxAnswersIsVoid(t *testing.T) {
+	r := reportWith(6000, 1500, 9000)
+	for i := range r.pairs[0].focal {
+		r.pairs[0].focal[i].Non2xx, r.pairs[0].focal[i].OK = 3, r.pairs[0].focal[i].Requests-3
+	}
+	row := verdictOf(t, r, throughputTarget)
+	require.Equal(t, void, row.status, "runs with non-2xx answers never make a figure")
+	line := tableLine(t, r.markdown(), throughputTarget)
+	require.NotContains(t, line, "| met |")
+	require.Contains(t, line, "void")
+	require.Contains(t, r.markdown(), "3 non-2xx answers")
+}
+
+func TestOneBadPairIsThrownOutNotAveragedIn(t *testing.T) {
+	r := reportWith(6000, 1500, 9000)
+	// The middle pair's Focal run had a body that was not a turn and, had
+	// it counted, a throughput far below the others.
+	bad := goodRun(400, 4_000_000, 300, 1500)
+	bad.Invalid, bad.OK = 1, 399
+	r.pairs[0].focal[1] = bad
+	require.Equal(t, []float64{0.6, 0.6}, r.pairs[0].ratios())
+	row := verdictOf(t, r, throughputTarget)
+	require.Equal(t, met, row.status)
+	require.Contains(t, row.measured, "1 pair(s) thrown out")
+}
+
+func TestVoidReasons(t *testing.T) {
+	for _, tc := range []struct {
+		run  loadRun
+		void bool
+	}{
+		{goodRun(10, 1000, 1, 1), false},
+		{loadRun{}, true},
+		{loadRun{Requests: 10, OK: 9, Non2xx: 1}, true},
+		{loadRun{Requests: 10, OK: 9, Invalid: 1}, true},
+		{loadRun{Requests: 10, OK: 10, SocketErrors: 1}, true},
+		{loadRun{Requests: 10, OK: 8}, true}, // answers the script did not check
+	} {
+		require.Equal(t, tc.void, tc.run.Void() != "", "%+v", tc.run)
+	}
+}
+
+func TestSoakVerdictIsTheSlope(t *testing.T) {
+	r := reportWith(6000, 1500, 9000)
+	xs := []float64{1, 2, 3, 4, 5}
+	r.soak = &soakResult{slope: leastSquaresSlope(xs, []float64{100, 102, 104, 106, 108}), run: goodRun(10, 10, 1, 1)}
+	require.InDelta(t, 2.0, r.soak.slope, 1e-9)
+	require.Equal(t, notMet, verdictOf(t, r, "soak").status)
+	r.soak.slope = leastSquaresSlope(xs, []float64{100, 101, 100, 101, 100})
+	require.Equal(t, met, verdictOf(t, r, "soak").status)
+	r.soak.voidReason = "7 non-2xx answers"
+	require.Equal(t, void, verdictOf(t, r, "soak").status)
+}
+
+func TestShortNames(t *testing.T) {
+	require.Equal(t, "alignment.(*Engine).RunTurn", shortName("focal/application/alignment.(*Engine).RunTurn"))
+	require.Equal(t, "slices.partitionCmpFunc[…]", shortName(`slices.partitionCmpFunc[go.shape.struct { RuleID string "json:\"rule_id\"" }]`))
+}

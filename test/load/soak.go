@@ -1,0 +1,126 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// soakRetention is the memory store's retention during the soak: short
+// enough that new users' sessions and idempotency records come and go
+// several times within it, so a steady state is reached and shown.
+var soakRetention = []string{
+	"FOCAL_MEMORY_SESSION_TTL=30s", "FOCAL_MEMORY_MAX_TURNS=20", "FOCAL_MEMORY_SWEEP_INTERVAL=5s", "FOCAL_IDEMPOTENCY_TTL=1m",
+}
+
+// soakWarmup is excluded from the slope: the first minute fills the store
+// up to what retention keeps.
+const soakWarmup = time.Minute
+
+// soak serves the returning-user mix at a fixed pace for d and samples the
+// Focal process's RSS every 10 s; the verdict is the slope after the first
+// minute.
+func (b *bench) soak(d time.Duration, rate int) error {
+	if d <= 0 {
+		b.report.notes = append(b.report.notes, "Soak skipped (-soak 0).")
+		return nil
+	}
+	bundle, err := b.bundleFile(100)
+	if err != nil {
+		return err
+	}
+	f, err := b.focal(bundle, soakRetention...)
+	if err != nil {
+		return err
+	}
+	defer b.stop(f.cmd)
+	if err := seedReturningUsers(newChatClient(f.url, token()), b.phrases, b.users, historyTurns); err != nil {
+		return fmt.Errorf("seeding the soak's returning users: %w", err)
+	}
+	// wrk paces each connection by a pause between requests: a closed
+	// loop held below saturation at about conns × 1000/pause turns/s.
+	const conns = 8
+	pause := max(1, conns*1000/max(rate, 1))
+	heapBefore := counter(f.url, "go_memstats_heap_inuse_bytes")
+	stop := make(chan struct{})
+	samples := make(chan []rssSample, 1)
+	go func() {
+		var out []rssSample
+		start := time.Now()
+		tick := time.NewTicker(10 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				samples <- out
+				return
+			case <-tick.C:
+				if v, err := rss(f.cmd.Process.Pid); err == nil {
+					out = append(out, rssSample{at: time.Since(start), rss: v})
+				}
+			}
+		}
+	}()
+	run, err := b.wrk.run(wrkSpec{url: f.url, conns: conns, duration: d, mode: "mix", users: b.users, delayMS: pause,
+		keyPercent: 10, messageFile: b.messages})
+	close(stop)
+	series := <-samples
+	if err != nil {
+		return err
+	}
+	heapAfter := counter(f.url, "go_memstats_heap_inuse_bytes")
+	s := &soakResult{duration: d, rate: run.Throughput(), samples: series, run: run, voidReason: run.Void(),
+		retention: "retention " + strings.Join(soakRetention, " ")}
+	warm := soakWarmup
+	if d < 2*soakWarmup {
+		warm = d / 2
+		s.swept = fmt.Sprintf("This soak is shorter than 2 minutes: the slope is taken over its second half.")
+	}
+	var xs, ys []float64
+	for _, x := range series {
+		if x.at >= warm {
+			xs, ys = append(xs, x.at.Minutes()), append(ys, float64(x.rss)/(1<<20))
+		}
+	}
+	if len(xs) < 2 {
+		s.voidReason = fmt.Sprintf("only %d RSS samples after the warm-up", len(xs))
+	}
+	s.slope = leastSquaresSlope(xs, ys)
+	s.heapSamples = fmt.Sprintf("Go heap in use: %.0f MiB after seeding, %.0f MiB at the end.", heapBefore/(1<<20), heapAfter/(1<<20))
+	b.report.soak = s
+	return nil
+}
+
+// leastSquaresSlope fits y = a + slope·x.
+func leastSquaresSlope(xs, ys []float64) float64 {
+	n := float64(len(xs))
+	if n < 2 {
+		return 0
+	}
+	var sx, sy, sxx, sxy float64
+	for i := range xs {
+		sx, sy, sxx, sxy = sx+xs[i], sy+ys[i], sxx+xs[i]*xs[i], sxy+xs[i]*ys[i]
+	}
+	den := n*sxx - sx*sx
+	if den == 0 {
+		return 0
+	}
+	return (n*sxy - sx*sy) / den
+}
+
+// rss reads a process's resident memory from /proc.
+func rss(pid int) (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			var kb int64
+			_, err := fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "VmRSS:")), "%d kB", &kb)
+			return kb * 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
+}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/google/pprof/profile"
+)
+
+// syncConfig is one measured configuration of POST /v1/chat.
+type syncConfig struct {
+	workload string // new, returning or mix
+	rules    int
+	conns    int
+}
+
+// syncConfigs are the configurations measured on the memory store with the
+// offline model (no model time: what is measured is Focal's own work).
+var syncConfigs = []syncConfig{
+	{"mix", 100, 32}, {"returning", 100, 32}, {"new", 100, 32}, {"mix", 100, 1},
+	{"mix", 10000, 32}, {"mix", 10000, 1},
+}
+
+// historyTurns is how many turns each returning user has before the runs.
+const historyTurns = 10
+
+// syncScenarios measures every configuration in alternating pairs: a Focal
+// run, then a bare gin run with the same script, connections and length,
+// so each pair saw the same machine load. One Focal run per configuration
+// is CPU-profiled.
+func (b *bench) syncScenarios() error {
+	gin, ginURL, err := b.bareGin()
+	if err != nil {
+		return err
+	}
+	defer b.stop(gin)
+	for _, rules := range []int{100, 10000} {
+		bundle, err := b.bundleFile(rules)
+		if err != nil {
+			return err
+		}
+		f, err := b.focal(bundle)
+		if err != nil {
+			return err
+		}
+		if err := seedReturningUsers(newChatClient(f.url, token()), b.phrases, b.users, historyTurns); err != nil {
+			b.stop(f.cmd)
+			return fmt.Errorf("seeding %d returning users (%d rules): %w", b.users, rules, err)
+		}
+		for _, c := range syncConfigs {
+			if c.rules != rules {
+				continue
+			}
+			row, err := b.measurePairs(c, f, ginURL)
+			if err != nil {
+				b.stop(f.cmd)
+				return err
+			}
+			b.report.pairs = append(b.report.pairs, row)
+		}
+		b.stop(f.cmd)
+	}
+	return nil
+}
+
+// measurePairs runs b.runs Focal / bare gin pairs of one configuration.
+func (b *bench) measurePairs(c syncConfig, f *focalProc, ginURL string) (pairRow, error) {
+	row := pairRow{config: c}
+	spec := wrkSpec{conns: c.conns, duration: b.duration, mode: c.workload, users: b.users, messageFile: b.messages}
+	for i := range b.runs {
+		spec.url = f.url
+		var prof chan profileResult
+		if i == b.runs/2 {
+			prof = make(chan profileResult, 1)
+			go func() {
+				p, err := cpuProfile(f.debug, b.duration-time.Second)
+				prof <- profileResult{p, err}
+			}()
+		}
+		focal, err := b.wrk.run(spec)
+		if err != nil {
+			return row, err
+		}
+		if prof != nil {
+			if r := <-prof; r.err == nil {
+				s := summarise(r.p, 8)
+				row.profile = &s
+			} else {
+				b.report.notes = append(b.report.notes, fmt.Sprintf("CPU profile of %s failed: %v", c.label(), r.err))
+			}
+		}
+		spec.url = ginURL
+		gin, err := b.wrk.run(spec)
+		if err != nil {
+			return row, err
+		}
+		row.focal, row.gin = append(row.focal, focal), append(row.gin, gin)
+	}
+	return row, nil
+}
+
+type profileResult struct {
+	p   *profile.Profile
+	err error
+}
