@@ -180,6 +180,43 @@ func (a *App) DoWatching(t testing.TB, req Request, watch func(soFar []byte)) *R
 	return &Response{Status: res.StatusCode, Header: res.Header, Body: raw}
 }
 
+// Exchange is one HTTP exchange made by a test's own client: an SSE
+// library reading a stream, or a request to a process the harness did not
+// start.
+type Exchange struct {
+	Request     *http.Request
+	RequestBody []byte // nil when there was none
+	Response    *http.Response
+	Body        []byte // what the client read of the response body
+	// Partial: the client stopped reading before the end (it left a
+	// stream); the events that arrived must still follow the grammar.
+	Partial bool
+}
+
+// CheckExchange validates x against the API document, as Do does for its
+// own requests: a response the document does not describe, or a request
+// it calls invalid that the service accepted, fails the test.
+func CheckExchange(t testing.TB, x Exchange) {
+	t.Helper()
+	u := x.Request.URL
+	loadContract(t).checkResponse(t, u.Scheme+"://"+u.Host, &exchange{method: x.Request.Method, path: u.RequestURI(),
+		reqHeader: x.Request.Header, reqBody: x.RequestBody, status: x.Response.StatusCode, header: x.Response.Header,
+		body: x.Body, partial: x.Partial})
+}
+
+// Record makes res.Body keep a copy of every byte the client reads from
+// it, for CheckExchange once the client is done reading.
+func Record(res *http.Response) *bytes.Buffer {
+	var seen bytes.Buffer
+	res.Body = recordingBody{Reader: io.TeeReader(res.Body, &seen), Closer: res.Body}
+	return &seen
+}
+
+type recordingBody struct {
+	io.Reader
+	io.Closer
+}
+
 // readWatching reads r to the end, calling watch (when not nil) with what
 // has arrived after every read.
 func readWatching(r io.Reader, watch func([]byte)) ([]byte, error) {
