@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -54,21 +55,30 @@ templates:
 `
 
 // startWithFakeModel runs Focal against an OpenAI-compatible fake model
-// over real HTTP.
-func startWithFakeModel(t *testing.T) (*harness.App, *fakellm.Server) {
+// over real HTTP; env adds or overrides settings.
+func startWithFakeModel(t *testing.T, env ...map[string]string) (*harness.App, *fakellm.Server) {
 	t.Helper()
 	fake := fakellm.New()
 	fake.Start()
 	t.Cleanup(fake.Close)
+	return startOnFakeModel(t, fake, env...), fake
+}
+
+// startOnFakeModel starts one more instance on an existing fake model.
+func startOnFakeModel(t *testing.T, fake *fakellm.Server, env ...map[string]string) *harness.App {
+	t.Helper()
 	bundle := filepath.Join(t.TempDir(), "stream-agent.yaml")
 	require.NoError(t, os.WriteFile(bundle, []byte(fmt.Sprintf(streamBundle, harness.DemoAgent, harness.DemoTenant)), 0o600))
-	app := harness.Start(t, map[string]string{
+	settings := map[string]string{
 		"FOCAL_BOOTSTRAP_BUNDLE": bundle,
 		"FOCAL_LLM_PROVIDER":     "openai", "FOCAL_LLM_MODEL": "fake-model",
 		"FOCAL_LLM_BASE_URL": fake.URL() + "/v1", "FOCAL_LLM_API_KEY": "test-key",
 		"FOCAL_LLM_MAX_RETRIES": "0",
-	})
-	return app, fake
+	}
+	for _, e := range env {
+		maps.Copy(settings, e)
+	}
+	return harness.Start(t, settings)
 }
 
 // plainAgent is an agent with no constraints at all, so nothing holds text
@@ -303,4 +313,33 @@ func TestClientDisconnectCancelsTheModelCall(t *testing.T) {
 		_ = json.Unmarshal(r.Body, &turn)
 		return r.Status == http.StatusOK && turn["status"] == "interrupted"
 	}, 5*time.Second, 20*time.Millisecond, "the turn is recorded interrupted")
+}
+
+// A turn that outlives FOCAL_TURN_TIMEOUT answers 504 TIMEOUT, or on a
+// stream ends with an error event carrying TIMEOUT, and its model call is
+// cancelled. The model never sends a token: only the turn's deadline can
+// end the turn, so the test waits on that signal, not on a clock.
+func TestTurnTimeoutAnswers504(t *testing.T) {
+	app, fake := startWithFakeModel(t, map[string]string{"FOCAL_TURN_TIMEOUT": "300ms"})
+	addPlainAgent(t, app)
+	fake.SetDefaults(fakellm.Reply{StallAfter: -1})
+	token := harness.Token(t, harness.DemoTenant)
+
+	res := app.Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/chat", Token: token, Body: plainBody("late", "tell me something")})
+	require.Equal(t, http.StatusGatewayTimeout, res.Status, "%s", res.Body)
+	var e struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	res.JSON(t, &e)
+	assert.Equal(t, "TIMEOUT", e.Error.Code)
+	_, cancelled := fake.WaitCancelled(0, 30*time.Second)
+	assert.True(t, cancelled, "the model call was cancelled at the deadline")
+
+	r := stream(t, context.Background(), app, token, plainBody("late-stream", "tell me something"))
+	require.Equal(t, http.StatusOK, r.status)
+	_, last := checkGrammar(t, r)
+	require.Equal(t, "error", last.Type)
+	var ev map[string]any
+	require.NoError(t, json.Unmarshal([]byte(last.Data), &ev))
+	assert.Equal(t, "TIMEOUT", ev["code"])
 }
