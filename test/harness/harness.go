@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,6 +47,7 @@ type App struct {
 	URL    string
 	Config bootstrap.Config
 	client *http.Client
+	stop   func() error
 }
 
 // Start boots Focal with the demo bundle, the memory store and the offline
@@ -88,15 +90,23 @@ func start(t testing.TB, env map[string]string, log *zap.Logger, extra ...fx.Opt
 		loadContract(t).checkRoutes(t, engine)
 	}
 	a := &App{URL: "http://" + srv.Addr(), Config: cfg, client: &http.Client{Timeout: 60 * time.Second}}
-	t.Cleanup(func() {
+	a.stop = sync.OnceValue(func() error {
 		// Connections the client dialed but never used would keep the
 		// server's graceful shutdown waiting for their first request.
 		a.client.CloseIdleConnections()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		_ = app.Stop(ctx)
+		return app.Stop(ctx)
 	})
+	t.Cleanup(func() { _ = a.stop() })
 	return a
+}
+
+// Stop shuts the app down now, the way SIGTERM does (a restart test starts
+// another on the same store); the test's cleanup then has nothing to stop.
+func (a *App) Stop(t testing.TB) {
+	t.Helper()
+	require.NoError(t, a.stop())
 }
 
 // Token signs a token for tenant with roles.
