@@ -62,7 +62,7 @@ func holdTurn(t *testing.T, app *harness.App, engine *countingEngine, req harnes
 	before := engine.runs.Load()
 	done := make(chan *harness.Response, 1)
 	go func() { done <- app.Do(t, req) }()
-	require.Eventually(t, func() bool { return engine.runs.Load() > before }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return engine.runs.Load() > before }, 30*time.Second, 5*time.Millisecond)
 	return done
 }
 
@@ -166,7 +166,7 @@ func TestConcurrentRequestsWithOneKey(t *testing.T) {
 			for i := range res {
 				wg.Go(func() { res[i] = app.Do(t, req) })
 			}
-			require.Eventually(t, func() bool { return engine.runs.Load() == 1 }, 5*time.Second, 5*time.Millisecond)
+			require.Eventually(t, func() bool { return engine.runs.Load() == 1 }, 30*time.Second, 5*time.Millisecond)
 			// Both claims have been answered: the second request found the
 			// key taken and waits for it.
 			require.Eventually(t, func() bool { return storeCalls(t, app, "idempotency.claim") == 2 },

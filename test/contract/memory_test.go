@@ -16,6 +16,7 @@ func TestMemoryStore(t *testing.T) {
 			Idempotency: s, Rates: memory.NewRateLimiter(clock.System{}),
 			// A released lease passes straight to the longest waiter.
 			Features: contract.Features{FIFOLease: true},
+			Waiting:  func(_, sessionID string) int { return s.LeaseWaiters(sessionID) },
 		}
 	})
 }

@@ -270,7 +270,7 @@ func TestStreamWithAWholeTextConstraintReleasesOnlyCheckedText(t *testing.T) {
 	assert.Equal(t, "Today you get 15% off.", strings.Join(tokens, ""), "the violating first reply never left")
 	second, ok := fake.Request(1)
 	require.True(t, ok, "a regeneration was asked for")
-	require.True(t, fake.WaitFinished(1, 5*time.Second))
+	require.True(t, fake.WaitFinished(1, 30*time.Second))
 	assert.False(t, r.times[0].Before(second.Start.Add(50*time.Millisecond)), "nothing was released before the checked reply was whole")
 }
 
@@ -304,7 +304,7 @@ func TestClientDisconnectCancelsTheModelCall(t *testing.T) {
 	cancel() // the client goes away while the model stalls
 	res.Body.Close()
 	harness.CheckExchange(t, harness.Exchange{Request: req, RequestBody: raw, Response: res, Body: seen.Bytes(), Partial: true})
-	_, ok := fake.WaitCancelled(0, 10*time.Second)
+	_, ok := fake.WaitCancelled(0, 30*time.Second)
 	require.True(t, ok, "the fake model saw its request cancelled once the client left")
 
 	require.Eventually(t, func() bool {
