@@ -67,13 +67,13 @@ var (
 )
 
 // documentedDefaults reads the default column of the configuration tables
-// in docs/operations.md: variable → its default as written, or "" when the
-// row gives none (— or a description such as "provider's"). A grouped row
-// names its first variable in full and the others by suffix, and gives one
-// default for all or one each.
-func documentedDefaults(t *testing.T) map[string]string {
+// of a document: variable → its default as written, or "" when the row
+// gives none (— or a description such as "provider's"). A grouped row
+// names its first variable in full and the others in full or by suffix,
+// and gives one default for all or one each.
+func documentedDefaults(t *testing.T, path string) map[string]string {
 	t.Helper()
-	doc, err := os.ReadFile("../docs/operations.md")
+	doc, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func documentedDefaults(t *testing.T) map[string]string {
 		}
 		cell := strings.TrimSpace(m[2])
 		var values []string
-		if rest := strings.Trim(docLiteral.ReplaceAllString(cell, ""), ", "); rest == "" {
+		if rest := strings.Trim(docLiteral.ReplaceAllString(cell, ""), ",/ "); rest == "" {
 			for _, lit := range docLiteral.FindAllStringSubmatch(cell, -1) {
 				values = append(values, lit[1])
 			}
@@ -108,17 +108,18 @@ func documentedDefaults(t *testing.T) map[string]string {
 			case len(values) == 0:
 				out[name] = ""
 			default:
-				t.Errorf("docs/operations.md: the row of %s gives %d defaults for %d variables", names[0], len(values), len(names))
+				t.Errorf("%s: the row of %s gives %d defaults for %d variables", path, names[0], len(values), len(names))
 			}
 		}
 	}
 	return out
 }
 
-// Every default docs/operations.md states is the one the service uses:
-// the configuration loaded from an environment that sets nothing else than
-// the required secret has exactly the documented value in each field, and
-// a variable documented without a default is empty.
+// Every default the configuration tables state (docs/operations.md, all of
+// them; the README, the most used) is the one the service uses: the
+// configuration loaded from an environment that sets nothing but the
+// required secret has exactly the documented value in each field, and a
+// variable documented without a default is empty.
 func TestDocumentedDefaultsAreTheDefaults(t *testing.T) {
 	secret := strings.Repeat("s", 32)
 	cfg, err := LoadConfigEnv("", map[string]string{"FOCAL_JWT_SECRET": secret})
@@ -127,29 +128,40 @@ func TestDocumentedDefaultsAreTheDefaults(t *testing.T) {
 	}
 	fields := map[string]reflect.Value{}
 	envFields(reflect.ValueOf(cfg), fields)
-	documented := documentedDefaults(t)
-	if len(documented) < len(fields) {
-		t.Errorf("docs/operations.md documents %d variables, the configuration reads %d", len(documented), len(fields))
+	for _, path := range []string{"../docs/operations.md", "../README.md"} {
+		documented := documentedDefaults(t, path)
+		if path == "../docs/operations.md" && len(documented) < len(fields) {
+			t.Errorf("%s documents %d variables, the configuration reads %d", path, len(documented), len(fields))
+		}
+		if len(documented) < 10 {
+			t.Errorf("%s: only %d variables found: the table parser is broken", path, len(documented))
+		}
+		for name, want := range documented {
+			checkDefault(t, path, name, want, fields)
+		}
 	}
-	for name, want := range documented {
-		field, ok := fields[name]
-		switch {
-		case !ok:
-			t.Errorf("docs/operations.md documents %s, which the configuration does not read", name)
-			continue
-		case name == "FOCAL_JWT_SECRET":
-			continue // set above: there is no default
-		case want == "":
-			if !field.IsZero() {
-				t.Errorf("%s: docs/operations.md gives no default, the service defaults to %v", name, field.Interface())
-			}
-			continue
+}
+
+// checkDefault compares one documented default with the loaded field.
+func checkDefault(t *testing.T, path, name, want string, fields map[string]reflect.Value) {
+	t.Helper()
+	field, ok := fields[name]
+	switch {
+	case !ok:
+		t.Errorf("%s documents %s, which the configuration does not read", path, name)
+		return
+	case name == "FOCAL_JWT_SECRET":
+		return // set by the test: there is no default
+	case want == "":
+		if !field.IsZero() {
+			t.Errorf("%s: %s gives no default, the service defaults to %v", name, path, field.Interface())
 		}
-		if got, err := sameValue(field, want); err != nil {
-			t.Errorf("%s: documented default %q: %v", name, want, err)
-		} else if !got {
-			t.Errorf("%s: docs/operations.md says the default is %q, the service uses %v", name, want, field.Interface())
-		}
+		return
+	}
+	if same, err := sameValue(field, want); err != nil {
+		t.Errorf("%s: %s: documented default %q: %v", path, name, want, err)
+	} else if !same {
+		t.Errorf("%s: %s says the default is %q, the service uses %v", name, path, want, field.Interface())
 	}
 }
 
