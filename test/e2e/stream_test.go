@@ -320,7 +320,7 @@ func TestClientDisconnectCancelsTheModelCall(t *testing.T) {
 // cancelled. The model never sends a token: only the turn's deadline can
 // end the turn, so the test waits on that signal, not on a clock.
 func TestTurnTimeoutAnswers504(t *testing.T) {
-	app, fake := startWithFakeModel(t, map[string]string{"FOCAL_TURN_TIMEOUT": "300ms"})
+	app, fake := startWithFakeModel(t, map[string]string{"FOCAL_TURN_TIMEOUT": "1s"})
 	addPlainAgent(t, app)
 	fake.SetDefaults(fakellm.Reply{StallAfter: -1})
 	token := harness.Token(t, harness.DemoTenant)

@@ -84,13 +84,23 @@ func TestPlainResponseSimulatesGenerationTime(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 }
 
+// The stream stops after two deltas and stays stopped: only the client
+// leaving ends it.
 func TestStallUntilClientLeaves(t *testing.T) {
 	srv, url := start(t)
 	srv.Enqueue(fakellm.Reply{Deltas: fiveDeltas, StallAfter: 2})
-	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	resp := post(t, ctx, url+"/v1/messages", anthropicBody(true, "x"))
-	evs, err := readSSE(resp.Body)
+	deltas := 0
+	evs, err := readSSEWatching(resp.Body, func(ev sseEvent) {
+		if ev.Name == "content_block_delta" {
+			if deltas++; deltas == 2 {
+				assert.True(t, srv.WaitStalled(0, 30*time.Second), "the fake holds the stream after two deltas")
+				cancel()
+			}
+		}
+	})
 	require.Error(t, err, "the stream never finishes on its own")
 	assert.Equal(t, []string{"a", " b"}, anthropicDeltas(jsonEvents(t, evs)))
 
