@@ -109,6 +109,28 @@ func TestStallUntilClientLeaves(t *testing.T) {
 	assert.Positive(t, after)
 }
 
+// A stall with StallUntil goes on when the test closes the channel.
+func TestStallUntilReleased(t *testing.T) {
+	srv, url := start(t)
+	release := make(chan struct{})
+	srv.Enqueue(fakellm.Reply{Deltas: fiveDeltas, StallAfter: 2, StallUntil: release})
+	resp := post(t, context.Background(), url+"/v1/chat/completions", openAIBody(true, false, "x"))
+	deltas := 0
+	evs, err := readSSEWatching(resp.Body, func(ev sseEvent) {
+		if strings.Contains(ev.Data, `"content":"`) {
+			if deltas++; deltas == 2 {
+				assert.True(t, srv.WaitStalled(0, 30*time.Second), "held after two deltas")
+				close(release)
+			}
+		}
+	})
+	require.NoError(t, err)
+	assert.Equal(t, fiveDeltas, openAIDeltas(jsonEvents(t, evs)))
+	require.True(t, srv.WaitFinished(0, 30*time.Second))
+	r, _ := srv.Request(0)
+	assert.False(t, r.Cancelled)
+}
+
 func TestStallForResumes(t *testing.T) {
 	srv, url := start(t)
 	srv.Enqueue(fakellm.Reply{Deltas: fiveDeltas, StallAfter: 1, StallFor: 80 * time.Millisecond})

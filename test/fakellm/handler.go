@@ -299,9 +299,9 @@ func (s *Server) sleep(ctx context.Context, d time.Duration) bool {
 	return false
 }
 
-// stall blocks for StallFor, or until the client or server gives up when
-// StallFor is zero; false means the response must be abandoned. While it
-// blocks, the record says so (WaitStalled).
+// stall blocks for StallFor, until StallUntil is closed, or until the
+// client or server gives up when neither is set; false means the response
+// must be abandoned. While it blocks, the record says so (WaitStalled).
 func (s *Server) stall(ctx context.Context, rec *record, reply Reply) bool {
 	s.markStalled(rec, true)
 	defer s.markStalled(rec, false)
@@ -309,6 +309,8 @@ func (s *Server) stall(ctx context.Context, rec *record, reply Reply) bool {
 		return s.sleep(ctx, reply.StallFor)
 	}
 	select {
+	case <-reply.StallUntil: // never, when nil
+		return true
 	case <-ctx.Done():
 	case <-s.closing:
 	}
