@@ -76,8 +76,8 @@ func TestSlowFirstTokenIsRetried(t *testing.T) {
 		name  string
 		reply fakellm.Reply
 	}{
-		{"slow first byte", fakellm.Reply{HeaderDelay: 2 * time.Second}},
-		{"slow first token", fakellm.Reply{FirstTokenDelay: 2 * time.Second}},
+		{"slow first byte", fakellm.Reply{HeaderDelay: 5 * time.Second}},
+		{"slow first token", fakellm.Reply{FirstTokenDelay: 5 * time.Second}},
 		{"stall before the first token", fakellm.Reply{StallAfter: fakellm.AtStart}},
 	} {
 		for _, p := range providers {
@@ -113,7 +113,7 @@ func TestNoRetryAfterTheFirstToken(t *testing.T) {
 				fallback, _ := fake(t)
 				srv.Enqueue(tc.reply)
 				cfg := guardConfig()
-				cfg.AttemptTimeout = 400 * time.Millisecond // ends the stall
+				cfg.AttemptTimeout = time.Second // ends the stall
 				r, _ := chain(t, cfg, p.link(t, url), openAILink(t, fallback.URL()))
 				got, _, err := collect(context.Background(), r, chatRequest("x"))
 				require.Error(t, err)
