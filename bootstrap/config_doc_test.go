@@ -1,10 +1,14 @@
 package bootstrap
 
 import (
+	"fmt"
 	"os"
 	"reflect"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // envVars lists every FOCAL_* variable the configuration reads.
@@ -43,4 +47,145 @@ func TestEveryVariableIsDocumented(t *testing.T) {
 			t.Errorf("%s is not in docs/operations.md", v)
 		}
 	}
+}
+
+// envFields maps every FOCAL_* variable to the field of cfg it sets.
+func envFields(v reflect.Value, out map[string]reflect.Value) {
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		if tag := f.Tag.Get("env"); tag != "" {
+			out["FOCAL_"+tag] = v.Field(i)
+		} else if f.Type.Kind() == reflect.Struct {
+			envFields(v.Field(i), out)
+		}
+	}
+}
+
+var (
+	docRow     = regexp.MustCompile("^\\| (`FOCAL_[^|]*) \\| ([^|]*) \\|")
+	docLiteral = regexp.MustCompile("`([^`]*)`")
+)
+
+// documentedDefaults reads the default column of the configuration tables
+// of a document: variable → its default as written, or "" when the row
+// gives none (— or a description such as "provider's"). A grouped row
+// names its first variable in full and the others in full or by suffix,
+// and gives one default for all or one each.
+func documentedDefaults(t *testing.T, path string) map[string]string {
+	t.Helper()
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(string(doc), "\n") {
+		m := docRow.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		var names []string
+		for _, lit := range docLiteral.FindAllStringSubmatch(m[1], -1) {
+			name := lit[1]
+			if strings.HasPrefix(name, "_") && len(names) > 0 {
+				first := names[0]
+				name = first[:strings.LastIndex(first, "_")] + name
+			}
+			names = append(names, name)
+		}
+		cell := strings.TrimSpace(m[2])
+		var values []string
+		if rest := strings.Trim(docLiteral.ReplaceAllString(cell, ""), ",/ "); rest == "" {
+			for _, lit := range docLiteral.FindAllStringSubmatch(cell, -1) {
+				values = append(values, lit[1])
+			}
+		}
+		for i, name := range names {
+			switch {
+			case len(values) == len(names):
+				out[name] = values[i]
+			case len(values) == 1:
+				out[name] = values[0]
+			case len(values) == 0:
+				out[name] = ""
+			default:
+				t.Errorf("%s: the row of %s gives %d defaults for %d variables", path, names[0], len(values), len(names))
+			}
+		}
+	}
+	return out
+}
+
+// Every default the configuration tables state (docs/operations.md, all of
+// them; the README, the most used) is the one the service uses: the
+// configuration loaded from an environment that sets nothing but the
+// required secret has exactly the documented value in each field, and a
+// variable documented without a default is empty.
+func TestDocumentedDefaultsAreTheDefaults(t *testing.T) {
+	secret := strings.Repeat("s", 32)
+	cfg, err := LoadConfigEnv("", map[string]string{"FOCAL_JWT_SECRET": secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := map[string]reflect.Value{}
+	envFields(reflect.ValueOf(cfg), fields)
+	for _, path := range []string{"../docs/operations.md", "../README.md"} {
+		documented := documentedDefaults(t, path)
+		if path == "../docs/operations.md" && len(documented) < len(fields) {
+			t.Errorf("%s documents %d variables, the configuration reads %d", path, len(documented), len(fields))
+		}
+		if len(documented) < 10 {
+			t.Errorf("%s: only %d variables found: the table parser is broken", path, len(documented))
+		}
+		for name, want := range documented {
+			checkDefault(t, path, name, want, fields)
+		}
+	}
+}
+
+// checkDefault compares one documented default with the loaded field.
+func checkDefault(t *testing.T, path, name, want string, fields map[string]reflect.Value) {
+	t.Helper()
+	field, ok := fields[name]
+	switch {
+	case !ok:
+		t.Errorf("%s documents %s, which the configuration does not read", path, name)
+		return
+	case name == "FOCAL_JWT_SECRET":
+		return // set by the test: there is no default
+	case want == "":
+		if !field.IsZero() {
+			t.Errorf("%s: %s gives no default, the service defaults to %v", name, path, field.Interface())
+		}
+		return
+	}
+	if same, err := sameValue(field, want); err != nil {
+		t.Errorf("%s: %s: documented default %q: %v", path, name, want, err)
+	} else if !same {
+		t.Errorf("%s: %s says the default is %q, the service uses %v", name, path, want, field.Interface())
+	}
+}
+
+// sameValue reports whether field holds text read as the field's type.
+func sameValue(field reflect.Value, text string) (bool, error) {
+	if field.Type() == reflect.TypeFor[time.Duration]() {
+		d, err := time.ParseDuration(text)
+		return time.Duration(field.Int()) == d, err
+	}
+	switch field.Kind() {
+	case reflect.String:
+		return field.String() == text, nil
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		n, err := strconv.ParseInt(text, 10, 64)
+		return field.Int() == n, err
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		n, err := strconv.ParseUint(text, 10, 64)
+		return field.Uint() == n, err
+	case reflect.Float32, reflect.Float64:
+		f, err := strconv.ParseFloat(text, 64)
+		return field.Float() == f, err
+	case reflect.Bool:
+		b, err := strconv.ParseBool(text)
+		return field.Bool() == b, err
+	}
+	return false, fmt.Errorf("a %s field cannot be compared with a documented default", field.Type())
 }

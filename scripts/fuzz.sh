@@ -12,11 +12,14 @@ targets=(
 	"./domain FuzzForbiddenPhrase"
 	"./application/alignment FuzzExpression"
 )
+# A log of our own: runs in parallel (other worktrees, CI jobs) never share one.
+log=$(mktemp "${TMPDIR:-/tmp}/focal-fuzz.XXXXXX")
+trap 'rm -f "$log"' EXIT
 for t in "${targets[@]}"; do
 	read -r pkg name <<<"$t"
 	echo "fuzz $name ($pkg, $fuzztime)"
-	go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg" >/tmp/focal-fuzz.log 2>&1 || {
-		cat /tmp/focal-fuzz.log
+	go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "$pkg" >"$log" 2>&1 || {
+		cat "$log"
 		exit 1
 	}
 done

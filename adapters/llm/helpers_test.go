@@ -42,7 +42,7 @@ func newAnthropic(t *testing.T, url string) *Anthropic {
 // guardConfig is a fast policy: tests must not wait for production timeouts.
 func guardConfig() resilience.Config {
 	return resilience.Config{
-		FirstTokenTimeout: 300 * time.Millisecond,
+		FirstTokenTimeout: time.Second, // well above a first token from the local fake, even on a loaded machine
 		AttemptTimeout:    3 * time.Second,
 		MaxRetries:        1,
 		RetryBase:         5 * time.Millisecond,

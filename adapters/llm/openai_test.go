@@ -95,7 +95,7 @@ func TestOpenAIConsumerErrorComesBackUnchanged(t *testing.T) {
 	})
 	assert.Same(t, stop, err)
 	assert.Equal(t, "a b", res.Text)
-	_, ok := srv.WaitCancelled(0, time.Second)
+	_, ok := srv.WaitCancelled(0, 30*time.Second)
 	assert.True(t, ok, "abandoning the stream closes the request")
 }
 

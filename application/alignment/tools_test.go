@@ -51,7 +51,6 @@ func TestToolsRunConcurrently(t *testing.T) {
 	for _, r := range recs[1:] {
 		first, last = minTime(first, r.start), maxTime(last, r.end)
 	}
-	assert.Less(t, last.Sub(first), 350*time.Millisecond, "two 200ms tools run side by side")
 	assert.True(t, recs[0].start.Before(recs[1].end) && recs[1].start.Before(recs[0].end), "their calls overlap")
 }
 

@@ -59,7 +59,7 @@ func holdTurn(t *testing.T, app *harness.App, engine *countingEngine, req harnes
 	before := engine.runs.Load()
 	done := make(chan *harness.Response, 1)
 	go func() { done <- app.Do(t, req) }()
-	require.Eventually(t, func() bool { return engine.runs.Load() > before }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, func() bool { return engine.runs.Load() > before }, 30*time.Second, 5*time.Millisecond)
 	return done
 }
 
@@ -163,8 +163,11 @@ func TestConcurrentRequestsWithOneKey(t *testing.T) {
 			for i := range res {
 				wg.Go(func() { res[i] = app.Do(t, req) })
 			}
-			require.Eventually(t, func() bool { return engine.runs.Load() == 1 }, 5*time.Second, 5*time.Millisecond)
-			time.Sleep(100 * time.Millisecond) // the second request is now waiting on the key
+			require.Eventually(t, func() bool { return engine.runs.Load() == 1 }, 30*time.Second, 5*time.Millisecond)
+			// Both claims have been answered: the second request found the
+			// key taken and waits for it.
+			require.Eventually(t, func() bool { return storeCalls(t, app, "idempotency.claim") == 2 },
+				10*time.Second, 5*time.Millisecond)
 			close(engine.gate)
 			wg.Wait()
 			assert.EqualValues(t, 1, engine.runs.Load(), "the engine ran once")
@@ -185,7 +188,8 @@ func TestConcurrentRequestsWithOneKey(t *testing.T) {
 	}
 }
 
-// A retry that waits longer than the wait gets 409 with Retry-After.
+// A retry that waits longer than the wait gets 409 with Retry-After; that
+// 409 is not stored: the retry after it gets the first request's answer.
 func TestIdempotencyInProgress(t *testing.T) {
 	app, engine := startCounting(t, map[string]string{"FOCAL_IDEMPOTENCY_WAIT": "200ms"}, true)
 	token := harness.Token(t, harness.DemoTenant)
@@ -196,7 +200,13 @@ func TestIdempotencyInProgress(t *testing.T) {
 	requireError(t, res, http.StatusConflict, "IDEMPOTENCY_IN_PROGRESS")
 	assert.NotEmpty(t, res.Header.Get("Retry-After"))
 	close(engine.gate)
-	assert.Equal(t, http.StatusOK, (<-done).Status)
+	first := <-done
+	require.Equal(t, http.StatusOK, first.Status)
+	retry := app.Do(t, req)
+	assert.Equal(t, http.StatusOK, retry.Status, "%s", retry.Body)
+	assert.Equal(t, "true", retry.Header.Get("Idempotent-Replayed"))
+	assert.Equal(t, first.Body, retry.Body)
+	assert.EqualValues(t, 1, engine.runs.Load())
 }
 
 // A stream replay is the stored answer as one token event and the stored

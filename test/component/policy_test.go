@@ -10,12 +10,15 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/fx"
 	"gopkg.in/yaml.v3"
 
+	"focal/ports"
 	"focal/test/harness"
 )
 
@@ -645,11 +648,40 @@ func TestPolicyBundleCreatesAgent(t *testing.T) {
 	assert.EqualValues(t, 1, mine["version"], "two tenants, two agents")
 }
 
-// A policy write on one instance is served by every instance within
-// FOCAL_POLICY_REFRESH. Two apps started here cannot share the memory
-// store, so this is tested with the MongoDB store.
-func TestPolicyWriteServedByAnotherInstance(t *testing.T) {
-	t.Skip("needs a store shared by two instances: covered by the MongoDB end-to-end tests")
+// The policy cache of one instance: a policy written to the store behind
+// its back, as another instance sharing the store writes it, is served once
+// FOCAL_POLICY_REFRESH has passed, and not before; in between, turns read
+// no policy from the store. The clock is the test's, so nothing waits. Two
+// instances on one MongoDB are in test/e2e (policy_test.go).
+func TestPolicyCacheServesAWriteFromElsewhereAfterTheRefresh(t *testing.T) {
+	clock := harness.NewClock()
+	var store ports.PolicyStore
+	app := harness.Start(t, map[string]string{"FOCAL_POLICY_REFRESH": "1s"}, harness.WithClock(clock), fx.Populate(&store))
+	tenant := uuid.NewString()
+	id, _ := newBikeShop(t, policyAPI{t, app, harness.Token(t, tenant, "admin")})
+	reader := harness.Token(t, tenant)
+	ask := func() string {
+		return chatWith(t, app, reader, id, "rider-cache", "When are you open?")["response"].(string)
+	}
+	const old, summer = "We are open from 8am to 6pm every day.", "In summer we are open from 7am to 9pm every day."
+	require.Equal(t, old, ask())
+
+	// Another instance changes the rule in the shared store.
+	p, err := store.GetPolicy(t.Context(), tenant, id)
+	require.NoError(t, err)
+	p.Rules[0].TemplateIDs = []string{"tpl_hours_summer"}
+	p.Agent.Version++
+	require.NoError(t, store.SavePolicy(t.Context(), tenant, p))
+
+	before := storeCalls(t, app, "policy.get", "policy.version")
+	clock.Advance(time.Second - time.Millisecond)
+	assert.Equal(t, old, ask(), "within the refresh the cached policy serves")
+	assert.Equal(t, before, storeCalls(t, app, "policy.get", "policy.version"), "a turn on a fresh cached policy reads no policy from the store")
+
+	clock.Advance(time.Millisecond)
+	assert.Equal(t, summer, ask(), "the first turn after the refresh serves the new version")
+	assert.Equal(t, summer, ask())
+	assert.EqualValues(t, 2, storeCalls(t, app, "policy.get", "policy.version")-before, "one version check and one load, then memory again")
 }
 
 // A bundle larger than a chat request's body limit imports: whole policies

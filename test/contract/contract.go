@@ -12,6 +12,7 @@
 //				Policies: s, Sessions: s, Turns: s, Locker: s,
 //				Idempotency: s, Rates: s, // optional: nil skips their cases
 //				Features: contract.Features{FIFOLease: false}, // waiters poll
+//				Waiting:  nil, // optional: how many wait for a lease now
 //			}
 //		})
 //	}
@@ -43,6 +44,11 @@ type Stores struct {
 	Idempotency ports.IdempotencyStore
 	Rates       ports.RateLimiter
 	Features    Features
+	// Waiting, when set, reports how many callers wait for a session's
+	// lease now. The lease cases then know when a caller has joined the
+	// queue instead of guessing from the wall clock; Features.FIFOLease
+	// needs it, since arrival order is only defined through it.
+	Waiting func(tenantID, sessionID string) int
 }
 
 // Features declares what a backend promises beyond the ports' minimum.

@@ -49,6 +49,23 @@ func (f *fixture) requireBusy(tenantID, sessionID, why string) {
 	requireCode(f.t, err, domain.CodeSessionBusy, why)
 }
 
+// awaitWaiting waits until n callers wait for the session's lease. It
+// returns false when the backend cannot tell (Stores.Waiting is nil).
+func (f *fixture) awaitWaiting(tenantID, sessionID string, n int) bool {
+	f.t.Helper()
+	if f.Waiting == nil {
+		return false
+	}
+	deadline := time.Now().Add(longWait)
+	for f.Waiting(tenantID, sessionID) != n {
+		if time.Now().After(deadline) {
+			f.t.Fatalf("contract: %d callers wait for the lease of session %s, want %d", f.Waiting(tenantID, sessionID), sessionID, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return true
+}
+
 func receive[T any](t *testing.T, ch <-chan T, within time.Duration, what string) T {
 	t.Helper()
 	select {
@@ -81,10 +98,16 @@ func testWaiterGetsReleasedLease(t *testing.T, f *fixture) {
 	s := f.newSession(tenant, newID())
 	first := f.lock(tenant, s.ID, longTTL)
 	waiting := f.lockAsync(f.ctx, tenant, s.ID, longWait, longTTL)
+	// The backend that can tell says when the caller waits; for one that
+	// cannot, a while without an answer stands in for it.
+	patience := 150 * time.Millisecond
+	if f.awaitWaiting(tenant, s.ID, 1) {
+		patience = 0
+	}
 	select {
 	case r := <-waiting:
 		t.Fatalf("the second caller must wait for the holder, got %v", r.err)
-	case <-time.After(150 * time.Millisecond):
+	case <-time.After(patience):
 	}
 	f.release(first)
 	r := receive(t, waiting, handoff, "the waiter after the release")
@@ -98,6 +121,9 @@ func testWaitersInTurn(t *testing.T, f *fixture) {
 	tenant := newID()
 	s := f.newSession(tenant, newID())
 	holder := f.lock(tenant, s.ID, longTTL)
+	if f.Features.FIFOLease && f.Waiting == nil {
+		t.Fatal("contract: Features.FIFOLease needs Stores.Waiting to define arrival order")
+	}
 	const waiters = 3
 	var mu sync.Mutex
 	var order []int
@@ -112,10 +138,11 @@ func testWaitersInTurn(t *testing.T, f *fixture) {
 			mu.Lock()
 			order = append(order, i)
 			mu.Unlock()
-			time.Sleep(30 * time.Millisecond)
 			done <- l.Release(f.ctx)
 		}()
-		time.Sleep(80 * time.Millisecond) // arrival order 0, 1, 2
+		// Waiter i has joined the queue before waiter i+1 asks: arrival
+		// order 0, 1, 2 (a backend that cannot tell promises no order).
+		f.awaitWaiting(tenant, s.ID, i+1)
 	}
 	f.release(holder)
 	for range waiters {
@@ -225,16 +252,20 @@ func testCancelWhileWaiting(t *testing.T, f *fixture) {
 	holder := f.lock(tenant, s.ID, longTTL)
 	ctx, cancel := context.WithCancel(f.ctx)
 	waiting := f.lockAsync(ctx, tenant, s.ID, longWait, longTTL)
-	time.Sleep(100 * time.Millisecond)
+	if !f.awaitWaiting(tenant, s.ID, 1) {
+		time.Sleep(100 * time.Millisecond) // most likely waiting by now; cancelled before is fine too
+	}
 	cancel()
-	r := receive(t, waiting, 500*time.Millisecond, "the cancelled waiter")
+	r := receive(t, waiting, handoff, "the cancelled waiter")
 	require.Error(t, r.err, "a cancelled wait fails")
 	require.True(t, isCancellation(r.err), "a cancelled wait reports the cancellation or STORE_UNAVAILABLE, got %v", r.err)
+	if f.Waiting != nil {
+		require.Zero(t, f.Waiting(tenant, s.ID), "the cancelled waiter left the queue")
+	}
 
 	f.release(holder)
-	start := time.Now()
-	next := f.lock(tenant, s.ID, longTTL)
-	require.Less(t, time.Since(start), handoff, "the cancelled waiter left nothing holding the lease")
+	next, err := f.Locker.LockSession(f.ctx, tenant, s.ID, 0, longTTL)
+	require.NoError(t, err, "the cancelled waiter left nothing holding the lease: it is free without waiting")
 	f.release(next)
 }
 

@@ -17,6 +17,7 @@ func TestMemoryStore(t *testing.T) {
 			Idempotency: s, Rates: memory.NewRateLimiter(clock.System{}),
 			// A released lease passes straight to the longest waiter.
 			Features: contract.Features{FIFOLease: true, Retention: retainingMemory},
+			Waiting:  func(_, sessionID string) int { return s.LeaseWaiters(sessionID) },
 		}
 	})
 }

@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -129,32 +131,37 @@ func TestRateLimitWindowIsSharedAcrossInstances(t *testing.T) {
 }
 
 // A MongoDB outage makes requests fail fast with 503 STORE_UNAVAILABLE; when
-// the server is back the same process serves again, without a restart.
+// the server is back the same process serves again, without a restart. The
+// app reaches the server through a proxy whose address outlives both server
+// processes, each listening on a port of its own choosing.
 func TestStoreOutageAndRecovery(t *testing.T) {
 	mongoURI(t) // the shared server must exist; this test runs its own besides
 	bin := mongoServerBinary(t)
 	dir := t.TempDir()
-	addr := freeAddr(t)
-	start := func() *exec.Cmd {
-		cmd := exec.Command(bin, "-addr", addr, "-dir", dir)
+	start := func() (*exec.Cmd, string) {
+		cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-dir", dir)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		out, err := cmd.StdoutPipe()
 		require.NoError(t, err)
 		require.NoError(t, cmd.Start())
-		line := make([]byte, 256)
-		n, _ := out.Read(line) // the URI, once it accepts connections
-		require.Contains(t, string(line[:n]), "mongodb://")
-		return cmd
+		line, err := bufio.NewReader(out).ReadString('\n') // the URI, once it accepts connections
+		require.NoError(t, err, "the server printed no URI")
+		u, err := url.Parse(strings.TrimSpace(line))
+		require.NoError(t, err)
+		require.Equal(t, "mongodb", u.Scheme, "first line: %q", line)
+		return cmd, u.Host
 	}
 	stop := func(cmd *exec.Cmd) {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		_ = cmd.Wait()
 	}
-	server := start()
+	proxy := newTCPProxy(t)
+	server, addr := start()
 	t.Cleanup(func() { stop(server) })
+	proxy.pointAt(addr)
 
 	app := harness.Start(t, map[string]string{
-		"FOCAL_STORE": "mongo", "FOCAL_MONGO_URI": "mongodb://" + addr + "/", "FOCAL_MONGO_DB": "focal_outage",
+		"FOCAL_STORE": "mongo", "FOCAL_MONGO_URI": "mongodb://" + proxy.Addr() + "/", "FOCAL_MONGO_DB": "focal_outage",
 		"FOCAL_MONGO_OPERATION_TIMEOUT": "1s", "FOCAL_MONGO_SERVER_SELECTION_TIMEOUT": "1s",
 	})
 	token := harness.Token(t, harness.DemoTenant)
@@ -164,6 +171,7 @@ func TestStoreOutageAndRecovery(t *testing.T) {
 	require.Equal(t, http.StatusOK, chat().Status)
 
 	stop(server)
+	proxy.pointAt("")
 	began := time.Now()
 	res := chat()
 	elapsed := time.Since(began)
@@ -174,23 +182,39 @@ func TestStoreOutageAndRecovery(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, ready.Status, "readiness reports the outage")
 	assert.Contains(t, string(ready.Body), "STORE_UNAVAILABLE")
 
-	server = start()
+	server, addr = start()
+	proxy.pointAt(addr)
 	require.Eventually(t, func() bool { return chat().Status == http.StatusOK }, 30*time.Second, 200*time.Millisecond,
 		"the app serves again once MongoDB is back")
 	assert.Equal(t, http.StatusOK, app.Do(t, harness.Request{Method: http.MethodGet, Path: "/readyz"}).Status)
 }
 
-// mongoServerBinary builds the FerretDB test server program, or uses the
-// one make test built.
+var (
+	mongoServerOnce sync.Once
+	mongoServerPath string
+	mongoServerErr  error
+)
+
+// mongoServerBinary builds the FerretDB test server program once per run
+// into a directory of its own, or uses FOCAL_TEST_MONGOSERVER_BIN.
 func mongoServerBinary(t *testing.T) string {
 	t.Helper()
 	if p := os.Getenv("FOCAL_TEST_MONGOSERVER_BIN"); p != "" {
 		return p
 	}
-	out := filepath.Join(os.TempDir(), "focal-e2e-mongoserver")
-	cmd := exec.Command("go", "build", "-o", out, ".")
-	cmd.Dir = filepath.Join(harness.RepoRoot(), "test", "mongoserver")
-	msg, err := cmd.CombinedOutput()
-	require.NoError(t, err, "building test/mongoserver: %s", strings.TrimSpace(string(msg)))
-	return out
+	mongoServerOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "focal-e2e-mongoserver-")
+		if err != nil {
+			mongoServerErr = err
+			return
+		}
+		mongoServerPath = filepath.Join(dir, "mongoserver")
+		cmd := exec.Command("go", "build", "-o", mongoServerPath, ".")
+		cmd.Dir = filepath.Join(harness.RepoRoot(), "test", "mongoserver")
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			mongoServerErr = fmt.Errorf("building test/mongoserver: %v: %s", err, strings.TrimSpace(string(msg)))
+		}
+	})
+	require.NoError(t, mongoServerErr)
+	return mongoServerPath
 }

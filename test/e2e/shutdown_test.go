@@ -79,49 +79,46 @@ tools:
 // SIGTERM stops new requests at once while an in-flight stream runs to its
 // done event; then the process exits.
 func TestSIGTERMDrainsInFlightStreams(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
 	called := make(chan struct{}, 1)
 	release := make(chan struct{})
 	tool := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		called <- struct{}{}
+		select {
+		case called <- struct{}{}:
+		default:
+		}
 		<-release
 		_, _ = w.Write([]byte(`{"variables":{"order_state":"on its way"}}`))
 	}))
 	defer tool.Close()
+	releaseTool := sync.OnceFunc(func() { close(release) })
+	defer releaseTool()
 
-	addr := freeAddr(t)
-	cmd := exec.Command(focalBinary(t), "serve")
-	cmd.Env = append(os.Environ(), "FOCAL_HTTP_ADDR="+addr, "FOCAL_JWT_SECRET="+e2eSecret, "FOCAL_LOG_LEVEL=info",
-		"FOCAL_BOOTSTRAP_BUNDLE="+slowToolBundle(t, tool.URL), "FOCAL_SHUTDOWN_DRAIN=20s")
-	logFile, err := os.Create(filepath.Join(t.TempDir(), "focal.log"))
-	require.NoError(t, err)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		if t.Failed() {
-			out, _ := os.ReadFile(logFile.Name())
-			t.Logf("server log:\n%s", out)
-		}
-	})
-	waitListening(t, addr)
-
+	focal := serveFocal(t, "FOCAL_JWT_SECRET="+e2eSecret, "FOCAL_BOOTSTRAP_BUNDLE="+slowToolBundle(t, tool.URL),
+		"FOCAL_SHUTDOWN_DRAIN=20s")
 	token, err := httpapi.SignToken(e2eSecret, httpapi.TokenRequest{TenantID: harness.DemoTenant, TTL: time.Hour}, time.Now())
 	require.NoError(t, err)
 	body := `{"agent_id":"` + harness.DemoAgent + `","channel":"web","user_channel_id":"u1","message":"what is my order status?"}`
-	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/chat/stream", strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	streamDone := make(chan []sse.Event, 1)
+	newRequest := func(path string) *http.Request {
+		req, err := http.NewRequest(http.MethodPost, "http://"+focal.addr+path, strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		return req
+	}
+	type streamed struct {
+		events []sse.Event
+		check  harness.Exchange
+	}
+	req := newRequest("/v1/chat/stream")
+	streamDone := make(chan streamed, 1)
 	go func() {
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
-			streamDone <- nil
+			streamDone <- streamed{}
 			return
 		}
 		defer res.Body.Close()
+		seen := harness.Record(res)
 		var events []sse.Event
 		for ev, err := range sse.Read(res.Body, nil) {
 			if err != nil {
@@ -129,57 +126,41 @@ func TestSIGTERMDrainsInFlightStreams(t *testing.T) {
 			}
 			events = append(events, ev)
 		}
-		streamDone <- events
+		streamDone <- streamed{events, harness.Exchange{Request: req, RequestBody: []byte(body), Response: res, Body: seen.Bytes()}}
 	}()
 	select {
 	case <-called:
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("the turn never reached the tool")
 	}
 
-	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, focal.cmd.Process.Signal(syscall.SIGTERM))
 	// New requests are refused while the stream drains.
 	require.Eventually(t, func() bool {
 		c := &http.Client{Timeout: time.Second}
-		r, err := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/chat", strings.NewReader(body))
-		if err != nil {
-			return false
-		}
-		r.Header.Set("Authorization", "Bearer "+token)
-		r.Header.Set("Content-Type", "application/json")
-		res, err := c.Do(r)
+		res, err := c.Do(newRequest("/v1/chat"))
 		if err == nil {
 			res.Body.Close()
 		}
 		return err != nil
-	}, 5*time.Second, 20*time.Millisecond, "a new request was still accepted after SIGTERM")
+	}, 10*time.Second, 20*time.Millisecond, "a new request was still accepted after SIGTERM")
 
-	close(release)
-	events := <-streamDone
-	require.NotEmpty(t, events, "the in-flight stream was cut")
-	last := events[len(events)-1]
+	releaseTool() // the in-flight turn's tool answers
+	got := <-streamDone
+	require.NotEmpty(t, got.events, "the in-flight stream was cut")
+	harness.CheckExchange(t, got.check)
+	last := got.events[len(got.events)-1]
 	require.Equal(t, "done", last.Type, "the in-flight stream ended with its done event")
 	var done map[string]any
 	require.NoError(t, json.Unmarshal([]byte(last.Data), &done))
 	assert.Equal(t, "Your order is on its way.", done["response"])
 
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	go func() { exited <- focal.wait() }()
 	select {
 	case err := <-exited:
 		assert.NoError(t, err, "clean exit after draining")
-	case <-time.After(15 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("the process did not exit after draining")
 	}
-}
-
-func waitListening(t *testing.T, addr string) {
-	t.Helper()
-	require.Eventually(t, func() bool {
-		res, err := http.Get("http://" + addr + "/v1/nothing")
-		if err == nil {
-			res.Body.Close()
-		}
-		return err == nil
-	}, 60*time.Second, 20*time.Millisecond, "the server never listened on %s", addr)
 }

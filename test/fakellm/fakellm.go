@@ -78,6 +78,9 @@ type Reply struct {
 	StallAfter int
 	// StallFor bounds a stall; zero stalls until the client gives up.
 	StallFor time.Duration
+	// StallUntil, when set, ends a stall once it is closed: the test
+	// decides when the stream goes on.
+	StallUntil <-chan struct{}
 	// MalformedAfter writes a data line with invalid JSON after K deltas.
 	MalformedAfter int
 	// ErrorAfter sends a provider error event mid-stream after K deltas and

@@ -1,6 +1,7 @@
 package fakellm_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"io"
@@ -36,11 +37,41 @@ func TestFirstTokenDelayAndTokenInterval(t *testing.T) {
 	require.NoError(t, err)
 
 	// evs[0] is the role chunk, sent with the headers; deltas follow.
-	assert.Less(t, evs[0].At.Sub(headersAt), 50*time.Millisecond, "role chunk is not held back")
 	assert.GreaterOrEqual(t, evs[1].At.Sub(headersAt), 55*time.Millisecond)
 	for i := 2; i <= len(fiveDeltas); i++ {
 		gap := evs[i].At.Sub(evs[i-1].At)
 		assert.GreaterOrEqual(t, gap, 25*time.Millisecond, "delta %d arrived %v after the previous one", i, gap)
+	}
+}
+
+// What precedes the first delta (OpenAI's role chunk, Anthropic's
+// message_start) goes out with the headers, not with the first token: the
+// client reads it while the fake stalls before any delta.
+func TestStreamStartIsNotHeldBack(t *testing.T) {
+	for _, tc := range []struct {
+		path  string
+		body  map[string]any
+		first string
+	}{
+		{"/v1/chat/completions", openAIBody(true, false, "x"), `"role":"assistant"`},
+		{"/v1/messages", anthropicBody(true, "x"), `"type":"message_start"`},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			srv, url := start(t)
+			srv.Enqueue(fakellm.Reply{Deltas: fiveDeltas, StallAfter: -1})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			resp := post(t, ctx, url+tc.path, tc.body)
+			lines := bufio.NewScanner(resp.Body)
+			for lines.Scan() && !strings.HasPrefix(lines.Text(), "data:") {
+			}
+			require.Contains(t, lines.Text(), tc.first)
+			_, cancelled := srv.WaitCancelled(0, 0)
+			require.False(t, cancelled, "the fake is still stalled before its first delta")
+			cancel()
+			_, cancelled = srv.WaitCancelled(0, 30*time.Second)
+			assert.True(t, cancelled)
+		})
 	}
 }
 
@@ -53,19 +84,51 @@ func TestPlainResponseSimulatesGenerationTime(t *testing.T) {
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 }
 
+// The stream stops after two deltas and stays stopped: only the client
+// leaving ends it.
 func TestStallUntilClientLeaves(t *testing.T) {
 	srv, url := start(t)
 	srv.Enqueue(fakellm.Reply{Deltas: fiveDeltas, StallAfter: 2})
-	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	resp := post(t, ctx, url+"/v1/messages", anthropicBody(true, "x"))
-	evs, err := readSSE(resp.Body)
+	deltas := 0
+	evs, err := readSSEWatching(resp.Body, func(ev sseEvent) {
+		if ev.Name == "content_block_delta" {
+			if deltas++; deltas == 2 {
+				assert.True(t, srv.WaitStalled(0, 30*time.Second), "the fake holds the stream after two deltas")
+				cancel()
+			}
+		}
+	})
 	require.Error(t, err, "the stream never finishes on its own")
 	assert.Equal(t, []string{"a", " b"}, anthropicDeltas(jsonEvents(t, evs)))
 
-	after, ok := srv.WaitCancelled(0, 2*time.Second)
-	require.True(t, ok)
-	assert.InDelta(t, 150, after.Milliseconds(), 100)
+	after, ok := srv.WaitCancelled(0, 30*time.Second)
+	require.True(t, ok, "the stall ended when the client left")
+	assert.Positive(t, after)
+}
+
+// A stall with StallUntil goes on when the test closes the channel.
+func TestStallUntilReleased(t *testing.T) {
+	srv, url := start(t)
+	release := make(chan struct{})
+	srv.Enqueue(fakellm.Reply{Deltas: fiveDeltas, StallAfter: 2, StallUntil: release})
+	resp := post(t, context.Background(), url+"/v1/chat/completions", openAIBody(true, false, "x"))
+	deltas := 0
+	evs, err := readSSEWatching(resp.Body, func(ev sseEvent) {
+		if strings.Contains(ev.Data, `"content":"`) {
+			if deltas++; deltas == 2 {
+				assert.True(t, srv.WaitStalled(0, 30*time.Second), "held after two deltas")
+				close(release)
+			}
+		}
+	})
+	require.NoError(t, err)
+	assert.Equal(t, fiveDeltas, openAIDeltas(jsonEvents(t, evs)))
+	require.True(t, srv.WaitFinished(0, 30*time.Second))
+	r, _ := srv.Request(0)
+	assert.False(t, r.Cancelled)
 }
 
 func TestStallForResumes(t *testing.T) {
@@ -117,7 +180,7 @@ func TestDisconnectMidStream(t *testing.T) {
 	require.ErrorIs(t, err, io.ErrUnexpectedEOF, "chunked body is cut, not terminated")
 	assert.Equal(t, []string{"a", " b"}, openAIDeltas(jsonEvents(t, evs)))
 
-	require.True(t, srv.WaitFinished(0, time.Second))
+	require.True(t, srv.WaitFinished(0, 30*time.Second))
 	r, _ := srv.Request(0)
 	assert.False(t, r.Cancelled, "the server hung up, the client did not")
 }
@@ -206,12 +269,12 @@ func TestCloseReleasesStalledHandlers(t *testing.T) {
 			_ = resp.Body.Close()
 		}
 	}()
-	require.True(t, srv.WaitForRequests(1, time.Second))
+	require.True(t, srv.WaitForRequests(1, 30*time.Second))
 	done := make(chan struct{})
 	go func() { srv.Close(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(2 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("Close hung on a stalled handler")
 	}
 }

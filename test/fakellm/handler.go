@@ -222,7 +222,7 @@ func (s *Server) prelude(ctx context.Context, w http.ResponseWriter, reply Reply
 // response as a whole and simulating the generation time of n deltas (none
 // for n == 0, so embeddings ignore token timing).
 func (s *Server) plain(ctx context.Context, w http.ResponseWriter, rec *record, reply Reply, anth bool, n int, body func() any) {
-	if reply.StallAfter != 0 && !s.stall(ctx, reply) {
+	if reply.StallAfter != 0 && !s.stall(ctx, rec, reply) {
 		return
 	}
 	var gen time.Duration
@@ -299,13 +299,18 @@ func (s *Server) sleep(ctx context.Context, d time.Duration) bool {
 	return false
 }
 
-// stall blocks for StallFor, or until the client or server gives up when
-// StallFor is zero; false means the response must be abandoned.
-func (s *Server) stall(ctx context.Context, reply Reply) bool {
+// stall blocks for StallFor, until StallUntil is closed, or until the
+// client or server gives up when neither is set; false means the response
+// must be abandoned. While it blocks, the record says so (WaitStalled).
+func (s *Server) stall(ctx context.Context, rec *record, reply Reply) bool {
+	s.markStalled(rec, true)
+	defer s.markStalled(rec, false)
 	if reply.StallFor > 0 {
 		return s.sleep(ctx, reply.StallFor)
 	}
 	select {
+	case <-reply.StallUntil: // never, when nil
+		return true
 	case <-ctx.Done():
 	case <-s.closing:
 	}

@@ -87,7 +87,11 @@ type sseEvent struct {
 // readSSE parses a text/event-stream body strictly: only event/data lines
 // and blank separators are allowed. It returns the events read before any
 // transport error.
-func readSSE(r io.Reader) ([]sseEvent, error) {
+func readSSE(r io.Reader) ([]sseEvent, error) { return readSSEWatching(r, nil) }
+
+// readSSEWatching is readSSE that shows each event to each (when not nil)
+// as it arrives, so a test can act at a point of the stream.
+func readSSEWatching(r io.Reader, each func(sseEvent)) ([]sseEvent, error) {
 	sc := bufio.NewScanner(r)
 	var evs []sseEvent
 	var cur sseEvent
@@ -98,6 +102,9 @@ func readSSE(r io.Reader) ([]sseEvent, error) {
 			if cur.Data != "" {
 				cur.At = time.Now()
 				evs = append(evs, cur)
+				if each != nil {
+					each(cur)
+				}
 			}
 			cur = sseEvent{}
 		case strings.HasPrefix(line, "event: "):

@@ -120,6 +120,7 @@ func (r Reply) withDefaults(d Reply) Reply {
 	fill(&r.TokenInterval, d.TokenInterval)
 	fill(&r.StallAfter, d.StallAfter)
 	fill(&r.StallFor, d.StallFor)
+	fill(&r.StallUntil, d.StallUntil)
 	fill(&r.MalformedAfter, d.MalformedAfter)
 	fill(&r.ErrorAfter, d.ErrorAfter)
 	fill(&r.DisconnectAfter, d.DisconnectAfter)

@@ -36,6 +36,7 @@ type record struct {
 	cancelAt  time.Time
 	finished  bool
 	hijacked  bool
+	stalled   bool // blocked in a stall right now
 }
 
 // New returns a Server; call Start for a real listener or mount it yourself.
@@ -212,6 +213,22 @@ func (s *Server) WaitCancelled(i int, timeout time.Duration) (time.Duration, boo
 	return after, ok
 }
 
+// WaitStalled blocks until request i is held by a stall (StallAfter):
+// everything before the stall point has been written and nothing after it
+// will be until the stall ends. False if it finished first or timed out.
+func (s *Server) WaitStalled(i int, timeout time.Duration) bool {
+	stalled := false
+	s.waitFor(timeout, func() bool {
+		if i >= len(s.records) {
+			return false
+		}
+		r := s.records[i]
+		stalled = r.stalled
+		return r.stalled || r.finished
+	})
+	return stalled
+}
+
 // waitFor evaluates cond under the lock each time a record changes.
 func (s *Server) waitFor(timeout time.Duration, cond func() bool) bool {
 	deadline := time.NewTimer(timeout)
@@ -281,6 +298,13 @@ func (s *Server) markFinished(rec *record, ctxErr error) {
 		rec.cancelled, rec.cancelAt = true, time.Now()
 	}
 	rec.finished = true
+	s.notifyLocked()
+}
+
+func (s *Server) markStalled(rec *record, stalled bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec.stalled = stalled
 	s.notifyLocked()
 }
 

@@ -74,7 +74,7 @@ func (s *Server) runStream(ctx context.Context, w http.ResponseWriter, rec *reco
 		if sw.err != nil || ctx.Err() != nil {
 			return
 		}
-		if firesAt(reply.StallAfter, sent, n) && !s.stall(ctx, reply) {
+		if firesAt(reply.StallAfter, sent, n) && !s.stall(ctx, rec, reply) {
 			return
 		}
 		if firesAt(reply.MalformedAfter, sent, n) {

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,6 +47,7 @@ type App struct {
 	URL    string
 	Config bootstrap.Config
 	client *http.Client
+	stop   func() error
 }
 
 // Start boots Focal with the demo bundle, the memory store and the offline
@@ -88,15 +90,23 @@ func start(t testing.TB, env map[string]string, log *zap.Logger, extra ...fx.Opt
 		loadContract(t).checkRoutes(t, engine)
 	}
 	a := &App{URL: "http://" + srv.Addr(), Config: cfg, client: &http.Client{Timeout: 60 * time.Second}}
-	t.Cleanup(func() {
+	a.stop = sync.OnceValue(func() error {
 		// Connections the client dialed but never used would keep the
 		// server's graceful shutdown waiting for their first request.
 		a.client.CloseIdleConnections()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		_ = app.Stop(ctx)
+		return app.Stop(ctx)
 	})
+	t.Cleanup(func() { _ = a.stop() })
 	return a
+}
+
+// Stop shuts the app down now, the way SIGTERM does (a restart test starts
+// another on the same store); the test's cleanup then has nothing to stop.
+func (a *App) Stop(t testing.TB) {
+	t.Helper()
+	require.NoError(t, a.stop())
 }
 
 // Token signs a token for tenant with roles.
@@ -178,6 +188,43 @@ func (a *App) DoWatching(t testing.TB, req Request, watch func(soFar []byte)) *R
 	loadContract(t).checkResponse(t, a.URL, &exchange{method: req.Method, path: req.Path, reqHeader: hr.Header,
 		reqBody: sent, status: res.StatusCode, header: res.Header, body: raw})
 	return &Response{Status: res.StatusCode, Header: res.Header, Body: raw}
+}
+
+// Exchange is one HTTP exchange made by a test's own client: an SSE
+// library reading a stream, or a request to a process the harness did not
+// start.
+type Exchange struct {
+	Request     *http.Request
+	RequestBody []byte // nil when there was none
+	Response    *http.Response
+	Body        []byte // what the client read of the response body
+	// Partial: the client stopped reading before the end (it left a
+	// stream); the events that arrived must still follow the grammar.
+	Partial bool
+}
+
+// CheckExchange validates x against the API document, as Do does for its
+// own requests: a response the document does not describe, or a request
+// it calls invalid that the service accepted, fails the test.
+func CheckExchange(t testing.TB, x Exchange) {
+	t.Helper()
+	u := x.Request.URL
+	loadContract(t).checkResponse(t, u.Scheme+"://"+u.Host, &exchange{method: x.Request.Method, path: u.RequestURI(),
+		reqHeader: x.Request.Header, reqBody: x.RequestBody, status: x.Response.StatusCode, header: x.Response.Header,
+		body: x.Body, partial: x.Partial})
+}
+
+// Record makes res.Body keep a copy of every byte the client reads from
+// it, for CheckExchange once the client is done reading.
+func Record(res *http.Response) *bytes.Buffer {
+	var seen bytes.Buffer
+	res.Body = recordingBody{Reader: io.TeeReader(res.Body, &seen), Closer: res.Body}
+	return &seen
+}
+
+type recordingBody struct {
+	io.Reader
+	io.Closer
 }
 
 // readWatching reads r to the end, calling watch (when not nil) with what
