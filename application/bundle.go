@@ -72,11 +72,17 @@ func bundleError(msg string) error {
 	return &domain.Error{Code: domain.CodeInvalidRequest, Message: msg, Details: []domain.FieldError{}}
 }
 
-// ValidatePolicy checks a policy before it is stored: the domain's
-// consistency rules, an agent id that is a UUID, and every expression
-// constraint compiling. INVALID_REQUEST lists every problem.
+// ValidatePolicy is ValidatePolicyWithin the default limits.
 func ValidatePolicy(p *domain.Policy) error {
-	errs := p.Validate()
+	return ValidatePolicyWithin(p, domain.DefaultPolicyLimits())
+}
+
+// ValidatePolicyWithin checks a policy before it is stored: the domain's
+// consistency rules and per-agent limits, an agent id that is a UUID, and
+// every expression constraint compiling within the limits.
+// INVALID_REQUEST lists every problem.
+func ValidatePolicyWithin(p *domain.Policy, limits domain.PolicyLimits) error {
+	errs := p.ValidateWithin(limits)
 	if !IsUUID(p.Agent.ID) {
 		errs = append(errs, domain.FieldError{Field: "agent.id", Message: "must be a UUID"})
 	}
@@ -85,7 +91,10 @@ func ValidatePolicy(p *domain.Policy) error {
 			if c.Kind != domain.ConstraintExpression {
 				continue
 			}
-			if err := alignment.CompileExpression(c.Value); err != nil {
+			if len(c.Value) > limits.ExpressionBytes {
+				continue // reported by the domain
+			}
+			if err := alignment.CompileExpression(c.Value, limits); err != nil {
 				errs = append(errs, domain.FieldError{Field: fmt.Sprintf("rules[%d].constraints[%d].value", i, k), Message: err.Error()})
 			}
 		}

@@ -227,9 +227,12 @@ func (v *validator) constraint(f string, c Constraint) {
 			v.add(f+".value", fmt.Sprintf("must be at most %d bytes (policy limit expression_bytes)", v.limits.ExpressionBytes))
 		}
 	case ConstraintForbidPattern:
-		n, err := MeasurePattern(c.Value, v.limits.PatternBytes, v.limits.PatternProgram)
-		if err != nil {
+		n, empty, err := MeasurePattern(c.Value, v.limits.PatternBytes, v.limits.PatternProgram)
+		switch {
+		case err != nil:
 			v.add(f, "value "+err.Error())
+		case empty:
+			v.add(f, "value must not match the empty text (it would forbid every reply)")
 		}
 		v.patternProgram += n
 	default:

@@ -9,39 +9,36 @@ import (
 // case-insensitively like phrases.
 const patternFlags = syntax.Perl | syntax.FoldCase
 
-// MeasurePattern checks a forbid_pattern without compiling it into a
-// matcher, within the limits: its source length, the size of the RE2
-// program it compiles to, and that it cannot match the empty text (it
-// would forbid every reply). It returns the program's size in
-// instructions.
+// MeasurePattern checks a regular expression without compiling it into a
+// matcher: that it parses, that its source is at most maxBytes and that
+// the RE2 program it compiles to has at most maxProgram instructions. It
+// returns the program's size and whether the pattern matches the empty
+// text (a forbid_pattern that does would forbid every reply).
 //
 // The size is first estimated from the parsed pattern, before anything is
 // expanded: a short pattern with nested counted repeats can describe a
 // program of millions of instructions, and simplifying it to find out
 // would allocate all of them.
-func MeasurePattern(src string, maxBytes, maxProgram int) (int, error) {
+func MeasurePattern(src string, maxBytes, maxProgram int) (program int, empty bool, err error) {
 	if len(src) > maxBytes {
-		return 0, fmt.Errorf("must be at most %d bytes (policy limit pattern_bytes)", maxBytes)
+		return 0, false, fmt.Errorf("must be at most %d bytes (policy limit pattern_bytes)", maxBytes)
 	}
 	re, err := syntax.Parse(src, patternFlags)
 	if err != nil {
-		return 0, fmt.Errorf("is not a valid regular expression: %w", err)
+		return 0, false, fmt.Errorf("is not a valid regular expression: %w", err)
 	}
 	tooBig := fmt.Errorf("compiles to more than %d instructions (policy limit pattern_program): use fewer or smaller counted repeats", maxProgram)
 	if estimateProgram(re, maxProgram) > maxProgram {
-		return 0, tooBig
+		return 0, false, tooBig
 	}
 	prog, err := syntax.Compile(re.Simplify())
 	if err != nil {
-		return 0, fmt.Errorf("is not a valid regular expression: %w", err)
+		return 0, false, fmt.Errorf("is not a valid regular expression: %w", err)
 	}
 	if len(prog.Inst) > maxProgram {
-		return 0, tooBig
+		return 0, false, tooBig
 	}
-	if matchesEmpty(re) {
-		return 0, fmt.Errorf("must not match the empty text (it would forbid every reply)")
-	}
-	return len(prog.Inst), nil
+	return len(prog.Inst), matchesEmpty(re), nil
 }
 
 // estimateProgram bounds from above the instructions re compiles to,

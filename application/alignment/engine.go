@@ -26,16 +26,19 @@ type Engine struct {
 	compiled *lru.Cache[string, *domain.CompiledPolicy]
 	compile  singleflight.Group
 	vectors  *vectorCache
+	exprs    *expressions
 }
 
 // Deps are the engine's collaborators. Model, History and Clock are
-// required; Embedder and Tools are optional.
+// required; Embedder and Tools are optional. Limits are the policy limits
+// policies were validated with (zero: the defaults).
 type Deps struct {
 	Model    ports.ChatModel
 	History  ports.TurnStore
 	Clock    ports.Clock
 	Embedder ports.Embedder
 	Tools    ports.ToolInvoker
+	Limits   domain.PolicyLimits
 }
 
 var _ ports.Engine = (*Engine)(nil)
@@ -57,8 +60,15 @@ func New(d Deps) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	if d.Limits == (domain.PolicyLimits{}) {
+		d.Limits = domain.DefaultPolicyLimits()
+	}
+	exprs, err := newExpressions(d.Limits)
+	if err != nil {
+		return nil, err
+	}
 	return &Engine{model: d.Model, history: d.History, clock: d.Clock, embedder: d.Embedder, tools: d.Tools,
-		compiled: cache, vectors: vectors}, nil
+		compiled: cache, vectors: vectors, exprs: exprs}, nil
 }
 
 // turn is the working state of one RunTurn call.
