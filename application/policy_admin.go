@@ -20,18 +20,49 @@ import (
 // atomic new version of the agent's policy, built on a copy of the current
 // version and validated whole, so a reference can never dangle.
 type PolicyAdmin struct {
-	store ports.PolicyStore
-	cache *PolicyCache
-	clock ports.Clock
+	store  ports.PolicyStore
+	cache  *PolicyCache
+	clock  ports.Clock
+	limits domain.PolicyLimits
 }
 
-// NewPolicyAdmin returns the policy management use case. cache is told of
-// every change so this instance serves it at once.
+// NewPolicyAdmin returns the policy management use case, within the
+// default policy limits. cache is told of every change so this instance
+// serves it at once.
 func NewPolicyAdmin(store ports.PolicyStore, cache *PolicyCache, clock ports.Clock) (*PolicyAdmin, error) {
 	if store == nil || cache == nil || clock == nil {
 		return nil, errors.New("policy admin: store, cache and clock are required")
 	}
-	return &PolicyAdmin{store: store, cache: cache, clock: clock}, nil
+	return &PolicyAdmin{store: store, cache: cache, clock: clock, limits: domain.DefaultPolicyLimits()}, nil
+}
+
+// WithLimits makes every policy written through a keep within limits;
+// call it before serving.
+func (a *PolicyAdmin) WithLimits(limits domain.PolicyLimits) *PolicyAdmin {
+	a.limits = limits
+	return a
+}
+
+// roomForAgent refuses a new agent when the tenant has as many as the
+// agents limit allows. Two creations racing at the limit may both pass:
+// the limit bounds a tenant's footprint, it is not an exact quota.
+func (a *PolicyAdmin) roomForAgent(ctx context.Context, tenantID string) error {
+	page, count := ports.PageRequest{Limit: ports.MaxPageSize}, 0
+	for {
+		agents, err := a.store.ListAgents(ctx, tenantID, page)
+		if err != nil {
+			return err
+		}
+		count += len(agents.Items)
+		if count >= a.limits.Agents {
+			return domain.InvalidFields(domain.FieldError{Field: "agent",
+				Message: fmt.Sprintf("the tenant has %d agents, the most it may have (policy limit agents): delete one first", a.limits.Agents)})
+		}
+		if agents.NextCursor == "" {
+			return nil
+		}
+		page.Cursor = agents.NextCursor
+	}
 }
 
 // Versioned is a value of an agent's policy with the agent version it was
@@ -72,7 +103,7 @@ func (a *PolicyAdmin) Edit(ctx context.Context, tenantID, agentID string, ifVers
 			return nil, err
 		}
 		a.stamp(next, tenantID, current)
-		if err := ValidatePolicy(next); err != nil {
+		if err := ValidatePolicyWithin(next, a.limits); err != nil {
 			return nil, err
 		}
 		err = a.store.SavePolicy(ctx, tenantID, next)
@@ -228,8 +259,11 @@ func (a *PolicyAdmin) CreateAgent(ctx context.Context, tenantID string, agent do
 	}
 	p := &domain.Policy{Agent: agent}
 	a.stamp(p, tenantID, nil)
-	if err := ValidatePolicy(p); err != nil {
+	if err := ValidatePolicyWithin(p, a.limits); err != nil {
 		return nil, focusOn(err, "agent")
+	}
+	if err := a.roomForAgent(ctx, tenantID); err != nil {
+		return nil, err
 	}
 	if err := a.store.SavePolicy(ctx, tenantID, p); err != nil {
 		if domain.IsCode(err, domain.CodeVersionConflict) {
@@ -316,7 +350,10 @@ func (a *PolicyAdmin) ImportBundle(ctx context.Context, tenantID, agentID string
 		}
 		fresh := *in
 		a.stamp(&fresh, tenantID, nil)
-		if err := ValidatePolicy(&fresh); err != nil {
+		if err := ValidatePolicyWithin(&fresh, a.limits); err != nil {
+			return nil, false, err
+		}
+		if err := a.roomForAgent(ctx, tenantID); err != nil {
 			return nil, false, err
 		}
 		err = a.store.SavePolicy(ctx, tenantID, &fresh)

@@ -72,6 +72,7 @@ func NewApp(cfg Config, log *zap.Logger, extra ...fx.Option) *fx.App {
 var CoreModule = fx.Module("core",
 	fx.Provide(
 		fx.Annotate(func() clock.System { return clock.System{} }, fx.As(new(ports.Clock))),
+		func(cfg Config) (domain.PolicyLimits, error) { return cfg.Policy.PolicyLimits() },
 		func(cfg Config, store ports.PolicyStore, clk ports.Clock) (*application.PolicyCache, error) {
 			return application.NewPolicyCache(store, clk, cfg.Chat.PolicyRefresh)
 		},
@@ -81,7 +82,13 @@ var CoreModule = fx.Module("core",
 			return application.NewProcessMessage(cfg.Chat.application(), policies, sessions, turns, locker, engine, clk)
 		},
 		application.NewConversations,
-		application.NewPolicyAdmin,
+		func(store ports.PolicyStore, cache *application.PolicyCache, clk ports.Clock, limits domain.PolicyLimits) (*application.PolicyAdmin, error) {
+			a, err := application.NewPolicyAdmin(store, cache, clk)
+			if err != nil {
+				return nil, err
+			}
+			return a.WithLimits(limits), nil
+		},
 	),
 )
 
@@ -94,12 +101,14 @@ type engineParams struct {
 	Clock    ports.Clock
 	Embedder ports.Embedder    `optional:"true"`
 	Tools    ports.ToolInvoker `optional:"true"`
+	Limits   domain.PolicyLimits
 }
 
 // newEngine builds the engine, instrumented. It is wrapped here rather
 // than with fx.Decorate so that tests stay free to decorate ports.Engine.
 func newEngine(p engineParams, m *observe.Metrics) (ports.Engine, error) {
-	e, err := alignment.New(alignment.Deps{Model: p.Model, History: p.History, Clock: p.Clock, Embedder: p.Embedder, Tools: p.Tools})
+	e, err := alignment.New(alignment.Deps{Model: p.Model, History: p.History, Clock: p.Clock, Embedder: p.Embedder, Tools: p.Tools,
+		Limits: p.Limits})
 	if err != nil {
 		return nil, err
 	}
@@ -225,17 +234,17 @@ func newServer(lc fx.Lifecycle, cfg Config, handler http.Handler, log *zap.Logge
 // start.
 type startupData struct{}
 
-func newStartupData(lc fx.Lifecycle, cfg Config, store ports.PolicyStore, log *zap.Logger) startupData {
+func newStartupData(lc fx.Lifecycle, cfg Config, store ports.PolicyStore, limits domain.PolicyLimits, log *zap.Logger) startupData {
 	if cfg.Startup.Bundle != "" {
 		lc.Append(fx.Hook{OnStart: func(ctx context.Context) error {
-			return importStartupBundle(ctx, cfg.Startup, store, log)
+			return importStartupBundle(ctx, cfg.Startup, store, limits, log)
 		}})
 	}
 	return startupData{}
 }
 
 // importStartupBundle imports the start-up bundle into the store.
-func importStartupBundle(ctx context.Context, cfg StartupConfig, store ports.PolicyStore, log *zap.Logger) error {
+func importStartupBundle(ctx context.Context, cfg StartupConfig, store ports.PolicyStore, limits domain.PolicyLimits, log *zap.Logger) error {
 	data, err := os.ReadFile(cfg.Bundle)
 	if err != nil {
 		return fmt.Errorf("read bootstrap bundle: %w", err)
@@ -261,7 +270,7 @@ func importStartupBundle(ctx context.Context, cfg StartupConfig, store ports.Pol
 			return nil
 		}
 		candidate := *p
-		saved, err = application.ImportBundle(ctx, store, tenant, &candidate, time.Now())
+		saved, err = application.ImportBundle(ctx, store, tenant, &candidate, time.Now(), limits)
 		if err == nil {
 			break
 		}
