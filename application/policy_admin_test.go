@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"focal/adapters/memory"
 	"focal/domain"
 	"focal/ports"
 )
@@ -335,10 +336,39 @@ func TestPolicyRecreatedAgentGetsNewVersions(t *testing.T) {
 	require.NoError(t, admin.DeleteAgent(ctx, testTenant, testAgent, 0))
 	p := testPolicy()
 	p.Agent.Name = "Fourth"
-	saved, err := ImportBundle(ctx, store, testTenant, p, time.Now())
+	saved, err := ImportBundle(ctx, store, testTenant, p, time.Now(), domain.DefaultPolicyLimits())
 	require.NoError(t, err)
 	assert.EqualValues(t, 8, saved.Agent.Version, "the start-up import re-creates after the marker too")
-	saved, err = ImportBundle(ctx, store, testTenant, testPolicy(), time.Now())
+	saved, err = ImportBundle(ctx, store, testTenant, testPolicy(), time.Now(), domain.DefaultPolicyLimits())
 	require.NoError(t, err)
 	assert.EqualValues(t, 9, saved.Agent.Version, "and replaces a live agent as its next version")
+}
+
+// A tenant holds at most the agents limit of agents; other tenants are
+// not affected, and deleting one makes room again.
+func TestPolicyAgentsPerTenantAreLimited(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New(fixedClock{time.Now()})
+	limits, err := domain.DefaultPolicyLimits().With(map[string]int{"agents": 2})
+	require.NoError(t, err)
+	admin := newTestAdmin(t, store).WithLimits(limits)
+	ids := []string{"00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002", "00000000-0000-4000-8000-000000000003"}
+	for _, id := range ids[:2] {
+		_, err := admin.CreateAgent(ctx, testTenant, domain.Agent{ID: id, Name: "a", Enabled: true})
+		require.NoError(t, err)
+	}
+	_, err = admin.CreateAgent(ctx, testTenant, domain.Agent{ID: ids[2], Name: "a", Enabled: true})
+	require.Error(t, err)
+	assert.Equal(t, domain.CodeInvalidRequest, domain.ErrorCodeOf(err))
+	assert.Contains(t, err.Error(), "policy limit agents")
+	_, _, err = admin.ImportBundle(ctx, testTenant, ids[2], 0, []byte(`{"agent":{"name":"x"}}`))
+	assert.ErrorContains(t, err, "policy limit agents", "an import that would create the agent counts too")
+	_, _, err = admin.ImportBundle(ctx, testTenant, ids[1], 0, []byte(`{"agent":{"name":"x"}}`))
+	assert.NoError(t, err, "replacing an existing agent needs no room")
+
+	_, err = admin.CreateAgent(ctx, "00000000-0000-4000-8000-00000000000f", domain.Agent{ID: ids[2], Name: "a", Enabled: true})
+	assert.NoError(t, err, "another tenant has its own count")
+	require.NoError(t, admin.DeleteAgent(ctx, testTenant, ids[0], 0))
+	_, err = admin.CreateAgent(ctx, testTenant, domain.Agent{ID: ids[2], Name: "a", Enabled: true})
+	assert.NoError(t, err)
 }
