@@ -102,6 +102,7 @@ func (a *PolicyAdmin) Edit(ctx context.Context, tenantID, agentID string, ifVers
 		if err := fn(next); err != nil {
 			return nil, err
 		}
+		keepSecrets(next, current)
 		a.stamp(next, tenantID, current)
 		if err := ValidatePolicyWithin(next, a.limits); err != nil {
 			return nil, err
@@ -320,7 +321,8 @@ func (a *PolicyAdmin) DeleteAgent(ctx context.Context, tenantID, agentID string,
 // ImportBundle replaces the agent's whole policy with a bundle (YAML or
 // JSON) as one new version, creating the agent when it does not exist and
 // ifVersion is 0 (numbered by the store, after a deleted agent's versions),
-// and returns the stored bundle. The bundle's agent id must
+// and returns the stored bundle as an admin sees it. A tool URL that is the
+// redacted form of the stored one (from an export) keeps the stored one. The bundle's agent id must
 // be empty or agentID; its tenant_id is ignored. created reports a new
 // agent. Field errors keep the bundle's paths.
 func (a *PolicyAdmin) ImportBundle(ctx context.Context, tenantID, agentID string, ifVersion int64, bundle []byte) (p *domain.Policy, created bool, err error) {
@@ -343,7 +345,7 @@ func (a *PolicyAdmin) ImportBundle(ctx context.Context, tenantID, agentID string
 			return nil
 		})
 		if err == nil {
-			return asBundle(p), false, nil
+			return asBundle(p, ViewerAdmin), false, nil
 		}
 		if !domain.IsCode(err, domain.CodeAgentNotFound) || ifVersion > 0 {
 			return nil, false, err
@@ -359,7 +361,7 @@ func (a *PolicyAdmin) ImportBundle(ctx context.Context, tenantID, agentID string
 		err = a.store.SavePolicy(ctx, tenantID, &fresh)
 		if err == nil {
 			a.cache.Forget(tenantID, agentID)
-			return asBundle(&fresh), true, nil
+			return asBundle(&fresh, ViewerAdmin), true, nil
 		}
 		// Another import created it first: replace that version instead.
 		if !domain.IsCode(err, domain.CodeVersionConflict) || attempt == editAttempts {
@@ -368,19 +370,20 @@ func (a *PolicyAdmin) ImportBundle(ctx context.Context, tenantID, agentID string
 	}
 }
 
-// ExportBundle returns the agent's whole policy as a bundle.
-func (a *PolicyAdmin) ExportBundle(ctx context.Context, tenantID, agentID string) (*domain.Policy, error) {
+// ExportBundle returns the agent's whole policy as a bundle, as viewer may
+// see it.
+func (a *PolicyAdmin) ExportBundle(ctx context.Context, tenantID, agentID string, viewer Viewer) (*domain.Policy, error) {
 	p, err := a.load(ctx, tenantID, agentID)
 	if err != nil {
 		return nil, err
 	}
-	return asBundle(p), nil
+	return asBundle(p, viewer), nil
 }
 
-// asBundle is p as a bundle: every list present, no tenant, so it imports
-// into any tenant.
-func asBundle(p *domain.Policy) *domain.Policy {
-	out := *p
+// asBundle is p as a bundle for viewer: every list present, no tenant, so
+// it imports into any tenant.
+func asBundle(p *domain.Policy, viewer Viewer) *domain.Policy {
+	out := *presentPolicy(p, viewer)
 	out.Agent.TenantID = ""
 	out.Rules = orEmpty(out.Rules)
 	out.Scenarios = orEmpty(out.Scenarios)
