@@ -19,6 +19,7 @@ import (
 	"focal/adapters/clock"
 	httpapi "focal/adapters/http"
 	"focal/adapters/llm"
+	"focal/adapters/logctx"
 	"focal/adapters/observe"
 	"focal/adapters/resilience"
 	"focal/adapters/tools"
@@ -44,8 +45,10 @@ func NewLogger(cfg LogConfig) (*zap.Logger, error) {
 }
 
 // Options returns the fx options of the whole service for cfg. extra
-// options come last, so tests can add fx.Populate or fx.Decorate.
+// options come last, so tests can add fx.Populate or fx.Decorate. Every
+// line logged through log has its URL credentials redacted.
 func Options(cfg Config, log *zap.Logger, extra ...fx.Option) fx.Option {
+	log = logctx.Redacting(log)
 	return fx.Options(
 		fx.Supply(cfg, log),
 		fx.WithLogger(func() fxevent.Logger { return &fxevent.ZapLogger{Logger: log.Named("fx")} }),
