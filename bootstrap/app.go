@@ -147,11 +147,17 @@ func modelReadiness(m *models) httpapi.ReadinessCheck {
 	}}
 }
 
-// ToolsModule provides the webhook tool invoker behind the resilience guard.
+// ToolsModule provides the webhook tool invoker behind the resilience
+// guard. Tool breakers are named by tenant, agent and tool: their metrics
+// are counted together, never labelled by name.
 var ToolsModule = fx.Module("tools", fx.Provide(
-	func(cfg Config, log *zap.Logger, m *observe.Metrics) ports.ToolInvoker {
-		return tools.NewResilient(tools.NewWebhook(nil), cfg.Tools,
-			resilience.Observers{resilience.LogObserver{Log: log.Named("tools")}, m})
+	func(cfg Config, log *zap.Logger, m *observe.Metrics) (ports.ToolInvoker, error) {
+		hook, err := tools.NewWebhook(cfg.Tools)
+		if err != nil {
+			return nil, err
+		}
+		return tools.NewResilient(hook, cfg.Tools,
+			resilience.Observers{resilience.LogObserver{Log: log.Named("tools")}, m.ToolBreakers()}), nil
 	},
 ))
 

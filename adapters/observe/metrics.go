@@ -67,6 +67,7 @@ type Metrics struct {
 	embedErrors   *prometheus.CounterVec
 
 	breakerState  *prometheus.GaugeVec
+	toolBreakers  prometheus.Gauge
 	retries       *prometheus.CounterVec
 	storeDuration *prometheus.HistogramVec
 	mongoCommands *prometheus.CounterVec
@@ -124,6 +125,9 @@ func NewMetrics(tp trace.TracerProvider) *Metrics {
 		breakerState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "focal_circuit_breaker_state", Help: "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
 		}, []string{"breaker"}),
+		toolBreakers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "focal_tool_breakers_open", Help: "Tool circuit breakers (one per tenant, agent and tool) open now.",
+		}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "focal_resilience_retries_total", Help: "Retried model and tool calls by breaker name.",
 		}, []string{"breaker"}),
@@ -139,7 +143,7 @@ func NewMetrics(tp trace.TracerProvider) *Metrics {
 		m.httpRequests, m.httpDuration, m.openStreams,
 		m.turnDuration, m.turns, m.stepDuration, m.turnTokens, m.turnModelCalls,
 		m.modelDuration, m.modelTTFT, m.modelTokens, m.modelErrors, m.embedDuration, m.embedErrors,
-		m.breakerState, m.retries, m.storeDuration, m.mongoCommands,
+		m.breakerState, m.toolBreakers, m.retries, m.storeDuration, m.mongoCommands,
 	)
 	return m
 }
@@ -179,6 +183,31 @@ func (m *Metrics) StateChange(name, _, to string) {
 // Retry counts one retry of a call guarded by breaker name.
 func (m *Metrics) Retry(name string, _ int, _ time.Duration, _ error) {
 	m.retries.WithLabelValues(name).Inc()
+}
+
+// ToolBreakers is the observer of tool breakers. Their names carry tenant,
+// agent and tool ids, so unlike model breakers they never become label
+// values (the label set would grow with every tenant's tools and show
+// them to every scraper): open ones are counted, retries summed under
+// breaker="tools".
+func (m *Metrics) ToolBreakers() ToolBreakerMetrics { return ToolBreakerMetrics{m} }
+
+// ToolBreakerMetrics records tool breakers without their names.
+type ToolBreakerMetrics struct{ m *Metrics }
+
+// StateChange implements the resilience Observer.
+func (t ToolBreakerMetrics) StateChange(_, from, to string) {
+	if to == "open" {
+		t.m.toolBreakers.Inc()
+	}
+	if from == "open" {
+		t.m.toolBreakers.Dec()
+	}
+}
+
+// Retry implements the resilience Observer.
+func (t ToolBreakerMetrics) Retry(string, int, time.Duration, error) {
+	t.m.retries.WithLabelValues("tools").Inc()
 }
 
 // StreamOpened counts an SSE stream as open.
