@@ -29,8 +29,8 @@ type Engine struct {
 	// allocates about as much as its result, and many tenants' first turns
 	// at once must not all compile at once.
 	compiling chan struct{}
-	vectors  *vectorCache
-	exprs    *expressions
+	vectors   *vectorCache
+	exprs     *expressions
 }
 
 // Deps are the engine's collaborators. Model, History and Clock are

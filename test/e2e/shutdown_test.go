@@ -94,7 +94,8 @@ func TestSIGTERMDrainsInFlightStreams(t *testing.T) {
 	addr := freeAddr(t)
 	cmd := exec.Command(focalBinary(t), "serve")
 	cmd.Env = append(os.Environ(), "FOCAL_HTTP_ADDR="+addr, "FOCAL_JWT_SECRET="+e2eSecret, "FOCAL_LOG_LEVEL=info",
-		"FOCAL_BOOTSTRAP_BUNDLE="+slowToolBundle(t, tool.URL), "FOCAL_SHUTDOWN_DRAIN=20s")
+		"FOCAL_BOOTSTRAP_BUNDLE="+slowToolBundle(t, tool.URL), "FOCAL_SHUTDOWN_DRAIN=20s",
+		"FOCAL_TOOLS_ALLOWED_HOSTS="+strings.TrimPrefix(tool.URL, "http://")) // the fake tool runs on loopback
 	logFile, err := os.Create(filepath.Join(t.TempDir(), "focal.log"))
 	require.NoError(t, err)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
