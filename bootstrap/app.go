@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"go.uber.org/fx"
+	"golang.org/x/net/netutil"
 	"go.uber.org/fx/fxevent"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -214,7 +215,8 @@ func newServer(lc fx.Lifecycle, cfg Config, handler http.Handler, log *zap.Logge
 			if err != nil {
 				return fmt.Errorf("listen on %s: %w", cfg.HTTP.Addr, err)
 			}
-			s.ln = ln
+			s.ln = netutil.LimitListener(ln, cfg.HTTP.MaxConnections)
+			ln = s.ln
 			go func() {
 				if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 					log.Error("http server stopped", zap.Error(err))
