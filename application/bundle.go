@@ -52,14 +52,12 @@ func ParseBundle(data []byte) (*domain.Policy, error) {
 	}
 	// The parts' own decoders fill in defaults and so cannot refuse unknown
 	// fields; walk the document beside the types to find them.
-	var generic any
-	if err := json.Unmarshal(asJSON, &generic); err == nil {
-		var errs []domain.FieldError
-		unknownFields(generic, reflect.TypeFor[domain.Policy](), "", &errs)
-		if len(errs) > 0 {
-			return nil, domain.InvalidFields(errs...)
-		}
+	var errs []domain.FieldError
+	unknownFields(doc, reflect.TypeFor[domain.Policy](), "", &errs)
+	if len(errs) > 0 {
+		return nil, domain.InvalidFields(errs...)
 	}
+	doc = nil // only the JSON form is needed from here on
 	var p domain.Policy
 	jd := json.NewDecoder(bytes.NewReader(asJSON))
 	jd.DisallowUnknownFields()

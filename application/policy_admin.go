@@ -24,6 +24,10 @@ type PolicyAdmin struct {
 	cache  *PolicyCache
 	clock  ports.Clock
 	limits domain.PolicyLimits
+	// parsing holds the one bundle being parsed: parsing a bundle at the
+	// size limit takes up to a few hundred MB and a CPU-second, which one
+	// tenant's imports must not multiply.
+	parsing chan struct{}
 }
 
 // NewPolicyAdmin returns the policy management use case, within the
@@ -33,7 +37,8 @@ func NewPolicyAdmin(store ports.PolicyStore, cache *PolicyCache, clock ports.Clo
 	if store == nil || cache == nil || clock == nil {
 		return nil, errors.New("policy admin: store, cache and clock are required")
 	}
-	return &PolicyAdmin{store: store, cache: cache, clock: clock, limits: domain.DefaultPolicyLimits()}, nil
+	return &PolicyAdmin{store: store, cache: cache, clock: clock, limits: domain.DefaultPolicyLimits(),
+		parsing: make(chan struct{}, 1)}, nil
 }
 
 // WithLimits makes every policy written through a keep within limits;
@@ -329,7 +334,7 @@ func (a *PolicyAdmin) ImportBundle(ctx context.Context, tenantID, agentID string
 	if !IsUUID(agentID) {
 		return nil, false, agentNotFound(agentID)
 	}
-	in, err := ParseBundle(bundle)
+	in, err := a.parse(ctx, bundle)
 	if err != nil {
 		return nil, false, err
 	}
@@ -368,6 +373,17 @@ func (a *PolicyAdmin) ImportBundle(ctx context.Context, tenantID, agentID string
 			return nil, false, err
 		}
 	}
+}
+
+// parse parses a bundle once no other is being parsed.
+func (a *PolicyAdmin) parse(ctx context.Context, bundle []byte) (*domain.Policy, error) {
+	select {
+	case a.parsing <- struct{}{}:
+		defer func() { <-a.parsing }()
+	case <-ctx.Done():
+		return nil, domain.WrapError(domain.CodeTimeout, ctx.Err(), "the bundle waited too long to be read")
+	}
+	return ParseBundle(bundle)
 }
 
 // ExportBundle returns the agent's whole policy as a bundle, as viewer may
