@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"focal/adapters/resilience"
@@ -99,16 +100,15 @@ func NewResilient(inner ports.ToolInvoker, cfg Config, obs resilience.Observer) 
 // InvokeTool implements ports.ToolInvoker.
 func (r *Resilient) InvokeTool(ctx context.Context, tool domain.Tool, in ports.ToolInput) (map[string]any, error) {
 	var out map[string]any
-	called := false
 	err := r.guard.Run(ctx, breakerName(in.TenantID, in.AgentID, tool.ID), func(actx context.Context) error {
-		called = true
 		var err error
 		out, err = r.inner.InvokeTool(actx, tool, in)
 		return err
 	})
 	var de *domain.Error
-	if err != nil && !called && errors.As(err, &de) {
-		// The Guard refused the call itself: say so in the tool's words.
+	if err != nil && errors.As(err, &de) && !strings.HasPrefix(de.Message, "tool "+tool.ID+" failed: ") {
+		// The Guard refused the call (or its retry) itself: say so in the
+		// tool's words, without the breaker's name.
 		category := "switched off for a while after repeated failures"
 		if ctx.Err() != nil {
 			category = "timed out"
