@@ -187,3 +187,35 @@ tools:
 	require.Equal(t, http.StatusServiceUnavailable, res.Status, "the model is unreachable: %s", res.Body)
 	noSecretsLogged(t, logs, []string{"TOOLPASS", "TOOLKEY", "BASEKEY", "BASESIG", "MODELKEY"})
 }
+
+// At FOCAL_HTTP_MAX_CONNECTIONS open connections, the next one waits to be
+// accepted until one of them closes.
+func TestConnectionsAreCapped(t *testing.T) {
+	app := harness.Start(t, map[string]string{"FOCAL_HTTP_MAX_CONNECTIONS": "2"})
+	addr := strings.TrimPrefix(app.URL, "http://")
+	probe := func(conn net.Conn) {
+		_, err := io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: focal\r\n\r\n")
+		require.NoError(t, err)
+	}
+	answered := func(conn net.Conn, within time.Duration) bool {
+		require.NoError(t, conn.SetReadDeadline(time.Now().Add(within)))
+		line, err := bufio.NewReader(conn).ReadString('\n')
+		return err == nil && strings.Contains(line, "200")
+	}
+	var open []net.Conn
+	for range 2 { // two kept-alive connections fill the cap
+		c, err := net.Dial("tcp", addr)
+		require.NoError(t, err)
+		defer c.Close()
+		probe(c)
+		require.True(t, answered(c, 5*time.Second))
+		open = append(open, c)
+	}
+	third, err := net.Dial("tcp", addr) // the kernel completes it; Focal does not accept it
+	require.NoError(t, err)
+	defer third.Close()
+	probe(third)
+	assert.False(t, answered(third, 300*time.Millisecond), "a third connection is not served while two are open")
+	require.NoError(t, open[0].Close())
+	assert.True(t, answered(third, 5*time.Second), "it is served once one closes")
+}
