@@ -72,7 +72,7 @@ func NewChatRoutes(cfg Config, idem IdempotencyConfig, chat *application.Process
 // Register implements Routes.
 func (h *ChatRoutes) Register(_ *gin.RouterGroup, v1 *gin.RouterGroup) {
 	v1.POST("/chat", requireJSON, h.limits.inflightTurns, h.idem.handle, h.postChat)
-	v1.POST("/chat/stream", requireJSON, h.limits.openStreams, h.limits.inflightTurns, h.idem.handle, h.postStream)
+	v1.POST("/chat/stream", requireJSON, h.limits.openStreams, h.idem.handle, h.postStream)
 }
 
 // decodeChat reads the chat body; a bad one has been answered when it

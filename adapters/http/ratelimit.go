@@ -28,8 +28,8 @@ type RateLimitConfig struct {
 	Tenants map[string]int `env:"RATE_LIMIT_TENANTS" envKeyValSeparator:"=" yaml:"tenants"`
 	// MaxOpenStreams caps the streams one tenant holds open on one instance.
 	MaxOpenStreams int `env:"MAX_OPEN_STREAMS_PER_TENANT" envDefault:"100" yaml:"max_open_streams"`
-	// MaxInflightTurns caps the chat requests (plain and streaming) one
-	// tenant has running on one instance.
+	// MaxInflightTurns caps the plain chat requests one tenant has running
+	// on one instance (its streams are capped by MaxOpenStreams).
 	MaxInflightTurns int `env:"MAX_INFLIGHT_TURNS_PER_TENANT" envDefault:"128" yaml:"max_inflight_turns"`
 }
 
@@ -139,8 +139,9 @@ func (r *RateLimits) openStreams(c *gin.Context) {
 	r.hold(c, r.streams, r.cfg.MaxOpenStreams, "streams may be open")
 }
 
-// inflightTurns caps the chat requests a tenant has running at once, so
-// one tenant's slow or costly turns leave room for everyone else's.
+// inflightTurns caps the plain chat requests a tenant has running at once,
+// so one tenant's slow or costly turns leave room for everyone else's;
+// streaming turns are held by openStreams.
 func (r *RateLimits) inflightTurns(c *gin.Context) {
 	r.hold(c, r.turns, r.cfg.MaxInflightTurns, "chat requests may run")
 }
