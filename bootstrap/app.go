@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"go.uber.org/fx"
-	"golang.org/x/net/netutil"
 	"go.uber.org/fx/fxevent"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"golang.org/x/net/netutil"
 
 	"focal/adapters/clock"
 	httpapi "focal/adapters/http"
