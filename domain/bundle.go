@@ -42,12 +42,7 @@ func (p *Policy) ValidateWithin(limits PolicyLimits) []FieldError {
 	v.text("agent.name", a.Name, 1, maxNameLength)
 	v.text("agent.system_prompt", a.SystemPrompt, 0, limits.TextRunes)
 	validateSettings(v, a.Settings)
-	counted := len(v.errs)
-	v.count("rules", len(p.Rules), limits.Rules, "rules")
-	v.count("scenarios", len(p.Scenarios), limits.Scenarios, "scenarios")
-	v.count("templates", len(p.Templates), limits.Templates, "templates")
-	v.count("tools", len(p.Tools), limits.Tools, "tools")
-	if len(v.errs) > counted {
+	if !v.counts(p) {
 		return v.errs // a policy over the counts is not worth reading further
 	}
 
@@ -102,6 +97,17 @@ func (p *Policy) ValidateWithin(limits PolicyLimits) []FieldError {
 		}
 	}
 	return v.errs
+}
+
+// counts checks the numbers of the policy's parts and reports whether they
+// are within the limits.
+func (v *validator) counts(p *Policy) bool {
+	before := len(v.errs)
+	v.count("rules", len(p.Rules), v.limits.Rules, "rules")
+	v.count("scenarios", len(p.Scenarios), v.limits.Scenarios, "scenarios")
+	v.count("templates", len(p.Templates), v.limits.Templates, "templates")
+	v.count("tools", len(p.Tools), v.limits.Tools, "tools")
+	return len(v.errs) == before
 }
 
 func validateSettings(v *validator, s AgentSettings) {
