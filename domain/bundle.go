@@ -83,6 +83,7 @@ func (p *Policy) ValidateWithin(limits PolicyLimits) []FieldError {
 		validateRule(v, fmt.Sprintf("rules[%d]", i), &p.Rules[i], scenarios, steps, templates, tools)
 	}
 	v.count("rules[*].constraints", v.constraints, limits.Constraints, "constraints")
+	v.count("rules[*].constraints", v.judges, limits.Judges, "judges")
 	if v.patternProgram > limits.PatternProgramTotal {
 		v.add("rules[*].constraints", fmt.Sprintf("forbid_patterns compile to %d instructions together, more than %d (policy limit pattern_program_total)",
 			v.patternProgram, limits.PatternProgramTotal))
@@ -226,7 +227,10 @@ func (v *validator) constraint(f string, c Constraint) {
 		return
 	}
 	switch c.Kind {
-	case ConstraintForbidPhrase, ConstraintRequirePhrase, ConstraintJudge:
+	case ConstraintJudge:
+		v.judges++
+		v.text(f+".value", c.Value, 1, v.limits.TextRunes)
+	case ConstraintForbidPhrase, ConstraintRequirePhrase:
 		v.text(f+".value", c.Value, 1, v.limits.TextRunes)
 	case ConstraintExpression:
 		if len(c.Value) > v.limits.ExpressionBytes {
@@ -249,8 +253,9 @@ func (v *validator) constraint(f string, c Constraint) {
 type validator struct {
 	limits PolicyLimits
 	errs   []FieldError
-	// constraints and patternProgram add up what the per-agent totals limit.
-	constraints, patternProgram int
+	// constraints, judges and patternProgram add up what the per-agent
+	// totals limit.
+	constraints, judges, patternProgram int
 }
 
 // count refuses a list longer than limit, naming the policy limit.

@@ -18,8 +18,9 @@ type PolicyLimits struct {
 	Rules, Scenarios, Templates, Tools int
 	// Steps per scenario, transitions per step.
 	Steps, Transitions int
-	// Constraints of all the agent's rules together.
-	Constraints int
+	// Constraints of all the agent's rules together; Judges the judge
+	// constraints among them, each a model call per reply checked.
+	Constraints, Judges int
 	// References is the longest id list: a rule's tool_ids or
 	// template_ids, a step's rule_ids or template_ids, a tool's inputs or
 	// outputs.
@@ -62,6 +63,7 @@ var policyLimitTable = []PolicyLimit{
 	{"templates", 1_000, "templates per agent", func(l *PolicyLimits) *int { return &l.Templates }},
 	{"tools", 50, "tools per agent", func(l *PolicyLimits) *int { return &l.Tools }},
 	{"constraints", 200, "constraints of all rules of an agent", func(l *PolicyLimits) *int { return &l.Constraints }},
+	{"judges", 10, "judge constraints of all rules of an agent (each one model call per reply checked)", func(l *PolicyLimits) *int { return &l.Judges }},
 	{"references", 100, "ids in one list (tool_ids, template_ids, rule_ids, inputs, outputs)", func(l *PolicyLimits) *int { return &l.References }},
 	{"condition_runes", 32_768, "characters of one condition, all its alternatives", func(l *PolicyLimits) *int { return &l.ConditionRunes }},
 	{"text_runes", 20_000, "characters of an action, instructions, a template or the system prompt", func(l *PolicyLimits) *int { return &l.TextRunes }},

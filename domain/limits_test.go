@@ -27,7 +27,7 @@ func small(t *testing.T) domain.PolicyLimits {
 	}
 	l, err := domain.DefaultPolicyLimits().With(map[string]int{
 		"rules": len(fixture.Rules), "pattern_program_total": program + 30, "scenarios": 3, "steps": 4, "transitions": 2, "templates": 5, "tools": 1,
-		"constraints": 6, "references": 2,
+		"constraints": 6, "judges": 1, "references": 2,
 	})
 	require.NoError(t, err)
 	return l
@@ -69,6 +69,11 @@ func TestPolicyLimitsRefuseEachOversizedPartWithItsPath(t *testing.T) {
 				p.Rules[0].Constraints = append(p.Rules[0].Constraints, domain.Constraint{Kind: domain.ConstraintForbidPhrase, Value: "never"})
 			}
 		}, "rules[*].constraints", "constraints"},
+		{"judges", func(p *domain.Policy) {
+			for range 2 {
+				p.Rules[0].Constraints = append(p.Rules[0].Constraints, domain.Constraint{Kind: domain.ConstraintJudge, Value: "be kind"})
+			}
+		}, "rules[*].constraints", "judges"},
 		{"pattern program total", func(p *domain.Policy) {
 			p.Rules[0].Constraints = append(p.Rules[0].Constraints, domain.Constraint{Kind: domain.ConstraintForbidPattern, Value: `\b\d{16}\b`},
 				domain.Constraint{Kind: domain.ConstraintForbidPattern, Value: `[a-z]{40}\d{40}`})
