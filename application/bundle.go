@@ -23,15 +23,24 @@ import (
 
 // ParseBundle reads an agent bundle in YAML or JSON (JSON is YAML) into a
 // policy. Unknown fields are errors, at any depth and with their path, so a
-// misspelt setting never passes silently. The policy is not validated; see
-// ValidatePolicy.
+// misspelt setting never passes silently. YAML anchors and aliases are
+// refused: a small document can alias one large value thousands of times,
+// and every later step would copy each alias out in full. The policy is
+// not validated; see ValidatePolicy.
 func ParseBundle(data []byte) (*domain.Policy, error) {
-	var doc any
+	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&doc); err != nil {
+	if err := dec.Decode(&root); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, bundleError("bundle is empty")
 		}
+		return nil, bundleError("bundle is not valid YAML or JSON: " + err.Error())
+	}
+	if n := firstAlias(&root); n != nil {
+		return nil, bundleError(fmt.Sprintf("bundle uses a YAML anchor or alias at line %d: write each value out instead", n.Line))
+	}
+	var doc any
+	if err := root.Decode(&doc); err != nil {
 		return nil, bundleError("bundle is not valid YAML or JSON: " + err.Error())
 	}
 	if _, ok := doc.(map[string]any); !ok {
@@ -43,14 +52,12 @@ func ParseBundle(data []byte) (*domain.Policy, error) {
 	}
 	// The parts' own decoders fill in defaults and so cannot refuse unknown
 	// fields; walk the document beside the types to find them.
-	var generic any
-	if err := json.Unmarshal(asJSON, &generic); err == nil {
-		var errs []domain.FieldError
-		unknownFields(generic, reflect.TypeFor[domain.Policy](), "", &errs)
-		if len(errs) > 0 {
-			return nil, domain.InvalidFields(errs...)
-		}
+	var errs []domain.FieldError
+	unknownFields(doc, reflect.TypeFor[domain.Policy](), "", &errs)
+	if len(errs) > 0 {
+		return nil, domain.InvalidFields(errs...)
 	}
+	doc = nil // only the JSON form is needed from here on
 	var p domain.Policy
 	jd := json.NewDecoder(bytes.NewReader(asJSON))
 	jd.DisallowUnknownFields()
@@ -68,15 +75,35 @@ func ParseBundle(data []byte) (*domain.Policy, error) {
 	return &p, nil
 }
 
+// firstAlias returns the first node that defines an anchor or is an
+// alias (merge keys included), or nil.
+func firstAlias(n *yaml.Node) *yaml.Node {
+	if n.Anchor != "" || n.Kind == yaml.AliasNode {
+		return n
+	}
+	for _, c := range n.Content {
+		if a := firstAlias(c); a != nil {
+			return a
+		}
+	}
+	return nil
+}
+
 func bundleError(msg string) error {
 	return &domain.Error{Code: domain.CodeInvalidRequest, Message: msg, Details: []domain.FieldError{}}
 }
 
-// ValidatePolicy checks a policy before it is stored: the domain's
-// consistency rules, an agent id that is a UUID, and every expression
-// constraint compiling. INVALID_REQUEST lists every problem.
+// ValidatePolicy is ValidatePolicyWithin the default limits.
 func ValidatePolicy(p *domain.Policy) error {
-	errs := p.Validate()
+	return ValidatePolicyWithin(p, domain.DefaultPolicyLimits())
+}
+
+// ValidatePolicyWithin checks a policy before it is stored: the domain's
+// consistency rules and per-agent limits, an agent id that is a UUID, and
+// every expression constraint compiling within the limits.
+// INVALID_REQUEST lists every problem.
+func ValidatePolicyWithin(p *domain.Policy, limits domain.PolicyLimits) error {
+	errs := p.ValidateWithin(limits)
 	if !IsUUID(p.Agent.ID) {
 		errs = append(errs, domain.FieldError{Field: "agent.id", Message: "must be a UUID"})
 	}
@@ -85,7 +112,10 @@ func ValidatePolicy(p *domain.Policy) error {
 			if c.Kind != domain.ConstraintExpression {
 				continue
 			}
-			if err := alignment.CompileExpression(c.Value); err != nil {
+			if len(c.Value) > limits.ExpressionBytes {
+				continue // reported by the domain
+			}
+			if err := alignment.CompileExpression(c.Value, limits); err != nil {
 				errs = append(errs, domain.FieldError{Field: fmt.Sprintf("rules[%d].constraints[%d].value", i, k), Message: err.Error()})
 			}
 		}
@@ -97,13 +127,13 @@ func ValidatePolicy(p *domain.Policy) error {
 }
 
 // ImportBundle stores p as the tenant's agent, creating it or replacing its
-// whole policy in one step as the next version. A new agent (or one that
-// was deleted) is saved with version 0, so the store numbers it after any
-// deletion marker and version numbers are never reused; p.Agent.Version is
-// the number stored.
-func ImportBundle(ctx context.Context, store ports.PolicyStore, tenantID string, p *domain.Policy, now time.Time) (*domain.Policy, error) {
+// whole policy in one step as the next version, within limits. A new agent
+// (or one that was deleted) is saved with version 0, so the store numbers
+// it after any deletion marker and version numbers are never reused;
+// p.Agent.Version is the number stored.
+func ImportBundle(ctx context.Context, store ports.PolicyStore, tenantID string, p *domain.Policy, now time.Time, limits domain.PolicyLimits) (*domain.Policy, error) {
 	p.Agent.ID = strings.ToLower(p.Agent.ID)
-	if err := ValidatePolicy(p); err != nil {
+	if err := ValidatePolicyWithin(p, limits); err != nil {
 		return nil, err
 	}
 	current, err := store.GetPolicy(ctx, tenantID, p.Agent.ID)

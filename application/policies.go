@@ -4,11 +4,12 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/sync/singleflight"
 
+	"focal/application/bounded"
 	"focal/domain"
 	"focal/ports"
 )
@@ -21,13 +22,14 @@ type PolicyCache struct {
 	store   ports.PolicyStore
 	clock   ports.Clock
 	refresh time.Duration
-	entries *lru.Cache[string, *policyEntry]
+	entries *bounded.Cache[string, *policyEntry]
 	loads   singleflight.Group
 
-	// forgets counts Forget calls per agent, so a load that began before a
-	// write cannot put the old policy back after the write forgot it.
-	mu      sync.Mutex
-	forgets map[string]uint64
+	// forgets counts Forget calls, so a load that began before a write
+	// cannot put the old policy back after the write forgot it. One count
+	// for every agent keeps it one number: a load that saw any Forget is
+	// served but not kept, and the next Get loads again.
+	forgets atomic.Uint64
 }
 
 type policyEntry struct {
@@ -36,8 +38,13 @@ type policyEntry struct {
 	checkedAt time.Time
 }
 
-// policyCacheSize bounds the agents kept; others are loaded again on use.
-const policyCacheSize = 4096
+// Bounds of the policies kept: how many agents, and how many bytes of
+// policy text together (policies differ in size by orders of magnitude).
+// Others are loaded again on use.
+const (
+	policyCacheSize  = 4096
+	policyCacheBytes = 64 << 20
+)
 
 // NewPolicyCache returns a cache over store that re-checks versions every
 // refresh (0 checks on every call).
@@ -45,11 +52,12 @@ func NewPolicyCache(store ports.PolicyStore, clock ports.Clock, refresh time.Dur
 	if store == nil || clock == nil {
 		return nil, fmt.Errorf("policy cache: store and clock are required")
 	}
-	entries, err := lru.New[string, *policyEntry](policyCacheSize)
+	entries, err := bounded.New[string, *policyEntry](policyCacheSize, policyCacheBytes,
+		func(e *policyEntry) int64 { return int64(e.policy.TextBytes()) })
 	if err != nil {
 		return nil, err
 	}
-	return &PolicyCache{store: store, clock: clock, refresh: refresh, entries: entries, forgets: map[string]uint64{}}, nil
+	return &PolicyCache{store: store, clock: clock, refresh: refresh, entries: entries}, nil
 }
 
 // Get returns the agent's current policy, at most refresh old.
@@ -79,18 +87,15 @@ func (c *PolicyCache) Get(ctx context.Context, tenantID, agentID string) (*domai
 		}
 	}
 	v, err, _ := c.loads.Do(key, func() (any, error) {
-		c.mu.Lock()
-		gen := c.forgets[key]
-		c.mu.Unlock()
+		gen := c.forgets.Load()
 		p, err := c.store.GetPolicy(ctx, tenantID, agentID)
 		if err != nil {
 			return nil, err
 		}
-		c.mu.Lock()
-		if c.forgets[key] == gen {
-			c.entries.Add(key, &policyEntry{policy: p, checkedAt: now})
+		c.entries.Add(key, &policyEntry{policy: p, checkedAt: now})
+		if c.forgets.Load() != gen {
+			c.entries.Remove(key) // a write may have forgotten it meanwhile
 		}
-		c.mu.Unlock()
 		return p, nil
 	})
 	if err != nil {
@@ -102,9 +107,6 @@ func (c *PolicyCache) Get(ctx context.Context, tenantID, agentID string) (*domai
 // Forget drops an agent so the next Get reads the store; policy writes on
 // this instance call it so their own changes show at once.
 func (c *PolicyCache) Forget(tenantID, agentID string) {
-	key := tenantID + "/" + agentID
-	c.mu.Lock()
-	c.forgets[key]++
-	c.mu.Unlock()
-	c.entries.Remove(key)
+	c.forgets.Add(1)
+	c.entries.Remove(tenantID + "/" + agentID)
 }

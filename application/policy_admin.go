@@ -20,18 +20,54 @@ import (
 // atomic new version of the agent's policy, built on a copy of the current
 // version and validated whole, so a reference can never dangle.
 type PolicyAdmin struct {
-	store ports.PolicyStore
-	cache *PolicyCache
-	clock ports.Clock
+	store  ports.PolicyStore
+	cache  *PolicyCache
+	clock  ports.Clock
+	limits domain.PolicyLimits
+	// parsing holds the one bundle being parsed: parsing a bundle at the
+	// size limit takes up to a few hundred MB and a CPU-second, which one
+	// tenant's imports must not multiply.
+	parsing chan struct{}
 }
 
-// NewPolicyAdmin returns the policy management use case. cache is told of
-// every change so this instance serves it at once.
+// NewPolicyAdmin returns the policy management use case, within the
+// default policy limits. cache is told of every change so this instance
+// serves it at once.
 func NewPolicyAdmin(store ports.PolicyStore, cache *PolicyCache, clock ports.Clock) (*PolicyAdmin, error) {
 	if store == nil || cache == nil || clock == nil {
 		return nil, errors.New("policy admin: store, cache and clock are required")
 	}
-	return &PolicyAdmin{store: store, cache: cache, clock: clock}, nil
+	return &PolicyAdmin{store: store, cache: cache, clock: clock, limits: domain.DefaultPolicyLimits(),
+		parsing: make(chan struct{}, 1)}, nil
+}
+
+// WithLimits makes every policy written through a keep within limits;
+// call it before serving.
+func (a *PolicyAdmin) WithLimits(limits domain.PolicyLimits) *PolicyAdmin {
+	a.limits = limits
+	return a
+}
+
+// roomForAgent refuses a new agent when the tenant has as many as the
+// agents limit allows. Two creations racing at the limit may both pass:
+// the limit bounds a tenant's footprint, it is not an exact quota.
+func (a *PolicyAdmin) roomForAgent(ctx context.Context, tenantID string) error {
+	page, count := ports.PageRequest{Limit: ports.MaxPageSize}, 0
+	for {
+		agents, err := a.store.ListAgents(ctx, tenantID, page)
+		if err != nil {
+			return err
+		}
+		count += len(agents.Items)
+		if count >= a.limits.Agents {
+			return domain.InvalidFields(domain.FieldError{Field: "agent",
+				Message: fmt.Sprintf("the tenant has %d agents, the most it may have (policy limit agents): delete one first", a.limits.Agents)})
+		}
+		if agents.NextCursor == "" {
+			return nil
+		}
+		page.Cursor = agents.NextCursor
+	}
 }
 
 // Versioned is a value of an agent's policy with the agent version it was
@@ -71,8 +107,9 @@ func (a *PolicyAdmin) Edit(ctx context.Context, tenantID, agentID string, ifVers
 		if err := fn(next); err != nil {
 			return nil, err
 		}
+		keepSecrets(next, current)
 		a.stamp(next, tenantID, current)
-		if err := ValidatePolicy(next); err != nil {
+		if err := ValidatePolicyWithin(next, a.limits); err != nil {
 			return nil, err
 		}
 		err = a.store.SavePolicy(ctx, tenantID, next)
@@ -228,8 +265,11 @@ func (a *PolicyAdmin) CreateAgent(ctx context.Context, tenantID string, agent do
 	}
 	p := &domain.Policy{Agent: agent}
 	a.stamp(p, tenantID, nil)
-	if err := ValidatePolicy(p); err != nil {
+	if err := ValidatePolicyWithin(p, a.limits); err != nil {
 		return nil, focusOn(err, "agent")
+	}
+	if err := a.roomForAgent(ctx, tenantID); err != nil {
+		return nil, err
 	}
 	if err := a.store.SavePolicy(ctx, tenantID, p); err != nil {
 		if domain.IsCode(err, domain.CodeVersionConflict) {
@@ -281,81 +321,4 @@ func (a *PolicyAdmin) DeleteAgent(ctx context.Context, tenantID, agentID string,
 	}
 	a.cache.Forget(tenantID, agentID)
 	return nil
-}
-
-// ImportBundle replaces the agent's whole policy with a bundle (YAML or
-// JSON) as one new version, creating the agent when it does not exist and
-// ifVersion is 0 (numbered by the store, after a deleted agent's versions),
-// and returns the stored bundle. The bundle's agent id must
-// be empty or agentID; its tenant_id is ignored. created reports a new
-// agent. Field errors keep the bundle's paths.
-func (a *PolicyAdmin) ImportBundle(ctx context.Context, tenantID, agentID string, ifVersion int64, bundle []byte) (p *domain.Policy, created bool, err error) {
-	if !IsUUID(agentID) {
-		return nil, false, agentNotFound(agentID)
-	}
-	in, err := ParseBundle(bundle)
-	if err != nil {
-		return nil, false, err
-	}
-	if in.Agent.ID != "" && !strings.EqualFold(in.Agent.ID, agentID) {
-		return nil, false, domain.InvalidFields(domain.FieldError{Field: "agent.id", Message: "must be empty or the agent id of the path, " + agentID})
-	}
-	// The bundle's tenant_id names an owner only for start-up imports;
-	// here the caller's tenant is the owner (docs/agent-bundle.md).
-	in.Agent.ID = agentID
-	for attempt := 1; ; attempt++ {
-		p, err := a.Edit(ctx, tenantID, agentID, ifVersion, func(p *domain.Policy) error {
-			*p = *in
-			return nil
-		})
-		if err == nil {
-			return asBundle(p), false, nil
-		}
-		if !domain.IsCode(err, domain.CodeAgentNotFound) || ifVersion > 0 {
-			return nil, false, err
-		}
-		fresh := *in
-		a.stamp(&fresh, tenantID, nil)
-		if err := ValidatePolicy(&fresh); err != nil {
-			return nil, false, err
-		}
-		err = a.store.SavePolicy(ctx, tenantID, &fresh)
-		if err == nil {
-			a.cache.Forget(tenantID, agentID)
-			return asBundle(&fresh), true, nil
-		}
-		// Another import created it first: replace that version instead.
-		if !domain.IsCode(err, domain.CodeVersionConflict) || attempt == editAttempts {
-			return nil, false, err
-		}
-	}
-}
-
-// ExportBundle returns the agent's whole policy as a bundle.
-func (a *PolicyAdmin) ExportBundle(ctx context.Context, tenantID, agentID string) (*domain.Policy, error) {
-	p, err := a.load(ctx, tenantID, agentID)
-	if err != nil {
-		return nil, err
-	}
-	return asBundle(p), nil
-}
-
-// asBundle is p as a bundle: every list present, no tenant, so it imports
-// into any tenant.
-func asBundle(p *domain.Policy) *domain.Policy {
-	out := *p
-	out.Agent.TenantID = ""
-	out.Rules = orEmpty(out.Rules)
-	out.Scenarios = orEmpty(out.Scenarios)
-	out.Templates = orEmpty(out.Templates)
-	out.Tools = orEmpty(out.Tools)
-	return &out
-}
-
-// orEmpty makes a missing list an empty one, so exports show every list.
-func orEmpty[T any](items []T) []T {
-	if items == nil {
-		return []T{}
-	}
-	return items
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"focal/adapters/memory"
 	"focal/domain"
 	"focal/ports"
 )
@@ -229,7 +230,7 @@ func TestPolicyPartErrorsNameTheEditedPart(t *testing.T) {
 	assert.Equal(t, []string{"rules[0].template_ids[0]"}, fieldsOf(t, err))
 	assert.Contains(t, err.Error(), "template tpl_hours is still in use")
 
-	_, err = admin.Tools().Get(ctx, testTenant, testAgent, "crm")
+	_, err = admin.Tools().Get(ctx, testTenant, testAgent, "crm", ViewerAdmin)
 	assert.True(t, domain.IsCode(err, domain.CodeNotFound))
 	assert.Contains(t, err.Error(), "tool crm not found")
 
@@ -246,7 +247,7 @@ func TestPolicyPartListPages(t *testing.T) {
 	var ids []string
 	page := ports.PageRequest{Limit: 2}
 	for {
-		res, err := admin.Rules().List(context.Background(), testTenant, testAgent, page)
+		res, err := admin.Rules().List(context.Background(), testTenant, testAgent, page, ViewerMember)
 		require.NoError(t, err)
 		assert.EqualValues(t, 3, res.Version)
 		for _, r := range res.Value.Items {
@@ -281,7 +282,7 @@ func TestPolicyImportBundle(t *testing.T) {
 	stored.Agent.Version = 1
 	stored.Agent.SystemPrompt = "Line one.\nLine two: yes\n"
 	store.policies[testAgent] = stored
-	exported, err := admin.ExportBundle(ctx, testTenant, testAgent)
+	exported, err := admin.ExportBundle(ctx, testTenant, testAgent, ViewerAdmin)
 	require.NoError(t, err)
 	out, err := EncodeBundleYAML(exported)
 	require.NoError(t, err)
@@ -335,10 +336,82 @@ func TestPolicyRecreatedAgentGetsNewVersions(t *testing.T) {
 	require.NoError(t, admin.DeleteAgent(ctx, testTenant, testAgent, 0))
 	p := testPolicy()
 	p.Agent.Name = "Fourth"
-	saved, err := ImportBundle(ctx, store, testTenant, p, time.Now())
+	saved, err := ImportBundle(ctx, store, testTenant, p, time.Now(), domain.DefaultPolicyLimits())
 	require.NoError(t, err)
 	assert.EqualValues(t, 8, saved.Agent.Version, "the start-up import re-creates after the marker too")
-	saved, err = ImportBundle(ctx, store, testTenant, testPolicy(), time.Now())
+	saved, err = ImportBundle(ctx, store, testTenant, testPolicy(), time.Now(), domain.DefaultPolicyLimits())
 	require.NoError(t, err)
 	assert.EqualValues(t, 9, saved.Agent.Version, "and replaces a live agent as its next version")
+}
+
+// A tenant holds at most the agents limit of agents; other tenants are
+// not affected, and deleting one makes room again.
+func TestPolicyAgentsPerTenantAreLimited(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New(fixedClock{time.Now()})
+	limits, err := domain.DefaultPolicyLimits().With(map[string]int{"agents": 2})
+	require.NoError(t, err)
+	admin := newTestAdmin(t, store).WithLimits(limits)
+	ids := []string{"00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002", "00000000-0000-4000-8000-000000000003"}
+	for _, id := range ids[:2] {
+		_, err := admin.CreateAgent(ctx, testTenant, domain.Agent{ID: id, Name: "a", Enabled: true})
+		require.NoError(t, err)
+	}
+	_, err = admin.CreateAgent(ctx, testTenant, domain.Agent{ID: ids[2], Name: "a", Enabled: true})
+	require.Error(t, err)
+	assert.Equal(t, domain.CodeInvalidRequest, domain.ErrorCodeOf(err))
+	assert.Contains(t, err.Error(), "policy limit agents")
+	_, _, err = admin.ImportBundle(ctx, testTenant, ids[2], 0, []byte(`{"agent":{"name":"x"}}`))
+	assert.ErrorContains(t, err, "policy limit agents", "an import that would create the agent counts too")
+	_, _, err = admin.ImportBundle(ctx, testTenant, ids[1], 0, []byte(`{"agent":{"name":"x"}}`))
+	assert.NoError(t, err, "replacing an existing agent needs no room")
+
+	_, err = admin.CreateAgent(ctx, "00000000-0000-4000-8000-00000000000f", domain.Agent{ID: ids[2], Name: "a", Enabled: true})
+	assert.NoError(t, err, "another tenant has its own count")
+	require.NoError(t, admin.DeleteAgent(ctx, testTenant, ids[0], 0))
+	_, err = admin.CreateAgent(ctx, testTenant, domain.Agent{ID: ids[2], Name: "a", Enabled: true})
+	assert.NoError(t, err)
+}
+
+// Tool URLs leave the service with their credentials redacted for admins
+// and cut to scheme and host for everyone else; an admin's export imported
+// again keeps the real credentials.
+func TestPolicyToolURLsAreShownRedacted(t *testing.T) {
+	ctx := context.Background()
+	const secretURL = "https://bot:pa55@crm.example.com/hooks/T1/B2/XYZ?api_key=k3y&region=eu"
+	p := testPolicy()
+	p.Tools = []domain.Tool{{ID: "crm", URL: secretURL}}
+	store := newSharedStore(p)
+	admin := newTestAdmin(t, store)
+
+	member, err := admin.Tools().Get(ctx, testTenant, testAgent, "crm", ViewerMember)
+	require.NoError(t, err)
+	assert.Equal(t, "https://crm.example.com", member.Value.URL)
+	list, err := admin.Tools().List(ctx, testTenant, testAgent, ports.PageRequest{}, ViewerMember)
+	require.NoError(t, err)
+	assert.Equal(t, "https://crm.example.com", list.Value.Items[0].URL)
+	exported, err := admin.ExportBundle(ctx, testTenant, testAgent, ViewerMember)
+	require.NoError(t, err)
+	assert.Equal(t, "https://crm.example.com", exported.Tools[0].URL)
+
+	const redacted = "https://bot:REDACTED@crm.example.com/hooks/T1/B2/XYZ?api_key=REDACTED&region=eu"
+	got, err := admin.Tools().Get(ctx, testTenant, testAgent, "crm", ViewerAdmin)
+	require.NoError(t, err)
+	assert.Equal(t, redacted, got.Value.URL)
+	exported, err = admin.ExportBundle(ctx, testTenant, testAgent, ViewerAdmin)
+	require.NoError(t, err)
+	assert.Equal(t, redacted, exported.Tools[0].URL)
+	assert.Equal(t, secretURL, store.policies[testAgent].Tools[0].URL, "reading changes nothing stored")
+
+	out, err := EncodeBundleYAML(exported)
+	require.NoError(t, err)
+	back, _, err := admin.ImportBundle(ctx, testTenant, testAgent, 0, out)
+	require.NoError(t, err)
+	assert.Equal(t, redacted, back.Tools[0].URL)
+	assert.Equal(t, secretURL, store.policies[testAgent].Tools[0].URL, "the export's redacted URL kept the stored secret")
+
+	replaced, err := admin.Tools().Replace(ctx, testTenant, testAgent, "crm", 0, domain.Tool{URL: "https://new.example.com/h?token=t0k"})
+	require.NoError(t, err)
+	assert.Equal(t, "https://new.example.com/h?token=REDACTED", replaced.Value.URL)
+	assert.Equal(t, "https://new.example.com/h?token=t0k", store.policies[testAgent].Tools[0].URL)
 }

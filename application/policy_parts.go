@@ -17,17 +17,19 @@ type partKind[T any] struct {
 	field string // "rules", the policy's field and the bundle's key
 	parts func(*domain.Policy) *[]T
 	id    func(*T) *string
+	// present, when set, makes a copy of a part fit for a viewer.
+	present func(*T, Viewer)
 }
 
 var (
 	ruleKind = partKind[domain.Rule]{"rule", "rules",
-		func(p *domain.Policy) *[]domain.Rule { return &p.Rules }, func(r *domain.Rule) *string { return &r.ID }}
+		func(p *domain.Policy) *[]domain.Rule { return &p.Rules }, func(r *domain.Rule) *string { return &r.ID }, nil}
 	scenarioKind = partKind[domain.Scenario]{"scenario", "scenarios",
-		func(p *domain.Policy) *[]domain.Scenario { return &p.Scenarios }, func(s *domain.Scenario) *string { return &s.ID }}
+		func(p *domain.Policy) *[]domain.Scenario { return &p.Scenarios }, func(s *domain.Scenario) *string { return &s.ID }, nil}
 	templateKind = partKind[domain.Template]{"template", "templates",
-		func(p *domain.Policy) *[]domain.Template { return &p.Templates }, func(t *domain.Template) *string { return &t.ID }}
+		func(p *domain.Policy) *[]domain.Template { return &p.Templates }, func(t *domain.Template) *string { return &t.ID }, nil}
 	toolKind = partKind[domain.Tool]{"tool", "tools",
-		func(p *domain.Policy) *[]domain.Tool { return &p.Tools }, func(t *domain.Tool) *string { return &t.ID }}
+		func(p *domain.Policy) *[]domain.Tool { return &p.Tools }, func(t *domain.Tool) *string { return &t.ID }, presentTool}
 )
 
 // PolicyParts manages one kind of part (rules, scenarios, templates or
@@ -57,9 +59,9 @@ func (a *PolicyAdmin) Tools() *PolicyParts[domain.Tool] {
 	return &PolicyParts[domain.Tool]{a, toolKind}
 }
 
-// List pages through the agent's parts by id. AGENT_NOT_FOUND,
-// INVALID_REQUEST for a cursor this listing did not issue.
-func (s *PolicyParts[T]) List(ctx context.Context, tenantID, agentID string, page ports.PageRequest) (Versioned[ports.Page[T]], error) {
+// List pages through the agent's parts by id, as viewer may see them.
+// AGENT_NOT_FOUND, INVALID_REQUEST for a cursor this listing did not issue.
+func (s *PolicyParts[T]) List(ctx context.Context, tenantID, agentID string, page ports.PageRequest, viewer Viewer) (Versioned[ports.Page[T]], error) {
 	p, err := s.admin.load(ctx, tenantID, agentID)
 	if err != nil {
 		return Versioned[ports.Page[T]]{}, err
@@ -71,6 +73,7 @@ func (s *PolicyParts[T]) List(ctx context.Context, tenantID, agentID string, pag
 	var items []T
 	for _, part := range *s.kind.parts(p) {
 		if *s.kind.id(&part) > after {
+			s.present(&part, viewer)
 			items = append(items, part)
 		}
 	}
@@ -91,17 +94,25 @@ func partCursor(c string) (string, error) {
 	return string(after), nil
 }
 
-// Get returns one part. AGENT_NOT_FOUND, NOT_FOUND.
-func (s *PolicyParts[T]) Get(ctx context.Context, tenantID, agentID, id string) (Versioned[T], error) {
+// Get returns one part, as viewer may see it. AGENT_NOT_FOUND, NOT_FOUND.
+func (s *PolicyParts[T]) Get(ctx context.Context, tenantID, agentID, id string, viewer Viewer) (Versioned[T], error) {
 	p, err := s.admin.load(ctx, tenantID, agentID)
 	if err != nil {
 		return Versioned[T]{}, err
 	}
-	return s.found(p, id)
+	return s.found(p, id, viewer)
+}
+
+// present makes part (a copy) fit for viewer.
+func (s *PolicyParts[T]) present(part *T, viewer Viewer) {
+	if s.kind.present != nil {
+		s.kind.present(part, viewer)
+	}
 }
 
 // Create adds a part; its id is required and must be new to the agent.
-// Field errors inside the part name its own fields.
+// Field errors inside the part name its own fields. The part is returned
+// as an admin sees it.
 func (s *PolicyParts[T]) Create(ctx context.Context, tenantID, agentID string, ifVersion int64, part T) (Versioned[T], error) {
 	id := *s.kind.id(&part)
 	if id == "" {
@@ -120,11 +131,13 @@ func (s *PolicyParts[T]) Create(ctx context.Context, tenantID, agentID string, i
 	if err != nil {
 		return Versioned[T]{}, focusOn(err, focus)
 	}
-	return s.found(p, id)
+	return s.found(p, id, ViewerAdmin)
 }
 
 // Replace puts part in the place of the part with id (its own id is
-// ignored). NOT_FOUND when there is none.
+// ignored), and returns it as an admin sees it. A tool URL that is the
+// redacted form of the stored one keeps the stored one. NOT_FOUND when
+// there is none.
 func (s *PolicyParts[T]) Replace(ctx context.Context, tenantID, agentID, id string, ifVersion int64, part T) (Versioned[T], error) {
 	*s.kind.id(&part) = id
 	var focus string
@@ -140,7 +153,7 @@ func (s *PolicyParts[T]) Replace(ctx context.Context, tenantID, agentID, id stri
 	if err != nil {
 		return Versioned[T]{}, focusOn(err, focus)
 	}
-	return s.found(p, id)
+	return s.found(p, id, ViewerAdmin)
 }
 
 // Delete removes a part and returns the new agent version. A part still
@@ -172,12 +185,14 @@ func (s *PolicyParts[T]) index(p *domain.Policy, id string) int {
 	return slices.IndexFunc(*s.kind.parts(p), func(part T) bool { return *s.kind.id(&part) == id })
 }
 
-func (s *PolicyParts[T]) found(p *domain.Policy, id string) (Versioned[T], error) {
+func (s *PolicyParts[T]) found(p *domain.Policy, id string, viewer Viewer) (Versioned[T], error) {
 	i := s.index(p, id)
 	if i < 0 {
 		return Versioned[T]{}, s.notFound(id)
 	}
-	return Versioned[T]{Value: (*s.kind.parts(p))[i], Version: p.Agent.Version}, nil
+	part := (*s.kind.parts(p))[i]
+	s.present(&part, viewer)
+	return Versioned[T]{Value: part, Version: p.Agent.Version}, nil
 }
 
 func (s *PolicyParts[T]) notFound(id string) error {

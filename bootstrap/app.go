@@ -15,10 +15,12 @@ import (
 	"go.uber.org/fx/fxevent"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"golang.org/x/net/netutil"
 
 	"focal/adapters/clock"
 	httpapi "focal/adapters/http"
 	"focal/adapters/llm"
+	"focal/adapters/logctx"
 	"focal/adapters/observe"
 	"focal/adapters/resilience"
 	"focal/adapters/tools"
@@ -44,8 +46,10 @@ func NewLogger(cfg LogConfig) (*zap.Logger, error) {
 }
 
 // Options returns the fx options of the whole service for cfg. extra
-// options come last, so tests can add fx.Populate or fx.Decorate.
+// options come last, so tests can add fx.Populate or fx.Decorate. Every
+// line logged through log has its URL credentials redacted.
 func Options(cfg Config, log *zap.Logger, extra ...fx.Option) fx.Option {
+	log = logctx.Redacting(log)
 	return fx.Options(
 		fx.Supply(cfg, log),
 		fx.WithLogger(func() fxevent.Logger { return quietFxLogger(log) }),
@@ -81,6 +85,7 @@ func NewApp(cfg Config, log *zap.Logger, extra ...fx.Option) *fx.App {
 var CoreModule = fx.Module("core",
 	fx.Provide(
 		fx.Annotate(func() clock.System { return clock.System{} }, fx.As(new(ports.Clock))),
+		func(cfg Config) (domain.PolicyLimits, error) { return cfg.Policy.PolicyLimits() },
 		func(cfg Config, store ports.PolicyStore, clk ports.Clock) (*application.PolicyCache, error) {
 			return application.NewPolicyCache(store, clk, cfg.Chat.PolicyRefresh)
 		},
@@ -90,7 +95,13 @@ var CoreModule = fx.Module("core",
 			return application.NewProcessMessage(cfg.Chat.application(), policies, sessions, turns, locker, engine, clk)
 		},
 		application.NewConversations,
-		application.NewPolicyAdmin,
+		func(store ports.PolicyStore, cache *application.PolicyCache, clk ports.Clock, limits domain.PolicyLimits) (*application.PolicyAdmin, error) {
+			a, err := application.NewPolicyAdmin(store, cache, clk)
+			if err != nil {
+				return nil, err
+			}
+			return a.WithLimits(limits), nil
+		},
 	),
 )
 
@@ -103,12 +114,14 @@ type engineParams struct {
 	Clock    ports.Clock
 	Embedder ports.Embedder    `optional:"true"`
 	Tools    ports.ToolInvoker `optional:"true"`
+	Limits   domain.PolicyLimits
 }
 
 // newEngine builds the engine, instrumented. It is wrapped here rather
 // than with fx.Decorate so that tests stay free to decorate ports.Engine.
 func newEngine(p engineParams, m *observe.Metrics) (ports.Engine, error) {
-	e, err := alignment.New(alignment.Deps{Model: p.Model, History: p.History, Clock: p.Clock, Embedder: p.Embedder, Tools: p.Tools})
+	e, err := alignment.New(alignment.Deps{Model: p.Model, History: p.History, Clock: p.Clock, Embedder: p.Embedder, Tools: p.Tools,
+		Limits: p.Limits})
 	if err != nil {
 		return nil, err
 	}
@@ -144,11 +157,17 @@ func modelReadiness(m *models) httpapi.ReadinessCheck {
 	}}
 }
 
-// ToolsModule provides the webhook tool invoker behind the resilience guard.
+// ToolsModule provides the webhook tool invoker behind the resilience
+// guard. Tool breakers are named by tenant, agent and tool: their metrics
+// are counted together, never labelled by name.
 var ToolsModule = fx.Module("tools", fx.Provide(
-	func(cfg Config, log *zap.Logger, m *observe.Metrics) ports.ToolInvoker {
-		return tools.NewResilient(tools.NewWebhook(nil), cfg.Tools,
-			resilience.Observers{resilience.LogObserver{Log: log.Named("tools")}, m})
+	func(cfg Config, log *zap.Logger, m *observe.Metrics) (ports.ToolInvoker, error) {
+		hook, err := tools.NewWebhook(cfg.Tools)
+		if err != nil {
+			return nil, err
+		}
+		return tools.NewResilient(hook, cfg.Tools,
+			resilience.Observers{resilience.LogObserver{Log: log.Named("tools")}, m.ToolBreakers()}), nil
 	},
 ))
 
@@ -207,7 +226,8 @@ func newServer(lc fx.Lifecycle, cfg Config, handler http.Handler, log *zap.Logge
 			if err != nil {
 				return fmt.Errorf("listen on %s: %w", cfg.HTTP.Addr, err)
 			}
-			s.ln = ln
+			s.ln = netutil.LimitListener(ln, cfg.HTTP.MaxConnections)
+			ln = s.ln
 			go func() {
 				if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 					log.Error("http server stopped", zap.Error(err))
@@ -240,11 +260,11 @@ type StartupBundle struct {
 	Policy *domain.Policy
 }
 
-func newStartupBundle(lc fx.Lifecycle, cfg Config, store ports.PolicyStore, log *zap.Logger) *StartupBundle {
+func newStartupBundle(lc fx.Lifecycle, cfg Config, store ports.PolicyStore, limits domain.PolicyLimits, log *zap.Logger) *StartupBundle {
 	loaded := &StartupBundle{}
 	if cfg.Startup.Bundle != "" {
 		lc.Append(fx.Hook{OnStart: func(ctx context.Context) error {
-			return importStartupBundle(ctx, cfg.Startup, store, log, loaded)
+			return importStartupBundle(ctx, cfg.Startup, store, limits, log, loaded)
 		}})
 	}
 	return loaded
@@ -252,7 +272,7 @@ func newStartupBundle(lc fx.Lifecycle, cfg Config, store ports.PolicyStore, log 
 
 // importStartupBundle imports the start-up bundle into the store and
 // records the stored policy in loaded.
-func importStartupBundle(ctx context.Context, cfg StartupConfig, store ports.PolicyStore, log *zap.Logger, loaded *StartupBundle) error {
+func importStartupBundle(ctx context.Context, cfg StartupConfig, store ports.PolicyStore, limits domain.PolicyLimits, log *zap.Logger, loaded *StartupBundle) error {
 	data, err := os.ReadFile(cfg.Bundle)
 	if err != nil {
 		return fmt.Errorf("read bootstrap bundle: %w", err)
@@ -280,7 +300,7 @@ func importStartupBundle(ctx context.Context, cfg StartupConfig, store ports.Pol
 			return nil
 		}
 		candidate := *p
-		saved, err = application.ImportBundle(ctx, store, tenant, &candidate, time.Now())
+		saved, err = application.ImportBundle(ctx, store, tenant, &candidate, time.Now(), limits)
 		if err == nil {
 			break
 		}

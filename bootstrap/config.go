@@ -20,6 +20,7 @@ import (
 	"focal/adapters/observe"
 	"focal/adapters/tools"
 	"focal/application"
+	"focal/domain"
 )
 
 // Config is the whole service configuration. Every field is read from an
@@ -35,6 +36,7 @@ type Config struct {
 	LLM         llm.Config                `yaml:"llm"`
 	Tools       tools.Config              `yaml:"tools"`
 	Chat        ChatConfig                `yaml:"chat"`
+	Policy      PolicyConfig              `yaml:"policy"`
 	Startup     StartupConfig             `yaml:"startup"`
 	Tracing     observe.TracingConfig     `yaml:"tracing"`
 	Debug       DebugConfig               `yaml:"debug"`
@@ -78,6 +80,22 @@ func (c ChatConfig) application() application.ChatConfig {
 		TurnTimeout:    c.TurnTimeout,
 		CommitTimeout:  5 * time.Second,
 	}
+}
+
+// PolicyConfig bounds what tenants' policies may hold.
+type PolicyConfig struct {
+	// Limits overrides policy limits by name ("rules=20000,tools=100");
+	// the others keep their defaults (docs/operations.md lists them).
+	Limits map[string]int `env:"POLICY_LIMITS" envKeyValSeparator:"=" yaml:"limits"`
+}
+
+// PolicyLimits returns the policy limits in force.
+func (c PolicyConfig) PolicyLimits() (domain.PolicyLimits, error) {
+	l, err := domain.DefaultPolicyLimits().With(c.Limits)
+	if err != nil {
+		return l, fmt.Errorf("FOCAL_POLICY_LIMITS: %w", err)
+	}
+	return l, nil
 }
 
 // StartupConfig names data loaded when the service starts.
@@ -145,6 +163,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Chat.application().Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("chat settings: %w", err))
+	}
+	if _, err := c.Policy.PolicyLimits(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Startup.Tenant != "" && !application.IsUUID(c.Startup.Tenant) {
 		errs = append(errs, errors.New("FOCAL_BOOTSTRAP_TENANT must be a UUID"))

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"focal/domain"
 )
 
 // envVars lists every FOCAL_* variable the configuration reads.
@@ -23,28 +25,62 @@ func envVars(t reflect.Type, out *[]string) {
 	}
 }
 
+// groupedPrefixes name rows that list several variables: the first in
+// full, the others by suffix.
+var groupedPrefixes = []string{"FOCAL_RATE_LIMIT_", "FOCAL_LLM_RETRY_", "FOCAL_TOOLS_RETRY_", "FOCAL_TOOLS_BREAKER_"}
+
+// documentingRow returns the table row of docs/operations.md that documents v.
+func documentingRow(doc string, v string) (string, bool) {
+	short, family := v, v
+	for _, prefix := range groupedPrefixes {
+		if strings.HasPrefix(v, prefix) {
+			short, family = "_"+strings.TrimPrefix(v, prefix), prefix
+		}
+	}
+	for _, line := range strings.Split(doc, "\n") {
+		if !strings.HasPrefix(line, "| ") {
+			continue
+		}
+		first := strings.SplitN(line, "|", 3)[1]
+		if strings.Contains(first, "`"+v+"`") || strings.Contains(first, "`"+family) && strings.Contains(first, short+"`") {
+			return line, true
+		}
+	}
+	return "", false
+}
+
 // docs/operations.md is the configuration reference: every variable the
-// service reads must be in it.
+// service reads must be in it (TestDocumentedDefaultsAreTheDefaults checks
+// the defaults it states).
 func TestEveryVariableIsDocumented(t *testing.T) {
-	doc, err := os.ReadFile("../docs/operations.md")
+	raw, err := os.ReadFile("../docs/operations.md")
 	if err != nil {
 		t.Fatal(err)
 	}
+	doc := string(raw)
 	var vars []string
 	envVars(reflect.TypeFor[Config](), &vars)
 	if len(vars) < 40 {
 		t.Fatalf("found only %d variables: the walk is broken", len(vars))
 	}
 	for _, v := range vars {
-		short := v
-		// Grouped rows name the first variable in full and the others by suffix.
-		for _, prefix := range []string{"FOCAL_RATE_LIMIT_", "FOCAL_LLM_RETRY_", "FOCAL_TOOLS_RETRY_", "FOCAL_TOOLS_BREAKER_"} {
-			if strings.HasPrefix(v, prefix) {
-				short = "_" + strings.TrimPrefix(v, prefix)
-			}
-		}
-		if !strings.Contains(string(doc), "`"+v+"`") && !strings.Contains(string(doc), short+"`") {
+		if _, ok := documentingRow(doc, v); !ok {
 			t.Errorf("%s is not in docs/operations.md", v)
+		}
+	}
+}
+
+// The policy limits table of docs/operations.md lists every limit with its
+// default.
+func TestEveryPolicyLimitIsDocumented(t *testing.T) {
+	raw, err := os.ReadFile("../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range domain.PolicyLimitTable() {
+		row := fmt.Sprintf("| `%s` | `%d` |", l.Name, l.Default)
+		if !strings.Contains(string(raw), row) {
+			t.Errorf("docs/operations.md has no row %q", row)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
+	"focal/adapters/logctx"
 	"focal/application"
 	"focal/ports"
 )
@@ -26,7 +27,7 @@ func (c *Core) Stop(ctx context.Context) error { return c.app.Stop(ctx) }
 func StartCore(ctx context.Context, cfg Config, log *zap.Logger) (*Core, error) {
 	c := &Core{}
 	app := fx.New(
-		fx.Supply(cfg, log),
+		fx.Supply(cfg, logctx.Redacting(log)),
 		fx.NopLogger,
 		CoreModule,
 		storeModule(cfg.Store),

@@ -18,7 +18,9 @@ var ObservabilityModule = fx.Module("observe",
 	fx.Provide(
 		newTracing,
 		func(t *observe.Tracing) *observe.Metrics { return observe.NewMetrics(t.Provider()) },
-		asRoutes(func(m *observe.Metrics) *httpapi.MetricsRoutes { return httpapi.NewMetricsRoutes(m.Handler()) }),
+		asRoutes(func(cfg Config, m *observe.Metrics) *httpapi.MetricsRoutes {
+			return httpapi.NewMetricsRoutes(m.Handler(), cfg.HTTP.MetricsToken)
+		}),
 		fx.Annotate(httpapi.NewHealthRoutes, fx.ParamTags(`group:"readiness"`),
 			fx.As(new(httpapi.Routes)), fx.ResultTags(`group:"routes"`)),
 		fx.Annotate(storeReadiness, fx.ResultTags(`group:"readiness"`)),

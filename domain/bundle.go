@@ -18,32 +18,38 @@ type Policy struct {
 	Tools     []Tool     `json:"tools"`
 }
 
-// Validation limits for policy parts.
+// Validation limits for policy parts that cost nothing per turn; the
+// others are PolicyLimits.
 const (
-	maxIDLength        = 128
-	maxNameLength      = 200
-	maxConditionLength = 2000
-	maxTextLength      = 20000
-	maxPriority        = 100
+	maxIDLength   = 128
+	maxNameLength = 200
+	maxPriority   = 100
 )
 
 var policyID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]*$`)
 
-// Validate checks the policy's internal consistency: unique ids, references
-// that resolve, known enums, template placeholders that parse. Expressions
-// are checked by the application layer, which owns the expression language.
-func (p *Policy) Validate() []FieldError {
-	v := &validator{}
+// Validate is ValidateWithin the default limits.
+func (p *Policy) Validate() []FieldError { return p.ValidateWithin(DefaultPolicyLimits()) }
+
+// ValidateWithin checks the policy's internal consistency (unique ids,
+// references that resolve, known enums, template placeholders that parse)
+// and that it stays within the per-agent limits. Expressions are checked
+// by the application layer, which owns the expression language.
+func (p *Policy) ValidateWithin(limits PolicyLimits) []FieldError {
+	v := &validator{limits: limits}
 	a := &p.Agent
 	v.id("agent.id", a.ID)
 	v.text("agent.name", a.Name, 1, maxNameLength)
-	v.text("agent.system_prompt", a.SystemPrompt, 0, maxTextLength)
+	v.text("agent.system_prompt", a.SystemPrompt, 0, limits.TextRunes)
 	validateSettings(v, a.Settings)
+	if !v.counts(p) {
+		return v.errs // a policy over the counts is not worth reading further
+	}
 
 	templates := v.uniqueIDs("templates", len(p.Templates), func(i int) string { return p.Templates[i].ID })
 	for i, t := range p.Templates {
 		f := fmt.Sprintf("templates[%d]", i)
-		v.text(f+".text", t.Text, 1, maxTextLength)
+		v.text(f+".text", t.Text, 1, limits.TextRunes)
 		switch t.Mode {
 		case ModeExclusive, ModeSuggest, ModeFallback:
 		default:
@@ -62,6 +68,8 @@ func (p *Policy) Validate() []FieldError {
 		if t.TimeoutMS < 0 || t.TimeoutMS > 120000 {
 			v.add(f+".timeout_ms", "must be 0..120000")
 		}
+		v.count(f+".inputs", len(t.Inputs), limits.References, "references")
+		v.count(f+".outputs", len(t.Outputs), limits.References, "references")
 	}
 
 	scenarios := v.uniqueIDs("scenarios", len(p.Scenarios), func(i int) string { return p.Scenarios[i].ID })
@@ -74,6 +82,12 @@ func (p *Policy) Validate() []FieldError {
 	for i := range p.Rules {
 		validateRule(v, fmt.Sprintf("rules[%d]", i), &p.Rules[i], scenarios, steps, templates, tools)
 	}
+	v.count("rules[*].constraints", v.constraints, limits.Constraints, "constraints")
+	v.count("rules[*].constraints", v.judges, limits.Judges, "judges")
+	if v.patternProgram > limits.PatternProgramTotal {
+		v.add("rules[*].constraints", fmt.Sprintf("forbid_patterns compile to %d instructions together, more than %d (policy limit pattern_program_total)",
+			v.patternProgram, limits.PatternProgramTotal))
+	}
 	for i := range p.Scenarios {
 		for j, st := range p.Scenarios[i].Steps {
 			for k, id := range st.RuleIDs {
@@ -84,6 +98,17 @@ func (p *Policy) Validate() []FieldError {
 		}
 	}
 	return v.errs
+}
+
+// counts checks the numbers of the policy's parts and reports whether they
+// are within the limits.
+func (v *validator) counts(p *Policy) bool {
+	before := len(v.errs)
+	v.count("rules", len(p.Rules), v.limits.Rules, "rules")
+	v.count("scenarios", len(p.Scenarios), v.limits.Scenarios, "scenarios")
+	v.count("templates", len(p.Templates), v.limits.Templates, "templates")
+	v.count("tools", len(p.Tools), v.limits.Tools, "tools")
+	return len(v.errs) == before
 }
 
 func validateSettings(v *validator, s AgentSettings) {
@@ -122,7 +147,9 @@ func validateSettings(v *validator, s AgentSettings) {
 }
 
 func validateScenario(v *validator, f string, sc *Scenario, templates, allSteps map[string]bool) {
-	v.text(f+".entry_condition", sc.EntryCondition, 1, maxConditionLength)
+	v.text(f+".entry_condition", sc.EntryCondition, 1, v.limits.ConditionRunes)
+	v.text(f+".exit_condition", sc.ExitCondition, 0, v.limits.ConditionRunes)
+	v.count(f+".steps", len(sc.Steps), v.limits.Steps, "steps")
 	stepIDs := v.uniqueIDs(f+".steps", len(sc.Steps), func(i int) string { return sc.Steps[i].ID })
 	if len(sc.Steps) == 0 {
 		v.add(f+".steps", "must have at least one step")
@@ -135,12 +162,16 @@ func validateScenario(v *validator, f string, sc *Scenario, templates, allSteps 
 	}
 	for j, st := range sc.Steps {
 		sf := fmt.Sprintf("%s.steps[%d]", f, j)
+		v.text(sf+".instructions", st.Instructions, 0, v.limits.TextRunes)
+		v.count(sf+".transitions", len(st.Transitions), v.limits.Transitions, "transitions")
+		v.count(sf+".rule_ids", len(st.RuleIDs), v.limits.References, "references")
+		v.count(sf+".template_ids", len(st.TemplateIDs), v.limits.References, "references")
 		for k, tr := range st.Transitions {
 			tf := fmt.Sprintf("%s.transitions[%d]", sf, k)
 			if !stepIDs[tr.To] {
 				v.add(tf+".to", "unknown step "+tr.To)
 			}
-			v.text(tf+".condition", tr.Condition, 1, maxConditionLength)
+			v.text(tf+".condition", tr.Condition, 1, v.limits.ConditionRunes)
 			v.priority(tf+".priority", tr.Priority)
 		}
 		v.refs(sf+".template_ids", st.TemplateIDs, templates, "template")
@@ -148,8 +179,10 @@ func validateScenario(v *validator, f string, sc *Scenario, templates, allSteps 
 }
 
 func validateRule(v *validator, f string, r *Rule, scenarios, steps, templates, tools map[string]bool) {
-	v.text(f+".condition", r.Condition, 1, maxConditionLength)
-	v.text(f+".action", r.Action, 0, maxTextLength)
+	v.text(f+".condition", r.Condition, 1, v.limits.ConditionRunes)
+	v.text(f+".action", r.Action, 0, v.limits.TextRunes)
+	v.count(f+".tool_ids", len(r.ToolIDs), v.limits.References, "references")
+	v.count(f+".template_ids", len(r.TemplateIDs), v.limits.References, "references")
 	v.priority(f+".priority", r.Priority)
 	switch r.Scope {
 	case ScopeGlobal:
@@ -179,37 +212,58 @@ func validateRule(v *validator, f string, r *Rule, scenarios, steps, templates, 
 		v.add(f+".hard", "must be true when the rule has constraints")
 	}
 	for k, c := range r.Constraints {
-		cf := fmt.Sprintf("%s.constraints[%d]", f, k)
-		if err := c.validate(); err != "" {
-			v.add(cf, err)
-		}
+		v.constraint(fmt.Sprintf("%s.constraints[%d]", f, k), c)
 	}
 	v.refs(f+".template_ids", r.TemplateIDs, templates, "template")
 	v.refs(f+".tool_ids", r.ToolIDs, tools, "tool")
 }
 
-func (c Constraint) validate() string {
+// constraint checks one constraint at field f. Patterns are measured, not
+// compiled: they are compiled once, when the policy is.
+func (v *validator) constraint(f string, c Constraint) {
+	v.constraints++
 	if strings.TrimSpace(c.Value) == "" {
-		return "value must not be empty"
+		v.add(f, "value must not be empty")
+		return
 	}
 	switch c.Kind {
-	case ConstraintForbidPhrase, ConstraintRequirePhrase, ConstraintExpression, ConstraintJudge:
-		return ""
+	case ConstraintJudge:
+		v.judges++
+		v.text(f+".value", c.Value, 1, v.limits.TextRunes)
+	case ConstraintForbidPhrase, ConstraintRequirePhrase:
+		v.text(f+".value", c.Value, 1, v.limits.TextRunes)
+	case ConstraintExpression:
+		if len(c.Value) > v.limits.ExpressionBytes {
+			v.add(f+".value", fmt.Sprintf("must be at most %d bytes (policy limit expression_bytes)", v.limits.ExpressionBytes))
+		}
 	case ConstraintForbidPattern:
-		re, err := regexp.Compile(c.Value)
-		if err != nil {
-			return "value is not a valid regular expression: " + err.Error()
+		n, empty, err := MeasurePattern(c.Value, v.limits.PatternBytes, v.limits.PatternProgram)
+		switch {
+		case err != nil:
+			v.add(f, "value "+err.Error())
+		case empty:
+			v.add(f, "value must not match the empty text (it would forbid every reply)")
 		}
-		if re.MatchString("") {
-			return "value must not match the empty text (it would forbid every reply)"
-		}
-		return ""
+		v.patternProgram += n
 	default:
-		return "kind must be one of forbid_phrase, forbid_pattern, require_phrase, expression, judge"
+		v.add(f, "kind must be one of forbid_phrase, forbid_pattern, require_phrase, expression, judge")
 	}
 }
 
-type validator struct{ errs []FieldError }
+type validator struct {
+	limits PolicyLimits
+	errs   []FieldError
+	// constraints, judges and patternProgram add up what the per-agent
+	// totals limit.
+	constraints, judges, patternProgram int
+}
+
+// count refuses a list longer than limit, naming the policy limit.
+func (v *validator) count(field string, n, limit int, name string) {
+	if n > limit {
+		v.add(field, fmt.Sprintf("must hold at most %d items, not %d (policy limit %s)", limit, n, name))
+	}
+}
 
 func (v *validator) add(field, msg string) {
 	v.errs = append(v.errs, FieldError{Field: field, Message: msg})

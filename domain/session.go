@@ -234,13 +234,23 @@ func (s *Session) EnterStep(scenarioID, stepID string, turn int) {
 // ExitScenario leaves the active scenario.
 func (s *Session) ExitScenario() { s.Scenario = nil }
 
-// SetVariable stores a session variable.
-func (s *Session) SetVariable(name string, value any) {
+// MaxSessionVariables bounds a session's variables: they are copied into
+// every later turn, so a tool that names new ones each call must not grow
+// a session without end.
+const MaxSessionVariables = 64
+
+// SetVariable stores a session variable. It reports false, storing
+// nothing, for a new variable once the session has MaxSessionVariables.
+func (s *Session) SetVariable(name string, value any) bool {
+	if _, ok := s.Variables[name]; !ok && len(s.Variables) >= MaxSessionVariables {
+		return false
+	}
 	s.own(sharedVariables)
 	if s.Variables == nil {
 		s.Variables = map[string]any{}
 	}
 	s.Variables[name] = value
+	return true
 }
 
 // AdvanceTurn records that turn number n was committed at now.

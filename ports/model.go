@@ -75,6 +75,7 @@ type ToolInput struct {
 	RuleID    string         `json:"rule_id"`
 	SessionID string         `json:"session_id"`
 	TenantID  string         `json:"tenant_id"`
+	AgentID   string         `json:"agent_id"`
 }
 
 // ToolInvoker calls tools bound to rules.

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"errors"
@@ -23,6 +24,9 @@ const (
 	TierPro        = "pro"
 	TierEnterprise = "enterprise"
 )
+
+// DefaultMaxTTL is the longest token lifetime accepted by default.
+const DefaultMaxTTL = 24 * time.Hour
 
 // RoleAdmin may change policy and delete sessions.
 const RoleAdmin = "admin"
@@ -51,6 +55,10 @@ type AuthConfig struct {
 	Audience string `env:"JWT_AUDIENCE" yaml:"audience"`
 	// Leeway tolerates clock skew on exp and nbf.
 	Leeway time.Duration `env:"JWT_LEEWAY" envDefault:"5s" yaml:"leeway"`
+	// MaxTTL is the longest lifetime a token may have: exp - iat, or
+	// exp - now for a token without iat. A leaked token with a far exp is
+	// refused rather than good for years. 0 means DefaultMaxTTL.
+	MaxTTL time.Duration `env:"JWT_MAX_TTL" envDefault:"24h" yaml:"max_ttl"`
 }
 
 // Validate checks that at least one key is configured.
@@ -64,6 +72,9 @@ func (c AuthConfig) Validate() error {
 	if c.Leeway < 0 || c.Leeway > 5*time.Minute {
 		return errors.New("FOCAL_JWT_LEEWAY must be 0..5m")
 	}
+	if c.MaxTTL != 0 && (c.MaxTTL < time.Minute || c.MaxTTL > 366*24*time.Hour) {
+		return errors.New("FOCAL_JWT_MAX_TTL must be 1m..8784h")
+	}
 	return nil
 }
 
@@ -75,6 +86,7 @@ type Authenticator struct {
 	parser  *jwt.Parser
 	methods []string
 	leeway  time.Duration
+	maxTTL  time.Duration
 	// verified remembers tokens already checked, until they expire: a
 	// client sends the same token with every request, and verifying its
 	// signature each time was a tenth of a turn's CPU.
@@ -108,7 +120,7 @@ func NewAuthenticator(cfg AuthConfig) (*Authenticator, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Authenticator{leeway: cfg.Leeway, verified: cache}
+	a := &Authenticator{leeway: cfg.Leeway, maxTTL: cmp.Or(cfg.MaxTTL, DefaultMaxTTL), verified: cache}
 	if cfg.Secret != "" {
 		a.secret = []byte(cfg.Secret)
 		a.methods = append(a.methods, jwt.SigningMethodHS256.Alg())
@@ -162,6 +174,13 @@ func (a *Authenticator) Authenticate(header string) (Principal, error) {
 	var claims tokenClaims
 	if _, err := a.parser.ParseWithClaims(raw, &claims, a.key); err != nil {
 		return Principal{}, errUnauthenticated(err)
+	}
+	start := now
+	if claims.IssuedAt != nil {
+		start = claims.IssuedAt.Time
+	}
+	if ttl := claims.ExpiresAt.Sub(start); ttl > a.maxTTL+a.leeway {
+		return Principal{}, errUnauthenticated(fmt.Errorf("token lives %s, longer than FOCAL_JWT_MAX_TTL (%s)", ttl.Round(time.Second), a.maxTTL))
 	}
 	if claims.TenantID == "" {
 		return Principal{}, errUnauthenticated(errors.New("token has no tenant_id claim"))

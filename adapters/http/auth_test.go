@@ -1,9 +1,11 @@
 package httpapi
 
 import (
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -24,4 +26,41 @@ func TestVerifiedTokensExpire(t *testing.T) {
 	time.Sleep(1200 * time.Millisecond)
 	_, err = a.Authenticate("Bearer " + tok)
 	assert.Error(t, err, "an expired token is refused even though it was cached")
+}
+
+// A token may live at most FOCAL_JWT_MAX_TTL, counted from iat, or from now
+// when it has none: a 100-year token is refused even though it is signed.
+func TestTokensLivingTooLongAreRefused(t *testing.T) {
+	const secret = "unit-test-secret-unit-test-secret-000"
+	const tenant = "550e8400-e29b-41d4-a716-446655440000"
+	a, err := NewAuthenticator(AuthConfig{Secret: secret, Leeway: 5 * time.Second})
+	require.NoError(t, err)
+	now := time.Now()
+	sign := func(claims jwt.MapClaims) string {
+		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
+		require.NoError(t, err)
+		return tok
+	}
+	for name, tt := range map[string]struct {
+		claims jwt.MapClaims
+		ok     bool
+	}{
+		"100 years":            {jwt.MapClaims{"tenant_id": tenant, "iat": now.Unix(), "exp": now.AddDate(100, 0, 0).Unix()}, false},
+		"25 hours":             {jwt.MapClaims{"tenant_id": tenant, "iat": now.Unix(), "exp": now.Add(25 * time.Hour).Unix()}, false},
+		"48 hours without iat": {jwt.MapClaims{"tenant_id": tenant, "exp": now.Add(48 * time.Hour).Unix()}, false},
+		"24 hours":             {jwt.MapClaims{"tenant_id": tenant, "iat": now.Unix(), "exp": now.Add(24 * time.Hour).Unix()}, true},
+		"an hour without iat":  {jwt.MapClaims{"tenant_id": tenant, "exp": now.Add(time.Hour).Unix()}, true},
+	} {
+		_, err := a.Authenticate("Bearer " + sign(tt.claims))
+		if tt.ok {
+			assert.NoError(t, err, name)
+		} else {
+			assert.Error(t, err, name)
+			assert.Contains(t, errors.Unwrap(err).Error(), "FOCAL_JWT_MAX_TTL", name)
+		}
+	}
+	short, err := NewAuthenticator(AuthConfig{Secret: secret, MaxTTL: time.Hour})
+	require.NoError(t, err)
+	_, err = short.Authenticate("Bearer " + sign(jwt.MapClaims{"tenant_id": tenant, "iat": now.Unix(), "exp": now.Add(2 * time.Hour).Unix()}))
+	assert.Error(t, err, "the limit is configurable")
 }

@@ -71,7 +71,7 @@ func NewChatRoutes(cfg Config, idem IdempotencyConfig, chat *application.Process
 
 // Register implements Routes.
 func (h *ChatRoutes) Register(_ *gin.RouterGroup, v1 *gin.RouterGroup) {
-	v1.POST("/chat", requireJSON, h.idem.handle, h.postChat)
+	v1.POST("/chat", requireJSON, h.limits.inflightTurns, h.idem.handle, h.postChat)
 	v1.POST("/chat/stream", requireJSON, h.limits.openStreams, h.idem.handle, h.postStream)
 }
 

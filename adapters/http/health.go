@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/http"
@@ -143,12 +144,32 @@ func checkMessage(err error) string {
 }
 
 // MetricsRoutes serves GET /metrics.
-type MetricsRoutes struct{ handler http.Handler }
+type MetricsRoutes struct {
+	handler http.Handler
+	token   []byte
+}
 
-// NewMetricsRoutes serves h (the Prometheus handler) at /metrics.
-func NewMetricsRoutes(h http.Handler) *MetricsRoutes { return &MetricsRoutes{handler: h} }
+// NewMetricsRoutes serves h (the Prometheus handler) at /metrics; with a
+// token, only to requests bearing it.
+func NewMetricsRoutes(h http.Handler, token string) *MetricsRoutes {
+	return &MetricsRoutes{handler: h, token: []byte(token)}
+}
 
-// Register implements Routes: the metrics are public, like the probes.
+// Register implements Routes: /metrics needs no tenant's token, only the
+// metrics token when one is configured. Its labels never carry tenant ids.
 func (m *MetricsRoutes) Register(public *gin.RouterGroup, _ *gin.RouterGroup) {
-	public.GET("/metrics", gin.WrapH(m.handler))
+	public.GET("/metrics", m.authorize, gin.WrapH(m.handler))
+}
+
+func (m *MetricsRoutes) authorize(c *gin.Context) {
+	if len(m.token) == 0 {
+		c.Next()
+		return
+	}
+	scheme, raw, _ := strings.Cut(strings.TrimSpace(c.GetHeader("Authorization")), " ")
+	if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(raw)), m.token) != 1 {
+		writeError(c, domain.Errorf(domain.CodeUnauthenticated, "the metrics need the metrics bearer token"))
+		return
+	}
+	c.Next()
 }

@@ -135,8 +135,32 @@ func TestReadyzChecksRunConcurrentlyWithTimeout(t *testing.T) {
 func TestMetricsRouteIsPublic(t *testing.T) {
 	h := newProbeRouter(t, []Routes{NewMetricsRoutes(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("focal_up 1\n"))
-	}))})
+	}), "")})
 	w := probeGet(h, "/metrics")
+	assert.Equal(t, http.StatusOK, w.Code)
+	assert.Equal(t, "focal_up 1\n", w.Body.String())
+}
+
+// With FOCAL_METRICS_TOKEN set, /metrics answers only requests bearing it.
+func TestMetricsRouteBehindItsToken(t *testing.T) {
+	const token = "metrics-token-0123456789"
+	h := newProbeRouter(t, []Routes{NewMetricsRoutes(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("focal_up 1\n"))
+	}), token)})
+	for _, auth := range []string{"", "Bearer wrong-token-0123456789", "Basic " + token, "Bearer " + token + "x"} {
+		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		assert.Equal(t, http.StatusUnauthorized, w.Code, auth)
+		assert.NotContains(t, w.Body.String(), "focal_up")
+	}
+	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
 	assert.Equal(t, http.StatusOK, w.Code)
 	assert.Equal(t, "focal_up 1\n", w.Body.String())
 }

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"focal/adapters/logctx"
+	"focal/application"
 	"focal/domain"
 )
 
@@ -137,6 +138,14 @@ func principal(c *gin.Context) Principal {
 		panic(fmt.Sprintf("route %s is not behind authentication", c.FullPath()))
 	}
 	return p.(Principal)
+}
+
+// viewer says how much of a policy the caller may read.
+func viewer(c *gin.Context) application.Viewer {
+	if principal(c).HasRole(RoleAdmin) {
+		return application.ViewerAdmin
+	}
+	return application.ViewerMember
 }
 
 // requireRole answers 403 unless the caller holds role.

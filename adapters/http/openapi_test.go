@@ -39,7 +39,7 @@ func allRoutes() []Routes {
 		NewConversationRoutes(nil),
 		NewPolicyRoutes(nil),
 		NewHealthRoutes(nil),
-		NewMetricsRoutes(http.NotFoundHandler()),
+		NewMetricsRoutes(http.NotFoundHandler(), ""),
 		NewOpenAPIRoutes(),
 		must(NewSchemaRoutes()),
 		NewConsoleRoutes(),

@@ -68,7 +68,7 @@ func (h *PolicyRoutes) importBundle(c *gin.Context) {
 }
 
 func (h *PolicyRoutes) exportBundle(c *gin.Context) {
-	p, err := h.admin.ExportBundle(c.Request.Context(), principal(c).TenantID, agentParam(c))
+	p, err := h.admin.ExportBundle(c.Request.Context(), principal(c).TenantID, agentParam(c), viewer(c))
 	if err != nil {
 		writeError(c, err)
 		return

@@ -30,7 +30,7 @@ func (r partRoutes[T]) list(c *gin.Context) {
 		writeError(c, err)
 		return
 	}
-	res, err := r.parts.List(c.Request.Context(), principal(c).TenantID, agentParam(c), page)
+	res, err := r.parts.List(c.Request.Context(), principal(c).TenantID, agentParam(c), page, viewer(c))
 	if err != nil {
 		writeError(c, err)
 		return
@@ -40,7 +40,7 @@ func (r partRoutes[T]) list(c *gin.Context) {
 }
 
 func (r partRoutes[T]) get(c *gin.Context) {
-	res, err := r.parts.Get(c.Request.Context(), principal(c).TenantID, agentParam(c), c.Param("id"))
+	res, err := r.parts.Get(c.Request.Context(), principal(c).TenantID, agentParam(c), c.Param("id"), viewer(c))
 	if err != nil {
 		writeError(c, err)
 		return

@@ -28,6 +28,9 @@ type RateLimitConfig struct {
 	Tenants map[string]int `env:"RATE_LIMIT_TENANTS" envKeyValSeparator:"=" yaml:"tenants"`
 	// MaxOpenStreams caps the streams one tenant holds open on one instance.
 	MaxOpenStreams int `env:"MAX_OPEN_STREAMS_PER_TENANT" envDefault:"100" yaml:"max_open_streams"`
+	// MaxInflightTurns caps the plain chat requests one tenant has running
+	// on one instance (its streams are capped by MaxOpenStreams).
+	MaxInflightTurns int `env:"MAX_INFLIGHT_TURNS_PER_TENANT" envDefault:"128" yaml:"max_inflight_turns"`
 }
 
 // Validate checks the limits.
@@ -46,21 +49,51 @@ func (c RateLimitConfig) Validate() error {
 	if c.MaxOpenStreams < 1 {
 		return errors.New("FOCAL_MAX_OPEN_STREAMS_PER_TENANT must be at least 1")
 	}
+	if c.MaxInflightTurns < 1 {
+		return errors.New("FOCAL_MAX_INFLIGHT_TURNS_PER_TENANT must be at least 1")
+	}
 	return nil
 }
 
-// RateLimits enforces request limits per tenant and a cap on its open streams.
+// RateLimits enforces request limits per tenant and caps on its open
+// streams and turns in flight.
 type RateLimits struct {
 	cfg     RateLimitConfig
 	limiter ports.RateLimiter
-
-	mu      sync.Mutex
-	streams map[string]int
+	streams *tenantCounter
+	turns   *tenantCounter
 }
 
 // NewRateLimits returns the limits over limiter.
 func NewRateLimits(cfg RateLimitConfig, limiter ports.RateLimiter) *RateLimits {
-	return &RateLimits{cfg: cfg, limiter: limiter, streams: map[string]int{}}
+	return &RateLimits{cfg: cfg, limiter: limiter,
+		streams: &tenantCounter{open: map[string]int{}}, turns: &tenantCounter{open: map[string]int{}}}
+}
+
+// tenantCounter counts what each tenant holds now; a tenant holding
+// nothing has no entry, so the map is as big as the tenants active.
+type tenantCounter struct {
+	mu   sync.Mutex
+	open map[string]int
+}
+
+// take counts one more for tenant unless it holds max already.
+func (t *tenantCounter) take(tenant string, max int) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.open[tenant] >= max {
+		return false
+	}
+	t.open[tenant]++
+	return true
+}
+
+func (t *tenantCounter) release(tenant string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.open[tenant]--; t.open[tenant] <= 0 {
+		delete(t.open, tenant)
+	}
 }
 
 func (r *RateLimits) limitOf(p Principal) int {
@@ -103,22 +136,25 @@ func (r *RateLimits) requests(c *gin.Context) {
 
 // openStreams caps the streams a tenant holds open at once.
 func (r *RateLimits) openStreams(c *gin.Context) {
+	r.hold(c, r.streams, r.cfg.MaxOpenStreams, "streams may be open")
+}
+
+// inflightTurns caps the plain chat requests a tenant has running at once,
+// so one tenant's slow or costly turns leave room for everyone else's;
+// streaming turns are held by openStreams.
+func (r *RateLimits) inflightTurns(c *gin.Context) {
+	r.hold(c, r.turns, r.cfg.MaxInflightTurns, "chat requests may run")
+}
+
+// hold runs the rest of the request counted in counter, or answers 429
+// when the tenant already holds max.
+func (r *RateLimits) hold(c *gin.Context, counter *tenantCounter, max int, what string) {
 	tenant := principal(c).TenantID
-	r.mu.Lock()
-	if r.streams[tenant] >= r.cfg.MaxOpenStreams {
-		r.mu.Unlock()
+	if !counter.take(tenant, max) {
 		writeError(c, &domain.Error{Code: domain.CodeRateLimitExceeded,
-			Message: fmt.Sprintf("at most %d streams may be open at once", r.cfg.MaxOpenStreams), RetryAfter: time.Second})
+			Message: fmt.Sprintf("at most %d %s at once", max, what), RetryAfter: time.Second})
 		return
 	}
-	r.streams[tenant]++
-	r.mu.Unlock()
-	defer func() {
-		r.mu.Lock()
-		if r.streams[tenant]--; r.streams[tenant] == 0 {
-			delete(r.streams, tenant)
-		}
-		r.mu.Unlock()
-	}()
+	defer counter.release(tenant)
 	c.Next()
 }

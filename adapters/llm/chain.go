@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+
+	"focal/domain"
 )
 
 // Providers a chain link may name.
@@ -55,7 +57,7 @@ func ParseChain(s string) ([]ChainLink, error) {
 	for i, raw := range parts {
 		l, err := parseLink(strings.TrimSpace(raw))
 		if err != nil {
-			return nil, fmt.Errorf("fallback %d (%q): %w", i+1, userinfo.ReplaceAllString(strings.TrimSpace(raw), "://[redacted]@"), err)
+			return nil, fmt.Errorf("fallback %d (%q): %w", i+1, domain.RedactText(userinfo.ReplaceAllString(strings.TrimSpace(raw), "://[redacted]@")), err)
 		}
 		if l.Provider == ProviderOffline && i != len(parts)-1 {
 			return nil, fmt.Errorf("fallback %d: offline must be the last link, since nothing after it would be tried", i+1)
@@ -110,11 +112,11 @@ func checkBaseURL(s string) error {
 	u, err := url.Parse(s)
 	switch {
 	case err != nil:
-		return fmt.Errorf("base URL %q: %w", s, err)
+		return fmt.Errorf("base URL %q does not parse", domain.RedactURL(s))
 	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Errorf("base URL %q must start with http:// or https://", s)
+		return fmt.Errorf("base URL %q must start with http:// or https://", domain.RedactURL(s))
 	case u.Host == "":
-		return fmt.Errorf("base URL %q has no host", s)
+		return fmt.Errorf("base URL %q has no host", domain.RedactURL(s))
 	case u.User != nil:
 		return fmt.Errorf("base URL %q must not carry credentials; use the API key settings", redactURL(u))
 	}
@@ -127,5 +129,5 @@ var userinfo = regexp.MustCompile(`://[^/@]*@`)
 func redactURL(u *url.URL) string {
 	c := *u
 	c.User = nil
-	return c.String()
+	return domain.RedactURL(c.String())
 }

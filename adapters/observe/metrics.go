@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -67,9 +68,53 @@ type Metrics struct {
 	embedErrors   *prometheus.CounterVec
 
 	breakerState  *prometheus.GaugeVec
+	toolBreakers  prometheus.Gauge
 	retries       *prometheus.CounterVec
 	storeDuration *prometheus.HistogramVec
 	mongoCommands *prometheus.CounterVec
+
+	// models and breakers admit the label values that tenants' agents can
+	// choose (an agent names its model, and model breakers are per model).
+	models   *boundedValues
+	breakers *boundedValues
+}
+
+// Label values admitted per family before the rest are counted as "other".
+const (
+	maxModelLabels   = 32
+	maxBreakerLabels = 64
+	otherLabel       = "other"
+)
+
+// boundedValues admits at most max distinct label values and maps the rest
+// to "other": a label fed by what tenants write cannot grow the series, or
+// the scrape, without bound.
+type boundedValues struct {
+	mu   sync.RWMutex
+	seen map[string]bool
+	max  int
+}
+
+func newBoundedValues(max int) *boundedValues {
+	return &boundedValues{seen: map[string]bool{}, max: max}
+}
+
+// admit returns v if it is, or can still become, one of the admitted
+// values, else "other".
+func (b *boundedValues) admit(v string) string {
+	b.mu.RLock()
+	ok := b.seen[v]
+	b.mu.RUnlock()
+	if ok {
+		return v
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.seen[v] || len(b.seen) < b.max {
+		b.seen[v] = true
+		return v
+	}
+	return otherLabel
 }
 
 // NewMetrics returns the metrics on a private registry (with the Go and
@@ -124,6 +169,9 @@ func NewMetrics(tp trace.TracerProvider) *Metrics {
 		breakerState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "focal_circuit_breaker_state", Help: "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
 		}, []string{"breaker"}),
+		toolBreakers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "focal_tool_breakers_open", Help: "Tool circuit breakers (one per tenant, agent and tool) open now.",
+		}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "focal_resilience_retries_total", Help: "Retried model and tool calls by breaker name.",
 		}, []string{"breaker"}),
@@ -132,6 +180,8 @@ func NewMetrics(tp trace.TracerProvider) *Metrics {
 		mongoCommands: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "focal_mongo_commands_total", Help: "Commands sent to MongoDB (round trips) by command name.",
 		}, []string{"command"}),
+		models:   newBoundedValues(maxModelLabels),
+		breakers: newBoundedValues(maxBreakerLabels),
 	}
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
@@ -139,7 +189,7 @@ func NewMetrics(tp trace.TracerProvider) *Metrics {
 		m.httpRequests, m.httpDuration, m.openStreams,
 		m.turnDuration, m.turns, m.stepDuration, m.turnTokens, m.turnModelCalls,
 		m.modelDuration, m.modelTTFT, m.modelTokens, m.modelErrors, m.embedDuration, m.embedErrors,
-		m.breakerState, m.retries, m.storeDuration, m.mongoCommands,
+		m.breakerState, m.toolBreakers, m.retries, m.storeDuration, m.mongoCommands,
 	)
 	return m
 }
@@ -159,7 +209,7 @@ func (m *Metrics) Handler() http.Handler {
 // BreakerState records a circuit breaker's state (BreakerClosed,
 // BreakerHalfOpen or BreakerOpen) under its name.
 func (m *Metrics) BreakerState(name string, state int) {
-	m.breakerState.WithLabelValues(name).Set(float64(state))
+	m.breakerState.WithLabelValues(m.breakers.admit(name)).Set(float64(state))
 }
 
 // StateChange records breaker name entering state to ("closed",
@@ -178,7 +228,32 @@ func (m *Metrics) StateChange(name, _, to string) {
 
 // Retry counts one retry of a call guarded by breaker name.
 func (m *Metrics) Retry(name string, _ int, _ time.Duration, _ error) {
-	m.retries.WithLabelValues(name).Inc()
+	m.retries.WithLabelValues(m.breakers.admit(name)).Inc()
+}
+
+// ToolBreakers is the observer of tool breakers. Their names carry tenant,
+// agent and tool ids, so unlike model breakers they never become label
+// values (the label set would grow with every tenant's tools and show
+// them to every scraper): open ones are counted, retries summed under
+// breaker="tools".
+func (m *Metrics) ToolBreakers() ToolBreakerMetrics { return ToolBreakerMetrics{m} }
+
+// ToolBreakerMetrics records tool breakers without their names.
+type ToolBreakerMetrics struct{ m *Metrics }
+
+// StateChange implements the resilience Observer.
+func (t ToolBreakerMetrics) StateChange(_, from, to string) {
+	if to == "open" {
+		t.m.toolBreakers.Inc()
+	}
+	if from == "open" {
+		t.m.toolBreakers.Dec()
+	}
+}
+
+// Retry implements the resilience Observer.
+func (t ToolBreakerMetrics) Retry(string, int, time.Duration, error) {
+	t.m.retries.WithLabelValues("tools").Inc()
 }
 
 // StreamOpened counts an SSE stream as open.

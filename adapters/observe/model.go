@@ -72,6 +72,9 @@ func (c *chatModel) StreamChat(ctx context.Context, req ports.ChatRequest, onDel
 	}
 	if err == nil {
 		provider, model = cmp.Or(res.Provider, provider), cmp.Or(res.Model, model)
+	}
+	model = c.m.models.admit(model)
+	if err == nil {
 		span.SetAttributes(attrGenAIResponseModel.String(res.Model),
 			attrGenAIInputTokens.Int(res.Usage.Prompt), attrGenAIOutputTokens.Int(res.Usage.Completion))
 		addUsage(c.m.modelTokens, provider, model, res.Usage.Prompt, res.Usage.Completion)

@@ -1,6 +1,7 @@
 package observe
 
 import (
+	"cmp"
 	"context"
 	"time"
 
@@ -96,10 +97,7 @@ func (m *Metrics) recordTurn(t *domain.Turn, latency float64) {
 		m.stepDuration.WithLabelValues(st.Step).Observe(seconds(st.DurationMS))
 	}
 	m.turnModelCalls.Observe(float64(t.Explanation.Generation.ModelCalls))
-	model := t.Model
-	if model == "" {
-		model = "none"
-	}
+	model := m.models.admit(cmp.Or(t.Model, "none"))
 	if t.Usage.Prompt > 0 {
 		m.turnTokens.WithLabelValues(model, kindPrompt).Add(float64(t.Usage.Prompt))
 	}

@@ -1,6 +1,7 @@
 package observe
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -85,4 +86,19 @@ func TestTurnLatencyResolution(t *testing.T) {
 	fake := &domain.Turn{LatencyMS: 250, CreatedAt: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
 	assert.Equal(t, 0.25, turnLatency(fake))
 	assert.Equal(t, 0.25, turnLatency(&domain.Turn{LatencyMS: 250}))
+}
+
+// An agent names its own model, so model labels are tenant input: past
+// maxModelLabels distinct values they are counted as "other", and the
+// series stay bounded.
+func TestModelLabelsAreBounded(t *testing.T) {
+	m := NewMetrics(nil)
+	for i := range 500 {
+		m.recordTurn(&domain.Turn{Status: domain.TurnCompleted, Model: fmt.Sprintf("tenant-model-%d", i),
+			Usage: domain.TokenUsage{Prompt: 1}}, 0.01)
+		m.BreakerState(fmt.Sprintf("model openai/tenant-model-%d", i), BreakerOpen)
+	}
+	assert.Equal(t, maxModelLabels+1, testutil.CollectAndCount(m.turnTokens))
+	assert.Equal(t, maxBreakerLabels+1, testutil.CollectAndCount(m.breakerState))
+	assert.Equal(t, float64(500-maxModelLabels), testutil.ToFloat64(m.turnTokens.WithLabelValues(otherLabel, kindPrompt)))
 }

@@ -18,6 +18,7 @@ const halfOpenRetryAfter = time.Second
 // breaker is one dependency's two-step circuit breaker plus the moment it
 // last opened, which gobreaker does not expose and RetryAfter needs.
 type breaker struct {
+	name string
 	cb   *gobreaker.TwoStepCircuitBreaker[struct{}]
 	open time.Duration
 
@@ -46,14 +47,29 @@ func outcome(err error) Outcome {
 	return Classify(err).Counts
 }
 
-// breaker returns name's breaker, creating it on first use.
+// breaker returns name's breaker, creating it on first use. A breaker
+// forgotten to make room is reported closed, which it is from now on.
 func (g *Guard) breaker(name string) *breaker {
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	if b, ok := g.breakers[name]; ok {
+	if b, ok := g.breakers.Get(name); ok {
+		g.mu.Unlock()
 		return b
 	}
-	b := &breaker{open: g.cfg.BreakerOpen}
+	b := g.newBreaker(name)
+	g.breakers.Add(name, b)
+	evicted := g.evicted
+	g.evicted = nil
+	g.mu.Unlock()
+	if evicted != nil {
+		if state := evicted.cb.State(); state != gobreaker.StateClosed {
+			g.obs.StateChange(evicted.name, state.String(), gobreaker.StateClosed.String())
+		}
+	}
+	return b
+}
+
+func (g *Guard) newBreaker(name string) *breaker {
+	b := &breaker{name: name, open: g.cfg.BreakerOpen}
 	failures := g.cfg.BreakerFailures
 	b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        name,
@@ -71,7 +87,6 @@ func (g *Guard) breaker(name string) *breaker {
 		IsSuccessful: func(err error) bool { return outcome(err) == Success },
 		IsExcluded:   func(err error) bool { return outcome(err) == Ignored },
 	})
-	g.breakers[name] = b
 	return b
 }
 
@@ -104,7 +119,7 @@ func (g *Guard) rejected(name string, b *breaker, err error) error {
 // "half-open"), or "closed" for a dependency not called yet.
 func (g *Guard) BreakerState(name string) string {
 	g.mu.Lock()
-	b, ok := g.breakers[name]
+	b, ok := g.breakers.Peek(name)
 	g.mu.Unlock()
 	if !ok {
 		return gobreaker.StateClosed.String()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 
 	"focal/domain"
 )
@@ -34,6 +35,9 @@ type Config struct {
 	// UnavailableCode is the code of the errors the Guard makes itself
 	// (breaker open, its own timeouts): LLM_UNAVAILABLE for models.
 	UnavailableCode domain.ErrorCode
+	// MaxBreakers bounds the breakers kept (default 10,000); the least
+	// recently used is forgotten first, which closes it.
+	MaxBreakers int
 }
 
 func (c Config) withDefaults() Config {
@@ -55,6 +59,9 @@ func (c Config) withDefaults() Config {
 	if c.UnavailableCode == "" {
 		c.UnavailableCode = domain.CodeLLMUnavailable
 	}
+	if c.MaxBreakers <= 0 {
+		c.MaxBreakers = 10_000
+	}
 	return c
 }
 
@@ -66,7 +73,10 @@ type Guard struct {
 	obs Observer
 
 	mu       sync.Mutex
-	breakers map[string]*breaker
+	breakers *simplelru.LRU[string, *breaker]
+	// evicted is the breaker the last Add pushed out, reported once the
+	// lock is released.
+	evicted *breaker
 }
 
 // NewGuard returns a Guard; obs nil means NopObserver.
@@ -74,7 +84,9 @@ func NewGuard(cfg Config, obs Observer) *Guard {
 	if obs == nil {
 		obs = NopObserver{}
 	}
-	return &Guard{cfg: cfg.withDefaults(), obs: obs, breakers: map[string]*breaker{}}
+	g := &Guard{cfg: cfg.withDefaults(), obs: obs}
+	g.breakers, _ = simplelru.NewLRU(g.cfg.MaxBreakers, func(_ string, b *breaker) { g.evicted = b })
+	return g
 }
 
 // Run calls call under name's breaker, retrying retryable failures. name

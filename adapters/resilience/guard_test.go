@@ -262,3 +262,20 @@ func TestGuardIsSafeForConcurrentUse(t *testing.T) {
 	wg.Wait()
 	assert.Equal(t, "closed", g.BreakerState("dep-0"))
 }
+
+// A Guard keeps at most MaxBreakers breakers; forgetting an open one is
+// reported as its closing, so observers counting open breakers stay right.
+func TestBreakersAreBounded(t *testing.T) {
+	g, rec := testGuard(Config{BreakerFailures: 1, BreakerOpen: time.Minute, MaxBreakers: 2})
+	require.Error(t, g.Run(context.Background(), "a", func(context.Context) error { return httpErr(503, 0) }))
+	assert.Equal(t, "open", g.BreakerState("a"))
+	for _, name := range []string{"b", "c"} {
+		require.NoError(t, g.Run(context.Background(), name, func(context.Context) error { return nil }))
+	}
+	g.mu.Lock()
+	assert.Equal(t, 2, g.breakers.Len())
+	g.mu.Unlock()
+	assert.Equal(t, "closed", g.BreakerState("a"), "the least recently used breaker was forgotten")
+	changes, _ := rec.snapshot()
+	assert.Equal(t, []string{"closed->open", "open->closed"}, changes)
+}

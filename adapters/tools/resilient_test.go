@@ -2,6 +2,7 @@ package tools
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -59,8 +60,22 @@ func serve(t *testing.T, s *scripted) domain.Tool {
 	return domain.Tool{ID: "balance", URL: ts.URL}
 }
 
+// testConfig allows the loopback tool servers these tests start.
 func testConfig() Config {
-	return Config{MaxRetries: 1, RetryBase: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond, BreakerFailures: 2, BreakerOpen: 150 * time.Millisecond}
+	return Config{MaxRetries: 1, RetryBase: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond, BreakerFailures: 2, BreakerOpen: 150 * time.Millisecond,
+		MaxBreakers: 100, AllowedHosts: []string{"127.0.0.1"}, MaxOutputBytes: 65536, MaxOutputKeys: 32, MaxValueBytes: 4096}
+}
+
+func newHook(t *testing.T, cfg Config) *Webhook {
+	t.Helper()
+	w, err := NewWebhook(cfg)
+	require.NoError(t, err)
+	return w
+}
+
+// inputOf is what an agent's engine sends a tool.
+func inputOf(tenant string) ports.ToolInput {
+	return ports.ToolInput{Message: "x", TenantID: tenant, AgentID: "agent-1"}
 }
 
 func TestConfigDefaults(t *testing.T) {
@@ -69,13 +84,18 @@ func TestConfigDefaults(t *testing.T) {
 	require.NoError(t, c.Validate())
 	assert.Equal(t, 1, c.MaxRetries)
 	assert.Equal(t, 5, c.BreakerFailures)
+	assert.Equal(t, 65536, c.MaxOutputBytes)
+	assert.Empty(t, c.AllowedHosts)
 	assert.Error(t, Config{MaxRetries: -1}.Validate())
+	bad := c
+	bad.AllowedHosts = []string{"http://127.0.0.1/"}
+	assert.ErrorContains(t, bad.Validate(), "host or host:port")
 }
 
 func TestResilientRetries503(t *testing.T) {
 	s := &scripted{script: []int{503}}
 	tool := serve(t, s)
-	r := NewResilient(NewWebhook(nil), testConfig(), nil)
+	r := NewResilient(newHook(t, testConfig()), testConfig(), nil)
 	out, err := r.InvokeTool(context.Background(), tool, ports.ToolInput{Message: "x"})
 	require.NoError(t, err)
 	assert.Equal(t, map[string]any{"balance": 42.0}, out)
@@ -85,7 +105,7 @@ func TestResilientRetries503(t *testing.T) {
 func TestResilientHonoursRetryAfter(t *testing.T) {
 	s := &scripted{script: []int{429}, header: http.Header{"Retry-After": {"1"}}}
 	tool := serve(t, s)
-	r := NewResilient(NewWebhook(nil), testConfig(), nil)
+	r := NewResilient(newHook(t, testConfig()), testConfig(), nil)
 	_, err := r.InvokeTool(context.Background(), tool, ports.ToolInput{})
 	require.NoError(t, err)
 	require.Equal(t, 2, s.count())
@@ -104,49 +124,64 @@ func TestResilientHonoursRetryAfter(t *testing.T) {
 func TestResilientDoesNotRetryClientErrors(t *testing.T) {
 	s := &scripted{script: []int{400, 400, 400, 400}}
 	tool := serve(t, s)
-	r := NewResilient(NewWebhook(nil), testConfig(), nil)
+	r := NewResilient(newHook(t, testConfig()), testConfig(), nil)
 	for range 4 {
 		_, err := r.InvokeTool(context.Background(), tool, ports.ToolInput{})
 		assert.Equal(t, domain.CodeInternal, domain.ErrorCodeOf(err))
 	}
 	assert.Equal(t, 4, s.count())
-	assert.Equal(t, "closed", r.BreakerState(tool), "4xx does not trip the breaker")
+	assert.Equal(t, "closed", r.BreakerState("", "", tool.ID), "4xx does not trip the breaker")
 }
 
-func TestResilientBreakerPerTool(t *testing.T) {
-	failing := &scripted{script: []int{503, 503, 503, 503, 503, 503}}
-	broken := serve(t, failing)
-	healthy := serve(t, &scripted{})
-	healthy.ID = "weather"
-	r := NewResilient(NewWebhook(nil), testConfig(), nil)
+// Breakers are per tenant, agent and tool: tenant B's failing "crm" tool,
+// on the same host as tenant A's "crm", opens B's breaker only.
+func TestResilientBreakerPerTenantAgentAndTool(t *testing.T) {
+	var mu sync.Mutex
+	calls := map[string]int{}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in ports.ToolInput
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		mu.Lock()
+		calls[in.TenantID]++
+		mu.Unlock()
+		if in.TenantID == "tenant-b" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, `{"variables":{"balance":42}}`)
+	}))
+	t.Cleanup(ts.Close)
+	crm := domain.Tool{ID: "crm", URL: ts.URL}
+	r := NewResilient(newHook(t, testConfig()), testConfig(), nil)
 
-	for range 2 { // two failed calls (each retried once) open the breaker
-		_, err := r.InvokeTool(context.Background(), broken, ports.ToolInput{})
+	for range 2 { // two failed calls (each retried once) open B's breaker
+		_, err := r.InvokeTool(context.Background(), crm, inputOf("tenant-b"))
 		require.Error(t, err)
 	}
-	assert.Equal(t, "open", r.BreakerState(broken))
-	calls := failing.count()
-	_, err := r.InvokeTool(context.Background(), broken, ports.ToolInput{})
+	assert.Equal(t, "open", r.BreakerState("tenant-b", "agent-1", "crm"))
+	mu.Lock()
+	bCalls := calls["tenant-b"]
+	mu.Unlock()
+	_, err := r.InvokeTool(context.Background(), crm, inputOf("tenant-b"))
 	var de *domain.Error
 	require.ErrorAs(t, err, &de)
 	assert.Equal(t, domain.CodeInternal, de.Code)
+	assert.Equal(t, "tool crm failed: switched off for a while after repeated failures", de.Message)
 	assert.Greater(t, de.RetryAfter, time.Duration(0))
-	assert.Equal(t, calls, failing.count(), "an open breaker keeps calls away from the tool")
+	mu.Lock()
+	assert.Equal(t, bCalls, calls["tenant-b"], "an open breaker keeps calls away from the tool")
+	mu.Unlock()
 
-	_, err = r.InvokeTool(context.Background(), healthy, ports.ToolInput{})
-	assert.NoError(t, err, "another tool has its own breaker")
-	sameID := healthy
-	sameID.ID = broken.ID
-	_, err = r.InvokeTool(context.Background(), sameID, ports.ToolInput{})
-	assert.NoError(t, err, "so does another agent's tool with the same id on another server")
-
-	time.Sleep(200 * time.Millisecond)
-	failing.mu.Lock()
-	failing.script = nil
-	failing.mu.Unlock()
-	_, err = r.InvokeTool(context.Background(), broken, ports.ToolInput{})
-	require.NoError(t, err, "the half-open probe succeeds")
-	assert.Equal(t, "closed", r.BreakerState(broken))
+	for range 5 {
+		out, err := r.InvokeTool(context.Background(), crm, inputOf("tenant-a"))
+		require.NoError(t, err, "tenant A's crm has its own breaker")
+		assert.Equal(t, map[string]any{"balance": 42.0}, out)
+	}
+	assert.Equal(t, "closed", r.BreakerState("tenant-a", "agent-1", "crm"))
+	other := inputOf("tenant-b")
+	other.AgentID = "agent-2"
+	_, err = r.InvokeTool(context.Background(), crm, other)
+	assert.NotContains(t, err.Error(), "switched off", "so has another agent of the same tenant")
 }
 
 func TestResilientKeepsTheToolTimeout(t *testing.T) {
@@ -158,7 +193,7 @@ func TestResilientKeepsTheToolTimeout(t *testing.T) {
 		}
 	}))
 	t.Cleanup(slow.Close)
-	r := NewResilient(NewWebhook(nil), testConfig(), nil)
+	r := NewResilient(newHook(t, testConfig()), testConfig(), nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	began := time.Now()

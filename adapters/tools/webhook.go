@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -16,32 +17,49 @@ import (
 	"focal/ports"
 )
 
-// maxResponseBytes bounds a tool's answer; variables are small values.
-const maxResponseBytes = 1 << 20
-
 // Webhook invokes tools by POSTing JSON to their URL:
 //
-//	request:  {"message": "...", "variables": {...}, "rule_id": "...", "session_id": "...", "tenant_id": "..."}
+//	request:  {"message": "...", "variables": {...}, "rule_id": "...", "session_id": "...", "tenant_id": "...", "agent_id": "..."}
 //	response: {"variables": {"name": value, ...}}
 //
-// The caller's context carries the tool's timeout.
+// The caller's context carries the tool's timeout. Tool URLs are written by
+// tenants, so the client only reaches public addresses (or hosts the
+// operator allowed), never follows a redirect, reads a bounded answer, and
+// reports every failure as "tool X failed: <category>" without the
+// transport's own words, which would tell an open port from a closed one.
 type Webhook struct {
 	client *http.Client
+	limits outputLimits
+}
+
+// outputLimits bound what one tool answer may put into a session.
+type outputLimits struct {
+	bytes, keys, valueBytes int
 }
 
 var _ ports.ToolInvoker = (*Webhook)(nil)
 
-// NewWebhook returns an invoker using client (nil: a client with sane
-// transport limits and no overall timeout, since each call has its own).
-func NewWebhook(client *http.Client) *Webhook {
-	if client == nil {
-		client = &http.Client{Transport: &http.Transport{
+// NewWebhook returns an invoker with cfg's allow-list and output limits.
+func NewWebhook(cfg Config) (*Webhook, error) {
+	allowed, err := newAllowList(cfg.AllowedHosts)
+	if err != nil {
+		return nil, err
+	}
+	dialer := newGuardedDialer(allowed, 5*time.Second)
+	client := &http.Client{
+		Transport: &http.Transport{
+			// No Proxy: a proxy would make the connection the dialer checks.
+			DialContext:           dialer.DialContext,
 			MaxIdleConnsPerHost:   32,
 			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   10 * time.Second,
 			ResponseHeaderTimeout: 30 * time.Second,
-		}}
+		},
+		// A redirect could point anywhere, the dialer's checks aside; the
+		// answer to the first request is the tool's answer.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	return &Webhook{client: client}
+	return &Webhook{client: client, limits: outputLimits{bytes: cfg.MaxOutputBytes, keys: cfg.MaxOutputKeys, valueBytes: cfg.MaxValueBytes}}, nil
 }
 
 // StatusError is a tool answering with a non-2xx status.
@@ -58,6 +76,16 @@ func (e *StatusError) HTTPStatus() int { return e.Status }
 // RetryAfterHint exposes the tool's Retry-After to the resilience decorator.
 func (e *StatusError) RetryAfterHint() time.Duration { return e.RetryAfter }
 
+// failed is the one shape of a tool error: code, "tool <id> failed:
+// <category>", and the cause (URLs redacted) for logs only.
+func failed(tool domain.Tool, code domain.ErrorCode, cause error, category string) error {
+	var ue *url.Error
+	if errors.As(cause, &ue) {
+		ue.URL = domain.RedactURL(ue.URL)
+	}
+	return &domain.Error{Code: code, Message: fmt.Sprintf("tool %s failed: %s", tool.ID, category), Cause: cause}
+}
+
 // InvokeTool implements ports.ToolInvoker.
 func (w *Webhook) InvokeTool(ctx context.Context, tool domain.Tool, in ports.ToolInput) (map[string]any, error) {
 	body, err := json.Marshal(in)
@@ -66,16 +94,19 @@ func (w *Webhook) InvokeTool(ctx context.Context, tool domain.Tool, in ports.Too
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, tool.URL, bytes.NewReader(body))
 	if err != nil {
-		return nil, domain.WrapError(domain.CodeInternal, err, "tool URL is invalid")
+		return nil, failed(tool, domain.CodeInternal, err, "its URL is invalid")
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	res, err := w.client.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, domain.WrapError(domain.CodeTimeout, err, fmt.Sprintf("tool %s did not answer in time", tool.ID))
-		}
-		return nil, domain.WrapError(domain.CodeInternal, err, fmt.Sprintf("tool %s could not be reached", tool.ID))
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		return nil, failed(tool, domain.CodeTimeout, err, "timed out")
+	case errors.Is(err, errAddressNotAllowed):
+		return nil, failed(tool, domain.CodeInternal, err, "its address is not allowed")
+	default:
+		return nil, failed(tool, domain.CodeInternal, err, "unreachable")
 	}
 	defer res.Body.Close()
 	if res.StatusCode < 200 || res.StatusCode > 299 {
@@ -83,24 +114,46 @@ func (w *Webhook) InvokeTool(ctx context.Context, tool domain.Tool, in ports.Too
 		if s, err := strconv.Atoi(res.Header.Get("Retry-After")); err == nil && s >= 0 {
 			se.RetryAfter = time.Duration(s) * time.Second
 		}
-		_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, maxResponseBytes))
-		return nil, domain.WrapError(domain.CodeInternal, se, fmt.Sprintf("tool %s answered HTTP %d", tool.ID, res.StatusCode))
+		_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, int64(w.limits.bytes)))
+		if res.StatusCode >= 300 && res.StatusCode < 400 {
+			return nil, failed(tool, domain.CodeInternal, se, "it answered with a redirect, which tools may not follow")
+		}
+		return nil, failed(tool, domain.CodeInternal, se, fmt.Sprintf("it answered HTTP %d", res.StatusCode))
+	}
+	raw, err := io.ReadAll(io.LimitReader(res.Body, int64(w.limits.bytes)+1))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, failed(tool, domain.CodeTimeout, err, "timed out")
+		}
+		return nil, failed(tool, domain.CodeInternal, err, "its answer could not be read")
+	}
+	return w.variables(tool, raw)
+}
+
+// variables decodes a tool's answer within the output limits.
+func (w *Webhook) variables(tool domain.Tool, raw []byte) (map[string]any, error) {
+	if len(raw) > w.limits.bytes {
+		return nil, failed(tool, domain.CodeInternal, nil, fmt.Sprintf("its answer exceeds %d bytes", w.limits.bytes))
 	}
 	var out struct {
-		Variables map[string]any `json:"variables"`
-	}
-	raw, err := io.ReadAll(io.LimitReader(res.Body, maxResponseBytes+1))
-	if err != nil {
-		return nil, domain.WrapError(domain.CodeInternal, err, fmt.Sprintf("tool %s answer could not be read", tool.ID))
-	}
-	if len(raw) > maxResponseBytes {
-		return nil, domain.Errorf(domain.CodeInternal, "tool %s answer exceeds %d bytes", tool.ID, maxResponseBytes)
+		Variables map[string]json.RawMessage `json:"variables"`
 	}
 	if err := json.Unmarshal(raw, &out); err != nil || out.Variables == nil {
-		if err == nil {
-			err = errors.New(`no "variables" object`)
-		}
-		return nil, domain.WrapError(domain.CodeInternal, err, fmt.Sprintf(`tool %s answer is not {"variables": {...}}`, tool.ID))
+		return nil, failed(tool, domain.CodeInternal, err, `its answer is not {"variables": {...}}`)
 	}
-	return out.Variables, nil
+	if len(out.Variables) > w.limits.keys {
+		return nil, failed(tool, domain.CodeInternal, nil, fmt.Sprintf("its answer has more than %d variables", w.limits.keys))
+	}
+	vars := make(map[string]any, len(out.Variables))
+	for name, value := range out.Variables {
+		if len(value) > w.limits.valueBytes || len(name) > w.limits.valueBytes {
+			return nil, failed(tool, domain.CodeInternal, nil, fmt.Sprintf("its variable %.64q exceeds %d bytes", name, w.limits.valueBytes))
+		}
+		var v any
+		if err := json.Unmarshal(value, &v); err != nil {
+			return nil, failed(tool, domain.CodeInternal, err, `its answer is not {"variables": {...}}`)
+		}
+		vars[name] = v
+	}
+	return vars, nil
 }

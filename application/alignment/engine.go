@@ -9,9 +9,9 @@ import (
 	"strconv"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/sync/singleflight"
 
+	"focal/application/bounded"
 	"focal/domain"
 	"focal/ports"
 )
@@ -23,33 +23,49 @@ type Engine struct {
 	clock    ports.Clock
 	embedder ports.Embedder    // optional: lexical retrieval only without it
 	tools    ports.ToolInvoker // optional: tool calls fail without it
-	compiled *lru.Cache[string, *domain.CompiledPolicy]
+	compiled *bounded.Cache[string, *domain.CompiledPolicy]
 	compile  singleflight.Group
-	vectors  *vectorCache
+	// compiling holds a slot per policy compile in progress: a compile
+	// allocates about as much as its result, and many tenants' first turns
+	// at once must not all compile at once.
+	compiling chan struct{}
+	vectors   *vectorCache
+	exprs     *expressions
 }
 
 // Deps are the engine's collaborators. Model, History and Clock are
-// required; Embedder and Tools are optional.
+// required; Embedder and Tools are optional. Limits are the policy limits
+// policies were validated with (zero: the defaults).
 type Deps struct {
 	Model    ports.ChatModel
 	History  ports.TurnStore
 	Clock    ports.Clock
 	Embedder ports.Embedder
 	Tools    ports.ToolInvoker
+	Limits   domain.PolicyLimits
 }
 
 var _ ports.Engine = (*Engine)(nil)
 
-// compiledCacheSize bounds how many policy versions stay compiled; a version
-// that falls out is compiled again on its next turn.
-const compiledCacheSize = 512
+// Bounds of the compiled policies kept: how many versions, and how much
+// memory they may take together, estimated as compiledPerTextByte bytes
+// per byte of policy text (6 to 12 measured for the lexical matcher). A
+// version that falls out is compiled again on its next turn.
+const (
+	compiledCacheSize   = 512
+	compiledCacheBytes  = 256 << 20
+	compiledPerTextByte = 10
+	// compileSlots is how many policies compile at once.
+	compileSlots = 2
+)
 
 // New returns an engine over d.
 func New(d Deps) (*Engine, error) {
 	if d.Model == nil || d.History == nil || d.Clock == nil {
 		return nil, fmt.Errorf("alignment: model, history and clock are required")
 	}
-	cache, err := lru.New[string, *domain.CompiledPolicy](compiledCacheSize)
+	cache, err := bounded.New[string, *domain.CompiledPolicy](compiledCacheSize, compiledCacheBytes,
+		func(cp *domain.CompiledPolicy) int64 { return compiledPerTextByte * int64(cp.Policy.TextBytes()) })
 	if err != nil {
 		return nil, err
 	}
@@ -57,8 +73,15 @@ func New(d Deps) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	if d.Limits == (domain.PolicyLimits{}) {
+		d.Limits = domain.DefaultPolicyLimits()
+	}
+	exprs, err := newExpressions(d.Limits)
+	if err != nil {
+		return nil, err
+	}
 	return &Engine{model: d.Model, history: d.History, clock: d.Clock, embedder: d.Embedder, tools: d.Tools,
-		compiled: cache, vectors: vectors}, nil
+		compiled: cache, compiling: make(chan struct{}, compileSlots), vectors: vectors, exprs: exprs}, nil
 }
 
 // turn is the working state of one RunTurn call.
@@ -92,7 +115,7 @@ func (t *turn) step(name string, fn func() error) error {
 func (e *Engine) RunTurn(ctx context.Context, in ports.TurnInput, sink ports.DeltaSink) (*ports.TurnOutcome, error) {
 	t := &turn{in: in, state: in.Session.Clone(), clock: e.clock, started: e.clock.Now(), exp: domain.NewExplanation()}
 	err := t.step("policy", func() (err error) {
-		t.cp, err = e.compiledPolicy(in.Policy)
+		t.cp, err = e.compiledPolicy(ctx, in.Policy)
 		return err
 	})
 	if err != nil {
@@ -148,8 +171,9 @@ func policyKey(p *domain.Policy) string {
 }
 
 // compiledPolicy returns the compiled form of p, compiling each version once
-// even when many turns ask for it at the same moment.
-func (e *Engine) compiledPolicy(p *domain.Policy) (*domain.CompiledPolicy, error) {
+// even when many turns ask for it at the same moment, and waiting (within
+// ctx) for a compile slot.
+func (e *Engine) compiledPolicy(ctx context.Context, p *domain.Policy) (*domain.CompiledPolicy, error) {
 	key := policyKey(p)
 	if cp, ok := e.compiled.Get(key); ok {
 		return cp, nil
@@ -158,6 +182,12 @@ func (e *Engine) compiledPolicy(p *domain.Policy) (*domain.CompiledPolicy, error
 		// A compile that finished between the Get above and Do has cached it.
 		if cp, ok := e.compiled.Get(key); ok {
 			return cp, nil
+		}
+		select {
+		case e.compiling <- struct{}{}:
+			defer func() { <-e.compiling }()
+		case <-ctx.Done():
+			return nil, domain.WrapError(domain.CodeTimeout, ctx.Err(), "agent policy could not be compiled in time")
 		}
 		cp, err := domain.CompilePolicy(p)
 		if err != nil {

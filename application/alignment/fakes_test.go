@@ -179,6 +179,7 @@ func (e *fakeEmbedder) embedded(text string) int {
 // toolBehaviour is what the fake tool does when called.
 type toolBehaviour struct {
 	out   map[string]any
+	outFn func() map[string]any // when set, each call's output
 	err   error
 	sleep time.Duration
 	block bool // wait until ctx ends, then return its error
@@ -225,6 +226,11 @@ func (f *fakeTools) InvokeTool(ctx context.Context, tool domain.Tool, in ports.T
 	}
 	if err == nil {
 		out, err = b.out, b.err
+		if b.outFn != nil {
+			f.mu.Lock()
+			out = b.outFn()
+			f.mu.Unlock()
+		}
 	}
 	f.mu.Lock()
 	f.recorded = append(f.recorded, toolRecord{tool: tool.ID, in: in, start: start, end: time.Now()})

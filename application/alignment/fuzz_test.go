@@ -1,6 +1,10 @@
 package alignment
 
-import "testing"
+import (
+	"testing"
+
+	"focal/domain"
+)
 
 // Any expression against any reply evaluates or fails closed; it never
 // panics and never passes by accident of an error.
@@ -13,7 +17,7 @@ func FuzzExpression(f *testing.F) {
 		detail := evalExpression(src, reply, map[string]any{"limit": limit})
 		if detail == "" {
 			// Passing must mean the expression compiled and was true.
-			prog, err := compileExpression(src)
+			prog, err := compileExpression(src, domain.DefaultPolicyLimits())
 			if err != nil || prog == nil {
 				t.Fatalf("expression %q passed without compiling", src)
 			}

@@ -71,7 +71,7 @@ func newHarness(t *testing.T, p *domain.Policy, m *fakeModel, opts ...func(*Deps
 	for _, r := range p.Rules {
 		for _, c := range r.Constraints {
 			if c.Kind == domain.ConstraintExpression {
-				require.NoError(t, CompileExpression(c.Value))
+				require.NoError(t, CompileExpression(c.Value, domain.DefaultPolicyLimits()))
 			}
 		}
 	}

@@ -202,7 +202,7 @@ func (e *Engine) acceptable(ctx context.Context, t *turn, enforced []domain.Chec
 // whole reply.
 func (e *Engine) checkWholeText(ctx context.Context, t *turn, c domain.CheckedConstraint, text string) string {
 	if c.Constraint.Kind == domain.ConstraintExpression {
-		return evalExpression(c.Constraint.Value, text, t.variables())
+		return e.exprs.check(ctx, c.Constraint.Value, text, t.variables())
 	}
 	return e.judge(ctx, t, c, text)
 }

@@ -38,15 +38,17 @@ func (e *Engine) runTools(ctx context.Context, t *turn) {
 	var wg sync.WaitGroup
 	for i, j := range jobs {
 		in := ports.ToolInput{Message: t.in.Message, Variables: toolInputs(j.tool, vars), RuleID: j.ruleID,
-			SessionID: t.state.ID, TenantID: t.state.TenantID}
+			SessionID: t.state.ID, TenantID: t.state.TenantID, AgentID: t.state.AgentID}
 		wg.Go(func() { t.exp.ToolCalls[i] = e.callTool(ctx, j.tool, j.ruleID, in) })
 	}
 	wg.Wait()
 	// Outputs are applied in the rules' order, so when two tools set one
-	// variable the higher-priority rule's tool wins deterministically.
+	// variable the higher-priority rule's tool wins deterministically. A
+	// session holds at most domain.MaxSessionVariables variables: outputs
+	// naming new ones past that are dropped.
 	for i := len(t.exp.ToolCalls) - 1; i >= 0; i-- {
-		for k, v := range t.exp.ToolCalls[i].Output {
-			t.state.SetVariable(k, v)
+		for _, k := range slices.Sorted(maps.Keys(t.exp.ToolCalls[i].Output)) {
+			t.state.SetVariable(k, t.exp.ToolCalls[i].Output[k])
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package alignment
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -87,6 +88,7 @@ func TestToolOutputsBecomeVariablesForTheNextTemplate(t *testing.T) {
 		assert.Equal(t, "track order", rec.in.Message)
 		assert.Equal(t, "session-1", rec.in.SessionID)
 		assert.Equal(t, testTenant, rec.in.TenantID)
+		assert.Equal(t, testAgent, rec.in.AgentID, "breakers are keyed by tenant, agent and tool")
 	}
 	assert.Contains(t, systemMessage(m.request(0)), "- status: order_status=shipped")
 	assert.Contains(t, systemMessage(m.request(0)), "- eta: eta=Friday")
@@ -148,4 +150,26 @@ func TestToolsWithoutInvokerFailCleanly(t *testing.T) {
 		assert.NotEmpty(t, c.Error)
 	}
 	assert.Equal(t, "Sorry.", r.Response)
+}
+
+// A tool that names new variables on every call cannot grow its session
+// past domain.MaxSessionVariables; the variables it already set still
+// change.
+func TestToolOutputsCannotGrowASessionWithoutBound(t *testing.T) {
+	calls := 0
+	tools := newFakeTools().on("eta", toolBehaviour{outFn: func() map[string]any {
+		calls++
+		out := map[string]any{"eta": fmt.Sprintf("day %d", calls)}
+		for i := range 40 {
+			out[fmt.Sprintf("v%d_%d", calls, i)] = i
+		}
+		return out
+	}})
+	h := newHarness(t, toolPolicy(), newFakeModel(say("Soon."), say("Soon."), say("Soon.")), withTools(tools))
+	var r turnResult
+	for range 3 {
+		r = h.run("track order")
+	}
+	assert.Len(t, r.Session.Variables, domain.MaxSessionVariables)
+	assert.Equal(t, "day 3", r.Session.Variables["eta"])
 }

@@ -90,11 +90,15 @@ func startTestCore(ctx context.Context, configPath, bundlePath string) (*bootstr
 	if err != nil {
 		return nil, "", fmt.Errorf("%s: %w", bundlePath, err)
 	}
+	limits, err := cfg.Policy.PolicyLimits()
+	if err != nil {
+		return nil, "", err
+	}
 	core, err := bootstrap.StartCore(ctx, cfg, zap.NewNop())
 	if err != nil {
 		return nil, "", err
 	}
-	saved, err := application.ImportBundle(ctx, core.Policies, testTenant, policy, time.Now())
+	saved, err := application.ImportBundle(ctx, core.Policies, testTenant, policy, time.Now(), limits)
 	if err != nil {
 		_ = core.Stop(ctx)
 		return nil, "", fmt.Errorf("%s: %w", bundlePath, err)

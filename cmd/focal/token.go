@@ -35,6 +35,9 @@ func tokenCommand(configPath *string) *cobra.Command {
 			if req.TTL <= 0 {
 				return errors.New("--ttl must be positive")
 			}
+			if req.TTL > cfg.Auth.MaxTTL {
+				return fmt.Errorf("--ttl %s is longer than FOCAL_JWT_MAX_TTL (%s): the service would refuse the token", req.TTL, cfg.Auth.MaxTTL)
+			}
 			req.Roles = role
 			req.Issuer, req.Audience = cfg.Auth.Issuer, cfg.Auth.Audience
 			tok, err := httpapi.SignToken(cfg.Auth.Secret, req, time.Now())

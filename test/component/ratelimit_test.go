@@ -85,6 +85,25 @@ func TestOpenStreamCap(t *testing.T) {
 	assert.Equal(t, http.StatusOK, res.Status, "the slot is free again")
 }
 
+// A tenant runs at most FOCAL_MAX_INFLIGHT_TURNS_PER_TENANT plain chat
+// requests at once (its streams have their own cap); other tenants are
+// not held back by it.
+func TestInflightTurnCap(t *testing.T) {
+	app, engine := startCounting(t, map[string]string{"FOCAL_MAX_INFLIGHT_TURNS_PER_TENANT": "1"}, true)
+	token := harness.Token(t, harness.DemoTenant)
+	first := holdTurn(t, app, engine, harness.Request{Method: http.MethodPost, Path: "/v1/chat", Token: token, Body: harness.ChatBody("t1", "hello")})
+	res := app.Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/chat", Token: token, Body: harness.ChatBody("t2", "hello")})
+	requireError(t, res, http.StatusTooManyRequests, "RATE_LIMIT_EXCEEDED")
+	assert.Contains(t, string(res.Body), "at most 1 chat requests may run at once")
+	other := harness.Token(t, "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb")
+	res = app.Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/chat", Token: other, Body: harness.ChatBody("t3", "hello")})
+	requireError(t, res, http.StatusNotFound, "AGENT_NOT_FOUND") // past the cap: it has no agent
+	close(engine.gate)
+	assert.Equal(t, http.StatusOK, (<-first).Status)
+	res = app.Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/chat", Token: token, Body: harness.ChatBody("t2", "hello")})
+	assert.Equal(t, http.StatusOK, res.Status, "the slot is free again")
+}
+
 // An idle stream gets a comment line every heartbeat, so proxies keep it
 // open while the turn runs.
 func TestStreamHeartbeat(t *testing.T) {

@@ -94,7 +94,8 @@ func TestSIGTERMDrainsInFlightStreams(t *testing.T) {
 	defer releaseTool()
 
 	focal := serveFocal(t, "FOCAL_JWT_SECRET="+e2eSecret, "FOCAL_BOOTSTRAP_BUNDLE="+slowToolBundle(t, tool.URL),
-		"FOCAL_SHUTDOWN_DRAIN=20s")
+		"FOCAL_SHUTDOWN_DRAIN=20s",
+		"FOCAL_TOOLS_ALLOWED_HOSTS="+strings.TrimPrefix(tool.URL, "http://")) // the fake tool runs on loopback
 	token, err := httpapi.SignToken(e2eSecret, httpapi.TokenRequest{TenantID: harness.DemoTenant, TTL: time.Hour}, time.Now())
 	require.NoError(t, err)
 	body := `{"agent_id":"` + harness.DemoAgent + `","channel":"web","user_channel_id":"u1","message":"what is my order status?"}`

@@ -1,0 +1,196 @@
+package tools
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"focal/domain"
+	"focal/ports"
+)
+
+// target is a listener that records every connection it accepts, the way
+// an internal service would notice being reached.
+type target struct {
+	ln       net.Listener
+	mu       sync.Mutex
+	accepted []string // first bytes each connection sent
+	seen     chan struct{}
+}
+
+func listen(t *testing.T) *target {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	tg := &target{ln: ln, seen: make(chan struct{}, 100)}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.SetReadDeadline(time.Now().Add(time.Second))
+			buf := make([]byte, 64)
+			n, _ := c.Read(buf)
+			_ = c.Close()
+			tg.mu.Lock()
+			tg.accepted = append(tg.accepted, string(buf[:n]))
+			tg.mu.Unlock()
+			tg.seen <- struct{}{}
+		}
+	}()
+	return tg
+}
+
+// contacts returns what reached the target since the last call: it
+// connects once itself and, connections being accepted in order, waits
+// for that one.
+func (tg *target) contacts(t *testing.T) []string {
+	t.Helper()
+	c, err := net.Dial("tcp", tg.ln.Addr().String())
+	require.NoError(t, err)
+	_, _ = c.Write([]byte("SENTINEL"))
+	_ = c.Close()
+	for {
+		<-tg.seen
+		tg.mu.Lock()
+		last := tg.accepted[len(tg.accepted)-1]
+		got := append([]string(nil), tg.accepted[:len(tg.accepted)-1]...)
+		if last == "SENTINEL" {
+			tg.accepted = nil
+		}
+		tg.mu.Unlock()
+		if last == "SENTINEL" {
+			return got
+		}
+	}
+}
+
+func (tg *target) url(path string) string { return "http://" + tg.ln.Addr().String() + path }
+
+func strictConfig() Config {
+	c := testConfig()
+	c.AllowedHosts = nil
+	return c
+}
+
+func TestToolsCannotReachPrivateAddresses(t *testing.T) {
+	tg := listen(t)
+	hook := newHook(t, strictConfig())
+	_, port, _ := net.SplitHostPort(tg.ln.Addr().String())
+	for _, u := range []string{
+		tg.url("/latest/meta-data/iam"),
+		"http://localhost:" + port + "/admin", // a name that resolves to loopback
+		"http://[::1]:" + port + "/",
+		"http://0.0.0.0:" + port + "/",
+		"http://169.254.169.254/latest/meta-data/",
+		"http://10.1.2.3:8080/",
+		"http://100.64.0.1/",
+		"http://[fd00::1]/",
+	} {
+		_, err := hook.InvokeTool(context.Background(), domain.Tool{ID: "crm", URL: u}, ports.ToolInput{})
+		var de *domain.Error
+		require.ErrorAs(t, err, &de, u)
+		assert.Equal(t, "tool crm failed: its address is not allowed", de.Message, u)
+	}
+	assert.Empty(t, tg.contacts(t), "the loopback target was never contacted")
+}
+
+func TestToolRedirectsAreNotFollowed(t *testing.T) {
+	tg := listen(t)
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, tg.url("/latest/meta-data/"), http.StatusFound)
+	}))
+	t.Cleanup(redirector.Close)
+	cfg := strictConfig()
+	cfg.AllowedHosts = []string{strings.TrimPrefix(redirector.URL, "http://")} // this host:port only
+	hook := newHook(t, cfg)
+	_, err := hook.InvokeTool(context.Background(), domain.Tool{ID: "crm", URL: redirector.URL}, ports.ToolInput{})
+	var de *domain.Error
+	require.ErrorAs(t, err, &de)
+	assert.Equal(t, "tool crm failed: it answered with a redirect, which tools may not follow", de.Message)
+	assert.Empty(t, tg.contacts(t), "the redirect's target was never contacted")
+
+	// Allowing the target's host changes nothing: redirects are never followed.
+	cfg.AllowedHosts = []string{"127.0.0.1"}
+	_, err = newHook(t, cfg).InvokeTool(context.Background(), domain.Tool{ID: "crm", URL: redirector.URL}, ports.ToolInput{})
+	require.Error(t, err)
+	assert.Empty(t, tg.contacts(t))
+}
+
+// A closed port and a name that does not resolve fail with the same words:
+// the reply and the turn record never tell a scanner what is there.
+func TestToolFailuresAreGeneric(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closed := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	cfg := strictConfig()
+	cfg.AllowedHosts = []string{"127.0.0.1", "no-such-host.invalid"}
+	hook := newHook(t, cfg)
+	var messages []string
+	for _, u := range []string{"http://" + closed + "/x?api_key=k3y", "http://no-such-host.invalid/x"} {
+		_, err := hook.InvokeTool(context.Background(), domain.Tool{ID: "crm", URL: u}, ports.ToolInput{})
+		var de *domain.Error
+		require.ErrorAs(t, err, &de)
+		messages = append(messages, de.Message)
+		assert.NotContains(t, err.Error(), "k3y", "the cause kept for logs has the URL redacted")
+	}
+	assert.Equal(t, []string{"tool crm failed: unreachable", "tool crm failed: unreachable"}, messages)
+}
+
+func TestToolOutputsAreBounded(t *testing.T) {
+	answer := ""
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, answer)
+	}))
+	t.Cleanup(ts.Close)
+	cfg := testConfig()
+	cfg.MaxOutputBytes, cfg.MaxOutputKeys, cfg.MaxValueBytes = 2048, 3, 100
+	hook := newHook(t, cfg)
+	many := make([]string, 4)
+	for i := range many {
+		many[i] = fmt.Sprintf(`"v%d":%d`, i, i)
+	}
+	for _, tt := range []struct{ answer, msg string }{
+		{`{"variables":{"big":"` + strings.Repeat("x", 4096) + `"}}`, "its answer exceeds 2048 bytes"},
+		{`{"variables":{` + strings.Join(many, ",") + `}}`, "its answer has more than 3 variables"},
+		{`{"variables":{"note":"` + strings.Repeat("x", 200) + `"}}`, `its variable "note" exceeds 100 bytes`},
+		{`{"vars":{}}`, `its answer is not {"variables": {...}}`},
+	} {
+		answer = tt.answer
+		_, err := hook.InvokeTool(context.Background(), domain.Tool{ID: "crm", URL: ts.URL}, ports.ToolInput{})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "tool crm failed: "+tt.msg)
+	}
+	answer = `{"variables":{"a":1,"b":"two","c":[3]}}`
+	out, err := hook.InvokeTool(context.Background(), domain.Tool{ID: "crm", URL: ts.URL}, ports.ToolInput{})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]any{"a": 1.0, "b": "two", "c": []any{3.0}}, out)
+}
+
+func TestPublicAddress(t *testing.T) {
+	for addr, public := range map[string]bool{
+		"8.8.8.8": true, "1.1.1.1": true, "2606:4700::1111": true,
+		"127.0.0.1": false, "10.0.0.1": false, "172.16.3.4": false, "192.168.1.1": false,
+		"169.254.169.254": false, "100.64.0.1": false, "100.127.255.254": false, "0.0.0.0": false,
+		"255.255.255.255": false, "224.0.0.1": false, "198.18.0.1": false, "192.0.2.1": false,
+		"::1": false, "::": false, "fe80::1": false, "fc00::1": false, "fd12::1": false, "ff02::1": false,
+		"::ffff:127.0.0.1": false, "::ffff:8.8.8.8": true, "64:ff9b::a00:1": false, "64:ff9b::808:808": true,
+		"2002:a00:1::": false, "2001:db8::1": false,
+	} {
+		assert.Equal(t, public, publicAddress(netip.MustParseAddr(addr)), addr)
+	}
+}

@@ -1,0 +1,112 @@
+package alignment
+
+import (
+	"context"
+	"runtime"
+	"strconv"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"focal/domain"
+)
+
+// evalExpression checks reply against src on a fresh cache with the
+// default limits, as an engine would.
+func evalExpression(src, reply string, vars map[string]any) string {
+	x, err := newExpressions(domain.DefaultPolicyLimits())
+	if err != nil {
+		panic(err)
+	}
+	return x.check(context.Background(), src, reply, vars)
+}
+
+// The expressions a tenant could use to exhaust the shared process are
+// refused when the policy is written, each with a message that says why.
+func TestCostlyExpressionsAreRefusedAtCompileTime(t *testing.T) {
+	limits := domain.DefaultPolicyLimits()
+	for _, tt := range []struct{ src, msg string }{
+		{`len(repeat(repeat("x", 999999), 999999)) > 0`, "may not use repeat()"},
+		{`len(repeat(reply.text, 999999)) > 0`, "may not use repeat()"},
+		{`len(join(split(reply.text, ""), "--")) > 3`, "may not use"},
+		{`len(1..999999999) > 0`, `operator ".."`},
+		{`reply.text matches (reply.text + "Q")`, "constant pattern"},
+		{`reply.text matches lower("A+")`, "constant pattern"},
+		{`reply.text matches "(?:(?:\\w{30}){30})(?:(?:\\d{30}){30})"`, "more than 2000 instructions"},
+		{`len(reply.text + reply.text + reply.text) > 1`, "must not join strings"},
+		{`len(map(reply.amounts, # * 2)) > 0`, "may not use map()"},
+		{`all(reply.amounts, {# < 100})`, "may not use all()"},
+		{`len(filter(1..100000, # > 0)) > 0`, "may not use"},
+		{`sum(reply.amounts) > 1`, "may not use sum()"},
+		{`toJSON(vars) != ""`, "may not use toJSON()"},
+		{`len(string(vars)) > 0`, "may not use string()"},
+		{`now().Year() > 2000`, "may not"},
+		{`reply.max_amount < 1 && ` + string(make([]byte, 1000)), "at most 1000 bytes"},
+	} {
+		t.Run(tt.src[:min(len(tt.src), 40)], func(t *testing.T) {
+			err := CompileExpression(tt.src, limits)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.msg)
+		})
+	}
+}
+
+func TestUsefulExpressionsStillCompile(t *testing.T) {
+	limits := domain.DefaultPolicyLimits()
+	for _, src := range []string{
+		`reply.max_amount <= 500`,
+		`reply.max_percentage <= (vars.max_discount ?? 10)`,
+		`len(reply.amounts) == 0 || max(reply.amounts) < 100`,
+		`not (lower(reply.text) contains "guarantee")`,
+		`reply.text matches "(?i)\\brefund\\b" == false`,
+		`reply.words < 200 and reply.length < 1200`,
+		`vars.tier in ["gold", "silver"] ? reply.max_amount <= 1000 : reply.max_amount <= 100`,
+		`upper(trim(reply.text)) startsWith "HELLO" || !(reply.text endsWith "!")`,
+		`abs(reply.max_amount - (vars.quote ?? 0)) < 0.01 || round(reply.max_percentage) <= 20`,
+		`vars.count + 1 > 3`,
+	} {
+		assert.NoError(t, CompileExpression(src, limits), src)
+	}
+}
+
+// A run never allocates past its small budget, even for literals that
+// type-check.
+func TestExpressionEvaluationIsBounded(t *testing.T) {
+	assert.Equal(t, "", evalExpression(`len(reply.amounts) == 2`, "$5 and $6", nil))
+	assert.Contains(t, evalExpression(`reply.max_amount <= vars.limit`, "That is $900.", map[string]any{"limit": 100}), "false")
+	// A runtime error fails closed.
+	assert.Contains(t, evalExpression(`vars.n % 0 == 1`, "x", map[string]any{"n": 3}), "expression failed")
+
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	long := string(make([]byte, 64<<10))
+	for range 100 {
+		evalExpression(`lower(reply.text) contains "x" || upper(reply.text) contains "Y"`, long, nil)
+	}
+	runtime.ReadMemStats(&after)
+	// Each run reads the 64 KiB reply a few times; it cannot grow it.
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(100*16*(64<<10)))
+}
+
+// After the turn's deadline an expression is not evaluated, and the reply
+// counts as broken.
+func TestExpressionRespectsTheTurnDeadline(t *testing.T) {
+	x, err := newExpressions(domain.DefaultPolicyLimits())
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	assert.Contains(t, x.check(ctx, `reply.length < 100`, "short", nil), "deadline")
+	assert.Equal(t, "", x.check(context.Background(), `reply.length < 100`, "short", nil))
+}
+
+// The cache of compiled expressions is bounded.
+func TestExpressionCacheIsBounded(t *testing.T) {
+	x, err := newExpressions(domain.DefaultPolicyLimits())
+	require.NoError(t, err)
+	for i := range expressionCacheSize + 100 {
+		x.check(context.Background(), "reply.length < "+strconv.Itoa(i), "", nil)
+	}
+	assert.Equal(t, expressionCacheSize, x.programs.Len())
+}
