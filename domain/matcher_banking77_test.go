@@ -58,19 +58,17 @@ type banking77Eval struct {
 	accuracy, macroF1 float64
 	compile           time.Duration
 	postings          int
-	work              int64
 }
 
 func evalBanking77(t testing.TB, train, test []labelledText, n int, opts MatcherOptions) banking77Eval {
 	t.Helper()
 	conds, labels := banking77Conditions(train, n)
 	start := time.Now()
-	matcherWork.Store(0)
 	m, err := CompileMatcher(conds, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := banking77Eval{compile: time.Since(start), postings: len(m.postW), work: matcherWork.Load()}
+	ev := banking77Eval{compile: time.Since(start), postings: len(m.postW)}
 	tp, fp, fn := map[string]int{}, map[string]int{}, map[string]int{}
 	right := 0
 	for _, r := range test {
@@ -231,6 +229,14 @@ func TestMatcherTuningSweep(t *testing.T) {
 				tuning.farCentroids = int(f)
 			case "prune":
 				tuning.pruneWeight = f
+			case "foreign":
+				tuning.pruneForeign = f
+			case "centroid":
+				tuning.centroidFeatures = int(f)
+			case "maxscale":
+				tuning.maxPassScale = int(f)
+			case "oos":
+				tuning.oosWeight = f
 			case "loo":
 				tuning.looSample = int(f)
 			case "looepochs":
@@ -255,8 +261,8 @@ func TestMatcherTuningSweep(t *testing.T) {
 		for _, n := range shots {
 			ev := evalBanking77(t, train, test, n, opts)
 			in, oos := oosEval(t, train, test, n, opts)
-			line += fmt.Sprintf(" | n=%d acc %.2f%% (work %dM, %d weights) in %.1f%% oos %.1f%%",
-				n, 100*ev.accuracy, ev.work>>20, ev.postings, 100*in, 100*oos)
+			line += fmt.Sprintf(" | n=%d acc %.2f%% (compile %v, %d weights) in %.1f%% oos %.1f%%",
+				n, 100*ev.accuracy, ev.compile.Round(time.Millisecond), ev.postings, 100*in, 100*oos)
 		}
 		t.Log(line)
 	}

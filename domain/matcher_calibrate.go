@@ -17,6 +17,15 @@ const calibrationFeatures = 2
 type calPoint struct {
 	f   [calibrationFeatures]float64
 	pos bool
+	// weight is how many observations the point stands for (0 means 1).
+	weight float64
+}
+
+func (p calPoint) count() float64 {
+	if p.weight == 0 {
+		return 1
+	}
+	return p.weight
 }
 
 // calibration maps features to a probability: σ(w·f + b).
@@ -25,12 +34,15 @@ type calibration struct {
 	b float64
 }
 
-func (c calibration) prob(f [calibrationFeatures]float64) float64 {
+func (c calibration) prob(f [calibrationFeatures]float64) float64 { return sigmoid(c.logit(f)) }
+
+// logit is the probability's log-odds, w·f + b.
+func (c calibration) logit(f [calibrationFeatures]float64) float64 {
 	z := c.b
 	for i, v := range f {
 		z += c.w[i] * v
 	}
-	return sigmoid(z)
+	return z
 }
 
 // calibrationPrior is where the calibration starts and what it is pulled
@@ -53,9 +65,9 @@ func fitCalibration(points []calPoint) calibration {
 	var nPos, nNeg float64
 	for _, p := range points {
 		if p.pos {
-			nPos++
+			nPos += p.count()
 		} else {
-			nNeg++
+			nNeg += p.count()
 		}
 	}
 	if nPos == 0 || nNeg == 0 {
@@ -91,9 +103,9 @@ func fitCalibration(points []calPoint) calibration {
 			t := target(p)
 			// −t·log σ(z) − (1−t)·log(1−σ(z)), written to stay finite.
 			if z >= 0 {
-				f += (1-t)*z + math.Log1p(math.Exp(-z))
+				f += p.count() * ((1-t)*z + math.Log1p(math.Exp(-z)))
 			} else {
-				f += -t*z + math.Log1p(math.Exp(z))
+				f += p.count() * (-t*z + math.Log1p(math.Exp(z)))
 			}
 		}
 		return f
@@ -110,7 +122,7 @@ func fitCalibration(points []calPoint) calibration {
 				z += th[i] * v[i]
 			}
 			q := sigmoid(z)
-			r, s := q-target(p), q*(1-q)
+			r, s := p.count()*(q-target(p)), p.count()*q*(1-q)
 			for i := range v {
 				g[i] += r * v[i]
 				for j := range v {
@@ -188,17 +200,6 @@ func solveSmall(h [calibrationFeatures + 1][calibrationFeatures + 1]float64, g [
 	return x
 }
 
-// marginFloor is the lowest margin at which a condition other than the
-// best (whose lead is its margin minus best's) scores at least p; -Inf
-// when the score does not rise with the margin.
-func (c calibration) marginFloor(p, best float64) float64 {
-	rise := c.w[0] + c.w[1]
-	if rise <= 0 {
-		return math.Inf(-1)
-	}
-	return (logit(p) - c.b + c.w[1]*best) / rise
-}
-
 // matcherCalibrationRivals bounds the negatives one example contributes:
 // the conditions with the highest margins, the only ones near a threshold.
 const matcherCalibrationRivals = 64
@@ -211,7 +212,7 @@ const matcherCalibrationRivals = 64
 func (m *Matcher) calibrationPoints(s *trainingSet, models []condModel) []calPoint {
 	var points []calPoint
 	m.leaveOneOutMargins(s, models, func(example int32, acc []float64) {
-		points = appendCalPoints(points, acc, int(s.owner[example]))
+		points = appendCalPoints(points, acc, int(s.owner[example]), s.tuning.oosWeight)
 	})
 	return points
 }
@@ -244,9 +245,9 @@ func (m *Matcher) leaveOneOutMargins(s *trainingSet, models []condModel, fn func
 
 // appendCalPoints adds the points of one message whose margins are acc and
 // whose right condition is own.
-func appendCalPoints(points []calPoint, acc []float64, own int) []calPoint {
+func appendCalPoints(points []calPoint, acc []float64, own int, oosWeight float64) []calPoint {
 	first, second := topTwo(acc)
-	points = append(points, calPoint{[calibrationFeatures]float64{acc[own], lead(acc, own, first, second)}, true})
+	points = append(points, calPoint{f: [calibrationFeatures]float64{acc[own], lead(acc, own, first, second)}, pos: true})
 	type rival struct {
 		c int
 		m float64
@@ -267,7 +268,7 @@ func appendCalPoints(points []calPoint, acc []float64, own int) []calPoint {
 		rivals = rivals[:matcherCalibrationRivals]
 	}
 	for _, r := range rivals {
-		points = append(points, calPoint{[calibrationFeatures]float64{r.m, lead(acc, r.c, first, second)}, false})
+		points = append(points, calPoint{f: [calibrationFeatures]float64{r.m, lead(acc, r.c, first, second)}})
 	}
 	if len(acc) > 2 {
 		// The same message as if its condition did not exist: the best
@@ -284,7 +285,7 @@ func appendCalPoints(points []calPoint, acc []float64, own int) []calPoint {
 				next = c
 			}
 		}
-		points = append(points, calPoint{[calibrationFeatures]float64{acc[best], acc[best] - acc[next]}, false})
+		points = append(points, calPoint{f: [calibrationFeatures]float64{acc[best], acc[best] - acc[next]}, weight: oosWeight})
 	}
 	return points
 }

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"sync"
@@ -10,23 +11,30 @@ import (
 // the defaults were chosen by measurement on Banking77, and tests vary them
 // to show what each is worth.
 type matcherTuning struct {
-	epochs        int     // passes of dual coordinate descent per condition, at least
-	fullEpochs    int     // of which over every example; the rest skip settled ones
-	passBudget    int     // feature visits the training may spend on more passes
-	shrinkFloor   float64 // a dual variable below this share of its bound is settled
-	neighbours    int     // nearest competitors whose examples a condition trains against
-	farCentroids  int     // further competitors it trains against through their centroid
-	pruneWeight   float64 // weights smaller than this are dropped from the postings
-	looSample     int     // examples whose leave-one-out margin calibrates scores
-	looEpochs     int     // passes that retrain a condition without one example
-	negationScope int     // words a negation covers
-	twinCost      float64 // weight of each example's negated twin as a negative (0: none)
-	negativeCost  float64 // weight of a condition's own negative example
+	epochs           int     // passes of dual coordinate descent per condition, at least
+	fullEpochs       int     // of which over every example; the rest skip settled ones
+	passBudget       int     // feature visits the training may spend on more passes
+	maxPassScale     int     // the most passes may be multiplied by under the budget
+	shrinkFloor      float64 // a dual variable below this share of its bound is settled
+	neighbours       int     // nearest competitors whose examples a condition trains against
+	farCentroids     int     // further competitors it trains against through their centroid
+	centroidFeatures int     // features a centroid keeps
+	pruneWeight      float64 // weights adding less than this to a typical margin are dropped
+	pruneForeign     float64 // the same for features none of the condition's examples has
+	looSample        int     // examples whose leave-one-out margin calibrates scores
+	looEpochs        int     // passes that retrain a condition without one example
+	negationScope    int     // words a negation covers
+	twinCost         float64 // weight of each example's negated twin as a negative (0: none)
+	negativeCost     float64 // weight of a condition's own negative example
+	oosWeight        float64 // weight of the matching-nothing view in calibration
 }
 
 var defaultMatcherTuning = matcherTuning{
-	epochs: 8, fullEpochs: 2, passBudget: 64 << 20, shrinkFloor: 0.01, neighbours: 16, farCentroids: 64, pruneWeight: 0.03,
-	looSample: 256, looEpochs: 1, negationScope: 20, twinCost: 1, negativeCost: 3,
+	epochs: 8, fullEpochs: 2, passBudget: 64 << 20, maxPassScale: 3, shrinkFloor: 0.01,
+	neighbours: 24, farCentroids: 64, centroidFeatures: 256,
+	pruneWeight: 0.1, pruneForeign: 0.2,
+	looSample: 256, looEpochs: 1,
+	negationScope: 20, twinCost: 1, negativeCost: 3, oosWeight: 0.5,
 }
 
 // trainingSet is every condition's examples and negatives, vectorised.
@@ -38,9 +46,11 @@ type trainingSet struct {
 	owner      []int32
 	costFactor []float64 // per vector, its share of the cost
 	sq         []float64 // ‖x‖² of each vector
-	byCond     [][]int32 // per condition, its examples then its negatives
-	counts     []int     // per condition, its number of examples
-	centroids  []matcherVec
+	// meanValue is each feature's mean value over the examples.
+	meanValue []float64
+	byCond    [][]int32 // per condition, its examples then its negatives
+	counts    []int     // per condition, its number of examples
+	centroids []matcherVec
 	// competitors lists each condition's competitors, nearest first.
 	competitors [][]int32
 	// looStride picks the examples whose leave-one-out margins calibrate
@@ -75,7 +85,7 @@ func newTrainingSet(conds []MatcherCondition, tuning matcherTuning, workers int)
 	parallelRange(len(texts), workers, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			wordsOf[i] = matcherWords(texts[i], tuning.negationScope)
-			docs[i] = extractFeatures(wordsOf[i])
+			docs[i] = sortedFeatures(extractFeatures(wordsOf[i]))
 		}
 	})
 	costFactor := make([]float64, len(texts))
@@ -101,6 +111,12 @@ func newTrainingSet(conds []MatcherCondition, tuning matcherTuning, workers int)
 	for i := range s.xs {
 		s.sq[i] = s.xs[i].normSquared()
 	}
+	s.meanValue = make([]float64, len(s.vocab.icf))
+	for i := range numExamples {
+		for _, e := range s.xs[i].e {
+			s.meanValue[e.id] += float64(e.v) / float64(numExamples)
+		}
+	}
 	for i, o := range owner {
 		if o < 0 {
 			o = -o - 1
@@ -118,7 +134,7 @@ func newTrainingSet(conds []MatcherCondition, tuning matcherTuning, workers int)
 	s.competitors = nearestConditions(s.xs, owner, len(conds), len(s.vocab.icf), tuning.neighbours+tuning.farCentroids)
 	s.epochs, s.fullEpochs = tuning.epochs, tuning.fullEpochs
 	if pass := s.passCost(); pass > 0 {
-		scale := min(3, max(1, tuning.passBudget/(pass*tuning.fullEpochs)))
+		scale := min(tuning.maxPassScale, max(1, tuning.passBudget/(pass*tuning.fullEpochs)))
 		s.epochs, s.fullEpochs = scale*tuning.epochs, scale*tuning.fullEpochs
 	}
 	return s
@@ -148,8 +164,10 @@ func (s *trainingSet) passCost() int {
 	return total
 }
 
-// centroid is the mean of condition c's example vectors, ids ascending.
-// sum is dim zeros, left zero.
+// centroid is the mean of condition c's example vectors, ids ascending,
+// cut to its centroidFeatures largest values: a far competitor only needs
+// its main directions, and a full centroid would make every problem that
+// holds it cost as much as all its examples. sum is dim zeros, left zero.
 func (s *trainingSet) centroid(c int, sum []float64) matcherVec {
 	var ids []int32
 	for _, i := range s.byCond[c][:s.counts[c]] {
@@ -159,6 +177,13 @@ func (s *trainingSet) centroid(c int, sum []float64) matcherVec {
 			}
 			sum[e.id] += float64(e.v)
 		}
+	}
+	if limit := s.tuning.centroidFeatures; len(ids) > limit {
+		slices.SortFunc(ids, func(a, b int32) int { return cmp.Or(cmp.Compare(sum[b], sum[a]), cmp.Compare(a, b)) })
+		for _, id := range ids[limit:] {
+			sum[id] = 0
+		}
+		ids = ids[:limit]
 	}
 	slices.Sort(ids)
 	out := matcherVec{e: make([]matcherEntry, len(ids))}
@@ -199,6 +224,7 @@ type condWeights struct {
 // between conditions.
 type trainScratch struct {
 	w, saved, curvature []float64
+	own                 []bool
 }
 
 // train fits every condition, in parallel; each condition's model depends
@@ -212,7 +238,7 @@ func (s *trainingSet) train(opts MatcherOptions) []condModel {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			scratch := &trainScratch{w: make([]float64, dim+1), saved: make([]float64, dim+1), curvature: make([]float64, dim+1)}
+			scratch := &trainScratch{w: make([]float64, dim+1), saved: make([]float64, dim+1), curvature: make([]float64, dim+1), own: make([]bool, dim)}
 			for c := range next {
 				models[c] = s.trainCondition(c, opts.Cost, scratch)
 			}
@@ -293,23 +319,61 @@ func (s *trainingSet) trainCondition(c int, cost float64, scratch *trainScratch)
 			model.loo = append(model.loo, looDelta{members[d.row], d.delta})
 		}
 	}
-	// Collecting a weight clears it, which leaves w zero for the next
-	// condition at the cost of the features this problem touched only.
+	// Small weights are dropped so that scoring visits few of them; a
+	// weight counts as small by what it typically adds to a margin, its
+	// size times its feature's weight in a vector. What the dropped ones
+	// add on average moves into the bias, so that dropping them does not
+	// shift every margin of the condition one way. Collecting a weight
+	// clears it, which leaves w zero for the next condition at the cost
+	// of the features this problem touched only.
 	cw := &model.weights
+	last := len(w) - 1
+	cw.bias = w[last] * matcherBiasValue
+	own := scratch.own
+	for _, i := range s.byCond[c][:s.counts[c]] {
+		for _, e := range s.xs[i].e {
+			own[e.id] = true
+		}
+	}
+	collect := func(id int32) {
+		v := w[id]
+		if v == 0 {
+			return
+		}
+		floor := s.tuning.pruneWeight
+		if !own[id] {
+			floor = s.tuning.pruneForeign
+		}
+		if math.Abs(v)*s.vocab.icf[id] >= floor {
+			cw.ids = append(cw.ids, id)
+			cw.w = append(cw.w, float32(v))
+		} else {
+			cw.bias += v * s.meanValue[id]
+		}
+		w[id] = 0
+	}
+	// Whichever is shorter: every weight, or the problem's features.
+	touched := 0
 	for _, x := range p.xs {
-		for _, e := range x.e {
-			if v := w[e.id]; v != 0 {
-				if math.Abs(v) >= s.tuning.pruneWeight {
-					cw.ids = append(cw.ids, e.id)
-					cw.w = append(cw.w, float32(v))
-				}
-				w[e.id] = 0
+		touched += len(x.e)
+	}
+	if touched > last {
+		for id := range int32(last) {
+			collect(id)
+		}
+	} else {
+		for _, x := range p.xs {
+			for _, e := range x.e {
+				collect(e.id)
 			}
 		}
 	}
-	last := len(w) - 1
-	cw.bias = w[last] * matcherBiasValue
 	w[last] = 0
+	for _, i := range s.byCond[c][:s.counts[c]] {
+		for _, e := range s.xs[i].e {
+			own[e.id] = false
+		}
+	}
 	return model
 }
 
@@ -332,7 +396,8 @@ func approxLOODeltas(solver *dualLR, rows []int, curvature []float64) []rowDelta
 	for k, x := range p.xs {
 		a := solver.dual(k)
 		s[k] = a * (1 - a/p.cost[k])
-		if s[k] < 1e-6 {
+		if s[k] < 1e-3*p.cost[k] {
+			s[k] = 0
 			continue // a settled example bends the objective too little to count
 		}
 		for _, e := range x.e {
@@ -352,7 +417,7 @@ func approxLOODeltas(solver *dualLR, rows []int, curvature []float64) []rowDelta
 		out = append(out, rowDelta{k, p.y[k] * solver.dual(k) * q})
 	}
 	for k, x := range p.xs {
-		if s[k] >= 1e-6 {
+		if s[k] > 0 {
 			for _, e := range x.e {
 				curvature[e.id] = 0
 			}
@@ -397,5 +462,5 @@ func negatedTwin(words []matcherWord) (matcherFeatures, bool) {
 	}
 	f := extractFeatures(twin)
 	f.chars = nil
-	return f, true
+	return sortedFeatures(f), true
 }
