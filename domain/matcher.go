@@ -2,8 +2,6 @@ package domain
 
 import (
 	"cmp"
-	"errors"
-	"fmt"
 	"math"
 	"runtime"
 	"slices"
@@ -74,7 +72,7 @@ const DefaultMatcherThreshold = 0.5
 const matcherBiasValue = 1.0
 
 // ErrNoConditions is returned by CompileMatcher for an empty condition list.
-var ErrNoConditions = errors.New("matcher: no conditions")
+var ErrNoConditions = Errorf(CodeInvalidRequest, "a matcher needs at least one condition")
 
 // Matcher scores messages against conditions learned from examples. It is
 // immutable once compiled and safe for concurrent use.
@@ -121,7 +119,7 @@ func compileMatcher(conds []MatcherCondition, opts MatcherOptions) (*Matcher, *t
 	}
 	for c, cond := range conds {
 		if cond.Embeddings != nil && len(cond.Embeddings) != len(cond.Examples) {
-			return nil, nil, nil, fmt.Errorf("matcher: condition %d has %d embeddings for %d examples", c, len(cond.Embeddings), len(cond.Examples))
+			return nil, nil, nil, Errorf(CodeInvalidRequest, "condition %d has %d embeddings for %d examples", c, len(cond.Embeddings), len(cond.Examples))
 		}
 	}
 	opts = opts.withDefaults()

@@ -61,7 +61,6 @@ const calibrationPriorWeight = 30
 // calibrationPrior, which keep the weights finite and sensible even when
 // the points are few or separate perfectly.
 func fitCalibration(points []calPoint) calibration {
-	const d = calibrationFeatures + 1
 	var nPos, nNeg float64
 	for _, p := range points {
 		if p.pos {
@@ -73,67 +72,15 @@ func fitCalibration(points []calPoint) calibration {
 	if nPos == 0 || nNeg == 0 {
 		return calibrationPrior
 	}
-	var prior [d]float64
-	copy(prior[:], calibrationPrior.w[:])
-	prior[d-1] = calibrationPrior.b
-	hi, lo := (nPos+1)/(nPos+2), 1/(nNeg+2)
-	x := func(p calPoint) [d]float64 {
-		var v [d]float64
-		copy(v[:], p.f[:])
-		v[d-1] = 1
-		return v
-	}
-	target := func(p calPoint) float64 {
-		if p.pos {
-			return hi
-		}
-		return lo
-	}
-	loss := func(th [d]float64) float64 {
-		var f float64
-		for i := range th {
-			f += calibrationPriorWeight / 2 * (th[i] - prior[i]) * (th[i] - prior[i])
-		}
-		for _, p := range points {
-			v := x(p)
-			var z float64
-			for i := range v {
-				z += th[i] * v[i]
-			}
-			t := target(p)
-			// −t·log σ(z) − (1−t)·log(1−σ(z)), written to stay finite.
-			if z >= 0 {
-				f += p.count() * ((1-t)*z + math.Log1p(math.Exp(-z)))
-			} else {
-				f += p.count() * (-t*z + math.Log1p(math.Exp(z)))
-			}
-		}
-		return f
-	}
-	th := prior
-	f := loss(th)
-	for iter := 0; iter < 100; iter++ {
-		var g [d]float64
-		var h [d][d]float64
-		for _, p := range points {
-			v := x(p)
-			var z float64
-			for i := range v {
-				z += th[i] * v[i]
-			}
-			q := sigmoid(z)
-			r, s := p.count()*(q-target(p)), p.count()*q*(1-q)
-			for i := range v {
-				g[i] += r * v[i]
-				for j := range v {
-					h[i][j] += s * v[i] * v[j]
-				}
-			}
-		}
+	obj := calObjective{points: points, hi: (nPos + 1) / (nPos + 2), lo: 1 / (nNeg + 2)}
+	copy(obj.prior[:], calibrationPrior.w[:])
+	obj.prior[calParams-1] = calibrationPrior.b
+	th := obj.prior
+	f := obj.loss(th)
+	for range 100 {
+		g, h := obj.gradient(th)
 		var gNorm float64
 		for i := range g {
-			g[i] += calibrationPriorWeight * (th[i] - prior[i])
-			h[i][i] += calibrationPriorWeight
 			gNorm = max(gNorm, math.Abs(g[i]))
 		}
 		// The loss sums over every point; a gradient this small against
@@ -149,11 +96,11 @@ func fitCalibration(points []calPoint) calibration {
 		}
 		t := 1.0
 		for ; t >= 1e-10; t /= 2 {
-			var next [d]float64
+			var next [calParams]float64
 			for i := range th {
 				next[i] = th[i] + t*step[i]
 			}
-			if nf := loss(next); nf < f+1e-4*t*gd {
+			if nf := obj.loss(next); nf < f+1e-4*t*gd {
 				th, f = next, nf
 				break
 			}
@@ -163,15 +110,82 @@ func fitCalibration(points []calPoint) calibration {
 		}
 	}
 	var cal calibration
-	copy(cal.w[:], th[:d-1])
-	cal.b = th[d-1]
+	copy(cal.w[:], th[:calParams-1])
+	cal.b = th[calParams-1]
 	return cal
+}
+
+// calParams is the number of calibration parameters: a weight per feature
+// and the bias.
+const calParams = calibrationFeatures + 1
+
+// calObjective is the penalised negative log-likelihood fitCalibration
+// minimises.
+type calObjective struct {
+	points []calPoint
+	hi, lo float64 // the smoothed targets of positives and negatives
+	prior  [calParams]float64
+}
+
+func (o *calObjective) target(p calPoint) float64 {
+	if p.pos {
+		return o.hi
+	}
+	return o.lo
+}
+
+// z is the point's log-odds under th.
+func (o *calObjective) z(th [calParams]float64, p calPoint) float64 {
+	z := th[calParams-1]
+	for i, v := range p.f {
+		z += th[i] * v
+	}
+	return z
+}
+
+func (o *calObjective) loss(th [calParams]float64) float64 {
+	var f float64
+	for i := range th {
+		f += calibrationPriorWeight / 2 * (th[i] - o.prior[i]) * (th[i] - o.prior[i])
+	}
+	for _, p := range o.points {
+		z, t := o.z(th, p), o.target(p)
+		// −t·log σ(z) − (1−t)·log(1−σ(z)), written to stay finite.
+		if z >= 0 {
+			f += p.count() * ((1-t)*z + math.Log1p(math.Exp(-z)))
+		} else {
+			f += p.count() * (-t*z + math.Log1p(math.Exp(z)))
+		}
+	}
+	return f
+}
+
+// gradient returns the loss's gradient and Hessian at th.
+func (o *calObjective) gradient(th [calParams]float64) (g [calParams]float64, h [calParams][calParams]float64) {
+	for _, p := range o.points {
+		q := sigmoid(o.z(th, p))
+		r, s := p.count()*(q-o.target(p)), p.count()*q*(1-q)
+		var v [calParams]float64
+		copy(v[:], p.f[:])
+		v[calParams-1] = 1
+		for i := range v {
+			g[i] += r * v[i]
+			for j := range v {
+				h[i][j] += s * v[i] * v[j]
+			}
+		}
+	}
+	for i := range g {
+		g[i] += calibrationPriorWeight * (th[i] - o.prior[i])
+		h[i][i] += calibrationPriorWeight
+	}
+	return g, h
 }
 
 // solveSmall solves h·x = g by Gaussian elimination with partial pivoting;
 // h is symmetric positive definite and tiny.
-func solveSmall(h [calibrationFeatures + 1][calibrationFeatures + 1]float64, g [calibrationFeatures + 1]float64) [calibrationFeatures + 1]float64 {
-	const n = calibrationFeatures + 1
+func solveSmall(h [calParams][calParams]float64, g [calParams]float64) [calParams]float64 {
+	const n = calParams
 	for col := range n {
 		piv := col
 		for r := col + 1; r < n; r++ {

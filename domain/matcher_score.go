@@ -22,13 +22,20 @@ type MatchInput struct {
 }
 
 // ConditionScore is one condition's calibrated score for a message, with
-// what explains it.
+// what explains it. Several conditions may score high for one message.
 type ConditionScore struct {
-	Condition int     // index into the compiled conditions
-	Score     float64 // calibrated probability that the condition applies, 0..1
-	Lexical   float64 // the lexical signal's calibrated probability, 0..1
-	Semantic  float64 // the semantic signal's, 0..1 (0 without)
-	// Margin is the lexical model's raw log-odds before calibration.
+	Condition int // index into the compiled conditions
+	// Score is the calibrated probability that the condition applies,
+	// 0..1: the lexical one alone, or with Semantic the two signals'
+	// log-odds added beyond what the lexical signal says of a message it
+	// knows nothing about (naive Bayes).
+	Score    float64
+	Lexical  float64 // the lexical signal's calibrated probability, 0..1
+	Semantic float64 // the semantic signal's, 0..1 (0 without)
+	// Margin is the lexical model's raw log-odds before calibration. The
+	// calibration reads it and the lead over the best other condition of
+	// the whole policy, so a condition another one clearly outscores
+	// scores lower whatever the candidates.
 	Margin float64
 	// Example is the index within the condition of the example most like
 	// the message (-1 if none): the most similar by embedding when the
@@ -44,10 +51,12 @@ type ConditionScore struct {
 const matcherContextWords = 6
 
 // Score scores the message against candidates (indexes into the compiled
-// conditions; nil means all) and returns them best first, ties by index.
-// With nil, conditions scoring below the ReportFloor option are left out.
-// The lexical cost grows with the postings of the message's features, not
-// with the number of conditions; the semantic signal reads Semantic once.
+// conditions, others ignored; nil means all) and returns them best first,
+// ties by margin then index. With nil, only conditions scoring at least
+// the ReportFloor option are returned, at most MaxResults of them. The
+// first three results carry Example and Terms. The lexical cost grows with
+// the postings of the message's features (each capped), not with the
+// number of conditions; the semantic signal reads Semantic once.
 func (m *Matcher) Score(in MatchInput, candidates []int) []ConditionScore {
 	words := matcherWords(in.Text, m.tuning.negationScope)
 	q := m.vocab.messageVector(extractFeatures(words))

@@ -185,7 +185,18 @@ func TestMatcherIsDeterministic(t *testing.T) {
 
 func TestMatcherEmbeddingsLetAParaphraseWithoutSharedWordsMatch(t *testing.T) {
 	m := compileShop(t, shopConditions())
-	msg := "put me through to your staff" // shares no word with any example
+	msg := "Operator, pronto!"
+	for _, cond := range shopConditions() {
+		for _, ex := range cond.Examples {
+			for _, w := range matcherWords(ex, 0) {
+				for _, v := range matcherWords(msg, 0) {
+					if w.stem == v.stem {
+						t.Fatalf("%q shares %q with example %q", msg, v.stem, ex)
+					}
+				}
+			}
+		}
+	}
 	without := scoreOf(m, MatchInput{Text: msg}, condHuman)
 	if without.Score >= DefaultMatcherThreshold {
 		t.Fatalf("without embeddings the paraphrase already scores %.3f", without.Score)

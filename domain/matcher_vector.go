@@ -41,12 +41,11 @@ func vectorizeExamples(docs []matcherFeatures, owner []int32, numConds int) (*ma
 	v := &matcherVocab{ids: map[uint64]int32{}}
 	var condFreq []int
 	var lastCond []int32
-	type counted struct{ id, n int32 }
 	total := 0
 	for _, d := range docs {
 		total += len(d.words) + len(d.chars)
 	}
-	all := make([]counted, 0, total)
+	all := make([]matcherCount, 0, total)
 	starts := make([]int, 0, 2*len(docs)+1)
 	for di, d := range docs {
 		cond := owner[di]
@@ -71,7 +70,7 @@ func vectorizeExamples(docs []matcherFeatures, owner []int32, numConds int) (*ma
 					lastCond[id] = cond
 					condFreq[id]++
 				}
-				all = append(all, counted{id, int32(j - i)})
+				all = append(all, matcherCount{id, int32(j - i)})
 				i = j
 			}
 		}
@@ -83,9 +82,18 @@ func vectorizeExamples(docs []matcherFeatures, owner []int32, numConds int) (*ma
 		v.icf[i] = math.Log((1+k)/(1+float64(n))) + 1
 	}
 	v.unknownWeight = math.Log(1+k) + 1
+	return v, v.weigh(all, starts, len(docs))
+}
+
+// matcherCount is a feature of a doc and how often the doc has it.
+type matcherCount struct{ id, n int32 }
+
+// weigh turns counts into vectors: doc d's word block is
+// all[starts[2d]:starts[2d+1]], its character block runs to starts[2d+2].
+func (v *matcherVocab) weigh(all []matcherCount, starts []int, numDocs int) []matcherVec {
 	entries := make([]matcherEntry, len(all))
-	vecs := make([]matcherVec, len(docs))
-	for d := range docs {
+	vecs := make([]matcherVec, numDocs)
+	for d := range numDocs {
 		for b := range 2 {
 			lo, hi := starts[2*d+b], starts[2*d+b+1]
 			var norm float64
@@ -99,7 +107,7 @@ func vectorizeExamples(docs []matcherFeatures, owner []int32, numConds int) (*ma
 		end := starts[2*d+2]
 		vecs[d] = matcherVec{e: entries[starts[2*d]:end:end], nWords: starts[2*d+1] - starts[2*d]}
 	}
-	return v, vecs
+	return vecs
 }
 
 func scaleEntries(es []matcherEntry, normSquared float64) {
