@@ -29,7 +29,7 @@ type matcherTuning struct {
 }
 
 var defaultMatcherTuning = matcherTuning{
-	epochs: 8, fullEpochs: 2, passBudget: 64 << 20, maxPassScale: 3, shrinkFloor: 0.01,
+	epochs: 6, fullEpochs: 1, passBudget: 64 << 20, maxPassScale: 3, shrinkFloor: 0.01,
 	neighbours: 24, farCentroids: 64, centroidFeatures: 256,
 	pruneWeight: 0.1, pruneForeign: 0.2,
 	looSample: 256, looEpochs: 1,
