@@ -70,7 +70,7 @@ func newTrainingSet(conds []MatcherCondition, tuning matcherTuning, workers int)
 	docs, owner, costFactor, numExamples := analyseConditions(conds, tuning, workers)
 	s := &trainingSet{tuning: tuning, owner: owner, costFactor: costFactor, byCond: make([][]int32, len(conds)),
 		counts: make([]int, len(conds)), numExamples: numExamples}
-	s.vocab, s.xs = vectorizeExamples(docs, owner, len(conds))
+	s.vocab, s.xs = vectorizeExamples(docs, owner, len(conds), workers)
 	dim := len(s.vocab.icf)
 	s.sq = make([]float64, len(s.xs))
 	for i := range s.xs {

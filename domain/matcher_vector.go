@@ -37,7 +37,7 @@ type matcherVec struct {
 // conditions use it (ln((1+K)/(1+k)) + 1 for a feature in k of K
 // conditions) rather than how few examples do: a condition with many
 // phrasings of one idea should not make that idea's words look common.
-func vectorizeExamples(docs []matcherFeatures, owner []int32, numConds int) (*matcherVocab, []matcherVec) {
+func vectorizeExamples(docs []matcherFeatures, owner []int32, numConds, workers int) (*matcherVocab, []matcherVec) {
 	v := &matcherVocab{ids: map[uint64]int32{}}
 	var condFreq []int
 	var lastCond []int32
@@ -82,32 +82,41 @@ func vectorizeExamples(docs []matcherFeatures, owner []int32, numConds int) (*ma
 		v.icf[i] = math.Log((1+k)/(1+float64(n))) + 1
 	}
 	v.unknownWeight = math.Log(1+k) + 1
-	return v, v.weigh(all, starts, len(docs))
+	return v, v.weigh(all, starts, len(docs), workers)
 }
 
 // matcherCount is a feature of a doc and how often the doc has it.
 type matcherCount struct{ id, n int32 }
 
-// weigh turns counts into vectors: doc d's word block is
-// all[starts[2d]:starts[2d+1]], its character block runs to starts[2d+2].
-func (v *matcherVocab) weigh(all []matcherCount, starts []int, numDocs int) []matcherVec {
+// weigh turns counts into vectors, docs in parallel: doc d's word block
+// is all[starts[2d]:starts[2d+1]], its character block runs to
+// starts[2d+2].
+func (v *matcherVocab) weigh(all []matcherCount, starts []int, numDocs, workers int) []matcherVec {
 	entries := make([]matcherEntry, len(all))
 	vecs := make([]matcherVec, numDocs)
-	for d := range numDocs {
-		for b := range 2 {
-			lo, hi := starts[2*d+b], starts[2*d+b+1]
-			var norm float64
-			for i := lo; i < hi; i++ {
-				w := (1 + math.Log(float64(all[i].n))) * v.icf[all[i].id]
-				norm += w * w
-				entries[i] = matcherEntry{all[i].id, float32(w)}
-			}
-			scaleEntries(entries[lo:hi], norm)
+	parallelRange(numDocs, workers, func(lo, hi int) {
+		for d := lo; d < hi; d++ {
+			vecs[d] = v.weighDoc(all, starts, entries, d)
 		}
-		end := starts[2*d+2]
-		vecs[d] = matcherVec{e: entries[starts[2*d]:end:end], nWords: starts[2*d+1] - starts[2*d]}
-	}
+	})
 	return vecs
+}
+
+// weighDoc writes doc d's entries: sublinear term frequency × inverse
+// condition frequency, each block scaled to unit length.
+func (v *matcherVocab) weighDoc(all []matcherCount, starts []int, entries []matcherEntry, d int) matcherVec {
+	for b := range 2 {
+		lo, hi := starts[2*d+b], starts[2*d+b+1]
+		var norm float64
+		for i := lo; i < hi; i++ {
+			w := (1 + math.Log(float64(all[i].n))) * v.icf[all[i].id]
+			norm += w * w
+			entries[i] = matcherEntry{all[i].id, float32(w)}
+		}
+		scaleEntries(entries[lo:hi], norm)
+	}
+	end := starts[2*d+2]
+	return matcherVec{e: entries[starts[2*d]:end:end], nWords: starts[2*d+1] - starts[2*d]}
 }
 
 func scaleEntries(es []matcherEntry, normSquared float64) {
