@@ -1,0 +1,270 @@
+package domain
+
+import (
+	"cmp"
+	"math"
+	"runtime"
+	"slices"
+	"sync"
+)
+
+// MatcherCondition is one condition's training data.
+type MatcherCondition struct {
+	Examples  []string // phrasings that should match
+	Negatives []string // phrasings that must not match (optional)
+	// Embeddings, optional, are the examples' embedding vectors (one per
+	// example, same order). When every condition with examples has them,
+	// CompileMatcher fits the semantic signal's calibration to the
+	// embedder instead of using DefaultSemanticCalibration.
+	Embeddings [][]float32
+}
+
+// MatcherOptions tunes CompileMatcher; the zero value gives the defaults.
+type MatcherOptions struct {
+	// Cost is the inverse regularisation strength of each condition's
+	// logistic regression (default 20): higher fits the examples more
+	// closely.
+	Cost float64
+	// Workers bounds the goroutines compiling conditions in parallel
+	// (default GOMAXPROCS). The model does not depend on it.
+	Workers int
+	// ReportFloor is the score below which Score leaves a condition out
+	// when asked about every condition (default 0.01).
+	ReportFloor float64
+	// MaxResults is how many conditions Score returns at most when asked
+	// about every condition (default 32).
+	MaxResults int
+	// Semantic calibrates the semantic signal when the conditions carry no
+	// embeddings to fit it on (default DefaultSemanticCalibration).
+	Semantic *SemanticCalibration
+
+	tuning *matcherTuning // tests only; nil means defaultMatcherTuning
+}
+
+func (o MatcherOptions) withDefaults() MatcherOptions {
+	if o.Cost <= 0 {
+		o.Cost = 20
+	}
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	if o.ReportFloor <= 0 {
+		o.ReportFloor = 0.01
+	}
+	if o.MaxResults <= 0 {
+		o.MaxResults = 32
+	}
+	if o.tuning == nil {
+		o.tuning = &defaultMatcherTuning
+	}
+	return o
+}
+
+// DefaultMatcherThreshold is the score at which a condition applies. Scores
+// are calibrated probabilities, so this is where applying becomes more
+// likely than not.
+const DefaultMatcherThreshold = 0.5
+
+// matcherBiasValue is the constant feature every example carries, whose
+// weight is the model's intercept. At 1 the intercept is regularised like
+// any weight, which measured best: a condition cannot buy a high score for
+// every message through its intercept.
+const matcherBiasValue = 1.0
+
+// ErrNoConditions is returned by CompileMatcher for an empty condition list.
+var ErrNoConditions = Errorf(CodeInvalidRequest, "a matcher needs at least one condition")
+
+// Matcher scores messages against conditions learned from examples. It is
+// immutable once compiled and safe for concurrent use.
+type Matcher struct {
+	opts   MatcherOptions
+	tuning matcherTuning
+	vocab  *matcherVocab
+	// exampleStart[c] is the flat index of condition c's first example;
+	// the last entry is the number of examples.
+	exampleStart []int
+	// Weights by feature, for scoring by postings: feature f's weights
+	// are postCond/postW[postStart[f]:postStart[f+1]], by condition.
+	postStart []int32
+	postCond  []int32
+	postW     []float32
+	bias      []float64 // per condition, its intercept
+	cal       calibration
+	// priorLogit is, per condition, the log-odds of its lexical score for
+	// a message with no known word: what the lexical signal says when it
+	// knows nothing, which the semantic signal is combined against.
+	priorLogit []float64
+	semantic   SemanticCalibration
+	// exampleWords holds each example's word features (ids ascending), to
+	// name the example nearest a message.
+	exampleWords [][]matcherEntry
+	scratch      sync.Pool // *scoreScratch
+}
+
+// CompileMatcher learns one model from every condition together: each
+// condition is a logistic regression trained on its own examples (and
+// against its negatives) and the examples of the conditions it competes
+// with, so rules compete rather than interfere. The result depends only on
+// conds and opts (not on Workers).
+func CompileMatcher(conds []MatcherCondition, opts MatcherOptions) (*Matcher, error) {
+	m, _, _, err := compileMatcher(conds, opts)
+	return m, err
+}
+
+// compileMatcher is CompileMatcher, also returning what it trained on and
+// the per-condition models, for CheckMatcher.
+func compileMatcher(conds []MatcherCondition, opts MatcherOptions) (*Matcher, *trainingSet, []condModel, error) {
+	if len(conds) == 0 {
+		return nil, nil, nil, ErrNoConditions
+	}
+	for c, cond := range conds {
+		if cond.Embeddings != nil && len(cond.Embeddings) != len(cond.Examples) {
+			return nil, nil, nil, Errorf(CodeInvalidRequest, "condition %d has %d embeddings for %d examples", c, len(cond.Embeddings), len(cond.Examples))
+		}
+	}
+	opts = opts.withDefaults()
+	m := &Matcher{opts: opts, tuning: *opts.tuning}
+	set := newTrainingSet(conds, m.tuning, opts.Workers)
+	m.vocab = set.vocab
+	m.exampleStart = make([]int, len(conds)+1)
+	for c := range conds {
+		m.exampleStart[c+1] = m.exampleStart[c] + len(conds[c].Examples)
+	}
+	models := set.train(opts)
+	m.buildPostings(models, set.meanValue)
+	m.cal = fitCalibration(m.calibrationPoints(set, models))
+	m.priorLogit = m.emptyMessageLogits()
+	m.semantic = m.semanticCalibration(conds, set)
+	m.exampleWords = make([][]matcherEntry, set.numExamples)
+	for i := range m.exampleWords {
+		words := slices.Clone(set.xs[i].e[:set.xs[i].nWords])
+		slices.SortFunc(words, func(a, b matcherEntry) int { return int(a.id - b.id) })
+		m.exampleWords[i] = words
+	}
+	dim := len(set.vocab.icf)
+	m.scratch.New = func() any {
+		return &scoreScratch{margins: make([]float64, len(conds)), words: make([]float32, dim)}
+	}
+	return m, set, models, nil
+}
+
+// buildPostings turns per-condition weights into per-feature postings,
+// ordered by condition within a feature. A feature nearly every condition
+// weighs keeps only the matcherPostingsCap weights largest in size: the
+// rest add little to any margin but would make scoring visit every
+// condition for each common n-gram. What a dropped weight adds on average
+// moves into its condition's bias.
+func (m *Matcher) buildPostings(models []condModel, meanValue []float64) {
+	dim := len(meanValue)
+	start := make([]int32, dim+1)
+	for _, model := range models {
+		for _, id := range model.weights.ids {
+			start[id+1]++
+		}
+	}
+	for i := 1; i <= dim; i++ {
+		start[i] += start[i-1]
+	}
+	conds := make([]int32, start[dim])
+	ws := make([]float32, start[dim])
+	fill := slices.Clone(start[:dim])
+	m.bias = make([]float64, len(models))
+	for c, model := range models {
+		m.bias[c] = model.weights.bias
+		for k, id := range model.weights.ids {
+			at := fill[id]
+			conds[at] = int32(c)
+			ws[at] = model.weights.w[k]
+			fill[id]++
+		}
+	}
+	kept := 0
+	for f := range dim {
+		kept += min(int(start[f+1]-start[f]), matcherPostingsCap)
+	}
+	m.postStart = make([]int32, dim+1)
+	m.postCond = make([]int32, 0, kept)
+	m.postW = make([]float32, 0, kept)
+	var keep []int
+	for f := range dim {
+		lo, hi := int(start[f]), int(start[f+1])
+		if hi-lo > matcherPostingsCap {
+			keep = keep[:0]
+			for k := lo; k < hi; k++ {
+				keep = append(keep, k)
+			}
+			slices.SortFunc(keep, func(a, b int) int {
+				return cmp.Or(cmp.Compare(math.Abs(float64(ws[b])), math.Abs(float64(ws[a]))), cmp.Compare(a, b))
+			})
+			for _, k := range keep[matcherPostingsCap:] {
+				m.bias[conds[k]] += float64(ws[k]) * meanValue[f]
+			}
+			keep = keep[:matcherPostingsCap]
+			slices.Sort(keep)
+			for _, k := range keep {
+				m.postCond = append(m.postCond, conds[k])
+				m.postW = append(m.postW, ws[k])
+			}
+		} else {
+			m.postCond = append(m.postCond, conds[lo:hi]...)
+			m.postW = append(m.postW, ws[lo:hi]...)
+		}
+		m.postStart[f+1] = int32(len(m.postCond))
+	}
+}
+
+// matcherPostingsCap bounds the conditions one feature's postings hold.
+const matcherPostingsCap = 1024
+
+// NumConditions is the number of conditions the matcher was compiled from.
+func (m *Matcher) NumConditions() int { return len(m.bias) }
+
+// NumExamples is the number of examples of every condition together: the
+// length MatchInput.Semantic must have.
+func (m *Matcher) NumExamples() int { return m.exampleStart[len(m.exampleStart)-1] }
+
+// margins sets acc[c] to condition c's raw lexical margin for x.
+func (m *Matcher) margins(x *matcherVec, acc []float64) {
+	copy(acc, m.bias)
+	for _, e := range x.e {
+		v := float64(e.v)
+		lo, hi := m.postStart[e.id], m.postStart[e.id+1]
+		conds, ws := m.postCond[lo:hi], m.postW[lo:hi]
+		for k, c := range conds {
+			acc[c] += v * float64(ws[k])
+		}
+	}
+}
+
+// lead is condition c's margin minus the best other condition's.
+func lead(acc []float64, c, first, second int) float64 {
+	if c == first {
+		return acc[c] - acc[second]
+	}
+	return acc[c] - acc[first]
+}
+
+// emptyMessageLogits is each condition's lexical log-odds for a message
+// without a single known feature.
+func (m *Matcher) emptyMessageLogits() []float64 {
+	first, second := topTwo(m.bias)
+	out := make([]float64, len(m.bias))
+	for c, b := range m.bias {
+		out[c] = m.cal.logit([calibrationFeatures]float64{b, lead(m.bias, c, first, second)})
+	}
+	return out
+}
+
+func sigmoid(x float64) float64 {
+	if x >= 0 {
+		return 1 / (1 + math.Exp(-x))
+	}
+	e := math.Exp(x)
+	return e / (1 + e)
+}
+
+// logit is σ⁻¹, with p kept off 0 and 1 so that it stays finite.
+func logit(p float64) float64 {
+	p = min(max(p, 1e-6), 1-1e-6)
+	return math.Log(p / (1 - p))
+}

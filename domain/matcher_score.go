@@ -1,0 +1,175 @@
+package domain
+
+import (
+	"cmp"
+	"slices"
+)
+
+// MatchInput is one message to score.
+type MatchInput struct {
+	Text string
+	// Context is what the agent last asked (the current step's question,
+	// the previous reply), optional. Short replies ("yes", "the second
+	// one", "it's 123456") are scored with it mixed in, the shorter the
+	// reply the more.
+	Context string
+	// Semantic, optional: cosine similarity (-1..1) of the message to every
+	// example of every condition, flattened in condition order then example
+	// order (len == NumExamples()); NaN marks a similarity not computed
+	// (say, outside an approximate index's neighbours). nil without an
+	// embedder; a slice of another length is ignored.
+	Semantic []float64
+}
+
+// ConditionScore is one condition's calibrated score for a message, with
+// what explains it. Several conditions may score high for one message.
+type ConditionScore struct {
+	Condition int // index into the compiled conditions
+	// Score is the calibrated probability that the condition applies,
+	// 0..1: the lexical one alone, or with Semantic the two signals'
+	// log-odds added beyond what the lexical signal says of a message it
+	// knows nothing about (naive Bayes).
+	Score    float64
+	Lexical  float64 // the lexical signal's calibrated probability, 0..1
+	Semantic float64 // the semantic signal's, 0..1 (0 without)
+	// Margin is the lexical model's raw log-odds before calibration. The
+	// calibration reads it and the lead over the best other condition of
+	// the whole policy, so a condition another one clearly outscores
+	// scores lower whatever the candidates.
+	Margin float64
+	// Example is the index within the condition of the example most like
+	// the message (-1 if none): the most similar by embedding when the
+	// semantic signal decided, otherwise by shared words.
+	Example int
+	// Terms are up to three of the message's words (normalised) that
+	// raised the condition's lexical score most.
+	Terms []string
+}
+
+// matcherContextWords is the reply length (in words) from which Context no
+// longer counts.
+const matcherContextWords = 6
+
+// Score scores the message against candidates (indexes into the compiled
+// conditions, others ignored; nil means all) and returns them best first,
+// ties by margin then index. With nil, only conditions scoring at least
+// the ReportFloor option are returned, at most MaxResults of them. The
+// first three results carry Example and Terms. The lexical cost grows with
+// the postings of the message's features (each capped), not with the
+// number of conditions; the semantic signal reads Semantic once.
+func (m *Matcher) Score(in MatchInput, candidates []int) []ConditionScore {
+	words := matcherWords(in.Text, m.tuning.negationScope)
+	q := m.vocab.messageVector(extractFeatures(words))
+	if in.Context != "" && len(words) < matcherContextWords {
+		ctx := m.vocab.vector(extractFeatures(matcherWords(in.Context, m.tuning.negationScope)))
+		q = addContext(q, ctx, 1.2*(1-float64(len(words))/matcherContextWords))
+	}
+	scratch := m.scratch.Get().(*scoreScratch)
+	defer m.scratch.Put(scratch)
+	acc := scratch.margins
+	m.margins(&q.matcherVec, acc)
+	first, second := topTwo(acc)
+	sem := m.semanticEvidence(in.Semantic)
+
+	// Scores are compared as log-odds: the lexical one is linear in the
+	// margin and lead, the combination with the semantic one is a sum
+	// (naive Bayes: each signal's log-odds beyond what the lexical signal
+	// says of a message it knows nothing about), so ranking needs no
+	// exponential until the results are known.
+	lexLogit := func(c int) float64 {
+		return m.cal.logit([calibrationFeatures]float64{acc[c], lead(acc, c, first, second)})
+	}
+	logOdds := func(c int) float64 {
+		z := lexLogit(c)
+		if sem != nil {
+			z += sem.logit(c) - m.priorLogit[c]
+		}
+		return z
+	}
+	var chosen []int
+	if candidates != nil {
+		for _, c := range candidates {
+			if c >= 0 && c < len(acc) {
+				chosen = append(chosen, c)
+			}
+		}
+	} else {
+		chosen = bestConditions(len(acc), m.opts.MaxResults, logit(m.opts.ReportFloor), logOdds)
+	}
+	out := make([]ConditionScore, len(chosen))
+	for k, c := range chosen {
+		z := lexLogit(c)
+		cs := ConditionScore{Condition: c, Lexical: sigmoid(z), Margin: acc[c], Example: -1}
+		cs.Score = cs.Lexical
+		if sem != nil {
+			cs.Semantic = sigmoid(sem.logit(c))
+			cs.Score = sigmoid(z + sem.logit(c) - m.priorLogit[c])
+		}
+		out[k] = cs
+	}
+	slices.SortFunc(out, func(a, b ConditionScore) int {
+		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(b.Margin, a.Margin), cmp.Compare(a.Condition, b.Condition))
+	})
+	m.explain(out, words, &q, sem, scratch.words)
+	return out
+}
+
+// scoreScratch is one Score call's buffers, kept between calls.
+type scoreScratch struct {
+	margins []float64 // one per condition
+	words   []float32 // one per feature, zero between uses
+}
+
+// bestConditions returns up to limit of the n conditions whose log-odds
+// reach floor, highest first, through a heap of the best seen so far.
+func bestConditions(n, limit int, floor float64, logOdds func(int) float64) []int {
+	type entry struct {
+		z float64
+		c int
+	}
+	worse := func(a, b entry) bool { return a.z < b.z || (a.z == b.z && a.c > b.c) }
+	heap := make([]entry, 0, limit)
+	down := func(i int) {
+		for {
+			l, r, m := 2*i+1, 2*i+2, i
+			if l < len(heap) && worse(heap[l], heap[m]) {
+				m = l
+			}
+			if r < len(heap) && worse(heap[r], heap[m]) {
+				m = r
+			}
+			if m == i {
+				return
+			}
+			heap[i], heap[m] = heap[m], heap[i]
+			i = m
+		}
+	}
+	for c := range n {
+		z := logOdds(c)
+		if z < floor {
+			continue
+		}
+		e := entry{z, c}
+		switch {
+		case len(heap) < limit:
+			heap = append(heap, e)
+			for i := len(heap) - 1; i > 0; {
+				p := (i - 1) / 2
+				if !worse(heap[i], heap[p]) {
+					break
+				}
+				heap[i], heap[p] = heap[p], heap[i]
+				i = p
+			}
+		case worse(heap[0], e):
+			heap[0] = e
+			down(0)
+		}
+	}
+	out := make([]int, len(heap))
+	for k, e := range heap {
+		out[k] = e.c
+	}
+	return out
+}
