@@ -51,6 +51,7 @@ fuzz: ## Run every fuzz target for a minute each
 
 mongo: ## Start the local MongoDB-compatible test server (FerretDB) and print its URI
 	@scripts/mongo-server.sh start $(STATE)/mongo
+	@echo "# a standalone server: run Focal on it with FOCAL_STORE=mongo FOCAL_MONGO_ALLOW_STANDALONE=true" >&2
 
 mongo-stop: ## Stop the server started by `make mongo`
 	@scripts/mongo-server.sh stop $(STATE)/mongo

@@ -32,10 +32,47 @@ type lease struct {
 	sessionID string
 	fence     int64
 	once      sync.Once
+
+	// What the holder got with the lease.
+	turnNumber int
+	session    *domain.Session
+	history    []domain.Turn
+	created    bool
 }
 
-// LockSession implements ports.SessionLocker.
-func (s *Store) LockSession(ctx context.Context, tenantID, sessionID string, wait, ttl time.Duration) (ports.SessionLease, error) {
+// LockSession implements ports.SessionLocker: the session is resolved
+// (and by channel key created), locked, then read under the lease.
+func (s *Store) LockSession(ctx context.Context, req ports.LockRequest) (ports.SessionLease, error) {
+	sessionID, created := req.SessionID, false
+	if sessionID == "" {
+		c := req.Candidate
+		if c == nil || c.ID == "" || req.TenantID == "" || c.TenantID != req.TenantID {
+			return nil, domain.InvalidFields(domain.FieldError{Field: "session", Message: "a session id, or a candidate of the tenant, is required"})
+		}
+		found, isNew, err := s.FindOrCreateActive(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		sessionID, created = found.ID, isNew
+	}
+	l, err := s.lock(ctx, req.TenantID, sessionID, req.Wait, req.TTL)
+	if err != nil {
+		return nil, err
+	}
+	sess, err := s.GetSession(ctx, req.TenantID, sessionID)
+	if err == nil {
+		l.history, err = s.RecentTurns(ctx, req.TenantID, sessionID, req.History)
+	}
+	if err != nil {
+		_ = l.Release(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	l.session, l.turnNumber, l.created = sess, sess.TurnCount+1, created
+	return l, nil
+}
+
+// lock waits for the lease of an existing session.
+func (s *Store) lock(ctx context.Context, tenantID, sessionID string, wait, ttl time.Duration) (*lease, error) {
 	s.mu.Lock()
 	if _, err := s.session(tenantID, sessionID); err != nil {
 		s.mu.Unlock()
@@ -128,8 +165,23 @@ func (s *Store) abandon(ctx context.Context, l *sessionLease, w *leaseWaiter, se
 
 // Token implements ports.SessionLease.
 func (l *lease) Token() ports.LeaseToken {
-	return ports.LeaseToken{SessionID: l.sessionID, Fence: l.fence}
+	return ports.LeaseToken{SessionID: l.sessionID, TurnNumber: l.turnNumber, Fence: l.fence}
 }
+
+// Session implements ports.SessionLease.
+func (l *lease) Session() *domain.Session { return l.session.Clone() }
+
+// History implements ports.SessionLease.
+func (l *lease) History() []domain.Turn {
+	out := make([]domain.Turn, 0, len(l.history))
+	for i := range l.history {
+		out = append(out, *cloneTurn(&l.history[i]))
+	}
+	return out
+}
+
+// Created implements ports.SessionLease.
+func (l *lease) Created() bool { return l.created }
 
 // Release implements ports.SessionLease: the lease goes to the longest
 // waiter, or becomes free.

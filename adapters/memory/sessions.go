@@ -11,7 +11,8 @@ import (
 	"focal/ports"
 )
 
-// FindOrCreateActive implements ports.SessionStore.
+// FindOrCreateActive returns the active session of candidate's channel
+// key, storing candidate as it when there is none (LockSession by key).
 func (s *Store) FindOrCreateActive(ctx context.Context, candidate *domain.Session) (*domain.Session, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, false, unavailable(err)

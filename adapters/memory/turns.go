@@ -16,6 +16,9 @@ func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *do
 	if turn == nil || turn.SessionAfter == nil || turn.ID == "" || turn.TurnNumber < 1 {
 		return domain.InvalidFields(domain.FieldError{Field: "turn", Message: "needs an id, a turn number from 1 and the session after it"})
 	}
+	if lease.Fence == 0 {
+		return domain.InvalidFields(domain.FieldError{Field: "lease", Message: "a commit needs the lease of its session"})
+	}
 	rec := cloneTurn(turn)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -23,11 +26,13 @@ func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *do
 	if err != nil {
 		return err
 	}
-	// Fence 0: a caller without a lease (tests, migrations) skips fencing.
-	if l := s.leases[turn.SessionID]; lease.Fence != 0 && (l == nil || l.holder != lease.Fence) {
+	if prev, ok := s.turnByID[turn.ID]; ok && prev.SessionID == turn.SessionID && prev.TurnNumber == turn.TurnNumber {
+		return nil // committed already: a retry after a lost answer
+	}
+	if l := s.leases[turn.SessionID]; l == nil || l.holder != lease.Fence || lease.SessionID != turn.SessionID {
 		return busy("session %s: the lease of this turn was taken over", turn.SessionID)
 	}
-	if turn.TurnNumber != stored.TurnCount+1 {
+	if turn.TurnNumber != lease.TurnNumber || turn.TurnNumber != stored.TurnCount+1 {
 		return busy("session %s: turn %d is already committed or out of order (the session has %d)", turn.SessionID, turn.TurnNumber, stored.TurnCount)
 	}
 	next := rec.SessionAfter

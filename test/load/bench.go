@@ -207,7 +207,7 @@ func (b *bench) syncScenarios(mongoURI string) error {
 	}
 	bundle := filepath.Join(b.work, "bench-100.json")
 	db := fmt.Sprintf("focal_bench_%d", time.Now().UnixNano())
-	cmd, url, err := b.focal(bundle, "FOCAL_STORE=mongo", "FOCAL_MONGO_URI="+mongoURI, "FOCAL_MONGO_DB="+db)
+	cmd, url, err := b.focal(bundle, "FOCAL_STORE=mongo", "FOCAL_MONGO_ALLOW_STANDALONE=true", "FOCAL_MONGO_URI="+mongoURI, "FOCAL_MONGO_DB="+db)
 	if err != nil {
 		return err
 	}
