@@ -11,7 +11,7 @@ DEMO_AGENT  := 6ba7b810-9dad-11d1-80b4-00c04fd430c8
 RUN_ADDR    ?= :8080
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test test-short lint fmt mongo mongo-stop bench fuzz clean
+.PHONY: help build run test test-short lint fmt mongo mongo-stop bench chaos fuzz clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ fmt: ## Format the code
 
 bench: ## Benchmarks and load runs on loopback (about 5 minutes); rewrites docs/benchmarks.md
 	scripts/bench.sh
+
+chaos: ## 1,000 turns on MongoDB behind a fault-injecting proxy (a few minutes); rewrites its section of docs/benchmarks.md
+	scripts/chaos.sh
 
 fuzz: ## Run every fuzz target for a minute each
 	scripts/fuzz.sh 60s

@@ -70,7 +70,11 @@ func (db *DB) detect(ctx context.Context) (capabilities, error) {
 func capabilitiesOf(bi buildInfo, hello helloReply) (capabilities, error) {
 	c := capabilities{standalone: hello.SetName == "" && hello.Msg != "isdbgrid"}
 	if bi.FerretDBVersion != nil {
-		c.server = fmt.Sprintf("FerretDB %s (MongoDB %s wire)", *bi.FerretDBVersion, bi.Version)
+		v := *bi.FerretDBVersion
+		if v == "unknown" || v == "" {
+			v = "(version not recorded)"
+		}
+		c.server = fmt.Sprintf("FerretDB %s, MongoDB %s wire protocol", v, bi.Version)
 		return c, nil
 	}
 	c.server = "MongoDB " + bi.Version

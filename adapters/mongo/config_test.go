@@ -85,7 +85,7 @@ func TestCapabilitiesFromTheServer(t *testing.T) {
 	ferret := "1.24.2"
 	c, err := capabilitiesOf(buildInfo{Version: "7.0.42", VersionArray: []int32{7, 0, 42}, FerretDBVersion: &ferret}, helloReply{})
 	require.NoError(t, err)
-	require.Equal(t, capabilities{standalone: true, server: "FerretDB 1.24.2 (MongoDB 7.0.42 wire)"}, c,
+	require.Equal(t, capabilities{standalone: true, server: "FerretDB 1.24.2, MongoDB 7.0.42 wire protocol"}, c,
 		"FerretDB: none of the MongoDB features the stores use, a standalone server")
 
 	c, err = capabilitiesOf(buildInfo{Version: "7.0.14", VersionArray: []int32{7, 0, 14}}, helloReply{SetName: "rs0"})

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"strings"
 
 	mdb "go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
@@ -95,7 +96,24 @@ func transient(err error) bool {
 	if errors.As(err, &bwe) && bwe.WriteConcernError != nil {
 		return true
 	}
+	if serverOverloaded(err) {
+		return true
+	}
 	return slices.ContainsFunc(mdb.ErrorCodes(err), func(c int) bool { return slices.Contains(transientCodes, c) })
+}
+
+// serverOverloaded recognises how FerretDB (SQLite) reports an operation
+// it did not carry out because it was too busy or out of time:
+// InternalError (1) with SQLite's "database is locked" (SQLITE_BUSY) or
+// "interrupted" (SQLITE_INTERRUPT, its time limit), where MongoDB answers
+// with a code of its own (MaxTimeMSExpired) or waits.
+func serverOverloaded(err error) bool {
+	var ce mdb.CommandError
+	if !errors.As(err, &ce) || ce.Code != 1 {
+		return false
+	}
+	return strings.HasSuffix(ce.Message, "interrupted (9)") || strings.Contains(ce.Message, "(SQLITE_BUSY)") ||
+		strings.Contains(ce.Message, "(SQLITE_LOCKED)")
 }
 
 // duplicate reports a duplicate key: an insert-once write found its key

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/bson"
 	mdb "go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
@@ -70,6 +71,10 @@ func TestClassifier(t *testing.T) {
 		"unexpected EOF":                 io.ErrUnexpectedEOF,
 		"a network error":                &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET},
 		"wrapped by the store's context": fmt.Errorf("mongo commit turn: %w", serverCode(10107, "NotWritablePrimary")),
+		"FerretDB's time limit": mdb.CommandError{Code: 1, Name: "InternalError",
+			Message: "[msg_find.go:344 handler.handleMaxTimeMSError] [collection.go:94 sqlite.(*collection).Query] interrupted (9)"},
+		"FerretDB too busy to write": mdb.CommandError{Code: 1, Name: "InternalError",
+			Message: "[msg_insert.go:168 handler.(*Handler).MsgInsert] [collection.go:135 sqlite.(*collection).InsertAll.func1] database is locked (5) (SQLITE_BUSY)"},
 	}
 	for name, err := range transientCases {
 		assert.True(t, transient(err), "%s is transient", name)
@@ -80,12 +85,13 @@ func TestClassifier(t *testing.T) {
 	}
 
 	definite := map[string]error{
-		"duplicate key": mdb.WriteException{WriteErrors: mdb.WriteErrors{{Code: 11000, Message: "E11000 duplicate key error"}}},
-		"bad value":     serverCode(2, "BadValue"),
-		"unauthorized":  serverCode(13, "Unauthorized"),
-		"validation":    mdb.WriteException{WriteErrors: mdb.WriteErrors{{Code: 121, Message: "Document failed validation"}}},
-		"not found":     mdb.ErrNoDocuments,
-		"a plain error": errors.New("decode: cannot decode string into an integer type"),
+		"duplicate key":          mdb.WriteException{WriteErrors: mdb.WriteErrors{{Code: 11000, Message: "E11000 duplicate key error"}}},
+		"bad value":              serverCode(2, "BadValue"),
+		"unauthorized":           serverCode(13, "Unauthorized"),
+		"validation":             mdb.WriteException{WriteErrors: mdb.WriteErrors{{Code: 121, Message: "Document failed validation"}}},
+		"not found":              mdb.ErrNoDocuments,
+		"a plain error":          errors.New("decode: cannot decode string into an integer type"),
+		"another internal error": mdb.CommandError{Code: 1, Name: "InternalError", Message: "[msg_update.go:90] duplicate key"},
 	}
 	for name, err := range definite {
 		assert.False(t, transient(err), "%s is a definite answer", name)
@@ -142,4 +148,21 @@ func TestTimeoutsAndClosedClientAreStoreUnavailable(t *testing.T) {
 	require.True(t, domain.IsCode(err, domain.CodeStoreUnavailable), "a disconnected client: got %v", err)
 	_, err = s.leases.LockSession(ctx, byIDReq("t", "s", time.Second, time.Second))
 	require.True(t, domain.IsCode(err, domain.CodeStoreUnavailable), "a disconnected client: got %v", err)
+}
+
+// A duplicate on the _id index is this writer's own document when the _id
+// is its own; MongoDB says which index in the message and the key pattern.
+func TestDuplicateIDIsRecognised(t *testing.T) {
+	byMessage := mdb.WriteException{WriteErrors: mdb.WriteErrors{{Code: 11000,
+		Message: `E11000 duplicate key error collection: focal.turns index: _id_ dup key: { _id: "t1" }`}}}
+	raw, err := bson.Marshal(bson.D{{Key: "index", Value: 0}, {Key: "code", Value: 11000}, {Key: "errmsg", Value: "E11000"},
+		{Key: "keyPattern", Value: bson.D{{Key: "_id", Value: 1}}}, {Key: "keyValue", Value: bson.D{{Key: "_id", Value: "t1"}}}})
+	require.NoError(t, err)
+	byPattern := mdb.WriteException{WriteErrors: mdb.WriteErrors{{Code: 11000, Message: "E11000", Raw: raw}}}
+	other := mdb.WriteException{WriteErrors: mdb.WriteErrors{{Code: 11000,
+		Message: `E11000 duplicate key error collection: focal.turns index: session_turn dup key: { session_id: "s", turn_number: 2 }`}}}
+	assert.True(t, duplicateID(byMessage))
+	assert.True(t, duplicateID(byPattern))
+	assert.False(t, duplicateID(other), "another unique index")
+	assert.False(t, duplicateID(errors.New("E11000 index: _id_ ")), "not a write error")
 }

@@ -89,7 +89,7 @@ func (db *DB) readSession(ctx context.Context, tenantID string, m sessionMatch, 
 	var doc *sessionDoc
 	var recent []turnDoc
 	errDoc, errTurns := concurrently(
-		func() (err error) { doc, err = db.findSessionBy(ctx, m.filter(tenantID)); return err },
+		func() (err error) { doc, err = db.findSessionBy(ctx, tenantID, m); return err },
 		func() (err error) {
 			if guessID != "" {
 				recent, err = db.findTurns(workaround(ctx), turnsOf(tenantID, guessID), newestTurnFirst, n)
@@ -112,13 +112,18 @@ func (db *DB) readSession(ctx context.Context, tenantID string, m sessionMatch, 
 	return &sessionView{doc: *doc, recent: recent}, nil
 }
 
-// findSessionBy reads the session document filter matches, nil when none.
-func (db *DB) findSessionBy(ctx context.Context, filter bson.D) (*sessionDoc, error) {
+// findSessionBy reads the session document m names, nil when none. By id
+// the filter is the _id alone, the tenant checked here (see findSession).
+func (db *DB) findSessionBy(ctx context.Context, tenantID string, m sessionMatch) (*sessionDoc, error) {
+	filter := m.filter(tenantID)
+	if m.id != "" {
+		filter = bson.D{{Key: "_id", Value: m.id}}
+	}
 	ctx, cancel := db.op(ctx)
 	defer cancel()
 	var doc sessionDoc
 	err := db.sessions.FindOne(ctx, filter).Decode(&doc)
-	if errors.Is(err, errNoDocuments) {
+	if errors.Is(err, errNoDocuments) || (err == nil && doc.TenantID != tenantID) {
 		return nil, nil
 	}
 	if err != nil {

@@ -268,9 +268,11 @@ func badCursor() error {
 func (db *DB) findSession(ctx context.Context, tenantID, sessionID string) (*sessionDoc, error) {
 	ctx, cancel := db.op(ctx)
 	defer cancel()
+	// By _id alone, the tenant checked here: servers like FerretDB use an
+	// index only for a filter on _id alone.
 	var doc sessionDoc
-	err := db.sessions.FindOne(ctx, sessionFilter(tenantID, sessionID)).Decode(&doc)
-	if errors.Is(err, errNoDocuments) {
+	err := db.sessions.FindOne(ctx, bson.D{{Key: "_id", Value: sessionID}}).Decode(&doc)
+	if errors.Is(err, errNoDocuments) || (err == nil && doc.TenantID != tenantID) {
 		return nil, sessionNotFound(sessionID)
 	}
 	if err != nil {

@@ -3,9 +3,12 @@ package mongo
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	mdb "go.mongodb.org/mongo-driver/v2/mongo"
+
+	"focal/domain"
 )
 
 var errNoDocuments = mdb.ErrNoDocuments
@@ -46,6 +49,10 @@ func (db *DB) insertOnce(ctx context.Context, col *mdb.Collection, doc any, what
 			return false, fail(err, what)
 		case stored != nil:
 			return rb.mine(stored), nil
+		case duplicate(err) && duplicateID(err):
+			// Our _id is on the primary but not yet on a majority, which
+			// reads see: written, not confirmed. Asking again settles it.
+			return false, domain.WrapError(domain.CodeStoreUnavailable, err, "the write is not confirmed yet")
 		case duplicate(err):
 			return false, nil // another document holds a unique key of ours
 		case attempt == maxUnknownOutcomes || ctx.Err() != nil:
@@ -53,6 +60,31 @@ func (db *DB) insertOnce(ctx context.Context, col *mdb.Collection, doc any, what
 		}
 		// The write did not land: send it again.
 	}
+}
+
+// duplicateID reports a duplicate key error on the _id index (MongoDB
+// names the index, or its key pattern, in the error).
+func duplicateID(err error) bool {
+	var we mdb.WriteException
+	if !errors.As(err, &we) {
+		return false
+	}
+	for _, e := range we.WriteErrors {
+		if e.Code != 11000 {
+			continue
+		}
+		if strings.Contains(e.Message, "index: _id_ ") {
+			return true
+		}
+		if kp, lookupErr := e.Raw.LookupErr("keyPattern"); lookupErr == nil {
+			if doc, ok := kp.DocumentOK(); ok {
+				if elems, _ := doc.Elements(); len(elems) == 1 && elems[0].Key() == "_id" {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // readBack says how insertOnce settles an unknown outcome.
