@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -81,7 +80,7 @@ func runBench(args []string) error {
 		return err
 	}
 	b.report.elapsed = time.Since(started)
-	return os.WriteFile(*out, []byte(b.report.markdown()), 0o644)
+	return os.WriteFile(*out, []byte(keepChaosSection(*out, b.report.markdown())), 0o644) // test/load/mongo_commands.go
 }
 
 // token signs a bench token: enterprise tier, so limits stay out of the way.
@@ -215,54 +214,9 @@ func (b *bench) syncScenarios(mongoURI string) error {
 		res := b.measure(attackSpec{URL: url, Path: "/v1/chat", Token: token(), Agent: benchAgent, Message: benchMessage, Workers: workers, Duration: b.duration})
 		b.report.sync = append(b.report.sync, syncRow{store: "MongoDB (FerretDB test server)", rules: 100, workers: workers, runs: res})
 	}
-	b.roundTrips(url)
 	b.stop(cmd)
+	b.mongoCommandsPerTurn(mongoURI, bundle) // test/load/mongo_commands.go
 	return nil
-}
-
-// roundTrips counts MongoDB commands per turn from the service's own
-// metrics: a new user's first turn, and a returning user's next turn.
-func (b *bench) roundTrips(url string) {
-	per := func(sameUser bool) float64 {
-		c0, t0 := counter(url, "focal_mongo_commands_total"), counter(url, "focal_turns_total")
-		attack(attackSpec{URL: url, Path: "/v1/chat", Token: token(), Agent: benchAgent, Message: benchMessage, Workers: 1,
-			Duration: time.Second, SameUser: sameUser})
-		c1, t1 := counter(url, "focal_mongo_commands_total"), counter(url, "focal_turns_total")
-		if t1 == t0 {
-			return 0
-		}
-		return (c1 - c0) / (t1 - t0)
-	}
-	first, next := per(false), per(true)
-	b.report.extra = append(b.report.extra, targetRow{"MongoDB round trips per turn ≤ 4",
-		fmt.Sprintf("%.1f (next turn of a session), %.1f (first turn)", next, first),
-		"counted commands, not timed", next <= 4, true})
-}
-
-// counter sums every sample of a metric on /metrics.
-func counter(url, name string) float64 {
-	res, err := http.Get(url + "/metrics")
-	if err != nil {
-		return 0
-	}
-	defer res.Body.Close()
-	var sum float64
-	sc := bufio.NewScanner(res.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name) {
-			continue
-		}
-		if rest := strings.TrimPrefix(line, name); rest != "" && rest[0] != '{' && rest[0] != ' ' {
-			continue
-		}
-		fields := strings.Fields(line)
-		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
-		if err == nil {
-			sum += v
-		}
-	}
-	return sum
 }
 
 // integrity runs the reliability load (DESIGN §9) against memory.
