@@ -6,6 +6,9 @@ import (
 
 	"github.com/caarlos0/env/v11"
 	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+
+	"focal/adapters/clock"
 )
 
 func TestConfigFromEnvironment(t *testing.T) {
@@ -100,4 +103,20 @@ func TestCapabilitiesFromTheServer(t *testing.T) {
 
 	_, err = capabilitiesOf(buildInfo{Version: "5.0.9", VersionArray: []int32{5, 0, 9}}, helloReply{SetName: "rs0"})
 	require.ErrorContains(t, err, "needs MongoDB 6.0 or newer")
+}
+
+// Majority writes, majority reads and primary reads are the store's own
+// settings, set over whatever the URI carries.
+func TestOpenSetsDurableSettings(t *testing.T) {
+	for _, uri := range []string{"mongodb://h/", "mongodb://h/?w=majority&readPreference=primary&appName=x&retryWrites=true"} {
+		db, err := Open(Config{URI: uri}, clock.System{}, nil)
+		require.NoError(t, err)
+		o := db.options
+		require.Equal(t, "majority", o.WriteConcern.W, uri)
+		require.Equal(t, "majority", o.ReadConcern.Level, uri)
+		require.Equal(t, readpref.PrimaryMode, o.ReadPreference.Mode(), uri)
+		require.True(t, *o.RetryWrites, uri)
+		require.True(t, *o.RetryReads, uri)
+		require.Nil(t, db.client, "Open does no I/O: Start connects")
+	}
 }

@@ -160,7 +160,7 @@ func (k *IdempotencyKeys) write(ctx context.Context, doc *idemDoc) (bool, error)
 	if !db.caps.atomicUpdates {
 		return db.insertOnce(ctx, db.idem, doc, "claim idempotency key", readBack{mine: mine})
 	}
-	filter := bson.D{{Key: "_id", Value: doc.ID}, {Key: "expires_ns", Value: bson.D{{Key: "$lte", Value: db.clock.Now().UnixNano()}}}}
+	filter := replaceableClaim(doc.ID, db.clock.Now())
 	wctx, cancel := db.op(ctx)
 	_, err := db.idem.ReplaceOne(wctx, filter, doc, options.Replace().SetUpsert(true))
 	cancel()
@@ -177,6 +177,13 @@ func (k *IdempotencyKeys) write(ctx context.Context, doc *idemDoc) (bool, error)
 		return false, fail(err, "claim idempotency key")
 	}
 	return stored != nil && mine(stored), nil
+}
+
+// replaceableClaim matches the key's record only when it has expired: an
+// upsert with it writes a claim where there is none or only an expired
+// one, and meets the _id of a live one.
+func replaceableClaim(id string, now time.Time) bson.D {
+	return bson.D{{Key: "_id", Value: id}, {Key: "expires_ns", Value: bson.D{{Key: "$lte", Value: now.UnixNano()}}}}
 }
 
 // takeOver deletes the expired record old if this caller wins the right to

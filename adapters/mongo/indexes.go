@@ -43,8 +43,10 @@ func (db *DB) indexSpecs() []indexSpec {
 	specs := []indexSpec{
 		// The commit point of an agent's policy version.
 		{col: db.policies, name: "tenant_agent_version", keys: k("tenant_id", 1, "agent_id", 1, "version", -1), unique: true},
-		// One active session per channel key: the claim of the key.
-		{col: db.sessions, name: "active_key", keys: k("active_key", 1), unique: true},
+		// One active session per channel key: the claim of the key (the
+		// key's hash holds the tenant; the tenant leads so that sessions
+		// can be sharded by tenant).
+		{col: db.sessions, name: "tenant_active_key", keys: k("tenant_id", 1, "active_key", 1), unique: true},
 		// Session listings, newest first, by every combination of filters.
 		{col: db.sessions, name: "tenant_newest", keys: k("tenant_id", 1, "created_ns", -1, "_id", -1)},
 		{col: db.sessions, name: "tenant_agent_newest", keys: k("tenant_id", 1, "agent_id", 1, "created_ns", -1, "_id", -1)},

@@ -220,3 +220,22 @@ func TestLeaseUpsertIsJudgedByTheServerClock(t *testing.T) {
 	require.Contains(t, extJSON(t, sealed[0]), `"sealed":true,"expires_at":{"$date":"9999-01-01T00:00:00Z"}`,
 		"a seal never expires")
 }
+
+// The other MongoDB-only commands: the session read that joins its newest
+// turns, the rate counter, and the claim that admits only an expired
+// record.
+func TestMongoOnlyCommands(t *testing.T) {
+	require.Equal(t, `{"$lookup":{"from":"turns","localField":"_id","foreignField":"session_id",`+
+		`"pipeline":[{"$sort":{"turn_number":-1}},{"$limit":10}],"as":"recent"}}`, extJSON(t, lookupTurns(10, false)))
+	require.Contains(t, extJSON(t, lookupTurns(1, true)), `{"$limit":1},{"$project":{"turn_number":1,"session_after":1}}`,
+		"a listing joins only what each session's state needs")
+
+	end := time.Date(2030, 1, 1, 0, 1, 0, 0, time.UTC)
+	id, update := rateCount("tenant:a", 42, end)
+	require.Equal(t, "tenant:a/42", id)
+	require.Equal(t, `{"$inc":{"n":1},"$setOnInsert":{"key":"tenant:a","window_start":42,"expires_at":{"$date":"2030-01-01T00:02:00Z"}}}`,
+		extJSON(t, update))
+
+	now := time.Unix(0, 1000)
+	require.Equal(t, `{"_id":"k","expires_ns":{"$lte":1000}}`, extJSON(t, replaceableClaim("k", now)))
+}

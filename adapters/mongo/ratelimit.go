@@ -185,6 +185,16 @@ func (rl *RateLimits) take(ctx context.Context, key string, start, length int64,
 	return rl.takeSlot(ctx, key, start, length, limit, end)
 }
 
+// rateCount is the _id and update of a window's counter: one more
+// request, the window's fields set when it is created.
+func rateCount(key string, start int64, end time.Time) (string, bson.D) {
+	return key + "/" + strconv.FormatInt(start, 10), bson.D{
+		{Key: "$inc", Value: bson.D{{Key: "n", Value: 1}}},
+		{Key: "$setOnInsert", Value: bson.D{{Key: "key", Value: key}, {Key: "window_start", Value: start},
+			{Key: "expires_at", Value: end.Add(rateGrace)}}},
+	}
+}
+
 type rateWindowDoc struct {
 	N int `bson:"n"`
 }
@@ -197,11 +207,7 @@ func (rl *RateLimits) count(ctx context.Context, key string, start, length int64
 	if rl.db.rates.full(key, start, length, limit) {
 		return 0, nil
 	}
-	id := key + "/" + strconv.FormatInt(start, 10)
-	update := bson.D{
-		{Key: "$inc", Value: bson.D{{Key: "n", Value: 1}}},
-		{Key: "$setOnInsert", Value: bson.D{{Key: "key", Value: key}, {Key: "window_start", Value: start}, {Key: "expires_at", Value: end.Add(rateGrace)}}},
-	}
+	id, update := rateCount(key, start, end)
 	opts := options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After).
 		SetProjection(bson.D{{Key: "_id", Value: 0}, {Key: "n", Value: 1}})
 	var doc rateWindowDoc

@@ -112,12 +112,12 @@ func (db *DB) readSession(ctx context.Context, tenantID string, m sessionMatch, 
 	return &sessionView{doc: *doc, recent: recent}, nil
 }
 
-// findSessionBy reads the session document m names, nil when none. By id
-// the filter is the _id alone, the tenant checked here (see findSession).
+// findSessionBy reads the session document m names, nil when none (the
+// tenant checked here too: see DB.byID).
 func (db *DB) findSessionBy(ctx context.Context, tenantID string, m sessionMatch) (*sessionDoc, error) {
 	filter := m.filter(tenantID)
 	if m.id != "" {
-		filter = bson.D{{Key: "_id", Value: m.id}}
+		filter = db.byID(m.id, tenantID)
 	}
 	ctx, cancel := db.op(ctx)
 	defer cancel()

@@ -134,6 +134,17 @@ func sessionNotFound(sessionID string) error {
 	return domain.Errorf(domain.CodeSessionNotFound, "session %s not found", sessionID)
 }
 
+// byID is the filter of a point read: _id and tenant on MongoDB (a
+// collection sharded by tenant routes it to one shard); _id alone on
+// servers that use an index only for a filter on _id alone (FerretDB),
+// the caller then checking the tenant itself.
+func (db *DB) byID(id, tenantID string) bson.D {
+	if db.caps.lookup {
+		return bson.D{{Key: "_id", Value: id}, {Key: "tenant_id", Value: tenantID}}
+	}
+	return bson.D{{Key: "_id", Value: id}}
+}
+
 func sessionFilter(tenantID, sessionID string) bson.D {
 	return bson.D{{Key: "_id", Value: sessionID}, {Key: "tenant_id", Value: tenantID}}
 }
@@ -268,10 +279,8 @@ func badCursor() error {
 func (db *DB) findSession(ctx context.Context, tenantID, sessionID string) (*sessionDoc, error) {
 	ctx, cancel := db.op(ctx)
 	defer cancel()
-	// By _id alone, the tenant checked here: servers like FerretDB use an
-	// index only for a filter on _id alone.
 	var doc sessionDoc
-	err := db.sessions.FindOne(ctx, bson.D{{Key: "_id", Value: sessionID}}).Decode(&doc)
+	err := db.sessions.FindOne(ctx, db.byID(sessionID, tenantID)).Decode(&doc)
 	if errors.Is(err, errNoDocuments) || (err == nil && doc.TenantID != tenantID) {
 		return nil, sessionNotFound(sessionID)
 	}

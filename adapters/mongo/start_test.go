@@ -40,11 +40,11 @@ func TestStartMigratesChangedIndexes(t *testing.T) {
 	sessions := db.sessions.Indexes()
 	// As an older build left them: the key claim not unique, a listing
 	// index under another name, one of the same name on other keys.
-	require.NoError(t, sessions.DropOne(ctx, "active_key"))
+	require.NoError(t, sessions.DropOne(ctx, "tenant_active_key"))
 	require.NoError(t, sessions.DropOne(ctx, "tenant_status_newest"))
 	require.NoError(t, sessions.DropOne(ctx, "tenant_newest"))
 	_, err := sessions.CreateMany(ctx, []mdb.IndexModel{
-		{Keys: bson.D{{Key: "active_key", Value: 1}}, Options: options.Index().SetName("active_key")},
+		{Keys: bson.D{{Key: "tenant_id", Value: 1}, {Key: "active_key", Value: 1}}, Options: options.Index().SetName("tenant_active_key")},
 		{Keys: bson.D{{Key: "tenant_id", Value: 1}, {Key: "status", Value: 1}, {Key: "created_ns", Value: -1}, {Key: "_id", Value: -1}},
 			Options: options.Index().SetName("old_status_listing")},
 		{Keys: bson.D{{Key: "tenant_id", Value: 1}, {Key: "created_ns", Value: 1}}, Options: options.Index().SetName("tenant_newest")},
@@ -58,7 +58,7 @@ func TestStartMigratesChangedIndexes(t *testing.T) {
 	for _, ix := range have {
 		byName[ix.Name] = ix
 	}
-	require.True(t, byName["active_key"].Unique, "the key claim is unique again")
+	require.True(t, byName["tenant_active_key"].Unique, "the key claim is unique again")
 	require.NotContains(t, byName, "old_status_listing", "the same keys under an old name are gone")
 	require.Contains(t, byName, "tenant_status_newest")
 	require.Equal(t, "[{tenant_id 1} {created_ns -1} {_id -1}]", fmtKeys(byName["tenant_newest"].Key), "the name's new keys")

@@ -167,9 +167,8 @@ func (db *DB) refusedCommit(ctx context.Context, turn *domain.Turn, why string) 
 func (db *DB) findTurnByID(ctx context.Context, tenantID, turnID string) (*turnDoc, error) {
 	ctx, cancel := db.op(ctx)
 	defer cancel()
-	// By _id alone, the tenant checked here (see findSession).
 	var doc turnDoc
-	err := db.turns.FindOne(ctx, bson.D{{Key: "_id", Value: turnID}}).Decode(&doc)
+	err := db.turns.FindOne(ctx, db.byID(turnID, tenantID)).Decode(&doc)
 	if errors.Is(err, errNoDocuments) || (err == nil && doc.TenantID != tenantID) {
 		return nil, nil
 	}
