@@ -3,7 +3,6 @@ package mongo
 import (
 	"context"
 	"errors"
-	"sync"
 	"time"
 
 	"focal/domain"
@@ -79,6 +78,13 @@ func (r *lockRun) run(ctx context.Context) (ports.SessionLease, error) {
 	view, spec, err := r.firstRead(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if view == nil && spec != nil {
+		// A guess at a session that is gone (or no longer the key's).
+		if err := r.db.giveBack(ctx, spec.write.id(), spec.grant.fence); err != nil {
+			return nil, err
+		}
+		spec = nil
 	}
 	created := false
 	for range maxResolveRounds {
@@ -363,61 +369,4 @@ func (db *DB) sealLease(ctx context.Context, tenantID, sessionID string) error {
 		}
 		poll = min(2*poll, maxPoll)
 	}
-}
-
-// lease is a held lease.
-type lease struct {
-	db      *DB
-	id      string
-	token   ports.LeaseToken
-	session *domain.Session
-	recent  []turnDoc // the history asked for, newest first
-	created bool
-
-	mu       sync.Mutex
-	released bool
-}
-
-// Token implements ports.SessionLease.
-func (l *lease) Token() ports.LeaseToken { return l.token }
-
-// Session implements ports.SessionLease.
-func (l *lease) Session() *domain.Session { return l.session.Clone() }
-
-// History implements ports.SessionLease: decoded on each call, so every
-// caller gets its own copies.
-func (l *lease) History() []domain.Turn {
-	v := sessionView{recent: l.recent}
-	out, err := v.history(len(l.recent))
-	if err != nil {
-		return []domain.Turn{} // stored records that cannot be read give no history
-	}
-	return out
-}
-
-// Created implements ports.SessionLease.
-func (l *lease) Created() bool { return l.created }
-
-// Release implements ports.SessionLease. A lease whose turn this process
-// committed is spent: releasing it sends nothing. Otherwise one delete
-// filtered by the fence, so releasing after a takeover, or twice, removes
-// nothing (near its expiry, on servers without atomic updates, the delete
-// needs the takeover marker). A release that failed may be retried; the
-// lease expires regardless.
-func (l *lease) Release(ctx context.Context) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.released {
-		return nil
-	}
-	if g, ok := l.db.memo.grantOf(l.id, l.token.Fence); ok && g.committed {
-		l.db.memo.dropGrant(l.id, l.token.Fence)
-		l.released = true
-		return nil
-	}
-	if err := l.db.giveBack(ctx, l.id, l.token.Fence); err != nil {
-		return err
-	}
-	l.released = true
-	return nil
 }

@@ -77,8 +77,8 @@ type answer struct {
 	race      bool
 }
 
-// Run starts Focal behind the proxy, sends the load with faults on, turns
-// them off and reads everything back.
+// Run starts Focal behind the proxy, sends the load with faults on, and
+// reads back what it left.
 func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Result, error) {
 	focal, err := startFocal(ctx, cfg.Target, cfg.Database, cfg.Faults, log)
 	if err != nil {
@@ -99,42 +99,12 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Result, error) {
 	if race.status != http.StatusOK {
 		return nil, fmt.Errorf("opening the racing session: %d %s", race.status, race.body)
 	}
-
 	dups := int(float64(cfg.Turns-cfg.Racing) * cfg.DupShare)
 	unique := cfg.Turns - cfg.Racing - dups
-	jobs := make([]func() *answer, 0, cfg.Turns)
-	for i := range unique {
-		jobs = append(jobs, func() *answer {
-			return c.chat(ctx, fmt.Sprintf("user-%d", i), fmt.Sprintf("key-%d", i), "", "What time do you open on Sunday?")
-		})
-	}
-	for i := range dups {
-		jobs = append(jobs, func() *answer {
-			return c.chat(ctx, fmt.Sprintf("user-%d", i), fmt.Sprintf("key-%d", i), "", "What time do you open on Sunday?")
-		})
-	}
-	for i := range cfg.Racing {
-		jobs = append(jobs, func() *answer {
-			a := c.chat(ctx, "race-user", fmt.Sprintf("race-%d", i+1), race.sessionID, "store hours?")
-			a.race = true
-			return a
-		})
-	}
-	rng := rand.New(rand.NewPCG(cfg.Faults.Seed, 1))
-	rng.Shuffle(len(jobs), func(i, j int) { jobs[i], jobs[j] = jobs[j], jobs[i] })
+	jobs := loadJobs(ctx, c, cfg, unique, dups, race.sessionID)
 
 	start := time.Now()
-	answers := make([]*answer, len(jobs))
-	sem := make(chan struct{}, cfg.Concurrency)
-	var wg sync.WaitGroup
-	for i, job := range jobs {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			answers[i] = job()
-		})
-	}
-	wg.Wait()
+	answers := send(jobs, cfg.Concurrency)
 	res := &Result{Server: focal.server, Requests: len(jobs), UniqueRequests: unique, DuplicateKeys: dups, RacingMessages: cfg.Racing,
 		FaultRate: cfg.Faults.Rate, Seed: cfg.Faults.Seed, Answers: map[string]int{}, Seconds: time.Since(start).Seconds()}
 	res.Proxy = focal.proxy.Stats()
@@ -144,6 +114,50 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Result, error) {
 	}
 	res.check(stored, answers, race.sessionID)
 	return res, nil
+}
+
+// loadJobs are the requests, in a seeded random order: one message per
+// unique user, dups of them again with the same key, and the racing
+// messages.
+func loadJobs(ctx context.Context, c *client, cfg Config, unique, dups int, raceSession string) []func() *answer {
+	jobs := make([]func() *answer, 0, cfg.Turns)
+	user := func(i int) func() *answer {
+		return func() *answer {
+			return c.chat(ctx, fmt.Sprintf("user-%d", i), fmt.Sprintf("key-%d", i), "", "What time do you open on Sunday?")
+		}
+	}
+	for i := range unique {
+		jobs = append(jobs, user(i))
+	}
+	for i := range dups {
+		jobs = append(jobs, user(i))
+	}
+	for i := range cfg.Racing {
+		jobs = append(jobs, func() *answer {
+			a := c.chat(ctx, "race-user", fmt.Sprintf("race-%d", i+1), raceSession, "store hours?")
+			a.race = true
+			return a
+		})
+	}
+	rng := rand.New(rand.NewPCG(cfg.Faults.Seed, 1))
+	rng.Shuffle(len(jobs), func(i, j int) { jobs[i], jobs[j] = jobs[j], jobs[i] })
+	return jobs
+}
+
+// send runs the jobs, concurrency at a time.
+func send(jobs []func() *answer, concurrency int) []*answer {
+	answers := make([]*answer, len(jobs))
+	sem := make(chan struct{}, concurrency)
+	var wg sync.WaitGroup
+	for i, job := range jobs {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			answers[i] = job()
+		})
+	}
+	wg.Wait()
+	return answers
 }
 
 // retryable are the answers a client may get instead of its turn: the
@@ -162,6 +176,27 @@ func (res *Result) problem(format string, args ...any) {
 // query that is not by _id, which a read through the API (a listing
 // joins each session's newest turn) would repeat a thousand times.
 func (res *Result) check(stored *storedState, answers []*answer, raceSession string) {
+	res.checkAnswers(stored, answers)
+	res.checkSessions(stored, raceSession)
+	numbers := stored.numbers[raceSession]
+	slices.Sort(numbers)
+	res.RaceTurns = len(numbers)
+	res.RaceNumbersDense = true
+	for i, n := range numbers {
+		res.RaceNumbersDense = res.RaceNumbersDense && n == i+1
+	}
+	if !res.RaceNumbersDense {
+		res.problem("the racing session's turns are numbered %v, not 1..%d", numbers, len(numbers))
+	}
+	// The opening turn, each answered race turn, and at most every message.
+	if res.RaceTurns < 1+res.RaceAnswered || res.RaceTurns > 1+res.RacingMessages {
+		res.problem("the racing session has %d turns for %d answered of %d messages", res.RaceTurns, res.RaceAnswered, res.RacingMessages)
+	}
+}
+
+// checkAnswers: every answer is a stored turn or a retryable error, and
+// answers to one key agree.
+func (res *Result) checkAnswers(stored *storedState, answers []*answer) {
 	byKey := map[string][]*answer{}
 	for _, a := range answers {
 		label := fmt.Sprint(a.status)
@@ -198,6 +233,11 @@ func (res *Result) check(stored *storedState, answers []*answer, raceSession str
 			res.problem("turn %s answered for key %s is not stored as answered", a.turnID, key)
 		}
 	}
+}
+
+// checkSessions: one active session per user, one turn per user's single
+// message.
+func (res *Result) checkSessions(stored *storedState, raceSession string) {
 	active := map[string]int{}
 	turnsOfUser := map[string]int{}
 	for _, s := range stored.sessions {
@@ -219,20 +259,6 @@ func (res *Result) check(stored *storedState, answers []*answer, raceSession str
 			res.DuplicatedTurns += n - 1
 			res.problem("%s sent one message and has %d turns", user, n)
 		}
-	}
-	numbers := stored.numbers[raceSession]
-	slices.Sort(numbers)
-	res.RaceTurns = len(numbers)
-	res.RaceNumbersDense = true
-	for i, n := range numbers {
-		res.RaceNumbersDense = res.RaceNumbersDense && n == i+1
-	}
-	if !res.RaceNumbersDense {
-		res.problem("the racing session's turns are numbered %v, not 1..%d", numbers, len(numbers))
-	}
-	// The opening turn, each answered race turn, and at most every message.
-	if res.RaceTurns < 1+res.RaceAnswered || res.RaceTurns > 1+res.RacingMessages {
-		res.problem("the racing session has %d turns for %d answered of %d messages", res.RaceTurns, res.RaceAnswered, res.RacingMessages)
 	}
 }
 

@@ -127,54 +127,14 @@ var turnKinds = []string{firstTurn, returningTurn, firstTurnKeyed, returningKeye
 
 func measureMongoCommands(uri, bundle string, users int) (*mongoCommands, error) {
 	log := &commandLog{}
-	env := map[string]string{
-		"FOCAL_HTTP_ADDR": "127.0.0.1:0", "FOCAL_JWT_SECRET": benchSecret, "FOCAL_BOOTSTRAP_BUNDLE": bundle,
-		"FOCAL_LOG_LEVEL": "error", "FOCAL_RATE_LIMIT_ENTERPRISE": "100000000",
-		"FOCAL_STORE": "mongo", "FOCAL_MONGO_URI": uri, "FOCAL_MONGO_ALLOW_STANDALONE": "true",
-		"FOCAL_MONGO_DB": fmt.Sprintf("focal_commands_%d", time.Now().UnixNano()),
-		// A policy check every minute, not every second: not a turn's cost.
-		"FOCAL_POLICY_REFRESH": "1m",
-	}
-	cfg, err := bootstrap.LoadConfigEnv("", env)
+	url, server, stop, err := startWithCommandLog(uri, bundle, log)
 	if err != nil {
 		return nil, err
 	}
-	var srv *bootstrap.Server
-	var db *mongo.DB
-	app := fx.New(bootstrap.Options(cfg, zap.NewNop(), bootstrap.WithMongoOption(mongo.WithCommandObserver(log.add)),
-		fx.Populate(&srv, &db)), fx.NopLogger)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := app.Start(ctx); err != nil {
-		return nil, err
-	}
-	defer func() { _ = app.Stop(context.Background()) }()
-	url := "http://" + srv.Addr() + "/v1/chat"
-	m := &mongoCommands{server: db.Server(), samples: map[string][]turnCommands{}}
-	turn := func(kind, user, key string) error {
-		body, _ := json.Marshal(map[string]string{"agent_id": benchAgent, "channel": "bench", "user_channel_id": user, "message": benchMessage})
-		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token())
-		req.Header.Set("Content-Type", "application/json")
-		if key != "" {
-			req.Header.Set("Idempotency-Key", key)
-		}
-		log.take()
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		defer res.Body.Close()
-		if res.StatusCode != http.StatusOK {
-			return fmt.Errorf("%s: status %d", kind, res.StatusCode)
-		}
-		// Every command of the turn, the key's completion included, ended
-		// before the response did.
-		m.samples[kind] = append(m.samples[kind], summarize(log.take()))
-		return nil
-	}
+	defer stop()
+	m := &mongoCommands{server: server, samples: map[string][]turnCommands{}}
 	// A warm-up turn: connections, the policy cache.
-	if err := turn("warm-up", "warm-up", ""); err != nil {
+	if err := m.turn(log, url, "warm-up", "warm-up", ""); err != nil {
 		return nil, err
 	}
 	for i := range users {
@@ -185,12 +145,65 @@ func measureMongoCommands(uri, bundle string, users int) (*mongoCommands, error)
 			{returningKeyed, fmt.Sprintf("cmd-key-%d", i), fmt.Sprintf("k-%d-2", i)},
 		}
 		for _, s := range steps {
-			if err := turn(s.kind, s.user, s.key); err != nil {
+			if err := m.turn(log, url, s.kind, s.user, s.key); err != nil {
 				return nil, err
 			}
 		}
 	}
 	return m, nil
+}
+
+// startWithCommandLog starts Focal in this process on the MongoDB server
+// at uri, its store's commands going to log: the chat URL, the server's
+// name and how to stop it.
+func startWithCommandLog(uri, bundle string, log *commandLog) (string, string, func(), error) {
+	env := map[string]string{
+		"FOCAL_HTTP_ADDR": "127.0.0.1:0", "FOCAL_JWT_SECRET": benchSecret, "FOCAL_BOOTSTRAP_BUNDLE": bundle,
+		"FOCAL_LOG_LEVEL": "error", "FOCAL_RATE_LIMIT_ENTERPRISE": "100000000",
+		"FOCAL_STORE": "mongo", "FOCAL_MONGO_URI": uri, "FOCAL_MONGO_ALLOW_STANDALONE": "true",
+		"FOCAL_MONGO_DB": fmt.Sprintf("focal_commands_%d", time.Now().UnixNano()),
+		// A policy check every minute, not every second: not a turn's cost.
+		"FOCAL_POLICY_REFRESH": "1m",
+	}
+	cfg, err := bootstrap.LoadConfigEnv("", env)
+	if err != nil {
+		return "", "", nil, err
+	}
+	var srv *bootstrap.Server
+	var db *mongo.DB
+	app := fx.New(bootstrap.Options(cfg, zap.NewNop(), bootstrap.WithMongoOption(mongo.WithCommandObserver(log.add)),
+		fx.Populate(&srv, &db)), fx.NopLogger)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := app.Start(ctx); err != nil {
+		return "", "", nil, err
+	}
+	stop := func() { _ = app.Stop(context.Background()) }
+	return "http://" + srv.Addr() + "/v1/chat", db.Server(), stop, nil
+}
+
+// turn sends one chat turn and records the commands it cost.
+func (m *mongoCommands) turn(log *commandLog, url, kind, user, key string) error {
+	body, _ := json.Marshal(map[string]string{"agent_id": benchAgent, "channel": "bench", "user_channel_id": user, "message": benchMessage})
+	req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token())
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	log.take()
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: status %d", kind, res.StatusCode)
+	}
+	// Every command of the turn, the key's completion included, ended
+	// before the response did.
+	m.samples[kind] = append(m.samples[kind], summarize(log.take()))
+	return nil
 }
 
 // median of a field over a kind's samples.
