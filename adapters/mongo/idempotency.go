@@ -130,18 +130,19 @@ func (k *IdempotencyKeys) ClaimIdempotencyKey(ctx context.Context, rec ports.Ide
 			r, err := cur.record()
 			return r, false, err
 		}
+		wait := cur == nil // released, or written but not yet on a majority: never spin
 		if cur != nil && !k.db.caps.atomicUpdates {
 			deleted, err := k.takeOver(ctx, cur)
 			if err != nil {
 				return nil, false, err
 			}
-			if !deleted {
-				// Another claimer holds the takeover: wait for the key to change.
-				if err := sleep(ctx, jitter(poll)); err != nil {
-					return nil, false, err
-				}
-				poll = min(2*poll, maxPoll)
+			wait = !deleted // another claimer holds the takeover: wait for the key to change
+		}
+		if wait {
+			if err := sleep(ctx, jitter(poll)); err != nil {
+				return nil, false, err
 			}
+			poll = min(2*poll, maxPoll)
 		}
 		// Released, replaced or expired meanwhile: write again, for a while.
 		if k.db.clock.Now().After(deadline) {

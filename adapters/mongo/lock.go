@@ -316,7 +316,9 @@ func (db *DB) blockedBy(ctx context.Context, w *leaseWrite) (blockOutcome, error
 		w.turn = int(turns) + 1
 		return retryNow, nil
 	case cur == nil:
-		return retryNow, nil
+		// Released meanwhile, or written but not yet on a majority (which
+		// reads see): ask again after a pause, so the second never spins.
+		return pause, nil
 	case cur.Sealed && !w.seal:
 		return pause, sessionNotFound(w.sessionID)
 	case cur.Sealed:
