@@ -28,7 +28,7 @@ func TestServeRefusesWeakMongoSettings(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			cmd := exec.Command(focalBinary(t), "serve")
-			cmd.Env = append(os.Environ(), append([]string{"FOCAL_HTTP_ADDR=127.0.0.1:0", "FOCAL_JWT_SECRET=" + e2eSecret,
+			cmd.Env = append(withoutFocalVars(os.Environ()), append([]string{"FOCAL_HTTP_ADDR=127.0.0.1:0", "FOCAL_JWT_SECRET=" + e2eSecret,
 				"FOCAL_STORE=mongo", "FOCAL_MONGO_DB=focal_refused", "FOCAL_LOG_FORMAT=console"}, tc.env...)...)
 			var out bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &out
@@ -47,4 +47,16 @@ func TestServeRefusesWeakMongoSettings(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withoutFocalVars drops the caller's own FOCAL_* settings, so each case
+// says all the configuration it means.
+func withoutFocalVars(environ []string) []string {
+	var out []string
+	for _, kv := range environ {
+		if !strings.HasPrefix(kv, "FOCAL_") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }

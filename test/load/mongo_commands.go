@@ -243,7 +243,7 @@ func (m *mongoCommands) targets() []targetRow {
 func (m *mongoCommands) markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "## MongoDB commands per turn\n\nCounted by the store's command monitoring on %s, one turn at a time, %d turns of each kind "+
-		"(the offline model; no history read is needed beyond the one that comes with the session). \"MongoDB\" counts the commands MongoDB "+
+		"(the offline model; a turn's history comes with its session read). \"MongoDB\" counts the commands MongoDB "+
 		"gets too; \"workarounds\" the ones only a server without $lookup, $$NOW or atomic updates needs (TestRoundTripsPerTurn pins "+
 		"which is which); \"one after another\" is the longest chain of MongoDB commands each starting after the previous one ended.\n\n",
 		m.server, len(m.samples[returningTurn]))
