@@ -181,7 +181,9 @@ var HTTPModule = fx.Module("http",
 		},
 		asRoutes(func(cfg Config, chat *application.ProcessMessage, turns *application.Conversations,
 			keys ports.IdempotencyStore, limits *httpapi.RateLimits, m *observe.Metrics) *httpapi.ChatRoutes {
-			return httpapi.NewChatRoutes(cfg.HTTP, cfg.Idempotency, chat, turns, keys, limits).ObserveStreams(m)
+			idem := cfg.Idempotency
+			idem.ClaimTTL = cfg.Chat.claimTTL()
+			return httpapi.NewChatRoutes(cfg.HTTP, idem, chat, turns, keys, limits).ObserveStreams(m)
 		}),
 		asRoutes(httpapi.NewConversationRoutes),
 		asRoutes(httpapi.NewPolicyRoutes),

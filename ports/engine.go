@@ -23,6 +23,11 @@ type TurnInput struct {
 	// TurnNumber is the number this turn will be committed under.
 	TurnNumber int
 	Message    string
+	// History is what the prompt needs of the session's newest turns
+	// before this one, oldest first, as read with the session under its
+	// lease (the agent's history_turns of them at most). nil means not
+	// read: the engine reads them itself.
+	History []domain.HistoryEntry
 	// RequestID ties model and tool calls to the request in logs.
 	RequestID string
 }

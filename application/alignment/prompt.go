@@ -131,11 +131,14 @@ func (e *Engine) loadHistory(ctx context.Context, t *turn) error {
 		return nil
 	}
 	if n := *t.cp.Settings.HistoryTurns; n > 0 && t.in.TurnNumber > 1 {
-		h, err := e.history.RecentHistory(ctx, t.state.TenantID, t.state.ID, n)
-		if err != nil {
-			return err
+		h := t.in.History // read with the session, when the caller did
+		if h == nil {
+			var err error
+			if h, err = e.history.RecentHistory(ctx, t.state.TenantID, t.state.ID, n); err != nil {
+				return err
+			}
 		}
-		t.history = h
+		t.history = h[max(0, len(h)-n):]
 	}
 	t.historyLoaded = true
 	return nil
