@@ -181,7 +181,8 @@ func testRetentionSparesTurnInFlight(t *testing.T, f *fixture, sweep func(time.T
 
 func testRetentionSweepsIdempotency(t *testing.T, f *fixture, sweep func(time.Time), _ Retention) {
 	if f.Idempotency == nil {
-		t.Skip("contract: Stores.Idempotency is nil")
+		t.Log("contract: Stores.Idempotency is nil: nothing to sweep")
+		return
 	}
 	tenant := newID()
 	short := claimOf(tenant, "short-"+newID(), time.Minute)
