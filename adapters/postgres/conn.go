@@ -28,7 +28,7 @@ type DB struct {
 	pool    *pgxpool.Pool
 
 	waiters *sqlkit.Queue
-	spent   spentLeases
+	spent   sqlkit.Spent
 
 	sweepStop chan struct{}
 	sweepDone sync.WaitGroup
@@ -63,8 +63,7 @@ func Open(cfg Config, clock ports.Clock, log *zap.Logger, opts ...Option) (*DB, 
 	if o.observe != nil {
 		pc.ConnConfig.Tracer = &statementTracer{observe: o.observe}
 	}
-	return &DB{cfg: cfg, clock: clock, log: log.Named("postgres"), poolCfg: pc, waiters: sqlkit.NewQueue(),
-		spent: spentLeases{fences: map[int64]struct{}{}}}, nil
+	return &DB{cfg: cfg, clock: clock, log: log.Named("postgres"), poolCfg: pc, waiters: sqlkit.NewQueue()}, nil
 }
 
 // Connect opens the store and starts it: for callers without a lifecycle.
@@ -194,35 +193,6 @@ func statementName(sql string) string {
 	}
 	words := strings.Fields(sql)
 	return strings.ToLower(strings.Join(words[:min(2, len(words))], " "))
-}
-
-// spentLeases are the fences of leases whose turn this process committed:
-// releasing one has nothing to free, so it sends nothing.
-type spentLeases struct {
-	mu     sync.Mutex
-	fences map[int64]struct{}
-}
-
-// spentLimit bounds the fences kept; forgetting one only costs its
-// release a statement that changes nothing.
-const spentLimit = 1 << 16
-
-func (s *spentLeases) add(fence int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.fences) >= spentLimit {
-		clear(s.fences)
-	}
-	s.fences[fence] = struct{}{}
-}
-
-// take reports whether fence was spent, forgetting it.
-func (s *spentLeases) take(fence int64) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.fences[fence]
-	delete(s.fences, fence)
-	return ok
 }
 
 // sweepEvery is how often expired idempotency records and rate windows

@@ -310,7 +310,7 @@ func (l *lease) Release(ctx context.Context) error {
 	if l.released {
 		return nil
 	}
-	if l.db.spent.take(l.token.Fence) {
+	if l.db.spent.Take(l.token.Fence) {
 		l.released = true
 		return nil
 	}

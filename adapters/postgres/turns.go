@@ -96,7 +96,7 @@ func (ts *Turns) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *d
 		at := time.Unix(0, closedNS).UTC()
 		after.ClosedAt = &at
 	}
-	db.spent.add(lease.Fence)
+	db.spent.Add(lease.Fence)
 	db.waiters.Wake(leaseKey(turn.TenantID, turn.SessionID))
 	return nil
 }
