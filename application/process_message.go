@@ -201,7 +201,9 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 		Policy:     p.policy,
 		Session:    p.session,
 		TurnNumber: p.session.TurnCount + 1,
+		TurnID:     p.turnID,
 		Message:    p.cmd.Message,
+		Metadata:   p.cmd.Metadata,
 		RequestID:  p.cmd.RequestID,
 	}, record)
 	timedOut := errors.Is(turnCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil

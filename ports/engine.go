@@ -22,7 +22,15 @@ type TurnInput struct {
 	Session *domain.Session
 	// TurnNumber is the number this turn will be committed under.
 	TurnNumber int
-	Message    string
+	// TurnID is the id this turn will be recorded under; tool calls carry
+	// it in their Idempotency-Key.
+	TurnID  string
+	Message string
+	// Metadata is the request's metadata (validated by
+	// domain.ValidateMetadata), read by the engine as meta.*. It is
+	// read-only: the engine must not modify it, and nothing of a turn
+	// writes it back.
+	Metadata map[string]any
 	// RequestID ties model and tool calls to the request in logs.
 	RequestID string
 }
