@@ -2,7 +2,9 @@ package application
 
 import (
 	"encoding/json"
+	"os"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -102,4 +104,36 @@ func TestBundleVariableFieldsAreKnownAndTyped(t *testing.T) {
 	require.ErrorAs(t, err, &de)
 	assert.Equal(t, "variables.max", de.Details[0].Field)
 	assert.Contains(t, de.Details[0].Message, "wrong type")
+}
+
+// The demo agent's own declarations read the returns flow's values from
+// the ways customers write them.
+func TestDemoAgentVariablesReadWhatCustomersWrite(t *testing.T) {
+	raw, err := os.ReadFile("../examples/demo-agent.yaml")
+	require.NoError(t, err)
+	p, err := ParseBundle(raw)
+	require.NoError(t, err)
+	require.NoError(t, ValidatePolicy(p))
+	set, err := domain.CompileVariables(p.Variables)
+	require.NoError(t, err)
+	now := time.Date(2025, time.January, 15, 9, 0, 0, 0, time.UTC)
+	for msg, want := range map[string]any{
+		"ac123456": "AC-123456", "AC 123456": "AC-123456", "AC-123456": "AC-123456", "it's 123456": "AC-123456",
+	} {
+		got := set.Extract([]string{"order_id"}, msg, now)
+		require.Len(t, got, 1, msg)
+		assert.Equal(t, want, got[0].Value, msg)
+	}
+	got := set.Extract([]string{"order_id"}, "AC-12345", now)
+	require.Len(t, got, 1)
+	assert.Equal(t, `"AC-12345" is not a valid order number: AC- followed by six digits`, got[0].Reason)
+	got = set.Extract([]string{"order_id"}, "AC-123456 or AC-654321", now)
+	require.Len(t, got, 1)
+	assert.Equal(t, domain.ProblemAmbiguous, got[0].Problem)
+
+	for msg, want := range map[string]any{"it was too tight": "wrong_size", "broken zipper": "damaged", "I changed my mind": "changed_mind"} {
+		got := set.Extract([]string{"reason"}, msg, now)
+		require.Len(t, got, 1, msg)
+		assert.Equal(t, want, got[0].Value, msg)
+	}
 }

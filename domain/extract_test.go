@@ -150,6 +150,7 @@ func TestNumberExtractor(t *testing.T) {
 		{"3 or 4", ambiguous(`more than one quantity ("3", "4")`)},
 		{"3, I said 3", outcome{value: 3.0, text: "3"}},
 		{"order AC-123456 at 3pm", outcome{}},
+		{"AC123456 2nd", outcome{}},
 		{"none", outcome{}},
 	})
 	big := domain.Variable{Name: "n", Type: domain.VarNumber}
@@ -195,6 +196,8 @@ func TestDateExtractor(t *testing.T) {
 		{"the day after tomorrow", outcome{value: "2025-01-17", text: "the day after tomorrow"}},
 		{"next friday", outcome{value: "2025-01-17", text: "next friday"}},
 		{"on Wednesday", outcome{value: "2025-01-15", text: "on Wednesday"}},
+		{"this friday", outcome{value: "2025-01-17", text: "this friday"}},
+		{"friday", outcome{value: "2025-01-17", text: "friday"}},
 		{"next wednesday", outcome{value: "2025-01-22", text: "next wednesday"}},
 		{"last friday", outcome{value: "2025-01-10", text: "last friday"}},
 		{"in 3 days", outcome{value: "2025-01-18", text: "in 3 days"}},

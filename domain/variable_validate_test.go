@@ -59,7 +59,9 @@ func TestValidateVariablesWithFieldPaths(t *testing.T) {
 		{"values on a pattern", func(p *domain.Policy) { p.Variables[0].Values = []domain.EnumValue{{Value: "x"}} }, []string{"variables[0].values"}, "only to enum"},
 		{"enum without values", func(p *domain.Policy) { p.Variables[1].Values = nil }, []string{"variables[1].values"}, "at least one value"},
 		{"enum value not an id", func(p *domain.Policy) { p.Variables[1].Values[0].Value = "wrong size" }, []string{"variables[1].values[0].value"}, "letters, digits"},
-		{"synonym naming two values", func(p *domain.Policy) { p.Variables[1].Values[1].Synonyms = append(p.Variables[1].Values[1].Synonyms, "Too Tight") },
+		{"synonym naming two values", func(p *domain.Policy) {
+			p.Variables[1].Values[1].Synonyms = append(p.Variables[1].Values[1].Synonyms, "Too Tight")
+		},
 			[]string{"variables[1].values[1].synonyms[6]"}, `"Too Tight" also names wrong_size`},
 		{"synonym without a word", func(p *domain.Policy) { p.Variables[1].Values[0].Synonyms[0] = "!!" }, []string{"variables[1].values[0].synonyms[0]"}, "must contain a word"},
 		{"duplicate value", func(p *domain.Policy) { p.Variables[3].Values[1].Value = "gold" }, []string{"variables[3].values[1].value"}, "duplicate value gold"},

@@ -153,17 +153,25 @@ func TestModelFailuresAndOddAnswers(t *testing.T) {
 	assert.False(t, res.Called)
 	assert.Equal(t, extraction.NoteOffline, res.Note)
 
-	for answer, want := range map[string]string{
-		"I could not find anything":                 extraction.NoteUnreadable,
-		`{"order_id": "AC-1234`:                     extraction.NoteUnreadable,
-		"```json\n{\"order_id\": \"ac 123456\"}\n```": "",
+	for _, tt := range []struct {
+		answer, note string
+		value        any
+	}{
+		{"I could not find anything", extraction.NoteUnreadable, nil},
+		{`{"order_id": "AC-1234`, extraction.NoteUnreadable, nil},
+		{"```json\n{\"order_id\": \"ac 123456\"}\n```", "", "AC-123456"}, // fenced: read, and normalised
 	} {
-		x, _ = extraction.New(&countingModel{answer: answer})
+		x, _ = extraction.New(&countingModel{answer: tt.answer})
 		res, err = x.Turn().Fill(context.Background(), request(set, "hi", nil))
 		require.NoError(t, err)
-		assert.Equal(t, want, res.Note, answer)
+		assert.Equal(t, tt.note, res.Note, tt.answer)
+		if tt.value == nil {
+			assert.Empty(t, res.Extractions, tt.answer)
+			continue
+		}
+		require.Len(t, res.Extractions, 1, tt.answer)
+		assert.Equal(t, tt.value, res.Extractions[0].Value)
 	}
-	assert.Equal(t, "AC-123456", res.Extractions[0].Value, "a fenced answer is read, the value normalised")
 }
 
 // What the model gives is held to the variable's type like any other
