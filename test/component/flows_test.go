@@ -184,7 +184,7 @@ func TestChatMetadataLimits(t *testing.T) {
 			"agent_id": harness.DemoAgent, "channel": "webchat", "user_channel_id": "u-meta", "message": "hello", "metadata": meta,
 		}})
 	}
-	res := chat(map[string]any{"first_name": "Ana", "tier": "gold", "tags": []any{"vip"}, "customer": map[string]any{"orders": 3}})
+	res := chat(map[string]any{"first_name": "Ana", "tier": "gold", "note": nil, "tags": []any{"vip", nil}, "customer": map[string]any{"orders": 3, "vip": true}})
 	require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
 	var reply struct {
 		TurnID string `json:"turn_id"`
