@@ -69,8 +69,10 @@ func phoneCandidates(msg string) []candidate {
 			continue
 		}
 		c := candidate{text: text, start: loc[0], end: loc[1]}
-		international := strings.HasPrefix(text, "+") || strings.HasPrefix(digits, "00")
-		digits = strings.TrimPrefix(digits, "00")
+		international := strings.HasPrefix(text, "+")
+		if !international && strings.HasPrefix(digits, "00") {
+			international, digits = true, digits[2:]
+		}
 		switch {
 		case len(digits) < minPhoneDigits:
 			c = c.invalidBecause("it is too short for a phone number")

@@ -134,6 +134,10 @@ var (
 	currencyAfterAmount  = regexp.MustCompile(`(?i)^\s?(?:([$€£¥])|([a-z]+)\b)`)
 )
 
+// currencyReach is how many bytes before or after a number a currency
+// sign, code or word may stand ("dollars " is the longest).
+const currencyReach = 16
+
 // currencyNamed returns the ISO code a symbol, code or word names, or "".
 func currencyNamed(symbol, name string) string {
 	if symbol != "" {
@@ -156,14 +160,19 @@ func (x *Extractor) amountCandidates(msg string) []candidate {
 	for _, loc := range numberTokens(msg) {
 		c := readNumberAt(msg, loc[0], loc[1])
 		currency := ""
-		if m := currencyBeforeAmount.FindStringSubmatchIndex(msg[:loc[0]]); m != nil {
-			if currency = currencyNamed(group(msg, m, 1), group(msg, m, 2)); currency != "" {
-				c.start = m[0]
+		// Only the few bytes around the number can name its currency;
+		// reading no further keeps a long message's numbers linear.
+		from := max(0, loc[0]-currencyReach)
+		before := msg[from:loc[0]]
+		if m := currencyBeforeAmount.FindStringSubmatchIndex(before); m != nil {
+			if currency = currencyNamed(group(before, m, 1), group(before, m, 2)); currency != "" {
+				c.start = from + m[0]
 			}
 		}
 		if currency == "" {
-			if m := currencyAfterAmount.FindStringSubmatchIndex(msg[loc[1]:]); m != nil {
-				if currency = currencyNamed(group(msg[loc[1]:], m, 1), group(msg[loc[1]:], m, 2)); currency != "" {
+			after := msg[loc[1]:min(len(msg), loc[1]+currencyReach)]
+			if m := currencyAfterAmount.FindStringSubmatchIndex(after); m != nil {
+				if currency = currencyNamed(group(after, m, 1), group(after, m, 2)); currency != "" {
 					c.end = loc[1] + m[1]
 				}
 			}
