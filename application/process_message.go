@@ -205,7 +205,9 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 		Policy:     p.policy,
 		Session:    p.session,
 		TurnNumber: p.lease.Token().TurnNumber,
+		TurnID:     p.turnID,
 		Message:    p.cmd.Message,
+		Metadata:   p.cmd.Metadata,
 		History:    p.history,
 		RequestID:  p.cmd.RequestID,
 	}, record)

@@ -161,12 +161,12 @@ func modelReadiness(m *models) httpapi.ReadinessCheck {
 // guard. Tool breakers are named by tenant, agent and tool: their metrics
 // are counted together, never labelled by name.
 var ToolsModule = fx.Module("tools", fx.Provide(
-	func(cfg Config, log *zap.Logger, m *observe.Metrics) (ports.ToolInvoker, error) {
+	func(cfg Config, log *zap.Logger, m *observe.Metrics, clk ports.Clock) (ports.ToolInvoker, error) {
 		hook, err := tools.NewWebhook(cfg.Tools)
 		if err != nil {
 			return nil, err
 		}
-		return tools.NewResilient(hook, cfg.Tools,
+		return tools.NewResilient(hook.WithClock(clk), cfg.Tools,
 			resilience.Observers{resilience.LogObserver{Log: log.Named("tools")}, m.ToolBreakers()}), nil
 	},
 ))
