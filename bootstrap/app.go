@@ -1,9 +1,7 @@
 package bootstrap
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -260,69 +258,37 @@ type StartupBundle struct {
 	Policy *domain.Policy
 }
 
-func newStartupBundle(lc fx.Lifecycle, cfg Config, store ports.PolicyStore, limits domain.PolicyLimits, log *zap.Logger) *StartupBundle {
+func newStartupBundle(lc fx.Lifecycle, cfg Config, admin *application.PolicyAdmin, log *zap.Logger) *StartupBundle {
 	loaded := &StartupBundle{}
 	if cfg.Startup.Bundle != "" {
 		lc.Append(fx.Hook{OnStart: func(ctx context.Context) error {
-			return importStartupBundle(ctx, cfg.Startup, store, limits, log, loaded)
+			return importStartupBundle(ctx, cfg.Startup, admin, log, loaded)
 		}})
 	}
 	return loaded
 }
 
-// importStartupBundle imports the start-up bundle into the store and
-// records the stored policy in loaded.
-func importStartupBundle(ctx context.Context, cfg StartupConfig, store ports.PolicyStore, limits domain.PolicyLimits, log *zap.Logger, loaded *StartupBundle) error {
+// importStartupBundle imports the start-up bundle and records what is
+// stored in loaded. Every instance imports it when it starts: an unchanged
+// bundle makes no new version, and instances starting together with a
+// changed one make one between them.
+func importStartupBundle(ctx context.Context, cfg StartupConfig, admin *application.PolicyAdmin, log *zap.Logger, loaded *StartupBundle) error {
 	data, err := os.ReadFile(cfg.Bundle)
 	if err != nil {
 		return fmt.Errorf("read bootstrap bundle: %w", err)
 	}
-	p, err := application.ParseBundle(data)
+	res, err := admin.ImportBundle(ctx, application.BundleImport{
+		TenantID: cfg.Tenant, TenantFromBundle: true, Bundle: data, SkipUnchanged: true})
 	if err != nil {
 		return fmt.Errorf("bootstrap bundle %s: %w", cfg.Bundle, err)
 	}
-	tenant := cfg.Tenant
-	if tenant == "" {
-		tenant = p.Agent.TenantID
+	loaded.Tenant, loaded.Policy = res.TenantID, res.Policy
+	p := res.Policy
+	msg := "imported agent bundle"
+	if res.Unchanged {
+		msg = "agent bundle unchanged"
 	}
-	if !application.IsUUID(tenant) {
-		return errors.New("bootstrap bundle: set FOCAL_BOOTSTRAP_TENANT or agent.tenant_id in the bundle to the owning tenant's UUID")
-	}
-	loaded.Tenant = tenant
-	// Every instance imports the bundle when it starts. An unchanged bundle
-	// makes no new version, and instances starting together retry the
-	// version race instead of failing to start.
-	var saved *domain.Policy
-	for attempt := 0; ; attempt++ {
-		if current, err := store.GetPolicy(ctx, tenant, p.Agent.ID); err == nil && samePolicy(current, p) {
-			log.Info("agent bundle unchanged", zap.String("agent_id", current.Agent.ID), zap.Int64("version", current.Agent.Version))
-			loaded.Policy = current
-			return nil
-		}
-		candidate := *p
-		saved, err = application.ImportBundle(ctx, store, tenant, &candidate, time.Now(), limits)
-		if err == nil {
-			break
-		}
-		if !domain.IsCode(err, domain.CodeVersionConflict) || attempt == 4 {
-			return fmt.Errorf("bootstrap bundle %s: %w", cfg.Bundle, err)
-		}
-	}
-	log.Info("imported agent bundle", zap.String("tenant_id", tenant), zap.String("agent_id", saved.Agent.ID),
-		zap.Int64("version", saved.Agent.Version), zap.Int("rules", len(saved.Rules)))
-	loaded.Policy = saved
+	log.Info(msg, zap.String("tenant_id", res.TenantID), zap.String("agent_id", p.Agent.ID),
+		zap.Int64("version", p.Agent.Version), zap.Int("rules", len(p.Rules)))
 	return nil
-}
-
-// samePolicy reports whether two policies say the same, whatever their
-// versions, owners and timestamps.
-func samePolicy(a, b *domain.Policy) bool {
-	strip := func(p *domain.Policy) []byte {
-		c := *p
-		c.Agent.Version, c.Agent.TenantID = 0, ""
-		c.Agent.CreatedAt, c.Agent.UpdatedAt = time.Time{}, time.Time{}
-		raw, _ := json.Marshal(c)
-		return raw
-	}
-	return bytes.Equal(strip(a), strip(b))
 }
