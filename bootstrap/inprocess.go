@@ -28,12 +28,8 @@ func StartCore(ctx context.Context, cfg Config, log *zap.Logger) (*Core, error) 
 	app := fx.New(
 		fx.Supply(cfg, logctx.Redacting(log)),
 		fx.NopLogger,
-		CoreModule,
-		storeModule(cfg.Store),
-		ModelModule,
-		ToolsModule,
-		ObservabilityModule,
-		fx.Populate(&c.Chat, &c.Admin),
+		ObserveModule,
+		fx.Module("service", serviceModules(cfg), fx.Populate(&c.Chat, &c.Admin)),
 	)
 	if err := app.Err(); err != nil {
 		return nil, err

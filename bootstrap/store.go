@@ -7,9 +7,9 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
+	httpapi "focal/adapters/http"
 	"focal/adapters/memory"
 	"focal/adapters/mongo"
-	"focal/adapters/observe"
 	"focal/ports"
 )
 
@@ -24,6 +24,7 @@ var MemoryModule = fx.Module("memory",
 			fx.As(fx.Self()), fx.As(new(ports.PolicyStore)), fx.As(new(ports.SessionStore)),
 			fx.As(new(ports.TurnStore)), fx.As(new(ports.SessionLocker)), fx.As(new(ports.IdempotencyStore))),
 		fx.Annotate(memory.NewRateLimiter, fx.As(fx.Self()), fx.As(new(ports.RateLimiter))),
+		func(s *memory.Store) readiness { return storeReadiness(s) },
 	),
 	fx.Invoke(memorySweeper),
 )
@@ -55,17 +56,23 @@ func memorySweeper(lc fx.Lifecycle, cfg Config, clock ports.Clock, store *memory
 // server that is down fails start-up with a clear error.
 var MongoModule = fx.Module("mongo",
 	fx.Provide(
-		fx.Annotate(newMongoStore,
+		fx.Annotate(newMongoStore, fx.As(fx.Self()),
 			fx.As(new(ports.PolicyStore)), fx.As(new(ports.SessionStore)),
 			fx.As(new(ports.TurnStore)), fx.As(new(ports.SessionLocker)),
 			fx.As(new(ports.IdempotencyStore)), fx.As(new(ports.RateLimiter))),
+		func(s *mongo.Store) readiness { return storeReadiness(ports.ReadyFunc(s.Ping)) },
 	),
 )
 
-func newMongoStore(lc fx.Lifecycle, cfg Config, clock ports.Clock, log *zap.Logger, m *observe.Metrics) (*mongo.Store, error) {
+// storeReadiness is the "store" check of /readyz.
+func storeReadiness(store ports.ReadinessChecker) readiness {
+	return readiness{Check: httpapi.ReadinessCheck{Name: "store", Probe: store}}
+}
+
+func newMongoStore(lc fx.Lifecycle, cfg Config, clock ports.Clock, log *zap.Logger, obs Observers) (*mongo.Store, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Store.Mongo.ConnectTimeout+cfg.Store.Mongo.ServerSelectionTimeout)
 	defer cancel()
-	s, err := mongo.New(ctx, cfg.Store.Mongo, clock, log.Named("mongo"), mongo.WithCommandHook(m.MongoCommand))
+	s, err := mongo.New(ctx, cfg.Store.Mongo, clock, log.Named("mongo"), mongo.WithCommandHook(obs.MongoCommands))
 	if err != nil {
 		return nil, err
 	}
