@@ -121,7 +121,9 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (*Prepar
 	return &PreparedTurn{uc: uc, cmd: cmd, policy: policy, session: session, lease: lease, started: started, turnID: turnID.String()}, nil
 }
 
-// resolveSession finds the session the message belongs to (DESIGN §3.2).
+// resolveSession finds the session the message belongs to: the one named,
+// else the channel identity's active one, else a new one (docs/api.md,
+// "Chat").
 func (uc *ProcessMessage) resolveSession(ctx context.Context, cmd ChatCommand) (*domain.Session, error) {
 	now := uc.clock.Now()
 	if cmd.SessionID != "" {

@@ -30,7 +30,7 @@ func bundleType(mt string) (isJSON, isYAML bool) {
 func requireBundleType(c *gin.Context) {
 	mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	if isJSON, isYAML := bundleType(mt); err != nil || !isJSON && !isYAML {
-		writeError(c, domain.Errorf(domain.CodeUnsupportedMediaType, "Content-Type must be application/json or application/yaml"))
+		writeError(c, domain.Errorf(CodeUnsupportedMediaType, "Content-Type must be application/json or application/yaml"))
 		return
 	}
 	c.Next()

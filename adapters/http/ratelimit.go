@@ -16,7 +16,8 @@ import (
 	"focal/ports"
 )
 
-// RateLimitConfig sets per-tenant request limits (DESIGN §3.6).
+// RateLimitConfig sets per-tenant request limits (docs/api.md, "Rate
+// limits").
 type RateLimitConfig struct {
 	// Free, Pro and Enterprise are requests per window for each tier.
 	Free       int `env:"RATE_LIMIT_FREE" envDefault:"60" yaml:"free"`

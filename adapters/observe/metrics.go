@@ -28,8 +28,8 @@ var latencyBuckets = []float64{
 	0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
 }
 
-// modelCallBuckets count model calls per turn (DESIGN §8: 0, 1 or 2 by
-// default; more with regenerations).
+// modelCallBuckets count model calls per turn: 0 when a template answers,
+// 1 for a generated reply, more with judges and regenerations.
 var modelCallBuckets = []float64{0, 1, 2, 3, 4, 6, 8}
 
 // Breaker states as BreakerState records them.

@@ -251,7 +251,8 @@ func counter(url, name string) float64 {
 	return sum
 }
 
-// integrity runs the reliability load (DESIGN §9) against memory.
+// integrity runs the reliability load (docs/benchmarks.md, "Integrity under
+// load") against memory.
 func (b *bench) integrity() error {
 	bundle, err := b.bundleFile(100)
 	if err != nil {

@@ -75,7 +75,8 @@ func judge(ok bool, voidReason string) status {
 	return notMet
 }
 
-// targetRow is one DESIGN §8 target beside what was measured.
+// targetRow is one of the service's performance targets beside what was
+// measured.
 type targetRow struct {
 	target, measured, compare string
 	status                    status
@@ -256,7 +257,7 @@ func (r *report) markdown() string {
 	fmt.Fprintf(&b, "- Machine: %s; load average (1, 5, 15 min) at start → end: %s.\n", machine(), r.load)
 	b.WriteString("- Method: real processes on loopback. Load comes from `wrk` (closed loop, one thread) with a Lua script that varies users and messages and checks every answer: a run with any non-2xx status, socket error or body that is not a turn (`turn_id`, `session_id`, non-empty `response`) is void and never enters a figure. Each configuration runs as alternating pairs, Focal then a bare gin handler doing the same JSON work with the same script; throughput ratios are taken pair by pair, then the median. Returning users (`ret-*`) were each given " +
 		fmt.Sprint(historyTurns) + " turns first, the first starting the agent's scenario, and read back to check both. Rules and messages are Banking77 phrasings (conditions from half of each intent's phrasings, recombined; messages from the other half). The model is the offline one (no model time), so a turn's latency is Focal's own work plus HTTP. Memory store with its default retention.\n\n")
-	b.WriteString("## Targets (DESIGN §8)\n\n| target | measured (median) | to compare with | verdict |\n|---|---|---|---|\n")
+	b.WriteString("## Targets\n\n| target | measured (median) | to compare with | verdict |\n|---|---|---|---|\n")
 	targets := r.targets()
 	for _, t := range targets {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", t.target, t.measured, t.compare, t.status)
@@ -308,7 +309,7 @@ func (r *report) markdown() string {
 		b.WriteString("\n" + d + "\n")
 	}
 	if r.integrity != "" {
-		b.WriteString("\n## Integrity under load (DESIGN §9)\n\n`load integrity`: 1,000 turns at once, 10% of them repeating another request's Idempotency-Key at the same moment, 50 messages racing on one session; then every turn and session is read back.\n\n```json\n" + r.integrity + "\n```\n")
+		b.WriteString("\n## Integrity under load\n\n`load integrity`: 1,000 turns at once, 10% of them repeating another request's Idempotency-Key at the same moment, 50 messages racing on one session; then every turn and session is read back.\n\n```json\n" + r.integrity + "\n```\n")
 	}
 	var costs []string
 	for _, t := range targets {
