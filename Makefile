@@ -7,6 +7,8 @@ STATE := .state
 # Development-only values for `make run`; production sets its own secret.
 DEV_SECRET  := focal-dev-secret-do-not-use-in-production
 RUN_ADDR    ?= :8080
+# `make run` keeps its conversations here across restarts.
+RUN_DB      ?= $(STATE)/run/focal.db
 
 .DEFAULT_GOAL := help
 .PHONY: help build run test test-short lint fmt schema mongo mongo-stop bench chaos fuzz clean
@@ -17,12 +19,13 @@ help: ## List the targets
 build: ## Build bin/focal
 	$(GO) build -o $(BIN) ./cmd/focal
 
-run: build ## Serve the demo agent on :8080 (memory store, offline model); prints a token, a curl line and the console URL
+run: build ## Serve the demo agent on :8080 (SQLite in RUN_DB, kept across restarts; offline model); prints a token, a curl line and the console URL
 	@FOCAL_JWT_SECRET='$(DEV_SECRET)' FOCAL_HTTP_ADDR='$(RUN_ADDR)' \
+	 FOCAL_STORE=sqlite FOCAL_SQLITE_PATH='$(RUN_DB)' \
 	 FOCAL_BOOTSTRAP_BUNDLE=examples/demo-agent.yaml FOCAL_LOG_FORMAT=console \
 	 exec $(BIN) serve --banner
 
-test: ## Everything: lint, race tests incl. MongoDB (starts its own server), conversation tests, short fuzzing
+test: ## Everything: lint, race tests incl. MongoDB and PostgreSQL (starts its own servers), conversation tests, short fuzzing
 	scripts/test.sh
 
 test-short: ## Unit and component tests on memory only, without -race (fast feedback)

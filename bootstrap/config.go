@@ -18,6 +18,8 @@ import (
 	"focal/adapters/memory"
 	"focal/adapters/mongo"
 	"focal/adapters/observe"
+	"focal/adapters/postgres"
+	"focal/adapters/sqlite"
 	"focal/adapters/tools"
 	"focal/application"
 	"focal/domain"
@@ -52,10 +54,12 @@ type LogConfig struct {
 
 // StoreConfig selects and configures storage.
 type StoreConfig struct {
-	// Kind is memory or mongo.
-	Kind   string           `env:"STORE" envDefault:"memory" yaml:"kind"`
-	Mongo  mongo.Config     `yaml:"mongo"`
-	Memory memory.Retention `yaml:"memory"`
+	// Kind is memory, sqlite, postgres or mongo.
+	Kind     string           `env:"STORE" envDefault:"memory" yaml:"kind"`
+	Mongo    mongo.Config     `yaml:"mongo"`
+	Postgres postgres.Config  `yaml:"postgres"`
+	SQLite   sqlite.Config    `yaml:"sqlite"`
+	Memory   memory.Retention `yaml:"memory"`
 }
 
 // ChatConfig tunes turn processing.
@@ -162,8 +166,12 @@ func (c Config) Validate() error {
 		errs = append(errs, c.Store.Memory.Validate())
 	case "mongo":
 		errs = append(errs, c.Store.Mongo.Validate())
+	case "postgres":
+		errs = append(errs, c.Store.Postgres.Validate())
+	case "sqlite":
+		errs = append(errs, c.Store.SQLite.Validate())
 	default:
-		errs = append(errs, fmt.Errorf("FOCAL_STORE=%q is not supported: use memory or mongo", c.Store.Kind))
+		errs = append(errs, fmt.Errorf("FOCAL_STORE=%q is not supported: use memory, sqlite, postgres or mongo", c.Store.Kind))
 	}
 	errs = append(errs, c.LLM.Validate(), c.Tools.Validate())
 	if c.Chat.PolicyRefresh < 0 || c.Chat.PolicyRefresh > time.Minute {

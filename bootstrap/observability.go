@@ -7,6 +7,7 @@ import (
 
 	httpapi "focal/adapters/http"
 	"focal/adapters/observe"
+	"focal/adapters/postgres"
 	"focal/adapters/resilience"
 	"focal/ports"
 )
@@ -43,6 +44,9 @@ type Observers struct {
 	// MongoCommands counts the commands sent to MongoDB: the driver's own
 	// command monitor calls it.
 	MongoCommands func(name string)
+	// PostgresStatements counts the statements sent to PostgreSQL: the
+	// pool's tracer calls it.
+	PostgresStatements func(postgres.StatementEvent)
 }
 
 // newObservers logs breaker changes and retries and records everything
@@ -55,6 +59,9 @@ func newObservers(m *observe.Metrics, log *zap.Logger) Observers {
 		Streams:       m,
 		Requests:      m.GinMiddleware(),
 		MongoCommands: m.MongoCommand,
+		PostgresStatements: func(ev postgres.StatementEvent) {
+			m.PostgresStatement(ev.Name)
+		},
 	}
 }
 

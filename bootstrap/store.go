@@ -111,8 +111,14 @@ func newMongoDB(p mongoParams) (*mongo.DB, error) {
 }
 
 func storeModule(cfg StoreConfig) fx.Option {
-	if cfg.Kind == "mongo" {
+	switch cfg.Kind {
+	case "mongo":
 		return MongoModule
+	case "postgres":
+		return PostgresModule
+	case "sqlite":
+		return SQLiteModule
+	default:
+		return MemoryModule
 	}
-	return MemoryModule
 }

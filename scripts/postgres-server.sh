@@ -2,7 +2,8 @@
 # Start/stop a throwaway PostgreSQL server for the tests (like mongo-server.sh).
 #
 #   scripts/postgres-server.sh start <statedir>   # prints the connection URL on stdout
-#   scripts/postgres-server.sh stop  <statedir>   # idempotent
+#   scripts/postgres-server.sh stop  <statedir>   # idempotent; keeps the data
+#   scripts/postgres-server.sh restart <statedir> # the same data on a new port; prints the URL
 #
 # It installs the Debian package `postgresql` when no initdb is found (apt-get
 # update first), creates a cluster in <statedir>/data owned by the postgres
@@ -12,7 +13,7 @@
 set -euo pipefail
 
 usage() {
-	echo "usage: $0 start|stop <statedir>" >&2
+	echo "usage: $0 start|stop|restart <statedir>" >&2
 	exit 2
 }
 
@@ -81,7 +82,7 @@ EOF
 start() {
 	stop
 	install
-	local bin port
+	local bin
 	bin=$(pgbin)
 	rm -rf "$data" "$socket"
 	mkdir -p "$data" "$socket"
@@ -95,15 +96,33 @@ start() {
 	}
 	touch "$logfile"
 	[[ $(id -u) -eq 0 ]] && chown postgres: "$logfile"
+	launch
+	as_owner "$bin/createdb" -h "$socket" -p "$port" -U focal focal >&2
+	cat "$urlfile"
+}
+
+restart() {
+	stop
+	[[ -f $data/PG_VERSION ]] || {
+		echo "postgres-server: no cluster in $data: start one first" >&2
+		exit 1
+	}
+	launch
+	cat "$urlfile"
+}
+
+# launch starts the cluster in $data on a free port, sets port and writes
+# the URL file.
+launch() {
+	local bin
+	bin=$(pgbin)
 	# The port is picked here and handed to the server; a clash (another
 	# process took it meanwhile) fails the start, which is tried again.
 	for _ in 1 2 3 4 5; do
 		port=$(free_port)
 		if as_owner "$bin/pg_ctl" -D "$data" -l "$logfile" -w -t 60 \
 			-o "-p $port -k $socket -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on" start >/dev/null 2>&1; then
-			as_owner "$bin/createdb" -h "$socket" -p "$port" -U focal focal >&2
 			echo "postgres://focal@127.0.0.1:$port/focal?sslmode=disable" >"$urlfile"
-			cat "$urlfile"
 			return
 		fi
 	done
@@ -115,5 +134,6 @@ start() {
 case $cmd in
 start) start ;;
 stop) stop ;;
+restart) restart ;;
 *) usage ;;
 esac

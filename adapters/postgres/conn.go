@@ -60,8 +60,8 @@ func Open(cfg Config, clock ports.Clock, log *zap.Logger, opts ...Option) (*DB, 
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.observe != nil {
-		pc.ConnConfig.Tracer = &statementTracer{observe: o.observe}
+	if len(o.observers) > 0 {
+		pc.ConnConfig.Tracer = &statementTracer{observers: o.observers}
 	}
 	return &DB{cfg: cfg, clock: clock, log: log.Named("postgres"), poolCfg: pc, waiters: sqlkit.NewQueue()}, nil
 }
@@ -144,7 +144,7 @@ func (db *DB) op(ctx context.Context) (context.Context, context.CancelFunc) {
 type Option func(*options)
 
 type options struct {
-	observe func(StatementEvent)
+	observers []func(StatementEvent)
 }
 
 // StatementEvent is one statement the store sent, reported when it
@@ -160,12 +160,16 @@ type StatementEvent struct {
 
 // WithStatementObserver calls fn once per statement when it finishes,
 // with its timing: for counting round trips and how many of them run one
-// after another.
+// after another. Each option adds an observer; a nil fn is ignored.
 func WithStatementObserver(fn func(StatementEvent)) Option {
-	return func(o *options) { o.observe = fn }
+	return func(o *options) {
+		if fn != nil {
+			o.observers = append(o.observers, fn)
+		}
+	}
 }
 
-type statementTracer struct{ observe func(StatementEvent) }
+type statementTracer struct{ observers []func(StatementEvent) }
 
 type traceKey struct{}
 
@@ -180,7 +184,10 @@ func (t *statementTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data
 
 func (t *statementTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
 	s, _ := ctx.Value(traceKey{}).(traceStart)
-	t.observe(StatementEvent{Name: s.name, Started: s.at, Finished: time.Now(), Failed: data.Err != nil})
+	ev := StatementEvent{Name: s.name, Started: s.at, Finished: time.Now(), Failed: data.Err != nil}
+	for _, observe := range t.observers {
+		observe(ev)
+	}
 }
 
 // statementName is the text of a statement's leading "-- " comment, or
