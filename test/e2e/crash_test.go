@@ -107,7 +107,9 @@ type crashRun struct {
 	cut [crashWorkers]int
 }
 
-func crashMessage(w, j int) string { return fmt.Sprintf("Where is my order? (turn %d of user %d)", j, w) }
+func crashMessage(w, j int) string {
+	return fmt.Sprintf("Where is my order? (turn %d of user %d)", j, w)
+}
 
 // sendAll runs every worker until its turns are sent or a request fails
 // (the process died); kill is called once crashAfter turns are
