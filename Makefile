@@ -21,7 +21,7 @@ build: ## Build bin/focal
 
 run: build ## Serve the demo agent on :8080 (SQLite in RUN_DB, kept across restarts; offline model); prints a token, a curl line and the console URL
 	@FOCAL_JWT_SECRET='$(DEV_SECRET)' FOCAL_HTTP_ADDR='$(RUN_ADDR)' \
-	 FOCAL_STORE=sqlite FOCAL_SQLITE_PATH='$(RUN_DB)' \
+	 FOCAL_STORE="$${FOCAL_STORE:-sqlite}" FOCAL_SQLITE_PATH="$${FOCAL_SQLITE_PATH:-$(RUN_DB)}" \
 	 FOCAL_BOOTSTRAP_BUNDLE=examples/demo-agent.yaml FOCAL_LOG_FORMAT=console \
 	 exec $(BIN) serve --banner
 
