@@ -42,10 +42,6 @@ func NewLeases(db *DB) *Leases { return &Leases{db: db} }
 // leaseKey names a session in the waiter queue.
 func leaseKey(tenantID, sessionID string) string { return tenantID + "/" + sessionID }
 
-// The columns every lease statement returns: the session row, the fence
-// (NULL when the lease is held by another) and the history as a JSON array.
-const leaseColumns = `id, tenant_id, status, turn_count, version, closed_ns, state, lease_fence, history`
-
 // historyOf is the history subquery of the lease statements: the newest $n
 // turns' entries of session g, oldest first, as one JSON array.
 const historyOf = `(SELECT '[' || string_agg(h.history, ',' ORDER BY h.turn_number) || ']' FROM (

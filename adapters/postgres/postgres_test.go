@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -76,11 +77,36 @@ func testDB(t *testing.T, opts ...Option) *DB {
 	return openDB(t, Config{URL: freshDatabase(t)}, opts...)
 }
 
-// sibling opens another instance of the service on db's database: its own
-// pool and its own memory.
-func sibling(t *testing.T, db *DB, opts ...Option) *DB {
-	t.Helper()
-	return openDB(t, db.cfg, opts...)
+// Instances starting at once on an empty database apply each migration
+// once (the advisory lock) and all start.
+func TestConcurrentStartsMigrateOnce(t *testing.T) {
+	cfg := Config{URL: freshDatabase(t)}
+	const instances = 4
+	var wg sync.WaitGroup
+	dbs, errs := make([]*DB, instances), make([]error, instances)
+	for i := range instances {
+		wg.Go(func() {
+			dbs[i], errs[i] = Connect(t.Context(), cfg, clock.System{}, zap.NewNop())
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("instance %d did not start: %v", i, err)
+		}
+		t.Cleanup(func() { _ = dbs[i].Close(context.Background()) })
+	}
+	want, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var applied int
+	if err := dbs[0].Pool().QueryRow(t.Context(), `SELECT count(*) FROM schema_migrations`).Scan(&applied); err != nil {
+		t.Fatal(err)
+	}
+	if applied != len(want) {
+		t.Fatalf("schema_migrations has %d rows after %d concurrent starts, want %d", applied, instances, len(want))
+	}
 }
 
 func openDB(t *testing.T, cfg Config, opts ...Option) *DB {
