@@ -11,7 +11,7 @@ RUN_ADDR    ?= :8080
 RUN_DB      ?= $(STATE)/run/focal.db
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test test-short lint fmt schema mongo mongo-stop bench chaos fuzz clean
+.PHONY: help build run test test-short lint fmt schema mongo mongo-stop postgres postgres-stop bench chaos fuzz clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -56,6 +56,13 @@ mongo: ## Start the local MongoDB-compatible test server (FerretDB) and print it
 
 mongo-stop: ## Stop the server started by `make mongo`
 	@scripts/mongo-server.sh stop $(STATE)/mongo
+
+postgres: ## Start a local PostgreSQL test server (installs the Debian package when missing) and print its URL
+	@scripts/postgres-server.sh start $(STATE)/postgres
+	@echo "# run Focal on it with FOCAL_STORE=postgres FOCAL_POSTGRES_URL=<the URL above>" >&2
+
+postgres-stop: ## Stop the server started by `make postgres`
+	@scripts/postgres-server.sh stop $(STATE)/postgres
 
 clean: ## Remove build output and local state
 	rm -rf bin $(STATE)
