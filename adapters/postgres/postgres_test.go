@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -148,4 +149,18 @@ func TestStoreContract(t *testing.T) {
 			Waiting:  func(tenantID, sessionID string) int { return db.waiters.Len(leaseKey(tenantID, sessionID)) },
 		}
 	})
+}
+
+// A server (or connection) that may lose an acknowledged commit is refused
+// at start-up, with the setting named.
+func TestStartRefusesCommitsThatMayBeLost(t *testing.T) {
+	cfg := Config{URL: freshDatabase(t) + "&synchronous_commit=off"}
+	db, err := Connect(t.Context(), cfg, clock.System{}, zap.NewNop())
+	if err == nil {
+		_ = db.Close(context.Background())
+		t.Fatal("started on synchronous_commit=off")
+	}
+	if !strings.Contains(err.Error(), "synchronous_commit=off") {
+		t.Fatalf("the error does not name the setting: %v", err)
+	}
 }
