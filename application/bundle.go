@@ -3,7 +3,6 @@ package application
 import (
 	"bytes"
 	"cmp"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,13 +11,11 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"focal/application/alignment"
 	"focal/domain"
-	"focal/ports"
 )
 
 // ParseBundle reads an agent bundle in YAML or JSON (JSON is YAML) into a
@@ -100,8 +97,8 @@ func ValidatePolicy(p *domain.Policy) error {
 
 // ValidatePolicyWithin checks a policy before it is stored: the domain's
 // consistency rules and per-agent limits, an agent id that is a UUID, and
-// every expression constraint compiling within the limits.
-// INVALID_REQUEST lists every problem.
+// every expression constraint and transition guard compiling within the
+// limits. INVALID_REQUEST lists every problem.
 func ValidatePolicyWithin(p *domain.Policy, limits domain.PolicyLimits) error {
 	errs := p.ValidateWithin(limits)
 	if !IsUUID(p.Agent.ID) {
@@ -120,39 +117,40 @@ func ValidatePolicyWithin(p *domain.Policy, limits domain.PolicyLimits) error {
 			}
 		}
 	}
+	errs = append(errs, validateGuards(p, limits)...)
 	if len(errs) > 0 {
 		return domain.InvalidFields(errs...)
 	}
 	return nil
 }
 
-// ImportBundle stores p as the tenant's agent, creating it or replacing its
-// whole policy in one step as the next version, within limits. A new agent
-// (or one that was deleted) is saved with version 0, so the store numbers
-// it after any deletion marker and version numbers are never reused;
-// p.Agent.Version is the number stored.
-func ImportBundle(ctx context.Context, store ports.PolicyStore, tenantID string, p *domain.Policy, now time.Time, limits domain.PolicyLimits) (*domain.Policy, error) {
-	p.Agent.ID = strings.ToLower(p.Agent.ID)
-	if err := ValidatePolicyWithin(p, limits); err != nil {
-		return nil, err
+// validateGuards compiles every transition's when and refuses one that
+// reads a variable nothing can set (vars.* must be declared, a tool's
+// declared output or a built-in; meta.* keys vary per request).
+func validateGuards(p *domain.Policy, limits domain.PolicyLimits) []domain.FieldError {
+	var errs []domain.FieldError
+	settable, open := p.Settable()
+	for i, sc := range p.Scenarios {
+		for j, st := range sc.Steps {
+			for k, tr := range st.Transitions {
+				if tr.When == "" || len(tr.When) > limits.ExpressionBytes {
+					continue // nothing to compile, or reported by the domain
+				}
+				field := fmt.Sprintf("scenarios[%d].steps[%d].transitions[%d].when", i, j, k)
+				if _, err := alignment.CompileWhen(tr.When, limits); err != nil {
+					errs = append(errs, domain.FieldError{Field: field, Message: err.Error()})
+					continue
+				}
+				for _, name := range alignment.WhenVariables(tr.When) {
+					if !settable[name] && !open {
+						errs = append(errs, domain.FieldError{Field: field, Message: fmt.Sprintf(
+							"vars.%s is nothing that can have a value: declare a variable %s, or list it in a tool's outputs", name, name)})
+					}
+				}
+			}
+		}
 	}
-	current, err := store.GetPolicy(ctx, tenantID, p.Agent.ID)
-	p.Agent.TenantID = tenantID
-	p.Agent.UpdatedAt = now
-	switch {
-	case err == nil:
-		p.Agent.Version = current.Agent.Version + 1
-		p.Agent.CreatedAt = current.Agent.CreatedAt
-	case domain.IsCode(err, domain.CodeAgentNotFound):
-		p.Agent.Version = 0 // create: the store takes the next number
-		p.Agent.CreatedAt = now
-	default:
-		return nil, err
-	}
-	if err := store.SavePolicy(ctx, tenantID, p); err != nil {
-		return nil, err
-	}
-	return p, nil
+	return errs
 }
 
 // EncodeBundleYAML writes a bundle as YAML with the bundle format's field

@@ -114,7 +114,7 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (*Prepar
 }
 
 // lockSession takes the lease of the session the message belongs to
-// (DESIGN §3.2): the one named by id, or the active session of the
+// (docs/api.md, "Chat"): the one named by id, or the active session of the
 // channel identity, opened when there is none. An idle session is closed;
 // by channel identity its successor is opened in a second round.
 func (uc *ProcessMessage) lockSession(ctx context.Context, cmd ChatCommand, history int) (ports.SessionLease, error) {
@@ -205,7 +205,9 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 		Policy:     p.policy,
 		Session:    p.session,
 		TurnNumber: p.lease.Token().TurnNumber,
+		TurnID:     p.turnID,
 		Message:    p.cmd.Message,
+		Metadata:   p.cmd.Metadata,
 		History:    p.history,
 		RequestID:  p.cmd.RequestID,
 	}, record)

@@ -8,15 +8,14 @@ import (
 
 	"focal/adapters/logctx"
 	"focal/application"
-	"focal/ports"
 )
 
 // Core is the application without its HTTP surface: for running turns in
 // process (conversation tests, tools).
 type Core struct {
-	Chat     *application.ProcessMessage
-	Policies ports.PolicyStore
-	app      *fx.App
+	Chat  *application.ProcessMessage
+	Admin *application.PolicyAdmin
+	app   *fx.App
 }
 
 // Stop releases the core's resources.
@@ -29,12 +28,8 @@ func StartCore(ctx context.Context, cfg Config, log *zap.Logger) (*Core, error) 
 	app := fx.New(
 		fx.Supply(cfg, logctx.Redacting(log)),
 		fx.NopLogger,
-		CoreModule,
-		storeModule(cfg.Store),
-		ModelModule,
-		ToolsModule,
-		ObservabilityModule,
-		fx.Populate(&c.Chat, &c.Policies),
+		ObserveModule,
+		fx.Module("service", serviceModules(cfg), fx.Populate(&c.Chat, &c.Admin)),
 	)
 	if err := app.Err(); err != nil {
 		return nil, err

@@ -38,7 +38,7 @@ func (e *Engine) runTools(ctx context.Context, t *turn) {
 	var wg sync.WaitGroup
 	for i, j := range jobs {
 		in := ports.ToolInput{Message: t.in.Message, Variables: toolInputs(j.tool, vars), RuleID: j.ruleID,
-			SessionID: t.state.ID, TenantID: t.state.TenantID, AgentID: t.state.AgentID}
+			SessionID: t.state.ID, TenantID: t.state.TenantID, AgentID: t.state.AgentID, TurnID: t.in.TurnID, ToolID: j.tool.ID}
 		wg.Go(func() { t.exp.ToolCalls[i] = e.callTool(ctx, j.tool, j.ruleID, in) })
 	}
 	wg.Wait()
