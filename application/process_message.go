@@ -79,6 +79,8 @@ type PreparedTurn struct {
 	lease   ports.SessionLease
 	started time.Time
 	turnID  string
+	// request is the keyed request the turn answers, "" without a key.
+	request string
 }
 
 // Prepare does everything that can fail before the engine starts:
@@ -104,13 +106,17 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (*Prepar
 	if err != nil {
 		return nil, err
 	}
-	turnID, err := uuid.NewV7()
-	if err != nil {
-		_ = lease.Release(context.WithoutCancel(ctx))
-		return nil, domain.WrapError(domain.CodeInternal, err, "cannot allocate a turn id")
+	keyed, ok := keyedTurnOf(ctx)
+	if !ok {
+		turnID, err := uuid.NewV7()
+		if err != nil {
+			_ = lease.Release(context.WithoutCancel(ctx))
+			return nil, domain.WrapError(domain.CodeInternal, err, "cannot allocate a turn id")
+		}
+		keyed.turnID = turnID.String()
 	}
 	return &PreparedTurn{uc: uc, cmd: cmd, policy: policy, session: lease.Session(), history: lease.History(),
-		lease: lease, started: started, turnID: turnID.String()}, nil
+		lease: lease, started: started, turnID: keyed.turnID, request: keyed.request}, nil
 }
 
 // lockSession takes the lease of the session the message belongs to
@@ -236,10 +242,7 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 	// The turn is recorded even when the client is gone, so its outcome is
 	// never lost; that write gets its own short deadline.
 	if err := uc.commit(ctx, p.lease.Token(), turn); err != nil {
-		if runErr != nil {
-			return nil, runErr
-		}
-		return nil, err
+		return uc.commitFailed(ctx, turn, runErr, err)
 	}
 	if runErr != nil {
 		return nil, runErr
@@ -306,9 +309,27 @@ func (p *PreparedTurn) newTurn(released string, deltas []string) *domain.Turn {
 		Metadata:     p.cmd.Metadata,
 		Deltas:       deltas,
 		CreatedAt:    p.started,
+		KeyedRequest: p.request,
 		Explanation:  domain.NewExplanation(),
 		Timings:      []domain.StepTiming{},
 	}
+}
+
+// commitFailed answers a turn whose commit did not succeed: with the turn
+// that answered its keyed request first, if one did; with the run's own
+// error; or, when the store confirmed neither way, with an unknown outcome
+// naming the turn (never "failed": it may have been committed).
+func (uc *ProcessMessage) commitFailed(ctx context.Context, turn *domain.Turn, runErr, err error) (*ChatResult, error) {
+	if res, ok := uc.answeredTurn(ctx, turn.TenantID, err); ok {
+		return res, nil
+	}
+	if runErr != nil {
+		return nil, runErr
+	}
+	if domain.IsCode(err, domain.CodeStoreUnavailable) {
+		return nil, domain.UnknownOutcome(turn.ID, err)
+	}
+	return nil, err
 }
 
 // clientGoneError marks a failure to deliver text to the client: the turn
