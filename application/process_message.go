@@ -20,8 +20,9 @@ type ChatConfig struct {
 	SessionIdleTTL time.Duration
 	// LockWait is how long a message waits for its busy session.
 	LockWait time.Duration
-	// LeaseTTL is how long a session lease lasts if its holder dies; it must
-	// exceed TurnTimeout so a live holder never loses its lease.
+	// LeaseTTL is how long a session lease lasts unrenewed: a turn renews
+	// its lease every third of it while it runs and commits, so a session
+	// whose holder died is taken over this long after its last renewal.
 	LeaseTTL time.Duration
 	// TurnTimeout bounds one turn's engine run.
 	TurnTimeout time.Duration
@@ -36,8 +37,8 @@ func (c ChatConfig) Validate() error {
 		return errors.New("lock wait and session idle TTL must not be negative")
 	case c.TurnTimeout <= 0:
 		return errors.New("turn timeout must be positive")
-	case c.LeaseTTL <= c.TurnTimeout:
-		return errors.New("session lease TTL must exceed the turn timeout")
+	case c.LeaseTTL < time.Second:
+		return errors.New("session lease TTL must be at least a second")
 	case c.CommitTimeout <= 0:
 		return errors.New("commit timeout must be positive")
 	}
@@ -195,6 +196,7 @@ func (p *PreparedTurn) TurnID() string { return p.turnID }
 func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResult, error) {
 	uc := p.uc
 	defer p.lease.Release(context.WithoutCancel(ctx))
+	defer p.keepLease(context.WithoutCancel(ctx))()
 
 	var released strings.Builder
 	var deltas []string
@@ -313,6 +315,30 @@ func (p *PreparedTurn) newTurn(released string, deltas []string) *domain.Turn {
 		Explanation:  domain.NewExplanation(),
 		Timings:      []domain.StepTiming{},
 	}
+}
+
+// keepLease renews the turn's lease every third of its TTL until stopped,
+// so only a holder that stopped (it died, or lost the store) loses it. A
+// renewal that fails is tried at the next tick; one refused (the lease was
+// taken over) ends the renewals: the commit will be refused too.
+func (p *PreparedTurn) keepLease(ctx context.Context) (stop func()) {
+	done, ended := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(ended)
+		t := time.NewTicker(p.uc.cfg.LeaseTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			if domain.IsCode(p.lease.Renew(ctx), domain.CodeSessionBusy) {
+				return
+			}
+		}
+	}()
+	return func() { close(done); <-ended }
 }
 
 // commitFailed answers a turn whose commit did not succeed: with the turn

@@ -70,13 +70,16 @@ type ChatConfig struct {
 	PolicyRefresh time.Duration `env:"POLICY_REFRESH" envDefault:"1s" yaml:"policy_refresh"`
 }
 
-// application returns the use case's configuration: the lease outlives the
-// turn deadline so a live holder never loses it.
+// application returns the use case's configuration: a lease is renewed
+// while its turn runs, so a session whose holder died is free again
+// within leaseTTL.
+const leaseTTL = 15 * time.Second
+
 func (c ChatConfig) application() application.ChatConfig {
 	return application.ChatConfig{
 		SessionIdleTTL: c.SessionIdleTTL,
 		LockWait:       c.SessionLockWait,
-		LeaseTTL:       c.TurnTimeout + 15*time.Second,
+		LeaseTTL:       leaseTTL,
 		TurnTimeout:    c.TurnTimeout,
 		CommitTimeout:  5 * time.Second,
 	}
