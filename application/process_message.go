@@ -20,8 +20,9 @@ type ChatConfig struct {
 	SessionIdleTTL time.Duration
 	// LockWait is how long a message waits for its busy session.
 	LockWait time.Duration
-	// LeaseTTL is how long a session lease lasts if its holder dies; it must
-	// exceed TurnTimeout so a live holder never loses its lease.
+	// LeaseTTL is how long a session lease lasts unrenewed: a turn renews
+	// its lease every third of it while it runs and commits, so a session
+	// whose holder died is taken over this long after its last renewal.
 	LeaseTTL time.Duration
 	// TurnTimeout bounds one turn's engine run.
 	TurnTimeout time.Duration
@@ -36,8 +37,8 @@ func (c ChatConfig) Validate() error {
 		return errors.New("lock wait and session idle TTL must not be negative")
 	case c.TurnTimeout <= 0:
 		return errors.New("turn timeout must be positive")
-	case c.LeaseTTL <= c.TurnTimeout:
-		return errors.New("session lease TTL must exceed the turn timeout")
+	case c.LeaseTTL < time.Second:
+		return errors.New("session lease TTL must be at least a second")
 	case c.CommitTimeout <= 0:
 		return errors.New("commit timeout must be positive")
 	}
@@ -79,6 +80,8 @@ type PreparedTurn struct {
 	lease   ports.SessionLease
 	started time.Time
 	turnID  string
+	// request is the keyed request the turn answers, "" without a key.
+	request string
 }
 
 // Prepare does everything that can fail before the engine starts:
@@ -104,13 +107,17 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (*Prepar
 	if err != nil {
 		return nil, err
 	}
-	turnID, err := uuid.NewV7()
-	if err != nil {
-		_ = lease.Release(context.WithoutCancel(ctx))
-		return nil, domain.WrapError(domain.CodeInternal, err, "cannot allocate a turn id")
+	keyed, ok := keyedTurnOf(ctx)
+	if !ok {
+		turnID, err := uuid.NewV7()
+		if err != nil {
+			_ = lease.Release(context.WithoutCancel(ctx))
+			return nil, domain.WrapError(domain.CodeInternal, err, "cannot allocate a turn id")
+		}
+		keyed.turnID = turnID.String()
 	}
 	return &PreparedTurn{uc: uc, cmd: cmd, policy: policy, session: lease.Session(), history: lease.History(),
-		lease: lease, started: started, turnID: turnID.String()}, nil
+		lease: lease, started: started, turnID: keyed.turnID, request: keyed.request}, nil
 }
 
 // lockSession takes the lease of the session the message belongs to
@@ -189,6 +196,7 @@ func (p *PreparedTurn) TurnID() string { return p.turnID }
 func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResult, error) {
 	uc := p.uc
 	defer p.lease.Release(context.WithoutCancel(ctx))
+	defer p.keepLease(context.WithoutCancel(ctx))()
 
 	var released strings.Builder
 	var deltas []string
@@ -236,10 +244,7 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 	// The turn is recorded even when the client is gone, so its outcome is
 	// never lost; that write gets its own short deadline.
 	if err := uc.commit(ctx, p.lease.Token(), turn); err != nil {
-		if runErr != nil {
-			return nil, runErr
-		}
-		return nil, err
+		return uc.commitFailed(ctx, turn, runErr, err)
 	}
 	if runErr != nil {
 		return nil, runErr
@@ -306,9 +311,51 @@ func (p *PreparedTurn) newTurn(released string, deltas []string) *domain.Turn {
 		Metadata:     p.cmd.Metadata,
 		Deltas:       deltas,
 		CreatedAt:    p.started,
+		KeyedRequest: p.request,
 		Explanation:  domain.NewExplanation(),
 		Timings:      []domain.StepTiming{},
 	}
+}
+
+// keepLease renews the turn's lease every third of its TTL until stopped,
+// so only a holder that stopped (it died, or lost the store) loses it. A
+// renewal that fails is tried at the next tick; one refused (the lease was
+// taken over) ends the renewals: the commit will be refused too.
+func (p *PreparedTurn) keepLease(ctx context.Context) (stop func()) {
+	done, ended := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(ended)
+		t := time.NewTicker(p.uc.cfg.LeaseTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			if domain.IsCode(p.lease.Renew(ctx), domain.CodeSessionBusy) {
+				return
+			}
+		}
+	}()
+	return func() { close(done); <-ended }
+}
+
+// commitFailed answers a turn whose commit did not succeed: with the turn
+// that answered its keyed request first, if one did; with the run's own
+// error; or, when the store confirmed neither way, with an unknown outcome
+// naming the turn (never "failed": it may have been committed).
+func (uc *ProcessMessage) commitFailed(ctx context.Context, turn *domain.Turn, runErr, err error) (*ChatResult, error) {
+	if res, ok := uc.answeredTurn(ctx, turn.TenantID, err); ok {
+		return res, nil
+	}
+	if runErr != nil {
+		return nil, runErr
+	}
+	if domain.IsCode(err, domain.CodeStoreUnavailable) {
+		return nil, domain.UnknownOutcome(turn.ID, err)
+	}
+	return nil, err
 }
 
 // clientGoneError marks a failure to deliver text to the client: the turn

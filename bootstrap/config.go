@@ -29,19 +29,19 @@ import (
 // environment variable FOCAL_<NAME>, optionally on top of a YAML file; the
 // README lists them all with their defaults.
 type Config struct {
-	HTTP        httpapi.Config            `yaml:"http"`
-	Auth        httpapi.AuthConfig        `yaml:"auth"`
-	RateLimit   httpapi.RateLimitConfig   `yaml:"rate_limit"`
-	Idempotency httpapi.IdempotencyConfig `yaml:"idempotency"`
-	Log         LogConfig                 `yaml:"log"`
-	Store       StoreConfig               `yaml:"store"`
-	LLM         llm.Config                `yaml:"llm"`
-	Tools       tools.Config              `yaml:"tools"`
-	Chat        ChatConfig                `yaml:"chat"`
-	Policy      PolicyConfig              `yaml:"policy"`
-	Startup     StartupConfig             `yaml:"startup"`
-	Tracing     observe.TracingConfig     `yaml:"tracing"`
-	Debug       DebugConfig               `yaml:"debug"`
+	HTTP        httpapi.Config                `yaml:"http"`
+	Auth        httpapi.AuthConfig            `yaml:"auth"`
+	RateLimit   httpapi.RateLimitConfig       `yaml:"rate_limit"`
+	Idempotency application.IdempotencyConfig `yaml:"idempotency"`
+	Log         LogConfig                     `yaml:"log"`
+	Store       StoreConfig                   `yaml:"store"`
+	LLM         llm.Config                    `yaml:"llm"`
+	Tools       tools.Config                  `yaml:"tools"`
+	Chat        ChatConfig                    `yaml:"chat"`
+	Policy      PolicyConfig                  `yaml:"policy"`
+	Startup     StartupConfig                 `yaml:"startup"`
+	Tracing     observe.TracingConfig         `yaml:"tracing"`
+	Debug       DebugConfig                   `yaml:"debug"`
 }
 
 // LogConfig controls logging.
@@ -74,24 +74,19 @@ type ChatConfig struct {
 	PolicyRefresh time.Duration `env:"POLICY_REFRESH" envDefault:"1s" yaml:"policy_refresh"`
 }
 
-// application returns the use case's configuration: the lease outlives the
-// turn deadline so a live holder never loses it.
+// application returns the use case's configuration: a lease is renewed
+// while its turn runs, so a session whose holder died is free again
+// within leaseTTL.
+const leaseTTL = 15 * time.Second
+
 func (c ChatConfig) application() application.ChatConfig {
 	return application.ChatConfig{
 		SessionIdleTTL: c.SessionIdleTTL,
 		LockWait:       c.SessionLockWait,
-		LeaseTTL:       c.TurnTimeout + 15*time.Second,
+		LeaseTTL:       leaseTTL,
 		TurnTimeout:    c.TurnTimeout,
 		CommitTimeout:  5 * time.Second,
 	}
-}
-
-// claimTTL is how long an Idempotency-Key stays claimed by a request that
-// has not answered: the longest a chat request can take (waiting for its
-// session, the turn, the commit and its retries) and a margin.
-func (c ChatConfig) claimTTL() time.Duration {
-	a := c.application()
-	return a.LockWait + a.TurnTimeout + 2*a.CommitTimeout + 30*time.Second
 }
 
 // PolicyConfig bounds what tenants' policies may hold.

@@ -51,14 +51,15 @@ type chatRoutesParams struct {
 	Chat      *application.ProcessMessage
 	Turns     *application.Conversations
 	Keys      ports.IdempotencyStore
+	TurnStore ports.TurnStore
+	Clock     ports.Clock
 	Limits    *httpapi.RateLimits
 	Observers Observers
 }
 
 func newChatRoutes(p chatRoutesParams) *httpapi.ChatRoutes {
-	idem := p.Config.Idempotency
-	idem.ClaimTTL = p.Config.Chat.claimTTL()
-	return httpapi.NewChatRoutes(p.Config.HTTP, idem, p.Chat, p.Turns, p.Keys, p.Limits, p.Observers.Streams)
+	idem := application.NewIdempotency(p.Config.Idempotency, p.Keys, p.TurnStore, p.Clock)
+	return httpapi.NewChatRoutes(p.Config.HTTP, p.Chat, p.Turns, idem, p.Limits, p.Observers.Streams)
 }
 
 // routerParams are the router's collaborators and every endpoint set.

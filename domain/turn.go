@@ -40,6 +40,11 @@ type Turn struct {
 	CreatedAt time.Time `json:"created_at"`
 	// SessionAfter is the session's state once this turn is committed.
 	SessionAfter *Session `json:"session_after,omitempty"`
+	// KeyedRequest names the request made under an Idempotency-Key that
+	// this turn answers ("" without a key): a store commits at most one
+	// completed turn per keyed request, so a retry can never record one
+	// message twice. Kept by the store, not part of the audit record.
+	KeyedRequest string `json:"-"`
 }
 
 // HistoryEntry is what a prompt needs of an earlier turn: the exchange, how

@@ -35,7 +35,7 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 // them (their dependencies are not needed to register routes).
 func allRoutes() []Routes {
 	return []Routes{
-		NewChatRoutes(Config{}, IdempotencyConfig{}, nil, nil, nil, nil, nil),
+		NewChatRoutes(Config{}, nil, nil, nil, nil, nil),
 		NewConversationRoutes(nil),
 		NewPolicyRoutes(nil),
 		NewHealthRoutes(nil),

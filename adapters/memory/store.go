@@ -42,6 +42,9 @@ type Store struct {
 	leases   map[string]*sessionLease
 	fences   int64 // last lease fence handed out
 	idem     map[string]*ports.IdempotencyRecord
+	// answered holds, per tenant and keyed request, the completed turn
+	// that answered it, while that turn is kept.
+	answered map[string]string
 }
 
 // sessionEntry is a stored session and the turns kept of it.
@@ -61,6 +64,9 @@ type sessionEntry struct {
 type storedTurn struct {
 	id, tenantID string
 	number       int
+	// answers is the answered key of the keyed request this completed
+	// turn answers, "" for any other turn.
+	answers string
 	// record is the committed turn, never changed; after is its
 	// SessionAfter, frozen.
 	record  *domain.Turn
@@ -98,6 +104,7 @@ func New(clock ports.Clock, opts ...Option) *Store {
 		turnByID: map[string]*storedTurn{},
 		leases:   map[string]*sessionLease{},
 		idem:     map[string]*ports.IdempotencyRecord{},
+		answered: map[string]string{},
 	}
 	for _, o := range opts {
 		o(s)

@@ -27,6 +27,8 @@ var turnCases = []testCase{
 	{"ListTurns", testListTurns},
 	{"RecentHistory", testRecentHistory},
 	{"TenantIsolation", testTurnTenantIsolation},
+	{"OneCompletedTurnPerKeyedRequest", testOneCompletedTurnPerKeyedRequest},
+	{"ConcurrentAnswersOfOneKeyedRequest", testConcurrentAnswersOfOneKeyedRequest},
 }
 
 func testCommitMakesStateVisible(t *testing.T, f *fixture) {
