@@ -341,6 +341,7 @@ func ResultOf(t *domain.Turn) *ChatResult {
 		ToolsCalled:  []string{},
 		TokensUsed:   t.Usage.Total(),
 		LatencyMS:    t.LatencyMS,
+		Usage:        t.Usage,
 	}
 	for _, m := range t.Explanation.Matched {
 		r.MatchedRules = append(r.MatchedRules, m.RuleID)

@@ -23,6 +23,7 @@ var CoreModule = fx.Module("core",
 		newProcessMessage,
 		application.NewConversations,
 		newPolicyAdmin,
+		application.NewAgentDirectory,
 	),
 )
 

@@ -27,6 +27,7 @@ var HTTPModule = fx.Module("http",
 			return httpapi.NewRateLimits(cfg.RateLimit, limiter, clk)
 		},
 		asRoutes(newChatRoutes),
+		asRoutes(newOpenAIRoutes),
 		asRoutes(httpapi.NewConversationRoutes),
 		asRoutes(httpapi.NewPolicyRoutes),
 		asRoutes(httpapi.NewOpenAPIRoutes),
@@ -59,6 +60,24 @@ func newChatRoutes(p chatRoutesParams) *httpapi.ChatRoutes {
 	idem := p.Config.Idempotency
 	idem.ClaimTTL = p.Config.Chat.claimTTL()
 	return httpapi.NewChatRoutes(p.Config.HTTP, idem, p.Chat, p.Turns, p.Keys, p.Limits, p.Observers.Streams)
+}
+
+// openAIRoutesParams are the OpenAI-compatible endpoints' collaborators.
+type openAIRoutesParams struct {
+	fx.In
+	Config    Config
+	Chat      *application.ProcessMessage
+	Agents    *application.AgentDirectory
+	Keys      ports.IdempotencyStore
+	Auth      *httpapi.Authenticator
+	Limits    *httpapi.RateLimits
+	Observers Observers
+}
+
+func newOpenAIRoutes(p openAIRoutesParams) *httpapi.OpenAIRoutes {
+	idem := p.Config.Idempotency
+	idem.ClaimTTL = p.Config.Chat.claimTTL()
+	return httpapi.NewOpenAIRoutes(p.Config.HTTP, idem, p.Chat, p.Agents, p.Keys, p.Auth, p.Limits, p.Observers.Streams)
 }
 
 // routerParams are the router's collaborators and every endpoint set.

@@ -104,5 +104,9 @@ func writeError(c *gin.Context, err error) {
 	case de.RetryAfter > 0:
 		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(de.RetryAfter.Seconds()))))
 	}
+	if speaksOpenAI(c) {
+		c.AbortWithStatusJSON(status, openAIErrorBody(status, payload))
+		return
+	}
 	c.AbortWithStatusJSON(status, ErrorBody{Error: payload})
 }

@@ -38,6 +38,14 @@ type IdempotencyConfig struct {
 // answer is (as one token event and the done event).
 const keyResult = "focal.idempotent_result"
 
+// keyStreamFormat names the event format of a stream whose result is
+// stored, when it is not Focal's own; it is kept in the stored record's
+// headers under storedStreamFormat so a replay speaks the same format.
+const (
+	keyStreamFormat    = "focal.stream_format"
+	storedStreamFormat = "X-Focal-Stream-Format"
+)
+
 // idempotent makes a chat route safe to retry (DESIGN §3.4).
 type idempotent struct {
 	store ports.IdempotencyStore
@@ -144,6 +152,9 @@ func (m *idempotent) runAndStore(c *gin.Context, rec ports.IdempotencyRecord) {
 	body := capture.body.Bytes()
 	if res, ok := c.Get(keyResult); ok {
 		header["Content-Type"] = "text/event-stream"
+		if format := c.GetString(keyStreamFormat); format != "" {
+			header[storedStreamFormat] = format
+		}
 		body, _ = json.Marshal(res)
 	} else if isEventStream(header["Content-Type"]) {
 		stored = false // the stream ended without a done event
@@ -174,6 +185,10 @@ func replayStored(c *gin.Context, rec *ports.IdempotencyRecord) {
 	defer c.Abort()
 	c.Header("Idempotent-Replayed", "true")
 	if isEventStream(rec.Header["Content-Type"]) {
+		if rec.Header[storedStreamFormat] == streamFormatOpenAI {
+			replayCompletionStream(c, rec.Body)
+			return
+		}
 		var done doneEvent
 		if err := json.Unmarshal(rec.Body, &done); err != nil {
 			writeError(c, domain.WrapError(domain.CodeInternal, err, "stored stream answer is unreadable"))
