@@ -39,6 +39,7 @@ func allRoutes() []Routes {
 		NewOpenAIRoutes(Config{}, IdempotencyConfig{}, nil, nil, nil, nil, nil, nil),
 		NewConversationRoutes(nil),
 		NewPolicyRoutes(nil),
+		NewReplayRoutes(nil, nil),
 		NewHealthRoutes(nil),
 		NewMetricsRoutes(http.NotFoundHandler(), ""),
 		NewOpenAPIRoutes(),

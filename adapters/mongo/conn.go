@@ -20,13 +20,15 @@ import (
 
 // Collection names, one per aggregate.
 const (
-	colPolicies   = "policies"
-	colSessions   = "sessions"
-	colTurns      = "turns"
-	colLeases     = "session_leases"
-	colEpochs     = "lease_epochs"
-	colIdem       = "idempotency_keys"
-	colRateWindow = "rate_windows"
+	colPolicies = "policies"
+	// Versions pruned from policies (policy_versions.go).
+	colPolicyVersions = "policy_versions"
+	colSessions       = "sessions"
+	colTurns          = "turns"
+	colLeases         = "session_leases"
+	colEpochs         = "lease_epochs"
+	colIdem           = "idempotency_keys"
+	colRateWindow     = "rate_windows"
 	// Used only on servers without atomic updates (see capabilities).
 	colLeaseTakeovers = "lease_takeovers"
 	colIdemTakeovers  = "idempotency_takeovers"
@@ -45,8 +47,8 @@ type DB struct {
 	client  *mdb.Client
 	caps    capabilities
 
-	policies, sessions, turns, leases, epochs, idem, rateWindows *mdb.Collection
-	leaseTakeovers, idemTakeovers, rateSlots                     *mdb.Collection
+	policies, policyVersions, sessions, turns, leases, epochs, idem, rateWindows *mdb.Collection
+	leaseTakeovers, idemTakeovers, rateSlots                                     *mdb.Collection
 
 	memo   *memo
 	fences fences
@@ -127,7 +129,7 @@ func (db *DB) Start(ctx context.Context) error {
 		col  **mdb.Collection
 		name string
 	}{
-		{&db.policies, colPolicies}, {&db.sessions, colSessions}, {&db.turns, colTurns}, {&db.leases, colLeases},
+		{&db.policies, colPolicies}, {&db.policyVersions, colPolicyVersions}, {&db.sessions, colSessions}, {&db.turns, colTurns}, {&db.leases, colLeases},
 		{&db.epochs, colEpochs}, {&db.idem, colIdem}, {&db.rateWindows, colRateWindow},
 		{&db.leaseTakeovers, colLeaseTakeovers}, {&db.idemTakeovers, colIdemTakeovers}, {&db.rateSlots, colRateSlots},
 	} {

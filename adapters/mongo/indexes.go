@@ -43,6 +43,8 @@ func (db *DB) indexSpecs() []indexSpec {
 	specs := []indexSpec{
 		// The commit point of an agent's policy version.
 		{col: db.policies, name: "tenant_agent_version", keys: k("tenant_id", 1, "agent_id", 1, "version", -1), unique: true},
+		// Older versions, one copy each.
+		{col: db.policyVersions, name: "tenant_agent_version", keys: k("tenant_id", 1, "agent_id", 1, "version", -1), unique: true},
 		// One active session per channel key: the claim of the key (the
 		// key's hash holds the tenant; the tenant leads so that sessions
 		// can be sharded by tenant).

@@ -13,6 +13,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -22,6 +23,10 @@ import (
 func main() {
 	if err := rootCommand().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "focal:", err)
+		var coded interface{ ExitCode() int }
+		if errors.As(err, &coded) {
+			os.Exit(coded.ExitCode())
+		}
 		os.Exit(1)
 	}
 }
@@ -36,6 +41,6 @@ func rootCommand() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&configPath, "config", "", "YAML configuration file (FOCAL_* variables override it)")
 	root.AddCommand(serveCommand(&configPath), tokenCommand(&configPath), testCommand(&configPath),
-		chatCommand(), agentsCommand(), sessionsCommand(), schemaCommand())
+		chatCommand(), agentsCommand(), sessionsCommand(), schemaCommand(), replayCommand())
 	return root
 }

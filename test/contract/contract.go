@@ -10,7 +10,7 @@
 //			t.Cleanup(func() { _ = s.Drop(context.Background()) })
 //			return contract.Stores{
 //				Policies: s, Sessions: s, Turns: s, Locker: s,
-//				Idempotency: s, Rates: s, // optional: nil skips their cases
+//				Idempotency: s, Rates: s, PolicyHistory: s, // optional: nil skips their cases
 //				Features: contract.Features{FIFOLease: false}, // waiters poll
 //				Waiting:  nil, // optional: how many wait for a lease now
 //			}
@@ -20,7 +20,7 @@
 // The factory is called once per test case and should return empty stores
 // (the suite also uses fresh tenant, session, key and agent ids everywhere,
 // so a shared store works too). Policies, Sessions, Turns and Locker are
-// required; a nil Idempotency or Rates skips that port's cases, visibly
+// required; a nil Idempotency, Rates or PolicyHistory skips that port's cases, visibly
 // (t.Skip). The suite uses real time and keeps every wait short (lease TTLs
 // and idempotency expiries of a few hundred milliseconds, one-second rate
 // windows); its code is safe under -race. Features declares honest
@@ -43,7 +43,10 @@ type Stores struct {
 	// Idempotency and Rates are optional: nil skips their cases.
 	Idempotency ports.IdempotencyStore
 	Rates       ports.RateLimiter
-	Features    Features
+	// PolicyHistory is optional: nil skips its cases. It must read what
+	// Policies writes.
+	PolicyHistory ports.PolicyHistory
+	Features      Features
 	// Waiting, when set, reports how many callers wait for a session's
 	// lease now. The lease cases then know when a caller has joined the
 	// queue instead of guessing from the wall clock; Features.FIFOLease
@@ -92,6 +95,12 @@ func RunStoreSuite(t *testing.T, factory func(t *testing.T) Stores) {
 		{"RateLimiter", rateCases, func(s Stores) string {
 			if s.Rates == nil {
 				return "Stores.Rates"
+			}
+			return core(s)
+		}},
+		{"PolicyHistory", policyHistoryCases, func(s Stores) string {
+			if s.PolicyHistory == nil {
+				return "Stores.PolicyHistory"
 			}
 			return core(s)
 		}},
