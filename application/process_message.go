@@ -54,6 +54,7 @@ type ProcessMessage struct {
 	locker   ports.SessionLocker
 	engine   ports.Engine
 	clock    ports.Clock
+	gate     TurnGate
 }
 
 // NewProcessMessage wires the use case.
@@ -65,8 +66,13 @@ func NewProcessMessage(cfg ChatConfig, policies *PolicyCache, sessions ports.Ses
 	if policies == nil || sessions == nil || turns == nil || locker == nil || engine == nil || clock == nil {
 		return nil, errors.New("process message: every dependency is required")
 	}
-	return &ProcessMessage{cfg: cfg, policies: policies, sessions: sessions, turns: turns, locker: locker, engine: engine, clock: clock}, nil
+	return &ProcessMessage{cfg: cfg, policies: policies, sessions: sessions, turns: turns, locker: locker, engine: engine,
+		clock: clock, gate: openGate{}}, nil
 }
+
+// GateTurns makes every turn pass gate (budgets) before it takes its
+// session's lease; call it before serving.
+func (uc *ProcessMessage) GateTurns(gate TurnGate) { uc.gate = gate }
 
 // PreparedTurn is a turn that passed every check and holds its session's
 // lease; Run it or Abort it.
@@ -77,6 +83,7 @@ type PreparedTurn struct {
 	session *domain.Session
 	history []domain.HistoryEntry
 	lease   ports.SessionLease
+	pass    TurnPass
 	started time.Time
 	turnID  string
 }
@@ -87,8 +94,9 @@ type PreparedTurn struct {
 // history: one read of the session per turn.
 //
 // Errors: INVALID_REQUEST, TENANT_MISMATCH, AGENT_NOT_FOUND,
-// SESSION_NOT_FOUND, SESSION_CLOSED, SESSION_BUSY, STORE_UNAVAILABLE.
-func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (*PreparedTurn, error) {
+// BUDGET_EXCEEDED, SESSION_NOT_FOUND, SESSION_CLOSED, SESSION_BUSY,
+// STORE_UNAVAILABLE.
+func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (_ *PreparedTurn, err error) {
 	started := uc.clock.Now()
 	if err := cmd.Validate(); err != nil {
 		return nil, err
@@ -100,6 +108,17 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (*Prepar
 	if !policy.Agent.Enabled {
 		return nil, domain.Errorf(domain.CodeAgentNotFound, "agent %s not found", cmd.AgentID)
 	}
+	// The gate may make a turn wait at the edge of its tenant's budget:
+	// before the lease, so that no session is held meanwhile.
+	pass, err := uc.gate.Admit(ctx, cmd.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			pass.Settle(domain.TokenUsage{})
+		}
+	}()
 	lease, err := uc.lockSession(ctx, cmd, *policy.Agent.Settings.WithDefaults().HistoryTurns)
 	if err != nil {
 		return nil, err
@@ -110,7 +129,7 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (*Prepar
 		return nil, domain.WrapError(domain.CodeInternal, err, "cannot allocate a turn id")
 	}
 	return &PreparedTurn{uc: uc, cmd: cmd, policy: policy, session: lease.Session(), history: lease.History(),
-		lease: lease, started: started, turnID: turnID.String()}, nil
+		lease: lease, pass: pass, started: started, turnID: turnID.String()}, nil
 }
 
 // lockSession takes the lease of the session the message belongs to
@@ -171,6 +190,7 @@ func (uc *ProcessMessage) usable(ctx context.Context, cmd ChatCommand, s *domain
 // Abort gives up a prepared turn without running it.
 func (p *PreparedTurn) Abort(ctx context.Context) {
 	_ = p.lease.Release(context.WithoutCancel(ctx))
+	p.pass.Settle(domain.TokenUsage{})
 }
 
 // SessionID is the session the turn belongs to.
@@ -189,6 +209,8 @@ func (p *PreparedTurn) TurnID() string { return p.turnID }
 func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResult, error) {
 	uc := p.uc
 	defer p.lease.Release(context.WithoutCancel(ctx))
+	var spent domain.TokenUsage
+	defer func() { p.pass.Settle(spent) }()
 
 	var released strings.Builder
 	var deltas []string
@@ -228,6 +250,7 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 		turn.Response = out.Response
 		turn.Explanation, turn.Usage, turn.Model, turn.Timings = out.Explanation, out.Usage, out.Model, out.Timings
 		turn.SessionAfter = out.Session
+		spent = out.Usage
 	}
 	now := uc.clock.Now()
 	turn.LatencyMS = now.Sub(p.started).Milliseconds()

@@ -43,9 +43,15 @@ type engineParams struct {
 	Limits   domain.PolicyLimits
 }
 
+// newEngine builds the engine; each turn's context carries its tenant, so
+// the model can call with the tenant's own key.
 func newEngine(p engineParams) (ports.Engine, error) {
-	return alignment.New(alignment.Deps{Model: p.Model, History: p.History, Clock: p.Clock, Embedder: p.Embedder, Tools: p.Tools,
+	e, err := alignment.New(alignment.Deps{Model: p.Model, History: p.History, Clock: p.Clock, Embedder: p.Embedder, Tools: p.Tools,
 		Limits: p.Limits})
+	if err != nil {
+		return nil, err
+	}
+	return application.ScopeToTenant(e), nil
 }
 
 // newReplayEngines builds each replay's engine like the live one, over the
@@ -57,8 +63,12 @@ func newReplayEngines(p engineParams) application.ReplayEngines {
 		if configured {
 			model = p.Model
 		}
-		return alignment.New(alignment.Deps{Model: model, History: history, Clock: p.Clock, Embedder: p.Embedder, Tools: tools,
+		e, err := alignment.New(alignment.Deps{Model: model, History: history, Clock: p.Clock, Embedder: p.Embedder, Tools: tools,
 			Limits: p.Limits})
+		if err != nil {
+			return nil, err
+		}
+		return application.ScopeToTenant(e), nil
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	httpapi "focal/adapters/http"
 	"focal/adapters/observe"
 	"focal/adapters/resilience"
+	"focal/application"
 	"focal/ports"
 )
 
@@ -43,18 +44,22 @@ type Observers struct {
 	// MongoCommands counts the commands sent to MongoDB: the driver's own
 	// command monitor calls it.
 	MongoCommands func(name string)
+	// Usage counts the tokens charged to tenants and the turns budgets
+	// refused.
+	Usage application.UsageObserver
 }
 
 // newObservers logs breaker changes and retries and records everything
 // in m. Tool breakers are named by tenant, agent and tool: their metrics
 // are counted together, never labelled by name.
-func newObservers(m *observe.Metrics, log *zap.Logger) Observers {
+func newObservers(cfg Config, m *observe.Metrics, log *zap.Logger) Observers {
 	return Observers{
 		ModelBreakers: resilience.Observers{resilience.LogObserver{Log: log.Named("llm")}, m},
 		ToolBreakers:  resilience.Observers{resilience.LogObserver{Log: log.Named("tools")}, m.ToolBreakers()},
 		Streams:       m,
 		Requests:      m.GinMiddleware(),
 		MongoCommands: m.MongoCommand,
+		Usage:         m.Usage(cfg.Tenants.MetricsPerTenant),
 	}
 }
 

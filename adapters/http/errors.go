@@ -44,6 +44,7 @@ var statusOf = map[domain.ErrorCode]int{
 	CodeUnsupportedMediaType:         http.StatusUnsupportedMediaType,
 	domain.CodeIdempotencyKeyReused:  http.StatusUnprocessableEntity,
 	domain.CodeRateLimitExceeded:     http.StatusTooManyRequests,
+	domain.CodeBudgetExceeded:        http.StatusTooManyRequests,
 	domain.CodeInternal:              http.StatusInternalServerError,
 	domain.CodeLLMError:              http.StatusBadGateway,
 	domain.CodeLLMUnavailable:        http.StatusServiceUnavailable,

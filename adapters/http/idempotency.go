@@ -137,8 +137,8 @@ func (m *idempotent) awaitDone(ctx context.Context, tenant, key string, deadline
 
 // runAndStore runs the handler and keeps its response for retries: 2xx and
 // 4xx are stored; 5xx, a dropped client and the transient 4xx
-// (SESSION_BUSY, IDEMPOTENCY_IN_PROGRESS, rate limits) release the key so a
-// retry runs anew.
+// (SESSION_BUSY, IDEMPOTENCY_IN_PROGRESS, rate limits, an exhausted
+// budget) release the key so a retry runs anew.
 func (m *idempotent) runAndStore(c *gin.Context, rec ports.IdempotencyRecord) {
 	capture := &captureWriter{ResponseWriter: c.Writer}
 	c.Writer = capture
@@ -174,7 +174,8 @@ func storable(status int, code domain.ErrorCode) bool {
 	switch {
 	case status >= 500:
 		return false
-	case code == domain.CodeSessionBusy, code == domain.CodeIdempotencyInProgress, code == domain.CodeRateLimitExceeded:
+	case code == domain.CodeSessionBusy, code == domain.CodeIdempotencyInProgress, code == domain.CodeRateLimitExceeded,
+		code == domain.CodeBudgetExceeded:
 		return false
 	}
 	return true

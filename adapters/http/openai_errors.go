@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
+
+	"focal/domain"
 )
 
 // keyOpenAIDialect marks a request of the OpenAI-compatible routes: every
@@ -51,12 +53,15 @@ func openAIErrorBody(status int, p ErrorPayload) OpenAIErrorBody {
 		msg += ": " + strings.Join(parts, "; ")
 		param = &p.Details[0].Field
 	}
-	return OpenAIErrorBody{Error: OpenAIError{Message: msg, Type: openAIErrorType(status), Param: param, Code: string(p.Code)}}
+	return OpenAIErrorBody{Error: OpenAIError{Message: msg, Type: openAIErrorType(status, p.Code), Param: param, Code: string(p.Code)}}
 }
 
-// openAIErrorType is the error type OpenAI's API gives a status.
-func openAIErrorType(status int) string {
+// openAIErrorType is the error type OpenAI's API gives a status; a spent
+// budget is its quota error.
+func openAIErrorType(status int, code domain.ErrorCode) string {
 	switch {
+	case code == domain.CodeBudgetExceeded:
+		return "insufficient_quota"
 	case status == http.StatusUnauthorized:
 		return "authentication_error"
 	case status == http.StatusForbidden:

@@ -40,6 +40,7 @@ func allRoutes() []Routes {
 		NewConversationRoutes(nil),
 		NewPolicyRoutes(nil),
 		NewReplayRoutes(nil, nil),
+		NewTenantRoutes(nil, nil),
 		NewHealthRoutes(nil),
 		NewMetricsRoutes(http.NotFoundHandler(), ""),
 		NewOpenAPIRoutes(),

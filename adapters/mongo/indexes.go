@@ -58,6 +58,12 @@ func (db *DB) indexSpecs() []indexSpec {
 		{col: db.turns, name: "session_turn", keys: k("session_id", 1, "turn_number", 1), unique: true},
 		// A deleted session's leases go with it.
 		{col: db.leases, name: "session_turn", keys: k("session_id", 1, "turn", 1)},
+		// The commit points of a tenant's key and budget revisions.
+		{col: db.tenantKeys, name: "key_revision", keys: k("tenant_id", 1, "provider", 1, "revision", -1), unique: true},
+		{col: db.tenantBudgets, name: "key_revision", keys: k("tenant_id", 1, "revision", -1), unique: true},
+		// Counting a month's budget blocks, summing its usage.
+		{col: db.budgetBlocks, name: "tenant_period", keys: k("tenant_id", 1, "period", 1)},
+		{col: db.tenantUsage, name: "tenant_month", keys: k("tenant_id", 1, "month", 1)},
 	}
 	if db.caps.atomicUpdates {
 		specs = append(specs, indexSpec{col: db.rateWindows, name: "expires_ttl", keys: k("expires_at", 1), ttl: true})

@@ -7,6 +7,8 @@
 //	focal agents import|export         move agent bundles in and out through the API
 //	focal sessions show <session_id>   show a session and why the agent said what it said
 //	focal schema                       print the JSON Schema of agent bundle files
+//	focal replay --agent <id> …        replay recorded sessions against another policy version
+//	focal keys rotate                  seal every tenant's model key again under FOCAL_SECRET_KEY
 //
 // Configuration comes from FOCAL_* variables over an optional --config
 // YAML file; `focal <command> --help` tells the rest.
@@ -41,6 +43,6 @@ func rootCommand() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&configPath, "config", "", "YAML configuration file (FOCAL_* variables override it)")
 	root.AddCommand(serveCommand(&configPath), tokenCommand(&configPath), testCommand(&configPath),
-		chatCommand(), agentsCommand(), sessionsCommand(), schemaCommand(), replayCommand())
+		chatCommand(), agentsCommand(), sessionsCommand(), schemaCommand(), replayCommand(), keysCommand(&configPath))
 	return root
 }

@@ -1,6 +1,8 @@
 // Package contract is the conformance suite of Focal's store ports:
 // ports.PolicyStore, ports.SessionStore, ports.TurnStore,
-// ports.SessionLocker, ports.IdempotencyStore and ports.RateLimiter. Every
+// ports.SessionLocker, ports.IdempotencyStore, ports.RateLimiter,
+// ports.PolicyHistory, ports.TenantModelKeyStore, ports.BudgetStore and
+// ports.UsageMeter. Every
 // adapter in this repository runs it, and a third party can run it against
 // its own adapter from an ordinary test:
 //
@@ -11,6 +13,7 @@
 //			return contract.Stores{
 //				Policies: s, Sessions: s, Turns: s, Locker: s,
 //				Idempotency: s, Rates: s, PolicyHistory: s, // optional: nil skips their cases
+//				TenantKeys: k, Budgets: b, Usage: u, // optional too
 //				Features: contract.Features{FIFOLease: false}, // waiters poll
 //				Waiting:  nil, // optional: how many wait for a lease now
 //			}
@@ -20,7 +23,7 @@
 // The factory is called once per test case and should return empty stores
 // (the suite also uses fresh tenant, session, key and agent ids everywhere,
 // so a shared store works too). Policies, Sessions, Turns and Locker are
-// required; a nil Idempotency, Rates or PolicyHistory skips that port's cases, visibly
+// required; a nil optional port skips that port's cases, visibly
 // (t.Skip). The suite uses real time and keeps every wait short (lease TTLs
 // and idempotency expiries of a few hundred milliseconds, one-second rate
 // windows); its code is safe under -race. Features declares honest
@@ -46,7 +49,11 @@ type Stores struct {
 	// PolicyHistory is optional: nil skips its cases. It must read what
 	// Policies writes.
 	PolicyHistory ports.PolicyHistory
-	Features      Features
+	// TenantKeys, Budgets and Usage are optional: nil skips their cases.
+	TenantKeys ports.TenantModelKeyStore
+	Budgets    ports.BudgetStore
+	Usage      ports.UsageMeter
+	Features   Features
 	// Waiting, when set, reports how many callers wait for a session's
 	// lease now. The lease cases then know when a caller has joined the
 	// queue instead of guessing from the wall clock; Features.FIFOLease
@@ -101,6 +108,24 @@ func RunStoreSuite(t *testing.T, factory func(t *testing.T) Stores) {
 		{"PolicyHistory", policyHistoryCases, func(s Stores) string {
 			if s.PolicyHistory == nil {
 				return "Stores.PolicyHistory"
+			}
+			return core(s)
+		}},
+		{"TenantModelKeyStore", tenantKeyCases, func(s Stores) string {
+			if s.TenantKeys == nil {
+				return "Stores.TenantKeys"
+			}
+			return core(s)
+		}},
+		{"BudgetStore", budgetCases, func(s Stores) string {
+			if s.Budgets == nil {
+				return "Stores.Budgets"
+			}
+			return core(s)
+		}},
+		{"UsageMeter", usageCases, func(s Stores) string {
+			if s.Usage == nil {
+				return "Stores.Usage"
 			}
 			return core(s)
 		}},
