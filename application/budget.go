@@ -173,12 +173,27 @@ func (g *BudgetGate) Admit(ctx context.Context, tenantID string) (TurnPass, erro
 	defer cancel()
 	l.mu.Lock()
 	for {
-		if err := g.refresh(ctx, tenantID, l); err != nil {
-			l.mu.Unlock()
+		p, done, err := g.tryAdmit(ctx, tenantID, l)
+		if done {
+			return p, err
+		}
+		if err := g.waitAtEdge(ctx, waitCtx, tenantID, l); err != nil {
 			return nil, err
 		}
+	}
+}
+
+// tryAdmit, with l locked, admits the turn or refuses it (done, and l
+// unlocked), or reports that it must wait for the tenant's running turns
+// on this instance (l still locked).
+func (g *BudgetGate) tryAdmit(ctx context.Context, tenantID string, l *ledger) (TurnPass, bool, error) {
+	for {
+		if err := g.refresh(ctx, tenantID, l); err != nil {
+			l.mu.Unlock()
+			return nil, true, err
+		}
 		if l.budget == nil {
-			return l.admit(g, tenantID, 0), nil
+			return l.admit(g, tenantID, 0), true, nil
 		}
 		need := l.largest
 		if need == 0 {
@@ -186,52 +201,74 @@ func (g *BudgetGate) Admit(ctx context.Context, tenantID string) (TurnPass, erro
 		}
 		room := l.capacity - l.spent - l.reserved
 		if room >= need {
-			return l.admit(g, tenantID, need), nil
+			return l.admit(g, tenantID, need), true, nil
 		}
-		if !l.exhausted {
-			limit := int((l.effective + g.cfg.BlockTokens - 1) / g.cfg.BlockTokens)
-			n, ok, err := g.budgets.ClaimBudgetBlock(ctx, tenantID, l.period, limit, g.cfg.Holder)
-			if err != nil {
-				l.mu.Unlock()
-				return nil, err
-			}
-			if ok {
-				l.blocks = append(l.blocks, n)
-				l.capacity += g.blockSize(l, n)
-				continue
-			}
-			l.exhausted = true
+		claimed, err := g.claimBlock(ctx, tenantID, l)
+		if err != nil {
+			l.mu.Unlock()
+			return nil, true, err
+		}
+		if claimed {
+			continue
 		}
 		// No block left: the last of the budget goes to one turn at a time.
-		if l.inflight == 0 {
-			if room > 0 {
-				return l.admit(g, tenantID, room), nil
-			}
-			b := l.budget
-			l.mu.Unlock()
-			return nil, g.refuse(tenantID, b)
+		if l.inflight > 0 {
+			return nil, false, nil
 		}
-		changed := l.changed
-		l.waiting++
+		if room > 0 {
+			return l.admit(g, tenantID, room), true, nil
+		}
+		b := l.budget
 		l.mu.Unlock()
-		select {
-		case <-changed:
-		case <-waitCtx.Done():
-			l.mu.Lock()
-			l.waiting--
-			l.mu.Unlock()
-			if ctx.Err() != nil {
-				return nil, context.Cause(ctx)
-			}
-			if g.observer != nil {
-				g.observer.BudgetRefused(tenantID)
-			}
-			return nil, &domain.Error{Code: domain.CodeBudgetExceeded, RetryAfter: time.Second,
-				Message: "the monthly token budget is almost used up and its last tokens are held by running turns; retry shortly"}
-		}
+		return nil, true, g.refuse(tenantID, b)
+	}
+}
+
+// claimBlock, with l locked, claims the next block of the tenant's budget
+// for this instance; false once every block is claimed.
+func (g *BudgetGate) claimBlock(ctx context.Context, tenantID string, l *ledger) (bool, error) {
+	if l.exhausted {
+		return false, nil
+	}
+	limit := int((l.effective + g.cfg.BlockTokens - 1) / g.cfg.BlockTokens)
+	n, ok, err := g.budgets.ClaimBudgetBlock(ctx, tenantID, l.period, limit, g.cfg.Holder)
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		l.exhausted = true
+		return false, nil
+	}
+	l.blocks = append(l.blocks, n)
+	l.capacity += g.blockSize(l, n)
+	return true, nil
+}
+
+// waitAtEdge, with l locked, waits until one of the tenant's turns on this
+// instance settles (nil, l locked again) or the edge wait ends (an error,
+// l unlocked).
+func (g *BudgetGate) waitAtEdge(ctx, waitCtx context.Context, tenantID string, l *ledger) error {
+	changed := l.changed
+	l.waiting++
+	l.mu.Unlock()
+	select {
+	case <-changed:
 		l.mu.Lock()
 		l.waiting--
+		return nil
+	case <-waitCtx.Done():
 	}
+	l.mu.Lock()
+	l.waiting--
+	l.mu.Unlock()
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	if g.observer != nil {
+		g.observer.BudgetRefused(tenantID)
+	}
+	return &domain.Error{Code: domain.CodeBudgetExceeded, RetryAfter: time.Second,
+		Message: "the monthly token budget is almost used up and its last tokens are held by running turns; retry shortly"}
 }
 
 // EdgeWaiters reports how many of the tenant's turns wait at the edge of

@@ -237,19 +237,7 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 	cancel()
 
 	turn := p.newTurn(released.String(), deltas)
-	if runErr != nil {
-		runErr = classifyRunError(runErr, ctx, timedOut)
-		turn.Status, turn.ErrorCode = domain.TurnFailed, domain.ErrorCodeOf(runErr)
-		if ctx.Err() != nil || errors.As(runErr, new(*clientGoneError)) {
-			// The client left: nothing failed, the turn just has no audience.
-			turn.Status, turn.ErrorCode = domain.TurnInterrupted, ""
-		}
-		turn.SessionAfter = p.session.Clone()
-	} else {
-		turn.Status = domain.TurnCompleted
-		turn.Response = out.Response
-		turn.Explanation, turn.Usage, turn.Model, turn.Timings = out.Explanation, out.Usage, out.Model, out.Timings
-		turn.SessionAfter = out.Session
+	if runErr = p.outcome(ctx, turn, out, runErr, timedOut); runErr == nil {
 		spent = out.Usage
 	}
 	now := uc.clock.Now()
@@ -268,6 +256,26 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 		return nil, runErr
 	}
 	return ResultOf(turn), nil
+}
+
+// outcome fills turn from what the engine returned, and returns the
+// error the caller sees, if any.
+func (p *PreparedTurn) outcome(ctx context.Context, turn *domain.Turn, out *ports.TurnOutcome, runErr error, timedOut bool) error {
+	if runErr == nil {
+		turn.Status = domain.TurnCompleted
+		turn.Response = out.Response
+		turn.Explanation, turn.Usage, turn.Model, turn.Timings = out.Explanation, out.Usage, out.Model, out.Timings
+		turn.SessionAfter = out.Session
+		return nil
+	}
+	runErr = classifyRunError(runErr, ctx, timedOut)
+	turn.Status, turn.ErrorCode = domain.TurnFailed, domain.ErrorCodeOf(runErr)
+	if ctx.Err() != nil || errors.As(runErr, new(*clientGoneError)) {
+		// The client left: nothing failed, the turn just has no audience.
+		turn.Status, turn.ErrorCode = domain.TurnInterrupted, ""
+	}
+	turn.SessionAfter = p.session.Clone()
+	return runErr
 }
 
 // commit writes the turn record. A store that did not answer in time, or

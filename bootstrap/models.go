@@ -24,15 +24,6 @@ var ModelModule = fx.Module("llm", fx.Provide(
 	},
 ))
 
-// adapterParams are what an adapter built from the configuration reports
-// to.
-type adapterParams struct {
-	fx.In
-	Config    Config
-	Log       *zap.Logger
-	Observers Observers
-}
-
 // modelsParams are what the chat model is built with: the tenants' keys,
 // when they are on, are tried before the service's.
 type modelsParams struct {

@@ -31,11 +31,16 @@ func (e *exitError) Error() string { return e.msg }
 // ExitCode is the status the process exits with.
 func (e *exitError) ExitCode() int { return e.status }
 
+// replayOptions are the flags of focal replay.
+type replayOptions struct {
+	flags                          clientFlags
+	agent, bundle, sessions, model string
+	version                        int64
+	asJSON                         bool
+}
+
 func replayCommand() *cobra.Command {
-	var flags clientFlags
-	var agent, bundle, sessions, model string
-	var version int64
-	var asJSON bool
+	var o replayOptions
 	cmd := &cobra.Command{
 		Use:   "replay",
 		Short: "Replay recorded conversations against another version of an agent and show what changes (admin)",
@@ -44,56 +49,64 @@ func replayCommand() *cobra.Command {
 			"enforcement and reply. Nothing live is written. Exits with status 3 when a turn marked with an\n" +
 			"expectation (metadata \"expect\": true, or a list of kinds) changed.",
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			body, candidate, err := replayBody(bundle, version, sessions, model)
-			if err != nil {
-				return err
-			}
-			c, err := flags.client()
-			if err != nil {
-				return err
-			}
-			raw, err := json.Marshal(body)
-			if err != nil {
-				return err
-			}
-			res, err := c.do(http.MethodPost, "/v1/agents/"+strings.ToLower(agent)+"/replay", "application/json", raw, nil)
-			if err != nil {
-				return err
-			}
-			defer res.Body.Close()
-			data, err := io.ReadAll(res.Body)
-			if err != nil {
-				return err
-			}
-			var report application.ReplayReport
-			if err := json.Unmarshal(data, &report); err != nil {
-				return fmt.Errorf("the replay answer is not a report: %w", err)
-			}
-			out := cmd.OutOrStdout()
-			if asJSON {
-				_, err = out.Write(append(data, '\n'))
-			} else {
-				err = printReplay(out, &report, candidate)
-			}
-			if err != nil {
-				return err
-			}
-			if n := report.Summary.ExpectationsBroken; n > 0 {
-				return &exitError{status: exitExpectationsBroken, msg: fmt.Sprintf("%d %s broken", n, plural(n, "expectation", "expectations"))}
-			}
-			return nil
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd.OutOrStdout()) },
 	}
-	flags.register(cmd)
-	cmd.Flags().StringVar(&agent, "agent", "", "agent id (required)")
-	cmd.Flags().StringVar(&bundle, "bundle", "", "candidate bundle file (YAML or JSON)")
-	cmd.Flags().Int64Var(&version, "version", 0, "candidate: a stored version of the agent")
-	cmd.Flags().StringVar(&sessions, "sessions", "last:50", "last:N (the agent's newest N sessions, N ≤ 100) or session ids separated by commas")
-	cmd.Flags().StringVar(&model, "model", application.ReplayModelOffline, "offline (templates only) or configured (the service's model)")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	o.flags.register(cmd)
+	cmd.Flags().StringVar(&o.agent, "agent", "", "agent id (required)")
+	cmd.Flags().StringVar(&o.bundle, "bundle", "", "candidate bundle file (YAML or JSON)")
+	cmd.Flags().Int64Var(&o.version, "version", 0, "candidate: a stored version of the agent")
+	cmd.Flags().StringVar(&o.sessions, "sessions", "last:50", "last:N (the agent's newest N sessions, N ≤ 100) or session ids separated by commas")
+	cmd.Flags().StringVar(&o.model, "model", application.ReplayModelOffline, "offline (templates only) or configured (the service's model)")
+	cmd.Flags().BoolVar(&o.asJSON, "json", false, "print the report as JSON")
 	_ = cmd.MarkFlagRequired("agent")
 	return cmd
+}
+
+// run asks the service for the replay and prints its report to out; an
+// exitError when an expectation broke.
+func (o *replayOptions) run(out io.Writer) error {
+	body, candidate, err := replayBody(o.bundle, o.version, o.sessions, o.model)
+	if err != nil {
+		return err
+	}
+	data, err := o.post(body)
+	if err != nil {
+		return err
+	}
+	var report application.ReplayReport
+	if err := json.Unmarshal(data, &report); err != nil {
+		return fmt.Errorf("the replay answer is not a report: %w", err)
+	}
+	if o.asJSON {
+		_, err = out.Write(append(data, '\n'))
+	} else {
+		err = printReplay(out, &report, candidate)
+	}
+	if err != nil {
+		return err
+	}
+	if n := report.Summary.ExpectationsBroken; n > 0 {
+		return &exitError{status: exitExpectationsBroken, msg: fmt.Sprintf("%d %s broken", n, plural(n, "expectation", "expectations"))}
+	}
+	return nil
+}
+
+// post sends the replay request and returns the answer's body.
+func (o *replayOptions) post(body any) ([]byte, error) {
+	c, err := o.flags.client()
+	if err != nil {
+		return nil, err
+	}
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	res, err := c.do(http.MethodPost, "/v1/agents/"+strings.ToLower(o.agent)+"/replay", "application/json", raw, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	return io.ReadAll(res.Body)
 }
 
 // replayBody builds the request body from the flags and names the

@@ -77,75 +77,66 @@ type Features struct {
 // RunStoreSuite runs every conformance case against the stores factory
 // returns.
 func RunStoreSuite(t *testing.T, factory func(t *testing.T) Stores) {
-	core := func(s Stores) string {
-		if s.Policies == nil || s.Sessions == nil || s.Turns == nil || s.Locker == nil {
-			return "fatal"
-		}
-		return ""
-	}
-	groups := []struct {
-		name  string
-		cases []testCase
-		// missing names an optional port the factory did not provide.
-		missing func(Stores) string
-	}{
-		{"PolicyStore", policyCases, core},
-		{"SessionStore", sessionCases, core},
-		{"TurnStore", turnCases, core},
-		{"SessionLocker", lockerCases, core},
-		{"IdempotencyStore", idempotencyCases, func(s Stores) string {
-			if s.Idempotency == nil {
-				return "Stores.Idempotency"
-			}
-			return core(s)
-		}},
-		{"RateLimiter", rateCases, func(s Stores) string {
-			if s.Rates == nil {
-				return "Stores.Rates"
-			}
-			return core(s)
-		}},
-		{"PolicyHistory", policyHistoryCases, func(s Stores) string {
-			if s.PolicyHistory == nil {
-				return "Stores.PolicyHistory"
-			}
-			return core(s)
-		}},
-		{"TenantModelKeyStore", tenantKeyCases, func(s Stores) string {
-			if s.TenantKeys == nil {
-				return "Stores.TenantKeys"
-			}
-			return core(s)
-		}},
-		{"BudgetStore", budgetCases, func(s Stores) string {
-			if s.Budgets == nil {
-				return "Stores.Budgets"
-			}
-			return core(s)
-		}},
-		{"UsageMeter", usageCases, func(s Stores) string {
-			if s.Usage == nil {
-				return "Stores.Usage"
-			}
-			return core(s)
-		}},
-	}
 	t.Run("Retention", func(t *testing.T) { runRetentionCases(t, factory) })
-	for _, g := range groups {
-		t.Run(g.name, func(t *testing.T) {
-			for _, c := range g.cases {
-				t.Run(c.name, func(t *testing.T) {
-					s := factory(t)
-					switch m := g.missing(s); m {
-					case "":
-					case "fatal":
-						t.Fatal("contract: the factory must return Policies, Sessions, Turns and Locker")
-					default:
-						t.Skipf("contract: %s is nil; the %s cases are skipped", m, g.name)
-					}
-					c.run(t, newFixture(t, s))
-				})
+	for _, g := range caseGroups() {
+		t.Run(g.name, func(t *testing.T) { g.run(t, factory) })
+	}
+}
+
+// caseGroup is the cases of one port.
+type caseGroup struct {
+	name  string
+	cases []testCase
+	// missing names an optional port the factory did not provide, or is
+	// "fatal" when a required one is missing.
+	missing func(Stores) string
+}
+
+func caseGroups() []caseGroup {
+	return []caseGroup{
+		{"PolicyStore", policyCases, requireCore},
+		{"SessionStore", sessionCases, requireCore},
+		{"TurnStore", turnCases, requireCore},
+		{"SessionLocker", lockerCases, requireCore},
+		{"IdempotencyStore", idempotencyCases, optional("Stores.Idempotency", func(s Stores) bool { return s.Idempotency != nil })},
+		{"RateLimiter", rateCases, optional("Stores.Rates", func(s Stores) bool { return s.Rates != nil })},
+		{"PolicyHistory", policyHistoryCases, optional("Stores.PolicyHistory", func(s Stores) bool { return s.PolicyHistory != nil })},
+		{"TenantModelKeyStore", tenantKeyCases, optional("Stores.TenantKeys", func(s Stores) bool { return s.TenantKeys != nil })},
+		{"BudgetStore", budgetCases, optional("Stores.Budgets", func(s Stores) bool { return s.Budgets != nil })},
+		{"UsageMeter", usageCases, optional("Stores.Usage", func(s Stores) bool { return s.Usage != nil })},
+	}
+}
+
+// requireCore is "fatal" unless the ports every backend has are there.
+func requireCore(s Stores) string {
+	if s.Policies == nil || s.Sessions == nil || s.Turns == nil || s.Locker == nil {
+		return "fatal"
+	}
+	return ""
+}
+
+// optional names field when has says the port is missing.
+func optional(field string, has func(Stores) bool) func(Stores) string {
+	return func(s Stores) string {
+		if !has(s) {
+			return field
+		}
+		return requireCore(s)
+	}
+}
+
+func (g caseGroup) run(t *testing.T, factory func(t *testing.T) Stores) {
+	for _, c := range g.cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := factory(t)
+			switch m := g.missing(s); m {
+			case "":
+			case "fatal":
+				t.Fatal("contract: the factory must return Policies, Sessions, Turns and Locker")
+			default:
+				t.Skipf("contract: %s is nil; the %s cases are skipped", m, g.name)
 			}
+			c.run(t, newFixture(t, s))
 		})
 	}
 }
