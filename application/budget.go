@@ -21,10 +21,12 @@ type TurnGate interface {
 	Admit(ctx context.Context, tenantID string) (TurnPass, error)
 }
 
-// TurnPass is an admitted turn's hold on its tenant's budget. Settle it
-// exactly once, with what the turn spent (nothing when it did not run).
+// TurnPass is an admitted turn's hold on its tenant's budget: Settle it
+// once with the tokens the turn spent when it ran, or Cancel it when it
+// did not run (only the first call counts).
 type TurnPass interface {
 	Settle(usage domain.TokenUsage)
+	Cancel()
 }
 
 // openGate admits every turn: the gate of a ProcessMessage without budgets.
@@ -35,6 +37,7 @@ func (openGate) Admit(context.Context, string) (TurnPass, error) { return freePa
 type freePass struct{}
 
 func (freePass) Settle(domain.TokenUsage) {}
+func (freePass) Cancel()                  {}
 
 // UsageObserver hears of charged turns and refused ones (metrics).
 type UsageObserver interface {
@@ -351,7 +354,13 @@ func (g *BudgetGate) Forget(tenantID string) {
 
 // Settle implements TurnPass: the turn's tokens are charged and counted,
 // and a turn waiting at the edge of the budget decides again.
-func (p *pass) Settle(usage domain.TokenUsage) {
+func (p *pass) Settle(usage domain.TokenUsage) { p.settle(usage, true) }
+
+// Cancel implements TurnPass: the reservation goes back, and the turn is
+// not counted in the tenant's usage.
+func (p *pass) Cancel() { p.settle(domain.TokenUsage{}, false) }
+
+func (p *pass) settle(usage domain.TokenUsage, ran bool) {
 	p.once.Do(func() {
 		cost := int64(usage.Total())
 		l := p.l
@@ -367,7 +376,9 @@ func (p *pass) Settle(usage domain.TokenUsage) {
 		close(l.changed)
 		l.changed = make(chan struct{})
 		l.mu.Unlock()
-		p.g.count(p.tenant, usage)
+		if ran {
+			p.g.count(p.tenant, usage)
+		}
 	})
 }
 

@@ -143,5 +143,28 @@ func TestBudgetEdgeWaitAndRaise(t *testing.T) {
 	cancel()
 	_, err = gate.Admit(gone, tenant)
 	assert.ErrorIs(t, err, context.Canceled)
-	held.Settle(domain.TokenUsage{})
+	held.Cancel()
+}
+
+// A turn that never ran (refused after admission: a busy or unknown
+// session) gives its reservation back and is not counted; a turn that ran
+// is counted whatever its tokens, none included.
+func TestCancelledPassIsNotCounted(t *testing.T) {
+	clk := &manualClock{now: time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)}
+	gate, usage := newGate(t, clk, 100, time.Minute)
+	ctx := context.Background()
+	_, err := usage.SetBudget(ctx, tenant, 100)
+	require.NoError(t, err)
+	p, err := gate.Admit(ctx, tenant)
+	require.NoError(t, err)
+	p.Cancel()
+	p.Settle(turnOf(50)) // too late: the pass is spent
+	p, err = gate.Admit(ctx, tenant)
+	require.NoError(t, err, "the cancelled turn's reservation came back")
+	p.Settle(domain.TokenUsage{})
+	v, err := usage.Usage(ctx, tenant)
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, v.Turns, "only the turn that ran")
+	assert.Zero(t, v.TotalTokens)
+	assert.EqualValues(t, 100, v.Budget.RemainingTokens)
 }

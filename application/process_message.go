@@ -116,7 +116,7 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (_ *Prep
 	}
 	defer func() {
 		if err != nil {
-			pass.Settle(domain.TokenUsage{})
+			pass.Cancel()
 		}
 	}()
 	lease, err := uc.lockSession(ctx, cmd, *policy.Agent.Settings.WithDefaults().HistoryTurns)
@@ -190,7 +190,7 @@ func (uc *ProcessMessage) usable(ctx context.Context, cmd ChatCommand, s *domain
 // Abort gives up a prepared turn without running it.
 func (p *PreparedTurn) Abort(ctx context.Context) {
 	_ = p.lease.Release(context.WithoutCancel(ctx))
-	p.pass.Settle(domain.TokenUsage{})
+	p.pass.Cancel()
 }
 
 // SessionID is the session the turn belongs to.

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -44,11 +45,20 @@ func TestBudgetRaceAcrossTwoInstances(t *testing.T) {
 	perTurn := tokens(res)
 	require.Positive(t, perTurn)
 
-	// Blocks of two turns; ten and a half turns of budget.
-	block, budget := 2*perTurn, 10*perTurn+perTurn/2
+	// Blocks of one turn, so that the instances claim often; ten and a
+	// half turns of budget.
+	block, budget := perTurn, 10*perTurn+perTurn/2
 	env := mongoEnv(t, map[string]string{"FOCAL_BUDGET_REFRESH": "0s", "FOCAL_BUDGET_BLOCK_TOKENS": strconv.FormatInt(block, 10)})
 	a, b := startOnFakeModel(t, fake, env), startOnFakeModel(t, fake, env)
 	addPlainAgent(t, a)
+	// Both instances read the agent before the race (a message to an
+	// unknown session runs no turn), so neither starts it behind.
+	for _, app := range []*harness.App{a, b} {
+		body := plainBody("warm", "hi")
+		body["session_id"] = uuid.NewString()
+		res := app.Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/chat", Token: user, Body: body})
+		require.Equal(t, http.StatusNotFound, res.Status, "%s", res.Body)
+	}
 	res = a.Do(t, harness.Request{Method: http.MethodPut, Path: "/v1/tenant/budget", Token: admin, Body: map[string]any{"monthly_tokens": budget}})
 	require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
 
@@ -57,9 +67,11 @@ func TestBudgetRaceAcrossTwoInstances(t *testing.T) {
 	admitted := map[*harness.App]int64{}
 	refused := 0
 	var wg sync.WaitGroup
+	start := make(chan struct{})
 	for i := range turns {
 		app := []*harness.App{a, b}[i%2]
 		wg.Go(func() {
+			<-start
 			res := turn(app, "racer-"+strconv.Itoa(i))
 			mu.Lock()
 			defer mu.Unlock()
@@ -75,6 +87,7 @@ func TestBudgetRaceAcrossTwoInstances(t *testing.T) {
 			}
 		})
 	}
+	close(start)
 	wg.Wait()
 	spent := (admitted[a] + admitted[b]) * perTurn
 	t.Logf("budget %d tokens (%d per turn, blocks of %d): instance A ran %d turns, B %d, %d refused; %d tokens spent",
