@@ -6,6 +6,8 @@ STATE := .state
 
 # Development-only values for `make run`; production sets its own secret.
 DEV_SECRET  := focal-dev-secret-do-not-use-in-production
+# Seals tenants' model keys in `make run` (32 bytes, base64); never in production.
+DEV_SEALING := Zm9jYWwtZGV2LXNlYWxpbmcta2V5LW5vdC1zZWNyZXQ=
 RUN_ADDR    ?= :8080
 # `make run` keeps its conversations here across restarts.
 RUN_DB      ?= $(STATE)/run/focal.db
@@ -20,7 +22,7 @@ build: ## Build bin/focal
 	$(GO) build -o $(BIN) ./cmd/focal
 
 run: build ## Serve the demo agent on :8080 (SQLite in RUN_DB, kept across restarts; offline model); prints a token, a curl line and the console URL
-	@FOCAL_JWT_SECRET='$(DEV_SECRET)' FOCAL_HTTP_ADDR='$(RUN_ADDR)' \
+	@FOCAL_JWT_SECRET='$(DEV_SECRET)' FOCAL_SECRET_KEY='$(DEV_SEALING)' FOCAL_HTTP_ADDR='$(RUN_ADDR)' \
 	 FOCAL_STORE="$${FOCAL_STORE:-sqlite}" FOCAL_SQLITE_PATH="$${FOCAL_SQLITE_PATH:-$(RUN_DB)}" \
 	 FOCAL_BOOTSTRAP_BUNDLE=examples/demo-agent.yaml FOCAL_LOG_FORMAT=console \
 	 exec $(BIN) serve --banner

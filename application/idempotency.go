@@ -258,7 +258,8 @@ func Storable(r Reply) bool {
 	switch {
 	case r.Left, r.Status >= 500:
 		return false
-	case r.Code == domain.CodeSessionBusy, r.Code == domain.CodeIdempotencyInProgress, r.Code == domain.CodeRateLimitExceeded:
+	case r.Code == domain.CodeSessionBusy, r.Code == domain.CodeIdempotencyInProgress, r.Code == domain.CodeRateLimitExceeded,
+		r.Code == domain.CodeBudgetExceeded:
 		return false
 	}
 	return true

@@ -55,6 +55,7 @@ type ProcessMessage struct {
 	locker   ports.SessionLocker
 	engine   ports.Engine
 	clock    ports.Clock
+	gate     TurnGate
 }
 
 // NewProcessMessage wires the use case.
@@ -66,8 +67,13 @@ func NewProcessMessage(cfg ChatConfig, policies *PolicyCache, sessions ports.Ses
 	if policies == nil || sessions == nil || turns == nil || locker == nil || engine == nil || clock == nil {
 		return nil, errors.New("process message: every dependency is required")
 	}
-	return &ProcessMessage{cfg: cfg, policies: policies, sessions: sessions, turns: turns, locker: locker, engine: engine, clock: clock}, nil
+	return &ProcessMessage{cfg: cfg, policies: policies, sessions: sessions, turns: turns, locker: locker, engine: engine,
+		clock: clock, gate: openGate{}}, nil
 }
+
+// GateTurns makes every turn pass gate (budgets) before it takes its
+// session's lease; call it before serving.
+func (uc *ProcessMessage) GateTurns(gate TurnGate) { uc.gate = gate }
 
 // PreparedTurn is a turn that passed every check and holds its session's
 // lease; Run it or Abort it.
@@ -78,6 +84,7 @@ type PreparedTurn struct {
 	session *domain.Session
 	history []domain.HistoryEntry
 	lease   ports.SessionLease
+	pass    TurnPass
 	started time.Time
 	turnID  string
 	// request is the keyed request the turn answers, "" without a key.
@@ -90,8 +97,9 @@ type PreparedTurn struct {
 // history: one read of the session per turn.
 //
 // Errors: INVALID_REQUEST, TENANT_MISMATCH, AGENT_NOT_FOUND,
-// SESSION_NOT_FOUND, SESSION_CLOSED, SESSION_BUSY, STORE_UNAVAILABLE.
-func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (*PreparedTurn, error) {
+// BUDGET_EXCEEDED, SESSION_NOT_FOUND, SESSION_CLOSED, SESSION_BUSY,
+// STORE_UNAVAILABLE.
+func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (_ *PreparedTurn, err error) {
 	started := uc.clock.Now()
 	if err := cmd.Validate(); err != nil {
 		return nil, err
@@ -103,6 +111,17 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (*Prepar
 	if !policy.Agent.Enabled {
 		return nil, domain.Errorf(domain.CodeAgentNotFound, "agent %s not found", cmd.AgentID)
 	}
+	// The gate may make a turn wait at the edge of its tenant's budget:
+	// before the lease, so that no session is held meanwhile.
+	pass, err := uc.gate.Admit(ctx, cmd.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			pass.Cancel()
+		}
+	}()
 	lease, err := uc.lockSession(ctx, cmd, *policy.Agent.Settings.WithDefaults().HistoryTurns)
 	if err != nil {
 		return nil, err
@@ -117,7 +136,7 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (*Prepar
 		keyed.turnID = turnID.String()
 	}
 	return &PreparedTurn{uc: uc, cmd: cmd, policy: policy, session: lease.Session(), history: lease.History(),
-		lease: lease, started: started, turnID: keyed.turnID, request: keyed.request}, nil
+		lease: lease, pass: pass, started: started, turnID: keyed.turnID, request: keyed.request}, nil
 }
 
 // lockSession takes the lease of the session the message belongs to
@@ -178,6 +197,7 @@ func (uc *ProcessMessage) usable(ctx context.Context, cmd ChatCommand, s *domain
 // Abort gives up a prepared turn without running it.
 func (p *PreparedTurn) Abort(ctx context.Context) {
 	_ = p.lease.Release(context.WithoutCancel(ctx))
+	p.pass.Cancel()
 }
 
 // SessionID is the session the turn belongs to.
@@ -197,6 +217,8 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 	uc := p.uc
 	defer p.lease.Release(context.WithoutCancel(ctx))
 	defer p.keepLease(context.WithoutCancel(ctx))()
+	var spent domain.TokenUsage
+	defer func() { p.pass.Settle(spent) }()
 
 	var released strings.Builder
 	var deltas []string
@@ -223,19 +245,8 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 	cancel()
 
 	turn := p.newTurn(released.String(), deltas)
-	if runErr != nil {
-		runErr = classifyRunError(runErr, ctx, timedOut)
-		turn.Status, turn.ErrorCode = domain.TurnFailed, domain.ErrorCodeOf(runErr)
-		if ctx.Err() != nil || errors.As(runErr, new(*clientGoneError)) {
-			// The client left: nothing failed, the turn just has no audience.
-			turn.Status, turn.ErrorCode = domain.TurnInterrupted, ""
-		}
-		turn.SessionAfter = p.session.Clone()
-	} else {
-		turn.Status = domain.TurnCompleted
-		turn.Response = out.Response
-		turn.Explanation, turn.Usage, turn.Model, turn.Timings = out.Explanation, out.Usage, out.Model, out.Timings
-		turn.SessionAfter = out.Session
+	if runErr = p.outcome(ctx, turn, out, runErr, timedOut); runErr == nil {
+		spent = out.Usage
 	}
 	now := uc.clock.Now()
 	turn.LatencyMS = now.Sub(p.started).Milliseconds()
@@ -250,6 +261,26 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 		return nil, runErr
 	}
 	return ResultOf(turn), nil
+}
+
+// outcome fills turn from what the engine returned, and returns the
+// error the caller sees, if any.
+func (p *PreparedTurn) outcome(ctx context.Context, turn *domain.Turn, out *ports.TurnOutcome, runErr error, timedOut bool) error {
+	if runErr == nil {
+		turn.Status = domain.TurnCompleted
+		turn.Response = out.Response
+		turn.Explanation, turn.Usage, turn.Model, turn.Timings = out.Explanation, out.Usage, out.Model, out.Timings
+		turn.SessionAfter = out.Session
+		return nil
+	}
+	runErr = classifyRunError(runErr, ctx, timedOut)
+	turn.Status, turn.ErrorCode = domain.TurnFailed, domain.ErrorCodeOf(runErr)
+	if ctx.Err() != nil || errors.As(runErr, new(*clientGoneError)) {
+		// The client left: nothing failed, the turn just has no audience.
+		turn.Status, turn.ErrorCode = domain.TurnInterrupted, ""
+	}
+	turn.SessionAfter = p.session.Clone()
+	return runErr
 }
 
 // commit writes the turn record. A store that did not answer in time, or
@@ -388,6 +419,7 @@ func ResultOf(t *domain.Turn) *ChatResult {
 		ToolsCalled:  []string{},
 		TokensUsed:   t.Usage.Total(),
 		LatencyMS:    t.LatencyMS,
+		Usage:        t.Usage,
 	}
 	for _, m := range t.Explanation.Matched {
 		r.MatchedRules = append(r.MatchedRules, m.RuleID)

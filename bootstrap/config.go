@@ -42,6 +42,7 @@ type Config struct {
 	Startup     StartupConfig                 `yaml:"startup"`
 	Tracing     observe.TracingConfig         `yaml:"tracing"`
 	Debug       DebugConfig                   `yaml:"debug"`
+	Tenants     TenantConfig                  `yaml:"tenants"`
 }
 
 // LogConfig controls logging.
@@ -168,7 +169,7 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("FOCAL_STORE=%q is not supported: use memory, sqlite, postgres or mongo", c.Store.Kind))
 	}
-	errs = append(errs, c.LLM.Validate(), c.Tools.Validate())
+	errs = append(errs, c.LLM.Validate(), c.Tools.Validate(), c.Tenants.Validate())
 	if c.Chat.PolicyRefresh < 0 || c.Chat.PolicyRefresh > time.Minute {
 		errs = append(errs, errors.New("FOCAL_POLICY_REFRESH must be 0..1m"))
 	}

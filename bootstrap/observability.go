@@ -9,6 +9,7 @@ import (
 	"focal/adapters/observe"
 	"focal/adapters/postgres"
 	"focal/adapters/resilience"
+	"focal/application"
 	"focal/ports"
 )
 
@@ -47,12 +48,15 @@ type Observers struct {
 	// PostgresStatements counts the statements sent to PostgreSQL: the
 	// pool's tracer calls it.
 	PostgresStatements func(postgres.StatementEvent)
+	// Usage counts the tokens charged to tenants and the turns budgets
+	// refused.
+	Usage application.UsageObserver
 }
 
 // newObservers logs breaker changes and retries and records everything
 // in m. Tool breakers are named by tenant, agent and tool: their metrics
 // are counted together, never labelled by name.
-func newObservers(m *observe.Metrics, log *zap.Logger) Observers {
+func newObservers(cfg Config, m *observe.Metrics, log *zap.Logger) Observers {
 	return Observers{
 		ModelBreakers: resilience.Observers{resilience.LogObserver{Log: log.Named("llm")}, m},
 		ToolBreakers:  resilience.Observers{resilience.LogObserver{Log: log.Named("tools")}, m.ToolBreakers()},
@@ -62,6 +66,7 @@ func newObservers(m *observe.Metrics, log *zap.Logger) Observers {
 		PostgresStatements: func(ev postgres.StatementEvent) {
 			m.PostgresStatement(ev.Name)
 		},
+		Usage: m.Usage(cfg.Tenants.MetricsPerTenant),
 	}
 }
 

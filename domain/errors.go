@@ -31,6 +31,7 @@ const (
 	CodeVersionConflict       ErrorCode = "VERSION_CONFLICT"
 	CodeIdempotencyKeyReused  ErrorCode = "IDEMPOTENCY_KEY_REUSED"
 	CodeRateLimitExceeded     ErrorCode = "RATE_LIMIT_EXCEEDED"
+	CodeBudgetExceeded        ErrorCode = "BUDGET_EXCEEDED"
 	CodeInternal              ErrorCode = "INTERNAL_ERROR"
 	CodeLLMError              ErrorCode = "LLM_ERROR"
 	CodeLLMUnavailable        ErrorCode = "LLM_UNAVAILABLE"

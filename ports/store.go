@@ -295,3 +295,19 @@ type SessionLease interface {
 type Clock interface {
 	Now() time.Time
 }
+
+// PolicyHistory keeps every saved version of an agent's policy readable,
+// for audits and for replaying conversations against another version. A
+// version is readable from the moment SavePolicy stored it until the agent
+// is deleted; an agent created again after a deletion starts a new life,
+// and only the versions of the current life are listed and readable.
+type PolicyHistory interface {
+	// ListPolicyVersions lists the agents as stored at each version of the
+	// current life, newest first. AGENT_NOT_FOUND when the agent does not
+	// exist for tenantID or is deleted; INVALID_REQUEST for a bad cursor.
+	ListPolicyVersions(ctx context.Context, tenantID, agentID string, page PageRequest) (Page[domain.Agent], error)
+	// GetPolicyVersion returns the policy as saved at version.
+	// AGENT_NOT_FOUND as ListPolicyVersions; NOT_FOUND when the agent's
+	// current life has no such version.
+	GetPolicyVersion(ctx context.Context, tenantID, agentID string, version int64) (*domain.Policy, error)
+}

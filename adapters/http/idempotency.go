@@ -22,7 +22,14 @@ import (
 // and writes what it answered.
 type keyed struct {
 	uc *application.Idempotency
+	// replay answers with a turn an earlier run committed, in the route's
+	// own shape; nil means Focal's (replayTurn).
+	replay func(*gin.Context, *application.ChatResult)
 }
+
+// storedStreamFormat names, in a stored record's headers, the event format
+// of a stream answer that is not Focal's own, so a replay speaks it.
+const storedStreamFormat = "X-Focal-Stream-Format"
 
 // handled is what a chat handler answered, beside what it wrote: the turn
 // its reply names, and for a stream the done event a retry replays.
@@ -30,6 +37,8 @@ type handled struct {
 	turnID  string
 	unknown bool // the turn's commit was neither confirmed nor refuted
 	done    *doneEvent
+	// completion is a finished OpenAI completion stream, replayed as one.
+	completion *storedCompletion
 }
 
 // serve runs handler under the request's Idempotency-Key, if it has one.
@@ -58,6 +67,8 @@ func (k *keyed) serve(c *gin.Context, handler func(*gin.Context) handled) {
 		writeError(c, err)
 	case answer.Stored != nil:
 		replayStored(c, answer.Stored)
+	case answer.Turn != nil && k.replay != nil:
+		k.replay(c, application.ResultOf(answer.Turn))
 	case answer.Turn != nil:
 		replayTurn(c, application.ResultOf(answer.Turn))
 	}
@@ -80,6 +91,10 @@ func runCaptured(c *gin.Context, ctx context.Context, handler func(*gin.Context)
 	case out.done != nil:
 		reply.Header["Content-Type"] = "text/event-stream"
 		reply.Body, _ = json.Marshal(out.done)
+	case out.completion != nil:
+		reply.Header["Content-Type"] = "text/event-stream"
+		reply.Header[storedStreamFormat] = streamFormatOpenAI
+		reply.Body, _ = json.Marshal(out.completion)
 	case isEventStream(reply.Header["Content-Type"]):
 		reply.Left = true // the stream ended without a done event: nothing to replay
 	}
@@ -89,6 +104,12 @@ func runCaptured(c *gin.Context, ctx context.Context, handler func(*gin.Context)
 // replayStored answers with a stored response and Idempotent-Replayed.
 func replayStored(c *gin.Context, rec *ports.IdempotencyRecord) {
 	if isEventStream(rec.Header["Content-Type"]) {
+		if rec.Header[storedStreamFormat] == streamFormatOpenAI {
+			defer c.Abort()
+			c.Header("Idempotent-Replayed", "true")
+			replayCompletionStream(c, rec.Body)
+			return
+		}
 		var done doneEvent
 		if err := json.Unmarshal(rec.Body, &done); err != nil {
 			writeError(c, domain.WrapError(domain.CodeInternal, err, "stored stream answer is unreadable"))

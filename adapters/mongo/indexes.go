@@ -45,6 +45,8 @@ func (db *DB) indexSpecs() []indexSpec {
 	specs := []indexSpec{
 		// The commit point of an agent's policy version.
 		{col: db.policies, name: "tenant_agent_version", keys: k("tenant_id", 1, "agent_id", 1, "version", -1), unique: true},
+		// Older versions, one copy each.
+		{col: db.policyVersions, name: "tenant_agent_version", keys: k("tenant_id", 1, "agent_id", 1, "version", -1), unique: true},
 		// One active session per channel key: the claim of the key (the
 		// key's hash holds the tenant; the tenant leads so that sessions
 		// can be sharded by tenant).
@@ -62,6 +64,12 @@ func (db *DB) indexSpecs() []indexSpec {
 		{col: db.turns, name: "answers", keys: k("answers", 1), unique: true, sparse: db.caps.atomicUpdates},
 		// A deleted session's leases go with it.
 		{col: db.leases, name: "session_turn", keys: k("session_id", 1, "turn", 1)},
+		// The commit points of a tenant's key and budget revisions.
+		{col: db.tenantKeys, name: "key_revision", keys: k("tenant_id", 1, "provider", 1, "revision", -1), unique: true},
+		{col: db.tenantBudgets, name: "key_revision", keys: k("tenant_id", 1, "revision", -1), unique: true},
+		// Counting a month's budget blocks, summing its usage.
+		{col: db.budgetBlocks, name: "tenant_period", keys: k("tenant_id", 1, "period", 1)},
+		{col: db.tenantUsage, name: "tenant_month", keys: k("tenant_id", 1, "month", 1)},
 	}
 	if db.caps.atomicUpdates {
 		specs = append(specs, indexSpec{col: db.rateWindows, name: "expires_ttl", keys: k("expires_at", 1), ttl: true})

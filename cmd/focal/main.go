@@ -7,12 +7,15 @@
 //	focal agents import|export         move agent bundles in and out through the API
 //	focal sessions show <session_id>   show a session and why the agent said what it said
 //	focal schema                       print the JSON Schema of agent bundle files
+//	focal replay --agent <id> …        replay recorded sessions against another policy version
+//	focal keys rotate                  seal every tenant's model key again under FOCAL_SECRET_KEY
 //
 // Configuration comes from FOCAL_* variables over an optional --config
 // YAML file; `focal <command> --help` tells the rest.
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -22,6 +25,10 @@ import (
 func main() {
 	if err := rootCommand().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "focal:", err)
+		var coded interface{ ExitCode() int }
+		if errors.As(err, &coded) {
+			os.Exit(coded.ExitCode())
+		}
 		os.Exit(1)
 	}
 }
@@ -36,6 +43,6 @@ func rootCommand() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&configPath, "config", "", "YAML configuration file (FOCAL_* variables override it)")
 	root.AddCommand(serveCommand(&configPath), tokenCommand(&configPath), testCommand(&configPath),
-		chatCommand(), agentsCommand(), sessionsCommand(), schemaCommand())
+		chatCommand(), agentsCommand(), sessionsCommand(), schemaCommand(), replayCommand(), keysCommand(&configPath))
 	return root
 }

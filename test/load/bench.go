@@ -73,7 +73,7 @@ func parseBenchFlags(args []string) benchOptions {
 	fs.StringVar(&o.pgURL, "postgres", os.Getenv("FOCAL_TEST_POSTGRES_URL"), "PostgreSQL URL for the PostgreSQL rows (empty: skipped, and the report says so)")
 	fs.IntVar(&o.idle, "idle-streams", 10000, "idle SSE streams to hold open at once (0: skip)")
 	fs.StringVar(&o.phrases, "phrases", defaultPhrases, "Banking77-style CSV the rules and messages come from")
-	fs.StringVar(&o.only, "only", "", "comma-separated sections to run (default: all): engine, sync, soak, mongo, mongo commands, postgres statements, backends, streaming, history, idle streams, integrity")
+	fs.StringVar(&o.only, "only", "", "comma-separated sections to run (default: all): engine, replay, sync, soak, mongo, mongo commands, postgres statements, backends, streaming, history, idle streams, integrity")
 	_ = fs.Parse(args)
 	return o
 }
@@ -82,6 +82,7 @@ func parseBenchFlags(args []string) benchOptions {
 func (o benchOptions) sections() []section {
 	all := []section{
 		{"engine", (*bench).engineBenchmarks},
+		{"replay", (*bench).replayBenchmark},
 		{"sync", (*bench).syncScenarios},
 		{"soak", func(b *bench) error { return b.soak(o.soak, o.soakRate) }},
 		{"mongo", func(b *bench) error { return b.mongo(o.mongoURI) }},
@@ -94,7 +95,7 @@ func (o benchOptions) sections() []section {
 		{"integrity", (*bench).integrity},
 	}
 	return slices.DeleteFunc(all, func(s section) bool {
-		return s.name == "engine" && !o.goBench || o.only != "" && !slices.Contains(strings.Split(o.only, ","), s.name)
+		return (s.name == "engine" || s.name == "replay") && !o.goBench || o.only != "" && !slices.Contains(strings.Split(o.only, ","), s.name)
 	})
 }
 
