@@ -1,0 +1,308 @@
+package domain
+
+import (
+	"cmp"
+	"math"
+	"slices"
+)
+
+// calibrationFeatures are what a condition's probability is read from: its
+// margin and its lead over the best other condition (negative when another
+// condition is ahead). Both matter: a message far from every condition has
+// low margins everywhere, and a message between two conditions has a small
+// lead for both.
+const calibrationFeatures = 2
+
+// calPoint is one observation for calibration.
+type calPoint struct {
+	f   [calibrationFeatures]float64
+	pos bool
+}
+
+// calibration maps features to a probability: σ(w·f + b).
+type calibration struct {
+	w [calibrationFeatures]float64
+	b float64
+}
+
+func (c calibration) prob(f [calibrationFeatures]float64) float64 {
+	z := c.b
+	for i, v := range f {
+		z += c.w[i] * v
+	}
+	return sigmoid(z)
+}
+
+// calibrationPrior is where the calibration starts and what it is pulled
+// towards: about what policies of 77 conditions with 3 to 130 examples
+// each fit to (Banking77). A policy of a few conditions has too few
+// examples to fit three parameters on its own; one of many barely feels
+// the pull.
+var calibrationPrior = calibration{w: [calibrationFeatures]float64{0.65, 0.35}, b: -0.3}
+
+// calibrationPriorWeight is the prior's weight, as a Gaussian's precision.
+const calibrationPriorWeight = 30
+
+// fitCalibration fits a logistic regression on the points by Newton's
+// method with backtracking, with Platt's smoothed targets ((n₊+1)/(n₊+2) and
+// 1/(n₋+2) rather than 1 and 0) and a Gaussian prior around
+// calibrationPrior, which keep the weights finite and sensible even when
+// the points are few or separate perfectly.
+func fitCalibration(points []calPoint) calibration {
+	const d = calibrationFeatures + 1
+	var nPos, nNeg float64
+	for _, p := range points {
+		if p.pos {
+			nPos++
+		} else {
+			nNeg++
+		}
+	}
+	if nPos == 0 || nNeg == 0 {
+		return calibrationPrior
+	}
+	var prior [d]float64
+	copy(prior[:], calibrationPrior.w[:])
+	prior[d-1] = calibrationPrior.b
+	hi, lo := (nPos+1)/(nPos+2), 1/(nNeg+2)
+	x := func(p calPoint) [d]float64 {
+		var v [d]float64
+		copy(v[:], p.f[:])
+		v[d-1] = 1
+		return v
+	}
+	target := func(p calPoint) float64 {
+		if p.pos {
+			return hi
+		}
+		return lo
+	}
+	loss := func(th [d]float64) float64 {
+		var f float64
+		for i := range th {
+			f += calibrationPriorWeight / 2 * (th[i] - prior[i]) * (th[i] - prior[i])
+		}
+		for _, p := range points {
+			v := x(p)
+			var z float64
+			for i := range v {
+				z += th[i] * v[i]
+			}
+			t := target(p)
+			// −t·log σ(z) − (1−t)·log(1−σ(z)), written to stay finite.
+			if z >= 0 {
+				f += (1-t)*z + math.Log1p(math.Exp(-z))
+			} else {
+				f += -t*z + math.Log1p(math.Exp(z))
+			}
+		}
+		return f
+	}
+	th := prior
+	f := loss(th)
+	for iter := 0; iter < 100; iter++ {
+		var g [d]float64
+		var h [d][d]float64
+		for _, p := range points {
+			v := x(p)
+			var z float64
+			for i := range v {
+				z += th[i] * v[i]
+			}
+			q := sigmoid(z)
+			r, s := q-target(p), q*(1-q)
+			for i := range v {
+				g[i] += r * v[i]
+				for j := range v {
+					h[i][j] += s * v[i] * v[j]
+				}
+			}
+		}
+		var gNorm float64
+		for i := range g {
+			g[i] += calibrationPriorWeight * (th[i] - prior[i])
+			h[i][i] += calibrationPriorWeight
+			gNorm = max(gNorm, math.Abs(g[i]))
+		}
+		// The loss sums over every point; a gradient this small against
+		// it no longer moves a probability in the third decimal.
+		if gNorm < 1e-6*float64(len(points)) {
+			break
+		}
+		step := solveSmall(h, g)
+		var gd float64
+		for i := range g {
+			step[i] = -step[i]
+			gd += g[i] * step[i]
+		}
+		t := 1.0
+		for ; t >= 1e-10; t /= 2 {
+			var next [d]float64
+			for i := range th {
+				next[i] = th[i] + t*step[i]
+			}
+			if nf := loss(next); nf < f+1e-4*t*gd {
+				th, f = next, nf
+				break
+			}
+		}
+		if t < 1e-10 {
+			break
+		}
+	}
+	var cal calibration
+	copy(cal.w[:], th[:d-1])
+	cal.b = th[d-1]
+	return cal
+}
+
+// solveSmall solves h·x = g by Gaussian elimination with partial pivoting;
+// h is symmetric positive definite and tiny.
+func solveSmall(h [calibrationFeatures + 1][calibrationFeatures + 1]float64, g [calibrationFeatures + 1]float64) [calibrationFeatures + 1]float64 {
+	const n = calibrationFeatures + 1
+	for col := range n {
+		piv := col
+		for r := col + 1; r < n; r++ {
+			if math.Abs(h[r][col]) > math.Abs(h[piv][col]) {
+				piv = r
+			}
+		}
+		h[col], h[piv] = h[piv], h[col]
+		g[col], g[piv] = g[piv], g[col]
+		for r := col + 1; r < n; r++ {
+			f := h[r][col] / h[col][col]
+			for k := col; k < n; k++ {
+				h[r][k] -= f * h[col][k]
+			}
+			g[r] -= f * g[col]
+		}
+	}
+	var x [n]float64
+	for r := n - 1; r >= 0; r-- {
+		s := g[r]
+		for k := r + 1; k < n; k++ {
+			s -= h[r][k] * x[k]
+		}
+		x[r] = s / h[r][r]
+	}
+	return x
+}
+
+// marginFloor is the lowest margin at which a condition other than the
+// best (whose lead is its margin minus best's) scores at least p; -Inf
+// when the score does not rise with the margin.
+func (c calibration) marginFloor(p, best float64) float64 {
+	rise := c.w[0] + c.w[1]
+	if rise <= 0 {
+		return math.Inf(-1)
+	}
+	return (logit(p) - c.b + c.w[1]*best) / rise
+}
+
+// matcherCalibrationRivals bounds the negatives one example contributes:
+// the conditions with the highest margins, the only ones near a threshold.
+const matcherCalibrationRivals = 64
+
+// calibrationPoints are leave-one-out observations: a sample of training
+// examples, each scored as if its own condition had been trained without
+// it (a positive) and by the other conditions, corrected likewise for the
+// ones that trained on it (negatives). Margins on training examples would
+// be overconfident; these look like a new message's.
+func (m *Matcher) calibrationPoints(s *trainingSet, models []condModel) []calPoint {
+	var points []calPoint
+	m.leaveOneOutMargins(s, models, func(example int32, acc []float64) {
+		points = appendCalPoints(points, acc, int(s.owner[example]))
+	})
+	return points
+}
+
+// leaveOneOutMargins calls fn with the leave-one-out margins of each sampled
+// example under every condition, in example order. acc is reused.
+func (m *Matcher) leaveOneOutMargins(s *trainingSet, models []condModel, fn func(example int32, acc []float64)) {
+	type correction struct {
+		cond  int
+		delta float64
+	}
+	corrections := map[int32][]correction{}
+	for c, model := range models {
+		for _, d := range model.loo {
+			corrections[d.example] = append(corrections[d.example], correction{c, d.delta})
+		}
+	}
+	acc := make([]float64, len(models))
+	for i := int32(0); int(i) < s.numExamples; i++ {
+		if !s.inLOOSample(i) {
+			continue
+		}
+		m.margins(&s.xs[i], acc)
+		for _, d := range corrections[i] {
+			acc[d.cond] -= d.delta
+		}
+		fn(i, acc)
+	}
+}
+
+// appendCalPoints adds the points of one message whose margins are acc and
+// whose right condition is own.
+func appendCalPoints(points []calPoint, acc []float64, own int) []calPoint {
+	first, second := topTwo(acc)
+	points = append(points, calPoint{[calibrationFeatures]float64{acc[own], lead(acc, own, first, second)}, true})
+	type rival struct {
+		c int
+		m float64
+	}
+	rivals := make([]rival, 0, len(acc))
+	for c, v := range acc {
+		if c != own {
+			rivals = append(rivals, rival{c, v})
+		}
+	}
+	if len(rivals) > matcherCalibrationRivals {
+		slices.SortFunc(rivals, func(a, b rival) int {
+			if a.m != b.m {
+				return cmp.Compare(b.m, a.m)
+			}
+			return cmp.Compare(a.c, b.c)
+		})
+		rivals = rivals[:matcherCalibrationRivals]
+	}
+	for _, r := range rivals {
+		points = append(points, calPoint{[calibrationFeatures]float64{r.m, lead(acc, r.c, first, second)}, false})
+	}
+	if len(acc) > 2 {
+		// The same message as if its condition did not exist: the best
+		// of the others now leads, yet does not apply. Without this, a
+		// message that matches nothing would score high wherever one
+		// condition happens to lead the others.
+		best, next := -1, -1
+		for c, v := range acc {
+			switch {
+			case c == own:
+			case best < 0 || v > acc[best]:
+				best, next = c, best
+			case next < 0 || v > acc[next]:
+				next = c
+			}
+		}
+		points = append(points, calPoint{[calibrationFeatures]float64{acc[best], acc[best] - acc[next]}, false})
+	}
+	return points
+}
+
+// topTwo returns the indexes of the largest and second largest values, the
+// lower index first among equals (second is first when there is only one).
+func topTwo(v []float64) (first, second int) {
+	first, second = 0, -1
+	for i := 1; i < len(v); i++ {
+		switch {
+		case v[i] > v[first]:
+			first, second = i, first
+		case second < 0 || v[i] > v[second]:
+			second = i
+		}
+	}
+	if second < 0 {
+		second = first
+	}
+	return first, second
+}

@@ -1,0 +1,276 @@
+package domain
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// matcherWord is one word of a message after normalisation: case-folded,
+// contractions expanded, stemmed.
+type matcherWord struct {
+	stem string
+	// negated marks a word inside a negation's scope ("talk" in "I don't
+	// want to talk"), so that it does not count as the plain word.
+	negated bool
+	number  bool
+}
+
+// matcherWords splits text into normalised words. "n't" and its spellings
+// without an apostrophe ("dont", "cant") become "not", so every negation
+// looks alike. A negation covers the words after it up to scope words or
+// the end of the clause (punctuation or "but"); scope 0 disables it.
+func matcherWords(text string, scope int) []matcherWord {
+	var out []matcherWord
+	left := 0 // words the current negation still covers
+	emit := func(w string) {
+		switch {
+		case w == "but":
+			left = 0
+		case matcherNegations[w]:
+			out = append(out, matcherWord{stem: "not"})
+			left = scope
+			return
+		}
+		number := isAllDigits(w)
+		st := w
+		if !number {
+			st = matcherStem(w)
+		}
+		out = append(out, matcherWord{stem: st, negated: left > 0, number: number})
+		if left > 0 {
+			left--
+		}
+	}
+	var word strings.Builder
+	flush := func() {
+		if word.Len() == 0 {
+			return
+		}
+		for _, w := range expandContraction(word.String()) {
+			emit(w)
+		}
+		word.Reset()
+	}
+	for _, r := range text {
+		switch {
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			word.WriteRune(unicode.ToLower(r))
+		case r == '\'' || r == '’' || r == '‘' || r == '`':
+			if word.Len() > 0 {
+				word.WriteByte('\'')
+			}
+		case unicode.IsSymbol(r):
+			// Currency signs and emoji carry meaning of their own.
+			flush()
+			emit(string(r))
+		default:
+			flush()
+			if strings.ContainsRune(".,;:!?()", r) {
+				left = 0
+			}
+		}
+	}
+	flush()
+	return out
+}
+
+// expandContraction turns a word that may hold apostrophes into the words
+// it stands for: "don't" → "do not", "can't" → "can not", "it's" → "its".
+func expandContraction(w string) []string {
+	w = strings.TrimRight(w, "'")
+	if base, ok := strings.CutSuffix(w, "n't"); ok && base != "" {
+		switch base {
+		case "ca":
+			base = "can"
+		case "wo":
+			base = "will"
+		case "sha":
+			base = "shall"
+		case "ai":
+			base = "is"
+		}
+		return []string{strings.ReplaceAll(base, "'", ""), "not"}
+	}
+	w = strings.ReplaceAll(w, "'", "")
+	if exp, ok := matcherContractions[w]; ok {
+		return exp
+	}
+	return []string{w}
+}
+
+// matcherContractions are negated verbs as people type them without an
+// apostrophe.
+var matcherContractions = func() map[string][]string {
+	m := map[string][]string{"cannot": {"can", "not"}, "cant": {"can", "not"}, "wont": {"will", "not"}}
+	for _, v := range strings.Fields("do does did is are was were have has had would could should must need") {
+		m[v+"nt"] = []string{v, "not"}
+	}
+	return m
+}()
+
+// matcherNegations open a negation's scope.
+var matcherNegations = func() map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields("not no never nothing nobody none neither nor without") {
+		m[w] = true
+	}
+	return m
+}()
+
+func isAllDigits(w string) bool {
+	for _, r := range w {
+		if !unicode.IsDigit(r) {
+			return false
+		}
+	}
+	return w != ""
+}
+
+// matcherStem strips common English inflections so "cards", "carded" and
+// "carding" meet. Deliberately light: character n-grams catch what it
+// misses, and a wrong merge would cost precision everywhere.
+func matcherStem(w string) string {
+	if !isASCII(w) {
+		return w
+	}
+	switch n := len(w); {
+	case n > 5 && strings.HasSuffix(w, "sses"):
+		w = w[:n-2]
+	case n > 4 && strings.HasSuffix(w, "ies"):
+		w = w[:n-3] + "y"
+	case n >= 6 && strings.HasSuffix(w, "ing"):
+		w = matcherUndouble(w[:n-3])
+	case n >= 5 && strings.HasSuffix(w, "ed") && !strings.HasSuffix(w, "eed"):
+		w = matcherUndouble(w[:n-2])
+	case n > 3 && strings.HasSuffix(w, "s") && !strings.HasSuffix(w, "ss") && !strings.HasSuffix(w, "us"):
+		w = w[:n-1]
+	}
+	if len(w) > 3 && strings.HasSuffix(w, "e") {
+		w = w[:len(w)-1]
+	}
+	return w
+}
+
+// matcherUndouble turns "shipp" into "ship" and "cancell" into "cancel".
+func matcherUndouble(s string) string {
+	n := len(s)
+	if n >= 5 && s[n-1] == s[n-2] && !strings.ContainsRune("aeiou", rune(s[n-1])) {
+		return s[:n-1]
+	}
+	return s
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// Feature namespaces keep a word, a bigram and a character n-gram that
+// happen to spell alike apart.
+const (
+	nsWord byte = iota + 1
+	nsNegatedWord
+	nsBigram
+	nsChar
+	nsShape
+)
+
+const (
+	fnvOffset uint64 = 14695981039346656037
+	fnvPrime  uint64 = 1099511628211
+)
+
+func fnvString(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint64(s[i])) * fnvPrime
+	}
+	return h
+}
+
+func fnvByte(h uint64, b byte) uint64 { return (h ^ uint64(b)) * fnvPrime }
+
+// matcherFeatures is a message's features as hashes, per block: words
+// (unigrams, bigrams, number shapes) and characters (n-grams within words).
+// A hash may repeat; repeats are the term frequency. origin gives, for each
+// word feature then each character feature, the word it came from (for a
+// bigram, its second word), so a score can name the words behind it.
+type matcherFeatures struct {
+	words  []uint64
+	chars  []uint64
+	origin []int32
+}
+
+// Character n-grams are taken within words padded with a space either side
+// (as scikit-learn's char_wb analyser does), so word starts and ends are
+// features and a typo spoils only the n-grams it touches.
+const (
+	matcherMinGram = 2
+	matcherMaxGram = 5
+)
+
+// extractFeatures turns normalised words into feature hashes: each word
+// (a negated word in its own namespace), each pair of neighbouring words,
+// the length of each number (so "123456" and "554433" share a feature),
+// and the character n-grams of each word with digits folded to "0".
+func extractFeatures(words []matcherWord) matcherFeatures {
+	var f matcherFeatures
+	var charOrigin []int32
+	var runes []rune
+	for i, w := range words {
+		ns := nsWord
+		if w.negated {
+			ns = nsNegatedWord
+		}
+		f.words = append(f.words, fnvString(fnvByte(fnvOffset, ns), w.stem))
+		f.origin = append(f.origin, int32(i))
+		if i > 0 {
+			h := fnvString(fnvByte(fnvOffset, nsBigram), words[i-1].stem)
+			f.words = append(f.words, fnvString(fnvByte(h, ' '), w.stem))
+			f.origin = append(f.origin, int32(i))
+		}
+		if w.number {
+			f.words = append(f.words, fnvByte(fnvByte(fnvOffset, nsShape), byte(min(len(w.stem), 16))))
+			f.origin = append(f.origin, int32(i))
+		}
+		runes = append(runes[:0], ' ')
+		for _, r := range w.stem {
+			if unicode.IsDigit(r) {
+				r = '0'
+			}
+			runes = append(runes, r)
+		}
+		runes = append(runes, ' ')
+		before := len(f.chars)
+		f.chars = appendCharGrams(f.chars, runes)
+		for range len(f.chars) - before {
+			charOrigin = append(charOrigin, int32(i))
+		}
+	}
+	f.origin = append(f.origin, charOrigin...)
+	return f
+}
+
+// appendCharGrams appends the hash of every n-gram of runes with
+// matcherMinGram ≤ n ≤ matcherMaxGram, extending each start's hash one rune
+// at a time.
+func appendCharGrams(dst []uint64, runes []rune) []uint64 {
+	for i := range runes {
+		h := fnvByte(fnvOffset, nsChar)
+		for j := i; j < len(runes) && j-i < matcherMaxGram; j++ {
+			r := runes[j]
+			h = fnvByte(h, byte(r))
+			if r >= 0x80 {
+				h = fnvByte(fnvByte(fnvByte(h, byte(r>>8)), byte(r>>16)), byte(r>>24))
+			}
+			if j-i+1 >= matcherMinGram {
+				dst = append(dst, h)
+			}
+		}
+	}
+	return dst
+}
