@@ -9,7 +9,7 @@ DEV_SECRET  := focal-dev-secret-do-not-use-in-production
 RUN_ADDR    ?= :8080
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test test-short lint fmt schema mongo mongo-stop bench fuzz clean
+.PHONY: help build run test test-short lint fmt schema mongo mongo-stop bench eval fuzz clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ schema: ## Regenerate docs/agent-bundle.schema.json from the bundle's Go types
 SOAK ?= 10m
 bench: ## Load runs beside bare gin, a SOAK-long soak (default 10m; e.g. SOAK=2m), idle streams; rewrites docs/benchmarks.md (about 20 minutes)
 	SOAK='$(SOAK)' scripts/bench.sh
+
+eval: ## Banking77 and the demo paraphrases through the engine in process (focal eval); rewrites docs/evaluation.md (a few minutes)
+	scripts/eval.sh
 
 fuzz: ## Run every fuzz target for a minute each
 	scripts/fuzz.sh 60s

@@ -16,7 +16,9 @@ import (
 type Core struct {
 	Chat     *application.ProcessMessage
 	Policies ports.PolicyStore
-	app      *fx.App
+	// Conversations reads the turn records the chats left.
+	Conversations *application.Conversations
+	app           *fx.App
 }
 
 // Stop releases the core's resources.
@@ -34,7 +36,7 @@ func StartCore(ctx context.Context, cfg Config, log *zap.Logger) (*Core, error) 
 		ModelModule,
 		ToolsModule,
 		ObservabilityModule,
-		fx.Populate(&c.Chat, &c.Policies),
+		fx.Populate(&c.Chat, &c.Policies, &c.Conversations),
 	)
 	if err := app.Err(); err != nil {
 		return nil, err

@@ -237,4 +237,3 @@ func agentFallback(p *Policy) string {
 	}
 	return first
 }
-

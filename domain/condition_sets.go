@@ -54,7 +54,9 @@ func (b *conditionBuilder) add(examples, negatives []string) int {
 	return len(b.conds) - 1
 }
 
-func (b *conditionBuilder) addCondition(c Condition) int { return b.add(c.AllExamples(), c.AllNegatives()) }
+func (b *conditionBuilder) addCondition(c Condition) int {
+	return b.add(c.AllExamples(), c.AllNegatives())
+}
 
 // compile builds the set's matcher; nil when there are no conditions.
 func (b *conditionBuilder) compile(cp *CompiledPolicy) (*conditionSet, error) {
@@ -161,9 +163,11 @@ func (s *stepConditions) compiled(cp *CompiledPolicy) *conditionSet {
 }
 
 // stayExamples samples the rules' and entries' examples, the first of each
-// condition, then the second, and so on, leaving out any phrasing of the
-// step's own conditions: what a customer at this step may say instead of
-// moving on.
+// condition, then the second, and so on: what a customer at this step may
+// say instead of moving on. A condition that shares a phrasing with one of
+// the step's own conditions is about the same thing (a step rule for
+// damaged items beside a transition taken on damage, a scenario rule that
+// cancels beside the exit) and is left out whole.
 func (cp *CompiledPolicy) stayExamples(own []MatcherCondition) []string {
 	if cp.global == nil {
 		return nil
@@ -174,10 +178,16 @@ func (cp *CompiledPolicy) stayExamples(own []MatcherCondition) []string {
 			skip[phrasingKey(e)] = true
 		}
 	}
+	var sources [][]string
+	for _, ex := range cp.global.examples {
+		if !slices.ContainsFunc(ex, func(e string) bool { return skip[phrasingKey(e)] }) {
+			sources = append(sources, ex)
+		}
+	}
 	var out []string
 	for round := 0; len(out) < stayExamples; round++ {
 		more := false
-		for _, ex := range cp.global.examples {
+		for _, ex := range sources {
 			if round >= len(ex) || len(out) == stayExamples {
 				continue
 			}
