@@ -58,6 +58,9 @@ type lintedCondition struct {
 	// scenario an entry starts: a scenario's entry is never scored while
 	// its own rules are live, so the two do not compete.
 	scenario, entryOf string
+	// staying marks a step matcher's "stay": the rest of the policy, not a
+	// part that could be told apart or merged.
+	staying bool
 	// exampleFields are the fields of AllExamples' phrasings, in order.
 	exampleFields []string
 }
@@ -238,7 +241,8 @@ func lintStep(cp *CompiledPolicy, st lintedStep) []LintWarning {
 	}
 	if s.stay >= 0 {
 		// Staying is the policy's, not a part to warn about.
-		owners[s.stay] = append(owners[s.stay], lintedCondition{name: "staying at step " + st.step.ID + " (the rules' and entries' examples)"})
+		owners[s.stay] = append(owners[s.stay], lintedCondition{name: "staying at step " + st.step.ID + " (the rules' and entries' examples)",
+			staying: true})
 	}
 	return append(out, selfCheck(s.builder.conds, owners, transitions)...)
 }
@@ -253,8 +257,8 @@ func sameAs(lc lintedCondition, other Transition, lower bool) LintWarning {
 
 // selfCheck checks a matcher's conditions (owners names who wrote each)
 // and reports phrasings that collide across conditions and conditions it
-// cannot separate; a transition condition that would match none of its own
-// examples can never be taken.
+// cannot separate; a transition that another condition outscores on every
+// one of its own examples can never be taken.
 func selfCheck(conds []MatcherCondition, owners map[int][]lintedCondition, transitions map[int]bool) []LintWarning {
 	if len(conds) < 2 {
 		return nil
@@ -289,10 +293,10 @@ func selfCheck(conds []MatcherCondition, owners map[int][]lintedCondition, trans
 			continue
 		}
 		switch {
-		case transitions[c] && cc.Missed == cc.Checked:
+		case transitions[c] && cc.Confused == cc.Checked:
 			out = append(out, LintWarning{Code: LintTransitionNeverFires, Field: first.field, Message: fmt.Sprintf(
-				"%s would not be taken on any of its own examples scored as new messages (%d checked): give it more, and more varied, examples",
-				first.name, cc.Checked)})
+				"%s would not be taken on any of its own examples scored as new messages (%d checked, each went to %s or another): "+
+					"give it phrasings that set it apart", first.name, cc.Checked, owners[cc.ConfusedWith[0].Condition][0].name)})
 		case transitions == nil || transitions[c]:
 			confused, rival := 0, -1
 			for _, cw := range cc.ConfusedWith {
@@ -313,10 +317,11 @@ func selfCheck(conds []MatcherCondition, owners map[int][]lintedCondition, trans
 	return out
 }
 
-// compete reports whether two conditions can decide the same message: a
-// scenario's entry is not scored while the scenario's own rules are live.
+// compete reports whether two conditions can decide the same message and
+// could be told apart by their author: a scenario's entry is not scored
+// while the scenario's own rules are live, and staying is everything else.
 func compete(a, b lintedCondition) bool {
-	return !(a.entryOf != "" && a.entryOf == b.scenario || b.entryOf != "" && b.entryOf == a.scenario)
+	return !a.staying && !b.staying && !(a.entryOf != "" && a.entryOf == b.scenario || b.entryOf != "" && b.entryOf == a.scenario)
 }
 
 // fieldOf is the field of a condition's i-th phrasing.

@@ -701,3 +701,62 @@ func TestLargeBundleImports(t *testing.T) {
 	res := app.Do(t, harness.Request{Method: http.MethodPut, Path: "/v1/agents/12345678-1234-4234-8234-123456789abc/bundle", Token: admin, Body: raw})
 	require.Equal(t, http.StatusCreated, res.Status, "%.300s", res.Body)
 }
+
+// Writes answer with lint warnings: what in the stored policy will likely
+// not work as meant. They never refuse the write.
+func TestPolicyWritesAnswerWithLintWarnings(t *testing.T) {
+	app := harness.Start(t, nil)
+	admin := policyAPI{t, app, harness.Token(t, uuid.NewString(), "admin")}
+	id, version := newBikeShop(t, admin)
+	base := "/v1/agents/" + id
+	type warning struct{ Code, Field, Message string }
+	var answer struct {
+		ID       string    `json:"id"`
+		Warnings []warning `json:"warnings"`
+	}
+
+	res := admin.do(http.MethodPost, base+"/rules", map[string]any{"id": "brakes", "condition": "brakes; brake", "action": "Check the brakes."},
+		ifMatch(version)...)
+	require.Equal(t, http.StatusCreated, res.Status, "%s", res.Body)
+	version++
+	res.JSON(t, &answer)
+	assert.Equal(t, "brakes", answer.ID)
+	require.Len(t, answer.Warnings, 1, "%+v", answer.Warnings)
+	assert.Equal(t, warning{Code: "one_word_condition", Field: "condition", Message: answer.Warnings[0].Message}, answer.Warnings[0],
+		"the field is the rule's own")
+	admin.must(http.StatusOK, http.MethodGet, base+"/rules/brakes", nil)
+
+	res = admin.do(http.MethodPut, base+"/rules/brakes", map[string]any{"condition": "brake repair", "action": "Check the brakes.",
+		"examples": []string{"my brakes squeak", "the brakes don't stop the bike", "can you adjust my brakes"}}, ifMatch(version)...)
+	require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+	version++
+	answer.Warnings = nil
+	res.JSON(t, &answer)
+	assert.Equal(t, []warning{}, answer.Warnings, "a good rule: warnings are there, and empty")
+
+	bundle := admin.must(http.StatusOK, http.MethodGet, base+"/bundle", nil)
+	rules := bundle["rules"].([]any)
+	rules = append(rules, map[string]any{"id": "times", "condition": "opening times", "action": "Give the times.",
+		"examples": []any{"When are you open?", "are you open on sundays", "what time do you close"}})
+	bundle["rules"] = rules
+	bundle["agent"].(map[string]any)["settings"].(map[string]any)["semantic_weight"] = 0.4
+	res = admin.do(http.MethodPut, base+"/bundle", bundle, ifMatch(version)...)
+	require.Equal(t, http.StatusOK, res.Status, "the warnings do not refuse the import: %s", res.Body)
+	var imported struct {
+		Rules    []map[string]any `json:"rules"`
+		Warnings []warning        `json:"warnings"`
+	}
+	res.JSON(t, &imported)
+	assert.Len(t, imported.Rules, 3)
+	codes := map[string]string{}
+	for _, w := range imported.Warnings {
+		codes[w.Field] = w.Code
+	}
+	assert.Equal(t, "deprecated_setting", codes["agent.settings.semantic_weight"])
+	assert.Equal(t, "example_collision", codes["rules[2].examples[0]"], "%+v", imported.Warnings)
+
+	res = admin.do(http.MethodPut, base+"/bundle", bundle, "Accept", "application/yaml")
+	require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+	assert.Contains(t, string(res.Body), "warnings:\n")
+	assert.Contains(t, string(res.Body), "code: example_collision")
+}
