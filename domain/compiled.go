@@ -81,7 +81,7 @@ func CompilePolicyWithVectors(p *Policy, vectors [][]float32) (*CompiledPolicy, 
 	for i := range p.Rules {
 		r := &p.Rules[i]
 		cp.rules[r.ID] = i
-		cp.ruleCond = append(cp.ruleCond, global.addCondition(r.When()))
+		cp.ruleCond = append(cp.ruleCond, global.addCondition(r.MatchCondition()))
 		switch r.Scope {
 		case ScopeScenario:
 			cp.ruleScopes[i].scenario = r.ScopeID

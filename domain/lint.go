@@ -142,7 +142,7 @@ func lintedConditions(p *Policy) (global []lintedCondition, steps []lintedStep) 
 	for i := range p.Rules {
 		r := &p.Rules[i]
 		f := fmt.Sprintf("rules[%d]", i)
-		lc := newLinted(r.When(), "rule "+r.ID, f+".condition", f+".condition", f+".examples")
+		lc := newLinted(r.MatchCondition(), "rule "+r.ID, f+".condition", f+".condition", f+".examples")
 		if r.Scope != ScopeGlobal {
 			lc.scenario, _, _ = strings.Cut(r.ScopeID, "/")
 		}
@@ -164,7 +164,7 @@ func lintedConditions(p *Policy) (global []lintedCondition, steps []lintedStep) 
 			ls := lintedStep{scenario: sc, step: st, field: fmt.Sprintf("%s.steps[%d]", f, j), exit: exit}
 			for k := range st.Transitions {
 				tf := fmt.Sprintf("%s.transitions[%d]", ls.field, k)
-				ls.transitions = append(ls.transitions, newLinted(st.Transitions[k].When(),
+				ls.transitions = append(ls.transitions, newLinted(st.Transitions[k].MatchCondition(),
 					fmt.Sprintf("the transition %s/%s → %s", sc.ID, st.ID, st.Transitions[k].To), tf, tf+".condition", tf+".examples"))
 			}
 			steps = append(steps, ls)
@@ -209,12 +209,17 @@ func lintStep(cp *CompiledPolicy, st lintedStep) []LintWarning {
 	if s == nil || st.step.Terminal || len(st.transitions) == 0 {
 		return nil
 	}
-	s.compiled(cp)
+	if s.compiled(cp) == nil {
+		return nil
+	}
 	var out []LintWarning
 	owners := map[int][]lintedCondition{}
 	transitions := map[int]bool{}
 	first := map[int]int{} // condition → its first transition
 	for k, c := range s.transitions {
+		if c < 0 {
+			continue // a when alone: nothing to match
+		}
 		owners[c] = append(owners[c], st.transitions[k])
 		transitions[c] = true
 		j, seen := first[c]

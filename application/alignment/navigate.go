@@ -156,7 +156,10 @@ func (r *recentTurns) load(ctx context.Context) ([]domain.HistoryEntry, error) {
 	if r.loaded {
 		return r.turns, nil
 	}
-	if r.in.TurnNumber > 1 {
+	switch {
+	case r.in.History != nil: // read with the session
+		r.turns = r.in.History
+	case r.in.TurnNumber > 1:
 		h, err := r.store.RecentHistory(ctx, r.in.Session.TenantID, r.in.Session.ID, max(r.want, 1))
 		if err != nil {
 			return nil, err
