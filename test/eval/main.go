@@ -145,6 +145,12 @@ func runReport(args []string) error {
 	}
 	about := fmt.Sprintf("Measured on %s/%s with %d CPUs (GOMAXPROCS %d), %s; the matcher reads words only (no embedder).",
 		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), strings.TrimPrefix(runtime.Version(), "go"))
+	// Times depend on what else the machine runs; say how busy it was.
+	if load, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(load)); len(f) >= 3 {
+			about += fmt.Sprintf(" Load average when the report was written: %s, %s, %s (1, 5, 15 minutes).", f[0], f[1], f[2])
+		}
+	}
 	f, err := os.Create(*out)
 	if err != nil {
 		return err
