@@ -51,15 +51,17 @@ func benchPhrasings(b *testing.B) (train, test []labelled.Labelled) {
 	return read("train.csv"), read("test.csv")
 }
 
-// benchPolicy is n rules of real and recombined banking phrasings (see
-// labelled.ScaleBundle), three global hard rules and a two-step scenario.
-// Beyond 77 rules several rules share an intent and split its score, so
-// the threshold is low enough for messages to match some: the benchmark
-// measures a turn that matches rules, as most do.
+// benchPolicy is n rules: real and recombined banking phrasings (see
+// labelled.ScaleBundle), three global hard rules among them, and a
+// two-step scenario. Beyond 77 rules several rules share an intent and
+// split its score, and recombined phrasings are noisy, so the threshold is
+// low enough for messages to match some: the benchmark measures the cost
+// of a turn that matches rules, as most do, not whether they are the right
+// ones (make eval measures that).
 func benchPolicy(n int, train []labelled.Labelled) *domain.Policy {
-	p := labelled.ScaleBundle(testAgent, train, n, 1)
+	p := labelled.ScaleBundle(testAgent, train, n-3, 1)
 	p.Agent.ID, p.Agent.TenantID, p.Agent.Version = fmt.Sprintf("bench-%d", n), testTenant, 1
-	p.Agent.Settings.MatchThreshold = 0.2
+	p.Agent.Settings.MatchThreshold = 0.01
 	for i, ph := range []string{"guaranteed refund", "legal advice", "medical diagnosis"} {
 		r := hardRule(fmt.Sprintf("hard%d", i), "never "+ph, forbid(ph))
 		r.Examples = []string{"can you promise me a " + ph, "I want a " + ph + " from you"}
