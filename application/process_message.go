@@ -116,7 +116,7 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (*Prepar
 }
 
 // lockSession takes the lease of the session the message belongs to
-// (DESIGN §3.2): the one named by id, or the active session of the
+// (docs/api.md, "Chat"): the one named by id, or the active session of the
 // channel identity, opened when there is none. An idle session is closed;
 // by channel identity its successor is opened in a second round.
 func (uc *ProcessMessage) lockSession(ctx context.Context, cmd ChatCommand, history int) (ports.SessionLease, error) {

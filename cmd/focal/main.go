@@ -1,5 +1,15 @@
-// Command focal is the Focal service and its tools: serve the API, issue
-// development tokens, and (in later commands) chat with and test agents.
+// Command focal is the Focal service and its tools:
+//
+//	focal serve [--banner]             serve the HTTP API until SIGINT or SIGTERM
+//	focal token                        print a development bearer token
+//	focal test <bundle> <tests.yaml>…  run conversation tests in process
+//	focal chat --agent <id>            chat with an agent in the terminal
+//	focal agents import|export         move agent bundles in and out through the API
+//	focal sessions show <session_id>   show a session and why the agent said what it said
+//	focal schema                       print the JSON Schema of agent bundle files
+//
+// Configuration comes from FOCAL_* variables over an optional --config
+// YAML file; `focal <command> --help` tells the rest.
 package main
 
 import (

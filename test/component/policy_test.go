@@ -658,8 +658,8 @@ func TestPolicyCacheServesAWriteFromElsewhereAfterTheRefresh(t *testing.T) {
 	var store ports.PolicyStore
 	app := harness.Start(t, map[string]string{"FOCAL_POLICY_REFRESH": "1s"}, harness.WithClock(clock), fx.Populate(&store))
 	tenant := uuid.NewString()
-	id, _ := newBikeShop(t, policyAPI{t, app, harness.Token(t, tenant, "admin")})
-	reader := harness.Token(t, tenant)
+	id, _ := newBikeShop(t, policyAPI{t, app, harness.TokenAt(t, clock.Now(), tenant, "admin")})
+	reader := harness.TokenAt(t, clock.Now(), tenant)
 	ask := func() string {
 		return chatWith(t, app, reader, id, "rider-cache", "When are you open?")["response"].(string)
 	}
