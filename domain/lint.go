@@ -272,26 +272,7 @@ func selfCheck(conds []MatcherCondition, owners map[int][]lintedCondition, trans
 	if err != nil {
 		return nil
 	}
-	var out []LintWarning
-	reported := 0
-	for _, c := range check.Collisions {
-		a, b := owners[c.A][0], owners[c.B][0]
-		if a.field == "" || b.field == "" || transitions != nil && !transitions[c.A] && !transitions[c.B] || !compete(a, b) {
-			continue // within a step, a collision matters when a transition is in it
-		}
-		if reported == lintMaxCollisions {
-			out = append(out, LintWarning{Code: LintExampleCollision, Field: b.field, Message: "more colliding phrasings are not listed"})
-			break
-		}
-		reported++
-		same := "the same phrasing"
-		if c.Similarity < 1 {
-			same = "nearly the same phrasing"
-		}
-		out = append(out, LintWarning{Code: LintExampleCollision, Field: fieldOf(b, c.ExampleB),
-			Message: fmt.Sprintf("%q of %s is %s as %q of %s (%s): the matcher cannot tell the two apart on it",
-				conds[c.B].Examples[c.ExampleB], b.name, same, conds[c.A].Examples[c.ExampleA], a.name, fieldOf(a, c.ExampleA))})
-	}
+	out := collisions(conds, check.Collisions, owners, transitions)
 	for c, cc := range check.Conditions {
 		first := owners[c][0]
 		if cc.Checked < lintMinChecked || first.field == "" {
@@ -303,23 +284,56 @@ func selfCheck(conds []MatcherCondition, owners map[int][]lintedCondition, trans
 				"%s would not be taken on any of its own examples scored as new messages (%d checked, each went to %s or another): "+
 					"give it phrasings that set it apart", first.name, cc.Checked, owners[cc.ConfusedWith[0].Condition][0].name)})
 		case transitions == nil || transitions[c]:
-			confused, rival := 0, -1
-			for _, cw := range cc.ConfusedWith {
-				if compete(first, owners[cw.Condition][0]) {
-					confused += cw.Count
-					if rival < 0 {
-						rival = cw.Condition
-					}
-				}
-			}
-			if 2*confused >= cc.Checked {
-				out = append(out, LintWarning{Code: LintInseparable, Field: first.field, Message: fmt.Sprintf(
-					"the matcher cannot tell %s apart from %s: %d of %d of its examples, scored as new messages, went to another condition; "+
-						"give it phrasings that set it apart, or merge the two", first.name, owners[rival][0].name, confused, cc.Checked)})
+			if w, ok := inseparable(first, cc, owners); ok {
+				out = append(out, w)
 			}
 		}
 	}
 	return out
+}
+
+// collisions reports phrasings that competing conditions share (at most
+// lintMaxCollisions of them); within a step, only those a transition is
+// part of.
+func collisions(conds []MatcherCondition, found []ExampleCollision, owners map[int][]lintedCondition, transitions map[int]bool) []LintWarning {
+	var out []LintWarning
+	for _, c := range found {
+		a, b := owners[c.A][0], owners[c.B][0]
+		if a.field == "" || b.field == "" || transitions != nil && !transitions[c.A] && !transitions[c.B] || !compete(a, b) {
+			continue
+		}
+		if len(out) == lintMaxCollisions {
+			return append(out, LintWarning{Code: LintExampleCollision, Field: b.field, Message: "more colliding phrasings are not listed"})
+		}
+		same := "the same phrasing"
+		if c.Similarity < 1 {
+			same = "nearly the same phrasing"
+		}
+		out = append(out, LintWarning{Code: LintExampleCollision, Field: fieldOf(b, c.ExampleB),
+			Message: fmt.Sprintf("%q of %s is %s as %q of %s (%s): the matcher cannot tell the two apart on it",
+				conds[c.B].Examples[c.ExampleB], b.name, same, conds[c.A].Examples[c.ExampleA], a.name, fieldOf(a, c.ExampleA))})
+	}
+	return out
+}
+
+// inseparable warns when at least half of a condition's own examples,
+// scored as new messages, go to conditions it competes with.
+func inseparable(first lintedCondition, cc ConditionCheck, owners map[int][]lintedCondition) (LintWarning, bool) {
+	confused, rival := 0, -1
+	for _, cw := range cc.ConfusedWith {
+		if compete(first, owners[cw.Condition][0]) {
+			confused += cw.Count
+			if rival < 0 {
+				rival = cw.Condition
+			}
+		}
+	}
+	if 2*confused < cc.Checked {
+		return LintWarning{}, false
+	}
+	return LintWarning{Code: LintInseparable, Field: first.field, Message: fmt.Sprintf(
+		"the matcher cannot tell %s apart from %s: %d of %d of its examples, scored as new messages, went to another condition; "+
+			"give it phrasings that set it apart, or merge the two", first.name, owners[rival][0].name, confused, cc.Checked)}, true
 }
 
 // compete reports whether two conditions can decide the same message and

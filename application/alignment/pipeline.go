@@ -12,47 +12,16 @@ import (
 // decided and returns its own result; the session after the turn and the
 // explanation are each assembled once, from those results.
 func (e *Engine) RunTurn(ctx context.Context, in ports.TurnInput, sink ports.DeltaSink) (*ports.TurnOutcome, error) {
-	timer := stepTimer{clock: e.clock}
-	var lp loadedPolicy
-	err := timer.time("policy", func() (err error) {
-		lp, err = e.loadPolicy(ctx, in.Policy)
-		return err
-	})
+	timer := &stepTimer{clock: e.clock}
+	d, err := e.decide(ctx, in, timer)
 	if err != nil {
 		return nil, err
 	}
-	cp := lp.cp
-	var similarity []float64
-	var note string
-	timer.run("embedding", func() { similarity, note = e.messageSimilarity(ctx, lp, in.Message) })
-	history := &recentTurns{store: e.history, in: in, want: *cp.Settings.HistoryTurns}
-	var asked string
-	if pos := in.Session.Scenario; pos != nil {
-		// What the agent last asked, for reading a short reply.
-		if err := timer.time("context", func() (err error) { asked, err = lastAsked(ctx, cp, pos, history); return err }); err != nil {
-			return nil, err
-		}
-	}
-	var scores matching
-	timer.run("matching", func() { scores = match(cp, in, similarity, asked) })
-	var nav navigation
-	timer.run("scenario", func() { nav = navigate(cp, in.Session.Scenario, scores) })
-	var cands ruleCandidates
-	var sel selection
-	timer.run("retrieval", func() { cands = candidates(cp, in, nav, scores) })
-	if cp.Settings.RuleJudge && len(cands.list) > 0 {
-		err = timer.time("rule_judge", func() (err error) { sel, err = e.judgeRules(ctx, cp, in, cands.list, history); return err })
-		if err != nil {
-			return nil, err
-		}
-	} else {
-		sel = selectByScore(cp, cands.list)
-	}
-	sel = explainMatches(sel, scores.message, cp)
+	cp := d.cp
 	var calls []domain.ToolCall
-	timer.run("tools", func() { calls = e.runTools(ctx, cp, in, sel.matched) })
-	after := sessionAfter(cp, in, nav, sel.matched, calls)
-	scope := newReplyScope(cp, in, nav, sel.matched, calls, after, history)
+	timer.run("tools", func() { calls = e.runTools(ctx, cp, in, d.sel.matched) })
+	after := sessionAfter(cp, in, d.nav, d.sel.matched, calls)
+	scope := newReplyScope(cp, in, d.nav, d.sel.matched, calls, after, d.history)
 	var rep reply
 	err = timer.time("generation", func() (err error) {
 		rep, err = e.respond(ctx, scope, sink)
@@ -65,21 +34,71 @@ func (e *Engine) RunTurn(ctx context.Context, in ports.TurnInput, sink ports.Del
 	if scope.step != nil && scope.step.Terminal {
 		after.ExitScenario()
 	}
-	usage := sel.usage
+	usage := d.sel.usage
 	usage.Add(rep.usage)
 	mode := domain.RetrievalLexical
-	if similarity != nil {
+	if d.similarity != nil {
 		mode = domain.RetrievalHybrid
 	}
 	return &ports.TurnOutcome{
 		Response: rep.text,
 		Session:  after,
-		Explanation: explain(explanationParts{retrieval: domain.Retrieval{Mode: mode, Note: note, Judge: sel.judge},
-			nav: nav, cands: cands, sel: sel, calls: calls, rep: rep, threshold: cp.Settings.MatchThreshold}),
+		Explanation: explain(explanationParts{retrieval: domain.Retrieval{Mode: mode, Note: d.note, Judge: d.sel.judge},
+			nav: d.nav, cands: d.cands, sel: d.sel, calls: calls, rep: rep, threshold: cp.Settings.MatchThreshold}),
 		Usage:   usage,
 		Model:   rep.model,
 		Timings: timer.timings,
 	}, nil
+}
+
+// decisions are what a turn decided before acting: the scores, where the
+// scenario goes, the candidate rules and those that apply.
+type decisions struct {
+	cp         *domain.CompiledPolicy
+	similarity []float64 // the message's to each example text; nil without an embedder
+	note       string    // why the semantic signal is missing, when it is
+	history    *recentTurns
+	nav        navigation
+	cands      ruleCandidates
+	sel        selection
+}
+
+// decide runs the steps that decide what applies to the message, from the
+// policy to the rules selected (by the judge or by score).
+func (e *Engine) decide(ctx context.Context, in ports.TurnInput, timer *stepTimer) (decisions, error) {
+	var lp loadedPolicy
+	err := timer.time("policy", func() (err error) {
+		lp, err = e.loadPolicy(ctx, in.Policy)
+		return err
+	})
+	if err != nil {
+		return decisions{}, err
+	}
+	d := decisions{cp: lp.cp}
+	cp := lp.cp
+	timer.run("embedding", func() { d.similarity, d.note = e.messageSimilarity(ctx, lp, in.Message) })
+	d.history = &recentTurns{store: e.history, in: in, want: *cp.Settings.HistoryTurns}
+	var asked string
+	if pos := in.Session.Scenario; pos != nil {
+		// What the agent last asked, for reading a short reply.
+		if err := timer.time("context", func() (err error) { asked, err = lastAsked(ctx, cp, pos, d.history); return err }); err != nil {
+			return decisions{}, err
+		}
+	}
+	var scores matching
+	timer.run("matching", func() { scores = match(cp, in, d.similarity, asked) })
+	timer.run("scenario", func() { d.nav = navigate(cp, in.Session.Scenario, scores) })
+	timer.run("retrieval", func() { d.cands = candidates(cp, in, d.nav, scores) })
+	if cp.Settings.RuleJudge && len(d.cands.list) > 0 {
+		err = timer.time("rule_judge", func() (err error) { d.sel, err = e.judgeRules(ctx, cp, in, d.cands.list, d.history); return err })
+		if err != nil {
+			return decisions{}, err
+		}
+	} else {
+		d.sel = selectByScore(cp, d.cands.list)
+	}
+	d.sel = explainMatches(d.sel, scores.message, cp)
+	return d, nil
 }
 
 // stepTimer records how long each step took.
