@@ -146,7 +146,7 @@ type RuleCandidate struct {
 	Semantic float64 `json:"semantic,omitempty"`
 	// Example is the rule's example most like the message, Terms the
 	// message's words that weighed most; given for the best candidates.
-	Example  string   `json:"example,omitempty"`
+	Example  string   `json:"nearest_example,omitempty"`
 	Terms    []string `json:"terms,omitempty"`
 	Priority int      `json:"priority"`
 	Matched  bool     `json:"matched"`
@@ -207,7 +207,7 @@ type ScenarioOption struct {
 	Score    float64 `json:"score"`
 	Lexical  float64 `json:"lexical"`
 	Semantic float64 `json:"semantic,omitempty"`
-	Example  string  `json:"example,omitempty"`
+	Example  string  `json:"nearest_example,omitempty"`
 }
 
 // ScenarioRef names a scenario and a step.
