@@ -13,7 +13,7 @@ RUN_ADDR    ?= :8080
 RUN_DB      ?= $(STATE)/run/focal.db
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test test-short lint fmt schema mongo mongo-stop postgres postgres-stop bench chaos fuzz clean
+.PHONY: help build run test test-short lint fmt schema mongo mongo-stop postgres postgres-stop bench chaos eval fuzz clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ schema: ## Regenerate docs/agent-bundle.schema.json from the bundle's Go types
 SOAK ?= 10m
 bench: ## Load runs beside bare gin, a SOAK-long soak (default 10m; e.g. SOAK=2m), idle streams; rewrites docs/benchmarks.md (about 20 minutes)
 	SOAK='$(SOAK)' scripts/bench.sh
+
+eval: ## Banking77 and the demo paraphrases through the engine in process (focal eval); rewrites docs/evaluation.md (a few minutes)
+	scripts/eval.sh
 
 chaos: ## 1,000 turns on MongoDB behind a fault-injecting proxy (a few minutes); rewrites its section of docs/benchmarks.md
 	scripts/chaos.sh

@@ -155,8 +155,12 @@ func validateGuards(p *domain.Policy, limits domain.PolicyLimits) []domain.Field
 
 // EncodeBundleYAML writes a bundle as YAML with the bundle format's field
 // names (those of its JSON form), in the same order.
-func EncodeBundleYAML(p *domain.Policy) ([]byte, error) {
-	raw, err := json.Marshal(p)
+func EncodeBundleYAML(p *domain.Policy) ([]byte, error) { return EncodeYAML(p) }
+
+// EncodeYAML writes v as YAML with the field names and order of its JSON
+// form.
+func EncodeYAML(v any) ([]byte, error) {
+	raw, err := json.Marshal(v)
 	if err != nil {
 		return nil, domain.WrapError(domain.CodeInternal, err, "bundle cannot be encoded")
 	}

@@ -26,8 +26,9 @@ type PolicyAdmin struct {
 	limits domain.PolicyLimits
 	// parsing holds the one bundle being parsed: parsing a bundle at the
 	// size limit takes up to a few hundred MB and a CPU-second, which one
-	// tenant's imports must not multiply.
-	parsing chan struct{}
+	// tenant's imports must not multiply. linting holds the one policy
+	// being linted, for the same reason.
+	parsing, linting chan struct{}
 }
 
 // NewPolicyAdmin returns the policy management use case, within the
@@ -38,7 +39,7 @@ func NewPolicyAdmin(store ports.PolicyStore, cache *PolicyCache, clock ports.Clo
 		return nil, errors.New("policy admin: store, cache and clock are required")
 	}
 	return &PolicyAdmin{store: store, cache: cache, clock: clock, limits: domain.DefaultPolicyLimits(),
-		parsing: make(chan struct{}, 1)}, nil
+		parsing: make(chan struct{}, 1), linting: make(chan struct{}, 1)}, nil
 }
 
 // WithLimits makes every policy written through a keep within limits;

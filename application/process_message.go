@@ -122,7 +122,9 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (_ *Prep
 			pass.Cancel()
 		}
 	}()
-	lease, err := uc.lockSession(ctx, cmd, *policy.Agent.Settings.WithDefaults().HistoryTurns)
+	// At least the previous turn: a short reply is read with what the
+	// agent last said.
+	lease, err := uc.lockSession(ctx, cmd, max(*policy.Agent.Settings.WithDefaults().HistoryTurns, 1))
 	if err != nil {
 		return nil, err
 	}

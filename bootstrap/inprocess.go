@@ -15,7 +15,9 @@ import (
 type Core struct {
 	Chat  *application.ProcessMessage
 	Admin *application.PolicyAdmin
-	app   *fx.App
+	// Conversations reads the turn records the chats left.
+	Conversations *application.Conversations
+	app           *fx.App
 }
 
 // Stop releases the core's resources.
@@ -29,7 +31,7 @@ func StartCore(ctx context.Context, cfg Config, log *zap.Logger) (*Core, error) 
 		fx.Supply(cfg, logctx.Redacting(log)),
 		fx.NopLogger,
 		ObserveModule,
-		fx.Module("service", serviceModules(cfg), fx.Populate(&c.Chat, &c.Admin)),
+		fx.Module("service", serviceModules(cfg), fx.Populate(&c.Chat, &c.Admin, &c.Conversations)),
 	)
 	if err := app.Err(); err != nil {
 		return nil, err

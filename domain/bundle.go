@@ -54,19 +54,7 @@ func (p *Policy) ValidateWithin(limits PolicyLimits) []FieldError {
 	for i, t := range p.Templates {
 		v.template(fmt.Sprintf("templates[%d]", i), t, settable, open)
 	}
-	tools := v.uniqueIDs("tools", len(p.Tools), func(i int) string { return p.Tools[i].ID })
-	for i, t := range p.Tools {
-		f := fmt.Sprintf("tools[%d]", i)
-		if !strings.HasPrefix(t.URL, "http://") && !strings.HasPrefix(t.URL, "https://") {
-			v.add(f+".url", "must be an http or https URL")
-		}
-		if t.TimeoutMS < 0 || t.TimeoutMS > 120000 {
-			v.add(f+".timeout_ms", "must be 0..120000")
-		}
-		v.count(f+".inputs", len(t.Inputs), limits.References, "references")
-		v.count(f+".outputs", len(t.Outputs), limits.References, "references")
-		v.toolSecret(f, t)
-	}
+	tools := v.tools(p.Tools)
 
 	scenarios := v.uniqueIDs("scenarios", len(p.Scenarios), func(i int) string { return p.Scenarios[i].ID })
 	steps := map[string]bool{}
@@ -78,12 +66,7 @@ func (p *Policy) ValidateWithin(limits PolicyLimits) []FieldError {
 	for i := range p.Rules {
 		validateRule(v, fmt.Sprintf("rules[%d]", i), &p.Rules[i], scenarios, steps, templates, tools)
 	}
-	v.count("rules[*].constraints", v.constraints, limits.Constraints, "constraints")
-	v.count("rules[*].constraints", v.judges, limits.Judges, "judges")
-	if v.patternProgram > limits.PatternProgramTotal {
-		v.add("rules[*].constraints", fmt.Sprintf("forbid_patterns compile to %d instructions together, more than %d (policy limit pattern_program_total)",
-			v.patternProgram, limits.PatternProgramTotal))
-	}
+	v.totals()
 	for i := range p.Scenarios {
 		for j, st := range p.Scenarios[i].Steps {
 			for k, id := range st.RuleIDs {
@@ -94,6 +77,40 @@ func (p *Policy) ValidateWithin(limits PolicyLimits) []FieldError {
 		}
 	}
 	return v.errs
+}
+
+// tools checks the tools and returns their ids.
+func (v *validator) tools(tools []Tool) map[string]bool {
+	ids := v.uniqueIDs("tools", len(tools), func(i int) string { return tools[i].ID })
+	for i, t := range tools {
+		f := fmt.Sprintf("tools[%d]", i)
+		if !strings.HasPrefix(t.URL, "http://") && !strings.HasPrefix(t.URL, "https://") {
+			v.add(f+".url", "must be an http or https URL")
+		}
+		if t.TimeoutMS < 0 || t.TimeoutMS > 120000 {
+			v.add(f+".timeout_ms", "must be 0..120000")
+		}
+		v.count(f+".inputs", len(t.Inputs), v.limits.References, "references")
+		v.count(f+".outputs", len(t.Outputs), v.limits.References, "references")
+		v.toolSecret(f, t)
+	}
+	return ids
+}
+
+// totals checks what the agent's parts add up to against the per-agent
+// limits: constraints, examples, judges and pattern programs.
+func (v *validator) totals() {
+	limits := v.limits
+	v.count("rules[*].constraints", v.constraints, limits.Constraints, "constraints")
+	if v.exampleCount > limits.ExamplesTotal {
+		v.add("rules[*].examples", fmt.Sprintf("the conditions hold %d examples together, more than %d (policy limit examples_total)",
+			v.exampleCount, limits.ExamplesTotal))
+	}
+	v.count("rules[*].constraints", v.judges, limits.Judges, "judges")
+	if v.patternProgram > limits.PatternProgramTotal {
+		v.add("rules[*].constraints", fmt.Sprintf("forbid_patterns compile to %d instructions together, more than %d (policy limit pattern_program_total)",
+			v.patternProgram, limits.PatternProgramTotal))
+	}
 }
 
 // template checks one template: its mode, and text and default that parse
@@ -140,7 +157,7 @@ func validateSettings(v *validator, s AgentSettings) {
 		}
 	}
 	unit("match_threshold", s.MatchThreshold)
-	if s.SemanticWeight != nil {
+	if s.SemanticWeight != nil { // deprecated, but a value out of range is still a mistake
 		unit("semantic_weight", *s.SemanticWeight)
 	}
 	unit("scenario_entry_threshold", s.ScenarioEntryThreshold)
@@ -170,7 +187,11 @@ func validateSettings(v *validator, s AgentSettings) {
 
 func validateScenario(v *validator, f string, sc *Scenario, templates, allSteps map[string]bool) {
 	v.text(f+".entry_condition", sc.EntryCondition, 1, v.limits.ConditionRunes)
+	v.examples(f+".entry_examples", sc.EntryExamples)
+	v.examples(f+".entry_negative_examples", sc.EntryNegativeExamples)
 	v.text(f+".exit_condition", sc.ExitCondition, 0, v.limits.ConditionRunes)
+	v.examples(f+".exit_examples", sc.ExitExamples)
+	v.examples(f+".exit_negative_examples", sc.ExitNegativeExamples)
 	v.count(f+".steps", len(sc.Steps), v.limits.Steps, "steps")
 	stepIDs := v.uniqueIDs(f+".steps", len(sc.Steps), func(i int) string { return sc.Steps[i].ID })
 	if len(sc.Steps) == 0 {
@@ -202,6 +223,8 @@ func validateScenario(v *validator, f string, sc *Scenario, templates, allSteps 
 			if len(tr.When) > v.limits.ExpressionBytes {
 				v.add(tf+".when", fmt.Sprintf("must be at most %d bytes (policy limit expression_bytes)", v.limits.ExpressionBytes))
 			}
+			v.examples(tf+".examples", tr.Examples)
+			v.examples(tf+".negative_examples", tr.NegativeExamples)
 			v.priority(tf+".priority", tr.Priority)
 		}
 		v.refs(sf+".template_ids", st.TemplateIDs, templates, "template")
@@ -210,6 +233,8 @@ func validateScenario(v *validator, f string, sc *Scenario, templates, allSteps 
 
 func validateRule(v *validator, f string, r *Rule, scenarios, steps, templates, tools map[string]bool) {
 	v.text(f+".condition", r.Condition, 1, v.limits.ConditionRunes)
+	v.examples(f+".examples", r.Examples)
+	v.examples(f+".negative_examples", r.NegativeExamples)
 	v.text(f+".action", r.Action, 0, v.limits.TextRunes)
 	v.count(f+".tool_ids", len(r.ToolIDs), v.limits.References, "references")
 	v.count(f+".template_ids", len(r.TemplateIDs), v.limits.References, "references")
@@ -283,9 +308,20 @@ func (v *validator) constraint(f string, c Constraint) {
 type validator struct {
 	limits PolicyLimits
 	errs   []FieldError
-	// constraints, judges and patternProgram add up what the per-agent
-	// totals limit.
-	constraints, judges, patternProgram int
+	// constraints, judges, patternProgram and exampleCount add up what
+	// the per-agent totals limit.
+	constraints, judges, patternProgram, exampleCount int
+}
+
+// examples checks one condition's list of examples (or negative ones).
+func (v *validator) examples(field string, list []string) {
+	v.count(field, len(list), v.limits.Examples, "examples")
+	v.exampleCount += len(list)
+	for i, e := range list {
+		if n := utf8.RuneCountInString(e); strings.TrimSpace(e) == "" || n > v.limits.ExampleRunes || !utf8.ValidString(e) {
+			v.add(fmt.Sprintf("%s[%d]", field, i), fmt.Sprintf("must be 1..%d characters (policy limit example_runes)", v.limits.ExampleRunes))
+		}
+	}
 }
 
 // count refuses a list longer than limit, naming the policy limit.

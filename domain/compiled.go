@@ -1,37 +1,37 @@
 package domain
 
-import (
-	"fmt"
-	"strings"
-)
+import "fmt"
 
 // CompiledPolicy is a policy prepared for running turns: lookups by id,
-// one lexical index over every condition text, parsed templates and prepared
-// constraints. It depends only on the policy version, so it is built once
-// per version and shared by every turn; it is immutable and safe for
-// concurrent use.
+// the condition matchers (see condition_sets.go), parsed templates and
+// prepared constraints. It depends only on the policy version (and the
+// example embeddings it was compiled with), so it is built once per version
+// and shared by every turn; it is safe for concurrent use, and nothing it
+// returns depends on when or in which order it is used.
 type CompiledPolicy struct {
 	Policy   *Policy
 	Settings AgentSettings
-	// Conditions indexes every alternative (see SplitCondition) of every
-	// rule condition, scenario entry and exit condition and transition
-	// condition, one document each.
-	Conditions *LexicalIndex
 
-	// Alternatives is the text of every condition document, in order.
-	Alternatives []string
+	// exampleTexts are ExampleTexts(Policy), textIndex their positions;
+	// vectors, when set, their embeddings.
+	exampleTexts []string
+	textIndex    map[string]int32
+	vectors      [][]float32
+	// global matches rules and scenario entries: ruleCond[i] is rule i's
+	// condition, condRules the rules of each condition, entryCond each
+	// scenario's entry condition.
+	global    *conditionSet
+	ruleCond  []int
+	condRules [][]int
+	entryCond map[string]int
+	steps     map[string]*stepConditions // by StepKey
 
 	rules       map[string]int // rule id → index in Policy.Rules
-	ruleOfDoc   []int          // document → rule index, -1 for other conditions
-	ruleDocs    [][]int        // rule index → its documents
 	ruleScopes  []ruleScope
 	templates   map[string]*Template
 	parsed      map[string]ParsedTemplate
 	scenarios   map[string]*Scenario
 	tools       map[string]*Tool
-	entryDocs   map[string][]int
-	exitDocs    map[string][]int
-	transitions map[string][][]int // "<scenario>/<step>" → per transition, its documents
 	constraints map[string][]CheckedConstraint
 	globalHard  []string
 	fallback    string // the agent's fallback template id
@@ -49,37 +49,72 @@ type ruleScope struct {
 func StepKey(scenarioID, stepID string) string { return scenarioID + "/" + stepID }
 
 // CompilePolicy prepares p. p must be valid (see Policy.Validate).
-func CompilePolicy(p *Policy) (*CompiledPolicy, error) {
+func CompilePolicy(p *Policy) (*CompiledPolicy, error) { return CompilePolicyWithVectors(p, nil) }
+
+// CompilePolicyWithVectors prepares p with the embeddings of its
+// ExampleTexts (same order), so that the matchers calibrate the semantic
+// signal to the embedder; nil, or a slice of another length, compiles
+// without them.
+func CompilePolicyWithVectors(p *Policy, vectors [][]float32) (*CompiledPolicy, error) {
 	cp := &CompiledPolicy{
 		Policy:      p,
 		Settings:    p.Agent.Settings.WithDefaults(),
 		rules:       make(map[string]int, len(p.Rules)),
 		ruleScopes:  make([]ruleScope, len(p.Rules)),
-		ruleDocs:    make([][]int, len(p.Rules)),
 		templates:   make(map[string]*Template, len(p.Templates)),
 		parsed:      make(map[string]ParsedTemplate, len(p.Templates)),
 		scenarios:   make(map[string]*Scenario, len(p.Scenarios)),
 		tools:       make(map[string]*Tool, len(p.Tools)),
-		entryDocs:   map[string][]int{},
-		exitDocs:    map[string][]int{},
-		transitions: map[string][][]int{},
 		constraints: map[string][]CheckedConstraint{},
+		entryCond:   map[string]int{},
+		steps:       map[string]*stepConditions{},
 	}
-	var docs []string
-	// add indexes a condition's alternatives and returns their documents.
-	add := func(condition string, rule int) []int {
-		var ids []int
-		for _, alt := range SplitCondition(condition) {
-			ids = append(ids, len(docs))
-			docs = append(docs, alt)
-			cp.ruleOfDoc = append(cp.ruleOfDoc, rule)
+	cp.exampleTexts = ExampleTexts(p)
+	cp.textIndex = make(map[string]int32, len(cp.exampleTexts))
+	for i, t := range cp.exampleTexts {
+		cp.textIndex[t] = int32(i)
+	}
+	if len(vectors) == len(cp.exampleTexts) {
+		cp.vectors = vectors
+	}
+	// Rules and scenario entries compete in one matcher: global.
+	var global conditionBuilder
+	if err := cp.compileRules(&global); err != nil {
+		return nil, err
+	}
+	for i := range p.Templates {
+		t := &p.Templates[i]
+		pt, err := ParseTemplate(t.Text)
+		if err != nil {
+			return nil, fmt.Errorf("template %s: %w", t.ID, err)
 		}
-		return ids
+		cp.templates[t.ID], cp.parsed[t.ID] = t, pt
 	}
-	for i := range p.Rules {
-		r := &p.Rules[i]
+	cp.fallback = agentFallback(p)
+	if err := cp.compileScenarios(&global); err != nil {
+		return nil, err
+	}
+	for i := range p.Tools {
+		cp.tools[p.Tools[i].ID] = &p.Tools[i]
+	}
+	var err error
+	if cp.global, err = global.compile(cp); err != nil {
+		return nil, fmt.Errorf("conditions: %w", err)
+	}
+	cp.condRules = make([][]int, len(global.conds))
+	for i, c := range cp.ruleCond {
+		cp.condRules[c] = append(cp.condRules[c], i)
+	}
+	return cp, nil
+}
+
+// compileRules indexes the rules, their scopes and constraints, and adds
+// their conditions to global.
+func (cp *CompiledPolicy) compileRules(global *conditionBuilder) error {
+	for i := range cp.Policy.Rules {
+		r := &cp.Policy.Rules[i]
 		cp.rules[r.ID] = i
-		cp.ruleDocs[i] = add(r.Condition, i)
+		cp.ruleCond = append(cp.ruleCond, global.addCondition(r.MatchCondition()))
 		switch r.Scope {
 		case ScopeScenario:
 			cp.ruleScopes[i].scenario = r.ScopeID
@@ -91,7 +126,7 @@ func CompilePolicy(p *Policy) (*CompiledPolicy, error) {
 		for _, c := range r.Constraints {
 			cc, err := PrepareConstraint(r.ID, c)
 			if err != nil {
-				return nil, fmt.Errorf("rule %s: %w", r.ID, err)
+				return fmt.Errorf("rule %s: %w", r.ID, err)
 			}
 			cp.constraints[r.ID] = append(cp.constraints[r.ID], cc)
 		}
@@ -99,46 +134,56 @@ func CompilePolicy(p *Policy) (*CompiledPolicy, error) {
 			cp.globalHard = append(cp.globalHard, r.ID)
 		}
 	}
-	for i := range p.Templates {
-		t := &p.Templates[i]
-		pt, err := ParseTemplate(t.Text)
-		if err != nil {
-			return nil, fmt.Errorf("template %s: %w", t.ID, err)
-		}
-		cp.templates[t.ID], cp.parsed[t.ID] = t, pt
-	}
-	cp.fallback = agentFallback(p)
-	for i := range p.Scenarios {
-		sc := &p.Scenarios[i]
+	return nil
+}
+
+// compileScenarios indexes the scenarios, adds their entries to global,
+// lays out each step's matcher and scopes the rules steps list.
+func (cp *CompiledPolicy) compileScenarios(global *conditionBuilder) error {
+	for i := range cp.Policy.Scenarios {
+		sc := &cp.Policy.Scenarios[i]
 		cp.scenarios[sc.ID] = sc
-		cp.entryDocs[sc.ID] = add(sc.EntryCondition, -1)
-		if sc.ExitCondition != "" {
-			cp.exitDocs[sc.ID] = add(sc.ExitCondition, -1)
-		}
-		for _, st := range sc.Steps {
+		cp.entryCond[sc.ID] = global.addCondition(sc.Entry())
+		for j := range sc.Steps {
+			st := &sc.Steps[j]
 			key := StepKey(sc.ID, st.ID)
-			for _, tr := range st.Transitions {
-				cp.transitions[key] = append(cp.transitions[key], add(tr.Condition, -1))
+			if s := newStepConditions(sc, st); s != nil {
+				cp.steps[key] = s
 			}
-			for _, id := range st.RuleIDs {
-				ri, ok := cp.rules[id]
-				if !ok {
-					return nil, fmt.Errorf("step %s lists unknown rule %s", key, id)
-				}
-				rs := &cp.ruleScopes[ri]
-				if rs.steps == nil {
-					rs.steps = map[string]bool{}
-				}
-				rs.steps[key] = true
+			if err := cp.scopeStepRules(key, st.RuleIDs); err != nil {
+				return err
 			}
 		}
 	}
-	for i := range p.Tools {
-		cp.tools[p.Tools[i].ID] = &p.Tools[i]
+	return nil
+}
+
+// scopeStepRules makes the rules a step lists candidates at that step.
+func (cp *CompiledPolicy) scopeStepRules(key string, ids []string) error {
+	for _, id := range ids {
+		ri, ok := cp.rules[id]
+		if !ok {
+			return fmt.Errorf("step %s lists unknown rule %s", key, id)
+		}
+		rs := &cp.ruleScopes[ri]
+		if rs.steps == nil {
+			rs.steps = map[string]bool{}
+		}
+		rs.steps[key] = true
 	}
-	cp.Alternatives = docs
-	cp.Conditions = NewLexicalIndex(docs)
-	return cp, nil
+	return nil
+}
+
+// ExampleTexts are the policy's example texts (see the function
+// ExampleTexts), which a similarity slice is indexed by.
+func (cp *CompiledPolicy) ExampleTexts() []string { return cp.exampleTexts }
+
+// RuleIndex returns the index in Policy.Rules of the rule with id, or -1.
+func (cp *CompiledPolicy) RuleIndex(id string) int {
+	if i, ok := cp.rules[id]; ok {
+		return i
+	}
+	return -1
 }
 
 // Rule returns the rule with id, or nil.
@@ -147,126 +192,6 @@ func (cp *CompiledPolicy) Rule(id string) *Rule {
 		return &cp.Policy.Rules[i]
 	}
 	return nil
-}
-
-// RuleHit is a rule's retrieval score: its best-scoring alternative.
-type RuleHit struct {
-	Rule     *Rule
-	Index    int // index in Policy.Rules
-	Score    float64
-	Lexical  float64
-	Semantic float64
-}
-
-// SearchRules scores, lexically, every rule sharing a term with q.
-func (cp *CompiledPolicy) SearchRules(q Query) []RuleHit {
-	return cp.Score(q, nil, 0).Rules()
-}
-
-// EntryScore scores q lexically against a scenario's entry condition.
-func (cp *CompiledPolicy) EntryScore(q Query, scenarioID string) float64 {
-	return cp.Score(q, nil, 0).Entry(scenarioID)
-}
-
-// ExitScore scores q lexically against a scenario's exit condition (0
-// without one).
-func (cp *CompiledPolicy) ExitScore(q Query, scenarioID string) float64 {
-	return cp.Score(q, nil, 0).Exit(scenarioID)
-}
-
-// TransitionScores scores q lexically against each of a step's
-// transitions, in order.
-func (cp *CompiledPolicy) TransitionScores(q Query, scenarioID, stepID string) []float64 {
-	return cp.Score(q, nil, 0).Transitions(scenarioID, stepID)
-}
-
-// ConditionScores are one message's scores against every condition of a
-// policy: lexical always, semantic when document similarities are given,
-// combined as (1-w)·lexical + w·semantic.
-type ConditionScores struct {
-	cp       *CompiledPolicy
-	lexical  map[int]float64
-	semantic []float64 // per document; nil when there are no embeddings
-	weight   float64
-}
-
-// Score prepares q's scores. semantic, when not nil, holds the message's
-// similarity (0..1) to every document; weight is the semantic share.
-func (cp *CompiledPolicy) Score(q Query, semantic []float64, weight float64) *ConditionScores {
-	hits := cp.Conditions.Search(q)
-	lex := make(map[int]float64, len(hits))
-	for _, h := range hits {
-		lex[h.Doc] = h.Score
-	}
-	if semantic == nil {
-		weight = 0
-	}
-	return &ConditionScores{cp: cp, lexical: lex, semantic: semantic, weight: weight}
-}
-
-// best scores a condition as its best alternative.
-func (s *ConditionScores) best(docs []int) (score, lexical, semantic float64) {
-	for _, d := range docs {
-		l := s.lexical[d]
-		var m float64
-		if s.semantic != nil {
-			m = s.semantic[d]
-		}
-		if h := (1-s.weight)*l + s.weight*m; h > score || (h == score && l > lexical) {
-			score, lexical, semantic = h, l, m
-		}
-	}
-	return score, lexical, semantic
-}
-
-// Rules scores the rules: with semantic scores every rule, otherwise only
-// those sharing a term with the message.
-func (s *ConditionScores) Rules() []RuleHit {
-	var idx []int
-	if s.semantic != nil {
-		idx = make([]int, len(s.cp.Policy.Rules))
-		for i := range idx {
-			idx[i] = i
-		}
-	} else {
-		seen := map[int]bool{}
-		for d := range s.lexical {
-			if r := s.cp.ruleOfDoc[d]; r >= 0 && !seen[r] {
-				seen[r] = true
-				idx = append(idx, r)
-			}
-		}
-	}
-	hits := make([]RuleHit, 0, len(idx))
-	for _, i := range idx {
-		score, l, m := s.best(s.cp.ruleDocs[i])
-		if score > 0 {
-			hits = append(hits, RuleHit{Rule: &s.cp.Policy.Rules[i], Index: i, Score: score, Lexical: l, Semantic: m})
-		}
-	}
-	return hits
-}
-
-// Entry scores a scenario's entry condition.
-func (s *ConditionScores) Entry(scenarioID string) float64 {
-	score, _, _ := s.best(s.cp.entryDocs[scenarioID])
-	return score
-}
-
-// Exit scores a scenario's exit condition (0 without one).
-func (s *ConditionScores) Exit(scenarioID string) float64 {
-	score, _, _ := s.best(s.cp.exitDocs[scenarioID])
-	return score
-}
-
-// Transitions scores each of a step's transitions, in order.
-func (s *ConditionScores) Transitions(scenarioID, stepID string) []float64 {
-	trs := s.cp.transitions[StepKey(scenarioID, stepID)]
-	out := make([]float64, len(trs))
-	for i, docs := range trs {
-		out[i], _, _ = s.best(docs)
-	}
-	return out
 }
 
 // InScope reports whether rule i (its index in Policy.Rules) is a
@@ -338,19 +263,4 @@ func agentFallback(p *Policy) string {
 		}
 	}
 	return first
-}
-
-// SplitCondition splits a condition into its alternatives: phrasings
-// separated by ';' or line breaks, each scored on its own. A rule matches as
-// well as its best alternative, so "store hours; when do you open" matches
-// either wording fully.
-func SplitCondition(condition string) []string {
-	parts := strings.FieldsFunc(condition, func(r rune) bool { return r == ';' || r == '\n' })
-	out := parts[:0]
-	for _, p := range parts {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }

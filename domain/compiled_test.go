@@ -1,9 +1,12 @@
 package domain_test
 
 import (
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"focal/domain"
@@ -44,10 +47,11 @@ func mustCompile(t *testing.T) *domain.CompiledPolicy {
 	return cp
 }
 
-func ruleScores(hits []domain.RuleHit) map[string]float64 {
+// ruleScores maps each scored rule to its score.
+func ruleScores(s *domain.MessageScores) map[string]float64 {
 	out := map[string]float64{}
-	for _, h := range hits {
-		out[h.Rule.ID] = h.Score
+	for _, r := range s.Rules() {
+		out[r.Rule.ID] = r.Score
 	}
 	return out
 }
@@ -56,87 +60,137 @@ func TestCompilePolicyAppliesSettingDefaults(t *testing.T) {
 	cp := mustCompile(t)
 	require.Equal(t, domain.DefaultTopK, cp.Settings.TopK)
 	require.Equal(t, domain.DefaultMatchThreshold, cp.Settings.MatchThreshold)
-	// One document per alternative: 9 rules (r_refund has two), 2 entries
-	// (returns has two), 2 exit alternatives and 3 transitions.
-	require.Equal(t, 10+3+2+3, cp.Conditions.Len())
-	require.Len(t, cp.Alternatives, cp.Conditions.Len())
+	// Every distinct example once: 10 rule alternatives and 11 examples,
+	// 3 entry alternatives and 7 examples, 2 exit ones and 3 examples, 3
+	// transition ones and 10 examples.
+	require.Len(t, cp.ExampleTexts(), 10+11+3+7+2+3+3+10)
 }
 
-func TestSearchRulesScoresARuleAsItsBestAlternative(t *testing.T) {
+func TestExampleTextsMergeConditionTextAndExamples(t *testing.T) {
+	p := shopPolicy()
+	p.Rules[1].Examples = []string{" when do you open ", "store opening hours", "are you open on sunday", "when do you open"}
+	p.Rules[1].NegativeExamples = []string{"I can't open the app"}
+	p.Scenarios[0].Steps[0].Transitions[1].Examples = []string{"I don't want it any more"}
+	texts := domain.ExampleTexts(p)
+	require.Len(t, texts, 49-4+2-3+1, "the alternatives and the examples, each once, no negatives")
+	require.Contains(t, texts, "when do you open")
+	require.NotContains(t, texts, "I can't open the app")
+	require.Equal(t, []string{"store opening hours", "when do you open", "are you open on sunday"}, p.Rules[1].MatchCondition().AllExamples())
+}
+
+func TestScoreMessageRanksRulesByTheirExamples(t *testing.T) {
 	cp := mustCompile(t)
-	tests := []struct {
-		name    string
+	for _, tc := range []struct {
 		message string
-		want    map[string]float64 // rule → score; other rules must not appear
+		best    string
 	}{
-		{"second alternative fully covered", "can I get my money back", map[string]float64{"r_refund": 1}},
-		{"first alternative fully covered", "what is the refund policy", map[string]float64{"r_refund": 1}},
-		{"two rules hit", "refund policy and store opening hours", map[string]float64{"r_refund": 1, "r_hours": 1}},
-		{"unrelated message", "do you sell umbrellas", map[string]float64{}},
+		{"can I get my money back", "r_refund"},
+		{"what is the refund policy", "r_refund"},
+		{"when are the store opening hours", "r_hours"},
+		{"do you give legal advice", "r_hard_bare"},
+	} {
+		rules := cp.ScoreMessage(tc.message, nil).Rules()
+		require.NotEmpty(t, rules, tc.message)
+		assert.Equal(t, tc.best, rules[0].Rule.ID, tc.message)
+		assert.GreaterOrEqual(t, rules[0].Score, domain.DefaultMatcherThreshold, tc.message)
+		assert.Equal(t, rules[0].Score, rules[0].Lexical, "without embeddings the score is the lexical one")
+		assert.Same(t, cp.Rule(rules[0].Rule.ID), rules[0].Rule)
+		assert.Equal(t, rules[0].Rule.ID, cp.Policy.Rules[rules[0].Index].ID)
+		for _, r := range rules[1:] {
+			assert.LessOrEqual(t, r.Score, rules[0].Score)
+		}
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			hits := cp.SearchRules(domain.NewQuery(tt.message))
-			got := ruleScores(hits)
-			require.Len(t, got, len(tt.want), "hits: %v", got)
-			for id, score := range tt.want {
-				require.InDelta(t, score, got[id], 1e-9, id)
+	for _, r := range cp.ScoreMessage("do you sell umbrellas", nil).Rules() {
+		assert.Less(t, r.Score, domain.DefaultMatcherThreshold, "an unrelated message matches nothing: %s", r.Rule.ID)
+	}
+}
+
+func TestScoreMessageExplainsTheScore(t *testing.T) {
+	cp := mustCompile(t)
+	s := cp.ScoreMessage("can I get my money back please", nil)
+	i := slices.IndexFunc(cp.Policy.Rules, func(r domain.Rule) bool { return r.ID == "r_refund" })
+	ev := s.ExplainRule(i)
+	assert.Equal(t, "can I get my money back", ev.Example)
+	assert.NotEmpty(t, ev.Terms)
+	assert.Equal(t, ruleScores(s)["r_refund"], ev.Score)
+	// A rule far down the list is explained too, scored on its own.
+	far := slices.IndexFunc(cp.Policy.Rules, func(r domain.Rule) bool { return r.ID == "r_hard_global" })
+	assert.InDelta(t, ruleScores(s)["r_hard_global"], s.ExplainRule(far).Score, 1e-9)
+	assert.Equal(t, domain.ConditionEvidence{}, s.ExplainRule(-1))
+}
+
+func TestRulesWithTheSameExamplesScoreAlike(t *testing.T) {
+	p := shopPolicy()
+	twin := p.Rules[1]
+	twin.ID = "r_hours_twin"
+	twin.TemplateIDs = nil
+	p.Rules = append(p.Rules, twin)
+	require.Empty(t, p.Validate())
+	cp, err := domain.CompilePolicy(p)
+	require.NoError(t, err)
+	got := ruleScores(cp.ScoreMessage("what are the store opening hours", nil))
+	assert.Equal(t, got["r_hours"], got["r_hours_twin"])
+	assert.GreaterOrEqual(t, got["r_hours"], domain.DefaultMatcherThreshold)
+}
+
+func TestEntryScores(t *testing.T) {
+	cp := mustCompile(t)
+	s := cp.ScoreMessage("I want to return an item", nil)
+	assert.GreaterOrEqual(t, s.Entry("returns").Score, domain.DefaultMatcherThreshold)
+	assert.Less(t, s.Entry("support").Score, domain.DefaultMatcherThreshold)
+	assert.Equal(t, domain.ConditionEvidence{}, s.Entry("nope"))
+	assert.NotEmpty(t, s.ExplainEntry("returns").Example)
+
+	s = cp.ScoreMessage("the app has a technical problem", nil)
+	assert.GreaterOrEqual(t, s.Entry("support").Score, domain.DefaultMatcherThreshold)
+	assert.Less(t, s.Entry("returns").Score, domain.DefaultMatcherThreshold)
+}
+
+func TestScoreStepWeighsTransitionsExitAndStaying(t *testing.T) {
+	cp := mustCompile(t)
+	best := func(s domain.StepScores) string {
+		name, score := "stay", s.Stay.Score
+		for i, tr := range s.Transitions {
+			if tr.Score > score {
+				name, score = fmt.Sprint("transition ", i), tr.Score
 			}
-			for _, h := range hits {
-				require.Same(t, cp.Rule(h.Rule.ID), h.Rule)
-				require.Equal(t, h.Rule.ID, cp.Policy.Rules[h.Index].ID)
-				require.Equal(t, h.Score, h.Lexical)
-			}
-		})
+		}
+		if s.Exit != nil && s.Exit.Score > score {
+			name = "exit"
+		}
+		return name
 	}
+	for _, tc := range []struct{ message, want string }{
+		{"the item arrived damaged", "transition 0"},
+		{"I changed my mind", "transition 1"},
+		{"oh forget it", "exit"},
+		{"what are your store opening hours", "stay"},
+	} {
+		s := cp.ScoreStep("returns", "ask_reason", tc.message, "", nil)
+		require.Len(t, s.Transitions, 2)
+		require.NotNil(t, s.Exit)
+		assert.Equal(t, tc.want, best(s), "%q: %+v", tc.message, s)
+	}
+	s := cp.ScoreStep("support", "triage", "forget it", "", nil)
+	assert.Empty(t, s.Transitions, "a step with no transitions and no exit decides nothing")
+	assert.Nil(t, s.Exit)
+	assert.Equal(t, domain.StepScores{}, cp.ScoreStep("returns", "missing", "anything", "", nil))
 }
 
-func TestSearchRulesPartialAlternativeScoresBelowOne(t *testing.T) {
+// The same step scored from many goroutines compiles its matcher once and
+// gives every caller the same scores.
+func TestScoreStepIsSafeAndTheSameConcurrently(t *testing.T) {
 	cp := mustCompile(t)
-	got := ruleScores(cp.SearchRules(domain.NewQuery("what about money")))
-	require.Contains(t, got, "r_refund")
-	require.Greater(t, got["r_refund"], 0.0)
-	require.Less(t, got["r_refund"], 1.0)
-}
-
-func TestEntryAndExitScores(t *testing.T) {
-	cp := mustCompile(t)
-	tests := []struct {
-		name     string
-		message  string
-		scenario string
-		entry    float64
-		exit     float64
-	}{
-		{"entry alternative covered", "I want to return an item", "returns", 1, 0},
-		{"second entry alternative", "can I send this product back", "returns", 1, 0},
-		{"exit alternative covered", "oh forget it", "returns", 0, 1},
-		{"scenario without exit condition", "forget it", "support", 0, 0},
-		{"unknown scenario", "return an item", "nope", 0, 0},
-		{"unrelated", "store hours", "returns", 0, 0},
+	var wg sync.WaitGroup
+	results := make([]domain.StepScores, 8)
+	for i := range results {
+		wg.Go(func() { results[i] = cp.ScoreStep("returns", "label", "I got the label", "", nil) })
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			q := domain.NewQuery(tt.message)
-			require.InDelta(t, tt.entry, cp.EntryScore(q, tt.scenario), 1e-9)
-			require.InDelta(t, tt.exit, cp.ExitScore(q, tt.scenario), 1e-9)
-		})
+	wg.Wait()
+	for _, r := range results[1:] {
+		assert.Equal(t, results[0], r)
 	}
-}
-
-func TestTransitionScoresFollowDeclarationOrder(t *testing.T) {
-	cp := mustCompile(t)
-	got := cp.TransitionScores(domain.NewQuery("it arrived broken"), "returns", "ask_reason")
-	require.Len(t, got, 2)
-	require.Greater(t, got[0], 0.0)
-	require.Equal(t, 0.0, got[1])
-
-	got = cp.TransitionScores(domain.NewQuery("I changed my mind"), "returns", "ask_reason")
-	require.Equal(t, 0.0, got[0])
-	require.InDelta(t, 1.0, got[1], 1e-9)
-
-	require.Empty(t, cp.TransitionScores(domain.NewQuery("anything"), "returns", "done"))
-	require.Empty(t, cp.TransitionScores(domain.NewQuery("anything"), "returns", "missing"))
+	assert.Greater(t, results[0].Transitions[0].Score, results[0].Stay.Score)
 }
 
 func TestInScope(t *testing.T) {
@@ -239,5 +293,30 @@ func TestCompilePolicyRejectsWhatCannotBePrepared(t *testing.T) {
 			_, err := domain.CompilePolicy(p)
 			require.ErrorContains(t, err, tt.want)
 		})
+	}
+}
+
+// A transition with only a when has nothing for the matcher to learn: it
+// scores nothing, beside transitions that do, and lint says nothing of it.
+func TestATransitionWithOnlyAWhenScoresNothing(t *testing.T) {
+	p := shopPolicy()
+	label := &p.Scenarios[0].Steps[1]
+	label.Transitions = append(label.Transitions, domain.Transition{To: "done", When: "vars.order_id != nil"})
+	support := &p.Scenarios[1]
+	support.Steps = []domain.Step{{ID: "triage", Transitions: []domain.Transition{{To: "fixed", When: "vars.fixed == true"}}},
+		{ID: "fixed", Terminal: true}}
+	require.Empty(t, p.Validate())
+	cp, err := domain.CompilePolicy(p)
+	require.NoError(t, err)
+
+	s := cp.ScoreStep("returns", "label", "I got the label", "", nil)
+	require.Len(t, s.Transitions, 2)
+	assert.Greater(t, s.Transitions[0].Score, s.Stay.Score)
+	assert.Equal(t, domain.ConditionEvidence{}, s.Transitions[1])
+
+	s = cp.ScoreStep("support", "triage", "I got the label", "", nil)
+	assert.Equal(t, []domain.ConditionEvidence{{}}, s.Transitions)
+	for _, w := range domain.LintPolicy(p) {
+		assert.NotContains(t, w.Field, "transitions", "%+v", w)
 	}
 }

@@ -27,9 +27,15 @@ type PolicyLimits struct {
 	// template_ids, a step's rule_ids or template_ids, a tool's inputs or
 	// outputs.
 	References int
-	// ConditionRunes bounds one condition (all its ;-alternatives);
-	// TextRunes an action, instructions, a template or the system prompt.
+	// ConditionRunes bounds one condition's text (all its
+	// ;-alternatives); TextRunes an action, instructions, a template or the
+	// system prompt.
 	ConditionRunes, TextRunes int
+	// Examples bounds one condition's examples (and, apart, its negative
+	// examples); ExampleRunes one example; ExamplesTotal the examples and
+	// negative examples of all the agent's conditions together, which the
+	// matcher trains on whenever the policy changes.
+	Examples, ExampleRunes, ExamplesTotal int
 	// PatternBytes bounds a forbid_pattern's (or a variable's pattern's)
 	// source, PatternProgram the RE2 program it compiles to
 	// (instructions), PatternProgramTotal the programs of all the agent's
@@ -51,8 +57,7 @@ type PolicyLimit struct {
 
 // policyLimitTable is every policy limit with its default. A new limit is
 // a field of PolicyLimits and a row here; docs/operations.md lists the rows
-// and a test keeps it in step. Conditions' example lists, when they come,
-// add rows such as "examples" (per condition) and "example_runes".
+// and a test keeps it in step.
 //
 // The defaults fit the policies measured: the demo agent (6.7 KB), a
 // Banking77-sized agent (77 rules, 130 phrasings each, longest condition
@@ -71,6 +76,9 @@ var policyLimitTable = []PolicyLimit{
 	{"judges", 10, "judge constraints of all rules of an agent (each one model call per reply checked)", func(l *PolicyLimits) *int { return &l.Judges }},
 	{"references", 100, "ids in one list (tool_ids, template_ids, rule_ids, inputs, outputs)", func(l *PolicyLimits) *int { return &l.References }},
 	{"condition_runes", 32_768, "characters of one condition, all its alternatives", func(l *PolicyLimits) *int { return &l.ConditionRunes }},
+	{"examples", 500, "examples of one condition, and apart its negative examples", func(l *PolicyLimits) *int { return &l.Examples }},
+	{"example_runes", 500, "characters of one example", func(l *PolicyLimits) *int { return &l.ExampleRunes }},
+	{"examples_total", 50_000, "examples and negative examples of all conditions of an agent", func(l *PolicyLimits) *int { return &l.ExamplesTotal }},
 	{"text_runes", 20_000, "characters of an action, instructions, a template or the system prompt", func(l *PolicyLimits) *int { return &l.TextRunes }},
 	{"pattern_bytes", 1_000, "bytes of one forbid_pattern or variable pattern", func(l *PolicyLimits) *int { return &l.PatternBytes }},
 	{"pattern_program", 2_000, "RE2 instructions one forbid_pattern or variable pattern compiles to", func(l *PolicyLimits) *int { return &l.PatternProgram }},
@@ -131,18 +139,20 @@ func (p *Policy) TextBytes() int {
 	n := len(p.Agent.Name) + len(p.Agent.Description) + len(p.Agent.SystemPrompt) + len(p.Agent.Settings.RefusalMessage)
 	for i := range p.Rules {
 		r := &p.Rules[i]
-		n += len(r.ID) + len(r.Name) + len(r.Condition) + len(r.Action) + len(r.ScopeID) + idsBytes(r.ToolIDs) + idsBytes(r.TemplateIDs)
+		n += len(r.ID) + len(r.Name) + len(r.Condition) + len(r.Action) + len(r.ScopeID) + idsBytes(r.ToolIDs) + idsBytes(r.TemplateIDs) +
+			idsBytes(r.Examples) + idsBytes(r.NegativeExamples)
 		for _, c := range r.Constraints {
 			n += len(c.Value)
 		}
 	}
 	for i := range p.Scenarios {
 		sc := &p.Scenarios[i]
-		n += len(sc.ID) + len(sc.Name) + len(sc.Description) + len(sc.EntryCondition) + len(sc.ExitCondition)
+		n += len(sc.ID) + len(sc.Name) + len(sc.Description) + len(sc.EntryCondition) + len(sc.ExitCondition) +
+			idsBytes(sc.EntryExamples) + idsBytes(sc.EntryNegativeExamples) + idsBytes(sc.ExitExamples) + idsBytes(sc.ExitNegativeExamples)
 		for _, st := range sc.Steps {
 			n += len(st.ID) + len(st.Name) + len(st.Instructions) + idsBytes(st.TemplateIDs) + idsBytes(st.RuleIDs)
 			for _, tr := range st.Transitions {
-				n += len(tr.To) + len(tr.Condition) + len(tr.When)
+				n += len(tr.To) + len(tr.Condition) + len(tr.When) + idsBytes(tr.Examples) + idsBytes(tr.NegativeExamples)
 			}
 		}
 	}
@@ -161,6 +171,7 @@ func (p *Policy) TextBytes() int {
 	return n
 }
 
+// idsBytes is the bytes of a list of ids or texts.
 func idsBytes(ids []string) int {
 	n := 0
 	for _, id := range ids {

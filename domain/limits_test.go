@@ -27,7 +27,7 @@ func small(t *testing.T) domain.PolicyLimits {
 	}
 	l, err := domain.DefaultPolicyLimits().With(map[string]int{
 		"rules": len(fixture.Rules), "pattern_program_total": program + 30, "scenarios": 3, "steps": 4, "transitions": 2, "templates": 5, "tools": 1,
-		"constraints": 6, "judges": 1, "references": 2,
+		"constraints": 6, "judges": 1, "references": 2, "examples": 4, "example_runes": 40, "examples_total": 40,
 	})
 	require.NoError(t, err)
 	return l
@@ -74,6 +74,20 @@ func TestPolicyLimitsRefuseEachOversizedPartWithItsPath(t *testing.T) {
 				p.Rules[0].Constraints = append(p.Rules[0].Constraints, domain.Constraint{Kind: domain.ConstraintJudge, Value: "be kind"})
 			}
 		}, "rules[*].constraints", "judges"},
+		{"examples of a rule", func(p *domain.Policy) { p.Rules[0].Examples = append(p.Rules[0].Examples, "one more") },
+			"rules[0].examples", "examples"},
+		{"negative examples of a transition", func(p *domain.Policy) {
+			p.Scenarios[0].Steps[0].Transitions[0].NegativeExamples = []string{"a", "b", "c", "d", "e"}
+		}, "scenarios[0].steps[0].transitions[0].negative_examples", "examples"},
+		{"example length", func(p *domain.Policy) { p.Scenarios[0].ExitExamples[1] = strings.Repeat("é", 41) },
+			"scenarios[0].exit_examples[1]", "example_runes"},
+		{"blank example", func(p *domain.Policy) { p.Scenarios[1].EntryExamples[0] = "  " },
+			"scenarios[1].entry_examples[0]", "example_runes"},
+		{"examples of the agent", func(p *domain.Policy) {
+			for i := range 4 {
+				p.Rules[i+2].Examples = []string{"a", "b", "c", "d"}
+			}
+		}, "rules[*].examples", "examples_total"},
 		{"pattern program total", func(p *domain.Policy) {
 			p.Rules[0].Constraints = append(p.Rules[0].Constraints, domain.Constraint{Kind: domain.ConstraintForbidPattern, Value: `\b\d{16}\b`},
 				domain.Constraint{Kind: domain.ConstraintForbidPattern, Value: `[a-z]{40}\d{40}`})
@@ -144,4 +158,15 @@ func TestPolicyLimitOverrides(t *testing.T) {
 	for _, row := range domain.PolicyLimitTable() {
 		assert.Equal(t, row.Default, domain.DefaultPolicyLimits().Value(row.Name), row.Name)
 	}
+}
+
+// Examples are policy text like any other: caches weigh a policy by it.
+func TestTextBytesCountsExamples(t *testing.T) {
+	p := shopPolicy()
+	before := p.TextBytes()
+	p.Rules[0].Examples = append(p.Rules[0].Examples, "twelve bytes")
+	p.Rules[0].NegativeExamples = []string{"seven b"}
+	p.Scenarios[0].EntryNegativeExamples = []string{"abc"}
+	p.Scenarios[0].Steps[0].Transitions[0].NegativeExamples = []string{"xy"}
+	assert.Equal(t, before+12+7+3+2, p.TextBytes())
 }

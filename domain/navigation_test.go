@@ -8,7 +8,7 @@ import (
 	"focal/domain"
 )
 
-// Default thresholds: entry 0.5, transition 0.35, margin 0.05, max visits 3.
+// Default thresholds: entry 0.5, transition 0.5, margin 0.1, max visits 3.
 var navSettings = domain.AgentSettings{}.WithDefaults()
 
 func tr(to string, score float64, priority int) domain.ScoredTransition {
@@ -72,7 +72,7 @@ func TestNavigateActiveScenario(t *testing.T) {
 			action: domain.ScenarioAdvance, after: to("label"), via: "label"},
 		{name: "best transition over the threshold advances", transitions: []domain.ScoredTransition{tr("label", 0.4, 0), tr("done", 0.8, 0)},
 			action: domain.ScenarioAdvance, after: to("done"), via: "done", inReason: "transition to done scored 0.80"},
-		{name: "nothing clears the threshold: stay", transitions: []domain.ScoredTransition{tr("label", 0.34, 0), tr("done", 0.1, 9)},
+		{name: "nothing clears the threshold: stay", transitions: []domain.ScoredTransition{tr("label", 0.49, 0), tr("done", 0.1, 9)},
 			action: domain.ScenarioStay, after: here, inReason: "no transition cleared the threshold"},
 		{name: "no transitions: stay", action: domain.ScenarioStay, after: here, inReason: "no transition cleared the threshold"},
 		{name: "runner-up within margin, equal priority: ambiguous stay",
@@ -94,7 +94,7 @@ func TestNavigateActiveScenario(t *testing.T) {
 			transitions: []domain.ScoredTransition{tr("label", 0.9, 0), tr("done", 0.7, 100)},
 			action:      domain.ScenarioAdvance, after: to("label"), via: "label"},
 		{name: "runner-up under the threshold does not make it ambiguous",
-			transitions: []domain.ScoredTransition{tr("label", 0.37, 0), tr("done", 0.34, 0)},
+			transitions: []domain.ScoredTransition{tr("label", 0.52, 0), tr("done", 0.49, 0)},
 			action:      domain.ScenarioAdvance, after: to("label"), via: "label"},
 		{name: "target entered max times: loop exit",
 			transitions: []domain.ScoredTransition{tr("label", 0.9, 0)}, visits: map[string]int{"ask": 1, "label": 3},

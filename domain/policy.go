@@ -45,20 +45,24 @@ type AgentSettings struct {
 	HistoryTurns *int `json:"history_turns,omitempty"`
 	// RuleJudge asks the model once per turn which candidate rules apply.
 	RuleJudge bool `json:"rule_judge,omitempty"`
-	// MatchThreshold is the minimum retrieval score (0..1) for a rule to match.
+	// MatchThreshold is the calibrated score (0..1, the probability that
+	// a condition applies) a rule needs to match.
 	MatchThreshold float64 `json:"match_threshold,omitempty"`
-	// SemanticWeight is the share of embedding similarity in the hybrid
-	// score when an embedder is configured (the rest is lexical); nil means
-	// the default, 0 means lexical only.
-	SemanticWeight *float64 `json:"semantic_weight,omitempty"`
+	// SemanticWeight no longer has an effect: the matcher calibrates the
+	// embedding signal itself. Bundles that set it still import, with a
+	// lint warning.
+	SemanticWeight *float64 `json:"semantic_weight,omitempty" jsonschema:"description=Deprecated: no effect. The matcher calibrates the embedding signal itself."`
 	// TopK is the most rules that can match one turn.
 	TopK int `json:"top_k,omitempty"`
-	// ScenarioEntryThreshold is the minimum score for an entry condition to start a scenario.
+	// ScenarioEntryThreshold is the calibrated score an entry condition
+	// needs to start a scenario, and an exit condition to leave it.
 	ScenarioEntryThreshold float64 `json:"scenario_entry_threshold,omitempty"`
-	// TransitionThreshold is the minimum score for a step transition to be taken.
+	// TransitionThreshold is the calibrated score a step transition needs
+	// to be taken.
 	TransitionThreshold float64 `json:"transition_threshold,omitempty"`
 	// TransitionMargin is how far the best transition must lead the
-	// runner-up; nil means the default.
+	// runner-up; closer ones are told apart by priority. nil means the
+	// default.
 	TransitionMargin *float64 `json:"transition_margin,omitempty"`
 	// MaxStepVisits is how often one step may be entered before the scenario is left as a loop.
 	MaxStepVisits int `json:"max_step_visits,omitempty"`
@@ -71,12 +75,11 @@ type AgentSettings struct {
 // Engine defaults for AgentSettings.
 const (
 	DefaultHistoryTurns           = 10
-	DefaultMatchThreshold         = 0.35
-	DefaultSemanticWeight         = 0.5
+	DefaultMatchThreshold         = DefaultMatcherThreshold
 	DefaultTopK                   = 5
-	DefaultScenarioEntryThreshold = 0.5
-	DefaultTransitionThreshold    = 0.35
-	DefaultTransitionMargin       = 0.05
+	DefaultScenarioEntryThreshold = DefaultMatcherThreshold
+	DefaultTransitionThreshold    = DefaultMatcherThreshold
+	DefaultTransitionMargin       = 0.1
 	DefaultMaxStepVisits          = 3
 	DefaultMaxRegenerations       = 1
 	DefaultRefusal                = "I'm sorry, I can't help with that here. Is there anything else I can do for you?"
@@ -88,7 +91,6 @@ func (s AgentSettings) WithDefaults() AgentSettings {
 	if s.MatchThreshold == 0 {
 		s.MatchThreshold = DefaultMatchThreshold
 	}
-	s.SemanticWeight = orDefault(s.SemanticWeight, DefaultSemanticWeight)
 	if s.TopK == 0 {
 		s.TopK = DefaultTopK
 	}
@@ -131,9 +133,13 @@ const (
 // Rule says "when Condition, do Action". Hard rules carry constraints that a
 // reply may never break.
 type Rule struct {
-	ID                 string       `json:"id"`
-	Name               string       `json:"name,omitempty"`
-	Condition          string       `json:"condition"`
+	ID        string `json:"id"`
+	Name      string `json:"name,omitempty"`
+	Condition string `json:"condition"`
+	// Examples are phrasings the condition applies to, beside the
+	// condition's own alternatives; NegativeExamples phrasings it must not.
+	Examples           []string     `json:"examples,omitempty"`
+	NegativeExamples   []string     `json:"negative_examples,omitempty"`
 	Action             string       `json:"action"`
 	Scope              RuleScope    `json:"scope,omitempty"`
 	ScopeID            string       `json:"scope_id,omitempty"`
@@ -168,11 +174,17 @@ type Scenario struct {
 	Name           string `json:"name,omitempty"`
 	Description    string `json:"description,omitempty"`
 	EntryCondition string `json:"entry_condition"`
-	// ExitCondition, when set, leaves the scenario when the message clears it.
-	ExitCondition string `json:"exit_condition,omitempty"`
-	EntryStepID   string `json:"entry_step_id"`
-	Steps         []Step `json:"steps"`
-	Enabled       bool   `json:"enabled"`
+	// EntryExamples and EntryNegativeExamples teach the entry condition.
+	EntryExamples         []string `json:"entry_examples,omitempty"`
+	EntryNegativeExamples []string `json:"entry_negative_examples,omitempty"`
+	// ExitCondition, when set, leaves the scenario when the message clears
+	// it; ExitExamples alone make an exit condition too.
+	ExitCondition        string   `json:"exit_condition,omitempty"`
+	ExitExamples         []string `json:"exit_examples,omitempty"`
+	ExitNegativeExamples []string `json:"exit_negative_examples,omitempty"`
+	EntryStepID          string   `json:"entry_step_id"`
+	Steps                []Step   `json:"steps"`
+	Enabled              bool     `json:"enabled"`
 }
 
 // UnmarshalJSON makes a missing "enabled" mean enabled.
@@ -212,6 +224,9 @@ type Step struct {
 type Transition struct {
 	To        string `json:"to"`
 	Condition string `json:"condition,omitempty"`
+	// Examples and NegativeExamples teach the condition, as a rule's do.
+	Examples         []string `json:"examples,omitempty"`
+	NegativeExamples []string `json:"negative_examples,omitempty"`
 	// When is an expr-lang guard over vars.*, meta.* and today, compiled
 	// at import; the transition is taken only while it is true.
 	When     string `json:"when,omitempty"`

@@ -94,7 +94,7 @@ func TestAgentSettingsWithDefaults(t *testing.T) {
 	got := domain.AgentSettings{}.WithDefaults()
 	require.Equal(t, domain.DefaultHistoryTurns, *got.HistoryTurns)
 	require.Equal(t, domain.DefaultMatchThreshold, got.MatchThreshold)
-	require.Equal(t, domain.DefaultSemanticWeight, *got.SemanticWeight)
+	require.Nil(t, got.SemanticWeight, "semantic_weight is deprecated and has no default")
 	require.Equal(t, domain.DefaultTopK, got.TopK)
 	require.Equal(t, domain.DefaultScenarioEntryThreshold, got.ScenarioEntryThreshold)
 	require.Equal(t, domain.DefaultTransitionThreshold, got.TransitionThreshold)
@@ -136,8 +136,7 @@ func TestConstraintLexicalKinds(t *testing.T) {
 	}
 }
 
-// Zero is a real choice where it means something: no history, lexical
-// only, no margin.
+// Zero is a real choice where it means something: no history, no margin.
 func TestSettingsKeepAnExplicitZero(t *testing.T) {
 	var s domain.AgentSettings
 	require.NoError(t, json.Unmarshal([]byte(`{"history_turns":0,"semantic_weight":0,"transition_margin":0}`), &s))

@@ -104,7 +104,8 @@ type Explanation struct {
 	Enforcement Enforcement `json:"enforcement"`
 }
 
-// Retrieval modes.
+// Retrieval modes: the matcher read the message's words, or its words and
+// its embedding.
 const (
 	RetrievalLexical = "lexical"
 	RetrievalHybrid  = "hybrid"
@@ -113,8 +114,7 @@ const (
 // Retrieval says how rules were scored and, with the rule judge, what it
 // decided.
 type Retrieval struct {
-	Mode           string  `json:"mode"`
-	SemanticWeight float64 `json:"semantic_weight,omitempty"`
+	Mode string `json:"mode"`
 	// Note explains a degraded mode (embeddings unavailable, judge answer unusable).
 	Note string `json:"note,omitempty"`
 	// Judge is set when the rule judge ran.
@@ -141,14 +141,20 @@ func NewExplanation() Explanation {
 	}
 }
 
-// RuleCandidate is one scored rule.
+// RuleCandidate is one scored rule: its calibrated score, what the words
+// and the meaning said on their own, and the example the message is most
+// like.
 type RuleCandidate struct {
 	RuleID   string  `json:"rule_id"`
 	Score    float64 `json:"score"`
 	Lexical  float64 `json:"lexical"`
 	Semantic float64 `json:"semantic,omitempty"`
-	Priority int     `json:"priority"`
-	Matched  bool    `json:"matched"`
+	// Example is the rule's example most like the message, Terms the
+	// message's words that weighed most; given for the best candidates.
+	Example  string   `json:"nearest_example,omitempty"`
+	Terms    []string `json:"terms,omitempty"`
+	Priority int      `json:"priority"`
+	Matched  bool     `json:"matched"`
 }
 
 // FilteredRule is a rule in scope that was not a candidate.
@@ -182,6 +188,31 @@ type ScenarioDecision struct {
 	Transition *Transition  `json:"transition,omitempty"`
 	Score      float64      `json:"score,omitempty"`
 	Reason     string       `json:"reason,omitempty"`
+	// Options are the moves navigation weighed, best first (at most
+	// MaxScenarioOptions): the one taken and its nearest rivals.
+	Options []ScenarioOption `json:"options,omitempty"`
+}
+
+// MaxScenarioOptions bounds the options a decision records.
+const MaxScenarioOptions = 5
+
+// Scenario option moves.
+const (
+	MoveStart   = "start"   // start scenario Target
+	MoveExit    = "exit"    // leave on the exit condition
+	MoveAdvance = "advance" // take the transition to step Target
+	MoveStay    = "stay"    // the message fits the rest of the policy better
+)
+
+// ScenarioOption is one move navigation weighed, with its calibrated score
+// and what explains it.
+type ScenarioOption struct {
+	Move     string  `json:"move"`
+	Target   string  `json:"target,omitempty"`
+	Score    float64 `json:"score"`
+	Lexical  float64 `json:"lexical"`
+	Semantic float64 `json:"semantic,omitempty"`
+	Example  string  `json:"nearest_example,omitempty"`
 }
 
 // ScenarioRef names a scenario and a step.
@@ -228,9 +259,22 @@ type Enforcement struct {
 
 // Violation is one constraint a candidate reply broke.
 type Violation struct {
-	RuleID  string         `json:"rule_id"`
-	Kind    ConstraintKind `json:"kind"`
-	Value   string         `json:"value"`
-	Attempt int            `json:"attempt"`
-	Detail  string         `json:"detail,omitempty"`
+	RuleID string         `json:"rule_id"`
+	Kind   ConstraintKind `json:"kind"`
+	Value  string         `json:"value"`
+	// Stage is which kind of candidate broke it; Attempt, for a generated
+	// reply, which generation (0 is the first).
+	Stage   ReplyStage `json:"stage"`
+	Attempt int        `json:"attempt"`
+	Detail  string     `json:"detail,omitempty"`
 }
+
+// ReplyStage names a kind of candidate reply, in the order they are tried.
+type ReplyStage string
+
+// Reply stages.
+const (
+	StageReply    ReplyStage = "reply"    // a generated reply or a rule's or step's template
+	StageFallback ReplyStage = "fallback" // a fallback template
+	StageRefusal  ReplyStage = "refusal"  // the refusal message
+)

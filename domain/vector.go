@@ -18,9 +18,9 @@ func Normalize(v []float32) {
 	}
 }
 
-// Similarity is the cosine similarity of two unit vectors, clamped to 0..1:
-// opposite meanings count as unrelated, not as negative evidence. Vectors of
-// different dimensions are unrelated.
+// Similarity is the cosine similarity of two unit vectors (-1..1), as the
+// matcher's semantic calibration reads it. Vectors of different dimensions
+// are unrelated (0).
 func Similarity(a, b []float32) float64 {
 	if len(a) != len(b) {
 		return 0
@@ -29,5 +29,5 @@ func Similarity(a, b []float32) float64 {
 	for i := range a {
 		dot += a[i] * b[i]
 	}
-	return min(max(float64(dot), 0), 1)
+	return min(max(float64(dot), -1), 1)
 }

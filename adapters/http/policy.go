@@ -41,11 +41,11 @@ func (h *PolicyRoutes) Register(_ *gin.RouterGroup, v1 *gin.RouterGroup) {
 	agent.GET("/bundle", h.exportBundle)
 	agent.PUT("/bundle", admin, requireBundleType, h.importBundle)
 
-	partRoutes[domain.Rule]{"rules", h.admin.Rules(), decodeStrict[domain.Rule, ruleShape]}.register(agent, admin)
-	partRoutes[domain.Scenario]{"scenarios", h.admin.Scenarios(), decodeStrict[domain.Scenario, scenarioShape]}.register(agent, admin)
-	partRoutes[domain.Template]{"templates", h.admin.Templates(), decodeStrict[domain.Template, domain.Template]}.register(agent, admin)
-	partRoutes[domain.Tool]{"tools", h.admin.Tools(), decodeStrict[domain.Tool, domain.Tool]}.register(agent, admin)
-	partRoutes[domain.Variable]{"variables", h.admin.Variables(), decodeStrict[domain.Variable, variableShape]}.register(agent, admin)
+	partRoutes[domain.Rule]{"rules", h.admin.Rules(), decodeStrict[domain.Rule, ruleShape], true}.register(agent, admin)
+	partRoutes[domain.Scenario]{"scenarios", h.admin.Scenarios(), decodeStrict[domain.Scenario, scenarioShape], true}.register(agent, admin)
+	partRoutes[domain.Template]{"templates", h.admin.Templates(), decodeStrict[domain.Template, domain.Template], false}.register(agent, admin)
+	partRoutes[domain.Tool]{"tools", h.admin.Tools(), decodeStrict[domain.Tool, domain.Tool], false}.register(agent, admin)
+	partRoutes[domain.Variable]{"variables", h.admin.Variables(), decodeStrict[domain.Variable, variableShape], false}.register(agent, admin)
 }
 
 // Shapes of the request bodies whose domain types fill in defaults while

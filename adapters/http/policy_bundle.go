@@ -65,7 +65,32 @@ func (h *PolicyRoutes) importBundle(c *gin.Context) {
 		status = http.StatusCreated
 		c.Header("Location", "/v1/agents/"+res.Policy.Agent.ID)
 	}
-	writeBundle(c, status, res.Policy)
+	// The bundle is stored; a lint that cannot run in time leaves the
+	// warnings out rather than fail a write that happened.
+	warnings, err := h.admin.Lint(c.Request.Context(), res.Policy)
+	if err != nil {
+		writeBundle(c, status, res.Policy)
+		return
+	}
+	setETag(c, res.Policy.Agent.Version)
+	imported := importedBundle{Policy: res.Policy, Warnings: warnings}
+	if !prefersYAML(c.GetHeader("Accept")) {
+		c.JSON(status, imported)
+		return
+	}
+	out, err := application.EncodeYAML(imported)
+	if err != nil {
+		writeError(c, err)
+		return
+	}
+	c.Data(status, "application/yaml; charset=utf-8", out)
+}
+
+// importedBundle is an import's answer: the stored bundle and the
+// warnings about it.
+type importedBundle struct {
+	*domain.Policy
+	Warnings []domain.LintWarning `json:"warnings"`
 }
 
 func (h *PolicyRoutes) exportBundle(c *gin.Context) {

@@ -1,12 +1,15 @@
 package httpapi
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 
 	"github.com/gin-gonic/gin"
 
 	"focal/application"
+	"focal/domain"
 )
 
 // partRoutes serves one kind of policy part under /v1/agents/:agent_id.
@@ -14,6 +17,9 @@ type partRoutes[T any] struct {
 	path   string // "rules", the collection's path segment
 	parts  *application.PolicyParts[T]
 	decode func(*gin.Context) (T, error)
+	// linted parts (those with conditions) answer their writes with the
+	// part's lint warnings beside it.
+	linted bool
 }
 
 func (r partRoutes[T]) register(agent *gin.RouterGroup, admin gin.HandlerFunc) {
@@ -75,7 +81,47 @@ func (r partRoutes[T]) create(c *gin.Context) {
 	}
 	setETag(c, res.Version)
 	c.Header("Location", "/v1/agents/"+agentParam(c)+"/"+r.path+"/"+url.PathEscape(r.parts.ID(res.Value)))
-	c.JSON(http.StatusCreated, res.Value)
+	r.written(c, http.StatusCreated, res.Value)
+}
+
+// written answers a write with the part, and for linted parts its
+// warnings. The part is stored: a lint that cannot run in time leaves the
+// warnings out rather than fail a write that happened.
+func (r partRoutes[T]) written(c *gin.Context, status int, part T) {
+	if !r.linted {
+		c.JSON(status, part)
+		return
+	}
+	warnings, err := r.parts.Warnings(c.Request.Context(), principal(c).TenantID, agentParam(c), r.parts.ID(part))
+	if err != nil {
+		c.JSON(status, part)
+		return
+	}
+	body, err := withField(part, "warnings", warnings)
+	if err != nil {
+		writeError(c, domain.WrapError(domain.CodeInternal, err, "the answer cannot be encoded"))
+		return
+	}
+	c.Data(status, "application/json; charset=utf-8", body)
+}
+
+// withField encodes v, a JSON object, with one more field at its end.
+func withField(v any, name string, value any) ([]byte, error) {
+	obj, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	extra, err := json.Marshal(map[string]any{name: value})
+	if err != nil {
+		return nil, err
+	}
+	if len(obj) < 2 || obj[len(obj)-1] != '}' {
+		return nil, fmt.Errorf("%T does not encode as a JSON object", v)
+	}
+	if len(obj) == 2 {
+		return extra, nil
+	}
+	return append(append(obj[:len(obj)-1], ','), extra[1:]...), nil
 }
 
 func (r partRoutes[T]) replace(c *gin.Context) {
@@ -89,7 +135,7 @@ func (r partRoutes[T]) replace(c *gin.Context) {
 		return
 	}
 	setETag(c, res.Version)
-	c.JSON(http.StatusOK, res.Value)
+	r.written(c, http.StatusOK, res.Value)
 }
 
 func (r partRoutes[T]) delete(c *gin.Context) {

@@ -72,7 +72,7 @@ func TestEnforcementRegeneratesWithViolationNamed(t *testing.T) {
 			e := r.exp().Enforcement
 			assert.Equal(t, []string{"policy"}, e.Rules, "global hard rules are enforced without matching")
 			require.Len(t, e.Violations, 1)
-			assert.Equal(t, domain.Violation{RuleID: "policy", Kind: tc.c.Kind, Value: tc.c.Value, Attempt: 0,
+			assert.Equal(t, domain.Violation{RuleID: "policy", Kind: tc.c.Kind, Value: tc.c.Value, Stage: domain.StageReply, Attempt: 0,
 				Detail: e.Violations[0].Detail}, e.Violations[0])
 			assert.Equal(t, 1, e.Regenerations)
 			assert.False(t, e.Fallback)
@@ -121,8 +121,16 @@ func TestEnforcementFallbackThenRefusal(t *testing.T) {
 			e := r.exp().Enforcement
 			assert.Equal(t, tc.fellBack, e.Fallback)
 			assert.Equal(t, tc.refused, e.Refused)
-			assert.Len(t, e.Violations, tc.violations)
+			require.Len(t, e.Violations, tc.violations)
 			assert.Equal(t, tc.calls-1, e.Regenerations)
+			for i, v := range e.Violations[:tc.calls] {
+				assert.Equal(t, domain.StageReply, v.Stage)
+				assert.Equal(t, i, v.Attempt, "generated replies are numbered from 0")
+			}
+			if tc.refused {
+				assert.Equal(t, domain.StageFallback, e.Violations[tc.calls].Stage, "the fallback template broke it too")
+				assert.Equal(t, 0, e.Violations[tc.calls].Attempt)
+			}
 		})
 	}
 }
@@ -135,6 +143,9 @@ func TestEnforcementNeverReleasesEvenTheRefusalWhenItBreaksARule(t *testing.T) {
 	assert.Empty(t, r.Response)
 	assert.Empty(t, r.deltas)
 	assert.True(t, r.exp().Enforcement.Refused)
+	v := r.exp().Enforcement.Violations
+	require.NotEmpty(t, v)
+	assert.Equal(t, domain.StageRefusal, v[len(v)-1].Stage, "the refusal's own violation is recorded as the refusal's")
 }
 
 func TestEnforcementMatchedHardRuleOnlyWhenMatched(t *testing.T) {

@@ -1,13 +1,13 @@
-// Package alignment implements ports.Engine: the per-turn pipeline of rule
-// retrieval, scenario navigation, tools, generation and enforcement, over the
-// pure logic in domain and the model, embedder and tool ports.
+// Package alignment implements ports.Engine: the per-turn pipeline of
+// condition matching, scenario navigation, rule selection, tools,
+// generation and enforcement, over the pure logic in domain and the model,
+// embedder and tool ports.
 package alignment
 
 import (
 	"context"
 	"fmt"
 	"strconv"
-	"time"
 
 	"golang.org/x/sync/singleflight"
 
@@ -21,13 +21,13 @@ type Engine struct {
 	model    ports.ChatModel
 	history  ports.TurnStore
 	clock    ports.Clock
-	embedder ports.Embedder    // optional: lexical retrieval only without it
+	embedder ports.Embedder    // optional: the matcher reads words only without it
 	tools    ports.ToolInvoker // optional: tool calls fail without it
 	compiled *bounded.Cache[string, *domain.CompiledPolicy]
 	compile  singleflight.Group
 	// compiling holds a slot per policy compile in progress: a compile
-	// allocates about as much as its result, and many tenants' first turns
-	// at once must not all compile at once.
+	// trains the policy's matcher, and many tenants' first turns at once
+	// must not all train at once.
 	compiling chan struct{}
 	vectors   *vectorCache
 	exprs     *expressions
@@ -49,12 +49,13 @@ var _ ports.Engine = (*Engine)(nil)
 
 // Bounds of the compiled policies kept: how many versions, and how much
 // memory they may take together, estimated as compiledPerTextByte bytes
-// per byte of policy text (6 to 12 measured for the lexical matcher). A
-// version that falls out is compiled again on its next turn.
+// per byte of policy text (the matcher's weights and vocabulary measured
+// 20 to 40 times the text on Banking77 and the benchmark agents). A version
+// that falls out is compiled again on its next turn.
 const (
 	compiledCacheSize   = 512
-	compiledCacheBytes  = 256 << 20
-	compiledPerTextByte = 10
+	compiledCacheBytes  = 512 << 20
+	compiledPerTextByte = 40
 	// compileSlots is how many policies compile at once.
 	compileSlots = 2
 )
@@ -84,97 +85,26 @@ func New(d Deps) (*Engine, error) {
 		compiled: cache, compiling: make(chan struct{}, compileSlots), vectors: vectors, exprs: exprs}, nil
 }
 
-// turn is the working state of one RunTurn call.
-type turn struct {
-	in      ports.TurnInput
-	cp      *domain.CompiledPolicy
-	query   domain.Query
-	scores  *domain.ConditionScores
-	state   *domain.Session
-	matched []domain.RuleCandidate
-	exp     domain.Explanation
-	usage   domain.TokenUsage
-	model   string
-	timings []domain.StepTiming
-	clock   ports.Clock
-	started time.Time
-	// history is the prompt's history once loaded (see loadHistory).
-	history       []domain.HistoryEntry
-	historyLoaded bool
-}
-
-// step times fn and records it under name.
-func (t *turn) step(name string, fn func() error) error {
-	start := t.clock.Now()
-	err := fn()
-	t.timings = append(t.timings, domain.StepTiming{Step: name, DurationMS: float64(t.clock.Now().Sub(start).Microseconds()) / 1000})
-	return err
-}
-
-// RunTurn implements ports.Engine.
-func (e *Engine) RunTurn(ctx context.Context, in ports.TurnInput, sink ports.DeltaSink) (*ports.TurnOutcome, error) {
-	t := &turn{in: in, state: in.Session.Clone(), clock: e.clock, started: e.clock.Now(), exp: domain.NewExplanation()}
-	err := t.step("policy", func() (err error) {
-		t.cp, err = e.compiledPolicy(ctx, in.Policy)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	t.query = domain.NewQuery(in.Message)
-	_ = t.step("embedding", func() error {
-		semantic, note := e.semanticScores(ctx, t)
-		t.exp.Retrieval = domain.Retrieval{Mode: domain.RetrievalLexical, Note: note}
-		if semantic != nil {
-			t.exp.Retrieval.Mode, t.exp.Retrieval.SemanticWeight = domain.RetrievalHybrid, *t.cp.Settings.SemanticWeight
-		}
-		t.scores = t.cp.Score(t.query, semantic, *t.cp.Settings.SemanticWeight)
-		return nil
-	})
-	_ = t.step("scenario", func() error { e.navigate(t); return nil })
-	var cands []domain.RuleCandidate
-	_ = t.step("retrieval", func() error { cands = e.candidates(t); return nil })
-	if t.cp.Settings.RuleJudge && len(cands) > 0 {
-		err = t.step("rule_judge", func() error { return e.judgeRules(ctx, t, cands) })
-	} else {
-		e.selectRules(t, cands, nil)
-	}
-	if err != nil {
-		return nil, err
-	}
-	_ = t.step("tools", func() error { e.runTools(ctx, t); return nil })
-	var reply string
-	err = t.step("generation", func() (err error) {
-		reply, err = e.respond(ctx, t, sink)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	// A terminal step answers this turn and ends its scenario.
-	if st := t.currentStep(); st != nil && st.Terminal {
-		t.state.ExitScenario()
-	}
-	return &ports.TurnOutcome{
-		Response:    reply,
-		Session:     t.state,
-		Explanation: t.exp,
-		Usage:       t.usage,
-		Model:       t.model,
-		Timings:     t.timings,
-	}, nil
-}
-
 // policyKey names one version of one agent's policy.
 func policyKey(p *domain.Policy) string {
 	return p.Agent.TenantID + "/" + p.Agent.ID + "/" + strconv.FormatInt(p.Agent.Version, 10)
 }
 
-// compiledPolicy returns the compiled form of p, compiling each version once
-// even when many turns ask for it at the same moment, and waiting (within
-// ctx) for a compile slot.
-func (e *Engine) compiledPolicy(ctx context.Context, p *domain.Policy) (*domain.CompiledPolicy, error) {
-	key := policyKey(p)
+// compiledKey names a compiled form of a policy version: with the
+// embeddings of its examples or without.
+func compiledKey(p *domain.Policy, withVectors bool) string {
+	if withVectors {
+		return policyKey(p) + "/semantic"
+	}
+	return policyKey(p)
+}
+
+// compiledPolicy returns the compiled form of p (with vectors, the
+// embeddings of its example texts, when not nil), compiling each version
+// once even when many turns ask for it at the same moment, and waiting
+// (within ctx) for a compile slot.
+func (e *Engine) compiledPolicy(ctx context.Context, p *domain.Policy, vectors [][]float32) (*domain.CompiledPolicy, error) {
+	key := compiledKey(p, vectors != nil)
 	if cp, ok := e.compiled.Get(key); ok {
 		return cp, nil
 	}
@@ -189,7 +119,7 @@ func (e *Engine) compiledPolicy(ctx context.Context, p *domain.Policy) (*domain.
 		case <-ctx.Done():
 			return nil, domain.WrapError(domain.CodeTimeout, ctx.Err(), "agent policy could not be compiled in time")
 		}
-		cp, err := domain.CompilePolicy(p)
+		cp, err := domain.CompilePolicyWithVectors(p, vectors)
 		if err != nil {
 			return nil, domain.WrapError(domain.CodeInternal, err, "agent policy cannot be compiled")
 		}

@@ -32,6 +32,10 @@ func TestExplanationRecordsTheTurn(t *testing.T) {
 	for _, c := range e.Candidates {
 		assert.Greater(t, c.Score, 0.0, c.RuleID)
 		assert.Equal(t, c.Score, c.Lexical, "lexical retrieval: the score is the lexical score")
+		if c.Matched {
+			assert.Equal(t, "I have a warranty claim", c.Example, "a match names the example it is most like")
+			assert.Contains(t, c.Terms, "warranty")
+		}
 	}
 	soft, _ := candidate(e, "soft")
 	assert.True(t, soft.Matched)
@@ -40,11 +44,13 @@ func TestExplanationRecordsTheTurn(t *testing.T) {
 	require.Equal(t, []string{"soft", "hardm"}, matchedIDs(e))
 	for _, mt := range e.Matched {
 		assert.Contains(t, mt.Reason, "threshold")
+		assert.Contains(t, mt.Reason, `"I have a warranty claim"`)
 		assert.Greater(t, mt.Score, 0.0)
 	}
 
 	assert.Equal(t, domain.ScenarioDecision{Action: domain.ScenarioStart, After: &domain.ScenarioRef{ID: "claims", Step: "collect"},
-		Score: e.Scenario.Score, Reason: e.Scenario.Reason}, e.Scenario)
+		Score: e.Scenario.Score, Reason: e.Scenario.Reason, Options: []domain.ScenarioOption{{Move: domain.MoveStart, Target: "claims",
+			Score: e.Scenario.Score, Lexical: e.Scenario.Score, Example: "I have a warranty claim"}}}, e.Scenario)
 	assert.NotEmpty(t, e.Scenario.Reason)
 
 	require.Len(t, e.ToolCalls, 1)
@@ -58,7 +64,7 @@ func TestExplanationRecordsTheTurn(t *testing.T) {
 	assert.Equal(t, "hardm", e.Enforcement.Violations[0].RuleID)
 	assert.Equal(t, 1, e.Enforcement.Regenerations)
 
-	assert.Equal(t, []string{"policy", "embedding", "scenario", "retrieval", "tools", "generation"}, stepNames(r.Timings))
+	assert.Equal(t, []string{"policy", "embedding", "matching", "scenario", "retrieval", "tools", "generation"}, stepNames(r.Timings))
 	for _, s := range r.Timings {
 		assert.GreaterOrEqual(t, s.DurationMS, 0.0)
 	}
@@ -70,7 +76,7 @@ func TestExplanationTimesTheRuleJudge(t *testing.T) {
 	m := newFakeModel(say("Hello.")).answerJSON(say(`{"applicable": ["ret"]}`))
 	h := newHarness(t, judgedPolicy(true), m)
 	r := h.run("return my order")
-	assert.Equal(t, []string{"policy", "embedding", "scenario", "retrieval", "rule_judge", "tools", "generation"},
+	assert.Equal(t, []string{"policy", "embedding", "matching", "scenario", "retrieval", "rule_judge", "tools", "generation"},
 		stepNames(r.Timings))
 }
 

@@ -28,21 +28,30 @@ func TestExclusiveTemplateAnswersWithoutModel(t *testing.T) {
 	assert.Equal(t, domain.Generation{Source: domain.SourceTemplate, TemplateID: "hours-answer"}, r.exp().Generation)
 }
 
-// promptPolicy exercises every part of the generation prompt.
+// warrantyClaims are phrasings of a warranty claim.
+var warrantyClaims = []string{"I have a warranty claim", "my kettle broke and it is still under warranty",
+	"I want to claim on the warranty", "is this repair covered by my warranty"}
+
+// promptPolicy exercises every part of the generation prompt. A soft rule
+// and a hard rule share one condition, so both match a warranty claim,
+// which also starts the claims scenario.
 func promptPolicy() *domain.Policy {
-	soft := globalRule("soft", "warranty claim", "ACTION-SOFT")
+	soft := globalRule("soft", "warranty claim", "ACTION-SOFT", warrantyClaims...)
 	soft.Priority = 1
 	soft.TemplateIDs = []string{"years"}
 	soft.ToolIDs = []string{"lookup"}
-	hard := hardRule("hardm", "warranty", forbid("lifetime warranty"))
+	hard := hardRule("hardm", "warranty claim", forbid("lifetime warranty"))
+	hard.Examples = warrantyClaims
 	hard.Action = "ACTION-HARD"
 	global := hardRule("ghard", "legal threat", forbid("lawsuit"))
+	global.Examples = []string{"I will sue you", "my lawyer will hear about this", "I'm taking you to court"}
 	global.Action = "ACTION-GLOBAL"
-	p := testPolicy(soft, hard, global)
+	hours := globalRule("hours", "opening hours", "ACTION-HOURS", "when do you open", "what are your opening hours")
+	p := testPolicy(soft, hard, global, hours)
 	p.Templates = []domain.Template{tpl("years", domain.ModeSuggest, "SUGGEST: Warranty lasts {years} years.")}
 	p.Tools = []domain.Tool{{ID: "lookup", URL: "http://tools.test/lookup", Outputs: []string{"years"}}}
-	p.Scenarios = []domain.Scenario{{ID: "claims", Name: "Claims", EntryCondition: "warranty claim", EntryStepID: "collect",
-		Enabled: true, Steps: []domain.Step{{ID: "collect", Instructions: "INSTR-COLLECT"}}}}
+	p.Scenarios = []domain.Scenario{{ID: "claims", Name: "Claims", EntryCondition: "warranty claim", EntryExamples: warrantyClaims,
+		EntryStepID: "collect", Enabled: true, Steps: []domain.Step{{ID: "collect", Instructions: "INSTR-COLLECT"}}}}
 	temp := 0.3
 	p.Agent.Settings.Temperature, p.Agent.Settings.MaxTokens, p.Agent.Settings.Model = &temp, 300, "model-x"
 	n := 2
@@ -70,7 +79,7 @@ func TestGenerationPromptHasEverything(t *testing.T) {
 	sys := systemMessage(req)
 	for _, want := range []string{
 		testPrompt,
-		"- [MANDATORY] When warranty: ACTION-HARD",
+		"- [MANDATORY] When warranty claim: ACTION-HARD",
 		"- When warranty claim: ACTION-SOFT",
 		"## Rules that always apply\n- [MANDATORY] ACTION-GLOBAL",
 		"INSTR-COLLECT",

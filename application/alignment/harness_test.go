@@ -31,8 +31,10 @@ func testPolicy(rules ...domain.Rule) *domain.Policy {
 	}
 }
 
-func globalRule(id, condition, action string) domain.Rule {
-	return domain.Rule{ID: id, Condition: condition, Action: action, Scope: domain.ScopeGlobal, Enabled: true}
+// globalRule is an enabled global rule; examples, when given, teach its
+// condition beside the condition text.
+func globalRule(id, condition, action string, examples ...string) domain.Rule {
+	return domain.Rule{ID: id, Condition: condition, Examples: examples, Action: action, Scope: domain.ScopeGlobal, Enabled: true}
 }
 
 // hardRule is a global hard rule with constraints.

@@ -10,12 +10,14 @@ import (
 	"focal/ports"
 )
 
-// judge asks the model whether text satisfies a judge constraint. It fails
-// closed: no model, a failed call or an answer that is not the expected JSON
-// all count as a violation, because an unchecked reply must not leave.
-func (e *Engine) judge(ctx context.Context, t *turn, c domain.CheckedConstraint, text string) string {
+// judge asks the model whether text satisfies a judge constraint, and
+// returns the violation ("" for none), the call's usage and whether the
+// model answered. It fails closed: no model, a failed call or an answer
+// that is not the expected JSON all count as a violation, because an
+// unchecked reply must not leave.
+func (e *Engine) judge(ctx context.Context, model string, c domain.CheckedConstraint, text string) (detail string, usage domain.TokenUsage, called bool) {
 	req := ports.ChatRequest{
-		Model: t.cp.Settings.Model,
+		Model: model,
 		JSON:  true,
 		Messages: []ports.ChatMessage{
 			{Role: ports.RoleSystem, Content: "You check replies of a customer-service agent against one rule. " +
@@ -24,24 +26,20 @@ func (e *Engine) judge(ctx context.Context, t *turn, c domain.CheckedConstraint,
 		},
 	}
 	res, err := e.model.StreamChat(ctx, req, func(string) error { return nil })
-	if err == nil {
-		t.exp.Generation.ModelCalls++
-		t.usage.Add(res.Usage)
-	}
 	if err != nil {
-		return "judge unavailable, failing closed: " + domain.ErrorCodeOf(err).String()
+		return "judge unavailable, failing closed: " + domain.ErrorCodeOf(err).String(), domain.TokenUsage{}, false
 	}
 	var verdict struct {
 		Compliant *bool  `json:"compliant"`
 		Reason    string `json:"reason"`
 	}
 	if json.Unmarshal([]byte(jsonObject(res.Text)), &verdict) != nil || verdict.Compliant == nil {
-		return "judge answer is not the expected JSON, failing closed"
+		return "judge answer is not the expected JSON, failing closed", res.Usage, true
 	}
 	if !*verdict.Compliant {
-		return "judge: " + verdict.Reason
+		return "judge: " + verdict.Reason, res.Usage, true
 	}
-	return ""
+	return "", res.Usage, true
 }
 
 // jsonObject trims a model answer to its outermost JSON object, tolerating

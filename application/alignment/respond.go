@@ -10,30 +10,55 @@ import (
 	"focal/ports"
 )
 
+// reply is the generation step's result: the released text, how it was
+// produced, and the hard-constraint check of it.
+type reply struct {
+	text        string
+	generation  domain.Generation // ModelCalls counts this step's calls, judges' included
+	enforcement domain.Enforcement
+	usage       domain.TokenUsage
+	model       string
+}
+
+// replying is one reply being produced: the releaser that owns what the
+// client has been sent, and what the candidates so far have shown. It
+// lives for one respond call.
+type replying struct {
+	e        *Engine
+	ctx      context.Context
+	scope    *replyScope
+	rel      *releaser
+	enforced []domain.CheckedConstraint
+	out      reply
+}
+
 // respond produces the reply, enforces the hard constraints in scope and
-// releases checked text to sink. It returns the full released reply.
-func (e *Engine) respond(ctx context.Context, t *turn, sink ports.DeltaSink) (string, error) {
-	enforced := t.enforcedConstraints()
-	rel := newReleaser(sink, enforced)
-	check := func(text string, attempt int) bool { return e.acceptable(ctx, t, enforced, text, attempt) }
+// releases checked text to sink.
+func (e *Engine) respond(ctx context.Context, s *replyScope, sink ports.DeltaSink) (reply, error) {
+	enforced, ruleIDs := s.enforcedConstraints()
+	r := &replying{e: e, ctx: ctx, scope: s, rel: newReleaser(sink, enforced), enforced: enforced}
+	r.out.enforcement = domain.Enforcement{Rules: ruleIDs, Violations: []domain.Violation{}}
+	text, err := r.produce()
+	r.out.text = text
+	return r.out, err
+}
 
-	if id := t.exclusiveTemplate(); id != "" {
-		// Keep ModelCalls: the rule judge may already have called the model.
-		t.exp.Generation.Source, t.exp.Generation.TemplateID = domain.SourceTemplate, id
-		if text := t.render(id); check(text, 0) {
-			return text, rel.releaseText(text)
+func (r *replying) produce() (string, error) {
+	if id := r.scope.exclusiveTemplate(); id != "" {
+		r.out.generation.Source, r.out.generation.TemplateID = domain.SourceTemplate, id
+		if text := r.scope.render(id); r.acceptable(text, domain.StageReply, 0) {
+			return text, r.rel.releaseText(text)
 		}
-		return e.fallback(t, rel, check)
+		return r.fallback(afterViolation)
 	}
-
-	err := e.generate(ctx, t, rel, check)
+	err := r.generate()
 	switch {
 	case err == nil:
-		return rel.releasedText(), nil
+		return r.rel.releasedText(), nil
 	case errors.Is(err, ports.ErrOffline):
-		return e.offline(t, rel, check)
+		return r.offline()
 	case errors.Is(err, errNoAcceptableReply):
-		return e.fallback(t, rel, check)
+		return r.fallback(afterViolation)
 	default:
 		return "", err
 	}
@@ -44,45 +69,39 @@ var errNoAcceptableReply = errors.New("no generated reply satisfied the hard con
 
 // generate asks the model for the reply, streaming it through the releaser,
 // and regenerates with the violation named while attempts remain.
-func (e *Engine) generate(ctx context.Context, t *turn, rel *releaser, check func(string, int) bool) error {
-	messages, err := e.prompt(ctx, t)
+func (r *replying) generate() error {
+	messages, err := r.e.prompt(r.ctx, r.scope)
 	if err != nil {
 		return err
 	}
-	attempts := 1 + *t.cp.Settings.MaxRegenerations
+	settings := r.scope.cp.Settings
+	attempts := 1 + *settings.MaxRegenerations
 	for attempt := 0; attempt < attempts; attempt++ {
-		rel.begin()
-		prefix := rel.releasedText() // what earlier attempts released
-		req := ports.ChatRequest{
-			Model:       t.cp.Settings.Model,
-			Messages:    messages,
-			Temperature: t.cp.Settings.Temperature,
-			MaxTokens:   t.cp.Settings.MaxTokens,
-		}
-		res, err := e.model.StreamChat(ctx, req, rel.write)
+		r.rel.begin()
+		prefix := r.rel.releasedText() // what earlier attempts released
+		req := ports.ChatRequest{Model: settings.Model, Messages: messages, Temperature: settings.Temperature, MaxTokens: settings.MaxTokens}
+		res, err := r.e.model.StreamChat(r.ctx, req, r.rel.write)
 		if errors.Is(err, ports.ErrOffline) {
 			return err
 		}
-		t.exp.Generation.ModelCalls++
-		t.exp.Generation.Source = domain.SourceModel
-		t.usage.Add(res.Usage)
+		r.out.generation.ModelCalls++
+		r.out.generation.Source = domain.SourceModel
+		r.out.usage.Add(res.Usage)
 		if res.Model != "" {
-			t.model = res.Model
+			r.out.model = res.Model
 		}
-		text := rel.attemptText()
+		text := r.rel.attemptText()
 		if v, ok := isViolation(err); ok {
-			t.exp.Enforcement.Violations = append(t.exp.Enforcement.Violations, domain.Violation{
-				RuleID: v.constraint.RuleID, Kind: v.constraint.Constraint.Kind,
-				Value: v.constraint.Constraint.Value, Attempt: attempt, Detail: "caught while streaming",
-			})
+			r.violated(domain.Violation{RuleID: v.constraint.RuleID, Kind: v.constraint.Constraint.Kind,
+				Value: v.constraint.Constraint.Value, Stage: domain.StageReply, Attempt: attempt, Detail: "caught while streaming"})
 		} else if err != nil {
 			return err
-		} else if check(prefix+text, attempt) { // the client gets prefix+text
-			return rel.finish()
+		} else if r.acceptable(prefix+text, domain.StageReply, attempt) { // the client gets prefix+text
+			return r.rel.finish()
 		}
 		if attempt+1 < attempts {
-			t.exp.Enforcement.Regenerations++
-			messages = regenerationPrompt(messages, rel.releasedText(), t.exp.Enforcement.Violations)
+			r.out.enforcement.Regenerations++
+			messages = regenerationPrompt(messages, r.rel.releasedText(), r.out.enforcement.Violations)
 		}
 	}
 	return errNoAcceptableReply
@@ -103,106 +122,122 @@ func regenerationPrompt(base []ports.ChatMessage, released string, violations []
 
 // offline answers without a model: the best suggested template, else the
 // agent's fallback template, else the refusal.
-func (e *Engine) offline(t *turn, rel *releaser, check func(string, int) bool) (string, error) {
-	t.exp.Generation.Source = domain.SourceOffline
-	if id := t.suggestedTemplate(); id != "" {
-		t.exp.Generation.TemplateID = id
-		if text := t.render(id); check(text, 0) {
-			return text, rel.releaseText(text)
-		}
+func (r *replying) offline() (string, error) {
+	r.out.generation.Source = domain.SourceOffline
+	id := r.scope.suggestedTemplate()
+	if id == "" {
+		return r.fallback(nothingOffline)
 	}
-	return e.fallback(t, rel, check)
+	r.out.generation.TemplateID = id
+	if text := r.scope.render(id); r.acceptable(text, domain.StageReply, 0) {
+		return text, r.rel.releaseText(text)
+	}
+	return r.fallback(afterViolation)
 }
+
+// fallbackCause is why the fallback template is tried.
+type fallbackCause int
+
+const (
+	// afterViolation: a reply broke a hard constraint; the fallback
+	// replaces it.
+	afterViolation fallbackCause = iota
+	// nothingOffline: without a model there was nothing else to say; the
+	// fallback is the offline answer.
+	nothingOffline
+)
 
 // fallback answers with the fallback template when it satisfies the
 // constraints, else with the refusal. Text released earlier stays first.
-func (e *Engine) fallback(t *turn, rel *releaser, check func(string, int) bool) (string, error) {
-	prefix := rel.releasedText()
+func (r *replying) fallback(cause fallbackCause) (string, error) {
+	prefix := r.rel.releasedText()
 	sep := ""
 	if prefix != "" {
 		sep = "\n\n"
 	}
-	if id := t.fallbackTemplate(); id != "" {
-		if text := sep + t.render(id); check(prefix+text, attemptFallback) {
-			t.exp.Enforcement.Fallback = true
-			if t.exp.Generation.Source != domain.SourceOffline || len(t.exp.Enforcement.Violations) > 0 {
-				t.exp.Generation.Source = domain.SourceFallback
+	if id := r.scope.fallbackTemplate(); id != "" {
+		if text := sep + r.scope.render(id); r.acceptable(prefix+text, domain.StageFallback, 0) {
+			r.out.enforcement.Fallback = true
+			r.out.generation.Source = domain.SourceFallback
+			if cause == nothingOffline {
+				r.out.generation.Source = domain.SourceOffline
 			}
-			t.exp.Generation.TemplateID = id
-			return prefix + text, rel.releaseText(text)
+			r.out.generation.TemplateID = id
+			return prefix + text, r.rel.releaseText(text)
 		}
 	}
-	refusal := sep + t.cp.Settings.RefusalMessage
-	t.exp.Enforcement.Refused = true
-	t.exp.Generation.Source = domain.SourceRefusal
-	t.exp.Generation.TemplateID = ""
-	if !check(prefix+refusal, attemptRefusal) {
+	refusal := sep + r.scope.cp.Settings.RefusalMessage
+	r.out.enforcement.Refused = true
+	r.out.generation.Source = domain.SourceRefusal
+	r.out.generation.TemplateID = ""
+	if !r.acceptable(prefix+refusal, domain.StageRefusal, 0) {
 		// Even the refusal breaks a rule: say nothing more rather than break it.
 		return prefix, nil
 	}
-	return prefix + refusal, rel.releaseText(refusal)
+	return prefix + refusal, r.rel.releaseText(refusal)
 }
 
 // enforcedConstraints are the constraints of every matched hard rule and
-// every global hard rule, each rule once.
-func (t *turn) enforcedConstraints() []domain.CheckedConstraint {
+// every global hard rule, each rule once, and those rules' ids.
+func (s *replyScope) enforcedConstraints() ([]domain.CheckedConstraint, []string) {
 	var out []domain.CheckedConstraint
+	rules := []string{}
 	seen := map[string]bool{}
 	add := func(id string) {
 		if seen[id] {
 			return
 		}
 		seen[id] = true
-		if r := t.cp.Rule(id); r != nil && r.Hard {
-			out = append(out, t.cp.Constraints(id)...)
-			t.exp.Enforcement.Rules = append(t.exp.Enforcement.Rules, id)
+		if r := s.cp.Rule(id); r != nil && r.Hard {
+			out = append(out, s.cp.Constraints(id)...)
+			rules = append(rules, id)
 		}
 	}
-	for _, m := range t.matched {
+	for _, m := range s.matched {
 		add(m.RuleID)
 	}
-	for _, id := range t.cp.GlobalHardRules() {
+	for _, id := range s.cp.GlobalHardRules() {
 		add(id)
 	}
-	return out
+	return out, rules
 }
 
-// Attempt numbers of the last resorts, in violation records.
-const (
-	attemptFallback = -1
-	attemptRefusal  = -2
-)
-
-// acceptable checks text against every enforced constraint and records each
-// violation. The refusal is the operator's own wording: it is not put to a
-// judge, whose model may be the very thing that is down, but it still
-// obeys phrases, patterns and expressions.
-func (e *Engine) acceptable(ctx context.Context, t *turn, enforced []domain.CheckedConstraint, text string, attempt int) bool {
+// acceptable checks a candidate reply against every enforced constraint
+// and records each violation. The refusal is the operator's own wording:
+// it is not put to a judge, whose model may be the very thing that is
+// down, but it still obeys phrases, patterns and expressions.
+func (r *replying) acceptable(text string, stage domain.ReplyStage, attempt int) bool {
 	ok := true
-	for _, c := range enforced {
-		if attempt == attemptRefusal && c.Constraint.Kind == domain.ConstraintJudge {
+	for _, c := range r.enforced {
+		if stage == domain.StageRefusal && c.Constraint.Kind == domain.ConstraintJudge {
 			continue
 		}
 		detail := c.CheckLexical(text)
 		switch c.Constraint.Kind {
-		case domain.ConstraintExpression, domain.ConstraintJudge:
-			detail = e.checkWholeText(ctx, t, c, text)
+		case domain.ConstraintExpression:
+			detail = r.e.exprs.check(r.ctx, c.Constraint.Value, text, r.scope.vars)
+		case domain.ConstraintJudge:
+			detail = r.judge(c, text)
 		}
 		if detail != "" {
 			ok = false
-			t.exp.Enforcement.Violations = append(t.exp.Enforcement.Violations, domain.Violation{
-				RuleID: c.RuleID, Kind: c.Constraint.Kind, Value: c.Constraint.Value, Attempt: attempt, Detail: detail,
-			})
+			r.violated(domain.Violation{RuleID: c.RuleID, Kind: c.Constraint.Kind, Value: c.Constraint.Value,
+				Stage: stage, Attempt: attempt, Detail: detail})
 		}
 	}
 	return ok
 }
 
-// checkWholeText checks expression and judge constraints, which need the
-// whole reply.
-func (e *Engine) checkWholeText(ctx context.Context, t *turn, c domain.CheckedConstraint, text string) string {
-	if c.Constraint.Kind == domain.ConstraintExpression {
-		return e.exprs.check(ctx, c.Constraint.Value, text, t.variables())
+func (r *replying) violated(v domain.Violation) {
+	r.out.enforcement.Violations = append(r.out.enforcement.Violations, v)
+}
+
+// judge asks the model about a judge constraint, counting the call.
+func (r *replying) judge(c domain.CheckedConstraint, text string) string {
+	detail, usage, called := r.e.judge(r.ctx, r.scope.cp.Settings.Model, c, text)
+	if called {
+		r.out.generation.ModelCalls++
+		r.out.usage.Add(usage)
 	}
-	return e.judge(ctx, t, c, text)
+	return detail
 }

@@ -7,89 +7,96 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 
 	"focal/domain"
 	"focal/ports"
 )
 
-// judgePool picks what the rule judge sees: the best 2·top_k candidates
-// scoring at least half the match threshold. The judge adds precision where
-// lexical and semantic scores are unsure; it never sees the long tail.
+// judgeHistoryTurns bounds the earlier turns the rule judge sees: enough
+// for "yes" or "the second one" to make sense, few enough to keep its call
+// small.
+const judgeHistoryTurns = 3
+
+// judgePool picks what the rule judge sees: the best top_k candidates,
+// whatever their scores, so that it can find a rule the scores missed
+// (a paraphrase the examples do not cover, a reply that needs the
+// conversation to make sense) as well as turn down one they matched.
 func judgePool(cands []domain.RuleCandidate, s domain.AgentSettings) []domain.RuleCandidate {
 	pool := slices.Clone(cands)
-	slices.SortFunc(pool, func(a, b domain.RuleCandidate) int { return cmp.Compare(b.Score, a.Score) })
-	out := pool[:0]
-	for _, c := range pool {
-		if c.Score >= s.MatchThreshold/2 && len(out) < 2*s.TopK {
-			out = append(out, c)
-		}
-	}
-	return out
+	slices.SortStableFunc(pool, func(a, b domain.RuleCandidate) int { return cmp.Compare(b.Score, a.Score) })
+	return pool[:min(len(pool), s.TopK)]
 }
 
 // judgeRules asks the model, in one call for all candidates, which rules
-// apply, while the prompt's history loads. An unusable answer or a failed
+// apply, with the newest turns for context. An unusable answer or a failed
 // call falls back to the score-based selection, deterministically; only a
-// cancelled turn is an error.
-func (e *Engine) judgeRules(ctx context.Context, t *turn, cands []domain.RuleCandidate) error {
-	pool := judgePool(cands, t.cp.Settings)
-	if len(pool) == 0 {
-		e.selectRules(t, cands, nil)
-		return nil
-	}
+// cancelled turn, or history that cannot be read, is an error.
+func (e *Engine) judgeRules(ctx context.Context, cp *domain.CompiledPolicy, in ports.TurnInput, cands []domain.RuleCandidate, history *recentTurns) (selection, error) {
+	pool := judgePool(cands, cp.Settings)
 	decision := &domain.JudgeDecision{Asked: make([]string, len(pool)), Applicable: []string{}}
 	for i, c := range pool {
 		decision.Asked[i] = c.RuleID
 	}
-	t.exp.Retrieval.Judge = decision
-
-	var wg sync.WaitGroup
-	var historyErr error
-	wg.Go(func() { historyErr = e.loadHistory(ctx, t) })
-	res, err := e.model.StreamChat(ctx, judgeRequest(t, pool), func(string) error { return nil })
-	wg.Wait()
-	if ctx.Err() != nil {
-		return ctx.Err()
+	turns, err := history.forPrompt(ctx)
+	if err != nil {
+		return selection{}, err
 	}
-	if historyErr != nil {
-		return historyErr
+	res, err := e.model.StreamChat(ctx, judgeRequest(cp, in.Message, pool, turns), func(string) error { return nil })
+	if ctx.Err() != nil {
+		return selection{}, ctx.Err()
 	}
 	if err != nil {
 		decision.Reason = "judge call failed (" + domain.ErrorCodeOf(err).String() + "): scores decided"
-		e.selectRules(t, cands, nil)
-		return nil
+		sel := selectByScore(cp, cands)
+		sel.judge = decision
+		return sel, nil
 	}
-	t.exp.Generation.ModelCalls++
-	t.usage.Add(res.Usage)
 	applicable, ok := parseJudgeAnswer(res.Text, decision.Asked)
-	if !ok {
+	var sel selection
+	if ok {
+		decision.Used, decision.Applicable = true, applicable
+		judged := map[string]bool{}
+		for _, id := range applicable {
+			judged[id] = true
+		}
+		sel = selectJudged(cp, cands, judged)
+	} else {
 		decision.Reason = "judge answer was not the expected JSON: scores decided"
-		e.selectRules(t, cands, nil)
-		return nil
+		sel = selectByScore(cp, cands)
 	}
-	decision.Used, decision.Applicable = true, applicable
-	judged := map[string]bool{}
-	for _, id := range applicable {
-		judged[id] = true
-	}
-	e.selectRules(t, cands, judged)
-	return nil
+	sel.judge, sel.usage, sel.modelCalls = decision, res.Usage, 1
+	return sel, nil
 }
 
-func judgeRequest(t *turn, pool []domain.RuleCandidate) ports.ChatRequest {
+func judgeRequest(cp *domain.CompiledPolicy, message string, pool []domain.RuleCandidate, turns []domain.HistoryEntry) ports.ChatRequest {
 	var rules strings.Builder
 	for _, c := range pool {
-		r := t.cp.Rule(c.RuleID)
+		r := cp.Rule(c.RuleID)
 		fmt.Fprintf(&rules, "- id %q: applies when %s\n", r.ID, r.Condition)
 	}
+	var conversation strings.Builder
+	var done []domain.HistoryEntry
+	for _, h := range turns {
+		if h.Status == domain.TurnCompleted {
+			done = append(done, h)
+		}
+	}
+	for _, h := range done[max(0, len(done)-judgeHistoryTurns):] {
+		fmt.Fprintf(&conversation, "Customer: %s\nAgent: %s\n", h.Message, h.Response)
+	}
+	user := "Rules:\n" + rules.String()
+	if conversation.Len() > 0 {
+		user += "\nConversation so far:\n" + conversation.String()
+	}
+	user += "\nCustomer's latest message:\n" + message
 	return ports.ChatRequest{
-		Model: t.cp.Settings.Model,
+		Model: cp.Settings.Model,
 		JSON:  true,
 		Messages: []ports.ChatMessage{
-			{Role: ports.RoleSystem, Content: "You decide which rules of a customer-service agent apply to the customer's latest message. " +
+			{Role: ports.RoleSystem, Content: "You decide which rules of a customer-service agent apply to the customer's latest message, " +
+				"read in the light of the conversation so far. " +
 				`Answer with one JSON object only, exactly {"applicable": ["<rule id>", ...]}, listing the ids of the rules that apply (possibly none).`},
-			{Role: ports.RoleUser, Content: "Rules:\n" + rules.String() + "\nCustomer message:\n" + t.in.Message},
+			{Role: ports.RoleUser, Content: user},
 		},
 	}
 }

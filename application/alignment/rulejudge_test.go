@@ -10,18 +10,19 @@ import (
 	"focal/domain"
 )
 
-// judgedPolicy has three rules that the message "return my order" matches
-// by score and one it shares no word with.
+// judgedPolicy has four rules: one that "return my order" fits best, two
+// it fits in part and one it does not fit.
 func judgedPolicy(judge bool) *domain.Policy {
-	ret := globalRule("ret", "return order", "ACTION-RET")
+	ret := globalRule("ret", "return an order", "ACTION-RET", "I want to return my order", "how do I send my order back", "return my parcel")
 	ret.Priority = 5
 	p := testPolicy(
 		ret,
-		globalRule("order", "order", "ACTION-ORDER"),
-		globalRule("my-return", "return", "ACTION-MYRETURN"),
-		globalRule("gift", "gift card", "ACTION-GIFT"),
+		globalRule("order", "order status", "ACTION-ORDER", "where is my order", "has my order shipped", "track my order"),
+		globalRule("my-return", "return policy", "ACTION-MYRETURN", "what is your return policy", "how many days do I have to return"),
+		globalRule("gift", "gift card", "ACTION-GIFT", "do you sell gift cards", "can I pay with a gift card"),
 	)
 	p.Agent.Settings.RuleJudge = judge
+	p.Agent.Settings.TopK = 3
 	return p
 }
 
@@ -29,16 +30,21 @@ func TestRuleJudgeOneCallDecidesApplicableRules(t *testing.T) {
 	m := newFakeModel(say("Here is how returns work.")).
 		answerJSON(say(`{"applicable": ["ret", "gift", "nonexistent"]}`))
 	h := newHarness(t, judgedPolicy(true), m)
+	h.commit("hi, I bought shoes last week", "Hello! How can I help?", h.session)
 	r := h.run("return my order")
 
 	require.Equal(t, 2, m.calls(), "one judge call for all candidates, one generation")
 	judgeReq := m.request(0)
 	require.True(t, judgeReq.JSON)
 	all := judgeReq.Messages[len(judgeReq.Messages)-1].Content
-	for _, id := range []string{"ret", "order", "my-return"} {
-		assert.Contains(t, all, `"`+id+`"`, "the single judge call lists every candidate")
+	best := r.exp().Candidates[:3]
+	for _, c := range best {
+		assert.Contains(t, all, `"`+c.RuleID+`"`, "the single judge call lists the top_k candidates, whatever their scores")
 	}
-	assert.NotContains(t, all, `"gift"`, "a rule sharing no word is not asked about")
+	assert.Equal(t, "gift", r.exp().Candidates[3].RuleID, "the message fits the gift card rule least")
+	assert.NotContains(t, all, `"gift"`, "a candidate below the top_k is not asked about")
+	assert.Contains(t, all, "Customer: hi, I bought shoes last week\nAgent: Hello! How can I help?", "the judge sees the conversation")
+	assert.Less(t, strings.Index(all, "Hello! How can I help?"), strings.Index(all, "return my order"))
 
 	j := r.exp().Retrieval.Judge
 	require.NotNil(t, j)
@@ -53,6 +59,18 @@ func TestRuleJudgeOneCallDecidesApplicableRules(t *testing.T) {
 	assert.Contains(t, prompt, "ACTION-RET")
 	assert.NotContains(t, prompt, "ACTION-ORDER", "the judge's no outranks the rule's score")
 	assert.NotContains(t, prompt, "ACTION-GIFT")
+}
+
+// The judge can find a rule the scores did not match: it sees the best
+// candidates whatever they scored.
+func TestRuleJudgeMayMatchACandidateBelowTheThreshold(t *testing.T) {
+	m := newFakeModel(say("Your order is on its way.")).answerJSON(say(`{"applicable": ["order"]}`))
+	h := newHarness(t, judgedPolicy(true), m)
+	r := h.run("return my order")
+	c, ok := candidate(r.exp(), "order")
+	require.True(t, ok)
+	require.Less(t, c.Score, domain.DefaultMatchThreshold, "precondition: the scores alone would not match it")
+	assert.Equal(t, []string{"order"}, matchedIDs(r.exp()))
 }
 
 func TestRuleJudgeEmptyAnswerMatchesNothing(t *testing.T) {
@@ -102,11 +120,16 @@ func TestRuleJudgeFallsBackToScores(t *testing.T) {
 }
 
 func TestRuleJudgeSkippedWithoutCandidates(t *testing.T) {
+	p := judgedPolicy(true)
+	for i := range p.Rules {
+		p.Rules[i].Enabled = false
+	}
 	m := newFakeModel(say("Hello."))
-	h := newHarness(t, judgedPolicy(true), m)
-	r := h.run("good morning")
+	h := newHarness(t, p, m)
+	r := h.run("return my order")
 	assert.Equal(t, 1, m.calls(), "no candidates, no judge call")
 	assert.Nil(t, r.exp().Retrieval.Judge)
+	assert.Len(t, r.exp().Filtered, 4)
 }
 
 func TestRuleJudgeCountsItsCallWithExclusiveTemplate(t *testing.T) {

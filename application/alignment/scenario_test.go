@@ -13,24 +13,27 @@ import (
 // orderPolicy has one scenario: pick → pay → done (terminal), with a
 // detour pick → help and a way back pay → pick.
 func orderPolicy() *domain.Policy {
-	p := testPolicy(globalRule("greet", "hello", "Greet back."))
+	p := testPolicy(globalRule("greet", "hello", "Greet back.", "hello", "hi there", "good morning"),
+		globalRule("hours", "opening hours", "Give the hours.", "when do you open", "what are your opening hours"))
+	change := domain.Transition{To: "pick", Condition: "change product",
+		Examples: []string{"I want a different product", "let me pick something else", "change the product"}}
 	p.Scenarios = []domain.Scenario{{
-		ID: "order", Name: "Ordering", EntryCondition: "place order", ExitCondition: "stop ordering",
-		EntryStepID: "pick", Enabled: true,
+		ID: "order", Name: "Ordering", EntryCondition: "place order", EntryStepID: "pick", Enabled: true,
+		EntryExamples: []string{"I want to place an order", "I'd like to order a jacket", "can I buy this online"},
+		ExitCondition: "stop ordering", ExitExamples: []string{"stop ordering", "cancel my order, I don't want anything"},
 		Steps: []domain.Step{
 			{ID: "pick", Name: "Pick", Instructions: "INSTR-PICK", Transitions: []domain.Transition{
-				{To: "pay", Condition: "checkout payment"},
-				{To: "help", Condition: "checkout question"},
+				{To: "pay", Condition: "checkout payment", Examples: []string{"checkout and pay", "I'm ready to pay"}},
+				{To: "help", Condition: "checkout question", Examples: []string{"checkout question", "how does checkout work"}},
 			}},
-			{ID: "help", Instructions: "INSTR-HELP", Transitions: []domain.Transition{{To: "pick", Condition: "change product"}}},
+			{ID: "help", Instructions: "INSTR-HELP", Transitions: []domain.Transition{change}},
 			{ID: "pay", Instructions: "INSTR-PAY", Transitions: []domain.Transition{
-				{To: "pick", Condition: "change product"},
-				{To: "done", Condition: "confirm purchase"},
+				change,
+				{To: "done", Condition: "confirm purchase", Examples: []string{"yes, confirm the purchase", "buy it now"}},
 			}},
 			{ID: "done", Instructions: "INSTR-DONE", Terminal: true},
 		},
 	}}
-	p.Agent.Settings.TransitionThreshold = 0.2
 	return p
 }
 
@@ -47,7 +50,7 @@ func TestScenarioStartsOnlyOverEntryThreshold(t *testing.T) {
 	p.Agent.Settings.ScenarioEntryThreshold = 0.8
 	h := newHarness(t, p, newFakeModel(say("Hi.")))
 
-	for _, msg := range []string{"hello", "an order please"} {
+	for _, msg := range []string{"hello", "what are your opening hours"} {
 		r := h.run(msg)
 		assert.Equal(t, domain.ScenarioNone, r.exp().Scenario.Action, "%q must not start the scenario", msg)
 		assert.Contains(t, r.exp().Scenario.Reason, "threshold")
@@ -55,6 +58,9 @@ func TestScenarioStartsOnlyOverEntryThreshold(t *testing.T) {
 	}
 	r := h.run("I want to place an order")
 	d := r.exp().Scenario
+	require.NotEmpty(t, d.Options)
+	assert.Equal(t, domain.ScenarioOption{Move: domain.MoveStart, Target: "order", Score: d.Score, Lexical: d.Score,
+		Example: "I want to place an order"}, d.Options[0], "the option taken explains the score")
 	assert.Equal(t, domain.ScenarioStart, d.Action)
 	assert.Equal(t, &domain.ScenarioRef{ID: "order", Step: "pick"}, d.After)
 	assert.GreaterOrEqual(t, d.Score, 0.8)
@@ -94,9 +100,15 @@ func TestScenarioTransitionMarginAndPriority(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := orderPolicy()
 			p.Scenarios[0].Steps[0].Transitions[1].Priority = tc.helpPriority
+			p.Agent.Settings.TransitionThreshold = 0.3 // a bare "checkout" says little
 			h := newHarness(t, p, newFakeModel(say("Okay.")))
 			h.run("place order")
 			r := h.run("checkout") // scores both transitions alike
+			require.Len(t, r.exp().Scenario.Options, 4, "two transitions, the exit and staying")
+			a, b := r.exp().Scenario.Options[0], r.exp().Scenario.Options[1]
+			require.Equal(t, domain.MoveAdvance, b.Move, "precondition: the two transitions lead: %+v", r.exp().Scenario.Options)
+			require.InDelta(t, a.Score, b.Score, 0.05, "precondition: within the margin")
+			require.Greater(t, b.Score, 0.3, "precondition: both clear the threshold")
 			assert.Equal(t, tc.action, r.exp().Scenario.Action, r.exp().Scenario.Reason)
 			assert.Equal(t, tc.at, position(r.Session))
 			if tc.action == domain.ScenarioStay {
@@ -202,4 +214,46 @@ func TestScenarioRemovedFromPolicyExitsTheSession(t *testing.T) {
 	assert.Equal(t, domain.ScenarioExit, r.exp().Scenario.Action)
 	assert.Contains(t, r.exp().Scenario.Reason, "no longer exists")
 	assert.Nil(t, r.Session.Scenario)
+}
+
+// pickupPolicy's step asks a yes-or-no question in its instructions.
+func pickupPolicy(instructions string) *domain.Policy {
+	p := orderPolicy()
+	p.Scenarios = []domain.Scenario{{ID: "pickup", EntryCondition: "send a parcel back", EntryStepID: "offer", Enabled: true,
+		EntryExamples: []string{"I need to send a parcel back", "how do I post my return", "I want to send the item back to you"},
+		Steps: []domain.Step{
+			{ID: "offer", Instructions: instructions, Transitions: []domain.Transition{
+				{To: "booked", Condition: "book the courier", Examples: []string{"please send the courier tomorrow morning",
+					"collect the parcel from my house", "book the courier pickup"}},
+				{To: "dropoff", Condition: "drop it off", Examples: []string{"I'll drop it at the post office", "I'd rather take it to a shop myself"}},
+			}},
+			{ID: "booked", Terminal: true}, {ID: "dropoff", Terminal: true},
+		}}}
+	return p
+}
+
+// A short reply is read with what the agent asked: the step's instructions
+// and the previous reply.
+func TestScenarioShortRepliesAreReadWithTheQuestion(t *testing.T) {
+	asked := "Ask whether the courier should collect the parcel from the customer's house tomorrow morning."
+	for _, tc := range []struct {
+		name, instructions, reply string
+		at                        string
+	}{
+		{"without the question a bare yes says nothing", "", "", "pickup/offer"},
+		{"the step's instructions", asked, "", "pickup/booked"},
+		{"the previous reply", "", "Shall our courier collect the parcel from your house tomorrow morning?", "pickup/booked"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, pickupPolicy(tc.instructions), newFakeModel(say(tc.reply)))
+			r := h.run("I need to send a parcel back")
+			require.Equal(t, "pickup/offer", position(r.Session))
+			r = h.run("yes please")
+			after := r.exp().Scenario.After
+			require.NotNil(t, after)
+			assert.Equal(t, tc.at, after.ID+"/"+after.Step, "%+v", r.exp().Scenario.Options)
+			assert.Equal(t, []string{"policy", "embedding", "context", "matching", "scenario", "retrieval", "tools", "generation"},
+				stepNames(r.Timings), "what was asked is read before matching")
+		})
+	}
 }

@@ -4,58 +4,49 @@ import (
 	"context"
 	"fmt"
 
-	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/sync/singleflight"
 
+	"focal/application/bounded"
 	"focal/domain"
 )
 
-// embedBatch is how many condition texts go into one embedding request.
+// embedBatch is how many example texts go into one embedding request.
 const embedBatch = 128
 
-// vectorCache holds the embeddings of every condition document of a policy
-// version. They depend only on the version, so each version is embedded once
-// (concurrent first turns share the work) and kept while it is in use.
+// Bounds of the example embeddings kept: a 10,000-rule policy's are about
+// 60 MB (50,000 examples of 384 float32s), so a count alone would not bound
+// them. A version that falls out is embedded again on its next turn.
+const (
+	vectorCacheSize  = compiledCacheSize
+	vectorCacheBytes = 512 << 20
+)
+
+// vectorCache holds the embeddings of every example text of a policy
+// version. They depend only on the version, so each version is embedded
+// once (concurrent first turns share the work).
 type vectorCache struct {
-	vectors *lru.Cache[string, [][]float32]
+	vectors *bounded.Cache[string, [][]float32]
 	loads   singleflight.Group
 }
 
 func newVectorCache() (*vectorCache, error) {
-	c, err := lru.New[string, [][]float32](compiledCacheSize)
+	c, err := bounded.New[string, [][]float32](vectorCacheSize, vectorCacheBytes, func(v [][]float32) int64 {
+		var n int64
+		for _, x := range v {
+			n += 4*int64(len(x)) + 24
+		}
+		return n
+	})
 	if err != nil {
 		return nil, err
 	}
 	return &vectorCache{vectors: c}, nil
 }
 
-// semanticScores returns the message's similarity to every condition
-// document, or nil and a note when no embedder is configured or embedding
-// failed: retrieval then falls back to lexical scores instead of failing the
-// turn.
-func (e *Engine) semanticScores(ctx context.Context, t *turn) ([]float64, string) {
-	if e.embedder == nil {
-		return nil, ""
-	}
-	docs, err := e.policyVectors(ctx, t)
-	if err != nil {
-		return nil, "semantic scoring unavailable (" + domain.ErrorCodeOf(err).String() + "): lexical scores only"
-	}
-	msg, err := e.embedder.Embed(ctx, []string{t.in.Message})
-	if err != nil || len(msg) != 1 {
-		return nil, "message embedding unavailable: lexical scores only"
-	}
-	domain.Normalize(msg[0])
-	out := make([]float64, len(docs))
-	for i, v := range docs {
-		out[i] = domain.Similarity(msg[0], v)
-	}
-	return out, ""
-}
-
-// policyVectors embeds the policy's condition documents once per version.
-func (e *Engine) policyVectors(ctx context.Context, t *turn) ([][]float32, error) {
-	key := policyKey(t.in.Policy)
+// policyVectors embeds the policy's example texts (domain.ExampleTexts),
+// once per version.
+func (e *Engine) policyVectors(ctx context.Context, p *domain.Policy) ([][]float32, error) {
+	key := policyKey(p)
 	if v, ok := e.vectors.vectors.Get(key); ok {
 		return v, nil
 	}
@@ -64,7 +55,7 @@ func (e *Engine) policyVectors(ctx context.Context, t *turn) ([][]float32, error
 		if v, ok := e.vectors.vectors.Get(key); ok {
 			return v, nil
 		}
-		texts := t.cp.Alternatives
+		texts := domain.ExampleTexts(p)
 		out := make([][]float32, 0, len(texts))
 		for start := 0; start < len(texts); start += embedBatch {
 			batch := texts[start:min(start+embedBatch, len(texts))]
@@ -87,4 +78,49 @@ func (e *Engine) policyVectors(ctx context.Context, t *turn) ([][]float32, error
 		return nil, err
 	}
 	return v.([][]float32), nil
+}
+
+// loadedPolicy is a turn's compiled policy and, when the message can be
+// read for its meaning too, its example embeddings.
+type loadedPolicy struct {
+	cp      *domain.CompiledPolicy
+	vectors [][]float32 // nil: words only
+	note    string      // why there are no vectors despite an embedder
+}
+
+// loadPolicy compiles the turn's policy, with its example embeddings when
+// an embedder is configured and answers. Embedding failures degrade the
+// turn to words only instead of failing it.
+func (e *Engine) loadPolicy(ctx context.Context, p *domain.Policy) (loadedPolicy, error) {
+	var out loadedPolicy
+	if e.embedder != nil {
+		vectors, err := e.policyVectors(ctx, p)
+		if err == nil {
+			out.vectors = vectors
+		} else {
+			out.note = "semantic scoring unavailable (" + domain.ErrorCodeOf(err).String() + "): lexical scores only"
+		}
+	}
+	cp, err := e.compiledPolicy(ctx, p, out.vectors)
+	out.cp = cp
+	return out, err
+}
+
+// messageSimilarity is the message's cosine similarity to each of the
+// policy's example texts, or nil and a note when there are no vectors or
+// the message cannot be embedded.
+func (e *Engine) messageSimilarity(ctx context.Context, lp loadedPolicy, message string) ([]float64, string) {
+	if lp.vectors == nil {
+		return nil, lp.note
+	}
+	msg, err := e.embedder.Embed(ctx, []string{message})
+	if err != nil || len(msg) != 1 {
+		return nil, "message embedding unavailable: lexical scores only"
+	}
+	domain.Normalize(msg[0])
+	out := make([]float64, len(lp.vectors))
+	for i, v := range lp.vectors {
+		out[i] = domain.Similarity(msg[0], v)
+	}
+	return out, ""
 }

@@ -4,35 +4,62 @@ import (
 	"maps"
 
 	"focal/domain"
+	"focal/ports"
 )
+
+// replyScope is everything the reply is made from, as the earlier steps
+// decided it. No step changes it once built.
+type replyScope struct {
+	cp      *domain.CompiledPolicy
+	message string
+	// matched are the matched rules in prompt order.
+	matched []domain.RuleCandidate
+	// scenario and step are where the turn answers from (nil outside
+	// scenarios); stepEntered is true when the turn moved into the step.
+	scenario    *domain.Scenario
+	step        *domain.Step
+	stepEntered bool
+	toolCalls   []domain.ToolCall
+	// vars are the session's variables once the tools ran, with the
+	// built-ins.
+	vars    map[string]any
+	history *recentTurns
+}
+
+func newReplyScope(cp *domain.CompiledPolicy, in ports.TurnInput, nav navigation, matched []domain.RuleCandidate,
+	calls []domain.ToolCall, after *domain.Session, history *recentTurns) *replyScope {
+	s := &replyScope{cp: cp, message: in.Message, matched: matched, toolCalls: calls, vars: variables(cp, in, after), history: history}
+	if pos := nav.position; pos != nil {
+		if s.scenario = cp.Scenario(pos.ScenarioID); s.scenario != nil {
+			s.step = s.scenario.Step(pos.StepID)
+		}
+	}
+	a := nav.decision.Action
+	s.stepEntered = s.step != nil && (a == domain.ScenarioStart || a == domain.ScenarioAdvance)
+	return s
+}
 
 // exclusiveTemplate picks the template that answers without a model: the
 // top matched rule's exclusive template; else, the current step's exclusive
 // template when the step was entered this turn or no rule matched (a step's
 // exclusive template is what the step says).
-func (t *turn) exclusiveTemplate() string {
-	if len(t.matched) > 0 {
-		if id := t.templateOf(t.cp.Rule(t.matched[0].RuleID).TemplateIDs, domain.ModeExclusive); id != "" {
+func (s *replyScope) exclusiveTemplate() string {
+	if len(s.matched) > 0 {
+		if id := s.templateOf(s.cp.Rule(s.matched[0].RuleID).TemplateIDs, domain.ModeExclusive); id != "" {
 			return id
 		}
 	}
-	if st := t.currentStep(); st != nil && (t.stepEntered() || len(t.matched) == 0) {
-		return t.templateOf(st.TemplateIDs, domain.ModeExclusive)
+	if s.step != nil && (s.stepEntered || len(s.matched) == 0) {
+		return s.templateOf(s.step.TemplateIDs, domain.ModeExclusive)
 	}
 	return ""
 }
 
-// stepEntered reports whether navigation moved into a step this turn.
-func (t *turn) stepEntered() bool {
-	a := t.exp.Scenario.Action
-	return a == domain.ScenarioStart || a == domain.ScenarioAdvance
-}
-
 // suggestedTemplate is the best suggested wording: from the matched rules
 // in prompt order, then the current step.
-func (t *turn) suggestedTemplate() string {
-	for _, ids := range t.templateSources() {
-		if id := t.templateOf(ids, domain.ModeSuggest); id != "" {
+func (s *replyScope) suggestedTemplate() string {
+	for _, ids := range s.templateSources() {
+		if id := s.templateOf(ids, domain.ModeSuggest); id != "" {
 			return id
 		}
 	}
@@ -40,12 +67,12 @@ func (t *turn) suggestedTemplate() string {
 }
 
 // suggestedTemplates lists every suggested wording in scope, for the prompt.
-func (t *turn) suggestedTemplates() []string {
+func (s *replyScope) suggestedTemplates() []string {
 	var out []string
 	seen := map[string]bool{}
-	for _, ids := range t.templateSources() {
+	for _, ids := range s.templateSources() {
 		for _, id := range ids {
-			if tpl, _, ok := t.cp.Template(id); ok && tpl.Mode == domain.ModeSuggest && !seen[id] {
+			if tpl, _, ok := s.cp.Template(id); ok && tpl.Mode == domain.ModeSuggest && !seen[id] {
 				seen[id] = true
 				out = append(out, id)
 			}
@@ -56,53 +83,53 @@ func (t *turn) suggestedTemplates() []string {
 
 // fallbackTemplate is the fallback of the matched rules, then of the current
 // step, then the agent's own.
-func (t *turn) fallbackTemplate() string {
-	for _, ids := range t.templateSources() {
-		if id := t.templateOf(ids, domain.ModeFallback); id != "" {
+func (s *replyScope) fallbackTemplate() string {
+	for _, ids := range s.templateSources() {
+		if id := s.templateOf(ids, domain.ModeFallback); id != "" {
 			return id
 		}
 	}
-	return t.cp.FallbackTemplate()
+	return s.cp.FallbackTemplate()
 }
 
 // templateSources are the template id lists in scope, most specific first.
-func (t *turn) templateSources() [][]string {
+func (s *replyScope) templateSources() [][]string {
 	var out [][]string
-	for _, m := range t.matched {
-		out = append(out, t.cp.Rule(m.RuleID).TemplateIDs)
+	for _, m := range s.matched {
+		out = append(out, s.cp.Rule(m.RuleID).TemplateIDs)
 	}
-	if st := t.currentStep(); st != nil {
-		out = append(out, st.TemplateIDs)
+	if s.step != nil {
+		out = append(out, s.step.TemplateIDs)
 	}
 	return out
 }
 
-func (t *turn) templateOf(ids []string, mode domain.TemplateMode) string {
+func (s *replyScope) templateOf(ids []string, mode domain.TemplateMode) string {
 	for _, id := range ids {
-		if tpl, _, ok := t.cp.Template(id); ok && tpl.Mode == mode {
+		if tpl, _, ok := s.cp.Template(id); ok && tpl.Mode == mode {
 			return id
 		}
 	}
 	return ""
 }
 
-// render fills a template with the session's variables and the built-ins.
-func (t *turn) render(id string) string {
-	_, parsed, _ := t.cp.Template(id)
-	text, _ := parsed.Render(t.variables())
+// render fills a template with the turn's variables.
+func (s *replyScope) render(id string) string {
+	_, parsed, _ := s.cp.Template(id)
+	text, _ := parsed.Render(s.vars)
 	return text
 }
 
-// variables are the session's variables plus built-ins describing the turn;
+// variables are a session's variables plus built-ins describing the turn;
 // session variables win, so a tool can override a built-in.
-func (t *turn) variables() map[string]any {
+func variables(cp *domain.CompiledPolicy, in ports.TurnInput, s *domain.Session) map[string]any {
 	v := map[string]any{
-		"agent_name":      t.cp.Policy.Agent.Name,
-		"channel":         t.state.Channel,
-		"user_channel_id": t.state.UserChannelID,
-		"session_id":      t.state.ID,
-		"turn_number":     t.in.TurnNumber,
+		"agent_name":      cp.Policy.Agent.Name,
+		"channel":         s.Channel,
+		"user_channel_id": s.UserChannelID,
+		"session_id":      s.ID,
+		"turn_number":     in.TurnNumber,
 	}
-	maps.Copy(v, t.state.Variables)
+	maps.Copy(v, s.Variables)
 	return v
 }

@@ -13,45 +13,42 @@ import (
 )
 
 // runTools calls the tools bound to the matched rules, concurrently, each
-// under its own timeout, and writes their outputs to session variables. A
-// failing tool is recorded and the turn goes on without its outputs.
-func (e *Engine) runTools(ctx context.Context, t *turn) {
+// under its own timeout, with the session's variables as they were before
+// the turn, and returns the calls in the rules' order. A failing tool is
+// recorded and the turn goes on without its outputs.
+func (e *Engine) runTools(ctx context.Context, cp *domain.CompiledPolicy, in ports.TurnInput, matched []domain.RuleCandidate) []domain.ToolCall {
 	type job struct {
 		tool   domain.Tool
 		ruleID string
 	}
 	var jobs []job
 	seen := map[string]bool{}
-	for _, m := range t.matched {
-		for _, id := range t.cp.Rule(m.RuleID).ToolIDs {
-			if tool := t.cp.Tool(id); tool != nil && !seen[id] {
+	for _, m := range matched {
+		for _, id := range cp.Rule(m.RuleID).ToolIDs {
+			if tool := cp.Tool(id); tool != nil && !seen[id] {
 				seen[id] = true
 				jobs = append(jobs, job{tool: *tool, ruleID: m.RuleID})
 			}
 		}
 	}
-	t.exp.ToolCalls = make([]domain.ToolCall, len(jobs))
+	calls := make([]domain.ToolCall, len(jobs))
 	if len(jobs) == 0 {
-		return
+		return calls
 	}
-	vars := t.variables()
+	vars := variables(cp, in, in.Session)
+	s := in.Session
 	var wg sync.WaitGroup
 	for i, j := range jobs {
-		in := ports.ToolInput{Message: t.in.Message, Variables: toolInputs(j.tool, vars), RuleID: j.ruleID,
-			SessionID: t.state.ID, TenantID: t.state.TenantID, AgentID: t.state.AgentID, TurnID: t.in.TurnID, ToolID: j.tool.ID}
-		wg.Go(func() { t.exp.ToolCalls[i] = e.callTool(ctx, j.tool, j.ruleID, in) })
+		ti := ports.ToolInput{Message: in.Message, Variables: toolInputs(j.tool, vars), RuleID: j.ruleID,
+			SessionID: s.ID, TenantID: s.TenantID, AgentID: s.AgentID, TurnID: in.TurnID, ToolID: j.tool.ID}
+		wg.Go(func() { calls[i] = e.callTool(ctx, j.tool, j.ruleID, ti) })
 	}
 	wg.Wait()
-	// Outputs are applied in the rules' order, so when two tools set one
-	// variable the higher-priority rule's tool wins deterministically. A
-	// session holds at most domain.MaxSessionVariables variables: outputs
-	// naming new ones past that are dropped.
-	for i := len(t.exp.ToolCalls) - 1; i >= 0; i-- {
-		for _, k := range slices.Sorted(maps.Keys(t.exp.ToolCalls[i].Output)) {
-			t.state.SetVariable(k, t.exp.ToolCalls[i].Output[k])
-		}
-	}
+	return calls
 }
+
+// sortedKeys are a map's keys in order.
+func sortedKeys(m map[string]any) []string { return slices.Sorted(maps.Keys(m)) }
 
 // defaultToolTimeout applies when a tool names none.
 const defaultToolTimeout = 5 * time.Second

@@ -32,6 +32,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"focal/application"
+	"focal/domain"
 )
 
 // Suite is one conversation test file.
@@ -105,6 +106,12 @@ type Chatter interface {
 	Chat(ctx context.Context, cmd application.ChatCommand) (*application.ChatResult, error)
 }
 
+// TurnReader reads a turn's record, for what it shows of the decisions;
+// *application.Conversations is one.
+type TurnReader interface {
+	Turn(ctx context.Context, tenantID, turnID string) (*domain.Turn, error)
+}
+
 // Report is the outcome of a suite.
 type Report struct {
 	Suite         string
@@ -119,10 +126,13 @@ type ConversationReport struct {
 
 // TurnReport is one turn's outcome: what happened and every failed check.
 type TurnReport struct {
-	Number   int
-	Message  string
-	Result   *application.ChatResult
-	Failures []string
+	Number  int
+	Message string
+	Result  *application.ChatResult
+	// Explanation is the turn record's, when it could be read: the
+	// report shows the decisions beside their nearest misses.
+	Explanation *domain.Explanation
+	Failures    []string
 }
 
 // Passed reports whether every check of every turn held.
@@ -138,8 +148,9 @@ func (r Report) Passed() bool {
 }
 
 // Run plays every conversation of s against agentID of tenantID, each in
-// a session of its own. A conversation stops at a turn that errors.
-func Run(ctx context.Context, chat Chatter, tenantID, agentID string, s *Suite) Report {
+// a session of its own. A conversation stops at a turn that errors. turns,
+// when not nil, reads each turn's record for the report.
+func Run(ctx context.Context, chat Chatter, turns TurnReader, tenantID, agentID string, s *Suite) Report {
 	rep := Report{Suite: s.Name}
 	for _, conv := range s.Conversations {
 		channel := conv.Channel
@@ -159,6 +170,11 @@ func Run(ctx context.Context, chat Chatter, tenantID, agentID string, s *Suite) 
 				break
 			}
 			tr.Result = res
+			if turns != nil {
+				if rec, err := turns.Turn(ctx, tenantID, res.TurnID); err == nil {
+					tr.Explanation = &rec.Explanation
+				}
+			}
 			tr.Failures = check(turn.Expect, res)
 			cr.Turns = append(cr.Turns, tr)
 		}

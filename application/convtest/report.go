@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"focal/domain"
 )
 
 // Write prints a readable report: every turn with its outcome, failures
@@ -22,6 +24,9 @@ func (r Report) Write(w io.Writer) error {
 				failed++
 			}
 			fmt.Fprintf(&b, "    %s %d. %q\n", mark, t.Number, t.Message)
+			if t.Explanation != nil {
+				fmt.Fprintf(&b, "         %s\n", decisions(t.Explanation))
+			}
 			if t.Result != nil && len(t.Failures) > 0 {
 				scenario := "none"
 				if t.Result.Scenario != nil {
@@ -38,4 +43,59 @@ func (r Report) Write(w io.Writer) error {
 	fmt.Fprintf(&b, "  %d conversations, %d turns: %d passed, %d failed\n", len(r.Conversations), turns, turns-failed, failed)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// decisions sums up a turn's decisions beside their nearest misses: the
+// rules matched and the best one that did not match, the scenario move and
+// the best move not taken, each with its score.
+func decisions(e *domain.Explanation) string {
+	var matched []string
+	next := "none"
+	for _, c := range e.Candidates {
+		switch {
+		case c.Matched:
+			matched = append(matched, fmt.Sprintf("%s %.2f", c.RuleID, c.Score))
+		case next == "none":
+			next = fmt.Sprintf("%s %.2f", c.RuleID, c.Score)
+		}
+	}
+	rules := "none"
+	if len(matched) > 0 {
+		rules = strings.Join(matched, ", ")
+	}
+	line := fmt.Sprintf("rules: %s (next: %s)", rules, next)
+	d := e.Scenario
+	move := d.Action
+	if d.After != nil {
+		move += " " + d.After.ID + "/" + d.After.Step
+	}
+	if d.Score > 0 {
+		move += fmt.Sprintf(" %.2f", d.Score)
+	}
+	line += " · scenario: " + move
+	if alt, ok := missedOption(d); ok {
+		line += fmt.Sprintf(" (next: %s %.2f)", strings.TrimSpace(alt.Move+" "+alt.Target), alt.Score)
+	}
+	return line
+}
+
+// missedOption is the best option navigation weighed and did not take.
+func missedOption(d domain.ScenarioDecision) (domain.ScenarioOption, bool) {
+	for _, o := range d.Options {
+		taken := false
+		switch d.Action {
+		case domain.ScenarioStart:
+			taken = o.Move == domain.MoveStart && d.After != nil && o.Target == d.After.ID
+		case domain.ScenarioAdvance, domain.ScenarioLoopExit:
+			taken = o.Move == domain.MoveAdvance && d.Transition != nil && o.Target == d.Transition.To
+		case domain.ScenarioExit:
+			taken = o.Move == domain.MoveExit
+		case domain.ScenarioStay:
+			taken = o.Move == domain.MoveStay
+		}
+		if !taken {
+			return o, true
+		}
+	}
+	return domain.ScenarioOption{}, false
 }

@@ -18,13 +18,14 @@ func TestChatStreamsRepliesAndShowsDecisions(t *testing.T) {
 	var out strings.Builder
 	root.SetOut(&out)
 	root.SetErr(&out)
-	root.SetIn(strings.NewReader("Hi there! I want to return my jacket\nMy order number is AC-123456\n/quit\nnever sent\n"))
+	root.SetIn(strings.NewReader("Hi there!\nI want to return my jacket\nMy order number is AC-123456\n/quit\nnever sent\n"))
 	root.SetArgs([]string{"chat", "--url", app.URL, "--token", harness.Token(t, harness.DemoTenant), "--agent", harness.DemoAgent})
 	require.NoError(t, root.Execute())
 
 	got := out.String()
 	assert.Contains(t, got, "agent> I can help you return an item. What is your order number? It starts with AC-.")
-	assert.Contains(t, got, "[rules: greeting, returns_policy · scenario: returns/ask_order")
+	assert.Contains(t, got, "[rules: greeting · scenario: none")
+	assert.Contains(t, got, "[rules: none · scenario: returns/ask_order")
 	assert.Contains(t, got, "agent> Thanks! Why are you returning the item", "the second line continued the session")
 	assert.Contains(t, got, "scenario: returns/ask_reason")
 	assert.NotContains(t, got, "never sent", "/quit ends the chat")

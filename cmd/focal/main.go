@@ -3,6 +3,8 @@
 //	focal serve [--banner]             serve the HTTP API until SIGINT or SIGTERM
 //	focal token                        print a development bearer token
 //	focal test <bundle> <tests.yaml>…  run conversation tests in process
+//	focal lint <bundle>                warn about conditions that will likely not work as meant
+//	focal eval <bundle> <data>         measure matching on labelled messages (accuracy, macro-F1)
 //	focal chat --agent <id>            chat with an agent in the terminal
 //	focal agents import|export         move agent bundles in and out through the API
 //	focal sessions show <session_id>   show a session and why the agent said what it said
@@ -43,6 +45,7 @@ func rootCommand() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&configPath, "config", "", "YAML configuration file (FOCAL_* variables override it)")
 	root.AddCommand(serveCommand(&configPath), tokenCommand(&configPath), testCommand(&configPath),
-		chatCommand(), agentsCommand(), sessionsCommand(), schemaCommand(), replayCommand(), keysCommand(&configPath))
+		chatCommand(), agentsCommand(), sessionsCommand(), schemaCommand(), replayCommand(), keysCommand(&configPath),
+		evalCommand(&configPath), lintCommand())
 	return root
 }

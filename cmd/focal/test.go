@@ -48,7 +48,7 @@ func testCommand(configPath *string) *cobra.Command {
 				if suite.Name == "" {
 					suite.Name = path
 				}
-				rep := convtest.Run(ctx, core.Chat, testTenant, agentID, suite)
+				rep := convtest.Run(ctx, core.Chat, core.Conversations, testTenant, agentID, suite)
 				if err := rep.Write(cmd.OutOrStdout()); err != nil {
 					return err
 				}

@@ -35,8 +35,8 @@ func chat(t *testing.T, app *harness.App, token string, body map[string]any) (*h
 	return res, m
 }
 
-// The demo agent walks a customer through a return: the scenario starts on
-// the first message, advances on the order number, stays put while a store
+// The demo agent greets, then walks a customer through a return: the
+// scenario starts on the first message about it, advances on the order number, stays put while a store
 // question is answered by an exclusive template, and ends on its terminal
 // step; a refund question never gets the forbidden promise.
 func TestDemoConversation(t *testing.T) {
@@ -52,10 +52,15 @@ func TestDemoConversation(t *testing.T) {
 		message string
 		want    want
 	}{
-		{"Hi there! I want to return my jacket", want{
+		{"Hi there!", want{
+			response: "Hi! I'm the Acme Outfitters assistant. I can help with store hours, orders, shipping and returns.",
+			scenario: nil,
+			matched:  []string{"greeting"},
+		}},
+		{"I want to return my jacket", want{
 			response: "I can help you return an item. What is your order number? It starts with AC-.",
 			scenario: map[string]string{"id": "returns", "step": "ask_order"},
-			matched:  []string{"greeting", "returns_policy"},
+			matched:  []string{},
 		}},
 		{"My order number is AC-123456", want{
 			response: "Thanks! Why are you returning the item - wrong size, damaged, or something else?",
@@ -127,7 +132,7 @@ func TestDemoConversation(t *testing.T) {
 	assert.Equal(t, len(turns), session.TurnCount)
 	assert.Equal(t, "active", session.Status)
 	assert.Nil(t, session.Scenario, "the terminal step ended the scenario")
-	assert.Equal(t, map[string]int{"count": 1, "last_turn": 3}, session.RuleFires["store_hours"])
+	assert.Equal(t, map[string]int{"count": 1, "last_turn": 4}, session.RuleFires["store_hours"])
 	assert.Equal(t, map[string]int{"count": 1, "last_turn": 1}, session.RuleFires["greeting"])
 	require.Len(t, session.History, 3)
 	assert.Equal(t, []any{"ask_order", "ask_reason", "confirm"},
@@ -151,7 +156,7 @@ func TestDemoConversation(t *testing.T) {
 	require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
 	res.JSON(t, &last)
 	require.Len(t, last.Items, 1)
-	assert.Equal(t, 5, last.Items[0].TurnNumber)
+	assert.Equal(t, 6, last.Items[0].TurnNumber)
 	enf := last.Items[0].Explanation.Enforcement
 	require.Len(t, enf.Violations, 1)
 	assert.Equal(t, "no_refund_promises", enf.Violations[0]["rule_id"])

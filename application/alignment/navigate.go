@@ -1,0 +1,194 @@
+package alignment
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"strings"
+
+	"focal/domain"
+	"focal/ports"
+)
+
+// matching is a message's scores: against the rules and scenario entries,
+// and, in a scenario, at its current step.
+type matching struct {
+	message *domain.MessageScores
+	step    domain.StepScores
+}
+
+// match scores the message. asked is what the agent last asked at the
+// current step; a short reply is read with it.
+func match(cp *domain.CompiledPolicy, in ports.TurnInput, similarity []float64, asked string) matching {
+	m := matching{message: cp.ScoreMessage(in.Message, similarity)}
+	if pos := in.Session.Scenario; pos != nil {
+		m.step = cp.ScoreStep(pos.ScenarioID, pos.StepID, in.Message, asked, similarity)
+	}
+	return m
+}
+
+// lastAsked is what the agent last asked at step pos: the step's
+// instructions and the previous reply.
+func lastAsked(ctx context.Context, cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, history *recentTurns) (string, error) {
+	var parts []string
+	if sc := cp.Scenario(pos.ScenarioID); sc != nil {
+		if st := sc.Step(pos.StepID); st != nil && st.Instructions != "" {
+			parts = append(parts, st.Instructions)
+		}
+	}
+	reply, err := history.lastReply(ctx)
+	if err != nil {
+		return "", err
+	}
+	if reply != "" {
+		parts = append(parts, reply)
+	}
+	return strings.Join(parts, "\n"), nil
+}
+
+// navigation is the turn's scenario move.
+type navigation struct {
+	decision domain.ScenarioDecision
+	// position is where the turn answers from once the move is made: the
+	// step entered or kept, nil outside scenarios.
+	position *domain.ScenarioPosition
+}
+
+// navigate decides the scenario move from pos (nil outside scenarios). It
+// comes before rule selection so that a scenario entered this turn
+// already brings its own rules into scope.
+func navigate(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, m matching) navigation {
+	if pos == nil {
+		return startScenario(cp, m)
+	}
+	sc := cp.Scenario(pos.ScenarioID)
+	if sc == nil || sc.Step(pos.StepID) == nil {
+		return navigation{decision: domain.ScenarioDecision{
+			Action: domain.ScenarioExit,
+			Before: &domain.ScenarioRef{ID: pos.ScenarioID, Step: pos.StepID},
+			Reason: "the scenario or step no longer exists in the agent's policy",
+		}}
+	}
+	step := sc.Step(pos.StepID)
+	in := domain.NavigationInput{Position: pos, Settings: cp.Settings,
+		TargetTerminal: func(id string) bool { s := sc.Step(id); return s != nil && s.Terminal }}
+	var options []domain.ScenarioOption
+	if ev := m.step.Exit; ev != nil {
+		in.ExitScore = ev.Score
+		options = append(options, option(domain.MoveExit, "", *ev))
+	}
+	for i, ev := range m.step.Transitions {
+		in.Transitions = append(in.Transitions, domain.ScoredTransition{Transition: step.Transitions[i], Score: ev.Score})
+		options = append(options, option(domain.MoveAdvance, step.Transitions[i].To, ev))
+	}
+	if len(options) > 0 {
+		options = append(options, option(domain.MoveStay, "", m.step.Stay))
+	}
+	d := domain.Navigate(in)
+	d.Options = bestOptions(options)
+	nav := navigation{decision: d}
+	switch d.Action {
+	case domain.ScenarioStay:
+		nav.position = pos
+	case domain.ScenarioAdvance:
+		nav.position = &domain.ScenarioPosition{ScenarioID: d.After.ID, StepID: d.After.Step}
+	}
+	return nav
+}
+
+// startScenario weighs every enabled scenario's entry condition.
+func startScenario(cp *domain.CompiledPolicy, m matching) navigation {
+	var in domain.NavigationInput
+	in.Settings = cp.Settings
+	var options []domain.ScenarioOption
+	for _, sc := range cp.Policy.Scenarios {
+		if !sc.Enabled {
+			continue
+		}
+		ev := m.message.Entry(sc.ID)
+		in.Entries = append(in.Entries, domain.ScoredScenario{ScenarioID: sc.ID, EntryStep: sc.EntryStepID, Score: ev.Score})
+		options = append(options, option(domain.MoveStart, sc.ID, ev))
+	}
+	d := domain.Navigate(in)
+	if d.Action == domain.ScenarioStart {
+		// The scenario started is explained even when the matcher named
+		// no example for it among its best few.
+		for i := range options {
+			if options[i].Target == d.After.ID {
+				options[i] = option(domain.MoveStart, d.After.ID, m.message.ExplainEntry(d.After.ID))
+			}
+		}
+	}
+	d.Options = bestOptions(options)
+	nav := navigation{decision: d}
+	if d.Action == domain.ScenarioStart {
+		nav.position = &domain.ScenarioPosition{ScenarioID: d.After.ID, StepID: d.After.Step}
+	}
+	return nav
+}
+
+func option(move, target string, ev domain.ConditionEvidence) domain.ScenarioOption {
+	return domain.ScenarioOption{Move: move, Target: target, Score: ev.Score, Lexical: ev.Lexical, Semantic: ev.Semantic, Example: ev.Example}
+}
+
+// bestOptions keeps the best few options, best first (declaration order
+// among equals); nil when there were none.
+func bestOptions(options []domain.ScenarioOption) []domain.ScenarioOption {
+	slices.SortStableFunc(options, func(a, b domain.ScenarioOption) int { return cmp.Compare(b.Score, a.Score) })
+	if len(options) > domain.MaxScenarioOptions {
+		options = options[:domain.MaxScenarioOptions]
+	}
+	return options
+}
+
+// recentTurns reads the session's newest turns once per turn, when a step
+// first needs them: the prompt's history, the previous reply a short
+// answer is read with, what the rule judge sees.
+type recentTurns struct {
+	store  ports.TurnStore
+	in     ports.TurnInput
+	want   int // history_turns
+	loaded bool
+	turns  []domain.HistoryEntry // oldest first
+}
+
+func (r *recentTurns) load(ctx context.Context) ([]domain.HistoryEntry, error) {
+	if r.loaded {
+		return r.turns, nil
+	}
+	switch {
+	case r.in.History != nil: // read with the session
+		r.turns = r.in.History
+	case r.in.TurnNumber > 1:
+		h, err := r.store.RecentHistory(ctx, r.in.Session.TenantID, r.in.Session.ID, max(r.want, 1))
+		if err != nil {
+			return nil, err
+		}
+		r.turns = h
+	}
+	r.loaded = true
+	return r.turns, nil
+}
+
+// forPrompt is the newest history_turns turns, oldest first.
+func (r *recentTurns) forPrompt(ctx context.Context) ([]domain.HistoryEntry, error) {
+	if r.want <= 0 {
+		return nil, nil
+	}
+	h, err := r.load(ctx)
+	return h[max(0, len(h)-r.want):], err
+}
+
+// lastReply is the reply of the newest completed turn, "" when none.
+func (r *recentTurns) lastReply(ctx context.Context) (string, error) {
+	h, err := r.load(ctx)
+	if err != nil {
+		return "", err
+	}
+	for i := len(h) - 1; i >= 0; i-- {
+		if h[i].Status == domain.TurnCompleted {
+			return h[i].Response, nil
+		}
+	}
+	return "", nil
+}

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"focal/application"
+)
+
+func lintCommand() *cobra.Command {
+	var strict bool
+	cmd := &cobra.Command{
+		Use:   "lint <bundle>",
+		Short: "Check an agent bundle: what import refuses, and what imports but will likely not work as meant",
+		Long: "Read and validate the agent bundle as import does (errors exit non-zero), then print the warnings " +
+			"import returns: deprecated settings, conditions of one-word phrasings, phrasings two competing " +
+			"conditions share, conditions the matcher cannot tell apart on their own examples, transitions that " +
+			"can never be taken. Warnings exit zero unless --strict.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			raw, err := os.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			p, err := application.ParseBundle(raw)
+			if err == nil {
+				err = application.ValidatePolicy(p)
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			warnings := application.LintPolicy(p)
+			out := cmd.OutOrStdout()
+			for _, w := range warnings {
+				fmt.Fprintf(out, "%s: %s: %s (%s)\n", args[0], w.Field, w.Message, w.Code)
+			}
+			fmt.Fprintf(out, "%s: %d warnings\n", args[0], len(warnings))
+			if strict && len(warnings) > 0 {
+				return fmt.Errorf("%d warnings (--strict)", len(warnings))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&strict, "strict", false, "exit non-zero when there are warnings")
+	return cmd
+}

@@ -1,0 +1,178 @@
+package domain
+
+import (
+	"cmp"
+	"slices"
+)
+
+// ExampleTexts are the distinct examples of every condition of p (not the
+// negative ones), in a fixed order: what an embedder embeds for the policy,
+// and what a similarity slice given to ScoreMessage and ScoreStep is
+// indexed by.
+func ExampleTexts(p *Policy) []string {
+	var lists [][]string
+	for i := range p.Rules {
+		lists = append(lists, p.Rules[i].MatchCondition().AllExamples())
+	}
+	for i := range p.Scenarios {
+		sc := &p.Scenarios[i]
+		lists = append(lists, sc.Entry().AllExamples(), sc.Exit().AllExamples())
+		for _, st := range sc.Steps {
+			for k := range st.Transitions {
+				lists = append(lists, st.Transitions[k].MatchCondition().AllExamples())
+			}
+		}
+	}
+	return distinctTrimmed(lists...)
+}
+
+// ScoredRule is a rule's score for a message.
+type ScoredRule struct {
+	Index int // in Policy.Rules
+	Rule  *Rule
+	ConditionEvidence
+}
+
+// MessageScores are a message's scores against the policy's rules and
+// scenario entries.
+type MessageScores struct {
+	cp     *CompiledPolicy
+	in     MatchInput
+	scores []ConditionScore // of the conditions scoring at least 0.01, best first
+	byCond map[int]int      // condition → index in scores
+}
+
+// ScoreMessage scores text against every rule and scenario entry.
+// similarity, when not nil, is the message's cosine similarity to each of
+// ExampleTexts (NaN where unknown). The cost grows with the matcher's
+// weights for the message's words, not with the number of rules.
+func (cp *CompiledPolicy) ScoreMessage(text string, similarity []float64) *MessageScores {
+	s := &MessageScores{cp: cp, byCond: map[int]int{}}
+	if cp.global == nil {
+		return s
+	}
+	s.in = cp.global.input(text, "", cp.similarityOrNil(similarity))
+	s.scores = cp.global.matcher.Score(s.in, nil)
+	for i, cs := range s.scores {
+		s.byCond[cs.Condition] = i
+	}
+	return s
+}
+
+func (cp *CompiledPolicy) similarityOrNil(similarity []float64) []float64 {
+	if len(similarity) != len(cp.exampleTexts) {
+		return nil
+	}
+	return similarity
+}
+
+// Rules are the rules whose condition scored at least 0.01, best first
+// (declaration order among equals).
+func (s *MessageScores) Rules() []ScoredRule {
+	var out []ScoredRule
+	for _, cs := range s.scores {
+		for _, i := range s.cp.condRules[cs.Condition] {
+			out = append(out, ScoredRule{Index: i, Rule: &s.cp.Policy.Rules[i], ConditionEvidence: s.cp.global.evidence(cs)})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b ScoredRule) int {
+		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(a.Index, b.Index))
+	})
+	return out
+}
+
+// Entry is a scenario's entry score; zero when it scored below 0.01.
+func (s *MessageScores) Entry(scenarioID string) ConditionEvidence {
+	c, ok := s.cp.entryCond[scenarioID]
+	if !ok {
+		return ConditionEvidence{}
+	}
+	if i, ok := s.byCond[c]; ok {
+		return s.cp.global.evidence(s.scores[i])
+	}
+	return ConditionEvidence{}
+}
+
+// ExplainRule is rule i's evidence with its supporting example, which
+// Rules gives only for the best few conditions: the rule is scored again
+// on its own when needed.
+func (s *MessageScores) ExplainRule(i int) ConditionEvidence {
+	if i < 0 || i >= len(s.cp.ruleCond) {
+		return ConditionEvidence{}
+	}
+	return s.explain(s.cp.ruleCond[i])
+}
+
+// ExplainEntry is ExplainRule for a scenario's entry.
+func (s *MessageScores) ExplainEntry(scenarioID string) ConditionEvidence {
+	c, ok := s.cp.entryCond[scenarioID]
+	if !ok {
+		return ConditionEvidence{}
+	}
+	return s.explain(c)
+}
+
+func (s *MessageScores) explain(c int) ConditionEvidence {
+	if i, ok := s.byCond[c]; ok && s.scores[i].Example >= 0 {
+		return s.cp.global.evidence(s.scores[i])
+	}
+	if s.cp.global == nil {
+		return ConditionEvidence{}
+	}
+	for _, cs := range s.cp.global.matcher.Score(s.in, []int{c}) {
+		return s.cp.global.evidence(cs)
+	}
+	return ConditionEvidence{}
+}
+
+// StepScores are a message's scores at one step: its transitions, the
+// scenario's exit condition, and staying.
+type StepScores struct {
+	// Transitions are in the step's order.
+	Transitions []ConditionEvidence
+	// Exit is nil when the scenario has no exit condition.
+	Exit *ConditionEvidence
+	// Stay is how well the message fits the rest of the policy instead.
+	Stay ConditionEvidence
+}
+
+// ScoreStep scores text at a step. context is what the agent last asked
+// (the step's instructions, the previous reply): a short reply is read
+// with it. similarity is as for ScoreMessage. An unknown step, or one with
+// neither transitions nor an exit, scores nothing.
+func (cp *CompiledPolicy) ScoreStep(scenarioID, stepID, text, context string, similarity []float64) StepScores {
+	sc := cp.steps[StepKey(scenarioID, stepID)]
+	if sc == nil {
+		return StepScores{}
+	}
+	set := sc.compiled(cp)
+	out := StepScores{Transitions: make([]ConditionEvidence, len(sc.transitions))}
+	if set == nil {
+		return out
+	}
+	byCond := map[int]ConditionEvidence{}
+	for _, cs := range set.matcher.Score(set.input(text, context, cp.similarityOrNil(similarity)), allConditions(set)) {
+		byCond[cs.Condition] = set.evidence(cs)
+	}
+	for i, c := range sc.transitions {
+		if c >= 0 {
+			out.Transitions[i] = byCond[c]
+		}
+	}
+	if sc.exit >= 0 {
+		ev := byCond[sc.exit]
+		out.Exit = &ev
+	}
+	if sc.stay >= 0 {
+		out.Stay = byCond[sc.stay]
+	}
+	return out
+}
+
+func allConditions(s *conditionSet) []int {
+	out := make([]int, s.matcher.NumConditions())
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
