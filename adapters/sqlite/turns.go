@@ -25,7 +25,7 @@ WHERE id = ?3 AND tenant_id = ?4 AND lease_fence = ?5 AND turn_count = ?2 - 1
 RETURNING version, status, closed_ns`
 	sqlInsertTurn = `INSERT INTO turns (id, tenant_id, session_id, turn_number, created_ns, record, session_after, history, answers)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	sqlAnsweredBy = `SELECT id FROM turns WHERE tenant_id = ? AND answers = ?`
+	sqlAnsweredBy    = `SELECT id FROM turns WHERE tenant_id = ? AND answers = ?`
 	sqlRefusedCommit = `SELECT EXISTS (SELECT 1 FROM turns WHERE id = ?1 AND tenant_id = ?2 AND session_id = ?3 AND turn_number = ?4),
 	EXISTS (SELECT 1 FROM sessions WHERE id = ?3 AND tenant_id = ?2)`
 	sqlGetTurn       = `SELECT record, session_after FROM turns WHERE id = ? AND tenant_id = ?`
