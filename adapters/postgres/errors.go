@@ -104,6 +104,12 @@ func duplicate(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == uniqueViolation
 }
 
+// violates reports a unique violation of the named index.
+func violates(err error, index string) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == uniqueViolation && pgErr.ConstraintName == index
+}
+
 // fail maps a driver error to Focal's codes: transient conditions are
 // STORE_UNAVAILABLE, anything else INTERNAL_ERROR; domain errors pass
 // through.

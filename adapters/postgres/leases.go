@@ -82,6 +82,10 @@ WHERE tenant_id = $1 AND active_key = $6 AND NOT EXISTS (SELECT 1 FROM c) AND NO
 	sqlHistory = `-- read history
 SELECT history FROM turns WHERE session_id = $2 AND tenant_id = $1 ORDER BY turn_number DESC LIMIT $3`
 
+	// $3 fence, $4 TTL in microseconds.
+	sqlRenew = `-- renew lease
+UPDATE sessions SET lease_expires = now() + $4 * interval '1 microsecond' WHERE id = $2 AND tenant_id = $1 AND lease_fence = $3`
+
 	sqlRelease = `-- release lease
 UPDATE sessions SET lease_fence = NULL, lease_expires = NULL WHERE id = $2 AND tenant_id = $1 AND lease_fence = $3`
 )
@@ -216,7 +220,7 @@ func (ls *Leases) query(ctx context.Context, byKey bool, sql string, args ...any
 // the lease this statement took) is missing from the history, so then it
 // is read again, under the lease now held.
 func (ls *Leases) granted(ctx context.Context, req ports.LockRequest, r *leaseRow) (*lease, error) {
-	l := &lease{db: ls.db, tenantID: req.TenantID, created: r.created,
+	l := &lease{db: ls.db, tenantID: req.TenantID, created: r.created, ttl: req.TTL,
 		token: ports.LeaseToken{SessionID: r.session.ID, TurnNumber: r.session.TurnCount + 1, Fence: *r.fence}}
 	s, err := r.session.Session()
 	if err == nil {
@@ -280,6 +284,7 @@ type lease struct {
 	session  *domain.Session
 	history  []domain.HistoryEntry
 	created  bool
+	ttl      time.Duration
 
 	mu       sync.Mutex
 	released bool
@@ -321,5 +326,30 @@ func (l *lease) Release(ctx context.Context) error {
 	}
 	l.released = true
 	l.db.waiters.Wake(leaseKey(l.tenantID, l.token.SessionID))
+	return nil
+}
+
+// Renew implements ports.SessionLease: one update that moves the expiry
+// (by the server's clock) only while the row still holds this fence.
+func (l *lease) Renew(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.released {
+		return sqlkit.Busy("the lease of session %s was released", l.token.SessionID)
+	}
+	ctx, cancel := l.db.op(ctx)
+	defer cancel()
+	var affected int64
+	err := retry(ctx, func() error {
+		tag, err := l.db.pool.Exec(ctx, sqlRenew, l.tenantID, l.token.SessionID, l.token.Fence, l.ttl.Microseconds())
+		affected = tag.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return fail(err, "renew session lease")
+	}
+	if affected == 0 {
+		return sqlkit.Busy("the lease of session %s was taken over or used", l.token.SessionID)
+	}
 	return nil
 }

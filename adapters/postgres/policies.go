@@ -17,7 +17,9 @@ import (
 // (tenant, agent, version). The insert of version v+1 is the commit
 // point of a change (ON CONFLICT DO NOTHING: of concurrent savers one
 // inserts); a delete inserts a deletion marker as v+1, so numbers are
-// never reused; older versions are pruned after each insert.
+// never reused. Every version of the agent's current life is kept
+// (PolicyHistory); a delete prunes the life it ends, and the save that
+// starts a new life prunes the deletion marker.
 type Policies struct{ db *DB }
 
 var _ ports.PolicyStore = (*Policies)(nil)
@@ -112,7 +114,7 @@ func (ps *Policies) SavePolicy(ctx context.Context, tenantID string, p *domain.P
 	if err != nil {
 		return domain.WrapError(domain.CodeInternal, err, "policy cannot be stored")
 	}
-	if err := ps.insertVersion(ctx, tenantID, p.Agent.ID, version, false, string(agentJSON), string(policyJSON)); err != nil {
+	if err := ps.insertVersion(ctx, tenantID, p.Agent.ID, version, false, deleted, string(agentJSON), string(policyJSON)); err != nil {
 		return err
 	}
 	if p.Agent.Version == 0 {
@@ -121,9 +123,12 @@ func (ps *Policies) SavePolicy(ctx context.Context, tenantID string, p *domain.P
 	return nil
 }
 
-// insertVersion inserts an agent's next version (or deletion marker) and
-// prunes the older ones. VERSION_CONFLICT when the number is taken.
-func (ps *Policies) insertVersion(ctx context.Context, tenantID, agentID string, version int64, deleted bool, agent, policy string) error {
+// insertVersion inserts an agent's next version (or deletion marker) and,
+// with prune, removes the older ones. VERSION_CONFLICT when the number is
+// taken. Pruning is tidying only: the history reads only versions after
+// the newest deletion marker, whatever is left.
+func (ps *Policies) insertVersion(ctx context.Context, tenantID, agentID string, version int64, deleted, prune bool,
+	agent, policy string) error {
 	ictx, cancel := ps.db.op(ctx)
 	defer cancel()
 	var agentCol, policyCol any
@@ -136,6 +141,9 @@ func (ps *Policies) insertVersion(ctx context.Context, tenantID, agentID string,
 	}
 	if tag.RowsAffected() == 0 {
 		return sqlkit.VersionConflict(agentID, version-1)
+	}
+	if !prune {
+		return nil
 	}
 	if _, err := ps.db.pool.Exec(ictx, sqlPruneVersions, tenantID, agentID, version); err != nil {
 		ps.db.log.Warn("old policy versions not pruned", zap.String("tenant_id", tenantID), zap.String("agent_id", agentID), zap.Error(err))
@@ -193,7 +201,7 @@ func (ps *Policies) DeleteAgent(ctx context.Context, tenantID, agentID string) e
 	if current == 0 || deleted {
 		return sqlkit.AgentNotFound(agentID)
 	}
-	err = ps.insertVersion(ctx, tenantID, agentID, current+1, true, "", "")
+	err = ps.insertVersion(ctx, tenantID, agentID, current+1, true, true, "", "")
 	if domain.IsCode(err, domain.CodeVersionConflict) {
 		return domain.Errorf(domain.CodeVersionConflict, "agent %s changed while it was being deleted; nothing was deleted", agentID)
 	}

@@ -130,10 +130,11 @@ type stores struct {
 	leases   *Leases
 	keys     *IdempotencyKeys
 	rates    *RateLimits
+	tenants  *Tenants
 }
 
 func storesOf(db *DB) stores {
-	return stores{NewPolicies(db), NewSessions(db), NewTurns(db), NewLeases(db), NewIdempotencyKeys(db), NewRateLimits(db)}
+	return stores{NewPolicies(db), NewSessions(db), NewTurns(db), NewLeases(db), NewIdempotencyKeys(db), NewRateLimits(db), NewTenants(db)}
 }
 
 // The suite shares one database: every case uses fresh ids.
@@ -143,7 +144,8 @@ func TestStoreContract(t *testing.T) {
 		s := storesOf(db)
 		return contract.Stores{
 			Policies: s.policies, Sessions: s.sessions, Turns: s.turns, Locker: s.leases,
-			Idempotency: s.keys, Rates: s.rates,
+			Idempotency: s.keys, Rates: s.rates, PolicyHistory: s.policies,
+			TenantKeys: s.tenants, Budgets: s.tenants, Usage: s.tenants,
 			// Waiters of one process queue and are woken by its releases.
 			Features: contract.Features{FIFOLease: true},
 			Waiting:  func(tenantID, sessionID string) int { return db.waiters.Len(leaseKey(tenantID, sessionID)) },

@@ -25,15 +25,16 @@ const (
 	// it still holds this lease's fence and the turn before this one, and
 	// the turn is inserted only when it did. $1 tenant, $2 session, $3
 	// fence, $4 turn number, $5 session state, $6 turn id, $7 created at,
-	// $8 record, $9 history entry.
+	// $8 record, $9 history entry, $10 the keyed request a completed turn
+	// answers (turns_answers holds one per request).
 	sqlCommit = `-- commit turn
 WITH s AS (
 	UPDATE sessions SET state = $5, turn_count = $4, version = version + 1, lease_fence = NULL, lease_expires = NULL
 	WHERE id = $2 AND tenant_id = $1 AND lease_fence = $3 AND turn_count = $4 - 1
 	RETURNING version, status, closed_ns),
 t AS (
-	INSERT INTO turns (id, tenant_id, session_id, turn_number, created_at, record, session_after, history)
-	SELECT $6, $1, $2, $4, $7, $8, $5, $9 FROM s
+	INSERT INTO turns (id, tenant_id, session_id, turn_number, created_at, record, session_after, history, answers)
+	SELECT $6, $1, $2, $4, $7, $8, $5, $9, $10 FROM s
 	RETURNING id)
 SELECT s.version, s.status, s.closed_ns FROM s, t`
 
@@ -43,6 +44,9 @@ SELECT s.version, s.status, s.closed_ns FROM s, t`
 	sqlRefusedCommit = `-- explain refused commit
 SELECT EXISTS (SELECT 1 FROM turns WHERE id = $3 AND tenant_id = $1 AND session_id = $2 AND turn_number = $4),
 	EXISTS (SELECT 1 FROM sessions WHERE id = $2 AND tenant_id = $1)`
+
+	sqlAnsweredBy = `-- turn answering a keyed request
+SELECT id FROM turns WHERE tenant_id = $1 AND answers = $2`
 
 	sqlGetTurn = `-- get turn
 SELECT record, session_after FROM turns WHERE id = $2 AND tenant_id = $1`
@@ -79,8 +83,12 @@ func (ts *Turns) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *d
 	var closedNS int64
 	err = retry(cctx, func() error {
 		return db.pool.QueryRow(cctx, sqlCommit, turn.TenantID, turn.SessionID, lease.Fence, turn.TurnNumber,
-			string(row.After), turn.ID, turn.CreatedAt, string(row.Record), string(row.History)).Scan(&version, &status, &closedNS)
+			string(row.After), turn.ID, turn.CreatedAt, string(row.Record), string(row.History), sqlkit.Answers(turn)).
+			Scan(&version, &status, &closedNS)
 	})
+	if violates(err, "turns_answers") {
+		return db.answered(ctx, turn)
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return db.refusedCommit(ctx, turn, "the lease of this turn was taken over, or the turn is taken")
 	}
@@ -99,6 +107,19 @@ func (ts *Turns) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *d
 	db.spent.Add(lease.Fence)
 	db.waiters.Wake(leaseKey(turn.TenantID, turn.SessionID))
 	return nil
+}
+
+// answered is the refusal of a completed turn whose keyed request another
+// completed turn answered, naming that turn.
+func (db *DB) answered(ctx context.Context, turn *domain.Turn) error {
+	ctx, cancel := db.op(ctx)
+	defer cancel()
+	var id string
+	err := db.pool.QueryRow(ctx, sqlAnsweredBy, turn.TenantID, sqlkit.Answers(turn)).Scan(&id)
+	if err != nil {
+		return fail(err, "commit turn")
+	}
+	return &ports.AnsweredError{TurnID: id}
 }
 
 // refusedCommit explains a commit that moved nothing: success when its

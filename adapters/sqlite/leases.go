@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -47,6 +48,7 @@ WHERE tenant_id = ? AND active_key = ?`
 	sqlInsertLeased = `INSERT INTO sessions (id, tenant_id, agent_id, status, active_key, created_ns, version, state, lease_fence, lease_expires_ns)
 VALUES (?, ?, ?, 'active', ?, ?, ?, ?, ?, ?)`
 	sqlHistory = `SELECT history FROM turns WHERE session_id = ? AND tenant_id = ? ORDER BY turn_number DESC LIMIT ?`
+	sqlRenew   = `UPDATE sessions SET lease_expires_ns = ? WHERE id = ? AND tenant_id = ? AND lease_fence = ?`
 	sqlRelease = `UPDATE sessions SET lease_fence = NULL, lease_expires_ns = NULL WHERE id = ? AND tenant_id = ? AND lease_fence = ?`
 )
 
@@ -121,7 +123,7 @@ func (ls *Leases) create(ctx context.Context, tx *sql.Tx, req ports.LockRequest,
 		return nil, err
 	}
 	fresh.Freeze()
-	return &lease{db: ls.db, tenantID: req.TenantID, created: true, session: fresh, history: []domain.HistoryEntry{},
+	return &lease{db: ls.db, tenantID: req.TenantID, created: true, ttl: req.TTL, session: fresh, history: []domain.HistoryEntry{},
 		token: ports.LeaseToken{SessionID: c.ID, TurnNumber: 1, Fence: fence}}, nil
 }
 
@@ -167,7 +169,7 @@ func (ls *Leases) take(ctx context.Context, req ports.LockRequest, missing func(
 		if err != nil {
 			return err
 		}
-		l = &lease{db: ls.db, tenantID: req.TenantID, session: s, history: history,
+		l = &lease{db: ls.db, tenantID: req.TenantID, ttl: req.TTL, session: s, history: history,
 			token: ports.LeaseToken{SessionID: r.ID, TurnNumber: r.TurnCount + 1, Fence: next}}
 		return nil
 	})
@@ -221,6 +223,7 @@ type lease struct {
 	session  *domain.Session
 	history  []domain.HistoryEntry
 	created  bool
+	ttl      time.Duration
 
 	mu       sync.Mutex
 	released bool
@@ -261,4 +264,24 @@ func (l *lease) Release(ctx context.Context) error {
 	l.released = true
 	l.db.waiters.Wake(leaseKey(l.tenantID, l.token.SessionID))
 	return nil
+}
+
+// Renew implements ports.SessionLease: one update that moves the expiry
+// only while the row still holds this lease's fence.
+func (l *lease) Renew(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.released {
+		return sqlkit.Busy("the lease of session %s was released", l.token.SessionID)
+	}
+	return l.db.write(ctx, "renew session lease", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, sqlRenew, l.db.clock.Now().Add(l.ttl).UnixNano(), l.token.SessionID, l.tenantID, l.token.Fence)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return cmp.Or(err, sqlkit.Busy("the lease of session %s was taken over or used", l.token.SessionID))
+		}
+		return nil
+	})
 }

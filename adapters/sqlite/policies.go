@@ -13,8 +13,10 @@ import (
 
 // Policies implements ports.PolicyStore on SQLite: one row per (tenant,
 // agent, version). A save or a delete reads the newest version and inserts
-// the next one in one write transaction, pruning the older ones; the
-// primary key refuses a number taken by another process meanwhile.
+// the next one in one write transaction; the primary key refuses a number
+// taken by another process meanwhile. Every version of the agent's current
+// life is kept (PolicyHistory): a delete prunes the life it ends, and the
+// save that starts a new life prunes the deletion marker.
 type Policies struct{ db *DB }
 
 var _ ports.PolicyStore = (*Policies)(nil)
@@ -110,7 +112,7 @@ func (ps *Policies) SavePolicy(ctx context.Context, tenantID string, p *domain.P
 		if err != nil {
 			return domain.WrapError(domain.CodeInternal, err, "policy cannot be stored")
 		}
-		return ps.insertVersion(ctx, tx, tenantID, p.Agent.ID, version, false, string(agentJSON), string(policyJSON))
+		return ps.insertVersion(ctx, tx, tenantID, p.Agent.ID, version, false, cur.deleted, string(agentJSON), string(policyJSON))
 	})
 	if err == nil && p.Agent.Version == 0 {
 		p.Agent.Version = version
@@ -118,7 +120,8 @@ func (ps *Policies) SavePolicy(ctx context.Context, tenantID string, p *domain.P
 	return err
 }
 
-func (ps *Policies) insertVersion(ctx context.Context, tx *sql.Tx, tenantID, agentID string, version int64, deleted bool, agent, policy string) error {
+func (ps *Policies) insertVersion(ctx context.Context, tx *sql.Tx, tenantID, agentID string, version int64, deleted, prune bool,
+	agent, policy string) error {
 	var agentCol, policyCol any
 	if !deleted {
 		agentCol, policyCol = agent, policy
@@ -127,7 +130,7 @@ func (ps *Policies) insertVersion(ctx context.Context, tx *sql.Tx, tenantID, age
 	if duplicate(err) {
 		return sqlkit.VersionConflict(agentID, version-1)
 	}
-	if err != nil {
+	if err != nil || !prune {
 		return err
 	}
 	_, err = tx.ExecContext(ctx, sqlPruneVersions, tenantID, agentID, version)
@@ -179,6 +182,6 @@ func (ps *Policies) DeleteAgent(ctx context.Context, tenantID, agentID string) e
 		if cur.version == 0 || cur.deleted {
 			return sqlkit.AgentNotFound(agentID)
 		}
-		return ps.insertVersion(ctx, tx, tenantID, agentID, cur.version+1, true, "", "")
+		return ps.insertVersion(ctx, tx, tenantID, agentID, cur.version+1, true, true, "", "")
 	})
 }

@@ -33,10 +33,11 @@ type stores struct {
 	leases   *Leases
 	keys     *IdempotencyKeys
 	rates    *RateLimits
+	tenants  *Tenants
 }
 
 func storesOf(db *DB) stores {
-	return stores{NewPolicies(db), NewSessions(db), NewTurns(db), NewLeases(db), NewIdempotencyKeys(db), NewRateLimits(db)}
+	return stores{NewPolicies(db), NewSessions(db), NewTurns(db), NewLeases(db), NewIdempotencyKeys(db), NewRateLimits(db), NewTenants(db)}
 }
 
 // The suite shares one file: every case uses fresh ids.
@@ -46,7 +47,8 @@ func TestStoreContract(t *testing.T) {
 		s := storesOf(db)
 		return contract.Stores{
 			Policies: s.policies, Sessions: s.sessions, Turns: s.turns, Locker: s.leases,
-			Idempotency: s.keys, Rates: s.rates,
+			Idempotency: s.keys, Rates: s.rates, PolicyHistory: s.policies,
+			TenantKeys: s.tenants, Budgets: s.tenants, Usage: s.tenants,
 			Features: contract.Features{FIFOLease: true},
 			Waiting:  func(tenantID, sessionID string) int { return db.waiters.Len(leaseKey(tenantID, sessionID)) },
 		}

@@ -23,8 +23,9 @@ const (
 	sqlMoveSession = `UPDATE sessions SET state = ?1, turn_count = ?2, version = version + 1, lease_fence = NULL, lease_expires_ns = NULL
 WHERE id = ?3 AND tenant_id = ?4 AND lease_fence = ?5 AND turn_count = ?2 - 1
 RETURNING version, status, closed_ns`
-	sqlInsertTurn = `INSERT INTO turns (id, tenant_id, session_id, turn_number, created_ns, record, session_after, history)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlInsertTurn = `INSERT INTO turns (id, tenant_id, session_id, turn_number, created_ns, record, session_after, history, answers)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlAnsweredBy    = `SELECT id FROM turns WHERE tenant_id = ? AND answers = ?`
 	sqlRefusedCommit = `SELECT EXISTS (SELECT 1 FROM turns WHERE id = ?1 AND tenant_id = ?2 AND session_id = ?3 AND turn_number = ?4),
 	EXISTS (SELECT 1 FROM sessions WHERE id = ?3 AND tenant_id = ?2)`
 	sqlGetTurn       = `SELECT record, session_after FROM turns WHERE id = ? AND tenant_id = ?`
@@ -37,6 +38,10 @@ WHERE session_id = ? AND tenant_id = ? AND turn_number < ? ORDER BY turn_number 
 
 // errRefused reports a commit whose session row did not move on.
 var errRefused = errors.New("the session did not move on")
+
+// errAnswered reports a completed turn of a keyed request another
+// completed turn answered.
+var errAnswered = errors.New("the keyed request is answered")
 
 // CommitTurn implements ports.TurnStore: one write transaction moves the
 // session row on, where it still holds this lease's fence and the turn
@@ -55,7 +60,8 @@ func (ts *Turns) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *d
 		return db.refusedCommit(ctx, turn, "the lease is not this turn's")
 	}
 	var version, closedNS int64
-	var status string
+	var status, answeredBy string
+	answers := sqlkit.Answers(turn)
 	err = db.write(ctx, "commit turn", func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, sqlMoveSession, string(row.After), turn.TurnNumber, turn.SessionID, turn.TenantID, lease.Fence).
 			Scan(&version, &status, &closedNS)
@@ -65,13 +71,26 @@ func (ts *Turns) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *d
 		if err != nil {
 			return err
 		}
+		// One writer at a time: the answer read here stands until commit.
+		if answers != nil {
+			err := tx.QueryRowContext(ctx, sqlAnsweredBy, turn.TenantID, answers).Scan(&answeredBy)
+			if err == nil {
+				return errAnswered
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
 		_, err = tx.ExecContext(ctx, sqlInsertTurn, turn.ID, turn.TenantID, turn.SessionID, turn.TurnNumber, turn.CreatedAt.UnixNano(),
-			string(row.Record), string(row.After), string(row.History))
+			string(row.Record), string(row.After), string(row.History), answers)
 		if duplicate(err) {
 			return errRefused
 		}
 		return err
 	})
+	if errors.Is(err, errAnswered) {
+		return &ports.AnsweredError{TurnID: answeredBy}
+	}
 	if errors.Is(err, errRefused) {
 		return db.refusedCommit(ctx, turn, "the lease of this turn was taken over, or the turn is taken")
 	}

@@ -129,3 +129,12 @@ func DecodeHistoryEntry(b []byte) (domain.HistoryEntry, error) {
 	}
 	return h, nil
 }
+
+// Answers is the turns.answers column of t: the keyed request a completed
+// turn answers, unique per tenant; nil (NULL) for any other turn.
+func Answers(t *domain.Turn) any {
+	if t.KeyedRequest != "" && t.Status == domain.TurnCompleted {
+		return t.KeyedRequest
+	}
+	return nil
+}
