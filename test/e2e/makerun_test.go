@@ -32,9 +32,6 @@ const bannerScreen = 25
 // one screen, a token, a curl line that gets a full ChatResponse and the
 // console URL; then one log line per request.
 func TestMakeRunPrintsAWorkingCurlLine(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "make", "--no-print-directory", "run", "RUN_ADDR=127.0.0.1:0")
@@ -198,9 +195,6 @@ func makeRun(t *testing.T, ctx context.Context, args ...string) (token, curlLine
 // default): after a stop and a second `make run`, the first run's session
 // is still there and the demo's curl line continues it.
 func TestMakeRunTwiceKeepsTheSession(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	db := "RUN_DB=" + filepath.Join(t.TempDir(), "run", "focal.db")
