@@ -240,8 +240,10 @@ func (u *Idempotency) settle(ctx context.Context, rec ports.IdempotencyRecord, r
 	switch {
 	case reply.Unknown:
 		// The turn's outcome is unknown: the claim stays, its hold lapses.
-	case reply.TurnID == rec.TurnID && reply.Code == "" && !reply.Left:
-		// The committed turn answers; the claim names it.
+	case reply.TurnID == rec.TurnID && reply.Code == "":
+		// The committed turn answers; the claim names it. Also when its
+		// client left before hearing it: the retry hears it then, instead
+		// of recording the message a second time.
 	case Storable(reply):
 		_ = u.keys.CompleteIdempotencyKey(ctx, rec.TenantID, rec.Key, rec.Owner, reply.Status, reply.Header, reply.Body, u.clock.Now().Add(u.cfg.TTL))
 	default:

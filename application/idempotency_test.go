@@ -149,6 +149,22 @@ func TestRepliesAreStoredOrReleased(t *testing.T) {
 	}
 }
 
+// A client that left after its turn was committed does not free the key:
+// the committed turn answers the retry, which does not run again.
+func TestClientThatLeftAfterItsTurnCommittedKeepsTheKey(t *testing.T) {
+	f := newIdemFixture(time.Minute)
+	_, err := f.uc.Do(t.Context(), f.req, func(ctx context.Context) Reply {
+		r := f.answerWithTurn(ctx)
+		r.Left = true
+		return r
+	})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"claim"}, f.keys.take(), "neither released nor completed")
+	a, err := f.uc.Do(t.Context(), f.req, mustNotRun(t))
+	require.NoError(t, err)
+	require.NotNil(t, a.Turn, "the retry answers with the committed turn")
+}
+
 // A claim whose owner died (it stopped renewing) holds its key for one
 // hold, judged by the clock: before it a retry is told the key is in
 // progress; after it the retry takes the claim over and runs, under the

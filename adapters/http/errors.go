@@ -71,6 +71,10 @@ type ErrorPayload struct {
 	Message   string              `json:"message"`
 	Details   []domain.FieldError `json:"details"`
 	RequestID string              `json:"request_id"`
+	// Outcome is "unknown" when what failed may have taken effect (a turn
+	// whose commit the store confirmed neither way); TurnID names that turn.
+	Outcome string `json:"outcome,omitempty"`
+	TurnID  string `json:"turn_id,omitempty"`
 }
 
 // errorPayload converts err into what the client sees. Errors without a
@@ -88,7 +92,8 @@ func errorPayload(c *gin.Context, err error) (int, ErrorPayload, *domain.Error) 
 	if details == nil {
 		details = []domain.FieldError{}
 	}
-	return HTTPStatus(de.Code), ErrorPayload{Code: de.Code, Message: msg, Details: details, RequestID: requestID(c)}, de
+	return HTTPStatus(de.Code), ErrorPayload{Code: de.Code, Message: msg, Details: details, RequestID: requestID(c),
+		Outcome: de.Outcome, TurnID: de.TurnID}, de
 }
 
 // writeError answers with the error body and the headers its code calls

@@ -35,6 +35,9 @@ type errorEvent struct {
 	Type    string           `json:"type"`
 	Code    domain.ErrorCode `json:"code"`
 	Message string           `json:"message"`
+	// Outcome and TurnID: as in an error body.
+	Outcome string `json:"outcome,omitempty"`
+	TurnID  string `json:"turn_id,omitempty"`
 }
 
 // sseStream writes one turn's events. Writes come from the turn (tokens)
@@ -123,7 +126,8 @@ func (s *sseStream) fail(c *gin.Context, err error) {
 	if HTTPStatus(payload.Code) >= 500 {
 		logctx.From(c.Request.Context(), zap.NewNop()).Error("stream failed", zap.String("code", string(payload.Code)), zap.Error(err))
 	}
-	_ = s.event("error", errorEvent{Type: "error", Code: payload.Code, Message: payload.Message})
+	_ = s.event("error", errorEvent{Type: "error", Code: payload.Code, Message: payload.Message,
+		Outcome: payload.Outcome, TurnID: payload.TurnID})
 }
 
 // postStream runs one turn and streams the reply as Server-Sent Events.

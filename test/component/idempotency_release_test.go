@@ -75,9 +75,10 @@ func (e *heldEngine) awaitHeld(t *testing.T) {
 	}
 }
 
-// A client that leaves while its request runs releases the key: the retry
-// runs the turn anew instead of replaying an answer nobody received, both
-// when the turn then fails and when it completes all the same.
+// A client that leaves while its request runs releases the key when its
+// turn ends interrupted: the retry runs the turn anew. When the turn
+// completes all the same, the key stays with it: the retry answers with
+// that turn, and the message is recorded once.
 func TestIdempotencyKeyOfAClientThatLeftIsReleased(t *testing.T) {
 	for _, finish := range []bool{false, true} {
 		t.Run(fmt.Sprintf("turn completes after the client left: %v", finish), func(t *testing.T) {
@@ -114,6 +115,11 @@ func TestIdempotencyKeyOfAClientThatLeftIsReleased(t *testing.T) {
 			retry := app.Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/chat", Token: token, Body: raw,
 				Headers: withKey("k-left")})
 			require.Equal(t, http.StatusOK, retry.Status, "%s", retry.Body)
+			if finish {
+				assert.Equal(t, "true", retry.Header.Get("Idempotent-Replayed"), "the retry answers with the committed turn")
+				assert.EqualValues(t, 1, engine.runs.Load())
+				return
+			}
 			assert.Empty(t, retry.Header.Get("Idempotent-Replayed"), "the retry ran, it was not replayed")
 			assert.EqualValues(t, 2, engine.runs.Load())
 		})
