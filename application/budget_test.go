@@ -27,6 +27,9 @@ func (c *manualClock) Now() time.Time {
 	return c.now
 }
 
+// After is the wall clock's: nothing here waits on this clock.
+func (c *manualClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
 func (c *manualClock) set(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

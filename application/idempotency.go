@@ -216,15 +216,13 @@ func (u *Idempotency) renew(ctx context.Context, rec ports.IdempotencyRecord) (s
 	ended := make(chan struct{})
 	go func() {
 		defer close(ended)
-		t := time.NewTicker(u.cfg.Hold / 3)
-		defer t.Stop()
 		for {
 			select {
 			case <-done:
 				return
 			case <-ctx.Done():
 				return
-			case <-t.C:
+			case <-u.clock.After(u.cfg.Hold / 3):
 			}
 			err := u.keys.RenewIdempotencyClaim(ctx, rec.TenantID, rec.Key, rec.Owner, u.clock.Now().Add(u.cfg.Hold))
 			if domain.IsCode(err, domain.CodeNotFound) {

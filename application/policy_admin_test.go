@@ -101,6 +101,9 @@ type fixedClock struct{ t time.Time }
 
 func (c fixedClock) Now() time.Time { return c.t }
 
+// After is the wall clock's: nothing here waits on this clock.
+func (c fixedClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
 func testPolicy() *domain.Policy {
 	temp := 0.2
 	return &domain.Policy{

@@ -358,13 +358,11 @@ func (p *PreparedTurn) keepLease(ctx context.Context) (stop func()) {
 	done, ended := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(ended)
-		t := time.NewTicker(p.uc.cfg.LeaseTTL / 3)
-		defer t.Stop()
 		for {
 			select {
 			case <-done:
 				return
-			case <-t.C:
+			case <-p.uc.clock.After(p.uc.cfg.LeaseTTL / 3):
 			}
 			if domain.IsCode(p.lease.Renew(ctx), domain.CodeSessionBusy) {
 				return

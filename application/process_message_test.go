@@ -185,11 +185,14 @@ func TestLateRunAnswersWithTheTurnItsTakerCommitted(t *testing.T) {
 	fake := clockwork.NewFakeClock()
 	store := memory.New(fake)
 	uc := newUseCase(t, store, store)
-	keys := application.NewIdempotency(application.IdempotencyConfig{TTL: time.Hour, Wait: time.Second, Hold: time.Minute}, store, store, fake)
+	cfg := application.IdempotencyConfig{TTL: time.Hour, Wait: time.Second, Hold: time.Minute}
+	// The first run's renewals never fire: it stopped renewing.
+	stalled := application.NewIdempotency(cfg, store, store, stalledClock{fake})
+	keys := application.NewIdempotency(cfg, store, store, fake)
 	cmd := application.ChatCommand{TenantID: tenant, AgentID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8", Channel: "web", UserChannelID: "u", Message: "hi"}
 	req := application.KeyedRequest{TenantID: tenant, Key: "k", Fingerprint: "chat hi"}
 	var taker, late *application.ChatResult
-	_, err := keys.Do(t.Context(), req, func(ctx context.Context) application.Reply {
+	_, err := stalled.Do(t.Context(), req, func(ctx context.Context) application.Reply {
 		fake.Advance(2 * time.Minute) // the first run's hold lapses
 		a, err := keys.Do(t.Context(), req, func(ctx context.Context) application.Reply {
 			var err error
@@ -209,3 +212,9 @@ func TestLateRunAnswersWithTheTurnItsTakerCommitted(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, page.Items, 1, "the message is recorded once")
 }
+
+// stalledClock tells the fake clock's time, and its waits never end: a
+// holder on it never renews.
+type stalledClock struct{ *clockwork.FakeClock }
+
+func (stalledClock) After(time.Duration) <-chan time.Time { return nil }

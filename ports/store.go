@@ -291,9 +291,14 @@ type SessionLease interface {
 	Renew(ctx context.Context) error
 }
 
-// Clock tells the time; tests substitute it.
+// Clock tells the time and waits for it; tests substitute it, so that
+// what runs on a timer (lease and claim renewals) waits on a fake clock.
+// Safe for concurrent use.
 type Clock interface {
 	Now() time.Time
+	// After sends the time on the returned channel once d has passed by
+	// this clock, as time.After does.
+	After(d time.Duration) <-chan time.Time
 }
 
 // PolicyHistory keeps every saved version of an agent's policy readable,

@@ -14,3 +14,6 @@ var _ ports.Clock = System{}
 
 // Now implements ports.Clock.
 func (System) Now() time.Time { return time.Now() }
+
+// After implements ports.Clock.
+func (System) After(d time.Duration) <-chan time.Time { return time.After(d) }

@@ -26,6 +26,9 @@ func (c *testClock) Now() time.Time {
 	return c.now
 }
 
+// After is the wall clock's: nothing here waits on this clock.
+func (c *testClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
 func (c *testClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

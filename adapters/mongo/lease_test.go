@@ -97,6 +97,8 @@ func (c *offsetClock) Now() time.Time {
 	return time.Now().Add(c.offset)
 }
 
+func (c *offsetClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
 func (c *offsetClock) advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

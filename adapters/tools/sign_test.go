@@ -61,6 +61,9 @@ type fixedClock struct{ t time.Time }
 
 func (c fixedClock) Now() time.Time { return c.t }
 
+// After is the wall clock's: nothing here waits on this clock.
+func (c fixedClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
 var signedAt = time.Date(2025, time.January, 15, 9, 0, 0, 0, time.UTC)
 
 // received is one request a fake tool got.

@@ -77,6 +77,8 @@ type systemClock struct{}
 
 func (systemClock) Now() time.Time { return time.Now() }
 
+func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
 // StatusError is a tool answering with a non-2xx status.
 type StatusError struct {
 	Status     int
