@@ -66,6 +66,9 @@ type Idempotency struct {
 	turns ports.TurnStore
 	clock ports.Clock
 	cfg   IdempotencyConfig
+	// releases retries the settling of a key that could not reach the
+	// store.
+	releases *Releases
 }
 
 // NewIdempotency returns the use case.
@@ -78,6 +81,11 @@ func NewIdempotency(cfg IdempotencyConfig, keys ports.IdempotencyStore, turns po
 	}
 	return &Idempotency{keys: keys, turns: turns, clock: clock, cfg: cfg}
 }
+
+// RetryReleases hands the release or completion of a key that could not
+// reach the store to r, which retries it when the store is back; call it
+// before serving.
+func (u *Idempotency) RetryReleases(r *Releases) { u.releases = r }
 
 // keyedTurn is what a run under a key tells the turn it runs: the id to
 // record it under and the keyed request it answers.
@@ -243,11 +251,18 @@ func (u *Idempotency) settle(ctx context.Context, rec ports.IdempotencyRecord, r
 		// client left before hearing it: the retry hears it then, instead
 		// of recording the message a second time.
 	case Storable(reply):
-		_ = u.keys.CompleteIdempotencyKey(ctx, rec.TenantID, rec.Key, rec.Owner, reply.Status, reply.Header, reply.Body, u.clock.Now().Add(u.cfg.TTL))
+		expires := u.clock.Now().Add(u.cfg.TTL)
+		_ = u.releases.Release(ctx, u.cfg.Hold, func(ctx context.Context) error {
+			return u.keys.CompleteIdempotencyKey(ctx, rec.TenantID, rec.Key, rec.Owner, reply.Status, reply.Header, reply.Body, expires)
+		})
 	default:
-		// A release that fails leaves the claim to lapse: a retry takes
-		// it over one hold later.
-		_ = u.keys.ReleaseIdempotencyKey(ctx, rec.TenantID, rec.Key, rec.Owner)
+		// A release that cannot reach the store is retried until the
+		// claim would lapse by itself (a retry then takes it over). It
+		// names the claim's owner, so a late one frees nothing once a
+		// retry has taken the key over.
+		_ = u.releases.Release(ctx, u.cfg.Hold, func(ctx context.Context) error {
+			return u.keys.ReleaseIdempotencyKey(ctx, rec.TenantID, rec.Key, rec.Owner)
+		})
 	}
 }
 

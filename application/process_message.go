@@ -56,6 +56,7 @@ type ProcessMessage struct {
 	engine   ports.Engine
 	clock    ports.Clock
 	gate     TurnGate
+	releases *Releases
 }
 
 // NewProcessMessage wires the use case.
@@ -74,6 +75,16 @@ func NewProcessMessage(cfg ChatConfig, policies *PolicyCache, sessions ports.Ses
 // GateTurns makes every turn pass gate (budgets) before it takes its
 // session's lease; call it before serving.
 func (uc *ProcessMessage) GateTurns(gate TurnGate) { uc.gate = gate }
+
+// RetryReleases hands the release of a lease that could not reach the
+// store to r, which retries it when the store is back; call it before
+// serving.
+func (uc *ProcessMessage) RetryReleases(r *Releases) { uc.releases = r }
+
+// release gives a lease up, also when the caller's request has ended.
+func (uc *ProcessMessage) release(ctx context.Context, lease ports.SessionLease) {
+	_ = uc.releases.Release(ctx, uc.cfg.LeaseTTL, lease.Release)
+}
 
 // PreparedTurn is a turn that passed every check and holds its session's
 // lease; Run it or Abort it.
@@ -132,7 +143,7 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (_ *Prep
 	if !ok {
 		turnID, err := uuid.NewV7()
 		if err != nil {
-			_ = lease.Release(context.WithoutCancel(ctx))
+			uc.release(ctx, lease)
 			return nil, domain.WrapError(domain.CodeInternal, err, "cannot allocate a turn id")
 		}
 		keyed.turnID = turnID.String()
@@ -166,7 +177,7 @@ func (uc *ProcessMessage) lockSession(ctx context.Context, cmd ChatCommand, hist
 		if err == nil {
 			return lease, nil
 		}
-		_ = lease.Release(context.WithoutCancel(ctx))
+		uc.release(ctx, lease)
 		// By channel identity a closed session only means its successor
 		// is to be found or opened; by id it is the answer.
 		if cmd.SessionID != "" || !domain.IsCode(err, domain.CodeSessionClosed) {
@@ -198,7 +209,7 @@ func (uc *ProcessMessage) usable(ctx context.Context, cmd ChatCommand, s *domain
 
 // Abort gives up a prepared turn without running it.
 func (p *PreparedTurn) Abort(ctx context.Context) {
-	_ = p.lease.Release(context.WithoutCancel(ctx))
+	p.uc.release(ctx, p.lease)
 	p.pass.Cancel()
 }
 
@@ -217,7 +228,7 @@ func (p *PreparedTurn) TurnID() string { return p.turnID }
 // the client went away.
 func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResult, error) {
 	uc := p.uc
-	defer p.lease.Release(context.WithoutCancel(ctx))
+	defer uc.release(ctx, p.lease)
 	defer p.keepLease(context.WithoutCancel(ctx))()
 	var spent domain.TokenUsage
 	defer func() { p.pass.Settle(spent) }()

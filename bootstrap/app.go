@@ -60,7 +60,8 @@ func quietFxLogger(log *zap.Logger) fxevent.Logger {
 }
 
 // NewApp returns the fx application for cfg. Stopping waits for the HTTP
-// drain and a few seconds more for the stores to close.
+// drain, for the requests ended at its deadline, and a few seconds more
+// for the stores to close.
 func NewApp(cfg Config, log *zap.Logger, extra ...fx.Option) *fx.App {
-	return fx.New(Options(cfg, log, extra...), fx.StopTimeout(cfg.HTTP.ShutdownDrain+10*time.Second))
+	return fx.New(Options(cfg, log, extra...), fx.StopTimeout(cfg.HTTP.ShutdownDrain+afterDrain+10*time.Second))
 }

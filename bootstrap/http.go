@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
+	"time"
 
 	"go.uber.org/fx"
 	"go.uber.org/zap"
@@ -26,8 +28,11 @@ var HTTPModule = fx.Module("http",
 		func(cfg Config, limiter ports.RateLimiter, clk ports.Clock) *httpapi.RateLimits {
 			return httpapi.NewRateLimits(cfg.RateLimit, limiter, clk)
 		},
-		func(cfg Config, keys ports.IdempotencyStore, turns ports.TurnStore, clk ports.Clock) *application.Idempotency {
-			return application.NewIdempotency(cfg.Idempotency, keys, turns, clk)
+		func(clk ports.Clock) *application.Releases { return application.NewReleases(maxPendingReleases, clk) },
+		func(cfg Config, keys ports.IdempotencyStore, turns ports.TurnStore, clk ports.Clock, releases *application.Releases) *application.Idempotency {
+			u := application.NewIdempotency(cfg.Idempotency, keys, turns, clk)
+			u.RetryReleases(releases)
+			return u
 		},
 		asRoutes(newChatRoutes),
 		asRoutes(newOpenAIRoutes),
@@ -43,7 +48,12 @@ var HTTPModule = fx.Module("http",
 		newServer,
 	),
 	fx.Invoke(func(*Server) {}),
+	fx.Invoke(func(chat *application.ProcessMessage, releases *application.Releases) { chat.RetryReleases(releases) }),
 )
+
+// maxPendingReleases bounds the releases waiting for the store to come
+// back (a few hundred bytes each); past it a lease or key lapses instead.
+const maxPendingReleases = 10000
 
 // asRoutes provides an endpoint set into the "routes" group.
 func asRoutes(ctor any) any {
@@ -100,15 +110,29 @@ func newRouter(p routerParams) http.Handler {
 type Server struct {
 	srv *http.Server
 	ln  net.Listener
+	// stopRequests ends the requests still running when the drain
+	// deadline passes; running counts them.
+	stopRequests context.CancelCauseFunc
+	running      runningRequests
 }
 
 // Addr is the address the server listens on (useful with port 0).
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
+// afterDrain bounds the wait for requests ended at the drain deadline:
+// each records its turn (the commit has at most twice the commit timeout)
+// and gives its lease and key up.
+const afterDrain = 15 * time.Second
+
 // newServer depends on StartupBundle so that the data is loaded before the
 // listener opens (fx runs start hooks in dependency order).
-func newServer(lc fx.Lifecycle, cfg Config, handler http.Handler, log *zap.Logger, _ *StartupBundle) *Server {
-	s := &Server{srv: httpapi.NewServer(cfg.HTTP, handler, log)}
+func newServer(lc fx.Lifecycle, cfg Config, handler http.Handler, log *zap.Logger, releases *application.Releases, _ *StartupBundle) *Server {
+	base, stop := context.WithCancelCause(context.Background())
+	s := &Server{stopRequests: stop}
+	s.srv = httpapi.NewServer(cfg.HTTP, s.running.track(handler), log)
+	s.srv.BaseContext = func(net.Listener) context.Context { return base }
+	retrying, stopRetrying := context.WithCancel(context.Background())
+	retried := make(chan struct{})
 	lc.Append(fx.Hook{
 		OnStart: func(context.Context) error {
 			// Listen before returning so a port conflict fails start-up;
@@ -124,21 +148,96 @@ func newServer(lc fx.Lifecycle, cfg Config, handler http.Handler, log *zap.Logge
 					log.Error("http server stopped", zap.Error(err))
 				}
 			}()
+			go func() { defer close(retried); releases.Run(retrying) }()
 			log.Info("listening", zap.String("addr", ln.Addr().String()))
 			return nil
 		},
-		// Shutdown stops accepting at once, then waits for in-flight turns
-		// and streams up to the drain deadline before the stores close.
 		OnStop: func(ctx context.Context) error {
-			ctx, cancel := context.WithTimeout(ctx, cfg.HTTP.ShutdownDrain)
+			err := s.shutdown(ctx, cfg.HTTP.ShutdownDrain, log)
+			stopRetrying()
+			<-retried
+			// The stores close after this hook: releases that could not
+			// reach them get one more try first.
+			flush, cancel := context.WithTimeout(ctx, application.ReleaseAttempt)
 			defer cancel()
-			log.Info("draining", zap.Duration("deadline", cfg.HTTP.ShutdownDrain))
-			if err := s.srv.Shutdown(ctx); err != nil {
-				log.Warn("drain deadline passed; closing remaining connections", zap.Error(err))
-				return s.srv.Close()
-			}
-			return nil
+			releases.Flush(flush)
+			return err
 		},
 	})
 	return s
+}
+
+// shutdown stops accepting at once and waits for in-flight turns and
+// streams up to the drain deadline. Past it, the requests still running
+// are ended (their turns are recorded as interrupted, their clients told,
+// their leases and keys given up) and waited for, within afterDrain, and
+// only then are their connections closed: the stores close after this.
+func (s *Server) shutdown(ctx context.Context, drain time.Duration, log *zap.Logger) error {
+	log.Info("draining", zap.Duration("deadline", drain))
+	drainCtx, cancel := context.WithTimeout(ctx, drain)
+	defer cancel()
+	if err := s.srv.Shutdown(drainCtx); err == nil {
+		return nil
+	}
+	log.Warn("drain deadline passed; ending the requests still running", zap.Int("requests", s.running.count()))
+	s.stopRequests(httpapi.ErrShuttingDown)
+	waitCtx, cancelWait := context.WithTimeout(ctx, afterDrain)
+	defer cancelWait()
+	if err := s.running.wait(waitCtx); err != nil {
+		log.Error("requests still running after the drain; closing their connections", zap.Int("requests", s.running.count()))
+	}
+	return s.srv.Close()
+}
+
+// runningRequests counts the requests whose handlers have not returned.
+type runningRequests struct {
+	mu   sync.Mutex
+	n    int
+	idle chan struct{} // closed when n drops to 0 while someone waits
+}
+
+func (r *runningRequests) track(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.mu.Lock()
+		r.n++
+		r.mu.Unlock()
+		defer r.done()
+		h.ServeHTTP(w, req)
+	})
+}
+
+func (r *runningRequests) done() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.n--
+	if r.n == 0 && r.idle != nil {
+		close(r.idle)
+		r.idle = nil
+	}
+}
+
+func (r *runningRequests) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.n
+}
+
+// wait returns once no request runs, or with ctx's error.
+func (r *runningRequests) wait(ctx context.Context) error {
+	r.mu.Lock()
+	if r.n == 0 {
+		r.mu.Unlock()
+		return nil
+	}
+	if r.idle == nil {
+		r.idle = make(chan struct{})
+	}
+	idle := r.idle
+	r.mu.Unlock()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

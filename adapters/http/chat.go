@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -108,7 +109,8 @@ func (h *ChatRoutes) postChat(c *gin.Context) handled {
 	}
 	res, err := turn.Run(c.Request.Context(), func(string) error { return nil })
 	if err != nil {
-		writeError(c, err)
+		_, shown := toTell(c.Request.Context(), err)
+		writeError(c, shown)
 		return unknownTurn(err)
 	}
 	c.JSON(http.StatusOK, res)
@@ -123,4 +125,23 @@ func unknownTurn(err error) handled {
 		return handled{turnID: de.TurnID, unknown: true}
 	}
 	return handled{}
+}
+
+// ErrShuttingDown ends the requests still running when a stopping server's
+// drain deadline passes (the cause of their contexts): their turns are
+// recorded as interrupted, and the client hears why.
+var ErrShuttingDown = &domain.Error{Code: domain.CodeTimeout, RetryAfter: time.Second,
+	Message: "the service is shutting down and the turn did not finish within its drain deadline; retry"}
+
+// toTell reports whether a failed turn has a client to tell, and what it
+// is told: nobody when the client left, but when the server ended the
+// request because it is shutting down, the client hears that.
+func toTell(ctx context.Context, err error) (bool, error) {
+	if ctx.Err() == nil {
+		return true, err
+	}
+	if cause := context.Cause(ctx); errors.Is(cause, ErrShuttingDown) {
+		return true, cause
+	}
+	return false, err
 }

@@ -156,7 +156,7 @@ func (h *OpenAIRoutes) stream(c *gin.Context, req *completionRequest, turn *appl
 	res, err := turn.Run(ctx, k.content)
 	if err != nil {
 		c.Set(keyHandled, unknownTurn(err))
-		if ctx.Err() == nil { // nobody to tell when the client left
+		if tell, err := toTell(ctx, err); tell {
 			k.fail(c, err)
 		}
 		return

@@ -154,7 +154,7 @@ func (h *ChatRoutes) postStream(c *gin.Context) handled {
 	defer s.keepAlive(h.heartbeat)()
 	res, err := turn.Run(ctx, s.token)
 	if err != nil {
-		if ctx.Err() == nil { // nobody to tell when the client left
+		if tell, err := toTell(ctx, err); tell {
 			s.fail(c, err)
 		}
 		return unknownTurn(err)
