@@ -81,6 +81,11 @@ type Proxy struct {
 	wg   sync.WaitGroup
 	done chan struct{}
 
+	// cut refuses every connection (an unreachable server); frozen, when
+	// not nil, holds every reply until it is closed (a server that hangs).
+	cut    atomic.Bool
+	frozen chan struct{}
+
 	conns                                                          sync.Map // net.Conn → struct{}
 	connections, refused, commands, afterSend, beforeSend, delayed atomic.Int64
 }
@@ -123,6 +128,52 @@ func (p *Proxy) Close() error {
 	return err
 }
 
+// Cut makes the server unreachable: every open connection is closed and
+// every new one refused, until Restore.
+func (p *Proxy) Cut() {
+	p.cut.Store(true)
+	p.conns.Range(func(c, _ any) bool { _ = c.(net.Conn).Close(); return true })
+}
+
+// Restore ends a Cut.
+func (p *Proxy) Restore() { p.cut.Store(false) }
+
+// Freeze makes the server hang: commands still reach it (and take effect)
+// but no reply comes back until Thaw.
+func (p *Proxy) Freeze() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.frozen == nil {
+		p.frozen = make(chan struct{})
+	}
+}
+
+// Thaw lets the held replies go, in order.
+func (p *Proxy) Thaw() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.frozen != nil {
+		close(p.frozen)
+		p.frozen = nil
+	}
+}
+
+// thawed returns when replies may flow, false when the proxy closed.
+func (p *Proxy) thawed() bool {
+	p.mu.Lock()
+	frozen := p.frozen
+	p.mu.Unlock()
+	if frozen == nil {
+		return true
+	}
+	select {
+	case <-frozen:
+		return true
+	case <-p.done:
+		return false
+	}
+}
+
 func (p *Proxy) accept() {
 	defer p.wg.Done()
 	for {
@@ -131,7 +182,7 @@ func (p *Proxy) accept() {
 			return
 		}
 		p.connections.Add(1)
-		if p.chance(func(c Config) float64 { return c.RefuseRate }) {
+		if p.cut.Load() || p.chance(func(c Config) float64 { return c.RefuseRate }) {
 			p.refused.Add(1)
 			_ = client.Close()
 			continue
@@ -326,6 +377,9 @@ func (c *conn) pumpReplies() {
 			case <-c.p.done:
 				return
 			}
+		}
+		if !c.p.thawed() {
+			return
 		}
 		if _, err := c.client.Write(msg); err != nil {
 			return
