@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# `make chaos`: the full fault-injection run (test/chaos): 1,000 chat
+# `make chaos`: the full runs of test/chaos: the crash and outage cases on
+# real focal processes, and the fault-injection load of 1,000 chat
 # requests against Focal on the MongoDB test server behind
 # test/faultproxy, 5% of the commands faulted; rewrites its section of
 # docs/benchmarks.md. Starts the MongoDB test server when
 # FOCAL_TEST_MONGO_URI is unset. Extra arguments go to the run
-# (-turns, -race, -concurrency, -seed).
+# (-cases, -turns, -race, -concurrency, -seed).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 statedir=.state/chaos-mongo
@@ -14,4 +15,4 @@ if [[ -z ${FOCAL_TEST_MONGO_URI:-} ]]; then
 	export FOCAL_TEST_MONGO_URI
 fi
 go run ./test/chaos/cmd/chaos -out docs/benchmarks.md "$@"
-echo "wrote the chaos section of docs/benchmarks.md"
+echo "wrote the chaos sections of docs/benchmarks.md"

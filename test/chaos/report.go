@@ -66,21 +66,35 @@ func verdict(ok bool) string {
 // WriteSection puts section (from SectionBegin to SectionEnd) into the
 // markdown file at path, replacing the previous run's, or appending it.
 func WriteSection(path, section string) error {
+	return writeMarked(path, SectionBegin, SectionEnd, section)
+}
+
+// WriteOutageSection puts the outage cases' section into the markdown
+// file at path, as WriteSection does.
+func WriteOutageSection(path, section string) error {
+	return writeMarked(path, OutageBegin, OutageEnd, section)
+}
+
+func writeMarked(path, beginMark, endMark, section string) error {
 	old, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	return os.WriteFile(path, []byte(ReplaceSection(string(old), section)), 0o644)
+	return os.WriteFile(path, []byte(replaceMarked(string(old), beginMark, endMark, section)), 0o644)
 }
 
 // ReplaceSection returns doc with its marked section replaced by section,
 // or with section appended when doc has none.
 func ReplaceSection(doc, section string) string {
-	begin, end := strings.Index(doc, SectionBegin), strings.Index(doc, SectionEnd)
+	return replaceMarked(doc, SectionBegin, SectionEnd, section)
+}
+
+func replaceMarked(doc, beginMark, endMark, section string) string {
+	begin, end := strings.Index(doc, beginMark), strings.Index(doc, endMark)
 	if begin < 0 || end < begin {
 		return strings.TrimRight(doc, "\n") + "\n\n" + strings.TrimRight(section, "\n") + "\n"
 	}
-	return doc[:begin] + strings.TrimRight(section, "\n") + doc[end+len(SectionEnd):]
+	return doc[:begin] + strings.TrimRight(section, "\n") + doc[end+len(endMark):]
 }
 
 // Section returns the marked section of doc, "" when it has none.
@@ -90,4 +104,48 @@ func Section(doc string) string {
 		return ""
 	}
 	return doc[begin : end+len(SectionEnd)]
+}
+
+// Markers of the outage cases' section.
+const (
+	OutageBegin = "<!-- chaos-outages:begin (written by make chaos) -->"
+	OutageEnd   = "<!-- chaos-outages:end -->"
+)
+
+// Markdown is the outage cases' section: per case, each figure measured,
+// its bound and the verdict computed from them. A case that could not run
+// makes the whole run void.
+func (r *OutageResult) Markdown(at time.Time, elapsed time.Duration) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\n## After a crash or an outage (`make chaos`)\n\n", OutageBegin)
+	verdictLine := "every bound met"
+	switch {
+	case r.Void():
+		verdictLine = "**void run**: a case could not run (its error is below); nothing here is a verdict"
+	case !r.Passed():
+		verdictLine = "**bounds not met** (below)"
+	}
+	fmt.Fprintf(&b, "Written by `make chaos` on %s, in %s: %s. Real `focal serve` processes on the MongoDB test server "+
+		"(through `test/faultproxy` where the store vanishes or hangs), the fake model streaming at 30 ms a token; %d keyed "+
+		"streams and %d unkeyed ones in flight at each fault; `FOCAL_IDEMPOTENCY_HOLD` %s, lease %s, so the takeover delay "+
+		"is %s. Store unreachable for %s; hanging for %s.\n\n",
+		at.UTC().Format("2006-01-02 15:04 MST"), elapsed.Round(time.Second), verdictLine, r.Users, r.Users, r.Hold, leaseTTL,
+		max(r.Hold, leaseTTL), r.Outage, r.Freeze)
+	for _, c := range r.Cases {
+		fmt.Fprintf(&b, "**%s** (%.0f s)\n\n", c.Name, c.Seconds)
+		if c.Err != "" {
+			fmt.Fprintf(&b, "Could not run: `%s`\n\n", c.Err)
+			continue
+		}
+		b.WriteString("| measured | value | bound | verdict |\n|---|---|---|---|\n")
+		for _, f := range c.Figures {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", f.What, f.Measured, f.Bound, verdict(f.Met))
+		}
+		for _, n := range c.Notes {
+			fmt.Fprintf(&b, "\n%s.", n)
+		}
+		b.WriteString("\n\n")
+	}
+	b.WriteString(OutageEnd + "\n")
+	return b.String()
 }

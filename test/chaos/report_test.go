@@ -37,3 +37,30 @@ func TestReportVerdictsComeFromTheCounts(t *testing.T) {
 	require.Equal(t, strings.TrimRight(again, "\n"), Section(twice))
 	require.True(t, strings.HasPrefix(twice, doc), "the rest of the file stays")
 }
+
+// The outage section's verdicts come from the figures, and a case that
+// could not run makes the run void, never passed.
+func TestOutageVerdictsComeFromTheFigures(t *testing.T) {
+	ok := CaseResult{Name: "kill"}
+	ok.within("slowest retry", 12*time.Second, 30*time.Second)
+	ok.zero("messages committed twice", 0)
+	res := &OutageResult{Users: 2, Hold: 10 * time.Second, Cases: []CaseResult{ok}}
+	require.True(t, res.Passed())
+	md := res.Markdown(time.Now(), time.Second)
+	require.Contains(t, md, "every bound met")
+	require.Contains(t, md, "| slowest retry | 12.0 s | ≤ 30 s | met |")
+
+	late := CaseResult{Name: "late"}
+	late.within("slowest retry", 31*time.Second, 30*time.Second)
+	res.Cases = append(res.Cases, late)
+	require.False(t, res.Passed())
+	require.Contains(t, res.Markdown(time.Now(), time.Second), "| slowest retry | 31.0 s | ≤ 30 s | **not met** |")
+
+	res.Cases = append(res.Cases, CaseResult{Name: "broken", Err: "focal exited before listening"})
+	require.True(t, res.Void())
+	require.Contains(t, res.Markdown(time.Now(), time.Second), "**void run**")
+
+	doc := replaceMarked("# Benchmarks\n", OutageBegin, OutageEnd, md)
+	doc = replaceMarked(doc, OutageBegin, OutageEnd, md)
+	require.Equal(t, 1, strings.Count(doc, OutageBegin))
+}
