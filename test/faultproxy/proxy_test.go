@@ -146,3 +146,30 @@ func TestFaultsFollowTheSeed(t *testing.T) {
 	}
 	require.InDelta(t, 60, faulted, 25, "about the configured share")
 }
+
+// A cut server is unreachable until restored; a frozen one applies
+// commands but answers none until thawed.
+func TestCutsAndFreezesTheServer(t *testing.T) {
+	p := start(t, Config{Seed: 5})
+	col := collection(t, p)
+	require.NoError(t, col.Database().Client().Ping(t.Context(), nil))
+
+	p.Cut()
+	short := func() (context.Context, context.CancelFunc) { return context.WithTimeout(t.Context(), 500*time.Millisecond) }
+	ctx, cancel := short()
+	_, err := col.InsertOne(ctx, bson.D{{Key: "_id", Value: "cut"}})
+	cancel()
+	require.Error(t, err, "nothing gets through a cut")
+	require.False(t, exists(t, col, "cut"))
+	p.Restore()
+	require.NoError(t, col.Database().Client().Ping(t.Context(), nil), "back after Restore")
+
+	p.Freeze()
+	ctx, cancel = short()
+	_, err = col.InsertOne(ctx, bson.D{{Key: "_id", Value: "frozen"}})
+	cancel()
+	require.True(t, mdb.IsTimeout(err), "no answer while frozen: %v", err)
+	require.True(t, exists(t, col, "frozen"), "the command took effect all the same")
+	p.Thaw()
+	require.NoError(t, col.Database().Client().Ping(t.Context(), nil), "answers flow after Thaw")
+}
