@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"slices"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -15,6 +15,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"focal/test/faultproxy"
 )
 
 // killed: SIGKILL while keyed and unkeyed streams are in flight, then a
@@ -147,31 +149,10 @@ func (o *outages) frozen(ctx context.Context, r *CaseResult) error {
 		return err
 	}
 	defer p.kill()
-	// Short keyed turns, sent at once: the freeze comes while the model
-	// answers, so they reach their commit with the store hanging.
-	calls := make([]*streamCall, 2*o.cfg.Users)
-	var wg sync.WaitGroup
-	for i := range calls {
-		calls[i] = &streamCall{user: fmt.Sprintf("frozen-%d", i), key: fmt.Sprintf("frozen-key-%d", i),
-			message: longTurn + " frozen " + fmt.Sprint(i), plain: true}
-		wg.Go(func() { calls[i].run(ctx, p.url, o.token, nil) })
+	calls, err := o.commitWhileFrozen(ctx, proxy, p.url)
+	if err != nil {
+		return err
 	}
-	// Every turn reached the model (its lease and key are held, its
-	// commit 3 s of model output away): the store hangs now.
-	for range calls {
-		select {
-		case <-o.modelCalls:
-		case <-time.After(time.Minute):
-			return fmt.Errorf("the turns did not reach the model")
-		}
-	}
-	proxy.Freeze()
-	select {
-	case <-time.After(o.cfg.Freeze):
-	case <-ctx.Done():
-	}
-	proxy.Thaw()
-	wg.Wait()
 	completed, err := completedTurns(ctx, o.cfg.Mongo, db)
 	if err != nil {
 		return err
@@ -205,6 +186,37 @@ func (o *outages) frozen(ctx context.Context, r *CaseResult) error {
 	}
 	r.zero("messages committed twice", twice)
 	return nil
+}
+
+// commitWhileFrozen sends keyed plain turns and makes the store hang while
+// they stream, until they reach their commit and past its deadline.
+func (o *outages) commitWhileFrozen(ctx context.Context, proxy *faultproxy.Proxy, url string) ([]*streamCall, error) {
+	// Keyed plain turns, sent at once: the freeze comes while the model
+	// answers, so they reach their commit with the store hanging.
+	calls := make([]*streamCall, 2*o.cfg.Users)
+	var wg sync.WaitGroup
+	for i := range calls {
+		calls[i] = &streamCall{user: fmt.Sprintf("frozen-%d", i), key: fmt.Sprintf("frozen-key-%d", i),
+			message: longTurn + " frozen " + fmt.Sprint(i), plain: true}
+		wg.Go(func() { calls[i].run(ctx, url, o.token, nil) })
+	}
+	// Every turn reached the model (its lease and key are held, its
+	// commit 3 s of model output away): the store hangs now.
+	for range calls {
+		select {
+		case <-o.modelCalls:
+		case <-time.After(time.Minute):
+			return nil, fmt.Errorf("the turns did not reach the model")
+		}
+	}
+	proxy.Freeze()
+	select {
+	case <-time.After(o.cfg.Freeze):
+	case <-ctx.Done():
+	}
+	proxy.Thaw()
+	wg.Wait()
+	return calls, nil
 }
 
 // terminated: SIGTERM with a 1 s drain while long streams run. Each stream

@@ -155,7 +155,9 @@ func TestCutsAndFreezesTheServer(t *testing.T) {
 	require.NoError(t, col.Database().Client().Ping(t.Context(), nil))
 
 	p.Cut()
-	short := func() (context.Context, context.CancelFunc) { return context.WithTimeout(t.Context(), 500*time.Millisecond) }
+	short := func() (context.Context, context.CancelFunc) {
+		return context.WithTimeout(t.Context(), 500*time.Millisecond)
+	}
 	ctx, cancel := short()
 	_, err := col.InsertOne(ctx, bson.D{{Key: "_id", Value: "cut"}})
 	cancel()

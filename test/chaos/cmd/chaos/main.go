@@ -9,9 +9,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
-	"errors"
 	"net/url"
 	"os"
 	"path/filepath"
