@@ -32,6 +32,7 @@ type streamCall struct {
 	code       string // of an error answer or error event
 	outcome    string // "unknown" for an unconfirmed commit
 	turnID     string // from the event ids, the done event or the error
+	answered   time.Time // when the status line came
 	firstToken time.Time
 	last       string // the type of the last event
 	ended      time.Time
@@ -79,7 +80,7 @@ func (s *streamCall) run(ctx context.Context, base, token string, started func()
 		return
 	}
 	defer res.Body.Close()
-	s.status = res.StatusCode
+	s.status, s.answered = res.StatusCode, time.Now()
 	if !strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream") {
 		raw, _ := io.ReadAll(res.Body)
 		s.readJSON(raw)
