@@ -124,9 +124,11 @@ func (o *outages) recovered(ctx context.Context, r *CaseResult, url, db string, 
 	r.within("slowest keyed retry to resolve, from "+what, slowest, 2*takeover)
 	r.Notes = append(r.Notes, fmt.Sprintf("%d retries answered with the original turn, %d ran once afresh", original, fresh))
 	r.zero("sessions that took no new turn", locked)
-	// A waiter looks at a busy lease again every few hundred ms at most:
-	// allow a second.
-	r.within("longest a session stayed locked after "+what+" (until its next stream was answered 200)", slowestLock, takeover+time.Second)
+	// Measured from outside: the request's own way in (authentication,
+	// the policy, the lock's polling, the answer's way back) comes on top
+	// of the lease's expiry; allow two seconds for it on a busy machine.
+	r.within("longest a session stayed locked after "+what+" (until its next stream was answered 200; 2 s allowed for the request itself)",
+		slowestLock, takeover+2*time.Second)
 	twice, err := committedTwice(ctx, o.cfg.Mongo, db)
 	if err != nil {
 		return err
