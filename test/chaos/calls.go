@@ -29,9 +29,9 @@ type streamCall struct {
 	running sync.WaitGroup
 
 	status     int
-	code       string // of an error answer or error event
-	outcome    string // "unknown" for an unconfirmed commit
-	turnID     string // from the event ids, the done event or the error
+	code       string    // of an error answer or error event
+	outcome    string    // "unknown" for an unconfirmed commit
+	turnID     string    // from the event ids, the done event or the error
 	answered   time.Time // when the status line came
 	firstToken time.Time
 	last       string // the type of the last event
