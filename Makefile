@@ -9,7 +9,7 @@ DEV_SECRET  := focal-dev-secret-do-not-use-in-production
 RUN_ADDR    ?= :8080
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test test-short lint fmt schema mongo mongo-stop bench eval fuzz clean
+.PHONY: help build run test test-short lint fmt schema mongo mongo-stop bench chaos eval fuzz clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -46,11 +46,15 @@ bench: ## Load runs beside bare gin, a SOAK-long soak (default 10m; e.g. SOAK=2m
 eval: ## Banking77 and the demo paraphrases through the engine in process (focal eval); rewrites docs/evaluation.md (a few minutes)
 	scripts/eval.sh
 
+chaos: ## 1,000 turns on MongoDB behind a fault-injecting proxy (a few minutes); rewrites its section of docs/benchmarks.md
+	scripts/chaos.sh
+
 fuzz: ## Run every fuzz target for a minute each
 	scripts/fuzz.sh 60s
 
 mongo: ## Start the local MongoDB-compatible test server (FerretDB) and print its URI
 	@scripts/mongo-server.sh start $(STATE)/mongo
+	@echo "# a standalone server: run Focal on it with FOCAL_STORE=mongo FOCAL_MONGO_ALLOW_STANDALONE=true" >&2
 
 mongo-stop: ## Stop the server started by `make mongo`
 	@scripts/mongo-server.sh stop $(STATE)/mongo

@@ -100,8 +100,8 @@ func ValidatePolicy(p *domain.Policy) error {
 
 // ValidatePolicyWithin checks a policy before it is stored: the domain's
 // consistency rules and per-agent limits, an agent id that is a UUID, and
-// every expression constraint compiling within the limits.
-// INVALID_REQUEST lists every problem.
+// every expression constraint and transition guard compiling within the
+// limits. INVALID_REQUEST lists every problem.
 func ValidatePolicyWithin(p *domain.Policy, limits domain.PolicyLimits) error {
 	errs := p.ValidateWithin(limits)
 	if !IsUUID(p.Agent.ID) {
@@ -120,10 +120,40 @@ func ValidatePolicyWithin(p *domain.Policy, limits domain.PolicyLimits) error {
 			}
 		}
 	}
+	errs = append(errs, validateGuards(p, limits)...)
 	if len(errs) > 0 {
 		return domain.InvalidFields(errs...)
 	}
 	return nil
+}
+
+// validateGuards compiles every transition's when and refuses one that
+// reads a variable nothing can set (vars.* must be declared, a tool's
+// declared output or a built-in; meta.* keys vary per request).
+func validateGuards(p *domain.Policy, limits domain.PolicyLimits) []domain.FieldError {
+	var errs []domain.FieldError
+	settable, open := p.Settable()
+	for i, sc := range p.Scenarios {
+		for j, st := range sc.Steps {
+			for k, tr := range st.Transitions {
+				if tr.When == "" || len(tr.When) > limits.ExpressionBytes {
+					continue // nothing to compile, or reported by the domain
+				}
+				field := fmt.Sprintf("scenarios[%d].steps[%d].transitions[%d].when", i, j, k)
+				if _, err := alignment.CompileWhen(tr.When, limits); err != nil {
+					errs = append(errs, domain.FieldError{Field: field, Message: err.Error()})
+					continue
+				}
+				for _, name := range alignment.WhenVariables(tr.When) {
+					if !settable[name] && !open {
+						errs = append(errs, domain.FieldError{Field: field, Message: fmt.Sprintf(
+							"vars.%s is nothing that can have a value: declare a variable %s, or list it in a tool's outputs", name, name)})
+					}
+				}
+			}
+		}
+	}
+	return errs
 }
 
 // ImportBundle stores p as the tenant's agent, creating it or replacing its

@@ -1,7 +1,6 @@
 package application
 
 import (
-	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
@@ -45,7 +44,7 @@ const (
 	MaxMessageRunes       = 10000
 	MaxChannelLength      = 64
 	MaxUserChannelIDRunes = 256
-	MaxMetadataBytes      = 16 << 10
+	MaxMetadataBytes      = domain.MaxMetadataBytes
 )
 
 var channelName = regexp.MustCompile(`^[a-z][a-z0-9_.-]*$`)
@@ -79,11 +78,7 @@ func (c *ChatCommand) Validate() error {
 	if c.SessionID != "" && !IsUUID(c.SessionID) {
 		bad("session_id", "must be a UUID")
 	}
-	if c.Metadata != nil {
-		if b, err := json.Marshal(c.Metadata); err != nil || len(b) > MaxMetadataBytes {
-			bad("metadata", fmt.Sprintf("must be a JSON object of at most %d bytes", MaxMetadataBytes))
-		}
-	}
+	errs = append(errs, domain.ValidateMetadata(c.Metadata)...)
 	if len(errs) > 0 {
 		return domain.InvalidFields(errs...)
 	}

@@ -415,3 +415,52 @@ func TestPolicyToolURLsAreShownRedacted(t *testing.T) {
 	assert.Equal(t, "https://new.example.com/h?token=REDACTED", replaced.Value.URL)
 	assert.Equal(t, "https://new.example.com/h?token=t0k", store.policies[testAgent].Tools[0].URL)
 }
+
+// A tool's signing secret never leaves the service: admins see that there
+// is one (REDACTED), members not even that; an admin's export imported
+// again keeps the stored secret, and a new one replaces it.
+func TestPolicyToolSecretsAreNeverRead(t *testing.T) {
+	ctx := context.Background()
+	const secret = "whsec-0123456789abcdef"
+	p := testPolicy()
+	p.Tools = []domain.Tool{{ID: "crm", URL: "https://crm.example.com/hook", Secret: secret}, {ID: "erp", URL: "https://erp.example.com", SecretEnv: "ERP"}}
+	store := newSharedStore(p)
+	admin := newTestAdmin(t, store)
+
+	for _, viewer := range []Viewer{ViewerAdmin, ViewerMember} {
+		want := map[Viewer]string{ViewerAdmin: domain.Redacted, ViewerMember: ""}[viewer]
+		got, err := admin.Tools().Get(ctx, testTenant, testAgent, "crm", viewer)
+		require.NoError(t, err)
+		assert.Equal(t, want, got.Value.Secret)
+		list, err := admin.Tools().List(ctx, testTenant, testAgent, ports.PageRequest{}, viewer)
+		require.NoError(t, err)
+		assert.Equal(t, want, list.Value.Items[0].Secret)
+		exported, err := admin.ExportBundle(ctx, testTenant, testAgent, viewer)
+		require.NoError(t, err)
+		assert.Equal(t, want, exported.Tools[0].Secret)
+		assert.Equal(t, "ERP", exported.Tools[1].SecretEnv, "an environment variable's name is no secret")
+		raw, err := json.Marshal(exported)
+		require.NoError(t, err)
+		assert.NotContains(t, string(raw), secret)
+	}
+
+	exported, err := admin.ExportBundle(ctx, testTenant, testAgent, ViewerAdmin)
+	require.NoError(t, err)
+	out, err := EncodeBundleYAML(exported)
+	require.NoError(t, err)
+	back, _, err := admin.ImportBundle(ctx, testTenant, testAgent, 0, out)
+	require.NoError(t, err)
+	assert.Equal(t, domain.Redacted, back.Tools[0].Secret)
+	assert.Equal(t, secret, store.policies[testAgent].Tools[0].Secret, "the export's REDACTED kept the stored secret")
+
+	replaced, err := admin.Tools().Replace(ctx, testTenant, testAgent, "crm", 0,
+		domain.Tool{URL: "https://crm.example.com/hook", Secret: "whsec-rotated-0123456789"})
+	require.NoError(t, err)
+	assert.Equal(t, domain.Redacted, replaced.Value.Secret)
+	assert.Equal(t, "whsec-rotated-0123456789", store.policies[testAgent].Tools[0].Secret)
+
+	_, err = admin.Tools().Create(ctx, testTenant, testAgent, 0, domain.Tool{ID: "new", URL: "https://x.example.com", Secret: domain.Redacted})
+	var de *domain.Error
+	require.ErrorAs(t, err, &de, "REDACTED with nothing stored is no secret")
+	assert.Equal(t, "secret", de.Details[0].Field)
+}

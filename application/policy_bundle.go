@@ -89,6 +89,7 @@ func asBundle(p *domain.Policy, viewer Viewer) *domain.Policy {
 	out.Scenarios = orEmpty(out.Scenarios)
 	out.Templates = orEmpty(out.Templates)
 	out.Tools = orEmpty(out.Tools)
+	out.Variables = orEmpty(out.Variables)
 	return &out
 }
 

@@ -17,23 +17,27 @@ type partKind[T any] struct {
 	field string // "rules", the policy's field and the bundle's key
 	parts func(*domain.Policy) *[]T
 	id    func(*T) *string
+	// idField is the part's field that identifies it: "id", or "name".
+	idField string
 	// present, when set, makes a copy of a part fit for a viewer.
 	present func(*T, Viewer)
 }
 
 var (
 	ruleKind = partKind[domain.Rule]{"rule", "rules",
-		func(p *domain.Policy) *[]domain.Rule { return &p.Rules }, func(r *domain.Rule) *string { return &r.ID }, nil}
+		func(p *domain.Policy) *[]domain.Rule { return &p.Rules }, func(r *domain.Rule) *string { return &r.ID }, "id", nil}
 	scenarioKind = partKind[domain.Scenario]{"scenario", "scenarios",
-		func(p *domain.Policy) *[]domain.Scenario { return &p.Scenarios }, func(s *domain.Scenario) *string { return &s.ID }, nil}
+		func(p *domain.Policy) *[]domain.Scenario { return &p.Scenarios }, func(s *domain.Scenario) *string { return &s.ID }, "id", nil}
 	templateKind = partKind[domain.Template]{"template", "templates",
-		func(p *domain.Policy) *[]domain.Template { return &p.Templates }, func(t *domain.Template) *string { return &t.ID }, nil}
+		func(p *domain.Policy) *[]domain.Template { return &p.Templates }, func(t *domain.Template) *string { return &t.ID }, "id", nil}
 	toolKind = partKind[domain.Tool]{"tool", "tools",
-		func(p *domain.Policy) *[]domain.Tool { return &p.Tools }, func(t *domain.Tool) *string { return &t.ID }, presentTool}
+		func(p *domain.Policy) *[]domain.Tool { return &p.Tools }, func(t *domain.Tool) *string { return &t.ID }, "id", presentTool}
+	variableKind = partKind[domain.Variable]{"variable", "variables",
+		func(p *domain.Policy) *[]domain.Variable { return &p.Variables }, func(v *domain.Variable) *string { return &v.Name }, "name", nil}
 )
 
-// PolicyParts manages one kind of part (rules, scenarios, templates or
-// tools) of an agent's policy. Each write is an Edit: a new agent version.
+// PolicyParts manages one kind of part (rules, scenarios, templates,
+// tools or variables) of an agent's policy. Each write is an Edit: a new agent version.
 type PolicyParts[T any] struct {
 	admin *PolicyAdmin
 	kind  partKind[T]
@@ -57,6 +61,11 @@ func (a *PolicyAdmin) Templates() *PolicyParts[domain.Template] {
 // Tools manages agents' tools.
 func (a *PolicyAdmin) Tools() *PolicyParts[domain.Tool] {
 	return &PolicyParts[domain.Tool]{a, toolKind}
+}
+
+// Variables manages agents' declared variables, identified by name.
+func (a *PolicyAdmin) Variables() *PolicyParts[domain.Variable] {
+	return &PolicyParts[domain.Variable]{a, variableKind}
 }
 
 // List pages through the agent's parts by id, as viewer may see them.
@@ -116,12 +125,12 @@ func (s *PolicyParts[T]) present(part *T, viewer Viewer) {
 func (s *PolicyParts[T]) Create(ctx context.Context, tenantID, agentID string, ifVersion int64, part T) (Versioned[T], error) {
 	id := *s.kind.id(&part)
 	if id == "" {
-		return Versioned[T]{}, domain.InvalidFields(domain.FieldError{Field: "id", Message: "is required"})
+		return Versioned[T]{}, domain.InvalidFields(domain.FieldError{Field: s.kind.idField, Message: "is required"})
 	}
 	var focus string
 	p, err := s.admin.Edit(ctx, tenantID, agentID, ifVersion, func(p *domain.Policy) error {
 		if s.index(p, id) >= 0 {
-			return domain.InvalidFields(domain.FieldError{Field: "id", Message: fmt.Sprintf("%s %s already exists", s.kind.noun, id)})
+			return domain.InvalidFields(domain.FieldError{Field: s.kind.idField, Message: fmt.Sprintf("%s %s already exists", s.kind.noun, id)})
 		}
 		parts := s.kind.parts(p)
 		*parts = append(*parts, part)
@@ -134,8 +143,8 @@ func (s *PolicyParts[T]) Create(ctx context.Context, tenantID, agentID string, i
 	return s.found(p, id, ViewerAdmin)
 }
 
-// Replace puts part in the place of the part with id (its own id is
-// ignored), and returns it as an admin sees it. A tool URL that is the
+// Replace puts part in the place of the part with id (its own id, or
+// name, is ignored), and returns it as an admin sees it. A tool URL that is the
 // redacted form of the stored one keeps the stored one. NOT_FOUND when
 // there is none.
 func (s *PolicyParts[T]) Replace(ctx context.Context, tenantID, agentID, id string, ifVersion int64, part T) (Versioned[T], error) {

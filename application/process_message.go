@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/google/uuid"
 
 	"focal/domain"
@@ -74,13 +75,16 @@ type PreparedTurn struct {
 	cmd     ChatCommand
 	policy  *domain.Policy
 	session *domain.Session
+	history []domain.HistoryEntry
 	lease   ports.SessionLease
 	started time.Time
 	turnID  string
 }
 
 // Prepare does everything that can fail before the engine starts:
-// validation, agent and session checks, and taking the session's lease.
+// validation, agent and session checks, and taking the session's lease,
+// which comes with the session as it stands under it and its recent
+// history: one read of the session per turn.
 //
 // Errors: INVALID_REQUEST, TENANT_MISMATCH, AGENT_NOT_FOUND,
 // SESSION_NOT_FOUND, SESSION_CLOSED, SESSION_BUSY, STORE_UNAVAILABLE.
@@ -96,21 +100,8 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (*Prepar
 	if !policy.Agent.Enabled {
 		return nil, domain.Errorf(domain.CodeAgentNotFound, "agent %s not found", cmd.AgentID)
 	}
-	session, err := uc.resolveSession(ctx, cmd)
+	lease, err := uc.lockSession(ctx, cmd, *policy.Agent.Settings.WithDefaults().HistoryTurns)
 	if err != nil {
-		return nil, err
-	}
-	lease, err := uc.locker.LockSession(ctx, cmd.TenantID, session.ID, uc.cfg.LockWait, uc.cfg.LeaseTTL)
-	if err != nil {
-		return nil, err
-	}
-	// The session may have moved on, or been closed, while we waited.
-	session, err = uc.sessions.GetSession(ctx, cmd.TenantID, session.ID)
-	if err == nil && session.Status == domain.SessionClosed {
-		err = domain.Errorf(domain.CodeSessionClosed, "session %s is closed", session.ID)
-	}
-	if err != nil {
-		_ = lease.Release(context.WithoutCancel(ctx))
 		return nil, err
 	}
 	turnID, err := uuid.NewV7()
@@ -118,50 +109,63 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (*Prepar
 		_ = lease.Release(context.WithoutCancel(ctx))
 		return nil, domain.WrapError(domain.CodeInternal, err, "cannot allocate a turn id")
 	}
-	return &PreparedTurn{uc: uc, cmd: cmd, policy: policy, session: session, lease: lease, started: started, turnID: turnID.String()}, nil
+	return &PreparedTurn{uc: uc, cmd: cmd, policy: policy, session: lease.Session(), history: lease.History(),
+		lease: lease, started: started, turnID: turnID.String()}, nil
 }
 
-// resolveSession finds the session the message belongs to (DESIGN §3.2).
-func (uc *ProcessMessage) resolveSession(ctx context.Context, cmd ChatCommand) (*domain.Session, error) {
-	now := uc.clock.Now()
-	if cmd.SessionID != "" {
-		s, err := uc.sessions.GetSession(ctx, cmd.TenantID, cmd.SessionID)
-		if err != nil {
-			return nil, err
-		}
-		if s.AgentID != cmd.AgentID {
-			return nil, domain.Errorf(domain.CodeSessionNotFound, "session %s not found", cmd.SessionID)
-		}
-		if s.Status == domain.SessionActive && s.IdleSince(now, uc.cfg.SessionIdleTTL) {
-			if s, err = uc.sessions.CloseSession(ctx, cmd.TenantID, s.ID, now); err != nil {
-				return nil, err
-			}
-		}
-		if s.Status == domain.SessionClosed {
-			return nil, domain.Errorf(domain.CodeSessionClosed, "session %s is closed", s.ID)
-		}
-		return s, nil
-	}
+// lockSession takes the lease of the session the message belongs to
+// (DESIGN §3.2): the one named by id, or the active session of the
+// channel identity, opened when there is none. An idle session is closed;
+// by channel identity its successor is opened in a second round.
+func (uc *ProcessMessage) lockSession(ctx context.Context, cmd ChatCommand, history int) (ports.SessionLease, error) {
+	req := ports.LockRequest{TenantID: cmd.TenantID, SessionID: cmd.SessionID, History: history,
+		Wait: uc.cfg.LockWait, TTL: uc.cfg.LeaseTTL}
 	key := domain.ChannelKey{TenantID: cmd.TenantID, AgentID: cmd.AgentID, Channel: cmd.Channel, UserChannelID: cmd.UserChannelID}
-	// Two rounds at most: an idle session found on the first is closed, and
-	// the second opens its successor.
 	for range 2 {
-		id, err := uuid.NewV7()
-		if err != nil {
-			return nil, domain.WrapError(domain.CodeInternal, err, "cannot allocate a session id")
+		now := uc.clock.Now()
+		if cmd.SessionID == "" {
+			id, err := uuid.NewV7()
+			if err != nil {
+				return nil, domain.WrapError(domain.CodeInternal, err, "cannot allocate a session id")
+			}
+			req.Candidate = domain.NewSession(id.String(), key, now)
 		}
-		s, _, err := uc.sessions.FindOrCreateActive(ctx, domain.NewSession(id.String(), key, now))
+		lease, err := uc.locker.LockSession(ctx, req)
 		if err != nil {
 			return nil, err
 		}
-		if !s.IdleSince(now, uc.cfg.SessionIdleTTL) {
-			return s, nil
+		err = uc.usable(ctx, cmd, lease.Session(), now)
+		if err == nil {
+			return lease, nil
 		}
-		if _, err := uc.sessions.CloseSession(ctx, cmd.TenantID, s.ID, now); err != nil {
+		_ = lease.Release(context.WithoutCancel(ctx))
+		// By channel identity a closed session only means its successor
+		// is to be found or opened; by id it is the answer.
+		if cmd.SessionID != "" || !domain.IsCode(err, domain.CodeSessionClosed) {
 			return nil, err
 		}
 	}
-	return nil, domain.Errorf(domain.CodeSessionBusy, "the session for this channel identity keeps changing; retry")
+	return nil, &domain.Error{Code: domain.CodeSessionBusy, RetryAfter: time.Second,
+		Message: "the session for this channel identity keeps changing; retry"}
+}
+
+// usable checks that a locked session may take this message: it belongs
+// to the message's agent, is not closed, and is not idle (an idle one is
+// closed here).
+func (uc *ProcessMessage) usable(ctx context.Context, cmd ChatCommand, s *domain.Session, now time.Time) error {
+	if s.AgentID != cmd.AgentID {
+		return domain.Errorf(domain.CodeSessionNotFound, "session %s not found", s.ID)
+	}
+	if s.Status == domain.SessionActive && s.IdleSince(now, uc.cfg.SessionIdleTTL) {
+		if _, err := uc.sessions.CloseSession(ctx, cmd.TenantID, s.ID, now); err != nil {
+			return err
+		}
+		s.Status = domain.SessionClosed
+	}
+	if s.Status == domain.SessionClosed {
+		return domain.Errorf(domain.CodeSessionClosed, "session %s is closed", s.ID)
+	}
+	return nil
 }
 
 // Abort gives up a prepared turn without running it.
@@ -200,8 +204,11 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 	out, runErr := uc.engine.RunTurn(turnCtx, ports.TurnInput{
 		Policy:     p.policy,
 		Session:    p.session,
-		TurnNumber: p.session.TurnCount + 1,
+		TurnNumber: p.lease.Token().TurnNumber,
+		TurnID:     p.turnID,
 		Message:    p.cmd.Message,
+		Metadata:   p.cmd.Metadata,
+		History:    p.history,
 		RequestID:  p.cmd.RequestID,
 	}, record)
 	timedOut := errors.Is(turnCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
@@ -240,21 +247,46 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 	return ResultOf(turn), nil
 }
 
-// commit writes the turn record. When the store does not answer in time
-// the write may still have landed; reading the turn back settles it, so a
-// turn that was committed is never reported failed (and its idempotency
-// key never released for a retry that would run it twice).
+// commit writes the turn record. A store that did not answer in time, or
+// failed over mid-write, may still have applied it: reading the turn back
+// settles that, and an attempt that did not land is tried again (with
+// backoff; CommitTurn is idempotent by turn id, so a retry of a write
+// that landed after all is harmless) until the store gives a definite
+// answer or the deadline passes. So a turn that was committed is never
+// reported failed (and its idempotency key never released for a retry
+// that would run it twice) unless the store stays unreachable throughout.
 func (uc *ProcessMessage) commit(ctx context.Context, lease ports.LeaseToken, turn *domain.Turn) error {
 	ctx = context.WithoutCancel(ctx)
-	commitCtx, cancel := context.WithTimeout(ctx, uc.cfg.CommitTimeout)
+	budget := 2 * uc.cfg.CommitTimeout
+	// Attempts end with the budget; the retry loop itself watches ctx,
+	// which stays open, so it returns the store's last answer, not a
+	// deadline of its own.
+	budgetCtx, cancelBudget := context.WithTimeout(ctx, budget)
+	defer cancelBudget()
+	retry := &backoff.ExponentialBackOff{InitialInterval: 20 * time.Millisecond, RandomizationFactor: 0.5,
+		Multiplier: 2, MaxInterval: 500 * time.Millisecond}
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		err := uc.tryCommit(budgetCtx, lease, turn)
+		if err != nil && !domain.IsCode(err, domain.CodeStoreUnavailable) {
+			return struct{}{}, backoff.Permanent(err)
+		}
+		return struct{}{}, err
+	}, backoff.WithBackOff(retry), backoff.WithMaxElapsedTime(budget))
+	return err
+}
+
+// tryCommit is one attempt: the write, and when its outcome is unknown, a
+// read of the turn.
+func (uc *ProcessMessage) tryCommit(ctx context.Context, lease ports.LeaseToken, turn *domain.Turn) error {
+	attempt, cancel := context.WithTimeout(ctx, uc.cfg.CommitTimeout)
 	defer cancel()
-	err := uc.turns.CommitTurn(commitCtx, lease, turn)
+	err := uc.turns.CommitTurn(attempt, lease, turn)
 	if err == nil || !domain.IsCode(err, domain.CodeStoreUnavailable) {
 		return err
 	}
-	checkCtx, cancelCheck := context.WithTimeout(ctx, uc.cfg.CommitTimeout)
+	check, cancelCheck := context.WithTimeout(ctx, uc.cfg.CommitTimeout)
 	defer cancelCheck()
-	if stored, getErr := uc.turns.GetTurn(checkCtx, turn.TenantID, turn.ID); getErr == nil && stored.ID == turn.ID {
+	if stored, getErr := uc.turns.GetTurn(check, turn.TenantID, turn.ID); getErr == nil && stored.ID == turn.ID {
 		return nil
 	}
 	return err
@@ -267,7 +299,7 @@ func (p *PreparedTurn) newTurn(released string, deltas []string) *domain.Turn {
 		AgentID:      p.cmd.AgentID,
 		AgentVersion: p.policy.Agent.Version,
 		SessionID:    p.session.ID,
-		TurnNumber:   p.session.TurnCount + 1,
+		TurnNumber:   p.lease.Token().TurnNumber,
 		RequestID:    p.cmd.RequestID,
 		Message:      p.cmd.Message,
 		Response:     released,

@@ -30,9 +30,36 @@ func (s *lossyCommits) CommitTurn(ctx context.Context, lease ports.LeaseToken, t
 		return err
 	}
 	if s.lose {
-		return domain.WrapError(domain.CodeStoreUnavailable, errors.New("i/o timeout"), "the store did not answer in time")
+		return unreachable()
 	}
 	return nil
+}
+
+func unreachable() error {
+	return domain.WrapError(domain.CodeStoreUnavailable, errors.New("i/o timeout"), "the store did not answer in time")
+}
+
+// failingCommits fails the first commits without storing anything, and
+// cannot be read either, as a store does while it fails over.
+type failingCommits struct {
+	*memory.Store
+	failures int
+	attempts int
+}
+
+func (s *failingCommits) CommitTurn(ctx context.Context, lease ports.LeaseToken, t *domain.Turn) error {
+	s.attempts++
+	if s.attempts <= s.failures {
+		return unreachable()
+	}
+	return s.Store.CommitTurn(ctx, lease, t)
+}
+
+func (s *failingCommits) GetTurn(ctx context.Context, tenantID, turnID string) (*domain.Turn, error) {
+	if s.attempts <= s.failures {
+		return nil, unreachable()
+	}
+	return s.Store.GetTurn(ctx, tenantID, turnID)
 }
 
 func newUseCase(t *testing.T, turns ports.TurnStore, store *memory.Store) *application.ProcessMessage {
@@ -65,4 +92,20 @@ func TestCommitWithLostAnswerIsConfirmedByReadingBack(t *testing.T) {
 	stored, err := store.GetTurn(context.Background(), tenant, res.TurnID)
 	require.NoError(t, err)
 	assert.Equal(t, 1, stored.TurnNumber)
+}
+
+// A commit that did not land while the store failed over is sent again
+// until the store answers, and lands once.
+func TestCommitRetriedWhileTheStoreFailsOver(t *testing.T) {
+	store := memory.New(clock.System{})
+	turns := &failingCommits{Store: store, failures: 3}
+	uc := newUseCase(t, turns, store)
+	res, err := uc.Chat(context.Background(), application.ChatCommand{TenantID: tenant, AgentID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
+		Channel: "web", UserChannelID: "u", Message: "hi"})
+	require.NoError(t, err)
+	assert.Equal(t, 4, turns.attempts, "three failed attempts, then the one that landed")
+	page, err := store.ListTurns(context.Background(), tenant, res.SessionID, ports.TurnQuery{})
+	require.NoError(t, err)
+	require.Len(t, page.Items, 1, "stored once")
+	assert.Equal(t, res.TurnID, page.Items[0].ID)
 }

@@ -8,7 +8,8 @@ import (
 
 // Viewer is who reads a policy, which decides how much of a tool's URL it
 // sees: webhook URLs often carry credentials (a user's password, an
-// api_key in the query, a token in the path).
+// api_key in the query, a token in the path). No viewer ever reads a
+// tool's signing secret.
 type Viewer int
 
 // Viewers.
@@ -19,13 +20,19 @@ const (
 	ViewerAdmin
 )
 
-// presentTool is tool as viewer may see it.
+// presentTool is tool as viewer may see it. An admin sees that a tool has
+// a secret (as domain.Redacted), so an edited export keeps it; a member
+// does not see that much.
 func presentTool(tool *domain.Tool, viewer Viewer) {
 	if viewer == ViewerAdmin {
 		tool.URL = domain.RedactURL(tool.URL)
+		if tool.Secret != "" {
+			tool.Secret = domain.Redacted
+		}
 		return
 	}
 	tool.URL = domain.URLOrigin(tool.URL)
+	tool.Secret = ""
 }
 
 // presentPolicy is p as viewer may see it; p itself is not changed.
@@ -40,18 +47,27 @@ func presentPolicy(p *domain.Policy, viewer Viewer) *domain.Policy {
 }
 
 // keepSecrets puts back the stored URL of every tool of next whose URL is
-// the redacted form of the same tool's URL in current: an admin who
-// exports a bundle, edits it and imports it again keeps the credentials
-// the export hid.
+// the redacted form of the same tool's URL in current, and the stored
+// secret of every tool of next whose secret is domain.Redacted: an admin
+// who exports a bundle, edits it and imports it again keeps the
+// credentials the export hid. A Redacted secret with none stored stays, and
+// validation refuses it.
 func keepSecrets(next, current *domain.Policy) {
-	stored := make(map[string]string, len(current.Tools))
+	stored := make(map[string]domain.Tool, len(current.Tools))
 	for _, t := range current.Tools {
-		stored[t.ID] = t.URL
+		stored[t.ID] = t
 	}
 	for i := range next.Tools {
 		t := &next.Tools[i]
-		if old, ok := stored[t.ID]; ok && strings.Contains(t.URL, domain.Redacted) && domain.RedactURL(old) == t.URL {
-			t.URL = old
+		old, ok := stored[t.ID]
+		if !ok {
+			continue
+		}
+		if strings.Contains(t.URL, domain.Redacted) && domain.RedactURL(old.URL) == t.URL {
+			t.URL = old.URL
+		}
+		if t.Secret == domain.Redacted && old.Secret != "" {
+			t.Secret = old.Secret
 		}
 	}
 }

@@ -161,12 +161,12 @@ func modelReadiness(m *models) httpapi.ReadinessCheck {
 // guard. Tool breakers are named by tenant, agent and tool: their metrics
 // are counted together, never labelled by name.
 var ToolsModule = fx.Module("tools", fx.Provide(
-	func(cfg Config, log *zap.Logger, m *observe.Metrics) (ports.ToolInvoker, error) {
+	func(cfg Config, log *zap.Logger, m *observe.Metrics, clk ports.Clock) (ports.ToolInvoker, error) {
 		hook, err := tools.NewWebhook(cfg.Tools)
 		if err != nil {
 			return nil, err
 		}
-		return tools.NewResilient(hook, cfg.Tools,
+		return tools.NewResilient(hook.WithClock(clk), cfg.Tools,
 			resilience.Observers{resilience.LogObserver{Log: log.Named("tools")}, m.ToolBreakers()}), nil
 	},
 ))
@@ -181,7 +181,9 @@ var HTTPModule = fx.Module("http",
 		},
 		asRoutes(func(cfg Config, chat *application.ProcessMessage, turns *application.Conversations,
 			keys ports.IdempotencyStore, limits *httpapi.RateLimits, m *observe.Metrics) *httpapi.ChatRoutes {
-			return httpapi.NewChatRoutes(cfg.HTTP, cfg.Idempotency, chat, turns, keys, limits).ObserveStreams(m)
+			idem := cfg.Idempotency
+			idem.ClaimTTL = cfg.Chat.claimTTL()
+			return httpapi.NewChatRoutes(cfg.HTTP, idem, chat, turns, keys, limits).ObserveStreams(m)
 		}),
 		asRoutes(httpapi.NewConversationRoutes),
 		asRoutes(httpapi.NewPolicyRoutes),

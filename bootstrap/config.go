@@ -82,6 +82,14 @@ func (c ChatConfig) application() application.ChatConfig {
 	}
 }
 
+// claimTTL is how long an Idempotency-Key stays claimed by a request that
+// has not answered: the longest a chat request can take (waiting for its
+// session, the turn, the commit and its retries) and a margin.
+func (c ChatConfig) claimTTL() time.Duration {
+	a := c.application()
+	return a.LockWait + a.TurnTimeout + 2*a.CommitTimeout + 30*time.Second
+}
+
 // PolicyConfig bounds what tenants' policies may hold.
 type PolicyConfig struct {
 	// Limits overrides policy limits by name ("rules=20000,tools=100");

@@ -50,27 +50,57 @@ func memorySweeper(lc fx.Lifecycle, cfg Config, clock ports.Clock, store *memory
 	})
 }
 
-// MongoModule provides every store from MongoDB. Connecting, creating the
-// indexes and reserving a lease epoch happen in the constructor, so a
-// server that is down fails start-up with a clear error.
+// MongoModule provides every store from MongoDB: one store per port over
+// one shared connection. The constructor only checks the configuration;
+// connecting, checking the server (a replica set, or a standalone one when
+// allowed), creating the indexes and reserving a lease epoch happen when
+// the app starts, so a server that is down or unfit fails start-up with a
+// clear error.
 var MongoModule = fx.Module("mongo",
 	fx.Provide(
-		fx.Annotate(newMongoStore,
-			fx.As(new(ports.PolicyStore)), fx.As(new(ports.SessionStore)),
-			fx.As(new(ports.TurnStore)), fx.As(new(ports.SessionLocker)),
-			fx.As(new(ports.IdempotencyStore)), fx.As(new(ports.RateLimiter))),
+		newMongoDB,
+		fx.Annotate(mongo.NewPolicies, fx.As(new(ports.PolicyStore))),
+		fx.Annotate(mongo.NewSessions, fx.As(new(ports.SessionStore))),
+		fx.Annotate(mongo.NewTurns, fx.As(new(ports.TurnStore))),
+		fx.Annotate(mongo.NewLeases, fx.As(new(ports.SessionLocker))),
+		fx.Annotate(mongo.NewIdempotencyKeys, fx.As(new(ports.IdempotencyStore))),
+		fx.Annotate(mongo.NewRateLimits, fx.As(new(ports.RateLimiter))),
 	),
 )
 
-func newMongoStore(lc fx.Lifecycle, cfg Config, clock ports.Clock, log *zap.Logger, m *observe.Metrics) (*mongo.Store, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.Store.Mongo.ConnectTimeout+cfg.Store.Mongo.ServerSelectionTimeout)
-	defer cancel()
-	s, err := mongo.New(ctx, cfg.Store.Mongo, clock, log.Named("mongo"), mongo.WithCommandHook(m.MongoCommand))
+// WithMongoOption adds an option to the MongoDB connection (tests and the
+// bench observe its commands with it).
+func WithMongoOption(opt mongo.Option) fx.Option {
+	return fx.Provide(fx.Annotate(func() mongo.Option { return opt }, fx.ResultTags(`group:"mongo_options"`)))
+}
+
+// mongoParams are what the MongoDB connection needs.
+type mongoParams struct {
+	fx.In
+	Lifecycle fx.Lifecycle
+	Config    Config
+	Clock     ports.Clock
+	Log       *zap.Logger
+	Metrics   *observe.Metrics
+	Options   []mongo.Option `group:"mongo_options"`
+}
+
+func newMongoDB(p mongoParams) (*mongo.DB, error) {
+	cfg := p.Config.Store.Mongo
+	opts := append([]mongo.Option{mongo.WithCommandHook(p.Metrics.MongoCommand)}, p.Options...)
+	db, err := mongo.Open(cfg, p.Clock, p.Log, opts...)
 	if err != nil {
 		return nil, err
 	}
-	lc.Append(fx.Hook{OnStop: s.Close})
-	return s, nil
+	p.Lifecycle.Append(fx.Hook{
+		OnStart: func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout+cfg.ServerSelectionTimeout)
+			defer cancel()
+			return db.Start(ctx)
+		},
+		OnStop: db.Close,
+	})
+	return db, nil
 }
 
 func storeModule(cfg StoreConfig) fx.Option {

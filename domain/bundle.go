@@ -11,7 +11,9 @@ import (
 // version. It is also the agent bundle format: import and export move whole
 // policies.
 type Policy struct {
-	Agent     Agent      `json:"agent"`
+	Agent Agent `json:"agent"`
+	// Variables are the values the agent collects and keeps per session.
+	Variables []Variable `json:"variables"`
 	Rules     []Rule     `json:"rules"`
 	Scenarios []Scenario `json:"scenarios"`
 	Templates []Template `json:"templates"`
@@ -46,18 +48,11 @@ func (p *Policy) ValidateWithin(limits PolicyLimits) []FieldError {
 		return v.errs // a policy over the counts is not worth reading further
 	}
 
+	v.variables(p.Variables)
+	settable, open := p.Settable()
 	templates := v.uniqueIDs("templates", len(p.Templates), func(i int) string { return p.Templates[i].ID })
 	for i, t := range p.Templates {
-		f := fmt.Sprintf("templates[%d]", i)
-		v.text(f+".text", t.Text, 1, limits.TextRunes)
-		switch t.Mode {
-		case ModeExclusive, ModeSuggest, ModeFallback:
-		default:
-			v.add(f+".mode", "must be one of exclusive, suggest, fallback")
-		}
-		if _, err := ParseTemplate(t.Text); err != nil {
-			v.add(f+".text", err.Error())
-		}
+		v.template(fmt.Sprintf("templates[%d]", i), t, settable, open)
 	}
 	tools := v.uniqueIDs("tools", len(p.Tools), func(i int) string { return p.Tools[i].ID })
 	for i, t := range p.Tools {
@@ -70,6 +65,7 @@ func (p *Policy) ValidateWithin(limits PolicyLimits) []FieldError {
 		}
 		v.count(f+".inputs", len(t.Inputs), limits.References, "references")
 		v.count(f+".outputs", len(t.Outputs), limits.References, "references")
+		v.toolSecret(f, t)
 	}
 
 	scenarios := v.uniqueIDs("scenarios", len(p.Scenarios), func(i int) string { return p.Scenarios[i].ID })
@@ -104,6 +100,31 @@ func (p *Policy) ValidateWithin(limits PolicyLimits) []FieldError {
 	return v.errs
 }
 
+// template checks one template: its mode, and text and default that parse
+// and name only what can have a value.
+func (v *validator) template(f string, t Template, settable map[string]bool, open bool) {
+	v.text(f+".text", t.Text, 1, v.limits.TextRunes)
+	switch t.Mode {
+	case ModeExclusive, ModeSuggest, ModeFallback:
+	default:
+		v.add(f+".mode", "must be one of exclusive, suggest, fallback")
+	}
+	if pt, err := ParseTemplate(t.Text); err != nil {
+		v.add(f+".text", err.Error())
+	} else {
+		v.templateRefs(f+".text", pt, settable, open, false)
+	}
+	if t.Default == "" {
+		return
+	}
+	v.text(f+".default", t.Default, 1, v.limits.TextRunes)
+	if pt, err := ParseTemplate(t.Default); err != nil {
+		v.add(f+".default", err.Error())
+	} else {
+		v.templateRefs(f+".default", pt, settable, open, true)
+	}
+}
+
 // counts checks the numbers of the policy's parts and reports whether they
 // are within the limits.
 func (v *validator) counts(p *Policy) bool {
@@ -112,6 +133,7 @@ func (v *validator) counts(p *Policy) bool {
 	v.count("scenarios", len(p.Scenarios), v.limits.Scenarios, "scenarios")
 	v.count("templates", len(p.Templates), v.limits.Templates, "templates")
 	v.count("tools", len(p.Tools), v.limits.Tools, "tools")
+	v.count("variables", len(p.Variables), v.limits.Variables, "variables")
 	return len(v.errs) == before
 }
 
@@ -179,9 +201,17 @@ func validateScenario(v *validator, f string, sc *Scenario, templates, allSteps 
 			if !stepIDs[tr.To] {
 				v.add(tf+".to", "unknown step "+tr.To)
 			}
-			v.text(tf+".condition", tr.Condition, 1, v.limits.ConditionRunes)
+			switch {
+			case tr.Condition == "" && tr.When == "":
+				v.add(tf+".condition", "is required unless the transition has a when")
+			case tr.Condition != "":
+				v.text(tf+".condition", tr.Condition, 1, v.limits.ConditionRunes)
+			}
 			v.examples(tf+".examples", tr.Examples)
 			v.examples(tf+".negative_examples", tr.NegativeExamples)
+			if len(tr.When) > v.limits.ExpressionBytes {
+				v.add(tf+".when", fmt.Sprintf("must be at most %d bytes (policy limit expression_bytes)", v.limits.ExpressionBytes))
+			}
 			v.priority(tf+".priority", tr.Priority)
 		}
 		v.refs(sf+".template_ids", st.TemplateIDs, templates, "template")

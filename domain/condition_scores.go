@@ -19,7 +19,7 @@ func ExampleTexts(p *Policy) []string {
 		lists = append(lists, sc.Entry().AllExamples(), sc.Exit().AllExamples())
 		for _, st := range sc.Steps {
 			for k := range st.Transitions {
-				lists = append(lists, st.Transitions[k].When().AllExamples())
+				lists = append(lists, st.Transitions[k].MessageCondition().AllExamples())
 			}
 		}
 	}

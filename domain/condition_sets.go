@@ -141,7 +141,7 @@ func newStepConditions(sc *Scenario, st *Step) *stepConditions {
 	}
 	s := &stepConditions{exit: -1, stay: -1}
 	for i := range st.Transitions {
-		s.transitions = append(s.transitions, s.builder.addCondition(st.Transitions[i].When()))
+		s.transitions = append(s.transitions, s.builder.addCondition(st.Transitions[i].MessageCondition()))
 	}
 	if exit.Exists() {
 		s.exit = s.builder.addCondition(exit)

@@ -31,8 +31,9 @@ func (s *Scenario) Exit() Condition {
 	return Condition{Text: s.ExitCondition, Examples: s.ExitExamples, Negatives: s.ExitNegativeExamples}
 }
 
-// When is the transition's condition.
-func (t *Transition) When() Condition {
+// MessageCondition is the transition's condition on the message (its
+// data guard is When).
+func (t *Transition) MessageCondition() Condition {
 	return Condition{Text: t.Condition, Examples: t.Examples, Negatives: t.NegativeExamples}
 }
 

@@ -15,7 +15,9 @@ type PolicyLimits struct {
 	// Agents per tenant.
 	Agents int
 	// Per agent.
-	Rules, Scenarios, Templates, Tools int
+	Rules, Scenarios, Templates, Tools, Variables int
+	// VariableValues bounds an enum variable's values and synonyms together.
+	VariableValues int
 	// Steps per scenario, transitions per step.
 	Steps, Transitions int
 	// Constraints of all the agent's rules together; Judges the judge
@@ -34,12 +36,13 @@ type PolicyLimits struct {
 	// negative examples of all the agent's conditions together, which the
 	// matcher trains on whenever the policy changes.
 	Examples, ExampleRunes, ExamplesTotal int
-	// PatternBytes bounds a forbid_pattern's source, PatternProgram the
-	// RE2 program it compiles to (instructions), PatternProgramTotal the
-	// programs of all the agent's patterns together.
+	// PatternBytes bounds a forbid_pattern's (or a variable's pattern's)
+	// source, PatternProgram the RE2 program it compiles to
+	// (instructions), PatternProgramTotal the programs of all the agent's
+	// forbid_patterns together.
 	PatternBytes, PatternProgram, PatternProgramTotal int
-	// ExpressionBytes bounds an expression constraint's source,
-	// ExpressionNodes its syntax tree.
+	// ExpressionBytes bounds an expression constraint's (or a transition's
+	// when) source, ExpressionNodes its syntax tree.
 	ExpressionBytes, ExpressionNodes int
 }
 
@@ -67,6 +70,8 @@ var policyLimitTable = []PolicyLimit{
 	{"transitions", 20, "transitions per step", func(l *PolicyLimits) *int { return &l.Transitions }},
 	{"templates", 1_000, "templates per agent", func(l *PolicyLimits) *int { return &l.Templates }},
 	{"tools", 50, "tools per agent", func(l *PolicyLimits) *int { return &l.Tools }},
+	{"variables", 100, "variables per agent", func(l *PolicyLimits) *int { return &l.Variables }},
+	{"variable_values", 500, "values and synonyms of one enum variable", func(l *PolicyLimits) *int { return &l.VariableValues }},
 	{"constraints", 200, "constraints of all rules of an agent", func(l *PolicyLimits) *int { return &l.Constraints }},
 	{"judges", 10, "judge constraints of all rules of an agent (each one model call per reply checked)", func(l *PolicyLimits) *int { return &l.Judges }},
 	{"references", 100, "ids in one list (tool_ids, template_ids, rule_ids, inputs, outputs)", func(l *PolicyLimits) *int { return &l.References }},
@@ -75,11 +80,11 @@ var policyLimitTable = []PolicyLimit{
 	{"example_runes", 500, "characters of one example", func(l *PolicyLimits) *int { return &l.ExampleRunes }},
 	{"examples_total", 50_000, "examples and negative examples of all conditions of an agent", func(l *PolicyLimits) *int { return &l.ExamplesTotal }},
 	{"text_runes", 20_000, "characters of an action, instructions, a template or the system prompt", func(l *PolicyLimits) *int { return &l.TextRunes }},
-	{"pattern_bytes", 1_000, "bytes of one forbid_pattern", func(l *PolicyLimits) *int { return &l.PatternBytes }},
-	{"pattern_program", 2_000, "RE2 instructions one forbid_pattern compiles to", func(l *PolicyLimits) *int { return &l.PatternProgram }},
+	{"pattern_bytes", 1_000, "bytes of one forbid_pattern or variable pattern", func(l *PolicyLimits) *int { return &l.PatternBytes }},
+	{"pattern_program", 2_000, "RE2 instructions one forbid_pattern or variable pattern compiles to", func(l *PolicyLimits) *int { return &l.PatternProgram }},
 	{"pattern_program_total", 20_000, "RE2 instructions of all forbid_patterns of an agent", func(l *PolicyLimits) *int { return &l.PatternProgramTotal }},
-	{"expression_bytes", 1_000, "bytes of one expression constraint", func(l *PolicyLimits) *int { return &l.ExpressionBytes }},
-	{"expression_nodes", 200, "syntax nodes of one expression constraint", func(l *PolicyLimits) *int { return &l.ExpressionNodes }},
+	{"expression_bytes", 1_000, "bytes of one expression constraint or transition guard (when)", func(l *PolicyLimits) *int { return &l.ExpressionBytes }},
+	{"expression_nodes", 200, "syntax nodes of one expression constraint or transition guard (when)", func(l *PolicyLimits) *int { return &l.ExpressionNodes }},
 }
 
 // PolicyLimitTable returns every policy limit with its default, in order.
@@ -147,15 +152,21 @@ func (p *Policy) TextBytes() int {
 		for _, st := range sc.Steps {
 			n += len(st.ID) + len(st.Name) + len(st.Instructions) + idsBytes(st.TemplateIDs) + idsBytes(st.RuleIDs)
 			for _, tr := range st.Transitions {
-				n += len(tr.To) + len(tr.Condition) + idsBytes(tr.Examples) + idsBytes(tr.NegativeExamples)
+				n += len(tr.To) + len(tr.Condition) + len(tr.When) + idsBytes(tr.Examples) + idsBytes(tr.NegativeExamples)
 			}
 		}
 	}
 	for _, t := range p.Templates {
-		n += len(t.ID) + len(t.Name) + len(t.Text)
+		n += len(t.ID) + len(t.Name) + len(t.Text) + len(t.Default)
 	}
 	for _, t := range p.Tools {
-		n += len(t.ID) + len(t.Name) + len(t.URL) + idsBytes(t.Inputs) + idsBytes(t.Outputs)
+		n += len(t.ID) + len(t.Name) + len(t.URL) + idsBytes(t.Inputs) + idsBytes(t.Outputs) + len(t.Secret) + len(t.SecretEnv)
+	}
+	for _, v := range p.Variables {
+		n += len(v.Name) + len(v.Description) + len(v.Hint) + len(v.Pattern) + len(v.Normalize) + len(v.Valid)
+		for _, ev := range v.Values {
+			n += len(ev.Value) + idsBytes(ev.Synonyms)
+		}
 	}
 	return n
 }

@@ -63,7 +63,7 @@ func TestPolicyLimitsRefuseEachOversizedPartWithItsPath(t *testing.T) {
 		}, "tools", "tools"},
 		{"references", func(p *domain.Policy) { p.Rules[0].TemplateIDs = []string{"t_hello", "t_hello", "t_hello"} },
 			"rules[0].template_ids", "references"},
-		{"tool outputs", func(p *domain.Policy) { p.Tools[0].Outputs = []string{"a", "b", "c"} }, "tools[0].outputs", "references"},
+		{"tool outputs", func(p *domain.Policy) { p.Tools[0].Outputs = []string{"name", "order", "c"} }, "tools[0].outputs", "references"},
 		{"constraints", func(p *domain.Policy) {
 			for range 3 {
 				p.Rules[0].Constraints = append(p.Rules[0].Constraints, domain.Constraint{Kind: domain.ConstraintForbidPhrase, Value: "never"})

@@ -161,7 +161,7 @@ func lintedConditions(p *Policy) (global []lintedCondition, steps []lintedStep) 
 			ls := lintedStep{scenario: sc, step: st, field: fmt.Sprintf("%s.steps[%d]", f, j), exit: exit}
 			for k := range st.Transitions {
 				tf := fmt.Sprintf("%s.transitions[%d]", ls.field, k)
-				ls.transitions = append(ls.transitions, newLinted(st.Transitions[k].When(),
+				ls.transitions = append(ls.transitions, newLinted(st.Transitions[k].MessageCondition(),
 					fmt.Sprintf("the transition %s/%s → %s", sc.ID, st.ID, st.Transitions[k].To), tf, tf+".condition", tf+".examples"))
 			}
 			steps = append(steps, ls)

@@ -1,8 +1,7 @@
 package domain
 
 import (
-	"errors"
-	"fmt"
+	"cmp"
 	"math"
 	"runtime"
 	"slices"
@@ -32,6 +31,9 @@ type MatcherOptions struct {
 	// ReportFloor is the score below which Score leaves a condition out
 	// when asked about every condition (default 0.01).
 	ReportFloor float64
+	// MaxResults is how many conditions Score returns at most when asked
+	// about every condition (default 32).
+	MaxResults int
 	// Semantic calibrates the semantic signal when the conditions carry no
 	// embeddings to fit it on (default DefaultSemanticCalibration).
 	Semantic *SemanticCalibration
@@ -48,6 +50,9 @@ func (o MatcherOptions) withDefaults() MatcherOptions {
 	}
 	if o.ReportFloor <= 0 {
 		o.ReportFloor = 0.01
+	}
+	if o.MaxResults <= 0 {
+		o.MaxResults = 32
 	}
 	if o.tuning == nil {
 		o.tuning = &defaultMatcherTuning
@@ -67,7 +72,7 @@ const DefaultMatcherThreshold = 0.5
 const matcherBiasValue = 1.0
 
 // ErrNoConditions is returned by CompileMatcher for an empty condition list.
-var ErrNoConditions = errors.New("matcher: no conditions")
+var ErrNoConditions = Errorf(CodeInvalidRequest, "a matcher needs at least one condition")
 
 // Matcher scores messages against conditions learned from examples. It is
 // immutable once compiled and safe for concurrent use.
@@ -93,7 +98,7 @@ type Matcher struct {
 	// exampleWords holds each example's word features (ids ascending), to
 	// name the example nearest a message.
 	exampleWords [][]matcherEntry
-	scratch      sync.Pool // *[]float64 of one margin per condition
+	scratch      sync.Pool // *scoreScratch
 }
 
 // CompileMatcher learns one model from every condition together: each
@@ -114,7 +119,7 @@ func compileMatcher(conds []MatcherCondition, opts MatcherOptions) (*Matcher, *t
 	}
 	for c, cond := range conds {
 		if cond.Embeddings != nil && len(cond.Embeddings) != len(cond.Examples) {
-			return nil, nil, nil, fmt.Errorf("matcher: condition %d has %d embeddings for %d examples", c, len(cond.Embeddings), len(cond.Examples))
+			return nil, nil, nil, Errorf(CodeInvalidRequest, "condition %d has %d embeddings for %d examples", c, len(cond.Embeddings), len(cond.Examples))
 		}
 	}
 	opts = opts.withDefaults()
@@ -126,7 +131,7 @@ func compileMatcher(conds []MatcherCondition, opts MatcherOptions) (*Matcher, *t
 		m.exampleStart[c+1] = m.exampleStart[c] + len(conds[c].Examples)
 	}
 	models := set.train(opts)
-	m.buildPostings(models, len(set.vocab.icf))
+	m.buildPostings(models, set.meanValue)
 	m.cal = fitCalibration(m.calibrationPoints(set, models))
 	m.priorLogit = m.emptyMessageLogits()
 	m.semantic = m.semanticCalibration(conds, set)
@@ -136,13 +141,21 @@ func compileMatcher(conds []MatcherCondition, opts MatcherOptions) (*Matcher, *t
 		slices.SortFunc(words, func(a, b matcherEntry) int { return int(a.id - b.id) })
 		m.exampleWords[i] = words
 	}
-	m.scratch.New = func() any { s := make([]float64, len(conds)); return &s }
+	dim := len(set.vocab.icf)
+	m.scratch.New = func() any {
+		return &scoreScratch{margins: make([]float64, len(conds)), words: make([]float32, dim)}
+	}
 	return m, set, models, nil
 }
 
 // buildPostings turns per-condition weights into per-feature postings,
-// ordered by condition within a feature.
-func (m *Matcher) buildPostings(models []condModel, dim int) {
+// ordered by condition within a feature. A feature nearly every condition
+// weighs keeps only the matcherPostingsCap weights largest in size: the
+// rest add little to any margin but would make scoring visit every
+// condition for each common n-gram. What a dropped weight adds on average
+// moves into its condition's bias.
+func (m *Matcher) buildPostings(models []condModel, meanValue []float64) {
+	dim := len(meanValue)
 	start := make([]int32, dim+1)
 	for _, model := range models {
 		for _, id := range model.weights.ids {
@@ -152,21 +165,56 @@ func (m *Matcher) buildPostings(models []condModel, dim int) {
 	for i := 1; i <= dim; i++ {
 		start[i] += start[i-1]
 	}
-	m.postStart = start
-	m.postCond = make([]int32, start[dim])
-	m.postW = make([]float32, start[dim])
+	conds := make([]int32, start[dim])
+	ws := make([]float32, start[dim])
 	fill := slices.Clone(start[:dim])
 	m.bias = make([]float64, len(models))
 	for c, model := range models {
 		m.bias[c] = model.weights.bias
 		for k, id := range model.weights.ids {
 			at := fill[id]
-			m.postCond[at] = int32(c)
-			m.postW[at] = model.weights.w[k]
+			conds[at] = int32(c)
+			ws[at] = model.weights.w[k]
 			fill[id]++
 		}
 	}
+	kept := 0
+	for f := range dim {
+		kept += min(int(start[f+1]-start[f]), matcherPostingsCap)
+	}
+	m.postStart = make([]int32, dim+1)
+	m.postCond = make([]int32, 0, kept)
+	m.postW = make([]float32, 0, kept)
+	var keep []int
+	for f := range dim {
+		lo, hi := int(start[f]), int(start[f+1])
+		if hi-lo > matcherPostingsCap {
+			keep = keep[:0]
+			for k := lo; k < hi; k++ {
+				keep = append(keep, k)
+			}
+			slices.SortFunc(keep, func(a, b int) int {
+				return cmp.Or(cmp.Compare(math.Abs(float64(ws[b])), math.Abs(float64(ws[a]))), cmp.Compare(a, b))
+			})
+			for _, k := range keep[matcherPostingsCap:] {
+				m.bias[conds[k]] += float64(ws[k]) * meanValue[f]
+			}
+			keep = keep[:matcherPostingsCap]
+			slices.Sort(keep)
+			for _, k := range keep {
+				m.postCond = append(m.postCond, conds[k])
+				m.postW = append(m.postW, ws[k])
+			}
+		} else {
+			m.postCond = append(m.postCond, conds[lo:hi]...)
+			m.postW = append(m.postW, ws[lo:hi]...)
+		}
+		m.postStart[f+1] = int32(len(m.postCond))
+	}
 }
+
+// matcherPostingsCap bounds the conditions one feature's postings hold.
+const matcherPostingsCap = 1024
 
 // NumConditions is the number of conditions the matcher was compiled from.
 func (m *Matcher) NumConditions() int { return len(m.bias) }
@@ -196,12 +244,13 @@ func lead(acc []float64, c, first, second int) float64 {
 	return acc[c] - acc[first]
 }
 
-// emptyMessageLogits scores a message without a single known feature.
+// emptyMessageLogits is each condition's lexical log-odds for a message
+// without a single known feature.
 func (m *Matcher) emptyMessageLogits() []float64 {
 	first, second := topTwo(m.bias)
 	out := make([]float64, len(m.bias))
 	for c, b := range m.bias {
-		out[c] = logit(m.cal.prob([calibrationFeatures]float64{b, lead(m.bias, c, first, second)}))
+		out[c] = m.cal.logit([calibrationFeatures]float64{b, lead(m.bias, c, first, second)})
 	}
 	return out
 }

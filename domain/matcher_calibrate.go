@@ -17,6 +17,15 @@ const calibrationFeatures = 2
 type calPoint struct {
 	f   [calibrationFeatures]float64
 	pos bool
+	// weight is how many observations the point stands for (0 means 1).
+	weight float64
+}
+
+func (p calPoint) count() float64 {
+	if p.weight == 0 {
+		return 1
+	}
+	return p.weight
 }
 
 // calibration maps features to a probability: σ(w·f + b).
@@ -25,12 +34,15 @@ type calibration struct {
 	b float64
 }
 
-func (c calibration) prob(f [calibrationFeatures]float64) float64 {
+func (c calibration) prob(f [calibrationFeatures]float64) float64 { return sigmoid(c.logit(f)) }
+
+// logit is the probability's log-odds, w·f + b.
+func (c calibration) logit(f [calibrationFeatures]float64) float64 {
 	z := c.b
 	for i, v := range f {
 		z += c.w[i] * v
 	}
-	return sigmoid(z)
+	return z
 }
 
 // calibrationPrior is where the calibration starts and what it is pulled
@@ -49,79 +61,26 @@ const calibrationPriorWeight = 30
 // calibrationPrior, which keep the weights finite and sensible even when
 // the points are few or separate perfectly.
 func fitCalibration(points []calPoint) calibration {
-	const d = calibrationFeatures + 1
 	var nPos, nNeg float64
 	for _, p := range points {
 		if p.pos {
-			nPos++
+			nPos += p.count()
 		} else {
-			nNeg++
+			nNeg += p.count()
 		}
 	}
 	if nPos == 0 || nNeg == 0 {
 		return calibrationPrior
 	}
-	var prior [d]float64
-	copy(prior[:], calibrationPrior.w[:])
-	prior[d-1] = calibrationPrior.b
-	hi, lo := (nPos+1)/(nPos+2), 1/(nNeg+2)
-	x := func(p calPoint) [d]float64 {
-		var v [d]float64
-		copy(v[:], p.f[:])
-		v[d-1] = 1
-		return v
-	}
-	target := func(p calPoint) float64 {
-		if p.pos {
-			return hi
-		}
-		return lo
-	}
-	loss := func(th [d]float64) float64 {
-		var f float64
-		for i := range th {
-			f += calibrationPriorWeight / 2 * (th[i] - prior[i]) * (th[i] - prior[i])
-		}
-		for _, p := range points {
-			v := x(p)
-			var z float64
-			for i := range v {
-				z += th[i] * v[i]
-			}
-			t := target(p)
-			// −t·log σ(z) − (1−t)·log(1−σ(z)), written to stay finite.
-			if z >= 0 {
-				f += (1-t)*z + math.Log1p(math.Exp(-z))
-			} else {
-				f += -t*z + math.Log1p(math.Exp(z))
-			}
-		}
-		return f
-	}
-	th := prior
-	f := loss(th)
-	for iter := 0; iter < 100; iter++ {
-		var g [d]float64
-		var h [d][d]float64
-		for _, p := range points {
-			v := x(p)
-			var z float64
-			for i := range v {
-				z += th[i] * v[i]
-			}
-			q := sigmoid(z)
-			r, s := q-target(p), q*(1-q)
-			for i := range v {
-				g[i] += r * v[i]
-				for j := range v {
-					h[i][j] += s * v[i] * v[j]
-				}
-			}
-		}
+	obj := calObjective{points: points, hi: (nPos + 1) / (nPos + 2), lo: 1 / (nNeg + 2)}
+	copy(obj.prior[:], calibrationPrior.w[:])
+	obj.prior[calParams-1] = calibrationPrior.b
+	th := obj.prior
+	f := obj.loss(th)
+	for range 100 {
+		g, h := obj.gradient(th)
 		var gNorm float64
 		for i := range g {
-			g[i] += calibrationPriorWeight * (th[i] - prior[i])
-			h[i][i] += calibrationPriorWeight
 			gNorm = max(gNorm, math.Abs(g[i]))
 		}
 		// The loss sums over every point; a gradient this small against
@@ -137,11 +96,11 @@ func fitCalibration(points []calPoint) calibration {
 		}
 		t := 1.0
 		for ; t >= 1e-10; t /= 2 {
-			var next [d]float64
+			var next [calParams]float64
 			for i := range th {
 				next[i] = th[i] + t*step[i]
 			}
-			if nf := loss(next); nf < f+1e-4*t*gd {
+			if nf := obj.loss(next); nf < f+1e-4*t*gd {
 				th, f = next, nf
 				break
 			}
@@ -151,15 +110,82 @@ func fitCalibration(points []calPoint) calibration {
 		}
 	}
 	var cal calibration
-	copy(cal.w[:], th[:d-1])
-	cal.b = th[d-1]
+	copy(cal.w[:], th[:calParams-1])
+	cal.b = th[calParams-1]
 	return cal
+}
+
+// calParams is the number of calibration parameters: a weight per feature
+// and the bias.
+const calParams = calibrationFeatures + 1
+
+// calObjective is the penalised negative log-likelihood fitCalibration
+// minimises.
+type calObjective struct {
+	points []calPoint
+	hi, lo float64 // the smoothed targets of positives and negatives
+	prior  [calParams]float64
+}
+
+func (o *calObjective) target(p calPoint) float64 {
+	if p.pos {
+		return o.hi
+	}
+	return o.lo
+}
+
+// z is the point's log-odds under th.
+func (o *calObjective) z(th [calParams]float64, p calPoint) float64 {
+	z := th[calParams-1]
+	for i, v := range p.f {
+		z += th[i] * v
+	}
+	return z
+}
+
+func (o *calObjective) loss(th [calParams]float64) float64 {
+	var f float64
+	for i := range th {
+		f += calibrationPriorWeight / 2 * (th[i] - o.prior[i]) * (th[i] - o.prior[i])
+	}
+	for _, p := range o.points {
+		z, t := o.z(th, p), o.target(p)
+		// −t·log σ(z) − (1−t)·log(1−σ(z)), written to stay finite.
+		if z >= 0 {
+			f += p.count() * ((1-t)*z + math.Log1p(math.Exp(-z)))
+		} else {
+			f += p.count() * (-t*z + math.Log1p(math.Exp(z)))
+		}
+	}
+	return f
+}
+
+// gradient returns the loss's gradient and Hessian at th.
+func (o *calObjective) gradient(th [calParams]float64) (g [calParams]float64, h [calParams][calParams]float64) {
+	for _, p := range o.points {
+		q := sigmoid(o.z(th, p))
+		r, s := p.count()*(q-o.target(p)), p.count()*q*(1-q)
+		var v [calParams]float64
+		copy(v[:], p.f[:])
+		v[calParams-1] = 1
+		for i := range v {
+			g[i] += r * v[i]
+			for j := range v {
+				h[i][j] += s * v[i] * v[j]
+			}
+		}
+	}
+	for i := range g {
+		g[i] += calibrationPriorWeight * (th[i] - o.prior[i])
+		h[i][i] += calibrationPriorWeight
+	}
+	return g, h
 }
 
 // solveSmall solves h·x = g by Gaussian elimination with partial pivoting;
 // h is symmetric positive definite and tiny.
-func solveSmall(h [calibrationFeatures + 1][calibrationFeatures + 1]float64, g [calibrationFeatures + 1]float64) [calibrationFeatures + 1]float64 {
-	const n = calibrationFeatures + 1
+func solveSmall(h [calParams][calParams]float64, g [calParams]float64) [calParams]float64 {
+	const n = calParams
 	for col := range n {
 		piv := col
 		for r := col + 1; r < n; r++ {
@@ -188,17 +214,6 @@ func solveSmall(h [calibrationFeatures + 1][calibrationFeatures + 1]float64, g [
 	return x
 }
 
-// marginFloor is the lowest margin at which a condition other than the
-// best (whose lead is its margin minus best's) scores at least p; -Inf
-// when the score does not rise with the margin.
-func (c calibration) marginFloor(p, best float64) float64 {
-	rise := c.w[0] + c.w[1]
-	if rise <= 0 {
-		return math.Inf(-1)
-	}
-	return (logit(p) - c.b + c.w[1]*best) / rise
-}
-
 // matcherCalibrationRivals bounds the negatives one example contributes:
 // the conditions with the highest margins, the only ones near a threshold.
 const matcherCalibrationRivals = 64
@@ -211,7 +226,7 @@ const matcherCalibrationRivals = 64
 func (m *Matcher) calibrationPoints(s *trainingSet, models []condModel) []calPoint {
 	var points []calPoint
 	m.leaveOneOutMargins(s, models, func(example int32, acc []float64) {
-		points = appendCalPoints(points, acc, int(s.owner[example]))
+		points = appendCalPoints(points, acc, int(s.owner[example]), s.tuning.oosWeight)
 	})
 	return points
 }
@@ -244,9 +259,9 @@ func (m *Matcher) leaveOneOutMargins(s *trainingSet, models []condModel, fn func
 
 // appendCalPoints adds the points of one message whose margins are acc and
 // whose right condition is own.
-func appendCalPoints(points []calPoint, acc []float64, own int) []calPoint {
+func appendCalPoints(points []calPoint, acc []float64, own int, oosWeight float64) []calPoint {
 	first, second := topTwo(acc)
-	points = append(points, calPoint{[calibrationFeatures]float64{acc[own], lead(acc, own, first, second)}, true})
+	points = append(points, calPoint{f: [calibrationFeatures]float64{acc[own], lead(acc, own, first, second)}, pos: true})
 	type rival struct {
 		c int
 		m float64
@@ -267,7 +282,7 @@ func appendCalPoints(points []calPoint, acc []float64, own int) []calPoint {
 		rivals = rivals[:matcherCalibrationRivals]
 	}
 	for _, r := range rivals {
-		points = append(points, calPoint{[calibrationFeatures]float64{r.m, lead(acc, r.c, first, second)}, false})
+		points = append(points, calPoint{f: [calibrationFeatures]float64{r.m, lead(acc, r.c, first, second)}})
 	}
 	if len(acc) > 2 {
 		// The same message as if its condition did not exist: the best
@@ -284,7 +299,7 @@ func appendCalPoints(points []calPoint, acc []float64, own int) []calPoint {
 				next = c
 			}
 		}
-		points = append(points, calPoint{[calibrationFeatures]float64{acc[best], acc[best] - acc[next]}, false})
+		points = append(points, calPoint{f: [calibrationFeatures]float64{acc[best], acc[best] - acc[next]}, weight: oosWeight})
 	}
 	return points
 }

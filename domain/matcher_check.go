@@ -100,55 +100,23 @@ func CheckMatcher(conds []MatcherCondition, opts MatcherOptions) (MatcherCheck, 
 
 // findCollisions pairs examples of different conditions that normalise to
 // the same words, or whose features have a cosine of matcherCollision or
-// more. Candidates come from shared word features (those fewer than
-// matcherCommonFeature examples use), so this does not compare every pair.
+// more.
 func findCollisions(conds []MatcherCondition, s *trainingSet, exampleStart []int) []ExampleCollision {
-	n := s.numExamples
 	cond := func(i int) int { return int(s.owner[i]) }
 	pairs := map[[2]int]float64{}
 	seen := map[string]int{}
-	for i := range n {
-		var b strings.Builder
-		for _, w := range matcherWords(conds[cond(i)].Examples[i-exampleStart[cond(i)]], s.tuning.negationScope) {
-			if w.negated {
-				b.WriteString("not ")
-			}
-			b.WriteString(w.stem)
-			b.WriteByte(' ')
-		}
-		key := b.String()
-		if j, ok := seen[key]; ok && cond(j) != cond(i) {
-			pairs[[2]int{j, i}] = 1
-		} else if !ok {
+	for i := range s.numExamples {
+		text := conds[cond(i)].Examples[i-exampleStart[cond(i)]]
+		key := normalisedText(matcherWords(text, s.tuning.negationScope))
+		if j, ok := seen[key]; !ok {
 			seen[key] = i
+		} else if cond(j) != cond(i) {
+			pairs[[2]int{j, i}] = 1
 		}
 	}
-	postings := map[int32][]int32{}
-	for i := range n {
-		for _, e := range s.xs[i].e[:s.xs[i].nWords] {
-			postings[e.id] = append(postings[e.id], int32(i))
-		}
-	}
-	shared := map[int32]bool{}
-	for i := range n {
-		clear(shared)
-		for _, e := range s.xs[i].e[:s.xs[i].nWords] {
-			if list := postings[e.id]; len(list) <= matcherCommonFeature {
-				for _, j := range list {
-					if int(j) > i && cond(int(j)) != cond(i) {
-						shared[j] = true
-					}
-				}
-			}
-		}
-		for j := range shared {
-			key := [2]int{i, int(j)}
-			if _, done := pairs[key]; done {
-				continue
-			}
-			if sim := exampleCosine(&s.xs[i], &s.xs[j]); sim >= matcherCollision {
-				pairs[key] = sim
-			}
+	for _, p := range similarExamples(s) {
+		if _, identical := pairs[[2]int{p.a, p.b}]; !identical {
+			pairs[[2]int{p.a, p.b}] = p.sim
 		}
 	}
 	out := make([]ExampleCollision, 0, len(pairs))
@@ -163,6 +131,57 @@ func findCollisions(conds []MatcherCondition, s *trainingSet, exampleStart []int
 	slices.SortFunc(out, func(x, y ExampleCollision) int {
 		return cmp.Or(cmp.Compare(x.A, y.A), cmp.Compare(x.B, y.B), cmp.Compare(x.ExampleA, y.ExampleA), cmp.Compare(x.ExampleB, y.ExampleB))
 	})
+	return out
+}
+
+// normalisedText is the words as the matcher reads them.
+func normalisedText(words []matcherWord) string {
+	var b strings.Builder
+	for _, w := range words {
+		if w.negated {
+			b.WriteString("not ")
+		}
+		b.WriteString(w.stem)
+		b.WriteByte(' ')
+	}
+	return b.String()
+}
+
+type similarPair struct {
+	a, b int // examples, a < b, of different conditions
+	sim  float64
+}
+
+// similarExamples finds pairs of examples of different conditions whose
+// cosine reaches matcherCollision. Candidates share a word feature that
+// fewer than matcherCommonFeature examples use, so this does not compare
+// every pair.
+func similarExamples(s *trainingSet) []similarPair {
+	postings := map[int32][]int32{}
+	for i := range s.numExamples {
+		for _, e := range s.xs[i].e[:s.xs[i].nWords] {
+			postings[e.id] = append(postings[e.id], int32(i))
+		}
+	}
+	var out []similarPair
+	shared := map[int32]bool{}
+	for i := range s.numExamples {
+		clear(shared)
+		for _, e := range s.xs[i].e[:s.xs[i].nWords] {
+			if list := postings[e.id]; len(list) <= matcherCommonFeature {
+				for _, j := range list {
+					if int(j) > i && s.owner[j] != s.owner[i] {
+						shared[j] = true
+					}
+				}
+			}
+		}
+		for j := range shared {
+			if sim := exampleCosine(&s.xs[i], &s.xs[j]); sim >= matcherCollision {
+				out = append(out, similarPair{i, int(j), sim})
+			}
+		}
+	}
 	return out
 }
 

@@ -2,81 +2,65 @@ package domain
 
 import (
 	"cmp"
-	"math"
 	"slices"
 )
 
-// explain fills in the example most like the message and the message's
-// words that weigh most for the condition.
-func (m *Matcher) explain(cs *ConditionScore, words []matcherWord, feats matcherFeatures, q *matcherVec, sem *semanticEvidence) {
-	c := cs.Condition
-	if sem != nil && cs.Semantic >= cs.Lexical && sem.at[c] >= 0 {
-		cs.Example = sem.at[c]
-	} else {
-		cs.Example = m.nearestExample(c, q)
-	}
-	cs.Terms = m.topTerms(c, words, feats, q)
-}
+// matcherExplained is how many of the best results carry Example and Terms.
+const matcherExplained = 3
 
-// nearestExample is the index within condition c of the example sharing
-// the most word weight with q (cosine over word features), -1 if none
-// shares a word.
-func (m *Matcher) nearestExample(c int, q *matcherVec) int {
-	qw := slices.Clone(q.e[:q.nWords])
-	slices.SortFunc(qw, func(a, b matcherEntry) int { return cmp.Compare(a.id, b.id) })
-	best, at := 0.0, -1
-	for j, ex := range m.exampleWords[m.exampleStart[c]:m.exampleStart[c+1]] {
-		var d float64
-		for a, b := 0, 0; a < len(qw) && b < len(ex); {
-			switch {
-			case qw[a].id < ex[b].id:
-				a++
-			case qw[a].id > ex[b].id:
-				b++
-			default:
-				d += float64(qw[a].v) * float64(ex[b].v)
-				a++
-				b++
+// explain fills in, for the first results, the example most like the
+// message and the message's words that weigh most for the condition. One
+// pass over the message's postings credits each feature's contribution to
+// the words it came from.
+func (m *Matcher) explain(out []ConditionScore, words []matcherWord, q *messageVec, sem *semanticEvidence, dense []float32) {
+	out = out[:min(matcherExplained, len(out))]
+	credit := make([][]float64, len(out))
+	for k := range out {
+		credit[k] = make([]float64, len(words))
+	}
+	for j, e := range q.e {
+		origins := q.origins[q.originAt[j]:q.originAt[j+1]]
+		if len(origins) == 0 {
+			continue
+		}
+		share := float64(e.v) / float64(len(origins))
+		for k := range out {
+			w := m.weightOf(out[k].Condition, e.id)
+			for _, o := range origins {
+				credit[k][o] += share * w
 			}
 		}
-		if d > best {
-			best, at = d, j
-		}
 	}
-	return at
+	for _, e := range q.e[:q.nWords] {
+		dense[e.id] = e.v
+	}
+	for k := range out {
+		cs := &out[k]
+		c := cs.Condition
+		if sem != nil && cs.Semantic >= cs.Lexical && sem.at[c] >= 0 {
+			cs.Example = sem.at[c]
+		} else {
+			cs.Example = m.nearestExample(c, dense)
+		}
+		cs.Terms = topTerms(words, credit[k])
+	}
+	for _, e := range q.e[:q.nWords] {
+		dense[e.id] = 0
+	}
 }
 
 // weightOf is condition c's weight for feature id (0 when pruned).
 func (m *Matcher) weightOf(c int, id int32) float64 {
 	lo, hi := m.postStart[id], m.postStart[id+1]
-	conds := m.postCond[lo:hi]
-	if k, ok := slices.BinarySearch(conds, int32(c)); ok {
+	if k, ok := slices.BinarySearch(m.postCond[lo:hi], int32(c)); ok {
 		return float64(m.postW[int(lo)+k])
 	}
 	return 0
 }
 
-// topTerms credits each feature's share of condition c's margin to the
-// words it came from and returns the (up to) three words credited most,
-// "not " before a negated one.
-func (m *Matcher) topTerms(c int, words []matcherWord, feats matcherFeatures, q *matcherVec) []string {
-	value := make(map[int32]float64, len(q.e))
-	for _, e := range q.e {
-		value[e.id] = float64(e.v)
-	}
-	credit := make([]float64, len(words))
-	all := append(slices.Clone(feats.words), feats.chars...)
-	count := map[uint64]int{}
-	for _, h := range all {
-		count[h]++
-	}
-	for k, h := range all {
-		id, ok := m.vocab.ids[h]
-		if !ok {
-			continue
-		}
-		credit[feats.origin[k]] += value[id] / float64(count[h]) * m.weightOf(c, id)
-	}
+// topTerms is the (up to) three words with the most credit, "not " before
+// a negated one.
+func topTerms(words []matcherWord, credit []float64) []string {
 	order := make([]int, len(words))
 	for i := range order {
 		order[i] = i
@@ -84,7 +68,7 @@ func (m *Matcher) topTerms(c int, words []matcherWord, feats matcherFeatures, q 
 	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(credit[b], credit[a]) })
 	var out []string
 	for _, i := range order {
-		if len(out) == 3 || credit[i] <= 0 || math.IsNaN(credit[i]) {
+		if len(out) == 3 || !(credit[i] > 0) {
 			break
 		}
 		t := words[i].stem
@@ -96,4 +80,21 @@ func (m *Matcher) topTerms(c int, words []matcherWord, feats matcherFeatures, q 
 		}
 	}
 	return out
+}
+
+// nearestExample is the index within condition c of the example sharing
+// the most word weight with the message, whose word features are set in
+// dense (cosine over word features); -1 if none shares a word.
+func (m *Matcher) nearestExample(c int, dense []float32) int {
+	best, at := 0.0, -1
+	for j, ex := range m.exampleWords[m.exampleStart[c]:m.exampleStart[c+1]] {
+		var d float64
+		for _, e := range ex {
+			d += float64(dense[e.id]) * float64(e.v)
+		}
+		if d > best {
+			best, at = d, j
+		}
+	}
+	return at
 }

@@ -18,44 +18,20 @@ const matcherCommonFeature = 256
 // Character n-grams are left out because nearly every condition shares
 // some, which would make this quadratic in the number of conditions.
 func nearestConditions(xs []matcherVec, owner []int32, numConds, dim, limit int) [][]int32 {
-	byCond := make([][]int32, numConds)
-	for i, c := range owner {
-		if c >= 0 {
-			byCond[c] = append(byCond[c], int32(i))
-		}
-	}
-	// Each condition's normalised word centroid, ids ascending.
-	centroids := make([][]matcherEntry, numConds)
-	sum := make([]float64, dim)
-	count := make([]int32, dim+1)
-	for c, examples := range byCond {
-		var ids []int32
-		for _, i := range examples {
-			for _, e := range xs[i].e[:xs[i].nWords] {
-				if sum[e.id] == 0 {
-					ids = append(ids, e.id)
-				}
-				sum[e.id] += float64(e.v)
-			}
-		}
-		slices.Sort(ids)
-		var norm float64
-		for _, id := range ids {
-			norm += sum[id] * sum[id]
-		}
-		for _, id := range ids {
-			centroids[c] = append(centroids[c], matcherEntry{id, float32(sum[id] / math.Sqrt(norm))})
-			count[id+1]++
-			sum[id] = 0
-		}
-	}
+	centroids := wordCentroids(xs, owner, numConds, dim)
 	// The centroids by feature, conditions ascending.
-	for i := 1; i <= dim; i++ {
-		count[i] += count[i-1]
+	start := make([]int32, dim+1)
+	for _, cen := range centroids {
+		for _, e := range cen {
+			start[e.id+1]++
+		}
 	}
-	postCond := make([]int32, count[dim])
-	postW := make([]float32, count[dim])
-	fill := slices.Clone(count[:dim])
+	for i := 1; i <= dim; i++ {
+		start[i] += start[i-1]
+	}
+	postCond := make([]int32, start[dim])
+	postW := make([]float32, start[dim])
+	fill := slices.Clone(start[:dim])
 	for c, cen := range centroids {
 		for _, e := range cen {
 			postCond[fill[e.id]] = int32(c)
@@ -73,7 +49,7 @@ func nearestConditions(xs []matcherVec, owner []int32, numConds, dim, limit int)
 	var rank []ranked
 	for c, cen := range centroids {
 		for _, e := range cen {
-			lo, hi := count[e.id], count[e.id+1]
+			lo, hi := start[e.id], start[e.id+1]
 			if hi-lo > matcherCommonFeature {
 				continue
 			}
@@ -93,15 +69,44 @@ func nearestConditions(xs []matcherVec, owner []int32, numConds, dim, limit int)
 			acc[d] = 0
 		}
 		touched = touched[:0]
-		slices.SortFunc(rank, func(a, b ranked) int {
-			if a.sim != b.sim {
-				return cmp.Compare(b.sim, a.sim)
-			}
-			return cmp.Compare(a.cond, b.cond)
-		})
+		slices.SortFunc(rank, func(a, b ranked) int { return cmp.Or(cmp.Compare(b.sim, a.sim), cmp.Compare(a.cond, b.cond)) })
 		for _, r := range rank[:min(limit, len(rank))] {
 			out[c] = append(out[c], r.cond)
 		}
 	}
 	return out
+}
+
+// wordCentroids is each condition's normalised sum of its examples' word
+// features, ids ascending.
+func wordCentroids(xs []matcherVec, owner []int32, numConds, dim int) [][]matcherEntry {
+	byCond := make([][]int32, numConds)
+	for i, c := range owner {
+		if c >= 0 {
+			byCond[c] = append(byCond[c], int32(i))
+		}
+	}
+	centroids := make([][]matcherEntry, numConds)
+	sum := make([]float64, dim)
+	for c, examples := range byCond {
+		var ids []int32
+		for _, i := range examples {
+			for _, e := range xs[i].e[:xs[i].nWords] {
+				if sum[e.id] == 0 {
+					ids = append(ids, e.id)
+				}
+				sum[e.id] += float64(e.v)
+			}
+		}
+		slices.Sort(ids)
+		var norm float64
+		for _, id := range ids {
+			norm += sum[id] * sum[id]
+		}
+		for _, id := range ids {
+			centroids[c] = append(centroids[c], matcherEntry{id, float32(sum[id] / math.Sqrt(norm))})
+			sum[id] = 0
+		}
+	}
+	return centroids
 }

@@ -22,13 +22,20 @@ type MatchInput struct {
 }
 
 // ConditionScore is one condition's calibrated score for a message, with
-// what explains it.
+// what explains it. Several conditions may score high for one message.
 type ConditionScore struct {
-	Condition int     // index into the compiled conditions
-	Score     float64 // calibrated probability that the condition applies, 0..1
-	Lexical   float64 // the lexical signal's calibrated probability, 0..1
-	Semantic  float64 // the semantic signal's, 0..1 (0 without)
-	// Margin is the lexical model's raw log-odds before calibration.
+	Condition int // index into the compiled conditions
+	// Score is the calibrated probability that the condition applies,
+	// 0..1: the lexical one alone, or with Semantic the two signals'
+	// log-odds added beyond what the lexical signal says of a message it
+	// knows nothing about (naive Bayes).
+	Score    float64
+	Lexical  float64 // the lexical signal's calibrated probability, 0..1
+	Semantic float64 // the semantic signal's, 0..1 (0 without)
+	// Margin is the lexical model's raw log-odds before calibration. The
+	// calibration reads it and the lead over the best other condition of
+	// the whole policy, so a condition another one clearly outscores
+	// scores lower whatever the candidates.
 	Margin float64
 	// Example is the index within the condition of the example most like
 	// the message (-1 if none): the most similar by embedding when the
@@ -39,80 +46,130 @@ type ConditionScore struct {
 	Terms []string
 }
 
-// matcherExplained is how many of the best results carry Example and Terms.
-const matcherExplained = 5
-
 // matcherContextWords is the reply length (in words) from which Context no
 // longer counts.
 const matcherContextWords = 6
 
 // Score scores the message against candidates (indexes into the compiled
-// conditions; nil means all) and returns them best first, ties by index.
-// With nil, conditions scoring below the ReportFloor option are left out.
-// The lexical cost grows with the postings of the message's features, not
-// with the number of conditions; the semantic signal reads Semantic once.
+// conditions, others ignored; nil means all) and returns them best first,
+// ties by margin then index. With nil, only conditions scoring at least
+// the ReportFloor option are returned, at most MaxResults of them. The
+// first three results carry Example and Terms. The lexical cost grows with
+// the postings of the message's features (each capped), not with the
+// number of conditions; the semantic signal reads Semantic once.
 func (m *Matcher) Score(in MatchInput, candidates []int) []ConditionScore {
 	words := matcherWords(in.Text, m.tuning.negationScope)
-	feats := extractFeatures(words)
-	q := m.vocab.vector(feats)
+	q := m.vocab.messageVector(extractFeatures(words))
 	if in.Context != "" && len(words) < matcherContextWords {
 		ctx := m.vocab.vector(extractFeatures(matcherWords(in.Context, m.tuning.negationScope)))
 		q = addContext(q, ctx, 1.2*(1-float64(len(words))/matcherContextWords))
 	}
-	buf := m.scratch.Get().(*[]float64)
-	defer m.scratch.Put(buf)
-	acc := *buf
-	m.margins(&q, acc)
+	scratch := m.scratch.Get().(*scoreScratch)
+	defer m.scratch.Put(scratch)
+	acc := scratch.margins
+	m.margins(&q.matcherVec, acc)
 	first, second := topTwo(acc)
 	sem := m.semanticEvidence(in.Semantic)
 
-	score := func(c int) ConditionScore {
-		lex := m.cal.prob([calibrationFeatures]float64{acc[c], lead(acc, c, first, second)})
-		cs := ConditionScore{Condition: c, Score: lex, Lexical: lex, Margin: acc[c], Example: -1}
-		if sem != nil {
-			cs.Semantic = sem.prob(c)
-			// Naive Bayes: each signal's log-odds beyond what the lexical
-			// signal says of a message it knows nothing about.
-			cs.Score = sigmoid(logit(cs.Semantic) + logit(lex) - m.priorLogit[c])
-		}
-		return cs
+	// Scores are compared as log-odds: the lexical one is linear in the
+	// margin and lead, the combination with the semantic one is a sum
+	// (naive Bayes: each signal's log-odds beyond what the lexical signal
+	// says of a message it knows nothing about), so ranking needs no
+	// exponential until the results are known.
+	lexLogit := func(c int) float64 {
+		return m.cal.logit([calibrationFeatures]float64{acc[c], lead(acc, c, first, second)})
 	}
-	var out []ConditionScore
-	switch {
-	case candidates != nil:
-		out = make([]ConditionScore, 0, len(candidates))
+	logOdds := func(c int) float64 {
+		z := lexLogit(c)
+		if sem != nil {
+			z += sem.logit(c) - m.priorLogit[c]
+		}
+		return z
+	}
+	var chosen []int
+	if candidates != nil {
 		for _, c := range candidates {
 			if c >= 0 && c < len(acc) {
-				out = append(out, score(c))
+				chosen = append(chosen, c)
 			}
 		}
-	case sem != nil:
-		for c := range acc {
-			if cs := score(c); cs.Score >= m.opts.ReportFloor {
-				out = append(out, cs)
-			}
+	} else {
+		chosen = bestConditions(len(acc), m.opts.MaxResults, logit(m.opts.ReportFloor), logOdds)
+	}
+	out := make([]ConditionScore, len(chosen))
+	for k, c := range chosen {
+		z := lexLogit(c)
+		cs := ConditionScore{Condition: c, Lexical: sigmoid(z), Margin: acc[c], Example: -1}
+		cs.Score = cs.Lexical
+		if sem != nil {
+			cs.Semantic = sigmoid(sem.logit(c))
+			cs.Score = sigmoid(z + sem.logit(c) - m.priorLogit[c])
 		}
-	default:
-		// The lexical score rises with the margin (for every condition but
-		// the first, the lead is the margin minus the first's), so one
-		// comparison per condition finds those above the floor.
-		floor := m.cal.marginFloor(m.opts.ReportFloor, acc[first])
-		for c, v := range acc {
-			if v >= floor || c == first {
-				if cs := score(c); cs.Score >= m.opts.ReportFloor {
-					out = append(out, cs)
-				}
-			}
-		}
+		out[k] = cs
 	}
 	slices.SortFunc(out, func(a, b ConditionScore) int {
-		if a.Score != b.Score {
-			return cmp.Compare(b.Score, a.Score)
-		}
-		return cmp.Compare(a.Condition, b.Condition)
+		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(b.Margin, a.Margin), cmp.Compare(a.Condition, b.Condition))
 	})
-	for k := range out[:min(matcherExplained, len(out))] {
-		m.explain(&out[k], words, feats, &q, sem)
+	m.explain(out, words, &q, sem, scratch.words)
+	return out
+}
+
+// scoreScratch is one Score call's buffers, kept between calls.
+type scoreScratch struct {
+	margins []float64 // one per condition
+	words   []float32 // one per feature, zero between uses
+}
+
+// bestConditions returns up to limit of the n conditions whose log-odds
+// reach floor, highest first, through a heap of the best seen so far.
+func bestConditions(n, limit int, floor float64, logOdds func(int) float64) []int {
+	type entry struct {
+		z float64
+		c int
+	}
+	worse := func(a, b entry) bool { return a.z < b.z || (a.z == b.z && a.c > b.c) }
+	heap := make([]entry, 0, limit)
+	down := func(i int) {
+		for {
+			l, r, m := 2*i+1, 2*i+2, i
+			if l < len(heap) && worse(heap[l], heap[m]) {
+				m = l
+			}
+			if r < len(heap) && worse(heap[r], heap[m]) {
+				m = r
+			}
+			if m == i {
+				return
+			}
+			heap[i], heap[m] = heap[m], heap[i]
+			i = m
+		}
+	}
+	for c := range n {
+		z := logOdds(c)
+		if z < floor {
+			continue
+		}
+		e := entry{z, c}
+		switch {
+		case len(heap) < limit:
+			heap = append(heap, e)
+			for i := len(heap) - 1; i > 0; {
+				p := (i - 1) / 2
+				if !worse(heap[i], heap[p]) {
+					break
+				}
+				heap[i], heap[p] = heap[p], heap[i]
+				i = p
+			}
+		case worse(heap[0], e):
+			heap[0] = e
+			down(0)
+		}
+	}
+	out := make([]int, len(heap))
+	for k, e := range heap {
+		out[k] = e.c
 	}
 	return out
 }

@@ -22,8 +22,8 @@ type SemanticCalibration struct {
 // at 0.5, level with another condition, 0.12.
 var DefaultSemanticCalibration = SemanticCalibration{Similarity: 8, Lead: 10, Bias: -6}
 
-func (c SemanticCalibration) prob(sim, lead float64) float64 {
-	return sigmoid(c.Similarity*sim + c.Lead*lead + c.Bias)
+func (c SemanticCalibration) logit(sim, lead float64) float64 {
+	return c.Similarity*sim + c.Lead*lead + c.Bias
 }
 
 // semanticEvidence is one message's similarity to each condition.
@@ -55,9 +55,9 @@ func (m *Matcher) semanticEvidence(sims []float64) *semanticEvidence {
 	return ev
 }
 
-// prob is condition c's semantic probability; a condition with no known
+// logit is condition c's semantic log-odds; a condition with no known
 // similarity gets what similarity 0 would.
-func (ev *semanticEvidence) prob(c int) float64 {
+func (ev *semanticEvidence) logit(c int) float64 {
 	sim := ev.best[c]
 	if math.IsNaN(sim) {
 		sim = 0
@@ -70,7 +70,7 @@ func (ev *semanticEvidence) prob(c int) float64 {
 	if other >= 0 && other != c && !math.IsNaN(ev.best[other]) {
 		rival = ev.best[other]
 	}
-	return ev.cal.prob(sim, sim-rival)
+	return ev.cal.logit(sim, sim-rival)
 }
 
 // topTwoKnown is topTwo ignoring NaN; -1 for a place no value fills.
@@ -170,7 +170,7 @@ func appendSimilarityPoints(points []calPoint, sims []condSim, own int) []calPoi
 		if math.IsInf(rival, -1) {
 			rival = 0
 		}
-		points = append(points, calPoint{[calibrationFeatures]float64{a.sim, a.sim - rival}, a.cond == own})
+		points = append(points, calPoint{f: [calibrationFeatures]float64{a.sim, a.sim - rival}, pos: a.cond == own})
 	}
 	return points
 }

@@ -185,7 +185,18 @@ func TestMatcherIsDeterministic(t *testing.T) {
 
 func TestMatcherEmbeddingsLetAParaphraseWithoutSharedWordsMatch(t *testing.T) {
 	m := compileShop(t, shopConditions())
-	msg := "put me through to your staff" // shares no word with any example
+	msg := "Operator, pronto!"
+	for _, cond := range shopConditions() {
+		for _, ex := range cond.Examples {
+			for _, w := range matcherWords(ex, 0) {
+				for _, v := range matcherWords(msg, 0) {
+					if w.stem == v.stem {
+						t.Fatalf("%q shares %q with example %q", msg, v.stem, ex)
+					}
+				}
+			}
+		}
+	}
 	without := scoreOf(m, MatchInput{Text: msg}, condHuman)
 	if without.Score >= DefaultMatcherThreshold {
 		t.Fatalf("without embeddings the paraphrase already scores %.3f", without.Score)
@@ -289,7 +300,7 @@ func TestMatcherExplainsItsScores(t *testing.T) {
 	}
 }
 
-func TestCompileMatcherRejectsNoConditions(t *testing.T) {
+func TestCompileMatcherNeedsConditionsNotExamples(t *testing.T) {
 	if _, err := CompileMatcher(nil, MatcherOptions{}); !errors.Is(err, ErrNoConditions) {
 		t.Errorf("got %v", err)
 	}
@@ -301,6 +312,18 @@ func TestCompileMatcherRejectsNoConditions(t *testing.T) {
 	for _, s := range m.Score(MatchInput{Text: "hello"}, []int{0}) {
 		if s.Score >= DefaultMatcherThreshold {
 			t.Errorf("a condition without examples scores %.3f", s.Score)
+		}
+	}
+	// Nor is a policy with no example at all an error.
+	for _, conds := range [][]MatcherCondition{{{}}, {{Negatives: []string{"no"}}, {}}} {
+		m, err := CompileMatcher(conds, MatcherOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range m.Score(MatchInput{Text: "hello", Context: "hi", Semantic: []float64{}}, nil) {
+			if s.Score >= DefaultMatcherThreshold {
+				t.Errorf("%+v: condition %d scores %.3f", conds, s.Condition, s.Score)
+			}
 		}
 	}
 }

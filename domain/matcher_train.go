@@ -3,10 +3,7 @@ package domain
 import (
 	"math"
 	"math/rand/v2"
-	"sync/atomic"
 )
-
-var matcherWork atomic.Int64
 
 // lrProblem is one condition's binary problem: its own examples against
 // those of the conditions it competes with.
@@ -87,10 +84,7 @@ func (s *dualLR) run(maxEpochs, skip int) {
 		s.rng.Shuffle(len(s.order), func(i, j int) { s.order[i], s.order[j] = s.order[j], s.order[i] })
 		newtonSteps := 0
 		gMax := 0.0
-		var visited int64
-		defer func() { matcherWork.Add(visited) }()
 		for _, i := range s.order {
-			visited += int64(len(p.xs[i].e))
 			if i == skip {
 				continue
 			}

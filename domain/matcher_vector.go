@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"cmp"
 	"math"
 	"slices"
 )
@@ -30,33 +31,29 @@ type matcherVec struct {
 	nWords int
 }
 
-// vectorizeExamples numbers the features of docs in order of first
-// appearance (so ids, and every float sum over them, are the same from run
+// vectorizeExamples numbers the features of docs (each block sorted, see
+// sortedFeatures) in order of first appearance (so ids, and every float sum over them, are the same from run
 // to run) and returns each doc's vector. A feature is weighed by how few
 // conditions use it (ln((1+K)/(1+k)) + 1 for a feature in k of K
 // conditions) rather than how few examples do: a condition with many
 // phrasings of one idea should not make that idea's words look common.
-func vectorizeExamples(docs []matcherFeatures, owner []int32, numConds int) (*matcherVocab, []matcherVec) {
+func vectorizeExamples(docs []matcherFeatures, owner []int32, numConds, workers int) (*matcherVocab, []matcherVec) {
 	v := &matcherVocab{ids: map[uint64]int32{}}
 	var condFreq []int
 	var lastCond []int32
-	type counted struct{ id, n int32 }
 	total := 0
 	for _, d := range docs {
 		total += len(d.words) + len(d.chars)
 	}
-	all := make([]counted, 0, total)
+	all := make([]matcherCount, 0, total)
 	starts := make([]int, 0, 2*len(docs)+1)
-	var hs []uint64
 	for di, d := range docs {
 		cond := owner[di]
 		if cond < 0 {
 			cond = -cond - 1
 		}
-		for _, block := range [][]uint64{d.words, d.chars} {
+		for _, hs := range [][]uint64{d.words, d.chars} {
 			starts = append(starts, len(all))
-			hs = append(hs[:0], block...)
-			slices.Sort(hs)
 			for i := 0; i < len(hs); {
 				j := i + 1
 				for j < len(hs) && hs[j] == hs[i] {
@@ -73,7 +70,7 @@ func vectorizeExamples(docs []matcherFeatures, owner []int32, numConds int) (*ma
 					lastCond[id] = cond
 					condFreq[id]++
 				}
-				all = append(all, counted{id, int32(j - i)})
+				all = append(all, matcherCount{id, int32(j - i)})
 				i = j
 			}
 		}
@@ -85,23 +82,41 @@ func vectorizeExamples(docs []matcherFeatures, owner []int32, numConds int) (*ma
 		v.icf[i] = math.Log((1+k)/(1+float64(n))) + 1
 	}
 	v.unknownWeight = math.Log(1+k) + 1
+	return v, v.weigh(all, starts, len(docs), workers)
+}
+
+// matcherCount is a feature of a doc and how often the doc has it.
+type matcherCount struct{ id, n int32 }
+
+// weigh turns counts into vectors, docs in parallel: doc d's word block
+// is all[starts[2d]:starts[2d+1]], its character block runs to
+// starts[2d+2].
+func (v *matcherVocab) weigh(all []matcherCount, starts []int, numDocs, workers int) []matcherVec {
 	entries := make([]matcherEntry, len(all))
-	vecs := make([]matcherVec, len(docs))
-	for d := range docs {
-		for b := range 2 {
-			lo, hi := starts[2*d+b], starts[2*d+b+1]
-			var norm float64
-			for i := lo; i < hi; i++ {
-				w := (1 + math.Log(float64(all[i].n))) * v.icf[all[i].id]
-				norm += w * w
-				entries[i] = matcherEntry{all[i].id, float32(w)}
-			}
-			scaleEntries(entries[lo:hi], norm)
+	vecs := make([]matcherVec, numDocs)
+	parallelRange(numDocs, workers, func(lo, hi int) {
+		for d := lo; d < hi; d++ {
+			vecs[d] = v.weighDoc(all, starts, entries, d)
 		}
-		end := starts[2*d+2]
-		vecs[d] = matcherVec{e: entries[starts[2*d]:end:end], nWords: starts[2*d+1] - starts[2*d]}
+	})
+	return vecs
+}
+
+// weighDoc writes doc d's entries: sublinear term frequency × inverse
+// condition frequency, each block scaled to unit length.
+func (v *matcherVocab) weighDoc(all []matcherCount, starts []int, entries []matcherEntry, d int) matcherVec {
+	for b := range 2 {
+		lo, hi := starts[2*d+b], starts[2*d+b+1]
+		var norm float64
+		for i := lo; i < hi; i++ {
+			w := (1 + math.Log(float64(all[i].n))) * v.icf[all[i].id]
+			norm += w * w
+			entries[i] = matcherEntry{all[i].id, float32(w)}
+		}
+		scaleEntries(entries[lo:hi], norm)
 	}
-	return v, vecs
+	end := starts[2*d+2]
+	return matcherVec{e: entries[starts[2*d]:end:end], nWords: starts[2*d+1] - starts[2*d]}
 }
 
 func scaleEntries(es []matcherEntry, normSquared float64) {
@@ -150,32 +165,94 @@ func (v *matcherVocab) appendBlock(out []matcherEntry, block []uint64) []matcher
 	return out
 }
 
-// addContext returns msg + weight·ctx: a reply's own evidence, plus some
-// of what the agent last asked. The reply's part is not scaled down, so a
-// "no" weighs as much against a question as it does alone.
-func addContext(msg, ctx matcherVec, weight float64) matcherVec {
-	var out matcherVec
-	out.e = addBlock(out.e, msg.e[:msg.nWords], ctx.e[:ctx.nWords], weight)
-	out.nWords = len(out.e)
-	out.e = addBlock(out.e, msg.e[msg.nWords:], ctx.e[ctx.nWords:], weight)
-	return out
+// messageVec is a message's vector together with, for each entry, the
+// message's words its feature came from, which is what lets a score name
+// the words behind it.
+type messageVec struct {
+	matcherVec
+	originAt []int32 // entry k's words are origins[originAt[k]:originAt[k+1]]
+	origins  []int32
 }
 
-func addBlock(out, a, b []matcherEntry, weight float64) []matcherEntry {
-	at := map[int32]int{}
-	for _, e := range a {
-		at[e.id] = len(out)
-		out = append(out, e)
+// messageVector is vector, keeping each feature's words.
+func (v *matcherVocab) messageVector(f matcherFeatures) messageVec {
+	type occurrence struct {
+		h      uint64
+		origin int32
 	}
-	for _, e := range b {
-		v := float32(weight * float64(e.v))
-		if k, ok := at[e.id]; ok {
-			out[k].v += v
-		} else {
-			at[e.id] = len(out)
-			out = append(out, matcherEntry{e.id, v})
+	var q messageVec
+	q.originAt = append(q.originAt, 0)
+	var occ []occurrence
+	appendBlock := func(block []uint64, origin []int32) {
+		occ = occ[:0]
+		for k, h := range block {
+			occ = append(occ, occurrence{h, origin[k]})
+		}
+		slices.SortFunc(occ, func(a, b occurrence) int {
+			if a.h != b.h {
+				return cmp.Compare(a.h, b.h)
+			}
+			return cmp.Compare(a.origin, b.origin)
+		})
+		start := len(q.e)
+		var norm float64
+		for i := 0; i < len(occ); {
+			j := i + 1
+			for j < len(occ) && occ[j].h == occ[i].h {
+				j++
+			}
+			tf := 1 + math.Log(float64(j-i))
+			if id, ok := v.ids[occ[i].h]; ok {
+				w := tf * v.icf[id]
+				q.e = append(q.e, matcherEntry{id, float32(w)})
+				norm += w * w
+				for k := i; k < j; k++ {
+					if k == i || occ[k].origin != occ[k-1].origin {
+						q.origins = append(q.origins, occ[k].origin)
+					}
+				}
+				q.originAt = append(q.originAt, int32(len(q.origins)))
+			} else {
+				norm += (tf * v.unknownWeight) * (tf * v.unknownWeight)
+			}
+			i = j
+		}
+		scaleEntries(q.e[start:], norm)
+	}
+	appendBlock(f.words, f.origin[:len(f.words)])
+	q.nWords = len(q.e)
+	appendBlock(f.chars, f.origin[len(f.words):])
+	return q
+}
+
+// addContext returns msg + weight·ctx: a reply's own evidence, plus some
+// of what the agent last asked. The reply's part is not scaled down, so a
+// "no" weighs as much against a question as it does alone. The context's
+// features come from no word of the reply.
+func addContext(msg messageVec, ctx matcherVec, weight float64) messageVec {
+	out := messageVec{originAt: []int32{0}}
+	add := func(a, b []matcherEntry, aStart int) {
+		at := map[int32]int{}
+		for k, e := range a {
+			at[e.id] = len(out.e)
+			out.e = append(out.e, e)
+			out.origins = append(out.origins, msg.origins[msg.originAt[aStart+k]:msg.originAt[aStart+k+1]]...)
+			out.originAt = append(out.originAt, int32(len(out.origins)))
+		}
+		for _, e := range b {
+			v := float32(weight * float64(e.v))
+			if k, ok := at[e.id]; ok {
+				out.e[k].v += v
+			} else {
+				at[e.id] = len(out.e)
+				out.e = append(out.e, matcherEntry{e.id, v})
+				out.originAt = append(out.originAt, int32(len(out.origins)))
+			}
 		}
 	}
+	add(msg.e[:msg.nWords], ctx.e[:ctx.nWords], 0)
+	out.nWords = len(out.e)
+	add(msg.e[msg.nWords:], ctx.e[ctx.nWords:], msg.nWords)
 	return out
 }
 
@@ -185,4 +262,13 @@ func (x *matcherVec) normSquared() float64 {
 		s += float64(e.v) * float64(e.v)
 	}
 	return s
+}
+
+// sortedFeatures sorts f's blocks, which is how vectorizeExamples takes
+// them, and drops what only a message's explanation needs.
+func sortedFeatures(f matcherFeatures) matcherFeatures {
+	slices.Sort(f.words)
+	slices.Sort(f.chars)
+	f.origin = nil
+	return f
 }

@@ -219,10 +219,14 @@ type Step struct {
 	RuleIDs      []string     `json:"rule_ids,omitempty"`
 }
 
-// Transition moves a scenario to step To when the message clears Condition.
+// Transition moves a scenario to step To when the message clears Condition
+// and When holds; a transition has either or both.
 type Transition struct {
 	To        string `json:"to"`
-	Condition string `json:"condition"`
+	Condition string `json:"condition,omitempty"`
+	// When is an expr-lang guard over vars.*, meta.* and today, compiled
+	// at import; the transition is taken only while it is true.
+	When string `json:"when,omitempty"`
 	// Examples and NegativeExamples teach the condition, as a rule's do.
 	Examples         []string `json:"examples,omitempty"`
 	NegativeExamples []string `json:"negative_examples,omitempty"`
@@ -248,6 +252,9 @@ type Template struct {
 	Name string       `json:"name,omitempty"`
 	Text string       `json:"text"`
 	Mode TemplateMode `json:"mode"`
+	// Default is said instead of Text when a placeholder of Text without
+	// its own default has no value, so a reply never shows a blank.
+	Default string `json:"default,omitempty"`
 }
 
 // Tool is an HTTP webhook bound to rules; its outputs become session variables.
@@ -257,7 +264,14 @@ type Tool struct {
 	URL       string   `json:"url"`
 	TimeoutMS int      `json:"timeout_ms,omitempty"`
 	Inputs    []string `json:"inputs,omitempty"`
-	Outputs   []string `json:"outputs,omitempty"`
+	// Outputs are the variables kept from an answer; an output that names a
+	// declared variable must be a valid value of that variable's type.
+	Outputs []string `json:"outputs,omitempty"`
+	// Secret signs every call (HMAC-SHA256); reads show it as Redacted.
+	Secret string `json:"secret,omitempty"`
+	// SecretEnv names the secret held by the operator instead: the
+	// environment variable FOCAL_TOOL_SECRET_<SecretEnv>.
+	SecretEnv string `json:"secret_env,omitempty"`
 }
 
 // ConstraintKind names how a constraint is checked.

@@ -79,6 +79,14 @@ func TestRender(t *testing.T) {
 		{"other types via fmt", "{n}", map[string]any{"n": uint8(3)}, "3", nil},
 		{"dotted name is a flat key", "{order.id}", map[string]any{"order.id": "A1"}, "A1", nil},
 		{"escapes survive rendering", "{{{x}}}", map[string]any{"x": "v"}, "{v}", nil},
+		{"dotted name reads nested maps", "{meta.tier}/{order.id}", map[string]any{"meta": map[string]any{"tier": "gold"}, "order": map[string]any{"id": "A1"}}, "gold/A1", nil},
+		{"a path through a non-map is missing", "{order.id}", map[string]any{"order": "A1"}, "", []string{"order.id"}},
+		{"own default when unset", "Hi {name|there}, {order_id|your order} ships.", map[string]any{"name": nil}, "Hi there, your order ships.", nil},
+		{"own default unused when set", "Hi {name|there}!", map[string]any{"name": "Ana"}, "Hi Ana!", nil},
+		{"empty own default", "Hi{name|}!", nil, "Hi!", nil},
+		{"own default keeps punctuation", "{meta.first_name|dear customer: welcome}", nil, "dear customer: welcome", nil},
+		{"amount with currency", "{refund}", map[string]any{"refund": map[string]any{"value": 12.5, "currency": "EUR"}}, "12.5 EUR", nil},
+		{"amount without currency", "{refund}", map[string]any{"refund": map[string]any{"value": 30.0}}, "30", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,4 +97,49 @@ func TestRender(t *testing.T) {
 			require.Equal(t, tt.missing, missing)
 		})
 	}
+}
+
+func TestParseTemplatePlaceholderDefaults(t *testing.T) {
+	pt, err := domain.ParseTemplate("Hi {name|there}, {order_id}, {x|}")
+	require.NoError(t, err)
+	require.Equal(t, []domain.Placeholder{
+		{Name: "name", Default: "there", HasDefault: true},
+		{Name: "order_id"},
+		{Name: "x", HasDefault: true},
+	}, pt.Placeholders())
+	require.Equal(t, []string{"name", "order_id", "x"}, pt.Variables())
+	_, err = domain.ParseTemplate("{bad name|x}")
+	require.ErrorContains(t, err, "invalid placeholder {bad name}")
+	_, err = domain.ParseTemplate("{name|a{b}")
+	require.ErrorContains(t, err, "may not contain braces")
+}
+
+// A template never shows a blank: an unset placeholder without a default
+// of its own makes the template's default text the reply, and without one
+// the caller is told the text is incomplete.
+func TestTemplateRendererFallsBackToTheDefaultText(t *testing.T) {
+	withDefault, err := domain.NewTemplateRenderer(domain.Template{
+		Text:    "Your {item_name} ({order_id}) goes back, {meta.first_name|thanks}.",
+		Default: "Your return is registered, {meta.first_name|thanks}.",
+	})
+	require.NoError(t, err)
+	text, missing, complete := withDefault.Render(map[string]any{"item_name": "Parka", "order_id": "AC-123456"})
+	require.Equal(t, "Your Parka (AC-123456) goes back, thanks.", text)
+	require.Empty(t, missing)
+	require.True(t, complete)
+
+	text, missing, complete = withDefault.Render(map[string]any{"order_id": "AC-123456", "meta": map[string]any{"first_name": "Ana"}})
+	require.Equal(t, "Your return is registered, Ana.", text)
+	require.Equal(t, []string{"item_name"}, missing)
+	require.True(t, complete)
+
+	without, err := domain.NewTemplateRenderer(domain.Template{Text: "Your {item_name} goes back."})
+	require.NoError(t, err)
+	text, missing, complete = without.Render(nil)
+	require.Equal(t, "Your  goes back.", text)
+	require.Equal(t, []string{"item_name"}, missing)
+	require.False(t, complete, "the caller must say something else")
+
+	_, err = domain.NewTemplateRenderer(domain.Template{Text: "x", Default: "{oops"})
+	require.ErrorContains(t, err, "default: unclosed placeholder")
 }

@@ -22,7 +22,20 @@ type TurnInput struct {
 	Session *domain.Session
 	// TurnNumber is the number this turn will be committed under.
 	TurnNumber int
-	Message    string
+	// TurnID is the id this turn will be recorded under; tool calls carry
+	// it in their Idempotency-Key.
+	TurnID  string
+	Message string
+	// History is what the prompt needs of the session's newest turns
+	// before this one, oldest first, as read with the session under its
+	// lease (the agent's history_turns of them at most). nil means not
+	// read: the engine reads them itself.
+	History []domain.HistoryEntry
+	// Metadata is the request's metadata (validated by
+	// domain.ValidateMetadata), read by the engine as meta.*. It is
+	// read-only: the engine must not modify it, and nothing of a turn
+	// writes it back.
+	Metadata map[string]any
 	// RequestID ties model and tool calls to the request in logs.
 	RequestID string
 }

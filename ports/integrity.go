@@ -21,6 +21,9 @@ type IdempotencyRecord struct {
 	Header map[string]string
 	Body   []byte
 	// ExpiresAt ends the record; an expired record is treated as absent.
+	// A claim expires soon after its request must have ended (so a claim
+	// whose owner died does not hold its key for long); completing it
+	// extends it to the full retention.
 	ExpiresAt time.Time
 }
 
@@ -37,11 +40,13 @@ type IdempotencyStore interface {
 	// when they replace an expired record; all of them get the winner's
 	// record.
 	ClaimIdempotencyKey(ctx context.Context, rec IdempotencyRecord) (current *IdempotencyRecord, claimed bool, err error)
-	// CompleteIdempotencyKey stores the response on the claim of owner and
-	// marks it Done. NOT_FOUND, changing nothing, when owner does not hold
-	// an unfinished, unexpired claim of the key: another owner's, an
-	// expired, released or already completed one.
-	CompleteIdempotencyKey(ctx context.Context, tenantID, key, owner string, status int, header map[string]string, body []byte) error
+	// CompleteIdempotencyKey stores the response on the claim of owner,
+	// marks it Done and makes it expire at expiresAt. NOT_FOUND, changing
+	// nothing, when owner does not hold an unfinished, unexpired claim of
+	// the key: another owner's, an expired, released or already completed
+	// one. A completion whose answer was lost is settled by reading the key
+	// back: it succeeds exactly when the response is stored.
+	CompleteIdempotencyKey(ctx context.Context, tenantID, key, owner string, status int, header map[string]string, body []byte, expiresAt time.Time) error
 	// ReleaseIdempotencyKey deletes the unfinished claim of owner so a
 	// retry runs anew; a no-op when owner no longer holds it or it is Done
 	// (a stored response stays until it expires).

@@ -76,11 +76,19 @@ type ToolInput struct {
 	SessionID string         `json:"session_id"`
 	TenantID  string         `json:"tenant_id"`
 	AgentID   string         `json:"agent_id"`
+	// TurnID is the turn the call belongs to: with the tool's id it makes
+	// the call's idempotency key, the same for every retry of the call.
+	TurnID string `json:"turn_id"`
+	// ToolID is the tool called; the invoker sets it from the tool.
+	ToolID string `json:"tool_id"`
 }
 
 // ToolInvoker calls tools bound to rules.
 //
 // InvokeTool calls tool with in and returns the variables it produced.
+// Every attempt of one call carries the same idempotency key,
+// "<in.TurnID>:<tool.ID>", and the same body; a tool with a secret gets
+// each attempt signed (docs/agent-bundle.md, "Tools").
 // Errors: TIMEOUT when ctx's deadline (the tool's timeout) passed,
 // INTERNAL_ERROR when the tool failed or answered badly. The engine records
 // a failed call and goes on without its outputs. Safe for concurrent use.

@@ -16,10 +16,10 @@ import (
 // Stores keep their own copies of what they are given and return copies: a
 // caller may change a value after passing it in, or a value it got back,
 // without changing what is stored; except a turn given to
-// TurnStore.CommitTurn, which the store takes over. A domain.Session is copy-on-write (see
-// Session.Clone), so a store may hand out and keep clones that share maps:
-// sessions, including a turn's SessionAfter, are changed only through
-// their methods.
+// TurnStore.CommitTurn, which the store takes over. A domain.Session is
+// copy-on-write (see Session.Clone), so a store may hand out and keep
+// clones that share maps: sessions, including a turn's SessionAfter, are
+// changed only through their methods.
 
 // PageRequest asks for one page of a listing.
 type PageRequest struct {
@@ -120,14 +120,10 @@ type SessionQuery struct {
 }
 
 // SessionStore keeps sessions. The state a session has after a turn is
-// written by TurnStore.Commit; SessionStore reads reflect every committed
-// turn.
+// written by TurnStore.CommitTurn; SessionStore reads reflect every
+// committed turn. Sessions are created by SessionLocker.LockSession, which
+// resolves a channel identity to its active session under the lease.
 type SessionStore interface {
-	// FindOrCreateActive returns the active session of candidate's channel
-	// key, or stores candidate as that key's active session when there is
-	// none. Of concurrent callers with one key exactly one creates; all get
-	// the same session. created reports whether candidate was stored.
-	FindOrCreateActive(ctx context.Context, candidate *domain.Session) (s *domain.Session, created bool, err error)
 	// GetSession returns a session, reflecting every committed turn.
 	// SESSION_NOT_FOUND.
 	GetSession(ctx context.Context, tenantID, sessionID string) (*domain.Session, error)
@@ -137,7 +133,9 @@ type SessionStore interface {
 	// key for a new session; closing a closed session is a no-op.
 	// Returns the closed session. SESSION_NOT_FOUND.
 	CloseSession(ctx context.Context, tenantID, sessionID string, at time.Time) (*domain.Session, error)
-	// DeleteSession removes the session and all its turns. SESSION_NOT_FOUND.
+	// DeleteSession removes the session and all its turns. A turn in flight
+	// either commits first (and is removed with the rest) or is refused.
+	// SESSION_NOT_FOUND.
 	DeleteSession(ctx context.Context, tenantID, sessionID string) error
 }
 
@@ -156,31 +154,43 @@ type TurnQuery struct {
 	Page  PageRequest
 }
 
-// LeaseToken identifies a holder of a session lease for fencing: the holder
-// presents it when committing.
+// LeaseToken identifies a held session lease for fencing: the holder
+// presents it when committing the one turn the lease was granted for.
 type LeaseToken struct {
 	SessionID string
-	Fence     int64
+	// TurnNumber is the turn the lease may commit: the session's TurnCount+1
+	// when the lease was granted.
+	TurnNumber int
+	// Fence never repeats, for any session, across every instance and
+	// restart. A token with Fence 0 is no lease at all.
+	Fence int64
 }
 
 // TurnStore keeps turn records, the commit point of every turn.
 type TurnStore interface {
 	// CommitTurn stores turn under (turn.SessionID, turn.TurnNumber) and
-	// makes turn.SessionAfter the session's state. The store takes turn
-	// over, SessionAfter included (whose Version and Status it may set to
-	// what it stored): the caller may read it afterwards but must not
-	// change it, so a store may keep it instead of copying it. TurnNumber must be the
-	// session's TurnCount+1: when that number is already taken, or skipped
-	// (a larger number), or lease is no longer the session's current lease
-	// (a stale holder), it returns SESSION_BUSY and stores nothing. Of
-	// concurrent commits of one number exactly one succeeds.
+	// makes turn.SessionAfter the session's state. It commits only the
+	// turn lease was granted for: turn.SessionID and turn.TurnNumber must
+	// be lease's, and lease must still be the session's lease for that
+	// number (not expired and taken over); otherwise SESSION_BUSY and
+	// nothing is stored. Of concurrent commits of one number exactly one
+	// succeeds. Committing ends the lease's right to commit: one lease,
+	// one turn.
 	//
-	// A lease with Fence == 0 commits without the fencing check, whoever
-	// holds the session's lease: for tools that hold no lease, such as
-	// tests and migrations. The turn number rule still applies.
+	// The store takes turn over, SessionAfter included (whose Version and
+	// Status it may set to what it stored): the caller may read it
+	// afterwards but must not change it, so a store may keep it instead of
+	// copying it.
+	//
+	// A commit is idempotent by turn id: when a turn with turn.ID is
+	// already stored for the session and number (an earlier attempt whose
+	// answer was lost landed), CommitTurn succeeds without storing
+	// anything. So a caller that got STORE_UNAVAILABLE may retry, or read
+	// the turn back, and never commits one message twice.
 	//
 	// SESSION_NOT_FOUND when the session does not exist; INVALID_REQUEST
-	// when turn has no id, no SessionAfter or a TurnNumber below 1.
+	// when turn has no id, no SessionAfter or a TurnNumber below 1, or
+	// lease has no fence.
 	CommitTurn(ctx context.Context, lease LeaseToken, turn *domain.Turn) error
 	// GetTurn returns a turn by id. TURN_NOT_FOUND.
 	GetTurn(ctx context.Context, tenantID, turnID string) (*domain.Turn, error)
@@ -195,22 +205,64 @@ type TurnStore interface {
 	RecentHistory(ctx context.Context, tenantID, sessionID string, n int) ([]domain.HistoryEntry, error)
 }
 
-// SessionLocker serializes the turns of one session across every instance.
-type SessionLocker interface {
-	// LockSession waits until the caller holds the session's lease, first
-	// come first served as far as the backend allows, for at most wait.
-	// The lease lasts ttl unless released; an expired lease is taken over
-	// by the next caller and its holder's commits are refused. Returns
-	// SESSION_BUSY (with RetryAfter) when wait elapses, SESSION_NOT_FOUND
-	// when the session does not exist.
-	LockSession(ctx context.Context, tenantID, sessionID string, wait, ttl time.Duration) (SessionLease, error)
+// LockRequest names the session whose lease is wanted.
+type LockRequest struct {
+	TenantID string
+	// SessionID names the session. When it is empty, Candidate's channel
+	// key names it: the key's active session, or, when the key has none,
+	// Candidate itself, stored as the key's active session.
+	SessionID string
+	Candidate *domain.Session
+	// History is how many of the session's newest turns the lease carries,
+	// as history entries (0: none).
+	History int
+	// Wait bounds the wait for a busy session.
+	Wait time.Duration
+	// TTL is how long the lease lasts if its holder dies.
+	TTL time.Duration
 }
 
-// SessionLease is a held session lease.
+// SessionLocker serializes the turns of one session across every instance.
+type SessionLocker interface {
+	// LockSession waits until the caller holds the lease of the session
+	// req names, first come first served as far as the backend allows,
+	// for at most req.Wait, and returns it with the session as it stands
+	// under the lease. The lease lasts req.TTL unless released or used by
+	// a commit; an expired lease is taken over by the next caller and its
+	// holder's commit is refused.
+	//
+	// By channel key, of concurrent callers exactly one creates the
+	// session; every caller gets the same session, one after another. A
+	// session the key names is active when found; it may have been closed
+	// by the time the lease is granted (Session().Status says so).
+	//
+	// SESSION_BUSY (with RetryAfter) when req.Wait elapses;
+	// SESSION_NOT_FOUND when req.SessionID does not exist (or was
+	// deleted, or is another tenant's); INVALID_REQUEST without a tenant,
+	// or without a session id and a candidate with an id and the tenant's
+	// channel key; STORE_UNAVAILABLE.
+	LockSession(ctx context.Context, req LockRequest) (SessionLease, error)
+}
+
+// SessionLease is a held session lease: the right to commit the session's
+// next turn.
 type SessionLease interface {
 	// Token is presented to CommitTurn.
 	Token() LeaseToken
-	// Release gives the lease up; releasing twice or after expiry is a no-op.
+	// Session is the session as it stood when the lease was granted, every
+	// committed turn applied: its TurnCount is Token().TurnNumber-1. Each
+	// call returns a copy.
+	Session() *domain.Session
+	// History is what a prompt needs of up to LockRequest.History of the
+	// session's newest turns, oldest first, as of the grant (the entries
+	// RecentHistory would give). Each call returns a new slice.
+	History() []domain.HistoryEntry
+	// Created reports whether this lease's LockSession stored the
+	// candidate as a new session.
+	Created() bool
+	// Release gives the lease up so the next caller need not wait for its
+	// expiry. Releasing twice, after expiry, or after the lease's turn was
+	// committed is a no-op, and never frees another holder's lease.
 	Release(ctx context.Context) error
 }
 

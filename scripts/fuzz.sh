@@ -10,6 +10,7 @@ targets=(
 	"./adapters/http FuzzSSETokenEvent"
 	"./domain FuzzTemplate"
 	"./domain FuzzForbiddenPhrase"
+	"./domain FuzzExtractors"
 	"./application/alignment FuzzExpression"
 )
 # A log of our own: runs in parallel (other worktrees, CI jobs) never share one.

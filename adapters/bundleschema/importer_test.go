@@ -49,12 +49,24 @@ scenarios:
     enabled: true
     steps:
       - {id: first, name: First, instructions: Ask., template_ids: [tpl_hello], rule_ids: [hello],
-         transitions: [{to: second, condition: next, priority: 1}]}
+         transitions: [{to: second, condition: next, when: 'vars.order_id != nil', priority: 1}]}
       - {id: second, terminal: true}
 templates:
-  - {id: tpl_hello, name: Hello, text: "Hi {agent_name}!", mode: suggest}
+  - {id: tpl_hello, name: Hello, text: "Hi {meta.first_name|there}, {state}!", mode: suggest, default: "Hi {agent_name}!"}
 tools:
-  - {id: lookup, name: Lookup, url: "https://tools.example/lookup", timeout_ms: 2000, inputs: [order], outputs: [state]}
+  - {id: lookup, name: Lookup, url: "https://tools.example/lookup", timeout_ms: 2000, inputs: [order], outputs: [state],
+     secret: whsec-0123456789abcdef}
+  - {id: erp, url: "https://erp.example/orders", secret_env: ERP_HOOK, outputs: [item]}
+variables:
+  - {name: order_id, type: pattern, description: order number, hint: AC- and six digits, pattern: 'ac-(\d{6})',
+     normalize: AC-$1, valid: 'AC-\d{6}', changeable: true, from_metadata: order}
+  - name: reason
+    type: enum
+    changeable: false
+    initial: wrong_size
+    values: [{value: wrong_size, synonyms: [too tight]}, {value: damaged}]
+  - {name: refund, type: amount, currency: EUR, min: 0, max: 100, initial: 10}
+  - {name: bought, type: date, date_order: dmy}
 `
 
 // conditionallyRequired are optional fields the importer requires only
@@ -62,6 +74,8 @@ tools:
 var conditionallyRequired = map[string]string{
 	"hard":     "must be true when the rule has constraints",
 	"scope_id": "names the scenario or step of a scenario- or step-scoped rule",
+	"pattern":  "is required of a pattern variable",
+	"values":   "are required of an enum variable",
 }
 
 // importerAccepts reports whether the importer takes doc, and the fields it
@@ -187,7 +201,8 @@ func TestSchemaAgreesWithTheImporter(t *testing.T) {
 	}
 
 	for _, obj := range []string{"", "agent", "agent.settings", "rules[0]", "rules[2].constraints[0]", "scenarios[0]",
-		"scenarios[0].steps[0]", "scenarios[0].steps[0].transitions[0]", "templates[0]", "tools[0]"} {
+		"scenarios[0].steps[0]", "scenarios[0].steps[0].transitions[0]", "templates[0]", "tools[0]",
+		"variables[0]", "variables[1].values[0]"} {
 		doc := fixture()
 		node(t, doc, obj).(map[string]any)["colour"] = "blue"
 		assert.Error(t, s.Validate(doc), "unknown key in %q: the schema refuses it", obj)
@@ -195,7 +210,7 @@ func TestSchemaAgreesWithTheImporter(t *testing.T) {
 		assert.False(t, ok, "unknown key in %q: the importer refuses it", obj)
 	}
 
-	for _, enum := range []string{"rules[0].scope", "templates[0].mode", "rules[2].constraints[0].kind"} {
+	for _, enum := range []string{"rules[0].scope", "templates[0].mode", "rules[2].constraints[0].kind", "variables[0].type"} {
 		doc := fixture()
 		var all []site
 		sites(doc, "", &all)

@@ -33,10 +33,12 @@ var required = map[reflect.Type][]string{
 	reflect.TypeFor[domain.Rule]():       {"id", "condition"},
 	reflect.TypeFor[domain.Scenario]():   {"id", "entry_condition", "entry_step_id", "steps"},
 	reflect.TypeFor[domain.Step]():       {"id"},
-	reflect.TypeFor[domain.Transition](): {"to", "condition"},
+	reflect.TypeFor[domain.Transition](): {"to"},
 	reflect.TypeFor[domain.Template]():   {"id", "text", "mode"},
 	reflect.TypeFor[domain.Tool]():       {"id", "url"},
 	reflect.TypeFor[domain.Constraint](): {"kind", "value"},
+	reflect.TypeFor[domain.Variable]():   {"name", "type"},
+	reflect.TypeFor[domain.EnumValue]():  {"value"},
 }
 
 // enums are the closed sets of string values; the importer refuses others.
@@ -44,6 +46,15 @@ var enums = map[reflect.Type][]any{
 	reflect.TypeFor[domain.RuleScope]():      {domain.ScopeGlobal, domain.ScopeScenario, domain.ScopeStep},
 	reflect.TypeFor[domain.TemplateMode]():   {domain.ModeExclusive, domain.ModeSuggest, domain.ModeFallback},
 	reflect.TypeFor[domain.ConstraintKind](): {domain.ConstraintForbidPhrase, domain.ConstraintForbidPattern, domain.ConstraintRequirePhrase, domain.ConstraintExpression, domain.ConstraintJudge},
+	reflect.TypeFor[domain.VariableType]():   anySlice(domain.VariableTypes),
+}
+
+func anySlice[T any](xs []T) []any {
+	out := make([]any, len(xs))
+	for i, x := range xs {
+		out[i] = x
+	}
+	return out
 }
 
 // Generate returns the schema document, indented, ending in a newline. The
@@ -81,6 +92,11 @@ func generate() ([]byte, error) {
 }
 
 func enumSchema(t reflect.Type) *jsonschema.Schema {
+	if t == reflect.TypeFor[domain.VariableValue]() {
+		// An initial value is a string, number or boolean; which one its
+		// variable's type takes is the importer's check.
+		return &jsonschema.Schema{AnyOf: []*jsonschema.Schema{{Type: "string"}, {Type: "number"}, {Type: "boolean"}}}
+	}
 	values, ok := enums[t]
 	if !ok {
 		return nil

@@ -26,6 +26,11 @@ type IdempotencyConfig struct {
 	// Wait is how long a retry waits for the first request with its key to
 	// finish before answering 409 IDEMPOTENCY_IN_PROGRESS.
 	Wait time.Duration `env:"IDEMPOTENCY_WAIT" envDefault:"30s" yaml:"wait"`
+	// ClaimTTL is how long a key stays claimed before its request has
+	// answered: the longest a request can run (the service derives it
+	// from its lock wait, turn and commit deadlines). A claim whose
+	// request died frees its key after this, not after TTL. 0 means TTL.
+	ClaimTTL time.Duration `yaml:"-"`
 }
 
 // keyResult is where the stream handler leaves its final result for the
@@ -60,8 +65,12 @@ func (m *idempotent) handle(c *gin.Context) {
 	rec := ports.IdempotencyRecord{TenantID: tenant, Key: key, Fingerprint: fingerprint(c.Request, body), Owner: uuid.NewString()}
 	ctx := c.Request.Context()
 	deadline := time.Now().Add(m.cfg.Wait)
+	claimTTL := m.cfg.ClaimTTL
+	if claimTTL <= 0 {
+		claimTTL = m.cfg.TTL
+	}
 	for {
-		rec.ExpiresAt = time.Now().Add(m.cfg.TTL)
+		rec.ExpiresAt = time.Now().Add(claimTTL)
 		cur, claimed, err := m.store.ClaimIdempotencyKey(ctx, rec)
 		if err != nil {
 			writeError(c, err)
@@ -141,7 +150,7 @@ func (m *idempotent) runAndStore(c *gin.Context, rec ports.IdempotencyRecord) {
 	}
 	var err error
 	if stored {
-		err = m.store.CompleteIdempotencyKey(ctx, rec.TenantID, rec.Key, rec.Owner, status, header, body)
+		err = m.store.CompleteIdempotencyKey(ctx, rec.TenantID, rec.Key, rec.Owner, status, header, body, time.Now().Add(m.cfg.TTL))
 	} else {
 		err = m.store.ReleaseIdempotencyKey(ctx, rec.TenantID, rec.Key, rec.Owner)
 	}

@@ -15,7 +15,7 @@ import (
 )
 
 // PolicyRoutes serves the policy management API: agents, their rules,
-// scenarios, templates and tools, and whole bundles. Reads are open to any
+// scenarios, templates, tools and variables, and whole bundles. Reads are open to any
 // caller of the tenant, writes need the admin role. Every response about
 // one agent or part carries the agent's version as its ETag, and writes
 // honour If-Match.
@@ -45,6 +45,7 @@ func (h *PolicyRoutes) Register(_ *gin.RouterGroup, v1 *gin.RouterGroup) {
 	partRoutes[domain.Scenario]{"scenarios", h.admin.Scenarios(), decodeStrict[domain.Scenario, scenarioShape], true}.register(agent, admin)
 	partRoutes[domain.Template]{"templates", h.admin.Templates(), decodeStrict[domain.Template, domain.Template], false}.register(agent, admin)
 	partRoutes[domain.Tool]{"tools", h.admin.Tools(), decodeStrict[domain.Tool, domain.Tool], false}.register(agent, admin)
+	partRoutes[domain.Variable]{"variables", h.admin.Variables(), decodeStrict[domain.Variable, variableShape], false}.register(agent, admin)
 }
 
 // Shapes of the request bodies whose domain types fill in defaults while
@@ -55,6 +56,7 @@ type (
 	agentShape    domain.Agent
 	ruleShape     domain.Rule
 	scenarioShape domain.Scenario
+	variableShape domain.Variable
 )
 
 // decodeStrict reads the body into a T, refusing what a strict decoder of

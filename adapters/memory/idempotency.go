@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"time"
 
 	"focal/domain"
 	"focal/ports"
@@ -54,7 +55,7 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, rec ports.IdempotencyRe
 }
 
 // CompleteIdempotencyKey implements ports.IdempotencyStore.
-func (s *Store) CompleteIdempotencyKey(ctx context.Context, tenantID, key, owner string, status int, header map[string]string, body []byte) error {
+func (s *Store) CompleteIdempotencyKey(ctx context.Context, tenantID, key, owner string, status int, header map[string]string, body []byte, expiresAt time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return unavailable(err)
 	}
@@ -64,7 +65,7 @@ func (s *Store) CompleteIdempotencyKey(ctx context.Context, tenantID, key, owner
 	if r == nil || r.Owner != owner || r.Done {
 		return domain.Errorf(domain.CodeNotFound, "idempotency key %q is not held by this request", key)
 	}
-	r.Done, r.Status, r.Header, r.Body = true, status, maps.Clone(header), slices.Clone(body)
+	r.Done, r.Status, r.Header, r.Body, r.ExpiresAt = true, status, maps.Clone(header), slices.Clone(body), expiresAt
 	return nil
 }
 

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,17 +27,56 @@ type leaseWaiter struct {
 	granted chan int64 // receives the fence when the lease is handed over
 }
 
-// lease is a held lease.
+// lease is a held lease and what its holder got with it.
 type lease struct {
 	store     *Store
 	sessionID string
 	fence     int64
 	once      sync.Once
+
+	turnNumber int
+	session    *domain.Session // frozen: Session hands out clones
+	history    []domain.HistoryEntry
+	created    bool
 }
 
-// LockSession implements ports.SessionLocker.
-func (s *Store) LockSession(ctx context.Context, tenantID, sessionID string, wait, ttl time.Duration) (ports.SessionLease, error) {
+// LockSession implements ports.SessionLocker. A session named by channel
+// key is found or created and queued for in one step under the store's
+// lock, so retention cannot drop it in between; the session and its
+// history are read once the lease is held.
+func (s *Store) LockSession(ctx context.Context, req ports.LockRequest) (ports.SessionLease, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, unavailable(err)
+	}
+	if c := req.Candidate; req.TenantID == "" || req.SessionID == "" && (c == nil || c.ID == "" || c.TenantID != req.TenantID) {
+		return nil, domain.InvalidFields(domain.FieldError{Field: "session", Message: "a tenant, and a session id or a candidate of the tenant, are required"})
+	}
 	s.mu.Lock()
+	sessionID, created := req.SessionID, false
+	if sessionID == "" {
+		sessionID, created = s.findOrCreateActive(req.Candidate)
+	}
+	l, err := s.lock(ctx, req.TenantID, sessionID, req.Wait, req.TTL)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, err := s.session(req.TenantID, sessionID)
+	if err != nil {
+		// Deleted while this caller waited: pass the lease on.
+		l.once.Do(func() { s.release(l) })
+		return nil, err
+	}
+	e.touched = s.clock.Now()
+	l.session, l.turnNumber, l.created = e.snap, e.snap.TurnCount+1, created
+	l.history = e.history(req.History)
+	return l, nil
+}
+
+// lock waits for the lease of an existing session. The caller holds s.mu,
+// which lock releases.
+func (s *Store) lock(ctx context.Context, tenantID, sessionID string, wait, ttl time.Duration) (*lease, error) {
 	e, err := s.session(tenantID, sessionID)
 	if err != nil {
 		s.mu.Unlock()
@@ -130,27 +170,41 @@ func (s *Store) abandon(ctx context.Context, l *sessionLease, w *leaseWaiter, se
 
 // Token implements ports.SessionLease.
 func (l *lease) Token() ports.LeaseToken {
-	return ports.LeaseToken{SessionID: l.sessionID, Fence: l.fence}
+	return ports.LeaseToken{SessionID: l.sessionID, TurnNumber: l.turnNumber, Fence: l.fence}
 }
+
+// Session implements ports.SessionLease.
+func (l *lease) Session() *domain.Session { return l.session.Clone() }
+
+// History implements ports.SessionLease.
+func (l *lease) History() []domain.HistoryEntry { return slices.Clone(l.history) }
+
+// Created implements ports.SessionLease.
+func (l *lease) Created() bool { return l.created }
 
 // Release implements ports.SessionLease: the lease goes to the longest
 // waiter, or becomes free.
 func (l *lease) Release(context.Context) error {
 	l.once.Do(func() {
-		s := l.store
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		sl := s.leases[l.sessionID]
-		if sl == nil || sl.holder != l.fence {
-			return // taken over after expiry, or the session was deleted
-		}
-		if len(sl.waiters) == 0 {
-			delete(s.leases, l.sessionID)
-			return
-		}
-		w := sl.waiters[0]
-		sl.waiters = sl.waiters[1:]
-		w.granted <- s.grant(sl, s.clock.Now(), w.ttl)
+		l.store.mu.Lock()
+		defer l.store.mu.Unlock()
+		l.store.release(l)
 	})
 	return nil
+}
+
+// release hands l's lease on, unless it was taken over after expiry or the
+// session was deleted; the caller holds s.mu. Lease.Release calls it once.
+func (s *Store) release(l *lease) {
+	sl := s.leases[l.sessionID]
+	if sl == nil || sl.holder != l.fence {
+		return
+	}
+	if len(sl.waiters) == 0 {
+		delete(s.leases, l.sessionID)
+		return
+	}
+	w := sl.waiters[0]
+	sl.waiters = sl.waiters[1:]
+	w.granted <- s.grant(sl, s.clock.Now(), w.ttl)
 }

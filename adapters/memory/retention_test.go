@@ -51,9 +51,12 @@ func TestRateLimiterSweepForgetsRefilledKeys(t *testing.T) {
 func committedSession(b testing.TB, s *Store, n int) *domain.Session {
 	ctx := context.Background()
 	k := domain.ChannelKey{TenantID: "t", AgentID: "a", Channel: "web", UserChannelID: fmt.Sprint(time.Now().UnixNano())}
-	sess, _, err := s.FindOrCreateActive(ctx, domain.NewSession(fmt.Sprint("s", time.Now().UnixNano()), k, time.Now()))
-	require.NoError(b, err)
+	byKey := ports.LockRequest{TenantID: "t", Candidate: domain.NewSession(fmt.Sprint("s", time.Now().UnixNano()), k, time.Now()),
+		Wait: time.Second, TTL: time.Minute}
 	for i := 1; i <= n; i++ {
+		l, err := s.LockSession(ctx, byKey)
+		require.NoError(b, err)
+		sess := l.Session()
 		after := sess.Clone()
 		after.RecordFire("greet", i)
 		after.SetVariable("order", "A-1")
@@ -62,23 +65,29 @@ func committedSession(b testing.TB, s *Store, n int) *domain.Session {
 		turn := &domain.Turn{ID: fmt.Sprint(sess.ID, "-", i), TenantID: "t", AgentID: "a", SessionID: sess.ID, TurnNumber: i,
 			Message: "where is my order", Response: "It ships tomorrow.", Status: domain.TurnCompleted,
 			Explanation: domain.NewExplanation(), SessionAfter: after}
-		require.NoError(b, s.CommitTurn(ctx, ports.LeaseToken{}, turn))
-		sess, err = s.GetSession(ctx, "t", sess.ID)
-		require.NoError(b, err)
+		require.NoError(b, s.CommitTurn(ctx, l.Token(), turn))
+		require.NoError(b, l.Release(ctx))
 	}
+	sess, err := s.GetSession(ctx, "t", byKey.Candidate.ID)
+	require.NoError(b, err)
 	return sess
 }
 
 // BenchmarkReturningUserReads is the store's share of a returning user's
-// turn: find the session, read it again under the lease, read the
-// prompt's history.
+// turn: the lease by channel key, which carries the session and the
+// prompt's history, given back.
 func BenchmarkReturningUserReads(b *testing.B) {
 	s := New(clock.System{})
 	sess := committedSession(b, s, 50)
 	ctx := context.Background()
+	req := ports.LockRequest{TenantID: "t", Candidate: domain.NewSession("x", sess.Key(), time.Now()), History: 10,
+		Wait: time.Second, TTL: time.Minute}
 	for b.Loop() {
-		_, _, _ = s.FindOrCreateActive(ctx, domain.NewSession("x", sess.Key(), time.Now()))
-		_, _ = s.GetSession(ctx, "t", sess.ID)
-		_, _ = s.RecentHistory(ctx, "t", sess.ID, 10)
+		l, err := s.LockSession(ctx, req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = l.Session(), l.History()
+		_ = l.Release(ctx)
 	}
 }

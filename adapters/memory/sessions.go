@@ -11,25 +11,19 @@ import (
 	"focal/ports"
 )
 
-// FindOrCreateActive implements ports.SessionStore.
-func (s *Store) FindOrCreateActive(ctx context.Context, candidate *domain.Session) (*domain.Session, bool, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, false, unavailable(err)
-	}
+// findOrCreateActive returns the id of the active session of candidate's
+// channel key, storing candidate as it when there is none (LockSession by
+// key); created reports that. The caller holds s.mu.
+func (s *Store) findOrCreateActive(candidate *domain.Session) (id string, created bool) {
 	key := candidate.Key()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.clock.Now()
 	if id, ok := s.active[key]; ok {
-		e := s.sessions[id]
-		e.touched = now
-		return e.snap.Clone(), false, nil
+		return id, false
 	}
-	e := &sessionEntry{snap: candidate.Clone(), touched: now}
+	e := &sessionEntry{snap: candidate.Clone(), touched: s.clock.Now()}
 	e.snap.Freeze()
 	s.sessions[e.snap.ID] = e
 	s.active[key] = e.snap.ID
-	return e.snap.Clone(), true, nil
+	return e.snap.ID, true
 }
 
 // GetSession implements ports.SessionStore.

@@ -17,6 +17,9 @@ func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *do
 	if turn == nil || turn.SessionAfter == nil || turn.ID == "" || turn.TurnNumber < 1 {
 		return domain.InvalidFields(domain.FieldError{Field: "turn", Message: "needs an id, a turn number from 1 and the session after it"})
 	}
+	if lease.Fence == 0 {
+		return domain.InvalidFields(domain.FieldError{Field: "lease", Message: "a commit needs the lease of its session"})
+	}
 	st := &storedTurn{id: turn.ID, tenantID: turn.TenantID, number: turn.TurnNumber, record: turn, history: turn.History()}
 
 	s.mu.Lock()
@@ -25,12 +28,14 @@ func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *do
 	if err != nil {
 		return err
 	}
-	// Fence 0: a caller without a lease (tests, migrations) skips fencing.
-	if l := s.leases[turn.SessionID]; lease.Fence != 0 && (l == nil || l.holder != lease.Fence) {
+	if prev, ok := s.turnByID[turn.ID]; ok && prev.record.SessionID == turn.SessionID && prev.number == turn.TurnNumber {
+		return nil // committed already: a retry after a lost answer
+	}
+	if l := s.leases[turn.SessionID]; l == nil || l.holder != lease.Fence || lease.SessionID != turn.SessionID {
 		return busy("session %s: the lease of this turn was taken over", turn.SessionID)
 	}
 	stored := e.snap
-	if turn.TurnNumber != stored.TurnCount+1 {
+	if turn.TurnNumber != lease.TurnNumber || turn.TurnNumber != stored.TurnCount+1 {
 		return busy("session %s: turn %d is already committed or out of order (the session has %d)", turn.SessionID, turn.TurnNumber, stored.TurnCount)
 	}
 	// Status belongs to the session, not the turn: a close that happened
@@ -160,19 +165,25 @@ func (s *Store) RecentHistory(ctx context.Context, tenantID, sessionID string, n
 	if err := ctx.Err(); err != nil {
 		return nil, unavailable(err)
 	}
-	if n <= 0 {
-		return []domain.HistoryEntry{}, nil
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, err := s.session(tenantID, sessionID)
 	if err != nil {
 		return []domain.HistoryEntry{}, nil
 	}
+	return e.history(n), nil
+}
+
+// history copies the entries of the newest n kept turns, oldest first; the
+// caller holds the store's lock.
+func (e *sessionEntry) history(n int) []domain.HistoryEntry {
+	if n <= 0 {
+		return []domain.HistoryEntry{}
+	}
 	newest := e.turns[max(0, len(e.turns)-n):]
 	out := make([]domain.HistoryEntry, len(newest))
 	for i, t := range newest {
 		out[i] = t.history
 	}
-	return out, nil
+	return out
 }

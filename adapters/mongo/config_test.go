@@ -6,6 +6,9 @@ import (
 
 	"github.com/caarlos0/env/v11"
 	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+
+	"focal/adapters/clock"
 )
 
 func TestConfigFromEnvironment(t *testing.T) {
@@ -46,5 +49,74 @@ func TestConfigValidate(t *testing.T) {
 		c := good
 		mutate(&c)
 		require.Error(t, c.Validate(), name)
+	}
+}
+
+// A connection string asking for weaker guarantees than the invariants
+// need is refused with a message naming the option; the store's own
+// settings are majority writes, majority reads and the primary.
+func TestConfigRefusesWeakURIOptions(t *testing.T) {
+	for uri, want := range map[string]string{
+		"mongodb://h/?w=1":                                     "w=1",
+		"mongodb://h/?w=0":                                     "w=0",
+		"mongodb://h/?w=2":                                     "w=2",
+		"mongodb://h/?W=1":                                     "w=1",
+		"mongodb://h/?journal=false":                           "journal=false",
+		"mongodb://h/?readPreference=secondaryPreferred":       "readPreference=secondaryPreferred",
+		"mongodb://h/?readpreference=nearest":                  "readPreference=nearest",
+		"mongodb://h/?readConcernLevel=local":                  "readConcernLevel=local",
+		"mongodb://h/?retryWrites=false":                       "retryWrites=false",
+		"mongodb+srv://cluster0.example.net/?w=1&appName=copy": "w=1",
+	} {
+		c := Config{URI: uri}.WithDefaults()
+		err := c.Validate()
+		require.Error(t, err, uri)
+		require.Contains(t, err.Error(), "FOCAL_MONGO_URI asks for "+want, uri)
+	}
+	for _, uri := range []string{
+		"mongodb://h", "mongodb://h/", "mongodb://a,b,c/?replicaSet=rs0",
+		"mongodb://h/?w=majority&journal=true&readPreference=primary&readConcernLevel=majority&retryWrites=true",
+		"mongodb+srv://cluster0.example.net/?retryWrites=true&w=majority&appName=Cluster0",
+	} {
+		c := Config{URI: uri}.WithDefaults()
+		require.NoError(t, c.Validate(), uri)
+	}
+}
+
+// What the server says it is decides which commands the stores send.
+func TestCapabilitiesFromTheServer(t *testing.T) {
+	ferret := "1.24.2"
+	c, err := capabilitiesOf(buildInfo{Version: "7.0.42", VersionArray: []int32{7, 0, 42}, FerretDBVersion: &ferret}, helloReply{})
+	require.NoError(t, err)
+	require.Equal(t, capabilities{standalone: true, server: "FerretDB 1.24.2, MongoDB 7.0.42 wire protocol"}, c,
+		"FerretDB: none of the MongoDB features the stores use, a standalone server")
+
+	c, err = capabilitiesOf(buildInfo{Version: "7.0.14", VersionArray: []int32{7, 0, 14}}, helloReply{SetName: "rs0"})
+	require.NoError(t, err)
+	require.Equal(t, capabilities{serverTime: true, lookup: true, atomicUpdates: true, ttl: true, server: "MongoDB 7.0.14"}, c)
+	c, err = capabilitiesOf(buildInfo{Version: "8.0.1", VersionArray: []int32{8, 0, 1}}, helloReply{Msg: "isdbgrid"})
+	require.NoError(t, err)
+	require.False(t, c.standalone, "a sharded cluster")
+	c, err = capabilitiesOf(buildInfo{Version: "6.0.3", VersionArray: []int32{6, 0, 3}}, helloReply{})
+	require.NoError(t, err)
+	require.True(t, c.standalone, "no replica set name: standalone")
+
+	_, err = capabilitiesOf(buildInfo{Version: "5.0.9", VersionArray: []int32{5, 0, 9}}, helloReply{SetName: "rs0"})
+	require.ErrorContains(t, err, "needs MongoDB 6.0 or newer")
+}
+
+// Majority writes, majority reads and primary reads are the store's own
+// settings, set over whatever the URI carries.
+func TestOpenSetsDurableSettings(t *testing.T) {
+	for _, uri := range []string{"mongodb://h/", "mongodb://h/?w=majority&readPreference=primary&appName=x&retryWrites=true"} {
+		db, err := Open(Config{URI: uri}, clock.System{}, nil)
+		require.NoError(t, err)
+		o := db.options
+		require.Equal(t, "majority", o.WriteConcern.W, uri)
+		require.Equal(t, "majority", o.ReadConcern.Level, uri)
+		require.Equal(t, readpref.PrimaryMode, o.ReadPreference.Mode(), uri)
+		require.True(t, *o.RetryWrites, uri)
+		require.True(t, *o.RetryReads, uri)
+		require.Nil(t, db.client, "Open does no I/O: Start connects")
 	}
 }

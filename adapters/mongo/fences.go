@@ -4,38 +4,48 @@ import (
 	"context"
 	"errors"
 	"os"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	mdb "go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"focal/domain"
 )
 
-// Lease fences: epoch<<32 | seq, unique across every instance and restart
-// (see lease.go).
+// Lease fences: epoch<<32 | seq, unique across every instance and restart.
+// The epoch is reserved once per process by inserting the next number into
+// lease_epochs (insert-once, so no two processes ever share one; the
+// collection is never purged) and seq counts within the process. So a
+// fence never repeats, and a stale holder's token never matches a later
+// lease of the same turn.
 
 // fenceSeqLimit is where a process moves to a new epoch.
 const fenceSeqLimit = 1<<32 - 1
 
-// nextFence hands out a fence no other lease ever had or will have.
-func (s *Store) nextFence(ctx context.Context) (int64, error) {
-	s.fenceMu.Lock()
-	defer s.fenceMu.Unlock()
-	if s.fenceSeq >= fenceSeqLimit {
-		if err := s.reserveEpochLocked(ctx); err != nil {
+type fences struct {
+	mu    sync.Mutex
+	epoch int64
+	seq   int64
+}
+
+// next hands out a fence no other lease ever had or will have.
+func (f *fences) next(ctx context.Context, db *DB) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.seq >= fenceSeqLimit {
+		if err := f.reserveLocked(ctx, db); err != nil {
 			return 0, err
 		}
 	}
-	s.fenceSeq++
-	return s.fenceEpoch<<32 | s.fenceSeq, nil
+	f.seq++
+	return f.epoch<<32 | f.seq, nil
 }
 
-func (s *Store) newFenceEpoch(ctx context.Context) error {
-	s.fenceMu.Lock()
-	defer s.fenceMu.Unlock()
-	return s.reserveEpochLocked(ctx)
+func (f *fences) reserve(ctx context.Context, db *DB) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reserveLocked(ctx, db)
 }
 
 type epochDoc struct {
@@ -44,33 +54,35 @@ type epochDoc struct {
 	StartedAt time.Time `bson:"started_at"`
 }
 
-// reserveEpochLocked inserts the number after the highest epoch; a
-// duplicate means another process took it first, so it reads again.
-func (s *Store) reserveEpochLocked(ctx context.Context) error {
+// reserveLocked inserts the number after the highest epoch; a duplicate
+// means another process took it first, so it reads again. An insert whose
+// answer was lost is read back: the epoch is ours when it carries our
+// start time and host.
+func (f *fences) reserveLocked(ctx context.Context, db *DB) error {
 	host, _ := os.Hostname()
 	for range 100 {
-		fctx, cancel := s.op(ctx)
 		var top epochDoc
-		err := s.epochs.FindOne(fctx, bson.D{}, options.FindOne().SetSort(bson.D{{Key: "_id", Value: -1}})).Decode(&top)
+		fctx, cancel := db.op(ctx)
+		err := db.epochs.FindOne(fctx, bson.D{}, options.FindOne().SetSort(bson.D{{Key: "_id", Value: -1}})).Decode(&top)
 		cancel()
-		if err != nil && !errors.Is(err, mdb.ErrNoDocuments) {
-			return s.fail(err, "read lease epochs")
+		if err != nil && !errors.Is(err, errNoDocuments) {
+			return fail(err, "read lease epochs")
 		}
-		next := top.Epoch + 1
-		if next >= 1<<31 {
+		next := epochDoc{Epoch: top.Epoch + 1, Host: host, StartedAt: db.clock.Now().UTC().Truncate(time.Millisecond)}
+		if next.Epoch >= 1<<31 {
 			return errors.New("mongo store: lease fence epochs exhausted")
 		}
-		ictx, cancel := s.op(ctx)
-		_, err = s.epochs.InsertOne(ictx, epochDoc{Epoch: next, Host: host, StartedAt: s.clock.Now()})
-		cancel()
-		if mdb.IsDuplicateKeyError(err) {
-			continue
-		}
+		won, err := db.insertOnce(ctx, db.epochs, next, "reserve a lease epoch", readBack{mine: func(got bson.Raw) bool {
+			var stored epochDoc
+			return bson.Unmarshal(got, &stored) == nil && stored.Host == next.Host && stored.StartedAt.Equal(next.StartedAt)
+		}, onDuplicate: true})
 		if err != nil {
-			return s.fail(err, "reserve a lease epoch")
+			return err
 		}
-		s.fenceEpoch, s.fenceSeq = next, 0
-		return nil
+		if won {
+			f.epoch, f.seq = next.Epoch, 0
+			return nil
+		}
 	}
 	return domain.Errorf(domain.CodeStoreUnavailable, "no lease epoch could be reserved")
 }

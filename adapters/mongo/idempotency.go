@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	mdb "go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"focal/domain"
 	"focal/ports"
@@ -19,22 +19,38 @@ import (
 // Idempotency records.
 //
 // A record is one document in idempotency_keys whose _id is a hash of
-// (tenant, key): claiming is inserting it, which exactly one of any number
-// of concurrent claimers achieves. Completing is one update filtered by
-// {_id, owner, done: false, unexpired}, and releasing one delete with the
-// same filter; only the owner ever writes its own claim, so neither races
-// another writer.
+// (tenant, key). Completing is one update filtered by {_id, owner, done:
+// false, unexpired}, and releasing one delete with the same filter; only
+// the owner ever writes its own claim, so neither races another writer.
+// A claim expires soon after its request must have answered (the caller's
+// ExpiresAt); completing it extends it to the full retention.
 //
-// An expired record is replaced by deleting it and inserting anew. That
-// delete is the one write aimed at someone else's document, so it goes
-// through a takeover marker (takeover.go): exactly one claimer deletes the
-// expired record, the others wait for the key to change and then claim
-// like anyone else.
+// Claiming writes the record when the key has none, or only an expired
+// one, which exactly one of any number of concurrent claimers achieves.
+// On MongoDB that is one upsert whose filter admits only an expired
+// record: a live one makes it meet the _id, a duplicate key, and the
+// record in force is then read. Without atomic updates (FerretDB) it is an
+// insert, and an expired record is first deleted by the one claimer that
+// wins its takeover marker (takeover.go).
 //
-// Round trips: a fresh key is claimed with one insert; a running or
-// finished record costs the insert and one read; replacing an expired
-// record five (insert, read, marker, delete, insert). Get, Complete and
-// Release are one each.
+// A claim or completion whose answer was lost is read back: the claim is
+// this caller's when the stored record names its owner, the completion
+// landed when it is done under that owner.
+//
+// Expiry is judged by the instances' clocks: a skew of seconds is small
+// beside a claim's minutes and a record's hours.
+//
+// Round trips: a fresh key (or an expired one, on MongoDB) is claimed with
+// one write; a running or finished record costs the write and one read.
+// Get, Complete and Release are one each.
+
+// IdempotencyKeys implements ports.IdempotencyStore on MongoDB.
+type IdempotencyKeys struct{ db *DB }
+
+var _ ports.IdempotencyStore = (*IdempotencyKeys)(nil)
+
+// NewIdempotencyKeys returns the idempotency store of db.
+func NewIdempotencyKeys(db *DB) *IdempotencyKeys { return &IdempotencyKeys{db: db} }
 
 // idemPurgeGrace keeps expired records a while before a TTL index may
 // remove them (every read checks expiry itself).
@@ -77,23 +93,23 @@ func (d *idemDoc) record() (*ports.IdempotencyRecord, error) {
 }
 
 // claimFilter matches the unfinished, unexpired claim of owner.
-func (s *Store) claimFilter(tenantID, key, owner string) bson.D {
+func (k *IdempotencyKeys) claimFilter(tenantID, key, owner string) bson.D {
 	return bson.D{{Key: "_id", Value: idemID(tenantID, key)}, {Key: "owner", Value: owner},
-		{Key: "done", Value: false}, {Key: "expires_ns", Value: bson.D{{Key: "$gt", Value: s.clock.Now().UnixNano()}}}}
+		{Key: "done", Value: false}, {Key: "expires_ns", Value: bson.D{{Key: "$gt", Value: k.db.clock.Now().UnixNano()}}}}
 }
 
 // ClaimIdempotencyKey implements ports.IdempotencyStore.
-func (s *Store) ClaimIdempotencyKey(ctx context.Context, rec ports.IdempotencyRecord) (*ports.IdempotencyRecord, bool, error) {
+func (k *IdempotencyKeys) ClaimIdempotencyKey(ctx context.Context, rec ports.IdempotencyRecord) (*ports.IdempotencyRecord, bool, error) {
 	if rec.Key == "" || rec.Owner == "" {
 		return nil, false, domain.InvalidFields(domain.FieldError{Field: "idempotency_key", Message: "a key and an owner are required"})
 	}
 	doc := &idemDoc{ID: idemID(rec.TenantID, rec.Key), TenantID: rec.TenantID, Key: rec.Key,
 		Fingerprint: rec.Fingerprint, Owner: rec.Owner, ExpiresNS: rec.ExpiresAt.UnixNano(),
 		ExpiresAt: rec.ExpiresAt.Add(idemPurgeGrace)}
-	deadline := s.clock.Now().Add(2 * takeoverTTL)
+	deadline := k.db.clock.Now().Add(2 * takeoverTTL)
 	poll := minPoll
 	for {
-		won, err := s.insertOnce(ctx, s.idem, doc, "claim idempotency key")
+		won, err := k.write(ctx, doc)
 		if err != nil {
 			return nil, false, err
 		}
@@ -101,40 +117,82 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, rec ports.IdempotencyRe
 			cur, err := doc.record()
 			return cur, true, err
 		}
-		cur, err := s.findIdem(ctx, doc.ID)
+		cur, err := k.find(ctx, doc.ID)
 		if err != nil {
 			return nil, false, err
 		}
-		if cur != nil && cur.live(s.clock.Now()) {
+		if cur != nil && cur.Owner == doc.Owner && !cur.Done {
+			// This claimer's own write, landed late: it holds the key.
+			r, err := cur.record()
+			return r, true, err
+		}
+		if cur != nil && cur.live(k.db.clock.Now()) {
 			r, err := cur.record()
 			return r, false, err
 		}
-		if cur != nil {
-			deleted, err := s.takeOver(ctx, cur)
+		wait := cur == nil // released, or written but not yet on a majority: never spin
+		if cur != nil && !k.db.caps.atomicUpdates {
+			deleted, err := k.takeOver(ctx, cur)
 			if err != nil {
 				return nil, false, err
 			}
-			if !deleted {
-				// Another claimer holds the takeover: wait for the key to change.
-				if err := sleep(ctx, jitter(poll)); err != nil {
-					return nil, false, err
-				}
-				poll = min(2*poll, maxPoll)
-			}
+			wait = !deleted // another claimer holds the takeover: wait for the key to change
 		}
-		// Released, replaced or deleted meanwhile: insert again, for a while.
-		if s.clock.Now().After(deadline) {
+		if wait {
+			if err := sleep(ctx, jitter(poll)); err != nil {
+				return nil, false, err
+			}
+			poll = min(2*poll, maxPoll)
+		}
+		// Released, replaced or expired meanwhile: write again, for a while.
+		if k.db.clock.Now().After(deadline) {
 			return nil, false, &domain.Error{Code: domain.CodeIdempotencyInProgress, RetryAfter: time.Second,
 				Message: "the record of this Idempotency-Key keeps changing; retry"}
 		}
 	}
 }
 
+// write stores doc as the key's claim if the key has no live record: an
+// upsert admitting only an expired record on MongoDB, an insert elsewhere.
+// A lost answer is read back.
+func (k *IdempotencyKeys) write(ctx context.Context, doc *idemDoc) (bool, error) {
+	db := k.db
+	mine := fieldIs("owner", doc.Owner)
+	if !db.caps.atomicUpdates {
+		return db.insertOnce(ctx, db.idem, doc, "claim idempotency key", readBack{mine: mine})
+	}
+	filter := replaceableClaim(doc.ID, db.clock.Now())
+	wctx, cancel := db.op(ctx)
+	_, err := db.idem.ReplaceOne(wctx, filter, doc, options.Replace().SetUpsert(true))
+	cancel()
+	switch {
+	case err == nil:
+		return true, nil
+	case duplicate(err) && !transient(err):
+		return false, nil
+	case !transient(err):
+		return false, fail(err, "claim idempotency key")
+	}
+	stored, readErr := db.findRaw(ctx, db.idem, doc.ID)
+	if readErr != nil {
+		return false, fail(err, "claim idempotency key")
+	}
+	return stored != nil && mine(stored), nil
+}
+
+// replaceableClaim matches the key's record only when it has expired: an
+// upsert with it writes a claim where there is none or only an expired
+// one, and meets the _id of a live one.
+func replaceableClaim(id string, now time.Time) bson.D {
+	return bson.D{{Key: "_id", Value: id}, {Key: "expires_ns", Value: bson.D{{Key: "$lte", Value: now.UnixNano()}}}}
+}
+
 // takeOver deletes the expired record old if this caller wins the right to
 // (a takeover marker); false when another caller holds that right.
-func (s *Store) takeOver(ctx context.Context, old *idemDoc) (bool, error) {
-	return s.deleteOnce(ctx, s.takeovers, takeoverBase(old), old.ID, func(ctx context.Context) error {
-		_, err := s.idem.DeleteOne(ctx, bson.D{{Key: "_id", Value: old.ID}, {Key: "owner", Value: old.Owner},
+func (k *IdempotencyKeys) takeOver(ctx context.Context, old *idemDoc) (bool, error) {
+	db := k.db
+	return db.deleteOnce(ctx, db.idemTakeovers, takeoverBase(old), old.ID, func(ctx context.Context) error {
+		_, err := db.idem.DeleteOne(ctx, bson.D{{Key: "_id", Value: old.ID}, {Key: "owner", Value: old.Owner},
 			{Key: "expires_ns", Value: old.ExpiresNS}})
 		return err
 	}, "take over an expired idempotency key")
@@ -147,23 +205,26 @@ func takeoverBase(d *idemDoc) string {
 	return hex.EncodeToString(h[:])
 }
 
-func (s *Store) findIdem(ctx context.Context, id string) (*idemDoc, error) {
-	ctx, cancel := s.op(ctx)
+func (k *IdempotencyKeys) find(ctx context.Context, id string) (*idemDoc, error) {
+	ctx, cancel := k.db.op(ctx)
 	defer cancel()
 	var doc idemDoc
-	err := s.idem.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc)
-	if errors.Is(err, mdb.ErrNoDocuments) {
+	err := k.db.idem.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc)
+	if errors.Is(err, errNoDocuments) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, s.fail(err, "read idempotency key")
+		return nil, fail(err, "read idempotency key")
 	}
 	return &doc, nil
 }
 
-// CompleteIdempotencyKey implements ports.IdempotencyStore: one update.
-func (s *Store) CompleteIdempotencyKey(ctx context.Context, tenantID, key, owner string, status int, header map[string]string, body []byte) error {
-	set := bson.D{{Key: "done", Value: true}, {Key: "status", Value: status}, {Key: "body", Value: body}}
+// CompleteIdempotencyKey implements ports.IdempotencyStore: one update,
+// read back when its answer was lost.
+func (k *IdempotencyKeys) CompleteIdempotencyKey(ctx context.Context, tenantID, key, owner string, status int,
+	header map[string]string, body []byte, expiresAt time.Time) error {
+	set := bson.D{{Key: "done", Value: true}, {Key: "status", Value: status}, {Key: "body", Value: body},
+		{Key: "expires_ns", Value: expiresAt.UnixNano()}, {Key: "expires_at", Value: expiresAt.Add(idemPurgeGrace)}}
 	if header != nil {
 		h, err := json.Marshal(header)
 		if err != nil {
@@ -171,11 +232,17 @@ func (s *Store) CompleteIdempotencyKey(ctx context.Context, tenantID, key, owner
 		}
 		set = append(set, bson.E{Key: "header", Value: string(h)})
 	}
-	ctx, cancel := s.op(ctx)
-	defer cancel()
-	res, err := s.idem.UpdateOne(ctx, s.claimFilter(tenantID, key, owner), bson.D{{Key: "$set", Value: set}})
+	uctx, cancel := k.db.op(ctx)
+	res, err := k.db.idem.UpdateOne(uctx, k.claimFilter(tenantID, key, owner), bson.D{{Key: "$set", Value: set}})
+	cancel()
+	if err != nil && transient(err) {
+		cur, readErr := k.find(ctx, idemID(tenantID, key))
+		if readErr == nil && cur != nil && cur.Owner == owner && cur.Done && cur.ExpiresNS == expiresAt.UnixNano() {
+			return nil
+		}
+	}
 	if err != nil {
-		return s.fail(err, "complete idempotency key")
+		return fail(err, "complete idempotency key")
 	}
 	if res.MatchedCount == 0 {
 		return domain.Errorf(domain.CodeNotFound, "idempotency key %q is not held by this request", key)
@@ -184,18 +251,18 @@ func (s *Store) CompleteIdempotencyKey(ctx context.Context, tenantID, key, owner
 }
 
 // ReleaseIdempotencyKey implements ports.IdempotencyStore: one delete.
-func (s *Store) ReleaseIdempotencyKey(ctx context.Context, tenantID, key, owner string) error {
-	ctx, cancel := s.op(ctx)
+func (k *IdempotencyKeys) ReleaseIdempotencyKey(ctx context.Context, tenantID, key, owner string) error {
+	ctx, cancel := k.db.op(ctx)
 	defer cancel()
-	_, err := s.idem.DeleteOne(ctx, s.claimFilter(tenantID, key, owner))
-	return s.fail(err, "release idempotency key")
+	_, err := k.db.idem.DeleteOne(ctx, k.claimFilter(tenantID, key, owner))
+	return fail(err, "release idempotency key")
 }
 
 // GetIdempotencyKey implements ports.IdempotencyStore: one read, expiry
 // checked here (TTL deletion is lazy, or missing).
-func (s *Store) GetIdempotencyKey(ctx context.Context, tenantID, key string) (*ports.IdempotencyRecord, error) {
-	doc, err := s.findIdem(ctx, idemID(tenantID, key))
-	if err != nil || doc == nil || !doc.live(s.clock.Now()) {
+func (k *IdempotencyKeys) GetIdempotencyKey(ctx context.Context, tenantID, key string) (*ports.IdempotencyRecord, error) {
+	doc, err := k.find(ctx, idemID(tenantID, key))
+	if err != nil || doc == nil || !doc.live(k.db.clock.Now()) {
 		return nil, err
 	}
 	return doc.record()

@@ -8,11 +8,22 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"focal/domain"
 	"focal/ports"
 )
+
+func byIDReq(tenantID, sessionID string, wait, ttl time.Duration) ports.LockRequest {
+	return ports.LockRequest{TenantID: tenantID, SessionID: sessionID, Wait: wait, TTL: ttl}
+}
+
+func newUserSession(t *testing.T, l *Leases) (domain.ChannelKey, *domain.Session) {
+	t.Helper()
+	k := domain.ChannelKey{TenantID: uuid.NewString(), AgentID: uuid.NewString(), Channel: "sms", UserChannelID: "u1"}
+	lease := lockByKey(t, l, k, 0)
+	require.NoError(t, lease.Release(t.Context()))
+	return k, lease.Session()
+}
 
 // Waiters on an expired lease, spread over three instances, take it over
 // one at a time: a takeover never removes the lease another waiter has
@@ -20,16 +31,14 @@ import (
 // ever hold it at once. Every holder marks its entry and exit under one
 // mutex; an entry while another holds it fails the test.
 func TestExpiredLeaseTakenOverByOneWaiterAtATime(t *testing.T) {
-	a := newTestStore(t)
-	instances := []*Store{a, sibling(t, a), sibling(t, a)}
+	a := testDB(t)
+	instances := []*Leases{NewLeases(a), NewLeases(sibling(t, a)), NewLeases(sibling(t, a))}
 	ctx := t.Context()
 	const rounds, waiters = 4, 8
 	for round := range rounds {
-		k := domain.ChannelKey{TenantID: uuid.NewString(), AgentID: uuid.NewString(), Channel: "sms", UserChannelID: "u1"}
-		sess, _, err := a.FindOrCreateActive(ctx, domain.NewSession(uuid.NewString(), k, time.Now()))
-		require.NoError(t, err)
+		k, sess := newUserSession(t, instances[0])
 		// A holder that crashed: its lease runs out and is never released.
-		_, err = a.LockSession(ctx, k.TenantID, sess.ID, 0, 200*time.Millisecond)
+		_, err := instances[0].LockSession(ctx, byIDReq(k.TenantID, sess.ID, 0, 200*time.Millisecond))
 		require.NoError(t, err)
 
 		var mu sync.Mutex
@@ -38,13 +47,13 @@ func TestExpiredLeaseTakenOverByOneWaiterAtATime(t *testing.T) {
 		held := 0
 		var wg sync.WaitGroup
 		for i := range waiters {
-			s := instances[i%len(instances)]
+			l := instances[i%len(instances)]
 			wg.Go(func() {
-				l, err := s.LockSession(ctx, k.TenantID, sess.ID, 10*time.Second, 10*time.Second)
+				lease, err := l.LockSession(ctx, byIDReq(k.TenantID, sess.ID, 10*time.Second, 10*time.Second))
 				if !assertNoError(t, err, "round %d waiter %d", round, i) {
 					return
 				}
-				fence := l.Token().Fence
+				fence := lease.Token().Fence
 				mu.Lock()
 				if holder != 0 {
 					overlaps = append(overlaps, fmt.Sprintf("fence %d entered while fence %d held the lease", fence, holder))
@@ -58,7 +67,7 @@ func TestExpiredLeaseTakenOverByOneWaiterAtATime(t *testing.T) {
 					holder = 0
 				}
 				mu.Unlock()
-				assertNoError(t, l.Release(ctx), "release")
+				assertNoError(t, lease.Release(ctx), "release")
 			})
 		}
 		wg.Wait()
@@ -94,105 +103,141 @@ func (c *offsetClock) advance(d time.Duration) {
 	c.offset += d
 }
 
-// A holder skips reading its lease back only while nobody else can hold
-// it: until the lease's expiry, less the clock skew between instances,
-// less the write's own deadline.
+// A holder commits without reading its lease back only while nobody else
+// can hold it: until the moment it asked for the lease plus the TTL, less
+// the clock skew allowance, less the write's own deadline.
 func TestLeaseHeldAloneUntilExpiryLessSkew(t *testing.T) {
-	counter := &commandCounter{}
+	rec := &commands{}
 	clk := &offsetClock{}
-	s := newClockedStore(t, Config{LeaseClockSkew: 5 * time.Second, OperationTimeout: 2 * time.Second}, clk,
-		func(o *options.ClientOptions) { o.SetMonitor(counter.monitor()) })
+	db := configuredDB(t, Config{LeaseClockSkew: 5 * time.Second, OperationTimeout: 2 * time.Second}, clk, rec.option())
+	s := storesOf(db)
 	ctx := t.Context()
-	k := domain.ChannelKey{TenantID: uuid.NewString(), AgentID: uuid.NewString(), Channel: "sms", UserChannelID: "u1"}
-	sess, _, err := s.FindOrCreateActive(ctx, domain.NewSession(uuid.NewString(), k, time.Now()))
-	require.NoError(t, err)
-	l, err := s.LockSession(ctx, k.TenantID, sess.ID, 0, 20*time.Second)
-	require.NoError(t, err)
-	sess, err = s.GetSession(ctx, k.TenantID, sess.ID)
-	require.NoError(t, err)
+	k, sess := newUserSession(t, s.leases)
 
-	clk.advance(12 * time.Second) // 12s + 2s of write < 20s - 5s
-	cmds := counter.during(func() { require.NoError(t, s.CommitTurn(ctx, l.Token(), turnAfter(sess, 1))) })
-	require.Equal(t, []string{"insert"}, cmds, "held alone: the insert decides")
-	clk.advance(2 * time.Second) // 14s + 2s > 15s: a taker whose clock is 5s ahead may see it expire during the write
-	cmds = counter.during(func() { require.NoError(t, s.CommitTurn(ctx, l.Token(), turnAfter(sess, 2))) })
-	require.Equal(t, []string{"find", "insert"}, cmds, "near its expiry the lease is read back")
-	cmds = counter.during(func() { require.NoError(t, l.Release(ctx)) })
-	require.Equal(t, []string{"insert", "delete"}, cmds, "and released with the takeover marker")
-	got, err := s.GetSession(ctx, k.TenantID, sess.ID)
+	early, err := s.leases.LockSession(ctx, byIDReq(k.TenantID, sess.ID, 0, 20*time.Second))
 	require.NoError(t, err)
-	require.Equal(t, 2, got.TurnCount)
-	next, err := s.LockSession(ctx, k.TenantID, sess.ID, 0, time.Minute)
-	require.NoError(t, err, "the release freed the lease")
-	require.NoError(t, next.Release(ctx))
+	clk.advance(12 * time.Second) // 12s + 2s of write < 20s - 5s
+	got := rec.during(func() { require.NoError(t, s.turns.CommitTurn(ctx, early.Token(), turnAfter(early.Session(), 1))) })
+	require.Equal(t, []string{"insert"}, got.names, "held alone: the insert decides")
+
+	late, err := s.leases.LockSession(ctx, byIDReq(k.TenantID, sess.ID, 0, 20*time.Second))
+	require.NoError(t, err)
+	clk.advance(14 * time.Second) // 14s + 2s > 15s: another clock may see it expire during the write
+	got = rec.during(func() { require.NoError(t, s.turns.CommitTurn(ctx, late.Token(), turnAfter(late.Session(), 2))) })
+	require.Equal(t, []string{"find", "insert"}, got.names, "near its expiry the lease is read back")
+	require.NoError(t, late.Release(ctx))
+	st, err := s.sessions.GetSession(ctx, k.TenantID, sess.ID)
+	require.NoError(t, err)
+	require.Equal(t, 2, st.TurnCount)
+}
+
+// Where the server cannot judge expiry, an instance whose clock is off the
+// server's by more than half the allowance takes no lease over: it waits
+// until its wait ends. One whose clock is right takes the same lease over.
+func TestSkewedInstanceTakesNoLeaseOver(t *testing.T) {
+	skewed := &offsetClock{offset: 10 * time.Second} // allowance 5s: 10s is far off
+	base := testDB(t)
+	if base.caps.serverTime {
+		require.Nil(t, base.skew, "MongoDB judges expiry by its own clock: no instance clock is checked")
+		return
+	}
+	cfg := base.cfg
+	off := storesOf(openDB(t, cfg, skewed))
+	right := storesOf(base)
+	ctx := t.Context()
+	k, sess := newUserSession(t, right.leases)
+	_, err := right.leases.LockSession(ctx, byIDReq(k.TenantID, sess.ID, 0, 100*time.Millisecond)) // its holder dies
+	require.NoError(t, err)
+	time.Sleep(150 * time.Millisecond)
+
+	_, err = off.leases.LockSession(ctx, byIDReq(k.TenantID, sess.ID, 300*time.Millisecond, time.Minute))
+	requireCode(t, err, domain.CodeSessionBusy, "an instance 10s off the server takes nothing over")
+	lease, err := right.leases.LockSession(ctx, byIDReq(k.TenantID, sess.ID, time.Second, time.Minute))
+	require.NoError(t, err, "an instance on time takes the expired lease over")
+	require.NoError(t, lease.Release(ctx))
 }
 
 // A delete waits for the turn in flight on another instance: the turn,
 // which skips its lease read, commits before the delete goes on, and the
-// delete then removes it. Nothing of the session is left, and the
-// instance that held it finds it gone though it saw it a moment ago.
+// delete then removes it. Nothing of the session is left.
 func TestDeleteSessionWaitsForTheTurnInFlight(t *testing.T) {
-	a := newTestStore(t)
-	b := sibling(t, a)
+	a := storesOf(testDB(t))
+	b := storesOf(sibling(t, a.policies.db))
 	ctx := t.Context()
-	k := domain.ChannelKey{TenantID: uuid.NewString(), AgentID: uuid.NewString(), Channel: "sms", UserChannelID: "u1"}
-	sess, _, err := a.FindOrCreateActive(ctx, domain.NewSession(uuid.NewString(), k, time.Now()))
-	require.NoError(t, err)
-	l, err := a.LockSession(ctx, k.TenantID, sess.ID, 0, time.Minute)
-	require.NoError(t, err)
-	sess, err = a.GetSession(ctx, k.TenantID, sess.ID)
+	k, sess := newUserSession(t, a.leases)
+	lease, err := a.leases.LockSession(ctx, byIDReq(k.TenantID, sess.ID, 0, time.Minute))
 	require.NoError(t, err)
 
 	deleted := make(chan error, 1)
-	go func() { deleted <- b.DeleteSession(ctx, k.TenantID, sess.ID) }()
+	go func() { deleted <- b.sessions.DeleteSession(ctx, k.TenantID, sess.ID) }()
 	select {
 	case err := <-deleted:
 		t.Fatalf("the delete did not wait for the turn in flight: %v", err)
 	case <-time.After(300 * time.Millisecond):
 	}
-	turn := turnAfter(sess, 1)
-	require.NoError(t, a.CommitTurn(ctx, l.Token(), turn), "the turn in flight commits")
-	require.NoError(t, l.Release(ctx))
-	require.NoError(t, receive(t, deleted, 2*time.Second, "the delete after the release"))
+	turn := turnAfter(lease.Session(), 1)
+	require.NoError(t, a.turns.CommitTurn(ctx, lease.Token(), turn), "the turn in flight commits")
+	require.NoError(t, lease.Release(ctx))
+	require.NoError(t, receive(t, deleted, 5*time.Second, "the delete after the commit"))
 
-	_, err = a.GetTurn(ctx, k.TenantID, turn.ID)
-	require.True(t, domain.IsCode(err, domain.CodeTurnNotFound), "the turn went with its session: %v", err)
-	recent, err := a.RecentHistory(ctx, k.TenantID, sess.ID, 10)
+	_, err = a.turns.GetTurn(ctx, k.TenantID, turn.ID)
+	requireCode(t, err, domain.CodeTurnNotFound, "the turn went with its session")
+	recent, err := a.turns.RecentHistory(ctx, k.TenantID, sess.ID, 10)
 	require.NoError(t, err)
 	require.Empty(t, recent)
-	_, err = a.LockSession(ctx, k.TenantID, sess.ID, time.Second, time.Minute)
-	require.True(t, domain.IsCode(err, domain.CodeSessionNotFound), "LockSession of the deleted session: %v", err)
-	err = a.CommitTurn(ctx, ports.LeaseToken{}, turnAfter(sess, 2))
-	require.True(t, domain.IsCode(err, domain.CodeSessionNotFound), "a commit without a lease: %v", err)
-	err = a.CommitTurn(ctx, l.Token(), turnAfter(sess, 2))
-	require.True(t, domain.IsCode(err, domain.CodeSessionNotFound), "a late commit under the old lease: %v", err)
+	_, err = a.leases.LockSession(ctx, byIDReq(k.TenantID, sess.ID, time.Second, time.Minute))
+	requireCode(t, err, domain.CodeSessionNotFound, "LockSession of the deleted session")
+	err = a.turns.CommitTurn(ctx, lease.Token(), turnAfter(sess, 1))
+	requireCode(t, err, domain.CodeSessionNotFound, "a late commit under the old lease")
 }
 
 // A delete does not wait for a dead holder longer than its lease.
 func TestDeleteSessionTakesOverADeadHoldersLease(t *testing.T) {
-	a := newTestStore(t)
-	b := sibling(t, a)
+	a := storesOf(testDB(t))
+	b := storesOf(sibling(t, a.policies.db))
 	ctx := t.Context()
-	k := domain.ChannelKey{TenantID: uuid.NewString(), AgentID: uuid.NewString(), Channel: "sms", UserChannelID: "u1"}
-	sess, _, err := a.FindOrCreateActive(ctx, domain.NewSession(uuid.NewString(), k, time.Now()))
-	require.NoError(t, err)
+	k, sess := newUserSession(t, a.leases)
 	start := time.Now()
-	_, err = a.LockSession(ctx, k.TenantID, sess.ID, 0, 300*time.Millisecond) // never released
+	_, err := a.leases.LockSession(ctx, byIDReq(k.TenantID, sess.ID, 0, 300*time.Millisecond)) // never released
 	require.NoError(t, err)
-	require.NoError(t, b.DeleteSession(ctx, k.TenantID, sess.ID))
+	require.NoError(t, b.sessions.DeleteSession(ctx, k.TenantID, sess.ID))
 	require.GreaterOrEqual(t, time.Since(start), 280*time.Millisecond, "not before the dead holder's lease ran out")
-	_, err = a.GetSession(ctx, k.TenantID, sess.ID)
-	require.True(t, domain.IsCode(err, domain.CodeSessionNotFound))
-	require.True(t, domain.IsCode(b.DeleteSession(ctx, k.TenantID, sess.ID), domain.CodeSessionNotFound), "deleting twice")
+	_, err = a.sessions.GetSession(ctx, k.TenantID, sess.ID)
+	requireCode(t, err, domain.CodeSessionNotFound, "the session is gone")
+	requireCode(t, b.sessions.DeleteSession(ctx, k.TenantID, sess.ID), domain.CodeSessionNotFound, "deleting twice")
 }
 
-func receive[T any](t *testing.T, ch <-chan T, within time.Duration, what string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(within):
-		t.Fatalf("%s: nothing within %s", what, within)
-		panic("unreachable")
-	}
+// MongoDB's lease write: the filter admits only an expired lease that is
+// not sealed, and the server's clock stamps the expiry.
+func TestLeaseUpsertIsJudgedByTheServerClock(t *testing.T) {
+	filter, update := leaseUpsert(leaseWrite{tenantID: "t", sessionID: "s", turn: 7, ttl: 75 * time.Second}, 42)
+	require.Equal(t, `{"_id":"t/s/7","sealed":{"$ne":true},"$expr":{"$lt":["$expires_at","$$NOW"]}}`, extJSON(t, filter))
+	require.Len(t, update, 1)
+	require.Equal(t, `{"$set":{"tenant_id":"t","session_id":"s","turn":7,"fence":42,"sealed":false,`+
+		`"expires_at":{"$add":["$$NOW",75000]},"purge_at":{"$add":["$$NOW",375000]}}}`,
+		extJSON(t, update[0]))
+	_, sealed := leaseUpsert(leaseWrite{tenantID: "t", sessionID: "s", turn: 8, seal: true}, 43)
+	require.Contains(t, extJSON(t, sealed[0]), `"sealed":true,"expires_at":{"$date":"9999-01-01T00:00:00Z"}`,
+		"a seal never expires")
+}
+
+// The other MongoDB-only commands: the session read that joins its newest
+// turns, the rate counter, and the claim that admits only an expired
+// record.
+func TestMongoOnlyCommands(t *testing.T) {
+	require.Equal(t, `{"$lookup":{"from":"turns","localField":"_id","foreignField":"session_id",`+
+		`"pipeline":[{"$sort":{"turn_number":-1}},{"$limit":10},{"$project":{"turn_number":1,"record":1}}],"as":"history"}}`,
+		extJSON(t, lookupHistory(10)), "history joins the records without their session state")
+	require.Equal(t, `{"$lookup":{"from":"turns","localField":"_id","foreignField":"session_id",`+
+		`"pipeline":[{"$sort":{"turn_number":-1}},{"$limit":1},{"$project":{"turn_number":1,"session_after":1}}],"as":"recent"}}`,
+		extJSON(t, lookupHead()), "a session joins only what its state needs of its newest turn")
+
+	end := time.Date(2030, 1, 1, 0, 1, 0, 0, time.UTC)
+	id, update := rateCount("tenant:a", 42, end)
+	require.Equal(t, "tenant:a/42", id)
+	require.Equal(t, `{"$inc":{"n":1},"$setOnInsert":{"key":"tenant:a","window_start":42,"expires_at":{"$date":"2030-01-01T00:02:00Z"}}}`,
+		extJSON(t, update))
+
+	now := time.Unix(0, 1000)
+	require.Equal(t, `{"_id":"k","expires_ns":{"$lte":1000}}`, extJSON(t, replaceableClaim("k", now)))
 }

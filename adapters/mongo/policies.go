@@ -24,14 +24,25 @@ import (
 // are never reused. Bodies are JSON text, so the stored policy
 // round-trips exactly as the API reads and writes it.
 type policyDoc struct {
-	TenantID string    `bson:"tenant_id"`
-	AgentID  string    `bson:"agent_id"`
-	Version  int64     `bson:"version"`
-	Deleted  bool      `bson:"deleted,omitempty"` // a deletion marker: no agent, no policy
-	Agent    string    `bson:"agent,omitempty"`   // JSON of the agent, for listings
-	Policy   string    `bson:"policy,omitempty"`  // JSON of the whole policy
-	SavedAt  time.Time `bson:"saved_at"`
+	// ID is chosen by the writer, so an insert whose answer was lost can
+	// be read back.
+	ID       bson.ObjectID `bson:"_id"`
+	TenantID string        `bson:"tenant_id"`
+	AgentID  string        `bson:"agent_id"`
+	Version  int64         `bson:"version"`
+	Deleted  bool          `bson:"deleted,omitempty"` // a deletion marker: no agent, no policy
+	Agent    string        `bson:"agent,omitempty"`   // JSON of the agent, for listings
+	Policy   string        `bson:"policy,omitempty"`  // JSON of the whole policy
+	SavedAt  time.Time     `bson:"saved_at"`
 }
+
+// Policies implements ports.PolicyStore on MongoDB.
+type Policies struct{ db *DB }
+
+var _ ports.PolicyStore = (*Policies)(nil)
+
+// NewPolicies returns the policy store of db.
+func NewPolicies(db *DB) *Policies { return &Policies{db: db} }
 
 func agentFilter(tenantID, agentID string) bson.D {
 	return bson.D{{Key: "tenant_id", Value: tenantID}, {Key: "agent_id", Value: agentID}}
@@ -44,17 +55,17 @@ func agentNotFound(agentID string) error {
 }
 
 // GetPolicy implements ports.PolicyStore: one round trip.
-func (s *Store) GetPolicy(ctx context.Context, tenantID, agentID string) (*domain.Policy, error) {
-	ctx, cancel := s.op(ctx)
+func (ps *Policies) GetPolicy(ctx context.Context, tenantID, agentID string) (*domain.Policy, error) {
+	ctx, cancel := ps.db.op(ctx)
 	defer cancel()
 	var doc policyDoc
-	err := s.policies.FindOne(ctx, agentFilter(tenantID, agentID), options.FindOne().SetSort(newestVersionFirst).
+	err := ps.db.policies.FindOne(ctx, agentFilter(tenantID, agentID), options.FindOne().SetSort(newestVersionFirst).
 		SetProjection(bson.D{{Key: "policy", Value: 1}, {Key: "deleted", Value: 1}})).Decode(&doc)
 	if errors.Is(err, mdb.ErrNoDocuments) || (err == nil && doc.Deleted) {
 		return nil, agentNotFound(agentID)
 	}
 	if err != nil {
-		return nil, s.fail(err, "get policy")
+		return nil, fail(err, "get policy")
 	}
 	var p domain.Policy
 	if err := json.Unmarshal([]byte(doc.Policy), &p); err != nil {
@@ -65,8 +76,8 @@ func (s *Store) GetPolicy(ctx context.Context, tenantID, agentID string) (*domai
 }
 
 // AgentVersion implements ports.PolicyStore: one round trip.
-func (s *Store) AgentVersion(ctx context.Context, tenantID, agentID string) (int64, error) {
-	v, deleted, err := s.storedVersion(ctx, tenantID, agentID)
+func (ps *Policies) AgentVersion(ctx context.Context, tenantID, agentID string) (int64, error) {
+	v, deleted, err := ps.storedVersion(ctx, tenantID, agentID)
 	if err == nil && (v == 0 || deleted) {
 		err = agentNotFound(agentID)
 	}
@@ -75,17 +86,17 @@ func (s *Store) AgentVersion(ctx context.Context, tenantID, agentID string) (int
 
 // storedVersion returns the agent's newest stored version (0 when none)
 // and whether it is a deletion marker.
-func (s *Store) storedVersion(ctx context.Context, tenantID, agentID string) (int64, bool, error) {
-	ctx, cancel := s.op(ctx)
+func (ps *Policies) storedVersion(ctx context.Context, tenantID, agentID string) (int64, bool, error) {
+	ctx, cancel := ps.db.op(ctx)
 	defer cancel()
 	var doc policyDoc
-	err := s.policies.FindOne(ctx, agentFilter(tenantID, agentID), options.FindOne().SetSort(newestVersionFirst).
+	err := ps.db.policies.FindOne(ctx, agentFilter(tenantID, agentID), options.FindOne().SetSort(newestVersionFirst).
 		SetProjection(bson.D{{Key: "version", Value: 1}, {Key: "deleted", Value: 1}})).Decode(&doc)
 	if errors.Is(err, mdb.ErrNoDocuments) {
 		return 0, false, nil
 	}
 	if err != nil {
-		return 0, false, s.fail(err, "read agent version")
+		return 0, false, fail(err, "read agent version")
 	}
 	return doc.Version, doc.Deleted, nil
 }
@@ -97,11 +108,11 @@ func (s *Store) storedVersion(ctx context.Context, tenantID, agentID string) (in
 // VERSION_CONFLICT. Older versions (and a deletion marker) are then
 // pruned; a crash before the prune leaves them behind, harmlessly, since
 // every read takes the newest. Three round trips.
-func (s *Store) SavePolicy(ctx context.Context, tenantID string, p *domain.Policy) error {
+func (ps *Policies) SavePolicy(ctx context.Context, tenantID string, p *domain.Policy) error {
 	if p == nil || p.Agent.ID == "" {
 		return domain.InvalidFields(domain.FieldError{Field: "agent.id", Message: "is required"})
 	}
-	current, deleted, err := s.storedVersion(ctx, tenantID, p.Agent.ID)
+	current, deleted, err := ps.storedVersion(ctx, tenantID, p.Agent.ID)
 	if err != nil {
 		return err
 	}
@@ -122,8 +133,8 @@ func (s *Store) SavePolicy(ctx context.Context, tenantID string, p *domain.Polic
 	if err != nil {
 		return domain.WrapError(domain.CodeInternal, err, "policy cannot be stored")
 	}
-	err = s.insertVersion(ctx, &policyDoc{TenantID: tenantID, AgentID: p.Agent.ID, Version: version,
-		Agent: string(agentJSON), Policy: string(policyJSON), SavedAt: s.clock.Now()}, "save policy")
+	err = ps.insertVersion(ctx, &policyDoc{TenantID: tenantID, AgentID: p.Agent.ID, Version: version,
+		Agent: string(agentJSON), Policy: string(policyJSON), SavedAt: ps.db.clock.Now()}, "save policy")
 	if err != nil {
 		return err
 	}
@@ -135,21 +146,20 @@ func (s *Store) SavePolicy(ctx context.Context, tenantID string, p *domain.Polic
 
 // insertVersion inserts an agent's next version (or deletion marker) and
 // prunes the older ones. VERSION_CONFLICT when the number is taken.
-func (s *Store) insertVersion(ctx context.Context, doc *policyDoc, what string) error {
-	ictx, cancel := s.op(ctx)
-	defer cancel()
-	_, err := s.policies.InsertOne(ictx, doc)
-	if mdb.IsDuplicateKeyError(err) {
+func (ps *Policies) insertVersion(ctx context.Context, doc *policyDoc, what string) error {
+	doc.ID = bson.NewObjectID()
+	won, err := ps.db.insertOnce(ctx, ps.db.policies, doc, what, ours)
+	if err != nil {
+		return err
+	}
+	if !won {
 		return versionConflict(doc.AgentID, doc.Version)
 	}
-	if err != nil {
-		return s.fail(err, what)
-	}
-	pctx, cancelPrune := s.op(ctx)
+	pctx, cancelPrune := ps.db.op(ctx)
 	defer cancelPrune()
 	prune := append(agentFilter(doc.TenantID, doc.AgentID), bson.E{Key: "version", Value: bson.D{{Key: "$lt", Value: doc.Version}}})
-	if _, err := s.policies.DeleteMany(pctx, prune); err != nil {
-		s.log.Warn("old policy versions not pruned", zap.String("tenant_id", doc.TenantID),
+	if _, err := ps.db.policies.DeleteMany(pctx, prune); err != nil {
+		ps.db.log.Warn("old policy versions not pruned", zap.String("tenant_id", doc.TenantID),
 			zap.String("agent_id", doc.AgentID), zap.Error(err))
 	}
 	return nil
@@ -163,7 +173,7 @@ func versionConflict(agentID string, current int64) error {
 // one round trip (more batches when many deleted agents or unpruned
 // versions lie in the way). Versions not yet pruned and deleted agents are
 // skipped as the cursor walks.
-func (s *Store) ListAgents(ctx context.Context, tenantID string, page ports.PageRequest) (ports.Page[domain.Agent], error) {
+func (ps *Policies) ListAgents(ctx context.Context, tenantID string, page ports.PageRequest) (ports.Page[domain.Agent], error) {
 	after, err := ports.DecodeCursor(page.Cursor)
 	if err != nil {
 		return ports.Page[domain.Agent]{}, err
@@ -173,14 +183,14 @@ func (s *Store) ListAgents(ctx context.Context, tenantID string, page ports.Page
 	if after != "" {
 		filter = append(filter, bson.E{Key: "agent_id", Value: bson.D{{Key: "$gt", Value: after}}})
 	}
-	ctx, cancel := s.op(ctx)
+	ctx, cancel := ps.db.op(ctx)
 	defer cancel()
-	cur, err := s.policies.Find(ctx, filter, options.Find().
+	cur, err := ps.db.policies.Find(ctx, filter, options.Find().
 		SetSort(bson.D{{Key: "agent_id", Value: 1}, {Key: "version", Value: -1}}).
 		SetProjection(bson.D{{Key: "agent_id", Value: 1}, {Key: "agent", Value: 1}, {Key: "deleted", Value: 1}}).
 		SetBatchSize(int32(limit+2)))
 	if err != nil {
-		return ports.Page[domain.Agent]{}, s.fail(err, "list agents")
+		return ports.Page[domain.Agent]{}, fail(err, "list agents")
 	}
 	defer cur.Close(context.WithoutCancel(ctx))
 	out := ports.Page[domain.Agent]{Items: []domain.Agent{}}
@@ -188,7 +198,7 @@ func (s *Store) ListAgents(ctx context.Context, tenantID string, page ports.Page
 	for cur.Next(ctx) {
 		var doc policyDoc
 		if err := cur.Decode(&doc); err != nil {
-			return ports.Page[domain.Agent]{}, s.fail(err, "decode agent")
+			return ports.Page[domain.Agent]{}, fail(err, "decode agent")
 		}
 		if doc.AgentID == seen {
 			continue // an older version not yet pruned
@@ -210,7 +220,7 @@ func (s *Store) ListAgents(ctx context.Context, tenantID string, page ports.Page
 		out.Items = append(out.Items, a)
 	}
 	if err := cur.Err(); err != nil {
-		return ports.Page[domain.Agent]{}, s.fail(err, "list agents")
+		return ports.Page[domain.Agent]{}, fail(err, "list agents")
 	}
 	return out, nil
 }
@@ -220,16 +230,16 @@ func (s *Store) ListAgents(ctx context.Context, tenantID string, page ports.Page
 // commit point (a save of that version racing it gets VERSION_CONFLICT, or
 // makes this delete get it), then older versions are pruned. Three round
 // trips.
-func (s *Store) DeleteAgent(ctx context.Context, tenantID, agentID string) error {
-	current, deleted, err := s.storedVersion(ctx, tenantID, agentID)
+func (ps *Policies) DeleteAgent(ctx context.Context, tenantID, agentID string) error {
+	current, deleted, err := ps.storedVersion(ctx, tenantID, agentID)
 	if err != nil {
 		return err
 	}
 	if current == 0 || deleted {
 		return agentNotFound(agentID)
 	}
-	err = s.insertVersion(ctx, &policyDoc{TenantID: tenantID, AgentID: agentID, Version: current + 1,
-		Deleted: true, SavedAt: s.clock.Now()}, "delete agent")
+	err = ps.insertVersion(ctx, &policyDoc{TenantID: tenantID, AgentID: agentID, Version: current + 1,
+		Deleted: true, SavedAt: ps.db.clock.Now()}, "delete agent")
 	if domain.IsCode(err, domain.CodeVersionConflict) {
 		return domain.Errorf(domain.CodeVersionConflict, "agent %s changed while it was being deleted; nothing was deleted", agentID)
 	}

@@ -1,195 +1,230 @@
 package mongo
 
 import (
-	"context"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
-	"go.mongodb.org/mongo-driver/v2/event"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"focal/domain"
 	"focal/ports"
 )
 
-// commandCounter counts the commands the driver sends: round trips.
-type commandCounter struct {
-	mu    sync.Mutex
-	names []string
+// commands records the commands a store sends.
+type commands struct {
+	mu     sync.Mutex
+	events []CommandEvent
 }
 
-func (c *commandCounter) monitor() *event.CommandMonitor {
-	return &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+func (c *commands) option() Option {
+	return WithCommandObserver(func(e CommandEvent) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		c.names = append(c.names, e.CommandName)
-	}}
+		c.events = append(c.events, e)
+	})
 }
 
-// during returns the commands fn sent.
-func (c *commandCounter) during(fn func()) []string {
+// sent is what fn sent: the commands MongoDB gets too, and those only a
+// server without some MongoDB feature needs.
+type sent struct {
+	names      []string
+	workaround int
+}
+
+func (c *commands) during(fn func()) sent {
 	c.mu.Lock()
-	c.names = nil
+	c.events = nil
 	c.mu.Unlock()
 	fn()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return append([]string(nil), c.names...)
-}
-
-// TestRoundTripsPerTurn pins the round trips the package documentation
-// promises for the operations of one turn.
-func TestRoundTripsPerTurn(t *testing.T) {
-	counter := &commandCounter{}
-	s := newTunedStore(t, func(o *options.ClientOptions) { o.SetMonitor(counter.monitor()) })
-	ctx := t.Context()
-	tenant := uuid.NewString()
-	k := domain.ChannelKey{TenantID: tenant, AgentID: uuid.NewString(), Channel: "sms", UserChannelID: "u1"}
-
-	var sess *domain.Session
-	cmds := counter.during(func() {
-		var err error
-		sess, _, err = s.FindOrCreateActive(ctx, domain.NewSession(uuid.NewString(), k, time.Now()))
-		require.NoError(t, err)
-	})
-	require.ElementsMatch(t, []string{"find", "insert", "insert"}, cmds, "FindOrCreateActive, new session")
-	cmds = counter.during(func() {
-		_, _, err := s.FindOrCreateActive(ctx, domain.NewSession(uuid.NewString(), k, time.Now()))
-		require.NoError(t, err)
-	})
-	require.ElementsMatch(t, []string{"find", "find"}, cmds, "FindOrCreateActive, existing session this process resolved before")
-
-	var lease ports.SessionLease
-	cmds = counter.during(func() {
-		var err error
-		lease, err = s.LockSession(ctx, tenant, sess.ID, time.Second, time.Minute)
-		require.NoError(t, err)
-	})
-	require.Equal(t, []string{"insert"}, cmds, "LockSession, uncontended, of a session just read")
-	cmds = counter.during(func() {
-		var err error
-		sess, err = s.GetSession(ctx, tenant, sess.ID)
-		require.NoError(t, err)
-	})
-	require.ElementsMatch(t, []string{"find", "find"}, cmds, "GetSession")
-	cmds = counter.during(func() {
-		_, err := s.RecentHistory(ctx, tenant, sess.ID, 10)
-		require.NoError(t, err)
-	})
-	require.Equal(t, []string{"find"}, cmds, "RecentHistory")
-	cmds = counter.during(func() { require.NoError(t, s.CommitTurn(ctx, lease.Token(), turnAfter(sess, 1))) })
-	require.Equal(t, []string{"insert"}, cmds, "CommitTurn under a lease just granted, of the next number")
-	cmds = counter.during(func() { require.NoError(t, lease.Release(ctx)) })
-	require.Equal(t, []string{"delete"}, cmds, "Release")
-}
-
-// TestRoundTripsSlowPaths pins what the checks cost when this process
-// does not know their answer.
-func TestRoundTripsSlowPaths(t *testing.T) {
-	counter := &commandCounter{}
-	s := newTunedStore(t, func(o *options.ClientOptions) { o.SetMonitor(counter.monitor()) })
-	other := sibling(t, s) // another instance: it has seen nothing
-	ctx := t.Context()
-	tenant := uuid.NewString()
-	k := domain.ChannelKey{TenantID: tenant, AgentID: uuid.NewString(), Channel: "sms", UserChannelID: "u1"}
-	sess, _, err := other.FindOrCreateActive(ctx, domain.NewSession(uuid.NewString(), k, time.Now()))
-	require.NoError(t, err)
-
-	cmds := counter.during(func() {
-		_, created, err := s.FindOrCreateActive(ctx, domain.NewSession(uuid.NewString(), k, time.Now()))
-		require.NoError(t, err)
-		require.False(t, created)
-	})
-	require.ElementsMatch(t, []string{"find", "find", "find"}, cmds, "FindOrCreateActive of a key this process never resolved: the identity, then GetSession")
-	_, err = s.CloseSession(ctx, tenant, sess.ID, time.Now())
-	require.NoError(t, err)
-	var created bool
-	cmds = counter.during(func() {
-		sess, created, err = s.FindOrCreateActive(ctx, domain.NewSession(uuid.NewString(), k, time.Now()))
-		require.NoError(t, err)
-		require.True(t, created)
-	})
-	require.ElementsMatch(t, []string{"find", "find", "find", "insert", "insert"}, cmds,
-		"FindOrCreateActive after a close: the remembered session reads as closed, so the identity decides")
-	// As if another instance had created it: s has not seen it.
-	s.forgetSession(leaseID(tenant, sess.ID))
-
-	var lease ports.SessionLease
-	cmds = counter.during(func() {
-		lease, err = s.LockSession(ctx, tenant, sess.ID, time.Second, time.Minute)
-		require.NoError(t, err)
-	})
-	require.ElementsMatch(t, []string{"insert", "find"}, cmds, "LockSession of a session not seen lately: the insert and a session read")
-	cmds = counter.during(func() {
-		skipped := turnAfter(sess, 2)
-		requireBusy(t, s.CommitTurn(ctx, lease.Token(), skipped))
-	})
-	require.Equal(t, []string{"find"}, cmds, "a number this process cannot vouch for: the newest turn is read")
-	cmds = counter.during(func() { require.NoError(t, s.CommitTurn(ctx, lease.Token(), turnAfter(sess, 1))) })
-	require.Equal(t, []string{"insert"}, cmds, "the number read is remembered")
-	require.NoError(t, lease.Release(ctx))
-
-	// A lease too close to its expiry to be held alone (1s < skew + timeout).
-	lease, err = s.LockSession(ctx, tenant, sess.ID, time.Second, time.Second)
-	require.NoError(t, err)
-	sess, err = s.GetSession(ctx, tenant, sess.ID)
-	require.NoError(t, err)
-	cmds = counter.during(func() { require.NoError(t, s.CommitTurn(ctx, lease.Token(), turnAfter(sess, 2))) })
-	require.ElementsMatch(t, []string{"find", "insert"}, cmds, "a lease near its expiry is read back before the insert")
-	cmds = counter.during(func() { require.NoError(t, lease.Release(ctx)) })
-	require.Equal(t, []string{"insert", "delete"}, cmds, "a lease near its expiry is released with the takeover marker")
-
-	// A dead holder's lease: the waiter takes it over with the marker.
-	_, err = other.LockSession(ctx, tenant, sess.ID, 0, 50*time.Millisecond)
-	require.NoError(t, err)
-	time.Sleep(80 * time.Millisecond)
-	cmds = counter.during(func() {
-		lease, err = s.LockSession(ctx, tenant, sess.ID, time.Second, time.Minute)
-		require.NoError(t, err)
-	})
-	require.Equal(t, []string{"insert", "find", "insert", "delete", "insert"}, cmds,
-		"takeover: insert, read the expired lease, marker, delete it, insert")
-	require.NoError(t, lease.Release(ctx))
-}
-
-// TestRoundTripsPerTurnTotal pins the store's round trips of a whole turn
-// as the application makes it (process_message.go: rate limit, resolve the
-// session, lock, read it again, commit, release; RecentHistory adds one when
-// a model generates, an Idempotency-Key two).
-func TestRoundTripsPerTurnTotal(t *testing.T) {
-	counter := &commandCounter{}
-	s := newTunedStore(t, func(o *options.ClientOptions) { o.SetMonitor(counter.monitor()) })
-	ctx := t.Context()
-	tenant := uuid.NewString()
-	k := domain.ChannelKey{TenantID: tenant, AgentID: uuid.NewString(), Channel: "sms", UserChannelID: "u1"}
-	awaitWindowRoom(time.Hour, 3*time.Second)
-	turn := func(sessionID string) []string {
-		return counter.during(func() {
-			_, err := s.TakeRate(ctx, "tenant:"+tenant, 1000, time.Hour)
-			require.NoError(t, err)
-			var sess *domain.Session
-			if sessionID != "" {
-				sess, err = s.GetSession(ctx, tenant, sessionID)
-			} else {
-				sess, _, err = s.FindOrCreateActive(ctx, domain.NewSession(uuid.NewString(), k, time.Now()))
-			}
-			require.NoError(t, err)
-			l, err := s.LockSession(ctx, tenant, sess.ID, time.Second, time.Minute)
-			require.NoError(t, err)
-			sess, err = s.GetSession(ctx, tenant, sess.ID)
-			require.NoError(t, err)
-			require.NoError(t, s.CommitTurn(ctx, l.Token(), turnAfter(sess, sess.TurnCount+1)))
-			require.NoError(t, l.Release(ctx))
-		})
+	var s sent
+	for _, e := range c.events {
+		if e.Workaround {
+			s.workaround++
+		} else {
+			s.names = append(s.names, e.Name)
+		}
 	}
-	require.Len(t, turn(""), 9, "a new user's first turn")
-	require.Len(t, turn(""), 8, "a returning user's next turn, by channel identity")
-	sess, _, err := s.FindOrCreateActive(ctx, domain.NewSession(uuid.NewString(), k, time.Now()))
+	return s
+}
+
+// on picks what a server sends: MongoDB, or FerretDB's replacement.
+func on[T any](db *DB, mongo, other T) T {
+	if db.caps.lookup && db.caps.serverTime && db.caps.atomicUpdates {
+		return mongo
+	}
+	return other
+}
+
+func lockByKey(t *testing.T, l *Leases, k domain.ChannelKey, history int) ports.SessionLease {
+	t.Helper()
+	lease, err := l.LockSession(t.Context(), ports.LockRequest{TenantID: k.TenantID, Candidate: domain.NewSession(uuid.NewString(), k, time.Now()),
+		History: history, Wait: time.Second, TTL: time.Minute})
 	require.NoError(t, err)
-	require.Len(t, turn(sess.ID), 8, "a next turn by session id")
+	return lease
+}
+
+// TestRoundTripsPerTurn pins the commands of the store operations of one
+// turn, and which of them only a server without $lookup, $$NOW or atomic
+// updates needs.
+func TestRoundTripsPerTurn(t *testing.T) {
+	rec := &commands{}
+	db := testDB(t, rec.option())
+	s := storesOf(db)
+	ctx := t.Context()
+	k := domain.ChannelKey{TenantID: uuid.NewString(), AgentID: uuid.NewString(), Channel: "sms", UserChannelID: "u1"}
+
+	var lease ports.SessionLease
+	got := rec.during(func() { lease = lockByKey(t, s.leases, k, 10) })
+	require.True(t, lease.Created())
+	require.ElementsMatch(t, on(db, []string{"aggregate", "insert", "update"}, []string{"find", "insert", "insert"}), got.names,
+		"a new user's lock: the read by channel key, then the session and its first lease written at once")
+	require.Zero(t, got.workaround)
+
+	got = rec.during(func() { require.NoError(t, s.turns.CommitTurn(ctx, lease.Token(), turnAfter(lease.Session(), 1))) })
+	require.Equal(t, []string{"insert"}, got.names, "a commit under a lease just granted")
+	require.Zero(t, got.workaround)
+	got = rec.during(func() { require.NoError(t, lease.Release(ctx)) })
+	require.Empty(t, got.names, "a committed turn's lease is spent: releasing it sends nothing")
+
+	got = rec.during(func() { lease = lockByKey(t, s.leases, k, 10) })
+	require.False(t, lease.Created())
+	require.Equal(t, 2, lease.Token().TurnNumber)
+	require.Len(t, lease.History(), 1)
+	require.ElementsMatch(t, on(db, []string{"aggregate", "update"}, []string{"find", "insert"}), got.names,
+		"a returning user's lock: the session with its history, and the next lease, at once")
+	require.Equal(t, on(db, 0, 1), got.workaround, "without $lookup the turns are read apart from the session")
+	got = rec.during(func() { require.NoError(t, s.turns.CommitTurn(ctx, lease.Token(), turnAfter(lease.Session(), 2))) })
+	require.Equal(t, []string{"insert"}, got.names)
+	require.NoError(t, lease.Release(ctx))
+
+	sid := lease.Token().SessionID
+	got = rec.during(func() {
+		lease, _ = s.leases.LockSession(ctx, ports.LockRequest{TenantID: k.TenantID, SessionID: sid, Wait: time.Second, TTL: time.Minute})
+	})
+	require.NotNil(t, lease)
+	require.ElementsMatch(t, on(db, []string{"aggregate", "update"}, []string{"find", "insert"}), got.names, "a lock by session id")
+	got = rec.during(func() { require.NoError(t, lease.Release(ctx)) })
+	require.Equal(t, []string{"delete"}, got.names, "a lease given back unused")
+
+	got = rec.during(func() {
+		_, err := s.sessions.GetSession(ctx, k.TenantID, sid)
+		require.NoError(t, err)
+	})
+	require.Equal(t, on(db, []string{"aggregate"}, []string{"find"}), got.names, "GetSession")
+	require.Equal(t, on(db, 0, 1), got.workaround)
+	got = rec.during(func() {
+		_, err := s.turns.RecentHistory(ctx, k.TenantID, sid, 10)
+		require.NoError(t, err)
+	})
+	require.Equal(t, []string{"find"}, got.names, "RecentHistory")
+}
+
+// TestRoundTripsSlowPaths pins what locking costs when this process does
+// not know the session, or knows it wrong.
+func TestRoundTripsSlowPaths(t *testing.T) {
+	rec := &commands{}
+	db := testDB(t, rec.option())
+	other := storesOf(sibling(t, db)) // another instance
+	s := storesOf(db)
+	ctx := t.Context()
+	k := domain.ChannelKey{TenantID: uuid.NewString(), AgentID: uuid.NewString(), Channel: "sms", UserChannelID: "u1"}
+	first := lockByKey(t, other.leases, k, 0)
+	require.NoError(t, other.turns.CommitTurn(ctx, first.Token(), turnAfter(first.Session(), 1)))
+
+	var lease ports.SessionLease
+	got := rec.during(func() { lease = lockByKey(t, s.leases, k, 10) })
+	require.Equal(t, 2, lease.Token().TurnNumber)
+	require.ElementsMatch(t, on(db, []string{"aggregate", "update"}, []string{"find", "insert"}), got.names,
+		"a session this process never saw: the read, then the lease")
+	require.Equal(t, on(db, 0, 1), got.workaround, "without $lookup the turns are read once the session's id is known")
+	require.NoError(t, s.turns.CommitTurn(ctx, lease.Token(), turnAfter(lease.Session(), 2)))
+	require.NoError(t, lease.Release(ctx))
+
+	// The other instance serves turn 3: this one's memory is now a turn behind.
+	third := lockByKey(t, other.leases, k, 0)
+	require.Equal(t, 3, third.Token().TurnNumber)
+	require.NoError(t, other.turns.CommitTurn(ctx, third.Token(), turnAfter(third.Session(), 3)))
+	got = rec.during(func() { lease = lockByKey(t, s.leases, k, 0) })
+	require.Equal(t, 4, lease.Token().TurnNumber, "the read decides, not the memory")
+	require.ElementsMatch(t, on(db, []string{"aggregate", "update", "update"}, []string{"find", "insert", "insert"}), got.names,
+		"a guess one turn behind: its lease write meets turn 3's lease while the read shows turn 3, then the next number's lease")
+	require.NoError(t, lease.Release(ctx))
+}
+
+// TestRoundTripsIdempotencyAndRates pins the round trips of the
+// idempotency and rate-limit ports.
+func TestRoundTripsIdempotencyAndRates(t *testing.T) {
+	rec := &commands{}
+	db := testDB(t, rec.option())
+	s := storesOf(db)
+	ctx := t.Context()
+	tenant, key := uuid.NewString(), "k-"+uuid.NewString()
+	r := ports.IdempotencyRecord{TenantID: tenant, Key: key, Fingerprint: "f", Owner: "o1", ExpiresAt: time.Now().Add(time.Minute)}
+	claim := func(r ports.IdempotencyRecord, want bool) {
+		t.Helper()
+		_, claimed, err := s.keys.ClaimIdempotencyKey(ctx, r)
+		require.NoError(t, err)
+		require.Equal(t, want, claimed)
+	}
+	write := on(db, "update", "insert")
+	require.Equal(t, []string{write}, rec.during(func() { claim(r, true) }).names, "claim of a fresh key")
+	otherOwner := r
+	otherOwner.Owner = "o2"
+	require.Equal(t, []string{write, "find"}, rec.during(func() { claim(otherOwner, false) }).names, "claim of a running key")
+	require.Equal(t, []string{"find"}, rec.during(func() {
+		_, err := s.keys.GetIdempotencyKey(ctx, tenant, key)
+		require.NoError(t, err)
+	}).names, "GetIdempotencyKey")
+	require.Equal(t, []string{"update"}, rec.during(func() {
+		require.NoError(t, s.keys.CompleteIdempotencyKey(ctx, tenant, key, "o1", 200, nil, []byte("ok"), time.Now().Add(time.Hour)))
+	}).names, "CompleteIdempotencyKey")
+	require.Equal(t, []string{"delete"}, rec.during(func() {
+		require.NoError(t, s.keys.ReleaseIdempotencyKey(ctx, tenant, key, "o1"))
+	}).names, "ReleaseIdempotencyKey")
+
+	short := ports.IdempotencyRecord{TenantID: tenant, Key: "k-" + uuid.NewString(), Fingerprint: "f", Owner: "o1",
+		ExpiresAt: time.Now().Add(50 * time.Millisecond)}
+	claim(short, true)
+	time.Sleep(80 * time.Millisecond)
+	short.Owner, short.ExpiresAt = "o2", time.Now().Add(time.Minute)
+	got := rec.during(func() { claim(short, true) })
+	require.Equal(t, on(db, []string{"update"}, []string{"insert", "find", "insert"}), got.names, "claim replacing an expired record")
+	require.Equal(t, on(db, 0, 2), got.workaround, "without atomic updates: the takeover marker and the delete")
+
+	const limit = 3
+	awaitWindowRoom(time.Hour, 3*time.Second)
+	rk := "tenant:" + uuid.NewString()
+	for range limit {
+		require.Equal(t, []string{on(db, "findAndModify", "insert")}, rec.during(func() {
+			d, err := s.rates.TakeRate(ctx, rk, limit, time.Hour)
+			require.NoError(t, err)
+			require.True(t, d.Allowed)
+		}).names, "TakeRate, allowed")
+	}
+	refused := rec.during(func() {
+		d, err := s.rates.TakeRate(ctx, rk, limit, time.Hour)
+		require.NoError(t, err)
+		require.False(t, d.Allowed)
+	}).names
+	require.Len(t, refused, on(db, 1, 0), "the first refusal counts on MongoDB, none on slots")
+	require.Empty(t, rec.during(func() {
+		d, err := s.rates.TakeRate(ctx, rk, limit, time.Hour)
+		require.NoError(t, err)
+		require.False(t, d.Allowed)
+	}).names, "TakeRate, refused once this instance saw the window full")
+
+	agent := uuid.NewString()
+	require.Equal(t, []string{"find", "insert", "delete"}, rec.during(func() {
+		require.NoError(t, s.policies.SavePolicy(ctx, tenant, &domain.Policy{Agent: domain.Agent{ID: agent, Name: "a"}}))
+	}).names, "SavePolicy")
+	require.Equal(t, []string{"find"}, rec.during(func() {
+		_, err := s.policies.AgentVersion(ctx, tenant, agent)
+		require.NoError(t, err)
+	}).names, "AgentVersion")
 }
 
 // turnAfter is turn n of sess.
@@ -200,73 +235,7 @@ func turnAfter(sess *domain.Session, n int) *domain.Turn {
 		TurnNumber: n, Message: "hi", Status: domain.TurnCompleted, CreatedAt: time.Now(), SessionAfter: after}
 }
 
-func requireBusy(t *testing.T, err error) {
+func requireCode(t *testing.T, err error, code domain.ErrorCode, msg string) {
 	t.Helper()
-	require.True(t, domain.IsCode(err, domain.CodeSessionBusy), "want SESSION_BUSY, got %v", err)
-}
-
-// TestRoundTripsIdempotencyAndRates pins the round trips of the
-// idempotency and rate-limit ports.
-func TestRoundTripsIdempotencyAndRates(t *testing.T) {
-	counter := &commandCounter{}
-	s := newTunedStore(t, func(o *options.ClientOptions) { o.SetMonitor(counter.monitor()) })
-	ctx := t.Context()
-	tenant, key := uuid.NewString(), "k-"+uuid.NewString()
-	rec := ports.IdempotencyRecord{TenantID: tenant, Key: key, Fingerprint: "f", Owner: "o1", ExpiresAt: time.Now().Add(time.Minute)}
-	claim := func(r ports.IdempotencyRecord, want bool) {
-		t.Helper()
-		_, claimed, err := s.ClaimIdempotencyKey(ctx, r)
-		require.NoError(t, err)
-		require.Equal(t, want, claimed)
-	}
-	require.Equal(t, []string{"insert"}, counter.during(func() { claim(rec, true) }), "claim of a fresh key")
-	other := rec
-	other.Owner = "o2"
-	require.Equal(t, []string{"insert", "find"}, counter.during(func() { claim(other, false) }), "claim of a running key")
-	require.Equal(t, []string{"find"}, counter.during(func() {
-		_, err := s.GetIdempotencyKey(ctx, tenant, key)
-		require.NoError(t, err)
-	}), "GetIdempotencyKey")
-	require.Equal(t, []string{"update"}, counter.during(func() {
-		require.NoError(t, s.CompleteIdempotencyKey(ctx, tenant, key, "o1", 200, nil, []byte("ok")))
-	}), "CompleteIdempotencyKey")
-	require.Equal(t, []string{"delete"}, counter.during(func() {
-		require.NoError(t, s.ReleaseIdempotencyKey(ctx, tenant, key, "o1"))
-	}), "ReleaseIdempotencyKey")
-
-	short := ports.IdempotencyRecord{TenantID: tenant, Key: "k-" + uuid.NewString(), Fingerprint: "f", Owner: "o1",
-		ExpiresAt: time.Now().Add(50 * time.Millisecond)}
-	claim(short, true)
-	time.Sleep(80 * time.Millisecond)
-	short.Owner, short.ExpiresAt = "o2", time.Now().Add(time.Minute)
-	require.Equal(t, []string{"insert", "find", "insert", "delete", "insert"}, counter.during(func() { claim(short, true) }),
-		"claim replacing an expired record")
-
-	const limit = 3
-	awaitWindowRoom(time.Hour, 3*time.Second)
-	rk := "tenant:" + uuid.NewString()
-	for range limit {
-		require.Equal(t, []string{"insert"}, counter.during(func() {
-			d, err := s.TakeRate(ctx, rk, limit, time.Hour)
-			require.NoError(t, err)
-			require.True(t, d.Allowed)
-		}), "TakeRate, allowed")
-	}
-	require.Empty(t, counter.during(func() {
-		d, err := s.TakeRate(ctx, rk, limit, time.Hour)
-		require.NoError(t, err)
-		require.False(t, d.Allowed)
-	}), "TakeRate, refused once this instance saw the window full")
-
-	agent := uuid.NewString()
-	require.Equal(t, []string{"find", "insert", "delete"}, counter.during(func() {
-		require.NoError(t, s.SavePolicy(ctx, tenant, &domain.Policy{Agent: domain.Agent{ID: agent, Name: "a"}}))
-	}), "SavePolicy")
-	require.Equal(t, []string{"find"}, counter.during(func() {
-		_, err := s.AgentVersion(ctx, tenant, agent)
-		require.NoError(t, err)
-	}), "AgentVersion")
-	require.Equal(t, []string{"find", "insert", "delete"}, counter.during(func() {
-		require.NoError(t, s.DeleteAgent(ctx, tenant, agent))
-	}), "DeleteAgent")
+	require.True(t, domain.IsCode(err, code), "%s: want %s, got %v", msg, code, err)
 }

@@ -2,6 +2,8 @@ package mongo
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,13 +20,24 @@ import (
 	"focal/ports"
 )
 
+// Sessions implements ports.SessionStore on MongoDB.
+type Sessions struct{ db *DB }
+
+var _ ports.SessionStore = (*Sessions)(nil)
+
+// NewSessions returns the session store of db.
+func NewSessions(db *DB) *Sessions { return &Sessions{db: db} }
+
 // sessionDoc is a session's identity and status. It is written twice at
 // most: inserted when the session is created and updated when it is
 // closed. The state a session has after its turns is not here: it lives in
 // the newest turn record (the commit point), which every read joins in. No
-// projection is ever written after a turn, so no update can race a close
-// (servers like FerretDB lose one of two concurrent updates of a document
-// even when they touch different fields).
+// projection is ever written after a turn, so no update can race a close.
+//
+// ActiveKey holds the hash of the channel key while the session is active,
+// under a unique index: inserting the document is the claim of the key
+// (of concurrent first messages exactly one insert wins), and closing
+// sets it to a value of this session alone, which frees the key.
 type sessionDoc struct {
 	ID            string `bson:"_id"`
 	TenantID      string `bson:"tenant_id"`
@@ -32,6 +45,7 @@ type sessionDoc struct {
 	Channel       string `bson:"channel"`
 	UserChannelID string `bson:"user_channel_id"`
 	Status        string `bson:"status"`
+	ActiveKey     string `bson:"active_key"`
 	// CreatedNS orders listings exactly; CreatedAt is for people.
 	CreatedNS int64     `bson:"created_ns"`
 	CreatedAt time.Time `bson:"created_at"`
@@ -51,6 +65,21 @@ type turnHead struct {
 	SessionAfter string `bson:"session_after"`
 }
 
+// channelKeyID is a channel key as a fixed-size value for the unique
+// index; the parts stay readable in the document's other fields.
+func channelKeyID(k domain.ChannelKey) string {
+	h := sha256.New()
+	for _, part := range []string{k.TenantID, k.AgentID, k.Channel, k.UserChannelID} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// closedKey is the ActiveKey of a closed session: its own, so it claims
+// nothing.
+func closedKey(sessionID string) string { return "closed/" + sessionID }
+
 func newSessionDoc(s *domain.Session) (*sessionDoc, error) {
 	initial, err := json.Marshal(s)
 	if err != nil {
@@ -58,14 +87,14 @@ func newSessionDoc(s *domain.Session) (*sessionDoc, error) {
 	}
 	doc := &sessionDoc{
 		ID: s.ID, TenantID: s.TenantID, AgentID: s.AgentID, Channel: s.Channel, UserChannelID: s.UserChannelID,
-		Status: string(s.Status), CreatedNS: s.CreatedAt.UnixNano(), CreatedAt: s.CreatedAt,
-		BaseVersion: s.Version, Initial: string(initial),
+		Status: string(domain.SessionActive), ActiveKey: channelKeyID(s.Key()),
+		CreatedNS: s.CreatedAt.UnixNano(), CreatedAt: s.CreatedAt, BaseVersion: s.Version, Initial: string(initial),
 	}
-	if doc.Status == "" {
-		doc.Status = string(domain.SessionActive)
-	}
-	if s.Status == domain.SessionClosed && s.ClosedAt != nil {
-		doc.ClosedNS = s.ClosedAt.UnixNano()
+	if s.Status == domain.SessionClosed {
+		doc.Status, doc.ActiveKey = string(domain.SessionClosed), closedKey(s.ID)
+		if s.ClosedAt != nil {
+			doc.ClosedNS = s.ClosedAt.UnixNano()
+		}
 	}
 	return doc, nil
 }
@@ -105,74 +134,45 @@ func sessionNotFound(sessionID string) error {
 	return domain.Errorf(domain.CodeSessionNotFound, "session %s not found", sessionID)
 }
 
+// byID is the filter of a point read: _id and tenant on MongoDB (a
+// collection sharded by tenant routes it to one shard); _id alone on
+// servers that use an index only for a filter on _id alone (FerretDB),
+// the caller then checking the tenant itself.
+func (db *DB) byID(id, tenantID string) bson.D {
+	if db.caps.lookup {
+		return bson.D{{Key: "_id", Value: id}, {Key: "tenant_id", Value: tenantID}}
+	}
+	return bson.D{{Key: "_id", Value: id}}
+}
+
 func sessionFilter(tenantID, sessionID string) bson.D {
 	return bson.D{{Key: "_id", Value: sessionID}, {Key: "tenant_id", Value: tenantID}}
 }
 
-// findSession reads the session document. SESSION_NOT_FOUND.
-func (s *Store) findSession(ctx context.Context, tenantID, sessionID string) (*sessionDoc, error) {
-	ctx, cancel := s.op(ctx)
-	defer cancel()
-	var doc sessionDoc
-	err := s.sessions.FindOne(ctx, sessionFilter(tenantID, sessionID)).Decode(&doc)
-	if errors.Is(err, mdb.ErrNoDocuments) {
+// sessionKey identifies a session in this process's memo and in lease ids.
+func sessionKey(tenantID, sessionID string) string { return tenantID + "/" + sessionID }
+
+// GetSession implements ports.SessionStore: one aggregate, or on servers
+// without $lookup the session document and its newest turn, read at once.
+// Since the state comes from the turn record itself, a session can never
+// be behind its committed turns.
+func (ss *Sessions) GetSession(ctx context.Context, tenantID, sessionID string) (*domain.Session, error) {
+	view, err := ss.db.readSession(ctx, tenantID, byID(sessionID), 0, sessionID)
+	if err != nil {
+		return nil, err
+	}
+	if view == nil {
 		return nil, sessionNotFound(sessionID)
 	}
-	if err != nil {
-		return nil, s.fail(err, "get session")
-	}
-	return &doc, nil
-}
-
-// newestTurn returns the session's newest turn, nil when it has none.
-func (s *Store) newestTurn(ctx context.Context, tenantID, sessionID string) (*turnHead, error) {
-	ctx, cancel := s.op(ctx)
-	defer cancel()
-	var head turnHead
-	err := s.turns.FindOne(ctx, turnsOf(tenantID, sessionID), options.FindOne().
-		SetSort(bson.D{{Key: "turn_number", Value: -1}}).
-		SetProjection(bson.D{{Key: "turn_number", Value: 1}, {Key: "session_after", Value: 1}})).Decode(&head)
-	if errors.Is(err, mdb.ErrNoDocuments) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, s.fail(err, "read newest turn")
-	}
-	return &head, nil
-}
-
-// GetSession implements ports.SessionStore: the session document and the
-// newest turn are read concurrently, two round trips costing one of
-// latency. Since the state comes from the turn record itself, a session
-// can never be behind its committed turns. What it saw is remembered
-// (memo.go): LockSession and CommitTurn skip their reads on it.
-func (s *Store) GetSession(ctx context.Context, tenantID, sessionID string) (*domain.Session, error) {
-	at := s.clock.Now().UnixNano()
-	var doc *sessionDoc
-	var head *turnHead
-	errDoc, errHead := concurrently(
-		func() (err error) { doc, err = s.findSession(ctx, tenantID, sessionID); return err },
-		func() (err error) { head, err = s.newestTurn(ctx, tenantID, sessionID); return err },
-	)
-	if errDoc != nil {
-		return nil, errDoc
-	}
-	if errHead != nil {
-		return nil, errHead
-	}
-	turns := int64(0)
-	if head != nil {
-		turns = head.TurnNumber
-	}
-	s.noteSession(leaseID(tenantID, sessionID), at, turns)
-	return doc.session(head)
+	return view.session()
 }
 
 // ListSessions implements ports.SessionStore: newest first by creation
-// time, then id. One round trip for the page, then the newest turn of each
-// listed session, up to listFanOut at a time (page size / listFanOut round
-// trips of latency).
-func (s *Store) ListSessions(ctx context.Context, tenantID string, q ports.SessionQuery) (ports.Page[domain.Session], error) {
+// time, then id, from an index for each combination of filters. One
+// aggregate joins each session's newest turn; without $lookup the page
+// is read first, then each session's newest turn, up to listFanOut at a
+// time.
+func (ss *Sessions) ListSessions(ctx context.Context, tenantID string, q ports.SessionQuery) (ports.Page[domain.Session], error) {
 	filter := bson.D{{Key: "tenant_id", Value: tenantID}}
 	if q.AgentID != "" {
 		filter = append(filter, bson.E{Key: "agent_id", Value: q.AgentID})
@@ -191,22 +191,18 @@ func (s *Store) ListSessions(ctx context.Context, tenantID string, q ports.Sessi
 		}})
 	}
 	limit := ports.PageLimit(q.Page.Limit)
-	docs, err := s.findSessions(ctx, filter, limit+1)
+	rows, err := ss.db.listSessions(ctx, filter, limit+1)
 	if err != nil {
 		return ports.Page[domain.Session]{}, err
 	}
 	page := ports.Page[domain.Session]{Items: []domain.Session{}}
-	if len(docs) > limit {
-		docs = docs[:limit]
-		last := docs[limit-1]
+	if len(rows) > limit {
+		rows = rows[:limit]
+		last := rows[limit-1].doc
 		page.NextCursor = ports.EncodeCursor(strconv.FormatInt(last.CreatedNS, 10) + "|" + last.ID)
 	}
-	heads, err := s.newestTurns(ctx, tenantID, docs)
-	if err != nil {
-		return ports.Page[domain.Session]{}, err
-	}
-	for i := range docs {
-		sess, err := docs[i].session(heads[i])
+	for i := range rows {
+		sess, err := rows[i].session()
 		if err != nil {
 			return ports.Page[domain.Session]{}, err
 		}
@@ -215,43 +211,51 @@ func (s *Store) ListSessions(ctx context.Context, tenantID string, q ports.Sessi
 	return page, nil
 }
 
-func (s *Store) findSessions(ctx context.Context, filter bson.D, n int) ([]sessionDoc, error) {
-	ctx, cancel := s.op(ctx)
-	defer cancel()
-	cur, err := s.sessions.Find(ctx, filter, options.Find().
-		SetSort(bson.D{{Key: "created_ns", Value: -1}, {Key: "_id", Value: -1}}).SetLimit(int64(n)))
+var newestSessionsFirst = bson.D{{Key: "created_ns", Value: -1}, {Key: "_id", Value: -1}}
+
+// listSessions reads a page of sessions with their newest turns.
+func (db *DB) listSessions(ctx context.Context, filter bson.D, n int) ([]sessionView, error) {
+	if db.caps.lookup {
+		return db.aggregateSessions(ctx, mdb.Pipeline{
+			{{Key: "$match", Value: filter}}, {{Key: "$sort", Value: newestSessionsFirst}}, {{Key: "$limit", Value: n}},
+			lookupHead(),
+		})
+	}
+	docs, err := db.findSessions(ctx, filter, n)
 	if err != nil {
-		return nil, s.fail(err, "list sessions")
+		return nil, err
 	}
-	var docs []sessionDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, s.fail(err, "list sessions")
+	views := make([]sessionView, len(docs))
+	errs := make([]error, len(docs))
+	slots := make(chan struct{}, listFanOut)
+	var wg sync.WaitGroup
+	for i := range docs {
+		views[i].doc = docs[i]
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			views[i].recent, errs[i] = db.findTurns(workaround(ctx), turnsOf(docs[i].TenantID, docs[i].ID), newestTurnFirst, 1)
+		})
 	}
-	return docs, nil
+	wg.Wait()
+	return views, errors.Join(errs...)
 }
 
 // listFanOut bounds the concurrent newest-turn reads of one listing.
 const listFanOut = 8
 
-// newestTurns reads the newest turn of each session. (A $group with
-// $first would do it in one round trip on MongoDB, but compatible servers
-// such as FerretDB lack the accumulator; indexed point reads work on all.)
-func (s *Store) newestTurns(ctx context.Context, tenantID string, docs []sessionDoc) ([]*turnHead, error) {
-	heads := make([]*turnHead, len(docs))
-	errs := make([]error, len(docs))
-	slots := make(chan struct{}, listFanOut)
-	var wg sync.WaitGroup
-	for i := range docs {
-		wg.Add(1)
-		slots <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-slots }()
-			heads[i], errs[i] = s.newestTurn(ctx, tenantID, docs[i].ID)
-		}()
+func (db *DB) findSessions(ctx context.Context, filter bson.D, n int) ([]sessionDoc, error) {
+	ctx, cancel := db.op(ctx)
+	defer cancel()
+	cur, err := db.sessions.Find(ctx, filter, options.Find().SetSort(newestSessionsFirst).SetLimit(int64(n)))
+	if err != nil {
+		return nil, fail(err, "list sessions")
 	}
-	wg.Wait()
-	return heads, errors.Join(errs...)
+	var docs []sessionDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fail(err, "list sessions")
+	}
+	return docs, nil
 }
 
 func parseSessionCursor(c string) (int64, string, error) {
@@ -267,69 +271,89 @@ func parseSessionCursor(c string) (int64, string, error) {
 	return ns, id, nil
 }
 
-// CloseSession implements ports.SessionStore. The status is set on the
-// session document first, then the channel identity is freed; a crash in
-// between leaves an identity pointing at a closed session, which
-// FindOrCreateActive frees itself. Three round trips plus GetSession's two.
-func (s *Store) CloseSession(ctx context.Context, tenantID, sessionID string, at time.Time) (*domain.Session, error) {
-	doc, err := s.findSession(ctx, tenantID, sessionID)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.markClosed(ctx, doc, at); err != nil {
-		return nil, err
-	}
-	if err := s.releaseIdentity(ctx, doc); err != nil {
-		return nil, err
-	}
-	return s.GetSession(ctx, tenantID, sessionID)
+func badCursor() error {
+	return domain.InvalidFields(domain.FieldError{Field: "cursor", Message: "is not a cursor this listing issued"})
 }
 
-// markClosed sets the status of an active session to closed.
-func (s *Store) markClosed(ctx context.Context, doc *sessionDoc, at time.Time) error {
-	if doc.Status == string(domain.SessionClosed) {
-		return nil
-	}
-	ctx, cancel := s.op(ctx)
+// findSession reads the session document. SESSION_NOT_FOUND.
+func (db *DB) findSession(ctx context.Context, tenantID, sessionID string) (*sessionDoc, error) {
+	ctx, cancel := db.op(ctx)
 	defer cancel()
-	_, err := s.sessions.UpdateOne(ctx,
-		append(sessionFilter(doc.TenantID, doc.ID), bson.E{Key: "status", Value: string(domain.SessionActive)}),
+	var doc sessionDoc
+	err := db.sessions.FindOne(ctx, db.byID(sessionID, tenantID)).Decode(&doc)
+	if errors.Is(err, errNoDocuments) || (err == nil && doc.TenantID != tenantID) {
+		return nil, sessionNotFound(sessionID)
+	}
+	if err != nil {
+		return nil, fail(err, "get session")
+	}
+	return &doc, nil
+}
+
+// CloseSession implements ports.SessionStore: the status is set and the
+// channel key freed in one update of the session document, then the
+// session read back.
+func (ss *Sessions) CloseSession(ctx context.Context, tenantID, sessionID string, at time.Time) (*domain.Session, error) {
+	if err := ss.db.markClosed(ctx, tenantID, sessionID, at); err != nil {
+		return nil, err
+	}
+	return ss.GetSession(ctx, tenantID, sessionID)
+}
+
+// markClosed closes the session if it is active. SESSION_NOT_FOUND.
+func (db *DB) markClosed(ctx context.Context, tenantID, sessionID string, at time.Time) error {
+	uctx, cancel := db.op(ctx)
+	defer cancel()
+	res, err := db.sessions.UpdateOne(uctx,
+		append(sessionFilter(tenantID, sessionID), bson.E{Key: "status", Value: string(domain.SessionActive)}),
 		bson.D{{Key: "$set", Value: bson.D{
 			{Key: "status", Value: string(domain.SessionClosed)},
+			{Key: "active_key", Value: closedKey(sessionID)},
 			{Key: "closed_ns", Value: at.UnixNano()},
-			{Key: "closed_at", Value: at},
 		}}})
-	return s.fail(err, "close session")
+	if err != nil {
+		// An update whose answer was lost is settled by the read below.
+		if !transient(err) {
+			return fail(err, "close session")
+		}
+	} else if res.MatchedCount == 1 {
+		return nil
+	}
+	doc, findErr := db.findSession(ctx, tenantID, sessionID)
+	switch {
+	case findErr != nil:
+		return findErr
+	case doc.Status != string(domain.SessionClosed):
+		if err == nil {
+			err = errors.New("the session stayed active")
+		}
+		return fail(err, "close session")
+	}
+	return nil
 }
 
 // DeleteSession implements ports.SessionStore. The session is closed
-// first (the application starts no turn on a closed session) and its
-// channel identity freed (nothing finds it by key); then its lease is
-// sealed (lease.go): acquired like a turn's, waiting for the turn in
-// flight or a dead holder's expiry, and never released, so no commit can
-// land from then on, even one that skips its lease read, and every later
-// LockSession is SESSION_NOT_FOUND. Then the turns, the session document,
-// and the turns once more, for a commit without a lease (fence 0) that
-// checked the session before it went. A crash part-way leaves the session
-// document, so a retried delete finds it and finishes. Seven round trips
-// when no turn is in flight.
-func (s *Store) DeleteSession(ctx context.Context, tenantID, sessionID string) error {
-	doc, err := s.findSession(ctx, tenantID, sessionID)
-	if err != nil {
+// first (no turn starts on a closed session, and its channel key is free)
+// and its lease sealed (lock.go): acquired like a turn's, waiting for the
+// turn in flight or a dead holder's expiry, and never released, so no
+// commit can land from then on and every later LockSession is
+// SESSION_NOT_FOUND. Then the turns, the session document, the turns once
+// more (belt and braces), and the session's old lease documents. A crash
+// part-way leaves the session document, so a retried delete finds it and
+// finishes.
+func (ss *Sessions) DeleteSession(ctx context.Context, tenantID, sessionID string) error {
+	db := ss.db
+	if _, err := db.findSession(ctx, tenantID, sessionID); err != nil {
 		return err
 	}
-	s.forgetSession(leaseID(tenantID, sessionID))
-	if err := s.markClosed(ctx, doc, s.clock.Now()); err != nil {
+	if err := db.markClosed(ctx, tenantID, sessionID, db.clock.Now()); err != nil {
 		return err
 	}
-	if err := s.releaseIdentity(ctx, doc); err != nil {
-		return err
-	}
-	if err := s.sealLease(ctx, tenantID, sessionID); err != nil {
+	if err := db.sealLease(ctx, tenantID, sessionID); err != nil {
 		return err
 	}
 	deleteTurns := func(c context.Context) error {
-		_, err := s.turns.DeleteMany(c, bson.D{{Key: "session_id", Value: sessionID}})
+		_, err := db.turns.DeleteMany(c, bson.D{{Key: "session_id", Value: sessionID}})
 		return err
 	}
 	steps := []struct {
@@ -338,19 +362,25 @@ func (s *Store) DeleteSession(ctx context.Context, tenantID, sessionID string) e
 	}{
 		{"delete turns", deleteTurns},
 		{"delete session", func(c context.Context) error {
-			_, err := s.sessions.DeleteOne(c, sessionFilter(tenantID, sessionID))
+			_, err := db.sessions.DeleteOne(c, sessionFilter(tenantID, sessionID))
 			return err
 		}},
 		{"delete late turns", deleteTurns},
+		{"delete old leases", func(c context.Context) error {
+			// The seal stays: it is what refuses every later lease.
+			_, err := db.leases.DeleteMany(c, bson.D{{Key: "session_id", Value: sessionID},
+				{Key: "tenant_id", Value: tenantID}, {Key: "sealed", Value: bson.D{{Key: "$ne", Value: true}}}})
+			return err
+		}},
 	}
 	for _, step := range steps {
-		sctx, cancel := s.op(ctx)
+		sctx, cancel := db.op(ctx)
 		err := step.run(sctx)
 		cancel()
 		if err != nil {
-			return s.fail(err, fmt.Sprintf("%s of session %s", step.what, sessionID))
+			return fail(err, fmt.Sprintf("%s of session %s", step.what, sessionID))
 		}
 	}
-	s.forgetSession(leaseID(tenantID, sessionID))
+	db.memo.forgetSession(sessionKey(tenantID, sessionID))
 	return nil
 }

@@ -12,12 +12,12 @@ import (
 	"focal/domain"
 )
 
-// Takeovers.
+// Takeover markers: only on servers without atomic updates (FerretDB).
 //
 // Deleting a document that someone else may replace right after (an
-// expired session lease, an expired idempotency record) is not safe on
-// every server: FerretDB looks the document up, then deletes by _id, so of
-// two callers deleting one expired document the slower can remove the
+// expired session lease, an expired idempotency record) is not safe
+// there: FerretDB looks the document up, then deletes by _id, so of two
+// callers deleting one expired document the slower can remove the
 // replacement the faster one inserted a moment earlier (measured: ten
 // claimers replacing one expired idempotency record mostly ended with
 // several winners; eight waiters on one expired session lease, spread
@@ -28,7 +28,8 @@ import (
 // round. Exactly one caller inserts it and deletes; the others wait for
 // the document to change, then insert like anyone else, and the insert
 // decides. A marker whose holder did not finish within takeoverTTL (it
-// crashed) is passed over by inserting the next round's.
+// crashed) is passed over by inserting the next round's. MongoDB replaces
+// such documents in one conditional update instead, and needs no marker.
 
 // takeoverTTL is how long a takeover marker's holder has to delete the
 // expired document before the next round may; waiters poll meanwhile.
@@ -42,38 +43,40 @@ type takeoverDoc struct {
 	ID        string    `bson:"_id"`
 	KeyID     string    `bson:"key_id"`
 	UntilNS   int64     `bson:"until_ns"`
-	ExpiresAt time.Time `bson:"expires_at"` // for the TTL index
+	ExpiresAt time.Time `bson:"expires_at"` // for a TTL index, where there is one
 }
 
 // deleteOnce runs del if this caller wins the right to delete the document
 // that base identifies (keyID is the document's _id, for people); false
-// when another caller holds that right. Round trips: the marker insert and
-// del when it wins; the insert and a read of the marker when it does not.
-func (s *Store) deleteOnce(ctx context.Context, markers *mdb.Collection, base, keyID string,
+// when another caller holds that right. Every command it sends is a
+// workaround. Round trips: the marker insert and del when it wins; the
+// insert and a read of the marker when it does not.
+func (db *DB) deleteOnce(ctx context.Context, markers *mdb.Collection, base, keyID string,
 	del func(context.Context) error, what string) (bool, error) {
+	ctx = workaround(ctx)
 	for tries, round := 0, 0; tries < 100; tries++ {
-		now := s.clock.Now()
+		now := db.clock.Now()
 		marker := &takeoverDoc{ID: base + "/" + strconv.Itoa(round), KeyID: keyID,
 			UntilNS: now.Add(takeoverTTL).UnixNano(), ExpiresAt: now.Add(takeoverTTL + markerPurgeGrace)}
-		won, err := s.insertOnce(ctx, markers, marker, what)
+		won, err := db.insertOnce(ctx, markers, marker, what, readBack{mine: fieldIs("until_ns", marker.UntilNS)})
 		if err != nil {
 			return false, err
 		}
 		if won {
-			dctx, cancel := s.op(ctx)
+			dctx, cancel := db.op(ctx)
 			err := del(dctx)
 			cancel()
-			return err == nil, s.fail(err, what)
+			return err == nil, fail(err, what)
 		}
 		var held takeoverDoc
-		fctx, cancel := s.op(ctx)
+		fctx, cancel := db.op(ctx)
 		err = markers.FindOne(fctx, bson.D{{Key: "_id", Value: marker.ID}}).Decode(&held)
 		cancel()
 		switch {
-		case errors.Is(err, mdb.ErrNoDocuments):
+		case errors.Is(err, errNoDocuments):
 			// Purged meanwhile: try this round again.
 		case err != nil:
-			return false, s.fail(err, what)
+			return false, fail(err, what)
 		case now.UnixNano() < held.UntilNS:
 			return false, nil // its holder is at work
 		default:
@@ -81,15 +84,4 @@ func (s *Store) deleteOnce(ctx context.Context, markers *mdb.Collection, base, k
 		}
 	}
 	return false, domain.Errorf(domain.CodeInternal, "%s %s: too many abandoned takeovers", what, keyID)
-}
-
-// insertOnce inserts doc; false when its _id exists.
-func (s *Store) insertOnce(ctx context.Context, col *mdb.Collection, doc any, what string) (bool, error) {
-	ctx, cancel := s.op(ctx)
-	defer cancel()
-	_, err := col.InsertOne(ctx, doc)
-	if mdb.IsDuplicateKeyError(err) {
-		return false, nil
-	}
-	return err == nil, s.fail(err, what)
 }

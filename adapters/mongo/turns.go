@@ -9,12 +9,19 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	mdb "go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"focal/domain"
 	"focal/ports"
 )
+
+// Turns implements ports.TurnStore on MongoDB.
+type Turns struct{ db *DB }
+
+var _ ports.TurnStore = (*Turns)(nil)
+
+// NewTurns returns the turn store of db.
+func NewTurns(db *DB) *Turns { return &Turns{db: db} }
 
 // turnDoc is a turn record, inserted once under the unique key
 // (session_id, turn_number): that insert is the commit point of the turn,
@@ -35,6 +42,8 @@ type turnDoc struct {
 func turnsOf(tenantID, sessionID string) bson.D {
 	return bson.D{{Key: "session_id", Value: sessionID}, {Key: "tenant_id", Value: tenantID}}
 }
+
+var newestTurnFirst = bson.D{{Key: "turn_number", Value: -1}}
 
 func newTurnDoc(t *domain.Turn) (*turnDoc, error) {
 	after, err := json.Marshal(t.SessionAfter)
@@ -75,147 +84,108 @@ func sessionBusy(format string, args ...any) error {
 
 // CommitTurn implements ports.TurnStore. The insert under the unique key
 // (session_id, turn_number) is the commit point: of concurrent commits of
-// one number exactly one succeeds, whatever any check before it saw. Two
-// checks may precede it, each skipped when this process already knows
-// its answer (memo.go):
+// one number exactly one succeeds, whatever any check before it saw.
 //
-//   - the fence: a read of the session's current lease, unless this
-//     process granted the lease and nobody else can hold it before the
-//     insert's deadline (its expiry minus LeaseClockSkew, by our clock);
-//   - the turn number: a read of the session's newest turn, unless the
-//     commit is fenced and its number is one more than the highest this
-//     process saw committed (read or written). A session loses no turn
-//     before its lease is sealed, so under a held lease that number is at
-//     most the session's count: the turn is the next one or a taken one,
-//     which the insert refuses. Only other numbers need the read, to tell
-//     a skipped number (refused) from the next.
+// The one check before it is that the lease is still the session's lease
+// for this number (leaseHeld): skipped while this process holds the lease
+// alone, read otherwise. The number needs no check: a lease for number n
+// is granted only after a read under it showed n-1 turns (lock.go), so n
+// is the next number or one taken meanwhile, which the insert refuses.
 //
-// So the application's commit (lease just granted, session just read) is
-// one round trip; a commit that needs both checks is three, two of latency.
-//
-// A lease held alone cannot belong to a deleted session: DeleteSession
-// seals the lease first, which waits for the holder (lease.go).
+// An insert that meets its own key (a retried write that landed, an answer
+// lost in a failover) finds its own turn by id and succeeds; so does a
+// commit refused for its lease when its turn is stored already.
 //
 // Residual window, as with any check before a write: an insert delayed in
 // flight past a takeover can still land after the new holder took over.
-// It carries the number its holder read, TurnCount+1, so either it lands
-// first and the new holder's commit of that number is refused
-// (SESSION_BUSY), or the new holder lands first and the stale insert is
-// refused: never two turns with one number, never a lost one.
-//
-// A zero LeaseToken commits without fencing (as the memory store does);
-// the session must still exist, and its number is always read.
-func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *domain.Turn) error {
+// It carries the number both were granted, so exactly one of the two
+// lands: never two turns with one number, never a skipped one.
+func (ts *Turns) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *domain.Turn) error {
 	if turn == nil || turn.SessionAfter == nil || turn.ID == "" || turn.TurnNumber < 1 {
 		return domain.InvalidFields(domain.FieldError{Field: "turn", Message: "needs an id, a turn number from 1 and the session after it"})
+	}
+	if lease.Fence == 0 {
+		return domain.InvalidFields(domain.FieldError{Field: "lease", Message: "a commit needs the lease of its session"})
 	}
 	doc, err := newTurnDoc(turn)
 	if err != nil {
 		return err
 	}
-	id := leaseID(turn.TenantID, turn.SessionID)
-	fenced := lease.Fence != 0 && (lease.SessionID == "" || lease.SessionID == turn.SessionID)
-	alone := fenced && s.holdsAlone(id, lease.Fence)
-	seen, ok := s.seenTurns(id)
-	next := fenced && ok && doc.TurnNumber == seen+1
-	if !alone || !next {
-		holds, prev := true, seen
-		errHold, errPrev := concurrently(
-			func() (err error) {
-				if !alone {
-					holds, err = s.holdsLease(ctx, lease, turn)
-				}
-				return err
-			},
-			func() (err error) {
-				if !next {
-					prev, err = s.newestTurnNumber(ctx, turn.TenantID, turn.SessionID)
-				}
-				return err
-			},
-		)
-		if errHold != nil {
-			return errHold
-		}
-		if errPrev != nil {
-			return errPrev
-		}
-		if !holds {
-			if _, err := s.findSession(ctx, turn.TenantID, turn.SessionID); err != nil {
-				return err
-			}
-			return sessionBusy("session %s: the lease of this turn was taken over", turn.SessionID)
-		}
-		if fenced {
-			s.noteTurns(id, prev)
-		}
-		if prev != doc.TurnNumber-1 {
-			return sessionBusy("session %s: turn %d is already committed or out of order (the session has %d)", turn.SessionID, turn.TurnNumber, prev)
-		}
-	}
-	ictx, cancel := s.op(ctx)
-	defer cancel()
-	_, err = s.turns.InsertOne(ictx, doc)
-	if mdb.IsDuplicateKeyError(err) {
-		return sessionBusy("session %s: turn %d is already committed", turn.SessionID, turn.TurnNumber)
-	}
+	db := ts.db
+	held, err := db.leaseHeld(ctx, lease, turn)
 	if err != nil {
-		return s.fail(err, "commit turn")
+		return err
 	}
-	if fenced {
-		s.noteTurns(id, doc.TurnNumber)
+	if !held {
+		return db.refusedCommit(ctx, turn, "the lease of this turn was taken over, or is not this turn's")
 	}
+	stored, err := db.insertOnce(ctx, db.turns, doc, "commit turn", ours)
+	if err != nil {
+		return err
+	}
+	if !stored {
+		return db.refusedCommit(ctx, turn, "turn "+strconv.Itoa(turn.TurnNumber)+" is already committed")
+	}
+	db.memo.noteTurns(sessionKey(turn.TenantID, turn.SessionID), doc.TurnNumber)
+	db.memo.markCommitted(leaseID(turn.TenantID, turn.SessionID, turn.TurnNumber), lease.Fence)
 	return nil
 }
 
-// holdsLease reports whether lease is the session's current lease; with a
-// zero token, whether the session exists.
-func (s *Store) holdsLease(ctx context.Context, lease ports.LeaseToken, turn *domain.Turn) (bool, error) {
-	if lease.Fence == 0 {
-		_, err := s.findSession(ctx, turn.TenantID, turn.SessionID)
-		if domain.IsCode(err, domain.CodeSessionNotFound) {
-			return false, nil
-		}
-		return err == nil, err
+// refusedCommit explains a commit that cannot land: it landed already (an
+// earlier attempt whose answer was lost: success), the session is gone
+// (SESSION_NOT_FOUND) or another turn holds the place (SESSION_BUSY).
+func (db *DB) refusedCommit(ctx context.Context, turn *domain.Turn, why string) error {
+	var own, exists bool
+	errOwn, errSession := concurrently(
+		func() error {
+			stored, err := db.findTurnByID(ctx, turn.TenantID, turn.ID)
+			own = stored != nil && stored.SessionID == turn.SessionID && stored.TurnNumber == int64(turn.TurnNumber)
+			return err
+		},
+		func() error {
+			_, err := db.findSession(ctx, turn.TenantID, turn.SessionID)
+			exists = err == nil
+			if domain.IsCode(err, domain.CodeSessionNotFound) {
+				return nil
+			}
+			return err
+		},
+	)
+	switch {
+	case errOwn != nil:
+		return errOwn
+	case own:
+		return nil
+	case errSession != nil:
+		return errSession
+	case !exists:
+		return sessionNotFound(turn.SessionID)
 	}
-	if lease.SessionID != "" && lease.SessionID != turn.SessionID {
-		return false, nil
-	}
-	cur, err := s.findLease(ctx, leaseID(turn.TenantID, turn.SessionID))
-	if err != nil {
-		return false, err
-	}
-	return cur != nil && cur.Fence == lease.Fence, nil
+	return sessionBusy("session %s: %s", turn.SessionID, why)
 }
 
-// newestTurnNumber is the session's TurnCount as committed.
-func (s *Store) newestTurnNumber(ctx context.Context, tenantID, sessionID string) (int64, error) {
-	ctx, cancel := s.op(ctx)
+func (db *DB) findTurnByID(ctx context.Context, tenantID, turnID string) (*turnDoc, error) {
+	ctx, cancel := db.op(ctx)
 	defer cancel()
-	var head turnHead
-	err := s.turns.FindOne(ctx, turnsOf(tenantID, sessionID), options.FindOne().
-		SetSort(bson.D{{Key: "turn_number", Value: -1}}).
-		SetProjection(bson.D{{Key: "_id", Value: 0}, {Key: "turn_number", Value: 1}})).Decode(&head)
-	if errors.Is(err, mdb.ErrNoDocuments) {
-		return 0, nil
+	var doc turnDoc
+	err := db.turns.FindOne(ctx, db.byID(turnID, tenantID)).Decode(&doc)
+	if errors.Is(err, errNoDocuments) || (err == nil && doc.TenantID != tenantID) {
+		return nil, nil
 	}
 	if err != nil {
-		return 0, s.fail(err, "read turn count")
+		return nil, fail(err, "get turn")
 	}
-	return head.TurnNumber, nil
+	return &doc, nil
 }
 
 // GetTurn implements ports.TurnStore: one round trip.
-func (s *Store) GetTurn(ctx context.Context, tenantID, turnID string) (*domain.Turn, error) {
-	ctx, cancel := s.op(ctx)
-	defer cancel()
-	var doc turnDoc
-	err := s.turns.FindOne(ctx, bson.D{{Key: "_id", Value: turnID}, {Key: "tenant_id", Value: tenantID}}).Decode(&doc)
-	if errors.Is(err, mdb.ErrNoDocuments) {
-		return nil, domain.Errorf(domain.CodeTurnNotFound, "turn %s not found", turnID)
-	}
+func (ts *Turns) GetTurn(ctx context.Context, tenantID, turnID string) (*domain.Turn, error) {
+	doc, err := ts.db.findTurnByID(ctx, tenantID, turnID)
 	if err != nil {
-		return nil, s.fail(err, "get turn")
+		return nil, err
+	}
+	if doc == nil {
+		return nil, domain.Errorf(domain.CodeTurnNotFound, "turn %s not found", turnID)
 	}
 	t, err := doc.turn()
 	return &t, err
@@ -223,7 +193,7 @@ func (s *Store) GetTurn(ctx context.Context, tenantID, turnID string) (*domain.T
 
 // ListTurns implements ports.TurnStore: the session check and the page are
 // read concurrently (two round trips, one of latency).
-func (s *Store) ListTurns(ctx context.Context, tenantID, sessionID string, q ports.TurnQuery) (ports.Page[domain.Turn], error) {
+func (ts *Turns) ListTurns(ctx context.Context, tenantID, sessionID string, q ports.TurnQuery) (ports.Page[domain.Turn], error) {
 	filter := turnsOf(tenantID, sessionID)
 	sortDir, op := 1, "$gt"
 	if q.Order == ports.OrderDesc {
@@ -243,9 +213,9 @@ func (s *Store) ListTurns(ctx context.Context, tenantID, sessionID string, q por
 	limit := ports.PageLimit(q.Page.Limit)
 	var docs []turnDoc
 	errSess, errTurns := concurrently(
-		func() error { _, err := s.findSession(ctx, tenantID, sessionID); return err },
+		func() error { _, err := ts.db.findSession(ctx, tenantID, sessionID); return err },
 		func() (err error) {
-			docs, err = s.findTurns(ctx, filter, bson.D{{Key: "turn_number", Value: sortDir}}, limit+1)
+			docs, err = ts.db.findTurns(ctx, filter, bson.D{{Key: "turn_number", Value: sortDir}}, limit+1)
 			return err
 		},
 	)
@@ -274,57 +244,85 @@ func (s *Store) ListTurns(ctx context.Context, tenantID, sessionID string, q por
 // the newest n records without their session state, whatever the
 // session's length. An unknown session (or another tenant's) has no
 // turns: the list is empty.
-func (s *Store) RecentHistory(ctx context.Context, tenantID, sessionID string, n int) ([]domain.HistoryEntry, error) {
+func (ts *Turns) RecentHistory(ctx context.Context, tenantID, sessionID string, n int) ([]domain.HistoryEntry, error) {
 	if n <= 0 {
 		return []domain.HistoryEntry{}, nil
 	}
-	ctx, cancel := s.op(ctx)
-	defer cancel()
-	cur, err := s.turns.Find(ctx, turnsOf(tenantID, sessionID), options.Find().
-		SetSort(bson.D{{Key: "turn_number", Value: -1}}).SetLimit(int64(n)).
-		SetProjection(bson.D{{Key: "turn_number", Value: 1}, {Key: "record", Value: 1}}))
+	docs, err := ts.db.findHistory(ctx, tenantID, sessionID, n)
 	if err != nil {
-		return nil, s.fail(err, "read history")
+		return nil, err
 	}
-	var docs []turnDoc
+	return historyOf(docs)
+}
+
+// historyFields are the fields of a turn document a history entry is read
+// from.
+var historyFields = bson.D{{Key: "turn_number", Value: 1}, {Key: "record", Value: 1}}
+
+// findHistory reads the newest n turns of a session, newest first, with
+// only the fields their history entries need.
+func (db *DB) findHistory(ctx context.Context, tenantID, sessionID string, n int) ([]turnDoc, error) {
+	ctx, cancel := db.op(ctx)
+	defer cancel()
+	cur, err := db.turns.Find(ctx, turnsOf(tenantID, sessionID), options.Find().
+		SetSort(newestTurnFirst).SetLimit(int64(n)).SetProjection(historyFields))
+	if err != nil {
+		return nil, fail(err, "read history")
+	}
+	docs := []turnDoc{}
 	if err := cur.All(ctx, &docs); err != nil {
-		return nil, s.fail(err, "read history")
+		return nil, fail(err, "read history")
 	}
+	return docs, nil
+}
+
+// historyOf gives the history entries of turn documents read newest
+// first, oldest first.
+func historyOf(docs []turnDoc) ([]domain.HistoryEntry, error) {
 	out := make([]domain.HistoryEntry, 0, len(docs))
 	for i := range slices.Backward(docs) {
-		// Only the fields a prompt needs are decoded from the record.
-		var rec struct {
-			Message     string            `json:"message"`
-			Response    string            `json:"response"`
-			Status      domain.TurnStatus `json:"status"`
-			Explanation struct {
-				Scenario struct {
-					After *domain.ScenarioRef `json:"after"`
-				} `json:"scenario"`
-			} `json:"explanation"`
-		}
-		if err := json.Unmarshal([]byte(docs[i].Record), &rec); err != nil {
-			return nil, domain.WrapError(domain.CodeInternal, err, "a stored turn cannot be read")
-		}
-		h := domain.HistoryEntry{TurnNumber: int(docs[i].TurnNumber), Message: rec.Message, Response: rec.Response, Status: rec.Status}
-		if rec.Explanation.Scenario.After != nil {
-			h.Scenario = *rec.Explanation.Scenario.After
+		h, err := docs[i].history()
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, h)
 	}
 	return out, nil
 }
 
-func (s *Store) findTurns(ctx context.Context, filter, sort bson.D, n int) ([]turnDoc, error) {
-	ctx, cancel := s.op(ctx)
-	defer cancel()
-	cur, err := s.turns.Find(ctx, filter, options.Find().SetSort(sort).SetLimit(int64(n)))
-	if err != nil {
-		return nil, s.fail(err, "list turns")
+// history reads what a prompt needs of the turn, decoding only those
+// fields of its record.
+func (d *turnDoc) history() (domain.HistoryEntry, error) {
+	var rec struct {
+		Message     string            `json:"message"`
+		Response    string            `json:"response"`
+		Status      domain.TurnStatus `json:"status"`
+		Explanation struct {
+			Scenario struct {
+				After *domain.ScenarioRef `json:"after"`
+			} `json:"scenario"`
+		} `json:"explanation"`
 	}
-	var docs []turnDoc
+	if err := json.Unmarshal([]byte(d.Record), &rec); err != nil {
+		return domain.HistoryEntry{}, domain.WrapError(domain.CodeInternal, err, "a stored turn cannot be read")
+	}
+	h := domain.HistoryEntry{TurnNumber: int(d.TurnNumber), Message: rec.Message, Response: rec.Response, Status: rec.Status}
+	if after := rec.Explanation.Scenario.After; after != nil {
+		h.Scenario = *after
+	}
+	return h, nil
+}
+
+func (db *DB) findTurns(ctx context.Context, filter, sort bson.D, n int) ([]turnDoc, error) {
+	ctx, cancel := db.op(ctx)
+	defer cancel()
+	cur, err := db.turns.Find(ctx, filter, options.Find().SetSort(sort).SetLimit(int64(n)))
+	if err != nil {
+		return nil, fail(err, "list turns")
+	}
+	docs := []turnDoc{}
 	if err := cur.All(ctx, &docs); err != nil {
-		return nil, s.fail(err, "list turns")
+		return nil, fail(err, "list turns")
 	}
 	return docs, nil
 }

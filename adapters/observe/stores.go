@@ -85,14 +85,6 @@ type sessionStore struct {
 	m    *Metrics
 }
 
-func (s *sessionStore) FindOrCreateActive(ctx context.Context, candidate *domain.Session) (out *domain.Session, created bool, err error) {
-	err = s.m.storeCall(ctx, "session.find_or_create", func(ctx context.Context) (err error) {
-		out, created, err = s.next.FindOrCreateActive(ctx, candidate)
-		return err
-	})
-	return out, created, err
-}
-
 func (s *sessionStore) GetSession(ctx context.Context, tenantID, sessionID string) (out *domain.Session, err error) {
 	err = s.m.storeCall(ctx, "session.get", func(ctx context.Context) (err error) {
 		out, err = s.next.GetSession(ctx, tenantID, sessionID)
@@ -134,10 +126,10 @@ type sessionLocker struct {
 	m    *Metrics
 }
 
-func (s *sessionLocker) LockSession(ctx context.Context, tenantID, sessionID string, wait, ttl time.Duration) (ports.SessionLease, error) {
+func (s *sessionLocker) LockSession(ctx context.Context, req ports.LockRequest) (ports.SessionLease, error) {
 	var lease ports.SessionLease
 	err := s.m.storeCall(ctx, "lease.acquire", func(ctx context.Context) (err error) {
-		lease, err = s.next.LockSession(ctx, tenantID, sessionID, wait, ttl)
+		lease, err = s.next.LockSession(ctx, req)
 		return err
 	})
 	if err != nil || lease == nil {
@@ -152,6 +144,12 @@ type sessionLease struct {
 }
 
 func (l *sessionLease) Token() ports.LeaseToken { return l.next.Token() }
+
+func (l *sessionLease) Session() *domain.Session { return l.next.Session() }
+
+func (l *sessionLease) History() []domain.HistoryEntry { return l.next.History() }
+
+func (l *sessionLease) Created() bool { return l.next.Created() }
 
 func (l *sessionLease) Release(ctx context.Context) error {
 	return l.m.storeCall(ctx, "lease.release", l.next.Release)
@@ -175,9 +173,9 @@ func (s *idempotencyStore) ClaimIdempotencyKey(ctx context.Context, rec ports.Id
 	return cur, claimed, err
 }
 
-func (s *idempotencyStore) CompleteIdempotencyKey(ctx context.Context, tenantID, key, owner string, status int, header map[string]string, body []byte) error {
+func (s *idempotencyStore) CompleteIdempotencyKey(ctx context.Context, tenantID, key, owner string, status int, header map[string]string, body []byte, expiresAt time.Time) error {
 	return s.m.storeCall(ctx, "idempotency.complete", func(ctx context.Context) error {
-		return s.next.CompleteIdempotencyKey(ctx, tenantID, key, owner, status, header, body)
+		return s.next.CompleteIdempotencyKey(ctx, tenantID, key, owner, status, header, body, expiresAt)
 	})
 }
 

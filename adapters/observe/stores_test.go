@@ -53,9 +53,6 @@ func (f *fakeStore) ListAgents(ctx context.Context, _ string, _ ports.PageReques
 func (f *fakeStore) DeleteAgent(ctx context.Context, _, _ string) error {
 	return f.call(ctx, "DeleteAgent")
 }
-func (f *fakeStore) FindOrCreateActive(ctx context.Context, _ *domain.Session) (*domain.Session, bool, error) {
-	return testSession, true, f.call(ctx, "FindOrCreateActive")
-}
 func (f *fakeStore) GetSession(ctx context.Context, _, _ string) (*domain.Session, error) {
 	return testSession, f.call(ctx, "GetSession")
 }
@@ -80,7 +77,7 @@ func (f *fakeStore) ListTurns(ctx context.Context, _, _ string, _ ports.TurnQuer
 func (f *fakeStore) RecentHistory(ctx context.Context, _, _ string, _ int) ([]domain.HistoryEntry, error) {
 	return []domain.HistoryEntry{testTurn.History()}, f.call(ctx, "RecentHistory")
 }
-func (f *fakeStore) LockSession(ctx context.Context, _, _ string, _, _ time.Duration) (ports.SessionLease, error) {
+func (f *fakeStore) LockSession(ctx context.Context, _ ports.LockRequest) (ports.SessionLease, error) {
 	if err := f.call(ctx, "LockSession"); err != nil {
 		return nil, err
 	}
@@ -89,7 +86,7 @@ func (f *fakeStore) LockSession(ctx context.Context, _, _ string, _, _ time.Dura
 func (f *fakeStore) ClaimIdempotencyKey(ctx context.Context, _ ports.IdempotencyRecord) (*ports.IdempotencyRecord, bool, error) {
 	return testRecord, true, f.call(ctx, "ClaimIdempotencyKey")
 }
-func (f *fakeStore) CompleteIdempotencyKey(ctx context.Context, _, _, _ string, _ int, _ map[string]string, _ []byte) error {
+func (f *fakeStore) CompleteIdempotencyKey(ctx context.Context, _, _, _ string, _ int, _ map[string]string, _ []byte, _ time.Time) error {
 	return f.call(ctx, "CompleteIdempotencyKey")
 }
 func (f *fakeStore) ReleaseIdempotencyKey(ctx context.Context, _, _, _ string) error {
@@ -104,7 +101,10 @@ func (f *fakeStore) TakeRate(ctx context.Context, _ string, limit int, _ time.Du
 
 type fakeLease struct{ f *fakeStore }
 
-func (l fakeLease) Token() ports.LeaseToken { return testLease }
+func (l fakeLease) Token() ports.LeaseToken        { return testLease }
+func (l fakeLease) Session() *domain.Session       { return testSession }
+func (l fakeLease) History() []domain.HistoryEntry { return []domain.HistoryEntry{testTurn.History()} }
+func (l fakeLease) Created() bool                  { return true }
 func (l fakeLease) Release(ctx context.Context) error {
 	return l.f.call(ctx, "Release")
 }
@@ -138,12 +138,6 @@ func storeCases() []storeCase {
 		}},
 		{"policy.delete", func(_ *testing.T, m *Metrics, f *fakeStore, ctx context.Context) error {
 			return m.PolicyStore(f).DeleteAgent(ctx, "t", "a")
-		}},
-		{"session.find_or_create", func(t *testing.T, m *Metrics, f *fakeStore, ctx context.Context) error {
-			s, created, err := m.SessionStore(f).FindOrCreateActive(ctx, testSession)
-			eq(t, testSession, s)
-			eq(t, true, created)
-			return err
 		}},
 		{"session.get", func(t *testing.T, m *Metrics, f *fakeStore, ctx context.Context) error {
 			s, err := m.SessionStore(f).GetSession(ctx, "t", "s")
@@ -182,9 +176,12 @@ func storeCases() []storeCase {
 			return err
 		}},
 		{"lease.acquire", func(t *testing.T, m *Metrics, f *fakeStore, ctx context.Context) error {
-			l, err := m.SessionLocker(f).LockSession(ctx, "t", "s", time.Second, time.Minute)
+			l, err := m.SessionLocker(f).LockSession(ctx, ports.LockRequest{TenantID: "t", SessionID: "s", Wait: time.Second, TTL: time.Minute})
 			if err == nil {
 				eq(t, testLease, l.Token())
+				eq(t, testSession, l.Session())
+				eq(t, []domain.HistoryEntry{testTurn.History()}, l.History())
+				eq(t, true, l.Created())
 			} else {
 				eq(t, nil, l)
 			}
@@ -197,7 +194,7 @@ func storeCases() []storeCase {
 			return err
 		}},
 		{"idempotency.complete", func(_ *testing.T, m *Metrics, f *fakeStore, ctx context.Context) error {
-			return m.IdempotencyStore(f).CompleteIdempotencyKey(ctx, "t", "k", "o", 200, nil, nil)
+			return m.IdempotencyStore(f).CompleteIdempotencyKey(ctx, "t", "k", "o", 200, nil, nil, time.Now())
 		}},
 		{"idempotency.release", func(_ *testing.T, m *Metrics, f *fakeStore, ctx context.Context) error {
 			return m.IdempotencyStore(f).ReleaseIdempotencyKey(ctx, "t", "k", "o")
@@ -263,7 +260,7 @@ func TestStoreDecoratorsTimeTraceAndPassThrough(t *testing.T) {
 func TestSessionLeaseReleaseIsTimed(t *testing.T) {
 	m, rec := newObserved(t)
 	f := &fakeStore{}
-	lease, err := m.SessionLocker(f).LockSession(t.Context(), "t", "s", time.Second, time.Minute)
+	lease, err := m.SessionLocker(f).LockSession(t.Context(), ports.LockRequest{TenantID: "t", SessionID: "s", Wait: time.Second, TTL: time.Minute})
 	require.NoError(t, err)
 	require.NoError(t, lease.Release(t.Context()))
 	assert.Equal(t, []string{"LockSession", "Release"}, f.calls)

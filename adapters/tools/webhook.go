@@ -19,7 +19,10 @@ import (
 
 // Webhook invokes tools by POSTing JSON to their URL:
 //
-//	request:  {"message": "...", "variables": {...}, "rule_id": "...", "session_id": "...", "tenant_id": "...", "agent_id": "..."}
+//	request:  {"message": "...", "variables": {...}, "rule_id": "...", "session_id": "...", "tenant_id": "...",
+//	           "agent_id": "...", "turn_id": "...", "tool_id": "..."}
+//	headers:  Idempotency-Key: <turn_id>:<tool_id>, and for a tool with a secret
+//	          Focal-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">
 //	response: {"variables": {"name": value, ...}}
 //
 // The caller's context carries the tool's timeout. Tool URLs are written by
@@ -30,6 +33,7 @@ import (
 type Webhook struct {
 	client *http.Client
 	limits outputLimits
+	clock  ports.Clock
 }
 
 // outputLimits bound what one tool answer may put into a session.
@@ -59,8 +63,19 @@ func NewWebhook(cfg Config) (*Webhook, error) {
 		// answer to the first request is the tool's answer.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	return &Webhook{client: client, limits: outputLimits{bytes: cfg.MaxOutputBytes, keys: cfg.MaxOutputKeys, valueBytes: cfg.MaxValueBytes}}, nil
+	return &Webhook{client: client, limits: outputLimits{bytes: cfg.MaxOutputBytes, keys: cfg.MaxOutputKeys, valueBytes: cfg.MaxValueBytes},
+		clock: systemClock{}}, nil
 }
+
+// WithClock makes signatures carry c's time; call it before serving.
+func (w *Webhook) WithClock(c ports.Clock) *Webhook {
+	w.clock = c
+	return w
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
 
 // StatusError is a tool answering with a non-2xx status.
 type StatusError struct {
@@ -86,8 +101,15 @@ func failed(tool domain.Tool, code domain.ErrorCode, cause error, category strin
 	return &domain.Error{Code: code, Message: fmt.Sprintf("tool %s failed: %s", tool.ID, category), Cause: cause}
 }
 
-// InvokeTool implements ports.ToolInvoker.
+// InvokeTool implements ports.ToolInvoker. The body is the same bytes for
+// the same input (encoding/json writes map keys in order), so every retry
+// of a call sends what the first attempt sent, under the same key.
 func (w *Webhook) InvokeTool(ctx context.Context, tool domain.Tool, in ports.ToolInput) (map[string]any, error) {
+	secret, ok := secretOf(tool, in.TenantID)
+	if !ok {
+		return nil, failed(tool, domain.CodeInternal, nil, "its secret is not available")
+	}
+	in.ToolID = tool.ID
 	body, err := json.Marshal(in)
 	if err != nil {
 		return nil, domain.WrapError(domain.CodeInternal, err, "tool input cannot be encoded")
@@ -98,6 +120,12 @@ func (w *Webhook) InvokeTool(ctx context.Context, tool domain.Tool, in ports.Too
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
+	if in.TurnID != "" {
+		req.Header.Set(HeaderIdempotencyKey, in.TurnID+":"+tool.ID)
+	}
+	if secret != nil {
+		req.Header.Set(HeaderSignature, Sign(secret, w.clock.Now(), body))
+	}
 	res, err := w.client.Do(req)
 	switch {
 	case err == nil:

@@ -121,22 +121,29 @@ func BenchmarkRunTurn(b *testing.B) {
 func benchSession(b *testing.B, store *memory.Store) *domain.Session {
 	ctx := context.Background()
 	key := domain.ChannelKey{TenantID: testTenant, AgentID: "bench", Channel: "web", UserChannelID: "u"}
-	s, _, err := store.FindOrCreateActive(ctx, domain.NewSession("bench-session", key, time.Now()))
-	if err != nil {
-		b.Fatal(err)
-	}
 	for i := 1; i <= 12; i++ {
+		req := ports.LockRequest{TenantID: testTenant, Candidate: domain.NewSession("bench-session", key, time.Now()),
+			Wait: time.Second, TTL: time.Minute}
+		l, err := store.LockSession(ctx, req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s := l.Session()
 		after := s.Clone()
 		after.AdvanceTurn(i, time.Now())
 		turn := &domain.Turn{ID: fmt.Sprintf("bt-%d", i), TenantID: testTenant, AgentID: "bench", SessionID: s.ID, TurnNumber: i,
 			Message: "earlier question number " + fmt.Sprint(i), Response: strings.Join(benchReply, ""),
 			Status: domain.TurnCompleted, SessionAfter: after}
-		if err := store.CommitTurn(ctx, ports.LeaseToken{}, turn); err != nil {
+		if err := store.CommitTurn(ctx, l.Token(), turn); err != nil {
 			b.Fatal(err)
 		}
-		if s, err = store.GetSession(ctx, testTenant, s.ID); err != nil {
+		if err := l.Release(ctx); err != nil {
 			b.Fatal(err)
 		}
+	}
+	s, err := store.GetSession(ctx, testTenant, "bench-session")
+	if err != nil {
+		b.Fatal(err)
 	}
 	return s
 }

@@ -189,6 +189,40 @@ func TestGenerationFailsWhenHistoryCannotLoad(t *testing.T) {
 	assert.Equal(t, domain.CodeStoreUnavailable, domain.ErrorCodeOf(err))
 }
 
+// The history the caller read with the session is the prompt's: the
+// engine reads none itself (here every read would fail), and keeps the
+// newest history_turns of what it was given.
+func TestGenerationUsesTheHistoryGivenWithTheSession(t *testing.T) {
+	m := newFakeModel(say("Fine."), say("Fine."))
+	p := testPolicy()
+	n := 2
+	p.Agent.Settings.HistoryTurns = &n
+	h := newHarness(t, p, m, func(d *Deps) { d.History = failingHistory{d.History} })
+	h.session.TurnCount = 3
+	given := []domain.HistoryEntry{
+		{TurnNumber: 1, Message: "message 1", Response: "response 1", Status: domain.TurnCompleted},
+		{TurnNumber: 2, Message: "message 2", Response: "response 2", Status: domain.TurnCompleted},
+		{TurnNumber: 3, Message: "message 3", Response: "response 3", Status: domain.TurnCompleted},
+	}
+	for _, tc := range []struct {
+		history []domain.HistoryEntry
+		want    []ports.ChatMessage
+	}{
+		{given, []ports.ChatMessage{
+			{Role: ports.RoleUser, Content: "message 2"}, {Role: ports.RoleAssistant, Content: "response 2"},
+			{Role: ports.RoleUser, Content: "message 3"}, {Role: ports.RoleAssistant, Content: "response 3"},
+			{Role: ports.RoleUser, Content: "hello"},
+		}},
+		{[]domain.HistoryEntry{}, []ports.ChatMessage{{Role: ports.RoleUser, Content: "hello"}}},
+	} {
+		calls := m.calls()
+		_, err := h.engine.RunTurn(context.Background(), ports.TurnInput{Policy: h.policy, Session: h.session,
+			TurnNumber: 4, Message: "hello", History: tc.history, RequestID: "req"}, func(string) error { return nil })
+		require.NoError(t, err, "no history read: the store's would fail")
+		assert.Equal(t, tc.want, m.request(calls).Messages[1:])
+	}
+}
+
 func TestRuleFallbackTemplateBeatsAgentFallback(t *testing.T) {
 	c := forbid("guaranteed refund")
 	rule := hardRule("refunds", "refund", c)

@@ -85,9 +85,11 @@ func newHarness(t *testing.T, p *domain.Policy, m *fakeModel, opts ...func(*Deps
 	eng, err := New(d)
 	require.NoError(t, err)
 	key := domain.ChannelKey{TenantID: testTenant, AgentID: testAgent, Channel: "web", UserChannelID: "u-1"}
-	s, _, err := store.FindOrCreateActive(context.Background(), domain.NewSession("session-1", key, time.Now()))
+	l, err := store.LockSession(context.Background(), ports.LockRequest{TenantID: testTenant,
+		Candidate: domain.NewSession("session-1", key, time.Now()), Wait: time.Second, TTL: time.Minute})
 	require.NoError(t, err)
-	return &harness{t: t, policy: p, model: m, store: store, engine: eng, session: s}
+	require.NoError(t, l.Release(context.Background()))
+	return &harness{t: t, policy: p, model: m, store: store, engine: eng, session: l.Session()}
 }
 
 func withEmbedder(e *fakeEmbedder) func(*Deps) { return func(d *Deps) { d.Embedder = e } }
@@ -141,7 +143,11 @@ func (h *harness) commitAs(status domain.TurnStatus, msg, response string, after
 	after.AdvanceTurn(n, time.Now())
 	turn := &domain.Turn{ID: fmt.Sprintf("turn-%d", n), TenantID: testTenant, AgentID: testAgent, SessionID: h.session.ID,
 		TurnNumber: n, Message: msg, Response: response, Status: status, SessionAfter: after}
-	require.NoError(h.t, h.store.CommitTurn(context.Background(), ports.LeaseToken{}, turn))
+	l, err := h.store.LockSession(context.Background(), ports.LockRequest{TenantID: testTenant, SessionID: h.session.ID,
+		Wait: time.Second, TTL: time.Minute})
+	require.NoError(h.t, err)
+	require.NoError(h.t, h.store.CommitTurn(context.Background(), l.Token(), turn))
+	require.NoError(h.t, l.Release(context.Background()))
 	s, err := h.store.GetSession(context.Background(), testTenant, h.session.ID)
 	require.NoError(h.t, err)
 	h.session = s

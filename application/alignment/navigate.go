@@ -157,9 +157,15 @@ func (r *recentTurns) load(ctx context.Context) ([]domain.HistoryEntry, error) {
 		return r.turns, nil
 	}
 	if r.in.TurnNumber > 1 {
-		h, err := r.store.RecentHistory(ctx, r.in.Session.TenantID, r.in.Session.ID, max(r.want, 1))
-		if err != nil {
-			return nil, err
+		// Read with the session when the caller did; that read holds
+		// history_turns turns, none when the agent keeps none, but a short
+		// reply is still read with the previous one.
+		h := r.in.History
+		if h == nil || r.want < 1 {
+			var err error
+			if h, err = r.store.RecentHistory(ctx, r.in.Session.TenantID, r.in.Session.ID, max(r.want, 1)); err != nil {
+				return nil, err
+			}
 		}
 		r.turns = h
 	}

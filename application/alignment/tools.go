@@ -40,7 +40,7 @@ func (e *Engine) runTools(ctx context.Context, cp *domain.CompiledPolicy, in por
 	var wg sync.WaitGroup
 	for i, j := range jobs {
 		ti := ports.ToolInput{Message: in.Message, Variables: toolInputs(j.tool, vars), RuleID: j.ruleID,
-			SessionID: s.ID, TenantID: s.TenantID, AgentID: s.AgentID}
+			SessionID: s.ID, TenantID: s.TenantID, AgentID: s.AgentID, TurnID: in.TurnID, ToolID: j.tool.ID}
 		wg.Go(func() { calls[i] = e.callTool(ctx, j.tool, j.ruleID, ti) })
 	}
 	wg.Wait()

@@ -34,6 +34,11 @@ func serveCommand(configPath *string) *cobra.Command {
 			if err := app.Err(); err != nil {
 				return err
 			}
+			// Listen for SIGINT and SIGTERM before starting: the server
+			// accepts turns as soon as its start hook runs, and a signal
+			// before fx listens would kill the process mid-turn instead of
+			// draining it.
+			stopped := app.Wait()
 			startCtx, cancel := context.WithTimeout(context.Background(), app.StartTimeout())
 			defer cancel()
 			if err := app.Start(startCtx); err != nil {
@@ -45,7 +50,7 @@ func serveCommand(configPath *string) *cobra.Command {
 					fmt.Fprintln(os.Stderr, "focal: banner:", err)
 				}
 			}
-			sig := <-app.Wait()
+			sig := <-stopped
 			stopCtx, cancel := context.WithTimeout(context.Background(), app.StopTimeout())
 			defer cancel()
 			if err := app.Stop(stopCtx); err != nil {

@@ -42,7 +42,7 @@ var thirdPartyAllowed = map[string][]string{
 	"ports":  {},
 	"application": {
 		"github.com/google/uuid", "github.com/expr-lang/expr", "github.com/hashicorp/golang-lru/v2",
-		"golang.org/x/sync", "gopkg.in/yaml.v3",
+		"golang.org/x/sync", "gopkg.in/yaml.v3", "github.com/cenkalti/backoff/v5",
 	},
 }
 

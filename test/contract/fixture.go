@@ -55,10 +55,21 @@ func (f *fixture) newSession(tenantID, agentID string) *domain.Session {
 // sessionAt creates the active session of k, created at createdAt.
 func (f *fixture) sessionAt(k domain.ChannelKey, createdAt time.Time) *domain.Session {
 	f.t.Helper()
-	s, created, err := f.Sessions.FindOrCreateActive(f.ctx, domain.NewSession(newID(), k, createdAt))
+	l, err := f.Locker.LockSession(f.ctx, byKey(domain.NewSession(newID(), k, createdAt)))
 	require.NoError(f.t, err)
-	require.True(f.t, created, "a fresh channel key must create its session")
-	return s
+	require.True(f.t, l.Created(), "a fresh channel key must create its session")
+	f.release(l)
+	return l.Session()
+}
+
+// byKey asks for the lease of the active session of candidate's key.
+func byKey(candidate *domain.Session) ports.LockRequest {
+	return ports.LockRequest{TenantID: candidate.TenantID, Candidate: candidate, Wait: longWait, TTL: longTTL}
+}
+
+// byID asks for the lease of a session by id.
+func byID(tenantID, sessionID string, wait, ttl time.Duration) ports.LockRequest {
+	return ports.LockRequest{TenantID: tenantID, SessionID: sessionID, Wait: wait, TTL: ttl}
 }
 
 func (f *fixture) get(tenantID, sessionID string) *domain.Session {
@@ -70,7 +81,7 @@ func (f *fixture) get(tenantID, sessionID string) *domain.Session {
 
 func (f *fixture) lock(tenantID, sessionID string, ttl time.Duration) ports.SessionLease {
 	f.t.Helper()
-	l, err := f.Locker.LockSession(f.ctx, tenantID, sessionID, longWait, ttl)
+	l, err := f.Locker.LockSession(f.ctx, byID(tenantID, sessionID, longWait, ttl))
 	require.NoError(f.t, err)
 	require.NotNil(f.t, l)
 	return l
@@ -128,14 +139,14 @@ func (f *fixture) commitNext(l ports.SessionLease, tenantID, sessionID, message 
 	return turn
 }
 
-// turns commits n turns to the session under one lease.
+// turns commits n turns to the session, one lease each.
 func (f *fixture) turns(tenantID, sessionID string, n int) []*domain.Turn {
 	f.t.Helper()
-	l := f.lock(tenantID, sessionID, longTTL)
-	defer f.release(l)
 	out := make([]*domain.Turn, 0, n)
 	for i := range n {
+		l := f.lock(tenantID, sessionID, longTTL)
 		out = append(out, f.commitNext(l, tenantID, sessionID, fmt.Sprintf("message %d", i+1)))
+		f.release(l)
 	}
 	return out
 }

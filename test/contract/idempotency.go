@@ -15,6 +15,7 @@ var idempotencyCases = []testCase{
 	{"ClaimCompleteReplay", testClaimCompleteReplay},
 	{"ResponseRoundTripsExactly", testIdempotentResponseExact},
 	{"ExpiryHonouredOnRead", testIdempotencyExpiry},
+	{"CompletionExtendsTheClaim", testCompletionExtendsClaim},
 	{"ConcurrentClaimersOneWinner", testConcurrentClaimers},
 	{"ConcurrentClaimersOfAnExpiredKey", testConcurrentClaimersExpired},
 	{"CompleteOnlyByOwner", testCompleteOnlyByOwner},
@@ -28,6 +29,10 @@ const (
 	idemTTL      = time.Minute
 	shortIdemTTL = 300 * time.Millisecond
 )
+
+// later is the expiry of a completed record that must not expire during
+// a case.
+func later() time.Time { return time.Now().Add(idemTTL) }
 
 func claimOf(tenantID, key string, ttl time.Duration) ports.IdempotencyRecord {
 	return ports.IdempotencyRecord{TenantID: tenantID, Key: key, Fingerprint: "POST /v1/chat " + newID(),
@@ -81,7 +86,7 @@ func testClaimCompleteReplay(t *testing.T, f *fixture) {
 	requireClaimOf(t, first, cur)
 
 	require.NoError(t, f.Idempotency.CompleteIdempotencyKey(f.ctx, tenant, key, first.Owner, 201,
-		map[string]string{"Content-Type": "application/json"}, []byte(`{"ok":true}`)))
+		map[string]string{"Content-Type": "application/json"}, []byte(`{"ok":true}`), later()))
 	done := f.getIdem(tenant, key)
 	require.True(t, done.Done)
 	require.Equal(t, first.Owner, done.Owner)
@@ -117,7 +122,7 @@ func testIdempotentResponseExact(t *testing.T, f *fixture) {
 		wantHeader[k] = v
 	}
 	wantBody := append([]byte(nil), body...)
-	require.NoError(t, f.Idempotency.CompleteIdempotencyKey(f.ctx, tenant, key, rec.Owner, 422, header, body))
+	require.NoError(t, f.Idempotency.CompleteIdempotencyKey(f.ctx, tenant, key, rec.Owner, 422, header, body, later()))
 	header["Content-Type"], body[0] = "changed by the caller", 'X'
 
 	got := f.getIdem(tenant, key)
@@ -142,13 +147,13 @@ func testIdempotencyExpiry(t *testing.T, f *fixture) {
 	time.Sleep(time.Until(old.ExpiresAt) + 50*time.Millisecond)
 
 	require.Nil(t, f.getIdem(tenant, key), "a record past ExpiresAt is absent")
-	requireCode(t, f.Idempotency.CompleteIdempotencyKey(f.ctx, tenant, key, old.Owner, 200, nil, []byte("late")),
+	requireCode(t, f.Idempotency.CompleteIdempotencyKey(f.ctx, tenant, key, old.Owner, 200, nil, []byte("late"), later()),
 		domain.CodeNotFound, "completing an expired claim")
 	next := claimOf(tenant, key, idemTTL)
 	f.claim(next)
 	require.NoError(t, f.Idempotency.ReleaseIdempotencyKey(f.ctx, tenant, key, old.Owner))
 	requireClaimOf(t, next, f.getIdem(tenant, key))
-	requireCode(t, f.Idempotency.CompleteIdempotencyKey(f.ctx, tenant, key, old.Owner, 200, nil, []byte("late")),
+	requireCode(t, f.Idempotency.CompleteIdempotencyKey(f.ctx, tenant, key, old.Owner, 200, nil, []byte("late"), later()),
 		domain.CodeNotFound, "the expired owner cannot complete the new claim")
 	requireClaimOf(t, next, f.getIdem(tenant, key))
 
@@ -156,10 +161,26 @@ func testIdempotencyExpiry(t *testing.T, f *fixture) {
 	doneKey := "key-" + newID()
 	done := claimOf(tenant, doneKey, shortIdemTTL)
 	f.claim(done)
-	require.NoError(t, f.Idempotency.CompleteIdempotencyKey(f.ctx, tenant, doneKey, done.Owner, 200, nil, []byte("ok")))
+	require.NoError(t, f.Idempotency.CompleteIdempotencyKey(f.ctx, tenant, doneKey, done.Owner, 200, nil, []byte("ok"), done.ExpiresAt))
 	time.Sleep(time.Until(done.ExpiresAt) + 50*time.Millisecond)
 	require.Nil(t, f.getIdem(tenant, doneKey), "a finished record past ExpiresAt is absent")
 	f.claim(claimOf(tenant, doneKey, idemTTL))
+}
+
+// A claim lives only as long as its request may run; completing it keeps
+// the stored response for the full retention.
+func testCompletionExtendsClaim(t *testing.T, f *fixture) {
+	tenant, key := newID(), "key-"+newID()
+	rec := claimOf(tenant, key, shortIdemTTL)
+	f.claim(rec)
+	keep := time.Now().Add(idemTTL)
+	require.NoError(t, f.Idempotency.CompleteIdempotencyKey(f.ctx, tenant, key, rec.Owner, 200, nil, []byte("ok"), keep))
+	time.Sleep(time.Until(rec.ExpiresAt) + 50*time.Millisecond)
+	got := f.getIdem(tenant, key)
+	require.NotNil(t, got, "a completed record outlives its claim's expiry")
+	require.True(t, got.Done)
+	require.Equal(t, []byte("ok"), got.Body)
+	requireSameTime(t, keep, got.ExpiresAt, "expires_at after completion")
 }
 
 // raceClaims runs n concurrent claims of one key and checks that exactly
@@ -208,23 +229,23 @@ func testConcurrentClaimersExpired(t *testing.T, f *fixture) {
 		time.Sleep(time.Until(old.ExpiresAt) + 20*time.Millisecond)
 		win := f.raceClaims(tenant, key, 20)
 		require.NotEqual(t, old.Owner, win.Owner)
-		require.NoError(t, f.Idempotency.CompleteIdempotencyKey(f.ctx, tenant, key, win.Owner, 200, nil, []byte("ok")),
+		require.NoError(t, f.Idempotency.CompleteIdempotencyKey(f.ctx, tenant, key, win.Owner, 200, nil, []byte("ok"), later()),
 			"the winner holds the claim")
 	}
 }
 
 func testCompleteOnlyByOwner(t *testing.T, f *fixture) {
 	tenant, key := newID(), "key-"+newID()
-	requireCode(t, f.Idempotency.CompleteIdempotencyKey(f.ctx, tenant, key, "nobody", 200, nil, nil),
+	requireCode(t, f.Idempotency.CompleteIdempotencyKey(f.ctx, tenant, key, "nobody", 200, nil, nil, later()),
 		domain.CodeNotFound, "completing an unknown key")
 	rec := claimOf(tenant, key, idemTTL)
 	f.claim(rec)
-	requireCode(t, f.Idempotency.CompleteIdempotencyKey(f.ctx, tenant, key, "owner-"+newID(), 200, nil, []byte("intruder")),
+	requireCode(t, f.Idempotency.CompleteIdempotencyKey(f.ctx, tenant, key, "owner-"+newID(), 200, nil, []byte("intruder"), later()),
 		domain.CodeNotFound, "completing another owner's claim")
 	requireClaimOf(t, rec, f.getIdem(tenant, key))
 
-	require.NoError(t, f.Idempotency.CompleteIdempotencyKey(f.ctx, tenant, key, rec.Owner, 200, nil, []byte("first")))
-	requireCode(t, f.Idempotency.CompleteIdempotencyKey(f.ctx, tenant, key, rec.Owner, 500, nil, []byte("second")),
+	require.NoError(t, f.Idempotency.CompleteIdempotencyKey(f.ctx, tenant, key, rec.Owner, 200, nil, []byte("first"), later()))
+	requireCode(t, f.Idempotency.CompleteIdempotencyKey(f.ctx, tenant, key, rec.Owner, 500, nil, []byte("second"), later()),
 		domain.CodeNotFound, "completing a finished record")
 	got := f.getIdem(tenant, key)
 	require.Equal(t, 200, got.Status, "the first response stays")
@@ -241,7 +262,7 @@ func testReleaseOnlyByOwner(t *testing.T, f *fixture) {
 
 	require.NoError(t, f.Idempotency.ReleaseIdempotencyKey(f.ctx, tenant, key, rec.Owner))
 	require.Nil(t, f.getIdem(tenant, key), "a released claim is gone")
-	requireCode(t, f.Idempotency.CompleteIdempotencyKey(f.ctx, tenant, key, rec.Owner, 200, nil, nil),
+	requireCode(t, f.Idempotency.CompleteIdempotencyKey(f.ctx, tenant, key, rec.Owner, 200, nil, nil, later()),
 		domain.CodeNotFound, "completing a released claim")
 	retry := claimOf(tenant, key, idemTTL)
 	f.claim(retry)
@@ -254,14 +275,14 @@ func testIdempotencyTenantIsolation(t *testing.T, f *fixture) {
 	rec := claimOf(mine, key, idemTTL)
 	f.claim(rec)
 	require.Nil(t, f.getIdem(theirs, key), "GetIdempotencyKey across tenants")
-	requireCode(t, f.Idempotency.CompleteIdempotencyKey(f.ctx, theirs, key, rec.Owner, 200, nil, nil),
+	requireCode(t, f.Idempotency.CompleteIdempotencyKey(f.ctx, theirs, key, rec.Owner, 200, nil, nil, later()),
 		domain.CodeNotFound, "CompleteIdempotencyKey across tenants")
 	require.NoError(t, f.Idempotency.ReleaseIdempotencyKey(f.ctx, theirs, key, rec.Owner))
 	requireClaimOf(t, rec, f.getIdem(mine, key))
 
 	other := claimOf(theirs, key, idemTTL)
 	f.claim(other)
-	require.NoError(t, f.Idempotency.CompleteIdempotencyKey(f.ctx, theirs, key, other.Owner, 200, nil, []byte("theirs")))
+	require.NoError(t, f.Idempotency.CompleteIdempotencyKey(f.ctx, theirs, key, other.Owner, 200, nil, []byte("theirs"), later()))
 	requireClaimOf(t, rec, f.getIdem(mine, key))
 	require.Equal(t, []byte("theirs"), f.getIdem(theirs, key).Body)
 }

@@ -33,7 +33,7 @@ var lockerCases = []testCase{
 func (f *fixture) lockAsync(ctx context.Context, tenantID, sessionID string, wait, ttl time.Duration) <-chan result[ports.SessionLease] {
 	out := make(chan result[ports.SessionLease], 1)
 	go func() {
-		l, err := f.Locker.LockSession(ctx, tenantID, sessionID, wait, ttl)
+		l, err := f.Locker.LockSession(ctx, byID(tenantID, sessionID, wait, ttl))
 		out <- result[ports.SessionLease]{l, err}
 	}()
 	return out
@@ -42,7 +42,7 @@ func (f *fixture) lockAsync(ctx context.Context, tenantID, sessionID string, wai
 // requireBusy checks that the session's lease is held by someone else now.
 func (f *fixture) requireBusy(tenantID, sessionID, why string) {
 	f.t.Helper()
-	l, err := f.Locker.LockSession(f.ctx, tenantID, sessionID, 0, longTTL)
+	l, err := f.Locker.LockSession(f.ctx, byID(tenantID, sessionID, 0, longTTL))
 	if err == nil {
 		_ = l.Release(f.ctx)
 	}
@@ -80,14 +80,14 @@ func receive[T any](t *testing.T, ch <-chan T, within time.Duration, what string
 func testAcquireAndRelease(t *testing.T, f *fixture) {
 	tenant := newID()
 	s := f.newSession(tenant, newID())
-	l, err := f.Locker.LockSession(f.ctx, tenant, s.ID, 0, longTTL)
+	l, err := f.Locker.LockSession(f.ctx, byID(tenant, s.ID, 0, longTTL))
 	require.NoError(t, err, "a free lease is granted even with no wait")
 	require.Equal(t, s.ID, l.Token().SessionID)
 	require.NotZero(t, l.Token().Fence, "a held lease has a fence")
 	f.requireBusy(tenant, s.ID, "a held lease")
 	require.NoError(t, l.Release(f.ctx))
 
-	again, err := f.Locker.LockSession(f.ctx, tenant, s.ID, 0, longTTL)
+	again, err := f.Locker.LockSession(f.ctx, byID(tenant, s.ID, 0, longTTL))
 	require.NoError(t, err, "a released lease is free")
 	require.NotEqual(t, l.Token().Fence, again.Token().Fence, "every grant has its own fence")
 	f.release(again)
@@ -130,7 +130,7 @@ func testWaitersInTurn(t *testing.T, f *fixture) {
 	done := make(chan error, waiters)
 	for i := range waiters {
 		go func() {
-			l, err := f.Locker.LockSession(f.ctx, tenant, s.ID, 3*longWait, longTTL)
+			l, err := f.Locker.LockSession(f.ctx, byID(tenant, s.ID, 3*longWait, longTTL))
 			if err != nil {
 				done <- err
 				return
@@ -164,7 +164,7 @@ func testWaitTimeout(t *testing.T, f *fixture) {
 	defer f.release(holder)
 
 	start := time.Now()
-	_, err := f.Locker.LockSession(f.ctx, tenant, s.ID, shortWait, longTTL)
+	_, err := f.Locker.LockSession(f.ctx, byID(tenant, s.ID, shortWait, longTTL))
 	elapsed := time.Since(start)
 	requireCode(t, err, domain.CodeSessionBusy, "the wait ran out")
 	var de *domain.Error
@@ -174,7 +174,7 @@ func testWaitTimeout(t *testing.T, f *fixture) {
 	require.Less(t, elapsed, shortWait+handoff, "it gave up when the wait ran out")
 
 	start = time.Now()
-	_, err = f.Locker.LockSession(f.ctx, tenant, s.ID, 0, longTTL)
+	_, err = f.Locker.LockSession(f.ctx, byID(tenant, s.ID, 0, longTTL))
 	requireCode(t, err, domain.CodeSessionBusy, "no wait at all")
 	require.Less(t, time.Since(start), handoff)
 }
@@ -184,7 +184,7 @@ func testExpiryAndTakeover(t *testing.T, f *fixture) {
 	s := f.newSession(tenant, newID())
 	start := time.Now()
 	crashed := f.lock(tenant, s.ID, shortTTL) // never released
-	taker, err := f.Locker.LockSession(f.ctx, tenant, s.ID, longWait, longTTL)
+	taker, err := f.Locker.LockSession(f.ctx, byID(tenant, s.ID, longWait, longTTL))
 	require.NoError(t, err, "an expired lease is taken over")
 	require.GreaterOrEqual(t, time.Since(start), shortTTL-20*time.Millisecond, "not before it expired")
 	require.NotEqual(t, crashed.Token().Fence, taker.Token().Fence)
@@ -197,7 +197,7 @@ func testFencing(t *testing.T, f *fixture) {
 	s := f.newSession(tenant, newID())
 	stale := f.lock(tenant, s.ID, shortTTL)
 	staleTurn := nextTurn(f.get(tenant, s.ID), "from the stale holder")
-	taker, err := f.Locker.LockSession(f.ctx, tenant, s.ID, longWait, longTTL)
+	taker, err := f.Locker.LockSession(f.ctx, byID(tenant, s.ID, longWait, longTTL))
 	require.NoError(t, err)
 
 	requireCode(t, f.Turns.CommitTurn(f.ctx, stale.Token(), staleTurn), domain.CodeSessionBusy, "a commit under a lease taken over")
@@ -217,7 +217,7 @@ func testFencesNeverRepeat(t *testing.T, f *fixture) {
 	s := f.newSession(tenant, newID())
 	stale := f.lock(tenant, s.ID, shortTTL)
 	staleTurn := nextTurn(f.get(tenant, s.ID), "very late")
-	taker, err := f.Locker.LockSession(f.ctx, tenant, s.ID, longWait, longTTL)
+	taker, err := f.Locker.LockSession(f.ctx, byID(tenant, s.ID, longWait, longTTL))
 	require.NoError(t, err)
 	f.release(taker) // the taker ends without a turn
 	fences := map[int64]bool{stale.Token().Fence: true, taker.Token().Fence: true}
@@ -264,7 +264,7 @@ func testCancelWhileWaiting(t *testing.T, f *fixture) {
 	}
 
 	f.release(holder)
-	next, err := f.Locker.LockSession(f.ctx, tenant, s.ID, 0, longTTL)
+	next, err := f.Locker.LockSession(f.ctx, byID(tenant, s.ID, 0, longTTL))
 	require.NoError(t, err, "the cancelled waiter left nothing holding the lease: it is free without waiting")
 	f.release(next)
 }
@@ -274,7 +274,7 @@ func testIndependentLeases(t *testing.T, f *fixture) {
 	a, b := f.newSession(tenant, agent), f.newSession(tenant, agent)
 	la := f.lock(tenant, a.ID, longTTL)
 	defer f.release(la)
-	lb, err := f.Locker.LockSession(f.ctx, tenant, b.ID, 0, longTTL)
+	lb, err := f.Locker.LockSession(f.ctx, byID(tenant, b.ID, 0, longTTL))
 	require.NoError(t, err, "one session's lease does not hold another's")
 	f.release(lb)
 }
@@ -282,20 +282,20 @@ func testIndependentLeases(t *testing.T, f *fixture) {
 func testLeaseUnknownSession(t *testing.T, f *fixture) {
 	tenant := newID()
 	f.newSession(tenant, newID())
-	_, err := f.Locker.LockSession(f.ctx, tenant, newID(), 0, longTTL)
+	_, err := f.Locker.LockSession(f.ctx, byID(tenant, newID(), 0, longTTL))
 	requireCode(t, err, domain.CodeSessionNotFound, "LockSession of an unknown session")
-	_, err = f.Locker.LockSession(f.ctx, tenant, newID(), shortWait, longTTL)
+	_, err = f.Locker.LockSession(f.ctx, byID(tenant, newID(), shortWait, longTTL))
 	requireCode(t, err, domain.CodeSessionNotFound, "LockSession of an unknown session, with a wait")
 }
 
 func testLeaseTenantIsolation(t *testing.T, f *fixture) {
 	mine, theirs := newID(), newID()
 	s := f.newSession(mine, newID())
-	_, errOther := f.Locker.LockSession(f.ctx, theirs, s.ID, 0, longTTL)
-	_, errMissing := f.Locker.LockSession(f.ctx, theirs, newID(), 0, longTTL)
+	_, errOther := f.Locker.LockSession(f.ctx, byID(theirs, s.ID, 0, longTTL))
+	_, errMissing := f.Locker.LockSession(f.ctx, byID(theirs, newID(), 0, longTTL))
 	requireCode(t, errOther, domain.CodeSessionNotFound, "LockSession across tenants")
 	requireSameAsMissing(t, errOther, errMissing, "LockSession")
-	l, err := f.Locker.LockSession(f.ctx, mine, s.ID, 0, longTTL)
+	l, err := f.Locker.LockSession(f.ctx, byID(mine, s.ID, 0, longTTL))
 	require.NoError(t, err, "their attempt did not take my lease")
 	f.release(l)
 }

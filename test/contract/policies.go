@@ -36,12 +36,22 @@ func samplePolicy(agentID string, version int64, name string) *domain.Policy {
 		},
 		Scenarios: []domain.Scenario{{
 			ID: "returns", EntryCondition: "return an item", EntryStepID: "ask", Enabled: true,
-			Steps: []domain.Step{{ID: "ask", Instructions: "ask for the order", Transitions: []domain.Transition{{To: "done", Condition: "order number"}}}, {ID: "done", Terminal: true}},
+			Steps: []domain.Step{{ID: "ask", Instructions: "ask for the order", Transitions: []domain.Transition{
+				{To: "done", Condition: "order number"}, {To: "done", When: `vars.order_id != nil`}}}, {ID: "done", Terminal: true}},
 		}},
-		Templates: []domain.Template{{ID: "hello", Text: "Hello {name}!", Mode: domain.ModeSuggest}},
-		Tools:     []domain.Tool{{ID: "lookup", URL: "https://tools.example/lookup", TimeoutMS: 500}},
+		Templates: []domain.Template{{ID: "hello", Text: "Hello {name}!", Mode: domain.ModeSuggest, Default: "Hello {meta.first_name|there}!"}},
+		Tools:     []domain.Tool{{ID: "lookup", URL: "https://tools.example/lookup", TimeoutMS: 500, Secret: "whsec-stored-as-given-0123"}},
+		// Variables hold every kind of value a store must give back as it
+		// took it: pointers, nested lists, a value of any JSON type.
+		Variables: []domain.Variable{
+			{Name: "order_id", Type: domain.VarPattern, Pattern: `\bac-(\d{6})\b`, Normalize: "AC-$1", Changeable: true},
+			{Name: "reason", Type: domain.VarEnum, Values: []domain.EnumValue{{Value: "wrong_size", Synonyms: []string{"too tight"}}, {Value: "damaged"}}, Initial: "damaged"},
+			{Name: "refund", Type: domain.VarAmount, Currency: "EUR", Min: &zeroAmount, Initial: 12.5, FromMetadata: "refund"},
+		},
 	}
 }
+
+var zeroAmount = 0.0
 
 // requireSamePolicy compares policies as stored, ignoring the tenant id a
 // store may fill in.

@@ -12,8 +12,9 @@ import (
 )
 
 var sessionCases = []testCase{
-	{"FindOrCreateActive", testFindOrCreateActive},
+	{"LockByChannelKey", testLockByChannelKey},
 	{"ConcurrentFirstMessagesCreateOne", testConcurrentFirstMessages},
+	{"LeaseCarriesTheSessionAndHistory", testLeaseCarriesSession},
 	{"GetSessionNotFound", testGetSessionNotFound},
 	{"CloseSession", testCloseSession},
 	{"DeleteSessionIsHard", testDeleteSession},
@@ -22,18 +23,30 @@ var sessionCases = []testCase{
 	{"TenantIsolation", testSessionTenantIsolation},
 }
 
-func testFindOrCreateActive(t *testing.T, f *fixture) {
+// findOrCreate takes and gives back the lease of the active session of
+// k, as a first message by channel identity does.
+func (f *fixture) findOrCreate(k domain.ChannelKey) (*domain.Session, bool) {
+	f.t.Helper()
+	l, err := f.Locker.LockSession(f.ctx, byKey(domain.NewSession(newID(), k, time.Now())))
+	require.NoError(f.t, err)
+	f.release(l)
+	return l.Session(), l.Created()
+}
+
+func testLockByChannelKey(t *testing.T, f *fixture) {
 	tenant, agent := newID(), newID()
 	k := key(tenant, agent)
 	createdAt := time.Now().Add(-time.Minute)
 	first := domain.NewSession(newID(), k, createdAt)
-	s, created, err := f.Sessions.FindOrCreateActive(f.ctx, first)
+	l, err := f.Locker.LockSession(f.ctx, byKey(first))
 	require.NoError(t, err)
-	require.True(t, created)
-	require.Equal(t, first.ID, s.ID)
+	require.True(t, l.Created())
+	require.Equal(t, first.ID, l.Session().ID)
+	require.Equal(t, first.ID, l.Token().SessionID)
+	require.Equal(t, 1, l.Token().TurnNumber, "a new session's lease is for turn 1")
+	f.release(l)
 
-	again, created, err := f.Sessions.FindOrCreateActive(f.ctx, domain.NewSession(newID(), k, time.Now()))
-	require.NoError(t, err)
+	again, created := f.findOrCreate(k)
 	require.False(t, created, "the key already has an active session")
 	require.Equal(t, first.ID, again.ID)
 
@@ -55,10 +68,19 @@ func testFindOrCreateActive(t *testing.T, f *fixture) {
 	variants[1].UserChannelID += "-other"
 	variants[2].AgentID = newID()
 	for _, v := range variants {
-		s, created, err := f.Sessions.FindOrCreateActive(f.ctx, domain.NewSession(newID(), v, time.Now()))
-		require.NoError(t, err)
+		s, created := f.findOrCreate(v)
 		require.True(t, created, "key %+v is a different key", v)
 		require.NotEqual(t, first.ID, s.ID)
+	}
+
+	for name, req := range map[string]ports.LockRequest{
+		"no tenant":              {Candidate: domain.NewSession(newID(), k, time.Now()), Wait: longWait, TTL: longTTL},
+		"no session, no key":     {TenantID: tenant, Wait: longWait, TTL: longTTL},
+		"a candidate without id": {TenantID: tenant, Candidate: domain.NewSession("", k, time.Now()), Wait: longWait, TTL: longTTL},
+		"another tenant's key":   {TenantID: newID(), Candidate: domain.NewSession(newID(), k, time.Now()), Wait: longWait, TTL: longTTL},
+	} {
+		_, err := f.Locker.LockSession(f.ctx, req)
+		requireCode(t, err, domain.CodeInvalidRequest, name)
 	}
 }
 
@@ -71,8 +93,14 @@ func testConcurrentFirstMessages(t *testing.T, f *fixture) {
 		created bool
 	}
 	results := race(callers, func(int) (outcome, error) {
-		s, created, err := f.Sessions.FindOrCreateActive(f.ctx, domain.NewSession(newID(), k, time.Now()))
-		return outcome{s, created}, err
+		req := byKey(domain.NewSession(newID(), k, time.Now()))
+		req.Wait = 3 * longWait
+		l, err := f.Locker.LockSession(f.ctx, req)
+		if err != nil {
+			return outcome{}, err
+		}
+		defer func() { _ = l.Release(f.ctx) }()
+		return outcome{l.Session(), l.Created()}, nil
 	})
 	var createdIDs []string
 	ids := map[string]bool{}
@@ -91,6 +119,52 @@ func testConcurrentFirstMessages(t *testing.T, f *fixture) {
 	page, err := f.Sessions.ListSessions(f.ctx, tenant, ports.SessionQuery{AgentID: agent})
 	require.NoError(t, err)
 	require.Len(t, page.Items, 1, "the losers left no session behind")
+}
+
+// The lease comes with the session as it stands under it, and its newest
+// turns: the caller needs no other read before running the turn.
+func testLeaseCarriesSession(t *testing.T, f *fixture) {
+	tenant, agent := newID(), newID()
+	k := key(tenant, agent)
+	s := f.sessionAt(k, time.Now())
+	turns := f.turns(tenant, s.ID, 4)
+
+	check := func(l ports.SessionLease, history int, how string) {
+		t.Helper()
+		defer f.release(l)
+		requireJSONEqual(t, f.get(tenant, s.ID), l.Session(), how+": the session as committed")
+		require.Equal(t, 5, l.Token().TurnNumber, how+": the lease is for the next turn")
+		require.Equal(t, s.ID, l.Token().SessionID)
+		require.NotZero(t, l.Token().Fence)
+		require.False(t, l.Created(), how)
+		want := []int{}
+		for n := max(1, 5-history); n <= 4 && history > 0; n++ {
+			want = append(want, n)
+		}
+		got := l.History()
+		require.NotNil(t, got, how+": history is a list")
+		require.Equal(t, want, historyNumbers(got), how+": the newest %d turns, oldest first", history)
+		if len(got) > 0 {
+			require.Equal(t, turns[3].History(), got[len(got)-1], how+": message, reply, status and step of each turn")
+			got[len(got)-1].Message = "changed by the holder"
+			require.Equal(t, "message 4", l.History()[len(got)-1].Message, how+": History returns a copy")
+		}
+		// Sessions are changed through their methods (copy-on-write).
+		l.Session().SetVariable("last_message", "changed by the holder")
+		require.Equal(t, "message 4", l.Session().Variables["last_message"], how+": Session returns a copy")
+	}
+	for _, history := range []int{0, 2, 10} {
+		req := byID(tenant, s.ID, longWait, longTTL)
+		req.History = history
+		l, err := f.Locker.LockSession(f.ctx, req)
+		require.NoError(t, err)
+		check(l, history, "by id")
+		req = byKey(domain.NewSession(newID(), k, time.Now()))
+		req.History = history
+		l, err = f.Locker.LockSession(f.ctx, req)
+		require.NoError(t, err)
+		check(l, history, "by channel key")
+	}
 }
 
 func testGetSessionNotFound(t *testing.T, f *fixture) {
@@ -127,8 +201,7 @@ func testCloseSession(t *testing.T, f *fixture) {
 	requireSameTime(t, at, *again.ClosedAt, "the first close's time stays")
 	require.Equal(t, closed.Version, again.Version, "a no-op close changes nothing")
 
-	next, created, err := f.Sessions.FindOrCreateActive(f.ctx, domain.NewSession(newID(), k, time.Now()))
-	require.NoError(t, err)
+	next, created := f.findOrCreate(k)
 	require.True(t, created, "closing frees the channel key")
 	require.NotEqual(t, s.ID, next.ID)
 	require.Equal(t, domain.SessionActive, f.get(tenant, next.ID).Status)
@@ -168,8 +241,7 @@ func testDeleteSession(t *testing.T, f *fixture) {
 	_, err = f.Sessions.CloseSession(f.ctx, tenant, s.ID, time.Now())
 	requireCode(t, err, domain.CodeSessionNotFound, "closing a deleted session")
 
-	next, created, err := f.Sessions.FindOrCreateActive(f.ctx, domain.NewSession(newID(), k, time.Now()))
-	require.NoError(t, err)
+	next, created := f.findOrCreate(k)
 	require.True(t, created, "deleting frees the channel key")
 	require.NotEqual(t, s.ID, next.ID)
 
@@ -313,13 +385,11 @@ func testSessionTenantIsolation(t *testing.T, f *fixture) {
 
 	theirKey := k
 	theirKey.TenantID = theirs
-	other, created, err := f.Sessions.FindOrCreateActive(f.ctx, domain.NewSession(newID(), theirKey, time.Now()))
-	require.NoError(t, err)
+	other, created := f.findOrCreate(theirKey)
 	require.True(t, created, "the same channel identity in another tenant is another key")
 	require.NotEqual(t, s.ID, other.ID)
 	require.Equal(t, theirs, other.TenantID)
-	again, created, err := f.Sessions.FindOrCreateActive(f.ctx, domain.NewSession(newID(), k, time.Now()))
-	require.NoError(t, err)
+	again, created := f.findOrCreate(k)
 	require.False(t, created)
 	require.Equal(t, s.ID, again.ID)
 }

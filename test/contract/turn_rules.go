@@ -11,26 +11,55 @@ import (
 	"focal/ports"
 )
 
-// Turn store rules beyond committing and reading: committing without a
-// lease, refusing incomplete turns, and keeping copies.
+// Turn store rules beyond committing and reading: the lease a commit
+// needs, retried commits, refusing incomplete turns, and keeping copies.
 
-func testCommitWithoutLease(t *testing.T, f *fixture) {
+func testCommitNeedsTheLease(t *testing.T, f *fixture) {
 	tenant := newID()
 	s := f.newSession(tenant, newID())
-	first := nextTurn(f.get(tenant, s.ID), "a migration")
-	require.NoError(t, f.Turns.CommitTurn(f.ctx, ports.LeaseToken{}, first), "fence 0 commits without any lease")
+	turn := nextTurn(f.get(tenant, s.ID), "no lease")
+	requireCode(t, f.Turns.CommitTurn(f.ctx, ports.LeaseToken{}, turn), domain.CodeInvalidRequest, "a commit without a lease")
+	requireCode(t, f.Turns.CommitTurn(f.ctx, ports.LeaseToken{SessionID: s.ID, TurnNumber: 1}, turn), domain.CodeInvalidRequest,
+		"a token without a fence is no lease")
 
 	holder := f.lock(tenant, s.ID, longTTL)
 	defer f.release(holder)
-	second := nextTurn(f.get(tenant, s.ID), "a test tool")
-	require.NoError(t, f.Turns.CommitTurn(f.ctx, ports.LeaseToken{SessionID: s.ID}, second),
-		"fence 0 skips the fencing check even while someone holds the lease")
-	stale := nextTurn(f.get(tenant, s.ID), "a stale number")
-	stale.TurnNumber = 2
-	requireCode(t, f.Turns.CommitTurn(f.ctx, ports.LeaseToken{}, stale), domain.CodeSessionBusy, "the number rule still applies")
-	require.Equal(t, 2, f.get(tenant, s.ID).TurnCount)
-	f.commitNext(holder, tenant, s.ID, "the holder goes on")
-	require.Equal(t, 3, f.get(tenant, s.ID).TurnCount)
+	forged := holder.Token()
+	forged.Fence++
+	requireCode(t, f.Turns.CommitTurn(f.ctx, forged, turn), domain.CodeSessionBusy, "a fence the session's lease does not have")
+	other := f.newSession(tenant, newID())
+	elsewhere := nextTurn(f.get(tenant, other.ID), "another session's turn")
+	requireCode(t, f.Turns.CommitTurn(f.ctx, holder.Token(), elsewhere), domain.CodeSessionBusy, "a lease of another session")
+	for _, refused := range []*domain.Turn{turn, elsewhere} {
+		_, err := f.Turns.GetTurn(f.ctx, tenant, refused.ID)
+		requireCode(t, err, domain.CodeTurnNotFound, "a refused commit stores nothing")
+	}
+	require.NoError(t, f.Turns.CommitTurn(f.ctx, holder.Token(), turn), "the holder commits")
+	require.Equal(t, 1, f.get(tenant, s.ID).TurnCount)
+}
+
+// A commit whose answer was lost may be sent again: the turn it stored is
+// found by its id, and nothing is stored twice, even once the lease has
+// moved on.
+func testCommitIdempotent(t *testing.T, f *fixture) {
+	tenant := newID()
+	s := f.newSession(tenant, newID())
+	l := f.lock(tenant, s.ID, longTTL)
+	turn := nextTurn(l.Session(), "sent twice")
+	require.NoError(t, f.Turns.CommitTurn(f.ctx, l.Token(), turn))
+	require.NoError(t, f.Turns.CommitTurn(f.ctx, l.Token(), turn), "the same turn again")
+	f.release(l)
+	next := f.lock(tenant, s.ID, longTTL)
+	defer f.release(next)
+	require.NoError(t, f.Turns.CommitTurn(f.ctx, l.Token(), turn), "the same turn again, after the lease moved on")
+	page, err := f.Turns.ListTurns(f.ctx, tenant, s.ID, ports.TurnQuery{})
+	require.NoError(t, err)
+	require.Len(t, page.Items, 1, "stored once")
+	require.Equal(t, 1, f.get(tenant, s.ID).TurnCount)
+
+	impostor := nextTurn(f.get(tenant, s.ID), "another turn under an old id")
+	impostor.ID, impostor.TurnNumber = turn.ID, 2
+	requireCode(t, f.Turns.CommitTurn(f.ctx, l.Token(), impostor), domain.CodeSessionBusy, "an id is not a pass for another number")
 }
 
 func testCommitIncompleteTurn(t *testing.T, f *fixture) {
@@ -129,7 +158,7 @@ func testDeleteDuringTurn(t *testing.T, f *fixture) {
 	recent, err := f.Turns.RecentHistory(f.ctx, tenant, s.ID, 10)
 	require.NoError(t, err)
 	require.Empty(t, recent, "no turn outlives its session")
-	_, err = f.Locker.LockSession(f.ctx, tenant, s.ID, 0, longTTL)
+	_, err = f.Locker.LockSession(f.ctx, byID(tenant, s.ID, 0, longTTL))
 	requireCode(t, err, domain.CodeSessionNotFound, "LockSession after the delete")
 	late := nextTurn(s, "too late")
 	requireCode(t, f.Turns.CommitTurn(f.ctx, l.Token(), late), domain.CodeSessionNotFound, "a commit after the delete")

@@ -16,7 +16,8 @@ var turnCases = []testCase{
 	{"CommitMakesStateVisible", testCommitMakesStateVisible},
 	{"CommitRefusesTakenAndSkippedNumbers", testCommitRefusesWrongNumbers},
 	{"CommitToUnknownSession", testCommitUnknownSession},
-	{"CommitWithoutLease", testCommitWithoutLease},
+	{"CommitNeedsTheLeaseOfItsTurn", testCommitNeedsTheLease},
+	{"CommitIsIdempotentByTurnID", testCommitIdempotent},
 	{"CommitRefusesIncompleteTurns", testCommitIncompleteTurn},
 	{"StoreKeepsItsOwnCopies", testTurnCopies},
 	{"ConcurrentCommitsOfOneNumber", testConcurrentCommits},
@@ -33,10 +34,9 @@ func testCommitMakesStateVisible(t *testing.T, f *fixture) {
 	k := key(tenant, newID())
 	s := f.sessionAt(k, time.Now())
 	l := f.lock(tenant, s.ID, longTTL)
-	defer f.release(l)
-
 	turn := nextTurn(f.get(tenant, s.ID), "hello there")
 	require.NoError(t, f.Turns.CommitTurn(f.ctx, l.Token(), turn))
+	f.release(l)
 
 	got, err := f.Turns.GetTurn(f.ctx, tenant, turn.ID)
 	require.NoError(t, err)
@@ -72,8 +72,10 @@ func testCommitMakesStateVisible(t *testing.T, f *fixture) {
 	requireStateOf(turn.SessionAfter, 1)
 	require.Equal(t, domain.RuleFire{Count: 1, LastTurn: 1}, f.get(tenant, s.ID).RuleFires["rule-greet"])
 
-	second := nextTurn(f.get(tenant, s.ID), "and again")
-	require.NoError(t, f.Turns.CommitTurn(f.ctx, l.Token(), second))
+	next := f.lock(tenant, s.ID, longTTL)
+	second := nextTurn(next.Session(), "and again")
+	require.NoError(t, f.Turns.CommitTurn(f.ctx, next.Token(), second))
+	f.release(next)
 	requireStateOf(second.SessionAfter, 2)
 	st := f.get(tenant, s.ID)
 	require.Equal(t, domain.RuleFire{Count: 2, LastTurn: 2}, st.RuleFires["rule-greet"])
@@ -88,10 +90,9 @@ func testCommitMakesStateVisible(t *testing.T, f *fixture) {
 	require.Equal(t, "and again", again.Variables["last_message"], "a read returns a copy")
 	require.Equal(t, domain.RuleFire{Count: 2, LastTurn: 2}, again.RuleFires["rule-greet"], "a read returns a copy")
 	require.Equal(t, "step-2", again.Scenario.StepID, "a read returns a copy")
-	found, created, err := f.Sessions.FindOrCreateActive(f.ctx, domain.NewSession(newID(), k, time.Now()))
-	require.NoError(t, err)
+	found, created := f.findOrCreate(k)
 	require.False(t, created)
-	require.Equal(t, 2, found.TurnCount, "FindOrCreateActive returns the session as committed")
+	require.Equal(t, 2, found.TurnCount, "the lease by channel key carries the session as committed")
 	require.Equal(t, "and again", found.Variables["last_message"])
 }
 
@@ -99,16 +100,19 @@ func testCommitRefusesWrongNumbers(t *testing.T, f *fixture) {
 	tenant := newID()
 	s := f.newSession(tenant, newID())
 	l := f.lock(tenant, s.ID, longTTL)
-	defer f.release(l)
 	before := f.get(tenant, s.ID)
 	f.commitNext(l, tenant, s.ID, "one")
 
 	taken := nextTurn(before, "a second turn 1")
 	requireCode(t, f.Turns.CommitTurn(f.ctx, l.Token(), taken), domain.CodeSessionBusy, "turn 1 is taken")
+	second := nextTurn(f.get(tenant, s.ID), "a second turn under one lease")
+	requireCode(t, f.Turns.CommitTurn(f.ctx, l.Token(), second), domain.CodeSessionBusy, "one lease commits one turn")
+	f.release(l)
+	l = f.lock(tenant, s.ID, longTTL)
 	skipped := nextTurn(f.get(tenant, s.ID), "turn 3 too early")
 	skipped.TurnNumber, skipped.SessionAfter.TurnCount = 3, 3
 	requireCode(t, f.Turns.CommitTurn(f.ctx, l.Token(), skipped), domain.CodeSessionBusy, "turn 3 after turn 1")
-	for _, refused := range []*domain.Turn{taken, skipped} {
+	for _, refused := range []*domain.Turn{taken, second, skipped} {
 		_, err := f.Turns.GetTurn(f.ctx, tenant, refused.ID)
 		requireCode(t, err, domain.CodeTurnNotFound, "a refused commit stores nothing")
 	}
@@ -116,26 +120,24 @@ func testCommitRefusesWrongNumbers(t *testing.T, f *fixture) {
 	require.Equal(t, 1, st.TurnCount)
 	require.Equal(t, "one", st.Variables["last_message"], "a refused commit changes no state")
 	f.commitNext(l, tenant, s.ID, "two")
+	f.release(l)
 	require.Equal(t, 2, f.get(tenant, s.ID).TurnCount)
 }
 
 func testCommitUnknownSession(t *testing.T, f *fixture) {
 	tenant := newID()
 	ghost := domain.NewSession(newID(), key(tenant, newID()), time.Now())
-	for _, lease := range []ports.LeaseToken{{SessionID: ghost.ID, Fence: 1}, {}} {
-		turn := nextTurn(ghost, "anyone there?")
-		err := f.Turns.CommitTurn(f.ctx, lease, turn)
-		requireCode(t, err, domain.CodeSessionNotFound, fmt.Sprintf("a commit to an unknown session, fence %d", lease.Fence))
-		_, err = f.Turns.GetTurn(f.ctx, tenant, turn.ID)
-		requireCode(t, err, domain.CodeTurnNotFound, "nothing stored")
-	}
+	turn := nextTurn(ghost, "anyone there?")
+	err := f.Turns.CommitTurn(f.ctx, ports.LeaseToken{SessionID: ghost.ID, TurnNumber: 1, Fence: 1}, turn)
+	requireCode(t, err, domain.CodeSessionNotFound, "a commit to an unknown session")
+	_, err = f.Turns.GetTurn(f.ctx, tenant, turn.ID)
+	requireCode(t, err, domain.CodeTurnNotFound, "nothing stored")
 }
 
 func testConcurrentCommits(t *testing.T, f *fixture) {
 	tenant := newID()
 	s := f.newSession(tenant, newID())
 	l := f.lock(tenant, s.ID, longTTL)
-	defer f.release(l)
 	base := f.get(tenant, s.ID)
 	const writers = 10
 	results := race(writers, func(i int) (*domain.Turn, error) {
@@ -161,7 +163,10 @@ func testConcurrentCommits(t *testing.T, f *fixture) {
 	require.Len(t, page.Items, 1)
 	require.Equal(t, winners[0].ID, page.Items[0].ID)
 
-	f.commitNext(l, tenant, s.ID, "after the race")
+	f.release(l)
+	next := f.lock(tenant, s.ID, longTTL)
+	defer f.release(next)
+	f.commitNext(next, tenant, s.ID, "after the race")
 	require.Equal(t, 2, f.get(tenant, s.ID).TurnCount, "the session is not stuck")
 }
 
@@ -174,18 +179,14 @@ func testSerializedTurns(t *testing.T, f *fixture) {
 	ids := make([]string, workers)
 	for i := range workers {
 		wg.Go(func() {
-			l, err := f.Locker.LockSession(f.ctx, tenant, s.ID, 3*longWait, longTTL)
+			l, err := f.Locker.LockSession(f.ctx, byID(tenant, s.ID, 3*longWait, longTTL))
 			if err != nil {
 				errs[i] = fmt.Errorf("lock: %w", err)
 				return
 			}
 			defer func() { _ = l.Release(f.ctx) }()
-			cur, err := f.Sessions.GetSession(f.ctx, tenant, s.ID)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			turn := nextTurn(cur, fmt.Sprintf("worker %d", i))
+			// The session as the lease carries it: no other read.
+			turn := nextTurn(l.Session(), fmt.Sprintf("worker %d", i))
 			ids[i] = turn.ID
 			errs[i] = f.Turns.CommitTurn(f.ctx, l.Token(), turn)
 		})
@@ -224,8 +225,7 @@ func testCloseDuringTurn(t *testing.T, f *fixture) {
 	require.Equal(t, "closing soon", st.Variables["last_message"])
 	require.Equal(t, s.Version+2, st.Version, "the turn and the close")
 
-	_, created, err := f.Sessions.FindOrCreateActive(f.ctx, domain.NewSession(newID(), k, time.Now()))
-	require.NoError(t, err)
+	_, created := f.findOrCreate(k)
 	require.True(t, created, "the key stays free after the commit")
 }
 

@@ -26,7 +26,7 @@ import (
 func mongoEnv(t *testing.T, extra map[string]string) map[string]string {
 	t.Helper()
 	env := map[string]string{
-		"FOCAL_STORE": "mongo", "FOCAL_MONGO_URI": mongoURI(t),
+		"FOCAL_STORE": "mongo", "FOCAL_MONGO_ALLOW_STANDALONE": "true", "FOCAL_MONGO_URI": mongoURI(t),
 		"FOCAL_MONGO_DB": "focal_e2e_" + strings.ReplaceAll(uuid.NewString()[:13], "-", ""),
 	}
 	maps.Copy(env, extra)

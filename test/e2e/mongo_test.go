@@ -51,7 +51,7 @@ func (e countingEngine) RunTurn(ctx context.Context, in ports.TurnInput, sink po
 // rate-limit window is shared.
 func TestTwoInstancesShareOneMongoDB(t *testing.T) {
 	env := map[string]string{
-		"FOCAL_STORE": "mongo", "FOCAL_MONGO_URI": mongoURI(t), "FOCAL_MONGO_DB": fmt.Sprintf("focal_e2e_%d", time.Now().UnixNano()),
+		"FOCAL_STORE": "mongo", "FOCAL_MONGO_ALLOW_STANDALONE": "true", "FOCAL_MONGO_URI": mongoURI(t), "FOCAL_MONGO_DB": fmt.Sprintf("focal_e2e_%d", time.Now().UnixNano()),
 	}
 	runs := &atomic.Int32{}
 	count := fx.Decorate(func(e ports.Engine) ports.Engine { return countingEngine{inner: e, runs: runs} })
@@ -113,7 +113,7 @@ func TestTwoInstancesShareOneMongoDB(t *testing.T) {
 // the allowance on the other.
 func TestRateLimitWindowIsSharedAcrossInstances(t *testing.T) {
 	env := map[string]string{
-		"FOCAL_STORE": "mongo", "FOCAL_MONGO_URI": mongoURI(t), "FOCAL_MONGO_DB": fmt.Sprintf("focal_e2e_rl_%d", time.Now().UnixNano()),
+		"FOCAL_STORE": "mongo", "FOCAL_MONGO_ALLOW_STANDALONE": "true", "FOCAL_MONGO_URI": mongoURI(t), "FOCAL_MONGO_DB": fmt.Sprintf("focal_e2e_rl_%d", time.Now().UnixNano()),
 		"FOCAL_RATE_LIMIT_FREE": "4", "FOCAL_RATE_LIMIT_WINDOW": "1m",
 	}
 	a := harness.Start(t, env)
@@ -161,7 +161,7 @@ func TestStoreOutageAndRecovery(t *testing.T) {
 	proxy.pointAt(addr)
 
 	app := harness.Start(t, map[string]string{
-		"FOCAL_STORE": "mongo", "FOCAL_MONGO_URI": "mongodb://" + proxy.Addr() + "/", "FOCAL_MONGO_DB": "focal_outage",
+		"FOCAL_STORE": "mongo", "FOCAL_MONGO_ALLOW_STANDALONE": "true", "FOCAL_MONGO_URI": "mongodb://" + proxy.Addr() + "/", "FOCAL_MONGO_DB": "focal_outage",
 		"FOCAL_MONGO_OPERATION_TIMEOUT": "1s", "FOCAL_MONGO_SERVER_SELECTION_TIMEOUT": "1s",
 	})
 	token := harness.Token(t, harness.DemoTenant)

@@ -165,3 +165,19 @@ func TestSIGTERMDrainsInFlightStreams(t *testing.T) {
 		t.Fatal("the process did not exit after draining")
 	}
 }
+
+// A SIGTERM that arrives as soon as the server listens, while start-up
+// may still be finishing, is a graceful stop like any other: the process
+// drains and exits cleanly instead of dying of the signal.
+func TestSIGTERMAtOnceAfterListeningStopsCleanly(t *testing.T) {
+	focal := serveFocal(t, "FOCAL_JWT_SECRET="+e2eSecret)
+	require.NoError(t, focal.cmd.Process.Signal(syscall.SIGTERM))
+	exited := make(chan error, 1)
+	go func() { exited <- focal.wait() }()
+	select {
+	case err := <-exited:
+		require.NoError(t, err, "a clean exit, not death by the signal")
+	case <-time.After(30 * time.Second):
+		t.Fatal("the process did not exit after SIGTERM")
+	}
+}

@@ -63,7 +63,7 @@ func runBench(args []string) error {
 	mongoURI := fs.String("mongo", os.Getenv("FOCAL_TEST_MONGO_URI"), "MongoDB URI for the MongoDB rows (empty: skipped, and the report says so)")
 	idle := fs.Int("idle-streams", 10000, "idle SSE streams to hold open at once (0: skip)")
 	phrasesPath := fs.String("phrases", defaultPhrases, "Banking77-style CSV the rules and messages come from")
-	only := fs.String("only", "", "comma-separated sections to run (default: all): engine, sync, soak, mongo, streaming, history, idle streams, integrity")
+	only := fs.String("only", "", "comma-separated sections to run (default: all): engine, sync, soak, mongo, mongo commands, streaming, history, idle streams, integrity")
 	_ = fs.Parse(args)
 	work, err := os.MkdirTemp("", "focal-bench-")
 	if err != nil {
@@ -92,6 +92,7 @@ func runBench(args []string) error {
 	sections = append(sections,
 		section{"soak", func(b *bench) error { return b.soak(*soak, *soakRate) }},
 		section{"mongo", func(b *bench) error { return b.mongo(*mongoURI) }},
+		section{"mongo commands", func(b *bench) error { return b.mongoCommandsPerTurn(*mongoURI) }},
 		section{"streaming", (*bench).streaming},
 		section{"history", (*bench).history},
 		section{"idle streams", func(b *bench) error { return b.idleStreams(*idle) }},
@@ -109,7 +110,8 @@ func runBench(args []string) error {
 	}
 	b.report.elapsed = time.Since(started)
 	b.report.load += " → " + loadAverage()
-	return os.WriteFile(*out, []byte(b.report.markdown()), 0o644)
+	// make chaos writes its own section, which a bench run keeps.
+	return os.WriteFile(*out, []byte(keepChaosSection(*out, b.report.markdown())), 0o644)
 }
 
 // loadAverage is the machine's load from /proc/loadavg.

@@ -6,8 +6,8 @@ import (
 )
 
 // mongo counts MongoDB commands per turn from the service's own metrics on
-// the MongoDB store: a new user's first turn and a returning user's next
-// turn.
+// the MongoDB store, as an operator sees them: a new user's first turn and
+// a returning user's next turn.
 func (b *bench) mongo(uri string) error {
 	if uri == "" {
 		b.report.notes = append(b.report.notes, "MongoDB rows skipped: no FOCAL_TEST_MONGO_URI (make bench starts the test server itself).")
@@ -18,7 +18,7 @@ func (b *bench) mongo(uri string) error {
 		return err
 	}
 	db := fmt.Sprintf("focal_bench_%d", time.Now().UnixNano())
-	f, err := b.focal(bundle, "FOCAL_STORE=mongo", "FOCAL_MONGO_URI="+uri, "FOCAL_MONGO_DB="+db)
+	f, err := b.focal(bundle, "FOCAL_STORE=mongo", "FOCAL_MONGO_ALLOW_STANDALONE=true", "FOCAL_MONGO_URI="+uri, "FOCAL_MONGO_DB="+db)
 	if err != nil {
 		return err
 	}
@@ -53,8 +53,11 @@ func (b *bench) mongo(uri string) error {
 	if err != nil {
 		return err
 	}
-	b.report.extra = append(b.report.extra, targetRow{target: "MongoDB commands per returning user's turn ≤ 4",
+	// The metric counts every command, the test server's workarounds
+	// included; the verdict is the "mongo commands" section's, which
+	// tells them apart.
+	b.report.extra = append(b.report.extra, targetRow{target: "MongoDB commands per turn as the service's metric counts them (workarounds included)",
 		measured: fmt.Sprintf("%.1f (next turn of a session), %.1f (first turn)", next, first),
-		compare:  "counted by focal_mongo_commands_total over 20 turns each", status: judge(next <= 4, "")})
+		compare:  "counted by focal_mongo_commands_total over 20 turns each", status: informational})
 	return nil
 }

@@ -1,0 +1,248 @@
+// Package extraction fills the variables a flow step asks for from the
+// customer's message with one structured call to the chat model, for what
+// the deterministic extractors (domain.VariableSet) could not read.
+package extraction
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"focal/domain"
+	"focal/ports"
+)
+
+// Request is what one turn asks of the model.
+type Request struct {
+	// Variables are the agent's declarations, compiled.
+	Variables *domain.VariableSet
+	// Asked are the variables the step collects, in order.
+	Asked []string
+	// Known are the values the session holds already.
+	Known map[string]any
+	// Read are this turn's deterministic extractions: a variable they
+	// read (set, or found invalid or ambiguous) is not asked of the model,
+	// whose reading would only repeat or overrule them.
+	Read []domain.Extraction
+	// Message is the customer's message; Question, when known, what the
+	// agent asked it in reply to.
+	Message, Question string
+	// Now is the turn's time: relative dates count from its day.
+	Now time.Time
+	// Model is the agent's model setting ("" for the service's).
+	Model string
+}
+
+// missing returns the asked variables that nothing has read yet.
+func (r Request) missing() []*domain.Extractor {
+	read := map[string]bool{}
+	for _, e := range r.Read {
+		read[e.Variable] = true
+	}
+	var out []*domain.Extractor
+	for _, name := range r.Asked {
+		x := r.Variables.Get(name)
+		if x == nil || read[name] || r.Known[name] != nil || slices.Contains(out, x) {
+			continue
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
+// Result is what the model's reading gave.
+type Result struct {
+	// Extractions hold one entry per variable the model gave a value for:
+	// the value in its stored form, or the problem that kept it out.
+	Extractions []domain.Extraction
+	// Called reports that the model was called.
+	Called bool
+	Usage  domain.TokenUsage
+	// Note says why no call was made, or why its answer gave nothing.
+	Note string
+}
+
+// Notes of a Result.
+const (
+	NoteComplete   = "every variable asked for is known: no model call"
+	NoteSpent      = "the turn's one extraction call was already made"
+	NoteOffline    = "no chat model is configured"
+	NoteUnreadable = "the model's answer was not the JSON object asked for"
+)
+
+// Extractor asks the model for variables. Build it with New; it is safe
+// for concurrent use.
+type Extractor struct {
+	model ports.ChatModel
+}
+
+// New returns an extractor over model.
+func New(model ports.ChatModel) (*Extractor, error) {
+	if model == nil {
+		return nil, errors.New("extraction: a chat model is required")
+	}
+	return &Extractor{model: model}, nil
+}
+
+// Turn is one turn's extraction. However often Fill is called, and from
+// however many goroutines, it calls the model at most once: a turn never
+// spends more than one extraction call.
+type Turn struct {
+	x     *Extractor
+	mu    sync.Mutex
+	spent bool
+}
+
+// Turn starts a turn's extraction.
+func (x *Extractor) Turn() *Turn { return &Turn{x: x} }
+
+// Fill asks the model, in one call, for the asked variables that neither
+// the session nor this turn's deterministic extraction has read, and
+// checks each value it gives against its variable's type. It makes no
+// call when there is nothing left to read or the turn's call was made
+// already. The model's errors are returned as they come (LLM_ERROR,
+// LLM_UNAVAILABLE, TIMEOUT, or ctx's error) with Called set; the offline
+// model is no error, only a Note.
+func (t *Turn) Fill(ctx context.Context, req Request) (Result, error) {
+	missing := req.missing()
+	if len(missing) == 0 {
+		return Result{Note: NoteComplete}, nil
+	}
+	t.mu.Lock()
+	spent := t.spent
+	t.spent = true
+	t.mu.Unlock()
+	if spent {
+		return Result{Note: NoteSpent}, nil
+	}
+	res, err := t.x.model.StreamChat(ctx, chatRequest(req, missing), func(string) error { return nil })
+	if errors.Is(err, ports.ErrOffline) {
+		return Result{Note: NoteOffline}, nil
+	}
+	out := Result{Called: true, Usage: res.Usage}
+	if err != nil {
+		return out, err
+	}
+	answer, ok := parseAnswer(res.Text)
+	if !ok {
+		out.Note = NoteUnreadable
+		return out, nil
+	}
+	for _, x := range missing {
+		name := x.Variable().Name
+		raw, given := answer[name]
+		if !given || string(raw) == "null" {
+			continue
+		}
+		out.Extractions = append(out.Extractions, check(x, raw, req.Now))
+	}
+	return out, nil
+}
+
+// check holds one value of the model's answer to its variable's type.
+func check(x *domain.Extractor, raw json.RawMessage, now time.Time) domain.Extraction {
+	e := domain.Extraction{Variable: x.Variable().Name, Source: domain.SetByModel}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		e.Problem, e.Reason = domain.ProblemInvalid, "the model's value is not JSON"
+		return e
+	}
+	e.Text = domain.FormatValue(v)
+	value, err := x.Check(v, now)
+	var ee *domain.ExtractError
+	if errors.As(err, &ee) {
+		e.Problem, e.Reason = ee.Problem, ee.Reason
+		return e
+	}
+	e.Value = value
+	return e
+}
+
+// parseAnswer reads the model's JSON object; models sometimes wrap it in
+// prose or a code fence, which is cut away.
+func parseAnswer(text string) (map[string]json.RawMessage, bool) {
+	start, end := strings.IndexByte(text, '{'), strings.LastIndexByte(text, '}')
+	if start < 0 || end < start {
+		return nil, false
+	}
+	var answer map[string]json.RawMessage
+	if json.Unmarshal([]byte(text[start:end+1]), &answer) != nil {
+		return nil, false
+	}
+	return answer, true
+}
+
+// chatRequest is the one structured-output call: the JSON schema of the
+// variables wanted, the rules of the answer, and the message.
+func chatRequest(req Request, missing []*domain.Extractor) ports.ChatRequest {
+	schema, _ := json.MarshalIndent(answerSchema(missing), "", "  ")
+	system := "You read values out of a customer's message for a customer-service agent. " +
+		"Answer with one JSON object only, valid against this JSON Schema:\n" + string(schema) + "\n" +
+		"Give a value only when the message states it; use null for anything it does not give. Never guess. " +
+		"Today is " + req.Now.Format(domain.DateLayout) + " (" + req.Now.Weekday().String() + "): write dates as YYYY-MM-DD."
+	user := "Customer message:\n" + req.Message
+	if req.Question != "" {
+		user = "The agent asked:\n" + req.Question + "\n\n" + user
+	}
+	zero := 0.0
+	return ports.ChatRequest{
+		Model:       req.Model,
+		JSON:        true,
+		Temperature: &zero,
+		MaxTokens:   128 + 64*len(missing),
+		Messages: []ports.ChatMessage{
+			{Role: ports.RoleSystem, Content: system},
+			{Role: ports.RoleUser, Content: user},
+		},
+	}
+}
+
+// answerSchema is the JSON Schema of the answer: one property per
+// variable wanted, null allowed for each.
+func answerSchema(missing []*domain.Extractor) map[string]any {
+	props := map[string]any{}
+	for _, x := range missing {
+		props[x.Variable().Name] = propertySchema(x.Variable())
+	}
+	names := slices.Sorted(maps.Keys(props))
+	return map[string]any{"type": "object", "properties": props, "required": names, "additionalProperties": false}
+}
+
+func propertySchema(v domain.Variable) map[string]any {
+	desc := v.Label()
+	if v.Hint != "" {
+		desc += " (" + v.Hint + ")"
+	}
+	s := map[string]any{"type": []string{"string", "null"}}
+	switch v.Type {
+	case domain.VarNumber:
+		s["type"] = []string{"number", "null"}
+	case domain.VarBoolean:
+		s["type"] = []string{"boolean", "null"}
+	case domain.VarEnum:
+		values := []any{}
+		for _, ev := range v.Values {
+			values = append(values, ev.Value)
+		}
+		s["enum"] = append(values, nil)
+	case domain.VarDate:
+		s["format"] = "date"
+	case domain.VarEmail:
+		s["format"] = "email"
+	case domain.VarAmount:
+		desc += ": the amount with its currency, such as \"45.00 EUR\""
+		if v.Currency != "" {
+			desc += fmt.Sprintf(" (in %s)", v.Currency)
+		}
+	case domain.VarPhone:
+		desc += ": the phone number as written"
+	}
+	s["description"] = desc
+	return s
+}

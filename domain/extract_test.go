@@ -1,0 +1,272 @@
+package domain_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"focal/domain"
+)
+
+// turnTime is a Wednesday.
+var turnTime = time.Date(2025, time.January, 15, 10, 30, 0, 0, time.UTC)
+
+// orderID is the demo agent's order number.
+var orderID = domain.Variable{
+	Name: "order_id", Type: domain.VarPattern, Description: "order number", Hint: "AC- followed by six digits",
+	Pattern: `\bac[\s-]*(\d+)\b|\b(\d{6})\b`, Normalize: "AC-$1$2", Valid: `AC-\d{6}`, Changeable: true,
+}
+
+// returnReason is the demo agent's return reason, a fresh copy each call.
+func returnReason() domain.Variable {
+	return domain.Variable{
+		Name: "reason", Type: domain.VarEnum, Description: "reason for the return", Changeable: true,
+		Values: []domain.EnumValue{
+			{Value: "wrong_size", Synonyms: []string{"too tight", "too small", "too big", "too large", "did not fit", "didn't fit", "doesn't fit"}},
+			{Value: "damaged", Synonyms: []string{"broken zipper", "broken", "torn", "ripped", "defective", "stained"}},
+			{Value: "changed_mind", Synonyms: []string{"changed my mind", "don't like it", "don't want it"}},
+		},
+	}
+}
+
+func num(f float64) *float64 { return &f }
+
+// outcome is what an extractor made of a message: a value, a problem, or
+// nothing.
+type outcome struct {
+	value   any
+	text    string
+	problem domain.ExtractProblem
+	reason  string // a part of the reason
+}
+
+func extract(t *testing.T, v domain.Variable, msg string) (outcome, bool) {
+	t.Helper()
+	x, err := domain.NewExtractor(v)
+	require.NoError(t, err)
+	found, ok, err := x.Extract(msg, turnTime)
+	if err != nil {
+		var ee *domain.ExtractError
+		require.ErrorAs(t, err, &ee)
+		assert.Equal(t, v.Name, ee.Variable)
+		return outcome{problem: ee.Problem, reason: ee.Reason, text: ee.Text}, ok
+	}
+	return outcome{value: found.Value, text: found.Text}, ok
+}
+
+type extractCase struct {
+	msg  string
+	want outcome // zero: the message does not mention the variable
+}
+
+func runExtractCases(t *testing.T, v domain.Variable, cases []extractCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.msg, func(t *testing.T) {
+			got, ok := extract(t, v, tc.msg)
+			if tc.want == (outcome{}) {
+				assert.False(t, ok, "no mention expected, got %+v", got)
+				return
+			}
+			require.True(t, ok, "a mention expected")
+			assert.Equal(t, tc.want.problem, got.problem, "problem (%s)", got.reason)
+			if tc.want.problem == "" {
+				assert.Equal(t, tc.want.value, got.value)
+				assert.Equal(t, tc.want.text, got.text, "the text the value came from")
+			} else {
+				assert.Contains(t, got.reason, tc.want.reason)
+			}
+		})
+	}
+}
+
+func invalid(reason string) outcome { return outcome{problem: domain.ProblemInvalid, reason: reason} }
+func ambiguous(reason string) outcome {
+	return outcome{problem: domain.ProblemAmbiguous, reason: reason}
+}
+
+func TestPatternExtractor(t *testing.T) {
+	runExtractCases(t, orderID, []extractCase{
+		{"ac123456", outcome{value: "AC-123456", text: "ac123456"}},
+		{"AC 123456", outcome{value: "AC-123456", text: "AC 123456"}},
+		{"AC-123456", outcome{value: "AC-123456", text: "AC-123456"}},
+		{"it's 123456", outcome{value: "AC-123456", text: "123456"}},
+		{"My order is AC-123456, thanks!", outcome{value: "AC-123456", text: "AC-123456"}},
+		{"AC-123456 — yes, AC-123456", outcome{value: "AC-123456", text: "AC-123456"}},
+		{"AC-12345", invalid(`"AC-12345" is not a valid order number: AC- followed by six digits`)},
+		{"ac 1234567", invalid(`"ac 1234567" is not a valid order number`)},
+		{"AC-123456 and AC-654321", ambiguous(`more than one order number ("AC-123456", "AC-654321")`)},
+		{"sorry, AC-12345 I mean AC-123456", outcome{value: "AC-123456", text: "AC-123456"}},
+		{"I bought it in 2023", outcome{}},
+		{"1234567", outcome{}},
+		{"no idea", outcome{}},
+	})
+}
+
+func TestEnumExtractor(t *testing.T) {
+	runExtractCases(t, returnReason(), []extractCase{
+		{"it was too tight", outcome{value: "wrong_size", text: "too tight"}},
+		{"Too Tight around the shoulders", outcome{value: "wrong_size", text: "Too Tight"}},
+		{"the zipper? broken zipper", outcome{value: "damaged", text: "broken zipper"}},
+		{"it arrived torn", outcome{value: "damaged", text: "torn"}},
+		{"the seams ripped", outcome{value: "damaged", text: "ripped"}},
+		{"wrong size", outcome{value: "wrong_size", text: "wrong size"}},
+		{"WRONG-SIZE", outcome{value: "wrong_size", text: "WRONG-SIZE"}},
+		{"it didn't fit", outcome{value: "wrong_size", text: "didn't fit"}},
+		{"both shoes were too smalls", outcome{value: "wrong_size", text: "too smalls"}},
+		{"it's broken and too tight", ambiguous(`more than one reason for the return ("broken", "too tight")`)},
+		{"not broken, just too tight", outcome{value: "wrong_size", text: "too tight"}},
+		{"it wasn't damaged", outcome{}},
+		{"untorn", outcome{}},
+		{"I'd like a refund", outcome{}},
+	})
+}
+
+func TestBooleanExtractor(t *testing.T) {
+	consent := domain.Variable{Name: "consent", Type: domain.VarBoolean, Description: "your consent"}
+	runExtractCases(t, consent, []extractCase{
+		{"Yes please", outcome{value: true, text: "Yes"}},
+		{"yeah sure", outcome{value: true, text: "yeah"}},
+		{"of course!", outcome{value: true, text: "of course"}},
+		{"nope", outcome{value: false, text: "nope"}},
+		{"not really", outcome{value: false, text: "not really"}},
+		{"yes... no", ambiguous("more than one your consent")},
+		{"I'm not sure", outcome{}},
+		{"what?", outcome{}},
+	})
+}
+
+func TestNumberExtractor(t *testing.T) {
+	qty := domain.Variable{Name: "quantity", Type: domain.VarNumber, Description: "quantity", Min: num(1), Max: num(10)}
+	runExtractCases(t, qty, []extractCase{
+		{"3 please", outcome{value: 3.0, text: "3"}},
+		{"I need two", outcome{value: 2.0, text: "two"}},
+		{"2.5", outcome{value: 2.5, text: "2.5"}},
+		{"2,5", outcome{value: 2.5, text: "2,5"}},
+		{"15 of them", invalid(`"15" is not a valid quantity: it must be at most 10`)},
+		{"0", invalid("it must be at least 1")},
+		{"3 or 4", ambiguous(`more than one quantity ("3", "4")`)},
+		{"3, I said 3", outcome{value: 3.0, text: "3"}},
+		{"order AC-123456 at 3pm", outcome{}},
+		{"AC123456 2nd", outcome{}},
+		{"none", outcome{}},
+	})
+	big := domain.Variable{Name: "n", Type: domain.VarNumber}
+	runExtractCases(t, big, []extractCase{
+		{"1,250", outcome{value: 1250.0, text: "1,250"}},
+		{"1,234,567.5", outcome{value: 1234567.5, text: "1,234,567.5"}},
+		{"1.234.567,5", outcome{value: 1234567.5, text: "1.234.567,5"}},
+		{"1.000", ambiguous(`"1.000" could mean 1000 or 1`)},
+		{"1,23,4", invalid(`"1,23,4" is not a valid n: it is not a number`)},
+	})
+}
+
+func TestAmountExtractor(t *testing.T) {
+	refund := domain.Variable{Name: "refund", Type: domain.VarAmount, Description: "refund amount", Currency: "EUR", Max: num(2000)}
+	eur := func(v float64) map[string]any { return map[string]any{"value": v, "currency": "EUR"} }
+	runExtractCases(t, refund, []extractCase{
+		{"it cost €45", outcome{value: eur(45), text: "€45"}},
+		{"45 EUR", outcome{value: eur(45), text: "45 EUR"}},
+		{"eur 1.250,50", outcome{value: eur(1250.5), text: "eur 1.250,50"}},
+		{"12,50 €", outcome{value: eur(12.5), text: "12,50 €"}},
+		{"twenty euros? no, 20 euros", outcome{value: eur(20), text: "20 euros"}},
+		{"I paid 45", outcome{value: eur(45), text: "45"}},
+		{"2 shirts for 45 euros", outcome{value: eur(45), text: "45 euros"}},
+		{"$45", invalid(`"$45" is not a valid refund amount: amounts are in EUR`)},
+		{"€9000", invalid("it must be at most 2000")},
+		{"€45 or €50", ambiguous(`more than one refund amount ("€45", "€50")`)},
+		{"no money", outcome{}},
+	})
+	anyCurrency := domain.Variable{Name: "price", Type: domain.VarAmount}
+	runExtractCases(t, anyCurrency, []extractCase{
+		{"$1,200.50", outcome{value: map[string]any{"value": 1200.5, "currency": "USD"}, text: "$1,200.50"}},
+		{"20 quid", outcome{value: map[string]any{"value": 20.0, "currency": "GBP"}, text: "20 quid"}},
+		{"30", outcome{value: map[string]any{"value": 30.0}, text: "30"}},
+	})
+}
+
+func TestDateExtractor(t *testing.T) {
+	when := domain.Variable{Name: "delivery_date", Type: domain.VarDate, Description: "delivery date"}
+	runExtractCases(t, when, []extractCase{
+		{"tomorrow", outcome{value: "2025-01-16", text: "tomorrow"}},
+		{"Today", outcome{value: "2025-01-15", text: "Today"}},
+		{"yesterday", outcome{value: "2025-01-14", text: "yesterday"}},
+		{"the day after tomorrow", outcome{value: "2025-01-17", text: "the day after tomorrow"}},
+		{"next friday", outcome{value: "2025-01-17", text: "next friday"}},
+		{"on Wednesday", outcome{value: "2025-01-15", text: "on Wednesday"}},
+		{"this friday", outcome{value: "2025-01-17", text: "this friday"}},
+		{"friday", outcome{value: "2025-01-17", text: "friday"}},
+		{"next wednesday", outcome{value: "2025-01-22", text: "next wednesday"}},
+		{"last friday", outcome{value: "2025-01-10", text: "last friday"}},
+		{"in 3 days", outcome{value: "2025-01-18", text: "in 3 days"}},
+		{"two weeks ago", outcome{value: "2025-01-01", text: "two weeks ago"}},
+		{"3 December", outcome{value: "2024-12-03", text: "3 December"}},
+		{"on the 3rd of march", outcome{value: "2025-03-03", text: "3rd of march"}},
+		{"Dec 24, 2025", outcome{value: "2025-12-24", text: "Dec 24, 2025"}},
+		{"2025-02-28", outcome{value: "2025-02-28", text: "2025-02-28"}},
+		{"25/03", outcome{value: "2025-03-25", text: "25/03"}},
+		{"03/25/2025", outcome{value: "2025-03-25", text: "03/25/2025"}},
+		{"24.12.2024", outcome{value: "2024-12-24", text: "24.12.2024"}},
+		{"12/03", ambiguous(`"12/03" could mean 12 March or 3 December`)},
+		{"31 February", invalid(`"31 February" is not a valid delivery date: there is no such day`)},
+		{"2025-13-01", invalid("there is no such day")},
+		{"tomorrow or friday", ambiguous(`more than one delivery date ("tomorrow", "friday")`)},
+		{"soon", outcome{}},
+		{"it costs 12.50", outcome{}},
+	})
+	dmy := when
+	dmy.DateOrder = domain.DateOrderDMY
+	runExtractCases(t, dmy, []extractCase{{"12/03", outcome{value: "2025-03-12", text: "12/03"}}})
+	mdy := when
+	mdy.DateOrder = domain.DateOrderMDY
+	runExtractCases(t, mdy, []extractCase{
+		{"12/03", outcome{value: "2024-12-03", text: "12/03"}},
+		{"25/03", invalid("there is no such day")},
+	})
+}
+
+func TestEmailExtractor(t *testing.T) {
+	email := domain.Variable{Name: "email", Type: domain.VarEmail, Description: "email address"}
+	runExtractCases(t, email, []extractCase{
+		{"it's Ana.Perez+shop@Example.COM.", outcome{value: "Ana.Perez+shop@example.com", text: "Ana.Perez+shop@Example.COM"}},
+		{"<bob@mail.example.org>", outcome{value: "bob@mail.example.org", text: "bob@mail.example.org"}},
+		{"ana@gmail", invalid(`"ana@gmail" is not a valid email address: it needs a domain after the @`)},
+		{"@example.com", invalid("the part before the @ is not valid")},
+		{"a@x.com or b@y.com", ambiguous("more than one email address")},
+		{"meet me @ 5", outcome{}},
+		{"no address", outcome{}},
+	})
+}
+
+func TestPhoneExtractor(t *testing.T) {
+	phone := domain.Variable{Name: "phone", Type: domain.VarPhone, Description: "phone number"}
+	runExtractCases(t, phone, []extractCase{
+		{"+44 20 7946 0958", outcome{value: "+442079460958", text: "+44 20 7946 0958"}},
+		{"call me at (555) 123-4567.", outcome{value: "5551234567", text: "555) 123-4567"}},
+		{"0044 20 7946 0958", outcome{value: "+442079460958", text: "0044 20 7946 0958"}},
+		{"123 456", invalid(`"123 456" is not a valid phone number: it is too short`)},
+		{"+1 234 567 890 123 456 78", invalid("it is too long")},
+		{"555-123-4567 or 555-765-4321", ambiguous("more than one phone number")},
+		{"order AC-1234567", outcome{}},
+		{"on 2025-01-15", outcome{}},
+		{"12.50", outcome{}},
+	})
+}
+
+func TestTextExtractor(t *testing.T) {
+	note := domain.Variable{Name: "note", Type: domain.VarText}
+	runExtractCases(t, note, []extractCase{
+		{"  the parcel was left at the door  ", outcome{value: "the parcel was left at the door", text: "the parcel was left at the door"}},
+		{"   ", outcome{}},
+	})
+	long := make([]rune, domain.MaxTextValueRunes+1)
+	for i := range long {
+		long[i] = 'x'
+	}
+	got, ok := extract(t, note, string(long))
+	require.True(t, ok)
+	assert.Equal(t, domain.ProblemInvalid, got.problem)
+	assert.Contains(t, got.reason, "longer than 1000 characters")
+}

@@ -1,0 +1,361 @@
+package chaos
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.uber.org/zap"
+
+	"focal/test/faultproxy"
+)
+
+// Config is one run's shape.
+type Config struct {
+	// Target is the MongoDB test server (host:port).
+	Target string
+	// Database is a fresh database for the run.
+	Database string
+	// Turns is how many chat requests are sent in all.
+	Turns int
+	// DupShare of the requests repeat another request (same body, same
+	// Idempotency-Key) at about the same moment.
+	DupShare float64
+	// Racing messages go to one session at once.
+	Racing int
+	// Concurrency bounds the requests in flight.
+	Concurrency int
+	// Faults are injected between Focal and the server.
+	Faults faultproxy.Config
+}
+
+// Result is what a run found. A run passes when Problems is empty.
+type Result struct {
+	Server         string           `json:"server"`
+	Requests       int              `json:"requests"`
+	UniqueRequests int              `json:"unique_requests"`
+	DuplicateKeys  int              `json:"duplicate_key_requests"`
+	RacingMessages int              `json:"racing_messages"`
+	FaultRate      float64          `json:"fault_rate"`
+	Seed           uint64           `json:"seed"`
+	Proxy          faultproxy.Stats `json:"proxy"`
+	Answers        map[string]int   `json:"answers"`
+	// What must stay zero.
+	DuplicatedTurns   int `json:"duplicated_turns"`
+	LostTurns         int `json:"lost_committed_turns"`
+	TwoActiveSessions int `json:"channel_identities_with_two_active_sessions"`
+	UnexpectedAnswers int `json:"answers_neither_committed_nor_retryable"`
+	MismatchedPairs   int `json:"same_key_answers_that_differ"`
+	// The racing session: its turns are numbered 1..n without a gap, and
+	// n lies between the answered turns and the messages sent.
+	RaceTurns        int      `json:"race_session_turns"`
+	RaceAnswered     int      `json:"race_messages_answered"`
+	RaceNumbersDense bool     `json:"race_session_turn_numbers_1_to_n"`
+	Seconds          float64  `json:"seconds"`
+	Problems         []string `json:"problems,omitempty"`
+}
+
+// answer is one request's outcome.
+type answer struct {
+	key, user string
+	status    int
+	code      string
+	body      []byte
+	turnID    string
+	sessionID string
+	race      bool
+}
+
+// Run starts Focal behind the proxy, sends the load with faults on, and
+// reads back what it left.
+func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Result, error) {
+	focal, err := startFocal(ctx, cfg.Target, cfg.Database, cfg.Faults, log)
+	if err != nil {
+		return nil, err
+	}
+	defer focal.stop()
+	c := &client{base: focal.url, token: focal.token, http: &http.Client{Timeout: 2 * time.Minute,
+		Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency}}}
+
+	// The racing session exists before the race starts; opening it may
+	// meet a fault like any request, and is asked again until it is open.
+	var race *answer
+	for range 20 {
+		if race = c.chat(ctx, "race-user", "race-0", "", "hello"); race.status == http.StatusOK {
+			break
+		}
+	}
+	if race.status != http.StatusOK {
+		return nil, fmt.Errorf("opening the racing session: %d %s", race.status, race.body)
+	}
+	dups := int(float64(cfg.Turns-cfg.Racing) * cfg.DupShare)
+	unique := cfg.Turns - cfg.Racing - dups
+	jobs := loadJobs(ctx, c, cfg, unique, dups, race.sessionID)
+
+	start := time.Now()
+	answers := send(jobs, cfg.Concurrency)
+	res := &Result{Server: focal.server, Requests: len(jobs), UniqueRequests: unique, DuplicateKeys: dups, RacingMessages: cfg.Racing,
+		FaultRate: cfg.Faults.Rate, Seed: cfg.Faults.Seed, Answers: map[string]int{}, Seconds: time.Since(start).Seconds()}
+	res.Proxy = focal.proxy.Stats()
+	stored, err := readStored(ctx, cfg.Target, cfg.Database)
+	if err != nil {
+		return res, err
+	}
+	res.check(stored, answers, race.sessionID)
+	return res, nil
+}
+
+// loadJobs are the requests, in a seeded random order: one message per
+// unique user, dups of them again with the same key, and the racing
+// messages.
+func loadJobs(ctx context.Context, c *client, cfg Config, unique, dups int, raceSession string) []func() *answer {
+	jobs := make([]func() *answer, 0, cfg.Turns)
+	user := func(i int) func() *answer {
+		return func() *answer {
+			return c.chat(ctx, fmt.Sprintf("user-%d", i), fmt.Sprintf("key-%d", i), "", "What time do you open on Sunday?")
+		}
+	}
+	for i := range unique {
+		jobs = append(jobs, user(i))
+	}
+	for i := range dups {
+		jobs = append(jobs, user(i))
+	}
+	for i := range cfg.Racing {
+		jobs = append(jobs, func() *answer {
+			a := c.chat(ctx, "race-user", fmt.Sprintf("race-%d", i+1), raceSession, "store hours?")
+			a.race = true
+			return a
+		})
+	}
+	rng := rand.New(rand.NewPCG(cfg.Faults.Seed, 1))
+	rng.Shuffle(len(jobs), func(i, j int) { jobs[i], jobs[j] = jobs[j], jobs[i] })
+	return jobs
+}
+
+// send runs the jobs, concurrency at a time.
+func send(jobs []func() *answer, concurrency int) []*answer {
+	answers := make([]*answer, len(jobs))
+	sem := make(chan struct{}, concurrency)
+	var wg sync.WaitGroup
+	for i, job := range jobs {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			answers[i] = job()
+		})
+	}
+	wg.Wait()
+	return answers
+}
+
+// retryable are the answers a client may get instead of its turn: the
+// store did not answer (503), or the session or key was busy (409).
+var retryable = map[string]bool{"503 STORE_UNAVAILABLE": true, "409 SESSION_BUSY": true, "409 IDEMPOTENCY_IN_PROGRESS": true}
+
+func (res *Result) problem(format string, args ...any) {
+	if len(res.Problems) < 50 {
+		res.Problems = append(res.Problems, fmt.Sprintf(format, args...))
+	}
+}
+
+// check reads back what the load left and counts what went wrong. It
+// reads the database directly, past Focal and the proxy: what is stored
+// is the evidence, and the test server scans a collection for every
+// query that is not by _id, which a read through the API (a listing
+// joins each session's newest turn) would repeat a thousand times.
+func (res *Result) check(stored *storedState, answers []*answer, raceSession string) {
+	res.checkAnswers(stored, answers)
+	res.checkSessions(stored, raceSession)
+	numbers := stored.numbers[raceSession]
+	slices.Sort(numbers)
+	res.RaceTurns = len(numbers)
+	res.RaceNumbersDense = true
+	for i, n := range numbers {
+		res.RaceNumbersDense = res.RaceNumbersDense && n == i+1
+	}
+	if !res.RaceNumbersDense {
+		res.problem("the racing session's turns are numbered %v, not 1..%d", numbers, len(numbers))
+	}
+	// The opening turn, each answered race turn, and at most every message.
+	if res.RaceTurns < 1+res.RaceAnswered || res.RaceTurns > 1+res.RacingMessages {
+		res.problem("the racing session has %d turns for %d answered of %d messages", res.RaceTurns, res.RaceAnswered, res.RacingMessages)
+	}
+}
+
+// checkAnswers: every answer is a stored turn or a retryable error, and
+// answers to one key agree.
+func (res *Result) checkAnswers(stored *storedState, answers []*answer) {
+	byKey := map[string][]*answer{}
+	for _, a := range answers {
+		label := fmt.Sprint(a.status)
+		if a.status != http.StatusOK {
+			label += " " + a.code
+		}
+		res.Answers[label]++
+		switch {
+		case a.status == http.StatusOK:
+			if a.race {
+				res.RaceAnswered++
+			}
+			byKey[a.key] = append(byKey[a.key], a)
+		case !retryable[label]:
+			res.UnexpectedAnswers++
+			res.problem("key %s: %s: %s", a.key, label, a.body)
+		}
+	}
+	for _, key := range slices.Sorted(maps.Keys(byKey)) {
+		group := byKey[key]
+		for _, a := range group[1:] {
+			if !bytes.Equal(a.body, group[0].body) {
+				res.MismatchedPairs++
+				res.problem("key %s: two answers differ", key)
+			}
+		}
+		a := group[0]
+		var ans struct {
+			Response string `json:"response"`
+		}
+		_ = json.Unmarshal(a.body, &ans)
+		if t, ok := stored.turns[a.turnID]; !ok || t.sessionID != a.sessionID || t.response != ans.Response {
+			res.LostTurns++
+			res.problem("turn %s answered for key %s is not stored as answered", a.turnID, key)
+		}
+	}
+}
+
+// checkSessions: one active session per user, one turn per user's single
+// message.
+func (res *Result) checkSessions(stored *storedState, raceSession string) {
+	active := map[string]int{}
+	turnsOfUser := map[string]int{}
+	for _, s := range stored.sessions {
+		if s.status == "active" {
+			active[s.user]++
+		}
+		if s.id != raceSession {
+			turnsOfUser[s.user] += len(stored.numbers[s.id])
+		}
+	}
+	for _, user := range slices.Sorted(maps.Keys(active)) {
+		if n := active[user]; n > 1 {
+			res.TwoActiveSessions++
+			res.problem("%s has %d active sessions", user, n)
+		}
+	}
+	for _, user := range slices.Sorted(maps.Keys(turnsOfUser)) {
+		if n := turnsOfUser[user]; n > 1 {
+			res.DuplicatedTurns += n - 1
+			res.problem("%s sent one message and has %d turns", user, n)
+		}
+	}
+}
+
+// storedState is what the database holds after the load.
+type storedState struct {
+	sessions []storedSession
+	turns    map[string]storedTurn // by turn id
+	numbers  map[string][]int      // turn numbers by session id
+}
+
+type storedSession struct{ id, user, status string }
+
+type storedTurn struct{ sessionID, response string }
+
+// readStored reads every session and turn of the run's database. The
+// field names are the MongoDB store's (adapters/mongo).
+func readStored(ctx context.Context, target, database string) (*storedState, error) {
+	client, err := mongo.Connect(options.Client().ApplyURI("mongodb://" + target + "/"))
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = client.Disconnect(context.WithoutCancel(ctx)) }()
+	db := client.Database(database)
+	st := &storedState{turns: map[string]storedTurn{}, numbers: map[string][]int{}}
+	var sessions []struct {
+		ID     string `bson:"_id"`
+		User   string `bson:"user_channel_id"`
+		Status string `bson:"status"`
+	}
+	if err := findAll(ctx, db.Collection("sessions"), &sessions); err != nil {
+		return nil, err
+	}
+	for _, s := range sessions {
+		st.sessions = append(st.sessions, storedSession{s.ID, s.User, s.Status})
+	}
+	var turns []struct {
+		ID         string `bson:"_id"`
+		SessionID  string `bson:"session_id"`
+		TurnNumber int    `bson:"turn_number"`
+		Record     string `bson:"record"`
+	}
+	if err := findAll(ctx, db.Collection("turns"), &turns); err != nil {
+		return nil, err
+	}
+	for _, t := range turns {
+		var rec struct {
+			Response string `json:"response"`
+		}
+		if err := json.Unmarshal([]byte(t.Record), &rec); err != nil {
+			return nil, fmt.Errorf("turn %s: %w", t.ID, err)
+		}
+		st.turns[t.ID] = storedTurn{sessionID: t.SessionID, response: rec.Response}
+		st.numbers[t.SessionID] = append(st.numbers[t.SessionID], t.TurnNumber)
+	}
+	return st, nil
+}
+
+func findAll(ctx context.Context, col *mongo.Collection, out any) error {
+	cur, err := col.Find(ctx, bson.D{})
+	if err != nil {
+		return fmt.Errorf("read %s: %w", col.Name(), err)
+	}
+	return cur.All(ctx, out)
+}
+
+type client struct {
+	base, token string
+	http        *http.Client
+}
+
+func (c *client) chat(ctx context.Context, user, key, sessionID, message string) *answer {
+	body := map[string]string{"agent_id": demoAgent, "channel": "chaos", "user_channel_id": user, "message": message}
+	if sessionID != "" {
+		body["session_id"] = sessionID
+	}
+	raw, _ := json.Marshal(body)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v1/chat", bytes.NewReader(raw))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Idempotency-Key", key)
+	a := &answer{key: key, user: user}
+	res, err := c.http.Do(req)
+	if err != nil {
+		a.status, a.body = -1, []byte(err.Error())
+		return a
+	}
+	defer res.Body.Close()
+	a.status = res.StatusCode
+	a.body, _ = io.ReadAll(res.Body)
+	var parsed struct {
+		TurnID    string `json:"turn_id"`
+		SessionID string `json:"session_id"`
+		Error     struct {
+			Code string `json:"code"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(a.body, &parsed)
+	a.turnID, a.sessionID, a.code = parsed.TurnID, parsed.SessionID, parsed.Error.Code
+	return a
+}

@@ -1,0 +1,93 @@
+package chaos
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Markers delimit the section a run writes into a markdown file; the rest
+// of the file is left as it is.
+const (
+	SectionBegin = "<!-- chaos:begin (written by make chaos) -->"
+	SectionEnd   = "<!-- chaos:end -->"
+)
+
+// Markdown is the run's section: what was sent, what was injected, and a
+// verdict per invariant, each computed from the counts.
+func (r *Result) Markdown(cfg Config, at time.Time, elapsed time.Duration) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\n## MongoDB under injected faults (`make chaos`)\n\n", SectionBegin)
+	fmt.Fprintf(&b, "Written by `make chaos` on %s, in %s, against %s through `test/faultproxy`.\n\n",
+		at.UTC().Format("2006-01-02 15:04 MST"), elapsed.Round(time.Second), r.Server)
+	fmt.Fprintf(&b, "%d chat requests, %d at a time: %d users with one message each, %d of those messages sent twice at about "+
+		"the same moment with the same Idempotency-Key, %d messages racing on one session. Faults in %.0f%% of the commands between Focal "+
+		"and the server (seed %d): %d of %d commands faulted (%d connections dropped after the command was sent, %d before, %d replies "+
+		"delayed by up to %s against a %s operation timeout), %d of %d new connections refused.\n\n",
+		r.Requests, cfg.Concurrency, r.UniqueRequests, r.DuplicateKeys, r.RacingMessages, 100*r.FaultRate, r.Seed,
+		r.Proxy.Faulted(), r.Proxy.Commands, r.Proxy.DroppedAfterSend, r.Proxy.DroppedBeforeSend, r.Proxy.Delayed,
+		cfg.Faults.MaxDelay, operationTimeout, r.Proxy.Refused, r.Proxy.Connections)
+	b.WriteString("| invariant | measured | verdict |\n|---|---|---|\n")
+	row := func(what string, n int) {
+		fmt.Fprintf(&b, "| %s | %d | %s |\n", what, n, verdict(n == 0))
+	}
+	row("turns stored twice", r.DuplicatedTurns)
+	row("answered turns not stored", r.LostTurns)
+	row("channel identities with two active sessions", r.TwoActiveSessions)
+	row("answers neither the committed turn nor a retryable error", r.UnexpectedAnswers)
+	row("same Idempotency-Key, different answers", r.MismatchedPairs)
+	fmt.Fprintf(&b, "| racing session: turns numbered 1..n, n within answered..sent | %d turns, %d of %d answered, dense: %v | %s |\n\n",
+		r.RaceTurns, r.RaceAnswered, r.RacingMessages, r.RaceNumbersDense,
+		verdict(r.RaceNumbersDense && r.RaceTurns >= 1+r.RaceAnswered && r.RaceTurns <= 1+r.RacingMessages))
+	b.WriteString("Answers: ")
+	first := true
+	for _, k := range slices.Sorted(maps.Keys(r.Answers)) {
+		if !first {
+			b.WriteString(", ")
+		}
+		first = false
+		fmt.Fprintf(&b, "%s × %d", k, r.Answers[k])
+	}
+	fmt.Fprintf(&b, ". The load itself took %.1f s.\n%s\n", r.Seconds, SectionEnd)
+	return b.String()
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**not met**"
+}
+
+// WriteSection puts section (from SectionBegin to SectionEnd) into the
+// markdown file at path, replacing the previous run's, or appending it.
+func WriteSection(path, section string) error {
+	old, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return os.WriteFile(path, []byte(ReplaceSection(string(old), section)), 0o644)
+}
+
+// ReplaceSection returns doc with its marked section replaced by section,
+// or with section appended when doc has none.
+func ReplaceSection(doc, section string) string {
+	begin, end := strings.Index(doc, SectionBegin), strings.Index(doc, SectionEnd)
+	if begin < 0 || end < begin {
+		return strings.TrimRight(doc, "\n") + "\n\n" + strings.TrimRight(section, "\n") + "\n"
+	}
+	return doc[:begin] + strings.TrimRight(section, "\n") + doc[end+len(SectionEnd):]
+}
+
+// Section returns the marked section of doc, "" when it has none.
+func Section(doc string) string {
+	begin, end := strings.Index(doc, SectionBegin), strings.Index(doc, SectionEnd)
+	if begin < 0 || end < begin {
+		return ""
+	}
+	return doc[begin : end+len(SectionEnd)]
+}
