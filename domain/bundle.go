@@ -74,6 +74,7 @@ func (p *Policy) ValidateWithin(limits PolicyLimits) []FieldError {
 		validateScenario(v, fmt.Sprintf("scenarios[%d]", i), &p.Scenarios[i], templates, steps)
 	}
 
+	v.flowRefs(p)
 	rules := v.uniqueIDs("rules", len(p.Rules), func(i int) string { return p.Rules[i].ID })
 	for i := range p.Rules {
 		validateRule(v, fmt.Sprintf("rules[%d]", i), &p.Rules[i], scenarios, steps, templates, tools)

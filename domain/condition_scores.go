@@ -155,7 +155,9 @@ func (cp *CompiledPolicy) ScoreStep(scenarioID, stepID, text, context string, si
 		byCond[cs.Condition] = set.evidence(cs)
 	}
 	for i, c := range sc.transitions {
-		out.Transitions[i] = byCond[c]
+		if c >= 0 {
+			out.Transitions[i] = byCond[c]
+		}
 	}
 	if sc.exit >= 0 {
 		ev := byCond[sc.exit]

@@ -136,15 +136,21 @@ type stepConditions struct {
 // decide (no transitions and no exit).
 func newStepConditions(sc *Scenario, st *Step) *stepConditions {
 	exit := sc.Exit()
-	if len(st.Transitions) == 0 && !exit.Exists() {
-		return nil
-	}
 	s := &stepConditions{exit: -1, stay: -1}
+	any := false
 	for i := range st.Transitions {
-		s.transitions = append(s.transitions, s.builder.addCondition(st.Transitions[i].MessageCondition()))
+		// A transition with only a guard (when) has nothing to match: -1.
+		c := -1
+		if cond := st.Transitions[i].MessageCondition(); cond.Exists() {
+			c, any = s.builder.addCondition(cond), true
+		}
+		s.transitions = append(s.transitions, c)
 	}
 	if exit.Exists() {
-		s.exit = s.builder.addCondition(exit)
+		s.exit, any = s.builder.addCondition(exit), true
+	}
+	if !any {
+		return nil
 	}
 	return s
 }

@@ -212,6 +212,9 @@ func lintStep(cp *CompiledPolicy, st lintedStep) []LintWarning {
 	transitions := map[int]bool{}
 	first := map[int]int{} // condition → its first transition
 	for k, c := range s.transitions {
+		if c < 0 {
+			continue // a guard alone: nothing to match
+		}
 		owners[c] = append(owners[c], st.transitions[k])
 		transitions[c] = true
 		j, seen := first[c]

@@ -57,7 +57,11 @@ type navigation struct {
 // navigate decides the scenario move from pos (nil outside scenarios). It
 // comes before rule selection so that a scenario entered this turn
 // already brings its own rules into scope.
-func navigate(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, m matching) navigation {
+//
+// guard evaluates a transition's when: a transition whose guard does not
+// hold cannot be taken; one with a guard and no condition on the message
+// is taken whenever its guard holds.
+func navigate(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, m matching, guard func(domain.Transition) bool) navigation {
 	if pos == nil {
 		return startScenario(cp, m)
 	}
@@ -77,9 +81,21 @@ func navigate(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, m matchin
 		in.ExitScore = ev.Score
 		options = append(options, option(domain.MoveExit, "", *ev))
 	}
-	for i, ev := range m.step.Transitions {
-		in.Transitions = append(in.Transitions, domain.ScoredTransition{Transition: step.Transitions[i], Score: ev.Score})
-		options = append(options, option(domain.MoveAdvance, step.Transitions[i].To, ev))
+	for i, tr := range step.Transitions {
+		var ev domain.ConditionEvidence
+		if i < len(m.step.Transitions) {
+			ev = m.step.Transitions[i]
+		}
+		if tr.When != "" {
+			switch {
+			case !guard(tr):
+				ev.Score = 0
+			case !tr.MessageCondition().Exists():
+				ev.Score = 1
+			}
+		}
+		in.Transitions = append(in.Transitions, domain.ScoredTransition{Transition: tr, Score: ev.Score})
+		options = append(options, option(domain.MoveAdvance, tr.To, ev))
 	}
 	if len(options) > 0 {
 		options = append(options, option(domain.MoveStay, "", m.step.Stay))

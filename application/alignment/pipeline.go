@@ -12,47 +12,15 @@ import (
 // decided and returns its own result; the session after the turn and the
 // explanation are each assembled once, from those results.
 func (e *Engine) RunTurn(ctx context.Context, in ports.TurnInput, sink ports.DeltaSink) (*ports.TurnOutcome, error) {
-	timer := stepTimer{clock: e.clock}
-	var lp loadedPolicy
-	err := timer.time("policy", func() (err error) {
-		lp, err = e.loadPolicy(ctx, in.Policy)
-		return err
-	})
+	timer := &stepTimer{clock: e.clock}
+	d, err := e.decide(ctx, in, timer)
 	if err != nil {
 		return nil, err
 	}
-	cp := lp.cp
-	var similarity []float64
-	var note string
-	timer.run("embedding", func() { similarity, note = e.messageSimilarity(ctx, lp, in.Message) })
-	history := &recentTurns{store: e.history, in: in, want: *cp.Settings.HistoryTurns}
-	var asked string
-	if pos := in.Session.Scenario; pos != nil {
-		// What the agent last asked, for reading a short reply.
-		if err := timer.time("context", func() (err error) { asked, err = lastAsked(ctx, cp, pos, history); return err }); err != nil {
-			return nil, err
-		}
-	}
-	var scores matching
-	timer.run("matching", func() { scores = match(cp, in, similarity, asked) })
-	var nav navigation
-	timer.run("scenario", func() { nav = navigate(cp, in.Session.Scenario, scores) })
-	var cands ruleCandidates
-	var sel selection
-	timer.run("retrieval", func() { cands = candidates(cp, in, nav, scores) })
-	if cp.Settings.RuleJudge && len(cands.list) > 0 {
-		err = timer.time("rule_judge", func() (err error) { sel, err = e.judgeRules(ctx, cp, in, cands.list, history); return err })
-		if err != nil {
-			return nil, err
-		}
-	} else {
-		sel = selectByScore(cp, cands.list)
-	}
-	sel = explainMatches(sel, scores.message, cp)
 	var calls []domain.ToolCall
-	timer.run("tools", func() { calls = e.runTools(ctx, cp, in, sel.matched) })
-	after := sessionAfter(cp, in, nav, sel.matched, calls)
-	scope := newReplyScope(cp, in, nav, sel.matched, calls, after, history)
+	timer.run("tools", func() { calls = e.runTools(ctx, d.cp, in, d.now, d.toolJobs(in), d.toolVars(in)) })
+	after := sessionAfter(in, d, calls)
+	scope := newReplyScope(d, in, calls, after)
 	var rep reply
 	err = timer.time("generation", func() (err error) {
 		rep, err = e.respond(ctx, scope, sink)
@@ -65,21 +33,68 @@ func (e *Engine) RunTurn(ctx context.Context, in ports.TurnInput, sink ports.Del
 	if scope.step != nil && scope.step.Terminal {
 		after.ExitScenario()
 	}
-	usage := sel.usage
+	usage := d.sel.usage
+	usage.Add(d.coll.usage)
 	usage.Add(rep.usage)
-	mode := domain.RetrievalLexical
-	if similarity != nil {
-		mode = domain.RetrievalHybrid
-	}
 	return &ports.TurnOutcome{
-		Response: rep.text,
-		Session:  after,
-		Explanation: explain(explanationParts{retrieval: domain.Retrieval{Mode: mode, Note: note, Judge: sel.judge},
-			nav: nav, cands: cands, sel: sel, calls: calls, rep: rep, threshold: cp.Settings.MatchThreshold}),
-		Usage:   usage,
-		Model:   rep.model,
-		Timings: timer.timings,
+		Response:    rep.text,
+		Session:     after,
+		Explanation: explain(explanationParts{turn: d, calls: calls, rep: rep, reask: scope.reask}),
+		Usage:       usage,
+		Model:       rep.model,
+		Timings:     timer.timings,
 	}, nil
+}
+
+// decided is what the turn decided before anything is said or called: the
+// variables collected, the scenario move and the rules that apply.
+type decided struct {
+	cp         *domain.CompiledPolicy
+	now        time.Time // the turn's time on the agent's calendar
+	similarity []float64
+	note       string
+	history    *recentTurns
+	coll       collection
+	nav        navigation
+	cands      ruleCandidates
+	sel        selection
+}
+
+// decide runs the steps up to the rule selection.
+func (e *Engine) decide(ctx context.Context, in ports.TurnInput, timer *stepTimer) (*decided, error) {
+	var lp loadedPolicy
+	if err := timer.time("policy", func() (err error) { lp, err = e.loadPolicy(ctx, in.Policy); return err }); err != nil {
+		return nil, err
+	}
+	d := &decided{cp: lp.cp, now: lp.cp.Now(e.clock.Now())}
+	timer.run("embedding", func() { d.similarity, d.note = e.messageSimilarity(ctx, lp, in.Message) })
+	d.history = &recentTurns{store: e.history, in: in, want: *d.cp.Settings.HistoryTurns}
+	var asked string
+	if pos := in.Session.Scenario; pos != nil {
+		// What the agent last asked, for reading a short reply.
+		if err := timer.time("context", func() (err error) { asked, err = lastAsked(ctx, d.cp, pos, d.history); return err }); err != nil {
+			return nil, err
+		}
+	}
+	var scores matching
+	timer.run("matching", func() { scores = match(d.cp, in, d.similarity, asked) })
+	timer.run("variables", func() { d.coll = e.collect(ctx, d.cp, in, d.now, asked) })
+	timer.run("scenario", func() { d.nav = e.navigateTurn(d, in, scores) })
+	timer.run("retrieval", func() { d.cands = candidates(d.cp, in, d.nav, scores) })
+	if d.cp.Settings.RuleJudge && len(d.cands.list) > 0 {
+		err := timer.time("rule_judge", func() (err error) {
+			d.sel, err = e.judgeRules(ctx, d.cp, in, d.cands.list, d.history)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		d.sel = selectByScore(d.cp, d.cands.list)
+	}
+	d.sel = explainMatches(d.sel, scores.message, d.cp)
+	markDigression(d, in)
+	return d, nil
 }
 
 // stepTimer records how long each step took.
@@ -104,23 +119,28 @@ func (s *stepTimer) run(name string, fn func()) {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // sessionAfter is the session once the turn's decisions apply: the
-// scenario move, the matched rules' fires and the tools' outputs. The input
-// session is not modified.
-func sessionAfter(cp *domain.CompiledPolicy, in ports.TurnInput, nav navigation, matched []domain.RuleCandidate, calls []domain.ToolCall) *domain.Session {
+// scenario move, the variables collected, the matched rules' fires and the
+// tools' outputs. The input session is not modified.
+func sessionAfter(in ports.TurnInput, d *decided, calls []domain.ToolCall) *domain.Session {
 	s := in.Session.Clone()
-	switch d := nav.decision; d.Action {
+	switch dec := d.nav.decision; dec.Action {
 	case domain.ScenarioStart, domain.ScenarioAdvance:
-		s.EnterStep(d.After.ID, d.After.Step, in.TurnNumber)
+		s.EnterStep(dec.After.ID, dec.After.Step, in.TurnNumber)
 	case domain.ScenarioExit, domain.ScenarioLoopExit:
 		s.ExitScenario()
 	}
-	for _, m := range matched {
+	for _, m := range d.sel.matched {
 		s.RecordFire(m.RuleID, in.TurnNumber)
 	}
-	// Outputs are applied in the rules' order, so when two tools set one
-	// variable the higher-priority rule's tool wins deterministically. A
-	// session holds at most domain.MaxSessionVariables variables: outputs
+	// A session holds at most domain.MaxSessionVariables variables: values
 	// naming new ones past that are dropped.
+	for _, x := range d.coll.record {
+		if x.Problem == "" {
+			s.SetVariable(x.Variable, x.Value)
+		}
+	}
+	// Outputs are applied in the calls' order, so when two tools set one
+	// variable the first (the higher-priority rule's) wins deterministically.
 	for i := len(calls) - 1; i >= 0; i-- {
 		for _, k := range sortedKeys(calls[i].Output) {
 			s.SetVariable(k, calls[i].Output[k])

@@ -13,6 +13,7 @@
 //	          matched_rules: [greeting, returns_policy]   # exactly these, any order
 //	          matched_rules_include: [greeting]           # at least these
 //	          tools_called: []
+//	          variables: {order_id: AC-123456}     # set this turn, these values
 //	          reply:
 //	            equals: "..."
 //	            contains: ["order number"]
@@ -24,8 +25,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -56,11 +59,15 @@ type Turn struct {
 
 // Expect lists the checks of a turn; unset checks are not made.
 type Expect struct {
-	MatchedRules        *[]string    `yaml:"matched_rules"`
-	MatchedRulesInclude []string     `yaml:"matched_rules_include"`
-	Scenario            *string      `yaml:"scenario"`
-	ToolsCalled         *[]string    `yaml:"tools_called"`
-	Reply               *ReplyExpect `yaml:"reply"`
+	MatchedRules        *[]string `yaml:"matched_rules"`
+	MatchedRulesInclude []string  `yaml:"matched_rules_include"`
+	Scenario            *string   `yaml:"scenario"`
+	ToolsCalled         *[]string `yaml:"tools_called"`
+	// Variables are values the turn must set (its record's variables).
+	Variables map[string]any `yaml:"variables"`
+	// Reask, when set, must be contained in why the step asked again.
+	Reask string       `yaml:"reask"`
+	Reply *ReplyExpect `yaml:"reply"`
 }
 
 // ReplyExpect checks the reply text.
@@ -175,7 +182,7 @@ func Run(ctx context.Context, chat Chatter, turns TurnReader, tenantID, agentID 
 					tr.Explanation = &rec.Explanation
 				}
 			}
-			tr.Failures = check(turn.Expect, res)
+			tr.Failures = append(check(turn.Expect, res), checkRecord(turn.Expect, tr.Explanation)...)
 			cr.Turns = append(cr.Turns, tr)
 		}
 		rep.Conversations = append(rep.Conversations, cr)
@@ -240,4 +247,43 @@ func sameSet(want, got []string) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(a, b)
+}
+
+// checkRecord compares what the turn record shows with the expectations:
+// the variables set and why the step asked again.
+func checkRecord(e Expect, x *domain.Explanation) []string {
+	if len(e.Variables) == 0 && e.Reask == "" {
+		return nil
+	}
+	if x == nil {
+		return []string{"variables: the turn record could not be read"}
+	}
+	var fails []string
+	set := map[string]string{}
+	for _, v := range x.Variables {
+		if v.Problem == "" {
+			set[v.Variable] = domain.FormatValue(v.Value)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(e.Variables)) {
+		want := domain.FormatValue(e.Variables[name])
+		if got, ok := set[name]; !ok || got != want {
+			fails = append(fails, fmt.Sprintf("variables: expected %s = %q, got %s", name, want, describeSet(set)))
+		}
+	}
+	if e.Reask != "" && !strings.Contains(x.Scenario.Reask, e.Reask) {
+		fails = append(fails, fmt.Sprintf("reask: expected to contain %q, got %q", e.Reask, x.Scenario.Reask))
+	}
+	return fails
+}
+
+func describeSet(set map[string]string) string {
+	if len(set) == 0 {
+		return "none set"
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(set)) {
+		parts = append(parts, k+" = "+strconv.Quote(set[k]))
+	}
+	return strings.Join(parts, ", ")
 }
