@@ -26,8 +26,8 @@ const MaxFlowDepth = 3
 // command.
 var commandPatterns = map[string]*regexp.Regexp{
 	CommandCancel: regexp.MustCompile(`(?i)^\s*(?:please\s+)?(?:cancel|stop|never\s*mind|forget\s+it|quit|abort)(?:\s+(?:it|this|that|please))?\s*[.!]*\s*$`),
-	CommandHuman: regexp.MustCompile(`(?i)^\s*(?:(?:i\s+want|i'd\s+like|let\s+me\s+talk|can\s+i\s+(?:talk|speak))\s+(?:to\s+)?(?:a\s+|an\s+)?)?` +
-		`(?:human|agent|person|operator|representative|real\s+person)(?:\s+please)?\s*[.!?]*\s*$`),
+	CommandHuman: regexp.MustCompile(`(?i)^\s*(?:(?:i\s+want|i'd\s+like|i\s+need|can\s+i|could\s+i|let\s+me)\s+(?:to\s+)?(?:talk|speak|chat)\s+(?:to|with)\s+)?` +
+		`(?:a\s+|an\s+)?(?:human|agent|person|operator|representative|real\s+person)(?:\s+please)?\s*[.!?]*\s*$`),
 }
 
 // FlowCommand returns the built-in command msg gives among those enabled,
