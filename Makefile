@@ -17,10 +17,11 @@ help: ## List the targets
 build: ## Build bin/focal
 	$(GO) build -o $(BIN) ./cmd/focal
 
-run: build ## Serve the demo agent on :8080 (memory store, offline model); prints a token, a curl line and the console URL
-	@FOCAL_JWT_SECRET='$(DEV_SECRET)' FOCAL_HTTP_ADDR='$(RUN_ADDR)' \
+run: build ## Serve the demo agent on :8080 (memory store, offline model) and its order lookup on 127.0.0.1:8081; prints a token, a curl line and the console URL
+	@$(BIN) demo-tools --listen 127.0.0.1:8081 & demo=$$!; trap 'kill $$demo' EXIT INT TERM; \
+	 FOCAL_JWT_SECRET='$(DEV_SECRET)' FOCAL_HTTP_ADDR='$(RUN_ADDR)' FOCAL_TOOLS_ALLOWED_HOSTS=127.0.0.1:8081 \
 	 FOCAL_BOOTSTRAP_BUNDLE=examples/demo-agent.yaml FOCAL_LOG_FORMAT=console \
-	 exec $(BIN) serve --banner
+	 $(BIN) serve --banner
 
 test: ## Everything: format, vet, dependency direction, race tests incl. MongoDB (starts its own server)
 	scripts/test.sh

@@ -26,6 +26,6 @@ func rootCommand() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&configPath, "config", "", "YAML configuration file (FOCAL_* variables override it)")
 	root.AddCommand(serveCommand(&configPath), tokenCommand(&configPath), testCommand(&configPath),
-		chatCommand(), agentsCommand(), sessionsCommand(), schemaCommand(), evalCommand(&configPath), lintCommand())
+		chatCommand(), agentsCommand(), sessionsCommand(), schemaCommand(), evalCommand(&configPath), lintCommand(), demoToolsCommand())
 	return root
 }
