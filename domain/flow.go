@@ -2,6 +2,7 @@ package domain
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"time"
@@ -96,4 +97,38 @@ func (v *validator) flowRefs(p *Policy) {
 			v.add(fmt.Sprintf("agent.settings.commands[%d]", i), fmt.Sprintf("must be one of %v", Commands))
 		}
 	}
+}
+
+// SuspendScenario puts the active flow on the stack, under the one about
+// to start. The stack is copied, never written in place: clones share it.
+func (s *Session) SuspendScenario() {
+	if s.Scenario == nil {
+		return
+	}
+	pos := *s.Scenario
+	pos.StepVisits = maps.Clone(pos.StepVisits)
+	s.FlowStack = append(slices.Clone(s.FlowStack), pos)
+	s.Scenario = nil
+}
+
+// ResumeScenario makes the innermost waiting flow the active one again,
+// returning it, or nil when none waits.
+func (s *Session) ResumeScenario() *ScenarioPosition {
+	n := len(s.FlowStack)
+	if n == 0 {
+		return nil
+	}
+	pos := s.FlowStack[n-1]
+	pos.StepVisits = maps.Clone(pos.StepVisits)
+	s.Scenario = &pos
+	s.FlowStack = slices.Clone(s.FlowStack[:n-1])
+	if len(s.FlowStack) == 0 {
+		s.FlowStack = nil
+	}
+	return &pos
+}
+
+// LeaveAllScenarios ends the active flow and every waiting one.
+func (s *Session) LeaveAllScenarios() {
+	s.Scenario, s.FlowStack = nil, nil
 }

@@ -1,6 +1,7 @@
 package alignment
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -11,9 +12,28 @@ import (
 
 // navigateTurn decides the scenario move: a built-in command the agent
 // switched on, else navigation with the transitions' guards evaluated over
-// the variables as collected this turn. A step entered reads the message
-// for the variables it collects that are still unset.
+// the variables as collected this turn, else a flow started from inside
+// the active one. A flow left returns to the one waiting under it. A step
+// entered reads the message for the variables it collects that are unset.
 func (e *Engine) navigateTurn(d *decided, in ports.TurnInput, scores matching) navigation {
+	nav := e.move(d, in, scores)
+	dec := &nav.decision
+	if a := dec.Action; (a == domain.ScenarioExit || a == domain.ScenarioLoopExit) && dec.Command != domain.CommandHuman {
+		if stack := in.Session.FlowStack; len(stack) > 0 {
+			top := stack[len(stack)-1]
+			nav.resumed = &top
+			dec.Resumed = &domain.ScenarioRef{ID: top.ScenarioID, Step: top.StepID}
+		}
+	}
+	if a := dec.Action; a == domain.ScenarioStart || a == domain.ScenarioAdvance {
+		if st := currentStep(d.cp, nav.position); st != nil {
+			d.coll.readUnset(d.cp, st.Collects, in.Message, d.now)
+		}
+	}
+	return nav
+}
+
+func (e *Engine) move(d *decided, in ports.TurnInput, scores matching) navigation {
 	pos := in.Session.Scenario
 	if cmd := domain.FlowCommand(in.Message, d.cp.Settings.Commands); cmd != "" && (pos != nil || cmd == domain.CommandHuman) {
 		return commandMove(pos, cmd)
@@ -24,12 +44,43 @@ func (e *Engine) navigateTurn(d *decided, in ports.TurnInput, scores matching) n
 		return ok
 	}
 	nav := navigate(d.cp, pos, scores, guard)
-	if a := nav.decision.Action; a == domain.ScenarioStart || a == domain.ScenarioAdvance {
-		if st := currentStep(d.cp, nav.position); st != nil {
-			d.coll.readUnset(d.cp, st.Collects, in.Message, d.now)
+	if nav.decision.Action == domain.ScenarioStay {
+		if nested, ok := nestedStart(d.cp, in.Session, scores); ok {
+			return nested
 		}
 	}
 	return nav
+}
+
+// nestedStart starts another flow from inside the active one when the
+// message clears that flow's entry condition and it was going nowhere
+// else; the active flow waits on the stack (at most MaxFlowDepth flows).
+func nestedStart(cp *domain.CompiledPolicy, s *domain.Session, scores matching) (navigation, bool) {
+	if s.Scenario == nil || len(s.FlowStack)+1 >= domain.MaxFlowDepth {
+		return navigation{}, false
+	}
+	open := map[string]bool{s.Scenario.ScenarioID: true}
+	for _, p := range s.FlowStack {
+		open[p.ScenarioID] = true
+	}
+	threshold := cp.Settings.ScenarioEntryThreshold
+	var best *domain.Scenario
+	bestScore := threshold
+	for i := range cp.Policy.Scenarios {
+		sc := &cp.Policy.Scenarios[i]
+		if score := scores.message.Entry(sc.ID).Score; sc.Enabled && !open[sc.ID] && score >= bestScore && (best == nil || score > bestScore) {
+			best, bestScore = sc, score
+		}
+	}
+	if best == nil {
+		return navigation{}, false
+	}
+	cur := s.Scenario
+	d := domain.ScenarioDecision{Action: domain.ScenarioStart, Score: bestScore,
+		Before: &domain.ScenarioRef{ID: cur.ScenarioID, Step: cur.StepID},
+		After:  &domain.ScenarioRef{ID: best.ID, Step: best.EntryStepID},
+		Reason: fmt.Sprintf("entry condition of %s scored %.2f ≥ %.2f; %s waits to resume", best.ID, bestScore, threshold, cur.ScenarioID)}
+	return navigation{decision: d, position: &domain.ScenarioPosition{ScenarioID: best.ID, StepID: best.EntryStepID}, nested: true}, true
 }
 
 // commandMove carries out a built-in command: both leave the flow (the
@@ -157,16 +208,38 @@ func asksItself(text string) bool {
 // decorate adds the flow's part to a template's text: the reason a step
 // asks again before the step's own question, or, after a digression's
 // answer, the step's question to resume the flow (unless the answer asks
-// something itself).
+// something itself); and, when a flow ended with another waiting, that
+// one's question.
 func (s *replyScope) decorate(id, text string) string {
 	ofStep := s.step != nil && slices.Contains(s.step.TemplateIDs, id)
 	switch {
 	case ofStep && s.reask != "" && text != s.reask:
-		return s.reask + " " + text
+		text = s.reask + " " + text
 	case !ofStep && s.resume != "" && !asksItself(text):
-		return text + "\n\n" + s.resume
+		text += "\n\n" + s.resume
+	}
+	if s.returnTo != "" {
+		text += "\n\n" + s.returnTo
 	}
 	return text
+}
+
+// returnQuestion is what a flow waiting at pos asks, said when the flow
+// above it ends.
+func returnQuestion(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, render func(string) string) string {
+	sc := cp.Scenario(pos.ScenarioID)
+	if sc == nil {
+		return ""
+	}
+	back := "Back to " + scenarioName(sc)
+	if st := sc.Step(pos.StepID); st != nil {
+		for _, id := range st.TemplateIDs {
+			if t, _, ok := cp.Template(id); ok && t.Mode == domain.ModeExclusive {
+				return back + ": " + render(id)
+			}
+		}
+	}
+	return back + "."
 }
 
 // Built-in replies to the flow commands, when no matched rule's template
@@ -179,6 +252,9 @@ const (
 func commandReply(s *replyScope) string {
 	if s.command == domain.CommandHuman {
 		return humanReply
+	}
+	if s.returnTo != "" {
+		return cancelReply + "\n\n" + s.returnTo
 	}
 	return cancelReply
 }

@@ -235,3 +235,55 @@ func TestRelativeDatesUseTheAgentsTimeZone(t *testing.T) {
 	assert.Equal(t, "2025-01-17", x.Value, "it is already the 16th in Tokyo")
 	assert.Equal(t, "confirm", r.exp().Scenario.After.Step, "today in the guard is Tokyo's too")
 }
+
+// flowScenario is a one-step flow started by its entry examples.
+func flowScenario(id string, terminal bool, examples ...string) domain.Scenario {
+	return domain.Scenario{ID: id, Name: id, EntryCondition: examples[0], EntryExamples: examples[1:], Enabled: true, EntryStepID: "only",
+		Steps: []domain.Step{{ID: "only", Terminal: terminal, TemplateIDs: []string{"tpl_" + id}}}}
+}
+
+// A flow started from inside another returns to it when it ends, with the
+// waiting flow's question; cancelling the inner flow resumes the outer
+// one; at most three flows are open at once.
+func TestNestedFlowsReturnAndStayWithinDepth(t *testing.T) {
+	p := returnsPolicy()
+	p.Agent.Settings.Commands = []string{domain.CommandCancel}
+	p.Scenarios = append(p.Scenarios,
+		flowScenario("address", true, "change my delivery address", "I moved house, update my address", "new shipping address please"),
+		flowScenario("gift", false, "wrap it as a gift", "can you gift wrap it", "add a gift message"),
+		flowScenario("invoice", false, "send me an invoice", "I need a VAT invoice", "invoice for my company"),
+		flowScenario("newsletter", false, "unsubscribe from the newsletter", "stop the marketing emails", "remove me from your mailing list"))
+	p.Templates = append(p.Templates, tpl("tpl_address", domain.ModeExclusive, "Your new address is noted."),
+		tpl("tpl_gift", domain.ModeExclusive, "Gift wrap it is."), tpl("tpl_invoice", domain.ModeExclusive, "Which company?"),
+		tpl("tpl_newsletter", domain.ModeExclusive, "You are unsubscribed."))
+	h := newHarness(t, p, newFakeModel())
+	h.run("I want to return my jacket")
+
+	r := h.run("I moved house, update my delivery address")
+	assert.Equal(t, domain.ScenarioStart, r.exp().Scenario.Action)
+	assert.Equal(t, "address", r.exp().Scenario.After.ID)
+	assert.Equal(t, "Your new address is noted.\n\nBack to returns: What is your order number, dear customer?", r.Response)
+	assert.Equal(t, "returns", r.exp().Scenario.Resumed.ID, "the terminal step ends the inner flow; the outer resumes")
+	require.NotNil(t, r.Session.Scenario)
+	assert.Equal(t, "ask_order", r.Session.Scenario.StepID)
+	assert.Empty(t, r.Session.FlowStack)
+
+	r = h.run("can you gift wrap it")
+	assert.Equal(t, "gift", r.Session.Scenario.ScenarioID)
+	assert.Len(t, r.Session.FlowStack, 1)
+	r = h.run("I need a VAT invoice for my company")
+	assert.Equal(t, "invoice", r.Session.Scenario.ScenarioID)
+	assert.Len(t, r.Session.FlowStack, 2)
+	r = h.run("remove me from your mailing list")
+	assert.Equal(t, "invoice", r.Session.Scenario.ScenarioID, "three flows are open: a fourth does not start")
+	assert.Len(t, r.Session.FlowStack, 2)
+
+	r = h.run("cancel")
+	assert.Equal(t, domain.CommandCancel, r.exp().Scenario.Command)
+	assert.Equal(t, "gift", r.Session.Scenario.ScenarioID, "cancel leaves the inner flow only")
+	assert.Equal(t, cancelReply+"\n\nBack to gift: Gift wrap it is.", r.Response)
+	r = h.run("cancel")
+	assert.Equal(t, "returns", r.Session.Scenario.ScenarioID)
+	r = h.run("AC-123456")
+	assert.Equal(t, "ask_reason", r.Session.Scenario.StepID, "the resumed flow goes on where it was")
+}

@@ -52,6 +52,10 @@ type navigation struct {
 	// position is where the turn answers from once the move is made: the
 	// step entered or kept, nil outside scenarios.
 	position *domain.ScenarioPosition
+	// nested is true when the move starts a flow from inside the active
+	// one, which waits; resumed is the waiting flow a flow left returns to.
+	nested  bool
+	resumed *domain.ScenarioPosition
 }
 
 // navigate decides the scenario move from pos (nil outside scenarios). It

@@ -29,9 +29,13 @@ func (e *Engine) RunTurn(ctx context.Context, in ports.TurnInput, sink ports.Del
 	if err != nil {
 		return nil, err
 	}
-	// A terminal step answers this turn and ends its scenario.
+	// A terminal step answers this turn and ends its scenario; a flow
+	// waiting under it resumes.
 	if scope.step != nil && scope.step.Terminal {
 		after.ExitScenario()
+		if pos := after.ResumeScenario(); pos != nil {
+			d.nav.decision.Resumed = &domain.ScenarioRef{ID: pos.ScenarioID, Step: pos.StepID}
+		}
 	}
 	usage := d.sel.usage
 	usage.Add(d.coll.usage)
@@ -123,11 +127,19 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // tools' outputs. The input session is not modified.
 func sessionAfter(in ports.TurnInput, d *decided, calls []domain.ToolCall) *domain.Session {
 	s := in.Session.Clone()
-	switch dec := d.nav.decision; dec.Action {
+	dec := d.nav.decision
+	switch dec.Action {
 	case domain.ScenarioStart, domain.ScenarioAdvance:
+		if d.nav.nested {
+			s.SuspendScenario()
+		}
 		s.EnterStep(dec.After.ID, dec.After.Step, in.TurnNumber)
 	case domain.ScenarioExit, domain.ScenarioLoopExit:
 		s.ExitScenario()
+		s.ResumeScenario()
+	}
+	if dec.Command == domain.CommandHuman {
+		s.LeaveAllScenarios()
 	}
 	for _, m := range d.sel.matched {
 		s.RecordFire(m.RuleID, in.TurnNumber)

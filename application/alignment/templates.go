@@ -29,6 +29,8 @@ type replyScope struct {
 	reask, resume string
 	// command is the built-in command the message gave.
 	command string
+	// returnTo is the question of the flow returned to when one ends.
+	returnTo string
 }
 
 func newReplyScope(d *decided, in ports.TurnInput, calls []domain.ToolCall, after *domain.Session) *replyScope {
@@ -42,6 +44,9 @@ func newReplyScope(d *decided, in ports.TurnInput, calls []domain.ToolCall, afte
 	}
 	a := nav.decision.Action
 	s.stepEntered = s.step != nil && (a == domain.ScenarioStart || a == domain.ScenarioAdvance)
+	if wait := waitingFlow(s, nav, after); wait != nil {
+		s.returnTo = returnQuestion(cp, wait, s.render)
+	}
 	if s.step == nil || len(s.step.Collects) == 0 {
 		return s
 	}
@@ -55,6 +60,18 @@ func newReplyScope(d *decided, in ports.TurnInput, calls []domain.ToolCall, afte
 		s.reask = reason
 	}
 	return s
+}
+
+// waitingFlow is the flow the turn returns to: the one a flow left
+// resumed, or the one under a terminal step, or nil.
+func waitingFlow(s *replyScope, nav navigation, after *domain.Session) *domain.ScenarioPosition {
+	if nav.resumed != nil {
+		return nav.resumed
+	}
+	if s.step != nil && s.step.Terminal && len(after.FlowStack) > 0 {
+		return &after.FlowStack[len(after.FlowStack)-1]
+	}
+	return nil
 }
 
 // hasProblem reports whether the turn refused a value the step collects.
