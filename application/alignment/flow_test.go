@@ -287,3 +287,24 @@ func TestNestedFlowsReturnAndStayWithinDepth(t *testing.T) {
 	r = h.run("AC-123456")
 	assert.Equal(t, "ask_reason", r.Session.Scenario.StepID, "the resumed flow goes on where it was")
 }
+
+// A step's completion tools run in the turn its variables become
+// complete, once, with those variables as inputs.
+func TestToolsRunWhenAStepIsComplete(t *testing.T) {
+	p := returnsPolicy()
+	p.Scenarios[0].Steps[0].ToolsOnComplete = []string{"lookup"}
+	p.Scenarios[0].Steps[2].ToolsOnEntry = nil
+	tools := newFakeTools().on("lookup", toolBehaviour{out: map[string]any{"item_name": "scarf"}})
+	h := newHarness(t, p, newFakeModel(), withTools(tools))
+	h.run("I want to return my jacket")
+	r := h.run("not sure yet")
+	assert.Empty(t, r.exp().ToolCalls, "the step is not complete")
+	r = h.run("AC-123456")
+	require.Len(t, r.exp().ToolCalls, 1)
+	assert.Equal(t, "complete", r.exp().ToolCalls[0].On)
+	assert.Equal(t, "returns/ask_order", r.exp().ToolCalls[0].Step)
+	assert.Equal(t, map[string]any{"order_id": "AC-123456"}, r.exp().ToolCalls[0].Input)
+	r = h.run("torn")
+	assert.Empty(t, r.exp().ToolCalls, "a step completes once")
+	assert.Equal(t, "Your scarf (order AC-123456) goes back.", r.Response)
+}
