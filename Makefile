@@ -23,16 +23,14 @@ run: build ## Serve the demo agent on :8080 (memory store, offline model) and it
 	 FOCAL_BOOTSTRAP_BUNDLE=examples/demo-agent.yaml FOCAL_LOG_FORMAT=console \
 	 $(BIN) serve --banner
 
-test: ## Everything: format, vet, dependency direction, race tests incl. MongoDB (starts its own server)
+test: ## Everything: lint, race tests incl. MongoDB (starts its own server), conversation tests, short fuzzing
 	scripts/test.sh
 
 test-short: ## Unit and component tests on memory only, without -race (fast feedback)
 	$(GO) test ./domain/... ./ports/... ./application/... ./adapters/memory/... ./adapters/http/... ./test/component/... ./test/architecture/...
 
-lint: ## gofmt, go vet and the hexagon's dependency direction
-	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
-	$(GO) test -count=1 ./test/architecture/
+lint: ## gofmt, go vet, staticcheck, function length/nesting/complexity, dependency direction (tools pinned in scripts/lint.sh, installed into .state/bin)
+	scripts/lint.sh
 
 fmt: ## Format the code
 	gofmt -w $$(git ls-files '*.go')

@@ -3,7 +3,6 @@ package application
 import (
 	"bytes"
 	"cmp"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,13 +11,11 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"focal/application/alignment"
 	"focal/domain"
-	"focal/ports"
 )
 
 // ParseBundle reads an agent bundle in YAML or JSON (JSON is YAML) into a
@@ -154,35 +151,6 @@ func validateGuards(p *domain.Policy, limits domain.PolicyLimits) []domain.Field
 		}
 	}
 	return errs
-}
-
-// ImportBundle stores p as the tenant's agent, creating it or replacing its
-// whole policy in one step as the next version, within limits. A new agent
-// (or one that was deleted) is saved with version 0, so the store numbers
-// it after any deletion marker and version numbers are never reused;
-// p.Agent.Version is the number stored.
-func ImportBundle(ctx context.Context, store ports.PolicyStore, tenantID string, p *domain.Policy, now time.Time, limits domain.PolicyLimits) (*domain.Policy, error) {
-	p.Agent.ID = strings.ToLower(p.Agent.ID)
-	if err := ValidatePolicyWithin(p, limits); err != nil {
-		return nil, err
-	}
-	current, err := store.GetPolicy(ctx, tenantID, p.Agent.ID)
-	p.Agent.TenantID = tenantID
-	p.Agent.UpdatedAt = now
-	switch {
-	case err == nil:
-		p.Agent.Version = current.Agent.Version + 1
-		p.Agent.CreatedAt = current.Agent.CreatedAt
-	case domain.IsCode(err, domain.CodeAgentNotFound):
-		p.Agent.Version = 0 // create: the store takes the next number
-		p.Agent.CreatedAt = now
-	default:
-		return nil, err
-	}
-	if err := store.SavePolicy(ctx, tenantID, p); err != nil {
-		return nil, err
-	}
-	return p, nil
 }
 
 // EncodeBundleYAML writes a bundle as YAML with the bundle format's field

@@ -39,7 +39,8 @@ type ChatResult struct {
 	LatencyMS    int64               `json:"latency_ms"`
 }
 
-// Input limits of a chat message (DESIGN §3.2).
+// Input limits of a chat message: they bound what one request can make a
+// turn hold, store and send to the model.
 const (
 	MaxMessageRunes       = 10000
 	MaxChannelLength      = 64

@@ -266,16 +266,16 @@ func TestPolicyImportBundle(t *testing.T) {
 	admin := newTestAdmin(t, store)
 	ctx := context.Background()
 
-	_, _, err := admin.ImportBundle(ctx, testTenant, testAgent, 0,
-		[]byte("agent:\n  name: x\n  mood: calm\nrules:\n  - id: r\n    condition: c\n    colour: red\n"))
+	_, err := admin.ImportBundle(ctx, BundleImport{TenantID: testTenant, AgentID: testAgent,
+		Bundle: []byte("agent:\n  name: x\n  mood: calm\nrules:\n  - id: r\n    condition: c\n    colour: red\n")})
 	assert.Equal(t, []string{"agent.mood", "rules[0].colour"}, fieldsOf(t, err))
 
-	bundle, created, err := admin.ImportBundle(ctx, testTenant, testAgent, 0, []byte(`{"agent":{"name":"Shop"}}`))
+	res, err := admin.ImportBundle(ctx, BundleImport{TenantID: testTenant, AgentID: testAgent, Bundle: []byte(`{"agent":{"name":"Shop"}}`)})
 	require.NoError(t, err)
-	assert.True(t, created)
-	assert.EqualValues(t, 1, bundle.Agent.Version)
-	assert.Empty(t, bundle.Agent.TenantID, "bundles carry no tenant")
-	assert.NotNil(t, bundle.Rules)
+	assert.True(t, res.Created)
+	assert.EqualValues(t, 1, res.Policy.Agent.Version)
+	assert.Empty(t, res.Policy.Agent.TenantID, "bundles carry no tenant")
+	assert.NotNil(t, res.Policy.Rules)
 
 	// The YAML export parses back into the same policy.
 	stored := testPolicy()
@@ -291,14 +291,14 @@ func TestPolicyImportBundle(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, snapshot(t, exported), snapshot(t, back))
 
-	bundle, created, err = admin.ImportBundle(ctx, testTenant, testAgent, 1, out)
+	res, err = admin.ImportBundle(ctx, BundleImport{TenantID: testTenant, AgentID: testAgent, IfVersion: 1, Bundle: out})
 	require.NoError(t, err)
-	assert.False(t, created)
-	assert.EqualValues(t, 2, bundle.Agent.Version)
+	assert.False(t, res.Created)
+	assert.EqualValues(t, 2, res.Policy.Agent.Version)
 
-	_, _, err = admin.ImportBundle(ctx, testTenant, testAgent, 0, []byte(`{"agent":{"id":"`+testTenant+`","name":"x"}}`))
+	_, err = admin.ImportBundle(ctx, BundleImport{TenantID: testTenant, AgentID: testAgent, Bundle: []byte(`{"agent":{"id":"` + testTenant + `","name":"x"}}`)})
 	assert.Equal(t, []string{"agent.id"}, fieldsOf(t, err))
-	bundle, _, err = admin.ImportBundle(ctx, testTenant, testAgent, 0, []byte(`{"agent":{"tenant_id":"`+testAgent+`","name":"x"}}`))
+	_, err = admin.ImportBundle(ctx, BundleImport{TenantID: testTenant, AgentID: testAgent, Bundle: []byte(`{"agent":{"tenant_id":"` + testAgent + `","name":"x"}}`)})
 	require.NoError(t, err, "a bundle's tenant_id is for start-up imports only")
 	assert.Equal(t, testTenant, store.policies[testAgent].Agent.TenantID)
 }
@@ -328,20 +328,90 @@ func TestPolicyRecreatedAgentGetsNewVersions(t *testing.T) {
 	assert.Equal(t, "Second", got.Agent.Name, "the cache serves the new agent, not the old one")
 
 	require.NoError(t, admin.DeleteAgent(ctx, testTenant, testAgent, 0))
-	bundle, created, err := admin.ImportBundle(ctx, testTenant, testAgent, 0, []byte(`{"agent":{"name":"Third"}}`))
+	res, err := admin.ImportBundle(ctx, BundleImport{TenantID: testTenant, AgentID: testAgent, Bundle: []byte(`{"agent":{"name":"Third"}}`)})
 	require.NoError(t, err)
-	assert.True(t, created)
-	assert.EqualValues(t, 6, bundle.Agent.Version, "an import re-creates after the marker too")
+	assert.True(t, res.Created)
+	assert.EqualValues(t, 6, res.Policy.Agent.Version, "an import re-creates after the marker too")
 
 	require.NoError(t, admin.DeleteAgent(ctx, testTenant, testAgent, 0))
-	p := testPolicy()
-	p.Agent.Name = "Fourth"
-	saved, err := ImportBundle(ctx, store, testTenant, p, time.Now(), domain.DefaultPolicyLimits())
+	startup := func(name string) BundleImport {
+		return BundleImport{TenantFromBundle: true, SkipUnchanged: true,
+			Bundle: []byte(`{"agent":{"id":"` + testAgent + `","tenant_id":"` + testTenant + `","name":"` + name + `"}}`)}
+	}
+	res, err = admin.ImportBundle(ctx, startup("Fourth"))
 	require.NoError(t, err)
-	assert.EqualValues(t, 8, saved.Agent.Version, "the start-up import re-creates after the marker too")
-	saved, err = ImportBundle(ctx, store, testTenant, testPolicy(), time.Now(), domain.DefaultPolicyLimits())
+	assert.True(t, res.Created)
+	assert.Equal(t, testTenant, res.TenantID, "a start-up bundle names its owner")
+	assert.EqualValues(t, 8, res.Policy.Agent.Version, "the start-up import re-creates after the marker too")
+	res, err = admin.ImportBundle(ctx, startup("Fifth"))
 	require.NoError(t, err)
-	assert.EqualValues(t, 9, saved.Agent.Version, "and replaces a live agent as its next version")
+	assert.EqualValues(t, 9, res.Policy.Agent.Version, "and replaces a live agent as its next version")
+	res, err = admin.ImportBundle(ctx, startup("Fifth"))
+	require.NoError(t, err)
+	assert.True(t, res.Unchanged)
+	assert.EqualValues(t, 9, res.Policy.Agent.Version, "an unchanged start-up bundle makes no new version")
+}
+
+// Instances starting together with one changed bundle make one new version
+// between them: whoever loses the race finds the bundle stored already. A
+// bundle without a usable owner is refused before anything is stored.
+func TestStartupImportsRacingMakeOneVersion(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New(fixedClock{time.Now()})
+	admin := newTestAdmin(t, store)
+	bundle := []byte(`{"agent":{"id":"` + testAgent + `","tenant_id":"` + testTenant + `","name":"Shop"},` +
+		`"tools":[{"id":"crm","url":"https://bot:pa55@crm.example.com/hook"}]}`)
+	const instances = 8
+	results := make([]ImportedBundle, instances)
+	var wg sync.WaitGroup
+	for i := range instances {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			results[i], err = admin.ImportBundle(ctx, BundleImport{TenantFromBundle: true, SkipUnchanged: true, Bundle: bundle})
+			assert.NoError(t, err)
+		}()
+	}
+	wg.Wait()
+	created, unchanged := 0, 0
+	for _, r := range results {
+		if r.Created {
+			created++
+		}
+		if r.Unchanged {
+			unchanged++
+		}
+		assert.EqualValues(t, 1, r.Policy.Agent.Version)
+	}
+	assert.Equal(t, 1, created)
+	assert.Equal(t, instances-1, unchanged)
+	v, err := store.AgentVersion(ctx, testTenant, testAgent)
+	require.NoError(t, err)
+	assert.EqualValues(t, 1, v)
+
+	// An admin's export carries the tool URL redacted; imported again it
+	// still says what is stored.
+	exported, err := admin.ExportBundle(ctx, testTenant, testAgent, ViewerAdmin)
+	require.NoError(t, err)
+	out, err := EncodeBundleYAML(exported)
+	require.NoError(t, err)
+	res, err := admin.ImportBundle(ctx, BundleImport{TenantID: testTenant, Bundle: out, SkipUnchanged: true})
+	require.NoError(t, err)
+	assert.True(t, res.Unchanged)
+	assert.EqualValues(t, 1, res.Policy.Agent.Version)
+
+	for name, body := range map[string]string{
+		"no tenant_id":        `{"agent":{"id":"` + testAgent + `","name":"Shop"}}`,
+		"tenant_id not an id": `{"agent":{"id":"` + testAgent + `","tenant_id":"acme","name":"Shop"}}`,
+	} {
+		_, err := admin.ImportBundle(ctx, BundleImport{TenantFromBundle: true, Bundle: []byte(body)})
+		assert.Equal(t, []string{"agent.tenant_id"}, fieldsOf(t, err), name)
+	}
+	_, err = admin.ImportBundle(ctx, BundleImport{Bundle: bundle})
+	assert.Error(t, err, "an import that names no tenant is refused")
+	_, err = admin.ImportBundle(ctx, BundleImport{TenantID: testTenant, Bundle: []byte(`{"agent":{"name":"Shop"}}`)})
+	assert.Equal(t, []string{"agent.id"}, fieldsOf(t, err), "without a path, the bundle names its agent")
 }
 
 // A tenant holds at most the agents limit of agents; other tenants are
@@ -361,9 +431,9 @@ func TestPolicyAgentsPerTenantAreLimited(t *testing.T) {
 	require.Error(t, err)
 	assert.Equal(t, domain.CodeInvalidRequest, domain.ErrorCodeOf(err))
 	assert.Contains(t, err.Error(), "policy limit agents")
-	_, _, err = admin.ImportBundle(ctx, testTenant, ids[2], 0, []byte(`{"agent":{"name":"x"}}`))
+	_, err = admin.ImportBundle(ctx, BundleImport{TenantID: testTenant, AgentID: ids[2], Bundle: []byte(`{"agent":{"name":"x"}}`)})
 	assert.ErrorContains(t, err, "policy limit agents", "an import that would create the agent counts too")
-	_, _, err = admin.ImportBundle(ctx, testTenant, ids[1], 0, []byte(`{"agent":{"name":"x"}}`))
+	_, err = admin.ImportBundle(ctx, BundleImport{TenantID: testTenant, AgentID: ids[1], Bundle: []byte(`{"agent":{"name":"x"}}`)})
 	assert.NoError(t, err, "replacing an existing agent needs no room")
 
 	_, err = admin.CreateAgent(ctx, "00000000-0000-4000-8000-00000000000f", domain.Agent{ID: ids[2], Name: "a", Enabled: true})
@@ -405,9 +475,9 @@ func TestPolicyToolURLsAreShownRedacted(t *testing.T) {
 
 	out, err := EncodeBundleYAML(exported)
 	require.NoError(t, err)
-	back, _, err := admin.ImportBundle(ctx, testTenant, testAgent, 0, out)
+	back, err := admin.ImportBundle(ctx, BundleImport{TenantID: testTenant, AgentID: testAgent, Bundle: out})
 	require.NoError(t, err)
-	assert.Equal(t, redacted, back.Tools[0].URL)
+	assert.Equal(t, redacted, back.Policy.Tools[0].URL)
 	assert.Equal(t, secretURL, store.policies[testAgent].Tools[0].URL, "the export's redacted URL kept the stored secret")
 
 	replaced, err := admin.Tools().Replace(ctx, testTenant, testAgent, "crm", 0, domain.Tool{URL: "https://new.example.com/h?token=t0k"})
@@ -448,9 +518,9 @@ func TestPolicyToolSecretsAreNeverRead(t *testing.T) {
 	require.NoError(t, err)
 	out, err := EncodeBundleYAML(exported)
 	require.NoError(t, err)
-	back, _, err := admin.ImportBundle(ctx, testTenant, testAgent, 0, out)
+	back, err := admin.ImportBundle(ctx, BundleImport{TenantID: testTenant, AgentID: testAgent, Bundle: out})
 	require.NoError(t, err)
-	assert.Equal(t, domain.Redacted, back.Tools[0].Secret)
+	assert.Equal(t, domain.Redacted, back.Policy.Tools[0].Secret)
 	assert.Equal(t, secret, store.policies[testAgent].Tools[0].Secret, "the export's REDACTED kept the stored secret")
 
 	replaced, err := admin.Tools().Replace(ctx, testTenant, testAgent, "crm", 0,

@@ -1,62 +1,175 @@
 package application
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"strings"
+	"time"
 
 	"focal/domain"
 )
 
-// ImportBundle replaces the agent's whole policy with a bundle (YAML or
-// JSON) as one new version, creating the agent when it does not exist and
-// ifVersion is 0 (numbered by the store, after a deleted agent's versions),
-// and returns the stored bundle as an admin sees it. A tool URL that is the
-// redacted form of the stored one (from an export) keeps the stored one. The bundle's agent id must
-// be empty or agentID; its tenant_id is ignored. created reports a new
-// agent. Field errors keep the bundle's paths.
-func (a *PolicyAdmin) ImportBundle(ctx context.Context, tenantID, agentID string, ifVersion int64, bundle []byte) (p *domain.Policy, created bool, err error) {
-	if !IsUUID(agentID) {
-		return nil, false, agentNotFound(agentID)
+// BundleImport asks to replace an agent's whole policy with a bundle.
+type BundleImport struct {
+	// TenantID owns the agent. Left empty with TenantFromBundle, the
+	// bundle's agent.tenant_id names the owner.
+	TenantID string
+	// TenantFromBundle lets the bundle name its owner: only start-up
+	// imports, whose bundle the operator chose, set it. Every other import
+	// ignores the bundle's tenant_id (docs/agent-bundle.md).
+	TenantFromBundle bool
+	// AgentID is the agent replaced or created; the bundle's agent.id must
+	// be empty or the same. Empty takes the bundle's agent.id.
+	AgentID string
+	// IfVersion, when not 0, must be the agent's current version (else
+	// VERSION_CONFLICT), and the agent must exist.
+	IfVersion int64
+	// Bundle is the bundle's YAML or JSON text.
+	Bundle []byte
+	// SkipUnchanged makes a bundle that says what the current version says
+	// no new version: every instance imports its start-up bundle when it
+	// starts, and restarts must not pile up versions.
+	SkipUnchanged bool
+}
+
+// ImportedBundle is what an import left stored.
+type ImportedBundle struct {
+	// Policy is the stored version as a bundle, as an admin sees it.
+	Policy *domain.Policy
+	// TenantID owns the agent.
+	TenantID string
+	// Created reports a new agent.
+	Created bool
+	// Unchanged reports a bundle that SkipUnchanged kept from becoming a
+	// new version; Policy is the current one.
+	Unchanged bool
+}
+
+// ImportBundle replaces the agent's whole policy with a bundle as one new
+// version, creating the agent when it does not exist and IfVersion is 0
+// (numbered by the store, after a deleted agent's versions). Imports racing
+// on one agent are applied one after the other, never lost. A tool URL
+// that is the redacted form of the stored one (from an export) keeps the
+// stored one. Field errors keep the bundle's paths. AGENT_NOT_FOUND,
+// INVALID_REQUEST, VERSION_CONFLICT.
+func (a *PolicyAdmin) ImportBundle(ctx context.Context, in BundleImport) (ImportedBundle, error) {
+	if in.AgentID != "" && !IsUUID(in.AgentID) {
+		return ImportedBundle{}, agentNotFound(in.AgentID)
 	}
-	in, err := a.parse(ctx, bundle)
+	p, err := a.parse(ctx, in.Bundle)
 	if err != nil {
-		return nil, false, err
+		return ImportedBundle{}, err
 	}
-	if in.Agent.ID != "" && !strings.EqualFold(in.Agent.ID, agentID) {
-		return nil, false, domain.InvalidFields(domain.FieldError{Field: "agent.id", Message: "must be empty or the agent id of the path, " + agentID})
+	tenantID, err := in.owner(p)
+	if err != nil {
+		return ImportedBundle{}, err
 	}
-	// The bundle's tenant_id names an owner only for start-up imports;
-	// here the caller's tenant is the owner (docs/agent-bundle.md).
-	in.Agent.ID = agentID
+	if p.Agent.ID = strings.ToLower(p.Agent.ID); in.AgentID != "" {
+		if p.Agent.ID != "" && p.Agent.ID != strings.ToLower(in.AgentID) {
+			return ImportedBundle{}, domain.InvalidFields(domain.FieldError{Field: "agent.id", Message: "must be empty or the agent id of the path, " + in.AgentID})
+		}
+		p.Agent.ID = strings.ToLower(in.AgentID)
+	}
+	if !IsUUID(p.Agent.ID) {
+		return ImportedBundle{}, domain.InvalidFields(domain.FieldError{Field: "agent.id", Message: "must be a UUID"})
+	}
 	for attempt := 1; ; attempt++ {
-		p, err := a.Edit(ctx, tenantID, agentID, ifVersion, func(p *domain.Policy) error {
-			*p = *in
-			return nil
-		})
+		stored, unchanged, err := a.replace(ctx, tenantID, in, p)
 		if err == nil {
-			return asBundle(p, ViewerAdmin), false, nil
+			return ImportedBundle{Policy: asBundle(stored, ViewerAdmin), TenantID: tenantID, Unchanged: unchanged}, nil
 		}
-		if !domain.IsCode(err, domain.CodeAgentNotFound) || ifVersion > 0 {
-			return nil, false, err
+		if !domain.IsCode(err, domain.CodeAgentNotFound) || in.IfVersion > 0 {
+			return ImportedBundle{}, err
 		}
-		fresh := *in
-		a.stamp(&fresh, tenantID, nil)
-		if err := ValidatePolicyWithin(&fresh, a.limits); err != nil {
-			return nil, false, err
-		}
-		if err := a.roomForAgent(ctx, tenantID); err != nil {
-			return nil, false, err
-		}
-		err = a.store.SavePolicy(ctx, tenantID, &fresh)
+		created, err := a.create(ctx, tenantID, p)
 		if err == nil {
-			a.cache.Forget(tenantID, agentID)
-			return asBundle(&fresh, ViewerAdmin), true, nil
+			return ImportedBundle{Policy: asBundle(created, ViewerAdmin), TenantID: tenantID, Created: true}, nil
 		}
 		// Another import created it first: replace that version instead.
 		if !domain.IsCode(err, domain.CodeVersionConflict) || attempt == editAttempts {
-			return nil, false, err
+			return ImportedBundle{}, err
 		}
 	}
+}
+
+// owner is the tenant the import is for.
+func (in BundleImport) owner(p *domain.Policy) (string, error) {
+	switch {
+	case in.TenantID != "":
+		return strings.ToLower(in.TenantID), nil
+	case !in.TenantFromBundle:
+		return "", errors.New("policy admin: a bundle import names no tenant")
+	case !IsUUID(p.Agent.TenantID):
+		return "", domain.InvalidFields(domain.FieldError{Field: "agent.tenant_id",
+			Message: "must be the owning tenant's UUID when the import names no tenant (FOCAL_BOOTSTRAP_TENANT at start-up)"})
+	}
+	return strings.ToLower(p.Agent.TenantID), nil
+}
+
+// errUnchanged stops an edit that would store what is stored already.
+var errUnchanged = errors.New("the bundle says what the current version says")
+
+// replace stores p as the next version of its existing agent; unchanged
+// reports that SkipUnchanged found it the same as the current version,
+// which is returned instead. AGENT_NOT_FOUND when there is no agent.
+func (a *PolicyAdmin) replace(ctx context.Context, tenantID string, in BundleImport, p *domain.Policy) (stored *domain.Policy, unchanged bool, err error) {
+	next, err := a.Edit(ctx, tenantID, p.Agent.ID, in.IfVersion, func(cur *domain.Policy) error {
+		candidate, err := clonePolicy(p)
+		if err != nil {
+			return err
+		}
+		keepSecrets(candidate, cur)
+		if in.SkipUnchanged && samePolicy(candidate, cur) {
+			stored = cur
+			return errUnchanged
+		}
+		*cur = *candidate
+		return nil
+	})
+	if errors.Is(err, errUnchanged) {
+		return stored, true, nil
+	}
+	return next, false, err
+}
+
+// create stores p as a new agent. VERSION_CONFLICT when another writer
+// created it first.
+func (a *PolicyAdmin) create(ctx context.Context, tenantID string, p *domain.Policy) (*domain.Policy, error) {
+	fresh := *p
+	a.stamp(&fresh, tenantID, nil)
+	if err := ValidatePolicyWithin(&fresh, a.limits); err != nil {
+		return nil, err
+	}
+	if err := a.roomForAgent(ctx, tenantID); err != nil {
+		return nil, err
+	}
+	if err := a.store.SavePolicy(ctx, tenantID, &fresh); err != nil {
+		return nil, err
+	}
+	a.cache.Forget(tenantID, fresh.Agent.ID)
+	return &fresh, nil
+}
+
+// samePolicy reports whether two policies say the same, whatever their
+// versions, owners and timestamps, and whether a part they lack is a
+// missing or an empty list.
+func samePolicy(a, b *domain.Policy) bool {
+	strip := func(p *domain.Policy) []byte {
+		c := *p
+		c.Agent.Version, c.Agent.TenantID = 0, ""
+		c.Agent.CreatedAt, c.Agent.UpdatedAt = time.Time{}, time.Time{}
+		c.Variables, c.Rules, c.Scenarios = orEmpty(c.Variables), orEmpty(c.Rules), orEmpty(c.Scenarios)
+		c.Templates, c.Tools = orEmpty(c.Templates), orEmpty(c.Tools)
+		raw, err := json.Marshal(c)
+		if err != nil {
+			return nil // never the same: import it again
+		}
+		return raw
+	}
+	x, y := strip(a), strip(b)
+	return x != nil && bytes.Equal(x, y)
 }
 
 // parse parses a bundle once no other is being parsed.

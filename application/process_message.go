@@ -100,7 +100,9 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (*Prepar
 	if !policy.Agent.Enabled {
 		return nil, domain.Errorf(domain.CodeAgentNotFound, "agent %s not found", cmd.AgentID)
 	}
-	lease, err := uc.lockSession(ctx, cmd, *policy.Agent.Settings.WithDefaults().HistoryTurns)
+	// At least the previous turn: a short reply is read with what the
+	// agent last said.
+	lease, err := uc.lockSession(ctx, cmd, max(*policy.Agent.Settings.WithDefaults().HistoryTurns, 1))
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +116,7 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (*Prepar
 }
 
 // lockSession takes the lease of the session the message belongs to
-// (DESIGN §3.2): the one named by id, or the active session of the
+// (docs/api.md, "Chat"): the one named by id, or the active session of the
 // channel identity, opened when there is none. An idle session is closed;
 // by channel identity its successor is opened in a second round.
 func (uc *ProcessMessage) lockSession(ctx context.Context, cmd ChatCommand, history int) (ports.SessionLease, error) {

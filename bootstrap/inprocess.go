@@ -8,14 +8,13 @@ import (
 
 	"focal/adapters/logctx"
 	"focal/application"
-	"focal/ports"
 )
 
 // Core is the application without its HTTP surface: for running turns in
 // process (conversation tests, tools).
 type Core struct {
-	Chat     *application.ProcessMessage
-	Policies ports.PolicyStore
+	Chat  *application.ProcessMessage
+	Admin *application.PolicyAdmin
 	// Conversations reads the turn records the chats left.
 	Conversations *application.Conversations
 	app           *fx.App
@@ -31,12 +30,8 @@ func StartCore(ctx context.Context, cfg Config, log *zap.Logger) (*Core, error) 
 	app := fx.New(
 		fx.Supply(cfg, logctx.Redacting(log)),
 		fx.NopLogger,
-		CoreModule,
-		storeModule(cfg.Store),
-		ModelModule,
-		ToolsModule,
-		ObservabilityModule,
-		fx.Populate(&c.Chat, &c.Policies, &c.Conversations),
+		ObserveModule,
+		fx.Module("service", serviceModules(cfg), fx.Populate(&c.Chat, &c.Admin, &c.Conversations)),
 	)
 	if err := app.Err(); err != nil {
 		return nil, err

@@ -7,9 +7,9 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 
+	httpapi "focal/adapters/http"
 	"focal/adapters/memory"
 	"focal/adapters/mongo"
-	"focal/adapters/observe"
 	"focal/ports"
 )
 
@@ -24,6 +24,7 @@ var MemoryModule = fx.Module("memory",
 			fx.As(fx.Self()), fx.As(new(ports.PolicyStore)), fx.As(new(ports.SessionStore)),
 			fx.As(new(ports.TurnStore)), fx.As(new(ports.SessionLocker)), fx.As(new(ports.IdempotencyStore))),
 		fx.Annotate(memory.NewRateLimiter, fx.As(fx.Self()), fx.As(new(ports.RateLimiter))),
+		func(s *memory.Store) readiness { return storeReadiness(s) },
 	),
 	fx.Invoke(memorySweeper),
 )
@@ -65,8 +66,14 @@ var MongoModule = fx.Module("mongo",
 		fx.Annotate(mongo.NewLeases, fx.As(new(ports.SessionLocker))),
 		fx.Annotate(mongo.NewIdempotencyKeys, fx.As(new(ports.IdempotencyStore))),
 		fx.Annotate(mongo.NewRateLimits, fx.As(new(ports.RateLimiter))),
+		func(db *mongo.DB) readiness { return storeReadiness(ports.ReadyFunc(db.Ping)) },
 	),
 )
+
+// storeReadiness is the "store" check of /readyz.
+func storeReadiness(store ports.ReadinessChecker) readiness {
+	return readiness{Check: httpapi.ReadinessCheck{Name: "store", Probe: store}}
+}
 
 // WithMongoOption adds an option to the MongoDB connection (tests and the
 // bench observe its commands with it).
@@ -81,13 +88,13 @@ type mongoParams struct {
 	Config    Config
 	Clock     ports.Clock
 	Log       *zap.Logger
-	Metrics   *observe.Metrics
+	Observers Observers
 	Options   []mongo.Option `group:"mongo_options"`
 }
 
 func newMongoDB(p mongoParams) (*mongo.DB, error) {
 	cfg := p.Config.Store.Mongo
-	opts := append([]mongo.Option{mongo.WithCommandHook(p.Metrics.MongoCommand)}, p.Options...)
+	opts := append([]mongo.Option{mongo.WithCommandHook(p.Observers.MongoCommands)}, p.Options...)
 	db, err := mongo.Open(cfg, p.Clock, p.Log, opts...)
 	if err != nil {
 		return nil, err

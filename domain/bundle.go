@@ -54,19 +54,7 @@ func (p *Policy) ValidateWithin(limits PolicyLimits) []FieldError {
 	for i, t := range p.Templates {
 		v.template(fmt.Sprintf("templates[%d]", i), t, settable, open)
 	}
-	tools := v.uniqueIDs("tools", len(p.Tools), func(i int) string { return p.Tools[i].ID })
-	for i, t := range p.Tools {
-		f := fmt.Sprintf("tools[%d]", i)
-		if !strings.HasPrefix(t.URL, "http://") && !strings.HasPrefix(t.URL, "https://") {
-			v.add(f+".url", "must be an http or https URL")
-		}
-		if t.TimeoutMS < 0 || t.TimeoutMS > 120000 {
-			v.add(f+".timeout_ms", "must be 0..120000")
-		}
-		v.count(f+".inputs", len(t.Inputs), limits.References, "references")
-		v.count(f+".outputs", len(t.Outputs), limits.References, "references")
-		v.toolSecret(f, t)
-	}
+	tools := v.tools(p.Tools)
 
 	scenarios := v.uniqueIDs("scenarios", len(p.Scenarios), func(i int) string { return p.Scenarios[i].ID })
 	steps := map[string]bool{}
@@ -79,16 +67,7 @@ func (p *Policy) ValidateWithin(limits PolicyLimits) []FieldError {
 	for i := range p.Rules {
 		validateRule(v, fmt.Sprintf("rules[%d]", i), &p.Rules[i], scenarios, steps, templates, tools)
 	}
-	v.count("rules[*].constraints", v.constraints, limits.Constraints, "constraints")
-	if v.exampleCount > limits.ExamplesTotal {
-		v.add("rules[*].examples", fmt.Sprintf("the conditions hold %d examples together, more than %d (policy limit examples_total)",
-			v.exampleCount, limits.ExamplesTotal))
-	}
-	v.count("rules[*].constraints", v.judges, limits.Judges, "judges")
-	if v.patternProgram > limits.PatternProgramTotal {
-		v.add("rules[*].constraints", fmt.Sprintf("forbid_patterns compile to %d instructions together, more than %d (policy limit pattern_program_total)",
-			v.patternProgram, limits.PatternProgramTotal))
-	}
+	v.totals()
 	for i := range p.Scenarios {
 		for j, st := range p.Scenarios[i].Steps {
 			for k, id := range st.RuleIDs {
@@ -99,6 +78,40 @@ func (p *Policy) ValidateWithin(limits PolicyLimits) []FieldError {
 		}
 	}
 	return v.errs
+}
+
+// tools checks the tools and returns their ids.
+func (v *validator) tools(tools []Tool) map[string]bool {
+	ids := v.uniqueIDs("tools", len(tools), func(i int) string { return tools[i].ID })
+	for i, t := range tools {
+		f := fmt.Sprintf("tools[%d]", i)
+		if !strings.HasPrefix(t.URL, "http://") && !strings.HasPrefix(t.URL, "https://") {
+			v.add(f+".url", "must be an http or https URL")
+		}
+		if t.TimeoutMS < 0 || t.TimeoutMS > 120000 {
+			v.add(f+".timeout_ms", "must be 0..120000")
+		}
+		v.count(f+".inputs", len(t.Inputs), v.limits.References, "references")
+		v.count(f+".outputs", len(t.Outputs), v.limits.References, "references")
+		v.toolSecret(f, t)
+	}
+	return ids
+}
+
+// totals checks what the agent's parts add up to against the per-agent
+// limits: constraints, examples, judges and pattern programs.
+func (v *validator) totals() {
+	limits := v.limits
+	v.count("rules[*].constraints", v.constraints, limits.Constraints, "constraints")
+	if v.exampleCount > limits.ExamplesTotal {
+		v.add("rules[*].examples", fmt.Sprintf("the conditions hold %d examples together, more than %d (policy limit examples_total)",
+			v.exampleCount, limits.ExamplesTotal))
+	}
+	v.count("rules[*].constraints", v.judges, limits.Judges, "judges")
+	if v.patternProgram > limits.PatternProgramTotal {
+		v.add("rules[*].constraints", fmt.Sprintf("forbid_patterns compile to %d instructions together, more than %d (policy limit pattern_program_total)",
+			v.patternProgram, limits.PatternProgramTotal))
+	}
 }
 
 // template checks one template: its mode, and text and default that parse

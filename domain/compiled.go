@@ -84,56 +84,17 @@ func CompilePolicyWithVectors(p *Policy, vectors [][]float32) (*CompiledPolicy, 
 	if len(vectors) == len(cp.exampleTexts) {
 		cp.vectors = vectors
 	}
+	// Rules and scenario entries compete in one matcher: global.
 	var global conditionBuilder
-	for i := range p.Rules {
-		r := &p.Rules[i]
-		cp.rules[r.ID] = i
-		cp.ruleCond = append(cp.ruleCond, global.addCondition(r.When()))
-		switch r.Scope {
-		case ScopeScenario:
-			cp.ruleScopes[i].scenario = r.ScopeID
-		case ScopeStep:
-			cp.ruleScopes[i].steps = map[string]bool{r.ScopeID: true}
-		default:
-			cp.ruleScopes[i].global = true
-		}
-		for _, c := range r.Constraints {
-			cc, err := PrepareConstraint(r.ID, c)
-			if err != nil {
-				return nil, fmt.Errorf("rule %s: %w", r.ID, err)
-			}
-			cp.constraints[r.ID] = append(cp.constraints[r.ID], cc)
-		}
-		if r.Hard && r.Enabled && r.Scope == ScopeGlobal && len(r.Constraints) > 0 {
-			cp.globalHard = append(cp.globalHard, r.ID)
-		}
+	if err := cp.compileRules(&global); err != nil {
+		return nil, err
 	}
 	if err := cp.compileReplies(p); err != nil {
 		return nil, err
 	}
 	cp.fallback = agentFallback(p)
-	for i := range p.Scenarios {
-		sc := &p.Scenarios[i]
-		cp.scenarios[sc.ID] = sc
-		cp.entryCond[sc.ID] = global.addCondition(sc.Entry())
-		for j := range sc.Steps {
-			st := &sc.Steps[j]
-			key := StepKey(sc.ID, st.ID)
-			if s := newStepConditions(sc, st); s != nil {
-				cp.steps[key] = s
-			}
-			for _, id := range st.RuleIDs {
-				ri, ok := cp.rules[id]
-				if !ok {
-					return nil, fmt.Errorf("step %s lists unknown rule %s", key, id)
-				}
-				rs := &cp.ruleScopes[ri]
-				if rs.steps == nil {
-					rs.steps = map[string]bool{}
-				}
-				rs.steps[key] = true
-			}
-		}
+	if err := cp.compileScenarios(&global); err != nil {
+		return nil, err
 	}
 	for i := range p.Tools {
 		cp.tools[p.Tools[i].ID] = &p.Tools[i]
@@ -169,6 +130,72 @@ func (cp *CompiledPolicy) compileReplies(p *Policy) error {
 	}
 	cp.location, err = LoadTimeZone(cp.Settings.TimeZone)
 	return err
+}
+
+// compileRules indexes the rules, their scopes and constraints, and adds
+// their conditions to global.
+func (cp *CompiledPolicy) compileRules(global *conditionBuilder) error {
+	for i := range cp.Policy.Rules {
+		r := &cp.Policy.Rules[i]
+		cp.rules[r.ID] = i
+		cp.ruleCond = append(cp.ruleCond, global.addCondition(r.MatchCondition()))
+		switch r.Scope {
+		case ScopeScenario:
+			cp.ruleScopes[i].scenario = r.ScopeID
+		case ScopeStep:
+			cp.ruleScopes[i].steps = map[string]bool{r.ScopeID: true}
+		default:
+			cp.ruleScopes[i].global = true
+		}
+		for _, c := range r.Constraints {
+			cc, err := PrepareConstraint(r.ID, c)
+			if err != nil {
+				return fmt.Errorf("rule %s: %w", r.ID, err)
+			}
+			cp.constraints[r.ID] = append(cp.constraints[r.ID], cc)
+		}
+		if r.Hard && r.Enabled && r.Scope == ScopeGlobal && len(r.Constraints) > 0 {
+			cp.globalHard = append(cp.globalHard, r.ID)
+		}
+	}
+	return nil
+}
+
+// compileScenarios indexes the scenarios, adds their entries to global,
+// lays out each step's matcher and scopes the rules steps list.
+func (cp *CompiledPolicy) compileScenarios(global *conditionBuilder) error {
+	for i := range cp.Policy.Scenarios {
+		sc := &cp.Policy.Scenarios[i]
+		cp.scenarios[sc.ID] = sc
+		cp.entryCond[sc.ID] = global.addCondition(sc.Entry())
+		for j := range sc.Steps {
+			st := &sc.Steps[j]
+			key := StepKey(sc.ID, st.ID)
+			if s := newStepConditions(sc, st); s != nil {
+				cp.steps[key] = s
+			}
+			if err := cp.scopeStepRules(key, st.RuleIDs); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// scopeStepRules makes the rules a step lists candidates at that step.
+func (cp *CompiledPolicy) scopeStepRules(key string, ids []string) error {
+	for _, id := range ids {
+		ri, ok := cp.rules[id]
+		if !ok {
+			return fmt.Errorf("step %s lists unknown rule %s", key, id)
+		}
+		rs := &cp.ruleScopes[ri]
+		if rs.steps == nil {
+			rs.steps = map[string]bool{}
+		}
+		rs.steps[key] = true
+	}
+	return nil
 }
 
 // ExampleTexts are the policy's example texts (see the function

@@ -75,7 +75,7 @@ func TestExampleTextsMergeConditionTextAndExamples(t *testing.T) {
 	require.Len(t, texts, 49-4+2-3+1, "the alternatives and the examples, each once, no negatives")
 	require.Contains(t, texts, "when do you open")
 	require.NotContains(t, texts, "I can't open the app")
-	require.Equal(t, []string{"store opening hours", "when do you open", "are you open on sunday"}, p.Rules[1].When().AllExamples())
+	require.Equal(t, []string{"store opening hours", "when do you open", "are you open on sunday"}, p.Rules[1].MatchCondition().AllExamples())
 }
 
 func TestScoreMessageRanksRulesByTheirExamples(t *testing.T) {
@@ -293,5 +293,30 @@ func TestCompilePolicyRejectsWhatCannotBePrepared(t *testing.T) {
 			_, err := domain.CompilePolicy(p)
 			require.ErrorContains(t, err, tt.want)
 		})
+	}
+}
+
+// A transition with only a when has nothing for the matcher to learn: it
+// scores nothing, beside transitions that do, and lint says nothing of it.
+func TestATransitionWithOnlyAWhenScoresNothing(t *testing.T) {
+	p := shopPolicy()
+	label := &p.Scenarios[0].Steps[1]
+	label.Transitions = append(label.Transitions, domain.Transition{To: "done", When: "vars.order_id != nil"})
+	support := &p.Scenarios[1]
+	support.Steps = []domain.Step{{ID: "triage", Transitions: []domain.Transition{{To: "fixed", When: "vars.fixed == true"}}},
+		{ID: "fixed", Terminal: true}}
+	require.Empty(t, p.Validate())
+	cp, err := domain.CompilePolicy(p)
+	require.NoError(t, err)
+
+	s := cp.ScoreStep("returns", "label", "I got the label", "", nil)
+	require.Len(t, s.Transitions, 2)
+	assert.Greater(t, s.Transitions[0].Score, s.Stay.Score)
+	assert.Equal(t, domain.ConditionEvidence{}, s.Transitions[1])
+
+	s = cp.ScoreStep("support", "triage", "I got the label", "", nil)
+	assert.Equal(t, []domain.ConditionEvidence{{}}, s.Transitions)
+	for _, w := range domain.LintPolicy(p) {
+		assert.NotContains(t, w.Field, "transitions", "%+v", w)
 	}
 }

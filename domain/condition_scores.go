@@ -12,14 +12,14 @@ import (
 func ExampleTexts(p *Policy) []string {
 	var lists [][]string
 	for i := range p.Rules {
-		lists = append(lists, p.Rules[i].When().AllExamples())
+		lists = append(lists, p.Rules[i].MatchCondition().AllExamples())
 	}
 	for i := range p.Scenarios {
 		sc := &p.Scenarios[i]
 		lists = append(lists, sc.Entry().AllExamples(), sc.Exit().AllExamples())
 		for _, st := range sc.Steps {
 			for k := range st.Transitions {
-				lists = append(lists, st.Transitions[k].MessageCondition().AllExamples())
+				lists = append(lists, st.Transitions[k].MatchCondition().AllExamples())
 			}
 		}
 	}

@@ -124,8 +124,8 @@ type ConditionEvidence struct {
 type stepConditions struct {
 	once sync.Once
 	set  *conditionSet
-	// transitions[i] is transition i's matcher condition; exit and stay
-	// are -1 when absent.
+	// transitions[i] is transition i's matcher condition, -1 for one with
+	// only a when (nothing to match); exit and stay are -1 when absent.
 	transitions []int
 	exit, stay  int
 	builder     conditionBuilder
@@ -136,21 +136,19 @@ type stepConditions struct {
 // decide (no transitions and no exit).
 func newStepConditions(sc *Scenario, st *Step) *stepConditions {
 	exit := sc.Exit()
+	if len(st.Transitions) == 0 && !exit.Exists() {
+		return nil
+	}
 	s := &stepConditions{exit: -1, stay: -1}
-	any := false
 	for i := range st.Transitions {
-		// A transition with only a guard (when) has nothing to match: -1.
 		c := -1
-		if cond := st.Transitions[i].MessageCondition(); cond.Exists() {
-			c, any = s.builder.addCondition(cond), true
+		if tc := st.Transitions[i].MatchCondition(); tc.Exists() {
+			c = s.builder.addCondition(tc)
 		}
 		s.transitions = append(s.transitions, c)
 	}
 	if exit.Exists() {
-		s.exit, any = s.builder.addCondition(exit), true
-	}
-	if !any {
-		return nil
+		s.exit = s.builder.addCondition(exit)
 	}
 	return s
 }
@@ -158,11 +156,13 @@ func newStepConditions(sc *Scenario, st *Step) *stepConditions {
 // compiled returns the step's matcher, compiling it on first use.
 func (s *stepConditions) compiled(cp *CompiledPolicy) *conditionSet {
 	s.once.Do(func() {
+		if len(s.builder.conds) == 0 {
+			return // only guarded transitions: nothing to match
+		}
 		if stay := cp.stayExamples(s.builder.conds); len(stay) > 0 {
 			s.stay = s.builder.add(stay, nil)
 		}
-		// The only error is no conditions, which a step with a transition
-		// or an exit cannot have.
+		// The only error is no conditions, which was ruled out above.
 		s.set, _ = s.builder.compile(cp)
 	})
 	return s.set

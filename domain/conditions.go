@@ -16,8 +16,8 @@ type Condition struct {
 	Negatives []string
 }
 
-// When is the rule's condition.
-func (r *Rule) When() Condition {
+// MatchCondition is the rule's condition, as the matcher learns it.
+func (r *Rule) MatchCondition() Condition {
 	return Condition{Text: r.Condition, Examples: r.Examples, Negatives: r.NegativeExamples}
 }
 
@@ -31,9 +31,9 @@ func (s *Scenario) Exit() Condition {
 	return Condition{Text: s.ExitCondition, Examples: s.ExitExamples, Negatives: s.ExitNegativeExamples}
 }
 
-// MessageCondition is the transition's condition on the message (its
-// data guard is When).
-func (t *Transition) MessageCondition() Condition {
+// MatchCondition is the transition's condition, as the matcher learns it;
+// a transition with only a when has none.
+func (t *Transition) MatchCondition() Condition {
 	return Condition{Text: t.Condition, Examples: t.Examples, Negatives: t.NegativeExamples}
 }
 

@@ -12,7 +12,10 @@ import (
 // protocol (the HTTP adapter has the one table from code to status).
 type ErrorCode string
 
-// The closed set of error codes (DESIGN §4).
+// The closed set of error codes that cross ports (docs/api.md lists them
+// with their HTTP statuses). The HTTP adapter adds the few that only its
+// protocol can produce (a method not allowed, a body too large or of the
+// wrong type).
 const (
 	CodeInvalidRequest        ErrorCode = "INVALID_REQUEST"
 	CodeUnauthenticated       ErrorCode = "UNAUTHENTICATED"
@@ -22,13 +25,10 @@ const (
 	CodeSessionNotFound       ErrorCode = "SESSION_NOT_FOUND"
 	CodeTurnNotFound          ErrorCode = "TURN_NOT_FOUND"
 	CodeNotFound              ErrorCode = "NOT_FOUND"
-	CodeMethodNotAllowed      ErrorCode = "METHOD_NOT_ALLOWED"
 	CodeSessionClosed         ErrorCode = "SESSION_CLOSED"
 	CodeSessionBusy           ErrorCode = "SESSION_BUSY"
 	CodeIdempotencyInProgress ErrorCode = "IDEMPOTENCY_IN_PROGRESS"
 	CodeVersionConflict       ErrorCode = "VERSION_CONFLICT"
-	CodePayloadTooLarge       ErrorCode = "PAYLOAD_TOO_LARGE"
-	CodeUnsupportedMediaType  ErrorCode = "UNSUPPORTED_MEDIA_TYPE"
 	CodeIdempotencyKeyReused  ErrorCode = "IDEMPOTENCY_KEY_REUSED"
 	CodeRateLimitExceeded     ErrorCode = "RATE_LIMIT_EXCEEDED"
 	CodeInternal              ErrorCode = "INTERNAL_ERROR"

@@ -192,3 +192,35 @@ func negated(ws []word, at int) bool {
 	}
 	return false
 }
+
+// stem strips common English inflections. It is deliberately light: a wrong
+// merge costs precision everywhere, a missed one only costs that word. A
+// final "e" is dropped from every stem, so "price", "priced" and "pricing"
+// all meet at "pric".
+func stem(w string) string {
+	switch {
+	case len(w) > 5 && strings.HasSuffix(w, "sses"):
+		w = w[:len(w)-2]
+	case len(w) > 4 && strings.HasSuffix(w, "ies"):
+		w = w[:len(w)-3] + "y"
+	case len(w) >= 6 && strings.HasSuffix(w, "ing"):
+		w = undouble(w[:len(w)-3])
+	case len(w) >= 5 && strings.HasSuffix(w, "ed") && !strings.HasSuffix(w, "eed"):
+		w = undouble(w[:len(w)-2])
+	case len(w) > 3 && strings.HasSuffix(w, "s") && !strings.HasSuffix(w, "ss") && !strings.HasSuffix(w, "us"):
+		w = w[:len(w)-1]
+	}
+	if len(w) > 3 && strings.HasSuffix(w, "e") {
+		w = w[:len(w)-1]
+	}
+	return w
+}
+
+// undouble turns "shipp" into "ship" and "cancell" into "cancel".
+func undouble(s string) string {
+	n := len(s)
+	if n >= 5 && s[n-1] == s[n-2] && !strings.ContainsRune("aeiou", rune(s[n-1])) {
+		return s[:n-1]
+	}
+	return s
+}

@@ -58,6 +58,9 @@ type lintedCondition struct {
 	// scenario an entry starts: a scenario's entry is never scored while
 	// its own rules are live, so the two do not compete.
 	scenario, entryOf string
+	// staying marks a step matcher's "stay": the rest of the policy, not a
+	// part that could be told apart or merged.
+	staying bool
 	// exampleFields are the fields of AllExamples' phrasings, in order.
 	exampleFields []string
 }
@@ -139,7 +142,7 @@ func lintedConditions(p *Policy) (global []lintedCondition, steps []lintedStep) 
 	for i := range p.Rules {
 		r := &p.Rules[i]
 		f := fmt.Sprintf("rules[%d]", i)
-		lc := newLinted(r.When(), "rule "+r.ID, f+".condition", f+".condition", f+".examples")
+		lc := newLinted(r.MatchCondition(), "rule "+r.ID, f+".condition", f+".condition", f+".examples")
 		if r.Scope != ScopeGlobal {
 			lc.scenario, _, _ = strings.Cut(r.ScopeID, "/")
 		}
@@ -161,7 +164,7 @@ func lintedConditions(p *Policy) (global []lintedCondition, steps []lintedStep) 
 			ls := lintedStep{scenario: sc, step: st, field: fmt.Sprintf("%s.steps[%d]", f, j), exit: exit}
 			for k := range st.Transitions {
 				tf := fmt.Sprintf("%s.transitions[%d]", ls.field, k)
-				ls.transitions = append(ls.transitions, newLinted(st.Transitions[k].MessageCondition(),
+				ls.transitions = append(ls.transitions, newLinted(st.Transitions[k].MatchCondition(),
 					fmt.Sprintf("the transition %s/%s → %s", sc.ID, st.ID, st.Transitions[k].To), tf, tf+".condition", tf+".examples"))
 			}
 			steps = append(steps, ls)
@@ -206,14 +209,16 @@ func lintStep(cp *CompiledPolicy, st lintedStep) []LintWarning {
 	if s == nil || st.step.Terminal || len(st.transitions) == 0 {
 		return nil
 	}
-	s.compiled(cp)
+	if s.compiled(cp) == nil {
+		return nil
+	}
 	var out []LintWarning
 	owners := map[int][]lintedCondition{}
 	transitions := map[int]bool{}
 	first := map[int]int{} // condition → its first transition
 	for k, c := range s.transitions {
 		if c < 0 {
-			continue // a guard alone: nothing to match
+			continue // a when alone: nothing to match
 		}
 		owners[c] = append(owners[c], st.transitions[k])
 		transitions[c] = true
@@ -241,7 +246,8 @@ func lintStep(cp *CompiledPolicy, st lintedStep) []LintWarning {
 	}
 	if s.stay >= 0 {
 		// Staying is the policy's, not a part to warn about.
-		owners[s.stay] = append(owners[s.stay], lintedCondition{name: "staying at step " + st.step.ID + " (the rules' and entries' examples)"})
+		owners[s.stay] = append(owners[s.stay], lintedCondition{name: "staying at step " + st.step.ID + " (the rules' and entries' examples)",
+			staying: true})
 	}
 	return append(out, selfCheck(s.builder.conds, owners, transitions)...)
 }
@@ -256,8 +262,8 @@ func sameAs(lc lintedCondition, other Transition, lower bool) LintWarning {
 
 // selfCheck checks a matcher's conditions (owners names who wrote each)
 // and reports phrasings that collide across conditions and conditions it
-// cannot separate; a transition condition that would match none of its own
-// examples can never be taken.
+// cannot separate; a transition that another condition outscores on every
+// one of its own examples can never be taken.
 func selfCheck(conds []MatcherCondition, owners map[int][]lintedCondition, transitions map[int]bool) []LintWarning {
 	if len(conds) < 2 {
 		return nil
@@ -266,18 +272,39 @@ func selfCheck(conds []MatcherCondition, owners map[int][]lintedCondition, trans
 	if err != nil {
 		return nil
 	}
+	out := collisions(conds, check.Collisions, owners, transitions)
+	for c, cc := range check.Conditions {
+		first := owners[c][0]
+		if cc.Checked < lintMinChecked || first.field == "" {
+			continue
+		}
+		switch {
+		case transitions[c] && cc.Confused == cc.Checked:
+			out = append(out, LintWarning{Code: LintTransitionNeverFires, Field: first.field, Message: fmt.Sprintf(
+				"%s would not be taken on any of its own examples scored as new messages (%d checked, each went to %s or another): "+
+					"give it phrasings that set it apart", first.name, cc.Checked, owners[cc.ConfusedWith[0].Condition][0].name)})
+		case transitions == nil || transitions[c]:
+			if w, ok := inseparable(first, cc, owners); ok {
+				out = append(out, w)
+			}
+		}
+	}
+	return out
+}
+
+// collisions reports phrasings that competing conditions share (at most
+// lintMaxCollisions of them); within a step, only those a transition is
+// part of.
+func collisions(conds []MatcherCondition, found []ExampleCollision, owners map[int][]lintedCondition, transitions map[int]bool) []LintWarning {
 	var out []LintWarning
-	reported := 0
-	for _, c := range check.Collisions {
+	for _, c := range found {
 		a, b := owners[c.A][0], owners[c.B][0]
 		if a.field == "" || b.field == "" || transitions != nil && !transitions[c.A] && !transitions[c.B] || !compete(a, b) {
-			continue // within a step, a collision matters when a transition is in it
+			continue
 		}
-		if reported == lintMaxCollisions {
-			out = append(out, LintWarning{Code: LintExampleCollision, Field: b.field, Message: "more colliding phrasings are not listed"})
-			break
+		if len(out) == lintMaxCollisions {
+			return append(out, LintWarning{Code: LintExampleCollision, Field: b.field, Message: "more colliding phrasings are not listed"})
 		}
-		reported++
 		same := "the same phrasing"
 		if c.Similarity < 1 {
 			same = "nearly the same phrasing"
@@ -286,40 +313,34 @@ func selfCheck(conds []MatcherCondition, owners map[int][]lintedCondition, trans
 			Message: fmt.Sprintf("%q of %s is %s as %q of %s (%s): the matcher cannot tell the two apart on it",
 				conds[c.B].Examples[c.ExampleB], b.name, same, conds[c.A].Examples[c.ExampleA], a.name, fieldOf(a, c.ExampleA))})
 	}
-	for c, cc := range check.Conditions {
-		first := owners[c][0]
-		if cc.Checked < lintMinChecked || first.field == "" {
-			continue
-		}
-		switch {
-		case transitions[c] && cc.Missed == cc.Checked:
-			out = append(out, LintWarning{Code: LintTransitionNeverFires, Field: first.field, Message: fmt.Sprintf(
-				"%s would not be taken on any of its own examples scored as new messages (%d checked): give it more, and more varied, examples",
-				first.name, cc.Checked)})
-		case transitions == nil || transitions[c]:
-			confused, rival := 0, -1
-			for _, cw := range cc.ConfusedWith {
-				if compete(first, owners[cw.Condition][0]) {
-					confused += cw.Count
-					if rival < 0 {
-						rival = cw.Condition
-					}
-				}
-			}
-			if 2*confused >= cc.Checked {
-				out = append(out, LintWarning{Code: LintInseparable, Field: first.field, Message: fmt.Sprintf(
-					"the matcher cannot tell %s apart from %s: %d of %d of its examples, scored as new messages, went to another condition; "+
-						"give it phrasings that set it apart, or merge the two", first.name, owners[rival][0].name, confused, cc.Checked)})
-			}
-		}
-	}
 	return out
 }
 
-// compete reports whether two conditions can decide the same message: a
-// scenario's entry is not scored while the scenario's own rules are live.
+// inseparable warns when at least half of a condition's own examples,
+// scored as new messages, go to conditions it competes with.
+func inseparable(first lintedCondition, cc ConditionCheck, owners map[int][]lintedCondition) (LintWarning, bool) {
+	confused, rival := 0, -1
+	for _, cw := range cc.ConfusedWith {
+		if compete(first, owners[cw.Condition][0]) {
+			confused += cw.Count
+			if rival < 0 {
+				rival = cw.Condition
+			}
+		}
+	}
+	if 2*confused < cc.Checked {
+		return LintWarning{}, false
+	}
+	return LintWarning{Code: LintInseparable, Field: first.field, Message: fmt.Sprintf(
+		"the matcher cannot tell %s apart from %s: %d of %d of its examples, scored as new messages, went to another condition; "+
+			"give it phrasings that set it apart, or merge the two", first.name, owners[rival][0].name, confused, cc.Checked)}, true
+}
+
+// compete reports whether two conditions can decide the same message and
+// could be told apart by their author: a scenario's entry is not scored
+// while the scenario's own rules are live, and staying is everything else.
 func compete(a, b lintedCondition) bool {
-	return !(a.entryOf != "" && a.entryOf == b.scenario || b.entryOf != "" && b.entryOf == a.scenario)
+	return !a.staying && !b.staying && !(a.entryOf != "" && a.entryOf == b.scenario || b.entryOf != "" && b.entryOf == a.scenario)
 }
 
 // fieldOf is the field of a condition's i-th phrasing.

@@ -19,7 +19,63 @@ const matcherCommonFeature = 256
 // some, which would make this quadratic in the number of conditions.
 func nearestConditions(xs []matcherVec, owner []int32, numConds, dim, limit int) [][]int32 {
 	centroids := wordCentroids(xs, owner, numConds, dim)
-	// The centroids by feature, conditions ascending.
+	post := centroidPostings(centroids, dim)
+	out := make([][]int32, numConds)
+	acc := make([]float64, numConds)
+	var touched []int32
+	var rank []rankedCond
+	for c, cen := range centroids {
+		for _, e := range cen {
+			lo, hi := post.start[e.id], post.start[e.id+1]
+			if hi-lo > matcherCommonFeature {
+				continue
+			}
+			for k := lo; k < hi; k++ {
+				d := post.cond[k]
+				if acc[d] == 0 {
+					touched = append(touched, d)
+				}
+				acc[d] += float64(e.v) * float64(post.weight[k])
+			}
+		}
+		rank = rank[:0]
+		for _, d := range touched {
+			if int(d) != c {
+				rank = append(rank, rankedCond{d, acc[d]})
+			}
+			acc[d] = 0
+		}
+		touched = touched[:0]
+		out[c] = topConditions(rank, limit)
+	}
+	return out
+}
+
+// rankedCond is a neighbouring condition with its similarity.
+type rankedCond struct {
+	cond int32
+	sim  float64
+}
+
+// topConditions sorts rank by similarity (then condition) and keeps limit.
+func topConditions(rank []rankedCond, limit int) []int32 {
+	slices.SortFunc(rank, func(a, b rankedCond) int { return cmp.Or(cmp.Compare(b.sim, a.sim), cmp.Compare(a.cond, b.cond)) })
+	var out []int32
+	for _, r := range rank[:min(limit, len(rank))] {
+		out = append(out, r.cond)
+	}
+	return out
+}
+
+// postings is the centroids by feature: the conditions holding feature f
+// (ascending) and their weights are cond and weight [start[f], start[f+1]).
+type postings struct {
+	start  []int32
+	cond   []int32
+	weight []float32
+}
+
+func centroidPostings(centroids [][]matcherEntry, dim int) postings {
 	start := make([]int32, dim+1)
 	for _, cen := range centroids {
 		for _, e := range cen {
@@ -29,52 +85,16 @@ func nearestConditions(xs []matcherVec, owner []int32, numConds, dim, limit int)
 	for i := 1; i <= dim; i++ {
 		start[i] += start[i-1]
 	}
-	postCond := make([]int32, start[dim])
-	postW := make([]float32, start[dim])
+	p := postings{start: start, cond: make([]int32, start[dim]), weight: make([]float32, start[dim])}
 	fill := slices.Clone(start[:dim])
 	for c, cen := range centroids {
 		for _, e := range cen {
-			postCond[fill[e.id]] = int32(c)
-			postW[fill[e.id]] = e.v
+			p.cond[fill[e.id]] = int32(c)
+			p.weight[fill[e.id]] = e.v
 			fill[e.id]++
 		}
 	}
-	type ranked struct {
-		cond int32
-		sim  float64
-	}
-	out := make([][]int32, numConds)
-	acc := make([]float64, numConds)
-	var touched []int32
-	var rank []ranked
-	for c, cen := range centroids {
-		for _, e := range cen {
-			lo, hi := start[e.id], start[e.id+1]
-			if hi-lo > matcherCommonFeature {
-				continue
-			}
-			for k := lo; k < hi; k++ {
-				d := postCond[k]
-				if acc[d] == 0 {
-					touched = append(touched, d)
-				}
-				acc[d] += float64(e.v) * float64(postW[k])
-			}
-		}
-		rank = rank[:0]
-		for _, d := range touched {
-			if int(d) != c {
-				rank = append(rank, ranked{d, acc[d]})
-			}
-			acc[d] = 0
-		}
-		touched = touched[:0]
-		slices.SortFunc(rank, func(a, b ranked) int { return cmp.Or(cmp.Compare(b.sim, a.sim), cmp.Compare(a.cond, b.cond)) })
-		for _, r := range rank[:min(limit, len(rank))] {
-			out[c] = append(out[c], r.cond)
-		}
-	}
-	return out
+	return p
 }
 
 // wordCentroids is each condition's normalised sum of its examples' word

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"cmp"
+	"container/heap"
 	"slices"
 )
 
@@ -121,55 +122,50 @@ type scoreScratch struct {
 }
 
 // bestConditions returns up to limit of the n conditions whose log-odds
-// reach floor, highest first, through a heap of the best seen so far.
+// reach floor (in no particular order), keeping the best seen so far in a
+// heap whose root is the worst of them.
 func bestConditions(n, limit int, floor float64, logOdds func(int) float64) []int {
-	type entry struct {
-		z float64
-		c int
-	}
-	worse := func(a, b entry) bool { return a.z < b.z || (a.z == b.z && a.c > b.c) }
-	heap := make([]entry, 0, limit)
-	down := func(i int) {
-		for {
-			l, r, m := 2*i+1, 2*i+2, i
-			if l < len(heap) && worse(heap[l], heap[m]) {
-				m = l
-			}
-			if r < len(heap) && worse(heap[r], heap[m]) {
-				m = r
-			}
-			if m == i {
-				return
-			}
-			heap[i], heap[m] = heap[m], heap[i]
-			i = m
-		}
-	}
+	h := make(bestHeap, 0, limit)
 	for c := range n {
 		z := logOdds(c)
 		if z < floor {
 			continue
 		}
-		e := entry{z, c}
+		e := scored{z, c}
 		switch {
-		case len(heap) < limit:
-			heap = append(heap, e)
-			for i := len(heap) - 1; i > 0; {
-				p := (i - 1) / 2
-				if !worse(heap[i], heap[p]) {
-					break
-				}
-				heap[i], heap[p] = heap[p], heap[i]
-				i = p
-			}
-		case worse(heap[0], e):
-			heap[0] = e
-			down(0)
+		case len(h) < limit:
+			heap.Push(&h, e)
+		case worseScored(h[0], e):
+			h[0] = e
+			heap.Fix(&h, 0)
 		}
 	}
-	out := make([]int, len(heap))
-	for k, e := range heap {
+	out := make([]int, len(h))
+	for k, e := range h {
 		out[k] = e.c
 	}
 	return out
+}
+
+// scored is a condition with its log-odds.
+type scored struct {
+	z float64
+	c int
+}
+
+// worseScored orders by log-odds, then prefers the lower condition index.
+func worseScored(a, b scored) bool { return a.z < b.z || (a.z == b.z && a.c > b.c) }
+
+// bestHeap is a min-heap of scored conditions (container/heap).
+type bestHeap []scored
+
+func (h bestHeap) Len() int           { return len(h) }
+func (h bestHeap) Less(i, j int) bool { return worseScored(h[i], h[j]) }
+func (h bestHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *bestHeap) Push(x any)        { *h = append(*h, x.(scored)) }
+func (h *bestHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }

@@ -99,39 +99,20 @@ func (m *Matcher) semanticCalibration(conds []MatcherCondition, s *trainingSet) 
 	if m.opts.Semantic != nil {
 		fallback = *m.opts.Semantic
 	}
-	unit := make([][][]float64, len(conds))
-	for c, cond := range conds {
-		if len(cond.Examples) > 0 && len(cond.Embeddings) == 0 {
-			return fallback
-		}
-		for _, e := range cond.Embeddings {
-			unit[c] = append(unit[c], unitVector(e))
-		}
-	}
-	best := func(x []float64, c int, skip int) float64 {
-		b := math.Inf(-1)
-		for j, y := range unit[c] {
-			if j != skip && len(y) == len(x) {
-				var d float64
-				for k := range x {
-					d += x[k] * y[k]
-				}
-				b = max(b, d)
-			}
-		}
-		return b
+	unit, ok := unitEmbeddings(conds)
+	if !ok {
+		return fallback
 	}
 	var points []calPoint
 	var sims []condSim
 	for c := range conds {
-		for j := range unit[c] {
+		for j, x := range unit[c] {
 			if !s.inLOOSample(int32(m.exampleStart[c] + j)) {
 				continue
 			}
-			x := unit[c][j]
-			sims = append(sims[:0], condSim{c, best(x, c, j)})
+			sims = append(sims[:0], condSim{c, bestCosine(x, unit[c], j)})
 			for _, d := range s.competitors[c][:min(s.tuning.neighbours, len(s.competitors[c]))] {
-				sims = append(sims, condSim{int(d), best(x, int(d), -1)})
+				sims = append(sims, condSim{int(d), bestCosine(x, unit[d], -1)})
 			}
 			points = appendSimilarityPoints(points, sims, c)
 		}
@@ -146,6 +127,37 @@ func (m *Matcher) semanticCalibration(conds []MatcherCondition, s *trainingSet) 
 		return fallback
 	}
 	return SemanticCalibration{Similarity: fit.w[0], Lead: fit.w[1], Bias: fit.b}
+}
+
+// unitEmbeddings is every condition's example embeddings as unit vectors;
+// false when a condition with examples has no embeddings.
+func unitEmbeddings(conds []MatcherCondition) ([][][]float64, bool) {
+	unit := make([][][]float64, len(conds))
+	for c, cond := range conds {
+		if len(cond.Examples) > 0 && len(cond.Embeddings) == 0 {
+			return nil, false
+		}
+		for _, e := range cond.Embeddings {
+			unit[c] = append(unit[c], unitVector(e))
+		}
+	}
+	return unit, true
+}
+
+// bestCosine is the highest dot product of unit vector x with those of ys
+// of its length, leaving out ys[skip]; -Inf when none is left.
+func bestCosine(x []float64, ys [][]float64, skip int) float64 {
+	b := math.Inf(-1)
+	for j, y := range ys {
+		if j != skip && len(y) == len(x) {
+			var d float64
+			for k := range x {
+				d += x[k] * y[k]
+			}
+			b = max(b, d)
+		}
+	}
+	return b
 }
 
 type condSim struct {

@@ -103,6 +103,20 @@ func TestMatcherNegationLowersTheMatch(t *testing.T) {
 	}
 }
 
+// A negation covers the word pairs in its scope too: "don't connect me
+// with an agent" shares every pair with "connect me with an agent please",
+// and must not be read as asking for one.
+func TestMatcherNegationCoversWordPairs(t *testing.T) {
+	m := compileShop(t, shopConditions())
+	for _, msg := range []string{"please don't connect me with an agent", "do not transfer me to customer service"} {
+		got := scoreOf(m, MatchInput{Text: msg}, condHuman)
+		t.Logf("human for %q: %.3f (%v)", msg, got.Score, got.Terms)
+		if got.Score >= DefaultMatcherThreshold {
+			t.Errorf("%q: human scores %.3f, at or above the threshold", msg, got.Score)
+		}
+	}
+}
+
 func TestMatcherNegativeExamplesKeepAConditionOff(t *testing.T) {
 	conds := shopConditions()
 	before := compileShop(t, conds)

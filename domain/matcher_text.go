@@ -178,6 +178,7 @@ const (
 	nsBigram
 	nsChar
 	nsShape
+	nsNegatedBigram
 )
 
 const (
@@ -214,7 +215,9 @@ const (
 )
 
 // extractFeatures turns normalised words into feature hashes: each word
-// (a negated word in its own namespace), each pair of neighbouring words,
+// and each pair of neighbouring words (in namespaces of their own when the
+// word, or the pair's second word, is negated: "not connect me" must not
+// share "connect me" with a request to be connected),
 // the length of each number (so "123456" and "554433" share a feature),
 // and the character n-grams of each word with digits folded to "0".
 func extractFeatures(words []matcherWord) matcherFeatures {
@@ -229,7 +232,11 @@ func extractFeatures(words []matcherWord) matcherFeatures {
 		f.words = append(f.words, fnvString(fnvByte(fnvOffset, ns), w.stem))
 		f.origin = append(f.origin, int32(i))
 		if i > 0 {
-			h := fnvString(fnvByte(fnvOffset, nsBigram), words[i-1].stem)
+			bigram := nsBigram
+			if w.negated {
+				bigram = nsNegatedBigram
+			}
+			h := fnvString(fnvByte(fnvOffset, bigram), words[i-1].stem)
 			f.words = append(f.words, fnvString(fnvByte(h, ' '), w.stem))
 			f.origin = append(f.origin, int32(i))
 		}

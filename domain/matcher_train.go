@@ -74,12 +74,9 @@ func (s *dualLR) margin(x *matcherVec) float64 {
 // default tolerance.
 func (s *dualLR) run(maxEpochs, skip int) {
 	const (
-		eps           = 0.1
-		maxInnerSteps = 100
-		eta           = 0.1
-		innerEpsMin   = 1e-8
+		eps         = 0.1
+		innerEpsMin = 1e-8
 	)
-	p, alpha, last := s.p, s.alpha, len(s.w)-1
 	for epoch := 0; epoch < maxEpochs; epoch++ {
 		s.rng.Shuffle(len(s.order), func(i, j int) { s.order[i], s.order[j] = s.order[j], s.order[i] })
 		newtonSteps := 0
@@ -88,37 +85,9 @@ func (s *dualLR) run(maxEpochs, skip int) {
 			if i == skip {
 				continue
 			}
-			yi, c := p.y[i], p.cost[i]
-			a := s.xsq[i]
-			b := yi * s.margin(p.xs[i])
-			i1, i2, sign := 2*i, 2*i+1, 1.0
-			if 0.5*a*(alpha[i2]-alpha[i1])+b < 0 {
-				i1, i2, sign = 2*i+1, 2*i, -1
-			}
-			old := alpha[i1]
-			z := old
-			if c-z < 0.5*c {
-				z *= 0.1
-			}
-			gp := a*(z-old) + sign*b + math.Log(z/(c-z))
-			gMax = max(gMax, math.Abs(gp))
-			inner := 0
-			for ; inner <= maxInnerSteps && math.Abs(gp) >= s.innerEps; inner++ {
-				gpp := a + c/(c-z)/z
-				if t := z - gp/gpp; t <= 0 {
-					z *= eta
-				} else {
-					z = t
-				}
-				gp = a*(z-old) + sign*b + math.Log(z/(c-z))
-			}
-			newtonSteps += inner
-			if inner > 0 {
-				alpha[i1], alpha[i2] = z, c-z
-				d := sign * (z - old) * yi
-				matcherAxpy(s.w, p.xs[i], d)
-				s.w[last] += d * s.bias
-			}
+			g, steps := s.update(i)
+			gMax = max(gMax, g)
+			newtonSteps += steps
 		}
 		if gMax < eps {
 			break
@@ -127,6 +96,47 @@ func (s *dualLR) run(maxEpochs, skip int) {
 			s.innerEps = max(innerEpsMin, 0.1*s.innerEps)
 		}
 	}
+}
+
+// update solves example i's one-variable dual sub-problem by Newton steps
+// and moves w with it. It returns the size of the gradient before the
+// steps and how many steps it took.
+func (s *dualLR) update(i int) (gradient float64, steps int) {
+	const (
+		maxInnerSteps = 100
+		eta           = 0.1
+	)
+	p, alpha, last := s.p, s.alpha, len(s.w)-1
+	yi, c := p.y[i], p.cost[i]
+	a := s.xsq[i]
+	b := yi * s.margin(p.xs[i])
+	i1, i2, sign := 2*i, 2*i+1, 1.0
+	if 0.5*a*(alpha[i2]-alpha[i1])+b < 0 {
+		i1, i2, sign = 2*i+1, 2*i, -1
+	}
+	old := alpha[i1]
+	z := old
+	if c-z < 0.5*c {
+		z *= 0.1
+	}
+	gp := a*(z-old) + sign*b + math.Log(z/(c-z))
+	gradient = math.Abs(gp)
+	for ; steps <= maxInnerSteps && math.Abs(gp) >= s.innerEps; steps++ {
+		gpp := a + c/(c-z)/z
+		if t := z - gp/gpp; t <= 0 {
+			z *= eta
+		} else {
+			z = t
+		}
+		gp = a*(z-old) + sign*b + math.Log(z/(c-z))
+	}
+	if steps > 0 {
+		alpha[i1], alpha[i2] = z, c-z
+		d := sign * (z - old) * yi
+		matcherAxpy(s.w, p.xs[i], d)
+		s.w[last] += d * s.bias
+	}
+	return gradient, steps
 }
 
 // dual is example i's dual variable: its weight in w = Σ α_i·y_i·x_i.

@@ -43,36 +43,44 @@ func ValidateMetadata(meta map[string]any) []FieldError {
 		return errs
 	}
 	for _, k := range slices.Sorted(maps.Keys(meta)) {
-		f := "metadata." + k
 		if !IsMetadataKey(k) {
 			bad("metadata", fmt.Sprintf("key %.70q must be %s", k, MetadataKeyRule))
 			continue
 		}
-		switch v := meta[k].(type) {
-		case map[string]any:
-			if len(v) > MaxMetadataKeys {
-				bad(f, fmt.Sprintf("must have at most %d keys", MaxMetadataKeys))
+		errs = append(errs, validateMetadataValue("metadata."+k, meta[k])...)
+	}
+	return errs
+}
+
+// validateMetadataValue checks one top-level value: a scalar, a list of
+// scalars or an object of scalars.
+func validateMetadataValue(f string, value any) []FieldError {
+	var errs []FieldError
+	bad := func(field, msg string) { errs = append(errs, FieldError{Field: field, Message: msg}) }
+	switch v := value.(type) {
+	case map[string]any:
+		if len(v) > MaxMetadataKeys {
+			bad(f, fmt.Sprintf("must have at most %d keys", MaxMetadataKeys))
+		}
+		for _, sub := range slices.Sorted(maps.Keys(v)) {
+			if !IsMetadataKey(sub) {
+				bad(f, fmt.Sprintf("key %.70q must be %s", sub, MetadataKeyRule))
+			} else if !isScalar(v[sub]) {
+				bad(f+"."+sub, "must be a string, number, boolean or null")
 			}
-			for _, sub := range slices.Sorted(maps.Keys(v)) {
-				if !IsMetadataKey(sub) {
-					bad(f, fmt.Sprintf("key %.70q must be %s", sub, MetadataKeyRule))
-				} else if !isScalar(v[sub]) {
-					bad(f+"."+sub, "must be a string, number, boolean or null")
-				}
+		}
+	case []any:
+		if len(v) > MaxMetadataKeys {
+			bad(f, fmt.Sprintf("must have at most %d items", MaxMetadataKeys))
+		}
+		for i, item := range v {
+			if !isScalar(item) {
+				bad(fmt.Sprintf("%s[%d]", f, i), "must be a string, number, boolean or null")
 			}
-		case []any:
-			if len(v) > MaxMetadataKeys {
-				bad(f, fmt.Sprintf("must have at most %d items", MaxMetadataKeys))
-			}
-			for i, item := range v {
-				if !isScalar(item) {
-					bad(fmt.Sprintf("%s[%d]", f, i), "must be a string, number, boolean or null")
-				}
-			}
-		default:
-			if !isScalar(v) {
-				bad(f, "must be a string, number, boolean, null, a list of those or an object of those")
-			}
+		}
+	default:
+		if !isScalar(v) {
+			bad(f, "must be a string, number, boolean, null, a list of those or an object of those")
 		}
 	}
 	return errs

@@ -239,13 +239,13 @@ type Step struct {
 type Transition struct {
 	To        string `json:"to"`
 	Condition string `json:"condition,omitempty"`
-	// When is an expr-lang guard over vars.*, meta.* and today, compiled
-	// at import; the transition is taken only while it is true.
-	When string `json:"when,omitempty"`
 	// Examples and NegativeExamples teach the condition, as a rule's do.
 	Examples         []string `json:"examples,omitempty"`
 	NegativeExamples []string `json:"negative_examples,omitempty"`
-	Priority         int      `json:"priority,omitempty"`
+	// When is an expr-lang guard over vars.*, meta.* and today, compiled
+	// at import; the transition is taken only while it is true.
+	When     string `json:"when,omitempty"`
+	Priority int    `json:"priority,omitempty"`
 }
 
 // TemplateMode says how a template is used.

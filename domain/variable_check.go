@@ -15,39 +15,11 @@ import (
 // amount and "tomorrow" a date. The error is an *ExtractError.
 func (x *Extractor) Check(value any, now time.Time) (any, error) {
 	if s, ok := value.(string); ok && x.v.Type != VarText {
-		if strings.TrimSpace(s) == "" {
-			return nil, x.invalid(s, "it is empty")
-		}
-		if x.v.Type == VarEnum {
-			for _, ev := range x.v.Values {
-				if strings.EqualFold(ev.Value, s) {
-					return ev.Value, nil
-				}
-			}
-		}
-		c, ok, err := x.resolve(x.candidates(s, now))
-		switch {
-		case err != nil:
-			return nil, err
-		case !ok:
-			return nil, x.invalid(s, "")
-		}
-		return c.value, nil
+		return x.checkString(s, now)
 	}
 	switch x.v.Type {
 	case VarText:
-		s, ok := value.(string)
-		if !ok {
-			return nil, x.invalid(FormatValue(value), "it must be text")
-		}
-		c := textCandidates(s)
-		if len(c) == 0 {
-			return nil, x.invalid(s, "it is empty")
-		}
-		if !c[0].ok() {
-			return nil, x.invalid(c[0].text, c[0].detail)
-		}
-		return c[0].value, nil
+		return x.checkText(value)
 	case VarNumber:
 		n, ok := number(value)
 		if !ok {
@@ -63,6 +35,45 @@ func (x *Extractor) Check(value any, now time.Time) (any, error) {
 		return x.checkAmount(value)
 	}
 	return nil, x.invalid(FormatValue(value), fmt.Sprintf("a %s is written as text", x.v.Type))
+}
+
+// checkString reads a string given for a typed variable the way a message
+// is read; an enum's value itself is taken as it is.
+func (x *Extractor) checkString(s string, now time.Time) (any, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, x.invalid(s, "it is empty")
+	}
+	if x.v.Type == VarEnum {
+		for _, ev := range x.v.Values {
+			if strings.EqualFold(ev.Value, s) {
+				return ev.Value, nil
+			}
+		}
+	}
+	c, ok, err := x.resolve(x.candidates(s, now))
+	switch {
+	case err != nil:
+		return nil, err
+	case !ok:
+		return nil, x.invalid(s, "")
+	}
+	return c.value, nil
+}
+
+// checkText takes a text value, trimmed and within the variable's limits.
+func (x *Extractor) checkText(value any) (any, error) {
+	s, ok := value.(string)
+	if !ok {
+		return nil, x.invalid(FormatValue(value), "it must be text")
+	}
+	c := textCandidates(s)
+	if len(c) == 0 {
+		return nil, x.invalid(s, "it is empty")
+	}
+	if !c[0].ok() {
+		return nil, x.invalid(c[0].text, c[0].detail)
+	}
+	return c[0].value, nil
 }
 
 // checkAmount takes a number (in the variable's currency) or an amount

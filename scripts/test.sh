@@ -21,14 +21,8 @@ finish() {
 }
 trap finish EXIT
 
-step "gofmt"
-unformatted=$(gofmt -l $(git ls-files '*.go'))
-if [[ -n $unformatted ]]; then
-	echo "gofmt would change:"; echo "$unformatted"; exit 1
-fi
-
-step "go vet"
-go vet ./...
+step "lint (scripts/lint.sh: gofmt, go vet, staticcheck, function shape, dependency direction)"
+scripts/lint.sh
 
 step "npm test tools (test/tools: Redocly, Portman, Newman)"
 test/tools/install.sh

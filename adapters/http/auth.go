@@ -16,6 +16,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	"focal/domain"
+	"focal/ports"
 )
 
 // Tiers a token may name; the rate limit follows the tier.
@@ -87,6 +88,7 @@ type Authenticator struct {
 	methods []string
 	leeway  time.Duration
 	maxTTL  time.Duration
+	clock   ports.Clock
 	// verified remembers tokens already checked, until they expire: a
 	// client sends the same token with every request, and verifying its
 	// signature each time was a tenth of a turn's CPU.
@@ -111,16 +113,19 @@ type tokenClaims struct {
 }
 
 // NewAuthenticator builds an authenticator from cfg, reading the public key
-// file if one is named.
-func NewAuthenticator(cfg AuthConfig) (*Authenticator, error) {
+// file if one is named. Tokens are checked against clock's time.
+func NewAuthenticator(cfg AuthConfig, clock ports.Clock) (*Authenticator, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if clock == nil {
+		return nil, errors.New("authenticator: a clock is required")
 	}
 	cache, err := lru.New[string, verifiedToken](verifiedTokens)
 	if err != nil {
 		return nil, err
 	}
-	a := &Authenticator{leeway: cfg.Leeway, maxTTL: cmp.Or(cfg.MaxTTL, DefaultMaxTTL), verified: cache}
+	a := &Authenticator{leeway: cfg.Leeway, maxTTL: cmp.Or(cfg.MaxTTL, DefaultMaxTTL), clock: clock, verified: cache}
 	if cfg.Secret != "" {
 		a.secret = []byte(cfg.Secret)
 		a.methods = append(a.methods, jwt.SigningMethodHS256.Alg())
@@ -140,7 +145,8 @@ func NewAuthenticator(cfg AuthConfig) (*Authenticator, error) {
 			return nil, errors.New("JWT public key file holds neither an RSA nor an EC public key")
 		}
 	}
-	opts := []jwt.ParserOption{jwt.WithValidMethods(a.methods), jwt.WithExpirationRequired(), jwt.WithLeeway(cfg.Leeway)}
+	opts := []jwt.ParserOption{jwt.WithValidMethods(a.methods), jwt.WithExpirationRequired(), jwt.WithLeeway(cfg.Leeway),
+		jwt.WithTimeFunc(clock.Now)}
 	if cfg.Issuer != "" {
 		opts = append(opts, jwt.WithIssuer(cfg.Issuer))
 	}
@@ -164,7 +170,7 @@ func (a *Authenticator) Authenticate(header string) (Principal, error) {
 		return Principal{}, errUnauthenticated(errors.New("no bearer token"))
 	}
 	raw = strings.TrimSpace(raw)
-	now := time.Now()
+	now := a.clock.Now()
 	if v, ok := a.verified.Get(raw); ok {
 		if now.Before(v.expires.Add(a.leeway)) && !now.Before(v.notBefore.Add(-a.leeway)) {
 			return v.principal, nil

@@ -2,30 +2,67 @@ package httpapi
 
 import (
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"focal/adapters/clock"
+	"focal/domain"
 )
 
+// testClock is a ports.Clock that moves only when told to.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
 // A token checked once is remembered only while it is valid: after its
-// expiry it is refused like any expired token.
+// expiry (and the leeway) it is refused like any expired token, and before
+// its nbf it is refused too.
 func TestVerifiedTokensExpire(t *testing.T) {
 	const secret = "unit-test-secret-unit-test-secret-000"
-	a, err := NewAuthenticator(AuthConfig{Secret: secret})
+	const tenant = "550e8400-e29b-41d4-a716-446655440000"
+	clock := &testClock{now: time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)}
+	a, err := NewAuthenticator(AuthConfig{Secret: secret, Leeway: 5 * time.Second}, clock)
 	require.NoError(t, err)
-	tok, err := SignToken(secret, TokenRequest{TenantID: "550e8400-e29b-41d4-a716-446655440000", TTL: 1100 * time.Millisecond}, time.Now())
+	tok, err := SignToken(secret, TokenRequest{TenantID: tenant, TTL: time.Minute}, clock.Now())
 	require.NoError(t, err)
 	p, err := a.Authenticate("Bearer " + tok)
 	require.NoError(t, err)
-	assert.Equal(t, "550e8400-e29b-41d4-a716-446655440000", p.TenantID)
+	assert.Equal(t, tenant, p.TenantID)
+
+	clock.Advance(time.Minute + 5*time.Second - time.Nanosecond)
 	_, err = a.Authenticate("Bearer " + tok)
-	require.NoError(t, err, "served from the cache")
-	time.Sleep(1200 * time.Millisecond)
+	require.NoError(t, err, "served from the cache until the expiry and leeway are over")
+	clock.Advance(time.Nanosecond)
 	_, err = a.Authenticate("Bearer " + tok)
-	assert.Error(t, err, "an expired token is refused even though it was cached")
+	assert.Equal(t, domain.CodeUnauthenticated, domain.ErrorCodeOf(err), "an expired token is refused even though it was cached")
+	assert.ErrorIs(t, err, jwt.ErrTokenExpired, "and the parser, on the same clock, says why")
+
+	// A token valid from later on is refused until then, cached or not.
+	later, err := SignToken(secret, TokenRequest{TenantID: tenant, TTL: time.Hour}, clock.Now().Add(time.Minute))
+	require.NoError(t, err)
+	_, err = a.Authenticate("Bearer " + later)
+	assert.ErrorIs(t, err, jwt.ErrTokenNotValidYet)
+	clock.Advance(time.Minute)
+	_, err = a.Authenticate("Bearer " + later)
+	require.NoError(t, err)
 }
 
 // A token may live at most FOCAL_JWT_MAX_TTL, counted from iat, or from now
@@ -33,7 +70,7 @@ func TestVerifiedTokensExpire(t *testing.T) {
 func TestTokensLivingTooLongAreRefused(t *testing.T) {
 	const secret = "unit-test-secret-unit-test-secret-000"
 	const tenant = "550e8400-e29b-41d4-a716-446655440000"
-	a, err := NewAuthenticator(AuthConfig{Secret: secret, Leeway: 5 * time.Second})
+	a, err := NewAuthenticator(AuthConfig{Secret: secret, Leeway: 5 * time.Second}, clock.System{})
 	require.NoError(t, err)
 	now := time.Now()
 	sign := func(claims jwt.MapClaims) string {
@@ -59,7 +96,7 @@ func TestTokensLivingTooLongAreRefused(t *testing.T) {
 			assert.Contains(t, errors.Unwrap(err).Error(), "FOCAL_JWT_MAX_TTL", name)
 		}
 	}
-	short, err := NewAuthenticator(AuthConfig{Secret: secret, MaxTTL: time.Hour})
+	short, err := NewAuthenticator(AuthConfig{Secret: secret, MaxTTL: time.Hour}, clock.System{})
 	require.NoError(t, err)
 	_, err = short.Authenticate("Bearer " + sign(jwt.MapClaims{"tenant_id": tenant, "iat": now.Unix(), "exp": now.Add(2 * time.Hour).Unix()}))
 	assert.Error(t, err, "the limit is configurable")

@@ -56,16 +56,11 @@ type StreamObserver interface {
 	StreamClosed()
 }
 
-// ObserveStreams makes o hear of every chat stream; call it before serving.
-func (h *ChatRoutes) ObserveStreams(o StreamObserver) *ChatRoutes {
-	h.streams = o
-	return h
-}
-
-// NewChatRoutes returns the chat endpoints over the use cases.
+// NewChatRoutes returns the chat endpoints over the use cases; streams,
+// when not nil, hears of every chat stream.
 func NewChatRoutes(cfg Config, idem IdempotencyConfig, chat *application.ProcessMessage, turns *application.Conversations,
-	keys ports.IdempotencyStore, limits *RateLimits) *ChatRoutes {
-	return &ChatRoutes{chat: chat, turns: turns, heartbeat: cfg.SSEHeartbeat, limits: limits,
+	keys ports.IdempotencyStore, limits *RateLimits, streams StreamObserver) *ChatRoutes {
+	return &ChatRoutes{chat: chat, turns: turns, heartbeat: cfg.SSEHeartbeat, limits: limits, streams: streams,
 		idem: &idempotent{store: keys, cfg: idem, poll: 20 * time.Millisecond}}
 }
 

@@ -32,7 +32,7 @@ func decodeJSON(r *http.Request, v any) ([]byte, error) {
 func bodyReadError(err error) error {
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
-		return domain.Errorf(domain.CodePayloadTooLarge, "request body exceeds %d bytes", tooLarge.Limit)
+		return domain.Errorf(CodePayloadTooLarge, "request body exceeds %d bytes", tooLarge.Limit)
 	}
 	return domain.WrapError(domain.CodeInvalidRequest, err, "request body could not be read")
 }

@@ -16,7 +16,16 @@ import (
 	"focal/domain"
 )
 
-// statusOf is the one table from error code to HTTP status (DESIGN §4).
+// Error codes of the HTTP protocol itself, beside the domain's closed set:
+// no use case can produce them.
+const (
+	CodeMethodNotAllowed     domain.ErrorCode = "METHOD_NOT_ALLOWED"
+	CodePayloadTooLarge      domain.ErrorCode = "PAYLOAD_TOO_LARGE"
+	CodeUnsupportedMediaType domain.ErrorCode = "UNSUPPORTED_MEDIA_TYPE"
+)
+
+// statusOf is the one table from error code to HTTP status; docs/api.md
+// and the OpenAPI document show the same (openapi_test.go checks).
 var statusOf = map[domain.ErrorCode]int{
 	domain.CodeInvalidRequest:        http.StatusBadRequest,
 	domain.CodeUnauthenticated:       http.StatusUnauthorized,
@@ -26,13 +35,13 @@ var statusOf = map[domain.ErrorCode]int{
 	domain.CodeSessionNotFound:       http.StatusNotFound,
 	domain.CodeTurnNotFound:          http.StatusNotFound,
 	domain.CodeNotFound:              http.StatusNotFound,
-	domain.CodeMethodNotAllowed:      http.StatusMethodNotAllowed,
+	CodeMethodNotAllowed:             http.StatusMethodNotAllowed,
 	domain.CodeSessionClosed:         http.StatusConflict,
 	domain.CodeSessionBusy:           http.StatusConflict,
 	domain.CodeIdempotencyInProgress: http.StatusConflict,
 	domain.CodeVersionConflict:       http.StatusConflict,
-	domain.CodePayloadTooLarge:       http.StatusRequestEntityTooLarge,
-	domain.CodeUnsupportedMediaType:  http.StatusUnsupportedMediaType,
+	CodePayloadTooLarge:              http.StatusRequestEntityTooLarge,
+	CodeUnsupportedMediaType:         http.StatusUnsupportedMediaType,
 	domain.CodeIdempotencyKeyReused:  http.StatusUnprocessableEntity,
 	domain.CodeRateLimitExceeded:     http.StatusTooManyRequests,
 	domain.CodeInternal:              http.StatusInternalServerError,

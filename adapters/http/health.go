@@ -13,15 +13,16 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"focal/domain"
+	"focal/ports"
 )
 
 // ReadinessCheck is one condition /readyz requires, such as "store"
-// (reachable) or "llm" (a model breaker not open). Check must return once
-// ctx ends; a check named "store" failing makes the answer
+// (reachable) or "llm" (a model breaker not open), asked of the adapter
+// itself. A check named "store" failing makes the answer
 // STORE_UNAVAILABLE, any other LLM_UNAVAILABLE.
 type ReadinessCheck struct {
 	Name  string
-	Check func(ctx context.Context) error
+	Probe ports.ReadinessChecker
 }
 
 // readinessTimeout bounds each check, so a probe answers within it.
@@ -123,10 +124,10 @@ func runCheck(ctx context.Context, chk ReadinessCheck, timeout time.Duration) (e
 			err = fmt.Errorf("check panicked: %v", r)
 		}
 	}()
-	if chk.Check == nil {
-		return errors.New("no check function")
+	if chk.Probe == nil {
+		return errors.New("nothing to ask")
 	}
-	err = chk.Check(ctx)
+	err = chk.Probe.Ready(ctx)
 	if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
 		return fmt.Errorf("no answer within %s", timeout)
 	}

@@ -19,16 +19,17 @@ import (
 	"focal/adapters/clock"
 	"focal/adapters/memory"
 	"focal/domain"
+	"focal/ports"
 )
 
 // newProbeRouter builds the real router with the given routes and extra
 // middleware.
 func newProbeRouter(t *testing.T, routes []Routes, extra ...gin.HandlerFunc) http.Handler {
 	t.Helper()
-	auth, err := NewAuthenticator(AuthConfig{Secret: strings.Repeat("s", 32)})
+	auth, err := NewAuthenticator(AuthConfig{Secret: strings.Repeat("s", 32)}, clock.System{})
 	require.NoError(t, err)
 	limits := NewRateLimits(RateLimitConfig{Free: 10, Pro: 10, Enterprise: 10, Window: time.Minute, MaxOpenStreams: 1},
-		memory.NewRateLimiter(clock.System{}))
+		memory.NewRateLimiter(clock.System{}), clock.System{})
 	return NewRouter(Config{MaxBodyBytes: 1 << 20}, zap.NewNop(), auth, limits, routes, extra...)
 }
 
@@ -39,7 +40,7 @@ func probeGet(h http.Handler, path string) *httptest.ResponseRecorder {
 }
 
 func staticCheck(name string, err error) ReadinessCheck {
-	return ReadinessCheck{Name: name, Check: func(context.Context) error { return err }}
+	return ReadinessCheck{Name: name, Probe: ports.ReadyFunc(func(context.Context) error { return err })}
 }
 
 func TestHealthzAlwaysOK(t *testing.T) {
@@ -71,7 +72,7 @@ func TestReadyz(t *testing.T) {
 		{name: "llm fails", checks: []ReadinessCheck{staticCheck("store", nil), staticCheck("llm", errors.New("every breaker open"))},
 			status: http.StatusServiceUnavailable, code: domain.CodeLLMUnavailable,
 			details: []domain.FieldError{{Field: "llm", Message: "every breaker open"}, {Field: "store", Message: "ok"}}},
-		{name: "check panics", checks: []ReadinessCheck{{Name: "llm", Check: func(context.Context) error { panic("boom") }}},
+		{name: "check panics", checks: []ReadinessCheck{{Name: "llm", Probe: ports.ReadyFunc(func(context.Context) error { panic("boom") })}},
 			status: http.StatusServiceUnavailable, code: domain.CodeLLMUnavailable,
 			details: []domain.FieldError{{Field: "llm", Message: "check panicked: boom"}}},
 	}
@@ -105,10 +106,10 @@ func TestReadyzChecksRunConcurrentlyWithTimeout(t *testing.T) {
 		return nil
 	}
 	hr := NewHealthRoutes([]ReadinessCheck{
-		{Name: "store", Check: waitBoth},
-		{Name: "llm", Check: waitBoth},
-		{Name: "slow", Check: func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }},
-		{Name: "stuck", Check: func(context.Context) error { <-release; return nil }},
+		{Name: "store", Probe: ports.ReadyFunc(waitBoth)},
+		{Name: "llm", Probe: ports.ReadyFunc(waitBoth)},
+		{Name: "slow", Probe: ports.ReadyFunc(func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })},
+		{Name: "stuck", Probe: ports.ReadyFunc(func(context.Context) error { <-release; return nil })},
 	})
 	hr.timeout = 50 * time.Millisecond
 	router := newProbeRouter(t, []Routes{hr})

@@ -89,7 +89,7 @@ func limitBody(cfg Config) gin.HandlerFunc {
 			max = cfg.MaxBundleBytes
 		}
 		if c.Request.ContentLength > max {
-			writeError(c, domain.Errorf(domain.CodePayloadTooLarge, "request body exceeds %d bytes", max))
+			writeError(c, domain.Errorf(CodePayloadTooLarge, "request body exceeds %d bytes", max))
 			return
 		}
 		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, max)
@@ -105,7 +105,7 @@ func requireJSON(c *gin.Context) {
 	}
 	mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	if err != nil || (mt != "application/json" && !isJSONSuffix(mt)) {
-		writeError(c, domain.Errorf(domain.CodeUnsupportedMediaType, "Content-Type must be application/json"))
+		writeError(c, domain.Errorf(CodeUnsupportedMediaType, "Content-Type must be application/json"))
 		return
 	}
 	c.Next()

@@ -35,7 +35,7 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 // them (their dependencies are not needed to register routes).
 func allRoutes() []Routes {
 	return []Routes{
-		NewChatRoutes(Config{}, IdempotencyConfig{}, nil, nil, nil, nil),
+		NewChatRoutes(Config{}, IdempotencyConfig{}, nil, nil, nil, nil, nil),
 		NewConversationRoutes(nil),
 		NewPolicyRoutes(nil),
 		NewHealthRoutes(nil),
@@ -107,7 +107,7 @@ func must[T any](v T, err error) T {
 	return v
 }
 
-// The document keeps the rules every response follows (DESIGN §3, §4):
+// The document keeps the rules every response follows (docs/api.md):
 // one error body with the status of each code, X-Request-ID everywhere,
 // rate-limit headers on authenticated answers, the token everywhere but
 // on the public routes.

@@ -30,7 +30,7 @@ func bundleType(mt string) (isJSON, isYAML bool) {
 func requireBundleType(c *gin.Context) {
 	mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
 	if isJSON, isYAML := bundleType(mt); err != nil || !isJSON && !isYAML {
-		writeError(c, domain.Errorf(domain.CodeUnsupportedMediaType, "Content-Type must be application/json or application/yaml"))
+		writeError(c, domain.Errorf(CodeUnsupportedMediaType, "Content-Type must be application/json or application/yaml"))
 		return
 	}
 	c.Next()
@@ -54,25 +54,26 @@ func (h *PolicyRoutes) importBundle(c *gin.Context) {
 		writeError(c, invalidBody("request body is not valid JSON"))
 		return
 	}
-	p, created, err := h.admin.ImportBundle(c.Request.Context(), principal(c).TenantID, agentParam(c), version, raw)
+	res, err := h.admin.ImportBundle(c.Request.Context(), application.BundleImport{
+		TenantID: principal(c).TenantID, AgentID: agentParam(c), IfVersion: version, Bundle: raw})
 	if err != nil {
 		writeError(c, err)
 		return
 	}
 	status := http.StatusOK
-	if created {
+	if res.Created {
 		status = http.StatusCreated
-		c.Header("Location", "/v1/agents/"+p.Agent.ID)
+		c.Header("Location", "/v1/agents/"+res.Policy.Agent.ID)
 	}
 	// The bundle is stored; a lint that cannot run in time leaves the
 	// warnings out rather than fail a write that happened.
-	warnings, err := h.admin.Lint(c.Request.Context(), p)
+	warnings, err := h.admin.Lint(c.Request.Context(), res.Policy)
 	if err != nil {
-		writeBundle(c, status, p)
+		writeBundle(c, status, res.Policy)
 		return
 	}
-	setETag(c, p.Agent.Version)
-	imported := importedBundle{Policy: p, Warnings: warnings}
+	setETag(c, res.Policy.Agent.Version)
+	imported := importedBundle{Policy: res.Policy, Warnings: warnings}
 	if !prefersYAML(c.GetHeader("Accept")) {
 		c.JSON(status, imported)
 		return

@@ -16,7 +16,8 @@ import (
 	"focal/ports"
 )
 
-// RateLimitConfig sets per-tenant request limits (DESIGN §3.6).
+// RateLimitConfig sets per-tenant request limits (docs/api.md, "Rate
+// limits").
 type RateLimitConfig struct {
 	// Free, Pro and Enterprise are requests per window for each tier.
 	Free       int `env:"RATE_LIMIT_FREE" envDefault:"60" yaml:"free"`
@@ -60,13 +61,15 @@ func (c RateLimitConfig) Validate() error {
 type RateLimits struct {
 	cfg     RateLimitConfig
 	limiter ports.RateLimiter
+	clock   ports.Clock
 	streams *tenantCounter
 	turns   *tenantCounter
 }
 
-// NewRateLimits returns the limits over limiter.
-func NewRateLimits(cfg RateLimitConfig, limiter ports.RateLimiter) *RateLimits {
-	return &RateLimits{cfg: cfg, limiter: limiter,
+// NewRateLimits returns the limits over limiter; clock tells the time the
+// X-RateLimit-Reset header counts from, the limiter's own.
+func NewRateLimits(cfg RateLimitConfig, limiter ports.RateLimiter, clock ports.Clock) *RateLimits {
+	return &RateLimits{cfg: cfg, limiter: limiter, clock: clock,
 		streams: &tenantCounter{open: map[string]int{}}, turns: &tenantCounter{open: map[string]int{}}}
 }
 
@@ -124,7 +127,7 @@ func (r *RateLimits) requests(c *gin.Context) {
 	h := c.Writer.Header()
 	h.Set("X-RateLimit-Limit", strconv.Itoa(d.Limit))
 	h.Set("X-RateLimit-Remaining", strconv.Itoa(d.Remaining))
-	h.Set("X-RateLimit-Reset", strconv.Itoa(int(math.Ceil(time.Until(d.Reset).Seconds()))))
+	h.Set("X-RateLimit-Reset", strconv.Itoa(int(math.Ceil(d.Reset.Sub(r.clock.Now()).Seconds()))))
 	if !d.Allowed {
 		writeError(c, &domain.Error{Code: domain.CodeRateLimitExceeded,
 			Message:    fmt.Sprintf("rate limit of %d requests per %s exceeded", d.Limit, r.cfg.Window),

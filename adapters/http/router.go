@@ -100,7 +100,7 @@ func NewRouter(cfg Config, log *zap.Logger, auth *Authenticator, limits *RateLim
 		writeError(c, domain.Errorf(domain.CodeNotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path))
 	})
 	r.NoMethod(func(c *gin.Context) {
-		writeError(c, domain.Errorf(domain.CodeMethodNotAllowed, "method %s is not allowed on %s", c.Request.Method, c.Request.URL.Path))
+		writeError(c, domain.Errorf(CodeMethodNotAllowed, "method %s is not allowed on %s", c.Request.Method, c.Request.URL.Path))
 	})
 	public := r.Group("")
 	v1 := r.Group("/v1", authenticate(auth), limits.requests)

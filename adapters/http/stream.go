@@ -19,7 +19,8 @@ import (
 	"focal/domain"
 )
 
-// Stream events (DESIGN §3.3): token* then exactly one done or error.
+// Stream events (docs/api.md, "Chat"): token* then exactly one done or
+// error.
 type tokenEvent struct {
 	Type    string `json:"type"`
 	Content string `json:"content"`

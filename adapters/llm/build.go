@@ -4,77 +4,62 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
 
 	"focal/adapters/resilience"
 	"focal/ports"
 )
 
-// Option adjusts Build.
-type Option func(*buildOptions)
-
-type buildOptions struct {
-	observers  resilience.Observers
-	httpClient *http.Client
+// Deps are what Build needs besides the configuration; each may be left
+// zero.
+type Deps struct {
+	// Log hears of fallbacks from one model to the next.
+	Log *zap.Logger
+	// Breakers hears of breaker changes and retries (logs, metrics).
+	Breakers resilience.Observer
+	// Clock measures the guard's waits; nil is the machine's clock.
+	Clock clockwork.Clock
+	// HTTPClient replaces the client built from ConnectTimeout.
+	HTTPClient *http.Client
 }
 
-// WithObserver adds an observer of breaker changes and retries (metrics);
-// Build always logs them too.
-func WithObserver(o resilience.Observer) Option {
-	return func(b *buildOptions) { b.observers = append(b.observers, o) }
+// Chat is a chat model that can tell whether it may be called now.
+type Chat interface {
+	ports.ChatModel
+	ports.ReadinessChecker
 }
 
-// WithHTTPClient replaces the HTTP client built from ConnectTimeout.
-func WithHTTPClient(c *http.Client) Option {
-	return func(b *buildOptions) { b.httpClient = c }
+// Models is what Build assembles.
+type Models struct {
+	Chat Chat
+	// Embedder is nil when FOCAL_EMBEDDINGS_PROVIDER=none.
+	Embedder ports.Embedder
 }
 
-// Build validates cfg and assembles the chat model and the embedder (nil
-// when FOCAL_EMBEDDINGS_PROVIDER=none). With the offline provider and no
-// fallbacks the chat model is Offline{}; otherwise it is a Resilient chain
-// of the primary and the fallbacks, sharing one Guard (a breaker per
-// provider and model) with the embedder.
-func Build(cfg Config, log *zap.Logger, opts ...Option) (ports.ChatModel, ports.Embedder, error) {
+// Build validates cfg and assembles the chat model and the embedder. With
+// the offline provider and no fallbacks the chat model is Offline{};
+// otherwise it is a Resilient chain of the primary and the fallbacks,
+// sharing one Guard (a breaker per provider and model) with the embedder.
+func Build(cfg Config, deps Deps) (Models, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, nil, err
+		return Models{}, err
 	}
+	log := deps.Log
 	if log == nil {
 		log = zap.NewNop()
 	}
-	b := buildOptions{}
-	for _, o := range opts {
-		o(&b)
-	}
-	client := b.httpClient
+	client := deps.HTTPClient
 	if client == nil {
 		client = newHTTPClient(cfg.ConnectTimeout, cfg.H2C)
 	}
-	obs := append(resilience.Observers{resilience.LogObserver{Log: log}}, b.observers...)
-	guard := resilience.NewGuard(cfg.guard(), obs)
-
-	chain, _ := ParseChain(cfg.Fallbacks) // Validate parsed it already
-	if cfg.Provider != ProviderOffline {
-		chain = append([]ChainLink{{Provider: cfg.Provider, Model: cfg.Model, BaseURL: cfg.BaseURL}}, chain...)
+	guard := resilience.NewGuard(cfg.guard(), deps.Breakers, deps.Clock)
+	chat, err := cfg.chain(guard, log, client)
+	if err != nil {
+		return Models{}, err
 	}
-	var chat ports.ChatModel = Offline{}
-	if len(chain) > 0 {
-		links := make([]Link, 0, len(chain))
-		for i, cl := range chain {
-			l, err := cfg.link(cl, i == 0, client)
-			if err != nil {
-				return nil, nil, err
-			}
-			links = append(links, l)
-		}
-		r, err := NewResilient(guard, log.Named("llm"), links...)
-		if err != nil {
-			return nil, nil, err
-		}
-		chat = r
-	}
-
 	if cfg.Embeddings.Provider != ProviderOpenAI {
-		return chat, nil, nil
+		return Models{Chat: chat}, nil
 	}
 	base, key := cfg.embeddingsTarget()
 	var headers map[string]string
@@ -86,9 +71,34 @@ func Build(cfg Config, log *zap.Logger, opts ...Option) (ports.ChatModel, ports.
 		ExtraHeaders: headers, HTTPClient: client,
 	})
 	if err != nil {
-		return nil, nil, err
+		return Models{}, err
 	}
-	return chat, NewResilientEmbedder(guard, ProviderOpenAI, cfg.Embeddings.Model, emb), nil
+	return Models{Chat: chat, Embedder: NewResilientEmbedder(guard, ProviderOpenAI, cfg.Embeddings.Model, emb)}, nil
+}
+
+// chain builds the primary model and its fallbacks behind guard, or
+// Offline{} when there is no model to call.
+func (c Config) chain(guard *resilience.Guard, log *zap.Logger, client *http.Client) (Chat, error) {
+	chain, _ := ParseChain(c.Fallbacks) // Validate parsed it already
+	if c.Provider != ProviderOffline {
+		chain = append([]ChainLink{{Provider: c.Provider, Model: c.Model, BaseURL: c.BaseURL}}, chain...)
+	}
+	if len(chain) == 0 {
+		return Offline{}, nil
+	}
+	links := make([]Link, 0, len(chain))
+	for i, cl := range chain {
+		l, err := c.link(cl, i == 0, client)
+		if err != nil {
+			return nil, err
+		}
+		links = append(links, l)
+	}
+	r, err := NewResilient(guard, log, links...)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // link builds the ChatModel of one chain link.

@@ -143,12 +143,13 @@ func TestKeysNeverTravelToAnotherProviderOrHost(t *testing.T) {
 }
 
 func TestBuild(t *testing.T) {
-	chat, emb, err := Build(defaults(t, map[string]string{}), nil)
+	models, err := Build(defaults(t, map[string]string{}), Deps{})
 	require.NoError(t, err)
-	assert.Equal(t, Offline{}, chat)
-	assert.Nil(t, emb)
+	assert.Equal(t, Offline{}, models.Chat)
+	assert.Nil(t, models.Embedder)
+	assert.NoError(t, models.Chat.Ready(context.Background()), "the offline model is always ready")
 
-	_, _, err = Build(defaults(t, map[string]string{"FOCAL_LLM_PROVIDER": "gemini"}), nil)
+	_, err = Build(defaults(t, map[string]string{"FOCAL_LLM_PROVIDER": "gemini"}), Deps{})
 	assert.Error(t, err)
 
 	primary, purl := fake(t)
@@ -167,8 +168,9 @@ func TestBuild(t *testing.T) {
 		"FOCAL_EMBEDDINGS_PROVIDER":   "openai",
 		"FOCAL_EMBEDDINGS_MODEL":      "emb",
 	})
-	chat, emb, err = Build(cfg, nil)
+	models, err = Build(cfg, Deps{})
 	require.NoError(t, err)
+	chat, emb := models.Chat, models.Embedder
 	_, res, err := collect(context.Background(), chat, chatRequest("x"))
 	require.NoError(t, err)
 	assert.Equal(t, "anthropic", res.Provider)

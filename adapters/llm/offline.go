@@ -13,9 +13,12 @@ import (
 // so the engine answers from the agent's templates.
 type Offline struct{}
 
-var _ ports.ChatModel = Offline{}
+var _ Chat = Offline{}
 
 // StreamChat implements ports.ChatModel; it always returns ports.ErrOffline.
 func (Offline) StreamChat(context.Context, ports.ChatRequest, func(string) error) (ports.ChatResult, error) {
 	return ports.ChatResult{}, ports.ErrOffline
 }
+
+// Ready implements ports.ReadinessChecker: the offline model never fails.
+func (Offline) Ready(context.Context) error { return nil }

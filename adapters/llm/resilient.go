@@ -48,7 +48,7 @@ type Resilient struct {
 	log   *zap.Logger
 }
 
-var _ ports.ChatModel = (*Resilient)(nil)
+var _ Chat = (*Resilient)(nil)
 
 // NewResilient returns the chain links guarded by guard.
 func NewResilient(guard *resilience.Guard, log *zap.Logger, links ...Link) (*Resilient, error) {
@@ -100,7 +100,7 @@ func (r *Resilient) StreamChat(ctx context.Context, req ports.ChatRequest, onDel
 }
 
 // Ready reports whether some link can be called: an offline link, or a
-// model whose breaker is not open. It fits httpapi.ReadinessCheck.
+// model whose breaker is not open. LLM_UNAVAILABLE when none can.
 func (r *Resilient) Ready(context.Context) error {
 	for _, l := range r.links {
 		if _, ok := l.Chat.(Offline); ok || r.guard.BreakerState(l.breakerName(l.Model)) != "open" {

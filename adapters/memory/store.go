@@ -82,6 +82,11 @@ type Option func(*Store)
 // dropped.
 func WithRetention(r Retention) Option { return func(s *Store) { s.retention = r } }
 
+var _ ports.ReadinessChecker = (*Store)(nil)
+
+// Ready implements ports.ReadinessChecker: memory is always there.
+func (s *Store) Ready(context.Context) error { return nil }
+
 // New returns an empty store.
 func New(clock ports.Clock, opts ...Option) *Store {
 	s := &Store{

@@ -28,8 +28,8 @@ var latencyBuckets = []float64{
 	0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
 }
 
-// modelCallBuckets count model calls per turn (DESIGN §8: 0, 1 or 2 by
-// default; more with regenerations).
+// modelCallBuckets count model calls per turn: 0 when a template answers,
+// 1 for a generated reply, more with judges and regenerations.
 var modelCallBuckets = []float64{0, 1, 2, 3, 4, 6, 8}
 
 // Breaker states as BreakerState records them.
@@ -130,68 +130,85 @@ func NewMetrics(tp trace.TracerProvider) *Metrics {
 		tracer:     tp.Tracer("focal/adapters/observe"),
 		tracing:    !off,
 		propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
-		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "focal_http_requests_total", Help: "HTTP requests by route template, method and status.",
-		}, []string{"route", "method", "status"}),
-		httpDuration: histogramVec("focal_http_request_duration_seconds",
-			"HTTP request duration (a stream's whole life for SSE routes).", "route", "method"),
-		openStreams: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "focal_sse_open_streams", Help: "Server-Sent Event streams open now.",
-		}),
-		turnDuration: histogramVec("focal_turn_duration_seconds",
-			"Latency of committed turns by outcome (completed, failed, interrupted).", "outcome"),
-		turns: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "focal_turns_total", Help: "Committed turns by outcome (completed, failed, interrupted).",
-		}, []string{"outcome"}),
-		stepDuration: histogramVec("focal_engine_step_duration_seconds",
-			"Duration of each alignment engine step of committed turns.", "step"),
-		turnTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "focal_turn_tokens_total", Help: "Model tokens spent by committed turns, by model and kind (prompt, completion).",
-		}, []string{"model", "kind"}),
-		turnModelCalls: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "focal_turn_model_calls", Help: "Model calls per committed turn.", Buckets: modelCallBuckets,
-		}),
-		modelDuration: histogramVec("focal_model_request_duration_seconds",
-			"Chat model request duration, success or not.", "provider", "model"),
-		modelTTFT: histogramVec("focal_model_time_to_first_token_seconds",
-			"Time from a chat model request to its first streamed text.", "provider", "model"),
-		modelTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "focal_model_tokens_total", Help: "Tokens reported by chat model replies, by kind (prompt, completion).",
-		}, []string{"provider", "model", "kind"}),
-		modelErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "focal_model_errors_total", Help: "Failed chat model requests by error code.",
-		}, []string{"provider", "model", "code"}),
-		embedDuration: histogramVec("focal_embedding_request_duration_seconds",
-			"Embedding request duration, success or not.", "provider", "model"),
-		embedErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "focal_embedding_errors_total", Help: "Failed embedding requests by error code.",
-		}, []string{"provider", "model", "code"}),
-		breakerState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "focal_circuit_breaker_state", Help: "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
-		}, []string{"breaker"}),
-		toolBreakers: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "focal_tool_breakers_open", Help: "Tool circuit breakers (one per tenant, agent and tool) open now.",
-		}),
-		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "focal_resilience_retries_total", Help: "Retried model and tool calls by breaker name.",
-		}, []string{"breaker"}),
-		storeDuration: histogramVec("focal_store_operation_duration_seconds",
-			"Store operation latency by operation and outcome (ok or error code).", "operation", "outcome"),
-		mongoCommands: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "focal_mongo_commands_total", Help: "Commands sent to MongoDB (round trips) by command name.",
-		}, []string{"command"}),
-		models:   newBoundedValues(maxModelLabels),
-		breakers: newBoundedValues(maxBreakerLabels),
+		models:     newBoundedValues(maxModelLabels),
+		breakers:   newBoundedValues(maxBreakerLabels),
 	}
-	m.registry.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.httpRequests, m.httpDuration, m.openStreams,
-		m.turnDuration, m.turns, m.stepDuration, m.turnTokens, m.turnModelCalls,
-		m.modelDuration, m.modelTTFT, m.modelTokens, m.modelErrors, m.embedDuration, m.embedErrors,
-		m.breakerState, m.toolBreakers, m.retries, m.storeDuration, m.mongoCommands,
-	)
+	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.registry.MustRegister(m.httpFamilies()...)
+	m.registry.MustRegister(m.turnFamilies()...)
+	m.registry.MustRegister(m.modelFamilies()...)
+	m.registry.MustRegister(m.dependencyFamilies()...)
 	return m
+}
+
+// httpFamilies creates the metrics of HTTP requests and streams.
+func (m *Metrics) httpFamilies() []prometheus.Collector {
+	m.httpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "focal_http_requests_total", Help: "HTTP requests by route template, method and status.",
+	}, []string{"route", "method", "status"})
+	m.httpDuration = histogramVec("focal_http_request_duration_seconds",
+		"HTTP request duration (a stream's whole life for SSE routes).", "route", "method")
+	m.openStreams = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "focal_sse_open_streams", Help: "Server-Sent Event streams open now.",
+	})
+	return []prometheus.Collector{m.httpRequests, m.httpDuration, m.openStreams}
+}
+
+// turnFamilies creates the metrics of committed turns and engine steps.
+func (m *Metrics) turnFamilies() []prometheus.Collector {
+	m.turnDuration = histogramVec("focal_turn_duration_seconds",
+		"Latency of committed turns by outcome (completed, failed, interrupted).", "outcome")
+	m.turns = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "focal_turns_total", Help: "Committed turns by outcome (completed, failed, interrupted).",
+	}, []string{"outcome"})
+	m.stepDuration = histogramVec("focal_engine_step_duration_seconds",
+		"Duration of each alignment engine step of committed turns.", "step")
+	m.turnTokens = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "focal_turn_tokens_total", Help: "Model tokens spent by committed turns, by model and kind (prompt, completion).",
+	}, []string{"model", "kind"})
+	m.turnModelCalls = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "focal_turn_model_calls", Help: "Model calls per committed turn.", Buckets: modelCallBuckets,
+	})
+	return []prometheus.Collector{m.turnDuration, m.turns, m.stepDuration, m.turnTokens, m.turnModelCalls}
+}
+
+// modelFamilies creates the metrics of chat model and embedding calls.
+func (m *Metrics) modelFamilies() []prometheus.Collector {
+	m.modelDuration = histogramVec("focal_model_request_duration_seconds",
+		"Chat model request duration, success or not.", "provider", "model")
+	m.modelTTFT = histogramVec("focal_model_time_to_first_token_seconds",
+		"Time from a chat model request to its first streamed text.", "provider", "model")
+	m.modelTokens = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "focal_model_tokens_total", Help: "Tokens reported by chat model replies, by kind (prompt, completion).",
+	}, []string{"provider", "model", "kind"})
+	m.modelErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "focal_model_errors_total", Help: "Failed chat model requests by error code.",
+	}, []string{"provider", "model", "code"})
+	m.embedDuration = histogramVec("focal_embedding_request_duration_seconds",
+		"Embedding request duration, success or not.", "provider", "model")
+	m.embedErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "focal_embedding_errors_total", Help: "Failed embedding requests by error code.",
+	}, []string{"provider", "model", "code"})
+	return []prometheus.Collector{m.modelDuration, m.modelTTFT, m.modelTokens, m.modelErrors, m.embedDuration, m.embedErrors}
+}
+
+// dependencyFamilies creates the metrics of breakers, retries and stores.
+func (m *Metrics) dependencyFamilies() []prometheus.Collector {
+	m.breakerState = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "focal_circuit_breaker_state", Help: "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
+	}, []string{"breaker"})
+	m.toolBreakers = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "focal_tool_breakers_open", Help: "Tool circuit breakers (one per tenant, agent and tool) open now.",
+	})
+	m.retries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "focal_resilience_retries_total", Help: "Retried model and tool calls by breaker name.",
+	}, []string{"breaker"})
+	m.storeDuration = histogramVec("focal_store_operation_duration_seconds",
+		"Store operation latency by operation and outcome (ok or error code).", "operation", "outcome")
+	m.mongoCommands = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "focal_mongo_commands_total", Help: "Commands sent to MongoDB (round trips) by command name.",
+	}, []string{"command"})
+	return []prometheus.Collector{m.breakerState, m.toolBreakers, m.retries, m.storeDuration, m.mongoCommands}
 }
 
 func histogramVec(name, help string, labels ...string) *prometheus.HistogramVec {

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/sony/gobreaker/v2"
 
 	"focal/domain"
@@ -15,15 +16,72 @@ import (
 // probe is in flight: the verdict is due within one call.
 const halfOpenRetryAfter = time.Second
 
-// breaker is one dependency's two-step circuit breaker plus the moment it
-// last opened, which gobreaker does not expose and RetryAfter needs.
+// breaker is one dependency's two-step circuit breaker. gobreaker counts
+// the calls and moves the state, but it reads the machine's clock and takes
+// no other; so the open interval is kept here, on the Guard's clock, and
+// gobreaker's own is the shortest it accepts. gobreaker then half-opens at
+// the first call it sees after this interval, and sees no call during it:
+// calls are refused here, and a call that began before the breaker opened
+// reports its end to nobody (gobreaker would drop it, but could half-open
+// early on seeing it).
 type breaker struct {
-	name string
-	cb   *gobreaker.TwoStepCircuitBreaker[struct{}]
-	open time.Duration
+	name  string
+	cb    *gobreaker.TwoStepCircuitBreaker[struct{}]
+	open  time.Duration
+	clock clockwork.Clock
 
-	mu       sync.Mutex
-	openedAt time.Time
+	mu sync.Mutex
+	// openUntil is when the open interval ends; opens counts the openings,
+	// so a call tells whether the breaker opened since it began.
+	openUntil time.Time
+	opens     int
+
+	// reporting lets one call at a time report its end, so none can see
+	// the breaker as it was before another's report opened it.
+	reporting sync.Mutex
+}
+
+// allow asks the breaker for a call; done reports the call's end.
+func (b *breaker) allow() (done func(error), err error) {
+	opens, open := b.openState()
+	if open {
+		return nil, gobreaker.ErrOpenState
+	}
+	finish, err := b.cb.Allow()
+	if err != nil {
+		return nil, err
+	}
+	return func(err error) {
+		b.reporting.Lock()
+		defer b.reporting.Unlock()
+		if now, _ := b.openState(); now == opens {
+			finish(err)
+		}
+	}, nil
+}
+
+// openState returns the openings so far and whether the breaker is in its
+// open interval now.
+func (b *breaker) openState() (opens int, open bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.opens, b.clock.Now().Before(b.openUntil)
+}
+
+// opened starts the open interval: gobreaker has just opened.
+func (b *breaker) opened() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.openUntil = b.clock.Now().Add(b.open)
+	b.opens++
+}
+
+// state is "closed", "open" or "half-open".
+func (b *breaker) state() string {
+	if _, open := b.openState(); open {
+		return gobreaker.StateOpen.String()
+	}
+	return b.cb.State().String()
 }
 
 // judged carries the Guard's classification to the breaker's
@@ -61,26 +119,24 @@ func (g *Guard) breaker(name string) *breaker {
 	g.evicted = nil
 	g.mu.Unlock()
 	if evicted != nil {
-		if state := evicted.cb.State(); state != gobreaker.StateClosed {
-			g.obs.StateChange(evicted.name, state.String(), gobreaker.StateClosed.String())
+		if state := evicted.state(); state != gobreaker.StateClosed.String() {
+			g.obs.StateChange(evicted.name, state, gobreaker.StateClosed.String())
 		}
 	}
 	return b
 }
 
 func (g *Guard) newBreaker(name string) *breaker {
-	b := &breaker{name: name, open: g.cfg.BreakerOpen}
+	b := &breaker{name: name, open: g.cfg.BreakerOpen, clock: g.clock}
 	failures := g.cfg.BreakerFailures
 	b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        name,
-		MaxRequests: 1, // one probe while half-open
-		Timeout:     g.cfg.BreakerOpen,
+		MaxRequests: 1,               // one probe while half-open
+		Timeout:     time.Nanosecond, // the open interval is the breaker's own
 		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= failures },
 		OnStateChange: func(name string, from, to gobreaker.State) {
 			if to == gobreaker.StateOpen {
-				b.mu.Lock()
-				b.openedAt = time.Now()
-				b.mu.Unlock()
+				b.opened()
 			}
 			g.obs.StateChange(name, from.String(), to.String())
 		},
@@ -94,7 +150,7 @@ func (g *Guard) newBreaker(name string) *breaker {
 func (b *breaker) remaining() time.Duration {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	left := time.Until(b.openedAt.Add(b.open))
+	left := b.openUntil.Sub(b.clock.Now())
 	if left < time.Millisecond {
 		left = time.Millisecond // about to half-open; never report "no hint"
 	}
@@ -124,5 +180,5 @@ func (g *Guard) BreakerState(name string) string {
 	if !ok {
 		return gobreaker.StateClosed.String()
 	}
-	return b.cb.State().String()
+	return b.state()
 }

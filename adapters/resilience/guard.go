@@ -10,6 +10,7 @@ import (
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"github.com/jonboulle/clockwork"
 
 	"focal/domain"
 )
@@ -69,8 +70,9 @@ func (c Config) withDefaults() Config {
 // created circuit breaker, with the Config's deadlines and retry policy.
 // Safe for concurrent use.
 type Guard struct {
-	cfg Config
-	obs Observer
+	cfg   Config
+	obs   Observer
+	clock clockwork.Clock
 
 	mu       sync.Mutex
 	breakers *simplelru.LRU[string, *breaker]
@@ -79,12 +81,18 @@ type Guard struct {
 	evicted *breaker
 }
 
-// NewGuard returns a Guard; obs nil means NopObserver.
-func NewGuard(cfg Config, obs Observer) *Guard {
+// NewGuard returns a Guard; obs nil means NopObserver. clock measures the
+// retry waits, the first-token watchdog and the breakers' open intervals;
+// nil is the machine's clock. (The attempt timeout is a context deadline,
+// which the transport enforces on the machine's clock.)
+func NewGuard(cfg Config, obs Observer, clock clockwork.Clock) *Guard {
 	if obs == nil {
 		obs = NopObserver{}
 	}
-	g := &Guard{cfg: cfg.withDefaults(), obs: obs}
+	if clock == nil {
+		clock = clockwork.NewRealClock()
+	}
+	g := &Guard{cfg: cfg.withDefaults(), obs: obs, clock: clock}
 	g.breakers, _ = simplelru.NewLRU(g.cfg.MaxBreakers, func(_ string, b *breaker) { g.evicted = b })
 	return g
 }
@@ -116,7 +124,7 @@ func (g *Guard) run(ctx context.Context, name string, stream bool, call func(con
 	}
 	bo.Reset()
 	for retry := 0; ; retry++ {
-		done, err := b.cb.Allow()
+		done, err := b.allow()
 		if err != nil {
 			return g.rejected(name, b, err)
 		}
@@ -131,11 +139,13 @@ func (g *Guard) run(ctx context.Context, name string, stream bool, call func(con
 			return err
 		}
 		wait := max(bo.NextBackOff(), class.RetryAfter)
-		if deadline, ok := ctx.Deadline(); ok && time.Now().Add(wait).After(deadline) {
+		// The caller's deadline is on the machine's clock, as every
+		// context's is.
+		if deadline, ok := ctx.Deadline(); ok && wait > time.Until(deadline) {
 			return err // the wait alone would outlive the caller
 		}
 		g.obs.Retry(name, retry+1, wait, err)
-		if !sleep(ctx, wait) {
+		if !g.sleep(ctx, wait) {
 			return err
 		}
 	}
@@ -167,7 +177,7 @@ func (g *Guard) attempt(ctx context.Context, name string, stream bool, call func
 	}
 	var ft firstToken
 	if stream && g.cfg.FirstTokenTimeout > 0 {
-		ft.timer = time.AfterFunc(g.cfg.FirstTokenTimeout, func() {
+		ft.timer = g.clock.AfterFunc(g.cfg.FirstTokenTimeout, func() {
 			if ft.state.CompareAndSwap(waiting, expired) {
 				cancel(ErrFirstTokenTimeout)
 			}
@@ -205,7 +215,7 @@ const (
 // by an attempt that is being cancelled as silent.
 type firstToken struct {
 	state atomic.Int32
-	timer *time.Timer
+	timer clockwork.Timer
 }
 
 func (f *firstToken) begin() error {
@@ -222,14 +232,14 @@ func (f *firstToken) begin() error {
 }
 
 // sleep waits d or until ctx ends; it reports whether d elapsed.
-func sleep(ctx context.Context, d time.Duration) bool {
+func (g *Guard) sleep(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {
 		return ctx.Err() == nil
 	}
-	t := time.NewTimer(d)
+	t := g.clock.NewTimer(d)
 	defer t.Stop()
 	select {
-	case <-t.C:
+	case <-t.Chan():
 		return true
 	case <-ctx.Done():
 		return false

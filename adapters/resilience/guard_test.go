@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -40,12 +41,27 @@ func (r *recorder) snapshot() ([]string, []time.Duration) {
 	return append([]string(nil), r.changes...), append([]time.Duration(nil), r.retries...)
 }
 
+// testGuard is a Guard on the machine's clock with millisecond backoffs,
+// for tests that wait on no time.
 func testGuard(cfg Config) (*Guard, *recorder) {
+	return testGuardOn(cfg, nil)
+}
+
+// testGuardOn is testGuard on clock.
+func testGuardOn(cfg Config, clock clockwork.Clock) (*Guard, *recorder) {
 	if cfg.RetryBase == 0 {
 		cfg.RetryBase, cfg.RetryMax = time.Millisecond, 5*time.Millisecond
 	}
 	rec := &recorder{}
-	return NewGuard(cfg, rec), rec
+	return NewGuard(cfg, rec, clock), rec
+}
+
+// timerSet blocks until n timers are set on clock: the Guard is waiting.
+func timerSet(t *testing.T, clock *clockwork.FakeClock, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, clock.BlockUntilContext(ctx, n), "the guard never set its timer")
 }
 
 func httpErr(status int, retryAfter time.Duration) error {
@@ -98,73 +114,133 @@ func TestRunStreamNeverRetriesAfterBegin(t *testing.T) {
 }
 
 func TestRetryAfterLongerThanBackoffIsHonoured(t *testing.T) {
-	g, rec := testGuard(Config{MaxRetries: 1})
-	var starts []time.Time
-	err := g.Run(context.Background(), "dep", func(context.Context) error {
-		starts = append(starts, time.Now())
-		if len(starts) == 1 {
-			return httpErr(429, 80*time.Millisecond)
-		}
-		return nil
-	})
-	require.NoError(t, err)
-	require.Len(t, starts, 2)
-	assert.GreaterOrEqual(t, starts[1].Sub(starts[0]), 80*time.Millisecond)
+	clock := clockwork.NewFakeClock()
+	g, rec := testGuardOn(Config{MaxRetries: 1}, clock)
+	var calls atomic.Int32
+	result := make(chan error, 1)
+	go func() {
+		result <- g.Run(context.Background(), "dep", func(context.Context) error {
+			if calls.Add(1) == 1 {
+				return httpErr(429, 80*time.Millisecond)
+			}
+			return nil
+		})
+	}()
+	timerSet(t, clock, 1)
+	clock.Advance(80*time.Millisecond - time.Nanosecond)
+	timerSet(t, clock, 1) // still waiting: the timer has not fired
+	assert.EqualValues(t, 1, calls.Load(), "no second call before the provider's hint")
+	clock.Advance(time.Nanosecond)
+	require.NoError(t, <-result)
+	assert.EqualValues(t, 2, calls.Load())
 	_, retries := rec.snapshot()
 	assert.Equal(t, []time.Duration{80 * time.Millisecond}, retries)
 }
 
 func TestRetryAfterPastTheDeadlineGivesUp(t *testing.T) {
-	g, _ := testGuard(Config{MaxRetries: 3})
-	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	// The clock never moves: a wait would last until the deadline and be
+	// reported to the observer first.
+	g, rec := testGuardOn(Config{MaxRetries: 3}, clockwork.NewFakeClock())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	calls := 0
-	began := time.Now()
 	err := g.Run(ctx, "dep", func(context.Context) error { calls++; return httpErr(429, 10*time.Second) })
 	require.Error(t, err)
 	assert.Equal(t, 1, calls)
-	assert.Less(t, time.Since(began), 150*time.Millisecond, "no pointless wait")
+	_, retries := rec.snapshot()
+	assert.Empty(t, retries, "no pointless wait")
+	assert.NoError(t, ctx.Err(), "the guard gave up at once")
 	var de *domain.Error
 	require.ErrorAs(t, err, &de)
 	assert.Equal(t, 10*time.Second, de.RetryAfter, "the provider's hint reaches the caller")
 }
 
 func TestFirstTokenWatchdogRetries(t *testing.T) {
-	g, _ := testGuard(Config{MaxRetries: 1, FirstTokenTimeout: 30 * time.Millisecond})
-	calls := 0
+	clock := clockwork.NewFakeClock()
+	g, rec := testGuardOn(Config{MaxRetries: 1, FirstTokenTimeout: 30 * time.Millisecond}, clock)
+	var calls atomic.Int32
 	var firstCause error
-	err := g.RunStream(context.Background(), "dep", func(ctx context.Context, begin func() error) error {
-		calls++
-		if calls == 1 {
-			<-ctx.Done() // a model that never speaks
-			firstCause = context.Cause(ctx)
-			return ctx.Err()
-		}
-		return begin()
-	})
-	require.NoError(t, err)
-	assert.Equal(t, 2, calls)
+	result := make(chan error, 1)
+	go func() {
+		result <- g.RunStream(context.Background(), "dep", func(ctx context.Context, begin func() error) error {
+			if calls.Add(1) == 1 {
+				<-ctx.Done() // a model that never speaks
+				firstCause = context.Cause(ctx)
+				return ctx.Err()
+			}
+			return begin()
+		})
+	}()
+	timerSet(t, clock, 1) // the first attempt's watchdog
+	clock.Advance(30*time.Millisecond - time.Nanosecond)
+	timerSet(t, clock, 1)
+	assert.EqualValues(t, 1, calls.Load(), "the watchdog waits its whole timeout")
+	clock.Advance(time.Nanosecond)
+	timerSet(t, clock, 1) // the backoff before the retry
+	clock.Advance(5 * time.Millisecond)
+	require.NoError(t, <-result)
+	assert.EqualValues(t, 2, calls.Load())
 	assert.ErrorIs(t, firstCause, ErrFirstTokenTimeout)
+	_, retries := rec.snapshot()
+	assert.Len(t, retries, 1)
 }
 
 func TestFirstTokenWatchdogExhausted(t *testing.T) {
-	g, _ := testGuard(Config{MaxRetries: 1, FirstTokenTimeout: 20 * time.Millisecond})
-	err := g.RunStream(context.Background(), "dep", func(ctx context.Context, begin func() error) error {
-		<-ctx.Done()
-		return ctx.Err()
-	})
+	clock := clockwork.NewFakeClock()
+	g, _ := testGuardOn(Config{MaxRetries: 1, FirstTokenTimeout: 20 * time.Millisecond}, clock)
+	result := make(chan error, 1)
+	go func() {
+		result <- g.RunStream(context.Background(), "dep", func(ctx context.Context, begin func() error) error {
+			<-ctx.Done()
+			return ctx.Err()
+		})
+	}()
+	for _, d := range []time.Duration{20 * time.Millisecond, 5 * time.Millisecond, 20 * time.Millisecond} {
+		timerSet(t, clock, 1) // watchdog, backoff, watchdog
+		clock.Advance(d)
+	}
+	err := <-result
 	assert.True(t, domain.IsCode(err, domain.CodeLLMUnavailable), "%v", err)
 	assert.ErrorIs(t, err, ErrFirstTokenTimeout)
 	assert.Contains(t, err.Error(), "sent no token within 20ms")
 }
 
 func TestBeginAfterWatchdogFiredRefusesTheDelta(t *testing.T) {
-	g, _ := testGuard(Config{FirstTokenTimeout: 10 * time.Millisecond})
-	err := g.RunStream(context.Background(), "dep", func(ctx context.Context, begin func() error) error {
-		<-ctx.Done()
-		return begin() // a delta that arrived too late must not be passed on
-	})
-	assert.ErrorIs(t, err, ErrFirstTokenTimeout)
+	clock := clockwork.NewFakeClock()
+	g, _ := testGuardOn(Config{FirstTokenTimeout: 10 * time.Millisecond}, clock)
+	result := make(chan error, 1)
+	go func() {
+		result <- g.RunStream(context.Background(), "dep", func(ctx context.Context, begin func() error) error {
+			<-ctx.Done()
+			return begin() // a delta that arrived too late must not be passed on
+		})
+	}()
+	timerSet(t, clock, 1)
+	clock.Advance(10 * time.Millisecond)
+	assert.ErrorIs(t, <-result, ErrFirstTokenTimeout)
+}
+
+// A stream that speaks in time stops its watchdog: moving the clock past
+// the timeout afterwards cancels nothing.
+func TestWatchdogStopsAtTheFirstToken(t *testing.T) {
+	clock := clockwork.NewFakeClock()
+	g, _ := testGuardOn(Config{FirstTokenTimeout: 10 * time.Millisecond}, clock)
+	spoke, resume := make(chan struct{}), make(chan struct{})
+	result := make(chan error, 1)
+	go func() {
+		result <- g.RunStream(context.Background(), "dep", func(ctx context.Context, begin func() error) error {
+			if err := begin(); err != nil {
+				return err
+			}
+			close(spoke)
+			<-resume
+			return context.Cause(ctx)
+		})
+	}()
+	<-spoke
+	clock.Advance(time.Second)
+	close(resume)
+	assert.NoError(t, <-result, "the attempt was not cancelled")
 }
 
 func TestAttemptTimeout(t *testing.T) {
@@ -175,7 +251,8 @@ func TestAttemptTimeout(t *testing.T) {
 }
 
 func TestBreakerOpensThenHalfOpensAndCloses(t *testing.T) {
-	g, rec := testGuard(Config{BreakerFailures: 3, BreakerOpen: 100 * time.Millisecond})
+	clock := clockwork.NewFakeClock()
+	g, rec := testGuardOn(Config{BreakerFailures: 3, BreakerOpen: 100 * time.Millisecond}, clock)
 	var calls atomic.Int32
 	failing := func(context.Context) error { calls.Add(1); return httpErr(503, 0) }
 	for range 3 {
@@ -188,11 +265,18 @@ func TestBreakerOpensThenHalfOpensAndCloses(t *testing.T) {
 	var de *domain.Error
 	require.ErrorAs(t, err, &de)
 	assert.Equal(t, domain.CodeLLMUnavailable, de.Code)
-	assert.Greater(t, de.RetryAfter, time.Duration(0))
-	assert.LessOrEqual(t, de.RetryAfter, 100*time.Millisecond)
+	assert.Equal(t, 100*time.Millisecond, de.RetryAfter, "the whole open interval is left")
 	assert.Equal(t, "closed", g.BreakerState("other"), "breakers are per dependency")
 
-	time.Sleep(120 * time.Millisecond)
+	clock.Advance(60 * time.Millisecond)
+	err = g.Run(context.Background(), "dep", failing)
+	require.ErrorAs(t, err, &de)
+	assert.Equal(t, 40*time.Millisecond, de.RetryAfter, "the hint counts down")
+	clock.Advance(40*time.Millisecond - time.Nanosecond)
+	assert.Equal(t, "open", g.BreakerState("dep"), "open to the end of the interval")
+	assert.Error(t, g.Run(context.Background(), "dep", failing))
+	assert.Equal(t, int32(3), calls.Load())
+	clock.Advance(time.Nanosecond)
 	require.NoError(t, g.Run(context.Background(), "dep", func(context.Context) error { calls.Add(1); return nil }))
 	assert.Equal(t, "closed", g.BreakerState("dep"))
 	changes, _ := rec.snapshot()
@@ -200,12 +284,44 @@ func TestBreakerOpensThenHalfOpensAndCloses(t *testing.T) {
 }
 
 func TestHalfOpenProbeFailureReopens(t *testing.T) {
-	g, _ := testGuard(Config{BreakerFailures: 1, BreakerOpen: 30 * time.Millisecond})
+	clock := clockwork.NewFakeClock()
+	g, rec := testGuardOn(Config{BreakerFailures: 1, BreakerOpen: 30 * time.Millisecond}, clock)
 	failing := func(context.Context) error { return httpErr(500, 0) }
 	require.Error(t, g.Run(context.Background(), "dep", failing))
-	time.Sleep(40 * time.Millisecond)
+	clock.Advance(30 * time.Millisecond)
+	assert.Equal(t, "half-open", g.BreakerState("dep"))
 	require.Error(t, g.Run(context.Background(), "dep", failing))
 	assert.Equal(t, "open", g.BreakerState("dep"))
+	err := g.Run(context.Background(), "dep", failing)
+	var de *domain.Error
+	require.ErrorAs(t, err, &de)
+	assert.Equal(t, 30*time.Millisecond, de.RetryAfter, "a failed probe opens a whole interval again")
+	changes, _ := rec.snapshot()
+	assert.Equal(t, []string{"closed->open", "open->half-open", "half-open->open"}, changes)
+}
+
+// A call that began before the breaker opened and ends during the open
+// interval changes nothing: the breaker stays open to the end of it.
+func TestCallEndingWhileOpenLeavesTheIntervalAlone(t *testing.T) {
+	clock := clockwork.NewFakeClock()
+	g, rec := testGuardOn(Config{BreakerFailures: 1, BreakerOpen: time.Minute}, clock)
+	inside, release := make(chan struct{}), make(chan struct{})
+	slow := make(chan error, 1)
+	go func() {
+		slow <- g.Run(context.Background(), "dep", func(context.Context) error {
+			close(inside)
+			<-release
+			return nil
+		})
+	}()
+	<-inside
+	require.Error(t, g.Run(context.Background(), "dep", func(context.Context) error { return httpErr(500, 0) }))
+	assert.Equal(t, "open", g.BreakerState("dep"))
+	close(release)
+	require.NoError(t, <-slow)
+	assert.Equal(t, "open", g.BreakerState("dep"))
+	changes, _ := rec.snapshot()
+	assert.Equal(t, []string{"closed->open"}, changes, "no early half-open")
 }
 
 func TestClientErrorsAndCancellationsDoNotTrip(t *testing.T) {

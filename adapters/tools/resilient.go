@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"focal/adapters/resilience"
 	"focal/domain"
 	"focal/ports"
@@ -84,8 +86,8 @@ type Resilient struct {
 var _ ports.ToolInvoker = (*Resilient)(nil)
 
 // NewResilient guards inner (usually a *Webhook) with cfg; obs nil is a
-// no-op observer.
-func NewResilient(inner ports.ToolInvoker, cfg Config, obs resilience.Observer) *Resilient {
+// no-op observer, clock nil the machine's clock (see resilience.NewGuard).
+func NewResilient(inner ports.ToolInvoker, cfg Config, obs resilience.Observer, clock clockwork.Clock) *Resilient {
 	return &Resilient{inner: inner, guard: resilience.NewGuard(resilience.Config{
 		MaxRetries:      cfg.MaxRetries,
 		RetryBase:       cfg.RetryBase,
@@ -94,7 +96,7 @@ func NewResilient(inner ports.ToolInvoker, cfg Config, obs resilience.Observer) 
 		BreakerOpen:     cfg.BreakerOpen,
 		UnavailableCode: domain.CodeInternal,
 		MaxBreakers:     cfg.MaxBreakers,
-	}, obs)}
+	}, obs, clock)}
 }
 
 // InvokeTool implements ports.ToolInvoker.

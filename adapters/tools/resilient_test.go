@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/caarlos0/env/v11"
+	"github.com/jonboulle/clockwork"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -95,36 +96,71 @@ func TestConfigDefaults(t *testing.T) {
 func TestResilientRetries503(t *testing.T) {
 	s := &scripted{script: []int{503}}
 	tool := serve(t, s)
-	r := NewResilient(newHook(t, testConfig()), testConfig(), nil)
+	r := NewResilient(newHook(t, testConfig()), testConfig(), nil, nil)
 	out, err := r.InvokeTool(context.Background(), tool, ports.ToolInput{Message: "x"})
 	require.NoError(t, err)
 	assert.Equal(t, map[string]any{"balance": 42.0}, out)
 	assert.Equal(t, 2, s.count())
 }
 
+// retries remembers the waits the guard asked for.
+type retries struct {
+	mu    sync.Mutex
+	waits []time.Duration
+}
+
+func (r *retries) StateChange(string, string, string) {}
+
+func (r *retries) Retry(_ string, _ int, wait time.Duration, _ error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.waits = append(r.waits, wait)
+}
+
+func (r *retries) all() []time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]time.Duration(nil), r.waits...)
+}
+
 func TestResilientHonoursRetryAfter(t *testing.T) {
 	s := &scripted{script: []int{429}, header: http.Header{"Retry-After": {"1"}}}
 	tool := serve(t, s)
-	r := NewResilient(newHook(t, testConfig()), testConfig(), nil)
-	_, err := r.InvokeTool(context.Background(), tool, ports.ToolInput{})
-	require.NoError(t, err)
-	require.Equal(t, 2, s.count())
-	assert.GreaterOrEqual(t, s.calls[1].Sub(s.calls[0]), time.Second)
+	clock, heard := clockwork.NewFakeClock(), &retries{}
+	r := NewResilient(newHook(t, testConfig()), testConfig(), heard, clock)
+	result := make(chan error, 1)
+	go func() {
+		_, err := r.InvokeTool(context.Background(), tool, ports.ToolInput{})
+		result <- err
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, clock.BlockUntilContext(ctx, 1), "the guard waits before the retry")
+	clock.Advance(time.Second - time.Nanosecond)
+	require.NoError(t, clock.BlockUntilContext(ctx, 1), "and still waits just before the tool's hint")
+	assert.Equal(t, 1, s.count())
+	clock.Advance(time.Nanosecond)
+	require.NoError(t, <-result)
+	assert.Equal(t, 2, s.count())
+	assert.Equal(t, []time.Duration{time.Second}, heard.all())
 
-	// A Retry-After beyond the tool's timeout is not waited for.
+	// A Retry-After beyond the tool's timeout is not waited for: the clock
+	// never moves, and the call returns before its deadline.
 	s2 := &scripted{script: []int{429}, header: http.Header{"Retry-After": {"5"}}}
 	tool2 := serve(t, s2)
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	_, err = r.InvokeTool(ctx, tool2, ports.ToolInput{})
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel2()
+	_, err := r.InvokeTool(ctx2, tool2, ports.ToolInput{})
 	require.Error(t, err)
+	assert.NoError(t, ctx2.Err(), "given up at once, not at the deadline")
 	assert.Equal(t, 1, s2.count())
+	assert.Len(t, heard.all(), 1, "no second wait was asked for")
 }
 
 func TestResilientDoesNotRetryClientErrors(t *testing.T) {
 	s := &scripted{script: []int{400, 400, 400, 400}}
 	tool := serve(t, s)
-	r := NewResilient(newHook(t, testConfig()), testConfig(), nil)
+	r := NewResilient(newHook(t, testConfig()), testConfig(), nil, nil)
 	for range 4 {
 		_, err := r.InvokeTool(context.Background(), tool, ports.ToolInput{})
 		assert.Equal(t, domain.CodeInternal, domain.ErrorCodeOf(err))
@@ -152,7 +188,7 @@ func TestResilientBreakerPerTenantAgentAndTool(t *testing.T) {
 	}))
 	t.Cleanup(ts.Close)
 	crm := domain.Tool{ID: "crm", URL: ts.URL}
-	r := NewResilient(newHook(t, testConfig()), testConfig(), nil)
+	r := NewResilient(newHook(t, testConfig()), testConfig(), nil, nil)
 
 	for range 2 { // two failed calls (each retried once) open B's breaker
 		_, err := r.InvokeTool(context.Background(), crm, inputOf("tenant-b"))
@@ -184,20 +220,17 @@ func TestResilientBreakerPerTenantAgentAndTool(t *testing.T) {
 	assert.NotContains(t, err.Error(), "switched off", "so has another agent of the same tenant")
 }
 
+// A tool that never answers is given up at the tool's timeout with
+// TIMEOUT: a call that waited for the tool would never return.
 func TestResilientKeepsTheToolTimeout(t *testing.T) {
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body) // lets net/http notice the client leave
-		select {
-		case <-r.Context().Done():
-		case <-time.After(2 * time.Second):
-		}
+		<-r.Context().Done()
 	}))
-	t.Cleanup(slow.Close)
-	r := NewResilient(newHook(t, testConfig()), testConfig(), nil)
+	t.Cleanup(silent.Close)
+	r := NewResilient(newHook(t, testConfig()), testConfig(), nil, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	began := time.Now()
-	_, err := r.InvokeTool(ctx, domain.Tool{ID: "slow", URL: slow.URL}, ports.ToolInput{})
+	_, err := r.InvokeTool(ctx, domain.Tool{ID: "slow", URL: silent.URL}, ports.ToolInput{})
 	assert.Equal(t, domain.CodeTimeout, domain.ErrorCodeOf(err))
-	assert.Less(t, time.Since(began), time.Second)
 }

@@ -113,7 +113,7 @@ func turnInput(tenant string) ports.ToolInput {
 func TestRetriedCallsKeepTheirKeyAndBodyAndAreSigned(t *testing.T) {
 	tool := newRecordingTool(t, 1)
 	hook := newHook(t, testConfig()).WithClock(fixedClock{signedAt})
-	inv := NewResilient(hook, testConfig(), nil)
+	inv := NewResilient(hook, testConfig(), nil, nil)
 	secret := "whsec-0123456789abcdef"
 	out, err := inv.InvokeTool(context.Background(), domain.Tool{ID: "lookup", URL: tool.URL, Secret: secret}, turnInput("tenant-a"))
 	require.NoError(t, err)

@@ -3,13 +3,15 @@ package alignment
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"focal/adapters/clock"
 	"focal/adapters/memory"
+	"focal/application/labelled"
 	"focal/domain"
 	"focal/ports"
 )
@@ -33,58 +35,53 @@ var benchReply = []string{
 	"by email shortly. ", "If anything looks wrong, ", "just reply here ", "and I will help you right away.",
 }
 
-// benchVocabulary makes n distinct pronounceable words.
-func benchVocabulary(n int) []string {
-	cons, vows := "bcdfgklmnprstvz", "aeiou"
-	words := make([]string, 0, n)
-	for i := 0; len(words) < n; i++ {
-		var b strings.Builder
-		for k, x := 0, i; k < 3; k++ {
-			b.WriteByte(cons[x%len(cons)])
-			x /= len(cons)
-			b.WriteByte(vows[x%len(vows)])
-			x /= len(vows)
+// benchPhrasings are Banking77's labelled phrasings, train and test.
+func benchPhrasings(b *testing.B) (train, test []labelled.Labelled) {
+	read := func(name string) []labelled.Labelled {
+		raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "banking77", name))
+		if err != nil {
+			b.Fatal(err)
 		}
-		words = append(words, b.String())
+		rows, err := labelled.Read(name, raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return rows
 	}
-	return words
+	return read("train.csv"), read("test.csv")
 }
 
-// benchPolicy generates n rules with short conditions, a four-step
-// scenario and three global hard rules.
-func benchPolicy(n int, vocab []string, rng *rand.Rand) *domain.Policy {
-	phrase := func(k int) string {
-		w := make([]string, k)
-		for i := range w {
-			w[i] = vocab[rng.IntN(len(vocab))]
-		}
-		return strings.Join(w, " ")
-	}
-	p := testPolicy()
-	p.Agent.ID = fmt.Sprintf("bench-%d", n)
-	for i := range n {
-		r := globalRule(fmt.Sprintf("r%d", i), phrase(3+rng.IntN(4)), "Do the thing number "+fmt.Sprint(i)+".")
-		r.Priority = rng.IntN(21) - 10
+// benchPolicy is n rules: real and recombined banking phrasings (see
+// labelled.ScaleBundle), three global hard rules among them, and a
+// two-step scenario. Beyond 77 rules several rules share an intent and
+// split its score, and recombined phrasings are noisy, so the threshold is
+// low enough for messages to match some: the benchmark measures the cost
+// of a turn that matches rules, as most do, not whether they are the right
+// ones (make eval measures that).
+func benchPolicy(n int, train []labelled.Labelled) *domain.Policy {
+	p := labelled.ScaleBundle(testAgent, train, n-3, 1)
+	p.Agent.ID, p.Agent.TenantID, p.Agent.Version = fmt.Sprintf("bench-%d", n), testTenant, 1
+	p.Agent.Settings.MatchThreshold = 0.01
+	for i, ph := range []string{"guaranteed refund", "legal advice", "medical diagnosis"} {
+		r := hardRule(fmt.Sprintf("hard%d", i), "never "+ph, forbid(ph))
+		r.Examples = []string{"can you promise me a " + ph, "I want a " + ph + " from you"}
 		p.Rules = append(p.Rules, r)
 	}
-	for i, ph := range []string{"guaranteed refund", "legal advice", "medical diagnosis"} {
-		p.Rules = append(p.Rules, hardRule(fmt.Sprintf("hard%d", i), phrase(3), forbid(ph)))
-	}
-	steps := []domain.Step{{ID: "s0"}, {ID: "s1"}, {ID: "s2"}, {ID: "s3", Terminal: true}}
-	for i := range 3 {
-		steps[i].Instructions = "Ask for detail " + fmt.Sprint(i) + "."
-		steps[i].Transitions = []domain.Transition{{To: steps[i+1].ID, Condition: phrase(3)}}
-	}
-	p.Scenarios = []domain.Scenario{{ID: "flow", EntryCondition: phrase(3), EntryStepID: "s0", Steps: steps, Enabled: true}}
+	p.Scenarios = []domain.Scenario{{ID: "flow", EntryCondition: "my new card has not arrived", EntryStepID: "s0", Enabled: true,
+		EntryExamples: []string{"I ordered a card a week ago and it still has not come", "where is the card you sent me"},
+		Steps: []domain.Step{
+			{ID: "s0", Instructions: "Ask when the card was ordered.", Transitions: []domain.Transition{{To: "s1",
+				Condition: "the courier left it with a neighbour", Examples: []string{"my neighbour had it all along", "it was at the concierge"}}}},
+			{ID: "s1", Terminal: true},
+		}}}
 	return p
 }
 
 func BenchmarkRunTurn(b *testing.B) {
-	vocab := benchVocabulary(3000)
-	for _, n := range []int{100, 10000} {
+	train, test := benchPhrasings(b)
+	for _, n := range []int{150, 10000} {
 		b.Run(fmt.Sprintf("rules=%d", n), func(b *testing.B) {
-			rng := rand.New(rand.NewPCG(1, uint64(n)))
-			p := benchPolicy(n, vocab, rng)
+			p := benchPolicy(n, train)
 			if errs := p.Validate(); len(errs) > 0 {
 				b.Fatal(errs)
 			}
@@ -94,25 +91,36 @@ func BenchmarkRunTurn(b *testing.B) {
 				b.Fatal(err)
 			}
 			session := benchSession(b, store)
-			// The message shares words with a few rules and is otherwise chatter.
-			msg := "hi there " + strings.Join(strings.Fields(p.Rules[7].Condition), " ") + " and also " +
-				strings.Fields(p.Rules[n/2].Condition)[0] + " " + vocab[11] + " thanks"
-			in := ports.TurnInput{Policy: p, Session: session, TurnNumber: session.TurnCount + 1, Message: msg, RequestID: "bench"}
 			sink := func(string) error { return nil }
-			out, err := eng.RunTurn(context.Background(), in, sink) // compile outside the timer
-			if err != nil {
-				b.Fatal(err)
-			}
-			if len(out.Explanation.Matched) == 0 {
-				b.Fatal("the benchmark message should match some rules")
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for b.Loop() {
-				if _, err := eng.RunTurn(context.Background(), in, sink); err != nil {
+			turn := func(i int) *ports.TurnOutcome {
+				in := ports.TurnInput{Policy: p, Session: session, TurnNumber: session.TurnCount + 1,
+					Message: test[(i*37)%len(test)].Text, RequestID: "bench"}
+				out, err := eng.RunTurn(context.Background(), in, sink)
+				if err != nil {
 					b.Fatal(err)
 				}
+				return out
 			}
+			matched := 0
+			for i := range 20 { // compile outside the timer
+				matched += len(turn(i).Explanation.Matched)
+			}
+			if matched == 0 {
+				b.Fatal("the benchmark messages should match some rules")
+			}
+			var matching float64
+			b.ReportAllocs()
+			b.ResetTimer()
+			i := 0
+			for b.Loop() {
+				for _, s := range turn(i).Timings {
+					if s.Step == "matching" {
+						matching += s.DurationMS * 1000
+					}
+				}
+				i++
+			}
+			b.ReportMetric(matching/float64(i), "matching-µs/op")
 		})
 	}
 }

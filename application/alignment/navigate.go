@@ -94,7 +94,7 @@ func navigate(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, m matchin
 			switch {
 			case !guard(tr):
 				ev.Score = 0
-			case !tr.MessageCondition().Exists():
+			case !tr.MatchCondition().Exists():
 				ev.Score = 1
 			}
 		}

@@ -215,3 +215,45 @@ func TestScenarioRemovedFromPolicyExitsTheSession(t *testing.T) {
 	assert.Contains(t, r.exp().Scenario.Reason, "no longer exists")
 	assert.Nil(t, r.Session.Scenario)
 }
+
+// pickupPolicy's step asks a yes-or-no question in its instructions.
+func pickupPolicy(instructions string) *domain.Policy {
+	p := orderPolicy()
+	p.Scenarios = []domain.Scenario{{ID: "pickup", EntryCondition: "send a parcel back", EntryStepID: "offer", Enabled: true,
+		EntryExamples: []string{"I need to send a parcel back", "how do I post my return", "I want to send the item back to you"},
+		Steps: []domain.Step{
+			{ID: "offer", Instructions: instructions, Transitions: []domain.Transition{
+				{To: "booked", Condition: "book the courier", Examples: []string{"please send the courier tomorrow morning",
+					"collect the parcel from my house", "book the courier pickup"}},
+				{To: "dropoff", Condition: "drop it off", Examples: []string{"I'll drop it at the post office", "I'd rather take it to a shop myself"}},
+			}},
+			{ID: "booked", Terminal: true}, {ID: "dropoff", Terminal: true},
+		}}}
+	return p
+}
+
+// A short reply is read with what the agent asked: the step's instructions
+// and the previous reply.
+func TestScenarioShortRepliesAreReadWithTheQuestion(t *testing.T) {
+	asked := "Ask whether the courier should collect the parcel from the customer's house tomorrow morning."
+	for _, tc := range []struct {
+		name, instructions, reply string
+		at                        string
+	}{
+		{"without the question a bare yes says nothing", "", "", "pickup/offer"},
+		{"the step's instructions", asked, "", "pickup/booked"},
+		{"the previous reply", "", "Shall our courier collect the parcel from your house tomorrow morning?", "pickup/booked"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, pickupPolicy(tc.instructions), newFakeModel(say(tc.reply)))
+			r := h.run("I need to send a parcel back")
+			require.Equal(t, "pickup/offer", position(r.Session))
+			r = h.run("yes please")
+			after := r.exp().Scenario.After
+			require.NotNil(t, after)
+			assert.Equal(t, tc.at, after.ID+"/"+after.Step, "%+v", r.exp().Scenario.Options)
+			assert.Equal(t, []string{"policy", "embedding", "context", "matching", "variables", "scenario", "retrieval", "tools", "generation"},
+				stepNames(r.Timings), "what was asked is read before matching")
+		})
+	}
+}

@@ -77,13 +77,13 @@ func decisions(e *domain.Explanation) string {
 		move += fmt.Sprintf(" %.2f", d.Score)
 	}
 	line += " · scenario: " + move
+	if alt, ok := missedOption(d); ok {
+		line += fmt.Sprintf(" (next: %s %.2f)", strings.TrimSpace(alt.Move+" "+alt.Target), alt.Score)
+	}
 	for _, note := range []struct{ name, value string }{{"digression", d.Digression}, {"command", d.Command}, {"reask", d.Reask}} {
 		if note.value != "" {
 			line += fmt.Sprintf(" · %s: %s", note.name, note.value)
 		}
-	}
-	if alt, ok := missedOption(d); ok {
-		line += fmt.Sprintf(" (next: %s %.2f)", strings.TrimSpace(alt.Move+" "+alt.Target), alt.Score)
 	}
 	return line
 }

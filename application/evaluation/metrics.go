@@ -117,74 +117,92 @@ const (
 // Score computes a result from a run's observations.
 func Score(obs []Observation) Result {
 	r := Result{Turns: len(obs)}
-	kinds := map[string]*KindScore{}
-	confusions := map[[2]string]int{}
-	tp, fp, fn := map[string]int{}, map[string]int{}, map[string]int{}
-	tops := map[[2]string]int{}
+	t := tally{kinds: map[string]*KindScore{}, confusions: map[[2]string]int{}, tops: map[[2]string]int{},
+		tp: map[string]int{}, fp: map[string]int{}, fn: map[string]int{}}
 	var times []float64
 	for _, o := range obs {
-		right := o.Right()
-		if right {
-			r.ExactlyRight++
-		} else {
-			exp, got := label(o.Expected), label(o.Matched)
-			if exp == got { // the rules were right, the step was not
-				exp, got = exp+" @ "+o.ExpectedScenario, got+" @ "+o.Scenario
-			}
-			confusions[[2]string{exp, got}]++
-			if len(r.Misses) < maxMisses {
-				r.Misses = append(r.Misses, o)
-			}
-		}
-		if len(o.Expected) == 1 {
-			r.SingleLabel++
-			if o.Top == o.Expected[0] {
-				r.TopRight++
-			} else {
-				tops[[2]string{o.Expected[0], label([]string{o.Top})}]++
-			}
-		}
-		if len(o.Expected) == 0 {
-			r.OutOfScope++
-			if len(o.Matched) == 0 {
-				r.OutOfScopeRight++
-			}
-		}
-		if o.Kind != "" {
-			k := kinds[o.Kind]
-			if k == nil {
-				k = &KindScore{Kind: o.Kind}
-				kinds[o.Kind] = k
-			}
-			k.Turns++
-			if right {
-				k.Right++
-			}
-		}
-		for _, id := range o.Matched {
-			if slices.Contains(o.Expected, id) {
-				tp[id]++
-			} else {
-				fp[id]++
-			}
-		}
-		for _, id := range o.Expected {
-			if !slices.Contains(o.Matched, id) {
-				fn[id]++
-			}
-		}
+		t.add(&r, o)
 		times = append(times, o.MatchingMicros)
 	}
-	r.MacroF1 = macroF1(tp, fp, fn)
-	for _, k := range kinds {
+	r.MacroF1 = macroF1(t.tp, t.fp, t.fn)
+	for _, k := range t.kinds {
 		r.Kinds = append(r.Kinds, *k)
 	}
 	slices.SortFunc(r.Kinds, func(a, b KindScore) int { return strings.Compare(a.Kind, b.Kind) })
-	r.Confusions = topConfusions(confusions)
-	r.TopConfusions = topConfusions(tops)
+	r.Confusions = topConfusions(t.confusions)
+	r.TopConfusions = topConfusions(t.tops)
 	r.Sweep = sweep(obs)
 	r.Matching = summarise(times)
 	return r
+}
+
+// tally is what Score counts beside the result's own counters: turns per
+// kind, confused pairs (decided and best-scored), and per rule the true
+// positives, false positives and false negatives macro-F1 is taken from.
+type tally struct {
+	kinds            map[string]*KindScore
+	confusions, tops map[[2]string]int
+	tp, fp, fn       map[string]int
+}
+
+// add counts one observation into r and the tally.
+func (t *tally) add(r *Result, o Observation) {
+	right := o.Right()
+	if right {
+		r.ExactlyRight++
+	} else {
+		exp, got := label(o.Expected), label(o.Matched)
+		if exp == got { // the rules were right, the step was not
+			exp, got = exp+" @ "+o.ExpectedScenario, got+" @ "+o.Scenario
+		}
+		t.confusions[[2]string{exp, got}]++
+		if len(r.Misses) < maxMisses {
+			r.Misses = append(r.Misses, o)
+		}
+	}
+	switch len(o.Expected) {
+	case 0:
+		r.OutOfScope++
+		if len(o.Matched) == 0 {
+			r.OutOfScopeRight++
+		}
+	case 1:
+		r.SingleLabel++
+		if o.Top == o.Expected[0] {
+			r.TopRight++
+		} else {
+			t.tops[[2]string{o.Expected[0], label([]string{o.Top})}]++
+		}
+	}
+	if o.Kind != "" {
+		k := t.kinds[o.Kind]
+		if k == nil {
+			k = &KindScore{Kind: o.Kind}
+			t.kinds[o.Kind] = k
+		}
+		k.Turns++
+		if right {
+			k.Right++
+		}
+	}
+	t.decisions(o)
+}
+
+// decisions counts each rule matched or expected as a true positive, false
+// positive or false negative.
+func (t *tally) decisions(o Observation) {
+	for _, id := range o.Matched {
+		if slices.Contains(o.Expected, id) {
+			t.tp[id]++
+		} else {
+			t.fp[id]++
+		}
+	}
+	for _, id := range o.Expected {
+		if !slices.Contains(o.Matched, id) {
+			t.fn[id]++
+		}
+	}
 }
 
 // topConfusions lists the most frequent pairs, most frequent first.

@@ -77,7 +77,7 @@ func Targets(runs map[string]*Result) []Target {
 		m := runs[RunScaleLarge].Matching.MedianMicros
 		return fmt.Sprintf("%.0f µs", m), m <= 1000
 	}, RunScaleLarge)
-	add("Compiling a 77-rule policy with all Banking77 training examples", "≤ 1 s", func() (string, bool) {
+	add("Compiling a 77-rule policy with all Banking77 training examples (fastest of 3)", "≤ 1 s", func() (string, bool) {
 		c := runs[RunBanking77All].CompileMS
 		return fmt.Sprintf("%.2f s", c/1000), c <= 1000
 	}, RunBanking77All)

@@ -44,7 +44,7 @@ func (b startBanner) write(w io.Writer) error {
 	fmt.Fprintf(&out, "Tenant  %s\n", b.loaded.Tenant)
 	token, err := b.token()
 	if err != nil {
-		out.WriteString(err.Error() + "\n")
+		fmt.Fprintf(&out, "No token: %v.\n", err)
 		_, werr := io.WriteString(w, out.String())
 		return werr
 	}
@@ -67,7 +67,7 @@ func (b startBanner) write(w io.Writer) error {
 // operator's identity provider.
 func (b startBanner) token() (string, error) {
 	if b.cfg.Auth.Secret == "" {
-		return "", errors.New("No token: FOCAL_JWT_SECRET is not set, so tokens come from your identity provider.")
+		return "", errors.New("FOCAL_JWT_SECRET is not set, so tokens come from your identity provider")
 	}
 	return httpapi.SignToken(b.cfg.Auth.Secret, httpapi.TokenRequest{
 		TenantID: b.loaded.Tenant, Subject: "dev", Roles: []string{"admin"}, Tier: httpapi.TierPro,

@@ -1,5 +1,18 @@
-// Command focal is the Focal service and its tools: serve the API, issue
-// development tokens, and (in later commands) chat with and test agents.
+// Command focal is the Focal service and its tools:
+//
+//	focal serve [--banner]             serve the HTTP API until SIGINT or SIGTERM
+//	focal token                        print a development bearer token
+//	focal test <bundle> <tests.yaml>…  run conversation tests in process
+//	focal chat --agent <id>            chat with an agent in the terminal
+//	focal agents import|export         move agent bundles in and out through the API
+//	focal sessions show <session_id>   show a session and why the agent said what it said
+//	focal schema                       print the JSON Schema of agent bundle files
+//	focal eval <bundle> <data>         matching quality on labelled messages, in process
+//	focal lint <bundle>                warn about conditions the matcher cannot tell apart
+//	focal demo-tools                   serve the demo agent's order lookup (make run)
+//
+// Configuration comes from FOCAL_* variables over an optional --config
+// YAML file; `focal <command> --help` tells the rest.
 package main
 
 import (

@@ -86,22 +86,15 @@ func startTestCore(ctx context.Context, configPath, bundlePath string) (*bootstr
 	if err != nil {
 		return nil, "", err
 	}
-	policy, err := application.ParseBundle(data)
-	if err != nil {
-		return nil, "", fmt.Errorf("%s: %w", bundlePath, err)
-	}
-	limits, err := cfg.Policy.PolicyLimits()
-	if err != nil {
-		return nil, "", err
-	}
 	core, err := bootstrap.StartCore(ctx, cfg, zap.NewNop())
 	if err != nil {
 		return nil, "", err
 	}
-	saved, err := application.ImportBundle(ctx, core.Policies, testTenant, policy, time.Now(), limits)
+	// The same import as any other: the bundle names its agent.
+	saved, err := core.Admin.ImportBundle(ctx, application.BundleImport{TenantID: testTenant, Bundle: data})
 	if err != nil {
 		_ = core.Stop(ctx)
 		return nil, "", fmt.Errorf("%s: %w", bundlePath, err)
 	}
-	return core, saved.Agent.ID, nil
+	return core, saved.Policy.Agent.ID, nil
 }

@@ -2,11 +2,15 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"focal/application"
+	"focal/domain"
 )
 
 func runCLI(t *testing.T, args ...string) (string, error) {
@@ -56,4 +60,73 @@ func TestConversationTestsRejectUnknownKeys(t *testing.T) {
 	_, err := runCLI(t, "test", filepath.Join(repo, "examples", "demo-agent.yaml"), filepath.Join("testdata", "misspelt.test.yaml"))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "matched_rule")
+}
+
+// focal test shows, under each turn, the decisions and the nearest miss.
+func TestConversationTestsShowNearMisses(t *testing.T) {
+	out, err := runCLI(t, "test",
+		filepath.Join(repo, "examples", "demo-agent.yaml"),
+		filepath.Join(repo, "examples", "tests", "demo-agent.test.yaml"))
+	require.NoError(t, err, out)
+	assert.Regexp(t, `rules: store_hours 1\.00 \(next: none\) · scenario: stay returns/ask_reason \(next: [a-z]+( [a-z_]+)? 0\.\d\d\) · digression: store_hours`, out)
+	// A transition on a guard alone scores 1 when the guard holds.
+	assert.Regexp(t, `rules: none \(next: [a-z_]+ 0\.\d\d\) · scenario: advance returns/ask_reason 1\.00 \(next: stay [01]\.\d\d\)`, out)
+	assert.Regexp(t, `variables: order_id = AC-123456 \(extractor "ac123456"\)`, out, "the variables each turn set, by whom, from what")
+}
+
+// One more rule, about something else entirely, must not change what
+// "I changed my mind" does at the reason step: move the return on, not
+// leave it.
+func TestAnUnrelatedRuleDoesNotMakeChangingYourMindLeaveTheReturn(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(repo, "examples", "demo-agent.yaml"))
+	require.NoError(t, err)
+	p, err := application.ParseBundle(raw)
+	require.NoError(t, err)
+	p.Rules = append(p.Rules, domain.Rule{ID: "gift_cards", Condition: "gift cards", Action: "Explain gift cards.",
+		Scope: domain.ScopeGlobal, Enabled: true, Examples: []string{"do you sell gift cards", "can I pay with a gift card",
+			"how much is left on my gift card", "I'd like to buy a voucher for a friend"}})
+	more, err := application.EncodeBundleYAML(p)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	bundle := filepath.Join(dir, "demo-plus-one.yaml")
+	require.NoError(t, os.WriteFile(bundle, more, 0o600))
+	tests := filepath.Join(dir, "mind.test.yaml")
+	require.NoError(t, os.WriteFile(tests, []byte(`name: changing your mind
+conversations:
+  - name: a reason, not an exit
+    turns:
+      - user: I want to return my coat
+        expect: {scenario: returns/ask_order}
+      - user: my order number is AC-135790
+        expect: {scenario: returns/ask_reason}
+      - user: I changed my mind
+        expect: {scenario: returns/confirm, matched_rules: []}
+`), 0o600))
+	for _, b := range []string{filepath.Join(repo, "examples", "demo-agent.yaml"), bundle} {
+		out, err := runCLI(t, "test", b, tests)
+		require.NoError(t, err, "%s:\n%s", b, out)
+		assert.Contains(t, out, "0 failed")
+	}
+}
+
+func TestLintPrintsWarnings(t *testing.T) {
+	out, err := runCLI(t, "lint", filepath.Join(repo, "examples", "demo-agent.yaml"))
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "demo-agent.yaml: 0 warnings", "the demo agent lints clean")
+
+	old := filepath.Join("testdata", "one-word-conditions.yaml")
+	out, err = runCLI(t, "lint", old)
+	require.NoError(t, err, "warnings alone do not fail: %s", out)
+	assert.Contains(t, out, `rules[9].condition: every phrasing of rule damaged_item is one word ("damaged", "broken", "torn", "defective")`)
+	assert.Contains(t, out, "(one_word_condition)")
+	assert.Contains(t, out, "scenarios[0].steps[0].transitions[0]")
+	_, err = runCLI(t, "lint", "--strict", old)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "warnings (--strict)")
+
+	broken := filepath.Join(t.TempDir(), "broken.yaml")
+	require.NoError(t, os.WriteFile(broken, []byte("agent: {id: 6ba7b810-9dad-11d1-80b4-00c04fd430c8, name: x}\nrules: [{id: r, condition: '', action: a}]\n"), 0o600))
+	_, err = runCLI(t, "lint", broken)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "rules[0].condition")
 }

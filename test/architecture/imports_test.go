@@ -1,4 +1,5 @@
-// Package architecture checks the hexagon's dependency direction (DESIGN §1):
+// Package architecture checks the hexagon's dependency direction
+// (docs/architecture.md):
 // domain ← ports ← application ← adapters ← bootstrap ← cmd. It fails the
 // build when a package imports against it.
 package architecture

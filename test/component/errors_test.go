@@ -228,12 +228,13 @@ func TestSessionErrors(t *testing.T) {
 func TestIdleSessionsAreClosed(t *testing.T) {
 	clock := harness.NewClock()
 	app := harness.Start(t, map[string]string{"FOCAL_SESSION_IDLE_TTL": "1h"}, harness.WithClock(clock))
-	token := harness.Token(t, harness.DemoTenant)
+	token := harness.TokenAt(t, clock.Now(), harness.DemoTenant)
 	_, first := chat(t, app, token, harness.ChatBody("idler", "hello"))
 	clock.Advance(59 * time.Minute)
 	_, again := chat(t, app, token, harness.ChatBody("idler", "hello"))
 	require.Equal(t, first["session_id"], again["session_id"], "a session used within the idle TTL goes on")
 	clock.Advance(time.Hour + time.Second)
+	token = harness.TokenAt(t, clock.Now(), harness.DemoTenant) // the first expired with the hour
 	b := harness.ChatBody("idler", "hello")
 	b["session_id"] = first["session_id"]
 	requireError(t, app.Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/chat", Token: token, Body: b}),

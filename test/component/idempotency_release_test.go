@@ -176,7 +176,7 @@ func TestTransientClientErrorsAreNotStored(t *testing.T) {
 		clock := harness.NewClock()
 		app, engine := startHeld(t, map[string]string{"FOCAL_RATE_LIMIT_FREE": "1", "FOCAL_RATE_LIMIT_WINDOW": "1m"},
 			harness.WithClock(clock))
-		token := harness.Token(t, harness.DemoTenant)
+		token := harness.TokenAt(t, clock.Now(), harness.DemoTenant)
 		_, _ = chat(t, app, token, harness.ChatBody("idem-rate", "hello")) // the whole allowance
 		req := harness.Request{Method: http.MethodPost, Path: "/v1/chat", Token: token,
 			Body: harness.ChatBody("idem-rate", "what time do you open?"), Headers: withKey("k-rate")}

@@ -658,8 +658,8 @@ func TestPolicyCacheServesAWriteFromElsewhereAfterTheRefresh(t *testing.T) {
 	var store ports.PolicyStore
 	app := harness.Start(t, map[string]string{"FOCAL_POLICY_REFRESH": "1s"}, harness.WithClock(clock), fx.Populate(&store))
 	tenant := uuid.NewString()
-	id, _ := newBikeShop(t, policyAPI{t, app, harness.Token(t, tenant, "admin")})
-	reader := harness.Token(t, tenant)
+	id, _ := newBikeShop(t, policyAPI{t, app, harness.TokenAt(t, clock.Now(), tenant, "admin")})
+	reader := harness.TokenAt(t, clock.Now(), tenant)
 	ask := func() string {
 		return chatWith(t, app, reader, id, "rider-cache", "When are you open?")["response"].(string)
 	}
@@ -700,4 +700,136 @@ func TestLargeBundleImports(t *testing.T) {
 	require.Greater(t, len(raw), 1<<20, "the bundle is over the chat body limit")
 	res := app.Do(t, harness.Request{Method: http.MethodPut, Path: "/v1/agents/12345678-1234-4234-8234-123456789abc/bundle", Token: admin, Body: raw})
 	require.Equal(t, http.StatusCreated, res.Status, "%.300s", res.Body)
+}
+
+// Writes answer with lint warnings: what in the stored policy will likely
+// not work as meant. They never refuse the write.
+func TestPolicyWritesAnswerWithLintWarnings(t *testing.T) {
+	app := harness.Start(t, nil)
+	admin := policyAPI{t, app, harness.Token(t, uuid.NewString(), "admin")}
+	id, version := newBikeShop(t, admin)
+	base := "/v1/agents/" + id
+	type warning struct{ Code, Field, Message string }
+	var answer struct {
+		ID       string    `json:"id"`
+		Warnings []warning `json:"warnings"`
+	}
+
+	res := admin.do(http.MethodPost, base+"/rules", map[string]any{"id": "brakes", "condition": "brakes; brake", "action": "Check the brakes."},
+		ifMatch(version)...)
+	require.Equal(t, http.StatusCreated, res.Status, "%s", res.Body)
+	version++
+	res.JSON(t, &answer)
+	assert.Equal(t, "brakes", answer.ID)
+	require.Len(t, answer.Warnings, 1, "%+v", answer.Warnings)
+	assert.Equal(t, warning{Code: "one_word_condition", Field: "condition", Message: answer.Warnings[0].Message}, answer.Warnings[0],
+		"the field is the rule's own")
+	admin.must(http.StatusOK, http.MethodGet, base+"/rules/brakes", nil)
+
+	res = admin.do(http.MethodPut, base+"/rules/brakes", map[string]any{"condition": "brake repair", "action": "Check the brakes.",
+		"examples": []string{"my brakes squeak", "the brakes don't stop the bike", "can you adjust my brakes"}}, ifMatch(version)...)
+	require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+	version++
+	answer.Warnings = nil
+	res.JSON(t, &answer)
+	assert.Equal(t, []warning{}, answer.Warnings, "a good rule: warnings are there, and empty")
+
+	bundle := admin.must(http.StatusOK, http.MethodGet, base+"/bundle", nil)
+	rules := bundle["rules"].([]any)
+	rules = append(rules, map[string]any{"id": "times", "condition": "opening times", "action": "Give the times.",
+		"examples": []any{"When are you open?", "are you open on sundays", "what time do you close"}})
+	bundle["rules"] = rules
+	bundle["agent"].(map[string]any)["settings"].(map[string]any)["semantic_weight"] = 0.4
+	res = admin.do(http.MethodPut, base+"/bundle", bundle, ifMatch(version)...)
+	require.Equal(t, http.StatusOK, res.Status, "the warnings do not refuse the import: %s", res.Body)
+	var imported struct {
+		Rules    []map[string]any `json:"rules"`
+		Warnings []warning        `json:"warnings"`
+	}
+	res.JSON(t, &imported)
+	assert.Len(t, imported.Rules, 3)
+	codes := map[string]string{}
+	for _, w := range imported.Warnings {
+		codes[w.Field] = w.Code
+	}
+	assert.Equal(t, "deprecated_setting", codes["agent.settings.semantic_weight"])
+	assert.Equal(t, "example_collision", codes["rules[2].examples[0]"], "%+v", imported.Warnings)
+
+	res = admin.do(http.MethodPut, base+"/bundle", bundle, "Accept", "application/yaml")
+	require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+	assert.Contains(t, string(res.Body), "warnings:\n")
+	assert.Contains(t, string(res.Body), "code: example_collision")
+}
+
+// Examples and negative examples are policy like any other field: written
+// through the part routes and the bundle, exported as written (JSON and
+// YAML), and what the matcher learns from: a message that shares no word
+// with a rule's condition text matches on its examples, and the turn record
+// names the example that explains the score.
+func TestExamplesAreWrittenExportedAndLearnt(t *testing.T) {
+	app := harness.Start(t, nil)
+	tenant := uuid.NewString()
+	admin := policyAPI{t, app, harness.Token(t, tenant, "admin")}
+	id, version := newBikeShop(t, admin)
+	base := "/v1/agents/" + id
+
+	flat := map[string]any{"id": "flat_tyre", "condition": "puncture repair", "action": "Explain the tyre repair.",
+		"examples":          []any{"my tyre went flat", "the inner tube has a hole", "my wheel keeps losing air", "I rode over glass and the tyre is soft"},
+		"negative_examples": []any{"do you sell tyres for cars"}}
+	admin.must(http.StatusCreated, http.MethodPost, base+"/rules", flat, ifMatch(version)...)
+	version++
+	got := admin.must(http.StatusOK, http.MethodGet, base+"/rules/flat_tyre", nil)
+	assert.Equal(t, flat["examples"], got["examples"])
+	assert.Equal(t, flat["negative_examples"], got["negative_examples"])
+
+	bundle := admin.must(http.StatusOK, http.MethodGet, base+"/bundle", nil)
+	repair := bundle["scenarios"].([]any)[0].(map[string]any)
+	repair["entry_examples"] = []any{"my gears slip when I pedal", "the chain keeps coming off"}
+	repair["entry_negative_examples"] = []any{"how much is a new bike"}
+	repair["exit_examples"] = []any{"forget the booking", "I'll fix it myself"}
+	tr := repair["steps"].([]any)[0].(map[string]any)["transitions"].([]any)[0].(map[string]any)
+	tr["examples"] = []any{"it's a racer", "an MTB"}
+	tr["negative_examples"] = []any{"I don't know what kind it is"}
+	res := admin.do(http.MethodPut, base+"/bundle", bundle, ifMatch(version)...)
+	require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+
+	for _, accept := range []string{"application/json", "application/yaml"} {
+		res := admin.do(http.MethodGet, base+"/bundle", nil, "Accept", accept)
+		require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+		var out map[string]any
+		require.NoError(t, yaml.Unmarshal(res.Body, &out), accept)
+		rules := out["rules"].([]any)
+		assert.Equal(t, flat["examples"], rules[len(rules)-1].(map[string]any)["examples"], accept)
+		sc := out["scenarios"].([]any)[0].(map[string]any)
+		for _, k := range []string{"entry_examples", "entry_negative_examples", "exit_examples"} {
+			assert.Equal(t, repair[k], sc[k], "%s %s", accept, k)
+		}
+		outTr := sc["steps"].([]any)[0].(map[string]any)["transitions"].([]any)[0].(map[string]any)
+		assert.Equal(t, tr["examples"], outTr["examples"], accept)
+		assert.Equal(t, tr["negative_examples"], outTr["negative_examples"], accept)
+	}
+
+	reply := chatWith(t, app, harness.Token(t, tenant), id, "rider-flat", "my tyre went flat overnight")
+	assert.Equal(t, []any{"flat_tyre"}, reply["matched_rules"])
+	var turns struct {
+		Items []struct {
+			Explanation struct {
+				Candidates []struct {
+					RuleID  string  `json:"rule_id"`
+					Score   float64 `json:"score"`
+					Example string  `json:"example"`
+				} `json:"candidates"`
+			} `json:"explanation"`
+		} `json:"items"`
+	}
+	res = app.Do(t, harness.Request{Method: http.MethodGet, Path: "/v1/sessions/" + reply["session_id"].(string) + "/turns",
+		Token: harness.Token(t, tenant)})
+	require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+	res.JSON(t, &turns)
+	require.Len(t, turns.Items, 1, "%s", res.Body)
+	c := turns.Items[0].Explanation.Candidates
+	require.NotEmpty(t, c)
+	assert.Equal(t, "flat_tyre", c[0].RuleID)
+	assert.Equal(t, "my tyre went flat", c[0].Example, "the example that explains the score")
+	assert.GreaterOrEqual(t, c[0].Score, 0.6)
 }

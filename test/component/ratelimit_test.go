@@ -2,7 +2,6 @@ package component
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,9 +16,9 @@ import (
 
 const otherTenant = "99999999-9999-4999-8999-999999999999"
 
-func tierToken(t *testing.T, tenant, tier string) string {
+func tierToken(t *testing.T, now time.Time, tenant, tier string) string {
 	t.Helper()
-	tok, err := httpapi.SignToken(harness.Secret, httpapi.TokenRequest{TenantID: tenant, Tier: tier, TTL: time.Hour}, time.Now())
+	tok, err := httpapi.SignToken(harness.Secret, httpapi.TokenRequest{TenantID: tenant, Tier: tier, TTL: time.Hour}, now)
 	require.NoError(t, err)
 	return tok
 }
@@ -38,16 +37,16 @@ func TestRateLimits(t *testing.T) {
 		// Any authenticated route counts, whatever it answers.
 		return app.Do(t, harness.Request{Method: http.MethodGet, Path: "/v1/sessions/00000000-0000-4000-8000-00000000abcd", Token: token})
 	}
-	free := harness.Token(t, harness.DemoTenant)
+	free := harness.TokenAt(t, clock.Now(), harness.DemoTenant)
 
-	for i, remaining := range []string{"2", "1", "0"} {
+	// Reset is the seconds until the bucket is full again, on the app's
+	// clock: one, two and three requests back at 1.5 a second, rounded up.
+	for i, want := range []struct{ remaining, reset string }{{"2", "1"}, {"1", "2"}, {"0", "2"}} {
 		res := get(free)
 		assert.Equal(t, http.StatusNotFound, res.Status, "request %d is let through", i+1)
 		assert.Equal(t, "3", res.Header.Get("X-RateLimit-Limit"))
-		assert.Equal(t, remaining, res.Header.Get("X-RateLimit-Remaining"))
-		reset, err := strconv.Atoi(res.Header.Get("X-RateLimit-Reset"))
-		require.NoError(t, err)
-		assert.True(t, reset >= 0 && reset <= 2, "reset within the window: %d", reset)
+		assert.Equal(t, want.remaining, res.Header.Get("X-RateLimit-Remaining"))
+		assert.Equal(t, want.reset, res.Header.Get("X-RateLimit-Reset"))
 	}
 	res := get(free)
 	requireError(t, res, http.StatusTooManyRequests, "RATE_LIMIT_EXCEEDED")
@@ -55,13 +54,13 @@ func TestRateLimits(t *testing.T) {
 	assert.Equal(t, "0", res.Header.Get("X-RateLimit-Remaining"))
 
 	// Another tenant is untouched, and a pro token has the pro limit.
-	res = get(tierToken(t, otherTenant, httpapi.TierPro))
+	res = get(tierToken(t, clock.Now(), otherTenant, httpapi.TierPro))
 	assert.Equal(t, http.StatusNotFound, res.Status)
 	assert.Equal(t, "5", res.Header.Get("X-RateLimit-Limit"))
 	assert.Equal(t, "4", res.Header.Get("X-RateLimit-Remaining"))
 
 	// A per-tenant override beats the tier.
-	limited := tierToken(t, "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa", httpapi.TierEnterprise)
+	limited := tierToken(t, clock.Now(), "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa", httpapi.TierEnterprise)
 	assert.Equal(t, "1", get(limited).Header.Get("X-RateLimit-Limit"))
 	assert.Equal(t, http.StatusTooManyRequests, get(limited).Status)
 

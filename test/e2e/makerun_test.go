@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os/exec"
 	"regexp"
@@ -22,14 +21,6 @@ import (
 
 	"focal/test/harness"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // bannerScreen is the most lines `make run` may print before the first
 // request: one terminal screen, so the token and the curl line never scroll

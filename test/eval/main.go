@@ -24,6 +24,7 @@ import (
 
 	"focal/application"
 	"focal/application/evaluation"
+	"focal/application/labelled"
 	"focal/domain"
 )
 
@@ -70,38 +71,38 @@ func runBundles(args []string) error {
 		return err
 	}
 	held := map[string]bool{}
-	for i, l := range evaluation.Labels(train) {
+	for i, l := range labelled.Labels(train) {
 		held[l] = (i+1)%5 == 0
 	}
 	files := map[string][]byte{}
 	for name, p := range map[string]*domain.Policy{
-		evaluation.RunBanking77Few:  evaluation.LabelledBundle(evalAgent, "Banking77, 10 per intent", train, 10, nil),
-		evaluation.RunBanking77Some: evaluation.LabelledBundle(evalAgent, "Banking77, 30 per intent", train, 30, nil),
-		evaluation.RunBanking77All:  evaluation.LabelledBundle(evalAgent, "Banking77, all", train, 0, nil),
-		evaluation.RunBanking77OOS:  evaluation.LabelledBundle(evalAgent, "Banking77, 10 per intent, every fifth intent left out", train, 10, held),
-		evaluation.RunScaleSmall:    evaluation.ScaleBundle(evalAgent, train, 150, 7),
-		evaluation.RunScaleLarge:    evaluation.ScaleBundle(evalAgent, train, 10_000, 7),
+		evaluation.RunBanking77Few:  labelled.Bundle(evalAgent, "Banking77, 10 per intent", train, 10, nil),
+		evaluation.RunBanking77Some: labelled.Bundle(evalAgent, "Banking77, 30 per intent", train, 30, nil),
+		evaluation.RunBanking77All:  labelled.Bundle(evalAgent, "Banking77, all", train, 0, nil),
+		evaluation.RunBanking77OOS:  labelled.Bundle(evalAgent, "Banking77, 10 per intent, every fifth intent left out", train, 10, held),
+		evaluation.RunScaleSmall:    labelled.ScaleBundle(evalAgent, train, 150, 7),
+		evaluation.RunScaleLarge:    labelled.ScaleBundle(evalAgent, train, 10_000, 7),
 	} {
 		if files[name+".yaml"], err = application.EncodeBundleYAML(p); err != nil {
 			return err
 		}
 	}
-	var labelled, oos, scale []evaluation.Labelled
+	var relabelled, oos, scale []labelled.Labelled
 	for i, r := range test {
 		held := held[r.Label]
-		r.Label = evaluation.RuleID(r.Label)
-		labelled = append(labelled, r)
+		r.Label = labelled.RuleID(r.Label)
+		relabelled = append(relabelled, r)
 		if held {
 			r.Label = ""
 		}
 		oos = append(oos, r)
 		if i%(len(test)/scaleMessages) == 0 && len(scale) < scaleMessages {
-			scale = append(scale, evaluation.Labelled{Text: r.Text})
+			scale = append(scale, labelled.Labelled{Text: r.Text})
 		}
 	}
-	for name, rows := range map[string][]evaluation.Labelled{"banking77-test.csv": labelled,
+	for name, rows := range map[string][]labelled.Labelled{"banking77-test.csv": relabelled,
 		"banking77-test-oos.csv": oos, "scale-messages.csv": scale} {
-		if files[name], err = evaluation.WriteLabelled(rows); err != nil {
+		if files[name], err = labelled.Write(rows); err != nil {
 			return err
 		}
 	}
@@ -113,12 +114,12 @@ func runBundles(args []string) error {
 	return nil
 }
 
-func readLabelled(path string) ([]evaluation.Labelled, error) {
+func readLabelled(path string) ([]labelled.Labelled, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return evaluation.ReadLabelled(path, raw)
+	return labelled.Read(path, raw)
 }
 
 func runReport(args []string) error {
@@ -144,6 +145,12 @@ func runReport(args []string) error {
 	}
 	about := fmt.Sprintf("Measured on %s/%s with %d CPUs (GOMAXPROCS %d), %s; the matcher reads words only (no embedder).",
 		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.GOMAXPROCS(0), strings.TrimPrefix(runtime.Version(), "go"))
+	// Times depend on what else the machine runs; say how busy it was.
+	if load, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(load)); len(f) >= 3 {
+			about += fmt.Sprintf(" Load average when the report was written: %s, %s, %s (1, 5, 15 minutes).", f[0], f[1], f[2])
+		}
+	}
 	f, err := os.Create(*out)
 	if err != nil {
 		return err

@@ -76,24 +76,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	anth := api == APIAnthropicMessages || api == APIAnthropicCount
-	switch {
-	case api == APIUnknown:
-		s.writeError(w, false, http.StatusNotFound, Reply{ErrorMessage: "Unknown request URL: " + r.Method + " " + r.URL.Path})
-		return
-	case r.Method != method:
-		s.writeError(w, anth, http.StatusMethodNotAllowed, Reply{ErrorMessage: "method not allowed: " + r.Method})
-		return
-	case api == APIHealth:
-		_, _ = io.WriteString(w, "ok\n")
-		return
-	case bodyErr != nil:
-		s.writeError(w, anth, http.StatusBadRequest, Reply{ErrorMessage: "could not parse the JSON body of your request: " + bodyErr.Error()})
-		return
-	case (api == APIOpenAIChat || anth) && len(req.Messages) == 0:
-		s.writeError(w, anth, http.StatusBadRequest, Reply{ErrorMessage: "messages: at least one message is required"})
+	if s.answeredAtOnce(w, r, method, req, bodyErr) {
 		return
 	}
-
 	chat := api == APIOpenAIChat || api == APIAnthropicMessages
 	reply := s.resolve(rec.req, chat) // rec.req is immutable once recorded
 	if !s.prelude(ctx, w, reply, anth) {
@@ -111,6 +96,29 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return map[string]int{"input_tokens": rec.req.PromptTokens()}
 		})
 	}
+}
+
+// answeredAtOnce answers the requests no reply script applies to: unknown
+// routes, wrong methods, the health probe and unreadable bodies. It
+// reports whether it answered.
+func (s *Server) answeredAtOnce(w http.ResponseWriter, r *http.Request, method string, req Request, bodyErr error) bool {
+	api := req.API
+	anth := api == APIAnthropicMessages || api == APIAnthropicCount
+	switch {
+	case api == APIUnknown:
+		s.writeError(w, false, http.StatusNotFound, Reply{ErrorMessage: "Unknown request URL: " + r.Method + " " + r.URL.Path})
+	case r.Method != method:
+		s.writeError(w, anth, http.StatusMethodNotAllowed, Reply{ErrorMessage: "method not allowed: " + r.Method})
+	case api == APIHealth:
+		_, _ = io.WriteString(w, "ok\n")
+	case bodyErr != nil:
+		s.writeError(w, anth, http.StatusBadRequest, Reply{ErrorMessage: "could not parse the JSON body of your request: " + bodyErr.Error()})
+	case (api == APIOpenAIChat || anth) && len(req.Messages) == 0:
+		s.writeError(w, anth, http.StatusBadRequest, Reply{ErrorMessage: "messages: at least one message is required"})
+	default:
+		return false
+	}
+	return true
 }
 
 // decodeBody fills req from a JSON body; an empty body is not an error so

@@ -112,7 +112,14 @@ func (a *App) Stop(t testing.TB) {
 // Token signs a token for tenant with roles.
 func Token(t testing.TB, tenant string, roles ...string) string {
 	t.Helper()
-	tok, err := httpapi.SignToken(Secret, httpapi.TokenRequest{TenantID: tenant, Subject: "test", Roles: roles, TTL: time.Hour}, time.Now())
+	return TokenAt(t, time.Now(), tenant, roles...)
+}
+
+// TokenAt is Token issued at now: an app on a test Clock checks tokens
+// against that clock, so its tests sign them on it.
+func TokenAt(t testing.TB, now time.Time, tenant string, roles ...string) string {
+	t.Helper()
+	tok, err := httpapi.SignToken(Secret, httpapi.TokenRequest{TenantID: tenant, Subject: "test", Roles: roles, TTL: time.Hour}, now)
 	require.NoError(t, err)
 	return tok
 }

@@ -50,31 +50,63 @@ type section struct {
 	run  func(b *bench) error
 }
 
-func runBench(args []string) error {
+// benchOptions are the bench's flags.
+type benchOptions struct {
+	out, bin, mongoURI, phrases, only string
+	runs, users, soakRate, idle       int
+	duration, soak                    time.Duration
+	goBench                           bool
+}
+
+func parseBenchFlags(args []string) benchOptions {
+	var o benchOptions
 	fs := flag.NewFlagSet("bench", flag.ExitOnError)
-	out := fs.String("out", "docs/benchmarks.md", "markdown file to write")
-	bin := fs.String("bin", "bin", "directory with the focal, load and fakellm binaries")
-	runs := fs.Int("runs", 3, "Focal / bare gin pairs per configuration (medians are reported)")
-	duration := fs.Duration("duration", 4*time.Second, "length of each load run")
-	users := fs.Int("users", 500, "returning users seeded with history")
-	soak := fs.Duration("soak", 10*time.Minute, "length of the soak (0: skipped, and the report says so)")
-	soakRate := fs.Int("soak-rate", 1000, "turns per second the soak aims at")
-	goBench := fs.Bool("go-bench", true, "run the Go engine benchmarks too")
-	mongoURI := fs.String("mongo", os.Getenv("FOCAL_TEST_MONGO_URI"), "MongoDB URI for the MongoDB rows (empty: skipped, and the report says so)")
-	idle := fs.Int("idle-streams", 10000, "idle SSE streams to hold open at once (0: skip)")
-	phrasesPath := fs.String("phrases", defaultPhrases, "Banking77-style CSV the rules and messages come from")
-	only := fs.String("only", "", "comma-separated sections to run (default: all): engine, sync, soak, mongo, mongo commands, streaming, history, idle streams, integrity")
+	fs.StringVar(&o.out, "out", "docs/benchmarks.md", "markdown file to write")
+	fs.StringVar(&o.bin, "bin", "bin", "directory with the focal, load and fakellm binaries")
+	fs.IntVar(&o.runs, "runs", 3, "Focal / bare gin pairs per configuration (medians are reported)")
+	fs.DurationVar(&o.duration, "duration", 4*time.Second, "length of each load run")
+	fs.IntVar(&o.users, "users", 500, "returning users seeded with history")
+	fs.DurationVar(&o.soak, "soak", 10*time.Minute, "length of the soak (0: skipped, and the report says so)")
+	fs.IntVar(&o.soakRate, "soak-rate", 1000, "turns per second the soak aims at")
+	fs.BoolVar(&o.goBench, "go-bench", true, "run the Go engine benchmarks too")
+	fs.StringVar(&o.mongoURI, "mongo", os.Getenv("FOCAL_TEST_MONGO_URI"), "MongoDB URI for the MongoDB rows (empty: skipped, and the report says so)")
+	fs.IntVar(&o.idle, "idle-streams", 10000, "idle SSE streams to hold open at once (0: skip)")
+	fs.StringVar(&o.phrases, "phrases", defaultPhrases, "Banking77-style CSV the rules and messages come from")
+	fs.StringVar(&o.only, "only", "", "comma-separated sections to run (default: all): engine, sync, soak, mongo, mongo commands, streaming, history, idle streams, integrity")
 	_ = fs.Parse(args)
+	return o
+}
+
+// sections are the parts of the bench o asks for, in order.
+func (o benchOptions) sections() []section {
+	all := []section{
+		{"engine", (*bench).engineBenchmarks},
+		{"sync", (*bench).syncScenarios},
+		{"soak", func(b *bench) error { return b.soak(o.soak, o.soakRate) }},
+		{"mongo", func(b *bench) error { return b.mongo(o.mongoURI) }},
+		{"mongo commands", func(b *bench) error { return b.mongoCommandsPerTurn(o.mongoURI) }},
+		{"streaming", (*bench).streaming},
+		{"history", (*bench).history},
+		{"idle streams", func(b *bench) error { return b.idleStreams(o.idle) }},
+		{"integrity", (*bench).integrity},
+	}
+	return slices.DeleteFunc(all, func(s section) bool {
+		return s.name == "engine" && !o.goBench || o.only != "" && !slices.Contains(strings.Split(o.only, ","), s.name)
+	})
+}
+
+func runBench(args []string) error {
+	o := parseBenchFlags(args)
 	work, err := os.MkdirTemp("", "focal-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(work)
-	p, err := loadPhrases(*phrasesPath)
+	p, err := loadPhrases(o.phrases)
 	if err != nil {
 		return err
 	}
-	b := &bench{bin: *bin, work: work, runs: *runs, duration: *duration, users: *users, phrases: p, report: newReport()}
+	b := &bench{bin: o.bin, work: work, runs: o.runs, duration: o.duration, users: o.users, phrases: p, report: newReport()}
 	defer b.stopAll()
 	b.messages = filepath.Join(work, "messages.txt")
 	if err := writeMessages(b.messages, p.messages()); err != nil {
@@ -84,25 +116,8 @@ func runBench(args []string) error {
 		return err
 	}
 	b.report.load = loadAverage()
-
-	sections := []section{{"sync", (*bench).syncScenarios}}
-	if *goBench {
-		sections = append([]section{{"engine", (*bench).engineBenchmarks}}, sections...)
-	}
-	sections = append(sections,
-		section{"soak", func(b *bench) error { return b.soak(*soak, *soakRate) }},
-		section{"mongo", func(b *bench) error { return b.mongo(*mongoURI) }},
-		section{"mongo commands", func(b *bench) error { return b.mongoCommandsPerTurn(*mongoURI) }},
-		section{"streaming", (*bench).streaming},
-		section{"history", (*bench).history},
-		section{"idle streams", func(b *bench) error { return b.idleStreams(*idle) }},
-		section{"integrity", (*bench).integrity},
-	)
 	started := time.Now()
-	for _, s := range sections {
-		if *only != "" && !slices.Contains(strings.Split(*only, ","), s.name) {
-			continue
-		}
+	for _, s := range o.sections() {
 		fmt.Fprintf(os.Stderr, "bench: %s\n", s.name)
 		if err := s.run(b); err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
@@ -111,7 +126,7 @@ func runBench(args []string) error {
 	b.report.elapsed = time.Since(started)
 	b.report.load += " → " + loadAverage()
 	// make chaos writes its own section, which a bench run keeps.
-	return os.WriteFile(*out, []byte(keepChaosSection(*out, b.report.markdown())), 0o644)
+	return os.WriteFile(o.out, []byte(keepChaosSection(o.out, b.report.markdown())), 0o644)
 }
 
 // loadAverage is the machine's load from /proc/loadavg.
@@ -253,7 +268,8 @@ func counter(url, name string) float64 {
 	return sum
 }
 
-// integrity runs the reliability load (DESIGN §9) against memory.
+// integrity runs the reliability load (docs/benchmarks.md, "Integrity under
+// load") against memory.
 func (b *bench) integrity() error {
 	bundle, err := b.bundleFile(100)
 	if err != nil {

@@ -68,37 +68,9 @@ func runIntegrity(args []string) error {
 
 	dups := int(float64(*turns-*race) * *dup)
 	unique := *turns - *race - dups
-	jobs := make([]func() *sent, 0, *turns)
-	for i := range unique {
-		jobs = append(jobs, func() *sent {
-			return must(c.chat(fmt.Sprintf("user-%d", i), fmt.Sprintf("key-%d", i), "", "What time do you open on Sunday?"))
-		})
-	}
-	for i := range dups {
-		// Repeats of the first requests, shuffled in with them below.
-		jobs = append(jobs, func() *sent {
-			return must(c.chat(fmt.Sprintf("user-%d", i), fmt.Sprintf("key-%d", i), "", "What time do you open on Sunday?"))
-		})
-	}
-	for i := range *race {
-		jobs = append(jobs, func() *sent {
-			return must(c.chat("race-user", fmt.Sprintf("race-%d", i+1), raceSession, "store hours?"))
-		})
-	}
-	rand.Shuffle(len(jobs), func(i, j int) { jobs[i], jobs[j] = jobs[j], jobs[i] })
-
+	jobs := integrityJobs(c, unique, dups, *race, raceSession)
 	start := time.Now()
-	results := make([]*sent, len(jobs))
-	sem := make(chan struct{}, *concurrency)
-	var wg sync.WaitGroup
-	for i, job := range jobs {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			results[i] = job()
-		})
-	}
-	wg.Wait()
+	results := runAll(jobs, *concurrency)
 	res := integrityResult{Requests: len(jobs), UniqueRequests: unique, DuplicateKeys: dups, RacingMessages: *race,
 		Status: map[string]int{}, Seconds: time.Since(start).Seconds()}
 	res.check(c, results, raceSession, *race+1)
@@ -109,6 +81,47 @@ func runIntegrity(args []string) error {
 		return errors.New("integrity violated")
 	}
 	return nil
+}
+
+// integrityJobs are unique requests, dups repeats of the first of them
+// (same user, same Idempotency-Key) and race messages to one session,
+// shuffled together.
+func integrityJobs(c *client, unique, dups, race int, raceSession string) []func() *sent {
+	jobs := make([]func() *sent, 0, unique+dups+race)
+	for i := range unique {
+		jobs = append(jobs, func() *sent {
+			return must(c.chat(fmt.Sprintf("user-%d", i), fmt.Sprintf("key-%d", i), "", "What time do you open on Sunday?"))
+		})
+	}
+	for i := range dups {
+		jobs = append(jobs, func() *sent {
+			return must(c.chat(fmt.Sprintf("user-%d", i), fmt.Sprintf("key-%d", i), "", "What time do you open on Sunday?"))
+		})
+	}
+	for i := range race {
+		jobs = append(jobs, func() *sent {
+			return must(c.chat("race-user", fmt.Sprintf("race-%d", i+1), raceSession, "store hours?"))
+		})
+	}
+	rand.Shuffle(len(jobs), func(i, j int) { jobs[i], jobs[j] = jobs[j], jobs[i] })
+	return jobs
+}
+
+// runAll runs the jobs, at most concurrency at once, and returns their
+// results in order.
+func runAll(jobs []func() *sent, concurrency int) []*sent {
+	results := make([]*sent, len(jobs))
+	sem := make(chan struct{}, concurrency)
+	var wg sync.WaitGroup
+	for i, job := range jobs {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			results[i] = job()
+		})
+	}
+	wg.Wait()
+	return results
 }
 
 func must(s *sent, err error) *sent {

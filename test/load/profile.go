@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"net/http"
@@ -51,81 +52,95 @@ func summarise(p *profile.Profile, top int) profileSummary {
 			idx = i
 		}
 	}
-	flat, cum := map[string]int64{}, map[string]int64{}
-	var total, gc, sys int64
+	t := cpuTimes{flat: map[string]int64{}, cum: map[string]int64{}}
 	for _, s := range p.Sample {
-		v := s.Value[idx]
-		total += v
-		seen := map[string]bool{}
-		inGC, inSys := false, false
-		for i, loc := range s.Location {
-			for j, line := range loc.Line {
-				if line.Function == nil {
-					continue
-				}
-				name := line.Function.Name
-				if i == 0 && j == 0 {
-					flat[name] += v
-				}
-				if !seen[name] {
-					seen[name] = true
-					cum[name] += v
-				}
-				switch {
-				case strings.HasPrefix(name, "runtime.gcBgMarkWorker"), strings.HasPrefix(name, "runtime.gcAssistAlloc"),
-					name == "runtime.bgsweep", name == "runtime.bgscavenge":
-					inGC = true
-				case strings.HasPrefix(name, "syscall.Syscall"), strings.HasPrefix(name, "internal/runtime/syscall."),
-					strings.HasPrefix(name, "syscall.RawSyscall"):
-					inSys = true
-				}
-			}
-		}
-		if inGC {
-			gc += v
-		}
-		if inSys {
-			sys += v
-		}
+		t.add(s, s.Value[idx])
 	}
 	sum := profileSummary{}
-	if total == 0 {
+	if t.total == 0 {
 		return sum
 	}
 	unit := 1.0
 	if st := p.SampleType[idx]; st.Unit == "nanoseconds" {
 		unit = 1e-9
 	}
-	sum.Seconds = float64(total) * unit
-	rank := func(m map[string]int64, keep func(string) bool) []funcShare {
-		var out []funcShare
-		for name := range m {
-			if keep(name) {
-				out = append(out, funcShare{Name: name, Flat: float64(flat[name]) / float64(total), Cum: float64(cum[name]) / float64(total)})
-			}
-		}
-		slices.SortFunc(out, func(a, b funcShare) int {
-			x, y := m[a.Name], m[b.Name]
-			if x != y {
-				if x > y {
-					return -1
-				}
-				return 1
-			}
-			return strings.Compare(a.Name, b.Name)
-		})
-		return out[:min(top, len(out))]
-	}
-	sum.TopFlat = rank(flat, func(string) bool { return true })
+	sum.Seconds = float64(t.total) * unit
+	sum.TopFlat = t.rank(t.flat, top, func(string) bool { return true })
 	// The HTTP adapter's middleware and the metrics decorators wrap the
 	// whole turn; what they wrap is what tells where the time goes.
-	sum.TopCum = rank(cum, func(name string) bool {
+	sum.TopCum = t.rank(t.cum, top, func(name string) bool {
 		return strings.HasPrefix(name, "focal/") && !strings.Contains(name, ".func") &&
 			!strings.HasPrefix(name, "focal/adapters/observe.") && !strings.HasPrefix(name, "focal/adapters/http.") &&
 			!strings.HasPrefix(name, "focal/bootstrap.")
 	})
-	sum.GC, sum.Syscall = float64(gc)/float64(total), float64(sys)/float64(total)
+	sum.GC, sum.Syscall = float64(t.gc)/float64(t.total), float64(t.sys)/float64(t.total)
 	return sum
+}
+
+// cpuTimes adds up a profile's CPU time: per function its own (flat) and
+// with its callees (cum), and in all, in the garbage collector and in
+// system calls.
+type cpuTimes struct {
+	flat, cum      map[string]int64
+	total, gc, sys int64
+}
+
+// add counts one sample of v.
+func (t *cpuTimes) add(s *profile.Sample, v int64) {
+	t.total += v
+	seen := map[string]bool{}
+	inGC, inSys := false, false
+	for i, loc := range s.Location {
+		for j, line := range loc.Line {
+			if line.Function == nil {
+				continue
+			}
+			name := line.Function.Name
+			if i == 0 && j == 0 {
+				t.flat[name] += v
+			}
+			if !seen[name] {
+				seen[name] = true
+				t.cum[name] += v
+			}
+			inGC = inGC || isGC(name)
+			inSys = inSys || isSyscall(name)
+		}
+	}
+	if inGC {
+		t.gc += v
+	}
+	if inSys {
+		t.sys += v
+	}
+}
+
+func isGC(name string) bool {
+	return strings.HasPrefix(name, "runtime.gcBgMarkWorker") || strings.HasPrefix(name, "runtime.gcAssistAlloc") ||
+		name == "runtime.bgsweep" || name == "runtime.bgscavenge"
+}
+
+func isSyscall(name string) bool {
+	return strings.HasPrefix(name, "syscall.Syscall") || strings.HasPrefix(name, "internal/runtime/syscall.") ||
+		strings.HasPrefix(name, "syscall.RawSyscall")
+}
+
+// rank returns the top functions kept, by their time in by (flat or cum),
+// the most first, ties by name.
+func (t *cpuTimes) rank(by map[string]int64, top int, keep func(string) bool) []funcShare {
+	var out []funcShare
+	for name := range by {
+		if keep(name) {
+			out = append(out, funcShare{Name: name, Flat: float64(t.flat[name]) / float64(t.total), Cum: float64(t.cum[name]) / float64(t.total)})
+		}
+	}
+	slices.SortFunc(out, func(a, b funcShare) int {
+		if c := cmp.Compare(by[b.Name], by[a.Name]); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return out[:min(top, len(out))]
 }
 
 // markdown writes the summary as one paragraph and two short lists.

@@ -75,7 +75,8 @@ func judge(ok bool, voidReason string) status {
 	return notMet
 }
 
-// targetRow is one DESIGN §8 target beside what was measured.
+// targetRow is one of the service's performance targets beside what was
+// measured.
 type targetRow struct {
 	target, measured, compare string
 	status                    status
@@ -249,67 +250,110 @@ func machine() string {
 	return fmt.Sprintf("%d cores, %s, %s", runtime.NumCPU(), cpu, strings.TrimSpace(string(goVersion)))
 }
 
+// markdown is the whole report, section by section.
 func (r *report) markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# Benchmarks\n\nWritten by `make bench` (`go run ./test/load bench`) on %s, in %s.\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 MST"), r.elapsed.Round(time.Second))
-	fmt.Fprintf(&b, "- Machine: %s; load average (1, 5, 15 min) at start → end: %s.\n", machine(), r.load)
-	b.WriteString("- Method: real processes on loopback. Load comes from `wrk` (closed loop, one thread) with a Lua script that varies users and messages and checks every answer: a run with any non-2xx status, socket error or body that is not a turn (`turn_id`, `session_id`, non-empty `response`) is void and never enters a figure. Each configuration runs as alternating pairs, Focal then a bare gin handler doing the same JSON work with the same script; throughput ratios are taken pair by pair, then the median. Returning users (`ret-*`) were each given " +
-		fmt.Sprint(historyTurns) + " turns first, the first starting the agent's scenario, and read back to check both. Rules and messages are Banking77 phrasings (conditions from half of each intent's phrasings, recombined; messages from the other half). The model is the offline one (no model time), so a turn's latency is Focal's own work plus HTTP. Memory store with its default retention.\n\n")
-	b.WriteString("## Targets (DESIGN §8)\n\n| target | measured (median) | to compare with | verdict |\n|---|---|---|---|\n")
 	targets := r.targets()
-	for _, t := range targets {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", t.target, t.measured, t.compare, t.status)
-	}
-	b.WriteString("\nModel calls per turn (1, 2 with the rule judge, 0 for exclusive templates) are shown by tests, not timed here: TestGenerationMakesOneCallHoweverManyRulesMatch, TestRuleJudgeOneCallDecidesApplicableRules, TestExclusiveTemplateAnswersWithoutModel.\n")
-	if len(r.pairs) > 0 {
-		b.WriteString("\n## Chat turns, Focal beside bare gin\n\n| configuration | Focal turns/s | bare gin req/s | ratio per pair | Focal p50 / p90 / p99 ms | bare gin p50 / p99 ms | requests checked | void runs |\n|---|---|---|---|---|---|---|---|\n")
-		for _, row := range r.pairs {
-			focal, gin, voids := row.validPairs()
-			var checked int64
-			for _, run := range append(slices.Clone(row.focal), row.gin...) {
-				checked += run.Requests
-			}
-			fmt.Fprintf(&b, "| %s | %.0f | %.0f | %s | %.3f / %.3f / %.3f | %.3f / %.3f | %d | %d |\n", row.config.label(),
-				medianOf(focal, rps), medianOf(gin, rps), percents(row.ratios()),
-				medianOf(focal, p50ms), medianOf(focal, p90ms), medianOf(focal, p99ms), medianOf(gin, p50ms), medianOf(gin, p99ms),
-				checked, len(voids))
-		}
-		for _, row := range r.pairs {
-			if _, _, voids := row.validPairs(); len(voids) > 0 {
-				fmt.Fprintf(&b, "\nThrown out (%s): %s.\n", row.config.label(), strings.Join(voids, "; "))
-				for _, run := range append(slices.Clone(row.focal), row.gin...) {
-					if run.Sample != "" {
-						fmt.Fprintf(&b, "First bad answer: `%.200s`\n", run.Sample)
-						break
-					}
-				}
-			}
-		}
-	}
-	if s := r.soak; s != nil {
-		fmt.Fprintf(&b, "\n## Soak\n\n%s of the returning-user mix at a fixed pace (%.0f turns/s achieved, %d requests, %d void), 10%% with an Idempotency-Key; %s. RSS of the Focal process every 10 s (MiB): %s. Slope after the first minute, least squares: %+.2f MiB/min. %s %s\n",
-			s.duration, s.rate, s.run.Requests, s.run.Non2xx+s.run.Invalid+s.run.SocketErrors, s.retention, s.series(), s.slope, s.swept, s.heapSamples)
-	}
-	if len(r.engine) > 0 {
-		b.WriteString("\n## Engine alone (`go test -bench BenchmarkRunTurn ./application/alignment/`)\n\nA whole turn through the engine with a zero-latency fake model streaming 10 deltas, memory history.\n\n| benchmark | ns/op | B/op | allocs/op | runs |\n|---|---|---|---|---|\n")
-		for _, e := range r.engine {
-			col := func(i int) float64 {
-				xs := make([]float64, len(e.runs))
-				for k, run := range e.runs {
-					xs[k] = run[i]
-				}
-				return median(xs)
-			}
-			fmt.Fprintf(&b, "| %s | %.0f | %.0f | %.0f | %d |\n", e.name, col(0), col(1), col(2), len(e.runs))
-		}
-	}
+	r.writeMethod(&b)
+	writeTargets(&b, targets)
+	r.writePairs(&b)
+	r.writeSoak(&b)
+	r.writeEngine(&b)
 	for _, d := range r.details {
 		b.WriteString("\n" + d + "\n")
 	}
 	if r.integrity != "" {
-		b.WriteString("\n## Integrity under load (DESIGN §9)\n\n`load integrity`: 1,000 turns at once, 10% of them repeating another request's Idempotency-Key at the same moment, 50 messages racing on one session; then every turn and session is read back.\n\n```json\n" + r.integrity + "\n```\n")
+		b.WriteString("\n## Integrity under load\n\n`load integrity`: 1,000 turns at once, 10% of them repeating another request's Idempotency-Key at the same moment, 50 messages racing on one session; then every turn and session is read back.\n\n```json\n" + r.integrity + "\n```\n")
 	}
+	writeCosts(&b, targets)
+	r.writeProfiles(&b)
+	if len(r.notes) > 0 {
+		b.WriteString("\n## Notes\n\n")
+		for _, n := range r.notes {
+			b.WriteString("- " + n + "\n")
+		}
+	}
+	return b.String()
+}
+
+// writeMethod writes the title, the machine and how the figures were
+// taken.
+func (r *report) writeMethod(b *strings.Builder) {
+	fmt.Fprintf(b, "# Benchmarks\n\nWritten by `make bench` (`go run ./test/load bench`) on %s, in %s.\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), r.elapsed.Round(time.Second))
+	fmt.Fprintf(b, "- Machine: %s; load average (1, 5, 15 min) at start → end: %s.\n", machine(), r.load)
+	b.WriteString("- Method: real processes on loopback. Load comes from `wrk` (closed loop, one thread) with a Lua script that varies users and messages and checks every answer: a run with any non-2xx status, socket error or body that is not a turn (`turn_id`, `session_id`, non-empty `response`) is void and never enters a figure. Each configuration runs as alternating pairs, Focal then a bare gin handler doing the same JSON work with the same script; throughput ratios are taken pair by pair, then the median. Returning users (`ret-*`) were each given " +
+		fmt.Sprint(historyTurns) + " turns first, the first starting the agent's scenario, and read back to check both. Rules and messages are Banking77 phrasings (conditions from half of each intent's phrasings, recombined; messages from the other half). The model is the offline one (no model time), so a turn's latency is Focal's own work plus HTTP. Memory store with its default retention.\n\n")
+}
+
+// writeTargets writes the table of targets and their verdicts.
+func writeTargets(b *strings.Builder, targets []targetRow) {
+	b.WriteString("## Targets\n\n| target | measured (median) | to compare with | verdict |\n|---|---|---|---|\n")
+	for _, t := range targets {
+		fmt.Fprintf(b, "| %s | %s | %s | %s |\n", t.target, t.measured, t.compare, t.status)
+	}
+	b.WriteString("\nModel calls per turn (1, 2 with the rule judge, 0 for exclusive templates) are shown by tests, not timed here: TestGenerationMakesOneCallHoweverManyRulesMatch, TestRuleJudgeOneCallDecidesApplicableRules, TestExclusiveTemplateAnswersWithoutModel.\n")
+}
+
+// writePairs writes Focal beside bare gin per configuration, then the
+// runs thrown out.
+func (r *report) writePairs(b *strings.Builder) {
+	if len(r.pairs) == 0 {
+		return
+	}
+	b.WriteString("\n## Chat turns, Focal beside bare gin\n\n| configuration | Focal turns/s | bare gin req/s | ratio per pair | Focal p50 / p90 / p99 ms | bare gin p50 / p99 ms | requests checked | void runs |\n|---|---|---|---|---|---|---|---|\n")
+	for _, row := range r.pairs {
+		focal, gin, voids := row.validPairs()
+		var checked int64
+		for _, run := range append(slices.Clone(row.focal), row.gin...) {
+			checked += run.Requests
+		}
+		fmt.Fprintf(b, "| %s | %.0f | %.0f | %s | %.3f / %.3f / %.3f | %.3f / %.3f | %d | %d |\n", row.config.label(),
+			medianOf(focal, rps), medianOf(gin, rps), percents(row.ratios()),
+			medianOf(focal, p50ms), medianOf(focal, p90ms), medianOf(focal, p99ms), medianOf(gin, p50ms), medianOf(gin, p99ms),
+			checked, len(voids))
+	}
+	for _, row := range r.pairs {
+		if _, _, voids := row.validPairs(); len(voids) > 0 {
+			fmt.Fprintf(b, "\nThrown out (%s): %s.\n", row.config.label(), strings.Join(voids, "; "))
+			runs := append(slices.Clone(row.focal), row.gin...)
+			if i := slices.IndexFunc(runs, func(run loadRun) bool { return run.Sample != "" }); i >= 0 {
+				fmt.Fprintf(b, "First bad answer: `%.200s`\n", runs[i].Sample)
+			}
+		}
+	}
+}
+
+// writeSoak writes the soak's RSS series and slope.
+func (r *report) writeSoak(b *strings.Builder) {
+	s := r.soak
+	if s == nil {
+		return
+	}
+	fmt.Fprintf(b, "\n## Soak\n\n%s of the returning-user mix at a fixed pace (%.0f turns/s achieved, %d requests, %d void), 10%% with an Idempotency-Key; %s. RSS of the Focal process every 10 s (MiB): %s. Slope after the first minute, least squares: %+.2f MiB/min. %s %s\n",
+		s.duration, s.rate, s.run.Requests, s.run.Non2xx+s.run.Invalid+s.run.SocketErrors, s.retention, s.series(), s.slope, s.swept, s.heapSamples)
+}
+
+// writeEngine writes the engine benchmarks' medians.
+func (r *report) writeEngine(b *strings.Builder) {
+	if len(r.engine) == 0 {
+		return
+	}
+	b.WriteString("\n## Engine alone (`go test -bench BenchmarkRunTurn ./application/alignment/`)\n\nA whole turn through the engine with a zero-latency fake model streaming 10 deltas, memory history.\n\n| benchmark | ns/op | B/op | allocs/op | runs |\n|---|---|---|---|---|\n")
+	for _, e := range r.engine {
+		col := func(i int) float64 {
+			xs := make([]float64, len(e.runs))
+			for k, run := range e.runs {
+				xs[k] = run[i]
+			}
+			return median(xs)
+		}
+		fmt.Fprintf(b, "| %s | %.0f | %.0f | %.0f | %d |\n", e.name, col(0), col(1), col(2), len(e.runs))
+	}
+}
+
+// writeCosts explains the targets missed, from this run's own data.
+func writeCosts(b *strings.Builder, targets []targetRow) {
 	var costs []string
 	for _, t := range targets {
 		if t.costs != "" {
@@ -319,19 +363,17 @@ func (r *report) markdown() string {
 	if len(costs) > 0 {
 		b.WriteString("\n## Targets not met: what costs (from this run's profiles and counters)\n\n" + strings.Join(costs, "\n\n") + "\n")
 	}
-	if len(r.pairs) > 0 {
-		b.WriteString("\n## CPU profiles of the runs\n\nOne Focal run of each configuration, profiled through `FOCAL_DEBUG_ADDR` while it ran and summarised from the profile's samples.\n")
-		for _, row := range r.pairs {
-			if row.profile != nil {
-				b.WriteString("\n" + row.profile.markdown(row.config.label()))
-			}
+}
+
+// writeProfiles writes each configuration's CPU profile summary.
+func (r *report) writeProfiles(b *strings.Builder) {
+	if len(r.pairs) == 0 {
+		return
+	}
+	b.WriteString("\n## CPU profiles of the runs\n\nOne Focal run of each configuration, profiled through `FOCAL_DEBUG_ADDR` while it ran and summarised from the profile's samples.\n")
+	for _, row := range r.pairs {
+		if row.profile != nil {
+			b.WriteString("\n" + row.profile.markdown(row.config.label()))
 		}
 	}
-	if len(r.notes) > 0 {
-		b.WriteString("\n## Notes\n\n")
-		for _, n := range r.notes {
-			b.WriteString("- " + n + "\n")
-		}
-	}
-	return b.String()
 }

@@ -44,24 +44,7 @@ func (b *bench) soak(d time.Duration, rate int) error {
 	pause := max(1, conns*1000/max(rate, 1))
 	heapBefore := counter(f.url, "go_memstats_heap_inuse_bytes")
 	stop := make(chan struct{})
-	samples := make(chan []rssSample, 1)
-	go func() {
-		var out []rssSample
-		start := time.Now()
-		tick := time.NewTicker(10 * time.Second)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				samples <- out
-				return
-			case <-tick.C:
-				if v, err := rss(f.cmd.Process.Pid); err == nil {
-					out = append(out, rssSample{at: time.Since(start), rss: v})
-				}
-			}
-		}
-	}()
+	samples := sampleRSS(f.cmd.Process.Pid, 10*time.Second, stop)
 	run, err := b.wrk.run(wrkSpec{url: f.url, conns: conns, duration: d, mode: "mix", users: b.users, delayMS: pause,
 		keyPercent: 10, messageFile: b.messages})
 	close(stop)
@@ -72,13 +55,46 @@ func (b *bench) soak(d time.Duration, rate int) error {
 	heapAfter := counter(f.url, "go_memstats_heap_inuse_bytes")
 	s := &soakResult{duration: d, rate: run.Throughput(), samples: series, run: run, voidReason: run.Void(),
 		retention: "retention " + strings.Join(soakRetention, " ")}
+	s.fitSlope()
+	s.heapSamples = fmt.Sprintf("Go heap in use: %.0f MiB after seeding, %.0f MiB at the end.", heapBefore/(1<<20), heapAfter/(1<<20))
+	b.report.soak = s
+	return nil
+}
+
+// sampleRSS samples the RSS of process pid every period until stop is
+// closed, then sends the series.
+func sampleRSS(pid int, every time.Duration, stop <-chan struct{}) <-chan []rssSample {
+	samples := make(chan []rssSample, 1)
+	go func() {
+		var out []rssSample
+		start := time.Now()
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				samples <- out
+				return
+			case <-tick.C:
+				if v, err := rss(pid); err == nil {
+					out = append(out, rssSample{at: time.Since(start), rss: v})
+				}
+			}
+		}
+	}()
+	return samples
+}
+
+// fitSlope sets the slope of RSS over time after the warm-up (the second
+// half of a soak shorter than two warm-ups), or the reason there is none.
+func (s *soakResult) fitSlope() {
 	warm := soakWarmup
-	if d < 2*soakWarmup {
-		warm = d / 2
-		s.swept = fmt.Sprintf("This soak is shorter than 2 minutes: the slope is taken over its second half.")
+	if s.duration < 2*soakWarmup {
+		warm = s.duration / 2
+		s.swept = "This soak is shorter than 2 minutes: the slope is taken over its second half."
 	}
 	var xs, ys []float64
-	for _, x := range series {
+	for _, x := range s.samples {
 		if x.at >= warm {
 			xs, ys = append(xs, x.at.Minutes()), append(ys, float64(x.rss)/(1<<20))
 		}
@@ -87,9 +103,6 @@ func (b *bench) soak(d time.Duration, rate int) error {
 		s.voidReason = fmt.Sprintf("only %d RSS samples after the warm-up", len(xs))
 	}
 	s.slope = leastSquaresSlope(xs, ys)
-	s.heapSamples = fmt.Sprintf("Go heap in use: %.0f MiB after seeding, %.0f MiB at the end.", heapBefore/(1<<20), heapAfter/(1<<20))
-	b.report.soak = s
-	return nil
 }
 
 // leastSquaresSlope fits y = a + slope·x.

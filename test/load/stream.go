@@ -195,54 +195,16 @@ func (b *bench) idleStreams(n int) error {
 		return err
 	}
 	metricsBefore := streamMetrics(url)
-	tok := token()
-	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 0, MaxIdleConnsPerHost: n, DisableCompression: true}}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	opened, failed := 0, 0
-	bodies := make(chan *http.Response, n)
-	sem := make(chan struct{}, 200)
-	for i := range n {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			body, _ := json.Marshal(map[string]string{"agent_id": benchAgent, "channel": "bench", "user_channel_id": "idle-" + strconv.Itoa(i), "message": "hi"})
-			req, _ := http.NewRequest(http.MethodPost, url+"/v1/chat/stream", bytes.NewReader(body))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Authorization", "Bearer "+tok)
-			res, err := client.Do(req)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil || res.StatusCode != http.StatusOK {
-				failed++
-				return
-			}
-			opened++
-			bodies <- res
-		})
-	}
-	wg.Wait()
-	// Let the streams settle into idling: memory freed on the way (grown
-	// stacks, request buffers) goes back to the system gradually, so RSS is
-	// read once it stops moving (within 0.5 % over 2 s, 60 s at most).
-	after, settled := int64(0), time.Duration(0)
-	for start := time.Now(); time.Since(start) < time.Minute; {
-		time.Sleep(2 * time.Second)
-		v, err := rss(cmd.Process.Pid)
-		if err != nil {
-			return err
-		}
-		stable := after > 0 && math.Abs(float64(v-after)) < 0.005*float64(after)
-		after, settled = v, time.Since(start)
-		if stable {
-			break
-		}
+	streams, failed := openIdleStreams(url, token(), n)
+	after, settled, err := settledRSS(cmd.Process.Pid)
+	if err != nil {
+		return err
 	}
 	metricsAfter := streamMetrics(url)
-	close(bodies)
-	for res := range bodies {
+	for _, res := range streams {
 		res.Body.Close()
 	}
+	opened := len(streams)
 	perStream := float64(after-before) / float64(max(opened, 1)) / 1024
 	voidReason := ""
 	if failed > 0 {
@@ -260,6 +222,55 @@ func (b *bench) idleStreams(n int) error {
 	b.report.extra = append(b.report.extra, t)
 	b.report.details = append(b.report.details, "## Idle streams\n\n"+breakdown)
 	return nil
+}
+
+// openIdleStreams opens n chat streams, 200 at a time, and returns those
+// that opened and how many failed.
+func openIdleStreams(url, tok string, n int) (opened []*http.Response, failed int) {
+	client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 0, MaxIdleConnsPerHost: n, DisableCompression: true}}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	sem := make(chan struct{}, 200)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			body, _ := json.Marshal(map[string]string{"agent_id": benchAgent, "channel": "bench", "user_channel_id": "idle-" + strconv.Itoa(i), "message": "hi"})
+			req, _ := http.NewRequest(http.MethodPost, url+"/v1/chat/stream", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+tok)
+			res, err := client.Do(req)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil || res.StatusCode != http.StatusOK {
+				failed++
+				return
+			}
+			opened = append(opened, res)
+		})
+	}
+	wg.Wait()
+	return opened, failed
+}
+
+// settledRSS reads the RSS of process pid once it stops moving: memory
+// freed while streams open (grown stacks, request buffers) goes back to
+// the system gradually, so it is read when within 0.5 % over 2 s, after a
+// minute at most. settled is how long that took.
+func settledRSS(pid int) (rssBytes int64, settled time.Duration, err error) {
+	for start := time.Now(); time.Since(start) < time.Minute; {
+		time.Sleep(2 * time.Second)
+		v, err := rss(pid)
+		if err != nil {
+			return 0, 0, err
+		}
+		stable := rssBytes > 0 && math.Abs(float64(v-rssBytes)) < 0.005*float64(rssBytes)
+		rssBytes, settled = v, time.Since(start)
+		if stable {
+			break
+		}
+	}
+	return rssBytes, settled, nil
 }
 
 // streamMetrics reads the Go runtime figures that make up a stream's cost.

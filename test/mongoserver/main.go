@@ -41,7 +41,12 @@ func run() error {
 	if flag.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %v", flag.Args())
 	}
+	return serve(*addr, *dir, *uriFile)
+}
 
+// serve runs FerretDB on addr with its data in dir until SIGINT or
+// SIGTERM, printing its URI (and writing it to uriFile) once it listens.
+func serve(addr, dir, uriFile string) error {
 	// Catch signals before creating anything, so an early SIGTERM still
 	// goes through the cleanup below instead of leaking a temp dir.
 	sigCtx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -49,7 +54,7 @@ func run() error {
 
 	// Deferred before the server is started so it runs after the server has
 	// stopped: FerretDB holds the SQLite files open until Run returns.
-	dataDir, cleanup, err := prepareDataDir(*dir)
+	dataDir, cleanup, err := prepareDataDir(dir)
 	if err != nil {
 		return err
 	}
@@ -60,20 +65,10 @@ func run() error {
 	ctx, cancel := context.WithCancel(sigCtx)
 	defer cancel()
 
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener: ferretdb.ListenerConfig{TCP: *addr},
-		// FerretDB logs every error reply (e.g. duplicate keys that tests
-		// trigger on purpose) at lower levels; keep the output to real problems.
-		Logger:  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
-		Handler: "sqlite",
-		// The SQLite backend requires an existing directory and a trailing
-		// slash; each MongoDB database becomes one SQLite file inside it.
-		SQLiteURL: "file:" + dataDir + "/",
-	})
+	f, err := newFerretDB(addr, dataDir)
 	if err != nil {
-		return fmt.Errorf("starting FerretDB: %w", err)
+		return err
 	}
-
 	done := make(chan error, 1)
 	go func() { done <- f.Run(ctx) }()
 
@@ -84,31 +79,20 @@ func run() error {
 		<-done
 	}()
 
-	// FerretDB documents that MongoDBURI may deadlock if called before Run
-	// has started, so it is only queried after starting Run.
-	uri := f.MongoDBURI()
-	u, err := url.Parse(uri)
+	uri, err := listening(ctx, f)
 	if err != nil {
-		return fmt.Errorf("parsing FerretDB URI %q: %w", uri, err)
-	}
-
-	// Callers treat the URI as "ready to use", so prove that the port really
-	// accepts connections before announcing it.
-	if err = waitForTCP(ctx, u.Host, 10*time.Second); err != nil {
 		if sigCtx.Err() != nil {
 			return nil // asked to stop while starting: not a failure
 		}
 		return err
 	}
-
-	if *uriFile != "" {
-		if err = writeFileAtomic(*uriFile, uri+"\n"); err != nil {
+	if uriFile != "" {
+		if err = writeFileAtomic(uriFile, uri+"\n"); err != nil {
 			return fmt.Errorf("writing URI file: %w", err)
 		}
 		// A URI file left behind would point readers at a dead server.
-		defer os.Remove(*uriFile)
+		defer os.Remove(uriFile)
 	}
-
 	fmt.Println(uri)
 
 	select {
@@ -121,6 +105,40 @@ func run() error {
 		done <- err // let the deferred wait complete
 		return fmt.Errorf("FerretDB stopped unexpectedly: %v", err)
 	}
+}
+
+// newFerretDB is a FerretDB on SQLite files in dataDir, listening on addr.
+func newFerretDB(addr, dataDir string) (*ferretdb.FerretDB, error) {
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener: ferretdb.ListenerConfig{TCP: addr},
+		// FerretDB logs every error reply (e.g. duplicate keys that tests
+		// trigger on purpose) at lower levels; keep the output to real problems.
+		Logger:  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
+		Handler: "sqlite",
+		// The SQLite backend requires an existing directory and a trailing
+		// slash; each MongoDB database becomes one SQLite file inside it.
+		SQLiteURL: "file:" + dataDir + "/",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting FerretDB: %w", err)
+	}
+	return f, nil
+}
+
+// listening returns the server's URI once its port accepts connections:
+// callers treat the URI as "ready to use". Call it after Run has started.
+func listening(ctx context.Context, f *ferretdb.FerretDB) (string, error) {
+	// FerretDB documents that MongoDBURI may deadlock if called before Run
+	// has started.
+	uri := f.MongoDBURI()
+	u, err := url.Parse(uri)
+	if err != nil {
+		return "", fmt.Errorf("parsing FerretDB URI %q: %w", uri, err)
+	}
+	if err := waitForTCP(ctx, u.Host, 10*time.Second); err != nil {
+		return "", err
+	}
+	return uri, nil
 }
 
 // prepareDataDir returns an absolute data directory, creating it if needed,

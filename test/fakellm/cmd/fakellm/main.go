@@ -39,35 +39,42 @@ func run() error {
 	if *errorRate < 0 || *errorRate > 1 {
 		return fmt.Errorf("-error-rate must be within [0,1], got %v", *errorRate)
 	}
-
-	responder := fakellm.Responder(fakellm.Echo)
-	switch {
-	case *replyText != "":
-		responder = fakellm.Fixed(*replyText)
-	case *words > 0:
-		responder = fakellm.Words(*words)
-	}
-	if rate := *errorRate; rate > 0 {
-		base := responder
-		responder = func(req fakellm.Request) fakellm.Reply {
-			if rand.Float64() < rate {
-				return fakellm.Reply{Status: http.StatusServiceUnavailable, RetryAfter: time.Second}
-			}
-			return base(req)
-		}
-	}
 	srv := fakellm.New(
-		fakellm.WithResponder(responder),
+		fakellm.WithResponder(responder(*replyText, *words, *errorRate)),
 		fakellm.WithDefaults(fakellm.Reply{TokenInterval: *interval, FirstTokenDelay: *firstToken}),
 	)
-
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("http://%s\n", ln.Addr())
 	fmt.Fprintf(os.Stderr, "fakellm: OpenAI base URL http://%[1]s/v1, Anthropic base URL http://%[1]s\n", ln.Addr())
+	return serve(srv, ln)
+}
 
+// responder answers with reply, else words lorem-ipsum words, else an echo
+// of the last user message; errorRate of the requests get a 503.
+func responder(reply string, words int, errorRate float64) fakellm.Responder {
+	answer := fakellm.Responder(fakellm.Echo)
+	switch {
+	case reply != "":
+		answer = fakellm.Fixed(reply)
+	case words > 0:
+		answer = fakellm.Words(words)
+	}
+	if errorRate == 0 {
+		return answer
+	}
+	return func(req fakellm.Request) fakellm.Reply {
+		if rand.Float64() < errorRate {
+			return fakellm.Reply{Status: http.StatusServiceUnavailable, RetryAfter: time.Second}
+		}
+		return answer(req)
+	}
+}
+
+// serve serves srv on ln until SIGINT or SIGTERM.
+func serve(srv *fakellm.Server, ln net.Listener) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second,

@@ -1,4 +1,7 @@
-package evaluation
+// Package labelled builds agents from labelled phrasings (an intent
+// dataset such as Banking77): one rule per label, or large policies of
+// recombined phrasings, for evaluations and benchmarks.
+package labelled
 
 import (
 	"bytes"
@@ -16,9 +19,9 @@ type Labelled struct {
 	Text, Label string
 }
 
-// ReadLabelled reads a CSV of labelled texts (columns text, and category
+// Read reads a CSV of labelled texts (columns text, and category
 // or label).
-func ReadLabelled(name string, data []byte) ([]Labelled, error) {
+func Read(name string, data []byte) ([]Labelled, error) {
 	rows, err := csv.NewReader(bytes.NewReader(data)).ReadAll()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -38,8 +41,8 @@ func ReadLabelled(name string, data []byte) ([]Labelled, error) {
 	return out, nil
 }
 
-// WriteLabelled writes labelled texts as ReadLabelled reads them.
-func WriteLabelled(rows []Labelled) ([]byte, error) {
+// Write writes labelled texts as Read reads them.
+func Write(rows []Labelled) ([]byte, error) {
 	var b bytes.Buffer
 	w := csv.NewWriter(&b)
 	_ = w.Write([]string{"text", "category"})
@@ -63,7 +66,7 @@ func Labels(rows []Labelled) []string {
 	return out
 }
 
-// RuleID is the rule id LabelledBundle gives a label: the label with every
+// RuleID is the rule id Bundle gives a label: the label with every
 // character an id may not hold replaced by '_'.
 func RuleID(label string) string {
 	id := []rune(label)
@@ -75,11 +78,11 @@ func RuleID(label string) string {
 	return strings.TrimRight(string(id), "_")
 }
 
-// LabelledBundle is an agent with one global rule per label (in order of
+// Bundle is an agent with one global rule per label (in order of
 // first appearance), whose examples are the label's first shots texts (all
 // of them when shots is 0 or less), leaving out the labels in without. The
 // rule's id is RuleID(label) and its condition the label in words.
-func LabelledBundle(agentID, name string, rows []Labelled, shots int, without map[string]bool) *domain.Policy {
+func Bundle(agentID, name string, rows []Labelled, shots int, without map[string]bool) *domain.Policy {
 	p := evalAgent(agentID, name)
 	byLabel := map[string][]string{}
 	for _, r := range rows {

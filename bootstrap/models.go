@@ -1,0 +1,64 @@
+package bootstrap
+
+import (
+	"go.uber.org/fx"
+	"go.uber.org/zap"
+
+	httpapi "focal/adapters/http"
+	"focal/adapters/llm"
+	"focal/adapters/tools"
+	"focal/ports"
+)
+
+// ModelModule provides the chat model: the configured provider and its
+// fallback chain behind the resilience guard (offline by default), the
+// embedder when one is configured, and the "llm" readiness check, which
+// asks the chain itself.
+var ModelModule = fx.Module("llm", fx.Provide(
+	newModels,
+	func(m llm.Models) ports.ChatModel { return m.Chat },
+	func(m llm.Models) ports.Embedder { return m.Embedder },
+	func(m llm.Models) readiness {
+		return readiness{Check: httpapi.ReadinessCheck{Name: "llm", Probe: m.Chat}}
+	},
+))
+
+// adapterParams are what an adapter built from the configuration reports
+// to.
+type adapterParams struct {
+	fx.In
+	Config    Config
+	Log       *zap.Logger
+	Observers Observers
+}
+
+func newModels(p adapterParams) (llm.Models, error) {
+	return llm.Build(p.Config.LLM, llm.Deps{Log: p.Log.Named("llm"), Breakers: p.Observers.ModelBreakers})
+}
+
+// readiness puts a check into the "readiness" group /readyz runs.
+type readiness struct {
+	fx.Out
+	Check httpapi.ReadinessCheck `group:"readiness"`
+}
+
+// ToolsModule provides the webhook tool invoker behind the resilience
+// guard.
+var ToolsModule = fx.Module("tools", fx.Provide(newTools))
+
+// toolsParams are the tool invoker's collaborators: the clock stamps each
+// signed call.
+type toolsParams struct {
+	fx.In
+	Config    Config
+	Observers Observers
+	Clock     ports.Clock
+}
+
+func newTools(p toolsParams) (ports.ToolInvoker, error) {
+	hook, err := tools.NewWebhook(p.Config.Tools)
+	if err != nil {
+		return nil, err
+	}
+	return tools.NewResilient(hook.WithClock(p.Clock), p.Config.Tools, p.Observers.ToolBreakers, nil), nil
+}
