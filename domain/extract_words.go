@@ -126,7 +126,7 @@ func splitWords(text string) []word {
 // wordStem folds case, drops apostrophes and strips common inflections.
 func wordStem(w string) string {
 	w = strings.ToLower(strings.NewReplacer("'", "", "’", "").Replace(w))
-	return matcherStem(w)
+	return stem(w)
 }
 
 func phraseStems(s string) []string {
