@@ -6,10 +6,14 @@ STATE := .state
 
 # Development-only values for `make run`; production sets its own secret.
 DEV_SECRET  := focal-dev-secret-do-not-use-in-production
+# Seals tenants' model keys in `make run` (32 bytes, base64); never in production.
+DEV_SEALING := Zm9jYWwtZGV2LXNlYWxpbmcta2V5LW5vdC1zZWNyZXQ=
 RUN_ADDR    ?= :8080
+# `make run` keeps its conversations here across restarts.
+RUN_DB      ?= $(STATE)/run/focal.db
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test test-short lint fmt schema mongo mongo-stop bench chaos eval fuzz clean
+.PHONY: help build run test test-short lint fmt schema mongo mongo-stop postgres postgres-stop bench chaos eval fuzz clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  %-12s %s\n", $$1, $$2}'
@@ -17,13 +21,14 @@ help: ## List the targets
 build: ## Build bin/focal
 	$(GO) build -o $(BIN) ./cmd/focal
 
-run: build ## Serve the demo agent on :8080 (memory store, offline model) and its order lookup on 127.0.0.1:8081; prints a token, a curl line and the console URL
+run: build ## Serve the demo agent on :8080 (SQLite in RUN_DB, kept across restarts; offline model) and its order lookup on 127.0.0.1:8081; prints a token, a curl line and the console URL
 	@$(BIN) demo-tools --listen 127.0.0.1:8081 & demo=$$!; trap 'kill $$demo' EXIT INT TERM; \
-	 FOCAL_JWT_SECRET='$(DEV_SECRET)' FOCAL_HTTP_ADDR='$(RUN_ADDR)' FOCAL_TOOLS_ALLOWED_HOSTS=127.0.0.1:8081 \
+	 FOCAL_JWT_SECRET='$(DEV_SECRET)' FOCAL_SECRET_KEY='$(DEV_SEALING)' FOCAL_HTTP_ADDR='$(RUN_ADDR)' \
+	 FOCAL_STORE="$${FOCAL_STORE:-sqlite}" FOCAL_SQLITE_PATH="$${FOCAL_SQLITE_PATH:-$(RUN_DB)}" FOCAL_TOOLS_ALLOWED_HOSTS=127.0.0.1:8081 \
 	 FOCAL_BOOTSTRAP_BUNDLE=examples/demo-agent.yaml FOCAL_LOG_FORMAT=console \
 	 $(BIN) serve --banner
 
-test: ## Everything: lint, race tests incl. MongoDB (starts its own server), conversation tests, short fuzzing
+test: ## Everything: lint, race tests incl. MongoDB and PostgreSQL (starts its own servers), conversation tests, short fuzzing
 	scripts/test.sh
 
 test-short: ## Unit and component tests on memory only, without -race (fast feedback)
@@ -57,6 +62,13 @@ mongo: ## Start the local MongoDB-compatible test server (FerretDB) and print it
 
 mongo-stop: ## Stop the server started by `make mongo`
 	@scripts/mongo-server.sh stop $(STATE)/mongo
+
+postgres: ## Start a local PostgreSQL test server (installs the Debian package when missing) and print its URL
+	@scripts/postgres-server.sh start $(STATE)/postgres
+	@echo "# run Focal on it with FOCAL_STORE=postgres FOCAL_POSTGRES_URL=<the URL above>" >&2
+
+postgres-stop: ## Stop the server started by `make postgres`
+	@scripts/postgres-server.sh stop $(STATE)/postgres
 
 clean: ## Remove build output and local state
 	rm -rf bin $(STATE)

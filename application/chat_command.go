@@ -37,6 +37,9 @@ type ChatResult struct {
 	ToolsCalled  []string            `json:"tools_called"`
 	TokensUsed   int                 `json:"tokens_used"`
 	LatencyMS    int64               `json:"latency_ms"`
+	// Usage splits TokensUsed into prompt and completion tokens, for
+	// clients that count them apart (the OpenAI-compatible routes).
+	Usage domain.TokenUsage `json:"-"`
 }
 
 // Input limits of a chat message: they bound what one request can make a

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"focal/domain"
 )
@@ -23,14 +24,31 @@ func LintPolicy(p *domain.Policy) []domain.LintWarning {
 // times, which many imports at once must not multiply. TIMEOUT when ctx
 // ends first.
 func (a *PolicyAdmin) Lint(ctx context.Context, p *domain.Policy) ([]domain.LintWarning, error) {
+	ctx, cancel := context.WithTimeout(ctx, lintBudget)
+	defer cancel()
 	select {
 	case a.linting <- struct{}{}:
-		defer func() { <-a.linting }()
 	case <-ctx.Done():
 		return nil, domain.WrapError(domain.CodeTimeout, ctx.Err(), "the policy waited too long to be checked")
 	}
-	return LintPolicy(p), nil
+	// The lint finishes (and frees its turn) even when the caller stops
+	// waiting: it cannot be interrupted half-way.
+	done := make(chan []domain.LintWarning, 1)
+	go func() {
+		defer func() { <-a.linting }()
+		done <- LintPolicy(p)
+	}()
+	select {
+	case w := <-done:
+		return w, nil
+	case <-ctx.Done():
+		return nil, domain.WrapError(domain.CodeTimeout, ctx.Err(), "the policy took too long to be checked")
+	}
 }
+
+// lintBudget bounds how long a write waits for its warnings: a very large
+// policy is stored and answered without them.
+const lintBudget = 10 * time.Second
 
 // Warnings lints the agent's policy and returns the warnings about the
 // part with id, their fields relative to the part ("examples[2]"). It is

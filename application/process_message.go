@@ -20,8 +20,9 @@ type ChatConfig struct {
 	SessionIdleTTL time.Duration
 	// LockWait is how long a message waits for its busy session.
 	LockWait time.Duration
-	// LeaseTTL is how long a session lease lasts if its holder dies; it must
-	// exceed TurnTimeout so a live holder never loses its lease.
+	// LeaseTTL is how long a session lease lasts unrenewed: a turn renews
+	// its lease every third of it while it runs and commits, so a session
+	// whose holder died is taken over this long after its last renewal.
 	LeaseTTL time.Duration
 	// TurnTimeout bounds one turn's engine run.
 	TurnTimeout time.Duration
@@ -36,8 +37,8 @@ func (c ChatConfig) Validate() error {
 		return errors.New("lock wait and session idle TTL must not be negative")
 	case c.TurnTimeout <= 0:
 		return errors.New("turn timeout must be positive")
-	case c.LeaseTTL <= c.TurnTimeout:
-		return errors.New("session lease TTL must exceed the turn timeout")
+	case c.LeaseTTL < time.Second:
+		return errors.New("session lease TTL must be at least a second")
 	case c.CommitTimeout <= 0:
 		return errors.New("commit timeout must be positive")
 	}
@@ -54,6 +55,7 @@ type ProcessMessage struct {
 	locker   ports.SessionLocker
 	engine   ports.Engine
 	clock    ports.Clock
+	gate     TurnGate
 }
 
 // NewProcessMessage wires the use case.
@@ -65,8 +67,13 @@ func NewProcessMessage(cfg ChatConfig, policies *PolicyCache, sessions ports.Ses
 	if policies == nil || sessions == nil || turns == nil || locker == nil || engine == nil || clock == nil {
 		return nil, errors.New("process message: every dependency is required")
 	}
-	return &ProcessMessage{cfg: cfg, policies: policies, sessions: sessions, turns: turns, locker: locker, engine: engine, clock: clock}, nil
+	return &ProcessMessage{cfg: cfg, policies: policies, sessions: sessions, turns: turns, locker: locker, engine: engine,
+		clock: clock, gate: openGate{}}, nil
 }
+
+// GateTurns makes every turn pass gate (budgets) before it takes its
+// session's lease; call it before serving.
+func (uc *ProcessMessage) GateTurns(gate TurnGate) { uc.gate = gate }
 
 // PreparedTurn is a turn that passed every check and holds its session's
 // lease; Run it or Abort it.
@@ -77,8 +84,11 @@ type PreparedTurn struct {
 	session *domain.Session
 	history []domain.HistoryEntry
 	lease   ports.SessionLease
+	pass    TurnPass
 	started time.Time
 	turnID  string
+	// request is the keyed request the turn answers, "" without a key.
+	request string
 }
 
 // Prepare does everything that can fail before the engine starts:
@@ -87,8 +97,9 @@ type PreparedTurn struct {
 // history: one read of the session per turn.
 //
 // Errors: INVALID_REQUEST, TENANT_MISMATCH, AGENT_NOT_FOUND,
-// SESSION_NOT_FOUND, SESSION_CLOSED, SESSION_BUSY, STORE_UNAVAILABLE.
-func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (*PreparedTurn, error) {
+// BUDGET_EXCEEDED, SESSION_NOT_FOUND, SESSION_CLOSED, SESSION_BUSY,
+// STORE_UNAVAILABLE.
+func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (_ *PreparedTurn, err error) {
 	started := uc.clock.Now()
 	if err := cmd.Validate(); err != nil {
 		return nil, err
@@ -100,19 +111,34 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (*Prepar
 	if !policy.Agent.Enabled {
 		return nil, domain.Errorf(domain.CodeAgentNotFound, "agent %s not found", cmd.AgentID)
 	}
+	// The gate may make a turn wait at the edge of its tenant's budget:
+	// before the lease, so that no session is held meanwhile.
+	pass, err := uc.gate.Admit(ctx, cmd.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			pass.Cancel()
+		}
+	}()
 	// At least the previous turn: a short reply is read with what the
 	// agent last said.
 	lease, err := uc.lockSession(ctx, cmd, max(*policy.Agent.Settings.WithDefaults().HistoryTurns, 1))
 	if err != nil {
 		return nil, err
 	}
-	turnID, err := uuid.NewV7()
-	if err != nil {
-		_ = lease.Release(context.WithoutCancel(ctx))
-		return nil, domain.WrapError(domain.CodeInternal, err, "cannot allocate a turn id")
+	keyed, ok := keyedTurnOf(ctx)
+	if !ok {
+		turnID, err := uuid.NewV7()
+		if err != nil {
+			_ = lease.Release(context.WithoutCancel(ctx))
+			return nil, domain.WrapError(domain.CodeInternal, err, "cannot allocate a turn id")
+		}
+		keyed.turnID = turnID.String()
 	}
 	return &PreparedTurn{uc: uc, cmd: cmd, policy: policy, session: lease.Session(), history: lease.History(),
-		lease: lease, started: started, turnID: turnID.String()}, nil
+		lease: lease, pass: pass, started: started, turnID: keyed.turnID, request: keyed.request}, nil
 }
 
 // lockSession takes the lease of the session the message belongs to
@@ -173,6 +199,7 @@ func (uc *ProcessMessage) usable(ctx context.Context, cmd ChatCommand, s *domain
 // Abort gives up a prepared turn without running it.
 func (p *PreparedTurn) Abort(ctx context.Context) {
 	_ = p.lease.Release(context.WithoutCancel(ctx))
+	p.pass.Cancel()
 }
 
 // SessionID is the session the turn belongs to.
@@ -191,6 +218,9 @@ func (p *PreparedTurn) TurnID() string { return p.turnID }
 func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResult, error) {
 	uc := p.uc
 	defer p.lease.Release(context.WithoutCancel(ctx))
+	defer p.keepLease(context.WithoutCancel(ctx))()
+	var spent domain.TokenUsage
+	defer func() { p.pass.Settle(spent) }()
 
 	var released strings.Builder
 	var deltas []string
@@ -217,19 +247,8 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 	cancel()
 
 	turn := p.newTurn(released.String(), deltas)
-	if runErr != nil {
-		runErr = classifyRunError(runErr, ctx, timedOut)
-		turn.Status, turn.ErrorCode = domain.TurnFailed, domain.ErrorCodeOf(runErr)
-		if ctx.Err() != nil || errors.As(runErr, new(*clientGoneError)) {
-			// The client left: nothing failed, the turn just has no audience.
-			turn.Status, turn.ErrorCode = domain.TurnInterrupted, ""
-		}
-		turn.SessionAfter = p.session.Clone()
-	} else {
-		turn.Status = domain.TurnCompleted
-		turn.Response = out.Response
-		turn.Explanation, turn.Usage, turn.Model, turn.Timings = out.Explanation, out.Usage, out.Model, out.Timings
-		turn.SessionAfter = out.Session
+	if runErr = p.outcome(ctx, turn, out, runErr, timedOut); runErr == nil {
+		spent = out.Usage
 	}
 	now := uc.clock.Now()
 	turn.LatencyMS = now.Sub(p.started).Milliseconds()
@@ -238,15 +257,32 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 	// The turn is recorded even when the client is gone, so its outcome is
 	// never lost; that write gets its own short deadline.
 	if err := uc.commit(ctx, p.lease.Token(), turn); err != nil {
-		if runErr != nil {
-			return nil, runErr
-		}
-		return nil, err
+		return uc.commitFailed(ctx, turn, runErr, err)
 	}
 	if runErr != nil {
 		return nil, runErr
 	}
 	return ResultOf(turn), nil
+}
+
+// outcome fills turn from what the engine returned, and returns the
+// error the caller sees, if any.
+func (p *PreparedTurn) outcome(ctx context.Context, turn *domain.Turn, out *ports.TurnOutcome, runErr error, timedOut bool) error {
+	if runErr == nil {
+		turn.Status = domain.TurnCompleted
+		turn.Response = out.Response
+		turn.Explanation, turn.Usage, turn.Model, turn.Timings = out.Explanation, out.Usage, out.Model, out.Timings
+		turn.SessionAfter = out.Session
+		return nil
+	}
+	runErr = classifyRunError(runErr, ctx, timedOut)
+	turn.Status, turn.ErrorCode = domain.TurnFailed, domain.ErrorCodeOf(runErr)
+	if ctx.Err() != nil || errors.As(runErr, new(*clientGoneError)) {
+		// The client left: nothing failed, the turn just has no audience.
+		turn.Status, turn.ErrorCode = domain.TurnInterrupted, ""
+	}
+	turn.SessionAfter = p.session.Clone()
+	return runErr
 }
 
 // commit writes the turn record. A store that did not answer in time, or
@@ -308,9 +344,51 @@ func (p *PreparedTurn) newTurn(released string, deltas []string) *domain.Turn {
 		Metadata:     p.cmd.Metadata,
 		Deltas:       deltas,
 		CreatedAt:    p.started,
+		KeyedRequest: p.request,
 		Explanation:  domain.NewExplanation(),
 		Timings:      []domain.StepTiming{},
 	}
+}
+
+// keepLease renews the turn's lease every third of its TTL until stopped,
+// so only a holder that stopped (it died, or lost the store) loses it. A
+// renewal that fails is tried at the next tick; one refused (the lease was
+// taken over) ends the renewals: the commit will be refused too.
+func (p *PreparedTurn) keepLease(ctx context.Context) (stop func()) {
+	done, ended := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(ended)
+		t := time.NewTicker(p.uc.cfg.LeaseTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			if domain.IsCode(p.lease.Renew(ctx), domain.CodeSessionBusy) {
+				return
+			}
+		}
+	}()
+	return func() { close(done); <-ended }
+}
+
+// commitFailed answers a turn whose commit did not succeed: with the turn
+// that answered its keyed request first, if one did; with the run's own
+// error; or, when the store confirmed neither way, with an unknown outcome
+// naming the turn (never "failed": it may have been committed).
+func (uc *ProcessMessage) commitFailed(ctx context.Context, turn *domain.Turn, runErr, err error) (*ChatResult, error) {
+	if res, ok := uc.answeredTurn(ctx, turn.TenantID, err); ok {
+		return res, nil
+	}
+	if runErr != nil {
+		return nil, runErr
+	}
+	if domain.IsCode(err, domain.CodeStoreUnavailable) {
+		return nil, domain.UnknownOutcome(turn.ID, err)
+	}
+	return nil, err
 }
 
 // clientGoneError marks a failure to deliver text to the client: the turn
@@ -343,6 +421,7 @@ func ResultOf(t *domain.Turn) *ChatResult {
 		ToolsCalled:  []string{},
 		TokensUsed:   t.Usage.Total(),
 		LatencyMS:    t.LatencyMS,
+		Usage:        t.Usage,
 	}
 	for _, m := range t.Explanation.Matched {
 		r.MatchedRules = append(r.MatchedRules, m.RuleID)

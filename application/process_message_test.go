@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -108,4 +109,103 @@ func TestCommitRetriedWhileTheStoreFailsOver(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, page.Items, 1, "stored once")
 	assert.Equal(t, res.TurnID, page.Items[0].ID)
+}
+
+// blackout commits but then neither confirms the commit nor lets the turn
+// be read while dark: a store that froze at commit time.
+type blackout struct {
+	*memory.Store
+	dark bool
+}
+
+func (s *blackout) CommitTurn(ctx context.Context, lease ports.LeaseToken, t *domain.Turn) error {
+	if err := s.Store.CommitTurn(ctx, lease, t); err != nil || !s.dark {
+		return err
+	}
+	return unreachable()
+}
+
+func (s *blackout) GetTurn(ctx context.Context, tenantID, turnID string) (*domain.Turn, error) {
+	if s.dark {
+		return nil, unreachable()
+	}
+	return s.Store.GetTurn(ctx, tenantID, turnID)
+}
+
+// A commit that neither the write nor the read-back confirms is not
+// reported failed: the error says the outcome is unknown and names the
+// turn. A retry with the request's key once the store is back answers
+// with that turn, and the session holds the message once.
+func TestUnconfirmedCommitIsUnknownAndTheKeyedRetryAnswersWithTheTurn(t *testing.T) {
+	store := memory.New(clock.System{})
+	turns := &blackout{Store: store, dark: true}
+	uc := newUseCase(t, turns, store)
+	keys := application.NewIdempotency(application.IdempotencyConfig{TTL: time.Hour, Wait: time.Second, Hold: time.Minute}, store, turns, clock.System{})
+	cmd := application.ChatCommand{TenantID: tenant, AgentID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8", Channel: "web", UserChannelID: "u", Message: "hi"}
+	req := application.KeyedRequest{TenantID: tenant, Key: "k", Fingerprint: "chat hi"}
+	var runErr error
+	var sessionID string
+	run := func(ctx context.Context) application.Reply {
+		res, err := uc.Chat(ctx, cmd)
+		if runErr = err; err != nil {
+			var de *domain.Error
+			require.ErrorAs(t, err, &de)
+			return application.Reply{Status: 503, Code: de.Code, TurnID: de.TurnID, Unknown: domain.IsUnknownOutcome(err)}
+		}
+		sessionID = res.SessionID
+		return application.Reply{Status: 200, TurnID: res.TurnID}
+	}
+	a, err := keys.Do(t.Context(), req, run)
+	require.NoError(t, err)
+	require.True(t, a.Ran)
+	require.True(t, domain.IsUnknownOutcome(runErr), "got %v", runErr)
+	require.True(t, domain.IsCode(runErr, domain.CodeStoreUnavailable), "a retryable 503")
+	var de *domain.Error
+	require.ErrorAs(t, runErr, &de)
+	require.NotEmpty(t, de.TurnID)
+
+	turns.dark = false
+	a, err = keys.Do(t.Context(), req, func(context.Context) application.Reply {
+		t.Error("the retry ran the message again")
+		return application.Reply{Status: 500}
+	})
+	require.NoError(t, err)
+	require.NotNil(t, a.Turn, "the retry answers with the committed turn")
+	assert.Equal(t, de.TurnID, a.Turn.ID)
+	page, err := store.ListTurns(context.Background(), tenant, a.Turn.SessionID, ports.TurnQuery{})
+	require.NoError(t, err)
+	assert.Len(t, page.Items, 1, "the message is recorded once")
+	assert.Empty(t, sessionID)
+}
+
+// A run whose claim was taken over (it stopped renewing, then went on) and
+// whose turn comes second answers with the turn the taker committed: one
+// keyed request, one completed turn.
+func TestLateRunAnswersWithTheTurnItsTakerCommitted(t *testing.T) {
+	fake := clockwork.NewFakeClock()
+	store := memory.New(fake)
+	uc := newUseCase(t, store, store)
+	keys := application.NewIdempotency(application.IdempotencyConfig{TTL: time.Hour, Wait: time.Second, Hold: time.Minute}, store, store, fake)
+	cmd := application.ChatCommand{TenantID: tenant, AgentID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8", Channel: "web", UserChannelID: "u", Message: "hi"}
+	req := application.KeyedRequest{TenantID: tenant, Key: "k", Fingerprint: "chat hi"}
+	var taker, late *application.ChatResult
+	_, err := keys.Do(t.Context(), req, func(ctx context.Context) application.Reply {
+		fake.Advance(2 * time.Minute) // the first run's hold lapses
+		a, err := keys.Do(t.Context(), req, func(ctx context.Context) application.Reply {
+			var err error
+			taker, err = uc.Chat(ctx, cmd)
+			require.NoError(t, err)
+			return application.Reply{Status: 200, TurnID: taker.TurnID}
+		})
+		require.NoError(t, err)
+		require.True(t, a.Ran, "the retry took the lapsed claim over")
+		late, err = uc.Chat(ctx, cmd)
+		require.NoError(t, err)
+		return application.Reply{Status: 200, TurnID: late.TurnID}
+	})
+	require.NoError(t, err)
+	assert.Equal(t, taker.TurnID, late.TurnID, "the late run answers with the taker's turn")
+	page, err := store.ListTurns(context.Background(), tenant, taker.SessionID, ports.TurnQuery{})
+	require.NoError(t, err)
+	assert.Len(t, page.Items, 1, "the message is recorded once")
 }

@@ -47,7 +47,7 @@ func Options(cfg Config, log *zap.Logger, extra ...fx.Option) fx.Option {
 
 // serviceModules are the service without its HTTP surface.
 func serviceModules(cfg Config) fx.Option {
-	return fx.Options(CoreModule, storeModule(cfg.Store), ModelModule, ToolsModule)
+	return fx.Options(CoreModule, TenantModule, storeModule(cfg.Store), ModelModule, ToolsModule)
 }
 
 // quietFxLogger sends fx's wiring events to zap at debug level: at info

@@ -18,6 +18,8 @@ import (
 	"focal/adapters/memory"
 	"focal/adapters/mongo"
 	"focal/adapters/observe"
+	"focal/adapters/postgres"
+	"focal/adapters/sqlite"
 	"focal/adapters/tools"
 	"focal/application"
 	"focal/domain"
@@ -27,19 +29,20 @@ import (
 // environment variable FOCAL_<NAME>, optionally on top of a YAML file; the
 // README lists them all with their defaults.
 type Config struct {
-	HTTP        httpapi.Config            `yaml:"http"`
-	Auth        httpapi.AuthConfig        `yaml:"auth"`
-	RateLimit   httpapi.RateLimitConfig   `yaml:"rate_limit"`
-	Idempotency httpapi.IdempotencyConfig `yaml:"idempotency"`
-	Log         LogConfig                 `yaml:"log"`
-	Store       StoreConfig               `yaml:"store"`
-	LLM         llm.Config                `yaml:"llm"`
-	Tools       tools.Config              `yaml:"tools"`
-	Chat        ChatConfig                `yaml:"chat"`
-	Policy      PolicyConfig              `yaml:"policy"`
-	Startup     StartupConfig             `yaml:"startup"`
-	Tracing     observe.TracingConfig     `yaml:"tracing"`
-	Debug       DebugConfig               `yaml:"debug"`
+	HTTP        httpapi.Config                `yaml:"http"`
+	Auth        httpapi.AuthConfig            `yaml:"auth"`
+	RateLimit   httpapi.RateLimitConfig       `yaml:"rate_limit"`
+	Idempotency application.IdempotencyConfig `yaml:"idempotency"`
+	Log         LogConfig                     `yaml:"log"`
+	Store       StoreConfig                   `yaml:"store"`
+	LLM         llm.Config                    `yaml:"llm"`
+	Tools       tools.Config                  `yaml:"tools"`
+	Chat        ChatConfig                    `yaml:"chat"`
+	Policy      PolicyConfig                  `yaml:"policy"`
+	Startup     StartupConfig                 `yaml:"startup"`
+	Tracing     observe.TracingConfig         `yaml:"tracing"`
+	Debug       DebugConfig                   `yaml:"debug"`
+	Tenants     TenantConfig                  `yaml:"tenants"`
 }
 
 // LogConfig controls logging.
@@ -52,10 +55,12 @@ type LogConfig struct {
 
 // StoreConfig selects and configures storage.
 type StoreConfig struct {
-	// Kind is memory or mongo.
-	Kind   string           `env:"STORE" envDefault:"memory" yaml:"kind"`
-	Mongo  mongo.Config     `yaml:"mongo"`
-	Memory memory.Retention `yaml:"memory"`
+	// Kind is memory, sqlite, postgres or mongo.
+	Kind     string           `env:"STORE" envDefault:"memory" yaml:"kind"`
+	Mongo    mongo.Config     `yaml:"mongo"`
+	Postgres postgres.Config  `yaml:"postgres"`
+	SQLite   sqlite.Config    `yaml:"sqlite"`
+	Memory   memory.Retention `yaml:"memory"`
 }
 
 // ChatConfig tunes turn processing.
@@ -70,24 +75,19 @@ type ChatConfig struct {
 	PolicyRefresh time.Duration `env:"POLICY_REFRESH" envDefault:"1s" yaml:"policy_refresh"`
 }
 
-// application returns the use case's configuration: the lease outlives the
-// turn deadline so a live holder never loses it.
+// application returns the use case's configuration: a lease is renewed
+// while its turn runs, so a session whose holder died is free again
+// within leaseTTL.
+const leaseTTL = 15 * time.Second
+
 func (c ChatConfig) application() application.ChatConfig {
 	return application.ChatConfig{
 		SessionIdleTTL: c.SessionIdleTTL,
 		LockWait:       c.SessionLockWait,
-		LeaseTTL:       c.TurnTimeout + 15*time.Second,
+		LeaseTTL:       leaseTTL,
 		TurnTimeout:    c.TurnTimeout,
 		CommitTimeout:  5 * time.Second,
 	}
-}
-
-// claimTTL is how long an Idempotency-Key stays claimed by a request that
-// has not answered: the longest a chat request can take (waiting for its
-// session, the turn, the commit and its retries) and a margin.
-func (c ChatConfig) claimTTL() time.Duration {
-	a := c.application()
-	return a.LockWait + a.TurnTimeout + 2*a.CommitTimeout + 30*time.Second
 }
 
 // PolicyConfig bounds what tenants' policies may hold.
@@ -162,10 +162,14 @@ func (c Config) Validate() error {
 		errs = append(errs, c.Store.Memory.Validate())
 	case "mongo":
 		errs = append(errs, c.Store.Mongo.Validate())
+	case "postgres":
+		errs = append(errs, c.Store.Postgres.Validate())
+	case "sqlite":
+		errs = append(errs, c.Store.SQLite.Validate())
 	default:
-		errs = append(errs, fmt.Errorf("FOCAL_STORE=%q is not supported: use memory or mongo", c.Store.Kind))
+		errs = append(errs, fmt.Errorf("FOCAL_STORE=%q is not supported: use memory, sqlite, postgres or mongo", c.Store.Kind))
 	}
-	errs = append(errs, c.LLM.Validate(), c.Tools.Validate())
+	errs = append(errs, c.LLM.Validate(), c.Tools.Validate(), c.Tenants.Validate())
 	if c.Chat.PolicyRefresh < 0 || c.Chat.PolicyRefresh > time.Minute {
 		errs = append(errs, errors.New("FOCAL_POLICY_REFRESH must be 0..1m"))
 	}

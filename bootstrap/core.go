@@ -4,6 +4,7 @@ import (
 	"go.uber.org/fx"
 
 	"focal/adapters/clock"
+	"focal/adapters/llm"
 	"focal/application"
 	"focal/application/alignment"
 	"focal/domain"
@@ -23,6 +24,10 @@ var CoreModule = fx.Module("core",
 		newProcessMessage,
 		application.NewConversations,
 		newPolicyAdmin,
+		application.NewAgentDirectory,
+		application.NewAgentVersions,
+		newReplayEngines,
+		newReplay,
 	),
 )
 
@@ -38,9 +43,33 @@ type engineParams struct {
 	Limits   domain.PolicyLimits
 }
 
+// newEngine builds the engine; each turn's context carries its tenant, so
+// the model can call with the tenant's own key.
 func newEngine(p engineParams) (ports.Engine, error) {
-	return alignment.New(alignment.Deps{Model: p.Model, History: p.History, Clock: p.Clock, Embedder: p.Embedder, Tools: p.Tools,
+	e, err := alignment.New(alignment.Deps{Model: p.Model, History: p.History, Clock: p.Clock, Embedder: p.Embedder, Tools: p.Tools,
 		Limits: p.Limits})
+	if err != nil {
+		return nil, err
+	}
+	return application.ScopeToTenant(e), nil
+}
+
+// newReplayEngines builds each replay's engine like the live one, over the
+// replay's sandbox, with the offline model unless the replay asks for the
+// configured one. Replays are not instrumented: they are not traffic.
+func newReplayEngines(p engineParams) application.ReplayEngines {
+	return func(history ports.TurnStore, tools ports.ToolInvoker, configured bool) (ports.Engine, error) {
+		var model ports.ChatModel = llm.Offline{}
+		if configured {
+			model = p.Model
+		}
+		e, err := alignment.New(alignment.Deps{Model: model, History: history, Clock: p.Clock, Embedder: p.Embedder, Tools: tools,
+			Limits: p.Limits})
+		if err != nil {
+			return nil, err
+		}
+		return application.ScopeToTenant(e), nil
+	}
 }
 
 // processMessageParams are the chat use case's collaborators.
@@ -74,4 +103,23 @@ func newPolicyAdmin(p policyAdminParams) (*application.PolicyAdmin, error) {
 		return nil, err
 	}
 	return a.WithLimits(p.Limits), nil
+}
+
+// replayParams are the replay use case's collaborators.
+type replayParams struct {
+	fx.In
+	Policies ports.PolicyStore
+	History  ports.PolicyHistory
+	Sessions ports.SessionStore
+	Turns    ports.TurnStore
+	Engines  application.ReplayEngines
+	Limits   domain.PolicyLimits
+}
+
+func newReplay(p replayParams) (*application.Replay, error) {
+	r, err := application.NewReplay(p.Policies, p.History, p.Sessions, p.Turns, p.Engines)
+	if err != nil {
+		return nil, err
+	}
+	return r.WithLimits(p.Limits), nil
 }

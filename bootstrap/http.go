@@ -26,9 +26,15 @@ var HTTPModule = fx.Module("http",
 		func(cfg Config, limiter ports.RateLimiter, clk ports.Clock) *httpapi.RateLimits {
 			return httpapi.NewRateLimits(cfg.RateLimit, limiter, clk)
 		},
+		func(cfg Config, keys ports.IdempotencyStore, turns ports.TurnStore, clk ports.Clock) *application.Idempotency {
+			return application.NewIdempotency(cfg.Idempotency, keys, turns, clk)
+		},
 		asRoutes(newChatRoutes),
+		asRoutes(newOpenAIRoutes),
 		asRoutes(httpapi.NewConversationRoutes),
 		asRoutes(httpapi.NewPolicyRoutes),
+		asRoutes(httpapi.NewReplayRoutes),
+		asRoutes(httpapi.NewTenantRoutes),
 		asRoutes(httpapi.NewOpenAPIRoutes),
 		asRoutes(httpapi.NewSchemaRoutes),
 		asRoutes(httpapi.NewConsoleRoutes),
@@ -47,18 +53,32 @@ func asRoutes(ctor any) any {
 // chatRoutesParams are the chat endpoints' collaborators.
 type chatRoutesParams struct {
 	fx.In
-	Config    Config
-	Chat      *application.ProcessMessage
-	Turns     *application.Conversations
-	Keys      ports.IdempotencyStore
-	Limits    *httpapi.RateLimits
-	Observers Observers
+	Config      Config
+	Chat        *application.ProcessMessage
+	Turns       *application.Conversations
+	Idempotency *application.Idempotency
+	Limits      *httpapi.RateLimits
+	Observers   Observers
 }
 
 func newChatRoutes(p chatRoutesParams) *httpapi.ChatRoutes {
-	idem := p.Config.Idempotency
-	idem.ClaimTTL = p.Config.Chat.claimTTL()
-	return httpapi.NewChatRoutes(p.Config.HTTP, idem, p.Chat, p.Turns, p.Keys, p.Limits, p.Observers.Streams)
+	return httpapi.NewChatRoutes(p.Config.HTTP, p.Chat, p.Turns, p.Idempotency, p.Limits, p.Observers.Streams)
+}
+
+// openAIRoutesParams are the OpenAI-compatible endpoints' collaborators.
+type openAIRoutesParams struct {
+	fx.In
+	Config      Config
+	Chat        *application.ProcessMessage
+	Agents      *application.AgentDirectory
+	Idempotency *application.Idempotency
+	Auth        *httpapi.Authenticator
+	Limits      *httpapi.RateLimits
+	Observers   Observers
+}
+
+func newOpenAIRoutes(p openAIRoutesParams) *httpapi.OpenAIRoutes {
+	return httpapi.NewOpenAIRoutes(p.Config.HTTP, p.Idempotency, p.Chat, p.Agents, p.Auth, p.Limits, p.Observers.Streams)
 }
 
 // routerParams are the router's collaborators and every endpoint set.

@@ -7,6 +7,7 @@ import (
 	httpapi "focal/adapters/http"
 	"focal/adapters/llm"
 	"focal/adapters/tools"
+	"focal/application"
 	"focal/ports"
 )
 
@@ -23,17 +24,22 @@ var ModelModule = fx.Module("llm", fx.Provide(
 	},
 ))
 
-// adapterParams are what an adapter built from the configuration reports
-// to.
-type adapterParams struct {
+// modelsParams are what the chat model is built with: the tenants' keys,
+// when they are on, are tried before the service's.
+type modelsParams struct {
 	fx.In
-	Config    Config
-	Log       *zap.Logger
-	Observers Observers
+	Config     Config
+	Log        *zap.Logger
+	Observers  Observers
+	TenantKeys *application.TenantKeys
 }
 
-func newModels(p adapterParams) (llm.Models, error) {
-	return llm.Build(p.Config.LLM, llm.Deps{Log: p.Log.Named("llm"), Breakers: p.Observers.ModelBreakers})
+func newModels(p modelsParams) (llm.Models, error) {
+	deps := llm.Deps{Log: p.Log.Named("llm"), Breakers: p.Observers.ModelBreakers}
+	if t := p.Config.Tenants; t.Secrets.Enabled() || t.RequireKeys {
+		deps.Tenants = &llm.TenantKeys{Credentials: p.TenantKeys.Credentials, Require: t.RequireKeys, Refresh: t.KeysRefresh}
+	}
+	return llm.Build(p.Config.LLM, deps)
 }
 
 // readiness puts a check into the "readiness" group /readyz runs.

@@ -7,7 +7,9 @@ import (
 
 	httpapi "focal/adapters/http"
 	"focal/adapters/observe"
+	"focal/adapters/postgres"
 	"focal/adapters/resilience"
+	"focal/application"
 	"focal/ports"
 )
 
@@ -43,18 +45,28 @@ type Observers struct {
 	// MongoCommands counts the commands sent to MongoDB: the driver's own
 	// command monitor calls it.
 	MongoCommands func(name string)
+	// PostgresStatements counts the statements sent to PostgreSQL: the
+	// pool's tracer calls it.
+	PostgresStatements func(postgres.StatementEvent)
+	// Usage counts the tokens charged to tenants and the turns budgets
+	// refused.
+	Usage application.UsageObserver
 }
 
 // newObservers logs breaker changes and retries and records everything
 // in m. Tool breakers are named by tenant, agent and tool: their metrics
 // are counted together, never labelled by name.
-func newObservers(m *observe.Metrics, log *zap.Logger) Observers {
+func newObservers(cfg Config, m *observe.Metrics, log *zap.Logger) Observers {
 	return Observers{
 		ModelBreakers: resilience.Observers{resilience.LogObserver{Log: log.Named("llm")}, m},
 		ToolBreakers:  resilience.Observers{resilience.LogObserver{Log: log.Named("tools")}, m.ToolBreakers()},
 		Streams:       m,
 		Requests:      m.GinMiddleware(),
 		MongoCommands: m.MongoCommand,
+		PostgresStatements: func(ev postgres.StatementEvent) {
+			m.PostgresStatement(ev.Name)
+		},
+		Usage: m.Usage(cfg.Tenants.MetricsPerTenant),
 	}
 }
 

@@ -22,9 +22,13 @@ var MemoryModule = fx.Module("memory",
 			return memory.New(clock, memory.WithRetention(cfg.Store.Memory))
 		},
 			fx.As(fx.Self()), fx.As(new(ports.PolicyStore)), fx.As(new(ports.SessionStore)),
-			fx.As(new(ports.TurnStore)), fx.As(new(ports.SessionLocker)), fx.As(new(ports.IdempotencyStore))),
+			fx.As(new(ports.TurnStore)), fx.As(new(ports.SessionLocker)), fx.As(new(ports.IdempotencyStore)),
+			fx.As(new(ports.PolicyHistory))),
 		fx.Annotate(memory.NewRateLimiter, fx.As(fx.Self()), fx.As(new(ports.RateLimiter))),
 		func(s *memory.Store) readiness { return storeReadiness(s) },
+		fx.Annotate(memory.NewTenantModelKeys, fx.As(new(ports.TenantModelKeyStore))),
+		fx.Annotate(memory.NewBudgets, fx.As(new(ports.BudgetStore))),
+		fx.Annotate(memory.NewUsage, fx.As(new(ports.UsageMeter))),
 	),
 	fx.Invoke(memorySweeper),
 )
@@ -61,11 +65,15 @@ var MongoModule = fx.Module("mongo",
 	fx.Provide(
 		newMongoDB,
 		fx.Annotate(mongo.NewPolicies, fx.As(new(ports.PolicyStore))),
+		fx.Annotate(mongo.NewPolicyVersions, fx.As(new(ports.PolicyHistory))),
 		fx.Annotate(mongo.NewSessions, fx.As(new(ports.SessionStore))),
 		fx.Annotate(mongo.NewTurns, fx.As(new(ports.TurnStore))),
 		fx.Annotate(mongo.NewLeases, fx.As(new(ports.SessionLocker))),
 		fx.Annotate(mongo.NewIdempotencyKeys, fx.As(new(ports.IdempotencyStore))),
 		fx.Annotate(mongo.NewRateLimits, fx.As(new(ports.RateLimiter))),
+		fx.Annotate(mongo.NewTenantModelKeys, fx.As(new(ports.TenantModelKeyStore))),
+		fx.Annotate(mongo.NewBudgets, fx.As(new(ports.BudgetStore))),
+		fx.Annotate(mongo.NewUsage, fx.As(new(ports.UsageMeter))),
 		func(db *mongo.DB) readiness { return storeReadiness(ports.ReadyFunc(db.Ping)) },
 	),
 )
@@ -111,8 +119,14 @@ func newMongoDB(p mongoParams) (*mongo.DB, error) {
 }
 
 func storeModule(cfg StoreConfig) fx.Option {
-	if cfg.Kind == "mongo" {
+	switch cfg.Kind {
+	case "mongo":
 		return MongoModule
+	case "postgres":
+		return PostgresModule
+	case "sqlite":
+		return SQLiteModule
+	default:
+		return MemoryModule
 	}
-	return MemoryModule
 }

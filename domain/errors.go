@@ -31,6 +31,7 @@ const (
 	CodeVersionConflict       ErrorCode = "VERSION_CONFLICT"
 	CodeIdempotencyKeyReused  ErrorCode = "IDEMPOTENCY_KEY_REUSED"
 	CodeRateLimitExceeded     ErrorCode = "RATE_LIMIT_EXCEEDED"
+	CodeBudgetExceeded        ErrorCode = "BUDGET_EXCEEDED"
 	CodeInternal              ErrorCode = "INTERNAL_ERROR"
 	CodeLLMError              ErrorCode = "LLM_ERROR"
 	CodeLLMUnavailable        ErrorCode = "LLM_UNAVAILABLE"
@@ -52,7 +53,30 @@ type Error struct {
 	Message    string
 	Details    []FieldError
 	RetryAfter time.Duration
-	Cause      error
+	// Outcome is OutcomeUnknown when what failed may have taken effect all
+	// the same (a turn whose commit the store could not confirm either way);
+	// TurnID then names that turn. Empty for every other error.
+	Outcome string
+	TurnID  string
+	Cause   error
+}
+
+// OutcomeUnknown marks an error whose operation may have succeeded.
+const OutcomeUnknown = "unknown"
+
+// UnknownOutcome is the error of a turn whose commit could not be
+// confirmed or refuted: STORE_UNAVAILABLE, retryable, naming the turn. A
+// retry with the request's Idempotency-Key, or a read of the turn, learns
+// what happened.
+func UnknownOutcome(turnID string, cause error) *Error {
+	return &Error{Code: CodeStoreUnavailable, Outcome: OutcomeUnknown, TurnID: turnID, RetryAfter: time.Second, Cause: cause,
+		Message: "the store did not confirm whether turn " + turnID + " was recorded; retry with the same Idempotency-Key, or read the turn, to learn its outcome"}
+}
+
+// IsUnknownOutcome reports whether err is an UnknownOutcome error.
+func IsUnknownOutcome(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Outcome == OutcomeUnknown
 }
 
 // Error returns the code and message, then each invalid field and the

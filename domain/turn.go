@@ -40,6 +40,11 @@ type Turn struct {
 	CreatedAt time.Time `json:"created_at"`
 	// SessionAfter is the session's state once this turn is committed.
 	SessionAfter *Session `json:"session_after,omitempty"`
+	// KeyedRequest names the request made under an Idempotency-Key that
+	// this turn answers ("" without a key): a store commits at most one
+	// completed turn per keyed request, so a retry can never record one
+	// message twice. Kept by the store, not part of the audit record.
+	KeyedRequest string `json:"-"`
 }
 
 // HistoryEntry is what a prompt needs of an earlier turn: the exchange, how
@@ -149,7 +154,7 @@ type RuleCandidate struct {
 	Semantic float64 `json:"semantic,omitempty"`
 	// Example is the rule's example most like the message, Terms the
 	// message's words that weighed most; given for the best candidates.
-	Example  string   `json:"example,omitempty"`
+	Example  string   `json:"nearest_example,omitempty"`
 	Terms    []string `json:"terms,omitempty"`
 	Priority int      `json:"priority"`
 	Matched  bool     `json:"matched"`
@@ -219,7 +224,7 @@ type ScenarioOption struct {
 	Score    float64 `json:"score"`
 	Lexical  float64 `json:"lexical"`
 	Semantic float64 `json:"semantic,omitempty"`
-	Example  string  `json:"example,omitempty"`
+	Example  string  `json:"nearest_example,omitempty"`
 }
 
 // ScenarioRef names a scenario and a step.

@@ -166,6 +166,14 @@ type LeaseToken struct {
 	Fence int64
 }
 
+// AnsweredError is CommitTurn's refusal of a second completed turn for one
+// keyed request: TurnID is the completed turn that answered it.
+type AnsweredError struct{ TurnID string }
+
+func (e *AnsweredError) Error() string {
+	return "the keyed request was answered by turn " + e.TurnID
+}
+
 // TurnStore keeps turn records, the commit point of every turn.
 type TurnStore interface {
 	// CommitTurn stores turn under (turn.SessionID, turn.TurnNumber) and
@@ -187,6 +195,14 @@ type TurnStore interface {
 	// answer was lost landed), CommitTurn succeeds without storing
 	// anything. So a caller that got STORE_UNAVAILABLE may retry, or read
 	// the turn back, and never commits one message twice.
+	//
+	// At most one completed turn answers a keyed request: a completed
+	// turn whose KeyedRequest another completed turn of the tenant already
+	// carries is refused, storing nothing, with an *AnsweredError naming
+	// that turn (whatever their sessions and numbers). Failed and
+	// interrupted turns neither hold nor meet a keyed request. So a retry
+	// that runs again, because it took over a claim whose first run could
+	// not be confirmed, cannot record the message a second time.
 	//
 	// SESSION_NOT_FOUND when the session does not exist; INVALID_REQUEST
 	// when turn has no id, no SessionAfter or a TurnNumber below 1, or
@@ -218,7 +234,8 @@ type LockRequest struct {
 	History int
 	// Wait bounds the wait for a busy session.
 	Wait time.Duration
-	// TTL is how long the lease lasts if its holder dies.
+	// TTL is how long the lease lasts unless renewed (SessionLease.Renew):
+	// how soon after its holder died the next caller takes it over.
 	TTL time.Duration
 }
 
@@ -227,9 +244,10 @@ type SessionLocker interface {
 	// LockSession waits until the caller holds the lease of the session
 	// req names, first come first served as far as the backend allows,
 	// for at most req.Wait, and returns it with the session as it stands
-	// under the lease. The lease lasts req.TTL unless released or used by
-	// a commit; an expired lease is taken over by the next caller and its
-	// holder's commit is refused.
+	// under the lease. The lease lasts req.TTL unless renewed, released or
+	// used by a commit; an expired lease is taken over by the next caller
+	// (within the wait: a caller waiting for a busy session takes it over
+	// once it expires) and its holder's commit is refused.
 	//
 	// By channel key, of concurrent callers exactly one creates the
 	// session; every caller gets the same session, one after another. A
@@ -264,9 +282,32 @@ type SessionLease interface {
 	// expiry. Releasing twice, after expiry, or after the lease's turn was
 	// committed is a no-op, and never frees another holder's lease.
 	Release(ctx context.Context) error
+	// Renew makes the lease last LockRequest.TTL from now again, its token
+	// unchanged: a holder renews while its turn runs, so a short TTL is
+	// lost only by a holder that stopped (it died, or lost the store).
+	// SESSION_BUSY, changing nothing, when the lease was released or taken
+	// over; after its turn was committed it may succeed or be SESSION_BUSY
+	// (the lease is spent either way). STORE_UNAVAILABLE.
+	Renew(ctx context.Context) error
 }
 
 // Clock tells the time; tests substitute it.
 type Clock interface {
 	Now() time.Time
+}
+
+// PolicyHistory keeps every saved version of an agent's policy readable,
+// for audits and for replaying conversations against another version. A
+// version is readable from the moment SavePolicy stored it until the agent
+// is deleted; an agent created again after a deletion starts a new life,
+// and only the versions of the current life are listed and readable.
+type PolicyHistory interface {
+	// ListPolicyVersions lists the agents as stored at each version of the
+	// current life, newest first. AGENT_NOT_FOUND when the agent does not
+	// exist for tenantID or is deleted; INVALID_REQUEST for a bad cursor.
+	ListPolicyVersions(ctx context.Context, tenantID, agentID string, page PageRequest) (Page[domain.Agent], error)
+	// GetPolicyVersion returns the policy as saved at version.
+	// AGENT_NOT_FOUND as ListPolicyVersions; NOT_FOUND when the agent's
+	// current life has no such version.
+	GetPolicyVersion(ctx context.Context, tenantID, agentID string, version int64) (*domain.Policy, error)
 }

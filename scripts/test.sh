@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# `make test`: every check and test, MongoDB ones included. When
-# FOCAL_TEST_MONGO_URI is unset it builds and starts the embedded FerretDB
-# test server and stops it afterwards; MongoDB tests fail (never skip) when
-# no server can be reached. It installs what the tests drive from outside
+# `make test`: every check and test, MongoDB and PostgreSQL ones included.
+# When FOCAL_TEST_MONGO_URI is unset it builds and starts the embedded
+# FerretDB test server, and when FOCAL_TEST_POSTGRES_URL is unset it starts
+# a PostgreSQL server (installing the Debian package when missing); both are
+# stopped afterwards. Their tests fail (never skip) when no server can be
+# reached. It installs what the tests drive from outside
 # Go: the pinned npm tools (Redocly, Portman, Newman) and Chromium.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -14,9 +16,11 @@ step() {
 	printf '\n== %s\n' "$*"
 }
 statedir=.state/test-mongo
-started_mongo=
+pgstatedir=.state/test-postgres
+started_mongo= started_postgres=
 finish() {
 	if [[ -n $started_mongo ]]; then scripts/mongo-server.sh stop "$statedir" >/dev/null 2>&1 || true; fi
+	if [[ -n $started_postgres ]]; then scripts/postgres-server.sh stop "$pgstatedir" >/dev/null 2>&1 || true; fi
 	if [[ -n ${step_started:-} ]]; then printf '   (%ds)\n' $((SECONDS - step_started)); fi
 }
 trap finish EXIT
@@ -42,6 +46,14 @@ if [[ -z ${FOCAL_TEST_MONGO_URI:-} ]]; then
 	FOCAL_TEST_MONGO_URI=$(scripts/mongo-server.sh start "$statedir")
 	export FOCAL_TEST_MONGO_URI
 	echo "FOCAL_TEST_MONGO_URI=$FOCAL_TEST_MONGO_URI"
+fi
+
+if [[ -z ${FOCAL_TEST_POSTGRES_URL:-} ]]; then
+	step "start the PostgreSQL test server (scripts/postgres-server.sh)"
+	started_postgres=1
+	FOCAL_TEST_POSTGRES_URL=$(scripts/postgres-server.sh start "$pgstatedir")
+	export FOCAL_TEST_POSTGRES_URL
+	echo "FOCAL_TEST_POSTGRES_URL=$FOCAL_TEST_POSTGRES_URL"
 fi
 
 step "go test -race"

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -10,7 +11,7 @@ import (
 
 	"focal/adapters/logctx"
 	"focal/application"
-	"focal/ports"
+	"focal/domain"
 )
 
 // ChatRequest is the body of POST /v1/chat and /v1/chat/stream.
@@ -45,7 +46,7 @@ type ChatRoutes struct {
 	chat      *application.ProcessMessage
 	turns     *application.Conversations
 	heartbeat time.Duration
-	idem      *idempotent
+	idem      *keyed
 	limits    *RateLimits
 	streams   StreamObserver
 }
@@ -58,16 +59,16 @@ type StreamObserver interface {
 
 // NewChatRoutes returns the chat endpoints over the use cases; streams,
 // when not nil, hears of every chat stream.
-func NewChatRoutes(cfg Config, idem IdempotencyConfig, chat *application.ProcessMessage, turns *application.Conversations,
-	keys ports.IdempotencyStore, limits *RateLimits, streams StreamObserver) *ChatRoutes {
+func NewChatRoutes(cfg Config, chat *application.ProcessMessage, turns *application.Conversations,
+	idem *application.Idempotency, limits *RateLimits, streams StreamObserver) *ChatRoutes {
 	return &ChatRoutes{chat: chat, turns: turns, heartbeat: cfg.SSEHeartbeat, limits: limits, streams: streams,
-		idem: &idempotent{store: keys, cfg: idem, poll: 20 * time.Millisecond}}
+		idem: &keyed{uc: idem}}
 }
 
 // Register implements Routes.
 func (h *ChatRoutes) Register(_ *gin.RouterGroup, v1 *gin.RouterGroup) {
-	v1.POST("/chat", requireJSON, h.limits.inflightTurns, h.idem.handle, h.postChat)
-	v1.POST("/chat/stream", requireJSON, h.limits.openStreams, h.idem.handle, h.postStream)
+	v1.POST("/chat", requireJSON, h.limits.inflightTurns, func(c *gin.Context) { h.idem.serve(c, h.postChat) })
+	v1.POST("/chat/stream", requireJSON, h.limits.openStreams, func(c *gin.Context) { h.idem.serve(c, h.postStream) })
 }
 
 // decodeChat reads the chat body; a bad one has been answered when it
@@ -96,19 +97,30 @@ func (h *ChatRoutes) prepare(c *gin.Context, req ChatRequest) *application.Prepa
 }
 
 // postChat runs one turn and answers with the whole reply.
-func (h *ChatRoutes) postChat(c *gin.Context) {
+func (h *ChatRoutes) postChat(c *gin.Context) handled {
 	req, ok := decodeChat(c)
 	if !ok {
-		return
+		return handled{}
 	}
 	turn := h.prepare(c, req)
 	if turn == nil {
-		return
+		return handled{}
 	}
 	res, err := turn.Run(c.Request.Context(), func(string) error { return nil })
 	if err != nil {
 		writeError(c, err)
-		return
+		return unknownTurn(err)
 	}
 	c.JSON(http.StatusOK, res)
+	return handled{turnID: res.TurnID}
+}
+
+// unknownTurn is what a failed turn handled: nothing, unless the error
+// is of unknown outcome, which names the turn.
+func unknownTurn(err error) handled {
+	var de *domain.Error
+	if errors.As(err, &de) && de.Outcome == domain.OutcomeUnknown {
+		return handled{turnID: de.TurnID, unknown: true}
+	}
+	return handled{}
 }

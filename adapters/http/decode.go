@@ -38,7 +38,12 @@ func bodyReadError(err error) error {
 }
 
 // decodeJSONBytes is decodeJSON for a body already read.
-func decodeJSONBytes(raw []byte, v any) error {
+func decodeJSONBytes(raw []byte, v any) error { return decodeBody(raw, v, true) }
+
+// decodeBody reads one JSON value into v; strict refuses unknown fields.
+// Lenient decoding is for bodies of other vendors' formats, whose clients
+// send fields Focal has no use for.
+func decodeBody(raw []byte, v any, strict bool) error {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return invalidBody("request body is empty: a JSON object is required")
 	}
@@ -48,7 +53,9 @@ func decodeJSONBytes(raw []byte, v any) error {
 		return invalidBody("request body is not valid UTF-8")
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
+	if strict {
+		dec.DisallowUnknownFields()
+	}
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)
 	}

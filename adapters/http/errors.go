@@ -44,6 +44,7 @@ var statusOf = map[domain.ErrorCode]int{
 	CodeUnsupportedMediaType:         http.StatusUnsupportedMediaType,
 	domain.CodeIdempotencyKeyReused:  http.StatusUnprocessableEntity,
 	domain.CodeRateLimitExceeded:     http.StatusTooManyRequests,
+	domain.CodeBudgetExceeded:        http.StatusTooManyRequests,
 	domain.CodeInternal:              http.StatusInternalServerError,
 	domain.CodeLLMError:              http.StatusBadGateway,
 	domain.CodeLLMUnavailable:        http.StatusServiceUnavailable,
@@ -103,6 +104,10 @@ func writeError(c *gin.Context, err error) {
 		c.Header("WWW-Authenticate", `Bearer realm="focal"`)
 	case de.RetryAfter > 0:
 		c.Header("Retry-After", strconv.Itoa(int(math.Ceil(de.RetryAfter.Seconds()))))
+	}
+	if speaksOpenAI(c) {
+		c.AbortWithStatusJSON(status, openAIErrorBody(status, payload))
+		return
 	}
 	c.AbortWithStatusJSON(status, ErrorBody{Error: payload})
 }

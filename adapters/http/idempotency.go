@@ -8,47 +8,44 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"time"
+	"strings"
 
 	"github.com/gin-gonic/gin"
-	"github.com/google/uuid"
-	"go.uber.org/zap"
 
-	"focal/adapters/logctx"
+	"focal/application"
 	"focal/domain"
 	"focal/ports"
 )
 
-// IdempotencyConfig tunes Idempotency-Key handling.
-type IdempotencyConfig struct {
-	// TTL is how long a key and its stored response live.
-	TTL time.Duration `env:"IDEMPOTENCY_TTL" envDefault:"24h" yaml:"ttl"`
-	// Wait is how long a retry waits for the first request with its key to
-	// finish before answering 409 IDEMPOTENCY_IN_PROGRESS.
-	Wait time.Duration `env:"IDEMPOTENCY_WAIT" envDefault:"30s" yaml:"wait"`
-	// ClaimTTL is how long a key stays claimed before its request has
-	// answered: the longest a request can run (the service derives it
-	// from its lock wait, turn and commit deadlines). A claim whose
-	// request died frees its key after this, not after TTL. 0 means TTL.
-	ClaimTTL time.Duration `yaml:"-"`
+// keyed maps the Idempotency-Key header onto the idempotency use case: it
+// reads the key and fingerprints the request, lets the use case decide,
+// and writes what it answered.
+type keyed struct {
+	uc *application.Idempotency
+	// replay answers with a turn an earlier run committed, in the route's
+	// own shape; nil means Focal's (replayTurn).
+	replay func(*gin.Context, *application.ChatResult)
 }
 
-// keyResult is where the stream handler leaves its final result for the
-// idempotency layer: a stream's bytes are not replayed as they were, its
-// answer is (as one token event and the done event).
-const keyResult = "focal.idempotent_result"
+// storedStreamFormat names, in a stored record's headers, the event format
+// of a stream answer that is not Focal's own, so a replay speaks it.
+const storedStreamFormat = "X-Focal-Stream-Format"
 
-// idempotent makes a chat route safe to retry (DESIGN §3.4).
-type idempotent struct {
-	store ports.IdempotencyStore
-	cfg   IdempotencyConfig
-	poll  time.Duration
+// handled is what a chat handler answered, beside what it wrote: the turn
+// its reply names, and for a stream the done event a retry replays.
+type handled struct {
+	turnID  string
+	unknown bool // the turn's commit was neither confirmed nor refuted
+	done    *doneEvent
+	// completion is a finished OpenAI completion stream, replayed as one.
+	completion *storedCompletion
 }
 
-func (m *idempotent) handle(c *gin.Context) {
+// serve runs handler under the request's Idempotency-Key, if it has one.
+func (k *keyed) serve(c *gin.Context, handler func(*gin.Context) handled) {
 	key := c.GetHeader("Idempotency-Key")
 	if key == "" {
-		c.Next()
+		handler(c)
 		return
 	}
 	if !validIdempotencyKey(key) {
@@ -61,130 +58,68 @@ func (m *idempotent) handle(c *gin.Context) {
 		return
 	}
 	c.Request.Body = io.NopCloser(bytes.NewReader(body))
-	tenant := principal(c).TenantID
-	rec := ports.IdempotencyRecord{TenantID: tenant, Key: key, Fingerprint: fingerprint(c.Request, body), Owner: uuid.NewString()}
-	ctx := c.Request.Context()
-	deadline := time.Now().Add(m.cfg.Wait)
-	claimTTL := m.cfg.ClaimTTL
-	if claimTTL <= 0 {
-		claimTTL = m.cfg.TTL
-	}
-	for {
-		rec.ExpiresAt = time.Now().Add(claimTTL)
-		cur, claimed, err := m.store.ClaimIdempotencyKey(ctx, rec)
-		if err != nil {
-			writeError(c, err)
-			return
-		}
-		switch {
-		case claimed:
-			m.runAndStore(c, rec)
-			return
-		case cur.Fingerprint != rec.Fingerprint:
-			writeError(c, domain.Errorf(domain.CodeIdempotencyKeyReused, "Idempotency-Key %q was used with a different request", key))
-			return
-		case cur.Done:
-			replayStored(c, cur)
-			return
-		}
-		// The first request is still running: wait for it, then replay.
-		if cur, err = m.awaitDone(ctx, tenant, key, deadline); err != nil {
-			writeError(c, err)
-			return
-		}
-		if cur != nil && cur.Done {
-			if cur.Fingerprint != rec.Fingerprint {
-				writeError(c, domain.Errorf(domain.CodeIdempotencyKeyReused, "Idempotency-Key %q was used with a different request", key))
-				return
-			}
-			replayStored(c, cur)
-			return
-		}
-		// Released (the first request failed): claim it again and run.
+	req := application.KeyedRequest{TenantID: principal(c).TenantID, Key: key, Fingerprint: fingerprint(c.Request, body)}
+	answer, err := k.uc.Do(c.Request.Context(), req, func(ctx context.Context) application.Reply {
+		return runCaptured(c, ctx, handler)
+	})
+	switch {
+	case err != nil:
+		writeError(c, err)
+	case answer.Stored != nil:
+		replayStored(c, answer.Stored)
+	case answer.Turn != nil && k.replay != nil:
+		k.replay(c, application.ResultOf(answer.Turn))
+	case answer.Turn != nil:
+		replayTurn(c, application.ResultOf(answer.Turn))
 	}
 }
 
-// awaitDone polls until the key's record is done, released (nil) or the
-// wait is over.
-func (m *idempotent) awaitDone(ctx context.Context, tenant, key string, deadline time.Time) (*ports.IdempotencyRecord, error) {
-	t := time.NewTicker(m.poll)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, context.Cause(ctx)
-		case <-t.C:
-		}
-		cur, err := m.store.GetIdempotencyKey(ctx, tenant, key)
-		if err != nil || cur == nil || cur.Done {
-			return cur, err
-		}
-		if time.Now().After(deadline) {
-			return nil, &domain.Error{Code: domain.CodeIdempotencyInProgress,
-				Message:    "a request with this Idempotency-Key is still being processed",
-				RetryAfter: time.Second}
-		}
-	}
-}
-
-// runAndStore runs the handler and keeps its response for retries: 2xx and
-// 4xx are stored; 5xx, a dropped client and the transient 4xx
-// (SESSION_BUSY, IDEMPOTENCY_IN_PROGRESS, rate limits) release the key so a
-// retry runs anew.
-func (m *idempotent) runAndStore(c *gin.Context, rec ports.IdempotencyRecord) {
+// runCaptured runs handler with ctx as its request's context and returns
+// its reply as written.
+func runCaptured(c *gin.Context, ctx context.Context, handler func(*gin.Context) handled) application.Reply {
+	orig := c.Request
+	c.Request = c.Request.WithContext(ctx)
 	capture := &captureWriter{ResponseWriter: c.Writer}
 	c.Writer = capture
-	c.Next()
-	c.Writer = capture.ResponseWriter
+	out := handler(c)
+	c.Writer, c.Request = capture.ResponseWriter, orig
 
-	ctx := context.WithoutCancel(c.Request.Context())
-	status := capture.Status()
-	stored := storable(status, domain.ErrorCode(c.GetString(keyErrorCode))) && c.Request.Context().Err() == nil
-	header := map[string]string{"Content-Type": capture.Header().Get("Content-Type")}
-	body := capture.body.Bytes()
-	if res, ok := c.Get(keyResult); ok {
-		header["Content-Type"] = "text/event-stream"
-		body, _ = json.Marshal(res)
-	} else if isEventStream(header["Content-Type"]) {
-		stored = false // the stream ended without a done event
-	}
-	var err error
-	if stored {
-		err = m.store.CompleteIdempotencyKey(ctx, rec.TenantID, rec.Key, rec.Owner, status, header, body, time.Now().Add(m.cfg.TTL))
-	} else {
-		err = m.store.ReleaseIdempotencyKey(ctx, rec.TenantID, rec.Key, rec.Owner)
-	}
-	if err != nil {
-		logctx.From(c.Request.Context(), zap.NewNop()).Warn("idempotency record not updated", zap.Error(err))
-	}
-}
-
-func storable(status int, code domain.ErrorCode) bool {
+	reply := application.Reply{Status: capture.Status(), Code: domain.ErrorCode(c.GetString(keyErrorCode)), TurnID: out.turnID, Unknown: out.unknown,
+		Header: map[string]string{"Content-Type": capture.Header().Get("Content-Type")}, Body: capture.body.Bytes(),
+		Left: ctx.Err() != nil}
 	switch {
-	case status >= 500:
-		return false
-	case code == domain.CodeSessionBusy, code == domain.CodeIdempotencyInProgress, code == domain.CodeRateLimitExceeded:
-		return false
+	case out.done != nil:
+		reply.Header["Content-Type"] = "text/event-stream"
+		reply.Body, _ = json.Marshal(out.done)
+	case out.completion != nil:
+		reply.Header["Content-Type"] = "text/event-stream"
+		reply.Header[storedStreamFormat] = streamFormatOpenAI
+		reply.Body, _ = json.Marshal(out.completion)
+	case isEventStream(reply.Header["Content-Type"]):
+		reply.Left = true // the stream ended without a done event: nothing to replay
 	}
-	return true
+	return reply
 }
 
 // replayStored answers with a stored response and Idempotent-Replayed.
 func replayStored(c *gin.Context, rec *ports.IdempotencyRecord) {
-	defer c.Abort()
-	c.Header("Idempotent-Replayed", "true")
 	if isEventStream(rec.Header["Content-Type"]) {
+		if rec.Header[storedStreamFormat] == streamFormatOpenAI {
+			defer c.Abort()
+			c.Header("Idempotent-Replayed", "true")
+			replayCompletionStream(c, rec.Body)
+			return
+		}
 		var done doneEvent
 		if err := json.Unmarshal(rec.Body, &done); err != nil {
 			writeError(c, domain.WrapError(domain.CodeInternal, err, "stored stream answer is unreadable"))
 			return
 		}
-		s := startStream(c, done.TurnID)
-		if s.token(done.Response) == nil {
-			_ = s.done(&done.ChatResult)
-		}
+		replayTurn(c, &done.ChatResult)
 		return
 	}
+	defer c.Abort()
+	c.Header("Idempotent-Replayed", "true")
 	for k, v := range rec.Header {
 		if v != "" {
 			c.Header(k, v)
@@ -192,6 +127,21 @@ func replayStored(c *gin.Context, rec *ports.IdempotencyRecord) {
 	}
 	c.Status(rec.Status)
 	_, _ = c.Writer.Write(rec.Body)
+}
+
+// replayTurn answers with a turn's result, as the route would have: as one
+// token event and the done event on a stream, else as JSON.
+func replayTurn(c *gin.Context, res *application.ChatResult) {
+	defer c.Abort()
+	c.Header("Idempotent-Replayed", "true")
+	if !strings.HasSuffix(c.FullPath(), "/stream") {
+		c.JSON(http.StatusOK, res)
+		return
+	}
+	s := startStream(c, res.TurnID)
+	if s.token(res.Response) == nil {
+		_ = s.done(res)
+	}
 }
 
 func isEventStream(contentType string) bool {

@@ -81,11 +81,12 @@ func recovery(log *zap.Logger) gin.HandlerFunc {
 const bundleRoute = "/v1/agents/:agent_id/bundle"
 
 // limitBody caps request bodies; reading past the cap fails, and decoding
-// reports it as PAYLOAD_TOO_LARGE. Bundle imports get their own cap.
+// reports it as PAYLOAD_TOO_LARGE. Bundle imports and replays (which may
+// carry a bundle) get their own cap.
 func limitBody(cfg Config) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		max := cfg.MaxBodyBytes
-		if c.FullPath() == bundleRoute {
+		if route := c.FullPath(); route == bundleRoute || route == replayRoute {
 			max = cfg.MaxBundleBytes
 		}
 		if c.Request.ContentLength > max {

@@ -35,9 +35,12 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 // them (their dependencies are not needed to register routes).
 func allRoutes() []Routes {
 	return []Routes{
-		NewChatRoutes(Config{}, IdempotencyConfig{}, nil, nil, nil, nil, nil),
+		NewChatRoutes(Config{}, nil, nil, nil, nil, nil),
+		NewOpenAIRoutes(Config{}, nil, nil, nil, nil, nil, nil),
 		NewConversationRoutes(nil),
 		NewPolicyRoutes(nil),
+		NewReplayRoutes(nil, nil),
+		NewTenantRoutes(nil, nil),
 		NewHealthRoutes(nil),
 		NewMetricsRoutes(http.NotFoundHandler(), ""),
 		NewOpenAPIRoutes(),
@@ -174,22 +177,29 @@ func TestOpenAPIDocumentFollowsTheConventions(t *testing.T) {
 				mt := res.Content.Get("application/json")
 				require.NotNil(t, mt, "%s: errors are JSON", where)
 				require.Len(t, res.Content, 1, "%s: errors are JSON only", where)
-				checkErrorSchema(t, where, status, errorSchema, mt.Schema)
+				if slices.Contains(op.Tags, "openai") {
+					checkErrorSchema(t, where, status, "OpenAIErrorBody", doc.Components.Schemas["OpenAIErrorBody"], mt.Schema)
+					continue
+				}
+				checkErrorSchema(t, where, status, "Error", errorSchema, mt.Schema)
 			}
 		}
 	}
 }
 
-// checkErrorSchema requires schema to be the Error schema, or Error
-// narrowed to codes of exactly this status.
-func checkErrorSchema(t *testing.T, where string, status int, errorSchema, schema *openapi3.SchemaRef) {
+// checkErrorSchema requires schema to be the named error schema (Error;
+// OpenAIErrorBody on the OpenAI-compatible routes), or it narrowed to codes
+// of exactly this status.
+func checkErrorSchema(t *testing.T, where string, status int, name string, errorSchema, schema *openapi3.SchemaRef) {
 	t.Helper()
-	if schema.Ref == "#/components/schemas/Error" {
+	require.NotNil(t, errorSchema, "%s: the document has the schema %s", where, name)
+	ref := "#/components/schemas/" + name
+	if schema.Ref == ref {
 		return
 	}
 	all := schema.Value.AllOf
-	require.Len(t, all, 2, "%s: the error body is Error, or allOf Error and its codes", where)
-	assert.Equal(t, "#/components/schemas/Error", all[0].Ref, where)
+	require.Len(t, all, 2, "%s: the error body is %s, or allOf it and its codes", where, name)
+	assert.Equal(t, ref, all[0].Ref, where)
 	assert.Same(t, errorSchema.Value, all[0].Value, where)
 	code := all[1].Value.Properties["error"].Value.Properties["code"].Value
 	require.NotEmpty(t, code.Enum, "%s: the codes of the status", where)

@@ -128,18 +128,18 @@ func (s *sseStream) fail(c *gin.Context, err error) {
 
 // postStream runs one turn and streams the reply as Server-Sent Events.
 // Everything that can fail before the engine starts answers as JSON.
-func (h *ChatRoutes) postStream(c *gin.Context) {
+func (h *ChatRoutes) postStream(c *gin.Context) handled {
 	req, ok := decodeChat(c)
 	if !ok {
-		return
+		return handled{}
 	}
 	if last := c.GetHeader("Last-Event-ID"); last != "" {
 		h.replay(c, last)
-		return
+		return handled{}
 	}
 	turn := h.prepare(c, req)
 	if turn == nil {
-		return
+		return handled{}
 	}
 	ctx := c.Request.Context()
 	s := startStream(c, turn.TurnID())
@@ -153,11 +153,12 @@ func (h *ChatRoutes) postStream(c *gin.Context) {
 		if ctx.Err() == nil { // nobody to tell when the client left
 			s.fail(c, err)
 		}
-		return
+		return unknownTurn(err)
 	}
-	if s.done(res) == nil {
-		c.Set(keyResult, doneEvent{Type: "done", ChatResult: *res})
+	if s.done(res) != nil {
+		return handled{turnID: res.TurnID}
 	}
+	return handled{turnID: res.TurnID, done: &doneEvent{Type: "done", ChatResult: *res}}
 }
 
 // replay answers a reconnect that names the last event it saw: the missing

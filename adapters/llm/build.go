@@ -22,6 +22,9 @@ type Deps struct {
 	Clock clockwork.Clock
 	// HTTPClient replaces the client built from ConnectTimeout.
 	HTTPClient *http.Client
+	// Tenants, when set, routes each call made for a tenant to the
+	// tenant's own keys (see TenantModels).
+	Tenants *TenantKeys
 }
 
 // Chat is a chat model that can tell whether it may be called now.
@@ -58,6 +61,11 @@ func Build(cfg Config, deps Deps) (Models, error) {
 	if err != nil {
 		return Models{}, err
 	}
+	if _, calls := chat.(*Resilient); calls && deps.Tenants != nil {
+		if chat, err = newTenantModels(cfg, chat, client, guard, log, *deps.Tenants, deps.Clock); err != nil {
+			return Models{}, err
+		}
+	}
 	if cfg.Embeddings.Provider != ProviderOpenAI {
 		return Models{Chat: chat}, nil
 	}
@@ -79,10 +87,7 @@ func Build(cfg Config, deps Deps) (Models, error) {
 // chain builds the primary model and its fallbacks behind guard, or
 // Offline{} when there is no model to call.
 func (c Config) chain(guard *resilience.Guard, log *zap.Logger, client *http.Client) (Chat, error) {
-	chain, _ := ParseChain(c.Fallbacks) // Validate parsed it already
-	if c.Provider != ProviderOffline {
-		chain = append([]ChainLink{{Provider: c.Provider, Model: c.Model, BaseURL: c.BaseURL}}, chain...)
-	}
+	chain := c.chainLinks()
 	if len(chain) == 0 {
 		return Offline{}, nil
 	}
@@ -99,6 +104,15 @@ func (c Config) chain(guard *resilience.Guard, log *zap.Logger, client *http.Cli
 		return nil, err
 	}
 	return r, nil
+}
+
+// chainLinks are the primary model and its fallbacks, in order.
+func (c Config) chainLinks() []ChainLink {
+	chain, _ := ParseChain(c.Fallbacks) // Validate parsed it already
+	if c.Provider != ProviderOffline {
+		chain = append([]ChainLink{{Provider: c.Provider, Model: c.Model, BaseURL: c.BaseURL}}, chain...)
+	}
+	return chain
 }
 
 // link builds the ChatModel of one chain link.

@@ -20,7 +20,10 @@ type Link struct {
 	// BaseURL, when set, tells apart links of one provider and model on
 	// different servers: each gets its own breaker.
 	BaseURL string
-	Chat    ports.ChatModel
+	// Tenant, when set, tags a link on a tenant's own key: its breaker is
+	// the tenant's alone.
+	Tenant string
+	Chat   ports.ChatModel
 }
 
 // breakerName names the breaker of l serving model: "model openai/gpt-4o",
@@ -29,6 +32,9 @@ func (l Link) breakerName(model string) string {
 	name := "model " + l.Provider + "/" + model
 	if u, err := url.Parse(l.BaseURL); err == nil && u.Host != "" {
 		name += "@" + u.Host
+	}
+	if l.Tenant != "" {
+		name += " tenant " + l.Tenant
 	}
 	return name
 }

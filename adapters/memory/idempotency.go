@@ -69,6 +69,43 @@ func (s *Store) CompleteIdempotencyKey(ctx context.Context, tenantID, key, owner
 	return nil
 }
 
+// RenewIdempotencyClaim implements ports.IdempotencyStore.
+func (s *Store) RenewIdempotencyClaim(ctx context.Context, tenantID, key, owner string, heldUntil time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return unavailable(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.live(idemKey(tenantID, key))
+	if r == nil || r.Owner != owner || r.Done {
+		return domain.Errorf(domain.CodeNotFound, "idempotency key %q is not held by this request", key)
+	}
+	r.HeldUntil = heldUntil
+	if heldUntil.After(r.ExpiresAt) {
+		r.ExpiresAt = heldUntil
+	}
+	return nil
+}
+
+// TakeOverIdempotencyKey implements ports.IdempotencyStore, judging the
+// hold by the store's clock.
+func (s *Store) TakeOverIdempotencyKey(ctx context.Context, rec ports.IdempotencyRecord, from string) (*ports.IdempotencyRecord, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, unavailable(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.live(idemKey(rec.TenantID, rec.Key))
+	switch {
+	case r == nil:
+		return nil, false, nil
+	case r.Owner != from || r.Done || s.clock.Now().Before(r.HeldUntil):
+		return cloneRecord(r), false, nil
+	}
+	r.Owner, r.TurnID, r.HeldUntil, r.ExpiresAt = rec.Owner, rec.TurnID, rec.HeldUntil, rec.ExpiresAt
+	return cloneRecord(r), true, nil
+}
+
 // ReleaseIdempotencyKey implements ports.IdempotencyStore.
 func (s *Store) ReleaseIdempotencyKey(ctx context.Context, tenantID, key, owner string) error {
 	if err := ctx.Err(); err != nil {

@@ -32,6 +32,7 @@ type lease struct {
 	store     *Store
 	sessionID string
 	fence     int64
+	ttl       time.Duration
 	once      sync.Once
 
 	turnNumber int
@@ -92,7 +93,7 @@ func (s *Store) lock(ctx context.Context, tenantID, sessionID string, wait, ttl 
 	if l.holder == 0 {
 		fence := s.grant(l, now, ttl)
 		s.mu.Unlock()
-		return &lease{store: s, sessionID: sessionID, fence: fence}, nil
+		return &lease{store: s, sessionID: sessionID, fence: fence, ttl: ttl}, nil
 	}
 	w := &leaseWaiter{ttl: ttl, granted: make(chan int64, 1)}
 	l.waiters = append(l.waiters, w)
@@ -106,10 +107,10 @@ func (s *Store) lock(ctx context.Context, tenantID, sessionID string, wait, ttl 
 	for {
 		select {
 		case fence := <-w.granted:
-			return &lease{store: s, sessionID: sessionID, fence: fence}, nil
+			return &lease{store: s, sessionID: sessionID, fence: fence, ttl: ttl}, nil
 		case <-expiry.C:
 			if fence, ok := s.takeOver(l, w); ok {
-				return &lease{store: s, sessionID: sessionID, fence: fence}, nil
+				return &lease{store: s, sessionID: sessionID, fence: fence, ttl: ttl}, nil
 			}
 			s.mu.Lock()
 			expiry.Reset(max(l.expires.Sub(s.clock.Now()), 0) + time.Millisecond)
@@ -190,6 +191,23 @@ func (l *lease) Release(context.Context) error {
 		defer l.store.mu.Unlock()
 		l.store.release(l)
 	})
+	return nil
+}
+
+// Renew implements ports.SessionLease: the lease lasts its TTL from now,
+// unless it is no longer this holder's.
+func (l *lease) Renew(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return unavailable(err)
+	}
+	s := l.store
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sl := s.leases[l.sessionID]
+	if sl == nil || sl.holder != l.fence {
+		return busy("session %s: the lease was released or taken over", l.sessionID)
+	}
+	sl.expires = s.clock.Now().Add(l.ttl)
 	return nil
 }
 

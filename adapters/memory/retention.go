@@ -10,7 +10,7 @@ import (
 type Retention struct {
 	// SessionTTL (FOCAL_MEMORY_SESSION_TTL) evicts a session, with its turns, once it has been
 	// neither used by a turn nor changed for this long, closed or not. A
-	// session whose lease is held or awaited is never evicted. Its channel
+	// session whose lease is held (unexpired) or awaited is never evicted. Its channel
 	// identity then opens a new session, as after an idle close.
 	SessionTTL time.Duration `env:"MEMORY_SESSION_TTL" envDefault:"24h" yaml:"session_ttl"`
 	// MaxTurns (FOCAL_MEMORY_MAX_TURNS) keeps at most this many turns per session, dropping the
@@ -56,12 +56,13 @@ func (s *Store) Sweep(now time.Time) SweepStats {
 				s.mu.Unlock()
 				s.mu.Lock()
 			}
-			if _, leased := s.leases[id]; leased || !expired(e, now, ttl) {
+			if s.leased(id, now) || !expired(e, now, ttl) {
 				continue
 			}
 			st.Sessions++
 			st.Turns += len(e.turns)
 			s.drop(e)
+			delete(s.leases, id)
 		}
 	}
 	for k, r := range s.idem {
@@ -75,6 +76,15 @@ func (s *Store) Sweep(now time.Time) SweepStats {
 		}
 	}
 	return st
+}
+
+// leased reports whether a turn holds or awaits the session's lease. A
+// lease past its expiry that nobody awaits holds nothing: its holder
+// stopped renewing it, and its commit would be refused. The caller holds
+// s.mu.
+func (s *Store) leased(sessionID string, now time.Time) bool {
+	l, ok := s.leases[sessionID]
+	return ok && (len(l.waiters) > 0 || l.holder != 0 && !now.After(l.expires))
 }
 
 // expired reports whether nothing has used or changed the session within

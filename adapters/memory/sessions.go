@@ -124,7 +124,7 @@ func (s *Store) drop(e *sessionEntry) {
 		delete(s.active, e.snap.Key())
 	}
 	for _, t := range e.turns {
-		delete(s.turnByID, t.id)
+		s.forgetTurn(t)
 	}
 	delete(s.sessions, e.snap.ID)
 }

@@ -33,6 +33,9 @@ type Store struct {
 
 	mu       sync.Mutex
 	policies map[string]*domain.Policy // tenant/agent → current version
+	// versions holds every version of each agent's current life, oldest
+	// first; the newest is the one in policies.
+	versions map[string][]*domain.Policy
 	// deleted holds the deletion marker of a deleted agent: the version
 	// number its delete took, so numbering continues after it.
 	deleted  map[string]int64
@@ -42,6 +45,9 @@ type Store struct {
 	leases   map[string]*sessionLease
 	fences   int64 // last lease fence handed out
 	idem     map[string]*ports.IdempotencyRecord
+	// answered holds, per tenant and keyed request, the completed turn
+	// that answered it, while that turn is kept.
+	answered map[string]string
 }
 
 // sessionEntry is a stored session and the turns kept of it.
@@ -61,6 +67,9 @@ type sessionEntry struct {
 type storedTurn struct {
 	id, tenantID string
 	number       int
+	// answers is the answered key of the keyed request this completed
+	// turn answers, "" for any other turn.
+	answers string
 	// record is the committed turn, never changed; after is its
 	// SessionAfter, frozen.
 	record  *domain.Turn
@@ -92,12 +101,14 @@ func New(clock ports.Clock, opts ...Option) *Store {
 	s := &Store{
 		clock:    clock,
 		policies: map[string]*domain.Policy{},
+		versions: map[string][]*domain.Policy{},
 		deleted:  map[string]int64{},
 		sessions: map[string]*sessionEntry{},
 		active:   map[domain.ChannelKey]string{},
 		turnByID: map[string]*storedTurn{},
 		leases:   map[string]*sessionLease{},
 		idem:     map[string]*ports.IdempotencyRecord{},
+		answered: map[string]string{},
 	}
 	for _, o := range opts {
 		o(s)
@@ -173,6 +184,7 @@ func (s *Store) SavePolicy(ctx context.Context, tenantID string, p *domain.Polic
 		p.Agent.Version = want // the caller learns the number it got
 	}
 	s.policies[key] = cp
+	s.versions[key] = append(s.versions[key], cp)
 	delete(s.deleted, key)
 	return nil
 }
@@ -219,6 +231,7 @@ func (s *Store) DeleteAgent(ctx context.Context, tenantID, agentID string) error
 		return domain.Errorf(domain.CodeAgentNotFound, "agent %s not found", agentID)
 	}
 	delete(s.policies, key)
+	delete(s.versions, key)
 	s.deleted[key] = p.Agent.Version + 1
 	return nil
 }

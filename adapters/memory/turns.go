@@ -31,6 +31,12 @@ func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *do
 	if prev, ok := s.turnByID[turn.ID]; ok && prev.record.SessionID == turn.SessionID && prev.number == turn.TurnNumber {
 		return nil // committed already: a retry after a lost answer
 	}
+	if turn.KeyedRequest != "" && turn.Status == domain.TurnCompleted {
+		st.answers = idemKey(turn.TenantID, turn.KeyedRequest)
+		if other, ok := s.answered[st.answers]; ok {
+			return &ports.AnsweredError{TurnID: other}
+		}
+	}
 	if l := s.leases[turn.SessionID]; l == nil || l.holder != lease.Fence || lease.SessionID != turn.SessionID {
 		return busy("session %s: the lease of this turn was taken over", turn.SessionID)
 	}
@@ -49,14 +55,25 @@ func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *do
 	e.touched = s.clock.Now()
 	e.turns = append(e.turns, st)
 	s.turnByID[st.id] = st
+	if st.answers != "" {
+		s.answered[st.answers] = st.id
+	}
 	if over := len(e.turns) - s.retention.MaxTurns; s.retention.MaxTurns > 0 && over > 0 {
 		for _, old := range e.turns[:over] {
-			delete(s.turnByID, old.id)
+			s.forgetTurn(old)
 		}
 		clear(e.turns[:over])
 		e.turns = e.turns[over:]
 	}
 	return nil
+}
+
+// forgetTurn drops a kept turn from the indexes; the caller holds s.mu.
+func (s *Store) forgetTurn(t *storedTurn) {
+	delete(s.turnByID, t.id)
+	if t.answers != "" && s.answered[t.answers] == t.id {
+		delete(s.answered, t.answers)
+	}
 }
 
 func busy(format string, args ...any) error {

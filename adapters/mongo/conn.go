@@ -20,13 +20,22 @@ import (
 
 // Collection names, one per aggregate.
 const (
-	colPolicies   = "policies"
-	colSessions   = "sessions"
-	colTurns      = "turns"
-	colLeases     = "session_leases"
-	colEpochs     = "lease_epochs"
-	colIdem       = "idempotency_keys"
-	colRateWindow = "rate_windows"
+	colPolicies = "policies"
+	// Versions pruned from policies (policy_versions.go).
+	colPolicyVersions = "policy_versions"
+	// Tenants' model keys, sealed, and budgets, as revisions
+	// (revisions.go); the budget blocks instances claimed; each
+	// instance's token totals per tenant and month.
+	colTenantKeys    = "tenant_model_keys"
+	colTenantBudgets = "tenant_budgets"
+	colBudgetBlocks  = "budget_blocks"
+	colTenantUsage   = "tenant_usage"
+	colSessions      = "sessions"
+	colTurns         = "turns"
+	colLeases        = "session_leases"
+	colEpochs        = "lease_epochs"
+	colIdem          = "idempotency_keys"
+	colRateWindow    = "rate_windows"
 	// Used only on servers without atomic updates (see capabilities).
 	colLeaseTakeovers = "lease_takeovers"
 	colIdemTakeovers  = "idempotency_takeovers"
@@ -45,8 +54,9 @@ type DB struct {
 	client  *mdb.Client
 	caps    capabilities
 
-	policies, sessions, turns, leases, epochs, idem, rateWindows *mdb.Collection
-	leaseTakeovers, idemTakeovers, rateSlots                     *mdb.Collection
+	policies, policyVersions, sessions, turns, leases, epochs, idem, rateWindows *mdb.Collection
+	leaseTakeovers, idemTakeovers, rateSlots                                     *mdb.Collection
+	tenantKeys, tenantBudgets, budgetBlocks, tenantUsage                         *mdb.Collection
 
 	memo   *memo
 	fences fences
@@ -127,9 +137,11 @@ func (db *DB) Start(ctx context.Context) error {
 		col  **mdb.Collection
 		name string
 	}{
-		{&db.policies, colPolicies}, {&db.sessions, colSessions}, {&db.turns, colTurns}, {&db.leases, colLeases},
+		{&db.policies, colPolicies}, {&db.policyVersions, colPolicyVersions}, {&db.sessions, colSessions}, {&db.turns, colTurns}, {&db.leases, colLeases},
 		{&db.epochs, colEpochs}, {&db.idem, colIdem}, {&db.rateWindows, colRateWindow},
 		{&db.leaseTakeovers, colLeaseTakeovers}, {&db.idemTakeovers, colIdemTakeovers}, {&db.rateSlots, colRateSlots},
+		{&db.tenantKeys, colTenantKeys}, {&db.tenantBudgets, colTenantBudgets}, {&db.budgetBlocks, colBudgetBlocks},
+		{&db.tenantUsage, colTenantUsage},
 	} {
 		*c.col = d.Collection(c.name)
 	}

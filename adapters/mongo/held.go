@@ -4,6 +4,10 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	mdb "go.mongodb.org/mongo-driver/v2/mongo"
 
 	"focal/domain"
 	"focal/ports"
@@ -17,6 +21,7 @@ type lease struct {
 	session *domain.Session
 	history []domain.HistoryEntry
 	created bool
+	ttl     time.Duration
 
 	mu       sync.Mutex
 	released bool
@@ -55,5 +60,46 @@ func (l *lease) Release(ctx context.Context) error {
 		return err
 	}
 	l.released = true
+	return nil
+}
+
+// Renew implements ports.SessionLease: one update of the lease document
+// filtered by its fence, so a lease taken over is never renewed. Where the
+// server has a clock for it ($$NOW) it stamps the new expiry; elsewhere
+// this instance does, and renews only a lease its own clock does not yet
+// see expired (a waiter may be taking it over: FerretDB's delete is not
+// atomic, so a renewal racing it could land on nothing). A renewal that
+// landed moves the moment until which this process holds the lease alone.
+func (l *lease) Renew(ctx context.Context) error {
+	l.mu.Lock()
+	released := l.released
+	l.mu.Unlock()
+	if released {
+		return busyError(l.token.SessionID)
+	}
+	db := l.db
+	sent := db.clock.Now()
+	filter := bson.D{{Key: "_id", Value: l.id}, {Key: "fence", Value: l.token.Fence}, {Key: "sealed", Value: bson.D{{Key: "$ne", Value: true}}}}
+	var update any
+	if db.caps.serverTime {
+		update = mdb.Pipeline{{{Key: "$set", Value: bson.D{
+			{Key: "expires_at", Value: bson.D{{Key: "$add", Value: bson.A{"$$NOW", l.ttl.Milliseconds()}}}},
+			{Key: "purge_at", Value: bson.D{{Key: "$add", Value: bson.A{"$$NOW", (l.ttl + leasePurgeGrace).Milliseconds()}}}},
+		}}}}
+	} else {
+		filter = append(filter, bson.E{Key: "expires_at", Value: bson.D{{Key: "$gt", Value: sent}}})
+		update = bson.D{{Key: "$set", Value: bson.D{{Key: "expires_at", Value: sent.Add(l.ttl)},
+			{Key: "purge_at", Value: sent.Add(l.ttl + leasePurgeGrace)}}}}
+	}
+	uctx, cancel := db.op(ctx)
+	res, err := db.leases.UpdateOne(uctx, filter, update)
+	cancel()
+	if err != nil {
+		return fail(err, "renew session lease")
+	}
+	if res.MatchedCount == 0 {
+		return busyError(l.token.SessionID)
+	}
+	db.memo.renewGrant(l.id, l.token.Fence, sent.Add(l.ttl-db.cfg.LeaseClockSkew))
 	return nil
 }

@@ -62,12 +62,15 @@ type idemDoc struct {
 	Key         string `bson:"key"`
 	Fingerprint string `bson:"fingerprint"`
 	Owner       string `bson:"owner"`
+	Request     string `bson:"request"`
+	TurnID      string `bson:"turn_id,omitempty"`
 	Done        bool   `bson:"done"`
 	Status      int    `bson:"status"`
 	// Header is the JSON of the header map: header names may hold "." and
 	// "$", which BSON field names should not.
 	Header    string    `bson:"header,omitempty"`
 	Body      []byte    `bson:"body,omitempty"`
+	HeldNS    int64     `bson:"held_ns"`
 	ExpiresNS int64     `bson:"expires_ns"`
 	ExpiresAt time.Time `bson:"expires_at"` // expiry plus a grace, for the TTL index
 }
@@ -81,8 +84,8 @@ func (d *idemDoc) live(now time.Time) bool { return now.UnixNano() < d.ExpiresNS
 
 func (d *idemDoc) record() (*ports.IdempotencyRecord, error) {
 	r := &ports.IdempotencyRecord{
-		TenantID: d.TenantID, Key: d.Key, Fingerprint: d.Fingerprint, Owner: d.Owner,
-		Done: d.Done, Status: d.Status, Body: d.Body, ExpiresAt: time.Unix(0, d.ExpiresNS),
+		TenantID: d.TenantID, Key: d.Key, Fingerprint: d.Fingerprint, Owner: d.Owner, Request: d.Request, TurnID: d.TurnID,
+		Done: d.Done, Status: d.Status, Body: d.Body, HeldUntil: time.Unix(0, d.HeldNS), ExpiresAt: time.Unix(0, d.ExpiresNS),
 	}
 	if d.Header != "" {
 		if err := json.Unmarshal([]byte(d.Header), &r.Header); err != nil {
@@ -104,8 +107,8 @@ func (k *IdempotencyKeys) ClaimIdempotencyKey(ctx context.Context, rec ports.Ide
 		return nil, false, domain.InvalidFields(domain.FieldError{Field: "idempotency_key", Message: "a key and an owner are required"})
 	}
 	doc := &idemDoc{ID: idemID(rec.TenantID, rec.Key), TenantID: rec.TenantID, Key: rec.Key,
-		Fingerprint: rec.Fingerprint, Owner: rec.Owner, ExpiresNS: rec.ExpiresAt.UnixNano(),
-		ExpiresAt: rec.ExpiresAt.Add(idemPurgeGrace)}
+		Fingerprint: rec.Fingerprint, Owner: rec.Owner, Request: rec.Request, TurnID: rec.TurnID,
+		HeldNS: rec.HeldUntil.UnixNano(), ExpiresNS: rec.ExpiresAt.UnixNano(), ExpiresAt: rec.ExpiresAt.Add(idemPurgeGrace)}
 	deadline := k.db.clock.Now().Add(2 * takeoverTTL)
 	poll := minPoll
 	for {
@@ -248,6 +251,100 @@ func (k *IdempotencyKeys) CompleteIdempotencyKey(ctx context.Context, tenantID, 
 		return domain.Errorf(domain.CodeNotFound, "idempotency key %q is not held by this request", key)
 	}
 	return nil
+}
+
+// RenewIdempotencyClaim implements ports.IdempotencyStore: one update of
+// the owner's claim, which only its owner writes. A renewal whose answer
+// was lost is STORE_UNAVAILABLE: the caller renews again soon.
+func (k *IdempotencyKeys) RenewIdempotencyClaim(ctx context.Context, tenantID, key, owner string, heldUntil time.Time) error {
+	held := heldUntil.UnixNano()
+	update := bson.D{{Key: "$set", Value: bson.D{{Key: "held_ns", Value: held}}},
+		{Key: "$max", Value: bson.D{{Key: "expires_ns", Value: held}, {Key: "expires_at", Value: heldUntil.Add(idemPurgeGrace)}}}}
+	uctx, cancel := k.db.op(ctx)
+	res, err := k.db.idem.UpdateOne(uctx, k.claimFilter(tenantID, key, owner), update)
+	cancel()
+	if err != nil {
+		return fail(err, "renew idempotency claim")
+	}
+	if res.MatchedCount == 0 {
+		return domain.Errorf(domain.CodeNotFound, "idempotency key %q is not held by this request", key)
+	}
+	return nil
+}
+
+// TakeOverIdempotencyKey implements ports.IdempotencyStore: one
+// conditional update admitting only the named owner's lapsed claim, which
+// returns the record it wrote; the record in force is read when it
+// matched nothing. Where concurrent conditional updates are not safe
+// (FerretDB), the takers first race for a takeover marker of the claim
+// (takeover.go), and only the winner updates.
+func (k *IdempotencyKeys) TakeOverIdempotencyKey(ctx context.Context, rec ports.IdempotencyRecord, from string) (*ports.IdempotencyRecord, bool, error) {
+	if rec.Owner == "" || from == "" || rec.Owner == from {
+		return nil, false, domain.InvalidFields(domain.FieldError{Field: "idempotency_key", Message: "a new owner and the owner to take over from are required"})
+	}
+	db := k.db
+	id := idemID(rec.TenantID, rec.Key)
+	now := db.clock.Now().UnixNano()
+	filter := bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: from}, {Key: "done", Value: false},
+		{Key: "held_ns", Value: bson.D{{Key: "$lte", Value: now}}}, {Key: "expires_ns", Value: bson.D{{Key: "$gt", Value: now}}}}
+	update := bson.D{{Key: "$set", Value: bson.D{{Key: "owner", Value: rec.Owner}, {Key: "turn_id", Value: rec.TurnID},
+		{Key: "held_ns", Value: rec.HeldUntil.UnixNano()}, {Key: "expires_ns", Value: rec.ExpiresAt.UnixNano()},
+		{Key: "expires_at", Value: rec.ExpiresAt.Add(idemPurgeGrace)}}}}
+	var took *idemDoc
+	replace := func(ctx context.Context) error {
+		var doc idemDoc
+		err := db.idem.FindOneAndUpdate(ctx, filter, update, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&doc)
+		if err == nil {
+			took = &doc
+		}
+		if errors.Is(err, errNoDocuments) {
+			return nil
+		}
+		return err
+	}
+	var err error
+	if db.caps.atomicUpdates {
+		uctx, cancel := db.op(ctx)
+		err = fail(replace(uctx), "take over idempotency key")
+		cancel()
+	} else {
+		err = k.takeOverOnce(ctx, id, from, replace)
+	}
+	if took != nil {
+		r, err := took.record()
+		return r, true, err
+	}
+	if err != nil && !domain.IsCode(err, domain.CodeStoreUnavailable) {
+		return nil, false, err
+	}
+	// Not taken, or the answer was lost: the stored record says which.
+	cur, readErr := k.find(ctx, id)
+	switch {
+	case readErr != nil && err != nil:
+		return nil, false, err
+	case readErr != nil:
+		return nil, false, readErr
+	case cur == nil || !cur.live(db.clock.Now()):
+		return nil, false, nil
+	}
+	r, recErr := cur.record()
+	return r, cur.Owner == rec.Owner && !cur.Done, recErr
+}
+
+// takeOverOnce runs replace if this caller wins the takeover marker of
+// from's lapsed claim (servers without atomic updates). The marker names
+// the claim's hold as read, so a claim renewed since, or taken over and
+// lapsed again, has another marker.
+func (k *IdempotencyKeys) takeOverOnce(ctx context.Context, id, from string, replace func(context.Context) error) error {
+	db := k.db
+	cur, err := k.find(workaround(ctx), id)
+	now := db.clock.Now().UnixNano()
+	if err != nil || cur == nil || cur.Owner != from || cur.Done || cur.HeldNS > now || cur.ExpiresNS <= now {
+		return err
+	}
+	base := "takeover/" + id + "/" + from + "/" + strconv.FormatInt(cur.HeldNS, 10)
+	_, err = db.deleteOnce(ctx, db.idemTakeovers, base, id, replace, "take over idempotency key")
+	return err
 }
 
 // ReleaseIdempotencyKey implements ports.IdempotencyStore: one delete.

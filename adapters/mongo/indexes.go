@@ -18,6 +18,8 @@ type indexSpec struct {
 	keys bson.D
 	// unique indexes carry invariants.
 	unique bool
+	// sparse indexes leave out documents without the field.
+	sparse bool
 	// ttl makes a TTL index (expire at the field's time), where the server
 	// has them.
 	ttl bool
@@ -43,6 +45,8 @@ func (db *DB) indexSpecs() []indexSpec {
 	specs := []indexSpec{
 		// The commit point of an agent's policy version.
 		{col: db.policies, name: "tenant_agent_version", keys: k("tenant_id", 1, "agent_id", 1, "version", -1), unique: true},
+		// Older versions, one copy each.
+		{col: db.policyVersions, name: "tenant_agent_version", keys: k("tenant_id", 1, "agent_id", 1, "version", -1), unique: true},
 		// One active session per channel key: the claim of the key (the
 		// key's hash holds the tenant; the tenant leads so that sessions
 		// can be sharded by tenant).
@@ -54,8 +58,18 @@ func (db *DB) indexSpecs() []indexSpec {
 		{col: db.sessions, name: "tenant_agent_status_newest", keys: k("tenant_id", 1, "agent_id", 1, "status", 1, "created_ns", -1, "_id", -1)},
 		// The commit point of a turn, and every read of a session's turns.
 		{col: db.turns, name: "session_turn", keys: k("session_id", 1, "turn_number", 1), unique: true},
+		// One completed turn per keyed request. Every turn written since
+		// carries the field; sparse on MongoDB, so turns stored before it
+		// existed do not collide (FerretDB ignores sparse).
+		{col: db.turns, name: "answers", keys: k("answers", 1), unique: true, sparse: db.caps.atomicUpdates},
 		// A deleted session's leases go with it.
 		{col: db.leases, name: "session_turn", keys: k("session_id", 1, "turn", 1)},
+		// The commit points of a tenant's key and budget revisions.
+		{col: db.tenantKeys, name: "key_revision", keys: k("tenant_id", 1, "provider", 1, "revision", -1), unique: true},
+		{col: db.tenantBudgets, name: "key_revision", keys: k("tenant_id", 1, "revision", -1), unique: true},
+		// Counting a month's budget blocks, summing its usage.
+		{col: db.budgetBlocks, name: "tenant_period", keys: k("tenant_id", 1, "period", 1)},
+		{col: db.tenantUsage, name: "tenant_month", keys: k("tenant_id", 1, "month", 1)},
 	}
 	if db.caps.atomicUpdates {
 		specs = append(specs, indexSpec{col: db.rateWindows, name: "expires_ttl", keys: k("expires_at", 1), ttl: true})
@@ -82,6 +96,7 @@ type indexInfo struct {
 	Name               string `bson:"name"`
 	Key                bson.D `bson:"key"`
 	Unique             bool   `bson:"unique"`
+	Sparse             bool   `bson:"sparse"`
 	ExpireAfterSeconds *int32 `bson:"expireAfterSeconds"`
 }
 
@@ -116,7 +131,7 @@ func (db *DB) ensureIndex(ctx context.Context, spec indexSpec, have []indexInfo)
 	for _, ix := range have {
 		sameName, sameKeys := ix.Name == spec.name, keysEqual(ix.Key, spec.keys)
 		switch {
-		case sameName && sameKeys && ix.Unique == spec.unique && (ix.ExpireAfterSeconds != nil) == spec.ttl:
+		case sameName && sameKeys && ix.Unique == spec.unique && ix.Sparse == spec.sparse && (ix.ExpireAfterSeconds != nil) == spec.ttl:
 			return nil
 		case sameName || sameKeys:
 			db.log.Warn("index definition changed: dropping and creating it anew", zap.String("collection", spec.col.Name()),
@@ -142,6 +157,9 @@ func (db *DB) createIndex(ctx context.Context, spec indexSpec) error {
 	opts := options.Index().SetName(spec.name)
 	if spec.unique {
 		opts.SetUnique(true)
+	}
+	if spec.sparse {
+		opts.SetSparse(true)
 	}
 	if spec.ttl {
 		opts.SetExpireAfterSeconds(0)

@@ -144,11 +144,13 @@ func TestSkewedInstanceTakesNoLeaseOver(t *testing.T) {
 	cfg := base.cfg
 	off := storesOf(openDB(t, cfg, skewed))
 	right := storesOf(base)
+	// The holder's lease ran out a minute ago by its own clock: expired for
+	// every instance whose clock is right, with no wait.
+	past := storesOf(openDB(t, cfg, &offsetClock{offset: -time.Minute}))
 	ctx := t.Context()
 	k, sess := newUserSession(t, right.leases)
-	_, err := right.leases.LockSession(ctx, byIDReq(k.TenantID, sess.ID, 0, 100*time.Millisecond)) // its holder dies
+	_, err := past.leases.LockSession(ctx, byIDReq(k.TenantID, sess.ID, 0, time.Second)) // its holder dies
 	require.NoError(t, err)
-	time.Sleep(150 * time.Millisecond)
 
 	_, err = off.leases.LockSession(ctx, byIDReq(k.TenantID, sess.ID, 300*time.Millisecond, time.Minute))
 	requireCode(t, err, domain.CodeSessionBusy, "an instance 10s off the server takes nothing over")

@@ -287,7 +287,7 @@ func (r *lockRun) granted(ctx context.Context, view *sessionView, w leaseWrite, 
 		r.db.memo.noteActive(r.identity, view.doc.ID)
 	}
 	r.db.memo.noteTurns(sessionKey(r.req.TenantID, view.doc.ID), view.turns())
-	return &lease{db: r.db, id: w.id(), session: s, history: history, created: created,
+	return &lease{db: r.db, id: w.id(), session: s, history: history, created: created, ttl: r.req.TTL,
 		token: ports.LeaseToken{SessionID: w.sessionID, TurnNumber: w.turn, Fence: g.fence}}, nil
 }
 

@@ -73,6 +73,17 @@ func (m *memo) grantOf(leaseID string, fence int64) (grant, bool) {
 	return g, ok && g.fence == fence
 }
 
+// renewGrant moves the moment until which the grant of fence is held
+// alone, after a renewal of its lease.
+func (m *memo) renewGrant(leaseID string, fence int64, aloneUntil time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if g, ok := m.grants[leaseID]; ok && g.fence == fence && aloneUntil.After(g.aloneUntil) {
+		g.aloneUntil = aloneUntil
+		m.grants[leaseID] = g
+	}
+}
+
 // markCommitted notes that the grant of fence was used by its commit.
 func (m *memo) markCommitted(leaseID string, fence int64) {
 	m.mu.Lock()

@@ -102,10 +102,12 @@ func TestStoreContract(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			contract.RunStoreSuite(t, func(t *testing.T) contract.Stores {
-				s := storesOf(configuredDB(t, cfg, clock.System{}))
+				db := configuredDB(t, cfg, clock.System{})
+				s := storesOf(db)
 				return contract.Stores{
 					Policies: s.policies, Sessions: s.sessions, Turns: s.turns, Locker: s.leases,
-					Idempotency: s.keys, Rates: s.rates,
+					Idempotency: s.keys, Rates: s.rates, PolicyHistory: NewPolicyVersions(db),
+					TenantKeys: NewTenantModelKeys(db), Budgets: NewBudgets(db), Usage: NewUsage(db),
 					// Waiters poll: whoever polls first after a release wins.
 					Features: contract.Features{FIFOLease: false},
 				}

@@ -106,8 +106,9 @@ func (ps *Policies) storedVersion(ctx context.Context, tenantID, agentID string)
 // its number; the insert of the next version is the commit point, so of
 // concurrent savers of one version exactly one wins and the rest get
 // VERSION_CONFLICT. Older versions (and a deletion marker) are then
-// pruned; a crash before the prune leaves them behind, harmlessly, since
-// every read takes the newest. Three round trips.
+// moved to the version history (see PolicyVersions); a crash before that
+// leaves them behind, harmlessly, since every read takes the newest.
+// Four round trips, five when there are versions to archive.
 func (ps *Policies) SavePolicy(ctx context.Context, tenantID string, p *domain.Policy) error {
 	if p == nil || p.Agent.ID == "" {
 		return domain.InvalidFields(domain.FieldError{Field: "agent.id", Message: "is required"})
@@ -157,8 +158,7 @@ func (ps *Policies) insertVersion(ctx context.Context, doc *policyDoc, what stri
 	}
 	pctx, cancelPrune := ps.db.op(ctx)
 	defer cancelPrune()
-	prune := append(agentFilter(doc.TenantID, doc.AgentID), bson.E{Key: "version", Value: bson.D{{Key: "$lt", Value: doc.Version}}})
-	if _, err := ps.db.policies.DeleteMany(pctx, prune); err != nil {
+	if err := ps.db.retireVersions(pctx, doc); err != nil {
 		ps.db.log.Warn("old policy versions not pruned", zap.String("tenant_id", doc.TenantID),
 			zap.String("agent_id", doc.AgentID), zap.Error(err))
 	}
@@ -228,8 +228,8 @@ func (ps *Policies) ListAgents(ctx context.Context, tenantID string, page ports.
 // DeleteAgent implements ports.PolicyStore: the newest version is read,
 // then the deletion marker inserted as the next version, which is the
 // commit point (a save of that version racing it gets VERSION_CONFLICT, or
-// makes this delete get it), then older versions are pruned. Three round
-// trips.
+// makes this delete get it), then older versions and the agent's history
+// are deleted. Four round trips.
 func (ps *Policies) DeleteAgent(ctx context.Context, tenantID, agentID string) error {
 	current, deleted, err := ps.storedVersion(ctx, tenantID, agentID)
 	if err != nil {

@@ -217,14 +217,22 @@ func TestRoundTripsIdempotencyAndRates(t *testing.T) {
 		require.False(t, d.Allowed)
 	}).names, "TakeRate, refused once this instance saw the window full")
 
+	// A save reads the versions it prunes, to keep them in the history
+	// first (one insert more when there are any); a delete drops the history.
 	agent := uuid.NewString()
-	require.Equal(t, []string{"find", "insert", "delete"}, rec.during(func() {
+	require.Equal(t, []string{"find", "insert", "find", "delete"}, rec.during(func() {
 		require.NoError(t, s.policies.SavePolicy(ctx, tenant, &domain.Policy{Agent: domain.Agent{ID: agent, Name: "a"}}))
 	}).names, "SavePolicy")
+	require.Equal(t, []string{"find", "insert", "find", "insert", "delete"}, rec.during(func() {
+		require.NoError(t, s.policies.SavePolicy(ctx, tenant, &domain.Policy{Agent: domain.Agent{ID: agent, Name: "a", Version: 2}}))
+	}).names, "SavePolicy of a second version")
 	require.Equal(t, []string{"find"}, rec.during(func() {
 		_, err := s.policies.AgentVersion(ctx, tenant, agent)
 		require.NoError(t, err)
 	}).names, "AgentVersion")
+	require.Equal(t, []string{"find", "insert", "delete", "delete"}, rec.during(func() {
+		require.NoError(t, s.policies.DeleteAgent(ctx, tenant, agent))
+	}).names, "DeleteAgent")
 }
 
 // turnAfter is turn n of sess.

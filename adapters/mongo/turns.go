@@ -37,6 +37,18 @@ type turnDoc struct {
 	// SessionAfter is the JSON of the session after the turn, kept apart so
 	// session reads fetch only it.
 	SessionAfter string `bson:"session_after"`
+	// Answers is, under a unique index, the keyed request a completed
+	// turn answers (one completed turn per keyed request); any other turn
+	// holds its own id there, which meets nothing.
+	Answers string `bson:"answers"`
+}
+
+// answers is the turn's value of the unique "answers" field.
+func answers(t *domain.Turn) string {
+	if t.KeyedRequest != "" && t.Status == domain.TurnCompleted {
+		return "request/" + t.TenantID + "/" + t.KeyedRequest
+	}
+	return "turn/" + t.ID
 }
 
 func turnsOf(tenantID, sessionID string) bson.D {
@@ -58,7 +70,7 @@ func newTurnDoc(t *domain.Turn) (*turnDoc, error) {
 	}
 	return &turnDoc{
 		ID: t.ID, TenantID: t.TenantID, SessionID: t.SessionID, TurnNumber: int64(t.TurnNumber),
-		CreatedAt: t.CreatedAt, Record: string(record), SessionAfter: string(after),
+		CreatedAt: t.CreatedAt, Record: string(record), SessionAfter: string(after), Answers: answers(t),
 	}, nil
 }
 
@@ -132,14 +144,20 @@ func (ts *Turns) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *d
 }
 
 // refusedCommit explains a commit that cannot land: it landed already (an
-// earlier attempt whose answer was lost: success), the session is gone
+// earlier attempt whose answer was lost: success), another completed turn
+// answered its keyed request (*ports.AnsweredError), the session is gone
 // (SESSION_NOT_FOUND) or another turn holds the place (SESSION_BUSY).
 func (db *DB) refusedCommit(ctx context.Context, turn *domain.Turn, why string) error {
 	var own, exists bool
+	var answeredBy string
 	errOwn, errSession := concurrently(
 		func() error {
 			stored, err := db.findTurnByID(ctx, turn.TenantID, turn.ID)
 			own = stored != nil && stored.SessionID == turn.SessionID && stored.TurnNumber == int64(turn.TurnNumber)
+			if err != nil || own || turn.KeyedRequest == "" || turn.Status != domain.TurnCompleted {
+				return err
+			}
+			answeredBy, err = db.answeredBy(ctx, turn.TenantID, answers(turn))
 			return err
 		},
 		func() error {
@@ -156,12 +174,34 @@ func (db *DB) refusedCommit(ctx context.Context, turn *domain.Turn, why string) 
 		return errOwn
 	case own:
 		return nil
+	case answeredBy != "" && answeredBy != turn.ID:
+		return &ports.AnsweredError{TurnID: answeredBy}
 	case errSession != nil:
 		return errSession
 	case !exists:
 		return sessionNotFound(turn.SessionID)
 	}
 	return sessionBusy("session %s: %s", turn.SessionID, why)
+}
+
+// answeredBy is the id of the completed turn of the tenant holding the
+// "answers" value, "" when none does.
+func (db *DB) answeredBy(ctx context.Context, tenantID, value string) (string, error) {
+	ctx, cancel := db.op(ctx)
+	defer cancel()
+	var head struct {
+		ID       string `bson:"_id"`
+		TenantID string `bson:"tenant_id"`
+	}
+	err := db.turns.FindOne(ctx, bson.D{{Key: "answers", Value: value}},
+		options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}, {Key: "tenant_id", Value: 1}})).Decode(&head)
+	if errors.Is(err, errNoDocuments) || (err == nil && head.TenantID != tenantID) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fail(err, "read the turn answering a request")
+	}
+	return head.ID, nil
 }
 
 func (db *DB) findTurnByID(ctx context.Context, tenantID, turnID string) (*turnDoc, error) {

@@ -72,6 +72,7 @@ type Metrics struct {
 	retries       *prometheus.CounterVec
 	storeDuration *prometheus.HistogramVec
 	mongoCommands *prometheus.CounterVec
+	pgStatements  *prometheus.CounterVec
 
 	// models and breakers admit the label values that tenants' agents can
 	// choose (an agent names its model, and model breakers are per model).
@@ -208,7 +209,10 @@ func (m *Metrics) dependencyFamilies() []prometheus.Collector {
 	m.mongoCommands = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "focal_mongo_commands_total", Help: "Commands sent to MongoDB (round trips) by command name.",
 	}, []string{"command"})
-	return []prometheus.Collector{m.breakerState, m.toolBreakers, m.retries, m.storeDuration, m.mongoCommands}
+	m.pgStatements = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "focal_postgres_statements_total", Help: "Statements sent to PostgreSQL (round trips) by statement name.",
+	}, []string{"statement"})
+	return []prometheus.Collector{m.breakerState, m.toolBreakers, m.retries, m.storeDuration, m.mongoCommands, m.pgStatements}
 }
 
 func histogramVec(name, help string, labels ...string) *prometheus.HistogramVec {
@@ -320,3 +324,7 @@ func since(start time.Time) float64 { return time.Since(start).Seconds() }
 
 // MongoCommand counts one command sent to MongoDB: a round trip.
 func (m *Metrics) MongoCommand(name string) { m.mongoCommands.WithLabelValues(name).Inc() }
+
+// PostgresStatement counts one statement sent to PostgreSQL: a round trip.
+// Statement names are the store's own constants, so the label is bounded.
+func (m *Metrics) PostgresStatement(name string) { m.pgStatements.WithLabelValues(name).Inc() }

@@ -155,6 +155,10 @@ func (l *sessionLease) Release(ctx context.Context) error {
 	return l.m.storeCall(ctx, "lease.release", l.next.Release)
 }
 
+func (l *sessionLease) Renew(ctx context.Context) error {
+	return l.m.storeCall(ctx, "lease.renew", l.next.Renew)
+}
+
 // IdempotencyStore wraps next so every call is timed and traced.
 func (m *Metrics) IdempotencyStore(next ports.IdempotencyStore) ports.IdempotencyStore {
 	return &idempotencyStore{next: next, m: m}
@@ -177,6 +181,20 @@ func (s *idempotencyStore) CompleteIdempotencyKey(ctx context.Context, tenantID,
 	return s.m.storeCall(ctx, "idempotency.complete", func(ctx context.Context) error {
 		return s.next.CompleteIdempotencyKey(ctx, tenantID, key, owner, status, header, body, expiresAt)
 	})
+}
+
+func (s *idempotencyStore) RenewIdempotencyClaim(ctx context.Context, tenantID, key, owner string, heldUntil time.Time) error {
+	return s.m.storeCall(ctx, "idempotency.renew", func(ctx context.Context) error {
+		return s.next.RenewIdempotencyClaim(ctx, tenantID, key, owner, heldUntil)
+	})
+}
+
+func (s *idempotencyStore) TakeOverIdempotencyKey(ctx context.Context, rec ports.IdempotencyRecord, from string) (cur *ports.IdempotencyRecord, claimed bool, err error) {
+	err = s.m.storeCall(ctx, "idempotency.takeover", func(ctx context.Context) (err error) {
+		cur, claimed, err = s.next.TakeOverIdempotencyKey(ctx, rec, from)
+		return err
+	})
+	return cur, claimed, err
 }
 
 func (s *idempotencyStore) ReleaseIdempotencyKey(ctx context.Context, tenantID, key, owner string) error {

@@ -89,6 +89,12 @@ func (f *fakeStore) ClaimIdempotencyKey(ctx context.Context, _ ports.Idempotency
 func (f *fakeStore) CompleteIdempotencyKey(ctx context.Context, _, _, _ string, _ int, _ map[string]string, _ []byte, _ time.Time) error {
 	return f.call(ctx, "CompleteIdempotencyKey")
 }
+func (f *fakeStore) RenewIdempotencyClaim(ctx context.Context, _, _, _ string, _ time.Time) error {
+	return f.call(ctx, "RenewIdempotencyClaim")
+}
+func (f *fakeStore) TakeOverIdempotencyKey(ctx context.Context, _ ports.IdempotencyRecord, _ string) (*ports.IdempotencyRecord, bool, error) {
+	return testRecord, true, f.call(ctx, "TakeOverIdempotencyKey")
+}
 func (f *fakeStore) ReleaseIdempotencyKey(ctx context.Context, _, _, _ string) error {
 	return f.call(ctx, "ReleaseIdempotencyKey")
 }
@@ -107,6 +113,9 @@ func (l fakeLease) History() []domain.HistoryEntry { return []domain.HistoryEntr
 func (l fakeLease) Created() bool                  { return true }
 func (l fakeLease) Release(ctx context.Context) error {
 	return l.f.call(ctx, "Release")
+}
+func (l fakeLease) Renew(ctx context.Context) error {
+	return l.f.call(ctx, "Renew")
 }
 
 // storeCase is one decorated store call and what it must pass through.
@@ -193,6 +202,15 @@ func storeCases() []storeCase {
 			eq(t, true, claimed)
 			return err
 		}},
+		{"idempotency.renew", func(_ *testing.T, m *Metrics, f *fakeStore, ctx context.Context) error {
+			return m.IdempotencyStore(f).RenewIdempotencyClaim(ctx, "t", "k", "o", time.Now())
+		}},
+		{"idempotency.takeover", func(t *testing.T, m *Metrics, f *fakeStore, ctx context.Context) error {
+			r, claimed, err := m.IdempotencyStore(f).TakeOverIdempotencyKey(ctx, *testRecord, "o")
+			eq(t, testRecord, r)
+			eq(t, true, claimed)
+			return err
+		}},
 		{"idempotency.complete", func(_ *testing.T, m *Metrics, f *fakeStore, ctx context.Context) error {
 			return m.IdempotencyStore(f).CompleteIdempotencyKey(ctx, "t", "k", "o", 200, nil, nil, time.Now())
 		}},
@@ -256,14 +274,16 @@ func TestStoreDecoratorsTimeTraceAndPassThrough(t *testing.T) {
 	}
 }
 
-// A lease granted through the decorator times its release too.
+// A lease granted through the decorator times its renewals and release too.
 func TestSessionLeaseReleaseIsTimed(t *testing.T) {
 	m, rec := newObserved(t)
 	f := &fakeStore{}
 	lease, err := m.SessionLocker(f).LockSession(t.Context(), ports.LockRequest{TenantID: "t", SessionID: "s", Wait: time.Second, TTL: time.Minute})
 	require.NoError(t, err)
+	require.NoError(t, lease.Renew(t.Context()))
+	assert.EqualValues(t, 1, observations(t, m, "focal_store_operation_duration_seconds", "operation", "lease.renew", "outcome", "ok"))
 	require.NoError(t, lease.Release(t.Context()))
-	assert.Equal(t, []string{"LockSession", "Release"}, f.calls)
+	assert.Equal(t, []string{"LockSession", "Renew", "Release"}, f.calls)
 	assert.EqualValues(t, 1, observations(t, m, "focal_store_operation_duration_seconds", "operation", "lease.release", "outcome", "ok"))
 	spanNamed(t, rec, "lease.release")
 

@@ -3,12 +3,14 @@
 //	focal serve [--banner]             serve the HTTP API until SIGINT or SIGTERM
 //	focal token                        print a development bearer token
 //	focal test <bundle> <tests.yaml>…  run conversation tests in process
+//	focal lint <bundle>                warn about conditions that will likely not work as meant
+//	focal eval <bundle> <data>         measure matching on labelled messages (accuracy, macro-F1)
 //	focal chat --agent <id>            chat with an agent in the terminal
 //	focal agents import|export         move agent bundles in and out through the API
 //	focal sessions show <session_id>   show a session and why the agent said what it said
 //	focal schema                       print the JSON Schema of agent bundle files
-//	focal eval <bundle> <data>         matching quality on labelled messages, in process
-//	focal lint <bundle>                warn about conditions the matcher cannot tell apart
+//	focal replay --agent <id> …        replay recorded sessions against another policy version
+//	focal keys rotate                  seal every tenant's model key again under FOCAL_SECRET_KEY
 //	focal demo-tools                   serve the demo agent's order lookup (make run)
 //
 // Configuration comes from FOCAL_* variables over an optional --config
@@ -16,6 +18,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -25,6 +28,10 @@ import (
 func main() {
 	if err := rootCommand().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "focal:", err)
+		var coded interface{ ExitCode() int }
+		if errors.As(err, &coded) {
+			os.Exit(coded.ExitCode())
+		}
 		os.Exit(1)
 	}
 }
@@ -39,6 +46,7 @@ func rootCommand() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&configPath, "config", "", "YAML configuration file (FOCAL_* variables override it)")
 	root.AddCommand(serveCommand(&configPath), tokenCommand(&configPath), testCommand(&configPath),
-		chatCommand(), agentsCommand(), sessionsCommand(), schemaCommand(), evalCommand(&configPath), lintCommand(), demoToolsCommand())
+		chatCommand(), agentsCommand(), sessionsCommand(), schemaCommand(), replayCommand(), keysCommand(&configPath),
+		evalCommand(&configPath), lintCommand(), demoToolsCommand())
 	return root
 }

@@ -817,7 +817,7 @@ func TestExamplesAreWrittenExportedAndLearnt(t *testing.T) {
 				Candidates []struct {
 					RuleID  string  `json:"rule_id"`
 					Score   float64 `json:"score"`
-					Example string  `json:"example"`
+					Example string  `json:"nearest_example"`
 				} `json:"candidates"`
 			} `json:"explanation"`
 		} `json:"items"`

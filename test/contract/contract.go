@@ -1,6 +1,8 @@
 // Package contract is the conformance suite of Focal's store ports:
 // ports.PolicyStore, ports.SessionStore, ports.TurnStore,
-// ports.SessionLocker, ports.IdempotencyStore and ports.RateLimiter. Every
+// ports.SessionLocker, ports.IdempotencyStore, ports.RateLimiter,
+// ports.PolicyHistory, ports.TenantModelKeyStore, ports.BudgetStore and
+// ports.UsageMeter. Every
 // adapter in this repository runs it, and a third party can run it against
 // its own adapter from an ordinary test:
 //
@@ -10,7 +12,8 @@
 //			t.Cleanup(func() { _ = s.Drop(context.Background()) })
 //			return contract.Stores{
 //				Policies: s, Sessions: s, Turns: s, Locker: s,
-//				Idempotency: s, Rates: s, // optional: nil skips their cases
+//				Idempotency: s, Rates: s, PolicyHistory: s, // optional: nil skips their cases
+//				TenantKeys: k, Budgets: b, Usage: u, // optional too
 //				Features: contract.Features{FIFOLease: false}, // waiters poll
 //				Waiting:  nil, // optional: how many wait for a lease now
 //			}
@@ -20,7 +23,7 @@
 // The factory is called once per test case and should return empty stores
 // (the suite also uses fresh tenant, session, key and agent ids everywhere,
 // so a shared store works too). Policies, Sessions, Turns and Locker are
-// required; a nil Idempotency or Rates skips that port's cases, visibly
+// required; a nil optional port skips that port's cases, visibly
 // (t.Skip). The suite uses real time and keeps every wait short (lease TTLs
 // and idempotency expiries of a few hundred milliseconds, one-second rate
 // windows); its code is safe under -race. Features declares honest
@@ -43,7 +46,14 @@ type Stores struct {
 	// Idempotency and Rates are optional: nil skips their cases.
 	Idempotency ports.IdempotencyStore
 	Rates       ports.RateLimiter
-	Features    Features
+	// PolicyHistory is optional: nil skips its cases. It must read what
+	// Policies writes.
+	PolicyHistory ports.PolicyHistory
+	// TenantKeys, Budgets and Usage are optional: nil skips their cases.
+	TenantKeys ports.TenantModelKeyStore
+	Budgets    ports.BudgetStore
+	Usage      ports.UsageMeter
+	Features   Features
 	// Waiting, when set, reports how many callers wait for a session's
 	// lease now. The lease cases then know when a caller has joined the
 	// queue instead of guessing from the wall clock; Features.FIFOLease
@@ -67,51 +77,66 @@ type Features struct {
 // RunStoreSuite runs every conformance case against the stores factory
 // returns.
 func RunStoreSuite(t *testing.T, factory func(t *testing.T) Stores) {
-	core := func(s Stores) string {
-		if s.Policies == nil || s.Sessions == nil || s.Turns == nil || s.Locker == nil {
-			return "fatal"
-		}
-		return ""
-	}
-	groups := []struct {
-		name  string
-		cases []testCase
-		// missing names an optional port the factory did not provide.
-		missing func(Stores) string
-	}{
-		{"PolicyStore", policyCases, core},
-		{"SessionStore", sessionCases, core},
-		{"TurnStore", turnCases, core},
-		{"SessionLocker", lockerCases, core},
-		{"IdempotencyStore", idempotencyCases, func(s Stores) string {
-			if s.Idempotency == nil {
-				return "Stores.Idempotency"
-			}
-			return core(s)
-		}},
-		{"RateLimiter", rateCases, func(s Stores) string {
-			if s.Rates == nil {
-				return "Stores.Rates"
-			}
-			return core(s)
-		}},
-	}
 	t.Run("Retention", func(t *testing.T) { runRetentionCases(t, factory) })
-	for _, g := range groups {
-		t.Run(g.name, func(t *testing.T) {
-			for _, c := range g.cases {
-				t.Run(c.name, func(t *testing.T) {
-					s := factory(t)
-					switch m := g.missing(s); m {
-					case "":
-					case "fatal":
-						t.Fatal("contract: the factory must return Policies, Sessions, Turns and Locker")
-					default:
-						t.Skipf("contract: %s is nil; the %s cases are skipped", m, g.name)
-					}
-					c.run(t, newFixture(t, s))
-				})
+	for _, g := range caseGroups() {
+		t.Run(g.name, func(t *testing.T) { g.run(t, factory) })
+	}
+}
+
+// caseGroup is the cases of one port.
+type caseGroup struct {
+	name  string
+	cases []testCase
+	// missing names an optional port the factory did not provide, or is
+	// "fatal" when a required one is missing.
+	missing func(Stores) string
+}
+
+func caseGroups() []caseGroup {
+	return []caseGroup{
+		{"PolicyStore", policyCases, requireCore},
+		{"SessionStore", sessionCases, requireCore},
+		{"TurnStore", turnCases, requireCore},
+		{"SessionLocker", lockerCases, requireCore},
+		{"IdempotencyStore", idempotencyCases, optional("Stores.Idempotency", func(s Stores) bool { return s.Idempotency != nil })},
+		{"RateLimiter", rateCases, optional("Stores.Rates", func(s Stores) bool { return s.Rates != nil })},
+		{"PolicyHistory", policyHistoryCases, optional("Stores.PolicyHistory", func(s Stores) bool { return s.PolicyHistory != nil })},
+		{"TenantModelKeyStore", tenantKeyCases, optional("Stores.TenantKeys", func(s Stores) bool { return s.TenantKeys != nil })},
+		{"BudgetStore", budgetCases, optional("Stores.Budgets", func(s Stores) bool { return s.Budgets != nil })},
+		{"UsageMeter", usageCases, optional("Stores.Usage", func(s Stores) bool { return s.Usage != nil })},
+	}
+}
+
+// requireCore is "fatal" unless the ports every backend has are there.
+func requireCore(s Stores) string {
+	if s.Policies == nil || s.Sessions == nil || s.Turns == nil || s.Locker == nil {
+		return "fatal"
+	}
+	return ""
+}
+
+// optional names field when has says the port is missing.
+func optional(field string, has func(Stores) bool) func(Stores) string {
+	return func(s Stores) string {
+		if !has(s) {
+			return field
+		}
+		return requireCore(s)
+	}
+}
+
+func (g caseGroup) run(t *testing.T, factory func(t *testing.T) Stores) {
+	for _, c := range g.cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := factory(t)
+			switch m := g.missing(s); m {
+			case "":
+			case "fatal":
+				t.Fatal("contract: the factory must return Policies, Sessions, Turns and Locker")
+			default:
+				t.Skipf("contract: %s is nil; the %s cases are skipped", m, g.name)
 			}
+			c.run(t, newFixture(t, s))
 		})
 	}
 }

@@ -21,6 +21,11 @@ var idempotencyCases = []testCase{
 	{"CompleteOnlyByOwner", testCompleteOnlyByOwner},
 	{"ReleaseOnlyByOwnerWhileRunning", testReleaseOnlyByOwner},
 	{"TenantIsolation", testIdempotencyTenantIsolation},
+	{"RenewOnlyByOwner", testRenewOnlyByOwner},
+	{"RenewKeepsTheRecordAlive", testRenewKeepsTheRecordAlive},
+	{"TakeOverOnlyALapsedHold", testTakeOverLapsedHold},
+	{"TakenOverOwnerLosesTheKey", testTakenOverOwnerLosesTheKey},
+	{"ConcurrentTakersOneWinner", testConcurrentTakers},
 }
 
 // idemTTL is a record that must not expire during a case; shortIdemTTL one
@@ -28,6 +33,10 @@ var idempotencyCases = []testCase{
 const (
 	idemTTL      = time.Minute
 	shortIdemTTL = 300 * time.Millisecond
+	// idemHold is a claim's hold that must not lapse during a case;
+	// shortHold one that is meant to.
+	idemHold  = 30 * time.Second
+	shortHold = 300 * time.Millisecond
 )
 
 // later is the expiry of a completed record that must not expire during
@@ -35,8 +44,9 @@ const (
 func later() time.Time { return time.Now().Add(idemTTL) }
 
 func claimOf(tenantID, key string, ttl time.Duration) ports.IdempotencyRecord {
+	now := time.Now()
 	return ports.IdempotencyRecord{TenantID: tenantID, Key: key, Fingerprint: "POST /v1/chat " + newID(),
-		Owner: "owner-" + newID(), ExpiresAt: time.Now().Add(ttl)}
+		Owner: "owner-" + newID(), Request: newID(), TurnID: newID(), HeldUntil: now.Add(min(ttl, idemHold)), ExpiresAt: now.Add(ttl)}
 }
 
 // claim claims rec and requires that it was stored.
@@ -64,7 +74,10 @@ func requireClaimOf(t *testing.T, rec ports.IdempotencyRecord, cur *ports.Idempo
 	require.Equal(t, rec.Key, cur.Key)
 	require.Equal(t, rec.Fingerprint, cur.Fingerprint)
 	require.Equal(t, rec.Owner, cur.Owner)
+	require.Equal(t, rec.Request, cur.Request)
+	require.Equal(t, rec.TurnID, cur.TurnID)
 	require.False(t, cur.Done, "a claim is running until completed")
+	requireSameTime(t, rec.HeldUntil, cur.HeldUntil, "held_until")
 	requireSameTime(t, rec.ExpiresAt, cur.ExpiresAt, "expires_at")
 }
 

@@ -26,6 +26,8 @@ var lockerCases = []testCase{
 	{"SessionsAreIndependent", testIndependentLeases},
 	{"UnknownSession", testLeaseUnknownSession},
 	{"TenantIsolation", testLeaseTenantIsolation},
+	{"RenewKeepsTheLease", testRenewKeepsTheLease},
+	{"RenewAfterRelease", testRenewAfterRelease},
 }
 
 // lockAsync asks for the lease on a goroutine; the result arrives on the

@@ -14,7 +14,8 @@ func TestMemoryStore(t *testing.T) {
 		s := memory.New(clock.System{})
 		return contract.Stores{
 			Policies: s, Sessions: s, Turns: s, Locker: s,
-			Idempotency: s, Rates: memory.NewRateLimiter(clock.System{}),
+			Idempotency: s, Rates: memory.NewRateLimiter(clock.System{}), PolicyHistory: s,
+			TenantKeys: memory.NewTenantModelKeys(), Budgets: memory.NewBudgets(), Usage: memory.NewUsage(),
 			// A released lease passes straight to the longest waiter.
 			Features: contract.Features{FIFOLease: true, Retention: retainingMemory},
 			Waiting:  func(_, sessionID string) int { return s.LeaseWaiters(sessionID) },

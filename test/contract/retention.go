@@ -33,8 +33,9 @@ type Retaining struct {
 // The retention cases state what eviction may and may not drop:
 //   - it may drop a session unused for longer than SessionTTL, with its
 //     turns; its channel identity then opens a new session;
-//   - it never drops a session whose lease is held (a turn in flight), nor
-//     one used within SessionTTL, however old its last turn;
+//   - it never drops a session whose lease is held and unexpired (a turn
+//     in flight renews it), nor one used within SessionTTL, however old
+//     its last turn;
 //   - it keeps the newest MaxTurns turns of every session, and turn
 //     numbering, paging and history go on correctly after older turns are
 //     dropped;
@@ -166,7 +167,9 @@ func testRetentionSparesTurnInFlight(t *testing.T, f *fixture, sweep func(time.T
 	tenant := newID()
 	s := f.newSession(tenant, newID())
 	f.turns(tenant, s.ID, 1)
-	l := f.lock(tenant, s.ID, longTTL)
+	// A holder renews its lease while its turn runs: at the sweep's time
+	// the lease is still unexpired.
+	l := f.lock(tenant, s.ID, 3*r.SessionTTL)
 
 	sweep(time.Now().Add(2 * r.SessionTTL))
 	f.get(tenant, s.ID) // the turn in flight keeps it

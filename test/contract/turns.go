@@ -27,6 +27,8 @@ var turnCases = []testCase{
 	{"ListTurns", testListTurns},
 	{"RecentHistory", testRecentHistory},
 	{"TenantIsolation", testTurnTenantIsolation},
+	{"OneCompletedTurnPerKeyedRequest", testOneCompletedTurnPerKeyedRequest},
+	{"ConcurrentAnswersOfOneKeyedRequest", testConcurrentAnswersOfOneKeyedRequest},
 }
 
 func testCommitMakesStateVisible(t *testing.T, f *fixture) {
@@ -64,6 +66,7 @@ func testCommitMakesStateVisible(t *testing.T, f *fixture) {
 		require.Equal(t, domain.SessionActive, st.Status)
 		require.Equal(t, want.RuleFires, st.RuleFires)
 		requireJSONEqual(t, want.Scenario, st.Scenario, "scenario")
+		requireJSONEqual(t, want.FlowStack, st.FlowStack, "flow stack")
 		requireJSONEqual(t, want.VisitHistory, st.VisitHistory, "visit history")
 		requireJSONEqual(t, want.Variables, st.Variables, "variables")
 		requireSameTime(t, want.LastActivityAt, st.LastActivityAt, "last_activity_at")

@@ -107,7 +107,8 @@ func TestPortmanContractSuitePassesWithNewman(t *testing.T) {
 		t.Skip("runs the npm test tools and the binary")
 	}
 	bin := harness.NodeTools(t)
-	base := startBinary(t)
+	// A sealing key, so that the tenant's model key examples can be stored.
+	base := startBinary(t, "FOCAL_SECRET_KEY=Zm9jYWwtZGV2LXNlYWxpbmcta2V5LW5vdC1zZWNyZXQ=")
 	token, err := httpapi.SignToken(e2eSecret, httpapi.TokenRequest{TenantID: harness.DemoTenant, Subject: "qa",
 		Roles: []string{"admin"}, Tier: httpapi.TierEnterprise, TTL: time.Hour}, time.Now())
 	require.NoError(t, err)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -31,9 +32,6 @@ const bannerScreen = 25
 // one screen, a token, a curl line that gets a full ChatResponse and the
 // console URL; then one log line per request.
 func TestMakeRunPrintsAWorkingCurlLine(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "make", "--no-print-directory", "run", "RUN_ADDR=127.0.0.1:0")
@@ -153,4 +151,80 @@ func runCurlLine(t *testing.T, ctx context.Context, line string) (body, status s
 	raw, err := io.ReadAll(res.Body)
 	require.NoError(t, err)
 	return string(raw), strconv.Itoa(res.StatusCode)
+}
+
+// makeRun starts `make run` with args and reads its banner: it returns
+// the printed token and curl line, and a stop that ends the run (SIGTERM
+// to its process group) and waits for it.
+func makeRun(t *testing.T, ctx context.Context, args ...string) (token, curlLine string, stop func()) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, "make", append([]string{"--no-print-directory", "run", "RUN_ADDR=127.0.0.1:0"}, args...)...)
+	cmd.Dir = harness.RepoRoot()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = cmd.Stdout
+	require.NoError(t, cmd.Start())
+	stopped := false
+	stop = func() {
+		if !stopped {
+			stopped = true
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+			_ = cmd.Wait()
+		}
+	}
+	t.Cleanup(stop)
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	var screen []string
+	for sc.Scan() && !strings.HasPrefix(sc.Text(), "Console: ") {
+		line := sc.Text()
+		screen = append(screen, line)
+		if strings.HasPrefix(line, "curl ") {
+			curlLine = line
+		} else if strings.HasPrefix(line, "eyJ") {
+			token = line
+		}
+	}
+	require.NotEmpty(t, curlLine, "make run printed no curl line:\n%s", strings.Join(screen, "\n"))
+	go func() { _, _ = io.Copy(io.Discard, stdout) }() // the server never blocks on a full pipe
+	return token, curlLine, stop
+}
+
+// `make run` keeps its conversations (SQLite in RUN_DB, .state/run by
+// default): after a stop and a second `make run`, the first run's session
+// is still there and the demo's curl line continues it.
+func TestMakeRunTwiceKeepsTheSession(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	db := "RUN_DB=" + filepath.Join(t.TempDir(), "run", "focal.db")
+	chat := func(curlLine string) map[string]any {
+		body, status := runCurlLine(t, ctx, curlLine)
+		require.Equal(t, "200", status, "body: %s", body)
+		var res map[string]any
+		require.NoError(t, json.Unmarshal([]byte(body), &res))
+		return res
+	}
+
+	_, curlLine, stop := makeRun(t, ctx, db)
+	first := chat(curlLine)
+	stop()
+
+	token, curlLine, _ := makeRun(t, ctx, db)
+	session := first["session_id"].(string)
+	base, _, _ := strings.Cut(strings.Fields(curlLine)[2], "/v1/")
+	if !strings.HasPrefix(base, "http") {
+		base = "http://" + base
+	}
+	app := harness.At(base)
+	res := app.Do(t, harness.Request{Method: http.MethodGet, Path: "/v1/sessions/" + session, Token: token})
+	require.Equal(t, http.StatusOK, res.Status, "the second run has the first run's session: %s", res.Body)
+	var s map[string]any
+	res.JSON(t, &s)
+	assert.EqualValues(t, 1, s["turn_count"])
+	again := chat(curlLine)
+	assert.Equal(t, session, again["session_id"], "the curl line continues the first run's session")
+	res = app.Do(t, harness.Request{Method: http.MethodGet, Path: "/v1/sessions/" + session, Token: token})
+	res.JSON(t, &s)
+	assert.EqualValues(t, 2, s["turn_count"])
 }

@@ -46,88 +46,106 @@ func (e countingEngine) RunTurn(ctx context.Context, in ports.TurnInput, sink po
 	return e.inner.RunTurn(ctx, in, sink)
 }
 
+// sharedStores are the backends several instances can share, each
+// returning the environment of instances on one database of their own.
+var sharedStores = []struct {
+	name string
+	env  func(t *testing.T, extra map[string]string) map[string]string
+}{
+	{"mongo", mongoEnv},
+	{"postgres", postgresEnv},
+}
+
 // Two instances on one database behave as one service: one session's
 // turns are serialized across them, one idempotency key runs once, and a
 // rate-limit window is shared.
-func TestTwoInstancesShareOneMongoDB(t *testing.T) {
-	env := map[string]string{
-		"FOCAL_STORE": "mongo", "FOCAL_MONGO_ALLOW_STANDALONE": "true", "FOCAL_MONGO_URI": mongoURI(t), "FOCAL_MONGO_DB": fmt.Sprintf("focal_e2e_%d", time.Now().UnixNano()),
+func TestTwoInstancesShareOneStore(t *testing.T) {
+	for _, store := range sharedStores {
+		t.Run(store.name, func(t *testing.T) {
+			env := store.env(t, nil)
+			runs := &atomic.Int32{}
+			count := fx.Decorate(func(e ports.Engine) ports.Engine { return countingEngine{inner: e, runs: runs} })
+			apps := []*harness.App{harness.Start(t, env, count), harness.Start(t, env, count)}
+			t.Run("one session, turns from both instances", func(t *testing.T) { turnsFromBothInstances(t, apps) })
+			t.Run("one idempotency key sent to both instances runs once", func(t *testing.T) { oneKeyToBothInstances(t, apps, runs) })
+		})
 	}
-	runs := &atomic.Int32{}
-	count := fx.Decorate(func(e ports.Engine) ports.Engine { return countingEngine{inner: e, runs: runs} })
-	a := harness.Start(t, env, count)
-	b := harness.Start(t, env, count)
-	apps := []*harness.App{a, b}
+}
+
+// turnsFromBothInstances sends one session's turns to both instances at
+// once: every turn is recorded, numbered without gap or repeat.
+func turnsFromBothInstances(t *testing.T, apps []*harness.App) {
+	a, b := apps[0], apps[1]
 	token := harness.Token(t, harness.DemoTenant)
+	res := a.Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/chat", Token: token, Body: harness.ChatBody("two-inst", "hello")})
+	require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+	var first map[string]any
+	res.JSON(t, &first)
+	session := first["session_id"].(string)
+	const n = 16
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			body := harness.ChatBody("two-inst", "what time do you close?")
+			body["session_id"] = session
+			res := apps[i%2].Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/chat", Token: token, Body: body})
+			assert.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+		})
+	}
+	wg.Wait()
+	var s map[string]any
+	b.Do(t, harness.Request{Method: http.MethodGet, Path: "/v1/sessions/" + session, Token: token}).JSON(t, &s)
+	assert.EqualValues(t, n+1, s["turn_count"])
+	var page struct {
+		Items []struct {
+			TurnNumber int `json:"turn_number"`
+		} `json:"items"`
+	}
+	a.Do(t, harness.Request{Method: http.MethodGet, Path: "/v1/sessions/" + session + "/turns?limit=100", Token: token}).JSON(t, &page)
+	require.Len(t, page.Items, n+1, "every turn has its record")
+	for i, it := range page.Items {
+		assert.Equal(t, i+1, it.TurnNumber)
+	}
+}
 
-	t.Run("one session, turns from both instances", func(t *testing.T) {
-		res := a.Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/chat", Token: token, Body: harness.ChatBody("two-inst", "hello")})
-		require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
-		var first map[string]any
-		res.JSON(t, &first)
-		session := first["session_id"].(string)
-		const n = 16
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() {
-				body := harness.ChatBody("two-inst", "what time do you close?")
-				body["session_id"] = session
-				res := apps[i%2].Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/chat", Token: token, Body: body})
-				assert.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
-			})
-		}
-		wg.Wait()
-		var s map[string]any
-		b.Do(t, harness.Request{Method: http.MethodGet, Path: "/v1/sessions/" + session, Token: token}).JSON(t, &s)
-		assert.EqualValues(t, n+1, s["turn_count"])
-		var page struct {
-			Items []struct {
-				TurnNumber int `json:"turn_number"`
-			} `json:"items"`
-		}
-		a.Do(t, harness.Request{Method: http.MethodGet, Path: "/v1/sessions/" + session + "/turns?limit=100", Token: token}).JSON(t, &page)
-		require.Len(t, page.Items, n+1, "every turn has its record")
-		for i, it := range page.Items {
-			assert.Equal(t, i+1, it.TurnNumber)
-		}
-	})
-
-	t.Run("one idempotency key sent to both instances runs once", func(t *testing.T) {
-		before := runs.Load()
-		req := harness.Request{Method: http.MethodPost, Path: "/v1/chat", Token: token,
-			Body: harness.ChatBody("idem-two", "when are you open?"), Headers: map[string]string{"Idempotency-Key": "shared-across-instances"}}
-		res := make([]*harness.Response, 2)
-		var wg sync.WaitGroup
-		for i := range res {
-			wg.Go(func() { res[i] = apps[i].Do(t, req) })
-		}
-		wg.Wait()
-		require.Equal(t, http.StatusOK, res[0].Status, "%s", res[0].Body)
-		require.Equal(t, http.StatusOK, res[1].Status, "%s", res[1].Body)
-		assert.Equal(t, res[0].Body, res[1].Body)
-		assert.EqualValues(t, 1, runs.Load()-before, "the engine ran once")
-	})
+// oneKeyToBothInstances sends one Idempotency-Key to both instances at
+// once: the engine runs once and both get the same answer.
+func oneKeyToBothInstances(t *testing.T, apps []*harness.App, runs *atomic.Int32) {
+	token := harness.Token(t, harness.DemoTenant)
+	before := runs.Load()
+	req := harness.Request{Method: http.MethodPost, Path: "/v1/chat", Token: token,
+		Body: harness.ChatBody("idem-two", "when are you open?"), Headers: map[string]string{"Idempotency-Key": "shared-across-instances"}}
+	res := make([]*harness.Response, 2)
+	var wg sync.WaitGroup
+	for i := range res {
+		wg.Go(func() { res[i] = apps[i].Do(t, req) })
+	}
+	wg.Wait()
+	require.Equal(t, http.StatusOK, res[0].Status, "%s", res[0].Body)
+	require.Equal(t, http.StatusOK, res[1].Status, "%s", res[1].Body)
+	assert.Equal(t, res[0].Body, res[1].Body)
+	assert.EqualValues(t, 1, runs.Load()-before, "the engine ran once")
 }
 
 // The rate-limit window is shared: requests counted on one instance use up
 // the allowance on the other.
 func TestRateLimitWindowIsSharedAcrossInstances(t *testing.T) {
-	env := map[string]string{
-		"FOCAL_STORE": "mongo", "FOCAL_MONGO_ALLOW_STANDALONE": "true", "FOCAL_MONGO_URI": mongoURI(t), "FOCAL_MONGO_DB": fmt.Sprintf("focal_e2e_rl_%d", time.Now().UnixNano()),
-		"FOCAL_RATE_LIMIT_FREE": "4", "FOCAL_RATE_LIMIT_WINDOW": "1m",
+	for _, store := range sharedStores {
+		t.Run(store.name, func(t *testing.T) {
+			env := store.env(t, map[string]string{"FOCAL_RATE_LIMIT_FREE": "4", "FOCAL_RATE_LIMIT_WINDOW": "1m"})
+			a := harness.Start(t, env)
+			b := harness.Start(t, env)
+			token := harness.Token(t, "cccccccc-cccc-4ccc-8ccc-cccccccccccc")
+			get := func(app *harness.App) *harness.Response {
+				return app.Do(t, harness.Request{Method: http.MethodGet, Path: "/v1/sessions", Token: token})
+			}
+			for i, app := range []*harness.App{a, b, a, b} {
+				assert.Equal(t, http.StatusOK, get(app).Status, "request %d", i+1)
+			}
+			assert.Equal(t, http.StatusTooManyRequests, get(a).Status, "the fifth request in the window, wherever it lands")
+			assert.Equal(t, http.StatusTooManyRequests, get(b).Status)
+		})
 	}
-	a := harness.Start(t, env)
-	b := harness.Start(t, env)
-	token := harness.Token(t, "cccccccc-cccc-4ccc-8ccc-cccccccccccc")
-	get := func(app *harness.App) *harness.Response {
-		return app.Do(t, harness.Request{Method: http.MethodGet, Path: "/v1/sessions", Token: token})
-	}
-	for i, app := range []*harness.App{a, b, a, b} {
-		assert.Equal(t, http.StatusOK, get(app).Status, "request %d", i+1)
-	}
-	res := get(a)
-	assert.Equal(t, http.StatusTooManyRequests, res.Status, "the fifth request in the window, wherever it lands")
-	assert.Equal(t, http.StatusTooManyRequests, get(b).Status)
 }
 
 // A MongoDB outage makes requests fail fast with 503 STORE_UNAVAILABLE; when

@@ -50,6 +50,12 @@ type App struct {
 	stop   func() error
 }
 
+// At is an App for a Focal already serving at url (a process a test
+// started itself): Do works on it, Stop does not.
+func At(url string) *App {
+	return &App{URL: url, client: &http.Client{Timeout: 60 * time.Second}, stop: func() error { return nil }}
+}
+
 // Start boots Focal with the demo bundle, the memory store and the offline
 // model, overridden by env (FOCAL_* names), plus extra fx options. It stops
 // the app when the test ends.

@@ -116,6 +116,10 @@ func withEventSchemas(doc []byte) ([]byte, error) {
 	for name, schema := range events {
 		schemas[eventSchemaName(name)] = schema
 	}
+	chunks, _ := at(whole, "paths", completionsPath, "post", "responses", "200", "content", "text/event-stream", streamEvents).(map[string]any)
+	for name, schema := range chunks {
+		schemas[chunkSchemaName(name)] = schema
+	}
 	return json.Marshal(whole)
 }
 
@@ -189,6 +193,8 @@ func (c *apiContract) checkResponse(t testing.TB, base string, x *exchange) {
 	case textual:
 		if res.Content.Get(contentType) == nil {
 			t.Errorf("openapi: %s: Content-Type %q is not documented for this answer", x, contentType)
+		} else if mt == "text/event-stream" && req.URL.Path == completionsPath {
+			c.checkChunks(t, x)
 		} else if mt == "text/event-stream" {
 			c.checkEvents(t, x)
 		}

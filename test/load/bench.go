@@ -52,10 +52,10 @@ type section struct {
 
 // benchOptions are the bench's flags.
 type benchOptions struct {
-	out, bin, mongoURI, phrases, only string
-	runs, users, soakRate, idle       int
-	duration, soak                    time.Duration
-	goBench                           bool
+	out, bin, mongoURI, pgURL, phrases, only string
+	runs, users, soakRate, idle              int
+	duration, soak                           time.Duration
+	goBench                                  bool
 }
 
 func parseBenchFlags(args []string) benchOptions {
@@ -70,9 +70,10 @@ func parseBenchFlags(args []string) benchOptions {
 	fs.IntVar(&o.soakRate, "soak-rate", 1000, "turns per second the soak aims at")
 	fs.BoolVar(&o.goBench, "go-bench", true, "run the Go engine benchmarks too")
 	fs.StringVar(&o.mongoURI, "mongo", os.Getenv("FOCAL_TEST_MONGO_URI"), "MongoDB URI for the MongoDB rows (empty: skipped, and the report says so)")
+	fs.StringVar(&o.pgURL, "postgres", os.Getenv("FOCAL_TEST_POSTGRES_URL"), "PostgreSQL URL for the PostgreSQL rows (empty: skipped, and the report says so)")
 	fs.IntVar(&o.idle, "idle-streams", 10000, "idle SSE streams to hold open at once (0: skip)")
 	fs.StringVar(&o.phrases, "phrases", defaultPhrases, "Banking77-style CSV the rules and messages come from")
-	fs.StringVar(&o.only, "only", "", "comma-separated sections to run (default: all): engine, sync, soak, mongo, mongo commands, streaming, history, idle streams, integrity")
+	fs.StringVar(&o.only, "only", "", "comma-separated sections to run (default: all): engine, replay, sync, soak, mongo, mongo commands, postgres statements, backends, streaming, history, idle streams, integrity")
 	_ = fs.Parse(args)
 	return o
 }
@@ -81,17 +82,20 @@ func parseBenchFlags(args []string) benchOptions {
 func (o benchOptions) sections() []section {
 	all := []section{
 		{"engine", (*bench).engineBenchmarks},
+		{"replay", (*bench).replayBenchmark},
 		{"sync", (*bench).syncScenarios},
 		{"soak", func(b *bench) error { return b.soak(o.soak, o.soakRate) }},
 		{"mongo", func(b *bench) error { return b.mongo(o.mongoURI) }},
 		{"mongo commands", func(b *bench) error { return b.mongoCommandsPerTurn(o.mongoURI) }},
+		{"postgres statements", func(b *bench) error { return b.postgresStatementsPerTurn(o.pgURL) }},
+		{"backends", func(b *bench) error { return b.backends(o.pgURL, o.mongoURI) }},
 		{"streaming", (*bench).streaming},
 		{"history", (*bench).history},
 		{"idle streams", func(b *bench) error { return b.idleStreams(o.idle) }},
 		{"integrity", (*bench).integrity},
 	}
 	return slices.DeleteFunc(all, func(s section) bool {
-		return s.name == "engine" && !o.goBench || o.only != "" && !slices.Contains(strings.Split(o.only, ","), s.name)
+		return (s.name == "engine" || s.name == "replay") && !o.goBench || o.only != "" && !slices.Contains(strings.Split(o.only, ","), s.name)
 	})
 }
 

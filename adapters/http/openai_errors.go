@@ -1,0 +1,75 @@
+package httpapi
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"focal/domain"
+)
+
+// keyOpenAIDialect marks a request of the OpenAI-compatible routes: every
+// error it gets, from authentication on, has OpenAI's error body.
+const keyOpenAIDialect = "focal.openai_dialect"
+
+// openAIDialect makes the rest of the chain answer errors in OpenAI's shape;
+// it runs before authentication, so a bad token is answered that way too.
+func openAIDialect(c *gin.Context) {
+	c.Set(keyOpenAIDialect, true)
+	c.Next()
+}
+
+func speaksOpenAI(c *gin.Context) bool { return c.GetBool(keyOpenAIDialect) }
+
+// OpenAIErrorBody is the error body of the OpenAI-compatible routes:
+// OpenAI's own shape, so its SDKs raise their usual error, with Focal's
+// code in code.
+type OpenAIErrorBody struct {
+	Error OpenAIError `json:"error"`
+}
+
+// OpenAIError describes one error the way OpenAI's API does.
+type OpenAIError struct {
+	Message string `json:"message"`
+	// Type is OpenAI's error family for the status.
+	Type string `json:"type"`
+	// Param names the first invalid field, when there is one.
+	Param *string `json:"param"`
+	// Code is Focal's error code.
+	Code string `json:"code"`
+}
+
+// openAIErrorBody restates a Focal error in OpenAI's shape: the field
+// details join the message, the first field becomes param.
+func openAIErrorBody(status int, p ErrorPayload) OpenAIErrorBody {
+	msg := p.Message
+	var param *string
+	if len(p.Details) > 0 {
+		parts := make([]string, len(p.Details))
+		for i, d := range p.Details {
+			parts[i] = d.Field + " " + d.Message
+		}
+		msg += ": " + strings.Join(parts, "; ")
+		param = &p.Details[0].Field
+	}
+	return OpenAIErrorBody{Error: OpenAIError{Message: msg, Type: openAIErrorType(status, p.Code), Param: param, Code: string(p.Code)}}
+}
+
+// openAIErrorType is the error type OpenAI's API gives a status; a spent
+// budget is its quota error.
+func openAIErrorType(status int, code domain.ErrorCode) string {
+	switch {
+	case code == domain.CodeBudgetExceeded:
+		return "insufficient_quota"
+	case status == http.StatusUnauthorized:
+		return "authentication_error"
+	case status == http.StatusForbidden:
+		return "permission_error"
+	case status == http.StatusTooManyRequests:
+		return "rate_limit_error"
+	case status >= 500:
+		return "server_error"
+	}
+	return "invalid_request_error"
+}

@@ -1,0 +1,61 @@
+package postgres
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Config is the PostgreSQL store's configuration. The loader adds the
+// FOCAL_ prefix to every variable (FOCAL_POSTGRES_URL, ...).
+type Config struct {
+	// URL is the connection string (postgres://user:password@host:port/db?sslmode=...).
+	URL string `env:"POSTGRES_URL" envDefault:"postgres://localhost:5432/focal" yaml:"url"`
+	// OperationTimeout bounds every store call; the caller's own deadline
+	// still applies when it is sooner.
+	OperationTimeout time.Duration `env:"POSTGRES_OPERATION_TIMEOUT" envDefault:"5s" yaml:"operation_timeout"`
+	// MaxConns caps the pool's connections.
+	MaxConns int32 `env:"POSTGRES_MAX_CONNS" envDefault:"20" yaml:"max_conns"`
+	// MinConns keeps this many connections open.
+	MinConns int32 `env:"POSTGRES_MIN_CONNS" envDefault:"0" yaml:"min_conns"`
+	// ConnectTimeout bounds opening one connection.
+	ConnectTimeout time.Duration `env:"POSTGRES_CONNECT_TIMEOUT" envDefault:"10s" yaml:"connect_timeout"`
+}
+
+// Defaults used for zero fields of a Config built in code.
+const (
+	DefaultOperationTimeout = 5 * time.Second
+	DefaultMaxConns         = 20
+	DefaultConnectTimeout   = 10 * time.Second
+)
+
+// WithDefaults returns c with every zero field given its default.
+func (c Config) WithDefaults() Config {
+	if c.OperationTimeout == 0 {
+		c.OperationTimeout = DefaultOperationTimeout
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = DefaultMaxConns
+	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = DefaultConnectTimeout
+	}
+	return c
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	if _, err := pgxpool.ParseConfig(c.URL); err != nil {
+		errs = append(errs, fmt.Errorf("FOCAL_POSTGRES_URL cannot be read: %w", err))
+	}
+	if c.OperationTimeout <= 0 || c.ConnectTimeout <= 0 {
+		errs = append(errs, errors.New("FOCAL_POSTGRES_OPERATION_TIMEOUT and FOCAL_POSTGRES_CONNECT_TIMEOUT must be positive"))
+	}
+	if c.MaxConns < 1 || c.MinConns < 0 || c.MinConns > c.MaxConns {
+		errs = append(errs, errors.New("FOCAL_POSTGRES_MAX_CONNS must be at least 1 and FOCAL_POSTGRES_MIN_CONNS within 0..FOCAL_POSTGRES_MAX_CONNS"))
+	}
+	return errors.Join(errs...)
+}

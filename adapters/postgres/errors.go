@@ -1,0 +1,153 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"focal/domain"
+)
+
+// What a driver error means for the caller, in one place.
+//
+// An error is transient when the server could not be reached or answer in
+// time, is shutting down or starting, is out of connections or resources,
+// or cancelled the statement (statement_timeout, a lock timeout), or when
+// the transaction lost a serialization conflict or a deadlock: the
+// statement may or may not have been applied (a connection lost before
+// the answer) or was rolled back and may be sent again. Those map to
+// STORE_UNAVAILABLE, which is what makes the application read a commit
+// back instead of reporting it failed. A unique violation the store did
+// not expect and anything else the server answered is INTERNAL_ERROR;
+// the expected ones (an insert-once key taken) are answered by the stores
+// as the domain code they mean (VERSION_CONFLICT, SESSION_BUSY, ...)
+// without reaching this function.
+
+// transientClasses are SQLSTATE classes (their first two characters) of a
+// server that cannot serve now.
+var transientClasses = []string{
+	"08", // connection exception
+	"53", // insufficient resources (too many connections, out of memory, disk full)
+	"57", // operator intervention (query_canceled, admin_shutdown, crash_shutdown, cannot_connect_now)
+	"58", // system error (I/O)
+}
+
+// retryableCodes are conflicts after which the transaction was rolled back
+// whole: sending it again is safe.
+var retryableCodes = []string{
+	"40001", // serialization_failure
+	"40P01", // deadlock_detected
+	"55P03", // lock_not_available
+}
+
+// Unique violation.
+const uniqueViolation = "23505"
+
+// transient reports whether err leaves the operation's outcome unknown or
+// unapplied because the server could not serve it now.
+func transient(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		pgconn.Timeout(err) || pgconn.SafeToRetry(err) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		for _, class := range transientClasses {
+			if strings.HasPrefix(pgErr.Code, class) {
+				return true
+			}
+		}
+		return retryable(err)
+	}
+	var connErr *pgconn.ConnectError
+	var netErr net.Error
+	var opErr *net.OpError
+	if errors.As(err, &connErr) || errors.As(err, &netErr) || errors.As(err, &opErr) {
+		return true
+	}
+	// pgx reports a connection it closed after a failure, or a pool that
+	// is closing, in plain errors.
+	msg := err.Error()
+	return strings.Contains(msg, "conn closed") || strings.Contains(msg, "closed pool") ||
+		strings.Contains(msg, "failed to connect") || strings.Contains(msg, "connection reset") ||
+		strings.Contains(msg, "broken pipe")
+}
+
+// retryable reports a conflict after which the whole statement was rolled
+// back, so sending it again is safe.
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	for _, c := range retryableCodes {
+		if pgErr.Code == c {
+			return true
+		}
+	}
+	return false
+}
+
+// duplicate reports a unique violation.
+func duplicate(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == uniqueViolation
+}
+
+// violates reports a unique violation of the named index.
+func violates(err error, index string) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == uniqueViolation && pgErr.ConstraintName == index
+}
+
+// fail maps a driver error to Focal's codes: transient conditions are
+// STORE_UNAVAILABLE, anything else INTERNAL_ERROR; domain errors pass
+// through.
+func fail(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	var de *domain.Error
+	if errors.As(err, &de) {
+		return err
+	}
+	cause := fmt.Errorf("postgres %s: %w", what, err)
+	if transient(err) {
+		return domain.WrapError(domain.CodeStoreUnavailable, cause, "the store did not answer in time")
+	}
+	return domain.WrapError(domain.CodeInternal, cause, "the store failed")
+}
+
+// retries bounds how often a statement rolled back by a conflict is sent
+// again before the caller gets STORE_UNAVAILABLE.
+const retries = 3
+
+// retry runs fn again while it fails with a conflict that rolled it back
+// (serialization failure, deadlock), with a short growing pause.
+func retry(ctx context.Context, fn func() error) error {
+	pause := 2 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil || !retryable(err) || attempt == retries {
+			return err
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		pause *= 4
+	}
+}

@@ -1,0 +1,209 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+	"go.uber.org/zap"
+
+	"focal/adapters/sqlkit"
+	"focal/domain"
+	"focal/ports"
+)
+
+// Policies implements ports.PolicyStore on PostgreSQL: one row per
+// (tenant, agent, version). The insert of version v+1 is the commit
+// point of a change (ON CONFLICT DO NOTHING: of concurrent savers one
+// inserts); a delete inserts a deletion marker as v+1, so numbers are
+// never reused. Every version of the agent's current life is kept
+// (PolicyHistory); a delete prunes the life it ends, and the save that
+// starts a new life prunes the deletion marker.
+type Policies struct{ db *DB }
+
+var _ ports.PolicyStore = (*Policies)(nil)
+
+// NewPolicies returns the policy store of db.
+func NewPolicies(db *DB) *Policies { return &Policies{db: db} }
+
+const (
+	sqlGetPolicy = `-- get policy
+SELECT policy, deleted FROM policies WHERE tenant_id = $1 AND agent_id = $2 ORDER BY version DESC LIMIT 1`
+	sqlStoredVersion = `-- read agent version
+SELECT version, deleted FROM policies WHERE tenant_id = $1 AND agent_id = $2 ORDER BY version DESC LIMIT 1`
+	sqlInsertVersion = `-- insert policy version
+INSERT INTO policies (tenant_id, agent_id, version, deleted, agent, policy, saved_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`
+	sqlPruneVersions = `-- prune policy versions
+DELETE FROM policies WHERE tenant_id = $1 AND agent_id = $2 AND version < $3`
+	sqlListAgents = `-- list agents
+SELECT agent_id, agent FROM (
+	SELECT DISTINCT ON (agent_id) agent_id, agent, deleted FROM policies
+	WHERE tenant_id = $1 AND agent_id > $2 ORDER BY agent_id, version DESC
+) newest WHERE NOT deleted ORDER BY agent_id LIMIT $3`
+)
+
+// GetPolicy implements ports.PolicyStore.
+func (ps *Policies) GetPolicy(ctx context.Context, tenantID, agentID string) (*domain.Policy, error) {
+	ctx, cancel := ps.db.op(ctx)
+	defer cancel()
+	var body *string
+	var deleted bool
+	err := ps.db.pool.QueryRow(ctx, sqlGetPolicy, tenantID, agentID).Scan(&body, &deleted)
+	if errors.Is(err, pgx.ErrNoRows) || (err == nil && (deleted || body == nil)) {
+		return nil, sqlkit.AgentNotFound(agentID)
+	}
+	if err != nil {
+		return nil, fail(err, "get policy")
+	}
+	var p domain.Policy
+	if err := json.Unmarshal([]byte(*body), &p); err != nil {
+		return nil, domain.WrapError(domain.CodeInternal, err, "a stored policy cannot be read")
+	}
+	p.Agent.TenantID = tenantID
+	return &p, nil
+}
+
+// AgentVersion implements ports.PolicyStore.
+func (ps *Policies) AgentVersion(ctx context.Context, tenantID, agentID string) (int64, error) {
+	v, deleted, err := ps.storedVersion(ctx, tenantID, agentID)
+	if err == nil && (v == 0 || deleted) {
+		err = sqlkit.AgentNotFound(agentID)
+	}
+	return v, err
+}
+
+func (ps *Policies) storedVersion(ctx context.Context, tenantID, agentID string) (int64, bool, error) {
+	ctx, cancel := ps.db.op(ctx)
+	defer cancel()
+	var v int64
+	var deleted bool
+	err := ps.db.pool.QueryRow(ctx, sqlStoredVersion, tenantID, agentID).Scan(&v, &deleted)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, nil
+	}
+	return v, deleted, fail(err, "read agent version")
+}
+
+// SavePolicy implements ports.PolicyStore: the stored version is read, so a
+// gap is refused and a create learns its number, then the next version is
+// inserted once.
+func (ps *Policies) SavePolicy(ctx context.Context, tenantID string, p *domain.Policy) error {
+	if p == nil || p.Agent.ID == "" {
+		return domain.InvalidFields(domain.FieldError{Field: "agent.id", Message: "is required"})
+	}
+	current, deleted, err := ps.storedVersion(ctx, tenantID, p.Agent.ID)
+	if err != nil {
+		return err
+	}
+	version := p.Agent.Version
+	if version == 0 && (current == 0 || deleted) {
+		version = current + 1
+	}
+	if version != current+1 {
+		return sqlkit.VersionConflict(p.Agent.ID, current)
+	}
+	stored := *p
+	stored.Agent.TenantID, stored.Agent.Version = tenantID, version
+	policyJSON, err := json.Marshal(&stored)
+	if err != nil {
+		return domain.WrapError(domain.CodeInternal, err, "policy cannot be stored")
+	}
+	agentJSON, err := json.Marshal(&stored.Agent)
+	if err != nil {
+		return domain.WrapError(domain.CodeInternal, err, "policy cannot be stored")
+	}
+	if err := ps.insertVersion(ctx, tenantID, p.Agent.ID, version, false, deleted, string(agentJSON), string(policyJSON)); err != nil {
+		return err
+	}
+	if p.Agent.Version == 0 {
+		p.Agent.Version = version
+	}
+	return nil
+}
+
+// insertVersion inserts an agent's next version (or deletion marker) and,
+// with prune, removes the older ones. VERSION_CONFLICT when the number is
+// taken. Pruning is tidying only: the history reads only versions after
+// the newest deletion marker, whatever is left.
+func (ps *Policies) insertVersion(ctx context.Context, tenantID, agentID string, version int64, deleted, prune bool,
+	agent, policy string) error {
+	ictx, cancel := ps.db.op(ctx)
+	defer cancel()
+	var agentCol, policyCol any
+	if !deleted {
+		agentCol, policyCol = agent, policy
+	}
+	tag, err := ps.db.pool.Exec(ictx, sqlInsertVersion, tenantID, agentID, version, deleted, agentCol, policyCol, ps.db.clock.Now())
+	if err != nil {
+		return fail(err, "save policy")
+	}
+	if tag.RowsAffected() == 0 {
+		return sqlkit.VersionConflict(agentID, version-1)
+	}
+	if !prune {
+		return nil
+	}
+	if _, err := ps.db.pool.Exec(ictx, sqlPruneVersions, tenantID, agentID, version); err != nil {
+		ps.db.log.Warn("old policy versions not pruned", zap.String("tenant_id", tenantID), zap.String("agent_id", agentID), zap.Error(err))
+	}
+	return nil
+}
+
+// ListAgents implements ports.PolicyStore: agents by id at their newest
+// version, deleted ones left out.
+func (ps *Policies) ListAgents(ctx context.Context, tenantID string, page ports.PageRequest) (ports.Page[domain.Agent], error) {
+	after, err := ports.DecodeCursor(page.Cursor)
+	if err != nil {
+		return ports.Page[domain.Agent]{}, err
+	}
+	limit := ports.PageLimit(page.Limit)
+	ctx, cancel := ps.db.op(ctx)
+	defer cancel()
+	rows, err := ps.db.pool.Query(ctx, sqlListAgents, tenantID, after, limit+1)
+	if err != nil {
+		return ports.Page[domain.Agent]{}, fail(err, "list agents")
+	}
+	type row struct {
+		id, agent string
+	}
+	listed, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
+		var x row
+		return x, r.Scan(&x.id, &x.agent)
+	})
+	if err != nil {
+		return ports.Page[domain.Agent]{}, fail(err, "list agents")
+	}
+	out := ports.Page[domain.Agent]{Items: []domain.Agent{}}
+	for i, x := range listed {
+		if i == limit {
+			out.NextCursor = ports.EncodeCursor(listed[limit-1].id)
+			break
+		}
+		var a domain.Agent
+		if err := json.Unmarshal([]byte(x.agent), &a); err != nil {
+			return ports.Page[domain.Agent]{}, domain.WrapError(domain.CodeInternal, err, "a stored agent cannot be read")
+		}
+		a.TenantID = tenantID
+		out.Items = append(out.Items, a)
+	}
+	return out, nil
+}
+
+// DeleteAgent implements ports.PolicyStore: the deletion marker is
+// inserted as the next version, racing any save of that version.
+func (ps *Policies) DeleteAgent(ctx context.Context, tenantID, agentID string) error {
+	current, deleted, err := ps.storedVersion(ctx, tenantID, agentID)
+	if err != nil {
+		return err
+	}
+	if current == 0 || deleted {
+		return sqlkit.AgentNotFound(agentID)
+	}
+	err = ps.insertVersion(ctx, tenantID, agentID, current+1, true, true, "", "")
+	if domain.IsCode(err, domain.CodeVersionConflict) {
+		return domain.Errorf(domain.CodeVersionConflict, "agent %s changed while it was being deleted; nothing was deleted", agentID)
+	}
+	return err
+}

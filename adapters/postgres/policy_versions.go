@@ -1,0 +1,93 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+
+	"github.com/jackc/pgx/v5"
+
+	"focal/adapters/sqlkit"
+	"focal/domain"
+	"focal/ports"
+)
+
+var _ ports.PolicyHistory = (*Policies)(nil)
+
+// lifeOf restricts a query on policies to the versions of the agent's
+// current life: those after its newest deletion marker.
+const lifeOf = `tenant_id = $1 AND agent_id = $2 AND NOT deleted AND version > coalesce(
+	(SELECT max(version) FROM policies WHERE tenant_id = $1 AND agent_id = $2 AND deleted), 0)`
+
+const (
+	sqlListVersions = `-- list policy versions
+SELECT agent FROM policies WHERE ` + lifeOf + ` AND version < $3 ORDER BY version DESC LIMIT $4`
+	sqlGetVersion = `-- get policy version
+SELECT policy FROM policies WHERE ` + lifeOf + ` AND version = $3`
+)
+
+// alive is AGENT_NOT_FOUND unless the agent exists and is not deleted.
+func (ps *Policies) alive(ctx context.Context, tenantID, agentID string) error {
+	v, deleted, err := ps.storedVersion(ctx, tenantID, agentID)
+	if err == nil && (v == 0 || deleted) {
+		err = sqlkit.AgentNotFound(agentID)
+	}
+	return err
+}
+
+// ListPolicyVersions implements ports.PolicyHistory.
+func (ps *Policies) ListPolicyVersions(ctx context.Context, tenantID, agentID string, page ports.PageRequest) (ports.Page[domain.Agent], error) {
+	before, paged, err := sqlkit.ParseNumberCursor(page.Cursor)
+	if err != nil {
+		return ports.Page[domain.Agent]{}, err
+	}
+	if !paged {
+		before = math.MaxInt64
+	}
+	if err := ps.alive(ctx, tenantID, agentID); err != nil {
+		return ports.Page[domain.Agent]{}, err
+	}
+	limit := ports.PageLimit(page.Limit)
+	ctx, cancel := ps.db.op(ctx)
+	defer cancel()
+	rows, err := ps.db.pool.Query(ctx, sqlListVersions, tenantID, agentID, int64(before), limit+1)
+	if err != nil {
+		return ports.Page[domain.Agent]{}, fail(err, "list policy versions")
+	}
+	texts, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return ports.Page[domain.Agent]{}, fail(err, "list policy versions")
+	}
+	agents := make([]domain.Agent, len(texts))
+	for i, text := range texts {
+		if err := json.Unmarshal([]byte(text), &agents[i]); err != nil {
+			return ports.Page[domain.Agent]{}, domain.WrapError(domain.CodeInternal, err, "a stored agent cannot be read")
+		}
+		agents[i].TenantID = tenantID
+	}
+	return sqlkit.PageOf(agents, limit, func(a domain.Agent) string { return sqlkit.NumberCursor(int(a.Version)) }), nil
+}
+
+// GetPolicyVersion implements ports.PolicyHistory.
+func (ps *Policies) GetPolicyVersion(ctx context.Context, tenantID, agentID string, version int64) (*domain.Policy, error) {
+	if err := ps.alive(ctx, tenantID, agentID); err != nil {
+		return nil, err
+	}
+	ctx, cancel := ps.db.op(ctx)
+	defer cancel()
+	var text string
+	err := ps.db.pool.QueryRow(ctx, sqlGetVersion, tenantID, agentID, version).Scan(&text)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, domain.Errorf(domain.CodeNotFound, "agent %s has no version %d", agentID, version)
+	}
+	if err != nil {
+		return nil, fail(err, "read policy version")
+	}
+	var p domain.Policy
+	if err := json.Unmarshal([]byte(text), &p); err != nil {
+		return nil, domain.WrapError(domain.CodeInternal, err, "a stored policy cannot be read")
+	}
+	p.Agent.TenantID = tenantID
+	return &p, nil
+}

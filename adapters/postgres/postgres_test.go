@@ -1,0 +1,168 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"focal/adapters/clock"
+	"focal/test/contract"
+)
+
+// testURL is the server the tests use. They fail, never skip, without one:
+// `make test` always provides it.
+func testURL(t *testing.T) string {
+	t.Helper()
+	url := os.Getenv("FOCAL_TEST_POSTGRES_URL")
+	if url == "" {
+		t.Fatal("FOCAL_TEST_POSTGRES_URL is not set. Start the local test server with\n" +
+			"    scripts/postgres-server.sh start .state/postgres\n" +
+			"and run the tests with FOCAL_TEST_POSTGRES_URL set to the URL it prints (make test does all of this).")
+	}
+	return url
+}
+
+// freshDatabase creates a database of its own for one test, dropped when
+// the test ends, and returns its URL.
+func freshDatabase(t *testing.T) string {
+	t.Helper()
+	base := testURL(t)
+	suffix := make([]byte, 6)
+	_, _ = rand.Read(suffix)
+	name := "focal_test_" + hex.EncodeToString(suffix)
+	cfg, err := pgx.ParseConfig(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	admin, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatalf("connect to the test server: %v", err)
+	}
+	defer admin.Close(context.Background())
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create the test database: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.ConnectConfig(ctx, cfg)
+		if err != nil {
+			t.Errorf("drop the test database: %v", err)
+			return
+		}
+		defer conn.Close(context.Background())
+		if _, err := conn.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop the test database: %v", err)
+		}
+	})
+	c := cfg.Copy()
+	c.Database = name
+	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", c.User, c.Host, c.Port, name)
+}
+
+// testDB opens a store on a fresh database.
+func testDB(t *testing.T, opts ...Option) *DB {
+	t.Helper()
+	return openDB(t, Config{URL: freshDatabase(t)}, opts...)
+}
+
+// Instances starting at once on an empty database apply each migration
+// once (the advisory lock) and all start.
+func TestConcurrentStartsMigrateOnce(t *testing.T) {
+	cfg := Config{URL: freshDatabase(t)}
+	const instances = 4
+	var wg sync.WaitGroup
+	dbs, errs := make([]*DB, instances), make([]error, instances)
+	for i := range instances {
+		wg.Go(func() {
+			dbs[i], errs[i] = Connect(t.Context(), cfg, clock.System{}, zap.NewNop())
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("instance %d did not start: %v", i, err)
+		}
+		t.Cleanup(func() { _ = dbs[i].Close(context.Background()) })
+	}
+	want, err := migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var applied int
+	if err := dbs[0].Pool().QueryRow(t.Context(), `SELECT count(*) FROM schema_migrations`).Scan(&applied); err != nil {
+		t.Fatal(err)
+	}
+	if applied != len(want) {
+		t.Fatalf("schema_migrations has %d rows after %d concurrent starts, want %d", applied, instances, len(want))
+	}
+}
+
+func openDB(t *testing.T, cfg Config, opts ...Option) *DB {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	db, err := Connect(ctx, cfg, clock.System{}, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)), opts...)
+	if err != nil {
+		t.Fatalf("open the test store: %v", err)
+	}
+	t.Cleanup(func() { _ = db.Close(context.Background()) })
+	return db
+}
+
+// stores is every port of db.
+type stores struct {
+	policies *Policies
+	sessions *Sessions
+	turns    *Turns
+	leases   *Leases
+	keys     *IdempotencyKeys
+	rates    *RateLimits
+	tenants  *Tenants
+}
+
+func storesOf(db *DB) stores {
+	return stores{NewPolicies(db), NewSessions(db), NewTurns(db), NewLeases(db), NewIdempotencyKeys(db), NewRateLimits(db), NewTenants(db)}
+}
+
+// The suite shares one database: every case uses fresh ids.
+func TestStoreContract(t *testing.T) {
+	db := testDB(t)
+	contract.RunStoreSuite(t, func(t *testing.T) contract.Stores {
+		s := storesOf(db)
+		return contract.Stores{
+			Policies: s.policies, Sessions: s.sessions, Turns: s.turns, Locker: s.leases,
+			Idempotency: s.keys, Rates: s.rates, PolicyHistory: s.policies,
+			TenantKeys: s.tenants, Budgets: s.tenants, Usage: s.tenants,
+			// Waiters of one process queue and are woken by its releases.
+			Features: contract.Features{FIFOLease: true},
+			Waiting:  func(tenantID, sessionID string) int { return db.waiters.Len(leaseKey(tenantID, sessionID)) },
+		}
+	})
+}
+
+// A server (or connection) that may lose an acknowledged commit is refused
+// at start-up, with the setting named.
+func TestStartRefusesCommitsThatMayBeLost(t *testing.T) {
+	cfg := Config{URL: freshDatabase(t) + "&synchronous_commit=off"}
+	db, err := Connect(t.Context(), cfg, clock.System{}, zap.NewNop())
+	if err == nil {
+		_ = db.Close(context.Background())
+		t.Fatal("started on synchronous_commit=off")
+	}
+	if !strings.Contains(err.Error(), "synchronous_commit=off") {
+		t.Fatalf("the error does not name the setting: %v", err)
+	}
+}

@@ -1,0 +1,142 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"focal/adapters/sqlkit"
+	"focal/domain"
+	"focal/ports"
+)
+
+// Sessions implements ports.SessionStore on PostgreSQL. A session is one
+// row holding its state after its newest turn, written by the same
+// statement that inserts the turn (turns.go), so a read never sees a
+// session behind its turns. A close writes only the status columns, which
+// win over the state's copy, so a close during a turn survives it.
+type Sessions struct{ db *DB }
+
+var _ ports.SessionStore = (*Sessions)(nil)
+
+// NewSessions returns the session store of db.
+func NewSessions(db *DB) *Sessions { return &Sessions{db: db} }
+
+// sessionColumns are the columns sqlkit.SessionRow is read from.
+const sessionColumns = `id, tenant_id, status, turn_count, version, closed_ns, state`
+
+const (
+	sqlGetSession = `-- get session
+SELECT ` + sessionColumns + ` FROM sessions WHERE id = $2 AND tenant_id = $1`
+	sqlListSessions = `-- list sessions
+SELECT ` + sessionColumns + `, created_ns FROM sessions
+WHERE tenant_id = $1 AND ($2 = '' OR agent_id = $2) AND ($3 = '' OR status = $3)
+	AND (NOT $4 OR (created_ns, id) < ($5, $6))
+ORDER BY created_ns DESC, id DESC LIMIT $7`
+	sqlCloseSession = `-- close session
+UPDATE sessions SET status = 'closed', active_key = NULL, closed_ns = $3, version = version + 1
+WHERE id = $2 AND tenant_id = $1 AND status = 'active'`
+	sqlDeleteSession = `-- delete session
+DELETE FROM sessions WHERE id = $2 AND tenant_id = $1`
+)
+
+func scanSession(row pgx.Row, extra ...any) (sqlkit.SessionRow, error) {
+	var r sqlkit.SessionRow
+	var state string
+	dest := append([]any{&r.ID, &r.TenantID, &r.Status, &r.TurnCount, &r.Version, &r.ClosedNS, &state}, extra...)
+	err := row.Scan(dest...)
+	r.State = []byte(state)
+	return r, err
+}
+
+// GetSession implements ports.SessionStore: one statement.
+func (ss *Sessions) GetSession(ctx context.Context, tenantID, sessionID string) (*domain.Session, error) {
+	ctx, cancel := ss.db.op(ctx)
+	defer cancel()
+	r, err := scanSession(ss.db.pool.QueryRow(ctx, sqlGetSession, tenantID, sessionID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, sqlkit.SessionNotFound(sessionID)
+	}
+	if err != nil {
+		return nil, fail(err, "get session")
+	}
+	return r.Session()
+}
+
+// ListSessions implements ports.SessionStore: newest first by creation
+// time, ties by id, from one index per filter.
+func (ss *Sessions) ListSessions(ctx context.Context, tenantID string, q ports.SessionQuery) (ports.Page[domain.Session], error) {
+	ns, id, hasCursor, err := sqlkit.ParseSessionCursor(q.Page.Cursor)
+	if err != nil {
+		return ports.Page[domain.Session]{}, err
+	}
+	limit := ports.PageLimit(q.Page.Limit)
+	ctx, cancel := ss.db.op(ctx)
+	defer cancel()
+	rows, err := ss.db.pool.Query(ctx, sqlListSessions, tenantID, q.AgentID, string(q.Status), hasCursor, ns, id, limit+1)
+	if err != nil {
+		return ports.Page[domain.Session]{}, fail(err, "list sessions")
+	}
+	defer rows.Close()
+	out := ports.Page[domain.Session]{Items: []domain.Session{}}
+	var lastNS int64
+	for rows.Next() {
+		if len(out.Items) == limit {
+			last := out.Items[limit-1]
+			out.NextCursor = sqlkit.SessionCursor(lastNS, last.ID)
+			break
+		}
+		var created int64
+		r, err := scanSession(rows, &created)
+		if err != nil {
+			return ports.Page[domain.Session]{}, fail(err, "list sessions")
+		}
+		s, err := r.Session()
+		if err != nil {
+			return ports.Page[domain.Session]{}, err
+		}
+		out.Items = append(out.Items, *s)
+		lastNS = created
+	}
+	if err := rows.Err(); err != nil {
+		return ports.Page[domain.Session]{}, fail(err, "list sessions")
+	}
+	return out, nil
+}
+
+// CloseSession implements ports.SessionStore: one update of the status
+// columns (which frees the channel key), then the session read back.
+func (ss *Sessions) CloseSession(ctx context.Context, tenantID, sessionID string, at time.Time) (*domain.Session, error) {
+	cctx, cancel := ss.db.op(ctx)
+	_, err := ss.db.pool.Exec(cctx, sqlCloseSession, tenantID, sessionID, at.UnixNano())
+	cancel()
+	if err != nil {
+		return nil, fail(err, "close session")
+	}
+	return ss.GetSession(ctx, tenantID, sessionID)
+}
+
+// DeleteSession implements ports.SessionStore: one delete; the turns go
+// with it (ON DELETE CASCADE). A commit in flight either locked the row
+// first, and its turn is deleted with the rest, or finds no row and is
+// refused; a waiter for the lease then finds no session.
+func (ss *Sessions) DeleteSession(ctx context.Context, tenantID, sessionID string) error {
+	ctx, cancel := ss.db.op(ctx)
+	defer cancel()
+	var tag int64
+	err := retry(ctx, func() error {
+		t, err := ss.db.pool.Exec(ctx, sqlDeleteSession, tenantID, sessionID)
+		tag = t.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return fail(err, "delete session")
+	}
+	if tag == 0 {
+		return sqlkit.SessionNotFound(sessionID)
+	}
+	ss.db.waiters.Wake(leaseKey(tenantID, sessionID))
+	return nil
+}

@@ -1,0 +1,291 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"focal/adapters/sqlkit"
+	"focal/ports"
+)
+
+// Tenants' model keys, budgets, budget blocks and usage: one row each.
+// The writes of one tenant's key take a transaction-scoped advisory lock
+// of the key first, so revisions, drawn from a sequence under the lock,
+// grow in the order the writes commit (the last put in force has the
+// highest). A budget block is claimed by one insert of the next number
+// (claims are never released, so the claimed blocks are 0 up to their
+// count); the primary key gives each number to one claimer, and a claimer
+// that lost a number tries the next.
+
+// Tenants implements ports.TenantModelKeyStore, ports.BudgetStore and
+// ports.UsageMeter on PostgreSQL.
+type Tenants struct{ db *DB }
+
+var (
+	_ ports.TenantModelKeyStore = (*Tenants)(nil)
+	_ ports.BudgetStore         = (*Tenants)(nil)
+	_ ports.UsageMeter          = (*Tenants)(nil)
+)
+
+// NewTenants returns the tenant stores of db.
+func NewTenants(db *DB) *Tenants { return &Tenants{db: db} }
+
+const keyColumns = `tenant_id, provider, key_id, nonce, ciphertext, hint, base_url, models, set_ns, revision`
+
+// keyPlace orders every tenant's keys byte-wise, as their cursors compare.
+const keyPlace = `(tenant_id || '/' || provider) COLLATE "C"`
+
+const (
+	sqlLockKey = `-- lock tenant key
+SELECT pg_advisory_xact_lock(hashtextextended('tenant_model_keys/' || $1 || '/' || $2, 0))`
+	sqlPutKey = `-- put tenant key
+INSERT INTO tenant_model_keys (` + keyColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, nextval('tenant_key_revisions'))
+ON CONFLICT (tenant_id, provider) DO UPDATE SET key_id = EXCLUDED.key_id, nonce = EXCLUDED.nonce, ciphertext = EXCLUDED.ciphertext,
+	hint = EXCLUDED.hint, base_url = EXCLUDED.base_url, models = EXCLUDED.models, set_ns = EXCLUDED.set_ns, revision = EXCLUDED.revision
+RETURNING revision`
+	sqlTenantKeys = `-- tenant keys
+SELECT ` + keyColumns + ` FROM tenant_model_keys WHERE tenant_id = $1 ORDER BY provider COLLATE "C"`
+	sqlDeleteKey = `-- delete tenant key
+DELETE FROM tenant_model_keys WHERE tenant_id = $1 AND provider = $2`
+	sqlAllKeys = `-- all tenant keys
+SELECT ` + keyColumns + ` FROM tenant_model_keys WHERE ` + keyPlace + ` > $1 ORDER BY ` + keyPlace + ` LIMIT $2`
+	sqlResealKey = `-- reseal tenant key
+UPDATE tenant_model_keys SET key_id = $4, nonce = $5, ciphertext = $6, revision = nextval('tenant_key_revisions')
+WHERE tenant_id = $1 AND provider = $2 AND revision = $3`
+	sqlKeyRevision = `-- tenant key revision
+SELECT revision FROM tenant_model_keys WHERE tenant_id = $1 AND provider = $2`
+
+	sqlSetBudget = `-- set budget
+INSERT INTO tenant_budgets (tenant_id, monthly_tokens, month, spent_before, set_ns) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (tenant_id) DO UPDATE SET monthly_tokens = EXCLUDED.monthly_tokens, month = EXCLUDED.month,
+	spent_before = EXCLUDED.spent_before, set_ns = EXCLUDED.set_ns`
+	sqlGetBudget = `-- get budget
+SELECT tenant_id, monthly_tokens, month, spent_before, set_ns FROM tenant_budgets WHERE tenant_id = $1`
+	sqlDelBudget = `-- delete budget
+DELETE FROM tenant_budgets WHERE tenant_id = $1`
+	// $1 tenant, $2 period, $3 limit, $4 holder: the count of claimed
+	// blocks, and the block this statement claimed (NULL when none).
+	sqlClaimBlock = `-- claim budget block
+WITH c AS (SELECT count(*)::int AS n FROM budget_blocks WHERE tenant_id = $1 AND period = $2),
+i AS (INSERT INTO budget_blocks (tenant_id, period, block, holder) SELECT $1, $2, n, $4 FROM c WHERE n < $3
+	ON CONFLICT DO NOTHING RETURNING block)
+SELECT c.n, (SELECT block FROM i) FROM c`
+
+	sqlRecordUsage = `-- record usage
+INSERT INTO tenant_usage (tenant_id, month, holder, prompt, completion, turns, updated_ns) VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (tenant_id, month, holder) DO UPDATE SET prompt = EXCLUDED.prompt, completion = EXCLUDED.completion,
+	turns = EXCLUDED.turns, updated_ns = EXCLUDED.updated_ns`
+	sqlMonthUsage = `-- month usage
+SELECT coalesce(sum(prompt), 0)::bigint, coalesce(sum(completion), 0)::bigint, coalesce(sum(turns), 0)::bigint
+FROM tenant_usage WHERE tenant_id = $1 AND month = $2`
+)
+
+func scanKey(row pgx.CollectableRow) (ports.TenantModelKey, error) {
+	var k ports.TenantModelKey
+	var models string
+	var setNS int64
+	err := row.Scan(&k.TenantID, &k.Provider, &k.Secret.KeyID, &k.Secret.Nonce, &k.Secret.Ciphertext, &k.Hint, &k.BaseURL,
+		&models, &setNS, &k.Revision)
+	if err != nil {
+		return k, err
+	}
+	k.SetAt = time.Unix(0, setNS).UTC()
+	k.Models, err = sqlkit.DecodeModels(models)
+	return k, err
+}
+
+// keyWrite runs fn in a transaction holding the lock of the tenant's key
+// of provider.
+func (s *Tenants) keyWrite(ctx context.Context, what, tenantID, provider string, fn func(tx pgx.Tx) error) error {
+	ctx, cancel := s.db.op(ctx)
+	defer cancel()
+	err := retry(ctx, func() error {
+		return pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, sqlLockKey, tenantID, provider); err != nil {
+				return err
+			}
+			return fn(tx)
+		})
+	})
+	return fail(err, what)
+}
+
+// PutTenantModelKey implements ports.TenantModelKeyStore.
+func (s *Tenants) PutTenantModelKey(ctx context.Context, rec ports.TenantModelKey) (int64, error) {
+	models, err := sqlkit.EncodeModels(rec.Models)
+	if err != nil {
+		return 0, err
+	}
+	var revision int64
+	err = s.keyWrite(ctx, "put tenant model key", rec.TenantID, rec.Provider, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, sqlPutKey, rec.TenantID, rec.Provider, rec.Secret.KeyID, nonNil(rec.Secret.Nonce),
+			nonNil(rec.Secret.Ciphertext), rec.Hint, rec.BaseURL, models, rec.SetAt.UnixNano()).Scan(&revision)
+	})
+	return revision, err
+}
+
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// TenantModelKeys implements ports.TenantModelKeyStore.
+func (s *Tenants) TenantModelKeys(ctx context.Context, tenantID string) ([]ports.TenantModelKey, error) {
+	return s.readKeys(ctx, sqlTenantKeys, tenantID)
+}
+
+func (s *Tenants) readKeys(ctx context.Context, query string, args ...any) ([]ports.TenantModelKey, error) {
+	ctx, cancel := s.db.op(ctx)
+	defer cancel()
+	rows, err := s.db.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fail(err, "read tenant model keys")
+	}
+	keys, err := pgx.CollectRows(rows, scanKey)
+	if err != nil {
+		return nil, fail(err, "read tenant model keys")
+	}
+	if keys == nil {
+		keys = []ports.TenantModelKey{}
+	}
+	return keys, nil
+}
+
+// DeleteTenantModelKey implements ports.TenantModelKeyStore.
+func (s *Tenants) DeleteTenantModelKey(ctx context.Context, tenantID, provider string) error {
+	return s.keyWrite(ctx, "delete tenant model key", tenantID, provider, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, sqlDeleteKey, tenantID, provider)
+		if err == nil && tag.RowsAffected() == 0 {
+			return sqlkit.NoKey(provider)
+		}
+		return err
+	})
+}
+
+// ListAllTenantModelKeys implements ports.TenantModelKeyStore.
+func (s *Tenants) ListAllTenantModelKeys(ctx context.Context, page ports.PageRequest) (ports.Page[ports.TenantModelKey], error) {
+	after, err := ports.DecodeCursor(page.Cursor)
+	if err != nil {
+		return ports.Page[ports.TenantModelKey]{}, err
+	}
+	limit := ports.PageLimit(page.Limit)
+	keys, err := s.readKeys(ctx, sqlAllKeys, after, limit+1)
+	if err != nil {
+		return ports.Page[ports.TenantModelKey]{}, err
+	}
+	return sqlkit.PageOf(keys, limit, sqlkit.KeyCursor), nil
+}
+
+// ResealTenantModelKey implements ports.TenantModelKeyStore.
+func (s *Tenants) ResealTenantModelKey(ctx context.Context, rec ports.TenantModelKey) error {
+	return s.keyWrite(ctx, "reseal tenant model key", rec.TenantID, rec.Provider, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, sqlResealKey, rec.TenantID, rec.Provider, rec.Revision, rec.Secret.KeyID, nonNil(rec.Secret.Nonce),
+			nonNil(rec.Secret.Ciphertext))
+		if err != nil || tag.RowsAffected() == 1 {
+			return err
+		}
+		var cur int64
+		err = tx.QueryRow(ctx, sqlKeyRevision, rec.TenantID, rec.Provider).Scan(&cur)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return sqlkit.NoKey(rec.Provider)
+		}
+		if err != nil {
+			return err
+		}
+		return sqlkit.KeyChanged(rec.Provider)
+	})
+}
+
+// exec runs one statement, sent again after a conflict that rolled it back.
+func (s *Tenants) exec(ctx context.Context, what, query string, args ...any) (int64, error) {
+	ctx, cancel := s.db.op(ctx)
+	defer cancel()
+	var affected int64
+	err := retry(ctx, func() error {
+		tag, err := s.db.pool.Exec(ctx, query, args...)
+		affected = tag.RowsAffected()
+		return err
+	})
+	return affected, fail(err, what)
+}
+
+// SetTenantBudget implements ports.BudgetStore.
+func (s *Tenants) SetTenantBudget(ctx context.Context, b ports.TenantBudget) error {
+	_, err := s.exec(ctx, "set tenant budget", sqlSetBudget, b.TenantID, b.MonthlyTokens, b.Month, b.SpentBefore, b.SetAt.UnixNano())
+	return err
+}
+
+// TenantBudget implements ports.BudgetStore.
+func (s *Tenants) TenantBudget(ctx context.Context, tenantID string) (*ports.TenantBudget, error) {
+	ctx, cancel := s.db.op(ctx)
+	defer cancel()
+	var b ports.TenantBudget
+	var setNS int64
+	err := s.db.pool.QueryRow(ctx, sqlGetBudget, tenantID).Scan(&b.TenantID, &b.MonthlyTokens, &b.Month, &b.SpentBefore, &setNS)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, sqlkit.NoBudget()
+	}
+	if err != nil {
+		return nil, fail(err, "read tenant budget")
+	}
+	b.SetAt = time.Unix(0, setNS).UTC()
+	return &b, nil
+}
+
+// DeleteTenantBudget implements ports.BudgetStore.
+func (s *Tenants) DeleteTenantBudget(ctx context.Context, tenantID string) error {
+	n, err := s.exec(ctx, "delete tenant budget", sqlDelBudget, tenantID)
+	if err == nil && n == 0 {
+		return sqlkit.NoBudget()
+	}
+	return err
+}
+
+// claimRoundsPerBlock bounds the rounds of a block claimer that keeps
+// losing the next number to others.
+const claimRoundsPerBlock = 64
+
+// ClaimBudgetBlock implements ports.BudgetStore: each round claims the
+// next number, or learns that every block below limit is claimed; a round
+// that lost its number to a concurrent claimer tries the next.
+func (s *Tenants) ClaimBudgetBlock(ctx context.Context, tenantID, period string, limit int, holder string) (int, bool, error) {
+	ctx, cancel := s.db.op(ctx)
+	defer cancel()
+	for range claimRoundsPerBlock {
+		var claimed int
+		var block *int
+		err := retry(ctx, func() error {
+			return s.db.pool.QueryRow(ctx, sqlClaimBlock, tenantID, period, limit, holder).Scan(&claimed, &block)
+		})
+		switch {
+		case err != nil:
+			return 0, false, fail(err, "claim budget block")
+		case block != nil:
+			return *block, true, nil
+		case claimed >= limit:
+			return 0, false, nil
+		}
+	}
+	return 0, false, sqlkit.Busy("the budget blocks of this tenant keep being claimed; retry")
+}
+
+// RecordUsage implements ports.UsageMeter.
+func (s *Tenants) RecordUsage(ctx context.Context, rec ports.UsageRecord) error {
+	_, err := s.exec(ctx, "record usage", sqlRecordUsage, rec.TenantID, rec.Month, rec.Holder, rec.Prompt, rec.Completion, rec.Turns,
+		rec.UpdatedAt.UnixNano())
+	return err
+}
+
+// MonthUsage implements ports.UsageMeter.
+func (s *Tenants) MonthUsage(ctx context.Context, tenantID, month string) (ports.UsageTotals, error) {
+	ctx, cancel := s.db.op(ctx)
+	defer cancel()
+	var u ports.UsageTotals
+	err := s.db.pool.QueryRow(ctx, sqlMonthUsage, tenantID, month).Scan(&u.Prompt, &u.Completion, &u.Turns)
+	return u, fail(err, "read usage")
+}
