@@ -3,9 +3,14 @@
 // matched, scenario position, tools called, and the reply.
 //
 //	name: returns flow
+//	tools:                          # stand-ins for the bundle's webhooks (optional)
+//	  order_lookup:
+//	    variables: {item_name: blue denim jacket}   # what the tool answers
 //	conversations:
 //	  - name: a jacket that did not fit
 //	    channel: webchat            # optional, default "test"
+//	    tools:                      # this conversation's stand-ins, over the file's
+//	      order_lookup: {status: 503}               # the tool fails
 //	    turns:
 //	      - user: Hi! I want to return my jacket
 //	        expect:
@@ -40,15 +45,42 @@ import (
 
 // Suite is one conversation test file.
 type Suite struct {
-	Name          string         `yaml:"name"`
-	Conversations []Conversation `yaml:"conversations"`
+	Name string `yaml:"name"`
+	// Tools stand in for the bundle's webhooks while the file runs.
+	Tools         map[string]ToolStub `yaml:"tools"`
+	Conversations []Conversation      `yaml:"conversations"`
 }
 
 // Conversation is a scripted exchange in one session.
 type Conversation struct {
 	Name    string `yaml:"name"`
 	Channel string `yaml:"channel"`
-	Turns   []Turn `yaml:"turns"`
+	// Tools replace the file's stand-ins of the same ids for this
+	// conversation.
+	Tools map[string]ToolStub `yaml:"tools"`
+	Turns []Turn              `yaml:"turns"`
+}
+
+// ToolStub is what a stand-in for one tool answers: its variables, or a
+// failure status (4xx or 5xx) instead.
+type ToolStub struct {
+	Variables map[string]any `yaml:"variables"`
+	Status    int            `yaml:"status"`
+}
+
+// ToolStubs receives the stand-ins in force before each conversation
+// starts; the runner of the file serves them.
+type ToolStubs func(map[string]ToolStub)
+
+// StubbedTools lists the ids of every tool the suite stands in for, in
+// the file or in any conversation.
+func (s *Suite) StubbedTools() []string {
+	ids := slices.Collect(maps.Keys(s.Tools))
+	for _, c := range s.Conversations {
+		ids = append(ids, slices.Collect(maps.Keys(c.Tools))...)
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
 }
 
 // Turn is one user message and what must follow.
@@ -90,7 +122,13 @@ func Parse(data []byte) (*Suite, error) {
 	if len(s.Conversations) == 0 {
 		return nil, fmt.Errorf("conversation test %q has no conversations", s.Name)
 	}
+	if err := checkStubs("tools", s.Tools); err != nil {
+		return nil, err
+	}
 	for i, c := range s.Conversations {
+		if err := checkStubs(fmt.Sprintf("conversation %q: tools", c.Name), c.Tools); err != nil {
+			return nil, err
+		}
 		if len(c.Turns) == 0 {
 			return nil, fmt.Errorf("conversation %d (%q) has no turns", i+1, c.Name)
 		}
@@ -106,6 +144,19 @@ func Parse(data []byte) (*Suite, error) {
 		}
 	}
 	return &s, nil
+}
+
+// checkStubs refuses a stand-in that both fails and answers.
+func checkStubs(where string, stubs map[string]ToolStub) error {
+	for id, st := range stubs {
+		switch {
+		case st.Status != 0 && (st.Status < 400 || st.Status > 599):
+			return fmt.Errorf("%s.%s.status: %d is not a failure status (400-599); leave it out to answer the variables", where, id, st.Status)
+		case st.Status != 0 && len(st.Variables) > 0:
+			return fmt.Errorf("%s.%s: a stand-in answers variables or fails with a status, not both", where, id)
+		}
+	}
+	return nil
 }
 
 // Chatter runs one turn; *application.ProcessMessage is one.
@@ -157,9 +208,17 @@ func (r Report) Passed() bool {
 // Run plays every conversation of s against agentID of tenantID, each in
 // a session of its own. A conversation stops at a turn that errors. turns,
 // when not nil, reads each turn's record for the report.
-func Run(ctx context.Context, chat Chatter, turns TurnReader, tenantID, agentID string, s *Suite) Report {
+func Run(ctx context.Context, chat Chatter, turns TurnReader, tenantID, agentID string, s *Suite, stubs ToolStubs) Report {
 	rep := Report{Suite: s.Name}
 	for _, conv := range s.Conversations {
+		if stubs != nil {
+			inForce := maps.Clone(s.Tools)
+			if inForce == nil {
+				inForce = map[string]ToolStub{}
+			}
+			maps.Copy(inForce, conv.Tools)
+			stubs(inForce)
+		}
 		channel := conv.Channel
 		if channel == "" {
 			channel = "test"

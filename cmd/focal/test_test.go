@@ -130,3 +130,50 @@ func TestLintPrintsWarnings(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "rules[0].condition")
 }
+
+// A test file's stand-in for a tool is called over HTTP and its answer
+// reaches the reply; a stand-in for a tool the bundle lacks, or one that
+// both fails and answers, is refused before anything runs.
+func TestConversationTestsStandInForTools(t *testing.T) {
+	out, err := runCLI(t, "test",
+		filepath.Join(repo, "examples", "demo-agent.yaml"),
+		filepath.Join(repo, "examples", "tests", "demo-agent.test.yaml"))
+	require.NoError(t, err, out)
+	assert.Contains(t, out, `item_name = blue denim jacket (tool "order_lookup")`)
+
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		path := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(path, []byte(text), 0o600))
+		return path
+	}
+	_, err = runCLI(t, "test", filepath.Join(repo, "examples", "demo-agent.yaml"), write("unknown.test.yaml", `
+tools:
+  crm_lookup: {variables: {tier: gold}}
+conversations:
+  - name: one
+    turns: [{user: hello}]
+`))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "tools.crm_lookup: the conversation tests stand in for a tool the bundle does not declare")
+
+	_, err = runCLI(t, "test", filepath.Join(repo, "examples", "demo-agent.yaml"), write("both.test.yaml", `
+conversations:
+  - name: one
+    tools:
+      order_lookup: {status: 503, variables: {item_name: coat}}
+    turns: [{user: hello}]
+`))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "a stand-in answers variables or fails with a status, not both")
+
+	_, err = runCLI(t, "test", filepath.Join(repo, "examples", "demo-agent.yaml"), write("status.test.yaml", `
+tools:
+  order_lookup: {status: 200}
+conversations:
+  - name: one
+    turns: [{user: hello}]
+`))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "tools.order_lookup.status: 200 is not a failure status")
+}
