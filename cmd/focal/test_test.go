@@ -147,33 +147,21 @@ func TestConversationTestsStandInForTools(t *testing.T) {
 		require.NoError(t, os.WriteFile(path, []byte(text), 0o600))
 		return path
 	}
-	_, err = runCLI(t, "test", filepath.Join(repo, "examples", "demo-agent.yaml"), write("unknown.test.yaml", `
-tools:
-  crm_lookup: {variables: {tier: gold}}
-conversations:
-  - name: one
-    turns: [{user: hello}]
-`))
+	for _, bad := range []struct{ file, text, want string }{
+		{"unknown.test.yaml", "tools:\n  crm_lookup: {variables: {tier: gold}}\n",
+			"tools.crm_lookup: the conversation tests stand in for a tool the bundle does not declare"},
+		{"status.test.yaml", "tools:\n  order_lookup: {status: 200}\n",
+			"tools.order_lookup.status: 200 is not a failure status"},
+		{"both.test.yaml", "tools:\n  order_lookup: {status: 503, variables: {item_name: coat}}\n",
+			"a stand-in answers variables or fails with a status, not both"},
+	} {
+		text := bad.text + "conversations:\n  - name: one\n    turns: [{user: hello}]\n"
+		_, err = runCLI(t, "test", filepath.Join(repo, "examples", "demo-agent.yaml"), write(bad.file, text))
+		require.Error(t, err, bad.file)
+		assert.Contains(t, err.Error(), bad.want)
+	}
+	_, err = runCLI(t, "test", filepath.Join(repo, "examples", "demo-agent.yaml"), write("conversation.test.yaml",
+		"conversations:\n  - name: one\n    tools:\n      order_lookup: {status: 302}\n    turns: [{user: hello}]\n"))
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "tools.crm_lookup: the conversation tests stand in for a tool the bundle does not declare")
-
-	_, err = runCLI(t, "test", filepath.Join(repo, "examples", "demo-agent.yaml"), write("both.test.yaml", `
-conversations:
-  - name: one
-    tools:
-      order_lookup: {status: 503, variables: {item_name: coat}}
-    turns: [{user: hello}]
-`))
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "a stand-in answers variables or fails with a status, not both")
-
-	_, err = runCLI(t, "test", filepath.Join(repo, "examples", "demo-agent.yaml"), write("status.test.yaml", `
-tools:
-  order_lookup: {status: 200}
-conversations:
-  - name: one
-    turns: [{user: hello}]
-`))
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "tools.order_lookup.status: 200 is not a failure status")
+	assert.Contains(t, err.Error(), `conversation "one": tools.order_lookup.status: 302 is not a failure status`)
 }
