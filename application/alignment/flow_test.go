@@ -15,6 +15,9 @@ type fixedClock struct{ t time.Time }
 
 func (c fixedClock) Now() time.Time { return c.t }
 
+// After is the wall clock's: nothing here waits on this clock.
+func (c fixedClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
 func withClock(t time.Time) func(*Deps) { return func(d *Deps) { d.Clock = fixedClock{t} } }
 
 // returnsPolicy is a returns flow that collects an order number and a
