@@ -323,8 +323,11 @@ func (o *outages) stalled(ctx context.Context, r *CaseResult) error {
 	wg.Wait()
 	r.zero("stalled streams whose turn was not recorded", unrecorded)
 	r.zero("stalled streams' turns not recorded interrupted", notInterrupted)
-	r.within(fmt.Sprintf("slowest stalled stream's turn recorded, from its client's last read (write deadline %s)", writeTimeout),
-		slowest, writeTimeout+10*time.Second)
+	// The turn's record holds the megabytes the server's socket buffer
+	// took before the writes blocked: on the test server, writing and
+	// reading it back is most of this time on a loaded machine.
+	r.within(fmt.Sprintf("slowest stalled stream's turn recorded, from its client's last read (write deadline %s; its record holds ~4 MB)", writeTimeout),
+		slowest, writeTimeout+30*time.Second)
 	// Every slot of the cap is free again, and every session answers: a
 	// client retrying as told (Retry-After) gets through within seconds.
 	var refused int
