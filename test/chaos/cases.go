@@ -292,10 +292,12 @@ func (o *outages) stalled(ctx context.Context, r *CaseResult) error {
 	}
 	defer p.kill()
 	host := strings.TrimPrefix(p.url, "http://")
-	var slowest time.Duration
-	var unrecorded, notInterrupted int
-	var wg sync.WaitGroup
-	var mu sync.Mutex
+	var (
+		slowest                    time.Duration
+		unrecorded, notInterrupted int
+		wg                         sync.WaitGroup
+		mu                         sync.Mutex
+	)
 	for i := range n {
 		wg.Go(func() {
 			turnID, stalledAt, conn, err := stallStream(host, o.token, fmt.Sprintf("stalled-%d", i))
@@ -323,24 +325,27 @@ func (o *outages) stalled(ctx context.Context, r *CaseResult) error {
 	wg.Wait()
 	r.zero("stalled streams whose turn was not recorded", unrecorded)
 	r.zero("stalled streams' turns not recorded interrupted", notInterrupted)
-	// The turn's record holds the megabytes the server's socket buffer
-	// took before the writes blocked: on the test server, writing and
-	// reading it back is most of this time on a loaded machine.
+	// The record holds what the socket took before blocking (MBs): storing it is most of this.
 	r.within(fmt.Sprintf("slowest stalled stream's turn recorded, from its client's last read (write deadline %s; its record holds ~4 MB)", writeTimeout),
 		slowest, writeTimeout+30*time.Second)
-	// Every slot of the cap is free again, and every session answers: a
-	// client retrying as told (Retry-After) gets through within seconds.
+	o.capFreed(ctx, r, p.url, n)
+	return nil
+}
+
+// capFreed checks that every slot of the stream cap is free again and every
+// stalled session answers: a client retrying as told (Retry-After) gets
+// through within seconds.
+func (o *outages) capFreed(ctx context.Context, r *CaseResult, url string, n int) {
 	var refused int
 	for i := range n {
 		user := fmt.Sprintf("stalled-%d", i)
 		next := &streamCall{user: user, message: shortTurn + " still there, " + user + "?"}
-		if _, err := resolve(ctx, p.url, o.token, next, 5*time.Second); err != nil {
+		if _, err := resolve(ctx, url, o.token, next, 5*time.Second); err != nil {
 			refused++
 			r.Notes = append(r.Notes, err.Error())
 		}
 	}
 	r.zero(fmt.Sprintf("streams still refused 5 s after the stalled turns were recorded (cap %d, their sessions reused)", n), refused)
-	return nil
 }
 
 // stallStream opens a stream with a small receive buffer, reads its first
