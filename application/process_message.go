@@ -350,30 +350,6 @@ func (p *PreparedTurn) newTurn(released string, deltas []string) *domain.Turn {
 	}
 }
 
-// keepLease renews the turn's lease every third of its TTL until stopped,
-// so only a holder that stopped (it died, or lost the store) loses it. A
-// renewal that fails is tried at the next tick; one refused (the lease was
-// taken over) ends the renewals: the commit will be refused too.
-func (p *PreparedTurn) keepLease(ctx context.Context) (stop func()) {
-	done, ended := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(ended)
-		t := time.NewTicker(p.uc.cfg.LeaseTTL / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-			}
-			if domain.IsCode(p.lease.Renew(ctx), domain.CodeSessionBusy) {
-				return
-			}
-		}
-	}()
-	return func() { close(done); <-ended }
-}
-
 // commitFailed answers a turn whose commit did not succeed: with the turn
 // that answered its keyed request first, if one did; with the run's own
 // error; or, when the store confirmed neither way, with an unknown outcome
