@@ -47,12 +47,13 @@ type MessageScores struct {
 // ExampleTexts (NaN where unknown). The cost grows with the matcher's
 // weights for the message's words, not with the number of rules.
 func (cp *CompiledPolicy) ScoreMessage(text string, similarity []float64) *MessageScores {
-	s := &MessageScores{cp: cp, byCond: map[int]int{}}
+	s := &MessageScores{cp: cp}
 	if cp.global == nil {
 		return s
 	}
 	s.in = cp.global.input(text, "", cp.similarityOrNil(similarity))
 	s.scores = cp.global.matcher.Score(s.in, nil)
+	s.byCond = make(map[int]int, len(s.scores))
 	for i, cs := range s.scores {
 		s.byCond[cs.Condition] = i
 	}
@@ -69,7 +70,11 @@ func (cp *CompiledPolicy) similarityOrNil(similarity []float64) []float64 {
 // Rules are the rules whose condition scored at least 0.01, best first
 // (declaration order among equals).
 func (s *MessageScores) Rules() []ScoredRule {
-	var out []ScoredRule
+	n := 0
+	for _, cs := range s.scores {
+		n += len(s.cp.condRules[cs.Condition])
+	}
+	out := make([]ScoredRule, 0, n)
 	for _, cs := range s.scores {
 		for _, i := range s.cp.condRules[cs.Condition] {
 			out = append(out, ScoredRule{Index: i, Rule: &s.cp.Policy.Rules[i], ConditionEvidence: s.cp.global.evidence(cs)})
@@ -113,7 +118,10 @@ func (s *MessageScores) ExplainEntry(scenarioID string) ConditionEvidence {
 }
 
 func (s *MessageScores) explain(c int) ConditionEvidence {
-	if i, ok := s.byCond[c]; ok && s.scores[i].Example >= 0 {
+	if i, ok := s.byCond[c]; ok {
+		if s.scores[i].Example < 0 {
+			s.cp.global.matcher.Explain(s.in, s.scores[i:i+1])
+		}
 		return s.cp.global.evidence(s.scores[i])
 	}
 	if s.cp.global == nil {

@@ -59,12 +59,7 @@ const matcherContextWords = 6
 // the postings of the message's features (each capped), not with the
 // number of conditions; the semantic signal reads Semantic once.
 func (m *Matcher) Score(in MatchInput, candidates []int) []ConditionScore {
-	words := matcherWords(in.Text, m.tuning.negationScope)
-	q := m.vocab.messageVector(extractFeatures(words))
-	if in.Context != "" && len(words) < matcherContextWords {
-		ctx := m.vocab.vector(extractFeatures(matcherWords(in.Context, m.tuning.negationScope)))
-		q = addContext(q, ctx, 1.2*(1-float64(len(words))/matcherContextWords))
-	}
+	words, q := m.message(in)
 	scratch := m.scratch.Get().(*scoreScratch)
 	defer m.scratch.Put(scratch)
 	acc := scratch.margins
@@ -113,6 +108,34 @@ func (m *Matcher) Score(in MatchInput, candidates []int) []ConditionScore {
 	})
 	m.explain(out, words, &q, sem, scratch.words)
 	return out
+}
+
+// message is in's words and vector, its context mixed in.
+func (m *Matcher) message(in MatchInput) ([]matcherWord, messageVec) {
+	words := matcherWords(in.Text, m.tuning.negationScope)
+	q := m.vocab.messageVector(extractFeatures(words))
+	if in.Context != "" && len(words) < matcherContextWords {
+		ctx := m.vocab.vector(extractFeatures(matcherWords(in.Context, m.tuning.negationScope)))
+		q = addContext(q, ctx, 1.2*(1-float64(len(words))/matcherContextWords))
+	}
+	return words, q
+}
+
+// Explain sets Example and Terms of scores, results of Score for in that
+// it left unexplained (past its first three), as Score would have set
+// them. It reads only the message and these conditions: the cost does not
+// grow with the number of conditions, as scoring them again would.
+func (m *Matcher) Explain(in MatchInput, scores []ConditionScore) {
+	if len(scores) == 0 {
+		return
+	}
+	words, q := m.message(in)
+	sem := m.semanticEvidence(in.Semantic)
+	scratch := m.scratch.Get().(*scoreScratch)
+	defer m.scratch.Put(scratch)
+	for start := 0; start < len(scores); start += matcherExplained {
+		m.explain(scores[start:min(len(scores), start+matcherExplained)], words, &q, sem, scratch.words)
+	}
 }
 
 // scoreScratch is one Score call's buffers, kept between calls.

@@ -221,9 +221,16 @@ const (
 // the length of each number (so "123456" and "554433" share a feature),
 // and the character n-grams of each word with digits folded to "0".
 func extractFeatures(words []matcherWord) matcherFeatures {
-	var f matcherFeatures
-	var charOrigin []int32
-	var runes []rune
+	// Sized up front: a turn scores every message, and growing these
+	// slices one append at a time was most of what scoring allocated.
+	grams := 0
+	for _, w := range words {
+		grams += (len(w.stem) + 2) * (matcherMaxGram - matcherMinGram + 1)
+	}
+	f := matcherFeatures{words: make([]uint64, 0, 3*len(words)), chars: make([]uint64, 0, grams),
+		origin: make([]int32, 0, 3*len(words)+grams)}
+	charOrigin := make([]int32, 0, grams)
+	runes := make([]rune, 0, 32)
 	for i, w := range words {
 		ns := nsWord
 		if w.negated {

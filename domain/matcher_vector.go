@@ -180,9 +180,11 @@ func (v *matcherVocab) messageVector(f matcherFeatures) messageVec {
 		h      uint64
 		origin int32
 	}
-	var q messageVec
-	q.originAt = append(q.originAt, 0)
-	var occ []occurrence
+	// Sized up front (see extractFeatures).
+	n := len(f.words) + len(f.chars)
+	q := messageVec{matcherVec: matcherVec{e: make([]matcherEntry, 0, n)}, originAt: make([]int32, 1, n+1),
+		origins: make([]int32, 0, len(f.origin))}
+	occ := make([]occurrence, 0, max(len(f.words), len(f.chars)))
 	appendBlock := func(block []uint64, origin []int32) {
 		occ = occ[:0]
 		for k, h := range block {
