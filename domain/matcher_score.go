@@ -2,7 +2,6 @@ package domain
 
 import (
 	"cmp"
-	"container/heap"
 	"slices"
 )
 
@@ -146,9 +145,10 @@ type scoreScratch struct {
 
 // bestConditions returns up to limit of the n conditions whose log-odds
 // reach floor (in no particular order), keeping the best seen so far in a
-// heap whose root is the worst of them.
+// heap whose root is the worst of them (sifted here rather than through
+// container/heap, whose interface boxed every push).
 func bestConditions(n, limit int, floor float64, logOdds func(int) float64) []int {
-	h := make(bestHeap, 0, limit)
+	h := make([]scored, 0, limit)
 	for c := range n {
 		z := logOdds(c)
 		if z < floor {
@@ -157,10 +157,11 @@ func bestConditions(n, limit int, floor float64, logOdds func(int) float64) []in
 		e := scored{z, c}
 		switch {
 		case len(h) < limit:
-			heap.Push(&h, e)
+			h = append(h, e)
+			siftUp(h, len(h)-1)
 		case worseScored(h[0], e):
 			h[0] = e
-			heap.Fix(&h, 0)
+			siftDown(h, 0)
 		}
 	}
 	out := make([]int, len(h))
@@ -179,16 +180,31 @@ type scored struct {
 // worseScored orders by log-odds, then prefers the lower condition index.
 func worseScored(a, b scored) bool { return a.z < b.z || (a.z == b.z && a.c > b.c) }
 
-// bestHeap is a min-heap of scored conditions (container/heap).
-type bestHeap []scored
+// siftUp and siftDown keep h a min-heap by worseScored.
+func siftUp(h []scored, i int) {
+	for i > 0 {
+		parent := (i - 1) / 2
+		if !worseScored(h[i], h[parent]) {
+			return
+		}
+		h[i], h[parent] = h[parent], h[i]
+		i = parent
+	}
+}
 
-func (h bestHeap) Len() int           { return len(h) }
-func (h bestHeap) Less(i, j int) bool { return worseScored(h[i], h[j]) }
-func (h bestHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *bestHeap) Push(x any)        { *h = append(*h, x.(scored)) }
-func (h *bestHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+func siftDown(h []scored, i int) {
+	for {
+		least, l, r := i, 2*i+1, 2*i+2
+		if l < len(h) && worseScored(h[l], h[least]) {
+			least = l
+		}
+		if r < len(h) && worseScored(h[r], h[least]) {
+			least = r
+		}
+		if least == i {
+			return
+		}
+		h[i], h[least] = h[least], h[i]
+		i = least
+	}
 }

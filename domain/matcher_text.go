@@ -21,7 +21,7 @@ type matcherWord struct {
 // looks alike. A negation covers the words after it up to scope words or
 // the end of the clause (punctuation or "but"); scope 0 disables it.
 func matcherWords(text string, scope int) []matcherWord {
-	var out []matcherWord
+	out := make([]matcherWord, 0, 16)
 	left := 0 // words the current negation still covers
 	emit := func(w string) {
 		switch {
@@ -42,23 +42,33 @@ func matcherWords(text string, scope int) []matcherWord {
 			left--
 		}
 	}
-	var word strings.Builder
+	// One buffer for every word, and one string per word: scoring a
+	// message runs every turn.
+	word := make([]byte, 0, 32)
 	flush := func() {
-		if word.Len() == 0 {
+		if len(word) == 0 {
 			return
 		}
-		for _, w := range expandContraction(word.String()) {
-			emit(w)
+		w := string(word)
+		word = word[:0]
+		if exp, ok := matcherContractions[w]; ok || strings.IndexByte(w, '\'') >= 0 {
+			if !ok {
+				exp = expandContraction(w)
+			}
+			for _, w := range exp {
+				emit(w)
+			}
+			return
 		}
-		word.Reset()
+		emit(w)
 	}
 	for _, r := range text {
 		switch {
 		case unicode.IsLetter(r) || unicode.IsDigit(r):
-			word.WriteRune(unicode.ToLower(r))
+			word = utf8.AppendRune(word, unicode.ToLower(r))
 		case r == '\'' || r == '’' || r == '‘' || r == '`':
-			if word.Len() > 0 {
-				word.WriteByte('\'')
+			if len(word) > 0 {
+				word = append(word, '\'')
 			}
 		case unicode.IsSymbol(r):
 			// Currency signs and emoji carry meaning of their own.
@@ -221,15 +231,22 @@ const (
 // the length of each number (so "123456" and "554433" share a feature),
 // and the character n-grams of each word with digits folded to "0".
 func extractFeatures(words []matcherWord) matcherFeatures {
-	// Sized up front: a turn scores every message, and growing these
-	// slices one append at a time was most of what scoring allocated.
-	grams := 0
-	for _, w := range words {
-		grams += (len(w.stem) + 2) * (matcherMaxGram - matcherMinGram + 1)
+	// Sized exactly up front: a turn scores every message, and growing
+	// these slices one append at a time was most of what scoring
+	// allocated. Word features' origins come first, then the grams'.
+	nWords, grams := 0, 0
+	for i, w := range words {
+		nWords++
+		if i > 0 {
+			nWords++
+		}
+		if w.number {
+			nWords++
+		}
+		grams += charGramCount(utf8.RuneCountInString(w.stem) + 2)
 	}
-	f := matcherFeatures{words: make([]uint64, 0, 3*len(words)), chars: make([]uint64, 0, grams),
-		origin: make([]int32, 0, 3*len(words)+grams)}
-	charOrigin := make([]int32, 0, grams)
+	f := matcherFeatures{words: make([]uint64, 0, nWords), chars: make([]uint64, 0, grams),
+		origin: make([]int32, nWords, nWords+grams)}
 	runes := make([]rune, 0, 32)
 	for i, w := range words {
 		ns := nsWord
@@ -237,7 +254,7 @@ func extractFeatures(words []matcherWord) matcherFeatures {
 			ns = nsNegatedWord
 		}
 		f.words = append(f.words, fnvString(fnvByte(fnvOffset, ns), w.stem))
-		f.origin = append(f.origin, int32(i))
+		f.origin[len(f.words)-1] = int32(i)
 		if i > 0 {
 			bigram := nsBigram
 			if w.negated {
@@ -245,11 +262,11 @@ func extractFeatures(words []matcherWord) matcherFeatures {
 			}
 			h := fnvString(fnvByte(fnvOffset, bigram), words[i-1].stem)
 			f.words = append(f.words, fnvString(fnvByte(h, ' '), w.stem))
-			f.origin = append(f.origin, int32(i))
+			f.origin[len(f.words)-1] = int32(i)
 		}
 		if w.number {
 			f.words = append(f.words, fnvByte(fnvByte(fnvOffset, nsShape), byte(min(len(w.stem), 16))))
-			f.origin = append(f.origin, int32(i))
+			f.origin[len(f.words)-1] = int32(i)
 		}
 		runes = append(runes[:0], ' ')
 		for _, r := range w.stem {
@@ -262,11 +279,19 @@ func extractFeatures(words []matcherWord) matcherFeatures {
 		before := len(f.chars)
 		f.chars = appendCharGrams(f.chars, runes)
 		for range len(f.chars) - before {
-			charOrigin = append(charOrigin, int32(i))
+			f.origin = append(f.origin, int32(i))
 		}
 	}
-	f.origin = append(f.origin, charOrigin...)
 	return f
+}
+
+// charGramCount is how many grams appendCharGrams makes of n runes.
+func charGramCount(n int) int {
+	c := 0
+	for g := matcherMinGram; g <= matcherMaxGram; g++ {
+		c += max(0, n-g+1)
+	}
+	return c
 }
 
 // appendCharGrams appends the hash of every n-gram of runes with

@@ -23,7 +23,9 @@ type explanationParts struct {
 func explain(p explanationParts) domain.Explanation {
 	e := domain.NewExplanation()
 	e.Retrieval = p.retrieval
-	e.Candidates = append(e.Candidates, p.sel.ranked...)
+	if p.sel.ranked != nil {
+		e.Candidates = p.sel.ranked // recorded: a copy of its own
+	}
 	e.Filtered = p.cands.filtered
 	for _, m := range p.sel.matched {
 		reason := fmt.Sprintf("condition matched with score %.2f ≥ threshold %.2f", m.Score, p.threshold)
