@@ -38,6 +38,7 @@ type ScoredRule struct {
 type MessageScores struct {
 	cp     *CompiledPolicy
 	in     MatchInput
+	read   *readMessage     // what scoring read of the message
 	scores []ConditionScore // of the conditions scoring at least 0.01, best first
 	byCond map[int]int      // condition → index in scores
 }
@@ -52,7 +53,7 @@ func (cp *CompiledPolicy) ScoreMessage(text string, similarity []float64) *Messa
 		return s
 	}
 	s.in = cp.global.input(text, "", cp.similarityOrNil(similarity))
-	s.scores = cp.global.matcher.Score(s.in, nil)
+	s.scores, s.read = cp.global.matcher.score(s.in, nil)
 	s.byCond = make(map[int]int, len(s.scores))
 	for i, cs := range s.scores {
 		s.byCond[cs.Condition] = i
@@ -120,7 +121,7 @@ func (s *MessageScores) ExplainEntry(scenarioID string) ConditionEvidence {
 func (s *MessageScores) explain(c int) ConditionEvidence {
 	if i, ok := s.byCond[c]; ok {
 		if s.scores[i].Example < 0 {
-			s.cp.global.matcher.Explain(s.in, s.scores[i:i+1])
+			s.cp.global.matcher.explainMore(s.read, s.scores[i:i+1])
 		}
 		return s.cp.global.evidence(s.scores[i])
 	}

@@ -58,6 +58,20 @@ const matcherContextWords = 6
 // the postings of the message's features (each capped), not with the
 // number of conditions; the semantic signal reads Semantic once.
 func (m *Matcher) Score(in MatchInput, candidates []int) []ConditionScore {
+	out, _ := m.score(in, candidates)
+	return out
+}
+
+// readMessage is what scoring read of a message: enough to explain more of
+// its results later without reading it again.
+type readMessage struct {
+	words []matcherWord
+	q     messageVec
+	sem   *semanticEvidence
+}
+
+// score is Score, also returning what it read of the message.
+func (m *Matcher) score(in MatchInput, candidates []int) ([]ConditionScore, *readMessage) {
 	words, q := m.message(in)
 	scratch := m.scratch.Get().(*scoreScratch)
 	defer m.scratch.Put(scratch)
@@ -106,7 +120,7 @@ func (m *Matcher) Score(in MatchInput, candidates []int) []ConditionScore {
 		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(b.Margin, a.Margin), cmp.Compare(a.Condition, b.Condition))
 	})
 	m.explain(out, words, &q, sem, scratch.words)
-	return out
+	return out, &readMessage{words: words, q: q, sem: sem}
 }
 
 // message is in's words and vector, its context mixed in.
@@ -120,20 +134,15 @@ func (m *Matcher) message(in MatchInput) ([]matcherWord, messageVec) {
 	return words, q
 }
 
-// Explain sets Example and Terms of scores, results of Score for in that
-// it left unexplained (past its first three), as Score would have set
+// explainMore sets Example and Terms of scores, results of score for msg
+// that it left unexplained (past its first three), as score would have set
 // them. It reads only the message and these conditions: the cost does not
 // grow with the number of conditions, as scoring them again would.
-func (m *Matcher) Explain(in MatchInput, scores []ConditionScore) {
-	if len(scores) == 0 {
-		return
-	}
-	words, q := m.message(in)
-	sem := m.semanticEvidence(in.Semantic)
+func (m *Matcher) explainMore(msg *readMessage, scores []ConditionScore) {
 	scratch := m.scratch.Get().(*scoreScratch)
 	defer m.scratch.Put(scratch)
 	for start := 0; start < len(scores); start += matcherExplained {
-		m.explain(scores[start:min(len(scores), start+matcherExplained)], words, &q, sem, scratch.words)
+		m.explain(scores[start:min(len(scores), start+matcherExplained)], msg.words, &msg.q, msg.sem, scratch.words)
 	}
 }
 
