@@ -21,68 +21,77 @@ type matcherWord struct {
 // looks alike. A negation covers the words after it up to scope words or
 // the end of the clause (punctuation or "but"); scope 0 disables it.
 func matcherWords(text string, scope int) []matcherWord {
-	out := make([]matcherWord, 0, 16)
-	left := 0 // words the current negation still covers
-	emit := func(w string) {
-		switch {
-		case w == "but":
-			left = 0
-		case matcherNegations[w]:
-			out = append(out, matcherWord{stem: "not"})
-			left = scope
-			return
-		}
-		number := isAllDigits(w)
-		st := w
-		if !number {
-			st = matcherStem(w)
-		}
-		out = append(out, matcherWord{stem: st, negated: left > 0, number: number})
-		if left > 0 {
-			left--
-		}
-	}
 	// One buffer for every word, and one string per word: scoring a
 	// message runs every turn.
-	word := make([]byte, 0, 32)
-	flush := func() {
-		if len(word) == 0 {
-			return
-		}
-		w := string(word)
-		word = word[:0]
-		if exp, ok := matcherContractions[w]; ok || strings.IndexByte(w, '\'') >= 0 {
-			if !ok {
-				exp = expandContraction(w)
-			}
-			for _, w := range exp {
-				emit(w)
-			}
-			return
-		}
-		emit(w)
-	}
+	s := wordSplitter{out: make([]matcherWord, 0, 16), word: make([]byte, 0, 32), scope: scope}
 	for _, r := range text {
 		switch {
 		case unicode.IsLetter(r) || unicode.IsDigit(r):
-			word = utf8.AppendRune(word, unicode.ToLower(r))
+			s.word = utf8.AppendRune(s.word, unicode.ToLower(r))
 		case r == '\'' || r == '’' || r == '‘' || r == '`':
-			if len(word) > 0 {
-				word = append(word, '\'')
+			if len(s.word) > 0 {
+				s.word = append(s.word, '\'')
 			}
 		case unicode.IsSymbol(r):
 			// Currency signs and emoji carry meaning of their own.
-			flush()
-			emit(string(r))
+			s.flush()
+			s.emit(string(r))
 		default:
-			flush()
+			s.flush()
 			if strings.ContainsRune(".,;:!?()", r) {
-				left = 0
+				s.left = 0
 			}
 		}
 	}
-	flush()
-	return out
+	s.flush()
+	return s.out
+}
+
+// wordSplitter is matcherWords' state.
+type wordSplitter struct {
+	out   []matcherWord
+	word  []byte // the word being read
+	scope int
+	left  int // words the current negation still covers
+}
+
+// flush emits the word being read, its contraction expanded.
+func (s *wordSplitter) flush() {
+	if len(s.word) == 0 {
+		return
+	}
+	w := string(s.word)
+	s.word = s.word[:0]
+	if exp, ok := matcherContractions[w]; ok || strings.IndexByte(w, '\'') >= 0 {
+		if !ok {
+			exp = expandContraction(w)
+		}
+		for _, w := range exp {
+			s.emit(w)
+		}
+		return
+	}
+	s.emit(w)
+}
+
+func (s *wordSplitter) emit(w string) {
+	switch {
+	case w == "but":
+		s.left = 0
+	case matcherNegations[w]:
+		s.out = append(s.out, matcherWord{stem: "not"})
+		s.left = s.scope
+		return
+	}
+	number := isAllDigits(w)
+	st := w
+	if !number {
+		st = matcherStem(w)
+	}
+	s.out = append(s.out, matcherWord{stem: st, negated: s.left > 0, number: number})
+	if s.left > 0 {
+		s.left--
+	}
 }
 
 // expandContraction turns a word that may hold apostrophes into the words
