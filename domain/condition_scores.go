@@ -40,7 +40,6 @@ type MessageScores struct {
 	in     MatchInput
 	read   *readMessage     // what scoring read of the message
 	scores []ConditionScore // of the conditions scoring at least 0.01, best first
-	byCond map[int]int      // condition → index in scores
 }
 
 // ScoreMessage scores text against every rule and scenario entry.
@@ -54,10 +53,6 @@ func (cp *CompiledPolicy) ScoreMessage(text string, similarity []float64) *Messa
 	}
 	s.in = cp.global.input(text, "", cp.similarityOrNil(similarity))
 	s.scores, s.read = cp.global.matcher.score(s.in, nil)
-	s.byCond = make(map[int]int, len(s.scores))
-	for i, cs := range s.scores {
-		s.byCond[cs.Condition] = i
-	}
 	return s
 }
 
@@ -87,13 +82,20 @@ func (s *MessageScores) Rules() []ScoredRule {
 	return out
 }
 
+// indexOf finds condition c in scores: a few dozen at most, looked up a
+// few times a turn, so a scan costs less than building a map each turn.
+func (s *MessageScores) indexOf(c int) (int, bool) {
+	i := slices.IndexFunc(s.scores, func(cs ConditionScore) bool { return cs.Condition == c })
+	return i, i >= 0
+}
+
 // Entry is a scenario's entry score; zero when it scored below 0.01.
 func (s *MessageScores) Entry(scenarioID string) ConditionEvidence {
 	c, ok := s.cp.entryCond[scenarioID]
 	if !ok {
 		return ConditionEvidence{}
 	}
-	if i, ok := s.byCond[c]; ok {
+	if i, ok := s.indexOf(c); ok {
 		return s.cp.global.evidence(s.scores[i])
 	}
 	return ConditionEvidence{}
@@ -119,7 +121,7 @@ func (s *MessageScores) ExplainEntry(scenarioID string) ConditionEvidence {
 }
 
 func (s *MessageScores) explain(c int) ConditionEvidence {
-	if i, ok := s.byCond[c]; ok {
+	if i, ok := s.indexOf(c); ok {
 		if s.scores[i].Example < 0 {
 			s.cp.global.matcher.explainMore(s.read, s.scores[i:i+1])
 		}
@@ -159,22 +161,24 @@ func (cp *CompiledPolicy) ScoreStep(scenarioID, stepID, text, context string, si
 	if set == nil {
 		return out
 	}
-	byCond := map[int]ConditionEvidence{}
+	byCond := make([]ConditionEvidence, set.matcher.NumConditions())
 	for _, cs := range set.matcher.Score(set.input(text, context, cp.similarityOrNil(similarity)), allConditions(set)) {
 		byCond[cs.Condition] = set.evidence(cs)
 	}
-	for i, c := range sc.transitions {
-		if c >= 0 {
-			out.Transitions[i] = byCond[c]
+	at := func(c int) ConditionEvidence {
+		if c >= 0 && c < len(byCond) {
+			return byCond[c]
 		}
+		return ConditionEvidence{}
+	}
+	for i, c := range sc.transitions {
+		out.Transitions[i] = at(c)
 	}
 	if sc.exit >= 0 {
-		ev := byCond[sc.exit]
+		ev := at(sc.exit)
 		out.Exit = &ev
 	}
-	if sc.stay >= 0 {
-		out.Stay = byCond[sc.stay]
-	}
+	out.Stay = at(sc.stay)
 	return out
 }
 
