@@ -66,20 +66,60 @@ func (cp *CompiledPolicy) similarityOrNil(similarity []float64) []float64 {
 // Rules are the rules whose condition scored at least 0.01, best first
 // (declaration order among equals).
 func (s *MessageScores) Rules() []ScoredRule {
+	return slices.AppendSeq(make([]ScoredRule, 0, s.NumRules()), s.EachRule)
+}
+
+// NumRules is how many rules Rules gives.
+func (s *MessageScores) NumRules() int {
 	n := 0
 	for _, cs := range s.scores {
 		n += len(s.cp.condRules[cs.Condition])
 	}
-	out := make([]ScoredRule, 0, n)
-	for _, cs := range s.scores {
+	return n
+}
+
+// EachRule yields Rules one by one without making the list: a turn keeps
+// only some of them.
+func (s *MessageScores) EachRule(yield func(ScoredRule) bool) {
+	for i := 0; i < len(s.scores); {
+		j := i + 1
+		for j < len(s.scores) && s.scores[j].Score == s.scores[i].Score {
+			j++
+		}
+		if !s.yieldTied(s.scores[i:j], yield) {
+			return
+		}
+		i = j
+	}
+}
+
+// yieldTied yields the rules of conditions that scored the same, in
+// declaration order; each condition's rules already are.
+func (s *MessageScores) yieldTied(conds []ConditionScore, yield func(ScoredRule) bool) bool {
+	rule := func(i int, cs ConditionScore) ScoredRule {
+		return ScoredRule{Index: i, Rule: &s.cp.Policy.Rules[i], ConditionEvidence: s.cp.global.evidence(cs)}
+	}
+	if len(conds) == 1 {
+		for _, i := range s.cp.condRules[conds[0].Condition] {
+			if !yield(rule(i, conds[0])) {
+				return false
+			}
+		}
+		return true
+	}
+	var tied []ScoredRule
+	for _, cs := range conds {
 		for _, i := range s.cp.condRules[cs.Condition] {
-			out = append(out, ScoredRule{Index: i, Rule: &s.cp.Policy.Rules[i], ConditionEvidence: s.cp.global.evidence(cs)})
+			tied = append(tied, rule(i, cs))
 		}
 	}
-	slices.SortStableFunc(out, func(a, b ScoredRule) int {
-		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(a.Index, b.Index))
-	})
-	return out
+	slices.SortFunc(tied, func(a, b ScoredRule) int { return cmp.Compare(a.Index, b.Index) })
+	for _, r := range tied {
+		if !yield(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // indexOf finds condition c in scores: a few dozen at most, looked up a

@@ -22,9 +22,8 @@ type ruleCandidates struct {
 // turn still answers the message that left it.
 func candidates(cp *domain.CompiledPolicy, in ports.TurnInput, nav navigation, m matching) ruleCandidates {
 	before := in.Session.Scenario
-	scored := m.message.Rules()
-	out := ruleCandidates{list: make([]domain.RuleCandidate, 0, len(scored))}
-	for _, r := range scored {
+	out := ruleCandidates{list: make([]domain.RuleCandidate, 0, m.message.NumRules())}
+	for r := range m.message.EachRule {
 		if !cp.InScope(r.Index, nav.position) && !cp.InScope(r.Index, before) {
 			continue
 		}
