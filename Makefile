@@ -21,11 +21,12 @@ help: ## List the targets
 build: ## Build bin/focal
 	$(GO) build -o $(BIN) ./cmd/focal
 
-run: build ## Serve the demo agent on :8080 (SQLite in RUN_DB, kept across restarts; offline model); prints a token, a curl line and the console URL
-	@FOCAL_JWT_SECRET='$(DEV_SECRET)' FOCAL_SECRET_KEY='$(DEV_SEALING)' FOCAL_HTTP_ADDR='$(RUN_ADDR)' \
-	 FOCAL_STORE="$${FOCAL_STORE:-sqlite}" FOCAL_SQLITE_PATH="$${FOCAL_SQLITE_PATH:-$(RUN_DB)}" \
+run: build ## Serve the demo agent on :8080 (SQLite in RUN_DB, kept across restarts; offline model) and its order lookup on 127.0.0.1:8081; prints a token, a curl line and the console URL
+	@$(BIN) demo-tools --listen 127.0.0.1:8081 & demo=$$!; trap 'kill $$demo' EXIT INT TERM; \
+	 FOCAL_JWT_SECRET='$(DEV_SECRET)' FOCAL_SECRET_KEY='$(DEV_SEALING)' FOCAL_HTTP_ADDR='$(RUN_ADDR)' \
+	 FOCAL_STORE="$${FOCAL_STORE:-sqlite}" FOCAL_SQLITE_PATH="$${FOCAL_SQLITE_PATH:-$(RUN_DB)}" FOCAL_TOOLS_ALLOWED_HOSTS=127.0.0.1:8081 \
 	 FOCAL_BOOTSTRAP_BUNDLE=examples/demo-agent.yaml FOCAL_LOG_FORMAT=console \
-	 exec $(BIN) serve --banner
+	 $(BIN) serve --banner
 
 test: ## Everything: lint, race tests incl. MongoDB and PostgreSQL (starts its own servers), conversation tests, short fuzzing
 	scripts/test.sh

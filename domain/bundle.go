@@ -62,6 +62,7 @@ func (p *Policy) ValidateWithin(limits PolicyLimits) []FieldError {
 		validateScenario(v, fmt.Sprintf("scenarios[%d]", i), &p.Scenarios[i], templates, steps)
 	}
 
+	v.flowRefs(p)
 	rules := v.uniqueIDs("rules", len(p.Rules), func(i int) string { return p.Rules[i].ID })
 	for i := range p.Rules {
 		validateRule(v, fmt.Sprintf("rules[%d]", i), &p.Rules[i], scenarios, steps, templates, tools)
@@ -220,11 +221,11 @@ func validateScenario(v *validator, f string, sc *Scenario, templates, allSteps 
 			case tr.Condition != "":
 				v.text(tf+".condition", tr.Condition, 1, v.limits.ConditionRunes)
 			}
+			v.examples(tf+".examples", tr.Examples)
+			v.examples(tf+".negative_examples", tr.NegativeExamples)
 			if len(tr.When) > v.limits.ExpressionBytes {
 				v.add(tf+".when", fmt.Sprintf("must be at most %d bytes (policy limit expression_bytes)", v.limits.ExpressionBytes))
 			}
-			v.examples(tf+".examples", tr.Examples)
-			v.examples(tf+".negative_examples", tr.NegativeExamples)
 			v.priority(tf+".priority", tr.Priority)
 		}
 		v.refs(sf+".template_ids", st.TemplateIDs, templates, "template")

@@ -1,6 +1,9 @@
 package domain
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // CompiledPolicy is a policy prepared for running turns: lookups by id,
 // the condition matchers (see condition_sets.go), parsed templates and
@@ -35,6 +38,9 @@ type CompiledPolicy struct {
 	constraints map[string][]CheckedConstraint
 	globalHard  []string
 	fallback    string // the agent's fallback template id
+	renderers   map[string]TemplateRenderer
+	variables   *VariableSet
+	location    *time.Location // the agent's time zone
 }
 
 // ruleScope is where a rule is a candidate: always, in a scenario, or in
@@ -63,6 +69,7 @@ func CompilePolicyWithVectors(p *Policy, vectors [][]float32) (*CompiledPolicy, 
 		ruleScopes:  make([]ruleScope, len(p.Rules)),
 		templates:   make(map[string]*Template, len(p.Templates)),
 		parsed:      make(map[string]ParsedTemplate, len(p.Templates)),
+		renderers:   make(map[string]TemplateRenderer, len(p.Templates)),
 		scenarios:   make(map[string]*Scenario, len(p.Scenarios)),
 		tools:       make(map[string]*Tool, len(p.Tools)),
 		constraints: map[string][]CheckedConstraint{},
@@ -82,13 +89,8 @@ func CompilePolicyWithVectors(p *Policy, vectors [][]float32) (*CompiledPolicy, 
 	if err := cp.compileRules(&global); err != nil {
 		return nil, err
 	}
-	for i := range p.Templates {
-		t := &p.Templates[i]
-		pt, err := ParseTemplate(t.Text)
-		if err != nil {
-			return nil, fmt.Errorf("template %s: %w", t.ID, err)
-		}
-		cp.templates[t.ID], cp.parsed[t.ID] = t, pt
+	if err := cp.compileReplies(p); err != nil {
+		return nil, err
 	}
 	cp.fallback = agentFallback(p)
 	if err := cp.compileScenarios(&global); err != nil {
@@ -106,6 +108,28 @@ func CompilePolicyWithVectors(p *Policy, vectors [][]float32) (*CompiledPolicy, 
 		cp.condRules[c] = append(cp.condRules[c], i)
 	}
 	return cp, nil
+}
+
+// compileReplies prepares what replies are made of: the templates, the
+// variables they and the guards read, and the agent's calendar.
+func (cp *CompiledPolicy) compileReplies(p *Policy) error {
+	for i := range p.Templates {
+		t := &p.Templates[i]
+		pt, err := ParseTemplate(t.Text)
+		if err != nil {
+			return fmt.Errorf("template %s: %w", t.ID, err)
+		}
+		cp.templates[t.ID], cp.parsed[t.ID] = t, pt
+		if cp.renderers[t.ID], err = NewTemplateRenderer(*t); err != nil {
+			return fmt.Errorf("template %s: %w", t.ID, err)
+		}
+	}
+	var err error
+	if cp.variables, err = CompileVariables(p.Variables); err != nil {
+		return fmt.Errorf("variables: %w", err)
+	}
+	cp.location, err = LoadTimeZone(cp.Settings.TimeZone)
+	return err
 }
 
 // compileRules indexes the rules, their scopes and constraints, and adds
@@ -212,6 +236,19 @@ func (cp *CompiledPolicy) Template(id string) (*Template, ParsedTemplate, bool) 
 	t, ok := cp.templates[id]
 	return t, cp.parsed[id], ok
 }
+
+// Renderer returns the renderer of the template with id.
+func (cp *CompiledPolicy) Renderer(id string) (TemplateRenderer, bool) {
+	r, ok := cp.renderers[id]
+	return r, ok
+}
+
+// Variables returns the agent's declared variables, compiled.
+func (cp *CompiledPolicy) Variables() *VariableSet { return cp.variables }
+
+// Now is t in the agent's time zone: relative dates ("tomorrow") and
+// today in guards are read on the agent's calendar.
+func (cp *CompiledPolicy) Now(t time.Time) time.Time { return t.In(cp.location) }
 
 // Tool returns the tool with id, or nil.
 func (cp *CompiledPolicy) Tool(id string) *Tool { return cp.tools[id] }

@@ -46,23 +46,47 @@ func Navigate(in NavigationInput) ScenarioDecision {
 		d.Reason = fmt.Sprintf("exit condition scored %.2f ≥ %.2f", in.ExitScore, s.ScenarioEntryThreshold)
 		return d
 	}
+	b, reason, ok := pickTransition(in.Transitions, s)
+	if !ok {
+		d.Reason = reason
+		return d
+	}
+	tr := b.Transition
+	d.Transition, d.Score = &tr, b.Score
+	if in.Position.StepVisits[tr.To] >= s.MaxStepVisits {
+		d.Action, d.After = ScenarioLoopExit, nil
+		d.Reason = fmt.Sprintf("step %s already entered %d times: leaving the scenario as a loop", tr.To, in.Position.StepVisits[tr.To])
+		return d
+	}
+	d.Action = ScenarioAdvance
+	d.After = &ScenarioRef{ID: in.Position.ScenarioID, Step: tr.To}
+	d.Reason = fmt.Sprintf("transition to %s scored %.2f", tr.To, b.Score)
+	if in.TargetTerminal != nil && in.TargetTerminal(tr.To) {
+		d.Reason += "; terminal step: the scenario ends after this turn"
+	}
+	return d
+}
+
+// pickTransition chooses the transition to take, or says why none: none
+// cleared the threshold, or several within the margin of the best tie on
+// priority while leading to different steps.
+func pickTransition(ts []ScoredTransition, s AgentSettings) (ScoredTransition, string, bool) {
 	best := -1
-	for i, t := range in.Transitions {
-		if best < 0 || better(t, in.Transitions[best]) {
+	for i, t := range ts {
+		if best < 0 || better(t, ts[best]) {
 			best = i
 		}
 	}
-	if best < 0 || in.Transitions[best].Score < s.TransitionThreshold {
-		d.Reason = "no transition cleared the threshold"
-		return d
+	if best < 0 || ts[best].Score < s.TransitionThreshold {
+		return ScoredTransition{}, "no transition cleared the threshold", false
 	}
 	// Scores within the margin of the best do not tell transitions apart:
 	// among those, the highest priority wins, and a tie at the top keeps the
 	// scenario where it is.
-	b := in.Transitions[best]
+	b := ts[best]
 	margin := *s.WithDefaults().TransitionMargin
 	var close []ScoredTransition
-	for _, t := range in.Transitions {
+	for _, t := range ts {
 		if t.Score >= s.TransitionThreshold && b.Score-t.Score < margin {
 			close = append(close, t)
 		}
@@ -78,25 +102,10 @@ func Navigate(in NavigationInput) ScenarioDecision {
 		}
 	}
 	if tied {
-		d.Reason = fmt.Sprintf("ambiguous: %d transitions score within the margin %.2f of the best (%.2f) with equal priority",
-			len(close), margin, b.Score)
-		return d
+		return ScoredTransition{}, fmt.Sprintf("ambiguous: %d transitions score within the margin %.2f of the best (%.2f) with equal priority",
+			len(close), margin, b.Score), false
 	}
-	b = top
-	tr := b.Transition
-	d.Transition, d.Score = &tr, b.Score
-	if in.Position.StepVisits[tr.To] >= s.MaxStepVisits {
-		d.Action, d.After = ScenarioLoopExit, nil
-		d.Reason = fmt.Sprintf("step %s already entered %d times: leaving the scenario as a loop", tr.To, in.Position.StepVisits[tr.To])
-		return d
-	}
-	d.Action = ScenarioAdvance
-	d.After = &ScenarioRef{ID: in.Position.ScenarioID, Step: tr.To}
-	d.Reason = fmt.Sprintf("transition to %s scored %.2f", tr.To, b.Score)
-	if in.TargetTerminal != nil && in.TargetTerminal(tr.To) {
-		d.Reason += "; terminal step: the scenario ends after this turn"
-	}
-	return d
+	return top, "", true
 }
 
 // better orders transitions by score, then priority, then declaration order

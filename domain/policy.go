@@ -70,6 +70,12 @@ type AgentSettings struct {
 	MaxRegenerations *int `json:"max_regenerations,omitempty"`
 	// RefusalMessage replaces the built-in polite refusal.
 	RefusalMessage string `json:"refusal_message,omitempty"`
+	// TimeZone is the agent's IANA time zone ("Europe/Paris"; default
+	// UTC): relative dates and today are read on its calendar.
+	TimeZone string `json:"time_zone,omitempty"`
+	// Commands switches on built-in flow commands: "cancel" leaves the
+	// current flow, "human" hands the conversation over to a person.
+	Commands []string `json:"commands,omitempty"`
 }
 
 // Engine defaults for AgentSettings.
@@ -217,6 +223,15 @@ type Step struct {
 	Terminal     bool         `json:"terminal,omitempty"`
 	TemplateIDs  []string     `json:"template_ids,omitempty"`
 	RuleIDs      []string     `json:"rule_ids,omitempty"`
+	// Collects are the variables the step asks for: the message is read
+	// for them, and until each is set the step asks again, saying what
+	// was wrong with what it got.
+	Collects []string `json:"collects,omitempty"`
+	// ToolsOnEntry are called in the turn that enters the step,
+	// ToolsOnComplete in the turn its collected variables become complete,
+	// each with its inputs from the variables.
+	ToolsOnEntry    []string `json:"tools_on_entry,omitempty"`
+	ToolsOnComplete []string `json:"tools_on_complete,omitempty"`
 }
 
 // Transition moves a scenario to step To when the message clears Condition

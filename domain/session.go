@@ -43,6 +43,10 @@ type Session struct {
 	RuleFires map[string]RuleFire `json:"rule_fires,omitempty"`
 	// Scenario is the active scenario position, nil when none is active.
 	Scenario *ScenarioPosition `json:"scenario,omitempty"`
+	// FlowStack holds the flows waiting under the active one, innermost
+	// last: a flow started from inside another returns to it when it ends.
+	// The active one and these are at most MaxFlowDepth together.
+	FlowStack []ScenarioPosition `json:"flow_stack,omitempty"`
 	// VisitHistory is the scenario path taken, newest last, at most MaxVisitHistory entries.
 	VisitHistory []StepVisit `json:"visit_history,omitempty"`
 	// Variables hold values from tools and the conversation, for templates and expressions.

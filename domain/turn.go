@@ -102,6 +102,9 @@ type Explanation struct {
 	Generation Generation       `json:"generation"`
 	// Enforcement is the hard-constraint check of the reply.
 	Enforcement Enforcement `json:"enforcement"`
+	// Variables are the variables set (or refused) in the turn, in order:
+	// by whom and from what text.
+	Variables []Extraction `json:"variables,omitempty"`
 }
 
 // Retrieval modes: the matcher read the message's words, or its words and
@@ -191,6 +194,15 @@ type ScenarioDecision struct {
 	// Options are the moves navigation weighed, best first (at most
 	// MaxScenarioOptions): the one taken and its nearest rivals.
 	Options []ScenarioOption `json:"options,omitempty"`
+	// Digression is the rule that answered a question asked mid-flow; the
+	// flow stays at its step and resumes there.
+	Digression string `json:"digression,omitempty"`
+	// Command is the built-in command the message gave ("cancel", "human").
+	Command string `json:"command,omitempty"`
+	// Reask is why the step asks again: what its variables lacked.
+	Reask string `json:"reask,omitempty"`
+	// Resumed is the flow returned to when a nested flow ended or was left.
+	Resumed *ScenarioRef `json:"resumed,omitempty"`
 }
 
 // MaxScenarioOptions bounds the options a decision records.
@@ -223,8 +235,12 @@ type ScenarioRef struct {
 
 // ToolCall is one tool invocation during a turn.
 type ToolCall struct {
-	ToolID    string         `json:"tool_id"`
-	RuleID    string         `json:"rule_id"`
+	ToolID string `json:"tool_id"`
+	RuleID string `json:"rule_id"`
+	// Step and On say which scenario step called the tool
+	// ("<scenario>/<step>") and when: "entry" or "complete".
+	Step      string         `json:"step,omitempty"`
+	On        string         `json:"on,omitempty"`
 	Input     map[string]any `json:"input,omitempty"`
 	Output    map[string]any `json:"output,omitempty"`
 	LatencyMS float64        `json:"latency_ms"`

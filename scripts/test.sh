@@ -5,7 +5,7 @@
 # a PostgreSQL server (installing the Debian package when missing); both are
 # stopped afterwards. Their tests fail (never skip) when no server can be
 # reached. It installs what the tests drive from outside
-# Go: the pinned npm tools (Redocly, Portman, Newman) and Chromium.
+# Go: the pinned npm tools (Redocly, Portman, Newman), Chromium and curl.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -31,8 +31,9 @@ scripts/lint.sh
 step "npm test tools (test/tools: Redocly, Portman, Newman)"
 test/tools/install.sh
 
-step "Chromium for the browser tests"
+step "Chromium for the browser tests, curl for the make run test"
 scripts/install-browser.sh
+scripts/need-debian.sh curl curl
 
 export FOCAL_TEST_ARTIFACTS=${FOCAL_TEST_ARTIFACTS:-$PWD/.state/artifacts}
 echo "screenshots and other test artifacts: $FOCAL_TEST_ARTIFACTS"
@@ -62,5 +63,5 @@ step "go test -race"
 mkdir -p .state && go build -o .state/skipguard ./test/skipguard
 go test -race -count=1 -timeout 10m -json ./... | .state/skipguard -allow test/skipguard/allow.txt
 
-step "fuzz targets (short)"
-scripts/fuzz.sh 4s
+step "fuzz targets (a fixed number of inputs each)"
+scripts/fuzz.sh

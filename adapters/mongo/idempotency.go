@@ -101,6 +101,47 @@ func (k *IdempotencyKeys) claimFilter(tenantID, key, owner string) bson.D {
 		{Key: "done", Value: false}, {Key: "expires_ns", Value: bson.D{{Key: "$gt", Value: k.db.clock.Now().UnixNano()}}}}
 }
 
+// claimAttempt is what one attempt at a claim found: the answer (done),
+// or whether to pause before writing again.
+type claimAttempt struct {
+	rec  *ports.IdempotencyRecord
+	won  bool
+	done bool
+	wait bool
+}
+
+// attemptClaim writes the claim once and, when another record is there,
+// reads it: this claimer's own late write, a live claim that answers, or
+// one to write over (taken over first where updates are not atomic).
+func (k *IdempotencyKeys) attemptClaim(ctx context.Context, doc *idemDoc) (claimAttempt, error) {
+	won, err := k.write(ctx, doc)
+	if err != nil {
+		return claimAttempt{}, err
+	}
+	if won {
+		cur, err := doc.record()
+		return claimAttempt{rec: cur, won: true, done: true}, err
+	}
+	cur, err := k.find(ctx, doc.ID)
+	switch {
+	case err != nil:
+		return claimAttempt{}, err
+	case cur != nil && cur.Owner == doc.Owner && !cur.Done:
+		// This claimer's own write, landed late: it holds the key.
+		r, err := cur.record()
+		return claimAttempt{rec: r, won: true, done: true}, err
+	case cur != nil && cur.live(k.db.clock.Now()):
+		r, err := cur.record()
+		return claimAttempt{rec: r, done: true}, err
+	case cur == nil:
+		return claimAttempt{wait: true}, nil // released, or written but not yet on a majority: never spin
+	case !k.db.caps.atomicUpdates:
+		deleted, err := k.takeOver(ctx, cur)
+		return claimAttempt{wait: !deleted}, err // another claimer holds the takeover: wait for the key to change
+	}
+	return claimAttempt{}, nil
+}
+
 // ClaimIdempotencyKey implements ports.IdempotencyStore.
 func (k *IdempotencyKeys) ClaimIdempotencyKey(ctx context.Context, rec ports.IdempotencyRecord) (*ports.IdempotencyRecord, bool, error) {
 	if rec.Key == "" || rec.Owner == "" {
@@ -112,36 +153,11 @@ func (k *IdempotencyKeys) ClaimIdempotencyKey(ctx context.Context, rec ports.Ide
 	deadline := k.db.clock.Now().Add(2 * takeoverTTL)
 	poll := minPoll
 	for {
-		won, err := k.write(ctx, doc)
-		if err != nil {
-			return nil, false, err
+		st, err := k.attemptClaim(ctx, doc)
+		if err != nil || st.done {
+			return st.rec, st.won, err
 		}
-		if won {
-			cur, err := doc.record()
-			return cur, true, err
-		}
-		cur, err := k.find(ctx, doc.ID)
-		if err != nil {
-			return nil, false, err
-		}
-		if cur != nil && cur.Owner == doc.Owner && !cur.Done {
-			// This claimer's own write, landed late: it holds the key.
-			r, err := cur.record()
-			return r, true, err
-		}
-		if cur != nil && cur.live(k.db.clock.Now()) {
-			r, err := cur.record()
-			return r, false, err
-		}
-		wait := cur == nil // released, or written but not yet on a majority: never spin
-		if cur != nil && !k.db.caps.atomicUpdates {
-			deleted, err := k.takeOver(ctx, cur)
-			if err != nil {
-				return nil, false, err
-			}
-			wait = !deleted // another claimer holds the takeover: wait for the key to change
-		}
-		if wait {
+		if st.wait {
 			if err := sleep(ctx, jitter(poll)); err != nil {
 				return nil, false, err
 			}

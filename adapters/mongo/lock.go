@@ -223,6 +223,36 @@ func (r *lockRun) create(ctx context.Context) (*sessionView, *speculation, bool,
 // wait writes the lease of the turn after view's, waiting while another
 // holder has it. A lease granted after a wait is followed by a read under
 // it, since the session may have moved on meanwhile.
+// reread reads the session again after a lease g was granted on a view
+// read before it was written. It gives the lease back and answers nil when
+// the session has moved on (w then names the turn to lease instead), and
+// gives it back with an error when the session is gone.
+func (r *lockRun) reread(ctx context.Context, w *leaseWrite, g grant) (*sessionView, error) {
+	db := r.db
+	view, err := db.readSession(ctx, r.req.TenantID, byID(w.sessionID), r.req.History, w.sessionID)
+	if err != nil || view == nil {
+		_ = db.giveBack(context.WithoutCancel(ctx), w.id(), g.fence)
+		if err == nil {
+			err = sessionNotFound(w.sessionID)
+		}
+		return nil, err
+	}
+	if next := int(view.turns()) + 1; next != w.turn {
+		_ = r.discard(ctx, &speculation{write: *w, grant: g}, view)
+		w.turn = next
+		return nil, nil
+	}
+	return view, nil
+}
+
+// grantedOrNot finishes a wait: the lease on view, or err.
+func (r *lockRun) grantedOrNot(ctx context.Context, view *sessionView, w leaseWrite, g grant, created bool, err error) (ports.SessionLease, error) {
+	if err != nil {
+		return nil, err
+	}
+	return r.granted(ctx, view, w, g, created)
+}
+
 func (r *lockRun) wait(ctx context.Context, view *sessionView, created bool) (ports.SessionLease, error) {
 	db := r.db
 	w := r.leaseOf(view.doc.ID, int(view.turns())+1)
@@ -237,20 +267,11 @@ func (r *lockRun) wait(ctx context.Context, view *sessionView, created bool) (po
 			return r.granted(ctx, view, w, *g, created)
 		}
 		if g != nil {
-			view, err = db.readSession(ctx, r.req.TenantID, byID(w.sessionID), r.req.History, w.sessionID)
-			if err != nil || view == nil {
-				_ = db.giveBack(context.WithoutCancel(ctx), w.id(), g.fence)
-				if err == nil {
-					err = sessionNotFound(w.sessionID)
-				}
-				return nil, err
+			view, err = r.reread(ctx, &w, *g)
+			if err != nil || view != nil {
+				return r.grantedOrNot(ctx, view, w, *g, created, err)
 			}
-			if next := int(view.turns()) + 1; next != w.turn {
-				_ = r.discard(ctx, &speculation{write: w, grant: *g}, view)
-				w.turn = next
-				continue
-			}
-			return r.granted(ctx, view, w, *g, created)
+			continue // the session moved on while the lease was written: lease its next turn
 		}
 		fresh = false
 		next, err := db.blockedBy(ctx, &w)

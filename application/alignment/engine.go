@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"focal/application/bounded"
+	"focal/application/extraction"
 	"focal/domain"
 	"focal/ports"
 )
@@ -31,6 +32,9 @@ type Engine struct {
 	compiling chan struct{}
 	vectors   *vectorCache
 	exprs     *expressions
+	// extractor reads the variables a step collects with one model call
+	// when the deterministic extractors leave some missing.
+	extractor *extraction.Extractor
 }
 
 // Deps are the engine's collaborators. Model, History and Clock are
@@ -81,8 +85,12 @@ func New(d Deps) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	extractor, err := extraction.New(d.Model)
+	if err != nil {
+		return nil, err
+	}
 	return &Engine{model: d.Model, history: d.History, clock: d.Clock, embedder: d.Embedder, tools: d.Tools,
-		compiled: cache, compiling: make(chan struct{}, compileSlots), vectors: vectors, exprs: exprs}, nil
+		compiled: cache, compiling: make(chan struct{}, compileSlots), vectors: vectors, exprs: exprs, extractor: extractor}, nil
 }
 
 // policyKey names one version of one agent's policy.

@@ -2,6 +2,7 @@ package alignment
 
 import (
 	"fmt"
+	"strings"
 
 	"focal/domain"
 )
@@ -9,27 +10,30 @@ import (
 // explanationParts are the steps' results the turn's explanation is made
 // of.
 type explanationParts struct {
-	retrieval domain.Retrieval
-	nav       navigation
-	cands     ruleCandidates
-	sel       selection
-	calls     []domain.ToolCall
-	rep       reply
-	threshold float64 // match_threshold
+	turn  *decided
+	calls []domain.ToolCall
+	rep   reply
+	reask string
 }
 
 // explain assembles the turn's explanation, once, from what each step
 // decided.
 func explain(p explanationParts) domain.Explanation {
 	e := domain.NewExplanation()
-	e.Retrieval = p.retrieval
-	if p.sel.ranked != nil {
-		e.Candidates = p.sel.ranked // recorded: a copy of its own
+	d := p.turn
+	mode := domain.RetrievalLexical
+	if d.similarity != nil {
+		mode = domain.RetrievalHybrid
 	}
-	e.Filtered = p.cands.filtered
-	for _, m := range p.sel.matched {
-		reason := fmt.Sprintf("condition matched with score %.2f ≥ threshold %.2f", m.Score, p.threshold)
-		if p.sel.judged {
+	e.Retrieval = domain.Retrieval{Mode: mode, Note: d.note, Judge: d.sel.judge}
+	if d.sel.ranked != nil {
+		e.Candidates = d.sel.ranked // recorded: a copy of its own
+	}
+	e.Filtered = d.cands.filtered
+	threshold := d.cp.Settings.MatchThreshold
+	for _, m := range d.sel.matched {
+		reason := fmt.Sprintf("condition matched with score %.2f ≥ threshold %.2f", m.Score, threshold)
+		if d.sel.judged {
 			reason = fmt.Sprintf("rule judge found it applicable (score %.2f)", m.Score)
 		}
 		if m.Example != "" {
@@ -37,10 +41,15 @@ func explain(p explanationParts) domain.Explanation {
 		}
 		e.Matched = append(e.Matched, domain.RuleMatch{RuleID: m.RuleID, Score: m.Score, Reason: reason})
 	}
-	e.Scenario = p.nav.decision
+	e.Scenario = d.nav.decision
 	e.ToolCalls = append(e.ToolCalls, p.calls...)
 	e.Generation = p.rep.generation
-	e.Generation.ModelCalls += p.sel.modelCalls
+	e.Generation.ModelCalls += d.sel.modelCalls + d.coll.modelCalls
+	e.Scenario.Reask = p.reask
+	e.Variables = append(d.coll.record, toolSets(p.calls)...)
+	if d.coll.note != "" {
+		e.Scenario.Reason = strings.TrimPrefix(e.Scenario.Reason+"; ", "; ") + d.coll.note
+	}
 	e.Enforcement = p.rep.enforcement
 	return e
 }

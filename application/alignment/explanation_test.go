@@ -64,7 +64,7 @@ func TestExplanationRecordsTheTurn(t *testing.T) {
 	assert.Equal(t, "hardm", e.Enforcement.Violations[0].RuleID)
 	assert.Equal(t, 1, e.Enforcement.Regenerations)
 
-	assert.Equal(t, []string{"policy", "embedding", "matching", "scenario", "retrieval", "tools", "generation"}, stepNames(r.Timings))
+	assert.Equal(t, []string{"policy", "embedding", "matching", "variables", "scenario", "retrieval", "tools", "generation"}, stepNames(r.Timings))
 	for _, s := range r.Timings {
 		assert.GreaterOrEqual(t, s.DurationMS, 0.0)
 	}
@@ -76,7 +76,7 @@ func TestExplanationTimesTheRuleJudge(t *testing.T) {
 	m := newFakeModel(say("Hello.")).answerJSON(say(`{"applicable": ["ret"]}`))
 	h := newHarness(t, judgedPolicy(true), m)
 	r := h.run("return my order")
-	assert.Equal(t, []string{"policy", "embedding", "matching", "scenario", "retrieval", "rule_judge", "tools", "generation"},
+	assert.Equal(t, []string{"policy", "embedding", "matching", "variables", "scenario", "retrieval", "rule_judge", "tools", "generation"},
 		stepNames(r.Timings))
 }
 

@@ -2,6 +2,7 @@ package alignment
 
 import (
 	"context"
+	"time"
 
 	"github.com/expr-lang/expr/vm"
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -53,6 +54,7 @@ const expressionCacheSize = 4096
 type expressions struct {
 	limits   domain.PolicyLimits
 	programs *lru.Cache[string, *vm.Program]
+	guards   *lru.Cache[string, *Guard] // transition guards, in their own language
 }
 
 func newExpressions(limits domain.PolicyLimits) (*expressions, error) {
@@ -60,7 +62,29 @@ func newExpressions(limits domain.PolicyLimits) (*expressions, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &expressions{limits: limits, programs: programs}, nil
+	guards, err := lru.New[string, *Guard](expressionCacheSize)
+	if err != nil {
+		return nil, err
+	}
+	return &expressions{limits: limits, programs: programs, guards: guards}, nil
+}
+
+// holds evaluates a transition's guard. It fails closed: a guard that does
+// not compile or errors is false, with why.
+func (x *expressions) holds(src string, vars, meta map[string]any, now time.Time) (bool, string) {
+	g, ok := x.guards.Get(src)
+	if !ok {
+		var err error
+		if g, err = CompileWhen(src, x.limits); err != nil {
+			return false, err.Error()
+		}
+		x.guards.Add(src, g)
+	}
+	held, err := g.Holds(vars, meta, now)
+	if err != nil {
+		return false, "when failed: " + err.Error()
+	}
+	return held, ""
 }
 
 // check evaluates src against reply and vars and returns a violation

@@ -65,6 +65,8 @@ type harness struct {
 	session *domain.Session
 	// onDelta, when set, sees every delta as the sink receives it.
 	onDelta func(string)
+	// meta is the request metadata every turn carries.
+	meta map[string]any
 }
 
 func newHarness(t *testing.T, p *domain.Policy, m *fakeModel, opts ...func(*Deps)) *harness {
@@ -108,6 +110,7 @@ func (h *harness) try(msg string) (turnResult, error) {
 	var deltas []string
 	out, err := h.engine.RunTurn(context.Background(), ports.TurnInput{
 		Policy: h.policy, Session: h.session, TurnNumber: h.session.TurnCount + 1, Message: msg, RequestID: "req",
+		TurnID: fmt.Sprintf("turn-%d", h.session.TurnCount+1), Metadata: h.meta,
 	}, func(d string) error {
 		if h.onDelta != nil {
 			h.onDelta(d)

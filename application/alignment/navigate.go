@@ -52,12 +52,20 @@ type navigation struct {
 	// position is where the turn answers from once the move is made: the
 	// step entered or kept, nil outside scenarios.
 	position *domain.ScenarioPosition
+	// nested is true when the move starts a flow from inside the active
+	// one, which waits; resumed is the waiting flow a flow left returns to.
+	nested  bool
+	resumed *domain.ScenarioPosition
 }
 
 // navigate decides the scenario move from pos (nil outside scenarios). It
 // comes before rule selection so that a scenario entered this turn
 // already brings its own rules into scope.
-func navigate(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, m matching) navigation {
+//
+// guard evaluates a transition's when: a transition whose guard does not
+// hold cannot be taken; one with a guard and no condition on the message
+// is taken whenever its guard holds.
+func navigate(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, m matching, guard func(domain.Transition) bool) navigation {
 	if pos == nil {
 		return startScenario(cp, m)
 	}
@@ -77,9 +85,21 @@ func navigate(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, m matchin
 		in.ExitScore = ev.Score
 		options = append(options, option(domain.MoveExit, "", *ev))
 	}
-	for i, ev := range m.step.Transitions {
-		in.Transitions = append(in.Transitions, domain.ScoredTransition{Transition: step.Transitions[i], Score: ev.Score})
-		options = append(options, option(domain.MoveAdvance, step.Transitions[i].To, ev))
+	for i, tr := range step.Transitions {
+		var ev domain.ConditionEvidence
+		if i < len(m.step.Transitions) {
+			ev = m.step.Transitions[i]
+		}
+		if tr.When != "" {
+			switch {
+			case !guard(tr):
+				ev.Score = 0
+			case !tr.MatchCondition().Exists():
+				ev.Score = 1
+			}
+		}
+		in.Transitions = append(in.Transitions, domain.ScoredTransition{Transition: tr, Score: ev.Score})
+		options = append(options, option(domain.MoveAdvance, tr.To, ev))
 	}
 	if len(options) > 0 {
 		options = append(options, option(domain.MoveStay, "", m.step.Stay))
@@ -156,13 +176,16 @@ func (r *recentTurns) load(ctx context.Context) ([]domain.HistoryEntry, error) {
 	if r.loaded {
 		return r.turns, nil
 	}
-	switch {
-	case r.in.History != nil: // read with the session
-		r.turns = r.in.History
-	case r.in.TurnNumber > 1:
-		h, err := r.store.RecentHistory(ctx, r.in.Session.TenantID, r.in.Session.ID, max(r.want, 1))
-		if err != nil {
-			return nil, err
+	if r.in.TurnNumber > 1 {
+		// Read with the session when the caller did; that read holds
+		// history_turns turns, none when the agent keeps none, but a short
+		// reply is still read with the previous one.
+		h := r.in.History
+		if h == nil || r.want < 1 {
+			var err error
+			if h, err = r.store.RecentHistory(ctx, r.in.Session.TenantID, r.in.Session.ID, max(r.want, 1)); err != nil {
+				return nil, err
+			}
 		}
 		r.turns = h
 	}

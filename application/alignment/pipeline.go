@@ -17,11 +17,10 @@ func (e *Engine) RunTurn(ctx context.Context, in ports.TurnInput, sink ports.Del
 	if err != nil {
 		return nil, err
 	}
-	cp := d.cp
 	var calls []domain.ToolCall
-	timer.run("tools", func() { calls = e.runTools(ctx, cp, in, d.sel.matched) })
-	after := sessionAfter(cp, in, d.nav, d.sel.matched, calls)
-	scope := newReplyScope(cp, in, d.nav, d.sel.matched, calls, after, d.history)
+	timer.run("tools", func() { calls = e.runTools(ctx, d.cp, in, d.now, d.toolJobs(in), d.toolVars(in)) })
+	after := sessionAfter(in, d, calls)
+	scope := newReplyScope(d, in, calls, after)
 	var rep reply
 	err = timer.time("generation", func() (err error) {
 		rep, err = e.respond(ctx, scope, sink)
@@ -30,74 +29,75 @@ func (e *Engine) RunTurn(ctx context.Context, in ports.TurnInput, sink ports.Del
 	if err != nil {
 		return nil, err
 	}
-	// A terminal step answers this turn and ends its scenario.
+	// A terminal step answers this turn and ends its scenario; a flow
+	// waiting under it resumes.
 	if scope.step != nil && scope.step.Terminal {
 		after.ExitScenario()
+		if pos := after.ResumeScenario(); pos != nil {
+			d.nav.decision.Resumed = &domain.ScenarioRef{ID: pos.ScenarioID, Step: pos.StepID}
+		}
 	}
 	usage := d.sel.usage
+	usage.Add(d.coll.usage)
 	usage.Add(rep.usage)
-	mode := domain.RetrievalLexical
-	if d.similarity != nil {
-		mode = domain.RetrievalHybrid
-	}
 	return &ports.TurnOutcome{
-		Response: rep.text,
-		Session:  after,
-		Explanation: explain(explanationParts{retrieval: domain.Retrieval{Mode: mode, Note: d.note, Judge: d.sel.judge},
-			nav: d.nav, cands: d.cands, sel: d.sel, calls: calls, rep: rep, threshold: cp.Settings.MatchThreshold}),
-		Usage:   usage,
-		Model:   rep.model,
-		Timings: timer.timings,
+		Response:    rep.text,
+		Session:     after,
+		Explanation: explain(explanationParts{turn: d, calls: calls, rep: rep, reask: scope.reask}),
+		Usage:       usage,
+		Model:       rep.model,
+		Timings:     timer.timings,
 	}, nil
 }
 
-// decisions are what a turn decided before acting: the scores, where the
-// scenario goes, the candidate rules and those that apply.
-type decisions struct {
+// decided is what the turn decided before anything is said or called: the
+// variables collected, the scenario move and the rules that apply.
+type decided struct {
 	cp         *domain.CompiledPolicy
-	similarity []float64 // the message's to each example text; nil without an embedder
-	note       string    // why the semantic signal is missing, when it is
+	now        time.Time // the turn's time on the agent's calendar
+	similarity []float64
+	note       string
 	history    *recentTurns
+	coll       collection
 	nav        navigation
 	cands      ruleCandidates
 	sel        selection
 }
 
-// decide runs the steps that decide what applies to the message, from the
-// policy to the rules selected (by the judge or by score).
-func (e *Engine) decide(ctx context.Context, in ports.TurnInput, timer *stepTimer) (decisions, error) {
+// decide runs the steps up to the rule selection.
+func (e *Engine) decide(ctx context.Context, in ports.TurnInput, timer *stepTimer) (*decided, error) {
 	var lp loadedPolicy
-	err := timer.time("policy", func() (err error) {
-		lp, err = e.loadPolicy(ctx, in.Policy)
-		return err
-	})
-	if err != nil {
-		return decisions{}, err
+	if err := timer.time("policy", func() (err error) { lp, err = e.loadPolicy(ctx, in.Policy); return err }); err != nil {
+		return nil, err
 	}
-	d := decisions{cp: lp.cp}
-	cp := lp.cp
+	d := &decided{cp: lp.cp, now: lp.cp.Now(e.clock.Now())}
 	timer.run("embedding", func() { d.similarity, d.note = e.messageSimilarity(ctx, lp, in.Message) })
-	d.history = &recentTurns{store: e.history, in: in, want: *cp.Settings.HistoryTurns}
+	d.history = &recentTurns{store: e.history, in: in, want: *d.cp.Settings.HistoryTurns}
 	var asked string
 	if pos := in.Session.Scenario; pos != nil {
 		// What the agent last asked, for reading a short reply.
-		if err := timer.time("context", func() (err error) { asked, err = lastAsked(ctx, cp, pos, d.history); return err }); err != nil {
-			return decisions{}, err
+		if err := timer.time("context", func() (err error) { asked, err = lastAsked(ctx, d.cp, pos, d.history); return err }); err != nil {
+			return nil, err
 		}
 	}
 	var scores matching
-	timer.run("matching", func() { scores = match(cp, in, d.similarity, asked) })
-	timer.run("scenario", func() { d.nav = navigate(cp, in.Session.Scenario, scores) })
-	timer.run("retrieval", func() { d.cands = candidates(cp, in, d.nav, scores) })
-	if cp.Settings.RuleJudge && len(d.cands.list) > 0 {
-		err = timer.time("rule_judge", func() (err error) { d.sel, err = e.judgeRules(ctx, cp, in, d.cands.list, d.history); return err })
+	timer.run("matching", func() { scores = match(d.cp, in, d.similarity, asked) })
+	timer.run("variables", func() { d.coll = e.collect(ctx, d.cp, in, d.now, asked) })
+	timer.run("scenario", func() { d.nav = e.navigateTurn(d, in, scores) })
+	timer.run("retrieval", func() { d.cands = candidates(d.cp, in, d.nav, scores) })
+	if d.cp.Settings.RuleJudge && len(d.cands.list) > 0 {
+		err := timer.time("rule_judge", func() (err error) {
+			d.sel, err = e.judgeRules(ctx, d.cp, in, d.cands.list, d.history)
+			return err
+		})
 		if err != nil {
-			return decisions{}, err
+			return nil, err
 		}
 	} else {
-		d.sel = selectByScore(cp, d.cands.list)
+		d.sel = selectByScore(d.cp, d.cands.list)
 	}
-	d.sel = explainMatches(d.sel, scores.message, cp)
+	d.sel = explainMatches(d.sel, scores.message, d.cp)
+	markDigression(d, in)
 	return d, nil
 }
 
@@ -123,23 +123,36 @@ func (s *stepTimer) run(name string, fn func()) {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // sessionAfter is the session once the turn's decisions apply: the
-// scenario move, the matched rules' fires and the tools' outputs. The input
-// session is not modified.
-func sessionAfter(cp *domain.CompiledPolicy, in ports.TurnInput, nav navigation, matched []domain.RuleCandidate, calls []domain.ToolCall) *domain.Session {
+// scenario move, the variables collected, the matched rules' fires and the
+// tools' outputs. The input session is not modified.
+func sessionAfter(in ports.TurnInput, d *decided, calls []domain.ToolCall) *domain.Session {
 	s := in.Session.Clone()
-	switch d := nav.decision; d.Action {
+	dec := d.nav.decision
+	switch dec.Action {
 	case domain.ScenarioStart, domain.ScenarioAdvance:
-		s.EnterStep(d.After.ID, d.After.Step, in.TurnNumber)
+		if d.nav.nested {
+			s.SuspendScenario()
+		}
+		s.EnterStep(dec.After.ID, dec.After.Step, in.TurnNumber)
 	case domain.ScenarioExit, domain.ScenarioLoopExit:
 		s.ExitScenario()
+		s.ResumeScenario()
 	}
-	for _, m := range matched {
+	if dec.Command == domain.CommandHuman {
+		s.LeaveAllScenarios()
+	}
+	for _, m := range d.sel.matched {
 		s.RecordFire(m.RuleID, in.TurnNumber)
 	}
-	// Outputs are applied in the rules' order, so when two tools set one
-	// variable the higher-priority rule's tool wins deterministically. A
-	// session holds at most domain.MaxSessionVariables variables: outputs
+	// A session holds at most domain.MaxSessionVariables variables: values
 	// naming new ones past that are dropped.
+	for _, x := range d.coll.record {
+		if x.Problem == "" {
+			s.SetVariable(x.Variable, x.Value)
+		}
+	}
+	// Outputs are applied in the calls' order, so when two tools set one
+	// variable the first (the higher-priority rule's) wins deterministically.
 	for i := len(calls) - 1; i >= 0; i-- {
 		for _, k := range sortedKeys(calls[i].Output) {
 			s.SetVariable(k, calls[i].Output[k])

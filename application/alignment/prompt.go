@@ -59,6 +59,12 @@ func (s *replyScope) systemPrompt() string {
 	if s.step != nil && strings.TrimSpace(s.step.Instructions) != "" {
 		fmt.Fprintf(&b, "\n## Current step of %q: %s\n%s\n", scenarioName(s.scenario), stepName(s.step), s.step.Instructions)
 	}
+	if s.reask != "" {
+		fmt.Fprintf(&b, "\n## What the step still needs\n%s Ask for it again.\n", s.reask)
+	}
+	if s.resume != "" {
+		fmt.Fprintf(&b, "\n## After answering\nThe customer is in the middle of %q: answer, then ask again: %s\n", scenarioName(s.scenario), s.resume)
+	}
 	if ids := s.suggestedTemplates(); len(ids) > 0 {
 		b.WriteString("\n## Suggested wording (adapt it, keep its facts)\n")
 		for _, id := range ids {

@@ -44,9 +44,17 @@ func (e *Engine) respond(ctx context.Context, s *replyScope, sink ports.DeltaSin
 }
 
 func (r *replying) produce() (string, error) {
-	if id := r.scope.exclusiveTemplate(); id != "" {
+	id := r.scope.exclusiveTemplate()
+	if id == "" && r.scope.command != "" {
+		r.out.generation.Source = domain.SourceTemplate
+		if text := commandReply(r.scope); r.acceptable(text, domain.StageReply, 0) {
+			return text, r.rel.releaseText(text)
+		}
+		return r.fallback(afterViolation)
+	}
+	if id != "" {
 		r.out.generation.Source, r.out.generation.TemplateID = domain.SourceTemplate, id
-		if text := r.scope.render(id); r.acceptable(text, domain.StageReply, 0) {
+		if text := r.scope.decorate(id, r.scope.render(id)); r.acceptable(text, domain.StageReply, 0) {
 			return text, r.rel.releaseText(text)
 		}
 		return r.fallback(afterViolation)
@@ -129,7 +137,7 @@ func (r *replying) offline() (string, error) {
 		return r.fallback(nothingOffline)
 	}
 	r.out.generation.TemplateID = id
-	if text := r.scope.render(id); r.acceptable(text, domain.StageReply, 0) {
+	if text := r.scope.decorate(id, r.scope.render(id)); r.acceptable(text, domain.StageReply, 0) {
 		return text, r.rel.releaseText(text)
 	}
 	return r.fallback(afterViolation)

@@ -252,7 +252,7 @@ func TestScenarioShortRepliesAreReadWithTheQuestion(t *testing.T) {
 			after := r.exp().Scenario.After
 			require.NotNil(t, after)
 			assert.Equal(t, tc.at, after.ID+"/"+after.Step, "%+v", r.exp().Scenario.Options)
-			assert.Equal(t, []string{"policy", "embedding", "context", "matching", "scenario", "retrieval", "tools", "generation"},
+			assert.Equal(t, []string{"policy", "embedding", "context", "matching", "variables", "scenario", "retrieval", "tools", "generation"},
 				stepNames(r.Timings), "what was asked is read before matching")
 		})
 	}

@@ -21,14 +21,22 @@ type replyScope struct {
 	stepEntered bool
 	toolCalls   []domain.ToolCall
 	// vars are the session's variables once the tools ran, with the
-	// built-ins.
+	// built-ins and the request's metadata (meta).
 	vars    map[string]any
 	history *recentTurns
+	// reask says why the step asks again (what its variables lack);
+	// resume is the step's question, said after a digression's answer.
+	reask, resume string
+	// command is the built-in command the message gave.
+	command string
+	// returnTo is the question of the flow returned to when one ends.
+	returnTo string
 }
 
-func newReplyScope(cp *domain.CompiledPolicy, in ports.TurnInput, nav navigation, matched []domain.RuleCandidate,
-	calls []domain.ToolCall, after *domain.Session, history *recentTurns) *replyScope {
-	s := &replyScope{cp: cp, message: in.Message, matched: matched, toolCalls: calls, vars: variables(cp, in, after), history: history}
+func newReplyScope(d *decided, in ports.TurnInput, calls []domain.ToolCall, after *domain.Session) *replyScope {
+	cp, nav := d.cp, d.nav
+	s := &replyScope{cp: cp, message: in.Message, matched: d.sel.matched, toolCalls: calls,
+		vars: variables(cp, in, after, nil), history: d.history, command: nav.decision.Command}
 	if pos := nav.position; pos != nil {
 		if s.scenario = cp.Scenario(pos.ScenarioID); s.scenario != nil {
 			s.step = s.scenario.Step(pos.StepID)
@@ -36,7 +44,44 @@ func newReplyScope(cp *domain.CompiledPolicy, in ports.TurnInput, nav navigation
 	}
 	a := nav.decision.Action
 	s.stepEntered = s.step != nil && (a == domain.ScenarioStart || a == domain.ScenarioAdvance)
+	if wait := waitingFlow(s, nav, after); wait != nil {
+		s.returnTo = returnQuestion(cp, wait, s.render)
+	}
+	if s.step == nil || len(s.step.Collects) == 0 {
+		return s
+	}
+	reason := reaskReason(cp, d.coll, s.step)
+	switch {
+	case nav.decision.Digression != "":
+		if id := s.templateOf(s.step.TemplateIDs, domain.ModeExclusive); id != "" {
+			s.resume = s.render(id)
+		}
+	case !s.stepEntered || hasProblem(d.coll, s.step):
+		s.reask = reason
+	}
 	return s
+}
+
+// waitingFlow is the flow the turn returns to: the one a flow left
+// resumed, or the one under a terminal step, or nil.
+func waitingFlow(s *replyScope, nav navigation, after *domain.Session) *domain.ScenarioPosition {
+	if nav.resumed != nil {
+		return nav.resumed
+	}
+	if s.step != nil && s.step.Terminal && len(after.FlowStack) > 0 {
+		return &after.FlowStack[len(after.FlowStack)-1]
+	}
+	return nil
+}
+
+// hasProblem reports whether the turn refused a value the step collects.
+func hasProblem(c collection, st *domain.Step) bool {
+	for _, n := range st.Missing(c.vars) {
+		if c.problem(n) != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // exclusiveTemplate picks the template that answers without a model: the
@@ -113,16 +158,34 @@ func (s *replyScope) templateOf(ids []string, mode domain.TemplateMode) string {
 	return ""
 }
 
-// render fills a template with the turn's variables.
+// render fills a template with the turn's variables. A placeholder with
+// no value falls back to the template's default text; without one, to the
+// step's re-ask, else the agent's fallback, so a reply never shows a
+// blank.
 func (s *replyScope) render(id string) string {
-	_, parsed, _ := s.cp.Template(id)
-	text, _ := parsed.Render(s.vars)
+	r, _ := s.cp.Renderer(id)
+	text, _, complete := r.Render(s.vars)
+	if complete {
+		return text
+	}
+	if s.reask != "" {
+		return s.reask
+	}
+	if fb := s.cp.FallbackTemplate(); fb != "" && fb != id {
+		if fr, ok := s.cp.Renderer(fb); ok {
+			if t, _, ok := fr.Render(s.vars); ok {
+				return t
+			}
+		}
+	}
 	return text
 }
 
-// variables are a session's variables plus built-ins describing the turn;
-// session variables win, so a tool can override a built-in.
-func variables(cp *domain.CompiledPolicy, in ports.TurnInput, s *domain.Session) map[string]any {
+// variables are a session's variables (values, when not nil, instead of
+// the session's) plus built-ins describing the turn, and the request's
+// metadata as meta; session variables win over built-ins, so a tool can
+// override one.
+func variables(cp *domain.CompiledPolicy, in ports.TurnInput, s *domain.Session, values map[string]any) map[string]any {
 	v := map[string]any{
 		"agent_name":      cp.Policy.Agent.Name,
 		"channel":         s.Channel,
@@ -130,6 +193,12 @@ func variables(cp *domain.CompiledPolicy, in ports.TurnInput, s *domain.Session)
 		"session_id":      s.ID,
 		"turn_number":     in.TurnNumber,
 	}
-	maps.Copy(v, s.Variables)
+	if values == nil {
+		values = s.Variables
+	}
+	maps.Copy(v, values)
+	if in.Metadata != nil {
+		v["meta"] = in.Metadata
+	}
 	return v
 }

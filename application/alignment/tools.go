@@ -12,36 +12,20 @@ import (
 	"focal/ports"
 )
 
-// runTools calls the tools bound to the matched rules, concurrently, each
-// under its own timeout, with the session's variables as they were before
-// the turn, and returns the calls in the rules' order. A failing tool is
-// recorded and the turn goes on without its outputs.
-func (e *Engine) runTools(ctx context.Context, cp *domain.CompiledPolicy, in ports.TurnInput, matched []domain.RuleCandidate) []domain.ToolCall {
-	type job struct {
-		tool   domain.Tool
-		ruleID string
-	}
-	var jobs []job
-	seen := map[string]bool{}
-	for _, m := range matched {
-		for _, id := range cp.Rule(m.RuleID).ToolIDs {
-			if tool := cp.Tool(id); tool != nil && !seen[id] {
-				seen[id] = true
-				jobs = append(jobs, job{tool: *tool, ruleID: m.RuleID})
-			}
-		}
-	}
+// runTools makes the turn's tool calls, concurrently, each under its own
+// timeout, with inputs from vars, and returns them in the jobs' order. A
+// failing tool, or one whose outputs are invalid, is recorded and the turn
+// goes on without its outputs.
+func (e *Engine) runTools(ctx context.Context, cp *domain.CompiledPolicy, in ports.TurnInput, now time.Time, jobs []toolJob, vars map[string]any) []domain.ToolCall {
 	calls := make([]domain.ToolCall, len(jobs))
-	if len(jobs) == 0 {
-		return calls
-	}
-	vars := variables(cp, in, in.Session)
 	s := in.Session
 	var wg sync.WaitGroup
 	for i, j := range jobs {
 		ti := ports.ToolInput{Message: in.Message, Variables: toolInputs(j.tool, vars), RuleID: j.ruleID,
 			SessionID: s.ID, TenantID: s.TenantID, AgentID: s.AgentID, TurnID: in.TurnID, ToolID: j.tool.ID}
-		wg.Go(func() { calls[i] = e.callTool(ctx, j.tool, j.ruleID, ti) })
+		wg.Go(func() {
+			calls[i] = e.callTool(ctx, cp, now, j, ti)
+		})
 	}
 	wg.Wait()
 	return calls
@@ -53,8 +37,9 @@ func sortedKeys(m map[string]any) []string { return slices.Sorted(maps.Keys(m)) 
 // defaultToolTimeout applies when a tool names none.
 const defaultToolTimeout = 5 * time.Second
 
-func (e *Engine) callTool(ctx context.Context, tool domain.Tool, ruleID string, in ports.ToolInput) domain.ToolCall {
-	call := domain.ToolCall{ToolID: tool.ID, RuleID: ruleID, Input: in.Variables}
+func (e *Engine) callTool(ctx context.Context, cp *domain.CompiledPolicy, now time.Time, j toolJob, in ports.ToolInput) domain.ToolCall {
+	tool := j.tool
+	call := domain.ToolCall{ToolID: tool.ID, RuleID: j.ruleID, Step: j.step, On: j.on, Input: in.Variables}
 	if e.tools == nil {
 		call.Error = "no tool invoker is configured"
 		return call
@@ -75,7 +60,12 @@ func (e *Engine) callTool(ctx context.Context, tool domain.Tool, ruleID string, 
 		}
 		return call
 	}
-	call.Output = toolOutputs(tool, out)
+	kept, err := cp.Variables().ToolOutputs(tool, out, now)
+	if err != nil {
+		call.Error = "the tool's answer was refused: " + err.Error()
+		return call
+	}
+	call.Output = kept
 	return call
 }
 
@@ -91,18 +81,4 @@ func toolInputs(tool domain.Tool, vars map[string]any) map[string]any {
 		}
 	}
 	return in
-}
-
-// toolOutputs keeps the outputs a tool declares, or all of them.
-func toolOutputs(tool domain.Tool, out map[string]any) map[string]any {
-	if len(tool.Outputs) == 0 {
-		return maps.Clone(out)
-	}
-	kept := map[string]any{}
-	for k, v := range out {
-		if slices.Contains(tool.Outputs, k) {
-			kept[k] = v
-		}
-	}
-	return kept
 }

@@ -3,9 +3,14 @@
 // matched, scenario position, tools called, and the reply.
 //
 //	name: returns flow
+//	tools:                          # stand-ins for the bundle's webhooks (optional)
+//	  order_lookup:
+//	    variables: {item_name: blue denim jacket}   # what the tool answers
 //	conversations:
 //	  - name: a jacket that did not fit
 //	    channel: webchat            # optional, default "test"
+//	    tools:                      # this conversation's stand-ins, over the file's
+//	      order_lookup: {status: 503}               # the tool fails
 //	    turns:
 //	      - user: Hi! I want to return my jacket
 //	        expect:
@@ -13,6 +18,7 @@
 //	          matched_rules: [greeting, returns_policy]   # exactly these, any order
 //	          matched_rules_include: [greeting]           # at least these
 //	          tools_called: []
+//	          variables: {order_id: AC-123456}     # set this turn, these values
 //	          reply:
 //	            equals: "..."
 //	            contains: ["order number"]
@@ -24,8 +30,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -37,15 +45,42 @@ import (
 
 // Suite is one conversation test file.
 type Suite struct {
-	Name          string         `yaml:"name"`
-	Conversations []Conversation `yaml:"conversations"`
+	Name string `yaml:"name"`
+	// Tools stand in for the bundle's webhooks while the file runs.
+	Tools         map[string]ToolStub `yaml:"tools"`
+	Conversations []Conversation      `yaml:"conversations"`
 }
 
 // Conversation is a scripted exchange in one session.
 type Conversation struct {
 	Name    string `yaml:"name"`
 	Channel string `yaml:"channel"`
-	Turns   []Turn `yaml:"turns"`
+	// Tools replace the file's stand-ins of the same ids for this
+	// conversation.
+	Tools map[string]ToolStub `yaml:"tools"`
+	Turns []Turn              `yaml:"turns"`
+}
+
+// ToolStub is what a stand-in for one tool answers: its variables, or a
+// failure status (4xx or 5xx) instead.
+type ToolStub struct {
+	Variables map[string]any `yaml:"variables"`
+	Status    int            `yaml:"status"`
+}
+
+// ToolStubs receives the stand-ins in force before each conversation
+// starts; the runner of the file serves them.
+type ToolStubs func(map[string]ToolStub)
+
+// StubbedTools lists the ids of every tool the suite stands in for, in
+// the file or in any conversation.
+func (s *Suite) StubbedTools() []string {
+	ids := slices.Collect(maps.Keys(s.Tools))
+	for _, c := range s.Conversations {
+		ids = append(ids, slices.Collect(maps.Keys(c.Tools))...)
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
 }
 
 // Turn is one user message and what must follow.
@@ -56,11 +91,15 @@ type Turn struct {
 
 // Expect lists the checks of a turn; unset checks are not made.
 type Expect struct {
-	MatchedRules        *[]string    `yaml:"matched_rules"`
-	MatchedRulesInclude []string     `yaml:"matched_rules_include"`
-	Scenario            *string      `yaml:"scenario"`
-	ToolsCalled         *[]string    `yaml:"tools_called"`
-	Reply               *ReplyExpect `yaml:"reply"`
+	MatchedRules        *[]string `yaml:"matched_rules"`
+	MatchedRulesInclude []string  `yaml:"matched_rules_include"`
+	Scenario            *string   `yaml:"scenario"`
+	ToolsCalled         *[]string `yaml:"tools_called"`
+	// Variables are values the turn must set (its record's variables).
+	Variables map[string]any `yaml:"variables"`
+	// Reask, when set, must be contained in why the step asked again.
+	Reask string       `yaml:"reask"`
+	Reply *ReplyExpect `yaml:"reply"`
 }
 
 // ReplyExpect checks the reply text.
@@ -83,7 +122,13 @@ func Parse(data []byte) (*Suite, error) {
 	if len(s.Conversations) == 0 {
 		return nil, fmt.Errorf("conversation test %q has no conversations", s.Name)
 	}
+	if err := checkStubs("tools", s.Tools); err != nil {
+		return nil, err
+	}
 	for i, c := range s.Conversations {
+		if err := checkStubs(fmt.Sprintf("conversation %q: tools", c.Name), c.Tools); err != nil {
+			return nil, err
+		}
 		if len(c.Turns) == 0 {
 			return nil, fmt.Errorf("conversation %d (%q) has no turns", i+1, c.Name)
 		}
@@ -99,6 +144,19 @@ func Parse(data []byte) (*Suite, error) {
 		}
 	}
 	return &s, nil
+}
+
+// checkStubs refuses a stand-in that both fails and answers.
+func checkStubs(where string, stubs map[string]ToolStub) error {
+	for id, st := range stubs {
+		switch {
+		case st.Status != 0 && (st.Status < 400 || st.Status > 599):
+			return fmt.Errorf("%s.%s.status: %d is not a failure status (400-599); leave it out to answer the variables", where, id, st.Status)
+		case st.Status != 0 && len(st.Variables) > 0:
+			return fmt.Errorf("%s.%s: a stand-in answers variables or fails with a status, not both", where, id)
+		}
+	}
+	return nil
 }
 
 // Chatter runs one turn; *application.ProcessMessage is one.
@@ -150,9 +208,17 @@ func (r Report) Passed() bool {
 // Run plays every conversation of s against agentID of tenantID, each in
 // a session of its own. A conversation stops at a turn that errors. turns,
 // when not nil, reads each turn's record for the report.
-func Run(ctx context.Context, chat Chatter, turns TurnReader, tenantID, agentID string, s *Suite) Report {
+func Run(ctx context.Context, chat Chatter, turns TurnReader, tenantID, agentID string, s *Suite, stubs ToolStubs) Report {
 	rep := Report{Suite: s.Name}
 	for _, conv := range s.Conversations {
+		if stubs != nil {
+			inForce := maps.Clone(s.Tools)
+			if inForce == nil {
+				inForce = map[string]ToolStub{}
+			}
+			maps.Copy(inForce, conv.Tools)
+			stubs(inForce)
+		}
 		channel := conv.Channel
 		if channel == "" {
 			channel = "test"
@@ -175,7 +241,7 @@ func Run(ctx context.Context, chat Chatter, turns TurnReader, tenantID, agentID 
 					tr.Explanation = &rec.Explanation
 				}
 			}
-			tr.Failures = check(turn.Expect, res)
+			tr.Failures = append(check(turn.Expect, res), checkRecord(turn.Expect, tr.Explanation)...)
 			cr.Turns = append(cr.Turns, tr)
 		}
 		rep.Conversations = append(rep.Conversations, cr)
@@ -240,4 +306,43 @@ func sameSet(want, got []string) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(a, b)
+}
+
+// checkRecord compares what the turn record shows with the expectations:
+// the variables set and why the step asked again.
+func checkRecord(e Expect, x *domain.Explanation) []string {
+	if len(e.Variables) == 0 && e.Reask == "" {
+		return nil
+	}
+	if x == nil {
+		return []string{"variables: the turn record could not be read"}
+	}
+	var fails []string
+	set := map[string]string{}
+	for _, v := range x.Variables {
+		if v.Problem == "" {
+			set[v.Variable] = domain.FormatValue(v.Value)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(e.Variables)) {
+		want := domain.FormatValue(e.Variables[name])
+		if got, ok := set[name]; !ok || got != want {
+			fails = append(fails, fmt.Sprintf("variables: expected %s = %q, got %s", name, want, describeSet(set)))
+		}
+	}
+	if e.Reask != "" && !strings.Contains(x.Scenario.Reask, e.Reask) {
+		fails = append(fails, fmt.Sprintf("reask: expected to contain %q, got %q", e.Reask, x.Scenario.Reask))
+	}
+	return fails
+}
+
+func describeSet(set map[string]string) string {
+	if len(set) == 0 {
+		return "none set"
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(set)) {
+		parts = append(parts, k+" = "+strconv.Quote(set[k]))
+	}
+	return strings.Join(parts, ", ")
 }

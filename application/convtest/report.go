@@ -3,6 +3,7 @@ package convtest
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
 	"focal/domain"
@@ -26,6 +27,9 @@ func (r Report) Write(w io.Writer) error {
 			fmt.Fprintf(&b, "    %s %d. %q\n", mark, t.Number, t.Message)
 			if t.Explanation != nil {
 				fmt.Fprintf(&b, "         %s\n", decisions(t.Explanation))
+				if line := variablesLine(t.Explanation); line != "" {
+					fmt.Fprintf(&b, "         %s\n", line)
+				}
 			}
 			if t.Result != nil && len(t.Failures) > 0 {
 				scenario := "none"
@@ -76,6 +80,11 @@ func decisions(e *domain.Explanation) string {
 	if alt, ok := missedOption(d); ok {
 		line += fmt.Sprintf(" (next: %s %.2f)", strings.TrimSpace(alt.Move+" "+alt.Target), alt.Score)
 	}
+	for _, note := range []struct{ name, value string }{{"digression", d.Digression}, {"command", d.Command}, {"reask", d.Reask}} {
+		if note.value != "" {
+			line += fmt.Sprintf(" · %s: %s", note.name, note.value)
+		}
+	}
 	return line
 }
 
@@ -98,4 +107,25 @@ func missedOption(d domain.ScenarioDecision) (domain.ScenarioOption, bool) {
 		}
 	}
 	return domain.ScenarioOption{}, false
+}
+
+// variablesLine lists the variables the turn set, each with who set it
+// and from what text, and those it refused with why.
+func variablesLine(e *domain.Explanation) string {
+	var parts []string
+	for _, v := range e.Variables {
+		from := string(v.Source)
+		if v.Text != "" {
+			from += " " + strconv.Quote(v.Text)
+		}
+		if v.Problem != "" {
+			parts = append(parts, fmt.Sprintf("%s refused (%s: %s)", v.Variable, from, v.Reason))
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s = %s (%s)", v.Variable, domain.FormatValue(v.Value), from))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "variables: " + strings.Join(parts, "; ")
 }

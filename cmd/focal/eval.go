@@ -43,7 +43,7 @@ func evalCommand(configPath *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			core, agentID, err := startTestCore(ctx, *configPath, bundlePath)
+			core, agentID, err := startTestCore(ctx, *configPath, bundlePath, nil, nil)
 			if err != nil {
 				return err
 			}

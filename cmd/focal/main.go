@@ -11,6 +11,7 @@
 //	focal schema                       print the JSON Schema of agent bundle files
 //	focal replay --agent <id> …        replay recorded sessions against another policy version
 //	focal keys rotate                  seal every tenant's model key again under FOCAL_SECRET_KEY
+//	focal demo-tools                   serve the demo agent's order lookup (make run)
 //
 // Configuration comes from FOCAL_* variables over an optional --config
 // YAML file; `focal <command> --help` tells the rest.
@@ -46,6 +47,6 @@ func rootCommand() *cobra.Command {
 	root.PersistentFlags().StringVar(&configPath, "config", "", "YAML configuration file (FOCAL_* variables override it)")
 	root.AddCommand(serveCommand(&configPath), tokenCommand(&configPath), testCommand(&configPath),
 		chatCommand(), agentsCommand(), sessionsCommand(), schemaCommand(), replayCommand(), keysCommand(&configPath),
-		evalCommand(&configPath), lintCommand())
+		evalCommand(&configPath), lintCommand(), demoToolsCommand())
 	return root
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,31 +25,30 @@ func testCommand(configPath *string) *cobra.Command {
 		Use:   "test <bundle> <tests.yaml>...",
 		Short: "Run conversation tests against an agent bundle, in process",
 		Long: "Load the agent bundle into an in-process engine (memory store; the model configured by FOCAL_LLM_*, " +
-			"offline by default), play every conversation of each test file and report each turn. Exits non-zero " +
+			"offline by default), play every conversation of each test file and report each turn. Tools a test file " +
+			"stands in for (its `tools:`) are served on loopback and called over HTTP. Exits non-zero " +
 			"when any expectation fails.",
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Minute)
 			defer cancel()
-			core, agentID, err := startTestCore(ctx, *configPath, args[0])
+			suites, err := readSuites(args[1:])
+			if err != nil {
+				return err
+			}
+			stubs, err := startToolStubs()
+			if err != nil {
+				return err
+			}
+			defer stubs.close()
+			core, agentID, err := startTestCore(ctx, *configPath, args[0], stubs, stubbedTools(suites))
 			if err != nil {
 				return err
 			}
 			defer func() { _ = core.Stop(context.WithoutCancel(ctx)) }()
 			failed := 0
-			for _, path := range args[1:] {
-				data, err := os.ReadFile(path)
-				if err != nil {
-					return err
-				}
-				suite, err := convtest.Parse(data)
-				if err != nil {
-					return fmt.Errorf("%s: %w", path, err)
-				}
-				if suite.Name == "" {
-					suite.Name = path
-				}
-				rep := convtest.Run(ctx, core.Chat, core.Conversations, testTenant, agentID, suite)
+			for _, suite := range suites {
+				rep := convtest.Run(ctx, core.Chat, core.Conversations, testTenant, agentID, suite, stubs.use)
 				if err := rep.Write(cmd.OutOrStdout()); err != nil {
 					return err
 				}
@@ -57,15 +57,47 @@ func testCommand(configPath *string) *cobra.Command {
 				}
 			}
 			if failed > 0 {
-				return fmt.Errorf("%d of %d conversation test files failed", failed, len(args)-1)
+				return fmt.Errorf("%d of %d conversation test files failed", failed, len(suites))
 			}
 			return nil
 		},
 	}
 }
 
+// readSuites parses every test file before anything starts, so a mistake
+// in the last file costs no run.
+func readSuites(paths []string) ([]*convtest.Suite, error) {
+	suites := make([]*convtest.Suite, 0, len(paths))
+	for _, path := range paths {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		suite, err := convtest.Parse(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if suite.Name == "" {
+			suite.Name = path
+		}
+		suites = append(suites, suite)
+	}
+	return suites, nil
+}
+
+// stubbedTools are the tools any of the files stands in for.
+func stubbedTools(suites []*convtest.Suite) []string {
+	var ids []string
+	for _, s := range suites {
+		ids = append(ids, s.StubbedTools()...)
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
 // startTestCore starts an in-process core on memory and imports the bundle.
-func startTestCore(ctx context.Context, configPath, bundlePath string) (*bootstrap.Core, string, error) {
+// Tools in stubbed call the stand-ins, which the tools may reach.
+func startTestCore(ctx context.Context, configPath, bundlePath string, stubs *toolStubServer, stubbed []string) (*bootstrap.Core, string, error) {
 	environ := map[string]string{}
 	for _, kv := range os.Environ() {
 		if k, v, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(k, "FOCAL_") {
@@ -78,6 +110,9 @@ func startTestCore(ctx context.Context, configPath, bundlePath string) (*bootstr
 		// No HTTP here, but the configuration is validated as a whole.
 		environ["FOCAL_JWT_SECRET"] = "conversation-tests-need-no-tokens-000"
 	}
+	if len(stubbed) > 0 {
+		environ["FOCAL_TOOLS_ALLOWED_HOSTS"] = strings.TrimPrefix(environ["FOCAL_TOOLS_ALLOWED_HOSTS"]+","+stubs.host(), ",")
+	}
 	cfg, err := bootstrap.LoadConfigEnv(configPath, environ)
 	if err != nil {
 		return nil, "", err
@@ -85,6 +120,9 @@ func startTestCore(ctx context.Context, configPath, bundlePath string) (*bootstr
 	data, err := os.ReadFile(bundlePath)
 	if err != nil {
 		return nil, "", err
+	}
+	if data, err = pointToolsAt(data, stubbed, stubs.url); err != nil {
+		return nil, "", fmt.Errorf("%s: %w", bundlePath, err)
 	}
 	core, err := bootstrap.StartCore(ctx, cfg, zap.NewNop())
 	if err != nil {

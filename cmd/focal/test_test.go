@@ -68,8 +68,10 @@ func TestConversationTestsShowNearMisses(t *testing.T) {
 		filepath.Join(repo, "examples", "demo-agent.yaml"),
 		filepath.Join(repo, "examples", "tests", "demo-agent.test.yaml"))
 	require.NoError(t, err, out)
-	assert.Regexp(t, `rules: store_hours 1\.00 \(next: none\) · scenario: stay returns/ask_reason \(next: advance confirm 0\.\d\d\)`, out)
-	assert.Regexp(t, `rules: none \(next: [a-z_]+ 0\.\d\d\) · scenario: advance returns/ask_reason 0\.\d\d \(next: stay 0\.\d\d\)`, out)
+	assert.Regexp(t, `rules: store_hours 1\.00 \(next: none\) · scenario: stay returns/ask_reason \(next: [a-z]+( [a-z_]+)? 0\.\d\d\) · digression: store_hours`, out)
+	// A transition on a guard alone scores 1 when the guard holds.
+	assert.Regexp(t, `rules: none \(next: [a-z_]+ 0\.\d\d\) · scenario: advance returns/ask_reason 1\.00 \(next: stay [01]\.\d\d\)`, out)
+	assert.Regexp(t, `variables: order_id = AC-123456 \(extractor "ac123456"\)`, out, "the variables each turn set, by whom, from what")
 }
 
 // One more rule, about something else entirely, must not change what
@@ -127,4 +129,39 @@ func TestLintPrintsWarnings(t *testing.T) {
 	_, err = runCLI(t, "lint", broken)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "rules[0].condition")
+}
+
+// A test file's stand-in for a tool is called over HTTP and its answer
+// reaches the reply; a stand-in for a tool the bundle lacks, or one that
+// both fails and answers, is refused before anything runs.
+func TestConversationTestsStandInForTools(t *testing.T) {
+	out, err := runCLI(t, "test",
+		filepath.Join(repo, "examples", "demo-agent.yaml"),
+		filepath.Join(repo, "examples", "tests", "demo-agent.test.yaml"))
+	require.NoError(t, err, out)
+	assert.Contains(t, out, `item_name = blue denim jacket (tool "order_lookup")`)
+
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		path := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(path, []byte(text), 0o600))
+		return path
+	}
+	for _, bad := range []struct{ file, text, want string }{
+		{"unknown.test.yaml", "tools:\n  crm_lookup: {variables: {tier: gold}}\n",
+			"tools.crm_lookup: the conversation tests stand in for a tool the bundle does not declare"},
+		{"status.test.yaml", "tools:\n  order_lookup: {status: 200}\n",
+			"tools.order_lookup.status: 200 is not a failure status"},
+		{"both.test.yaml", "tools:\n  order_lookup: {status: 503, variables: {item_name: coat}}\n",
+			"a stand-in answers variables or fails with a status, not both"},
+	} {
+		text := bad.text + "conversations:\n  - name: one\n    turns: [{user: hello}]\n"
+		_, err = runCLI(t, "test", filepath.Join(repo, "examples", "demo-agent.yaml"), write(bad.file, text))
+		require.Error(t, err, bad.file)
+		assert.Contains(t, err.Error(), bad.want)
+	}
+	_, err = runCLI(t, "test", filepath.Join(repo, "examples", "demo-agent.yaml"), write("conversation.test.yaml",
+		"conversations:\n  - name: one\n    tools:\n      order_lookup: {status: 302}\n    turns: [{user: hello}]\n"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `conversation "one": tools.order_lookup.status: 302 is not a failure status`)
 }

@@ -212,7 +212,7 @@ func TestConsole(t *testing.T) {
 
 	// The explanation of a turn several rules competed for: a bar per
 	// candidate, as long as its score, and the matched rules listed.
-	turnID, _ = p.send("Hello! What is your returns policy and can I talk to a human?")
+	turnID, _ = p.send("Hello! What is your return policy? How long does shipping take?")
 	p.waitFor(`document.getElementById("explanation").dataset.turn === "` + turnID + `"`)
 	ex := p.turn(turnID)["explanation"].(map[string]any)
 	var bars []struct {

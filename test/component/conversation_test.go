@@ -63,17 +63,20 @@ func TestDemoConversation(t *testing.T) {
 			matched:  []string{},
 		}},
 		{"My order number is AC-123456", want{
-			response: "Thanks! Why are you returning the item - wrong size, damaged, or something else?",
+			response: "Why are you returning the item - wrong size, damaged, or something else?",
 			scenario: map[string]string{"id": "returns", "step": "ask_reason"},
 			matched:  []string{},
 		}},
 		{"What time do you open on Sunday?", want{
-			response: "Our stores are open Monday to Saturday from 9am to 8pm, and Sunday from 10am to 6pm.",
+			// Answered mid-flow: the step's question follows, and the flow stays.
+			response: "Our stores are open Monday to Saturday from 9am to 8pm, and Sunday from 10am to 6pm.\n\n" +
+				"Why are you returning the item - wrong size, damaged, or something else?",
 			scenario: map[string]string{"id": "returns", "step": "ask_reason"},
 			matched:  []string{"store_hours"},
 		}},
 		{"It was the wrong size", want{
-			response: "Your return is registered. A prepaid return label is on its way to your email. Anything else I can help with?",
+			// The order lookup is not served here: the template's default.
+			response: "Your return for order AC-123456 is registered. A prepaid return label is on its way to your email. Anything else I can help with?",
 			scenario: map[string]string{"id": "returns", "step": "confirm"},
 			matched:  []string{},
 		}},

@@ -146,7 +146,7 @@ func TestVariablesThroughThePolicyAPI(t *testing.T) {
 	for _, item := range list["items"].([]any) {
 		names = append(names, item.(map[string]any)["name"].(string))
 	}
-	assert.Equal(t, []string{"order_id", "reason"}, names, "the demo agent's declarations, by name")
+	assert.Equal(t, []string{"email", "order_id", "reason"}, names, "the demo agent's declarations, by name")
 
 	created := admin.must(http.StatusCreated, http.MethodPost, base+"/variables", map[string]any{
 		"name": "first_name", "type": "text", "description": "first name", "from_metadata": "first_name"})
@@ -167,8 +167,8 @@ func TestVariablesThroughThePolicyAPI(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, res.Status, "unknown fields are refused")
 
 	bundle := admin.must(http.StatusOK, http.MethodGet, base+"/bundle", nil)
-	require.Len(t, bundle["variables"], 3)
-	assert.Equal(t, "first_name", bundle["variables"].([]any)[2].(map[string]any)["name"])
+	require.Len(t, bundle["variables"], 4)
+	assert.Equal(t, "first_name", bundle["variables"].([]any)[3].(map[string]any)["name"])
 
 	member := policyAPI{t, app, harness.Token(t, harness.DemoTenant)}
 	res = member.do(http.MethodPost, base+"/variables", map[string]any{"name": "x", "type": "text"})

@@ -393,6 +393,14 @@ func TestPolicyValidationErrors(t *testing.T) {
 		{"bundle with an unknown nested field", http.MethodPut, "/bundle",
 			yamlBundle("rules:\n  - id: r1\n    condition: hi\n    action: Greet.\n    colour: red\n"),
 			"application/x-yaml", "rules[0].colour", "not a known bundle field"},
+		{"transition when that does not compile", http.MethodPut, "/bundle",
+			yamlBundle("variables:\n  - {name: days, type: number}\nscenarios:\n  - id: rental\n    entry_condition: rent a bike\n    entry_step_id: ask_days\n" +
+				"    steps:\n      - id: ask_days\n        collects: [days]\n        transitions: [{to: pay, when: 'vars.days >'}]\n      - id: pay\n"),
+			"application/yaml", "scenarios[0].steps[0].transitions[0].when", "unexpected token"},
+		{"transition when on a variable nothing sets", http.MethodPut, "/bundle",
+			yamlBundle("scenarios:\n  - id: rental\n    entry_condition: rent a bike\n    entry_step_id: ask_days\n" +
+				"    steps:\n      - id: ask_days\n        transitions: [{to: pay, when: 'vars.days > 2'}]\n      - id: pay\n"),
+			"application/yaml", "scenarios[0].steps[0].transitions[0].when", "vars.days is nothing that can have a value"},
 		{"bundle with an unknown agent field", http.MethodPut, "/bundle",
 			`{"agent": {"name": "x", "persona": "pirate"}}`, "", "agent.persona", "not a known bundle field"},
 	}

@@ -105,6 +105,9 @@ func nextTurn(s *domain.Session, message string) *domain.Turn {
 	after.SetVariable("last_message", message)
 	after.SetVariable("turns_seen", float64(n))
 	after.SetVariable("profile", map[string]any{"tier": "gold", "tags": []any{"a", "b"}})
+	if after.Scenario != nil && len(after.FlowStack) == 0 {
+		after.SuspendScenario() // a flow waiting under the active one is state too
+	}
 	after.EnterStep("returns", fmt.Sprintf("step-%d", n), n)
 	after.AdvanceTurn(n, now)
 	return &domain.Turn{

@@ -40,45 +40,15 @@ func testCommitMakesStateVisible(t *testing.T, f *fixture) {
 	require.NoError(t, f.Turns.CommitTurn(f.ctx, l.Token(), turn))
 	f.release(l)
 
-	got, err := f.Turns.GetTurn(f.ctx, tenant, turn.ID)
-	require.NoError(t, err)
-	require.Equal(t, turn.ID, got.ID)
-	require.Equal(t, s.ID, got.SessionID)
-	require.Equal(t, tenant, got.TenantID)
-	require.Equal(t, 1, got.TurnNumber)
-	require.Equal(t, turn.Message, got.Message)
-	require.Equal(t, turn.Response, got.Response)
-	require.Equal(t, domain.TurnCompleted, got.Status)
-	require.Equal(t, turn.Deltas, got.Deltas)
-	require.Equal(t, turn.Usage, got.Usage)
-	require.Equal(t, turn.LatencyMS, got.LatencyMS)
-	requireJSONEqual(t, turn.Metadata, got.Metadata, "metadata")
-	requireJSONEqual(t, turn.Explanation, got.Explanation, "explanation")
-	requireSameTime(t, turn.CreatedAt, got.CreatedAt, "turn created_at")
-	require.NotNil(t, got.SessionAfter, "the record carries the session after the turn")
-	require.Equal(t, 1, got.SessionAfter.TurnCount)
-
-	requireStateOf := func(want *domain.Session, turns int) {
-		t.Helper()
-		st := f.get(tenant, s.ID)
-		require.Equal(t, turns, st.TurnCount)
-		require.Equal(t, s.Version+int64(turns), st.Version, "every turn bumps the version")
-		require.Equal(t, domain.SessionActive, st.Status)
-		require.Equal(t, want.RuleFires, st.RuleFires)
-		requireJSONEqual(t, want.Scenario, st.Scenario, "scenario")
-		requireJSONEqual(t, want.VisitHistory, st.VisitHistory, "visit history")
-		requireJSONEqual(t, want.Variables, st.Variables, "variables")
-		requireSameTime(t, want.LastActivityAt, st.LastActivityAt, "last_activity_at")
-		requireSameTime(t, s.CreatedAt, st.CreatedAt, "created_at")
-	}
-	requireStateOf(turn.SessionAfter, 1)
+	requireTurnStored(t, f, turn, s)
+	requireSessionState(t, f, s, turn.SessionAfter, 1)
 	require.Equal(t, domain.RuleFire{Count: 1, LastTurn: 1}, f.get(tenant, s.ID).RuleFires["rule-greet"])
 
 	next := f.lock(tenant, s.ID, longTTL)
 	second := nextTurn(next.Session(), "and again")
 	require.NoError(t, f.Turns.CommitTurn(f.ctx, next.Token(), second))
 	f.release(next)
-	requireStateOf(second.SessionAfter, 2)
+	requireSessionState(t, f, s, second.SessionAfter, 2)
 	st := f.get(tenant, s.ID)
 	require.Equal(t, domain.RuleFire{Count: 2, LastTurn: 2}, st.RuleFires["rule-greet"])
 	require.Equal(t, domain.RuleFire{Count: 1, LastTurn: 2}, st.RuleFires["rule-even"])
@@ -96,6 +66,46 @@ func testCommitMakesStateVisible(t *testing.T, f *fixture) {
 	require.False(t, created)
 	require.Equal(t, 2, found.TurnCount, "the lease by channel key carries the session as committed")
 	require.Equal(t, "and again", found.Variables["last_message"])
+}
+
+// requireTurnStored reads the first turn of session s back and checks
+// every field the commit wrote.
+func requireTurnStored(t *testing.T, f *fixture, turn *domain.Turn, s *domain.Session) {
+	t.Helper()
+	got, err := f.Turns.GetTurn(f.ctx, s.TenantID, turn.ID)
+	require.NoError(t, err)
+	require.Equal(t, turn.ID, got.ID)
+	require.Equal(t, s.ID, got.SessionID)
+	require.Equal(t, s.TenantID, got.TenantID)
+	require.Equal(t, 1, got.TurnNumber)
+	require.Equal(t, turn.Message, got.Message)
+	require.Equal(t, turn.Response, got.Response)
+	require.Equal(t, domain.TurnCompleted, got.Status)
+	require.Equal(t, turn.Deltas, got.Deltas)
+	require.Equal(t, turn.Usage, got.Usage)
+	require.Equal(t, turn.LatencyMS, got.LatencyMS)
+	requireJSONEqual(t, turn.Metadata, got.Metadata, "metadata")
+	requireJSONEqual(t, turn.Explanation, got.Explanation, "explanation")
+	requireSameTime(t, turn.CreatedAt, got.CreatedAt, "turn created_at")
+	require.NotNil(t, got.SessionAfter, "the record carries the session after the turn")
+	require.Equal(t, 1, got.SessionAfter.TurnCount)
+}
+
+// requireSessionState checks that session s, as stored after turns
+// commits, holds want's state: every part a turn can change.
+func requireSessionState(t *testing.T, f *fixture, s, want *domain.Session, turns int) {
+	t.Helper()
+	st := f.get(s.TenantID, s.ID)
+	require.Equal(t, turns, st.TurnCount)
+	require.Equal(t, s.Version+int64(turns), st.Version, "every turn bumps the version")
+	require.Equal(t, domain.SessionActive, st.Status)
+	require.Equal(t, want.RuleFires, st.RuleFires)
+	requireJSONEqual(t, want.Scenario, st.Scenario, "scenario")
+	requireJSONEqual(t, want.FlowStack, st.FlowStack, "flow stack")
+	requireJSONEqual(t, want.VisitHistory, st.VisitHistory, "visit history")
+	requireJSONEqual(t, want.Variables, st.Variables, "variables")
+	requireSameTime(t, want.LastActivityAt, st.LastActivityAt, "last_activity_at")
+	requireSameTime(t, s.CreatedAt, st.CreatedAt, "created_at")
 }
 
 func testCommitRefusesWrongNumbers(t *testing.T, f *fixture) {

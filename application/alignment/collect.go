@@ -1,0 +1,189 @@
+package alignment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+
+	"focal/application/extraction"
+	"focal/domain"
+	"focal/ports"
+)
+
+// collection is the turn's variables step: the session's variables once
+// the turn's metadata, initial values and the message have set what they
+// could, and a record of each set (or refused) value.
+type collection struct {
+	// vars are the session's variables after the step (built-ins apart).
+	vars map[string]any
+	// record lists every variable set or refused, in order.
+	record []domain.Extraction
+	// modelCalls and usage count the extraction call, when one was made.
+	modelCalls int
+	usage      domain.TokenUsage
+	// note says why the model extraction gave nothing, when it was tried.
+	note string
+}
+
+// set stores an accepted extraction; a refused one is only recorded.
+func (c *collection) set(e domain.Extraction) {
+	c.record = append(c.record, e)
+	if e.Problem == "" {
+		c.vars[e.Variable] = e.Value
+	}
+}
+
+// problem is the newest refusal recorded for name, or nil.
+func (c *collection) problem(name string) *domain.Extraction {
+	for i := len(c.record) - 1; i >= 0; i-- {
+		if e := &c.record[i]; e.Variable == name {
+			if e.Problem == "" {
+				return nil
+			}
+			return e
+		}
+	}
+	return nil
+}
+
+// collect sets the turn's variables before navigation, so that guards see
+// them: the declared initial values (first turn), values from the
+// request's metadata, then what the current step collects, read from the
+// message by the deterministic extractors and, for what they leave
+// missing, by at most one model call.
+func (e *Engine) collect(ctx context.Context, cp *domain.CompiledPolicy, in ports.TurnInput, now time.Time, asked string) collection {
+	c := collection{vars: maps.Clone(in.Session.Variables)}
+	if c.vars == nil {
+		c.vars = map[string]any{}
+	}
+	vs := cp.Variables()
+	for _, v := range cp.Policy.Variables {
+		x := vs.Get(v.Name)
+		if in.TurnNumber == 1 && v.Initial != nil && c.vars[v.Name] == nil {
+			if val, err := x.Check(v.Initial, now); err == nil {
+				c.set(domain.Extraction{Variable: v.Name, Source: domain.SetByInitial, Value: val})
+			}
+		}
+		if raw, ok := in.Metadata[v.FromMetadata]; ok && v.FromMetadata != "" && raw != nil {
+			c.set(checked(x, raw, domain.SetByMetadata, domain.MetaPrefix+v.FromMetadata, now))
+		}
+	}
+	step := currentStep(cp, in.Session.Scenario)
+	if step == nil || len(step.Collects) == 0 {
+		return c
+	}
+	e.readMessage(ctx, cp, &c, step.Collects, in.Message, asked, now)
+	return c
+}
+
+// readMessage reads names from msg: deterministically, then with the
+// model for what is still missing. A variable that may not change keeps
+// its value.
+func (e *Engine) readMessage(ctx context.Context, cp *domain.CompiledPolicy, c *collection, names []string, msg, asked string, now time.Time) {
+	vs := cp.Variables()
+	var open []string
+	for _, n := range names {
+		if x := vs.Get(n); x != nil && (c.vars[n] == nil || x.Variable().Changeable) {
+			open = append(open, n)
+		}
+	}
+	read := vs.Extract(open, msg, now)
+	for _, x := range read {
+		c.set(x)
+	}
+	if e.extractor == nil {
+		return
+	}
+	res, err := e.extractor.Turn().Fill(ctx, extraction.Request{Variables: vs, Asked: open, Known: c.vars,
+		Read: read, Message: msg, Question: asked, Now: now, Model: cp.Settings.Model})
+	if res.Called {
+		c.modelCalls++
+		c.usage.Add(res.Usage)
+	}
+	if res.Note == extraction.NoteUnreadable {
+		c.note = "the extraction call's answer was not the JSON object asked for"
+	}
+	if err != nil {
+		c.note = "the extraction call failed: " + errorMessage(err)
+		return
+	}
+	for _, x := range res.Extractions {
+		c.set(x)
+	}
+}
+
+// checked validates a value from outside the message (metadata) for the
+// record.
+func checked(x *domain.Extractor, raw any, src domain.VariableSource, text string, now time.Time) domain.Extraction {
+	e := domain.Extraction{Variable: x.Variable().Name, Source: src, Text: text}
+	v, err := x.Check(raw, now)
+	if ee := (*domain.ExtractError)(nil); errors.As(err, &ee) {
+		e.Problem, e.Reason = ee.Problem, ee.Reason
+		return e
+	} else if err != nil {
+		e.Problem, e.Reason = domain.ProblemInvalid, err.Error()
+		return e
+	}
+	e.Value = v
+	return e
+}
+
+// currentStep is the step at pos, or nil.
+func currentStep(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition) *domain.Step {
+	if pos == nil {
+		return nil
+	}
+	if sc := cp.Scenario(pos.ScenarioID); sc != nil {
+		return sc.Step(pos.StepID)
+	}
+	return nil
+}
+
+// reaskReason says why a collect step asks again: the problem with what
+// the customer gave, else what is still needed.
+func reaskReason(cp *domain.CompiledPolicy, c collection, step *domain.Step) string {
+	missing := step.Missing(c.vars)
+	if len(missing) == 0 {
+		return ""
+	}
+	for _, name := range missing {
+		if p := c.problem(name); p != nil {
+			return sentence(p.Reason)
+		}
+	}
+	x := cp.Variables().Get(missing[0])
+	if x == nil {
+		return ""
+	}
+	v := x.Variable()
+	if v.Hint != "" {
+		return fmt.Sprintf("I still need your %s (%s).", v.Label(), v.Hint)
+	}
+	return fmt.Sprintf("I still need your %s.", v.Label())
+}
+
+// sentence makes a reason a sentence: capitalised (unless it starts with
+// a quote) and ending in a full stop or a question mark.
+func sentence(s string) string {
+	if s == "" {
+		return s
+	}
+	if s[0] != '"' {
+		s = strings.ToUpper(s[:1]) + s[1:]
+	}
+	if !strings.HasSuffix(s, "?") && !strings.HasSuffix(s, ".") {
+		s += "."
+	}
+	return s
+}
+
+// errorMessage is what a failed call says, without internal detail.
+func errorMessage(err error) string {
+	if de := (*domain.Error)(nil); errors.As(err, &de) {
+		return de.Message
+	}
+	return err.Error()
+}

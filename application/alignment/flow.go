@@ -1,0 +1,260 @@
+package alignment
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"focal/domain"
+	"focal/ports"
+)
+
+// navigateTurn decides the scenario move: a built-in command the agent
+// switched on, else navigation with the transitions' guards evaluated over
+// the variables as collected this turn, else a flow started from inside
+// the active one. A flow left returns to the one waiting under it. A step
+// entered reads the message for the variables it collects that are unset.
+func (e *Engine) navigateTurn(d *decided, in ports.TurnInput, scores matching) navigation {
+	nav := e.move(d, in, scores)
+	dec := &nav.decision
+	if a := dec.Action; (a == domain.ScenarioExit || a == domain.ScenarioLoopExit) && dec.Command != domain.CommandHuman {
+		if stack := in.Session.FlowStack; len(stack) > 0 {
+			top := stack[len(stack)-1]
+			nav.resumed = &top
+			dec.Resumed = &domain.ScenarioRef{ID: top.ScenarioID, Step: top.StepID}
+		}
+	}
+	if a := dec.Action; a == domain.ScenarioStart || a == domain.ScenarioAdvance {
+		if st := currentStep(d.cp, nav.position); st != nil {
+			d.coll.readUnset(d.cp, st.Collects, in.Message, d.now)
+		}
+	}
+	return nav
+}
+
+func (e *Engine) move(d *decided, in ports.TurnInput, scores matching) navigation {
+	pos := in.Session.Scenario
+	if cmd := domain.FlowCommand(in.Message, d.cp.Settings.Commands); cmd != "" && (pos != nil || cmd == domain.CommandHuman) {
+		return commandMove(pos, cmd)
+	}
+	vars := variables(d.cp, in, in.Session, d.coll.vars)
+	guard := func(tr domain.Transition) bool {
+		ok, _ := e.exprs.holds(tr.When, vars, in.Metadata, d.now)
+		return ok
+	}
+	nav := navigate(d.cp, pos, scores, guard)
+	if nav.decision.Action == domain.ScenarioStay {
+		if nested, ok := nestedStart(d.cp, in.Session, scores); ok {
+			return nested
+		}
+	}
+	return nav
+}
+
+// nestedStart starts another flow from inside the active one when the
+// message clears that flow's entry condition and it was going nowhere
+// else; the active flow waits on the stack (at most MaxFlowDepth flows).
+func nestedStart(cp *domain.CompiledPolicy, s *domain.Session, scores matching) (navigation, bool) {
+	if s.Scenario == nil || len(s.FlowStack)+1 >= domain.MaxFlowDepth {
+		return navigation{}, false
+	}
+	open := map[string]bool{s.Scenario.ScenarioID: true}
+	for _, p := range s.FlowStack {
+		open[p.ScenarioID] = true
+	}
+	threshold := cp.Settings.ScenarioEntryThreshold
+	var best *domain.Scenario
+	bestScore := threshold
+	for i := range cp.Policy.Scenarios {
+		sc := &cp.Policy.Scenarios[i]
+		if score := scores.message.Entry(sc.ID).Score; sc.Enabled && !open[sc.ID] && score >= bestScore && (best == nil || score > bestScore) {
+			best, bestScore = sc, score
+		}
+	}
+	if best == nil {
+		return navigation{}, false
+	}
+	cur := s.Scenario
+	d := domain.ScenarioDecision{Action: domain.ScenarioStart, Score: bestScore,
+		Before: &domain.ScenarioRef{ID: cur.ScenarioID, Step: cur.StepID},
+		After:  &domain.ScenarioRef{ID: best.ID, Step: best.EntryStepID},
+		Reason: fmt.Sprintf("entry condition of %s scored %.2f ≥ %.2f; %s waits to resume", best.ID, bestScore, threshold, cur.ScenarioID)}
+	return navigation{decision: d, position: &domain.ScenarioPosition{ScenarioID: best.ID, StepID: best.EntryStepID}, nested: true}, true
+}
+
+// commandMove carries out a built-in command: both leave the flow (the
+// whole stack of them); "human" also hands the conversation over.
+func commandMove(pos *domain.ScenarioPosition, cmd string) navigation {
+	d := domain.ScenarioDecision{Action: domain.ScenarioNone, Command: cmd}
+	switch cmd {
+	case domain.CommandCancel:
+		d.Reason = "the customer cancelled the flow (built-in command cancel)"
+	case domain.CommandHuman:
+		d.Reason = "the customer asked for a person (built-in command human)"
+	}
+	if pos != nil {
+		d.Action = domain.ScenarioExit
+		d.Before = &domain.ScenarioRef{ID: pos.ScenarioID, Step: pos.StepID}
+	}
+	return navigation{decision: d}
+}
+
+// readUnset reads names that hold no value yet from msg, deterministically:
+// a message that starts a flow or moves it on may already give what the
+// next step asks for ("I want to return order AC-123456").
+func (c *collection) readUnset(cp *domain.CompiledPolicy, names []string, msg string, now time.Time) {
+	var unset []string
+	for _, n := range names {
+		if c.vars[n] == nil {
+			unset = append(unset, n)
+		}
+	}
+	if len(unset) == 0 {
+		return
+	}
+	for _, x := range cp.Variables().Extract(unset, msg, now) {
+		if x.Problem == "" {
+			c.set(x)
+		}
+	}
+}
+
+// markDigression records a question answered mid-flow: the flow stays at
+// its step and a global rule answered.
+func markDigression(d *decided, in ports.TurnInput) {
+	dec := &d.nav.decision
+	if in.Session.Scenario == nil || dec.Action != domain.ScenarioStay || len(d.sel.matched) == 0 {
+		return
+	}
+	if r := d.cp.Rule(d.sel.matched[0].RuleID); r != nil && r.Scope == domain.ScopeGlobal {
+		dec.Digression = r.ID
+	}
+}
+
+// toolJob is one tool call the turn makes: for a matched rule, or for a
+// step entered or completed.
+type toolJob struct {
+	tool   domain.Tool
+	ruleID string
+	step   string // "<scenario>/<step>"
+	on     string // "entry" or "complete"
+}
+
+// Moments a step calls its tools.
+const (
+	onEntry    = "entry"
+	onComplete = "complete"
+)
+
+// toolJobs lists the turn's tool calls, each tool once: the matched rules'
+// tools in the rules' order, then those of the step the turn completed
+// (its collected variables became complete) and of the step it entered.
+func (d *decided) toolJobs(in ports.TurnInput) []toolJob {
+	var jobs []toolJob
+	seen := map[string]bool{}
+	add := func(ids []string, j toolJob) {
+		for _, id := range ids {
+			if tool := d.cp.Tool(id); tool != nil && !seen[id] {
+				seen[id] = true
+				j.tool = *tool
+				jobs = append(jobs, j)
+			}
+		}
+	}
+	for _, m := range d.sel.matched {
+		add(d.cp.Rule(m.RuleID).ToolIDs, toolJob{ruleID: m.RuleID})
+	}
+	positions := []*domain.ScenarioPosition{in.Session.Scenario}
+	entered := d.nav.decision.Action == domain.ScenarioStart || d.nav.decision.Action == domain.ScenarioAdvance
+	if entered {
+		positions = append(positions, d.nav.position)
+	}
+	for _, pos := range positions {
+		st := currentStep(d.cp, pos)
+		if st != nil && len(st.Collects) > 0 && len(st.Missing(d.coll.vars)) == 0 && len(st.Missing(in.Session.Variables)) > 0 {
+			add(st.ToolsOnComplete, toolJob{step: domain.StepKey(pos.ScenarioID, pos.StepID), on: onComplete})
+		}
+	}
+	if st := currentStep(d.cp, d.nav.position); entered && st != nil {
+		add(st.ToolsOnEntry, toolJob{step: domain.StepKey(d.nav.position.ScenarioID, d.nav.position.StepID), on: onEntry})
+	}
+	return jobs
+}
+
+// toolVars are what tool inputs are taken from: the variables as collected
+// this turn, with the built-ins and the request's metadata.
+func (d *decided) toolVars(in ports.TurnInput) map[string]any {
+	return variables(d.cp, in, in.Session, d.coll.vars)
+}
+
+// toolSets lists the variables the tools set, for the explanation.
+func toolSets(calls []domain.ToolCall) []domain.Extraction {
+	var out []domain.Extraction
+	for _, c := range calls {
+		for _, k := range sortedKeys(c.Output) {
+			out = append(out, domain.Extraction{Variable: k, Source: domain.SetByTool, Value: c.Output[k], Text: c.ToolID})
+		}
+	}
+	return out
+}
+
+// asksItself reports whether a reply already asks the customer something,
+// so the flow's question is not added after it.
+func asksItself(text string) bool {
+	return strings.HasSuffix(strings.TrimSpace(text), "?")
+}
+
+// decorate adds the flow's part to a template's text: the reason a step
+// asks again before the step's own question, or, after a digression's
+// answer, the step's question to resume the flow (unless the answer asks
+// something itself); and, when a flow ended with another waiting, that
+// one's question.
+func (s *replyScope) decorate(id, text string) string {
+	ofStep := s.step != nil && slices.Contains(s.step.TemplateIDs, id)
+	switch {
+	case ofStep && s.reask != "" && text != s.reask:
+		text = s.reask + " " + text
+	case !ofStep && s.resume != "" && !asksItself(text):
+		text += "\n\n" + s.resume
+	}
+	if s.returnTo != "" {
+		text += "\n\n" + s.returnTo
+	}
+	return text
+}
+
+// returnQuestion is what a flow waiting at pos asks, said when the flow
+// above it ends.
+func returnQuestion(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, render func(string) string) string {
+	sc := cp.Scenario(pos.ScenarioID)
+	if sc == nil {
+		return ""
+	}
+	back := "Back to " + scenarioName(sc)
+	if st := sc.Step(pos.StepID); st != nil {
+		for _, id := range st.TemplateIDs {
+			if t, _, ok := cp.Template(id); ok && t.Mode == domain.ModeExclusive {
+				return back + ": " + render(id)
+			}
+		}
+	}
+	return back + "."
+}
+
+// Built-in replies to the flow commands, when no matched rule's template
+// says otherwise.
+const (
+	cancelReply = "OK, I've stopped that. Is there anything else I can help with?"
+	humanReply  = "I'm handing you over to a person; they will reply in this conversation."
+)
+
+func commandReply(s *replyScope) string {
+	if s.command == domain.CommandHuman {
+		return humanReply
+	}
+	if s.returnTo != "" {
+		return cancelReply + "\n\n" + s.returnTo
+	}
+	return cancelReply
+}

@@ -1,0 +1,310 @@
+package alignment
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"focal/domain"
+)
+
+// fixedClock is a ports.Clock that always says one time.
+type fixedClock struct{ t time.Time }
+
+func (c fixedClock) Now() time.Time { return c.t }
+
+func withClock(t time.Time) func(*Deps) { return func(d *Deps) { d.Clock = fixedClock{t} } }
+
+// returnsPolicy is a returns flow that collects an order number and a
+// reason, looks the order up on entering its confirmation, and reads the
+// customer's tier from the request's metadata.
+func returnsPolicy() *domain.Policy {
+	p := testPolicy(globalRule("hours", "opening hours; when are you open", "Give the hours.",
+		"what are your opening hours?", "when do you open", "are you open on Sunday"))
+	p.Rules[0].TemplateIDs = []string{"tpl_hours"}
+	p.Variables = []domain.Variable{
+		{Name: "order_id", Type: domain.VarPattern, Description: "order number", Hint: "AC- followed by six digits",
+			Pattern: `\bac[\s-]*(\d+)\b|\b(\d{6})\b`, Normalize: "AC-$1$2", Valid: `AC-\d{6}`, Changeable: true},
+		{Name: "reason", Type: domain.VarEnum, Description: "reason for the return", Changeable: true, Values: []domain.EnumValue{
+			{Value: "wrong_size", Synonyms: []string{"too tight", "too small"}},
+			{Value: "damaged", Synonyms: []string{"broken zipper", "torn"}}}},
+		{Name: "tier", Type: domain.VarText, FromMetadata: "tier", Changeable: true},
+		{Name: "greeted", Type: domain.VarBoolean, Initial: false, Changeable: true},
+		{Name: "pickup", Type: domain.VarDate, Description: "pickup date", Changeable: true},
+	}
+	p.Scenarios = []domain.Scenario{{ID: "returns", EntryCondition: "return an item; send something back", Enabled: true,
+		EntryExamples: []string{"I want to return my jacket", "can I send these shoes back"},
+		EntryStepID:   "ask_order", Steps: []domain.Step{
+			{ID: "ask_order", TemplateIDs: []string{"tpl_ask_order"}, Collects: []string{"order_id"},
+				Transitions: []domain.Transition{{To: "ask_reason", When: "vars.order_id != nil"}}},
+			{ID: "ask_reason", TemplateIDs: []string{"tpl_ask_reason"}, Collects: []string{"reason"},
+				Transitions: []domain.Transition{{To: "confirm", When: `vars.reason in ["wrong_size", "damaged"]`}}},
+			{ID: "confirm", Terminal: true, TemplateIDs: []string{"tpl_confirm"}, ToolsOnEntry: []string{"lookup"}},
+		}}}
+	p.Templates = []domain.Template{
+		tpl("tpl_hours", domain.ModeExclusive, "We open at 9am."),
+		tpl("tpl_ask_order", domain.ModeExclusive, "What is your order number, {tier|dear customer}?"),
+		tpl("tpl_ask_reason", domain.ModeExclusive, "Why are you returning it?"),
+		{ID: "tpl_confirm", Mode: domain.ModeExclusive, Text: "Your {item_name} (order {order_id}) goes back.",
+			Default: "Order {order_id|your order} goes back."},
+	}
+	p.Tools = []domain.Tool{{ID: "lookup", URL: "https://tools.example/lookup", Inputs: []string{"order_id"}, Outputs: []string{"item_name"}}}
+	return p
+}
+
+// setBy finds a variable's entry in a turn's record.
+func setBy(e domain.Explanation, name string) (domain.Extraction, bool) {
+	for _, x := range e.Variables {
+		if x.Variable == name {
+			return x, true
+		}
+	}
+	return domain.Extraction{}, false
+}
+
+// The returns flow: an invalid order number is refused and the step asks
+// again with why; the customer's own words give the number and the reason;
+// guards move the flow on; the tool on entry gets the number and its
+// answer names the item in the confirmation.
+func TestCollectStepsReadReaskAndAdvance(t *testing.T) {
+	tools := newFakeTools().on("lookup", toolBehaviour{out: map[string]any{"item_name": "blue jacket"}})
+	h := newHarness(t, returnsPolicy(), newFakeModel(), withTools(tools))
+
+	r := h.run("I want to return my jacket")
+	assert.Equal(t, "What is your order number, dear customer?", r.Response)
+
+	r = h.run("it's AC-12345")
+	require.NotNil(t, r.Session.Scenario)
+	assert.Equal(t, "ask_order", r.Session.Scenario.StepID)
+	assert.Equal(t, `"AC-12345" is not a valid order number: AC- followed by six digits. What is your order number, dear customer?`, r.Response)
+	assert.Contains(t, r.exp().Scenario.Reask, "not a valid order number")
+	x, ok := setBy(r.exp(), "order_id")
+	require.True(t, ok)
+	assert.Equal(t, domain.ProblemInvalid, x.Problem)
+	assert.Nil(t, r.Session.Variables["order_id"], "an invalid value is not stored")
+
+	r = h.run("ac123456")
+	assert.Equal(t, "ask_reason", r.Session.Scenario.StepID)
+	assert.Equal(t, "Why are you returning it?", r.Response)
+	x, _ = setBy(r.exp(), "order_id")
+	assert.Equal(t, domain.Extraction{Variable: "order_id", Source: domain.SetByExtractor, Value: "AC-123456", Text: "ac123456"}, x)
+	assert.Equal(t, domain.ScenarioAdvance, r.exp().Scenario.Action)
+
+	r = h.run("it was too tight")
+	assert.Equal(t, "Your blue jacket (order AC-123456) goes back.", r.Response)
+	x, _ = setBy(r.exp(), "reason")
+	assert.Equal(t, "wrong_size", x.Value)
+	assert.Equal(t, "too tight", x.Text)
+	require.Len(t, r.exp().ToolCalls, 1)
+	call := r.exp().ToolCalls[0]
+	assert.Equal(t, "returns/confirm", call.Step)
+	assert.Equal(t, "entry", call.On)
+	assert.Equal(t, map[string]any{"order_id": "AC-123456"}, call.Input)
+	x, _ = setBy(r.exp(), "item_name")
+	assert.Equal(t, domain.Extraction{Variable: "item_name", Source: domain.SetByTool, Value: "blue jacket", Text: "lookup"}, x)
+	assert.Equal(t, "turn-4", tools.records()[0].in.TurnID, "the call carries the turn id its idempotency key is made of")
+	assert.Nil(t, r.Session.Scenario, "the terminal step ends the flow")
+}
+
+// A message with nothing usable is asked again naming what is needed; one
+// with two order numbers is ambiguous and neither is kept.
+func TestCollectStepReasksWhenMissingOrAmbiguous(t *testing.T) {
+	h := newHarness(t, returnsPolicy(), newFakeModel().answerJSON(say(`{"order_id": null}`)))
+	h.run("I want to return my jacket")
+	r := h.run("hmm, let me look")
+	assert.Equal(t, "I still need your order number (AC- followed by six digits). What is your order number, dear customer?", r.Response)
+	r = h.run("AC-111111 or AC-222222")
+	x, _ := setBy(r.exp(), "order_id")
+	assert.Equal(t, domain.ProblemAmbiguous, x.Problem)
+	assert.Equal(t, "ask_order", r.Session.Scenario.StepID)
+}
+
+// A tool's answer that is not a valid value of the variable it names is
+// refused whole: nothing of it is stored and the reply falls back to the
+// template's default text rather than a blank.
+func TestInvalidToolOutputsAreRefused(t *testing.T) {
+	p := returnsPolicy()
+	p.Tools[0].Outputs = []string{"item_name", "order_id"}
+	tools := newFakeTools().on("lookup", toolBehaviour{out: map[string]any{"item_name": "coat", "order_id": "not an order"}})
+	h := newHarness(t, p, newFakeModel(), withTools(tools))
+	h.run("I want to return my jacket")
+	h.run("AC-123456")
+	r := h.run("torn")
+	require.Len(t, r.exp().ToolCalls, 1)
+	assert.Contains(t, r.exp().ToolCalls[0].Error, "order_id is invalid")
+	assert.Equal(t, "AC-123456", r.Session.Variables["order_id"])
+	assert.Nil(t, r.Session.Variables["item_name"])
+	assert.Equal(t, "Order AC-123456 goes back.", r.Response)
+}
+
+// Metadata reaches the engine: from_metadata sets a variable (recorded as
+// set by metadata), meta.* fills templates and guards, and initial values
+// are set in the first turn.
+func TestMetadataAndInitialValues(t *testing.T) {
+	p := returnsPolicy()
+	p.Templates[1].Text = "What is your order number, {tier|dear customer}? ({meta.channel_hint|no hint})"
+	p.Scenarios[0].Steps[0].Transitions = append([]domain.Transition{{To: "confirm", When: `meta.vip == true`}},
+		p.Scenarios[0].Steps[0].Transitions...)
+	h := newHarness(t, p, newFakeModel())
+	h.meta = map[string]any{"tier": "gold", "channel_hint": "app"}
+	r := h.run("I want to return my jacket")
+	assert.Equal(t, "What is your order number, gold? (app)", r.Response)
+	x, _ := setBy(r.exp(), "tier")
+	assert.Equal(t, domain.Extraction{Variable: "tier", Source: domain.SetByMetadata, Value: "gold", Text: "meta.tier"}, x)
+	x, _ = setBy(r.exp(), "greeted")
+	assert.Equal(t, domain.Extraction{Variable: "greeted", Source: domain.SetByInitial, Value: false}, x)
+
+	h.meta = map[string]any{"vip": true}
+	r = h.run("hello?")
+	assert.Equal(t, domain.ScenarioAdvance, r.exp().Scenario.Action, "a guard reads meta.*")
+	assert.Equal(t, "confirm", r.exp().Scenario.After.Step)
+	assert.Equal(t, "gold", r.Session.Variables["tier"], "the session keeps what metadata set")
+}
+
+// A question mid-flow is answered by its rule and the step's question
+// follows; the flow stays and the next turn resumes it.
+func TestDigressionAnswersAndResumes(t *testing.T) {
+	h := newHarness(t, returnsPolicy(), newFakeModel())
+	h.run("I want to return my jacket")
+	r := h.run("what are your opening hours?")
+	assert.Equal(t, "We open at 9am.\n\nWhat is your order number, dear customer?", r.Response)
+	assert.Equal(t, "hours", r.exp().Scenario.Digression)
+	assert.Equal(t, domain.ScenarioStay, r.exp().Scenario.Action)
+	r = h.run("123456")
+	assert.Equal(t, "ask_reason", r.Session.Scenario.StepID)
+}
+
+// The built-in commands leave the flow when switched on, and only then.
+func TestBuiltInCommands(t *testing.T) {
+	p := returnsPolicy()
+	h := newHarness(t, p, newFakeModel())
+	h.run("I want to return my jacket")
+	r := h.run("cancel")
+	assert.NotNil(t, r.Session.Scenario, "commands are off by default")
+
+	p = returnsPolicy()
+	p.Agent.Settings.Commands = []string{domain.CommandCancel, domain.CommandHuman}
+	h = newHarness(t, p, newFakeModel())
+	h.run("I want to return my jacket")
+	r = h.run("never mind")
+	assert.Nil(t, r.Session.Scenario)
+	assert.Equal(t, domain.CommandCancel, r.exp().Scenario.Command)
+	assert.Equal(t, cancelReply, r.Response)
+	r = h.run("can I talk to a human?")
+	assert.Equal(t, domain.CommandHuman, r.exp().Scenario.Command)
+	assert.Equal(t, humanReply, r.Response)
+	assert.Empty(t, domain.FlowCommand("can I cancel my order from last week?", p.Agent.Settings.Commands),
+		"a sentence that mentions cancelling is a question, not the command")
+}
+
+// With a model, one structured call reads what the patterns could not;
+// none is made when they filled the step, and never more than one a turn.
+func TestModelExtractionAtMostOncePerTurn(t *testing.T) {
+	m := newFakeModel().answerJSON(say(`{"reason": "damaged"}`))
+	h := newHarness(t, returnsPolicy(), m)
+	h.run("I want to return my jacket")
+	before := m.calls()
+	r := h.run("AC-123456")
+	assert.Equal(t, before, m.calls(), "the pattern filled the step: no model call")
+	assert.Equal(t, 0, r.exp().Generation.ModelCalls)
+
+	before = m.calls()
+	r = h.run("the stitching came apart on day one")
+	assert.Equal(t, before+1, m.calls(), "one extraction call")
+	assert.True(t, m.request(before).JSON)
+	x, _ := setBy(r.exp(), "reason")
+	assert.Equal(t, domain.Extraction{Variable: "reason", Source: domain.SetByModel, Value: "damaged", Text: "damaged"}, x)
+	assert.Equal(t, 1, r.exp().Generation.ModelCalls)
+	assert.Equal(t, "confirm", r.exp().Scenario.After.Step)
+}
+
+// Relative dates are read on the agent's calendar: late evening in UTC is
+// already tomorrow in Tokyo.
+func TestRelativeDatesUseTheAgentsTimeZone(t *testing.T) {
+	p := returnsPolicy()
+	p.Agent.Settings.TimeZone = "Asia/Tokyo"
+	p.Scenarios[0].Steps[1].Collects = []string{"pickup"}
+	p.Scenarios[0].Steps[1].Transitions = []domain.Transition{{To: "confirm", When: `vars.pickup != nil && days_between(today, vars.pickup) == 1`}}
+	h := newHarness(t, p, newFakeModel(), withClock(time.Date(2025, time.January, 15, 20, 0, 0, 0, time.UTC)))
+	h.run("I want to return my jacket")
+	h.run("AC-123456")
+	r := h.run("pick it up tomorrow please")
+	x, _ := setBy(r.exp(), "pickup")
+	assert.Equal(t, "2025-01-17", x.Value, "it is already the 16th in Tokyo")
+	assert.Equal(t, "confirm", r.exp().Scenario.After.Step, "today in the guard is Tokyo's too")
+}
+
+// flowScenario is a one-step flow started by its entry examples.
+func flowScenario(id string, terminal bool, examples ...string) domain.Scenario {
+	return domain.Scenario{ID: id, Name: id, EntryCondition: examples[0], EntryExamples: examples[1:], Enabled: true, EntryStepID: "only",
+		Steps: []domain.Step{{ID: "only", Terminal: terminal, TemplateIDs: []string{"tpl_" + id}}}}
+}
+
+// A flow started from inside another returns to it when it ends, with the
+// waiting flow's question; cancelling the inner flow resumes the outer
+// one; at most three flows are open at once.
+func TestNestedFlowsReturnAndStayWithinDepth(t *testing.T) {
+	p := returnsPolicy()
+	p.Agent.Settings.Commands = []string{domain.CommandCancel}
+	p.Scenarios = append(p.Scenarios,
+		flowScenario("address", true, "change my delivery address", "I moved house, update my address", "new shipping address please"),
+		flowScenario("gift", false, "wrap it as a gift", "can you gift wrap it", "add a gift message"),
+		flowScenario("invoice", false, "send me an invoice", "I need a VAT invoice", "invoice for my company"),
+		flowScenario("newsletter", false, "unsubscribe from the newsletter", "stop the marketing emails", "remove me from your mailing list"))
+	p.Templates = append(p.Templates, tpl("tpl_address", domain.ModeExclusive, "Your new address is noted."),
+		tpl("tpl_gift", domain.ModeExclusive, "Gift wrap it is."), tpl("tpl_invoice", domain.ModeExclusive, "Which company?"),
+		tpl("tpl_newsletter", domain.ModeExclusive, "You are unsubscribed."))
+	h := newHarness(t, p, newFakeModel())
+	h.run("I want to return my jacket")
+
+	r := h.run("I moved house, update my delivery address")
+	assert.Equal(t, domain.ScenarioStart, r.exp().Scenario.Action)
+	assert.Equal(t, "address", r.exp().Scenario.After.ID)
+	assert.Equal(t, "Your new address is noted.\n\nBack to returns: What is your order number, dear customer?", r.Response)
+	assert.Equal(t, "returns", r.exp().Scenario.Resumed.ID, "the terminal step ends the inner flow; the outer resumes")
+	require.NotNil(t, r.Session.Scenario)
+	assert.Equal(t, "ask_order", r.Session.Scenario.StepID)
+	assert.Empty(t, r.Session.FlowStack)
+
+	r = h.run("can you gift wrap it")
+	assert.Equal(t, "gift", r.Session.Scenario.ScenarioID)
+	assert.Len(t, r.Session.FlowStack, 1)
+	r = h.run("I need a VAT invoice for my company")
+	assert.Equal(t, "invoice", r.Session.Scenario.ScenarioID)
+	assert.Len(t, r.Session.FlowStack, 2)
+	r = h.run("remove me from your mailing list")
+	assert.Equal(t, "invoice", r.Session.Scenario.ScenarioID, "three flows are open: a fourth does not start")
+	assert.Len(t, r.Session.FlowStack, 2)
+
+	r = h.run("cancel")
+	assert.Equal(t, domain.CommandCancel, r.exp().Scenario.Command)
+	assert.Equal(t, "gift", r.Session.Scenario.ScenarioID, "cancel leaves the inner flow only")
+	assert.Equal(t, cancelReply+"\n\nBack to gift: Gift wrap it is.", r.Response)
+	r = h.run("cancel")
+	assert.Equal(t, "returns", r.Session.Scenario.ScenarioID)
+	r = h.run("AC-123456")
+	assert.Equal(t, "ask_reason", r.Session.Scenario.StepID, "the resumed flow goes on where it was")
+}
+
+// A step's completion tools run in the turn its variables become
+// complete, once, with those variables as inputs.
+func TestToolsRunWhenAStepIsComplete(t *testing.T) {
+	p := returnsPolicy()
+	p.Scenarios[0].Steps[0].ToolsOnComplete = []string{"lookup"}
+	p.Scenarios[0].Steps[2].ToolsOnEntry = nil
+	tools := newFakeTools().on("lookup", toolBehaviour{out: map[string]any{"item_name": "scarf"}})
+	h := newHarness(t, p, newFakeModel(), withTools(tools))
+	h.run("I want to return my jacket")
+	r := h.run("not sure yet")
+	assert.Empty(t, r.exp().ToolCalls, "the step is not complete")
+	r = h.run("AC-123456")
+	require.Len(t, r.exp().ToolCalls, 1)
+	assert.Equal(t, "complete", r.exp().ToolCalls[0].On)
+	assert.Equal(t, "returns/ask_order", r.exp().ToolCalls[0].Step)
+	assert.Equal(t, map[string]any{"order_id": "AC-123456"}, r.exp().ToolCalls[0].Input)
+	r = h.run("torn")
+	assert.Empty(t, r.exp().ToolCalls, "a step completes once")
+	assert.Equal(t, "Your scarf (order AC-123456) goes back.", r.Response)
+}

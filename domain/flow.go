@@ -1,0 +1,134 @@
+package domain
+
+import (
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"time"
+)
+
+// Built-in flow commands an agent may switch on (AgentSettings.Commands).
+const (
+	CommandCancel = "cancel" // leave the current flow
+	CommandHuman  = "human"  // hand the conversation over to a person
+)
+
+// Commands lists the built-in flow commands.
+var Commands = []string{CommandCancel, CommandHuman}
+
+// MaxFlowDepth bounds nested flows: a flow started from inside another
+// returns to it when it ends, and at most this many are open at once.
+const MaxFlowDepth = 3
+
+// commandPatterns recognise the built-in commands. They are anchored to the
+// whole message (give or take politeness), so "cancel" inside a longer
+// sentence ("can I cancel my order?") is a question for the rules, not a
+// command.
+var commandPatterns = map[string]*regexp.Regexp{
+	CommandCancel: regexp.MustCompile(`(?i)^\s*(?:please\s+)?(?:cancel|stop|never\s*mind|forget\s+it|quit|abort)(?:\s+(?:it|this|that|please))?\s*[.!]*\s*$`),
+	CommandHuman: regexp.MustCompile(`(?i)^\s*(?:(?:i\s+want|i'd\s+like|i\s+need|can\s+i|could\s+i|let\s+me)\s+(?:to\s+)?(?:talk|speak|chat)\s+(?:to|with)\s+)?` +
+		`(?:a\s+|an\s+)?(?:human|agent|person|operator|representative|real\s+person)(?:\s+please)?\s*[.!?]*\s*$`),
+}
+
+// FlowCommand returns the built-in command msg gives among those enabled,
+// or "".
+func FlowCommand(msg string, enabled []string) string {
+	for _, c := range Commands {
+		if slices.Contains(enabled, c) && commandPatterns[c].MatchString(msg) {
+			return c
+		}
+	}
+	return ""
+}
+
+// LoadTimeZone returns the location of an IANA time zone name; "" is UTC.
+func LoadTimeZone(name string) (*time.Location, error) {
+	if name == "" {
+		return time.UTC, nil
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("time zone %q is not an IANA time zone name (like Europe/Paris)", name)
+	}
+	return loc, nil
+}
+
+// Missing returns the variables the step collects that vars does not hold,
+// in the step's order.
+func (st *Step) Missing(vars map[string]any) []string {
+	var out []string
+	for _, name := range st.Collects {
+		if vars[name] == nil {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// flowRefs checks what steps and settings name for flows: variables a step
+// collects, tools it calls, commands and the time zone.
+func (v *validator) flowRefs(p *Policy) {
+	vars := map[string]bool{}
+	for _, x := range p.Variables {
+		vars[x.Name] = true
+	}
+	tools := map[string]bool{}
+	for _, t := range p.Tools {
+		tools[t.ID] = true
+	}
+	for i, sc := range p.Scenarios {
+		for j, st := range sc.Steps {
+			sf := fmt.Sprintf("scenarios[%d].steps[%d]", i, j)
+			v.count(sf+".collects", len(st.Collects), v.limits.References, "references")
+			v.refs(sf+".collects", st.Collects, vars, "variable")
+			v.count(sf+".tools_on_entry", len(st.ToolsOnEntry), v.limits.References, "references")
+			v.refs(sf+".tools_on_entry", st.ToolsOnEntry, tools, "tool")
+			v.count(sf+".tools_on_complete", len(st.ToolsOnComplete), v.limits.References, "references")
+			v.refs(sf+".tools_on_complete", st.ToolsOnComplete, tools, "tool")
+		}
+	}
+	s := p.Agent.Settings
+	if _, err := LoadTimeZone(s.TimeZone); err != nil {
+		v.add("agent.settings.time_zone", "must be an IANA time zone name (like Europe/Paris)")
+	}
+	for i, c := range s.Commands {
+		if !slices.Contains(Commands, c) {
+			v.add(fmt.Sprintf("agent.settings.commands[%d]", i), fmt.Sprintf("must be one of %v", Commands))
+		}
+	}
+}
+
+// SuspendScenario puts the active flow on the stack, under the one about
+// to start. The stack is copied, never written in place: clones share it.
+func (s *Session) SuspendScenario() {
+	if s.Scenario == nil {
+		return
+	}
+	pos := *s.Scenario
+	pos.StepVisits = maps.Clone(pos.StepVisits)
+	s.FlowStack = append(slices.Clone(s.FlowStack), pos)
+	s.Scenario = nil
+}
+
+// ResumeScenario makes the innermost waiting flow the active one again,
+// returning it, or nil when none waits.
+func (s *Session) ResumeScenario() *ScenarioPosition {
+	n := len(s.FlowStack)
+	if n == 0 {
+		return nil
+	}
+	pos := s.FlowStack[n-1]
+	pos.StepVisits = maps.Clone(pos.StepVisits)
+	s.Scenario = &pos
+	s.FlowStack = slices.Clone(s.FlowStack[:n-1])
+	if len(s.FlowStack) == 0 {
+		s.FlowStack = nil
+	}
+	return &pos
+}
+
+// LeaveAllScenarios ends the active flow and every waiting one.
+func (s *Session) LeaveAllScenarios() {
+	s.Scenario, s.FlowStack = nil, nil
+}
