@@ -1,6 +1,7 @@
 package domain_test
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"sync"
@@ -318,5 +319,24 @@ func TestATransitionWithOnlyAWhenScoresNothing(t *testing.T) {
 	assert.Equal(t, []domain.ConditionEvidence{{}}, s.Transitions)
 	for _, w := range domain.LintPolicy(p) {
 		assert.NotContains(t, w.Field, "transitions", "%+v", w)
+	}
+}
+
+func TestRulesComeBestFirstThenInDeclarationOrder(t *testing.T) {
+	cp := mustCompile(t)
+	for _, msg := range []string{"can I get my money back please", "where is my order", "hello", "do you give legal advice"} {
+		s := cp.ScoreMessage(msg, nil)
+		rules := s.Rules()
+		assert.Len(t, rules, s.NumRules(), msg)
+		want := slices.Clone(rules)
+		slices.SortStableFunc(want, func(a, b domain.ScoredRule) int {
+			return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(a.Index, b.Index))
+		})
+		assert.Equal(t, want, rules, msg)
+		var each []domain.ScoredRule
+		for r := range s.EachRule {
+			each = append(each, r)
+		}
+		assert.Equal(t, rules, each, msg)
 	}
 }

@@ -38,8 +38,8 @@ type ScoredRule struct {
 type MessageScores struct {
 	cp     *CompiledPolicy
 	in     MatchInput
+	read   *readMessage     // what scoring read of the message
 	scores []ConditionScore // of the conditions scoring at least 0.01, best first
-	byCond map[int]int      // condition → index in scores
 }
 
 // ScoreMessage scores text against every rule and scenario entry.
@@ -47,15 +47,12 @@ type MessageScores struct {
 // ExampleTexts (NaN where unknown). The cost grows with the matcher's
 // weights for the message's words, not with the number of rules.
 func (cp *CompiledPolicy) ScoreMessage(text string, similarity []float64) *MessageScores {
-	s := &MessageScores{cp: cp, byCond: map[int]int{}}
+	s := &MessageScores{cp: cp}
 	if cp.global == nil {
 		return s
 	}
 	s.in = cp.global.input(text, "", cp.similarityOrNil(similarity))
-	s.scores = cp.global.matcher.Score(s.in, nil)
-	for i, cs := range s.scores {
-		s.byCond[cs.Condition] = i
-	}
+	s.scores, s.read = cp.global.matcher.score(s.in, nil)
 	return s
 }
 
@@ -69,16 +66,67 @@ func (cp *CompiledPolicy) similarityOrNil(similarity []float64) []float64 {
 // Rules are the rules whose condition scored at least 0.01, best first
 // (declaration order among equals).
 func (s *MessageScores) Rules() []ScoredRule {
-	var out []ScoredRule
+	return slices.AppendSeq(make([]ScoredRule, 0, s.NumRules()), s.EachRule)
+}
+
+// NumRules is how many rules Rules gives.
+func (s *MessageScores) NumRules() int {
+	n := 0
 	for _, cs := range s.scores {
+		n += len(s.cp.condRules[cs.Condition])
+	}
+	return n
+}
+
+// EachRule yields Rules one by one without making the list: a turn keeps
+// only some of them.
+func (s *MessageScores) EachRule(yield func(ScoredRule) bool) {
+	for i := 0; i < len(s.scores); {
+		j := i + 1
+		for j < len(s.scores) && s.scores[j].Score == s.scores[i].Score {
+			j++
+		}
+		if !s.yieldTied(s.scores[i:j], yield) {
+			return
+		}
+		i = j
+	}
+}
+
+// yieldTied yields the rules of conditions that scored the same, in
+// declaration order; each condition's rules already are.
+func (s *MessageScores) yieldTied(conds []ConditionScore, yield func(ScoredRule) bool) bool {
+	rule := func(i int, cs ConditionScore) ScoredRule {
+		return ScoredRule{Index: i, Rule: &s.cp.Policy.Rules[i], ConditionEvidence: s.cp.global.evidence(cs)}
+	}
+	if len(conds) == 1 {
+		for _, i := range s.cp.condRules[conds[0].Condition] {
+			if !yield(rule(i, conds[0])) {
+				return false
+			}
+		}
+		return true
+	}
+	var tied []ScoredRule
+	for _, cs := range conds {
 		for _, i := range s.cp.condRules[cs.Condition] {
-			out = append(out, ScoredRule{Index: i, Rule: &s.cp.Policy.Rules[i], ConditionEvidence: s.cp.global.evidence(cs)})
+			tied = append(tied, rule(i, cs))
 		}
 	}
-	slices.SortStableFunc(out, func(a, b ScoredRule) int {
-		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(a.Index, b.Index))
-	})
-	return out
+	slices.SortFunc(tied, func(a, b ScoredRule) int { return cmp.Compare(a.Index, b.Index) })
+	for _, r := range tied {
+		if !yield(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// indexOf finds condition c in scores: a few dozen at most, looked up a
+// few times a turn, so a scan costs less than building a map each turn.
+func (s *MessageScores) indexOf(c int) (int, bool) {
+	i := slices.IndexFunc(s.scores, func(cs ConditionScore) bool { return cs.Condition == c })
+	return i, i >= 0
 }
 
 // Entry is a scenario's entry score; zero when it scored below 0.01.
@@ -87,7 +135,7 @@ func (s *MessageScores) Entry(scenarioID string) ConditionEvidence {
 	if !ok {
 		return ConditionEvidence{}
 	}
-	if i, ok := s.byCond[c]; ok {
+	if i, ok := s.indexOf(c); ok {
 		return s.cp.global.evidence(s.scores[i])
 	}
 	return ConditionEvidence{}
@@ -113,7 +161,10 @@ func (s *MessageScores) ExplainEntry(scenarioID string) ConditionEvidence {
 }
 
 func (s *MessageScores) explain(c int) ConditionEvidence {
-	if i, ok := s.byCond[c]; ok && s.scores[i].Example >= 0 {
+	if i, ok := s.indexOf(c); ok {
+		if s.scores[i].Example < 0 {
+			s.cp.global.matcher.explainMore(s.read, s.scores[i:i+1])
+		}
 		return s.cp.global.evidence(s.scores[i])
 	}
 	if s.cp.global == nil {
@@ -150,22 +201,24 @@ func (cp *CompiledPolicy) ScoreStep(scenarioID, stepID, text, context string, si
 	if set == nil {
 		return out
 	}
-	byCond := map[int]ConditionEvidence{}
+	byCond := make([]ConditionEvidence, set.matcher.NumConditions())
 	for _, cs := range set.matcher.Score(set.input(text, context, cp.similarityOrNil(similarity)), allConditions(set)) {
 		byCond[cs.Condition] = set.evidence(cs)
 	}
-	for i, c := range sc.transitions {
-		if c >= 0 {
-			out.Transitions[i] = byCond[c]
+	at := func(c int) ConditionEvidence {
+		if c >= 0 && c < len(byCond) {
+			return byCond[c]
 		}
+		return ConditionEvidence{}
+	}
+	for i, c := range sc.transitions {
+		out.Transitions[i] = at(c)
 	}
 	if sc.exit >= 0 {
-		ev := byCond[sc.exit]
+		ev := at(sc.exit)
 		out.Exit = &ev
 	}
-	if sc.stay >= 0 {
-		out.Stay = byCond[sc.stay]
-	}
+	out.Stay = at(sc.stay)
 	return out
 }
 

@@ -44,13 +44,38 @@ func PrepareConstraint(ruleID string, c Constraint) (CheckedConstraint, error) {
 // returns a violation detail, or "" when the reply satisfies it. It returns
 // "" for kinds it does not handle (expressions, judges).
 func (c CheckedConstraint) CheckLexical(reply string) string {
+	return c.CheckLexicalIn(NewCheckedText(reply))
+}
+
+// CheckedText is a text to check against several constraints: its
+// normalised form (NormalizeText) is made once, at the first phrase
+// looked for, not once per constraint.
+type CheckedText struct {
+	text       string
+	norm       string
+	normalised bool
+}
+
+// NewCheckedText returns text ready to be checked.
+func NewCheckedText(text string) *CheckedText { return &CheckedText{text: text} }
+
+func (t *CheckedText) normalisedText() string {
+	if !t.normalised {
+		t.norm, t.normalised = NormalizeText(t.text), true
+	}
+	return t.norm
+}
+
+// CheckLexicalIn is CheckLexical on a text checked against several
+// constraints.
+func (c CheckedConstraint) CheckLexicalIn(reply *CheckedText) string {
 	switch c.Constraint.Kind {
 	case ConstraintForbidPhrase:
 		if indexNormalized(reply, c.phrase, 0) >= 0 {
 			return "reply contains forbidden phrase"
 		}
 	case ConstraintForbidPattern:
-		if c.FirstForbidden(reply) >= 0 {
+		if c.ForbiddenAfterIn(reply, 0, true) >= 0 {
 			return "reply matches forbidden pattern"
 		}
 	case ConstraintRequirePhrase:
@@ -73,15 +98,21 @@ func (c CheckedConstraint) FirstForbidden(text string) int {
 // checked), and unless final it ignores a pattern match that reaches the end
 // of text, since the next character could still undo a \b or $.
 func (c CheckedConstraint) ForbiddenAfter(text string, from int, final bool) int {
+	return c.ForbiddenAfterIn(NewCheckedText(text), from, final)
+}
+
+// ForbiddenAfterIn is ForbiddenAfter on a text checked against several
+// constraints.
+func (c CheckedConstraint) ForbiddenAfterIn(t *CheckedText, from int, final bool) int {
 	switch c.Constraint.Kind {
 	case ConstraintForbidPattern:
-		for _, loc := range c.pattern.FindAllStringIndex(text, -1) {
-			if loc[1] > loc[0] && loc[0] >= from && (final || loc[1] < len(text)) {
+		for _, loc := range c.pattern.FindAllStringIndex(t.text, -1) {
+			if loc[1] > loc[0] && loc[0] >= from && (final || loc[1] < len(t.text)) {
 				return loc[0]
 			}
 		}
 	case ConstraintForbidPhrase:
-		return indexNormalized(text, c.phrase, from)
+		return indexNormalized(t, c.phrase, from)
 	}
 	return -1
 }
@@ -112,13 +143,13 @@ func NormalizeText(s string) string {
 // -1. A phrase may end
 // inside a word, so "guaranteed refund" also catches "guaranteed refunds",
 // but "free" does not catch "carefree".
-func indexNormalized(text, phrase string, from int) int {
+func indexNormalized(t *CheckedText, phrase string, from int) int {
 	if phrase == "" {
 		return -1
 	}
 	// Most texts contain no forbidden phrase: search the normalised text
 	// first and build the map back to source offsets only for a hit.
-	n := NormalizeText(text)
+	text, n := t.text, t.normalisedText()
 	for at := strings.Index(n, phrase); at >= 0; {
 		if at == 0 || !isWordRune(lastRune(n[:at])) || !isWordRune(firstRune(phrase)) {
 			if src := sourceOffset(text, at); src >= from {

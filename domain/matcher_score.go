@@ -2,7 +2,6 @@ package domain
 
 import (
 	"cmp"
-	"container/heap"
 	"slices"
 )
 
@@ -59,12 +58,21 @@ const matcherContextWords = 6
 // the postings of the message's features (each capped), not with the
 // number of conditions; the semantic signal reads Semantic once.
 func (m *Matcher) Score(in MatchInput, candidates []int) []ConditionScore {
-	words := matcherWords(in.Text, m.tuning.negationScope)
-	q := m.vocab.messageVector(extractFeatures(words))
-	if in.Context != "" && len(words) < matcherContextWords {
-		ctx := m.vocab.vector(extractFeatures(matcherWords(in.Context, m.tuning.negationScope)))
-		q = addContext(q, ctx, 1.2*(1-float64(len(words))/matcherContextWords))
-	}
+	out, _ := m.score(in, candidates)
+	return out
+}
+
+// readMessage is what scoring read of a message: enough to explain more of
+// its results later without reading it again.
+type readMessage struct {
+	words []matcherWord
+	q     messageVec
+	sem   *semanticEvidence
+}
+
+// score is Score, also returning what it read of the message.
+func (m *Matcher) score(in MatchInput, candidates []int) ([]ConditionScore, *readMessage) {
+	words, q := m.message(in)
 	scratch := m.scratch.Get().(*scoreScratch)
 	defer m.scratch.Put(scratch)
 	acc := scratch.margins
@@ -112,7 +120,30 @@ func (m *Matcher) Score(in MatchInput, candidates []int) []ConditionScore {
 		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(b.Margin, a.Margin), cmp.Compare(a.Condition, b.Condition))
 	})
 	m.explain(out, words, &q, sem, scratch.words)
-	return out
+	return out, &readMessage{words: words, q: q, sem: sem}
+}
+
+// message is in's words and vector, its context mixed in.
+func (m *Matcher) message(in MatchInput) ([]matcherWord, messageVec) {
+	words := matcherWords(in.Text, m.tuning.negationScope)
+	q := m.vocab.messageVector(extractFeatures(words))
+	if in.Context != "" && len(words) < matcherContextWords {
+		ctx := m.vocab.vector(extractFeatures(matcherWords(in.Context, m.tuning.negationScope)))
+		q = addContext(q, ctx, 1.2*(1-float64(len(words))/matcherContextWords))
+	}
+	return words, q
+}
+
+// explainMore sets Example and Terms of scores, results of score for msg
+// that it left unexplained (past its first three), as score would have set
+// them. It reads only the message and these conditions: the cost does not
+// grow with the number of conditions, as scoring them again would.
+func (m *Matcher) explainMore(msg *readMessage, scores []ConditionScore) {
+	scratch := m.scratch.Get().(*scoreScratch)
+	defer m.scratch.Put(scratch)
+	for start := 0; start < len(scores); start += matcherExplained {
+		m.explain(scores[start:min(len(scores), start+matcherExplained)], msg.words, &msg.q, msg.sem, scratch.words)
+	}
 }
 
 // scoreScratch is one Score call's buffers, kept between calls.
@@ -123,9 +154,10 @@ type scoreScratch struct {
 
 // bestConditions returns up to limit of the n conditions whose log-odds
 // reach floor (in no particular order), keeping the best seen so far in a
-// heap whose root is the worst of them.
+// heap whose root is the worst of them (sifted here rather than through
+// container/heap, whose interface boxed every push).
 func bestConditions(n, limit int, floor float64, logOdds func(int) float64) []int {
-	h := make(bestHeap, 0, limit)
+	h := make([]scored, 0, limit)
 	for c := range n {
 		z := logOdds(c)
 		if z < floor {
@@ -134,10 +166,11 @@ func bestConditions(n, limit int, floor float64, logOdds func(int) float64) []in
 		e := scored{z, c}
 		switch {
 		case len(h) < limit:
-			heap.Push(&h, e)
+			h = append(h, e)
+			siftUp(h, len(h)-1)
 		case worseScored(h[0], e):
 			h[0] = e
-			heap.Fix(&h, 0)
+			siftDown(h, 0)
 		}
 	}
 	out := make([]int, len(h))
@@ -156,16 +189,31 @@ type scored struct {
 // worseScored orders by log-odds, then prefers the lower condition index.
 func worseScored(a, b scored) bool { return a.z < b.z || (a.z == b.z && a.c > b.c) }
 
-// bestHeap is a min-heap of scored conditions (container/heap).
-type bestHeap []scored
+// siftUp and siftDown keep h a min-heap by worseScored.
+func siftUp(h []scored, i int) {
+	for i > 0 {
+		parent := (i - 1) / 2
+		if !worseScored(h[i], h[parent]) {
+			return
+		}
+		h[i], h[parent] = h[parent], h[i]
+		i = parent
+	}
+}
 
-func (h bestHeap) Len() int           { return len(h) }
-func (h bestHeap) Less(i, j int) bool { return worseScored(h[i], h[j]) }
-func (h bestHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *bestHeap) Push(x any)        { *h = append(*h, x.(scored)) }
-func (h *bestHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+func siftDown(h []scored, i int) {
+	for {
+		least, l, r := i, 2*i+1, 2*i+2
+		if l < len(h) && worseScored(h[l], h[least]) {
+			least = l
+		}
+		if r < len(h) && worseScored(h[r], h[least]) {
+			least = r
+		}
+		if least == i {
+			return
+		}
+		h[i], h[least] = h[least], h[i]
+		i = least
+	}
 }

@@ -341,3 +341,23 @@ func TestCompileMatcherNeedsConditionsNotExamples(t *testing.T) {
 		}
 	}
 }
+
+func TestExplainingMoreResultsLaterGivesWhatScoringEachAloneGives(t *testing.T) {
+	m := compileShop(t, shopConditions())
+	for _, text := range []string{"I want to return my order, where is it, can I cancel", "hours", "talk to a person about my parcel"} {
+		in := MatchInput{Text: text}
+		all := []int{condHuman, condReturn, condOrderStatus, condHours, condCancel}
+		scores, read := m.score(in, all)
+		for k := range scores {
+			later := scores[k]
+			later.Example, later.Terms = -1, nil
+			one := []ConditionScore{later}
+			m.explainMore(read, one)
+			alone := m.Score(in, []int{later.Condition})[0]
+			if one[0].Example != alone.Example || strings.Join(one[0].Terms, " ") != strings.Join(alone.Terms, " ") {
+				t.Errorf("%q, condition %d: explained later %d %v, scored alone %d %v",
+					text, later.Condition, one[0].Example, one[0].Terms, alone.Example, alone.Terms)
+			}
+		}
+	}
+}

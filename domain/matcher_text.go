@@ -21,58 +21,77 @@ type matcherWord struct {
 // looks alike. A negation covers the words after it up to scope words or
 // the end of the clause (punctuation or "but"); scope 0 disables it.
 func matcherWords(text string, scope int) []matcherWord {
-	var out []matcherWord
-	left := 0 // words the current negation still covers
-	emit := func(w string) {
-		switch {
-		case w == "but":
-			left = 0
-		case matcherNegations[w]:
-			out = append(out, matcherWord{stem: "not"})
-			left = scope
-			return
-		}
-		number := isAllDigits(w)
-		st := w
-		if !number {
-			st = matcherStem(w)
-		}
-		out = append(out, matcherWord{stem: st, negated: left > 0, number: number})
-		if left > 0 {
-			left--
-		}
-	}
-	var word strings.Builder
-	flush := func() {
-		if word.Len() == 0 {
-			return
-		}
-		for _, w := range expandContraction(word.String()) {
-			emit(w)
-		}
-		word.Reset()
-	}
+	// One buffer for every word, and one string per word: scoring a
+	// message runs every turn.
+	s := wordSplitter{out: make([]matcherWord, 0, 16), word: make([]byte, 0, 32), scope: scope}
 	for _, r := range text {
 		switch {
 		case unicode.IsLetter(r) || unicode.IsDigit(r):
-			word.WriteRune(unicode.ToLower(r))
+			s.word = utf8.AppendRune(s.word, unicode.ToLower(r))
 		case r == '\'' || r == '’' || r == '‘' || r == '`':
-			if word.Len() > 0 {
-				word.WriteByte('\'')
+			if len(s.word) > 0 {
+				s.word = append(s.word, '\'')
 			}
 		case unicode.IsSymbol(r):
 			// Currency signs and emoji carry meaning of their own.
-			flush()
-			emit(string(r))
+			s.flush()
+			s.emit(string(r))
 		default:
-			flush()
+			s.flush()
 			if strings.ContainsRune(".,;:!?()", r) {
-				left = 0
+				s.left = 0
 			}
 		}
 	}
-	flush()
-	return out
+	s.flush()
+	return s.out
+}
+
+// wordSplitter is matcherWords' state.
+type wordSplitter struct {
+	out   []matcherWord
+	word  []byte // the word being read
+	scope int
+	left  int // words the current negation still covers
+}
+
+// flush emits the word being read, its contraction expanded.
+func (s *wordSplitter) flush() {
+	if len(s.word) == 0 {
+		return
+	}
+	w := string(s.word)
+	s.word = s.word[:0]
+	if exp, ok := matcherContractions[w]; ok || strings.IndexByte(w, '\'') >= 0 {
+		if !ok {
+			exp = expandContraction(w)
+		}
+		for _, w := range exp {
+			s.emit(w)
+		}
+		return
+	}
+	s.emit(w)
+}
+
+func (s *wordSplitter) emit(w string) {
+	switch {
+	case w == "but":
+		s.left = 0
+	case matcherNegations[w]:
+		s.out = append(s.out, matcherWord{stem: "not"})
+		s.left = s.scope
+		return
+	}
+	number := isAllDigits(w)
+	st := w
+	if !number {
+		st = matcherStem(w)
+	}
+	s.out = append(s.out, matcherWord{stem: st, negated: s.left > 0, number: number})
+	if s.left > 0 {
+		s.left--
+	}
 }
 
 // expandContraction turns a word that may hold apostrophes into the words
@@ -221,16 +240,30 @@ const (
 // the length of each number (so "123456" and "554433" share a feature),
 // and the character n-grams of each word with digits folded to "0".
 func extractFeatures(words []matcherWord) matcherFeatures {
-	var f matcherFeatures
-	var charOrigin []int32
-	var runes []rune
+	// Sized exactly up front: a turn scores every message, and growing
+	// these slices one append at a time was most of what scoring
+	// allocated. Word features' origins come first, then the grams'.
+	nWords, grams := 0, 0
+	for i, w := range words {
+		nWords++
+		if i > 0 {
+			nWords++
+		}
+		if w.number {
+			nWords++
+		}
+		grams += charGramCount(utf8.RuneCountInString(w.stem) + 2)
+	}
+	f := matcherFeatures{words: make([]uint64, 0, nWords), chars: make([]uint64, 0, grams),
+		origin: make([]int32, nWords, nWords+grams)}
+	runes := make([]rune, 0, 32)
 	for i, w := range words {
 		ns := nsWord
 		if w.negated {
 			ns = nsNegatedWord
 		}
 		f.words = append(f.words, fnvString(fnvByte(fnvOffset, ns), w.stem))
-		f.origin = append(f.origin, int32(i))
+		f.origin[len(f.words)-1] = int32(i)
 		if i > 0 {
 			bigram := nsBigram
 			if w.negated {
@@ -238,11 +271,11 @@ func extractFeatures(words []matcherWord) matcherFeatures {
 			}
 			h := fnvString(fnvByte(fnvOffset, bigram), words[i-1].stem)
 			f.words = append(f.words, fnvString(fnvByte(h, ' '), w.stem))
-			f.origin = append(f.origin, int32(i))
+			f.origin[len(f.words)-1] = int32(i)
 		}
 		if w.number {
 			f.words = append(f.words, fnvByte(fnvByte(fnvOffset, nsShape), byte(min(len(w.stem), 16))))
-			f.origin = append(f.origin, int32(i))
+			f.origin[len(f.words)-1] = int32(i)
 		}
 		runes = append(runes[:0], ' ')
 		for _, r := range w.stem {
@@ -255,11 +288,19 @@ func extractFeatures(words []matcherWord) matcherFeatures {
 		before := len(f.chars)
 		f.chars = appendCharGrams(f.chars, runes)
 		for range len(f.chars) - before {
-			charOrigin = append(charOrigin, int32(i))
+			f.origin = append(f.origin, int32(i))
 		}
 	}
-	f.origin = append(f.origin, charOrigin...)
 	return f
+}
+
+// charGramCount is how many grams appendCharGrams makes of n runes.
+func charGramCount(n int) int {
+	c := 0
+	for g := matcherMinGram; g <= matcherMaxGram; g++ {
+		c += max(0, n-g+1)
+	}
+	return c
 }
 
 // appendCharGrams appends the hash of every n-gram of runes with

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"sync"
 )
 
 // matcherVocab maps the feature hashes seen in training to dense ids and
@@ -165,6 +166,15 @@ func (v *matcherVocab) appendBlock(out []matcherEntry, block []uint64) []matcher
 	return out
 }
 
+// occurrence is a feature of a message and the word it came from.
+type occurrence struct {
+	h      uint64
+	origin int32
+}
+
+// occurrences are messageVector's sorting buffers, kept between calls.
+var occurrences = sync.Pool{New: func() any { return new([]occurrence) }}
+
 // messageVec is a message's vector together with, for each entry, the
 // message's words its feature came from, which is what lets a score name
 // the words behind it.
@@ -176,13 +186,14 @@ type messageVec struct {
 
 // messageVector is vector, keeping each feature's words.
 func (v *matcherVocab) messageVector(f matcherFeatures) messageVec {
-	type occurrence struct {
-		h      uint64
-		origin int32
-	}
-	var q messageVec
-	q.originAt = append(q.originAt, 0)
-	var occ []occurrence
+	// Sized up front (see extractFeatures).
+	n := len(f.words) + len(f.chars)
+	q := messageVec{matcherVec: matcherVec{e: make([]matcherEntry, 0, n)}, originAt: make([]int32, 1, n+1),
+		origins: make([]int32, 0, len(f.origin))}
+	buf := occurrences.Get().(*[]occurrence)
+	defer occurrences.Put(buf)
+	occ := *buf
+	defer func() { *buf = occ[:0] }()
 	appendBlock := func(block []uint64, origin []int32) {
 		occ = occ[:0]
 		for k, h := range block {

@@ -46,7 +46,7 @@ func requestContext(log *zap.Logger) gin.HandlerFunc {
 		if route == "" {
 			route = "unmatched"
 		}
-		fields.Logger().Info("request",
+		fields.Write(zap.InfoLevel, "request",
 			zap.String("method", c.Request.Method),
 			zap.String("route", route),
 			zap.Int("status", c.Writer.Status()),

@@ -102,8 +102,10 @@ func (m *Anthropic) StreamChat(ctx context.Context, req ports.ChatRequest, onDel
 	}
 	res := ports.ChatResult{Provider: "anthropic", Model: model}
 	var text strings.Builder
-	stream := onFreshStack(func() *ssestream.Stream[anthropic.MessageStreamEventUnion] {
-		return m.client.Messages.NewStreaming(ctx, params)
+	stream := onFreshStack(func() *ssestream.Stream[messageEvent] {
+		var raw *http.Response
+		err := m.client.Post(ctx, "v1/messages", params, &raw, option.WithJSONSet("stream", true))
+		return ssestream.NewStream[messageEvent](ssestream.NewDecoder(raw), err)
 	})
 	defer stream.Close()
 	finished := false
@@ -140,6 +142,30 @@ func (m *Anthropic) StreamChat(ctx context.Context, req ports.ChatRequest, onDel
 		}
 	}
 	return endOfStream(ctx, res, text.String(), stream.Err(), finished, who, m.key)
+}
+
+// messageEvent is what Focal reads of a Messages stream event: a plain
+// struct decodes within a few frames, where the SDK's event union decodes
+// through a reflective decoder deep enough to grow every waiting stream's
+// stack (see chatChunk).
+type messageEvent struct {
+	Type    string `json:"type"`
+	Message struct {
+		Model string         `json:"model"`
+		Usage anthropicUsage `json:"usage"`
+	} `json:"message"`
+	Delta struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	} `json:"delta"`
+	Usage anthropicUsage `json:"usage"`
+}
+
+type anthropicUsage struct {
+	InputTokens              int64 `json:"input_tokens"`
+	CacheCreationInputTokens int64 `json:"cache_creation_input_tokens"`
+	CacheReadInputTokens     int64 `json:"cache_read_input_tokens"`
+	OutputTokens             int64 `json:"output_tokens"`
 }
 
 // anthropicParams builds the request: system-role messages joined into the

@@ -5,9 +5,11 @@ package logctx
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 type key struct{}
@@ -17,13 +19,12 @@ type key struct{}
 type Fields struct {
 	mu     sync.Mutex
 	base   *zap.Logger
-	fields []zap.Field
-	names  map[string]int
+	fields []zap.Field // a handful: found by name without a map
 }
 
 // New returns ctx carrying a logger derived from base.
 func New(ctx context.Context, base *zap.Logger, fields ...zap.Field) (context.Context, *Fields) {
-	f := &Fields{base: base, names: map[string]int{}}
+	f := &Fields{base: base, fields: make([]zap.Field, 0, 8)}
 	f.Add(fields...)
 	return context.WithValue(ctx, key{}, f), f
 }
@@ -33,13 +34,26 @@ func (f *Fields) Add(fields ...zap.Field) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, fl := range fields {
-		if i, ok := f.names[fl.Key]; ok {
+		if i := slices.IndexFunc(f.fields, func(e zap.Field) bool { return e.Key == fl.Key }); i >= 0 {
 			f.fields[i] = fl
 			continue
 		}
-		f.names[fl.Key] = len(f.fields)
 		f.fields = append(f.fields, fl)
 	}
+}
+
+// Write logs msg at lvl with every field set so far, then extra: what
+// Logger().Log would write, without deriving a logger, and encoding
+// nothing when lvl is off (an access line per request, say).
+func (f *Fields) Write(lvl zapcore.Level, msg string, extra ...zap.Field) {
+	ce := f.base.Check(lvl, msg)
+	if ce == nil {
+		return
+	}
+	f.mu.Lock()
+	all := append(slices.Clip(f.fields), extra...)
+	f.mu.Unlock()
+	ce.Write(all...)
 }
 
 // Logger returns the base logger with every field set so far.

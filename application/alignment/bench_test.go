@@ -155,3 +155,35 @@ func benchSession(b *testing.B, store *memory.Store) *domain.Session {
 	}
 	return s
 }
+
+// BenchmarkCandidates is the rule candidate path of a turn alone: the
+// message scored against every rule, the rules in scope kept, the best
+// selected and the matched ones explained. Its cost should follow the
+// rules that scored, not the size of the policy.
+func BenchmarkCandidates(b *testing.B) {
+	train, test := benchPhrasings(b)
+	for _, n := range []int{150, 10000} {
+		b.Run(fmt.Sprintf("rules=%d", n), func(b *testing.B) {
+			p := benchPolicy(n, train)
+			cp, err := domain.CompilePolicy(p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			session := domain.NewSession("bench-session", domain.ChannelKey{TenantID: testTenant, AgentID: "bench", Channel: "web", UserChannelID: "u"}, time.Now())
+			in := ports.TurnInput{Policy: p, Session: session, TurnNumber: 1}
+			matched, recorded := 0, 0
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				in.Message = test[(i*37)%len(test)].Text
+				m := matching{message: cp.ScoreMessage(in.Message, nil)}
+				sel := explainMatches(selectByScore(cp, candidates(cp, in, navigation{}, m).list), m.message, cp)
+				matched, recorded = matched+len(sel.matched), max(recorded, len(sel.ranked))
+				i++
+			}
+			if matched == 0 || recorded > maxRecordedCandidates {
+				b.Fatalf("matched %d rules in %d turns, recorded up to %d candidates", matched, i, recorded)
+			}
+		})
+	}
+}

@@ -26,7 +26,9 @@ func explain(p explanationParts) domain.Explanation {
 		mode = domain.RetrievalHybrid
 	}
 	e.Retrieval = domain.Retrieval{Mode: mode, Note: d.note, Judge: d.sel.judge}
-	e.Candidates = append(e.Candidates, d.sel.ranked...)
+	if d.sel.ranked != nil {
+		e.Candidates = d.sel.ranked // recorded: a copy of its own
+	}
 	e.Filtered = d.cands.filtered
 	threshold := d.cp.Settings.MatchThreshold
 	for _, m := range d.sel.matched {

@@ -102,8 +102,9 @@ func (r *releaser) write(delta string) error {
 		_, size := utf8.DecodeLastRuneInString(before)
 		context = before[len(before)-size:]
 	}
+	checked := domain.NewCheckedText(context + scan)
 	for _, c := range r.lexical {
-		if c.ForbiddenAfter(context+scan, len(context), false) >= 0 {
+		if c.ForbiddenAfterIn(checked, len(context), false) >= 0 {
 			return &errViolation{constraint: c}
 		}
 	}

@@ -216,11 +216,12 @@ func (s *replyScope) enforcedConstraints() ([]domain.CheckedConstraint, []string
 // down, but it still obeys phrases, patterns and expressions.
 func (r *replying) acceptable(text string, stage domain.ReplyStage, attempt int) bool {
 	ok := true
+	checked := domain.NewCheckedText(text)
 	for _, c := range r.enforced {
 		if stage == domain.StageRefusal && c.Constraint.Kind == domain.ConstraintJudge {
 			continue
 		}
-		detail := c.CheckLexical(text)
+		detail := c.CheckLexicalIn(checked)
 		switch c.Constraint.Kind {
 		case domain.ConstraintExpression:
 			detail = r.e.exprs.check(r.ctx, c.Constraint.Value, text, r.scope.vars)

@@ -21,9 +21,9 @@ type ruleCandidates struct {
 // scenario started this turn brings its rules at once, and one left this
 // turn still answers the message that left it.
 func candidates(cp *domain.CompiledPolicy, in ports.TurnInput, nav navigation, m matching) ruleCandidates {
-	var out ruleCandidates
 	before := in.Session.Scenario
-	for _, r := range m.message.Rules() {
+	out := ruleCandidates{list: make([]domain.RuleCandidate, 0, m.message.NumRules())}
+	for r := range m.message.EachRule {
 		if !cp.InScope(r.Index, nav.position) && !cp.InScope(r.Index, before) {
 			continue
 		}
