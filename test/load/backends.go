@@ -62,7 +62,7 @@ func (b *bench) backendRuns(bundle, store string, env []string) (backendRow, err
 		return backendRow{}, err
 	}
 	defer b.stop(f.cmd)
-	if err := seedReturningUsers(newChatClient(f.url, token()), b.phrases, backendUsers, backendHistory); err != nil {
+	if err := seedInScenario(newChatClient(f.url, token()), b.phrases, backendUsers, backendHistory); err != nil {
 		return backendRow{}, fmt.Errorf("seeding: %w", err)
 	}
 	row := backendRow{store: store}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -35,14 +36,17 @@ func runBundle(args []string) error {
 // and recombined customer phrasings, spread over every intent, so the
 // users' messages meet many of them; a suggested template per intent; two
 // global hard rules; and a scenario that a card-delivery question starts
-// and that returning users stay in.
+// and that returning users stay in. The scenario's intent has no rules of
+// its own: a matcher that learns from examples cannot tell a scenario
+// entry from rules made of the same phrasings, and neither could a person.
 func buildBundle(p *phrases, n int) map[string]any {
 	type m = map[string]any
 	rng := rand.New(rand.NewPCG(7, uint64(n)))
 	var rules, templates []m
+	ruleIntents := slices.DeleteFunc(slices.Clone(p.intents), func(s string) bool { return s == scenarioIntent })
 	for i := range n - 2 {
-		intent := p.intents[i%len(p.intents)]
-		alts := []string{p.forRule[intent][(i/len(p.intents))%len(p.forRule[intent])]}
+		intent := ruleIntents[i%len(ruleIntents)]
+		alts := []string{p.forRule[intent][(i/len(ruleIntents))%len(p.forRule[intent])]}
 		for range 1 + rng.IntN(3) {
 			alts = append(alts, p.recombined(rng, intent))
 		}
@@ -68,11 +72,13 @@ func buildBundle(p *phrases, n int) map[string]any {
 	}
 	templates = append(templates, m{"id": "fallback", "mode": "fallback", "text": "Let me find someone who can help with that."})
 	entry := p.forRule[scenarioIntent][:scenarioEntries]
+	examples := p.forRule[scenarioIntent][scenarioEntries:min(len(p.forRule[scenarioIntent]), 4*scenarioEntries)]
 	return m{
 		"agent": m{"id": benchAgent, "tenant_id": benchTenant, "name": fmt.Sprintf("bench bank agent (%d rules)", n),
 			"system_prompt": "You are the assistant of a bank.", "settings": m{"history_turns": 10}},
 		"rules": rules,
-		"scenarios": []m{{"id": "card_delivery", "name": "card delivery", "entry_condition": strings.Join(entry, "; "), "entry_step_id": "track",
+		"scenarios": []m{{"id": "card_delivery", "name": "card delivery", "entry_condition": strings.Join(entry, "; "),
+			"entry_examples": examples, "entry_step_id": "track",
 			"steps": []m{
 				{"id": "track", "instructions": "Find out when the card was ordered and where it was sent.",
 					"transitions": []m{{"to": "delivered", "condition": scenarioDone}}},

@@ -115,11 +115,31 @@ type report struct {
 	details   []string
 	notes     []string
 	integrity string
-	elapsed   time.Duration
-	load      string
+	// seeded says, per rule count, how many returning users the scenario
+	// held after their history was written.
+	seeded  []seeding
+	elapsed time.Duration
+	load    string
 }
 
 func newReport() *report { return &report{} }
+
+// seeding is how many of the returning users seeded for a rule count were
+// in the agent's scenario when their load began.
+type seeding struct{ rules, users, inScenario int }
+
+// seededText says, from the run, how many returning users were in the
+// scenario at each rule count.
+func seededText(seeded []seeding) string {
+	if len(seeded) == 0 {
+		return ""
+	}
+	parts := make([]string, len(seeded))
+	for i, s := range seeded {
+		parts[i] = fmt.Sprintf("%d of %d at %d rules", s.inScenario, s.users, s.rules)
+	}
+	return " Returning users in the scenario when their load began: " + strings.Join(parts, ", ") + "."
+}
 
 func median(xs []float64) float64 {
 	if len(xs) == 0 {
@@ -283,7 +303,7 @@ func (r *report) writeMethod(b *strings.Builder) {
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), r.elapsed.Round(time.Second))
 	fmt.Fprintf(b, "- Machine: %s; load average (1, 5, 15 min) at start → end: %s.\n", machine(), r.load)
 	b.WriteString("- Method: real processes on loopback. Load comes from `wrk` (closed loop, one thread) with a Lua script that varies users and messages and checks every answer: a run with any non-2xx status, socket error or body that is not a turn (`turn_id`, `session_id`, non-empty `response`) is void and never enters a figure. Each configuration runs as alternating pairs, Focal then a bare gin handler doing the same JSON work with the same script; throughput ratios are taken pair by pair, then the median. Returning users (`ret-*`) were each given " +
-		fmt.Sprint(historyTurns) + " turns first, the first starting the agent's scenario, and read back to check both. Rules and messages are Banking77 phrasings (conditions from half of each intent's phrasings, recombined; messages from the other half). The model is the offline one (no model time), so a turn's latency is Focal's own work plus HTTP. Memory store with its default retention.\n\n")
+		fmt.Sprint(historyTurns) + " turns first, the first meant to start the agent's scenario, and read back to check them." + seededText(r.seeded) + " Rules and messages are Banking77 phrasings (conditions from half of each intent's phrasings, recombined; messages from the other half). The model is the offline one (no model time), so a turn's latency is Focal's own work plus HTTP. Memory store with its default retention.\n\n")
 }
 
 // writeTargets writes the table of targets and their verdicts.

@@ -35,7 +35,7 @@ func (b *bench) soak(d time.Duration, rate int) error {
 		return err
 	}
 	defer b.stop(f.cmd)
-	if err := seedReturningUsers(newChatClient(f.url, token()), b.phrases, b.users, historyTurns); err != nil {
+	if err := seedInScenario(newChatClient(f.url, token()), b.phrases, b.users, historyTurns); err != nil {
 		return fmt.Errorf("seeding the soak's returning users: %w", err)
 	}
 	// wrk paces each connection by a pause between requests: a closed

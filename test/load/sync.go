@@ -43,10 +43,12 @@ func (b *bench) syncScenarios() error {
 		if err != nil {
 			return err
 		}
-		if err := seedReturningUsers(newChatClient(f.url, token()), b.phrases, b.users, historyTurns); err != nil {
+		active, err := seedReturningUsers(newChatClient(f.url, token()), b.phrases, b.users, historyTurns)
+		if err != nil {
 			b.stop(f.cmd)
 			return fmt.Errorf("seeding %d returning users (%d rules): %w", b.users, rules, err)
 		}
+		b.report.seeded = append(b.report.seeded, seeding{rules: rules, users: b.users, inScenario: active})
 		for _, c := range syncConfigs {
 			if c.rules != rules {
 				continue
