@@ -292,7 +292,7 @@ func (b *bench) integrity() error {
 	return nil
 }
 
-var benchLine = regexp.MustCompile(`^(Benchmark\S+)\s+\d+\s+([\d.]+) ns/op\s+([\d.]+) B/op\s+([\d.]+) allocs/op`)
+var benchLine = regexp.MustCompile(`^(Benchmark\S+)\s+\d+\s+([\d.]+) ns/op(?:\s+[\d.]+ \S+/op)*?\s+([\d.]+) B/op\s+([\d.]+) allocs/op`)
 
 // engineBenchmarks runs the Go benchmark of the engine alone.
 func (b *bench) engineBenchmarks() error {
