@@ -279,7 +279,9 @@ func (b *bench) integrity() error {
 	if err != nil {
 		return err
 	}
-	f, err := b.focal(bundle)
+	// A thousand requests at once is the point: the tenant's cap on chat
+	// requests in flight would refuse most of them.
+	f, err := b.focal(bundle, "FOCAL_MAX_INFLIGHT_TURNS_PER_TENANT=2000")
 	if err != nil {
 		return err
 	}
