@@ -98,12 +98,26 @@ func replaceMarked(doc, beginMark, endMark, section string) string {
 }
 
 // Section returns the marked section of doc, "" when it has none.
-func Section(doc string) string {
-	begin, end := strings.Index(doc, SectionBegin), strings.Index(doc, SectionEnd)
+func Section(doc string) string { return marked(doc, SectionBegin, SectionEnd) }
+
+func marked(doc, beginMark, endMark string) string {
+	begin, end := strings.Index(doc, beginMark), strings.Index(doc, endMark)
 	if begin < 0 || end < begin {
 		return ""
 	}
-	return doc[begin : end+len(SectionEnd)]
+	return doc[begin : end+len(endMark)]
+}
+
+// CarrySections returns fresh with every section make chaos wrote into old
+// (the fault load's and the outage cases'), so a file rewritten by another
+// tool keeps them.
+func CarrySections(old, fresh string) string {
+	for _, m := range [][2]string{{SectionBegin, SectionEnd}, {OutageBegin, OutageEnd}} {
+		if section := marked(old, m[0], m[1]); section != "" {
+			fresh = replaceMarked(fresh, m[0], m[1], section)
+		}
+	}
+	return fresh
 }
 
 // Markers of the outage cases' section.

@@ -272,15 +272,12 @@ func (m *mongoCommands) markdown() string {
 	return b.String()
 }
 
-// keepChaosSection carries the section `make chaos` wrote into the file at
-// path over to its rewritten text.
+// keepChaosSection carries the sections `make chaos` wrote into the file
+// at path over to its rewritten text.
 func keepChaosSection(path, fresh string) string {
 	old, err := os.ReadFile(path)
 	if err != nil {
 		return fresh
 	}
-	if section := chaos.Section(string(old)); section != "" {
-		return chaos.ReplaceSection(fresh, section)
-	}
-	return fresh
+	return chaos.CarrySections(string(old), fresh)
 }

@@ -45,13 +45,15 @@ func TestMongoCommandVerdicts(t *testing.T) {
 	require.Equal(t, notMet, m.targets()[1].status, "+2 with a key")
 }
 
-// Rewriting the benchmarks file keeps what make chaos wrote.
+// Rewriting the benchmarks file keeps both sections make chaos wrote.
 func TestBenchKeepsTheChaosSection(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "benchmarks.md")
 	section := chaos.SectionBegin + "\n## chaos figures\n" + chaos.SectionEnd
-	require.NoError(t, os.WriteFile(path, []byte("# Benchmarks\n\nold figures\n\n"+section+"\n"), 0o644))
+	outages := chaos.OutageBegin + "\n## outage figures\n" + chaos.OutageEnd
+	require.NoError(t, os.WriteFile(path, []byte("# Benchmarks\n\nold figures\n\n"+section+"\n\n"+outages+"\n"), 0o644))
 	out := keepChaosSection(path, "# Benchmarks\n\nnew figures\n")
 	require.True(t, strings.HasPrefix(out, "# Benchmarks\n\nnew figures\n"))
 	require.Contains(t, out, section)
+	require.Contains(t, out, outages)
 	require.NotContains(t, out, "old figures")
 }
