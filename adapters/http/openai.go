@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/google/uuid"
 	"io"
 	"net/http"
 	"strings"
@@ -336,9 +337,21 @@ type completionTurn struct {
 // the turn up.
 func completionID(turnID string) string { return "chatcmpl-" + turnID }
 
+// completionCreated is a completion's creation time: the second its turn
+// id (a UUIDv7) was made, so a replay of the turn states the same time as
+// the first answer did; fallback when the id carries no time.
+func completionCreated(turnID string, fallback int64) int64 {
+	id, err := uuid.Parse(turnID)
+	if err != nil || id.Version() != 7 {
+		return fallback
+	}
+	sec, _ := id.Time().UnixTime()
+	return sec
+}
+
 func newCompletion(model string, created int64, res *application.ChatResult) completion {
 	return completion{
-		ID: completionID(res.TurnID), Object: "chat.completion", Created: created, Model: model,
+		ID: completionID(res.TurnID), Object: "chat.completion", Created: completionCreated(res.TurnID, created), Model: model,
 		Choices: []completionChoice{{Message: replyMessage{Role: "assistant", Content: res.Response}, FinishReason: "stop"}},
 		Usage:   usageOf(res),
 		Focal:   turnOf(res),

@@ -142,7 +142,7 @@ func (s *sseStream) writeFrame(frame []byte, last bool) error {
 // released.
 func (h *OpenAIRoutes) stream(c *gin.Context, req *completionRequest, turn *application.PreparedTurn, created int64) {
 	ctx := c.Request.Context()
-	k := &chunker{s: startStream(c, turn.TurnID()), id: completionID(turn.TurnID()), model: req.Model, created: created,
+	k := &chunker{s: startStream(c, turn.TurnID()), id: completionID(turn.TurnID()), model: req.Model, created: completionCreated(turn.TurnID(), created),
 		includeUsage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage}
 	if h.streams != nil {
 		h.streams.StreamOpened()
