@@ -41,6 +41,7 @@ type bench struct {
 	wrk      *wrker
 	report   *report
 	procs    []*exec.Cmd
+	profiles string // directory keeping each run's raw profiles ("": none kept)
 }
 
 // section is one part of the bench; sections run in order and each adds
@@ -52,10 +53,10 @@ type section struct {
 
 // benchOptions are the bench's flags.
 type benchOptions struct {
-	out, bin, mongoURI, pgURL, phrases, only string
-	runs, users, soakRate, idle              int
-	duration, soak                           time.Duration
-	goBench                                  bool
+	out, bin, mongoURI, pgURL, phrases, only, profiles string
+	runs, users, soakRate, idle                        int
+	duration, soak                                     time.Duration
+	goBench                                            bool
 }
 
 func parseBenchFlags(args []string) benchOptions {
@@ -74,6 +75,7 @@ func parseBenchFlags(args []string) benchOptions {
 	fs.IntVar(&o.idle, "idle-streams", 10000, "idle SSE streams to hold open at once (0: skip)")
 	fs.StringVar(&o.phrases, "phrases", defaultPhrases, "Banking77-style CSV the rules and messages come from")
 	fs.StringVar(&o.only, "only", "", "comma-separated sections to run (default: all): engine, replay, sync, soak, mongo, mongo commands, postgres statements, backends, streaming, history, idle streams, integrity")
+	fs.StringVar(&o.profiles, "keep-profiles", "", "directory to keep the raw CPU and allocation profiles of the profiled runs in (for go tool pprof)")
 	_ = fs.Parse(args)
 	return o
 }
@@ -110,7 +112,7 @@ func runBench(args []string) error {
 	if err != nil {
 		return err
 	}
-	b := &bench{bin: o.bin, work: work, runs: o.runs, duration: o.duration, users: o.users, phrases: p, report: newReport()}
+	b := &bench{bin: o.bin, work: work, runs: o.runs, duration: o.duration, users: o.users, phrases: p, report: newReport(), profiles: o.profiles}
 	defer b.stopAll()
 	b.messages = filepath.Join(work, "messages.txt")
 	if err := writeMessages(b.messages, p.messages()); err != nil {

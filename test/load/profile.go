@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/google/pprof/profile"
 )
@@ -172,4 +175,38 @@ func shortName(name string) string {
 		return name[i+1:]
 	}
 	return name
+}
+
+// keepProfiles writes a run's CPU profile, and the process's allocation
+// profile as it stands after the run, to dir for go tool pprof.
+func keepProfiles(dir, label, debugAddr string, cpu *profile.Profile) error {
+	name := strings.Map(func(r rune) rune {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			return r
+		}
+		return '-'
+	}, label)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(dir, name+".cpu.pb.gz"))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := cpu.Write(f); err != nil {
+		return err
+	}
+	res, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/allocs", debugAddr))
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	a, err := os.Create(filepath.Join(dir, name+".allocs.pb.gz"))
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	_, err = io.Copy(a, res.Body)
+	return err
 }

@@ -76,6 +76,9 @@ func (b *bench) measurePairs(c syncConfig, f *focalProc, ginURL string) (pairRow
 			prof = make(chan profileResult, 1)
 			go func() {
 				p, err := cpuProfile(f.debug, b.duration-time.Second)
+				if err == nil && b.profiles != "" {
+					err = keepProfiles(b.profiles, c.label(), f.debug, p)
+				}
 				prof <- profileResult{p, err}
 			}()
 		}
