@@ -172,13 +172,21 @@ type pass struct {
 // Admit implements TurnGate.
 func (g *BudgetGate) Admit(ctx context.Context, tenantID string) (TurnPass, error) {
 	l := g.ledger(tenantID)
-	waitCtx, cancel := context.WithTimeout(ctx, g.cfg.EdgeWait)
-	defer cancel()
+	// The wait at the budget's edge is bounded from here; its deadline (a
+	// context and a timer) is made only once a turn has to wait, which
+	// few do.
+	deadline := time.Now().Add(g.cfg.EdgeWait)
+	var waitCtx context.Context
 	l.mu.Lock()
 	for {
 		p, done, err := g.tryAdmit(ctx, tenantID, l)
 		if done {
 			return p, err
+		}
+		if waitCtx == nil {
+			var cancel context.CancelFunc
+			waitCtx, cancel = context.WithDeadline(ctx, deadline)
+			defer cancel()
 		}
 		if err := g.waitAtEdge(ctx, waitCtx, tenantID, l); err != nil {
 			return nil, err

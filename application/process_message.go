@@ -306,21 +306,46 @@ func (p *PreparedTurn) outcome(ctx context.Context, turn *domain.Turn, out *port
 // that would run it twice) unless the store stays unreachable throughout.
 func (uc *ProcessMessage) commit(ctx context.Context, lease ports.LeaseToken, turn *domain.Turn) error {
 	ctx = context.WithoutCancel(ctx)
+	start := time.Now()
+	// The first attempt needs no budget of its own (its write and read-back
+	// take at most one CommitTimeout each) and almost always settles the
+	// commit, so the retry loop, its backoff and its deadline are only set
+	// up when the store was unreachable.
+	err := uc.tryCommit(ctx, lease, turn)
+	if !domain.IsCode(err, domain.CodeStoreUnavailable) {
+		return err
+	}
+	return uc.retryCommit(ctx, lease, turn, start, err)
+}
+
+// retryCommit goes on with a commit whose first attempt, begun at start,
+// failed with first: it backs off, then tries again until the budget of two
+// CommitTimeouts from start is spent.
+func (uc *ProcessMessage) retryCommit(ctx context.Context, lease ports.LeaseToken, turn *domain.Turn, start time.Time, first error) error {
 	budget := 2 * uc.cfg.CommitTimeout
+	left := budget - time.Since(start)
+	if left <= 0 {
+		return first
+	}
 	// Attempts end with the budget; the retry loop itself watches ctx,
 	// which stays open, so it returns the store's last answer, not a
 	// deadline of its own.
-	budgetCtx, cancelBudget := context.WithTimeout(ctx, budget)
+	budgetCtx, cancelBudget := context.WithDeadline(ctx, start.Add(budget))
 	defer cancelBudget()
 	retry := &backoff.ExponentialBackOff{InitialInterval: 20 * time.Millisecond, RandomizationFactor: 0.5,
 		Multiplier: 2, MaxInterval: 500 * time.Millisecond}
+	pending := first // Retry reports the attempt already made, then backs off
 	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		if err := pending; err != nil {
+			pending = nil
+			return struct{}{}, err
+		}
 		err := uc.tryCommit(budgetCtx, lease, turn)
 		if err != nil && !domain.IsCode(err, domain.CodeStoreUnavailable) {
 			return struct{}{}, backoff.Permanent(err)
 		}
 		return struct{}{}, err
-	}, backoff.WithBackOff(retry), backoff.WithMaxElapsedTime(budget))
+	}, backoff.WithBackOff(retry), backoff.WithMaxElapsedTime(left))
 	return err
 }
 

@@ -24,6 +24,16 @@ const (
 	keyErrorCode = "focal.error_code"
 )
 
+// Header names written in their canonical form (as net/http sends them),
+// so setting or reading one on every request does not allocate its
+// canonical spelling again.
+const (
+	headerRequestID          = "X-Request-Id" // X-Request-ID
+	headerRateLimitLimit     = "X-Ratelimit-Limit"
+	headerRateLimitRemaining = "X-Ratelimit-Remaining"
+	headerRateLimitReset     = "X-Ratelimit-Reset"
+)
+
 // saneRequestID is what a client-sent X-Request-ID must look like to be
 // kept: short, printable, no separators that could forge log fields.
 var saneRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
@@ -32,12 +42,12 @@ var saneRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 // context and writes one access log line when the request ends.
 func requestContext(log *zap.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		id := c.GetHeader("X-Request-ID")
+		id := c.Request.Header.Get(headerRequestID)
 		if !saneRequestID.MatchString(id) {
 			id = uuid.NewString()
 		}
 		c.Set(keyRequestID, id)
-		c.Header("X-Request-ID", id)
+		c.Header(headerRequestID, id)
 		ctx, fields := logctx.New(c.Request.Context(), log, zap.String("request_id", id))
 		c.Request = c.Request.WithContext(ctx)
 		start := time.Now()

@@ -125,9 +125,9 @@ func (r *RateLimits) requests(c *gin.Context) {
 		return
 	}
 	h := c.Writer.Header()
-	h.Set("X-RateLimit-Limit", strconv.Itoa(d.Limit))
-	h.Set("X-RateLimit-Remaining", strconv.Itoa(d.Remaining))
-	h.Set("X-RateLimit-Reset", strconv.Itoa(int(math.Ceil(d.Reset.Sub(r.clock.Now()).Seconds()))))
+	h.Set(headerRateLimitLimit, strconv.Itoa(d.Limit))
+	h.Set(headerRateLimitRemaining, strconv.Itoa(d.Remaining))
+	h.Set(headerRateLimitReset, strconv.Itoa(int(math.Ceil(d.Reset.Sub(r.clock.Now()).Seconds()))))
 	if !d.Allowed {
 		writeError(c, &domain.Error{Code: domain.CodeRateLimitExceeded,
 			Message:    fmt.Sprintf("rate limit of %d requests per %s exceeded", d.Limit, r.cfg.Window),

@@ -38,8 +38,13 @@ func (e *Engine) move(d *decided, in ports.TurnInput, scores matching) navigatio
 	if cmd := domain.FlowCommand(in.Message, d.cp.Settings.Commands); cmd != "" && (pos != nil || cmd == domain.CommandHuman) {
 		return commandMove(pos, cmd)
 	}
-	vars := variables(d.cp, in, in.Session, d.coll.vars)
+	// The variables are gathered only for a transition that has a guard
+	// to evaluate: most turns have none.
+	var vars map[string]any
 	guard := func(tr domain.Transition) bool {
+		if vars == nil {
+			vars = variables(d.cp, in, in.Session, d.coll.vars)
+		}
 		ok, _ := e.exprs.holds(tr.When, vars, in.Metadata, d.now)
 		return ok
 	}

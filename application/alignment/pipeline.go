@@ -12,13 +12,13 @@ import (
 // decided and returns its own result; the session after the turn and the
 // explanation are each assembled once, from those results.
 func (e *Engine) RunTurn(ctx context.Context, in ports.TurnInput, sink ports.DeltaSink) (*ports.TurnOutcome, error) {
-	timer := &stepTimer{clock: e.clock}
+	timer := &stepTimer{clock: e.clock, timings: make([]domain.StepTiming, 0, turnSteps)}
 	d, err := e.decide(ctx, in, timer)
 	if err != nil {
 		return nil, err
 	}
 	var calls []domain.ToolCall
-	timer.run("tools", func() { calls = e.runTools(ctx, d.cp, in, d.now, d.toolJobs(in), d.toolVars(in)) })
+	timer.run("tools", func() { calls = e.runTools(ctx, d.cp, in, d.now, d.toolJobs(in), d.toolVars) })
 	after := sessionAfter(in, d, calls)
 	scope := newReplyScope(d, in, calls, after)
 	var rep reply
@@ -100,6 +100,11 @@ func (e *Engine) decide(ctx context.Context, in ports.TurnInput, timer *stepTime
 	markDigression(d, in)
 	return d, nil
 }
+
+// turnSteps is how many steps a turn can time (policy, embedding, context,
+// matching, variables, scenario, retrieval, rule_judge, tools, generation):
+// the timings are allocated once.
+const turnSteps = 10
 
 // stepTimer records how long each step took.
 type stepTimer struct {

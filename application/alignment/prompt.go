@@ -2,9 +2,9 @@ package alignment
 
 import (
 	"context"
-	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"focal/domain"
@@ -33,67 +33,86 @@ func (e *Engine) prompt(ctx context.Context, s *replyScope) ([]ports.ChatMessage
 }
 
 // systemPrompt lays out the agent's instructions and this turn's policy.
+// It writes the strings piece by piece: fmt would box every argument, and
+// this runs on every generated turn.
 func (s *replyScope) systemPrompt() string {
 	var b strings.Builder
-	if sp := strings.TrimSpace(s.cp.Policy.Agent.SystemPrompt); sp != "" {
-		b.WriteString(sp)
-		b.WriteString("\n")
+	sp := strings.TrimSpace(s.cp.Policy.Agent.SystemPrompt)
+	b.Grow(len(sp) + promptReserve)
+	if sp != "" {
+		line(&b, sp)
 	}
 	if len(s.matched) > 0 {
 		b.WriteString("\n## Rules that apply to this message\n")
 		for _, m := range s.matched {
 			r := s.cp.Rule(m.RuleID)
-			mark := ""
+			b.WriteString("- ")
 			if r.Hard {
-				mark = "[MANDATORY] "
+				b.WriteString("[MANDATORY] ")
 			}
-			fmt.Fprintf(&b, "- %sWhen %s: %s\n", mark, r.Condition, r.Action)
+			line(&b, "When ", r.Condition, ": ", r.Action)
 		}
 	}
 	if hard := s.globalHardNotMatched(); len(hard) > 0 {
 		b.WriteString("\n## Rules that always apply\n")
 		for _, r := range hard {
-			fmt.Fprintf(&b, "- [MANDATORY] %s\n", ruleText(r))
+			line(&b, "- [MANDATORY] ", ruleText(r))
 		}
 	}
 	if s.step != nil && strings.TrimSpace(s.step.Instructions) != "" {
-		fmt.Fprintf(&b, "\n## Current step of %q: %s\n%s\n", scenarioName(s.scenario), stepName(s.step), s.step.Instructions)
+		line(&b, "\n## Current step of ", strconv.Quote(scenarioName(s.scenario)), ": ", stepName(s.step))
+		line(&b, s.step.Instructions)
 	}
 	if s.reask != "" {
-		fmt.Fprintf(&b, "\n## What the step still needs\n%s Ask for it again.\n", s.reask)
+		line(&b, "\n## What the step still needs\n", s.reask, " Ask for it again.")
 	}
 	if s.resume != "" {
-		fmt.Fprintf(&b, "\n## After answering\nThe customer is in the middle of %q: answer, then ask again: %s\n", scenarioName(s.scenario), s.resume)
+		line(&b, "\n## After answering\nThe customer is in the middle of ", strconv.Quote(scenarioName(s.scenario)),
+			": answer, then ask again: ", s.resume)
 	}
 	if ids := s.suggestedTemplates(); len(ids) > 0 {
 		b.WriteString("\n## Suggested wording (adapt it, keep its facts)\n")
 		for _, id := range ids {
-			fmt.Fprintf(&b, "- %s\n", s.render(id))
+			line(&b, "- ", s.render(id))
 		}
 	}
-	if len(s.toolCalls) > 0 {
-		b.WriteString("\n## Tool results\n")
-		for _, c := range s.toolCalls {
-			if c.Error != "" {
-				fmt.Fprintf(&b, "- %s failed: %s\n", c.ToolID, c.Error)
-				continue
-			}
-			fmt.Fprintf(&b, "- %s: %s\n", c.ToolID, formatOutput(c.Output))
-		}
-	}
+	s.writeToolResults(&b)
 	return b.String()
+}
+
+// promptReserve is room for what a turn adds to the agent's own
+// instructions, so the prompt is rarely copied as it grows.
+const promptReserve = 1024
+
+// line writes parts and a newline.
+func line(b *strings.Builder, parts ...string) {
+	for _, p := range parts {
+		b.WriteString(p)
+	}
+	b.WriteByte('\n')
+}
+
+// writeToolResults lists the tools' outputs or failures.
+func (s *replyScope) writeToolResults(b *strings.Builder) {
+	if len(s.toolCalls) == 0 {
+		return
+	}
+	b.WriteString("\n## Tool results\n")
+	for _, c := range s.toolCalls {
+		if c.Error != "" {
+			line(b, "- ", c.ToolID, " failed: ", c.Error)
+			continue
+		}
+		line(b, "- ", c.ToolID, ": ", formatOutput(c.Output))
+	}
 }
 
 // globalHardNotMatched are global hard rules enforced this turn that did
 // not match, so the model still learns about them.
 func (s *replyScope) globalHardNotMatched() []*domain.Rule {
-	matched := map[string]bool{}
-	for _, m := range s.matched {
-		matched[m.RuleID] = true
-	}
 	var out []*domain.Rule
 	for _, id := range s.cp.GlobalHardRules() {
-		if !matched[id] {
+		if !slices.ContainsFunc(s.matched, func(m domain.RuleCandidate) bool { return m.RuleID == id }) {
 			out = append(out, s.cp.Rule(id))
 		}
 	}

@@ -186,19 +186,22 @@ func (s *replyScope) render(id string) string {
 // metadata as meta; session variables win over built-ins, so a tool can
 // override one.
 func variables(cp *domain.CompiledPolicy, in ports.TurnInput, s *domain.Session, values map[string]any) map[string]any {
-	v := map[string]any{
-		"agent_name":      cp.Policy.Agent.Name,
-		"channel":         s.Channel,
-		"user_channel_id": s.UserChannelID,
-		"session_id":      s.ID,
-		"turn_number":     in.TurnNumber,
-	}
 	if values == nil {
 		values = s.Variables
 	}
+	// Sized once: the built-ins, the variables and meta.
+	v := make(map[string]any, builtinVariables+len(values)+1)
+	v["agent_name"] = cp.Policy.Agent.Name
+	v["channel"] = s.Channel
+	v["user_channel_id"] = s.UserChannelID
+	v["session_id"] = s.ID
+	v["turn_number"] = in.TurnNumber
 	maps.Copy(v, values)
 	if in.Metadata != nil {
 		v["meta"] = in.Metadata
 	}
 	return v
 }
+
+// builtinVariables is how many built-ins variables sets.
+const builtinVariables = 5

@@ -13,11 +13,16 @@ import (
 )
 
 // runTools makes the turn's tool calls, concurrently, each under its own
-// timeout, with inputs from vars, and returns them in the jobs' order. A
+// timeout, with inputs from the turn's variables, and returns them in the jobs' order. A
 // failing tool, or one whose outputs are invalid, is recorded and the turn
-// goes on without its outputs.
-func (e *Engine) runTools(ctx context.Context, cp *domain.CompiledPolicy, in ports.TurnInput, now time.Time, jobs []toolJob, vars map[string]any) []domain.ToolCall {
+// goes on without its outputs. The variables are gathered (by varsOf)
+// only when there is a call to make: most turns make none.
+func (e *Engine) runTools(ctx context.Context, cp *domain.CompiledPolicy, in ports.TurnInput, now time.Time, jobs []toolJob, varsOf func(ports.TurnInput) map[string]any) []domain.ToolCall {
 	calls := make([]domain.ToolCall, len(jobs))
+	if len(jobs) == 0 {
+		return calls
+	}
+	vars := varsOf(in)
 	s := in.Session
 	var wg sync.WaitGroup
 	for i, j := range jobs {
