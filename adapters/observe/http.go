@@ -46,8 +46,8 @@ func (m *Metrics) GinMiddleware() gin.HandlerFunc {
 				// which will answer 500.
 				status = http.StatusInternalServerError
 			}
-			m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-			m.httpDuration.WithLabelValues(route, method).Observe(since(start))
+			m.httpRequestsOf.get(route, method, strconv.Itoa(status)).Inc()
+			m.httpDurationOf.get(route, method, "").Observe(since(start))
 			if span != nil {
 				endServerSpan(span, status)
 			}

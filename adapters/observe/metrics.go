@@ -78,6 +78,15 @@ type Metrics struct {
 	// choose (an agent names its model, and model breakers are per model).
 	models   *boundedValues
 	breakers *boundedValues
+
+	// The children of the vectors every request, turn and store call
+	// records into.
+	httpRequestsOf  *series[prometheus.Counter]
+	httpDurationOf  *series[prometheus.Observer]
+	turnsOf         *series[prometheus.Counter]
+	turnDurationOf  *series[prometheus.Observer]
+	stepDurationOf  *series[prometheus.Observer]
+	storeDurationOf *series[prometheus.Observer]
 }
 
 // Label values admitted per family before the rest are counted as "other".
@@ -139,6 +148,12 @@ func NewMetrics(tp trace.TracerProvider) *Metrics {
 	m.registry.MustRegister(m.turnFamilies()...)
 	m.registry.MustRegister(m.modelFamilies()...)
 	m.registry.MustRegister(m.dependencyFamilies()...)
+	m.httpRequestsOf = newSeries(3, m.httpRequests.WithLabelValues)
+	m.httpDurationOf = newSeries(2, m.httpDuration.WithLabelValues)
+	m.turnsOf = newSeries(1, m.turns.WithLabelValues)
+	m.turnDurationOf = newSeries(1, m.turnDuration.WithLabelValues)
+	m.stepDurationOf = newSeries(1, m.stepDuration.WithLabelValues)
+	m.storeDurationOf = newSeries(2, m.storeDuration.WithLabelValues)
 	return m
 }
 
@@ -292,10 +307,17 @@ const (
 // outcomeOf labels a call's result: "ok", the error's code, "canceled"
 // when the caller gave up, TIMEOUT for a bare deadline.
 func outcomeOf(err error) string {
+	if err == nil {
+		return outcomeOK
+	}
+	return failureOutcome(err)
+}
+
+// failureOutcome is outcomeOf for an error; apart, so a call that
+// succeeded does not allocate the target errors.As needs.
+func failureOutcome(err error) string {
 	var de *domain.Error
 	switch {
-	case err == nil:
-		return outcomeOK
 	case errors.As(err, &de):
 		return string(de.Code)
 	case errors.Is(err, context.Canceled):

@@ -16,7 +16,7 @@ func (m *Metrics) storeCall(ctx context.Context, op string, call func(context.Co
 	if !m.tracing {
 		start := time.Now()
 		err := call(ctx)
-		m.storeDuration.WithLabelValues(op, outcomeOf(err)).Observe(since(start))
+		m.storeDurationOf.get(op, outcomeOf(err), "").Observe(since(start))
 		return err
 	}
 	ctx, span := m.tracer.Start(ctx, op, trace.WithSpanKind(trace.SpanKindClient),
@@ -24,7 +24,7 @@ func (m *Metrics) storeCall(ctx context.Context, op string, call func(context.Co
 	start := time.Now()
 	err := call(ctx)
 	outcome := outcomeOf(err)
-	m.storeDuration.WithLabelValues(op, outcome).Observe(since(start))
+	m.storeDurationOf.get(op, outcome, "").Observe(since(start))
 	finishSpan(span, err, outcome)
 	return err
 }

@@ -91,10 +91,10 @@ func (m *Metrics) recordTurn(t *domain.Turn, latency float64) {
 	if outcome == "" {
 		outcome = "unknown"
 	}
-	m.turns.WithLabelValues(outcome).Inc()
-	m.turnDuration.WithLabelValues(outcome).Observe(latency)
+	m.turnsOf.get(outcome, "", "").Inc()
+	m.turnDurationOf.get(outcome, "", "").Observe(latency)
 	for _, st := range t.Timings {
-		m.stepDuration.WithLabelValues(st.Step).Observe(seconds(st.DurationMS))
+		m.stepDurationOf.get(st.Step, "", "").Observe(seconds(st.DurationMS))
 	}
 	m.turnModelCalls.Observe(float64(t.Explanation.Generation.ModelCalls))
 	model := m.models.admit(cmp.Or(t.Model, "none"))
