@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"focal/ports"
 )
@@ -36,6 +37,9 @@ func (m *Metrics) ChatModel(next ports.ChatModel, provider, model string) ports.
 	return &chatModel{next: next, m: m, provider: provider, model: model}
 }
 
+// noSpan stands for a span when tracing is off.
+var noSpan trace.Span = noop.Span{}
+
 type chatModel struct {
 	next            ports.ChatModel
 	m               *Metrics
@@ -49,8 +53,13 @@ func (c *chatModel) StreamChat(ctx context.Context, req ports.ChatRequest, onDel
 	if req.Model != "" {
 		model = req.Model
 	}
-	ctx, span := c.m.tracer.Start(ctx, "chat "+model, trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attrGenAISystem.String(provider), attrGenAIRequestModel.String(model)))
+	// Spans that go nowhere are not built: their name and options
+	// allocate on every turn.
+	span := noSpan
+	if c.m.tracing {
+		ctx, span = c.m.tracer.Start(ctx, "chat "+model, trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attrGenAISystem.String(provider), attrGenAIRequestModel.String(model)))
+	}
 	start := time.Now()
 	var ttft time.Duration
 	// The port calls onDelta from the calling goroutine: no lock needed.
@@ -115,9 +124,12 @@ type embedder struct {
 var _ ports.Embedder = (*embedder)(nil)
 
 func (e *embedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
-	ctx, span := e.m.tracer.Start(ctx, "embed "+e.model, trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(attrGenAISystem.String(e.provider), attrGenAIRequestModel.String(e.model),
-			attrEmbedTexts.Int(len(texts))))
+	span := noSpan
+	if e.m.tracing {
+		ctx, span = e.m.tracer.Start(ctx, "embed "+e.model, trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attrGenAISystem.String(e.provider), attrGenAIRequestModel.String(e.model),
+				attrEmbedTexts.Int(len(texts))))
+	}
 	start := time.Now()
 	vecs, err := e.next.Embed(ctx, texts)
 	e.m.embedDuration.WithLabelValues(e.provider, e.model).Observe(since(start))

@@ -79,7 +79,8 @@ const (
 // Extractor asks the model for variables. Build it with New; it is safe
 // for concurrent use.
 type Extractor struct {
-	model ports.ChatModel
+	model   ports.ChatModel
+	schemas schemaCache
 }
 
 // New returns an extractor over model.
@@ -87,7 +88,7 @@ func New(model ports.ChatModel) (*Extractor, error) {
 	if model == nil {
 		return nil, errors.New("extraction: a chat model is required")
 	}
-	return &Extractor{model: model}, nil
+	return &Extractor{model: model, schemas: schemaCache{m: map[schemaKey]string{}}}, nil
 }
 
 // Turn is one turn's extraction. However often Fill is called, and from
@@ -121,7 +122,7 @@ func (t *Turn) Fill(ctx context.Context, req Request) (Result, error) {
 	if spent {
 		return Result{Note: NoteSpent}, nil
 	}
-	res, err := t.x.model.StreamChat(ctx, chatRequest(req, missing), func(string) error { return nil })
+	res, err := t.x.model.StreamChat(ctx, chatRequest(req, missing, t.x.schemas.text(req.Variables, missing)), func(string) error { return nil })
 	if errors.Is(err, ports.ErrOffline) {
 		return Result{Note: NoteOffline}, nil
 	}
@@ -179,11 +180,11 @@ func parseAnswer(text string) (map[string]json.RawMessage, bool) {
 }
 
 // chatRequest is the one structured-output call: the JSON schema of the
-// variables wanted, the rules of the answer, and the message.
-func chatRequest(req Request, missing []*domain.Extractor) ports.ChatRequest {
-	schema, _ := json.MarshalIndent(answerSchema(missing), "", "  ")
+// variables wanted (schema, written by answerSchemaText), the rules of the
+// answer, and the message.
+func chatRequest(req Request, missing []*domain.Extractor, schema string) ports.ChatRequest {
 	system := "You read values out of a customer's message for a customer-service agent. " +
-		"Answer with one JSON object only, valid against this JSON Schema:\n" + string(schema) + "\n" +
+		"Answer with one JSON object only, valid against this JSON Schema:\n" + schema + "\n" +
 		"Give a value only when the message states it; use null for anything it does not give. Never guess. " +
 		"Today is " + req.Now.Format(domain.DateLayout) + " (" + req.Now.Weekday().String() + "): write dates as YYYY-MM-DD."
 	user := "Customer message:\n" + req.Message
@@ -201,6 +202,51 @@ func chatRequest(req Request, missing []*domain.Extractor) ports.ChatRequest {
 			{Role: ports.RoleUser, Content: user},
 		},
 	}
+}
+
+// schemaCache keeps the answer schemas already written, by variable set
+// and variables wanted: a flow step asks for the same variables turn after
+// turn, and writing the schema is most of a request's cost. It holds at
+// most maxSchemas (it is emptied when full: policies are recompiled, and
+// a cache that only grew would keep their variable sets alive).
+type schemaCache struct {
+	mu sync.Mutex
+	m  map[schemaKey]string
+}
+
+type schemaKey struct {
+	vars  *domain.VariableSet
+	names string // the wanted variables' names, in order, NUL-separated
+}
+
+// maxSchemas bounds the schemaCache.
+const maxSchemas = 1024
+
+// text is the indented JSON Schema of the answer for missing, from vars.
+func (c *schemaCache) text(vars *domain.VariableSet, missing []*domain.Extractor) string {
+	var names strings.Builder
+	for _, x := range missing {
+		names.WriteString(x.Variable().Name)
+		names.WriteByte(0)
+	}
+	k := schemaKey{vars: vars, names: names.String()}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s, ok := c.m[k]; ok {
+		return s
+	}
+	if len(c.m) >= maxSchemas {
+		clear(c.m)
+	}
+	s := answerSchemaText(missing)
+	c.m[k] = s
+	return s
+}
+
+// answerSchemaText is answerSchema as indented JSON.
+func answerSchemaText(missing []*domain.Extractor) string {
+	schema, _ := json.MarshalIndent(answerSchema(missing), "", "  ")
+	return string(schema)
 }
 
 // answerSchema is the JSON Schema of the answer: one property per

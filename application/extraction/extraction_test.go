@@ -107,6 +107,27 @@ func TestTheModelIsCalledOnlyForWhatThePatternsLeft(t *testing.T) {
 	assert.Contains(t, req.Messages[1].Content, "honestly I just went off it")
 }
 
+// The answer schema is written once per set of variables wanted and kept:
+// a later request wanting other variables gets its own schema, and one
+// wanting the same ones the same text.
+func TestTheSchemaFollowsTheVariablesWanted(t *testing.T) {
+	set := returnsFlow(t)
+	m := &countingModel{answer: `{"order_id": null, "reason": null}`}
+	x, err := extraction.New(m)
+	require.NoError(t, err)
+	for _, msg := range []string{"hello", "AC-123456 - honestly I just went off it", "hello again"} {
+		_, err := x.Turn().Fill(context.Background(), request(set, msg, nil))
+		require.NoError(t, err)
+	}
+	require.Len(t, m.requests, 3)
+	both, reasonOnly, again := m.requests[0].Messages[0].Content, m.requests[1].Messages[0].Content, m.requests[2].Messages[0].Content
+	assert.Contains(t, both, `"order_id"`)
+	assert.Contains(t, both, `"reason"`)
+	assert.NotContains(t, reasonOnly, `"order_id"`, "the order number was read: only the reason is asked for")
+	assert.Contains(t, reasonOnly, `"reason"`)
+	assert.Equal(t, both, again)
+}
+
 // A turn spends at most one extraction call, whatever asks, however
 // often, from however many goroutines, and whether the call succeeded.
 func TestATurnMakesAtMostOneCall(t *testing.T) {
