@@ -39,7 +39,6 @@ type releaser struct {
 	attempt  strings.Builder // the current attempt's text
 	sent     int             // bytes of attempt released
 	carry    string          // tail of the text released before this attempt
-	deltas   []string
 }
 
 func newReleaser(sink ports.DeltaSink, enforced []domain.CheckedConstraint) *releaser {
@@ -149,7 +148,6 @@ func (r *releaser) emit(s string) error {
 		return nil
 	}
 	r.released.WriteString(s)
-	r.deltas = append(r.deltas, s)
 	return r.sink(s)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"focal/domain"
@@ -190,13 +191,9 @@ func (r *replying) fallback(cause fallbackCause) (string, error) {
 func (s *replyScope) enforcedConstraints() ([]domain.CheckedConstraint, []string) {
 	var out []domain.CheckedConstraint
 	rules := []string{}
-	seen := map[string]bool{}
+	// A rule is listed once: the few enforced are searched, not mapped.
 	add := func(id string) {
-		if seen[id] {
-			return
-		}
-		seen[id] = true
-		if r := s.cp.Rule(id); r != nil && r.Hard {
+		if r := s.cp.Rule(id); r != nil && r.Hard && !slices.Contains(rules, id) {
 			out = append(out, s.cp.Constraints(id)...)
 			rules = append(rules, id)
 		}
@@ -224,7 +221,7 @@ func (r *replying) acceptable(text string, stage domain.ReplyStage, attempt int)
 		detail := c.CheckLexicalIn(checked)
 		switch c.Constraint.Kind {
 		case domain.ConstraintExpression:
-			detail = r.e.exprs.check(r.ctx, c.Constraint.Value, text, r.scope.vars)
+			detail = r.e.exprs.check(r.ctx, c.Constraint.Value, text, r.scope.variables())
 		case domain.ConstraintJudge:
 			detail = r.judge(c, text)
 		}

@@ -20,8 +20,13 @@ type replyScope struct {
 	step        *domain.Step
 	stepEntered bool
 	toolCalls   []domain.ToolCall
+	// in and after are the turn and the session once the tools ran, which
+	// the variables are gathered from when first needed.
+	in    ports.TurnInput
+	after *domain.Session
 	// vars are the session's variables once the tools ran, with the
-	// built-ins and the request's metadata (meta).
+	// built-ins and the request's metadata (meta); nil until variables()
+	// gathers them.
 	vars    map[string]any
 	history *recentTurns
 	// reask says why the step asks again (what its variables lack);
@@ -36,7 +41,7 @@ type replyScope struct {
 func newReplyScope(d *decided, in ports.TurnInput, calls []domain.ToolCall, after *domain.Session) *replyScope {
 	cp, nav := d.cp, d.nav
 	s := &replyScope{cp: cp, message: in.Message, matched: d.sel.matched, toolCalls: calls,
-		vars: variables(cp, in, after, nil), history: d.history, command: nav.decision.Command}
+		in: in, after: after, history: d.history, command: nav.decision.Command}
 	if pos := nav.position; pos != nil {
 		if s.scenario = cp.Scenario(pos.ScenarioID); s.scenario != nil {
 			s.step = s.scenario.Step(pos.StepID)
@@ -158,13 +163,23 @@ func (s *replyScope) templateOf(ids []string, mode domain.TemplateMode) string {
 	return ""
 }
 
+// variables are what templates and expression checks read: gathered on
+// first use, since a reply that needs neither is common. A scope is used by
+// one goroutine.
+func (s *replyScope) variables() map[string]any {
+	if s.vars == nil {
+		s.vars = variables(s.cp, s.in, s.after, nil)
+	}
+	return s.vars
+}
+
 // render fills a template with the turn's variables. A placeholder with
 // no value falls back to the template's default text; without one, to the
 // step's re-ask, else the agent's fallback, so a reply never shows a
 // blank.
 func (s *replyScope) render(id string) string {
 	r, _ := s.cp.Renderer(id)
-	text, _, complete := r.Render(s.vars)
+	text, _, complete := r.Render(s.variables())
 	if complete {
 		return text
 	}
@@ -173,7 +188,7 @@ func (s *replyScope) render(id string) string {
 	}
 	if fb := s.cp.FallbackTemplate(); fb != "" && fb != id {
 		if fr, ok := s.cp.Renderer(fb); ok {
-			if t, _, ok := fr.Render(s.vars); ok {
+			if t, _, ok := fr.Render(s.variables()); ok {
 				return t
 			}
 		}
