@@ -24,15 +24,25 @@ import (
 // ends as interrupted; a stream the client keeps reading lives on.
 func deadlines(cfg Config) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		rc := http.NewResponseController(c.Writer)
+		// One allocation for the controller and both wrappers.
+		d := &requestDeadlines{rc: *http.NewResponseController(c.Writer)}
 		if c.Request.Body == nil || c.Request.Body == http.NoBody {
-			_ = rc.SetReadDeadline(time.Time{})
+			_ = d.rc.SetReadDeadline(time.Time{})
 		} else {
-			c.Request.Body = &readDeadlineBody{ReadCloser: c.Request.Body, rc: rc}
+			d.body = readDeadlineBody{ReadCloser: c.Request.Body, rc: &d.rc}
+			c.Request.Body = &d.body
 		}
-		c.Writer = &writeDeadlineWriter{ResponseWriter: c.Writer, rc: rc, timeout: cfg.WriteTimeout}
+		d.writer = writeDeadlineWriter{ResponseWriter: c.Writer, rc: &d.rc, timeout: cfg.WriteTimeout}
+		c.Writer = &d.writer
 		c.Next()
 	}
+}
+
+// requestDeadlines is what deadlines keeps for one request.
+type requestDeadlines struct {
+	rc     http.ResponseController
+	body   readDeadlineBody
+	writer writeDeadlineWriter
 }
 
 // readDeadlineBody lifts the read deadline when the body has been read.

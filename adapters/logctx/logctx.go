@@ -20,11 +20,14 @@ type Fields struct {
 	mu     sync.Mutex
 	base   *zap.Logger
 	fields []zap.Field // a handful: found by name without a map
+	// room holds the first fields, so a request's set is one allocation.
+	room [8]zap.Field
 }
 
 // New returns ctx carrying a logger derived from base.
 func New(ctx context.Context, base *zap.Logger, fields ...zap.Field) (context.Context, *Fields) {
-	f := &Fields{base: base, fields: make([]zap.Field, 0, 8)}
+	f := &Fields{base: base}
+	f.fields = f.room[:0]
 	f.Add(fields...)
 	return context.WithValue(ctx, key{}, f), f
 }
