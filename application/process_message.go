@@ -135,7 +135,7 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (_ *Prep
 	}()
 	// At least the previous turn: a short reply is read with what the
 	// agent last said.
-	lease, err := uc.lockSession(ctx, cmd, max(*policy.Agent.Settings.WithDefaults().HistoryTurns, 1))
+	lease, err := uc.lockSession(ctx, cmd, max(policy.Agent.Settings.HistoryTurnsOrDefault(), 1))
 	if err != nil {
 		return nil, err
 	}

@@ -117,6 +117,16 @@ func (s AgentSettings) WithDefaults() AgentSettings {
 	return s
 }
 
+// HistoryTurnsOrDefault is the HistoryTurns WithDefaults gives, read
+// without copying the settings (a store locks a session with this many
+// earlier turns on every turn).
+func (s *AgentSettings) HistoryTurnsOrDefault() int {
+	if s.HistoryTurns != nil {
+		return *s.HistoryTurns
+	}
+	return DefaultHistoryTurns
+}
+
 // orDefault returns p, or a pointer to def when p is nil: for settings
 // where zero is a meaningful choice, unset is told apart from zero.
 func orDefault[T any](p *T, def T) *T {

@@ -145,3 +145,11 @@ func TestSettingsKeepAnExplicitZero(t *testing.T) {
 	require.Equal(t, 0.0, *got.SemanticWeight)
 	require.Equal(t, 0.0, *got.TransitionMargin)
 }
+
+// HistoryTurnsOrDefault reads what WithDefaults would give, set or unset,
+// zero included.
+func TestHistoryTurnsOrDefaultIsWithDefaults(t *testing.T) {
+	for _, s := range []domain.AgentSettings{{}, {HistoryTurns: ptr(4)}, {HistoryTurns: ptr(0)}} {
+		require.Equal(t, *s.WithDefaults().HistoryTurns, s.HistoryTurnsOrDefault())
+	}
+}

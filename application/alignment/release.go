@@ -42,7 +42,7 @@ type releaser struct {
 }
 
 func newReleaser(sink ports.DeltaSink, enforced []domain.CheckedConstraint) *releaser {
-	r := &releaser{sink: sink}
+	r := &releaser{sink: sink, lexical: make([]domain.CheckedConstraint, 0, len(enforced))}
 	for _, c := range enforced {
 		switch c.Constraint.Kind {
 		case domain.ConstraintForbidPhrase:

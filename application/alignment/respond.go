@@ -189,8 +189,9 @@ func (r *replying) fallback(cause fallbackCause) (string, error) {
 // enforcedConstraints are the constraints of every matched hard rule and
 // every global hard rule, each rule once, and those rules' ids.
 func (s *replyScope) enforcedConstraints() ([]domain.CheckedConstraint, []string) {
+	global := s.cp.GlobalHardRules()
 	var out []domain.CheckedConstraint
-	rules := []string{}
+	rules := make([]string, 0, len(s.matched)+len(global))
 	// A rule is listed once: the few enforced are searched, not mapped.
 	add := func(id string) {
 		if r := s.cp.Rule(id); r != nil && r.Hard && !slices.Contains(rules, id) {
@@ -201,7 +202,7 @@ func (s *replyScope) enforcedConstraints() ([]domain.CheckedConstraint, []string
 	for _, m := range s.matched {
 		add(m.RuleID)
 	}
-	for _, id := range s.cp.GlobalHardRules() {
+	for _, id := range global {
 		add(id)
 	}
 	return out, rules
