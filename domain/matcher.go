@@ -143,7 +143,7 @@ func compileMatcher(conds []MatcherCondition, opts MatcherOptions) (*Matcher, *t
 	}
 	dim := len(set.vocab.icf)
 	m.scratch.New = func() any {
-		return &scoreScratch{margins: make([]float64, len(conds)), words: make([]float32, dim)}
+		return &scoreScratch{margins: make([]float64, len(conds)), logOdds: make([]float64, len(conds)), words: make([]float32, dim)}
 	}
 	return m, set, models, nil
 }

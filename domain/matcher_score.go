@@ -103,7 +103,11 @@ func (m *Matcher) score(in MatchInput, candidates []int) ([]ConditionScore, *rea
 			}
 		}
 	} else {
-		chosen = bestConditions(len(acc), m.opts.MaxResults, logit(m.opts.ReportFloor), logOdds)
+		z := scratch.logOdds
+		for c := range z {
+			z[c] = logOdds(c)
+		}
+		chosen = bestConditions(z, m.opts.MaxResults, logit(m.opts.ReportFloor))
 	}
 	out := make([]ConditionScore, len(chosen))
 	for k, c := range chosen {
@@ -149,21 +153,21 @@ func (m *Matcher) explainMore(msg *readMessage, scores []ConditionScore) {
 // scoreScratch is one Score call's buffers, kept between calls.
 type scoreScratch struct {
 	margins []float64 // one per condition
+	logOdds []float64 // one per condition
 	words   []float32 // one per feature, zero between uses
 }
 
-// bestConditions returns up to limit of the n conditions whose log-odds
-// reach floor (in no particular order), keeping the best seen so far in a
-// heap whose root is the worst of them (sifted here rather than through
-// container/heap, whose interface boxed every push).
-func bestConditions(n, limit int, floor float64, logOdds func(int) float64) []int {
+// bestConditions returns up to limit of the conditions whose log-odds
+// (z, by condition) reach floor (in no particular order), keeping the best
+// seen so far in a heap whose root is the worst of them (sifted here rather
+// than through container/heap, whose interface boxed every push).
+func bestConditions(z []float64, limit int, floor float64) []int {
 	h := make([]scored, 0, limit)
-	for c := range n {
-		z := logOdds(c)
-		if z < floor {
+	for c, zc := range z {
+		if zc < floor {
 			continue
 		}
-		e := scored{z, c}
+		e := scored{zc, c}
 		switch {
 		case len(h) < limit:
 			h = append(h, e)

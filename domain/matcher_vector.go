@@ -1,8 +1,8 @@
 package domain
 
 import (
-	"cmp"
 	"math"
+	"math/bits"
 	"slices"
 	"sync"
 )
@@ -166,14 +166,8 @@ func (v *matcherVocab) appendBlock(out []matcherEntry, block []uint64) []matcher
 	return out
 }
 
-// occurrence is a feature of a message and the word it came from.
-type occurrence struct {
-	h      uint64
-	origin int32
-}
-
-// occurrences are messageVector's sorting buffers, kept between calls.
-var occurrences = sync.Pool{New: func() any { return new([]occurrence) }}
+// occurrenceKeys are messageVector's sorting buffers, kept between calls.
+var occurrenceKeys = sync.Pool{New: func() any { return new([]uint64) }}
 
 // messageVec is a message's vector together with, for each entry, the
 // message's words its feature came from, which is what lets a score name
@@ -190,50 +184,73 @@ func (v *matcherVocab) messageVector(f matcherFeatures) messageVec {
 	n := len(f.words) + len(f.chars)
 	q := messageVec{matcherVec: matcherVec{e: make([]matcherEntry, 0, n)}, originAt: make([]int32, 1, n+1),
 		origins: make([]int32, 0, len(f.origin))}
-	buf := occurrences.Get().(*[]occurrence)
-	defer occurrences.Put(buf)
-	occ := *buf
-	defer func() { *buf = occ[:0] }()
-	appendBlock := func(block []uint64, origin []int32) {
-		occ = occ[:0]
-		for k, h := range block {
-			occ = append(occ, occurrence{h, origin[k]})
-		}
-		slices.SortFunc(occ, func(a, b occurrence) int {
-			if a.h != b.h {
-				return cmp.Compare(a.h, b.h)
-			}
-			return cmp.Compare(a.origin, b.origin)
-		})
-		start := len(q.e)
-		var norm float64
-		for i := 0; i < len(occ); {
-			j := i + 1
-			for j < len(occ) && occ[j].h == occ[i].h {
-				j++
-			}
-			tf := 1 + math.Log(float64(j-i))
-			if id, ok := v.ids[occ[i].h]; ok {
-				w := tf * v.icf[id]
-				q.e = append(q.e, matcherEntry{id, float32(w)})
-				norm += w * w
-				for k := i; k < j; k++ {
-					if k == i || occ[k].origin != occ[k-1].origin {
-						q.origins = append(q.origins, occ[k].origin)
-					}
-				}
-				q.originAt = append(q.originAt, int32(len(q.origins)))
-			} else {
-				norm += (tf * v.unknownWeight) * (tf * v.unknownWeight)
-			}
-			i = j
-		}
-		scaleEntries(q.e[start:], norm)
-	}
-	appendBlock(f.words, f.origin[:len(f.words)])
+	buf := occurrenceKeys.Get().(*[]uint64)
+	defer occurrenceKeys.Put(buf)
+	q.appendOccurrences(v, f.words, f.origin[:len(f.words)], buf)
 	q.nWords = len(q.e)
-	appendBlock(f.chars, f.origin[len(f.words):])
+	q.appendOccurrences(v, f.chars, f.origin[len(f.words):], buf)
 	return q
+}
+
+// appendOccurrences adds one block's features, in order of hash (then of
+// origin, which orders a repeated feature's words), to q.
+func (q *messageVec) appendOccurrences(v *matcherVocab, block []uint64, origin []int32, buf *[]uint64) {
+	order := sortOccurrences(block, origin, (*buf)[:0])
+	*buf = order
+	start := len(q.e)
+	var norm float64
+	for i := 0; i < len(order); {
+		h := block[order[i]]
+		j := i + 1
+		for j < len(order) && block[order[j]] == h {
+			j++
+		}
+		tf := 1 + math.Log(float64(j-i))
+		if id, ok := v.ids[h]; ok {
+			w := tf * v.icf[id]
+			q.e = append(q.e, matcherEntry{id, float32(w)})
+			norm += w * w
+			for k := i; k < j; k++ {
+				o := origin[order[k]]
+				if k == i || o != origin[order[k-1]] {
+					q.origins = append(q.origins, o)
+				}
+			}
+			q.originAt = append(q.originAt, int32(len(q.origins)))
+		} else {
+			norm += (tf * v.unknownWeight) * (tf * v.unknownWeight)
+		}
+		i = j
+	}
+	scaleEntries(q.e[start:], norm)
+}
+
+// sortOccurrences returns the positions of block's hashes ordered by
+// hash, then origin. It sorts packed keys, each hash's top bits over its
+// position, with the standard library's sort for plain integers, several
+// times faster than sorting pairs through a comparison function; hashes
+// that share those top bits are then put in order by an insertion pass
+// that compares whole hashes and origins, one pass over keys already in
+// order. (Positions ascending already order a repeated hash's origins, as
+// extractFeatures makes them.)
+func sortOccurrences(block []uint64, origin []int32, keys []uint64) []uint64 {
+	mask := uint64(1)<<bits.Len(uint(len(block))) - 1
+	for k, h := range block {
+		keys = append(keys, h&^mask|uint64(k))
+	}
+	slices.Sort(keys)
+	for i := range keys {
+		keys[i] &= mask
+	}
+	less := func(a, b uint64) bool {
+		return block[a] < block[b] || block[a] == block[b] && origin[a] < origin[b]
+	}
+	for i := 1; i < len(keys); i++ {
+		for j := i; j > 0 && less(keys[j], keys[j-1]); j-- {
+			keys[j], keys[j-1] = keys[j-1], keys[j]
+		}
+	}
+	return keys
 }
 
 // addContext returns msg + weight·ctx: a reply's own evidence, plus some
