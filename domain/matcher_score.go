@@ -72,7 +72,12 @@ type readMessage struct {
 
 // score is Score, also returning what it read of the message.
 func (m *Matcher) score(in MatchInput, candidates []int) ([]ConditionScore, *readMessage) {
-	words, q := m.message(in)
+	return m.scoreText(readMessageText(in.Text, m.tuning.negationScope), in, candidates)
+}
+
+// scoreText is score with in.Text already read, as text.
+func (m *Matcher) scoreText(text *messageText, in MatchInput, candidates []int) ([]ConditionScore, *readMessage) {
+	words, q := m.message(text, in.Context)
 	scratch := m.scratch.Get().(*scoreScratch)
 	defer m.scratch.Put(scratch)
 	acc := scratch.margins
@@ -127,12 +132,16 @@ func (m *Matcher) score(in MatchInput, candidates []int) ([]ConditionScore, *rea
 	return out, &readMessage{words: words, q: q, sem: sem}
 }
 
-// message is in's words and vector, its context mixed in.
-func (m *Matcher) message(in MatchInput) ([]matcherWord, messageVec) {
-	words := matcherWords(in.Text, m.tuning.negationScope)
-	q := m.vocab.messageVector(extractFeatures(words))
-	if in.Context != "" && len(words) < matcherContextWords {
-		ctx := m.vocab.vector(extractFeatures(matcherWords(in.Context, m.tuning.negationScope)))
+// message is text's words and vector, context mixed in. A text read with
+// another matcher's negation scope is read again.
+func (m *Matcher) message(text *messageText, context string) ([]matcherWord, messageVec) {
+	if text.scope != m.tuning.negationScope {
+		text = readMessageText(text.text, m.tuning.negationScope)
+	}
+	words := text.words
+	q := m.vocab.messageVector(text)
+	if context != "" && len(words) < matcherContextWords {
+		ctx := m.vocab.vector(extractFeatures(matcherWords(context, m.tuning.negationScope)))
 		q = addContext(q, ctx, 1.2*(1-float64(len(words))/matcherContextWords))
 	}
 	return words, q
