@@ -16,7 +16,7 @@ import (
 )
 
 // TestMatcherScoresUnchanged pins every field of every result, to the bit,
-// for Banking77's test messages: alone, with a context (as a step reads a
+// for a third of Banking77's test messages: alone, with a context (as a step reads a
 // short reply), with similarities (the semantic signal, with unknown
 // ones), against chosen candidates, and explained past the first three.
 // Scoring is rewritten for speed from time to time; what it returns must
@@ -47,8 +47,8 @@ func TestMatcherScoresUnchanged(t *testing.T) {
 }
 
 var goldenScoreDigests = map[string]string{
-	"banking77":    "1fa13233d0332753842e3f7683c3c34d1daca037f5611d2f7fd9d2d01e1e32ab",
-	"synthetic300": "8fce13bbc63f49c6011aeb9afc814d3d3954b869dad807798506ebdc8ab7d34e",
+	"banking77":    "4ee0b5d81fb9e5c74059607d8db50e3236d81a59be2f80181c308d098722f128",
+	"synthetic300": "a01e578a291ba0bb76c00ec56d468bb7fa5cb13b13bbd761c8cd56e7d2712815",
 }
 
 // scoreDigest hashes m's results for every message, read four ways.
@@ -57,6 +57,9 @@ func scoreDigest(m *Matcher, test []labelledText) string {
 	rng := rand.New(rand.NewPCG(7, 11))
 	sims := make([]float64, m.NumExamples())
 	for i, r := range test {
+		if i%3 != 0 {
+			continue // a third of them is variety enough, and keeps the race detector's run short
+		}
 		for j := range sims {
 			sims[j] = rng.Float64()*2 - 1
 			if rng.IntN(4) == 0 {
