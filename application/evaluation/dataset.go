@@ -6,14 +6,14 @@ package evaluation
 
 import (
 	"bytes"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"focal/application/labelled"
 )
 
 // Dataset is labelled conversations. A CSV file gives one conversation of
@@ -84,26 +84,20 @@ func ParseDataset(name string, data []byte) (*Dataset, error) {
 	return &ds, nil
 }
 
+// parseCSV reads a labelled CSV (labelled.Read) as one conversation of one
+// message per row; an empty label expects no rule.
 func parseCSV(name string, data []byte) (*Dataset, error) {
-	rows, err := csv.NewReader(bytes.NewReader(data)).ReadAll()
+	rows, err := labelled.Read(name, data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	if len(rows) < 2 {
-		return nil, fmt.Errorf("%s: want a header and at least one row", name)
-	}
-	text := slices.Index(rows[0], "text")
-	label := slices.IndexFunc(rows[0], func(h string) bool { return h == "category" || h == "label" })
-	if text < 0 || label < 0 {
-		return nil, fmt.Errorf("%s: the header must name a text and a category (or label) column", name)
+		return nil, err
 	}
 	ds := &Dataset{Name: name}
-	for i, r := range rows[1:] {
-		if strings.TrimSpace(r[text]) == "" {
+	for i, r := range rows {
+		if r.Text == "" {
 			return nil, fmt.Errorf("%s: row %d has no text", name, i+2)
 		}
-		t := Turn{User: r[text]}
-		if l := strings.TrimSpace(r[label]); l != "" {
+		t := Turn{User: r.Text}
+		if l := strings.TrimSpace(r.Label); l != "" {
 			t.Rules = []string{l}
 		}
 		ds.Conversations = append(ds.Conversations, Conversation{Turns: []Turn{t}})

@@ -132,6 +132,7 @@ func TestParseDataset(t *testing.T) {
 		"empty.yaml":    "name: nothing\n",
 		"blank.yaml":    "conversations:\n  - turns:\n      - {user: '  '}\n",
 		"noheader.csv":  "where is my card,card_arrival\n",
+		"blank.csv":     "text,category\n   ,card_arrival\n",
 	} {
 		_, err := ParseDataset(name, []byte(data))
 		assert.Error(t, err, name)

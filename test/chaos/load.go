@@ -10,13 +10,13 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
-	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 
 	"focal/test/faultproxy"
 )
@@ -147,16 +147,15 @@ func loadJobs(ctx context.Context, c *client, cfg Config, unique, dups int, race
 // send runs the jobs, concurrency at a time.
 func send(jobs []func() *answer, concurrency int) []*answer {
 	answers := make([]*answer, len(jobs))
-	sem := make(chan struct{}, concurrency)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(concurrency)
 	for i, job := range jobs {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
+		g.Go(func() error {
 			answers[i] = job()
+			return nil
 		})
 	}
-	wg.Wait()
+	_ = g.Wait() // jobs report failures in their results
 	return answers
 }
 

@@ -1,9 +1,7 @@
 package chaos
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +13,7 @@ import (
 	"time"
 
 	"focal/test/faultproxy"
+	"focal/test/harness"
 )
 
 // BuildFocal builds cmd/focal into dir and returns the binary's path.
@@ -53,19 +52,7 @@ func serve(ctx context.Context, bin string, env []string, log io.Writer) (*proce
 	p := &process{cmd: cmd, exited: make(chan struct{})}
 	listening := make(chan string, 1)
 	go func() {
-		lines := bufio.NewScanner(out)
-		lines.Buffer(make([]byte, 64<<10), 1<<20)
-		for lines.Scan() {
-			_, _ = log.Write(append(lines.Bytes(), '\n'))
-			var entry struct{ Msg, Addr string }
-			if json.Unmarshal(lines.Bytes(), &entry) == nil && entry.Msg == "listening" && entry.Addr != "" {
-				select {
-				case listening <- entry.Addr:
-				default:
-				}
-			}
-		}
-		_, _ = io.Copy(io.Discard, out)
+		harness.ForwardLog(out, log, listening)
 		p.err = cmd.Wait()
 		close(p.exited)
 	}()

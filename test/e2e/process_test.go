@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"io"
 	"net"
 	"os"
@@ -12,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"focal/test/harness"
 
 	"github.com/stretchr/testify/require"
 )
@@ -61,19 +61,7 @@ func serveFocal(t *testing.T, env ...string) *focalProcess {
 	listening := make(chan string, 1)
 	go func() {
 		defer close(p.read)
-		lines := bufio.NewScanner(out)
-		lines.Buffer(make([]byte, 64<<10), 1<<20)
-		for lines.Scan() {
-			p.logs.Write(append(lines.Bytes(), '\n'))
-			var entry struct{ Msg, Addr string }
-			if json.Unmarshal(lines.Bytes(), &entry) == nil && entry.Msg == "listening" && entry.Addr != "" {
-				select {
-				case listening <- entry.Addr:
-				default:
-				}
-			}
-		}
-		_, _ = io.Copy(io.Discard, out)
+		harness.ForwardLog(out, p.logs, listening)
 	}()
 	select {
 	case p.addr = <-listening:

@@ -9,8 +9,9 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // integrityResult is what the integrity run found. A healthy service shows
@@ -111,16 +112,15 @@ func integrityJobs(c *client, unique, dups, race int, raceSession string) []func
 // results in order.
 func runAll(jobs []func() *sent, concurrency int) []*sent {
 	results := make([]*sent, len(jobs))
-	sem := make(chan struct{}, concurrency)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(concurrency)
 	for i, job := range jobs {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
+		g.Go(func() error {
 			results[i] = job()
+			return nil
 		})
 	}
-	wg.Wait()
+	_ = g.Wait() // jobs report failures in their results
 	return results
 }
 
