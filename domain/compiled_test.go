@@ -194,6 +194,29 @@ func TestScoreStepIsSafeAndTheSameConcurrently(t *testing.T) {
 	assert.Greater(t, results[0].Transitions[0].Score, results[0].Stay.Score)
 }
 
+// A turn scores its message against the rules and then at its step;
+// MessageScores.Step reads the message once for both and must score the
+// step exactly as ScoreStep does on its own, similarities included.
+func TestMessageScoresStepIsScoreStep(t *testing.T) {
+	cp := mustCompile(t)
+	sims := make([]float64, len(domain.ExampleTexts(cp.Policy)))
+	for i := range sims {
+		sims[i] = float64(i%7)/7 - 0.3
+	}
+	for _, msg := range []string{"the item arrived damaged", "I changed my mind", "oh forget it", "yes", "it's 123456",
+		"what are your store opening hours", "I don't want to return it anymore, never mind"} {
+		for _, context := range []string{"", "Why are you returning the item? Was it damaged?"} {
+			for _, similarity := range [][]float64{nil, sims} {
+				s := cp.ScoreMessage(msg, similarity)
+				for _, step := range [][2]string{{"returns", "ask_reason"}, {"returns", "label"}, {"support", "triage"}, {"returns", "missing"}} {
+					want := cp.ScoreStep(step[0], step[1], msg, context, similarity)
+					assert.Equal(t, want, s.Step(step[0], step[1], context), "%q at %v with %q", msg, step, context)
+				}
+			}
+		}
+	}
+}
+
 func TestInScope(t *testing.T) {
 	cp := mustCompile(t)
 	index := func(id string) int {

@@ -36,10 +36,12 @@ type ScoredRule struct {
 // MessageScores are a message's scores against the policy's rules and
 // scenario entries.
 type MessageScores struct {
-	cp     *CompiledPolicy
-	in     MatchInput
-	read   *readMessage     // what scoring read of the message
-	scores []ConditionScore // of the conditions scoring at least 0.01, best first
+	cp         *CompiledPolicy
+	in         MatchInput
+	text       *messageText     // the message read, for Step to share
+	similarity []float64        // to ExampleTexts, or nil
+	read       *readMessage     // what scoring read of the message
+	scores     []ConditionScore // of the conditions scoring at least 0.01, best first
 }
 
 // ScoreMessage scores text against every rule and scenario entry.
@@ -47,12 +49,13 @@ type MessageScores struct {
 // ExampleTexts (NaN where unknown). The cost grows with the matcher's
 // weights for the message's words, not with the number of rules.
 func (cp *CompiledPolicy) ScoreMessage(text string, similarity []float64) *MessageScores {
-	s := &MessageScores{cp: cp}
+	s := &MessageScores{cp: cp, text: readMessageText(text, defaultMatcherTuning.negationScope),
+		similarity: cp.similarityOrNil(similarity)}
 	if cp.global == nil {
 		return s
 	}
-	s.in = cp.global.input(text, "", cp.similarityOrNil(similarity))
-	s.scores, s.read = cp.global.matcher.score(s.in, nil)
+	s.in = cp.global.input(text, "", s.similarity)
+	s.scores, s.read = cp.global.matcher.scoreText(s.text, s.in, nil)
 	return s
 }
 
@@ -192,6 +195,18 @@ type StepScores struct {
 // with it. similarity is as for ScoreMessage. An unknown step, or one with
 // neither transitions nor an exit, scores nothing.
 func (cp *CompiledPolicy) ScoreStep(scenarioID, stepID, text, context string, similarity []float64) StepScores {
+	return cp.scoreStep(scenarioID, stepID, readMessageText(text, defaultMatcherTuning.negationScope), context,
+		cp.similarityOrNil(similarity))
+}
+
+// Step is ScoreStep for the message s scored, with its similarities: the
+// message is read once for both.
+func (s *MessageScores) Step(scenarioID, stepID, context string) StepScores {
+	return s.cp.scoreStep(scenarioID, stepID, s.text, context, s.similarity)
+}
+
+// scoreStep is ScoreStep with the message read and its similarity checked.
+func (cp *CompiledPolicy) scoreStep(scenarioID, stepID string, text *messageText, context string, similarity []float64) StepScores {
 	sc := cp.steps[StepKey(scenarioID, stepID)]
 	if sc == nil {
 		return StepScores{}
@@ -202,7 +217,8 @@ func (cp *CompiledPolicy) ScoreStep(scenarioID, stepID, text, context string, si
 		return out
 	}
 	byCond := make([]ConditionEvidence, set.matcher.NumConditions())
-	for _, cs := range set.matcher.Score(set.input(text, context, cp.similarityOrNil(similarity)), allConditions(set)) {
+	scores, _ := set.matcher.scoreText(text, set.input(text.text, context, similarity), allConditions(set))
+	for _, cs := range scores {
 		byCond[cs.Condition] = set.evidence(cs)
 	}
 	at := func(c int) ConditionEvidence {

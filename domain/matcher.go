@@ -143,7 +143,7 @@ func compileMatcher(conds []MatcherCondition, opts MatcherOptions) (*Matcher, *t
 	}
 	dim := len(set.vocab.icf)
 	m.scratch.New = func() any {
-		return &scoreScratch{margins: make([]float64, len(conds)), words: make([]float32, dim)}
+		return &scoreScratch{margins: make([]float64, len(conds)), logOdds: make([]float64, len(conds)), words: make([]float32, dim)}
 	}
 	return m, set, models, nil
 }
@@ -230,6 +230,7 @@ func (m *Matcher) margins(x *matcherVec, acc []float64) {
 		v := float64(e.v)
 		lo, hi := m.postStart[e.id], m.postStart[e.id+1]
 		conds, ws := m.postCond[lo:hi], m.postW[lo:hi]
+		ws = ws[:len(conds)] // one bounds check for the loop's
 		for k, c := range conds {
 			acc[c] += v * float64(ws[k])
 		}

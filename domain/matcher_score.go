@@ -72,7 +72,12 @@ type readMessage struct {
 
 // score is Score, also returning what it read of the message.
 func (m *Matcher) score(in MatchInput, candidates []int) ([]ConditionScore, *readMessage) {
-	words, q := m.message(in)
+	return m.scoreText(readMessageText(in.Text, m.tuning.negationScope), in, candidates)
+}
+
+// scoreText is score with in.Text already read, as text.
+func (m *Matcher) scoreText(text *messageText, in MatchInput, candidates []int) ([]ConditionScore, *readMessage) {
+	words, q := m.message(text, in.Context)
 	scratch := m.scratch.Get().(*scoreScratch)
 	defer m.scratch.Put(scratch)
 	acc := scratch.margins
@@ -103,7 +108,11 @@ func (m *Matcher) score(in MatchInput, candidates []int) ([]ConditionScore, *rea
 			}
 		}
 	} else {
-		chosen = bestConditions(len(acc), m.opts.MaxResults, logit(m.opts.ReportFloor), logOdds)
+		z := scratch.logOdds
+		for c := range z {
+			z[c] = logOdds(c)
+		}
+		chosen = bestConditions(z, m.opts.MaxResults, logit(m.opts.ReportFloor))
 	}
 	out := make([]ConditionScore, len(chosen))
 	for k, c := range chosen {
@@ -123,12 +132,16 @@ func (m *Matcher) score(in MatchInput, candidates []int) ([]ConditionScore, *rea
 	return out, &readMessage{words: words, q: q, sem: sem}
 }
 
-// message is in's words and vector, its context mixed in.
-func (m *Matcher) message(in MatchInput) ([]matcherWord, messageVec) {
-	words := matcherWords(in.Text, m.tuning.negationScope)
-	q := m.vocab.messageVector(extractFeatures(words))
-	if in.Context != "" && len(words) < matcherContextWords {
-		ctx := m.vocab.vector(extractFeatures(matcherWords(in.Context, m.tuning.negationScope)))
+// message is text's words and vector, context mixed in. A text read with
+// another matcher's negation scope is read again.
+func (m *Matcher) message(text *messageText, context string) ([]matcherWord, messageVec) {
+	if text.scope != m.tuning.negationScope {
+		text = readMessageText(text.text, m.tuning.negationScope)
+	}
+	words := text.words
+	q := m.vocab.messageVector(text)
+	if context != "" && len(words) < matcherContextWords {
+		ctx := m.vocab.vector(extractFeatures(matcherWords(context, m.tuning.negationScope)))
 		q = addContext(q, ctx, 1.2*(1-float64(len(words))/matcherContextWords))
 	}
 	return words, q
@@ -149,21 +162,21 @@ func (m *Matcher) explainMore(msg *readMessage, scores []ConditionScore) {
 // scoreScratch is one Score call's buffers, kept between calls.
 type scoreScratch struct {
 	margins []float64 // one per condition
+	logOdds []float64 // one per condition
 	words   []float32 // one per feature, zero between uses
 }
 
-// bestConditions returns up to limit of the n conditions whose log-odds
-// reach floor (in no particular order), keeping the best seen so far in a
-// heap whose root is the worst of them (sifted here rather than through
-// container/heap, whose interface boxed every push).
-func bestConditions(n, limit int, floor float64, logOdds func(int) float64) []int {
+// bestConditions returns up to limit of the conditions whose log-odds
+// (z, by condition) reach floor (in no particular order), keeping the best
+// seen so far in a heap whose root is the worst of them (sifted here rather
+// than through container/heap, whose interface boxed every push).
+func bestConditions(z []float64, limit int, floor float64) []int {
 	h := make([]scored, 0, limit)
-	for c := range n {
-		z := logOdds(c)
-		if z < floor {
+	for c, zc := range z {
+		if zc < floor {
 			continue
 		}
-		e := scored{z, c}
+		e := scored{zc, c}
 		switch {
 		case len(h) < limit:
 			h = append(h, e)

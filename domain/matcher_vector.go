@@ -1,10 +1,8 @@
 package domain
 
 import (
-	"cmp"
 	"math"
 	"slices"
-	"sync"
 )
 
 // matcherVocab maps the feature hashes seen in training to dense ids and
@@ -166,15 +164,6 @@ func (v *matcherVocab) appendBlock(out []matcherEntry, block []uint64) []matcher
 	return out
 }
 
-// occurrence is a feature of a message and the word it came from.
-type occurrence struct {
-	h      uint64
-	origin int32
-}
-
-// occurrences are messageVector's sorting buffers, kept between calls.
-var occurrences = sync.Pool{New: func() any { return new([]occurrence) }}
-
 // messageVec is a message's vector together with, for each entry, the
 // message's words its feature came from, which is what lets a score name
 // the words behind it.
@@ -184,56 +173,116 @@ type messageVec struct {
 	origins  []int32
 }
 
+// messageText is a message read for matching: its words, their features,
+// and each block's features in the order messageVector weighs them. None
+// of it depends on the matcher, so a turn reads its message once for the
+// policy's matcher and its step's.
+type messageText struct {
+	text  string
+	scope int // the negation scope the words were read with
+	words []matcherWord
+	f     matcherFeatures
+	// order[b] is block b's (words, then characters) feature positions by
+	// hash, then origin.
+	order [2][]int32
+}
+
+// readMessageText reads text with negations covering scope words.
+func readMessageText(text string, scope int) *messageText {
+	t := &messageText{text: text, scope: scope, words: matcherWords(text, scope)}
+	t.f = extractFeatures(t.words)
+	nw, n := len(t.f.words), len(t.f.words)+len(t.f.chars)
+	positions := make([]int32, 2*n) // the second half is the sort's
+	t.order[0] = sortOccurrences(t.f.words, t.f.origin[:nw], positions[:nw], positions[n:n+nw])
+	t.order[1] = sortOccurrences(t.f.chars, t.f.origin[nw:], positions[nw:n], positions[n+nw:])
+	return t
+}
+
 // messageVector is vector, keeping each feature's words.
-func (v *matcherVocab) messageVector(f matcherFeatures) messageVec {
+func (v *matcherVocab) messageVector(t *messageText) messageVec {
 	// Sized up front (see extractFeatures).
+	f := t.f
 	n := len(f.words) + len(f.chars)
 	q := messageVec{matcherVec: matcherVec{e: make([]matcherEntry, 0, n)}, originAt: make([]int32, 1, n+1),
 		origins: make([]int32, 0, len(f.origin))}
-	buf := occurrences.Get().(*[]occurrence)
-	defer occurrences.Put(buf)
-	occ := *buf
-	defer func() { *buf = occ[:0] }()
-	appendBlock := func(block []uint64, origin []int32) {
-		occ = occ[:0]
-		for k, h := range block {
-			occ = append(occ, occurrence{h, origin[k]})
-		}
-		slices.SortFunc(occ, func(a, b occurrence) int {
-			if a.h != b.h {
-				return cmp.Compare(a.h, b.h)
-			}
-			return cmp.Compare(a.origin, b.origin)
-		})
-		start := len(q.e)
-		var norm float64
-		for i := 0; i < len(occ); {
-			j := i + 1
-			for j < len(occ) && occ[j].h == occ[i].h {
-				j++
-			}
-			tf := 1 + math.Log(float64(j-i))
-			if id, ok := v.ids[occ[i].h]; ok {
-				w := tf * v.icf[id]
-				q.e = append(q.e, matcherEntry{id, float32(w)})
-				norm += w * w
-				for k := i; k < j; k++ {
-					if k == i || occ[k].origin != occ[k-1].origin {
-						q.origins = append(q.origins, occ[k].origin)
-					}
-				}
-				q.originAt = append(q.originAt, int32(len(q.origins)))
-			} else {
-				norm += (tf * v.unknownWeight) * (tf * v.unknownWeight)
-			}
-			i = j
-		}
-		scaleEntries(q.e[start:], norm)
-	}
-	appendBlock(f.words, f.origin[:len(f.words)])
+	q.appendOccurrences(v, f.words, f.origin[:len(f.words)], t.order[0])
 	q.nWords = len(q.e)
-	appendBlock(f.chars, f.origin[len(f.words):])
+	q.appendOccurrences(v, f.chars, f.origin[len(f.words):], t.order[1])
 	return q
+}
+
+// appendOccurrences adds one block's features to q, in order (positions in
+// block by hash, then origin, which orders a repeated feature's words).
+func (q *messageVec) appendOccurrences(v *matcherVocab, block []uint64, origin []int32, order []int32) {
+	start := len(q.e)
+	var norm float64
+	for i := 0; i < len(order); {
+		h := block[order[i]]
+		j := i + 1
+		for j < len(order) && block[order[j]] == h {
+			j++
+		}
+		tf := 1 + math.Log(float64(j-i))
+		if id, ok := v.ids[h]; ok {
+			w := tf * v.icf[id]
+			q.e = append(q.e, matcherEntry{id, float32(w)})
+			norm += w * w
+			for k := i; k < j; k++ {
+				o := origin[order[k]]
+				if k == i || o != origin[order[k-1]] {
+					q.origins = append(q.origins, o)
+				}
+			}
+			q.originAt = append(q.originAt, int32(len(q.origins)))
+		} else {
+			norm += (tf * v.unknownWeight) * (tf * v.unknownWeight)
+		}
+		i = j
+	}
+	scaleEntries(q.e[start:], norm)
+}
+
+// sortOccurrences fills positions (len(block) of them, as tmp has) with
+// block's positions ordered by hash, then origin, and returns it. A stable radix
+// sort on each hash's top 16 bits, two passes of a byte, orders them all
+// but the few whose hashes share those bits, which an insertion pass
+// comparing whole hashes and origins then puts in place: one pass over
+// positions already in order. It costs a fraction of a comparison sort of
+// (hash, origin) pairs, which was most of reading a message. (Positions
+// ascending already order a repeated hash's origins, as extractFeatures
+// makes them, and the radix sort keeps that order.)
+func sortOccurrences(block []uint64, origin []int32, positions, tmp []int32) []int32 {
+	for k := range positions {
+		positions[k] = int32(k)
+	}
+	radixPass(block, positions, tmp, 48)
+	radixPass(block, tmp, positions, 56)
+	less := func(a, b int32) bool {
+		return block[a] < block[b] || block[a] == block[b] && origin[a] < origin[b]
+	}
+	for i := 1; i < len(positions); i++ {
+		for j := i; j > 0 && less(positions[j], positions[j-1]); j-- {
+			positions[j], positions[j-1] = positions[j-1], positions[j]
+		}
+	}
+	return positions
+}
+
+// radixPass stably moves from into to, ordered by the byte of each
+// position's hash at shift.
+func radixPass(block []uint64, from, to []int32, shift uint) {
+	var start [257]int32
+	for _, p := range from {
+		start[int(byte(block[p]>>shift))+1]++
+	}
+	for d := 1; d < len(start); d++ {
+		start[d] += start[d-1]
+	}
+	for _, p := range from {
+		d := byte(block[p] >> shift)
+		to[start[d]] = p
+		start[d]++
+	}
 }
 
 // addContext returns msg + weight·ctx: a reply's own evidence, plus some

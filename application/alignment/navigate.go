@@ -22,7 +22,7 @@ type matching struct {
 func match(cp *domain.CompiledPolicy, in ports.TurnInput, similarity []float64, asked string) matching {
 	m := matching{message: cp.ScoreMessage(in.Message, similarity)}
 	if pos := in.Session.Scenario; pos != nil {
-		m.step = cp.ScoreStep(pos.ScenarioID, pos.StepID, in.Message, asked, similarity)
+		m.step = m.message.Step(pos.ScenarioID, pos.StepID, asked)
 	}
 	return m
 }
