@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"cmp"
 	"math"
 	"slices"
 )
@@ -290,21 +291,27 @@ func radixPass(block []uint64, from, to []int32, shift uint) {
 // "no" weighs as much against a question as it does alone. The context's
 // features come from no word of the reply.
 func addContext(msg messageVec, ctx matcherVec, weight float64) messageVec {
-	out := messageVec{originAt: []int32{0}}
+	n := len(msg.e) + len(ctx.e)
+	out := messageVec{matcherVec: matcherVec{e: make([]matcherEntry, 0, n)},
+		originAt: make([]int32, 1, n+1), origins: make([]int32, 0, len(msg.origins))}
+	// Where out holds each of the reply's features, sorted by id, to add
+	// the context's weight to the same feature (a map per call cost more
+	// than the rest of the turn's matching allocated).
+	held := make([]heldFeature, 0, len(msg.e))
 	add := func(a, b []matcherEntry, aStart int) {
-		at := map[int32]int{}
+		held = held[:0]
 		for k, e := range a {
-			at[e.id] = len(out.e)
+			held = append(held, heldFeature{e.id, len(out.e)})
 			out.e = append(out.e, e)
 			out.origins = append(out.origins, msg.origins[msg.originAt[aStart+k]:msg.originAt[aStart+k+1]]...)
 			out.originAt = append(out.originAt, int32(len(out.origins)))
 		}
+		slices.SortFunc(held, func(x, y heldFeature) int { return cmp.Compare(x.id, y.id) })
 		for _, e := range b {
 			v := float32(weight * float64(e.v))
-			if k, ok := at[e.id]; ok {
-				out.e[k].v += v
+			if k, ok := slices.BinarySearchFunc(held, e.id, func(h heldFeature, id int32) int { return cmp.Compare(h.id, id) }); ok {
+				out.e[held[k].at].v += v
 			} else {
-				at[e.id] = len(out.e)
 				out.e = append(out.e, matcherEntry{e.id, v})
 				out.originAt = append(out.originAt, int32(len(out.origins)))
 			}
@@ -314,6 +321,12 @@ func addContext(msg messageVec, ctx matcherVec, weight float64) messageVec {
 	out.nWords = len(out.e)
 	add(msg.e[msg.nWords:], ctx.e[ctx.nWords:], msg.nWords)
 	return out
+}
+
+// heldFeature is a feature id and its index in a vector being built.
+type heldFeature struct {
+	id int32
+	at int
 }
 
 func (x *matcherVec) normSquared() float64 {
