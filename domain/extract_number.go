@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -68,6 +69,9 @@ func readNumberAt(msg string, start, end int) candidate {
 	switch {
 	case !ok:
 		return c.invalidBecause("it is not a number")
+	case math.IsInf(v, 0) || math.IsInf(other, 0):
+		// Hundreds of digits overflow a float64: no amount or count.
+		return c.invalidBecause("it is too large a number")
 	case other >= 0:
 		c.ambiguous = true
 		c.detail = FormatValue(v) + " or " + FormatValue(other)

@@ -1,6 +1,7 @@
 package domain_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -178,6 +179,7 @@ func TestAmountExtractor(t *testing.T) {
 		{"€9000", invalid("it must be at most 2000")},
 		{"€45 or €50", ambiguous(`more than one refund amount ("€45", "€50")`)},
 		{"no money", outcome{}},
+		{"€" + strings.Repeat("8", 400), invalid("it is too large a number")},
 	})
 	anyCurrency := domain.Variable{Name: "price", Type: domain.VarAmount}
 	runExtractCases(t, anyCurrency, []extractCase{
