@@ -30,6 +30,8 @@ func (c *manualClock) Now() time.Time {
 // After is the wall clock's: nothing here waits on this clock.
 func (c *manualClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
+func (c *manualClock) AfterFunc(d time.Duration, f func()) ports.Timer { return time.AfterFunc(d, f) }
+
 func (c *manualClock) set(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

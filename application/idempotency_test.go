@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jonboulle/clockwork"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"focal/adapters/clock"
 	"focal/adapters/memory"
 	"focal/domain"
 	"focal/ports"
@@ -79,7 +79,7 @@ func (c *committedTurns) GetTurn(_ context.Context, _, turnID string) (*domain.T
 }
 
 type idemFixture struct {
-	clock *clockwork.FakeClock
+	clock clock.Fake
 	keys  *countingKeys
 	turns *committedTurns
 	uc    *Idempotency
@@ -89,7 +89,7 @@ type idemFixture struct {
 const testHold = 10 * time.Second
 
 func newIdemFixture(wait time.Duration) *idemFixture {
-	clock := clockwork.NewFakeClock()
+	clock := clock.NewFake()
 	f := &idemFixture{clock: clock, keys: &countingKeys{IdempotencyStore: memory.New(clock)},
 		turns: &committedTurns{turns: map[string]*domain.Turn{}},
 		req:   KeyedRequest{TenantID: "tenant", Key: "k", Fingerprint: "POST /v1/chat body"}}

@@ -104,6 +104,8 @@ func (c fixedClock) Now() time.Time { return c.t }
 // After is the wall clock's: nothing here waits on this clock.
 func (c fixedClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
+func (c fixedClock) AfterFunc(d time.Duration, f func()) ports.Timer { return time.AfterFunc(d, f) }
+
 func testPolicy() *domain.Policy {
 	temp := 0.2
 	return &domain.Policy{

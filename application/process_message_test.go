@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jonboulle/clockwork"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -182,7 +181,7 @@ func TestUnconfirmedCommitIsUnknownAndTheKeyedRetryAnswersWithTheTurn(t *testing
 // whose turn comes second answers with the turn the taker committed: one
 // keyed request, one completed turn.
 func TestLateRunAnswersWithTheTurnItsTakerCommitted(t *testing.T) {
-	fake := clockwork.NewFakeClock()
+	fake := clock.NewFake()
 	store := memory.New(fake)
 	uc := newUseCase(t, store, store)
 	cfg := application.IdempotencyConfig{TTL: time.Hour, Wait: time.Second, Hold: time.Minute}
@@ -215,6 +214,14 @@ func TestLateRunAnswersWithTheTurnItsTakerCommitted(t *testing.T) {
 
 // stalledClock tells the fake clock's time, and its waits never end: a
 // holder on it never renews.
-type stalledClock struct{ *clockwork.FakeClock }
+type stalledClock struct{ clock.Fake }
 
 func (stalledClock) After(time.Duration) <-chan time.Time { return nil }
+
+// AfterFunc never calls f.
+func (stalledClock) AfterFunc(time.Duration, func()) ports.Timer { return stoppedTimer{} }
+
+// stoppedTimer is a timer that never fires.
+type stoppedTimer struct{}
+
+func (stoppedTimer) Stop() bool { return false }

@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jonboulle/clockwork"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"focal/adapters/clock"
 	"focal/application"
 	"focal/domain"
 )
@@ -35,7 +35,7 @@ func (o *outage) release(context.Context) error {
 // and goes through once the store is back; one that failed for another
 // reason is not retried.
 func TestReleasesAreRetriedWhenTheStoreIsBack(t *testing.T) {
-	r := application.NewReleases(10, clockwork.NewFakeClock())
+	r := application.NewReleases(10, clock.NewFake())
 	o := &outage{through: make(chan struct{}, 1)}
 	o.down.Store(true)
 	require.Error(t, r.Release(t.Context(), time.Minute, o.release))
@@ -59,7 +59,7 @@ func TestReleasesAreRetriedWhenTheStoreIsBack(t *testing.T) {
 // The queue is bounded, and a release that would have lapsed by itself is
 // not retried: a retry takes the key or lease over then anyway.
 func TestReleasesAreBoundedAndLapse(t *testing.T) {
-	clock := clockwork.NewFakeClock()
+	clock := clock.NewFake()
 	r := application.NewReleases(2, clock)
 	o := &outage{through: make(chan struct{}, 4)}
 	o.down.Store(true)

@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jonboulle/clockwork"
 	"github.com/stretchr/testify/require"
 
+	"focal/adapters/clock"
 	"focal/adapters/llm"
 	"focal/adapters/memory"
 	"focal/application"
@@ -78,7 +78,7 @@ func await[T any](t *testing.T, ch <-chan T, what string) T {
 // clock: nothing is renewed before the clock moves, and each step of a
 // third renews once more.
 func TestRenewalsRunOnTheClock(t *testing.T) {
-	fake := clockwork.NewFakeClock()
+	fake := clock.NewFake()
 	store := &renewSignals{Store: memory.New(fake), leases: make(chan struct{}, 8), claims: make(chan time.Time, 8)}
 	p := &domain.Policy{Agent: domain.Agent{ID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8", Name: "a", Enabled: true, Version: 1},
 		Templates: []domain.Template{{ID: "f", Mode: domain.ModeFallback, Text: "Hello."}}}

@@ -299,6 +299,18 @@ type Clock interface {
 	// After sends the time on the returned channel once d has passed by
 	// this clock, as time.After does.
 	After(d time.Duration) <-chan time.Time
+	// AfterFunc calls f on a goroutine of its own once d has passed by
+	// this clock, as time.AfterFunc does. Unlike After, nothing waits
+	// meanwhile: a timer that fires rarely (a renewal every few seconds of
+	// a turn that may run for minutes) costs no goroutine.
+	AfterFunc(d time.Duration, f func()) Timer
+}
+
+// Timer is a call AfterFunc has scheduled.
+type Timer interface {
+	// Stop keeps the call from happening, if it has not started yet:
+	// false when it has (or Stop was called before), as time.Timer.Stop.
+	Stop() bool
 }
 
 // PolicyHistory keeps every saved version of an agent's policy readable,

@@ -17,3 +17,6 @@ func (System) Now() time.Time { return time.Now() }
 
 // After implements ports.Clock.
 func (System) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+// AfterFunc implements ports.Clock.
+func (System) AfterFunc(d time.Duration, f func()) ports.Timer { return time.AfterFunc(d, f) }

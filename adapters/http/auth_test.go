@@ -12,6 +12,7 @@ import (
 
 	"focal/adapters/clock"
 	"focal/domain"
+	"focal/ports"
 )
 
 // testClock is a ports.Clock that moves only when told to.
@@ -28,6 +29,8 @@ func (c *testClock) Now() time.Time {
 
 // After is the wall clock's: nothing here waits on this clock.
 func (c *testClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+func (c *testClock) AfterFunc(d time.Duration, f func()) ports.Timer { return time.AfterFunc(d, f) }
 
 func (c *testClock) Advance(d time.Duration) {
 	c.mu.Lock()

@@ -8,7 +8,6 @@ import (
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
-	"github.com/anthropics/anthropic-sdk-go/v2/packages/ssestream"
 
 	"focal/domain"
 	"focal/ports"
@@ -102,10 +101,8 @@ func (m *Anthropic) StreamChat(ctx context.Context, req ports.ChatRequest, onDel
 	}
 	res := ports.ChatResult{Provider: "anthropic", Model: model}
 	var text strings.Builder
-	stream := onFreshStack(func() *ssestream.Stream[messageEvent] {
-		var raw *http.Response
-		err := m.client.Post(ctx, "v1/messages", params, &raw, option.WithJSONSet("stream", true))
-		return ssestream.NewStream[messageEvent](ssestream.NewDecoder(raw), err)
+	stream := openStream[messageEvent](func(raw **http.Response) error {
+		return m.client.Post(ctx, "v1/messages", params, raw, option.WithJSONSet("stream", true))
 	})
 	defer stream.Close()
 	finished := false

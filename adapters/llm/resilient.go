@@ -93,16 +93,23 @@ func (r *Resilient) StreamChat(ctx context.Context, req ports.ChatRequest, onDel
 		}
 		last = err
 		if i+1 < len(r.links) {
-			next := r.links[i+1]
-			r.log.Warn("model failed before streaming; falling back",
-				zap.String("provider", l.Provider), zap.String("model", linkModel(l, lreq)),
-				zap.String("next_provider", next.Provider), zap.String("next_model", next.Model), zap.Error(err))
+			r.warnFallback(l, r.links[i+1], lreq, err)
 		}
 	}
 	if last == nil {
 		return ports.ChatResult{}, ports.ErrOffline
 	}
 	return ports.ChatResult{}, last
+}
+
+// warnFallback logs that the chain moves from l to next. A function of
+// its own, so its log fields take no room in StreamChat's frame: a turn
+// waits for tokens on the stack below it (make bench measures the stacks
+// of idle streams).
+func (r *Resilient) warnFallback(l, next Link, req ports.ChatRequest, err error) {
+	r.log.Warn("model failed before streaming; falling back",
+		zap.String("provider", l.Provider), zap.String("model", linkModel(l, req)),
+		zap.String("next_provider", next.Provider), zap.String("next_model", next.Model), zap.Error(err))
 }
 
 // Ready reports whether some link can be called: an offline link, or a

@@ -1,9 +1,13 @@
 package llm
 
 import (
+	"bytes"
+	"io"
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/openai/openai-go/v3/packages/ssestream"
 )
 
 // NewHTTPClient returns an HTTP client for model providers: connect (dial
@@ -46,14 +50,45 @@ func newHTTPClient(connect time.Duration, h2c bool) *http.Client {
 	return &http.Client{Transport: t}
 }
 
-// onFreshStack runs open, the SDK call that encodes the request and waits
-// for the response headers, on a goroutine of its own that ends with it.
-// That call runs deep (reflective encoding), and a goroutine's stack stays
-// at the largest size it ever grew to; the caller then waits for the
+// openStream opens a model's event stream: post, the SDK call that
+// encodes the request and waits for the response headers, runs on a
+// goroutine of its own that ends with it (onFreshStack); then the first
+// byte of the body is awaited (awaitFirstByte) before the decoder is made.
+func openStream[T any](post func(raw **http.Response) error) *ssestream.Stream[T] {
+	var raw *http.Response
+	err := onFreshStack(func() error { return post(&raw) })
+	if err == nil {
+		awaitFirstByte(raw)
+	}
+	return ssestream.NewStream[T](ssestream.NewDecoder(raw), err)
+}
+
+// onFreshStack runs open on a goroutine of its own that ends with it.
+// The SDK call runs deep (reflective encoding), and a goroutine's stack
+// stays at the largest size it ever grew to; the caller then waits for the
 // model's tokens, often for seconds, on a stack that never grew so far
 // (make bench measures the stacks of idle streams).
-func onFreshStack[T any](open func() T) T {
-	opened := make(chan T, 1)
+func onFreshStack(open func() error) error {
+	opened := make(chan error, 1)
 	go func() { opened <- open() }()
 	return <-opened
+}
+
+// awaitFirstByte waits for the first byte of res's body, then puts it back
+// in front of the rest. The SDK's event decoder allocates a 4 KiB read
+// buffer at its first read; a stream waiting minutes for a slow model's
+// first token would hold it all along, where this waits on one byte. An
+// error is left for the decoder: a body's read returns it again.
+func awaitFirstByte(res *http.Response) {
+	if res == nil || res.Body == nil {
+		return
+	}
+	first := make([]byte, 1)
+	if n, _ := res.Body.Read(first); n == 0 {
+		return
+	}
+	res.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(first), res.Body), res.Body}
 }

@@ -99,6 +99,8 @@ func (c *offsetClock) Now() time.Time {
 
 func (c *offsetClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
+func (c *offsetClock) AfterFunc(d time.Duration, f func()) ports.Timer { return time.AfterFunc(d, f) }
+
 func (c *offsetClock) advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

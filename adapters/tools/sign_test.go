@@ -64,6 +64,8 @@ func (c fixedClock) Now() time.Time { return c.t }
 // After is the wall clock's: nothing here waits on this clock.
 func (c fixedClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
+func (c fixedClock) AfterFunc(d time.Duration, f func()) ports.Timer { return time.AfterFunc(d, f) }
+
 var signedAt = time.Date(2025, time.January, 15, 9, 0, 0, 0, time.UTC)
 
 // received is one request a fake tool got.

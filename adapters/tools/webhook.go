@@ -79,6 +79,8 @@ func (systemClock) Now() time.Time { return time.Now() }
 
 func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
+func (systemClock) AfterFunc(d time.Duration, f func()) ports.Timer { return time.AfterFunc(d, f) }
+
 // StatusError is a tool answering with a non-2xx status.
 type StatusError struct {
 	Status     int

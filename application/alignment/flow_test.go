@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"focal/domain"
+	"focal/ports"
 )
 
 // fixedClock is a ports.Clock that always says one time.
@@ -17,6 +18,8 @@ func (c fixedClock) Now() time.Time { return c.t }
 
 // After is the wall clock's: nothing here waits on this clock.
 func (c fixedClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+
+func (c fixedClock) AfterFunc(d time.Duration, f func()) ports.Timer { return time.AfterFunc(d, f) }
 
 func withClock(t time.Time) func(*Deps) { return func(d *Deps) { d.Clock = fixedClock{t} } }
 

@@ -29,11 +29,14 @@ func (c *Clock) Now() time.Time { return c.fake.Now() }
 // After implements ports.Clock: the channel fires when Advance passes d.
 func (c *Clock) After(d time.Duration) <-chan time.Time { return c.fake.After(d) }
 
+// AfterFunc implements ports.Clock: f runs when Advance passes d.
+func (c *Clock) AfterFunc(d time.Duration, f func()) ports.Timer { return c.fake.AfterFunc(d, f) }
+
 // Advance moves the clock forward by d, firing the waits it passes.
 func (c *Clock) Advance(d time.Duration) { c.fake.Advance(d) }
 
-// BlockUntil waits until n goroutines wait on the clock (After), so that
-// an Advance that follows reaches them.
+// BlockUntil waits until n waits are pending on the clock (After or
+// AfterFunc), so that an Advance that follows reaches them.
 func (c *Clock) BlockUntil(ctx context.Context, n int) error { return c.fake.BlockUntilContext(ctx, n) }
 
 // WithClock makes an app started by Start read time from c everywhere it

@@ -197,16 +197,21 @@ func keepProfiles(dir, label, debugAddr string, cpu *profile.Profile) error {
 	if err := cpu.Write(f); err != nil {
 		return err
 	}
-	res, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/allocs", debugAddr))
+	return fetchTo(filepath.Join(dir, name+".allocs.pb.gz"), fmt.Sprintf("http://%s/debug/pprof/allocs", debugAddr))
+}
+
+// fetchTo writes the body of a GET of url to the file path.
+func fetchTo(path, url string) error {
+	res, err := http.Get(url)
 	if err != nil {
 		return err
 	}
 	defer res.Body.Close()
-	a, err := os.Create(filepath.Join(dir, name+".allocs.pb.gz"))
+	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
-	defer a.Close()
-	_, err = io.Copy(a, res.Body)
+	defer f.Close()
+	_, err = io.Copy(f, res.Body)
 	return err
 }

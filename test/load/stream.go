@@ -184,8 +184,9 @@ func (b *bench) idleStreams(n int) error {
 	if err != nil {
 		return err
 	}
+	debug := freePort()
 	cmd, url, err := b.focalWithModel(bundle, "http://"+fakeAddr, "FOCAL_LLM_H2C="+strconv.FormatBool(modelProtocol() == "h2c"),
-		"FOCAL_MAX_OPEN_STREAMS_PER_TENANT=1000000", "FOCAL_LLM_FIRST_TOKEN_TIMEOUT=5m", "FOCAL_LLM_REQUEST_TIMEOUT=5m", "FOCAL_TURN_TIMEOUT=5m")
+		"FOCAL_DEBUG_ADDR="+debug, "FOCAL_MAX_OPEN_STREAMS_PER_TENANT=1000000", "FOCAL_LLM_FIRST_TOKEN_TIMEOUT=5m", "FOCAL_LLM_REQUEST_TIMEOUT=5m", "FOCAL_TURN_TIMEOUT=5m")
 	if err != nil {
 		return err
 	}
@@ -201,6 +202,11 @@ func (b *bench) idleStreams(n int) error {
 		return err
 	}
 	metricsAfter := streamMetrics(url)
+	if b.profiles != "" {
+		if err := keepIdleProfiles(b.profiles, debug); err != nil {
+			return err
+		}
+	}
 	for _, res := range streams {
 		res.Body.Close()
 	}
@@ -221,6 +227,21 @@ func (b *bench) idleStreams(n int) error {
 	}
 	b.report.extra = append(b.report.extra, t)
 	b.report.details = append(b.report.details, "## Idle streams\n\n"+breakdown)
+	return nil
+}
+
+// keepIdleProfiles writes what the held streams keep alive, the goroutine
+// dump (one line per distinct stack, with counts) and the heap profile, to
+// dir: the per-stream figures say how much, these say what.
+func keepIdleProfiles(dir, debugAddr string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for file, path := range map[string]string{"idle-streams.goroutines.txt": "goroutine?debug=1", "idle-streams.heap.pb.gz": "heap"} {
+		if err := fetchTo(filepath.Join(dir, file), fmt.Sprintf("http://%s/debug/pprof/%s", debugAddr, path)); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
