@@ -21,15 +21,12 @@ func (e *Engine) RunTurn(ctx context.Context, in ports.TurnInput, sink ports.Del
 	timer.run("tools", func() { calls = e.runTools(ctx, d.cp, in, d.now, d.toolJobs(in), d.toolVars) })
 	after := sessionAfter(in, d, calls)
 	scope := newReplyScope(d, in, calls, after)
-	var rep *reply
-	err = timer.time("generation", func() (err error) {
-		rep, err = e.respond(ctx, scope, sink)
-		return err
-	})
+	var rep reply
+	err = timer.time("generation", func() error { return e.respond(ctx, scope, sink, &rep) })
 	if err != nil {
 		return nil, err
 	}
-	return outcome(d, calls, after, scope, rep, timer), nil
+	return outcome(d, calls, after, scope, &rep, timer), nil
 }
 
 // outcome assembles the turn's result once the reply is released. It is

@@ -34,15 +34,18 @@ type replying struct {
 }
 
 // respond produces the reply, enforces the hard constraints in scope and
-// releases checked text to sink. The reply is returned in place, not
-// copied into the frames of the turn's call path.
-func (e *Engine) respond(ctx context.Context, s *replyScope, sink ports.DeltaSink) (*reply, error) {
+// releases checked text to sink. The reply is written to out, which the
+// caller owns: returned by value, a copy of it would sit in each frame the
+// turn waits for the model under, and returned by pointer, the replying
+// state would have to live on the heap.
+func (e *Engine) respond(ctx context.Context, s *replyScope, sink ports.DeltaSink, out *reply) error {
 	enforced, ruleIDs := s.enforcedConstraints()
 	r := &replying{e: e, ctx: ctx, scope: s, rel: newReleaser(sink, enforced), enforced: enforced}
 	r.out.enforcement = domain.Enforcement{Rules: ruleIDs, Violations: []domain.Violation{}}
 	text, err := r.produce()
 	r.out.text = text
-	return &r.out, err
+	*out = r.out
+	return err
 }
 
 func (r *replying) produce() (string, error) {
