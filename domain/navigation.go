@@ -33,9 +33,11 @@ type NavigationInput struct {
 }
 
 // Navigate decides the scenario move for one message. It is deterministic:
-// the same input always gives the same decision.
-func Navigate(in NavigationInput) ScenarioDecision {
-	s := in.Settings
+// the same input always gives the same decision. The input is read through
+// a pointer: it holds the agent's settings, and a copy in every frame of
+// the turn's call path would deepen the stack a streaming turn waits on.
+func Navigate(in *NavigationInput) ScenarioDecision {
+	s := &in.Settings
 	if in.Position == nil {
 		return startScenario(in)
 	}
@@ -46,11 +48,12 @@ func Navigate(in NavigationInput) ScenarioDecision {
 		d.Reason = fmt.Sprintf("exit condition scored %.2f ≥ %.2f", in.ExitScore, s.ScenarioEntryThreshold)
 		return d
 	}
-	b, reason, ok := pickTransition(in.Transitions, s)
-	if !ok {
+	i, reason := pickTransition(in.Transitions, s)
+	if i < 0 {
 		d.Reason = reason
 		return d
 	}
+	b := &in.Transitions[i]
 	tr := b.Transition
 	d.Transition, d.Score = &tr, b.Score
 	if in.Position.StepVisits[tr.To] >= s.MaxStepVisits {
@@ -67,57 +70,58 @@ func Navigate(in NavigationInput) ScenarioDecision {
 	return d
 }
 
-// pickTransition chooses the transition to take, or says why none: none
-// cleared the threshold, or several within the margin of the best tie on
-// priority while leading to different steps.
-func pickTransition(ts []ScoredTransition, s AgentSettings) (ScoredTransition, string, bool) {
+// pickTransition chooses the transition to take (its index), or says why
+// none (-1): none cleared the threshold, or several within the margin of
+// the best tie on priority while leading to different steps. Transitions
+// are read in place: copies of them would sit on the turn's stack.
+func pickTransition(ts []ScoredTransition, s *AgentSettings) (int, string) {
 	best := -1
-	for i, t := range ts {
-		if best < 0 || better(t, ts[best]) {
+	for i := range ts {
+		if best < 0 || better(&ts[i], &ts[best]) {
 			best = i
 		}
 	}
 	if best < 0 || ts[best].Score < s.TransitionThreshold {
-		return ScoredTransition{}, "no transition cleared the threshold", false
+		return -1, "no transition cleared the threshold"
 	}
 	// Scores within the margin of the best do not tell transitions apart:
-	// among those, the highest priority wins, and a tie at the top keeps the
-	// scenario where it is.
-	b := ts[best]
-	margin := *s.WithDefaults().TransitionMargin
-	var close []ScoredTransition
-	for _, t := range ts {
-		if t.Score >= s.TransitionThreshold && b.Score-t.Score < margin {
-			close = append(close, t)
+	// among those, the highest priority wins (the earliest among equals),
+	// and a tie at the top keeps the scenario where it is.
+	b := &ts[best]
+	margin := s.TransitionMarginOrDefault()
+	top, close, tied := -1, 0, false
+	for i := range ts {
+		t := &ts[i]
+		if t.Score < s.TransitionThreshold || b.Score-t.Score >= margin {
+			continue
 		}
-	}
-	top := close[0]
-	tied := false
-	for _, t := range close[1:] {
+		close++
 		switch {
-		case t.Transition.Priority > top.Transition.Priority:
-			top, tied = t, false
-		case t.Transition.Priority == top.Transition.Priority && t.Transition.To != top.Transition.To:
+		case top < 0:
+			top = i
+		case t.Transition.Priority > ts[top].Transition.Priority:
+			top, tied = i, false
+		case t.Transition.Priority == ts[top].Transition.Priority && t.Transition.To != ts[top].Transition.To:
 			tied = true
 		}
 	}
 	if tied {
-		return ScoredTransition{}, fmt.Sprintf("ambiguous: %d transitions score within the margin %.2f of the best (%.2f) with equal priority",
-			len(close), margin, b.Score), false
+		return -1, fmt.Sprintf("ambiguous: %d transitions score within the margin %.2f of the best (%.2f) with equal priority",
+			close, margin, b.Score)
 	}
-	return top, "", true
+	return top, ""
 }
 
 // better orders transitions by score, then priority, then declaration order
 // (the earlier one wins, so a later equal one is never "better").
-func better(a, b ScoredTransition) bool {
+func better(a, b *ScoredTransition) bool {
 	if a.Score != b.Score {
 		return a.Score > b.Score
 	}
 	return a.Transition.Priority > b.Transition.Priority
 }
 
-func startScenario(in NavigationInput) ScenarioDecision {
+func startScenario(in *NavigationInput) ScenarioDecision {
 	d := ScenarioDecision{Action: ScenarioNone}
 	best := -1
 	for i, e := range in.Entries {

@@ -40,7 +40,7 @@ func TestNavigateWithoutActiveScenario(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := domain.Navigate(domain.NavigationInput{Entries: tt.entries, Settings: navSettings})
+			d := domain.Navigate(&domain.NavigationInput{Entries: tt.entries, Settings: navSettings})
 			require.Equal(t, tt.action, d.Action)
 			require.Nil(t, d.Before)
 			require.Equal(t, tt.after, d.After)
@@ -117,7 +117,7 @@ func TestNavigateActiveScenario(t *testing.T) {
 					return step == tt.terminal
 				},
 			}
-			d := domain.Navigate(in)
+			d := domain.Navigate(&in)
 			require.Equal(t, tt.action, d.Action, d.Reason)
 			require.Equal(t, here, d.Before)
 			require.Equal(t, tt.after, d.After)
@@ -131,7 +131,7 @@ func TestNavigateActiveScenario(t *testing.T) {
 			if tt.terminal == "" {
 				require.NotContains(t, d.Reason, "terminal")
 			}
-			require.Equal(t, d, domain.Navigate(in), "navigation must be deterministic")
+			require.Equal(t, d, domain.Navigate(&in), "navigation must be deterministic")
 		})
 	}
 }

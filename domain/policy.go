@@ -127,6 +127,15 @@ func (s *AgentSettings) HistoryTurnsOrDefault() int {
 	return DefaultHistoryTurns
 }
 
+// TransitionMarginOrDefault is the TransitionMargin WithDefaults gives,
+// read without copying the settings onto the stack of scenario navigation.
+func (s *AgentSettings) TransitionMarginOrDefault() float64 {
+	if s.TransitionMargin != nil {
+		return *s.TransitionMargin
+	}
+	return DefaultTransitionMargin
+}
+
 // orDefault returns p, or a pointer to def when p is nil: for settings
 // where zero is a meaningful choice, unset is told apart from zero.
 func orDefault[T any](p *T, def T) *T {

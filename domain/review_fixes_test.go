@@ -13,12 +13,12 @@ import (
 // runner-up; equal priorities at the top keep the scenario where it is.
 func TestNavigateMarginConsidersEveryCloseTransition(t *testing.T) {
 	pos := &domain.ScenarioPosition{ScenarioID: "s", StepID: "a", StepVisits: map[string]int{"a": 1}}
-	d := domain.Navigate(domain.NavigationInput{Position: pos, Settings: navSettings,
+	d := domain.Navigate(&domain.NavigationInput{Position: pos, Settings: navSettings,
 		Transitions: []domain.ScoredTransition{tr("b", 0.80, 0), tr("c", 0.79, 0), tr("d", 0.78, 10)}})
 	require.Equal(t, domain.ScenarioAdvance, d.Action, d.Reason)
 	assert.Equal(t, "d", d.After.Step)
 
-	d = domain.Navigate(domain.NavigationInput{Position: pos, Settings: navSettings,
+	d = domain.Navigate(&domain.NavigationInput{Position: pos, Settings: navSettings,
 		Transitions: []domain.ScoredTransition{tr("b", 0.80, 5), tr("c", 0.79, 5), tr("d", 0.70, 10)}})
 	assert.Equal(t, domain.ScenarioStay, d.Action)
 	assert.Contains(t, d.Reason, "ambiguous")

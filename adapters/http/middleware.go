@@ -52,17 +52,24 @@ func requestContext(log *zap.Logger) gin.HandlerFunc {
 		c.Request = c.Request.WithContext(ctx)
 		start := time.Now()
 		c.Next()
-		route := c.FullPath()
-		if route == "" {
-			route = "unmatched"
-		}
-		fields.Write(zap.InfoLevel, "request",
-			zap.String("method", c.Request.Method),
-			zap.String("route", route),
-			zap.Int("status", c.Writer.Status()),
-			zap.Int("bytes", c.Writer.Size()),
-			zap.Duration("latency", time.Since(start)))
+		accessLog(c, fields, start)
 	}
+}
+
+// accessLog writes the request's access log line. Its fields are built in
+// this frame, not in the middleware's, which stays on the stack under the
+// handler (a streaming turn waits for the model there).
+func accessLog(c *gin.Context, fields *logctx.Fields, start time.Time) {
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	fields.Write(zap.InfoLevel, "request",
+		zap.String("method", c.Request.Method),
+		zap.String("route", route),
+		zap.Int("status", c.Writer.Status()),
+		zap.Int("bytes", c.Writer.Size()),
+		zap.Duration("latency", time.Since(start)))
 }
 
 func requestID(c *gin.Context) string { return c.GetString(keyRequestID) }

@@ -117,12 +117,21 @@ func (r *RateLimits) limitOf(p Principal) int {
 // When the limiter itself fails the request passes: an unreachable store
 // should not make the whole API refuse service.
 func (r *RateLimits) requests(c *gin.Context) {
+	if r.admit(c) {
+		c.Next()
+	}
+}
+
+// admit takes one request from the tenant's rate and sets the rate
+// headers; over the rate it answers 429 and reports false. A function of
+// its own so that its frame is off the stack under the handler, where a
+// streaming turn waits for the model.
+func (r *RateLimits) admit(c *gin.Context) bool {
 	p := principal(c)
 	d, err := r.limiter.TakeRate(c.Request.Context(), "tenant:"+p.TenantID, r.limitOf(p), r.cfg.Window)
 	if err != nil {
 		logctx.From(c.Request.Context(), zap.NewNop()).Warn("rate limiter unavailable; request allowed", zap.Error(err))
-		c.Next()
-		return
+		return true
 	}
 	h := c.Writer.Header()
 	h.Set(headerRateLimitLimit, strconv.Itoa(d.Limit))
@@ -132,9 +141,9 @@ func (r *RateLimits) requests(c *gin.Context) {
 		writeError(c, &domain.Error{Code: domain.CodeRateLimitExceeded,
 			Message:    fmt.Sprintf("rate limit of %d requests per %s exceeded", d.Limit, r.cfg.Window),
 			RetryAfter: max(d.RetryAfter, time.Second)})
-		return
+		return false
 	}
-	c.Next()
+	return true
 }
 
 // openStreams caps the streams a tenant holds open at once.

@@ -133,15 +133,7 @@ func (s *sseStream) fail(c *gin.Context, err error) {
 // postStream runs one turn and streams the reply as Server-Sent Events.
 // Everything that can fail before the engine starts answers as JSON.
 func (h *ChatRoutes) postStream(c *gin.Context) handled {
-	req, ok := decodeChat(c)
-	if !ok {
-		return handled{}
-	}
-	if last := c.GetHeader("Last-Event-ID"); last != "" {
-		h.replay(c, last)
-		return handled{}
-	}
-	turn := h.prepare(c, req)
+	turn := h.prepareStream(c)
 	if turn == nil {
 		return handled{}
 	}
@@ -159,6 +151,27 @@ func (h *ChatRoutes) postStream(c *gin.Context) handled {
 		}
 		return unknownTurn(err)
 	}
+	return streamDone(s, res)
+}
+
+// prepareStream decodes the request and prepares its turn; nil when the
+// request was answered already (invalid, a reconnect replayed, refused).
+// The decoded request lives in this frame, not in postStream's, which is
+// on the stack while the turn waits for the model.
+func (h *ChatRoutes) prepareStream(c *gin.Context) *application.PreparedTurn {
+	req, ok := decodeChat(c)
+	if !ok {
+		return nil
+	}
+	if last := c.GetHeader("Last-Event-ID"); last != "" {
+		h.replay(c, last)
+		return nil
+	}
+	return h.prepare(c, req)
+}
+
+// streamDone sends the done event of a finished turn.
+func streamDone(s *sseStream, res *application.ChatResult) handled {
 	if s.done(res) != nil {
 		return handled{turnID: res.TurnID}
 	}

@@ -77,12 +77,15 @@ func NewResilient(guard *resilience.Guard, log *zap.Logger, links ...Link) (*Res
 // otherwise the last link's error.
 func (r *Resilient) StreamChat(ctx context.Context, req ports.ChatRequest, onDelta func(string) error) (ports.ChatResult, error) {
 	var last error
-	for i, l := range r.links {
+	// Links and the request are passed by pointer: copies of them would
+	// take room in the frames a turn waits for tokens under.
+	for i := range r.links {
+		l := &r.links[i]
 		lreq := req
 		if i > 0 {
 			lreq.Model = ""
 		}
-		res, streamed, err := r.try(ctx, l, lreq, onDelta)
+		res, streamed, err := r.try(ctx, l, &lreq, onDelta)
 		switch {
 		case err == nil:
 			return res, nil
@@ -93,7 +96,7 @@ func (r *Resilient) StreamChat(ctx context.Context, req ports.ChatRequest, onDel
 		}
 		last = err
 		if i+1 < len(r.links) {
-			r.warnFallback(l, r.links[i+1], lreq, err)
+			r.warnFallback(l, &r.links[i+1], &lreq, err)
 		}
 	}
 	if last == nil {
@@ -106,7 +109,7 @@ func (r *Resilient) StreamChat(ctx context.Context, req ports.ChatRequest, onDel
 // its own, so its log fields take no room in StreamChat's frame: a turn
 // waits for tokens on the stack below it (make bench measures the stacks
 // of idle streams).
-func (r *Resilient) warnFallback(l, next Link, req ports.ChatRequest, err error) {
+func (r *Resilient) warnFallback(l, next *Link, req *ports.ChatRequest, err error) {
 	r.log.Warn("model failed before streaming; falling back",
 		zap.String("provider", l.Provider), zap.String("model", linkModel(l, req)),
 		zap.String("next_provider", next.Provider), zap.String("next_model", next.Model), zap.Error(err))
@@ -124,7 +127,7 @@ func (r *Resilient) Ready(context.Context) error {
 }
 
 // try calls one link; streamed reports that a delta was passed on.
-func (r *Resilient) try(ctx context.Context, l Link, req ports.ChatRequest, onDelta func(string) error) (res ports.ChatResult, streamed bool, err error) {
+func (r *Resilient) try(ctx context.Context, l *Link, req *ports.ChatRequest, onDelta func(string) error) (res ports.ChatResult, streamed bool, err error) {
 	if _, ok := l.Chat.(Offline); ok {
 		return res, false, ports.ErrOffline // no breaker for a model that never fails
 	}
@@ -132,7 +135,7 @@ func (r *Resilient) try(ctx context.Context, l Link, req ports.ChatRequest, onDe
 	var consumerErr error
 	err = r.guard.RunStream(ctx, l.breakerName(model), func(actx context.Context, begin func() error) error {
 		var callErr error
-		res, callErr = l.Chat.StreamChat(actx, req, func(delta string) error {
+		res, callErr = l.Chat.StreamChat(actx, *req, func(delta string) error {
 			if err := begin(); err != nil {
 				return err // the first-token watchdog won the race: drop the delta
 			}
@@ -158,7 +161,7 @@ func (r *Resilient) try(ctx context.Context, l Link, req ports.ChatRequest, onDe
 	return res, streamed, err
 }
 
-func linkModel(l Link, req ports.ChatRequest) string {
+func linkModel(l *Link, req *ports.ChatRequest) string {
 	if req.Model != "" {
 		return req.Model
 	}

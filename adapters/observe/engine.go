@@ -42,6 +42,13 @@ func (e *engine) RunTurn(ctx context.Context, in ports.TurnInput, sink ports.Del
 	if !e.m.tracing {
 		return e.next.RunTurn(ctx, in, sink)
 	}
+	return e.tracedTurn(ctx, in, sink)
+}
+
+// tracedTurn runs the turn in a span. The span's attributes are built in
+// this frame, apart from RunTurn's: without tracing they would otherwise
+// still sit on the stack a streaming turn waits for the model on.
+func (e *engine) tracedTurn(ctx context.Context, in ports.TurnInput, sink ports.DeltaSink) (*ports.TurnOutcome, error) {
 	attrs := []attribute.KeyValue{attrTurnNumber.Int(in.TurnNumber)}
 	if s := in.Session; s != nil {
 		attrs = append(attrs, attrTenantID.String(s.TenantID), attrAgentID.String(s.AgentID), attrSessionID.String(s.ID))

@@ -49,35 +49,56 @@ type chatModel struct {
 var _ ports.ChatModel = (*chatModel)(nil)
 
 func (c *chatModel) StreamChat(ctx context.Context, req ports.ChatRequest, onDelta func(string) error) (ports.ChatResult, error) {
-	provider, model := c.provider, c.model
+	call := chatCall{provider: c.provider, model: c.model, span: noSpan}
 	if req.Model != "" {
-		model = req.Model
+		call.model = req.Model
 	}
-	// Spans that go nowhere are not built: their name and options
-	// allocate on every turn.
-	span := noSpan
 	if c.m.tracing {
-		ctx, span = c.m.tracer.Start(ctx, "chat "+model, trace.WithSpanKind(trace.SpanKindClient),
-			trace.WithAttributes(attrGenAISystem.String(provider), attrGenAIRequestModel.String(model)))
+		ctx = c.startSpan(ctx, &call)
 	}
-	start := time.Now()
-	var ttft time.Duration
+	call.start = time.Now()
 	// The port calls onDelta from the calling goroutine: no lock needed.
 	res, err := c.next.StreamChat(ctx, req, func(delta string) error {
-		if ttft == 0 {
-			ttft = max(time.Since(start), time.Nanosecond)
-			span.AddEvent("first_token")
+		if call.ttft == 0 {
+			call.ttft = max(time.Since(call.start), time.Nanosecond)
+			call.span.AddEvent("first_token")
 		}
 		if onDelta == nil {
 			return nil
 		}
 		return onDelta(delta)
 	})
-	elapsed := time.Since(start)
+	c.record(&call, &res, err)
+	return res, err
+}
+
+// chatCall is one model call being observed. Starting its span and
+// recording it are functions of their own: their attributes and labels
+// would otherwise take room in StreamChat's frame, which is on the stack
+// while a streaming turn waits for the model's tokens.
+type chatCall struct {
+	provider, model string
+	span            trace.Span
+	start           time.Time
+	ttft            time.Duration
+}
+
+// startSpan starts the call's span (tracing on only: spans that go nowhere
+// are not built, their name and options allocate on every turn).
+func (c *chatModel) startSpan(ctx context.Context, call *chatCall) context.Context {
+	ctx, call.span = c.m.tracer.Start(ctx, "chat "+call.model, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attrGenAISystem.String(call.provider), attrGenAIRequestModel.String(call.model)))
+	return ctx
+}
+
+// record times and counts the finished call and ends its span.
+func (c *chatModel) record(call *chatCall, res *ports.ChatResult, err error) {
+	elapsed := time.Since(call.start)
+	span, provider, model := call.span, call.provider, call.model
 	if errors.Is(err, ports.ErrOffline) {
 		span.SetAttributes(attrErrorCode.String("offline"))
 		span.End()
-		return res, err
+		return
 	}
 	if err == nil {
 		provider, model = cmp.Or(res.Provider, provider), cmp.Or(res.Model, model)
@@ -89,15 +110,14 @@ func (c *chatModel) StreamChat(ctx context.Context, req ports.ChatRequest, onDel
 		addUsage(c.m.modelTokens, provider, model, res.Usage.Prompt, res.Usage.Completion)
 	}
 	c.m.modelDuration.WithLabelValues(provider, model).Observe(elapsed.Seconds())
-	if ttft > 0 {
-		c.m.modelTTFT.WithLabelValues(provider, model).Observe(ttft.Seconds())
+	if call.ttft > 0 {
+		c.m.modelTTFT.WithLabelValues(provider, model).Observe(call.ttft.Seconds())
 	}
 	outcome := outcomeOf(err)
 	if err != nil {
 		c.m.modelErrors.WithLabelValues(provider, model, outcome).Inc()
 	}
 	finishSpan(span, err, outcome)
-	return res, err
 }
 
 func addUsage(tokens *prometheus.CounterVec, provider, model string, prompt, completion int) {

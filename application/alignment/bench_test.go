@@ -177,7 +177,7 @@ func BenchmarkCandidates(b *testing.B) {
 			for b.Loop() {
 				in.Message = test[(i*37)%len(test)].Text
 				m := matching{message: cp.ScoreMessage(in.Message, nil)}
-				sel := explainMatches(selectByScore(cp, candidates(cp, in, navigation{}, m).list), m.message, cp)
+				sel := explainMatches(selectByScore(cp, candidates(cp, in, &navigation{}, &m).list), m.message, cp)
 				matched, recorded = matched+len(sel.matched), max(recorded, len(sel.ranked))
 				i++
 			}

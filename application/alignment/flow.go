@@ -15,7 +15,7 @@ import (
 // the variables as collected this turn, else a flow started from inside
 // the active one. A flow left returns to the one waiting under it. A step
 // entered reads the message for the variables it collects that are unset.
-func (e *Engine) navigateTurn(d *decided, in ports.TurnInput, scores matching) navigation {
+func (e *Engine) navigateTurn(d *decided, in ports.TurnInput, scores *matching) navigation {
 	nav := e.move(d, in, scores)
 	dec := &nav.decision
 	if a := dec.Action; (a == domain.ScenarioExit || a == domain.ScenarioLoopExit) && dec.Command != domain.CommandHuman {
@@ -33,7 +33,7 @@ func (e *Engine) navigateTurn(d *decided, in ports.TurnInput, scores matching) n
 	return nav
 }
 
-func (e *Engine) move(d *decided, in ports.TurnInput, scores matching) navigation {
+func (e *Engine) move(d *decided, in ports.TurnInput, scores *matching) navigation {
 	pos := in.Session.Scenario
 	if cmd := domain.FlowCommand(in.Message, d.cp.Settings.Commands); cmd != "" && (pos != nil || cmd == domain.CommandHuman) {
 		return commandMove(pos, cmd)
@@ -60,7 +60,7 @@ func (e *Engine) move(d *decided, in ports.TurnInput, scores matching) navigatio
 // nestedStart starts another flow from inside the active one when the
 // message clears that flow's entry condition and it was going nowhere
 // else; the active flow waits on the stack (at most MaxFlowDepth flows).
-func nestedStart(cp *domain.CompiledPolicy, s *domain.Session, scores matching) (navigation, bool) {
+func nestedStart(cp *domain.CompiledPolicy, s *domain.Session, scores *matching) (navigation, bool) {
 	if s.Scenario == nil || len(s.FlowStack)+1 >= domain.MaxFlowDepth {
 		return navigation{}, false
 	}

@@ -65,10 +65,19 @@ type navigation struct {
 // guard evaluates a transition's when: a transition whose guard does not
 // hold cannot be taken; one with a guard and no condition on the message
 // is taken whenever its guard holds.
-func navigate(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, m matching, guard func(domain.Transition) bool) navigation {
+//
+// Starting a scenario and moving within one are separate functions, each
+// with its own navigation input, so that only one of those frames is on the
+// stack at a time: a streaming turn's stack is as deep as its deepest step.
+func navigate(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, m *matching, guard func(domain.Transition) bool) navigation {
 	if pos == nil {
 		return startScenario(cp, m)
 	}
+	return stepMove(cp, pos, m, guard)
+}
+
+// stepMove decides the move from the active step pos.
+func stepMove(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, m *matching, guard func(domain.Transition) bool) navigation {
 	sc := cp.Scenario(pos.ScenarioID)
 	if sc == nil || sc.Step(pos.StepID) == nil {
 		return navigation{decision: domain.ScenarioDecision{
@@ -104,7 +113,7 @@ func navigate(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, m matchin
 	if len(options) > 0 {
 		options = append(options, option(domain.MoveStay, "", m.step.Stay))
 	}
-	d := domain.Navigate(in)
+	d := domain.Navigate(&in)
 	d.Options = bestOptions(options)
 	nav := navigation{decision: d}
 	switch d.Action {
@@ -117,7 +126,7 @@ func navigate(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, m matchin
 }
 
 // startScenario weighs every enabled scenario's entry condition.
-func startScenario(cp *domain.CompiledPolicy, m matching) navigation {
+func startScenario(cp *domain.CompiledPolicy, m *matching) navigation {
 	var in domain.NavigationInput
 	in.Settings = cp.Settings
 	var options []domain.ScenarioOption
@@ -129,7 +138,7 @@ func startScenario(cp *domain.CompiledPolicy, m matching) navigation {
 		in.Entries = append(in.Entries, domain.ScoredScenario{ScenarioID: sc.ID, EntryStep: sc.EntryStepID, Score: ev.Score})
 		options = append(options, option(domain.MoveStart, sc.ID, ev))
 	}
-	d := domain.Navigate(in)
+	d := domain.Navigate(&in)
 	if d.Action == domain.ScenarioStart {
 		// The scenario started is explained even when the matcher named
 		// no example for it among its best few.

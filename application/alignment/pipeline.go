@@ -22,13 +22,17 @@ func (e *Engine) RunTurn(ctx context.Context, in ports.TurnInput, sink ports.Del
 	after := sessionAfter(in, d, calls)
 	scope := newReplyScope(d, in, calls, after)
 	var rep reply
-	err = timer.time("generation", func() (err error) {
-		rep, err = e.respond(ctx, scope, sink)
-		return err
-	})
+	err = timer.time("generation", func() error { return e.respond(ctx, scope, sink, &rep) })
 	if err != nil {
 		return nil, err
 	}
+	return outcome(d, calls, after, scope, &rep, timer), nil
+}
+
+// outcome assembles the turn's result once the reply is released. It is
+// its own function so that the explanation being built is not in RunTurn's
+// frame, which is on the stack while a streaming turn waits for the model.
+func outcome(d *decided, calls []domain.ToolCall, after *domain.Session, scope *replyScope, rep *reply, timer *stepTimer) *ports.TurnOutcome {
 	// A terminal step answers this turn and ends its scenario; a flow
 	// waiting under it resumes.
 	if scope.step != nil && scope.step.Terminal {
@@ -43,11 +47,11 @@ func (e *Engine) RunTurn(ctx context.Context, in ports.TurnInput, sink ports.Del
 	return &ports.TurnOutcome{
 		Response:    rep.text,
 		Session:     after,
-		Explanation: explain(explanationParts{turn: d, calls: calls, rep: rep, reask: scope.reask}),
+		Explanation: explain(explanationParts{turn: d, calls: calls, rep: *rep, reask: scope.reask}),
 		Usage:       usage,
 		Model:       rep.model,
 		Timings:     timer.timings,
-	}, nil
+	}
 }
 
 // decided is what the turn decided before anything is said or called: the
@@ -64,41 +68,67 @@ type decided struct {
 	sel        selection
 }
 
-// decide runs the steps up to the rule selection.
+// decide runs the steps up to the rule selection. Its steps are timed
+// with begin and end rather than in closures: a closure copies the turn's
+// input into its own frame, and every frame on this path deepens the stack
+// a streaming turn then waits for the model on.
 func (e *Engine) decide(ctx context.Context, in ports.TurnInput, timer *stepTimer) (*decided, error) {
-	var lp loadedPolicy
-	if err := timer.time("policy", func() (err error) { lp, err = e.loadPolicy(ctx, in.Policy); return err }); err != nil {
+	start := timer.begin()
+	lp, err := e.loadPolicy(ctx, in.Policy)
+	timer.end("policy", start)
+	if err != nil {
 		return nil, err
 	}
 	d := &decided{cp: lp.cp, now: lp.cp.Now(e.clock.Now())}
-	timer.run("embedding", func() { d.similarity, d.note = e.messageSimilarity(ctx, lp, in.Message) })
+	start = timer.begin()
+	d.similarity, d.note = e.messageSimilarity(ctx, lp, in.Message)
+	timer.end("embedding", start)
 	d.history = &recentTurns{store: e.history, in: in, want: *d.cp.Settings.HistoryTurns}
 	var asked string
 	if pos := in.Session.Scenario; pos != nil {
 		// What the agent last asked, for reading a short reply.
-		if err := timer.time("context", func() (err error) { asked, err = lastAsked(ctx, d.cp, pos, d.history); return err }); err != nil {
-			return nil, err
-		}
-	}
-	var scores matching
-	timer.run("matching", func() { scores = match(d.cp, in, d.similarity, asked) })
-	timer.run("variables", func() { d.coll = e.collect(ctx, d.cp, in, d.now, asked) })
-	timer.run("scenario", func() { d.nav = e.navigateTurn(d, in, scores) })
-	timer.run("retrieval", func() { d.cands = candidates(d.cp, in, d.nav, scores) })
-	if d.cp.Settings.RuleJudge && len(d.cands.list) > 0 {
-		err := timer.time("rule_judge", func() (err error) {
-			d.sel, err = e.judgeRules(ctx, d.cp, in, d.cands.list, d.history)
-			return err
-		})
+		start = timer.begin()
+		asked, err = lastAsked(ctx, d.cp, pos, d.history)
+		timer.end("context", start)
 		if err != nil {
 			return nil, err
 		}
-	} else {
-		d.sel = selectByScore(d.cp, d.cands.list)
+	}
+	start = timer.begin()
+	scores := match(d.cp, in, d.similarity, asked)
+	timer.end("matching", start)
+	start = timer.begin()
+	d.coll = e.collect(ctx, d.cp, in, d.now, asked)
+	timer.end("variables", start)
+	start = timer.begin()
+	d.nav = e.navigateTurn(d, in, &scores)
+	timer.end("scenario", start)
+	start = timer.begin()
+	d.cands = candidates(d.cp, in, &d.nav, &scores)
+	timer.end("retrieval", start)
+	if err := e.selectRules(ctx, d, in, timer); err != nil {
+		return nil, err
 	}
 	d.sel = explainMatches(d.sel, scores.message, d.cp)
 	markDigression(d, in)
 	return d, nil
+}
+
+// selectRules picks the rules that apply among the candidates: by the rule
+// judge when the agent has it on, otherwise by score.
+func (e *Engine) selectRules(ctx context.Context, d *decided, in ports.TurnInput, timer *stepTimer) error {
+	if !d.cp.Settings.RuleJudge || len(d.cands.list) == 0 {
+		d.sel = selectByScore(d.cp, d.cands.list)
+		return nil
+	}
+	start := timer.begin()
+	sel, err := e.judgeRules(ctx, d.cp, in, d.cands.list, d.history)
+	timer.end("rule_judge", start)
+	if err != nil {
+		return err
+	}
+	d.sel = sel
+	return nil
 }
 
 // turnSteps is how many steps a turn can time (policy, embedding, context,
@@ -112,11 +142,19 @@ type stepTimer struct {
 	timings []domain.StepTiming
 }
 
+// begin starts timing a step.
+func (s *stepTimer) begin() time.Time { return s.clock.Now() }
+
+// end records the step begun at start under name.
+func (s *stepTimer) end(name string, start time.Time) {
+	s.timings = append(s.timings, domain.StepTiming{Step: name, DurationMS: ms(s.clock.Now().Sub(start))})
+}
+
 // time runs fn and records its duration under name.
 func (s *stepTimer) time(name string, fn func() error) error {
-	start := s.clock.Now()
+	start := s.begin()
 	err := fn()
-	s.timings = append(s.timings, domain.StepTiming{Step: name, DurationMS: ms(s.clock.Now().Sub(start))})
+	s.end(name, start)
 	return err
 }
 

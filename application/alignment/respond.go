@@ -34,14 +34,18 @@ type replying struct {
 }
 
 // respond produces the reply, enforces the hard constraints in scope and
-// releases checked text to sink.
-func (e *Engine) respond(ctx context.Context, s *replyScope, sink ports.DeltaSink) (reply, error) {
+// releases checked text to sink. The reply is written to out, which the
+// caller owns: returned by value, a copy of it would sit in each frame the
+// turn waits for the model under, and returned by pointer, the replying
+// state would have to live on the heap.
+func (e *Engine) respond(ctx context.Context, s *replyScope, sink ports.DeltaSink, out *reply) error {
 	enforced, ruleIDs := s.enforcedConstraints()
 	r := &replying{e: e, ctx: ctx, scope: s, rel: newReleaser(sink, enforced), enforced: enforced}
 	r.out.enforcement = domain.Enforcement{Rules: ruleIDs, Violations: []domain.Violation{}}
 	text, err := r.produce()
 	r.out.text = text
-	return r.out, err
+	*out = r.out
+	return err
 }
 
 func (r *replying) produce() (string, error) {
@@ -83,7 +87,7 @@ func (r *replying) generate() error {
 	if err != nil {
 		return err
 	}
-	settings := r.scope.cp.Settings
+	settings := &r.scope.cp.Settings // not copied: this frame is on the stack while the model streams
 	attempts := 1 + *settings.MaxRegenerations
 	for attempt := 0; attempt < attempts; attempt++ {
 		r.rel.begin()
@@ -101,8 +105,7 @@ func (r *replying) generate() error {
 		}
 		text := r.rel.attemptText()
 		if v, ok := isViolation(err); ok {
-			r.violated(domain.Violation{RuleID: v.constraint.RuleID, Kind: v.constraint.Constraint.Kind,
-				Value: v.constraint.Constraint.Value, Stage: domain.StageReply, Attempt: attempt, Detail: "caught while streaming"})
+			r.caughtStreaming(v, attempt)
 		} else if err != nil {
 			return err
 		} else if r.acceptable(prefix+text, domain.StageReply, attempt) { // the client gets prefix+text
@@ -233,6 +236,13 @@ func (r *replying) acceptable(text string, stage domain.ReplyStage, attempt int)
 		}
 	}
 	return ok
+}
+
+// caughtStreaming records a violation the releaser caught mid-stream. It
+// is built here, not in generate, whose frame the model call waits under.
+func (r *replying) caughtStreaming(v *errViolation, attempt int) {
+	r.violated(domain.Violation{RuleID: v.constraint.RuleID, Kind: v.constraint.Constraint.Kind,
+		Value: v.constraint.Constraint.Value, Stage: domain.StageReply, Attempt: attempt, Detail: "caught while streaming"})
 }
 
 func (r *replying) violated(v domain.Violation) {

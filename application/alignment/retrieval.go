@@ -20,7 +20,7 @@ type ruleCandidates struct {
 // scope when it is in scope before or after this turn's scenario move: a
 // scenario started this turn brings its rules at once, and one left this
 // turn still answers the message that left it.
-func candidates(cp *domain.CompiledPolicy, in ports.TurnInput, nav navigation, m matching) ruleCandidates {
+func candidates(cp *domain.CompiledPolicy, in ports.TurnInput, nav *navigation, m *matching) ruleCandidates {
 	before := in.Session.Scenario
 	out := ruleCandidates{list: make([]domain.RuleCandidate, 0, m.message.NumRules())}
 	for r := range m.message.EachRule {
