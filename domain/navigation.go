@@ -92,8 +92,8 @@ func pickTransition(ts []ScoredTransition, s *AgentSettings) (int, string) {
 	top, close, tied := -1, 0, false
 	for i := range ts {
 		t := &ts[i]
-		if t.Score < s.TransitionThreshold || b.Score-t.Score >= margin {
-			continue
+		if t.Score < s.TransitionThreshold || i != best && b.Score-t.Score >= margin {
+			continue // the best is always among the close ones, even at a margin of 0
 		}
 		close++
 		switch {

@@ -52,6 +52,26 @@ func TestNavigateWithoutActiveScenario(t *testing.T) {
 	}
 }
 
+// A transition margin of 0 (which validation allows) means no margin: the
+// best transition is taken, an equal score losing on declaration order as
+// in ranking. It used to find no close transition at all, not even the
+// best, and index an empty list (a panic on every such turn).
+func TestNavigateWithoutATransitionMargin(t *testing.T) {
+	settings := navSettings
+	zero := 0.0
+	settings.TransitionMargin = &zero
+	for _, ts := range [][]domain.ScoredTransition{
+		{tr("label", 0.8, 0), tr("done", 0.79, 5)},
+		{tr("done", 0.6, 0), tr("label", 0.8, 0)},
+		{tr("label", 0.8, 0), tr("done", 0.8, 0)},
+	} {
+		d := domain.Navigate(&domain.NavigationInput{Position: &domain.ScenarioPosition{ScenarioID: "returns", StepID: "ask"},
+			Transitions: ts, Settings: settings, TargetTerminal: func(string) bool { return false }})
+		require.Equal(t, domain.ScenarioAdvance, d.Action, d.Reason)
+		require.Equal(t, "label", d.Transition.To)
+	}
+}
+
 func TestNavigateActiveScenario(t *testing.T) {
 	here := &domain.ScenarioRef{ID: "returns", Step: "ask"}
 	to := func(step string) *domain.ScenarioRef { return &domain.ScenarioRef{ID: "returns", Step: step} }
