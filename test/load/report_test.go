@@ -133,3 +133,25 @@ func TestShortNames(t *testing.T) {
 	require.Equal(t, "alignment.(*Engine).RunTurn", shortName("focal/application/alignment.(*Engine).RunTurn"))
 	require.Equal(t, "slices.partitionCmpFunc[…]", shortName(`slices.partitionCmpFunc[go.shape.struct { RuleID string "json:\"rule_id\"" }]`))
 }
+
+// The idle-stream verdict is read from RSS once the runtime has collected,
+// not from the reading taken while the opening's garbage was still held,
+// and a run where streams failed to open is void.
+func TestIdleStreamVerdictIsOnTheReadingAfterCollection(t *testing.T) {
+	const mib = 1 << 20
+	r := idleReading{n: 1000, opened: 1000, before: 50 * mib, opening: 100 * mib, after: 120 * mib,
+		metricsBefore: map[string]float64{}, metricsAfter: map[string]float64{"go_goroutines": 3000}}
+	row, breakdown := r.report()
+	require.Equal(t, notMet, row.status, row.measured) // 70 MiB over 1,000 streams: 71.7 KiB each
+	require.Contains(t, row.measured, "71.7 KiB per stream")
+	require.Contains(t, breakdown, "51.2 KiB per stream, garbage of the opening included")
+	require.Contains(t, breakdown, "3.0 goroutines per stream")
+
+	r.after = 100 * mib
+	row, _ = r.report()
+	require.Equal(t, met, row.status, row.measured)
+
+	r.failed = 3
+	row, _ = r.report()
+	require.Equal(t, void, row.status)
+}

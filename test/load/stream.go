@@ -192,21 +192,20 @@ func (b *bench) idleStreams(n int) error {
 		return err
 	}
 	defer b.stop(cmd)
-	before, err := rss(cmd.Process.Pid)
-	if err != nil {
+	r := idleReading{n: n}
+	if r.before, err = rss(cmd.Process.Pid); err != nil {
 		return err
 	}
-	metricsBefore := streamMetrics(url)
+	r.metricsBefore = streamMetrics(url)
 	streams, failed := openIdleStreams(url, token(), n)
-	opening, settled, err := settledRSS(cmd.Process.Pid)
-	if err != nil {
+	r.opened, r.failed = len(streams), failed
+	if r.opening, r.settled, err = settledRSS(cmd.Process.Pid); err != nil {
 		return err
 	}
-	after, collected, err := afterIdleCollection(url, cmd.Process.Pid)
-	if err != nil {
+	if r.after, r.collected, err = afterIdleCollection(url, cmd.Process.Pid); err != nil {
 		return err
 	}
-	metricsAfter := streamMetrics(url)
+	r.metricsAfter = streamMetrics(url)
 	if b.profiles != "" {
 		if err := keepIdleProfiles(b.profiles, debug); err != nil {
 			return err
@@ -215,25 +214,41 @@ func (b *bench) idleStreams(n int) error {
 	for _, res := range streams {
 		res.Body.Close()
 	}
-	opened := len(streams)
-	perStream := float64(after-before) / float64(max(opened, 1)) / 1024
-	whileOpening := float64(opening-before) / float64(max(opened, 1)) / 1024
-	voidReason := ""
-	if failed > 0 {
-		voidReason = fmt.Sprintf("%d streams failed to open", failed)
-	}
-	per := func(name string) float64 { return (metricsAfter[name] - metricsBefore[name]) / float64(max(opened, 1)) }
-	breakdown := fmt.Sprintf("%d streams opened against the fake model (OpenAI wire format over %s, first token after 8 min) and held. RSS %s after the last one opened, once it had settled: %.1f KiB per stream, garbage of the opening included. Then the streams stayed idle until the runtime had collected on its own (%s later; an idle Go process collects at least every 2 minutes) and RSS had settled again — what holding them costs: RSS %.1f KiB, Go heap in use %.1f KiB, goroutine stacks %.1f KiB, %.1f goroutines per stream (from the process's own Go metrics).",
-		opened, modelProtocol(), settled.Round(time.Second), whileOpening, collected.Round(time.Second), perStream, per("go_memstats_heap_inuse_bytes")/1024, per("go_memstats_stack_inuse_bytes")/1024, per("go_goroutines"))
-	t := targetRow{target: fmt.Sprintf("%d idle SSE streams ≤ 64 KiB each", n),
-		measured: fmt.Sprintf("%.1f KiB per stream (%d open, %d failed)", perStream, opened, failed),
-		compare:  fmt.Sprintf("RSS %d → %d MiB", before>>20, after>>20), status: judge(perStream <= 64, voidReason)}
-	if t.status != met {
-		t.costs = "**Idle streams.** " + breakdown
-	}
+	t, breakdown := r.report()
 	b.report.extra = append(b.report.extra, t)
 	b.report.details = append(b.report.details, "## Idle streams\n\n"+breakdown)
 	return nil
+}
+
+// idleReading is what the idle-stream measurement read: RSS before the
+// streams, once their opening settled and once the runtime had collected,
+// and the process's Go metrics before and after.
+type idleReading struct {
+	n, opened, failed           int
+	before, opening, after      int64 // RSS bytes
+	settled, collected          time.Duration
+	metricsBefore, metricsAfter map[string]float64
+}
+
+// report is the reading's target row and its explanation.
+func (r idleReading) report() (targetRow, string) {
+	streams := float64(max(r.opened, 1))
+	perStream := float64(r.after-r.before) / streams / 1024
+	whileOpening := float64(r.opening-r.before) / streams / 1024
+	voidReason := ""
+	if r.failed > 0 {
+		voidReason = fmt.Sprintf("%d streams failed to open", r.failed)
+	}
+	per := func(name string) float64 { return (r.metricsAfter[name] - r.metricsBefore[name]) / streams }
+	breakdown := fmt.Sprintf("%d streams opened against the fake model (OpenAI wire format over %s, first token after 8 min) and held. RSS %s after the last one opened, once it had settled: %.1f KiB per stream, garbage of the opening included. Then the streams stayed idle until the runtime had collected on its own (%s later; an idle Go process collects at least every 2 minutes) and RSS had settled again — what holding them costs: RSS %.1f KiB, Go heap in use %.1f KiB, goroutine stacks %.1f KiB, %.1f goroutines per stream (from the process's own Go metrics).",
+		r.opened, modelProtocol(), r.settled.Round(time.Second), whileOpening, r.collected.Round(time.Second), perStream, per("go_memstats_heap_inuse_bytes")/1024, per("go_memstats_stack_inuse_bytes")/1024, per("go_goroutines"))
+	t := targetRow{target: fmt.Sprintf("%d idle SSE streams ≤ 64 KiB each", r.n),
+		measured: fmt.Sprintf("%.1f KiB per stream (%d open, %d failed)", perStream, r.opened, r.failed),
+		compare:  fmt.Sprintf("RSS %d → %d MiB", r.before>>20, r.after>>20), status: judge(perStream <= 64, voidReason)}
+	if t.status != met {
+		t.costs = "**Idle streams.** " + breakdown
+	}
+	return t, breakdown
 }
 
 // keepIdleProfiles writes what the held streams keep alive, the goroutine
