@@ -46,11 +46,15 @@ func TestReleasesAreRetriedWhenTheStoreIsBack(t *testing.T) {
 	require.Equal(t, 1, r.Pending(), "only an unreachable store is worth retrying")
 
 	ctx, stop := context.WithCancel(t.Context())
+	defer stop()
 	ran := make(chan struct{})
 	go func() { defer close(ran); r.Run(ctx) }()
-	defer func() { stop(); <-ran }()
 	o.down.Store(false)
 	await(t, o.through, "release after the store came back")
+	// The release signals from inside its call; Run counts it once the call
+	// has returned, and returns itself only after that.
+	stop()
+	<-ran
 	retried, dropped := r.Stats()
 	assert.EqualValues(t, 1, retried)
 	assert.Zero(t, dropped)
