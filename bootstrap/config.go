@@ -43,6 +43,7 @@ type Config struct {
 	Tracing     observe.TracingConfig         `yaml:"tracing"`
 	Debug       DebugConfig                   `yaml:"debug"`
 	Tenants     TenantConfig                  `yaml:"tenants"`
+	Runtime     RuntimeConfig                 `yaml:"runtime"`
 }
 
 // LogConfig controls logging.
@@ -169,7 +170,7 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("FOCAL_STORE=%q is not supported: use memory, sqlite, postgres or mongo", c.Store.Kind))
 	}
-	errs = append(errs, c.LLM.Validate(), c.Tools.Validate(), c.Tenants.Validate())
+	errs = append(errs, c.LLM.Validate(), c.Tools.Validate(), c.Tenants.Validate(), c.Runtime.Validate())
 	if c.Chat.PolicyRefresh < 0 || c.Chat.PolicyRefresh > time.Minute {
 		errs = append(errs, errors.New("FOCAL_POLICY_REFRESH must be 0..1m"))
 	}

@@ -28,6 +28,9 @@ func serveCommand(configPath *string) *cobra.Command {
 				return err
 			}
 			defer func() { _ = log.Sync() }()
+			if _, err := bootstrap.ApplyRuntime(cfg.Runtime, log); err != nil {
+				return err
+			}
 			var srv *bootstrap.Server
 			var loaded *bootstrap.StartupBundle
 			app := bootstrap.NewApp(cfg, log, fx.Populate(&srv, &loaded))

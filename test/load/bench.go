@@ -232,10 +232,10 @@ func (b *bench) focal(bundle string, extra ...string) (*focalProc, error) {
 	return &focalProc{cmd: cmd, url: "http://" + addr, debug: debug}, nil
 }
 
-// bareGin starts the bare gin handler.
-func (b *bench) bareGin() (*exec.Cmd, string, error) {
+// bareGin starts the bare gin handler with env added to the bench's own.
+func (b *bench) bareGin(env ...string) (*exec.Cmd, string, error) {
 	addr := freePort()
-	cmd, err := b.start(addr, nil, filepath.Join(b.bin, "load"), "baregin", "-addr", addr)
+	cmd, err := b.start(addr, env, filepath.Join(b.bin, "load"), "baregin", "-addr", addr)
 	return cmd, "http://" + addr, err
 }
 

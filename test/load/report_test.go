@@ -155,3 +155,15 @@ func TestIdleStreamVerdictIsOnTheReadingAfterCollection(t *testing.T) {
 	row, _ = r.report()
 	require.Equal(t, void, row.status)
 }
+
+// The method says with which collector setting both sides of the pairs
+// ran, as read from Focal in the run.
+func TestMethodSaysHowBothSidesCollect(t *testing.T) {
+	var b strings.Builder
+	(&report{gcPercent: 250}).writeMethod(&b)
+	require.Contains(t, b.String(), "collector at 250 %")
+	require.Contains(t, b.String(), "`GOGC=250`")
+	b.Reset()
+	(&report{}).writeMethod(&b)
+	require.NotContains(t, b.String(), "GOGC")
+}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os/exec"
+	"strconv"
 	"time"
 
 	"github.com/google/pprof/profile"
@@ -29,11 +31,13 @@ const historyTurns = 10
 // so each pair saw the same machine load. One Focal run per configuration
 // is CPU-profiled.
 func (b *bench) syncScenarios() error {
-	gin, ginURL, err := b.bareGin()
-	if err != nil {
-		return err
-	}
-	defer b.stop(gin)
+	var gin *exec.Cmd
+	var ginURL string
+	defer func() {
+		if gin != nil {
+			b.stop(gin)
+		}
+	}()
 	for _, rules := range []int{100, 10000} {
 		bundle, err := b.bundleFile(rules)
 		if err != nil {
@@ -42,6 +46,12 @@ func (b *bench) syncScenarios() error {
 		f, err := b.focal(bundle)
 		if err != nil {
 			return err
+		}
+		if gin == nil {
+			if gin, ginURL, err = b.bareGinCollectingLike(f.url); err != nil {
+				b.stop(f.cmd)
+				return err
+			}
 		}
 		active, err := seedReturningUsers(newChatClient(f.url, token()), b.phrases, b.users, historyTurns)
 		if err != nil {
@@ -107,4 +117,16 @@ func (b *bench) measurePairs(c syncConfig, f *focalProc, ginURL string) (pairRow
 type profileResult struct {
 	p   *profile.Profile
 	err error
+}
+
+// bareGinCollectingLike starts the bare gin handler with the collector
+// setting Focal at focalURL reports (go_gc_gogc_percent), so the ceiling
+// and Focal pay for garbage collection alike.
+func (b *bench) bareGinCollectingLike(focalURL string) (*exec.Cmd, string, error) {
+	percent := counter(focalURL, "go_gc_gogc_percent")
+	if percent <= 0 {
+		return nil, "", fmt.Errorf("focal at %s reports no go_gc_gogc_percent on /metrics", focalURL)
+	}
+	b.report.gcPercent = int(percent)
+	return b.bareGin("GOGC=" + strconv.Itoa(int(percent)))
 }
