@@ -167,3 +167,19 @@ func TestMethodSaysHowBothSidesCollect(t *testing.T) {
 	(&report{}).writeMethod(&b)
 	require.NotContains(t, b.String(), "GOGC")
 }
+
+// The history target compares the long session with one at the history
+// window, not with a new session whose prompt has no history.
+func TestHistoryVerdictIsAgainstAFullWindow(t *testing.T) {
+	runs := func(p50us int64) []loadRun { return []loadRun{goodRun(1000, 4e6, p50us, 3*p50us)} }
+	m := historyMeasure{fresh: runs(800), window: runs(1000), long: runs(1080)}
+	row := m.target()
+	require.Equal(t, met, row.status, row.measured) // +8 % over the window, +35 % over a new session
+	require.Contains(t, row.measured, "p50 1.080 ms vs 1.000 ms (+8%)")
+	require.Contains(t, row.compare, "p50 0.800 ms")
+
+	m.long = runs(1150)
+	require.Equal(t, notMet, m.target().status)
+
+	require.Equal(t, void, historyMeasure{}.target().status)
+}
