@@ -218,27 +218,15 @@ func (u *Idempotency) runClaimed(ctx context.Context, rec ports.IdempotencyRecor
 
 // renew moves the claim's hold on every third of it until stopped. A
 // renewal that fails is tried again at the next tick; one refused (the
-// claim was taken over) ends the renewals.
+// claim was taken over) ends the renewals, as does the request's end.
 func (u *Idempotency) renew(ctx context.Context, rec ports.IdempotencyRecord) (stop func()) {
-	done := make(chan struct{})
-	ended := make(chan struct{})
-	go func() {
-		defer close(ended)
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-u.clock.After(u.cfg.Hold / 3):
-			}
-			err := u.keys.RenewIdempotencyClaim(ctx, rec.TenantID, rec.Key, rec.Owner, u.clock.Now().Add(u.cfg.Hold))
-			if domain.IsCode(err, domain.CodeNotFound) {
-				return
-			}
+	return keepRenewing(u.clock, u.cfg.Hold/3, func() bool {
+		if ctx.Err() != nil {
+			return false
 		}
-	}()
-	return func() { close(done); <-ended }
+		err := u.keys.RenewIdempotencyClaim(ctx, rec.TenantID, rec.Key, rec.Owner, u.clock.Now().Add(u.cfg.Hold))
+		return !domain.IsCode(err, domain.CodeNotFound)
+	})
 }
 
 // settle leaves the key as the reply calls for (see Do).

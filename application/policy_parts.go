@@ -5,10 +5,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"focal/domain"
-	"focal/ports"
 	"slices"
 	"strings"
+
+	"focal/domain"
+	"focal/ports"
 )
 
 // partKind describes one kind of policy part to the generic operations.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -390,47 +389,11 @@ func (p *PreparedTurn) newTurn(released string, deltas []string) *domain.Turn {
 // keepLease renews the turn's lease every third of its TTL until stopped,
 // so only a holder that stopped (it died, or lost the store) loses it. A
 // renewal that fails is tried at the next tick; one refused (the lease was
-// taken over) ends the renewals: the commit will be refused too. Each
-// renewal sets a timer for the next one, so nothing waits between them: a
-// turn that waits minutes on a slow model costs a timer, not a goroutine.
-// stop waits for a renewal in progress.
+// taken over) ends the renewals: the commit will be refused too.
 func (p *PreparedTurn) keepLease(ctx context.Context) (stop func()) {
-	k := &leaseKeeper{ctx: ctx, lease: p.lease, clock: p.uc.clock, every: p.uc.cfg.LeaseTTL / 3}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.timer = k.clock.AfterFunc(k.every, k.renew)
-	return k.stop
-}
-
-// leaseKeeper is one turn's lease renewals.
-type leaseKeeper struct {
-	ctx   context.Context
-	lease ports.SessionLease
-	clock ports.Clock
-	every time.Duration
-
-	// mu is held through a renewal, so stop waits for one in progress
-	// and none starts after it.
-	mu      sync.Mutex
-	timer   ports.Timer
-	stopped bool
-}
-
-// renew renews the lease and sets the timer for the next renewal.
-func (k *leaseKeeper) renew() {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.stopped || domain.IsCode(k.lease.Renew(k.ctx), domain.CodeSessionBusy) {
-		return
-	}
-	k.timer = k.clock.AfterFunc(k.every, k.renew)
-}
-
-func (k *leaseKeeper) stop() {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.stopped = true
-	k.timer.Stop()
+	return keepRenewing(p.uc.clock, p.uc.cfg.LeaseTTL/3, func() bool {
+		return !domain.IsCode(p.lease.Renew(ctx), domain.CodeSessionBusy)
+	})
 }
 
 // commitFailed answers a turn whose commit did not succeed: with the turn

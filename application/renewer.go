@@ -1,0 +1,51 @@
+package application
+
+import (
+	"sync"
+	"time"
+
+	"focal/ports"
+)
+
+// keepRenewing calls renew every interval on clock until stop is called or
+// renew returns false. Each call sets the timer for the next one, so
+// nothing waits between them: a turn that waits minutes on a slow model
+// costs a timer, not a goroutine. stop waits for a renewal in progress,
+// and none starts after it.
+func keepRenewing(clock ports.Clock, every time.Duration, renew func() (again bool)) (stop func()) {
+	r := &renewer{clock: clock, every: every, renew: renew}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.timer = clock.AfterFunc(every, r.tick)
+	return r.stop
+}
+
+// renewer is one keepRenewing's state.
+type renewer struct {
+	clock ports.Clock
+	every time.Duration
+	renew func() bool
+
+	// mu is held through a renewal, so stop waits for one in progress
+	// and none starts after it.
+	mu      sync.Mutex
+	timer   ports.Timer
+	stopped bool
+}
+
+// tick renews and sets the timer for the next renewal.
+func (r *renewer) tick() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped || !r.renew() {
+		return
+	}
+	r.timer = r.clock.AfterFunc(r.every, r.tick)
+}
+
+func (r *renewer) stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stopped = true
+	r.timer.Stop()
+}
