@@ -1,8 +1,6 @@
 package llm
 
 import (
-	"bytes"
-	"io"
 	"net"
 	"net/http"
 	"time"
@@ -52,15 +50,15 @@ func newHTTPClient(connect time.Duration, h2c bool) *http.Client {
 
 // openStream opens a model's event stream: post, the SDK call that
 // encodes the request and waits for the response headers, runs on a
-// goroutine of its own that ends with it (onFreshStack); then the first
-// byte of the body is awaited (awaitFirstByte) before the decoder is made.
+// goroutine of its own that ends with it (onFreshStack); the events are
+// read by an sseDecoder, which holds no buffer while it waits.
 func openStream[T any](post func(raw **http.Response) error) *ssestream.Stream[T] {
 	var raw *http.Response
 	err := onFreshStack(func() error { return post(&raw) })
-	if err == nil {
-		awaitFirstByte(raw)
+	if raw == nil || raw.Body == nil {
+		return ssestream.NewStream[T](nil, err) // as ssestream.NewDecoder does
 	}
-	return ssestream.NewStream[T](ssestream.NewDecoder(raw), err)
+	return ssestream.NewStream[T](newSSEDecoder(raw.Body), err)
 }
 
 // onFreshStack runs open on a goroutine of its own that ends with it.
@@ -72,23 +70,4 @@ func onFreshStack(open func() error) error {
 	opened := make(chan error, 1)
 	go func() { opened <- open() }()
 	return <-opened
-}
-
-// awaitFirstByte waits for the first byte of res's body, then puts it back
-// in front of the rest. The SDK's event decoder allocates a 4 KiB read
-// buffer at its first read; a stream waiting minutes for a slow model's
-// first token would hold it all along, where this waits on one byte. An
-// error is left for the decoder: a body's read returns it again.
-func awaitFirstByte(res *http.Response) {
-	if res == nil || res.Body == nil {
-		return
-	}
-	first := make([]byte, 1)
-	if n, _ := res.Body.Read(first); n == 0 {
-		return
-	}
-	res.Body = struct {
-		io.Reader
-		io.Closer
-	}{io.MultiReader(bytes.NewReader(first), res.Body), res.Body}
 }
