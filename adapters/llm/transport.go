@@ -1,8 +1,11 @@
 package llm
 
 import (
+	"errors"
+	"io"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/openai/openai-go/v3/packages/ssestream"
@@ -51,12 +54,19 @@ func newHTTPClient(connect time.Duration, h2c bool) *http.Client {
 // openStream opens a model's event stream: post, the SDK call that
 // encodes the request and waits for the response headers, runs on a
 // goroutine of its own that ends with it (onFreshStack); the events are
-// read by an sseDecoder, which holds no buffer while it waits.
+// read by an sseDecoder, which holds no buffer while it waits, and the
+// response's headers are let go.
 func openStream[T any](post func(raw **http.Response) error) *ssestream.Stream[T] {
 	var raw *http.Response
 	err := onFreshStack(func() error { return post(&raw) })
 	if raw == nil || raw.Body == nil {
 		return ssestream.NewStream[T](nil, err) // as ssestream.NewDecoder does
+	}
+	if err == nil {
+		// The transport keeps the response until the stream ends, and
+		// nothing reads its headers again: an error status and its
+		// Retry-After were read before post returned.
+		raw.Header = nil
 	}
 	return ssestream.NewStream[T](newSSEDecoder(raw.Body), err)
 }
@@ -70,4 +80,70 @@ func onFreshStack(open func() error) error {
 	opened := make(chan error, 1)
 	go func() { opened <- open() }()
 	return <-opened
+}
+
+// releaseRequestBody is SDK middleware that lets a request's body go once
+// it is sent. The HTTP transport keeps a stream's request until the stream
+// ends, and with it the encoded prompt (system prompt and history, often
+// many KiB) and the SDK's function to encode it again: the body is dropped
+// once read to its end or closed, and the rewind function (the transport's
+// own retries before a response use it) once the response has come.
+func releaseRequestBody(req *http.Request, next func(*http.Request) (*http.Response, error)) (*http.Response, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return next(req)
+	}
+	body, sent := &releasingBody{}, req.Body
+	body.rc.Store(&sent)
+	req.Body = body
+	var rewind *rewinder
+	if req.GetBody != nil {
+		rewind = &rewinder{}
+		get := req.GetBody
+		rewind.get.Store(&get)
+		req.GetBody = rewind.getBody
+	}
+	res, err := next(req)
+	if rewind != nil {
+		rewind.get.Store(nil)
+	}
+	return res, err
+}
+
+// releasingBody reads rc and forgets it at its end or when closed.
+type releasingBody struct {
+	rc atomic.Pointer[io.ReadCloser]
+}
+
+func (b *releasingBody) Read(p []byte) (int, error) {
+	rc := b.rc.Load()
+	if rc == nil {
+		return 0, io.EOF
+	}
+	n, err := (*rc).Read(p)
+	if errors.Is(err, io.EOF) && b.rc.CompareAndSwap(rc, nil) {
+		_ = (*rc).Close()
+	}
+	return n, err
+}
+
+func (b *releasingBody) Close() error {
+	if rc := b.rc.Swap(nil); rc != nil {
+		return (*rc).Close()
+	}
+	return nil
+}
+
+// errBodyReleased is a rewind asked for after the response came.
+var errBodyReleased = errors.New("the request body was released once the response came")
+
+// rewinder calls get until it is dropped.
+type rewinder struct {
+	get atomic.Pointer[func() (io.ReadCloser, error)]
+}
+
+func (r *rewinder) getBody() (io.ReadCloser, error) {
+	if get := r.get.Load(); get != nil {
+		return (*get)()
+	}
+	return nil, errBodyReleased
 }
