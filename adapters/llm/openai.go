@@ -51,6 +51,7 @@ func (c OpenAIConfig) options() []option.RequestOption {
 		option.WithHTTPClient(client),
 		// One retry policy governs: the resilience Guard's.
 		option.WithMaxRetries(0),
+		option.WithMiddleware(releaseRequestBody),
 	}
 	// The SDK reads OPENAI_ORG_ID / OPENAI_PROJECT_ID from the environment;
 	// Focal's configuration is the only source, so those are cleared.

@@ -1,10 +1,11 @@
 package llm
 
 import (
-	"bytes"
+	"errors"
 	"io"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/openai/openai-go/v3/packages/ssestream"
@@ -52,15 +53,22 @@ func newHTTPClient(connect time.Duration, h2c bool) *http.Client {
 
 // openStream opens a model's event stream: post, the SDK call that
 // encodes the request and waits for the response headers, runs on a
-// goroutine of its own that ends with it (onFreshStack); then the first
-// byte of the body is awaited (awaitFirstByte) before the decoder is made.
+// goroutine of its own that ends with it (onFreshStack); the events are
+// read by an sseDecoder, which holds no buffer while it waits, and the
+// response's headers are let go.
 func openStream[T any](post func(raw **http.Response) error) *ssestream.Stream[T] {
 	var raw *http.Response
 	err := onFreshStack(func() error { return post(&raw) })
-	if err == nil {
-		awaitFirstByte(raw)
+	if raw == nil || raw.Body == nil {
+		return ssestream.NewStream[T](nil, err) // as ssestream.NewDecoder does
 	}
-	return ssestream.NewStream[T](ssestream.NewDecoder(raw), err)
+	if err == nil {
+		// The transport keeps the response until the stream ends, and
+		// nothing reads its headers again: an error status and its
+		// Retry-After were read before post returned.
+		raw.Header = nil
+	}
+	return ssestream.NewStream[T](newSSEDecoder(raw.Body), err)
 }
 
 // onFreshStack runs open on a goroutine of its own that ends with it.
@@ -74,21 +82,68 @@ func onFreshStack(open func() error) error {
 	return <-opened
 }
 
-// awaitFirstByte waits for the first byte of res's body, then puts it back
-// in front of the rest. The SDK's event decoder allocates a 4 KiB read
-// buffer at its first read; a stream waiting minutes for a slow model's
-// first token would hold it all along, where this waits on one byte. An
-// error is left for the decoder: a body's read returns it again.
-func awaitFirstByte(res *http.Response) {
-	if res == nil || res.Body == nil {
-		return
+// releaseRequestBody is SDK middleware that lets a request's body go once
+// it is sent. The HTTP transport keeps a stream's request until the stream
+// ends, and with it the encoded prompt (system prompt and history, often
+// many KiB) and the SDK's function to encode it again: the body is dropped
+// once read to its end or closed, and the rewind function (the transport's
+// own retries before a response use it) once the response has come.
+func releaseRequestBody(req *http.Request, next func(*http.Request) (*http.Response, error)) (*http.Response, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return next(req)
 	}
-	first := make([]byte, 1)
-	if n, _ := res.Body.Read(first); n == 0 {
-		return
+	body, sent := &releasingBody{}, req.Body
+	body.rc.Store(&sent)
+	req.Body = body
+	var rewind *rewinder
+	if req.GetBody != nil {
+		rewind = &rewinder{}
+		get := req.GetBody
+		rewind.get.Store(&get)
+		req.GetBody = rewind.getBody
 	}
-	res.Body = struct {
-		io.Reader
-		io.Closer
-	}{io.MultiReader(bytes.NewReader(first), res.Body), res.Body}
+	res, err := next(req)
+	if rewind != nil {
+		rewind.get.Store(nil)
+	}
+	return res, err
+}
+
+// releasingBody reads rc and forgets it at its end or when closed.
+type releasingBody struct {
+	rc atomic.Pointer[io.ReadCloser]
+}
+
+func (b *releasingBody) Read(p []byte) (int, error) {
+	rc := b.rc.Load()
+	if rc == nil {
+		return 0, io.EOF
+	}
+	n, err := (*rc).Read(p)
+	if errors.Is(err, io.EOF) && b.rc.CompareAndSwap(rc, nil) {
+		_ = (*rc).Close()
+	}
+	return n, err
+}
+
+func (b *releasingBody) Close() error {
+	if rc := b.rc.Swap(nil); rc != nil {
+		return (*rc).Close()
+	}
+	return nil
+}
+
+// errBodyReleased is a rewind asked for after the response came.
+var errBodyReleased = errors.New("the request body was released once the response came")
+
+// rewinder calls get until it is dropped.
+type rewinder struct {
+	get atomic.Pointer[func() (io.ReadCloser, error)]
+}
+
+func (r *rewinder) getBody() (io.ReadCloser, error) {
+	if get := r.get.Load(); get != nil {
+		return (*get)()
+	}
+	return nil, errBodyReleased
 }

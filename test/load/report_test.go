@@ -140,12 +140,14 @@ func TestShortNames(t *testing.T) {
 func TestIdleStreamVerdictIsOnTheReadingAfterCollection(t *testing.T) {
 	const mib = 1 << 20
 	r := idleReading{n: 1000, opened: 1000, before: 50 * mib, opening: 100 * mib, after: 120 * mib,
-		metricsBefore: map[string]float64{}, metricsAfter: map[string]float64{"go_goroutines": 3000}}
+		metricsBefore: map[string]float64{}, metricsAfter: map[string]float64{"go_goroutines": 3000,
+			"go_memstats_heap_idle_bytes": 30 * mib, "go_memstats_heap_released_bytes": 10 * mib}}
 	row, breakdown := r.report()
 	require.Equal(t, notMet, row.status, row.measured) // 70 MiB over 1,000 streams: 71.7 KiB each
 	require.Contains(t, row.measured, "71.7 KiB per stream")
 	require.Contains(t, breakdown, "51.2 KiB per stream, garbage of the opening included")
 	require.Contains(t, breakdown, "3.0 goroutines per stream")
+	require.Contains(t, breakdown, "kept from the system (idle, not released): 20.5 KiB per stream")
 
 	r.after = 100 * mib
 	row, _ = r.report()

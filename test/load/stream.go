@@ -242,8 +242,9 @@ func (r idleReading) report() (targetRow, string) {
 		voidReason = fmt.Sprintf("%d streams failed to open", r.failed)
 	}
 	per := func(name string) float64 { return (r.metricsAfter[name] - r.metricsBefore[name]) / streams }
-	breakdown := fmt.Sprintf("%d streams opened against the fake model (OpenAI wire format over %s, first token after 8 min) and held. RSS %s after the last one opened, once it had settled: %.1f KiB per stream, garbage of the opening included. Then the streams stayed idle until the runtime had collected on its own (%s later; an idle Go process collects at least every 2 minutes) and RSS had settled again — what holding them costs: RSS %.1f KiB, Go heap in use %.1f KiB, goroutine stacks %.1f KiB, %.1f goroutines per stream (from the process's own Go metrics).",
-		r.opened, modelProtocol(), r.settled.Round(time.Second), whileOpening, r.collected.Round(time.Second), perStream, per("go_memstats_heap_inuse_bytes")/1024, per("go_memstats_stack_inuse_bytes")/1024, per("go_goroutines"))
+	breakdown := fmt.Sprintf("%d streams opened against the fake model (OpenAI wire format over %s, first token after 8 min) and held. RSS %s after the last one opened, once it had settled: %.1f KiB per stream, garbage of the opening included. Then the streams stayed idle until the runtime had collected on its own (%s later; an idle Go process collects at least every 2 minutes) and RSS had settled again — what holding them costs: RSS %.1f KiB, Go heap in use %.1f KiB, goroutine stacks %.1f KiB, %.1f goroutines per stream (from the process's own Go metrics); free heap the runtime kept from the system (idle, not released): %.1f KiB per stream.",
+		r.opened, modelProtocol(), r.settled.Round(time.Second), whileOpening, r.collected.Round(time.Second), perStream, per("go_memstats_heap_inuse_bytes")/1024, per("go_memstats_stack_inuse_bytes")/1024, per("go_goroutines"),
+		(per("go_memstats_heap_idle_bytes")-per("go_memstats_heap_released_bytes"))/1024)
 	t := targetRow{target: fmt.Sprintf("%d idle SSE streams ≤ 64 KiB each", r.n),
 		measured: fmt.Sprintf("%.1f KiB per stream (%d open, %d failed)", perStream, r.opened, r.failed),
 		compare:  fmt.Sprintf("RSS %d → %d MiB", r.before>>20, r.after>>20), status: judge(perStream <= 64, voidReason)}
@@ -338,7 +339,8 @@ func afterIdleCollection(url string, pid int) (rssBytes int64, waited time.Durat
 // streamMetrics reads the Go runtime figures that make up a stream's cost.
 func streamMetrics(url string) map[string]float64 {
 	out := map[string]float64{}
-	for _, name := range []string{"go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes", "go_goroutines"} {
+	for _, name := range []string{"go_memstats_heap_inuse_bytes", "go_memstats_stack_inuse_bytes", "go_goroutines",
+		"go_memstats_heap_idle_bytes", "go_memstats_heap_released_bytes"} {
 		out[name] = counter(url, name)
 	}
 	return out
