@@ -101,6 +101,13 @@ type PreparedTurn struct {
 	turnID  string
 	// request is the keyed request the turn answers, "" without a key.
 	request string
+	// released and deltas are the reply text released so far, whole and
+	// in its pieces; keeper renews the lease while the turn runs. Kept
+	// here, the turn's one allocation, rather than each on its own.
+	released strings.Builder
+	deltas   []string
+	sink     ports.DeltaSink
+	keeper   leaseKeeper
 }
 
 // Prepare does everything that can fail before the engine starts:
@@ -136,7 +143,7 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (_ *Prep
 	}()
 	// At least the previous turn: a short reply is read with what the
 	// agent last said.
-	lease, err := uc.lockSession(ctx, cmd, max(policy.Agent.Settings.HistoryTurnsOrDefault(), 1))
+	lease, session, err := uc.lockSession(ctx, cmd, max(policy.Agent.Settings.HistoryTurnsOrDefault(), 1))
 	if err != nil {
 		return nil, err
 	}
@@ -149,15 +156,16 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (_ *Prep
 		}
 		keyed.turnID = turnID.String()
 	}
-	return &PreparedTurn{uc: uc, cmd: cmd, policy: policy, session: lease.Session(), history: lease.History(),
+	return &PreparedTurn{uc: uc, cmd: cmd, policy: policy, session: session, history: lease.History(),
 		lease: lease, pass: pass, started: started, turnID: keyed.turnID, request: keyed.request}, nil
 }
 
 // lockSession takes the lease of the session the message belongs to
 // (docs/api.md, "Chat"): the one named by id, or the active session of the
 // channel identity, opened when there is none. An idle session is closed;
-// by channel identity its successor is opened in a second round.
-func (uc *ProcessMessage) lockSession(ctx context.Context, cmd ChatCommand, history int) (ports.SessionLease, error) {
+// by channel identity its successor is opened in a second round. It
+// returns the lease's session too (Session copies it on each call).
+func (uc *ProcessMessage) lockSession(ctx context.Context, cmd ChatCommand, history int) (ports.SessionLease, *domain.Session, error) {
 	req := ports.LockRequest{TenantID: cmd.TenantID, SessionID: cmd.SessionID, History: history,
 		Wait: uc.cfg.LockWait, TTL: uc.cfg.LeaseTTL}
 	key := domain.ChannelKey{TenantID: cmd.TenantID, AgentID: cmd.AgentID, Channel: cmd.Channel, UserChannelID: cmd.UserChannelID}
@@ -166,26 +174,27 @@ func (uc *ProcessMessage) lockSession(ctx context.Context, cmd ChatCommand, hist
 		if cmd.SessionID == "" {
 			id, err := uuid.NewV7()
 			if err != nil {
-				return nil, domain.WrapError(domain.CodeInternal, err, "cannot allocate a session id")
+				return nil, nil, domain.WrapError(domain.CodeInternal, err, "cannot allocate a session id")
 			}
 			req.Candidate = domain.NewSession(id.String(), key, now)
 		}
 		lease, err := uc.locker.LockSession(ctx, req)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		err = uc.usable(ctx, cmd, lease.Session(), now)
+		session := lease.Session()
+		err = uc.usable(ctx, cmd, session, now)
 		if err == nil {
-			return lease, nil
+			return lease, session, nil
 		}
 		uc.release(ctx, lease)
 		// By channel identity a closed session only means its successor
 		// is to be found or opened; by id it is the answer.
 		if cmd.SessionID != "" || !domain.IsCode(err, domain.CodeSessionClosed) {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return nil, &domain.Error{Code: domain.CodeSessionBusy, RetryAfter: time.Second,
+	return nil, nil, &domain.Error{Code: domain.CodeSessionBusy, RetryAfter: time.Second,
 		Message: "the session for this channel identity keeps changing; retry"}
 }
 
@@ -229,22 +238,17 @@ func (p *PreparedTurn) TurnID() string { return p.turnID }
 // the client went away.
 func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResult, error) {
 	uc := p.uc
-	defer uc.release(ctx, p.lease)
-	defer p.keepLease(context.WithoutCancel(ctx))()
+	// What outlives the request (renewals, the commit, the release) runs
+	// under one context without its cancellation.
+	detached := context.WithoutCancel(ctx)
+	defer uc.release(detached, p.lease)
+	p.keepLease(detached)
+	defer p.keeper.stop()
 	var spent domain.TokenUsage
 	defer func() { p.pass.Settle(spent) }()
 
-	var released strings.Builder
-	var deltas []string
-	record := func(d string) error {
-		released.WriteString(d)
-		deltas = append(deltas, d)
-		if err := sink(d); err != nil {
-			return &clientGoneError{err: err}
-		}
-		return nil
-	}
-	turnCtx, cancel := context.WithTimeout(ctx, uc.cfg.TurnTimeout)
+	p.sink = sink
+	turnCtx := withTimeout(ctx, uc.cfg.TurnTimeout)
 	out, runErr := uc.engine.RunTurn(turnCtx, ports.TurnInput{
 		Policy:     p.policy,
 		Session:    p.session,
@@ -254,11 +258,11 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 		Metadata:   p.cmd.Metadata,
 		History:    p.history,
 		RequestID:  p.cmd.RequestID,
-	}, record)
+	}, p.record)
 	timedOut := errors.Is(turnCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
-	cancel()
+	turnCtx.stop()
 
-	turn := p.newTurn(released.String(), deltas)
+	turn := p.newTurn(p.released.String(), p.deltas)
 	if runErr = p.outcome(ctx, turn, out, runErr, timedOut); runErr == nil {
 		spent = out.Usage
 	}
@@ -268,13 +272,24 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 
 	// The turn is recorded even when the client is gone, so its outcome is
 	// never lost; that write gets its own short deadline.
-	if err := uc.commit(ctx, p.lease.Token(), turn); err != nil {
+	if err := uc.commit(detached, p.lease.Token(), turn); err != nil {
 		return uc.commitFailed(ctx, turn, runErr, err)
 	}
 	if runErr != nil {
 		return nil, runErr
 	}
 	return ResultOf(turn), nil
+}
+
+// record releases reply text: it keeps it for the turn record and hands
+// it to the run's sink.
+func (p *PreparedTurn) record(d string) error {
+	p.released.WriteString(d)
+	p.deltas = append(p.deltas, d)
+	if err := p.sink(d); err != nil {
+		return &clientGoneError{err: err}
+	}
+	return nil
 }
 
 // outcome fills turn from what the engine returned, and returns the
@@ -306,7 +321,7 @@ func (p *PreparedTurn) outcome(ctx context.Context, turn *domain.Turn, out *port
 // reported failed (and its idempotency key never released for a retry
 // that would run it twice) unless the store stays unreachable throughout.
 func (uc *ProcessMessage) commit(ctx context.Context, lease ports.LeaseToken, turn *domain.Turn) error {
-	ctx = context.WithoutCancel(ctx)
+	ctx = detach(ctx)
 	start := time.Now()
 	// The first attempt needs no budget of its own (its write and read-back
 	// take at most one CommitTimeout each) and almost always settles the
@@ -353,8 +368,8 @@ func (uc *ProcessMessage) retryCommit(ctx context.Context, lease ports.LeaseToke
 // tryCommit is one attempt: the write, and when its outcome is unknown, a
 // read of the turn.
 func (uc *ProcessMessage) tryCommit(ctx context.Context, lease ports.LeaseToken, turn *domain.Turn) error {
-	attempt, cancel := context.WithTimeout(ctx, uc.cfg.CommitTimeout)
-	defer cancel()
+	attempt := withTimeout(ctx, uc.cfg.CommitTimeout)
+	defer attempt.stop()
 	err := uc.turns.CommitTurn(attempt, lease, turn)
 	if err == nil || !domain.IsCode(err, domain.CodeStoreUnavailable) {
 		return err
@@ -393,13 +408,14 @@ func (p *PreparedTurn) newTurn(released string, deltas []string) *domain.Turn {
 // taken over) ends the renewals: the commit will be refused too. Each
 // renewal sets a timer for the next one, so nothing waits between them: a
 // turn that waits minutes on a slow model costs a timer, not a goroutine.
-// stop waits for a renewal in progress.
-func (p *PreparedTurn) keepLease(ctx context.Context) (stop func()) {
-	k := &leaseKeeper{ctx: ctx, lease: p.lease, clock: p.uc.clock, every: p.uc.cfg.LeaseTTL / 3}
+// keeper.stop stops them, and waits for a renewal in progress.
+func (p *PreparedTurn) keepLease(ctx context.Context) {
+	k := &p.keeper
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.timer = k.clock.AfterFunc(k.every, k.renew)
-	return k.stop
+	k.ctx, k.lease, k.clock, k.every = ctx, p.lease, p.uc.clock, p.uc.cfg.LeaseTTL/3
+	k.renewal = k.renew
+	k.timer = k.clock.AfterFunc(k.every, k.renewal)
 }
 
 // leaseKeeper is one turn's lease renewals.
@@ -408,6 +424,8 @@ type leaseKeeper struct {
 	lease ports.SessionLease
 	clock ports.Clock
 	every time.Duration
+	// renewal is renew as a func, made once for every timer it is set on.
+	renewal func()
 
 	// mu is held through a renewal, so stop waits for one in progress
 	// and none starts after it.
@@ -423,7 +441,7 @@ func (k *leaseKeeper) renew() {
 	if k.stopped || domain.IsCode(k.lease.Renew(k.ctx), domain.CodeSessionBusy) {
 		return
 	}
-	k.timer = k.clock.AfterFunc(k.every, k.renew)
+	k.timer = k.clock.AfterFunc(k.every, k.renewal)
 }
 
 func (k *leaseKeeper) stop() {
@@ -448,6 +466,15 @@ func (uc *ProcessMessage) commitFailed(ctx context.Context, turn *domain.Turn, r
 		return nil, domain.UnknownOutcome(turn.ID, err)
 	}
 	return nil, err
+}
+
+// detach is ctx without its cancellation, as context.WithoutCancel gives
+// it, or ctx itself when nothing can cancel it (a context detached already).
+func detach(ctx context.Context) context.Context {
+	if ctx.Done() == nil {
+		return ctx
+	}
+	return context.WithoutCancel(ctx)
 }
 
 // clientGoneError marks a failure to deliver text to the client: the turn
