@@ -100,6 +100,13 @@ type PreparedTurn struct {
 	turnID  string
 	// request is the keyed request the turn answers, "" without a key.
 	request string
+	// released and deltas are the reply text released so far, whole and
+	// in its pieces; keeper renews the lease while the turn runs. Kept
+	// here, the turn's one allocation, rather than each on its own.
+	released strings.Builder
+	deltas   []string
+	sink     ports.DeltaSink
+	keeper   renewer
 }
 
 // Prepare does everything that can fail before the engine starts:
@@ -135,7 +142,7 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (_ *Prep
 	}()
 	// At least the previous turn: a short reply is read with what the
 	// agent last said.
-	lease, err := uc.lockSession(ctx, cmd, max(policy.Agent.Settings.HistoryTurnsOrDefault(), 1))
+	lease, session, err := uc.lockSession(ctx, cmd, max(policy.Agent.Settings.HistoryTurnsOrDefault(), 1))
 	if err != nil {
 		return nil, err
 	}
@@ -148,15 +155,16 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (_ *Prep
 		}
 		keyed.turnID = turnID.String()
 	}
-	return &PreparedTurn{uc: uc, cmd: cmd, policy: policy, session: lease.Session(), history: lease.History(),
+	return &PreparedTurn{uc: uc, cmd: cmd, policy: policy, session: session, history: lease.History(),
 		lease: lease, pass: pass, started: started, turnID: keyed.turnID, request: keyed.request}, nil
 }
 
 // lockSession takes the lease of the session the message belongs to
 // (docs/api.md, "Chat"): the one named by id, or the active session of the
 // channel identity, opened when there is none. An idle session is closed;
-// by channel identity its successor is opened in a second round.
-func (uc *ProcessMessage) lockSession(ctx context.Context, cmd ChatCommand, history int) (ports.SessionLease, error) {
+// by channel identity its successor is opened in a second round. It
+// returns the lease's session too (Session copies it on each call).
+func (uc *ProcessMessage) lockSession(ctx context.Context, cmd ChatCommand, history int) (ports.SessionLease, *domain.Session, error) {
 	req := ports.LockRequest{TenantID: cmd.TenantID, SessionID: cmd.SessionID, History: history,
 		Wait: uc.cfg.LockWait, TTL: uc.cfg.LeaseTTL}
 	key := domain.ChannelKey{TenantID: cmd.TenantID, AgentID: cmd.AgentID, Channel: cmd.Channel, UserChannelID: cmd.UserChannelID}
@@ -165,26 +173,27 @@ func (uc *ProcessMessage) lockSession(ctx context.Context, cmd ChatCommand, hist
 		if cmd.SessionID == "" {
 			id, err := uuid.NewV7()
 			if err != nil {
-				return nil, domain.WrapError(domain.CodeInternal, err, "cannot allocate a session id")
+				return nil, nil, domain.WrapError(domain.CodeInternal, err, "cannot allocate a session id")
 			}
 			req.Candidate = domain.NewSession(id.String(), key, now)
 		}
 		lease, err := uc.locker.LockSession(ctx, req)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		err = uc.usable(ctx, cmd, lease.Session(), now)
+		session := lease.Session()
+		err = uc.usable(ctx, cmd, session, now)
 		if err == nil {
-			return lease, nil
+			return lease, session, nil
 		}
 		uc.release(ctx, lease)
 		// By channel identity a closed session only means its successor
 		// is to be found or opened; by id it is the answer.
 		if cmd.SessionID != "" || !domain.IsCode(err, domain.CodeSessionClosed) {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return nil, &domain.Error{Code: domain.CodeSessionBusy, RetryAfter: time.Second,
+	return nil, nil, &domain.Error{Code: domain.CodeSessionBusy, RetryAfter: time.Second,
 		Message: "the session for this channel identity keeps changing; retry"}
 }
 
@@ -228,22 +237,17 @@ func (p *PreparedTurn) TurnID() string { return p.turnID }
 // the client went away.
 func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResult, error) {
 	uc := p.uc
-	defer uc.release(ctx, p.lease)
-	defer p.keepLease(context.WithoutCancel(ctx))()
+	// What outlives the request (renewals, the commit, the release) runs
+	// under one context without its cancellation.
+	detached := context.WithoutCancel(ctx)
+	defer uc.release(detached, p.lease)
+	p.keepLease(detached)
+	defer p.keeper.stop()
 	var spent domain.TokenUsage
 	defer func() { p.pass.Settle(spent) }()
 
-	var released strings.Builder
-	var deltas []string
-	record := func(d string) error {
-		released.WriteString(d)
-		deltas = append(deltas, d)
-		if err := sink(d); err != nil {
-			return &clientGoneError{err: err}
-		}
-		return nil
-	}
-	turnCtx, cancel := context.WithTimeout(ctx, uc.cfg.TurnTimeout)
+	p.sink = sink
+	turnCtx := withTimeout(ctx, uc.cfg.TurnTimeout)
 	out, runErr := uc.engine.RunTurn(turnCtx, ports.TurnInput{
 		Policy:     p.policy,
 		Session:    p.session,
@@ -253,11 +257,11 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 		Metadata:   p.cmd.Metadata,
 		History:    p.history,
 		RequestID:  p.cmd.RequestID,
-	}, record)
+	}, p.record)
 	timedOut := errors.Is(turnCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
-	cancel()
+	turnCtx.stop()
 
-	turn := p.newTurn(released.String(), deltas)
+	turn := p.newTurn(p.released.String(), p.deltas)
 	if runErr = p.outcome(ctx, turn, out, runErr, timedOut); runErr == nil {
 		spent = out.Usage
 	}
@@ -267,13 +271,24 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 
 	// The turn is recorded even when the client is gone, so its outcome is
 	// never lost; that write gets its own short deadline.
-	if err := uc.commit(ctx, p.lease.Token(), turn); err != nil {
+	if err := uc.commit(detached, p.lease.Token(), turn); err != nil {
 		return uc.commitFailed(ctx, turn, runErr, err)
 	}
 	if runErr != nil {
 		return nil, runErr
 	}
 	return ResultOf(turn), nil
+}
+
+// record releases reply text: it keeps it for the turn record and hands
+// it to the run's sink.
+func (p *PreparedTurn) record(d string) error {
+	p.released.WriteString(d)
+	p.deltas = append(p.deltas, d)
+	if err := p.sink(d); err != nil {
+		return &clientGoneError{err: err}
+	}
+	return nil
 }
 
 // outcome fills turn from what the engine returned, and returns the
@@ -305,7 +320,7 @@ func (p *PreparedTurn) outcome(ctx context.Context, turn *domain.Turn, out *port
 // reported failed (and its idempotency key never released for a retry
 // that would run it twice) unless the store stays unreachable throughout.
 func (uc *ProcessMessage) commit(ctx context.Context, lease ports.LeaseToken, turn *domain.Turn) error {
-	ctx = context.WithoutCancel(ctx)
+	ctx = detach(ctx)
 	start := time.Now()
 	// The first attempt needs no budget of its own (its write and read-back
 	// take at most one CommitTimeout each) and almost always settles the
@@ -352,8 +367,8 @@ func (uc *ProcessMessage) retryCommit(ctx context.Context, lease ports.LeaseToke
 // tryCommit is one attempt: the write, and when its outcome is unknown, a
 // read of the turn.
 func (uc *ProcessMessage) tryCommit(ctx context.Context, lease ports.LeaseToken, turn *domain.Turn) error {
-	attempt, cancel := context.WithTimeout(ctx, uc.cfg.CommitTimeout)
-	defer cancel()
+	attempt := withTimeout(ctx, uc.cfg.CommitTimeout)
+	defer attempt.stop()
 	err := uc.turns.CommitTurn(attempt, lease, turn)
 	if err == nil || !domain.IsCode(err, domain.CodeStoreUnavailable) {
 		return err
@@ -389,9 +404,10 @@ func (p *PreparedTurn) newTurn(released string, deltas []string) *domain.Turn {
 // keepLease renews the turn's lease every third of its TTL until stopped,
 // so only a holder that stopped (it died, or lost the store) loses it. A
 // renewal that fails is tried at the next tick; one refused (the lease was
-// taken over) ends the renewals: the commit will be refused too.
-func (p *PreparedTurn) keepLease(ctx context.Context) (stop func()) {
-	return keepRenewing(p.uc.clock, p.uc.cfg.LeaseTTL/3, func() bool {
+// taken over) ends the renewals: the commit will be refused too. The
+// renewals live in the prepared turn: p.keeper.stop ends them.
+func (p *PreparedTurn) keepLease(ctx context.Context) {
+	p.keeper.start(p.uc.clock, p.uc.cfg.LeaseTTL/3, func() bool {
 		return !domain.IsCode(p.lease.Renew(ctx), domain.CodeSessionBusy)
 	})
 }
@@ -411,6 +427,15 @@ func (uc *ProcessMessage) commitFailed(ctx context.Context, turn *domain.Turn, r
 		return nil, domain.UnknownOutcome(turn.ID, err)
 	}
 	return nil, err
+}
+
+// detach is ctx without its cancellation, as context.WithoutCancel gives
+// it, or ctx itself when nothing can cancel it (a context detached already).
+func detach(ctx context.Context) context.Context {
+	if ctx.Done() == nil {
+		return ctx
+	}
+	return context.WithoutCancel(ctx)
 }
 
 // clientGoneError marks a failure to deliver text to the client: the turn

@@ -50,8 +50,8 @@ func NewReleases(limit int, clock ports.Clock) *Releases {
 // for the background to retry until lapse passes. A nil *Releases only
 // runs it.
 func (r *Releases) Release(ctx context.Context, lapse time.Duration, release func(context.Context) error) error {
-	attempt, cancel := context.WithTimeout(context.WithoutCancel(ctx), ReleaseAttempt)
-	defer cancel()
+	attempt := withTimeout(detach(ctx), ReleaseAttempt)
+	defer attempt.stop()
 	err := release(attempt)
 	if r == nil || !domain.IsCode(err, domain.CodeStoreUnavailable) {
 		return err

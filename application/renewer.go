@@ -13,24 +13,34 @@ import (
 // costs a timer, not a goroutine. stop waits for a renewal in progress,
 // and none starts after it.
 func keepRenewing(clock ports.Clock, every time.Duration, renew func() (again bool)) (stop func()) {
-	r := &renewer{clock: clock, every: every, renew: renew}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.timer = clock.AfterFunc(every, r.tick)
+	r := &renewer{}
+	r.start(clock, every, renew)
 	return r.stop
 }
 
-// renewer is one keepRenewing's state.
+// renewer is one keepRenewing's state; its zero value is ready to start
+// (a prepared turn holds one for its lease, saving the allocations).
 type renewer struct {
 	clock ports.Clock
 	every time.Duration
 	renew func() bool
+	// next is tick as a func, made once for every timer it is set on.
+	next func()
 
 	// mu is held through a renewal, so stop waits for one in progress
 	// and none starts after it.
 	mu      sync.Mutex
 	timer   ports.Timer
 	stopped bool
+}
+
+// start sets the timer for the first renewal.
+func (r *renewer) start(clock ports.Clock, every time.Duration, renew func() (again bool)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.clock, r.every, r.renew = clock, every, renew
+	r.next = r.tick
+	r.timer = clock.AfterFunc(every, r.next)
 }
 
 // tick renews and sets the timer for the next renewal.
@@ -40,7 +50,7 @@ func (r *renewer) tick() {
 	if r.stopped || !r.renew() {
 		return
 	}
-	r.timer = r.clock.AfterFunc(r.every, r.tick)
+	r.timer = r.clock.AfterFunc(r.every, r.next)
 }
 
 func (r *renewer) stop() {

@@ -202,6 +202,10 @@ func firstRune(s string) rune {
 	return r
 }
 
+// PhraseRunes is how many runes a phrase constraint's phrase has once
+// normalised (as it is matched), prepared once rather than per turn.
+func (c CheckedConstraint) PhraseRunes() int { return utf8.RuneCountInString(c.phrase) }
+
 // MaxMatchRunes returns the most runes a forbidden pattern can match, and
 // false when a match can be arbitrarily long. Streaming keeps that many
 // runes back; an unbounded pattern makes the reply wait until it is whole.

@@ -125,8 +125,13 @@ func ErrorCodeOf(err error) ErrorCode {
 	return CodeInternal
 }
 
-// IsCode reports whether err carries code.
+// IsCode reports whether err carries code. A nil error is answered
+// before errors.As, whose target would otherwise be allocated on every
+// call: the hot paths (commits, releases) ask about nil errors.
 func IsCode(err error, code ErrorCode) bool {
+	if err == nil {
+		return false
+	}
 	var e *Error
 	return errors.As(err, &e) && e.Code == code
 }

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"errors"
-	"net/http"
 	"strings"
 	"time"
 
@@ -76,7 +75,7 @@ func (h *ChatRoutes) Register(_ *gin.RouterGroup, v1 *gin.RouterGroup) {
 // returns false.
 func decodeChat(c *gin.Context) (ChatRequest, bool) {
 	var req ChatRequest
-	if _, err := decodeJSON(c.Request, &req); err != nil {
+	if err := decodeChatRequest(c.Request, &req); err != nil {
 		writeError(c, err)
 		return req, false
 	}
@@ -113,7 +112,7 @@ func (h *ChatRoutes) postChat(c *gin.Context) handled {
 		writeError(c, shown)
 		return unknownTurn(err)
 	}
-	c.JSON(http.StatusOK, res)
+	writeChatResult(c, res)
 	return handled{turnID: res.TurnID}
 }
 

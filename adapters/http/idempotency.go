@@ -135,7 +135,7 @@ func replayTurn(c *gin.Context, res *application.ChatResult) {
 	defer c.Abort()
 	c.Header("Idempotent-Replayed", "true")
 	if !strings.HasSuffix(c.FullPath(), "/stream") {
-		c.JSON(http.StatusOK, res)
+		writeChatResult(c, res)
 		return
 	}
 	s := startStream(c, res.TurnID)

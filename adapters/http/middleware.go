@@ -19,10 +19,27 @@ import (
 
 // Context keys set by the middleware.
 const (
-	keyRequestID = "focal.request_id"
-	keyPrincipal = "focal.principal"
+	keyRequest   = "focal.request"
 	keyErrorCode = "focal.error_code"
 )
+
+// requestState is what the middleware keeps for one request, in one
+// allocation: its id, its caller once authenticated, and its log fields.
+type requestState struct {
+	id string
+	// idHeader is the X-Request-ID header's value list, held here.
+	idHeader      [1]string
+	principal     Principal
+	authenticated bool
+	log           logctx.Fields
+}
+
+// stateOf is the request's state, or nil before requestContext ran.
+func stateOf(c *gin.Context) *requestState {
+	v, _ := c.Get(keyRequest)
+	s, _ := v.(*requestState)
+	return s
+}
 
 // Header names written in their canonical form (as net/http sends them),
 // so setting or reading one on every request does not allocate its
@@ -46,13 +63,13 @@ func requestContext(log *zap.Logger) gin.HandlerFunc {
 		if !saneRequestID.MatchString(id) {
 			id = uuid.NewString()
 		}
-		c.Set(keyRequestID, id)
-		c.Header(headerRequestID, id)
-		ctx, fields := logctx.New(c.Request.Context(), log, zap.String("request_id", id))
-		c.Request = c.Request.WithContext(ctx)
+		st := &requestState{id: id, idHeader: [1]string{id}}
+		c.Set(keyRequest, st)
+		c.Writer.Header()[headerRequestID] = st.idHeader[:]
+		c.Request = c.Request.WithContext(st.log.Bind(c.Request.Context(), log, zap.String("request_id", id)))
 		start := time.Now()
 		c.Next()
-		accessLog(c, fields, start)
+		accessLog(c, &st.log, start)
 	}
 }
 
@@ -72,7 +89,13 @@ func accessLog(c *gin.Context, fields *logctx.Fields, start time.Time) {
 		zap.Duration("latency", time.Since(start)))
 }
 
-func requestID(c *gin.Context) string { return c.GetString(keyRequestID) }
+// requestID is the request's id, "" before requestContext ran.
+func requestID(c *gin.Context) string {
+	if s := stateOf(c); s != nil {
+		return s.id
+	}
+	return ""
+}
 
 // recovery turns a panic into a logged 500 with the standard error body;
 // the panic value and stack stay in the log.
@@ -142,7 +165,12 @@ func authenticate(a *Authenticator) gin.HandlerFunc {
 			writeError(c, err)
 			return
 		}
-		c.Set(keyPrincipal, p)
+		st := stateOf(c)
+		if st == nil { // a router without requestContext (tests)
+			st = &requestState{}
+			c.Set(keyRequest, st)
+		}
+		st.principal, st.authenticated = p, true
 		logctx.Add(c.Request.Context(), zap.String("tenant_id", p.TenantID))
 		c.Next()
 	}
@@ -151,11 +179,11 @@ func authenticate(a *Authenticator) gin.HandlerFunc {
 // principal returns the authenticated caller; routes behind authenticate
 // always have one.
 func principal(c *gin.Context) Principal {
-	p, ok := c.Get(keyPrincipal)
-	if !ok {
+	st := stateOf(c)
+	if st == nil || !st.authenticated {
 		panic(fmt.Sprintf("route %s is not behind authentication", c.FullPath()))
 	}
-	return p.(Principal)
+	return st.principal
 }
 
 // viewer says how much of a policy the caller may read.

@@ -22,14 +22,40 @@ type Fields struct {
 	fields []zap.Field // a handful: found by name without a map
 	// room holds the first fields, so a request's set is one allocation.
 	room [8]zap.Field
+	// carrier is the context Bind returns: held here, so that binding
+	// allocates nothing.
+	carrier carrier
+}
+
+// carrier is a context carrying a Fields over its parent.
+type carrier struct {
+	context.Context
+	f *Fields
+}
+
+// Value is the Fields under logctx's key, else the parent's value.
+func (c *carrier) Value(k any) any {
+	if k == (key{}) {
+		return c.f
+	}
+	return c.Context.Value(k)
 }
 
 // New returns ctx carrying a logger derived from base.
 func New(ctx context.Context, base *zap.Logger, fields ...zap.Field) (context.Context, *Fields) {
-	f := &Fields{base: base}
+	f := &Fields{}
+	return f.Bind(ctx, base, fields...), f
+}
+
+// Bind is New for a Fields the caller holds (one allocation with the rest
+// of what it keeps for a request): it sets f up with base and fields and
+// returns ctx carrying it. f must not be copied or bound again after.
+func (f *Fields) Bind(ctx context.Context, base *zap.Logger, fields ...zap.Field) context.Context {
+	f.base = base
 	f.fields = f.room[:0]
 	f.Add(fields...)
-	return context.WithValue(ctx, key{}, f), f
+	f.carrier = carrier{Context: ctx, f: f}
+	return &f.carrier
 }
 
 // Add sets fields; a field named again replaces the earlier value.

@@ -46,7 +46,7 @@ func (m *Metrics) GinMiddleware() gin.HandlerFunc {
 				// which will answer 500.
 				status = http.StatusInternalServerError
 			}
-			m.httpRequestsOf.get(route, method, strconv.Itoa(status)).Inc()
+			m.httpRequestsOf.get(route, method, statusLabel(status)).Inc()
 			m.httpDurationOf.get(route, method, "").Observe(since(start))
 			if span != nil {
 				endServerSpan(span, status)
@@ -89,6 +89,23 @@ func endServerSpan(span trace.Span, status int) {
 		span.SetStatus(codes.Error, http.StatusText(status))
 	}
 	span.End()
+}
+
+// statusLabels are the status codes' labels, written once: formatting the
+// status of every request allocated its text each time.
+var statusLabels = func() (labels [600]string) {
+	for code := range labels {
+		labels[code] = strconv.Itoa(code)
+	}
+	return labels
+}()
+
+// statusLabel is the label of an HTTP status code.
+func statusLabel(status int) string {
+	if status >= 0 && status < len(statusLabels) {
+		return statusLabels[status]
+	}
+	return strconv.Itoa(status)
 }
 
 // methodLabel bounds the method label to the standard methods.

@@ -3,7 +3,6 @@ package alignment
 import (
 	"context"
 	"errors"
-	"fmt"
 	"maps"
 	"strings"
 	"time"
@@ -160,9 +159,9 @@ func reaskReason(cp *domain.CompiledPolicy, c collection, step *domain.Step) str
 	}
 	v := x.Variable()
 	if v.Hint != "" {
-		return fmt.Sprintf("I still need your %s (%s).", v.Label(), v.Hint)
+		return "I still need your " + v.Label() + " (" + v.Hint + ")."
 	}
-	return fmt.Sprintf("I still need your %s.", v.Label())
+	return "I still need your " + v.Label() + "."
 }
 
 // sentence makes a reason a sentence: capitalised (unless it starts with

@@ -24,7 +24,7 @@ type Engine struct {
 	clock    ports.Clock
 	embedder ports.Embedder    // optional: the matcher reads words only without it
 	tools    ports.ToolInvoker // optional: tool calls fail without it
-	compiled *bounded.Cache[string, *domain.CompiledPolicy]
+	compiled *bounded.Cache[compiledKey, *domain.CompiledPolicy]
 	compile  singleflight.Group
 	// compiling holds a slot per policy compile in progress: a compile
 	// trains the policy's matcher, and many tenants' first turns at once
@@ -69,7 +69,7 @@ func New(d Deps) (*Engine, error) {
 	if d.Model == nil || d.History == nil || d.Clock == nil {
 		return nil, fmt.Errorf("alignment: model, history and clock are required")
 	}
-	cache, err := bounded.New[string, *domain.CompiledPolicy](compiledCacheSize, compiledCacheBytes,
+	cache, err := bounded.New[compiledKey, *domain.CompiledPolicy](compiledCacheSize, compiledCacheBytes,
 		func(cp *domain.CompiledPolicy) int64 { return compiledPerTextByte * int64(cp.Policy.TextBytes()) })
 	if err != nil {
 		return nil, err
@@ -99,12 +99,25 @@ func policyKey(p *domain.Policy) string {
 }
 
 // compiledKey names a compiled form of a policy version: with the
-// embeddings of its examples or without.
-func compiledKey(p *domain.Policy, withVectors bool) string {
-	if withVectors {
-		return policyKey(p) + "/semantic"
+// embeddings of its examples or without. A struct, not policyKey's text,
+// so that finding the compiled policy of a turn allocates nothing.
+type compiledKey struct {
+	tenantID, agentID string
+	version           int64
+	semantic          bool
+}
+
+func compiledKeyOf(p *domain.Policy, withVectors bool) compiledKey {
+	return compiledKey{tenantID: p.Agent.TenantID, agentID: p.Agent.ID, version: p.Agent.Version, semantic: withVectors}
+}
+
+// flightKey is k as the text compiles of the same version share.
+func (k compiledKey) flightKey() string {
+	key := k.tenantID + "/" + k.agentID + "/" + strconv.FormatInt(k.version, 10)
+	if k.semantic {
+		key += "/semantic"
 	}
-	return policyKey(p)
+	return key
 }
 
 // compiledPolicy returns the compiled form of p (with vectors, the
@@ -112,11 +125,11 @@ func compiledKey(p *domain.Policy, withVectors bool) string {
 // once even when many turns ask for it at the same moment, and waiting
 // (within ctx) for a compile slot.
 func (e *Engine) compiledPolicy(ctx context.Context, p *domain.Policy, vectors [][]float32) (*domain.CompiledPolicy, error) {
-	key := compiledKey(p, vectors != nil)
+	key := compiledKeyOf(p, vectors != nil)
 	if cp, ok := e.compiled.Get(key); ok {
 		return cp, nil
 	}
-	v, err, _ := e.compile.Do(key, func() (any, error) {
+	v, err, _ := e.compile.Do(key.flightKey(), func() (any, error) {
 		// A compile that finished between the Get above and Do has cached it.
 		if cp, ok := e.compiled.Get(key); ok {
 			return cp, nil

@@ -83,10 +83,10 @@ func TestExplanationTimesTheRuleJudge(t *testing.T) {
 func TestPolicyCompiledOncePerVersion(t *testing.T) {
 	h := newHarness(t, testPolicy(globalRule("a", "alpha", "A.")), newFakeModel(say("ok")))
 	h.run("alpha")
-	first, ok := h.engine.compiled.Get(policyKey(h.policy))
+	first, ok := h.engine.compiled.Get(compiledKeyOf(h.policy, false))
 	require.True(t, ok)
 	h.run("alpha")
-	again, _ := h.engine.compiled.Get(policyKey(h.policy))
+	again, _ := h.engine.compiled.Get(compiledKeyOf(h.policy, false))
 	assert.Same(t, first, again)
 
 	changed := testPolicy(globalRule("b", "beta", "B."))

@@ -43,7 +43,7 @@ func (e *Engine) move(d *decided, in ports.TurnInput, scores *matching) navigati
 	var vars map[string]any
 	guard := func(tr domain.Transition) bool {
 		if vars == nil {
-			vars = variables(d.cp, in, in.Session, d.coll.vars)
+			vars = variables(&d.builtins, d.cp, in, in.Session, d.coll.vars)
 		}
 		ok, _ := e.exprs.holds(tr.When, vars, in.Metadata, d.now)
 		return ok
@@ -190,7 +190,7 @@ func (d *decided) toolJobs(in ports.TurnInput) []toolJob {
 // toolVars are what tool inputs are taken from: the variables as collected
 // this turn, with the built-ins and the request's metadata.
 func (d *decided) toolVars(in ports.TurnInput) map[string]any {
-	return variables(d.cp, in, in.Session, d.coll.vars)
+	return variables(&d.builtins, d.cp, in, in.Session, d.coll.vars)
 }
 
 // toolSets lists the variables the tools set, for the explanation.

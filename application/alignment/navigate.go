@@ -89,7 +89,14 @@ func stepMove(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, m *matchi
 	step := sc.Step(pos.StepID)
 	in := domain.NavigationInput{Position: pos, Settings: cp.Settings,
 		TargetTerminal: func(id string) bool { s := sc.Step(id); return s != nil && s.Terminal }}
+	// Sized once: the exit, the transitions and staying.
 	var options []domain.ScenarioOption
+	if n := len(step.Transitions); n > 0 || m.step.Exit != nil {
+		options = make([]domain.ScenarioOption, 0, n+2)
+	}
+	if n := len(step.Transitions); n > 0 {
+		in.Transitions = make([]domain.ScoredTransition, 0, n)
+	}
 	if ev := m.step.Exit; ev != nil {
 		in.ExitScore = ev.Score
 		options = append(options, option(domain.MoveExit, "", *ev))

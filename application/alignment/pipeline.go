@@ -66,6 +66,7 @@ type decided struct {
 	nav        navigation
 	cands      ruleCandidates
 	sel        selection
+	builtins   builtinValues
 }
 
 // decide runs the steps up to the rule selection. Its steps are timed

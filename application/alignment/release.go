@@ -47,7 +47,7 @@ func newReleaser(sink ports.DeltaSink, enforced []domain.CheckedConstraint) *rel
 		switch c.Constraint.Kind {
 		case domain.ConstraintForbidPhrase:
 			r.lexical = append(r.lexical, c)
-			r.phraseLen = max(r.phraseLen, utf8.RuneCountInString(domain.NormalizeText(c.Constraint.Value)))
+			r.phraseLen = max(r.phraseLen, c.PhraseRunes())
 		case domain.ConstraintForbidPattern:
 			n, bounded := c.MaxMatchRunes()
 			if !bounded {

@@ -27,8 +27,9 @@ type replyScope struct {
 	// vars are the session's variables once the tools ran, with the
 	// built-ins and the request's metadata (meta); nil until variables()
 	// gathers them.
-	vars    map[string]any
-	history *recentTurns
+	vars     map[string]any
+	builtins *builtinValues
+	history  *recentTurns
 	// reask says why the step asks again (what its variables lack);
 	// resume is the step's question, said after a digression's answer.
 	reask, resume string
@@ -41,7 +42,7 @@ type replyScope struct {
 func newReplyScope(d *decided, in ports.TurnInput, calls []domain.ToolCall, after *domain.Session) *replyScope {
 	cp, nav := d.cp, d.nav
 	s := &replyScope{cp: cp, message: in.Message, matched: d.sel.matched, toolCalls: calls,
-		in: in, after: after, history: d.history, command: nav.decision.Command}
+		in: in, after: after, builtins: &d.builtins, history: d.history, command: nav.decision.Command}
 	if pos := nav.position; pos != nil {
 		if s.scenario = cp.Scenario(pos.ScenarioID); s.scenario != nil {
 			s.step = s.scenario.Step(pos.StepID)
@@ -55,14 +56,13 @@ func newReplyScope(d *decided, in ports.TurnInput, calls []domain.ToolCall, afte
 	if s.step == nil || len(s.step.Collects) == 0 {
 		return s
 	}
-	reason := reaskReason(cp, d.coll, s.step)
 	switch {
 	case nav.decision.Digression != "":
 		if id := s.templateOf(s.step.TemplateIDs, domain.ModeExclusive); id != "" {
 			s.resume = s.render(id)
 		}
 	case !s.stepEntered || hasProblem(d.coll, s.step):
-		s.reask = reason
+		s.reask = reaskReason(cp, d.coll, s.step)
 	}
 	return s
 }
@@ -168,7 +168,7 @@ func (s *replyScope) templateOf(ids []string, mode domain.TemplateMode) string {
 // one goroutine.
 func (s *replyScope) variables() map[string]any {
 	if s.vars == nil {
-		s.vars = variables(s.cp, s.in, s.after, nil)
+		s.vars = variables(s.builtins, s.cp, s.in, s.after, nil)
 	}
 	return s.vars
 }
@@ -199,18 +199,19 @@ func (s *replyScope) render(id string) string {
 // variables are a session's variables (values, when not nil, instead of
 // the session's) plus built-ins describing the turn, and the request's
 // metadata as meta; session variables win over built-ins, so a tool can
-// override one.
-func variables(cp *domain.CompiledPolicy, in ports.TurnInput, s *domain.Session, values map[string]any) map[string]any {
+// override one. b holds the built-ins' values of the turn.
+func variables(b *builtinValues, cp *domain.CompiledPolicy, in ports.TurnInput, s *domain.Session, values map[string]any) map[string]any {
 	if values == nil {
 		values = s.Variables
 	}
+	b.box(cp, in, s)
 	// Sized once: the built-ins, the variables and meta.
 	v := make(map[string]any, builtinVariables+len(values)+1)
-	v["agent_name"] = cp.Policy.Agent.Name
-	v["channel"] = s.Channel
-	v["user_channel_id"] = s.UserChannelID
-	v["session_id"] = s.ID
-	v["turn_number"] = in.TurnNumber
+	v["agent_name"] = b.agentName
+	v["channel"] = b.channel
+	v["user_channel_id"] = b.userChannelID
+	v["session_id"] = b.sessionID
+	v["turn_number"] = b.turnNumber
 	maps.Copy(v, values)
 	if in.Metadata != nil {
 		v["meta"] = in.Metadata
@@ -220,3 +221,22 @@ func variables(cp *domain.CompiledPolicy, in ports.TurnInput, s *domain.Session,
 
 // builtinVariables is how many built-ins variables sets.
 const builtinVariables = 5
+
+// builtinValues are the built-in variables' values of one turn, boxed
+// once: a turn gathers its variables up to three times (a transition's
+// guard, the tools' inputs, the reply), and boxing a string allocates.
+// The built-ins describe the turn and its session, whose channel, user
+// and id no step changes. A turn's steps use it one at a time.
+type builtinValues struct {
+	boxed                                                    bool
+	agentName, channel, userChannelID, sessionID, turnNumber any
+}
+
+// box boxes the built-ins of the turn on first use.
+func (b *builtinValues) box(cp *domain.CompiledPolicy, in ports.TurnInput, s *domain.Session) {
+	if b.boxed {
+		return
+	}
+	b.agentName, b.channel, b.userChannelID, b.sessionID = cp.Policy.Agent.Name, s.Channel, s.UserChannelID, s.ID
+	b.turnNumber, b.boxed = in.TurnNumber, true
+}

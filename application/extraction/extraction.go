@@ -88,7 +88,7 @@ func New(model ports.ChatModel) (*Extractor, error) {
 	if model == nil {
 		return nil, errors.New("extraction: a chat model is required")
 	}
-	return &Extractor{model: model, schemas: schemaCache{m: map[schemaKey]string{}}}, nil
+	return &Extractor{model: model, schemas: schemaCache{m: map[schemaKey]*cachedSchema{}}}, nil
 }
 
 // Turn is one turn's extraction. However often Fill is called, and from
@@ -122,7 +122,7 @@ func (t *Turn) Fill(ctx context.Context, req Request) (Result, error) {
 	if spent {
 		return Result{Note: NoteSpent}, nil
 	}
-	res, err := t.x.model.StreamChat(ctx, chatRequest(req, missing, t.x.schemas.text(req.Variables, missing)), func(string) error { return nil })
+	res, err := t.x.model.StreamChat(ctx, chatRequest(req, missing, t.x.schemas.system(req.Variables, missing, req.Now)), func(string) error { return nil })
 	if errors.Is(err, ports.ErrOffline) {
 		return Result{Note: NoteOffline}, nil
 	}
@@ -179,14 +179,10 @@ func parseAnswer(text string) (map[string]json.RawMessage, bool) {
 	return answer, true
 }
 
-// chatRequest is the one structured-output call: the JSON schema of the
-// variables wanted (schema, written by answerSchemaText), the rules of the
-// answer, and the message.
-func chatRequest(req Request, missing []*domain.Extractor, schema string) ports.ChatRequest {
-	system := "You read values out of a customer's message for a customer-service agent. " +
-		"Answer with one JSON object only, valid against this JSON Schema:\n" + schema + "\n" +
-		"Give a value only when the message states it; use null for anything it does not give. Never guess. " +
-		"Today is " + req.Now.Format(domain.DateLayout) + " (" + req.Now.Weekday().String() + "): write dates as YYYY-MM-DD."
+// chatRequest is the one structured-output call: the system prompt
+// (systemPrompt's, with the JSON schema of the variables wanted and the
+// rules of the answer), and the message.
+func chatRequest(req Request, missing []*domain.Extractor, system string) ports.ChatRequest {
 	user := "Customer message:\n" + req.Message
 	if req.Question != "" {
 		user = "The agent asked:\n" + req.Question + "\n\n" + user
@@ -204,14 +200,33 @@ func chatRequest(req Request, missing []*domain.Extractor, schema string) ports.
 	}
 }
 
+// systemPrompt is the extraction's system prompt for the answer schema
+// and the day of now.
+func systemPrompt(schema string, now time.Time) string {
+	return "You read values out of a customer's message for a customer-service agent. " +
+		"Answer with one JSON object only, valid against this JSON Schema:\n" + schema + "\n" +
+		"Give a value only when the message states it; use null for anything it does not give. Never guess. " +
+		"Today is " + now.Format(domain.DateLayout) + " (" + now.Weekday().String() + "): write dates as YYYY-MM-DD."
+}
+
 // schemaCache keeps the answer schemas already written, by variable set
 // and variables wanted: a flow step asks for the same variables turn after
-// turn, and writing the schema is most of a request's cost. It holds at
+// turn, and writing the schema is most of a request's cost. With each it
+// keeps the system prompt of the last day asked for. It holds at
 // most maxSchemas (it is emptied when full: policies are recompiled, and
 // a cache that only grew would keep their variable sets alive).
 type schemaCache struct {
 	mu sync.Mutex
-	m  map[schemaKey]string
+	m  map[schemaKey]*cachedSchema
+}
+
+// cachedSchema is an answer schema and its system prompt on one day.
+type cachedSchema struct {
+	schema string
+	year   int
+	month  time.Month
+	day    int
+	prompt string
 }
 
 type schemaKey struct {
@@ -222,8 +237,8 @@ type schemaKey struct {
 // maxSchemas bounds the schemaCache.
 const maxSchemas = 1024
 
-// text is the indented JSON Schema of the answer for missing, from vars.
-func (c *schemaCache) text(vars *domain.VariableSet, missing []*domain.Extractor) string {
+// system is the system prompt asking for missing, from vars, on now's day.
+func (c *schemaCache) system(vars *domain.VariableSet, missing []*domain.Extractor, now time.Time) string {
 	var names strings.Builder
 	for _, x := range missing {
 		names.WriteString(x.Variable().Name)
@@ -232,15 +247,18 @@ func (c *schemaCache) text(vars *domain.VariableSet, missing []*domain.Extractor
 	k := schemaKey{vars: vars, names: names.String()}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if s, ok := c.m[k]; ok {
-		return s
+	s, ok := c.m[k]
+	if !ok {
+		if len(c.m) >= maxSchemas {
+			clear(c.m)
+		}
+		s = &cachedSchema{schema: answerSchemaText(missing)}
+		c.m[k] = s
 	}
-	if len(c.m) >= maxSchemas {
-		clear(c.m)
+	if y, m, d := now.Date(); s.prompt == "" || y != s.year || m != s.month || d != s.day {
+		s.prompt, s.year, s.month, s.day = systemPrompt(s.schema, now), y, m, d
 	}
-	s := answerSchemaText(missing)
-	c.m[k] = s
-	return s
+	return s.prompt
 }
 
 // answerSchemaText is answerSchema as indented JSON.

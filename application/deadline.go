@@ -1,0 +1,86 @@
+package application
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// deadlineContext is context.WithTimeout's context made on demand. Every
+// turn bounds three calls with a timeout (the engine run, the commit, the
+// release), and most callees only ask Err, never wait on Done: a timer
+// context, its timer and its cancel function cost five allocations and two
+// timer-heap updates each. This one is the real context.WithDeadline
+// context once anything waits on Done or the context ends (its deadline
+// passes, its parent ends, or stop is called), and a lookup until then:
+// Err, Value, Deadline and context.Cause answer as the real one would.
+type deadlineContext struct {
+	parent   context.Context
+	deadline time.Time // the earlier of the timeout's and the parent's
+
+	mu      sync.Mutex
+	real    context.Context // context.WithDeadline(parent, deadline), once made
+	cancel  context.CancelFunc
+	stopped bool
+}
+
+// withTimeout is context.WithTimeout(parent, timeout), made on demand; the
+// caller must call stop, as it would the cancel function.
+func withTimeout(parent context.Context, timeout time.Duration) *deadlineContext {
+	d := time.Now().Add(timeout)
+	if pd, ok := parent.Deadline(); ok && pd.Before(d) {
+		d = pd
+	}
+	return &deadlineContext{parent: parent, deadline: d}
+}
+
+// made is the real context, made first when c has ended or when force.
+func (c *deadlineContext) made(force bool) context.Context {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.real != nil {
+		return c.real
+	}
+	if !force && !c.stopped && c.parent.Err() == nil && time.Now().Before(c.deadline) {
+		return nil
+	}
+	c.real, c.cancel = context.WithDeadline(c.parent, c.deadline)
+	if c.stopped {
+		c.cancel()
+	}
+	return c.real
+}
+
+// stop ends c, as context.WithTimeout's cancel function does.
+func (c *deadlineContext) stop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.stopped = true
+	if c.cancel != nil {
+		c.cancel()
+	}
+}
+
+// Deadline implements context.Context.
+func (c *deadlineContext) Deadline() (time.Time, bool) { return c.deadline, true }
+
+// Done implements context.Context: waiting needs the real context.
+func (c *deadlineContext) Done() <-chan struct{} { return c.made(true).Done() }
+
+// Err implements context.Context.
+func (c *deadlineContext) Err() error {
+	if real := c.made(false); real != nil {
+		return real.Err()
+	}
+	return nil
+}
+
+// Value implements context.Context. Until c ends, the parent's values are
+// c's (context.Cause finds the parent's cancellation, which has no cause
+// while c runs); once it has ended, the real context answers.
+func (c *deadlineContext) Value(key any) any {
+	if real := c.made(false); real != nil {
+		return real.Value(key)
+	}
+	return c.parent.Value(key)
+}
