@@ -40,7 +40,7 @@ type MessageScores struct {
 	in         MatchInput
 	text       *messageText     // the message read, for Step to share
 	similarity []float64        // to ExampleTexts, or nil
-	read       *readMessage     // what scoring read of the message
+	read       readMessage      // what scoring read of the message
 	scores     []ConditionScore // of the conditions scoring at least 0.01, best first
 }
 
@@ -166,7 +166,7 @@ func (s *MessageScores) ExplainEntry(scenarioID string) ConditionEvidence {
 func (s *MessageScores) explain(c int) ConditionEvidence {
 	if i, ok := s.indexOf(c); ok {
 		if s.scores[i].Example < 0 {
-			s.cp.global.matcher.explainMore(s.read, s.scores[i:i+1])
+			s.cp.global.matcher.explainMore(&s.read, s.scores[i:i+1])
 		}
 		return s.cp.global.evidence(s.scores[i])
 	}

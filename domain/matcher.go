@@ -95,10 +95,10 @@ type Matcher struct {
 	// knows nothing, which the semantic signal is combined against.
 	priorLogit []float64
 	semantic   SemanticCalibration
-	// exampleWords holds each example's word features (ids ascending), to
+	// examplesByWord holds, by word feature, the examples that have it, to
 	// name the example nearest a message.
-	exampleWords [][]matcherEntry
-	scratch      sync.Pool // *scoreScratch
+	examplesByWord examplePostings
+	scratch        sync.Pool // *scoreScratch
 }
 
 // CompileMatcher learns one model from every condition together: each
@@ -135,15 +135,13 @@ func compileMatcher(conds []MatcherCondition, opts MatcherOptions) (*Matcher, *t
 	m.cal = fitCalibration(m.calibrationPoints(set, models))
 	m.priorLogit = m.emptyMessageLogits()
 	m.semantic = m.semanticCalibration(conds, set)
-	m.exampleWords = make([][]matcherEntry, set.numExamples)
-	for i := range m.exampleWords {
-		words := slices.Clone(set.xs[i].e[:set.xs[i].nWords])
-		slices.SortFunc(words, func(a, b matcherEntry) int { return int(a.id - b.id) })
-		m.exampleWords[i] = words
+	m.examplesByWord = newExamplePostings(set.xs[:set.numExamples], len(set.vocab.icf))
+	most := 0
+	for c := range conds {
+		most = max(most, len(conds[c].Examples))
 	}
-	dim := len(set.vocab.icf)
 	m.scratch.New = func() any {
-		return &scoreScratch{margins: make([]float64, len(conds)), logOdds: make([]float64, len(conds)), words: make([]float32, dim)}
+		return &scoreScratch{margins: make([]float64, len(conds)), logOdds: make([]float64, len(conds)), near: make([]float64, most)}
 	}
 	return m, set, models, nil
 }

@@ -9,10 +9,16 @@ const matcherExplained = 3
 // message and the message's words that weigh most for the condition. One
 // pass over the message's postings credits each feature's contribution to
 // the words it came from.
-func (m *Matcher) explain(out []ConditionScore, words []matcherWord, q *messageVec, sem *semanticEvidence, dense []float32) {
+func (m *Matcher) explain(out []ConditionScore, words []matcherWord, q *messageVec, sem *semanticEvidence, scratch *scoreScratch) {
 	out = out[:min(matcherExplained, len(out))]
-	// One buffer for every result's credits: explaining runs every turn.
-	flat := make([]float64, len(out)*len(words))
+	// One buffer for every result's credits, kept between calls:
+	// explaining runs every turn.
+	n := len(out) * len(words)
+	if cap(scratch.credit) < n {
+		scratch.credit = make([]float64, n)
+	}
+	flat := scratch.credit[:n]
+	clear(flat)
 	credit := func(k int) []float64 { return flat[k*len(words) : (k+1)*len(words)] }
 	for j, e := range q.e {
 		origins := q.origins[q.originAt[j]:q.originAt[j+1]]
@@ -28,22 +34,33 @@ func (m *Matcher) explain(out []ConditionScore, words []matcherWord, q *messageV
 			}
 		}
 	}
-	for _, e := range q.e[:q.nWords] {
-		dense[e.id] = e.v
-	}
+	var byID []matcherEntry                // the message's word features, ids ascending
+	terms := make([]string, 0, 3*len(out)) // every result's, one allocation
 	for k := range out {
 		cs := &out[k]
 		c := cs.Condition
 		if sem != nil && cs.Semantic >= cs.Lexical && sem.at[c] >= 0 {
 			cs.Example = sem.at[c]
 		} else {
-			cs.Example = m.nearestExample(c, dense)
+			if byID == nil {
+				byID = sortedByID(append(scratch.byID[:0], q.e[:q.nWords]...))
+				scratch.byID = byID
+			}
+			cs.Example = m.nearestExample(c, byID, scratch.near)
 		}
-		cs.Terms = topTerms(words, credit(k))
+		cs.Terms = topTerms(terms[3*k:3*k:3*k+3], words, credit(k))
 	}
-	for _, e := range q.e[:q.nWords] {
-		dense[e.id] = 0
+}
+
+// sortedByID sorts es by feature id (an insertion sort: a message has a
+// few dozen word features) and returns it.
+func sortedByID(es []matcherEntry) []matcherEntry {
+	for i := 1; i < len(es); i++ {
+		for j := i; j > 0 && es[j].id < es[j-1].id; j-- {
+			es[j], es[j-1] = es[j-1], es[j]
+		}
 	}
+	return es
 }
 
 // weightOf is condition c's weight for feature id (0 when pruned).
@@ -67,20 +84,20 @@ func (m *Matcher) weightOf(c int, id int32) float64 {
 }
 
 // topTerms is the (up to) three words with the most credit, "not " before
-// a negated one.
-func topTerms(words []matcherWord, credit []float64) []string {
-	var out []string
+// a negated one, in out (empty, room for three) or nil when none has
+// credit.
+func topTerms(out []string, words []matcherWord, credit []float64) []string {
 	for i := nextByCredit(credit, -1); i >= 0 && len(out) < 3; i = nextByCredit(credit, i) {
 		t := words[i].stem
 		if words[i].negated {
 			t = "not " + t
 		}
-		if out == nil {
-			out = make([]string, 0, 3)
-		}
 		if !slices.Contains(out, t) {
 			out = append(out, t)
 		}
+	}
+	if len(out) == 0 {
+		return nil
 	}
 	return out
 }
@@ -104,18 +121,67 @@ func nextByCredit(credit []float64, prev int) int {
 }
 
 // nearestExample is the index within condition c of the example sharing
-// the most word weight with the message, whose word features are set in
-// dense (cosine over word features); -1 if none shares a word.
-func (m *Matcher) nearestExample(c int, dense []float32) int {
-	best, at := 0.0, -1
-	for j, ex := range m.exampleWords[m.exampleStart[c]:m.exampleStart[c+1]] {
-		var d float64
-		for _, e := range ex {
-			d += float64(dense[e.id]) * float64(e.v)
+// the most word weight with the message, whose word features (ids
+// ascending) are words (cosine over word features); -1 if none shares a
+// word. near is scratch, one per example of the largest condition. It
+// reads only the examples holding one of the message's words, and adds
+// each example's products in ascending feature id, the order a pass over
+// each example's words (ids ascending) added them.
+func (m *Matcher) nearestExample(c int, words []matcherEntry, near []float64) int {
+	first, last := int32(m.exampleStart[c]), int32(m.exampleStart[c+1])
+	near = near[:last-first]
+	clear(near)
+	for _, e := range words {
+		list := m.examplesByWord.of(e.id)
+		k, _ := slices.BinarySearchFunc(list, first, func(x exampleWeight, t int32) int { return int(x.example - t) })
+		for ; k < len(list) && list[k].example < last; k++ {
+			near[list[k].example-first] += float64(e.v) * float64(list[k].v)
 		}
+	}
+	best, at := 0.0, -1
+	for j, d := range near {
 		if d > best {
 			best, at = d, j
 		}
 	}
 	return at
 }
+
+// examplePostings are the training examples by word feature: the examples
+// having feature f, ascending, with its weight in each, are
+// list[start[f]:start[f+1]].
+type examplePostings struct {
+	start []int32
+	list  []exampleWeight
+}
+
+// exampleWeight is an example's weight for one feature.
+type exampleWeight struct {
+	example int32
+	v       float32
+}
+
+// newExamplePostings indexes the word features of xs, the examples in
+// flat order, over dim features.
+func newExamplePostings(xs []matcherVec, dim int) examplePostings {
+	p := examplePostings{start: make([]int32, dim+1)}
+	for i := range xs {
+		for _, e := range xs[i].e[:xs[i].nWords] {
+			p.start[e.id+1]++
+		}
+	}
+	for f := 1; f <= dim; f++ {
+		p.start[f] += p.start[f-1]
+	}
+	p.list = make([]exampleWeight, p.start[dim])
+	fill := slices.Clone(p.start[:dim])
+	for i := range xs {
+		for _, e := range xs[i].e[:xs[i].nWords] {
+			p.list[fill[e.id]] = exampleWeight{int32(i), e.v}
+			fill[e.id]++
+		}
+	}
+	return p
+}
+
+func (p *examplePostings) of(id int32) []exampleWeight { return p.list[p.start[id]:p.start[id+1]] }

@@ -71,12 +71,12 @@ type readMessage struct {
 }
 
 // score is Score, also returning what it read of the message.
-func (m *Matcher) score(in MatchInput, candidates []int) ([]ConditionScore, *readMessage) {
+func (m *Matcher) score(in MatchInput, candidates []int) ([]ConditionScore, readMessage) {
 	return m.scoreText(readMessageText(in.Text, m.tuning.negationScope), in, candidates)
 }
 
 // scoreText is score with in.Text already read, as text.
-func (m *Matcher) scoreText(text *messageText, in MatchInput, candidates []int) ([]ConditionScore, *readMessage) {
+func (m *Matcher) scoreText(text *messageText, in MatchInput, candidates []int) ([]ConditionScore, readMessage) {
 	words, q := m.message(text, in.Context)
 	scratch := m.scratch.Get().(*scoreScratch)
 	defer m.scratch.Put(scratch)
@@ -100,7 +100,7 @@ func (m *Matcher) scoreText(text *messageText, in MatchInput, candidates []int) 
 		}
 		return z
 	}
-	var chosen []int
+	chosen := scratch.chosen[:0]
 	if candidates != nil {
 		for _, c := range candidates {
 			if c >= 0 && c < len(acc) {
@@ -112,8 +112,12 @@ func (m *Matcher) scoreText(text *messageText, in MatchInput, candidates []int) 
 		for c := range z {
 			z[c] = logOdds(c)
 		}
-		chosen = bestConditions(z, m.opts.MaxResults, logit(m.opts.ReportFloor))
+		scratch.heap = bestConditions(scratch.heap[:0], z, m.opts.MaxResults, logit(m.opts.ReportFloor))
+		for _, e := range scratch.heap {
+			chosen = append(chosen, e.c)
+		}
 	}
+	scratch.chosen = chosen
 	out := make([]ConditionScore, len(chosen))
 	for k, c := range chosen {
 		z := lexLogit(c)
@@ -128,8 +132,8 @@ func (m *Matcher) scoreText(text *messageText, in MatchInput, candidates []int) 
 	slices.SortFunc(out, func(a, b ConditionScore) int {
 		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(b.Margin, a.Margin), cmp.Compare(a.Condition, b.Condition))
 	})
-	m.explain(out, words, &q, sem, scratch.words)
-	return out, &readMessage{words: words, q: q, sem: sem}
+	m.explain(out, words, &q, sem, scratch)
+	return out, readMessage{words: words, q: q, sem: sem}
 }
 
 // message is text's words and vector, context mixed in. A text read with
@@ -155,23 +159,27 @@ func (m *Matcher) explainMore(msg *readMessage, scores []ConditionScore) {
 	scratch := m.scratch.Get().(*scoreScratch)
 	defer m.scratch.Put(scratch)
 	for start := 0; start < len(scores); start += matcherExplained {
-		m.explain(scores[start:min(len(scores), start+matcherExplained)], msg.words, &msg.q, msg.sem, scratch.words)
+		m.explain(scores[start:min(len(scores), start+matcherExplained)], msg.words, &msg.q, msg.sem, scratch)
 	}
 }
 
 // scoreScratch is one Score call's buffers, kept between calls.
 type scoreScratch struct {
-	margins []float64 // one per condition
-	logOdds []float64 // one per condition
-	words   []float32 // one per feature, zero between uses
+	margins []float64      // one per condition
+	logOdds []float64      // one per condition
+	heap    []scored       // bestConditions'
+	chosen  []int          // the conditions a call returns
+	credit  []float64      // explain's, per result and word
+	near    []float64      // one per example of the largest condition
+	byID    []matcherEntry // a message's word features by id
 }
 
 // bestConditions returns up to limit of the conditions whose log-odds
-// (z, by condition) reach floor (in no particular order), keeping the best
+// (z, by condition) reach floor (in no particular order), with their
+// log-odds, appended to h (empty; its array is reused). It keeps the best
 // seen so far in a heap whose root is the worst of them (sifted here rather
 // than through container/heap, whose interface boxed every push).
-func bestConditions(z []float64, limit int, floor float64) []int {
-	h := make([]scored, 0, limit)
+func bestConditions(h []scored, z []float64, limit int, floor float64) []scored {
 	for c, zc := range z {
 		if zc < floor {
 			continue
@@ -186,11 +194,7 @@ func bestConditions(z []float64, limit int, floor float64) []int {
 			siftDown(h, 0)
 		}
 	}
-	out := make([]int, len(h))
-	for k, e := range h {
-		out[k] = e.c
-	}
-	return out
+	return h
 }
 
 // scored is a condition with its log-odds.
