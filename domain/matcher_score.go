@@ -108,11 +108,15 @@ func (m *Matcher) scoreText(text *messageText, in MatchInput, candidates []int) 
 			}
 		}
 	} else {
-		z := scratch.logOdds
-		for c := range z {
-			z[c] = logOdds(c)
+		if sem == nil && m.linearLexical() {
+			scratch.heap = m.bestLexical(scratch.heap[:0], acc, first, second)
+		} else {
+			z := scratch.logOdds
+			for c := range z {
+				z[c] = logOdds(c)
+			}
+			scratch.heap = bestConditions(scratch.heap[:0], z, m.opts.MaxResults, logit(m.opts.ReportFloor))
 		}
-		scratch.heap = bestConditions(scratch.heap[:0], z, m.opts.MaxResults, logit(m.opts.ReportFloor))
 		for _, e := range scratch.heap {
 			chosen = append(chosen, e.c)
 		}
