@@ -67,18 +67,19 @@ func sortedByID(es []matcherEntry) []matcherEntry {
 // The search is written out rather than slices.BinarySearch, whose generic
 // form was a tenth of a turn's matching with many conditions.
 func (m *Matcher) weightOf(c int, id int32) float64 {
-	end := int(m.postStart[id+1])
-	lo, hi, target := int(m.postStart[id]), end, int32(c)
+	start := m.postStart[id]
+	conds := m.postCond[start:m.postStart[id+1]]
+	lo, hi, target := 0, len(conds), int32(c)
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
-		if m.postCond[mid] < target {
+		if conds[mid] < target {
 			lo = mid + 1
 		} else {
 			hi = mid
 		}
 	}
-	if lo < end && m.postCond[lo] == target {
-		return float64(m.postW[lo])
+	if lo < len(conds) && conds[lo] == target {
+		return float64(m.postW[int(start)+lo])
 	}
 	return 0
 }
