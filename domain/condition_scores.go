@@ -217,7 +217,7 @@ func (cp *CompiledPolicy) scoreStep(scenarioID, stepID string, text *messageText
 		return out
 	}
 	byCond := make([]ConditionEvidence, set.matcher.NumConditions())
-	scores, _ := set.matcher.scoreText(text, set.input(text.text, context, similarity), allConditions(set))
+	scores := set.matcher.scoreOnce(text, set.input(text.text, context, similarity), allConditions(set))
 	for _, cs := range scores {
 		byCond[cs.Condition] = set.evidence(cs)
 	}

@@ -58,8 +58,7 @@ const matcherContextWords = 6
 // the postings of the message's features (each capped), not with the
 // number of conditions; the semantic signal reads Semantic once.
 func (m *Matcher) Score(in MatchInput, candidates []int) []ConditionScore {
-	out, _ := m.score(in, candidates)
-	return out
+	return m.scoreOnce(readMessageText(in.Text, m.tuning.negationScope), in, candidates)
 }
 
 // readMessage is what scoring read of a message: enough to explain more of
@@ -77,9 +76,27 @@ func (m *Matcher) score(in MatchInput, candidates []int) ([]ConditionScore, read
 
 // scoreText is score with in.Text already read, as text.
 func (m *Matcher) scoreText(text *messageText, in MatchInput, candidates []int) ([]ConditionScore, readMessage) {
-	words, q := m.message(text, in.Context)
+	return m.scoreIn(text, in, candidates, true)
+}
+
+// scoreOnce is scoreText for a caller that will explain no more of the
+// results: the message's vector is built in the scoring scratch rather
+// than allocated, as a step's scores and Score need.
+func (m *Matcher) scoreOnce(text *messageText, in MatchInput, candidates []int) []ConditionScore {
+	out, _ := m.scoreIn(text, in, candidates, false)
+	return out
+}
+
+// scoreIn is scoreText, returning what it read of the message when keep
+// is set (and nothing otherwise).
+func (m *Matcher) scoreIn(text *messageText, in MatchInput, candidates []int, keep bool) ([]ConditionScore, readMessage) {
 	scratch := m.scratch.Get().(*scoreScratch)
 	defer m.scratch.Put(scratch)
+	buf := &scratch.vec
+	if keep {
+		buf = nil
+	}
+	words, q := m.message(text, in.Context, buf)
 	acc := scratch.margins
 	m.margins(&q.matcherVec, acc)
 	first, second := topTwo(acc)
@@ -93,35 +110,7 @@ func (m *Matcher) scoreText(text *messageText, in MatchInput, candidates []int) 
 	lexLogit := func(c int) float64 {
 		return m.cal.logit([calibrationFeatures]float64{acc[c], lead(acc, c, first, second)})
 	}
-	logOdds := func(c int) float64 {
-		z := lexLogit(c)
-		if sem != nil {
-			z += sem.logit(c) - m.priorLogit[c]
-		}
-		return z
-	}
-	chosen := scratch.chosen[:0]
-	if candidates != nil {
-		for _, c := range candidates {
-			if c >= 0 && c < len(acc) {
-				chosen = append(chosen, c)
-			}
-		}
-	} else {
-		if sem == nil && m.linearLexical() {
-			scratch.heap = m.bestLexical(scratch.heap[:0], acc, first, second)
-		} else {
-			z := scratch.logOdds
-			for c := range z {
-				z[c] = logOdds(c)
-			}
-			scratch.heap = bestConditions(scratch.heap[:0], z, m.opts.MaxResults, logit(m.opts.ReportFloor))
-		}
-		for _, e := range scratch.heap {
-			chosen = append(chosen, e.c)
-		}
-	}
-	scratch.chosen = chosen
+	chosen := m.choose(scratch, acc, first, second, sem, candidates)
 	out := make([]ConditionScore, len(chosen))
 	for k, c := range chosen {
 		z := lexLogit(c)
@@ -137,17 +126,55 @@ func (m *Matcher) scoreText(text *messageText, in MatchInput, candidates []int) 
 		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(b.Margin, a.Margin), cmp.Compare(a.Condition, b.Condition))
 	})
 	m.explain(out, words, &q, sem, scratch)
+	if !keep {
+		return out, readMessage{}
+	}
 	return out, readMessage{words: words, q: q, sem: sem}
 }
 
-// message is text's words and vector, context mixed in. A text read with
-// another matcher's negation scope is read again.
-func (m *Matcher) message(text *messageText, context string) ([]matcherWord, messageVec) {
+// choose is which conditions scoreIn returns, given their margins acc
+// (first and second the best two): the candidates that are conditions,
+// or with nil the best scoring at least the floor, up to the most results.
+// The list is the scratch's.
+func (m *Matcher) choose(scratch *scoreScratch, acc []float64, first, second int, sem *semanticEvidence, candidates []int) []int {
+	chosen := scratch.chosen[:0]
+	if candidates != nil {
+		for _, c := range candidates {
+			if c >= 0 && c < len(acc) {
+				chosen = append(chosen, c)
+			}
+		}
+		scratch.chosen = chosen
+		return chosen
+	}
+	if sem == nil && m.linearLexical() {
+		scratch.heap = m.bestLexical(scratch.heap[:0], acc, first, second)
+	} else {
+		z := scratch.logOdds
+		for c := range z {
+			z[c] = m.cal.logit([calibrationFeatures]float64{acc[c], lead(acc, c, first, second)})
+			if sem != nil {
+				z[c] += sem.logit(c) - m.priorLogit[c]
+			}
+		}
+		scratch.heap = bestConditions(scratch.heap[:0], z, m.opts.MaxResults, logit(m.opts.ReportFloor))
+	}
+	for _, e := range scratch.heap {
+		chosen = append(chosen, e.c)
+	}
+	scratch.chosen = chosen
+	return chosen
+}
+
+// message is text's words and vector, context mixed in, the vector in
+// buf's arrays unless buf is nil. A text read with another matcher's
+// negation scope is read again.
+func (m *Matcher) message(text *messageText, context string, buf *vecBuffer) ([]matcherWord, messageVec) {
 	if text.scope != m.tuning.negationScope {
 		text = readMessageText(text.text, m.tuning.negationScope)
 	}
 	words := text.words
-	q := m.vocab.messageVector(text)
+	q := m.vocab.messageVector(text, buf)
 	if context != "" && len(words) < matcherContextWords {
 		ctx := m.vocab.vector(extractFeatures(matcherWords(context, m.tuning.negationScope)))
 		q = addContext(q, ctx, 1.2*(1-float64(len(words))/matcherContextWords))
@@ -174,6 +201,7 @@ type scoreScratch struct {
 	heap    []scored       // bestConditions'
 	chosen  []int          // the conditions a call returns
 	credit  []float64      // explain's, per result and word
+	vec     vecBuffer      // the message's vector, when the caller keeps none of it
 	near    []float64      // one per example of the largest condition
 	byID    []matcherEntry // a message's word features by id
 }

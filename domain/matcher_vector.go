@@ -218,13 +218,33 @@ func readMessageText(text string, scope int) *messageText {
 	return t
 }
 
-// messageVector is vector, keeping each feature's words.
-func (v *matcherVocab) messageVector(t *messageText) messageVec {
+// vecBuffer holds a message vector's arrays between uses.
+type vecBuffer struct {
+	e  []matcherEntry
+	at []int32
+}
+
+// messageVector is vector, keeping each feature's words; built in buf's
+// arrays (grown as needed) unless buf is nil, when it has its own.
+func (v *matcherVocab) messageVector(t *messageText, buf *vecBuffer) messageVec {
 	// Sized up front (see extractFeatures).
 	f := t.f
 	n := len(f.words) + len(f.chars)
-	at := make([]int32, n+1+len(f.origin)) // originAt, then origins: one allocation
-	q := messageVec{matcherVec: matcherVec{e: make([]matcherEntry, 0, n)}, originAt: at[: 1 : n+1],
+	var e []matcherEntry
+	var at []int32 // originAt, then origins: one array
+	if need := n + 1 + len(f.origin); buf == nil {
+		e, at = make([]matcherEntry, 0, n), make([]int32, need)
+	} else {
+		if cap(buf.e) < n {
+			buf.e = make([]matcherEntry, 0, n)
+		}
+		if cap(buf.at) < need {
+			buf.at = make([]int32, need)
+		}
+		e, at = buf.e, buf.at[:need]
+		at[0] = 0
+	}
+	q := messageVec{matcherVec: matcherVec{e: e[:0:n]}, originAt: at[: 1 : n+1],
 		origins: at[n+1 : n+1 : n+1+len(f.origin)]}
 	q.appendOccurrences(v, f.words, f.origin[:len(f.words)], t.order[0])
 	q.nWords = len(q.e)
