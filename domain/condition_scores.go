@@ -216,14 +216,14 @@ func (cp *CompiledPolicy) scoreStep(scenarioID, stepID string, text *messageText
 	if set == nil {
 		return out
 	}
-	byCond := make([]ConditionEvidence, set.matcher.NumConditions())
-	scores := set.matcher.scoreOnce(text, set.input(text.text, context, similarity), allConditions(set))
-	for _, cs := range scores {
-		byCond[cs.Condition] = set.evidence(cs)
-	}
+	scores := set.matcher.scoreOnce(text, set.input(text.text, context, similarity), set.all)
+	// A step has a few conditions: finding one among the scores costs
+	// less than a table of them made each turn.
 	at := func(c int) ConditionEvidence {
-		if c >= 0 && c < len(byCond) {
-			return byCond[c]
+		for _, cs := range scores {
+			if cs.Condition == c {
+				return set.evidence(cs)
+			}
 		}
 		return ConditionEvidence{}
 	}
@@ -235,13 +235,5 @@ func (cp *CompiledPolicy) scoreStep(scenarioID, stepID string, text *messageText
 		out.Exit = &ev
 	}
 	out.Stay = at(sc.stay)
-	return out
-}
-
-func allConditions(s *conditionSet) []int {
-	out := make([]int, s.matcher.NumConditions())
-	for i := range out {
-		out[i] = i
-	}
 	return out
 }
