@@ -19,18 +19,27 @@ func (m *Matcher) explain(out []ConditionScore, words []matcherWord, q *messageV
 	}
 	flat := scratch.credit[:n]
 	clear(flat)
-	credit := func(k int) []float64 { return flat[k*len(words) : (k+1)*len(words)] }
+	var credit [matcherExplained][]float64
+	for k := range out {
+		credit[k] = flat[k*len(words) : (k+1)*len(words)]
+	}
+	targets, nTargets := explainTargets(out)
+	var ws [matcherExplained]float64
 	for j, e := range q.e {
 		origins := q.origins[q.originAt[j]:q.originAt[j+1]]
 		if len(origins) == 0 {
 			continue
 		}
 		share := float64(e.v) / float64(len(origins))
+		m.weightsOf(e.id, targets[:nTargets], &ws)
 		for k := range out {
-			w := m.weightOf(out[k].Condition, e.id)
-			ck := credit(k)
-			for _, o := range origins {
-				ck[o] += share * w
+			// A weight of 0 would add +0 to credits that are never -0:
+			// nothing.
+			if w := ws[k]; w != 0 {
+				ck := credit[k]
+				for _, o := range origins {
+					ck[o] += share * w
+				}
 			}
 		}
 	}
@@ -48,7 +57,7 @@ func (m *Matcher) explain(out []ConditionScore, words []matcherWord, q *messageV
 			}
 			cs.Example = m.nearestExample(c, byID, scratch.near)
 		}
-		cs.Terms = topTerms(terms[3*k:3*k:3*k+3], words, credit(k))
+		cs.Terms = topTerms(terms[3*k:3*k:3*k+3], words, credit[k])
 	}
 }
 
@@ -63,25 +72,55 @@ func sortedByID(es []matcherEntry) []matcherEntry {
 	return es
 }
 
-// weightOf is condition c's weight for feature id (0 when pruned).
-// The search is written out rather than slices.BinarySearch, whose generic
-// form was a tenth of a turn's matching with many conditions.
-func (m *Matcher) weightOf(c int, id int32) float64 {
+// explainTarget is a result explain credits: its condition and place.
+type explainTarget struct {
+	cond int32
+	k    int
+}
+
+// explainTargets are out's conditions (at most matcherExplained),
+// ascending, with their places: the first n of t.
+func explainTargets(out []ConditionScore) (t [matcherExplained]explainTarget, n int) {
+	for k := range out {
+		t[k] = explainTarget{int32(out[k].Condition), k}
+	}
+	slices.SortFunc(t[:len(out)], func(a, b explainTarget) int { return int(a.cond - b.cond) })
+	return t, len(out)
+}
+
+// weightsOf sets ws[t.k] to condition t.cond's weight for feature id (0
+// when pruned) for every target, the targets ascending: one walk along the
+// feature's postings (sorted by condition) finds them all, each search
+// starting where the last one ended, by steps over a short stretch and by
+// halves over a long one. A feature of a step's matcher has a few
+// postings, where searching each condition from scratch cost more than
+// the steps.
+func (m *Matcher) weightsOf(id int32, targets []explainTarget, ws *[matcherExplained]float64) {
 	start := m.postStart[id]
 	conds := m.postCond[start:m.postStart[id+1]]
-	lo, hi, target := 0, len(conds), int32(c)
-	for lo < hi {
-		mid := int(uint(lo+hi) >> 1)
-		if conds[mid] < target {
-			lo = mid + 1
+	p := 0
+	for _, t := range targets {
+		if len(conds)-p <= 8 {
+			for p < len(conds) && conds[p] < t.cond {
+				p++
+			}
 		} else {
-			hi = mid
+			lo, hi := p, len(conds)
+			for lo < hi {
+				mid := int(uint(lo+hi) >> 1)
+				if conds[mid] < t.cond {
+					lo = mid + 1
+				} else {
+					hi = mid
+				}
+			}
+			p = lo
+		}
+		ws[t.k] = 0
+		if p < len(conds) && conds[p] == t.cond {
+			ws[t.k] = float64(m.postW[int(start)+p])
 		}
 	}
-	if lo < len(conds) && conds[lo] == target {
-		return float64(m.postW[int(start)+lo])
-	}
-	return 0
 }
 
 // topTerms is the (up to) three words with the most credit, "not " before
