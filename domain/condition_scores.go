@@ -40,7 +40,7 @@ type MessageScores struct {
 	in         MatchInput
 	text       *messageText     // the message read, for Step to share
 	similarity []float64        // to ExampleTexts, or nil
-	read       *readMessage     // what scoring read of the message
+	read       readMessage      // what scoring read of the message
 	scores     []ConditionScore // of the conditions scoring at least 0.01, best first
 }
 
@@ -166,7 +166,7 @@ func (s *MessageScores) ExplainEntry(scenarioID string) ConditionEvidence {
 func (s *MessageScores) explain(c int) ConditionEvidence {
 	if i, ok := s.indexOf(c); ok {
 		if s.scores[i].Example < 0 {
-			s.cp.global.matcher.explainMore(s.read, s.scores[i:i+1])
+			s.cp.global.matcher.explainMore(&s.read, s.scores[i:i+1])
 		}
 		return s.cp.global.evidence(s.scores[i])
 	}
@@ -216,14 +216,14 @@ func (cp *CompiledPolicy) scoreStep(scenarioID, stepID string, text *messageText
 	if set == nil {
 		return out
 	}
-	byCond := make([]ConditionEvidence, set.matcher.NumConditions())
-	scores, _ := set.matcher.scoreText(text, set.input(text.text, context, similarity), allConditions(set))
-	for _, cs := range scores {
-		byCond[cs.Condition] = set.evidence(cs)
-	}
+	scores := set.matcher.scoreOnce(text, set.input(text.text, context, similarity), set.all)
+	// A step has a few conditions: finding one among the scores costs
+	// less than a table of them made each turn.
 	at := func(c int) ConditionEvidence {
-		if c >= 0 && c < len(byCond) {
-			return byCond[c]
+		for _, cs := range scores {
+			if cs.Condition == c {
+				return set.evidence(cs)
+			}
 		}
 		return ConditionEvidence{}
 	}
@@ -235,13 +235,5 @@ func (cp *CompiledPolicy) scoreStep(scenarioID, stepID string, text *messageText
 		out.Exit = &ev
 	}
 	out.Stay = at(sc.stay)
-	return out
-}
-
-func allConditions(s *conditionSet) []int {
-	out := make([]int, s.matcher.NumConditions())
-	for i := range out {
-		out[i] = i
-	}
 	return out
 }

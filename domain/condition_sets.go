@@ -30,6 +30,7 @@ type conditionSet struct {
 	matcher  *Matcher
 	examples [][]string
 	texts    []int32 // flat, in the matcher's example order
+	all      []int   // every condition's index, to score them all
 }
 
 // conditionBuilder collects matcher conditions, merging identical ones:
@@ -80,6 +81,10 @@ func (b *conditionBuilder) compile(cp *CompiledPolicy) (*conditionSet, error) {
 		return nil, err
 	}
 	s.matcher = m
+	s.all = make([]int, len(b.conds))
+	for c := range s.all {
+		s.all[c] = c
+	}
 	return s, nil
 }
 

@@ -9,78 +9,135 @@ const matcherExplained = 3
 // message and the message's words that weigh most for the condition. One
 // pass over the message's postings credits each feature's contribution to
 // the words it came from.
-func (m *Matcher) explain(out []ConditionScore, words []matcherWord, q *messageVec, sem *semanticEvidence, dense []float32) {
+func (m *Matcher) explain(out []ConditionScore, words []matcherWord, q *messageVec, sem *semanticEvidence, scratch *scoreScratch) {
 	out = out[:min(matcherExplained, len(out))]
-	// One buffer for every result's credits: explaining runs every turn.
-	flat := make([]float64, len(out)*len(words))
-	credit := func(k int) []float64 { return flat[k*len(words) : (k+1)*len(words)] }
+	// One buffer for every result's credits, kept between calls:
+	// explaining runs every turn.
+	n := len(out) * len(words)
+	if cap(scratch.credit) < n {
+		scratch.credit = make([]float64, n)
+	}
+	flat := scratch.credit[:n]
+	clear(flat)
+	var credit [matcherExplained][]float64
+	for k := range out {
+		credit[k] = flat[k*len(words) : (k+1)*len(words)]
+	}
+	targets, nTargets := explainTargets(out)
+	var ws [matcherExplained]float64
 	for j, e := range q.e {
 		origins := q.origins[q.originAt[j]:q.originAt[j+1]]
 		if len(origins) == 0 {
 			continue
 		}
 		share := float64(e.v) / float64(len(origins))
+		m.weightsOf(e.id, targets[:nTargets], &ws)
 		for k := range out {
-			w := m.weightOf(out[k].Condition, e.id)
-			ck := credit(k)
-			for _, o := range origins {
-				ck[o] += share * w
+			// A weight of 0 would add +0 to credits that are never -0:
+			// nothing.
+			if w := ws[k]; w != 0 {
+				ck := credit[k]
+				for _, o := range origins {
+					ck[o] += share * w
+				}
 			}
 		}
 	}
-	for _, e := range q.e[:q.nWords] {
-		dense[e.id] = e.v
-	}
+	var byID []matcherEntry                // the message's word features, ids ascending
+	terms := make([]string, 0, 3*len(out)) // every result's, one allocation
 	for k := range out {
 		cs := &out[k]
 		c := cs.Condition
 		if sem != nil && cs.Semantic >= cs.Lexical && sem.at[c] >= 0 {
 			cs.Example = sem.at[c]
 		} else {
-			cs.Example = m.nearestExample(c, dense)
+			if byID == nil {
+				byID = sortedByID(append(scratch.byID[:0], q.e[:q.nWords]...))
+				scratch.byID = byID
+			}
+			cs.Example = m.nearestExample(c, byID, scratch.near)
 		}
-		cs.Terms = topTerms(words, credit(k))
-	}
-	for _, e := range q.e[:q.nWords] {
-		dense[e.id] = 0
+		cs.Terms = topTerms(terms[3*k:3*k:3*k+3], words, credit[k])
 	}
 }
 
-// weightOf is condition c's weight for feature id (0 when pruned).
-// The search is written out rather than slices.BinarySearch, whose generic
-// form was a tenth of a turn's matching with many conditions.
-func (m *Matcher) weightOf(c int, id int32) float64 {
-	end := int(m.postStart[id+1])
-	lo, hi, target := int(m.postStart[id]), end, int32(c)
-	for lo < hi {
-		mid := int(uint(lo+hi) >> 1)
-		if m.postCond[mid] < target {
-			lo = mid + 1
-		} else {
-			hi = mid
+// sortedByID sorts es by feature id (an insertion sort: a message has a
+// few dozen word features) and returns it.
+func sortedByID(es []matcherEntry) []matcherEntry {
+	for i := 1; i < len(es); i++ {
+		for j := i; j > 0 && es[j].id < es[j-1].id; j-- {
+			es[j], es[j-1] = es[j-1], es[j]
 		}
 	}
-	if lo < end && m.postCond[lo] == target {
-		return float64(m.postW[lo])
+	return es
+}
+
+// explainTarget is a result explain credits: its condition and place.
+type explainTarget struct {
+	cond int32
+	k    int
+}
+
+// explainTargets are out's conditions (at most matcherExplained),
+// ascending, with their places: the first n of t.
+func explainTargets(out []ConditionScore) (t [matcherExplained]explainTarget, n int) {
+	for k := range out {
+		t[k] = explainTarget{int32(out[k].Condition), k}
 	}
-	return 0
+	slices.SortFunc(t[:len(out)], func(a, b explainTarget) int { return int(a.cond - b.cond) })
+	return t, len(out)
+}
+
+// weightsOf sets ws[t.k] to condition t.cond's weight for feature id (0
+// when pruned) for every target, the targets ascending: one walk along the
+// feature's postings (sorted by condition) finds them all, each search
+// starting where the last one ended, by steps over a short stretch and by
+// halves over a long one. A feature of a step's matcher has a few
+// postings, where searching each condition from scratch cost more than
+// the steps.
+func (m *Matcher) weightsOf(id int32, targets []explainTarget, ws *[matcherExplained]float64) {
+	start := m.postStart[id]
+	conds := m.postCond[start:m.postStart[id+1]]
+	p := 0
+	for _, t := range targets {
+		if len(conds)-p <= 8 {
+			for p < len(conds) && conds[p] < t.cond {
+				p++
+			}
+		} else {
+			lo, hi := p, len(conds)
+			for lo < hi {
+				mid := int(uint(lo+hi) >> 1)
+				if conds[mid] < t.cond {
+					lo = mid + 1
+				} else {
+					hi = mid
+				}
+			}
+			p = lo
+		}
+		ws[t.k] = 0
+		if p < len(conds) && conds[p] == t.cond {
+			ws[t.k] = float64(m.postW[int(start)+p])
+		}
+	}
 }
 
 // topTerms is the (up to) three words with the most credit, "not " before
-// a negated one.
-func topTerms(words []matcherWord, credit []float64) []string {
-	var out []string
+// a negated one, in out (empty, room for three) or nil when none has
+// credit.
+func topTerms(out []string, words []matcherWord, credit []float64) []string {
 	for i := nextByCredit(credit, -1); i >= 0 && len(out) < 3; i = nextByCredit(credit, i) {
 		t := words[i].stem
 		if words[i].negated {
 			t = "not " + t
 		}
-		if out == nil {
-			out = make([]string, 0, 3)
-		}
 		if !slices.Contains(out, t) {
 			out = append(out, t)
 		}
+	}
+	if len(out) == 0 {
+		return nil
 	}
 	return out
 }
@@ -104,18 +161,77 @@ func nextByCredit(credit []float64, prev int) int {
 }
 
 // nearestExample is the index within condition c of the example sharing
-// the most word weight with the message, whose word features are set in
-// dense (cosine over word features); -1 if none shares a word.
-func (m *Matcher) nearestExample(c int, dense []float32) int {
-	best, at := 0.0, -1
-	for j, ex := range m.exampleWords[m.exampleStart[c]:m.exampleStart[c+1]] {
-		var d float64
-		for _, e := range ex {
-			d += float64(dense[e.id]) * float64(e.v)
+// the most word weight with the message, whose word features (ids
+// ascending) are words (cosine over word features); -1 if none shares a
+// word. near is scratch, one per example of the largest condition. It
+// reads only the examples holding one of the message's words, and adds
+// each example's products in ascending feature id, the order a pass over
+// each example's words (ids ascending) added them.
+func (m *Matcher) nearestExample(c int, words []matcherEntry, near []float64) int {
+	first, last := int32(m.exampleStart[c]), int32(m.exampleStart[c+1])
+	near = near[:last-first]
+	clear(near)
+	for _, e := range words {
+		list := m.examplesByWord.of(e.id)
+		// The first of c's examples in the list (written out: the generic
+		// search with a comparison function cost twice as much).
+		k, hi := 0, len(list)
+		for k < hi {
+			mid := int(uint(k+hi) >> 1)
+			if list[mid].example < first {
+				k = mid + 1
+			} else {
+				hi = mid
+			}
 		}
+		for ; k < len(list) && list[k].example < last; k++ {
+			near[list[k].example-first] += float64(e.v) * float64(list[k].v)
+		}
+	}
+	best, at := 0.0, -1
+	for j, d := range near {
 		if d > best {
 			best, at = d, j
 		}
 	}
 	return at
 }
+
+// examplePostings are the training examples by word feature: the examples
+// having feature f, ascending, with its weight in each, are
+// list[start[f]:start[f+1]].
+type examplePostings struct {
+	start []int32
+	list  []exampleWeight
+}
+
+// exampleWeight is an example's weight for one feature.
+type exampleWeight struct {
+	example int32
+	v       float32
+}
+
+// newExamplePostings indexes the word features of xs, the examples in
+// flat order, over dim features.
+func newExamplePostings(xs []matcherVec, dim int) examplePostings {
+	p := examplePostings{start: make([]int32, dim+1)}
+	for i := range xs {
+		for _, e := range xs[i].e[:xs[i].nWords] {
+			p.start[e.id+1]++
+		}
+	}
+	for f := 1; f <= dim; f++ {
+		p.start[f] += p.start[f-1]
+	}
+	p.list = make([]exampleWeight, p.start[dim])
+	fill := slices.Clone(p.start[:dim])
+	for i := range xs {
+		for _, e := range xs[i].e[:xs[i].nWords] {
+			p.list[fill[e.id]] = exampleWeight{int32(i), e.v}
+			fill[e.id]++
+		}
+	}
+	return p
+}
+
+func (p *examplePostings) of(id int32) []exampleWeight { return p.list[p.start[id]:p.start[id+1]] }

@@ -71,7 +71,7 @@ func scoreDigest(m *Matcher, test []labelledText) string {
 			{Text: r.text, Context: ctx, Semantic: sims}}
 		for k, in := range inputs {
 			out, read := m.score(in, nil)
-			m.explainMore(read, out)
+			m.explainMore(&read, out)
 			writeScores(h, k, out)
 			cands := []int{i % m.NumConditions(), (i * 7) % m.NumConditions(), -1, m.NumConditions()}
 			writeScores(h, k+10, m.Score(in, cands))

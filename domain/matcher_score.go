@@ -58,8 +58,7 @@ const matcherContextWords = 6
 // the postings of the message's features (each capped), not with the
 // number of conditions; the semantic signal reads Semantic once.
 func (m *Matcher) Score(in MatchInput, candidates []int) []ConditionScore {
-	out, _ := m.score(in, candidates)
-	return out
+	return m.scoreOnce(readMessageText(in.Text, m.tuning.negationScope), in, candidates)
 }
 
 // readMessage is what scoring read of a message: enough to explain more of
@@ -71,15 +70,33 @@ type readMessage struct {
 }
 
 // score is Score, also returning what it read of the message.
-func (m *Matcher) score(in MatchInput, candidates []int) ([]ConditionScore, *readMessage) {
+func (m *Matcher) score(in MatchInput, candidates []int) ([]ConditionScore, readMessage) {
 	return m.scoreText(readMessageText(in.Text, m.tuning.negationScope), in, candidates)
 }
 
 // scoreText is score with in.Text already read, as text.
-func (m *Matcher) scoreText(text *messageText, in MatchInput, candidates []int) ([]ConditionScore, *readMessage) {
-	words, q := m.message(text, in.Context)
+func (m *Matcher) scoreText(text *messageText, in MatchInput, candidates []int) ([]ConditionScore, readMessage) {
+	return m.scoreIn(text, in, candidates, true)
+}
+
+// scoreOnce is scoreText for a caller that will explain no more of the
+// results: the message's vector is built in the scoring scratch rather
+// than allocated, as a step's scores and Score need.
+func (m *Matcher) scoreOnce(text *messageText, in MatchInput, candidates []int) []ConditionScore {
+	out, _ := m.scoreIn(text, in, candidates, false)
+	return out
+}
+
+// scoreIn is scoreText, returning what it read of the message when keep
+// is set (and nothing otherwise).
+func (m *Matcher) scoreIn(text *messageText, in MatchInput, candidates []int, keep bool) ([]ConditionScore, readMessage) {
 	scratch := m.scratch.Get().(*scoreScratch)
 	defer m.scratch.Put(scratch)
+	buf := &scratch.vec
+	if keep {
+		buf = nil
+	}
+	words, q := m.message(text, in.Context, buf)
 	acc := scratch.margins
 	m.margins(&q.matcherVec, acc)
 	first, second := topTwo(acc)
@@ -93,27 +110,7 @@ func (m *Matcher) scoreText(text *messageText, in MatchInput, candidates []int) 
 	lexLogit := func(c int) float64 {
 		return m.cal.logit([calibrationFeatures]float64{acc[c], lead(acc, c, first, second)})
 	}
-	logOdds := func(c int) float64 {
-		z := lexLogit(c)
-		if sem != nil {
-			z += sem.logit(c) - m.priorLogit[c]
-		}
-		return z
-	}
-	var chosen []int
-	if candidates != nil {
-		for _, c := range candidates {
-			if c >= 0 && c < len(acc) {
-				chosen = append(chosen, c)
-			}
-		}
-	} else {
-		z := scratch.logOdds
-		for c := range z {
-			z[c] = logOdds(c)
-		}
-		chosen = bestConditions(z, m.opts.MaxResults, logit(m.opts.ReportFloor))
-	}
+	chosen := m.choose(scratch, acc, first, second, sem, candidates)
 	out := make([]ConditionScore, len(chosen))
 	for k, c := range chosen {
 		z := lexLogit(c)
@@ -128,18 +125,56 @@ func (m *Matcher) scoreText(text *messageText, in MatchInput, candidates []int) 
 	slices.SortFunc(out, func(a, b ConditionScore) int {
 		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(b.Margin, a.Margin), cmp.Compare(a.Condition, b.Condition))
 	})
-	m.explain(out, words, &q, sem, scratch.words)
-	return out, &readMessage{words: words, q: q, sem: sem}
+	m.explain(out, words, &q, sem, scratch)
+	if !keep {
+		return out, readMessage{}
+	}
+	return out, readMessage{words: words, q: q, sem: sem}
 }
 
-// message is text's words and vector, context mixed in. A text read with
-// another matcher's negation scope is read again.
-func (m *Matcher) message(text *messageText, context string) ([]matcherWord, messageVec) {
+// choose is which conditions scoreIn returns, given their margins acc
+// (first and second the best two): the candidates that are conditions,
+// or with nil the best scoring at least the floor, up to the most results.
+// The list is the scratch's.
+func (m *Matcher) choose(scratch *scoreScratch, acc []float64, first, second int, sem *semanticEvidence, candidates []int) []int {
+	chosen := scratch.chosen[:0]
+	if candidates != nil {
+		for _, c := range candidates {
+			if c >= 0 && c < len(acc) {
+				chosen = append(chosen, c)
+			}
+		}
+		scratch.chosen = chosen
+		return chosen
+	}
+	if sem == nil && m.linearLexical() {
+		scratch.heap = m.bestLexical(scratch.heap[:0], acc, first, second)
+	} else {
+		z := scratch.logOdds
+		for c := range z {
+			z[c] = m.cal.logit([calibrationFeatures]float64{acc[c], lead(acc, c, first, second)})
+			if sem != nil {
+				z[c] += sem.logit(c) - m.priorLogit[c]
+			}
+		}
+		scratch.heap = bestConditions(scratch.heap[:0], z, m.opts.MaxResults, logit(m.opts.ReportFloor))
+	}
+	for _, e := range scratch.heap {
+		chosen = append(chosen, e.c)
+	}
+	scratch.chosen = chosen
+	return chosen
+}
+
+// message is text's words and vector, context mixed in, the vector in
+// buf's arrays unless buf is nil. A text read with another matcher's
+// negation scope is read again.
+func (m *Matcher) message(text *messageText, context string, buf *vecBuffer) ([]matcherWord, messageVec) {
 	if text.scope != m.tuning.negationScope {
 		text = readMessageText(text.text, m.tuning.negationScope)
 	}
 	words := text.words
-	q := m.vocab.messageVector(text)
+	q := m.vocab.messageVector(text, buf)
 	if context != "" && len(words) < matcherContextWords {
 		ctx := m.vocab.vector(extractFeatures(matcherWords(context, m.tuning.negationScope)))
 		q = addContext(q, ctx, 1.2*(1-float64(len(words))/matcherContextWords))
@@ -155,23 +190,28 @@ func (m *Matcher) explainMore(msg *readMessage, scores []ConditionScore) {
 	scratch := m.scratch.Get().(*scoreScratch)
 	defer m.scratch.Put(scratch)
 	for start := 0; start < len(scores); start += matcherExplained {
-		m.explain(scores[start:min(len(scores), start+matcherExplained)], msg.words, &msg.q, msg.sem, scratch.words)
+		m.explain(scores[start:min(len(scores), start+matcherExplained)], msg.words, &msg.q, msg.sem, scratch)
 	}
 }
 
 // scoreScratch is one Score call's buffers, kept between calls.
 type scoreScratch struct {
-	margins []float64 // one per condition
-	logOdds []float64 // one per condition
-	words   []float32 // one per feature, zero between uses
+	margins []float64      // one per condition
+	logOdds []float64      // one per condition
+	heap    []scored       // bestConditions'
+	chosen  []int          // the conditions a call returns
+	credit  []float64      // explain's, per result and word
+	vec     vecBuffer      // the message's vector, when the caller keeps none of it
+	near    []float64      // one per example of the largest condition
+	byID    []matcherEntry // a message's word features by id
 }
 
 // bestConditions returns up to limit of the conditions whose log-odds
-// (z, by condition) reach floor (in no particular order), keeping the best
+// (z, by condition) reach floor (in no particular order), with their
+// log-odds, appended to h (empty; its array is reused). It keeps the best
 // seen so far in a heap whose root is the worst of them (sifted here rather
 // than through container/heap, whose interface boxed every push).
-func bestConditions(z []float64, limit int, floor float64) []int {
-	h := make([]scored, 0, limit)
+func bestConditions(h []scored, z []float64, limit int, floor float64) []scored {
 	for c, zc := range z {
 		if zc < floor {
 			continue
@@ -186,11 +226,7 @@ func bestConditions(z []float64, limit int, floor float64) []int {
 			siftDown(h, 0)
 		}
 	}
-	out := make([]int, len(h))
-	for k, e := range h {
-		out[k] = e.c
-	}
-	return out
+	return h
 }
 
 // scored is a condition with its log-odds.

@@ -352,7 +352,7 @@ func TestExplainingMoreResultsLaterGivesWhatScoringEachAloneGives(t *testing.T) 
 			later := scores[k]
 			later.Example, later.Terms = -1, nil
 			one := []ConditionScore{later}
-			m.explainMore(read, one)
+			m.explainMore(&read, one)
 			alone := m.Score(in, []int{later.Condition})[0]
 			if one[0].Example != alone.Example || strings.Join(one[0].Terms, " ") != strings.Join(alone.Terms, " ") {
 				t.Errorf("%q, condition %d: explained later %d %v, scored alone %d %v",

@@ -254,7 +254,8 @@ func extractFeatures(words []matcherWord) matcherFeatures {
 		}
 		grams += charGramCount(utf8.RuneCountInString(w.stem) + 2)
 	}
-	f := matcherFeatures{words: make([]uint64, 0, nWords), chars: make([]uint64, 0, grams),
+	hashes := make([]uint64, nWords+grams) // both blocks, one allocation
+	f := matcherFeatures{words: hashes[:0:nWords], chars: hashes[nWords : nWords : nWords+grams],
 		origin: make([]int32, nWords, nWords+grams)}
 	runes := make([]rune, 0, 32)
 	for i, w := range words {

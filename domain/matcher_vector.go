@@ -9,7 +9,7 @@ import (
 // matcherVocab maps the feature hashes seen in training to dense ids and
 // weighs each feature by its inverse condition frequency.
 type matcherVocab struct {
-	ids map[uint64]int32
+	ids featureTable
 	icf []float64
 	// unknownWeight weighs a feature no training text had, as if it were
 	// the rarest there is. It counts in a message's norm, so a message
@@ -38,7 +38,8 @@ type matcherVec struct {
 // conditions) rather than how few examples do: a condition with many
 // phrasings of one idea should not make that idea's words look common.
 func vectorizeExamples(docs []matcherFeatures, owner []int32, numConds, workers int) (*matcherVocab, []matcherVec) {
-	v := &matcherVocab{ids: map[uint64]int32{}}
+	v := &matcherVocab{}
+	ids := map[uint64]int32{}
 	var condFreq []int
 	var lastCond []int32
 	total := 0
@@ -59,10 +60,10 @@ func vectorizeExamples(docs []matcherFeatures, owner []int32, numConds, workers 
 				for j < len(hs) && hs[j] == hs[i] {
 					j++
 				}
-				id, ok := v.ids[hs[i]]
+				id, ok := ids[hs[i]]
 				if !ok {
 					id = int32(len(condFreq))
-					v.ids[hs[i]] = id
+					ids[hs[i]] = id
 					condFreq = append(condFreq, 0)
 					lastCond = append(lastCond, -1)
 				}
@@ -76,6 +77,7 @@ func vectorizeExamples(docs []matcherFeatures, owner []int32, numConds, workers 
 		}
 	}
 	starts = append(starts, len(all))
+	v.ids = newFeatureTable(ids)
 	k := float64(numConds)
 	v.icf = make([]float64, len(condFreq))
 	for i, n := range condFreq {
@@ -151,8 +153,8 @@ func (v *matcherVocab) appendBlock(out []matcherEntry, block []uint64) []matcher
 		for j < len(hs) && hs[j] == hs[i] {
 			j++
 		}
-		tf := 1 + math.Log(float64(j-i))
-		if id, ok := v.ids[hs[i]]; ok {
+		tf := termFrequency(j - i)
+		if id, ok := v.ids.lookup(hs[i]); ok {
 			w := tf * v.icf[id]
 			out = append(out, matcherEntry{id, float32(w)})
 			norm += w * w
@@ -164,6 +166,23 @@ func (v *matcherVocab) appendBlock(out []matcherEntry, block []uint64) []matcher
 	scaleEntries(out[start:], norm)
 	return out
 }
+
+// termFrequency is the sublinear weight of a feature n times in a text,
+// 1 + ln n. A message's features are nearly all there once or twice;
+// those are looked up rather than taken a logarithm of each time.
+func termFrequency(n int) float64 {
+	if n < len(smallTermFrequencies) {
+		return smallTermFrequencies[n]
+	}
+	return 1 + math.Log(float64(n))
+}
+
+var smallTermFrequencies = func() (t [16]float64) {
+	for n := range t {
+		t[n] = 1 + math.Log(float64(n))
+	}
+	return t
+}()
 
 // messageVec is a message's vector together with, for each entry, the
 // message's words its feature came from, which is what lets a score name
@@ -199,13 +218,34 @@ func readMessageText(text string, scope int) *messageText {
 	return t
 }
 
-// messageVector is vector, keeping each feature's words.
-func (v *matcherVocab) messageVector(t *messageText) messageVec {
+// vecBuffer holds a message vector's arrays between uses.
+type vecBuffer struct {
+	e  []matcherEntry
+	at []int32
+}
+
+// messageVector is vector, keeping each feature's words; built in buf's
+// arrays (grown as needed) unless buf is nil, when it has its own.
+func (v *matcherVocab) messageVector(t *messageText, buf *vecBuffer) messageVec {
 	// Sized up front (see extractFeatures).
 	f := t.f
 	n := len(f.words) + len(f.chars)
-	q := messageVec{matcherVec: matcherVec{e: make([]matcherEntry, 0, n)}, originAt: make([]int32, 1, n+1),
-		origins: make([]int32, 0, len(f.origin))}
+	var e []matcherEntry
+	var at []int32 // originAt, then origins: one array
+	if need := n + 1 + len(f.origin); buf == nil {
+		e, at = make([]matcherEntry, 0, n), make([]int32, need)
+	} else {
+		if cap(buf.e) < n {
+			buf.e = make([]matcherEntry, 0, n)
+		}
+		if cap(buf.at) < need {
+			buf.at = make([]int32, need)
+		}
+		e, at = buf.e, buf.at[:need]
+		at[0] = 0
+	}
+	q := messageVec{matcherVec: matcherVec{e: e[:0:n]}, originAt: at[: 1 : n+1],
+		origins: at[n+1 : n+1 : n+1+len(f.origin)]}
 	q.appendOccurrences(v, f.words, f.origin[:len(f.words)], t.order[0])
 	q.nWords = len(q.e)
 	q.appendOccurrences(v, f.chars, f.origin[len(f.words):], t.order[1])
@@ -223,8 +263,8 @@ func (q *messageVec) appendOccurrences(v *matcherVocab, block []uint64, origin [
 		for j < len(order) && block[order[j]] == h {
 			j++
 		}
-		tf := 1 + math.Log(float64(j-i))
-		if id, ok := v.ids[h]; ok {
+		tf := termFrequency(j - i)
+		if id, ok := v.ids.lookup(h); ok {
 			w := tf * v.icf[id]
 			q.e = append(q.e, matcherEntry{id, float32(w)})
 			norm += w * w

@@ -1,0 +1,77 @@
+package domain
+
+import "math"
+
+// bestLexical is bestConditions for a message scored without semantic
+// evidence, where a condition's log-odds is its lexical one, reading the
+// margins acc (first and second the best two) rather than every
+// condition's log-odds: it computes the log-odds of the few conditions
+// whose margin could place them among the best, and compares only the
+// margin of the rest. The result is the same set, to the bit.
+//
+// Why it is the same: for every condition but first, the log-odds is
+// G(m) = b + w₀·m + w₁·(m − acc[first]), linear in its margin m with
+// slope w = w₀ + w₁, which linearLexical checks is clear of 0 (it is
+// usually positive, but a calibration fitted to odd data may fall with the
+// margin; s·m below is then the negated margin, so that G rises with it).
+// G is computed with an error far below |w|·slack for the slack below. A
+// condition whose s·margin is more than slack under the one where G
+// reaches the floor has log-odds below the floor; one whose s·margin is
+// more than slack under that of the heap's worst member (not first) has
+// log-odds strictly below it, so it could not enter the heap, not even on
+// a tie. Every other condition is pushed exactly as bestConditions pushes
+// it, with the same log-odds, and the heap keeps the best limit by
+// (log-odds, lower index): a set that does not depend on the order
+// conditions arrive in.
+func (m *Matcher) bestLexical(h []scored, acc []float64, first, second int) []scored {
+	limit, floor := m.opts.MaxResults, logit(m.opts.ReportFloor)
+	cal, top := m.cal, acc[first]
+	w, size := cal.w[0]+cal.w[1], math.Abs(cal.w[0])+math.Abs(cal.w[1])
+	sign := 1.0
+	if w < 0 {
+		sign, w = -1, -w
+	}
+	// slack(x) is a margin distance safely beyond the rounding of G near
+	// x: a billionth of every magnitude involved (each term over the
+	// slope), where rounding moves G by a few 1e-16 of them.
+	scale := 1 + (math.Abs(cal.b)+math.Abs(floor))/w + size/w*math.Abs(top)
+	slack := func(x float64) float64 { return 1e-9 * (scale + 2*size/w*math.Abs(x)) }
+	atFloor := (floor - cal.b + cal.w[1]*top) / w // in s·margin
+	cut := atFloor - slack(atFloor)
+	for c, a := range acc {
+		if sign*a < cut && c != first {
+			continue
+		}
+		z := cal.logit([calibrationFeatures]float64{a, lead(acc, c, first, second)})
+		if z < floor {
+			continue
+		}
+		e := scored{z, c}
+		switch {
+		case len(h) < limit:
+			h = append(h, e)
+			siftUp(h, len(h)-1)
+		case worseScored(h[0], e):
+			h[0] = e
+			siftDown(h, 0)
+		default:
+			continue
+		}
+		if len(h) == limit && h[0].c != first {
+			worst := sign * acc[h[0].c]
+			cut = max(cut, worst-slack(worst))
+		}
+	}
+	return h
+}
+
+// linearLexical reports whether the calibration's log-odds moves with the
+// margin, up or down, clear of rounding (the margin's weight and the
+// lead's, which the margin moves too, do not cancel out), which
+// bestLexical needs; a calibration fitted otherwise is ranked the long
+// way.
+func (m *Matcher) linearLexical() bool {
+	w0, w1, b := m.cal.w[0], m.cal.w[1], m.cal.b
+	size := math.Abs(w0) + math.Abs(w1)
+	return math.Abs(w0+w1) > 1e-6*size && !math.IsInf(size, 0) && !math.IsNaN(size) && !math.IsInf(b, 0) && !math.IsNaN(b)
+}
