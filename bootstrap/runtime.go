@@ -17,7 +17,7 @@ import (
 // the same; TestDefaultGCPercentIsTheTagsDefault keeps them together).
 // make bench runs the bare gin ceiling with it too, so both sides of its
 // ratios collect alike.
-const DefaultGCPercent = 200
+const DefaultGCPercent = 400
 
 // RuntimeConfig tunes the Go runtime of `focal serve`. The standard GOGC
 // and GOMEMLIMIT variables, when set, win over these.
@@ -27,7 +27,7 @@ type RuntimeConfig struct {
 	// and keeps little, so at Go's 100 a busy process collects several
 	// times a second and a collection's mark workers take the CPU the
 	// requests need: the tail latency of back-to-back turns is mostly GC.
-	GCPercent int `env:"GC_PERCENT" envDefault:"200" yaml:"gc_percent"`
+	GCPercent int `env:"GC_PERCENT" envDefault:"400" yaml:"gc_percent"`
 	// MemoryLimit is the soft memory limit (GOMEMLIMIT) under which the
 	// collector works harder however high GCPercent is: "auto" is 90 % of
 	// the container's memory limit (cgroup), or of the machine's memory
