@@ -14,6 +14,9 @@ duration=${1:-}
 targets=(
 	"./adapters/http FuzzDecodeChatRequest 2000"
 	"./adapters/http FuzzSSETokenEvent 6000"
+	"./adapters/http FuzzChatResultString 5000"
+	"./adapters/http FuzzChatFieldsMatchTheStrictDecoder 5000"
+	"./adapters/llm FuzzSSEDecoderReadsAsTheSDKDecoderDoes 3000"
 	"./domain FuzzTemplate 80000"
 	"./domain FuzzForbiddenPhrase 80000"
 	"./domain FuzzExtractors 10000"
