@@ -216,17 +216,25 @@ func bestConditions(h []scored, z []float64, limit int, floor float64) []scored 
 		if zc < floor {
 			continue
 		}
-		e := scored{zc, c}
-		switch {
-		case len(h) < limit:
-			h = append(h, e)
-			siftUp(h, len(h)-1)
-		case worseScored(h[0], e):
-			h[0] = e
-			siftDown(h, 0)
-		}
+		h, _ = keepBest(h, scored{zc, c}, limit)
 	}
 	return h
+}
+
+// keepBest offers e to h, a min-heap of at most limit best results (the
+// worst at the root), and says whether it was kept.
+func keepBest(h []scored, e scored, limit int) ([]scored, bool) {
+	switch {
+	case len(h) < limit:
+		h = append(h, e)
+		siftUp(h, len(h)-1)
+	case worseScored(h[0], e):
+		h[0] = e
+		siftDown(h, 0)
+	default:
+		return h, false
+	}
+	return h, true
 }
 
 // scored is a condition with its log-odds.

@@ -46,15 +46,8 @@ func (m *Matcher) bestLexical(h []scored, acc []float64, first, second int) []sc
 		if z < floor {
 			continue
 		}
-		e := scored{z, c}
-		switch {
-		case len(h) < limit:
-			h = append(h, e)
-			siftUp(h, len(h)-1)
-		case worseScored(h[0], e):
-			h[0] = e
-			siftDown(h, 0)
-		default:
+		var kept bool
+		if h, kept = keepBest(h, scored{z, c}, limit); !kept {
 			continue
 		}
 		if len(h) == limit && h[0].c != first {
