@@ -23,10 +23,10 @@ import (
 // look-ups, so contention costs less than finer locks would.
 //
 // What it keeps never changes once stored, so the turn path copies nothing
-// deep: sessions are copy-on-write snapshots (domain.Session.Clone), a
-// turn's record is the one the application built and handed over (only the
-// rare audit reads copy it), and the prompt's view of each turn is a small
-// domain.HistoryEntry.
+// deep: sessions are copy-on-write snapshots (domain.Session.Clone), and
+// the prompt's view of each turn is a substring or two of what the turn
+// keeps. A kept turn is compact and pointer-free (see storedTurn): only the
+// rare audit reads decode it.
 type Store struct {
 	clock     ports.Clock
 	retention Retention
@@ -61,20 +61,6 @@ type sessionEntry struct {
 	// turns are the kept turns, oldest first, numbered consecutively up
 	// to snap.TurnCount; older ones were dropped by retention.
 	turns []*storedTurn
-}
-
-// storedTurn is one committed turn as kept.
-type storedTurn struct {
-	id, tenantID string
-	number       int
-	// answers is the answered key of the keyed request this completed
-	// turn answers, "" for any other turn.
-	answers string
-	// record is the committed turn, never changed; after is its
-	// SessionAfter, frozen.
-	record  *domain.Turn
-	after   *domain.Session
-	history domain.HistoryEntry
 }
 
 var (

@@ -7,9 +7,12 @@ import (
 	"focal/ports"
 )
 
-// CommitTurn implements ports.TurnStore. It keeps turn itself, session
-// state included, which the caller handed over (ports.TurnStore.CommitTurn):
-// committing copies nothing.
+// CommitTurn implements ports.TurnStore. It keeps the turn's audit record
+// as JSON, encoded before it takes the lock, and its SessionAfter as the
+// session's new snapshot, which the caller handed over
+// (ports.TurnStore.CommitTurn): the session is not copied. The snapshot
+// the turn replaces, still the previous turn's SessionAfter, is encoded
+// once the lock is released (keepAfter).
 func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *domain.Turn) error {
 	if err := ctx.Err(); err != nil {
 		return unavailable(err)
@@ -20,29 +23,39 @@ func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *do
 	if lease.Fence == 0 {
 		return domain.InvalidFields(domain.FieldError{Field: "lease", Message: "a commit needs the lease of its session"})
 	}
-	st := &storedTurn{id: turn.ID, tenantID: turn.TenantID, number: turn.TurnNumber, record: turn, history: turn.History()}
+	st := keepTurn(turn)
+	prev, prevAfter, err := s.commit(lease, turn, st)
+	if err == nil && prev != nil {
+		s.keepAfter(prev, prevAfter)
+	}
+	return err
+}
 
+// commit stores st, kept of turn, under lease. It returns the session's
+// turn before it, with its SessionAfter, while that one still holds it
+// live.
+func (s *Store) commit(lease ports.LeaseToken, turn *domain.Turn, st *storedTurn) (prev *storedTurn, prevAfter *domain.Session, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, err := s.session(turn.TenantID, turn.SessionID)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	if prev, ok := s.turnByID[turn.ID]; ok && prev.record.SessionID == turn.SessionID && prev.number == turn.TurnNumber {
-		return nil // committed already: a retry after a lost answer
+	if prev, ok := s.turnByID[turn.ID]; ok && prev.sess == e && prev.number == turn.TurnNumber {
+		return nil, nil, nil // committed already: a retry after a lost answer
 	}
 	if turn.KeyedRequest != "" && turn.Status == domain.TurnCompleted {
 		st.answers = idemKey(turn.TenantID, turn.KeyedRequest)
 		if other, ok := s.answered[st.answers]; ok {
-			return &ports.AnsweredError{TurnID: other}
+			return nil, nil, &ports.AnsweredError{TurnID: other}
 		}
 	}
 	if l := s.leases[turn.SessionID]; l == nil || l.holder != lease.Fence || lease.SessionID != turn.SessionID {
-		return busy("session %s: the lease of this turn was taken over", turn.SessionID)
+		return nil, nil, busy("session %s: the lease of this turn was taken over", turn.SessionID)
 	}
 	stored := e.snap
 	if turn.TurnNumber != lease.TurnNumber || turn.TurnNumber != stored.TurnCount+1 {
-		return busy("session %s: turn %d is already committed or out of order (the session has %d)", turn.SessionID, turn.TurnNumber, stored.TurnCount)
+		return nil, nil, busy("session %s: turn %d is already committed or out of order (the session has %d)", turn.SessionID, turn.TurnNumber, stored.TurnCount)
 	}
 	// Status belongs to the session, not the turn: a close that happened
 	// while the turn ran stays.
@@ -50,7 +63,7 @@ func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *do
 	next.Status, next.ClosedAt = stored.Status, stored.ClosedAt
 	next.Version = stored.Version + 1
 	next.Freeze()
-	st.after = next
+	st.sess, st.liveAfter = e, next
 	e.snap = next
 	e.touched = s.clock.Now()
 	e.turns = append(e.turns, st)
@@ -65,7 +78,11 @@ func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *do
 		clear(e.turns[:over])
 		e.turns = e.turns[over:]
 	}
-	return nil
+	if n := len(e.turns); n > 1 && e.turns[n-2].liveAfter != nil {
+		prev = e.turns[n-2]
+		return prev, prev.liveAfter, nil
+	}
+	return nil, nil, nil
 }
 
 // forgetTurn drops a kept turn from the indexes; the caller holds s.mu.
@@ -82,20 +99,6 @@ func busy(format string, args ...any) error {
 	return e
 }
 
-// decode copies a kept turn through its JSON form, so that the caller owns
-// every map and slice of it (audit reads are rare; a field added to
-// domain.Turn later is copied too).
-func (t *storedTurn) decode() (domain.Turn, error) {
-	rec := *t.record
-	rec.SessionAfter = nil
-	out, err := cloneJSON(rec)
-	if err != nil {
-		return out, domain.WrapError(domain.CodeInternal, err, "a stored turn cannot be read")
-	}
-	out.SessionAfter = t.after.Clone()
-	return out, nil
-}
-
 // GetTurn implements ports.TurnStore. A turn dropped by retention is
 // TURN_NOT_FOUND.
 func (s *Store) GetTurn(ctx context.Context, tenantID, turnID string) (*domain.Turn, error) {
@@ -104,12 +107,16 @@ func (s *Store) GetTurn(ctx context.Context, tenantID, turnID string) (*domain.T
 	}
 	s.mu.Lock()
 	t, ok := s.turnByID[turnID]
+	var kept storedTurn
+	if ok && t.sess.snap.TenantID == tenantID {
+		kept = *t
+	}
 	s.mu.Unlock()
-	if !ok || t.tenantID != tenantID {
+	if kept.sess == nil {
 		return nil, domain.Errorf(domain.CodeTurnNotFound, "turn %s not found", turnID)
 	}
-	// Kept turns never change: decoding outside the lock is safe.
-	out, err := t.decode()
+	// A copy taken under the lock: decoding it outside is safe.
+	out, err := kept.decode()
 	return &out, err
 }
 
@@ -130,7 +137,7 @@ func (s *Store) ListTurns(ctx context.Context, tenantID, sessionID string, q por
 		return ports.Page[domain.Turn]{}, err
 	}
 	kept := e.turns
-	var picked []*storedTurn
+	var picked []storedTurn
 	// Kept turns are numbered consecutively from the first one kept.
 	first := 1
 	if len(kept) > 0 {
@@ -157,7 +164,7 @@ func (s *Store) ListTurns(ctx context.Context, tenantID, sessionID string, q por
 			more = true
 			break
 		}
-		picked = append(picked, kept[i])
+		picked = append(picked, *kept[i])
 	}
 	s.mu.Unlock()
 
@@ -200,7 +207,7 @@ func (e *sessionEntry) history(n int) []domain.HistoryEntry {
 	newest := e.turns[max(0, len(e.turns)-n):]
 	out := make([]domain.HistoryEntry, len(newest))
 	for i, t := range newest {
-		out[i] = t.history
+		out[i] = t.history()
 	}
 	return out
 }

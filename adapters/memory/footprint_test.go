@@ -1,0 +1,169 @@
+package memory
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/metrics"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"focal/adapters/clock"
+	"focal/domain"
+	"focal/ports"
+)
+
+// benchTurnsJSON are five turns the 100-rule bench agent (test/load
+// bundle) recorded for one user, as GET /v1/sessions/{id}/turns listed
+// them: up to 20 scored candidates with their nearest examples and terms,
+// a scenario started and stayed in, step timings.
+var benchTurnsJSON = sync.OnceValue(func() []json.RawMessage {
+	data, err := os.ReadFile("testdata/bench-turns.json")
+	if err != nil {
+		panic(err)
+	}
+	var turns []json.RawMessage
+	if err := json.Unmarshal(data, &turns); err != nil {
+		panic(err)
+	}
+	return turns
+})
+
+// recordedTurn decodes the i-th recorded turn afresh, so every call owns
+// all of its allocations as a turn the engine built would.
+func recordedTurn(tb testing.TB, i int) *domain.Turn {
+	all := benchTurnsJSON()
+	var t domain.Turn
+	require.NoError(tb, json.Unmarshal(all[i%len(all)], &t))
+	t.SessionAfter = nil
+	return &t
+}
+
+// footprintIDs numbers the ids of footprint sessions and turns, which have
+// the length of the service's (UUIDs).
+var footprintIDs struct {
+	sync.Mutex
+	n int
+}
+
+func footprintID() string {
+	footprintIDs.Lock()
+	defer footprintIDs.Unlock()
+	footprintIDs.n++
+	return fmt.Sprintf("01a241db-%04x-7000-8000-%012x", footprintIDs.n>>48, footprintIDs.n)
+}
+
+// commitRecorded gives each of users users turns recorded turns through
+// the lease by channel key, as the chat path does: the session after each
+// turn records the fires of its matched rules and the scenario step it
+// ended in.
+func commitRecorded(tb testing.TB, s *Store, users, turns int) {
+	ctx := context.Background()
+	for u := range users {
+		key := domain.ChannelKey{TenantID: "550e8400-e29b-41d4-a716-446655440000", AgentID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
+			Channel: "bench", UserChannelID: fmt.Sprint("user-", u)}
+		req := ports.LockRequest{TenantID: key.TenantID, Candidate: domain.NewSession(footprintID(), key, time.Now()),
+			History: 10, Wait: time.Second, TTL: time.Minute}
+		for range turns {
+			l, err := s.LockSession(ctx, req)
+			require.NoError(tb, err)
+			tok := l.Token()
+			turn := recordedTurn(tb, tok.TurnNumber-1)
+			after := l.Session()
+			for _, m := range turn.Explanation.Matched {
+				after.RecordFire(m.RuleID, tok.TurnNumber)
+			}
+			if at := turn.Explanation.Scenario.After; at != nil {
+				after.EnterStep(at.ID, at.Step, tok.TurnNumber)
+			}
+			now := time.Now()
+			after.AdvanceTurn(tok.TurnNumber, now)
+			turn.ID, turn.SessionID, turn.TurnNumber, turn.CreatedAt, turn.SessionAfter = footprintID(), after.ID, tok.TurnNumber, now, after
+			require.NoError(tb, s.CommitTurn(ctx, tok, turn))
+			require.NoError(tb, l.Release(ctx))
+		}
+	}
+}
+
+// heapFigures are the live heap, its scannable part and its objects, as
+// the last collection found them.
+type heapFigures struct{ live, scan, objects float64 }
+
+func readHeap() heapFigures {
+	runtime.GC()
+	runtime.GC()
+	m := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/heap:bytes"}, {Name: "/gc/heap/objects:objects"}}
+	metrics.Read(m)
+	return heapFigures{live: float64(m[0].Value.Uint64()), scan: float64(m[1].Value.Uint64()), objects: float64(m[2].Value.Uint64())}
+}
+
+// keptPerTurn is what a store keeps for each of users×turns committed
+// recorded turns, sessions included, per turn.
+func keptPerTurn(tb testing.TB, users, turns int) heapFigures {
+	before := readHeap()
+	s := New(clock.System{})
+	commitRecorded(tb, s, users, turns)
+	after := readHeap()
+	runtime.KeepAlive(s)
+	n := float64(users * turns)
+	return heapFigures{live: (after.live - before.live) / n, scan: (after.scan - before.scan) / n, objects: (after.objects - before.objects) / n}
+}
+
+// BenchmarkKeptFootprint reports the heap a store keeps per committed turn
+// (returning users: sessions of 20 turns, as in the soak) and per new
+// user's session (one turn each, as in a new-user run): live bytes,
+// scannable bytes (what each collection must scan) and objects.
+func BenchmarkKeptFootprint(b *testing.B) {
+	for _, c := range []struct {
+		name         string
+		users, turns int
+		unit         string
+	}{{"returning-20-turns", 1000, 20, "turn"}, {"new-users-1-turn", 20000, 1, "session"}} {
+		b.Run(c.name, func(b *testing.B) {
+			var f heapFigures
+			for b.Loop() {
+				f = keptPerTurn(b, c.users, c.turns)
+			}
+			b.ReportMetric(f.live, "live-B/"+c.unit)
+			b.ReportMetric(f.scan, "scan-B/"+c.unit)
+			b.ReportMetric(f.objects, "objects/"+c.unit)
+		})
+	}
+}
+
+// BenchmarkCommitRecordedTurn is the store's share of a returning user's
+// turn: the lease by channel key with the prompt's history, the commit of
+// a recorded 100-rule turn (20 candidates) and its session, the release.
+// Users have 20 turns each, as in the soak, and the store keeps 20.
+func BenchmarkCommitRecordedTurn(b *testing.B) {
+	ctx := context.Background()
+	s := New(clock.System{}, WithRetention(Retention{MaxTurns: 20}))
+	recorded := recordedTurn(b, 3)
+	var req ports.LockRequest
+	for i := 0; b.Loop(); i++ {
+		if i%20 == 0 {
+			key := domain.ChannelKey{TenantID: "t", AgentID: "a", Channel: "bench", UserChannelID: fmt.Sprint("user-", i)}
+			req = ports.LockRequest{TenantID: "t", Candidate: domain.NewSession(footprintID(), key, time.Now()), History: 10,
+				Wait: time.Second, TTL: time.Minute}
+		}
+		l, err := s.LockSession(ctx, req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tok := l.Token()
+		after := l.Session()
+		after.EnterStep("card_delivery", "track", tok.TurnNumber)
+		after.AdvanceTurn(tok.TurnNumber, time.Now())
+		turn := *recorded
+		turn.ID, turn.TenantID, turn.SessionID, turn.TurnNumber, turn.SessionAfter = footprintID(), "t", after.ID, tok.TurnNumber, after
+		if err := s.CommitTurn(ctx, tok, &turn); err != nil {
+			b.Fatal(err)
+		}
+		_ = l.Release(ctx)
+	}
+}
