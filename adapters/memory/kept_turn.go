@@ -55,7 +55,7 @@ func keepTurn(turn *domain.Turn) *storedTurn {
 	st := &storedTurn{id: turn.ID, number: turn.TurnNumber}
 	enc := encoders.Get().(*encoder)
 	defer encoders.Put(enc)
-	audit, err := enc.encode(rec)
+	audit, err := enc.encode(&rec)
 	if err != nil {
 		st.record = turn
 	}
@@ -76,17 +76,22 @@ func keepTurn(turn *domain.Turn) *storedTurn {
 // nothing once they have grown.
 type encoder struct {
 	json       bytes.Buffer
+	to         *json.Encoder // writes to json
 	compressed []byte
 }
 
 // encoders are the encoders for keepTurn and keepAfter.
-var encoders = sync.Pool{New: func() any { return new(encoder) }}
+var encoders = sync.Pool{New: func() any {
+	e := new(encoder)
+	e.to = json.NewEncoder(&e.json)
+	return e
+}}
 
 // encode returns v encoded, valid until the next encode.
 func (e *encoder) encode(v any) ([]byte, error) {
 	e.json.Reset()
 	// Encoder.Encode writes what json.Marshal returns, and a newline.
-	if err := json.NewEncoder(&e.json).Encode(v); err != nil {
+	if err := e.to.Encode(v); err != nil {
 		return nil, err
 	}
 	raw := bytes.TrimSuffix(e.json.Bytes(), []byte("\n"))
