@@ -91,15 +91,19 @@ func commitRecorded(tb testing.TB, s *Store, users, turns int) {
 }
 
 // heapFigures are the live heap, its scannable part and its objects, as
-// the last collection found them.
-type heapFigures struct{ live, scan, objects float64 }
+// the last collection found them, and the CPU time that collection took.
+type heapFigures struct{ live, scan, objects, gcCPU float64 }
 
 func readHeap() heapFigures {
 	runtime.GC()
-	runtime.GC()
-	m := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/heap:bytes"}, {Name: "/gc/heap/objects:objects"}}
+	m := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/heap:bytes"}, {Name: "/gc/heap/objects:objects"},
+		{Name: "/cpu/classes/gc/total:cpu-seconds"}}
 	metrics.Read(m)
-	return heapFigures{live: float64(m[0].Value.Uint64()), scan: float64(m[1].Value.Uint64()), objects: float64(m[2].Value.Uint64())}
+	cpu := m[3].Value.Float64()
+	runtime.GC()
+	metrics.Read(m)
+	return heapFigures{live: float64(m[0].Value.Uint64()), scan: float64(m[1].Value.Uint64()), objects: float64(m[2].Value.Uint64()),
+		gcCPU: m[3].Value.Float64() - cpu}
 }
 
 // keptPerTurn is what a store keeps for each of users×turns committed
@@ -111,19 +115,22 @@ func keptPerTurn(tb testing.TB, users, turns int) heapFigures {
 	after := readHeap()
 	runtime.KeepAlive(s)
 	n := float64(users * turns)
-	return heapFigures{live: (after.live - before.live) / n, scan: (after.scan - before.scan) / n, objects: (after.objects - before.objects) / n}
+	return heapFigures{live: (after.live - before.live) / n, scan: (after.scan - before.scan) / n, objects: (after.objects - before.objects) / n,
+		gcCPU: (after.gcCPU - before.gcCPU) / n}
 }
 
 // BenchmarkKeptFootprint reports the heap a store keeps per committed turn
 // (returning users: sessions of 20 turns, as in the soak) and per new
 // user's session (one turn each, as in a new-user run): live bytes,
-// scannable bytes (what each collection must scan) and objects.
+// scannable bytes (what each collection must scan), objects, and the CPU
+// time a full collection spends on them (ns per turn or session, a
+// runtime estimate).
 func BenchmarkKeptFootprint(b *testing.B) {
 	for _, c := range []struct {
 		name         string
 		users, turns int
 		unit         string
-	}{{"returning-20-turns", 1000, 20, "turn"}, {"new-users-1-turn", 20000, 1, "session"}} {
+	}{{"returning-20-turns", 5000, 20, "turn"}, {"new-users-1-turn", 50000, 1, "session"}} {
 		b.Run(c.name, func(b *testing.B) {
 			var f heapFigures
 			for b.Loop() {
@@ -132,6 +139,7 @@ func BenchmarkKeptFootprint(b *testing.B) {
 			b.ReportMetric(f.live, "live-B/"+c.unit)
 			b.ReportMetric(f.scan, "scan-B/"+c.unit)
 			b.ReportMetric(f.objects, "objects/"+c.unit)
+			b.ReportMetric(f.gcCPU*1e9, "gc-cpu-ns/"+c.unit)
 		})
 	}
 }
