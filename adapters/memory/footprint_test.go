@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/metrics"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -65,8 +66,10 @@ func footprintID() string {
 func commitRecorded(tb testing.TB, s *Store, users, turns int) {
 	ctx := context.Background()
 	for u := range users {
-		key := domain.ChannelKey{TenantID: "550e8400-e29b-41d4-a716-446655440000", AgentID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
-			Channel: "bench", UserChannelID: fmt.Sprint("user-", u)}
+		// Each request decodes its own copy of the tenant, agent and
+		// channel names, as the HTTP layer does.
+		key := domain.ChannelKey{TenantID: strings.Clone("550e8400-e29b-41d4-a716-446655440000"),
+			AgentID: strings.Clone("6ba7b810-9dad-11d1-80b4-00c04fd430c8"), Channel: strings.Clone("bench"), UserChannelID: fmt.Sprint("user-", u)}
 		req := ports.LockRequest{TenantID: key.TenantID, Candidate: domain.NewSession(footprintID(), key, time.Now()),
 			History: 10, Wait: time.Second, TTL: time.Minute}
 		for range turns {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"time"
+	"unique"
 
 	"focal/domain"
 	"focal/ports"
@@ -20,10 +21,21 @@ func (s *Store) findOrCreateActive(candidate *domain.Session) (id string, create
 		return id, false
 	}
 	e := &sessionEntry{snap: candidate.Clone(), touched: s.clock.Now()}
+	shareNames(e.snap)
 	e.snap.Freeze()
 	s.sessions[e.snap.ID] = e
-	s.active[key] = e.snap.ID
+	s.active[e.snap.Key()] = e.snap.ID
 	return e.snap.ID, true
+}
+
+// shareNames points a new session's tenant, agent and channel at the one
+// kept copy of each name (unique.Make): every request decodes its own copy,
+// thousands of sessions name the same few, and every later snapshot of the
+// session shares the session's. The values are unchanged.
+func shareNames(s *domain.Session) {
+	s.TenantID = unique.Make(s.TenantID).Value()
+	s.AgentID = unique.Make(s.AgentID).Value()
+	s.Channel = unique.Make(s.Channel).Value()
 }
 
 // GetSession implements ports.SessionStore.
