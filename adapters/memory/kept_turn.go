@@ -23,12 +23,14 @@ import (
 type storedTurn struct {
 	// text holds, one after the other, what the prompt's history entry
 	// needs (message, response, status, scenario id and step; ends says
-	// where each ends) and then the audit record as JSON, SessionAfter
-	// left out: exactly what decode used to copy through.
+	// where each ends) and then the audit record, SessionAfter left out,
+	// as encoder.encode makes it: S2-compressed, the JSON that decode
+	// always copied the record through.
 	text string
-	// after is SessionAfter as JSON. While the turn is its session's
-	// newest, liveAfter is SessionAfter itself instead, frozen: it is the
-	// session's current snapshot too, so it costs nothing more to keep.
+	// after is SessionAfter as encoder.encode makes it. While the turn is
+	// its session's newest, liveAfter is SessionAfter itself instead,
+	// frozen: it is the session's current snapshot too, so it costs
+	// nothing more to keep.
 	// The next commit of the session encodes it (keepAfter).
 	after     []byte
 	liveAfter *domain.Session
@@ -72,8 +74,7 @@ func keepTurn(turn *domain.Turn) *storedTurn {
 
 // encoder turns a value into what a store keeps of it: its JSON form
 // (json.Marshal's bytes), compressed with S2, which halves a turn's record
-// for a few microseconds. Its buffers are reused: encoding allocates
-// nothing once they have grown.
+// for a few microseconds. Its buffers are reused from commit to commit.
 type encoder struct {
 	json       bytes.Buffer
 	to         *json.Encoder // writes to json
