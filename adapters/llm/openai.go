@@ -2,6 +2,7 @@ package llm
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -125,17 +126,22 @@ func (m *OpenAI) StreamChat(ctx context.Context, req ports.ChatRequest, onDelta 
 	finished := false
 	for stream.Next() {
 		chunk := stream.Current()
+		var read chatChunkRead
+		if err := read.decode(&chunk); err != nil {
+			return endOfStream(ctx, res, text.String(), err, finished, who, m.key)
+		}
 		if chunk.Model != "" {
 			res.Model = chunk.Model
 		}
-		if u := chunk.Usage; u.PromptTokens > 0 || u.CompletionTokens > 0 {
+		if u := read.usage; u.PromptTokens > 0 || u.CompletionTokens > 0 {
 			res.Usage = domain.TokenUsage{Prompt: int(u.PromptTokens), Completion: int(u.CompletionTokens)}
 		}
-		for _, choice := range chunk.Choices {
+		for i := range read.choices {
+			choice := &read.choices[i]
 			if choice.Index != 0 {
 				continue // n is 1; ignore anything else a server sends
 			}
-			if d := choice.Delta.Content; d != "" {
+			if d := choice.delta.Content; d != "" {
 				text.WriteString(d)
 				if err := onDelta(d); err != nil {
 					res.Text = text.String()
@@ -153,23 +159,75 @@ func (m *OpenAI) StreamChat(ctx context.Context, req ports.ChatRequest, onDelta 
 // chatChunk is what Focal reads of a chat-completions stream chunk. The
 // SDK's ChatCompletionChunk decodes through a reflective decoder many
 // frames deep, on the goroutine that then waits for the next token: that
-// grew every waiting stream's stack to 64 KiB, where this plain struct
-// decodes within a few frames (make bench measures idle streams).
+// grew every waiting stream's stack to 64 KiB. This plain struct is read
+// one object level at a time: encoding/json takes about 1 KiB of stack
+// for each level of nested objects it decodes, and the chunk's content is
+// three levels down (chunk, choice, delta), which took the stream's
+// handler goroutine past 16 KiB on the role chunk and doubled its stack to
+// 32 KiB for as long as the turn then waited (make bench measures idle
+// streams; TestModelStreamsDecodeWithinAStreamingHandlersStack). The
+// stream's decoding keeps choices and usage undecoded (rawJSON);
+// chatChunkRead.decode reads them after it has returned.
 type chatChunk struct {
-	Model   string            `json:"model"`
-	Choices []chatChunkChoice `json:"choices"`
-	Usage   struct {
+	Model   string  `json:"model"`
+	Choices rawJSON `json:"choices"`
+	Usage   rawJSON `json:"usage"`
+}
+
+// chatChunkRead is a chunk's choices and usage, decoded.
+type chatChunkRead struct {
+	choices []chatChunkChoice
+	usage   struct {
 		PromptTokens     int64 `json:"prompt_tokens"`
 		CompletionTokens int64 `json:"completion_tokens"`
-	} `json:"usage"`
+	}
 }
 
 type chatChunkChoice struct {
-	Index int64 `json:"index"`
-	Delta struct {
+	Index        int64   `json:"index"`
+	Delta        rawJSON `json:"delta"`
+	FinishReason string  `json:"finish_reason"`
+	delta        struct {
 		Content string `json:"content"`
-	} `json:"delta"`
-	FinishReason string `json:"finish_reason"`
+	}
+}
+
+// decode reads c's choices, their deltas and its usage, each a call of its
+// own to encoding/json, which finds the same values and the same type
+// errors as one call on the whole chunk: an error discards the chunk, as
+// the stream's own decoding does.
+func (r *chatChunkRead) decode(c *chatChunk) error {
+	if err := c.Usage.decode(&r.usage); err != nil {
+		return err
+	}
+	if err := c.Choices.decode(&r.choices); err != nil {
+		return err
+	}
+	for i := range r.choices {
+		if err := r.choices[i].Delta.decode(&r.choices[i].delta); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rawJSON is a JSON value left undecoded by the decoding of the object
+// holding it. It aliases the decoded data (an event's data, which stays
+// the same until the stream's next event) and is decoded before that.
+type rawJSON []byte
+
+// UnmarshalJSON keeps data as it is.
+func (r *rawJSON) UnmarshalJSON(data []byte) error {
+	*r = data
+	return nil
+}
+
+// decode decodes the value into v; nothing when the value was absent.
+func (r rawJSON) decode(v any) error {
+	if r == nil {
+		return nil
+	}
+	return json.Unmarshal(r, v)
 }
 
 // params are the request's parameters. On the heap: the struct is 4 KiB,
