@@ -35,37 +35,51 @@ const handlerDepth = 9728 - raceDepthAllowance
 // calling frame's locals. Stacks are only shrunk when less than a quarter
 // is in use, which 9.5 KiB of 16 never is, so nothing else moves them.
 func TestModelStreamsDecodeWithinAStreamingHandlersStack(t *testing.T) {
-	srv, url := fake(t)
-	deltas := []string{"Hi", " there", ",\n", "\tfriend \u00e9\u2028", `"quoted"`}
-	m := newOpenAI(t, url)
-	// A first stream, at no particular depth: the first decoding of a type
-	// builds encoding/json's cache of its fields, once per process.
-	srv.Enqueue(fakellm.Reply{Deltas: deltas})
-	_, _, err := collect(context.Background(), m, chatRequest("hello"))
-	require.NoError(t, err)
-	srv.Enqueue(fakellm.Reply{Deltas: deltas})
-	type outcome struct {
-		grown  bool
-		deltas []string
-		res    ports.ChatResult
-		err    error
+	for name, open := range map[string]func(*testing.T, string) ports.ChatModel{
+		"openai":    func(t *testing.T, url string) ports.ChatModel { return newOpenAI(t, url) },
+		"anthropic": func(t *testing.T, url string) ports.ChatModel { return newAnthropic(t, url) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv, url := fake(t)
+			deltas := []string{"Hi", " there", ",\n", "\tfriend \u00e9\u2028", `"quoted"`}
+			m := open(t, url)
+			// A first stream, at no particular depth: the first decoding of a
+			// type builds encoding/json's cache of its fields, once per process.
+			srv.Enqueue(fakellm.Reply{Deltas: deltas})
+			_, _, err := collect(context.Background(), m, chatRequest("hello"))
+			require.NoError(t, err)
+			srv.Enqueue(fakellm.Reply{Deltas: deltas})
+			got, grown := streamAtDepth(m, handlerDepth)
+			require.NoError(t, got.err)
+			assert.Equal(t, deltas, got.deltas)
+			assert.Equal(t, domain.TokenUsage{Prompt: 4, Completion: 5}, got.res.Usage, "the usage was read too")
+			assert.False(t, grown, "decoding the model's stream grew the stack of a handler that called it %.1f KiB deep", float64(handlerDepth)/1024)
+		})
 	}
-	done := make(chan outcome, 1)
+}
+
+// streamed is what one StreamChat call gave.
+type streamed struct {
+	deltas []string
+	res    ports.ChatResult
+	err    error
+}
+
+// streamAtDepth runs one StreamChat call depth deep on a goroutine of its
+// own and reports whether that goroutine's stack grew meanwhile.
+func streamAtDepth(m ports.ChatModel, depth uintptr) (got streamed, grown bool) {
+	done := make(chan struct{})
 	go func() {
-		var o outcome
-		o.grown = atDepth(handlerDepth, func() {
-			o.res, o.err = m.StreamChat(context.Background(), chatRequest("hello there"), func(d string) error {
-				o.deltas = append(o.deltas, d)
+		defer close(done)
+		grown = atDepth(depth, func() {
+			got.res, got.err = m.StreamChat(context.Background(), chatRequest("hello there"), func(d string) error {
+				got.deltas = append(got.deltas, d)
 				return nil
 			})
 		})
-		done <- o
 	}()
-	o := <-done
-	require.NoError(t, o.err)
-	assert.Equal(t, deltas, o.deltas)
-	assert.Equal(t, domain.TokenUsage{Prompt: 4, Completion: 5}, o.res.Usage, "the usage chunk was read too")
-	assert.False(t, o.grown, "decoding the model's stream grew the stack of a handler that called it %d KiB deep", handlerDepth>>10)
+	<-done
+	return got, grown
 }
 
 // atDepth calls f once the stack is depth bytes deeper than this call's
@@ -150,5 +164,54 @@ func TestChatChunksReadAsOneDecodingReadsThem(t *testing.T) {
 			assert.Equal(t, w.Delta.Content, got.delta.Content, c)
 			assert.Equal(t, w.FinishReason, got.FinishReason, c)
 		}
+	}
+}
+
+// TestMessageEventsReadAsOneDecodingReadsThem is
+// TestChatChunksReadAsOneDecodingReadsThem for Anthropic's stream events.
+func TestMessageEventsReadAsOneDecodingReadsThem(t *testing.T) {
+	type whole struct {
+		Type    string `json:"type"`
+		Message struct {
+			Model string         `json:"model"`
+			Usage anthropicUsage `json:"usage"`
+		} `json:"message"`
+		Delta struct {
+			Type string `json:"type"`
+			Text string `json:"text"`
+		} `json:"delta"`
+		Usage anthropicUsage `json:"usage"`
+	}
+	events := []string{
+		`{"type":"message_start","message":{"id":"m1","type":"message","role":"assistant","model":"c","content":[],"usage":{"input_tokens":4,"cache_read_input_tokens":2,"output_tokens":1}}}`,
+		`{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"a\u00e9\n\"b\""}}`,
+		`{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":5}}`,
+		`{"type":"message_stop"}`,
+		`{"type":"ping","message":null,"delta":null,"usage":null}`,
+		`{"TYPE":"content_block_delta","Delta":{"Type":"text_delta","Text":"folded"}}`,
+		`{"type":"content_block_delta","delta":{"text":5}}`,
+		`{"type":"message_start","message":{"usage":{"input_tokens":"4"}}}`,
+		`{"type":"message_delta","usage":[]}`,
+	}
+	for _, e := range events {
+		var want whole
+		wantErr := json.Unmarshal([]byte(e), &want)
+		var ev messageEvent
+		var read messageEventRead
+		err := json.Unmarshal([]byte(e), &ev)
+		if err == nil {
+			err = read.decode(&ev)
+		}
+		if wantErr != nil {
+			assert.Error(t, err, e)
+			continue
+		}
+		require.NoError(t, err, e)
+		assert.Equal(t, want.Type, ev.Type, e)
+		assert.Equal(t, want.Message.Model, read.message.Model, e)
+		assert.Equal(t, want.Message.Usage, read.messageUsage, e)
+		assert.Equal(t, want.Delta.Type, read.delta.Type, e)
+		assert.Equal(t, want.Delta.Text, read.delta.Text, e)
+		assert.Equal(t, want.Usage, read.usage, e)
 	}
 }
