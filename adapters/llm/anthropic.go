@@ -108,27 +108,31 @@ func (m *Anthropic) StreamChat(ctx context.Context, req ports.ChatRequest, onDel
 	defer stream.Close()
 	finished := false
 	for stream.Next() {
-		ev := stream.Current()
-		switch ev.Type {
+		raw := stream.Current()
+		var ev messageEventRead
+		if err := ev.decode(&raw); err != nil {
+			return endOfStream(ctx, res, text.String(), err, finished, who, m.key)
+		}
+		switch raw.Type {
 		case "message_start":
-			if ev.Message.Model != "" {
-				res.Model = string(ev.Message.Model)
+			if ev.message.Model != "" {
+				res.Model = ev.message.Model
 			}
-			u := ev.Message.Usage
+			u := ev.messageUsage
 			res.Usage.Prompt = int(u.InputTokens + u.CacheCreationInputTokens + u.CacheReadInputTokens)
 			res.Usage.Completion = int(u.OutputTokens)
 		case "content_block_delta":
-			if ev.Delta.Type != "text_delta" || ev.Delta.Text == "" {
+			if ev.delta.Type != "text_delta" || ev.delta.Text == "" {
 				continue // thinking, signatures, tool input: not reply text
 			}
-			text.WriteString(ev.Delta.Text)
-			if err := onDelta(ev.Delta.Text); err != nil {
+			text.WriteString(ev.delta.Text)
+			if err := onDelta(ev.delta.Text); err != nil {
 				res.Text = text.String()
 				return res, err
 			}
 		case "message_delta":
 			// Counts here are cumulative and final.
-			u := ev.Usage
+			u := ev.usage
 			if in := u.InputTokens + u.CacheCreationInputTokens + u.CacheReadInputTokens; in > 0 {
 				res.Usage.Prompt = int(in)
 			}
@@ -143,20 +147,44 @@ func (m *Anthropic) StreamChat(ctx context.Context, req ports.ChatRequest, onDel
 }
 
 // messageEvent is what Focal reads of a Messages stream event: a plain
-// struct decodes within a few frames, where the SDK's event union decodes
-// through a reflective decoder deep enough to grow every waiting stream's
-// stack (see chatChunk).
+// struct, where the SDK's event union decodes through a reflective decoder
+// deep enough to grow every waiting stream's stack, read one object level
+// at a time as chatChunk is (the stream's decoding keeps the nested objects
+// undecoded; messageEventRead.decode reads them after it has returned).
 type messageEvent struct {
-	Type    string `json:"type"`
-	Message struct {
-		Model string         `json:"model"`
-		Usage anthropicUsage `json:"usage"`
-	} `json:"message"`
-	Delta struct {
+	Type    string  `json:"type"`
+	Message rawJSON `json:"message"`
+	Delta   rawJSON `json:"delta"`
+	Usage   rawJSON `json:"usage"`
+}
+
+// messageEventRead is an event's nested objects, decoded.
+type messageEventRead struct {
+	message struct {
+		Model string  `json:"model"`
+		Usage rawJSON `json:"usage"`
+	}
+	messageUsage anthropicUsage
+	delta        struct {
 		Type string `json:"type"`
 		Text string `json:"text"`
-	} `json:"delta"`
-	Usage anthropicUsage `json:"usage"`
+	}
+	usage anthropicUsage
+}
+
+// decode reads ev's nested objects, each a call of its own to
+// encoding/json, with the same values and type errors as one call on the
+// whole event.
+func (r *messageEventRead) decode(ev *messageEvent) error {
+	for _, part := range [...]struct {
+		raw rawJSON
+		v   any
+	}{{ev.Message, &r.message}, {ev.Delta, &r.delta}, {ev.Usage, &r.usage}} {
+		if err := part.raw.decode(part.v); err != nil {
+			return err
+		}
+	}
+	return r.message.Usage.decode(&r.messageUsage)
 }
 
 type anthropicUsage struct {
@@ -168,13 +196,15 @@ type anthropicUsage struct {
 
 // anthropicParams builds the request: system-role messages joined into the
 // system prompt, the rest as alternating turns with consecutive same-role
-// messages merged (the API rejects two user turns in a row).
-func anthropicParams(model string, req ports.ChatRequest) (anthropic.MessageNewParams, error) {
+// messages merged (the API rejects two user turns in a row). On the heap:
+// the struct is 1.6 KiB, and a local copy would sit in StreamChat's frame
+// on the stack the turn then waits on for tokens (see OpenAI.params).
+func anthropicParams(model string, req ports.ChatRequest) (*anthropic.MessageNewParams, error) {
 	maxTokens := req.MaxTokens
 	if maxTokens <= 0 {
 		maxTokens = defaultAnthropicMaxTokens
 	}
-	p := anthropic.MessageNewParams{Model: anthropic.Model(model), MaxTokens: int64(maxTokens)}
+	p := &anthropic.MessageNewParams{Model: anthropic.Model(model), MaxTokens: int64(maxTokens)}
 	var system []string
 	type turn struct {
 		role  string

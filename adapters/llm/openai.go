@@ -2,11 +2,13 @@ package llm
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
@@ -119,23 +121,30 @@ func (m *OpenAI) StreamChat(ctx context.Context, req ports.ChatRequest, onDelta 
 	res := ports.ChatResult{Provider: "openai", Model: model}
 	var text strings.Builder
 	stream := openStream[chatChunk](func(raw **http.Response) error {
-		return m.client.Post(ctx, "chat/completions", params, raw, option.WithJSONSet("stream", true))
+		// The SDK encodes params before it sends the request.
+		defer releaseParams(params)
+		return m.client.Post(ctx, "chat/completions", params, raw, streamOption)
 	})
 	defer stream.Close()
 	finished := false
 	for stream.Next() {
 		chunk := stream.Current()
+		var read chatChunkRead
+		if err := read.decode(&chunk); err != nil {
+			return endOfStream(ctx, res, text.String(), err, finished, who, m.key)
+		}
 		if chunk.Model != "" {
 			res.Model = chunk.Model
 		}
-		if u := chunk.Usage; u.PromptTokens > 0 || u.CompletionTokens > 0 {
+		if u := read.usage; u.PromptTokens > 0 || u.CompletionTokens > 0 {
 			res.Usage = domain.TokenUsage{Prompt: int(u.PromptTokens), Completion: int(u.CompletionTokens)}
 		}
-		for _, choice := range chunk.Choices {
+		for i := range read.choices {
+			choice := &read.choices[i]
 			if choice.Index != 0 {
 				continue // n is 1; ignore anything else a server sends
 			}
-			if d := choice.Delta.Content; d != "" {
+			if d := choice.delta.Content; d != "" {
 				text.WriteString(d)
 				if err := onDelta(d); err != nil {
 					res.Text = text.String()
@@ -153,34 +162,111 @@ func (m *OpenAI) StreamChat(ctx context.Context, req ports.ChatRequest, onDelta 
 // chatChunk is what Focal reads of a chat-completions stream chunk. The
 // SDK's ChatCompletionChunk decodes through a reflective decoder many
 // frames deep, on the goroutine that then waits for the next token: that
-// grew every waiting stream's stack to 64 KiB, where this plain struct
-// decodes within a few frames (make bench measures idle streams).
+// grew every waiting stream's stack to 64 KiB. This plain struct is read
+// one object level at a time: encoding/json takes about 1 KiB of stack
+// for each level of nested objects it decodes, and the chunk's content is
+// three levels down (chunk, choice, delta), which took the stream's
+// handler goroutine past 16 KiB on the role chunk and doubled its stack to
+// 32 KiB for as long as the turn then waited (make bench measures idle
+// streams; TestModelStreamsDecodeWithinAStreamingHandlersStack). The
+// stream's decoding keeps choices and usage undecoded (rawJSON);
+// chatChunkRead.decode reads them after it has returned.
 type chatChunk struct {
-	Model   string            `json:"model"`
-	Choices []chatChunkChoice `json:"choices"`
-	Usage   struct {
+	Model   string  `json:"model"`
+	Choices rawJSON `json:"choices"`
+	Usage   rawJSON `json:"usage"`
+}
+
+// chatChunkRead is a chunk's choices and usage, decoded.
+type chatChunkRead struct {
+	choices []chatChunkChoice
+	usage   struct {
 		PromptTokens     int64 `json:"prompt_tokens"`
 		CompletionTokens int64 `json:"completion_tokens"`
-	} `json:"usage"`
+	}
 }
 
 type chatChunkChoice struct {
-	Index int64 `json:"index"`
-	Delta struct {
+	Index        int64   `json:"index"`
+	Delta        rawJSON `json:"delta"`
+	FinishReason string  `json:"finish_reason"`
+	delta        struct {
 		Content string `json:"content"`
-	} `json:"delta"`
-	FinishReason string `json:"finish_reason"`
+	}
 }
 
-// params are the request's parameters. On the heap: the struct is 4 KiB,
-// and a local copy would sit in StreamChat's frame on the stack the turn
-// then waits on for tokens, growing it a size class (make bench measures
-// idle streams).
-func (m *OpenAI) params(model string, req ports.ChatRequest) (*openai.ChatCompletionNewParams, error) {
-	p := &openai.ChatCompletionNewParams{
-		Model:         model,
-		StreamOptions: openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)},
+// decode reads c's choices, their deltas and its usage, each a call of its
+// own to encoding/json, which finds the same values and the same type
+// errors as one call on the whole chunk: an error discards the chunk, as
+// the stream's own decoding does.
+func (r *chatChunkRead) decode(c *chatChunk) error {
+	if err := c.Usage.decode(&r.usage); err != nil {
+		return err
 	}
+	if err := c.Choices.decode(&r.choices); err != nil {
+		return err
+	}
+	for i := range r.choices {
+		if err := r.choices[i].Delta.decode(&r.choices[i].delta); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rawJSON is a JSON value left undecoded by the decoding of the object
+// holding it. It aliases the decoded data (an event's data, which stays
+// the same until the stream's next event) and is decoded before that.
+type rawJSON []byte
+
+// UnmarshalJSON keeps data as it is.
+func (r *rawJSON) UnmarshalJSON(data []byte) error {
+	*r = data
+	return nil
+}
+
+// decode decodes the value into v; nothing when the value was absent or
+// null, which decodes to nothing (a chunk's usage is null but in the
+// last): a decoding's state would be garbage made while a stream opens.
+func (r rawJSON) decode(v any) error {
+	if r == nil || string(r) == "null" {
+		return nil
+	}
+	return json.Unmarshal(r, v)
+}
+
+// paramsPool keeps requests' parameters (1.2 KiB) from one stream's
+// opening to the next. A stream's parameters are garbage once its request
+// is encoded, and garbage made while streams open is left in the heap's
+// spans beside the small objects they keep while they wait (make bench,
+// idle streams: 36 KiB of heap in use per waiting stream, of which a heap
+// profile finds about 24 KiB live).
+var paramsPool = sync.Pool{New: func() any { return new(openai.ChatCompletionNewParams) }}
+
+// streamOption asks for a stream; made once, not on every request.
+var streamOption = option.WithJSONSet("stream", true)
+
+// releaseParams returns p to paramsPool, emptied: it keeps no message, and
+// its messages' array is reused.
+func releaseParams(p *openai.ChatCompletionNewParams) {
+	msgs := p.Messages
+	clear(msgs)
+	*p = openai.ChatCompletionNewParams{}
+	p.Messages = msgs[:0]
+	paramsPool.Put(p)
+}
+
+// params are the request's parameters, from paramsPool: release them once
+// the request is encoded (params releases them itself when it fails). On
+// the heap: a local copy would sit in StreamChat's frame on the stack the
+// turn then waits on for tokens, growing it a size class (make bench
+// measures idle streams). Nor is releaseParams called in StreamChat: its
+// zeroing, inlined there, took room in that frame too (under -race
+// TestModelStreamsDecodeWithinAStreamingHandlersStack failed).
+func (m *OpenAI) params(model string, req ports.ChatRequest) (*openai.ChatCompletionNewParams, error) {
+	p := paramsPool.Get().(*openai.ChatCompletionNewParams)
+	p.Model = model
+	p.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
 	for _, msg := range req.Messages {
 		switch msg.Role {
 		case ports.RoleSystem:
@@ -190,7 +276,8 @@ func (m *OpenAI) params(model string, req ports.ChatRequest) (*openai.ChatComple
 		case ports.RoleAssistant:
 			p.Messages = append(p.Messages, openai.AssistantMessage(msg.Content))
 		default:
-			return p, domain.Errorf(domain.CodeInternal, "chat message role %q is not supported", msg.Role)
+			releaseParams(p)
+			return nil, domain.Errorf(domain.CodeInternal, "chat message role %q is not supported", msg.Role)
 		}
 	}
 	if req.Temperature != nil {

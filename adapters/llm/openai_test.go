@@ -188,3 +188,38 @@ func TestOpenAIEmbeddings(t *testing.T) {
 	_, err = e.Embed(context.Background(), []string{"x"})
 	assert.Equal(t, domain.CodeLLMError, errCode(err))
 }
+
+// TestOpenAIRequestsCarryOnlyTheirOwnParameters: a request's parameters
+// are reused for the next stream's once encoded (paramsPool); nothing of
+// an earlier request (messages, sampling, format, model) reaches a later
+// one, also after a request refused before it was sent.
+func TestOpenAIRequestsCarryOnlyTheirOwnParameters(t *testing.T) {
+	srv, url := fake(t)
+	m := newOpenAI(t, url)
+	temp := 0.25
+	first := chatRequest("first question")
+	first.Model, first.Temperature, first.MaxTokens, first.JSON = "gpt-other", &temp, 77, true
+	first.Messages = append(first.Messages, ports.ChatMessage{Role: ports.RoleAssistant, Content: "earlier"},
+		ports.ChatMessage{Role: ports.RoleUser, Content: "more"})
+	refused := ports.ChatRequest{Messages: []ports.ChatMessage{{Role: ports.RoleUser, Content: "refused"}, {Role: "tool", Content: "x"}}}
+	for i := range 3 {
+		_, _, err := collect(context.Background(), m, first)
+		require.NoError(t, err)
+		_, _, err = collect(context.Background(), m, refused)
+		require.Error(t, err, "an unsupported role is refused before sending")
+		_, _, err = collect(context.Background(), m, chatRequest("second question"))
+		require.NoError(t, err)
+
+		got, _ := srv.Last()
+		assert.Equal(t, "gpt-test", got.Model, "round %d", i)
+		for _, field := range []string{"temperature", "max_tokens", "max_completion_tokens", "response_format"} {
+			assert.NotContains(t, got.Body, field, "round %d", i)
+		}
+		assert.Equal(t, true, got.Body["stream"], "round %d", i)
+		assert.Equal(t, map[string]any{"include_usage": true}, got.Body["stream_options"], "round %d", i)
+		require.Len(t, got.Messages, 2, "round %d", i)
+		assert.Equal(t, "be brief", got.Messages[0].Content)
+		assert.Equal(t, "second question", got.Messages[1].Content)
+	}
+	assert.Len(t, srv.Requests(), 6, "refused requests were never sent")
+}

@@ -1,0 +1,6 @@
+//go:build !race
+
+package llm
+
+// raceDepthAllowance: see handlerDepth.
+const raceDepthAllowance = 0
