@@ -134,17 +134,29 @@ func scaleEntries(es []matcherEntry, normSquared float64) {
 // vector weighs a message's features like the training examples':
 // sublinear term frequency × inverse condition frequency, each block scaled
 // to unit length so words and characters count alike whatever the
-// message's length.
-func (v *matcherVocab) vector(f matcherFeatures) matcherVec {
+// message's length. It sorts f's blocks in place: its caller reads f for
+// nothing else. The vector is built in buf's arrays unless buf is nil.
+func (v *matcherVocab) vector(f matcherFeatures, buf *contextBuffer) matcherVec {
+	// At most one entry per feature: sized once rather than grown.
+	n := len(f.words) + len(f.chars)
 	var out matcherVec
+	if buf == nil {
+		out.e = make([]matcherEntry, 0, n)
+	} else {
+		if cap(buf.ctx) < n {
+			buf.ctx = make([]matcherEntry, 0, n)
+		}
+		out.e = buf.ctx[:0]
+	}
 	out.e = v.appendBlock(out.e, f.words)
 	out.nWords = len(out.e)
 	out.e = v.appendBlock(out.e, f.chars)
 	return out
 }
 
+// appendBlock appends block's weighed features to out, sorting block.
 func (v *matcherVocab) appendBlock(out []matcherEntry, block []uint64) []matcherEntry {
-	hs := slices.Clone(block)
+	hs := block
 	slices.Sort(hs)
 	start := len(out)
 	var norm float64
@@ -330,14 +342,31 @@ func radixPass(block []uint64, from, to []int32, shift uint) {
 // of what the agent last asked. The reply's part is not scaled down, so a
 // "no" weighs as much against a question as it does alone. The context's
 // features come from no word of the reply.
-func addContext(msg messageVec, ctx matcherVec, weight float64) messageVec {
+//
+// The sum is built in buf's arrays unless buf is nil.
+func addContext(msg messageVec, ctx matcherVec, weight float64, buf *contextBuffer) messageVec {
 	n := len(msg.e) + len(ctx.e)
-	out := messageVec{matcherVec: matcherVec{e: make([]matcherEntry, 0, n)},
-		originAt: make([]int32, 1, n+1), origins: make([]int32, 0, len(msg.origins))}
+	if buf == nil {
+		buf = &contextBuffer{}
+	}
+	if cap(buf.sum.e) < n {
+		buf.sum.e = make([]matcherEntry, 0, n)
+	}
+	// originAt, then origins: one array, as messageVector's.
+	if need := n + 1 + len(msg.origins); cap(buf.sum.at) < need {
+		buf.sum.at = make([]int32, need)
+	}
+	at := buf.sum.at[:cap(buf.sum.at)]
+	at[0] = 0
+	out := messageVec{matcherVec: matcherVec{e: buf.sum.e[:0:n]},
+		originAt: at[: 1 : n+1], origins: at[n+1 : n+1 : n+1+len(msg.origins)]}
 	// Where out holds each of the reply's features, sorted by id, to add
 	// the context's weight to the same feature (a map per call cost more
 	// than the rest of the turn's matching allocated).
-	held := make([]heldFeature, 0, len(msg.e))
+	if cap(buf.held) < len(msg.e) {
+		buf.held = make([]heldFeature, 0, len(msg.e))
+	}
+	held := buf.held[:0]
 	add := func(a, b []matcherEntry, aStart int) {
 		held = held[:0]
 		for k, e := range a {
@@ -361,6 +390,14 @@ func addContext(msg messageVec, ctx matcherVec, weight float64) messageVec {
 	out.nWords = len(out.e)
 	add(msg.e[msg.nWords:], ctx.e[ctx.nWords:], msg.nWords)
 	return out
+}
+
+// contextBuffer holds, between uses, the arrays a short message's
+// context is read into and added to the message's vector with.
+type contextBuffer struct {
+	ctx  []matcherEntry // the context's vector
+	sum  vecBuffer      // the message's vector with the context's
+	held []heldFeature  // addContext's
 }
 
 // heldFeature is a feature id and its index in a vector being built.
