@@ -181,7 +181,11 @@ func (m *Matcher) message(text *messageText, context string, scratch *scoreScrat
 	}
 	q := m.vocab.messageVector(text, buf)
 	if context != "" && len(words) < matcherContextWords {
-		ctx := m.vocab.vector(extractFeatures(matcherWords(context, m.tuning.negationScope)), cbuf)
+		var hashes *[]uint64
+		if cbuf != nil {
+			hashes = &cbuf.hashes
+		}
+		ctx := m.vocab.vector(appendFeatures(hashes, matcherWords(context, m.tuning.negationScope), false), cbuf)
 		q = addContext(q, ctx, 1.2*(1-float64(len(words))/matcherContextWords), cbuf)
 	}
 	return words, q

@@ -240,6 +240,13 @@ const (
 // the length of each number (so "123456" and "554433" share a feature),
 // and the character n-grams of each word with digits folded to "0".
 func extractFeatures(words []matcherWord) matcherFeatures {
+	return appendFeatures(nil, words, true)
+}
+
+// appendFeatures is extractFeatures with the hashes in *buf's array,
+// grown as needed, when buf is not nil, and without origins unless
+// withOrigin: a context's vector needs neither an array of its own nor them.
+func appendFeatures(buf *[]uint64, words []matcherWord, withOrigin bool) matcherFeatures {
 	// Sized exactly up front: a turn scores every message, and growing
 	// these slices one append at a time was most of what scoring
 	// allocated. Word features' origins come first, then the grams'.
@@ -254,9 +261,24 @@ func extractFeatures(words []matcherWord) matcherFeatures {
 		}
 		grams += charGramCount(utf8.RuneCountInString(w.stem) + 2)
 	}
-	hashes := make([]uint64, nWords+grams) // both blocks, one allocation
-	f := matcherFeatures{words: hashes[:0:nWords], chars: hashes[nWords : nWords : nWords+grams],
-		origin: make([]int32, nWords, nWords+grams)}
+	var hashes []uint64 // both blocks, one array
+	if buf != nil && cap(*buf) >= nWords+grams {
+		hashes = (*buf)[:nWords+grams]
+	} else {
+		hashes = make([]uint64, nWords+grams)
+		if buf != nil {
+			*buf = hashes
+		}
+	}
+	f := matcherFeatures{words: hashes[:0:nWords], chars: hashes[nWords : nWords : nWords+grams]}
+	if withOrigin {
+		f.origin = make([]int32, nWords, nWords+grams)
+	}
+	setOrigin := func(i int) {
+		if withOrigin {
+			f.origin[len(f.words)-1] = int32(i)
+		}
+	}
 	runes := make([]rune, 0, 32)
 	for i, w := range words {
 		ns := nsWord
@@ -264,7 +286,7 @@ func extractFeatures(words []matcherWord) matcherFeatures {
 			ns = nsNegatedWord
 		}
 		f.words = append(f.words, fnvString(fnvByte(fnvOffset, ns), w.stem))
-		f.origin[len(f.words)-1] = int32(i)
+		setOrigin(i)
 		if i > 0 {
 			bigram := nsBigram
 			if w.negated {
@@ -272,11 +294,11 @@ func extractFeatures(words []matcherWord) matcherFeatures {
 			}
 			h := fnvString(fnvByte(fnvOffset, bigram), words[i-1].stem)
 			f.words = append(f.words, fnvString(fnvByte(h, ' '), w.stem))
-			f.origin[len(f.words)-1] = int32(i)
+			setOrigin(i)
 		}
 		if w.number {
 			f.words = append(f.words, fnvByte(fnvByte(fnvOffset, nsShape), byte(min(len(w.stem), 16))))
-			f.origin[len(f.words)-1] = int32(i)
+			setOrigin(i)
 		}
 		runes = append(runes[:0], ' ')
 		for _, r := range w.stem {
@@ -288,8 +310,10 @@ func extractFeatures(words []matcherWord) matcherFeatures {
 		runes = append(runes, ' ')
 		before := len(f.chars)
 		f.chars = appendCharGrams(f.chars, runes)
-		for range len(f.chars) - before {
-			f.origin = append(f.origin, int32(i))
+		if withOrigin {
+			for range len(f.chars) - before {
+				f.origin = append(f.origin, int32(i))
+			}
 		}
 	}
 	return f

@@ -395,9 +395,10 @@ func addContext(msg messageVec, ctx matcherVec, weight float64, buf *contextBuff
 // contextBuffer holds, between uses, the arrays a short message's
 // context is read into and added to the message's vector with.
 type contextBuffer struct {
-	ctx  []matcherEntry // the context's vector
-	sum  vecBuffer      // the message's vector with the context's
-	held []heldFeature  // addContext's
+	hashes []uint64       // the context's features
+	ctx    []matcherEntry // the context's vector
+	sum    vecBuffer      // the message's vector with the context's
+	held   []heldFeature  // addContext's
 }
 
 // heldFeature is a feature id and its index in a vector being built.
