@@ -139,25 +139,58 @@ func scaleEntries(es []matcherEntry, normSquared float64) {
 func (v *matcherVocab) vector(f matcherFeatures, buf *contextBuffer) matcherVec {
 	// At most one entry per feature: sized once rather than grown.
 	n := len(f.words) + len(f.chars)
-	var out matcherVec
 	if buf == nil {
-		out.e = make([]matcherEntry, 0, n)
-	} else {
-		if cap(buf.ctx) < n {
-			buf.ctx = make([]matcherEntry, 0, n)
-		}
-		out.e = buf.ctx[:0]
+		buf = &contextBuffer{}
 	}
-	out.e = v.appendBlock(out.e, f.words)
+	if cap(buf.ctx) < n {
+		buf.ctx = make([]matcherEntry, 0, n)
+	}
+	if cap(buf.sortTmp) < max(len(f.words), len(f.chars)) {
+		buf.sortTmp = make([]uint64, max(len(f.words), len(f.chars)))
+	}
+	out := matcherVec{e: buf.ctx[:0]}
+	out.e = v.appendBlock(out.e, sortHashes(f.words, buf.sortTmp))
 	out.nWords = len(out.e)
-	out.e = v.appendBlock(out.e, f.chars)
+	out.e = v.appendBlock(out.e, sortHashes(f.chars, buf.sortTmp))
 	return out
 }
 
-// appendBlock appends block's weighed features to out, sorting block.
-func (v *matcherVocab) appendBlock(out []matcherEntry, block []uint64) []matcherEntry {
-	hs := block
-	slices.Sort(hs)
+// sortHashes sorts hs ascending, as slices.Sort would, and returns it; tmp
+// (as long as hs at least) is its scratch. As sortOccurrences does for
+// positions, a stable radix sort on the top 16 bits (two passes of a byte)
+// orders all but the few hashes sharing those bits, which an insertion
+// pass then puts in place: a fraction of a comparison sort's cost.
+func sortHashes(hs, tmp []uint64) []uint64 {
+	tmp = tmp[:len(hs)]
+	hashRadixPass(hs, tmp, 48)
+	hashRadixPass(tmp, hs, 56)
+	for i := 1; i < len(hs); i++ {
+		for j := i; j > 0 && hs[j] < hs[j-1]; j-- {
+			hs[j], hs[j-1] = hs[j-1], hs[j]
+		}
+	}
+	return hs
+}
+
+// hashRadixPass stably moves from into to, ordered by each hash's byte at
+// shift.
+func hashRadixPass(from, to []uint64, shift uint) {
+	var start [257]int32
+	for _, h := range from {
+		start[int(byte(h>>shift))+1]++
+	}
+	for d := 1; d < len(start); d++ {
+		start[d] += start[d-1]
+	}
+	for _, h := range from {
+		d := byte(h >> shift)
+		to[start[d]] = h
+		start[d]++
+	}
+}
+
+// appendBlock appends the weighed features of hs, sorted, to out.
+func (v *matcherVocab) appendBlock(out []matcherEntry, hs []uint64) []matcherEntry {
 	start := len(out)
 	var norm float64
 	for i := 0; i < len(hs); {
@@ -378,7 +411,7 @@ func addContext(msg messageVec, ctx matcherVec, weight float64, buf *contextBuff
 		slices.SortFunc(held, func(x, y heldFeature) int { return cmp.Compare(x.id, y.id) })
 		for _, e := range b {
 			v := float32(weight * float64(e.v))
-			if k, ok := slices.BinarySearchFunc(held, e.id, func(h heldFeature, id int32) int { return cmp.Compare(h.id, id) }); ok {
+			if k, ok := findHeld(held, e.id); ok {
 				out.e[held[k].at].v += v
 			} else {
 				out.e = append(out.e, matcherEntry{e.id, v})
@@ -392,13 +425,29 @@ func addContext(msg messageVec, ctx matcherVec, weight float64, buf *contextBuff
 	return out
 }
 
+// findHeld is slices.BinarySearchFunc on held by id, without a comparison
+// call per step: it runs for each of a context's hundreds of features.
+func findHeld(held []heldFeature, id int32) (int, bool) {
+	lo, hi := 0, len(held)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if held[m].id < id {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, lo < len(held) && held[lo].id == id
+}
+
 // contextBuffer holds, between uses, the arrays a short message's
 // context is read into and added to the message's vector with.
 type contextBuffer struct {
-	hashes []uint64       // the context's features
-	ctx    []matcherEntry // the context's vector
-	sum    vecBuffer      // the message's vector with the context's
-	held   []heldFeature  // addContext's
+	hashes  []uint64       // the context's features
+	sortTmp []uint64       // sortHashes' scratch
+	ctx     []matcherEntry // the context's vector
+	sum     vecBuffer      // the message's vector with the context's
+	held    []heldFeature  // addContext's
 }
 
 // heldFeature is a feature id and its index in a vector being built.
