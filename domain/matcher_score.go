@@ -182,10 +182,15 @@ func (m *Matcher) message(text *messageText, context string, scratch *scoreScrat
 	q := m.vocab.messageVector(text, buf)
 	if context != "" && len(words) < matcherContextWords {
 		var hashes *[]uint64
+		var said []matcherWord
 		if cbuf != nil {
 			hashes = &cbuf.hashes
+			said = appendMatcherWords(cbuf.words[:0], context, m.tuning.negationScope)
+			cbuf.words = said
+		} else {
+			said = matcherWords(context, m.tuning.negationScope)
 		}
-		ctx := m.vocab.vector(appendFeatures(hashes, matcherWords(context, m.tuning.negationScope), false), cbuf)
+		ctx := m.vocab.vector(appendFeatures(hashes, said, false), cbuf)
 		q = addContext(q, ctx, 1.2*(1-float64(len(words))/matcherContextWords), cbuf)
 	}
 	return words, q

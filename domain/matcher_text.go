@@ -21,9 +21,15 @@ type matcherWord struct {
 // looks alike. A negation covers the words after it up to scope words or
 // the end of the clause (punctuation or "but"); scope 0 disables it.
 func matcherWords(text string, scope int) []matcherWord {
+	return appendMatcherWords(make([]matcherWord, 0, 16), text, scope)
+}
+
+// appendMatcherWords is matcherWords appending to out, whose array a
+// caller keeping no words between calls reuses.
+func appendMatcherWords(out []matcherWord, text string, scope int) []matcherWord {
 	// One buffer for every word, and one string per word: scoring a
 	// message runs every turn.
-	s := wordSplitter{out: make([]matcherWord, 0, 16), word: make([]byte, 0, 32), scope: scope}
+	s := wordSplitter{out: out, word: make([]byte, 0, 32), scope: scope}
 	for _, r := range text {
 		switch {
 		case unicode.IsLetter(r) || unicode.IsDigit(r):

@@ -443,6 +443,7 @@ func findHeld(held []heldFeature, id int32) (int, bool) {
 // contextBuffer holds, between uses, the arrays a short message's
 // context is read into and added to the message's vector with.
 type contextBuffer struct {
+	words   []matcherWord  // the context's words
 	hashes  []uint64       // the context's features
 	sortTmp []uint64       // sortHashes' scratch
 	ctx     []matcherEntry // the context's vector
