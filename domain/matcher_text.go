@@ -256,7 +256,43 @@ func appendFeatures(buf *[]uint64, words []matcherWord, withOrigin bool) matcher
 	// Sized exactly up front: a turn scores every message, and growing
 	// these slices one append at a time was most of what scoring
 	// allocated. Word features' origins come first, then the grams'.
-	nWords, grams := 0, 0
+	nWords, grams := featureCounts(words)
+	hashes := hashArray(buf, nWords+grams) // both blocks, one array
+	f := matcherFeatures{words: hashes[:0:nWords], chars: hashes[nWords : nWords : nWords+grams]}
+	if withOrigin {
+		f.origin = make([]int32, nWords, nWords+grams)
+	}
+	runes := make([]rune, 0, 32)
+	for i, w := range words {
+		before := len(f.words)
+		f.appendWordFeatures(words, i)
+		if withOrigin {
+			for k := before; k < len(f.words); k++ {
+				f.origin[k] = int32(i)
+			}
+		}
+		runes = append(runes[:0], ' ')
+		for _, r := range w.stem {
+			if unicode.IsDigit(r) {
+				r = '0'
+			}
+			runes = append(runes, r)
+		}
+		runes = append(runes, ' ')
+		before = len(f.chars)
+		f.chars = appendCharGrams(f.chars, runes)
+		if withOrigin {
+			for range len(f.chars) - before {
+				f.origin = append(f.origin, int32(i))
+			}
+		}
+	}
+	return f
+}
+
+// featureCounts is how many word and character features appendFeatures
+// makes of words.
+func featureCounts(words []matcherWord) (nWords, grams int) {
 	for i, w := range words {
 		nWords++
 		if i > 0 {
@@ -267,62 +303,42 @@ func appendFeatures(buf *[]uint64, words []matcherWord, withOrigin bool) matcher
 		}
 		grams += charGramCount(utf8.RuneCountInString(w.stem) + 2)
 	}
-	var hashes []uint64 // both blocks, one array
-	if buf != nil && cap(*buf) >= nWords+grams {
-		hashes = (*buf)[:nWords+grams]
-	} else {
-		hashes = make([]uint64, nWords+grams)
-		if buf != nil {
-			*buf = hashes
-		}
+	return nWords, grams
+}
+
+// hashArray is n hashes' room: *buf's array when buf is not nil and it is
+// large enough, else a new array (kept in *buf when buf is not nil).
+func hashArray(buf *[]uint64, n int) []uint64 {
+	if buf != nil && cap(*buf) >= n {
+		return (*buf)[:n]
 	}
-	f := matcherFeatures{words: hashes[:0:nWords], chars: hashes[nWords : nWords : nWords+grams]}
-	if withOrigin {
-		f.origin = make([]int32, nWords, nWords+grams)
+	hashes := make([]uint64, n)
+	if buf != nil {
+		*buf = hashes
 	}
-	setOrigin := func(i int) {
-		if withOrigin {
-			f.origin[len(f.words)-1] = int32(i)
-		}
+	return hashes
+}
+
+// appendWordFeatures appends word i's word features: the word, its
+// bigram with the word before, and a number's length.
+func (f *matcherFeatures) appendWordFeatures(words []matcherWord, i int) {
+	w := words[i]
+	ns := nsWord
+	if w.negated {
+		ns = nsNegatedWord
 	}
-	runes := make([]rune, 0, 32)
-	for i, w := range words {
-		ns := nsWord
+	f.words = append(f.words, fnvString(fnvByte(fnvOffset, ns), w.stem))
+	if i > 0 {
+		bigram := nsBigram
 		if w.negated {
-			ns = nsNegatedWord
+			bigram = nsNegatedBigram
 		}
-		f.words = append(f.words, fnvString(fnvByte(fnvOffset, ns), w.stem))
-		setOrigin(i)
-		if i > 0 {
-			bigram := nsBigram
-			if w.negated {
-				bigram = nsNegatedBigram
-			}
-			h := fnvString(fnvByte(fnvOffset, bigram), words[i-1].stem)
-			f.words = append(f.words, fnvString(fnvByte(h, ' '), w.stem))
-			setOrigin(i)
-		}
-		if w.number {
-			f.words = append(f.words, fnvByte(fnvByte(fnvOffset, nsShape), byte(min(len(w.stem), 16))))
-			setOrigin(i)
-		}
-		runes = append(runes[:0], ' ')
-		for _, r := range w.stem {
-			if unicode.IsDigit(r) {
-				r = '0'
-			}
-			runes = append(runes, r)
-		}
-		runes = append(runes, ' ')
-		before := len(f.chars)
-		f.chars = appendCharGrams(f.chars, runes)
-		if withOrigin {
-			for range len(f.chars) - before {
-				f.origin = append(f.origin, int32(i))
-			}
-		}
+		h := fnvString(fnvByte(fnvOffset, bigram), words[i-1].stem)
+		f.words = append(f.words, fnvString(fnvByte(h, ' '), w.stem))
 	}
-	return f
+	if w.number {
+		f.words = append(f.words, fnvByte(fnvByte(fnvOffset, nsShape), byte(min(len(w.stem), 16))))
+	}
 }
 
 // charGramCount is how many grams appendCharGrams makes of n runes.
