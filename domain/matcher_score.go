@@ -92,11 +92,11 @@ func (m *Matcher) scoreOnce(text *messageText, in MatchInput, candidates []int) 
 func (m *Matcher) scoreIn(text *messageText, in MatchInput, candidates []int, keep bool) ([]ConditionScore, readMessage) {
 	scratch := m.scratch.Get().(*scoreScratch)
 	defer m.scratch.Put(scratch)
-	buf := &scratch.vec
+	kept := scratch
 	if keep {
-		buf = nil
+		kept = nil
 	}
-	words, q := m.message(text, in.Context, buf)
+	words, q := m.message(text, in.Context, kept)
 	acc := scratch.margins
 	m.margins(&q.matcherVec, acc)
 	first, second := topTwo(acc)
@@ -167,17 +167,31 @@ func (m *Matcher) choose(scratch *scoreScratch, acc []float64, first, second int
 }
 
 // message is text's words and vector, context mixed in, the vector in
-// buf's arrays unless buf is nil. A text read with another matcher's
-// negation scope is read again.
-func (m *Matcher) message(text *messageText, context string, buf *vecBuffer) ([]matcherWord, messageVec) {
+// scratch's arrays unless scratch is nil. A text read with another
+// matcher's negation scope is read again.
+func (m *Matcher) message(text *messageText, context string, scratch *scoreScratch) ([]matcherWord, messageVec) {
 	if text.scope != m.tuning.negationScope {
 		text = readMessageText(text.text, m.tuning.negationScope)
 	}
 	words := text.words
+	var buf *vecBuffer
+	var cbuf *contextBuffer
+	if scratch != nil {
+		buf, cbuf = &scratch.vec, &scratch.context
+	}
 	q := m.vocab.messageVector(text, buf)
 	if context != "" && len(words) < matcherContextWords {
-		ctx := m.vocab.vector(extractFeatures(matcherWords(context, m.tuning.negationScope)))
-		q = addContext(q, ctx, 1.2*(1-float64(len(words))/matcherContextWords))
+		var hashes *[]uint64
+		var said []matcherWord
+		if cbuf != nil {
+			hashes = &cbuf.hashes
+			said = appendMatcherWords(cbuf.words[:0], context, m.tuning.negationScope)
+			cbuf.words = said
+		} else {
+			said = matcherWords(context, m.tuning.negationScope)
+		}
+		ctx := m.vocab.vector(appendFeatures(hashes, said, false), cbuf)
+		q = addContext(q, ctx, 1.2*(1-float64(len(words))/matcherContextWords), cbuf)
 	}
 	return words, q
 }
@@ -202,6 +216,7 @@ type scoreScratch struct {
 	chosen  []int          // the conditions a call returns
 	credit  []float64      // explain's, per result and word
 	vec     vecBuffer      // the message's vector, when the caller keeps none of it
+	context contextBuffer  // a short message's context and the vector with it, likewise
 	near    []float64      // one per example of the largest condition
 	byID    []matcherEntry // a message's word features by id
 }

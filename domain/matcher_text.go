@@ -21,9 +21,15 @@ type matcherWord struct {
 // looks alike. A negation covers the words after it up to scope words or
 // the end of the clause (punctuation or "but"); scope 0 disables it.
 func matcherWords(text string, scope int) []matcherWord {
+	return appendMatcherWords(make([]matcherWord, 0, 16), text, scope)
+}
+
+// appendMatcherWords is matcherWords appending to out, whose array a
+// caller keeping no words between calls reuses.
+func appendMatcherWords(out []matcherWord, text string, scope int) []matcherWord {
 	// One buffer for every word, and one string per word: scoring a
 	// message runs every turn.
-	s := wordSplitter{out: make([]matcherWord, 0, 16), word: make([]byte, 0, 32), scope: scope}
+	s := wordSplitter{out: out, word: make([]byte, 0, 32), scope: scope}
 	for _, r := range text {
 		switch {
 		case unicode.IsLetter(r) || unicode.IsDigit(r):
@@ -240,10 +246,53 @@ const (
 // the length of each number (so "123456" and "554433" share a feature),
 // and the character n-grams of each word with digits folded to "0".
 func extractFeatures(words []matcherWord) matcherFeatures {
+	return appendFeatures(nil, words, true)
+}
+
+// appendFeatures is extractFeatures with the hashes in *buf's array,
+// grown as needed, when buf is not nil, and without origins unless
+// withOrigin: a context's vector needs neither an array of its own nor them.
+func appendFeatures(buf *[]uint64, words []matcherWord, withOrigin bool) matcherFeatures {
 	// Sized exactly up front: a turn scores every message, and growing
 	// these slices one append at a time was most of what scoring
 	// allocated. Word features' origins come first, then the grams'.
-	nWords, grams := 0, 0
+	nWords, grams := featureCounts(words)
+	hashes := hashArray(buf, nWords+grams) // both blocks, one array
+	f := matcherFeatures{words: hashes[:0:nWords], chars: hashes[nWords : nWords : nWords+grams]}
+	if withOrigin {
+		f.origin = make([]int32, nWords, nWords+grams)
+	}
+	runes := make([]rune, 0, 32)
+	for i, w := range words {
+		before := len(f.words)
+		f.appendWordFeatures(words, i)
+		if withOrigin {
+			for k := before; k < len(f.words); k++ {
+				f.origin[k] = int32(i)
+			}
+		}
+		runes = append(runes[:0], ' ')
+		for _, r := range w.stem {
+			if unicode.IsDigit(r) {
+				r = '0'
+			}
+			runes = append(runes, r)
+		}
+		runes = append(runes, ' ')
+		before = len(f.chars)
+		f.chars = appendCharGrams(f.chars, runes)
+		if withOrigin {
+			for range len(f.chars) - before {
+				f.origin = append(f.origin, int32(i))
+			}
+		}
+	}
+	return f
+}
+
+// featureCounts is how many word and character features appendFeatures
+// makes of words.
+func featureCounts(words []matcherWord) (nWords, grams int) {
 	for i, w := range words {
 		nWords++
 		if i > 0 {
@@ -254,45 +303,42 @@ func extractFeatures(words []matcherWord) matcherFeatures {
 		}
 		grams += charGramCount(utf8.RuneCountInString(w.stem) + 2)
 	}
-	hashes := make([]uint64, nWords+grams) // both blocks, one allocation
-	f := matcherFeatures{words: hashes[:0:nWords], chars: hashes[nWords : nWords : nWords+grams],
-		origin: make([]int32, nWords, nWords+grams)}
-	runes := make([]rune, 0, 32)
-	for i, w := range words {
-		ns := nsWord
-		if w.negated {
-			ns = nsNegatedWord
-		}
-		f.words = append(f.words, fnvString(fnvByte(fnvOffset, ns), w.stem))
-		f.origin[len(f.words)-1] = int32(i)
-		if i > 0 {
-			bigram := nsBigram
-			if w.negated {
-				bigram = nsNegatedBigram
-			}
-			h := fnvString(fnvByte(fnvOffset, bigram), words[i-1].stem)
-			f.words = append(f.words, fnvString(fnvByte(h, ' '), w.stem))
-			f.origin[len(f.words)-1] = int32(i)
-		}
-		if w.number {
-			f.words = append(f.words, fnvByte(fnvByte(fnvOffset, nsShape), byte(min(len(w.stem), 16))))
-			f.origin[len(f.words)-1] = int32(i)
-		}
-		runes = append(runes[:0], ' ')
-		for _, r := range w.stem {
-			if unicode.IsDigit(r) {
-				r = '0'
-			}
-			runes = append(runes, r)
-		}
-		runes = append(runes, ' ')
-		before := len(f.chars)
-		f.chars = appendCharGrams(f.chars, runes)
-		for range len(f.chars) - before {
-			f.origin = append(f.origin, int32(i))
-		}
+	return nWords, grams
+}
+
+// hashArray is n hashes' room: *buf's array when buf is not nil and it is
+// large enough, else a new array (kept in *buf when buf is not nil).
+func hashArray(buf *[]uint64, n int) []uint64 {
+	if buf != nil && cap(*buf) >= n {
+		return (*buf)[:n]
 	}
-	return f
+	hashes := make([]uint64, n)
+	if buf != nil {
+		*buf = hashes
+	}
+	return hashes
+}
+
+// appendWordFeatures appends word i's word features: the word, its
+// bigram with the word before, and a number's length.
+func (f *matcherFeatures) appendWordFeatures(words []matcherWord, i int) {
+	w := words[i]
+	ns := nsWord
+	if w.negated {
+		ns = nsNegatedWord
+	}
+	f.words = append(f.words, fnvString(fnvByte(fnvOffset, ns), w.stem))
+	if i > 0 {
+		bigram := nsBigram
+		if w.negated {
+			bigram = nsNegatedBigram
+		}
+		h := fnvString(fnvByte(fnvOffset, bigram), words[i-1].stem)
+		f.words = append(f.words, fnvString(fnvByte(h, ' '), w.stem))
+	}
+	if w.number {
+		f.words = append(f.words, fnvByte(fnvByte(fnvOffset, nsShape), byte(min(len(w.stem), 16))))
+	}
 }
 
 // charGramCount is how many grams appendCharGrams makes of n runes.

@@ -134,18 +134,63 @@ func scaleEntries(es []matcherEntry, normSquared float64) {
 // vector weighs a message's features like the training examples':
 // sublinear term frequency × inverse condition frequency, each block scaled
 // to unit length so words and characters count alike whatever the
-// message's length.
-func (v *matcherVocab) vector(f matcherFeatures) matcherVec {
-	var out matcherVec
-	out.e = v.appendBlock(out.e, f.words)
+// message's length. It sorts f's blocks in place: its caller reads f for
+// nothing else. The vector is built in buf's arrays unless buf is nil.
+func (v *matcherVocab) vector(f matcherFeatures, buf *contextBuffer) matcherVec {
+	// At most one entry per feature: sized once rather than grown.
+	n := len(f.words) + len(f.chars)
+	if buf == nil {
+		buf = &contextBuffer{}
+	}
+	if cap(buf.ctx) < n {
+		buf.ctx = make([]matcherEntry, 0, n)
+	}
+	if cap(buf.sortTmp) < max(len(f.words), len(f.chars)) {
+		buf.sortTmp = make([]uint64, max(len(f.words), len(f.chars)))
+	}
+	out := matcherVec{e: buf.ctx[:0]}
+	out.e = v.appendBlock(out.e, sortHashes(f.words, buf.sortTmp))
 	out.nWords = len(out.e)
-	out.e = v.appendBlock(out.e, f.chars)
+	out.e = v.appendBlock(out.e, sortHashes(f.chars, buf.sortTmp))
 	return out
 }
 
-func (v *matcherVocab) appendBlock(out []matcherEntry, block []uint64) []matcherEntry {
-	hs := slices.Clone(block)
-	slices.Sort(hs)
+// sortHashes sorts hs ascending, as slices.Sort would, and returns it; tmp
+// (as long as hs at least) is its scratch. As sortOccurrences does for
+// positions, a stable radix sort on the top 16 bits (two passes of a byte)
+// orders all but the few hashes sharing those bits, which an insertion
+// pass then puts in place: a fraction of a comparison sort's cost.
+func sortHashes(hs, tmp []uint64) []uint64 {
+	tmp = tmp[:len(hs)]
+	hashRadixPass(hs, tmp, 48)
+	hashRadixPass(tmp, hs, 56)
+	for i := 1; i < len(hs); i++ {
+		for j := i; j > 0 && hs[j] < hs[j-1]; j-- {
+			hs[j], hs[j-1] = hs[j-1], hs[j]
+		}
+	}
+	return hs
+}
+
+// hashRadixPass stably moves from into to, ordered by each hash's byte at
+// shift.
+func hashRadixPass(from, to []uint64, shift uint) {
+	var start [257]int32
+	for _, h := range from {
+		start[int(byte(h>>shift))+1]++
+	}
+	for d := 1; d < len(start); d++ {
+		start[d] += start[d-1]
+	}
+	for _, h := range from {
+		d := byte(h >> shift)
+		to[start[d]] = h
+		start[d]++
+	}
+}
+
+// appendBlock appends the weighed features of hs, sorted, to out.
+func (v *matcherVocab) appendBlock(out []matcherEntry, hs []uint64) []matcherEntry {
 	start := len(out)
 	var norm float64
 	for i := 0; i < len(hs); {
@@ -330,14 +375,31 @@ func radixPass(block []uint64, from, to []int32, shift uint) {
 // of what the agent last asked. The reply's part is not scaled down, so a
 // "no" weighs as much against a question as it does alone. The context's
 // features come from no word of the reply.
-func addContext(msg messageVec, ctx matcherVec, weight float64) messageVec {
+//
+// The sum is built in buf's arrays unless buf is nil.
+func addContext(msg messageVec, ctx matcherVec, weight float64, buf *contextBuffer) messageVec {
 	n := len(msg.e) + len(ctx.e)
-	out := messageVec{matcherVec: matcherVec{e: make([]matcherEntry, 0, n)},
-		originAt: make([]int32, 1, n+1), origins: make([]int32, 0, len(msg.origins))}
+	if buf == nil {
+		buf = &contextBuffer{}
+	}
+	if cap(buf.sum.e) < n {
+		buf.sum.e = make([]matcherEntry, 0, n)
+	}
+	// originAt, then origins: one array, as messageVector's.
+	if need := n + 1 + len(msg.origins); cap(buf.sum.at) < need {
+		buf.sum.at = make([]int32, need)
+	}
+	at := buf.sum.at[:cap(buf.sum.at)]
+	at[0] = 0
+	out := messageVec{matcherVec: matcherVec{e: buf.sum.e[:0:n]},
+		originAt: at[: 1 : n+1], origins: at[n+1 : n+1 : n+1+len(msg.origins)]}
 	// Where out holds each of the reply's features, sorted by id, to add
 	// the context's weight to the same feature (a map per call cost more
 	// than the rest of the turn's matching allocated).
-	held := make([]heldFeature, 0, len(msg.e))
+	if cap(buf.held) < len(msg.e) {
+		buf.held = make([]heldFeature, 0, len(msg.e))
+	}
+	held := buf.held[:0]
 	add := func(a, b []matcherEntry, aStart int) {
 		held = held[:0]
 		for k, e := range a {
@@ -349,7 +411,7 @@ func addContext(msg messageVec, ctx matcherVec, weight float64) messageVec {
 		slices.SortFunc(held, func(x, y heldFeature) int { return cmp.Compare(x.id, y.id) })
 		for _, e := range b {
 			v := float32(weight * float64(e.v))
-			if k, ok := slices.BinarySearchFunc(held, e.id, func(h heldFeature, id int32) int { return cmp.Compare(h.id, id) }); ok {
+			if k, ok := findHeld(held, e.id); ok {
 				out.e[held[k].at].v += v
 			} else {
 				out.e = append(out.e, matcherEntry{e.id, v})
@@ -361,6 +423,32 @@ func addContext(msg messageVec, ctx matcherVec, weight float64) messageVec {
 	out.nWords = len(out.e)
 	add(msg.e[msg.nWords:], ctx.e[ctx.nWords:], msg.nWords)
 	return out
+}
+
+// findHeld is slices.BinarySearchFunc on held by id, without a comparison
+// call per step: it runs for each of a context's hundreds of features.
+func findHeld(held []heldFeature, id int32) (int, bool) {
+	lo, hi := 0, len(held)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if held[m].id < id {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, lo < len(held) && held[lo].id == id
+}
+
+// contextBuffer holds, between uses, the arrays a short message's
+// context is read into and added to the message's vector with.
+type contextBuffer struct {
+	words   []matcherWord  // the context's words
+	hashes  []uint64       // the context's features
+	sortTmp []uint64       // sortHashes' scratch
+	ctx     []matcherEntry // the context's vector
+	sum     vecBuffer      // the message's vector with the context's
+	held    []heldFeature  // addContext's
 }
 
 // heldFeature is a feature id and its index in a vector being built.

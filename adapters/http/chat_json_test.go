@@ -59,3 +59,15 @@ func FuzzChatResultString(f *testing.F) {
 		}
 	})
 }
+
+// Every byte, alone and inside ASCII text, is quoted as encoding/json
+// quotes it: the escaping table covers all 256 bytes.
+func TestChatResultStringQuotesEveryByteLikeEncodingJSON(t *testing.T) {
+	for c := range 256 {
+		for _, s := range []string{string([]byte{byte(c)}), "ab" + string([]byte{byte(c)}) + "cd"} {
+			want, err := json.Marshal(s)
+			require.NoError(t, err)
+			require.Equal(t, string(want), string(appendJSONString(nil, s)), "byte %#x", c)
+		}
+	}
+}

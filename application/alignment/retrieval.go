@@ -64,7 +64,15 @@ func selectJudged(cp *domain.CompiledPolicy, cands []domain.RuleCandidate, appli
 	return selection{ranked: recorded(ranked), matched: matched, judged: true}
 }
 
+// recorded are the candidates a turn's explanation keeps: the best
+// maxRecordedCandidates of ranked. The record keeps ranked's own array
+// when it holds no more than that (the candidates are not used after the
+// turn), a copy otherwise, so that a stored turn does not hold on to the
+// long tail.
 func recorded(ranked []domain.RuleCandidate) []domain.RuleCandidate {
+	if ranked != nil && cap(ranked) <= maxRecordedCandidates {
+		return ranked[:len(ranked):len(ranked)]
+	}
 	return append([]domain.RuleCandidate{}, ranked[:min(len(ranked), maxRecordedCandidates)]...)
 }
 
