@@ -102,6 +102,12 @@ func (db *DB) tryLease(ctx context.Context, w leaseWrite) (*grant, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The write runs to its end even when ctx ends meanwhile. Abandoned,
+	// it could still land on the server after its caller gave up, after
+	// the holder let the lease go, and hold it for no one until it
+	// expires; run to its end, a lease won too late is given back here.
+	caller := ctx
+	ctx = context.WithoutCancel(ctx)
 	sent := db.clock.Now()
 	var got bool
 	if db.caps.serverTime {
@@ -120,6 +126,10 @@ func (db *DB) tryLease(ctx context.Context, w leaseWrite) (*grant, error) {
 	}
 	g := grant{fence: fence, aloneUntil: sent.Add(w.ttl - db.cfg.LeaseClockSkew)}
 	db.memo.noteGrant(w.id(), g, sent)
+	if caller.Err() != nil {
+		_ = db.giveBack(ctx, w.id(), fence)
+		return nil, stopped(caller)
+	}
 	return &g, nil
 }
 

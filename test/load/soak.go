@@ -56,7 +56,9 @@ func (b *bench) soak(d time.Duration, rate int) error {
 	s := &soakResult{duration: d, rate: run.Throughput(), samples: series, run: run, voidReason: run.Void(),
 		retention: "retention " + strings.Join(soakRetention, " ")}
 	s.fitSlope()
-	s.heapSamples = fmt.Sprintf("Go heap in use: %.0f MiB after seeding, %.0f MiB at the end.", heapBefore/(1<<20), heapAfter/(1<<20))
+	s.heapSamples = fmt.Sprintf("Go heap in use: %.0f MiB after seeding, %.0f MiB at the end; at the end the collector's next goal was %.0f MiB and the free heap it kept from the system (idle, not released) %.0f MiB.",
+		heapBefore/(1<<20), heapAfter/(1<<20), counter(f.url, "go_memstats_next_gc_bytes")/(1<<20),
+		(counter(f.url, "go_memstats_heap_idle_bytes")-counter(f.url, "go_memstats_heap_released_bytes"))/(1<<20))
 	b.report.soak = s
 	return nil
 }
