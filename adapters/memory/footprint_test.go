@@ -110,11 +110,18 @@ func readHeap() heapFigures {
 }
 
 // keptPerTurn is what a store keeps for each of users×turns committed
-// recorded turns, sessions included, per turn.
-func keptPerTurn(tb testing.TB, users, turns int) heapFigures {
+// recorded turns, sessions included, per turn; with idle, once the
+// sessions have been unused long enough to be packed.
+func keptPerTurn(tb testing.TB, users, turns int, idle bool) heapFigures {
 	before := readHeap()
-	s := New(clock.System{})
+	// The store's clock stands still while the turns commit, so no session
+	// is packed before the figures say so.
+	c := clock.NewFake()
+	s := New(c)
 	commitRecorded(tb, s, users, turns)
+	if idle {
+		s.Sweep(c.Now().Add(packAfter + time.Second))
+	}
 	after := readHeap()
 	runtime.KeepAlive(s)
 	n := float64(users * turns)
@@ -124,26 +131,28 @@ func keptPerTurn(tb testing.TB, users, turns int) heapFigures {
 
 // BenchmarkKeptFootprint reports the heap a store keeps per committed turn
 // (returning users: sessions of 20 turns, as in the soak) and per new
-// user's session (one turn each, as in a new-user run): live bytes,
-// scannable bytes (what each collection must scan), objects, and the CPU
-// time a full collection spends on them (ns per turn or session, a
-// runtime estimate).
+// user's session (one turn each, as in a new-user run), while the sessions
+// are in use and once they are idle (packed): live bytes, scannable bytes
+// (what each collection must scan), objects, and the CPU time a full
+// collection spends on them (ns per turn or session, a runtime estimate).
 func BenchmarkKeptFootprint(b *testing.B) {
 	for _, c := range []struct {
 		name         string
 		users, turns int
 		unit         string
 	}{{"returning-20-turns", 5000, 20, "turn"}, {"new-users-1-turn", 50000, 1, "session"}} {
-		b.Run(c.name, func(b *testing.B) {
-			var f heapFigures
-			for b.Loop() {
-				f = keptPerTurn(b, c.users, c.turns)
-			}
-			b.ReportMetric(f.live, "live-B/"+c.unit)
-			b.ReportMetric(f.scan, "scan-B/"+c.unit)
-			b.ReportMetric(f.objects, "objects/"+c.unit)
-			b.ReportMetric(f.gcCPU*1e9, "gc-cpu-ns/"+c.unit)
-		})
+		for _, idle := range []bool{false, true} {
+			b.Run(fmt.Sprintf("%s/idle=%v", c.name, idle), func(b *testing.B) {
+				var f heapFigures
+				for b.Loop() {
+					f = keptPerTurn(b, c.users, c.turns, idle)
+				}
+				b.ReportMetric(f.live, "live-B/"+c.unit)
+				b.ReportMetric(f.scan, "scan-B/"+c.unit)
+				b.ReportMetric(f.objects, "objects/"+c.unit)
+				b.ReportMetric(f.gcCPU*1e9, "gc-cpu-ns/"+c.unit)
+			})
+		}
 	}
 }
 

@@ -13,63 +13,109 @@ import (
 
 // storedTurn is one committed turn as kept. A store keeps millions of
 // them, and every garbage collection marks what it keeps: so a kept turn
-// is one small object and two pointer-free byte strings, never the tree of
+// is one small object and one pointer-free string, never the tree of
 // maps, slices and strings the application built (an explanation alone
 // holds dozens of objects).
 //
-// A stored turn is written under the store's lock and, apart from after
-// and liveAfter (see keepAfter), never changed: readers copy it under the
-// lock and decode the copy outside it.
+// A stored turn is written under the store's lock and, apart from
+// liveAfter (see commit and Store.pack), never changed: readers copy it
+// under the lock and decode the copy outside it.
 type storedTurn struct {
-	// text holds, one after the other, what the prompt's history entry
-	// needs (message, response, status, scenario id and step; ends says
-	// where each ends) and then the audit record, SessionAfter left out,
-	// as encoder.encode makes it: S2-compressed, the JSON that decode
-	// always copied the record through.
+	// text holds, one after the other (ends says where each part ends):
+	// what the prompt's history entry needs (message, response, status,
+	// scenario id and step), the turn's id (the key of turnByID), the audit
+	// record, SessionAfter left out, and SessionAfter, both as
+	// encoder.encode makes them: S2-compressed, the JSON that decode
+	// always copied the record through. SessionAfter is missing when it
+	// has no JSON form.
 	text string
-	// after is SessionAfter as encoder.encode makes it. While the turn is
-	// its session's newest, liveAfter is SessionAfter itself instead,
-	// frozen: it is the session's current snapshot too, so it costs
-	// nothing more to keep.
-	// The next commit of the session encodes it (keepAfter).
-	after     []byte
+	// liveAfter is SessionAfter itself, frozen, while the turn is its
+	// session's newest and the session is in use: it is the session's
+	// current snapshot then, and costs nothing more to keep. Store.pack
+	// lets it go once the session is idle, and the next use decodes it.
 	liveAfter *domain.Session
 	// record is the turn as handed over, kept only when it has no JSON
 	// form (json.Marshal failed): its audit reads then fail as before.
 	record *domain.Turn
 	sess   *sessionEntry
-	id     string
 	// answers is the answered key of the keyed request this completed
 	// turn answers, "" for any other turn.
 	answers string
 	number  int
-	ends    [5]uint32
+	ends    [keptParts]uint32
 }
 
-// keepTurn encodes what a store keeps of turn; the caller has not taken
-// the store's lock, since turn is its own. SessionAfter is the caller's
-// to set (liveAfter).
+// The parts of storedTurn.text, in order.
+const (
+	partMessage = iota
+	partResponse
+	partStatus
+	partScenario
+	partStep
+	partID
+	partAudit
+	partAfter
+	keptParts
+)
+
+// keepTurn encodes what a store keeps of turn, SessionAfter as handed
+// over included; the caller has not taken the store's lock, since turn is
+// its own.
 func keepTurn(turn *domain.Turn) *storedTurn {
 	h := turn.History()
-	parts := [5]string{h.Message, h.Response, string(h.Status), h.Scenario.ID, h.Scenario.Step}
 	rec := *turn
 	rec.SessionAfter = nil
-	st := &storedTurn{id: turn.ID, number: turn.TurnNumber}
+	st := &storedTurn{number: turn.TurnNumber}
 	enc := encoders.Get().(*encoder)
 	defer encoders.Put(enc)
 	audit, err := enc.encode(&rec)
 	if err != nil {
 		st.record = turn
 	}
+	after, err := enc.encodeMore(turn.SessionAfter)
+	if err != nil {
+		after = nil // kept live only
+	}
+	parts := [keptParts][]byte{partAudit: audit, partAfter: after}
+	strs := [...]string{h.Message, h.Response, string(h.Status), h.Scenario.ID, h.Scenario.Step, turn.ID}
+	size := len(audit) + len(after)
+	for _, p := range strs {
+		size += len(p)
+	}
 	var text strings.Builder
-	text.Grow(len(parts[0]) + len(parts[1]) + len(parts[2]) + len(parts[3]) + len(parts[4]) + len(audit))
-	for i, p := range parts {
-		text.WriteString(p)
+	text.Grow(size)
+	for i := range keptParts {
+		if i < len(strs) {
+			text.WriteString(strs[i])
+		} else {
+			text.Write(parts[i])
+		}
 		st.ends[i] = uint32(text.Len())
 	}
-	text.Write(audit)
 	st.text = text.String()
 	return st
+}
+
+// part returns part i of the kept text.
+func (t *storedTurn) part(i int) string {
+	start := uint32(0)
+	if i > 0 {
+		start = t.ends[i-1]
+	}
+	return t.text[start:t.ends[i]]
+}
+
+// id is the turn's id.
+func (t *storedTurn) id() string { return t.part(partID) }
+
+// hasAfter reports whether the text holds SessionAfter.
+func (t *storedTurn) hasAfter() bool { return t.ends[partAfter] > t.ends[partAudit] }
+
+// setAfter puts encoded, SessionAfter as encoder.encode makes it, in
+// place of what the text holds of it; the caller holds the store's lock.
+func (t *storedTurn) setAfter(encoded []byte) {
+	t.text = t.text[:t.ends[partAudit]] + string(encoded)
+	t.ends[partAfter] = uint32(len(t.text))
 }
 
 // encoder turns a value into what a store keeps of it: its JSON form
@@ -79,6 +125,7 @@ type encoder struct {
 	json       bytes.Buffer
 	to         *json.Encoder // writes to json
 	compressed []byte
+	used       int // bytes of compressed handed out since encode
 }
 
 // encoders are the encoders for keepTurn and keepAfter.
@@ -90,16 +137,26 @@ var encoders = sync.Pool{New: func() any {
 
 // encode returns v encoded, valid until the next encode.
 func (e *encoder) encode(v any) ([]byte, error) {
+	e.used = 0
+	return e.encodeMore(v)
+}
+
+// encodeMore returns v encoded, valid, as what encode and encodeMore
+// returned since, until the next encode.
+func (e *encoder) encodeMore(v any) ([]byte, error) {
 	e.json.Reset()
 	// Encoder.Encode writes what json.Marshal returns, and a newline.
 	if err := e.to.Encode(v); err != nil {
 		return nil, err
 	}
 	raw := bytes.TrimSuffix(e.json.Bytes(), []byte("\n"))
-	if n := s2.MaxEncodedLen(len(raw)); cap(e.compressed) < n {
-		e.compressed = make([]byte, n)
+	if n := e.used + s2.MaxEncodedLen(len(raw)); cap(e.compressed) < n {
+		// Earlier results stay valid in the old buffer.
+		e.compressed = make([]byte, max(n, 2*cap(e.compressed)))
 	}
-	return s2.Encode(e.compressed[:cap(e.compressed)], raw), nil
+	out := s2.Encode(e.compressed[e.used:cap(e.compressed)], raw)
+	e.used += len(out)
+	return out, nil
 }
 
 // decodeKept reads into v what encoder.encode made.
@@ -114,13 +171,12 @@ func decodeKept(b []byte, v any) error {
 // history is the turn's entry for later prompts: substrings of text, no
 // copy.
 func (t *storedTurn) history() domain.HistoryEntry {
-	e := t.ends
 	return domain.HistoryEntry{
 		TurnNumber: t.number,
-		Message:    t.text[:e[0]],
-		Response:   t.text[e[0]:e[1]],
-		Status:     domain.TurnStatus(t.text[e[1]:e[2]]),
-		Scenario:   domain.ScenarioRef{ID: t.text[e[2]:e[3]], Step: t.text[e[3]:e[4]]},
+		Message:    t.part(partMessage),
+		Response:   t.part(partResponse),
+		Status:     domain.TurnStatus(t.part(partStatus)),
+		Scenario:   domain.ScenarioRef{ID: t.part(partScenario), Step: t.part(partStep)},
 	}
 }
 
@@ -135,7 +191,7 @@ func (t storedTurn) decode() (domain.Turn, error) {
 		rec.SessionAfter = nil
 		out, err = cloneJSON(rec)
 	} else {
-		err = decodeKept([]byte(t.text[t.ends[4]:]), &out)
+		err = decodeKept([]byte(t.part(partAudit)), &out)
 	}
 	if err == nil {
 		out.SessionAfter, err = t.sessionAfter()
@@ -146,32 +202,31 @@ func (t storedTurn) decode() (domain.Turn, error) {
 	return out, nil
 }
 
+// sessionAfter returns a copy of SessionAfter that the caller owns.
 func (t *storedTurn) sessionAfter() (*domain.Session, error) {
 	if t.liveAfter != nil {
 		return t.liveAfter.Clone(), nil
 	}
 	var s domain.Session
-	if err := decodeKept(t.after, &s); err != nil {
+	if err := decodeKept([]byte(t.part(partAfter)), &s); err != nil {
 		return nil, err
 	}
 	return &s, nil
 }
 
-// keepAfter replaces the live SessionAfter of a turn that is no longer
-// its session's newest by its JSON form, when it has one. It encodes
-// outside the store's lock (a frozen session never changes) and takes the
-// lock to store the result.
+// keepAfter encodes after, the SessionAfter of t as committed, when the
+// commit changed it from what keepTurn encoded (a close while the turn
+// ran: commit then dropped that encoding). It encodes outside the store's
+// lock (a frozen session never changes) and takes the lock to store the
+// result.
 func (s *Store) keepAfter(t *storedTurn, after *domain.Session) {
 	enc := encoders.Get().(*encoder)
 	defer encoders.Put(enc)
 	b, err := enc.encode(after)
 	if err != nil {
-		return // kept live, as before
+		return // kept live only, as before
 	}
-	b = bytes.Clone(b)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if t.liveAfter == after {
-		t.after, t.liveAfter = b, nil
-	}
+	t.setAfter(b)
 }

@@ -69,8 +69,13 @@ func (s *Store) LockSession(ctx context.Context, req ports.LockRequest) (ports.S
 		l.once.Do(func() { s.release(l) })
 		return nil, err
 	}
-	e.touched = s.clock.Now()
-	l.session, l.turnNumber, l.created = e.snap, e.snap.TurnCount+1, created
+	e.touched = s.now()
+	snap, err := s.current(e)
+	if err != nil {
+		l.once.Do(func() { s.release(l) })
+		return nil, err
+	}
+	l.session, l.turnNumber, l.created = snap, snap.TurnCount+1, created
 	l.history = e.history(req.History)
 	return l, nil
 }
@@ -83,7 +88,7 @@ func (s *Store) lock(ctx context.Context, tenantID, sessionID string, wait, ttl 
 		s.mu.Unlock()
 		return nil, err
 	}
-	e.touched = s.clock.Now()
+	e.touched = s.now()
 	l := s.leases[sessionID]
 	if l == nil {
 		l = &sessionLease{}

@@ -41,7 +41,8 @@ type SweepStats struct {
 const sweepBatch = 256
 
 // Sweep drops, as of now, the sessions retention lets go (with their
-// turns) and every expired idempotency record. Reads already treat expired
+// turns) and every expired idempotency record, and packs the sessions
+// idle for packAfter (see pack). Reads already treat expired
 // records as absent; Sweep frees their memory.
 func (s *Store) Sweep(now time.Time) SweepStats {
 	var st SweepStats
@@ -64,6 +65,10 @@ func (s *Store) Sweep(now time.Time) SweepStats {
 			s.drop(e)
 			delete(s.leases, id)
 		}
+	}
+	for s.pack(now.UnixNano(), sweepBatch) {
+		s.mu.Unlock()
+		s.mu.Lock()
 	}
 	for k, r := range s.idem {
 		if n++; n%sweepBatch == 0 {
@@ -90,10 +95,12 @@ func (s *Store) leased(sessionID string, now time.Time) bool {
 // expired reports whether nothing has used or changed the session within
 // ttl before now.
 func expired(e *sessionEntry, now time.Time, ttl time.Duration) bool {
-	last := e.touched
-	for _, t := range []time.Time{e.snap.LastActivityAt, e.snap.UpdatedAt} {
-		if t.After(last) {
-			last = t
+	last := time.Unix(0, e.touched)
+	if e.snap != nil { // else packing moved touched up to them
+		for _, t := range []time.Time{e.snap.LastActivityAt, e.snap.UpdatedAt} {
+			if t.After(last) {
+				last = t
+			}
 		}
 	}
 	return now.Sub(last) > ttl

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"time"
-	"unique"
 
 	"focal/domain"
 	"focal/ports"
@@ -16,26 +15,13 @@ import (
 // channel key, storing candidate as it when there is none (LockSession by
 // key); created reports that. The caller holds s.mu.
 func (s *Store) findOrCreateActive(candidate *domain.Session) (id string, created bool) {
-	key := candidate.Key()
-	if id, ok := s.active[key]; ok {
+	if id, ok := s.active[keyOf(candidate.Key())]; ok {
 		return id, false
 	}
-	e := &sessionEntry{snap: candidate.Clone(), touched: s.clock.Now()}
-	shareNames(e.snap)
-	e.snap.Freeze()
-	s.sessions[e.snap.ID] = e
-	s.active[e.snap.Key()] = e.snap.ID
-	return e.snap.ID, true
-}
-
-// shareNames points a new session's tenant, agent and channel at the one
-// kept copy of each name (unique.Make): every request decodes its own copy,
-// thousands of sessions name the same few, and every later snapshot of the
-// session shares the session's. The values are unchanged.
-func shareNames(s *domain.Session) {
-	s.TenantID = unique.Make(s.TenantID).Value()
-	s.AgentID = unique.Make(s.AgentID).Value()
-	s.Channel = unique.Make(s.Channel).Value()
+	e := s.newEntry(candidate)
+	s.sessions[e.id()] = e
+	s.active[e.key()] = e.id()
+	return e.id(), true
 }
 
 // GetSession implements ports.SessionStore.
@@ -49,14 +35,15 @@ func (s *Store) GetSession(ctx context.Context, tenantID, sessionID string) (*do
 	if err != nil {
 		return nil, err
 	}
-	e.touched = s.clock.Now()
-	return e.snap.Clone(), nil
+	e.touched = s.now()
+	snap, err := s.view(e)
+	return snap.Clone(), err
 }
 
 // session returns the stored session; the caller holds s.mu.
 func (s *Store) session(tenantID, sessionID string) (*sessionEntry, error) {
 	e, ok := s.sessions[sessionID]
-	if !ok || e.snap.TenantID != tenantID {
+	if !ok || e.tenant() != tenantID {
 		return nil, domain.Errorf(domain.CodeSessionNotFound, "session %s not found", sessionID)
 	}
 	return e, nil
@@ -73,26 +60,41 @@ func (s *Store) ListSessions(ctx context.Context, tenantID string, q ports.Sessi
 		return ports.Page[domain.Session]{}, err
 	}
 	s.mu.Lock()
-	var out []domain.Session
+	type listed struct {
+		e   *sessionEntry
+		key string
+	}
+	var found []listed
 	for _, e := range s.sessions {
-		sess := e.snap
-		if sess.TenantID != tenantID || (q.AgentID != "" && sess.AgentID != q.AgentID) || (q.Status != "" && sess.Status != q.Status) {
+		if e.tenant() != tenantID || (q.AgentID != "" && e.agent() != q.AgentID) || (q.Status != "" && e.status != q.Status) {
 			continue
 		}
-		if after != "" && sessionSortKey(sess) >= after {
-			continue
+		if key := sessionSortKey(e.created, e.id()); after == "" || key < after {
+			found = append(found, listed{e, key})
 		}
-		out = append(out, *sess.Clone())
 	}
 	s.mu.Unlock()
-	slices.SortFunc(out, func(a, b domain.Session) int { return cmp.Compare(sessionSortKey(&b), sessionSortKey(&a)) })
-	return paginate(out, q.Page.Limit, func(x domain.Session) string { return sessionSortKey(&x) }), nil
+	slices.SortFunc(found, func(a, b listed) int { return cmp.Compare(b.key, a.key) })
+	page := paginate(found, q.Page.Limit, func(x listed) string { return x.key })
+	out := ports.Page[domain.Session]{Items: make([]domain.Session, len(page.Items)), NextCursor: page.NextCursor}
+	// The page's sessions as they are now (a session is never moved to
+	// another tenant, agent or creation time).
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, x := range page.Items {
+		snap, err := s.view(x.e)
+		if err != nil {
+			return ports.Page[domain.Session]{}, err
+		}
+		out.Items[i] = *snap.Clone()
+	}
+	return out, nil
 }
 
-// sessionSortKey orders sessions by creation time, then id; fixed-width
-// time keeps string order equal to time order.
-func sessionSortKey(s *domain.Session) string {
-	return fmt.Sprintf("%020d|%s", s.CreatedAt.UnixNano(), s.ID)
+// sessionSortKey orders sessions by creation time (Unix ns), then id;
+// fixed-width time keeps string order equal to time order.
+func sessionSortKey(created int64, id string) string {
+	return fmt.Sprintf("%020d|%s", created, id)
 }
 
 // CloseSession implements ports.SessionStore.
@@ -106,11 +108,16 @@ func (s *Store) CloseSession(ctx context.Context, tenantID, sessionID string, at
 	if err != nil {
 		return nil, err
 	}
-	closed := e.snap.Clone()
+	snap, err := s.current(e)
+	if err != nil {
+		return nil, err
+	}
+	closed := snap.Clone()
 	closed.Close(at)
-	e.snap = closed
-	if s.active[closed.Key()] == closed.ID {
-		delete(s.active, closed.Key())
+	closed.Freeze()
+	e.setSnap(closed)
+	if s.active[e.key()] == e.id() {
+		delete(s.active, e.key())
 	}
 	return closed.Clone(), nil
 }
@@ -132,11 +139,11 @@ func (s *Store) DeleteSession(ctx context.Context, tenantID, sessionID string) e
 
 // drop forgets a session and its turns; the caller holds s.mu.
 func (s *Store) drop(e *sessionEntry) {
-	if s.active[e.snap.Key()] == e.snap.ID {
-		delete(s.active, e.snap.Key())
+	if s.active[e.key()] == e.id() {
+		delete(s.active, e.key())
 	}
 	for _, t := range e.turns {
 		s.forgetTurn(t)
 	}
-	delete(s.sessions, e.snap.ID)
+	delete(s.sessions, e.id())
 }

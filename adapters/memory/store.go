@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"focal/domain"
 	"focal/ports"
@@ -26,7 +25,8 @@ import (
 // deep: sessions are copy-on-write snapshots (domain.Session.Clone), and
 // the prompt's view of each turn is a substring or two of what the turn
 // keeps. A kept turn is compact and pointer-free (see storedTurn): only the
-// rare audit reads decode it.
+// rare audit reads decode it. A session idle for a while is kept encoded
+// too (see pack).
 type Store struct {
 	clock     ports.Clock
 	retention Retention
@@ -40,7 +40,7 @@ type Store struct {
 	// number its delete took, so numbering continues after it.
 	deleted  map[string]int64
 	sessions map[string]*sessionEntry
-	active   map[domain.ChannelKey]string // channel identity → active session id
+	active   map[activeKey]string // channel identity → active session id
 	turnByID map[string]*storedTurn
 	leases   map[string]*sessionLease
 	fences   int64 // last lease fence handed out
@@ -48,19 +48,8 @@ type Store struct {
 	// answered holds, per tenant and keyed request, the completed turn
 	// that answered it, while that turn is kept.
 	answered map[string]string
-}
-
-// sessionEntry is a stored session and the turns kept of it.
-type sessionEntry struct {
-	// snap is the session as committed; a Clone, never changed in place.
-	snap *domain.Session
-	// touched is when a turn last read or wrote the session: eviction
-	// waits for it too, so a session a request has just found is not
-	// dropped before the request locks it.
-	touched time.Time
-	// turns are the kept turns, oldest first, numbered consecutively up
-	// to snap.TurnCount; older ones were dropped by retention.
-	turns []*storedTurn
+	// used queues sessions for pack (see idle.go).
+	used idleQueue
 }
 
 var (
@@ -90,7 +79,7 @@ func New(clock ports.Clock, opts ...Option) *Store {
 		versions: map[string][]*domain.Policy{},
 		deleted:  map[string]int64{},
 		sessions: map[string]*sessionEntry{},
-		active:   map[domain.ChannelKey]string{},
+		active:   map[activeKey]string{},
 		turnByID: map[string]*storedTurn{},
 		leases:   map[string]*sessionLease{},
 		idem:     map[string]*ports.IdempotencyRecord{},

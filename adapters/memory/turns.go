@@ -8,11 +8,9 @@ import (
 )
 
 // CommitTurn implements ports.TurnStore. It keeps the turn's audit record
-// as JSON, encoded before it takes the lock, and its SessionAfter as the
-// session's new snapshot, which the caller handed over
-// (ports.TurnStore.CommitTurn): the session is not copied. The snapshot
-// the turn replaces, still the previous turn's SessionAfter, is encoded
-// once the lock is released (keepAfter).
+// and its SessionAfter as JSON, encoded before it takes the lock, and
+// SessionAfter as the session's new snapshot too, which the caller handed
+// over (ports.TurnStore.CommitTurn): the session is not copied.
 func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *domain.Turn) error {
 	if err := ctx.Err(); err != nil {
 		return unavailable(err)
@@ -24,52 +22,71 @@ func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *do
 		return domain.InvalidFields(domain.FieldError{Field: "lease", Message: "a commit needs the lease of its session"})
 	}
 	st := keepTurn(turn)
-	prev, prevAfter, err := s.commit(lease, turn, st)
-	if err == nil && prev != nil {
-		s.keepAfter(prev, prevAfter)
+	reencode, err := s.commit(lease, turn, st)
+	if err == nil && reencode {
+		s.keepAfter(st, turn.SessionAfter)
 	}
 	return err
 }
 
-// commit stores st, kept of turn, under lease. It returns the session's
-// turn before it, with its SessionAfter, while that one still holds it
-// live.
-func (s *Store) commit(lease ports.LeaseToken, turn *domain.Turn, st *storedTurn) (prev *storedTurn, prevAfter *domain.Session, err error) {
+// commit stores st, kept of turn, under lease. reencode reports that the
+// commit changed SessionAfter from what st holds of it (a close while the
+// turn ran), so it dropped that.
+func (s *Store) commit(lease ports.LeaseToken, turn *domain.Turn, st *storedTurn) (reencode bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, err := s.session(turn.TenantID, turn.SessionID)
 	if err != nil {
-		return nil, nil, err
+		return false, err
 	}
 	if prev, ok := s.turnByID[turn.ID]; ok && prev.sess == e && prev.number == turn.TurnNumber {
-		return nil, nil, nil // committed already: a retry after a lost answer
+		return false, nil // committed already: a retry after a lost answer
 	}
 	if turn.KeyedRequest != "" && turn.Status == domain.TurnCompleted {
 		st.answers = idemKey(turn.TenantID, turn.KeyedRequest)
 		if other, ok := s.answered[st.answers]; ok {
-			return nil, nil, &ports.AnsweredError{TurnID: other}
+			return false, &ports.AnsweredError{TurnID: other}
 		}
 	}
 	if l := s.leases[turn.SessionID]; l == nil || l.holder != lease.Fence || lease.SessionID != turn.SessionID {
-		return nil, nil, busy("session %s: the lease of this turn was taken over", turn.SessionID)
+		return false, busy("session %s: the lease of this turn was taken over", turn.SessionID)
 	}
-	stored := e.snap
+	stored, err := s.current(e)
+	if err != nil {
+		return false, err
+	}
 	if turn.TurnNumber != lease.TurnNumber || turn.TurnNumber != stored.TurnCount+1 {
-		return nil, nil, busy("session %s: turn %d is already committed or out of order (the session has %d)", turn.SessionID, turn.TurnNumber, stored.TurnCount)
+		return false, busy("session %s: turn %d is already committed or out of order (the session has %d)", turn.SessionID, turn.TurnNumber, stored.TurnCount)
 	}
 	// Status belongs to the session, not the turn: a close that happened
 	// while the turn ran stays.
 	next := turn.SessionAfter
+	if next.Status != stored.Status || next.ClosedAt != nil || stored.ClosedAt != nil || next.Version != stored.Version+1 {
+		reencode = st.hasAfter()
+		st.setAfter(nil)
+	}
 	next.Status, next.ClosedAt = stored.Status, stored.ClosedAt
 	next.Version = stored.Version + 1
 	next.Freeze()
 	st.sess, st.liveAfter = e, next
-	e.snap = next
-	e.touched = s.clock.Now()
+	e.setSnap(next)
+	e.touched = s.now()
+	s.keep(e, st)
+	s.used.add(e, e.touched)
+	s.pack(e.touched, packPerCommit)
+	return reencode, nil
+}
+
+// keep adds st to e's kept turns and the indexes, dropping what retention
+// lets go; the caller holds s.mu.
+func (s *Store) keep(e *sessionEntry, st *storedTurn) {
 	e.turns = append(e.turns, st)
-	s.turnByID[st.id] = st
+	if cap(e.turns) > len(e.first) {
+		e.first = [1]*storedTurn{} // the turns moved out
+	}
+	s.turnByID[st.id()] = st
 	if st.answers != "" {
-		s.answered[st.answers] = st.id
+		s.answered[st.answers] = st.id()
 	}
 	if over := len(e.turns) - s.retention.MaxTurns; s.retention.MaxTurns > 0 && over > 0 {
 		for _, old := range e.turns[:over] {
@@ -78,17 +95,17 @@ func (s *Store) commit(lease ports.LeaseToken, turn *domain.Turn, st *storedTurn
 		clear(e.turns[:over])
 		e.turns = e.turns[over:]
 	}
-	if n := len(e.turns); n > 1 && e.turns[n-2].liveAfter != nil {
-		prev = e.turns[n-2]
-		return prev, prev.liveAfter, nil
+	// The turn before is no longer the session's snapshot: it reads from
+	// its text alone, unless that has no SessionAfter.
+	if n := len(e.turns); n > 1 && e.turns[n-2].hasAfter() {
+		e.turns[n-2].liveAfter = nil
 	}
-	return nil, nil, nil
 }
 
 // forgetTurn drops a kept turn from the indexes; the caller holds s.mu.
 func (s *Store) forgetTurn(t *storedTurn) {
-	delete(s.turnByID, t.id)
-	if t.answers != "" && s.answered[t.answers] == t.id {
+	delete(s.turnByID, t.id())
+	if t.answers != "" && s.answered[t.answers] == t.id() {
 		delete(s.answered, t.answers)
 	}
 }
@@ -108,7 +125,7 @@ func (s *Store) GetTurn(ctx context.Context, tenantID, turnID string) (*domain.T
 	s.mu.Lock()
 	t, ok := s.turnByID[turnID]
 	var kept storedTurn
-	if ok && t.sess.snap.TenantID == tenantID {
+	if ok && t.sess.tenant() == tenantID {
 		kept = *t
 	}
 	s.mu.Unlock()

@@ -1,0 +1,230 @@
+package memory
+
+import (
+	"time"
+	"unique"
+
+	"focal/domain"
+)
+
+// sessionEntry is a stored session and the turns kept of it.
+//
+// Most sessions a store keeps are idle: every garbage collection would
+// mark their snapshots (a session, its maps, slices and strings) again and
+// again. So a session idle for packAfter is packed: its snapshot, which is
+// then its newest turn's SessionAfter, is let go, and its next use decodes
+// it from that turn's kept text. What finds, lists, expires and drops a
+// session is kept beside it, so a packed session is a few words to scan.
+type sessionEntry struct {
+	// Fields holding pointers first, so that the collector scans only
+	// them.
+
+	// snap is the session as committed; a frozen Clone, never changed in
+	// place. nil while the session is packed: it is then the newest kept
+	// turn's SessionAfter.
+	snap *domain.Session
+	// turns are the kept turns, oldest first, numbered consecutively up
+	// to the snapshot's TurnCount; older ones were dropped by retention.
+	// first holds them while there is one (a new user's session).
+	turns []*storedTurn
+	first [1]*storedTurn
+	// names are the session's tenant, agent and channel, shared by every
+	// session naming them; ids its id, then its user channel id (idLen
+	// long).
+	names unique.Handle[channelNames]
+	ids   string
+	// status is the snapshot's.
+	status domain.SessionStatus
+
+	idLen uint32
+	// queued is set while the entry is in Store.used.
+	queued bool
+	// created is the snapshot's CreatedAt, in Unix ns.
+	created int64
+	// touched (Unix ns) is when a turn last read or wrote the session:
+	// eviction waits for it too, so a session a request has just found is
+	// not dropped before the request locks it. Packing moves it up to the
+	// snapshot's last activity and update, so eviction reads the same.
+	touched int64
+}
+
+// channelNames are the parts of a channel identity that many sessions
+// share.
+type channelNames struct{ tenant, agent, channel string }
+
+// activeKey is a channel identity as Store.active keys it: two words to
+// scan, not four strings.
+type activeKey struct {
+	names unique.Handle[channelNames]
+	user  string
+}
+
+func keyOf(k domain.ChannelKey) activeKey {
+	return activeKey{unique.Make(channelNames{k.TenantID, k.AgentID, k.Channel}), k.UserChannelID}
+}
+
+func (e *sessionEntry) id() string     { return e.ids[:e.idLen] }
+func (e *sessionEntry) tenant() string { return e.names.Value().tenant }
+func (e *sessionEntry) agent() string  { return e.names.Value().agent }
+func (e *sessionEntry) key() activeKey { return activeKey{e.names, e.ids[e.idLen:]} }
+func (e *sessionEntry) channelKey() domain.ChannelKey {
+	n := e.names.Value()
+	return domain.ChannelKey{TenantID: n.tenant, AgentID: n.agent, Channel: n.channel, UserChannelID: e.ids[e.idLen:]}
+}
+
+// shareStrings points snap's id and names at the entry's: every request
+// decodes its own copy, thousands of sessions name the same few tenants,
+// agents and channels, and every later snapshot of the session shares the
+// entry's. The values are unchanged.
+func (e *sessionEntry) shareStrings(snap *domain.Session) {
+	k := e.channelKey()
+	snap.ID, snap.TenantID, snap.AgentID, snap.Channel, snap.UserChannelID = e.id(), k.TenantID, k.AgentID, k.Channel, k.UserChannelID
+}
+
+// packAfter is how long a session stays unused before pack lets its
+// snapshot go: longer than a returning user's pause in the soak, shorter
+// than anything a person types.
+const packAfter = 5 * time.Second
+
+// packPerCommit bounds the sessions a commit considers for packing, so
+// that the work stays a few map look-ups per commit.
+const packPerCommit = 8
+
+// newEntry keeps candidate as a new session: one string holds its id and
+// user channel id, and tenant, agent and channel are shared. The caller
+// holds s.mu.
+func (s *Store) newEntry(candidate *domain.Session) *sessionEntry {
+	snap := candidate.Clone()
+	e := &sessionEntry{names: keyOf(snap.Key()).names, ids: snap.ID + snap.UserChannelID, idLen: uint32(len(snap.ID)),
+		created: snap.CreatedAt.UnixNano(), touched: s.now()}
+	e.shareStrings(snap)
+	snap.Freeze()
+	e.setSnap(snap)
+	e.turns = e.first[:0]
+	return e
+}
+
+// setSnap makes snap, frozen, the entry's session.
+func (e *sessionEntry) setSnap(snap *domain.Session) {
+	e.snap, e.status = snap, snap.Status
+}
+
+func (s *Store) now() int64 { return s.clock.Now().UnixNano() }
+
+// current returns the session as stored, decoding it when it is packed;
+// the caller holds s.mu. A decoded session is the entry's snapshot again
+// (a turn is about to use it), until pack lets it go again.
+func (s *Store) current(e *sessionEntry) (*domain.Session, error) {
+	if e.snap != nil {
+		return e.snap, nil
+	}
+	snap, err := s.view(e)
+	if err != nil {
+		return nil, err
+	}
+	e.setSnap(snap)
+	e.turns[len(e.turns)-1].liveAfter = snap
+	s.used.add(e, e.touched)
+	return snap, nil
+}
+
+// view returns the session as stored, frozen, decoding it when it is
+// packed without keeping what it decoded: reads leave a session packed.
+// The caller holds s.mu.
+func (s *Store) view(e *sessionEntry) (*domain.Session, error) {
+	if e.snap != nil {
+		return e.snap, nil
+	}
+	snap := new(domain.Session)
+	if err := decodeKept([]byte(e.turns[len(e.turns)-1].part(partAfter)), snap); err != nil {
+		return nil, domain.WrapError(domain.CodeInternal, err, "a stored session cannot be read")
+	}
+	if snap.ID != e.id() || snap.Key() != e.channelKey() {
+		return nil, domain.Errorf(domain.CodeInternal, "stored session %s reads back as another one", e.id())
+	}
+	e.shareStrings(snap) // not the decoded copies
+	snap.Freeze()
+	return snap, nil
+}
+
+// packable reports whether e's snapshot can go: it is its newest turn's
+// SessionAfter, which that turn's text holds, and no turn holds or awaits
+// the lease. The caller holds s.mu.
+func (s *Store) packable(e *sessionEntry) bool {
+	if e.snap == nil || len(e.turns) == 0 {
+		return false
+	}
+	newest := e.turns[len(e.turns)-1]
+	return newest.liveAfter == e.snap && newest.hasAfter()
+}
+
+// pack lets go the snapshot of each session unused for packAfter before
+// now, taking at most limit sessions from the queue; more reports that it
+// stopped at the limit. The caller holds s.mu.
+func (s *Store) pack(now int64, limit int) (more bool) {
+	for range limit {
+		e, at, ok := s.used.next(now - int64(packAfter))
+		if !ok {
+			return false
+		}
+		switch {
+		case s.leases[e.id()] != nil:
+			s.used.add(e, now) // in use: look again later
+		case e.touched > at:
+			s.used.add(e, e.touched)
+		case s.packable(e):
+			for _, t := range []time.Time{e.snap.LastActivityAt, e.snap.UpdatedAt} {
+				e.touched = max(e.touched, t.UnixNano())
+			}
+			e.turns[len(e.turns)-1].liveAfter = nil
+			e.snap = nil
+		}
+	}
+	return true
+}
+
+// idleQueue holds sessions oldest use first, each with when it was used,
+// for pack. An entry is in it at most once.
+type idleQueue struct {
+	items []usedEntry
+	head  int
+}
+
+type usedEntry struct {
+	e  *sessionEntry
+	at int64
+}
+
+// add queues e, used at at, unless it is queued.
+func (q *idleQueue) add(e *sessionEntry, at int64) {
+	if e.queued {
+		return
+	}
+	e.queued = true
+	if q.head > 0 && q.head >= len(q.items)/2 {
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items, q.head = q.items[:n], 0
+	}
+	q.items = append(q.items, usedEntry{e, at})
+}
+
+// next takes the oldest queued entry when it was used at or before
+// before.
+func (q *idleQueue) next(before int64) (*sessionEntry, int64, bool) {
+	if q.head == len(q.items) || q.items[q.head].at > before {
+		return nil, 0, false
+	}
+	u := q.items[q.head]
+	q.items[q.head] = usedEntry{}
+	q.head++
+	u.e.queued = false
+	if q.head == len(q.items) {
+		// Emptied: a big array would still be scanned by every collection.
+		q.items, q.head = q.items[:0], 0
+		if cap(q.items) > 1024 {
+			q.items = nil
+		}
+	}
+	return u.e, u.at, true
+}
