@@ -23,8 +23,10 @@ import (
 type storedTurn struct {
 	// text holds, one after the other (ends says where each part ends):
 	// what the prompt's history entry needs (message, response, status,
-	// scenario id and step), the turn's id (the key of turnByID), the audit
-	// record, SessionAfter left out, and SessionAfter, both as
+	// scenario id and step), the turn's id (the key of turnByID), the
+	// answered key of the keyed request this completed turn answers ("" for
+	// any other turn; the key of Store.answered), the audit record,
+	// SessionAfter left out, and SessionAfter, both as
 	// encoder.encode makes them: S2-compressed, the JSON that decode
 	// always copied the record through. SessionAfter is missing when it
 	// has no JSON form.
@@ -38,11 +40,8 @@ type storedTurn struct {
 	// form (json.Marshal failed): its audit reads then fail as before.
 	record *domain.Turn
 	sess   *sessionEntry
-	// answers is the answered key of the keyed request this completed
-	// turn answers, "" for any other turn.
-	answers string
-	number  int
-	ends    [keptParts]uint32
+	number int
+	ends   [keptParts]uint32
 }
 
 // The parts of storedTurn.text, in order.
@@ -53,6 +52,7 @@ const (
 	partScenario
 	partStep
 	partID
+	partAnswers
 	partAudit
 	partAfter
 	keptParts
@@ -77,7 +77,11 @@ func keepTurn(turn *domain.Turn) *storedTurn {
 		after = nil // kept live only
 	}
 	parts := [keptParts][]byte{partAudit: audit, partAfter: after}
-	strs := [...]string{h.Message, h.Response, string(h.Status), h.Scenario.ID, h.Scenario.Step, turn.ID}
+	answers := ""
+	if turn.KeyedRequest != "" && turn.Status == domain.TurnCompleted {
+		answers = idemKey(turn.TenantID, turn.KeyedRequest)
+	}
+	strs := [...]string{h.Message, h.Response, string(h.Status), h.Scenario.ID, h.Scenario.Step, turn.ID, answers}
 	size := len(audit) + len(after)
 	for _, p := range strs {
 		size += len(p)
@@ -107,6 +111,10 @@ func (t *storedTurn) part(i int) string {
 
 // id is the turn's id.
 func (t *storedTurn) id() string { return t.part(partID) }
+
+// answers is the answered key of the keyed request this completed turn
+// answers, "" for any other turn.
+func (t *storedTurn) answers() string { return t.part(partAnswers) }
 
 // hasAfter reports whether the text holds SessionAfter.
 func (t *storedTurn) hasAfter() bool { return t.ends[partAfter] > t.ends[partAudit] }

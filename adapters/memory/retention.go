@@ -75,7 +75,7 @@ func (s *Store) Sweep(now time.Time) SweepStats {
 			s.mu.Unlock()
 			s.mu.Lock()
 		}
-		if !now.Before(r.ExpiresAt) {
+		if !now.Before(r.expiresAt) {
 			delete(s.idem, k)
 			st.IdempotencyKeys++
 		}

@@ -43,8 +43,8 @@ type Store struct {
 	active   map[activeKey]string // channel identity → active session id
 	turnByID map[string]*storedTurn
 	leases   map[string]*sessionLease
-	fences   int64 // last lease fence handed out
-	idem     map[string]*ports.IdempotencyRecord
+	fences   int64                  // last lease fence handed out
+	idem     map[string]*keptRecord // by idemKey
 	// answered holds, per tenant and keyed request, the completed turn
 	// that answered it, while that turn is kept.
 	answered map[string]string
@@ -82,7 +82,7 @@ func New(clock ports.Clock, opts ...Option) *Store {
 		active:   map[activeKey]string{},
 		turnByID: map[string]*storedTurn{},
 		leases:   map[string]*sessionLease{},
-		idem:     map[string]*ports.IdempotencyRecord{},
+		idem:     map[string]*keptRecord{},
 		answered: map[string]string{},
 	}
 	for _, o := range opts {

@@ -42,9 +42,8 @@ func (s *Store) commit(lease ports.LeaseToken, turn *domain.Turn, st *storedTurn
 	if prev, ok := s.turnByID[turn.ID]; ok && prev.sess == e && prev.number == turn.TurnNumber {
 		return false, nil // committed already: a retry after a lost answer
 	}
-	if turn.KeyedRequest != "" && turn.Status == domain.TurnCompleted {
-		st.answers = idemKey(turn.TenantID, turn.KeyedRequest)
-		if other, ok := s.answered[st.answers]; ok {
+	if answers := st.answers(); answers != "" {
+		if other, ok := s.answered[answers]; ok {
 			return false, &ports.AnsweredError{TurnID: other}
 		}
 	}
@@ -85,8 +84,8 @@ func (s *Store) keep(e *sessionEntry, st *storedTurn) {
 		e.first = [1]*storedTurn{} // the turns moved out
 	}
 	s.turnByID[st.id()] = st
-	if st.answers != "" {
-		s.answered[st.answers] = st.id()
+	if answers := st.answers(); answers != "" {
+		s.answered[answers] = st.id()
 	}
 	if over := len(e.turns) - s.retention.MaxTurns; s.retention.MaxTurns > 0 && over > 0 {
 		for _, old := range e.turns[:over] {
@@ -105,8 +104,8 @@ func (s *Store) keep(e *sessionEntry, st *storedTurn) {
 // forgetTurn drops a kept turn from the indexes; the caller holds s.mu.
 func (s *Store) forgetTurn(t *storedTurn) {
 	delete(s.turnByID, t.id())
-	if t.answers != "" && s.answered[t.answers] == t.id() {
-		delete(s.answered, t.answers)
+	if answers := t.answers(); answers != "" && s.answered[answers] == t.id() {
+		delete(s.answered, answers)
 	}
 }
 
