@@ -12,20 +12,24 @@ import (
 	"focal/ports"
 )
 
-// findOrCreateActive returns the id of the active session of candidate's
-// channel key, storing candidate as it when there is none (LockSession by
-// key); created reports that. The caller holds s.mu.
-func (s *Store) findOrCreateActive(candidate *domain.Session) (id string, created bool) {
-	key := candidate.Key()
-	if id, ok := s.active[key]; ok {
-		return id, false
+// findOrCreateActive returns the id of the active session of req's
+// channel key, storing req's new session as it when there is none
+// (LockSession by key): only then is that session built. created reports
+// that. The caller holds s.mu.
+func (s *Store) findOrCreateActive(req *ports.LockRequest) (id string, created bool, err error) {
+	if id, ok := s.active[req.ChannelKey()]; ok {
+		return id, false, nil
+	}
+	candidate, err := req.NewSession()
+	if err != nil {
+		return "", false, err
 	}
 	e := &sessionEntry{snap: candidate.Clone(), touched: s.clock.Now()}
 	shareNames(e.snap)
 	e.snap.Freeze()
 	s.sessions[e.snap.ID] = e
 	s.active[e.snap.Key()] = e.snap.ID
-	return e.snap.ID, true
+	return e.snap.ID, true, nil
 }
 
 // shareNames points a new session's tenant, agent and channel at the one
