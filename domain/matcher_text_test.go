@@ -112,3 +112,37 @@ func requireSameWords(t *testing.T, want, got []matcherWord, msg string, args ..
 	}
 	require.Equal(t, want, got, append([]any{msg}, args...)...)
 }
+
+// A context the matcher keeps (read lately) scores a message exactly as
+// reading it afresh does, concurrently too, and the kept contexts stay
+// bounded however many pass.
+func TestKeptContextsScoreAsReadAfresh(t *testing.T) {
+	conds := syntheticConditions(t, 40, 4)
+	kept, err := CompileMatcher(conds, MatcherOptions{})
+	require.NoError(t, err)
+	contexts := make([]string, 3*maxContexts)
+	for i := range contexts {
+		contexts[i] = conds[i%len(conds)].Examples[0] + " — what is your order number?"
+	}
+	contexts = append(contexts, strings.Repeat("tell me more about it, ", 60)) // too long to keep
+	ref, err := CompileMatcher(conds, MatcherOptions{})
+	require.NoError(t, err)
+	fresh := func(in MatchInput) []ConditionScore {
+		ref.contexts.Clear() // read afresh
+		return ref.Score(in, nil)
+	}
+	for round := range 2 {
+		for _, ctx := range contexts {
+			in := MatchInput{Text: "yes", Context: ctx}
+			want := fresh(in)
+			done := make(chan []ConditionScore, 4)
+			for range 4 {
+				go func() { done <- kept.Score(in, nil) }()
+			}
+			for range 4 {
+				require.Equal(t, want, <-done, "round %d, context %q", round, ctx)
+			}
+			require.LessOrEqual(t, int(kept.nContexts.Load()), maxContexts)
+		}
+	}
+}
