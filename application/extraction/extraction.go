@@ -209,7 +209,8 @@ func parseAnswer(text string) (map[string]json.RawMessage, bool) {
 func chatRequest(req *Request, missing []*domain.Extractor, system string) ports.ChatRequest {
 	user := "Customer message:\n" + req.Message
 	if req.Question != "" {
-		user = "The agent asked:\n" + req.Question + "\n\n" + user
+		// One concatenation: the same text as asked + "\n\n" + user.
+		user = "The agent asked:\n" + req.Question + "\n\nCustomer message:\n" + req.Message
 	}
 	zero := 0.0
 	return ports.ChatRequest{

@@ -278,6 +278,8 @@ func TestExtractorFillIsATurnsFill(t *testing.T) {
 	require.Len(t, direct.requests, 2)
 	assert.Equal(t, viaTurn.requests, direct.requests)
 	assert.Equal(t, direct.requests[0].Messages[0], direct.requests[1].Messages[0], "one system prompt for the same variables on one day")
+	assert.Equal(t, ports.ChatMessage{Role: ports.RoleUser, Content: "The agent asked:\nWhat is your order number, and why does it go back?\n\n" +
+		"Customer message:\nAC-123456 - honestly I just went off it"}, direct.requests[0].Messages[1])
 
 	res, err := xd.Fill(context.Background(), request(set, "AC-123456, it was too tight", nil))
 	require.NoError(t, err)
