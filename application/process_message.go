@@ -107,6 +107,7 @@ type PreparedTurn struct {
 	deltas   []string
 	sink     ports.DeltaSink
 	keeper   renewer
+	renewCtx context.Context // what the keeper renews the lease under
 }
 
 // Prepare does everything that can fail before the engine starts:
@@ -413,9 +414,14 @@ func (p *PreparedTurn) newTurn(released string, deltas []string) *domain.Turn {
 // taken over) ends the renewals: the commit will be refused too. The
 // renewals live in the prepared turn: p.keeper.stop ends them.
 func (p *PreparedTurn) keepLease(ctx context.Context) {
-	p.keeper.start(p.uc.clock, p.uc.cfg.LeaseTTL/3, func() bool {
-		return !domain.IsCode(p.lease.Renew(ctx), domain.CodeSessionBusy)
-	})
+	p.renewCtx = ctx
+	p.keeper.start(p.uc.clock, p.uc.cfg.LeaseTTL/3, p)
+}
+
+// renew renews the lease (the turn is its keeper's renewal, which saves a
+// closure per turn) and reports whether to go on.
+func (p *PreparedTurn) renew() bool {
+	return !domain.IsCode(p.lease.Renew(p.renewCtx), domain.CodeSessionBusy)
 }
 
 // commitFailed answers a turn whose commit did not succeed: with the turn
