@@ -107,6 +107,7 @@ type PreparedTurn struct {
 	deltas   []string
 	sink     ports.DeltaSink
 	keeper   renewer
+	renewCtx context.Context // what the keeper renews the lease under
 }
 
 // Prepare does everything that can fail before the engine starts:
@@ -165,18 +166,14 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (_ *Prep
 // by channel identity its successor is opened in a second round. It
 // returns the lease's session too (Session copies it on each call).
 func (uc *ProcessMessage) lockSession(ctx context.Context, cmd ChatCommand, history int) (ports.SessionLease, *domain.Session, error) {
+	// By channel identity the store builds the new session only when the
+	// identity has none: a returning user's turn makes no session or id.
 	req := ports.LockRequest{TenantID: cmd.TenantID, SessionID: cmd.SessionID, History: history,
-		Wait: uc.cfg.LockWait, TTL: uc.cfg.LeaseTTL}
-	key := domain.ChannelKey{TenantID: cmd.TenantID, AgentID: cmd.AgentID, Channel: cmd.Channel, UserChannelID: cmd.UserChannelID}
+		Wait: uc.cfg.LockWait, TTL: uc.cfg.LeaseTTL, NewID: newSessionID,
+		Key: domain.ChannelKey{TenantID: cmd.TenantID, AgentID: cmd.AgentID, Channel: cmd.Channel, UserChannelID: cmd.UserChannelID}}
 	for range 2 {
 		now := uc.clock.Now()
-		if cmd.SessionID == "" {
-			id, err := uuid.NewV7()
-			if err != nil {
-				return nil, nil, domain.WrapError(domain.CodeInternal, err, "cannot allocate a session id")
-			}
-			req.Candidate = domain.NewSession(id.String(), key, now)
-		}
+		req.Opened = now
 		lease, err := uc.locker.LockSession(ctx, req)
 		if err != nil {
 			return nil, nil, err
@@ -195,6 +192,16 @@ func (uc *ProcessMessage) lockSession(ctx context.Context, cmd ChatCommand, hist
 	}
 	return nil, nil, &domain.Error{Code: domain.CodeSessionBusy, RetryAfter: time.Second,
 		Message: "the session for this channel identity keeps changing; retry"}
+}
+
+// newSessionID is the id of a session a store opens for a channel
+// identity (ports.LockRequest.NewID).
+func newSessionID() (string, error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return "", err
+	}
+	return id.String(), nil
 }
 
 // usable checks that a locked session may take this message: it belongs
@@ -407,9 +414,14 @@ func (p *PreparedTurn) newTurn(released string, deltas []string) *domain.Turn {
 // taken over) ends the renewals: the commit will be refused too. The
 // renewals live in the prepared turn: p.keeper.stop ends them.
 func (p *PreparedTurn) keepLease(ctx context.Context) {
-	p.keeper.start(p.uc.clock, p.uc.cfg.LeaseTTL/3, func() bool {
-		return !domain.IsCode(p.lease.Renew(ctx), domain.CodeSessionBusy)
-	})
+	p.renewCtx = ctx
+	p.keeper.start(p.uc.clock, p.uc.cfg.LeaseTTL/3, p)
+}
+
+// renew renews the lease (the turn is its keeper's renewal, which saves a
+// closure per turn) and reports whether to go on.
+func (p *PreparedTurn) renew() bool {
+	return !domain.IsCode(p.lease.Renew(p.renewCtx), domain.CodeSessionBusy)
 }
 
 // commitFailed answers a turn whose commit did not succeed: with the turn

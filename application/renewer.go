@@ -14,16 +14,28 @@ import (
 // and none starts after it.
 func keepRenewing(clock ports.Clock, every time.Duration, renew func() (again bool)) (stop func()) {
 	r := &renewer{}
-	r.start(clock, every, renew)
+	r.start(clock, every, renewFunc(renew))
 	return r.stop
 }
+
+// renewal is what a renewer renews: renew reports whether to go on.
+type renewal interface {
+	renew() (again bool)
+}
+
+// renewFunc is a func as a renewal.
+type renewFunc func() bool
+
+func (f renewFunc) renew() bool { return f() }
 
 // renewer is one keepRenewing's state; its zero value is ready to start
 // (a prepared turn holds one for its lease, saving the allocations).
 type renewer struct {
 	clock ports.Clock
 	every time.Duration
-	renew func() bool
+	// renewal is renewed at each tick: an interface, so a prepared turn
+	// renews its lease through itself rather than a closure of its own.
+	renewal renewal
 	// next is tick as a func, made once for every timer it is set on.
 	next func()
 
@@ -35,10 +47,10 @@ type renewer struct {
 }
 
 // start sets the timer for the first renewal.
-func (r *renewer) start(clock ports.Clock, every time.Duration, renew func() (again bool)) {
+func (r *renewer) start(clock ports.Clock, every time.Duration, renewal renewal) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.clock, r.every, r.renew = clock, every, renew
+	r.clock, r.every, r.renewal = clock, every, renewal
 	r.next = r.tick
 	r.timer = clock.AfterFunc(every, r.next)
 }
@@ -47,7 +59,7 @@ func (r *renewer) start(clock ports.Clock, every time.Duration, renew func() (ag
 func (r *renewer) tick() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.stopped || !r.renew() {
+	if r.stopped || !r.renewal.renew() {
 		return
 	}
 	r.timer = r.clock.AfterFunc(r.every, r.next)

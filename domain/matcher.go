@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // MatcherCondition is one condition's training data.
@@ -99,6 +100,11 @@ type Matcher struct {
 	// name the example nearest a message.
 	examplesByWord examplePostings
 	scratch        sync.Pool // *scoreScratch
+	// contexts holds the vectors of the contexts read lately (string →
+	// matcherVec), at most maxContexts of them, nContexts counting: a step
+	// asks the same question turn after turn.
+	contexts  sync.Map
+	nContexts atomic.Int32
 }
 
 // CompileMatcher learns one model from every condition together: each

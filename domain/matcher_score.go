@@ -181,6 +181,27 @@ func (m *Matcher) message(text *messageText, context string, scratch *scoreScrat
 	}
 	q := m.vocab.messageVector(text, buf)
 	if context != "" && len(words) < matcherContextWords {
+		ctx := m.contextVector(context, cbuf)
+		q = addContext(q, ctx, 1.2*(1-float64(len(words))/matcherContextWords), cbuf)
+	}
+	return words, q
+}
+
+// Bounds of a matcher's kept context vectors: how many, and the longest
+// context kept, in bytes.
+const (
+	maxContexts      = 8
+	maxContextLength = 1024
+)
+
+// contextVector is the vector of a short message's context, in cbuf's
+// arrays unless cbuf is nil. A context the matcher read lately is not
+// read again: its vector is kept, read-only, as the same reading makes it.
+func (m *Matcher) contextVector(context string, cbuf *contextBuffer) matcherVec {
+	if v, ok := m.contexts.Load(context); ok {
+		return v.(matcherVec)
+	}
+	if len(context) > maxContextLength {
 		var hashes *[]uint64
 		var said []matcherWord
 		if cbuf != nil {
@@ -190,10 +211,18 @@ func (m *Matcher) message(text *messageText, context string, scratch *scoreScrat
 		} else {
 			said = matcherWords(context, m.tuning.negationScope)
 		}
-		ctx := m.vocab.vector(appendFeatures(hashes, said, false), cbuf)
-		q = addContext(q, ctx, 1.2*(1-float64(len(words))/matcherContextWords), cbuf)
+		return m.vocab.vector(appendFeatures(hashes, said, false), cbuf)
 	}
-	return words, q
+	// Kept: read into arrays of its own, sized to it.
+	ctx := m.vocab.vector(appendFeatures(nil, matcherWords(context, m.tuning.negationScope), false), nil)
+	if m.nContexts.Add(1) > maxContexts {
+		// Contexts keep changing (replies naming the customer's values):
+		// start again rather than grow.
+		m.contexts.Clear()
+		m.nContexts.Store(1)
+	}
+	m.contexts.Store(context, ctx)
+	return ctx
 }
 
 // explainMore sets Example and Terms of scores, results of score for msg

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -26,48 +27,107 @@ func matcherWords(text string, scope int) []matcherWord {
 
 // appendMatcherWords is matcherWords appending to out, whose array a
 // caller keeping no words between calls reuses.
+//
+// Scoring a message reads it every turn, so the text is read in two
+// passes: the first writes every word (case-folded) and symbol into one
+// buffer and notes where each is; the second makes that buffer one string
+// and emits each word as a slice of it, rather than a string per word.
 func appendMatcherWords(out []matcherWord, text string, scope int) []matcherWord {
-	// One buffer for every word, and one string per word: scoring a
-	// message runs every turn.
-	s := wordSplitter{out: out, word: make([]byte, 0, 32), scope: scope}
-	for _, r := range text {
+	tb := textBuffers.Get().(*textBuffer)
+	defer textBuffers.Put(tb)
+	buf, spans := tb.buf[:0], tb.spans[:0]
+	defer tb.keep(buf, spans)
+	start := 0 // the word being read is buf[start:]
+	for _, c := range text {
 		switch {
-		case unicode.IsLetter(r) || unicode.IsDigit(r):
-			s.word = utf8.AppendRune(s.word, unicode.ToLower(r))
-		case r == '\'' || r == '’' || r == '‘' || r == '`':
-			if len(s.word) > 0 {
-				s.word = append(s.word, '\'')
+		case unicode.IsLetter(c) || unicode.IsDigit(c):
+			buf = utf8.AppendRune(buf, unicode.ToLower(c))
+		case c == '\'' || c == '’' || c == '‘' || c == '`':
+			if len(buf) > start {
+				buf = append(buf, '\'')
 			}
-		case unicode.IsSymbol(r):
+		case unicode.IsSymbol(c):
 			// Currency signs and emoji carry meaning of their own.
-			s.flush()
-			s.emit(string(r))
+			spans, start = endWord(spans, buf, start)
+			buf = utf8.AppendRune(buf, c)
+			spans, start = append(spans, textSpan{start: int32(start), end: int32(len(buf)), kind: spanSymbol}), len(buf)
 		default:
-			s.flush()
-			if strings.ContainsRune(".,;:!?()", r) {
-				s.left = 0
+			spans, start = endWord(spans, buf, start)
+			if strings.ContainsRune(".,;:!?()", c) {
+				spans = append(spans, textSpan{kind: spanBreak})
 			}
 		}
 	}
-	s.flush()
+	spans, _ = endWord(spans, buf, start)
+	all := string(buf)
+	s := wordSplitter{out: out, scope: scope}
+	for _, sp := range spans {
+		switch sp.kind {
+		case spanWord:
+			s.flush(all[sp.start:sp.end])
+		case spanSymbol:
+			s.emit(all[sp.start:sp.end])
+		case spanBreak:
+			s.left = 0
+		}
+	}
 	return s.out
 }
 
-// wordSplitter is matcherWords' state.
+// textBuffer is appendMatcherWords' first pass's buffers, kept between
+// calls (textBuffers): the words and symbols read, and where each is.
+// They hold no strings, so keeping them keeps nothing else alive.
+type textBuffer struct {
+	buf   []byte
+	spans []textSpan
+}
+
+// keep keeps buf's and spans' arrays for the next call, unless a long
+// text made them too large to hold on to.
+func (tb *textBuffer) keep(buf []byte, spans []textSpan) {
+	if cap(buf) <= maxKeptText && cap(spans) <= maxKeptText/4 {
+		tb.buf, tb.spans = buf[:0], spans[:0]
+	}
+}
+
+// maxKeptText bounds the text buffer kept between calls, in bytes.
+const maxKeptText = 4096
+
+var textBuffers = sync.Pool{New: func() any { return &textBuffer{buf: make([]byte, 0, 256), spans: make([]textSpan, 0, 64)} }}
+
+// textSpan is one word or symbol of appendMatcherWords' buffer, or a
+// clause break.
+type textSpan struct {
+	start, end int32
+	kind       spanKind
+}
+
+type spanKind uint8
+
+const (
+	spanWord spanKind = iota
+	spanSymbol
+	spanBreak // punctuation that ends a negation's scope
+)
+
+// endWord notes buf[start:], the word being read, if any, and returns
+// where the next one starts.
+func endWord(spans []textSpan, buf []byte, start int) ([]textSpan, int) {
+	if len(buf) > start {
+		spans = append(spans, textSpan{start: int32(start), end: int32(len(buf)), kind: spanWord})
+	}
+	return spans, len(buf)
+}
+
+// wordSplitter is matcherWords' second pass: it emits the words read.
 type wordSplitter struct {
 	out   []matcherWord
-	word  []byte // the word being read
 	scope int
 	left  int // words the current negation still covers
 }
 
-// flush emits the word being read, its contraction expanded.
-func (s *wordSplitter) flush() {
-	if len(s.word) == 0 {
-		return
-	}
-	w := string(s.word)
-	s.word = s.word[:0]
+// flush emits the word w, its contraction expanded.
+func (s *wordSplitter) flush(w string) {
 	if exp, ok := matcherContractions[w]; ok || strings.IndexByte(w, '\'') >= 0 {
 		if !ok {
 			exp = expandContraction(w)

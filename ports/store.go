@@ -224,11 +224,20 @@ type TurnStore interface {
 // LockRequest names the session whose lease is wanted.
 type LockRequest struct {
 	TenantID string
-	// SessionID names the session. When it is empty, Candidate's channel
-	// key names it: the key's active session, or, when the key has none,
-	// Candidate itself, stored as the key's active session.
+	// SessionID names the session. When it is empty, the channel key
+	// (ChannelKey) names it: the key's active session, or, when the key
+	// has none, the new session NewSession makes, stored as the key's
+	// active session.
 	SessionID string
+	// Candidate is that new session, built by the caller. Without it, Key
+	// names the session and NewSession builds the new one of Key, opened
+	// at Opened, with an id from NewID, only when a store creates it: a
+	// returning user's turn then builds no session (nor its id) it never
+	// stores.
 	Candidate *domain.Session
+	Key       domain.ChannelKey
+	Opened    time.Time
+	NewID     func() (string, error)
 	// History is how many of the session's newest turns the lease carries,
 	// as history entries (0: none).
 	History int
@@ -237,6 +246,53 @@ type LockRequest struct {
 	// TTL is how long the lease lasts unless renewed (SessionLease.Renew):
 	// how soon after its holder died the next caller takes it over.
 	TTL time.Duration
+}
+
+// ChannelKey is the channel key that names the session when SessionID is
+// empty: Candidate's, or Key without a candidate.
+func (r *LockRequest) ChannelKey() domain.ChannelKey {
+	if r.Candidate != nil {
+		return r.Candidate.Key()
+	}
+	return r.Key
+}
+
+// NamesSession reports whether r names a session as SessionLocker asks:
+// with a tenant, and a session id or a channel key of the tenant with a
+// way to make its new session (a candidate with an id, or NewID).
+func (r *LockRequest) NamesSession() bool {
+	switch c := r.Candidate; {
+	case r.TenantID == "":
+		return false
+	case r.SessionID != "":
+		return true
+	case c != nil:
+		return c.ID != "" && c.TenantID == r.TenantID
+	default:
+		return r.NewID != nil && r.Key.TenantID == r.TenantID
+	}
+}
+
+// NewSession is the session a store creates for the channel key when the
+// key has none: Candidate, or else a new session of Key opened at Opened
+// with an id from NewID (each call a new one; a store calls it once per
+// session it creates). INVALID_REQUEST when NewID gives no id,
+// INTERNAL_ERROR when it fails.
+func (r *LockRequest) NewSession() (*domain.Session, error) {
+	if r.Candidate != nil {
+		return r.Candidate, nil
+	}
+	if r.NewID == nil {
+		return nil, domain.InvalidFields(domain.FieldError{Field: "session", Message: "a session id or a candidate is required"})
+	}
+	id, err := r.NewID()
+	if err != nil {
+		return nil, domain.WrapError(domain.CodeInternal, err, "cannot allocate a session id")
+	}
+	if id == "" {
+		return nil, domain.InvalidFields(domain.FieldError{Field: "session", Message: "the new session has no id"})
+	}
+	return domain.NewSession(id, r.Key, r.Opened), nil
 }
 
 // SessionLocker serializes the turns of one session across every instance.
@@ -256,9 +312,9 @@ type SessionLocker interface {
 	//
 	// SESSION_BUSY (with RetryAfter) when req.Wait elapses;
 	// SESSION_NOT_FOUND when req.SessionID does not exist (or was
-	// deleted, or is another tenant's); INVALID_REQUEST without a tenant,
-	// or without a session id and a candidate with an id and the tenant's
-	// channel key; STORE_UNAVAILABLE.
+	// deleted, or is another tenant's); INVALID_REQUEST when req does not
+	// name a session (NamesSession), or its new session, needed, has no
+	// id; STORE_UNAVAILABLE.
 	LockSession(ctx context.Context, req LockRequest) (SessionLease, error)
 }
 

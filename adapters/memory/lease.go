@@ -49,13 +49,17 @@ func (s *Store) LockSession(ctx context.Context, req ports.LockRequest) (ports.S
 	if err := ctx.Err(); err != nil {
 		return nil, unavailable(err)
 	}
-	if c := req.Candidate; req.TenantID == "" || req.SessionID == "" && (c == nil || c.ID == "" || c.TenantID != req.TenantID) {
+	if !req.NamesSession() {
 		return nil, domain.InvalidFields(domain.FieldError{Field: "session", Message: "a tenant, and a session id or a candidate of the tenant, are required"})
 	}
 	s.mu.Lock()
 	sessionID, created := req.SessionID, false
 	if sessionID == "" {
-		sessionID, created = s.findOrCreateActive(req.Candidate)
+		var err error
+		if sessionID, created, err = s.findOrCreateActive(&req); err != nil {
+			s.mu.Unlock()
+			return nil, err
+		}
 	}
 	l, err := s.lock(ctx, req.TenantID, sessionID, req.Wait, req.TTL)
 	if err != nil {

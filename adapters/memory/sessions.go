@@ -11,17 +11,22 @@ import (
 	"focal/ports"
 )
 
-// findOrCreateActive returns the id of the active session of candidate's
-// channel key, storing candidate as it when there is none (LockSession by
-// key); created reports that. The caller holds s.mu.
-func (s *Store) findOrCreateActive(candidate *domain.Session) (id string, created bool) {
-	if id, ok := s.active[keyOf(candidate.Key())]; ok {
-		return id, false
+// findOrCreateActive returns the id of the active session of req's
+// channel key, storing req's new session as it when there is none
+// (LockSession by key): only then is that session built. created reports
+// that. The caller holds s.mu.
+func (s *Store) findOrCreateActive(req *ports.LockRequest) (id string, created bool, err error) {
+	if id, ok := s.active[keyOf(req.ChannelKey())]; ok {
+		return id, false, nil
+	}
+	candidate, err := req.NewSession()
+	if err != nil {
+		return "", false, err
 	}
 	e := s.newEntry(candidate)
 	s.sessions[e.id()] = e
 	s.active[e.key()] = e.id()
-	return e.id(), true
+	return e.id(), true, nil
 }
 
 // GetSession implements ports.SessionStore.

@@ -50,18 +50,20 @@ type lockRun struct {
 	match    sessionMatch
 	identity string // the channel key's id, when locking by key
 	deadline time.Time
+	// fresh is the request's new session once built: every round of
+	// creating it offers the same one.
+	fresh *domain.Session
 }
 
 func newLockRun(db *DB, req ports.LockRequest) (*lockRun, error) {
 	r := &lockRun{db: db, req: req, deadline: db.clock.Now().Add(req.Wait)}
-	c := req.Candidate
 	switch {
-	case req.TenantID == "":
+	case !req.NamesSession():
 	case req.SessionID != "":
 		r.match = byID(req.SessionID)
 		return r, nil
-	case c != nil && c.ID != "" && c.TenantID == req.TenantID:
-		r.identity = channelKeyID(c.Key())
+	default:
+		r.identity = channelKeyID(req.ChannelKey())
 		r.match = byActiveKey(r.identity)
 		return r, nil
 	}
@@ -184,7 +186,14 @@ func (r *lockRun) discard(ctx context.Context, spec *speculation, view *sessionV
 // its first turn at the same time. When another caller's session took the
 // key first, it returns that session's view (nil when it is gone again).
 func (r *lockRun) create(ctx context.Context) (*sessionView, *speculation, bool, error) {
-	db, c := r.db, r.req.Candidate
+	if r.fresh == nil {
+		c, err := r.req.NewSession()
+		if err != nil {
+			return nil, nil, false, err
+		}
+		r.fresh = c
+	}
+	db, c := r.db, r.fresh
 	doc, err := newSessionDoc(c)
 	if err != nil {
 		return nil, nil, false, err

@@ -154,7 +154,12 @@ func (ls *Leases) LockSession(ctx context.Context, req ports.LockRequest) (ports
 // candidate when the key has none. It returns the lease, or the id of the
 // key's session when another holds its lease.
 func (ls *Leases) byKey(ctx context.Context, req ports.LockRequest) (*lease, string, error) {
-	c := req.Candidate
+	// One statement finds or creates the key's session: the new session
+	// is built for every call.
+	c, err := req.NewSession()
+	if err != nil {
+		return nil, "", err
+	}
 	fresh := c.Clone()
 	fresh.Status, fresh.ClosedAt, fresh.TurnCount = domain.SessionActive, nil, 0
 	state, err := sqlkit.EncodeState(fresh)

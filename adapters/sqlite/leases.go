@@ -96,17 +96,20 @@ var errNoSession = errors.New("no such session")
 // concurrent first messages one creates); or returns the id of the key's
 // session when another holds its lease.
 func (ls *Leases) byKey(ctx context.Context, req ports.LockRequest) (*lease, string, error) {
-	keyID := sqlkit.ChannelKeyID(req.Candidate.Key())
+	keyID := sqlkit.ChannelKeyID(req.ChannelKey())
 	var busyID string
 	l, err := ls.take(ctx, req, func(tx *sql.Tx) (*lease, error) { return ls.create(ctx, tx, req, keyID) },
 		func(id string) { busyID = id }, sqlLeaseRowByKey, req.TenantID, keyID)
 	return l, busyID, err
 }
 
-// create inserts the candidate as the key's session with the lease of its
-// first turn.
+// create inserts the request's new session as the key's session with the
+// lease of its first turn.
 func (ls *Leases) create(ctx context.Context, tx *sql.Tx, req ports.LockRequest, keyID string) (*lease, error) {
-	c := req.Candidate
+	c, err := req.NewSession()
+	if err != nil {
+		return nil, err
+	}
 	fresh := c.Clone()
 	fresh.Status, fresh.ClosedAt, fresh.TurnCount = domain.SessionActive, nil, 0
 	state, err := sqlkit.EncodeState(fresh)

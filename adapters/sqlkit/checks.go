@@ -26,8 +26,7 @@ func CheckCommit(lease ports.LeaseToken, turn *domain.Turn) error {
 
 // CheckLock refuses a lock request the ports call invalid.
 func CheckLock(req ports.LockRequest) error {
-	c := req.Candidate
-	if req.TenantID == "" || req.SessionID == "" && (c == nil || c.ID == "" || c.TenantID != req.TenantID) {
+	if !req.NamesSession() {
 		return domain.InvalidFields(domain.FieldError{Field: "session", Message: "a tenant, and a session id or a candidate of the tenant, are required"})
 	}
 	return nil

@@ -96,7 +96,7 @@ func (e *Engine) readMessage(ctx context.Context, cp *domain.CompiledPolicy, c *
 	if e.extractor == nil {
 		return
 	}
-	res, err := e.extractor.Turn().Fill(ctx, extraction.Request{Variables: vs, Asked: open, Known: c.vars,
+	res, err := e.extractor.Fill(ctx, extraction.Request{Variables: vs, Asked: open, Known: c.vars,
 		Read: read, Message: msg, Question: asked, Now: now, Model: cp.Settings.Model})
 	if res.Called {
 		c.modelCalls++

@@ -40,20 +40,27 @@ type Request struct {
 }
 
 // missing returns the asked variables that nothing has read yet.
-func (r Request) missing() []*domain.Extractor {
-	read := map[string]bool{}
-	for _, e := range r.Read {
-		read[e.Variable] = true
-	}
+func (r *Request) missing() []*domain.Extractor {
 	var out []*domain.Extractor
 	for _, name := range r.Asked {
 		x := r.Variables.Get(name)
-		if x == nil || read[name] || r.Known[name] != nil || slices.Contains(out, x) {
+		if x == nil || r.read(name) || r.Known[name] != nil || slices.Contains(out, x) {
 			continue
 		}
 		out = append(out, x)
 	}
 	return out
+}
+
+// read reports whether the turn's deterministic extractions read name:
+// they are few (one per variable a step collects), so they are searched.
+func (r *Request) read(name string) bool {
+	for i := range r.Read {
+		if r.Read[i].Variable == name {
+			return true
+		}
+	}
+	return false
 }
 
 // Result is what the model's reading gave.
@@ -88,7 +95,7 @@ func New(model ports.ChatModel) (*Extractor, error) {
 	if model == nil {
 		return nil, errors.New("extraction: a chat model is required")
 	}
-	return &Extractor{model: model, schemas: schemaCache{m: map[schemaKey]*cachedSchema{}}}, nil
+	return &Extractor{model: model, schemas: schemaCache{m: map[*domain.VariableSet]map[string]*cachedSchema{}}}, nil
 }
 
 // Turn is one turn's extraction. However often Fill is called, and from
@@ -122,7 +129,22 @@ func (t *Turn) Fill(ctx context.Context, req Request) (Result, error) {
 	if spent {
 		return Result{Note: NoteSpent}, nil
 	}
-	res, err := t.x.model.StreamChat(ctx, chatRequest(req, missing, t.x.schemas.system(req.Variables, missing, req.Now)), func(string) error { return nil })
+	return t.x.fill(ctx, &req, missing)
+}
+
+// Fill is Turn().Fill for a caller that fills once per turn by
+// construction: it makes no Turn.
+func (x *Extractor) Fill(ctx context.Context, req Request) (Result, error) {
+	missing := req.missing()
+	if len(missing) == 0 {
+		return Result{Note: NoteComplete}, nil
+	}
+	return x.fill(ctx, &req, missing)
+}
+
+// fill makes the call for missing, the variables of req still missing.
+func (x *Extractor) fill(ctx context.Context, req *Request, missing []*domain.Extractor) (Result, error) {
+	res, err := x.model.StreamChat(ctx, chatRequest(req, missing, x.schemas.system(req.Variables, missing, req.Now)), ignoreDelta)
 	if errors.Is(err, ports.ErrOffline) {
 		return Result{Note: NoteOffline}, nil
 	}
@@ -135,16 +157,18 @@ func (t *Turn) Fill(ctx context.Context, req Request) (Result, error) {
 		out.Note = NoteUnreadable
 		return out, nil
 	}
-	for _, x := range missing {
-		name := x.Variable().Name
+	for _, v := range missing {
+		name := v.Variable().Name
 		raw, given := answer[name]
 		if !given || string(raw) == "null" {
 			continue
 		}
-		out.Extractions = append(out.Extractions, check(x, raw, req.Now))
+		out.Extractions = append(out.Extractions, check(v, raw, req.Now))
 	}
 	return out, nil
 }
+
+func ignoreDelta(string) error { return nil }
 
 // check holds one value of the model's answer to its variable's type.
 func check(x *domain.Extractor, raw json.RawMessage, now time.Time) domain.Extraction {
@@ -182,10 +206,11 @@ func parseAnswer(text string) (map[string]json.RawMessage, bool) {
 // chatRequest is the one structured-output call: the system prompt
 // (systemPrompt's, with the JSON schema of the variables wanted and the
 // rules of the answer), and the message.
-func chatRequest(req Request, missing []*domain.Extractor, system string) ports.ChatRequest {
+func chatRequest(req *Request, missing []*domain.Extractor, system string) ports.ChatRequest {
 	user := "Customer message:\n" + req.Message
 	if req.Question != "" {
-		user = "The agent asked:\n" + req.Question + "\n\n" + user
+		// One concatenation: the same text as asked + "\n\n" + user.
+		user = "The agent asked:\n" + req.Question + "\n\nCustomer message:\n" + req.Message
 	}
 	zero := 0.0
 	return ports.ChatRequest{
@@ -217,7 +242,11 @@ func systemPrompt(schema string, now time.Time) string {
 // a cache that only grew would keep their variable sets alive).
 type schemaCache struct {
 	mu sync.Mutex
-	m  map[schemaKey]*cachedSchema
+	// m holds the schemas by variable set, then by the wanted variables'
+	// names, in order, NUL-separated: looked up with the names written
+	// into a buffer, so a turn allocates no key.
+	m map[*domain.VariableSet]map[string]*cachedSchema
+	n int // how many schemas m holds
 }
 
 // cachedSchema is an answer schema and its system prompt on one day.
@@ -229,31 +258,33 @@ type cachedSchema struct {
 	prompt string
 }
 
-type schemaKey struct {
-	vars  *domain.VariableSet
-	names string // the wanted variables' names, in order, NUL-separated
-}
-
 // maxSchemas bounds the schemaCache.
 const maxSchemas = 1024
 
 // system is the system prompt asking for missing, from vars, on now's day.
 func (c *schemaCache) system(vars *domain.VariableSet, missing []*domain.Extractor, now time.Time) string {
-	var names strings.Builder
+	var room [256]byte
+	names := room[:0]
 	for _, x := range missing {
-		names.WriteString(x.Variable().Name)
-		names.WriteByte(0)
+		names = append(names, x.Variable().Name...)
+		names = append(names, 0)
 	}
-	k := schemaKey{vars: vars, names: names.String()}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s, ok := c.m[k]
+	s, ok := c.m[vars][string(names)]
 	if !ok {
-		if len(c.m) >= maxSchemas {
+		if c.n >= maxSchemas {
 			clear(c.m)
+			c.n = 0
+		}
+		byNames := c.m[vars]
+		if byNames == nil {
+			byNames = map[string]*cachedSchema{}
+			c.m[vars] = byNames
 		}
 		s = &cachedSchema{schema: answerSchemaText(missing)}
-		c.m[k] = s
+		byNames[string(names)] = s
+		c.n++
 	}
 	if y, m, d := now.Date(); s.prompt == "" || y != s.year || m != s.month || d != s.day {
 		s.prompt, s.year, s.month, s.day = systemPrompt(s.schema, now), y, m, d

@@ -256,3 +256,33 @@ func TestExtractionOverTheOpenAIWireFormat(t *testing.T) {
 	assert.Equal(t, map[string]any{"type": "json_object"}, sent.Body["response_format"], "structured output asked for")
 	assert.Equal(t, 0.0, sent.Body["temperature"])
 }
+
+// Extractor.Fill, the engine's one fill per turn, sends the model what a
+// Turn's fill sends and reads its answer alike; the schema cache gives a
+// second turn asking for the same variables the same system prompt.
+func TestExtractorFillIsATurnsFill(t *testing.T) {
+	set := returnsFlow(t)
+	viaTurn := &countingModel{answer: `{"reason": "changed_mind"}`}
+	direct := &countingModel{answer: `{"reason": "changed_mind"}`}
+	xt, err := extraction.New(viaTurn)
+	require.NoError(t, err)
+	xd, err := extraction.New(direct)
+	require.NoError(t, err)
+	for _, msg := range []string{"AC-123456 - honestly I just went off it", "AC-654321, I changed my mind"} {
+		want, err := xt.Turn().Fill(context.Background(), request(set, msg, nil))
+		require.NoError(t, err)
+		got, err := xd.Fill(context.Background(), request(set, msg, nil))
+		require.NoError(t, err)
+		assert.Equal(t, want, got, msg)
+	}
+	require.Len(t, direct.requests, 2)
+	assert.Equal(t, viaTurn.requests, direct.requests)
+	assert.Equal(t, direct.requests[0].Messages[0], direct.requests[1].Messages[0], "one system prompt for the same variables on one day")
+	assert.Equal(t, ports.ChatMessage{Role: ports.RoleUser, Content: "The agent asked:\nWhat is your order number, and why does it go back?\n\n" +
+		"Customer message:\nAC-123456 - honestly I just went off it"}, direct.requests[0].Messages[1])
+
+	res, err := xd.Fill(context.Background(), request(set, "AC-123456, it was too tight", nil))
+	require.NoError(t, err)
+	assert.Equal(t, extraction.NoteComplete, res.Note)
+	assert.Len(t, direct.requests, 2, "nothing left to read: no call")
+}

@@ -13,6 +13,7 @@ import (
 
 var sessionCases = []testCase{
 	{"LockByChannelKey", testLockByChannelKey},
+	{"LockByKeyBuildsTheNewSessionOnlyWhenCreating", testLockByKeyLazily},
 	{"ConcurrentFirstMessagesCreateOne", testConcurrentFirstMessages},
 	{"LeaseCarriesTheSessionAndHistory", testLeaseCarriesSession},
 	{"GetSessionNotFound", testGetSessionNotFound},
@@ -80,6 +81,50 @@ func testLockByChannelKey(t *testing.T, f *fixture) {
 		"another tenant's key":   {TenantID: newID(), Candidate: domain.NewSession(newID(), k, time.Now()), Wait: longWait, TTL: longTTL},
 	} {
 		_, err := f.Locker.LockSession(f.ctx, req)
+		requireCode(t, err, domain.CodeInvalidRequest, name)
+	}
+}
+
+// Without a candidate, the store builds the key's new session from the
+// request (the key, the opening time, an id from NewID) when it creates
+// it, and a later lock by the key finds that session.
+func testLockByKeyLazily(t *testing.T, f *fixture) {
+	tenant, agent := newID(), newID()
+	k := key(tenant, agent)
+	opened := time.Now().Add(-time.Minute)
+	var ids []string
+	req := ports.LockRequest{TenantID: tenant, Key: k, Opened: opened, Wait: longWait, TTL: longTTL,
+		NewID: func() (string, error) { ids = append(ids, newID()); return ids[len(ids)-1], nil }}
+	l, err := f.Locker.LockSession(f.ctx, req)
+	require.NoError(t, err)
+	require.True(t, l.Created())
+	require.Len(t, ids, 1, "the new session's id is asked for once")
+	require.Equal(t, ids[0], l.Token().SessionID)
+	require.Equal(t, 1, l.Token().TurnNumber)
+	f.release(l)
+	want := domain.NewSession(ids[0], k, opened)
+	got := f.get(tenant, ids[0])
+	require.Equal(t, want.Key(), got.Key())
+	require.Equal(t, domain.SessionActive, got.Status)
+	require.Equal(t, want.Version, got.Version)
+	require.Zero(t, got.TurnCount)
+	require.Nil(t, got.ClosedAt)
+	requireSameTime(t, opened, got.CreatedAt, "created_at")
+
+	again, err := f.Locker.LockSession(f.ctx, req)
+	require.NoError(t, err)
+	require.False(t, again.Created())
+	require.Equal(t, ids[0], again.Session().ID, "the key's session is found")
+	f.release(again)
+	require.Equal(t, 1, again.Token().TurnNumber, "the found session has no turn yet")
+
+	for name, bad := range map[string]ports.LockRequest{
+		"no way to make an id": {TenantID: tenant, Key: key(tenant, newID()), Wait: longWait, TTL: longTTL},
+		"another tenant's key": {TenantID: newID(), Key: k, NewID: req.NewID, Wait: longWait, TTL: longTTL},
+		"an empty id": {TenantID: tenant, Key: key(tenant, newID()), Wait: longWait, TTL: longTTL,
+			NewID: func() (string, error) { return "", nil }},
+	} {
+		_, err := f.Locker.LockSession(f.ctx, bad)
 		requireCode(t, err, domain.CodeInvalidRequest, name)
 	}
 }
