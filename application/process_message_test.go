@@ -225,3 +225,5 @@ func (stalledClock) AfterFunc(time.Duration, func()) ports.Timer { return stoppe
 type stoppedTimer struct{}
 
 func (stoppedTimer) Stop() bool { return false }
+
+func (stoppedTimer) Reset(time.Duration) bool { return false }

@@ -367,6 +367,10 @@ type Timer interface {
 	// Stop keeps the call from happening, if it has not started yet:
 	// false when it has (or Stop was called before), as time.Timer.Stop.
 	Stop() bool
+	// Reset schedules the call again, d from now, as time.Timer.Reset:
+	// a call that recurs (a renewal) re-arms one timer instead of
+	// allocating a new one each time.
+	Reset(d time.Duration) bool
 }
 
 // PolicyHistory keeps every saved version of an agent's policy readable,

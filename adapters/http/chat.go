@@ -43,12 +43,12 @@ func (r ChatRequest) command(c *gin.Context) application.ChatCommand {
 
 // ChatRoutes serves the chat endpoints.
 type ChatRoutes struct {
-	chat      *application.ProcessMessage
-	turns     *application.Conversations
-	heartbeat time.Duration
-	idem      *keyed
-	limits    *RateLimits
-	streams   StreamObserver
+	chat    *application.ProcessMessage
+	turns   *application.Conversations
+	beats   *heartbeats
+	idem    *keyed
+	limits  *RateLimits
+	streams StreamObserver
 }
 
 // StreamObserver is told when an SSE stream opens and closes (metrics).
@@ -61,7 +61,7 @@ type StreamObserver interface {
 // when not nil, hears of every chat stream.
 func NewChatRoutes(cfg Config, chat *application.ProcessMessage, turns *application.Conversations,
 	idem *application.Idempotency, limits *RateLimits, streams StreamObserver) *ChatRoutes {
-	return &ChatRoutes{chat: chat, turns: turns, heartbeat: cfg.SSEHeartbeat, limits: limits, streams: streams,
+	return &ChatRoutes{chat: chat, turns: turns, beats: newHeartbeats(cfg.SSEHeartbeat), limits: limits, streams: streams,
 		idem: &keyed{uc: idem}}
 }
 

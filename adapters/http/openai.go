@@ -5,11 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/google/uuid"
 	"io"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/gin-gonic/gin"
 	"go.uber.org/zap"
@@ -33,20 +34,20 @@ const userHeader = "X-Focal-User"
 // conversation, and the session holds the history, so only the last user
 // message of a request is read.
 type OpenAIRoutes struct {
-	chat      *application.ProcessMessage
-	agents    *application.AgentDirectory
-	auth      *Authenticator
-	limits    *RateLimits
-	idem      *keyed
-	heartbeat time.Duration
-	streams   StreamObserver
+	chat    *application.ProcessMessage
+	agents  *application.AgentDirectory
+	auth    *Authenticator
+	limits  *RateLimits
+	idem    *keyed
+	beats   *heartbeats
+	streams StreamObserver
 }
 
 // NewOpenAIRoutes returns the OpenAI-compatible endpoints; streams, when
 // not nil, hears of every completion stream.
 func NewOpenAIRoutes(cfg Config, idem *application.Idempotency, chat *application.ProcessMessage, agents *application.AgentDirectory,
 	auth *Authenticator, limits *RateLimits, streams StreamObserver) *OpenAIRoutes {
-	return &OpenAIRoutes{chat: chat, agents: agents, auth: auth, limits: limits, heartbeat: cfg.SSEHeartbeat, streams: streams,
+	return &OpenAIRoutes{chat: chat, agents: agents, auth: auth, limits: limits, beats: newHeartbeats(cfg.SSEHeartbeat), streams: streams,
 		idem: &keyed{uc: idem, replay: replayCompletion}}
 }
 

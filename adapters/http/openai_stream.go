@@ -148,7 +148,8 @@ func (h *OpenAIRoutes) stream(c *gin.Context, req *completionRequest, turn *appl
 		h.streams.StreamOpened()
 		defer h.streams.StreamClosed()
 	}
-	defer k.s.keepAlive(h.heartbeat)()
+	h.beats.start(k.s)
+	defer h.beats.stop(k.s)
 	if err := k.begin(); err != nil {
 		turn.Abort(ctx)
 		return

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/gin-contrib/sse"
 	"github.com/gin-gonic/gin"
@@ -41,7 +40,7 @@ type errorEvent struct {
 }
 
 // sseStream writes one turn's events. Writes come from the turn (tokens)
-// and the heartbeat; a mutex keeps frames whole.
+// and the heartbeats; a mutex keeps frames whole.
 type sseStream struct {
 	mu     sync.Mutex
 	w      gin.ResponseWriter
@@ -49,6 +48,7 @@ type sseStream struct {
 	seq    int
 	buf    bytes.Buffer
 	closed bool
+	beat   beat
 }
 
 // startStream commits the response to SSE: status, headers, first flush.
@@ -86,33 +86,6 @@ func (s *sseStream) event(name string, data any) error {
 	return nil
 }
 
-// keepAlive writes a comment line every interval, so proxies keep an idle
-// stream open, until the returned stop is called. Between pings it holds
-// only a timer: a goroutine per stream would cost thousands of idle stacks.
-// After stop returns nothing more is written.
-func (s *sseStream) keepAlive(interval time.Duration) (stop func()) {
-	var t *time.Timer
-	s.mu.Lock() // the callback reads t under the same lock
-	defer s.mu.Unlock()
-	t = time.AfterFunc(interval, func() {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if s.closed {
-			return
-		}
-		if _, err := s.w.Write([]byte(": ping\n\n")); err == nil {
-			s.w.Flush()
-		}
-		t.Reset(interval)
-	})
-	return func() {
-		s.mu.Lock()
-		s.closed = true
-		s.mu.Unlock()
-		t.Stop()
-	}
-}
-
 func (s *sseStream) token(delta string) error {
 	return s.event("token", tokenEvent{Type: "token", Content: delta})
 }
@@ -143,7 +116,8 @@ func (h *ChatRoutes) postStream(c *gin.Context) handled {
 		h.streams.StreamOpened()
 		defer h.streams.StreamClosed()
 	}
-	defer s.keepAlive(h.heartbeat)()
+	h.beats.start(s)
+	defer h.beats.stop(s)
 	res, err := turn.Run(ctx, s.token)
 	if err != nil {
 		if tell, err := toTell(ctx, err); tell {

@@ -148,6 +148,14 @@ func TestIdleStreamVerdictIsOnTheReadingAfterCollection(t *testing.T) {
 	require.Contains(t, breakdown, "51.2 KiB per stream, garbage of the opening included")
 	require.Contains(t, breakdown, "3.0 goroutines per stream")
 	require.Contains(t, breakdown, "kept from the system (idle, not released): 20.5 KiB per stream")
+	require.NotContains(t, breakdown, "From the settled opening", "no reading was taken once the opening settled")
+
+	// What the idle period changed is read against the settled opening.
+	r.metricsOpened = map[string]float64{"go_memstats_heap_inuse_bytes": 40 * mib, "go_memstats_stack_inuse_bytes": 20 * mib,
+		"go_memstats_heap_idle_bytes": 12 * mib, "go_memstats_heap_released_bytes": 10 * mib}
+	r.metricsAfter["go_memstats_heap_inuse_bytes"], r.metricsAfter["go_memstats_stack_inuse_bytes"] = 35*mib, 22*mib
+	_, breakdown = r.report()
+	require.Contains(t, breakdown, "From the settled opening to after the collection, per stream: RSS +20.5 KiB, heap in use -5.1 KiB, stacks +2.0 KiB, free heap kept +18.4 KiB.")
 
 	r.after = 100 * mib
 	row, _ = r.report()

@@ -204,6 +204,7 @@ func (b *bench) idleStreams(n int) error {
 	if r.opening, r.settled, err = settledRSS(cmd.Process.Pid); err != nil {
 		return err
 	}
+	r.metricsOpened = streamMetrics(url)
 	if r.after, r.collected, err = afterIdleCollection(url, cmd.Process.Pid); err != nil {
 		return err
 	}
@@ -224,12 +225,13 @@ func (b *bench) idleStreams(n int) error {
 
 // idleReading is what the idle-stream measurement read: RSS before the
 // streams, once their opening settled and once the runtime had collected,
-// and the process's Go metrics before and after.
+// and the process's Go metrics before the streams, once their opening
+// settled and after the collection.
 type idleReading struct {
-	n, opened, failed           int
-	before, opening, after      int64 // RSS bytes
-	settled, collected          time.Duration
-	metricsBefore, metricsAfter map[string]float64
+	n, opened, failed                          int
+	before, opening, after                     int64 // RSS bytes
+	settled, collected                         time.Duration
+	metricsBefore, metricsOpened, metricsAfter map[string]float64
 }
 
 // report is the reading's target row and its explanation.
@@ -244,7 +246,8 @@ func (r idleReading) report() (targetRow, string) {
 	per := func(name string) float64 { return (r.metricsAfter[name] - r.metricsBefore[name]) / streams }
 	breakdown := fmt.Sprintf("%d streams opened against the fake model (OpenAI wire format over %s, first token after 8 min) and held. RSS %s after the last one opened, once it had settled: %.1f KiB per stream, garbage of the opening included. Then the streams stayed idle until the runtime had collected on its own (%s later; an idle Go process collects at least every 2 minutes) and RSS had settled again — what holding them costs: RSS %.1f KiB, Go heap in use %.1f KiB, goroutine stacks %.1f KiB, %.1f goroutines per stream (from the process's own Go metrics); free heap the runtime kept from the system (idle, not released): %.1f KiB per stream.",
 		r.opened, modelProtocol(), r.settled.Round(time.Second), whileOpening, r.collected.Round(time.Second), perStream, per("go_memstats_heap_inuse_bytes")/1024, per("go_memstats_stack_inuse_bytes")/1024, per("go_goroutines"),
-		(per("go_memstats_heap_idle_bytes")-per("go_memstats_heap_released_bytes"))/1024)
+		kept(r.metricsAfter, r.metricsBefore)/streams/1024)
+	breakdown += r.idleChange(streams)
 	t := targetRow{target: fmt.Sprintf("%d idle SSE streams ≤ 64 KiB each", r.n),
 		measured: fmt.Sprintf("%.1f KiB per stream (%d open, %d failed)", perStream, r.opened, r.failed),
 		compare:  fmt.Sprintf("RSS %d → %d MiB", r.before>>20, r.after>>20), status: judge(perStream <= 64, voidReason)}
@@ -252,6 +255,31 @@ func (r idleReading) report() (targetRow, string) {
 		t.costs = "**Idle streams.** " + breakdown
 	}
 	return t, breakdown
+}
+
+// kept is the free heap the runtime keeps from the system (idle, not
+// released) in reading m beyond reading base.
+func kept(m, base map[string]float64) float64 {
+	free := func(m map[string]float64) float64 {
+		return m["go_memstats_heap_idle_bytes"] - m["go_memstats_heap_released_bytes"]
+	}
+	return free(m) - free(base)
+}
+
+// idleChange says what the idle period and its collection changed, per
+// stream, from the reading once the opening settled: RSS only grows when
+// the process touches memory it had not (the opening's garbage, once
+// freed, is kept, not returned), so a rise is memory taken while the
+// streams idled — timers' goroutines, garbage — or by the collection
+// (stacks shrunk into new, smaller ones).
+func (r idleReading) idleChange(streams float64) string {
+	if r.metricsOpened == nil {
+		return ""
+	}
+	d := func(name string) float64 { return (r.metricsAfter[name] - r.metricsOpened[name]) / streams / 1024 }
+	return fmt.Sprintf(" From the settled opening to after the collection, per stream: RSS %+.1f KiB, heap in use %+.1f KiB, stacks %+.1f KiB, free heap kept %+.1f KiB.",
+		float64(r.after-r.opening)/streams/1024, d("go_memstats_heap_inuse_bytes"), d("go_memstats_stack_inuse_bytes"),
+		kept(r.metricsAfter, r.metricsOpened)/streams/1024)
 }
 
 // keepIdleProfiles writes what the held streams keep alive, the goroutine
