@@ -100,10 +100,9 @@ type PreparedTurn struct {
 	turnID  string
 	// request is the keyed request the turn answers, "" without a key.
 	request string
-	// released and deltas are the reply text released so far, whole and
-	// in its pieces; keeper renews the lease while the turn runs. Kept
-	// here, the turn's one allocation, rather than each on its own.
-	released strings.Builder
+	// deltas are the pieces of reply text released so far; keeper renews
+	// the lease while the turn runs. Kept here, the turn's one allocation,
+	// rather than each on its own.
 	deltas   []string
 	sink     ports.DeltaSink
 	keeper   renewer
@@ -268,7 +267,7 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 	timedOut := errors.Is(turnCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 	turnCtx.stop()
 
-	turn := p.newTurn(p.released.String(), p.deltas)
+	turn := p.newTurn(p.deltas)
 	if runErr = p.outcome(ctx, turn, out, runErr, timedOut); runErr == nil {
 		spent = out.Usage
 	}
@@ -290,7 +289,6 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 // record releases reply text: it keeps it for the turn record and hands
 // it to the run's sink.
 func (p *PreparedTurn) record(d string) error {
-	p.released.WriteString(d)
 	p.deltas = append(p.deltas, d)
 	if err := p.sink(d); err != nil {
 		return &clientGoneError{err: err}
@@ -309,6 +307,8 @@ func (p *PreparedTurn) outcome(ctx context.Context, turn *domain.Turn, out *port
 		return nil
 	}
 	runErr = classifyRunError(runErr, ctx, timedOut)
+	// What the client was sent before the failure, whole.
+	turn.Response = strings.Join(p.deltas, "")
 	turn.Status, turn.ErrorCode = domain.TurnFailed, domain.ErrorCodeOf(runErr)
 	if ctx.Err() != nil || errors.As(runErr, new(*clientGoneError)) {
 		// The client left: nothing failed, the turn just has no audience.
@@ -388,7 +388,9 @@ func (uc *ProcessMessage) tryCommit(ctx context.Context, lease ports.LeaseToken,
 	return err
 }
 
-func (p *PreparedTurn) newTurn(released string, deltas []string) *domain.Turn {
+// newTurn is the turn record, with the pieces of text released (outcome
+// sets its response: the engine's, or what was released).
+func (p *PreparedTurn) newTurn(deltas []string) *domain.Turn {
 	return &domain.Turn{
 		ID:           p.turnID,
 		TenantID:     p.cmd.TenantID,
@@ -398,7 +400,6 @@ func (p *PreparedTurn) newTurn(released string, deltas []string) *domain.Turn {
 		TurnNumber:   p.lease.Token().TurnNumber,
 		RequestID:    p.cmd.RequestID,
 		Message:      p.cmd.Message,
-		Response:     released,
 		Metadata:     p.cmd.Metadata,
 		Deltas:       deltas,
 		CreatedAt:    p.started,

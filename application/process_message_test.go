@@ -227,3 +227,42 @@ type stoppedTimer struct{}
 func (stoppedTimer) Stop() bool { return false }
 
 func (stoppedTimer) Reset(time.Duration) bool { return false }
+
+// failingEngine releases its deltas, then fails the turn.
+type failingEngine struct{ deltas []string }
+
+func (e failingEngine) RunTurn(_ context.Context, _ ports.TurnInput, sink ports.DeltaSink) (*ports.TurnOutcome, error) {
+	for _, d := range e.deltas {
+		if err := sink(d); err != nil {
+			return nil, err
+		}
+	}
+	return nil, domain.Errorf(domain.CodeLLMError, "the model broke off")
+}
+
+// A turn that fails after releasing text is recorded failed, with the
+// text the client was sent, whole.
+func TestFailedTurnRecordsWhatWasReleased(t *testing.T) {
+	store := memory.New(clock.System{})
+	clk := clock.System{}
+	p := &domain.Policy{Agent: domain.Agent{ID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8", Name: "a", Enabled: true, Version: 1}}
+	require.NoError(t, store.SavePolicy(context.Background(), tenant, p))
+	cache, err := application.NewPolicyCache(store, clk, time.Second)
+	require.NoError(t, err)
+	uc, err := application.NewProcessMessage(application.ChatConfig{LockWait: time.Second, LeaseTTL: 20 * time.Second,
+		TurnTimeout: 10 * time.Second, CommitTimeout: time.Second}, cache, store, store, store,
+		failingEngine{deltas: []string{"Your order ", "ships ", "tomorrow"}}, clk)
+	require.NoError(t, err)
+	cmd := application.ChatCommand{TenantID: tenant, AgentID: p.Agent.ID, Channel: "web", UserChannelID: "u", Message: "hi"}
+	prepared, err := uc.Prepare(context.Background(), cmd)
+	require.NoError(t, err)
+	var sent []string
+	_, err = prepared.Run(context.Background(), func(d string) error { sent = append(sent, d); return nil })
+	require.Equal(t, domain.CodeLLMError, domain.ErrorCodeOf(err))
+	require.Equal(t, []string{"Your order ", "ships ", "tomorrow"}, sent)
+	stored, err := store.GetTurn(context.Background(), tenant, prepared.TurnID())
+	require.NoError(t, err)
+	assert.Equal(t, domain.TurnFailed, stored.Status)
+	assert.Equal(t, "Your order ships tomorrow", stored.Response)
+	assert.Equal(t, []string{"Your order ", "ships ", "tomorrow"}, stored.Deltas)
+}

@@ -60,6 +60,22 @@ type ChatModel interface {
 	StreamChat(ctx context.Context, req ChatRequest, onDelta func(string) error) (ChatResult, error)
 }
 
+// OfflineModel is a ChatModel that may know, before any call, that it
+// never generates: Offline true means every StreamChat answers ErrOffline,
+// whatever the request and context, for the model's whole life (the
+// offline model, or a wrapper around it). Callers then build no request
+// for it; a model that does not implement it is called as usual.
+type OfflineModel interface {
+	ChatModel
+	Offline() bool
+}
+
+// IsOffline reports whether m says it never generates (OfflineModel).
+func IsOffline(m ChatModel) bool {
+	o, ok := m.(OfflineModel)
+	return ok && o.Offline()
+}
+
 // Embedder turns texts into vectors for semantic matching.
 //
 // Embed returns one vector per text, all of one dimension. Errors as

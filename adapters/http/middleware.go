@@ -79,7 +79,7 @@ func requestContext(log *zap.Logger) gin.HandlerFunc {
 // io.Reader, which puts each UUID's bytes on the heap.
 func newRequestID() string {
 	var u uuid.UUID
-	_, _ = rand.Read(u[:]) // never fails: crypto/rand.Read crashes the program rather than return an error
+	_, _ = rand.Read(u[:])  // never fails: crypto/rand.Read crashes the program rather than return an error
 	u[6] = u[6]&0x0f | 0x40 // version 4
 	u[8] = u[8]&0x3f | 0x80 // RFC 9562 variant
 	return u.String()

@@ -13,12 +13,19 @@ import (
 // so the engine answers from the agent's templates.
 type Offline struct{}
 
-var _ Chat = Offline{}
+var (
+	_ Chat               = Offline{}
+	_ ports.OfflineModel = Offline{}
+)
 
 // StreamChat implements ports.ChatModel; it always returns ports.ErrOffline.
 func (Offline) StreamChat(context.Context, ports.ChatRequest, func(string) error) (ports.ChatResult, error) {
 	return ports.ChatResult{}, ports.ErrOffline
 }
+
+// Offline implements ports.OfflineModel: the offline model never
+// generates, so callers build it no request.
+func (Offline) Offline() bool { return true }
 
 // Ready implements ports.ReadinessChecker: the offline model never fails.
 func (Offline) Ready(context.Context) error { return nil }

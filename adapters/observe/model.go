@@ -46,7 +46,11 @@ type chatModel struct {
 	provider, model string
 }
 
-var _ ports.ChatModel = (*chatModel)(nil)
+var _ ports.OfflineModel = (*chatModel)(nil)
+
+// Offline implements ports.OfflineModel: the wrapped model's answer (the
+// calls it spares would be neither timed nor counted).
+func (c *chatModel) Offline() bool { return ports.IsOffline(c.next) }
 
 func (c *chatModel) StreamChat(ctx context.Context, req ports.ChatRequest, onDelta func(string) error) (ports.ChatResult, error) {
 	call := chatCall{provider: c.provider, model: c.model, span: noSpan}

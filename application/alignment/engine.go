@@ -19,7 +19,10 @@ import (
 
 // Engine runs turns. Build it with New; it is safe for concurrent use.
 type Engine struct {
-	model    ports.ChatModel
+	model ports.ChatModel
+	// offline: the model never generates (ports.OfflineModel), so no
+	// prompt is built for it.
+	offline  bool
 	history  ports.TurnStore
 	clock    ports.Clock
 	embedder ports.Embedder    // optional: the matcher reads words only without it
@@ -89,7 +92,7 @@ func New(d Deps) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{model: d.Model, history: d.History, clock: d.Clock, embedder: d.Embedder, tools: d.Tools,
+	return &Engine{model: d.Model, offline: ports.IsOffline(d.Model), history: d.History, clock: d.Clock, embedder: d.Embedder, tools: d.Tools,
 		compiled: cache, compiling: make(chan struct{}, compileSlots), vectors: vectors, exprs: exprs, extractor: extractor}, nil
 }
 

@@ -136,8 +136,9 @@ func (r *releaser) finish() error {
 // refusal) as one delta after whatever was released before.
 func (r *releaser) releaseText(text string) error {
 	r.begin()
-	r.attempt.WriteString(text)
-	return r.finish()
+	// Released whole: not copied into the attempt first, which nothing
+	// reads once a text is released (the next attempt begins afresh).
+	return r.emit(text)
 }
 
 // releasedText is everything the client has been sent.

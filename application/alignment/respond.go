@@ -83,6 +83,10 @@ var errNoAcceptableReply = errors.New("no generated reply satisfied the hard con
 // generate asks the model for the reply, streaming it through the releaser,
 // and regenerates with the violation named while attempts remain.
 func (r *replying) generate() error {
+	if r.e.offline {
+		// What the model would answer, without the prompt it never reads.
+		return ports.ErrOffline
+	}
 	messages, err := r.e.prompt(r.ctx, r.scope)
 	if err != nil {
 		return err

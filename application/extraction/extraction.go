@@ -86,7 +86,10 @@ const (
 // Extractor asks the model for variables. Build it with New; it is safe
 // for concurrent use.
 type Extractor struct {
-	model   ports.ChatModel
+	model ports.ChatModel
+	// offline: the model never generates (ports.OfflineModel), so no
+	// request is built for it.
+	offline bool
 	schemas schemaCache
 }
 
@@ -95,7 +98,8 @@ func New(model ports.ChatModel) (*Extractor, error) {
 	if model == nil {
 		return nil, errors.New("extraction: a chat model is required")
 	}
-	return &Extractor{model: model, schemas: schemaCache{m: map[*domain.VariableSet]map[string]*cachedSchema{}}}, nil
+	return &Extractor{model: model, offline: ports.IsOffline(model),
+		schemas: schemaCache{m: map[*domain.VariableSet]map[string]*cachedSchema{}}}, nil
 }
 
 // Turn is one turn's extraction. However often Fill is called, and from
@@ -144,6 +148,9 @@ func (x *Extractor) Fill(ctx context.Context, req Request) (Result, error) {
 
 // fill makes the call for missing, the variables of req still missing.
 func (x *Extractor) fill(ctx context.Context, req *Request, missing []*domain.Extractor) (Result, error) {
+	if x.offline {
+		return Result{Note: NoteOffline}, nil // as its ErrOffline answer would give
+	}
 	res, err := x.model.StreamChat(ctx, chatRequest(req, missing, x.schemas.system(req.Variables, missing, req.Now)), ignoreDelta)
 	if errors.Is(err, ports.ErrOffline) {
 		return Result{Note: NoteOffline}, nil

@@ -286,3 +286,35 @@ func TestExtractorFillIsATurnsFill(t *testing.T) {
 	assert.Equal(t, extraction.NoteComplete, res.Note)
 	assert.Len(t, direct.requests, 2, "nothing left to read: no call")
 }
+
+// offlineModel says it never generates (ports.OfflineModel): a request
+// sent to it fails the test.
+type offlineModel struct{ t *testing.T }
+
+func (m offlineModel) StreamChat(context.Context, ports.ChatRequest, func(string) error) (ports.ChatResult, error) {
+	m.t.Error("a model that says it is offline was sent a request")
+	return ports.ChatResult{}, ports.ErrOffline
+}
+
+func (offlineModel) Offline() bool { return true }
+
+// A model that says it is offline is sent no request, and the fill reads
+// as when it answers ErrOffline.
+func TestAnOfflineModelGetsNoExtractionRequest(t *testing.T) {
+	set := returnsFlow(t)
+	called, err := extraction.New(&countingModel{err: ports.ErrOffline})
+	require.NoError(t, err)
+	want, err := called.Fill(context.Background(), request(set, "hi", nil))
+	require.NoError(t, err)
+	x, err := extraction.New(offlineModel{t})
+	require.NoError(t, err)
+	for _, fill := range []func() (extraction.Result, error){
+		func() (extraction.Result, error) { return x.Fill(context.Background(), request(set, "hi", nil)) },
+		func() (extraction.Result, error) { return x.Turn().Fill(context.Background(), request(set, "hi", nil)) },
+	} {
+		got, err := fill()
+		require.NoError(t, err)
+		assert.Equal(t, want, got)
+		assert.Equal(t, extraction.NoteOffline, got.Note)
+	}
+}
