@@ -193,3 +193,16 @@ func TestHistoryVerdictIsAgainstAFullWindow(t *testing.T) {
 
 	require.Equal(t, void, historyMeasure{}.target().status)
 }
+
+// RSS is taken as settled only once it stays within 0.2 % over 4 s: a
+// process still growing by a megabyte every 2 s, as one whose streams just
+// opened does, is not settled, however small each step is against its
+// size.
+func TestRSSSettlesOnlyWhenItStopsMoving(t *testing.T) {
+	const mib = 1 << 20
+	require.False(t, rssSettled([]int64{700 * mib, 700 * mib}), "two readings say nothing yet")
+	require.False(t, rssSettled([]int64{694 * mib, 696 * mib, 698 * mib}), "growing 1 MiB/s")
+	require.False(t, rssSettled([]int64{690 * mib, 702 * mib, 702 * mib}), "flat for 2 s after a jump")
+	require.True(t, rssSettled([]int64{690 * mib, 702 * mib, 702 * mib, 702*mib + mib/2}))
+	require.True(t, rssSettled([]int64{720 * mib, 719 * mib, 719 * mib}), "shrinking back by less than 0.2 %")
+}

@@ -326,24 +326,40 @@ func openIdleStreams(url, tok string, n int) (opened []*http.Response, failed in
 	return opened, failed
 }
 
-// settledRSS reads the RSS of process pid once it stops moving: memory
-// freed while streams open (grown stacks, request buffers) goes back to
-// the system gradually, so it is read when within 0.5 % over 2 s, after a
-// minute at most. settled is how long that took.
+// settledRSS reads the RSS of process pid once it stops moving: it is
+// read every 2 s and taken when within 0.2 % of the reading 4 s before,
+// after a minute at most (rssSettled). settled is how long that took.
 func settledRSS(pid int) (rssBytes int64, settled time.Duration, err error) {
+	var readings []int64
 	for start := time.Now(); time.Since(start) < time.Minute; {
 		time.Sleep(2 * time.Second)
 		v, err := rss(pid)
 		if err != nil {
 			return 0, 0, err
 		}
-		stable := rssBytes > 0 && math.Abs(float64(v-rssBytes)) < 0.005*float64(rssBytes)
+		readings = append(readings, v)
 		rssBytes, settled = v, time.Since(start)
-		if stable {
+		if rssSettled(readings) {
 			break
 		}
 	}
 	return rssBytes, settled, nil
+}
+
+// rssSettled tells whether readings taken 2 s apart have stopped moving:
+// the last within 0.2 % of the one two readings before it. Once streams
+// have opened RSS still grows for seconds, by a megabyte or so each (the
+// last replies' buffers, stacks grown to their size), and within 0.5 % of
+// the reading just before, which was the rule, it was read before it had
+// stopped: make bench's idle streams then counted 1 to 1.5 KiB per stream
+// of the opening as grown while the streams idled.
+func rssSettled(readings []int64) bool {
+	n := len(readings)
+	if n < 3 {
+		return false
+	}
+	last, then := readings[n-1], readings[n-3]
+	return math.Abs(float64(last-then)) < 0.002*float64(then)
 }
 
 // afterIdleCollection waits, without asking for one, until the runtime has
