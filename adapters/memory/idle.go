@@ -148,8 +148,8 @@ func (s *Store) view(e *sessionEntry) (*domain.Session, error) {
 }
 
 // packable reports whether e's snapshot can go: it is its newest turn's
-// SessionAfter, which that turn's text holds, and no turn holds or awaits
-// the lease. The caller holds s.mu.
+// SessionAfter, which that turn's text holds. (pack also waits until no
+// turn holds or awaits the lease.) The caller holds s.mu.
 func (s *Store) packable(e *sessionEntry) bool {
 	if e.snap == nil || len(e.turns) == 0 {
 		return false
