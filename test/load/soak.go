@@ -41,8 +41,13 @@ func (b *bench) soak(d time.Duration, rate int) error {
 		return err
 	}
 	defer b.stop(f.cmd)
-	if err := seedInScenario(newChatClient(f.url, token()), b.phrases, b.users, historyTurns); err != nil {
+	client := newChatClient(f.url, token())
+	if err := seedInScenario(client, b.phrases, b.users, historyTurns); err != nil {
 		return fmt.Errorf("seeding the soak's returning users: %w", err)
+	}
+	growth, err := readSessionGrowth(client)
+	if err != nil {
+		return fmt.Errorf("reading the soak's returning users' sessions: %w", err)
 	}
 	// wrk paces each connection by a pause between requests: a closed
 	// loop held below saturation at about conns × 1000/pause turns/s.
@@ -65,6 +70,9 @@ func (b *bench) soak(d time.Duration, rate int) error {
 	s.heapSamples = fmt.Sprintf("Go heap in use: %.0f MiB after seeding, %.0f MiB at the end; at the end the collector's next goal was %.0f MiB and the free heap it kept from the system (idle, not released) %.0f MiB.",
 		heapBefore/(1<<20), heapAfter/(1<<20), counter(f.url, "go_memstats_next_gc_bytes")/(1<<20),
 		(counter(f.url, "go_memstats_heap_idle_bytes")-counter(f.url, "go_memstats_heap_released_bytes"))/(1<<20))
+	if g := growth().String(); g != "" {
+		s.heapSamples += " " + g
+	}
 	b.report.soak = s
 	return nil
 }
