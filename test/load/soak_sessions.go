@@ -14,7 +14,6 @@ import (
 // holds its session as it was after the turn, so a session that grows is
 // paid for in every turn kept of it.
 type sessionGrowth struct {
-	users                 int
 	rulesBefore, rulesEnd float64 // mean entries in rule_fires
 	bytesBefore, bytesEnd float64 // mean size of the session's JSON
 	turnsBefore, turnsEnd float64 // mean turn count
