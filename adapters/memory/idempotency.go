@@ -59,13 +59,7 @@ func (r *keptRecord) setStrings(parts ...string) {
 	r.text = b.String()
 }
 
-func (r *keptRecord) part(i int) string {
-	start := uint32(0)
-	if i > 0 {
-		start = r.ends[i-1]
-	}
-	return r.text[start:r.ends[i]]
-}
+func (r *keptRecord) part(i int) string { return packedPart(r.text, r.ends[:], i) }
 
 // key is the record's key in Store.idem.
 func (r *keptRecord) key() string { return r.part(recordKey) }

@@ -101,12 +101,16 @@ func keepTurn(turn *domain.Turn) *storedTurn {
 }
 
 // part returns part i of the kept text.
-func (t *storedTurn) part(i int) string {
+func (t *storedTurn) part(i int) string { return packedPart(t.text, t.ends[:], i) }
+
+// packedPart returns part i of text, whose parts lie one after the other,
+// part i ending at ends[i].
+func packedPart(text string, ends []uint32, i int) string {
 	start := uint32(0)
 	if i > 0 {
-		start = t.ends[i-1]
+		start = ends[i-1]
 	}
-	return t.text[start:t.ends[i]]
+	return text[start:ends[i]]
 }
 
 // id is the turn's id.

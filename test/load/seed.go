@@ -59,18 +59,12 @@ type benchSession struct {
 }
 
 func (c *chatClient) session(id string) (benchSession, error) {
-	req, _ := http.NewRequest(http.MethodGet, c.base+"/v1/sessions/"+id, nil)
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	res, err := c.http.Do(req)
-	if err != nil {
-		return benchSession{}, err
-	}
-	defer res.Body.Close()
 	var s benchSession
-	if res.StatusCode != http.StatusOK {
-		return s, fmt.Errorf("session %s answered %d", id, res.StatusCode)
+	body, err := c.get("/v1/sessions/" + id)
+	if err != nil {
+		return s, err
 	}
-	return s, json.NewDecoder(res.Body).Decode(&s)
+	return s, json.Unmarshal(body, &s)
 }
 
 // seedReturningUsers gives users ret-0..ret-<n-1> a history of turns
