@@ -102,18 +102,17 @@ func (m *Anthropic) StreamChat(ctx context.Context, req ports.ChatRequest, onDel
 	}
 	res := ports.ChatResult{Provider: "anthropic", Model: model}
 	var text strings.Builder
-	stream := openStream[messageEvent](func(raw **http.Response) error {
+	stream := openStream[*messageEvent](func(raw **http.Response) error {
 		return m.client.Post(ctx, "v1/messages", params, raw, option.WithJSONSet("stream", true))
 	})
 	defer stream.Close()
 	finished := false
 	for stream.Next() {
-		raw := stream.Current()
 		var ev messageEventRead
-		if err := ev.decode(&raw); err != nil {
+		if err := ev.decode(stream.Current()); err != nil {
 			return endOfStream(ctx, res, text.String(), err, finished, who, m.key)
 		}
-		switch raw.Type {
+		switch ev.typ {
 		case "message_start":
 			if ev.message.Model != "" {
 				res.Model = ev.message.Model
@@ -160,6 +159,7 @@ type messageEvent struct {
 
 // messageEventRead is an event's nested objects, decoded.
 type messageEventRead struct {
+	typ     string
 	message struct {
 		Model string  `json:"model"`
 		Usage rawJSON `json:"usage"`
@@ -174,8 +174,15 @@ type messageEventRead struct {
 
 // decode reads ev's nested objects, each a call of its own to
 // encoding/json, with the same values and type errors as one call on the
-// whole event.
+// whole event. ev is emptied (nil is a "null" event): its undecoded parts
+// hold the event's data, which the stream would keep while it waits for
+// the next one (see chatChunkRead.decode).
 func (r *messageEventRead) decode(ev *messageEvent) error {
+	if ev == nil {
+		return nil
+	}
+	defer func() { *ev = messageEvent{} }()
+	r.typ = ev.Type
 	for _, part := range [...]struct {
 		raw rawJSON
 		v   any

@@ -120,7 +120,7 @@ func (m *OpenAI) StreamChat(ctx context.Context, req ports.ChatRequest, onDelta 
 	}
 	res := ports.ChatResult{Provider: "openai", Model: model}
 	var text strings.Builder
-	stream := openStream[chatChunk](func(raw **http.Response) error {
+	stream := openStream[*chatChunk](func(raw **http.Response) error {
 		// The SDK encodes params before it sends the request.
 		defer releaseParams(params)
 		return m.client.Post(ctx, "chat/completions", params, raw, streamOption)
@@ -128,13 +128,12 @@ func (m *OpenAI) StreamChat(ctx context.Context, req ports.ChatRequest, onDelta 
 	defer stream.Close()
 	finished := false
 	for stream.Next() {
-		chunk := stream.Current()
 		var read chatChunkRead
-		if err := read.decode(&chunk); err != nil {
+		if err := read.decode(stream.Current()); err != nil {
 			return endOfStream(ctx, res, text.String(), err, finished, who, m.key)
 		}
-		if chunk.Model != "" {
-			res.Model = chunk.Model
+		if read.model != "" {
+			res.Model = read.model
 		}
 		if u := read.usage; u.PromptTokens > 0 || u.CompletionTokens > 0 {
 			res.Usage = domain.TokenUsage{Prompt: int(u.PromptTokens), Completion: int(u.CompletionTokens)}
@@ -177,8 +176,9 @@ type chatChunk struct {
 	Usage   rawJSON `json:"usage"`
 }
 
-// chatChunkRead is a chunk's choices and usage, decoded.
+// chatChunkRead is a chunk's model, choices and usage, decoded.
 type chatChunkRead struct {
+	model   string
 	choices []chatChunkChoice
 	usage   struct {
 		PromptTokens     int64 `json:"prompt_tokens"`
@@ -198,8 +198,16 @@ type chatChunkChoice struct {
 // decode reads c's choices, their deltas and its usage, each a call of its
 // own to encoding/json, which finds the same values and the same type
 // errors as one call on the whole chunk: an error discards the chunk, as
-// the stream's own decoding does.
+// the stream's own decoding does. c is emptied (nil is a "null" event):
+// the stream keeps its last chunk while it waits for the next, and the
+// chunk's undecoded parts hold the event's data (make bench, idle streams:
+// the role chunk a server sends before the first token, 256 B a stream).
 func (r *chatChunkRead) decode(c *chatChunk) error {
+	if c == nil {
+		return nil
+	}
+	defer func() { *c = chatChunk{} }()
+	r.model = c.Model
 	if err := c.Usage.decode(&r.usage); err != nil {
 		return err
 	}

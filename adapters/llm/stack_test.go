@@ -153,7 +153,8 @@ func TestChatChunksReadAsOneDecodingReadsThem(t *testing.T) {
 			continue
 		}
 		require.NoError(t, err, c)
-		assert.Equal(t, want.Model, chunk.Model, c)
+		assert.Equal(t, want.Model, read.model, c)
+		assert.Equal(t, chatChunk{}, chunk, "the decoded chunk keeps none of its data")
 		assert.Equal(t, want.Usage.PromptTokens, read.usage.PromptTokens, c)
 		assert.Equal(t, want.Usage.CompletionTokens, read.usage.CompletionTokens, c)
 		require.Len(t, read.choices, len(want.Choices), c)
@@ -207,7 +208,8 @@ func TestMessageEventsReadAsOneDecodingReadsThem(t *testing.T) {
 			continue
 		}
 		require.NoError(t, err, e)
-		assert.Equal(t, want.Type, ev.Type, e)
+		assert.Equal(t, want.Type, read.typ, e)
+		assert.Equal(t, messageEvent{}, ev, "the decoded event keeps none of its data")
 		assert.Equal(t, want.Message.Model, read.message.Model, e)
 		assert.Equal(t, want.Message.Usage, read.messageUsage, e)
 		assert.Equal(t, want.Delta.Type, read.delta.Type, e)

@@ -77,12 +77,22 @@ func (s *replyScope) systemPrompt() string {
 		}
 	}
 	s.writeToolResults(&b)
+	if b.Cap()-b.Len() > promptSlack {
+		// The prompt is kept for as long as the model streams (a
+		// regeneration asks again with it): not the reserve with it.
+		return strings.Clone(b.String())
+	}
 	return b.String()
 }
 
 // promptReserve is room for what a turn adds to the agent's own
 // instructions, so the prompt is rarely copied as it grows.
 const promptReserve = 1024
+
+// promptSlack is how much unused reserve a prompt may keep; beyond it the
+// prompt is copied to its size (make bench, idle streams: a short prompt
+// kept 1 KiB it did not use for every waiting stream).
+const promptSlack = 128
 
 // line writes parts and a newline.
 func line(b *strings.Builder, parts ...string) {
