@@ -16,10 +16,12 @@ step() {
 	printf '\n== %s\n' "$*"
 }
 statedir=.state/test-mongo
+chaosstatedir=.state/test-mongo-chaos
 pgstatedir=.state/test-postgres
-started_mongo= started_postgres=
+started_mongo= started_chaos_mongo= started_postgres=
 finish() {
 	if [[ -n $started_mongo ]]; then scripts/mongo-server.sh stop "$statedir" >/dev/null 2>&1 || true; fi
+	if [[ -n $started_chaos_mongo ]]; then scripts/mongo-server.sh stop "$chaosstatedir" >/dev/null 2>&1 || true; fi
 	if [[ -n $started_postgres ]]; then scripts/postgres-server.sh stop "$pgstatedir" >/dev/null 2>&1 || true; fi
 	if [[ -n ${step_started:-} ]]; then printf '   (%ds)\n' $((SECONDS - step_started)); fi
 }
@@ -47,6 +49,17 @@ if [[ -z ${FOCAL_TEST_MONGO_URI:-} ]]; then
 	FOCAL_TEST_MONGO_URI=$(scripts/mongo-server.sh start "$statedir")
 	export FOCAL_TEST_MONGO_URI
 	echo "FOCAL_TEST_MONGO_URI=$FOCAL_TEST_MONGO_URI"
+fi
+
+# test/chaos stalls and faults its server on purpose and bounds how soon the
+# service recovers; a second FerretDB keeps the other suites' load out of
+# those bounds (see test/chaos/server_test.go).
+if [[ -z ${FOCAL_TEST_CHAOS_MONGO_URI:-} ]]; then
+	step "start a second MongoDB test server (FerretDB) for test/chaos"
+	started_chaos_mongo=1
+	FOCAL_TEST_CHAOS_MONGO_URI=$(scripts/mongo-server.sh start "$chaosstatedir")
+	export FOCAL_TEST_CHAOS_MONGO_URI
+	echo "FOCAL_TEST_CHAOS_MONGO_URI=$FOCAL_TEST_CHAOS_MONGO_URI"
 fi
 
 if [[ -z ${FOCAL_TEST_POSTGRES_URL:-} ]]; then

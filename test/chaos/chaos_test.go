@@ -3,8 +3,6 @@ package chaos
 import (
 	"encoding/json"
 	"fmt"
-	"net/url"
-	"os"
 	"testing"
 	"time"
 
@@ -26,13 +24,8 @@ func ReducedConfig(target string) Config {
 // channel identity gets two active sessions, and every client hears its
 // committed turn or a retryable error.
 func TestTurnsSurviveAFaultyNetwork(t *testing.T) {
-	raw := os.Getenv("FOCAL_TEST_MONGO_URI")
-	if raw == "" {
-		t.Fatal("FOCAL_TEST_MONGO_URI is not set: run make test, or start scripts/mongo-server.sh and export the URI it prints")
-	}
-	u, err := url.Parse(raw)
-	require.NoError(t, err)
-	res, err := Run(t.Context(), ReducedConfig(u.Host), zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
+	host := mongoHost(t)
+	res, err := Run(t.Context(), ReducedConfig(host), zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
 	require.NoError(t, err)
 	out, _ := json.MarshalIndent(res, "", "  ")
 	t.Logf("%s", out)

@@ -2,8 +2,6 @@ package chaos
 
 import (
 	"encoding/json"
-	"net/url"
-	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -17,16 +15,11 @@ import (
 // stream ends without its last event, and stalled streams are cut at the
 // write deadline with their turns recorded.
 func TestOutagesLeaveNothingStuck(t *testing.T) {
-	raw := os.Getenv("FOCAL_TEST_MONGO_URI")
-	if raw == "" {
-		t.Fatal("FOCAL_TEST_MONGO_URI is not set: run make test, or start scripts/mongo-server.sh and export the URI it prints")
-	}
-	u, err := url.Parse(raw)
-	require.NoError(t, err)
+	host := mongoHost(t)
 	bin, err := BuildFocal(t.Context(), t.TempDir())
 	require.NoError(t, err)
 	logs := &logTail{}
-	res, err := RunOutages(t.Context(), ReducedOutages(bin, u.Host, logs))
+	res, err := RunOutages(t.Context(), ReducedOutages(bin, host, logs))
 	out, _ := json.MarshalIndent(res, "", "  ")
 	t.Logf("%s", out)
 	require.NoError(t, err)
