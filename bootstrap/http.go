@@ -176,7 +176,9 @@ func (s *Server) shutdown(ctx context.Context, drain time.Duration, log *zap.Log
 	log.Info("draining", zap.Duration("deadline", drain))
 	drainCtx, cancel := context.WithTimeout(ctx, drain)
 	defer cancel()
-	if err := s.srv.Shutdown(drainCtx); err == nil {
+	// Shutdown does not wait for connections that streams took over from
+	// net/http (hijacked); their handlers still run, and are waited for.
+	if err := s.srv.Shutdown(drainCtx); err == nil && s.running.wait(drainCtx) == nil {
 		return nil
 	}
 	log.Warn("drain deadline passed; ending the requests still running", zap.Int("requests", s.running.count()))

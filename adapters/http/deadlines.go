@@ -22,6 +22,10 @@ import (
 // response or stream event that the client does not take in that time
 // fails, the request's context is cancelled, and a turn streaming to it
 // ends as interrupted; a stream the client keeps reading lives on.
+//
+// A stream that takes its connection over (takeOver) does the same on its
+// own: it sets the write deadline before each write, and watches for the
+// client leaving; the connection is closed here when the handler returns.
 func deadlines(cfg Config) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		// One allocation for the controller and both wrappers.
@@ -34,6 +38,7 @@ func deadlines(cfg Config) gin.HandlerFunc {
 		}
 		d.writer = writeDeadlineWriter{ResponseWriter: c.Writer, rc: &d.rc, timeout: cfg.WriteTimeout}
 		c.Writer = &d.writer
+		defer d.writer.finish()
 		c.Next()
 	}
 }
@@ -67,28 +72,58 @@ type writeDeadlineWriter struct {
 	gin.ResponseWriter
 	rc      *http.ResponseController
 	timeout time.Duration
+	// stream is the connection once a stream has taken it over
+	// (takeOver): the stream writes to it, it reports the stream's
+	// status and size to the access log, and it is closed when the
+	// request's handler returns. Writes through w then fail.
+	stream *streamConn
 }
 
 func (w *writeDeadlineWriter) extend() { _ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout)) }
 
 func (w *writeDeadlineWriter) Write(b []byte) (int, error) {
+	if w.stream != nil {
+		return 0, http.ErrHijacked
+	}
 	w.extend()
 	return w.ResponseWriter.Write(b)
 }
 
 func (w *writeDeadlineWriter) WriteString(s string) (int, error) {
+	if w.stream != nil {
+		return 0, http.ErrHijacked
+	}
 	w.extend()
 	return w.ResponseWriter.WriteString(s)
 }
 
 func (w *writeDeadlineWriter) WriteHeaderNow() {
-	w.extend()
-	w.ResponseWriter.WriteHeaderNow()
+	if w.stream == nil {
+		w.extend()
+		w.ResponseWriter.WriteHeaderNow()
+	}
 }
 
 func (w *writeDeadlineWriter) Flush() {
-	w.extend()
-	w.ResponseWriter.Flush()
+	if w.stream == nil {
+		w.extend()
+		w.ResponseWriter.Flush()
+	}
+}
+
+// Size counts a stream's body bytes once it owns the connection.
+func (w *writeDeadlineWriter) Size() int {
+	if w.stream != nil {
+		return w.stream.size
+	}
+	return w.ResponseWriter.Size()
+}
+
+// finish closes a connection a stream took over.
+func (w *writeDeadlineWriter) finish() {
+	if w.stream != nil {
+		w.stream.finish()
+	}
 }
 
 // Unwrap lets http.ResponseController reach the connection.

@@ -161,7 +161,5 @@ func (s *sseStream) ping() {
 	if s.closed {
 		return
 	}
-	if _, err := s.w.Write(pingFrame); err == nil {
-		s.w.Flush()
-	}
+	_ = s.write(pingFrame)
 }

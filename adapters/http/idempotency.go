@@ -192,3 +192,6 @@ func (w *captureWriter) WriteString(s string) (int, error) {
 	w.body.WriteString(s)
 	return w.ResponseWriter.WriteString(s)
 }
+
+// Unwrap lets a stream find the writers under this one (takeOver).
+func (w *captureWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -130,10 +130,9 @@ func (s *sseStream) writeFrame(frame []byte, last bool) error {
 	if s.closed {
 		return errors.New("stream already ended")
 	}
-	if _, err := s.w.Write(frame); err != nil {
+	if err := s.write(frame); err != nil {
 		return err
 	}
-	s.w.Flush()
 	s.closed = last
 	return nil
 }
@@ -141,9 +140,9 @@ func (s *sseStream) writeFrame(frame []byte, last bool) error {
 // stream runs a prepared turn and answers with chunks as the reply is
 // released.
 func (h *OpenAIRoutes) stream(c *gin.Context, req *completionRequest, turn *application.PreparedTurn, created int64) {
-	ctx := c.Request.Context()
 	k := &chunker{s: startStream(c, turn.TurnID()), id: completionID(turn.TurnID()), model: req.Model, created: completionCreated(turn.TurnID(), created),
 		includeUsage: req.StreamOptions != nil && req.StreamOptions.IncludeUsage}
+	ctx := k.s.ctx
 	if h.streams != nil {
 		h.streams.StreamOpened()
 		defer h.streams.StreamClosed()

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -42,8 +43,14 @@ type errorEvent struct {
 // sseStream writes one turn's events. Writes come from the turn (tokens)
 // and the heartbeats; a mutex keeps frames whole.
 type sseStream struct {
-	mu     sync.Mutex
-	w      gin.ResponseWriter
+	mu sync.Mutex
+	w  gin.ResponseWriter
+	// conn is the connection when the stream took it over (takeOver);
+	// nil: frames go through w.
+	conn *streamConn
+	// ctx is what the turn runs under: the request's context, or one
+	// cancelled when the client leaves a taken-over connection.
+	ctx    context.Context
 	turnID string
 	seq    int
 	buf    bytes.Buffer
@@ -52,16 +59,34 @@ type sseStream struct {
 }
 
 // startStream commits the response to SSE: status, headers, first flush.
+// Over HTTP/1.1 the stream takes the connection over from net/http
+// (takeOver) and closes it when the request ends.
 func startStream(c *gin.Context, turnID string) *sseStream {
 	h := c.Writer.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
-	h.Set("Connection", "keep-alive")
 	c.Status(http.StatusOK)
+	s := &sseStream{w: c.Writer, turnID: turnID}
+	if s.conn, s.ctx = takeOver(c); s.conn != nil {
+		return s
+	}
+	h.Set("Connection", "keep-alive")
 	c.Writer.WriteHeaderNow()
 	c.Writer.Flush()
-	return &sseStream{w: c.Writer, turnID: turnID}
+	return s
+}
+
+// write sends one whole frame to the client.
+func (s *sseStream) write(frame []byte) error {
+	if s.conn != nil {
+		return s.conn.write(frame)
+	}
+	if _, err := s.w.Write(frame); err != nil {
+		return err
+	}
+	s.w.Flush()
+	return nil
 }
 
 // event writes one frame with the next id and flushes it to the client.
@@ -76,10 +101,9 @@ func (s *sseStream) event(name string, data any) error {
 	if err := sse.Encode(&s.buf, sse.Event{Id: s.turnID + ":" + strconv.Itoa(s.seq), Event: name, Data: data}); err != nil {
 		return err
 	}
-	if _, err := s.w.Write(s.buf.Bytes()); err != nil {
+	if err := s.write(s.buf.Bytes()); err != nil {
 		return err
 	}
-	s.w.Flush()
 	if name != "token" {
 		s.closed = true
 	}
@@ -110,8 +134,8 @@ func (h *ChatRoutes) postStream(c *gin.Context) handled {
 	if turn == nil {
 		return handled{}
 	}
-	ctx := c.Request.Context()
 	s := startStream(c, turn.TurnID())
+	ctx := s.ctx
 	if h.streams != nil {
 		h.streams.StreamOpened()
 		defer h.streams.StreamClosed()
