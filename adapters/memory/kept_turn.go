@@ -347,7 +347,11 @@ func (s *Store) shrinkAfter(enc *encoder, older olderAfter, newer []byte) {
 	if len(enc.delta) >= len(whole) {
 		return
 	}
-	text := older.text[:older.auditEnd] + string(enc.delta)
+	var b strings.Builder
+	b.Grow(int(older.auditEnd) + len(enc.delta))
+	b.WriteString(older.text[:older.auditEnd])
+	b.Write(enc.delta)
+	text := b.String()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if t := older.t; t.text == older.text {
