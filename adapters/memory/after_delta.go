@@ -20,18 +20,25 @@ import (
 // bytes to copy start in the base, counted from where the last copy
 // ended.
 
-// Delta matching: every base position is indexed by the hash of the
-// deltaMinMatch bytes there. Where the last copy stops, a session's JSON
-// repeats its structure (`},"rule-`, `{"scenario_id":"`), whose last
-// occurrence the index holds: so a copy starts at the candidate that
-// reaches furthest into the target, among the one continuing where the
-// last copy left off (taken from deltaMinAligned bytes) and those the
-// index gives for the deltaProbes windows ahead, each extended back.
+// Delta matching: every deltaStride-th base position is indexed by the
+// hash of the deltaMinMatch bytes there. Most of an older session's JSON
+// continues where the last copy left off (a counter or a time changed in
+// place): a match there of deltaLongEnough bytes, or one a few bytes on,
+// is taken as it is. Else,
+// since the JSON repeats its structure (`},"rule-`, `{"scenario_id":"`),
+// whose last occurrence the index holds, a copy starts at the candidate
+// that reaches furthest into the target, among the one continuing where
+// the last copy left off (taken from deltaMinAligned bytes) and those the
+// index gives for the deltaProbes positions from where the literal run
+// started, each extended back.
 const (
 	deltaMinMatch   = 8
 	deltaMinAligned = 4
-	deltaProbes     = 8
-	deltaMaxBits    = 13
+	deltaLongEnough = 32
+	deltaStride     = 4
+	deltaProbes     = 32
+	deltaReach      = 128
+	deltaMaxBits    = 12
 )
 
 var errBadDelta = errors.New("a kept session delta does not apply")
@@ -40,39 +47,15 @@ var errBadDelta = errors.New("a kept session delta does not apply")
 // index is scratch space for the base's hash table.
 func appendDelta(dst, base, target []byte, index *[1 << deltaMaxBits]int32) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(target)))
-	tableBits := min(max(bits.Len(uint(len(base))), 4), deltaMaxBits)
-	table := index[:1<<tableBits]
-	clear(table) // 0: no position; else position + 1
-	shift := 64 - tableBits
-	for p := 0; p+deltaMinMatch <= len(base); p++ {
-		table[deltaHash(base[p:], shift)] = int32(p + 1)
+	tableBits := min(max(bits.Len(uint(len(base)/deltaStride)), 4), deltaMaxBits)
+	d := deltaMatcher{base: base, target: target, table: index[:1<<tableBits], shift: 64 - tableBits}
+	clear(d.table) // 0: no position; else position + 1
+	for p := 0; p+deltaMinMatch <= len(base); p += deltaStride {
+		d.table[deltaHash(base[p:p+deltaMinMatch], d.shift)&(1<<tableBits-1)] = int32(p + 1)
 	}
 	lit, t, expect := 0, 0, 0
 	for t+deltaMinMatch <= len(target) {
-		ahead := deltaMatch{}
-		for k := 0; k < deltaProbes*deltaMinMatch && t+k+deltaMinMatch <= len(target); k += deltaMinMatch {
-			if c := reachBack(base, target, lit, t+k, int(table[deltaHash(target[t+k:], shift)])-1); c.end() > ahead.end() {
-				ahead = c
-			}
-		}
-		m := startingAt(base, target, t, expect+t-lit, deltaMinAligned)
-		switch {
-		case ahead.n == 0:
-		case ahead.start == t:
-			if ahead.end() > m.end() {
-				m = ahead
-			}
-		default:
-			// The match reaching furthest starts ahead: the bytes before
-			// it may match on its diagonal, or where the last copy left
-			// off, unless that runs into it.
-			if m.n > 0 && m.end() > ahead.start {
-				m = deltaMatch{}
-			}
-			if d := startingAt(base, target, t, ahead.from-ahead.start+t, deltaMinAligned); d.n > m.n {
-				m = d
-			}
-		}
+		m := d.next(lit, t, expect)
 		if m.n == 0 {
 			t++
 			continue
@@ -84,6 +67,87 @@ func appendDelta(dst, base, target []byte, index *[1 << deltaMaxBits]int32) []by
 		lit, expect = t, m.from+m.n
 	}
 	return appendLiteral(dst, target[lit:])
+}
+
+// deltaMatcher finds where the target's runs lie in the base.
+type deltaMatcher struct {
+	base, target []byte
+	table        []int32 // base position + 1 by deltaHash
+	shift        int
+	// ahead is the match furthest reaching from the literal run starting
+	// at aheadOf, once looked for.
+	ahead   deltaMatch
+	aheadOf int
+}
+
+// next returns the copy to make at t, or none (n 0): the target's pending
+// literal starts at lit, and the last copy ended at expect in the base.
+func (d *deltaMatcher) next(lit, t, expect int) deltaMatch {
+	m := startingAt(d.base, d.target, t, expect+t-lit, deltaMinAligned)
+	if m.n >= deltaLongEnough {
+		return m
+	}
+	if d.aheadOf != lit+1 || d.ahead.n > 0 && d.ahead.start < t {
+		d.ahead, d.aheadOf = d.resumed(t, expect+t-lit), lit+1
+		if d.ahead.n == 0 {
+			d.ahead = d.furthest(lit, t)
+		}
+	}
+	ahead := d.ahead
+	switch {
+	case ahead.n == 0:
+	case ahead.start <= t:
+		if ahead.end() > m.end() {
+			// Measured up to deltaReach bytes only.
+			from := ahead.from + t - ahead.start
+			m = deltaMatch{t, from, commonPrefix(d.base[from:], d.target[t:])}
+		}
+	default:
+		// The match reaching furthest starts ahead: the bytes before it
+		// may match on its diagonal, or where the last copy left off,
+		// unless that runs into it.
+		if m.n > 0 && m.end() > ahead.start {
+			m = deltaMatch{}
+		}
+		if c := startingAt(d.base, d.target, t, ahead.from-ahead.start+t, deltaMinAligned); c.n > m.n {
+			m = c
+		}
+	}
+	return m
+}
+
+// resumed returns the match of deltaLongEnough bytes that the next few
+// bytes after t start on the diagonal through t and from, if any: what
+// follows bytes changed in place, the commonest change.
+// (measured up to that length only).
+func (d *deltaMatcher) resumed(t, from int) deltaMatch {
+	for j := 1; j <= deltaMinMatch && t+j+deltaLongEnough <= len(d.target); j++ {
+		if m := startingAt(d.base, d.target[:t+j+deltaLongEnough], t+j, from+j, deltaLongEnough); m.n > 0 {
+			return m
+		}
+	}
+	return deltaMatch{}
+}
+
+// furthest returns, among the matches the index gives for the
+// deltaProbes positions from t on, each extended back as far as lit and
+// measured forward up to deltaReach bytes, the one that reaches furthest
+// into the target.
+func (d *deltaMatcher) furthest(lit, t int) deltaMatch {
+	var best deltaMatch
+	tried := -1 << 62 // the diagonal (base - target position) tried last
+	mask := uint64(len(d.table) - 1)
+	for k := t; k < t+deltaProbes && k+deltaMinMatch <= len(d.target); k++ {
+		from := int(d.table[deltaHash(d.target[k:k+deltaMinMatch], d.shift)&mask]) - 1
+		if from < 0 || from-k == tried || best.n > 0 && from-k == best.from-best.start {
+			continue // a run already measured
+		}
+		tried = from - k
+		if c := reachBack(d.base, d.target[:min(len(d.target), k+deltaReach)], lit, k, from); c.end() > best.end() {
+			best = c
+		}
+	}
+	return best
 }
 
 // deltaMatch is a run of n bytes at start in the target and from in the

@@ -136,7 +136,7 @@ func (s *Store) view(e *sessionEntry) (*domain.Session, error) {
 		return e.snap, nil
 	}
 	snap := new(domain.Session)
-	if err := decodeKept([]byte(e.turns[len(e.turns)-1].part(partAfter)), snap); err != nil {
+	if err := decodeKept([]byte(e.turns[len(e.turns)-1].after), snap); err != nil {
 		return nil, domain.WrapError(domain.CodeInternal, err, "a stored session cannot be read")
 	}
 	if snap.ID != e.id() || snap.Key() != e.channelKey() {

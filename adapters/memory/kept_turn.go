@@ -13,25 +13,28 @@ import (
 
 // storedTurn is one committed turn as kept. A store keeps millions of
 // them, and every garbage collection marks what it keeps: so a kept turn
-// is one small object and one pointer-free string, never the tree of
+// is one small object and two pointer-free strings, never the tree of
 // maps, slices and strings the application built (an explanation alone
 // holds dozens of objects).
 //
 // A stored turn is written under the store's lock and, apart from
-// liveAfter (see commit and Store.pack), never changed: readers copy it
-// under the lock and decode the copy outside it.
+// liveAfter (see commit and Store.pack) and after (see
+// Store.shrinkAfter), never changed: readers copy it under the lock and
+// decode the copy outside it.
 type storedTurn struct {
 	// text holds, one after the other (ends says where each part ends):
 	// what the prompt's history entry needs (message, response, status,
 	// scenario id and step), the turn's id (the key of turnByID), the
 	// answered key of the keyed request this completed turn answers ("" for
-	// any other turn; the key of Store.answered), the audit record,
-	// SessionAfter left out, and SessionAfter, both as
-	// encoder.encode makes them: S2-compressed, the JSON that decode
-	// always copied the record through (SessionAfter, once a newer turn
-	// is kept, as a delta: see delta). SessionAfter is missing when it
-	// has no JSON form.
+	// any other turn; the key of Store.answered), and the audit record,
+	// SessionAfter left out, as encoder.encode makes it: S2-compressed,
+	// the JSON that decode always copied the record through.
 	text string
+	// after is SessionAfter as encoder.encode makes it, "" when it has no
+	// JSON form; once a newer turn is kept, a delta against that one's
+	// (see delta). It is a string of its own, so that a delta lets the
+	// whole encoding go.
+	after string
 	// liveAfter is SessionAfter itself, frozen, while the turn is its
 	// session's newest and the session is in use: it is the session's
 	// current snapshot then, and costs nothing more to keep. Store.pack
@@ -42,10 +45,12 @@ type storedTurn struct {
 	record *domain.Turn
 	sess   *sessionEntry
 	number int
-	ends   [keptParts]uint32
-	// delta is set once the text holds SessionAfter as a delta against
-	// the next newer kept turn's (see after_delta.go): the session's
-	// newest turn, and every wholeAfterEvery-th, hold it whole.
+	// ends are where the parts of text end, the audit record's at the end
+	// of text.
+	ends [partAudit]uint32
+	// delta is set once after holds SessionAfter as a delta against the
+	// next newer kept turn's (see after_delta.go): the session's newest
+	// turn, and every wholeAfterEvery-th, hold it whole.
 	delta bool
 }
 
@@ -59,8 +64,6 @@ const (
 	partID
 	partAnswers
 	partAudit
-	partAfter
-	keptParts
 )
 
 // keepTurn encodes what a store keeps of turn, SessionAfter as handed
@@ -79,32 +82,36 @@ func keepTurn(enc *encoder, turn *domain.Turn) *storedTurn {
 	if err != nil {
 		after = nil // kept live only
 	}
-	parts := [keptParts][]byte{partAudit: audit, partAfter: after}
+	if after != nil {
+		st.after = string(after)
+	}
 	answers := ""
 	if turn.KeyedRequest != "" && turn.Status == domain.TurnCompleted {
 		answers = idemKey(turn.TenantID, turn.KeyedRequest)
 	}
 	strs := [...]string{h.Message, h.Response, string(h.Status), h.Scenario.ID, h.Scenario.Step, turn.ID, answers}
-	size := len(audit) + len(after)
+	size := len(audit)
 	for _, p := range strs {
 		size += len(p)
 	}
 	var text strings.Builder
 	text.Grow(size)
-	for i := range keptParts {
-		if i < len(strs) {
-			text.WriteString(strs[i])
-		} else {
-			text.Write(parts[i])
-		}
+	for i, p := range strs {
+		text.WriteString(p)
 		st.ends[i] = uint32(text.Len())
 	}
+	text.Write(audit)
 	st.text = text.String()
 	return st
 }
 
 // part returns part i of the kept text.
-func (t *storedTurn) part(i int) string { return packedPart(t.text, t.ends[:], i) }
+func (t *storedTurn) part(i int) string {
+	if i == partAudit {
+		return t.text[t.ends[partAudit-1]:]
+	}
+	return packedPart(t.text, t.ends[:], i)
+}
 
 // packedPart returns part i of text, whose parts lie one after the other,
 // part i ending at ends[i].
@@ -123,15 +130,13 @@ func (t *storedTurn) id() string { return t.part(partID) }
 // answers, "" for any other turn.
 func (t *storedTurn) answers() string { return t.part(partAnswers) }
 
-// hasAfter reports whether the text holds SessionAfter.
-func (t *storedTurn) hasAfter() bool { return t.ends[partAfter] > t.ends[partAudit] }
+// hasAfter reports whether the turn holds SessionAfter encoded.
+func (t *storedTurn) hasAfter() bool { return t.after != "" }
 
 // setAfter puts encoded, SessionAfter as encoder.encode makes it, in
-// place of what the text holds of it; the caller holds the store's lock.
+// place of what the turn holds of it; the caller holds the store's lock.
 func (t *storedTurn) setAfter(encoded []byte) {
-	t.text = t.text[:t.ends[partAudit]] + string(encoded)
-	t.ends[partAfter] = uint32(len(t.text))
-	t.delta = false
+	t.after, t.delta = string(encoded), false
 }
 
 // encoder turns a value into what a store keeps of it: its JSON form
@@ -252,12 +257,12 @@ func (r *afterReader) next(t *storedTurn, wanted, deltaBefore bool) (*domain.Ses
 	var err error
 	switch {
 	case t.delta:
-		r.spare, err = applyDelta(r.spare, r.json, t.part(partAfter))
+		r.spare, err = applyDelta(r.spare, r.json, t.after)
 		r.json, r.spare = r.spare, r.json
 	case wanted && t.liveAfter != nil && !deltaBefore:
 		return t.liveAfter.Clone(), nil
 	case wanted || deltaBefore:
-		r.json, err = s2.Decode(r.json[:cap(r.json)], []byte(t.part(partAfter)))
+		r.json, err = s2.Decode(r.json[:cap(r.json)], []byte(t.after))
 	}
 	if err != nil || !wanted {
 		return nil, err
@@ -285,22 +290,6 @@ func (s *Store) keepAfter(enc *encoder, t *storedTurn, after *domain.Session) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t.setAfter(b)
-	s.rekey(t)
-}
-
-// rekey points the keys by which the indexes find t at its text as it
-// now is, once it replaced the text they were cut from: else they would
-// keep that alive. (Assigning to a map's string key that is there
-// already stores the new key.) The caller holds the store's lock.
-func (s *Store) rekey(t *storedTurn) {
-	id := t.id()
-	if s.turnByID[id] != t {
-		return // dropped meanwhile
-	}
-	s.turnByID[id] = t
-	if answers := t.answers(); answers != "" && s.answered[answers] == id {
-		s.answered[answers] = id
-	}
 }
 
 // wholeAfterEvery bounds the deltas a read applies: a turn whose number
@@ -308,12 +297,11 @@ func (s *Store) rekey(t *storedTurn) {
 const wholeAfterEvery = 32
 
 // olderAfter is the turn before a commit's when its SessionAfter can
-// become a delta against the committed one's, and its text as the commit
-// found it.
+// become a delta against the committed one's, and its SessionAfter as the
+// commit found it.
 type olderAfter struct {
-	t        *storedTurn
-	text     string
-	auditEnd uint32
+	t     *storedTurn
+	after string
 }
 
 // shrinkable returns the turn before newest, e's newest kept turn, when
@@ -328,34 +316,29 @@ func (e *sessionEntry) shrinkable(newest *storedTurn) olderAfter {
 	if t.delta || !t.hasAfter() || t.number%wholeAfterEvery == 0 {
 		return olderAfter{}
 	}
-	return olderAfter{t: t, text: t.text, auditEnd: t.ends[partAudit]}
+	return olderAfter{t: t, after: t.after}
 }
 
 // shrinkAfter keeps older's SessionAfter as a delta against newer, the
 // JSON of the next turn's, when that is smaller than what it holds. It
-// works outside the store's lock (a kept text never changes) and takes
-// the lock to store the result, unless older's text changed meanwhile.
+// works outside the store's lock (a kept encoding never changes) and takes
+// the lock to store the result, unless older's SessionAfter changed
+// meanwhile.
 func (s *Store) shrinkAfter(enc *encoder, older olderAfter, newer []byte) {
-	whole := older.text[older.auditEnd:]
-	enc.whole = append(enc.whole[:0], whole...)
+	enc.whole = append(enc.whole[:0], older.after...)
 	raw, err := s2.Decode(enc.older[:cap(enc.older)], enc.whole)
 	if err != nil {
 		return
 	}
 	enc.older = raw
 	enc.delta = appendDelta(enc.delta[:0], newer, raw, &enc.index)
-	if len(enc.delta) >= len(whole) {
+	if len(enc.delta) >= len(older.after) {
 		return
 	}
-	var b strings.Builder
-	b.Grow(int(older.auditEnd) + len(enc.delta))
-	b.WriteString(older.text[:older.auditEnd])
-	b.Write(enc.delta)
-	text := b.String()
+	delta := string(enc.delta)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if t := older.t; t.text == older.text {
-		t.text, t.ends[partAfter], t.delta = text, uint32(len(text)), true
-		s.rekey(t)
+	if t := older.t; t.after == older.after {
+		t.after, t.delta = delta, true
 	}
 }
