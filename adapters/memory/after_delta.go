@@ -24,13 +24,12 @@ import (
 // hash of the deltaMinMatch bytes there. Most of an older session's JSON
 // continues where the last copy left off (a counter or a time changed in
 // place): a match there of deltaLongEnough bytes, or one a few bytes on,
-// is taken as it is. Else,
-// since the JSON repeats its structure (`},"rule-`, `{"scenario_id":"`),
-// whose last occurrence the index holds, a copy starts at the candidate
-// that reaches furthest into the target, among the one continuing where
-// the last copy left off (taken from deltaMinAligned bytes) and those the
-// index gives for the deltaProbes positions from where the literal run
-// started, each extended back.
+// is taken as it is. Else, since the JSON repeats its structure
+// (`},"rule-`, `{"scenario_id":"`), whose last occurrence the index
+// holds, a copy starts at the candidate that reaches furthest into the
+// target, among the one continuing where the last copy left off (taken
+// from deltaMinAligned bytes) and those the index gives for deltaProbes
+// positions on, each extended back over the pending literal.
 const (
 	deltaMinMatch   = 8
 	deltaMinAligned = 4

@@ -13,8 +13,9 @@ import (
 // mark their snapshots (a session, its maps, slices and strings) again and
 // again. So a session idle for packAfter is packed: its snapshot, which is
 // then its newest turn's SessionAfter, is let go, and its next use decodes
-// it from that turn's kept text. What finds, lists, expires and drops a
-// session is kept beside it, so a packed session is a few words to scan.
+// it from that turn, which keeps it encoded whole. What finds, lists,
+// expires and drops a session is kept beside it, so a packed session is a
+// few words to scan.
 type sessionEntry struct {
 	// Fields holding pointers first, so that the collector scans only
 	// them.
@@ -148,8 +149,8 @@ func (s *Store) view(e *sessionEntry) (*domain.Session, error) {
 }
 
 // packable reports whether e's snapshot can go: it is its newest turn's
-// SessionAfter, which that turn's text holds. (pack also waits until no
-// turn holds or awaits the lease.) The caller holds s.mu.
+// SessionAfter, which that turn holds encoded whole. (pack also waits
+// until no turn holds or awaits the lease.) The caller holds s.mu.
 func (s *Store) packable(e *sessionEntry) bool {
 	if e.snap == nil || len(e.turns) == 0 {
 		return false

@@ -106,7 +106,7 @@ func (s *Store) keep(e *sessionEntry, st *storedTurn) {
 		e.turns = e.turns[over:]
 	}
 	// The turn before is no longer the session's snapshot: it reads from
-	// its text alone, unless that has no SessionAfter.
+	// its encoding alone, unless that has no SessionAfter.
 	if n := len(e.turns); n > 1 && e.turns[n-2].hasAfter() {
 		e.turns[n-2].liveAfter = nil
 	}
