@@ -13,8 +13,9 @@ import (
 // mark their snapshots (a session, its maps, slices and strings) again and
 // again. So a session idle for packAfter is packed: its snapshot, which is
 // then its newest turn's SessionAfter, is let go, and its next use decodes
-// it from that turn's kept text. What finds, lists, expires and drops a
-// session is kept beside it, so a packed session is a few words to scan.
+// it from that turn, which keeps it encoded whole. What finds, lists,
+// expires and drops a session is kept beside it, so a packed session is a
+// few words to scan.
 type sessionEntry struct {
 	// Fields holding pointers first, so that the collector scans only
 	// them.
@@ -136,7 +137,7 @@ func (s *Store) view(e *sessionEntry) (*domain.Session, error) {
 		return e.snap, nil
 	}
 	snap := new(domain.Session)
-	if err := decodeKept([]byte(e.turns[len(e.turns)-1].part(partAfter)), snap); err != nil {
+	if err := decodeKept([]byte(e.turns[len(e.turns)-1].after), snap); err != nil {
 		return nil, domain.WrapError(domain.CodeInternal, err, "a stored session cannot be read")
 	}
 	if snap.ID != e.id() || snap.Key() != e.channelKey() {
@@ -148,8 +149,8 @@ func (s *Store) view(e *sessionEntry) (*domain.Session, error) {
 }
 
 // packable reports whether e's snapshot can go: it is its newest turn's
-// SessionAfter, which that turn's text holds. (pack also waits until no
-// turn holds or awaits the lease.) The caller holds s.mu.
+// SessionAfter, which that turn holds encoded whole. (pack also waits
+// until no turn holds or awaits the lease.) The caller holds s.mu.
 func (s *Store) packable(e *sessionEntry) bool {
 	if e.snap == nil || len(e.turns) == 0 {
 		return false

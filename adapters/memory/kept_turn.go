@@ -13,24 +13,28 @@ import (
 
 // storedTurn is one committed turn as kept. A store keeps millions of
 // them, and every garbage collection marks what it keeps: so a kept turn
-// is one small object and one pointer-free string, never the tree of
+// is one small object and two pointer-free strings, never the tree of
 // maps, slices and strings the application built (an explanation alone
 // holds dozens of objects).
 //
 // A stored turn is written under the store's lock and, apart from
-// liveAfter (see commit and Store.pack), never changed: readers copy it
-// under the lock and decode the copy outside it.
+// liveAfter (see commit and Store.pack) and after (see
+// Store.shrinkAfter), never changed: readers copy it under the lock and
+// decode the copy outside it.
 type storedTurn struct {
 	// text holds, one after the other (ends says where each part ends):
 	// what the prompt's history entry needs (message, response, status,
 	// scenario id and step), the turn's id (the key of turnByID), the
 	// answered key of the keyed request this completed turn answers ("" for
-	// any other turn; the key of Store.answered), the audit record,
-	// SessionAfter left out, and SessionAfter, both as
-	// encoder.encode makes them: S2-compressed, the JSON that decode
-	// always copied the record through. SessionAfter is missing when it
-	// has no JSON form.
+	// any other turn; the key of Store.answered), and the audit record,
+	// SessionAfter left out, as encoder.encode makes it: S2-compressed,
+	// the JSON that decode always copied the record through.
 	text string
+	// after is SessionAfter as encoder.encode makes it, "" when it has no
+	// JSON form; once a newer turn is kept, a delta against that one's
+	// (see delta). It is a string of its own, so that a delta lets the
+	// whole encoding go.
+	after string
 	// liveAfter is SessionAfter itself, frozen, while the turn is its
 	// session's newest and the session is in use: it is the session's
 	// current snapshot then, and costs nothing more to keep. Store.pack
@@ -41,7 +45,13 @@ type storedTurn struct {
 	record *domain.Turn
 	sess   *sessionEntry
 	number int
-	ends   [keptParts]uint32
+	// ends are where the parts of text end, the audit record's at the end
+	// of text.
+	ends [partAudit]uint32
+	// delta is set once after holds SessionAfter as a delta against the
+	// next newer kept turn's (see after_delta.go): the session's newest
+	// turn, and every wholeAfterEvery-th, hold it whole.
+	delta bool
 }
 
 // The parts of storedTurn.text, in order.
@@ -54,20 +64,16 @@ const (
 	partID
 	partAnswers
 	partAudit
-	partAfter
-	keptParts
 )
 
 // keepTurn encodes what a store keeps of turn, SessionAfter as handed
-// over included; the caller has not taken the store's lock, since turn is
-// its own.
-func keepTurn(turn *domain.Turn) *storedTurn {
+// over included, with enc, which holds SessionAfter's JSON afterwards; the
+// caller has not taken the store's lock, since turn is its own.
+func keepTurn(enc *encoder, turn *domain.Turn) *storedTurn {
 	h := turn.History()
 	rec := *turn
 	rec.SessionAfter = nil
 	st := &storedTurn{number: turn.TurnNumber}
-	enc := encoders.Get().(*encoder)
-	defer encoders.Put(enc)
 	audit, err := enc.encode(&rec)
 	if err != nil {
 		st.record = turn
@@ -76,32 +82,36 @@ func keepTurn(turn *domain.Turn) *storedTurn {
 	if err != nil {
 		after = nil // kept live only
 	}
-	parts := [keptParts][]byte{partAudit: audit, partAfter: after}
+	if after != nil {
+		st.after = string(after)
+	}
 	answers := ""
 	if turn.KeyedRequest != "" && turn.Status == domain.TurnCompleted {
 		answers = idemKey(turn.TenantID, turn.KeyedRequest)
 	}
 	strs := [...]string{h.Message, h.Response, string(h.Status), h.Scenario.ID, h.Scenario.Step, turn.ID, answers}
-	size := len(audit) + len(after)
+	size := len(audit)
 	for _, p := range strs {
 		size += len(p)
 	}
 	var text strings.Builder
 	text.Grow(size)
-	for i := range keptParts {
-		if i < len(strs) {
-			text.WriteString(strs[i])
-		} else {
-			text.Write(parts[i])
-		}
+	for i, p := range strs {
+		text.WriteString(p)
 		st.ends[i] = uint32(text.Len())
 	}
+	text.Write(audit)
 	st.text = text.String()
 	return st
 }
 
 // part returns part i of the kept text.
-func (t *storedTurn) part(i int) string { return packedPart(t.text, t.ends[:], i) }
+func (t *storedTurn) part(i int) string {
+	if i == partAudit {
+		return t.text[t.ends[partAudit-1]:]
+	}
+	return packedPart(t.text, t.ends[:], i)
+}
 
 // packedPart returns part i of text, whose parts lie one after the other,
 // part i ending at ends[i].
@@ -120,14 +130,13 @@ func (t *storedTurn) id() string { return t.part(partID) }
 // answers, "" for any other turn.
 func (t *storedTurn) answers() string { return t.part(partAnswers) }
 
-// hasAfter reports whether the text holds SessionAfter.
-func (t *storedTurn) hasAfter() bool { return t.ends[partAfter] > t.ends[partAudit] }
+// hasAfter reports whether the turn holds SessionAfter encoded.
+func (t *storedTurn) hasAfter() bool { return t.after != "" }
 
 // setAfter puts encoded, SessionAfter as encoder.encode makes it, in
-// place of what the text holds of it; the caller holds the store's lock.
+// place of what the turn holds of it; the caller holds the store's lock.
 func (t *storedTurn) setAfter(encoded []byte) {
-	t.text = t.text[:t.ends[partAudit]] + string(encoded)
-	t.ends[partAfter] = uint32(len(t.text))
+	t.after, t.delta = string(encoded), false
 }
 
 // encoder turns a value into what a store keeps of it: its JSON form
@@ -138,9 +147,12 @@ type encoder struct {
 	to         *json.Encoder // writes to json
 	compressed []byte
 	used       int // bytes of compressed handed out since encode
+	// Scratch space for shrinkAfter.
+	whole, older, delta []byte
+	index               [1 << deltaMaxBits]int32
 }
 
-// encoders are the encoders for keepTurn and keepAfter.
+// encoders are the encoders for keepTurn, keepAfter and shrinkAfter.
 var encoders = sync.Pool{New: func() any {
 	e := new(encoder)
 	e.to = json.NewEncoder(&e.json)
@@ -161,7 +173,7 @@ func (e *encoder) encodeMore(v any) ([]byte, error) {
 	if err := e.to.Encode(v); err != nil {
 		return nil, err
 	}
-	raw := bytes.TrimSuffix(e.json.Bytes(), []byte("\n"))
+	raw := e.lastJSON()
 	if n := e.used + s2.MaxEncodedLen(len(raw)); cap(e.compressed) < n {
 		// Earlier results stay valid in the old buffer.
 		e.compressed = make([]byte, max(n, 2*cap(e.compressed)))
@@ -170,6 +182,9 @@ func (e *encoder) encodeMore(v any) ([]byte, error) {
 	e.used += len(out)
 	return out, nil
 }
+
+// lastJSON is the JSON of what encode or encodeMore encoded last.
+func (e *encoder) lastJSON() []byte { return bytes.TrimSuffix(e.json.Bytes(), []byte("\n")) }
 
 // decodeKept reads into v what encoder.encode made.
 func decodeKept(b []byte, v any) error {
@@ -192,48 +207,82 @@ func (t *storedTurn) history() domain.HistoryEntry {
 	}
 }
 
-// decode returns the kept turn, which the caller owns entirely: every map
-// and slice is new (a field added to domain.Turn later is kept too, by its
-// JSON form). t is a copy taken under the store's lock.
-func (t storedTurn) decode() (domain.Turn, error) {
-	var out domain.Turn
-	var err error
+// decodeRecord returns the kept turn without SessionAfter, which the
+// caller owns entirely: every map and slice is new (a field added to
+// domain.Turn later is kept too, by its JSON form). t is a copy taken
+// under the store's lock.
+func (t *storedTurn) decodeRecord() (domain.Turn, error) {
 	if t.record != nil {
 		rec := *t.record
 		rec.SessionAfter = nil
-		out, err = cloneJSON(rec)
-	} else {
-		err = decodeKept([]byte(t.part(partAudit)), &out)
+		return cloneJSON(rec)
 	}
-	if err == nil {
-		out.SessionAfter, err = t.sessionAfter()
-	}
-	if err != nil {
-		return out, domain.WrapError(domain.CodeInternal, err, "a stored turn cannot be read")
+	var out domain.Turn
+	err := decodeKept([]byte(t.part(partAudit)), &out)
+	return out, err
+}
+
+// decodeRun returns the first n turns of run, consecutive kept turns
+// copied under the store's lock (see sessionEntry.copyRun), as decode
+// returned them: each the caller's entirely.
+func decodeRun(run []storedTurn, n int) ([]domain.Turn, error) {
+	out := make([]domain.Turn, n)
+	var r afterReader
+	// Newest first: an older turn's SessionAfter may be a delta against
+	// the next one's.
+	for i := len(run) - 1; i >= 0; i-- {
+		after, err := r.next(&run[i], i < n, i > 0 && run[i-1].delta)
+		if err == nil && i < n {
+			out[i], err = run[i].decodeRecord()
+			out[i].SessionAfter = after
+		}
+		if err != nil {
+			return nil, domain.WrapError(domain.CodeInternal, err, "a stored turn cannot be read")
+		}
 	}
 	return out, nil
 }
 
-// sessionAfter returns a copy of SessionAfter that the caller owns.
-func (t *storedTurn) sessionAfter() (*domain.Session, error) {
+// afterReader reads the SessionAfter of consecutive kept turns, newest
+// first, holding the JSON of the last one read while the next older one
+// is a delta against it.
+type afterReader struct {
+	json, spare []byte
+}
+
+// next returns a copy of t's SessionAfter that the caller owns when
+// wanted (else nil), and keeps its JSON when deltaBefore says the older
+// turn read next needs it.
+func (r *afterReader) next(t *storedTurn, wanted, deltaBefore bool) (*domain.Session, error) {
+	var err error
+	switch {
+	case t.delta:
+		r.spare, err = applyDelta(r.spare, r.json, t.after)
+		r.json, r.spare = r.spare, r.json
+	case wanted && t.liveAfter != nil && !deltaBefore:
+		return t.liveAfter.Clone(), nil
+	case wanted || deltaBefore:
+		r.json, err = s2.Decode(r.json[:cap(r.json)], []byte(t.after))
+	}
+	if err != nil || !wanted {
+		return nil, err
+	}
 	if t.liveAfter != nil {
 		return t.liveAfter.Clone(), nil
 	}
-	var s domain.Session
-	if err := decodeKept([]byte(t.part(partAfter)), &s); err != nil {
+	s := new(domain.Session)
+	if err := json.Unmarshal(r.json, s); err != nil {
 		return nil, err
 	}
-	return &s, nil
+	return s, nil
 }
 
 // keepAfter encodes after, the SessionAfter of t as committed, when the
 // commit changed it from what keepTurn encoded (a close while the turn
-// ran: commit then dropped that encoding). It encodes outside the store's
-// lock (a frozen session never changes) and takes the lock to store the
-// result.
-func (s *Store) keepAfter(t *storedTurn, after *domain.Session) {
-	enc := encoders.Get().(*encoder)
-	defer encoders.Put(enc)
+// ran: commit then dropped that encoding). It encodes with enc outside the
+// store's lock (a frozen session never changes) and takes the lock to
+// store the result.
+func (s *Store) keepAfter(enc *encoder, t *storedTurn, after *domain.Session) {
 	b, err := enc.encode(after)
 	if err != nil {
 		return // kept live only, as before
@@ -241,4 +290,55 @@ func (s *Store) keepAfter(t *storedTurn, after *domain.Session) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t.setAfter(b)
+}
+
+// wholeAfterEvery bounds the deltas a read applies: a turn whose number
+// it divides keeps its SessionAfter whole.
+const wholeAfterEvery = 32
+
+// olderAfter is the turn before a commit's when its SessionAfter can
+// become a delta against the committed one's, and its SessionAfter as the
+// commit found it.
+type olderAfter struct {
+	t     *storedTurn
+	after string
+}
+
+// shrinkable returns the turn before newest, e's newest kept turn, when
+// both hold their SessionAfter whole and the older one's number is no
+// multiple of wholeAfterEvery. The caller holds the store's lock.
+func (e *sessionEntry) shrinkable(newest *storedTurn) olderAfter {
+	n := len(e.turns)
+	if n < 2 || e.turns[n-1] != newest || !newest.hasAfter() {
+		return olderAfter{}
+	}
+	t := e.turns[n-2]
+	if t.delta || !t.hasAfter() || t.number%wholeAfterEvery == 0 {
+		return olderAfter{}
+	}
+	return olderAfter{t: t, after: t.after}
+}
+
+// shrinkAfter keeps older's SessionAfter as a delta against newer, the
+// JSON of the next turn's, when that is smaller than what it holds. It
+// works outside the store's lock (a kept encoding never changes) and takes
+// the lock to store the result, unless older's SessionAfter changed
+// meanwhile.
+func (s *Store) shrinkAfter(enc *encoder, older olderAfter, newer []byte) {
+	enc.whole = append(enc.whole[:0], older.after...)
+	raw, err := s2.Decode(enc.older[:cap(enc.older)], enc.whole)
+	if err != nil {
+		return
+	}
+	enc.older = raw
+	enc.delta = appendDelta(enc.delta[:0], newer, raw, &enc.index)
+	if len(enc.delta) >= len(older.after) {
+		return
+	}
+	delta := string(enc.delta)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t := older.t; t.after == older.after {
+		t.after, t.delta = delta, true
+	}
 }

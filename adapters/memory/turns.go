@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"slices"
 
 	"focal/domain"
 	"focal/ports"
@@ -10,7 +11,9 @@ import (
 // CommitTurn implements ports.TurnStore. It keeps the turn's audit record
 // and its SessionAfter as JSON, encoded before it takes the lock, and
 // SessionAfter as the session's new snapshot too, which the caller handed
-// over (ports.TurnStore.CommitTurn): the session is not copied.
+// over (ports.TurnStore.CommitTurn): the session is not copied. The turn
+// before keeps its SessionAfter as a delta against this one's from then
+// on, made after the lock is let go.
 func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *domain.Turn) error {
 	if err := ctx.Err(); err != nil {
 		return unavailable(err)
@@ -21,41 +24,49 @@ func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *do
 	if lease.Fence == 0 {
 		return domain.InvalidFields(domain.FieldError{Field: "lease", Message: "a commit needs the lease of its session"})
 	}
-	st := keepTurn(turn)
-	reencode, err := s.commit(lease, turn, st)
-	if err == nil && reencode {
-		s.keepAfter(st, turn.SessionAfter)
+	enc := encoders.Get().(*encoder)
+	defer encoders.Put(enc)
+	st := keepTurn(enc, turn)
+	older, reencode, err := s.commit(lease, turn, st)
+	switch {
+	case err != nil:
+	case reencode:
+		s.keepAfter(enc, st, turn.SessionAfter)
+	case older.t != nil:
+		// The commit kept what keepTurn encoded, whose JSON enc holds.
+		s.shrinkAfter(enc, older, enc.lastJSON())
 	}
 	return err
 }
 
 // commit stores st, kept of turn, under lease. reencode reports that the
 // commit changed SessionAfter from what st holds of it (a close while the
-// turn ran), so it dropped that.
-func (s *Store) commit(lease ports.LeaseToken, turn *domain.Turn, st *storedTurn) (reencode bool, err error) {
+// turn ran), so it dropped that; older is the turn before when its
+// SessionAfter can become a delta against st's.
+func (s *Store) commit(lease ports.LeaseToken, turn *domain.Turn, st *storedTurn) (older olderAfter, reencode bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, err := s.session(turn.TenantID, turn.SessionID)
 	if err != nil {
-		return false, err
+		return older, false, err
 	}
 	if prev, ok := s.turnByID[turn.ID]; ok && prev.sess == e && prev.number == turn.TurnNumber {
-		return false, nil // committed already: a retry after a lost answer
+		return older, false, nil // committed already: a retry after a lost answer
 	}
 	if answers := st.answers(); answers != "" {
 		if other, ok := s.answered[answers]; ok {
-			return false, &ports.AnsweredError{TurnID: other}
+			return older, false, &ports.AnsweredError{TurnID: other}
 		}
 	}
 	if l := s.leases[turn.SessionID]; l == nil || l.holder != lease.Fence || lease.SessionID != turn.SessionID {
-		return false, busy("session %s: the lease of this turn was taken over", turn.SessionID)
+		return older, false, busy("session %s: the lease of this turn was taken over", turn.SessionID)
 	}
 	stored, err := s.current(e)
 	if err != nil {
-		return false, err
+		return older, false, err
 	}
 	if turn.TurnNumber != lease.TurnNumber || turn.TurnNumber != stored.TurnCount+1 {
-		return false, busy("session %s: turn %d is already committed or out of order (the session has %d)", turn.SessionID, turn.TurnNumber, stored.TurnCount)
+		return older, false, busy("session %s: turn %d is already committed or out of order (the session has %d)", turn.SessionID, turn.TurnNumber, stored.TurnCount)
 	}
 	// Status belongs to the session, not the turn: a close that happened
 	// while the turn ran stays.
@@ -73,7 +84,7 @@ func (s *Store) commit(lease ports.LeaseToken, turn *domain.Turn, st *storedTurn
 	s.keep(e, st)
 	s.used.add(e, e.touched)
 	s.pack(e.touched, packPerCommit)
-	return reencode, nil
+	return e.shrinkable(st), reencode, nil
 }
 
 // keep adds st to e's kept turns and the indexes, dropping what retention
@@ -95,7 +106,7 @@ func (s *Store) keep(e *sessionEntry, st *storedTurn) {
 		e.turns = e.turns[over:]
 	}
 	// The turn before is no longer the session's snapshot: it reads from
-	// its text alone, unless that has no SessionAfter.
+	// its encoding alone, unless that has no SessionAfter.
 	if n := len(e.turns); n > 1 && e.turns[n-2].hasAfter() {
 		e.turns[n-2].liveAfter = nil
 	}
@@ -122,18 +133,39 @@ func (s *Store) GetTurn(ctx context.Context, tenantID, turnID string) (*domain.T
 		return nil, unavailable(err)
 	}
 	s.mu.Lock()
-	t, ok := s.turnByID[turnID]
-	var kept storedTurn
-	if ok && t.sess.tenant() == tenantID {
-		kept = *t
+	var run []storedTurn
+	if t, ok := s.turnByID[turnID]; ok && t.sess.tenant() == tenantID {
+		i := t.number - t.sess.turns[0].number
+		run = t.sess.copyRun(i, i+1)
 	}
 	s.mu.Unlock()
-	if kept.sess == nil {
+	if run == nil {
 		return nil, domain.Errorf(domain.CodeTurnNotFound, "turn %s not found", turnID)
 	}
-	// A copy taken under the lock: decoding it outside is safe.
-	out, err := kept.decode()
-	return &out, err
+	// Copies taken under the lock: decoding them outside is safe.
+	out, err := decodeRun(run, 1)
+	if err != nil {
+		return nil, err
+	}
+	return &out[0], nil
+}
+
+// copyRun copies the kept turns lo to hi (excluded), and the newer ones
+// their SessionAfter is read through, up to the first held whole; the
+// caller holds the store's lock.
+func (e *sessionEntry) copyRun(lo, hi int) []storedTurn {
+	if lo >= hi {
+		return nil
+	}
+	end := hi
+	for end < len(e.turns) && e.turns[end-1].delta {
+		end++
+	}
+	run := make([]storedTurn, end-lo)
+	for i, t := range e.turns[lo:end] {
+		run[i] = *t
+	}
+	return run
 }
 
 // ListTurns implements ports.TurnStore; it lists the kept turns.
@@ -152,15 +184,38 @@ func (s *Store) ListTurns(ctx context.Context, tenantID, sessionID string, q por
 		s.mu.Unlock()
 		return ports.Page[domain.Turn]{}, err
 	}
+	lo, n, more := e.pageOfTurns(after, hasCursor, q.Order == ports.OrderDesc, limit)
+	run := e.copyRun(lo, lo+n)
+	s.mu.Unlock()
+
+	items, err := decodeRun(run, n)
+	if err != nil {
+		return ports.Page[domain.Turn]{}, err
+	}
+	page := ports.Page[domain.Turn]{Items: items}
+	last := n - 1
+	if q.Order == ports.OrderDesc {
+		slices.Reverse(items)
+		last = 0
+	}
+	if more {
+		page.NextCursor = numberCursor(run[last].number)
+	}
+	return page, nil
+}
+
+// pageOfTurns picks the kept turns a page lists, as the index of the
+// oldest of them in e.turns and their count; more reports that kept turns
+// follow them in the page's order. The caller holds the store's lock.
+func (e *sessionEntry) pageOfTurns(after int, hasCursor, desc bool, limit int) (lo, n int, more bool) {
 	kept := e.turns
-	var picked []storedTurn
 	// Kept turns are numbered consecutively from the first one kept.
 	first := 1
 	if len(kept) > 0 {
 		first = kept[0].number
 	}
 	i, step := 0, 1
-	if q.Order == ports.OrderDesc {
+	if desc {
 		i, step = len(kept)-1, -1
 	}
 	if hasCursor {
@@ -174,28 +229,18 @@ func (s *Store) ListTurns(ctx context.Context, tenantID, sessionID string, q por
 			i = min(i, len(kept)-1)
 		}
 	}
-	more := false
+	lo = i
 	for ; i >= 0 && i < len(kept); i += step {
-		if len(picked) == limit {
+		if n == limit {
 			more = true
 			break
 		}
-		picked = append(picked, *kept[i])
+		n++
 	}
-	s.mu.Unlock()
-
-	page := ports.Page[domain.Turn]{Items: make([]domain.Turn, 0, len(picked))}
-	for _, t := range picked {
-		out, err := t.decode()
-		if err != nil {
-			return ports.Page[domain.Turn]{}, err
-		}
-		page.Items = append(page.Items, out)
+	if desc {
+		lo = lo - n + 1
 	}
-	if more {
-		page.NextCursor = numberCursor(picked[limit-1].number)
-	}
-	return page, nil
+	return lo, n, more
 }
 
 // RecentHistory implements ports.TurnStore: it copies n small entries,

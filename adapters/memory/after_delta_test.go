@@ -1,0 +1,362 @@
+package memory
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/s2"
+	"github.com/stretchr/testify/require"
+
+	"focal/adapters/clock"
+	"focal/domain"
+	"focal/ports"
+)
+
+// A delta rebuilds the older JSON byte for byte from the newer, whatever
+// the two hold: equal, disjoint, one empty, grown, shrunk, shifted,
+// repeating.
+func TestAfterDeltaRebuildsTheOlderJSON(t *testing.T) {
+	grown := `{"id":"s1","turn_count":7,"rule_fires":{"r1":{"count":3,"last_turn":7},"r2":{"count":1,"last_turn":2}},"version":8}`
+	for _, c := range []struct{ name, base, target string }{
+		{"equal", grown, grown},
+		{"empty target", grown, ""},
+		{"empty base", "", grown},
+		{"both empty", "", ""},
+		{"short", "ab", "abc"},
+		{"disjoint", strings.Repeat("x", 100), strings.Repeat("y", 90)},
+		{"one rule less, counts lower", grown, `{"id":"s1","turn_count":6,"rule_fires":{"r1":{"count":2,"last_turn":6}},"version":7}`},
+		{"older is bigger", `{"a":1}`, strings.Repeat(`{"a":1}`, 50)},
+		{"shifted by one", "0123456789abcdefghijklmnopqrstuvwxyz", "_0123456789abcdefghijklmnopqrstuvwxyz"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			requireDeltaRoundTrip(t, []byte(c.base), []byte(c.target))
+		})
+	}
+}
+
+// FuzzAfterDelta checks the round trip on any pair, and that a corrupt
+// delta fails instead of reading out of bounds.
+func FuzzAfterDelta(f *testing.F) {
+	f.Add([]byte(`{"a":1,"b":[1,2,3]}`), []byte(`{"a":2,"b":[1,2]}`), uint16(3))
+	f.Add([]byte(strings.Repeat("abcdefgh", 40)), []byte(strings.Repeat("abcdefgX", 41)), uint16(7))
+	f.Fuzz(func(t *testing.T, base, target []byte, cut uint16) {
+		delta := requireDeltaRoundTrip(t, base, target)
+		// Cut or flipped, it fails or rebuilds something: never panics.
+		_, _ = applyDelta(nil, base, string(delta[:int(cut)%(len(delta)+1)]))
+		flipped := bytes.Clone(delta)
+		flipped[int(cut)%len(flipped)] ^= 0x55
+		_, _ = applyDelta(nil, base, string(flipped))
+	})
+}
+
+func requireDeltaRoundTrip(t *testing.T, base, target []byte) []byte {
+	t.Helper()
+	var index [1 << deltaMaxBits]int32
+	delta := appendDelta(nil, base, target, &index)
+	got, err := applyDelta(nil, base, string(delta))
+	require.NoError(t, err)
+	require.Equal(t, string(target), string(got))
+	return delta
+}
+
+// A random JSON-like session grown a little at a time keeps deltas of a
+// few dozen bytes: the size of the change, not of the session.
+func TestAfterDeltaIsTheSizeOfTheChange(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	sess := domain.NewSession("s", domain.ChannelKey{TenantID: "t", AgentID: "a", Channel: "web", UserChannelID: "u"}, time.Unix(1e9, 0))
+	var index [1 << deltaMaxBits]int32
+	older, err := json.Marshal(sess)
+	require.NoError(t, err)
+	for n := 1; n <= 300; n++ {
+		sess.RecordFire(fmt.Sprintf("rule-%03d", rng.IntN(400)), n)
+		sess.AdvanceTurn(n, time.Unix(1e9+int64(n)*7, int64(n)*1e6))
+		newer, err := json.Marshal(sess)
+		require.NoError(t, err)
+		delta := appendDelta(nil, newer, older, &index)
+		got, err := applyDelta(nil, newer, string(delta))
+		require.NoError(t, err)
+		require.Equal(t, string(older), string(got))
+		require.Less(t, len(delta), 120, "turn %d: %d bytes of JSON", n, len(newer))
+		older = newer
+	}
+}
+
+// commitGrowing commits the next turn of the session sess names: a small
+// record, and a session after it that has fired one more rule than before
+// and one of the earlier ones again, as a returning user's does, with a
+// variable and a scenario step that change now and then.
+func commitGrowing(tb testing.TB, s *Store, sess *domain.Session) *domain.Turn {
+	return commitNext(tb, s, sess, true)
+}
+
+// commitNext commits the next turn of the session sess names, as
+// commitGrowing does; unless grow, its rules fired before.
+func commitNext(tb testing.TB, s *Store, sess *domain.Session, grow bool) *domain.Turn {
+	ctx := context.Background()
+	l, err := s.LockSession(ctx, ports.LockRequest{TenantID: sess.TenantID, SessionID: sess.ID, Wait: time.Second, TTL: time.Minute})
+	require.NoError(tb, err)
+	tok := l.Token()
+	n := tok.TurnNumber
+	after := l.Session()
+	if grow {
+		after.RecordFire(fmt.Sprintf("rule-%03d", n), n)
+		after.RecordFire(fmt.Sprintf("rule-%03d", n/3), n)
+	} else {
+		after.RecordFire(fmt.Sprintf("rule-%03d", n%2), n)
+	}
+	if n%5 == 0 {
+		after.SetVariable("order", fmt.Sprint("AC-", n))
+		after.EnterStep("returns", fmt.Sprint("step-", n%3), n)
+	}
+	after.AdvanceTurn(n, s.clock.Now().Add(time.Duration(n)*time.Second))
+	turn := &domain.Turn{ID: footprintID(), TenantID: sess.TenantID, AgentID: sess.AgentID, SessionID: sess.ID, TurnNumber: n,
+		Message: fmt.Sprint("message ", n), Response: fmt.Sprint("reply ", n), Status: domain.TurnCompleted,
+		Explanation: domain.NewExplanation(), CreatedAt: s.clock.Now(), SessionAfter: after}
+	require.NoError(tb, s.CommitTurn(ctx, tok, turn))
+	require.NoError(tb, l.Release(ctx))
+	return turn
+}
+
+// newGrowingSession opens a session on s by channel key and returns it.
+func newGrowingSession(tb testing.TB, s *Store, user string) *domain.Session {
+	ctx := context.Background()
+	key := domain.ChannelKey{TenantID: "t", AgentID: "a", Channel: "web", UserChannelID: user}
+	l, err := s.LockSession(ctx, ports.LockRequest{TenantID: "t", Candidate: domain.NewSession(footprintID(), key, s.clock.Now()),
+		Wait: time.Second, TTL: time.Minute})
+	require.NoError(tb, err)
+	sess := l.Session()
+	require.NoError(tb, l.Release(ctx))
+	return sess
+}
+
+// heldPerSession is the live heap a store holds per session for users
+// sessions of turns turns each, of which it keeps maxTurns, once they
+// are idle (packed); and the state after the last turn, encoded whole.
+func heldPerSession(tb testing.TB, users, turns, maxTurns int, grow bool) (float64, []byte) {
+	before := readHeap()
+	c := clock.NewFake()
+	s := New(c, WithRetention(Retention{MaxTurns: maxTurns}))
+	var last *domain.Turn
+	for u := range users {
+		sess := newGrowingSession(tb, s, fmt.Sprint("user-", u))
+		for range turns {
+			last = commitNext(tb, s, sess, grow)
+		}
+	}
+	// Idle, the sessions are packed: their state is what their newest
+	// turns hold.
+	s.Sweep(c.Now().Add(time.Duration(turns)*time.Second + packAfter))
+	after := readHeap()
+	runtime.KeepAlive(s)
+	var enc encoder
+	enc.to = json.NewEncoder(&enc.json)
+	whole, err := enc.encode(last.SessionAfter)
+	require.NoError(tb, err)
+	return (after.live - before.live) / float64(users), whole
+}
+
+// A returning user's session grows with every rule it fires, and each of
+// its kept turns holds the session as it was after that turn: the store
+// pays for the grown state about once, not once per kept turn. Sessions
+// of 200 turns, 20 kept, whose state after the last turn has 200 rules
+// in rule_fires (2.5 KB encoded whole), are held in under 3 whole
+// encodings more than sessions of as many turns whose state stays small.
+// Kept whole in every turn, as before, they took 17 encodings more (43 KB).
+func TestGrowingSessionIsKeptAboutOnce(t *testing.T) {
+	const users, turns, maxTurns = 50, 200, 20
+	grown, whole := heldPerSession(t, users, turns, maxTurns, true)
+	small, _ := heldPerSession(t, users, turns, maxTurns, false)
+	t.Logf("per session: %.0f B live grown, %.0f B small; the grown state is %d B encoded whole", grown, small, len(whole))
+	require.Less(t, grown-small, 3*float64(len(whole)))
+}
+
+// readsOfTurns is every kept turn of sess as a client reads it, as JSON
+// by turn id: by GetTurn, and by ListTurns page by page in both orders
+// (which must agree); and the ids listed, oldest first.
+func readsOfTurns(t *testing.T, s *Store, sess *domain.Session) (map[string]string, []string) {
+	ctx := context.Background()
+	got := map[string]string{}
+	var ids []string
+	for _, order := range []ports.TurnOrder{ports.OrderAsc, ports.OrderDesc} {
+		q := ports.TurnQuery{Order: order, Page: ports.PageRequest{Limit: 7}}
+		var listed []string
+		for {
+			page, err := s.ListTurns(ctx, sess.TenantID, sess.ID, q)
+			require.NoError(t, err)
+			for _, turn := range page.Items {
+				b, err := json.Marshal(turn)
+				require.NoError(t, err)
+				if prev, ok := got[turn.ID]; ok {
+					require.Equal(t, prev, string(b), "turn %d listed %s", turn.TurnNumber, order)
+				}
+				got[turn.ID] = string(b)
+				listed = append(listed, turn.ID)
+			}
+			if page.NextCursor == "" {
+				break
+			}
+			q.Page.Cursor = page.NextCursor
+		}
+		if order == ports.OrderDesc {
+			slices.Reverse(listed)
+			require.Equal(t, ids, listed, "the listing in both orders")
+		}
+		ids = listed
+	}
+	for _, id := range ids {
+		turn, err := s.GetTurn(ctx, sess.TenantID, id)
+		require.NoError(t, err)
+		b, err := json.Marshal(turn)
+		require.NoError(t, err)
+		require.Equal(t, got[id], string(b), "turn %d by GetTurn", turn.TurnNumber)
+	}
+	return got, ids
+}
+
+// requireReadsAsCommitted checks that the kept turns of sess are the
+// newest of committed and read back byte-identical in JSON to what
+// GetTurn returned before turns were kept encoded; the older ones are
+// TURN_NOT_FOUND.
+func requireReadsAsCommitted(t *testing.T, s *Store, sess *domain.Session, committed []*domain.Turn, kept int) {
+	t.Helper()
+	got, ids := readsOfTurns(t, s, sess)
+	require.Len(t, ids, min(kept, len(committed)))
+	keptFrom := len(committed) - len(ids)
+	for i, turn := range committed {
+		if i < keptFrom {
+			_, err := s.GetTurn(context.Background(), sess.TenantID, turn.ID)
+			requireCode(t, err, domain.CodeTurnNotFound)
+			continue
+		}
+		want, err := json.Marshal(oldDecode(t, turn))
+		require.NoError(t, err)
+		require.Equal(t, turn.ID, ids[i-keptFrom])
+		require.Equal(t, string(want), got[turn.ID], "turn %d", turn.TurnNumber)
+	}
+}
+
+// requireDeltas checks that every kept turn of sess but the newest and
+// those numbered a multiple of wholeAfterEvery keeps its SessionAfter as
+// a delta.
+func requireDeltas(t *testing.T, s *Store, sess *domain.Session) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	turns := s.sessions[sess.ID].turns
+	for i, kept := range turns {
+		whole := i == len(turns)-1 || kept.number%wholeAfterEvery == 0
+		require.Equal(t, !whole, kept.delta, "turn %d", kept.number)
+	}
+}
+
+// Turns whose SessionAfter is kept as a delta read back byte-identical to
+// what was committed, by GetTurn and by ListTurns in both orders and any
+// page: after many commits, after retention dropped the oldest, once the
+// session is packed and after it went on.
+func TestOlderTurnsReadBackAsCommitted(t *testing.T) {
+	const maxTurns = 40
+	c := clock.NewFake()
+	s := New(c, WithRetention(Retention{MaxTurns: maxTurns}))
+	sess := newGrowingSession(t, s, "reader")
+	var committed []*domain.Turn
+	for n := 1; n <= 100; n++ {
+		if n%3 == 0 {
+			committed = append(committed, commitRich(t, s, sess))
+		} else {
+			committed = append(committed, commitGrowing(t, s, sess))
+		}
+		if n%9 == 0 {
+			requireReadsAsCommitted(t, s, sess, committed, maxTurns)
+		}
+	}
+	requireDeltas(t, s, sess)
+	requireReadsAsCommitted(t, s, sess, committed, maxTurns)
+
+	s.Sweep(c.Now().Add(time.Hour))
+	require.True(t, packed(s, sess))
+	requireReadsAsCommitted(t, s, sess, committed, maxTurns)
+	require.True(t, packed(s, sess), "reads leave it packed")
+
+	for range 5 {
+		committed = append(committed, commitGrowing(t, s, sess))
+	}
+	requireDeltas(t, s, sess)
+	requireReadsAsCommitted(t, s, sess, committed, maxTurns)
+}
+
+// A turn committed while its session was closed keeps its SessionAfter as
+// the commit changed it, whole; the turn before it stays whole too, and
+// every turn reads back as committed.
+func TestTurnAfterACloseReadsBackAsCommitted(t *testing.T) {
+	ctx := context.Background()
+	s := New(clock.NewFake())
+	sess := newGrowingSession(t, s, "closer")
+	var committed []*domain.Turn
+	for range 5 {
+		committed = append(committed, commitGrowing(t, s, sess))
+	}
+	l, err := s.LockSession(ctx, ports.LockRequest{TenantID: sess.TenantID, SessionID: sess.ID, Wait: time.Second, TTL: time.Minute})
+	require.NoError(t, err)
+	after := l.Session()
+	after.RecordFire("late", 6)
+	after.AdvanceTurn(6, s.clock.Now())
+	_, err = s.CloseSession(ctx, sess.TenantID, sess.ID, s.clock.Now())
+	require.NoError(t, err)
+	turn := &domain.Turn{ID: footprintID(), TenantID: sess.TenantID, SessionID: sess.ID, TurnNumber: 6, Message: "bye", Response: "bye",
+		Status: domain.TurnCompleted, Explanation: domain.NewExplanation(), SessionAfter: after}
+	require.NoError(t, s.CommitTurn(ctx, l.Token(), turn))
+	require.NoError(t, l.Release(ctx))
+	require.Equal(t, domain.SessionClosed, turn.SessionAfter.Status)
+	committed = append(committed, turn)
+	requireReadsAsCommitted(t, s, sess, committed, len(committed))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, kept := range s.sessions[sess.ID].turns {
+		require.Equal(t, i < 4, kept.delta, "turn %d", kept.number)
+	}
+}
+
+// BenchmarkAfterDelta is what a commit adds to keep the turn before as a
+// delta (decoding its whole encoding, making the delta), and what reading
+// it back adds, for a returning user's session of 16 turns (1.3 KB of
+// JSON, as the soak's after seeding).
+func BenchmarkAfterDelta(b *testing.B) {
+	s := New(clock.NewFake())
+	sess := newGrowingSession(b, s, "bench")
+	var older, newer []byte
+	for range 16 {
+		turn := commitGrowing(b, s, sess)
+		older = newer
+		var err error
+		newer, err = json.Marshal(turn.SessionAfter)
+		require.NoError(b, err)
+	}
+	whole := s2.Encode(nil, older)
+	var index [1 << deltaMaxBits]int32
+	var raw, delta []byte
+	b.Run("make", func(b *testing.B) {
+		for b.Loop() {
+			var err error
+			raw, err = s2.Decode(raw[:cap(raw)], whole)
+			require.NoError(b, err)
+			delta = appendDelta(delta[:0], newer, raw, &index)
+		}
+		b.ReportMetric(float64(len(delta)), "delta-B")
+		b.ReportMetric(float64(len(whole)), "whole-B")
+	})
+	b.Run("apply", func(b *testing.B) {
+		for b.Loop() {
+			var err error
+			raw, err = applyDelta(raw, newer, string(delta))
+			require.NoError(b, err)
+		}
+	})
+}
