@@ -97,10 +97,16 @@ func explainTargets(out []ConditionScore) (t [matcherExplained]explainTarget, n 
 // the steps.
 func (m *Matcher) weightsOf(id int32, targets []explainTarget, ws *[matcherExplained]float64) {
 	start := m.postStart[id]
+	if m.condSetAt != nil {
+		if at := m.condSetAt[id]; at >= 0 {
+			m.weightsBySet(&m.condSets[at], start, targets, ws)
+			return
+		}
+	}
 	conds := m.postCond[start:m.postStart[id+1]]
 	p := 0
 	for _, t := range targets {
-		if len(conds)-p <= 8 {
+		if len(conds)-p <= shortPostings {
 			for p < len(conds) && conds[p] < t.cond {
 				p++
 			}
@@ -119,6 +125,18 @@ func (m *Matcher) weightsOf(id int32, targets []explainTarget, ws *[matcherExpla
 		ws[t.k] = 0
 		if p < len(conds) && conds[p] == t.cond {
 			ws[t.k] = float64(m.postW[int(start)+p])
+		}
+	}
+}
+
+// weightsBySet is weightsOf for a feature whose postings (from start)
+// hold the conditions of set: a condition's place in them is the number
+// of lower conditions in set.
+func (m *Matcher) weightsBySet(set *condSet, start int32, targets []explainTarget, ws *[matcherExplained]float64) {
+	for _, t := range targets {
+		ws[t.k] = 0
+		if r, ok := set.rank(t.cond); ok {
+			ws[t.k] = float64(m.postW[int(start)+r])
 		}
 	}
 }
