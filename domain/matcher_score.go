@@ -111,25 +111,50 @@ func (m *Matcher) scoreIn(text *messageText, in MatchInput, candidates []int, ke
 		return m.cal.logit([calibrationFeatures]float64{acc[c], lead(acc, c, first, second)})
 	}
 	chosen := m.choose(scratch, acc, first, second, sem, candidates)
-	out := make([]ConditionScore, len(chosen))
-	for k, c := range chosen {
+	// Ranked by small keys, then written out in order: sorting the
+	// results themselves moved ten words a swap.
+	keys := scratch.ranked[:0]
+	for _, c := range chosen {
 		z := lexLogit(c)
-		cs := ConditionScore{Condition: c, Lexical: sigmoid(z), Margin: acc[c], Example: -1}
-		cs.Score = cs.Lexical
+		r := rankedResult{lexical: sigmoid(z), margin: acc[c], cond: c}
+		r.score = r.lexical
 		if sem != nil {
-			cs.Semantic = sigmoid(sem.logit(c))
-			cs.Score = sigmoid(z + sem.logit(c) - m.priorLogit[c])
+			r.score = sigmoid(z + sem.logit(c) - m.priorLogit[c])
 		}
-		out[k] = cs
+		keys = append(keys, r)
 	}
-	slices.SortFunc(out, func(a, b ConditionScore) int {
-		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(b.Margin, a.Margin), cmp.Compare(a.Condition, b.Condition))
-	})
+	scratch.ranked = keys
+	slices.SortFunc(keys, byScore)
+	out := make([]ConditionScore, len(keys))
+	for i, r := range keys {
+		cs := ConditionScore{Condition: r.cond, Score: r.score, Lexical: r.lexical, Margin: r.margin, Example: -1}
+		if sem != nil {
+			cs.Semantic = sigmoid(sem.logit(r.cond))
+		}
+		out[i] = cs
+	}
 	m.explain(out, words, &q, sem, scratch)
 	if !keep {
 		return out, readMessage{}
 	}
 	return out, readMessage{words: words, q: q, sem: sem}
+}
+
+// rankedResult is a result of scoreIn as it is ranked: best score first,
+// then the larger margin, then the lower condition.
+type rankedResult struct {
+	score, margin, lexical float64
+	cond                   int
+}
+
+func byScore(a, b rankedResult) int {
+	if c := cmp.Compare(b.score, a.score); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(b.margin, a.margin); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.cond, b.cond)
 }
 
 // choose is which conditions scoreIn returns, given their margins acc
@@ -243,6 +268,7 @@ type scoreScratch struct {
 	logOdds []float64      // one per condition
 	heap    []scored       // bestConditions'
 	chosen  []int          // the conditions a call returns
+	ranked  []rankedResult // the results, as they are ranked
 	credit  []float64      // explain's, per result and word
 	vec     vecBuffer      // the message's vector, when the caller keeps none of it
 	context contextBuffer  // a short message's context and the vector with it, likewise
