@@ -156,7 +156,7 @@ func compileMatcher(conds []MatcherCondition, opts MatcherOptions) (*Matcher, *t
 	}
 	m.scratch.New = func() any {
 		margins := make([]float64, len(conds), max(len(conds), smallMatcher))
-		return &scoreScratch{margins: margins, logOdds: make([]float64, len(conds)), near: make([]float64, most)}
+		return &scoreScratch{margins: margins, logOdds: make([]float64, len(conds)), near: make([]float64, matcherExplained*most)}
 	}
 	return m, set, models, nil
 }

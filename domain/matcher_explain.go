@@ -43,21 +43,26 @@ func (m *Matcher) explain(out []ConditionScore, words []matcherWord, q *messageV
 			}
 		}
 	}
-	var byID []matcherEntry                // the message's word features, ids ascending
-	terms := make([]string, 0, 3*len(out)) // every result's, one allocation
-	for k := range out {
-		cs := &out[k]
-		c := cs.Condition
-		if sem != nil && cs.Semantic >= cs.Lexical && sem.at[c] >= 0 {
+	// The results whose example the words name, conditions ascending.
+	var byWords [matcherExplained]explainTarget
+	nb := 0
+	for _, t := range targets[:nTargets] {
+		cs := &out[t.k]
+		if c := cs.Condition; sem != nil && cs.Semantic >= cs.Lexical && sem.at[c] >= 0 {
 			cs.Example = sem.at[c]
 		} else {
-			if byID == nil {
-				byID = sortedByID(append(scratch.byID[:0], q.e[:q.nWords]...))
-				scratch.byID = byID
-			}
-			cs.Example = m.nearestExample(c, byID, scratch.near)
+			byWords[nb] = t
+			nb++
 		}
-		cs.Terms = topTerms(terms[3*k:3*k:3*k+3], words, credit[k])
+	}
+	if nb > 0 {
+		byID := sortedByID(append(scratch.byID[:0], q.e[:q.nWords]...)) // the message's word features, ids ascending
+		scratch.byID = byID
+		m.nearestExamples(byWords[:nb], byID, scratch.near, out)
+	}
+	terms := make([]string, 0, 3*len(out)) // every result's, one allocation
+	for k := range out {
+		out[k].Terms = topTerms(terms[3*k:3*k:3*k+3], words, credit[k])
 	}
 }
 
@@ -178,41 +183,60 @@ func nextByCredit(credit []float64, prev int) int {
 	return best
 }
 
-// nearestExample is the index within condition c of the example sharing
-// the most word weight with the message, whose word features (ids
-// ascending) are words (cosine over word features); -1 if none shares a
-// word. near is scratch, one per example of the largest condition. It
-// reads only the examples holding one of the message's words, and adds
-// each example's products in ascending feature id, the order a pass over
-// each example's words (ids ascending) added them.
-func (m *Matcher) nearestExample(c int, words []matcherEntry, near []float64) int {
-	first, last := int32(m.exampleStart[c]), int32(m.exampleStart[c+1])
-	near = near[:last-first]
-	clear(near)
+// nearestExamples sets the Example of each target's result in out to
+// the index within its condition of the example sharing the most word
+// weight with the message, whose word features (ids ascending) are words
+// (cosine over word features); -1 if none shares a word. The targets are
+// ascending by condition. near is scratch, matcherExplained stretches of
+// one per example of the largest condition. It reads only the examples
+// holding one of the message's words, each word's list once for every
+// target, and adds each example's products in ascending feature id, the
+// order a pass over each example's words (ids ascending) added them.
+func (m *Matcher) nearestExamples(targets []explainTarget, words []matcherEntry, near []float64, out []ConditionScore) {
+	stretch := len(near) / matcherExplained
+	var first, last [matcherExplained]int32
+	var sums [matcherExplained][]float64
+	for i, t := range targets {
+		first[i], last[i] = int32(m.exampleStart[t.cond]), int32(m.exampleStart[t.cond+1])
+		sums[i] = near[i*stretch : i*stretch+int(last[i]-first[i])]
+		clear(sums[i])
+	}
 	for _, e := range words {
 		list := m.examplesByWord.of(e.id)
-		// The first of c's examples in the list (written out: the generic
-		// search with a comparison function cost twice as much).
-		k, hi := 0, len(list)
-		for k < hi {
-			mid := int(uint(k+hi) >> 1)
-			if list[mid].example < first {
-				k = mid + 1
-			} else {
-				hi = mid
+		k, from := 0, 0
+		for i := range targets {
+			// The first of the condition's examples in the list (written
+			// out: the generic search with a comparison function cost twice
+			// as much), from where the previous condition's ended, or began
+			// when it is the same condition (a candidate given twice).
+			if i > 0 && first[i] == first[i-1] {
+				k = from
+			}
+			from = k
+			hi := len(list)
+			for k < hi {
+				mid := int(uint(k+hi) >> 1)
+				if list[mid].example < first[i] {
+					k = mid + 1
+				} else {
+					hi = mid
+				}
+			}
+			sum := sums[i]
+			for ; k < len(list) && list[k].example < last[i]; k++ {
+				sum[list[k].example-first[i]] += float64(e.v) * float64(list[k].v)
 			}
 		}
-		for ; k < len(list) && list[k].example < last; k++ {
-			near[list[k].example-first] += float64(e.v) * float64(list[k].v)
-		}
 	}
-	best, at := 0.0, -1
-	for j, d := range near {
-		if d > best {
-			best, at = d, j
+	for i, t := range targets {
+		best, at := 0.0, -1
+		for j, d := range sums[i] {
+			if d > best {
+				best, at = d, j
+			}
 		}
+		out[t.k].Example = at
 	}
-	return at
 }
 
 // examplePostings are the training examples by word feature: the examples
