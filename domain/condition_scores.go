@@ -180,7 +180,8 @@ func (s *MessageScores) explain(c int) ConditionEvidence {
 }
 
 // StepScores are a message's scores at one step: its transitions, the
-// scenario's exit condition, and staying.
+// scenario's exit condition, and staying. Their evidence names examples
+// but no Terms: navigation records a step's options by score and example.
 type StepScores struct {
 	// Transitions are in the step's order.
 	Transitions []ConditionEvidence
@@ -216,7 +217,8 @@ func (cp *CompiledPolicy) scoreStep(scenarioID, stepID string, text *messageText
 	if set == nil {
 		return out
 	}
-	scores := set.matcher.scoreOnce(text, set.input(text.text, context, similarity), set.all)
+	// Without terms: navigation reads a step's scores and examples only.
+	scores, _ := set.matcher.scoreIn(text, set.input(text.text, context, similarity), set.all, 0)
 	// A step has a few conditions: finding one among the scores costs
 	// less than a table of them made each turn.
 	at := func(c int) ConditionEvidence {

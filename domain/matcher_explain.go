@@ -6,43 +6,11 @@ import "slices"
 const matcherExplained = 3
 
 // explain fills in, for the first results, the example most like the
-// message and the message's words that weigh most for the condition. One
-// pass over the message's postings credits each feature's contribution to
-// the words it came from.
-func (m *Matcher) explain(out []ConditionScore, words []matcherWord, q *messageVec, sem *semanticEvidence, scratch *scoreScratch) {
+// message and, with terms, the message's words that weigh most for the
+// condition (without, Terms stay nil).
+func (m *Matcher) explain(out []ConditionScore, words []matcherWord, q *messageVec, sem *semanticEvidence, scratch *scoreScratch, terms bool) {
 	out = out[:min(matcherExplained, len(out))]
-	// One buffer for every result's credits, kept between calls:
-	// explaining runs every turn.
-	n := len(out) * len(words)
-	if cap(scratch.credit) < n {
-		scratch.credit = make([]float64, n)
-	}
-	flat := scratch.credit[:n]
-	clear(flat)
-	var credit [matcherExplained][]float64
-	for k := range out {
-		credit[k] = flat[k*len(words) : (k+1)*len(words)]
-	}
 	targets, nTargets := explainTargets(out)
-	var ws [matcherExplained]float64
-	for j, e := range q.e {
-		origins := q.origins[q.originAt[j]:q.originAt[j+1]]
-		if len(origins) == 0 {
-			continue
-		}
-		share := float64(e.v) / float64(len(origins))
-		m.weightsOf(e.id, targets[:nTargets], &ws)
-		for k := range out {
-			// A weight of 0 would add +0 to credits that are never -0:
-			// nothing.
-			if w := ws[k]; w != 0 {
-				ck := credit[k]
-				for _, o := range origins {
-					ck[o] += share * w
-				}
-			}
-		}
-	}
 	// The results whose example the words name, conditions ascending.
 	var byWords [matcherExplained]explainTarget
 	nb := 0
@@ -60,9 +28,49 @@ func (m *Matcher) explain(out []ConditionScore, words []matcherWord, q *messageV
 		scratch.byID = byID
 		m.nearestExamples(byWords[:nb], byID, scratch.near, out)
 	}
-	terms := make([]string, 0, 3*len(out)) // every result's, one allocation
+	if terms {
+		m.explainTerms(out, targets[:nTargets], words, q, scratch)
+	}
+}
+
+// explainTerms sets the Terms of out, whose conditions ascending are
+// targets. One pass over the message's postings credits each feature's
+// contribution to the words it came from.
+func (m *Matcher) explainTerms(out []ConditionScore, targets []explainTarget, words []matcherWord, q *messageVec, scratch *scoreScratch) {
+	// One buffer for every result's credits, kept between calls:
+	// explaining runs every turn.
+	n := len(out) * len(words)
+	if cap(scratch.credit) < n {
+		scratch.credit = make([]float64, n)
+	}
+	flat := scratch.credit[:n]
+	clear(flat)
+	var credit [matcherExplained][]float64
 	for k := range out {
-		out[k].Terms = topTerms(terms[3*k:3*k:3*k+3], words, credit[k])
+		credit[k] = flat[k*len(words) : (k+1)*len(words)]
+	}
+	var ws [matcherExplained]float64
+	for j, e := range q.e {
+		origins := q.origins[q.originAt[j]:q.originAt[j+1]]
+		if len(origins) == 0 {
+			continue
+		}
+		share := float64(e.v) / float64(len(origins))
+		m.weightsOf(e.id, targets, &ws)
+		for k := range out {
+			// A weight of 0 would add +0 to credits that are never -0:
+			// nothing.
+			if w := ws[k]; w != 0 {
+				ck := credit[k]
+				for _, o := range origins {
+					ck[o] += share * w
+				}
+			}
+		}
+	}
+	all := make([]string, 0, 3*len(out)) // every result's, one allocation
+	for k := range out {
+		out[k].Terms = topTerms(all[3*k:3*k:3*k+3], words, credit[k])
 	}
 }
 

@@ -76,22 +76,35 @@ func (m *Matcher) score(in MatchInput, candidates []int) ([]ConditionScore, read
 
 // scoreText is score with in.Text already read, as text.
 func (m *Matcher) scoreText(text *messageText, in MatchInput, candidates []int) ([]ConditionScore, readMessage) {
-	return m.scoreIn(text, in, candidates, true)
+	return m.scoreIn(text, in, candidates, keepRead|withTerms)
 }
 
 // scoreOnce is scoreText for a caller that will explain no more of the
 // results: the message's vector is built in the scoring scratch rather
 // than allocated, as a step's scores and Score need.
 func (m *Matcher) scoreOnce(text *messageText, in MatchInput, candidates []int) []ConditionScore {
-	out, _ := m.scoreIn(text, in, candidates, false)
+	out, _ := m.scoreIn(text, in, candidates, withTerms)
 	return out
 }
 
-// scoreIn is scoreText, returning what it read of the message when keep
-// is set (and nothing otherwise).
-func (m *Matcher) scoreIn(text *messageText, in MatchInput, candidates []int, keep bool) ([]ConditionScore, readMessage) {
+// scoreOptions say what scoreIn does beyond scoring.
+type scoreOptions uint8
+
+const (
+	// keepRead returns what scoring read of the message, to explain more
+	// of the results later.
+	keepRead scoreOptions = 1 << iota
+	// withTerms sets the Terms of the results explained; without it they
+	// stay nil (a step's scores, whose terms nothing reads).
+	withTerms
+)
+
+// scoreIn is scoreText, returning what it read of the message with
+// keepRead (and nothing otherwise).
+func (m *Matcher) scoreIn(text *messageText, in MatchInput, candidates []int, opts scoreOptions) ([]ConditionScore, readMessage) {
 	scratch := m.scratch.Get().(*scoreScratch)
 	defer m.scratch.Put(scratch)
+	keep := opts&keepRead != 0
 	kept := scratch
 	if keep {
 		kept = nil
@@ -133,7 +146,7 @@ func (m *Matcher) scoreIn(text *messageText, in MatchInput, candidates []int, ke
 		}
 		out[i] = cs
 	}
-	m.explain(out, words, &q, sem, scratch)
+	m.explain(out, words, &q, sem, scratch, opts&withTerms != 0)
 	if !keep {
 		return out, readMessage{}
 	}
@@ -258,7 +271,7 @@ func (m *Matcher) explainMore(msg *readMessage, scores []ConditionScore) {
 	scratch := m.scratch.Get().(*scoreScratch)
 	defer m.scratch.Put(scratch)
 	for start := 0; start < len(scores); start += matcherExplained {
-		m.explain(scores[start:min(len(scores), start+matcherExplained)], msg.words, &msg.q, msg.sem, scratch)
+		m.explain(scores[start:min(len(scores), start+matcherExplained)], msg.words, &msg.q, msg.sem, scratch, true)
 	}
 }
 
