@@ -107,7 +107,9 @@ func (e *Engine) decide(ctx context.Context, in ports.TurnInput, timer *stepTime
 	start = timer.begin()
 	d.cands = candidates(d.cp, in, &d.nav, &scores)
 	timer.end("retrieval", start)
-	if err := e.selectRules(ctx, d, in, timer); err != nil {
+	err = e.selectRules(ctx, d, in, timer)
+	d.cands.release() // the selection holds copies
+	if err != nil {
 		return nil, err
 	}
 	d.sel = explainMatches(d.sel, scores.message, d.cp)
