@@ -79,6 +79,12 @@ func (m *Matcher) scoreText(text *messageText, in MatchInput, candidates []int) 
 	return m.scoreIn(text, in, candidates, keepRead|withTerms)
 }
 
+// scoreTextIn is scoreText with the message's vector in buf's arrays
+// (grown as needed), which the caller keeps as long as what it returns.
+func (m *Matcher) scoreTextIn(text *messageText, in MatchInput, candidates []int, buf *vecBuffer) ([]ConditionScore, readMessage) {
+	return m.scoreWith(text, in, candidates, keepRead|withTerms, buf)
+}
+
 // scoreOnce is scoreText for a caller that will explain no more of the
 // results: the message's vector is built in the scoring scratch rather
 // than allocated, as a step's scores and Score need.
@@ -102,14 +108,20 @@ const (
 // scoreIn is scoreText, returning what it read of the message with
 // keepRead (and nothing otherwise).
 func (m *Matcher) scoreIn(text *messageText, in MatchInput, candidates []int, opts scoreOptions) ([]ConditionScore, readMessage) {
+	return m.scoreWith(text, in, candidates, opts, nil)
+}
+
+// scoreWith is scoreIn, building a message vector it keeps (keepRead) in
+// kept's arrays, or in arrays of its own when kept is nil.
+func (m *Matcher) scoreWith(text *messageText, in MatchInput, candidates []int, opts scoreOptions, kept *vecBuffer) ([]ConditionScore, readMessage) {
 	scratch := m.scratch.Get().(*scoreScratch)
 	defer m.scratch.Put(scratch)
 	keep := opts&keepRead != 0
-	kept := scratch
+	buf, cbuf := &scratch.vec, &scratch.context
 	if keep {
-		kept = nil
+		buf, cbuf = kept, nil
 	}
-	words, q := m.message(text, in.Context, kept)
+	words, q := m.message(text, in.Context, buf, cbuf)
 	acc := scratch.margins
 	m.margins(&q.matcherVec, acc)
 	first, second := topTwo(acc)
@@ -205,18 +217,13 @@ func (m *Matcher) choose(scratch *scoreScratch, acc []float64, first, second int
 }
 
 // message is text's words and vector, context mixed in, the vector in
-// scratch's arrays unless scratch is nil. A text read with another
-// matcher's negation scope is read again.
-func (m *Matcher) message(text *messageText, context string, scratch *scoreScratch) ([]matcherWord, messageVec) {
+// buf's arrays unless buf is nil and the context's in cbuf's unless cbuf
+// is nil. A text read with another matcher's negation scope is read again.
+func (m *Matcher) message(text *messageText, context string, buf *vecBuffer, cbuf *contextBuffer) ([]matcherWord, messageVec) {
 	if text.scope != m.tuning.negationScope {
 		text = readMessageText(text.text, m.tuning.negationScope)
 	}
 	words := text.words
-	var buf *vecBuffer
-	var cbuf *contextBuffer
-	if scratch != nil {
-		buf, cbuf = &scratch.vec, &scratch.context
-	}
 	q := m.vocab.messageVector(text, buf)
 	if context != "" && len(words) < matcherContextWords {
 		ctx := m.contextVector(context, cbuf)
