@@ -57,7 +57,7 @@ func (cp *CompiledPolicy) ScoreMessage(text string, similarity []float64) *Messa
 		return s
 	}
 	s.in = cp.global.input(text, "", s.similarity)
-	s.scores, s.read = cp.global.matcher.scoreTextIn(s.text, s.in, nil, &bufs.vec)
+	s.scores, s.read = cp.global.matcher.scoreTextIn(s.text, s.in, nil, &bufs.kept)
 	return s
 }
 

@@ -213,23 +213,14 @@ func (m *Matcher) nearestExamples(targets []explainTarget, words []matcherEntry,
 		list := m.examplesByWord.of(e.id)
 		k, from := 0, 0
 		for i := range targets {
-			// The first of the condition's examples in the list (written
-			// out: the generic search with a comparison function cost twice
-			// as much), from where the previous condition's ended, or began
-			// when it is the same condition (a candidate given twice).
+			// The first of the condition's examples in the list, from where
+			// the previous condition's ended, or began when it is the same
+			// condition (a candidate given twice).
 			if i > 0 && first[i] == first[i-1] {
 				k = from
 			}
 			from = k
-			hi := len(list)
-			for k < hi {
-				mid := int(uint(k+hi) >> 1)
-				if list[mid].example < first[i] {
-					k = mid + 1
-				} else {
-					hi = mid
-				}
-			}
+			k = firstExampleFrom(list, k, first[i])
 			sum := sums[i]
 			for ; k < len(list) && list[k].example < last[i]; k++ {
 				sum[list[k].example-first[i]] += float64(e.v) * float64(list[k].v)
@@ -245,6 +236,22 @@ func (m *Matcher) nearestExamples(targets []explainTarget, words []matcherEntry,
 		}
 		out[t.k].Example = at
 	}
+}
+
+// firstExampleFrom is the place of the first example at or after first
+// in list[k:] (len(list) if none), by halves (written out: the generic
+// search with a comparison function cost twice as much).
+func firstExampleFrom(list []exampleWeight, k int, first int32) int {
+	hi := len(list)
+	for k < hi {
+		mid := int(uint(k+hi) >> 1)
+		if list[mid].example < first {
+			k = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return k
 }
 
 // examplePostings are the training examples by word feature: the examples

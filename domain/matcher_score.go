@@ -79,10 +79,33 @@ func (m *Matcher) scoreText(text *messageText, in MatchInput, candidates []int) 
 	return m.scoreIn(text, in, candidates, keepRead|withTerms)
 }
 
-// scoreTextIn is scoreText with the message's vector in buf's arrays
-// (grown as needed), which the caller keeps as long as what it returns.
-func (m *Matcher) scoreTextIn(text *messageText, in MatchInput, candidates []int, buf *vecBuffer) ([]ConditionScore, readMessage) {
-	return m.scoreWith(text, in, candidates, keepRead|withTerms, buf)
+// keptArrays are where scoreWith builds what it returns and keeps: the
+// message's vector and the results.
+type keptArrays struct {
+	vec    vecBuffer
+	scores []ConditionScore
+}
+
+// results is room for n results: kept's array, grown as needed, or a new
+// one when k is nil.
+func (k *keptArrays) results(n int) []ConditionScore {
+	if k == nil {
+		return make([]ConditionScore, n)
+	}
+	if cap(k.scores) < n {
+		k.scores = make([]ConditionScore, n)
+	}
+	return k.scores[:n]
+}
+
+// clear empties the arrays of everything they held.
+func (k *keptArrays) clear() { clear(k.scores[:cap(k.scores)]) }
+
+// scoreTextIn is scoreText with the results and the message's vector in
+// kept's arrays (grown as needed), which the caller keeps as long as what
+// it returns.
+func (m *Matcher) scoreTextIn(text *messageText, in MatchInput, candidates []int, kept *keptArrays) ([]ConditionScore, readMessage) {
+	return m.scoreWith(text, in, candidates, keepRead|withTerms, kept)
 }
 
 // scoreOnce is scoreText for a caller that will explain no more of the
@@ -111,15 +134,19 @@ func (m *Matcher) scoreIn(text *messageText, in MatchInput, candidates []int, op
 	return m.scoreWith(text, in, candidates, opts, nil)
 }
 
-// scoreWith is scoreIn, building a message vector it keeps (keepRead) in
-// kept's arrays, or in arrays of its own when kept is nil.
-func (m *Matcher) scoreWith(text *messageText, in MatchInput, candidates []int, opts scoreOptions, kept *vecBuffer) ([]ConditionScore, readMessage) {
+// scoreWith is scoreIn, building the results and a message vector it
+// keeps (keepRead) in kept's arrays, or in arrays of their own when kept
+// is nil.
+func (m *Matcher) scoreWith(text *messageText, in MatchInput, candidates []int, opts scoreOptions, kept *keptArrays) ([]ConditionScore, readMessage) {
 	scratch := m.scratch.Get().(*scoreScratch)
 	defer m.scratch.Put(scratch)
 	keep := opts&keepRead != 0
 	buf, cbuf := &scratch.vec, &scratch.context
 	if keep {
-		buf, cbuf = kept, nil
+		buf, cbuf = nil, nil
+		if kept != nil {
+			buf = &kept.vec
+		}
 	}
 	words, q := m.message(text, in.Context, buf, cbuf)
 	acc := scratch.margins
@@ -150,7 +177,11 @@ func (m *Matcher) scoreWith(text *messageText, in MatchInput, candidates []int, 
 	}
 	scratch.ranked = keys
 	slices.SortFunc(keys, byScore)
-	out := make([]ConditionScore, len(keys))
+	var into *keptArrays
+	if keep {
+		into = kept
+	}
+	out := into.results(len(keys))
 	for i, r := range keys {
 		cs := ConditionScore{Condition: r.cond, Score: r.score, Lexical: r.lexical, Margin: r.margin, Example: -1}
 		if sem != nil {

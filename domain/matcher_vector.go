@@ -259,7 +259,7 @@ func readMessageText(text string, scope int) *messageText {
 }
 
 // messageBuffers are the arrays a message read for scoring lives in,
-// and its vector with the policy's matcher: kept between turns in
+// and its vector and scores with the policy's matcher: kept between turns in
 // messageBufferPool by a MessageScores released.
 type messageBuffers struct {
 	text      messageText
@@ -267,7 +267,7 @@ type messageBuffers struct {
 	hashes    []uint64
 	origins   []int32
 	positions []int32
-	vec       vecBuffer
+	kept      keptArrays
 }
 
 // messageBufferPool holds messageBuffers between turns.
@@ -283,6 +283,7 @@ func (b *messageBuffers) put() {
 		return
 	}
 	clear(b.words)
+	b.kept.clear()
 	b.text = messageText{}
 	messageBufferPool.Put(b)
 }
