@@ -363,3 +363,43 @@ func TestRulesComeBestFirstThenInDeclarationOrder(t *testing.T) {
 		assert.Equal(t, rules, each, msg)
 	}
 }
+
+// A turn releases its message's scores when done with them, and the next
+// message is read into the same arrays: what the first scores gave out
+// (rules, evidence, terms, examples, step scores) must not change, and the
+// next message must score as it would on arrays of its own.
+func TestReleasedScoresLeaveWhatTheyGaveIntact(t *testing.T) {
+	cp := mustCompile(t)
+	type given struct {
+		rules     []domain.ScoredRule
+		explained []domain.ConditionEvidence
+		step      domain.StepScores
+	}
+	read := func(msg string, release bool) given {
+		s := cp.ScoreMessage(msg, nil)
+		g := given{rules: s.Rules(), step: s.Step("returns", "ask_reason", "Why are you returning the item?")}
+		for _, r := range g.rules {
+			g.explained = append(g.explained, s.ExplainRule(r.Index))
+		}
+		if release {
+			s.Release()
+			s.Release() // a second Release does nothing
+		}
+		return g
+	}
+	messages := []string{"the item arrived damaged", "what are your store opening hours",
+		"I don't want to return it anymore, never mind", "yes"}
+	want := make([]given, len(messages))
+	for i, msg := range messages {
+		want[i] = read(msg, false)
+	}
+	for round := range 3 {
+		var kept []given
+		for _, msg := range messages {
+			kept = append(kept, read(msg, true))
+		}
+		for i, msg := range messages {
+			assert.Equal(t, want[i], kept[i], "round %d, %q after the others reused its arrays", round, msg)
+		}
+	}
+}

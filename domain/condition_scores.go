@@ -37,6 +37,7 @@ type ScoredRule struct {
 // scenario entries.
 type MessageScores struct {
 	cp         *CompiledPolicy
+	bufs       *messageBuffers // what text and read live in, until Release
 	in         MatchInput
 	text       *messageText     // the message read, for Step to share
 	similarity []float64        // to ExampleTexts, or nil
@@ -49,14 +50,28 @@ type MessageScores struct {
 // ExampleTexts (NaN where unknown). The cost grows with the matcher's
 // weights for the message's words, not with the number of rules.
 func (cp *CompiledPolicy) ScoreMessage(text string, similarity []float64) *MessageScores {
-	s := &MessageScores{cp: cp, text: readMessageText(text, defaultMatcherTuning.negationScope),
+	bufs := messageBufferPool.Get().(*messageBuffers)
+	s := &MessageScores{cp: cp, bufs: bufs, text: readMessageTextIn(text, defaultMatcherTuning.negationScope, bufs),
 		similarity: cp.similarityOrNil(similarity)}
 	if cp.global == nil {
 		return s
 	}
 	s.in = cp.global.input(text, "", s.similarity)
-	s.scores, s.read = cp.global.matcher.scoreText(s.text, s.in, nil)
+	s.scores, s.read = cp.global.matcher.scoreTextIn(s.text, s.in, nil, &bufs.kept)
 	return s
+}
+
+// Release hands back the arrays the message was read into, for the next
+// message's scores: a caller done with s may call it, once, and then call
+// none of s's methods. What s's methods returned stays valid. Without
+// Release, the arrays are the collector's.
+func (s *MessageScores) Release() {
+	if s.bufs == nil {
+		return
+	}
+	b := s.bufs
+	s.bufs, s.text, s.read = nil, nil, readMessage{}
+	b.put()
 }
 
 func (cp *CompiledPolicy) similarityOrNil(similarity []float64) []float64 {
@@ -180,7 +195,8 @@ func (s *MessageScores) explain(c int) ConditionEvidence {
 }
 
 // StepScores are a message's scores at one step: its transitions, the
-// scenario's exit condition, and staying.
+// scenario's exit condition, and staying. Their evidence names examples
+// but no Terms: navigation records a step's options by score and example.
 type StepScores struct {
 	// Transitions are in the step's order.
 	Transitions []ConditionEvidence
@@ -216,7 +232,8 @@ func (cp *CompiledPolicy) scoreStep(scenarioID, stepID string, text *messageText
 	if set == nil {
 		return out
 	}
-	scores := set.matcher.scoreOnce(text, set.input(text.text, context, similarity), set.all)
+	// Without terms: navigation reads a step's scores and examples only.
+	scores, _ := set.matcher.scoreIn(text, set.input(text.text, context, similarity), set.all, 0)
 	// A step has a few conditions: finding one among the scores costs
 	// less than a table of them made each turn.
 	at := func(c int) ConditionEvidence {

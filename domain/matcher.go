@@ -3,6 +3,7 @@ package domain
 import (
 	"cmp"
 	"math"
+	"math/bits"
 	"runtime"
 	"slices"
 	"sync"
@@ -89,6 +90,13 @@ type Matcher struct {
 	postStart []int32
 	postCond  []int32
 	postW     []float32
+	// condSets, in a matcher of at most smallMatcher conditions, are the
+	// conditions of each feature with more than shortPostings postings, as
+	// bits: feature f's are condSets[condSetAt[f]] (condSetAt[f] < 0 for a
+	// short list). explain finds a condition's weight in such a list by
+	// counting bits rather than by searching it.
+	condSetAt []int32
+	condSets  []condSet
 	bias      []float64 // per condition, its intercept
 	cal       calibration
 	// priorLogit is, per condition, the log-odds of its lexical score for
@@ -148,7 +156,7 @@ func compileMatcher(conds []MatcherCondition, opts MatcherOptions) (*Matcher, *t
 	}
 	m.scratch.New = func() any {
 		margins := make([]float64, len(conds), max(len(conds), smallMatcher))
-		return &scoreScratch{margins: margins, logOdds: make([]float64, len(conds)), near: make([]float64, most)}
+		return &scoreScratch{margins: margins, logOdds: make([]float64, len(conds)), near: make([]float64, matcherExplained*most)}
 	}
 	return m, set, models, nil
 }
@@ -216,6 +224,57 @@ func (m *Matcher) buildPostings(models []condModel, meanValue []float64) {
 		}
 		m.postStart[f+1] = int32(len(m.postCond))
 	}
+	m.indexCondSets()
+}
+
+// condSet is a set of conditions of a small matcher, one bit each.
+type condSet [smallMatcher / 64]uint64
+
+// shortPostings is the longest postings list explain searches by steps.
+const shortPostings = 8
+
+// indexCondSets sets condSetAt and condSets from the postings, for a
+// matcher of at most smallMatcher conditions (others keep none).
+func (m *Matcher) indexCondSets() {
+	if len(m.bias) > smallMatcher {
+		return
+	}
+	dim := len(m.postStart) - 1
+	n := 0
+	for f := range dim {
+		if m.postStart[f+1]-m.postStart[f] > shortPostings {
+			n++
+		}
+	}
+	m.condSetAt = make([]int32, dim)
+	m.condSets = make([]condSet, 0, n)
+	for f := range dim {
+		lo, hi := m.postStart[f], m.postStart[f+1]
+		if hi-lo <= shortPostings {
+			m.condSetAt[f] = -1
+			continue
+		}
+		var set condSet
+		for _, c := range m.postCond[lo:hi] {
+			set[c>>6] |= 1 << (c & 63)
+		}
+		m.condSetAt[f] = int32(len(m.condSets))
+		m.condSets = append(m.condSets, set)
+	}
+}
+
+// rank is where condition c is in the postings list whose conditions
+// are set (ascending), and whether it is there.
+func (set *condSet) rank(c int32) (int, bool) {
+	word, bit := c>>6, uint64(1)<<(c&63)
+	if set[word]&bit == 0 {
+		return 0, false
+	}
+	r := bits.OnesCount64(set[word] & (bit - 1))
+	for _, w := range set[:word] {
+		r += bits.OnesCount64(w)
+	}
+	return r, true
 }
 
 // matcherPostingsCap bounds the conditions one feature's postings hold.

@@ -6,11 +6,37 @@ import "slices"
 const matcherExplained = 3
 
 // explain fills in, for the first results, the example most like the
-// message and the message's words that weigh most for the condition. One
-// pass over the message's postings credits each feature's contribution to
-// the words it came from.
-func (m *Matcher) explain(out []ConditionScore, words []matcherWord, q *messageVec, sem *semanticEvidence, scratch *scoreScratch) {
+// message and, with terms, the message's words that weigh most for the
+// condition (without, Terms stay nil).
+func (m *Matcher) explain(out []ConditionScore, words []matcherWord, q *messageVec, sem *semanticEvidence, scratch *scoreScratch, terms bool) {
 	out = out[:min(matcherExplained, len(out))]
+	targets, nTargets := explainTargets(out)
+	// The results whose example the words name, conditions ascending.
+	var byWords [matcherExplained]explainTarget
+	nb := 0
+	for _, t := range targets[:nTargets] {
+		cs := &out[t.k]
+		if c := cs.Condition; sem != nil && cs.Semantic >= cs.Lexical && sem.at[c] >= 0 {
+			cs.Example = sem.at[c]
+		} else {
+			byWords[nb] = t
+			nb++
+		}
+	}
+	if nb > 0 {
+		byID := sortedByID(append(scratch.byID[:0], q.e[:q.nWords]...)) // the message's word features, ids ascending
+		scratch.byID = byID
+		m.nearestExamples(byWords[:nb], byID, scratch.near, out)
+	}
+	if terms {
+		m.explainTerms(out, targets[:nTargets], words, q, scratch)
+	}
+}
+
+// explainTerms sets the Terms of out, whose conditions ascending are
+// targets. One pass over the message's postings credits each feature's
+// contribution to the words it came from.
+func (m *Matcher) explainTerms(out []ConditionScore, targets []explainTarget, words []matcherWord, q *messageVec, scratch *scoreScratch) {
 	// One buffer for every result's credits, kept between calls:
 	// explaining runs every turn.
 	n := len(out) * len(words)
@@ -23,7 +49,6 @@ func (m *Matcher) explain(out []ConditionScore, words []matcherWord, q *messageV
 	for k := range out {
 		credit[k] = flat[k*len(words) : (k+1)*len(words)]
 	}
-	targets, nTargets := explainTargets(out)
 	var ws [matcherExplained]float64
 	for j, e := range q.e {
 		origins := q.origins[q.originAt[j]:q.originAt[j+1]]
@@ -31,7 +56,7 @@ func (m *Matcher) explain(out []ConditionScore, words []matcherWord, q *messageV
 			continue
 		}
 		share := float64(e.v) / float64(len(origins))
-		m.weightsOf(e.id, targets[:nTargets], &ws)
+		m.weightsOf(e.id, targets, &ws)
 		for k := range out {
 			// A weight of 0 would add +0 to credits that are never -0:
 			// nothing.
@@ -43,21 +68,9 @@ func (m *Matcher) explain(out []ConditionScore, words []matcherWord, q *messageV
 			}
 		}
 	}
-	var byID []matcherEntry                // the message's word features, ids ascending
-	terms := make([]string, 0, 3*len(out)) // every result's, one allocation
+	all := make([]string, 0, 3*len(out)) // every result's, one allocation
 	for k := range out {
-		cs := &out[k]
-		c := cs.Condition
-		if sem != nil && cs.Semantic >= cs.Lexical && sem.at[c] >= 0 {
-			cs.Example = sem.at[c]
-		} else {
-			if byID == nil {
-				byID = sortedByID(append(scratch.byID[:0], q.e[:q.nWords]...))
-				scratch.byID = byID
-			}
-			cs.Example = m.nearestExample(c, byID, scratch.near)
-		}
-		cs.Terms = topTerms(terms[3*k:3*k:3*k+3], words, credit[k])
+		out[k].Terms = topTerms(all[3*k:3*k:3*k+3], words, credit[k])
 	}
 }
 
@@ -97,10 +110,16 @@ func explainTargets(out []ConditionScore) (t [matcherExplained]explainTarget, n 
 // the steps.
 func (m *Matcher) weightsOf(id int32, targets []explainTarget, ws *[matcherExplained]float64) {
 	start := m.postStart[id]
+	if m.condSetAt != nil {
+		if at := m.condSetAt[id]; at >= 0 {
+			m.weightsBySet(&m.condSets[at], start, targets, ws)
+			return
+		}
+	}
 	conds := m.postCond[start:m.postStart[id+1]]
 	p := 0
 	for _, t := range targets {
-		if len(conds)-p <= 8 {
+		if len(conds)-p <= shortPostings {
 			for p < len(conds) && conds[p] < t.cond {
 				p++
 			}
@@ -119,6 +138,18 @@ func (m *Matcher) weightsOf(id int32, targets []explainTarget, ws *[matcherExpla
 		ws[t.k] = 0
 		if p < len(conds) && conds[p] == t.cond {
 			ws[t.k] = float64(m.postW[int(start)+p])
+		}
+	}
+}
+
+// weightsBySet is weightsOf for a feature whose postings (from start)
+// hold the conditions of set: a condition's place in them is the number
+// of lower conditions in set.
+func (m *Matcher) weightsBySet(set *condSet, start int32, targets []explainTarget, ws *[matcherExplained]float64) {
+	for _, t := range targets {
+		ws[t.k] = 0
+		if r, ok := set.rank(t.cond); ok {
+			ws[t.k] = float64(m.postW[int(start)+r])
 		}
 	}
 }
@@ -160,41 +191,67 @@ func nextByCredit(credit []float64, prev int) int {
 	return best
 }
 
-// nearestExample is the index within condition c of the example sharing
-// the most word weight with the message, whose word features (ids
-// ascending) are words (cosine over word features); -1 if none shares a
-// word. near is scratch, one per example of the largest condition. It
-// reads only the examples holding one of the message's words, and adds
-// each example's products in ascending feature id, the order a pass over
-// each example's words (ids ascending) added them.
-func (m *Matcher) nearestExample(c int, words []matcherEntry, near []float64) int {
-	first, last := int32(m.exampleStart[c]), int32(m.exampleStart[c+1])
-	near = near[:last-first]
-	clear(near)
+// nearestExamples sets the Example of each target's result in out to
+// the index within its condition of the example sharing the most word
+// weight with the message, whose word features (ids ascending) are words
+// (cosine over word features); -1 if none shares a word. The targets are
+// ascending by condition. near is scratch, matcherExplained stretches of
+// one per example of the largest condition. It reads only the examples
+// holding one of the message's words, each word's list once for every
+// target, and adds each example's products in ascending feature id, the
+// order a pass over each example's words (ids ascending) added them.
+func (m *Matcher) nearestExamples(targets []explainTarget, words []matcherEntry, near []float64, out []ConditionScore) {
+	stretch := len(near) / matcherExplained
+	var first, last [matcherExplained]int32
+	var sums [matcherExplained][]float64
+	for i, t := range targets {
+		first[i], last[i] = int32(m.exampleStart[t.cond]), int32(m.exampleStart[t.cond+1])
+		sums[i] = near[i*stretch : i*stretch+int(last[i]-first[i])]
+		clear(sums[i])
+	}
 	for _, e := range words {
 		list := m.examplesByWord.of(e.id)
-		// The first of c's examples in the list (written out: the generic
-		// search with a comparison function cost twice as much).
-		k, hi := 0, len(list)
-		for k < hi {
-			mid := int(uint(k+hi) >> 1)
-			if list[mid].example < first {
-				k = mid + 1
-			} else {
-				hi = mid
+		k, from := 0, 0
+		for i := range targets {
+			// The first of the condition's examples in the list, from where
+			// the previous condition's ended, or began when it is the same
+			// condition (a candidate given twice).
+			if i > 0 && first[i] == first[i-1] {
+				k = from
+			}
+			from = k
+			k = firstExampleFrom(list, k, first[i])
+			sum := sums[i]
+			for ; k < len(list) && list[k].example < last[i]; k++ {
+				sum[list[k].example-first[i]] += float64(e.v) * float64(list[k].v)
 			}
 		}
-		for ; k < len(list) && list[k].example < last; k++ {
-			near[list[k].example-first] += float64(e.v) * float64(list[k].v)
+	}
+	for i, t := range targets {
+		best, at := 0.0, -1
+		for j, d := range sums[i] {
+			if d > best {
+				best, at = d, j
+			}
+		}
+		out[t.k].Example = at
+	}
+}
+
+// firstExampleFrom is the place of the first example at or after first
+// in list[k:] (len(list) if none), by halves (written out: the generic
+// search with a comparison function cost twice as much).
+func firstExampleFrom(list []exampleWeight, k int, first int32) int {
+	hi := len(list)
+	for k < hi {
+		mid := int(uint(k+hi) >> 1)
+		if list[mid].example < first {
+			k = mid + 1
+		} else {
+			hi = mid
 		}
 	}
-	best, at := 0.0, -1
-	for j, d := range near {
-		if d > best {
-			best, at = d, j
-		}
-	}
-	return at
+	return k
 }
 
 // examplePostings are the training examples by word feature: the examples

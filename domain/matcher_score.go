@@ -76,27 +76,79 @@ func (m *Matcher) score(in MatchInput, candidates []int) ([]ConditionScore, read
 
 // scoreText is score with in.Text already read, as text.
 func (m *Matcher) scoreText(text *messageText, in MatchInput, candidates []int) ([]ConditionScore, readMessage) {
-	return m.scoreIn(text, in, candidates, true)
+	return m.scoreIn(text, in, candidates, keepRead|withTerms)
+}
+
+// keptArrays are where scoreWith builds what it returns and keeps: the
+// message's vector and the results.
+type keptArrays struct {
+	vec    vecBuffer
+	scores []ConditionScore
+}
+
+// results is room for n results: kept's array, grown as needed, or a new
+// one when k is nil.
+func (k *keptArrays) results(n int) []ConditionScore {
+	if k == nil {
+		return make([]ConditionScore, n)
+	}
+	if cap(k.scores) < n {
+		k.scores = make([]ConditionScore, n)
+	}
+	return k.scores[:n]
+}
+
+// clear empties the arrays of everything they held.
+func (k *keptArrays) clear() { clear(k.scores[:cap(k.scores)]) }
+
+// scoreTextIn is scoreText with the results and the message's vector in
+// kept's arrays (grown as needed), which the caller keeps as long as what
+// it returns.
+func (m *Matcher) scoreTextIn(text *messageText, in MatchInput, candidates []int, kept *keptArrays) ([]ConditionScore, readMessage) {
+	return m.scoreWith(text, in, candidates, keepRead|withTerms, kept)
 }
 
 // scoreOnce is scoreText for a caller that will explain no more of the
 // results: the message's vector is built in the scoring scratch rather
 // than allocated, as a step's scores and Score need.
 func (m *Matcher) scoreOnce(text *messageText, in MatchInput, candidates []int) []ConditionScore {
-	out, _ := m.scoreIn(text, in, candidates, false)
+	out, _ := m.scoreIn(text, in, candidates, withTerms)
 	return out
 }
 
-// scoreIn is scoreText, returning what it read of the message when keep
-// is set (and nothing otherwise).
-func (m *Matcher) scoreIn(text *messageText, in MatchInput, candidates []int, keep bool) ([]ConditionScore, readMessage) {
+// scoreOptions say what scoreIn does beyond scoring.
+type scoreOptions uint8
+
+const (
+	// keepRead returns what scoring read of the message, to explain more
+	// of the results later.
+	keepRead scoreOptions = 1 << iota
+	// withTerms sets the Terms of the results explained; without it they
+	// stay nil (a step's scores, whose terms nothing reads).
+	withTerms
+)
+
+// scoreIn is scoreText, returning what it read of the message with
+// keepRead (and nothing otherwise).
+func (m *Matcher) scoreIn(text *messageText, in MatchInput, candidates []int, opts scoreOptions) ([]ConditionScore, readMessage) {
+	return m.scoreWith(text, in, candidates, opts, nil)
+}
+
+// scoreWith is scoreIn, building the results and a message vector it
+// keeps (keepRead) in kept's arrays, or in arrays of their own when kept
+// is nil.
+func (m *Matcher) scoreWith(text *messageText, in MatchInput, candidates []int, opts scoreOptions, kept *keptArrays) ([]ConditionScore, readMessage) {
 	scratch := m.scratch.Get().(*scoreScratch)
 	defer m.scratch.Put(scratch)
-	kept := scratch
+	keep := opts&keepRead != 0
+	buf, cbuf := &scratch.vec, &scratch.context
 	if keep {
-		kept = nil
+		buf, cbuf = nil, nil
+		if kept != nil {
+			buf = &kept.vec
+		}
 	}
-	words, q := m.message(text, in.Context, kept)
+	words, q := m.message(text, in.Context, buf, cbuf)
 	acc := scratch.margins
 	m.margins(&q.matcherVec, acc)
 	first, second := topTwo(acc)
@@ -111,25 +163,54 @@ func (m *Matcher) scoreIn(text *messageText, in MatchInput, candidates []int, ke
 		return m.cal.logit([calibrationFeatures]float64{acc[c], lead(acc, c, first, second)})
 	}
 	chosen := m.choose(scratch, acc, first, second, sem, candidates)
-	out := make([]ConditionScore, len(chosen))
-	for k, c := range chosen {
+	// Ranked by small keys, then written out in order: sorting the
+	// results themselves moved ten words a swap.
+	keys := scratch.ranked[:0]
+	for _, c := range chosen {
 		z := lexLogit(c)
-		cs := ConditionScore{Condition: c, Lexical: sigmoid(z), Margin: acc[c], Example: -1}
-		cs.Score = cs.Lexical
+		r := rankedResult{lexical: sigmoid(z), margin: acc[c], cond: c}
+		r.score = r.lexical
 		if sem != nil {
-			cs.Semantic = sigmoid(sem.logit(c))
-			cs.Score = sigmoid(z + sem.logit(c) - m.priorLogit[c])
+			r.score = sigmoid(z + sem.logit(c) - m.priorLogit[c])
 		}
-		out[k] = cs
+		keys = append(keys, r)
 	}
-	slices.SortFunc(out, func(a, b ConditionScore) int {
-		return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(b.Margin, a.Margin), cmp.Compare(a.Condition, b.Condition))
-	})
-	m.explain(out, words, &q, sem, scratch)
+	scratch.ranked = keys
+	slices.SortFunc(keys, byScore)
+	var into *keptArrays
+	if keep {
+		into = kept
+	}
+	out := into.results(len(keys))
+	for i, r := range keys {
+		cs := ConditionScore{Condition: r.cond, Score: r.score, Lexical: r.lexical, Margin: r.margin, Example: -1}
+		if sem != nil {
+			cs.Semantic = sigmoid(sem.logit(r.cond))
+		}
+		out[i] = cs
+	}
+	m.explain(out, words, &q, sem, scratch, opts&withTerms != 0)
 	if !keep {
 		return out, readMessage{}
 	}
 	return out, readMessage{words: words, q: q, sem: sem}
+}
+
+// rankedResult is a result of scoreIn as it is ranked: best score first,
+// then the larger margin, then the lower condition.
+type rankedResult struct {
+	score, margin, lexical float64
+	cond                   int
+}
+
+func byScore(a, b rankedResult) int {
+	if c := cmp.Compare(b.score, a.score); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(b.margin, a.margin); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.cond, b.cond)
 }
 
 // choose is which conditions scoreIn returns, given their margins acc
@@ -167,18 +248,13 @@ func (m *Matcher) choose(scratch *scoreScratch, acc []float64, first, second int
 }
 
 // message is text's words and vector, context mixed in, the vector in
-// scratch's arrays unless scratch is nil. A text read with another
-// matcher's negation scope is read again.
-func (m *Matcher) message(text *messageText, context string, scratch *scoreScratch) ([]matcherWord, messageVec) {
+// buf's arrays unless buf is nil and the context's in cbuf's unless cbuf
+// is nil. A text read with another matcher's negation scope is read again.
+func (m *Matcher) message(text *messageText, context string, buf *vecBuffer, cbuf *contextBuffer) ([]matcherWord, messageVec) {
 	if text.scope != m.tuning.negationScope {
 		text = readMessageText(text.text, m.tuning.negationScope)
 	}
 	words := text.words
-	var buf *vecBuffer
-	var cbuf *contextBuffer
-	if scratch != nil {
-		buf, cbuf = &scratch.vec, &scratch.context
-	}
 	q := m.vocab.messageVector(text, buf)
 	if context != "" && len(words) < matcherContextWords {
 		ctx := m.contextVector(context, cbuf)
@@ -233,7 +309,7 @@ func (m *Matcher) explainMore(msg *readMessage, scores []ConditionScore) {
 	scratch := m.scratch.Get().(*scoreScratch)
 	defer m.scratch.Put(scratch)
 	for start := 0; start < len(scores); start += matcherExplained {
-		m.explain(scores[start:min(len(scores), start+matcherExplained)], msg.words, &msg.q, msg.sem, scratch)
+		m.explain(scores[start:min(len(scores), start+matcherExplained)], msg.words, &msg.q, msg.sem, scratch, true)
 	}
 }
 
@@ -243,6 +319,7 @@ type scoreScratch struct {
 	logOdds []float64      // one per condition
 	heap    []scored       // bestConditions'
 	chosen  []int          // the conditions a call returns
+	ranked  []rankedResult // the results, as they are ranked
 	credit  []float64      // explain's, per result and word
 	vec     vecBuffer      // the message's vector, when the caller keeps none of it
 	context contextBuffer  // a short message's context and the vector with it, likewise

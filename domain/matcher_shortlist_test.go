@@ -26,7 +26,7 @@ func TestShortlistByMarginChoosesWhatRankingEveryConditionChooses(t *testing.T) 
 			if i%5 != 0 {
 				continue
 			}
-			_, q := m.message(readMessageText(r.text, m.tuning.negationScope), "", nil)
+			_, q := m.message(readMessageText(r.text, m.tuning.negationScope), "", nil, nil)
 			m.margins(&q.matcherVec, acc)
 			first, second := topTwo(acc)
 			for c := range z {

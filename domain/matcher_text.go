@@ -313,14 +313,29 @@ func extractFeatures(words []matcherWord) matcherFeatures {
 // grown as needed, when buf is not nil, and without origins unless
 // withOrigin: a context's vector needs neither an array of its own nor them.
 func appendFeatures(buf *[]uint64, words []matcherWord, withOrigin bool) matcherFeatures {
+	var origins *[]int32
+	if withOrigin {
+		origins = new([]int32)
+	}
+	return featuresIn(buf, origins, words)
+}
+
+// featuresIn is extractFeatures with the hashes in *buf's array and the
+// origins in *origins' (each grown as needed, a new one when nil), and
+// without origins when origins is nil.
+func featuresIn(buf *[]uint64, origins *[]int32, words []matcherWord) matcherFeatures {
 	// Sized exactly up front: a turn scores every message, and growing
 	// these slices one append at a time was most of what scoring
 	// allocated. Word features' origins come first, then the grams'.
 	nWords, grams := featureCounts(words)
 	hashes := hashArray(buf, nWords+grams) // both blocks, one array
 	f := matcherFeatures{words: hashes[:0:nWords], chars: hashes[nWords : nWords : nWords+grams]}
+	withOrigin := origins != nil
 	if withOrigin {
-		f.origin = make([]int32, nWords, nWords+grams)
+		if cap(*origins) < nWords+grams {
+			*origins = make([]int32, nWords, nWords+grams)
+		}
+		f.origin = (*origins)[:nWords]
 	}
 	runes := make([]rune, 0, 32)
 	for i, w := range words {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"sync"
 )
 
 // matcherVocab maps the feature hashes seen in training to dense ids and
@@ -254,12 +255,64 @@ type messageText struct {
 
 // readMessageText reads text with negations covering scope words.
 func readMessageText(text string, scope int) *messageText {
-	t := &messageText{text: text, scope: scope, words: matcherWords(text, scope)}
-	t.f = extractFeatures(t.words)
+	return readMessageTextIn(text, scope, nil)
+}
+
+// messageBuffers are the arrays a message read for scoring lives in,
+// and its vector and scores with the policy's matcher: kept between turns in
+// messageBufferPool by a MessageScores released.
+type messageBuffers struct {
+	text      messageText
+	words     []matcherWord
+	hashes    []uint64
+	origins   []int32
+	positions []int32
+	kept      keptArrays
+}
+
+// messageBufferPool holds messageBuffers between turns.
+var messageBufferPool = sync.Pool{New: func() any { return new(messageBuffers) }}
+
+// maxPooledFeatures is the most features of a message whose buffers go
+// back to messageBufferPool: a long message's are left to the collector.
+const maxPooledFeatures = 4096
+
+// put hands b back to messageBufferPool, holding nothing of its message.
+func (b *messageBuffers) put() {
+	if cap(b.hashes) > maxPooledFeatures {
+		return
+	}
+	clear(b.words)
+	b.kept.clear()
+	b.text = messageText{}
+	messageBufferPool.Put(b)
+}
+
+// readMessageTextIn is readMessageText in b's arrays (grown as needed),
+// or in arrays of its own when b is nil.
+func readMessageTextIn(text string, scope int, b *messageBuffers) *messageText {
+	var t *messageText
+	var words []matcherWord
+	var hashes *[]uint64
+	var origins, positions *[]int32
+	if b == nil {
+		t, words = &messageText{}, make([]matcherWord, 0, 16)
+		origins, positions = new([]int32), new([]int32)
+	} else {
+		t, words, hashes, origins, positions = &b.text, b.words[:0], &b.hashes, &b.origins, &b.positions
+	}
+	*t = messageText{text: text, scope: scope, words: appendMatcherWords(words, text, scope)}
+	if b != nil {
+		b.words = t.words
+	}
+	t.f = featuresIn(hashes, origins, t.words)
 	nw, n := len(t.f.words), len(t.f.words)+len(t.f.chars)
-	positions := make([]int32, 2*n) // the second half is the sort's
-	t.order[0] = sortOccurrences(t.f.words, t.f.origin[:nw], positions[:nw], positions[n:n+nw])
-	t.order[1] = sortOccurrences(t.f.chars, t.f.origin[nw:], positions[nw:n], positions[n+nw:])
+	if cap(*positions) < 2*n {
+		*positions = make([]int32, 2*n) // the second half is the sort's
+	}
+	all := (*positions)[:2*n]
+	t.order[0] = sortOccurrences(t.f.words, t.f.origin[:nw], all[:nw], all[n:n+nw])
+	t.order[1] = sortOccurrences(t.f.chars, t.f.origin[nw:], all[nw:n], all[n+nw:])
 	return t
 }
 

@@ -20,12 +20,14 @@ func SelectRules(cands []RuleCandidate, threshold float64, topK int) (ranked []R
 		}
 		return cmp.Compare(a.RuleID, b.RuleID)
 	})
-	for i := range cands {
-		if cands[i].Score < threshold || len(matched) == topK {
-			break
-		}
-		cands[i].Matched = true
-		matched = append(matched, cands[i])
+	n := 0
+	for n < len(cands) && !(cands[n].Score < threshold) && n != topK {
+		cands[n].Matched = true
+		n++
+	}
+	if n > 0 {
+		// One array, sized: appending one by one grew it a few times.
+		matched = slices.Clone(cands[:n])
 	}
 	slices.SortStableFunc(matched, func(a, b RuleCandidate) int {
 		return cmp.Compare(b.Priority, a.Priority)

@@ -16,6 +16,22 @@ type explanationParts struct {
 	reask string
 }
 
+// matchReason says why candidate m matched: by the judge or by score
+// against threshold, and the example it is most like when it has one
+// (one Sprintf: a turn explains each of its matches).
+func matchReason(m domain.RuleCandidate, judged bool, threshold float64) string {
+	switch {
+	case judged && m.Example != "":
+		return fmt.Sprintf("rule judge found it applicable (score %.2f); most like the example %q", m.Score, m.Example)
+	case judged:
+		return fmt.Sprintf("rule judge found it applicable (score %.2f)", m.Score)
+	case m.Example != "":
+		return fmt.Sprintf("condition matched with score %.2f ≥ threshold %.2f; most like the example %q", m.Score, threshold, m.Example)
+	default:
+		return fmt.Sprintf("condition matched with score %.2f ≥ threshold %.2f", m.Score, threshold)
+	}
+}
+
 // explain assembles the turn's explanation, once, from what each step
 // decided.
 func explain(p explanationParts) domain.Explanation {
@@ -30,16 +46,12 @@ func explain(p explanationParts) domain.Explanation {
 		e.Candidates = d.sel.ranked // recorded: a copy of its own
 	}
 	e.Filtered = d.cands.filtered
-	threshold := d.cp.Settings.MatchThreshold
+	if len(d.sel.matched) > 0 {
+		e.Matched = make([]domain.RuleMatch, 0, len(d.sel.matched))
+	}
 	for _, m := range d.sel.matched {
-		reason := fmt.Sprintf("condition matched with score %.2f ≥ threshold %.2f", m.Score, threshold)
-		if d.sel.judged {
-			reason = fmt.Sprintf("rule judge found it applicable (score %.2f)", m.Score)
-		}
-		if m.Example != "" {
-			reason += fmt.Sprintf("; most like the example %q", m.Example)
-		}
-		e.Matched = append(e.Matched, domain.RuleMatch{RuleID: m.RuleID, Score: m.Score, Reason: reason})
+		e.Matched = append(e.Matched, domain.RuleMatch{RuleID: m.RuleID, Score: m.Score,
+			Reason: matchReason(m, d.sel.judged, d.cp.Settings.MatchThreshold)})
 	}
 	e.Scenario = d.nav.decision
 	e.ToolCalls = append(e.ToolCalls, p.calls...)

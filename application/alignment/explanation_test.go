@@ -2,6 +2,7 @@ package alignment
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -124,4 +125,45 @@ func TestRunTurnErrors(t *testing.T) {
 			Message: "x"}, func(string) error { return nil })
 		assert.Equal(t, domain.CodeInternal, domain.ErrorCodeOf(err))
 	})
+}
+
+// A turn's candidate list goes back to a pool once its rules are selected,
+// for the next turn to fill: the candidates and matches a turn recorded
+// (scores, terms, examples) must stay as they were while later turns run.
+func TestRecordedCandidatesOutliveTheTurn(t *testing.T) {
+	p := testPolicy(
+		globalRule("hours", "opening hours", "ACTION-HOURS", "when do you open", "what are your opening hours"),
+		globalRule("refund", "refund request", "ACTION-REFUND", "I want my money back", "can I get a refund"),
+		globalRule("damaged", "damaged item", "ACTION-DAMAGED", "the item arrived broken", "it came damaged"),
+	)
+	h := newHarness(t, p, newFakeModel(say("ok")))
+	messages := []string{"when do you open on sunday", "I want a refund for the broken item",
+		"it came damaged, money back please", "what are your opening hours"}
+	recorded := func(e domain.Explanation) string {
+		b, err := json.Marshal(struct {
+			C []domain.RuleCandidate
+			M []domain.RuleMatch
+		}{e.Candidates, e.Matched})
+		require.NoError(t, err)
+		return string(b)
+	}
+	var kept []domain.Explanation
+	var want []string
+	for round := range 3 {
+		for _, msg := range messages {
+			r, err := h.try(msg)
+			require.NoError(t, err)
+			if round == 0 {
+				require.NotEmpty(t, r.Explanation.Candidates, msg)
+				for _, c := range r.Explanation.Candidates {
+					require.NotEmpty(t, c.RuleID, "%q's record names its candidates", msg)
+					require.Greater(t, c.Score, 0.0, "%q's record scores its candidates", msg)
+				}
+				kept, want = append(kept, r.Explanation), append(want, recorded(r.Explanation))
+			}
+		}
+	}
+	for i, e := range kept {
+		assert.Equal(t, want[i], recorded(e), "%q's record after %d more turns", messages[i], 3*len(messages)-i-1)
+	}
 }

@@ -97,6 +97,9 @@ func (e *Engine) decide(ctx context.Context, in ports.TurnInput, timer *stepTime
 	}
 	start = timer.begin()
 	scores := match(d.cp, in, d.similarity, asked)
+	// What the turn keeps of the scores is copied out of them by the end
+	// of decide: the arrays the message was read into go back.
+	defer scores.message.Release()
 	timer.end("matching", start)
 	start = timer.begin()
 	d.coll = e.collect(ctx, d.cp, in, d.now, asked)
@@ -107,7 +110,9 @@ func (e *Engine) decide(ctx context.Context, in ports.TurnInput, timer *stepTime
 	start = timer.begin()
 	d.cands = candidates(d.cp, in, &d.nav, &scores)
 	timer.end("retrieval", start)
-	if err := e.selectRules(ctx, d, in, timer); err != nil {
+	err = e.selectRules(ctx, d, in, timer)
+	d.cands.release() // the selection holds copies
+	if err != nil {
 		return nil, err
 	}
 	d.sel = explainMatches(d.sel, scores.message, d.cp)

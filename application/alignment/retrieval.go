@@ -1,6 +1,9 @@
 package alignment
 
 import (
+	"slices"
+	"sync"
+
 	"focal/domain"
 	"focal/ports"
 )
@@ -12,8 +15,33 @@ const maxRecordedCandidates = 20
 // ruleCandidates are the rules that may match this turn, scored, and the
 // rules in scope that may not fire, with why.
 type ruleCandidates struct {
+	// list is in an array of candidateLists until release.
 	list     []domain.RuleCandidate
 	filtered []domain.FilteredRule
+	buf      *[]domain.RuleCandidate
+}
+
+// candidateLists hold turns' candidate lists between turns: a list lives
+// only until its turn's rules are selected (what the turn records of it
+// is copied), and a fresh one per turn was a tenth of a turn's allocated
+// bytes.
+var candidateLists = sync.Pool{New: func() any { return new([]domain.RuleCandidate) }}
+
+// maxPooledCandidates is the longest list candidateLists keeps.
+const maxPooledCandidates = 1024
+
+// release hands the list back to candidateLists, emptied (nothing it
+// held stays reachable from the pool); c.list is nil after.
+func (c *ruleCandidates) release() {
+	if c.buf == nil {
+		return
+	}
+	clear(c.list)
+	if cap(c.list) <= maxPooledCandidates {
+		*c.buf = c.list[:0]
+		candidateLists.Put(c.buf)
+	}
+	c.list, c.buf = nil, nil
 }
 
 // candidates keeps the scored rules in scope that may fire. A rule is in
@@ -22,7 +50,8 @@ type ruleCandidates struct {
 // turn still answers the message that left it.
 func candidates(cp *domain.CompiledPolicy, in ports.TurnInput, nav *navigation, m *matching) ruleCandidates {
 	before := in.Session.Scenario
-	out := ruleCandidates{list: make([]domain.RuleCandidate, 0, m.message.NumRules())}
+	buf := candidateLists.Get().(*[]domain.RuleCandidate)
+	out := ruleCandidates{list: slices.Grow((*buf)[:0], m.message.NumRules()), buf: buf}
 	for r := range m.message.EachRule {
 		if !cp.InScope(r.Index, nav.position) && !cp.InScope(r.Index, before) {
 			continue
@@ -64,16 +93,14 @@ func selectJudged(cp *domain.CompiledPolicy, cands []domain.RuleCandidate, appli
 	return selection{ranked: recorded(ranked), matched: matched, judged: true}
 }
 
-// recorded are the candidates a turn's explanation keeps: the best
-// maxRecordedCandidates of ranked. The record keeps ranked's own array
-// when it holds no more than that (the candidates are not used after the
-// turn), a copy otherwise, so that a stored turn does not hold on to the
-// long tail.
+// recorded are the candidates a turn's explanation keeps: a copy of the
+// best maxRecordedCandidates of ranked (whose array is the turn's
+// candidate list, handed back to candidateLists once rules are selected),
+// never nil.
 func recorded(ranked []domain.RuleCandidate) []domain.RuleCandidate {
-	if ranked != nil && cap(ranked) <= maxRecordedCandidates {
-		return ranked[:len(ranked):len(ranked)]
-	}
-	return append([]domain.RuleCandidate{}, ranked[:min(len(ranked), maxRecordedCandidates)]...)
+	out := make([]domain.RuleCandidate, min(len(ranked), maxRecordedCandidates))
+	copy(out, ranked)
+	return out
 }
 
 // explainMatches names the supporting example of each matched rule that
