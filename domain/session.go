@@ -40,7 +40,7 @@ type Session struct {
 	// TurnCount is the number of committed turns.
 	TurnCount int `json:"turn_count"`
 	// RuleFires counts, per rule id, how often and when it last matched.
-	RuleFires map[string]RuleFire `json:"rule_fires,omitempty"`
+	RuleFires RuleFires `json:"rule_fires,omitempty"`
 	// Scenario is the active scenario position, nil when none is active.
 	Scenario *ScenarioPosition `json:"scenario,omitempty"`
 	// FlowStack holds the flows waiting under the active one, innermost
@@ -156,7 +156,7 @@ func (s *Session) copyParts(p sharedParts) {
 		return
 	}
 	if p&sharedFires != 0 {
-		s.RuleFires = maps.Clone(s.RuleFires)
+		s.RuleFires = slices.Clone(s.RuleFires)
 	}
 	if p&sharedVariables != 0 && s.Variables != nil {
 		s.Variables = deepCopy(s.Variables).(map[string]any)
@@ -195,7 +195,7 @@ func (s *Session) FireBlocked(r *Rule, turn int) string {
 	if !r.Enabled {
 		return "disabled"
 	}
-	f := s.RuleFires[r.ID]
+	f := s.RuleFires.Get(r.ID)
 	if r.MaxFiresPerSession > 0 && f.Count >= r.MaxFiresPerSession {
 		return "max_fires_reached"
 	}
@@ -207,14 +207,8 @@ func (s *Session) FireBlocked(r *Rule, turn int) string {
 
 // RecordFire notes that rule id matched in turn.
 func (s *Session) RecordFire(id string, turn int) {
-	s.own(sharedFires)
-	if s.RuleFires == nil {
-		s.RuleFires = map[string]RuleFire{}
-	}
-	f := s.RuleFires[id]
-	f.Count++
-	f.LastTurn = turn
-	s.RuleFires[id] = f
+	s.RuleFires = s.RuleFires.recorded(id, turn, s.borrowed&sharedFires == 0)
+	s.borrowed &^= sharedFires
 }
 
 // EnterStep moves the session to step of scenario in turn, starting the

@@ -50,7 +50,7 @@ func TestFireBlocked(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newSession()
-			s.RuleFires = tt.fires
+			s.RuleFires = domain.RuleFiresOf(tt.fires)
 			require.Equal(t, tt.want, s.FireBlocked(&tt.rule, tt.turn))
 		})
 	}
@@ -60,12 +60,12 @@ func TestRecordFireThenCooldown(t *testing.T) {
 	s := newSession()
 	r := &domain.Rule{ID: "r", Enabled: true, CooldownTurns: 2, MaxFiresPerSession: 2}
 	s.RecordFire("r", 3)
-	require.Equal(t, domain.RuleFire{Count: 1, LastTurn: 3}, s.RuleFires["r"])
+	require.Equal(t, domain.RuleFire{Count: 1, LastTurn: 3}, s.RuleFires.Get("r"))
 	require.Equal(t, "cooldown", s.FireBlocked(r, 4))
 	require.Equal(t, "cooldown", s.FireBlocked(r, 5))
 	require.Equal(t, "", s.FireBlocked(r, 6))
 	s.RecordFire("r", 6)
-	require.Equal(t, domain.RuleFire{Count: 2, LastTurn: 6}, s.RuleFires["r"])
+	require.Equal(t, domain.RuleFire{Count: 2, LastTurn: 6}, s.RuleFires.Get("r"))
 	require.Equal(t, "max_fires_reached", s.FireBlocked(r, 20))
 }
 
@@ -137,7 +137,7 @@ func TestCloneIsCopyOnWrite(t *testing.T) {
 
 	wantS := func() {
 		t.Helper()
-		require.Equal(t, map[string]domain.RuleFire{"r": {Count: 1, LastTurn: 1}}, s.RuleFires)
+		require.Equal(t, domain.RuleFiresOf(map[string]domain.RuleFire{"r": {Count: 1, LastTurn: 1}}), s.RuleFires)
 		require.Equal(t, map[string]any{"name": "Ana"}, s.Variables)
 		require.Equal(t, &domain.ScenarioPosition{ScenarioID: "returns", StepID: "ask", StartedTurn: 1, StepVisits: map[string]int{"ask": 1}}, s.Scenario)
 		require.Equal(t, []domain.StepVisit{{ScenarioID: "returns", StepID: "ask", Turn: 1}}, s.VisitHistory)
@@ -145,7 +145,7 @@ func TestCloneIsCopyOnWrite(t *testing.T) {
 		require.Equal(t, 0, s.TurnCount)
 	}
 	wantS()
-	require.Equal(t, map[string]domain.RuleFire{"r": {Count: 2, LastTurn: 2}, "new": {Count: 1, LastTurn: 2}}, c.RuleFires)
+	require.Equal(t, domain.RuleFiresOf(map[string]domain.RuleFire{"r": {Count: 2, LastTurn: 2}, "new": {Count: 1, LastTurn: 2}}), c.RuleFires)
 	require.Equal(t, "label", c.Scenario.StepID)
 	require.Len(t, c.VisitHistory, 2)
 
@@ -154,7 +154,7 @@ func TestCloneIsCopyOnWrite(t *testing.T) {
 	s.RecordFire("r", 3)
 	s.EnterStep("other", "x", 3)
 	s.SetVariable("name", "Cy")
-	require.Equal(t, domain.RuleFire{Count: 1, LastTurn: 1}, c2.RuleFires["r"])
+	require.Equal(t, domain.RuleFire{Count: 1, LastTurn: 1}, c2.RuleFires.Get("r"))
 	require.Equal(t, "ask", c2.Scenario.StepID)
 	require.Equal(t, "Ana", c2.Variables["name"])
 	require.Len(t, c2.VisitHistory, 1)
@@ -198,7 +198,7 @@ func TestConcurrentClones(t *testing.T) {
 	}
 	wg.Wait()
 	for _, x := range []*domain.Session{stored, s} {
-		require.Equal(t, domain.RuleFire{Count: 1, LastTurn: 1}, x.RuleFires["r"])
+		require.Equal(t, domain.RuleFire{Count: 1, LastTurn: 1}, x.RuleFires.Get("r"))
 		require.Equal(t, map[string]any{"k": "x"}, x.Variables["v"])
 		require.Equal(t, "ask", x.Scenario.StepID)
 	}
@@ -213,8 +213,8 @@ func TestFrozenSessionCopiesOnWrite(t *testing.T) {
 	c := s.Clone()
 	s.RecordFire("r", 2)
 	c.RecordFire("other", 2)
-	require.Equal(t, map[string]domain.RuleFire{"r": {Count: 2, LastTurn: 2}}, s.RuleFires)
-	require.Equal(t, map[string]domain.RuleFire{"r": {Count: 1, LastTurn: 1}, "other": {Count: 1, LastTurn: 2}}, c.RuleFires)
+	require.Equal(t, domain.RuleFiresOf(map[string]domain.RuleFire{"r": {Count: 2, LastTurn: 2}}), s.RuleFires)
+	require.Equal(t, domain.RuleFiresOf(map[string]domain.RuleFire{"r": {Count: 1, LastTurn: 1}, "other": {Count: 1, LastTurn: 2}}), c.RuleFires)
 }
 
 func TestCloneOfEmptyAndNilSessions(t *testing.T) {

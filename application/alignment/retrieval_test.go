@@ -121,7 +121,7 @@ func TestRetrievalCooldownAndMaxFires(t *testing.T) {
 	r3 := h.run("warranty, once more")
 	assert.Equal(t, []string{"cool"}, matchedIDs(r3.exp()), "the cooldown is over, the fire budget is not")
 	assert.Equal(t, map[string]string{"once": "max_fires_reached"}, filtered(r3))
-	assert.Equal(t, domain.RuleFire{Count: 2, LastTurn: 3}, r3.Session.RuleFires["cool"])
+	assert.Equal(t, domain.RuleFire{Count: 2, LastTurn: 3}, r3.Session.RuleFires.Get("cool"))
 }
 
 func TestRetrievalDisabledRuleNeverMatches(t *testing.T) {

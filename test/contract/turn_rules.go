@@ -100,7 +100,7 @@ func testTurnCopies(t *testing.T, f *fixture) {
 		requireJSONEqual(t, json.RawMessage(wantJSON), got, what)
 		st := f.get(tenant, s.ID)
 		require.Equal(t, "keep me", st.Variables["last_message"], what)
-		require.Equal(t, 1, st.RuleFires["rule-greet"].Count, what)
+		require.Equal(t, 1, st.RuleFires.Get("rule-greet").Count, what)
 	}
 	mutate := func(x *domain.Turn) {
 		x.Message = "changed"

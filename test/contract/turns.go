@@ -42,7 +42,7 @@ func testCommitMakesStateVisible(t *testing.T, f *fixture) {
 
 	requireTurnStored(t, f, turn, s)
 	requireSessionState(t, f, s, turn.SessionAfter, 1)
-	require.Equal(t, domain.RuleFire{Count: 1, LastTurn: 1}, f.get(tenant, s.ID).RuleFires["rule-greet"])
+	require.Equal(t, domain.RuleFire{Count: 1, LastTurn: 1}, f.get(tenant, s.ID).RuleFires.Get("rule-greet"))
 
 	next := f.lock(tenant, s.ID, longTTL)
 	second := nextTurn(next.Session(), "and again")
@@ -50,8 +50,8 @@ func testCommitMakesStateVisible(t *testing.T, f *fixture) {
 	f.release(next)
 	requireSessionState(t, f, s, second.SessionAfter, 2)
 	st := f.get(tenant, s.ID)
-	require.Equal(t, domain.RuleFire{Count: 2, LastTurn: 2}, st.RuleFires["rule-greet"])
-	require.Equal(t, domain.RuleFire{Count: 1, LastTurn: 2}, st.RuleFires["rule-even"])
+	require.Equal(t, domain.RuleFire{Count: 2, LastTurn: 2}, st.RuleFires.Get("rule-greet"))
+	require.Equal(t, domain.RuleFire{Count: 1, LastTurn: 2}, st.RuleFires.Get("rule-even"))
 	require.Equal(t, "step-2", st.Scenario.StepID)
 	require.Equal(t, "and again", st.Variables["last_message"])
 
@@ -60,7 +60,7 @@ func testCommitMakesStateVisible(t *testing.T, f *fixture) {
 	st.EnterStep("returns", "changed", 3)
 	again := f.get(tenant, s.ID)
 	require.Equal(t, "and again", again.Variables["last_message"], "a read returns a copy")
-	require.Equal(t, domain.RuleFire{Count: 2, LastTurn: 2}, again.RuleFires["rule-greet"], "a read returns a copy")
+	require.Equal(t, domain.RuleFire{Count: 2, LastTurn: 2}, again.RuleFires.Get("rule-greet"), "a read returns a copy")
 	require.Equal(t, "step-2", again.Scenario.StepID, "a read returns a copy")
 	found, created := f.findOrCreate(k)
 	require.False(t, created)

@@ -1,0 +1,124 @@
+package domain
+
+import (
+	"bytes"
+	"encoding/json"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// RuleFires counts, per rule id, how often and when each rule matched in
+// a session: one array sorted by rule id. A session copies it before it
+// records a fire (copy-on-write, see Session.Clone), once per turn that
+// fires a rule, and a returning user's fires grow with every rule the
+// conversation touches: an array is copied in one allocation of 32 bytes
+// a rule, where a map cloned its whole table and hashed every key again.
+// Its JSON is the object a map of rule id to RuleFire has, keys in order.
+type RuleFires []RuleFireEntry
+
+// RuleFireEntry is one rule's firing record.
+type RuleFireEntry struct {
+	RuleID string
+	RuleFire
+}
+
+// RuleFiresOf returns the fires of m.
+func RuleFiresOf(m map[string]RuleFire) RuleFires {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(RuleFires, 0, len(m))
+	for _, id := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, RuleFireEntry{RuleID: id, RuleFire: m[id]})
+	}
+	return out
+}
+
+// find returns where rule id is, or would be inserted, and whether it is
+// there.
+func (f RuleFires) find(id string) (int, bool) {
+	return slices.BinarySearchFunc(f, id, func(e RuleFireEntry, id string) int { return strings.Compare(e.RuleID, id) })
+}
+
+// Get returns rule id's record, zero when it never fired.
+func (f RuleFires) Get(id string) RuleFire {
+	if i, ok := f.find(id); ok {
+		return f[i].RuleFire
+	}
+	return RuleFire{}
+}
+
+// recorded returns f with rule id's fire in turn counted: f itself,
+// changed in place, when owned holds and the rule has a record; else a
+// new array, f left as it was.
+func (f RuleFires) recorded(id string, turn int, owned bool) RuleFires {
+	i, ok := f.find(id)
+	if ok {
+		if !owned {
+			f = slices.Clone(f)
+		}
+		f[i].Count++
+		f[i].LastTurn = turn
+		return f
+	}
+	out := make(RuleFires, len(f)+1)
+	copy(out, f[:i])
+	out[i] = RuleFireEntry{RuleID: id, RuleFire: RuleFire{Count: 1, LastTurn: turn}}
+	copy(out[i+1:], f[i:])
+	return out
+}
+
+// MarshalJSON writes the fires as an object keyed by rule id.
+func (f RuleFires) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, 2+len(f)*48)
+	b = append(b, '{')
+	for i, e := range f {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if plainJSON(e.RuleID) {
+			b = append(append(append(b, '"'), e.RuleID...), '"')
+		} else {
+			id, err := json.Marshal(e.RuleID)
+			if err != nil {
+				return nil, err
+			}
+			b = append(b, id...)
+		}
+		b = append(b, `:{"count":`...)
+		b = strconv.AppendInt(b, int64(e.Count), 10)
+		b = append(b, `,"last_turn":`...)
+		b = strconv.AppendInt(b, int64(e.LastTurn), 10)
+		b = append(b, '}')
+	}
+	return append(b, '}'), nil
+}
+
+// plainJSON reports whether s is written in JSON as it is, between
+// quotes, as encoding/json writes it: printable ASCII without the
+// characters it escapes.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
+}
+
+// UnmarshalJSON reads the object MarshalJSON writes (null: no fires).
+func (f *RuleFires) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(bytes.TrimSpace(b), []byte("null")) {
+		*f = nil
+		return nil
+	}
+	var m map[string]RuleFire
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	*f = RuleFiresOf(m)
+	return nil
+}
