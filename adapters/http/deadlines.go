@@ -36,7 +36,7 @@ func deadlines(cfg Config) gin.HandlerFunc {
 			d.body = readDeadlineBody{ReadCloser: c.Request.Body, rc: &d.rc}
 			c.Request.Body = &d.body
 		}
-		d.writer = writeDeadlineWriter{ResponseWriter: c.Writer, rc: &d.rc, timeout: cfg.WriteTimeout}
+		d.writer = writeDeadlineWriter{ResponseWriter: c.Writer, rc: &d.rc, timeout: cfg.WriteTimeout, keepConn: cfg.SSEKeepConnection}
 		c.Writer = &d.writer
 		defer d.writer.finish()
 		c.Next()
@@ -72,6 +72,8 @@ type writeDeadlineWriter struct {
 	gin.ResponseWriter
 	rc      *http.ResponseController
 	timeout time.Duration
+	// keepConn leaves streams on net/http (FOCAL_SSE_KEEP_CONNECTION).
+	keepConn bool
 	// stream is the connection once a stream has taken it over
 	// (takeOver): the stream writes to it, it reports the stream's
 	// status and size to the access log, and it is closed when the

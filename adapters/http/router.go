@@ -46,6 +46,12 @@ type Config struct {
 	// SSEHeartbeat is how often an idle stream gets a comment line, so
 	// proxies keep it open.
 	SSEHeartbeat time.Duration `env:"SSE_HEARTBEAT" envDefault:"15s" yaml:"sse_heartbeat"`
+	// SSEKeepConnection leaves an HTTP/1.1 stream on net/http, its
+	// connection open for the client's next request, for proxies that pool
+	// their upstream connections. By default a stream takes its connection
+	// over and closes it when it ends, holding about 10 KiB less while it
+	// waits (see takeOver).
+	SSEKeepConnection bool `env:"SSE_KEEP_CONNECTION" envDefault:"false" yaml:"sse_keep_connection"`
 }
 
 // Validate checks the configuration.

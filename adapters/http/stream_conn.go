@@ -40,7 +40,8 @@ var crlf = []byte("\r\n")
 // and returns the connection and the context the stream runs under. It
 // returns nil, and the request's context, where the connection cannot be
 // taken: HTTP/2, HTTP/1.0, a writer that is not net/http's (tests'
-// recorders), a router without the deadlines middleware.
+// recorders), a router without the deadlines middleware, or with
+// FOCAL_SSE_KEEP_CONNECTION set.
 //
 // Why: net/http keeps a 4 KiB read buffer, a 4 KiB write buffer and a
 // 2 KiB chunking buffer for a connection as long as its handler runs;
@@ -49,7 +50,7 @@ var crlf = []byte("\r\n")
 func takeOver(c *gin.Context) (*streamConn, context.Context) {
 	ctx := c.Request.Context()
 	dw, hijackable := deadlineWriterOf(c.Writer)
-	if dw == nil || !hijackable || c.Request.ProtoMajor != 1 || c.Request.ProtoMinor < 1 {
+	if dw == nil || dw.keepConn || !hijackable || c.Request.ProtoMajor != 1 || c.Request.ProtoMinor < 1 {
 		return nil, ctx
 	}
 	conn, rw, err := dw.rc.Hijack()

@@ -8,9 +8,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"runtime"
 	"runtime/metrics"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,13 +28,19 @@ import (
 // access log's place) reads once the handler returned.
 func streamServer(t *testing.T, writeTimeout time.Duration, handler gin.HandlerFunc, seen chan<- [2]int) *httptest.Server {
 	t.Helper()
+	return streamServerWith(t, Config{WriteTimeout: writeTimeout}, handler, seen)
+}
+
+// streamServerWith is streamServer with the deadlines middleware set by cfg.
+func streamServerWith(t *testing.T, cfg Config, handler gin.HandlerFunc, seen chan<- [2]int) *httptest.Server {
+	t.Helper()
 	r := gin.New()
 	r.Use(func(c *gin.Context) {
 		c.Next()
 		if seen != nil {
 			seen <- [2]int{c.Writer.Status(), c.Writer.Size()}
 		}
-	}, deadlines(Config{WriteTimeout: writeTimeout}))
+	}, deadlines(cfg))
 	r.POST("/s", handler)
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
@@ -192,4 +200,37 @@ func mustStream(err error) {
 	if err != nil {
 		panic(err)
 	}
+}
+
+// With FOCAL_SSE_KEEP_CONNECTION a stream stays on net/http: the same
+// events, and the connection stays open for the client's next request,
+// which a proxy pooling its upstream connections reuses.
+func TestStreamKeepsItsConnectionWhenConfigured(t *testing.T) {
+	rec := httptest.NewRecorder()
+	c, _ := gin.CreateTestContext(rec)
+	c.Request = httptest.NewRequest(http.MethodPost, "/s", nil)
+	threeEvents(c)
+	want := rec.Body.String()
+
+	var took atomic.Bool
+	srv := streamServerWith(t, Config{WriteTimeout: time.Second, SSEKeepConnection: true}, func(c *gin.Context) {
+		threeEvents(c)
+		took.Store(deadlineWriterFor(c).stream != nil)
+	}, nil)
+	client := srv.Client()
+	reused := make([]bool, 2)
+	for i := range reused {
+		trace := &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) { reused[i] = info.Reused }}
+		req, err := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), http.MethodPost, srv.URL+"/s", strings.NewReader("{}"))
+		require.NoError(t, err)
+		resp, err := client.Do(req)
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		require.NoError(t, resp.Body.Close())
+		assert.Equal(t, want, string(body))
+		assert.False(t, resp.Close, "no Connection: close")
+		assert.False(t, took.Load(), "the stream stayed on net/http")
+	}
+	assert.Equal(t, []bool{false, true}, reused, "the second stream came over the first one's connection")
 }
