@@ -43,32 +43,28 @@ echo "screenshots and other test artifacts: $FOCAL_TEST_ARTIFACTS"
 step "conversation tests (focal test)"
 go run ./cmd/focal test examples/demo-agent.yaml examples/tests/*.yaml
 
-if [[ -z ${FOCAL_TEST_MONGO_URI:-} ]]; then
-	step "start the MongoDB test server (FerretDB)"
-	started_mongo=1
-	FOCAL_TEST_MONGO_URI=$(scripts/mongo-server.sh start "$statedir")
-	export FOCAL_TEST_MONGO_URI
-	echo "FOCAL_TEST_MONGO_URI=$FOCAL_TEST_MONGO_URI"
-fi
+# start_server VAR FLAG SCRIPT DIR TITLE: unless VAR is set already, starts
+# a test server with SCRIPT in DIR, sets FLAG (finish stops it) and
+# exports the server's address as VAR.
+start_server() {
+	local var=$1 flag=$2 script=$3 dir=$4 title=$5 addr
+	if [[ -n ${!var:-} ]]; then return 0; fi
+	step "$title"
+	printf -v "$flag" 1
+	addr=$("$script" start "$dir")
+	export "$var=$addr"
+	echo "$var=$addr"
+}
 
+start_server FOCAL_TEST_MONGO_URI started_mongo scripts/mongo-server.sh "$statedir" \
+	"start the MongoDB test server (FerretDB)"
 # test/chaos stalls and faults its server on purpose and bounds how soon the
 # service recovers; a second FerretDB keeps the other suites' load out of
 # those bounds (see test/chaos/server_test.go).
-if [[ -z ${FOCAL_TEST_CHAOS_MONGO_URI:-} ]]; then
-	step "start a second MongoDB test server (FerretDB) for test/chaos"
-	started_chaos_mongo=1
-	FOCAL_TEST_CHAOS_MONGO_URI=$(scripts/mongo-server.sh start "$chaosstatedir")
-	export FOCAL_TEST_CHAOS_MONGO_URI
-	echo "FOCAL_TEST_CHAOS_MONGO_URI=$FOCAL_TEST_CHAOS_MONGO_URI"
-fi
-
-if [[ -z ${FOCAL_TEST_POSTGRES_URL:-} ]]; then
-	step "start the PostgreSQL test server (scripts/postgres-server.sh)"
-	started_postgres=1
-	FOCAL_TEST_POSTGRES_URL=$(scripts/postgres-server.sh start "$pgstatedir")
-	export FOCAL_TEST_POSTGRES_URL
-	echo "FOCAL_TEST_POSTGRES_URL=$FOCAL_TEST_POSTGRES_URL"
-fi
+start_server FOCAL_TEST_CHAOS_MONGO_URI started_chaos_mongo scripts/mongo-server.sh "$chaosstatedir" \
+	"start a second MongoDB test server (FerretDB) for test/chaos"
+start_server FOCAL_TEST_POSTGRES_URL started_postgres scripts/postgres-server.sh "$pgstatedir" \
+	"start the PostgreSQL test server (scripts/postgres-server.sh)"
 
 step "go test -race"
 # -json through the skip guard: it prints failing tests' output and a

@@ -47,6 +47,16 @@ func streamServerWith(t *testing.T, cfg Config, handler gin.HandlerFunc, seen ch
 	return srv
 }
 
+// recordedThreeEvents is what threeEvents writes through net/http's
+// path (a recorder), for a stream over a connection to compare with.
+func recordedThreeEvents() string {
+	rec := httptest.NewRecorder()
+	c, _ := gin.CreateTestContext(rec)
+	c.Request = httptest.NewRequest(http.MethodPost, "/s", nil)
+	threeEvents(c)
+	return rec.Body.String()
+}
+
 // threeEvents writes a token, an OpenAI-style frame and a done event.
 func threeEvents(c *gin.Context) {
 	s := startStream(c, "t1")
@@ -60,11 +70,7 @@ func threeEvents(c *gin.Context) {
 // has, the chunked body ends cleanly, the response says Connection: close,
 // and the access log sees status 200 and the body's size.
 func TestStreamOverTCPReadsTheSameEventsAndEndsCleanly(t *testing.T) {
-	rec := httptest.NewRecorder()
-	c, _ := gin.CreateTestContext(rec)
-	c.Request = httptest.NewRequest(http.MethodPost, "/s", nil)
-	threeEvents(c)
-	want := rec.Body.String()
+	want := recordedThreeEvents()
 
 	seen := make(chan [2]int, 1)
 	var took bool
@@ -206,11 +212,7 @@ func mustStream(err error) {
 // events, and the connection stays open for the client's next request,
 // which a proxy pooling its upstream connections reuses.
 func TestStreamKeepsItsConnectionWhenConfigured(t *testing.T) {
-	rec := httptest.NewRecorder()
-	c, _ := gin.CreateTestContext(rec)
-	c.Request = httptest.NewRequest(http.MethodPost, "/s", nil)
-	threeEvents(c)
-	want := rec.Body.String()
+	want := recordedThreeEvents()
 
 	var took atomic.Bool
 	srv := streamServerWith(t, Config{WriteTimeout: time.Second, SSEKeepConnection: true}, func(c *gin.Context) {
