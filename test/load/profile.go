@@ -45,6 +45,44 @@ type profileSummary struct {
 	TopCum  []funcShare // Focal's functions below the HTTP layer, by cumulative time
 	GC      float64     // share of samples in the garbage collector
 	Syscall float64     // share in network system calls
+	// Stages splits all samples by the part of a turn they fell in, one
+	// stage each (see turnStages), in turnStages' order.
+	Stages []float64
+}
+
+// turnStages are the parts of a turn a CPU sample is counted in: the
+// first whose test matches a function on its stack, so the stages do not
+// overlap and add up to the whole profile. They go by Focal's function
+// names: a renamed function moves its time to a later stage.
+var turnStages = []struct {
+	name string
+	in   func(fn string) bool
+}{
+	{"garbage collection", isGC},
+	{"network system calls", isSyscall},
+	{"matching", is("focal/application/alignment.match")},
+	{"committing the turn to the store", is("focal/application.(*ProcessMessage).commit")},
+	{"taking the session's lease", is("focal/application.(*ProcessMessage).lockSession")},
+	{"the engine besides matching", is("focal/application/alignment.(*Engine).RunTurn")},
+	{"the use case besides engine and store", is("focal/application.(*PreparedTurn).Run", "focal/application.(*ProcessMessage).Prepare")},
+	{"HTTP, middleware and JSON", is("net/http.(*conn).serve")},
+	{"the rest (runtime, timers, background work)", func(string) bool { return true }},
+}
+
+// is matches any of names.
+func is(names ...string) func(string) bool {
+	return func(fn string) bool { return slices.Contains(names, fn) }
+}
+
+// stageOf is the index in turnStages of the stage a sample whose stack
+// holds fns (leaf first) is counted in.
+func stageOf(fns []string) int {
+	for i, st := range turnStages {
+		if slices.ContainsFunc(fns, st.in) {
+			return i
+		}
+	}
+	return len(turnStages) - 1
 }
 
 // summarise ranks functions by their own and by cumulative CPU time.
@@ -55,7 +93,7 @@ func summarise(p *profile.Profile, top int) profileSummary {
 			idx = i
 		}
 	}
-	t := cpuTimes{flat: map[string]int64{}, cum: map[string]int64{}}
+	t := cpuTimes{flat: map[string]int64{}, cum: map[string]int64{}, stages: make([]int64, len(turnStages))}
 	for _, s := range p.Sample {
 		t.add(s, s.Value[idx])
 	}
@@ -77,6 +115,10 @@ func summarise(p *profile.Profile, top int) profileSummary {
 			!strings.HasPrefix(name, "focal/bootstrap.")
 	})
 	sum.GC, sum.Syscall = float64(t.gc)/float64(t.total), float64(t.sys)/float64(t.total)
+	sum.Stages = make([]float64, len(turnStages))
+	for i, v := range t.stages {
+		sum.Stages[i] = float64(v) / float64(t.total)
+	}
 	return sum
 }
 
@@ -86,13 +128,13 @@ func summarise(p *profile.Profile, top int) profileSummary {
 type cpuTimes struct {
 	flat, cum      map[string]int64
 	total, gc, sys int64
+	stages         []int64 // per turnStages entry
 }
 
 // add counts one sample of v.
 func (t *cpuTimes) add(s *profile.Sample, v int64) {
 	t.total += v
-	seen := map[string]bool{}
-	inGC, inSys := false, false
+	var fns []string // leaf first
 	for i, loc := range s.Location {
 		for j, line := range loc.Line {
 			if line.Function == nil {
@@ -102,14 +144,14 @@ func (t *cpuTimes) add(s *profile.Sample, v int64) {
 			if i == 0 && j == 0 {
 				t.flat[name] += v
 			}
-			if !seen[name] {
-				seen[name] = true
+			if !slices.Contains(fns, name) {
 				t.cum[name] += v
 			}
-			inGC = inGC || isGC(name)
-			inSys = inSys || isSyscall(name)
+			fns = append(fns, name)
 		}
 	}
+	t.stages[stageOf(fns)] += v
+	inGC, inSys := slices.ContainsFunc(fns, isGC), slices.ContainsFunc(fns, isSyscall)
 	if inGC {
 		t.gc += v
 	}
@@ -146,10 +188,15 @@ func (t *cpuTimes) rank(by map[string]int64, top int, keep func(string) bool) []
 	return out[:min(top, len(out))]
 }
 
-// markdown writes the summary as one paragraph and two short lists.
-func (s profileSummary) markdown(title string) string {
+// markdown writes the summary as one paragraph and three short lists;
+// usPerTurn, the CPU the profiled process used per turn (0: unknown),
+// turns the stages' shares into microseconds.
+func (s profileSummary) markdown(title string, usPerTurn float64) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "**%s** (%.1f CPU s sampled): garbage collection %.0f%%, network system calls %.0f%%.\n\n", title, s.Seconds, 100*s.GC, 100*s.Syscall)
+	if stages := s.stagesText(usPerTurn); stages != "" {
+		b.WriteString("By part of the turn, each sample counted once: " + stages + ".\n\n")
+	}
 	b.WriteString("Top functions by own time: ")
 	parts := make([]string, 0, len(s.TopFlat))
 	for _, f := range s.TopFlat {
@@ -163,6 +210,26 @@ func (s profileSummary) markdown(title string) string {
 	}
 	b.WriteString(strings.Join(parts, ", ") + ".\n")
 	return b.String()
+}
+
+// stagesText lists the stages that took any time, the most first, with
+// their microseconds per turn when usPerTurn is known.
+func (s profileSummary) stagesText(usPerTurn float64) string {
+	order := make([]int, 0, len(s.Stages))
+	for i, share := range s.Stages {
+		if share > 0 {
+			order = append(order, i)
+		}
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(s.Stages[b], s.Stages[a]) })
+	parts := make([]string, len(order))
+	for k, i := range order {
+		parts[k] = fmt.Sprintf("%s %.0f%%", turnStages[i].name, 100*s.Stages[i])
+		if usPerTurn > 0 {
+			parts[k] += fmt.Sprintf(" (%.0f µs)", s.Stages[i]*usPerTurn)
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // shortName drops the module path up to the package, and the type

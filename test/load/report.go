@@ -190,7 +190,35 @@ func (r *report) costsOf(row *pairRow) string {
 	if row == nil || row.profile == nil {
 		return ""
 	}
-	return row.profile.markdown("CPU profile of Focal, " + row.config.label())
+	return row.profile.markdown("CPU profile of Focal, "+row.config.label(), row.focalCPUus())
+}
+
+// focalCPUus is the median CPU Focal used per turn over the row's valid
+// pairs, 0 when it was not measured.
+func (r pairRow) focalCPUus() float64 {
+	focal, _, _ := r.validPairs()
+	return medianOf(focal, serverCPUus)
+}
+
+// budgetText says, from the row's CPU readings, how much CPU per turn
+// Focal may use to reach share of bare gin's throughput on this machine,
+// and how far the run was from it; "" when CPU was not read.
+func budgetText(row *pairRow, cores int, share float64) string {
+	focal, gin, _ := row.validPairs()
+	used, ginUsed := medianOf(focal, serverCPUus), medianOf(gin, serverCPUus)
+	if used <= 0 || ginUsed <= 0 {
+		return ""
+	}
+	wrk, ginRPS := medianOf(focal, loadCPUus), medianOf(gin, rps)
+	rate := share * ginRPS
+	text := fmt.Sprintf("**CPU per request** (each process's CPU time over its run's requests, medians of the valid pairs): Focal %.0f µs per turn, bare gin %.0f µs per request; wrk %.0f µs per request beside Focal and %.0f beside bare gin. ",
+		used, ginUsed, wrk, medianOf(gin, loadCPUus))
+	budget := cpuBudget(cores, ginRPS, share, wrk)
+	if budget <= 0 {
+		return text + fmt.Sprintf("At %.0f turns/s (%.0f%% of bare gin) wrk alone would fill the %d cores.", rate, 100*share, cores)
+	}
+	return text + fmt.Sprintf("At %.0f turns/s (%.0f%% of bare gin), with wrk costing what it did beside Focal, the %d cores leave Focal %.0f µs per turn: %.1f× less CPU than it used.",
+		rate, 100*share, cores, budget, used/budget)
 }
 
 // targets lists every target with the verdict this run's numbers give.
@@ -207,7 +235,7 @@ func (r *report) targets() []targetRow {
 		t := targetRow{target: "returning-user mix, 32 connections: ≥ 50% of bare gin's throughput", measured: measured,
 			compare: fmt.Sprintf("bare gin %.0f req/s", medianOf(gin, rps)), status: judge(ratio >= 0.5, voidOf(focal, voids))}
 		if t.status != met {
-			t.costs = r.costsOf(row)
+			t.costs = strings.TrimSpace(budgetText(row, runtime.NumCPU(), 0.5) + "\n\n" + r.costsOf(row))
 		}
 		rows = append(rows, t)
 		rows = append(rows, targetRow{target: "32 connections: p50 / p99 beside bare gin",
@@ -336,6 +364,7 @@ func (r *report) writePairs(b *strings.Builder) {
 			medianOf(focal, p50ms), medianOf(focal, p90ms), medianOf(focal, p99ms), medianOf(gin, p50ms), medianOf(gin, p99ms),
 			checked, len(voids))
 	}
+	r.writeCPU(b)
 	for _, row := range r.pairs {
 		if _, _, voids := row.validPairs(); len(voids) > 0 {
 			fmt.Fprintf(b, "\nThrown out (%s): %s.\n", row.config.label(), strings.Join(voids, "; "))
@@ -344,6 +373,21 @@ func (r *report) writePairs(b *strings.Builder) {
 				fmt.Fprintf(b, "First bad answer: `%.200s`\n", runs[i].Sample)
 			}
 		}
+	}
+}
+
+// writeCPU writes each configuration's CPU per request, when it was read:
+// what a turn costs beside what bare gin's request costs, and what the
+// load generator cost on each side.
+func (r *report) writeCPU(b *strings.Builder) {
+	if !slices.ContainsFunc(r.pairs, func(row pairRow) bool { return row.focalCPUus() > 0 }) {
+		return
+	}
+	b.WriteString("\nCPU per request, each process's CPU time (user and system, from `/proc/<pid>/stat`) over its run's requests, medians of the valid pairs:\n\n| configuration | Focal µs per turn | bare gin µs per request | wrk µs per request beside Focal | beside bare gin |\n|---|---|---|---|---|\n")
+	for _, row := range r.pairs {
+		focal, gin, _ := row.validPairs()
+		fmt.Fprintf(b, "| %s | %.0f | %.0f | %.0f | %.0f |\n", row.config.label(),
+			medianOf(focal, serverCPUus), medianOf(gin, serverCPUus), medianOf(focal, loadCPUus), medianOf(gin, loadCPUus))
 	}
 }
 
@@ -396,7 +440,7 @@ func (r *report) writeProfiles(b *strings.Builder) {
 	b.WriteString("\n## CPU profiles of the runs\n\nOne Focal run of each configuration, profiled through `FOCAL_DEBUG_ADDR` while it ran and summarised from the profile's samples.\n")
 	for _, row := range r.pairs {
 		if row.profile != nil {
-			b.WriteString("\n" + row.profile.markdown(row.config.label()))
+			b.WriteString("\n" + row.profile.markdown(row.config.label(), row.focalCPUus()))
 		}
 	}
 }

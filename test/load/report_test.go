@@ -1,9 +1,13 @@
 package main
 
 import (
+	"os"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -205,4 +209,44 @@ func TestRSSSettlesOnlyWhenItStopsMoving(t *testing.T) {
 	require.False(t, rssSettled([]int64{690 * mib, 702 * mib, 702 * mib}), "flat for 2 s after a jump")
 	require.True(t, rssSettled([]int64{690 * mib, 702 * mib, 702 * mib, 702*mib + mib/2}))
 	require.True(t, rssSettled([]int64{720 * mib, 719 * mib, 719 * mib}), "shrinking back by less than 0.2 %")
+}
+
+// The CPU a turn may use to reach half of bare gin's throughput is the
+// cores' time at that rate less the load generator's share, and the
+// report says how far the run was from it, from the CPU it read.
+func TestBudgetIsTheCoresTimeAtTheTargetRateLessTheLoadGenerators(t *testing.T) {
+	assert.InDelta(t, 72, cpuBudget(2, 50000, 0.5, 8), 1e-9, "2 cores at 25,000 turns/s: 80 µs, less wrk's 8")
+	assert.LessOrEqual(t, cpuBudget(1, 100000, 0.5, 25), 0.0, "wrk alone fills the core")
+
+	run := func(rps, serverUS, wrkUS int64) loadRun {
+		r := goodRun(rps*4, 4_000_000, 100, 900)
+		r.ServerCPU, r.LoadCPU = time.Duration(serverUS*r.Requests)*time.Microsecond, time.Duration(wrkUS*r.Requests)*time.Microsecond
+		return r
+	}
+	row := &pairRow{config: syncConfig{"mix", 100, 32}, focal: []loadRun{run(10000, 158, 8)}, gin: []loadRun{run(50000, 22, 15)}}
+	text := budgetText(row, 2, 0.5)
+	assert.Contains(t, text, "Focal 158 µs per turn, bare gin 22 µs per request; wrk 8 µs per request beside Focal and 15 beside bare gin")
+	assert.Contains(t, text, "At 25000 turns/s (50% of bare gin), with wrk costing what it did beside Focal, the 2 cores leave Focal 72 µs per turn: 2.2× less CPU than it used.")
+
+	row.focal[0].ServerCPU = 0
+	assert.Empty(t, budgetText(row, 2, 0.5), "no budget without the CPU read")
+}
+
+// The CPU time read from /proc agrees with what the kernel reports to the
+// process itself.
+func TestProcessCPUIsTheKernelsCount(t *testing.T) {
+	start, err := processCPU(os.Getpid())
+	require.NoError(t, err)
+	var ru syscall.Rusage
+	for x := uint64(1); ; x = x*6364136223846793005 + 1 { // burn CPU until the tick count moves on
+		if now, _ := processCPU(os.Getpid()); now-start >= 200*time.Millisecond {
+			break
+		}
+		_ = x
+	}
+	got, err := processCPU(os.Getpid())
+	require.NoError(t, err)
+	require.NoError(t, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	kernel := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	assert.InDelta(t, kernel.Seconds(), got.Seconds(), 0.05, "ticks of 10 ms, read a moment apart")
 }

@@ -63,7 +63,7 @@ func (b *bench) syncScenarios() error {
 			if c.rules != rules {
 				continue
 			}
-			row, err := b.measurePairs(c, f, ginURL)
+			row, err := b.measurePairs(c, f, gin.Process.Pid, ginURL)
 			if err != nil {
 				b.stop(f.cmd)
 				return err
@@ -75,12 +75,14 @@ func (b *bench) syncScenarios() error {
 	return nil
 }
 
-// measurePairs runs b.runs Focal / bare gin pairs of one configuration.
-func (b *bench) measurePairs(c syncConfig, f *focalProc, ginURL string) (pairRow, error) {
+// measurePairs runs b.runs Focal / bare gin pairs of one configuration,
+// reading each server's CPU time around its runs (ginPID is bare gin's
+// process).
+func (b *bench) measurePairs(c syncConfig, f *focalProc, ginPID int, ginURL string) (pairRow, error) {
 	row := pairRow{config: c}
 	spec := wrkSpec{conns: c.conns, duration: b.duration, mode: c.workload, users: b.users, messageFile: b.messages}
 	for i := range b.runs {
-		spec.url = f.url
+		spec.url, spec.serverPID = f.url, f.cmd.Process.Pid
 		var prof chan profileResult
 		if i == b.runs/2 {
 			prof = make(chan profileResult, 1)
@@ -104,7 +106,7 @@ func (b *bench) measurePairs(c syncConfig, f *focalProc, ginURL string) (pairRow
 				b.report.notes = append(b.report.notes, fmt.Sprintf("CPU profile of %s failed: %v", c.label(), r.err))
 			}
 		}
-		spec.url = ginURL
+		spec.url, spec.serverPID = ginURL, ginPID
 		gin, err := b.wrk.run(spec)
 		if err != nil {
 			return row, err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	_ "embed"
 	"encoding/json"
 	"fmt"
@@ -30,6 +31,9 @@ type loadRun struct {
 	MaxUS        int64 `json:"max_us"`
 	// Sample is the first answer that was not a 2xx real turn.
 	Sample string `json:"-"`
+	// ServerCPU is the CPU time the server under load used during the run
+	// (0: not measured), LoadCPU wrk's own.
+	ServerCPU, LoadCPU time.Duration `json:"-"`
 }
 
 // Void reports why a run must be thrown out, or "" when every answer was a
@@ -68,6 +72,7 @@ type wrkSpec struct {
 	delayMS     int    // per-connection pause between requests (0: back to back)
 	keyPercent  int    // share of requests with an Idempotency-Key
 	messageFile string
+	serverPID   int // the server under load, whose CPU time the run reads (0: not read)
 }
 
 // wrker runs wrk with the chat script from a scratch directory.
@@ -95,11 +100,16 @@ func (w *wrker) run(s wrkSpec) (loadRun, error) {
 		s.url + "/v1/chat", "--", w.token, benchAgent, s.mode, strconv.Itoa(max(s.users, 1)), runID, s.messageFile, out,
 		strconv.Itoa(s.delayMS), strconv.Itoa(s.keyPercent)}
 	cmd := exec.Command("wrk", args...)
+	cpuBefore, cpuErr := s.serverCPU()
 	stdout, err := cmd.CombinedOutput()
 	if err != nil {
 		return loadRun{}, fmt.Errorf("wrk: %w\n%s", err, stdout)
 	}
-	var r loadRun
+	cpuAfter, err := s.serverCPU()
+	if err = cmp.Or(cpuErr, err); err != nil {
+		return loadRun{}, fmt.Errorf("CPU time of the server under load: %w", err)
+	}
+	r := loadRun{ServerCPU: cpuAfter - cpuBefore, LoadCPU: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
 	data, err := os.ReadFile(out)
 	if err != nil {
 		return r, fmt.Errorf("wrk wrote no result: %w\n%s", err, stdout)
@@ -111,6 +121,15 @@ func (w *wrker) run(s wrkSpec) (loadRun, error) {
 		r.Sample = strings.TrimSpace(string(sample))
 	}
 	return r, nil
+}
+
+// serverCPU is the CPU time the server under load has used so far, 0
+// when the spec names none.
+func (s wrkSpec) serverCPU() (time.Duration, error) {
+	if s.serverPID == 0 {
+		return 0, nil
+	}
+	return processCPU(s.serverPID)
 }
 
 // writeMessages writes one JSON-escaped message per line for the script.
