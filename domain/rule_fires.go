@@ -82,7 +82,7 @@ func (f RuleFires) appendJSON(b []byte) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, e.RuleID)
+		b = AppendJSONString(b, e.RuleID)
 		b = append(b, `:{"count":`...)
 		b = strconv.AppendInt(b, int64(e.Count), 10)
 		b = append(b, `,"last_turn":`...)
@@ -97,13 +97,21 @@ func (f RuleFires) appendJSON(b []byte) []byte {
 // characters it escapes.
 func plainJSON(s string) bool {
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c < 0x20 || c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
+		if !plainJSONByte[s[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+// plainJSONByte marks the bytes plainJSON lets through: a table, since
+// every rule id of a session goes through it at every commit.
+var plainJSONByte = func() (plain [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		plain[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return plain
+}()
 
 // UnmarshalJSON reads the object MarshalJSON writes (null: no fires).
 func (f *RuleFires) UnmarshalJSON(b []byte) error {

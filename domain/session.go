@@ -359,7 +359,7 @@ func (p *ScenarioPosition) appendJSON(b []byte) []byte {
 	if len(p.StepVisits) > 0 {
 		b = append(b, `,"step_visits":`...)
 		for i, step := range slices.Sorted(maps.Keys(p.StepVisits)) {
-			b = appendJSONString(append(b, "{,"[min(i, 1)]), step)
+			b = AppendJSONString(append(b, "{,"[min(i, 1)]), step)
 			b = strconv.AppendInt(append(b, ':'), int64(p.StepVisits[step]), 10)
 		}
 		b = append(b, '}')
@@ -371,11 +371,11 @@ func (p *ScenarioPosition) appendJSON(b []byte) []byte {
 // member.
 func appendJSONField(b []byte, sep byte, name, value string) []byte {
 	b = append(append(append(b, sep, '"'), name...), '"', ':')
-	return appendJSONString(b, value)
+	return AppendJSONString(b, value)
 }
 
-// appendJSONString appends s as json.Marshal writes it.
-func appendJSONString(b []byte, s string) []byte {
+// AppendJSONString appends s as json.Marshal writes it.
+func AppendJSONString(b []byte, s string) []byte {
 	if plainJSON(s) {
 		return append(append(append(b, '"'), s...), '"')
 	}

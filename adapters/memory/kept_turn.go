@@ -81,7 +81,7 @@ func keepTurn(enc *encoder, turn *domain.Turn) *storedTurn {
 	rec := *turn
 	rec.SessionAfter = nil
 	st := &storedTurn{number: turn.TurnNumber}
-	audit, err := enc.encode(&rec)
+	audit, err := enc.encodeAudit(&rec)
 	if err != nil {
 		st.record = turn
 	}
@@ -140,9 +140,10 @@ type encoder struct {
 	json       bytes.Buffer
 	to         *json.Encoder // writes to json
 	compressed []byte
-	// Scratch space for sessions' JSON (newer, older) and shrinkAfter.
-	newer, older, delta []byte
-	index               [1 << deltaMaxBits]int32
+	// Scratch space for sessions' JSON (newer, older), shrinkAfter and
+	// encodeAudit.
+	newer, older, delta, candidates, audit []byte
+	index                                  [1 << deltaMaxBits]int32
 }
 
 // encoders are the encoders for keepTurn, shrinkAfter and Store.pack.
