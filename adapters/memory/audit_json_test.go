@@ -98,15 +98,25 @@ func TestAuditJSONIsMarshal(t *testing.T) {
 	requireAuditIsMarshal(t, enc, &odd, "odd candidates")
 	odd.Explanation.Candidates = []domain.RuleCandidate{}
 	requireAuditIsMarshal(t, enc, &odd, "no candidates")
+	requireAuditIsMarshal(t, enc, &domain.Turn{}, "zero")
+	empty := domain.Turn{Timings: []domain.StepTiming{}, Deltas: []string{}, Metadata: map[string]any{}, Explanation: domain.Explanation{
+		Matched: []domain.RuleMatch{}, Filtered: []domain.FilteredRule{}, Variables: []domain.Extraction{}, Scenario: domain.ScenarioDecision{Options: []domain.ScenarioOption{}}}}
+	requireAuditIsMarshal(t, enc, &empty, "empty lists")
 }
 
-// A candidate with no JSON form (a NaN score) fails the encoding as
-// json.Marshal fails.
-func TestAuditWithNaNScoreFails(t *testing.T) {
+// A record with no JSON form (a NaN score, a time past year 9999) fails
+// the encoding as json.Marshal fails.
+func TestAuditWithoutJSONFormFails(t *testing.T) {
 	enc := encoders.Get().(*encoder)
 	defer encoders.Put(enc)
-	turn := domain.Turn{Explanation: domain.NewExplanation()}
-	turn.Explanation.Candidates = []domain.RuleCandidate{{RuleID: "r", Score: math.NaN()}}
-	_, err := enc.encodeAudit(&turn)
-	require.Error(t, err)
+	nan := domain.Turn{Explanation: domain.NewExplanation()}
+	nan.Explanation.Candidates = []domain.RuleCandidate{{RuleID: "r", Score: math.NaN()}}
+	late := domain.Turn{CreatedAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}
+	timing := domain.Turn{Timings: []domain.StepTiming{{Step: "x", DurationMS: math.Inf(1)}}}
+	for _, turn := range []*domain.Turn{&nan, &late, &timing} {
+		_, err := json.Marshal(turn)
+		require.Error(t, err)
+		_, err = enc.encodeAudit(turn)
+		require.Error(t, err)
+	}
 }

@@ -142,8 +142,8 @@ type encoder struct {
 	compressed []byte
 	// Scratch space for sessions' JSON (newer, older), shrinkAfter and
 	// encodeAudit.
-	newer, older, delta, candidates, audit []byte
-	index                                  [1 << deltaMaxBits]int32
+	newer, older, delta, audit []byte
+	index                      [1 << deltaMaxBits]int32
 }
 
 // encoders are the encoders for keepTurn, shrinkAfter and Store.pack.
