@@ -340,27 +340,28 @@ func (s *Store) shrinkAfter(enc *encoder, older olderAfter, newer *domain.Sessio
 		return
 	}
 	enc.older = raw
-	base, err := newer.AppendJSON(enc.newer[:0])
-	if err == nil && !older.whole {
-		enc.newer = base
-		enc.delta = appendDelta(enc.delta[:0], base, raw, &enc.index)
-	} else {
-		enc.delta = enc.delta[:0]
+	enc.delta = enc.delta[:0]
+	if !older.whole {
+		if base, err := newer.AppendJSON(enc.newer[:0]); err == nil {
+			enc.newer = base
+			enc.delta = appendDelta(enc.delta, base, raw, &enc.index)
+		}
 	}
-	kept, delta := string(enc.delta), true
+	kept, delta := enc.delta, true
 	// A delta of more than a quarter of the JSON may well be bigger than
 	// the JSON compressed; most are a few dozen bytes.
 	if len(kept) == 0 || older.live != nil && len(kept) > len(raw)/4 {
 		if whole := enc.compress(raw); len(kept) == 0 || len(whole) < len(kept) {
-			kept, delta = string(whole), false
+			kept, delta = whole, false
 		}
 	}
 	if older.live == nil && (!delta || len(kept) >= len(older.after)) {
 		return // as small as it gets
 	}
+	after := string(kept)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if t := older.t; t.after == older.after && t.liveAfter == older.live {
-		t.after, t.delta, t.liveAfter = kept, delta, nil
+		t.after, t.delta, t.liveAfter = after, delta, nil
 	}
 }
