@@ -1,8 +1,10 @@
 package domain
 
 import (
+	"encoding/json"
 	"maps"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -278,4 +280,105 @@ func deepCopy(v any) any {
 	default:
 		return v
 	}
+}
+
+// AppendJSON appends to b what json.Marshal returns for s, byte for byte,
+// without its reflection: a store encodes a session at every commit, and a
+// returning user's session holds a few dozen fields, fires and visits.
+// Variables, whose values are any JSON-shaped value, are left to
+// json.Marshal. TestSessionAppendJSONIsMarshal holds it to json.Marshal.
+func (s *Session) AppendJSON(b []byte) ([]byte, error) {
+	b = appendJSONField(b, '{', "id", s.ID)
+	b = appendJSONField(b, ',', "tenant_id", s.TenantID)
+	b = appendJSONField(b, ',', "agent_id", s.AgentID)
+	b = appendJSONField(b, ',', "channel", s.Channel)
+	b = appendJSONField(b, ',', "user_channel_id", s.UserChannelID)
+	b = appendJSONField(b, ',', "status", string(s.Status))
+	b = strconv.AppendInt(append(b, `,"turn_count":`...), int64(s.TurnCount), 10)
+	if len(s.RuleFires) > 0 {
+		b = s.RuleFires.appendJSON(append(b, `,"rule_fires":`...))
+	}
+	if s.Scenario != nil {
+		b = s.Scenario.appendJSON(append(b, `,"scenario":`...))
+	}
+	if len(s.FlowStack) > 0 {
+		b = append(b, `,"flow_stack":`...)
+		for i := range s.FlowStack {
+			b = s.FlowStack[i].appendJSON(append(b, "[,"[min(i, 1)]))
+		}
+		b = append(b, ']')
+	}
+	if len(s.VisitHistory) > 0 {
+		b = append(b, `,"visit_history":`...)
+		for i, v := range s.VisitHistory {
+			b = appendJSONField(append(b, "[,"[min(i, 1)]), '{', "scenario_id", v.ScenarioID)
+			b = appendJSONField(b, ',', "step_id", v.StepID)
+			b = append(strconv.AppendInt(append(b, `,"turn":`...), int64(v.Turn), 10), '}')
+		}
+		b = append(b, ']')
+	}
+	return s.appendJSONTail(b)
+}
+
+// appendJSONTail appends the fields of s from variables on, and the
+// closing brace.
+func (s *Session) appendJSONTail(b []byte) ([]byte, error) {
+	if len(s.Variables) > 0 {
+		vars, err := json.Marshal(s.Variables)
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(b, `,"variables":`...), vars...)
+	}
+	b = strconv.AppendInt(append(b, `,"version":`...), s.Version, 10)
+	times := [...]struct {
+		name string
+		at   *time.Time
+	}{{"created_at", &s.CreatedAt}, {"updated_at", &s.UpdatedAt}, {"last_activity_at", &s.LastActivityAt}, {"closed_at", s.ClosedAt}}
+	for _, t := range times {
+		if t.at == nil {
+			continue
+		}
+		var err error
+		b = append(append(append(b, ',', '"'), t.name...), `":"`...)
+		// AppendText writes what MarshalJSON writes between the quotes,
+		// and fails where it fails.
+		if b, err = t.at.AppendText(b); err != nil {
+			return nil, err
+		}
+		b = append(b, '"')
+	}
+	return append(b, '}'), nil
+}
+
+// appendJSON appends what json.Marshal returns for p.
+func (p *ScenarioPosition) appendJSON(b []byte) []byte {
+	b = appendJSONField(b, '{', "scenario_id", p.ScenarioID)
+	b = appendJSONField(b, ',', "step_id", p.StepID)
+	b = strconv.AppendInt(append(b, `,"started_turn":`...), int64(p.StartedTurn), 10)
+	if len(p.StepVisits) > 0 {
+		b = append(b, `,"step_visits":`...)
+		for i, step := range slices.Sorted(maps.Keys(p.StepVisits)) {
+			b = AppendJSONString(append(b, "{,"[min(i, 1)]), step)
+			b = strconv.AppendInt(append(b, ':'), int64(p.StepVisits[step]), 10)
+		}
+		b = append(b, '}')
+	}
+	return append(b, '}')
+}
+
+// appendJSONField appends sep, then name and value as a JSON object's
+// member.
+func appendJSONField(b []byte, sep byte, name, value string) []byte {
+	b = append(append(append(b, sep, '"'), name...), '"', ':')
+	return AppendJSONString(b, value)
+}
+
+// AppendJSONString appends s as json.Marshal writes it.
+func AppendJSONString(b []byte, s string) []byte {
+	if plainJSON(s) {
+		return append(append(append(b, '"'), s...), '"')
+	}
+	q, _ := json.Marshal(s) // a string always encodes
+	return append(b, q...)
 }

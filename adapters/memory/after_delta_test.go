@@ -292,9 +292,32 @@ func TestOlderTurnsReadBackAsCommitted(t *testing.T) {
 	requireReadsAsCommitted(t, s, sess, committed, maxTurns)
 }
 
+// Where retention keeps no more than wholeAfterEvery turns, a read
+// applies fewer deltas than that anyway: every kept turn but the newest
+// keeps its SessionAfter as a delta, those numbered a multiple of
+// wholeAfterEvery too, and all read back as committed. (Kept whole, each
+// such turn held a returning user's grown state once more.)
+func TestShortRetentionKeepsNoTurnWhole(t *testing.T) {
+	const maxTurns = 20
+	s := New(clock.NewFake(), WithRetention(Retention{MaxTurns: maxTurns}))
+	sess := newGrowingSession(t, s, "short")
+	var committed []*domain.Turn
+	for range 2*wholeAfterEvery + 5 {
+		committed = append(committed, commitGrowing(t, s, sess))
+	}
+	s.mu.Lock()
+	turns := s.sessions[sess.ID].turns
+	require.Len(t, turns, maxTurns)
+	for i, kept := range turns {
+		require.Equal(t, i < len(turns)-1, kept.delta, "turn %d", kept.number)
+	}
+	s.mu.Unlock()
+	requireReadsAsCommitted(t, s, sess, committed, maxTurns)
+}
+
 // A turn committed while its session was closed keeps its SessionAfter as
-// the commit changed it, whole; the turn before it stays whole too, and
-// every turn reads back as committed.
+// the commit changed it; the turn before it keeps its own as a delta
+// against that, and every turn reads back as committed.
 func TestTurnAfterACloseReadsBackAsCommitted(t *testing.T) {
 	ctx := context.Background()
 	s := New(clock.NewFake())
@@ -320,7 +343,7 @@ func TestTurnAfterACloseReadsBackAsCommitted(t *testing.T) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, kept := range s.sessions[sess.ID].turns {
-		require.Equal(t, i < 4, kept.delta, "turn %d", kept.number)
+		require.Equal(t, i < 5, kept.delta, "turn %d", kept.number)
 	}
 }
 

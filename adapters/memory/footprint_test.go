@@ -158,12 +158,22 @@ func BenchmarkKeptFootprint(b *testing.B) {
 
 // BenchmarkCommitRecordedTurn is the store's share of a returning user's
 // turn: the lease by channel key with the prompt's history, the commit of
-// a recorded 100-rule turn (20 candidates) and its session, the release.
-// Users have 20 turns each, as in the soak, and the store keeps 20.
+// a recorded 100-rule turn (up to 20 candidates) and its session, the
+// release. Users have 20 turns each, as in the soak, and the store keeps
+// 20; each turn fires its matched rules and one of 15 others, so that a
+// session ends with the 10 to 15 rule fires the soak's returning users
+// reach.
 func BenchmarkCommitRecordedTurn(b *testing.B) {
 	ctx := context.Background()
 	s := New(clock.System{}, WithRetention(Retention{MaxTurns: 20}))
-	recorded := recordedTurn(b, 3)
+	var recorded [5]*domain.Turn
+	for i := range recorded {
+		recorded[i] = recordedTurn(b, i)
+	}
+	var others [15]string
+	for i := range others {
+		others[i] = fmt.Sprintf("r%05d_rule", i)
+	}
 	var req ports.LockRequest
 	for i := 0; b.Loop(); i++ {
 		if i%20 == 0 {
@@ -176,10 +186,14 @@ func BenchmarkCommitRecordedTurn(b *testing.B) {
 			b.Fatal(err)
 		}
 		tok := l.Token()
+		turn := *recorded[i%len(recorded)]
 		after := l.Session()
+		for _, m := range turn.Explanation.Matched {
+			after.RecordFire(m.RuleID, tok.TurnNumber)
+		}
+		after.RecordFire(others[i%len(others)], tok.TurnNumber)
 		after.EnterStep("card_delivery", "track", tok.TurnNumber)
 		after.AdvanceTurn(tok.TurnNumber, time.Now())
-		turn := *recorded
 		turn.ID, turn.TenantID, turn.SessionID, turn.TurnNumber, turn.SessionAfter = footprintID(), "t", after.ID, tok.TurnNumber, after
 		if err := s.CommitTurn(ctx, tok, &turn); err != nil {
 			b.Fatal(err)

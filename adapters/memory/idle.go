@@ -13,7 +13,7 @@ import (
 // mark their snapshots (a session, its maps, slices and strings) again and
 // again. So a session idle for packAfter is packed: its snapshot, which is
 // then its newest turn's SessionAfter, is let go, and its next use decodes
-// it from that turn, which keeps it encoded whole. What finds, lists,
+// it from that turn, which then keeps it encoded whole. What finds, lists,
 // expires and drops a session is kept beside it, so a packed session is a
 // few words to scan.
 type sessionEntry struct {
@@ -149,20 +149,39 @@ func (s *Store) view(e *sessionEntry) (*domain.Session, error) {
 }
 
 // packable reports whether e's snapshot can go: it is its newest turn's
-// SessionAfter, which that turn holds encoded whole. (pack also waits
-// until no turn holds or awaits the lease.) The caller holds s.mu.
-func (s *Store) packable(e *sessionEntry) bool {
+// SessionAfter, which that turn holds encoded whole, encoding it with enc
+// when it holds it live only. (pack also waits until no turn holds or
+// awaits the lease.) The caller holds s.mu.
+func (s *Store) packable(e *sessionEntry, enc *encoder) bool {
 	if e.snap == nil || len(e.turns) == 0 {
 		return false
 	}
 	newest := e.turns[len(e.turns)-1]
-	return newest.liveAfter == e.snap && newest.hasAfter()
+	if newest.liveAfter != e.snap {
+		return false
+	}
+	if !newest.hasAfter() {
+		// Encoded under the lock, once per session that goes idle: a
+		// commit no longer encodes its session (see storedTurn.liveAfter).
+		b, err := enc.encodeSession(e.snap)
+		if err != nil {
+			return false // no JSON form: it stays live
+		}
+		newest.after, newest.delta = string(b), false
+	}
+	return true
 }
 
 // pack lets go the snapshot of each session unused for packAfter before
 // now, taking at most limit sessions from the queue; more reports that it
 // stopped at the limit. The caller holds s.mu.
 func (s *Store) pack(now int64, limit int) (more bool) {
+	var enc *encoder
+	defer func() {
+		if enc != nil {
+			encoders.Put(enc)
+		}
+	}()
 	for range limit {
 		e, at, ok := s.used.next(now - int64(packAfter))
 		if !ok {
@@ -173,7 +192,7 @@ func (s *Store) pack(now int64, limit int) (more bool) {
 			s.used.add(e, now) // in use: look again later
 		case e.touched > at:
 			s.used.add(e, e.touched)
-		case s.packable(e):
+		case s.packable(e, getEncoder(&enc)):
 			for _, t := range []time.Time{e.snap.LastActivityAt, e.snap.UpdatedAt} {
 				e.touched = max(e.touched, t.UnixNano())
 			}
@@ -228,4 +247,12 @@ func (q *idleQueue) next(before int64) (*sessionEntry, int64, bool) {
 		}
 	}
 	return u.e, u.at, true
+}
+
+// getEncoder returns *enc, taking it from encoders first when it is nil.
+func getEncoder(enc **encoder) *encoder {
+	if *enc == nil {
+		*enc = encoders.Get().(*encoder)
+	}
+	return *enc
 }

@@ -30,15 +30,21 @@ type storedTurn struct {
 	// SessionAfter left out, as encoder.encode makes it: S2-compressed,
 	// the JSON that decode always copied the record through.
 	text string
-	// after is SessionAfter as encoder.encode makes it, "" when it has no
-	// JSON form; once a newer turn is kept, a delta against that one's
-	// (see delta). It is a string of its own, so that a delta lets the
-	// whole encoding go.
+	// after is SessionAfter's JSON (Session.AppendJSON), S2-compressed
+	// whole, or once a newer turn is kept, a delta against that one's
+	// JSON (see delta). It is "" while liveAfter alone holds SessionAfter:
+	// while the turn is its session's newest and the session is in use
+	// (Store.pack encodes it when it lets liveAfter go), and for good when
+	// SessionAfter has no JSON form. It is a string of its own, so that a
+	// delta lets the whole encoding go.
 	after string
 	// liveAfter is SessionAfter itself, frozen, while the turn is its
 	// session's newest and the session is in use: it is the session's
-	// current snapshot then, and costs nothing more to keep. Store.pack
-	// lets it go once the session is idle, and the next use decodes it.
+	// current snapshot then, and costs nothing more to keep, so after
+	// does not hold it too (a returning user's grown state would be kept
+	// twice). Store.pack lets it go once the session is idle, encoding it
+	// into after, and the next use decodes it. The turn before the newest
+	// holds it too until the commit after it has encoded it (shrinkAfter).
 	liveAfter *domain.Session
 	// record is the turn as handed over, kept only when it has no JSON
 	// form (json.Marshal failed): its audit reads then fail as before.
@@ -66,24 +72,18 @@ const (
 	partAudit
 )
 
-// keepTurn encodes what a store keeps of turn, SessionAfter as handed
-// over included, with enc, which holds SessionAfter's JSON afterwards; the
-// caller has not taken the store's lock, since turn is its own.
+// keepTurn encodes what a store keeps of turn but SessionAfter, which the
+// turn holds live while it is its session's newest (see
+// storedTurn.liveAfter), with enc; the caller has not taken the store's
+// lock, since turn is its own.
 func keepTurn(enc *encoder, turn *domain.Turn) *storedTurn {
 	h := turn.History()
 	rec := *turn
 	rec.SessionAfter = nil
 	st := &storedTurn{number: turn.TurnNumber}
-	audit, err := enc.encode(&rec)
+	audit, err := enc.encodeAudit(&rec)
 	if err != nil {
 		st.record = turn
-	}
-	after, err := enc.encodeMore(turn.SessionAfter)
-	if err != nil {
-		after = nil // kept live only
-	}
-	if after != nil {
-		st.after = string(after)
 	}
 	answers := ""
 	if turn.KeyedRequest != "" && turn.Status == domain.TurnCompleted {
@@ -133,12 +133,6 @@ func (t *storedTurn) answers() string { return t.part(partAnswers) }
 // hasAfter reports whether the turn holds SessionAfter encoded.
 func (t *storedTurn) hasAfter() bool { return t.after != "" }
 
-// setAfter puts encoded, SessionAfter as encoder.encode makes it, in
-// place of what the turn holds of it; the caller holds the store's lock.
-func (t *storedTurn) setAfter(encoded []byte) {
-	t.after, t.delta = string(encoded), false
-}
-
 // encoder turns a value into what a store keeps of it: its JSON form
 // (json.Marshal's bytes), compressed with S2, which halves a turn's record
 // for a few microseconds. Its buffers are reused from commit to commit.
@@ -146,45 +140,49 @@ type encoder struct {
 	json       bytes.Buffer
 	to         *json.Encoder // writes to json
 	compressed []byte
-	used       int // bytes of compressed handed out since encode
-	// Scratch space for shrinkAfter.
-	whole, older, delta []byte
-	index               [1 << deltaMaxBits]int32
+	// Scratch space for sessions' JSON (newer, older), shrinkAfter and
+	// encodeAudit.
+	newer, older, delta, audit []byte
+	index                      [1 << deltaMaxBits]int32
 }
 
-// encoders are the encoders for keepTurn, keepAfter and shrinkAfter.
+// encoders are the encoders for keepTurn, shrinkAfter and Store.pack.
 var encoders = sync.Pool{New: func() any {
 	e := new(encoder)
 	e.to = json.NewEncoder(&e.json)
 	return e
 }}
 
-// encode returns v encoded, valid until the next encode.
+// encode returns v encoded, valid until the next encode or compress.
 func (e *encoder) encode(v any) ([]byte, error) {
-	e.used = 0
-	return e.encodeMore(v)
-}
-
-// encodeMore returns v encoded, valid, as what encode and encodeMore
-// returned since, until the next encode.
-func (e *encoder) encodeMore(v any) ([]byte, error) {
 	e.json.Reset()
 	// Encoder.Encode writes what json.Marshal returns, and a newline.
 	if err := e.to.Encode(v); err != nil {
 		return nil, err
 	}
-	raw := e.lastJSON()
-	if n := e.used + s2.MaxEncodedLen(len(raw)); cap(e.compressed) < n {
-		// Earlier results stay valid in the old buffer.
-		e.compressed = make([]byte, max(n, 2*cap(e.compressed)))
-	}
-	out := s2.Encode(e.compressed[e.used:cap(e.compressed)], raw)
-	e.used += len(out)
-	return out, nil
+	return e.compress(bytes.TrimSuffix(e.json.Bytes(), []byte("\n"))), nil
 }
 
-// lastJSON is the JSON of what encode or encodeMore encoded last.
-func (e *encoder) lastJSON() []byte { return bytes.TrimSuffix(e.json.Bytes(), []byte("\n")) }
+// compress returns raw compressed as encode does, valid until the next
+// encode or compress.
+func (e *encoder) compress(raw []byte) []byte {
+	if n := s2.MaxEncodedLen(len(raw)); cap(e.compressed) < n {
+		e.compressed = make([]byte, n)
+	}
+	return s2.Encode(e.compressed[:cap(e.compressed)], raw)
+}
+
+// encodeSession returns sess kept whole: its JSON (Session.AppendJSON,
+// json.Marshal's bytes) compressed, valid until the next encode or
+// compress.
+func (e *encoder) encodeSession(sess *domain.Session) ([]byte, error) {
+	raw, err := sess.AppendJSON(e.older[:0])
+	if err != nil {
+		return nil, err
+	}
+	e.older = raw
+	return e.compress(raw), nil
+}
 
 // decodeKept reads into v what encoder.encode made.
 func decodeKept(b []byte, v any) error {
@@ -259,8 +257,15 @@ func (r *afterReader) next(t *storedTurn, wanted, deltaBefore bool) (*domain.Ses
 	case t.delta:
 		r.spare, err = applyDelta(r.spare, r.json, t.after)
 		r.json, r.spare = r.spare, r.json
-	case wanted && t.liveAfter != nil && !deltaBefore:
-		return t.liveAfter.Clone(), nil
+	case !deltaBefore && t.liveAfter != nil:
+		if wanted {
+			return t.liveAfter.Clone(), nil
+		}
+		return nil, nil
+	case t.after == "":
+		// Held live only: the older turn's delta was made against this
+		// JSON (see shrinkAfter).
+		r.json, err = t.liveAfter.AppendJSON(r.json[:0])
 	case wanted || deltaBefore:
 		r.json, err = s2.Decode(r.json[:cap(r.json)], []byte(t.after))
 	}
@@ -277,68 +282,86 @@ func (r *afterReader) next(t *storedTurn, wanted, deltaBefore bool) (*domain.Ses
 	return s, nil
 }
 
-// keepAfter encodes after, the SessionAfter of t as committed, when the
-// commit changed it from what keepTurn encoded (a close while the turn
-// ran: commit then dropped that encoding). It encodes with enc outside the
-// store's lock (a frozen session never changes) and takes the lock to
-// store the result.
-func (s *Store) keepAfter(enc *encoder, t *storedTurn, after *domain.Session) {
-	b, err := enc.encode(after)
-	if err != nil {
-		return // kept live only, as before
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t.setAfter(b)
-}
-
 // wholeAfterEvery bounds the deltas a read applies: a turn whose number
-// it divides keeps its SessionAfter whole.
+// it divides keeps its SessionAfter whole, unless retention keeps no more
+// turns than that anyway.
 const wholeAfterEvery = 32
 
-// olderAfter is the turn before a commit's when its SessionAfter can
-// become a delta against the committed one's, and its SessionAfter as the
-// commit found it.
+// olderAfter is the turn before a commit's, when its SessionAfter is to be
+// encoded (it is held live only) or can become a delta against the
+// committed one's, and its SessionAfter as the commit found it.
 type olderAfter struct {
 	t     *storedTurn
 	after string
+	live  *domain.Session // held live only, after ""
+	// whole is set when the turn keeps its SessionAfter whole (see
+	// wholeAfterEvery).
+	whole bool
 }
 
-// shrinkable returns the turn before newest, e's newest kept turn, when
-// both hold their SessionAfter whole and the older one's number is no
-// multiple of wholeAfterEvery. The caller holds the store's lock.
-func (e *sessionEntry) shrinkable(newest *storedTurn) olderAfter {
+// shrinkable returns the turn before newest, e's newest kept turn, when it
+// holds its SessionAfter live only, or whole and its number is no multiple
+// of wholeAfterEvery where retention keeps more turns (maxTurns 0: all).
+// The caller holds the store's lock.
+func (e *sessionEntry) shrinkable(newest *storedTurn, maxTurns int) olderAfter {
 	n := len(e.turns)
-	if n < 2 || e.turns[n-1] != newest || !newest.hasAfter() {
+	if n < 2 || e.turns[n-1] != newest {
 		return olderAfter{}
 	}
 	t := e.turns[n-2]
-	if t.delta || !t.hasAfter() || t.number%wholeAfterEvery == 0 {
+	whole := t.number%wholeAfterEvery == 0 && (maxTurns == 0 || maxTurns > wholeAfterEvery)
+	switch {
+	case t.delta:
+		return olderAfter{}
+	case !t.hasAfter() && t.liveAfter != nil:
+		return olderAfter{t: t, live: t.liveAfter, whole: whole}
+	case !t.hasAfter() || whole:
 		return olderAfter{}
 	}
 	return olderAfter{t: t, after: t.after}
 }
 
 // shrinkAfter keeps older's SessionAfter as a delta against newer, the
-// JSON of the next turn's, when that is smaller than what it holds. It
-// works outside the store's lock (a kept encoding never changes) and takes
-// the lock to store the result, unless older's SessionAfter changed
-// meanwhile.
-func (s *Store) shrinkAfter(enc *encoder, older olderAfter, newer []byte) {
-	enc.whole = append(enc.whole[:0], older.after...)
-	raw, err := s2.Decode(enc.older[:cap(enc.older)], enc.whole)
+// SessionAfter committed after it, when that is smaller than its
+// whole encoding, else whole; older held live only is kept whole
+// (compressed) when it must be or newer has no JSON form. It works
+// outside the store's lock (kept sessions and encodings never change) and
+// takes the lock to store the result, unless older's SessionAfter changed
+// meanwhile. A SessionAfter with no JSON form stays held live only.
+func (s *Store) shrinkAfter(enc *encoder, older olderAfter, newer *domain.Session) {
+	var raw []byte
+	var err error
+	if older.live != nil {
+		raw, err = older.live.AppendJSON(enc.older[:0])
+	} else {
+		raw, err = s2.Decode(enc.older[:cap(enc.older)], []byte(older.after))
+	}
 	if err != nil {
 		return
 	}
 	enc.older = raw
-	enc.delta = appendDelta(enc.delta[:0], newer, raw, &enc.index)
-	if len(enc.delta) >= len(older.after) {
-		return
+	enc.delta = enc.delta[:0]
+	if !older.whole {
+		if base, err := newer.AppendJSON(enc.newer[:0]); err == nil {
+			enc.newer = base
+			enc.delta = appendDelta(enc.delta, base, raw, &enc.index)
+		}
 	}
-	delta := string(enc.delta)
+	kept, delta := enc.delta, true
+	// A delta of more than a quarter of the JSON may well be bigger than
+	// the JSON compressed; most are a few dozen bytes.
+	if len(kept) == 0 || older.live != nil && len(kept) > len(raw)/4 {
+		if whole := enc.compress(raw); len(kept) == 0 || len(whole) < len(kept) {
+			kept, delta = whole, false
+		}
+	}
+	if older.live == nil && (!delta || len(kept) >= len(older.after)) {
+		return // as small as it gets
+	}
+	after := string(kept)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if t := older.t; t.after == older.after {
-		t.after, t.delta = delta, true
+	if t := older.t; t.after == older.after && t.liveAfter == older.live {
+		t.after, t.delta, t.liveAfter = after, delta, nil
 	}
 }

@@ -40,6 +40,11 @@ type SweepStats struct {
 // lock, so turns never wait long behind a sweep of a big store.
 const sweepBatch = 256
 
+// packPerSweepLock bounds the sessions a sweep packs while holding the
+// lock: packing one encodes its state (a few microseconds), so fewer than
+// the entries it checks.
+const packPerSweepLock = 32
+
 // Sweep drops, as of now, the sessions retention lets go (with their
 // turns) and every expired idempotency record, and packs the sessions
 // idle for packAfter (see pack). Reads already treat expired
@@ -66,7 +71,7 @@ func (s *Store) Sweep(now time.Time) SweepStats {
 			delete(s.leases, id)
 		}
 	}
-	for s.pack(now.UnixNano(), sweepBatch) {
+	for s.pack(now.UnixNano(), packPerSweepLock) {
 		s.mu.Unlock()
 		s.mu.Lock()
 	}

@@ -9,11 +9,11 @@ import (
 )
 
 // CommitTurn implements ports.TurnStore. It keeps the turn's audit record
-// and its SessionAfter as JSON, encoded before it takes the lock, and
-// SessionAfter as the session's new snapshot too, which the caller handed
-// over (ports.TurnStore.CommitTurn): the session is not copied. The turn
-// before keeps its SessionAfter as a delta against this one's from then
-// on, made after the lock is let go.
+// as JSON, encoded before it takes the lock, and SessionAfter as the
+// session's new snapshot, which the caller handed over
+// (ports.TurnStore.CommitTurn): the session is not copied, nor encoded
+// while it is in use. The turn before keeps its SessionAfter as a delta
+// against this one's JSON from then on, made after the lock is let go.
 func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *domain.Turn) error {
 	if err := ctx.Err(); err != nil {
 		return unavailable(err)
@@ -27,54 +27,45 @@ func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *do
 	enc := encoders.Get().(*encoder)
 	defer encoders.Put(enc)
 	st := keepTurn(enc, turn)
-	older, reencode, err := s.commit(lease, turn, st)
-	switch {
-	case err != nil:
-	case reencode:
-		s.keepAfter(enc, st, turn.SessionAfter)
-	case older.t != nil:
-		// The commit kept what keepTurn encoded, whose JSON enc holds.
-		s.shrinkAfter(enc, older, enc.lastJSON())
+	older, err := s.commit(lease, turn, st)
+	if err == nil && older.t != nil {
+		// SessionAfter is frozen as committed: it never changes again.
+		s.shrinkAfter(enc, older, turn.SessionAfter)
 	}
 	return err
 }
 
-// commit stores st, kept of turn, under lease. reencode reports that the
-// commit changed SessionAfter from what st holds of it (a close while the
-// turn ran), so it dropped that; older is the turn before when its
-// SessionAfter can become a delta against st's.
-func (s *Store) commit(lease ports.LeaseToken, turn *domain.Turn, st *storedTurn) (older olderAfter, reencode bool, err error) {
+// commit stores st, kept of turn, under lease; older is the turn before
+// when its SessionAfter is to be encoded, or can become a delta against
+// st's.
+func (s *Store) commit(lease ports.LeaseToken, turn *domain.Turn, st *storedTurn) (older olderAfter, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, err := s.session(turn.TenantID, turn.SessionID)
 	if err != nil {
-		return older, false, err
+		return older, err
 	}
 	if prev, ok := s.turnByID[turn.ID]; ok && prev.sess == e && prev.number == turn.TurnNumber {
-		return older, false, nil // committed already: a retry after a lost answer
+		return older, nil // committed already: a retry after a lost answer
 	}
 	if answers := st.answers(); answers != "" {
 		if other, ok := s.answered[answers]; ok {
-			return older, false, &ports.AnsweredError{TurnID: other}
+			return older, &ports.AnsweredError{TurnID: other}
 		}
 	}
 	if l := s.leases[turn.SessionID]; l == nil || l.holder != lease.Fence || lease.SessionID != turn.SessionID {
-		return older, false, busy("session %s: the lease of this turn was taken over", turn.SessionID)
+		return older, busy("session %s: the lease of this turn was taken over", turn.SessionID)
 	}
 	stored, err := s.current(e)
 	if err != nil {
-		return older, false, err
+		return older, err
 	}
 	if turn.TurnNumber != lease.TurnNumber || turn.TurnNumber != stored.TurnCount+1 {
-		return older, false, busy("session %s: turn %d is already committed or out of order (the session has %d)", turn.SessionID, turn.TurnNumber, stored.TurnCount)
+		return older, busy("session %s: turn %d is already committed or out of order (the session has %d)", turn.SessionID, turn.TurnNumber, stored.TurnCount)
 	}
 	// Status belongs to the session, not the turn: a close that happened
 	// while the turn ran stays.
 	next := turn.SessionAfter
-	if next.Status != stored.Status || next.ClosedAt != nil || stored.ClosedAt != nil || next.Version != stored.Version+1 {
-		reencode = st.hasAfter()
-		st.setAfter(nil)
-	}
 	next.Status, next.ClosedAt = stored.Status, stored.ClosedAt
 	next.Version = stored.Version + 1
 	next.Freeze()
@@ -84,7 +75,7 @@ func (s *Store) commit(lease ports.LeaseToken, turn *domain.Turn, st *storedTurn
 	s.keep(e, st)
 	s.used.add(e, e.touched)
 	s.pack(e.touched, packPerCommit)
-	return e.shrinkable(st), reencode, nil
+	return e.shrinkable(st, s.retention.MaxTurns), nil
 }
 
 // keep adds st to e's kept turns and the indexes, dropping what retention
@@ -106,7 +97,7 @@ func (s *Store) keep(e *sessionEntry, st *storedTurn) {
 		e.turns = e.turns[over:]
 	}
 	// The turn before is no longer the session's snapshot: it reads from
-	// its encoding alone, unless that has no SessionAfter.
+	// its encoding alone, unless it has none yet (see shrinkAfter).
 	if n := len(e.turns); n > 1 && e.turns[n-2].hasAfter() {
 		e.turns[n-2].liveAfter = nil
 	}

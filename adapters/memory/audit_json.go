@@ -1,0 +1,330 @@
+package memory
+
+import (
+	"bytes"
+	"errors"
+	"math"
+	"strconv"
+	"time"
+
+	"focal/domain"
+)
+
+// An audit record is mostly its explanation: 20 scored candidates (3 KB of
+// a 100-rule turn's 4.5), the scenario's options, the step timings; and
+// encoding/json spent most of a commit's instructions reflecting over
+// them. So encodeAudit writes the record itself, the parts that are
+// numbers, strings and lists of them, and leaves to encoding/json the ones
+// that hold any value or are rarely set (tool calls, extractions,
+// metadata, the judge's decision, enforcement). The bytes are
+// json.Marshal's: TestAuditJSONIsMarshal holds them to it, over the
+// bench agent's recorded turns and a turn with every field of domain.Turn
+// set, so that a field added to the record and not written here fails it.
+
+// errNoJSONForm reports a float encoding/json refuses (NaN, infinities).
+var errNoJSONForm = errors.New("a float with no JSON form")
+
+// encodeAudit returns rec encoded as encode does, valid until the next
+// encode or compress.
+func (e *encoder) encodeAudit(rec *domain.Turn) ([]byte, error) {
+	raw, err := e.appendTurn(e.audit[:0], rec)
+	if err != nil {
+		// encoding/json says what it cannot encode, as before.
+		return e.encode(rec)
+	}
+	e.audit = raw
+	return e.compress(raw), nil
+}
+
+// appendTurn appends what json.Marshal returns for t.
+func (e *encoder) appendTurn(b []byte, t *domain.Turn) ([]byte, error) {
+	b = appendField(b, '{', "id", t.ID)
+	b = appendField(b, ',', "tenant_id", t.TenantID)
+	b = appendField(b, ',', "agent_id", t.AgentID)
+	b = strconv.AppendInt(append(b, `,"agent_version":`...), t.AgentVersion, 10)
+	b = appendField(b, ',', "session_id", t.SessionID)
+	b = strconv.AppendInt(append(b, `,"turn_number":`...), int64(t.TurnNumber), 10)
+	if t.RequestID != "" {
+		b = appendField(b, ',', "request_id", t.RequestID)
+	}
+	b = appendField(b, ',', "message", t.Message)
+	b = appendField(b, ',', "response", t.Response)
+	b = appendField(b, ',', "status", string(t.Status))
+	if t.ErrorCode != "" {
+		b = appendField(b, ',', "error_code", string(t.ErrorCode))
+	}
+	b, err := e.appendExplanation(append(b, `,"explanation":`...), &t.Explanation)
+	if err != nil {
+		return nil, err
+	}
+	if t.Model != "" {
+		b = appendField(b, ',', "model", t.Model)
+	}
+	b = strconv.AppendInt(append(b, `,"usage":{"prompt_tokens":`...), int64(t.Usage.Prompt), 10)
+	b = append(strconv.AppendInt(append(b, `,"completion_tokens":`...), int64(t.Usage.Completion), 10), '}')
+	if b, err = appendTimings(append(b, `,"timings":`...), t.Timings); err != nil {
+		return nil, err
+	}
+	if len(t.Metadata) > 0 {
+		if b, err = e.appendMarshal(append(b, `,"metadata":`...), &t.Metadata); err != nil {
+			return nil, err
+		}
+	}
+	if len(t.Deltas) > 0 {
+		b = appendStrings(append(b, `,"deltas":`...), t.Deltas)
+	}
+	b = strconv.AppendInt(append(b, `,"latency_ms":`...), t.LatencyMS, 10)
+	if b, err = appendTime(append(b, `,"created_at":`...), t.CreatedAt); err != nil {
+		return nil, err
+	}
+	if t.SessionAfter != nil {
+		if b, err = t.SessionAfter.AppendJSON(append(b, `,"session_after":`...)); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// appendExplanation appends what json.Marshal returns for x.
+func (e *encoder) appendExplanation(b []byte, x *domain.Explanation) ([]byte, error) {
+	b, err := e.appendMarshal(append(b, `{"retrieval":`...), &x.Retrieval)
+	if err != nil {
+		return nil, err
+	}
+	if b, err = appendCandidates(append(b, `,"candidates":`...), x.Candidates); err != nil {
+		return nil, err
+	}
+	if len(x.Filtered) > 0 {
+		if b, err = e.appendMarshal(append(b, `,"filtered":`...), &x.Filtered); err != nil {
+			return nil, err
+		}
+	}
+	if b, err = appendMatches(append(b, `,"matched":`...), x.Matched); err != nil {
+		return nil, err
+	}
+	if b, err = e.appendScenario(append(b, `,"scenario":`...), &x.Scenario); err != nil {
+		return nil, err
+	}
+	if b, err = e.appendMarshal(append(b, `,"tool_calls":`...), &x.ToolCalls); err != nil {
+		return nil, err
+	}
+	g := &x.Generation
+	b = appendField(append(b, `,"generation":`...), '{', "source", g.Source)
+	if g.TemplateID != "" {
+		b = appendField(b, ',', "template_id", g.TemplateID)
+	}
+	b = append(strconv.AppendInt(append(b, `,"model_calls":`...), int64(g.ModelCalls), 10), '}')
+	if b, err = e.appendMarshal(append(b, `,"enforcement":`...), &x.Enforcement); err != nil {
+		return nil, err
+	}
+	if len(x.Variables) > 0 {
+		if b, err = e.appendMarshal(append(b, `,"variables":`...), &x.Variables); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// appendScenario appends what json.Marshal returns for d.
+func (e *encoder) appendScenario(b []byte, d *domain.ScenarioDecision) ([]byte, error) {
+	b = appendField(b, '{', "action", d.Action)
+	b = appendRef(append(b, `,"before":`...), d.Before)
+	b = appendRef(append(b, `,"after":`...), d.After)
+	var err error
+	if d.Transition != nil {
+		if b, err = e.appendMarshal(append(b, `,"transition":`...), d.Transition); err != nil {
+			return nil, err
+		}
+	}
+	if d.Score != 0 {
+		if b, err = appendFloat(append(b, `,"score":`...), d.Score); err != nil {
+			return nil, err
+		}
+	}
+	if d.Reason != "" {
+		b = appendField(b, ',', "reason", d.Reason)
+	}
+	if len(d.Options) > 0 {
+		if b, err = appendOptions(append(b, `,"options":`...), d.Options); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range [...]struct{ name, value string }{{"digression", d.Digression}, {"command", d.Command}, {"reask", d.Reask}} {
+		if f.value != "" {
+			b = appendField(b, ',', f.name, f.value)
+		}
+	}
+	if d.Resumed != nil {
+		b = appendRef(append(b, `,"resumed":`...), d.Resumed)
+	}
+	return append(b, '}'), nil
+}
+
+// appendCandidates appends what json.Marshal returns for candidates.
+func appendCandidates(b []byte, candidates []domain.RuleCandidate) ([]byte, error) {
+	if candidates == nil {
+		return append(b, "null"...), nil
+	}
+	var err error
+	for i := range candidates {
+		c := &candidates[i]
+		b = appendField(append(b, "[,"[min(i, 1)]), '{', "rule_id", c.RuleID)
+		if b, err = appendScores(b, c.Score, c.Lexical, c.Semantic); err != nil {
+			return nil, err
+		}
+		if c.Example != "" {
+			b = appendField(b, ',', "nearest_example", c.Example)
+		}
+		if len(c.Terms) > 0 {
+			b = appendStrings(append(b, `,"terms":`...), c.Terms)
+		}
+		b = strconv.AppendInt(append(b, `,"priority":`...), int64(c.Priority), 10)
+		b = append(strconv.AppendBool(append(b, `,"matched":`...), c.Matched), '}')
+	}
+	return closeList(b, len(candidates)), nil
+}
+
+// appendOptions appends what json.Marshal returns for options.
+func appendOptions(b []byte, options []domain.ScenarioOption) ([]byte, error) {
+	var err error
+	for i := range options {
+		o := &options[i]
+		b = appendField(append(b, "[,"[min(i, 1)]), '{', "move", o.Move)
+		if o.Target != "" {
+			b = appendField(b, ',', "target", o.Target)
+		}
+		if b, err = appendScores(b, o.Score, o.Lexical, o.Semantic); err != nil {
+			return nil, err
+		}
+		if o.Example != "" {
+			b = appendField(b, ',', "nearest_example", o.Example)
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']'), nil
+}
+
+// appendScores appends the score, lexical and semantic members a
+// candidate and an option have, semantic only when it is not 0.
+func appendScores(b []byte, score, lexical, semantic float64) ([]byte, error) {
+	b = append(b, `,"score":`...)
+	at := len(b)
+	b, err := appendFloat(b, score)
+	if err != nil {
+		return nil, err
+	}
+	b = append(b, `,"lexical":`...)
+	if math.Float64bits(lexical) == math.Float64bits(score) {
+		// The commonest case (no semantic score), and formatting a float
+		// is most of what a candidate costs.
+		b = append(b, b[at:len(b)-len(`,"lexical":`)]...)
+	} else if b, err = appendFloat(b, lexical); err != nil {
+		return nil, err
+	}
+	if semantic != 0 {
+		return appendFloat(append(b, `,"semantic":`...), semantic)
+	}
+	return b, nil
+}
+
+// appendMatches appends what json.Marshal returns for matches.
+func appendMatches(b []byte, matches []domain.RuleMatch) ([]byte, error) {
+	if matches == nil {
+		return append(b, "null"...), nil
+	}
+	var err error
+	for i := range matches {
+		m := &matches[i]
+		b = appendField(append(b, "[,"[min(i, 1)]), '{', "rule_id", m.RuleID)
+		if b, err = appendFloat(append(b, `,"score":`...), m.Score); err != nil {
+			return nil, err
+		}
+		b = append(appendField(b, ',', "reason", m.Reason), '}')
+	}
+	return closeList(b, len(matches)), nil
+}
+
+// appendTimings appends what json.Marshal returns for timings.
+func appendTimings(b []byte, timings []domain.StepTiming) ([]byte, error) {
+	if timings == nil {
+		return append(b, "null"...), nil
+	}
+	var err error
+	for i, t := range timings {
+		b = appendField(append(b, "[,"[min(i, 1)]), '{', "step", t.Step)
+		if b, err = appendFloat(append(b, `,"duration_ms":`...), t.DurationMS); err != nil {
+			return nil, err
+		}
+		b = append(b, '}')
+	}
+	return closeList(b, len(timings)), nil
+}
+
+// closeList ends a list of n elements, which appended none but their own
+// bytes: "[]" when it is empty.
+func closeList(b []byte, n int) []byte {
+	if n == 0 {
+		return append(b, "[]"...)
+	}
+	return append(b, ']')
+}
+
+// appendRef appends what json.Marshal returns for ref.
+func appendRef(b []byte, ref *domain.ScenarioRef) []byte {
+	if ref == nil {
+		return append(b, "null"...)
+	}
+	return append(appendField(appendField(b, '{', "id", ref.ID), ',', "step", ref.Step), '}')
+}
+
+// appendStrings appends what json.Marshal returns for a non-empty list.
+func appendStrings(b []byte, list []string) []byte {
+	for i, s := range list {
+		b = domain.AppendJSONString(append(b, "[,"[min(i, 1)]), s)
+	}
+	return append(b, ']')
+}
+
+// appendField appends sep, then name and value as a JSON object's member.
+func appendField(b []byte, sep byte, name, value string) []byte {
+	b = append(append(append(b, sep, '"'), name...), '"', ':')
+	return domain.AppendJSONString(b, value)
+}
+
+// appendTime appends what json.Marshal returns for t.
+func appendTime(b []byte, t time.Time) ([]byte, error) {
+	// AppendText writes what MarshalJSON writes between the quotes, and
+	// fails where it fails.
+	b, err := t.AppendText(append(b, '"'))
+	return append(b, '"'), err
+}
+
+// appendMarshal appends what json.Marshal returns for v, by the encoder's
+// json.Encoder (no allocation). v points into the record, as when
+// encoding/json encodes the whole of it.
+func (e *encoder) appendMarshal(b []byte, v any) ([]byte, error) {
+	e.json.Reset()
+	if err := e.to.Encode(v); err != nil {
+		return nil, err
+	}
+	return append(b, bytes.TrimSuffix(e.json.Bytes(), []byte("\n"))...), nil
+}
+
+// appendFloat appends f as encoding/json writes a float64, and fails for
+// NaN and infinities, as it does.
+func appendFloat(b []byte, f float64) ([]byte, error) {
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return nil, errNoJSONForm
+	}
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if n := len(b); format == 'e' && n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+		// e-07 is written e-7.
+		b[n-2] = b[n-1]
+		b = b[:n-1]
+	}
+	return b, nil
+}
