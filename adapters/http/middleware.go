@@ -52,6 +52,22 @@ const (
 	headerRateLimitReset     = "X-Ratelimit-Reset"
 )
 
+// Request headers read on every chat turn, in canonical form.
+const (
+	headerAuthorization  = "Authorization"
+	headerContentType    = "Content-Type"
+	headerIdempotencyKey = "Idempotency-Key"
+)
+
+// headerValue is h.Get(key) for a key in canonical form, which it looks up
+// directly: Get checks and canonicalises its key on every call.
+func headerValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
 // saneRequestID is what a client-sent X-Request-ID must look like to be
 // kept: short, printable, no separators that could forge log fields.
 var saneRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
@@ -60,7 +76,7 @@ var saneRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 // context and writes one access log line when the request ends.
 func requestContext(log *zap.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		id := c.Request.Header.Get(headerRequestID)
+		id := headerValue(c.Request.Header, headerRequestID)
 		if !saneRequestID.MatchString(id) {
 			id = newRequestID()
 		}
@@ -156,7 +172,12 @@ func requireJSON(c *gin.Context) {
 		c.Next()
 		return
 	}
-	mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	ct := headerValue(c.Request.Header, headerContentType)
+	if ct == "application/json" { // as clients send it: nothing to parse
+		c.Next()
+		return
+	}
+	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil || (mt != "application/json" && !isJSONSuffix(mt)) {
 		writeError(c, domain.Errorf(CodeUnsupportedMediaType, "Content-Type must be application/json"))
 		return
@@ -171,7 +192,7 @@ func isJSONSuffix(mt string) bool {
 // authenticate requires a valid bearer token and stores the caller.
 func authenticate(a *Authenticator) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		p, err := a.Authenticate(c.GetHeader("Authorization"))
+		p, err := a.Authenticate(headerValue(c.Request.Header, headerAuthorization))
 		if err != nil {
 			logctx.From(c.Request.Context(), zap.NewNop()).Info("authentication failed", zap.NamedError("reason", errors.Unwrap(err)))
 			writeError(c, err)
