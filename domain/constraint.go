@@ -119,12 +119,19 @@ func (c CheckedConstraint) ForbiddenAfterIn(t *CheckedText, from int, final bool
 
 // NormalizeText case-folds text and collapses every run of white space to
 // one space, so "Guaranteed\n  Refund" meets the phrase "guaranteed refund".
+// ASCII, most of a reply, is folded byte by byte; every reply with a
+// phrase constraint is normalised once per turn.
 func NormalizeText(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))
 	space := false
-	for _, r := range s {
-		if unicode.IsSpace(r) {
+	for i := 0; i < len(s); {
+		r, size := rune(s[i]), 1
+		if r >= utf8.RuneSelf {
+			r, size = utf8.DecodeRuneInString(s[i:])
+		}
+		i += size
+		if isSpaceRune(r) {
 			space = true
 			continue
 		}
@@ -132,9 +139,24 @@ func NormalizeText(s string) string {
 			b.WriteByte(' ')
 		}
 		space = false
-		b.WriteRune(unicode.ToLower(r))
+		switch {
+		case 'A' <= r && r <= 'Z':
+			b.WriteByte(byte(r) + 'a' - 'A')
+		case r < utf8.RuneSelf:
+			b.WriteByte(byte(r))
+		default:
+			b.WriteRune(unicode.ToLower(r))
+		}
 	}
 	return b.String()
+}
+
+// isSpaceRune is unicode.IsSpace, answered for ASCII without a call.
+func isSpaceRune(r rune) bool {
+	if r < utf8.RuneSelf {
+		return r == ' ' || ('\t' <= r && r <= '\r')
+	}
+	return unicode.IsSpace(r)
 }
 
 // indexNormalized finds phrase (already normalised) in text as
