@@ -107,6 +107,7 @@ type PreparedTurn struct {
 	sink     ports.DeltaSink
 	keeper   renewer
 	renewCtx context.Context // what the keeper renews the lease under
+	turnCtx  deadlineContext // what the engine runs under (TurnTimeout)
 }
 
 // Prepare does everything that can fail before the engine starts:
@@ -253,7 +254,8 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 	defer func() { p.pass.Settle(spent) }()
 
 	p.sink = sink
-	turnCtx := withTimeout(ctx, uc.cfg.TurnTimeout)
+	turnCtx := &p.turnCtx
+	turnCtx.start(ctx, uc.cfg.TurnTimeout)
 	out, runErr := uc.engine.RunTurn(turnCtx, ports.TurnInput{
 		Policy:     p.policy,
 		Session:    p.session,

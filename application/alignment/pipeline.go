@@ -70,6 +70,15 @@ type decided struct {
 	cands      ruleCandidates
 	sel        selection
 	builtins   builtinValues
+	// vars are the variables as collected this turn, with the built-ins
+	// and meta, once a guard or the tools' inputs asked for them; the
+	// reply reads them too when the turn changed nothing they hold.
+	// varsAt is how many values the collection had recorded then: a
+	// value read since (readUnset) makes them stale.
+	vars   map[string]any
+	varsAt int
+	// recent backs history: one allocation with the rest.
+	recent recentTurns
 }
 
 // decide runs the steps up to the rule selection. Its steps run back to
@@ -87,7 +96,8 @@ func (e *Engine) decide(ctx context.Context, in ports.TurnInput, timer *stepTime
 	d := &decided{cp: lp.cp, now: lp.cp.Now(loaded)}
 	d.similarity, d.note = e.messageSimilarity(ctx, lp, in.Message)
 	timer.end("embedding")
-	d.history = &recentTurns{store: e.history, in: in, want: *d.cp.Settings.HistoryTurns}
+	d.recent = recentTurns{store: e.history, in: in, want: *d.cp.Settings.HistoryTurns}
+	d.history = &d.recent
 	var asked string
 	if pos := in.Session.Scenario; pos != nil {
 		// What the agent last asked, for reading a short reply.
