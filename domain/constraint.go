@@ -119,19 +119,30 @@ func (c CheckedConstraint) ForbiddenAfterIn(t *CheckedText, from int, final bool
 
 // NormalizeText case-folds text and collapses every run of white space to
 // one space, so "Guaranteed\n  Refund" meets the phrase "guaranteed refund".
-// ASCII, most of a reply, is folded byte by byte; every reply with a
-// phrase constraint is normalised once per turn.
+// Every reply with a phrase constraint is normalised once per turn: runs
+// of ASCII that stay as they are (no capitals, no white space) are copied
+// whole, and the rest is folded rune by rune.
 func NormalizeText(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))
 	space := false
 	for i := 0; i < len(s); {
-		r, size := rune(s[i]), 1
-		if r >= utf8.RuneSelf {
-			r, size = utf8.DecodeRuneInString(s[i:])
+		if asciiKept[s[i]] {
+			j := i + 1
+			for j < len(s) && asciiKept[s[j]] {
+				j++
+			}
+			if space && b.Len() > 0 {
+				b.WriteByte(' ')
+			}
+			space = false
+			b.WriteString(s[i:j])
+			i = j
+			continue
 		}
+		r, size := utf8.DecodeRuneInString(s[i:])
 		i += size
-		if isSpaceRune(r) {
+		if unicode.IsSpace(r) {
 			space = true
 			continue
 		}
@@ -139,25 +150,19 @@ func NormalizeText(s string) string {
 			b.WriteByte(' ')
 		}
 		space = false
-		switch {
-		case 'A' <= r && r <= 'Z':
-			b.WriteByte(byte(r) + 'a' - 'A')
-		case r < utf8.RuneSelf:
-			b.WriteByte(byte(r))
-		default:
-			b.WriteRune(unicode.ToLower(r))
-		}
+		b.WriteRune(unicode.ToLower(r))
 	}
 	return b.String()
 }
 
-// isSpaceRune is unicode.IsSpace, answered for ASCII without a call.
-func isSpaceRune(r rune) bool {
-	if r < utf8.RuneSelf {
-		return r == ' ' || ('\t' <= r && r <= '\r')
+// asciiKept marks the bytes NormalizeText copies as they are: ASCII that
+// is neither a capital letter nor white space.
+var asciiKept = func() (t [256]bool) {
+	for c := range utf8.RuneSelf {
+		t[c] = !unicode.IsSpace(rune(c)) && unicode.ToLower(rune(c)) == rune(c)
 	}
-	return unicode.IsSpace(r)
-}
+	return t
+}()
 
 // indexNormalized finds phrase (already normalised) in text as
 // NormalizeText would see it, starting at a word boundary and at byte from

@@ -30,6 +30,14 @@ func normalizeByRunes(s string) string {
 func TestNormalizeTextFoldsAsDefined(t *testing.T) {
 	pieces := []string{"", "a", "Z", "@", "[", " ", "\t", "\n", "\v", "\f", "\r", "\x1c", "\x7f", "É", "ß", "İ", "Σ",
 		"\u0085", "\u00a0", "\u2028", "\u3000", "\xff", "\xc3", "日本", "\U0001F600", "Guaranteed  REFUND"}
+	for c := range 256 {
+		b := string([]byte{byte(c)})
+		for _, s := range []string{b, "x" + b + "Y  " + b + b, " " + b + "\u00e9" + b + " "} {
+			if got, want := NormalizeText(s), normalizeByRunes(s); got != want {
+				t.Fatalf("NormalizeText(%q) = %q, want %q", s, got, want)
+			}
+		}
+	}
 	for _, a := range pieces {
 		for _, b := range pieces {
 			for _, c := range pieces {
