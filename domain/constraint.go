@@ -140,7 +140,10 @@ func NormalizeText(s string) string {
 			i = j
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
+		r, size := rune(s[i]), 1
+		if r >= utf8.RuneSelf {
+			r, size = utf8.DecodeRuneInString(s[i:])
+		}
 		i += size
 		if unicode.IsSpace(r) {
 			space = true
@@ -150,6 +153,10 @@ func NormalizeText(s string) string {
 			b.WriteByte(' ')
 		}
 		space = false
+		if r < utf8.RuneSelf { // a capital: asciiKept has every other ASCII byte that is not space
+			b.WriteByte(byte(r) + 'a' - 'A')
+			continue
+		}
 		b.WriteRune(unicode.ToLower(r))
 	}
 	return b.String()
