@@ -381,8 +381,13 @@ func (p *pass) settle(usage domain.TokenUsage, ran bool) {
 			l.spent += cost
 			l.largest = max(l.largest, cost)
 		}
-		close(l.changed)
-		l.changed = make(chan struct{})
+		// Waiters at the edge are woken; with none (waitAtEdge counts
+		// them under this lock) the channel stays as it is, and a turn
+		// settles without making one.
+		if l.waiting > 0 {
+			close(l.changed)
+			l.changed = make(chan struct{})
+		}
 		l.mu.Unlock()
 		if ran {
 			p.g.count(p.tenant, usage)

@@ -2,8 +2,6 @@ package application
 
 import (
 	"fmt"
-	"regexp"
-	"strings"
 	"unicode"
 	"unicode/utf8"
 
@@ -51,7 +49,22 @@ const (
 	MaxMetadataBytes      = domain.MaxMetadataBytes
 )
 
-var channelName = regexp.MustCompile(`^[a-z][a-z0-9_.-]*$`)
+// isChannelName reports whether s is a channel name: a lowercase letter,
+// then lowercase letters, digits, '_', '.' and '-' (^[a-z][a-z0-9_.-]*$),
+// checked byte by byte rather than by a regular expression on every turn.
+func isChannelName(s string) bool {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_', c == '.', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // Validate checks every field and reports all that are invalid at once;
 // a tenant mismatch is a 403, not a field error.
@@ -70,7 +83,7 @@ func (c *ChatCommand) Validate() error {
 	switch {
 	case c.Channel == "":
 		bad("channel", "is required")
-	case len(c.Channel) > MaxChannelLength || !channelName.MatchString(c.Channel):
+	case len(c.Channel) > MaxChannelLength || !isChannelName(c.Channel):
 		bad("channel", fmt.Sprintf("must be a lowercase name of 1..%d characters (a-z, 0-9, '_', '.', '-')", MaxChannelLength))
 	}
 	if msg := textProblem(c.UserChannelID, MaxUserChannelIDRunes, false); msg != "" {
@@ -94,26 +107,48 @@ func (c *ChatCommand) Validate() error {
 
 // textProblem says what is wrong with a required text field, or "".
 // Messages may hold line breaks and tabs; identifiers may not hold any
-// control character.
+// control character. The text is read once, and its ASCII without
+// decoding, for what the checks need (validity, length, blankness and
+// control characters); the checks then answer in their order.
 func textProblem(s string, maxRunes int, multiline bool) string {
-	n := utf8.RuneCountInString(s)
-	switch {
-	case s == "":
+	if s == "" {
 		return "is required"
-	case !utf8.ValidString(s):
-		return "must be valid UTF-8"
-	case n > maxRunes:
-		return fmt.Sprintf("must be 1..%d characters", maxRunes)
-	case strings.TrimSpace(s) == "":
-		return "must not be blank"
 	}
-	for _, r := range s {
-		if unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\r' || r == '\t')) {
-			return "must not contain control characters"
+	var runes int
+	blank, control := true, false
+	for i := 0; i < len(s); runes++ {
+		if c := s[i]; c < utf8.RuneSelf {
+			i++
+			blank = blank && asciiSpace(c)
+			control = control || (isASCIIControl(c) && !(multiline && (c == '\n' || c == '\r' || c == '\t')))
+			continue
 		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			return "must be valid UTF-8"
+		}
+		i += size
+		blank = blank && unicode.IsSpace(r)
+		control = control || unicode.IsControl(r)
+	}
+	switch {
+	case runes > maxRunes:
+		return fmt.Sprintf("must be 1..%d characters", maxRunes)
+	case blank:
+		return "must not be blank"
+	case control:
+		return "must not contain control characters"
 	}
 	return ""
 }
+
+// asciiSpace is unicode.IsSpace for an ASCII byte.
+func asciiSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
+}
+
+// isASCIIControl is unicode.IsControl for an ASCII byte.
+func isASCIIControl(c byte) bool { return c < 0x20 || c == 0x7f }
 
 // IsUUID reports whether s is a UUID in its canonical 36-character form.
 func IsUUID(s string) bool {

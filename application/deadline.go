@@ -27,11 +27,19 @@ type deadlineContext struct {
 // withTimeout is context.WithTimeout(parent, timeout), made on demand; the
 // caller must call stop, as it would the cancel function.
 func withTimeout(parent context.Context, timeout time.Duration) *deadlineContext {
+	c := &deadlineContext{}
+	c.start(parent, timeout)
+	return c
+}
+
+// start sets up a zero c as withTimeout(parent, timeout), for a context
+// held in a struct of the caller's (a turn's own, say).
+func (c *deadlineContext) start(parent context.Context, timeout time.Duration) {
 	d := time.Now().Add(timeout)
 	if pd, ok := parent.Deadline(); ok && pd.Before(d) {
 		d = pd
 	}
-	return &deadlineContext{parent: parent, deadline: d}
+	c.parent, c.deadline = parent, d
 }
 
 // made is the real context, made first when c has ended or when force.

@@ -22,7 +22,7 @@ type PolicyCache struct {
 	store   ports.PolicyStore
 	clock   ports.Clock
 	refresh time.Duration
-	entries *bounded.Cache[string, *policyEntry]
+	entries *bounded.Cache[agentKey, *policyEntry]
 	loads   singleflight.Group
 
 	// forgets counts Forget calls, so a load that began before a write
@@ -31,6 +31,10 @@ type PolicyCache struct {
 	// served but not kept, and the next Get loads again.
 	forgets atomic.Uint64
 }
+
+// agentKey names an agent of a tenant: a struct, not the text of both, so
+// that finding a turn's policy allocates nothing.
+type agentKey struct{ tenantID, agentID string }
 
 type policyEntry struct {
 	mu        sync.Mutex
@@ -52,7 +56,7 @@ func NewPolicyCache(store ports.PolicyStore, clock ports.Clock, refresh time.Dur
 	if store == nil || clock == nil {
 		return nil, fmt.Errorf("policy cache: store and clock are required")
 	}
-	entries, err := bounded.New[string, *policyEntry](policyCacheSize, policyCacheBytes,
+	entries, err := bounded.New[agentKey, *policyEntry](policyCacheSize, policyCacheBytes,
 		func(e *policyEntry) int64 { return int64(e.policy.TextBytes()) })
 	if err != nil {
 		return nil, err
@@ -63,7 +67,7 @@ func NewPolicyCache(store ports.PolicyStore, clock ports.Clock, refresh time.Dur
 // Get returns the agent's current policy, at most refresh old.
 // AGENT_NOT_FOUND when the agent does not exist for the tenant.
 func (c *PolicyCache) Get(ctx context.Context, tenantID, agentID string) (*domain.Policy, error) {
-	key := tenantID + "/" + agentID
+	key := agentKey{tenantID, agentID}
 	now := c.clock.Now()
 	if e, ok := c.entries.Get(key); ok {
 		e.mu.Lock()
@@ -86,7 +90,7 @@ func (c *PolicyCache) Get(ctx context.Context, tenantID, agentID string) (*domai
 			return p, nil
 		}
 	}
-	v, err, _ := c.loads.Do(key, func() (any, error) {
+	v, err, _ := c.loads.Do(tenantID+"/"+agentID, func() (any, error) {
 		gen := c.forgets.Load()
 		p, err := c.store.GetPolicy(ctx, tenantID, agentID)
 		if err != nil {
@@ -108,5 +112,5 @@ func (c *PolicyCache) Get(ctx context.Context, tenantID, agentID string) (*domai
 // this instance call it so their own changes show at once.
 func (c *PolicyCache) Forget(tenantID, agentID string) {
 	c.forgets.Add(1)
-	c.entries.Remove(tenantID + "/" + agentID)
+	c.entries.Remove(agentKey{tenantID, agentID})
 }

@@ -81,9 +81,13 @@ func (uc *ProcessMessage) GateTurns(gate TurnGate) { uc.gate = gate }
 // serving.
 func (uc *ProcessMessage) RetryReleases(r *Releases) { uc.releases = r }
 
-// release gives a lease up, also when the caller's request has ended.
+// release gives a lease up, also when the caller's request has ended, as
+// Releases.Release does; the lease's Release is kept for a retry only when
+// the store was unreachable, so a turn's release allocates no closure.
 func (uc *ProcessMessage) release(ctx context.Context, lease ports.SessionLease) {
-	_ = uc.releases.Release(ctx, uc.cfg.LeaseTTL, lease.Release)
+	if err := attemptRelease(ctx, lease.Release); domain.IsCode(err, domain.CodeStoreUnavailable) {
+		uc.releases.queue(uc.cfg.LeaseTTL, lease.Release)
+	}
 }
 
 // PreparedTurn is a turn that passed every check and holds its session's
@@ -107,6 +111,7 @@ type PreparedTurn struct {
 	sink     ports.DeltaSink
 	keeper   renewer
 	renewCtx context.Context // what the keeper renews the lease under
+	turnCtx  deadlineContext // what the engine runs under (TurnTimeout)
 }
 
 // Prepare does everything that can fail before the engine starts:
@@ -253,7 +258,8 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 	defer func() { p.pass.Settle(spent) }()
 
 	p.sink = sink
-	turnCtx := withTimeout(ctx, uc.cfg.TurnTimeout)
+	turnCtx := &p.turnCtx
+	turnCtx.start(ctx, uc.cfg.TurnTimeout)
 	out, runErr := uc.engine.RunTurn(turnCtx, ports.TurnInput{
 		Policy:     p.policy,
 		Session:    p.session,

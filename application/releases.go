@@ -50,24 +50,39 @@ func NewReleases(limit int, clock ports.Clock) *Releases {
 // for the background to retry until lapse passes. A nil *Releases only
 // runs it.
 func (r *Releases) Release(ctx context.Context, lapse time.Duration, release func(context.Context) error) error {
+	err := attemptRelease(ctx, release)
+	if domain.IsCode(err, domain.CodeStoreUnavailable) {
+		r.queue(lapse, release)
+	}
+	return err
+}
+
+// attemptRelease runs release once, within ReleaseAttempt, also when the
+// caller's request has ended. release is only called: a method value
+// passed here need not be allocated.
+func attemptRelease(ctx context.Context, release func(context.Context) error) error {
 	attempt := withTimeout(detach(ctx), ReleaseAttempt)
 	defer attempt.stop()
-	err := release(attempt)
-	if r == nil || !domain.IsCode(err, domain.CodeStoreUnavailable) {
-		return err
+	return release(attempt)
+}
+
+// queue keeps a release that found the store unreachable, for the
+// background to retry until lapse passes; a nil *Releases drops it.
+func (r *Releases) queue(lapse time.Duration, release func(context.Context) error) {
+	if r == nil {
+		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.pending) >= r.limit {
 		r.dropped.Add(1)
-		return err
+		return
 	}
 	r.pending = append(r.pending, pendingRelease{release: release, until: r.clock.Now().Add(lapse)})
 	select {
 	case r.wake <- struct{}{}:
 	default:
 	}
-	return err
 }
 
 // Pending is how many releases wait to be retried.

@@ -119,11 +119,32 @@ func (c CheckedConstraint) ForbiddenAfterIn(t *CheckedText, from int, final bool
 
 // NormalizeText case-folds text and collapses every run of white space to
 // one space, so "Guaranteed\n  Refund" meets the phrase "guaranteed refund".
+// Every reply with a phrase constraint is normalised once per turn: runs
+// of ASCII that stay as they are (no capitals, no white space) are copied
+// whole, and the rest is folded rune by rune.
 func NormalizeText(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))
 	space := false
-	for _, r := range s {
+	for i := 0; i < len(s); {
+		if asciiKept[s[i]] {
+			j := i + 1
+			for j < len(s) && asciiKept[s[j]] {
+				j++
+			}
+			if space && b.Len() > 0 {
+				b.WriteByte(' ')
+			}
+			space = false
+			b.WriteString(s[i:j])
+			i = j
+			continue
+		}
+		r, size := rune(s[i]), 1
+		if r >= utf8.RuneSelf {
+			r, size = utf8.DecodeRuneInString(s[i:])
+		}
+		i += size
 		if unicode.IsSpace(r) {
 			space = true
 			continue
@@ -132,10 +153,23 @@ func NormalizeText(s string) string {
 			b.WriteByte(' ')
 		}
 		space = false
+		if r < utf8.RuneSelf { // a capital: asciiKept has every other ASCII byte that is not space
+			b.WriteByte(byte(r) + 'a' - 'A')
+			continue
+		}
 		b.WriteRune(unicode.ToLower(r))
 	}
 	return b.String()
 }
+
+// asciiKept marks the bytes NormalizeText copies as they are: ASCII that
+// is neither a capital letter nor white space.
+var asciiKept = func() (t [256]bool) {
+	for c := range utf8.RuneSelf {
+		t[c] = !unicode.IsSpace(rune(c)) && unicode.ToLower(rune(c)) == rune(c)
+	}
+	return t
+}()
 
 // indexNormalized finds phrase (already normalised) in text as
 // NormalizeText would see it, starting at a word boundary and at byte from

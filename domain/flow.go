@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"time"
+	"unicode/utf8"
 )
 
 // Built-in flow commands an agent may switch on (AgentSettings.Commands).
@@ -34,12 +35,57 @@ var commandPatterns = map[string]*regexp.Regexp{
 // FlowCommand returns the built-in command msg gives among those enabled,
 // or "".
 func FlowCommand(msg string, enabled []string) string {
+	if !mayGiveCommand(msg) {
+		return ""
+	}
 	for _, c := range Commands {
 		if slices.Contains(enabled, c) && commandPatterns[c].MatchString(msg) {
 			return c
 		}
 	}
 	return ""
+}
+
+// mayGiveCommand is false for a message no command pattern matches, told
+// without them: an ASCII message that has none of the words every match
+// holds (a word being a run of letters, in any case). Most messages are
+// no command, and the patterns cost thousands of instructions each. A
+// message with other characters is left to the patterns, whose case
+// folding reaches past ASCII (ſ is an s to them).
+func mayGiveCommand(msg string) bool {
+	var word [len("representative")]byte
+	n := 0 // letters of the word being read; past len(word), too long to be one
+	for i := 0; i <= len(msg); i++ {
+		if i < len(msg) {
+			c := msg[i]
+			if c >= utf8.RuneSelf {
+				return true
+			}
+			if c|0x20 >= 'a' && c|0x20 <= 'z' {
+				if n < len(word) {
+					word[n] = c | 0x20
+				}
+				n++
+				continue
+			}
+		}
+		if n > 0 && n <= len(word) && isCommandWord(string(word[:n])) {
+			return true
+		}
+		n = 0
+	}
+	return false
+}
+
+// isCommandWord reports whether w (in lower case) is a word that every
+// match of a command pattern holds one of.
+func isCommandWord(w string) bool {
+	switch w {
+	case "cancel", "stop", "never", "nevermind", "forget", "quit", "abort", // cancel
+		"human", "agent", "person", "operator", "representative": // human
+		return true
+	}
+	return false
 }
 
 // LoadTimeZone returns the location of an IANA time zone name; "" is UTC.

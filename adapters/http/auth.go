@@ -38,6 +38,17 @@ type Principal struct {
 	Subject  string
 	Roles    []string
 	Tier     string
+	// rateKey is the tenant's key in the rate limiter ("tenant:<id>"),
+	// made once with the verified token rather than on every request.
+	rateKey string
+}
+
+// rateLimitKey is the caller's key in the rate limiter.
+func (p Principal) rateLimitKey() string {
+	if p.rateKey != "" {
+		return p.rateKey
+	}
+	return "tenant:" + p.TenantID
 }
 
 // HasRole reports whether the caller holds role.
@@ -203,6 +214,7 @@ func (a *Authenticator) Authenticate(header string) (Principal, error) {
 		return Principal{}, errUnauthenticated(fmt.Errorf("unknown tier %q", tier))
 	}
 	p := Principal{TenantID: strings.ToLower(claims.TenantID), Subject: claims.Subject, Roles: claims.Roles, Tier: tier}
+	p.rateKey = "tenant:" + p.TenantID
 	v := verifiedToken{principal: p, expires: claims.ExpiresAt.Time}
 	if claims.NotBefore != nil {
 		v.notBefore = claims.NotBefore.Time

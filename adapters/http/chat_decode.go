@@ -34,8 +34,12 @@ func decodeChatRequest(r *http.Request, req *ChatRequest) error {
 	if decodeChatFields(body, req) {
 		return nil
 	}
-	*req = ChatRequest{}
-	return decodeJSONBytes([]byte(body), req)
+	// Decoded into a value of its own, which encoding/json takes as an
+	// interface: req, not handed to it, stays in its caller's frame.
+	var slow ChatRequest
+	err = decodeJSONBytes([]byte(body), &slow)
+	*req = slow
+	return err
 }
 
 // decodeChatFields reads body when it is a JSON object whose members all

@@ -23,7 +23,7 @@ func TestUnknownOutcomeIsInTheErrorBody(t *testing.T) {
 		w := httptest.NewRecorder()
 		c, _ := gin.CreateTestContext(w)
 		c.Request = httptest.NewRequest(http.MethodPost, "/v1/chat", nil)
-		c.Set(keyRequest, &requestState{id: "req-1"})
+		bindState(c, &requestState{id: "req-1"}, c.Request.Context())
 		writeError(c, err)
 		var body map[string]any
 		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &body))

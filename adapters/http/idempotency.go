@@ -43,7 +43,7 @@ type handled struct {
 
 // serve runs handler under the request's Idempotency-Key, if it has one.
 func (k *keyed) serve(c *gin.Context, handler func(*gin.Context) handled) {
-	key := c.GetHeader("Idempotency-Key")
+	key := headerValue(c.Request.Header, headerIdempotencyKey)
 	if key == "" {
 		handler(c)
 		return

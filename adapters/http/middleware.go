@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -18,14 +19,12 @@ import (
 	"focal/domain"
 )
 
-// Context keys set by the middleware.
-const (
-	keyRequest   = "focal.request"
-	keyErrorCode = "focal.error_code"
-)
+// keyErrorCode is the context key of an error reply's code.
+const keyErrorCode = "focal.error_code"
 
 // requestState is what the middleware keeps for one request, in one
-// allocation: its id, its caller once authenticated, and its log fields.
+// allocation: its id, its caller once authenticated, its log fields and
+// the request context that carries it.
 type requestState struct {
 	id string
 	// idHeader is the X-Request-ID header's value list, held here.
@@ -33,12 +32,37 @@ type requestState struct {
 	principal     Principal
 	authenticated bool
 	log           logctx.Fields
+	ctx           stateContext
+}
+
+// stateContext is a request's context carrying its state. The state rides
+// on the context rather than in gin's keys: setting the first key makes
+// the request a map, and every lookup there takes a lock.
+type stateContext struct {
+	context.Context
+	st *requestState
+}
+
+// stateKey is the context key of a request's state.
+type stateKey struct{}
+
+// Value is the request's state under stateKey, else the parent's value.
+func (c *stateContext) Value(k any) any {
+	if k == (stateKey{}) {
+		return c.st
+	}
+	return c.Context.Value(k)
+}
+
+// bindState makes st the request's state, carried by its context.
+func bindState(c *gin.Context, st *requestState, ctx context.Context) {
+	st.ctx = stateContext{Context: ctx, st: st}
+	c.Request = c.Request.WithContext(&st.ctx)
 }
 
 // stateOf is the request's state, or nil before requestContext ran.
 func stateOf(c *gin.Context) *requestState {
-	v, _ := c.Get(keyRequest)
-	s, _ := v.(*requestState)
+	s, _ := c.Request.Context().Value(stateKey{}).(*requestState)
 	return s
 }
 
@@ -52,6 +76,22 @@ const (
 	headerRateLimitReset     = "X-Ratelimit-Reset"
 )
 
+// Request headers read on every chat turn, in canonical form.
+const (
+	headerAuthorization  = "Authorization"
+	headerContentType    = "Content-Type"
+	headerIdempotencyKey = "Idempotency-Key"
+)
+
+// headerValue is h.Get(key) for a key in canonical form, which it looks up
+// directly: Get checks and canonicalises its key on every call.
+func headerValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
 // saneRequestID is what a client-sent X-Request-ID must look like to be
 // kept: short, printable, no separators that could forge log fields.
 var saneRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
@@ -60,14 +100,13 @@ var saneRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 // context and writes one access log line when the request ends.
 func requestContext(log *zap.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		id := c.Request.Header.Get(headerRequestID)
+		id := headerValue(c.Request.Header, headerRequestID)
 		if !saneRequestID.MatchString(id) {
 			id = newRequestID()
 		}
 		st := &requestState{id: id, idHeader: [1]string{id}}
-		c.Set(keyRequest, st)
 		c.Writer.Header()[headerRequestID] = st.idHeader[:]
-		c.Request = c.Request.WithContext(st.log.Bind(c.Request.Context(), log, zap.String("request_id", id)))
+		bindState(c, st, st.log.Bind(c.Request.Context(), log, zap.String("request_id", id)))
 		start := time.Now()
 		c.Next()
 		accessLog(c, &st.log, start)
@@ -156,7 +195,12 @@ func requireJSON(c *gin.Context) {
 		c.Next()
 		return
 	}
-	mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	ct := headerValue(c.Request.Header, headerContentType)
+	if ct == "application/json" { // as clients send it: nothing to parse
+		c.Next()
+		return
+	}
+	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil || (mt != "application/json" && !isJSONSuffix(mt)) {
 		writeError(c, domain.Errorf(CodeUnsupportedMediaType, "Content-Type must be application/json"))
 		return
@@ -171,7 +215,7 @@ func isJSONSuffix(mt string) bool {
 // authenticate requires a valid bearer token and stores the caller.
 func authenticate(a *Authenticator) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		p, err := a.Authenticate(c.GetHeader("Authorization"))
+		p, err := a.Authenticate(headerValue(c.Request.Header, headerAuthorization))
 		if err != nil {
 			logctx.From(c.Request.Context(), zap.NewNop()).Info("authentication failed", zap.NamedError("reason", errors.Unwrap(err)))
 			writeError(c, err)
@@ -180,7 +224,7 @@ func authenticate(a *Authenticator) gin.HandlerFunc {
 		st := stateOf(c)
 		if st == nil { // a router without requestContext (tests)
 			st = &requestState{}
-			c.Set(keyRequest, st)
+			bindState(c, st, c.Request.Context())
 		}
 		st.principal, st.authenticated = p, true
 		logctx.Add(c.Request.Context(), zap.String("tenant_id", p.TenantID))

@@ -129,7 +129,7 @@ func (r *RateLimits) requests(c *gin.Context) {
 // streaming turn waits for the model.
 func (r *RateLimits) admit(c *gin.Context) bool {
 	p := principal(c)
-	d, err := r.limiter.TakeRate(c.Request.Context(), "tenant:"+p.TenantID, r.limitOf(p), r.cfg.Window)
+	d, err := r.limiter.TakeRate(c.Request.Context(), p.rateLimitKey(), r.limitOf(p), r.cfg.Window)
 	if err != nil {
 		logctx.From(c.Request.Context(), zap.NewNop()).Warn("rate limiter unavailable; request allowed", zap.Error(err))
 		return true

@@ -40,12 +40,8 @@ func (e *Engine) move(d *decided, in ports.TurnInput, scores *matching) navigati
 	}
 	// The variables are gathered only for a transition that has a guard
 	// to evaluate: most turns have none.
-	var vars map[string]any
 	guard := func(tr domain.Transition) bool {
-		if vars == nil {
-			vars = variables(&d.builtins, d.cp, in, in.Session, d.coll.vars)
-		}
-		ok, _ := e.exprs.holds(tr.When, vars, in.Metadata, d.now)
+		ok, _ := e.exprs.holds(tr.When, d.collected(in), in.Metadata, d.now)
 		return ok
 	}
 	nav := navigate(d.cp, pos, scores, guard)
@@ -189,9 +185,22 @@ func (d *decided) toolJobs(in ports.TurnInput) []toolJob {
 
 // toolVars are what tool inputs are taken from: the variables as collected
 // this turn, with the built-ins and the request's metadata.
-func (d *decided) toolVars(in ports.TurnInput) map[string]any {
-	return variables(&d.builtins, d.cp, in, in.Session, d.coll.vars)
+func (d *decided) toolVars(in ports.TurnInput) map[string]any { return d.collected(in) }
+
+// collected are the variables as collected this turn, with the built-ins
+// and the request's metadata, gathered on first use and again once the
+// collection has recorded more. Nothing writes to them: guards, tool
+// inputs and templates only read.
+func (d *decided) collected(in ports.TurnInput) map[string]any {
+	if !d.varsCurrent() {
+		d.vars, d.varsAt = variables(&d.builtins, d.cp, in, in.Session, d.coll.vars), len(d.coll.record)
+	}
+	return d.vars
 }
+
+// varsCurrent reports whether the variables gathered hold every value
+// collected so far.
+func (d *decided) varsCurrent() bool { return d.vars != nil && d.varsAt == len(d.coll.record) }
 
 // toolSets lists the variables the tools set, for the explanation.
 func toolSets(calls []domain.ToolCall) []domain.Extraction {

@@ -314,3 +314,17 @@ func TestToolsRunWhenAStepIsComplete(t *testing.T) {
 	assert.Empty(t, r.exp().ToolCalls, "a step completes once")
 	assert.Equal(t, "Your scarf (order AC-123456) goes back.", r.Response)
 }
+
+// A message that moves the flow on may also give what the step entered
+// asks for: the reply reads that value too, though a transition's guard
+// gathered the variables earlier in the turn, before it was read.
+func TestReplyReadsWhatTheMessageGaveTheStepEntered(t *testing.T) {
+	p := returnsPolicy()
+	p.Templates[2] = tpl("tpl_ask_reason", domain.ModeExclusive, "Returning order {order_id} ({reason|no reason yet}).")
+	h := newHarness(t, p, newFakeModel())
+	h.run("I want to return my jacket")
+	r := h.run("order ac123456, it was too tight")
+	require.NotNil(t, r.Session.Scenario)
+	assert.Equal(t, "ask_reason", r.Session.Scenario.StepID)
+	assert.Equal(t, "Returning order AC-123456 (wrong_size).", r.Response)
+}

@@ -17,12 +17,15 @@ func (e *Engine) RunTurn(ctx context.Context, in ports.TurnInput, sink ports.Del
 	if err != nil {
 		return nil, err
 	}
-	var calls []domain.ToolCall
-	timer.run("tools", func() { calls = e.runTools(ctx, d.cp, in, d.now, d.toolJobs(in), d.toolVars) })
+	timer.begin()
+	calls := e.runTools(ctx, d.cp, in, d.now, d.toolJobs(in), d.toolVars)
+	timer.end("tools")
 	after := sessionAfter(in, d, calls)
 	scope := newReplyScope(d, in, calls, after)
 	var rep reply
-	err = timer.time("generation", func() error { return e.respond(ctx, scope, sink, &rep) })
+	timer.begin()
+	err = e.respond(ctx, scope, sink, &rep)
+	timer.end("generation")
 	if err != nil {
 		return nil, err
 	}
@@ -67,49 +70,54 @@ type decided struct {
 	cands      ruleCandidates
 	sel        selection
 	builtins   builtinValues
+	// vars are the variables as collected this turn, with the built-ins
+	// and meta, once a guard or the tools' inputs asked for them; the
+	// reply reads them too when the turn changed nothing they hold.
+	// varsAt is how many values the collection had recorded then: a
+	// value read since (readUnset) makes them stale.
+	vars   map[string]any
+	varsAt int
+	// recent backs history: one allocation with the rest.
+	recent recentTurns
 }
 
-// decide runs the steps up to the rule selection. Its steps are timed
-// with begin and end rather than in closures: a closure copies the turn's
-// input into its own frame, and every frame on this path deepens the stack
-// a streaming turn then waits for the model on.
+// decide runs the steps up to the rule selection. Its steps run back to
+// back, each timed from the end of the one before (one clock reading per
+// step), and with begin and end rather than in closures: a closure copies
+// the turn's input into its own frame, and every frame on this path
+// deepens the stack a streaming turn then waits for the model on.
 func (e *Engine) decide(ctx context.Context, in ports.TurnInput, timer *stepTimer) (*decided, error) {
-	start := timer.begin()
+	timer.begin()
 	lp, err := e.loadPolicy(ctx, in.Policy)
-	timer.end("policy", start)
+	loaded := timer.end("policy")
 	if err != nil {
 		return nil, err
 	}
-	d := &decided{cp: lp.cp, now: lp.cp.Now(e.clock.Now())}
-	start = timer.begin()
+	d := &decided{cp: lp.cp, now: lp.cp.Now(loaded)}
 	d.similarity, d.note = e.messageSimilarity(ctx, lp, in.Message)
-	timer.end("embedding", start)
-	d.history = &recentTurns{store: e.history, in: in, want: *d.cp.Settings.HistoryTurns}
+	timer.end("embedding")
+	d.recent = recentTurns{store: e.history, in: in, want: *d.cp.Settings.HistoryTurns}
+	d.history = &d.recent
 	var asked string
 	if pos := in.Session.Scenario; pos != nil {
 		// What the agent last asked, for reading a short reply.
-		start = timer.begin()
 		asked, err = lastAsked(ctx, d.cp, pos, d.history)
-		timer.end("context", start)
+		timer.end("context")
 		if err != nil {
 			return nil, err
 		}
 	}
-	start = timer.begin()
 	scores := match(d.cp, in, d.similarity, asked)
 	// What the turn keeps of the scores is copied out of them by the end
 	// of decide: the arrays the message was read into go back.
 	defer scores.message.Release()
-	timer.end("matching", start)
-	start = timer.begin()
+	timer.end("matching")
 	d.coll = e.collect(ctx, d.cp, in, d.now, asked)
-	timer.end("variables", start)
-	start = timer.begin()
+	timer.end("variables")
 	d.nav = e.navigateTurn(d, in, &scores)
-	timer.end("scenario", start)
-	start = timer.begin()
+	timer.end("scenario")
 	d.cands = candidates(d.cp, in, &d.nav, &scores)
-	timer.end("retrieval", start)
+	timer.end("retrieval")
 	err = e.selectRules(ctx, d, in, timer)
 	d.cands.release() // the selection holds copies
 	if err != nil {
@@ -127,9 +135,9 @@ func (e *Engine) selectRules(ctx context.Context, d *decided, in ports.TurnInput
 		d.sel = selectByScore(d.cp, d.cands.list)
 		return nil
 	}
-	start := timer.begin()
+	timer.begin()
 	sel, err := e.judgeRules(ctx, d.cp, in, d.cands.list, d.history)
-	timer.end("rule_judge", start)
+	timer.end("rule_judge")
 	if err != nil {
 		return err
 	}
@@ -142,31 +150,25 @@ func (e *Engine) selectRules(ctx context.Context, d *decided, in ports.TurnInput
 // the timings are allocated once.
 const turnSteps = 10
 
-// stepTimer records how long each step took.
+// stepTimer records how long each step took. A step runs from begin, or
+// from the end of the step before when nothing untimed ran between them,
+// to its end.
 type stepTimer struct {
 	clock   ports.Clock
 	timings []domain.StepTiming
+	last    time.Time // when the step being timed began
 }
 
-// begin starts timing a step.
-func (s *stepTimer) begin() time.Time { return s.clock.Now() }
+// begin starts timing a step that does not follow the last one directly.
+func (s *stepTimer) begin() { s.last = s.clock.Now() }
 
-// end records the step begun at start under name.
-func (s *stepTimer) end(name string, start time.Time) {
-	s.timings = append(s.timings, domain.StepTiming{Step: name, DurationMS: ms(s.clock.Now().Sub(start))})
-}
-
-// time runs fn and records its duration under name.
-func (s *stepTimer) time(name string, fn func() error) error {
-	start := s.begin()
-	err := fn()
-	s.end(name, start)
-	return err
-}
-
-// run is time for a step that cannot fail.
-func (s *stepTimer) run(name string, fn func()) {
-	_ = s.time(name, func() error { fn(); return nil })
+// end records the step being timed under name and returns the time it
+// ended, which the next step begins at.
+func (s *stepTimer) end(name string) time.Time {
+	now := s.clock.Now()
+	s.timings = append(s.timings, domain.StepTiming{Step: name, DurationMS: ms(now.Sub(s.last))})
+	s.last = now
+	return now
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

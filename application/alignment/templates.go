@@ -43,6 +43,13 @@ func newReplyScope(d *decided, in ports.TurnInput, calls []domain.ToolCall, afte
 	cp, nav := d.cp, d.nav
 	s := &replyScope{cp: cp, message: in.Message, matched: d.sel.matched, toolCalls: calls,
 		in: in, after: after, builtins: &d.builtins, history: d.history, command: nav.decision.Command}
+	// The session after the turn holds the variables as collected, set in
+	// the same order, plus what tools set, less what its bound on variables
+	// dropped: without tool calls and with as many variables, the ones
+	// gathered already (if nothing was collected since) are the reply's.
+	if d.varsCurrent() && len(calls) == 0 && len(after.Variables) == len(d.coll.vars) {
+		s.vars = d.vars
+	}
 	if pos := nav.position; pos != nil {
 		if s.scenario = cp.Scenario(pos.ScenarioID); s.scenario != nil {
 			s.step = s.scenario.Step(pos.StepID)
