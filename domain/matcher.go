@@ -90,6 +90,11 @@ type Matcher struct {
 	postStart []int32
 	postCond  []int32
 	postW     []float32
+	// postByte and postWide, in a matcher of at most smallMatcher
+	// conditions, are postCond as bytes and postW as float64, as
+	// smallMargins reads them.
+	postByte []uint8
+	postWide []float64
 	// condSets, in a matcher of at most smallMatcher conditions, are the
 	// conditions of each feature with more than shortPostings postings, as
 	// bits: feature f's are condSets[condSetAt[f]] (condSetAt[f] < 0 for a
@@ -224,6 +229,13 @@ func (m *Matcher) buildPostings(models []condModel, meanValue []float64) {
 		}
 		m.postStart[f+1] = int32(len(m.postCond))
 	}
+	if len(m.bias) <= smallMatcher {
+		m.postByte = make([]uint8, len(m.postCond))
+		m.postWide = make([]float64, len(m.postW))
+		for k, c := range m.postCond {
+			m.postByte[k], m.postWide[k] = uint8(c), float64(m.postW[k])
+		}
+	}
 	m.indexCondSets()
 }
 
@@ -310,18 +322,29 @@ const smallMatcher = 256
 
 // smallMargins is margins' loop for a matcher of at most smallMatcher
 // conditions, whose margins fit an array a byte indexes: with no bounds
-// to check, a posting costs a third fewer instructions, and a policy's
-// matcher of a hundred rules and every step's matcher are this small.
-// The sums are the same, added in the same order.
+// to check, the weights already widened and the postings read four at a
+// time, a posting costs two thirds of the instructions of the general
+// loop; a policy's matcher of a hundred rules and every step's matcher
+// are this small. A feature's postings name each condition once, so each
+// margin still gets the same products (a float32 by a float32, exact in
+// float64) added in the same order.
 func (m *Matcher) smallMargins(x *matcherVec, acc *[smallMatcher]float64) {
 	_ = acc[0] // nil-checked once, not per posting
 	for _, e := range x.e {
 		v := float64(e.v)
 		lo, hi := m.postStart[e.id], m.postStart[e.id+1]
-		conds, ws := m.postCond[lo:hi], m.postW[lo:hi]
+		conds, ws := m.postByte[lo:hi], m.postWide[lo:hi]
 		ws = ws[:len(conds)] // one bounds check for the loop's
-		for k, c := range conds {
-			acc[uint8(c)] += v * float64(ws[k])
+		k := 0
+		for ; k+4 <= len(conds); k += 4 {
+			c, w := conds[k:k+4:k+4], ws[k:k+4:k+4]
+			acc[c[0]] += v * w[0]
+			acc[c[1]] += v * w[1]
+			acc[c[2]] += v * w[2]
+			acc[c[3]] += v * w[3]
+		}
+		for ; k < len(conds); k++ {
+			acc[conds[k]] += v * ws[k]
 		}
 	}
 }
