@@ -239,8 +239,13 @@ func (m *Matcher) buildPostings(models []condModel, meanValue []float64) {
 	m.indexCondSets()
 }
 
-// condSet is a set of conditions of a small matcher, one bit each.
-type condSet [smallMatcher / 64]uint64
+// condSet is a set of conditions of a small matcher, one bit each, with
+// how many are set in the words before each word, so that a condition's
+// rank among them takes one bit count.
+type condSet struct {
+	bits   [smallMatcher / 64]uint64
+	before [smallMatcher / 64]uint8
+}
 
 // shortPostings is the longest postings list explain searches by steps.
 const shortPostings = 8
@@ -268,7 +273,10 @@ func (m *Matcher) indexCondSets() {
 		}
 		var set condSet
 		for _, c := range m.postCond[lo:hi] {
-			set[c>>6] |= 1 << (c & 63)
+			set.bits[c>>6] |= 1 << (c & 63)
+		}
+		for w := 1; w < len(set.bits); w++ {
+			set.before[w] = set.before[w-1] + uint8(bits.OnesCount64(set.bits[w-1]))
 		}
 		m.condSetAt[f] = int32(len(m.condSets))
 		m.condSets = append(m.condSets, set)
@@ -278,15 +286,9 @@ func (m *Matcher) indexCondSets() {
 // rank is where condition c is in the postings list whose conditions
 // are set (ascending), and whether it is there.
 func (set *condSet) rank(c int32) (int, bool) {
-	word, bit := c>>6, uint64(1)<<(c&63)
-	if set[word]&bit == 0 {
-		return 0, false
-	}
-	r := bits.OnesCount64(set[word] & (bit - 1))
-	for _, w := range set[:word] {
-		r += bits.OnesCount64(w)
-	}
-	return r, true
+	word, bit := (c>>6)&(smallMatcher/64-1), uint64(1)<<(c&63)
+	w := set.bits[word]
+	return int(set.before[word]) + bits.OnesCount64(w&(bit-1)), w&bit != 0
 }
 
 // matcherPostingsCap bounds the conditions one feature's postings hold.

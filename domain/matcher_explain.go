@@ -45,10 +45,14 @@ func (m *Matcher) explainTerms(out []ConditionScore, targets []explainTarget, wo
 	}
 	flat := scratch.credit[:n]
 	clear(flat)
+	// By target, in targets' order: credit[i] is targets[i]'s result's.
 	var credit [matcherExplained][]float64
-	for k := range out {
-		credit[k] = flat[k*len(words) : (k+1)*len(words)]
+	var conds explainConds
+	for i, t := range targets {
+		credit[i] = flat[t.k*len(words) : (t.k+1)*len(words)]
+		conds.c[i] = t.cond
 	}
+	conds.n = len(targets)
 	var ws [matcherExplained]float64
 	for j, e := range q.e {
 		origins := q.origins[q.originAt[j]:q.originAt[j+1]]
@@ -56,22 +60,29 @@ func (m *Matcher) explainTerms(out []ConditionScore, targets []explainTarget, wo
 			continue
 		}
 		share := float64(e.v) / float64(len(origins))
-		m.weightsOf(e.id, targets, &ws)
-		for k := range out {
+		m.weightsOf(e.id, &conds, &ws)
+		for i, w := range ws[:conds.n] {
 			// A weight of 0 would add +0 to credits that are never -0:
 			// nothing.
-			if w := ws[k]; w != 0 {
-				ck := credit[k]
+			if w != 0 {
+				ci := credit[i]
 				for _, o := range origins {
-					ck[o] += share * w
+					ci[o] += share * w
 				}
 			}
 		}
 	}
 	all := make([]string, 0, 3*len(out)) // every result's, one allocation
 	for k := range out {
-		out[k].Terms = topTerms(all[3*k:3*k:3*k+3], words, credit[k])
+		out[k].Terms = topTerms(all[3*k:3*k:3*k+3], words, flat[k*len(words):(k+1)*len(words)])
 	}
+}
+
+// explainConds are the conditions explainTerms credits, ascending: the
+// first n of c.
+type explainConds struct {
+	c [matcherExplained]int32
+	n int
 }
 
 // sortedByID sorts es by feature id (an insertion sort: a message has a
@@ -101,57 +112,60 @@ func explainTargets(out []ConditionScore) (t [matcherExplained]explainTarget, n 
 	return t, len(out)
 }
 
-// weightsOf sets ws[t.k] to condition t.cond's weight for feature id (0
-// when pruned) for every target, the targets ascending: one walk along the
-// feature's postings (sorted by condition) finds them all, each search
-// starting where the last one ended, by steps over a short stretch and by
-// halves over a long one. A feature of a step's matcher has a few
-// postings, where searching each condition from scratch cost more than
-// the steps.
-func (m *Matcher) weightsOf(id int32, targets []explainTarget, ws *[matcherExplained]float64) {
-	start := m.postStart[id]
+// weightsOf sets ws[i] to condition conds.c[i]'s weight for feature id
+// (0 when pruned) for each of the conditions (ascending). A feature of a
+// small matcher with a long postings list finds each condition's place in
+// it by counting bits (see condSet); any other walks its postings (sorted
+// by condition) once for all of them, each search starting where the last
+// one ended, by steps over a short stretch and by halves over a long one.
+// A feature of a step's matcher has a few postings, where searching each
+// condition from scratch cost more than the steps.
+func (m *Matcher) weightsOf(id int32, conds *explainConds, ws *[matcherExplained]float64) {
+	start := int(m.postStart[id])
 	if m.condSetAt != nil {
 		if at := m.condSetAt[id]; at >= 0 {
-			m.weightsBySet(&m.condSets[at], start, targets, ws)
+			set := &m.condSets[at]
+			for i, c := range conds.c[:conds.n] {
+				r, ok := set.rank(c)
+				ws[i] = 0
+				if ok {
+					ws[i] = float64(m.postW[start+r])
+				}
+			}
 			return
 		}
 	}
-	conds := m.postCond[start:m.postStart[id+1]]
+	posted := m.postCond[start:m.postStart[id+1]]
 	p := 0
-	for _, t := range targets {
-		if len(conds)-p <= shortPostings {
-			for p < len(conds) && conds[p] < t.cond {
-				p++
-			}
-		} else {
-			lo, hi := p, len(conds)
-			for lo < hi {
-				mid := int(uint(lo+hi) >> 1)
-				if conds[mid] < t.cond {
-					lo = mid + 1
-				} else {
-					hi = mid
-				}
-			}
-			p = lo
-		}
-		ws[t.k] = 0
-		if p < len(conds) && conds[p] == t.cond {
-			ws[t.k] = float64(m.postW[int(start)+p])
+	for i, c := range conds.c[:conds.n] {
+		p = findCondition(posted, p, c)
+		ws[i] = 0
+		if p < len(posted) && posted[p] == c {
+			ws[i] = float64(m.postW[start+p])
 		}
 	}
 }
 
-// weightsBySet is weightsOf for a feature whose postings (from start)
-// hold the conditions of set: a condition's place in them is the number
-// of lower conditions in set.
-func (m *Matcher) weightsBySet(set *condSet, start int32, targets []explainTarget, ws *[matcherExplained]float64) {
-	for _, t := range targets {
-		ws[t.k] = 0
-		if r, ok := set.rank(t.cond); ok {
-			ws[t.k] = float64(m.postW[int(start)+r])
+// findCondition is the place of the first condition at or after c in
+// posted[p:] (ascending), by steps over a short stretch and by halves over
+// a long one.
+func findCondition(posted []int32, p int, c int32) int {
+	if len(posted)-p <= shortPostings {
+		for p < len(posted) && posted[p] < c {
+			p++
+		}
+		return p
+	}
+	lo, hi := p, len(posted)
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if posted[mid] < c {
+			lo = mid + 1
+		} else {
+			hi = mid
 		}
 	}
+	return lo
 }
 
 // topTerms is the (up to) three words with the most credit, "not " before
