@@ -37,6 +37,9 @@ func (m *Matcher) explain(out []ConditionScore, words []matcherWord, q *messageV
 // targets. One pass over the message's postings credits each feature's
 // contribution to the words it came from.
 func (m *Matcher) explainTerms(out []ConditionScore, targets []explainTarget, words []matcherWord, q *messageVec, scratch *scoreScratch) {
+	if len(targets) == 0 {
+		return
+	}
 	// One buffer for every result's credits, kept between calls:
 	// explaining runs every turn.
 	n := len(out) * len(words)
@@ -53,6 +56,9 @@ func (m *Matcher) explainTerms(out []ConditionScore, targets []explainTarget, wo
 		conds.c[i] = t.cond
 	}
 	conds.n = len(targets)
+	for i := conds.n; i < len(conds.c); i++ {
+		conds.c[i] = conds.c[conds.n-1] // weighed, not credited
+	}
 	var ws [matcherExplained]float64
 	for j, e := range q.e {
 		origins := q.origins[q.originAt[j]:q.originAt[j+1]]
@@ -79,7 +85,8 @@ func (m *Matcher) explainTerms(out []ConditionScore, targets []explainTarget, wo
 }
 
 // explainConds are the conditions explainTerms credits, ascending: the
-// first n of c.
+// first n of c; the rest repeat the last, so that weightsOf always weighs
+// all of c, with no count to check.
 type explainConds struct {
 	c [matcherExplained]int32
 	n int
@@ -113,36 +120,39 @@ func explainTargets(out []ConditionScore) (t [matcherExplained]explainTarget, n 
 }
 
 // weightsOf sets ws[i] to condition conds.c[i]'s weight for feature id
-// (0 when pruned) for each of the conditions (ascending). A feature of a
-// small matcher with a long postings list finds each condition's place in
-// it by counting bits (see condSet); any other walks its postings (sorted
+// (0 when pruned) for each of the conditions (ascending, all of c). A feature of a
+// small matcher with a long postings list reads each condition's place in
+// it from its row of placeRows; any other walks its postings (sorted
 // by condition) once for all of them, each search starting where the last
 // one ended, by steps over a short stretch and by halves over a long one.
 // A feature of a step's matcher has a few postings, where searching each
 // condition from scratch cost more than the steps.
 func (m *Matcher) weightsOf(id int32, conds *explainConds, ws *[matcherExplained]float64) {
-	start := int(m.postStart[id])
-	if m.condSetAt != nil {
-		if at := m.condSetAt[id]; at >= 0 {
-			set := &m.condSets[at]
-			for i, c := range conds.c[:conds.n] {
-				r, ok := set.rank(c)
-				ws[i] = 0
-				if ok {
-					ws[i] = float64(m.postW[start+r])
+	lo, hi := m.postStart[id], m.postStart[id+1]
+	posted, w := m.postCond[lo:hi], m.postW[lo:hi]
+	w = w[:len(posted)] // one bounds check for the reads below
+	if m.placeAt != nil {
+		if at := m.placeAt[id]; at >= 0 {
+			n := len(m.bias)
+			row := m.placeRows[int(at)*n:][:n]
+			for i, c := range conds.c {
+				p, x := int(row[c]), 0.0
+				if p < len(posted) && posted[p] == c {
+					x = float64(w[p])
 				}
+				ws[i] = x
 			}
 			return
 		}
 	}
-	posted := m.postCond[start:m.postStart[id+1]]
 	p := 0
-	for i, c := range conds.c[:conds.n] {
+	for i, c := range conds.c {
 		p = findCondition(posted, p, c)
-		ws[i] = 0
+		x := 0.0
 		if p < len(posted) && posted[p] == c {
-			ws[i] = float64(m.postW[start+p])
+			x = float64(w[p])
 		}
+		ws[i] = x
 	}
 }
 

@@ -311,8 +311,8 @@ func readMessageTextIn(text string, scope int, b *messageBuffers) *messageText {
 		*positions = make([]int32, 2*n) // the second half is the sort's
 	}
 	all := (*positions)[:2*n]
-	t.order[0] = sortOccurrences(t.f.words, t.f.origin[:nw], all[:nw], all[n:n+nw])
-	t.order[1] = sortOccurrences(t.f.chars, t.f.origin[nw:], all[nw:n], all[n+nw:])
+	t.order[0] = sortOccurrences(t.f.words, all[:nw], all[n:n+nw])
+	t.order[1] = sortOccurrences(t.f.chars, all[nw:n], all[n+nw:])
 	return t
 }
 
@@ -382,27 +382,29 @@ func (q *messageVec) appendOccurrences(v *matcherVocab, block []uint64, origin [
 }
 
 // sortOccurrences fills positions (len(block) of them, as tmp has) with
-// block's positions ordered by hash, then origin, and returns it. A stable radix
-// sort on each hash's top 16 bits, two passes of a byte, orders them all
-// but the few whose hashes share those bits, which an insertion pass
-// comparing whole hashes and origins then puts in place: one pass over
-// positions already in order. It costs a fraction of a comparison sort of
-// (hash, origin) pairs, which was most of reading a message. (Positions
-// ascending already order a repeated hash's origins, as extractFeatures
-// makes them, and the radix sort keeps that order.)
-func sortOccurrences(block []uint64, origin []int32, positions, tmp []int32) []int32 {
+// block's positions ordered by hash, then origin, and returns it. A stable
+// radix sort on each hash's top 16 bits, two passes of a byte, orders them
+// all but the few whose hashes share those bits, which a stable insertion
+// pass comparing whole hashes then puts in place: one pass over positions
+// already in order. It costs a fraction of a comparison sort of (hash,
+// origin) pairs, which was most of reading a message. Positions ascending
+// already order a repeated hash's origins, as extractFeatures makes them,
+// and both sorts keep that order, so origins need no comparing.
+func sortOccurrences(block []uint64, positions, tmp []int32) []int32 {
 	for k := range positions {
 		positions[k] = int32(k)
 	}
 	radixPass(block, positions, tmp, 48)
 	radixPass(block, tmp, positions, 56)
-	less := func(a, b int32) bool {
-		return block[a] < block[b] || block[a] == block[b] && origin[a] < origin[b]
-	}
+	// Stable: a repeated hash's positions stay ascending, which orders
+	// its origins (positions ascending never have origins descending).
 	for i := 1; i < len(positions); i++ {
-		for j := i; j > 0 && less(positions[j], positions[j-1]); j-- {
-			positions[j], positions[j-1] = positions[j-1], positions[j]
+		p, h := positions[i], block[positions[i]]
+		j := i
+		for ; j > 0 && h < block[positions[j-1]]; j-- {
+			positions[j] = positions[j-1]
 		}
+		positions[j] = p
 	}
 	return positions
 }
