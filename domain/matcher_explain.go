@@ -61,7 +61,8 @@ func (m *Matcher) explainTerms(out []ConditionScore, targets []explainTarget, wo
 	}
 	var ws [matcherExplained]float64
 	for j, e := range q.e {
-		origins := q.origins[q.originAt[j]:q.originAt[j+1]]
+		sp := q.spans[j]
+		origins := q.origins[sp.lo:sp.hi]
 		if len(origins) == 0 {
 			continue
 		}
