@@ -236,19 +236,20 @@ func (m *Matcher) nearestExamples(targets []explainTarget, words []matcherEntry,
 	}
 	for _, e := range words {
 		list := m.examplesByWord.of(e.id)
+		v := float64(e.v)
 		k, from := 0, 0
 		for i := range targets {
-			// The first of the condition's examples in the list, from where
-			// the previous condition's ended, or began when it is the same
-			// condition (a candidate given twice).
+			// The condition's examples in the list, from where the previous
+			// condition's ended, or began when it is the same condition (a
+			// candidate given twice).
 			if i > 0 && first[i] == first[i-1] {
 				k = from
 			}
 			from = k
 			k = firstExampleFrom(list, k, first[i])
-			sum := sums[i]
-			for ; k < len(list) && list[k].example < last[i]; k++ {
-				sum[list[k].example-first[i]] += float64(e.v) * float64(list[k].v)
+			sum, f, l := sums[i], first[i], last[i]
+			for ; k < len(list) && list[k].example < l; k++ {
+				sum[list[k].example-f] += v * float64(list[k].v)
 			}
 		}
 	}

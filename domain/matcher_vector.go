@@ -319,16 +319,15 @@ func readMessageTextIn(text string, scope int, b *messageBuffers) *messageText {
 	f := featuresIn(&b.hashes, &b.origins, t.words)
 	nw, n := len(f.words), len(f.words)+len(f.chars)
 	if cap(b.positions) < 2*n {
-		b.positions = make([]int32, 2*n) // the second half is the sort's
+		b.positions = make([]int32, 2*n)
 	}
 	all := b.positions[:2*n]
 	if cap(b.runs) < n {
 		b.runs = make([]textRun, 0, n)
 	}
-	wordOrder := sortOccurrences(f.words, all[:nw], all[n:n+nw])
-	charOrder := sortOccurrences(f.chars, all[nw:n], all[n+nw:])
-	// The sorts are done with their second half, which holds the runs'
-	// words (at most one for each feature) now.
+	wordOrder := sortOccurrences(f.words, all[:nw])
+	charOrder := sortOccurrences(f.chars, all[nw:n])
+	// The second half holds the runs' words, at most one for each feature.
 	runs, origins := appendRuns(b.runs[:0], all[n:n], f.words, f.origin[:nw], wordOrder)
 	t.runs[0] = runs
 	runs, origins = appendRuns(runs, origins, f.chars, f.origin[nw:], charOrder)
@@ -414,23 +413,29 @@ func (q *messageVec) weighRuns(v *matcherVocab, runs []textRun, k int, lo int32)
 	return k
 }
 
-// sortOccurrences fills positions (len(block) of them, as tmp has) with
-// block's positions ordered by hash, then origin, and returns it. A stable
-// radix sort on each hash's top 16 bits, two passes of a byte, orders them
-// all but the few whose hashes share those bits, which a stable insertion
-// pass comparing whole hashes then puts in place: one pass over positions
-// already in order. It costs a fraction of a comparison sort of (hash,
-// origin) pairs, which was most of reading a message. Positions ascending
-// already order a repeated hash's origins, as extractFeatures makes them,
-// and both sorts keep that order, so origins need no comparing.
-func sortOccurrences(block []uint64, positions, tmp []int32) []int32 {
-	for k := range positions {
-		positions[k] = int32(k)
+// sortOccurrences fills positions (len(block) of them) with block's
+// positions ordered by hash, then origin, and returns it. One pass of a
+// stable radix sort on each hash's top byte puts them all but in place (a
+// message has a few hundred features for 256 buckets), and a stable
+// insertion pass comparing whole hashes finishes: it costs a fraction of
+// a comparison sort of (hash, origin) pairs, which was most of reading a
+// message. Positions ascending already order a repeated hash's origins,
+// as extractFeatures makes them, and both passes keep that order, so
+// origins need no comparing.
+func sortOccurrences(block []uint64, positions []int32) []int32 {
+	positions = positions[:len(block)]
+	var start [257]int32
+	for _, h := range block {
+		start[h>>56+1]++
 	}
-	radixPass(block, positions, tmp, 48)
-	radixPass(block, tmp, positions, 56)
-	// Stable: a repeated hash's positions stay ascending, which orders
-	// its origins (positions ascending never have origins descending).
+	for d := 1; d < len(start); d++ {
+		start[d] += start[d-1]
+	}
+	for k, h := range block {
+		d := h >> 56
+		positions[start[d]] = int32(k)
+		start[d]++
+	}
 	for i := 1; i < len(positions); i++ {
 		p, h := positions[i], block[positions[i]]
 		j := i
@@ -440,23 +445,6 @@ func sortOccurrences(block []uint64, positions, tmp []int32) []int32 {
 		positions[j] = p
 	}
 	return positions
-}
-
-// radixPass stably moves from into to, ordered by the byte of each
-// position's hash at shift.
-func radixPass(block []uint64, from, to []int32, shift uint) {
-	var start [257]int32
-	for _, p := range from {
-		start[int(byte(block[p]>>shift))+1]++
-	}
-	for d := 1; d < len(start); d++ {
-		start[d] += start[d-1]
-	}
-	for _, p := range from {
-		d := byte(block[p] >> shift)
-		to[start[d]] = p
-		start[d]++
-	}
 }
 
 // addContext returns msg + weight·ctx: a reply's own evidence, plus some
