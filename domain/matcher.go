@@ -233,13 +233,7 @@ func (m *Matcher) buildPostings(models []condModel, meanValue []float64) {
 		}
 		m.postStart[f+1] = int32(len(m.postCond))
 	}
-	if len(m.bias) <= smallMatcher {
-		m.postByte = make([]uint8, len(m.postCond))
-		m.postWide = make([]float64, len(m.postW))
-		for k, c := range m.postCond {
-			m.postByte[k], m.postWide[k] = uint8(c), float64(m.postW[k])
-		}
-	}
+	m.indexSmall()
 	m.indexTiny()
 	m.indexPlaces()
 }
@@ -417,6 +411,19 @@ func (m *Matcher) indexTiny() {
 		for k := m.postStart[f]; k < m.postStart[f+1]; k++ {
 			m.tinyRows[f][m.postCond[k]] = float64(m.postW[k])
 		}
+	}
+}
+
+// indexSmall sets postByte and postWide from the postings, for a matcher
+// of at most smallMatcher conditions (others keep none).
+func (m *Matcher) indexSmall() {
+	if len(m.bias) > smallMatcher {
+		return
+	}
+	m.postByte = make([]uint8, len(m.postCond))
+	m.postWide = make([]float64, len(m.postW))
+	for k, c := range m.postCond {
+		m.postByte[k], m.postWide[k] = uint8(c), float64(m.postW[k])
 	}
 }
 
