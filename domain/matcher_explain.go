@@ -130,22 +130,23 @@ func explainTargets(out []ConditionScore) (t [matcherExplained]explainTarget, n 
 // condition from scratch cost more than the steps.
 func (m *Matcher) weightsOf(id int32, conds *explainConds, ws *[matcherExplained]float64) {
 	lo, hi := m.postStart[id], m.postStart[id+1]
-	posted, w := m.postCond[lo:hi], m.postW[lo:hi]
-	w = w[:len(posted)] // one bounds check for the reads below
 	if m.placeAt != nil {
 		if at := m.placeAt[id]; at >= 0 {
+			// A condition the list lacks has place 0, where another is.
 			n := len(m.bias)
 			row := m.placeRows[int(at)*n:][:n]
 			for i, c := range conds.c {
-				p, x := int(row[c]), 0.0
-				if p < len(posted) && posted[p] == c {
-					x = float64(w[p])
+				k, x := int(lo)+int(row[c]), 0.0
+				if m.postCond[k] == c {
+					x = float64(m.postW[k])
 				}
 				ws[i] = x
 			}
 			return
 		}
 	}
+	posted, w := m.postCond[lo:hi], m.postW[lo:hi]
+	w = w[:len(posted)] // one bounds check for the reads below
 	p := 0
 	for i, c := range conds.c {
 		p = findCondition(posted, p, c)
