@@ -181,7 +181,7 @@ func (s *MessageScores) ExplainEntry(scenarioID string) ConditionEvidence {
 func (s *MessageScores) explain(c int) ConditionEvidence {
 	if i, ok := s.indexOf(c); ok {
 		if s.scores[i].Example < 0 {
-			s.cp.global.matcher.explainMore(&s.read, s.scores[i:i+1])
+			s.explainAt(i)
 		}
 		return s.cp.global.evidence(s.scores[i])
 	}
@@ -192,6 +192,28 @@ func (s *MessageScores) explain(c int) ConditionEvidence {
 		return s.cp.global.evidence(cs)
 	}
 	return ConditionEvidence{}
+}
+
+// explainAt sets the Example and Terms of the i-th score. It explains the
+// scores after it in the same pass, as many as one pass explains, and
+// keeps them aside (not in s.scores, which Rules reads) for when they are
+// asked for: a turn asks for its matched rules past the best few one by
+// one, best first, and a pass over the message costs about the same for
+// one score as for three. Each score's explanation is its own, whatever
+// is explained with it.
+func (s *MessageScores) explainAt(i int) {
+	b := s.bufs
+	if b == nil {
+		s.cp.global.matcher.explainMore(&s.read, s.scores[i:i+1])
+		return
+	}
+	if k := i - b.aheadFrom; k >= 0 && k < b.aheadN {
+		s.scores[i].Example, s.scores[i].Terms = b.ahead[k].Example, b.ahead[k].Terms
+		return
+	}
+	b.aheadFrom, b.aheadN = i, copy(b.ahead[:], s.scores[i:])
+	s.cp.global.matcher.explainMore(&s.read, b.ahead[:b.aheadN])
+	s.scores[i].Example, s.scores[i].Terms = b.ahead[0].Example, b.ahead[0].Terms
 }
 
 // StepScores are a message's scores at one step: its transitions, the

@@ -287,6 +287,10 @@ type messageBuffers struct {
 	positions []int32
 	runs      []textRun
 	kept      keptArrays
+	// ahead are scores explained, from the aheadFrom-th, together with
+	// one asked for (see MessageScores.explainAt); aheadN of them.
+	ahead             [matcherExplained]ConditionScore
+	aheadFrom, aheadN int
 }
 
 // messageBufferPool holds messageBuffers between turns.
@@ -304,6 +308,7 @@ func (b *messageBuffers) put() {
 	clear(b.words)
 	b.kept.clear()
 	b.text = messageText{}
+	b.ahead, b.aheadN = [matcherExplained]ConditionScore{}, 0
 	messageBufferPool.Put(b)
 }
 
