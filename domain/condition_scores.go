@@ -195,12 +195,13 @@ func (s *MessageScores) explain(c int) ConditionEvidence {
 }
 
 // explainAt sets the Example and Terms of the i-th score. It explains the
-// scores after it in the same pass, as many as one pass explains, and
-// keeps them aside (not in s.scores, which Rules reads) for when they are
-// asked for: a turn asks for its matched rules past the best few one by
-// one, best first, and a pass over the message costs about the same for
-// one score as for three. Each score's explanation is its own, whatever
-// is explained with it.
+// scores around it in the same pass, the stretch of as many as one pass
+// explains (scores 3 to 5, 6 to 8, ...) that holds it, and keeps the
+// others aside (not in s.scores, which Rules reads) for when they are
+// asked for: a turn asks for its matched rules past the best three one by
+// one, in prompt order rather than by score, and a pass over the message
+// costs about the same for one score as for three. Each score's
+// explanation is its own, whatever is explained with it.
 func (s *MessageScores) explainAt(i int) {
 	b := s.bufs
 	if b == nil {
@@ -211,9 +212,10 @@ func (s *MessageScores) explainAt(i int) {
 		s.scores[i].Example, s.scores[i].Terms = b.ahead[k].Example, b.ahead[k].Terms
 		return
 	}
-	b.aheadFrom, b.aheadN = i, copy(b.ahead[:], s.scores[i:])
+	from := i - i%matcherExplained
+	b.aheadFrom, b.aheadN = from, copy(b.ahead[:], s.scores[from:])
 	s.cp.global.matcher.explainMore(&s.read, b.ahead[:b.aheadN])
-	s.scores[i].Example, s.scores[i].Terms = b.ahead[0].Example, b.ahead[0].Terms
+	s.scores[i].Example, s.scores[i].Terms = b.ahead[i-from].Example, b.ahead[i-from].Terms
 }
 
 // StepScores are a message's scores at one step: its transitions, the
