@@ -233,6 +233,12 @@ func (m *Matcher) buildPostings(models []condModel, meanValue []float64) {
 		}
 		m.postStart[f+1] = int32(len(m.postCond))
 	}
+	m.indexLayouts()
+}
+
+// indexLayouts lays the postings out again as the loops suited to the
+// matcher's size read them (see smallMargins, tinyMargins, weightsOf).
+func (m *Matcher) indexLayouts() {
 	m.indexSmall()
 	m.indexTiny()
 	m.indexPlaces()
