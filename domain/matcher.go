@@ -239,8 +239,10 @@ func (m *Matcher) buildPostings(models []condModel, meanValue []float64) {
 // indexLayouts lays the postings out again as the loops suited to the
 // matcher's size read them (see smallMargins, tinyMargins, weightsOf).
 func (m *Matcher) indexLayouts() {
-	m.indexSmall()
 	m.indexTiny()
+	if m.tinyRows == nil { // tinyMargins reads no other
+		m.indexSmall()
+	}
 	m.indexPlaces()
 }
 
