@@ -303,24 +303,13 @@ func (m *Matcher) margins(x *matcherVec, acc []float64) {
 		m.smallMargins(x, (*[smallMatcher]float64)(acc[:smallMatcher]))
 		return
 	}
-	// Four postings at a time, as smallMargins reads them: a feature's
-	// postings name each condition once, so the order of the adds to any
-	// one margin is the same.
 	for _, e := range x.e {
 		v := float64(e.v)
 		lo, hi := m.postStart[e.id], m.postStart[e.id+1]
 		conds, ws := m.postCond[lo:hi], m.postW[lo:hi]
 		ws = ws[:len(conds)] // one bounds check for the loop's
-		k := 0
-		for ; k+4 <= len(conds); k += 4 {
-			c, w := conds[k:k+4:k+4], ws[k:k+4:k+4]
-			acc[c[0]] += v * float64(w[0])
-			acc[c[1]] += v * float64(w[1])
-			acc[c[2]] += v * float64(w[2])
-			acc[c[3]] += v * float64(w[3])
-		}
-		for ; k < len(conds); k++ {
-			acc[conds[k]] += v * float64(ws[k])
+		for k, c := range conds {
+			acc[c] += v * float64(ws[k])
 		}
 	}
 }

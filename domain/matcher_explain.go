@@ -86,8 +86,8 @@ func (m *Matcher) explainTerms(out []ConditionScore, targets []explainTarget, wo
 }
 
 // explainConds are the conditions explainTerms credits, ascending: the
-// first n of c; the rest repeat the last, so that weightsOf always weighs
-// all of c, with no count to check.
+// first n of c; the rest repeat the last, so that weightsOf, reading
+// places, can weigh all of c with no count to check.
 type explainConds struct {
 	c [matcherExplained]int32
 	n int
@@ -121,7 +121,7 @@ func explainTargets(out []ConditionScore) (t [matcherExplained]explainTarget, n 
 }
 
 // weightsOf sets ws[i] to condition conds.c[i]'s weight for feature id
-// (0 when pruned) for each of the conditions (ascending, all of c). A feature of a
+// (0 when pruned) for each of the conditions (ascending). A feature of a
 // small matcher with a long postings list reads each condition's place in
 // it from its row of placeRows; any other walks its postings (sorted
 // by condition) once for all of them, each search starting where the last
@@ -148,7 +148,9 @@ func (m *Matcher) weightsOf(id int32, conds *explainConds, ws *[matcherExplained
 	posted, w := m.postCond[lo:hi], m.postW[lo:hi]
 	w = w[:len(posted)] // one bounds check for the reads below
 	p := 0
-	for i, c := range conds.c {
+	// Only the conditions credited: a search here may take halves of a
+	// long list.
+	for i, c := range conds.c[:conds.n] {
 		p = findCondition(posted, p, c)
 		x := 0.0
 		if p < len(posted) && posted[p] == c {
