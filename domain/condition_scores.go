@@ -203,9 +203,11 @@ func (s *MessageScores) explain(c int) ConditionEvidence {
 // costs about the same for one score as for three. Each score's
 // explanation is its own, whatever is explained with it.
 func (s *MessageScores) explainAt(i int) {
-	b := s.bufs
-	if b == nil {
-		s.cp.global.matcher.explainMore(&s.read, s.scores[i:i+1])
+	b, m := s.bufs, s.cp.global.matcher
+	if b == nil || m.placeAt == nil {
+		// A large matcher's weights are searched for each score, so three
+		// cost three times one: only the one asked for.
+		m.explainMore(&s.read, s.scores[i:i+1])
 		return
 	}
 	if k := i - b.aheadFrom; k >= 0 && k < b.aheadN {
@@ -214,7 +216,7 @@ func (s *MessageScores) explainAt(i int) {
 	}
 	from := i - i%matcherExplained
 	b.aheadFrom, b.aheadN = from, copy(b.ahead[:], s.scores[from:])
-	s.cp.global.matcher.explainMore(&s.read, b.ahead[:b.aheadN])
+	m.explainMore(&s.read, b.ahead[:b.aheadN])
 	s.scores[i].Example, s.scores[i].Terms = b.ahead[i-from].Example, b.ahead[i-from].Terms
 }
 
