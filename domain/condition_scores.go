@@ -181,7 +181,7 @@ func (s *MessageScores) ExplainEntry(scenarioID string) ConditionEvidence {
 func (s *MessageScores) explain(c int) ConditionEvidence {
 	if i, ok := s.indexOf(c); ok {
 		if s.scores[i].Example < 0 {
-			s.cp.global.matcher.explainMore(&s.read, s.scores[i:i+1])
+			s.explainAt(i)
 		}
 		return s.cp.global.evidence(s.scores[i])
 	}
@@ -192,6 +192,32 @@ func (s *MessageScores) explain(c int) ConditionEvidence {
 		return s.cp.global.evidence(cs)
 	}
 	return ConditionEvidence{}
+}
+
+// explainAt sets the Example and Terms of the i-th score. It explains the
+// scores around it in the same pass, the stretch of as many as one pass
+// explains (scores 3 to 5, 6 to 8, ...) that holds it, and keeps the
+// others aside (not in s.scores, which Rules reads) for when they are
+// asked for: a turn asks for its matched rules past the best three one by
+// one, in prompt order rather than by score, and a pass over the message
+// costs about the same for one score as for three. Each score's
+// explanation is its own, whatever is explained with it.
+func (s *MessageScores) explainAt(i int) {
+	b, m := s.bufs, s.cp.global.matcher
+	if b == nil || m.placeAt == nil {
+		// A large matcher's weights are searched for each score, so three
+		// cost three times one: only the one asked for.
+		m.explainMore(&s.read, s.scores[i:i+1])
+		return
+	}
+	if k := i - b.aheadFrom; k >= 0 && k < b.aheadN {
+		s.scores[i].Example, s.scores[i].Terms = b.ahead[k].Example, b.ahead[k].Terms
+		return
+	}
+	from := i - i%matcherExplained
+	b.aheadFrom, b.aheadN = from, copy(b.ahead[:], s.scores[from:])
+	m.explainMore(&s.read, b.ahead[:b.aheadN])
+	s.scores[i].Example, s.scores[i].Terms = b.ahead[i-from].Example, b.ahead[i-from].Terms
 }
 
 // StepScores are a message's scores at one step: its transitions, the

@@ -37,6 +37,9 @@ func (m *Matcher) explain(out []ConditionScore, words []matcherWord, q *messageV
 // targets. One pass over the message's postings credits each feature's
 // contribution to the words it came from.
 func (m *Matcher) explainTerms(out []ConditionScore, targets []explainTarget, words []matcherWord, q *messageVec, scratch *scoreScratch) {
+	if len(targets) == 0 {
+		return
+	}
 	// One buffer for every result's credits, kept between calls:
 	// explaining runs every turn.
 	n := len(out) * len(words)
@@ -45,33 +48,49 @@ func (m *Matcher) explainTerms(out []ConditionScore, targets []explainTarget, wo
 	}
 	flat := scratch.credit[:n]
 	clear(flat)
+	// By target, in targets' order: credit[i] is targets[i]'s result's.
 	var credit [matcherExplained][]float64
-	for k := range out {
-		credit[k] = flat[k*len(words) : (k+1)*len(words)]
+	var conds explainConds
+	for i, t := range targets {
+		credit[i] = flat[t.k*len(words) : (t.k+1)*len(words)]
+		conds.c[i] = t.cond
+	}
+	conds.n = len(targets)
+	for i := conds.n; i < len(conds.c); i++ {
+		conds.c[i] = conds.c[conds.n-1] // weighed, not credited
 	}
 	var ws [matcherExplained]float64
 	for j, e := range q.e {
-		origins := q.origins[q.originAt[j]:q.originAt[j+1]]
+		sp := q.spans[j]
+		origins := q.origins[sp.lo:sp.hi]
 		if len(origins) == 0 {
 			continue
 		}
 		share := float64(e.v) / float64(len(origins))
-		m.weightsOf(e.id, targets, &ws)
-		for k := range out {
+		m.weightsOf(e.id, &conds, &ws)
+		for i, w := range ws[:conds.n] {
 			// A weight of 0 would add +0 to credits that are never -0:
 			// nothing.
-			if w := ws[k]; w != 0 {
-				ck := credit[k]
+			if w != 0 {
+				ci := credit[i]
 				for _, o := range origins {
-					ck[o] += share * w
+					ci[o] += share * w
 				}
 			}
 		}
 	}
 	all := make([]string, 0, 3*len(out)) // every result's, one allocation
 	for k := range out {
-		out[k].Terms = topTerms(all[3*k:3*k:3*k+3], words, credit[k])
+		out[k].Terms = topTerms(all[3*k:3*k:3*k+3], words, flat[k*len(words):(k+1)*len(words)])
 	}
+}
+
+// explainConds are the conditions explainTerms credits, ascending: the
+// first n of c; the rest repeat the last, so that weightsOf, reading
+// places, can weigh all of c with no count to check.
+type explainConds struct {
+	c [matcherExplained]int32
+	n int
 }
 
 // sortedByID sorts es by feature id (an insertion sort: a message has a
@@ -101,57 +120,66 @@ func explainTargets(out []ConditionScore) (t [matcherExplained]explainTarget, n 
 	return t, len(out)
 }
 
-// weightsOf sets ws[t.k] to condition t.cond's weight for feature id (0
-// when pruned) for every target, the targets ascending: one walk along the
-// feature's postings (sorted by condition) finds them all, each search
-// starting where the last one ended, by steps over a short stretch and by
-// halves over a long one. A feature of a step's matcher has a few
-// postings, where searching each condition from scratch cost more than
-// the steps.
-func (m *Matcher) weightsOf(id int32, targets []explainTarget, ws *[matcherExplained]float64) {
-	start := m.postStart[id]
-	if m.condSetAt != nil {
-		if at := m.condSetAt[id]; at >= 0 {
-			m.weightsBySet(&m.condSets[at], start, targets, ws)
+// weightsOf sets ws[i] to condition conds.c[i]'s weight for feature id
+// (0 when pruned) for each of the conditions (ascending). A feature of a
+// small matcher with a long postings list reads each condition's place in
+// it from its row of placeRows; any other walks its postings (sorted
+// by condition) once for all of them, each search starting where the last
+// one ended, by steps over a short stretch and by halves over a long one.
+// A feature of a step's matcher has a few postings, where searching each
+// condition from scratch cost more than the steps.
+func (m *Matcher) weightsOf(id int32, conds *explainConds, ws *[matcherExplained]float64) {
+	lo, hi := m.postStart[id], m.postStart[id+1]
+	if m.placeAt != nil {
+		if at := m.placeAt[id]; at >= 0 {
+			// A condition the list lacks has place 0, where another is.
+			n := len(m.bias)
+			row := m.placeRows[int(at)*n:][:n]
+			for i, c := range conds.c {
+				k, x := int(lo)+int(row[c]), 0.0
+				if m.postCond[k] == c {
+					x = float64(m.postW[k])
+				}
+				ws[i] = x
+			}
 			return
 		}
 	}
-	conds := m.postCond[start:m.postStart[id+1]]
+	posted, w := m.postCond[lo:hi], m.postW[lo:hi]
+	w = w[:len(posted)] // one bounds check for the reads below
 	p := 0
-	for _, t := range targets {
-		if len(conds)-p <= shortPostings {
-			for p < len(conds) && conds[p] < t.cond {
-				p++
-			}
-		} else {
-			lo, hi := p, len(conds)
-			for lo < hi {
-				mid := int(uint(lo+hi) >> 1)
-				if conds[mid] < t.cond {
-					lo = mid + 1
-				} else {
-					hi = mid
-				}
-			}
-			p = lo
+	// Only the conditions credited: a search here may take halves of a
+	// long list.
+	for i, c := range conds.c[:conds.n] {
+		p = findCondition(posted, p, c)
+		x := 0.0
+		if p < len(posted) && posted[p] == c {
+			x = float64(w[p])
 		}
-		ws[t.k] = 0
-		if p < len(conds) && conds[p] == t.cond {
-			ws[t.k] = float64(m.postW[int(start)+p])
-		}
+		ws[i] = x
 	}
 }
 
-// weightsBySet is weightsOf for a feature whose postings (from start)
-// hold the conditions of set: a condition's place in them is the number
-// of lower conditions in set.
-func (m *Matcher) weightsBySet(set *condSet, start int32, targets []explainTarget, ws *[matcherExplained]float64) {
-	for _, t := range targets {
-		ws[t.k] = 0
-		if r, ok := set.rank(t.cond); ok {
-			ws[t.k] = float64(m.postW[int(start)+r])
+// findCondition is the place of the first condition at or after c in
+// posted[p:] (ascending), by steps over a short stretch and by halves over
+// a long one.
+func findCondition(posted []int32, p int, c int32) int {
+	if len(posted)-p <= shortPostings {
+		for p < len(posted) && posted[p] < c {
+			p++
+		}
+		return p
+	}
+	lo, hi := p, len(posted)
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if posted[mid] < c {
+			lo = mid + 1
+		} else {
+			hi = mid
 		}
 	}
+	return lo
 }
 
 // topTerms is the (up to) three words with the most credit, "not " before
@@ -211,19 +239,20 @@ func (m *Matcher) nearestExamples(targets []explainTarget, words []matcherEntry,
 	}
 	for _, e := range words {
 		list := m.examplesByWord.of(e.id)
+		v := float64(e.v)
 		k, from := 0, 0
 		for i := range targets {
-			// The first of the condition's examples in the list, from where
-			// the previous condition's ended, or began when it is the same
-			// condition (a candidate given twice).
+			// The condition's examples in the list, from where the previous
+			// condition's ended, or began when it is the same condition (a
+			// candidate given twice).
 			if i > 0 && first[i] == first[i-1] {
 				k = from
 			}
 			from = k
 			k = firstExampleFrom(list, k, first[i])
-			sum := sums[i]
-			for ; k < len(list) && list[k].example < last[i]; k++ {
-				sum[list[k].example-first[i]] += float64(e.v) * float64(list[k].v)
+			sum, f, l := sums[i], first[i], last[i]
+			for ; k < len(list) && list[k].example < l; k++ {
+				sum[list[k].example-f] += v * float64(list[k].v)
 			}
 		}
 	}

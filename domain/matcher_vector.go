@@ -235,9 +235,15 @@ var smallTermFrequencies = func() (t [16]float64) {
 // the words behind it.
 type messageVec struct {
 	matcherVec
-	originAt []int32 // entry k's words are origins[originAt[k]:originAt[k+1]]
-	origins  []int32
+	// spans[k] is entry k's words: origins[spans[k].lo:spans[k].hi],
+	// none for a feature only a context has. origins is the message
+	// text's (see textRun), which every matcher's vector shares.
+	spans   []originSpan
+	origins []int32
 }
+
+// originSpan is where a feature's words are in a message's origins.
+type originSpan struct{ lo, hi int32 }
 
 // messageText is a message read for matching: its words, their features,
 // and each block's features in the order messageVector weighs them. None
@@ -247,10 +253,22 @@ type messageText struct {
 	text  string
 	scope int // the negation scope the words were read with
 	words []matcherWord
-	f     matcherFeatures
-	// order[b] is block b's (words, then characters) feature positions by
-	// hash, then origin.
-	order [2][]int32
+	// runs[b] is block b's (words, then characters) distinct features in
+	// the order messageVector weighs them, by hash; origins holds the
+	// words of each, ascending.
+	runs    [2][]textRun
+	origins []int32
+}
+
+// textRun is one distinct feature of a message: its hash, how many
+// times the message has it, and where the words it came from (each once)
+// end in origins; they start where the run before's end, or at 0.
+// Finding them takes sorting the message's features, which does not
+// depend on the matcher: a turn does it once for the policy's matcher and
+// its step's, which only look the hashes up.
+type textRun struct {
+	h     uint64
+	n, hi int32
 }
 
 // readMessageText reads text with negations covering scope words.
@@ -267,7 +285,12 @@ type messageBuffers struct {
 	hashes    []uint64
 	origins   []int32
 	positions []int32
+	runs      []textRun
 	kept      keptArrays
+	// ahead are scores explained, from the aheadFrom-th, together with
+	// one asked for (see MessageScores.explainAt); aheadN of them.
+	ahead             [matcherExplained]ConditionScore
+	aheadFrom, aheadN int
 }
 
 // messageBufferPool holds messageBuffers between turns.
@@ -285,143 +308,148 @@ func (b *messageBuffers) put() {
 	clear(b.words)
 	b.kept.clear()
 	b.text = messageText{}
+	b.ahead, b.aheadN = [matcherExplained]ConditionScore{}, 0
 	messageBufferPool.Put(b)
 }
 
 // readMessageTextIn is readMessageText in b's arrays (grown as needed),
 // or in arrays of its own when b is nil.
 func readMessageTextIn(text string, scope int, b *messageBuffers) *messageText {
-	var t *messageText
-	var words []matcherWord
-	var hashes *[]uint64
-	var origins, positions *[]int32
 	if b == nil {
-		t, words = &messageText{}, make([]matcherWord, 0, 16)
-		origins, positions = new([]int32), new([]int32)
-	} else {
-		t, words, hashes, origins, positions = &b.text, b.words[:0], &b.hashes, &b.origins, &b.positions
+		b = &messageBuffers{}
 	}
-	*t = messageText{text: text, scope: scope, words: appendMatcherWords(words, text, scope)}
-	if b != nil {
-		b.words = t.words
+	t := &b.text
+	*t = messageText{text: text, scope: scope, words: appendMatcherWords(b.words[:0], text, scope)}
+	b.words = t.words
+	f := featuresIn(&b.hashes, &b.origins, t.words)
+	nw, n := len(f.words), len(f.words)+len(f.chars)
+	if cap(b.positions) < 2*n {
+		b.positions = make([]int32, 2*n)
 	}
-	t.f = featuresIn(hashes, origins, t.words)
-	nw, n := len(t.f.words), len(t.f.words)+len(t.f.chars)
-	if cap(*positions) < 2*n {
-		*positions = make([]int32, 2*n) // the second half is the sort's
+	all := b.positions[:2*n]
+	if cap(b.runs) < n {
+		b.runs = make([]textRun, 0, n)
 	}
-	all := (*positions)[:2*n]
-	t.order[0] = sortOccurrences(t.f.words, t.f.origin[:nw], all[:nw], all[n:n+nw])
-	t.order[1] = sortOccurrences(t.f.chars, t.f.origin[nw:], all[nw:n], all[n+nw:])
+	wordOrder := sortOccurrences(f.words, all[:nw])
+	charOrder := sortOccurrences(f.chars, all[nw:n])
+	// The second half holds the runs' words, at most one for each feature.
+	runs, origins := appendRuns(b.runs[:0], all[n:n], f.words, f.origin[:nw], wordOrder)
+	t.runs[0] = runs
+	runs, origins = appendRuns(runs, origins, f.chars, f.origin[nw:], charOrder)
+	t.runs[1] = runs[len(t.runs[0]):]
+	t.origins = origins
 	return t
 }
 
-// vecBuffer holds a message vector's arrays between uses.
-type vecBuffer struct {
-	e  []matcherEntry
-	at []int32
-}
-
-// messageVector is vector, keeping each feature's words; built in buf's
-// arrays (grown as needed) unless buf is nil, when it has its own.
-func (v *matcherVocab) messageVector(t *messageText, buf *vecBuffer) messageVec {
-	// Sized up front (see extractFeatures).
-	f := t.f
-	n := len(f.words) + len(f.chars)
-	var e []matcherEntry
-	var at []int32 // originAt, then origins: one array
-	if need := n + 1 + len(f.origin); buf == nil {
-		e, at = make([]matcherEntry, 0, n), make([]int32, need)
-	} else {
-		if cap(buf.e) < n {
-			buf.e = make([]matcherEntry, 0, n)
-		}
-		if cap(buf.at) < need {
-			buf.at = make([]int32, need)
-		}
-		e, at = buf.e, buf.at[:need]
-		at[0] = 0
-	}
-	q := messageVec{matcherVec: matcherVec{e: e[:0:n]}, originAt: at[: 1 : n+1],
-		origins: at[n+1 : n+1 : n+1+len(f.origin)]}
-	q.appendOccurrences(v, f.words, f.origin[:len(f.words)], t.order[0])
-	q.nWords = len(q.e)
-	q.appendOccurrences(v, f.chars, f.origin[len(f.words):], t.order[1])
-	return q
-}
-
-// appendOccurrences adds one block's features to q, in order (positions in
-// block by hash, then origin, which orders a repeated feature's words).
-func (q *messageVec) appendOccurrences(v *matcherVocab, block []uint64, origin []int32, order []int32) {
-	start := len(q.e)
-	var norm float64
+// appendRuns appends one block's distinct features, in order (positions
+// in block by hash, then origin), to runs and their words to origins.
+func appendRuns(runs []textRun, origins []int32, block []uint64, origin []int32, order []int32) ([]textRun, []int32) {
 	for i := 0; i < len(order); {
 		h := block[order[i]]
 		j := i + 1
 		for j < len(order) && block[order[j]] == h {
 			j++
 		}
-		tf := termFrequency(j - i)
-		if id, ok := v.ids.lookup(h); ok {
-			w := tf * v.icf[id]
-			q.e = append(q.e, matcherEntry{id, float32(w)})
-			norm += w * w
-			for k := i; k < j; k++ {
-				o := origin[order[k]]
-				if k == i || o != origin[order[k-1]] {
-					q.origins = append(q.origins, o)
-				}
+		for k := i; k < j; k++ {
+			o := origin[order[k]]
+			if k == i || o != origin[order[k-1]] {
+				origins = append(origins, o)
 			}
-			q.originAt = append(q.originAt, int32(len(q.origins)))
+		}
+		runs = append(runs, textRun{h: h, n: int32(j - i), hi: int32(len(origins))})
+		i = j
+	}
+	return runs, origins
+}
+
+// vecBuffer holds a message vector's arrays between uses.
+type vecBuffer struct {
+	e     []matcherEntry
+	spans []originSpan
+}
+
+// messageVector is vector, keeping each feature's words; built in buf's
+// arrays (grown as needed) unless buf is nil, when it has its own.
+func (v *matcherVocab) messageVector(t *messageText, buf *vecBuffer) messageVec {
+	// Sized up front (see extractFeatures): at most one entry a run.
+	n := len(t.runs[0]) + len(t.runs[1])
+	if buf == nil {
+		buf = &vecBuffer{}
+	}
+	if cap(buf.e) < n {
+		buf.e = make([]matcherEntry, 0, n)
+	}
+	if cap(buf.spans) < n {
+		buf.spans = make([]originSpan, 0, n)
+	}
+	q := messageVec{matcherVec: matcherVec{e: buf.e[:n]}, spans: buf.spans[:n], origins: t.origins}
+	k := q.weighRuns(v, t.runs[0], 0, 0)
+	q.nWords = k
+	var lo int32
+	if w := t.runs[0]; len(w) > 0 {
+		lo = w[len(w)-1].hi
+	}
+	k = q.weighRuns(v, t.runs[1], k, lo)
+	q.e, q.spans = q.e[:k], q.spans[:k]
+	return q
+}
+
+// weighRuns sets q's entries from k on to one block's features, in the
+// order of runs, whose words start at lo in q.origins, and returns where
+// the block's entries end. q's arrays have room for one entry a run.
+func (q *messageVec) weighRuns(v *matcherVocab, runs []textRun, k int, lo int32) int {
+	start := k
+	var norm float64
+	for i := range runs {
+		r := &runs[i]
+		tf := termFrequency(int(r.n))
+		if id, ok := v.ids.lookup(r.h); ok {
+			w := tf * v.icf[id]
+			q.e[k] = matcherEntry{id, float32(w)}
+			q.spans[k] = originSpan{lo, r.hi}
+			k++
+			norm += w * w
 		} else {
 			norm += (tf * v.unknownWeight) * (tf * v.unknownWeight)
 		}
-		i = j
+		lo = r.hi
 	}
-	scaleEntries(q.e[start:], norm)
+	scaleEntries(q.e[start:k], norm)
+	return k
 }
 
-// sortOccurrences fills positions (len(block) of them, as tmp has) with
-// block's positions ordered by hash, then origin, and returns it. A stable radix
-// sort on each hash's top 16 bits, two passes of a byte, orders them all
-// but the few whose hashes share those bits, which an insertion pass
-// comparing whole hashes and origins then puts in place: one pass over
-// positions already in order. It costs a fraction of a comparison sort of
-// (hash, origin) pairs, which was most of reading a message. (Positions
-// ascending already order a repeated hash's origins, as extractFeatures
-// makes them, and the radix sort keeps that order.)
-func sortOccurrences(block []uint64, origin []int32, positions, tmp []int32) []int32 {
-	for k := range positions {
-		positions[k] = int32(k)
-	}
-	radixPass(block, positions, tmp, 48)
-	radixPass(block, tmp, positions, 56)
-	less := func(a, b int32) bool {
-		return block[a] < block[b] || block[a] == block[b] && origin[a] < origin[b]
-	}
-	for i := 1; i < len(positions); i++ {
-		for j := i; j > 0 && less(positions[j], positions[j-1]); j-- {
-			positions[j], positions[j-1] = positions[j-1], positions[j]
-		}
-	}
-	return positions
-}
-
-// radixPass stably moves from into to, ordered by the byte of each
-// position's hash at shift.
-func radixPass(block []uint64, from, to []int32, shift uint) {
+// sortOccurrences fills positions (len(block) of them) with block's
+// positions ordered by hash, then origin, and returns it. One pass of a
+// stable radix sort on each hash's top byte puts them all but in place (a
+// message has a few hundred features for 256 buckets), and a stable
+// insertion pass comparing whole hashes finishes: it costs a fraction of
+// a comparison sort of (hash, origin) pairs, which was most of reading a
+// message. Positions ascending already order a repeated hash's origins,
+// as extractFeatures makes them, and both passes keep that order, so
+// origins need no comparing.
+func sortOccurrences(block []uint64, positions []int32) []int32 {
+	positions = positions[:len(block)]
 	var start [257]int32
-	for _, p := range from {
-		start[int(byte(block[p]>>shift))+1]++
+	for _, h := range block {
+		start[h>>56+1]++
 	}
 	for d := 1; d < len(start); d++ {
 		start[d] += start[d-1]
 	}
-	for _, p := range from {
-		d := byte(block[p] >> shift)
-		to[start[d]] = p
+	for k, h := range block {
+		d := h >> 56
+		positions[start[d]] = int32(k)
 		start[d]++
 	}
+	for i := 1; i < len(positions); i++ {
+		p, h := positions[i], block[positions[i]]
+		j := i
+		for ; j > 0 && h < block[positions[j-1]]; j-- {
+			positions[j] = positions[j-1]
+		}
+		positions[j] = p
+	}
+	return positions
 }
 
 // addContext returns msg + weight·ctx: a reply's own evidence, plus some
@@ -438,14 +466,10 @@ func addContext(msg messageVec, ctx matcherVec, weight float64, buf *contextBuff
 	if cap(buf.sum.e) < n {
 		buf.sum.e = make([]matcherEntry, 0, n)
 	}
-	// originAt, then origins: one array, as messageVector's.
-	if need := n + 1 + len(msg.origins); cap(buf.sum.at) < need {
-		buf.sum.at = make([]int32, need)
+	if cap(buf.sum.spans) < n {
+		buf.sum.spans = make([]originSpan, 0, n)
 	}
-	at := buf.sum.at[:cap(buf.sum.at)]
-	at[0] = 0
-	out := messageVec{matcherVec: matcherVec{e: buf.sum.e[:0:n]},
-		originAt: at[: 1 : n+1], origins: at[n+1 : n+1 : n+1+len(msg.origins)]}
+	out := messageVec{matcherVec: matcherVec{e: buf.sum.e[:0:n]}, spans: buf.sum.spans[:0:n], origins: msg.origins}
 	// Where out holds each of the reply's features, sorted by id, to add
 	// the context's weight to the same feature (a map per call cost more
 	// than the rest of the turn's matching allocated).
@@ -458,8 +482,7 @@ func addContext(msg messageVec, ctx matcherVec, weight float64, buf *contextBuff
 		for k, e := range a {
 			held = append(held, heldFeature{e.id, len(out.e)})
 			out.e = append(out.e, e)
-			out.origins = append(out.origins, msg.origins[msg.originAt[aStart+k]:msg.originAt[aStart+k+1]]...)
-			out.originAt = append(out.originAt, int32(len(out.origins)))
+			out.spans = append(out.spans, msg.spans[aStart+k])
 		}
 		slices.SortFunc(held, func(x, y heldFeature) int { return cmp.Compare(x.id, y.id) })
 		for _, e := range b {
@@ -468,7 +491,7 @@ func addContext(msg messageVec, ctx matcherVec, weight float64, buf *contextBuff
 				out.e[held[k].at].v += v
 			} else {
 				out.e = append(out.e, matcherEntry{e.id, v})
-				out.originAt = append(out.originAt, int32(len(out.origins)))
+				out.spans = append(out.spans, originSpan{})
 			}
 		}
 	}

@@ -1,0 +1,87 @@
+package domain
+
+import (
+	"math"
+	"slices"
+	"testing"
+)
+
+// referenceMargins is margins as plainly as it can be written: each
+// condition's bias plus, feature by feature in the vector's order, its
+// weight times the feature's value. The faster loops margins picks by
+// the matcher's size must add the same products in the same order.
+func referenceMargins(m *Matcher, x *matcherVec) []float64 {
+	acc := slices.Clone(m.bias)
+	for _, e := range x.e {
+		for k := m.postStart[e.id]; k < m.postStart[e.id+1]; k++ {
+			acc[m.postCond[k]] += float64(e.v) * float64(m.postW[k])
+		}
+	}
+	return acc
+}
+
+// TestMarginsAreThePlainSumsToTheBit checks every margins loop (a step's
+// few conditions, a small policy's, a large one's) against the plain sum,
+// bit for bit, for messages alone and read with a context: the golden
+// digests cover the larger matchers' scores but no matcher of a step's
+// size.
+func TestMarginsAreThePlainSumsToTheBit(t *testing.T) {
+	train, test := readBanking77(t, "train.csv"), readBanking77(t, "test.csv")
+	b77, _ := banking77Conditions(train, 40)
+	cases := []struct {
+		name  string
+		conds []MatcherCondition
+	}{
+		{"two", b77[:2]},
+		{"four", b77[4:8]},
+		{"banking77", b77},
+		{"synthetic300", syntheticConditions(t, 300, 6)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := CompileMatcher(tc.conds, MatcherOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := m.NumConditions()
+			acc := make([]float64, n, max(n, smallMatcher)) // as scoring's scratch has it
+			for i, r := range test {
+				if i%4 != 0 {
+					continue
+				}
+				context := ""
+				if i%8 == 0 {
+					context = test[(i*31+5)%len(test)].text
+				}
+				_, q := m.message(readMessageText(r.text, m.tuning.negationScope), context, nil, nil)
+				m.margins(&q.matcherVec, acc)
+				want := referenceMargins(m, &q.matcherVec)
+				for c := range want {
+					if math.Float64bits(acc[c]) != math.Float64bits(want[c]) {
+						t.Fatalf("%q: condition %d's margin is %v, the plain sum %v", r.text, c, acc[c], want[c])
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestTinyMatcherKeepsANegativeZeroBias checks that a matcher whose bias
+// is -0 does not take the dense rows, which would add +0 to it and turn
+// the margin of a message without its features into +0.
+func TestTinyMatcherKeepsANegativeZeroBias(t *testing.T) {
+	b77, _ := banking77Conditions(readBanking77(t, "train.csv"), 40)
+	m, err := CompileMatcher(b77[:3], MatcherOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.tinyRows == nil {
+		t.Fatal("a matcher of three conditions should read its margins by rows")
+	}
+	m.bias[1] = math.Copysign(0, -1)
+	m.tinyRows = nil
+	m.indexTiny()
+	if m.tinyRows != nil {
+		t.Fatal("a -0 bias should keep the matcher off the dense rows")
+	}
+}
