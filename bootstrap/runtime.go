@@ -10,24 +10,30 @@ import (
 	"strings"
 
 	"github.com/KimMachineGun/automemlimit/memlimit"
+	"github.com/caarlos0/env/v11"
 	"go.uber.org/zap"
 )
 
 // DefaultGCPercent is FOCAL_GC_PERCENT's default (its envDefault tag says
 // the same; TestDefaultGCPercentIsTheTagsDefault keeps them together).
-// make bench runs the bare gin ceiling with it too, so both sides of its
-// ratios collect alike.
-const DefaultGCPercent = 400
+// make bench runs the bare gin ceiling with Focal's defaults too, so both
+// sides of its ratios collect alike.
+const DefaultGCPercent = 100
 
 // RuntimeConfig tunes the Go runtime of `focal serve`. The standard GOGC
 // and GOMEMLIMIT variables, when set, win over these.
 type RuntimeConfig struct {
-	// GCPercent is how far the heap may grow over what the last collection
-	// kept before the next one starts (GOGC). A turn allocates tens of KB
-	// and keeps little, so at Go's 100 a busy process collects several
-	// times a second and a collection's mark workers take the CPU the
-	// requests need: the tail latency of back-to-back turns is mostly GC.
-	GCPercent int `env:"GC_PERCENT" envDefault:"400" yaml:"gc_percent"`
+	// GCHeadroom is how far the heap may grow over what the last
+	// collection kept before the next one starts, in bytes, however much
+	// that is (see gc_headroom.go); "off" leaves GCPercent alone in charge,
+	// as GOGC. A turn allocates tens of KB and keeps little, so at Go's
+	// own 100 over a small heap a busy process collects many times a
+	// second and the mark workers take the CPU the requests need.
+	GCHeadroom string `env:"GC_HEADROOM" envDefault:"128MiB" yaml:"gc_headroom"`
+	// GCPercent is the least the heap may grow over what the last
+	// collection kept, in percent of it (GOGC): it applies once the
+	// headroom is smaller, so a big store is not collected ever more often.
+	GCPercent int `env:"GC_PERCENT" envDefault:"100" yaml:"gc_percent"`
 	// MemoryLimit is the soft memory limit (GOMEMLIMIT) under which the
 	// collector works harder however high GCPercent is: "auto" is 90 % of
 	// the container's memory limit (cgroup), or of the machine's memory
@@ -41,6 +47,11 @@ func (c RuntimeConfig) Validate() error {
 	if c.GCPercent < 25 || c.GCPercent > 2000 {
 		errs = append(errs, errors.New("FOCAL_GC_PERCENT must be 25..2000"))
 	}
+	if c.GCHeadroom != "off" {
+		if _, err := parseByteSize(c.GCHeadroom); err != nil {
+			errs = append(errs, fmt.Errorf("FOCAL_GC_HEADROOM: %w", err))
+		}
+	}
 	if c.MemoryLimit != "auto" && c.MemoryLimit != "off" {
 		if _, err := parseByteSize(c.MemoryLimit); err != nil {
 			errs = append(errs, fmt.Errorf("FOCAL_MEMORY_LIMIT: %w", err))
@@ -51,7 +62,10 @@ func (c RuntimeConfig) Validate() error {
 
 // RuntimeSettings is what ApplyRuntime left in force.
 type RuntimeSettings struct {
+	// GCPercent is the collector's percent as set; with a headroom it is
+	// the floor, and the percent in force follows the heap.
 	GCPercent   int
+	GCHeadroom  int64 // bytes; 0 means none
 	MemoryLimit int64 // bytes; math.MaxInt64 means none
 	// FromEnvironment names the Go variables (GOGC, GOMEMLIMIT) that
 	// were set and so won over the configuration.
@@ -63,6 +77,7 @@ type RuntimeSettings struct {
 // set, and logs what is in force.
 func ApplyRuntime(c RuntimeConfig, log *zap.Logger) (RuntimeSettings, error) {
 	var s RuntimeSettings
+	replaceGCTuner(nil)
 	if v := os.Getenv("GOGC"); v != "" {
 		s.FromEnvironment = append(s.FromEnvironment, "GOGC")
 		s.GCPercent = debug.SetGCPercent(-1)
@@ -70,6 +85,14 @@ func ApplyRuntime(c RuntimeConfig, log *zap.Logger) (RuntimeSettings, error) {
 	} else {
 		debug.SetGCPercent(c.GCPercent)
 		s.GCPercent = c.GCPercent
+		if c.GCHeadroom != "off" {
+			h, err := parseByteSize(c.GCHeadroom)
+			if err != nil {
+				return s, fmt.Errorf("FOCAL_GC_HEADROOM: %w", err)
+			}
+			s.GCHeadroom = h
+			replaceGCTuner(startGCTuner(uint64(h), c.GCPercent, nil))
+		}
 	}
 	limit, err := applyMemoryLimit(c.MemoryLimit)
 	if err != nil {
@@ -79,7 +102,8 @@ func ApplyRuntime(c RuntimeConfig, log *zap.Logger) (RuntimeSettings, error) {
 		s.FromEnvironment = append(s.FromEnvironment, "GOMEMLIMIT")
 	}
 	s.MemoryLimit = limit
-	log.Info("go runtime", zap.Int("gc_percent", s.GCPercent), zap.Int64("memory_limit_bytes", s.MemoryLimit),
+	log.Info("go runtime", zap.Int("gc_percent", s.GCPercent), zap.Int64("gc_headroom_bytes", s.GCHeadroom),
+		zap.Int64("memory_limit_bytes", s.MemoryLimit),
 		zap.Strings("from_environment", s.FromEnvironment))
 	return s, nil
 }
@@ -126,4 +150,16 @@ func parseByteSize(s string) (int64, error) {
 		return 0, fmt.Errorf("%q is below 64MiB", s)
 	}
 	return n << shift, nil
+}
+
+// RuntimeFromEnv reads only the runtime settings from the FOCAL_ variables
+// of the process's environment, with their defaults: for a process that
+// must collect as focal serve does without its whole configuration (the
+// bench's bare gin ceiling).
+func RuntimeFromEnv() (RuntimeConfig, error) {
+	var c RuntimeConfig
+	if err := env.ParseWithOptions(&c, env.Options{Prefix: "FOCAL_"}); err != nil {
+		return c, err
+	}
+	return c, c.Validate()
 }

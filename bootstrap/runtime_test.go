@@ -20,6 +20,7 @@ func keepRuntime(t *testing.T) {
 	debug.SetGCPercent(percent)
 	limit := debug.SetMemoryLimit(-1)
 	t.Cleanup(func() {
+		replaceGCTuner(nil)
 		debug.SetGCPercent(percent)
 		debug.SetMemoryLimit(limit)
 	})
@@ -33,12 +34,15 @@ func TestDefaultGCPercentIsTheTagsDefault(t *testing.T) {
 	cfg, err := LoadConfigEnv("", map[string]string{"FOCAL_JWT_SECRET": strings.Repeat("s", 32)})
 	require.NoError(t, err)
 	assert.Equal(t, DefaultGCPercent, cfg.Runtime.GCPercent)
+	h, err := parseByteSize(cfg.Runtime.GCHeadroom)
+	require.NoError(t, err)
+	assert.Equal(t, int64(DefaultGCHeadroom), h)
 	assert.Equal(t, "auto", cfg.Runtime.MemoryLimit)
 }
 
 func TestApplyRuntimeSetsTheCollector(t *testing.T) {
 	keepRuntime(t)
-	s, err := ApplyRuntime(RuntimeConfig{GCPercent: 300, MemoryLimit: "768MiB"}, zap.NewNop())
+	s, err := ApplyRuntime(RuntimeConfig{GCHeadroom: "off", GCPercent: 300, MemoryLimit: "768MiB"}, zap.NewNop())
 	require.NoError(t, err)
 	assert.Equal(t, 300, debug.SetGCPercent(300))
 	assert.Equal(t, int64(768<<20), debug.SetMemoryLimit(-1))
@@ -53,7 +57,7 @@ func TestGoVariablesWinOverTheConfiguration(t *testing.T) {
 	t.Setenv("GOMEMLIMIT", "1GiB")
 	debug.SetGCPercent(150) // what the runtime read from GOGC at start
 	debug.SetMemoryLimit(1 << 30)
-	s, err := ApplyRuntime(RuntimeConfig{GCPercent: 300, MemoryLimit: "768MiB"}, zap.NewNop())
+	s, err := ApplyRuntime(RuntimeConfig{GCHeadroom: "off", GCPercent: 300, MemoryLimit: "768MiB"}, zap.NewNop())
 	require.NoError(t, err)
 	assert.Equal(t, 150, debug.SetGCPercent(150))
 	assert.Equal(t, int64(1<<30), debug.SetMemoryLimit(-1))
@@ -69,7 +73,7 @@ func TestAutoMemoryLimitIsNinetyPercentOfWhatThereIs(t *testing.T) {
 		available, err = memlimit.FromSystem()
 		require.NoError(t, err)
 	}
-	s, err := ApplyRuntime(RuntimeConfig{GCPercent: 100, MemoryLimit: "auto"}, zap.NewNop())
+	s, err := ApplyRuntime(RuntimeConfig{GCHeadroom: "off", GCPercent: 100, MemoryLimit: "auto"}, zap.NewNop())
 	require.NoError(t, err)
 	assert.Equal(t, int64(float64(available)*0.9), s.MemoryLimit)
 	assert.Equal(t, s.MemoryLimit, debug.SetMemoryLimit(-1))
@@ -78,19 +82,23 @@ func TestAutoMemoryLimitIsNinetyPercentOfWhatThereIs(t *testing.T) {
 func TestOffSetsNoMemoryLimit(t *testing.T) {
 	keepRuntime(t)
 	debug.SetMemoryLimit(math.MaxInt64)
-	s, err := ApplyRuntime(RuntimeConfig{GCPercent: 100, MemoryLimit: "off"}, zap.NewNop())
+	s, err := ApplyRuntime(RuntimeConfig{GCHeadroom: "off", GCPercent: 100, MemoryLimit: "off"}, zap.NewNop())
 	require.NoError(t, err)
 	assert.Equal(t, int64(math.MaxInt64), s.MemoryLimit)
 }
 
 func TestRuntimeSettingsAreValidated(t *testing.T) {
-	for _, ok := range []RuntimeConfig{{GCPercent: 25, MemoryLimit: "auto"}, {GCPercent: 2000, MemoryLimit: "off"},
-		{GCPercent: 100, MemoryLimit: "64MiB"}, {GCPercent: 100, MemoryLimit: "2GiB"}, {GCPercent: 100, MemoryLimit: "1073741824"}} {
+	assert.NoError(t, RuntimeConfig{GCHeadroom: "256MiB", GCPercent: 100, MemoryLimit: "auto"}.Validate())
+	for _, h := range []string{"", "1MiB", "lots"} {
+		assert.Error(t, RuntimeConfig{GCHeadroom: h, GCPercent: 100, MemoryLimit: "auto"}.Validate(), h)
+	}
+	for _, ok := range []RuntimeConfig{{GCHeadroom: "off", GCPercent: 25, MemoryLimit: "auto"}, {GCHeadroom: "off", GCPercent: 2000, MemoryLimit: "off"},
+		{GCHeadroom: "off", GCPercent: 100, MemoryLimit: "64MiB"}, {GCHeadroom: "off", GCPercent: 100, MemoryLimit: "2GiB"}, {GCHeadroom: "off", GCPercent: 100, MemoryLimit: "1073741824"}} {
 		assert.NoError(t, ok.Validate(), "%+v", ok)
 	}
-	for _, bad := range []RuntimeConfig{{GCPercent: 10, MemoryLimit: "auto"}, {GCPercent: 5000, MemoryLimit: "auto"},
-		{GCPercent: 100, MemoryLimit: "1MiB"}, {GCPercent: 100, MemoryLimit: "2GB"}, {GCPercent: 100, MemoryLimit: "-5GiB"},
-		{GCPercent: 100, MemoryLimit: ""}, {GCPercent: 100, MemoryLimit: "99999999999TiB"}} {
+	for _, bad := range []RuntimeConfig{{GCHeadroom: "off", GCPercent: 10, MemoryLimit: "auto"}, {GCHeadroom: "off", GCPercent: 5000, MemoryLimit: "auto"},
+		{GCHeadroom: "off", GCPercent: 100, MemoryLimit: "1MiB"}, {GCHeadroom: "off", GCPercent: 100, MemoryLimit: "2GB"}, {GCHeadroom: "off", GCPercent: 100, MemoryLimit: "-5GiB"},
+		{GCHeadroom: "off", GCPercent: 100, MemoryLimit: ""}, {GCHeadroom: "off", GCPercent: 100, MemoryLimit: "99999999999TiB"}} {
 		assert.Error(t, bad.Validate(), "%+v", bad)
 	}
 }

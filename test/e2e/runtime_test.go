@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -29,10 +30,21 @@ func goRuntimeSettings(t *testing.T, base string) (percent, limit string) {
 
 // `focal serve` runs with the configured collector settings (docs/operations.md, Go runtime).
 func TestServeAppliesTheGoRuntimeSettings(t *testing.T) {
-	base := startBinary(t, "GOGC=", "GOMEMLIMIT=", "FOCAL_GC_PERCENT=300", "FOCAL_MEMORY_LIMIT=768MiB")
+	base := startBinary(t, "GOGC=", "GOMEMLIMIT=", "FOCAL_GC_HEADROOM=off", "FOCAL_GC_PERCENT=300", "FOCAL_MEMORY_LIMIT=768MiB")
 	percent, limit := goRuntimeSettings(t, base)
 	assert.Equal(t, "300", percent)
 	assert.Equal(t, "8.05306368e+08", limit)
+}
+
+// By default the collector lets the heap grow 128 MiB over what it kept:
+// a freshly started focal keeps a few MiB, so its percent is far above
+// the floor of 100 (docs/operations.md, FOCAL_GC_HEADROOM).
+func TestServeCollectsWithAHeadroomByDefault(t *testing.T) {
+	base := startBinary(t, "GOGC=", "GOMEMLIMIT=")
+	percent, _ := goRuntimeSettings(t, base)
+	p, err := strconv.ParseFloat(percent, 64)
+	require.NoError(t, err)
+	assert.Greater(t, p, 1000.0, "128 MiB over a heap of a few MiB is well over 1000 %")
 }
 
 // GOGC and GOMEMLIMIT, when set, win over FOCAL_GC_PERCENT and FOCAL_MEMORY_LIMIT.

@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"go.uber.org/zap"
+
+	"focal/bootstrap"
 )
 
 // bareRequest and bareResponse have the shape of the chat route's JSON, so
@@ -36,6 +39,15 @@ func runBareGin(args []string) error {
 	fs := flag.NewFlagSet("baregin", flag.ExitOnError)
 	addr := fs.String("addr", "127.0.0.1:8099", "listen address")
 	_ = fs.Parse(args)
+	// The ceiling collects garbage as focal serve does, from the same
+	// settings in the same environment.
+	rc, err := bootstrap.RuntimeFromEnv()
+	if err != nil {
+		return err
+	}
+	if _, err := bootstrap.ApplyRuntime(rc, zap.NewNop()); err != nil {
+		return err
+	}
 	gin.SetMode(gin.ReleaseMode)
 	r := gin.New()
 	r.POST("/v1/chat", func(c *gin.Context) {

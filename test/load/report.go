@@ -118,11 +118,11 @@ type report struct {
 	// seeded says, per rule count, how many returning users the scenario
 	// held after their history was written.
 	seeded []seeding
-	// gcPercent is the collector setting Focal reported and the bare gin
-	// handler was given (0: no paired runs).
-	gcPercent int
-	elapsed   time.Duration
-	load      string
+	// gc is how both sides of the pairs collected garbage, nil before
+	// the pairs ran.
+	gc      *gcSettings
+	elapsed time.Duration
+	load    string
 }
 
 func newReport() *report { return &report{} }
@@ -334,7 +334,7 @@ func (r *report) writeMethod(b *strings.Builder) {
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), r.elapsed.Round(time.Second))
 	fmt.Fprintf(b, "- Machine: %s; load average (1, 5, 15 min) at start → end: %s.\n", machine(), r.load)
 	b.WriteString("- Method: real processes on loopback. Load comes from `wrk` (closed loop, one thread) with a Lua script that varies users and messages and checks every answer: a run with any non-2xx status, socket error or body that is not a turn (`turn_id`, `session_id`, non-empty `response`) is void and never enters a figure. Each configuration runs as alternating pairs, Focal then a bare gin handler doing the same JSON work with the same script; throughput ratios are taken pair by pair, then the median. Returning users (`ret-*`) were each given " +
-		fmt.Sprint(historyTurns) + " turns first, the first meant to start the agent's scenario, and read back to check them." + seededText(r.seeded) + " Rules and messages are Banking77 phrasings (conditions from half of each intent's phrasings, recombined; messages from the other half). The model is the offline one (no model time), so a turn's latency is Focal's own work plus HTTP. Memory store with its default retention." + gcText(r.gcPercent) + "\n\n")
+		fmt.Sprint(historyTurns) + " turns first, the first meant to start the agent's scenario, and read back to check them." + seededText(r.seeded) + " Rules and messages are Banking77 phrasings (conditions from half of each intent's phrasings, recombined; messages from the other half). The model is the offline one (no model time), so a turn's latency is Focal's own work plus HTTP. Memory store with its default retention." + r.gc.text() + "\n\n")
 }
 
 // writeTargets writes the table of targets and their verdicts.
@@ -445,10 +445,22 @@ func (r *report) writeProfiles(b *strings.Builder) {
 	}
 }
 
-// gcText says how both sides of the pairs collected garbage.
-func gcText(percent int) string {
-	if percent == 0 {
+// gcSettings are the collector settings both sides of the pairs applied,
+// and the percent each side's collector was at when the pairs began.
+type gcSettings struct {
+	headroom   string // FOCAL_GC_HEADROOM, or "off"
+	floor      int    // FOCAL_GC_PERCENT
+	focal, gin int
+}
+
+// text says how both sides of the pairs collected garbage.
+func (g *gcSettings) text() string {
+	if g == nil {
 		return ""
 	}
-	return fmt.Sprintf(" Focal ran with its default Go runtime settings (collector at %d %%, from its `go_gc_gogc_percent`; `FOCAL_GC_PERCENT`), and the bare gin handler with `GOGC=%d`, so both sides of a pair collect alike.", percent, percent)
+	how := fmt.Sprintf("the next collection starting %s over what the last one kept, or %d %% of it if more", g.headroom, g.floor)
+	if g.headroom == "off" {
+		how = fmt.Sprintf("the next collection starting %d %% over what the last one kept", g.floor)
+	}
+	return fmt.Sprintf(" Focal and the bare gin handler applied the same Go collector settings, Focal's from the same environment (`FOCAL_GC_HEADROOM`, `FOCAL_GC_PERCENT`): %s; their collectors' percents (`go_gc_gogc_percent`) when the pairs began: Focal %d %%, bare gin %d %%.", how, g.focal, g.gin)
 }

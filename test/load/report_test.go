@@ -170,16 +170,19 @@ func TestIdleStreamVerdictIsOnTheReadingAfterCollection(t *testing.T) {
 	require.Equal(t, void, row.status)
 }
 
-// The method says with which collector setting both sides of the pairs
-// ran, as read from Focal in the run.
+// The method says with which collector settings both sides of the pairs
+// ran, and where each side's collector was, as read in the run.
 func TestMethodSaysHowBothSidesCollect(t *testing.T) {
 	var b strings.Builder
-	(&report{gcPercent: 250}).writeMethod(&b)
-	require.Contains(t, b.String(), "collector at 250 %")
-	require.Contains(t, b.String(), "`GOGC=250`")
+	(&report{gc: &gcSettings{headroom: "128MiB", floor: 100, focal: 213, gin: 9000}}).writeMethod(&b)
+	require.Contains(t, b.String(), "starting 128MiB over what the last one kept, or 100 % of it if more")
+	require.Contains(t, b.String(), "Focal 213 %, bare gin 9000 %")
+	b.Reset()
+	(&report{gc: &gcSettings{headroom: "off", floor: 400, focal: 400, gin: 400}}).writeMethod(&b)
+	require.Contains(t, b.String(), "starting 400 % over what the last one kept;")
 	b.Reset()
 	(&report{}).writeMethod(&b)
-	require.NotContains(t, b.String(), "GOGC")
+	require.NotContains(t, b.String(), "collector")
 }
 
 // The history target compares the long session with one at the history

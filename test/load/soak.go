@@ -12,9 +12,11 @@ import (
 // several times within it, so a steady state is reached and shown. The
 // sweep runs every second, a thirtieth of the session TTL: each sweep then
 // frees a thirtieth of what the TTL keeps, not a sixth as a 5 s sweep did.
-// The collector's goal is five times the heap it finds live (GOGC 400),
-// and RSS follows the highest goal reached, so a sweep that drops a sixth
-// of the kept sessions at once turned its sawtooth into RSS steps. The
+// RSS follows the highest goal the collector reached, and the goal
+// follows the heap it found live (by a fixed headroom, see
+// bootstrap/gc_headroom.go; by five times under the GOGC 400 of before),
+// so a sweep that drops a sixth of the kept sessions at once turned its
+// sawtooth into RSS steps. The
 // default, 1m against a 24h TTL, frees far less per sweep still.
 var soakRetention = []string{
 	"FOCAL_MEMORY_SESSION_TTL=30s", "FOCAL_MEMORY_MAX_TURNS=20", "FOCAL_MEMORY_SWEEP_INTERVAL=1s", "FOCAL_IDEMPOTENCY_TTL=1m",

@@ -3,10 +3,11 @@ package main
 import (
 	"fmt"
 	"os/exec"
-	"strconv"
 	"time"
 
 	"github.com/google/pprof/profile"
+
+	"focal/bootstrap"
 )
 
 // syncConfig is one measured configuration of POST /v1/chat.
@@ -121,14 +122,26 @@ type profileResult struct {
 	err error
 }
 
-// bareGinCollectingLike starts the bare gin handler with the collector
-// setting Focal at focalURL reports (go_gc_gogc_percent), so the ceiling
-// and Focal pay for garbage collection alike.
+// bareGinCollectingLike starts the bare gin handler, which applies Focal's
+// runtime settings from the same environment (bootstrap.RuntimeFromEnv),
+// so the ceiling and Focal pay for garbage collection alike; it records
+// the settings and the percent each side's collector was at (from
+// go_gc_gogc_percent, which the headroom moves with the kept heap).
 func (b *bench) bareGinCollectingLike(focalURL string) (*exec.Cmd, string, error) {
-	percent := counter(focalURL, "go_gc_gogc_percent")
-	if percent <= 0 {
-		return nil, "", fmt.Errorf("focal at %s reports no go_gc_gogc_percent on /metrics", focalURL)
+	rc, err := bootstrap.RuntimeFromEnv()
+	if err != nil {
+		return nil, "", err
 	}
-	b.report.gcPercent = int(percent)
-	return b.bareGin("GOGC=" + strconv.Itoa(int(percent)))
+	gin, ginURL, err := b.bareGin()
+	if err != nil {
+		return nil, "", err
+	}
+	gc := gcSettings{headroom: rc.GCHeadroom, floor: rc.GCPercent,
+		focal: int(counter(focalURL, "go_gc_gogc_percent")), gin: int(counter(ginURL, "go_gc_gogc_percent"))}
+	if gc.focal <= 0 || gc.gin <= 0 {
+		b.stop(gin)
+		return nil, "", fmt.Errorf("focal (%s) or bare gin (%s) reports no go_gc_gogc_percent on /metrics", focalURL, ginURL)
+	}
+	b.report.gc = &gc
+	return gin, ginURL, nil
 }
