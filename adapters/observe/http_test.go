@@ -141,6 +141,7 @@ func TestHandlerServesTheRegistry(t *testing.T) {
 		`focal_circuit_breaker_state{breaker="openai/gpt-x"} 2`,
 		`focal_sse_open_streams 1`,
 		`go_goroutines `,
+		`go_gc_heap_live_bytes `,
 		`process_start_time_seconds `,
 	} {
 		assert.Contains(t, string(body), want)

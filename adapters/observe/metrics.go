@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"regexp"
 	"sync"
 	"time"
 
@@ -143,7 +144,11 @@ func NewMetrics(tp trace.TracerProvider) *Metrics {
 		models:     newBoundedValues(maxModelLabels),
 		breakers:   newBoundedValues(maxBreakerLabels),
 	}
-	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// go_gc_heap_live_bytes (what the last collection found live) beside
+	// the defaults: with a GC headroom, RSS follows it one for one.
+	m.registry.MustRegister(collectors.NewGoCollector(collectors.WithGoCollectorRuntimeMetrics(
+		collectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)})),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.registry.MustRegister(m.httpFamilies()...)
 	m.registry.MustRegister(m.turnFamilies()...)
 	m.registry.MustRegister(m.modelFamilies()...)

@@ -133,6 +133,29 @@ func TestSoakVerdictIsTheSlope(t *testing.T) {
 	require.Equal(t, void, verdictOf(t, r, "soak").status)
 }
 
+// The soak's slopes are fitted after the warm-up minute, RSS and the live
+// heap each from their own samples, and the report gives both.
+func TestSoakFitsRSSAndLiveHeapAfterTheWarmUp(t *testing.T) {
+	s := &soakResult{duration: 5 * time.Minute, run: goodRun(10, 10, 1, 1)}
+	for i := range 5 {
+		// 3 MiB a minute of RSS, 1 of live heap; the first minute's
+		// sample, far off the line, is left out.
+		rss, live := int64(200+3*i)<<20, int64(60+i)<<20
+		if i == 0 {
+			rss, live = 20<<20, 5<<20
+		}
+		s.samples = append(s.samples, rssSample{at: time.Duration(i) * time.Minute, rss: rss, live: live})
+	}
+	s.fitSlope()
+	require.InDelta(t, 3.0, s.slope, 1e-9)
+	require.InDelta(t, 1.0, s.liveSlope, 1e-9)
+	r := reportWith(6000, 1500, 9000)
+	r.soak = s
+	row := verdictOf(t, r, "soak")
+	require.Equal(t, notMet, row.status)
+	require.Contains(t, row.measured, "+3.00 MiB/min (live heap +1.00 MiB/min)")
+}
+
 func TestShortNames(t *testing.T) {
 	require.Equal(t, "alignment.(*Engine).RunTurn", shortName("focal/application/alignment.(*Engine).RunTurn"))
 	require.Equal(t, "slices.partitionCmpFunc[…]", shortName(`slices.partitionCmpFunc[go.shape.struct { RuleID string "json:\"rule_id\"" }]`))

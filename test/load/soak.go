@@ -57,7 +57,7 @@ func (b *bench) soak(d time.Duration, rate int) error {
 	pause := max(1, conns*1000/max(rate, 1))
 	heapBefore := counter(f.url, "go_memstats_heap_inuse_bytes")
 	stop := make(chan struct{})
-	samples := sampleRSS(f.cmd.Process.Pid, 10*time.Second, stop)
+	samples := sampleRSS(f.cmd.Process.Pid, f.url, 10*time.Second, stop)
 	run, err := b.wrk.run(wrkSpec{url: f.url, conns: conns, duration: d, mode: "mix", users: b.users, delayMS: pause,
 		keyPercent: 10, messageFile: b.messages})
 	close(stop)
@@ -79,9 +79,10 @@ func (b *bench) soak(d time.Duration, rate int) error {
 	return nil
 }
 
-// sampleRSS samples the RSS of process pid every period until stop is
-// closed, then sends the series.
-func sampleRSS(pid int, every time.Duration, stop <-chan struct{}) <-chan []rssSample {
+// sampleRSS samples the RSS of process pid, and the heap its last
+// collection found live (go_gc_heap_live_bytes on url's /metrics), every
+// period until stop is closed, then sends the series.
+func sampleRSS(pid int, url string, every time.Duration, stop <-chan struct{}) <-chan []rssSample {
 	samples := make(chan []rssSample, 1)
 	go func() {
 		var out []rssSample
@@ -95,7 +96,7 @@ func sampleRSS(pid int, every time.Duration, stop <-chan struct{}) <-chan []rssS
 				return
 			case <-tick.C:
 				if v, err := rss(pid); err == nil {
-					out = append(out, rssSample{at: time.Since(start), rss: v})
+					out = append(out, rssSample{at: time.Since(start), rss: v, live: int64(counter(url, "go_gc_heap_live_bytes"))})
 				}
 			}
 		}
@@ -111,16 +112,18 @@ func (s *soakResult) fitSlope() {
 		warm = s.duration / 2
 		s.swept = "This soak is shorter than 2 minutes: the slope is taken over its second half."
 	}
-	var xs, ys []float64
+	var xs, ys, live []float64
 	for _, x := range s.samples {
 		if x.at >= warm {
 			xs, ys = append(xs, x.at.Minutes()), append(ys, float64(x.rss)/(1<<20))
+			live = append(live, float64(x.live)/(1<<20))
 		}
 	}
 	if len(xs) < 2 {
 		s.voidReason = fmt.Sprintf("only %d RSS samples after the warm-up", len(xs))
 	}
 	s.slope = leastSquaresSlope(xs, ys)
+	s.liveSlope = leastSquaresSlope(xs, live)
 }
 
 // leastSquaresSlope fits y = a + slope·x.
