@@ -184,7 +184,12 @@ func limitBody(cfg Config) gin.HandlerFunc {
 			writeError(c, domain.Errorf(CodePayloadTooLarge, "request body exceeds %d bytes", max))
 			return
 		}
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, max)
+		// net/http's server ends a body of declared length at that length,
+		// within the cap here: only a body of unknown length (chunked)
+		// needs the reader that counts.
+		if body := c.Request.Body; c.Request.ContentLength <= 0 && body != nil && body != http.NoBody {
+			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, max)
+		}
 		c.Next()
 	}
 }
