@@ -103,10 +103,11 @@ type Authenticator struct {
 	// verified remembers tokens already checked, until they expire: a
 	// client sends the same token with every request, and verifying its
 	// signature each time was a tenth of a turn's CPU.
-	verified *lru.Cache[string, verifiedToken]
+	verified *lru.Cache[string, *verifiedToken]
 }
 
-// verifiedToken is a checked token's caller and validity window.
+// verifiedToken is a checked token's caller and validity window; never
+// changed once cached, so requests share its principal.
 type verifiedToken struct {
 	principal Principal
 	notBefore time.Time
@@ -132,7 +133,7 @@ func NewAuthenticator(cfg AuthConfig, clock ports.Clock) (*Authenticator, error)
 	if clock == nil {
 		return nil, errors.New("authenticator: a clock is required")
 	}
-	cache, err := lru.New[string, verifiedToken](verifiedTokens)
+	cache, err := lru.New[string, *verifiedToken](verifiedTokens)
 	if err != nil {
 		return nil, err
 	}
@@ -176,22 +177,46 @@ func errUnauthenticated(cause error) error {
 
 // Authenticate verifies the Authorization header value and returns the caller.
 func (a *Authenticator) Authenticate(header string) (Principal, error) {
+	p, err := a.verify(header)
+	if err != nil {
+		return Principal{}, err
+	}
+	return *p, nil
+}
+
+// verify is Authenticate returning the cached token's principal itself,
+// which must not be changed: a request keeps a pointer, not a copy.
+func (a *Authenticator) verify(header string) (*Principal, error) {
 	scheme, raw, ok := strings.Cut(strings.TrimSpace(header), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(raw) == "" {
-		return Principal{}, errUnauthenticated(errors.New("no bearer token"))
+		return nil, errUnauthenticated(errors.New("no bearer token"))
 	}
 	raw = strings.TrimSpace(raw)
 	now := a.clock.Now()
 	if v, ok := a.verified.Get(raw); ok {
 		if now.Before(v.expires.Add(a.leeway)) && !now.Before(v.notBefore.Add(-a.leeway)) {
-			return v.principal, nil
+			return &v.principal, nil
 		}
 		a.verified.Remove(raw) // expired: verify again, which reports why
 	}
 	var claims tokenClaims
 	if _, err := a.parser.ParseWithClaims(raw, &claims, a.key); err != nil {
-		return Principal{}, errUnauthenticated(err)
+		return nil, errUnauthenticated(err)
 	}
+	p, err := a.principalOf(&claims, now)
+	if err != nil {
+		return nil, err
+	}
+	v := &verifiedToken{principal: p, expires: claims.ExpiresAt.Time}
+	if claims.NotBefore != nil {
+		v.notBefore = claims.NotBefore.Time
+	}
+	a.verified.Add(raw, v)
+	return &v.principal, nil
+}
+
+// principalOf checks a verified token's claims and returns its caller.
+func (a *Authenticator) principalOf(claims *tokenClaims, now time.Time) (Principal, error) {
 	start := now
 	if claims.IssuedAt != nil {
 		start = claims.IssuedAt.Time
@@ -215,11 +240,6 @@ func (a *Authenticator) Authenticate(header string) (Principal, error) {
 	}
 	p := Principal{TenantID: strings.ToLower(claims.TenantID), Subject: claims.Subject, Roles: claims.Roles, Tier: tier}
 	p.rateKey = "tenant:" + p.TenantID
-	v := verifiedToken{principal: p, expires: claims.ExpiresAt.Time}
-	if claims.NotBefore != nil {
-		v.notBefore = claims.NotBefore.Time
-	}
-	a.verified.Add(raw, v)
 	return p, nil
 }
 

@@ -28,15 +28,16 @@ import (
 // client leaving; the connection is closed here when the handler returns.
 func deadlines(cfg Config) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		// One allocation for the controller and both wrappers.
-		d := &requestDeadlines{rc: *http.NewResponseController(c.Writer)}
+		// One allocation for both wrappers.
+		d := &requestDeadlines{}
+		conn := connDeadlinesOf(c.Writer)
 		if c.Request.Body == nil || c.Request.Body == http.NoBody {
-			_ = d.rc.SetReadDeadline(time.Time{})
+			liftReadDeadline(conn)
 		} else {
-			d.body = readDeadlineBody{ReadCloser: c.Request.Body, rc: &d.rc}
+			d.body = readDeadlineBody{ReadCloser: c.Request.Body, conn: conn}
 			c.Request.Body = &d.body
 		}
-		d.writer = writeDeadlineWriter{ResponseWriter: c.Writer, rc: &d.rc, timeout: cfg.WriteTimeout, keepConn: cfg.SSEKeepConnection}
+		d.writer = writeDeadlineWriter{ResponseWriter: c.Writer, conn: conn, timeout: cfg.WriteTimeout, keepConn: cfg.SSEKeepConnection}
 		c.Writer = &d.writer
 		defer d.writer.finish()
 		c.Next()
@@ -45,15 +46,46 @@ func deadlines(cfg Config) gin.HandlerFunc {
 
 // requestDeadlines is what deadlines keeps for one request.
 type requestDeadlines struct {
-	rc     http.ResponseController
 	body   readDeadlineBody
 	writer writeDeadlineWriter
+}
+
+// connDeadlines sets the deadlines of a request's connection: net/http's
+// response writer does.
+type connDeadlines interface {
+	SetReadDeadline(time.Time) error
+	SetWriteDeadline(time.Time) error
+}
+
+// connDeadlinesOf finds what sets the connection's deadlines among w's
+// wrappers, as http.ResponseController does on each of its calls, once
+// per request: nil when there is none (tests' recorders), where a
+// controller's calls would fail, and their errors be ignored, on every
+// write.
+func connDeadlinesOf(w http.ResponseWriter) connDeadlines {
+	for {
+		if d, ok := w.(connDeadlines); ok {
+			return d
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return nil
+		}
+		w = u.Unwrap()
+	}
+}
+
+// liftReadDeadline lets the server read the connection without a deadline.
+func liftReadDeadline(conn connDeadlines) {
+	if conn != nil {
+		_ = conn.SetReadDeadline(time.Time{})
+	}
 }
 
 // readDeadlineBody lifts the read deadline when the body has been read.
 type readDeadlineBody struct {
 	io.ReadCloser
-	rc   *http.ResponseController
+	conn connDeadlines
 	done bool
 }
 
@@ -61,7 +93,7 @@ func (b *readDeadlineBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if err == io.EOF && !b.done {
 		b.done = true
-		_ = b.rc.SetReadDeadline(time.Time{})
+		liftReadDeadline(b.conn)
 	}
 	return n, err
 }
@@ -70,7 +102,7 @@ func (b *readDeadlineBody) Read(p []byte) (int, error) {
 // write and flush.
 type writeDeadlineWriter struct {
 	gin.ResponseWriter
-	rc      *http.ResponseController
+	conn    connDeadlines // nil: the writer sets no deadlines
 	timeout time.Duration
 	// keepConn leaves streams on net/http (FOCAL_SSE_KEEP_CONNECTION).
 	keepConn bool
@@ -81,7 +113,11 @@ type writeDeadlineWriter struct {
 	stream *streamConn
 }
 
-func (w *writeDeadlineWriter) extend() { _ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout)) }
+func (w *writeDeadlineWriter) extend() {
+	if w.conn != nil {
+		_ = w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
+	}
+}
 
 func (w *writeDeadlineWriter) Write(b []byte) (int, error) {
 	if w.stream != nil {

@@ -28,11 +28,14 @@ const keyErrorCode = "focal.error_code"
 type requestState struct {
 	id string
 	// idHeader is the X-Request-ID header's value list, held here.
-	idHeader      [1]string
-	principal     Principal
-	authenticated bool
-	log           logctx.Fields
-	ctx           stateContext
+	idHeader [1]string
+	// principal is the caller once authenticated: the verified token's
+	// own, shared by its requests and never changed.
+	principal *Principal
+	// rateHeaders are the X-RateLimit-* headers' values, held here.
+	rateHeaders [3]string
+	log         logctx.Fields
+	ctx         stateContext
 }
 
 // stateContext is a request's context carrying its state. The state rides
@@ -184,7 +187,12 @@ func limitBody(cfg Config) gin.HandlerFunc {
 			writeError(c, domain.Errorf(CodePayloadTooLarge, "request body exceeds %d bytes", max))
 			return
 		}
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, max)
+		// net/http's server ends a body of declared length at that length,
+		// within the cap here: only a body of unknown length (chunked)
+		// needs the reader that counts.
+		if body := c.Request.Body; c.Request.ContentLength <= 0 && body != nil && body != http.NoBody {
+			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, max)
+		}
 		c.Next()
 	}
 }
@@ -215,7 +223,7 @@ func isJSONSuffix(mt string) bool {
 // authenticate requires a valid bearer token and stores the caller.
 func authenticate(a *Authenticator) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		p, err := a.Authenticate(headerValue(c.Request.Header, headerAuthorization))
+		p, err := a.verify(headerValue(c.Request.Header, headerAuthorization))
 		if err != nil {
 			logctx.From(c.Request.Context(), zap.NewNop()).Info("authentication failed", zap.NamedError("reason", errors.Unwrap(err)))
 			writeError(c, err)
@@ -226,7 +234,7 @@ func authenticate(a *Authenticator) gin.HandlerFunc {
 			st = &requestState{}
 			bindState(c, st, c.Request.Context())
 		}
-		st.principal, st.authenticated = p, true
+		st.principal = p
 		logctx.Add(c.Request.Context(), zap.String("tenant_id", p.TenantID))
 		c.Next()
 	}
@@ -236,10 +244,10 @@ func authenticate(a *Authenticator) gin.HandlerFunc {
 // always have one.
 func principal(c *gin.Context) Principal {
 	st := stateOf(c)
-	if st == nil || !st.authenticated {
+	if st == nil || st.principal == nil {
 		panic(fmt.Sprintf("route %s is not behind authentication", c.FullPath()))
 	}
-	return st.principal
+	return *st.principal
 }
 
 // viewer says how much of a policy the caller may read.

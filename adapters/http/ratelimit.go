@@ -134,7 +134,13 @@ func (r *RateLimits) admit(c *gin.Context) bool {
 		logctx.From(c.Request.Context(), zap.NewNop()).Warn("rate limiter unavailable; request allowed", zap.Error(err))
 		return true
 	}
-	setRateHeaders(c.Writer.Header(), d.Limit, d.Remaining, int(math.Ceil(d.Reset.Sub(r.clock.Now()).Seconds())))
+	var values *[3]string
+	if st := stateOf(c); st != nil {
+		values = &st.rateHeaders
+	} else {
+		values = new([3]string) // a router without requestContext (tests)
+	}
+	setRateHeaders(c.Writer.Header(), values, d.Limit, d.Remaining, int(math.Ceil(d.Reset.Sub(r.clock.Now()).Seconds())))
 	if !d.Allowed {
 		writeError(c, &domain.Error{Code: domain.CodeRateLimitExceeded,
 			Message:    fmt.Sprintf("rate limit of %d requests per %s exceeded", d.Limit, r.cfg.Window),
@@ -145,9 +151,9 @@ func (r *RateLimits) admit(c *gin.Context) bool {
 }
 
 // setRateHeaders sets the X-RateLimit-* headers, as Header.Set would, in
-// two allocations rather than six: the three numbers are written into one
-// string, and the three values share one backing array.
-func setRateHeaders(h http.Header, limit, remaining, reset int) {
+// one allocation rather than six: the three numbers are written into one
+// string, and the three values are held in values (the request's state).
+func setRateHeaders(h http.Header, values *[3]string, limit, remaining, reset int) {
 	var room [3 * 20]byte
 	b := strconv.AppendInt(room[:0], int64(limit), 10)
 	n1 := len(b)
@@ -155,7 +161,7 @@ func setRateHeaders(h http.Header, limit, remaining, reset int) {
 	n2 := len(b)
 	b = strconv.AppendInt(b, int64(reset), 10)
 	text := string(b)
-	values := []string{text[:n1], text[n1:n2], text[n2:]}
+	*values = [3]string{text[:n1], text[n1:n2], text[n2:]}
 	h[headerRateLimitLimit] = values[0:1:1]
 	h[headerRateLimitRemaining] = values[1:2:2]
 	h[headerRateLimitReset] = values[2:3:3]

@@ -53,7 +53,7 @@ func takeOver(c *gin.Context) (*streamConn, context.Context) {
 	if dw == nil || dw.keepConn || !hijackable || c.Request.ProtoMajor != 1 || c.Request.ProtoMinor < 1 {
 		return nil, ctx
 	}
-	conn, rw, err := dw.rc.Hijack()
+	conn, rw, err := http.NewResponseController(dw.ResponseWriter).Hijack()
 	if err != nil {
 		return nil, ctx
 	}

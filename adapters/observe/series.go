@@ -2,6 +2,7 @@ package observe
 
 import (
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -14,15 +15,25 @@ import (
 // steps, routes), and no vector here is ever reset, so a cached child
 // stays the one the registry exports.
 //
-// The cache is copied on write: a lookup is one atomic load and a map
-// read, with no lock whose counter every core's requests would bounce
-// between them (a turn makes about fifteen lookups), and a miss, which
-// happens once per label values, copies the map.
+// The cache is copied on write: a lookup is one atomic load, a map read
+// by the first label value and a scan of the few children under it, with
+// no lock whose counter every core's requests would bounce between them
+// (a turn makes about fifteen lookups), and a miss, which happens once per
+// label values, copies the map. The map is keyed by one string, not by all
+// three: hashing an array of three strings cost a lookup several times
+// what hashing one does, and the values past the first (an outcome, a
+// method and status) have few values each.
 type series[T any] struct {
 	of     func(...string) T // the vector's WithLabelValues
 	labels int               // how many labels the vector has
 	mu     sync.Mutex        // serialises misses
-	m      atomic.Pointer[map[[maxSeriesLabels]string]T]
+	m      atomic.Pointer[map[string][]seriesChild[T]]
+}
+
+// seriesChild is a child under its first label value, by the others.
+type seriesChild[T any] struct {
+	b, c  string
+	child T
 }
 
 // maxSeriesLabels is the most labels a cached vector has.
@@ -30,33 +41,39 @@ const maxSeriesLabels = 3
 
 func newSeries[T any](labels int, of func(...string) T) *series[T] {
 	s := &series[T]{of: of, labels: labels}
-	s.m.Store(&map[[maxSeriesLabels]string]T{})
+	s.m.Store(&map[string][]seriesChild[T]{})
 	return s
 }
 
 // get is the child for the vector's label values, in order; the values
 // past its count of labels are "".
 func (s *series[T]) get(a, b, c string) T {
-	k := [maxSeriesLabels]string{a, b, c}
-	if child, ok := (*s.m.Load())[k]; ok {
-		return child
+	children := (*s.m.Load())[a]
+	for i := range children {
+		if children[i].b == b && children[i].c == c {
+			return children[i].child
+		}
 	}
-	return s.resolve(k)
+	return s.resolve(a, b, c)
 }
 
-// resolve asks the vector for the child of k and keeps it, in a copy of
-// the map that replaces it.
-func (s *series[T]) resolve(k [maxSeriesLabels]string) T {
+// resolve asks the vector for the child of a, b and c and keeps it, in a
+// copy of the map that replaces it.
+func (s *series[T]) resolve(a, b, c string) T {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := *s.m.Load()
-	if child, ok := old[k]; ok {
-		return child
+	for _, e := range old[a] {
+		if e.b == b && e.c == c {
+			return e.child
+		}
 	}
-	child := s.of(k[:s.labels]...)
-	m := make(map[[maxSeriesLabels]string]T, len(old)+1)
+	values := [maxSeriesLabels]string{a, b, c}
+	child := s.of(values[:s.labels]...)
+	m := make(map[string][]seriesChild[T], len(old)+1)
 	maps.Copy(m, old)
-	m[k] = child
+	// Clipped, so the slice readers hold is never written to.
+	m[a] = append(slices.Clip(old[a]), seriesChild[T]{b: b, c: c, child: child})
 	s.m.Store(&m)
 	return child
 }

@@ -99,6 +99,23 @@ func TestAuthenticationErrors(t *testing.T) {
 	}
 }
 
+// postChunked posts body to /v1/chat without a declared length, so the
+// client sends it chunked.
+func postChunked(t *testing.T, app *harness.App, token, body string) *harness.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, app.URL+"/v1/chat", io.MultiReader(strings.NewReader(body)))
+	require.NoError(t, err)
+	req.TransferEncoding = []string{"chunked"}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	return &harness.Response{Status: res.StatusCode, Header: res.Header, Body: raw}
+}
+
 func TestChatRequestErrors(t *testing.T) {
 	app := harness.Start(t, nil)
 	token := harness.Token(t, harness.DemoTenant)
@@ -163,6 +180,12 @@ func TestChatRequestErrors(t *testing.T) {
 	})
 	t.Run("body over 1 MiB", func(t *testing.T) {
 		requireError(t, post(strings.Repeat(" ", 1<<20+1), nil), http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE")
+	})
+	t.Run("chunked body over 1 MiB", func(t *testing.T) {
+		// No declared length: the server counts what it reads.
+		requireError(t, postChunked(t, app, token, strings.Repeat(" ", 1<<20+1)), http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE")
+		assert.Equal(t, http.StatusOK, postChunked(t, app, token, `{"agent_id":"`+harness.DemoAgent+
+			`","channel":"web","user_channel_id":"chunked","message":"hello"}`).Status, "a chunked body within the limit is read")
 	})
 	t.Run("tenant mismatch", func(t *testing.T) {
 		b := harness.ChatBody("u", "hello")
