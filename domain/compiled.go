@@ -2,6 +2,7 @@ package domain
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -154,7 +155,8 @@ func (cp *CompiledPolicy) compileRules(global *conditionBuilder) error {
 			}
 			cp.constraints[r.ID] = append(cp.constraints[r.ID], cc)
 		}
-		if r.Hard && r.Enabled && r.Scope == ScopeGlobal && len(r.Constraints) > 0 {
+		// Each rule once, so a turn can enforce this list as it is.
+		if r.Hard && r.Enabled && r.Scope == ScopeGlobal && len(r.Constraints) > 0 && !slices.Contains(cp.globalHard, r.ID) {
 			cp.globalHard = append(cp.globalHard, r.ID)
 		}
 	}

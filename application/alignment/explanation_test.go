@@ -40,7 +40,7 @@ func TestExplanationRecordsTheTurn(t *testing.T) {
 	}
 	soft, _ := candidate(e, "soft")
 	assert.True(t, soft.Matched)
-	assert.Equal(t, 1, soft.Priority)
+	assert.Equal(t, int32(1), soft.Priority)
 
 	require.Equal(t, []string{"soft", "hardm"}, matchedIDs(e))
 	for _, mt := range e.Matched {

@@ -42,27 +42,56 @@ type releaser struct {
 }
 
 func newReleaser(sink ports.DeltaSink, enforced []domain.CheckedConstraint) *releaser {
-	r := &releaser{sink: sink, lexical: make([]domain.CheckedConstraint, 0, len(enforced))}
+	r := &releaser{sink: sink}
+	streamed := 0
 	for _, c := range enforced {
-		switch c.Constraint.Kind {
-		case domain.ConstraintForbidPhrase:
-			r.lexical = append(r.lexical, c)
-			r.phraseLen = max(r.phraseLen, c.PhraseRunes())
-		case domain.ConstraintForbidPattern:
-			n, bounded := c.MaxMatchRunes()
-			if !bounded {
-				r.whole = true
-				continue
+		if r.measure(c) {
+			streamed++
+		}
+	}
+	// Usually every enforced constraint is checked as the text streams:
+	// the list is then shared, not copied (nothing writes to it).
+	r.lexical = enforced
+	if streamed < len(enforced) {
+		r.lexical = make([]domain.CheckedConstraint, 0, streamed)
+		for _, c := range enforced {
+			if _, ok := streamedRunes(c); ok {
+				r.lexical = append(r.lexical, c)
 			}
-			r.lexical = append(r.lexical, c)
-			// One rune more than the longest match: a match touching the
-			// end is only conclusive once the next rune is known.
-			r.patternLn = max(r.patternLn, n+1)
-		default:
-			r.whole = true
 		}
 	}
 	return r
+}
+
+// measure widens what r keeps back for c and reports whether c is checked
+// as the text streams; one that is not makes r keep back the whole reply.
+func (r *releaser) measure(c domain.CheckedConstraint) bool {
+	n, ok := streamedRunes(c)
+	switch {
+	case !ok:
+		r.whole = true
+	case c.Constraint.Kind == domain.ConstraintForbidPhrase:
+		r.phraseLen = max(r.phraseLen, n)
+	default:
+		// One rune more than the longest match: a match touching the
+		// end is only conclusive once the next rune is known.
+		r.patternLn = max(r.patternLn, n+1)
+	}
+	return ok
+}
+
+// streamedRunes is how many runes the longest text c forbids spans, and
+// whether c is checked as the text streams: a forbidden phrase, or a
+// forbidden pattern whose matches are bounded.
+func streamedRunes(c domain.CheckedConstraint) (int, bool) {
+	switch c.Constraint.Kind {
+	case domain.ConstraintForbidPhrase:
+		return c.PhraseRunes(), true
+	case domain.ConstraintForbidPattern:
+		return c.MaxMatchRunes()
+	default:
+		return 0, false
+	}
 }
 
 // begin starts a new attempt after the text already released.

@@ -61,7 +61,7 @@ func candidates(cp *domain.CompiledPolicy, in ports.TurnInput, nav *navigation, 
 			continue
 		}
 		out.list = append(out.list, domain.RuleCandidate{RuleID: r.Rule.ID, Score: r.Score, Lexical: r.Lexical,
-			Semantic: r.Semantic, Example: r.Example, Terms: r.Terms, Priority: r.Rule.Priority})
+			Semantic: r.Semantic, Example: r.Example, Terms: r.Terms, Priority: int32(r.Rule.Priority)})
 	}
 	return out
 }
