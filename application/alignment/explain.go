@@ -45,7 +45,7 @@ func explain(p explanationParts) domain.Explanation {
 	if d.sel.ranked != nil {
 		e.Candidates = d.sel.ranked // recorded: a copy of its own
 	}
-	e.Filtered = d.cands.filtered
+	e.Filtered = d.filtered
 	if len(d.sel.matched) > 0 {
 		e.Matched = make([]domain.RuleMatch, 0, len(d.sel.matched))
 	}

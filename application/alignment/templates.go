@@ -10,8 +10,7 @@ import (
 // replyScope is everything the reply is made from, as the earlier steps
 // decided it. No step changes it once built.
 type replyScope struct {
-	cp      *domain.CompiledPolicy
-	message string
+	cp *domain.CompiledPolicy
 	// matched are the matched rules in prompt order.
 	matched []domain.RuleCandidate
 	// scenario and step are where the turn answers from (nil outside
@@ -27,9 +26,10 @@ type replyScope struct {
 	// vars are the session's variables once the tools ran, with the
 	// built-ins and the request's metadata (meta); nil until variables()
 	// gathers them.
-	vars     map[string]any
-	builtins *builtinValues
-	history  *recentTurns
+	vars map[string]any
+	// turn is the turn's decisions, whose built-ins and recent turns
+	// the reply reads (the scope is a part of it).
+	turn *decided
 	// reask says why the step asks again (what its variables lack);
 	// resume is the step's question, said after a digression's answer.
 	reask, resume string
@@ -41,8 +41,9 @@ type replyScope struct {
 
 func newReplyScope(d *decided, in ports.TurnInput, calls []domain.ToolCall, after *domain.Session) *replyScope {
 	cp, nav := d.cp, d.nav
-	s := &replyScope{cp: cp, message: in.Message, matched: d.sel.matched, toolCalls: calls,
-		in: in, after: after, builtins: &d.builtins, history: d.history, command: nav.decision.Command}
+	d.scope = replyScope{cp: cp, matched: d.sel.matched, toolCalls: calls,
+		in: in, after: after, turn: d, command: nav.decision.Command}
+	s := &d.scope
 	// The session after the turn holds the variables as collected, set in
 	// the same order, plus what tools set, less what its bound on variables
 	// dropped: without tool calls and with as many variables, the ones
@@ -175,7 +176,7 @@ func (s *replyScope) templateOf(ids []string, mode domain.TemplateMode) string {
 // one goroutine.
 func (s *replyScope) variables() map[string]any {
 	if s.vars == nil {
-		s.vars = variables(s.builtins, s.cp, s.in, s.after, nil)
+		s.vars = variables(&s.turn.builtins, s.cp, s.in, s.after, nil)
 	}
 	return s.vars
 }
