@@ -1,7 +1,7 @@
 package alignment
 
 import (
-	"fmt"
+	"strconv"
 	"strings"
 
 	"focal/domain"
@@ -17,20 +17,28 @@ type explanationParts struct {
 }
 
 // matchReason says why candidate m matched: by the judge or by score
-// against threshold, and the example it is most like when it has one
-// (one Sprintf: a turn explains each of its matches).
+// against threshold, and the example it is most like when it has one.
+// It writes what fmt.Sprintf("... %.2f ... %q", ...) wrote, into one
+// buffer on the stack: a turn explains each of its matches, and Sprintf
+// boxed each argument and cost more than the rest of the explanation.
 func matchReason(m domain.RuleCandidate, judged bool, threshold float64) string {
-	switch {
-	case judged && m.Example != "":
-		return fmt.Sprintf("rule judge found it applicable (score %.2f); most like the example %q", m.Score, m.Example)
-	case judged:
-		return fmt.Sprintf("rule judge found it applicable (score %.2f)", m.Score)
-	case m.Example != "":
-		return fmt.Sprintf("condition matched with score %.2f ≥ threshold %.2f; most like the example %q", m.Score, threshold, m.Example)
-	default:
-		return fmt.Sprintf("condition matched with score %.2f ≥ threshold %.2f", m.Score, threshold)
+	var buf [192]byte
+	var b []byte
+	if judged {
+		b = appendScore(append(buf[:0], "rule judge found it applicable (score "...), m.Score)
+		b = append(b, ')')
+	} else {
+		b = appendScore(append(buf[:0], "condition matched with score "...), m.Score)
+		b = appendScore(append(b, " ≥ threshold "...), threshold)
 	}
+	if m.Example != "" {
+		b = strconv.AppendQuote(append(b, "; most like the example "...), m.Example)
+	}
+	return string(b)
 }
+
+// appendScore appends v as fmt's %.2f writes it.
+func appendScore(b []byte, v float64) []byte { return strconv.AppendFloat(b, v, 'f', 2, 64) }
 
 // explain assembles the turn's explanation, once, from what each step
 // decided.
