@@ -116,7 +116,7 @@ func (s *replyScope) exclusiveTemplate() string {
 // suggestedTemplate is the best suggested wording: from the matched rules
 // in prompt order, then the current step.
 func (s *replyScope) suggestedTemplate() string {
-	for _, ids := range s.templateSources() {
+	for ids := range s.templateSources {
 		if id := s.templateOf(ids, domain.ModeSuggest); id != "" {
 			return id
 		}
@@ -128,7 +128,7 @@ func (s *replyScope) suggestedTemplate() string {
 func (s *replyScope) suggestedTemplates() []string {
 	var out []string
 	seen := map[string]bool{}
-	for _, ids := range s.templateSources() {
+	for ids := range s.templateSources {
 		for _, id := range ids {
 			if tpl, _, ok := s.cp.Template(id); ok && tpl.Mode == domain.ModeSuggest && !seen[id] {
 				seen[id] = true
@@ -142,7 +142,7 @@ func (s *replyScope) suggestedTemplates() []string {
 // fallbackTemplate is the fallback of the matched rules, then of the current
 // step, then the agent's own.
 func (s *replyScope) fallbackTemplate() string {
-	for _, ids := range s.templateSources() {
+	for ids := range s.templateSources {
 		if id := s.templateOf(ids, domain.ModeFallback); id != "" {
 			return id
 		}
@@ -150,16 +150,18 @@ func (s *replyScope) fallbackTemplate() string {
 	return s.cp.FallbackTemplate()
 }
 
-// templateSources are the template id lists in scope, most specific first.
-func (s *replyScope) templateSources() [][]string {
-	var out [][]string
+// templateSources yields the template id lists in scope, most specific
+// first (as a sequence: a turn looks through them up to three times, and
+// a list of them was an allocation each time).
+func (s *replyScope) templateSources(yield func([]string) bool) {
 	for _, m := range s.matched {
-		out = append(out, s.cp.Rule(m.RuleID).TemplateIDs)
+		if !yield(s.cp.Rule(m.RuleID).TemplateIDs) {
+			return
+		}
 	}
 	if s.step != nil {
-		out = append(out, s.step.TemplateIDs)
+		yield(s.step.TemplateIDs)
 	}
-	return out
 }
 
 func (s *replyScope) templateOf(ids []string, mode domain.TemplateMode) string {
