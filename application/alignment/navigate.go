@@ -197,34 +197,25 @@ func enabledScenarios(cp *domain.CompiledPolicy) int {
 // first needs them: the prompt's history, the previous reply a short
 // answer is read with, what the rule judge sees.
 type recentTurns struct {
-	store ports.TurnStore
-	// What it reads of the turn's input: the turn, the history read with
-	// the session, and the session's (rather than all the input).
-	turnNumber int
-	given      []domain.HistoryEntry
-	session    *domain.Session
-	want       int // history_turns
-	loaded     bool
-	turns      []domain.HistoryEntry // oldest first
-}
-
-// newRecentTurns reads the turns before in from store, keeping want.
-func newRecentTurns(store ports.TurnStore, in ports.TurnInput, want int) recentTurns {
-	return recentTurns{store: store, turnNumber: in.TurnNumber, given: in.History, session: in.Session, want: want}
+	store  ports.TurnStore
+	in     *ports.TurnInput // the turn's (its decisions' copy)
+	want   int              // history_turns
+	loaded bool
+	turns  []domain.HistoryEntry // oldest first
 }
 
 func (r *recentTurns) load(ctx context.Context) ([]domain.HistoryEntry, error) {
 	if r.loaded {
 		return r.turns, nil
 	}
-	if r.turnNumber > 1 {
+	if r.in.TurnNumber > 1 {
 		// Read with the session when the caller did; that read holds
 		// history_turns turns, none when the agent keeps none, but a short
 		// reply is still read with the previous one.
-		h := r.given
+		h := r.in.History
 		if h == nil || r.want < 1 {
 			var err error
-			if h, err = r.store.RecentHistory(ctx, r.session.TenantID, r.session.ID, max(r.want, 1)); err != nil {
+			if h, err = r.store.RecentHistory(ctx, r.in.Session.TenantID, r.in.Session.ID, max(r.want, 1)); err != nil {
 				return nil, err
 			}
 		}

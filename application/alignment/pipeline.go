@@ -77,10 +77,13 @@ type decided struct {
 	// value read since (readUnset) makes them stale.
 	vars   map[string]any
 	varsAt int
-	// recent are the turns before this one, read when a step first
-	// needs them, and scope is the reply's: one allocation with the rest.
+	// in is the turn's input, which the recent turns and the reply read;
+	// recent are the turns before this one, read when a step first needs
+	// them; scope and rel are the reply's: one allocation with the rest.
+	in     ports.TurnInput
 	recent recentTurns
 	scope  replyScope
+	rel    releaser
 }
 
 // decide runs the steps up to the rule selection. Its steps run back to
@@ -98,7 +101,8 @@ func (e *Engine) decide(ctx context.Context, in ports.TurnInput, timer *stepTime
 	d := &decided{cp: lp.cp, now: lp.cp.Now(loaded)}
 	d.similarity, d.note = e.messageSimilarity(ctx, lp, in.Message)
 	timer.end("embedding")
-	d.recent = newRecentTurns(e.history, in, *d.cp.Settings.HistoryTurns)
+	d.in = in
+	d.recent = recentTurns{store: e.history, in: &d.in, want: *d.cp.Settings.HistoryTurns}
 	var asked string
 	if pos := in.Session.Scenario; pos != nil {
 		// What the agent last asked, for reading a short reply.

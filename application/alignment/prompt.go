@@ -29,7 +29,7 @@ func (e *Engine) prompt(ctx context.Context, s *replyScope) ([]ports.ChatMessage
 			ports.ChatMessage{Role: ports.RoleUser, Content: h.Message},
 			ports.ChatMessage{Role: ports.RoleAssistant, Content: h.Response})
 	}
-	return append(msgs, ports.ChatMessage{Role: ports.RoleUser, Content: s.in.Message}), nil
+	return append(msgs, ports.ChatMessage{Role: ports.RoleUser, Content: s.turn.in.Message}), nil
 }
 
 // systemPrompt lays out the agent's instructions and this turn's policy.

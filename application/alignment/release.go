@@ -42,7 +42,14 @@ type releaser struct {
 }
 
 func newReleaser(sink ports.DeltaSink, enforced []domain.CheckedConstraint) *releaser {
-	r := &releaser{sink: sink}
+	r := &releaser{}
+	r.init(sink, enforced)
+	return r
+}
+
+// init sets up a zero r to release to sink under enforced.
+func (r *releaser) init(sink ports.DeltaSink, enforced []domain.CheckedConstraint) {
+	r.sink = sink
 	streamed := 0
 	for _, c := range enforced {
 		if r.measure(c) {
@@ -60,7 +67,6 @@ func newReleaser(sink ports.DeltaSink, enforced []domain.CheckedConstraint) *rel
 			}
 		}
 	}
-	return r
 }
 
 // measure widens what r keeps back for c and reports whether c is checked

@@ -40,7 +40,9 @@ type replying struct {
 // state would have to live on the heap.
 func (e *Engine) respond(ctx context.Context, s *replyScope, sink ports.DeltaSink, out *reply) error {
 	enforced, ruleIDs := s.enforcedConstraints()
-	r := &replying{e: e, ctx: ctx, scope: s, rel: newReleaser(sink, enforced), enforced: enforced}
+	rel := &s.turn.rel // one allocation with the turn's decisions
+	rel.init(sink, enforced)
+	r := &replying{e: e, ctx: ctx, scope: s, rel: rel, enforced: enforced}
 	r.out.enforcement = domain.Enforcement{Rules: ruleIDs, Violations: []domain.Violation{}}
 	text, err := r.produce()
 	r.out.text = text

@@ -19,9 +19,8 @@ type replyScope struct {
 	step        *domain.Step
 	stepEntered bool
 	toolCalls   []domain.ToolCall
-	// in and after are the turn and the session once the tools ran, which
-	// the variables are gathered from when first needed.
-	in    ports.TurnInput
+	// after is the session once the tools ran, which the variables are
+	// gathered from (with the turn's input) when first needed.
 	after *domain.Session
 	// vars are the session's variables once the tools ran, with the
 	// built-ins and the request's metadata (meta); nil until variables()
@@ -42,7 +41,7 @@ type replyScope struct {
 func newReplyScope(d *decided, in ports.TurnInput, calls []domain.ToolCall, after *domain.Session) *replyScope {
 	cp, nav := d.cp, d.nav
 	d.scope = replyScope{cp: cp, matched: d.sel.matched, toolCalls: calls,
-		in: in, after: after, turn: d, command: nav.decision.Command}
+		after: after, turn: d, command: nav.decision.Command}
 	s := &d.scope
 	// The session after the turn holds the variables as collected, set in
 	// the same order, plus what tools set, less what its bound on variables
@@ -178,7 +177,7 @@ func (s *replyScope) templateOf(ids []string, mode domain.TemplateMode) string {
 // one goroutine.
 func (s *replyScope) variables() map[string]any {
 	if s.vars == nil {
-		s.vars = variables(&s.turn.builtins, s.cp, s.in, s.after, nil)
+		s.vars = variables(&s.turn.builtins, s.cp, s.turn.in, s.after, nil)
 	}
 	return s.vars
 }
