@@ -111,6 +111,17 @@ func (r *releaser) begin() {
 	r.carry = prev[min(holdBackRaw(prev, r.patternLn), holdBackNormalized(prev, r.phraseLen)):]
 }
 
+// streamedReplyBytes is the room a streamed attempt is given up front: a
+// reply of a few sentences. Appended a delta at a time, the attempt and
+// the released text each grew through every size up to the reply's.
+const streamedReplyBytes = 512
+
+// reserve makes room for an attempt the model streams.
+func (r *releaser) reserve() {
+	r.attempt.Grow(streamedReplyBytes)
+	r.released.Grow(streamedReplyBytes)
+}
+
 // write takes one model delta. It returns *errViolation when the attempt's
 // text now contains a forbidden phrase or pattern.
 func (r *releaser) write(delta string) error {
@@ -124,21 +135,22 @@ func (r *releaser) write(delta string) error {
 	// this attempt releases anything, that includes the carried tail of
 	// earlier attempts. One rune before the scanned text goes along as
 	// context, so a word boundary at its start is judged right.
-	var before, scan string
+	// Once the attempt has released text, that rune and the rest are a
+	// substring of the attempt: no copy is made per delta.
+	var checkedText string
+	var context int
 	if r.sent == 0 {
 		prev := r.released.String()
-		before, scan = prev[:len(prev)-len(r.carry)], r.carry+text
+		before := prev[:len(prev)-len(r.carry)]
+		context = lastRuneLen(before)
+		checkedText = before[len(before)-context:] + r.carry + text
 	} else {
-		before, scan = text[:r.sent], text[r.sent:]
+		context = lastRuneLen(text[:r.sent])
+		checkedText = text[r.sent-context:]
 	}
-	context := ""
-	if before != "" {
-		_, size := utf8.DecodeLastRuneInString(before)
-		context = before[len(before)-size:]
-	}
-	checked := domain.NewCheckedText(context + scan)
+	checked := domain.NewCheckedText(checkedText)
 	for _, c := range r.lexical {
-		if c.ForbiddenAfterIn(checked, len(context), false) >= 0 {
+		if c.ForbiddenAfterIn(checked, context, false) >= 0 {
 			return &errViolation{constraint: c}
 		}
 	}
@@ -150,6 +162,16 @@ func (r *releaser) write(delta string) error {
 		r.sent = safe
 	}
 	return nil
+}
+
+// lastRuneLen is the length in bytes of the last rune of s, 0 when s is
+// empty.
+func lastRuneLen(s string) int {
+	if s == "" {
+		return 0
+	}
+	_, size := utf8.DecodeLastRuneInString(s)
+	return size
 }
 
 // attemptText is the current attempt's whole text.

@@ -97,6 +97,7 @@ func (r *replying) generate() error {
 	attempts := 1 + *settings.MaxRegenerations
 	for attempt := 0; attempt < attempts; attempt++ {
 		r.rel.begin()
+		r.rel.reserve()
 		prefix := r.rel.releasedText() // what earlier attempts released
 		req := ports.ChatRequest{Model: settings.Model, Messages: messages, Temperature: settings.Temperature, MaxTokens: settings.MaxTokens}
 		res, err := r.e.model.StreamChat(r.ctx, req, r.rel.write)
