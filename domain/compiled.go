@@ -42,6 +42,9 @@ type CompiledPolicy struct {
 	renderers   map[string]TemplateRenderer
 	variables   *VariableSet
 	location    *time.Location // the agent's time zone
+	// agentName is the agent's name as an interface value, boxed once:
+	// every turn that gathers its variables hands it to templates.
+	agentName any
 }
 
 // ruleScope is where a rule is a candidate: always, in a scenario, or in
@@ -64,6 +67,7 @@ func CompilePolicy(p *Policy) (*CompiledPolicy, error) { return CompilePolicyWit
 // without them.
 func CompilePolicyWithVectors(p *Policy, vectors [][]float32) (*CompiledPolicy, error) {
 	cp := &CompiledPolicy{
+		agentName:   p.Agent.Name,
 		Policy:      p,
 		Settings:    p.Agent.Settings.WithDefaults(),
 		rules:       make(map[string]int, len(p.Rules)),
@@ -266,6 +270,10 @@ func (cp *CompiledPolicy) Constraints(ruleID string) []CheckedConstraint {
 // GlobalHardRules returns the enabled global hard rules with constraints,
 // which are enforced on every reply.
 func (cp *CompiledPolicy) GlobalHardRules() []string { return cp.globalHard }
+
+// AgentName is the agent's name (Policy.Agent.Name) as an interface value
+// that the turns share, so a turn's variables box it at no cost.
+func (cp *CompiledPolicy) AgentName() any { return cp.agentName }
 
 // FallbackTemplate returns the agent's fallback template id, or "": the
 // first fallback template bound to no rule or step, else the first one.

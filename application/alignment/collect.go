@@ -144,16 +144,19 @@ func currentStep(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition) *domai
 // reaskReason says why a collect step asks again: the problem with what
 // the customer gave, else what is still needed.
 func reaskReason(cp *domain.CompiledPolicy, c collection, step *domain.Step) string {
-	missing := step.Missing(c.vars)
-	if len(missing) == 0 {
-		return ""
-	}
-	for _, name := range missing {
+	first, missing := "", false
+	for name := range step.EachMissing(c.vars) {
 		if p := c.problem(name); p != nil {
 			return sentence(p.Reason)
 		}
+		if !missing {
+			first, missing = name, true
+		}
 	}
-	x := cp.Variables().Get(missing[0])
+	if !missing {
+		return ""
+	}
+	x := cp.Variables().Get(first)
 	if x == nil {
 		return ""
 	}

@@ -88,7 +88,7 @@ func waitingFlow(s *replyScope, nav navigation, after *domain.Session) *domain.S
 
 // hasProblem reports whether the turn refused a value the step collects.
 func hasProblem(c collection, st *domain.Step) bool {
-	for _, n := range st.Missing(c.vars) {
+	for n := range st.EachMissing(c.vars) {
 		if c.problem(n) != nil {
 			return true
 		}
@@ -246,6 +246,6 @@ func (b *builtinValues) box(cp *domain.CompiledPolicy, in ports.TurnInput, s *do
 	if b.boxed {
 		return
 	}
-	b.agentName, b.channel, b.userChannelID, b.sessionID = cp.Policy.Agent.Name, s.Channel, s.UserChannelID, s.ID
+	b.agentName, b.channel, b.userChannelID, b.sessionID = cp.AgentName(), s.Channel, s.UserChannelID, s.ID
 	b.turnNumber, b.boxed = in.TurnNumber, true
 }
