@@ -32,9 +32,22 @@ func matchReason(m domain.RuleCandidate, judged bool, threshold float64) string 
 		b = appendScore(append(b, " ≥ threshold "...), threshold)
 	}
 	if m.Example != "" {
-		b = strconv.AppendQuote(append(b, "; most like the example "...), m.Example)
+		b = appendQuoted(append(b, "; most like the example "...), m.Example)
 	}
 	return string(b)
+}
+
+// appendQuoted appends s as %q writes it (strconv.AppendQuote), which
+// keeps printable ASCII other than the quote and the backslash as it is:
+// an example of only those, the usual one, is copied, not quoted a rune
+// at a time.
+func appendQuoted(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c > '~' || c == '"' || c == '\\' {
+			return strconv.AppendQuote(b, s)
+		}
+	}
+	return append(append(append(b, '"'), s...), '"')
 }
 
 // appendScore appends v as fmt's %.2f writes it.

@@ -187,7 +187,7 @@ func TestMatchReasonIsSprintf(t *testing.T) {
 		}
 	}
 	scores := []float64{0, 0.005, 0.125, 0.994, 0.995, 1, -0.001, -0.5, 12345.678, math.Inf(1), math.Inf(-1), math.NaN()}
-	examples := []string{"", "where is my card", `say "hi"\now`, "café ☕ \x00\u2028", "\xff broken utf-8", strings.Repeat("long example ", 40)}
+	examples := []string{"", "where is my card", `say "hi"\now`, `back\slash`, `a "quote"`, "tab\there", "del\x7f", "~ ok!", "café ☕ \x00\u2028", "\xff broken utf-8", strings.Repeat("long example ", 40)}
 	for _, score := range scores {
 		for _, example := range examples {
 			for _, judged := range []bool{false, true} {
