@@ -16,8 +16,11 @@ import (
 // the turn's metadata, initial values and the message have set what they
 // could, and a record of each set (or refused) value.
 type collection struct {
-	// vars are the session's variables after the step (built-ins apart).
-	vars map[string]any
+	// vars are the session's variables after the step (built-ins apart):
+	// the session's own map, only read, until the step sets a value in a
+	// copy (owned). Most turns set none, and copied it for nothing.
+	vars  map[string]any
+	owned bool
 	// record lists every variable set or refused, in order.
 	record []domain.Extraction
 	// modelCalls and usage count the extraction call, when one was made.
@@ -31,6 +34,12 @@ type collection struct {
 func (c *collection) set(e domain.Extraction) {
 	c.record = append(c.record, e)
 	if e.Problem == "" {
+		if !c.owned {
+			c.vars, c.owned = maps.Clone(c.vars), true
+			if c.vars == nil {
+				c.vars = map[string]any{}
+			}
+		}
 		c.vars[e.Variable] = e.Value
 	}
 }
@@ -54,10 +63,7 @@ func (c *collection) problem(name string) *domain.Extraction {
 // message by the deterministic extractors and, for what they leave
 // missing, by at most one model call.
 func (e *Engine) collect(ctx context.Context, cp *domain.CompiledPolicy, in ports.TurnInput, now time.Time, asked string) collection {
-	c := collection{vars: maps.Clone(in.Session.Variables)}
-	if c.vars == nil {
-		c.vars = map[string]any{}
-	}
+	c := collection{vars: in.Session.Variables}
 	vs := cp.Variables()
 	for _, v := range cp.Policy.Variables {
 		x := vs.Get(v.Name)
