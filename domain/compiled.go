@@ -2,6 +2,7 @@ package domain
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -41,6 +42,9 @@ type CompiledPolicy struct {
 	renderers   map[string]TemplateRenderer
 	variables   *VariableSet
 	location    *time.Location // the agent's time zone
+	// agentName is the agent's name as an interface value, boxed once:
+	// every turn that gathers its variables hands it to templates.
+	agentName any
 }
 
 // ruleScope is where a rule is a candidate: always, in a scenario, or in
@@ -63,6 +67,7 @@ func CompilePolicy(p *Policy) (*CompiledPolicy, error) { return CompilePolicyWit
 // without them.
 func CompilePolicyWithVectors(p *Policy, vectors [][]float32) (*CompiledPolicy, error) {
 	cp := &CompiledPolicy{
+		agentName:   p.Agent.Name,
 		Policy:      p,
 		Settings:    p.Agent.Settings.WithDefaults(),
 		rules:       make(map[string]int, len(p.Rules)),
@@ -154,7 +159,8 @@ func (cp *CompiledPolicy) compileRules(global *conditionBuilder) error {
 			}
 			cp.constraints[r.ID] = append(cp.constraints[r.ID], cc)
 		}
-		if r.Hard && r.Enabled && r.Scope == ScopeGlobal && len(r.Constraints) > 0 {
+		// Each rule once, so a turn can enforce this list as it is.
+		if r.Hard && r.Enabled && r.Scope == ScopeGlobal && len(r.Constraints) > 0 && !slices.Contains(cp.globalHard, r.ID) {
 			cp.globalHard = append(cp.globalHard, r.ID)
 		}
 	}
@@ -264,6 +270,10 @@ func (cp *CompiledPolicy) Constraints(ruleID string) []CheckedConstraint {
 // GlobalHardRules returns the enabled global hard rules with constraints,
 // which are enforced on every reply.
 func (cp *CompiledPolicy) GlobalHardRules() []string { return cp.globalHard }
+
+// AgentName is the agent's name (Policy.Agent.Name) as an interface value
+// that the turns share, so a turn's variables box it at no cost.
+func (cp *CompiledPolicy) AgentName() any { return cp.agentName }
 
 // FallbackTemplate returns the agent's fallback template id, or "": the
 // first fallback template bound to no rule or step, else the first one.

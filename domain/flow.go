@@ -2,6 +2,7 @@ package domain
 
 import (
 	"fmt"
+	"iter"
 	"maps"
 	"regexp"
 	"slices"
@@ -103,13 +104,27 @@ func LoadTimeZone(name string) (*time.Location, error) {
 // Missing returns the variables the step collects that vars does not hold,
 // in the step's order.
 func (st *Step) Missing(vars map[string]any) []string {
-	var out []string
-	for _, name := range st.Collects {
-		if vars[name] == nil {
-			out = append(out, name)
+	return slices.Collect(st.EachMissing(vars))
+}
+
+// EachMissing yields what Missing returns, without a list: a turn asks
+// about its step's variables several times.
+func (st *Step) EachMissing(vars map[string]any) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for _, name := range st.Collects {
+			if vars[name] == nil && !yield(name) {
+				return
+			}
 		}
 	}
-	return out
+}
+
+// Lacks reports whether vars misses a variable the step collects.
+func (st *Step) Lacks(vars map[string]any) bool {
+	for range st.EachMissing(vars) {
+		return true
+	}
+	return false
 }
 
 // flowRefs checks what steps and settings name for flows: variables a step

@@ -11,6 +11,19 @@ import (
 // Matched and returns candidates sorted best first. Nothing matches when
 // nothing clears the threshold: there is no "closest rule" fallback.
 func SelectRules(cands []RuleCandidate, threshold float64, topK int) (ranked []RuleCandidate, matched []RuleCandidate) {
+	n := RankRules(cands, threshold, topK)
+	if n > 0 {
+		// One array, sized: appending one by one grew it a few times.
+		matched = slices.Clone(cands[:n])
+	}
+	PromptOrder(matched)
+	return cands, matched
+}
+
+// RankRules is SelectRules in place: it sorts cands best first, marks the
+// chosen ones Matched and returns how many there are (the first n), for a
+// caller that copies them where it keeps them.
+func RankRules(cands []RuleCandidate, threshold float64, topK int) int {
 	slices.SortFunc(cands, func(a, b RuleCandidate) int {
 		if c := cmp.Compare(b.Score, a.Score); c != 0 {
 			return c
@@ -25,14 +38,15 @@ func SelectRules(cands []RuleCandidate, threshold float64, topK int) (ranked []R
 		cands[n].Matched = true
 		n++
 	}
-	if n > 0 {
-		// One array, sized: appending one by one grew it a few times.
-		matched = slices.Clone(cands[:n])
-	}
+	return n
+}
+
+// PromptOrder orders matched candidates, best first, for the prompt: by
+// priority, keeping the score order within one.
+func PromptOrder(matched []RuleCandidate) {
 	slices.SortStableFunc(matched, func(a, b RuleCandidate) int {
 		return cmp.Compare(b.Priority, a.Priority)
 	})
-	return cands, matched
 }
 
 // SelectJudged marks as matched the candidates the rule judge found
@@ -46,8 +60,6 @@ func SelectJudged(cands []RuleCandidate, applicable map[string]bool, topK int) (
 			matched = append(matched, ranked[i])
 		}
 	}
-	slices.SortStableFunc(matched, func(a, b RuleCandidate) int {
-		return cmp.Compare(b.Priority, a.Priority)
-	})
+	PromptOrder(matched)
 	return ranked, matched
 }

@@ -8,7 +8,7 @@ import (
 	"focal/domain"
 )
 
-func cand(id string, score float64, priority int) domain.RuleCandidate {
+func cand(id string, score float64, priority int32) domain.RuleCandidate {
 	return domain.RuleCandidate{RuleID: id, Score: score, Lexical: score, Priority: priority}
 }
 

@@ -358,7 +358,15 @@ func (p *ScenarioPosition) appendJSON(b []byte) []byte {
 	b = strconv.AppendInt(append(b, `,"started_turn":`...), int64(p.StartedTurn), 10)
 	if len(p.StepVisits) > 0 {
 		b = append(b, `,"step_visits":`...)
-		for i, step := range slices.Sorted(maps.Keys(p.StepVisits)) {
+		// The steps sorted as json.Marshal sorts them, in an array on the
+		// stack while they are a few: every commit encodes the position.
+		var few [8]string
+		steps := few[:0]
+		for step := range p.StepVisits {
+			steps = append(steps, step)
+		}
+		slices.Sort(steps)
+		for i, step := range steps {
 			b = AppendJSONString(append(b, "{,"[min(i, 1)]), step)
 			b = strconv.AppendInt(append(b, ':'), int64(p.StepVisits[step]), 10)
 		}

@@ -154,10 +154,13 @@ type RuleCandidate struct {
 	Semantic float64 `json:"semantic,omitempty"`
 	// Example is the rule's example most like the message, Terms the
 	// message's words that weighed most; given for the best candidates.
-	Example  string   `json:"nearest_example,omitempty"`
-	Terms    []string `json:"terms,omitempty"`
-	Priority int      `json:"priority"`
-	Matched  bool     `json:"matched"`
+	Example string   `json:"nearest_example,omitempty"`
+	Terms   []string `json:"terms,omitempty"`
+	// Priority is the rule's (validated to ±100): an int32 so that it and
+	// Matched share a word, and a turn's recorded candidates (copied out of
+	// the turn's list) fit a smaller size class.
+	Priority int32 `json:"priority"`
+	Matched  bool  `json:"matched"`
 }
 
 // FilteredRule is a rule in scope that was not a candidate.

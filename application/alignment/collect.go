@@ -16,8 +16,11 @@ import (
 // the turn's metadata, initial values and the message have set what they
 // could, and a record of each set (or refused) value.
 type collection struct {
-	// vars are the session's variables after the step (built-ins apart).
-	vars map[string]any
+	// vars are the session's variables after the step (built-ins apart):
+	// the session's own map, only read, until the step sets a value in a
+	// copy (owned). Most turns set none, and copied it for nothing.
+	vars  map[string]any
+	owned bool
 	// record lists every variable set or refused, in order.
 	record []domain.Extraction
 	// modelCalls and usage count the extraction call, when one was made.
@@ -31,6 +34,12 @@ type collection struct {
 func (c *collection) set(e domain.Extraction) {
 	c.record = append(c.record, e)
 	if e.Problem == "" {
+		if !c.owned {
+			c.vars, c.owned = maps.Clone(c.vars), true
+			if c.vars == nil {
+				c.vars = map[string]any{}
+			}
+		}
 		c.vars[e.Variable] = e.Value
 	}
 }
@@ -54,10 +63,7 @@ func (c *collection) problem(name string) *domain.Extraction {
 // message by the deterministic extractors and, for what they leave
 // missing, by at most one model call.
 func (e *Engine) collect(ctx context.Context, cp *domain.CompiledPolicy, in ports.TurnInput, now time.Time, asked string) collection {
-	c := collection{vars: maps.Clone(in.Session.Variables)}
-	if c.vars == nil {
-		c.vars = map[string]any{}
-	}
+	c := collection{vars: in.Session.Variables}
 	vs := cp.Variables()
 	for _, v := range cp.Policy.Variables {
 		x := vs.Get(v.Name)
@@ -144,16 +150,19 @@ func currentStep(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition) *domai
 // reaskReason says why a collect step asks again: the problem with what
 // the customer gave, else what is still needed.
 func reaskReason(cp *domain.CompiledPolicy, c collection, step *domain.Step) string {
-	missing := step.Missing(c.vars)
-	if len(missing) == 0 {
-		return ""
-	}
-	for _, name := range missing {
+	first, missing := "", false
+	for name := range step.EachMissing(c.vars) {
 		if p := c.problem(name); p != nil {
 			return sentence(p.Reason)
 		}
+		if !missing {
+			first, missing = name, true
+		}
 	}
-	x := cp.Variables().Get(missing[0])
+	if !missing {
+		return ""
+	}
+	x := cp.Variables().Get(first)
 	if x == nil {
 		return ""
 	}

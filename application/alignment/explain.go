@@ -1,7 +1,7 @@
 package alignment
 
 import (
-	"fmt"
+	"strconv"
 	"strings"
 
 	"focal/domain"
@@ -17,20 +17,41 @@ type explanationParts struct {
 }
 
 // matchReason says why candidate m matched: by the judge or by score
-// against threshold, and the example it is most like when it has one
-// (one Sprintf: a turn explains each of its matches).
+// against threshold, and the example it is most like when it has one.
+// It writes what fmt.Sprintf("... %.2f ... %q", ...) wrote, into one
+// buffer on the stack: a turn explains each of its matches, and Sprintf
+// boxed each argument and cost more than the rest of the explanation.
 func matchReason(m domain.RuleCandidate, judged bool, threshold float64) string {
-	switch {
-	case judged && m.Example != "":
-		return fmt.Sprintf("rule judge found it applicable (score %.2f); most like the example %q", m.Score, m.Example)
-	case judged:
-		return fmt.Sprintf("rule judge found it applicable (score %.2f)", m.Score)
-	case m.Example != "":
-		return fmt.Sprintf("condition matched with score %.2f ≥ threshold %.2f; most like the example %q", m.Score, threshold, m.Example)
-	default:
-		return fmt.Sprintf("condition matched with score %.2f ≥ threshold %.2f", m.Score, threshold)
+	var buf [192]byte
+	var b []byte
+	if judged {
+		b = appendScore(append(buf[:0], "rule judge found it applicable (score "...), m.Score)
+		b = append(b, ')')
+	} else {
+		b = appendScore(append(buf[:0], "condition matched with score "...), m.Score)
+		b = appendScore(append(b, " ≥ threshold "...), threshold)
 	}
+	if m.Example != "" {
+		b = appendQuoted(append(b, "; most like the example "...), m.Example)
+	}
+	return string(b)
 }
+
+// appendQuoted appends s as %q writes it (strconv.AppendQuote), which
+// keeps printable ASCII other than the quote and the backslash as it is:
+// an example of only those, the usual one, is copied, not quoted a rune
+// at a time.
+func appendQuoted(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c > '~' || c == '"' || c == '\\' {
+			return strconv.AppendQuote(b, s)
+		}
+	}
+	return append(append(append(b, '"'), s...), '"')
+}
+
+// appendScore appends v as fmt's %.2f writes it.
+func appendScore(b []byte, v float64) []byte { return strconv.AppendFloat(b, v, 'f', 2, 64) }
 
 // explain assembles the turn's explanation, once, from what each step
 // decided.
@@ -45,7 +66,7 @@ func explain(p explanationParts) domain.Explanation {
 	if d.sel.ranked != nil {
 		e.Candidates = d.sel.ranked // recorded: a copy of its own
 	}
-	e.Filtered = d.cands.filtered
+	e.Filtered = d.filtered
 	if len(d.sel.matched) > 0 {
 		e.Matched = make([]domain.RuleMatch, 0, len(d.sel.matched))
 	}

@@ -3,6 +3,9 @@ package alignment
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -40,7 +43,7 @@ func TestExplanationRecordsTheTurn(t *testing.T) {
 	}
 	soft, _ := candidate(e, "soft")
 	assert.True(t, soft.Matched)
-	assert.Equal(t, 1, soft.Priority)
+	assert.Equal(t, int32(1), soft.Priority)
 
 	require.Equal(t, []string{"soft", "hardm"}, matchedIDs(e))
 	for _, mt := range e.Matched {
@@ -165,5 +168,33 @@ func TestRecordedCandidatesOutliveTheTurn(t *testing.T) {
 	}
 	for i, e := range kept {
 		assert.Equal(t, want[i], recorded(e), "%q's record after %d more turns", messages[i], 3*len(messages)-i-1)
+	}
+}
+
+// matchReason writes, byte for byte, what the explanation's Sprintf wrote:
+// the reasons are part of every stored turn record.
+func TestMatchReasonIsSprintf(t *testing.T) {
+	sprintf := func(m domain.RuleCandidate, judged bool, threshold float64) string {
+		switch {
+		case judged && m.Example != "":
+			return fmt.Sprintf("rule judge found it applicable (score %.2f); most like the example %q", m.Score, m.Example)
+		case judged:
+			return fmt.Sprintf("rule judge found it applicable (score %.2f)", m.Score)
+		case m.Example != "":
+			return fmt.Sprintf("condition matched with score %.2f ≥ threshold %.2f; most like the example %q", m.Score, threshold, m.Example)
+		default:
+			return fmt.Sprintf("condition matched with score %.2f ≥ threshold %.2f", m.Score, threshold)
+		}
+	}
+	scores := []float64{0, 0.005, 0.125, 0.994, 0.995, 1, -0.001, -0.5, 12345.678, math.Inf(1), math.Inf(-1), math.NaN()}
+	examples := []string{"", "where is my card", `say "hi"\now`, `back\slash`, `a "quote"`, "tab\there", "del\x7f", "~ ok!", "café ☕ \x00\u2028", "\xff broken utf-8", strings.Repeat("long example ", 40)}
+	for _, score := range scores {
+		for _, example := range examples {
+			for _, judged := range []bool{false, true} {
+				m := domain.RuleCandidate{RuleID: "r", Score: score, Example: example}
+				threshold := 1 - score
+				assert.Equal(t, sprintf(m, judged, threshold), matchReason(m, judged, threshold), "score %v, example %q, judged %v", score, example, judged)
+			}
+		}
 	}
 }

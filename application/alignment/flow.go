@@ -173,7 +173,7 @@ func (d *decided) toolJobs(in ports.TurnInput) []toolJob {
 	}
 	for _, pos := range positions {
 		st := currentStep(d.cp, pos)
-		if st != nil && len(st.Collects) > 0 && len(st.Missing(d.coll.vars)) == 0 && len(st.Missing(in.Session.Variables)) > 0 {
+		if st != nil && len(st.Collects) > 0 && !st.Lacks(d.coll.vars) && st.Lacks(in.Session.Variables) {
 			add(st.ToolsOnComplete, toolJob{step: domain.StepKey(pos.ScenarioID, pos.StepID), on: onComplete})
 		}
 	}

@@ -137,7 +137,12 @@ func startScenario(cp *domain.CompiledPolicy, m *matching) navigation {
 	var in domain.NavigationInput
 	in.Settings = cp.Settings
 	var options []domain.ScenarioOption
-	for _, sc := range cp.Policy.Scenarios {
+	if n := enabledScenarios(cp); n > 0 {
+		// Sized once: an enabled scenario each.
+		in.Entries, options = make([]domain.ScoredScenario, 0, n), make([]domain.ScenarioOption, 0, n)
+	}
+	for i := range cp.Policy.Scenarios {
+		sc := &cp.Policy.Scenarios[i] // not copied: a scenario is large
 		if !sc.Enabled {
 			continue
 		}
@@ -177,13 +182,24 @@ func bestOptions(options []domain.ScenarioOption) []domain.ScenarioOption {
 	return options
 }
 
+// enabledScenarios counts the policy's enabled scenarios.
+func enabledScenarios(cp *domain.CompiledPolicy) int {
+	n := 0
+	for i := range cp.Policy.Scenarios {
+		if cp.Policy.Scenarios[i].Enabled {
+			n++
+		}
+	}
+	return n
+}
+
 // recentTurns reads the session's newest turns once per turn, when a step
 // first needs them: the prompt's history, the previous reply a short
 // answer is read with, what the rule judge sees.
 type recentTurns struct {
 	store  ports.TurnStore
-	in     ports.TurnInput
-	want   int // history_turns
+	in     *ports.TurnInput // the turn's (its decisions' copy)
+	want   int              // history_turns
 	loaded bool
 	turns  []domain.HistoryEntry // oldest first
 }

@@ -64,12 +64,12 @@ type decided struct {
 	now        time.Time // the turn's time on the agent's calendar
 	similarity []float64
 	note       string
-	history    *recentTurns
 	coll       collection
 	nav        navigation
-	cands      ruleCandidates
-	sel        selection
-	builtins   builtinValues
+	// filtered are the rules in scope that may not fire, with why.
+	filtered []domain.FilteredRule
+	sel      selection
+	builtins builtinValues
 	// vars are the variables as collected this turn, with the built-ins
 	// and meta, once a guard or the tools' inputs asked for them; the
 	// reply reads them too when the turn changed nothing they hold.
@@ -77,8 +77,13 @@ type decided struct {
 	// value read since (readUnset) makes them stale.
 	vars   map[string]any
 	varsAt int
-	// recent backs history: one allocation with the rest.
+	// in is the turn's input, which the recent turns and the reply read;
+	// recent are the turns before this one, read when a step first needs
+	// them; scope and rel are the reply's: one allocation with the rest.
+	in     ports.TurnInput
 	recent recentTurns
+	scope  replyScope
+	rel    releaser
 }
 
 // decide runs the steps up to the rule selection. Its steps run back to
@@ -96,12 +101,12 @@ func (e *Engine) decide(ctx context.Context, in ports.TurnInput, timer *stepTime
 	d := &decided{cp: lp.cp, now: lp.cp.Now(loaded)}
 	d.similarity, d.note = e.messageSimilarity(ctx, lp, in.Message)
 	timer.end("embedding")
-	d.recent = recentTurns{store: e.history, in: in, want: *d.cp.Settings.HistoryTurns}
-	d.history = &d.recent
+	d.in = in
+	d.recent = recentTurns{store: e.history, in: &d.in, want: *d.cp.Settings.HistoryTurns}
 	var asked string
 	if pos := in.Session.Scenario; pos != nil {
 		// What the agent last asked, for reading a short reply.
-		asked, err = lastAsked(ctx, d.cp, pos, d.history)
+		asked, err = lastAsked(ctx, d.cp, pos, &d.recent)
 		timer.end("context")
 		if err != nil {
 			return nil, err
@@ -116,10 +121,11 @@ func (e *Engine) decide(ctx context.Context, in ports.TurnInput, timer *stepTime
 	timer.end("variables")
 	d.nav = e.navigateTurn(d, in, &scores)
 	timer.end("scenario")
-	d.cands = candidates(d.cp, in, &d.nav, &scores)
+	cands := candidates(d.cp, in, &d.nav, &scores)
+	d.filtered = cands.filtered
 	timer.end("retrieval")
-	err = e.selectRules(ctx, d, in, timer)
-	d.cands.release() // the selection holds copies
+	err = e.selectRules(ctx, d, in, cands.list, timer)
+	cands.release() // the selection holds copies
 	if err != nil {
 		return nil, err
 	}
@@ -130,13 +136,13 @@ func (e *Engine) decide(ctx context.Context, in ports.TurnInput, timer *stepTime
 
 // selectRules picks the rules that apply among the candidates: by the rule
 // judge when the agent has it on, otherwise by score.
-func (e *Engine) selectRules(ctx context.Context, d *decided, in ports.TurnInput, timer *stepTimer) error {
-	if !d.cp.Settings.RuleJudge || len(d.cands.list) == 0 {
-		d.sel = selectByScore(d.cp, d.cands.list)
+func (e *Engine) selectRules(ctx context.Context, d *decided, in ports.TurnInput, cands []domain.RuleCandidate, timer *stepTimer) error {
+	if !d.cp.Settings.RuleJudge || len(cands) == 0 {
+		d.sel = selectByScore(d.cp, cands)
 		return nil
 	}
 	timer.begin()
-	sel, err := e.judgeRules(ctx, d.cp, in, d.cands.list, d.history)
+	sel, err := e.judgeRules(ctx, d.cp, in, cands, &d.recent)
 	timer.end("rule_judge")
 	if err != nil {
 		return err

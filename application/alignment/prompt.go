@@ -15,7 +15,7 @@ import (
 // instructions and everything the engine decided, then the newest
 // history_turns earlier turns in order, then the user's message.
 func (e *Engine) prompt(ctx context.Context, s *replyScope) ([]ports.ChatMessage, error) {
-	history, err := s.history.forPrompt(ctx)
+	history, err := s.turn.recent.forPrompt(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -29,7 +29,7 @@ func (e *Engine) prompt(ctx context.Context, s *replyScope) ([]ports.ChatMessage
 			ports.ChatMessage{Role: ports.RoleUser, Content: h.Message},
 			ports.ChatMessage{Role: ports.RoleAssistant, Content: h.Response})
 	}
-	return append(msgs, ports.ChatMessage{Role: ports.RoleUser, Content: s.message}), nil
+	return append(msgs, ports.ChatMessage{Role: ports.RoleUser, Content: s.turn.in.Message}), nil
 }
 
 // systemPrompt lays out the agent's instructions and this turn's policy.

@@ -42,27 +42,62 @@ type releaser struct {
 }
 
 func newReleaser(sink ports.DeltaSink, enforced []domain.CheckedConstraint) *releaser {
-	r := &releaser{sink: sink, lexical: make([]domain.CheckedConstraint, 0, len(enforced))}
+	r := &releaser{}
+	r.init(sink, enforced)
+	return r
+}
+
+// init sets up a zero r to release to sink under enforced.
+func (r *releaser) init(sink ports.DeltaSink, enforced []domain.CheckedConstraint) {
+	r.sink = sink
+	streamed := 0
 	for _, c := range enforced {
-		switch c.Constraint.Kind {
-		case domain.ConstraintForbidPhrase:
-			r.lexical = append(r.lexical, c)
-			r.phraseLen = max(r.phraseLen, c.PhraseRunes())
-		case domain.ConstraintForbidPattern:
-			n, bounded := c.MaxMatchRunes()
-			if !bounded {
-				r.whole = true
-				continue
-			}
-			r.lexical = append(r.lexical, c)
-			// One rune more than the longest match: a match touching the
-			// end is only conclusive once the next rune is known.
-			r.patternLn = max(r.patternLn, n+1)
-		default:
-			r.whole = true
+		if r.measure(c) {
+			streamed++
 		}
 	}
-	return r
+	// Usually every enforced constraint is checked as the text streams:
+	// the list is then shared, not copied (nothing writes to it).
+	r.lexical = enforced
+	if streamed < len(enforced) {
+		r.lexical = make([]domain.CheckedConstraint, 0, streamed)
+		for _, c := range enforced {
+			if _, ok := streamedRunes(c); ok {
+				r.lexical = append(r.lexical, c)
+			}
+		}
+	}
+}
+
+// measure widens what r keeps back for c and reports whether c is checked
+// as the text streams; one that is not makes r keep back the whole reply.
+func (r *releaser) measure(c domain.CheckedConstraint) bool {
+	n, ok := streamedRunes(c)
+	switch {
+	case !ok:
+		r.whole = true
+	case c.Constraint.Kind == domain.ConstraintForbidPhrase:
+		r.phraseLen = max(r.phraseLen, n)
+	default:
+		// One rune more than the longest match: a match touching the
+		// end is only conclusive once the next rune is known.
+		r.patternLn = max(r.patternLn, n+1)
+	}
+	return ok
+}
+
+// streamedRunes is how many runes the longest text c forbids spans, and
+// whether c is checked as the text streams: a forbidden phrase, or a
+// forbidden pattern whose matches are bounded.
+func streamedRunes(c domain.CheckedConstraint) (int, bool) {
+	switch c.Constraint.Kind {
+	case domain.ConstraintForbidPhrase:
+		return c.PhraseRunes(), true
+	case domain.ConstraintForbidPattern:
+		return c.MaxMatchRunes()
+	default:
+		return 0, false
+	}
 }
 
 // begin starts a new attempt after the text already released.
@@ -74,6 +109,17 @@ func (r *releaser) begin() {
 	// start, to scan with the new attempt's first text.
 	prev := r.released.String()
 	r.carry = prev[min(holdBackRaw(prev, r.patternLn), holdBackNormalized(prev, r.phraseLen)):]
+}
+
+// streamedReplyBytes is the room a streamed attempt is given up front: a
+// reply of a few sentences. Appended a delta at a time, the attempt and
+// the released text each grew through every size up to the reply's.
+const streamedReplyBytes = 512
+
+// reserve makes room for an attempt the model streams.
+func (r *releaser) reserve() {
+	r.attempt.Grow(streamedReplyBytes)
+	r.released.Grow(streamedReplyBytes)
 }
 
 // write takes one model delta. It returns *errViolation when the attempt's
@@ -89,21 +135,22 @@ func (r *releaser) write(delta string) error {
 	// this attempt releases anything, that includes the carried tail of
 	// earlier attempts. One rune before the scanned text goes along as
 	// context, so a word boundary at its start is judged right.
-	var before, scan string
+	// Once the attempt has released text, that rune and the rest are a
+	// substring of the attempt: no copy is made per delta.
+	var checkedText string
+	var context int
 	if r.sent == 0 {
 		prev := r.released.String()
-		before, scan = prev[:len(prev)-len(r.carry)], r.carry+text
+		before := prev[:len(prev)-len(r.carry)]
+		context = lastRuneLen(before)
+		checkedText = before[len(before)-context:] + r.carry + text
 	} else {
-		before, scan = text[:r.sent], text[r.sent:]
+		context = lastRuneLen(text[:r.sent])
+		checkedText = text[r.sent-context:]
 	}
-	context := ""
-	if before != "" {
-		_, size := utf8.DecodeLastRuneInString(before)
-		context = before[len(before)-size:]
-	}
-	checked := domain.NewCheckedText(context + scan)
+	checked := domain.NewCheckedText(checkedText)
 	for _, c := range r.lexical {
-		if c.ForbiddenAfterIn(checked, len(context), false) >= 0 {
+		if c.ForbiddenAfterIn(checked, context, false) >= 0 {
 			return &errViolation{constraint: c}
 		}
 	}
@@ -115,6 +162,16 @@ func (r *releaser) write(delta string) error {
 		r.sent = safe
 	}
 	return nil
+}
+
+// lastRuneLen is the length in bytes of the last rune of s, 0 when s is
+// empty.
+func lastRuneLen(s string) int {
+	if s == "" {
+		return 0
+	}
+	_, size := utf8.DecodeLastRuneInString(s)
+	return size
 }
 
 // attemptText is the current attempt's whole text.

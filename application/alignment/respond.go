@@ -40,7 +40,9 @@ type replying struct {
 // state would have to live on the heap.
 func (e *Engine) respond(ctx context.Context, s *replyScope, sink ports.DeltaSink, out *reply) error {
 	enforced, ruleIDs := s.enforcedConstraints()
-	r := &replying{e: e, ctx: ctx, scope: s, rel: newReleaser(sink, enforced), enforced: enforced}
+	rel := &s.turn.rel // one allocation with the turn's decisions
+	rel.init(sink, enforced)
+	r := &replying{e: e, ctx: ctx, scope: s, rel: rel, enforced: enforced}
 	r.out.enforcement = domain.Enforcement{Rules: ruleIDs, Violations: []domain.Violation{}}
 	text, err := r.produce()
 	r.out.text = text
@@ -95,6 +97,7 @@ func (r *replying) generate() error {
 	attempts := 1 + *settings.MaxRegenerations
 	for attempt := 0; attempt < attempts; attempt++ {
 		r.rel.begin()
+		r.rel.reserve()
 		prefix := r.rel.releasedText() // what earlier attempts released
 		req := ports.ChatRequest{Model: settings.Model, Messages: messages, Temperature: settings.Temperature, MaxTokens: settings.MaxTokens}
 		res, err := r.e.model.StreamChat(r.ctx, req, r.rel.write)
@@ -194,25 +197,53 @@ func (r *replying) fallback(cause fallbackCause) (string, error) {
 }
 
 // enforcedConstraints are the constraints of every matched hard rule and
-// every global hard rule, each rule once, and those rules' ids.
+// every global hard rule, each rule once, and those rules' ids. Both lists
+// are shared with the compiled policy when they are its own (no matched
+// rule is hard, or one rule is enforced): nothing writes to them, and
+// copying them was most of what a turn allocated to enforce.
 func (s *replyScope) enforcedConstraints() ([]domain.CheckedConstraint, []string) {
 	global := s.cp.GlobalHardRules()
-	var out []domain.CheckedConstraint
-	rules := make([]string, 0, len(s.matched)+len(global))
-	// A rule is listed once: the few enforced are searched, not mapped.
-	add := func(id string) {
-		if r := s.cp.Rule(id); r != nil && r.Hard && !slices.Contains(rules, id) {
-			out = append(out, s.cp.Constraints(id)...)
-			rules = append(rules, id)
+	rules := global[:len(global):len(global)]
+	if s.matchedHard() {
+		rules = make([]string, 0, len(s.matched)+len(global))
+		// A rule is listed once: the few enforced are searched, not mapped.
+		for _, m := range s.matched {
+			if r := s.cp.Rule(m.RuleID); r != nil && r.Hard && !slices.Contains(rules, m.RuleID) {
+				rules = append(rules, m.RuleID)
+			}
+		}
+		for _, id := range global {
+			if !slices.Contains(rules, id) {
+				rules = append(rules, id)
+			}
 		}
 	}
-	for _, m := range s.matched {
-		add(m.RuleID)
+	if rules == nil {
+		rules = []string{} // the record lists no rules as [], not null
 	}
-	for _, id := range global {
-		add(id)
+	if len(rules) == 1 {
+		out := s.cp.Constraints(rules[0])
+		return out[:len(out):len(out)], rules
+	}
+	n := 0
+	for _, id := range rules {
+		n += len(s.cp.Constraints(id))
+	}
+	out := make([]domain.CheckedConstraint, 0, n)
+	for _, id := range rules {
+		out = append(out, s.cp.Constraints(id)...)
 	}
 	return out, rules
+}
+
+// matchedHard reports whether a matched rule is hard.
+func (s *replyScope) matchedHard() bool {
+	for _, m := range s.matched {
+		if r := s.cp.Rule(m.RuleID); r != nil && r.Hard {
+			return true
+		}
+	}
+	return false
 }
 
 // acceptable checks a candidate reply against every enforced constraint

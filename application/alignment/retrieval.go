@@ -61,7 +61,7 @@ func candidates(cp *domain.CompiledPolicy, in ports.TurnInput, nav *navigation, 
 			continue
 		}
 		out.list = append(out.list, domain.RuleCandidate{RuleID: r.Rule.ID, Score: r.Score, Lexical: r.Lexical,
-			Semantic: r.Semantic, Example: r.Example, Terms: r.Terms, Priority: r.Rule.Priority})
+			Semantic: r.Semantic, Example: r.Example, Terms: r.Terms, Priority: int32(r.Rule.Priority)})
 	}
 	return out
 }
@@ -83,8 +83,19 @@ type selection struct {
 // selectByScore matches the candidates that clear match_threshold, the
 // best top_k of them.
 func selectByScore(cp *domain.CompiledPolicy, cands []domain.RuleCandidate) selection {
-	ranked, matched := domain.SelectRules(cands, cp.Settings.MatchThreshold, cp.Settings.TopK)
-	return selection{ranked: recorded(ranked), matched: matched}
+	n := domain.RankRules(cands, cp.Settings.MatchThreshold, cp.Settings.TopK)
+	// The recorded candidates and the matched ones are copied out of the
+	// turn's list into one array, the matched after the recorded.
+	r := min(len(cands), maxRecordedCandidates)
+	kept := make([]domain.RuleCandidate, r+n)
+	copy(kept, cands[:r])
+	sel := selection{ranked: kept[:r:r]}
+	if n > 0 {
+		sel.matched = kept[r:]
+		copy(sel.matched, cands[:n])
+		domain.PromptOrder(sel.matched)
+	}
+	return sel
 }
 
 // selectJudged matches the candidates the judge found applicable.

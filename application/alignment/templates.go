@@ -10,8 +10,7 @@ import (
 // replyScope is everything the reply is made from, as the earlier steps
 // decided it. No step changes it once built.
 type replyScope struct {
-	cp      *domain.CompiledPolicy
-	message string
+	cp *domain.CompiledPolicy
 	// matched are the matched rules in prompt order.
 	matched []domain.RuleCandidate
 	// scenario and step are where the turn answers from (nil outside
@@ -20,16 +19,16 @@ type replyScope struct {
 	step        *domain.Step
 	stepEntered bool
 	toolCalls   []domain.ToolCall
-	// in and after are the turn and the session once the tools ran, which
-	// the variables are gathered from when first needed.
-	in    ports.TurnInput
+	// after is the session once the tools ran, which the variables are
+	// gathered from (with the turn's input) when first needed.
 	after *domain.Session
 	// vars are the session's variables once the tools ran, with the
 	// built-ins and the request's metadata (meta); nil until variables()
 	// gathers them.
-	vars     map[string]any
-	builtins *builtinValues
-	history  *recentTurns
+	vars map[string]any
+	// turn is the turn's decisions, whose built-ins and recent turns
+	// the reply reads (the scope is a part of it).
+	turn *decided
 	// reask says why the step asks again (what its variables lack);
 	// resume is the step's question, said after a digression's answer.
 	reask, resume string
@@ -41,8 +40,9 @@ type replyScope struct {
 
 func newReplyScope(d *decided, in ports.TurnInput, calls []domain.ToolCall, after *domain.Session) *replyScope {
 	cp, nav := d.cp, d.nav
-	s := &replyScope{cp: cp, message: in.Message, matched: d.sel.matched, toolCalls: calls,
-		in: in, after: after, builtins: &d.builtins, history: d.history, command: nav.decision.Command}
+	d.scope = replyScope{cp: cp, matched: d.sel.matched, toolCalls: calls,
+		after: after, turn: d, command: nav.decision.Command}
+	s := &d.scope
 	// The session after the turn holds the variables as collected, set in
 	// the same order, plus what tools set, less what its bound on variables
 	// dropped: without tool calls and with as many variables, the ones
@@ -88,7 +88,7 @@ func waitingFlow(s *replyScope, nav navigation, after *domain.Session) *domain.S
 
 // hasProblem reports whether the turn refused a value the step collects.
 func hasProblem(c collection, st *domain.Step) bool {
-	for _, n := range st.Missing(c.vars) {
+	for n := range st.EachMissing(c.vars) {
 		if c.problem(n) != nil {
 			return true
 		}
@@ -115,7 +115,7 @@ func (s *replyScope) exclusiveTemplate() string {
 // suggestedTemplate is the best suggested wording: from the matched rules
 // in prompt order, then the current step.
 func (s *replyScope) suggestedTemplate() string {
-	for _, ids := range s.templateSources() {
+	for ids := range s.templateSources {
 		if id := s.templateOf(ids, domain.ModeSuggest); id != "" {
 			return id
 		}
@@ -127,7 +127,7 @@ func (s *replyScope) suggestedTemplate() string {
 func (s *replyScope) suggestedTemplates() []string {
 	var out []string
 	seen := map[string]bool{}
-	for _, ids := range s.templateSources() {
+	for ids := range s.templateSources {
 		for _, id := range ids {
 			if tpl, _, ok := s.cp.Template(id); ok && tpl.Mode == domain.ModeSuggest && !seen[id] {
 				seen[id] = true
@@ -141,7 +141,7 @@ func (s *replyScope) suggestedTemplates() []string {
 // fallbackTemplate is the fallback of the matched rules, then of the current
 // step, then the agent's own.
 func (s *replyScope) fallbackTemplate() string {
-	for _, ids := range s.templateSources() {
+	for ids := range s.templateSources {
 		if id := s.templateOf(ids, domain.ModeFallback); id != "" {
 			return id
 		}
@@ -149,16 +149,18 @@ func (s *replyScope) fallbackTemplate() string {
 	return s.cp.FallbackTemplate()
 }
 
-// templateSources are the template id lists in scope, most specific first.
-func (s *replyScope) templateSources() [][]string {
-	var out [][]string
+// templateSources yields the template id lists in scope, most specific
+// first (as a sequence: a turn looks through them up to three times, and
+// a list of them was an allocation each time).
+func (s *replyScope) templateSources(yield func([]string) bool) {
 	for _, m := range s.matched {
-		out = append(out, s.cp.Rule(m.RuleID).TemplateIDs)
+		if !yield(s.cp.Rule(m.RuleID).TemplateIDs) {
+			return
+		}
 	}
 	if s.step != nil {
-		out = append(out, s.step.TemplateIDs)
+		yield(s.step.TemplateIDs)
 	}
-	return out
 }
 
 func (s *replyScope) templateOf(ids []string, mode domain.TemplateMode) string {
@@ -175,7 +177,7 @@ func (s *replyScope) templateOf(ids []string, mode domain.TemplateMode) string {
 // one goroutine.
 func (s *replyScope) variables() map[string]any {
 	if s.vars == nil {
-		s.vars = variables(s.builtins, s.cp, s.in, s.after, nil)
+		s.vars = variables(&s.turn.builtins, s.cp, s.turn.in, s.after, nil)
 	}
 	return s.vars
 }
@@ -244,6 +246,6 @@ func (b *builtinValues) box(cp *domain.CompiledPolicy, in ports.TurnInput, s *do
 	if b.boxed {
 		return
 	}
-	b.agentName, b.channel, b.userChannelID, b.sessionID = cp.Policy.Agent.Name, s.Channel, s.UserChannelID, s.ID
+	b.agentName, b.channel, b.userChannelID, b.sessionID = cp.AgentName(), s.Channel, s.UserChannelID, s.ID
 	b.turnNumber, b.boxed = in.TurnNumber, true
 }
