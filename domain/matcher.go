@@ -86,13 +86,16 @@ type Matcher struct {
 	exampleStart []int
 	// Weights by feature, for scoring by postings: feature f's weights
 	// are postW[postStart[f]:postStart[f+1]], by condition, the
-	// conditions at the same places of postCond, or of postByte in a
-	// matcher of at most smallMatcher conditions (the other is nil). A
-	// byte per condition and a float32 per weight keep what a message's
-	// postings touch small: a matcher of a hundred rules spent more of its
-	// time waiting for its postings than adding them.
+	// conditions at the same places of postByte in a matcher of at most
+	// smallMatcher conditions, of postShort in one of at most
+	// shortMatcher, of postCond in a larger one (the others are nil). The
+	// narrowest type for a condition and a float32 per weight keep what a
+	// message's postings touch small: a matcher of a hundred rules spent
+	// more of its time waiting for its postings than adding them, and one
+	// of ten thousand is mostly postings.
 	postStart []int32
 	postCond  []int32
+	postShort []uint16
 	postByte  []uint8
 	postW     []float32
 	// tinyRows, in a matcher of at most tinyMatcher conditions, are each
@@ -293,8 +296,11 @@ func (m *Matcher) NumExamples() int { return m.exampleStart[len(m.exampleStart)-
 
 // postedCond is the condition of posting k.
 func (m *Matcher) postedCond(k int32) int32 {
-	if m.postByte != nil {
+	switch {
+	case m.postByte != nil:
 		return int32(m.postByte[k])
+	case m.postShort != nil:
+		return int32(m.postShort[k])
 	}
 	return m.postCond[k]
 }
@@ -306,7 +312,11 @@ func (m *Matcher) margins(x *matcherVec, acc []float64) {
 		m.tinyMargins(x, acc)
 		return
 	}
-	if m.postByte == nil {
+	switch {
+	case m.postShort != nil:
+		addPostings(m.postStart, m.postShort, m.postW, x, acc)
+		return
+	case m.postCond != nil:
 		addPostings(m.postStart, m.postCond, m.postW, x, acc)
 		return
 	}
@@ -319,7 +329,7 @@ func (m *Matcher) margins(x *matcherVec, acc []float64) {
 
 // addPostings is margins' general loop, over postings naming their
 // conditions in posted.
-func addPostings[C uint8 | int32](start []int32, posted []C, w []float32, x *matcherVec, acc []float64) {
+func addPostings[C postedCondition](start []int32, posted []C, w []float32, x *matcherVec, acc []float64) {
 	for _, e := range x.e {
 		v := float64(e.v)
 		lo, hi := start[e.id], start[e.id+1]
@@ -428,17 +438,35 @@ func (m *Matcher) indexTiny() {
 	}
 }
 
-// indexSmall sets postByte from postCond, which it drops, for a matcher
-// of at most smallMatcher conditions (others keep postCond).
+// shortMatcher is the most conditions postShort names.
+const shortMatcher = 1 << 16
+
+// postedCondition is how postings name a condition: the narrowest type
+// that holds the matcher's.
+type postedCondition interface{ uint8 | uint16 | int32 }
+
+// indexSmall sets postByte or postShort from postCond, which it drops,
+// for a matcher of at most shortMatcher conditions (others keep
+// postCond).
 func (m *Matcher) indexSmall() {
-	if len(m.bias) > smallMatcher {
+	switch n := len(m.bias); {
+	case n <= smallMatcher:
+		m.postByte = narrowConds[uint8](m.postCond)
+	case n <= shortMatcher:
+		m.postShort = narrowConds[uint16](m.postCond)
+	default:
 		return
 	}
-	m.postByte = make([]uint8, len(m.postCond))
-	for k, c := range m.postCond {
-		m.postByte[k] = uint8(c)
-	}
 	m.postCond = nil
+}
+
+// narrowConds is conds, each of which C holds, as C.
+func narrowConds[C uint8 | uint16](conds []int32) []C {
+	out := make([]C, len(conds))
+	for k, c := range conds {
+		out[k] = C(c)
+	}
+	return out
 }
 
 // lead is condition c's margin minus the best other condition's.

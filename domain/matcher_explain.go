@@ -131,7 +131,11 @@ func explainTargets(out []ConditionScore) (t [matcherExplained]explainTarget, n 
 func (m *Matcher) weightsOf(id int32, conds *explainConds, ws *[matcherExplained]float64) {
 	lo, hi := m.postStart[id], m.postStart[id+1]
 	w := m.postW[lo:hi]
-	if m.postByte == nil {
+	switch {
+	case m.postShort != nil:
+		postedWeights(m.postShort[lo:hi], w, conds, ws)
+		return
+	case m.postCond != nil:
 		postedWeights(m.postCond[lo:hi], w, conds, ws)
 		return
 	}
@@ -156,7 +160,7 @@ func (m *Matcher) weightsOf(id int32, conds *explainConds, ws *[matcherExplained
 // conditions posted, with weights w: it walks them (sorted by condition)
 // once for all of the conditions, each search starting where the last one
 // ended.
-func postedWeights[C uint8 | int32](posted []C, w []float32, conds *explainConds, ws *[matcherExplained]float64) {
+func postedWeights[C postedCondition](posted []C, w []float32, conds *explainConds, ws *[matcherExplained]float64) {
 	w = w[:len(posted)] // one bounds check for the reads below
 	p := 0
 	// Only the conditions credited: a search here may take halves of a
@@ -174,7 +178,7 @@ func postedWeights[C uint8 | int32](posted []C, w []float32, conds *explainConds
 // findCondition is the place of the first condition at or after c in
 // posted[p:] (ascending), by steps over a short stretch and by halves over
 // a long one.
-func findCondition[C uint8 | int32](posted []C, p int, c C) int {
+func findCondition[C postedCondition](posted []C, p int, c C) int {
 	if len(posted)-p <= shortPostings {
 		for p < len(posted) && posted[p] < c {
 			p++
