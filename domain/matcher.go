@@ -85,15 +85,19 @@ type Matcher struct {
 	// the last entry is the number of examples.
 	exampleStart []int
 	// Weights by feature, for scoring by postings: feature f's weights
-	// are postCond/postW[postStart[f]:postStart[f+1]], by condition.
+	// are postW[postStart[f]:postStart[f+1]], by condition, the
+	// conditions at the same places of postByte in a matcher of at most
+	// smallMatcher conditions, of postShort in one of at most
+	// shortMatcher, of postCond in a larger one (the others are nil). The
+	// narrowest type for a condition and a float32 per weight keep what a
+	// message's postings touch small: a matcher of a hundred rules spent
+	// more of its time waiting for its postings than adding them, and one
+	// of ten thousand is mostly postings.
 	postStart []int32
 	postCond  []int32
+	postShort []uint16
+	postByte  []uint8
 	postW     []float32
-	// postByte and postWide, in a matcher of at most smallMatcher
-	// conditions, are postCond as bytes and postW as float64, as
-	// smallMargins reads them.
-	postByte []uint8
-	postWide []float64
 	// tinyRows, in a matcher of at most tinyMatcher conditions, are each
 	// feature's weights by condition, as tinyMargins reads them.
 	tinyRows [][tinyMatcher]float64
@@ -240,9 +244,7 @@ func (m *Matcher) buildPostings(models []condModel, meanValue []float64) {
 // matcher's size read them (see smallMargins, tinyMargins, weightsOf).
 func (m *Matcher) indexLayouts() {
 	m.indexTiny()
-	if m.tinyRows == nil { // tinyMargins reads no other
-		m.indexSmall()
-	}
+	m.indexSmall()
 	m.indexPlaces()
 }
 
@@ -274,7 +276,7 @@ func (m *Matcher) indexPlaces() {
 			continue
 		}
 		row := m.placeRows[int(at)*n:][:n]
-		for k, c := range m.postCond[lo:hi] {
+		for k, c := range m.postByte[lo:hi] {
 			row[c] = uint8(k)
 		}
 		m.placeAt[f] = at
@@ -292,6 +294,17 @@ func (m *Matcher) NumConditions() int { return len(m.bias) }
 // length MatchInput.Semantic must have.
 func (m *Matcher) NumExamples() int { return m.exampleStart[len(m.exampleStart)-1] }
 
+// postedCond is the condition of posting k.
+func (m *Matcher) postedCond(k int32) int32 {
+	switch {
+	case m.postByte != nil:
+		return int32(m.postByte[k])
+	case m.postShort != nil:
+		return int32(m.postShort[k])
+	}
+	return m.postCond[k]
+}
+
 // margins sets acc[c] to condition c's raw lexical margin for x.
 func (m *Matcher) margins(x *matcherVec, acc []float64) {
 	copy(acc, m.bias)
@@ -299,14 +312,28 @@ func (m *Matcher) margins(x *matcherVec, acc []float64) {
 		m.tinyMargins(x, acc)
 		return
 	}
-	if len(m.bias) <= smallMatcher && cap(acc) >= smallMatcher {
+	switch {
+	case m.postShort != nil:
+		addPostings(m.postStart, m.postShort, m.postW, x, acc)
+		return
+	case m.postCond != nil:
+		addPostings(m.postStart, m.postCond, m.postW, x, acc)
+		return
+	}
+	if cap(acc) >= smallMatcher {
 		m.smallMargins(x, (*[smallMatcher]float64)(acc[:smallMatcher]))
 		return
 	}
+	addPostings(m.postStart, m.postByte, m.postW, x, acc)
+}
+
+// addPostings is margins' general loop, over postings naming their
+// conditions in posted.
+func addPostings[C postedCondition](start []int32, posted []C, w []float32, x *matcherVec, acc []float64) {
 	for _, e := range x.e {
 		v := float64(e.v)
-		lo, hi := m.postStart[e.id], m.postStart[e.id+1]
-		conds, ws := m.postCond[lo:hi], m.postW[lo:hi]
+		lo, hi := start[e.id], start[e.id+1]
+		conds, ws := posted[lo:hi], w[lo:hi]
 		ws = ws[:len(conds)] // one bounds check for the loop's
 		for k, c := range conds {
 			acc[c] += v * float64(ws[k])
@@ -319,29 +346,29 @@ const smallMatcher = 256
 
 // smallMargins is margins' loop for a matcher of at most smallMatcher
 // conditions, whose margins fit an array a byte indexes: with no bounds
-// to check, the weights already widened and the postings read four at a
-// time, a posting costs two thirds of the instructions of the general
-// loop; a policy's matcher of a hundred rules and every step's matcher
-// are this small. A feature's postings name each condition once, so each
-// margin still gets the same products (a float32 by a float32, exact in
-// float64) added in the same order.
+// to check and the postings read four at a time, a posting costs two
+// thirds of the instructions of the general loop; a policy's matcher of a
+// hundred rules and every step's matcher are this small. A feature's
+// postings name each condition once, so each margin still gets the same
+// products (a float32 by a float32, exact in float64) added in the same
+// order.
 func (m *Matcher) smallMargins(x *matcherVec, acc *[smallMatcher]float64) {
 	_ = acc[0] // nil-checked once, not per posting
 	for _, e := range x.e {
 		v := float64(e.v)
 		lo, hi := m.postStart[e.id], m.postStart[e.id+1]
-		conds, ws := m.postByte[lo:hi], m.postWide[lo:hi]
+		conds, ws := m.postByte[lo:hi], m.postW[lo:hi]
 		ws = ws[:len(conds)] // one bounds check for the loop's
 		k := 0
 		for ; k+4 <= len(conds); k += 4 {
 			c, w := conds[k:k+4:k+4], ws[k:k+4:k+4]
-			acc[c[0]] += v * w[0]
-			acc[c[1]] += v * w[1]
-			acc[c[2]] += v * w[2]
-			acc[c[3]] += v * w[3]
+			acc[c[0]] += v * float64(w[0])
+			acc[c[1]] += v * float64(w[1])
+			acc[c[2]] += v * float64(w[2])
+			acc[c[3]] += v * float64(w[3])
 		}
 		for ; k < len(conds); k++ {
-			acc[conds[k]] += v * ws[k]
+			acc[conds[k]] += v * float64(ws[k])
 		}
 	}
 }
@@ -406,22 +433,40 @@ func (m *Matcher) indexTiny() {
 	m.tinyRows = make([][tinyMatcher]float64, dim)
 	for f := range dim {
 		for k := m.postStart[f]; k < m.postStart[f+1]; k++ {
-			m.tinyRows[f][m.postCond[k]] = float64(m.postW[k])
+			m.tinyRows[f][m.postedCond(k)] = float64(m.postW[k])
 		}
 	}
 }
 
-// indexSmall sets postByte and postWide from the postings, for a matcher
-// of at most smallMatcher conditions (others keep none).
+// shortMatcher is the most conditions postShort names.
+const shortMatcher = 1 << 16
+
+// postedCondition is how postings name a condition: the narrowest type
+// that holds the matcher's.
+type postedCondition interface{ uint8 | uint16 | int32 }
+
+// indexSmall sets postByte or postShort from postCond, which it drops,
+// for a matcher of at most shortMatcher conditions (others keep
+// postCond).
 func (m *Matcher) indexSmall() {
-	if len(m.bias) > smallMatcher {
+	switch n := len(m.bias); {
+	case n <= smallMatcher:
+		m.postByte = narrowConds[uint8](m.postCond)
+	case n <= shortMatcher:
+		m.postShort = narrowConds[uint16](m.postCond)
+	default:
 		return
 	}
-	m.postByte = make([]uint8, len(m.postCond))
-	m.postWide = make([]float64, len(m.postW))
-	for k, c := range m.postCond {
-		m.postByte[k], m.postWide[k] = uint8(c), float64(m.postW[k])
+	m.postCond = nil
+}
+
+// narrowConds is conds, each of which C holds, as C.
+func narrowConds[C uint8 | uint16](conds []int32) []C {
+	out := make([]C, len(conds))
+	for k, c := range conds {
+		out[k] = C(c)
 	}
+	return out
 }
 
 // lead is condition c's margin minus the best other condition's.

@@ -130,30 +130,45 @@ func explainTargets(out []ConditionScore) (t [matcherExplained]explainTarget, n 
 // condition from scratch cost more than the steps.
 func (m *Matcher) weightsOf(id int32, conds *explainConds, ws *[matcherExplained]float64) {
 	lo, hi := m.postStart[id], m.postStart[id+1]
-	if m.placeAt != nil {
-		if at := m.placeAt[id]; at >= 0 {
-			// A condition the list lacks has place 0, where another is.
-			n := len(m.bias)
-			row := m.placeRows[int(at)*n:][:n]
-			for i, c := range conds.c {
-				k, x := int(lo)+int(row[c]), 0.0
-				if m.postCond[k] == c {
-					x = float64(m.postW[k])
-				}
-				ws[i] = x
-			}
-			return
-		}
+	w := m.postW[lo:hi]
+	switch {
+	case m.postShort != nil:
+		postedWeights(m.postShort[lo:hi], w, conds, ws)
+		return
+	case m.postCond != nil:
+		postedWeights(m.postCond[lo:hi], w, conds, ws)
+		return
 	}
-	posted, w := m.postCond[lo:hi], m.postW[lo:hi]
+	posted := m.postByte[lo:hi]
+	if at := m.placeAt[id]; at >= 0 {
+		// A condition the list lacks has place 0, where another is.
+		n := len(m.bias)
+		row := m.placeRows[int(at)*n:][:n]
+		for i, c := range conds.c {
+			k, x := int(row[c]), 0.0
+			if k < len(posted) && int32(posted[k]) == c {
+				x = float64(w[k])
+			}
+			ws[i] = x
+		}
+		return
+	}
+	postedWeights(posted, w, conds, ws)
+}
+
+// postedWeights is weightsOf for a feature whose postings name the
+// conditions posted, with weights w: it walks them (sorted by condition)
+// once for all of the conditions, each search starting where the last one
+// ended.
+func postedWeights[C postedCondition](posted []C, w []float32, conds *explainConds, ws *[matcherExplained]float64) {
 	w = w[:len(posted)] // one bounds check for the reads below
 	p := 0
 	// Only the conditions credited: a search here may take halves of a
 	// long list.
 	for i, c := range conds.c[:conds.n] {
-		p = findCondition(posted, p, c)
+		p = findCondition(posted, p, C(c))
 		x := 0.0
-		if p < len(posted) && posted[p] == c {
+		if p < len(posted) && posted[p] == C(c) {
 			x = float64(w[p])
 		}
 		ws[i] = x
@@ -163,7 +178,7 @@ func (m *Matcher) weightsOf(id int32, conds *explainConds, ws *[matcherExplained
 // findCondition is the place of the first condition at or after c in
 // posted[p:] (ascending), by steps over a short stretch and by halves over
 // a long one.
-func findCondition(posted []int32, p int, c int32) int {
+func findCondition[C postedCondition](posted []C, p int, c C) int {
 	if len(posted)-p <= shortPostings {
 		for p < len(posted) && posted[p] < c {
 			p++

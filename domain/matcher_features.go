@@ -13,14 +13,18 @@ type featureTable struct {
 	shift uint // 64 − log2(len(slots))
 }
 
-// featureSlot is one hash and its id plus one (0: empty).
+// featureSlot is one hash and its id plus one (0: empty), and how many
+// conditions have the feature, which weighs it: in the room the id leaves
+// in the slot, it spares a message's vector a read of the feature's
+// weight from a table as large as the vocabulary.
 type featureSlot struct {
-	h  uint64
-	id int32
+	h     uint64
+	id    int32
+	conds int32
 }
 
-// newFeatureTable holds ids[h] for every entry.
-func newFeatureTable(ids map[uint64]int32) featureTable {
+// newFeatureTable holds ids[h] for every entry, with conds[ids[h]].
+func newFeatureTable(ids map[uint64]int32, conds []int) featureTable {
 	size := 8
 	for size < 2*len(ids) {
 		size *= 2
@@ -32,7 +36,7 @@ func newFeatureTable(ids map[uint64]int32) featureTable {
 		for t.slots[i].id != 0 {
 			i = (i + 1) & mask
 		}
-		t.slots[i] = featureSlot{h, id + 1}
+		t.slots[i] = featureSlot{h, id + 1, int32(conds[id])}
 	}
 	return t
 }
@@ -41,16 +45,17 @@ func newFeatureTable(ids map[uint64]int32) featureTable {
 // that hashes differing only in their high bits spread too.
 func (t *featureTable) home(h uint64) uint64 { return (h * 0x9e3779b97f4a7c15) >> t.shift }
 
-// lookup is h's id, and whether training saw h.
-func (t *featureTable) lookup(h uint64) (int32, bool) {
+// lookup is h's id and how many conditions have it, and whether training
+// saw h.
+func (t *featureTable) lookup(h uint64) (id, conds int32, ok bool) {
 	mask := uint64(len(t.slots) - 1)
 	for i := t.home(h); ; i = (i + 1) & mask {
 		s := &t.slots[i]
 		if s.id == 0 {
-			return 0, false
+			return 0, 0, false
 		}
 		if s.h == h {
-			return s.id - 1, true
+			return s.id - 1, s.conds, true
 		}
 	}
 }

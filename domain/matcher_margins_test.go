@@ -14,7 +14,7 @@ func referenceMargins(m *Matcher, x *matcherVec) []float64 {
 	acc := slices.Clone(m.bias)
 	for _, e := range x.e {
 		for k := m.postStart[e.id]; k < m.postStart[e.id+1]; k++ {
-			acc[m.postCond[k]] += float64(e.v) * float64(m.postW[k])
+			acc[m.postedCond(k)] += float64(e.v) * float64(m.postW[k])
 		}
 	}
 	return acc

@@ -12,6 +12,9 @@ import (
 type matcherVocab struct {
 	ids featureTable
 	icf []float64
+	// icfByConds[n] is the icf of a feature n conditions have: what a
+	// message's vector reads, by the count its lookup finds.
+	icfByConds []float64
 	// unknownWeight weighs a feature no training text had, as if it were
 	// the rarest there is. It counts in a message's norm, so a message
 	// made mostly of words the policy never saw has little weight left on
@@ -78,11 +81,21 @@ func vectorizeExamples(docs []matcherFeatures, owner []int32, numConds, workers 
 		}
 	}
 	starts = append(starts, len(all))
-	v.ids = newFeatureTable(ids)
+	v.ids = newFeatureTable(ids, condFreq)
 	k := float64(numConds)
+	// Conditions are counted as owner numbers them, which may run past
+	// numConds.
+	most := numConds
+	for _, n := range condFreq {
+		most = max(most, n)
+	}
+	v.icfByConds = make([]float64, most+1)
+	for n := range v.icfByConds {
+		v.icfByConds[n] = math.Log((1+k)/(1+float64(n))) + 1
+	}
 	v.icf = make([]float64, len(condFreq))
 	for i, n := range condFreq {
-		v.icf[i] = math.Log((1+k)/(1+float64(n))) + 1
+		v.icf[i] = v.icfByConds[n]
 	}
 	v.unknownWeight = math.Log(1+k) + 1
 	return v, v.weigh(all, starts, len(docs), workers)
@@ -200,8 +213,8 @@ func (v *matcherVocab) appendBlock(out []matcherEntry, hs []uint64) []matcherEnt
 			j++
 		}
 		tf := termFrequency(j - i)
-		if id, ok := v.ids.lookup(hs[i]); ok {
-			w := tf * v.icf[id]
+		if id, conds, ok := v.ids.lookup(hs[i]); ok {
+			w := tf * v.icfByConds[conds]
 			out = append(out, matcherEntry{id, float32(w)})
 			norm += w * w
 		} else {
@@ -403,8 +416,8 @@ func (q *messageVec) weighRuns(v *matcherVocab, runs []textRun, k int, lo int32)
 	for i := range runs {
 		r := &runs[i]
 		tf := termFrequency(int(r.n))
-		if id, ok := v.ids.lookup(r.h); ok {
-			w := tf * v.icf[id]
+		if id, conds, ok := v.ids.lookup(r.h); ok {
+			w := tf * v.icfByConds[conds]
 			q.e[k] = matcherEntry{id, float32(w)}
 			q.spans[k] = originSpan{lo, r.hi}
 			k++
