@@ -469,5 +469,5 @@ func (g *gcSettings) text() string {
 	if g.headroom == "off" {
 		how = fmt.Sprintf("the next collection starting %d %% over what the last one kept", g.floor)
 	}
-	return fmt.Sprintf(" Focal and the bare gin handler applied the same Go collector settings, Focal's from the same environment (`FOCAL_GC_HEADROOM`, `FOCAL_GC_PERCENT`): %s; their collectors' percents (`go_gc_gogc_percent`) when the pairs began: Focal %d %%, bare gin %d %%.", how, g.focal, g.gin)
+	return fmt.Sprintf(" Focal and the bare gin handler applied the same Go collector settings, Focal's from the same environment (`FOCAL_GC_HEADROOM`, `FOCAL_GC_PERCENT`): %s; their collectors' percents (`go_gc_gogc_percent`) when the pairs began, Focal's returning users seeded: Focal %d %%, bare gin %d %%.", how, g.focal, g.gin)
 }

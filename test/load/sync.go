@@ -49,17 +49,17 @@ func (b *bench) syncScenarios() error {
 			return err
 		}
 		if gin == nil {
-			if gin, ginURL, err = b.bareGinCollectingLike(f.url); err != nil {
+			// The ceiling applies Focal's runtime settings from the same
+			// environment (bootstrap.RuntimeFromEnv): both collect alike.
+			if gin, ginURL, err = b.bareGin(); err != nil {
 				b.stop(f.cmd)
 				return err
 			}
 		}
-		active, err := seedReturningUsers(newChatClient(f.url, token()), b.phrases, b.users, historyTurns)
-		if err != nil {
+		if err := b.seed(f.url, ginURL, rules); err != nil {
 			b.stop(f.cmd)
-			return fmt.Errorf("seeding %d returning users (%d rules): %w", b.users, rules, err)
+			return err
 		}
-		b.report.seeded = append(b.report.seeded, seeding{rules: rules, users: b.users, inScenario: active})
 		for _, c := range syncConfigs {
 			if c.rules != rules {
 				continue
@@ -122,26 +122,35 @@ type profileResult struct {
 	err error
 }
 
-// bareGinCollectingLike starts the bare gin handler, which applies Focal's
-// runtime settings from the same environment (bootstrap.RuntimeFromEnv),
-// so the ceiling and Focal pay for garbage collection alike; it records
-// the settings and the percent each side's collector was at (from
-// go_gc_gogc_percent, which the headroom moves with the kept heap).
-func (b *bench) bareGinCollectingLike(focalURL string) (*exec.Cmd, string, error) {
+// seed gives the returning users of Focal at focalURL their history and
+// records how many the scenario holds, and, before the first pairs, how
+// both sides collect garbage.
+func (b *bench) seed(focalURL, ginURL string, rules int) error {
+	active, err := seedReturningUsers(newChatClient(focalURL, token()), b.phrases, b.users, historyTurns)
+	if err != nil {
+		return fmt.Errorf("seeding %d returning users (%d rules): %w", b.users, rules, err)
+	}
+	b.report.seeded = append(b.report.seeded, seeding{rules: rules, users: b.users, inScenario: active})
+	if b.report.gc == nil {
+		return b.readCollectors(focalURL, ginURL)
+	}
+	return nil
+}
+
+// readCollectors records the collector settings both sides applied and
+// the percent each side's collector is at now (go_gc_gogc_percent, which
+// the headroom moves with the kept heap): called once the pairs are about
+// to begin, with Focal's returning users seeded.
+func (b *bench) readCollectors(focalURL, ginURL string) error {
 	rc, err := bootstrap.RuntimeFromEnv()
 	if err != nil {
-		return nil, "", err
-	}
-	gin, ginURL, err := b.bareGin()
-	if err != nil {
-		return nil, "", err
+		return err
 	}
 	gc := gcSettings{headroom: rc.GCHeadroom, floor: rc.GCPercent,
 		focal: int(counter(focalURL, "go_gc_gogc_percent")), gin: int(counter(ginURL, "go_gc_gogc_percent"))}
 	if gc.focal <= 0 || gc.gin <= 0 {
-		b.stop(gin)
-		return nil, "", fmt.Errorf("focal (%s) or bare gin (%s) reports no go_gc_gogc_percent on /metrics", focalURL, ginURL)
+		return fmt.Errorf("focal (%s) or bare gin (%s) reports no go_gc_gogc_percent on /metrics", focalURL, ginURL)
 	}
 	b.report.gc = &gc
-	return gin, ginURL, nil
+	return nil
 }
