@@ -24,19 +24,24 @@ import (
 // errNoJSONForm reports a float encoding/json refuses (NaN, infinities).
 var errNoJSONForm = errors.New("a float with no JSON form")
 
-// encodeAudit returns rec encoded as encode does, valid until the next
-// encode or compress.
-func (e *encoder) encodeAudit(rec *domain.Turn) ([]byte, error) {
-	raw, err := e.appendTurn(e.audit[:0], rec)
+// encodeAudit returns turn's audit record, the turn without SessionAfter,
+// encoded as encode does, valid until the next encode or compress. It
+// reads turn in place: a copy with SessionAfter cleared would be a heap
+// object of its own at every commit.
+func (e *encoder) encodeAudit(turn *domain.Turn) ([]byte, error) {
+	raw, err := e.appendTurn(e.audit[:0], turn)
 	if err != nil {
 		// encoding/json says what it cannot encode, as before.
-		return e.encode(rec)
+		rec := *turn
+		rec.SessionAfter = nil
+		return e.encode(&rec)
 	}
 	e.audit = raw
 	return e.compress(raw), nil
 }
 
-// appendTurn appends what json.Marshal returns for t.
+// appendTurn appends what json.Marshal returns for t with SessionAfter
+// nil.
 func (e *encoder) appendTurn(b []byte, t *domain.Turn) ([]byte, error) {
 	b = appendField(b, '{', "id", t.ID)
 	b = appendField(b, ',', "tenant_id", t.TenantID)
@@ -76,11 +81,6 @@ func (e *encoder) appendTurn(b []byte, t *domain.Turn) ([]byte, error) {
 	b = strconv.AppendInt(append(b, `,"latency_ms":`...), t.LatencyMS, 10)
 	if b, err = appendTime(append(b, `,"created_at":`...), t.CreatedAt); err != nil {
 		return nil, err
-	}
-	if t.SessionAfter != nil {
-		if b, err = t.SessionAfter.AppendJSON(append(b, `,"session_after":`...)); err != nil {
-			return nil, err
-		}
 	}
 	return append(b, '}'), nil
 }

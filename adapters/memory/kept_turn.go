@@ -78,10 +78,8 @@ const (
 // lock, since turn is its own.
 func keepTurn(enc *encoder, turn *domain.Turn) *storedTurn {
 	h := turn.History()
-	rec := *turn
-	rec.SessionAfter = nil
 	st := &storedTurn{number: turn.TurnNumber}
-	audit, err := enc.encodeAudit(&rec)
+	audit, err := enc.encodeAudit(turn)
 	if err != nil {
 		st.record = turn
 	}

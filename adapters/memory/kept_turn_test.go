@@ -156,3 +156,20 @@ func TestKeptTurnsCostTheCollectorLittle(t *testing.T) {
 	require.Less(t, f.scan, 1024.0, "scannable bytes per kept turn")
 	require.Less(t, f.objects, 12.0, "objects per kept turn")
 }
+
+// BenchmarkKeepTurn measures what a commit spends encoding what the store
+// keeps of a recorded 100-rule turn, the audit record most of it, outside
+// the store's lock.
+func BenchmarkKeepTurn(b *testing.B) {
+	var recorded [5]*domain.Turn
+	for i := range recorded {
+		recorded[i] = recordedTurn(b, i)
+	}
+	enc := encoders.Get().(*encoder)
+	defer encoders.Put(enc)
+	size := 0
+	for i := 0; b.Loop(); i++ {
+		size += len(keepTurn(enc, recorded[i%len(recorded)]).text)
+	}
+	b.ReportMetric(float64(size)/float64(b.N), "kept-B/op")
+}
