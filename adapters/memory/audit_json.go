@@ -87,7 +87,7 @@ func (e *encoder) appendTurn(b []byte, t *domain.Turn) ([]byte, error) {
 
 // appendExplanation appends what json.Marshal returns for x.
 func (e *encoder) appendExplanation(b []byte, x *domain.Explanation) ([]byte, error) {
-	b, err := e.appendMarshal(append(b, `{"retrieval":`...), &x.Retrieval)
+	b, err := e.appendRetrieval(append(b, `{"retrieval":`...), &x.Retrieval)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +105,9 @@ func (e *encoder) appendExplanation(b []byte, x *domain.Explanation) ([]byte, er
 	if b, err = e.appendScenario(append(b, `,"scenario":`...), &x.Scenario); err != nil {
 		return nil, err
 	}
-	if b, err = e.appendMarshal(append(b, `,"tool_calls":`...), &x.ToolCalls); err != nil {
+	if len(x.ToolCalls) == 0 {
+		b = appendEmpty(append(b, `,"tool_calls":`...), x.ToolCalls == nil)
+	} else if b, err = e.appendMarshal(append(b, `,"tool_calls":`...), &x.ToolCalls); err != nil {
 		return nil, err
 	}
 	g := &x.Generation
@@ -114,7 +116,7 @@ func (e *encoder) appendExplanation(b []byte, x *domain.Explanation) ([]byte, er
 		b = appendField(b, ',', "template_id", g.TemplateID)
 	}
 	b = append(strconv.AppendInt(append(b, `,"model_calls":`...), int64(g.ModelCalls), 10), '}')
-	if b, err = e.appendMarshal(append(b, `,"enforcement":`...), &x.Enforcement); err != nil {
+	if b, err = e.appendEnforcement(append(b, `,"enforcement":`...), &x.Enforcement); err != nil {
 		return nil, err
 	}
 	if len(x.Variables) > 0 {
@@ -123,6 +125,46 @@ func (e *encoder) appendExplanation(b []byte, x *domain.Explanation) ([]byte, er
 		}
 	}
 	return append(b, '}'), nil
+}
+
+// appendRetrieval appends what json.Marshal returns for r: by hand
+// without the rule judge, as most turns have it, else by encoding/json.
+func (e *encoder) appendRetrieval(b []byte, r *domain.Retrieval) ([]byte, error) {
+	if r.Judge != nil {
+		return e.appendMarshal(b, r)
+	}
+	b = appendField(b, '{', "mode", r.Mode)
+	if r.Note != "" {
+		b = appendField(b, ',', "note", r.Note)
+	}
+	return append(b, '}'), nil
+}
+
+// appendEnforcement appends what json.Marshal returns for x: by hand
+// without violations, as most turns have it, else by encoding/json.
+func (e *encoder) appendEnforcement(b []byte, x *domain.Enforcement) ([]byte, error) {
+	if len(x.Violations) > 0 {
+		return e.appendMarshal(b, x)
+	}
+	b = append(b, `{"rules":`...)
+	if len(x.Rules) > 0 {
+		b = appendStrings(b, x.Rules)
+	} else {
+		b = appendEmpty(b, x.Rules == nil)
+	}
+	b = appendEmpty(append(b, `,"violations":`...), x.Violations == nil)
+	b = strconv.AppendInt(append(b, `,"regenerations":`...), int64(x.Regenerations), 10)
+	b = strconv.AppendBool(append(b, `,"fallback":`...), x.Fallback)
+	return append(strconv.AppendBool(append(b, `,"refused":`...), x.Refused), '}'), nil
+}
+
+// appendEmpty appends what json.Marshal returns for an empty list, nil
+// or not.
+func appendEmpty(b []byte, isNil bool) []byte {
+	if isNil {
+		return append(b, "null"...)
+	}
+	return append(b, "[]"...)
 }
 
 // appendScenario appends what json.Marshal returns for d.

@@ -92,6 +92,22 @@ func TestAuditJSONIsMarshal(t *testing.T) {
 	fillAll(reflect.ValueOf(&full).Elem(), 0)
 	require.NotNil(t, full.SessionAfter)
 	requireAuditIsMarshal(t, enc, &full, "every field set, SessionAfter left out")
+	// The shape most turns have, written by hand: no rule judge, tool
+	// calls or violations, every other field set (a field added to
+	// Retrieval or Enforcement fails it).
+	common := full
+	common.Explanation.Retrieval.Judge = nil
+	common.Explanation.Enforcement.Violations = nil
+	for _, calls := range [][]domain.ToolCall{nil, {}} {
+		common.Explanation.ToolCalls = calls
+		requireAuditIsMarshal(t, enc, &common, "no judge, tool calls or violations")
+	}
+	common.Explanation.Enforcement.Violations = []domain.Violation{}
+	common.Explanation.Enforcement.Rules = []string{}
+	requireAuditIsMarshal(t, enc, &common, "no rules, empty violations")
+	common.Explanation.Enforcement.Rules = nil
+	common.Explanation.Retrieval.Note = ""
+	requireAuditIsMarshal(t, enc, &common, "nil rules, no note")
 	odd := domain.Turn{Explanation: domain.NewExplanation()}
 	for _, f := range []float64{0, math.Copysign(0, -1), 1, -2.5, 1e-7, 3e-6, 1e20, 1e21, 123456789e-15, math.MaxFloat64, math.SmallestNonzeroFloat64} {
 		odd.Explanation.Candidates = append(odd.Explanation.Candidates, domain.RuleCandidate{RuleID: "r\u2028\xff", Score: f, Lexical: -f, Semantic: f,
