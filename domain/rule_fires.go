@@ -94,10 +94,20 @@ func (f RuleFires) appendJSON(b []byte) []byte {
 
 // plainJSON reports whether s is written in JSON as it is, between
 // quotes, as encoding/json writes it: printable ASCII without the
-// characters it escapes.
+// characters it escapes. It tests eight bytes at a time, with no branch
+// but the loop's: every string of an audit record and a session's JSON
+// goes through it at every commit, some 2 KB a turn.
 func plainJSON(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !plainJSONByte[s[i]] {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		b := s[i : i+8] // one bounds check
+		t := &plainJSONByte
+		if t[b[0]]&t[b[1]]&t[b[2]]&t[b[3]]&t[b[4]]&t[b[5]]&t[b[6]]&t[b[7]] == 0 {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
+		if plainJSONByte[s[i]] == 0 {
 			return false
 		}
 	}
@@ -106,9 +116,11 @@ func plainJSON(s string) bool {
 
 // plainJSONByte marks the bytes plainJSON lets through: a table, since
 // every rule id of a session goes through it at every commit.
-var plainJSONByte = func() (plain [256]bool) {
+var plainJSONByte = func() (plain [256]uint8) {
 	for c := 0x20; c < 0x7f; c++ {
-		plain[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+		if c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			plain[c] = 1
+		}
 	}
 	return plain
 }()

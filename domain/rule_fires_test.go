@@ -2,6 +2,7 @@ package domain_test
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -59,4 +60,39 @@ func TestRecordFireCopiesSharedFiresOnce(t *testing.T) {
 	s.RecordFire("a", 4)
 	require.Equal(t, domain.RuleFiresOf(map[string]domain.RuleFire{"a": {Count: 1, LastTurn: 1}, "c": {Count: 1, LastTurn: 1}}), base.RuleFires)
 	require.Equal(t, domain.RuleFiresOf(map[string]domain.RuleFire{"a": {Count: 3, LastTurn: 4}, "b": {Count: 1, LastTurn: 2}, "c": {Count: 1, LastTurn: 1}}), s.RuleFires)
+}
+
+// AppendJSONString writes what json.Marshal writes for any string: every
+// byte value at every place of strings short and long enough to be read
+// eight bytes at a time and then byte by byte, and random strings mostly
+// of the bytes a word test could confuse with one another.
+func TestAppendJSONStringIsMarshal(t *testing.T) {
+	check := func(s string) {
+		want, err := json.Marshal(s)
+		require.NoError(t, err)
+		require.Equal(t, string(want), string(domain.AppendJSONString(nil, s)), "%q", s)
+	}
+	filler := []byte("abcdefghijklmnopqrstuvwxyz")
+	for n := 1; n <= 17; n++ {
+		for at := range n {
+			for c := range 256 {
+				s := append([]byte(nil), filler[:n]...)
+				s[at] = byte(c)
+				check(string(s))
+			}
+		}
+	}
+	tricky := []byte("\x00\x1f\x20\x21\"#%&'`;<=>?[\\]\x7e\x7f\x80\xbf\xc3\xa9\xe2\x80\xa8\xfe\xffaZ09 ")
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		s := make([]byte, rng.IntN(40))
+		for i := range s {
+			if rng.IntN(4) == 0 {
+				s[i] = tricky[rng.IntN(len(tricky))]
+			} else {
+				s[i] = filler[rng.IntN(len(filler))]
+			}
+		}
+		check(string(s))
+	}
 }
