@@ -16,10 +16,12 @@ import (
 // them. So encodeAudit writes the record itself, the parts that are
 // numbers, strings and lists of them, and leaves to encoding/json the ones
 // that hold any value or are rarely set (tool calls, extractions,
-// metadata, the judge's decision, enforcement). The bytes are
+// metadata, the judge's decision, violations); a turn without them, as
+// most are, goes through no reflection at all. The bytes are
 // json.Marshal's: TestAuditJSONIsMarshal holds them to it, over the
 // bench agent's recorded turns and a turn with every field of domain.Turn
-// set, so that a field added to the record and not written here fails it.
+// set, with and without those, so that a field added to the record and
+// not written here fails it.
 
 // errNoJSONForm reports a float encoding/json refuses (NaN, infinities).
 var errNoJSONForm = errors.New("a float with no JSON form")
