@@ -41,9 +41,8 @@ func (m *Matcher) explainTerms(out []ConditionScore, targets []explainTarget, wo
 		return
 	}
 	// One buffer for every result's credits, kept between calls:
-	// explaining runs every turn.
-	// One more result's room: the credits of the conditions past the
-	// targets, which are weighed but not credited, go there.
+	// explaining runs every turn. It has one result's room more, for the
+	// conditions past the targets, weighed but not credited.
 	n := (len(out) + 1) * len(words)
 	if cap(scratch.credit) < n {
 		scratch.credit = make([]float64, n)
