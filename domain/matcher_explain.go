@@ -41,8 +41,9 @@ func (m *Matcher) explainTerms(out []ConditionScore, targets []explainTarget, wo
 		return
 	}
 	// One buffer for every result's credits, kept between calls:
-	// explaining runs every turn.
-	n := len(out) * len(words)
+	// explaining runs every turn. It has one result's room more, for the
+	// conditions past the targets, weighed but not credited.
+	n := (len(out) + 1) * len(words)
 	if cap(scratch.credit) < n {
 		scratch.credit = make([]float64, n)
 	}
@@ -58,7 +59,13 @@ func (m *Matcher) explainTerms(out []ConditionScore, targets []explainTarget, wo
 	conds.n = len(targets)
 	for i := conds.n; i < len(conds.c); i++ {
 		conds.c[i] = conds.c[conds.n-1] // weighed, not credited
+		credit[i] = flat[len(out)*len(words):]
 	}
+	// Every feature adds to all three rows, with no test of the count or
+	// of the weight: a weight of 0 adds +0 to credits that are never -0,
+	// which changes none, and a row past the targets is thrown away. Each
+	// credit still gets the same products added in feature order.
+	c0, c1, c2 := credit[0], credit[1], credit[2]
 	var ws [matcherExplained]float64
 	for j, e := range q.e {
 		sp := q.spans[j]
@@ -68,15 +75,11 @@ func (m *Matcher) explainTerms(out []ConditionScore, targets []explainTarget, wo
 		}
 		share := float64(e.v) / float64(len(origins))
 		m.weightsOf(e.id, &conds, &ws)
-		for i, w := range ws[:conds.n] {
-			// A weight of 0 would add +0 to credits that are never -0:
-			// nothing.
-			if w != 0 {
-				ci := credit[i]
-				for _, o := range origins {
-					ci[o] += share * w
-				}
-			}
+		x0, x1, x2 := share*ws[0], share*ws[1], share*ws[2]
+		for _, o := range origins {
+			c0[o] += x0
+			c1[o] += x1
+			c2[o] += x2
 		}
 	}
 	all := make([]string, 0, 3*len(out)) // every result's, one allocation
