@@ -16,7 +16,7 @@ func TestWithTenantIsWithValue(t *testing.T) {
 	outer := WithTenant(parent, "tenant-a")
 	inner := WithTenant(context.WithValue(outer, otherKey{}, "shadowed"), "tenant-b")
 	for _, c := range []struct {
-		ctx          context.Context
+		ctx           context.Context
 		tenant, other string
 	}{
 		{parent, "", "other"},
