@@ -139,8 +139,11 @@ func NewBudgetGate(cfg BudgetConfig, budgets ports.BudgetStore, meter ports.Usag
 		ledgers: map[string]*ledger{}, usage: map[usageKey]*usageEntry{}}, nil
 }
 
-// MonthOf is the budget month of t: "2006-01" in UTC.
-func MonthOf(t time.Time) string { return t.UTC().Format("2006-01") }
+// MonthOf is the budget month of t: "2006-01" in UTC. Every turn asks
+// it, so the month's string is kept (domain.DateFormat).
+func MonthOf(t time.Time) string { return budgetMonth.Format(t.UTC()) }
+
+var budgetMonth = domain.NewDateFormat("2006-01")
 
 // MonthEnd is when t's budget month ends and the next one's budget starts.
 func MonthEnd(t time.Time) time.Time {

@@ -32,6 +32,16 @@ func withTimeout(parent context.Context, timeout time.Duration) *deadlineContext
 	return c
 }
 
+// startTimeout is withTimeout(parent, timeout) made in c, a zero context
+// the caller holds, or in a new one when c is nil.
+func startTimeout(c *deadlineContext, parent context.Context, timeout time.Duration) *deadlineContext {
+	if c == nil {
+		return withTimeout(parent, timeout)
+	}
+	c.start(parent, timeout)
+	return c
+}
+
 // start sets up a zero c as withTimeout(parent, timeout), for a context
 // held in a struct of the caller's (a turn's own, say).
 func (c *deadlineContext) start(parent context.Context, timeout time.Duration) {

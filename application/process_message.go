@@ -85,7 +85,13 @@ func (uc *ProcessMessage) RetryReleases(r *Releases) { uc.releases = r }
 // Releases.Release does; the lease's Release is kept for a retry only when
 // the store was unreachable, so a turn's release allocates no closure.
 func (uc *ProcessMessage) release(ctx context.Context, lease ports.SessionLease) {
-	if err := attemptRelease(ctx, lease.Release); domain.IsCode(err, domain.CodeStoreUnavailable) {
+	uc.releaseIn(nil, ctx, lease)
+}
+
+// releaseIn is release with its attempt bounded by attempt, a zero context
+// of the caller's, or by one of its own when attempt is nil.
+func (uc *ProcessMessage) releaseIn(attempt *deadlineContext, ctx context.Context, lease ports.SessionLease) {
+	if err := attemptReleaseIn(attempt, ctx, lease.Release); domain.IsCode(err, domain.CodeStoreUnavailable) {
 		uc.releases.queue(uc.cfg.LeaseTTL, lease.Release)
 	}
 }
@@ -112,6 +118,9 @@ type PreparedTurn struct {
 	keeper   renewer
 	renewCtx context.Context // what the keeper renews the lease under
 	turnCtx  deadlineContext // what the engine runs under (TurnTimeout)
+	// commitCtx and releaseCtx bound the commit's first attempt and the
+	// release, held here rather than allocated each.
+	commitCtx, releaseCtx deadlineContext
 }
 
 // Prepare does everything that can fail before the engine starts:
@@ -251,7 +260,7 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 	// What outlives the request (renewals, the commit, the release) runs
 	// under one context without its cancellation.
 	detached := context.WithoutCancel(ctx)
-	defer uc.release(detached, p.lease)
+	defer uc.releaseIn(&p.releaseCtx, detached, p.lease)
 	p.keepLease(detached)
 	defer p.keeper.stop()
 	var spent domain.TokenUsage
@@ -283,7 +292,7 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 
 	// The turn is recorded even when the client is gone, so its outcome is
 	// never lost; that write gets its own short deadline.
-	if err := uc.commit(detached, p.lease.Token(), turn); err != nil {
+	if err := uc.commit(detached, p.lease.Token(), turn, &p.commitCtx); err != nil {
 		return uc.commitFailed(ctx, turn, runErr, err)
 	}
 	if runErr != nil {
@@ -332,14 +341,15 @@ func (p *PreparedTurn) outcome(ctx context.Context, turn *domain.Turn, out *port
 // answer or the deadline passes. So a turn that was committed is never
 // reported failed (and its idempotency key never released for a retry
 // that would run it twice) unless the store stays unreachable throughout.
-func (uc *ProcessMessage) commit(ctx context.Context, lease ports.LeaseToken, turn *domain.Turn) error {
+// The first attempt runs under first, a zero context of the caller's.
+func (uc *ProcessMessage) commit(ctx context.Context, lease ports.LeaseToken, turn *domain.Turn, first *deadlineContext) error {
 	ctx = detach(ctx)
 	start := time.Now()
 	// The first attempt needs no budget of its own (its write and read-back
 	// take at most one CommitTimeout each) and almost always settles the
 	// commit, so the retry loop, its backoff and its deadline are only set
 	// up when the store was unreachable.
-	err := uc.tryCommit(ctx, lease, turn)
+	err := uc.tryCommit(ctx, lease, turn, first)
 	if !domain.IsCode(err, domain.CodeStoreUnavailable) {
 		return err
 	}
@@ -368,7 +378,7 @@ func (uc *ProcessMessage) retryCommit(ctx context.Context, lease ports.LeaseToke
 			pending = nil
 			return struct{}{}, err
 		}
-		err := uc.tryCommit(budgetCtx, lease, turn)
+		err := uc.tryCommit(budgetCtx, lease, turn, nil)
 		if err != nil && !domain.IsCode(err, domain.CodeStoreUnavailable) {
 			return struct{}{}, backoff.Permanent(err)
 		}
@@ -378,9 +388,10 @@ func (uc *ProcessMessage) retryCommit(ctx context.Context, lease ports.LeaseToke
 }
 
 // tryCommit is one attempt: the write, and when its outcome is unknown, a
-// read of the turn.
-func (uc *ProcessMessage) tryCommit(ctx context.Context, lease ports.LeaseToken, turn *domain.Turn) error {
-	attempt := withTimeout(ctx, uc.cfg.CommitTimeout)
+// read of the turn. The write runs under attempt, a zero context of the
+// caller's, or under one of its own when attempt is nil.
+func (uc *ProcessMessage) tryCommit(ctx context.Context, lease ports.LeaseToken, turn *domain.Turn, attempt *deadlineContext) error {
+	attempt = startTimeout(attempt, ctx, uc.cfg.CommitTimeout)
 	defer attempt.stop()
 	err := uc.turns.CommitTurn(attempt, lease, turn)
 	if err == nil || !domain.IsCode(err, domain.CodeStoreUnavailable) {

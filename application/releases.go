@@ -61,7 +61,13 @@ func (r *Releases) Release(ctx context.Context, lapse time.Duration, release fun
 // caller's request has ended. release is only called: a method value
 // passed here need not be allocated.
 func attemptRelease(ctx context.Context, release func(context.Context) error) error {
-	attempt := withTimeout(detach(ctx), ReleaseAttempt)
+	return attemptReleaseIn(nil, ctx, release)
+}
+
+// attemptReleaseIn is attemptRelease bounded by attempt, a zero context of
+// the caller's, or by one of its own when attempt is nil.
+func attemptReleaseIn(attempt *deadlineContext, ctx context.Context, release func(context.Context) error) error {
+	attempt = startTimeout(attempt, detach(ctx), ReleaseAttempt)
 	defer attempt.stop()
 	return release(attempt)
 }

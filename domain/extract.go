@@ -76,7 +76,10 @@ type Extractor struct {
 	v       Variable
 	pattern *regexp.Regexp // pattern variables
 	valid   *regexp.Regexp // pattern variables with Valid
-	words   *phraseMatcher // enum and boolean variables
+	// needs are what every match of pattern holds: a message that lacks
+	// them has no match (patternNeeds).
+	needs needSets
+	words *phraseMatcher // enum and boolean variables
 }
 
 // NewExtractor compiles v's extractor. v must have passed validation; an
@@ -89,6 +92,7 @@ func NewExtractor(v Variable) (*Extractor, error) {
 		if x.pattern, err = regexp.Compile("(?i)" + v.Pattern); err != nil {
 			return nil, fmt.Errorf("variable %s: pattern: %w", v.Name, err)
 		}
+		x.needs = patternNeeds("(?i)" + v.Pattern)
 		if v.Valid != "" {
 			if x.valid, err = regexp.Compile("(?i)^(?:" + v.Valid + ")$"); err != nil {
 				return nil, fmt.Errorf("variable %s: valid: %w", v.Name, err)
@@ -241,6 +245,9 @@ func valueKey(v any) string {
 // held to Valid. A mismatch on Valid has no words of its own: the hint
 // says what a valid value looks like.
 func (x *Extractor) patternCandidates(msg string) []candidate {
+	if !x.needs.admits(msg) {
+		return nil
+	}
 	var out []candidate
 	for _, m := range x.pattern.FindAllStringSubmatchIndex(msg, 32) {
 		if m[0] == m[1] {

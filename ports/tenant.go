@@ -12,13 +12,31 @@ type tenantKey struct{}
 // is done for, so that an adapter (the chat model) can act with that
 // tenant's own credentials.
 func WithTenant(ctx context.Context, tenantID string) context.Context {
-	return context.WithValue(ctx, tenantKey{}, tenantID)
+	return &tenantContext{Context: ctx, tenant: tenantID}
+}
+
+// tenantContext is context.WithValue(ctx, tenantKey{}, tenant) in one
+// allocation, not two: the value it gives under tenantKey is itself, so the
+// tenant's string is not boxed apart. Every turn makes one.
+type tenantContext struct {
+	context.Context
+	tenant string
+}
+
+// Value is the context itself under tenantKey, else the parent's value.
+func (c *tenantContext) Value(k any) any {
+	if k == (tenantKey{}) {
+		return c
+	}
+	return c.Context.Value(k)
 }
 
 // TenantOf returns the tenant ctx carries, or "".
 func TenantOf(ctx context.Context) string {
-	t, _ := ctx.Value(tenantKey{}).(string)
-	return t
+	if c, ok := ctx.Value(tenantKey{}).(*tenantContext); ok {
+		return c.tenant
+	}
+	return ""
 }
 
 // SealedSecret is a secret encrypted at rest: the id of the key that

@@ -47,6 +47,9 @@ func daysBetween(params ...any) (any, error) {
 	return int(math.Round(days[1].Sub(days[0]).Hours() / 24)), nil
 }
 
+// whenToday formats a guard's today, the same for a day's turns.
+var whenToday = domain.NewDateFormat(domain.DateLayout)
+
 // Guard is a compiled transition guard (a transition's when). It is
 // immutable and safe for concurrent use.
 type Guard struct {
@@ -69,7 +72,7 @@ func CompileWhen(src string, limits domain.PolicyLimits) (*Guard, error) {
 // taken.
 func (g *Guard) Holds(vars, meta map[string]any, now time.Time) (bool, error) {
 	machine := vm.VM{MemoryBudget: exprMemoryBudget}
-	out, err := machine.Run(g.prog, whenEnv{Vars: vars, Meta: meta, Today: now.Format(domain.DateLayout)})
+	out, err := machine.Run(g.prog, whenEnv{Vars: vars, Meta: meta, Today: whenToday.Format(now)})
 	if err != nil {
 		return false, err
 	}
