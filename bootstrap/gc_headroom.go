@@ -6,7 +6,6 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
-	"sync/atomic"
 )
 
 // Go's collector starts the next cycle when the heap has grown by GOGC
@@ -53,7 +52,10 @@ type gcTuner struct {
 	headroom uint64
 	floor    int
 	samples  []metrics.Sample
-	stopped  atomic.Bool
+	// mu is held while a cycle's tune runs, so that once stop has
+	// returned no tune of this tuner sets the percent again.
+	mu      sync.Mutex
+	stopped bool
 	// tuned, when set, receives each percent set (tests wait on it).
 	tuned chan int
 }
@@ -68,7 +70,11 @@ func startGCTuner(headroom uint64, floor int, tuned chan int) (stop func()) {
 	}}
 	t.tune()
 	t.arm()
-	return func() { t.stopped.Store(true) }
+	return func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		t.stopped = true
+	}
 }
 
 // sentinel is what each cycle finds unreachable; a pointer makes it an
@@ -78,12 +84,22 @@ type sentinel struct{ _ *gcTuner }
 
 func (t *gcTuner) arm() {
 	runtime.AddCleanup(&sentinel{}, func(t *gcTuner) {
-		if t.stopped.Load() {
-			return
+		if t.tuneUnlessStopped() {
+			t.arm()
 		}
-		t.tune()
-		t.arm()
 	}, t)
+}
+
+// tuneUnlessStopped tunes unless stop was called, and reports whether it
+// did.
+func (t *gcTuner) tuneUnlessStopped() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped {
+		return false
+	}
+	t.tune()
+	return true
 }
 
 func (t *gcTuner) tune() {

@@ -52,6 +52,7 @@ func TestTunerKeepsTheGoalAtTheKeptHeapPlusTheHeadroom(t *testing.T) {
 	assert.LessOrEqual(t, goal[0].Value.Uint64(), uint64(minHeapBase+headroom)*101/100)
 	for _, kept := range []int{8 << 20, 24 << 20} {
 		keep = append(keep, make([]byte, kept))
+		drain(tuned)
 		runtime.GC()
 		p := <-tuned
 		s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/stack:bytes"},
@@ -82,15 +83,33 @@ func TestApplyRuntimeTunesOnlyWithAHeadroom(t *testing.T) {
 	assert.NotNil(t, runningTuner.stop)
 	runningTuner.Unlock()
 
+	// A cycle's tune may still be on its way when the tuner is replaced:
+	// once ApplyRuntime has returned it sets nothing, and GOGC's percent
+	// is the one in force, not the tuner's last.
 	t.Setenv("GOGC", "150")
-	debug.SetGCPercent(150)
+	runtime.GC()
 	s, err = ApplyRuntime(RuntimeConfig{GCHeadroom: "256MiB", GCPercent: 100, MemoryLimit: "off"}, zap.NewNop())
 	require.NoError(t, err)
 	assert.Zero(t, s.GCHeadroom)
+	assert.Equal(t, 150, s.GCPercent)
 	runningTuner.Lock()
 	assert.Nil(t, runningTuner.stop)
 	runningTuner.Unlock()
 	runtime.GC()
 	runtime.GC()
 	assert.Equal(t, 150, debug.SetGCPercent(150), "no tuner changed GOGC's percent")
+}
+
+func TestGOGCPercentReadsAsTheRuntimeReadsIt(t *testing.T) {
+	for v, want := range map[string]int{"off": -1, "150": 150, "0": 0, "-5": -5, "lots": 100, "": 100} {
+		assert.Equal(t, want, gogcPercent(v), "GOGC=%q", v)
+	}
+}
+
+// drain drops a tune a collection of the runtime's own may have left.
+func drain(tuned chan int) {
+	select {
+	case <-tuned:
+	default:
+	}
 }

@@ -80,7 +80,9 @@ func ApplyRuntime(c RuntimeConfig, log *zap.Logger) (RuntimeSettings, error) {
 	replaceGCTuner(nil)
 	if v := os.Getenv("GOGC"); v != "" {
 		s.FromEnvironment = append(s.FromEnvironment, "GOGC")
-		s.GCPercent = debug.SetGCPercent(-1)
+		// GOGC's own percent, not the one in force: a tuner stopped
+		// above may have left its last.
+		s.GCPercent = gogcPercent(v)
 		debug.SetGCPercent(s.GCPercent)
 	} else {
 		debug.SetGCPercent(c.GCPercent)
@@ -162,4 +164,17 @@ func RuntimeFromEnv() (RuntimeConfig, error) {
 		return c, err
 	}
 	return c, c.Validate()
+}
+
+// gogcPercent is the percent the runtime reads from GOGC=v at start: "off"
+// is -1 (no collection by percent), an integer is itself, and anything
+// else the default, 100.
+func gogcPercent(v string) int {
+	if v == "off" {
+		return -1
+	}
+	if p, err := strconv.Atoi(v); err == nil {
+		return p
+	}
+	return 100
 }
