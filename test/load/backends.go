@@ -62,7 +62,11 @@ func (b *bench) backendRuns(bundle, store string, env []string) (backendRow, err
 		return backendRow{}, err
 	}
 	defer b.stop(f.cmd)
-	if err := seedInScenario(newChatClient(f.url, token()), b.phrases, backendUsers, backendHistory); err != nil {
+	openings, err := b.openings(100)
+	if err != nil {
+		return backendRow{}, err
+	}
+	if err := seedInScenario(newChatClient(f.url, token()), b.phrases, openings.messages, backendUsers, backendHistory); err != nil {
 		return backendRow{}, fmt.Errorf("seeding: %w", err)
 	}
 	row := backendRow{store: store}

@@ -41,7 +41,8 @@ type bench struct {
 	wrk      *wrker
 	report   *report
 	procs    []*exec.Cmd
-	profiles string // directory keeping each run's raw profiles ("": none kept)
+	profiles string                // directory keeping each run's raw profiles ("": none kept)
+	chosen   map[int]openingChoice // by rule count, see openings
 }
 
 // section is one part of the bench; sections run in order and each adds
@@ -246,6 +247,27 @@ func (b *bench) bundleFile(n int) (string, error) {
 		return path, nil
 	}
 	return path, runBundle([]string{"-rules", strconv.Itoa(n), "-out", path})
+}
+
+// openings are the returning users' first messages at n rules (see
+// chooseOpenings), chosen once per rule count.
+func (b *bench) openings(n int) (openingChoice, error) {
+	if o, ok := b.chosen[n]; ok {
+		return o, nil
+	}
+	path, err := b.bundleFile(n)
+	if err != nil {
+		return openingChoice{}, err
+	}
+	o, err := chooseOpenings(path, b.phrases)
+	if err != nil {
+		return o, err
+	}
+	if b.chosen == nil {
+		b.chosen = map[int]openingChoice{}
+	}
+	b.chosen[n] = o
+	return o, nil
 }
 
 // counter sums every sample of a metric on /metrics.

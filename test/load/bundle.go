@@ -57,7 +57,7 @@ func buildBundle(p *phrases, n int) map[string]any {
 			rule["cooldown_turns"] = 1
 		}
 		if i%11 == 5 {
-			rule["scope"], rule["scope_id"] = "scenario", "card_delivery"
+			rule["scope"], rule["scope_id"] = "scenario", benchScenario
 		}
 		rules = append(rules, rule)
 	}
@@ -71,13 +71,13 @@ func buildBundle(p *phrases, n int) map[string]any {
 			"text": "I can help with " + strings.ReplaceAll(intent, "_", " ") + ". Let me look into it for you."})
 	}
 	templates = append(templates, m{"id": "fallback", "mode": "fallback", "text": "Let me find someone who can help with that."})
-	entry := p.forRule[scenarioIntent][:scenarioEntries]
+	entry := p.listedOpenings()
 	examples := p.forRule[scenarioIntent][scenarioEntries:min(len(p.forRule[scenarioIntent]), 4*scenarioEntries)]
 	return m{
 		"agent": m{"id": benchAgent, "tenant_id": benchTenant, "name": fmt.Sprintf("bench bank agent (%d rules)", n),
 			"system_prompt": "You are the assistant of a bank.", "settings": m{"history_turns": 10}},
 		"rules": rules,
-		"scenarios": []m{{"id": "card_delivery", "name": "card delivery", "entry_condition": strings.Join(entry, "; "),
+		"scenarios": []m{{"id": benchScenario, "name": "card delivery", "entry_condition": strings.Join(entry, "; "),
 			"entry_examples": examples, "entry_step_id": "track",
 			"steps": []m{
 				{"id": "track", "instructions": "Find out when the card was ordered and where it was sent.",
@@ -87,6 +87,10 @@ func buildBundle(p *phrases, n int) map[string]any {
 		"tools":     []m{},
 	}
 }
+
+// benchScenario is the bench agent's scenario, which returning users are
+// in.
+const benchScenario = "card_delivery"
 
 // idOf makes an intent name (some end in "?") into an id.
 func idOf(intent string) string {

@@ -79,10 +79,16 @@ func (p *phrases) messages() []string {
 // lists.
 const scenarioEntries = 6
 
-// opening is a message that starts the bench agent's scenario: one of the
-// phrasings its entry condition lists.
+// listedOpenings are the phrasings the scenario's entry condition lists.
+func (p *phrases) listedOpenings() []string {
+	return p.forRule[scenarioIntent][:scenarioEntries]
+}
+
+// opening is a message meant to start the bench agent's scenario: one of
+// the phrasings its entry condition lists. Runs of many returning users
+// draw theirs from bench.openings instead, which checks that they do.
 func (p *phrases) opening(i int) string {
-	return p.forRule[scenarioIntent][i%scenarioEntries]
+	return p.listedOpenings()[i%scenarioEntries]
 }
 
 // jsonString is s as it appears inside a JSON string literal.

@@ -28,6 +28,7 @@ func reportWith(focalRPS int64, p99at100, p99at10k int64) *report {
 		pair(syncConfig{"mix", 100, 32}, goodRun(focalRPS*4, 4_000_000, 300, 1500)),
 		pair(syncConfig{"mix", 100, 1}, goodRun(8000, 4_000_000, 300, p99at100)),
 		pair(syncConfig{"mix", 10000, 1}, goodRun(8000, 4_000_000, 400, p99at10k)),
+		pair(syncConfig{"new", 10000, 32}, goodRun(20000, 4_000_000, 400, 3000)),
 	}
 	return r
 }
@@ -119,6 +120,38 @@ func TestVoidReasons(t *testing.T) {
 	} {
 		require.Equal(t, tc.void, tc.run.Void() != "", "%+v", tc.run)
 	}
+}
+
+// Runs of returning users at a rule count where too few of them were in
+// the scenario when their load began are void, whatever they answered,
+// and the report says why; new users' runs, and the other rule count's,
+// stand.
+func TestTooFewSeededUsersInTheScenarioVoidTheirRuns(t *testing.T) {
+	seeded := func(at100, at10k int) *report {
+		good := reportWith(6000, 1500, 9000)
+		r := newReport()
+		r.seeded = []seeding{{rules: 100, users: 500, inScenario: at100}, {rules: 10000, users: 500, inScenario: at10k,
+			openings: "none of 153 card_arrival phrasings starts it in process, best entry score 0.00"}}
+		for _, row := range good.pairs {
+			r.addPair(row)
+		}
+		return r
+	}
+	r := seeded(500, 50)
+	row := verdictOf(t, r, p99At10kTarget)
+	require.Equal(t, void, row.status, "10 %% of the returning users in the scenario is not the workload")
+	require.Contains(t, row.measured, "only 50 of 500 returning users (10%) were in the scenario when their load began, fewer than 90%")
+	md := r.markdown()
+	require.Contains(t, tableLine(t, md, p99At10kTarget), "| **void** |")
+	require.Contains(t, md, "Thrown out (returning-user mix (70% returning), 10000 rules, 1 connection): all 3 pairs: only 50 of 500")
+	require.Contains(t, md, "500 of 500 at 100 rules, 50 of 500 at 10000 rules (none of 153 card_arrival phrasings starts it in process, best entry score 0.00)")
+	require.Contains(t, md, "| new users, 10000 rules, 32 connections | 5000 |", "new users have no scenario to be in")
+	require.Equal(t, met, verdictOf(t, r, p99Target).status, "100 rules' users were all in it")
+	require.Equal(t, met, verdictOf(t, r, throughputTarget).status)
+
+	require.Equal(t, met, verdictOf(t, seeded(500, 450), p99At10kTarget).status, "90 % is enough")
+	require.Equal(t, void, verdictOf(t, seeded(500, 449), p99At10kTarget).status)
+	require.Equal(t, void, verdictOf(t, seeded(449, 500), throughputTarget).status)
 }
 
 func TestSoakVerdictIsTheSlope(t *testing.T) {

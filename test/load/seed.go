@@ -68,11 +68,12 @@ func (c *chatClient) session(id string) (benchSession, error) {
 }
 
 // seedReturningUsers gives users ret-0..ret-<n-1> a history of turns
-// messages, the first of which is meant to start the bench agent's
-// scenario, then reads every session back and fails unless it holds that
-// many turns: returning users are what they claim to be. It answers how
-// many are in the scenario, which the caller requires or reports.
-func seedReturningUsers(c *chatClient, p *phrases, n, turns int) (inScenario int, err error) {
+// messages, the first of which, one of openings in turn, is meant to start
+// the bench agent's scenario, then reads every session back and fails
+// unless it holds that many turns: returning users are what they claim to
+// be. It answers how many are in the scenario, which the caller requires
+// or reports.
+func seedReturningUsers(c *chatClient, p *phrases, openings []string, n, turns int) (inScenario int, err error) {
 	msgs := p.messages()
 	var wg sync.WaitGroup
 	var active atomic.Int64
@@ -87,7 +88,7 @@ func seedReturningUsers(c *chatClient, p *phrases, n, turns int) (inScenario int
 			for k := range turns {
 				msg := msgs[(i*turns+k)%len(msgs)]
 				if k == 0 {
-					msg = p.opening(i)
+					msg = openings[i%len(openings)]
 				}
 				a, err := c.chat(user, msg)
 				if err != nil {
@@ -114,8 +115,8 @@ func seedReturningUsers(c *chatClient, p *phrases, n, turns int) (inScenario int
 
 // seedInScenario is seedReturningUsers for runs that need every returning
 // user inside the scenario.
-func seedInScenario(c *chatClient, p *phrases, n, turns int) error {
-	active, err := seedReturningUsers(c, p, n, turns)
+func seedInScenario(c *chatClient, p *phrases, openings []string, n, turns int) error {
+	active, err := seedReturningUsers(c, p, openings, n, turns)
 	if err == nil && active < n {
 		err = fmt.Errorf("%d of %d seeded users have an active scenario after %d turns", active, n, turns)
 	}

@@ -44,7 +44,11 @@ func (b *bench) soak(d time.Duration, rate int) error {
 	}
 	defer b.stop(f.cmd)
 	client := newChatClient(f.url, token())
-	if err := seedInScenario(client, b.phrases, b.users, historyTurns); err != nil {
+	openings, err := b.openings(100)
+	if err != nil {
+		return err
+	}
+	if err := seedInScenario(client, b.phrases, openings.messages, b.users, historyTurns); err != nil {
 		return fmt.Errorf("seeding the soak's returning users: %w", err)
 	}
 	growth, err := readSessionGrowth(client)

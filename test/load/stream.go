@@ -447,7 +447,7 @@ type historyMeasure struct{ fresh, window, long []loadRun }
 // then ret-0 alone gets 1,000 and is the long session.
 func (b *bench) historyRuns(c *chatClient, url string) (historyMeasure, error) {
 	var m historyMeasure
-	if _, err := seedReturningUsers(c, b.phrases, b.users, domain.DefaultHistoryTurns); err != nil {
+	if _, err := seedReturningUsers(c, b.phrases, b.phrases.listedOpenings(), b.users, domain.DefaultHistoryTurns); err != nil {
 		return m, fmt.Errorf("history window prefill: %w", err)
 	}
 	for i := range 1000 {

@@ -69,7 +69,7 @@ func (b *bench) syncScenarios() error {
 				b.stop(f.cmd)
 				return err
 			}
-			b.report.pairs = append(b.report.pairs, row)
+			b.report.addPair(row)
 		}
 		b.stop(f.cmd)
 	}
@@ -126,11 +126,15 @@ type profileResult struct {
 // records how many the scenario holds, and, before the first pairs, how
 // both sides collect garbage.
 func (b *bench) seed(focalURL, ginURL string, rules int) error {
-	active, err := seedReturningUsers(newChatClient(focalURL, token()), b.phrases, b.users, historyTurns)
+	openings, err := b.openings(rules)
+	if err != nil {
+		return err
+	}
+	active, err := seedReturningUsers(newChatClient(focalURL, token()), b.phrases, openings.messages, b.users, historyTurns)
 	if err != nil {
 		return fmt.Errorf("seeding %d returning users (%d rules): %w", b.users, rules, err)
 	}
-	b.report.seeded = append(b.report.seeded, seeding{rules: rules, users: b.users, inScenario: active})
+	b.report.seeded = append(b.report.seeded, seeding{rules: rules, users: b.users, inScenario: active, openings: openings.text()})
 	if b.report.gc == nil {
 		return b.readCollectors(focalURL, ginURL)
 	}
