@@ -75,7 +75,7 @@ func parseBenchFlags(args []string) benchOptions {
 	fs.StringVar(&o.pgURL, "postgres", os.Getenv("FOCAL_TEST_POSTGRES_URL"), "PostgreSQL URL for the PostgreSQL rows (empty: skipped, and the report says so)")
 	fs.IntVar(&o.idle, "idle-streams", 10000, "idle SSE streams to hold open at once (0: skip)")
 	fs.StringVar(&o.phrases, "phrases", defaultPhrases, "Banking77-style CSV the rules and messages come from")
-	fs.StringVar(&o.only, "only", "", "comma-separated sections to run (default: all): engine, replay, sync, soak, mongo, mongo commands, postgres statements, backends, streaming, history, idle streams, integrity")
+	fs.StringVar(&o.only, "only", "", "comma-separated sections to run (default: all): engine, replay, sync, publish, soak, mongo, mongo commands, postgres statements, backends, streaming, history, idle streams, integrity")
 	fs.StringVar(&o.profiles, "keep-profiles", "", "directory to keep the raw CPU and allocation profiles of the profiled runs in (for go tool pprof)")
 	_ = fs.Parse(args)
 	return o
@@ -87,6 +87,7 @@ func (o benchOptions) sections() []section {
 		{"engine", (*bench).engineBenchmarks},
 		{"replay", (*bench).replayBenchmark},
 		{"sync", (*bench).syncScenarios},
+		{"publish", (*bench).publishing},
 		{"soak", func(b *bench) error { return b.soak(o.soak, o.soakRate) }},
 		{"mongo", func(b *bench) error { return b.mongo(o.mongoURI) }},
 		{"mongo commands", func(b *bench) error { return b.mongoCommandsPerTurn(o.mongoURI) }},

@@ -39,9 +39,14 @@ func runBundle(args []string) error {
 // and that returning users stay in. The scenario's intent has no rules of
 // its own: a matcher that learns from examples cannot tell a scenario
 // entry from rules made of the same phrasings, and neither could a person.
-func buildBundle(p *phrases, n int) map[string]any {
+func buildBundle(p *phrases, n int) map[string]any { return buildBundleVariant(p, n, 0) }
+
+// buildBundleVariant is buildBundle with the rules' conditions recombined
+// from another seed: variant 0 is buildBundle's, the others the same agent
+// with as many rules, none of whose compiled forms any cache holds.
+func buildBundleVariant(p *phrases, n int, variant uint64) map[string]any {
 	type m = map[string]any
-	rng := rand.New(rand.NewPCG(7, uint64(n)))
+	rng := rand.New(rand.NewPCG(7+variant, uint64(n)))
 	var rules, templates []m
 	ruleIntents := slices.DeleteFunc(slices.Clone(p.intents), func(s string) bool { return s == scenarioIntent })
 	for i := range n - 2 {

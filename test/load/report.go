@@ -30,7 +30,7 @@ func (c syncConfig) label() string {
 // turns, and why each other pair was thrown out.
 func (r pairRow) validPairs() (focal, gin []loadRun, voids []string) {
 	if r.seedVoid != "" {
-		return nil, nil, []string{fmt.Sprintf("all %d pairs: %s", len(r.focal), r.seedVoid)}
+		return nil, nil, []string{r.seedVoid}
 	}
 	for i := range r.focal {
 		if v := r.focal[i].Void(); v != "" {
@@ -279,7 +279,7 @@ func (r *report) targets() []targetRow {
 		}
 		focal, gin, voids := row.validPairs()
 		v := medianOf(focal, f)
-		t := targetRow{target: name, measured: orVoid(fmt.Sprintf("%.3f ms", v), focal, voids), compare: fmt.Sprintf("bare gin %.3f ms", medianOf(gin, f)),
+		t := targetRow{target: name, measured: orVoid(fmt.Sprintf("%.3f ms", v), focal, voids), compare: unlessVoid(fmt.Sprintf("bare gin %.3f ms", medianOf(gin, f)), focal),
 			status: judge(v <= limit, voidOf(focal, voids))}
 		if t.status == notMet { // a void run's profile explains no verdict
 			t.costs = r.costsOf(row)
@@ -312,13 +312,13 @@ func (r *report) throughputTargets(row *pairRow) []targetRow {
 		measured += fmt.Sprintf("; %d pair(s) thrown out", n)
 	}
 	t := targetRow{target: "returning-user mix, 32 connections: ≥ 50% of bare gin's throughput", measured: orVoid(measured, focal, voids),
-		compare: fmt.Sprintf("bare gin %.0f req/s", medianOf(gin, rps)), status: judge(ratio >= 0.5, voidOf(focal, voids))}
+		compare: unlessVoid(fmt.Sprintf("bare gin %.0f req/s", medianOf(gin, rps)), focal), status: judge(ratio >= 0.5, voidOf(focal, voids))}
 	if t.status == notMet {
 		t.costs = strings.TrimSpace(budgetText(row, runtime.NumCPU(), 0.5) + "\n\n" + r.costsOf(row))
 	}
 	return []targetRow{t, {target: "32 connections: p50 / p99 beside bare gin",
 		measured: orVoid(fmt.Sprintf("%.3f / %.3f ms", medianOf(focal, p50ms), medianOf(focal, p99ms)), focal, voids),
-		compare:  fmt.Sprintf("bare gin %.3f / %.3f ms", medianOf(gin, p50ms), medianOf(gin, p99ms)), status: informational}}
+		compare:  unlessVoid(fmt.Sprintf("bare gin %.3f / %.3f ms", medianOf(gin, p50ms), medianOf(gin, p99ms)), focal), status: informational}}
 }
 
 // orVoid is measured, or why nothing was when every run was thrown out:
@@ -328,6 +328,15 @@ func orVoid(measured string, focal []loadRun, voids []string) string {
 		return why
 	}
 	return measured
+}
+
+// unlessVoid is a figure to compare with, or a dash when every run was
+// thrown out and there is nothing to compare.
+func unlessVoid(compare string, focal []loadRun) string {
+	if len(focal) == 0 {
+		return "—"
+	}
+	return compare
 }
 
 func percents(xs []float64) string {

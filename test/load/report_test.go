@@ -143,7 +143,7 @@ func TestTooFewSeededUsersInTheScenarioVoidTheirRuns(t *testing.T) {
 	require.Contains(t, row.measured, "only 50 of 500 returning users (10%) were in the scenario when their load began, fewer than 90%")
 	md := r.markdown()
 	require.Contains(t, tableLine(t, md, p99At10kTarget), "| **void** |")
-	require.Contains(t, md, "Thrown out (returning-user mix (70% returning), 10000 rules, 1 connection): all 3 pairs: only 50 of 500")
+	require.Contains(t, md, "Thrown out (returning-user mix (70% returning), 10000 rules, 1 connection): only 50 of 500")
 	require.Contains(t, md, "500 of 500 at 100 rules, 50 of 500 at 10000 rules (none of 153 card_arrival phrasings starts it in process, best entry score 0.00)")
 	require.Contains(t, md, "| new users, 10000 rules, 32 connections | 5000 |", "new users have no scenario to be in")
 	require.Equal(t, met, verdictOf(t, r, p99Target).status, "100 rules' users were all in it")
@@ -308,4 +308,28 @@ func TestProcessCPUIsTheKernelsCount(t *testing.T) {
 	require.NoError(t, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
 	kernel := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	assert.InDelta(t, kernel.Seconds(), got.Seconds(), 0.05, "ticks of 10 ms, read a moment apart")
+}
+
+// The publish row is read from its runs, a measurement with no verdict;
+// a run that failed, or whose first turn ran on another version, voids it.
+func TestPublishRowIsComputedFromTheRuns(t *testing.T) {
+	run := func(publish, first, next time.Duration) publishRun {
+		return publishRun{publish: publish * time.Millisecond, first: first * time.Millisecond, next: next * time.Millisecond}
+	}
+	m := publishMeasure{runs: []publishRun{run(900, 4000, 2), run(1100, 3000, 3), run(1000, 5000, 2)}}
+	row := m.target()
+	require.Equal(t, informational, row.status)
+	require.Equal(t, "first turn after publishing a policy of 10,000 rules (a measurement; no target)", row.target)
+	require.Equal(t, "4000.0 ms from the publish's answer to the first turn's (per run: 4000.0, 3000.0, 5000.0 ms); the turn after it 2.0 ms", row.measured)
+	require.Equal(t, "the publish call (PUT /v1/agents/{id}/bundle) 1000.0 ms (per run: 900.0, 1100.0, 1000.0 ms)", row.compare)
+
+	r := reportWith(6000, 1500, 9000)
+	r.extra = append(r.extra, row)
+	require.True(t, strings.HasSuffix(tableLine(t, r.markdown(), "first turn after publishing"), "| — |"))
+
+	m.void = "the first turn after publishing version 3 ran on version 2 (<nil>)"
+	row = m.target()
+	require.Equal(t, void, row.status)
+	require.Equal(t, m.void, row.measured)
+	require.Equal(t, void, publishMeasure{}.target().status)
 }
