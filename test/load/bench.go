@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -247,7 +248,12 @@ func (b *bench) bundleFile(n int) (string, error) {
 	if _, err := os.Stat(path); err == nil {
 		return path, nil
 	}
-	return path, runBundle([]string{"-rules", strconv.Itoa(n), "-out", path})
+	// From the bench's own phrasings (-phrases), as its messages are.
+	data, err := json.MarshalIndent(buildBundle(b.phrases, n), "", " ")
+	if err != nil {
+		return "", err
+	}
+	return path, os.WriteFile(path, data, 0o644)
 }
 
 // openings are the returning users' first messages at n rules (see

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"time"
 
@@ -126,19 +129,87 @@ type profileResult struct {
 // records how many the scenario holds, and, before the first pairs, how
 // both sides collect garbage.
 func (b *bench) seed(focalURL, ginURL string, rules int) error {
-	openings, err := b.openings(rules)
-	if err != nil {
-		return err
-	}
-	active, err := seedReturningUsers(newChatClient(focalURL, token()), b.phrases, openings.messages, b.users, historyTurns)
+	c := newChatClient(focalURL, token())
+	active, how, err := b.seedUsers(c, rules)
 	if err != nil {
 		return fmt.Errorf("seeding %d returning users (%d rules): %w", b.users, rules, err)
 	}
-	b.report.seeded = append(b.report.seeded, seeding{rules: rules, users: b.users, inScenario: active, openings: openings.text()})
+	b.report.seeded = append(b.report.seeded, seeding{rules: rules, users: b.users, inScenario: active, openings: how})
 	if b.report.gc == nil {
 		return b.readCollectors(focalURL, ginURL)
 	}
 	return nil
+}
+
+// seedRules is the rule count the returning users' history is written
+// under when no phrasing starts the scenario at the count measured.
+const seedRules = 100
+
+// seedUsers writes the returning users' history through c, under the
+// policy of rules rules Focal serves, and answers how many the scenario
+// holds and how their openings were chosen.
+//
+// When no real phrasing starts the scenario at that many rules, as the
+// engine decides in process, the history is written under the agent's
+// policy of seedRules rules instead, published through the API, and the
+// policy of rules rules published back before the load: returning users
+// are then in the scenario they claim to be in, as users who were in one
+// when their agent's policy changed, and every turn measured is still
+// scored against every one of the rules. The report says so, beside
+// how many phrasings start the scenario at that count: a scenario no
+// message can start is the engine's to answer for, not the bench's to
+// hide.
+func (b *bench) seedUsers(c *chatClient, rules int) (active int, how string, err error) {
+	openings, err := b.openings(rules)
+	if err != nil {
+		return 0, "", err
+	}
+	if openings.starting > 0 || rules == seedRules {
+		active, err = seedReturningUsers(c, b.phrases, openings.messages, b.users, historyTurns)
+		return active, openings.text(), err
+	}
+	under, err := b.openings(seedRules)
+	if err != nil {
+		return 0, "", err
+	}
+	if err := b.publishFile(c, seedRules); err != nil {
+		return 0, "", err
+	}
+	// Sessions change only by their own turns: the count read back after
+	// seeding holds when the load begins.
+	if active, err = seedReturningUsers(c, b.phrases, under.messages, b.users, historyTurns); err != nil {
+		return 0, "", err
+	}
+	if err := b.publishFile(c, rules); err != nil {
+		return 0, "", err
+	}
+	// A new user's turn compiles the policy published, which the load's
+	// first run would otherwise wait for.
+	if _, err := c.chat("seed-warm", b.phrases.messages()[0]); err != nil {
+		return 0, "", err
+	}
+	return active, fmt.Sprintf("%s, so seeded under the %d-rule policy with the %d phrasings of %d that start it there, then the %d-rule policy published through the API",
+		openings.text(), seedRules, under.starting, under.tried, rules), nil
+}
+
+// publishFile publishes the bench agent with n rules, the bundle Focal
+// was started with at that count, through the API.
+func (b *bench) publishFile(c *chatClient, n int) error {
+	path, err := b.bundleFile(n)
+	if err != nil {
+		return err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	// Compact: 10,000 rules indented come near the API's body limit.
+	var body bytes.Buffer
+	if err := json.Compact(&body, data); err != nil {
+		return err
+	}
+	_, err = c.putBundle(body.Bytes())
+	return err
 }
 
 // readCollectors records the collector settings both sides applied and
