@@ -23,11 +23,23 @@ type publishRun struct {
 	// policy compiled on first use makes its first user wait; next is
 	// the turn after that, with the policy in place.
 	publish, first, next time.Duration
+	// stale turns ran on the previous version before one ran on the
+	// version published, onNew after the publish's answer: a server that
+	// answers from the old policy while the new one compiles.
+	stale int
+	onNew time.Duration
 }
 
+// publishWait is how long after a publish the bench waits for a turn on
+// the version published, sending one every stalePause or so.
+const (
+	publishWait = 5 * time.Minute
+	stalePause  = 10 * time.Millisecond
+)
+
 // publishMeasure is every run of the publish section, or why the
-// measurement is void: a run that failed, or whose first turn did not run
-// on the policy published, throws out all of them.
+// measurement is void: a run that failed, or after which no turn ran on
+// the policy published, throws out all of them.
 type publishMeasure struct {
 	runs []publishRun
 	void string
@@ -86,19 +98,39 @@ func (b *bench) publishOnce(c *chatClient, variant uint64, message string) (publ
 	if err != nil {
 		return publishRun{}, err
 	}
-	first, err := c.chat(user, message)
+	turn, err := c.chat(user, message)
 	answered := time.Now()
 	if err != nil {
 		return publishRun{}, fmt.Errorf("first turn after publishing: %w", err)
 	}
+	run := publishRun{publish: published.Sub(start), first: answered.Sub(published)}
+	// Each turn's record says which version it ran on; reading it is
+	// part of the wait only while turns run on the previous one.
+	for {
+		v, err := c.turnVersion(turn.TurnID)
+		if err != nil {
+			return run, err
+		}
+		if v == version {
+			break
+		}
+		if run.stale++; time.Since(published) > publishWait {
+			return run, fmt.Errorf("no turn ran on version %d within %s of its publish (%d on version %d)", version, publishWait, run.stale, v)
+		}
+		// Paced, so that turns on the old policy do not take the CPU
+		// the new one compiles on: onNew is known to within the pause.
+		time.Sleep(stalePause)
+		if turn, err = c.chat(user, message); err != nil {
+			return run, err
+		}
+		answered = time.Now()
+	}
+	run.onNew = answered.Sub(published)
 	if _, err := c.chat(user, message); err != nil {
-		return publishRun{}, fmt.Errorf("second turn after publishing: %w", err)
+		return run, fmt.Errorf("turn after the first on the version published: %w", err)
 	}
-	next := time.Since(answered)
-	if v, err := c.turnVersion(first.TurnID); err != nil || v != version {
-		return publishRun{}, fmt.Errorf("the first turn after publishing version %d ran on version %d (%v)", version, v, err)
-	}
-	return publishRun{publish: published.Sub(start), first: answered.Sub(published), next: next}, nil
+	run.next = time.Since(answered)
+	return run, nil
 }
 
 // putBundle publishes a bundle as the tenant's admin and answers the
@@ -165,7 +197,16 @@ func (m publishMeasure) target() targetRow {
 	first, firsts := ms(func(r publishRun) time.Duration { return r.first })
 	publish, publishes := ms(func(r publishRun) time.Duration { return r.publish })
 	next, _ := ms(func(r publishRun) time.Duration { return r.next })
-	row.measured = fmt.Sprintf("%.1f ms from the publish's answer to the first turn's (per run: %s ms); the turn after it %.1f ms", first, firsts, next)
+	row.measured = fmt.Sprintf("%.1f ms from the publish's answer to the first turn's (per run: %s ms)", first, firsts)
+	stale := 0
+	for _, r := range m.runs {
+		stale += r.stale
+	}
+	if stale > 0 {
+		onNew, onNews := ms(func(r publishRun) time.Duration { return r.onNew })
+		row.measured += fmt.Sprintf(", %d turn(s) in all on the previous version; to the first turn on the version published %.1f ms (per run: %s ms)", stale, onNew, onNews)
+	}
+	row.measured += fmt.Sprintf("; the turn after it %.1f ms", next)
 	row.compare = fmt.Sprintf("the publish call (PUT /v1/agents/{id}/bundle) %.1f ms (per run: %s ms)", publish, publishes)
 	return row
 }

@@ -327,7 +327,13 @@ func TestPublishRowIsComputedFromTheRuns(t *testing.T) {
 	r.extra = append(r.extra, row)
 	require.True(t, strings.HasSuffix(tableLine(t, r.markdown(), "first turn after publishing"), "| — |"))
 
-	m.void = "the first turn after publishing version 3 ran on version 2 (<nil>)"
+	// A server that answers from the previous policy while the new one
+	// compiles: the wait for the version published is shown too.
+	m.runs[1].stale, m.runs[1].onNew = 2, 9000*time.Millisecond
+	m.runs[0].onNew, m.runs[2].onNew = m.runs[0].first, m.runs[2].first
+	require.Equal(t, "4000.0 ms from the publish's answer to the first turn's (per run: 4000.0, 3000.0, 5000.0 ms), 2 turn(s) in all on the previous version; to the first turn on the version published 5000.0 ms (per run: 4000.0, 9000.0, 5000.0 ms); the turn after it 2.0 ms", m.target().measured)
+
+	m.void = "no turn ran on version 3 within 5m0s of its publish (40 on version 2)"
 	row = m.target()
 	require.Equal(t, void, row.status)
 	require.Equal(t, m.void, row.measured)
