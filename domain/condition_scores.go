@@ -43,6 +43,9 @@ type MessageScores struct {
 	similarity []float64        // to ExampleTexts, or nil
 	read       readMessage      // what scoring read of the message
 	scores     []ConditionScore // of the conditions scoring at least 0.01, best first
+	// unexplained: no score names an example or terms, and ExplainRule
+	// and ExplainEntry explain nothing more (ScoreMessageUnexplained).
+	unexplained bool
 }
 
 // ScoreMessage scores text against every rule and scenario entry.
@@ -50,14 +53,27 @@ type MessageScores struct {
 // ExampleTexts (NaN where unknown). The cost grows with the matcher's
 // weights for the message's words, not with the number of rules.
 func (cp *CompiledPolicy) ScoreMessage(text string, similarity []float64) *MessageScores {
+	return cp.scoreMessage(text, similarity, 0)
+}
+
+// ScoreMessageUnexplained is ScoreMessage without similarity and without
+// what explains the scores: no evidence it gives names an example or
+// terms. The scores are ScoreMessage's; ScoreMessage gives the rest from
+// the message alone, later (a turn record's explanation completed when it
+// is read, see Explained).
+func (cp *CompiledPolicy) ScoreMessageUnexplained(text string) *MessageScores {
+	return cp.scoreMessage(text, nil, unexplained)
+}
+
+func (cp *CompiledPolicy) scoreMessage(text string, similarity []float64, opts scoreOptions) *MessageScores {
 	bufs := messageBufferPool.Get().(*messageBuffers)
 	s := &MessageScores{cp: cp, bufs: bufs, text: readMessageTextIn(text, defaultMatcherTuning.negationScope, bufs),
-		similarity: cp.similarityOrNil(similarity)}
+		similarity: cp.similarityOrNil(similarity), unexplained: opts&unexplained != 0}
 	if cp.global == nil {
 		return s
 	}
 	s.in = cp.global.input(text, "", s.similarity)
-	s.scores, s.read = cp.global.matcher.scoreTextIn(s.text, s.in, nil, &bufs.kept)
+	s.scores, s.read = cp.global.matcher.scoreTextIn(s.text, s.in, nil, &bufs.kept, opts)
 	return s
 }
 
@@ -178,9 +194,21 @@ func (s *MessageScores) ExplainEntry(scenarioID string) ConditionEvidence {
 	return s.explain(c)
 }
 
+// Rule is rule i's evidence as Rules gives it (zero when its condition
+// scored below 0.01), explaining nothing more.
+func (s *MessageScores) Rule(i int) ConditionEvidence {
+	if i < 0 || i >= len(s.cp.ruleCond) {
+		return ConditionEvidence{}
+	}
+	if k, ok := s.indexOf(s.cp.ruleCond[i]); ok {
+		return s.cp.global.evidence(s.scores[k])
+	}
+	return ConditionEvidence{}
+}
+
 func (s *MessageScores) explain(c int) ConditionEvidence {
 	if i, ok := s.indexOf(c); ok {
-		if s.scores[i].Example < 0 {
+		if s.scores[i].Example < 0 && !s.unexplained {
 			s.explainAt(i)
 		}
 		return s.cp.global.evidence(s.scores[i])
@@ -188,7 +216,12 @@ func (s *MessageScores) explain(c int) ConditionEvidence {
 	if s.cp.global == nil {
 		return ConditionEvidence{}
 	}
-	for _, cs := range s.cp.global.matcher.Score(s.in, []int{c}) {
+	m, opts := s.cp.global.matcher, withTerms
+	if s.unexplained {
+		opts |= unexplained
+	}
+	scores, _ := m.scoreIn(readMessageText(s.in.Text, m.tuning.negationScope), s.in, []int{c}, opts)
+	for _, cs := range scores {
 		return s.cp.global.evidence(cs)
 	}
 	return ConditionEvidence{}

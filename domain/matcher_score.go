@@ -103,9 +103,9 @@ func (k *keptArrays) clear() { clear(k.scores[:cap(k.scores)]) }
 
 // scoreTextIn is scoreText with the results and the message's vector in
 // kept's arrays (grown as needed), which the caller keeps as long as what
-// it returns.
-func (m *Matcher) scoreTextIn(text *messageText, in MatchInput, candidates []int, kept *keptArrays) ([]ConditionScore, readMessage) {
-	return m.scoreWith(text, in, candidates, keepRead|withTerms, kept)
+// it returns, and opts (unexplained) added to scoreText's.
+func (m *Matcher) scoreTextIn(text *messageText, in MatchInput, candidates []int, kept *keptArrays, opts scoreOptions) ([]ConditionScore, readMessage) {
+	return m.scoreWith(text, in, candidates, keepRead|withTerms|opts, kept)
 }
 
 // scoreOnce is scoreText for a caller that will explain no more of the
@@ -126,6 +126,9 @@ const (
 	// withTerms sets the Terms of the results explained; without it they
 	// stay nil (a step's scores, whose terms nothing reads).
 	withTerms
+	// unexplained leaves every result's Example -1 and Terms nil: a
+	// turn whose explanation is completed when its record is read.
+	unexplained
 )
 
 // scoreIn is scoreText, returning what it read of the message with
@@ -189,7 +192,9 @@ func (m *Matcher) scoreWith(text *messageText, in MatchInput, candidates []int, 
 		}
 		out[i] = cs
 	}
-	m.explain(out, words, &q, sem, scratch, opts&withTerms != 0)
+	if opts&unexplained == 0 {
+		m.explain(out, words, &q, sem, scratch, opts&withTerms != 0)
+	}
 	if !keep {
 		return out, readMessage{}
 	}

@@ -122,6 +122,11 @@ type Retrieval struct {
 	Note string `json:"note,omitempty"`
 	// Judge is set when the rule judge ran.
 	Judge *JudgeDecision `json:"judge,omitempty"`
+	// Deferred is set on a stored record whose candidates, matches and
+	// scenario entries name no example nor terms yet: its reader
+	// completes them from the message and the policy version, and clears
+	// it, before anyone sees the record.
+	Deferred bool `json:"deferred,omitempty"`
 }
 
 // JudgeDecision is the rule judge's verdict on the candidates.

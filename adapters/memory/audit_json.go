@@ -139,6 +139,9 @@ func (e *encoder) appendRetrieval(b []byte, r *domain.Retrieval) ([]byte, error)
 	if r.Note != "" {
 		b = appendField(b, ',', "note", r.Note)
 	}
+	if r.Deferred {
+		b = append(b, `,"deferred":true`...)
+	}
 	return append(b, '}'), nil
 }
 
