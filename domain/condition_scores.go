@@ -62,13 +62,13 @@ func (cp *CompiledPolicy) ScoreMessage(text string, similarity []float64) *Messa
 // the message alone, later (a turn record's explanation completed when it
 // is read, see Explained).
 func (cp *CompiledPolicy) ScoreMessageUnexplained(text string) *MessageScores {
-	return cp.scoreMessage(text, nil, unexplained)
+	return cp.scoreMessage(text, nil, skipExplain)
 }
 
 func (cp *CompiledPolicy) scoreMessage(text string, similarity []float64, opts scoreOptions) *MessageScores {
 	bufs := messageBufferPool.Get().(*messageBuffers)
 	s := &MessageScores{cp: cp, bufs: bufs, text: readMessageTextIn(text, defaultMatcherTuning.negationScope, bufs),
-		similarity: cp.similarityOrNil(similarity), unexplained: opts&unexplained != 0}
+		similarity: cp.similarityOrNil(similarity), unexplained: opts&skipExplain != 0}
 	if cp.global == nil {
 		return s
 	}
@@ -218,7 +218,7 @@ func (s *MessageScores) explain(c int) ConditionEvidence {
 	}
 	m, opts := s.cp.global.matcher, withTerms
 	if s.unexplained {
-		opts |= unexplained
+		opts |= skipExplain
 	}
 	scores, _ := m.scoreIn(readMessageText(s.in.Text, m.tuning.negationScope), s.in, []int{c}, opts)
 	for _, cs := range scores {
@@ -263,6 +263,35 @@ type StepScores struct {
 	Exit *ConditionEvidence
 	// Stay is how well the message fits the rest of the policy instead.
 	Stay ConditionEvidence
+	// Unexplained: no evidence names an example (Step of unexplained
+	// scores, at a step that StepExplainsLater). ReadContext: the message
+	// was read with the context (a short reply), which explaining it
+	// later needs again.
+	Unexplained, ReadContext bool
+}
+
+// StepExplainsLater reports whether a message's unexplained scores
+// (ScoreMessageUnexplained) leave the examples of the step's scores
+// unexplained too, for ScoreStep to give later: when each of its
+// transitions leads to a step of its own, so that a move names the
+// transition it weighed.
+func (cp *CompiledPolicy) StepExplainsLater(scenarioID, stepID string) bool {
+	sc := cp.Scenario(scenarioID)
+	if sc == nil {
+		return false
+	}
+	st := sc.Step(stepID)
+	if st == nil {
+		return false
+	}
+	for i, tr := range st.Transitions {
+		for _, other := range st.Transitions[:i] {
+			if other.To == tr.To {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // ScoreStep scores text at a step. context is what the agent last asked
@@ -271,17 +300,20 @@ type StepScores struct {
 // neither transitions nor an exit, scores nothing.
 func (cp *CompiledPolicy) ScoreStep(scenarioID, stepID, text, context string, similarity []float64) StepScores {
 	return cp.scoreStep(scenarioID, stepID, readMessageText(text, defaultMatcherTuning.negationScope), context,
-		cp.similarityOrNil(similarity))
+		cp.similarityOrNil(similarity), false)
 }
 
 // Step is ScoreStep for the message s scored, with its similarities: the
-// message is read once for both.
+// message is read once for both. Unexplained scores leave the step's
+// unexplained when StepExplainsLater.
 func (s *MessageScores) Step(scenarioID, stepID, context string) StepScores {
-	return s.cp.scoreStep(scenarioID, stepID, s.text, context, s.similarity)
+	return s.cp.scoreStep(scenarioID, stepID, s.text, context, s.similarity, s.unexplained)
 }
 
-// scoreStep is ScoreStep with the message read and its similarity checked.
-func (cp *CompiledPolicy) scoreStep(scenarioID, stepID string, text *messageText, context string, similarity []float64) StepScores {
+// scoreStep is ScoreStep with the message read and its similarity checked,
+// without what explains the scores when unexplained and the step
+// explains later.
+func (cp *CompiledPolicy) scoreStep(scenarioID, stepID string, text *messageText, context string, similarity []float64, unexplained bool) StepScores {
 	sc := cp.steps[StepKey(scenarioID, stepID)]
 	if sc == nil {
 		return StepScores{}
@@ -292,7 +324,11 @@ func (cp *CompiledPolicy) scoreStep(scenarioID, stepID string, text *messageText
 		return out
 	}
 	// Without terms: navigation reads a step's scores and examples only.
-	scores, _ := set.matcher.scoreIn(text, set.input(text.text, context, similarity), set.all, 0)
+	var opts scoreOptions
+	if unexplained && cp.StepExplainsLater(scenarioID, stepID) {
+		opts, out.Unexplained, out.ReadContext = skipExplain, true, set.matcher.readsContext(text, context)
+	}
+	scores, _ := set.matcher.scoreIn(text, set.input(text.text, context, similarity), set.all, opts)
 	// A step has a few conditions: finding one among the scores costs
 	// less than a table of them made each turn.
 	at := func(c int) ConditionEvidence {

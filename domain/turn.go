@@ -127,6 +127,10 @@ type Retrieval struct {
 	// completes them from the message and the policy version, and clears
 	// it, before anyone sees the record.
 	Deferred bool `json:"deferred,omitempty"`
+	// Context is, on a deferred record of a short reply at a step, what
+	// the agent last asked, which the step's matcher read the reply with:
+	// the reader needs it again, and clears it with Deferred.
+	Context string `json:"context,omitempty"`
 }
 
 // JudgeDecision is the rule judge's verdict on the candidates.

@@ -142,6 +142,9 @@ func (e *encoder) appendRetrieval(b []byte, r *domain.Retrieval) ([]byte, error)
 	if r.Deferred {
 		b = append(b, `,"deferred":true`...)
 	}
+	if r.Context != "" {
+		b = appendField(b, ',', "context", r.Context)
+	}
 	return append(b, '}'), nil
 }
 

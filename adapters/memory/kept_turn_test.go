@@ -177,13 +177,18 @@ func BenchmarkKeepTurn(b *testing.B) {
 
 // BenchmarkKeepDeferredTurn is BenchmarkKeepTurn for the records the same
 // turns leave now that the engine defers a words-only turn's examples and
-// terms to the record's reader (domain.Retrieval.Deferred): without them.
+// terms to the record's reader (domain.Retrieval.Deferred): without them,
+// and with what the agent last asked (the bench agent's step instructions
+// and the previous reply) on a short reply at a step.
 func BenchmarkKeepDeferredTurn(b *testing.B) {
 	var recorded [5]*domain.Turn
 	for i := range recorded {
 		t := recordedTurn(b, i)
 		x := &t.Explanation
 		x.Retrieval.Deferred = true
+		if x.Scenario.Before != nil && len(strings.Fields(t.Message)) < 6 && i > 0 {
+			x.Retrieval.Context = "Find out when the card was ordered and where it was sent.\n" + recorded[i-1].Response
+		}
 		for k := range x.Candidates {
 			x.Candidates[k].Example, x.Candidates[k].Terms = "", nil
 		}
@@ -192,9 +197,7 @@ func BenchmarkKeepDeferredTurn(b *testing.B) {
 			*r, _, _ = strings.Cut(*r, "; most like the example ")
 		}
 		for k := range x.Scenario.Options {
-			if o := &x.Scenario.Options[k]; o.Move == domain.MoveStart {
-				o.Example = ""
-			}
+			x.Scenario.Options[k].Example = ""
 		}
 		recorded[i] = t
 	}

@@ -3,6 +3,7 @@ package alignment
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"golang.org/x/sync/singleflight"
 
@@ -20,7 +21,12 @@ import (
 // message alone (a step's matcher, which reads what the agent last asked
 // too, still explains as the turn runs), so scoring the message again
 // against the same version gives the same scores, and explaining them in
-// the order the turn would have gives the same explanation.
+// the order the turn would have gives the same explanation. A step's
+// matcher reads a short reply with what the agent last asked: the record
+// keeps that (Retrieval.Context) when it counted, and the step's options
+// are explained again from it. A step with two transitions to one step
+// is explained as the turn runs: an option names only the step it leads
+// to.
 
 // completeExplanation fills in what a deferred explanation x of message
 // left out, as the turn would have written it had it not deferred, and
@@ -29,6 +35,7 @@ import (
 func completeExplanation(cp *domain.CompiledPolicy, message string, x *domain.Explanation) {
 	s := cp.ScoreMessage(message, nil)
 	defer s.Release()
+	completeStep(cp, message, x)
 	// In the turn's order: the scenario started first (its entry is
 	// explained even when the matcher named no example for it, which
 	// changes what the rules sharing its condition are given), then the
@@ -65,7 +72,42 @@ func completeExplanation(cp *domain.CompiledPolicy, message string, x *domain.Ex
 			*r = string(appendQuoted(append([]byte(*r), "; most like the example "...), m.Example))
 		}
 	}
-	x.Retrieval.Deferred = false
+	x.Retrieval.Deferred, x.Retrieval.Context = false, ""
+}
+
+// completeStep names the examples of the options a deferred turn weighed
+// at its step (stepMove's: the exit, the transitions, staying; the step
+// is the one the decision left from), read with the context the record
+// kept.
+func completeStep(cp *domain.CompiledPolicy, message string, x *domain.Explanation) {
+	dec := &x.Scenario
+	if dec.Before == nil || !cp.StepExplainsLater(dec.Before.ID, dec.Before.Step) {
+		return
+	}
+	var scores *domain.StepScores
+	for i := range dec.Options {
+		o := &dec.Options[i]
+		if o.Move == domain.MoveStart {
+			continue
+		}
+		if scores == nil {
+			st := cp.ScoreStep(dec.Before.ID, dec.Before.Step, message, x.Retrieval.Context, nil)
+			scores = &st
+		}
+		switch o.Move {
+		case domain.MoveExit:
+			if scores.Exit != nil {
+				o.Example = scores.Exit.Example
+			}
+		case domain.MoveStay:
+			o.Example = scores.Stay.Example
+		case domain.MoveAdvance:
+			trs := cp.Scenario(dec.Before.ID).Step(dec.Before.Step).Transitions
+			if k := slices.IndexFunc(trs, func(tr domain.Transition) bool { return tr.To == o.Target }); k >= 0 && k < len(scores.Transitions) {
+				o.Example = scores.Transitions[k].Example
+			}
+		}
+	}
 }
 
 // Bounds of the compiled policy versions a RecordExplainer keeps of its

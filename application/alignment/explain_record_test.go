@@ -74,7 +74,7 @@ func deferredScript(test []labelled.Labelled, stride int) []string {
 	// that scores below three rules.
 	mixed := "why was my top up declined and my transfer failed and my card is not working, can I buy this online"
 	flow := []string{"I want to place an order", "yes", "ok", "checkout and pay", "the second one", "buy it now",
-		"I'd like to order a jacket", "how does checkout work", "change", "stop ordering", mixed, "hello", "pay", "stop ordering"}
+		"I'd like to order a jacket", "how does checkout work", "back to the products", "how does checkout work", "change", "stop ordering", mixed, "hello", "pay", "stop ordering"}
 	out := []string{mixed}
 	for i := 0; i*stride < len(test); i++ {
 		out = append(out, test[i*stride].Text)
@@ -103,6 +103,10 @@ func TestDeferredExplanationReadsBackAsEager(t *testing.T) {
 	small := orderPolicy()
 	small.Agent.Version = 2
 	v1, v3 := bankingVersion(train, 10, 1), bankingVersion(train, 30, 3)
+	// A step with two ways back to one step, explained as the turn runs.
+	help := &v3.Scenarios[0].Steps[1]
+	help.Transitions = append(help.Transitions, domain.Transition{To: "pick", Condition: "go back",
+		Examples: []string{"go back", "back to the products"}})
 	// Matches past the best three, and the scenario started on an entry
 	// that may score below them.
 	v1.Agent.Settings.TopK, v1.Agent.Settings.MatchThreshold, v1.Agent.Settings.ScenarioEntryThreshold = 8, 0.02, 0.02
@@ -112,7 +116,7 @@ func TestDeferredExplanationReadsBackAsEager(t *testing.T) {
 	reader, err := NewRecordExplainer(fresh, history)
 	require.NoError(t, err)
 
-	var seen struct{ turns, examples, terms, reasons, starts, matchedPast3, shortInFlow int }
+	var seen struct{ turns, examples, terms, reasons, starts, matchedPast3, shortInFlow, stepExamples, contexts, twinSteps int }
 	for _, v := range []int64{1, 2, 3} {
 		p := history.versions[v]
 		model := newFakeModel(say("Which one would you like?"))
@@ -126,6 +130,22 @@ func TestDeferredExplanationReadsBackAsEager(t *testing.T) {
 			require.True(t, got.Explanation.Retrieval.Deferred, msg)
 			for _, c := range got.Explanation.Candidates {
 				require.True(t, c.Example == "" && c.Terms == nil, "the turn explained %s", c.RuleID)
+			}
+			twins := false
+			if b := got.Explanation.Scenario.Before; b != nil && b.Step == "help" && v == 3 {
+				twins = true
+				seen.twinSteps++
+			}
+			for _, o := range got.Explanation.Scenario.Options {
+				require.True(t, o.Example == "" || twins, "the turn explained its %s option", o.Move)
+			}
+			if got.Explanation.Retrieval.Context != "" {
+				seen.contexts++
+			}
+			for _, o := range want.Explanation.Scenario.Options {
+				if o.Move != domain.MoveStart && o.Example != "" {
+					seen.stepExamples++
+				}
 			}
 
 			rec := readBack(t, &domain.Turn{TenantID: testTenant, AgentID: testAgent, AgentVersion: v, Message: msg,
@@ -157,7 +177,8 @@ func TestDeferredExplanationReadsBackAsEager(t *testing.T) {
 	t.Logf("%+v", seen)
 	require.Greater(t, seen.turns, 300)
 	for what, n := range map[string]int{"examples": seen.examples, "terms": seen.terms, "reasons": seen.reasons,
-		"scenario starts": seen.starts, "more than three matches": seen.matchedPast3, "short replies in a flow": seen.shortInFlow} {
+		"scenario starts": seen.starts, "more than three matches": seen.matchedPast3, "short replies in a flow": seen.shortInFlow,
+		"examples of a step's options": seen.stepExamples, "short replies read with what was asked": seen.contexts, "a step with two ways to one step": seen.twinSteps} {
 		require.Positive(t, n, "the script must exercise %s", what)
 	}
 	// Each version was compiled once for all its records.

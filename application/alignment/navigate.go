@@ -19,7 +19,8 @@ type matching struct {
 
 // match scores the message. asked is what the agent last asked at the
 // current step; a short reply is read with it. unexplained leaves what
-// explains the message's scores (not the step's) to the record's reader.
+// explains the message's scores, and the step's when it explains later
+// (domain.CompiledPolicy.StepExplainsLater), to the record's reader.
 func match(cp *domain.CompiledPolicy, in ports.TurnInput, similarity []float64, asked string, unexplained bool) matching {
 	var m matching
 	if unexplained {

@@ -65,8 +65,10 @@ type decided struct {
 	similarity []float64
 	note       string
 	// unexplained: the explanation leaves its examples and terms to the
-	// record's reader (Deps.DeferExplanations).
+	// record's reader (Deps.DeferExplanations); stepContext is what the
+	// step's matcher read a short reply with, which the reader needs.
 	unexplained bool
+	stepContext string
 	coll        collection
 	nav         navigation
 	// filtered are the rules in scope that may not fire, with why.
@@ -116,6 +118,9 @@ func (e *Engine) decide(ctx context.Context, in ports.TurnInput, timer *stepTime
 		}
 	}
 	scores := match(d.cp, in, d.similarity, asked, d.unexplained)
+	if scores.step.ReadContext {
+		d.stepContext = asked
+	}
 	// What the turn keeps of the scores is copied out of them by the end
 	// of decide: the arrays the message was read into go back.
 	defer scores.message.Release()
