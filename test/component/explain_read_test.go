@@ -123,13 +123,18 @@ func (a *explainApp) explanations(t *testing.T) []string {
 
 // The turn records the API gives of turns that left their explanation to
 // the reader are byte for byte those of turns that wrote it whole, on the
-// memory and the SQLite stores, over three versions of the agent.
+// memory and the SQLite stores, over three versions of the agent; on
+// SQLite also once the server has restarted, when every version is
+// compiled again from the store's policy history to read them.
 func TestDeferredExplanationsThroughTheAPI(t *testing.T) {
 	for _, store := range []string{"memory", "sqlite"} {
 		t.Run(store, func(t *testing.T) {
+			dir := t.TempDir()
+			envOf := func(name string) map[string]string {
+				return map[string]string{"FOCAL_STORE": store, "FOCAL_SQLITE_PATH": filepath.Join(dir, name+".db")}
+			}
 			start := func(name string, extra ...fx.Option) *explainApp {
-				env := map[string]string{"FOCAL_STORE": store, "FOCAL_SQLITE_PATH": filepath.Join(t.TempDir(), name+".db")}
-				app := harness.Start(t, env, extra...)
+				app := harness.Start(t, envOf(name), extra...)
 				return &explainApp{app: app, token: harness.Token(t, harness.DemoTenant)}
 			}
 			eager := start("eager", fx.Supply(bootstrap.ExplainEagerly(true)))
@@ -154,6 +159,13 @@ func TestDeferredExplanationsThroughTheAPI(t *testing.T) {
 				examples += bytes.Count([]byte(want[i]), []byte(`"nearest_example"`))
 			}
 			require.Positive(t, examples, "the turns must name examples")
+			if store != "sqlite" {
+				return
+			}
+			lazy.app.Stop(t)
+			restarted := start("lazy")
+			restarted.session, restarted.turns = lazy.session, lazy.turns
+			require.Equal(t, want, restarted.explanations(t), "read by a server that compiled no version yet")
 		})
 	}
 }
