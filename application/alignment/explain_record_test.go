@@ -42,7 +42,7 @@ func (h *versionHistory) GetPolicyVersion(_ context.Context, tenantID, agentID s
 }
 
 // banking77Rows reads the Banking77 set named (train or test).
-func banking77Rows(t *testing.T, name string) []labelled.Labelled {
+func banking77Rows(t testing.TB, name string) []labelled.Labelled {
 	t.Helper()
 	path := filepath.Join("..", "..", "testdata", "banking77", name+".csv")
 	data, err := os.ReadFile(path)
@@ -222,4 +222,24 @@ func TestDeferredExplanationWithoutItsVersion(t *testing.T) {
 	h := hybrid.run("I want to place an order")
 	require.Equal(t, domain.RetrievalHybrid, h.Explanation.Retrieval.Mode)
 	require.False(t, h.Explanation.Retrieval.Deferred)
+}
+
+// BenchmarkCompleteTurn is what a read of a deferred record costs: a
+// Banking77 agent's turn record (77 rules, 10 examples each) completed,
+// its version compiled.
+func BenchmarkCompleteTurn(b *testing.B) {
+	p := bankingVersion(banking77Rows(b, "train"), 10, 1)
+	h := newHarness(b, p, newFakeModel(say("Sure.")), func(d *Deps) { d.DeferExplanations = true })
+	msg := "I still have not received my new card, I ordered over a week ago."
+	out, err := h.try(msg)
+	require.NoError(b, err)
+	raw, err := json.Marshal(&domain.Turn{TenantID: testTenant, AgentID: testAgent, AgentVersion: 1, Message: msg, Explanation: out.Explanation})
+	require.NoError(b, err)
+	reader, err := NewRecordExplainer(h.engine, &versionHistory{versions: map[int64]*domain.Policy{1: p}})
+	require.NoError(b, err)
+	for b.Loop() {
+		var rec domain.Turn
+		require.NoError(b, json.Unmarshal(raw, &rec))
+		require.NoError(b, reader.CompleteTurn(context.Background(), &rec))
+	}
 }
