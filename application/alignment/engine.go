@@ -53,7 +53,7 @@ type Deps struct {
 	Tools    ports.ToolInvoker
 	Limits   domain.PolicyLimits
 	// DeferExplanations leaves out of a words-only turn's explanation
-	// what its record's reader completes (CompleteExplanation): set when
+	// what its record's reader completes (RecordExplainer): set when
 	// every reader of the records does.
 	DeferExplanations bool
 }

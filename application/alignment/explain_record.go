@@ -13,20 +13,18 @@ import (
 )
 
 // A words-only turn (Deps.DeferExplanations) records its candidates,
-// matches and scenario entries without the example each is most like and
-// the words that weighed most: finding them was a third of matching, and
-// only a reader of the record wants them. The record keeps what gives
-// them back exactly: the message, the policy version, the candidates and
-// matches by rule, the scenario move. The global matcher reads the
-// message alone (a step's matcher, which reads what the agent last asked
-// too, still explains as the turn runs), so scoring the message again
-// against the same version gives the same scores, and explaining them in
-// the order the turn would have gives the same explanation. A step's
-// matcher reads a short reply with what the agent last asked: the record
-// keeps that (Retrieval.Context) when it counted, and the step's options
-// are explained again from it. A step with two transitions to one step
-// is explained as the turn runs: an option names only the step it leads
-// to.
+// matches, scenario entries and step options without the example each is
+// most like and the words that weighed most: finding them was a third of
+// matching, and only a reader of the record wants them. The record keeps
+// what gives them back exactly: the message, the policy version, the
+// candidates and matches by rule, the scenario move. The global matcher
+// reads the message alone, so scoring it again against the same version
+// gives the same scores, and explaining them in the order the turn would
+// have gives the same explanation. A step's matcher reads a short reply
+// with what the agent last asked: the record keeps that
+// (Retrieval.Context) when it counted, and the step's options are
+// explained again with it. A step with two transitions to one step is
+// explained as the turn runs: an option names only the step it leads to.
 
 // completeExplanation fills in what a deferred explanation x of message
 // left out, as the turn would have written it had it not deferred, and
