@@ -11,17 +11,26 @@ import (
 // Conversations answers questions about sessions and turns: the audit view
 // of what happened and why.
 type Conversations struct {
-	sessions ports.SessionStore
-	turns    ports.TurnStore
-	clock    ports.Clock
+	sessions  ports.SessionStore
+	turns     ports.TurnStore
+	clock     ports.Clock
+	explainer TurnExplainer
 }
 
-// NewConversations returns the session and turn queries.
-func NewConversations(sessions ports.SessionStore, turns ports.TurnStore, clock ports.Clock) (*Conversations, error) {
-	if sessions == nil || turns == nil || clock == nil {
-		return nil, errors.New("conversations: stores and clock are required")
+// TurnExplainer completes a turn record whose explanation was left to its
+// reader (domain.Retrieval.Deferred), and leaves any other as it is.
+type TurnExplainer interface {
+	CompleteTurn(ctx context.Context, t *domain.Turn) error
+}
+
+// NewConversations returns the session and turn queries. Every turn they
+// return goes through explainer: the engine that deferred a record's
+// explanation is what completes it.
+func NewConversations(sessions ports.SessionStore, turns ports.TurnStore, clock ports.Clock, explainer TurnExplainer) (*Conversations, error) {
+	if sessions == nil || turns == nil || clock == nil || explainer == nil {
+		return nil, errors.New("conversations: stores, clock and turn explainer are required")
 	}
-	return &Conversations{sessions: sessions, turns: turns, clock: clock}, nil
+	return &Conversations{sessions: sessions, turns: turns, clock: clock, explainer: explainer}, nil
 }
 
 // CloseSession closes a session; its history stays readable and the next
@@ -81,7 +90,16 @@ func (q *Conversations) Turns(ctx context.Context, tenantID, sessionID string, q
 	if !IsUUID(sessionID) {
 		return ports.Page[domain.Turn]{}, domain.Errorf(domain.CodeSessionNotFound, "session %s not found", sessionID)
 	}
-	return q.turns.ListTurns(ctx, tenantID, sessionID, query)
+	page, err := q.turns.ListTurns(ctx, tenantID, sessionID, query)
+	if err != nil {
+		return page, err
+	}
+	for i := range page.Items {
+		if err := q.explainer.CompleteTurn(ctx, &page.Items[i]); err != nil {
+			return ports.Page[domain.Turn]{}, err
+		}
+	}
+	return page, nil
 }
 
 // Turn returns one turn's full record. TURN_NOT_FOUND.
@@ -89,5 +107,12 @@ func (q *Conversations) Turn(ctx context.Context, tenantID, turnID string) (*dom
 	if !IsUUID(turnID) {
 		return nil, domain.Errorf(domain.CodeTurnNotFound, "turn %s not found", turnID)
 	}
-	return q.turns.GetTurn(ctx, tenantID, turnID)
+	t, err := q.turns.GetTurn(ctx, tenantID, turnID)
+	if err != nil {
+		return nil, err
+	}
+	if err := q.explainer.CompleteTurn(ctx, t); err != nil {
+		return nil, err
+	}
+	return t, nil
 }

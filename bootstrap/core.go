@@ -41,17 +41,39 @@ type engineParams struct {
 	Embedder ports.Embedder    `optional:"true"`
 	Tools    ports.ToolInvoker `optional:"true"`
 	Limits   domain.PolicyLimits
+	Policies ports.PolicyHistory
+	Eager    ExplainEagerly `optional:"true"`
+}
+
+// ExplainEagerly, supplied as true (fx.Supply), has every turn write its
+// whole explanation as it runs, as before explanations were left to the
+// records' readers: what the tests that hold the two to the same bytes
+// compare against.
+type ExplainEagerly bool
+
+// engineOut is the engine and what completes the explanations it leaves
+// to the readers of its records.
+type engineOut struct {
+	fx.Out
+	Engine    ports.Engine
+	Explainer application.TurnExplainer
 }
 
 // newEngine builds the engine; each turn's context carries its tenant, so
-// the model can call with the tenant's own key.
-func newEngine(p engineParams) (ports.Engine, error) {
+// the model can call with the tenant's own key. A words-only turn's
+// record leaves its examples and terms to Conversations, which reads
+// every record through the explainer.
+func newEngine(p engineParams) (engineOut, error) {
 	e, err := alignment.New(alignment.Deps{Model: p.Model, History: p.History, Clock: p.Clock, Embedder: p.Embedder, Tools: p.Tools,
-		Limits: p.Limits})
+		Limits: p.Limits, DeferExplanations: !bool(p.Eager)})
 	if err != nil {
-		return nil, err
+		return engineOut{}, err
 	}
-	return application.ScopeToTenant(e), nil
+	x, err := alignment.NewRecordExplainer(e, p.Policies)
+	if err != nil {
+		return engineOut{}, err
+	}
+	return engineOut{Engine: application.ScopeToTenant(e), Explainer: x}, nil
 }
 
 // newReplayEngines builds each replay's engine like the live one, over the

@@ -43,6 +43,9 @@ type MessageScores struct {
 	similarity []float64        // to ExampleTexts, or nil
 	read       readMessage      // what scoring read of the message
 	scores     []ConditionScore // of the conditions scoring at least 0.01, best first
+	// unexplained: no score names an example or terms, and ExplainRule
+	// and ExplainEntry explain nothing more (ScoreMessageUnexplained).
+	unexplained bool
 }
 
 // ScoreMessage scores text against every rule and scenario entry.
@@ -50,14 +53,27 @@ type MessageScores struct {
 // ExampleTexts (NaN where unknown). The cost grows with the matcher's
 // weights for the message's words, not with the number of rules.
 func (cp *CompiledPolicy) ScoreMessage(text string, similarity []float64) *MessageScores {
+	return cp.scoreMessage(text, similarity, 0)
+}
+
+// ScoreMessageUnexplained is ScoreMessage without similarity and without
+// what explains the scores: no evidence it gives names an example or
+// terms. The scores are ScoreMessage's; ScoreMessage gives the rest from
+// the message alone, later (a turn record's explanation completed when it
+// is read, see Explained).
+func (cp *CompiledPolicy) ScoreMessageUnexplained(text string) *MessageScores {
+	return cp.scoreMessage(text, nil, skipExplain)
+}
+
+func (cp *CompiledPolicy) scoreMessage(text string, similarity []float64, opts scoreOptions) *MessageScores {
 	bufs := messageBufferPool.Get().(*messageBuffers)
 	s := &MessageScores{cp: cp, bufs: bufs, text: readMessageTextIn(text, defaultMatcherTuning.negationScope, bufs),
-		similarity: cp.similarityOrNil(similarity)}
+		similarity: cp.similarityOrNil(similarity), unexplained: opts&skipExplain != 0}
 	if cp.global == nil {
 		return s
 	}
 	s.in = cp.global.input(text, "", s.similarity)
-	s.scores, s.read = cp.global.matcher.scoreTextIn(s.text, s.in, nil, &bufs.kept)
+	s.scores, s.read = cp.global.matcher.scoreTextIn(s.text, s.in, nil, &bufs.kept, opts)
 	return s
 }
 
@@ -178,9 +194,21 @@ func (s *MessageScores) ExplainEntry(scenarioID string) ConditionEvidence {
 	return s.explain(c)
 }
 
+// Rule is rule i's evidence as Rules gives it (zero when its condition
+// scored below 0.01), explaining nothing more.
+func (s *MessageScores) Rule(i int) ConditionEvidence {
+	if i < 0 || i >= len(s.cp.ruleCond) {
+		return ConditionEvidence{}
+	}
+	if k, ok := s.indexOf(s.cp.ruleCond[i]); ok {
+		return s.cp.global.evidence(s.scores[k])
+	}
+	return ConditionEvidence{}
+}
+
 func (s *MessageScores) explain(c int) ConditionEvidence {
 	if i, ok := s.indexOf(c); ok {
-		if s.scores[i].Example < 0 {
+		if s.scores[i].Example < 0 && !s.unexplained {
 			s.explainAt(i)
 		}
 		return s.cp.global.evidence(s.scores[i])
@@ -188,7 +216,12 @@ func (s *MessageScores) explain(c int) ConditionEvidence {
 	if s.cp.global == nil {
 		return ConditionEvidence{}
 	}
-	for _, cs := range s.cp.global.matcher.Score(s.in, []int{c}) {
+	m, opts := s.cp.global.matcher, withTerms
+	if s.unexplained {
+		opts |= skipExplain
+	}
+	scores, _ := m.scoreIn(readMessageText(s.in.Text, m.tuning.negationScope), s.in, []int{c}, opts)
+	for _, cs := range scores {
 		return s.cp.global.evidence(cs)
 	}
 	return ConditionEvidence{}
@@ -230,6 +263,35 @@ type StepScores struct {
 	Exit *ConditionEvidence
 	// Stay is how well the message fits the rest of the policy instead.
 	Stay ConditionEvidence
+	// Unexplained: no evidence names an example (Step of unexplained
+	// scores, at a step that StepExplainsLater). ReadContext: the message
+	// was read with the context (a short reply), which explaining it
+	// later needs again.
+	Unexplained, ReadContext bool
+}
+
+// StepExplainsLater reports whether a message's unexplained scores
+// (ScoreMessageUnexplained) leave the examples of the step's scores
+// unexplained too, for ScoreStep to give later: when each of its
+// transitions leads to a step of its own, so that a move names the
+// transition it weighed.
+func (cp *CompiledPolicy) StepExplainsLater(scenarioID, stepID string) bool {
+	sc := cp.Scenario(scenarioID)
+	if sc == nil {
+		return false
+	}
+	st := sc.Step(stepID)
+	if st == nil {
+		return false
+	}
+	for i, tr := range st.Transitions {
+		for _, other := range st.Transitions[:i] {
+			if other.To == tr.To {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // ScoreStep scores text at a step. context is what the agent last asked
@@ -238,17 +300,20 @@ type StepScores struct {
 // neither transitions nor an exit, scores nothing.
 func (cp *CompiledPolicy) ScoreStep(scenarioID, stepID, text, context string, similarity []float64) StepScores {
 	return cp.scoreStep(scenarioID, stepID, readMessageText(text, defaultMatcherTuning.negationScope), context,
-		cp.similarityOrNil(similarity))
+		cp.similarityOrNil(similarity), false)
 }
 
 // Step is ScoreStep for the message s scored, with its similarities: the
-// message is read once for both.
+// message is read once for both. Unexplained scores leave the step's
+// unexplained when StepExplainsLater.
 func (s *MessageScores) Step(scenarioID, stepID, context string) StepScores {
-	return s.cp.scoreStep(scenarioID, stepID, s.text, context, s.similarity)
+	return s.cp.scoreStep(scenarioID, stepID, s.text, context, s.similarity, s.unexplained)
 }
 
-// scoreStep is ScoreStep with the message read and its similarity checked.
-func (cp *CompiledPolicy) scoreStep(scenarioID, stepID string, text *messageText, context string, similarity []float64) StepScores {
+// scoreStep is ScoreStep with the message read and its similarity checked,
+// without what explains the scores when unexplained and the step
+// explains later.
+func (cp *CompiledPolicy) scoreStep(scenarioID, stepID string, text *messageText, context string, similarity []float64, unexplained bool) StepScores {
 	sc := cp.steps[StepKey(scenarioID, stepID)]
 	if sc == nil {
 		return StepScores{}
@@ -259,7 +324,11 @@ func (cp *CompiledPolicy) scoreStep(scenarioID, stepID string, text *messageText
 		return out
 	}
 	// Without terms: navigation reads a step's scores and examples only.
-	scores, _ := set.matcher.scoreIn(text, set.input(text.text, context, similarity), set.all, 0)
+	var opts scoreOptions
+	if unexplained && cp.StepExplainsLater(scenarioID, stepID) {
+		opts, out.Unexplained, out.ReadContext = skipExplain, true, set.matcher.readsContext(text, context)
+	}
+	scores, _ := set.matcher.scoreIn(text, set.input(text.text, context, similarity), set.all, opts)
 	// A step has a few conditions: finding one among the scores costs
 	// less than a table of them made each turn.
 	at := func(c int) ConditionEvidence {

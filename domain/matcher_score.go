@@ -103,9 +103,9 @@ func (k *keptArrays) clear() { clear(k.scores[:cap(k.scores)]) }
 
 // scoreTextIn is scoreText with the results and the message's vector in
 // kept's arrays (grown as needed), which the caller keeps as long as what
-// it returns.
-func (m *Matcher) scoreTextIn(text *messageText, in MatchInput, candidates []int, kept *keptArrays) ([]ConditionScore, readMessage) {
-	return m.scoreWith(text, in, candidates, keepRead|withTerms, kept)
+// it returns, and opts (skipExplain) added to scoreText's.
+func (m *Matcher) scoreTextIn(text *messageText, in MatchInput, candidates []int, kept *keptArrays, opts scoreOptions) ([]ConditionScore, readMessage) {
+	return m.scoreWith(text, in, candidates, keepRead|withTerms|opts, kept)
 }
 
 // scoreOnce is scoreText for a caller that will explain no more of the
@@ -126,6 +126,9 @@ const (
 	// withTerms sets the Terms of the results explained; without it they
 	// stay nil (a step's scores, whose terms nothing reads).
 	withTerms
+	// skipExplain leaves every result's Example -1 and Terms nil: a
+	// turn whose explanation is completed when its record is read.
+	skipExplain
 )
 
 // scoreIn is scoreText, returning what it read of the message with
@@ -189,7 +192,9 @@ func (m *Matcher) scoreWith(text *messageText, in MatchInput, candidates []int, 
 		}
 		out[i] = cs
 	}
-	m.explain(out, words, &q, sem, scratch, opts&withTerms != 0)
+	if opts&skipExplain == 0 {
+		m.explain(out, words, &q, sem, scratch, opts&withTerms != 0)
+	}
 	if !keep {
 		return out, readMessage{}
 	}
@@ -256,11 +261,19 @@ func (m *Matcher) message(text *messageText, context string, buf *vecBuffer, cbu
 	}
 	words := text.words
 	q := m.vocab.messageVector(text, buf)
-	if context != "" && len(words) < matcherContextWords {
+	if context != "" && len(words) < matcherContextWords { // readsContext
 		ctx := m.contextVector(context, cbuf)
 		q = addContext(q, ctx, 1.2*(1-float64(len(words))/matcherContextWords), cbuf)
 	}
 	return words, q
+}
+
+// readsContext reports whether message reads text with context.
+func (m *Matcher) readsContext(text *messageText, context string) bool {
+	if text.scope != m.tuning.negationScope {
+		text = readMessageText(text.text, m.tuning.negationScope)
+	}
+	return context != "" && len(text.words) < matcherContextWords
 }
 
 // Bounds of a matcher's kept context vectors: how many, and the longest

@@ -122,6 +122,15 @@ type Retrieval struct {
 	Note string `json:"note,omitempty"`
 	// Judge is set when the rule judge ran.
 	Judge *JudgeDecision `json:"judge,omitempty"`
+	// Deferred is set on a stored record whose candidates, matches and
+	// scenario entries name no example nor terms yet: its reader
+	// completes them from the message and the policy version, and clears
+	// it, before anyone sees the record.
+	Deferred bool `json:"deferred,omitempty"`
+	// Context is, on a deferred record of a short reply at a step, what
+	// the agent last asked, which the step's matcher read the reply with:
+	// the reader needs it again, and clears it with Deferred.
+	Context string `json:"context,omitempty"`
 }
 
 // JudgeDecision is the rule judge's verdict on the candidates.

@@ -139,6 +139,17 @@ func (e *encoder) appendRetrieval(b []byte, r *domain.Retrieval) ([]byte, error)
 	if r.Note != "" {
 		b = appendField(b, ',', "note", r.Note)
 	}
+	if r.Deferred {
+		b = append(b, `,"deferred":true`...)
+	}
+	if r.Context != "" {
+		// By the encoder: the context holds a line break, which
+		// AppendJSONString would quote in a string of its own.
+		var err error
+		if b, err = e.appendMarshal(append(b, `,"context":`...), &r.Context); err != nil {
+			return nil, err
+		}
+	}
 	return append(b, '}'), nil
 }
 

@@ -108,6 +108,8 @@ func TestAuditJSONIsMarshal(t *testing.T) {
 	common.Explanation.Enforcement.Rules = nil
 	common.Explanation.Retrieval.Note = ""
 	requireAuditIsMarshal(t, enc, &common, "nil rules, no note")
+	common.Explanation.Retrieval.Deferred, common.Explanation.Retrieval.Context = false, ""
+	requireAuditIsMarshal(t, enc, &common, "explanation not deferred")
 	odd := domain.Turn{Explanation: domain.NewExplanation()}
 	for _, f := range []float64{0, math.Copysign(0, -1), 1, -2.5, 1e-7, 3e-6, 1e20, 1e21, 123456789e-15, math.MaxFloat64, math.SmallestNonzeroFloat64} {
 		odd.Explanation.Candidates = append(odd.Explanation.Candidates, domain.RuleCandidate{RuleID: "r\u2028\xff", Score: f, Lexical: -f, Semantic: f,

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -164,6 +165,41 @@ func BenchmarkKeepTurn(b *testing.B) {
 	var recorded [5]*domain.Turn
 	for i := range recorded {
 		recorded[i] = recordedTurn(b, i)
+	}
+	enc := encoders.Get().(*encoder)
+	defer encoders.Put(enc)
+	size := 0
+	for i := 0; b.Loop(); i++ {
+		size += len(keepTurn(enc, recorded[i%len(recorded)]).text)
+	}
+	b.ReportMetric(float64(size)/float64(b.N), "kept-B/op")
+}
+
+// BenchmarkKeepDeferredTurn is BenchmarkKeepTurn for the records the same
+// turns leave now that the engine defers a words-only turn's examples and
+// terms to the record's reader (domain.Retrieval.Deferred): without them,
+// and with what the agent last asked (the bench agent's step instructions
+// and the previous reply) on a short reply at a step.
+func BenchmarkKeepDeferredTurn(b *testing.B) {
+	var recorded [5]*domain.Turn
+	for i := range recorded {
+		t := recordedTurn(b, i)
+		x := &t.Explanation
+		x.Retrieval.Deferred = true
+		if x.Scenario.Before != nil && len(strings.Fields(t.Message)) < 6 && i > 0 {
+			x.Retrieval.Context = "Find out when the card was ordered and where it was sent.\n" + recorded[i-1].Response
+		}
+		for k := range x.Candidates {
+			x.Candidates[k].Example, x.Candidates[k].Terms = "", nil
+		}
+		for k := range x.Matched {
+			r := &x.Matched[k].Reason
+			*r, _, _ = strings.Cut(*r, "; most like the example ")
+		}
+		for k := range x.Scenario.Options {
+			x.Scenario.Options[k].Example = ""
+		}
+		recorded[i] = t
 	}
 	enc := encoders.Get().(*encoder)
 	defer encoders.Put(enc)

@@ -38,6 +38,8 @@ type Engine struct {
 	// extractor reads the variables a step collects with one model call
 	// when the deterministic extractors leave some missing.
 	extractor *extraction.Extractor
+	// deferExplanations: see Deps.
+	deferExplanations bool
 }
 
 // Deps are the engine's collaborators. Model, History and Clock are
@@ -50,6 +52,10 @@ type Deps struct {
 	Embedder ports.Embedder
 	Tools    ports.ToolInvoker
 	Limits   domain.PolicyLimits
+	// DeferExplanations leaves out of a words-only turn's explanation
+	// what its record's reader completes (RecordExplainer): set when
+	// every reader of the records does.
+	DeferExplanations bool
 }
 
 var _ ports.Engine = (*Engine)(nil)
@@ -93,7 +99,8 @@ func New(d Deps) (*Engine, error) {
 		return nil, err
 	}
 	return &Engine{model: d.Model, offline: ports.IsOffline(d.Model), history: d.History, clock: d.Clock, embedder: d.Embedder, tools: d.Tools,
-		compiled: cache, compiling: make(chan struct{}, compileSlots), vectors: vectors, exprs: exprs, extractor: extractor}, nil
+		compiled: cache, compiling: make(chan struct{}, compileSlots), vectors: vectors, exprs: exprs, extractor: extractor,
+		deferExplanations: d.DeferExplanations}, nil
 }
 
 // policyKey names one version of one agent's policy.

@@ -62,7 +62,8 @@ func explain(p explanationParts) domain.Explanation {
 	if d.similarity != nil {
 		mode = domain.RetrievalHybrid
 	}
-	e.Retrieval = domain.Retrieval{Mode: mode, Note: d.note, Judge: d.sel.judge}
+	e.Retrieval = domain.Retrieval{Mode: mode, Note: d.note, Judge: d.sel.judge, Deferred: d.unexplained,
+		Context: d.stepContext}
 	if d.sel.ranked != nil {
 		e.Candidates = d.sel.ranked // recorded: a copy of its own
 	}

@@ -57,7 +57,7 @@ func intp(n int) *int { return &n }
 // harness runs turns of one session through a fresh engine and commits
 // each into the memory store, as the use case would.
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	policy  *domain.Policy
 	model   *fakeModel
 	store   *memory.Store
@@ -69,7 +69,7 @@ type harness struct {
 	meta map[string]any
 }
 
-func newHarness(t *testing.T, p *domain.Policy, m *fakeModel, opts ...func(*Deps)) *harness {
+func newHarness(t testing.TB, p *domain.Policy, m *fakeModel, opts ...func(*Deps)) *harness {
 	t.Helper()
 	require.Empty(t, p.Validate(), "test policy must be valid")
 	for _, r := range p.Rules {

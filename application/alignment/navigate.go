@@ -18,9 +18,16 @@ type matching struct {
 }
 
 // match scores the message. asked is what the agent last asked at the
-// current step; a short reply is read with it.
-func match(cp *domain.CompiledPolicy, in ports.TurnInput, similarity []float64, asked string) matching {
-	m := matching{message: cp.ScoreMessage(in.Message, similarity)}
+// current step; a short reply is read with it. unexplained leaves what
+// explains the message's scores, and the step's when it explains later
+// (domain.CompiledPolicy.StepExplainsLater), to the record's reader.
+func match(cp *domain.CompiledPolicy, in ports.TurnInput, similarity []float64, asked string, unexplained bool) matching {
+	var m matching
+	if unexplained {
+		m.message = cp.ScoreMessageUnexplained(in.Message)
+	} else {
+		m.message = cp.ScoreMessage(in.Message, similarity)
+	}
 	if pos := in.Session.Scenario; pos != nil {
 		m.step = m.message.Step(pos.ScenarioID, pos.StepID, asked)
 	}

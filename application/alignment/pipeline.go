@@ -64,8 +64,13 @@ type decided struct {
 	now        time.Time // the turn's time on the agent's calendar
 	similarity []float64
 	note       string
-	coll       collection
-	nav        navigation
+	// unexplained: the explanation leaves its examples and terms to the
+	// record's reader (Deps.DeferExplanations); stepContext is what the
+	// step's matcher read a short reply with, which the reader needs.
+	unexplained bool
+	stepContext string
+	coll        collection
+	nav         navigation
 	// filtered are the rules in scope that may not fire, with why.
 	filtered []domain.FilteredRule
 	sel      selection
@@ -98,7 +103,7 @@ func (e *Engine) decide(ctx context.Context, in ports.TurnInput, timer *stepTime
 	if err != nil {
 		return nil, err
 	}
-	d := &decided{cp: lp.cp, now: lp.cp.Now(loaded)}
+	d := &decided{cp: lp.cp, now: lp.cp.Now(loaded), unexplained: e.deferExplanations && lp.vectors == nil}
 	d.similarity, d.note = e.messageSimilarity(ctx, lp, in.Message)
 	timer.end("embedding")
 	d.in = in
@@ -112,7 +117,10 @@ func (e *Engine) decide(ctx context.Context, in ports.TurnInput, timer *stepTime
 			return nil, err
 		}
 	}
-	scores := match(d.cp, in, d.similarity, asked)
+	scores := match(d.cp, in, d.similarity, asked, d.unexplained)
+	if scores.step.ReadContext {
+		d.stepContext = asked
+	}
 	// What the turn keeps of the scores is copied out of them by the end
 	// of decide: the arrays the message was read into go back.
 	defer scores.message.Release()
