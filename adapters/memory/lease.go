@@ -39,6 +39,9 @@ type lease struct {
 	session    *domain.Session // frozen: Session hands out clones
 	history    []domain.HistoryEntry
 	created    bool
+	// record is the session's lease record (Store.leases) when this lease
+	// found none (see Store.lock); unused otherwise.
+	record sessionLease
 }
 
 // LockSession implements ports.SessionLocker. A session named by channel
@@ -104,8 +107,13 @@ func (s *Store) lock(ctx context.Context, tenantID, sessionID string, wait, ttl 
 	e.touched = now.UnixNano()
 	l := s.leases[sessionID]
 	if l == nil {
-		l = &sessionLease{}
-		s.leases[sessionID] = l
+		// No record: the lease is free, and its record is made in the
+		// lease handed out, one allocation for both. The record outlives
+		// that lease only while a waiter holds it after.
+		held := &lease{store: s, sessionID: sessionID, ttl: ttl}
+		s.leases[sessionID] = &held.record
+		held.fence = s.grant(&held.record, now, ttl)
+		return held, e, nil
 	}
 	if l.holder == 0 {
 		fence := s.grant(l, now, ttl)
