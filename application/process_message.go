@@ -156,7 +156,7 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (_ *Prep
 	}()
 	// At least the previous turn: a short reply is read with what the
 	// agent last said.
-	lease, session, err := uc.lockSession(ctx, cmd, max(policy.Agent.Settings.HistoryTurnsOrDefault(), 1))
+	lease, session, err := uc.lockSession(ctx, cmd, max(policy.Agent.Settings.HistoryTurnsOrDefault(), 1), started)
 	if err != nil {
 		return nil, err
 	}
@@ -177,15 +177,19 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (_ *Prep
 // (docs/api.md, "Chat"): the one named by id, or the active session of the
 // channel identity, opened when there is none. An idle session is closed;
 // by channel identity its successor is opened in a second round. It
-// returns the lease's session too (Session copies it on each call).
-func (uc *ProcessMessage) lockSession(ctx context.Context, cmd ChatCommand, history int) (ports.SessionLease, *domain.Session, error) {
+// returns the lease's session too (Session copies it on each call). The
+// first round goes by now, the turn's start, which Prepare has just read
+// off the clock; a second round reads it again.
+func (uc *ProcessMessage) lockSession(ctx context.Context, cmd ChatCommand, history int, now time.Time) (ports.SessionLease, *domain.Session, error) {
 	// By channel identity the store builds the new session only when the
 	// identity has none: a returning user's turn makes no session or id.
 	req := ports.LockRequest{TenantID: cmd.TenantID, SessionID: cmd.SessionID, History: history,
 		Wait: uc.cfg.LockWait, TTL: uc.cfg.LeaseTTL, NewID: newSessionID,
 		Key: domain.ChannelKey{TenantID: cmd.TenantID, AgentID: cmd.AgentID, Channel: cmd.Channel, UserChannelID: cmd.UserChannelID}}
-	for range 2 {
-		now := uc.clock.Now()
+	for round := range 2 {
+		if round > 0 {
+			now = uc.clock.Now()
+		}
 		req.Opened = now
 		lease, err := uc.locker.LockSession(ctx, req)
 		if err != nil {
