@@ -6,9 +6,11 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -104,6 +106,21 @@ type Authenticator struct {
 	// client sends the same token with every request, and verifying its
 	// signature each time was a tenth of a turn's CPU.
 	verified *lru.Cache[string, *verifiedToken]
+	// recent holds tokens of verified by their hash, one a slot, the one
+	// checked last there: a request whose token is found in its slot
+	// takes no lock (verified's lock is every request's, and its lookup
+	// moves the token to the front, a write).
+	recent     [recentTokens]atomic.Pointer[recentToken]
+	recentSeed maphash.Seed
+}
+
+// recentTokens is how many slots Authenticator.recent has.
+const recentTokens = 256
+
+// recentToken is a raw token verified, and what verifying it gave.
+type recentToken struct {
+	raw string
+	v   *verifiedToken
 }
 
 // verifiedToken is a checked token's caller and validity window; never
@@ -137,7 +154,8 @@ func NewAuthenticator(cfg AuthConfig, clock ports.Clock) (*Authenticator, error)
 	if err != nil {
 		return nil, err
 	}
-	a := &Authenticator{leeway: cfg.Leeway, maxTTL: cmp.Or(cfg.MaxTTL, DefaultMaxTTL), clock: clock, verified: cache}
+	a := &Authenticator{leeway: cfg.Leeway, maxTTL: cmp.Or(cfg.MaxTTL, DefaultMaxTTL), clock: clock, verified: cache,
+		recentSeed: maphash.MakeSeed()}
 	if cfg.Secret != "" {
 		a.secret = []byte(cfg.Secret)
 		a.methods = append(a.methods, jwt.SigningMethodHS256.Alg())
@@ -193,8 +211,13 @@ func (a *Authenticator) verify(header string) (*Principal, error) {
 	}
 	raw = strings.TrimSpace(raw)
 	now := a.clock.Now()
+	slot := &a.recent[maphash.String(a.recentSeed, raw)%recentTokens]
+	if r := slot.Load(); r != nil && r.raw == raw && a.valid(r.v, now) {
+		return &r.v.principal, nil
+	}
 	if v, ok := a.verified.Get(raw); ok {
-		if now.Before(v.expires.Add(a.leeway)) && !now.Before(v.notBefore.Add(-a.leeway)) {
+		if a.valid(v, now) {
+			slot.Store(&recentToken{raw: raw, v: v})
 			return &v.principal, nil
 		}
 		a.verified.Remove(raw) // expired: verify again, which reports why
@@ -212,7 +235,14 @@ func (a *Authenticator) verify(header string) (*Principal, error) {
 		v.notBefore = claims.NotBefore.Time
 	}
 	a.verified.Add(raw, v)
+	slot.Store(&recentToken{raw: raw, v: v})
 	return &v.principal, nil
+}
+
+// valid reports whether a verified token is within its validity window
+// (with the leeway) at now.
+func (a *Authenticator) valid(v *verifiedToken, now time.Time) bool {
+	return now.Before(v.expires.Add(a.leeway)) && !now.Before(v.notBefore.Add(-a.leeway))
 }
 
 // principalOf checks a verified token's claims and returns its caller.
