@@ -127,8 +127,9 @@ type recentToken struct {
 // changed once cached, so requests share its principal.
 type verifiedToken struct {
 	principal Principal
-	notBefore time.Time
-	expires   time.Time
+	// from and until are when the token is valid, its nbf and exp with
+	// the leeway (until excluded).
+	from, until time.Time
 }
 
 // verifiedTokens bounds the cache of checked tokens.
@@ -230,10 +231,11 @@ func (a *Authenticator) verify(header string) (*Principal, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &verifiedToken{principal: p, expires: claims.ExpiresAt.Time}
+	var notBefore time.Time
 	if claims.NotBefore != nil {
-		v.notBefore = claims.NotBefore.Time
+		notBefore = claims.NotBefore.Time
 	}
+	v := &verifiedToken{principal: p, from: notBefore.Add(-a.leeway), until: claims.ExpiresAt.Add(a.leeway)}
 	a.verified.Add(raw, v)
 	slot.Store(&recentToken{raw: raw, v: v})
 	return &v.principal, nil
@@ -242,7 +244,7 @@ func (a *Authenticator) verify(header string) (*Principal, error) {
 // valid reports whether a verified token is within its validity window
 // (with the leeway) at now.
 func (a *Authenticator) valid(v *verifiedToken, now time.Time) bool {
-	return now.Before(v.expires.Add(a.leeway)) && !now.Before(v.notBefore.Add(-a.leeway))
+	return now.Before(v.until) && !now.Before(v.from)
 }
 
 // principalOf checks a verified token's claims and returns its caller.
