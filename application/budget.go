@@ -172,8 +172,21 @@ type pass struct {
 	once    sync.Once
 }
 
+// gateInto is a TurnGate that can write the pass it admits a turn with
+// into space of the caller's (a PreparedTurn's) rather than allocate it:
+// every turn is admitted.
+type gateInto interface {
+	admitInto(ctx context.Context, tenantID string, into *pass) (TurnPass, error)
+}
+
 // Admit implements TurnGate.
 func (g *BudgetGate) Admit(ctx context.Context, tenantID string) (TurnPass, error) {
+	return g.admitInto(ctx, tenantID, nil)
+}
+
+// admitInto is Admit writing the pass into into, or into a pass of its
+// own when into is nil.
+func (g *BudgetGate) admitInto(ctx context.Context, tenantID string, into *pass) (TurnPass, error) {
 	l := g.ledger(tenantID)
 	// The wait at the budget's edge is bounded from here; its deadline (a
 	// context and a timer) is made only once a turn has to wait, which
@@ -182,7 +195,7 @@ func (g *BudgetGate) Admit(ctx context.Context, tenantID string) (TurnPass, erro
 	var waitCtx context.Context
 	l.mu.Lock()
 	for {
-		p, done, err := g.tryAdmit(ctx, tenantID, l)
+		p, done, err := g.tryAdmit(ctx, tenantID, l, into)
 		if done {
 			return p, err
 		}
@@ -200,14 +213,14 @@ func (g *BudgetGate) Admit(ctx context.Context, tenantID string) (TurnPass, erro
 // tryAdmit, with l locked, admits the turn or refuses it (done, and l
 // unlocked), or reports that it must wait for the tenant's running turns
 // on this instance (l still locked).
-func (g *BudgetGate) tryAdmit(ctx context.Context, tenantID string, l *ledger) (TurnPass, bool, error) {
+func (g *BudgetGate) tryAdmit(ctx context.Context, tenantID string, l *ledger, into *pass) (TurnPass, bool, error) {
 	for {
 		if err := g.refresh(ctx, tenantID, l); err != nil {
 			l.mu.Unlock()
 			return nil, true, err
 		}
 		if l.budget == nil {
-			return l.admit(g, tenantID, 0), true, nil
+			return l.admit(g, tenantID, 0, into), true, nil
 		}
 		need := l.largest
 		if need == 0 {
@@ -215,7 +228,7 @@ func (g *BudgetGate) tryAdmit(ctx context.Context, tenantID string, l *ledger) (
 		}
 		room := l.capacity - l.spent - l.reserved
 		if room >= need {
-			return l.admit(g, tenantID, need), true, nil
+			return l.admit(g, tenantID, need, into), true, nil
 		}
 		claimed, err := g.claimBlock(ctx, tenantID, l)
 		if err != nil {
@@ -230,7 +243,7 @@ func (g *BudgetGate) tryAdmit(ctx context.Context, tenantID string, l *ledger) (
 			return nil, false, nil
 		}
 		if room > 0 {
-			return l.admit(g, tenantID, room), true, nil
+			return l.admit(g, tenantID, room, into), true, nil
 		}
 		b := l.budget
 		l.mu.Unlock()
@@ -295,11 +308,15 @@ func (g *BudgetGate) EdgeWaiters(tenantID string) int {
 }
 
 // admit reserves tokens for a turn and unlocks the ledger.
-func (l *ledger) admit(g *BudgetGate, tenantID string, reserve int64) *pass {
+func (l *ledger) admit(g *BudgetGate, tenantID string, reserve int64, into *pass) *pass {
 	defer l.mu.Unlock()
 	l.reserved += reserve
 	l.inflight++
-	return &pass{g: g, tenant: tenantID, l: l, period: l.period, reserve: reserve}
+	if into == nil {
+		into = new(pass)
+	}
+	into.g, into.tenant, into.l, into.period, into.reserve = g, tenantID, l, l.period, reserve
+	return into
 }
 
 func (g *BudgetGate) refuse(tenantID string, b *ports.TenantBudget) error {

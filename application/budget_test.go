@@ -173,3 +173,43 @@ func TestCancelledPassIsNotCounted(t *testing.T) {
 	assert.Zero(t, v.TotalTokens)
 	assert.EqualValues(t, 100, v.Budget.RemainingTokens)
 }
+
+// A budget-gated use case holds each turn's pass in the prepared turn
+// (gateInto): an aborted turn gives its reservation back and is not
+// counted, as a cancelled pass from Admit is, and turns that ran are
+// counted and charged once each, as settled ones are.
+func TestPreparedTurnsHoldTheirPassesAsAdmitGivesThem(t *testing.T) {
+	clk := &manualClock{now: time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)}
+	// A turn left waiting at the edge fails fast: none should wait.
+	gate, usage := newGate(t, clk, 100, 100*time.Millisecond)
+	ctx := context.Background()
+	_, err := usage.SetBudget(ctx, tenant, 100)
+	require.NoError(t, err)
+	store := memory.New(clk)
+	uc := newUseCase(t, store, store)
+	uc.GateTurns(gate)
+	cmd := application.ChatCommand{TenantID: tenant, AgentID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
+		Channel: "web", UserChannelID: "u", Message: "hi"}
+
+	aborted, err := uc.Prepare(ctx, cmd)
+	require.NoError(t, err)
+	aborted.Abort(ctx)
+	// The whole budget is one block: had the aborted turn kept its
+	// reservation, this pass would wait at the edge for it.
+	p, err := gate.Admit(ctx, tenant)
+	require.NoError(t, err, "the aborted turn's reservation came back")
+	p.Cancel()
+
+	for range 3 {
+		turn, err := uc.Prepare(ctx, cmd)
+		require.NoError(t, err)
+		_, err = turn.Run(ctx, func(string) error { return nil })
+		require.NoError(t, err)
+	}
+	v, err := usage.Usage(ctx, tenant)
+	require.NoError(t, err)
+	assert.EqualValues(t, 3, v.Turns, "the turns that ran, once each")
+	assert.Zero(t, v.TotalTokens, "template replies spend no tokens")
+	assert.EqualValues(t, 100, v.Budget.RemainingTokens)
+	assert.Zero(t, gate.EdgeWaiters(tenant))
+}

@@ -106,8 +106,10 @@ type PreparedTurn struct {
 	history []domain.HistoryEntry
 	lease   ports.SessionLease
 	pass    TurnPass
-	started time.Time
-	turnID  string
+	// budgetPass is pass's room when the gate is a budget (gateInto).
+	budgetPass pass
+	started    time.Time
+	turnID     string
 	// request is the keyed request the turn answers, "" without a key.
 	request string
 	// deltas are the pieces of reply text released so far; keeper renews
@@ -144,8 +146,10 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (_ *Prep
 		return nil, domain.Errorf(domain.CodeAgentNotFound, "agent %s not found", cmd.AgentID)
 	}
 	// The gate may make a turn wait at the edge of its tenant's budget:
-	// before the lease, so that no session is held meanwhile.
-	pass, err := uc.gate.Admit(ctx, cmd.TenantID)
+	// before the lease, so that no session is held meanwhile. A budget's
+	// pass is held in the prepared turn, made here for it.
+	turn := &PreparedTurn{uc: uc, cmd: cmd, started: started}
+	pass, err := uc.admit(ctx, cmd.TenantID, turn)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +160,7 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (_ *Prep
 	}()
 	// At least the previous turn: a short reply is read with what the
 	// agent last said.
-	lease, session, err := uc.lockSession(ctx, cmd, max(policy.Agent.Settings.HistoryTurnsOrDefault(), 1))
+	lease, session, err := uc.lockSession(ctx, cmd, max(policy.Agent.Settings.HistoryTurnsOrDefault(), 1), started)
 	if err != nil {
 		return nil, err
 	}
@@ -169,23 +173,37 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (_ *Prep
 		}
 		keyed.turnID = turnID.String()
 	}
-	return &PreparedTurn{uc: uc, cmd: cmd, policy: policy, session: session, history: lease.History(),
-		lease: lease, pass: pass, started: started, turnID: keyed.turnID, request: keyed.request}, nil
+	turn.policy, turn.session, turn.history, turn.lease, turn.pass = policy, session, lease.History(), lease, pass
+	turn.turnID, turn.request = keyed.turnID, keyed.request
+	return turn, nil
+}
+
+// admit passes the turn through the gate; a gate that can holds its pass
+// in turn.
+func (uc *ProcessMessage) admit(ctx context.Context, tenantID string, turn *PreparedTurn) (TurnPass, error) {
+	if g, ok := uc.gate.(gateInto); ok {
+		return g.admitInto(ctx, tenantID, &turn.budgetPass)
+	}
+	return uc.gate.Admit(ctx, tenantID)
 }
 
 // lockSession takes the lease of the session the message belongs to
 // (docs/api.md, "Chat"): the one named by id, or the active session of the
 // channel identity, opened when there is none. An idle session is closed;
 // by channel identity its successor is opened in a second round. It
-// returns the lease's session too (Session copies it on each call).
-func (uc *ProcessMessage) lockSession(ctx context.Context, cmd ChatCommand, history int) (ports.SessionLease, *domain.Session, error) {
+// returns the lease's session too (Session copies it on each call). The
+// first round goes by now, the turn's start, which Prepare has just read
+// off the clock; a second round reads it again.
+func (uc *ProcessMessage) lockSession(ctx context.Context, cmd ChatCommand, history int, now time.Time) (ports.SessionLease, *domain.Session, error) {
 	// By channel identity the store builds the new session only when the
 	// identity has none: a returning user's turn makes no session or id.
 	req := ports.LockRequest{TenantID: cmd.TenantID, SessionID: cmd.SessionID, History: history,
 		Wait: uc.cfg.LockWait, TTL: uc.cfg.LeaseTTL, NewID: newSessionID,
 		Key: domain.ChannelKey{TenantID: cmd.TenantID, AgentID: cmd.AgentID, Channel: cmd.Channel, UserChannelID: cmd.UserChannelID}}
-	for range 2 {
-		now := uc.clock.Now()
+	for round := range 2 {
+		if round > 0 {
+			now = uc.clock.Now()
+		}
 		req.Opened = now
 		lease, err := uc.locker.LockSession(ctx, req)
 		if err != nil {

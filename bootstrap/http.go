@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/fx"
@@ -192,42 +193,45 @@ func (s *Server) shutdown(ctx context.Context, drain time.Duration, log *zap.Log
 }
 
 // runningRequests counts the requests whose handlers have not returned.
+// The count is an atomic, so a request takes no lock that every other
+// request takes too; the lock is taken when the count drops to 0, to
+// tell a waiting drain.
 type runningRequests struct {
+	n    atomic.Int64
 	mu   sync.Mutex
-	n    int
 	idle chan struct{} // closed when n drops to 0 while someone waits
 }
 
 func (r *runningRequests) track(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		r.mu.Lock()
-		r.n++
-		r.mu.Unlock()
+		r.n.Add(1)
 		defer r.done()
 		h.ServeHTTP(w, req)
 	})
 }
 
+// done counts a request out. A drain waits only under r.mu and after
+// reading n there, so one that read n before it dropped has made idle by
+// the time done takes r.mu; a request that started meanwhile closes idle
+// when it is done instead.
 func (r *runningRequests) done() {
+	if r.n.Add(-1) != 0 {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.n--
-	if r.n == 0 && r.idle != nil {
+	if r.n.Load() == 0 && r.idle != nil {
 		close(r.idle)
 		r.idle = nil
 	}
 }
 
-func (r *runningRequests) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.n
-}
+func (r *runningRequests) count() int { return int(r.n.Load()) }
 
 // wait returns once no request runs, or with ctx's error.
 func (r *runningRequests) wait(ctx context.Context) error {
 	r.mu.Lock()
-	if r.n == 0 {
+	if r.n.Load() == 0 {
 		r.mu.Unlock()
 		return nil
 	}

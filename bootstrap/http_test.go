@@ -94,3 +94,51 @@ func TestDrainReturnsWhenAHijackedStreamEnds(t *testing.T) {
 	require.NoError(t, <-done)
 	assert.NoError(t, <-ended, "the stream ended on its own, not cut")
 }
+
+// wait returns once every request tracked has returned, and not before,
+// however the requests' ends and the drain's wait interleave; with no
+// request running it returns at once.
+func TestRunningRequestsWaitForTheLast(t *testing.T) {
+	var r runningRequests
+	require.NoError(t, r.wait(context.Background()))
+	for round := range 200 {
+		release := make(chan struct{})
+		started := make(chan struct{}, 8)
+		h := r.track(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+			started <- struct{}{}
+			<-release
+		}))
+		n := 1 + round%8
+		for range n {
+			go h.ServeHTTP(nil, nil)
+		}
+		for range n {
+			<-started
+		}
+		assert.Equal(t, n, r.count())
+		if round%3 == 0 {
+			short, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+			require.ErrorIs(t, r.wait(short), context.DeadlineExceeded, "round %d: requests still run", round)
+			cancel()
+		}
+		waited := make(chan error, 1)
+		go func() { waited <- r.wait(context.Background()) }()
+		if round%2 == 0 {
+			select {
+			case err := <-waited:
+				t.Fatalf("round %d: wait returned (%v) with %d requests running", round, err, r.count())
+			default:
+			}
+		}
+		close(release)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		select {
+		case err := <-waited:
+			require.NoError(t, err)
+		case <-ctx.Done():
+			t.Fatalf("round %d: wait did not return after every request ended", round)
+		}
+		cancel()
+		assert.Zero(t, r.count())
+	}
+}

@@ -6,9 +6,11 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -104,14 +106,30 @@ type Authenticator struct {
 	// client sends the same token with every request, and verifying its
 	// signature each time was a tenth of a turn's CPU.
 	verified *lru.Cache[string, *verifiedToken]
+	// recent holds tokens of verified by their hash, one a slot, the one
+	// checked last there: a request whose token is found in its slot
+	// takes no lock (verified's lock is every request's, and its lookup
+	// moves the token to the front, a write).
+	recent     [recentTokens]atomic.Pointer[recentToken]
+	recentSeed maphash.Seed
+}
+
+// recentTokens is how many slots Authenticator.recent has.
+const recentTokens = 256
+
+// recentToken is a raw token verified, and what verifying it gave.
+type recentToken struct {
+	raw string
+	v   *verifiedToken
 }
 
 // verifiedToken is a checked token's caller and validity window; never
 // changed once cached, so requests share its principal.
 type verifiedToken struct {
 	principal Principal
-	notBefore time.Time
-	expires   time.Time
+	// from and until are when the token is valid, its nbf and exp with
+	// the leeway (until excluded).
+	from, until time.Time
 }
 
 // verifiedTokens bounds the cache of checked tokens.
@@ -137,7 +155,8 @@ func NewAuthenticator(cfg AuthConfig, clock ports.Clock) (*Authenticator, error)
 	if err != nil {
 		return nil, err
 	}
-	a := &Authenticator{leeway: cfg.Leeway, maxTTL: cmp.Or(cfg.MaxTTL, DefaultMaxTTL), clock: clock, verified: cache}
+	a := &Authenticator{leeway: cfg.Leeway, maxTTL: cmp.Or(cfg.MaxTTL, DefaultMaxTTL), clock: clock, verified: cache,
+		recentSeed: maphash.MakeSeed()}
 	if cfg.Secret != "" {
 		a.secret = []byte(cfg.Secret)
 		a.methods = append(a.methods, jwt.SigningMethodHS256.Alg())
@@ -193,8 +212,13 @@ func (a *Authenticator) verify(header string) (*Principal, error) {
 	}
 	raw = strings.TrimSpace(raw)
 	now := a.clock.Now()
+	slot := &a.recent[maphash.String(a.recentSeed, raw)%recentTokens]
+	if r := slot.Load(); r != nil && r.raw == raw && a.valid(r.v, now) {
+		return &r.v.principal, nil
+	}
 	if v, ok := a.verified.Get(raw); ok {
-		if now.Before(v.expires.Add(a.leeway)) && !now.Before(v.notBefore.Add(-a.leeway)) {
+		if a.valid(v, now) {
+			slot.Store(&recentToken{raw: raw, v: v})
 			return &v.principal, nil
 		}
 		a.verified.Remove(raw) // expired: verify again, which reports why
@@ -207,12 +231,20 @@ func (a *Authenticator) verify(header string) (*Principal, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &verifiedToken{principal: p, expires: claims.ExpiresAt.Time}
+	var notBefore time.Time
 	if claims.NotBefore != nil {
-		v.notBefore = claims.NotBefore.Time
+		notBefore = claims.NotBefore.Time
 	}
+	v := &verifiedToken{principal: p, from: notBefore.Add(-a.leeway), until: claims.ExpiresAt.Add(a.leeway)}
 	a.verified.Add(raw, v)
+	slot.Store(&recentToken{raw: raw, v: v})
 	return &v.principal, nil
+}
+
+// valid reports whether a verified token is within its validity window
+// (with the leeway) at now.
+func (a *Authenticator) valid(v *verifiedToken, now time.Time) bool {
+	return now.Before(v.until) && !now.Before(v.from)
 }
 
 // principalOf checks a verified token's claims and returns its caller.

@@ -30,18 +30,24 @@ func deadlines(cfg Config) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		// One allocation for both wrappers.
 		d := &requestDeadlines{}
-		conn := connDeadlinesOf(c.Writer)
-		if c.Request.Body == nil || c.Request.Body == http.NoBody {
-			liftReadDeadline(conn)
-		} else {
-			d.body = readDeadlineBody{ReadCloser: c.Request.Body, conn: conn}
-			c.Request.Body = &d.body
-		}
-		d.writer = writeDeadlineWriter{ResponseWriter: c.Writer, conn: conn, timeout: cfg.WriteTimeout, keepConn: cfg.SSEKeepConnection}
-		c.Writer = &d.writer
+		d.wrap(c, cfg)
 		defer d.writer.finish()
 		c.Next()
 	}
+}
+
+// wrap puts d's wrappers around the request's body and writer; the
+// caller calls d.writer.finish when the request's handlers return.
+func (d *requestDeadlines) wrap(c *gin.Context, cfg Config) {
+	conn := connDeadlinesOf(c.Writer)
+	if c.Request.Body == nil || c.Request.Body == http.NoBody {
+		liftReadDeadline(conn)
+	} else {
+		d.body = readDeadlineBody{ReadCloser: c.Request.Body, conn: conn}
+		c.Request.Body = &d.body
+	}
+	d.writer = writeDeadlineWriter{ResponseWriter: c.Writer, conn: conn, timeout: cfg.WriteTimeout, keepConn: cfg.SSEKeepConnection}
+	c.Writer = &d.writer
 }
 
 // requestDeadlines is what deadlines keeps for one request.

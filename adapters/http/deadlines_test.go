@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
 )
 
 // deadlineRecorder is a response writer whose connection deadlines are
@@ -46,13 +47,25 @@ func (r *deadlineRecorder) WriteString(s string) (int, error) {
 	return r.ResponseRecorder.WriteString(s)
 }
 
+// deadlineMiddlewares are deadlines alone and requestEntry, which the
+// router runs first and which sets the deadlines as deadlines does.
+func deadlineMiddlewares(cfg Config) map[string]gin.HandlerFunc {
+	return map[string]gin.HandlerFunc{"deadlines": deadlines(cfg), "requestEntry": requestEntry(cfg, zap.NewNop())}
+}
+
 // The deadlines middleware finds the connection's deadlines under gin's
 // writer: the read deadline is lifted once the body has been read, and
 // every write gets the write timeout afresh before it goes out.
 func TestDeadlinesLiftTheReadDeadlineAndExtendEveryWrite(t *testing.T) {
 	const timeout = time.Hour
+	for name, mw := range deadlineMiddlewares(Config{WriteTimeout: timeout}) {
+		t.Run(name, func(t *testing.T) { testDeadlinesLiftAndExtend(t, mw, timeout) })
+	}
+}
+
+func testDeadlinesLiftAndExtend(t *testing.T, mw gin.HandlerFunc, timeout time.Duration) {
 	r := gin.New()
-	r.Use(deadlines(Config{WriteTimeout: timeout}))
+	r.Use(mw)
 	r.POST("/s", func(c *gin.Context) {
 		_, err := io.ReadAll(c.Request.Body)
 		require.NoError(t, err)
@@ -72,10 +85,14 @@ func TestDeadlinesLiftTheReadDeadlineAndExtendEveryWrite(t *testing.T) {
 
 // A request without a body has its read deadline lifted at once.
 func TestDeadlinesLiftTheReadDeadlineOfABodilessRequest(t *testing.T) {
-	r := gin.New()
-	r.Use(deadlines(Config{WriteTimeout: time.Hour}))
-	r.GET("/s", func(c *gin.Context) { c.Status(http.StatusNoContent) })
-	w := &deadlineRecorder{ResponseRecorder: httptest.NewRecorder()}
-	r.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/s", nil))
-	assert.Equal(t, []string{"read deadline lifted"}, w.events)
+	for name, mw := range deadlineMiddlewares(Config{WriteTimeout: time.Hour}) {
+		t.Run(name, func(t *testing.T) {
+			r := gin.New()
+			r.Use(mw)
+			r.GET("/s", func(c *gin.Context) { c.Status(http.StatusNoContent) })
+			w := &deadlineRecorder{ResponseRecorder: httptest.NewRecorder()}
+			r.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/s", nil))
+			assert.Equal(t, []string{"read deadline lifted"}, w.events)
+		})
+	}
 }

@@ -36,6 +36,9 @@ type requestState struct {
 	rateHeaders [3]string
 	log         logctx.Fields
 	ctx         stateContext
+	// deadlines are the request's body and writer wrappers (see
+	// requestEntry), held here.
+	deadlines requestDeadlines
 }
 
 // stateContext is a request's context carrying its state. The state rides
@@ -63,7 +66,7 @@ func bindState(c *gin.Context, st *requestState, ctx context.Context) {
 	c.Request = c.Request.WithContext(&st.ctx)
 }
 
-// stateOf is the request's state, or nil before requestContext ran.
+// stateOf is the request's state, or nil before requestEntry ran.
 func stateOf(c *gin.Context) *requestState {
 	s, _ := c.Request.Context().Value(stateKey{}).(*requestState)
 	return s
@@ -99,21 +102,33 @@ func headerValue(h http.Header, key string) string {
 // kept: short, printable, no separators that could forge log fields.
 var saneRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 
-// requestContext assigns the request id, puts a request logger into the
-// context and writes one access log line when the request ends.
-func requestContext(log *zap.Logger) gin.HandlerFunc {
+// requestEntry is the first handler of every request: it sets the
+// connection's deadlines (see deadlines), assigns the request id, puts a
+// request logger into the context and writes one access log line when the
+// request ends. One handler with one allocation: the request's state
+// holds the deadlines' wrappers.
+func requestEntry(cfg Config, log *zap.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		id := headerValue(c.Request.Header, headerRequestID)
-		if !saneRequestID.MatchString(id) {
-			id = newRequestID()
-		}
-		st := &requestState{id: id, idHeader: [1]string{id}}
-		c.Writer.Header()[headerRequestID] = st.idHeader[:]
-		bindState(c, st, st.log.Bind(c.Request.Context(), log, zap.String("request_id", id)))
-		start := time.Now()
+		st := &requestState{}
+		st.deadlines.wrap(c, cfg)
+		defer st.deadlines.writer.finish()
+		start := st.begin(c, log)
 		c.Next()
 		accessLog(c, &st.log, start)
 	}
+}
+
+// begin makes st the request's state: it assigns the request id, puts a
+// request logger into the context, and returns when the request began.
+func (st *requestState) begin(c *gin.Context, log *zap.Logger) time.Time {
+	id := headerValue(c.Request.Header, headerRequestID)
+	if !saneRequestID.MatchString(id) {
+		id = newRequestID()
+	}
+	st.id, st.idHeader = id, [1]string{id}
+	c.Writer.Header()[headerRequestID] = st.idHeader[:]
+	bindState(c, st, st.log.Bind(c.Request.Context(), log, zap.String("request_id", id)))
+	return time.Now()
 }
 
 // newRequestID is a random (version 4) UUID, as uuid.NewString makes it,
@@ -143,7 +158,7 @@ func accessLog(c *gin.Context, fields *logctx.Fields, start time.Time) {
 		zap.Duration("latency", time.Since(start)))
 }
 
-// requestID is the request's id, "" before requestContext ran.
+// requestID is the request's id, "" before requestEntry ran.
 func requestID(c *gin.Context) string {
 	if s := stateOf(c); s != nil {
 		return s.id
@@ -230,7 +245,7 @@ func authenticate(a *Authenticator) gin.HandlerFunc {
 			return
 		}
 		st := stateOf(c)
-		if st == nil { // a router without requestContext (tests)
+		if st == nil { // a router without requestEntry (tests)
 			st = &requestState{}
 			bindState(c, st, c.Request.Context())
 		}

@@ -138,7 +138,7 @@ func (r *RateLimits) admit(c *gin.Context) bool {
 	if st := stateOf(c); st != nil {
 		values = &st.rateHeaders
 	} else {
-		values = new([3]string) // a router without requestContext (tests)
+		values = new([3]string) // a router without requestEntry (tests)
 	}
 	setRateHeaders(c.Writer.Header(), values, d.Limit, d.Remaining, int(math.Ceil(d.Reset.Sub(r.clock.Now()).Seconds())))
 	if !d.Allowed {

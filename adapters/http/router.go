@@ -99,7 +99,7 @@ func NewRouter(cfg Config, log *zap.Logger, auth *Authenticator, limits *RateLim
 	r.RedirectTrailingSlash = false
 	r.RedirectFixedPath = false
 	r.ContextWithFallback = true
-	r.Use(deadlines(cfg), requestContext(log), recovery(log))
+	r.Use(requestEntry(cfg, log), recovery(log))
 	r.Use(extra...)
 	r.Use(limitBody(cfg))
 	r.NoRoute(func(c *gin.Context) {

@@ -64,6 +64,35 @@ func keyOf(k domain.ChannelKey) activeKey {
 	return activeKey{unique.Make(channelNames{k.TenantID, k.AgentID, k.Channel}), k.UserChannelID}
 }
 
+// recentNames holds the channel names' handles made last, for activeKeyOf.
+type recentNames struct {
+	last [8]struct {
+		names channelNames
+		h     unique.Handle[channelNames]
+	}
+	n    int // how many of last are set
+	next int // the one to replace next
+}
+
+// activeKeyOf is keyOf with the handles of the last few channel names
+// looked up first: a deployment's turns come through a few agents and
+// channels, and comparing their names costs a fraction of what
+// unique.Make's hashing of them does. The caller holds s.mu.
+func (s *Store) activeKeyOf(k domain.ChannelKey) activeKey {
+	n := channelNames{k.TenantID, k.AgentID, k.Channel}
+	r := &s.recentNames
+	for i := range r.n {
+		if r.last[i].names == n {
+			return activeKey{r.last[i].h, k.UserChannelID}
+		}
+	}
+	h := unique.Make(n)
+	r.last[r.next].names, r.last[r.next].h = n, h
+	r.n = max(r.n, r.next+1)
+	r.next = (r.next + 1) % len(r.last)
+	return activeKey{h, k.UserChannelID}
+}
+
 func (e *sessionEntry) id() string     { return e.ids[:e.idLen] }
 func (e *sessionEntry) tenant() string { return e.names.Value().tenant }
 func (e *sessionEntry) agent() string  { return e.names.Value().agent }

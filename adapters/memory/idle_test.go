@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"strings"
 	"testing"
@@ -152,4 +153,21 @@ func TestIdempotencyClaimsCostTheCollectorLittle(t *testing.T) {
 	t.Logf("per claimed key: %.0f B live, %.0f B to scan, %.1f objects", f.live, f.scan, f.objects)
 	require.Less(t, f.scan, 200.0, "scannable bytes per claimed key")
 	require.Less(t, f.objects, 3.0, "objects per claimed key")
+}
+
+// activeKeyOf gives the key keyOf gives, whether the names were among
+// the last few looked up or not: more names than it keeps, in turn and
+// at random, and names that differ in one part only.
+func TestActiveKeyOfIsKeyOf(t *testing.T) {
+	s := New(clock.NewFake())
+	rng := rand.New(rand.NewPCG(7, 8))
+	for i := range 5000 {
+		n := rng.IntN(20)
+		if i%3 == 0 {
+			n = i % 11
+		}
+		k := domain.ChannelKey{TenantID: fmt.Sprintf("t%d", n%3), AgentID: fmt.Sprintf("a%d", n%4), Channel: fmt.Sprintf("c%d", n%5),
+			UserChannelID: fmt.Sprintf("u%d", rng.IntN(3))}
+		require.Equal(t, keyOf(k), s.activeKeyOf(k), "%+v", k)
+	}
 }

@@ -39,12 +39,18 @@ type lease struct {
 	session    *domain.Session // frozen: Session hands out clones
 	history    []domain.HistoryEntry
 	created    bool
+	// record is the session's lease record (Store.leases) when this lease
+	// found none (see Store.lock); unused otherwise.
+	record sessionLease
 }
 
 // LockSession implements ports.SessionLocker. A session named by channel
 // key is found or created and queued for in one step under the store's
 // lock, so retention cannot drop it in between; the session and its
-// history are read once the lease is held.
+// history are read once the lease is held. A free lease (a returning
+// user's turn, as a rule) is taken and read in that same hold of the
+// lock, on one reading of the clock; only a turn that waited takes the
+// lock again.
 func (s *Store) LockSession(ctx context.Context, req ports.LockRequest) (ports.SessionLease, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, unavailable(err)
@@ -61,19 +67,22 @@ func (s *Store) LockSession(ctx context.Context, req ports.LockRequest) (ports.S
 			return nil, err
 		}
 	}
-	l, err := s.lock(ctx, req.TenantID, sessionID, req.Wait, req.TTL)
+	l, e, err := s.lock(ctx, req.TenantID, sessionID, req.Wait, req.TTL)
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
+	if e == nil { // waited: the lock was let go meanwhile
+		s.mu.Lock()
+		if e, err = s.session(req.TenantID, sessionID); err == nil {
+			e.touched = s.now()
+		}
+	}
 	defer s.mu.Unlock()
-	e, err := s.session(req.TenantID, sessionID)
 	if err != nil {
 		// Deleted while this caller waited: pass the lease on.
 		l.once.Do(func() { s.release(l) })
 		return nil, err
 	}
-	e.touched = s.now()
 	snap, err := s.current(e)
 	if err != nil {
 		l.once.Do(func() { s.release(l) })
@@ -84,31 +93,44 @@ func (s *Store) LockSession(ctx context.Context, req ports.LockRequest) (ports.S
 	return l, nil
 }
 
-// lock waits for the lease of an existing session. The caller holds s.mu,
-// which lock releases.
-func (s *Store) lock(ctx context.Context, tenantID, sessionID string, wait, ttl time.Duration) (*lease, error) {
+// lock waits for the lease of an existing session. The caller holds s.mu.
+// A free lease is granted at once, and lock returns with s.mu still held
+// and the session's entry; else it lets s.mu go, waits, and returns no
+// entry.
+func (s *Store) lock(ctx context.Context, tenantID, sessionID string, wait, ttl time.Duration) (*lease, *sessionEntry, error) {
 	e, err := s.session(tenantID, sessionID)
 	if err != nil {
 		s.mu.Unlock()
-		return nil, err
-	}
-	e.touched = s.now()
-	l := s.leases[sessionID]
-	if l == nil {
-		l = &sessionLease{}
-		s.leases[sessionID] = l
+		return nil, nil, err
 	}
 	now := s.clock.Now()
+	e.touched = now.UnixNano()
+	l := s.leases[sessionID]
+	if l == nil {
+		// No record: the lease is free, and its record is made in the
+		// lease handed out, one allocation for both. The record outlives
+		// that lease only while a waiter holds it after.
+		held := &lease{store: s, sessionID: sessionID, ttl: ttl}
+		s.leases[sessionID] = &held.record
+		held.fence = s.grant(&held.record, now, ttl)
+		return held, e, nil
+	}
 	if l.holder == 0 {
 		fence := s.grant(l, now, ttl)
-		s.mu.Unlock()
-		return &lease{store: s, sessionID: sessionID, fence: fence, ttl: ttl}, nil
+		return &lease{store: s, sessionID: sessionID, fence: fence, ttl: ttl}, e, nil
 	}
 	w := &leaseWaiter{ttl: ttl, granted: make(chan int64, 1)}
 	l.waiters = append(l.waiters, w)
 	untilExpiry := l.expires.Sub(now)
 	s.mu.Unlock()
+	held, err := s.await(ctx, l, w, sessionID, wait, untilExpiry)
+	return held, nil, err
+}
 
+// await waits for w's turn at the lease, at most wait; its holder's lease
+// expires in untilExpiry.
+func (s *Store) await(ctx context.Context, l *sessionLease, w *leaseWaiter, sessionID string, wait, untilExpiry time.Duration) (*lease, error) {
+	ttl := w.ttl
 	deadline := time.NewTimer(wait)
 	defer deadline.Stop()
 	expiry := time.NewTimer(max(untilExpiry, 0) + time.Millisecond)

@@ -16,7 +16,7 @@ import (
 // (LockSession by key): only then is that session built. created reports
 // that. The caller holds s.mu.
 func (s *Store) findOrCreateActive(req *ports.LockRequest) (id string, created bool, err error) {
-	if id, ok := s.active[keyOf(req.ChannelKey())]; ok {
+	if id, ok := s.active[s.activeKeyOf(req.ChannelKey())]; ok {
 		return id, false, nil
 	}
 	candidate, err := req.NewSession()

@@ -50,6 +50,8 @@ type Store struct {
 	answered map[string]string
 	// used queues sessions for pack (see idle.go).
 	used idleQueue
+	// recentNames speeds finding a channel identity's session.
+	recentNames recentNames
 }
 
 var (

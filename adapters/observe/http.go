@@ -108,12 +108,18 @@ func statusLabel(status int) string {
 	return strconv.Itoa(status)
 }
 
-// methodLabel bounds the method label to the standard methods.
+// methodLabels are the standard methods, the method label's values.
+var methodLabels = [...]string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+	http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace}
+
+// methodLabel bounds the method label to the standard methods. It returns
+// the label's own string, not the request's (read afresh from each
+// request line), so the request's series are found by address (series).
 func methodLabel(method string) string {
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
-		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
-		return method
+	for _, m := range methodLabels {
+		if method == m {
+			return m
+		}
 	}
 	return "OTHER"
 }

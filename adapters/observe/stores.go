@@ -19,9 +19,21 @@ func (m *Metrics) storeCall(ctx context.Context, op string, call func(context.Co
 		m.storeDurationOf.get(op, outcomeOf(err), "").Observe(since(start))
 		return err
 	}
+	return m.storeCallFrom(ctx, op, time.Time{}, call) // timed from after the span starts
+}
+
+// storeCallFrom is storeCall timed from start, a reading of the clock the
+// caller has just made. Traced, the call is timed from after its span
+// starts, as storeCall times it.
+func (m *Metrics) storeCallFrom(ctx context.Context, op string, start time.Time, call func(context.Context) error) error {
+	if !m.tracing {
+		err := call(ctx)
+		m.storeDurationOf.get(op, outcomeOf(err), "").Observe(since(start))
+		return err
+	}
 	ctx, span := m.tracer.Start(ctx, op, trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attrOperation.String(op)))
-	start := time.Now()
+	start = time.Now()
 	err := call(ctx)
 	outcome := outcomeOf(err)
 	m.storeDurationOf.get(op, outcome, "").Observe(since(start))

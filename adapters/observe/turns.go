@@ -25,8 +25,11 @@ type turnStore struct {
 var _ ports.TurnStore = (*turnStore)(nil)
 
 func (s *turnStore) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *domain.Turn) error {
-	latency := turnLatency(turn)
-	err := s.m.storeCall(ctx, "turn.commit", func(ctx context.Context) error {
+	// The turn's latency ends where the commit's starts: one reading of
+	// the clock for both.
+	start := time.Now()
+	latency := turnLatency(turn, start)
+	err := s.m.storeCallFrom(ctx, "turn.commit", start, func(ctx context.Context) error {
 		return s.next.CommitTurn(ctx, lease, turn)
 	})
 	if err == nil {
@@ -35,17 +38,18 @@ func (s *turnStore) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn
 	return err
 }
 
-// turnLatency is the turn's latency in seconds. LatencyMS is whole
-// milliseconds, which would put every template-only turn at 0; when the
-// record's CreatedAt is on this process's clock (the elapsed time agrees
-// with LatencyMS) the finer measurement is used instead.
-func turnLatency(t *domain.Turn) float64 {
+// turnLatency is the turn's latency in seconds, now that it is now.
+// LatencyMS is whole milliseconds, which would put every template-only
+// turn at 0; when the record's CreatedAt is on this process's clock (the
+// elapsed time agrees with LatencyMS) the finer measurement is used
+// instead.
+func turnLatency(t *domain.Turn, now time.Time) float64 {
 	if t == nil {
 		return 0
 	}
 	coarse := time.Duration(t.LatencyMS) * time.Millisecond
 	if !t.CreatedAt.IsZero() {
-		if fine := time.Since(t.CreatedAt); fine >= coarse && fine < coarse+2*time.Millisecond {
+		if fine := now.Sub(t.CreatedAt); fine >= coarse && fine < coarse+2*time.Millisecond {
 			return fine.Seconds()
 		}
 	}

@@ -79,13 +79,13 @@ func TestTurnStoreDoesNotCountRefusedCommits(t *testing.T) {
 // this process's; otherwise LatencyMS decides.
 func TestTurnLatencyResolution(t *testing.T) {
 	fine := &domain.Turn{LatencyMS: 0, CreatedAt: time.Now().Add(-400 * time.Microsecond)}
-	got := turnLatency(fine)
+	got := turnLatency(fine, time.Now())
 	assert.Greater(t, got, 0.0004)
 	assert.Less(t, got, 0.002)
 
 	fake := &domain.Turn{LatencyMS: 250, CreatedAt: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
-	assert.Equal(t, 0.25, turnLatency(fake))
-	assert.Equal(t, 0.25, turnLatency(&domain.Turn{LatencyMS: 250}))
+	assert.Equal(t, 0.25, turnLatency(fake, time.Now()))
+	assert.Equal(t, 0.25, turnLatency(&domain.Turn{LatencyMS: 250}, time.Now()))
 }
 
 // An agent names its own model, so model labels are tenant input: past
