@@ -8,8 +8,10 @@ import (
 	"github.com/gin-gonic/gin"
 )
 
-// deadlines gives every request the server's read deadline until its body
-// has been read, and every write its own write deadline.
+// wrap puts d's wrappers around the request's body and writer, which give
+// the request the server's read deadline until its body has been read,
+// and every write its own write deadline; the caller (requestEntry) calls
+// d.writer.finish when the request's handlers return.
 //
 // Reads: the server's ReadTimeout runs from the first byte of a request,
 // so a body trickled in is cut off at it, before or after authentication.
@@ -26,18 +28,6 @@ import (
 // A stream that takes its connection over (takeOver) does the same on its
 // own: it sets the write deadline before each write, and watches for the
 // client leaving; the connection is closed here when the handler returns.
-func deadlines(cfg Config) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		// One allocation for both wrappers.
-		d := &requestDeadlines{}
-		d.wrap(c, cfg)
-		defer d.writer.finish()
-		c.Next()
-	}
-}
-
-// wrap puts d's wrappers around the request's body and writer; the
-// caller calls d.writer.finish when the request's handlers return.
 func (d *requestDeadlines) wrap(c *gin.Context, cfg Config) {
 	conn := connDeadlinesOf(c.Writer)
 	if c.Request.Body == nil || c.Request.Body == http.NoBody {

@@ -96,3 +96,15 @@ func TestDeadlinesLiftTheReadDeadlineOfABodilessRequest(t *testing.T) {
 		})
 	}
 }
+
+// deadlines is requestEntry's deadlines alone, for tests of them apart
+// from the request's state.
+func deadlines(cfg Config) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		// One allocation for both wrappers.
+		d := &requestDeadlines{}
+		d.wrap(c, cfg)
+		defer d.writer.finish()
+		c.Next()
+	}
+}
