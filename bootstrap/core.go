@@ -1,6 +1,8 @@
 package bootstrap
 
 import (
+	"context"
+
 	"go.uber.org/fx"
 
 	"focal/adapters/clock"
@@ -23,6 +25,7 @@ var CoreModule = fx.Module("core",
 		newEngine,
 		newProcessMessage,
 		application.NewConversations,
+		newPolicyWarmer,
 		newPolicyAdmin,
 		application.NewAgentDirectory,
 		application.NewAgentVersions,
@@ -43,15 +46,39 @@ type engineParams struct {
 	Limits   domain.PolicyLimits
 }
 
+// engineResult is the engine as turns run it and as policy writes warm it.
+type engineResult struct {
+	fx.Out
+	Engine   ports.Engine
+	Preparer application.PolicyPreparer
+}
+
 // newEngine builds the engine; each turn's context carries its tenant, so
 // the model can call with the tenant's own key.
-func newEngine(p engineParams) (ports.Engine, error) {
+func newEngine(p engineParams) (engineResult, error) {
 	e, err := alignment.New(alignment.Deps{Model: p.Model, History: p.History, Clock: p.Clock, Embedder: p.Embedder, Tools: p.Tools,
 		Limits: p.Limits})
 	if err != nil {
+		return engineResult{}, err
+	}
+	return engineResult{Engine: application.ScopeToTenant(e), Preparer: e}, nil
+}
+
+// newPolicyWarmer builds the warmer of newly written policies; stopping
+// ends the warms waiting for a compile slot and waits (within the stop's
+// deadline) for those compiling.
+func newPolicyWarmer(lc fx.Lifecycle, cache *application.PolicyCache, engine application.PolicyPreparer) (*application.PolicyWarmer, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	w, err := application.NewPolicyWarmer(ctx, cache, engine)
+	if err != nil {
+		cancel()
 		return nil, err
 	}
-	return application.ScopeToTenant(e), nil
+	lc.Append(fx.Hook{OnStop: func(stop context.Context) error {
+		cancel()
+		return w.Wait(stop)
+	}})
+	return w, nil
 }
 
 // newReplayEngines builds each replay's engine like the live one, over the
@@ -95,6 +122,7 @@ type policyAdminParams struct {
 	Cache  *application.PolicyCache
 	Clock  ports.Clock
 	Limits domain.PolicyLimits
+	Warmer *application.PolicyWarmer
 }
 
 func newPolicyAdmin(p policyAdminParams) (*application.PolicyAdmin, error) {
@@ -102,7 +130,7 @@ func newPolicyAdmin(p policyAdminParams) (*application.PolicyAdmin, error) {
 	if err != nil {
 		return nil, err
 	}
-	return a.WithLimits(p.Limits), nil
+	return a.WithLimits(p.Limits).WithWarmer(p.Warmer), nil
 }
 
 // replayParams are the replay use case's collaborators.
