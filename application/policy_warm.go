@@ -58,11 +58,14 @@ func NewPolicyWarmer(ctx context.Context, cache *PolicyCache, engine PolicyPrepa
 }
 
 // Warm prepares the agent's current policy in the background. It returns
-// at once.
+// at once; once the warmer's context ended it does nothing.
 func (w *PolicyWarmer) Warm(tenantID, agentID string) {
 	key := agentKey{tenantID, agentID}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.ctx.Err() != nil {
+		return
+	}
 	if _, busy := w.warming[key]; busy {
 		w.warming[key] = true
 		return

@@ -147,3 +147,33 @@ func TestWritesDuringAWarmCompileOnlyTheNewestVersion(t *testing.T) {
 	require.NoError(t, warmer.Wait(t.Context()))
 	assert.Equal(t, []int64{1, 4}, prep.versions)
 }
+
+// endlessReads is a store whose policy reads go on when their context
+// ends, as a read already sent may.
+type endlessReads struct{ *memory.Store }
+
+func (s endlessReads) GetPolicy(ctx context.Context, tenantID, agentID string) (*domain.Policy, error) {
+	return s.Store.GetPolicy(context.WithoutCancel(ctx), tenantID, agentID)
+}
+
+// A stopped warmer starts nothing: writes during shutdown leave their
+// compile to the next instance's turns.
+func TestStoppedWarmerPreparesNothing(t *testing.T) {
+	store := memory.New(clock.System{})
+	cache, err := application.NewPolicyCache(endlessReads{store}, clock.System{}, time.Minute)
+	require.NoError(t, err)
+	prep := &heldPreparer{entered: make(chan struct{}), release: make(chan struct{})}
+	close(prep.release) // nothing to hold
+	ctx, stop := context.WithCancel(t.Context())
+	warmer, err := application.NewPolicyWarmer(ctx, cache, prep)
+	require.NoError(t, err)
+	admin, err := application.NewPolicyAdmin(store, cache, clock.System{})
+	require.NoError(t, err)
+	admin.WithWarmer(warmer)
+
+	stop()
+	_, err = admin.CreateAgent(t.Context(), tenant, domain.Agent{ID: warmAgent, Name: "a", Enabled: true})
+	require.NoError(t, err)
+	require.NoError(t, warmer.Wait(t.Context()))
+	assert.Empty(t, prep.versions)
+}
