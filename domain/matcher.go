@@ -203,6 +203,10 @@ func (m *Matcher) buildPostings(models []condModel, meanValue []float64) {
 			ws[at] = model.weights.w[k]
 			fill[id]++
 		}
+		// Nothing reads a model's weights again: letting them go before
+		// the postings are laid out keeps one copy of every weight fewer
+		// alive at the compile's peak.
+		models[c].weights.ids, models[c].weights.w = nil, nil
 	}
 	kept := 0
 	for f := range dim {
@@ -219,7 +223,9 @@ func (m *Matcher) buildPostings(models []condModel, meanValue []float64) {
 			for k := lo; k < hi; k++ {
 				keep = append(keep, k)
 			}
-			slices.SortFunc(keep, func(a, b int) int {
+			// A feature holds a condition once: the order the dropped
+			// weights move into their biases in does not matter.
+			bestFirst(keep, matcherPostingsCap, func(a, b int) int {
 				return cmp.Or(cmp.Compare(math.Abs(float64(ws[b])), math.Abs(float64(ws[a]))), cmp.Compare(a, b))
 			})
 			for _, k := range keep[matcherPostingsCap:] {

@@ -78,13 +78,9 @@ func (s *trainingSet) problem(c int, cost float64, scratch *trainScratch) (*lrPr
 	p := &scratch.problem
 	p.xs, p.xsq, p.y, p.cost = p.xs[:0], p.xsq[:0], p.y[:0], p.cost[:0]
 	members := scratch.members[:0]
-	add := func(x *matcherVec, y, cost float64, i int32) {
+	add := func(x *matcherVec, sq, y, cost float64, i int32) {
 		p.xs = append(p.xs, x)
-		if i >= 0 {
-			p.xsq = append(p.xsq, s.sq[i])
-		} else {
-			p.xsq = append(p.xsq, x.normSquared())
-		}
+		p.xsq = append(p.xsq, sq)
 		p.y = append(p.y, y)
 		p.cost = append(p.cost, cost)
 		members = append(members, i)
@@ -94,16 +90,16 @@ func (s *trainingSet) problem(c int, cost float64, scratch *trainScratch) (*lrPr
 		if k < s.counts[c] {
 			y = 1
 		}
-		add(&s.xs[i], y, cost*s.costFactor[i], i)
+		add(&s.xs[i], s.sq[i], y, cost*s.costFactor[i], i)
 	}
 	for rank, d := range s.competitors[c] {
 		switch {
 		case rank < s.tuning.neighbours:
 			for _, i := range s.byCond[d][:s.counts[d]] {
-				add(&s.xs[i], -1, cost, i)
+				add(&s.xs[i], s.sq[i], -1, cost, i)
 			}
 		case s.counts[d] > 0:
-			add(&s.centroids[d], -1, cost*float64(s.counts[d]), -1)
+			add(&s.centroids[d], s.centroidSq[d], -1, cost*float64(s.counts[d]), -1)
 		}
 	}
 	scratch.members = members
