@@ -182,32 +182,8 @@ func compileMatcher(conds []MatcherCondition, opts MatcherOptions) (*Matcher, *t
 // moves into its condition's bias.
 func (m *Matcher) buildPostings(models []condModel, meanValue []float64) {
 	dim := len(meanValue)
-	start := make([]int32, dim+1)
-	for _, model := range models {
-		for _, id := range model.weights.ids {
-			start[id+1]++
-		}
-	}
-	for i := 1; i <= dim; i++ {
-		start[i] += start[i-1]
-	}
-	conds := make([]int32, start[dim])
-	ws := make([]float32, start[dim])
-	fill := slices.Clone(start[:dim])
-	m.bias = make([]float64, len(models))
-	for c, model := range models {
-		m.bias[c] = model.weights.bias
-		for k, id := range model.weights.ids {
-			at := fill[id]
-			conds[at] = int32(c)
-			ws[at] = model.weights.w[k]
-			fill[id]++
-		}
-		// Nothing reads a model's weights again: letting them go before
-		// the postings are laid out keeps one copy of every weight fewer
-		// alive at the compile's peak.
-		models[c].weights.ids, models[c].weights.w = nil, nil
-	}
+	start, conds, ws, bias := weightsByFeature(models, dim)
+	m.bias = bias
 	kept := 0
 	for f := range dim {
 		kept += min(int(start[f+1]-start[f]), matcherPostingsCap)
@@ -244,6 +220,38 @@ func (m *Matcher) buildPostings(models []condModel, meanValue []float64) {
 		m.postStart[f+1] = int32(len(m.postCond))
 	}
 	m.indexLayouts()
+}
+
+// weightsByFeature gathers the models' weights by feature: feature f's are
+// ws[start[f]:start[f+1]], of the conditions conds holds there, ascending;
+// bias is each model's intercept. Nothing reads a model's weights again:
+// letting each go once gathered keeps one copy of every weight fewer alive
+// at the compile's peak.
+func weightsByFeature(models []condModel, dim int) (start, conds []int32, ws []float32, bias []float64) {
+	start = make([]int32, dim+1)
+	for _, model := range models {
+		for _, id := range model.weights.ids {
+			start[id+1]++
+		}
+	}
+	for i := 1; i <= dim; i++ {
+		start[i] += start[i-1]
+	}
+	conds = make([]int32, start[dim])
+	ws = make([]float32, start[dim])
+	fill := slices.Clone(start[:dim])
+	bias = make([]float64, len(models))
+	for c, model := range models {
+		bias[c] = model.weights.bias
+		for k, id := range model.weights.ids {
+			at := fill[id]
+			conds[at] = int32(c)
+			ws[at] = model.weights.w[k]
+			fill[id]++
+		}
+		models[c].weights.ids, models[c].weights.w = nil, nil
+	}
+	return start, conds, ws, bias
 }
 
 // indexLayouts lays the postings out again as the loops suited to the

@@ -95,11 +95,13 @@ func newTrainingSet(conds []MatcherCondition, tuning matcherTuning, workers int)
 	}
 	s.centroids = make([]matcherVec, len(conds))
 	s.centroidSq = make([]float64, len(conds))
-	sum := make([]float64, dim)
-	for c := range conds {
-		s.centroids[c] = s.centroid(c, sum)
-		s.centroidSq[c] = s.centroids[c].normSquared()
-	}
+	parallelRange(len(conds), workers, func(lo, hi int) {
+		sum := make([]float64, dim)
+		for c := lo; c < hi; c++ {
+			s.centroids[c] = s.centroid(c, sum)
+			s.centroidSq[c] = s.centroids[c].normSquared()
+		}
+	})
 	s.looStride = max(1, (numExamples+tuning.looSample-1)/max(1, tuning.looSample))
 	s.competitors = nearestConditions(s.xs, owner, len(conds), dim, tuning.neighbours+tuning.farCentroids, workers)
 	s.epochs, s.fullEpochs = tuning.epochs, tuning.fullEpochs
@@ -189,7 +191,7 @@ func (s *trainingSet) centroid(c int, sum []float64) matcherVec {
 		}
 	}
 	if limit := s.tuning.centroidFeatures; len(ids) > limit {
-		slices.SortFunc(ids, func(a, b int32) int { return cmp.Or(cmp.Compare(sum[b], sum[a]), cmp.Compare(a, b)) })
+		bestFirst(ids, limit, func(a, b int32) int { return cmp.Or(cmp.Compare(sum[b], sum[a]), cmp.Compare(a, b)) })
 		for _, id := range ids[limit:] {
 			sum[id] = 0
 		}
