@@ -29,6 +29,9 @@ type PolicyAdmin struct {
 	// tenant's imports must not multiply. linting holds the one policy
 	// being linted, for the same reason.
 	parsing, linting chan struct{}
+	// warmer, when set, compiles each version written here in the
+	// background (PolicyWarmer says why not before answering).
+	warmer *PolicyWarmer
 }
 
 // NewPolicyAdmin returns the policy management use case, within the
@@ -47,6 +50,27 @@ func NewPolicyAdmin(store ports.PolicyStore, cache *PolicyCache, clock ports.Clo
 func (a *PolicyAdmin) WithLimits(limits domain.PolicyLimits) *PolicyAdmin {
 	a.limits = limits
 	return a
+}
+
+// WithWarmer makes every policy written through a compiled in the
+// background by w, ahead of its first turn; call it before serving.
+func (a *PolicyAdmin) WithWarmer(w *PolicyWarmer) *PolicyAdmin {
+	a.warmer = w
+	return a
+}
+
+// published makes this instance serve the agent's newly stored version at
+// once, and starts compiling it.
+func (a *PolicyAdmin) published(tenantID, agentID string) {
+	a.cache.Forget(tenantID, agentID)
+	a.warm(tenantID, agentID)
+}
+
+// warm starts compiling the agent's current version, when there is a warmer.
+func (a *PolicyAdmin) warm(tenantID, agentID string) {
+	if a.warmer != nil {
+		a.warmer.Warm(tenantID, agentID)
+	}
 }
 
 // roomForAgent refuses a new agent when the tenant has as many as the
@@ -116,7 +140,7 @@ func (a *PolicyAdmin) Edit(ctx context.Context, tenantID, agentID string, ifVers
 		err = a.store.SavePolicy(ctx, tenantID, next)
 		switch {
 		case err == nil:
-			a.cache.Forget(tenantID, agentID)
+			a.published(tenantID, agentID)
 			return next, nil
 		case !domain.IsCode(err, domain.CodeVersionConflict):
 			return nil, err
@@ -278,7 +302,7 @@ func (a *PolicyAdmin) CreateAgent(ctx context.Context, tenantID string, agent do
 		}
 		return nil, err
 	}
-	a.cache.Forget(tenantID, agent.ID)
+	a.published(tenantID, agent.ID)
 	return &p.Agent, nil
 }
 

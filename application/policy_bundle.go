@@ -78,6 +78,11 @@ func (a *PolicyAdmin) ImportBundle(ctx context.Context, in BundleImport) (Import
 	for attempt := 1; ; attempt++ {
 		stored, unchanged, err := a.replace(ctx, tenantID, in, p)
 		if err == nil {
+			if unchanged {
+				// An instance imports its start-up bundle as it starts,
+				// before any turn: warm what it will serve.
+				a.warm(tenantID, p.Agent.ID)
+			}
 			return ImportedBundle{Policy: asBundle(stored, ViewerAdmin), TenantID: tenantID, Unchanged: unchanged}, nil
 		}
 		if !domain.IsCode(err, domain.CodeAgentNotFound) || in.IfVersion > 0 {
@@ -148,7 +153,7 @@ func (a *PolicyAdmin) create(ctx context.Context, tenantID string, p *domain.Pol
 	if err := a.store.SavePolicy(ctx, tenantID, &fresh); err != nil {
 		return nil, err
 	}
-	a.cache.Forget(tenantID, fresh.Agent.ID)
+	a.published(tenantID, fresh.Agent.ID)
 	return &fresh, nil
 }
 

@@ -1,6 +1,8 @@
 package bootstrap
 
 import (
+	"context"
+
 	"go.uber.org/fx"
 
 	"focal/adapters/clock"
@@ -23,6 +25,7 @@ var CoreModule = fx.Module("core",
 		newEngine,
 		newProcessMessage,
 		application.NewConversations,
+		newPolicyWarmer,
 		newPolicyAdmin,
 		application.NewAgentDirectory,
 		application.NewAgentVersions,
@@ -51,11 +54,13 @@ type engineParams struct {
 // compare against.
 type ExplainEagerly bool
 
-// engineOut is the engine and what completes the explanations it leaves
-// to the readers of its records.
+// engineOut is the engine as turns run it and as policy writes warm it,
+// and what completes the explanations it leaves to the readers of its
+// records.
 type engineOut struct {
 	fx.Out
 	Engine    ports.Engine
+	Preparer  application.PolicyPreparer
 	Explainer application.TurnExplainer
 }
 
@@ -73,7 +78,24 @@ func newEngine(p engineParams) (engineOut, error) {
 	if err != nil {
 		return engineOut{}, err
 	}
-	return engineOut{Engine: application.ScopeToTenant(e), Explainer: x}, nil
+	return engineOut{Engine: application.ScopeToTenant(e), Preparer: e, Explainer: x}, nil
+}
+
+// newPolicyWarmer builds the warmer of newly written policies; stopping
+// ends the warms waiting for a compile slot and waits (within the stop's
+// deadline) for those compiling.
+func newPolicyWarmer(lc fx.Lifecycle, cache *application.PolicyCache, engine application.PolicyPreparer) (*application.PolicyWarmer, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	w, err := application.NewPolicyWarmer(ctx, cache, engine)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	lc.Append(fx.Hook{OnStop: func(stop context.Context) error {
+		cancel()
+		return w.Wait(stop)
+	}})
+	return w, nil
 }
 
 // newReplayEngines builds each replay's engine like the live one, over the
@@ -117,6 +139,7 @@ type policyAdminParams struct {
 	Cache  *application.PolicyCache
 	Clock  ports.Clock
 	Limits domain.PolicyLimits
+	Warmer *application.PolicyWarmer
 }
 
 func newPolicyAdmin(p policyAdminParams) (*application.PolicyAdmin, error) {
@@ -124,7 +147,7 @@ func newPolicyAdmin(p policyAdminParams) (*application.PolicyAdmin, error) {
 	if err != nil {
 		return nil, err
 	}
-	return a.WithLimits(p.Limits), nil
+	return a.WithLimits(p.Limits).WithWarmer(p.Warmer), nil
 }
 
 // replayParams are the replay use case's collaborators.

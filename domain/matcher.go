@@ -182,28 +182,8 @@ func compileMatcher(conds []MatcherCondition, opts MatcherOptions) (*Matcher, *t
 // moves into its condition's bias.
 func (m *Matcher) buildPostings(models []condModel, meanValue []float64) {
 	dim := len(meanValue)
-	start := make([]int32, dim+1)
-	for _, model := range models {
-		for _, id := range model.weights.ids {
-			start[id+1]++
-		}
-	}
-	for i := 1; i <= dim; i++ {
-		start[i] += start[i-1]
-	}
-	conds := make([]int32, start[dim])
-	ws := make([]float32, start[dim])
-	fill := slices.Clone(start[:dim])
-	m.bias = make([]float64, len(models))
-	for c, model := range models {
-		m.bias[c] = model.weights.bias
-		for k, id := range model.weights.ids {
-			at := fill[id]
-			conds[at] = int32(c)
-			ws[at] = model.weights.w[k]
-			fill[id]++
-		}
-	}
+	start, conds, ws, bias := weightsByFeature(models, dim)
+	m.bias = bias
 	kept := 0
 	for f := range dim {
 		kept += min(int(start[f+1]-start[f]), matcherPostingsCap)
@@ -219,7 +199,9 @@ func (m *Matcher) buildPostings(models []condModel, meanValue []float64) {
 			for k := lo; k < hi; k++ {
 				keep = append(keep, k)
 			}
-			slices.SortFunc(keep, func(a, b int) int {
+			// A feature holds a condition once: the order the dropped
+			// weights move into their biases in does not matter.
+			bestFirst(keep, matcherPostingsCap, func(a, b int) int {
 				return cmp.Or(cmp.Compare(math.Abs(float64(ws[b])), math.Abs(float64(ws[a]))), cmp.Compare(a, b))
 			})
 			for _, k := range keep[matcherPostingsCap:] {
@@ -238,6 +220,38 @@ func (m *Matcher) buildPostings(models []condModel, meanValue []float64) {
 		m.postStart[f+1] = int32(len(m.postCond))
 	}
 	m.indexLayouts()
+}
+
+// weightsByFeature gathers the models' weights by feature: feature f's are
+// ws[start[f]:start[f+1]], of the conditions conds holds there, ascending;
+// bias is each model's intercept. Nothing reads a model's weights again:
+// letting each go once gathered keeps one copy of every weight fewer alive
+// at the compile's peak.
+func weightsByFeature(models []condModel, dim int) (start, conds []int32, ws []float32, bias []float64) {
+	start = make([]int32, dim+1)
+	for _, model := range models {
+		for _, id := range model.weights.ids {
+			start[id+1]++
+		}
+	}
+	for i := 1; i <= dim; i++ {
+		start[i] += start[i-1]
+	}
+	conds = make([]int32, start[dim])
+	ws = make([]float32, start[dim])
+	fill := slices.Clone(start[:dim])
+	bias = make([]float64, len(models))
+	for c, model := range models {
+		bias[c] = model.weights.bias
+		for k, id := range model.weights.ids {
+			at := fill[id]
+			conds[at] = int32(c)
+			ws[at] = model.weights.w[k]
+			fill[id]++
+		}
+		models[c].weights.ids, models[c].weights.w = nil, nil
+	}
+	return start, conds, ws, bias
 }
 
 // indexLayouts lays the postings out again as the loops suited to the

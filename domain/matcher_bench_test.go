@@ -105,6 +105,13 @@ func BenchmarkCompileMatcher10000(b *testing.B) {
 	benchmarkCompile(b, syntheticConditions(b, 10000, 5))
 }
 
+// BenchmarkCompileMatcher2000 compiles 2,000 conditions of 5 examples:
+// small enough to run under callgrind, large enough for the competitors
+// and the postings cap to take part.
+func BenchmarkCompileMatcher2000(b *testing.B) {
+	benchmarkCompile(b, syntheticConditions(b, 2000, 5))
+}
+
 // retainedBytes is how much heap what build returns keeps alive.
 func retainedBytes(build func() any) uint64 {
 	var before, after runtime.MemStats

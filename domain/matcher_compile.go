@@ -50,6 +50,9 @@ type trainingSet struct {
 	byCond    [][]int32 // per condition, its examples then its negatives
 	counts    []int     // per condition, its number of examples
 	centroids []matcherVec
+	// centroidSq is ‖c‖² of each centroid, which every problem holding
+	// the centroid reads.
+	centroidSq []float64
 	// competitors lists each condition's competitors, nearest first.
 	competitors [][]int32
 	// looStride picks the examples whose leave-one-out margins calibrate
@@ -91,12 +94,16 @@ func newTrainingSet(conds []MatcherCondition, tuning matcherTuning, workers int)
 		s.byCond[o] = append(s.byCond[o], int32(i))
 	}
 	s.centroids = make([]matcherVec, len(conds))
-	sum := make([]float64, dim)
-	for c := range conds {
-		s.centroids[c] = s.centroid(c, sum)
-	}
+	s.centroidSq = make([]float64, len(conds))
+	parallelRange(len(conds), workers, func(lo, hi int) {
+		sum := make([]float64, dim)
+		for c := lo; c < hi; c++ {
+			s.centroids[c] = s.centroid(c, sum)
+			s.centroidSq[c] = s.centroids[c].normSquared()
+		}
+	})
 	s.looStride = max(1, (numExamples+tuning.looSample-1)/max(1, tuning.looSample))
-	s.competitors = nearestConditions(s.xs, owner, len(conds), dim, tuning.neighbours+tuning.farCentroids)
+	s.competitors = nearestConditions(s.xs, owner, len(conds), dim, tuning.neighbours+tuning.farCentroids, workers)
 	s.epochs, s.fullEpochs = tuning.epochs, tuning.fullEpochs
 	if pass := s.passCost(); pass > 0 {
 		scale := min(tuning.maxPassScale, max(1, tuning.passBudget/(pass*tuning.fullEpochs)))
@@ -184,7 +191,7 @@ func (s *trainingSet) centroid(c int, sum []float64) matcherVec {
 		}
 	}
 	if limit := s.tuning.centroidFeatures; len(ids) > limit {
-		slices.SortFunc(ids, func(a, b int32) int { return cmp.Or(cmp.Compare(sum[b], sum[a]), cmp.Compare(a, b)) })
+		bestFirst(ids, limit, func(a, b int32) int { return cmp.Or(cmp.Compare(sum[b], sum[a]), cmp.Compare(a, b)) })
 		for _, id := range ids[limit:] {
 			sum[id] = 0
 		}
@@ -240,4 +247,49 @@ func negatedTwin(words []matcherWord) (matcherFeatures, bool) {
 	f := extractFeatures(twin)
 	f.chars = nil
 	return sortedFeatures(f), true
+}
+
+// bestFirst moves the k best of s (by order, which must rank no two
+// elements alike, so that the best k are one set) to s[:k], in order, and
+// returns them; s[k:] holds the others, in no order. It costs n·log k
+// comparisons where sorting all of s cost n·log n: the compile keeps the
+// 88 nearest of up to ten thousand conditions, and the 1,024 largest
+// weights of a feature's postings, many times over.
+func bestFirst[T any](s []T, k int, order func(a, b T) int) []T {
+	if k >= len(s) {
+		slices.SortFunc(s, order)
+		return s
+	}
+	if k <= 0 {
+		return s[:0]
+	}
+	// s[:k] is a heap with the worst kept element at its root.
+	worse := func(i, j int) bool { return order(s[i], s[j]) > 0 }
+	down := func(i int) {
+		for {
+			w := i
+			if l := 2*i + 1; l < k && worse(l, w) {
+				w = l
+			}
+			if r := 2*i + 2; r < k && worse(r, w) {
+				w = r
+			}
+			if w == i {
+				return
+			}
+			s[i], s[w] = s[w], s[i]
+			i = w
+		}
+	}
+	for i := k/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	for i := k; i < len(s); i++ {
+		if order(s[i], s[0]) < 0 {
+			s[0], s[i] = s[i], s[0]
+			down(0)
+		}
+	}
+	slices.SortFunc(s[:k], order)
+	return s[:k]
 }

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"math"
+	"slices"
 	"sync"
 )
 
@@ -27,10 +28,18 @@ type condWeights struct {
 }
 
 // trainScratch is one worker's dense buffers, each dim+1 long and zero
-// between conditions.
+// between conditions, and the arrays one condition's training fills and
+// the next reuses: a condition of a large policy trains on thousands of
+// rows, and allocating them afresh for each of ten thousand conditions
+// made most of a compile's garbage.
 type trainScratch struct {
 	w, saved, curvature []float64
 	own                 []bool
+	problem             lrProblem
+	members             []int32
+	solver              dualLR
+	ids                 []int32   // the weights collectWeights keeps, before they are copied out
+	kept                []float32 // their values
 }
 
 // train fits every condition, in parallel; each condition's model depends
@@ -63,16 +72,15 @@ func (s *trainingSet) train(opts MatcherOptions) []condModel {
 // centroid, weighed as all its examples) of each further competitor. Far
 // conditions' examples teach a condition little, and training on every
 // example of every condition would cost time quadratic in the policy.
-func (s *trainingSet) problem(c int, cost float64) (*lrProblem, []int32) {
-	p := &lrProblem{}
-	var members []int32 // example index per problem row; -1 for a centroid
-	add := func(x *matcherVec, y, cost float64, i int32) {
+// It fills scratch's problem and members (the example index per problem
+// row; -1 for a centroid).
+func (s *trainingSet) problem(c int, cost float64, scratch *trainScratch) (*lrProblem, []int32) {
+	p := &scratch.problem
+	p.xs, p.xsq, p.y, p.cost = p.xs[:0], p.xsq[:0], p.y[:0], p.cost[:0]
+	members := scratch.members[:0]
+	add := func(x *matcherVec, sq, y, cost float64, i int32) {
 		p.xs = append(p.xs, x)
-		if i >= 0 {
-			p.xsq = append(p.xsq, s.sq[i])
-		} else {
-			p.xsq = append(p.xsq, x.normSquared())
-		}
+		p.xsq = append(p.xsq, sq)
 		p.y = append(p.y, y)
 		p.cost = append(p.cost, cost)
 		members = append(members, i)
@@ -82,27 +90,28 @@ func (s *trainingSet) problem(c int, cost float64) (*lrProblem, []int32) {
 		if k < s.counts[c] {
 			y = 1
 		}
-		add(&s.xs[i], y, cost*s.costFactor[i], i)
+		add(&s.xs[i], s.sq[i], y, cost*s.costFactor[i], i)
 	}
 	for rank, d := range s.competitors[c] {
 		switch {
 		case rank < s.tuning.neighbours:
 			for _, i := range s.byCond[d][:s.counts[d]] {
-				add(&s.xs[i], -1, cost, i)
+				add(&s.xs[i], s.sq[i], -1, cost, i)
 			}
 		case s.counts[d] > 0:
-			add(&s.centroids[d], -1, cost*float64(s.counts[d]), -1)
+			add(&s.centroids[d], s.centroidSq[d], -1, cost*float64(s.counts[d]), -1)
 		}
 	}
+	scratch.members = members
 	return p, members
 }
 
 // trainCondition fits condition c and measures how its sampled examples'
 // margins depend on their own presence.
 func (s *trainingSet) trainCondition(c int, cost float64, scratch *trainScratch) condModel {
-	p, members := s.problem(c, cost)
+	p, members := s.problem(c, cost, scratch)
 	w := scratch.w
-	solver := newDualLR(p, w, matcherBiasValue, uint64(c)+1)
+	solver := newDualLR(p, w, matcherBiasValue, uint64(c)+1, &scratch.solver)
 	solver.run(s.fullEpochs, -1)
 	solver.shrink(s.tuning.shrinkFloor)
 	solver.run(s.epochs-s.fullEpochs, -1)
@@ -142,7 +151,7 @@ func (s *trainingSet) trainCondition(c int, cost float64, scratch *trainScratch)
 func (s *trainingSet) collectWeights(c int, p *lrProblem, scratch *trainScratch) condWeights {
 	w, own := scratch.w, scratch.own
 	last := len(w) - 1
-	cw := condWeights{bias: w[last] * matcherBiasValue}
+	cw := condWeights{bias: w[last] * matcherBiasValue, ids: scratch.ids[:0], w: scratch.kept[:0]}
 	w[last] = 0
 	mark := func(v bool) {
 		for _, i := range s.byCond[c][:s.counts[c]] {
@@ -186,6 +195,13 @@ func (s *trainingSet) collectWeights(c int, p *lrProblem, scratch *trainScratch)
 		}
 	}
 	mark(false)
+	// The kept weights leave in arrays of their own size; the scratch's
+	// grow to the largest condition's and stay.
+	scratch.ids, scratch.kept = cw.ids, cw.w
+	cw.ids, cw.w = nil, nil
+	if len(scratch.ids) > 0 {
+		cw.ids, cw.w = slices.Clone(scratch.ids), slices.Clone(scratch.kept)
+	}
 	return cw
 }
 

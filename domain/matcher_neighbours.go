@@ -17,37 +17,42 @@ const matcherCommonFeature = 256
 // the summed word features (words and word pairs) of their examples.
 // Character n-grams are left out because nearly every condition shares
 // some, which would make this quadratic in the number of conditions.
-func nearestConditions(xs []matcherVec, owner []int32, numConds, dim, limit int) [][]int32 {
+//
+// Conditions are ranked in parallel, each by one of workers; a condition's
+// ranking does not depend on which.
+func nearestConditions(xs []matcherVec, owner []int32, numConds, dim, limit, workers int) [][]int32 {
 	centroids := wordCentroids(xs, owner, numConds, dim)
 	post := centroidPostings(centroids, dim)
 	out := make([][]int32, numConds)
-	acc := make([]float64, numConds)
-	var touched []int32
-	var rank []rankedCond
-	for c, cen := range centroids {
-		for _, e := range cen {
-			lo, hi := post.start[e.id], post.start[e.id+1]
-			if hi-lo > matcherCommonFeature {
-				continue
-			}
-			for k := lo; k < hi; k++ {
-				d := post.cond[k]
-				if acc[d] == 0 {
-					touched = append(touched, d)
+	parallelRange(numConds, workers, func(lo, hi int) {
+		acc := make([]float64, numConds)
+		var touched []int32
+		var rank []rankedCond
+		for c := lo; c < hi; c++ {
+			for _, e := range centroids[c] {
+				from, to := post.start[e.id], post.start[e.id+1]
+				if to-from > matcherCommonFeature {
+					continue
 				}
-				acc[d] += float64(e.v) * float64(post.weight[k])
+				for k := from; k < to; k++ {
+					d := post.cond[k]
+					if acc[d] == 0 {
+						touched = append(touched, d)
+					}
+					acc[d] += float64(e.v) * float64(post.weight[k])
+				}
 			}
-		}
-		rank = rank[:0]
-		for _, d := range touched {
-			if int(d) != c {
-				rank = append(rank, rankedCond{d, acc[d]})
+			rank = rank[:0]
+			for _, d := range touched {
+				if int(d) != c {
+					rank = append(rank, rankedCond{d, acc[d]})
+				}
+				acc[d] = 0
 			}
-			acc[d] = 0
+			touched = touched[:0]
+			out[c] = topConditions(rank, limit)
 		}
-		touched = touched[:0]
-		out[c] = topConditions(rank, limit)
-	}
+	})
 	return out
 }
 
@@ -59,9 +64,9 @@ type rankedCond struct {
 
 // topConditions sorts rank by similarity (then condition) and keeps limit.
 func topConditions(rank []rankedCond, limit int) []int32 {
-	slices.SortFunc(rank, func(a, b rankedCond) int { return cmp.Or(cmp.Compare(b.sim, a.sim), cmp.Compare(a.cond, b.cond)) })
+	best := bestFirst(rank, limit, func(a, b rankedCond) int { return cmp.Or(cmp.Compare(b.sim, a.sim), cmp.Compare(a.cond, b.cond)) })
 	var out []int32
-	for _, r := range rank[:min(limit, len(rank))] {
+	for _, r := range best {
 		out = append(out, r.cond)
 	}
 	return out

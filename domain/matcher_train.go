@@ -36,10 +36,13 @@ type dualLR struct {
 // newDualLR starts from w = 0 (w must be zero). Each dual variable starts
 // at 1e-8, as in liblinear, without adding its 1e-8·x to w: the error is
 // below float precision of any weight that matters, and it saves a pass.
-func newDualLR(p *lrProblem, w []float64, biasValue float64, seed uint64) *dualLR {
+// The solver is reuse, its arrays reused too: a solver before it is gone.
+func newDualLR(p *lrProblem, w []float64, biasValue float64, seed uint64, reuse *dualLR) *dualLR {
 	l := len(p.xs)
-	s := &dualLR{p: p, w: w, bias: biasValue, alpha: make([]float64, 2*l), xsq: make([]float64, l),
-		order: make([]int, l), rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15)), innerEps: 1e-2}
+	s := reuse
+	*s = dualLR{p: p, w: w, bias: biasValue, alpha: resized(s.alpha, 2*l), xsq: resized(s.xsq, l),
+		order: resized(s.order, l), rng: rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15)), innerEps: 1e-2,
+		saved: s.saved}
 	for i := range p.xs {
 		// alpha[2i] is the dual variable, alpha[2i+1] its complement C − alpha[2i].
 		c := p.cost[i]
@@ -49,6 +52,15 @@ func newDualLR(p *lrProblem, w []float64, biasValue float64, seed uint64) *dualL
 		s.order[i] = i
 	}
 	return s
+}
+
+// resized is buf at length n, reallocated when too short; what it holds
+// is left for the caller to overwrite.
+func resized[T any](buf []T, n int) []T {
+	if cap(buf) < n {
+		return make([]T, n)
+	}
+	return buf[:n]
 }
 
 // shrink restricts later passes to the condition's own examples and the
@@ -146,9 +158,7 @@ func (s *dualLR) dual(i int) float64 { return s.alpha[2*i] }
 // i's share of w is taken out and a few passes over the rest, warm-started
 // from the current solution, restore optimality. The model is left as it was.
 func (s *dualLR) leaveOneOut(i, epochs int, savedW []float64) float64 {
-	if s.saved == nil {
-		s.saved = make([]float64, len(s.alpha))
-	}
+	s.saved = resized(s.saved, len(s.alpha))
 	copy(savedW, s.w)
 	copy(s.saved, s.alpha)
 	inner := s.innerEps

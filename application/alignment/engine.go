@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 
 	"golang.org/x/sync/singleflight"
 
@@ -33,8 +34,12 @@ type Engine struct {
 	// trains the policy's matcher, and many tenants' first turns at once
 	// must not all train at once.
 	compiling chan struct{}
-	vectors   *vectorCache
-	exprs     *expressions
+	// compiles counts the compiles run (Compiles).
+	compiles atomic.Int64
+	// hooks are the tests' views into the compile; zero in production.
+	hooks   compileHooks
+	vectors *vectorCache
+	exprs   *expressions
 	// extractor reads the variables a step collects with one model call
 	// when the deterministic extractors leave some missing.
 	extractor *extraction.Extractor
@@ -130,14 +135,41 @@ func (k compiledKey) flightKey() string {
 	return key
 }
 
+// compileHooks let a test see a turn miss the compiled policy and hold a
+// compile until it has seen what it waits for.
+type compileHooks struct {
+	missed    func() // after a turn found no compiled form, before it joins or starts a compile
+	compiling func() // in the one caller that compiles, before it does
+}
+
+// Prepare readies p's version for its turns the way its first turn would:
+// it embeds the policy's examples (when an embedder is configured) and
+// compiles it, so that the turn finds both done. A turn that comes while
+// Prepare is still compiling joins that compile instead of starting its
+// own. Policy writes call it (application.PolicyWarmer) so that the first
+// turn after publishing a large policy does not stall for its compile.
+// TIMEOUT when ctx ends first; INTERNAL_ERROR when p cannot be compiled.
+func (e *Engine) Prepare(ctx context.Context, p *domain.Policy) error {
+	_, err := e.loadPolicy(ctx, p)
+	return err
+}
+
+// Compiles is how many policy compiles the engine has run: a turn that
+// found its policy compiled, or joined a compile in flight, added none.
+func (e *Engine) Compiles() int64 { return e.compiles.Load() }
+
 // compiledPolicy returns the compiled form of p (with vectors, the
 // embeddings of its example texts, when not nil), compiling each version
-// once even when many turns ask for it at the same moment, and waiting
-// (within ctx) for a compile slot.
+// once even when many turns, and Prepare, ask for it at the same moment:
+// every caller after the first waits for the first one's compile. The
+// first waits (within its ctx) for a compile slot.
 func (e *Engine) compiledPolicy(ctx context.Context, p *domain.Policy, vectors [][]float32) (*domain.CompiledPolicy, error) {
 	key := compiledKeyOf(p, vectors != nil)
 	if cp, ok := e.compiled.Get(key); ok {
 		return cp, nil
+	}
+	if e.hooks.missed != nil {
+		e.hooks.missed()
 	}
 	v, err, _ := e.compile.Do(key.flightKey(), func() (any, error) {
 		// A compile that finished between the Get above and Do has cached it.
@@ -150,6 +182,10 @@ func (e *Engine) compiledPolicy(ctx context.Context, p *domain.Policy, vectors [
 		case <-ctx.Done():
 			return nil, domain.WrapError(domain.CodeTimeout, ctx.Err(), "agent policy could not be compiled in time")
 		}
+		if e.hooks.compiling != nil {
+			e.hooks.compiling()
+		}
+		e.compiles.Add(1)
 		cp, err := domain.CompilePolicyWithVectors(p, vectors)
 		if err != nil {
 			return nil, domain.WrapError(domain.CodeInternal, err, "agent policy cannot be compiled")
