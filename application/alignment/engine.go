@@ -158,6 +158,18 @@ func (e *Engine) Prepare(ctx context.Context, p *domain.Policy) error {
 // found its policy compiled, or joined a compile in flight, added none.
 func (e *Engine) Compiles() int64 { return e.compiles.Load() }
 
+// takeCompileSlot waits, within ctx, for one of the engine's compile
+// slots, which bound the compiles running at once (turns', warms' and
+// record readers'); the caller calls release when its compile ends.
+func (e *Engine) takeCompileSlot(ctx context.Context) (release func(), err error) {
+	select {
+	case e.compiling <- struct{}{}:
+		return func() { <-e.compiling }, nil
+	case <-ctx.Done():
+		return nil, domain.WrapError(domain.CodeTimeout, ctx.Err(), "agent policy could not be compiled in time")
+	}
+}
+
 // compiledPolicy returns the compiled form of p (with vectors, the
 // embeddings of its example texts, when not nil), compiling each version
 // once even when many turns, and Prepare, ask for it at the same moment:
@@ -176,12 +188,11 @@ func (e *Engine) compiledPolicy(ctx context.Context, p *domain.Policy, vectors [
 		if cp, ok := e.compiled.Get(key); ok {
 			return cp, nil
 		}
-		select {
-		case e.compiling <- struct{}{}:
-			defer func() { <-e.compiling }()
-		case <-ctx.Done():
-			return nil, domain.WrapError(domain.CodeTimeout, ctx.Err(), "agent policy could not be compiled in time")
+		release, err := e.takeCompileSlot(ctx)
+		if err != nil {
+			return nil, err
 		}
+		defer release()
 		if e.hooks.compiling != nil {
 			e.hooks.compiling()
 		}

@@ -177,12 +177,11 @@ func (r *RecordExplainer) compiledVersion(ctx context.Context, key compiledKey) 
 		if err != nil {
 			return nil, err
 		}
-		select {
-		case r.engine.compiling <- struct{}{}:
-			defer func() { <-r.engine.compiling }()
-		case <-ctx.Done():
-			return nil, domain.WrapError(domain.CodeTimeout, ctx.Err(), "agent policy could not be compiled in time")
+		release, err := r.engine.takeCompileSlot(ctx)
+		if err != nil {
+			return nil, err
 		}
+		defer release()
 		cp, err := domain.CompilePolicy(p)
 		if err != nil {
 			return nil, domain.WrapError(domain.CodeInternal, err, "agent policy cannot be compiled")
