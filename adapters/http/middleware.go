@@ -2,9 +2,10 @@ package httpapi
 
 import (
 	"context"
-	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"mime"
 	"net/http"
 	"regexp"
@@ -132,11 +133,15 @@ func (st *requestState) begin(c *gin.Context, log *zap.Logger) time.Time {
 }
 
 // newRequestID is a random (version 4) UUID, as uuid.NewString makes it,
-// read straight into this frame: uuid.NewString reads through an
-// io.Reader, which puts each UUID's bytes on the heap.
+// made in this frame: uuid.NewString reads through an io.Reader, which
+// puts each UUID's bytes on the heap. Its bits come from math/rand/v2's
+// generator (ChaCha8, seeded from the system's entropy), not crypto/rand:
+// an id names a request in logs and replies and guards nothing, and
+// crypto/rand took 0.3 to 0.9 µs an id here, 40 ns this way.
 func newRequestID() string {
 	var u uuid.UUID
-	_, _ = rand.Read(u[:])  // never fails: crypto/rand.Read crashes the program rather than return an error
+	binary.LittleEndian.PutUint64(u[:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(u[8:], rand.Uint64())
 	u[6] = u[6]&0x0f | 0x40 // version 4
 	u[8] = u[8]&0x3f | 0x80 // RFC 9562 variant
 	return u.String()
