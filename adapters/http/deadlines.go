@@ -1,24 +1,24 @@
 package httpapi
 
 import (
-	"io"
 	"net/http"
 	"time"
 
 	"github.com/gin-gonic/gin"
 )
 
-// wrap puts d's wrappers around the request's body and writer, which give
-// the request the server's read deadline until its body has been read,
-// and every write its own write deadline; the caller (requestEntry) calls
-// d.writer.finish when the request's handlers return.
+// wrap puts d's writer around the request's, which gives every write its
+// own write deadline; the caller (requestEntry) calls d.writer.finish when
+// the request's handlers return.
 //
 // Reads: the server's ReadTimeout runs from the first byte of a request,
 // so a body trickled in is cut off at it, before or after authentication.
-// Once the body is read (or when there is none) the deadline is lifted:
-// the server keeps reading the connection in the background to notice a
-// client leaving, and a deadline passing there would cancel a turn or a
-// stream that is well within its own limits.
+// Once the body is read (or when there is none) net/http lifts the
+// deadline itself, as it starts reading the connection in the background
+// to notice a client leaving: a deadline passing there would cancel a
+// turn or a stream that is well within its own limits. (Lifting it here
+// as well was a second timer update on every request;
+// TestReadDeadlineIsLiftedOnceTheBodyIsRead holds net/http to it.)
 //
 // Writes: before each write the deadline is set WriteTimeout ahead. A
 // response or stream event that the client does not take in that time
@@ -29,20 +29,13 @@ import (
 // own: it sets the write deadline before each write, and watches for the
 // client leaving; the connection is closed here when the handler returns.
 func (d *requestDeadlines) wrap(c *gin.Context, cfg Config) {
-	conn := connDeadlinesOf(c.Writer)
-	if c.Request.Body == nil || c.Request.Body == http.NoBody {
-		liftReadDeadline(conn)
-	} else {
-		d.body = readDeadlineBody{ReadCloser: c.Request.Body, conn: conn}
-		c.Request.Body = &d.body
-	}
-	d.writer = writeDeadlineWriter{ResponseWriter: c.Writer, conn: conn, timeout: cfg.WriteTimeout, keepConn: cfg.SSEKeepConnection}
+	d.writer = writeDeadlineWriter{ResponseWriter: c.Writer, conn: connDeadlinesOf(c.Writer), timeout: cfg.WriteTimeout,
+		keepConn: cfg.SSEKeepConnection}
 	c.Writer = &d.writer
 }
 
 // requestDeadlines is what deadlines keeps for one request.
 type requestDeadlines struct {
-	body   readDeadlineBody
 	writer writeDeadlineWriter
 }
 
@@ -69,29 +62,6 @@ func connDeadlinesOf(w http.ResponseWriter) connDeadlines {
 		}
 		w = u.Unwrap()
 	}
-}
-
-// liftReadDeadline lets the server read the connection without a deadline.
-func liftReadDeadline(conn connDeadlines) {
-	if conn != nil {
-		_ = conn.SetReadDeadline(time.Time{})
-	}
-}
-
-// readDeadlineBody lifts the read deadline when the body has been read.
-type readDeadlineBody struct {
-	io.ReadCloser
-	conn connDeadlines
-	done bool
-}
-
-func (b *readDeadlineBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err == io.EOF && !b.done {
-		b.done = true
-		liftReadDeadline(b.conn)
-	}
-	return n, err
 }
 
 // writeDeadlineWriter sets the connection's write deadline before every

@@ -37,8 +37,8 @@ type requestState struct {
 	rateHeaders [3]string
 	log         logctx.Fields
 	ctx         stateContext
-	// deadlines are the request's body and writer wrappers (see
-	// requestEntry), held here.
+	// deadlines are the request's writer wrapper (see requestEntry),
+	// held here.
 	deadlines requestDeadlines
 }
 
