@@ -61,10 +61,78 @@ func requireDeltaRoundTrip(t *testing.T, base, target []byte) []byte {
 	t.Helper()
 	var index [1 << deltaMaxBits]int32
 	delta := appendDelta(nil, base, target, &index)
+	require.Equal(t, appendDeltaMeasuring(nil, base, target, &index, true), delta, "the delta measuring every probe")
 	got, err := applyDelta(nil, base, string(delta))
 	require.NoError(t, err)
 	require.Equal(t, string(target), string(got))
 	return delta
+}
+
+// The probes appendDelta leaves unmeasured change no delta: over sessions'
+// JSON grown, edited and shuffled at random, and over repetitive text
+// edited at random, it makes the delta that measuring every probe makes.
+func TestAfterDeltaSkipsOnlyProbesThatCannotWin(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var index [1 << deltaMaxBits]int32
+	pairs := 0
+	check := func(base, target []byte) {
+		t.Helper()
+		want := appendDeltaMeasuring(nil, base, target, &index, true)
+		require.Equal(t, want, appendDelta(nil, base, target, &index), "base %q target %q", base, target)
+		pairs++
+	}
+	for round := range 40 {
+		sess := domain.NewSession("s", domain.ChannelKey{TenantID: "t", AgentID: "a", Channel: "web", UserChannelID: "u"}, time.Unix(1e9, 0))
+		older, err := json.Marshal(sess)
+		require.NoError(t, err)
+		for n := 1; n <= 60; n++ {
+			for range 1 + rng.IntN(3) {
+				sess.RecordFire(fmt.Sprintf("rule-%03d", rng.IntN(20+round*10)), n)
+			}
+			if rng.IntN(4) == 0 {
+				sess.SetVariable(fmt.Sprint("v", rng.IntN(5)), strings.Repeat("x", rng.IntN(40)))
+			}
+			sess.AdvanceTurn(n, time.Unix(1e9+int64(n)*7, int64(n)*1e6))
+			newer, err := json.Marshal(sess)
+			require.NoError(t, err)
+			check(newer, older)
+			check(older, newer)
+			check(newer, randomEdits(rng, newer))
+			older = newer
+		}
+	}
+	for range 2000 {
+		unit := []byte(`{"rule_id":"r` + fmt.Sprint(rng.IntN(100)) + `","count":`)
+		base := bytes.Repeat(unit, 1+rng.IntN(60))
+		check(base, randomEdits(rng, base))
+	}
+	t.Logf("%d pairs", pairs)
+}
+
+// randomEdits returns b with a few bytes replaced, inserted, deleted or
+// runs of it moved.
+func randomEdits(rng *rand.Rand, b []byte) []byte {
+	out := bytes.Clone(b)
+	for range 1 + rng.IntN(6) {
+		if len(out) < 2 {
+			break
+		}
+		i := rng.IntN(len(out))
+		switch rng.IntN(4) {
+		case 0:
+			out[i] = byte('0' + rng.IntN(10))
+		case 1:
+			out = slices.Insert(out, i, []byte(`,"x":1`)[:1+rng.IntN(6)]...)
+		case 2:
+			out = slices.Delete(out, i, min(len(out), i+1+rng.IntN(20)))
+		default:
+			j := rng.IntN(len(out))
+			n := min(1+rng.IntN(40), len(out)-max(i, j))
+			run := bytes.Clone(out[j : j+n])
+			out = slices.Insert(slices.Delete(out, j, j+n), min(i, len(out)-n), run...)
+		}
+	}
+	return out
 }
 
 // A random JSON-like session grown a little at a time keeps deltas of a
