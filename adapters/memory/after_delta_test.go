@@ -360,6 +360,55 @@ func TestOlderTurnsReadBackAsCommitted(t *testing.T) {
 	requireReadsAsCommitted(t, s, sess, committed, maxTurns)
 }
 
+// A commit reads the JSON of the session the turn before left from that
+// turn, where the commit before made it, instead of encoding the session
+// again: it is that session's JSON byte for byte whenever a turn holds it,
+// the newest turn holds it from the second commit on (but after a turn
+// kept whole, which makes no delta), and no turn holds it once its session
+// is packed.
+func TestCommitReusesTheNewerJSON(t *testing.T) {
+	c := clock.NewFake()
+	s := New(c, WithRetention(Retention{MaxTurns: 40}))
+	sess := newGrowingSession(t, s, "reuse")
+	for n := 1; n <= 80; n++ {
+		if n%3 == 0 {
+			commitRich(t, s, sess)
+		} else {
+			commitGrowing(t, s, sess)
+		}
+		s.mu.Lock()
+		turns := s.sessions[sess.ID].turns
+		for _, kept := range turns {
+			if kept.liveJSON == nil {
+				continue
+			}
+			require.NotNil(t, kept.liveAfter, "turn %d", kept.number)
+			want, err := kept.liveAfter.AppendJSON(nil)
+			require.NoError(t, err)
+			require.Equal(t, string(want), string(kept.liveJSON), "turn %d", kept.number)
+		}
+		newest := turns[len(turns)-1]
+		require.Equal(t, n > 1 && (n-1)%wholeAfterEvery != 0, newest.liveJSON != nil, "turn %d", n)
+		s.mu.Unlock()
+	}
+	s.mu.Lock()
+	turns := s.sessions[sess.ID].turns
+	last, err := turns[len(turns)-1].liveAfter.AppendJSON(nil)
+	s.mu.Unlock()
+	require.NoError(t, err)
+	// Packing compresses the JSON the newest turn holds.
+	s.Sweep(c.Now().Add(time.Hour))
+	require.True(t, packed(s, sess))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, kept := range turns {
+		require.Nil(t, kept.liveJSON, "turn %d", kept.number)
+	}
+	whole, err := s2.Decode(nil, []byte(turns[len(turns)-1].after))
+	require.NoError(t, err)
+	require.Equal(t, string(last), string(whole))
+}
+
 // Where retention keeps no more than wholeAfterEvery turns, a read
 // applies fewer deltas than that anyway: every kept turn but the newest
 // keeps its SessionAfter as a delta, those numbered a multiple of
