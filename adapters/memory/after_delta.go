@@ -48,16 +48,15 @@ func appendDelta(dst, base, target []byte, index *[1 << deltaMaxBits]int32) []by
 	return appendDeltaMeasuring(dst, base, target, index, false)
 }
 
-// appendDeltaMeasuring is appendDelta, measuring every probe when
-// everyProbe is set (see deltaMatcher.reachesPast): the reference the
-// tests hold appendDelta to.
+// appendDeltaMeasuring is appendDelta, indexing the base up front and
+// measuring every probe when everyProbe is set (see deltaMatcher.index
+// and reachesPast): the reference the tests hold appendDelta to.
 func appendDeltaMeasuring(dst, base, target []byte, index *[1 << deltaMaxBits]int32, everyProbe bool) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(target)))
 	tableBits := min(max(bits.Len(uint(len(base)/deltaStride)), 4), deltaMaxBits)
 	d := deltaMatcher{base: base, target: target, table: index[:1<<tableBits], shift: 64 - tableBits, everyProbe: everyProbe}
-	clear(d.table) // 0: no position; else position + 1
-	for p := 0; p+deltaMinMatch <= len(base); p += deltaStride {
-		d.table[deltaHash(base[p:p+deltaMinMatch], d.shift)&(1<<tableBits-1)] = int32(p + 1)
+	if everyProbe {
+		d.index()
 	}
 	lit, t, expect := 0, 0, 0
 	for t+deltaMinMatch <= len(target) {
@@ -78,8 +77,9 @@ func appendDeltaMeasuring(dst, base, target []byte, index *[1 << deltaMaxBits]in
 // deltaMatcher finds where the target's runs lie in the base.
 type deltaMatcher struct {
 	base, target []byte
-	table        []int32 // base position + 1 by deltaHash
+	table        []int32 // base position + 1 by deltaHash, once indexed
 	shift        int
+	indexed      bool
 	everyProbe   bool // measure the probes reachesPast rules out
 	// ahead is the match furthest reaching from the literal run starting
 	// at aheadOf, once looked for.
@@ -141,6 +141,9 @@ func (d *deltaMatcher) resumed(t, from int) deltaMatch {
 // measured forward up to deltaReach bytes, the one that reaches furthest
 // into the target.
 func (d *deltaMatcher) furthest(lit, t int) deltaMatch {
+	if !d.indexed {
+		d.index()
+	}
 	var best deltaMatch
 	tried := -1 << 62 // the diagonal (base - target position) tried last
 	mask := uint64(len(d.table) - 1)
@@ -175,6 +178,19 @@ func (d *deltaMatcher) reachesPast(t, from, past, end int) bool {
 	}
 	at := from + past - t
 	return past < end && at < len(d.base) && d.base[at] == d.target[past]
+}
+
+// index fills the table with the base's positions. furthest alone reads
+// it, and only where the target does not go on as the base does (a rule
+// fire the older session lacks), so a delta of changes in place (counters
+// and times) makes none.
+func (d *deltaMatcher) index() {
+	clear(d.table) // 0: no position; else position + 1
+	mask := uint64(len(d.table) - 1)
+	for p := 0; p+deltaMinMatch <= len(d.base); p += deltaStride {
+		d.table[deltaHash(d.base[p:p+deltaMinMatch], d.shift)&mask] = int32(p + 1)
+	}
+	d.indexed = true
 }
 
 // deltaMatch is a run of n bytes at start in the target and from in the
