@@ -45,12 +45,18 @@ var errBadDelta = errors.New("a kept session delta does not apply")
 // appendDelta appends to dst the delta that rebuilds target from base.
 // index is scratch space for the base's hash table.
 func appendDelta(dst, base, target []byte, index *[1 << deltaMaxBits]int32) []byte {
+	return appendDeltaMeasuring(dst, base, target, index, false)
+}
+
+// appendDeltaMeasuring is appendDelta, indexing the base up front and
+// measuring every probe when everyProbe is set (see deltaMatcher.index
+// and reachesPast): the reference the tests hold appendDelta to.
+func appendDeltaMeasuring(dst, base, target []byte, index *[1 << deltaMaxBits]int32, everyProbe bool) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(target)))
 	tableBits := min(max(bits.Len(uint(len(base)/deltaStride)), 4), deltaMaxBits)
-	d := deltaMatcher{base: base, target: target, table: index[:1<<tableBits], shift: 64 - tableBits}
-	clear(d.table) // 0: no position; else position + 1
-	for p := 0; p+deltaMinMatch <= len(base); p += deltaStride {
-		d.table[deltaHash(base[p:p+deltaMinMatch], d.shift)&(1<<tableBits-1)] = int32(p + 1)
+	d := deltaMatcher{base: base, target: target, table: index[:1<<tableBits], shift: 64 - tableBits, everyProbe: everyProbe}
+	if everyProbe {
+		d.index()
 	}
 	lit, t, expect := 0, 0, 0
 	for t+deltaMinMatch <= len(target) {
@@ -71,8 +77,10 @@ func appendDelta(dst, base, target []byte, index *[1 << deltaMaxBits]int32) []by
 // deltaMatcher finds where the target's runs lie in the base.
 type deltaMatcher struct {
 	base, target []byte
-	table        []int32 // base position + 1 by deltaHash
+	table        []int32 // base position + 1 by deltaHash, once indexed
 	shift        int
+	indexed      bool
+	everyProbe   bool // measure the probes reachesPast rules out
 	// ahead is the match furthest reaching from the literal run starting
 	// at aheadOf, once looked for.
 	ahead   deltaMatch
@@ -133,6 +141,9 @@ func (d *deltaMatcher) resumed(t, from int) deltaMatch {
 // measured forward up to deltaReach bytes, the one that reaches furthest
 // into the target.
 func (d *deltaMatcher) furthest(lit, t int) deltaMatch {
+	if !d.indexed {
+		d.index()
+	}
 	var best deltaMatch
 	tried := -1 << 62 // the diagonal (base - target position) tried last
 	mask := uint64(len(d.table) - 1)
@@ -142,11 +153,44 @@ func (d *deltaMatcher) furthest(lit, t int) deltaMatch {
 			continue // a run already measured
 		}
 		tried = from - k
-		if c := reachBack(d.base, d.target[:min(len(d.target), k+deltaReach)], lit, k, from); c.end() > best.end() {
+		end := min(len(d.target), k+deltaReach)
+		if best.n > 0 && !d.everyProbe && !d.reachesPast(k, from, best.end(), end) {
+			continue // cannot reach further than best: not measured
+		}
+		if c := reachBack(d.base, d.target[:end], lit, k, from); c.end() > best.end() {
 			best = c
 		}
 	}
 	return best
+}
+
+// reachesPast reports whether the match of the target at t with the base
+// at from, measured up to end, may end after past: whether the byte at
+// past is in range and matches on that diagonal. A match that ends after
+// past holds every byte from t to past (t <= past, as the probes lie
+// within the literal that best, ending at past, reaches over), so one
+// comparison rules out most probes, which the JSON's repeated structure
+// makes match for a while on another diagonal, without measuring them
+// (furthest's choice stays the same: such a probe never replaced best).
+func (d *deltaMatcher) reachesPast(t, from, past, end int) bool {
+	if past < t {
+		return true // not covered by the argument: measure it
+	}
+	at := from + past - t
+	return past < end && at < len(d.base) && d.base[at] == d.target[past]
+}
+
+// index fills the table with the base's positions. furthest alone reads
+// it, and only where the target does not go on as the base does (a rule
+// fire the older session lacks), so a delta of changes in place (counters
+// and times) makes none.
+func (d *deltaMatcher) index() {
+	clear(d.table) // 0: no position; else position + 1
+	mask := uint64(len(d.table) - 1)
+	for p := 0; p+deltaMinMatch <= len(d.base); p += deltaStride {
+		d.table[deltaHash(d.base[p:p+deltaMinMatch], d.shift)&mask] = int32(p + 1)
+	}
+	d.indexed = true
 }
 
 // deltaMatch is a run of n bytes at start in the target and from in the

@@ -61,10 +61,81 @@ func requireDeltaRoundTrip(t *testing.T, base, target []byte) []byte {
 	t.Helper()
 	var index [1 << deltaMaxBits]int32
 	delta := appendDelta(nil, base, target, &index)
+	require.Equal(t, appendDeltaMeasuring(nil, base, target, &index, true), delta, "the delta measuring every probe")
 	got, err := applyDelta(nil, base, string(delta))
 	require.NoError(t, err)
 	require.Equal(t, string(target), string(got))
 	return delta
+}
+
+// The probes appendDelta leaves unmeasured, and the base it indexes only
+// when a probe needs it, change no delta: over sessions' JSON grown,
+// edited and shuffled at random, and over repetitive text edited at
+// random, it makes the delta that indexing up front and measuring every
+// probe makes (both with the same scratch index, as a store's encoder).
+func TestAfterDeltaSkipsOnlyProbesThatCannotWin(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var index [1 << deltaMaxBits]int32
+	pairs := 0
+	check := func(base, target []byte) {
+		t.Helper()
+		// appendDelta first: what the index holds then is another base's.
+		got := appendDelta(nil, base, target, &index)
+		require.Equal(t, appendDeltaMeasuring(nil, base, target, &index, true), got, "base %q target %q", base, target)
+		pairs++
+	}
+	for round := range 40 {
+		sess := domain.NewSession("s", domain.ChannelKey{TenantID: "t", AgentID: "a", Channel: "web", UserChannelID: "u"}, time.Unix(1e9, 0))
+		older, err := json.Marshal(sess)
+		require.NoError(t, err)
+		for n := 1; n <= 60; n++ {
+			for range 1 + rng.IntN(3) {
+				sess.RecordFire(fmt.Sprintf("rule-%03d", rng.IntN(20+round*10)), n)
+			}
+			if rng.IntN(4) == 0 {
+				sess.SetVariable(fmt.Sprint("v", rng.IntN(5)), strings.Repeat("x", rng.IntN(40)))
+			}
+			sess.AdvanceTurn(n, time.Unix(1e9+int64(n)*7, int64(n)*1e6))
+			newer, err := json.Marshal(sess)
+			require.NoError(t, err)
+			check(newer, older)
+			check(older, newer)
+			check(newer, randomEdits(rng, newer))
+			older = newer
+		}
+	}
+	for range 2000 {
+		unit := []byte(`{"rule_id":"r` + fmt.Sprint(rng.IntN(100)) + `","count":`)
+		base := bytes.Repeat(unit, 1+rng.IntN(60))
+		check(base, randomEdits(rng, base))
+	}
+	t.Logf("%d pairs", pairs)
+}
+
+// randomEdits returns b with a few bytes replaced, inserted, deleted or
+// runs of it moved.
+func randomEdits(rng *rand.Rand, b []byte) []byte {
+	out := bytes.Clone(b)
+	for range 1 + rng.IntN(6) {
+		if len(out) < 2 {
+			break
+		}
+		i := rng.IntN(len(out))
+		switch rng.IntN(4) {
+		case 0:
+			out[i] = byte('0' + rng.IntN(10))
+		case 1:
+			out = slices.Insert(out, i, []byte(`,"x":1`)[:1+rng.IntN(6)]...)
+		case 2:
+			out = slices.Delete(out, i, min(len(out), i+1+rng.IntN(20)))
+		default:
+			j := rng.IntN(len(out))
+			n := min(1+rng.IntN(40), len(out)-max(i, j))
+			run := bytes.Clone(out[j : j+n])
+			out = slices.Insert(slices.Delete(out, j, j+n), min(i, len(out)-n), run...)
+		}
+	}
+	return out
 }
 
 // A random JSON-like session grown a little at a time keeps deltas of a
@@ -290,6 +361,55 @@ func TestOlderTurnsReadBackAsCommitted(t *testing.T) {
 	}
 	requireDeltas(t, s, sess)
 	requireReadsAsCommitted(t, s, sess, committed, maxTurns)
+}
+
+// A commit reads the JSON of the session the turn before left from that
+// turn, where the commit before made it, instead of encoding the session
+// again: it is that session's JSON byte for byte whenever a turn holds it,
+// the newest turn holds it from the second commit on (but after a turn
+// kept whole, which makes no delta), and no turn holds it once its session
+// is packed.
+func TestCommitReusesTheNewerJSON(t *testing.T) {
+	c := clock.NewFake()
+	s := New(c, WithRetention(Retention{MaxTurns: 40}))
+	sess := newGrowingSession(t, s, "reuse")
+	for n := 1; n <= 80; n++ {
+		if n%3 == 0 {
+			commitRich(t, s, sess)
+		} else {
+			commitGrowing(t, s, sess)
+		}
+		s.mu.Lock()
+		turns := s.sessions[sess.ID].turns
+		for _, kept := range turns {
+			if kept.liveJSON == nil {
+				continue
+			}
+			require.NotNil(t, kept.liveAfter, "turn %d", kept.number)
+			want, err := kept.liveAfter.AppendJSON(nil)
+			require.NoError(t, err)
+			require.Equal(t, string(want), string(kept.liveJSON), "turn %d", kept.number)
+		}
+		newest := turns[len(turns)-1]
+		require.Equal(t, n > 1 && (n-1)%wholeAfterEvery != 0, newest.liveJSON != nil, "turn %d", n)
+		s.mu.Unlock()
+	}
+	s.mu.Lock()
+	turns := s.sessions[sess.ID].turns
+	last, err := turns[len(turns)-1].liveAfter.AppendJSON(nil)
+	s.mu.Unlock()
+	require.NoError(t, err)
+	// Packing compresses the JSON the newest turn holds.
+	s.Sweep(c.Now().Add(time.Hour))
+	require.True(t, packed(s, sess))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, kept := range turns {
+		require.Nil(t, kept.liveJSON, "turn %d", kept.number)
+	}
+	whole, err := s2.Decode(nil, []byte(turns[len(turns)-1].after))
+	require.NoError(t, err)
+	require.Equal(t, string(last), string(whole))
 }
 
 // Where retention keeps no more than wholeAfterEvery turns, a read

@@ -371,6 +371,90 @@ func appendFloat(b []byte, f float64) ([]byte, error) {
 	if math.IsInf(f, 0) || math.IsNaN(f) {
 		return nil, errNoJSONForm
 	}
+	if out, ok := appendMillis(b, f); ok {
+		return out, nil
+	}
+	if a := math.Abs(f); a >= 1e-6 && a < 1 {
+		if out, ok := appendFraction(b, f); ok {
+			return out, nil
+		}
+	}
+	return appendFloatSlow(b, f), nil
+}
+
+// appendFraction appends f, for 1e-6 <= |f| < 1 (a score, as a rule), as
+// strconv writes it in 'f' form, shortest: it has strconv write the same
+// shortest digits in 'e' form, which copies them at once where 'f' form
+// copies them byte by byte, and lays them out as 'f' form does, "0." and
+// as many zeros as the exponent says before them. It reports false,
+// appending nothing, when the digits do not lie below 1 (never for such
+// an f).
+func appendFraction(b []byte, f float64) ([]byte, bool) {
+	var buf [32]byte
+	e := strconv.AppendFloat(buf[:0], f, 'e', -1, 64) // [-]d[.ddd]e-0d
+	n := len(e)
+	if n < 5 || e[n-4] != 'e' || e[n-3] != '-' || e[n-2] != '0' || e[n-1] < '1' || e[n-1] > '7' {
+		return b, false
+	}
+	if e[0] == '-' {
+		b, e = append(b, '-'), e[1:]
+		n--
+	}
+	const zeros = "0.000000"
+	b = append(append(b, zeros[:2+e[n-1]-'1']...), e[0])
+	if n > 6 {
+		b = append(b, e[2:n-4]...) // the digits after the point
+	}
+	return b, true
+}
+
+// appendMillis appends f, when it is a whole number of thousandths (as a
+// step's milliseconds are, to the microsecond), as strconv's shortest
+// form does, without it: most of a record's floats, and formatting is
+// most of what a float costs. It reports false, appending nothing, for
+// any other f.
+//
+// Why the bytes are strconv's: let |f| < 2^39, f != 0, and n an integer
+// with f == float64(n)/1000. IEEE division rounds n/1000 correctly, as
+// parsing the decimal d = n/1000 does, so d reads back as f; and any
+// decimal s that reads back as f lies within half a spacing of it, as d
+// does, so |s-d| is under one spacing of floats near f, under 2^-14 <
+// 1e-4. An s with no digit past the thousandths is then d (two such
+// numbers differ by 1e-3 at least); an s with one past them has at least
+// as many significant digits as d (its leading digit is at most one
+// place lower, since |d| >= 1e-3), as many only if d = 0.001 and s is a
+// multiple of 1e-4 in (0.0009, 0.001), of which there is none. So d is
+// the shortest decimal that reads back as f, the one strconv writes, in
+// 'f' form below 1e21, without trailing zeros.
+func appendMillis(b []byte, f float64) ([]byte, bool) {
+	if math.Float64bits(f) == 0 {
+		return append(b, '0'), true
+	}
+	if f == 0 || math.Abs(f) >= 1<<39 {
+		return b, false
+	}
+	// n is f's nearest whole thousandths if any are f: the test is exact.
+	n := int64(f*1000 + math.Copysign(0.5, f))
+	if float64(n)/1000 != f {
+		return b, false
+	}
+	if n < 0 {
+		b, n = append(b, '-'), -n
+	}
+	b = strconv.AppendInt(b, n/1000, 10)
+	frac := n % 1000
+	if frac == 0 {
+		return b, true
+	}
+	b = append(b, '.', byte('0'+frac/100), byte('0'+frac/10%10), byte('0'+frac%10))
+	for b[len(b)-1] == '0' {
+		b = b[:len(b)-1]
+	}
+	return b, true
+}
+
+// appendFloatSlow is appendFloat by strconv, for a finite f.
+func appendFloatSlow(b []byte, f float64) []byte {
 	format := byte('f')
 	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
 		format = 'e'
@@ -381,5 +465,5 @@ func appendFloat(b []byte, f float64) ([]byte, error) {
 		b[n-2] = b[n-1]
 		b = b[:n-1]
 	}
-	return b, nil
+	return b
 }

@@ -192,7 +192,7 @@ func (s *Store) packable(e *sessionEntry, enc *encoder) bool {
 	if !newest.hasAfter() {
 		// Encoded under the lock, once per session that goes idle: a
 		// commit no longer encodes its session (see storedTurn.liveAfter).
-		b, err := enc.encodeSession(e.snap)
+		b, err := enc.encodeSession(e.snap, newest.liveJSON)
 		if err != nil {
 			return false // no JSON form: it stays live
 		}
@@ -225,7 +225,7 @@ func (s *Store) pack(now int64, limit int) (more bool) {
 			for _, t := range []time.Time{e.snap.LastActivityAt, e.snap.UpdatedAt} {
 				e.touched = max(e.touched, t.UnixNano())
 			}
-			e.turns[len(e.turns)-1].liveAfter = nil
+			e.turns[len(e.turns)-1].liveAfter, e.turns[len(e.turns)-1].liveJSON = nil, nil
 			e.snap = nil
 		}
 	}

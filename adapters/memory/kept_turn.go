@@ -46,6 +46,12 @@ type storedTurn struct {
 	// into after, and the next use decodes it. The turn before the newest
 	// holds it too until the commit after it has encoded it (shrinkAfter).
 	liveAfter *domain.Session
+	// liveJSON is liveAfter's JSON, when the commit that made the turn its
+	// session's newest encoded it (the newer side of the delta, see
+	// shrinkAfter): the next commit keeps liveAfter as a delta against its
+	// own, and reads the JSON here instead of encoding the session a second
+	// time. Pointer-free, and let go with liveAfter.
+	liveJSON []byte
 	// record is the turn as handed over, kept only when it has no JSON
 	// form (json.Marshal failed): its audit reads then fail as before.
 	record *domain.Turn
@@ -172,13 +178,16 @@ func (e *encoder) compress(raw []byte) []byte {
 
 // encodeSession returns sess kept whole: its JSON (Session.AppendJSON,
 // json.Marshal's bytes) compressed, valid until the next encode or
-// compress.
-func (e *encoder) encodeSession(sess *domain.Session) ([]byte, error) {
-	raw, err := sess.AppendJSON(e.older[:0])
-	if err != nil {
-		return nil, err
+// compress. raw is that JSON when the caller has it (see
+// storedTurn.liveJSON), else nil.
+func (e *encoder) encodeSession(sess *domain.Session, raw []byte) ([]byte, error) {
+	if raw == nil {
+		var err error
+		if raw, err = sess.AppendJSON(e.older[:0]); err != nil {
+			return nil, err
+		}
+		e.older = raw
 	}
-	e.older = raw
 	return e.compress(raw), nil
 }
 
@@ -292,6 +301,7 @@ type olderAfter struct {
 	t     *storedTurn
 	after string
 	live  *domain.Session // held live only, after ""
+	json  []byte          // live's JSON, when t holds it (storedTurn.liveJSON)
 	// whole is set when the turn keeps its SessionAfter whole (see
 	// wholeAfterEvery).
 	whole bool
@@ -312,7 +322,7 @@ func (e *sessionEntry) shrinkable(newest *storedTurn, maxTurns int) olderAfter {
 	case t.delta:
 		return olderAfter{}
 	case !t.hasAfter() && t.liveAfter != nil:
-		return olderAfter{t: t, live: t.liveAfter, whole: whole}
+		return olderAfter{t: t, live: t.liveAfter, json: t.liveJSON, whole: whole}
 	case !t.hasAfter() || whole:
 		return olderAfter{}
 	}
@@ -320,27 +330,31 @@ func (e *sessionEntry) shrinkable(newest *storedTurn, maxTurns int) olderAfter {
 }
 
 // shrinkAfter keeps older's SessionAfter as a delta against newer, the
-// SessionAfter committed after it, when that is smaller than its
+// SessionAfter committed after it in newest, when that is smaller than its
 // whole encoding, else whole; older held live only is kept whole
 // (compressed) when it must be or newer has no JSON form. It works
 // outside the store's lock (kept sessions and encodings never change) and
 // takes the lock to store the result, unless older's SessionAfter changed
-// meanwhile. A SessionAfter with no JSON form stays held live only.
-func (s *Store) shrinkAfter(enc *encoder, older olderAfter, newer *domain.Session) {
-	var raw []byte
-	var err error
-	if older.live != nil {
+// meanwhile, and newer's JSON in newest, for the next commit. A
+// SessionAfter with no JSON form stays held live only.
+func (s *Store) shrinkAfter(enc *encoder, older olderAfter, newer *domain.Session, newest *storedTurn) {
+	raw, err := older.json, error(nil)
+	switch {
+	case raw != nil: // the previous commit's newer JSON, never written to
+	case older.live != nil:
 		raw, err = older.live.AppendJSON(enc.older[:0])
-	} else {
+		enc.older = raw
+	default:
 		raw, err = s2.Decode(enc.older[:cap(enc.older)], []byte(older.after))
+		enc.older = raw
 	}
 	if err != nil {
 		return
 	}
-	enc.older = raw
 	enc.delta = enc.delta[:0]
+	var base []byte
 	if !older.whole {
-		if base, err := newer.AppendJSON(enc.newer[:0]); err == nil {
+		if base, err = newer.AppendJSON(enc.newer[:0]); err == nil {
 			enc.newer = base
 			enc.delta = appendDelta(enc.delta, base, raw, &enc.index)
 		}
@@ -353,13 +367,23 @@ func (s *Store) shrinkAfter(enc *encoder, older olderAfter, newer *domain.Sessio
 			kept, delta = whole, false
 		}
 	}
-	if older.live == nil && (!delta || len(kept) >= len(older.after)) {
+	shrunk := older.live != nil || delta && len(kept) < len(older.after)
+	if !shrunk && base == nil {
 		return // as small as it gets
 	}
-	after := string(kept)
+	after, newerJSON := "", []byte(nil)
+	if shrunk {
+		after = string(kept)
+	}
+	if base != nil {
+		newerJSON = bytes.Clone(base)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if t := older.t; t.after == older.after && t.liveAfter == older.live {
-		t.after, t.delta, t.liveAfter = after, delta, nil
+	if t := older.t; shrunk && t.after == older.after && t.liveAfter == older.live {
+		t.after, t.delta, t.liveAfter, t.liveJSON = after, delta, nil, nil
+	}
+	if newest.liveAfter == newer {
+		newest.liveJSON = newerJSON
 	}
 }

@@ -30,7 +30,7 @@ func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *do
 	older, err := s.commit(lease, turn, st)
 	if err == nil && older.t != nil {
 		// SessionAfter is frozen as committed: it never changes again.
-		s.shrinkAfter(enc, older, turn.SessionAfter)
+		s.shrinkAfter(enc, older, turn.SessionAfter, st)
 	}
 	return err
 }
@@ -99,7 +99,7 @@ func (s *Store) keep(e *sessionEntry, st *storedTurn) {
 	// The turn before is no longer the session's snapshot: it reads from
 	// its encoding alone, unless it has none yet (see shrinkAfter).
 	if n := len(e.turns); n > 1 && e.turns[n-2].hasAfter() {
-		e.turns[n-2].liveAfter = nil
+		e.turns[n-2].liveAfter, e.turns[n-2].liveJSON = nil, nil
 	}
 }
 
