@@ -36,11 +36,16 @@ func storedJSON(t *testing.T, s *Store, sess *domain.Session) string {
 	return string(b)
 }
 
-// packed reports whether the store holds sess packed.
+// packed reports whether the store holds sess packed: cold, or thawed by
+// a read but not yet used.
 func packed(s *Store, sess *domain.Session) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.sessions[sess.ID].snap == nil
+	if e, ok := s.sessions[sess.ID]; ok {
+		return e.snap == nil
+	}
+	_, cold := s.cold.findID(sess.ID)
+	return cold
 }
 
 // A session unused for a while is packed, and reads, continues and closes

@@ -52,6 +52,9 @@ func (s *Store) commit(lease ports.LeaseToken, turn *domain.Turn, st *storedTurn
 		if other, ok := s.answered[answers]; ok {
 			return older, &ports.AnsweredError{TurnID: other}
 		}
+		if other, ok := s.cold.findAnswer(answers); ok {
+			return older, &ports.AnsweredError{TurnID: other}
+		}
 	}
 	if l := s.leases[turn.SessionID]; l == nil || l.holder != lease.Fence || lease.SessionID != turn.SessionID {
 		return older, busy("session %s: the lease of this turn was taken over", turn.SessionID)
@@ -125,7 +128,11 @@ func (s *Store) GetTurn(ctx context.Context, tenantID, turnID string) (*domain.T
 	}
 	s.mu.Lock()
 	var run []storedTurn
-	if t, ok := s.turnByID[turnID]; ok && t.sess.tenant() == tenantID {
+	t, ok := s.turnByID[turnID]
+	if !ok {
+		t, ok = s.thawTurn(tenantID, turnID)
+	}
+	if ok && t.sess.tenant() == tenantID {
 		i := t.number - t.sess.turns[0].number
 		run = t.sess.copyRun(i, i+1)
 	}
