@@ -238,12 +238,13 @@ func (s *Store) pack(now int64, limit int) (more bool) {
 	return true
 }
 
-// chill moves e, packed, from the maps the collector scans into s.cold:
-// every turn of it holds its SessionAfter encoded and its record as JSON,
-// which all but sessions with no JSON form do. The caller holds s.mu, and
-// no turn holds or awaits e's lease.
+// chill moves e, packed, from the maps the collector scans into s.cold
+// when every turn of it holds its SessionAfter encoded and its record as
+// JSON, which all but sessions with no JSON form do, and its record is
+// at most maxRecord long. The caller holds s.mu, and no turn holds or
+// awaits e's lease.
 func (s *Store) chill(e *sessionEntry) {
-	if s.coldOff {
+	if s.coldOff || recordSize(e) > maxRecord {
 		return
 	}
 	for _, t := range e.turns {

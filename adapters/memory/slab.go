@@ -45,9 +45,13 @@ type coldStore struct {
 }
 
 // slabSize is the size of a slab: a few records of returning users with
-// long histories, a few thousand new users' sessions. A record bigger than
-// a quarter of it gets a slab of its own.
+// long histories, a few thousand new users' sessions.
 const slabSize = 1 << 20
+
+// maxRecord bounds the records kept: a session of hundreds of turns stays
+// packed in place, since going cold and thawing copy its record whole,
+// under the store's lock.
+const maxRecord = slabSize / 4
 
 // coldIndex finds a handle by a key's hash. Two keys may share a hash: the
 // first one indexed keeps it, and the others are found by key in clash,
@@ -298,18 +302,15 @@ func (c *coldStore) handle() uint32 {
 
 // slabFor returns the number of a slab with room for size more bytes.
 func (c *coldStore) slabFor(size int) int {
-	if size > slabSize/4 {
-		return c.newSlab(size)
-	}
 	if c.cur < 0 || c.slabs[c.cur] == nil || len(c.slabs[c.cur])+size > cap(c.slabs[c.cur]) {
-		c.cur = c.newSlab(slabSize)
+		c.cur = c.newSlab()
 	}
 	return c.cur
 }
 
-// newSlab makes an empty slab of capacity size, reusing a number let go.
-func (c *coldStore) newSlab(size int) int {
-	b := make([]byte, 0, size)
+// newSlab makes an empty slab, reusing a number let go.
+func (c *coldStore) newSlab() int {
+	b := make([]byte, 0, slabSize)
 	for i, s := range c.slabs {
 		if s == nil {
 			c.slabs[i], c.live[i] = b, 0

@@ -34,8 +34,8 @@ type plannedSession struct {
 
 // planSessions generates n users' sessions: a few tenants, agents and
 // channels, mostly one to three turns (some a dozen, past retention),
-// messages of up to a few KiB (one of 300 KiB: a record of a slab of its
-// own), some closed, some turns answering keyed requests.
+// messages of up to a few KiB (one of 300 KiB: a session too big to go
+// cold), some closed, some turns answering keyed requests.
 func planSessions(rng *rand.Rand, n int) []plannedSession {
 	plan := make([]plannedSession, n)
 	for i := range plan {
@@ -257,7 +257,7 @@ func testColdAnswersAsInPlace(t *testing.T, rng *rand.Rand) {
 	require.Positive(t, cold)
 	for _, e := range got.sessions {
 		// A closed session's snapshot is no turn's: it is never packed.
-		require.Equal(t, domain.SessionClosed, e.status, "the open survivors are cold again")
+		require.True(t, e.status == domain.SessionClosed || recordSize(e) > maxRecord, "the open survivors not too big are cold again")
 	}
 
 	// Turns on some sessions: found by channel key (a new session where
