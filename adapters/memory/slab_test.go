@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"focal/adapters/clock"
@@ -356,4 +359,78 @@ func TestColdIndexClashes(t *testing.T) {
 	require.Nil(t, x.clash)
 	_, ok := find("b")
 	require.False(t, ok)
+}
+
+// Turns, reads, sweeps and the clock running concurrently move sessions
+// cold and back without losing or reordering a turn: each user's turns
+// are numbered on from the last, and every kept turn reads back.
+func TestColdSessionsUnderConcurrentTurns(t *testing.T) {
+	c := clock.NewFake()
+	s := New(c, WithRetention(Retention{SessionTTL: time.Hour, MaxTurns: 5, SweepInterval: time.Minute}))
+	const workers, users, rounds = 4, 40, 150
+	var done sync.WaitGroup
+	stop := make(chan struct{})
+	swept := make(chan struct{})
+	go func() {
+		defer close(swept)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				s.Sweep(c.Now())
+			}
+		}
+	}()
+	turnIDs := make([][]string, workers*users)
+	for w := range workers {
+		done.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 1))
+			for range rounds {
+				u := w*users + rng.IntN(users)
+				p := plannedSession{key: domain.ChannelKey{TenantID: "t0", AgentID: "a0", Channel: "web", UserChannelID: fmt.Sprint("u", u)},
+					id: footprintID()}
+				pt := plannedTurn{id: footprintID(), message: "hello"}
+				// 600 s in all, less than the TTL: no session expires.
+				c.Advance(time.Second)
+				leased, err := planTurn(s, c, p, pt)
+				if !assert.NoError(t, err) {
+					return
+				}
+				if !assert.True(t, strings.HasPrefix(leased, fmt.Sprintf("[%d,", len(turnIDs[u])+1)), "user %d: %s", u, leased) {
+					return
+				}
+				turnIDs[u] = append(turnIDs[u], pt.id)
+				_, err = s.GetTurn(context.Background(), "t0", turnIDs[u][rng.IntN(len(turnIDs[u]))])
+				if n := len(turnIDs[u]); err != nil && n <= 5 {
+					assert.NoError(t, err, "user %d", u)
+				}
+			}
+		})
+	}
+	done.Wait()
+	close(stop)
+	<-swept
+	s.Sweep(c.Now().Add(packAfter + time.Second))
+	require.Positive(t, coldSessions(t, s, true))
+	for u, ids := range turnIDs {
+		if len(ids) == 0 {
+			continue
+		}
+		l, err := s.LockSession(context.Background(), ports.LockRequest{TenantID: "t0", Candidate: domain.NewSession(footprintID(),
+			domain.ChannelKey{TenantID: "t0", AgentID: "a0", Channel: "web", UserChannelID: fmt.Sprint("u", u)}, c.Now()), History: 5,
+			Wait: time.Second, TTL: time.Minute})
+		require.NoError(t, err)
+		require.False(t, l.Created())
+		require.Equal(t, len(ids)+1, l.Token().TurnNumber)
+		history := l.History()
+		require.NoError(t, l.Release(context.Background()))
+		kept := ids[max(0, len(ids)-5):]
+		require.Len(t, history, len(kept))
+		for i, id := range kept {
+			turn, err := s.GetTurn(context.Background(), "t0", id)
+			require.NoError(t, err)
+			require.Equal(t, history[i].TurnNumber, turn.TurnNumber)
+		}
+	}
 }
