@@ -244,7 +244,8 @@ func (s *Store) pack(now int64, limit int) (more bool) {
 // at most maxRecord long. The caller holds s.mu, and no turn holds or
 // awaits e's lease.
 func (s *Store) chill(e *sessionEntry) {
-	if s.coldOff || recordSize(e) > maxRecord {
+	size := recordSize(e)
+	if s.coldOff || size > maxRecord {
 		return
 	}
 	for _, t := range e.turns {
@@ -253,7 +254,7 @@ func (s *Store) chill(e *sessionEntry) {
 		}
 	}
 	active := s.active[e.key()] == e.id()
-	s.cold.put(e, active)
+	s.cold.put(e, size, active)
 	if active {
 		delete(s.active, e.key())
 	}

@@ -275,18 +275,17 @@ func (c *coldStore) nameNumber(names unique.Handle[channelNames]) uint32 {
 	return n
 }
 
-// put keeps e, packed, as a record; active says it is its channel key's
-// active session.
-func (c *coldStore) put(e *sessionEntry, active bool) {
+// put keeps e, packed, as a record of size bytes (recordSize); active
+// says it is its channel key's active session.
+func (c *coldStore) put(e *sessionEntry, size int, active bool) {
 	h := c.handle()
 	names := c.nameNumber(e.names)
-	size := recordSize(e)
 	slab := c.slabFor(size)
 	off := len(c.slabs[slab])
 	c.slabs[slab] = appendRecord(c.slabs[slab], e, h, names, active)
 	c.live[slab] += size
 	c.slots[h] = place(slab, off)
-	c.index(c.record(h), h)
+	c.index(e, names, active, h)
 }
 
 // handle returns a free handle.
@@ -322,20 +321,22 @@ func (c *coldStore) newSlab() int {
 	return len(c.slabs) - 1
 }
 
-// index adds r, kept under h, to the indexes.
-func (c *coldStore) index(r coldRecord, h uint32) {
-	id := r.id()
+// index adds e, kept under h, to the indexes; names numbers its channel
+// names, and active says it is its channel key's active session.
+func (c *coldStore) index(e *sessionEntry, names uint32, active bool, h uint32) {
+	id := e.id()
 	c.byID.add(hashString(id), id, h)
-	if r.active() {
-		c.byKey.add(hashChannelKey(r.names(), r.user()), channelKeyOf(r.names(), r.user()), h)
+	if active {
+		user := e.ids[e.idLen:]
+		c.byKey.add(hashChannelKey(names, user), channelKeyOf(names, user), h)
 	}
-	r.eachTurn(func(t *storedTurn) bool {
-		c.byTurn.add(hashString(t.id()), t.id(), h)
+	for _, t := range e.turns {
+		id := t.id()
+		c.byTurn.add(hashString(id), id, h)
 		if a := t.answers(); a != "" {
 			c.byAnswer.add(hashString(a), a, h)
 		}
-		return true
-	})
+	}
 }
 
 // unindex takes r, kept under h, out of the indexes.

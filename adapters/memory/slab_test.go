@@ -304,7 +304,7 @@ func TestColdRecordReadsBackAsItsEntry(t *testing.T) {
 			continue // closed: a snapshot of its own, kept live
 		}
 		active := s.active[e.key()] == e.id()
-		cold.put(e, active)
+		cold.put(e, recordSize(e), active)
 		h, ok := cold.findID(p.id)
 		require.True(t, ok)
 		r := cold.record(h)
