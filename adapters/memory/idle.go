@@ -37,6 +37,10 @@ type sessionEntry struct {
 	ids   string
 	// status is the snapshot's.
 	status domain.SessionStatus
+	// firstTurn is the first turn the entry kept, in the entry itself: a
+	// new user's session is then one object less, while it is in use.
+	// Zero once retention dropped it. Its pointers end the ones to scan.
+	firstTurn storedTurn
 
 	idLen uint32
 	// queued is set while the entry is in Store.used.

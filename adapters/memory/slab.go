@@ -451,15 +451,19 @@ func (c *coldStore) entry(r coldRecord) *sessionEntry {
 	e := &sessionEntry{names: c.names[r.names()], ids: strings.Clone(r.ids()), idLen: r.idLen(),
 		status: internStatus(r.status()), created: r.created(), touched: r.touched()}
 	n, at := r.turnsAt()
-	kept := make([]storedTurn, n)
 	e.turns = e.first[:0]
+	var kept []storedTurn // the entry holds a single one
 	if n > len(e.first) {
-		e.turns = make([]*storedTurn, 0, n)
+		e.turns, kept = make([]*storedTurn, 0, n), make([]storedTurn, n)
 	}
-	for i := range kept {
-		at = r.turn(at, &kept[i])
-		kept[i].sess = e
-		e.turns = append(e.turns, &kept[i])
+	for i := range n {
+		t := &e.firstTurn
+		if kept != nil {
+			t = &kept[i]
+		}
+		at = r.turn(at, t)
+		t.sess = e
+		e.turns = append(e.turns, t)
 	}
 	return e
 }

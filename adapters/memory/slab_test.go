@@ -434,3 +434,26 @@ func TestColdSessionsUnderConcurrentTurns(t *testing.T) {
 		}
 	}
 }
+
+// A new session's first turn is kept in its entry; once retention drops
+// it, the entry lets its strings go, and the turns kept read as before.
+func TestFirstTurnKeptInEntry(t *testing.T) {
+	ctx := context.Background()
+	s := New(clock.System{}, WithRetention(Retention{MaxTurns: 2}))
+	sess := committedSession(t, s, 1)
+	s.mu.Lock()
+	e := s.sessions[sess.ID]
+	require.Same(t, &e.firstTurn, e.turns[0])
+	s.mu.Unlock()
+	second, third := commitRich(t, s, sess), commitRich(t, s, sess)
+	s.mu.Lock()
+	require.Zero(t, e.firstTurn)
+	require.Len(t, e.turns, 2)
+	s.mu.Unlock()
+	page, err := s.ListTurns(ctx, sess.TenantID, sess.ID, ports.TurnQuery{})
+	require.NoError(t, err)
+	require.Len(t, page.Items, 2)
+	require.Equal(t, []string{second.ID, third.ID}, []string{page.Items[0].ID, page.Items[1].ID})
+	_, err = s.GetTurn(ctx, sess.TenantID, fmt.Sprint(sess.ID, "-1"))
+	requireCode(t, err, domain.CodeTurnNotFound)
+}
