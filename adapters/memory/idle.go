@@ -216,6 +216,7 @@ func (s *Store) pack(now int64, limit int) (more bool) {
 			encoders.Put(enc)
 		}
 	}()
+	defer s.cold.compactSome()
 	for range limit {
 		e, at, ok := s.used.next(now - int64(packAfter))
 		if !ok {

@@ -31,6 +31,10 @@ type coldStore struct {
 	slabs [][]byte
 	live  []int
 	cur   int
+	// written and alive total the bytes written into the slabs kept and
+	// those of live records: the difference is dead records' (see
+	// compactSome).
+	written, alive int
 	// slots hold each kept session's record's place (see place), by the
 	// session's handle; 0 for a handle free for reuse, listed in free.
 	slots []uint64
@@ -284,6 +288,8 @@ func (c *coldStore) put(e *sessionEntry, size int, active bool) {
 	off := len(c.slabs[slab])
 	c.slabs[slab] = appendRecord(c.slabs[slab], e, h, names, active)
 	c.live[slab] += size
+	c.written += size
+	c.alive += size
 	c.slots[h] = place(slab, off)
 	c.index(e, names, active, h)
 }
@@ -369,7 +375,9 @@ func (c *coldStore) drop(h uint32) {
 	slab, _ := unplace(c.slots[h])
 	c.slots[h] = 0
 	c.free = append(c.free, h)
+	c.alive -= len(r)
 	if c.live[slab] -= len(r); c.live[slab] == 0 && slab != c.cur {
+		c.written -= len(c.slabs[slab])
 		c.slabs[slab] = nil
 	}
 }
@@ -505,8 +513,29 @@ func (c *coldStore) move(i int) {
 			c.slots[h] = place(slab, len(c.slabs[slab]))
 			c.slabs[slab] = append(c.slabs[slab], r...)
 			c.live[slab] += n
+			c.written += n
 		}
 		off += n
 	}
+	c.written -= len(b)
 	c.slabs[i], c.live[i] = nil, 0
+}
+
+// compactSome moves together the records of the emptiest slab once dead
+// records take more room than live ones and two slabs more: a store
+// swept seldom or never (no TTL) still keeps at most about twice what it
+// holds, each move copying at most half a slab.
+func (c *coldStore) compactSome() {
+	if c.written-c.alive <= c.alive+2*slabSize {
+		return
+	}
+	emptiest := -1
+	for i, b := range c.slabs {
+		if b != nil && i != c.cur && (emptiest < 0 || c.live[i] < c.live[emptiest]) {
+			emptiest = i
+		}
+	}
+	if emptiest >= 0 {
+		c.move(emptiest)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -211,7 +212,13 @@ func coldSessions(t *testing.T, s *Store, compacted bool) int {
 		slab, _ := unplace(p)
 		live[slab] += len(r)
 	}
-	require.Equal(t, live, c.live)
+	require.True(t, slices.Equal(live, c.live), "live bytes %v, counted %v", c.live, live)
+	written, alive := 0, 0
+	for i, b := range c.slabs {
+		written += len(b)
+		alive += c.live[i]
+	}
+	require.Equal(t, [2]int{written, alive}, [2]int{c.written, c.alive})
 	for i, b := range c.slabs {
 		if compacted && b != nil && i != c.cur {
 			require.GreaterOrEqual(t, 2*c.live[i], cap(b), "slab %d", i)
@@ -456,4 +463,40 @@ func TestFirstTurnKeptInEntry(t *testing.T) {
 	require.Equal(t, []string{second.ID, third.ID}, []string{page.Items[0].ID, page.Items[1].ID})
 	_, err = s.GetTurn(ctx, sess.TenantID, fmt.Sprint(sess.ID, "-1"))
 	requireCode(t, err, domain.CodeTurnNotFound)
+}
+
+// Without sweeps, sessions going cold and coming back again and again,
+// half of them each time, leave the slabs at most about twice what they
+// hold, and every session reads as in a store keeping them in place.
+func TestColdSlabsStayCompactWithoutSweeps(t *testing.T) {
+	start := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	cw, cg := clock.Fake{FakeClock: clockwork.NewFakeClockAt(start)}, clock.Fake{FakeClock: clockwork.NewFakeClockAt(start)}
+	want, got := New(cw), New(cg)
+	want.coldOff = true
+	rng := rand.New(rand.NewPCG(5, 6))
+	plan := planSessions(rng, 600)
+	for i := range plan {
+		plan[i].gap, plan[i].closed = 0, false
+	}
+	round := plan
+	for r := range 10 {
+		applyPlan(t, want, cw, round)
+		applyPlan(t, got, cg, round)
+		cw.Advance(packAfter + time.Second)
+		cg.Advance(packAfter + time.Second)
+		coldSessions(t, got, false)
+		c := &got.cold
+		require.LessOrEqual(t, c.written-c.alive, c.alive+2*slabSize+maxRecord, "round %d", r)
+		// Half the users come back, each with a turn.
+		round = nil
+		for i := range plan {
+			if rng.IntN(2) == 0 {
+				plan[i].turns = append(plan[i].turns, plannedTurn{id: footprintID(), message: plan[i].turns[0].message})
+				back := plan[i]
+				back.turns = back.turns[len(back.turns)-1:]
+				round = append(round, back)
+			}
+		}
+	}
+	requireSameReads(t, want, got, plan)
 }
