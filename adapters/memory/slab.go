@@ -79,13 +79,25 @@ func (x *coldIndex) findClash(key string) (uint32, bool) {
 
 // add indexes h under key, whose hash is hash.
 func (x *coldIndex) add(hash uint64, key string, h uint32) {
+	if !x.addHash(hash, h) {
+		x.addClash(key, h)
+	}
+}
+
+// addHash indexes h under hash unless another handle holds it; then the
+// caller adds h by key (addClash).
+func (x *coldIndex) addHash(hash uint64, h uint32) bool {
 	if x.byHash == nil {
 		x.byHash = map[uint64]uint32{}
 	}
-	if _, taken := x.byHash[hash]; !taken {
-		x.byHash[hash] = h
-		return
+	if _, taken := x.byHash[hash]; taken {
+		return false
 	}
+	x.byHash[hash] = h
+	return true
+}
+
+func (x *coldIndex) addClash(key string, h uint32) {
 	if x.clash == nil {
 		x.clash = map[string]uint32{}
 	}
@@ -94,10 +106,22 @@ func (x *coldIndex) add(hash uint64, key string, h uint32) {
 
 // remove takes h, indexed under key, out of the index.
 func (x *coldIndex) remove(hash uint64, key string, h uint32) {
+	if !x.removeHash(hash, h) {
+		x.removeClash(key, h)
+	}
+}
+
+// removeHash takes h out when it holds hash; else the caller takes it out
+// by key (removeClash).
+func (x *coldIndex) removeHash(hash uint64, h uint32) bool {
 	if got, ok := x.byHash[hash]; ok && got == h {
 		delete(x.byHash, hash)
-		return
+		return true
 	}
+	return false
+}
+
+func (x *coldIndex) removeClash(key string, h uint32) {
 	if got, ok := x.clash[key]; ok && got == h {
 		delete(x.clash, key)
 		if len(x.clash) == 0 {
@@ -332,9 +356,8 @@ func (c *coldStore) newSlab() int {
 func (c *coldStore) index(e *sessionEntry, names uint32, active bool, h uint32) {
 	id := e.id()
 	c.byID.add(hashString(id), id, h)
-	if active {
-		user := e.ids[e.idLen:]
-		c.byKey.add(hashChannelKey(names, user), channelKeyOf(names, user), h)
+	if user := e.ids[e.idLen:]; active && !c.byKey.addHash(hashChannelKey(names, user), h) {
+		c.byKey.addClash(channelKeyOf(names, user), h) // made only then
 	}
 	for _, t := range e.turns {
 		id := t.id()
@@ -349,8 +372,8 @@ func (c *coldStore) index(e *sessionEntry, names uint32, active bool, h uint32) 
 func (c *coldStore) unindex(r coldRecord, h uint32) {
 	id := r.id()
 	c.byID.remove(hashString(id), id, h)
-	if r.active() {
-		c.byKey.remove(hashChannelKey(r.names(), r.user()), channelKeyOf(r.names(), r.user()), h)
+	if r.active() && !c.byKey.removeHash(hashChannelKey(r.names(), r.user()), h) {
+		c.byKey.removeClash(channelKeyOf(r.names(), r.user()), h)
 	}
 	r.eachTurn(func(t *storedTurn) bool {
 		c.byTurn.remove(hashString(t.id()), t.id(), h)
