@@ -35,9 +35,9 @@ func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *do
 	return err
 }
 
-// commit stores a copy of st, kept of turn, under lease; older is the
-// turn before when its SessionAfter is to be encoded, or can become a
-// delta against st's.
+// commit stores a copy of kept, what keepTurn kept of turn, under lease;
+// older is the turn before when its SessionAfter is to be encoded, or can
+// become a delta against turn's.
 func (s *Store) commit(lease ports.LeaseToken, turn *domain.Turn, kept *storedTurn) (older olderAfter, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
