@@ -201,3 +201,42 @@ func BenchmarkCommitRecordedTurn(b *testing.B) {
 		_ = l.Release(ctx)
 	}
 }
+
+// BenchmarkNewUserTurns is the store's share of new users' turns at a
+// steady rate, one a millisecond: each leases a new session by channel
+// key and commits a recorded 100-rule turn on it, and from the 5000th on
+// each commit also packs the session of the turn packAfter before. It
+// reports the collector's CPU time per turn too (a runtime estimate, which
+// grows with what the store keeps).
+func BenchmarkNewUserTurns(b *testing.B) {
+	ctx := context.Background()
+	c := clock.NewFake()
+	s := New(c)
+	recorded := recordedTurn(b, 0)
+	gcCPU := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	metrics.Read(gcCPU)
+	before := gcCPU[0].Value.Float64()
+	defer func() {
+		metrics.Read(gcCPU)
+		b.ReportMetric((gcCPU[0].Value.Float64()-before)*1e9/float64(b.N), "gc-cpu-ns/op")
+	}()
+	for i := 0; b.Loop(); i++ {
+		c.Advance(time.Millisecond)
+		key := domain.ChannelKey{TenantID: "t", AgentID: "a", Channel: "bench", UserChannelID: fmt.Sprint("user-", i)}
+		l, err := s.LockSession(ctx, ports.LockRequest{TenantID: "t", Candidate: domain.NewSession(footprintID(), key, c.Now()),
+			History: 10, Wait: time.Second, TTL: time.Minute})
+		if err != nil {
+			b.Fatal(err)
+		}
+		tok, turn, after := l.Token(), *recorded, l.Session()
+		for _, m := range turn.Explanation.Matched {
+			after.RecordFire(m.RuleID, tok.TurnNumber)
+		}
+		after.AdvanceTurn(tok.TurnNumber, c.Now())
+		turn.ID, turn.TenantID, turn.SessionID, turn.TurnNumber, turn.SessionAfter = footprintID(), "t", after.ID, tok.TurnNumber, after
+		if err := s.CommitTurn(ctx, tok, &turn); err != nil {
+			b.Fatal(err)
+		}
+		_ = l.Release(ctx)
+	}
+}

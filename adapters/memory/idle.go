@@ -7,7 +7,8 @@ import (
 	"focal/domain"
 )
 
-// sessionEntry is a stored session and the turns kept of it.
+// sessionEntry is a stored session and the turns kept of it, while it is
+// in use or was lately (else coldStore holds it).
 //
 // Most sessions a store keeps are idle: every garbage collection would
 // mark their snapshots (a session, its maps, slices and strings) again and
@@ -36,6 +37,10 @@ type sessionEntry struct {
 	ids   string
 	// status is the snapshot's.
 	status domain.SessionStatus
+	// firstTurn is the first turn the entry kept, in the entry itself: a
+	// new user's session is then one object less, while it is in use.
+	// Zero once retention dropped it. Its pointers end the ones to scan.
+	firstTurn storedTurn
 
 	idLen uint32
 	// queued is set while the entry is in Store.used.
@@ -211,25 +216,122 @@ func (s *Store) pack(now int64, limit int) (more bool) {
 			encoders.Put(enc)
 		}
 	}()
+	defer s.cold.compactSome()
 	for range limit {
 		e, at, ok := s.used.next(now - int64(packAfter))
 		if !ok {
 			return false
 		}
 		switch {
+		case s.sessions[e.id()] != e:
+			// Dropped since it was queued.
 		case s.leases[e.id()] != nil:
 			s.used.add(e, now) // in use: look again later
 		case e.touched > at:
 			s.used.add(e, e.touched)
+		case e.snap == nil:
+			s.chill(e) // thawed by a read (see thaw)
 		case s.packable(e, getEncoder(&enc)):
 			for _, t := range []time.Time{e.snap.LastActivityAt, e.snap.UpdatedAt} {
 				e.touched = max(e.touched, t.UnixNano())
 			}
 			e.turns[len(e.turns)-1].liveAfter, e.turns[len(e.turns)-1].liveJSON = nil, nil
 			e.snap = nil
+			s.chill(e)
 		}
 	}
 	return true
+}
+
+// chill moves e, packed, from the maps the collector scans into s.cold
+// when every turn of it holds its SessionAfter encoded and its record as
+// JSON, which all but sessions with no JSON form do, and its record is
+// at most maxRecord long. The caller holds s.mu, and no turn holds or
+// awaits e's lease.
+func (s *Store) chill(e *sessionEntry) {
+	size := recordSize(e)
+	if s.coldOff || size > maxRecord {
+		return
+	}
+	for _, t := range e.turns {
+		if t.record != nil || !t.hasAfter() {
+			return // it stays packed in place
+		}
+	}
+	active := s.active[e.key()] == e.id()
+	s.cold.put(e, size, active)
+	if active {
+		delete(s.active, e.key())
+	}
+	for _, t := range e.turns {
+		s.forgetTurn(t)
+	}
+	delete(s.sessions, e.id())
+}
+
+// thaw moves the cold session of h back into the maps, packed as chill
+// found it, and queues it for pack: a read leaves it to go cold again,
+// and a turn makes it live first (see current). The caller holds s.mu.
+func (s *Store) thaw(h uint32) *sessionEntry {
+	r := s.cold.take(h)
+	e := s.cold.entry(r)
+	s.sessions[e.id()] = e
+	s.hotPeak = max(s.hotPeak, len(s.sessions))
+	if r.active() {
+		s.active[e.key()] = e.id()
+	}
+	for _, t := range e.turns {
+		s.turnByID[t.id()] = t
+		if answers := t.answers(); answers != "" {
+			s.answered[answers] = t.id()
+		}
+	}
+	s.used.add(e, e.touched)
+	return e
+}
+
+// thawSession thaws tenantID's cold session id; the caller holds s.mu.
+func (s *Store) thawSession(tenantID, id string) (*sessionEntry, bool) {
+	h, ok := s.cold.findID(id)
+	if !ok || s.cold.tenant(h) != tenantID {
+		return nil, false
+	}
+	return s.thaw(h), true
+}
+
+// thawTurn thaws the cold session of tenantID that kept turn id, and
+// returns the turn; the caller holds s.mu.
+func (s *Store) thawTurn(tenantID, id string) (*storedTurn, bool) {
+	h, ok := s.cold.findTurn(id)
+	if !ok || s.cold.tenant(h) != tenantID {
+		return nil, false
+	}
+	s.thaw(h)
+	t, ok := s.turnByID[id]
+	return t, ok
+}
+
+// shrinkHot makes the maps of sessions in use anew once they hold a
+// fraction of what they held: a map never shrinks, and every collection
+// scans all of its room. The caller holds s.mu.
+func (s *Store) shrinkHot() {
+	if s.hotPeak < 512 || len(s.sessions) > s.hotPeak/4 {
+		return
+	}
+	s.sessions = remade(s.sessions)
+	s.active = remade(s.active)
+	s.turnByID = remade(s.turnByID)
+	s.answered = remade(s.answered)
+	s.hotPeak = len(s.sessions)
+}
+
+// remade returns a copy of m sized for what it holds.
+func remade[K comparable, V any](m map[K]V) map[K]V {
+	out := make(map[K]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }
 
 // idleQueue holds sessions oldest use first, each with when it was used,

@@ -36,11 +36,16 @@ func storedJSON(t *testing.T, s *Store, sess *domain.Session) string {
 	return string(b)
 }
 
-// packed reports whether the store holds sess packed.
+// packed reports whether the store holds sess packed: cold, or thawed by
+// a read but not yet used.
 func packed(s *Store, sess *domain.Session) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.sessions[sess.ID].snap == nil
+	if e, ok := s.sessions[sess.ID]; ok {
+		return e.snap == nil
+	}
+	_, cold := s.cold.findID(sess.ID)
+	return cold
 }
 
 // A session unused for a while is packed, and reads, continues and closes
@@ -112,15 +117,18 @@ func TestCommitsPackIdleSessions(t *testing.T) {
 	require.NoError(t, l.Release(ctx))
 }
 
-// A session that retention keeps idle costs the collector a fraction of a
-// live one: its state is one string, decoded on its next use. Before
-// idle sessions were packed, a new user's session of one recorded turn
-// cost 646 bytes to scan and 8 objects, whether in use or idle.
+// A session that retention keeps idle costs the collector next to
+// nothing: it is a record in a slab of bytes, found through maps with no
+// pointers (see coldStore). Before idle sessions were packed, a new
+// user's session of one recorded turn cost 646 bytes to scan and 8
+// objects, whether in use or idle; packed in place, 318 bytes and 5
+// objects. (The first run in a process counts some 1,000 objects the
+// encoders make once.)
 func TestIdleSessionsCostTheCollectorLittle(t *testing.T) {
 	f := keptPerTurn(t, 2000, 1, true)
 	t.Logf("per idle one-turn session: %.0f B live, %.0f B to scan, %.1f objects", f.live, f.scan, f.objects)
-	require.Less(t, f.scan, 500.0, "scannable bytes per idle session")
-	require.Less(t, f.objects, 6.0, "objects per idle session")
+	require.Less(t, f.scan, 100.0, "scannable bytes per idle session")
+	require.Less(t, f.objects, 1.0, "objects per idle session")
 }
 
 // claimedPer is what a store keeps for each of n claimed idempotency keys,

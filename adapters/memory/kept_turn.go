@@ -81,10 +81,11 @@ const (
 // keepTurn encodes what a store keeps of turn but SessionAfter, which the
 // turn holds live while it is its session's newest (see
 // storedTurn.liveAfter), with enc; the caller has not taken the store's
-// lock, since turn is its own.
-func keepTurn(enc *encoder, turn *domain.Turn) *storedTurn {
+// lock, since turn is its own. The commit places it (see
+// sessionEntry.place).
+func keepTurn(enc *encoder, turn *domain.Turn) storedTurn {
 	h := turn.History()
-	st := &storedTurn{number: turn.TurnNumber}
+	st := storedTurn{number: turn.TurnNumber}
 	audit, err := enc.encodeAudit(turn)
 	if err != nil {
 		st.record = turn

@@ -47,7 +47,8 @@ const packPerSweepLock = 32
 
 // Sweep drops, as of now, the sessions retention lets go (with their
 // turns) and every expired idempotency record, and packs the sessions
-// idle for packAfter (see pack). Reads already treat expired
+// idle for packAfter (see pack), and compacts the slabs of cold sessions
+// (see coldStore.compact). Reads already treat expired
 // records as absent; Sweep frees their memory.
 func (s *Store) Sweep(now time.Time) SweepStats {
 	var st SweepStats
@@ -70,8 +71,14 @@ func (s *Store) Sweep(now time.Time) SweepStats {
 			s.drop(e)
 			delete(s.leases, id)
 		}
+		s.sweepCold(now, ttl, &st)
 	}
 	for s.pack(now.UnixNano(), packPerSweepLock) {
+		s.mu.Unlock()
+		s.mu.Lock()
+	}
+	s.shrinkHot()
+	for s.cold.compact(1) {
 		s.mu.Unlock()
 		s.mu.Lock()
 	}
@@ -86,6 +93,29 @@ func (s *Store) Sweep(now time.Time) SweepStats {
 		}
 	}
 	return st
+}
+
+// sweepCold drops the cold sessions that nothing has used or changed
+// within ttl before now: packing moved touched up to their last activity
+// and update, and nothing holds or awaits the lease of a cold session (a
+// lease thaws it). The caller holds s.mu.
+func (s *Store) sweepCold(now time.Time, ttl time.Duration, st *SweepStats) {
+	for h := range s.cold.slots {
+		if h%sweepBatch == sweepBatch-1 {
+			s.mu.Unlock()
+			s.mu.Lock()
+		}
+		if h >= len(s.cold.slots) || s.cold.slots[h] == 0 {
+			continue
+		}
+		r := s.cold.record(uint32(h))
+		if now.Sub(time.Unix(0, r.touched())) <= ttl {
+			continue
+		}
+		st.Sessions++
+		st.Turns += r.turnCount()
+		s.cold.drop(uint32(h))
+	}
 }
 
 // leased reports whether a turn holds or awaits the session's lease. A

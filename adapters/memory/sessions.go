@@ -16,8 +16,12 @@ import (
 // (LockSession by key): only then is that session built. created reports
 // that. The caller holds s.mu.
 func (s *Store) findOrCreateActive(req *ports.LockRequest) (id string, created bool, err error) {
-	if id, ok := s.active[s.activeKeyOf(req.ChannelKey())]; ok {
+	k := s.activeKeyOf(req.ChannelKey())
+	if id, ok := s.active[k]; ok {
 		return id, false, nil
+	}
+	if h, ok := s.cold.findKey(k); ok {
+		return s.thaw(h).id(), false, nil
 	}
 	candidate, err := req.NewSession()
 	if err != nil {
@@ -26,6 +30,7 @@ func (s *Store) findOrCreateActive(req *ports.LockRequest) (id string, created b
 	e := s.newEntry(candidate)
 	s.sessions[e.id()] = e
 	s.active[e.key()] = e.id()
+	s.hotPeak = max(s.hotPeak, len(s.sessions))
 	return e.id(), true, nil
 }
 
@@ -45,9 +50,13 @@ func (s *Store) GetSession(ctx context.Context, tenantID, sessionID string) (*do
 	return snap.Clone(), err
 }
 
-// session returns the stored session; the caller holds s.mu.
+// session returns the stored session, thawed when it is cold (see
+// Store.thaw); the caller holds s.mu.
 func (s *Store) session(tenantID, sessionID string) (*sessionEntry, error) {
 	e, ok := s.sessions[sessionID]
+	if !ok {
+		e, ok = s.thawSession(tenantID, sessionID)
+	}
 	if !ok || e.tenant() != tenantID {
 		return nil, domain.Errorf(domain.CodeSessionNotFound, "session %s not found", sessionID)
 	}
@@ -65,19 +74,16 @@ func (s *Store) ListSessions(ctx context.Context, tenantID string, q ports.Sessi
 		return ports.Page[domain.Session]{}, err
 	}
 	s.mu.Lock()
-	type listed struct {
-		e   *sessionEntry
-		key string
-	}
 	var found []listed
 	for _, e := range s.sessions {
 		if e.tenant() != tenantID || (q.AgentID != "" && e.agent() != q.AgentID) || (q.Status != "" && e.status != q.Status) {
 			continue
 		}
 		if key := sessionSortKey(e.created, e.id()); after == "" || key < after {
-			found = append(found, listed{e, key})
+			found = append(found, listed{e: e, key: key})
 		}
 	}
+	found = s.listCold(found, tenantID, q, after)
 	s.mu.Unlock()
 	slices.SortFunc(found, func(a, b listed) int { return cmp.Compare(b.key, a.key) })
 	page := paginate(found, q.Page.Limit, func(x listed) string { return x.key })
@@ -87,13 +93,44 @@ func (s *Store) ListSessions(ctx context.Context, tenantID string, q ports.Sessi
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i, x := range page.Items {
-		snap, err := s.view(x.e)
+		e := x.e
+		if e == nil {
+			e = s.cold.entry(x.r)
+		}
+		snap, err := s.view(e)
 		if err != nil {
 			return ports.Page[domain.Session]{}, err
 		}
 		out.Items[i] = *snap.Clone()
 	}
 	return out, nil
+}
+
+// listed is a session ListSessions found: its entry, or when it was cold
+// its record as it was then (slabs never change), and its sort key.
+type listed struct {
+	e   *sessionEntry
+	r   coldRecord
+	key string
+}
+
+// listCold adds to found the cold sessions ListSessions lists; the caller
+// holds s.mu.
+func (s *Store) listCold(found []listed, tenantID string, q ports.SessionQuery, after string) []listed {
+	for h, p := range s.cold.slots {
+		if p == 0 {
+			continue
+		}
+		r := s.cold.record(uint32(h))
+		names := s.cold.names[r.names()].Value()
+		if names.tenant != tenantID || (q.AgentID != "" && names.agent != q.AgentID) || (q.Status != "" && domain.SessionStatus(r.status()) != q.Status) {
+			continue
+		}
+		if key := sessionSortKey(r.created(), r.id()); after == "" || key < after {
+			found = append(found, listed{r: r, key: key})
+		}
+	}
+	return found
 }
 
 // sessionSortKey orders sessions by creation time (Unix ns), then id;

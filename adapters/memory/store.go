@@ -52,6 +52,14 @@ type Store struct {
 	used idleQueue
 	// recentNames speeds finding a channel identity's session.
 	recentNames recentNames
+	// cold keeps the packed sessions, out of sessions, active, turnByID
+	// and answered (see idle.go). hotPeak is the most sessions held in
+	// sessions since those maps were last made anew (see shrinkHot).
+	cold    coldStore
+	hotPeak int
+	// coldOff keeps packed sessions where they are, as before coldStore:
+	// tests read a store with it set as the reference for one without.
+	coldOff bool
 }
 
 var (
@@ -86,6 +94,7 @@ func New(clock ports.Clock, opts ...Option) *Store {
 		leases:   map[string]*sessionLease{},
 		idem:     map[string]*keptRecord{},
 		answered: map[string]string{},
+		cold:     coldStore{cur: -1},
 	}
 	for _, o := range opts {
 		o(s)

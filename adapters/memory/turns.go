@@ -27,7 +27,7 @@ func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *do
 	enc := encoders.Get().(*encoder)
 	defer encoders.Put(enc)
 	st := keepTurn(enc, turn)
-	older, err := s.commit(lease, turn, st)
+	older, err := s.commit(lease, turn, &st)
 	if err == nil && older.t != nil {
 		// SessionAfter is frozen as committed: it never changes again.
 		s.shrinkAfter(enc, older, turn.SessionAfter, st)
@@ -35,10 +35,10 @@ func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *do
 	return err
 }
 
-// commit stores st, kept of turn, under lease; older is the turn before
-// when its SessionAfter is to be encoded, or can become a delta against
-// st's.
-func (s *Store) commit(lease ports.LeaseToken, turn *domain.Turn, st *storedTurn) (older olderAfter, err error) {
+// commit stores a copy of kept, what keepTurn kept of turn, under lease;
+// older is the turn before when its SessionAfter is to be encoded, or can
+// become a delta against turn's.
+func (s *Store) commit(lease ports.LeaseToken, turn *domain.Turn, kept *storedTurn) (older olderAfter, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, err := s.session(turn.TenantID, turn.SessionID)
@@ -48,8 +48,11 @@ func (s *Store) commit(lease ports.LeaseToken, turn *domain.Turn, st *storedTurn
 	if prev, ok := s.turnByID[turn.ID]; ok && prev.sess == e && prev.number == turn.TurnNumber {
 		return older, nil // committed already: a retry after a lost answer
 	}
-	if answers := st.answers(); answers != "" {
+	if answers := kept.answers(); answers != "" {
 		if other, ok := s.answered[answers]; ok {
+			return older, &ports.AnsweredError{TurnID: other}
+		}
+		if other, ok := s.cold.findAnswer(answers); ok {
 			return older, &ports.AnsweredError{TurnID: other}
 		}
 	}
@@ -69,6 +72,7 @@ func (s *Store) commit(lease ports.LeaseToken, turn *domain.Turn, st *storedTurn
 	next.Status, next.ClosedAt = stored.Status, stored.ClosedAt
 	next.Version = stored.Version + 1
 	next.Freeze()
+	st := e.place(kept)
 	st.sess, st.liveAfter = e, next
 	e.setSnap(next)
 	e.touched = s.now()
@@ -76,6 +80,18 @@ func (s *Store) commit(lease ports.LeaseToken, turn *domain.Turn, st *storedTurn
 	s.used.add(e, e.touched)
 	s.pack(e.touched, packPerCommit)
 	return e.shrinkable(st, s.retention.MaxTurns), nil
+}
+
+// place returns a copy of st where e keeps it: in e itself when it is
+// e's first turn, else in an object of its own.
+func (e *sessionEntry) place(st *storedTurn) *storedTurn {
+	if len(e.turns) == 0 && e.firstTurn.sess == nil {
+		e.firstTurn = *st
+		return &e.firstTurn
+	}
+	kept := new(storedTurn)
+	*kept = *st
+	return kept
 }
 
 // keep adds st to e's kept turns and the indexes, dropping what retention
@@ -92,6 +108,9 @@ func (s *Store) keep(e *sessionEntry, st *storedTurn) {
 	if over := len(e.turns) - s.retention.MaxTurns; s.retention.MaxTurns > 0 && over > 0 {
 		for _, old := range e.turns[:over] {
 			s.forgetTurn(old)
+			if old == &e.firstTurn {
+				e.firstTurn = storedTurn{} // its strings may go
+			}
 		}
 		clear(e.turns[:over])
 		e.turns = e.turns[over:]
@@ -125,7 +144,11 @@ func (s *Store) GetTurn(ctx context.Context, tenantID, turnID string) (*domain.T
 	}
 	s.mu.Lock()
 	var run []storedTurn
-	if t, ok := s.turnByID[turnID]; ok && t.sess.tenant() == tenantID {
+	t, ok := s.turnByID[turnID]
+	if !ok {
+		t, ok = s.thawTurn(tenantID, turnID)
+	}
+	if ok && t.sess.tenant() == tenantID {
 		i := t.number - t.sess.turns[0].number
 		run = t.sess.copyRun(i, i+1)
 	}

@@ -1,0 +1,502 @@
+package memory
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"focal/adapters/clock"
+	"focal/domain"
+	"focal/ports"
+)
+
+// plannedTurn and plannedSession are what a generated user does, so that
+// two stores can be given the very same turns.
+type plannedTurn struct {
+	id, message, keyed string
+	fires              int
+}
+
+type plannedSession struct {
+	key    domain.ChannelKey
+	id     string
+	turns  []plannedTurn
+	closed bool
+	gap    time.Duration // the clock advances by it first
+}
+
+// planSessions generates n users' sessions: a few tenants, agents and
+// channels, mostly one to three turns (some a dozen, past retention),
+// messages of up to a few KiB (one of 300 KiB: a session too big to go
+// cold), some closed, some turns answering keyed requests.
+func planSessions(rng *rand.Rand, n int) []plannedSession {
+	plan := make([]plannedSession, n)
+	for i := range plan {
+		p := &plan[i]
+		p.key = domain.ChannelKey{TenantID: fmt.Sprint("t", rng.IntN(2)), AgentID: fmt.Sprint("a", rng.IntN(3)),
+			Channel: []string{"web", "sms"}[rng.IntN(2)], UserChannelID: fmt.Sprint("user-", i)}
+		p.id, p.closed, p.gap = footprintID(), rng.IntN(5) == 0, time.Duration(rng.IntN(2000))*time.Millisecond
+		turns := 1 + rng.IntN(3)
+		if rng.IntN(10) == 0 {
+			turns = 8 + rng.IntN(5)
+		}
+		for range turns {
+			t := plannedTurn{id: footprintID(), message: randomText(rng, 100+rng.IntN(4000)), fires: rng.IntN(4)}
+			if rng.IntN(10) == 0 {
+				t.keyed = footprintID()
+			}
+			p.turns = append(p.turns, t)
+		}
+	}
+	plan[n/2].turns[0].message = randomText(rng, 300<<10)
+	return plan
+}
+
+func randomText(rng *rand.Rand, n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte('a' + rng.IntN(26))
+	}
+	return string(b)
+}
+
+// applyPlan gives s the planned sessions' turns and closes, as of c.
+func applyPlan(t *testing.T, s *Store, c clock.Fake, plan []plannedSession) {
+	ctx := context.Background()
+	for _, p := range plan {
+		c.Advance(p.gap)
+		for _, pt := range p.turns {
+			_, err := planTurn(s, c, p, pt)
+			require.NoError(t, err)
+		}
+		if p.closed {
+			_, err := s.CloseSession(ctx, p.key.TenantID, p.id, c.Now())
+			require.NoError(t, err)
+		}
+	}
+}
+
+// planTurn leases p's session by channel key, commits pt on it and
+// releases it; it returns what the lease handed over, as JSON.
+func planTurn(s *Store, c clock.Fake, p plannedSession, pt plannedTurn) (string, error) {
+	ctx := context.Background()
+	l, err := s.LockSession(ctx, ports.LockRequest{TenantID: p.key.TenantID, Candidate: domain.NewSession(p.id, p.key, c.Now()),
+		History: 5, Wait: time.Second, TTL: time.Minute})
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = l.Release(ctx) }()
+	tok, after := l.Token(), l.Session()
+	leased, err := json.Marshal([]any{tok.TurnNumber, l.Created(), after, l.History()})
+	if err != nil {
+		return "", err
+	}
+	for f := range pt.fires {
+		after.RecordFire(fmt.Sprint("rule-", f), tok.TurnNumber)
+	}
+	after.SetVariable("count", float64(tok.TurnNumber))
+	after.AdvanceTurn(tok.TurnNumber, c.Now())
+	turn := &domain.Turn{ID: pt.id, TenantID: p.key.TenantID, AgentID: p.key.AgentID, SessionID: after.ID, TurnNumber: tok.TurnNumber,
+		Message: pt.message, Response: "noted", Status: domain.TurnCompleted, KeyedRequest: pt.keyed,
+		Explanation: domain.NewExplanation(), SessionAfter: after, CreatedAt: c.Now()}
+	return string(leased), s.CommitTurn(ctx, tok, turn)
+}
+
+// planReads is everything a client reads of p's session, as JSON, errors
+// included: a turn by id first (so that a cold session is found by its
+// turn), then the session, its turns page by page, its history.
+func planReads(s *Store, p plannedSession) string {
+	ctx := context.Background()
+	var out []any
+	add := func(v any, err error) {
+		if err != nil {
+			v = err.Error()
+		}
+		out = append(out, v)
+	}
+	add(s.GetTurn(ctx, p.key.TenantID, p.turns[len(p.turns)-1].id))
+	add(s.GetSession(ctx, p.key.TenantID, p.id))
+	add(s.GetSession(ctx, "another-tenant", p.id))
+	q := ports.TurnQuery{Page: ports.PageRequest{Limit: 3}}
+	for {
+		page, err := s.ListTurns(ctx, p.key.TenantID, p.id, q)
+		add(page, err)
+		if err != nil || page.NextCursor == "" {
+			break
+		}
+		q.Page.Cursor = page.NextCursor
+	}
+	add(s.RecentHistory(ctx, p.key.TenantID, p.id, 4))
+	b, err := json.Marshal(out)
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
+}
+
+// listings is every tenant's sessions as ListSessions pages them, by
+// agent and status too, as JSON.
+func listings(t *testing.T, s *Store) string {
+	var out []ports.Page[domain.Session]
+	for _, q := range []ports.SessionQuery{{}, {AgentID: "a1"}, {Status: domain.SessionClosed}, {AgentID: "a2", Status: domain.SessionActive}} {
+		for _, tenant := range []string{"t0", "t1"} {
+			q.Page = ports.PageRequest{Limit: 97}
+			for {
+				page, err := s.ListSessions(context.Background(), tenant, q)
+				require.NoError(t, err)
+				out = append(out, page)
+				if page.NextCursor == "" {
+					break
+				}
+				q.Page.Cursor = page.NextCursor
+			}
+		}
+	}
+	b, err := json.Marshal(out)
+	require.NoError(t, err)
+	return string(b)
+}
+
+// requireSameReads reads every planned session from both stores.
+func requireSameReads(t *testing.T, want, got *Store, plan []plannedSession) {
+	t.Helper()
+	requireSameJSON(t, listings(t, want), listings(t, got), "the listings")
+	for _, p := range plan {
+		require.Equal(t, planReads(want, p), planReads(got, p), "session %s", p.id)
+	}
+}
+
+// requireSameJSON shows where long JSON differs.
+func requireSameJSON(t *testing.T, want, got string, what string) {
+	t.Helper()
+	if want == got {
+		return
+	}
+	i := 0
+	for i < min(len(want), len(got)) && want[i] == got[i] {
+		i++
+	}
+	lo := max(0, i-300)
+	t.Fatalf("%s differ at %d:\nwant %s\n got %s", what, i, want[lo:min(len(want), i+200)], got[lo:min(len(got), i+200)])
+}
+
+// coldSessions counts got's cold sessions, checking its slabs on the way:
+// every slot's record names its handle, the live bytes of each slab are
+// its slots' records, and each slab but the one being filled is at least
+// half live once compacted.
+func coldSessions(t *testing.T, s *Store, compacted bool) int {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := &s.cold
+	live := make([]int, len(c.slabs))
+	n := 0
+	for h, p := range c.slots {
+		if p == 0 {
+			continue
+		}
+		n++
+		r := c.record(uint32(h))
+		require.Equal(t, uint32(h), r.handle())
+		slab, _ := unplace(p)
+		live[slab] += len(r)
+	}
+	require.True(t, slices.Equal(live, c.live), "live bytes %v, counted %v", c.live, live)
+	written, alive := 0, 0
+	for i, b := range c.slabs {
+		written += len(b)
+		alive += c.live[i]
+	}
+	require.Equal(t, [2]int{written, alive}, [2]int{c.written, c.alive})
+	for i, b := range c.slabs {
+		if compacted && b != nil && i != c.cur {
+			require.GreaterOrEqual(t, 2*c.live[i], cap(b), "slab %d", i)
+		}
+	}
+	return n
+}
+
+// A store keeping idle sessions cold answers everything as one keeping
+// them in place: reads, listings, leases by channel key and by id, keyed
+// requests answered, retention's evictions; and compaction keeps every
+// surviving session readable. With hashes masked to one value, every key
+// but the first of each index clashes with another.
+func TestColdSessionsAnswerAsKeptInPlace(t *testing.T) {
+	for _, mask := range []uint64{^uint64(0), 0} {
+		t.Run(fmt.Sprintf("mask=%x", mask), func(t *testing.T) {
+			defer func(m uint64) { hashMask = m }(hashMask)
+			hashMask = mask
+			testColdAnswersAsInPlace(t, rand.New(rand.NewPCG(mask, 11)))
+		})
+	}
+}
+
+func testColdAnswersAsInPlace(t *testing.T, rng *rand.Rand) {
+	ttl := 20 * time.Minute
+	r := Retention{SessionTTL: ttl, MaxTurns: 6, SweepInterval: time.Minute}
+	start := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	cw, cg := clock.Fake{FakeClock: clockwork.NewFakeClockAt(start)}, clock.Fake{FakeClock: clockwork.NewFakeClockAt(start)}
+	want, got := New(cw, WithRetention(r)), New(cg, WithRetention(r))
+	want.coldOff = true
+	plan := planSessions(rng, 800)
+	applyPlan(t, want, cw, plan)
+	applyPlan(t, got, cg, plan)
+	require.Positive(t, coldSessions(t, got, false), "commits pack and chill idle sessions")
+
+	// The older half of the sessions expire, most of them cold.
+	sweep := func(at time.Time) {
+		require.Equal(t, want.Sweep(at), got.Sweep(at))
+	}
+	at := start.Add(ttl + cw.Now().Sub(start)/2)
+	sweep(at)
+	coldSessions(t, got, true)
+	requireSameReads(t, want, got, plan) // thaws every survivor
+	sweep(at.Add(packAfter + time.Second))
+	cold := coldSessions(t, got, true)
+	require.Positive(t, cold)
+	for _, e := range got.sessions {
+		// A closed session's snapshot is no turn's: it is never packed.
+		require.True(t, e.status == domain.SessionClosed || recordSize(e) > maxRecord, "the open survivors not too big are cold again")
+	}
+
+	// Turns on some sessions: found by channel key (a new session where
+	// the old one expired or was closed), answered keys refused.
+	answered := 0
+	for i, p := range plan[:300] {
+		// The key of another session's first turn: a newer one, kept, and
+		// cold unless closed.
+		pt := plannedTurn{id: footprintID(), message: "again", keyed: plan[len(plan)-300+i].turns[0].keyed}
+		p.id = footprintID() // a candidate's id, used when one is made
+		a, errA := planTurn(want, cw, p, pt)
+		b, errB := planTurn(got, cg, p, pt)
+		require.Equal(t, fmt.Sprint(a, errA), fmt.Sprint(b, errB))
+		var ae *ports.AnsweredError
+		if errors.As(errB, &ae) {
+			answered++
+		}
+	}
+	require.Positive(t, answered, "keyed requests answered by cold sessions")
+	requireSameReads(t, want, got, plan)
+	sweep(at.Add(ttl + packAfter + time.Second))
+	require.Zero(t, coldSessions(t, got, true), "every session expired")
+	require.Equal(t, listings(t, want), listings(t, got))
+}
+
+// A record read back is the entry it was made of: every turn's kept
+// strings, number and flags, the entry's names, ids, status and times.
+func TestColdRecordReadsBackAsItsEntry(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	c := clock.NewFake()
+	s := New(c, WithRetention(Retention{MaxTurns: 6}))
+	s.coldOff = true
+	plan := planSessions(rng, 300)
+	applyPlan(t, s, c, plan)
+	s.Sweep(c.Now().Add(packAfter + time.Second))
+	var cold coldStore
+	cold.cur = -1
+	for _, p := range plan {
+		e := s.sessions[p.id]
+		if e.snap != nil {
+			continue // closed: a snapshot of its own, kept live
+		}
+		active := s.active[e.key()] == e.id()
+		cold.put(e, recordSize(e), active)
+		h, ok := cold.findID(p.id)
+		require.True(t, ok)
+		r := cold.record(h)
+		require.Equal(t, active, r.active())
+		back := cold.entry(r)
+		require.Equal(t, e.names, back.names)
+		require.Equal(t, [4]any{e.ids, e.idLen, e.status, e.created}, [4]any{back.ids, back.idLen, back.status, back.created})
+		require.Equal(t, e.touched, back.touched)
+		require.Len(t, back.turns, len(e.turns))
+		for i, bt := range back.turns {
+			et := *e.turns[i]
+			et.sess, et.liveAfter, bt.sess = nil, nil, nil
+			require.Equal(t, et, *bt, "turn %d", i)
+		}
+	}
+}
+
+// A hash clash between cold sessions' keys leaves each found by its own
+// key, and dropping the one holding the hash leaves the other found.
+func TestColdIndexClashes(t *testing.T) {
+	var x coldIndex
+	keys := []string{"a", "b", "c", "d"}
+	for i, k := range keys {
+		x.add(7, k, uint32(i))
+	}
+	owner := func(k string) func(uint32) bool {
+		return func(h uint32) bool { return keys[h] == k }
+	}
+	find := func(k string) (uint32, bool) {
+		if h, ok := x.find(7, owner(k)); ok {
+			return h, true
+		}
+		return x.findClash(k)
+	}
+	for i, k := range keys {
+		h, ok := find(k)
+		require.True(t, ok, k)
+		require.Equal(t, uint32(i), h, k)
+	}
+	x.remove(7, "a", 0)
+	x.remove(7, "c", 2)
+	for i, k := range keys {
+		h, ok := find(k)
+		require.Equal(t, i%2 == 1, ok, k)
+		if ok {
+			require.Equal(t, uint32(i), h, k)
+		}
+	}
+	x.remove(7, "b", 1)
+	x.remove(7, "d", 3)
+	require.Empty(t, x.byHash)
+	require.Nil(t, x.clash)
+	_, ok := find("b")
+	require.False(t, ok)
+}
+
+// Turns, reads, sweeps and the clock running concurrently move sessions
+// cold and back without losing or reordering a turn: each user's turns
+// are numbered on from the last, and every kept turn reads back.
+func TestColdSessionsUnderConcurrentTurns(t *testing.T) {
+	c := clock.NewFake()
+	s := New(c, WithRetention(Retention{SessionTTL: time.Hour, MaxTurns: 5, SweepInterval: time.Minute}))
+	const workers, users, rounds = 4, 40, 150
+	var done sync.WaitGroup
+	stop := make(chan struct{})
+	swept := make(chan struct{})
+	go func() {
+		defer close(swept)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				s.Sweep(c.Now())
+			}
+		}
+	}()
+	turnIDs := make([][]string, workers*users)
+	for w := range workers {
+		done.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 1))
+			for range rounds {
+				u := w*users + rng.IntN(users)
+				p := plannedSession{key: domain.ChannelKey{TenantID: "t0", AgentID: "a0", Channel: "web", UserChannelID: fmt.Sprint("u", u)},
+					id: footprintID()}
+				pt := plannedTurn{id: footprintID(), message: "hello"}
+				// 600 s in all, less than the TTL: no session expires.
+				c.Advance(time.Second)
+				leased, err := planTurn(s, c, p, pt)
+				if !assert.NoError(t, err) {
+					return
+				}
+				if !assert.True(t, strings.HasPrefix(leased, fmt.Sprintf("[%d,", len(turnIDs[u])+1)), "user %d: %s", u, leased) {
+					return
+				}
+				turnIDs[u] = append(turnIDs[u], pt.id)
+				_, err = s.GetTurn(context.Background(), "t0", turnIDs[u][rng.IntN(len(turnIDs[u]))])
+				if n := len(turnIDs[u]); err != nil && n <= 5 {
+					assert.NoError(t, err, "user %d", u)
+				}
+			}
+		})
+	}
+	done.Wait()
+	close(stop)
+	<-swept
+	s.Sweep(c.Now().Add(packAfter + time.Second))
+	require.Positive(t, coldSessions(t, s, true))
+	for u, ids := range turnIDs {
+		if len(ids) == 0 {
+			continue
+		}
+		l, err := s.LockSession(context.Background(), ports.LockRequest{TenantID: "t0", Candidate: domain.NewSession(footprintID(),
+			domain.ChannelKey{TenantID: "t0", AgentID: "a0", Channel: "web", UserChannelID: fmt.Sprint("u", u)}, c.Now()), History: 5,
+			Wait: time.Second, TTL: time.Minute})
+		require.NoError(t, err)
+		require.False(t, l.Created())
+		require.Equal(t, len(ids)+1, l.Token().TurnNumber)
+		history := l.History()
+		require.NoError(t, l.Release(context.Background()))
+		kept := ids[max(0, len(ids)-5):]
+		require.Len(t, history, len(kept))
+		for i, id := range kept {
+			turn, err := s.GetTurn(context.Background(), "t0", id)
+			require.NoError(t, err)
+			require.Equal(t, history[i].TurnNumber, turn.TurnNumber)
+		}
+	}
+}
+
+// A new session's first turn is kept in its entry; once retention drops
+// it, the entry lets its strings go, and the turns kept read as before.
+func TestFirstTurnKeptInEntry(t *testing.T) {
+	ctx := context.Background()
+	s := New(clock.System{}, WithRetention(Retention{MaxTurns: 2}))
+	sess := committedSession(t, s, 1)
+	s.mu.Lock()
+	e := s.sessions[sess.ID]
+	require.Same(t, &e.firstTurn, e.turns[0])
+	s.mu.Unlock()
+	second, third := commitRich(t, s, sess), commitRich(t, s, sess)
+	s.mu.Lock()
+	require.Zero(t, e.firstTurn)
+	require.Len(t, e.turns, 2)
+	s.mu.Unlock()
+	page, err := s.ListTurns(ctx, sess.TenantID, sess.ID, ports.TurnQuery{})
+	require.NoError(t, err)
+	require.Len(t, page.Items, 2)
+	require.Equal(t, []string{second.ID, third.ID}, []string{page.Items[0].ID, page.Items[1].ID})
+	_, err = s.GetTurn(ctx, sess.TenantID, fmt.Sprint(sess.ID, "-1"))
+	requireCode(t, err, domain.CodeTurnNotFound)
+}
+
+// Without sweeps, sessions going cold and coming back again and again,
+// half of them each time, leave the slabs at most about twice what they
+// hold, and every session reads as in a store keeping them in place.
+func TestColdSlabsStayCompactWithoutSweeps(t *testing.T) {
+	start := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	cw, cg := clock.Fake{FakeClock: clockwork.NewFakeClockAt(start)}, clock.Fake{FakeClock: clockwork.NewFakeClockAt(start)}
+	want, got := New(cw), New(cg)
+	want.coldOff = true
+	rng := rand.New(rand.NewPCG(5, 6))
+	plan := planSessions(rng, 600)
+	for i := range plan {
+		plan[i].gap, plan[i].closed = 0, false
+	}
+	round := plan
+	for r := range 10 {
+		applyPlan(t, want, cw, round)
+		applyPlan(t, got, cg, round)
+		cw.Advance(packAfter + time.Second)
+		cg.Advance(packAfter + time.Second)
+		coldSessions(t, got, false)
+		c := &got.cold
+		require.LessOrEqual(t, c.written-c.alive, c.alive+2*slabSize+maxRecord, "round %d", r)
+		// Half the users come back, each with a turn.
+		round = nil
+		for i := range plan {
+			if rng.IntN(2) == 0 {
+				plan[i].turns = append(plan[i].turns, plannedTurn{id: footprintID(), message: plan[i].turns[0].message})
+				back := plan[i]
+				back.turns = back.turns[len(back.turns)-1:]
+				round = append(round, back)
+			}
+		}
+	}
+	requireSameReads(t, want, got, plan)
+}
