@@ -306,6 +306,9 @@ type olderAfter struct {
 	// whole is set when the turn keeps its SessionAfter whole (see
 	// wholeAfterEvery).
 	whole bool
+	// newest is the committed turn, where the session's JSON made here
+	// is kept for the next commit.
+	newest *storedTurn
 }
 
 // shrinkable returns the turn before newest, e's newest kept turn, when it
@@ -331,14 +334,14 @@ func (e *sessionEntry) shrinkable(newest *storedTurn, maxTurns int) olderAfter {
 }
 
 // shrinkAfter keeps older's SessionAfter as a delta against newer, the
-// SessionAfter committed after it in newest, when that is smaller than its
+// SessionAfter committed after it in older.newest, when that is smaller than its
 // whole encoding, else whole; older held live only is kept whole
 // (compressed) when it must be or newer has no JSON form. It works
 // outside the store's lock (kept sessions and encodings never change) and
 // takes the lock to store the result, unless older's SessionAfter changed
 // meanwhile, and newer's JSON in newest, for the next commit. A
 // SessionAfter with no JSON form stays held live only.
-func (s *Store) shrinkAfter(enc *encoder, older olderAfter, newer *domain.Session, newest *storedTurn) {
+func (s *Store) shrinkAfter(enc *encoder, older olderAfter, newer *domain.Session) {
 	raw, err := older.json, error(nil)
 	switch {
 	case raw != nil: // the previous commit's newer JSON, never written to
@@ -384,7 +387,7 @@ func (s *Store) shrinkAfter(enc *encoder, older olderAfter, newer *domain.Sessio
 	if t := older.t; shrunk && t.after == older.after && t.liveAfter == older.live {
 		t.after, t.delta, t.liveAfter, t.liveJSON = after, delta, nil, nil
 	}
-	if newest.liveAfter == newer {
+	if newest := older.newest; newest.liveAfter == newer {
 		newest.liveJSON = newerJSON
 	}
 }

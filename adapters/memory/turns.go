@@ -30,7 +30,7 @@ func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *do
 	older, err := s.commit(lease, turn, &st)
 	if err == nil && older.t != nil {
 		// SessionAfter is frozen as committed: it never changes again.
-		s.shrinkAfter(enc, older, turn.SessionAfter, st)
+		s.shrinkAfter(enc, older, turn.SessionAfter)
 	}
 	return err
 }
@@ -79,7 +79,9 @@ func (s *Store) commit(lease ports.LeaseToken, turn *domain.Turn, kept *storedTu
 	s.keep(e, st)
 	s.used.add(e, e.touched)
 	s.pack(e.touched, packPerCommit)
-	return e.shrinkable(st, s.retention.MaxTurns), nil
+	older = e.shrinkable(st, s.retention.MaxTurns)
+	older.newest = st
+	return older, nil
 }
 
 // place returns a copy of st where e keeps it: in e itself when it is
