@@ -132,7 +132,7 @@ func (e *Engine) decide(ctx context.Context, in ports.TurnInput, timer *stepTime
 	cands := candidates(d.cp, in, &d.nav, &scores)
 	d.filtered = cands.filtered
 	timer.end("retrieval")
-	err = e.selectRules(ctx, d, in, cands.list, timer)
+	err = e.selectRules(ctx, d, in, &cands, timer)
 	cands.release() // the selection holds copies
 	if err != nil {
 		return nil, err
@@ -144,13 +144,13 @@ func (e *Engine) decide(ctx context.Context, in ports.TurnInput, timer *stepTime
 
 // selectRules picks the rules that apply among the candidates: by the rule
 // judge when the agent has it on, otherwise by score.
-func (e *Engine) selectRules(ctx context.Context, d *decided, in ports.TurnInput, cands []domain.RuleCandidate, timer *stepTimer) error {
-	if !d.cp.Settings.RuleJudge || len(cands) == 0 {
-		d.sel = selectByScore(d.cp, cands)
+func (e *Engine) selectRules(ctx context.Context, d *decided, in ports.TurnInput, cands *ruleCandidates, timer *stepTimer) error {
+	if !d.cp.Settings.RuleJudge || len(cands.list) == 0 {
+		d.sel = selectByScore(cands)
 		return nil
 	}
 	timer.begin()
-	sel, err := e.judgeRules(ctx, d.cp, in, cands, &d.recent)
+	sel, err := e.judgeRules(ctx, d.cp, in, cands.all(), &d.recent)
 	timer.end("rule_judge")
 	if err != nil {
 		return err
