@@ -188,6 +188,9 @@ func (s *replyScope) variables() map[string]any {
 // blank.
 func (s *replyScope) render(id string) string {
 	r, _ := s.cp.Renderer(id)
+	if text, ok := r.Literal(); ok {
+		return text // the variables are not gathered for a text without placeholders
+	}
 	text, _, complete := r.Render(s.variables())
 	if complete {
 		return text
