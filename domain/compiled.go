@@ -38,12 +38,14 @@ type CompiledPolicy struct {
 	tools       map[string]*Tool
 	constraints map[string][]CheckedConstraint
 	globalHard  []string
-	// globalConstraints are globalHard's constraints, in its order.
-	globalConstraints []CheckedConstraint
 	fallback    string // the agent's fallback template id
 	renderers   map[string]TemplateRenderer
 	variables   *VariableSet
 	location    *time.Location // the agent's time zone
+
+	// globalConstraints are globalHard's constraints, in its order.
+	globalConstraints []CheckedConstraint
+
 	// agentName is the agent's name as an interface value, boxed once:
 	// every turn that gathers its variables hands it to templates.
 	agentName any
