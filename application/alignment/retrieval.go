@@ -208,14 +208,27 @@ func selectByScore(c *ruleCandidates) selection {
 		n++
 	}
 	// The recorded candidates and the matched ones are made in one array,
-	// the matched after the recorded, in prompt order.
-	kept := make([]domain.RuleCandidate, r+n)
+	// the matched after the recorded, in prompt order; or, when the
+	// recorded begin with the matched in prompt order already (one match,
+	// or no priority above a better match's), the matched are those: the
+	// turn only reads them, and explaining them writes the same evidence
+	// to both.
+	shared := n <= r && c.inPromptOrder(n)
+	size := r + n
+	if shared {
+		size = r
+	}
+	kept := make([]domain.RuleCandidate, size)
 	for i := range r {
 		kept[i] = c.candidate(&c.list[i])
 		kept[i].Matched = i < n
 	}
 	sel := selection{ranked: kept[:r:r]}
-	if n > 0 {
+	switch {
+	case n == 0:
+	case shared:
+		sel.matched = kept[:n:n]
+	default:
 		sel.matched = kept[r:]
 		c.promptOrder(n)
 		for i := range n {
@@ -224,6 +237,17 @@ func selectByScore(c *ruleCandidates) selection {
 		}
 	}
 	return sel
+}
+
+// inPromptOrder reports whether the best n candidates are in prompt
+// order as ranked: no priority above the one before it.
+func (c *ruleCandidates) inPromptOrder(n int) bool {
+	for i := 1; i < n; i++ {
+		if c.list[i].priority > c.list[i-1].priority {
+			return false
+		}
+	}
+	return true
 }
 
 // promptOrder puts the best n candidates in prompt order, as

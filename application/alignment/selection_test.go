@@ -28,6 +28,7 @@ func TestSelectByScoreAgreesWithRankingAll(t *testing.T) {
 			c.cp.Settings.TopK, c.cp.Settings.MatchThreshold)
 		require.Equal(t, want.ranked == nil, got.ranked == nil)
 		require.Equal(t, cap(want.ranked), cap(got.ranked))
+		require.Equal(t, cap(want.matched), cap(got.matched))
 	}
 }
 
