@@ -64,10 +64,8 @@ type decided struct {
 	now        time.Time // the turn's time on the agent's calendar
 	similarity []float64
 	note       string
-	// unexplained: the explanation leaves its examples and terms to the
-	// record's reader (Deps.DeferExplanations); stepContext is what the
-	// step's matcher read a short reply with, which the reader needs.
-	unexplained bool
+	// stepContext is what the step's matcher read a short reply with,
+	// which the record's reader needs when the turn is unexplained.
 	stepContext string
 	coll        collection
 	nav         navigation
@@ -81,7 +79,12 @@ type decided struct {
 	// varsAt is how many values the collection had recorded then: a
 	// value read since (readUnset) makes them stale.
 	vars   map[string]any
-	varsAt int
+	varsAt int32
+	// unexplained: the explanation leaves its examples and terms to the
+	// record's reader (Deps.DeferExplanations). It shares a word with
+	// varsAt, so that a decided, with its allocation header, fits the
+	// 1024-byte size class (1040 bytes took the 1152 one).
+	unexplained bool
 	// in is the turn's input, which the recent turns and the reply read;
 	// recent are the turns before this one, read when a step first needs
 	// them; scope and rel are the reply's: one allocation with the rest.
