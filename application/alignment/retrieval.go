@@ -100,15 +100,15 @@ func candidates(cp *domain.CompiledPolicy, in ports.TurnInput, nav *navigation, 
 	return out
 }
 
-// candidate is c as the turn's record holds it.
-func (c *ruleCandidates) candidate(sc *scoredCandidate) domain.RuleCandidate {
-	rc := domain.RuleCandidate{RuleID: c.cp.Policy.Rules[sc.rule].ID, Score: sc.score, Lexical: sc.lexical,
-		Semantic: sc.semantic, Priority: sc.priority}
+// fill writes sc into rc, a zero candidate, as the turn's record holds
+// it: field by field, into the array it is kept in.
+func (c *ruleCandidates) fill(rc *domain.RuleCandidate, sc *scoredCandidate, matched bool) {
+	rc.RuleID, rc.Score, rc.Lexical, rc.Semantic = c.cp.Policy.Rules[sc.rule].ID, sc.score, sc.lexical, sc.semantic
+	rc.Priority, rc.Matched = sc.priority, matched
 	if sc.evidence > 0 {
 		ev := &c.evidence[sc.evidence-1]
 		rc.Example, rc.Terms = ev.example, ev.terms
 	}
-	return rc
 }
 
 // all are the candidates as domain.RuleCandidates, in the list's order:
@@ -116,7 +116,7 @@ func (c *ruleCandidates) candidate(sc *scoredCandidate) domain.RuleCandidate {
 func (c *ruleCandidates) all() []domain.RuleCandidate {
 	out := make([]domain.RuleCandidate, len(c.list))
 	for i := range c.list {
-		out[i] = c.candidate(&c.list[i])
+		c.fill(&out[i], &c.list[i], false)
 	}
 	return out
 }
@@ -159,17 +159,19 @@ func (c *ruleCandidates) rankBest(k int) {
 	if k <= 0 {
 		return
 	}
+	// A lower score is never better: tested here, it spares the call for
+	// most candidates (a NaN is not lower, and goes to better).
 	for i := range list {
 		x := list[i]
 		j := i
 		if i >= k {
-			if !c.better(&x, &list[k-1]) {
+			if x.score < list[k-1].score || !c.better(&x, &list[k-1]) {
 				continue
 			}
 			list[i] = list[k-1] // the worst of the best drops out
 			j = k - 1
 		}
-		for ; j > 0 && c.better(&x, &list[j-1]); j-- {
+		for ; j > 0 && !(x.score < list[j-1].score) && c.better(&x, &list[j-1]); j-- {
 			list[j] = list[j-1]
 		}
 		list[j] = x
@@ -220,8 +222,7 @@ func selectByScore(c *ruleCandidates) selection {
 	}
 	kept := make([]domain.RuleCandidate, size)
 	for i := range r {
-		kept[i] = c.candidate(&c.list[i])
-		kept[i].Matched = i < n
+		c.fill(&kept[i], &c.list[i], i < n)
 	}
 	sel := selection{ranked: kept[:r:r]}
 	switch {
@@ -232,8 +233,7 @@ func selectByScore(c *ruleCandidates) selection {
 		sel.matched = kept[r:]
 		c.promptOrder(n)
 		for i := range n {
-			sel.matched[i] = c.candidate(&c.list[i])
-			sel.matched[i].Matched = true
+			c.fill(&sel.matched[i], &c.list[i], true)
 		}
 	}
 	return sel
