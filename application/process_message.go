@@ -99,8 +99,10 @@ func (uc *ProcessMessage) releaseIn(attempt *deadlineContext, ctx context.Contex
 // PreparedTurn is a turn that passed every check and holds its session's
 // lease; Run it or Abort it.
 type PreparedTurn struct {
-	uc      *ProcessMessage
-	cmd     ChatCommand
+	uc *ProcessMessage
+	// cmd is what the engine and the record read of the command: the
+	// whole command took a prepared turn to the next size class.
+	cmd     preparedCommand
 	policy  *domain.Policy
 	session *domain.Session
 	history []domain.HistoryEntry
@@ -123,6 +125,12 @@ type PreparedTurn struct {
 	// commitCtx and releaseCtx bound the commit's first attempt and the
 	// release, held here rather than allocated each.
 	commitCtx, releaseCtx deadlineContext
+}
+
+// preparedCommand is the part of a ChatCommand a prepared turn keeps.
+type preparedCommand struct {
+	TenantID, AgentID, Message, RequestID string
+	Metadata                              map[string]any
 }
 
 // Prepare does everything that can fail before the engine starts:
@@ -148,7 +156,8 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (_ *Prep
 	// The gate may make a turn wait at the edge of its tenant's budget:
 	// before the lease, so that no session is held meanwhile. A budget's
 	// pass is held in the prepared turn, made here for it.
-	turn := &PreparedTurn{uc: uc, cmd: cmd, started: started}
+	turn := &PreparedTurn{uc: uc, started: started, cmd: preparedCommand{TenantID: cmd.TenantID, AgentID: cmd.AgentID,
+		Message: cmd.Message, RequestID: cmd.RequestID, Metadata: cmd.Metadata}}
 	pass, err := uc.admit(ctx, cmd.TenantID, turn)
 	if err != nil {
 		return nil, err

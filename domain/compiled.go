@@ -42,6 +42,10 @@ type CompiledPolicy struct {
 	renderers   map[string]TemplateRenderer
 	variables   *VariableSet
 	location    *time.Location // the agent's time zone
+
+	// globalConstraints are globalHard's constraints, in its order.
+	globalConstraints []CheckedConstraint
+
 	// agentName is the agent's name as an interface value, boxed once:
 	// every turn that gathers its variables hands it to templates.
 	agentName any
@@ -164,6 +168,10 @@ func (cp *CompiledPolicy) compileRules(global *conditionBuilder) error {
 			cp.globalHard = append(cp.globalHard, r.ID)
 		}
 	}
+	// What a turn whose matched rules are not hard enforces, made once.
+	for _, id := range cp.globalHard {
+		cp.globalConstraints = append(cp.globalConstraints, cp.constraints[id]...)
+	}
 	return nil
 }
 
@@ -270,6 +278,10 @@ func (cp *CompiledPolicy) Constraints(ruleID string) []CheckedConstraint {
 // GlobalHardRules returns the enabled global hard rules with constraints,
 // which are enforced on every reply.
 func (cp *CompiledPolicy) GlobalHardRules() []string { return cp.globalHard }
+
+// GlobalHardConstraints returns the constraints of GlobalHardRules, in
+// their order: shared by every turn, which must not write to them.
+func (cp *CompiledPolicy) GlobalHardConstraints() []CheckedConstraint { return cp.globalConstraints }
 
 // AgentName is the agent's name (Policy.Agent.Name) as an interface value
 // that the turns share, so a turn's variables box it at no cost.

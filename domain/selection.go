@@ -44,9 +44,12 @@ func RankRules(cands []RuleCandidate, threshold float64, topK int) int {
 // PromptOrder orders matched candidates, best first, for the prompt: by
 // priority, keeping the score order within one.
 func PromptOrder(matched []RuleCandidate) {
-	slices.SortStableFunc(matched, func(a, b RuleCandidate) int {
-		return cmp.Compare(b.Priority, a.Priority)
-	})
+	byPriority := func(a, b RuleCandidate) int { return cmp.Compare(b.Priority, a.Priority) }
+	// Usually they are in order already (one match, or equal priorities):
+	// checking is cheaper than a stable sort of them.
+	if !slices.IsSortedFunc(matched, byPriority) {
+		slices.SortStableFunc(matched, byPriority)
+	}
 }
 
 // SelectJudged marks as matched the candidates the rule judge found

@@ -197,6 +197,11 @@ func (s *Session) FireBlocked(r *Rule, turn int) string {
 	if !r.Enabled {
 		return "disabled"
 	}
+	// Most rules have no limit: their fires are not looked up (a search of
+	// the session's fires for each rule that scored, every turn).
+	if r.MaxFiresPerSession <= 0 && r.CooldownTurns <= 0 {
+		return ""
+	}
 	f := s.RuleFires.Get(r.ID)
 	if r.MaxFiresPerSession > 0 && f.Count >= r.MaxFiresPerSession {
 		return "max_fires_reached"

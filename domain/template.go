@@ -161,6 +161,9 @@ func lookupVariable(vars map[string]any, name string) any {
 type TemplateRenderer struct {
 	text, def  ParsedTemplate
 	hasDefault bool
+	// literal is the text when it has no placeholder (isLiteral).
+	literal   string
+	isLiteral bool
 }
 
 // NewTemplateRenderer parses t's text and default.
@@ -170,6 +173,7 @@ func NewTemplateRenderer(t Template) (TemplateRenderer, error) {
 	if r.text, err = ParseTemplate(t.Text); err != nil {
 		return r, err
 	}
+	r.literal, r.isLiteral = r.text.literalText()
 	if r.hasDefault {
 		if r.def, err = ParseTemplate(t.Default); err != nil {
 			return r, fmt.Errorf("default: %w", err)
@@ -193,6 +197,23 @@ func (r TemplateRenderer) Render(vars map[string]any) (text string, missing []st
 	}
 	text, stillMissing := r.def.Render(vars)
 	return text, missing, len(stillMissing) == 0
+}
+
+// Literal returns the text when it has no placeholder: what Render
+// returns, complete, whatever the variables, which the caller then need
+// not gather.
+func (r TemplateRenderer) Literal() (string, bool) { return r.literal, r.isLiteral }
+
+// literalText is the template's text when it has no placeholder.
+func (t ParsedTemplate) literalText() (string, bool) {
+	var b strings.Builder
+	for _, p := range t.parts {
+		if p.variable != "" {
+			return "", false
+		}
+		b.WriteString(p.literal)
+	}
+	return b.String(), true
 }
 
 // FormatValue renders a variable value as reply text: numbers without

@@ -1,6 +1,7 @@
 package domain_test
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -142,4 +143,42 @@ func TestTemplateRendererFallsBackToTheDefaultText(t *testing.T) {
 
 	_, err = domain.NewTemplateRenderer(domain.Template{Text: "x", Default: "{oops"})
 	require.ErrorContains(t, err, "default: unclosed placeholder")
+}
+
+// TestTemplateLiteralIsWhatRenderGives holds Literal, which spares a reply
+// gathering the variables, to Render: over generated templates, one
+// without placeholders is literal and its text is what Render gives with
+// or without variables; one with placeholders is not literal.
+func TestTemplateLiteralIsWhatRenderGives(t *testing.T) {
+	pieces := []string{"Hello", " there", "{{", "}}", "{name}", "{name|friend}", "{meta.tier}", "é", "", "."}
+	vars := map[string]any{"name": "Ann", "meta": map[string]any{"tier": "gold"}}
+	rng := rand.New(rand.NewPCG(3, 4))
+	literals := 0
+	for range 2000 {
+		var text strings.Builder
+		for range rng.IntN(6) {
+			text.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		tpl := domain.Template{ID: "t", Text: text.String()}
+		if rng.IntN(2) == 0 {
+			tpl.Default = "Sorry."
+		}
+		r, err := domain.NewTemplateRenderer(tpl)
+		require.NoError(t, err, tpl.Text)
+		literal, ok := r.Literal()
+		parsed, err := domain.ParseTemplate(tpl.Text)
+		require.NoError(t, err)
+		require.Equal(t, len(parsed.Variables()) == 0, ok, tpl.Text)
+		if !ok {
+			continue
+		}
+		literals++
+		for _, v := range []map[string]any{nil, vars} {
+			text, missing, complete := r.Render(v)
+			require.Equal(t, text, literal, tpl.Text)
+			require.Empty(t, missing)
+			require.True(t, complete)
+		}
+	}
+	require.Greater(t, literals, 100)
 }

@@ -177,7 +177,8 @@ func BenchmarkCandidates(b *testing.B) {
 			for b.Loop() {
 				in.Message = test[(i*37)%len(test)].Text
 				m := matching{message: cp.ScoreMessage(in.Message, nil)}
-				sel := explainMatches(selectByScore(cp, candidates(cp, in, &navigation{}, &m).list), m.message, cp)
+				cands := candidates(cp, in, &navigation{}, &m)
+				sel := explainMatches(selectByScore(&cands), m.message, cp)
 				matched, recorded = matched+len(sel.matched), max(recorded, len(sel.ranked))
 				i++
 			}
@@ -186,4 +187,45 @@ func BenchmarkCandidates(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkSelection is a turn's rule selection alone, words only as most
+// turns are: the candidates kept from the message's scores (scored before
+// the timer), ranked and the kept ones copied for the record.
+// selectMeasured is callgrind's --toggle-collect target.
+func BenchmarkSelection(b *testing.B) {
+	train, test := benchPhrasings(b)
+	for _, n := range []int{150, 10000} {
+		b.Run(fmt.Sprintf("rules=%d", n), func(b *testing.B) {
+			p := benchPolicy(n, train)
+			cp, err := domain.CompilePolicy(p)
+			if err != nil {
+				b.Fatal(err)
+			}
+			session := domain.NewSession("bench-session", domain.ChannelKey{TenantID: testTenant, AgentID: "bench", Channel: "web", UserChannelID: "u"}, time.Now())
+			in := ports.TurnInput{Policy: p, Session: session, TurnNumber: 1}
+			scores := make([]matching, 64)
+			for i := range scores {
+				scores[i] = matching{message: cp.ScoreMessageUnexplained(test[(i*37)%len(test)].Text)}
+			}
+			matched := 0
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				matched += len(selectMeasured(cp, in, &scores[i%len(scores)]).matched)
+				i++
+			}
+			if matched == 0 {
+				b.Fatalf("matched no rule in %d turns", i)
+			}
+		})
+	}
+}
+
+//go:noinline
+func selectMeasured(cp *domain.CompiledPolicy, in ports.TurnInput, m *matching) selection {
+	cands := candidates(cp, in, &navigation{}, m)
+	sel := selectByScore(&cands)
+	cands.release()
+	return sel
 }

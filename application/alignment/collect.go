@@ -18,13 +18,14 @@ import (
 type collection struct {
 	// vars are the session's variables after the step (built-ins apart):
 	// the session's own map, only read, until the step sets a value in a
-	// copy (owned). Most turns set none, and copied it for nothing.
-	vars  map[string]any
-	owned bool
+	// copy (owned, which shares modelCalls' word: see decided's size).
+	// Most turns set none, and copied it for nothing.
+	vars map[string]any
 	// record lists every variable set or refused, in order.
 	record []domain.Extraction
 	// modelCalls and usage count the extraction call, when one was made.
-	modelCalls int
+	modelCalls int32
+	owned      bool
 	usage      domain.TokenUsage
 	// note says why the model extraction gave nothing, when it was tried.
 	note string

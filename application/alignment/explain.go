@@ -78,7 +78,7 @@ func explain(p explanationParts) domain.Explanation {
 	e.Scenario = d.nav.decision
 	e.ToolCalls = append(e.ToolCalls, p.calls...)
 	e.Generation = p.rep.generation
-	e.Generation.ModelCalls += d.sel.modelCalls + d.coll.modelCalls
+	e.Generation.ModelCalls += d.sel.modelCalls + int(d.coll.modelCalls)
 	e.Scenario.Reask = p.reask
 	e.Variables = append(d.coll.record, toolSets(p.calls)...)
 	if d.coll.note != "" {

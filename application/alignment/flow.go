@@ -193,14 +193,14 @@ func (d *decided) toolVars(in ports.TurnInput) map[string]any { return d.collect
 // inputs and templates only read.
 func (d *decided) collected(in ports.TurnInput) map[string]any {
 	if !d.varsCurrent() {
-		d.vars, d.varsAt = variables(&d.builtins, d.cp, in, in.Session, d.coll.vars), len(d.coll.record)
+		d.vars, d.varsAt = variables(&d.builtins, d.cp, in, in.Session, d.coll.vars), int32(len(d.coll.record))
 	}
 	return d.vars
 }
 
 // varsCurrent reports whether the variables gathered hold every value
 // collected so far.
-func (d *decided) varsCurrent() bool { return d.vars != nil && d.varsAt == len(d.coll.record) }
+func (d *decided) varsCurrent() bool { return d.vars != nil && int(d.varsAt) == len(d.coll.record) }
 
 // toolSets lists the variables the tools set, for the explanation.
 func toolSets(calls []domain.ToolCall) []domain.Extraction {

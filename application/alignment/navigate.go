@@ -101,8 +101,13 @@ func stepMove(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, m *matchi
 	if n := len(step.Transitions); n > 0 || m.step.Exit != nil {
 		options = make([]domain.ScenarioOption, 0, n+2)
 	}
-	if n := len(step.Transitions); n > 0 {
+	// The scored transitions are only read by domain.Navigate: the few a
+	// step usually has stay on the stack.
+	var few [fewMoves]domain.ScoredTransition
+	if n := len(step.Transitions); n > len(few) {
 		in.Transitions = make([]domain.ScoredTransition, 0, n)
+	} else {
+		in.Transitions = few[:0:n]
 	}
 	if ev := m.step.Exit; ev != nil {
 		in.ExitScore = ev.Score
@@ -144,9 +149,13 @@ func startScenario(cp *domain.CompiledPolicy, m *matching) navigation {
 	var in domain.NavigationInput
 	in.Settings = cp.Settings
 	var options []domain.ScenarioOption
+	var few [fewMoves]domain.ScoredScenario // as stepMove's transitions
 	if n := enabledScenarios(cp); n > 0 {
 		// Sized once: an enabled scenario each.
-		in.Entries, options = make([]domain.ScoredScenario, 0, n), make([]domain.ScenarioOption, 0, n)
+		in.Entries, options = few[:0:min(n, len(few))], make([]domain.ScenarioOption, 0, n)
+		if n > len(few) {
+			in.Entries = make([]domain.ScoredScenario, 0, n)
+		}
 	}
 	for i := range cp.Policy.Scenarios {
 		sc := &cp.Policy.Scenarios[i] // not copied: a scenario is large
@@ -174,6 +183,10 @@ func startScenario(cp *domain.CompiledPolicy, m *matching) navigation {
 	}
 	return nav
 }
+
+// fewMoves is how many transitions of a step, or scenarios to start, a
+// turn weighs without allocating for them.
+const fewMoves = 4
 
 func option(move, target string, ev domain.ConditionEvidence) domain.ScenarioOption {
 	return domain.ScenarioOption{Move: move, Target: target, Score: ev.Score, Lexical: ev.Lexical, Semantic: ev.Semantic, Example: ev.Example}

@@ -64,10 +64,8 @@ type decided struct {
 	now        time.Time // the turn's time on the agent's calendar
 	similarity []float64
 	note       string
-	// unexplained: the explanation leaves its examples and terms to the
-	// record's reader (Deps.DeferExplanations); stepContext is what the
-	// step's matcher read a short reply with, which the reader needs.
-	unexplained bool
+	// stepContext is what the step's matcher read a short reply with,
+	// which the record's reader needs when the turn is unexplained.
 	stepContext string
 	coll        collection
 	nav         navigation
@@ -81,7 +79,12 @@ type decided struct {
 	// varsAt is how many values the collection had recorded then: a
 	// value read since (readUnset) makes them stale.
 	vars   map[string]any
-	varsAt int
+	varsAt int32
+	// unexplained: the explanation leaves its examples and terms to the
+	// record's reader (Deps.DeferExplanations). It shares a word with
+	// varsAt, so that a decided, with its allocation header, fits the
+	// 1024-byte size class (1040 bytes took the 1152 one).
+	unexplained bool
 	// in is the turn's input, which the recent turns and the reply read;
 	// recent are the turns before this one, read when a step first needs
 	// them; scope and rel are the reply's: one allocation with the rest.
@@ -132,7 +135,7 @@ func (e *Engine) decide(ctx context.Context, in ports.TurnInput, timer *stepTime
 	cands := candidates(d.cp, in, &d.nav, &scores)
 	d.filtered = cands.filtered
 	timer.end("retrieval")
-	err = e.selectRules(ctx, d, in, cands.list, timer)
+	err = e.selectRules(ctx, d, in, &cands, timer)
 	cands.release() // the selection holds copies
 	if err != nil {
 		return nil, err
@@ -144,13 +147,13 @@ func (e *Engine) decide(ctx context.Context, in ports.TurnInput, timer *stepTime
 
 // selectRules picks the rules that apply among the candidates: by the rule
 // judge when the agent has it on, otherwise by score.
-func (e *Engine) selectRules(ctx context.Context, d *decided, in ports.TurnInput, cands []domain.RuleCandidate, timer *stepTimer) error {
-	if !d.cp.Settings.RuleJudge || len(cands) == 0 {
-		d.sel = selectByScore(d.cp, cands)
+func (e *Engine) selectRules(ctx context.Context, d *decided, in ports.TurnInput, cands *ruleCandidates, timer *stepTimer) error {
+	if !d.cp.Settings.RuleJudge || len(cands.list) == 0 {
+		d.sel = selectByScore(cands)
 		return nil
 	}
 	timer.begin()
-	sel, err := e.judgeRules(ctx, d.cp, in, cands, &d.recent)
+	sel, err := e.judgeRules(ctx, d.cp, in, cands.all(), &d.recent)
 	timer.end("rule_judge")
 	if err != nil {
 		return err

@@ -204,22 +204,30 @@ func (r *replying) fallback(cause fallbackCause) (string, error) {
 func (s *replyScope) enforcedConstraints() ([]domain.CheckedConstraint, []string) {
 	global := s.cp.GlobalHardRules()
 	rules := global[:len(global):len(global)]
-	if s.matchedHard() {
-		rules = make([]string, 0, len(s.matched)+len(global))
-		// A rule is listed once: the few enforced are searched, not mapped.
-		for _, m := range s.matched {
-			if r := s.cp.Rule(m.RuleID); r != nil && r.Hard && !slices.Contains(rules, m.RuleID) {
-				rules = append(rules, m.RuleID)
-			}
+	if !s.matchedHard() {
+		if rules == nil {
+			rules = []string{} // the record lists no rules as [], not null
 		}
-		for _, id := range global {
-			if !slices.Contains(rules, id) {
-				rules = append(rules, id)
-			}
+		out := s.cp.GlobalHardConstraints()
+		return out[:len(out):len(out)], rules
+	}
+	return s.matchedConstraints(global)
+}
+
+// matchedConstraints is enforcedConstraints when a matched rule is hard:
+// that rule, the other hard ones matched, then the global ones.
+func (s *replyScope) matchedConstraints(global []string) ([]domain.CheckedConstraint, []string) {
+	rules := make([]string, 0, len(s.matched)+len(global))
+	// A rule is listed once: the few enforced are searched, not mapped.
+	for _, m := range s.matched {
+		if r := s.cp.Rule(m.RuleID); r != nil && r.Hard && !slices.Contains(rules, m.RuleID) {
+			rules = append(rules, m.RuleID)
 		}
 	}
-	if rules == nil {
-		rules = []string{} // the record lists no rules as [], not null
+	for _, id := range global {
+		if !slices.Contains(rules, id) {
+			rules = append(rules, id)
+		}
 	}
 	if len(rules) == 1 {
 		out := s.cp.Constraints(rules[0])

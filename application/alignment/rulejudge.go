@@ -47,7 +47,7 @@ func (e *Engine) judgeRules(ctx context.Context, cp *domain.CompiledPolicy, in p
 	}
 	if err != nil {
 		decision.Reason = "judge call failed (" + domain.ErrorCodeOf(err).String() + "): scores decided"
-		sel := selectByScore(cp, cands)
+		sel := selectRanked(cp, cands)
 		sel.judge = decision
 		return sel, nil
 	}
@@ -62,7 +62,7 @@ func (e *Engine) judgeRules(ctx context.Context, cp *domain.CompiledPolicy, in p
 		sel = selectJudged(cp, cands, judged)
 	} else {
 		decision.Reason = "judge answer was not the expected JSON: scores decided"
-		sel = selectByScore(cp, cands)
+		sel = selectRanked(cp, cands)
 	}
 	sel.judge, sel.usage, sel.modelCalls = decision, res.Usage, 1
 	return sel, nil

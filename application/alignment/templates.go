@@ -188,6 +188,9 @@ func (s *replyScope) variables() map[string]any {
 // blank.
 func (s *replyScope) render(id string) string {
 	r, _ := s.cp.Renderer(id)
+	if text, ok := r.Literal(); ok {
+		return text // the variables are not gathered for a text without placeholders
+	}
 	text, _, complete := r.Render(s.variables())
 	if complete {
 		return text
@@ -235,17 +238,17 @@ const builtinVariables = 5
 // once: a turn gathers its variables up to three times (a transition's
 // guard, the tools' inputs, the reply), and boxing a string allocates.
 // The built-ins describe the turn and its session, whose channel, user
-// and id no step changes. A turn's steps use it one at a time.
+// and id no step changes. A turn's steps use it one at a time. Boxed, its
+// turnNumber is not nil (whatever the number).
 type builtinValues struct {
-	boxed                                                    bool
 	agentName, channel, userChannelID, sessionID, turnNumber any
 }
 
 // box boxes the built-ins of the turn on first use.
 func (b *builtinValues) box(cp *domain.CompiledPolicy, in ports.TurnInput, s *domain.Session) {
-	if b.boxed {
+	if b.turnNumber != nil {
 		return
 	}
 	b.agentName, b.channel, b.userChannelID, b.sessionID = cp.AgentName(), s.Channel, s.UserChannelID, s.ID
-	b.turnNumber, b.boxed = in.TurnNumber, true
+	b.turnNumber = in.TurnNumber
 }
