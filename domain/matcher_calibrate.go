@@ -244,7 +244,7 @@ func (m *Matcher) leaveOneOutMargins(s *trainingSet, models []condModel, fn func
 			corrections[d.example] = append(corrections[d.example], correction{c, d.delta})
 		}
 	}
-	acc := make([]float64, len(models))
+	acc := newMargins(len(models))
 	for i := int32(0); int(i) < s.numExamples; i++ {
 		if !s.inLOOSample(i) {
 			continue

@@ -44,7 +44,15 @@ func TestMarginsAreThePlainSumsToTheBit(t *testing.T) {
 				t.Fatal(err)
 			}
 			n := m.NumConditions()
-			acc := make([]float64, n, max(n, smallMatcher)) // as scoring's scratch has it
+			// As scoring's scratch has it, with just the room masking
+			// needs, and without it, which leaves the general loop.
+			accs := [][]float64{newMargins(n), make([]float64, n, roomForMargins(n)), make([]float64, n)}
+			// The same postings as a matcher of more conditions than
+			// two bytes name holds them, which no test compiles.
+			wide := &Matcher{bias: m.bias, postStart: m.postStart, postW: m.postW, postCond: make([]int32, len(m.postW))}
+			for k := range wide.postCond {
+				wide.postCond[k] = m.postedCond(int32(k))
+			}
 			for i, r := range test {
 				if i%4 != 0 {
 					continue
@@ -54,11 +62,16 @@ func TestMarginsAreThePlainSumsToTheBit(t *testing.T) {
 					context = test[(i*31+5)%len(test)].text
 				}
 				_, q := m.message(readMessageText(r.text, m.tuning.negationScope), context, nil, nil)
-				m.margins(&q.matcherVec, acc)
 				want := referenceMargins(m, &q.matcherVec)
-				for c := range want {
-					if math.Float64bits(acc[c]) != math.Float64bits(want[c]) {
-						t.Fatalf("%q: condition %d's margin is %v, the plain sum %v", r.text, c, acc[c], want[c])
+				for _, mm := range []*Matcher{m, wide} {
+					for _, acc := range accs {
+						mm.margins(&q.matcherVec, acc)
+						for c := range want {
+							if math.Float64bits(acc[c]) != math.Float64bits(want[c]) {
+								t.Fatalf("%q (room for %d, wide %t): condition %d's margin is %v, the plain sum %v",
+									r.text, cap(acc), mm == wide, c, acc[c], want[c])
+							}
+						}
 					}
 				}
 			}
