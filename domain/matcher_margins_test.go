@@ -2,6 +2,7 @@ package domain
 
 import (
 	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 )
@@ -96,5 +97,48 @@ func TestTinyMatcherKeepsANegativeZeroBias(t *testing.T) {
 	m.indexTiny()
 	if m.tinyRows != nil {
 		t.Fatal("a -0 bias should keep the matcher off the dense rows")
+	}
+}
+
+// referenceTopTwo is topTwo as plainly as it can be written.
+func referenceTopTwo(v []float64) (first, second int) {
+	first, second = 0, -1
+	for i := 1; i < len(v); i++ {
+		switch {
+		case v[i] > v[first]:
+			first, second = i, first
+		case second < 0 || v[i] > v[second]:
+			second = i
+		}
+	}
+	if second < 0 {
+		second = first
+	}
+	return first, second
+}
+
+// TestTopTwoIsThePlainScan checks topTwo, which skips what cannot be
+// among the best two, against the plain scan on values drawn to tie, to
+// be signed zeros, infinities and NaN (a margin may be any of them).
+func TestTopTwoIsThePlainScan(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 5))
+	odd := []float64{0, math.Copysign(0, -1), 1, -1, math.Inf(1), math.Inf(-1), math.NaN()}
+	for trial := range 20000 {
+		v := make([]float64, rng.IntN(12))
+		for i := range v {
+			switch rng.IntN(3) {
+			case 0:
+				v[i] = odd[rng.IntN(len(odd))]
+			case 1:
+				v[i] = float64(rng.IntN(4)) // ties
+			default:
+				v[i] = rng.NormFloat64()
+			}
+		}
+		f, s := topTwo(v)
+		wf, ws := referenceTopTwo(v)
+		if f != wf || s != ws {
+			t.Fatalf("trial %d: topTwo(%v) = %d, %d; the plain scan %d, %d", trial, v, f, s, wf, ws)
+		}
 	}
 }
