@@ -454,6 +454,13 @@ type occurrence struct {
 func sortOccurrences(block []uint64, origin []int32, occ, tmp []occurrence) []occurrence {
 	n := len(block)
 	occ, tmp, origin = occ[:n], tmp[:n], origin[:n]
+	if n <= insertionOnly {
+		for k, h := range block {
+			occ[k] = occurrence{h, origin[k]}
+		}
+		insertOccurrences(occ)
+		return occ
+	}
 	var low, high [256]int32 // by the hash's byte 6, then byte 7
 	for _, h := range block {
 		low[byte(h>>48)]++
@@ -471,6 +478,17 @@ func sortOccurrences(block []uint64, origin []int32, occ, tmp []occurrence) []oc
 		occ[high[d]] = o
 		high[d]++
 	}
+	insertOccurrences(occ)
+	return occ
+}
+
+// insertionOnly is the most hashes sortOccurrences sorts by insertion
+// alone: a message's word features, for which summing where 512 buckets
+// start costs more than the hashes out of place.
+const insertionOnly = 64
+
+// insertOccurrences sorts occ by hash, stably, by insertion.
+func insertOccurrences(occ []occurrence) {
 	for i := 1; i < len(occ); i++ {
 		o := occ[i]
 		j := i
@@ -479,17 +497,15 @@ func sortOccurrences(block []uint64, origin []int32, occ, tmp []occurrence) []oc
 		}
 		occ[j] = o
 	}
-	return occ
 }
 
 // startsOfBuckets turns counts by bucket into where each bucket starts.
 // Four at a time, as it runs twice a block.
 func startsOfBuckets(count *[256]int32) {
 	var sum int32
-	for d := 0; d < len(count); d += 4 {
-		c := (*[4]int32)(count[d:])
-		c0, c1, c2, c3 := c[0], c[1], c[2], c[3]
-		c[0], c[1], c[2], c[3] = sum, sum+c0, sum+c0+c1, sum+c0+c1+c2
+	for d := 0; d < len(count)-3; d += 4 { // bounded so, with no index to check
+		c0, c1, c2, c3 := count[d], count[d+1], count[d+2], count[d+3]
+		count[d], count[d+1], count[d+2], count[d+3] = sum, sum+c0, sum+c0+c1, sum+c0+c1+c2
 		sum += c0 + c1 + c2 + c3
 	}
 }
