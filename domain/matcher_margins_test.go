@@ -142,3 +142,41 @@ func TestTopTwoIsThePlainScan(t *testing.T) {
 		}
 	}
 }
+
+// TestSortRankedSortsAsByScore checks sortRanked, which sorts a message's
+// results by insertion, against slices.SortFunc by byScore, on results
+// drawn to tie in score and margin, to be signed zeros and NaN, and to
+// name a condition twice (as candidates may: the same result twice).
+func TestSortRankedSortsAsByScore(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 2))
+	odd := []float64{0, math.Copysign(0, -1), 0.5, 1, math.NaN()}
+	value := func() float64 {
+		if rng.IntN(3) == 0 {
+			return odd[rng.IntN(len(odd))]
+		}
+		return float64(rng.IntN(4)) / 4 // ties
+	}
+	for trial := range 5000 {
+		keys := make([]rankedResult, rng.IntN(2*maxInsertionRanked))
+		conds := rng.Perm(len(keys))
+		for i := range keys {
+			keys[i] = rankedResult{score: value(), margin: value(), cond: conds[i]}
+			if rng.IntN(4) != 0 {
+				keys[i].score = rng.Float64() // most results without NaN, for the insertion
+			}
+			if i > 0 && rng.IntN(8) == 0 {
+				keys[i] = keys[rng.IntN(i)] // a condition asked for twice
+			}
+			keys[i].lexical = keys[i].score
+		}
+		want := slices.Clone(keys)
+		slices.SortFunc(want, byScore)
+		sortRanked(keys)
+		for i := range keys {
+			a, b := keys[i], want[i]
+			if math.Float64bits(a.score) != math.Float64bits(b.score) || math.Float64bits(a.margin) != math.Float64bits(b.margin) || a.cond != b.cond {
+				t.Fatalf("trial %d: result %d is %+v, byScore puts %+v there", trial, i, a, b)
+			}
+		}
+	}
+}
