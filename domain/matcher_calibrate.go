@@ -317,10 +317,14 @@ func topTwo(v []float64) (first, second int) {
 	first, second = 0, -1
 	top, next := v[0], math.NaN() // v[first], v[second]
 	for i := 1; i < len(v); i++ {
-		x := v[i]
-		if x <= next {
-			continue
+		// A loop of its own: as a continue, the skip shuffled registers.
+		for i < len(v) && v[i] <= next {
+			i++
 		}
+		if i == len(v) {
+			break
+		}
+		x := v[i]
 		switch {
 		case x > top:
 			first, second, top, next = i, first, x, top
