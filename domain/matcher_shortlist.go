@@ -39,7 +39,7 @@ func (m *Matcher) bestLexical(h []scored, acc []float64, first, second int) []sc
 	atFloor := (floor - cal.b + cal.w[1]*top) / w // in s·margin
 	cut := atFloor - slack(atFloor)
 	for c := 0; c < len(acc); c++ {
-		if c != first {
+		if c != first && sign*acc[c] < cut { // else no call: a small matcher's margins are mostly not below
 			if c = belowCut(acc, c, first, sign, cut); c == len(acc) {
 				break
 			}
