@@ -244,7 +244,7 @@ func (m *Matcher) leaveOneOutMargins(s *trainingSet, models []condModel, fn func
 			corrections[d.example] = append(corrections[d.example], correction{c, d.delta})
 		}
 	}
-	acc := make([]float64, len(models))
+	acc := newMargins(len(models))
 	for i := int32(0); int(i) < s.numExamples; i++ {
 		if !s.inLOOSample(i) {
 			continue
@@ -306,14 +306,30 @@ func appendCalPoints(points []calPoint, acc []float64, own int, oosWeight float6
 
 // topTwo returns the indexes of the largest and second largest values, the
 // lower index first among equals (second is first when there is only one).
+//
+// A value not above the second's changes neither (the second's is never
+// above the first's, unless one is NaN, which no value is above and none
+// is at most), so most of a large matcher's margins cost one comparison.
 func topTwo(v []float64) (first, second int) {
+	if len(v) == 0 {
+		return 0, 0
+	}
 	first, second = 0, -1
+	top, next := v[0], math.NaN() // v[first], v[second]
 	for i := 1; i < len(v); i++ {
+		// A loop of its own: as a continue, the skip shuffled registers.
+		for i < len(v) && v[i] <= next {
+			i++
+		}
+		if i == len(v) {
+			break
+		}
+		x := v[i]
 		switch {
-		case v[i] > v[first]:
-			first, second = i, first
-		case second < 0 || v[i] > v[second]:
-			second = i
+		case x > top:
+			first, second, top, next = i, first, x, top
+		case second < 0 || x > next:
+			second, next = i, x
 		}
 	}
 	if second < 0 {

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"math"
+	"math/rand/v2"
 	"slices"
 	"testing"
 )
@@ -44,7 +45,15 @@ func TestMarginsAreThePlainSumsToTheBit(t *testing.T) {
 				t.Fatal(err)
 			}
 			n := m.NumConditions()
-			acc := make([]float64, n, max(n, smallMatcher)) // as scoring's scratch has it
+			// As scoring's scratch has it, with just the room masking
+			// needs, and without it, which leaves the general loop.
+			accs := [][]float64{newMargins(n), make([]float64, n, roomForMargins(n)), make([]float64, n)}
+			// The same postings as a matcher of more conditions than
+			// two bytes name holds them, which no test compiles.
+			wide := &Matcher{bias: m.bias, postStart: m.postStart, postW: m.postW, postCond: make([]int32, len(m.postW))}
+			for k := range wide.postCond {
+				wide.postCond[k] = m.postedCond(int32(k))
+			}
 			for i, r := range test {
 				if i%4 != 0 {
 					continue
@@ -54,11 +63,16 @@ func TestMarginsAreThePlainSumsToTheBit(t *testing.T) {
 					context = test[(i*31+5)%len(test)].text
 				}
 				_, q := m.message(readMessageText(r.text, m.tuning.negationScope), context, nil, nil)
-				m.margins(&q.matcherVec, acc)
 				want := referenceMargins(m, &q.matcherVec)
-				for c := range want {
-					if math.Float64bits(acc[c]) != math.Float64bits(want[c]) {
-						t.Fatalf("%q: condition %d's margin is %v, the plain sum %v", r.text, c, acc[c], want[c])
+				for _, mm := range []*Matcher{m, wide} {
+					for _, acc := range accs {
+						mm.margins(&q.matcherVec, acc)
+						for c := range want {
+							if math.Float64bits(acc[c]) != math.Float64bits(want[c]) {
+								t.Fatalf("%q (room for %d, wide %t): condition %d's margin is %v, the plain sum %v",
+									r.text, cap(acc), mm == wide, c, acc[c], want[c])
+							}
+						}
 					}
 				}
 			}
@@ -83,5 +97,86 @@ func TestTinyMatcherKeepsANegativeZeroBias(t *testing.T) {
 	m.indexTiny()
 	if m.tinyRows != nil {
 		t.Fatal("a -0 bias should keep the matcher off the dense rows")
+	}
+}
+
+// referenceTopTwo is topTwo as plainly as it can be written.
+func referenceTopTwo(v []float64) (first, second int) {
+	first, second = 0, -1
+	for i := 1; i < len(v); i++ {
+		switch {
+		case v[i] > v[first]:
+			first, second = i, first
+		case second < 0 || v[i] > v[second]:
+			second = i
+		}
+	}
+	if second < 0 {
+		second = first
+	}
+	return first, second
+}
+
+// TestTopTwoIsThePlainScan checks topTwo, which skips what cannot be
+// among the best two, against the plain scan on values drawn to tie, to
+// be signed zeros, infinities and NaN (a margin may be any of them).
+func TestTopTwoIsThePlainScan(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 5))
+	odd := []float64{0, math.Copysign(0, -1), 1, -1, math.Inf(1), math.Inf(-1), math.NaN()}
+	for trial := range 20000 {
+		v := make([]float64, rng.IntN(12))
+		for i := range v {
+			switch rng.IntN(3) {
+			case 0:
+				v[i] = odd[rng.IntN(len(odd))]
+			case 1:
+				v[i] = float64(rng.IntN(4)) // ties
+			default:
+				v[i] = rng.NormFloat64()
+			}
+		}
+		f, s := topTwo(v)
+		wf, ws := referenceTopTwo(v)
+		if f != wf || s != ws {
+			t.Fatalf("trial %d: topTwo(%v) = %d, %d; the plain scan %d, %d", trial, v, f, s, wf, ws)
+		}
+	}
+}
+
+// TestSortRankedSortsAsByScore checks sortRanked, which sorts a message's
+// results by insertion, against slices.SortFunc by byScore, on results
+// drawn to tie in score and margin, to be signed zeros and NaN, and to
+// name a condition twice (as candidates may: the same result twice).
+func TestSortRankedSortsAsByScore(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 2))
+	odd := []float64{0, math.Copysign(0, -1), 0.5, 1, math.NaN()}
+	value := func() float64 {
+		if rng.IntN(3) == 0 {
+			return odd[rng.IntN(len(odd))]
+		}
+		return float64(rng.IntN(4)) / 4 // ties
+	}
+	for trial := range 5000 {
+		keys := make([]rankedResult, rng.IntN(2*maxInsertionRanked))
+		conds := rng.Perm(len(keys))
+		for i := range keys {
+			keys[i] = rankedResult{score: value(), margin: value(), cond: conds[i]}
+			if rng.IntN(4) != 0 {
+				keys[i].score = rng.Float64() // most results without NaN, for the insertion
+			}
+			if i > 0 && rng.IntN(8) == 0 {
+				keys[i] = keys[rng.IntN(i)] // a condition asked for twice
+			}
+			keys[i].lexical = keys[i].score
+		}
+		want := slices.Clone(keys)
+		slices.SortFunc(want, byScore)
+		sortRanked(keys)
+		for i := range keys {
+			a, b := keys[i], want[i]
+			if math.Float64bits(a.score) != math.Float64bits(b.score) || math.Float64bits(a.margin) != math.Float64bits(b.margin) || a.cond != b.cond {
+				t.Fatalf("trial %d: result %d is %+v, byScore puts %+v there", trial, i, a, b)
+			}
+		}
 	}
 }

@@ -38,10 +38,13 @@ func (m *Matcher) bestLexical(h []scored, acc []float64, first, second int) []sc
 	slack := func(x float64) float64 { return 1e-9 * (scale + 2*size/w*math.Abs(x)) }
 	atFloor := (floor - cal.b + cal.w[1]*top) / w // in s·margin
 	cut := atFloor - slack(atFloor)
-	for c, a := range acc {
-		if sign*a < cut && c != first {
-			continue
+	for c := 0; c < len(acc); c++ {
+		if c != first && sign*acc[c] < cut { // else no call: a small matcher's margins are mostly not below
+			if c = belowCut(acc, c, first, sign, cut); c == len(acc) {
+				break
+			}
 		}
+		a := acc[c]
 		z := cal.logit([calibrationFeatures]float64{a, lead(acc, c, first, second)})
 		if z < floor {
 			continue
@@ -67,4 +70,30 @@ func (m *Matcher) linearLexical() bool {
 	w0, w1, b := m.cal.w[0], m.cal.w[1], m.cal.b
 	size := math.Abs(w0) + math.Abs(w1)
 	return math.Abs(w0+w1) > 1e-6*size && !math.IsInf(size, 0) && !math.IsNaN(size) && !math.IsInf(b, 0) && !math.IsNaN(b)
+}
+
+// belowCut is the first condition from c on whose s·margin (s the sign)
+// is not below cut, or first, or len(acc) when there is none: the
+// conditions bestLexical passes over, most of a large matcher's, in a
+// loop of a comparison each. s is ±1, so s·a < cut is a < cut or
+// a > −cut, exactly, and false alike for a NaN. Not inlined: in
+// bestLexical's body its loop kept its count on the stack.
+//
+//go:noinline
+func belowCut(acc []float64, c, first int, sign, cut float64) int {
+	if c <= first {
+		acc = acc[:first]
+	}
+	// Counted from c so that the compiler sees every index in range.
+	rest := acc[c:]
+	k := 0
+	if sign > 0 {
+		for k < len(rest) && rest[k] < cut {
+			k++
+		}
+	} else {
+		for neg := -cut; k < len(rest) && rest[k] > neg; k++ {
+		}
+	}
+	return c + k
 }

@@ -128,7 +128,12 @@ type wordSplitter struct {
 
 // flush emits the word w, its contraction expanded.
 func (s *wordSplitter) flush(w string) {
-	if exp, ok := matcherContractions[w]; ok || strings.IndexByte(w, '\'') >= 0 {
+	var exp []string
+	ok := false
+	if mayBeContraction(w) {
+		exp, ok = matcherContractions[w]
+	}
+	if ok || strings.IndexByte(w, '\'') >= 0 {
 		if !ok {
 			exp = expandContraction(w)
 		}
@@ -144,7 +149,7 @@ func (s *wordSplitter) emit(w string) {
 	switch {
 	case w == "but":
 		s.left = 0
-	case matcherNegations[w]:
+	case mayNegate(w) && matcherNegations[w]:
 		s.out = append(s.out, matcherWord{stem: "not"})
 		s.left = s.scope
 		return
@@ -193,6 +198,14 @@ var matcherContractions = func() map[string][]string {
 	}
 	return m
 }()
+
+// mayBeContraction and mayNegate are what every word of
+// matcherContractions and of matcherNegations is like, checked before
+// looking a word up there: a message's every word was looked up in both,
+// which cost more than the rest of reading it into words.
+func mayBeContraction(w string) bool { return strings.HasSuffix(w, "nt") || w == "cannot" }
+
+func mayNegate(w string) bool { return w != "" && (w[0] == 'n' || w[0] == 'w') }
 
 // matcherNegations open a negation's scope.
 var matcherNegations = func() map[string]bool {

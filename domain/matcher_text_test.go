@@ -146,3 +146,19 @@ func TestKeptContextsScoreAsReadAfresh(t *testing.T) {
 		}
 	}
 }
+
+// The checks made before looking a word up in matcherContractions and
+// matcherNegations must pass every word these hold: a word they turned
+// away would be read as a plain word.
+func TestWordChecksPassEveryContractionAndNegation(t *testing.T) {
+	for w := range matcherContractions {
+		if !mayBeContraction(w) {
+			t.Errorf("mayBeContraction(%q) is false; it is a contraction", w)
+		}
+	}
+	for w := range matcherNegations {
+		if !mayNegate(w) {
+			t.Errorf("mayNegate(%q) is false; it is a negation", w)
+		}
+	}
+}

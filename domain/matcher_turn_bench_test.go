@@ -13,16 +13,7 @@ import (
 func BenchmarkTurnMatching(b *testing.B) {
 	train, test := readBanking77(b, "train.csv"), readBanking77(b, "test.csv")
 	conds, _ := banking77Conditions(train, 40)
-	p := &Policy{Agent: Agent{ID: "bench", Name: "bench", Enabled: true}}
-	for i := range 100 {
-		c := conds[i%len(conds)]
-		ex := c.Examples
-		if i >= len(conds) {
-			ex = ex[len(ex)/2:]
-		}
-		p.Rules = append(p.Rules, Rule{ID: fmt.Sprint("r", i), Condition: ex[0], Examples: ex[1:], Action: "Help.",
-			Scope: ScopeGlobal, Enabled: true})
-	}
+	p := rulesPolicy(conds, 100)
 	p.Scenarios = []Scenario{{ID: "flow", EntryCondition: "my new card has not arrived", EntryStepID: "s0", Enabled: true,
 		ExitCondition: "never mind; forget it", EntryExamples: []string{"I ordered a card a week ago and it still has not come"},
 		Steps: []Step{
@@ -50,3 +41,59 @@ func BenchmarkTurnMatching(b *testing.B) {
 	}
 	b.ReportMetric(float64(cpuNow()-cpu)/float64(b.N)/1e3, "cpu-µs/op")
 }
+
+// BenchmarkScoreMessageUnexplained is a turn's scoring of its message
+// against the policy's rules and entries, as a turn whose explanation is
+// completed when its record is read does it (ScoreMessageUnexplained):
+// Banking77 test messages against 100 rules, as BenchmarkTurnMatching's
+// policy has them, and against 10,000 rules of five recombined phrasings
+// each.
+func BenchmarkScoreMessageUnexplained(b *testing.B) {
+	b.Run("100", func(b *testing.B) {
+		conds, _ := banking77Conditions(readBanking77(b, "train.csv"), 40)
+		benchmarkScoreMessageUnexplained(b, rulesPolicy(conds, 100))
+	})
+	b.Run("10000", func(b *testing.B) {
+		benchmarkScoreMessageUnexplained(b, rulesPolicy(syntheticConditions(b, 10000, 5), 10000))
+	})
+}
+
+// rulesPolicy is a policy of n rules made of conds' examples, recombined
+// beyond the number of conditions: a rule past len(conds) takes the
+// second half of its condition's examples.
+func rulesPolicy(conds []MatcherCondition, n int) *Policy {
+	p := &Policy{Agent: Agent{ID: "bench", Name: "bench", Enabled: true}}
+	for i := range n {
+		ex := conds[i%len(conds)].Examples
+		if i >= len(conds) {
+			ex = ex[len(ex)/2:]
+		}
+		p.Rules = append(p.Rules, Rule{ID: fmt.Sprint("r", i), Condition: ex[0], Examples: ex[1:], Action: "Help.",
+			Scope: ScopeGlobal, Enabled: true})
+	}
+	return p
+}
+
+func benchmarkScoreMessageUnexplained(b *testing.B, p *Policy) {
+	cp, err := CompilePolicy(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	test := readBanking77(b, "test.csv")
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := cpuNow()
+	i := 0
+	for b.Loop() {
+		scoreUnexplained(cp, test[(i*37)%len(test)].text)
+		i++
+	}
+	b.ReportMetric(float64(cpuNow()-cpu)/float64(b.N)/1e3, "cpu-µs/op")
+}
+
+// scoreUnexplained is the timed loop's work only: callgrind's
+// --toggle-collect names it to count the scoring without the policy's
+// compile.
+//
+//go:noinline
+func scoreUnexplained(cp *CompiledPolicy, text string) { cp.ScoreMessageUnexplained(text).Release() }

@@ -293,13 +293,14 @@ func readMessageText(text string, scope int) *messageText {
 // and its vector and scores with the policy's matcher: kept between turns in
 // messageBufferPool by a MessageScores released.
 type messageBuffers struct {
-	text      messageText
-	words     []matcherWord
-	hashes    []uint64
-	origins   []int32
-	positions []int32
-	runs      []textRun
-	kept      keptArrays
+	text     messageText
+	words    []matcherWord
+	hashes   []uint64
+	origins  []int32
+	occ      []occurrence // sortOccurrences'
+	runWords []int32      // the words of the message's runs
+	runs     []textRun
+	kept     keptArrays
 	// ahead are scores explained, from the aheadFrom-th, together with
 	// one asked for (see MessageScores.explainAt); aheadN of them.
 	ahead             [matcherExplained]ConditionScore
@@ -336,36 +337,34 @@ func readMessageTextIn(text string, scope int, b *messageBuffers) *messageText {
 	b.words = t.words
 	f := featuresIn(&b.hashes, &b.origins, t.words)
 	nw, n := len(f.words), len(f.words)+len(f.chars)
-	if cap(b.positions) < 2*n {
-		b.positions = make([]int32, 2*n)
+	if cap(b.occ) < 2*n {
+		b.occ = make([]occurrence, 2*n)  // sorted, then sortOccurrences' scratch
+		b.runWords = make([]int32, 0, n) // at most one for each feature
 	}
-	all := b.positions[:2*n]
 	if cap(b.runs) < n {
 		b.runs = make([]textRun, 0, n)
 	}
-	wordOrder := sortOccurrences(f.words, all[:nw])
-	charOrder := sortOccurrences(f.chars, all[nw:n])
-	// The second half holds the runs' words, at most one for each feature.
-	runs, origins := appendRuns(b.runs[:0], all[n:n], f.words, f.origin[:nw], wordOrder)
+	all, tmp := b.occ[:n], b.occ[n:2*n]
+	words := sortOccurrences(f.words, f.origin[:nw], all[:nw], tmp)
+	chars := sortOccurrences(f.chars, f.origin[nw:], all[nw:], tmp)
+	runs, origins := appendRuns(b.runs[:0], b.runWords[:0], words)
 	t.runs[0] = runs
-	runs, origins = appendRuns(runs, origins, f.chars, f.origin[nw:], charOrder)
+	runs, origins = appendRuns(runs, origins, chars)
 	t.runs[1] = runs[len(t.runs[0]):]
 	t.origins = origins
 	return t
 }
 
-// appendRuns appends one block's distinct features, in order (positions
-// in block by hash, then origin), to runs and their words to origins.
-func appendRuns(runs []textRun, origins []int32, block []uint64, origin []int32, order []int32) ([]textRun, []int32) {
-	for i := 0; i < len(order); {
-		h := block[order[i]]
+// appendRuns appends one block's distinct features, in order (occ is
+// sorted by hash, then origin), to runs and their words to origins.
+func appendRuns(runs []textRun, origins []int32, occ []occurrence) ([]textRun, []int32) {
+	for i := 0; i < len(occ); {
+		h, o := occ[i].h, occ[i].origin
+		origins = append(origins, o)
 		j := i + 1
-		for j < len(order) && block[order[j]] == h {
-			j++
-		}
-		for k := i; k < j; k++ {
-			o := origin[order[k]]
-			if k == i || o != origin[order[k-1]] {
+		for ; j < len(occ) && occ[j].h == h; j++ {
+			if occ[j].origin != o {
+				o = occ[j].origin
 				origins = append(origins, o)
 			}
 		}
@@ -431,38 +430,84 @@ func (q *messageVec) weighRuns(v *matcherVocab, runs []textRun, k int, lo int32)
 	return k
 }
 
-// sortOccurrences fills positions (len(block) of them) with block's
-// positions ordered by hash, then origin, and returns it. One pass of a
-// stable radix sort on each hash's top byte puts them all but in place (a
-// message has a few hundred features for 256 buckets), and a stable
-// insertion pass comparing whole hashes finishes: it costs a fraction of
-// a comparison sort of (hash, origin) pairs, which was most of reading a
-// message. Positions ascending already order a repeated hash's origins,
-// as extractFeatures makes them, and both passes keep that order, so
-// origins need no comparing.
-func sortOccurrences(block []uint64, positions []int32) []int32 {
-	positions = positions[:len(block)]
-	var start [257]int32
-	for _, h := range block {
-		start[h>>56+1]++
-	}
-	for d := 1; d < len(start); d++ {
-		start[d] += start[d-1]
-	}
-	for k, h := range block {
-		d := h >> 56
-		positions[start[d]] = int32(k)
-		start[d]++
-	}
-	for i := 1; i < len(positions); i++ {
-		p, h := positions[i], block[positions[i]]
-		j := i
-		for ; j > 0 && h < block[positions[j-1]]; j-- {
-			positions[j] = positions[j-1]
+// occurrence is one of a message's features: its hash, and the word it
+// came from.
+type occurrence struct {
+	h      uint64
+	origin int32
+}
+
+// sortOccurrences fills occ (len(block) of them) with block's features
+// and their origins, ordered by hash, then origin, and returns it; tmp
+// (as long at least) is its scratch. A stable radix sort on each hash's
+// top 16 bits (two passes of a byte) puts them all but in place, and a
+// stable insertion pass comparing whole hashes finishes: it costs a
+// fraction of a comparison sort of (hash, origin) pairs, which was most
+// of reading a message. One byte was too few: a character n-gram's last
+// character reaches FNV's top bits only through carries, so the grams
+// of a word that share their first characters crowd into a few buckets
+// (about 580 hashes out of place a message, 50 after two bytes). A
+// block's origins ascend already, as extractFeatures makes them, and
+// every pass keeps that order, so origins need no comparing. Each hash
+// moves with its origin, so neither the passes nor the runs read after
+// look a hash up by its position.
+func sortOccurrences(block []uint64, origin []int32, occ, tmp []occurrence) []occurrence {
+	n := len(block)
+	occ, tmp, origin = occ[:n], tmp[:n], origin[:n]
+	if n <= insertionOnly {
+		for k, h := range block {
+			occ[k] = occurrence{h, origin[k]}
 		}
-		positions[j] = p
+		insertOccurrences(occ)
+		return occ
 	}
-	return positions
+	var low, high [256]int32 // by the hash's byte 6, then byte 7
+	for _, h := range block {
+		low[byte(h>>48)]++
+		high[byte(h>>56)]++
+	}
+	startsOfBuckets(&low)
+	startsOfBuckets(&high)
+	for k, h := range block {
+		d := byte(h >> 48)
+		tmp[low[d]] = occurrence{h, origin[k]}
+		low[d]++
+	}
+	for _, o := range tmp {
+		d := byte(o.h >> 56)
+		occ[high[d]] = o
+		high[d]++
+	}
+	insertOccurrences(occ)
+	return occ
+}
+
+// insertionOnly is the most hashes sortOccurrences sorts by insertion
+// alone: a message's word features, for which summing where 512 buckets
+// start costs more than the hashes out of place.
+const insertionOnly = 64
+
+// insertOccurrences sorts occ by hash, stably, by insertion.
+func insertOccurrences(occ []occurrence) {
+	for i := 1; i < len(occ); i++ {
+		o := occ[i]
+		j := i
+		for ; j > 0 && o.h < occ[j-1].h; j-- {
+			occ[j] = occ[j-1]
+		}
+		occ[j] = o
+	}
+}
+
+// startsOfBuckets turns counts by bucket into where each bucket starts.
+// Four at a time, as it runs twice a block.
+func startsOfBuckets(count *[256]int32) {
+	var sum int32
+	for d := 0; d < len(count)-3; d += 4 { // bounded so, with no index to check
+		c0, c1, c2, c3 := count[d], count[d+1], count[d+2], count[d+3]
+		count[d], count[d+1], count[d+2], count[d+3] = sum, sum+c0, sum+c0+c1, sum+c0+c1+c2
+		sum += c0 + c1 + c2 + c3
+	}
 }
 
 // addContext returns msg + weight·ctx: a reply's own evidence, plus some
