@@ -156,6 +156,19 @@ func benchSession(b *testing.B, store *memory.Store) *domain.Session {
 	return s
 }
 
+// benchTurnInput compiles a policy of n rules from train and returns it
+// with a first turn's input in a new session.
+func benchTurnInput(b *testing.B, n int, train []labelled.Labelled) (*domain.CompiledPolicy, ports.TurnInput) {
+	b.Helper()
+	p := benchPolicy(n, train)
+	cp, err := domain.CompilePolicy(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	session := domain.NewSession("bench-session", domain.ChannelKey{TenantID: testTenant, AgentID: "bench", Channel: "web", UserChannelID: "u"}, time.Now())
+	return cp, ports.TurnInput{Policy: p, Session: session, TurnNumber: 1}
+}
+
 // BenchmarkCandidates is the rule candidate path of a turn alone: the
 // message scored against every rule, the rules in scope kept, the best
 // selected and the matched ones explained. Its cost should follow the
@@ -164,13 +177,7 @@ func BenchmarkCandidates(b *testing.B) {
 	train, test := benchPhrasings(b)
 	for _, n := range []int{150, 10000} {
 		b.Run(fmt.Sprintf("rules=%d", n), func(b *testing.B) {
-			p := benchPolicy(n, train)
-			cp, err := domain.CompilePolicy(p)
-			if err != nil {
-				b.Fatal(err)
-			}
-			session := domain.NewSession("bench-session", domain.ChannelKey{TenantID: testTenant, AgentID: "bench", Channel: "web", UserChannelID: "u"}, time.Now())
-			in := ports.TurnInput{Policy: p, Session: session, TurnNumber: 1}
+			cp, in := benchTurnInput(b, n, train)
 			matched, recorded := 0, 0
 			b.ReportAllocs()
 			i := 0
@@ -197,13 +204,7 @@ func BenchmarkSelection(b *testing.B) {
 	train, test := benchPhrasings(b)
 	for _, n := range []int{150, 10000} {
 		b.Run(fmt.Sprintf("rules=%d", n), func(b *testing.B) {
-			p := benchPolicy(n, train)
-			cp, err := domain.CompilePolicy(p)
-			if err != nil {
-				b.Fatal(err)
-			}
-			session := domain.NewSession("bench-session", domain.ChannelKey{TenantID: testTenant, AgentID: "bench", Channel: "web", UserChannelID: "u"}, time.Now())
-			in := ports.TurnInput{Policy: p, Session: session, TurnNumber: 1}
+			cp, in := benchTurnInput(b, n, train)
 			scores := make([]matching, 64)
 			for i := range scores {
 				scores[i] = matching{message: cp.ScoreMessageUnexplained(test[(i*37)%len(test)].Text)}
