@@ -4,10 +4,12 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"focal/domain"
 	"focal/ports"
 )
 
@@ -82,4 +84,43 @@ func TestTurnJoinsTheCompileOfPrepare(t *testing.T) {
 	require.NoError(t, <-prepared)
 	assert.Equal(t, []string{"human"}, matchedIDs(r.exp()))
 	assert.Equal(t, int64(1), h.engine.Compiles())
+}
+
+// A turn waits for a compile in flight only within its own deadline: it
+// answers TIMEOUT while the compile it joined runs on, and that compile,
+// once done, serves the next turn without another.
+func TestTurnLeavesACompileAtItsDeadline(t *testing.T) {
+	h := newHarness(t, semanticPolicy(1), newFakeModel(say("Connecting you now.")))
+	missed, held, release := make(chan struct{}, 2), make(chan struct{}), make(chan struct{})
+	h.engine.hooks = compileHooks{
+		missed:    func() { missed <- struct{}{} },
+		compiling: func() { close(held); <-release },
+	}
+	prepared := make(chan error, 1)
+	go func() { prepared <- h.engine.Prepare(context.Background(), h.policy) }()
+	<-held
+
+	ctx, cancel := context.WithCancel(context.Background())
+	turn := make(chan error, 1)
+	go func() {
+		_, err := h.engine.RunTurn(ctx, ports.TurnInput{Policy: h.policy, Session: h.session.Clone(), TurnNumber: 1,
+			Message: "I want to talk to a human"}, func(string) error { return nil })
+		turn <- err
+	}()
+	waitFor(missed, 2) // Prepare's and the turn's
+	cancel()
+	var err error
+	select {
+	case err = <-turn:
+	case <-time.After(30 * time.Second): // a bound on failure, not an ordering
+		t.Fatal("the turn still waits for the compile after its deadline")
+	}
+	require.Error(t, err)
+	assert.Equal(t, domain.CodeTimeout, domain.ErrorCodeOf(err), "the turn left at its deadline: %v", err)
+
+	close(release)
+	require.NoError(t, <-prepared, "the compile went on")
+	r := h.run("I want to talk to a human")
+	assert.Equal(t, []string{"human"}, matchedIDs(r.exp()))
+	assert.Equal(t, int64(1), h.engine.Compiles(), "the next turn found it compiled")
 }

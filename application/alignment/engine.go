@@ -173,8 +173,10 @@ func (e *Engine) takeCompileSlot(ctx context.Context) (release func(), err error
 // compiledPolicy returns the compiled form of p (with vectors, the
 // embeddings of its example texts, when not nil), compiling each version
 // once even when many turns, and Prepare, ask for it at the same moment:
-// every caller after the first waits for the first one's compile. The
-// first waits (within its ctx) for a compile slot.
+// every caller after the first joins the first one's compile. Each waits
+// only within its own ctx: a turn whose deadline ends meanwhile answers
+// TIMEOUT, and the compile it started or joined goes on, waiting for a
+// compile slot if it must, to serve the turns after it.
 func (e *Engine) compiledPolicy(ctx context.Context, p *domain.Policy, vectors [][]float32) (*domain.CompiledPolicy, error) {
 	key := compiledKeyOf(p, vectors != nil)
 	if cp, ok := e.compiled.Get(key); ok {
@@ -183,29 +185,41 @@ func (e *Engine) compiledPolicy(ctx context.Context, p *domain.Policy, vectors [
 	if e.hooks.missed != nil {
 		e.hooks.missed()
 	}
-	v, err, _ := e.compile.Do(key.flightKey(), func() (any, error) {
-		// A compile that finished between the Get above and Do has cached it.
-		if cp, ok := e.compiled.Get(key); ok {
-			return cp, nil
+	flight := e.compile.DoChan(key.flightKey(), func() (any, error) { return e.compileOnce(key, p, vectors) })
+	select {
+	case r := <-flight:
+		if r.Err != nil {
+			return nil, r.Err
 		}
-		release, err := e.takeCompileSlot(ctx)
-		if err != nil {
-			return nil, err
-		}
-		defer release()
-		if e.hooks.compiling != nil {
-			e.hooks.compiling()
-		}
-		e.compiles.Add(1)
-		cp, err := domain.CompilePolicyWithVectors(p, vectors)
-		if err != nil {
-			return nil, domain.WrapError(domain.CodeInternal, err, "agent policy cannot be compiled")
-		}
-		e.compiled.Add(key, cp)
-		return cp, nil
-	})
-	if err != nil {
-		return nil, err
+		return r.Val.(*domain.CompiledPolicy), nil
+	case <-ctx.Done():
+		return nil, domain.WrapError(domain.CodeTimeout, ctx.Err(), "agent policy could not be compiled in time")
 	}
-	return v.(*domain.CompiledPolicy), nil
+}
+
+// compileOnce compiles p into the cache unless a compile that finished
+// since the caller looked has. It runs on a goroutine of its own (the
+// flight's), which no caller's deadline ends, so a panic in the compiler
+// becomes an error here rather than the end of the process.
+func (e *Engine) compileOnce(key compiledKey, p *domain.Policy, vectors [][]float32) (_ any, err error) {
+	if cp, ok := e.compiled.Get(key); ok {
+		return cp, nil
+	}
+	release, _ := e.takeCompileSlot(context.Background()) // never fails without a deadline
+	defer release()
+	defer func() {
+		if r := recover(); r != nil {
+			err = domain.Errorf(domain.CodeInternal, "agent policy cannot be compiled: %v", r)
+		}
+	}()
+	if e.hooks.compiling != nil {
+		e.hooks.compiling()
+	}
+	e.compiles.Add(1)
+	cp, err := domain.CompilePolicyWithVectors(p, vectors)
+	if err != nil {
+		return nil, domain.WrapError(domain.CodeInternal, err, "agent policy cannot be compiled")
+	}
+	e.compiled.Add(key, cp)
+	return cp, nil
 }
