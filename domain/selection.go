@@ -25,13 +25,7 @@ func SelectRules(cands []RuleCandidate, threshold float64, topK int) (ranked []R
 // caller that copies them where it keeps them.
 func RankRules(cands []RuleCandidate, threshold float64, topK int) int {
 	slices.SortFunc(cands, func(a, b RuleCandidate) int {
-		if c := cmp.Compare(b.Score, a.Score); c != 0 {
-			return c
-		}
-		if c := cmp.Compare(b.Priority, a.Priority); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.RuleID, b.RuleID)
+		return CompareRank(a.Score, a.Priority, a.RuleID, b.Score, b.Priority, b.RuleID)
 	})
 	n := 0
 	for n < len(cands) && !(cands[n].Score < threshold) && n != topK {
@@ -39,6 +33,19 @@ func RankRules(cands []RuleCandidate, threshold float64, topK int) int {
 		n++
 	}
 	return n
+}
+
+// CompareRank orders two candidates, given by score, priority and rule id,
+// as a turn ranks them: by score, then priority, highest first, then by
+// rule id. A NaN score ranks below every other (cmp.Compare's order).
+func CompareRank(aScore float64, aPriority int32, aID string, bScore float64, bPriority int32, bID string) int {
+	if c := cmp.Compare(bScore, aScore); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(bPriority, aPriority); c != 0 {
+		return c
+	}
+	return cmp.Compare(aID, bID)
 }
 
 // PromptOrder orders matched candidates, best first, for the prompt: by

@@ -153,7 +153,7 @@ func (e *Engine) selectRules(ctx context.Context, d *decided, in ports.TurnInput
 		return nil
 	}
 	timer.begin()
-	sel, err := e.judgeRules(ctx, d.cp, in, cands.all(), &d.recent)
+	sel, err := e.judgeRules(ctx, d.cp, in, cands, &d.recent)
 	timer.end("rule_judge")
 	if err != nil {
 		return err

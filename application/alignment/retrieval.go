@@ -1,7 +1,6 @@
 package alignment
 
 import (
-	"cmp"
 	"slices"
 	"sync"
 
@@ -121,16 +120,10 @@ func (c *ruleCandidates) all() []domain.RuleCandidate {
 	return out
 }
 
-// better reports whether a ranks before b: domain.RankRules's order (by
-// score, then priority, highest first, then by rule id).
+// better reports whether a ranks before b (domain.CompareRank).
 func (c *ruleCandidates) better(a, b *scoredCandidate) bool {
-	if o := cmp.Compare(b.score, a.score); o != 0 {
-		return o < 0
-	}
-	if a.priority != b.priority {
-		return a.priority > b.priority
-	}
-	return c.cp.Policy.Rules[a.rule].ID < c.cp.Policy.Rules[b.rule].ID
+	rules := c.cp.Policy.Rules
+	return domain.CompareRank(a.score, a.priority, rules[a.rule].ID, b.score, b.priority, rules[b.rule].ID) < 0
 }
 
 // maxInsertionRank is the most candidates rankBest ranks by insertion;
@@ -194,8 +187,8 @@ type selection struct {
 
 // selectByScore matches the candidates that clear match_threshold, the
 // best top_k of them. It ranks only the candidates the turn keeps: the
-// recorded ones and the matched ones (selectRanked, which ranks them all,
-// is what it must agree with).
+// recorded ones and the matched ones (ranking them all, as
+// domain.RankRules does, must give the same).
 func selectByScore(c *ruleCandidates) selection {
 	topK := c.cp.Settings.TopK
 	r := min(len(c.list), maxRecordedCandidates)
@@ -263,24 +256,6 @@ func (c *ruleCandidates) promptOrder(n int) {
 		}
 		best[j] = x
 	}
-}
-
-// selectRanked is selectByScore over candidates as the rule judge has
-// them: it ranks them all.
-func selectRanked(cp *domain.CompiledPolicy, cands []domain.RuleCandidate) selection {
-	n := domain.RankRules(cands, cp.Settings.MatchThreshold, cp.Settings.TopK)
-	// The recorded candidates and the matched ones are copied out of the
-	// turn's list into one array, the matched after the recorded.
-	r := min(len(cands), maxRecordedCandidates)
-	kept := make([]domain.RuleCandidate, r+n)
-	copy(kept, cands[:r])
-	sel := selection{ranked: kept[:r:r]}
-	if n > 0 {
-		sel.matched = kept[r:]
-		copy(sel.matched, cands[:n])
-		domain.PromptOrder(sel.matched)
-	}
-	return sel
 }
 
 // selectJudged matches the candidates the judge found applicable.

@@ -31,7 +31,8 @@ func judgePool(cands []domain.RuleCandidate, s domain.AgentSettings) []domain.Ru
 // apply, with the newest turns for context. An unusable answer or a failed
 // call falls back to the score-based selection, deterministically; only a
 // cancelled turn, or history that cannot be read, is an error.
-func (e *Engine) judgeRules(ctx context.Context, cp *domain.CompiledPolicy, in ports.TurnInput, cands []domain.RuleCandidate, history *recentTurns) (selection, error) {
+func (e *Engine) judgeRules(ctx context.Context, cp *domain.CompiledPolicy, in ports.TurnInput, scored *ruleCandidates, history *recentTurns) (selection, error) {
+	cands := scored.all()
 	pool := judgePool(cands, cp.Settings)
 	decision := &domain.JudgeDecision{Asked: make([]string, len(pool)), Applicable: []string{}}
 	for i, c := range pool {
@@ -47,7 +48,7 @@ func (e *Engine) judgeRules(ctx context.Context, cp *domain.CompiledPolicy, in p
 	}
 	if err != nil {
 		decision.Reason = "judge call failed (" + domain.ErrorCodeOf(err).String() + "): scores decided"
-		sel := selectRanked(cp, cands)
+		sel := selectByScore(scored)
 		sel.judge = decision
 		return sel, nil
 	}
@@ -62,7 +63,7 @@ func (e *Engine) judgeRules(ctx context.Context, cp *domain.CompiledPolicy, in p
 		sel = selectJudged(cp, cands, judged)
 	} else {
 		decision.Reason = "judge answer was not the expected JSON: scores decided"
-		sel = selectRanked(cp, cands)
+		sel = selectByScore(scored)
 	}
 	sel.judge, sel.usage, sel.modelCalls = decision, res.Usage, 1
 	return sel, nil

@@ -32,6 +32,23 @@ func TestSelectByScoreAgreesWithRankingAll(t *testing.T) {
 	}
 }
 
+// selectRanked is selectByScore as it was, over domain.RuleCandidates: it
+// ranks them all (domain.RankRules), the reference the selection that
+// ranks only the kept ones must agree with.
+func selectRanked(cp *domain.CompiledPolicy, cands []domain.RuleCandidate) selection {
+	n := domain.RankRules(cands, cp.Settings.MatchThreshold, cp.Settings.TopK)
+	r := min(len(cands), maxRecordedCandidates)
+	kept := make([]domain.RuleCandidate, r+n)
+	copy(kept, cands[:r])
+	sel := selection{ranked: kept[:r:r]}
+	if n > 0 {
+		sel.matched = kept[r:]
+		copy(sel.matched, cands[:n])
+		domain.PromptOrder(sel.matched)
+	}
+	return sel
+}
+
 // generatedCandidates is a turn's candidate list over a generated policy,
 // and the same candidates as selectRanked takes them.
 func generatedCandidates(rng *rand.Rand) (ruleCandidates, []domain.RuleCandidate) {
