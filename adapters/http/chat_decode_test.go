@@ -80,3 +80,23 @@ func FuzzChatFieldsMatchTheStrictDecoder(f *testing.F) {
 		}
 	})
 }
+
+// closeCounter is a request body that counts its Close calls.
+type closeCounter struct {
+	*bytes.Reader
+	closed int
+}
+
+func (b *closeCounter) Close() error { b.closed++; return nil }
+
+// A chat body read to its end is closed there, good or bad, so net/http
+// has nothing to drain before the reply (closeReadBody).
+func TestAChatBodyReadToItsEndIsClosed(t *testing.T) {
+	for _, body := range []string{chatBodies[0], `{"message":42}`} {
+		b := &closeCounter{Reader: bytes.NewReader([]byte(body))}
+		r := httptest.NewRequest(http.MethodPost, "/v1/chat", b)
+		var got ChatRequest
+		_ = decodeChatRequest(r, &got)
+		require.Equal(t, 1, b.closed, "body %q", body)
+	}
+}

@@ -57,6 +57,7 @@ func (k *keyed) serve(c *gin.Context, handler func(*gin.Context) handled) {
 		writeError(c, bodyReadError(err))
 		return
 	}
+	closeReadBody(c.Request)
 	c.Request.Body = io.NopCloser(bytes.NewReader(body))
 	req := application.KeyedRequest{TenantID: principal(c).TenantID, Key: key, Fingerprint: fingerprint(c.Request, body)}
 	answer, err := k.uc.Do(c.Request.Context(), req, func(ctx context.Context) application.Reply {
