@@ -16,6 +16,7 @@ import (
 
 	"focal/adapters/clock"
 	"focal/adapters/memory"
+	"focal/adapters/observe"
 	"focal/application"
 )
 
@@ -97,3 +98,66 @@ func BenchmarkChatPathOverHTTP(b *testing.B) {
 		}
 	}
 }
+
+// reusedBody is a request body read afresh by every request of a
+// benchmark, which allocates nothing.
+type reusedBody struct{ strings.Reader }
+
+func (*reusedBody) Close() error { return nil }
+
+// discardWriter is a response writer that keeps the headers (cleared for
+// each request) and the status, and drops the body.
+type discardWriter struct {
+	header http.Header
+	status int
+}
+
+func (w *discardWriter) Header() http.Header         { return w.header }
+func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *discardWriter) WriteHeader(status int)      { w.status = status }
+
+// BenchmarkChatPathInProcess is BenchmarkChatPathOverHTTP without net/http:
+// the production router, with the HTTP metrics middleware as bootstrap
+// adds it, serving POST /v1/chat (the turn left out) to a writer that
+// drops the reply. What it counts is Focal's and gin's own work on every
+// request; measuredChatPath is callgrind's --toggle-collect target.
+func BenchmarkChatPathInProcess(b *testing.B) {
+	gin.SetMode(gin.ReleaseMode)
+	const secret = "bench-secret-bench-secret-bench-secret"
+	auth, err := NewAuthenticator(AuthConfig{Secret: secret, Leeway: 5 * time.Second}, clock.System{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	limits := NewRateLimits(RateLimitConfig{Free: 1e9, Pro: 1e9, Enterprise: 1e9, Window: time.Minute, MaxOpenStreams: 1, MaxInflightTurns: 128},
+		memory.NewRateLimiter(clock.System{}), clock.System{})
+	res := &application.ChatResult{Response: "Our stores are open Monday to Saturday from 9am to 8pm, and Sunday from 10am to 6pm.",
+		SessionID: "01a2148a-44a6-7119-bae0-b6d470ce28c6", TurnID: "01a2148a-44a6-7137-8d4c-39340af859e2",
+		MatchedRules: []string{"store_hours"}, ToolsCalled: []string{}}
+	cfg := Config{MaxBodyBytes: 1 << 20, MaxHeaderBytes: 1 << 16, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second}
+	h := NewRouter(cfg, zap.NewNop(), auth, limits, []Routes{chatPathRoutes{limits: limits, res: res}}, observe.NewMetrics(nil).GinMiddleware())
+	token, err := SignToken(secret, TokenRequest{TenantID: "550e8400-e29b-41d4-a716-446655440000", Tier: TierEnterprise, TTL: time.Hour}, time.Now())
+	if err != nil {
+		b.Fatal(err)
+	}
+	const body = `{"agent_id":"6ba7b810-9dad-11d1-80b4-00c04fd430c8","channel":"bench","user_channel_id":"ret-7","message":"where is your nearest store?"}`
+	reused := &reusedBody{}
+	req := httptest.NewRequest(http.MethodPost, "/v1/chat", reused)
+	req.Header = http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + token}}
+	req.ContentLength = int64(len(body))
+	w := &discardWriter{header: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		reused.Reset(body)
+		clear(w.header)
+		measuredChatPath(h, w, req)
+		if w.status != http.StatusOK {
+			b.Fatalf("POST /v1/chat: %d", w.status)
+		}
+	}
+}
+
+// measuredChatPath serves one request, for callgrind's --toggle-collect.
+//
+//go:noinline
+func measuredChatPath(h http.Handler, w http.ResponseWriter, req *http.Request) { h.ServeHTTP(w, req) }
