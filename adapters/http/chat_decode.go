@@ -141,6 +141,13 @@ func scanJSONString(s string, i int) (value string, next int, ok bool) {
 	}
 	escaped := false
 	for j := i + 1; j < len(s); j++ {
+		// Up to the next quote, backslash or control character: eight
+		// bytes at a time, then one at a time.
+		for j = skipJSONPlain(s, j); j < len(s) && jsonPlain[s[j]]; j++ {
+		}
+		if j == len(s) {
+			break
+		}
 		switch c := s[j]; {
 		case c == '"':
 			if !escaped {
@@ -150,9 +157,18 @@ func scanJSONString(s string, i int) (value string, next int, ok bool) {
 		case c == '\\':
 			escaped = true
 			j++ // the escaped byte, which may be a quote
-		case c < 0x20:
+		default: // a control character
 			return "", 0, false
 		}
 	}
 	return "", 0, false
 }
+
+// jsonPlain is, by byte, whether it neither ends, escapes nor breaks a
+// JSON string: all but the quote, the backslash and control characters.
+var jsonPlain = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c >= 0x20 && c != '"' && c != '\\'
+	}
+	return t
+}()
