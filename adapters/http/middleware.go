@@ -67,9 +67,16 @@ func bindState(c *gin.Context, st *requestState, ctx context.Context) {
 	c.Request = c.Request.WithContext(&st.ctx)
 }
 
-// stateOf is the request's state, or nil before requestEntry ran.
+// stateOf is the request's state, or nil before requestEntry ran. The
+// request's context is most often the state's own (unless a span or an
+// idempotent run wraps it), which is found without asking the context
+// chain for its value: a request looks its state up about ten times.
 func stateOf(c *gin.Context) *requestState {
-	s, _ := c.Request.Context().Value(stateKey{}).(*requestState)
+	ctx := c.Request.Context()
+	if sc, ok := ctx.(*stateContext); ok {
+		return sc.st
+	}
+	s, _ := ctx.Value(stateKey{}).(*requestState)
 	return s
 }
 

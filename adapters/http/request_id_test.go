@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -56,4 +57,22 @@ func TestAccessLineOnlyAtItsLevel(t *testing.T) {
 		require.Equal(t, int64(3), line["bytes"])
 		require.Contains(t, line, "latency")
 	}
+}
+
+type wrapKey struct{}
+
+// A request's state is found on its own context and under any context
+// derived from it (a span's, an idempotent run's), and is nil before
+// requestEntry ran.
+func TestStateIsFoundUnderDerivedContexts(t *testing.T) {
+	gin.SetMode(gin.ReleaseMode)
+	c, _ := gin.CreateTestContext(httptest.NewRecorder())
+	c.Request = httptest.NewRequest(http.MethodGet, "/", nil)
+	require.Nil(t, stateOf(c))
+	st := &requestState{id: "r1"}
+	bindState(c, st, c.Request.Context())
+	require.Same(t, st, stateOf(c))
+	c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), wrapKey{}, 1))
+	require.Same(t, st, stateOf(c))
+	require.Equal(t, "r1", requestID(c))
 }
