@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"go.uber.org/zap"
@@ -30,15 +31,37 @@ type ChatRequest struct {
 func (r ChatRequest) command(c *gin.Context) application.ChatCommand {
 	return application.ChatCommand{
 		TenantID:      principal(c).TenantID,
-		BodyTenantID:  strings.ToLower(r.TenantID),
-		AgentID:       strings.ToLower(r.AgentID),
+		BodyTenantID:  lowerID(r.TenantID),
+		AgentID:       lowerID(r.AgentID),
 		Channel:       r.Channel,
 		UserChannelID: r.UserChannelID,
 		Message:       r.Message,
-		SessionID:     strings.ToLower(r.SessionID),
+		SessionID:     lowerID(r.SessionID),
 		Metadata:      r.Metadata,
 		RequestID:     requestID(c),
 	}
+}
+
+// lowerID is strings.ToLower(id). An id is most often in lower case
+// ASCII already (a UUID as clients send it), which is found eight bytes at
+// a time and returned as it is; any other goes to strings.ToLower, which
+// tests its bytes one at a time.
+func lowerID(id string) string {
+	i := 0
+	for ; i+8 <= len(id); i += 8 {
+		x := loadWord(id, i)
+		low := x & wordLow7
+		upper := atLeast(low, 'A') &^ atLeast(low, 'Z'+1)
+		if (x|upper)&wordHigh != 0 {
+			return strings.ToLower(id)
+		}
+	}
+	for ; i < len(id); i++ {
+		if c := id[i]; c >= utf8.RuneSelf || 'A' <= c && c <= 'Z' {
+			return strings.ToLower(id)
+		}
+	}
+	return id
 }
 
 // ChatRoutes serves the chat endpoints.

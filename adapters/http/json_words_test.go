@@ -146,3 +146,21 @@ func TestGeneratedChatBodiesAreReadAsTheStrictDecoderReadsThem(t *testing.T) {
 	require.Greater(t, fast, 2000, "the fast path reads a good share of the bodies")
 	require.Greater(t, bad, 4000, "a good share of the bodies are refused")
 }
+
+// lowerID lowers every id, of any length, case and script, as
+// strings.ToLower does.
+func TestLowerIDIsToLower(t *testing.T) {
+	pieces := []string{"a", "f", "0", "-", "A", "F", "Z", "@", "[", "`", "{", "\x7f", "É", "é", "İ", "\xff", "6ba7b810", "9DAD"}
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 20000 {
+		id := randomJSONText(r, r.IntN(16), pieces)
+		require.Equal(t, strings.ToLower(id), lowerID(id), "%q", id)
+	}
+	for c := range 256 {
+		for at := range 16 {
+			b := []byte("6ba7b810-9dad-11d1")
+			b[at] = byte(c)
+			require.Equal(t, strings.ToLower(string(b)), lowerID(string(b)), "%q", b)
+		}
+	}
+}
