@@ -85,17 +85,23 @@ type tenantCounter struct {
 func (t *tenantCounter) take(tenant string, max int) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.open[tenant] >= max {
+	n := t.open[tenant]
+	if n >= max {
 		return false
 	}
-	t.open[tenant]++
+	t.open[tenant] = n + 1
 	return true
 }
 
+// release counts one less for tenant. The count is read, then written or
+// its entry deleted: one write of the map, which hashes the tenant's id,
+// where a decrement in place and a delete were two.
 func (t *tenantCounter) release(tenant string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.open[tenant]--; t.open[tenant] <= 0 {
+	if n := t.open[tenant]; n > 1 {
+		t.open[tenant] = n - 1
+	} else {
 		delete(t.open, tenant)
 	}
 }
