@@ -106,11 +106,16 @@ type reusedBody struct{ strings.Reader }
 func (*reusedBody) Close() error { return nil }
 
 // discardWriter is a response writer that keeps the headers (cleared for
-// each request) and the status, and drops the body.
+// each request) and the status, and drops the body. It takes connection
+// deadlines, as net/http's writer does, so that the deadlines' work on
+// each request is counted too.
 type discardWriter struct {
 	header http.Header
 	status int
 }
+
+func (*discardWriter) SetReadDeadline(time.Time) error  { return nil }
+func (*discardWriter) SetWriteDeadline(time.Time) error { return nil }
 
 func (w *discardWriter) Header() http.Header         { return w.header }
 func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
