@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -180,4 +181,17 @@ func TestResilienceObserverShape(t *testing.T) {
 	obs.Retry("openai/gpt-x", 1, time.Second, nil)
 	obs.Retry("openai/gpt-x", 2, time.Second, nil)
 	assert.Equal(t, 2.0, testutil.ToFloat64(m.retries.WithLabelValues("openai/gpt-x")))
+}
+
+// Each standard method is labelled by methodLabels' own string, whatever
+// string the request's method is; anything else is OTHER.
+func TestMethodLabelIsTheLabelsOwnString(t *testing.T) {
+	for _, m := range methodLabels {
+		fresh := string([]byte(m))
+		require.Equal(t, m, methodLabel(fresh))
+		require.Same(t, unsafe.StringData(m), unsafe.StringData(methodLabel(fresh)), "%s", m)
+	}
+	for _, m := range []string{"get", "PROPFIND", "", "POSTX"} {
+		require.Equal(t, "OTHER", methodLabel(m))
+	}
 }
