@@ -58,20 +58,32 @@ type sseStream struct {
 	beat   beat
 }
 
+// A stream's header values, set as Header.Set would set them but without
+// a list made and a key checked for its canonical form on every stream:
+// each list's length and capacity are 1, so nothing appends to it in
+// place, and net/http only reads it (as jsonContentType).
+var (
+	eventStreamContentType = []string{"text/event-stream; charset=utf-8"}
+	noStore                = []string{"no-store"}
+	noBuffering            = []string{"no"}
+	keepAlive              = []string{"keep-alive"}
+	connectionClose        = []string{"close"}
+)
+
 // startStream commits the response to SSE: status, headers, first flush.
 // Over HTTP/1.1 the stream takes the connection over from net/http
 // (takeOver) and closes it when the request ends.
 func startStream(c *gin.Context, turnID string) *sseStream {
 	h := c.Writer.Header()
-	h.Set("Content-Type", "text/event-stream; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
+	h[headerContentType] = eventStreamContentType
+	h["Cache-Control"] = noStore
+	h["X-Accel-Buffering"] = noBuffering
 	c.Status(http.StatusOK)
 	s := &sseStream{w: c.Writer, turnID: turnID}
 	if s.conn, s.ctx = takeOver(c); s.conn != nil {
 		return s
 	}
-	h.Set("Connection", "keep-alive")
+	h["Connection"] = keepAlive
 	c.Writer.WriteHeaderNow()
 	c.Writer.Flush()
 	return s

@@ -63,8 +63,8 @@ func takeOver(c *gin.Context) (*streamConn, context.Context) {
 	dw.stream = s
 	go watchClient(conn, cancel)
 	h := c.Writer.Header()
-	h.Set("Connection", "close")
-	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	h["Connection"] = connectionClose
+	h["Date"] = dateNow()
 	var head bytes.Buffer
 	head.WriteString("HTTP/1.1 200 OK\r\n")
 	_ = h.Write(&head)

@@ -236,3 +236,42 @@ func TestStreamKeepsItsConnectionWhenConfigured(t *testing.T) {
 	}
 	assert.Equal(t, []bool{false, true}, reused, "the second stream came over the first one's connection")
 }
+
+// rawStreamHead sends one request to a stream server over a raw
+// connection and returns the response's head as sent, its Date replaced
+// by "<date>" once checked.
+func rawStreamHead(t *testing.T, cfg Config) string {
+	t.Helper()
+	srv := streamServerWith(t, cfg, func(c *gin.Context) { threeEvents(c) }, nil)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(srv.URL, "http://"))
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = io.WriteString(conn, "POST /s HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+	require.NoError(t, err)
+	r := bufio.NewReader(conn)
+	var head strings.Builder
+	for {
+		line, err := r.ReadString('\n')
+		require.NoError(t, err)
+		if date, ok := strings.CutPrefix(line, "Date: "); ok {
+			requireHTTPDate(t, []string{strings.TrimSuffix(date, "\r\n")})
+			line = "Date: <date>\r\n"
+		}
+		head.WriteString(line)
+		if line == "\r\n" {
+			return head.String()
+		}
+	}
+}
+
+// A stream's response head is the same bytes, header by header and in
+// order, whether the stream takes its connection over or stays on
+// net/http.
+func TestStreamHeadIsTheSameBytes(t *testing.T) {
+	assert.Equal(t, "HTTP/1.1 200 OK\r\nCache-Control: no-store\r\nConnection: close\r\n"+
+		"Content-Type: text/event-stream; charset=utf-8\r\nDate: <date>\r\nX-Accel-Buffering: no\r\n"+
+		"Transfer-Encoding: chunked\r\n\r\n", rawStreamHead(t, Config{WriteTimeout: time.Second}))
+	assert.Equal(t, "HTTP/1.1 200 OK\r\nCache-Control: no-store\r\nConnection: keep-alive\r\n"+
+		"Content-Type: text/event-stream; charset=utf-8\r\nX-Accel-Buffering: no\r\nDate: <date>\r\n"+
+		"Transfer-Encoding: chunked\r\n\r\n", rawStreamHead(t, Config{WriteTimeout: time.Second, SSEKeepConnection: true}))
+}
