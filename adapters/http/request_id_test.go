@@ -2,8 +2,11 @@ package httpapi
 
 import (
 	"context"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,7 +29,7 @@ func TestNewRequestIDIsARandomUUID(t *testing.T) {
 		require.Equal(t, uuid.Version(4), u.Version())
 		require.Equal(t, uuid.RFC4122, u.Variant())
 		require.Equal(t, u.String(), id)
-		require.True(t, saneRequestID.MatchString(id))
+		require.True(t, saneRequestID(id))
 		require.False(t, seen[id], "ids repeat")
 		seen[id] = true
 	}
@@ -75,4 +78,32 @@ func TestStateIsFoundUnderDerivedContexts(t *testing.T) {
 	c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), wrapKey{}, 1))
 	require.Same(t, st, stateOf(c))
 	require.Equal(t, "r1", requestID(c))
+}
+
+// saneRequestIDPattern is what saneRequestID checks, as the regular
+// expression it was.
+var saneRequestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// A client's request id is kept exactly when the regular expression
+// matches it, whatever its length and bytes.
+func TestSaneRequestIDIsTheRegularExpression(t *testing.T) {
+	ids := []string{"", "a", "req-1", "a b", "a\nb", "é", "550e8400-e29b-41d4-a716-446655440000", strings.Repeat("x", 128), strings.Repeat("x", 129)}
+	for c := range 256 {
+		ids = append(ids, string([]byte{byte(c)}), "id-"+string([]byte{byte(c)})+"-1")
+	}
+	r := rand.New(rand.NewPCG(7, 8))
+	for range 5000 {
+		alphabet := "aZ09._:-/ \xff"
+		if r.IntN(2) == 0 {
+			alphabet = "aZ09._:-"
+		}
+		b := make([]byte, r.IntN(140))
+		for i := range b {
+			b[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		ids = append(ids, string(b))
+	}
+	for _, id := range ids {
+		require.Equal(t, saneRequestIDPattern.MatchString(id), saneRequestID(id), "%q", id)
+	}
 }
