@@ -195,11 +195,13 @@ func (r *completionRequest) lastUserMessage() (string, error) {
 		if m.Role != "user" {
 			continue
 		}
-		field := fmt.Sprintf("messages[%d].content", i)
 		var text string
 		if err := json.Unmarshal(m.Content, &text); err == nil {
 			return text, nil
 		}
+		// Named only for an error: formatting it for every request cost
+		// more than reading a plain message.
+		field := fmt.Sprintf("messages[%d].content", i)
 		var parts []contentPart
 		if err := json.Unmarshal(m.Content, &parts); err != nil || len(parts) == 0 {
 			return "", domain.InvalidFields(domain.FieldError{Field: field, Message: "must be a string or a list of text parts"})
