@@ -547,10 +547,11 @@ func (c *coldStore) move(i int) {
 // compactSome moves together the records of the emptiest slab once dead
 // records take more room than live ones and two slabs more: a store
 // swept seldom or never (no TTL) still keeps at most about twice what it
-// holds, each move copying at most half a slab.
-func (c *coldStore) compactSome() {
-	if c.written-c.alive <= c.alive+2*slabSize {
-		return
+// holds, each move copying at most half a slab. It reports whether it
+// moved a slab's dead records out.
+func (c *coldStore) compactSome() bool {
+	if !c.compactable() {
+		return false
 	}
 	emptiest := -1
 	for i, b := range c.slabs {
@@ -558,7 +559,13 @@ func (c *coldStore) compactSome() {
 			emptiest = i
 		}
 	}
-	if emptiest >= 0 {
-		c.move(emptiest)
+	if emptiest < 0 {
+		return false
 	}
+	dead := c.written - c.alive
+	c.move(emptiest)
+	return c.written-c.alive < dead // else moving more may not help
 }
+
+// compactable reports whether compactSome has slabs to move together.
+func (c *coldStore) compactable() bool { return c.written-c.alive > c.alive+2*slabSize }

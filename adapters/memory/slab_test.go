@@ -368,12 +368,14 @@ func TestColdIndexClashes(t *testing.T) {
 	require.False(t, ok)
 }
 
-// Turns, reads, sweeps and the clock running concurrently move sessions
-// cold and back without losing or reordering a turn: each user's turns
-// are numbered on from the last, and every kept turn reads back.
+// Turns, reads, sweeps, the idle worker and the clock running
+// concurrently move sessions cold and back without losing or reordering a
+// turn: each user's turns are numbered on from the last, and every kept
+// turn reads back.
 func TestColdSessionsUnderConcurrentTurns(t *testing.T) {
 	c := clock.NewFake()
 	s := New(c, WithRetention(Retention{SessionTTL: time.Hour, MaxTurns: 5, SweepInterval: time.Minute}))
+	defer s.StartIdleWork().Stop()
 	const workers, users, rounds = 4, 40, 150
 	var done sync.WaitGroup
 	stop := make(chan struct{})
