@@ -35,7 +35,7 @@ const idleTick = time.Second
 // IdleWorker does a store's idle work on a goroutine of its own, off the
 // turn's path: it packs the sessions unused for packAfter and chills them
 // (see Store.pack), and compacts the slabs of cold sessions (see
-// coldStore.compactSome), which commits did before it ran. Commits wake it
+// coldStore.compactPart), which commits did before it ran. Commits wake it
 // once enough sessions are due, its timer once the oldest queued one is.
 type IdleWorker struct {
 	store *Store
@@ -129,8 +129,8 @@ func (s *Store) idleAfterCommit(now int64) {
 }
 
 // idleRun packs every session due and compacts the slabs while they
-// need it, in holds of the lock bounded by idleBatch and idleBytes and
-// one slab's move, letting a turn waiting for the lock in between; then
+// need it, in holds of the lock bounded by idleBatch and idleBytes,
+// letting a turn waiting for the lock in between; then
 // it sets w's timer for the oldest queued session.
 func (s *Store) idleRun(w *IdleWorker) {
 	s.mu.Lock()
@@ -139,7 +139,7 @@ func (s *Store) idleRun(w *IdleWorker) {
 	for {
 		packing := s.pack(s.now(), idleBatch, idleBytes)
 		s.yieldLock()
-		compacting := s.cold.compactSome()
+		compacting := s.cold.compactPart(idleBytes)
 		if !packing && !compacting {
 			break
 		}

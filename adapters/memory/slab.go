@@ -3,6 +3,7 @@ package memory
 import (
 	"encoding/binary"
 	"hash/maphash"
+	"math"
 	"strings"
 	"unique"
 	"unsafe"
@@ -46,6 +47,8 @@ type coldStore struct {
 	// nameNumbers.
 	names       []unique.Handle[channelNames]
 	nameNumbers map[unique.Handle[channelNames]]uint32
+	// moving is the slab compactPart is emptying, if base is set.
+	moving slabMove
 }
 
 // slabSize is the size of a slab: a few records of returning users with
@@ -526,8 +529,15 @@ func (c *coldStore) compact(limit int) (more bool) {
 
 // move moves the live records of slab i elsewhere and lets it go.
 func (c *coldStore) move(i int) {
+	c.moveFrom(i, 0, math.MaxInt)
+	c.letGo(i)
+}
+
+// moveFrom moves the live records of slab i from offset off on elsewhere
+// until it copied budget bytes, and returns where it stopped.
+func (c *coldStore) moveFrom(i, off, budget int) int {
 	b := c.slabs[i]
-	for off := 0; off < len(b); {
+	for off < len(b) && budget > 0 {
 		n := int(binary.LittleEndian.Uint32(b[off:]))
 		r := coldRecord(unsafe.String(&b[off], n))
 		if h := r.handle(); int(h) < len(c.slots) && c.slots[h] == place(i, off) {
@@ -537,10 +547,16 @@ func (c *coldStore) move(i int) {
 			c.slabs[slab] = append(c.slabs[slab], r...)
 			c.live[slab] += n
 			c.written += n
+			budget -= n
 		}
 		off += n
 	}
-	c.written -= len(b)
+	return off
+}
+
+// letGo lets slab i go, its live records moved.
+func (c *coldStore) letGo(i int) {
+	c.written -= len(c.slabs[i])
 	c.slabs[i], c.live[i] = nil, 0
 }
 
@@ -553,18 +569,62 @@ func (c *coldStore) compactSome() bool {
 	if !c.compactable() {
 		return false
 	}
-	emptiest := -1
-	for i, b := range c.slabs {
-		if b != nil && i != c.cur && (emptiest < 0 || c.live[i] < c.live[emptiest]) {
-			emptiest = i
-		}
-	}
+	emptiest := c.emptiest()
 	if emptiest < 0 {
 		return false
 	}
 	dead := c.written - c.alive
 	c.move(emptiest)
 	return c.written-c.alive < dead // else moving more may not help
+}
+
+// emptiest returns the number of the slab with the fewest live bytes but
+// the one being filled, -1 when there is none.
+func (c *coldStore) emptiest() int {
+	emptiest := -1
+	for i, b := range c.slabs {
+		if b != nil && i != c.cur && (emptiest < 0 || c.live[i] < c.live[emptiest]) {
+			emptiest = i
+		}
+	}
+	return emptiest
+}
+
+// slabMove is a slab compactPart empties over several calls: its number
+// and first byte (a number let go is reused), how far it got, and the
+// dead bytes of all slabs when it began.
+type slabMove struct {
+	slab int
+	base *byte
+	off  int
+	dead int
+}
+
+// compactPart does compactSome's work in parts of at most budget bytes
+// copied, going on with the same slab on the next call: a slab's move
+// copies up to half a slab, too long to hold the store's lock for on the
+// turn's path. It reports whether work is left.
+func (c *coldStore) compactPart(budget int) (more bool) {
+	m := &c.moving
+	if m.base != nil && unsafe.SliceData(c.slabs[m.slab]) != m.base {
+		m.base = nil // let go meanwhile: emptied by drops, or moved whole
+	}
+	if m.base == nil {
+		i := -1
+		if c.compactable() {
+			i = c.emptiest()
+		}
+		if i < 0 {
+			return false
+		}
+		*m = slabMove{slab: i, base: unsafe.SliceData(c.slabs[i]), dead: c.written - c.alive}
+	}
+	if m.off = c.moveFrom(m.slab, m.off, budget); m.off < len(c.slabs[m.slab]) {
+		return true
+	}
+	c.letGo(m.slab)
+	m.base = nil
+	return c.compactable() && c.written-c.alive < m.dead // else moving more may not help
 }
 
 // compactable reports whether compactSome has slabs to move together.
