@@ -278,11 +278,10 @@ func (s *Store) chill(e *sessionEntry) int {
 // found it, and queues it for pack: a read leaves it to go cold again,
 // and a turn makes it live first (see current). The caller holds s.mu.
 func (s *Store) thaw(h uint32) *sessionEntry {
-	r := s.cold.take(h)
-	e := s.cold.entry(r)
+	e, active := s.cold.take(h)
 	s.sessions[e.id()] = e
 	s.hotPeak = max(s.hotPeak, len(s.sessions))
-	if r.active() {
+	if active {
 		s.active[e.key()] = e.id()
 	}
 	for _, t := range e.turns {

@@ -373,36 +373,61 @@ func (c *coldStore) index(e *sessionEntry, names uint32, active bool, h uint32) 
 
 // unindex takes r, kept under h, out of the indexes.
 func (c *coldStore) unindex(r coldRecord, h uint32) {
-	id := r.id()
-	c.byID.remove(hashString(id), id, h)
-	if r.active() && !c.byKey.removeHash(hashChannelKey(r.names(), r.user()), h) {
-		c.byKey.removeClash(channelKeyOf(r.names(), r.user()), h)
-	}
+	c.unindexSession(r.id(), r.user(), r.names(), r.active(), h)
 	r.eachTurn(func(t *storedTurn) bool {
-		c.byTurn.remove(hashString(t.id()), t.id(), h)
-		if a := t.answers(); a != "" {
-			c.byAnswer.remove(hashString(a), a, h)
-		}
+		c.unindexTurn(t, h)
 		return true
 	})
 }
 
-// take removes the record of h, returning it copied.
-func (c *coldStore) take(h uint32) coldRecord {
-	r := c.record(h)
-	c.drop(h)
-	return r.copied()
+// unindexSession takes the session id of h, on the user channel id user
+// of the channel names numbered names, out of the indexes; active says it
+// is its channel key's active session. Its turns stay indexed.
+func (c *coldStore) unindexSession(id, user string, names uint32, active bool, h uint32) {
+	c.byID.remove(hashString(id), id, h)
+	if active && !c.byKey.removeHash(hashChannelKey(names, user), h) {
+		c.byKey.removeClash(channelKeyOf(names, user), h)
+	}
+}
+
+// unindexTurn takes t, a turn of the session of h, out of the indexes.
+func (c *coldStore) unindexTurn(t *storedTurn, h uint32) {
+	id := t.id()
+	c.byTurn.remove(hashString(id), id, h)
+	if a := t.answers(); a != "" {
+		c.byAnswer.remove(hashString(a), a, h)
+	}
+}
+
+// take removes the session of h and returns it as an entry of its own
+// (see entry) on a copy of its record, and whether it is its channel
+// key's active session. The entry's turns are read once, to take them
+// out of the indexes too.
+func (c *coldStore) take(h uint32) (*sessionEntry, bool) {
+	r := c.record(h).copied()
+	e := c.entry(r)
+	c.unindexSession(e.id(), e.ids[e.idLen:], r.names(), r.active(), h)
+	for _, t := range e.turns {
+		c.unindexTurn(t, h)
+	}
+	c.release(h, len(r))
+	return e, r.active()
 }
 
 // drop forgets the session of h: its record is dead.
 func (c *coldStore) drop(h uint32) {
 	r := c.record(h)
 	c.unindex(r, h)
+	c.release(h, len(r))
+}
+
+// release frees h, out of the indexes; its record of n bytes is dead.
+func (c *coldStore) release(h uint32, n int) {
 	slab, _ := unplace(c.slots[h])
 	c.slots[h] = 0
 	c.free = append(c.free, h)
-	c.alive -= len(r)
-	if c.live[slab] -= len(r); c.live[slab] == 0 && slab != c.cur {
+	c.alive -= n
+	if c.live[slab] -= n; c.live[slab] == 0 && slab != c.cur {
 		c.written -= len(c.slabs[slab])
 		c.slabs[slab] = nil
 	}
