@@ -98,6 +98,16 @@ func (w *IdleWorker) poke() {
 	}
 }
 
+// stopping reports whether Stop was called.
+func (w *IdleWorker) stopping() bool {
+	select {
+	case <-w.stop:
+		return true
+	default:
+		return false
+	}
+}
+
 func (w *IdleWorker) run() {
 	for {
 		select {
@@ -144,6 +154,9 @@ func (s *Store) idleRun(w *IdleWorker) {
 			break
 		}
 		s.yieldLock()
+		if w.stopping() {
+			return // a backlog takes seconds: Stop waits for none of it
+		}
 	}
 	at, ok := s.used.oldest()
 	if !ok {

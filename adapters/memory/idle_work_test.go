@@ -170,3 +170,18 @@ func TestIdleWorkerPacksWithoutCommits(t *testing.T) {
 	p, _ := countPacked(s, later)
 	require.Equal(t, 1, p, "a store whose worker stopped packs on commits")
 }
+
+// A run of the idle work stops between two holds of the lock once the
+// worker is stopping: a backlog takes seconds to pack, and Stop (the
+// application's shutdown) waits for the run in progress.
+func TestIdleRunStopsBetweenHolds(t *testing.T) {
+	c := clock.NewFake()
+	s := New(c)
+	backlog := idleBacklog(t, s, 4*idleBatch)
+	c.Advance(packAfter + time.Second)
+	w := &IdleWorker{store: s, wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	close(w.stop)
+	s.idleRun(w)
+	p, _ := countPacked(s, backlog)
+	require.Equal(t, idleBatch, p, "one hold's sessions")
+}
