@@ -23,8 +23,11 @@ const (
 )
 
 // idlePause is how long the idle worker lets the lock go between two
-// holds: time for a turn woken by its release to take it. It bounds the
-// worker to a few thousand holds a second, each up to idleBatch sessions.
+// holds: time for a turn woken by its release to take it. A sleep this
+// short lasts about 1.1 ms on an idle 2-core machine here (the runtime's
+// timer granularity), less when the cores are busy: the worker packs some
+// 7,000 sessions a second at the least (a backlog of 100,000 in about
+// 14 s); raise idleBatch if sessions go idle faster than that.
 const idlePause = 200 * time.Microsecond
 
 // idleTick is the least the idle worker's timer waits: sessions a few
