@@ -30,8 +30,24 @@ var MemoryModule = fx.Module("memory",
 		fx.Annotate(memory.NewBudgets, fx.As(new(ports.BudgetStore))),
 		fx.Annotate(memory.NewUsage, fx.As(new(ports.UsageMeter))),
 	),
-	fx.Invoke(memorySweeper),
+	fx.Invoke(memorySweeper, memoryIdleWork),
 )
+
+// memoryIdleWork runs the store's idle worker from start to stop, so that
+// turns leave packing idle sessions and compacting slabs to it.
+func memoryIdleWork(lc fx.Lifecycle, store *memory.Store) {
+	var w *memory.IdleWorker
+	lc.Append(fx.Hook{
+		OnStart: func(context.Context) error {
+			w = store.StartIdleWork()
+			return nil
+		},
+		OnStop: func(context.Context) error {
+			w.Stop()
+			return nil
+		},
+	})
+}
 
 // memorySweeper sweeps the store and the rate limiter in the background
 // from start to stop.

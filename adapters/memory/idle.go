@@ -122,7 +122,8 @@ func (e *sessionEntry) shareStrings(snap *domain.Session) {
 const packAfter = 5 * time.Second
 
 // packPerCommit bounds the sessions a commit considers for packing, so
-// that the work stays a few map look-ups per commit.
+// that the work stays a few map look-ups per commit, in a store whose
+// idle work runs on its commits (see idleAfterCommit).
 const packPerCommit = 8
 
 // newEntry keeps candidate as a new session: one string holds its id and
@@ -207,17 +208,20 @@ func (s *Store) packable(e *sessionEntry, enc *encoder) bool {
 }
 
 // pack lets go the snapshot of each session unused for packAfter before
-// now, taking at most limit sessions from the queue; more reports that it
-// stopped at the limit. The caller holds s.mu.
-func (s *Store) pack(now int64, limit int) (more bool) {
+// now, taking at most limit sessions from the queue and stopping once it
+// copied bytes into the slabs; more reports that it stopped at a bound.
+// The caller holds s.mu.
+func (s *Store) pack(now int64, limit, bytes int) (more bool) {
 	var enc *encoder
 	defer func() {
 		if enc != nil {
 			encoders.Put(enc)
 		}
 	}()
-	defer s.cold.compactSome()
 	for range limit {
+		if bytes <= 0 {
+			return true
+		}
 		e, at, ok := s.used.next(now - int64(packAfter))
 		if !ok {
 			return false
@@ -230,14 +234,14 @@ func (s *Store) pack(now int64, limit int) (more bool) {
 		case e.touched > at:
 			s.used.add(e, e.touched)
 		case e.snap == nil:
-			s.chill(e) // thawed by a read (see thaw)
+			bytes -= s.chill(e) // thawed by a read (see thaw)
 		case s.packable(e, getEncoder(&enc)):
 			for _, t := range []time.Time{e.snap.LastActivityAt, e.snap.UpdatedAt} {
 				e.touched = max(e.touched, t.UnixNano())
 			}
 			e.turns[len(e.turns)-1].liveAfter, e.turns[len(e.turns)-1].liveJSON = nil, nil
 			e.snap = nil
-			s.chill(e)
+			bytes -= s.chill(e)
 		}
 	}
 	return true
@@ -246,16 +250,16 @@ func (s *Store) pack(now int64, limit int) (more bool) {
 // chill moves e, packed, from the maps the collector scans into s.cold
 // when every turn of it holds its SessionAfter encoded and its record as
 // JSON, which all but sessions with no JSON form do, and its record is
-// at most maxRecord long. The caller holds s.mu, and no turn holds or
-// awaits e's lease.
-func (s *Store) chill(e *sessionEntry) {
+// at most maxRecord long; it returns the bytes it copied. The caller
+// holds s.mu, and no turn holds or awaits e's lease.
+func (s *Store) chill(e *sessionEntry) int {
 	size := recordSize(e)
 	if s.coldOff || size > maxRecord {
-		return
+		return 0
 	}
 	for _, t := range e.turns {
 		if t.record != nil || !t.hasAfter() {
-			return // it stays packed in place
+			return 0 // it stays packed in place
 		}
 	}
 	active := s.active[e.key()] == e.id()
@@ -267,17 +271,17 @@ func (s *Store) chill(e *sessionEntry) {
 		s.forgetTurn(t)
 	}
 	delete(s.sessions, e.id())
+	return size
 }
 
 // thaw moves the cold session of h back into the maps, packed as chill
 // found it, and queues it for pack: a read leaves it to go cold again,
 // and a turn makes it live first (see current). The caller holds s.mu.
 func (s *Store) thaw(h uint32) *sessionEntry {
-	r := s.cold.take(h)
-	e := s.cold.entry(r)
+	e, active := s.cold.take(h)
 	s.sessions[e.id()] = e
 	s.hotPeak = max(s.hotPeak, len(s.sessions))
-	if r.active() {
+	if active {
 		s.active[e.key()] = e.id()
 	}
 	for _, t := range e.turns {

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"errors"
+	"math"
 	"sync"
 	"time"
 )
@@ -73,7 +74,12 @@ func (s *Store) Sweep(now time.Time) SweepStats {
 		}
 		s.sweepCold(now, ttl, &st)
 	}
-	for s.pack(now.UnixNano(), packPerSweepLock) {
+	for {
+		more := s.pack(now.UnixNano(), packPerSweepLock, math.MaxInt)
+		s.cold.compactSome()
+		if !more {
+			break
+		}
 		s.mu.Unlock()
 		s.mu.Lock()
 	}

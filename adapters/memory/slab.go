@@ -3,6 +3,7 @@ package memory
 import (
 	"encoding/binary"
 	"hash/maphash"
+	"math"
 	"strings"
 	"unique"
 	"unsafe"
@@ -46,6 +47,8 @@ type coldStore struct {
 	// nameNumbers.
 	names       []unique.Handle[channelNames]
 	nameNumbers map[unique.Handle[channelNames]]uint32
+	// moving is the slab compactPart is emptying, if base is set.
+	moving slabMove
 }
 
 // slabSize is the size of a slab: a few records of returning users with
@@ -370,36 +373,61 @@ func (c *coldStore) index(e *sessionEntry, names uint32, active bool, h uint32) 
 
 // unindex takes r, kept under h, out of the indexes.
 func (c *coldStore) unindex(r coldRecord, h uint32) {
-	id := r.id()
-	c.byID.remove(hashString(id), id, h)
-	if r.active() && !c.byKey.removeHash(hashChannelKey(r.names(), r.user()), h) {
-		c.byKey.removeClash(channelKeyOf(r.names(), r.user()), h)
-	}
+	c.unindexSession(r.id(), r.user(), r.names(), r.active(), h)
 	r.eachTurn(func(t *storedTurn) bool {
-		c.byTurn.remove(hashString(t.id()), t.id(), h)
-		if a := t.answers(); a != "" {
-			c.byAnswer.remove(hashString(a), a, h)
-		}
+		c.unindexTurn(t, h)
 		return true
 	})
 }
 
-// take removes the record of h, returning it copied.
-func (c *coldStore) take(h uint32) coldRecord {
-	r := c.record(h)
-	c.drop(h)
-	return r.copied()
+// unindexSession takes the session id of h, on the user channel id user
+// of the channel names numbered names, out of the indexes; active says it
+// is its channel key's active session. Its turns stay indexed.
+func (c *coldStore) unindexSession(id, user string, names uint32, active bool, h uint32) {
+	c.byID.remove(hashString(id), id, h)
+	if active && !c.byKey.removeHash(hashChannelKey(names, user), h) {
+		c.byKey.removeClash(channelKeyOf(names, user), h)
+	}
+}
+
+// unindexTurn takes t, a turn of the session of h, out of the indexes.
+func (c *coldStore) unindexTurn(t *storedTurn, h uint32) {
+	id := t.id()
+	c.byTurn.remove(hashString(id), id, h)
+	if a := t.answers(); a != "" {
+		c.byAnswer.remove(hashString(a), a, h)
+	}
+}
+
+// take removes the session of h and returns it as an entry of its own
+// (see entry) on a copy of its record, and whether it is its channel
+// key's active session. The entry's turns are read once, to take them
+// out of the indexes too.
+func (c *coldStore) take(h uint32) (*sessionEntry, bool) {
+	r := c.record(h).copied()
+	e := c.entry(r)
+	c.unindexSession(e.id(), e.ids[e.idLen:], r.names(), r.active(), h)
+	for _, t := range e.turns {
+		c.unindexTurn(t, h)
+	}
+	c.release(h, len(r))
+	return e, r.active()
 }
 
 // drop forgets the session of h: its record is dead.
 func (c *coldStore) drop(h uint32) {
 	r := c.record(h)
 	c.unindex(r, h)
+	c.release(h, len(r))
+}
+
+// release frees h, out of the indexes; its record of n bytes is dead.
+func (c *coldStore) release(h uint32, n int) {
 	slab, _ := unplace(c.slots[h])
 	c.slots[h] = 0
 	c.free = append(c.free, h)
-	c.alive -= len(r)
-	if c.live[slab] -= len(r); c.live[slab] == 0 && slab != c.cur {
+	c.alive -= n
+	if c.live[slab] -= n; c.live[slab] == 0 && slab != c.cur {
 		c.written -= len(c.slabs[slab])
 		c.slabs[slab] = nil
 	}
@@ -526,8 +554,15 @@ func (c *coldStore) compact(limit int) (more bool) {
 
 // move moves the live records of slab i elsewhere and lets it go.
 func (c *coldStore) move(i int) {
+	c.moveFrom(i, 0, math.MaxInt)
+	c.letGo(i)
+}
+
+// moveFrom moves the live records of slab i from offset off on elsewhere
+// until it copied budget bytes, and returns where it stopped.
+func (c *coldStore) moveFrom(i, off, budget int) int {
 	b := c.slabs[i]
-	for off := 0; off < len(b); {
+	for off < len(b) && budget > 0 {
 		n := int(binary.LittleEndian.Uint32(b[off:]))
 		r := coldRecord(unsafe.String(&b[off], n))
 		if h := r.handle(); int(h) < len(c.slots) && c.slots[h] == place(i, off) {
@@ -537,28 +572,85 @@ func (c *coldStore) move(i int) {
 			c.slabs[slab] = append(c.slabs[slab], r...)
 			c.live[slab] += n
 			c.written += n
+			budget -= n
 		}
 		off += n
 	}
-	c.written -= len(b)
+	return off
+}
+
+// letGo lets slab i go, its live records moved.
+func (c *coldStore) letGo(i int) {
+	c.written -= len(c.slabs[i])
 	c.slabs[i], c.live[i] = nil, 0
 }
 
 // compactSome moves together the records of the emptiest slab once dead
 // records take more room than live ones and two slabs more: a store
 // swept seldom or never (no TTL) still keeps at most about twice what it
-// holds, each move copying at most half a slab.
-func (c *coldStore) compactSome() {
-	if c.written-c.alive <= c.alive+2*slabSize {
-		return
+// holds, each move copying at most half a slab. It reports whether it
+// moved a slab's dead records out.
+func (c *coldStore) compactSome() bool {
+	if !c.compactable() {
+		return false
 	}
+	emptiest := c.emptiest()
+	if emptiest < 0 {
+		return false
+	}
+	dead := c.written - c.alive
+	c.move(emptiest)
+	return c.written-c.alive < dead // else moving more may not help
+}
+
+// emptiest returns the number of the slab with the fewest live bytes but
+// the one being filled, -1 when there is none.
+func (c *coldStore) emptiest() int {
 	emptiest := -1
 	for i, b := range c.slabs {
 		if b != nil && i != c.cur && (emptiest < 0 || c.live[i] < c.live[emptiest]) {
 			emptiest = i
 		}
 	}
-	if emptiest >= 0 {
-		c.move(emptiest)
-	}
+	return emptiest
 }
+
+// slabMove is a slab compactPart empties over several calls: its number
+// and first byte (a number let go is reused), how far it got, and the
+// dead bytes of all slabs when it began.
+type slabMove struct {
+	slab int
+	base *byte
+	off  int
+	dead int
+}
+
+// compactPart does compactSome's work in parts of at most budget bytes
+// copied, going on with the same slab on the next call: a slab's move
+// copies up to half a slab, too long to hold the store's lock for on the
+// turn's path. It reports whether work is left.
+func (c *coldStore) compactPart(budget int) (more bool) {
+	m := &c.moving
+	if m.base != nil && unsafe.SliceData(c.slabs[m.slab]) != m.base {
+		m.base = nil // let go meanwhile: emptied by drops, or moved whole
+	}
+	if m.base == nil {
+		i := -1
+		if c.compactable() {
+			i = c.emptiest()
+		}
+		if i < 0 {
+			return false
+		}
+		*m = slabMove{slab: i, base: unsafe.SliceData(c.slabs[i]), dead: c.written - c.alive}
+	}
+	if m.off = c.moveFrom(m.slab, m.off, budget); m.off < len(c.slabs[m.slab]) {
+		return true
+	}
+	c.letGo(m.slab)
+	m.base = nil
+	return c.compactable() && c.written-c.alive < m.dead // else moving more may not help
+}
+
+// compactable reports whether compactSome has slabs to move together.
+func (c *coldStore) compactable() bool { return c.written-c.alive > c.alive+2*slabSize }

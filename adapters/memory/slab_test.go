@@ -368,12 +368,14 @@ func TestColdIndexClashes(t *testing.T) {
 	require.False(t, ok)
 }
 
-// Turns, reads, sweeps and the clock running concurrently move sessions
-// cold and back without losing or reordering a turn: each user's turns
-// are numbered on from the last, and every kept turn reads back.
+// Turns, reads, sweeps, the idle worker and the clock running
+// concurrently move sessions cold and back without losing or reordering a
+// turn: each user's turns are numbered on from the last, and every kept
+// turn reads back.
 func TestColdSessionsUnderConcurrentTurns(t *testing.T) {
 	c := clock.NewFake()
 	s := New(c, WithRetention(Retention{SessionTTL: time.Hour, MaxTurns: 5, SweepInterval: time.Minute}))
+	idle := s.StartIdleWork()
 	const workers, users, rounds = 4, 40, 150
 	var done sync.WaitGroup
 	stop := make(chan struct{})
@@ -418,6 +420,7 @@ func TestColdSessionsUnderConcurrentTurns(t *testing.T) {
 	done.Wait()
 	close(stop)
 	<-swept
+	idle.Stop() // the checks below read the store between holds of its lock
 	s.Sweep(c.Now().Add(packAfter + time.Second))
 	require.Positive(t, coldSessions(t, s, true))
 	for u, ids := range turnIDs {
@@ -499,4 +502,83 @@ func TestColdSlabsStayCompactWithoutSweeps(t *testing.T) {
 		}
 	}
 	requireSameReads(t, want, got, plan)
+}
+
+// Compacting a slab a part at a time, with sessions thawing (their
+// records dead) and going cold again between the parts, keeps the slabs'
+// accounting true after every part, ends as compact as moving slabs whole,
+// and every session reads as in a store keeping them in place.
+func TestColdSlabsCompactInParts(t *testing.T) {
+	start := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
+	cw, cg := clock.Fake{FakeClock: clockwork.NewFakeClockAt(start)}, clock.Fake{FakeClock: clockwork.NewFakeClockAt(start)}
+	want, got := New(cw), New(cg)
+	want.coldOff = true
+	rng := rand.New(rand.NewPCG(9, 10))
+	plan := planSessions(rng, 800)
+	applyPlan(t, want, cw, plan)
+	applyPlan(t, got, cg, plan)
+	got.Sweep(cg.Now().Add(packAfter + time.Second))
+	c := &got.cold
+	thawSome := func(n int) {
+		for range n {
+			if h := rng.IntN(len(c.slots)); c.slots[h] != 0 {
+				got.thaw(uint32(h))
+			}
+		}
+	}
+	thawSome(3 * len(c.slots))
+	require.True(t, c.compactable(), "thawed sessions left the slabs mostly dead")
+	paused, reused := 0, false
+	for c.compactPart(4 << 10) {
+		if c.moving.base != nil {
+			paused++
+		}
+		if paused == 1 && !reused {
+			reused = reuseMovingSlab(got)
+			require.True(t, reused, "the slab being moved was let go and its number reused")
+		}
+		switch rng.IntN(4) {
+		case 0:
+			thawSome(1)
+		case 1:
+			for _, e := range got.sessions {
+				if e.snap == nil {
+					got.chill(e)
+					break
+				}
+			}
+		}
+		coldSessions(t, got, false)
+	}
+	require.Positive(t, paused, "slabs were moved in parts")
+	require.False(t, c.compactable())
+	require.LessOrEqual(t, c.written-c.alive, c.alive+2*slabSize)
+	coldSessions(t, got, false)
+	requireSameReads(t, want, got, plan)
+}
+
+// reuseMovingSlab thaws every other session whose record is in the slab
+// being moved, and moves the rest whole (as Sweep's compaction does),
+// which lets the slab go; then it chills sessions until a new slab takes
+// its number. It reports whether one did.
+func reuseMovingSlab(s *Store) bool {
+	c := &s.cold
+	i := c.moving.slab
+	for h, p := range c.slots {
+		if slab, _ := unplace(p); p != 0 && slab == i && h%2 == 0 {
+			s.thaw(uint32(h))
+		}
+	}
+	if c.slabs[i] != nil {
+		c.move(i)
+	}
+	for _, e := range s.sessions {
+		if c.slabs[i] != nil {
+			return true
+		}
+		if e.snap == nil {
+			s.chill(e)
+		}
+	}
+	return c.slabs[i] != nil
 }

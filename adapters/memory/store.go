@@ -57,6 +57,8 @@ type Store struct {
 	// sessions since those maps were last made anew (see shrinkHot).
 	cold    coldStore
 	hotPeak int
+	// idle is the idle worker while one runs (see StartIdleWork).
+	idle *IdleWorker
 	// coldOff keeps packed sessions where they are, as before coldStore:
 	// tests read a store with it set as the reference for one without.
 	coldOff bool

@@ -78,7 +78,7 @@ func (s *Store) commit(lease ports.LeaseToken, turn *domain.Turn, kept *storedTu
 	e.touched = s.now()
 	s.keep(e, st)
 	s.used.add(e, e.touched)
-	s.pack(e.touched, packPerCommit)
+	s.idleAfterCommit(e.touched)
 	older = e.shrinkable(st, s.retention.MaxTurns)
 	older.newest = st
 	return older, nil
