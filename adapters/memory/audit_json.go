@@ -382,32 +382,6 @@ func appendFloat(b []byte, f float64) ([]byte, error) {
 	return appendFloatSlow(b, f), nil
 }
 
-// appendFraction appends f, for 1e-6 <= |f| < 1 (a score, as a rule), as
-// strconv writes it in 'f' form, shortest: it has strconv write the same
-// shortest digits in 'e' form, which copies them at once where 'f' form
-// copies them byte by byte, and lays them out as 'f' form does, "0." and
-// as many zeros as the exponent says before them. It reports false,
-// appending nothing, when the digits do not lie below 1 (never for such
-// an f).
-func appendFraction(b []byte, f float64) ([]byte, bool) {
-	var buf [32]byte
-	e := strconv.AppendFloat(buf[:0], f, 'e', -1, 64) // [-]d[.ddd]e-0d
-	n := len(e)
-	if n < 5 || e[n-4] != 'e' || e[n-3] != '-' || e[n-2] != '0' || e[n-1] < '1' || e[n-1] > '7' {
-		return b, false
-	}
-	if e[0] == '-' {
-		b, e = append(b, '-'), e[1:]
-		n--
-	}
-	const zeros = "0.000000"
-	b = append(append(b, zeros[:2+e[n-1]-'1']...), e[0])
-	if n > 6 {
-		b = append(b, e[2:n-4]...) // the digits after the point
-	}
-	return b, true
-}
-
 // appendMillis appends f, when it is a whole number of thousandths (as a
 // step's milliseconds are, to the microsecond), as strconv's shortest
 // form does, without it: most of a record's floats, and formatting is

@@ -179,14 +179,30 @@ func TestMillisAreStrconvs(t *testing.T) {
 	}
 }
 
-// A float between 1e-6 and 1 laid out from strconv's 'e' form is its 'f'
-// form byte for byte: over uniform and log-uniform draws, ratios as scores
-// are, the ends of the range and their neighbours, negated too.
+// A float between 1e-6 and 1 written by appendFraction (Schubfach) is
+// strconv's 'f' form byte for byte: over uniform and log-uniform draws,
+// ratios as scores are, decimals of every length, powers of two, the ends
+// of the range and their neighbours, negated too.
 func TestFractionsAreStrconvs(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	floats := []float64{1e-6, 0.1, 0.5, 0.9999999999999999, 1e-5, 0.000123, 1.0 / 3}
 	for _, f := range []float64{1e-6, 1} {
 		floats = append(floats, math.Nextafter(f, 0), math.Nextafter(f, 2))
+	}
+	// Powers of two, whose float below is nearer than the one above (a
+	// case of its own in Schubfach), and their neighbours.
+	for p := 1; p <= 20; p++ {
+		f := math.Ldexp(1, -p)
+		floats = append(floats, f, math.Nextafter(f, 0), math.Nextafter(f, 1))
+	}
+	// Decimals of every length up to 17 digits, whose shortest form may
+	// be a digit shorter than Schubfach's first guess, and their
+	// neighbours.
+	for m := 1; m <= 17; m++ {
+		for range 3000 {
+			f := float64(rng.Int64N(int64(math.Pow10(m)))) / math.Pow10(m)
+			floats = append(floats, f, math.Nextafter(f, 0), math.Nextafter(f, 1))
+		}
 	}
 	for range 100000 {
 		floats = append(floats, rng.Float64(), math.Pow(10, -6*rng.Float64()), float64(rng.IntN(1000))/float64(1+rng.IntN(100000)),
@@ -204,5 +220,5 @@ func TestFractionsAreStrconvs(t *testing.T) {
 			taken++
 		}
 	}
-	require.Greater(t, taken, 700000)
+	require.Greater(t, taken, 900000)
 }
