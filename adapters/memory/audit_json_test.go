@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"strconv"
 	"testing"
 	"time"
 
@@ -221,4 +222,22 @@ func TestFractionsAreStrconvs(t *testing.T) {
 		}
 	}
 	require.Greater(t, taken, 900000)
+}
+
+// putDigits writes strconv's digits: for every length, powers of ten and
+// their neighbours, and random bits.
+func TestPutDigitsIsStrconvs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	values := []uint64{0, 1, 9, math.MaxUint64}
+	for p := uint64(1); p <= 1e19; p *= 10 {
+		values = append(values, p-1, p, p+1)
+	}
+	for range 200000 {
+		values = append(values, rng.Uint64()>>rng.IntN(64))
+	}
+	var buf [20]byte
+	for _, d := range values {
+		i := putDigits(&buf, d)
+		require.Equal(t, strconv.FormatUint(d, 10), string(buf[i:]), "%d", d)
+	}
 }
