@@ -112,6 +112,14 @@ func TestAuditJSONIsMarshal(t *testing.T) {
 	requireAuditIsMarshal(t, enc, &common, "nil rules, no note")
 	common.Explanation.Retrieval.Deferred, common.Explanation.Retrieval.Context = false, ""
 	requireAuditIsMarshal(t, enc, &common, "explanation not deferred")
+	// The rule judge's decision, written by hand too: every field set
+	// (above), lists nil or empty, no reason, not used.
+	for _, judge := range []domain.JudgeDecision{{}, {Asked: []string{}, Applicable: []string{}}, {Asked: []string{"r1"}, Used: true},
+		{Applicable: []string{"a\n<b>", "é"}, Reason: "unusable: \"x\"\n"}} {
+		common.Explanation.Retrieval.Judge = &judge
+		requireAuditIsMarshal(t, enc, &common, "rule judge")
+	}
+	common.Explanation.Retrieval.Judge = nil
 	odd := domain.Turn{Explanation: domain.NewExplanation()}
 	for _, f := range []float64{0, math.Copysign(0, -1), 1, -2.5, 1e-7, 3e-6, 1e20, 1e21, 123456789e-15, math.MaxFloat64, math.SmallestNonzeroFloat64} {
 		odd.Explanation.Candidates = append(odd.Explanation.Candidates, domain.RuleCandidate{RuleID: "r\u2028\xff", Score: f, Lexical: -f, Semantic: f,
@@ -239,5 +247,34 @@ func TestPutDigitsIsStrconvs(t *testing.T) {
 	for _, d := range values {
 		i := putDigits(&buf, d)
 		require.Equal(t, strconv.FormatUint(d, 10), string(buf[i:]), "%d", d)
+	}
+}
+
+// appendEscaped quotes a string as json.Marshal does, byte for byte: over
+// strings drawn from pieces that need escaping or not (line breaks,
+// quotes, control bytes, HTML characters, U+2028 and U+2029, other
+// multi-byte runes, invalid and cut UTF-8), long runs of plain ones
+// between, and over random bytes.
+func TestEscapedIsMarshal(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	pieces := []string{"a", "Find out when the card was ordered.", "\n", "\r\n", "\t", `"`, `\`, "<", ">", "&", "\x00", "\x1f", "\x7f",
+		"\b", "\f", "é", "€", "😀", "\u2028", "\u2029", "\u2027", "\xff", "\xe2\x80", "\xed\xa0\x80", " "}
+	strs := []string{""}
+	for range 20000 {
+		var s []byte
+		for range rng.IntN(40) {
+			s = append(s, pieces[rng.IntN(len(pieces))]...)
+		}
+		strs = append(strs, string(s))
+		raw := make([]byte, rng.IntN(40))
+		for i := range raw {
+			raw[i] = byte(rng.Uint32())
+		}
+		strs = append(strs, string(raw))
+	}
+	for _, s := range strs {
+		want, err := json.Marshal(s)
+		require.NoError(t, err)
+		require.Equal(t, string(want), string(appendEscaped([]byte("x"), s)[1:]), "%q", s)
 	}
 }
