@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"math/bits"
@@ -38,6 +39,8 @@ const (
 	deltaProbes     = 32
 	deltaReach      = 128
 	deltaMaxBits    = 12
+	deltaShiftReach = 256
+	deltaShiftTries = 4
 )
 
 var errBadDelta = errors.New("a kept session delta does not apply")
@@ -45,16 +48,20 @@ var errBadDelta = errors.New("a kept session delta does not apply")
 // appendDelta appends to dst the delta that rebuilds target from base.
 // index is scratch space for the base's hash table.
 func appendDelta(dst, base, target []byte, index *[1 << deltaMaxBits]int32) []byte {
-	return appendDeltaMeasuring(dst, base, target, index, false)
+	return appendDeltaMeasuring(dst, base, target, index, false, false)
 }
 
 // appendDeltaMeasuring is appendDelta, indexing the base up front and
 // measuring every probe when everyProbe is set (see deltaMatcher.index
-// and reachesPast): the reference the tests hold appendDelta to.
-func appendDeltaMeasuring(dst, base, target []byte, index *[1 << deltaMaxBits]int32, everyProbe bool) []byte {
+// and reachesPast): the reference the tests hold appendDelta to; and
+// looking for every match by the index when indexOnly is set, as
+// appendDelta did before shifted: the reference its deltas' size is held
+// to.
+func appendDeltaMeasuring(dst, base, target []byte, index *[1 << deltaMaxBits]int32, everyProbe, indexOnly bool) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(target)))
 	tableBits := min(max(bits.Len(uint(len(base)/deltaStride)), 4), deltaMaxBits)
-	d := deltaMatcher{base: base, target: target, table: index[:1<<tableBits], shift: 64 - tableBits, everyProbe: everyProbe}
+	d := deltaMatcher{base: base, target: target, table: index[:1<<tableBits], shift: 64 - tableBits, everyProbe: everyProbe,
+		indexOnly: indexOnly}
 	if everyProbe {
 		d.index()
 	}
@@ -81,6 +88,7 @@ type deltaMatcher struct {
 	shift        int
 	indexed      bool
 	everyProbe   bool // measure the probes reachesPast rules out
+	indexOnly    bool // find no match by shifted, and look near the end
 	// ahead is the match furthest reaching from the literal run starting
 	// at aheadOf, once looked for.
 	ahead   deltaMatch
@@ -96,7 +104,13 @@ func (d *deltaMatcher) next(lit, t, expect int) deltaMatch {
 	}
 	if d.aheadOf != lit+1 || d.ahead.n > 0 && d.ahead.start < t {
 		d.ahead, d.aheadOf = d.resumed(t, expect+t-lit), lit+1
-		if d.ahead.n == 0 {
+		if d.ahead.n == 0 && !d.indexOnly {
+			d.ahead = d.shifted(lit, t, expect+t-lit)
+		}
+		// Fewer than deltaLongEnough bytes from the end (the session's
+		// last time, changed), a match elsewhere would save a few bytes
+		// at most: not worth indexing the base for.
+		if d.ahead.n == 0 && (d.indexOnly || len(d.target)-t >= deltaLongEnough) {
 			d.ahead = d.furthest(lit, t)
 		}
 	}
@@ -134,6 +148,34 @@ func (d *deltaMatcher) resumed(t, from int) deltaMatch {
 		}
 	}
 	return deltaMatch{}
+}
+
+// shifted returns the match of the deltaMinMatch bytes at t that the
+// base holds a little after from, where the last copy left off, if any:
+// extended back as far as lit and measured forward up to deltaReach
+// bytes, the one reaching furthest of the first deltaShiftTries found.
+// It finds what follows bytes the newer session inserted (a rule fire, a
+// step visit), the commonest change after those in place, without
+// indexing the base.
+func (d *deltaMatcher) shifted(lit, t, from int) deltaMatch {
+	var best deltaMatch
+	needle := d.target[t : t+deltaMinMatch]
+	end := min(len(d.target), t+deltaReach)
+	lo, hi := from+1, min(len(d.base), from+1+deltaShiftReach)
+	for range deltaShiftTries {
+		if lo >= hi {
+			break
+		}
+		p := bytes.Index(d.base[lo:hi], needle)
+		if p < 0 {
+			break
+		}
+		if c := reachBack(d.base, d.target[:end], lit, t, lo+p); c.end() > best.end() {
+			best = c
+		}
+		lo += p + 1
+	}
+	return best
 }
 
 // furthest returns, among the matches the index gives for the

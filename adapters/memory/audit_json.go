@@ -14,10 +14,10 @@ import (
 // a 100-rule turn's 4.5), the scenario's options, the step timings; and
 // encoding/json spent most of a commit's instructions reflecting over
 // them. So encodeAudit writes the record itself, the parts that are
-// numbers, strings and lists of them, and leaves to encoding/json the ones
-// that hold any value or are rarely set (tool calls, extractions,
-// metadata, the judge's decision, violations); a turn without them, as
-// most are, goes through no reflection at all. The bytes are
+// numbers, strings and lists of them (the rule judge's decision too), and
+// leaves to encoding/json the ones that hold any value or are rarely set
+// (tool calls, extractions, metadata, violations); a turn without them,
+// as most are, goes through no reflection at all. The bytes are
 // json.Marshal's: TestAuditJSONIsMarshal holds them to it, over the
 // bench agent's recorded turns and a turn with every field of domain.Turn
 // set, with and without those, so that a field added to the record and
@@ -89,11 +89,9 @@ func (e *encoder) appendTurn(b []byte, t *domain.Turn) ([]byte, error) {
 
 // appendExplanation appends what json.Marshal returns for x.
 func (e *encoder) appendExplanation(b []byte, x *domain.Explanation) ([]byte, error) {
-	b, err := e.appendRetrieval(append(b, `{"retrieval":`...), &x.Retrieval)
+	b = appendRetrieval(append(b, `{"retrieval":`...), &x.Retrieval)
+	b, err := appendCandidates(append(b, `,"candidates":`...), x.Candidates)
 	if err != nil {
-		return nil, err
-	}
-	if b, err = appendCandidates(append(b, `,"candidates":`...), x.Candidates); err != nil {
 		return nil, err
 	}
 	if len(x.Filtered) > 0 {
@@ -129,28 +127,41 @@ func (e *encoder) appendExplanation(b []byte, x *domain.Explanation) ([]byte, er
 	return append(b, '}'), nil
 }
 
-// appendRetrieval appends what json.Marshal returns for r: by hand
-// without the rule judge, as most turns have it, else by encoding/json.
-func (e *encoder) appendRetrieval(b []byte, r *domain.Retrieval) ([]byte, error) {
-	if r.Judge != nil {
-		return e.appendMarshal(b, r)
-	}
+// appendRetrieval appends what json.Marshal returns for r.
+func appendRetrieval(b []byte, r *domain.Retrieval) []byte {
 	b = appendField(b, '{', "mode", r.Mode)
 	if r.Note != "" {
 		b = appendField(b, ',', "note", r.Note)
+	}
+	if j := r.Judge; j != nil {
+		// By hand too: the rule judge runs on many turns of an agent
+		// that has it, and the encoder cost as much as the rest of
+		// the record's strings.
+		b = appendList(append(b, `,"judge":{"asked":`...), j.Asked)
+		b = appendList(append(b, `,"applicable":`...), j.Applicable)
+		b = strconv.AppendBool(append(b, `,"used":`...), j.Used)
+		if j.Reason != "" {
+			b = appendField(b, ',', "reason", j.Reason)
+		}
+		b = append(b, '}')
 	}
 	if r.Deferred {
 		b = append(b, `,"deferred":true`...)
 	}
 	if r.Context != "" {
-		// By the encoder: the context holds a line break, which
-		// AppendJSONString would quote in a string of its own.
-		var err error
-		if b, err = e.appendMarshal(append(b, `,"context":`...), &r.Context); err != nil {
-			return nil, err
-		}
+		// By appendEscaped: the context holds a line break, which
+		// AppendJSONString would have json.Marshal quote.
+		b = appendEscaped(append(b, `,"context":`...), r.Context)
 	}
-	return append(b, '}'), nil
+	return append(b, '}')
+}
+
+// appendList appends what json.Marshal returns for list.
+func appendList(b []byte, list []string) []byte {
+	if len(list) == 0 {
+		return appendEmpty(b, list == nil)
+	}
+	return appendStrings(b, list)
 }
 
 // appendEnforcement appends what json.Marshal returns for x: by hand
@@ -380,32 +391,6 @@ func appendFloat(b []byte, f float64) ([]byte, error) {
 		}
 	}
 	return appendFloatSlow(b, f), nil
-}
-
-// appendFraction appends f, for 1e-6 <= |f| < 1 (a score, as a rule), as
-// strconv writes it in 'f' form, shortest: it has strconv write the same
-// shortest digits in 'e' form, which copies them at once where 'f' form
-// copies them byte by byte, and lays them out as 'f' form does, "0." and
-// as many zeros as the exponent says before them. It reports false,
-// appending nothing, when the digits do not lie below 1 (never for such
-// an f).
-func appendFraction(b []byte, f float64) ([]byte, bool) {
-	var buf [32]byte
-	e := strconv.AppendFloat(buf[:0], f, 'e', -1, 64) // [-]d[.ddd]e-0d
-	n := len(e)
-	if n < 5 || e[n-4] != 'e' || e[n-3] != '-' || e[n-2] != '0' || e[n-1] < '1' || e[n-1] > '7' {
-		return b, false
-	}
-	if e[0] == '-' {
-		b, e = append(b, '-'), e[1:]
-		n--
-	}
-	const zeros = "0.000000"
-	b = append(append(b, zeros[:2+e[n-1]-'1']...), e[0])
-	if n > 6 {
-		b = append(b, e[2:n-4]...) // the digits after the point
-	}
-	return b, true
 }
 
 // appendMillis appends f, when it is a whole number of thousandths (as a

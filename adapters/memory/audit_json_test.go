@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"strconv"
 	"testing"
 	"time"
 
@@ -111,6 +112,14 @@ func TestAuditJSONIsMarshal(t *testing.T) {
 	requireAuditIsMarshal(t, enc, &common, "nil rules, no note")
 	common.Explanation.Retrieval.Deferred, common.Explanation.Retrieval.Context = false, ""
 	requireAuditIsMarshal(t, enc, &common, "explanation not deferred")
+	// The rule judge's decision, written by hand too: every field set
+	// (above), lists nil or empty, no reason, not used.
+	for _, judge := range []domain.JudgeDecision{{}, {Asked: []string{}, Applicable: []string{}}, {Asked: []string{"r1"}, Used: true},
+		{Applicable: []string{"a\n<b>", "é"}, Reason: "unusable: \"x\"\n"}} {
+		common.Explanation.Retrieval.Judge = &judge
+		requireAuditIsMarshal(t, enc, &common, "rule judge")
+	}
+	common.Explanation.Retrieval.Judge = nil
 	odd := domain.Turn{Explanation: domain.NewExplanation()}
 	for _, f := range []float64{0, math.Copysign(0, -1), 1, -2.5, 1e-7, 3e-6, 1e20, 1e21, 123456789e-15, math.MaxFloat64, math.SmallestNonzeroFloat64} {
 		odd.Explanation.Candidates = append(odd.Explanation.Candidates, domain.RuleCandidate{RuleID: "r\u2028\xff", Score: f, Lexical: -f, Semantic: f,
@@ -179,14 +188,30 @@ func TestMillisAreStrconvs(t *testing.T) {
 	}
 }
 
-// A float between 1e-6 and 1 laid out from strconv's 'e' form is its 'f'
-// form byte for byte: over uniform and log-uniform draws, ratios as scores
-// are, the ends of the range and their neighbours, negated too.
+// A float between 1e-6 and 1 written by appendFraction (Schubfach) is
+// strconv's 'f' form byte for byte: over uniform and log-uniform draws,
+// ratios as scores are, decimals of every length, powers of two, the ends
+// of the range and their neighbours, negated too.
 func TestFractionsAreStrconvs(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	floats := []float64{1e-6, 0.1, 0.5, 0.9999999999999999, 1e-5, 0.000123, 1.0 / 3}
 	for _, f := range []float64{1e-6, 1} {
 		floats = append(floats, math.Nextafter(f, 0), math.Nextafter(f, 2))
+	}
+	// Powers of two, whose float below is nearer than the one above (a
+	// case of its own in Schubfach), and their neighbours.
+	for p := 1; p <= 20; p++ {
+		f := math.Ldexp(1, -p)
+		floats = append(floats, f, math.Nextafter(f, 0), math.Nextafter(f, 1))
+	}
+	// Decimals of every length up to 17 digits, whose shortest form may
+	// be a digit shorter than Schubfach's first guess, and their
+	// neighbours.
+	for m := 1; m <= 17; m++ {
+		for range 3000 {
+			f := float64(rng.Int64N(int64(math.Pow10(m)))) / math.Pow10(m)
+			floats = append(floats, f, math.Nextafter(f, 0), math.Nextafter(f, 1))
+		}
 	}
 	for range 100000 {
 		floats = append(floats, rng.Float64(), math.Pow(10, -6*rng.Float64()), float64(rng.IntN(1000))/float64(1+rng.IntN(100000)),
@@ -204,5 +229,52 @@ func TestFractionsAreStrconvs(t *testing.T) {
 			taken++
 		}
 	}
-	require.Greater(t, taken, 700000)
+	require.Greater(t, taken, 900000)
+}
+
+// putDigits writes strconv's digits: for every length, powers of ten and
+// their neighbours, and random bits.
+func TestPutDigitsIsStrconvs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	values := []uint64{0, 1, 9, math.MaxUint64}
+	for p := uint64(1); p <= 1e19; p *= 10 {
+		values = append(values, p-1, p, p+1)
+	}
+	for range 200000 {
+		values = append(values, rng.Uint64()>>rng.IntN(64))
+	}
+	var buf [20]byte
+	for _, d := range values {
+		i := putDigits(&buf, d)
+		require.Equal(t, strconv.FormatUint(d, 10), string(buf[i:]), "%d", d)
+	}
+}
+
+// appendEscaped quotes a string as json.Marshal does, byte for byte: over
+// strings drawn from pieces that need escaping or not (line breaks,
+// quotes, control bytes, HTML characters, U+2028 and U+2029, other
+// multi-byte runes, invalid and cut UTF-8), long runs of plain ones
+// between, and over random bytes.
+func TestEscapedIsMarshal(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	pieces := []string{"a", "Find out when the card was ordered.", "\n", "\r\n", "\t", `"`, `\`, "<", ">", "&", "\x00", "\x1f", "\x7f",
+		"\b", "\f", "é", "€", "😀", "\u2028", "\u2029", "\u2027", "\xff", "\xe2\x80", "\xed\xa0\x80", " "}
+	strs := []string{""}
+	for range 20000 {
+		var s []byte
+		for range rng.IntN(40) {
+			s = append(s, pieces[rng.IntN(len(pieces))]...)
+		}
+		strs = append(strs, string(s))
+		raw := make([]byte, rng.IntN(40))
+		for i := range raw {
+			raw[i] = byte(rng.Uint32())
+		}
+		strs = append(strs, string(raw))
+	}
+	for _, s := range strs {
+		want, err := json.Marshal(s)
+		require.NoError(t, err)
+		require.Equal(t, string(want), string(appendEscaped([]byte("x"), s)[1:]), "%q", s)
+	}
 }
