@@ -175,12 +175,7 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (_ *Prep
 	}
 	keyed, ok := keyedTurnOf(ctx)
 	if !ok {
-		turnID, err := uuid.NewV7()
-		if err != nil {
-			uc.release(ctx, lease)
-			return nil, domain.WrapError(domain.CodeInternal, err, "cannot allocate a turn id")
-		}
-		keyed.turnID = turnID.String()
+		keyed.turnID = newTurnID()
 	}
 	turn.policy, turn.session, turn.history, turn.lease, turn.pass = policy, session, lease.History(), lease, pass
 	turn.turnID, turn.request = keyed.turnID, keyed.request
