@@ -114,17 +114,24 @@ type PreparedTurn struct {
 	turnID     string
 	// request is the keyed request the turn answers, "" without a key.
 	request string
-	// deltas are the pieces of reply text released so far; keeper renews
-	// the lease while the turn runs. Kept here, the turn's one allocation,
-	// rather than each on its own.
-	deltas   []string
-	sink     ports.DeltaSink
-	keeper   renewer
-	renewCtx context.Context // what the keeper renews the lease under
+	// deltas are the pieces of reply text released so far (in firstDelta
+	// while there is one); keeper renews the lease while the turn runs.
+	// Kept here, the turn's one allocation, rather than each on its own.
+	deltas     []string
+	firstDelta [1]string
+	sink       ports.DeltaSink
+	keeper     renewer
+	// detached is the request's context without its cancellation: what
+	// the keeper renews the lease under, and the commit and the release
+	// run under.
+	detached detachedContext
 	turnCtx  deadlineContext // what the engine runs under (TurnTimeout)
 	// commitCtx and releaseCtx bound the commit's first attempt and the
 	// release, held here rather than allocated each.
 	commitCtx, releaseCtx deadlineContext
+	// turn is the turn's record (newTurn), which the store encodes and
+	// keeps no pointer to.
+	turn domain.Turn
 }
 
 // preparedCommand is the part of a ChatCommand a prepared turn keeps.
@@ -281,14 +288,15 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 	uc := p.uc
 	// What outlives the request (renewals, the commit, the release) runs
 	// under one context without its cancellation.
-	detached := context.WithoutCancel(ctx)
+	p.detached.parent = ctx
+	detached := &p.detached
 	defer uc.releaseIn(&p.releaseCtx, detached, p.lease)
-	p.keepLease(detached)
+	p.keepLease()
 	defer p.keeper.stop()
 	var spent domain.TokenUsage
 	defer func() { p.pass.Settle(spent) }()
 
-	p.sink = sink
+	p.sink, p.deltas = sink, p.firstDelta[:0]
 	turnCtx := &p.turnCtx
 	turnCtx.start(ctx, uc.cfg.TurnTimeout)
 	out, runErr := uc.engine.RunTurn(turnCtx, ports.TurnInput{
@@ -428,9 +436,10 @@ func (uc *ProcessMessage) tryCommit(ctx context.Context, lease ports.LeaseToken,
 }
 
 // newTurn is the turn record, with the pieces of text released (outcome
-// sets its response: the engine's, or what was released).
+// sets its response: the engine's, or what was released), made in the
+// prepared turn.
 func (p *PreparedTurn) newTurn(deltas []string) *domain.Turn {
-	return &domain.Turn{
+	p.turn = domain.Turn{
 		ID:           p.turnID,
 		TenantID:     p.cmd.TenantID,
 		AgentID:      p.cmd.AgentID,
@@ -446,22 +455,23 @@ func (p *PreparedTurn) newTurn(deltas []string) *domain.Turn {
 		Explanation:  domain.NewExplanation(),
 		Timings:      []domain.StepTiming{},
 	}
+	return &p.turn
 }
 
 // keepLease renews the turn's lease every third of its TTL until stopped,
 // so only a holder that stopped (it died, or lost the store) loses it. A
 // renewal that fails is tried at the next tick; one refused (the lease was
 // taken over) ends the renewals: the commit will be refused too. The
-// renewals live in the prepared turn: p.keeper.stop ends them.
-func (p *PreparedTurn) keepLease(ctx context.Context) {
-	p.renewCtx = ctx
+// renewals live in the prepared turn, under p.detached: p.keeper.stop
+// ends them.
+func (p *PreparedTurn) keepLease() {
 	p.keeper.start(p.uc.clock, p.uc.cfg.LeaseTTL/3, p)
 }
 
 // renew renews the lease (the turn is its keeper's renewal, which saves a
 // closure per turn) and reports whether to go on.
 func (p *PreparedTurn) renew() bool {
-	return !domain.IsCode(p.lease.Renew(p.renewCtx), domain.CodeSessionBusy)
+	return !domain.IsCode(p.lease.Renew(&p.detached), domain.CodeSessionBusy)
 }
 
 // commitFailed answers a turn whose commit did not succeed: with the turn
