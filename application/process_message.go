@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -57,6 +58,9 @@ type ProcessMessage struct {
 	clock    ports.Clock
 	gate     TurnGate
 	releases *Releases
+	// renewSlots are the timers turns renew their leases on, kept from
+	// turn to turn (renewSlot).
+	renewSlots sync.Pool
 }
 
 // NewProcessMessage wires the use case.
@@ -465,7 +469,7 @@ func (p *PreparedTurn) newTurn(deltas []string) *domain.Turn {
 // renewals live in the prepared turn, under p.detached: p.keeper.stop
 // ends them.
 func (p *PreparedTurn) keepLease() {
-	p.keeper.start(p.uc.clock, p.uc.cfg.LeaseTTL/3, p)
+	p.keeper.startPooled(p.uc.clock, p.uc.cfg.LeaseTTL/3, p, &p.uc.renewSlots)
 }
 
 // renew renews the lease (the turn is its keeper's renewal, which saves a
