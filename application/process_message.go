@@ -103,10 +103,7 @@ func (uc *ProcessMessage) releaseIn(attempt *deadlineContext, ctx context.Contex
 // PreparedTurn is a turn that passed every check and holds its session's
 // lease; Run it or Abort it.
 type PreparedTurn struct {
-	uc *ProcessMessage
-	// cmd is what the engine and the record read of the command: the
-	// whole command took a prepared turn to the next size class.
-	cmd     preparedCommand
+	uc      *ProcessMessage
 	policy  *domain.Policy
 	session *domain.Session
 	history []domain.HistoryEntry
@@ -114,14 +111,9 @@ type PreparedTurn struct {
 	pass    TurnPass
 	// budgetPass is pass's room when the gate is a budget (gateInto).
 	budgetPass pass
-	started    time.Time
-	turnID     string
-	// request is the keyed request the turn answers, "" without a key.
-	request string
-	// deltas are the pieces of reply text released so far (in firstDelta
-	// while there is one); keeper renews the lease while the turn runs.
+	// firstDelta holds the first piece of reply text released (the
+	// record's Deltas); keeper renews the lease while the turn runs.
 	// Kept here, the turn's one allocation, rather than each on its own.
-	deltas     []string
 	firstDelta [1]string
 	sink       ports.DeltaSink
 	keeper     renewer
@@ -133,15 +125,13 @@ type PreparedTurn struct {
 	// commitCtx and releaseCtx bound the commit's first attempt and the
 	// release, held here rather than allocated each.
 	commitCtx, releaseCtx deadlineContext
-	// turn is the turn's record (newTurn), which the store encodes and
-	// keeps no pointer to.
-	turn domain.Turn
-}
-
-// preparedCommand is the part of a ChatCommand a prepared turn keeps.
-type preparedCommand struct {
-	TenantID, AgentID, Message, RequestID string
-	Metadata                              map[string]any
+	// turn is the turn's record, which the store encodes and keeps no
+	// pointer to. From Prepare on it holds what the engine reads of the
+	// command, the turn's id and start, and the keyed request it answers
+	// ("" without a key); newTurn completes it. result is the client's
+	// view of it (ResultOf).
+	turn   domain.Turn
+	result ChatResult
 }
 
 // Prepare does everything that can fail before the engine starts:
@@ -167,8 +157,8 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (_ *Prep
 	// The gate may make a turn wait at the edge of its tenant's budget:
 	// before the lease, so that no session is held meanwhile. A budget's
 	// pass is held in the prepared turn, made here for it.
-	turn := &PreparedTurn{uc: uc, started: started, cmd: preparedCommand{TenantID: cmd.TenantID, AgentID: cmd.AgentID,
-		Message: cmd.Message, RequestID: cmd.RequestID, Metadata: cmd.Metadata}}
+	turn := &PreparedTurn{uc: uc, turn: domain.Turn{TenantID: cmd.TenantID, AgentID: cmd.AgentID,
+		Message: cmd.Message, RequestID: cmd.RequestID, Metadata: cmd.Metadata, CreatedAt: started}}
 	pass, err := uc.admit(ctx, cmd.TenantID, turn)
 	if err != nil {
 		return nil, err
@@ -189,7 +179,7 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (_ *Prep
 		keyed.turnID = newTurnID()
 	}
 	turn.policy, turn.session, turn.history, turn.lease, turn.pass = policy, session, lease.History(), lease, pass
-	turn.turnID, turn.request = keyed.turnID, keyed.request
+	turn.turn.ID, turn.turn.KeyedRequest = keyed.turnID, keyed.request
 	return turn, nil
 }
 
@@ -279,7 +269,7 @@ func (p *PreparedTurn) Abort(ctx context.Context) {
 func (p *PreparedTurn) SessionID() string { return p.session.ID }
 
 // TurnID is the id the turn will be recorded under.
-func (p *PreparedTurn) TurnID() string { return p.turnID }
+func (p *PreparedTurn) TurnID() string { return p.turn.ID }
 
 // Run executes the turn, streaming released reply text to sink, commits it
 // and releases the lease. A turn that fails or is interrupted (ctx ended,
@@ -300,28 +290,28 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 	var spent domain.TokenUsage
 	defer func() { p.pass.Settle(spent) }()
 
-	p.sink, p.deltas = sink, p.firstDelta[:0]
+	p.sink, p.turn.Deltas = sink, p.firstDelta[:0]
 	turnCtx := &p.turnCtx
 	turnCtx.start(ctx, uc.cfg.TurnTimeout)
 	out, runErr := uc.engine.RunTurn(turnCtx, ports.TurnInput{
 		Policy:     p.policy,
 		Session:    p.session,
 		TurnNumber: p.lease.Token().TurnNumber,
-		TurnID:     p.turnID,
-		Message:    p.cmd.Message,
-		Metadata:   p.cmd.Metadata,
+		TurnID:     p.turn.ID,
+		Message:    p.turn.Message,
+		Metadata:   p.turn.Metadata,
 		History:    p.history,
-		RequestID:  p.cmd.RequestID,
+		RequestID:  p.turn.RequestID,
 	}, p.record)
 	timedOut := errors.Is(turnCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 	turnCtx.stop()
 
-	turn := p.newTurn(p.deltas)
+	turn := p.newTurn()
 	if runErr = p.outcome(ctx, turn, out, runErr, timedOut); runErr == nil {
 		spent = out.Usage
 	}
 	now := uc.clock.Now()
-	turn.LatencyMS = now.Sub(p.started).Milliseconds()
+	turn.LatencyMS = now.Sub(turn.CreatedAt).Milliseconds()
 	turn.SessionAfter.AdvanceTurn(turn.TurnNumber, now)
 
 	// The turn is recorded even when the client is gone, so its outcome is
@@ -332,13 +322,14 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 	if runErr != nil {
 		return nil, runErr
 	}
-	return ResultOf(turn), nil
+	p.result.of(turn)
+	return &p.result, nil
 }
 
 // record releases reply text: it keeps it for the turn record and hands
 // it to the run's sink.
 func (p *PreparedTurn) record(d string) error {
-	p.deltas = append(p.deltas, d)
+	p.turn.Deltas = append(p.turn.Deltas, d)
 	if err := p.sink(d); err != nil {
 		return &clientGoneError{err: err}
 	}
@@ -357,7 +348,7 @@ func (p *PreparedTurn) outcome(ctx context.Context, turn *domain.Turn, out *port
 	}
 	runErr = classifyRunError(runErr, ctx, timedOut)
 	// What the client was sent before the failure, whole.
-	turn.Response = strings.Join(p.deltas, "")
+	turn.Response = strings.Join(turn.Deltas, "")
 	turn.Status, turn.ErrorCode = domain.TurnFailed, domain.ErrorCodeOf(runErr)
 	if ctx.Err() != nil || errors.As(runErr, new(*clientGoneError)) {
 		// The client left: nothing failed, the turn just has no audience.
@@ -439,27 +430,17 @@ func (uc *ProcessMessage) tryCommit(ctx context.Context, lease ports.LeaseToken,
 	return err
 }
 
-// newTurn is the turn record, with the pieces of text released (outcome
-// sets its response: the engine's, or what was released), made in the
-// prepared turn.
-func (p *PreparedTurn) newTurn(deltas []string) *domain.Turn {
-	p.turn = domain.Turn{
-		ID:           p.turnID,
-		TenantID:     p.cmd.TenantID,
-		AgentID:      p.cmd.AgentID,
-		AgentVersion: p.policy.Agent.Version,
-		SessionID:    p.session.ID,
-		TurnNumber:   p.lease.Token().TurnNumber,
-		RequestID:    p.cmd.RequestID,
-		Message:      p.cmd.Message,
-		Metadata:     p.cmd.Metadata,
-		Deltas:       deltas,
-		CreatedAt:    p.started,
-		KeyedRequest: p.request,
-		Explanation:  domain.NewExplanation(),
-		Timings:      []domain.StepTiming{},
-	}
-	return &p.turn
+// newTurn completes the turn record Prepare began, with the pieces of
+// text released (outcome sets its response: the engine's, or what was
+// released).
+func (p *PreparedTurn) newTurn() *domain.Turn {
+	t := &p.turn
+	t.AgentVersion = p.policy.Agent.Version
+	t.SessionID = p.session.ID
+	t.TurnNumber = p.lease.Token().TurnNumber
+	t.Explanation = domain.NewExplanation()
+	t.Timings = []domain.StepTiming{}
+	return t
 }
 
 // keepLease renews the turn's lease every third of its TTL until stopped,
@@ -525,7 +506,14 @@ func classifyRunError(err error, ctx context.Context, timedOut bool) error {
 
 // ResultOf builds the client's view of a committed turn.
 func ResultOf(t *domain.Turn) *ChatResult {
-	r := &ChatResult{
+	r := new(ChatResult)
+	r.of(t)
+	return r
+}
+
+// of sets r, a zero result, to the client's view of the committed turn t.
+func (r *ChatResult) of(t *domain.Turn) {
+	*r = ChatResult{
 		Response:     t.Response,
 		SessionID:    t.SessionID,
 		TurnID:       t.ID,
@@ -544,7 +532,6 @@ func ResultOf(t *domain.Turn) *ChatResult {
 			r.ToolsCalled = append(r.ToolsCalled, c.ToolID)
 		}
 	}
-	return r
 }
 
 // Chat runs a whole turn and returns the reply: Prepare then Run with a
