@@ -132,7 +132,7 @@ func (u *Idempotency) Do(ctx context.Context, req KeyedRequest, run func(context
 func (u *Idempotency) newClaim(req KeyedRequest, request string) ports.IdempotencyRecord {
 	now := u.clock.Now()
 	return ports.IdempotencyRecord{TenantID: req.TenantID, Key: req.Key, Fingerprint: req.Fingerprint,
-		Owner: uuid.NewString(), Request: request, TurnID: uuid.Must(uuid.NewV7()).String(),
+		Owner: uuid.NewString(), Request: request, TurnID: newTurnID(),
 		HeldUntil: now.Add(u.cfg.Hold), ExpiresAt: now.Add(u.cfg.TTL)}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -57,6 +58,9 @@ type ProcessMessage struct {
 	clock    ports.Clock
 	gate     TurnGate
 	releases *Releases
+	// renewSlots are the timers turns renew their leases on, kept from
+	// turn to turn (renewSlot).
+	renewSlots sync.Pool
 }
 
 // NewProcessMessage wires the use case.
@@ -99,10 +103,7 @@ func (uc *ProcessMessage) releaseIn(attempt *deadlineContext, ctx context.Contex
 // PreparedTurn is a turn that passed every check and holds its session's
 // lease; Run it or Abort it.
 type PreparedTurn struct {
-	uc *ProcessMessage
-	// cmd is what the engine and the record read of the command: the
-	// whole command took a prepared turn to the next size class.
-	cmd     preparedCommand
+	uc      *ProcessMessage
 	policy  *domain.Policy
 	session *domain.Session
 	history []domain.HistoryEntry
@@ -110,27 +111,27 @@ type PreparedTurn struct {
 	pass    TurnPass
 	// budgetPass is pass's room when the gate is a budget (gateInto).
 	budgetPass pass
-	started    time.Time
-	turnID     string
-	// request is the keyed request the turn answers, "" without a key.
-	request string
-	// deltas are the pieces of reply text released so far; keeper renews
-	// the lease while the turn runs. Kept here, the turn's one allocation,
-	// rather than each on its own.
-	deltas   []string
-	sink     ports.DeltaSink
-	keeper   renewer
-	renewCtx context.Context // what the keeper renews the lease under
+	// firstDelta holds the first piece of reply text released (the
+	// record's Deltas); keeper renews the lease while the turn runs.
+	// Kept here, the turn's one allocation, rather than each on its own.
+	firstDelta [1]string
+	sink       ports.DeltaSink
+	keeper     renewer
+	// detached is the request's context without its cancellation: what
+	// the keeper renews the lease under, and the commit and the release
+	// run under.
+	detached detachedContext
 	turnCtx  deadlineContext // what the engine runs under (TurnTimeout)
 	// commitCtx and releaseCtx bound the commit's first attempt and the
 	// release, held here rather than allocated each.
 	commitCtx, releaseCtx deadlineContext
-}
-
-// preparedCommand is the part of a ChatCommand a prepared turn keeps.
-type preparedCommand struct {
-	TenantID, AgentID, Message, RequestID string
-	Metadata                              map[string]any
+	// turn is the turn's record, which the store encodes and keeps no
+	// pointer to. From Prepare on it holds what the engine reads of the
+	// command, the turn's id and start, and the keyed request it answers
+	// ("" without a key); newTurn completes it. result is the client's
+	// view of it (ResultOf).
+	turn   domain.Turn
+	result ChatResult
 }
 
 // Prepare does everything that can fail before the engine starts:
@@ -156,8 +157,8 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (_ *Prep
 	// The gate may make a turn wait at the edge of its tenant's budget:
 	// before the lease, so that no session is held meanwhile. A budget's
 	// pass is held in the prepared turn, made here for it.
-	turn := &PreparedTurn{uc: uc, started: started, cmd: preparedCommand{TenantID: cmd.TenantID, AgentID: cmd.AgentID,
-		Message: cmd.Message, RequestID: cmd.RequestID, Metadata: cmd.Metadata}}
+	turn := &PreparedTurn{uc: uc, turn: domain.Turn{TenantID: cmd.TenantID, AgentID: cmd.AgentID,
+		Message: cmd.Message, RequestID: cmd.RequestID, Metadata: cmd.Metadata, CreatedAt: started}}
 	pass, err := uc.admit(ctx, cmd.TenantID, turn)
 	if err != nil {
 		return nil, err
@@ -175,15 +176,10 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (_ *Prep
 	}
 	keyed, ok := keyedTurnOf(ctx)
 	if !ok {
-		turnID, err := uuid.NewV7()
-		if err != nil {
-			uc.release(ctx, lease)
-			return nil, domain.WrapError(domain.CodeInternal, err, "cannot allocate a turn id")
-		}
-		keyed.turnID = turnID.String()
+		keyed.turnID = newTurnID()
 	}
 	turn.policy, turn.session, turn.history, turn.lease, turn.pass = policy, session, lease.History(), lease, pass
-	turn.turnID, turn.request = keyed.turnID, keyed.request
+	turn.turn.ID, turn.turn.KeyedRequest = keyed.turnID, keyed.request
 	return turn, nil
 }
 
@@ -273,7 +269,7 @@ func (p *PreparedTurn) Abort(ctx context.Context) {
 func (p *PreparedTurn) SessionID() string { return p.session.ID }
 
 // TurnID is the id the turn will be recorded under.
-func (p *PreparedTurn) TurnID() string { return p.turnID }
+func (p *PreparedTurn) TurnID() string { return p.turn.ID }
 
 // Run executes the turn, streaming released reply text to sink, commits it
 // and releases the lease. A turn that fails or is interrupted (ctx ended,
@@ -286,35 +282,36 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 	uc := p.uc
 	// What outlives the request (renewals, the commit, the release) runs
 	// under one context without its cancellation.
-	detached := context.WithoutCancel(ctx)
+	p.detached.parent = ctx
+	detached := &p.detached
 	defer uc.releaseIn(&p.releaseCtx, detached, p.lease)
-	p.keepLease(detached)
+	p.keepLease()
 	defer p.keeper.stop()
 	var spent domain.TokenUsage
 	defer func() { p.pass.Settle(spent) }()
 
-	p.sink = sink
+	p.sink, p.turn.Deltas = sink, p.firstDelta[:0]
 	turnCtx := &p.turnCtx
 	turnCtx.start(ctx, uc.cfg.TurnTimeout)
 	out, runErr := uc.engine.RunTurn(turnCtx, ports.TurnInput{
 		Policy:     p.policy,
 		Session:    p.session,
 		TurnNumber: p.lease.Token().TurnNumber,
-		TurnID:     p.turnID,
-		Message:    p.cmd.Message,
-		Metadata:   p.cmd.Metadata,
+		TurnID:     p.turn.ID,
+		Message:    p.turn.Message,
+		Metadata:   p.turn.Metadata,
 		History:    p.history,
-		RequestID:  p.cmd.RequestID,
+		RequestID:  p.turn.RequestID,
 	}, p.record)
 	timedOut := errors.Is(turnCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 	turnCtx.stop()
 
-	turn := p.newTurn(p.deltas)
+	turn := p.newTurn()
 	if runErr = p.outcome(ctx, turn, out, runErr, timedOut); runErr == nil {
 		spent = out.Usage
 	}
 	now := uc.clock.Now()
-	turn.LatencyMS = now.Sub(p.started).Milliseconds()
+	turn.LatencyMS = now.Sub(turn.CreatedAt).Milliseconds()
 	turn.SessionAfter.AdvanceTurn(turn.TurnNumber, now)
 
 	// The turn is recorded even when the client is gone, so its outcome is
@@ -325,13 +322,14 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 	if runErr != nil {
 		return nil, runErr
 	}
-	return ResultOf(turn), nil
+	p.result.of(turn)
+	return &p.result, nil
 }
 
 // record releases reply text: it keeps it for the turn record and hands
 // it to the run's sink.
 func (p *PreparedTurn) record(d string) error {
-	p.deltas = append(p.deltas, d)
+	p.turn.Deltas = append(p.turn.Deltas, d)
 	if err := p.sink(d); err != nil {
 		return &clientGoneError{err: err}
 	}
@@ -350,7 +348,7 @@ func (p *PreparedTurn) outcome(ctx context.Context, turn *domain.Turn, out *port
 	}
 	runErr = classifyRunError(runErr, ctx, timedOut)
 	// What the client was sent before the failure, whole.
-	turn.Response = strings.Join(p.deltas, "")
+	turn.Response = strings.Join(turn.Deltas, "")
 	turn.Status, turn.ErrorCode = domain.TurnFailed, domain.ErrorCodeOf(runErr)
 	if ctx.Err() != nil || errors.As(runErr, new(*clientGoneError)) {
 		// The client left: nothing failed, the turn just has no audience.
@@ -432,41 +430,33 @@ func (uc *ProcessMessage) tryCommit(ctx context.Context, lease ports.LeaseToken,
 	return err
 }
 
-// newTurn is the turn record, with the pieces of text released (outcome
-// sets its response: the engine's, or what was released).
-func (p *PreparedTurn) newTurn(deltas []string) *domain.Turn {
-	return &domain.Turn{
-		ID:           p.turnID,
-		TenantID:     p.cmd.TenantID,
-		AgentID:      p.cmd.AgentID,
-		AgentVersion: p.policy.Agent.Version,
-		SessionID:    p.session.ID,
-		TurnNumber:   p.lease.Token().TurnNumber,
-		RequestID:    p.cmd.RequestID,
-		Message:      p.cmd.Message,
-		Metadata:     p.cmd.Metadata,
-		Deltas:       deltas,
-		CreatedAt:    p.started,
-		KeyedRequest: p.request,
-		Explanation:  domain.NewExplanation(),
-		Timings:      []domain.StepTiming{},
-	}
+// newTurn completes the turn record Prepare began, with the pieces of
+// text released (outcome sets its response: the engine's, or what was
+// released).
+func (p *PreparedTurn) newTurn() *domain.Turn {
+	t := &p.turn
+	t.AgentVersion = p.policy.Agent.Version
+	t.SessionID = p.session.ID
+	t.TurnNumber = p.lease.Token().TurnNumber
+	t.Explanation = domain.NewExplanation()
+	t.Timings = []domain.StepTiming{}
+	return t
 }
 
 // keepLease renews the turn's lease every third of its TTL until stopped,
 // so only a holder that stopped (it died, or lost the store) loses it. A
 // renewal that fails is tried at the next tick; one refused (the lease was
 // taken over) ends the renewals: the commit will be refused too. The
-// renewals live in the prepared turn: p.keeper.stop ends them.
-func (p *PreparedTurn) keepLease(ctx context.Context) {
-	p.renewCtx = ctx
-	p.keeper.start(p.uc.clock, p.uc.cfg.LeaseTTL/3, p)
+// renewals live in the prepared turn, under p.detached: p.keeper.stop
+// ends them.
+func (p *PreparedTurn) keepLease() {
+	p.keeper.startPooled(p.uc.clock, p.uc.cfg.LeaseTTL/3, p, &p.uc.renewSlots)
 }
 
 // renew renews the lease (the turn is its keeper's renewal, which saves a
 // closure per turn) and reports whether to go on.
 func (p *PreparedTurn) renew() bool {
-	return !domain.IsCode(p.lease.Renew(p.renewCtx), domain.CodeSessionBusy)
+	return !domain.IsCode(p.lease.Renew(&p.detached), domain.CodeSessionBusy)
 }
 
 // commitFailed answers a turn whose commit did not succeed: with the turn
@@ -516,7 +506,14 @@ func classifyRunError(err error, ctx context.Context, timedOut bool) error {
 
 // ResultOf builds the client's view of a committed turn.
 func ResultOf(t *domain.Turn) *ChatResult {
-	r := &ChatResult{
+	r := new(ChatResult)
+	r.of(t)
+	return r
+}
+
+// of sets r, a zero result, to the client's view of the committed turn t.
+func (r *ChatResult) of(t *domain.Turn) {
+	*r = ChatResult{
 		Response:     t.Response,
 		SessionID:    t.SessionID,
 		TurnID:       t.ID,
@@ -535,7 +532,6 @@ func ResultOf(t *domain.Turn) *ChatResult {
 			r.ToolsCalled = append(r.ToolsCalled, c.ToolID)
 		}
 	}
-	return r
 }
 
 // Chat runs a whole turn and returns the reply: Prepare then Run with a

@@ -2,6 +2,7 @@ package application
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"focal/ports"
@@ -42,6 +43,27 @@ type renewer struct {
 	mu      sync.Mutex
 	timer   ports.Timer
 	stopped bool
+	// slot is the pooled timer the renewals run on, when start took one
+	// from a pool (startPooled): stop puts it back.
+	slot *renewSlot
+}
+
+// renewSlot is a renewal timer that outlives the renewals it served: set
+// once, with the call to fire, and handed from one renewer to the next
+// (startPooled), where a timer and its callback were two allocations a
+// turn. A slot goes back to its pool only when stopping its timer kept
+// the call from starting, so no call of its last owner's is still to run
+// once another owns it.
+type renewSlot struct {
+	timer ports.Timer
+	owner atomic.Pointer[renewer]
+	pool  *sync.Pool // the slot's, whose timers are all one clock's
+}
+
+func (s *renewSlot) fire() {
+	if r := s.owner.Load(); r != nil {
+		r.tick()
+	}
 }
 
 // start sets the timer for the first renewal.
@@ -50,6 +72,24 @@ func (r *renewer) start(clock ports.Clock, every time.Duration, renewal renewal)
 	defer r.mu.Unlock()
 	r.clock, r.every, r.renewal = clock, every, renewal
 	r.timer = clock.AfterFunc(every, r.tick)
+}
+
+// startPooled is start on a timer of slots, whose timers are clock's:
+// one a renewer before this one stopped, or a new one.
+func (r *renewer) startPooled(clock ports.Clock, every time.Duration, renewal renewal, slots *sync.Pool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.clock, r.every, r.renewal = clock, every, renewal
+	slot, _ := slots.Get().(*renewSlot)
+	if slot == nil {
+		slot = &renewSlot{pool: slots}
+		slot.owner.Store(r)
+		slot.timer = clock.AfterFunc(every, slot.fire)
+	} else {
+		slot.owner.Store(r)
+		slot.timer.Reset(every)
+	}
+	r.slot, r.timer = slot, slot.timer
 }
 
 // tick renews and re-arms the timer for the next renewal. The timer is
@@ -70,5 +110,9 @@ func (r *renewer) stop() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.stopped = true
-	r.timer.Stop()
+	if r.timer.Stop() && r.slot != nil {
+		r.slot.owner.Store(nil)
+		r.slot.pool.Put(r.slot)
+	}
+	r.slot = nil
 }

@@ -1,6 +1,8 @@
 package application
 
 import (
+	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -49,4 +51,61 @@ func TestRenewalsReArmOneTimer(t *testing.T) {
 	c.Advance(time.Minute)
 	require.Empty(t, renewed, "no renewal after stop")
 	require.Equal(t, int32(1), c.timers.Load(), "timers set for four renewals")
+}
+
+// Renewers started from one pool hand their timer on: the next renewer
+// runs on the timer the last one stopped, and only its own renewals
+// come, each a whole interval after it started; a timer whose call had
+// started when its renewer stopped is not handed on.
+func TestPooledRenewalsHandTheirTimerOn(t *testing.T) {
+	// A collection may empty a sync.Pool: none runs meanwhile.
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	c := &countingClock{Fake: clock.NewFake()}
+	var slots sync.Pool
+	calls := make(chan string, 4)
+	renewing := func(name string) renewFunc {
+		return func() bool {
+			calls <- name
+			return true
+		}
+	}
+	var first, second renewer
+	first.startPooled(c, 5*time.Second, renewing("first"), &slots)
+	c.Advance(2 * time.Second)
+	first.stop()
+	second.startPooled(c, 5*time.Second, renewing("second"), &slots)
+	if poolsKeep {
+		require.Equal(t, int32(1), c.timers.Load(), "the second renewer's timer is the first's")
+	}
+	c.Advance(4 * time.Second) // 6 s after the first started, 4 after the second
+	require.NoError(t, c.BlockUntilContext(t.Context(), 1))
+	require.Empty(t, calls, "no renewal before the second renewer's interval, none of the stopped one's")
+	c.Advance(time.Second)
+	select {
+	case name := <-calls:
+		require.Equal(t, "second", name)
+	case <-time.After(time.Minute):
+		t.Fatal("the second renewer's renewal did not come")
+	}
+	require.NoError(t, c.BlockUntilContext(t.Context(), 1)) // re-armed after the renewal
+	second.stop()
+
+	// A renewal that has started keeps its timer from the pool.
+	var third, fourth renewer
+	ran := make(chan struct{})
+	third.startPooled(c, 5*time.Second, renewFunc(func() bool { close(ran); return false }), &slots)
+	if poolsKeep {
+		require.Equal(t, int32(1), c.timers.Load(), "the third renewer's timer is the second's")
+	}
+	c.Advance(5 * time.Second)
+	select {
+	case <-ran:
+	case <-time.After(time.Minute):
+		t.Fatal("the third renewer's renewal did not come")
+	}
+	third.stop()
+	timers := c.timers.Load()
+	fourth.startPooled(c, 5*time.Second, renewing("fourth"), &slots)
+	defer fourth.stop()
+	require.Equal(t, timers+1, c.timers.Load(), "a fired timer was handed on")
 }

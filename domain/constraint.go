@@ -54,6 +54,44 @@ type CheckedText struct {
 	text       string
 	norm       string
 	normalised bool
+	// ascii is asciiYes when text is all ASCII, asciiNo when it is not,
+	// 0 before anything asked.
+	ascii uint8
+}
+
+const (
+	asciiYes = 1 + iota
+	asciiNo
+)
+
+// isASCII reports whether the text is all ASCII, found out once.
+func (t *CheckedText) isASCII() bool {
+	if t.ascii == 0 {
+		t.ascii = asciiNo
+		if asciiOnly(t.text) {
+			t.ascii = asciiYes
+		}
+	}
+	return t.ascii == asciiYes
+}
+
+// asciiOnly reports whether s is all ASCII, eight bytes at a time.
+func asciiOnly(s string) bool {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		b := s[i : i+8] // one bounds check; the loads combine into one
+		w := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+			uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+		if w&0x8080808080808080 != 0 {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // NewCheckedText returns text ready to be checked.
@@ -181,6 +219,15 @@ func indexNormalized(t *CheckedText, phrase string, from int) int {
 	if phrase == "" {
 		return -1
 	}
+	if t.isASCII() && plainPhrase(phrase) {
+		return indexFoldedASCII(t.text, phrase, from)
+	}
+	return indexInNormalized(t, phrase, from)
+}
+
+// indexInNormalized is indexNormalized by the normalised text: for any
+// text and phrase, and the reference indexFoldedASCII is tested against.
+func indexInNormalized(t *CheckedText, phrase string, from int) int {
 	// Most texts contain no forbidden phrase: search the normalised text
 	// first and build the map back to source offsets only for a hit.
 	text, n := t.text, t.normalisedText()
@@ -199,6 +246,116 @@ func indexNormalized(t *CheckedText, phrase string, from int) int {
 	}
 	return -1
 }
+
+// plainPhrase reports whether phrase is ASCII as NormalizeText writes it:
+// bytes it keeps as they are, in words one space apart. Such a phrase is
+// found in an ASCII text without normalising it (indexFoldedASCII).
+func plainPhrase(phrase string) bool {
+	for i := 0; i < len(phrase); i++ {
+		c := phrase[i]
+		if c == ' ' {
+			if i == 0 || i == len(phrase)-1 || phrase[i-1] == ' ' {
+				return false
+			}
+			continue
+		}
+		if c >= utf8.RuneSelf || !asciiKept[c] {
+			return false
+		}
+	}
+	return true
+}
+
+// indexFoldedASCII is indexNormalized on an ASCII text and a plain phrase
+// (plainPhrase), read off the text as it is: NormalizeText(text) then
+// holds text's bytes but white space, capitals lowered, and every run of
+// white space between two of them as one space, so a phrase's letter
+// meets a byte of text folded to lower case and its space meets a run of
+// white space; the byte before a match, or white space (a space, or
+// nothing, once normalised), tells a word boundary. Each place where the
+// phrase's first byte is, in either case, is tried.
+func indexFoldedASCII(text, phrase string, from int) int {
+	first := phrase[0]
+	other := first // the first byte's capital, when it is a letter
+	if 'a' <= first && first <= 'z' {
+		other = first - 'a' + 'A'
+	}
+	wordStart := isASCIIWord(first)
+	nextFirst, nextOther := -1, -1 // where each was last found, from at
+	for at := from; at < len(text); at++ {
+		if nextFirst < at {
+			nextFirst = indexByteFrom(text, first, at)
+		}
+		if other != first && nextOther < at && nextOther != len(text) {
+			if nextOther = indexByteFrom(text, other, at); nextOther < 0 {
+				nextOther = len(text) // none left: not looked for again
+			}
+		}
+		at = nextFirst
+		if other != first && (at < 0 || nextOther < at) {
+			at = nextOther
+		}
+		if at < 0 || at == len(text) {
+			return -1
+		}
+		if (at == 0 || !wordStart || !isASCIIWord(text[at-1])) && foldedPrefix(text[at:], phrase) {
+			return at
+		}
+	}
+	return -1
+}
+
+// indexByteFrom is the first index of c in s at from or after, or -1.
+func indexByteFrom(s string, c byte, from int) int {
+	i := strings.IndexByte(s[from:], c)
+	if i < 0 {
+		return -1
+	}
+	return from + i
+}
+
+// foldedPrefix reports whether s, folded as NormalizeText folds it, begins
+// with the plain phrase.
+func foldedPrefix(s, phrase string) bool {
+	j := 0
+	for k := 0; k < len(phrase); k++ {
+		c := phrase[k]
+		if c == ' ' {
+			if j >= len(s) || !asciiSpace[s[j]] {
+				return false
+			}
+			for j < len(s) && asciiSpace[s[j]] {
+				j++
+			}
+			continue
+		}
+		if j >= len(s) || lowerASCII(s[j]) != c {
+			return false
+		}
+		j++
+	}
+	return true
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c - 'A' + 'a'
+	}
+	return c
+}
+
+// isASCIIWord is isWordRune for an ASCII byte.
+func isASCIIWord(c byte) bool {
+	return 'a' <= c|0x20 && c|0x20 <= 'z' || '0' <= c && c <= '9'
+}
+
+// asciiSpace marks the ASCII bytes unicode.IsSpace holds white space.
+var asciiSpace = func() (t [256]bool) {
+	for c := range utf8.RuneSelf {
+		t[c] = unicode.IsSpace(rune(c))
+	}
+	return t
+}()
 
 // sourceOffset maps a byte offset of NormalizeText(text) back to text.
 func sourceOffset(text string, normAt int) int {

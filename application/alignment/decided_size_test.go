@@ -5,12 +5,12 @@ import (
 	"unsafe"
 )
 
-// TestDecidedFitsItsSizeClass keeps a turn's decisions, allocated once a
-// turn, within the 1024-byte size class: with the 8-byte header the
-// allocator puts before an object over 512 bytes that holds pointers, a
-// field more takes the next class, 1152 bytes.
-func TestDecidedFitsItsSizeClass(t *testing.T) {
-	if size := unsafe.Sizeof(decided{}); size+8 > 1024 {
-		t.Errorf("decided is %d bytes, over 1016", size)
+// TestTurnRunFitsItsSizeClass keeps what a turn allocates once (its
+// decisions, outcome and timings) within the 1792-byte size class: with
+// the 8-byte header the allocator puts before an object over 512 bytes
+// that holds pointers, 16 bytes more take the next class, 2048 bytes.
+func TestTurnRunFitsItsSizeClass(t *testing.T) {
+	if size := unsafe.Sizeof(turnRun{}); size+8 > 1792 {
+		t.Errorf("turnRun is %d bytes, over 1784", size)
 	}
 }

@@ -60,16 +60,12 @@ func nestedStart(cp *domain.CompiledPolicy, s *domain.Session, scores *matching)
 	if s.Scenario == nil || len(s.FlowStack)+1 >= domain.MaxFlowDepth {
 		return navigation{}, false
 	}
-	open := map[string]bool{s.Scenario.ScenarioID: true}
-	for _, p := range s.FlowStack {
-		open[p.ScenarioID] = true
-	}
 	threshold := cp.Settings.ScenarioEntryThreshold
 	var best *domain.Scenario
 	bestScore := threshold
 	for i := range cp.Policy.Scenarios {
 		sc := &cp.Policy.Scenarios[i]
-		if score := scores.message.Entry(sc.ID).Score; sc.Enabled && !open[sc.ID] && score >= bestScore && (best == nil || score > bestScore) {
+		if score := scores.message.Entry(sc.ID).Score; sc.Enabled && !flowOpen(s, sc.ID) && score >= bestScore && (best == nil || score > bestScore) {
 			best, bestScore = sc, score
 		}
 	}
@@ -82,6 +78,21 @@ func nestedStart(cp *domain.CompiledPolicy, s *domain.Session, scores *matching)
 		After:  &domain.ScenarioRef{ID: best.ID, Step: best.EntryStepID},
 		Reason: fmt.Sprintf("entry condition of %s scored %.2f ≥ %.2f; %s waits to resume", best.ID, bestScore, threshold, cur.ScenarioID)}
 	return navigation{decision: d, position: &domain.ScenarioPosition{ScenarioID: best.ID, StepID: best.EntryStepID}, nested: true}, true
+}
+
+// flowOpen reports whether the scenario id is s's active flow or one
+// waiting under it: a few to look through (at most MaxFlowDepth), where a
+// set of them was a map a turn.
+func flowOpen(s *domain.Session, id string) bool {
+	if s.Scenario.ScenarioID == id {
+		return true
+	}
+	for _, p := range s.FlowStack {
+		if p.ScenarioID == id {
+			return true
+		}
+	}
+	return false
 }
 
 // commandMove carries out a built-in command: both leave the flow (the

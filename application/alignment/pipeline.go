@@ -12,9 +12,10 @@ import (
 // decided and returns its own result; the session after the turn and the
 // explanation are each assembled once, from those results.
 func (e *Engine) RunTurn(ctx context.Context, in ports.TurnInput, sink ports.DeltaSink) (*ports.TurnOutcome, error) {
-	timer := &stepTimer{clock: e.clock, timings: make([]domain.StepTiming, 0, turnSteps)}
-	d, err := e.decide(ctx, in, timer)
-	if err != nil {
+	t := new(turnRun)
+	timer := &stepTimer{clock: e.clock, timings: t.timings[:0]}
+	d := &t.decided
+	if err := e.decide(ctx, in, timer, d); err != nil {
 		return nil, err
 	}
 	timer.begin()
@@ -24,18 +25,31 @@ func (e *Engine) RunTurn(ctx context.Context, in ports.TurnInput, sink ports.Del
 	scope := newReplyScope(d, in, calls, after)
 	var rep reply
 	timer.begin()
-	err = e.respond(ctx, scope, sink, &rep)
+	err := e.respond(ctx, scope, sink, &rep)
 	timer.end("generation")
 	if err != nil {
 		return nil, err
 	}
-	return outcome(d, calls, after, scope, &rep, timer), nil
+	outcome(&t.out, d, calls, after, scope, &rep, timer)
+	return &t.out, nil
 }
 
-// outcome assembles the turn's result once the reply is released. It is
-// its own function so that the explanation being built is not in RunTurn's
-// frame, which is on the stack while a streaming turn waits for the model.
-func outcome(d *decided, calls []domain.ToolCall, after *domain.Session, scope *replyScope, rep *reply, timer *stepTimer) *ports.TurnOutcome {
+// turnRun is what a turn allocates once: its decisions, its outcome and
+// the array of its step timings, which the outcome's Timings are. Each was
+// an allocation of its own; together they fit the 1792-byte size class
+// (decided alone is kept within 1024 bytes, the outcome took 512 and the
+// timings 240), one object where there were three.
+type turnRun struct {
+	decided decided
+	out     ports.TurnOutcome
+	timings [turnSteps]domain.StepTiming
+}
+
+// outcome assembles the turn's result in out once the reply is released.
+// It is its own function so that the explanation being built is not in
+// RunTurn's frame, which is on the stack while a streaming turn waits for
+// the model.
+func outcome(out *ports.TurnOutcome, d *decided, calls []domain.ToolCall, after *domain.Session, scope *replyScope, rep *reply, timer *stepTimer) {
 	// A terminal step answers this turn and ends its scenario; a flow
 	// waiting under it resumes.
 	if scope.step != nil && scope.step.Terminal {
@@ -47,7 +61,7 @@ func outcome(d *decided, calls []domain.ToolCall, after *domain.Session, scope *
 	usage := d.sel.usage
 	usage.Add(d.coll.usage)
 	usage.Add(rep.usage)
-	return &ports.TurnOutcome{
+	*out = ports.TurnOutcome{
 		Response:    rep.text,
 		Session:     after,
 		Explanation: explain(explanationParts{turn: d, calls: calls, rep: *rep, reask: scope.reask}),
@@ -82,8 +96,8 @@ type decided struct {
 	varsAt int32
 	// unexplained: the explanation leaves its examples and terms to the
 	// record's reader (Deps.DeferExplanations). It shares a word with
-	// varsAt, so that a decided, with its allocation header, fits the
-	// 1024-byte size class (1040 bytes took the 1152 one).
+	// varsAt, so that a turnRun, with its allocation header, fits the
+	// 1792-byte size class (a decided of 1040 bytes took the 2048 one).
 	unexplained bool
 	// in is the turn's input, which the recent turns and the reply read;
 	// recent are the turns before this one, read when a step first needs
@@ -94,19 +108,20 @@ type decided struct {
 	rel    releaser
 }
 
-// decide runs the steps up to the rule selection. Its steps run back to
+// decide runs the steps up to the rule selection, into d, a zero
+// decided of the turn's (turnRun). Its steps run back to
 // back, each timed from the end of the one before (one clock reading per
 // step), and with begin and end rather than in closures: a closure copies
 // the turn's input into its own frame, and every frame on this path
 // deepens the stack a streaming turn then waits for the model on.
-func (e *Engine) decide(ctx context.Context, in ports.TurnInput, timer *stepTimer) (*decided, error) {
+func (e *Engine) decide(ctx context.Context, in ports.TurnInput, timer *stepTimer, d *decided) error {
 	timer.begin()
 	lp, err := e.loadPolicy(ctx, in.Policy)
 	loaded := timer.end("policy")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	d := &decided{cp: lp.cp, now: lp.cp.Now(loaded), unexplained: e.deferExplanations && lp.vectors == nil}
+	d.cp, d.now, d.unexplained = lp.cp, lp.cp.Now(loaded), e.deferExplanations && lp.vectors == nil
 	d.similarity, d.note = e.messageSimilarity(ctx, lp, in.Message)
 	timer.end("embedding")
 	d.in = in
@@ -117,7 +132,7 @@ func (e *Engine) decide(ctx context.Context, in ports.TurnInput, timer *stepTime
 		asked, err = lastAsked(ctx, d.cp, pos, &d.recent)
 		timer.end("context")
 		if err != nil {
-			return nil, err
+			return err
 		}
 	}
 	scores := match(d.cp, in, d.similarity, asked, d.unexplained)
@@ -138,11 +153,11 @@ func (e *Engine) decide(ctx context.Context, in ports.TurnInput, timer *stepTime
 	err = e.selectRules(ctx, d, in, &cands, timer)
 	cands.release() // the selection holds copies
 	if err != nil {
-		return nil, err
+		return err
 	}
 	d.sel = explainMatches(d.sel, scores.message, d.cp)
 	markDigression(d, in)
-	return d, nil
+	return nil
 }
 
 // selectRules picks the rules that apply among the candidates: by the rule

@@ -52,6 +52,17 @@ func (r *Request) missing() []*domain.Extractor {
 	return out
 }
 
+// anyMissing reports whether missing has any: an asked variable that
+// nothing has read yet.
+func (r *Request) anyMissing() bool {
+	for _, name := range r.Asked {
+		if r.Variables.Get(name) != nil && !r.read(name) && r.Known[name] == nil {
+			return true
+		}
+	}
+	return false
+}
+
 // read reports whether the turn's deterministic extractions read name:
 // they are few (one per variable a step collects), so they are searched.
 func (r *Request) read(name string) bool {
@@ -139,6 +150,14 @@ func (t *Turn) Fill(ctx context.Context, req Request) (Result, error) {
 // Fill is Turn().Fill for a caller that fills once per turn by
 // construction: it makes no Turn.
 func (x *Extractor) Fill(ctx context.Context, req Request) (Result, error) {
+	if x.offline {
+		// The call is never made: whether any is missing is the answer,
+		// told without listing them.
+		if req.anyMissing() {
+			return Result{Note: NoteOffline}, nil
+		}
+		return Result{Note: NoteComplete}, nil
+	}
 	missing := req.missing()
 	if len(missing) == 0 {
 		return Result{Note: NoteComplete}, nil

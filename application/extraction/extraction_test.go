@@ -318,3 +318,36 @@ func TestAnOfflineModelGetsNoExtractionRequest(t *testing.T) {
 		assert.Equal(t, extraction.NoteOffline, got.Note)
 	}
 }
+
+// An offline model's fill tells whether anything was left to read
+// without listing what: it answers as a model answering ErrOffline does,
+// whatever the patterns read, the turn knew or the step asked.
+func TestAnOfflineFillAnswersAsAnOfflineCall(t *testing.T) {
+	set := returnsFlow(t)
+	called, err := extraction.New(&countingModel{err: ports.ErrOffline})
+	require.NoError(t, err)
+	x, err := extraction.New(offlineModel{t})
+	require.NoError(t, err)
+	requests := []extraction.Request{}
+	for _, msg := range []string{"hi", "AC-123456", "AC-123456, it was too tight", "it was too tight"} {
+		for _, known := range []map[string]any{nil, {"reason": "damaged"}, {"order_id": "AC-000001"},
+			{"order_id": "AC-000001", "reason": "damaged"}} {
+			requests = append(requests, request(set, msg, known))
+		}
+	}
+	for _, asked := range [][]string{nil, {"no_such_variable"}, {"purchase_date"}, {"order_id", "order_id"}} {
+		requests = append(requests, extraction.Request{Variables: set, Asked: asked, Message: "AC-123456", Now: turnTime,
+			Read: set.Extract(asked, "AC-123456", turnTime)})
+	}
+	notes := map[string]int{}
+	for _, req := range requests {
+		want, err := called.Fill(context.Background(), req)
+		require.NoError(t, err)
+		got, err := x.Fill(context.Background(), req)
+		require.NoError(t, err)
+		assert.Equal(t, want, got, "message %q, asked %v, known %v", req.Message, req.Asked, req.Known)
+		notes[got.Note]++
+	}
+	assert.Positive(t, notes[extraction.NoteOffline], "some requests left something to read")
+	assert.Positive(t, notes[extraction.NoteComplete], "some requests left nothing to read")
+}

@@ -1,0 +1,6 @@
+//go:build !race
+
+package application
+
+// poolsKeep: see pool_race_test.go.
+const poolsKeep = true
