@@ -301,6 +301,7 @@ type messageBuffers struct {
 	runWords []int32      // the words of the message's runs
 	runs     []textRun
 	kept     keptArrays
+	scores   MessageScores // the scores read into these arrays
 	// ahead are scores explained, from the aheadFrom-th, together with
 	// one asked for (see MessageScores.explainAt); aheadN of them.
 	ahead             [matcherExplained]ConditionScore
@@ -321,7 +322,7 @@ func (b *messageBuffers) put() {
 	}
 	clear(b.words)
 	b.kept.clear()
-	b.text = messageText{}
+	b.text, b.scores = messageText{}, MessageScores{}
 	b.ahead, b.aheadN = [matcherExplained]ConditionScore{}, 0
 	messageBufferPool.Put(b)
 }
