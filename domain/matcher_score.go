@@ -168,9 +168,13 @@ func (m *Matcher) scoreWith(text *messageText, in MatchInput, candidates []int, 
 	}
 	chosen := m.choose(scratch, acc, first, second, sem, candidates)
 	// Ranked by small keys, then written out in order: sorting the
-	// results themselves moved ten words a swap.
+	// results themselves moved ten words a swap. The best conditions come
+	// as bestLexical's heap left them, whose root is the worst: read from
+	// the end, they are nearly in order already, and sortRanked, whose
+	// order does not depend on the order it is given, moves far fewer.
 	keys := scratch.ranked[:0]
-	for _, c := range chosen {
+	for i := len(chosen) - 1; i >= 0; i-- {
+		c := chosen[i]
 		z := lexLogit(c)
 		r := rankedResult{lexical: sigmoid(z), margin: acc[c], cond: c}
 		r.score = r.lexical
