@@ -359,20 +359,28 @@ func readMessageTextIn(text string, scope int, b *messageBuffers) *messageText {
 // appendRuns appends one block's distinct features, in order (occ is
 // sorted by hash, then origin), to runs and their words to origins.
 func appendRuns(runs []textRun, origins []int32, occ []occurrence) ([]textRun, []int32) {
+	// Room for a run and a word an occurrence, made first (the callers'
+	// arrays have it): appending in the loop kept its values on the
+	// stack around each append's call to grow, which never came.
+	nr, no := len(runs), len(origins)
+	runs, origins = slices.Grow(runs, len(occ))[:nr+len(occ)], slices.Grow(origins, len(occ))[:no+len(occ)]
 	for i := 0; i < len(occ); {
 		h, o := occ[i].h, occ[i].origin
-		origins = append(origins, o)
+		origins[no] = o
+		no++
 		j := i + 1
 		for ; j < len(occ) && occ[j].h == h; j++ {
 			if occ[j].origin != o {
 				o = occ[j].origin
-				origins = append(origins, o)
+				origins[no] = o
+				no++
 			}
 		}
-		runs = append(runs, textRun{h: h, n: int32(j - i), hi: int32(len(origins))})
+		runs[nr] = textRun{h: h, n: int32(j - i), hi: int32(no)}
+		nr++
 		i = j
 	}
-	return runs, origins
+	return runs[:nr], origins[:no]
 }
 
 // vecBuffer holds a message vector's arrays between uses.
