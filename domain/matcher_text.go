@@ -40,6 +40,8 @@ func appendMatcherWords(out []matcherWord, text string, scope int) []matcherWord
 	start := 0 // the word being read is buf[start:]
 	for _, c := range text {
 		switch {
+		case c < utf8.RuneSelf && asciiWordBytes[c] != 0:
+			buf = append(buf, asciiWordBytes[c])
 		case unicode.IsLetter(c) || unicode.IsDigit(c):
 			buf = utf8.AppendRune(buf, unicode.ToLower(c))
 		case c == '\'' || c == '’' || c == '‘' || c == '`':
@@ -73,6 +75,19 @@ func appendMatcherWords(out []matcherWord, text string, scope int) []matcherWord
 	}
 	return s.out
 }
+
+// asciiWordBytes[c] is the ASCII letter or digit c as a word keeps it,
+// lower case, and 0 for any other c: what the first pass does with most
+// of a text, without asking unicode whether each is a letter and for its
+// lower case.
+var asciiWordBytes = func() (t [utf8.RuneSelf]byte) {
+	for c := range rune(utf8.RuneSelf) {
+		if unicode.IsLetter(c) || unicode.IsDigit(c) {
+			t[c] = byte(unicode.ToLower(c))
+		}
+	}
+	return t
+}()
 
 // textBuffer is appendMatcherWords' first pass's buffers, kept between
 // calls (textBuffers): the words and symbols read, and where each is.
