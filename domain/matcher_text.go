@@ -471,7 +471,9 @@ const maxASCIIGramWord = 62
 // hashes in the same order, read from bytes rather than from runes made
 // of the word first, the grams of each start at full length written four
 // at a time. A message's words are nearly all such, and their grams were
-// a fifth of reading it.
+// a seventh of scoring it besides its margins. It is written for grams
+// of matcherMinGram = 2 to matcherMaxGram = 5 characters:
+// TestFeaturesAreTheReferenceFeatures fails if they change.
 func appendASCIIGrams(dst []uint64, stem string) ([]uint64, bool) {
 	if len(stem) > maxASCIIGramWord {
 		return dst, false
