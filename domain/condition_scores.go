@@ -67,7 +67,10 @@ func (cp *CompiledPolicy) ScoreMessageUnexplained(text string) *MessageScores {
 
 func (cp *CompiledPolicy) scoreMessage(text string, similarity []float64, opts scoreOptions) *MessageScores {
 	bufs := messageBufferPool.Get().(*messageBuffers)
-	s := &MessageScores{cp: cp, bufs: bufs, text: readMessageTextIn(text, defaultMatcherTuning.negationScope, bufs),
+	// The scores live in the buffers too: a turn allocated them apart,
+	// and Release hands them back with the rest.
+	s := &bufs.scores
+	*s = MessageScores{cp: cp, bufs: bufs, text: readMessageTextIn(text, defaultMatcherTuning.negationScope, bufs),
 		similarity: cp.similarityOrNil(similarity), unexplained: opts&skipExplain != 0}
 	if cp.global == nil {
 		return s
@@ -77,17 +80,16 @@ func (cp *CompiledPolicy) scoreMessage(text string, similarity []float64, opts s
 	return s
 }
 
-// Release hands back the arrays the message was read into, for the next
-// message's scores: a caller done with s may call it, once, and then call
-// none of s's methods. What s's methods returned stays valid. Without
-// Release, the arrays are the collector's.
+// Release hands back the arrays the message was read into, and s itself,
+// for the next message's scores: a caller done with s may call it, once,
+// and then neither call s's methods nor read it again (another message's
+// scores may be in it). What s's methods returned stays valid. Without
+// Release, the arrays and s are the collector's.
 func (s *MessageScores) Release() {
 	if s.bufs == nil {
 		return
 	}
-	b := s.bufs
-	s.bufs, s.text, s.read = nil, nil, readMessage{}
-	b.put()
+	s.bufs.put() // empties s, which is in the buffers
 }
 
 func (cp *CompiledPolicy) similarityOrNil(similarity []float64) []float64 {

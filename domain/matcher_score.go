@@ -158,29 +158,8 @@ func (m *Matcher) scoreWith(text *messageText, in MatchInput, candidates []int, 
 	first, second := topTwo(acc)
 	sem := m.semanticEvidence(in.Semantic)
 
-	// Scores are compared as log-odds: the lexical one is linear in the
-	// margin and lead, the combination with the semantic one is a sum
-	// (naive Bayes: each signal's log-odds beyond what the lexical signal
-	// says of a message it knows nothing about), so ranking needs no
-	// exponential until the results are known.
-	lexLogit := func(c int) float64 {
-		return m.cal.logit([calibrationFeatures]float64{acc[c], lead(acc, c, first, second)})
-	}
 	chosen := m.choose(scratch, acc, first, second, sem, candidates)
-	// Ranked by small keys, then written out in order: sorting the
-	// results themselves moved ten words a swap.
-	keys := scratch.ranked[:0]
-	for _, c := range chosen {
-		z := lexLogit(c)
-		r := rankedResult{lexical: sigmoid(z), margin: acc[c], cond: c}
-		r.score = r.lexical
-		if sem != nil {
-			r.score = sigmoid(z + sem.logit(c) - m.priorLogit[c])
-		}
-		keys = append(keys, r)
-	}
-	scratch.ranked = keys
-	sortRanked(keys)
+	keys := m.rank(scratch, acc, first, second, sem, chosen)
 	var into *keptArrays
 	if keep {
 		into = kept
@@ -200,6 +179,39 @@ func (m *Matcher) scoreWith(text *messageText, in MatchInput, candidates []int, 
 		return out, readMessage{}
 	}
 	return out, readMessage{words: words, q: q, sem: sem}
+}
+
+// rank is the chosen conditions' results as scoreWith returns them,
+// ranked, given the margins acc (first and second the best two); the
+// list is the scratch's.
+func (m *Matcher) rank(scratch *scoreScratch, acc []float64, first, second int, sem *semanticEvidence, chosen []int) []rankedResult {
+	// Scores are compared as log-odds: the lexical one is linear in the
+	// margin and lead, the combination with the semantic one is a sum
+	// (naive Bayes: each signal's log-odds beyond what the lexical signal
+	// says of a message it knows nothing about), so ranking needs no
+	// exponential until the results are known.
+	lexLogit := func(c int) float64 {
+		return m.cal.logit([calibrationFeatures]float64{acc[c], lead(acc, c, first, second)})
+	}
+	// Ranked by small keys, then written out in order: sorting the
+	// results themselves moved ten words a swap. The best conditions come
+	// as bestLexical's heap left them, whose root is the worst: read from
+	// the end, they are nearly in order already, and sortRanked, whose
+	// order does not depend on the order it is given, moves far fewer.
+	keys := scratch.ranked[:0]
+	for i := len(chosen) - 1; i >= 0; i-- {
+		c := chosen[i]
+		z := lexLogit(c)
+		r := rankedResult{lexical: sigmoid(z), margin: acc[c], cond: c}
+		r.score = r.lexical
+		if sem != nil {
+			r.score = sigmoid(z + sem.logit(c) - m.priorLogit[c])
+		}
+		keys = append(keys, r)
+	}
+	scratch.ranked = keys
+	sortRanked(keys)
+	return keys
 }
 
 // rankedResult is a result of scoreIn as it is ranked: best score first,

@@ -87,12 +87,19 @@ func belowCut(acc []float64, c, first int, sign, cut float64) int {
 	// Counted from c so that the compiler sees every index in range.
 	rest := acc[c:]
 	k := 0
+	// Four at a time while all four are below, as a large matcher's
+	// margins nearly all are, then one at a time.
 	if sign > 0 {
+		for ; k < len(rest)-3 && rest[k] < cut && rest[k+1] < cut && rest[k+2] < cut && rest[k+3] < cut; k += 4 {
+		}
 		for k < len(rest) && rest[k] < cut {
 			k++
 		}
 	} else {
-		for neg := -cut; k < len(rest) && rest[k] > neg; k++ {
+		neg := -cut
+		for ; k < len(rest)-3 && rest[k] > neg && rest[k+1] > neg && rest[k+2] > neg && rest[k+3] > neg; k += 4 {
+		}
+		for ; k < len(rest) && rest[k] > neg; k++ {
 		}
 	}
 	return c + k

@@ -40,6 +40,8 @@ func appendMatcherWords(out []matcherWord, text string, scope int) []matcherWord
 	start := 0 // the word being read is buf[start:]
 	for _, c := range text {
 		switch {
+		case c < utf8.RuneSelf && asciiWordBytes[c] != 0:
+			buf = append(buf, asciiWordBytes[c])
 		case unicode.IsLetter(c) || unicode.IsDigit(c):
 			buf = utf8.AppendRune(buf, unicode.ToLower(c))
 		case c == '\'' || c == '’' || c == '‘' || c == '`':
@@ -73,6 +75,19 @@ func appendMatcherWords(out []matcherWord, text string, scope int) []matcherWord
 	}
 	return s.out
 }
+
+// asciiWordBytes[c] is the ASCII letter or digit c as a word keeps it,
+// lower case, and 0 for any other c: what the first pass does with most
+// of a text, without asking unicode whether each is a letter and for its
+// lower case.
+var asciiWordBytes = func() (t [utf8.RuneSelf]byte) {
+	for c := range rune(utf8.RuneSelf) {
+		if unicode.IsLetter(c) || unicode.IsDigit(c) {
+			t[c] = byte(unicode.ToLower(c))
+		}
+	}
+	return t
+}()
 
 // textBuffer is appendMatcherWords' first pass's buffers, kept between
 // calls (textBuffers): the words and symbols read, and where each is.
@@ -355,27 +370,36 @@ func featuresIn(buf *[]uint64, origins *[]int32, words []matcherWord) matcherFea
 		before := len(f.words)
 		f.appendWordFeatures(words, i)
 		if withOrigin {
-			for k := before; k < len(f.words); k++ {
-				f.origin[k] = int32(i)
-			}
+			fillOrigin(f.origin[before:len(f.words)], i)
 		}
-		runes = append(runes[:0], ' ')
-		for _, r := range w.stem {
-			if unicode.IsDigit(r) {
-				r = '0'
-			}
-			runes = append(runes, r)
-		}
-		runes = append(runes, ' ')
 		before = len(f.chars)
-		f.chars = appendCharGrams(f.chars, runes)
-		if withOrigin {
-			for range len(f.chars) - before {
-				f.origin = append(f.origin, int32(i))
+		if grams, ok := appendASCIIGrams(f.chars, w.stem); ok {
+			f.chars = grams
+		} else {
+			runes = append(runes[:0], ' ')
+			for _, r := range w.stem {
+				if unicode.IsDigit(r) {
+					r = '0'
+				}
+				runes = append(runes, r)
 			}
+			runes = append(runes, ' ')
+			f.chars = appendCharGrams(f.chars, runes)
+		}
+		if withOrigin {
+			n := len(f.origin)
+			f.origin = f.origin[:n+len(f.chars)-before]
+			fillOrigin(f.origin[n:], i)
 		}
 	}
 	return f
+}
+
+// fillOrigin sets every origin of o to word i.
+func fillOrigin(o []int32, i int) {
+	for k := range o {
+		o[k] = int32(i)
+	}
 }
 
 // featureCounts is how many word and character features appendFeatures
@@ -436,6 +460,57 @@ func charGramCount(n int) int {
 		c += max(0, n-g+1)
 	}
 	return c
+}
+
+// maxASCIIGramWord is the longest word appendASCIIGrams takes, in bytes.
+const maxASCIIGramWord = 62
+
+// appendASCIIGrams is appendCharGrams for stem padded with a space either
+// side, its digits folded to "0", when stem is ASCII and at most
+// maxASCIIGramWord bytes (ok false, dst unchanged, otherwise): the same
+// hashes in the same order, read from bytes rather than from runes made
+// of the word first, the grams of each start at full length written four
+// at a time. A message's words are nearly all such, and their grams were
+// a seventh of scoring it besides its margins. It is written for grams
+// of matcherMinGram = 2 to matcherMaxGram = 5 characters:
+// TestFeaturesAreTheReferenceFeatures fails if they change.
+func appendASCIIGrams(dst []uint64, stem string) ([]uint64, bool) {
+	if len(stem) > maxASCIIGramWord {
+		return dst, false
+	}
+	var pad [maxASCIIGramWord + 2]byte
+	pad[0] = ' '
+	var high byte
+	for k := 0; k < len(stem); k++ {
+		c := stem[k]
+		high |= c
+		if c-'0' <= 9 {
+			c = '0'
+		}
+		pad[k+1] = c
+	}
+	if high >= utf8.RuneSelf {
+		return dst, false
+	}
+	pad[len(stem)+1] = ' '
+	w := pad[:len(stem)+2]
+	start := fnvByte(fnvOffset, nsChar)
+	i := 0
+	for ; i+matcherMaxGram <= len(w); i++ {
+		g := w[i : i+matcherMaxGram]
+		h2 := fnvByte(fnvByte(start, g[0]), g[1])
+		h3 := fnvByte(h2, g[2])
+		h4 := fnvByte(h3, g[3])
+		dst = append(dst, h2, h3, h4, fnvByte(h4, g[4]))
+	}
+	for ; i < len(w)-1; i++ { // the last starts, shorter than full
+		h := fnvByte(start, w[i])
+		for _, c := range w[i+1:] {
+			h = fnvByte(h, c)
+			dst = append(dst, h)
+		}
+	}
+	return dst, true
 }
 
 // appendCharGrams appends the hash of every n-gram of runes with

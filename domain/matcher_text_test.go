@@ -1,6 +1,8 @@
 package domain
 
 import (
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"unicode"
@@ -160,5 +162,75 @@ func TestWordChecksPassEveryContractionAndNegation(t *testing.T) {
 		if !mayNegate(w) {
 			t.Errorf("mayNegate(%q) is false; it is a negation", w)
 		}
+	}
+}
+
+// referenceFeatures is featuresIn as it was before it read ASCII words'
+// grams from their bytes: every word's runes, digits folded, padded, then
+// appendCharGrams; origins appended one at a time.
+func referenceFeatures(words []matcherWord) matcherFeatures {
+	var f matcherFeatures
+	var origins []int32
+	for i, w := range words {
+		before := len(f.words)
+		f.appendWordFeatures(words, i)
+		for range len(f.words) - before {
+			origins = append(origins, int32(i))
+		}
+		runes := []rune{' '}
+		for _, r := range w.stem {
+			if unicode.IsDigit(r) {
+				r = '0'
+			}
+			runes = append(runes, r)
+		}
+		runes = append(runes, ' ')
+		f.chars = appendCharGrams(f.chars, runes)
+	}
+	// Word features' origins, then each gram's word.
+	for i, w := range words {
+		n := len(appendCharGrams(nil, append(append([]rune{' '}, []rune(w.stem)...), ' ')))
+		for range n {
+			origins = append(origins, int32(i))
+		}
+	}
+	f.origin = origins
+	return f
+}
+
+// Every message's features and their origins are the reference's, to the
+// hash, whatever its words: ASCII ones of every length around the longest
+// read from bytes, digits, and words that are not ASCII.
+func TestFeaturesAreTheReferenceFeatures(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	alphabet := []rune("abcdefghijklmnopqrstuvwxyz0123456789' éü€٣")
+	texts := slices.Clone(wordTexts)
+	for _, r := range readBanking77(t, "test.csv")[:300] {
+		texts = append(texts, r.text)
+	}
+	for range 300 {
+		var b strings.Builder
+		for range 1 + rng.IntN(8) {
+			n := rng.IntN(maxASCIIGramWord + 4)
+			for range n {
+				if rng.IntN(10) == 0 {
+					b.WriteRune(alphabet[rng.IntN(len(alphabet))])
+				} else {
+					b.WriteByte(byte('a' + rng.IntN(26)))
+				}
+			}
+			b.WriteByte(' ')
+		}
+		texts = append(texts, b.String())
+	}
+	var hashes []uint64
+	var origins []int32
+	for _, text := range texts {
+		words := matcherWords(text, 3)
+		want := referenceFeatures(words)
+		got := featuresIn(&hashes, &origins, words)
+		require.Equal(t, append([]uint64{}, want.words...), append([]uint64{}, got.words...), "%q: words", text)
+		require.Equal(t, append([]uint64{}, want.chars...), append([]uint64{}, got.chars...), "%q: grams", text)
+		require.Equal(t, append([]int32{}, want.origin...), append([]int32{}, got.origin...), "%q: origins", text)
 	}
 }

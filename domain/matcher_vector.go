@@ -301,6 +301,7 @@ type messageBuffers struct {
 	runWords []int32      // the words of the message's runs
 	runs     []textRun
 	kept     keptArrays
+	scores   MessageScores // the scores read into these arrays
 	// ahead are scores explained, from the aheadFrom-th, together with
 	// one asked for (see MessageScores.explainAt); aheadN of them.
 	ahead             [matcherExplained]ConditionScore
@@ -321,7 +322,7 @@ func (b *messageBuffers) put() {
 	}
 	clear(b.words)
 	b.kept.clear()
-	b.text = messageText{}
+	b.text, b.scores = messageText{}, MessageScores{}
 	b.ahead, b.aheadN = [matcherExplained]ConditionScore{}, 0
 	messageBufferPool.Put(b)
 }
@@ -358,20 +359,28 @@ func readMessageTextIn(text string, scope int, b *messageBuffers) *messageText {
 // appendRuns appends one block's distinct features, in order (occ is
 // sorted by hash, then origin), to runs and their words to origins.
 func appendRuns(runs []textRun, origins []int32, occ []occurrence) ([]textRun, []int32) {
+	// Room for a run and a word an occurrence, made first (the callers'
+	// arrays have it): appending in the loop kept its values on the
+	// stack around each append's call to grow, which never came.
+	nr, no := len(runs), len(origins)
+	runs, origins = slices.Grow(runs, len(occ))[:nr+len(occ)], slices.Grow(origins, len(occ))[:no+len(occ)]
 	for i := 0; i < len(occ); {
 		h, o := occ[i].h, occ[i].origin
-		origins = append(origins, o)
+		origins[no] = o
+		no++
 		j := i + 1
 		for ; j < len(occ) && occ[j].h == h; j++ {
 			if occ[j].origin != o {
 				o = occ[j].origin
-				origins = append(origins, o)
+				origins[no] = o
+				no++
 			}
 		}
-		runs = append(runs, textRun{h: h, n: int32(j - i), hi: int32(len(origins))})
+		runs[nr] = textRun{h: h, n: int32(j - i), hi: int32(no)}
+		nr++
 		i = j
 	}
-	return runs, origins
+	return runs[:nr], origins[:no]
 }
 
 // vecBuffer holds a message vector's arrays between uses.
@@ -440,52 +449,70 @@ type occurrence struct {
 // sortOccurrences fills occ (len(block) of them) with block's features
 // and their origins, ordered by hash, then origin, and returns it; tmp
 // (as long at least) is its scratch. A stable radix sort on each hash's
-// top 16 bits (two passes of a byte) puts them all but in place, and a
-// stable insertion pass comparing whole hashes finishes: it costs a
-// fraction of a comparison sort of (hash, origin) pairs, which was most
-// of reading a message. One byte was too few: a character n-gram's last
-// character reaches FNV's top bits only through carries, so the grams
-// of a word that share their first characters crowd into a few buckets
-// (about 580 hashes out of place a message, 50 after two bytes). A
+// top bits puts them all but in place, and a stable insertion pass
+// comparing whole hashes finishes: it costs a fraction of a comparison
+// sort of (hash, origin) pairs, which was most of reading a message. A
 // block's origins ascend already, as extractFeatures makes them, and
 // every pass keeps that order, so origins need no comparing. Each hash
 // moves with its origin, so neither the passes nor the runs read after
 // look a hash up by its position.
+//
+// How many top bits is a trade between summing where each bucket starts
+// and moving the hashes left out of place. A message's hundred and forty
+// character grams take two passes of occurrenceDigit bits: one pass of a
+// byte was too few, as a gram's last character reaches FNV's top bits
+// only through carries, so the grams of a word that share their first
+// characters crowd into a few buckets (580 moves a message, 66 after 14
+// bits, 49 after 16, where the two sums of 256 buckets cost more than
+// the moves they spared). Its twenty-odd word features take one pass of
+// fewDigit bits: by insertion alone, they moved a hundred times.
 func sortOccurrences(block []uint64, origin []int32, occ, tmp []occurrence) []occurrence {
 	n := len(block)
 	occ, tmp, origin = occ[:n], tmp[:n], origin[:n]
-	if n <= insertionOnly {
+	if n <= fewOccurrences {
+		var count [1 << fewDigit]int32
+		for _, h := range block {
+			count[h>>(64-fewDigit)]++
+		}
+		startsOfBuckets(count[:])
 		for k, h := range block {
-			occ[k] = occurrence{h, origin[k]}
+			d := h >> (64 - fewDigit)
+			occ[count[d]] = occurrence{h, origin[k]}
+			count[d]++
 		}
 		insertOccurrences(occ)
 		return occ
 	}
-	var low, high [256]int32 // by the hash's byte 6, then byte 7
+	const low = 64 - 2*occurrenceDigit // the lower pass's digit starts at this bit
+	var lower, upper [1 << occurrenceDigit]int32
 	for _, h := range block {
-		low[byte(h>>48)]++
-		high[byte(h>>56)]++
+		lower[(h>>low)%(1<<occurrenceDigit)]++
+		upper[h>>(64-occurrenceDigit)]++
 	}
-	startsOfBuckets(&low)
-	startsOfBuckets(&high)
+	startsOfBuckets(lower[:])
+	startsOfBuckets(upper[:])
 	for k, h := range block {
-		d := byte(h >> 48)
-		tmp[low[d]] = occurrence{h, origin[k]}
-		low[d]++
+		d := (h >> low) % (1 << occurrenceDigit)
+		tmp[lower[d]] = occurrence{h, origin[k]}
+		lower[d]++
 	}
 	for _, o := range tmp {
-		d := byte(o.h >> 56)
-		occ[high[d]] = o
-		high[d]++
+		d := o.h >> (64 - occurrenceDigit)
+		occ[upper[d]] = o
+		upper[d]++
 	}
 	insertOccurrences(occ)
 	return occ
 }
 
-// insertionOnly is the most hashes sortOccurrences sorts by insertion
-// alone: a message's word features, for which summing where 512 buckets
-// start costs more than the hashes out of place.
-const insertionOnly = 64
+// Radix digits of sortOccurrences, in bits: two passes of occurrenceDigit
+// for a block of more than fewOccurrences hashes, one of fewDigit for a
+// smaller one.
+const (
+	occurrenceDigit = 7
+	fewDigit        = 5
+	fewOccurrences  = 64
+)
 
 // insertOccurrences sorts occ by hash, stably, by insertion.
 func insertOccurrences(occ []occurrence) {
@@ -500,8 +527,9 @@ func insertOccurrences(occ []occurrence) {
 }
 
 // startsOfBuckets turns counts by bucket into where each bucket starts.
-// Four at a time, as it runs twice a block.
-func startsOfBuckets(count *[256]int32) {
+// Four at a time, as it runs twice a block; len(count) is a multiple of
+// four.
+func startsOfBuckets(count []int32) {
 	var sum int32
 	for d := 0; d < len(count)-3; d += 4 { // bounded so, with no index to check
 		c0, c1, c2, c3 := count[d], count[d+1], count[d+2], count[d+3]

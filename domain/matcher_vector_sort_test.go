@@ -41,7 +41,7 @@ func TestSortHashesSortsLikeSlicesSort(t *testing.T) {
 func TestSortOccurrencesSortsStablyByHash(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	var blocks [][]uint64
-	for _, n := range []int{0, 1, 2, 7, 100, 1000} {
+	for _, n := range []int{0, 1, 2, 7, fewOccurrences, fewOccurrences + 1, 100, 1000} {
 		for trial := range 20 {
 			hs := make([]uint64, n)
 			for i := range hs {
