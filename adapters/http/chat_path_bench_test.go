@@ -43,12 +43,10 @@ func (h chatPathRoutes) Register(_ *gin.RouterGroup, v1 *gin.RouterGroup) {
 	})
 }
 
-// BenchmarkChatPathOverHTTP is POST /v1/chat's HTTP path, the turn left
-// out, served by the production router and server settings to one client
-// on a kept-alive loopback connection, as the load bench's clients send
-// it: net/http's reading and writing, the middleware, the body's decoding
-// and the reply's encoding.
-func BenchmarkChatPathOverHTTP(b *testing.B) {
+// chatPathRouter is the production router serving chatPathRoutes, with
+// middleware added after the router's own, its settings, and a token it
+// accepts.
+func chatPathRouter(b *testing.B, middleware ...gin.HandlerFunc) (Config, http.Handler, string) {
 	gin.SetMode(gin.ReleaseMode)
 	const secret = "bench-secret-bench-secret-bench-secret"
 	auth, err := NewAuthenticator(AuthConfig{Secret: secret, Leeway: 5 * time.Second}, clock.System{})
@@ -62,16 +60,25 @@ func BenchmarkChatPathOverHTTP(b *testing.B) {
 		MatchedRules: []string{"store_hours"}, ToolsCalled: []string{}}
 	cfg := Config{MaxBodyBytes: 1 << 20, MaxHeaderBytes: 1 << 16, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second}
-	h := NewRouter(cfg, zap.NewNop(), auth, limits, []Routes{chatPathRoutes{limits: limits, res: res}})
-	srv := httptest.NewUnstartedServer(h)
-	srv.Config = NewServer(cfg, h, zap.NewNop())
-	srv.Start()
-	defer srv.Close()
-
+	h := NewRouter(cfg, zap.NewNop(), auth, limits, []Routes{chatPathRoutes{limits: limits, res: res}}, middleware...)
 	token, err := SignToken(secret, TokenRequest{TenantID: "550e8400-e29b-41d4-a716-446655440000", Tier: TierEnterprise, TTL: time.Hour}, time.Now())
 	if err != nil {
 		b.Fatal(err)
 	}
+	return cfg, h, token
+}
+
+// BenchmarkChatPathOverHTTP is POST /v1/chat's HTTP path, the turn left
+// out, served by the production router and server settings to one client
+// on a kept-alive loopback connection, as the load bench's clients send
+// it: net/http's reading and writing, the middleware, the body's decoding
+// and the reply's encoding.
+func BenchmarkChatPathOverHTTP(b *testing.B) {
+	cfg, h, token := chatPathRouter(b)
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config = NewServer(cfg, h, zap.NewNop())
+	srv.Start()
+	defer srv.Close()
 	host := strings.TrimPrefix(srv.URL, "http://")
 	body := `{"agent_id":"6ba7b810-9dad-11d1-80b4-00c04fd430c8","channel":"bench","user_channel_id":"ret-7","message":"where is your nearest store?"}`
 	request := []byte(fmt.Sprintf("POST /v1/chat HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n%s",
@@ -127,24 +134,7 @@ func (w *discardWriter) WriteHeader(status int)      { w.status = status }
 // drops the reply. What it counts is Focal's and gin's own work on every
 // request; measuredChatPath is callgrind's --toggle-collect target.
 func BenchmarkChatPathInProcess(b *testing.B) {
-	gin.SetMode(gin.ReleaseMode)
-	const secret = "bench-secret-bench-secret-bench-secret"
-	auth, err := NewAuthenticator(AuthConfig{Secret: secret, Leeway: 5 * time.Second}, clock.System{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	limits := NewRateLimits(RateLimitConfig{Free: 1e9, Pro: 1e9, Enterprise: 1e9, Window: time.Minute, MaxOpenStreams: 1, MaxInflightTurns: 128},
-		memory.NewRateLimiter(clock.System{}), clock.System{})
-	res := &application.ChatResult{Response: "Our stores are open Monday to Saturday from 9am to 8pm, and Sunday from 10am to 6pm.",
-		SessionID: "01a2148a-44a6-7119-bae0-b6d470ce28c6", TurnID: "01a2148a-44a6-7137-8d4c-39340af859e2",
-		MatchedRules: []string{"store_hours"}, ToolsCalled: []string{}}
-	cfg := Config{MaxBodyBytes: 1 << 20, MaxHeaderBytes: 1 << 16, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second}
-	h := NewRouter(cfg, zap.NewNop(), auth, limits, []Routes{chatPathRoutes{limits: limits, res: res}}, observe.NewMetrics(nil).GinMiddleware())
-	token, err := SignToken(secret, TokenRequest{TenantID: "550e8400-e29b-41d4-a716-446655440000", Tier: TierEnterprise, TTL: time.Hour}, time.Now())
-	if err != nil {
-		b.Fatal(err)
-	}
+	_, h, token := chatPathRouter(b, observe.NewMetrics(nil).GinMiddleware())
 	const body = `{"agent_id":"6ba7b810-9dad-11d1-80b4-00c04fd430c8","channel":"bench","user_channel_id":"ret-7","message":"where is your nearest store?"}`
 	reused := &reusedBody{}
 	req := httptest.NewRequest(http.MethodPost, "/v1/chat", reused)
