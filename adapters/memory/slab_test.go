@@ -245,10 +245,7 @@ func TestColdSessionsAnswerAsKeptInPlace(t *testing.T) {
 func testColdAnswersAsInPlace(t *testing.T, rng *rand.Rand) {
 	ttl := 20 * time.Minute
 	r := Retention{SessionTTL: ttl, MaxTurns: 6, SweepInterval: time.Minute}
-	start := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
-	cw, cg := clock.Fake{FakeClock: clockwork.NewFakeClockAt(start)}, clock.Fake{FakeClock: clockwork.NewFakeClockAt(start)}
-	want, got := New(cw, WithRetention(r)), New(cg, WithRetention(r))
-	want.coldOff = true
+	want, got, cw, cg := inPlaceAndCold(WithRetention(r))
 	plan := planSessions(rng, 800)
 	applyPlan(t, want, cw, plan)
 	applyPlan(t, got, cg, plan)
@@ -258,7 +255,7 @@ func testColdAnswersAsInPlace(t *testing.T, rng *rand.Rand) {
 	sweep := func(at time.Time) {
 		require.Equal(t, want.Sweep(at), got.Sweep(at))
 	}
-	at := start.Add(ttl + cw.Now().Sub(start)/2)
+	at := twinStart.Add(ttl + cw.Now().Sub(twinStart)/2)
 	sweep(at)
 	coldSessions(t, got, true)
 	requireSameReads(t, want, got, plan) // thaws every survivor
@@ -472,10 +469,7 @@ func TestFirstTurnKeptInEntry(t *testing.T) {
 // half of them each time, leave the slabs at most about twice what they
 // hold, and every session reads as in a store keeping them in place.
 func TestColdSlabsStayCompactWithoutSweeps(t *testing.T) {
-	start := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
-	cw, cg := clock.Fake{FakeClock: clockwork.NewFakeClockAt(start)}, clock.Fake{FakeClock: clockwork.NewFakeClockAt(start)}
-	want, got := New(cw), New(cg)
-	want.coldOff = true
+	want, got, cw, cg := inPlaceAndCold()
 	rng := rand.New(rand.NewPCG(5, 6))
 	plan := planSessions(rng, 600)
 	for i := range plan {
@@ -509,10 +503,7 @@ func TestColdSlabsStayCompactWithoutSweeps(t *testing.T) {
 // accounting true after every part, ends as compact as moving slabs whole,
 // and every session reads as in a store keeping them in place.
 func TestColdSlabsCompactInParts(t *testing.T) {
-	start := time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
-	cw, cg := clock.Fake{FakeClock: clockwork.NewFakeClockAt(start)}, clock.Fake{FakeClock: clockwork.NewFakeClockAt(start)}
-	want, got := New(cw), New(cg)
-	want.coldOff = true
+	want, got, cw, cg := inPlaceAndCold()
 	rng := rand.New(rand.NewPCG(9, 10))
 	plan := planSessions(rng, 800)
 	applyPlan(t, want, cw, plan)
@@ -582,3 +573,16 @@ func reuseMovingSlab(s *Store) bool {
 	}
 	return c.slabs[i] != nil
 }
+
+// inPlaceAndCold returns two stores made with opts, each on a fake clock
+// of its own at twinStart: want keeps idle sessions packed in place, the
+// reference for got, which lets them go cold.
+func inPlaceAndCold(opts ...Option) (want, got *Store, cw, cg clock.Fake) {
+	cw, cg = clock.Fake{FakeClock: clockwork.NewFakeClockAt(twinStart)}, clock.Fake{FakeClock: clockwork.NewFakeClockAt(twinStart)}
+	want, got = New(cw, opts...), New(cg, opts...)
+	want.coldOff = true
+	return want, got, cw, cg
+}
+
+// twinStart is when inPlaceAndCold's clocks start.
+var twinStart = time.Date(2026, 12, 5, 10, 0, 0, 0, time.UTC)
