@@ -176,6 +176,40 @@ func seededText(seeded []seeding) string {
 		strings.Join(parts, ", "), 100*minInScenario)
 }
 
+// settlingText says, from the runs, how long the bench waited for a quiet
+// machine before them (see quietWindow), and how many began without it.
+func settlingText(pairs []pairRow) string {
+	var waits []float64
+	var longest time.Duration
+	var longestRun string
+	loud := 0
+	for _, p := range pairs {
+		for _, side := range []struct {
+			name string
+			runs []loadRun
+		}{{"Focal", p.focal}, {"bare gin", p.gin}} {
+			for _, r := range side.runs {
+				waits = append(waits, r.Settled.waited.Seconds())
+				if !r.Settled.quiet {
+					loud++
+				}
+				if r.Settled.waited > longest || longestRun == "" {
+					longest, longestRun = r.Settled.waited, side.name+", "+p.config.label()
+				}
+			}
+		}
+	}
+	if len(waits) == 0 {
+		return ""
+	}
+	text := fmt.Sprintf(" Every run began on a quiet machine: the bench waited until all its processes together had used at most %.0f%% of one core over %s (Focal works on after a run: it packs the sessions the run left idle and collects garbage, which would slow the next run, bare gin's included); the waits took %.1f s at the median and %.1f s at the longest (before a %s run)",
+		100*quietBusy, quietWindow, median(waits), longest.Seconds(), longestRun)
+	if loud > 0 {
+		return text + fmt.Sprintf("; %d of %d runs began without quiet after %s.", loud, len(waits), quietLimit)
+	}
+	return text + "."
+}
+
 // addPair adds a configuration's runs, void when they talked as
 // returning users too few of whom the scenario held at its rule count.
 func (r *report) addPair(row pairRow) {
@@ -407,7 +441,7 @@ func (r *report) writeMethod(b *strings.Builder) {
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), r.elapsed.Round(time.Second))
 	fmt.Fprintf(b, "- Machine: %s; load average (1, 5, 15 min) at start → end: %s.\n", machine(), r.load)
 	b.WriteString("- Method: real processes on loopback. Load comes from `wrk` (closed loop, one thread) with a Lua script that varies users and messages and checks every answer: a run with any non-2xx status, socket error or body that is not a turn (`turn_id`, `session_id`, non-empty `response`) is void and never enters a figure. Each configuration runs as alternating pairs, Focal then a bare gin handler doing the same JSON work with the same script; throughput ratios are taken pair by pair, then the median. Returning users (`ret-*`) were each given " +
-		fmt.Sprint(historyTurns) + " turns first, the first meant to start the agent's scenario, and read back to check them." + seededText(r.seeded) + " Rules and messages are Banking77 phrasings (conditions from half of each intent's phrasings, recombined; messages from the other half). The model is the offline one (no model time), so a turn's latency is Focal's own work plus HTTP. Memory store with its default retention." + r.gc.text() + "\n\n")
+		fmt.Sprint(historyTurns) + " turns first, the first meant to start the agent's scenario, and read back to check them." + seededText(r.seeded) + " Rules and messages are Banking77 phrasings (conditions from half of each intent's phrasings, recombined; messages from the other half). The model is the offline one (no model time), so a turn's latency is Focal's own work plus HTTP. Memory store with its default retention." + r.gc.text() + settlingText(r.pairs) + "\n\n")
 }
 
 // writeTargets writes the table of targets and their verdicts.

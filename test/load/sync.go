@@ -88,17 +88,20 @@ func (b *bench) measurePairs(c syncConfig, f *focalProc, ginPID int, ginURL stri
 	for i := range b.runs {
 		spec.url, spec.serverPID = f.url, f.cmd.Process.Pid
 		var prof chan profileResult
+		var profileRun func()
 		if i == b.runs/2 {
 			prof = make(chan profileResult, 1)
-			go func() {
-				p, err := cpuProfile(f.debug, b.duration-time.Second)
-				if err == nil && b.profiles != "" {
-					err = keepProfiles(b.profiles, c.label(), f.debug, p)
-				}
-				prof <- profileResult{p, err}
-			}()
+			profileRun = func() {
+				go func() {
+					p, err := cpuProfile(f.debug, b.duration-time.Second)
+					if err == nil && b.profiles != "" {
+						err = keepProfiles(b.profiles, c.label(), f.debug, p)
+					}
+					prof <- profileResult{p, err}
+				}()
+			}
 		}
-		focal, err := b.wrk.run(spec)
+		focal, err := b.quietRun(spec, profileRun)
 		if err != nil {
 			return row, err
 		}
@@ -111,13 +114,28 @@ func (b *bench) measurePairs(c syncConfig, f *focalProc, ginPID int, ginURL stri
 			}
 		}
 		spec.url, spec.serverPID = ginURL, ginPID
-		gin, err := b.wrk.run(spec)
+		gin, err := b.quietRun(spec, nil)
 		if err != nil {
 			return row, err
 		}
 		row.focal, row.gin = append(row.focal, focal), append(row.gin, gin)
 	}
 	return row, nil
+}
+
+// quietRun waits for a quiet machine (see quietWindow), calls started
+// when set, and runs spec.
+func (b *bench) quietRun(spec wrkSpec, started func()) (loadRun, error) {
+	settled, err := machineQuiet.wait()
+	if err != nil {
+		return loadRun{}, fmt.Errorf("waiting for a quiet machine: %w", err)
+	}
+	if started != nil {
+		started()
+	}
+	r, err := b.wrk.run(spec)
+	r.Settled = settled
+	return r, err
 }
 
 type profileResult struct {

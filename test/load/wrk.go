@@ -34,6 +34,8 @@ type loadRun struct {
 	// ServerCPU is the CPU time the server under load used during the run
 	// (0: not measured), LoadCPU wrk's own.
 	ServerCPU, LoadCPU time.Duration `json:"-"`
+	// Settled is how the wait for a quiet machine before the run went.
+	Settled settling `json:"-"`
 }
 
 // Void reports why a run must be thrown out, or "" when every answer was a
