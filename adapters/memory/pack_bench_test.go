@@ -1,0 +1,44 @@
+package memory
+
+import (
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+
+	"focal/adapters/clock"
+)
+
+// BenchmarkPackNewUsers is the idle worker's work, under the store's lock,
+// for each of b.N new users' sessions of one recorded turn all gone idle
+// at once, as after a burst of new users: pack encodes each session and
+// chills it into the slabs, in holds of idleBatch sessions and idleBytes
+// (the pauses between them left out). Run it with -benchtime Nx;
+// packMeasured is the callgrind --toggle-collect target, its Ir over N the
+// cost of packing one session.
+func BenchmarkPackNewUsers(b *testing.B) {
+	c := clock.NewFake()
+	s := New(c)
+	commitRecorded(b, s, b.N, 1)
+	c.Advance(packAfter + time.Second)
+	runtime.GC()
+	var before, after syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	b.ResetTimer()
+	packMeasured(s)
+	b.StopTimer()
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	b.ReportMetric(float64(after.Minflt-before.Minflt)/float64(b.N), "faults/op")
+	b.ReportMetric(float64(s.cold.alive)/float64(b.N), "record-B/op")
+	if len(s.sessions) != 0 {
+		b.Fatalf("%d sessions left hot", len(s.sessions))
+	}
+}
+
+//go:noinline
+func packMeasured(s *Store) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.pack(s.now(), idleBatch, idleBytes) {
+	}
+}
