@@ -455,9 +455,25 @@ func TestCommitReusesTheNewerJSON(t *testing.T) {
 	for _, kept := range turns {
 		require.Nil(t, kept.liveJSON, "turn %d", kept.number)
 	}
-	whole, err := s2.Decode(nil, []byte(turns[len(turns)-1].after))
+	whole, err := s2.Decode(nil, []byte(newestAfter(s, sess.ID)))
 	require.NoError(t, err)
 	require.Equal(t, string(last), string(whole))
+}
+
+// newestAfter is what the newest kept turn of session id holds of its
+// SessionAfter, where the session is: in its entry, or in its cold record
+// (the entry it went cold from no longer holds it). The caller holds s.mu.
+func newestAfter(s *Store, id string) string {
+	if e, ok := s.sessions[id]; ok {
+		return e.turns[len(e.turns)-1].after
+	}
+	h, _ := s.cold.findID(id)
+	after := ""
+	s.cold.record(h).eachTurn(func(t *storedTurn) bool {
+		after = t.after
+		return true
+	})
+	return after
 }
 
 // Where retention keeps no more than wholeAfterEvery turns, a read

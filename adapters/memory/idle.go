@@ -2,6 +2,8 @@ package memory
 
 import (
 	"time"
+
+	"github.com/klauspost/compress/s2"
 	"unique"
 
 	"focal/domain"
@@ -184,27 +186,25 @@ func (s *Store) view(e *sessionEntry) (*domain.Session, error) {
 }
 
 // packable reports whether e's snapshot can go: it is its newest turn's
-// SessionAfter, which that turn holds encoded whole, encoding it with enc
-// when it holds it live only. (pack also waits until no turn holds or
+// SessionAfter, which that turn holds encoded whole, or whose JSON after
+// is then, made with enc and valid until enc's next use, for the caller
+// to keep (see chillAfter). (pack also waits until no turn holds or
 // awaits the lease.) The caller holds s.mu.
-func (s *Store) packable(e *sessionEntry, enc *encoder) bool {
+func (s *Store) packable(e *sessionEntry, enc *encoder) (after []byte, ok bool) {
 	if e.snap == nil || len(e.turns) == 0 {
-		return false
+		return nil, false
 	}
 	newest := e.turns[len(e.turns)-1]
 	if newest.liveAfter != e.snap {
-		return false
+		return nil, false
 	}
-	if !newest.hasAfter() {
-		// Encoded under the lock, once per session that goes idle: a
-		// commit no longer encodes its session (see storedTurn.liveAfter).
-		b, err := enc.encodeSession(e.snap, newest.liveJSON)
-		if err != nil {
-			return false // no JSON form: it stays live
-		}
-		newest.after, newest.delta = string(b), false
+	if newest.hasAfter() {
+		return nil, true
 	}
-	return true
+	// Encoded under the lock, once per session that goes idle: a commit
+	// no longer encodes its session (see storedTurn.liveAfter).
+	after, err := enc.sessionJSON(e.snap, newest.liveJSON)
+	return after, err == nil // no JSON form: it stays live
 }
 
 // pack lets go the snapshot of each session unused for packAfter before
@@ -235,16 +235,27 @@ func (s *Store) pack(now int64, limit, bytes int) (more bool) {
 			s.used.add(e, e.touched)
 		case e.snap == nil:
 			bytes -= s.chill(e) // thawed by a read (see thaw)
-		case s.packable(e, getEncoder(&enc)):
-			for _, t := range []time.Time{e.snap.LastActivityAt, e.snap.UpdatedAt} {
-				e.touched = max(e.touched, t.UnixNano())
-			}
-			e.turns[len(e.turns)-1].liveAfter, e.turns[len(e.turns)-1].liveJSON = nil, nil
-			e.snap = nil
-			bytes -= s.chill(e)
+		default:
+			bytes -= s.packOne(e, getEncoder(&enc))
 		}
 	}
 	return true
+}
+
+// packOne lets go of e's snapshot when it can (see packable) and chills
+// e, returning the bytes it copied into the slabs. The caller holds s.mu.
+func (s *Store) packOne(e *sessionEntry, enc *encoder) int {
+	after, ok := s.packable(e, enc)
+	if !ok {
+		return 0
+	}
+	for _, t := range []time.Time{e.snap.LastActivityAt, e.snap.UpdatedAt} {
+		e.touched = max(e.touched, t.UnixNano())
+	}
+	newest := e.turns[len(e.turns)-1]
+	newest.liveAfter, newest.liveJSON = nil, nil
+	e.snap = nil
+	return s.chillAfter(e, enc, after)
 }
 
 // chill moves e, packed, from the maps the collector scans into s.cold
@@ -252,18 +263,27 @@ func (s *Store) pack(now int64, limit, bytes int) (more bool) {
 // JSON, which all but sessions with no JSON form do, and its record is
 // at most maxRecord long; it returns the bytes it copied. The caller
 // holds s.mu, and no turn holds or awaits e's lease.
-func (s *Store) chill(e *sessionEntry) int {
+func (s *Store) chill(e *sessionEntry) int { return s.chillAfter(e, nil, nil) }
+
+// chillAfter is chill for e whose newest turn does not hold its
+// SessionAfter yet, when after (its JSON) is not nil: compressed by enc
+// into the turn when e stays where it is, else straight into e's record
+// in the slab, with no copy of its own on the heap.
+func (s *Store) chillAfter(e *sessionEntry, enc *encoder, after []byte) int {
 	size := recordSize(e)
-	if s.coldOff || size > maxRecord {
-		return 0
-	}
-	for _, t := range e.turns {
-		if t.record != nil || !t.hasAfter() {
-			return 0 // it stays packed in place
+	if after != nil {
+		// The most it may take compressed, so that the slab has room.
+		if size += s2.MaxEncodedLen(len(after)); !s.coldable(e, size, true) {
+			newest := e.turns[len(e.turns)-1]
+			newest.after, newest.delta = string(enc.compress(after)), false
+			after, size = nil, recordSize(e)
 		}
 	}
+	if !s.coldable(e, size, after != nil) {
+		return 0 // it stays packed in place
+	}
 	active := s.active[e.key()] == e.id()
-	s.cold.put(e, size, active)
+	n := s.cold.put(e, size, active, after)
 	if active {
 		delete(s.active, e.key())
 	}
@@ -271,7 +291,22 @@ func (s *Store) chill(e *sessionEntry) int {
 		s.forgetTurn(t)
 	}
 	delete(s.sessions, e.id())
-	return size
+	return n
+}
+
+// coldable reports whether e, whose record takes at most size bytes, can
+// go cold (see chill); pending says its newest turn's SessionAfter goes
+// into the record from elsewhere (see chillAfter).
+func (s *Store) coldable(e *sessionEntry, size int, pending bool) bool {
+	if s.coldOff || size > maxRecord {
+		return false
+	}
+	for i, t := range e.turns {
+		if t.record != nil || !t.hasAfter() && !(pending && i == len(e.turns)-1) {
+			return false
+		}
+	}
+	return true
 }
 
 // thaw moves the cold session of h back into the maps, packed as chill

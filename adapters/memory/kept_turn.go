@@ -177,19 +177,20 @@ func (e *encoder) compress(raw []byte) []byte {
 	return s2.Encode(e.compressed[:cap(e.compressed)], raw)
 }
 
-// encodeSession returns sess kept whole: its JSON (Session.AppendJSON,
-// json.Marshal's bytes) compressed, valid until the next encode or
-// compress. raw is that JSON when the caller has it (see
-// storedTurn.liveJSON), else nil.
-func (e *encoder) encodeSession(sess *domain.Session, raw []byte) ([]byte, error) {
-	if raw == nil {
-		var err error
-		if raw, err = sess.AppendJSON(e.older[:0]); err != nil {
-			return nil, err
-		}
-		e.older = raw
+// sessionJSON returns sess's JSON (Session.AppendJSON, json.Marshal's
+// bytes), valid until the next sessionJSON: raw when the caller has it
+// (see storedTurn.liveJSON), else made in the encoder's scratch space.
+// Kept whole, it is compressed (see compress and appendCompressed).
+func (e *encoder) sessionJSON(sess *domain.Session, raw []byte) ([]byte, error) {
+	if raw != nil {
+		return raw, nil
 	}
-	return e.compress(raw), nil
+	raw, err := sess.AppendJSON(e.older[:0])
+	if err != nil {
+		return nil, err
+	}
+	e.older = raw
+	return raw, nil
 }
 
 // decodeKept reads into v what encoder.encode made.

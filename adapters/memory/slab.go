@@ -4,9 +4,12 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"math"
+	"slices"
 	"strings"
 	"unique"
 	"unsafe"
+
+	"github.com/klauspost/compress/s2"
 
 	"focal/domain"
 )
@@ -240,8 +243,10 @@ func recordSize(e *sessionEntry) int {
 	return n
 }
 
-// appendRecord appends e's record, kept under handle h, to b.
-func appendRecord(b []byte, e *sessionEntry, h, names uint32, active bool) []byte {
+// appendRecord appends e's record, kept under handle h, to b. after, when
+// not nil, is the JSON of the newest turn's SessionAfter, which the turn
+// does not hold: the record holds it compressed, as the turn would have.
+func appendRecord(b []byte, e *sessionEntry, h, names uint32, active bool, after []byte) []byte {
 	le := binary.LittleEndian
 	start := len(b)
 	b = le.AppendUint32(b, 0) // its length, set below
@@ -258,7 +263,7 @@ func appendRecord(b []byte, e *sessionEntry, h, names uint32, active bool) []byt
 	b = appendString(b, e.ids)
 	b = appendString(b, string(e.status))
 	b = le.AppendUint32(b, uint32(len(e.turns)))
-	for _, t := range e.turns {
+	for i, t := range e.turns {
 		b = le.AppendUint64(b, uint64(t.number))
 		for _, end := range t.ends {
 			b = le.AppendUint32(b, end)
@@ -268,10 +273,25 @@ func appendRecord(b []byte, e *sessionEntry, h, names uint32, active bool) []byt
 			delta = 1
 		}
 		b = appendString(append(b, delta), t.text)
-		b = appendString(b, t.after)
+		if after != nil && i == len(e.turns)-1 {
+			b = appendCompressed(b, after)
+		} else {
+			b = appendString(b, t.after)
+		}
 	}
 	le.PutUint32(b[start:], uint32(len(b)-start))
 	return b
+}
+
+// appendCompressed appends raw compressed as encoder.compress compresses
+// it, as a string of a record (u32 length, bytes), compressing it in
+// place: no copy of it is made elsewhere.
+func appendCompressed(b, raw []byte) []byte {
+	at := len(b) + 4
+	b = slices.Grow(b, 4+s2.MaxEncodedLen(len(raw)))[:at]
+	n := len(s2.Encode(b[at:cap(b)], raw))
+	binary.LittleEndian.PutUint32(b[at-4:], uint32(n))
+	return b[:at+n]
 }
 
 func appendString(b []byte, s string) []byte {
@@ -306,19 +326,22 @@ func (c *coldStore) nameNumber(names unique.Handle[channelNames]) uint32 {
 	return n
 }
 
-// put keeps e, packed, as a record of size bytes (recordSize); active
-// says it is its channel key's active session.
-func (c *coldStore) put(e *sessionEntry, size int, active bool) {
+// put keeps e, packed, as a record of at most size bytes (recordSize,
+// and the most after may take compressed, see appendRecord); active says
+// it is its channel key's active session. It returns the record's size.
+func (c *coldStore) put(e *sessionEntry, size int, active bool, after []byte) int {
 	h := c.handle()
 	names := c.nameNumber(e.names)
 	slab := c.slabFor(size)
 	off := len(c.slabs[slab])
-	c.slabs[slab] = appendRecord(c.slabs[slab], e, h, names, active)
-	c.live[slab] += size
-	c.written += size
-	c.alive += size
+	c.slabs[slab] = appendRecord(c.slabs[slab], e, h, names, active, after)
+	n := len(c.slabs[slab]) - off
+	c.live[slab] += n
+	c.written += n
+	c.alive += n
 	c.slots[h] = place(slab, off)
 	c.index(e, names, active, h)
+	return n
 }
 
 // handle returns a free handle.

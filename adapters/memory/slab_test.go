@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"github.com/klauspost/compress/s2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -308,7 +309,7 @@ func TestColdRecordReadsBackAsItsEntry(t *testing.T) {
 			continue // closed: a snapshot of its own, kept live
 		}
 		active := s.active[e.key()] == e.id()
-		cold.put(e, recordSize(e), active)
+		cold.put(e, recordSize(e), active, nil)
 		h, ok := cold.findID(p.id)
 		require.True(t, ok)
 		r := cold.record(h)
@@ -324,6 +325,44 @@ func TestColdRecordReadsBackAsItsEntry(t *testing.T) {
 			require.Equal(t, et, *bt, "turn %d", i)
 		}
 	}
+}
+
+// A record whose newest turn's SessionAfter is compressed straight into
+// it, as packing a session going cold does, is byte for byte the record of
+// the turn holding it compressed; at any offset of a slab with room for it
+// or without.
+func TestRecordCompressesTheNewestAfterAsTheTurn(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	c := clock.NewFake()
+	s := New(c, WithRetention(Retention{MaxTurns: 6}))
+	s.coldOff = true
+	plan := planSessions(rng, 300)
+	applyPlan(t, s, c, plan)
+	s.Sweep(c.Now().Add(packAfter + time.Second))
+	checked := 0
+	for _, p := range plan {
+		e := s.sessions[p.id]
+		if e.snap != nil {
+			continue // closed: a snapshot of its own, kept live
+		}
+		active := rng.IntN(2) == 0
+		want := appendRecord(nil, e, 7, 3, active, nil)
+		newest := e.turns[len(e.turns)-1]
+		kept := newest.after
+		raw, err := s2.Decode(nil, []byte(kept))
+		require.NoError(t, err)
+		newest.after = ""
+		prefix := []byte(randomText(rng, rng.IntN(100)))
+		b := make([]byte, len(prefix), len(prefix)+rng.IntN(2*len(want)))
+		copy(b, prefix)
+		got := appendRecord(b, e, 7, 3, active, raw)
+		newest.after = kept
+		require.Equal(t, string(prefix), string(got[:len(prefix)]))
+		require.Equal(t, string(want), string(got[len(prefix):]), "session %s", p.id)
+		require.LessOrEqual(t, len(want), recordSize(e)-len(kept)+s2.MaxEncodedLen(len(raw)), "the room chillAfter asks for")
+		checked++
+	}
+	require.Greater(t, checked, 200)
 }
 
 // A hash clash between cold sessions' keys leaves each found by its own
