@@ -47,6 +47,12 @@ type sessionEntry struct {
 	idLen uint32
 	// queued is set while the entry is in Store.used.
 	queued bool
+	// active is set while the entry is its channel key's active session
+	// (Store.active maps its key to its id); gone once it left
+	// Store.sessions (dropped, or cold), never to come back: a session
+	// thawed is an entry of its own. Packing reads them rather than look
+	// the session up in two maps of every session in use.
+	active, gone bool
 	// created is the snapshot's CreatedAt, in Unix ns.
 	created int64
 	// touched (Unix ns) is when a turn last read or wrote the session:
@@ -227,7 +233,7 @@ func (s *Store) pack(now int64, limit, bytes int) (more bool) {
 			return false
 		}
 		switch {
-		case s.sessions[e.id()] != e:
+		case e.gone:
 			// Dropped since it was queued.
 		case s.leases[e.id()] != nil:
 			s.used.add(e, now) // in use: look again later
@@ -282,15 +288,8 @@ func (s *Store) chillAfter(e *sessionEntry, enc *encoder, after []byte) int {
 	if !s.coldable(e, size, after != nil) {
 		return 0 // it stays packed in place
 	}
-	active := s.active[e.key()] == e.id()
-	n := s.cold.put(e, size, active, after)
-	if active {
-		delete(s.active, e.key())
-	}
-	for _, t := range e.turns {
-		s.forgetTurn(t)
-	}
-	delete(s.sessions, e.id())
+	n := s.cold.put(e, size, e.active, after)
+	s.drop(e)
 	return n
 }
 
@@ -317,7 +316,7 @@ func (s *Store) thaw(h uint32) *sessionEntry {
 	s.sessions[e.id()] = e
 	s.hotPeak = max(s.hotPeak, len(s.sessions))
 	if active {
-		s.active[e.key()] = e.id()
+		s.active[e.key()], e.active = e.id(), true
 	}
 	for _, t := range e.turns {
 		s.turnByID[t.id()] = t

@@ -29,7 +29,7 @@ func (s *Store) findOrCreateActive(req *ports.LockRequest) (id string, created b
 	}
 	e := s.newEntry(candidate)
 	s.sessions[e.id()] = e
-	s.active[e.key()] = e.id()
+	s.active[e.key()], e.active = e.id(), true
 	s.hotPeak = max(s.hotPeak, len(s.sessions))
 	return e.id(), true, nil
 }
@@ -158,9 +158,7 @@ func (s *Store) CloseSession(ctx context.Context, tenantID, sessionID string, at
 	closed.Close(at)
 	closed.Freeze()
 	e.setSnap(closed)
-	if s.active[e.key()] == e.id() {
-		delete(s.active, e.key())
-	}
+	s.inactive(e)
 	return closed.Clone(), nil
 }
 
@@ -179,13 +177,22 @@ func (s *Store) DeleteSession(ctx context.Context, tenantID, sessionID string) e
 	return nil
 }
 
-// drop forgets a session and its turns; the caller holds s.mu.
+// drop forgets a session and its turns, for good: it was deleted or
+// expired, or went cold (see chill). The caller holds s.mu.
 func (s *Store) drop(e *sessionEntry) {
-	if s.active[e.key()] == e.id() {
-		delete(s.active, e.key())
-	}
+	s.inactive(e)
 	for _, t := range e.turns {
 		s.forgetTurn(t)
 	}
 	delete(s.sessions, e.id())
+	e.gone = true
+}
+
+// inactive makes e no longer its channel key's active session; the
+// caller holds s.mu.
+func (s *Store) inactive(e *sessionEntry) {
+	if e.active {
+		delete(s.active, e.key())
+		e.active = false
+	}
 }

@@ -50,6 +50,9 @@ type coldStore struct {
 	// nameNumbers.
 	names       []unique.Handle[channelNames]
 	nameNumbers map[unique.Handle[channelNames]]uint32
+	// lastNames is the number nameNumber returned last, looked at before
+	// nameNumbers: sessions going cold together mostly name the same few.
+	lastNames uint32
 	// moving is the slab compactPart is emptying, if base is set.
 	moving slabMove
 }
@@ -314,7 +317,11 @@ func (c *coldStore) record(h uint32) coldRecord {
 
 // nameNumber numbers names, once.
 func (c *coldStore) nameNumber(names unique.Handle[channelNames]) uint32 {
+	if int(c.lastNames) < len(c.names) && c.names[c.lastNames] == names {
+		return c.lastNames
+	}
 	if n, ok := c.nameNumbers[names]; ok {
+		c.lastNames = n
 		return n
 	}
 	if c.nameNumbers == nil {
@@ -322,7 +329,7 @@ func (c *coldStore) nameNumber(names unique.Handle[channelNames]) uint32 {
 	}
 	n := uint32(len(c.names))
 	c.names = append(c.names, names)
-	c.nameNumbers[names] = n
+	c.nameNumbers[names], c.lastNames = n, n
 	return n
 }
 

@@ -214,6 +214,7 @@ func coldSessions(t *testing.T, s *Store, compacted bool) int {
 		live[slab] += len(r)
 	}
 	require.True(t, slices.Equal(live, c.live), "live bytes %v, counted %v", c.live, live)
+	requireEntryFlags(t, s)
 	written, alive := 0, 0
 	for i, b := range c.slabs {
 		written += len(b)
@@ -226,6 +227,22 @@ func coldSessions(t *testing.T, s *Store, compacted bool) int {
 		}
 	}
 	return n
+}
+
+// requireEntryFlags checks what each session in use says of itself
+// against the maps: it is there (not gone), and active exactly when its
+// channel key's active session is it. The caller holds s.mu.
+func requireEntryFlags(t *testing.T, s *Store) {
+	t.Helper()
+	flagged := 0
+	for id, e := range s.sessions {
+		require.False(t, e.gone, "session %s", id)
+		require.Equal(t, s.active[e.key()] == id, e.active, "session %s", id)
+		if e.active {
+			flagged++
+		}
+	}
+	require.Len(t, s.active, flagged, "every active session is one in use, flagged")
 }
 
 // A store keeping idle sessions cold answers everything as one keeping
