@@ -185,3 +185,21 @@ func TestIdleRunStopsBetweenHolds(t *testing.T) {
 	p, _ := countPacked(s, backlog)
 	require.Equal(t, idleBatch, p, "one hold's sessions")
 }
+
+// A run of the idle work pauses between two holds of the lock, once per
+// hold that packed sessions, and not before compacting when no slab needs
+// it: each pause costs the machine some 55 us of CPU.
+func TestIdleRunPausesOncePerHold(t *testing.T) {
+	c := clock.NewFake()
+	s := New(c)
+	backlog := idleBacklog(t, s, 3*idleBatch)
+	c.Advance(packAfter + time.Second)
+	w := &IdleWorker{store: s, wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	s.idleRun(w)
+	p, cold := countPacked(s, backlog)
+	require.Equal(t, [2]int{len(backlog), len(backlog)}, [2]int{p, cold})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	require.False(t, s.cold.compacting())
+	require.Equal(t, 3, w.pauses, "one after each hold that packed a batch")
+}

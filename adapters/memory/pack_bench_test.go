@@ -42,3 +42,33 @@ func packMeasured(s *Store) {
 	for s.pack(s.now(), idleBatch, idleBytes) {
 	}
 }
+
+// BenchmarkIdleRunNewUsers is a run of the idle worker over b.N new
+// users' sessions gone idle at once, as BenchmarkPackNewUsers, with its
+// pauses between holds of the lock: the CPU time the process spent (user
+// and system, collections and the scheduler's wake-ups included) and the
+// pauses, per session. Run it with -benchtime Nx.
+func BenchmarkIdleRunNewUsers(b *testing.B) {
+	c := clock.NewFake()
+	s := New(c)
+	commitRecorded(b, s, b.N, 1)
+	c.Advance(packAfter + time.Second)
+	runtime.GC()
+	w := &IdleWorker{store: s, wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	before := cpuTime()
+	b.ResetTimer()
+	s.idleRun(w)
+	b.StopTimer()
+	b.ReportMetric(float64(cpuTime()-before)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(w.pauses)/float64(b.N), "pauses/op")
+	if len(s.sessions) != 0 {
+		b.Fatalf("%d sessions left hot", len(s.sessions))
+	}
+}
+
+// cpuTime is the CPU time the process has used, in ns.
+func cpuTime() int64 {
+	var r syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &r)
+	return r.Utime.Nano() + r.Stime.Nano()
+}

@@ -682,5 +682,9 @@ func (c *coldStore) compactPart(budget int) (more bool) {
 	return c.compactable() && c.written-c.alive < m.dead // else moving more may not help
 }
 
+// compacting reports whether compactPart has work: a slab it is emptying,
+// or slabs to move together.
+func (c *coldStore) compacting() bool { return c.moving.base != nil || c.compactable() }
+
 // compactable reports whether compactSome has slabs to move together.
 func (c *coldStore) compactable() bool { return c.written-c.alive > c.alive+2*slabSize }
