@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -82,6 +84,41 @@ func TestExplanationTimesTheRuleJudge(t *testing.T) {
 	r := h.run("return my order")
 	assert.Equal(t, []string{"policy", "embedding", "matching", "variables", "scenario", "retrieval", "rule_judge", "tools", "generation"},
 		stepNames(r.Timings))
+}
+
+// tickingClock moves on a millisecond at each reading, and counts them;
+// its timers are the system's.
+type tickingClock struct {
+	clock.System
+	mu    sync.Mutex
+	now   time.Time
+	reads int
+}
+
+func (c *tickingClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(time.Millisecond)
+	c.reads++
+	return c.now
+}
+
+// The steps tile the run: the clock is read at the turn's start and at
+// each step's end, and nothing else, so each step of a clock that ticks
+// once a reading took one tick (a step that read the clock at its own
+// start, too, would take none, and the step after it two).
+func TestStepTimingsTakeOneReadingAStep(t *testing.T) {
+	for _, judge := range []bool{false, true} {
+		clk := &tickingClock{now: time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)}
+		m := newFakeModel(say("Hello.")).answerJSON(say(`{"applicable": ["ret"]}`))
+		h := newHarness(t, judgedPolicy(judge), m, func(d *Deps) { d.Clock = clk })
+		r := h.run("return my order")
+		require.NotEmpty(t, r.Timings)
+		for _, s := range r.Timings {
+			assert.Equal(t, 1.0, s.DurationMS, s.Step)
+		}
+		assert.Equal(t, len(r.Timings)+1, clk.reads, "judge %v", judge)
+	}
 }
 
 func TestPolicyCompiledOncePerVersion(t *testing.T) {
