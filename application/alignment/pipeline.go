@@ -22,9 +22,10 @@ func (e *Engine) RunTurn(ctx context.Context, in ports.TurnInput, sink ports.Del
 	// selection by score, the session after the tools, the reply's scope)
 	// counts to the step after it, so the timings add up to the engine's
 	// run, as the trace lays their spans end to end (observe), and the
-	// clock is read once a step.
-	calls := e.runTools(ctx, d.cp, in, d.now, d.toolJobs(in), d.toolVars)
-	timer.end("tools")
+	// clock is read once a step that ran.
+	jobs := d.toolJobs(in)
+	calls := e.runTools(ctx, d.cp, in, d.now, jobs, d.toolVars)
+	timer.endRan("tools", len(jobs) > 0)
 	after := sessionAfter(in, d, calls)
 	scope := newReplyScope(d, in, calls, after)
 	var rep reply
@@ -126,7 +127,7 @@ func (e *Engine) decide(ctx context.Context, in ports.TurnInput, timer *stepTime
 	}
 	d.cp, d.now, d.unexplained = lp.cp, lp.cp.Now(loaded), e.deferExplanations && lp.vectors == nil
 	d.similarity, d.note = e.messageSimilarity(ctx, lp, in.Message)
-	timer.end("embedding")
+	timer.endRan("embedding", lp.vectors != nil)
 	d.in = in
 	d.recent = recentTurns{store: e.history, in: &d.in, want: *d.cp.Settings.HistoryTurns}
 	var asked string
@@ -202,6 +203,18 @@ func (s *stepTimer) end(name string) time.Time {
 	s.timings = append(s.timings, domain.StepTiming{Step: name, DurationMS: ms(now.Sub(s.last))})
 	s.last = now
 	return now
+}
+
+// endRan is end for a step that ran, and for one that had nothing to do
+// (no embedder, no tool to call) a zero step without a reading of the
+// clock: what little it took counts to the step after it, as the time
+// between steps does.
+func (s *stepTimer) endRan(name string, ran bool) {
+	if ran {
+		s.end(name)
+		return
+	}
+	s.timings = append(s.timings, domain.StepTiming{Step: name})
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
