@@ -176,17 +176,19 @@ type pass struct {
 // into space of the caller's (a PreparedTurn's) rather than allocate it:
 // every turn is admitted.
 type gateInto interface {
-	admitInto(ctx context.Context, tenantID string, into *pass) (TurnPass, error)
+	admitInto(ctx context.Context, tenantID string, into *pass, now time.Time) (TurnPass, error)
 }
 
 // Admit implements TurnGate.
 func (g *BudgetGate) Admit(ctx context.Context, tenantID string) (TurnPass, error) {
-	return g.admitInto(ctx, tenantID, nil)
+	return g.admitInto(ctx, tenantID, nil, time.Time{})
 }
 
 // admitInto is Admit writing the pass into into, or into a pass of its
-// own when into is nil.
-func (g *BudgetGate) admitInto(ctx context.Context, tenantID string, into *pass) (TurnPass, error) {
+// own when into is nil. now is the gate's clock as the caller has just
+// read it (a turn's start), which the first look at the budget goes by,
+// or zero.
+func (g *BudgetGate) admitInto(ctx context.Context, tenantID string, into *pass, now time.Time) (TurnPass, error) {
 	l := g.ledger(tenantID)
 	// The wait at the budget's edge is bounded from here; its deadline (a
 	// context and a timer) is made only once a turn has to wait, which
@@ -195,7 +197,8 @@ func (g *BudgetGate) admitInto(ctx context.Context, tenantID string, into *pass)
 	var waitCtx context.Context
 	l.mu.Lock()
 	for {
-		p, done, err := g.tryAdmit(ctx, tenantID, l, into)
+		p, done, err := g.tryAdmit(ctx, tenantID, l, into, now)
+		now = time.Time{} // after a wait, the clock is read again
 		if done {
 			return p, err
 		}
@@ -212,10 +215,11 @@ func (g *BudgetGate) admitInto(ctx context.Context, tenantID string, into *pass)
 
 // tryAdmit, with l locked, admits the turn or refuses it (done, and l
 // unlocked), or reports that it must wait for the tenant's running turns
-// on this instance (l still locked).
-func (g *BudgetGate) tryAdmit(ctx context.Context, tenantID string, l *ledger, into *pass) (TurnPass, bool, error) {
-	for {
-		if err := g.refresh(ctx, tenantID, l); err != nil {
+// on this instance (l still locked). Its first refresh goes by now, unless
+// zero.
+func (g *BudgetGate) tryAdmit(ctx context.Context, tenantID string, l *ledger, into *pass, now time.Time) (TurnPass, bool, error) {
+	for ; ; now = (time.Time{}) {
+		if err := g.refresh(ctx, tenantID, l, now); err != nil {
 			l.mu.Unlock()
 			return nil, true, err
 		}
@@ -335,9 +339,12 @@ func (g *BudgetGate) blockSize(l *ledger, n int) int64 {
 }
 
 // refresh reads the tenant's budget when the cached one is too old, and
-// starts a new period when the month or the budget's base changed.
-func (g *BudgetGate) refresh(ctx context.Context, tenantID string, l *ledger) error {
-	now := g.clock.Now()
+// starts a new period when the month or the budget's base changed. It
+// goes by now, or by the clock when now is zero.
+func (g *BudgetGate) refresh(ctx context.Context, tenantID string, l *ledger, now time.Time) error {
+	if now.IsZero() {
+		now = g.clock.Now()
+	}
 	if !l.checked || now.Sub(l.checkedAt) >= g.cfg.Refresh {
 		b, err := g.budgets.TenantBudget(ctx, tenantID)
 		if domain.IsCode(err, domain.CodeNotFound) {

@@ -42,10 +42,25 @@ func startTimeout(c *deadlineContext, parent context.Context, timeout time.Durat
 	return c
 }
 
+// startTimeoutAt is startTimeout with the timeout counted from now, a
+// reading of time.Now the caller has just taken for its own use.
+func startTimeoutAt(c *deadlineContext, parent context.Context, timeout time.Duration, now time.Time) *deadlineContext {
+	if c == nil {
+		c = &deadlineContext{}
+	}
+	c.startAt(parent, timeout, now)
+	return c
+}
+
 // start sets up a zero c as withTimeout(parent, timeout), for a context
 // held in a struct of the caller's (a turn's own, say).
 func (c *deadlineContext) start(parent context.Context, timeout time.Duration) {
-	d := time.Now().Add(timeout)
+	c.startAt(parent, timeout, time.Now())
+}
+
+// startAt is start with the timeout counted from now.
+func (c *deadlineContext) startAt(parent context.Context, timeout time.Duration, now time.Time) {
+	d := now.Add(timeout)
 	if pd, ok := parent.Deadline(); ok && pd.Before(d) {
 		d = pd
 	}

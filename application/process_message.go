@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -58,6 +59,10 @@ type ProcessMessage struct {
 	clock    ports.Clock
 	gate     TurnGate
 	releases *Releases
+	// policyClock and gateClock: the policy cache and the gate go by
+	// uc.clock too (sameClock), so a turn's start serves them as their
+	// own reading would.
+	policyClock, gateClock bool
 	// renewSlots are the timers turns renew their leases on, kept from
 	// turn to turn (renewSlot).
 	renewSlots sync.Pool
@@ -73,12 +78,23 @@ func NewProcessMessage(cfg ChatConfig, policies *PolicyCache, sessions ports.Ses
 		return nil, errors.New("process message: every dependency is required")
 	}
 	return &ProcessMessage{cfg: cfg, policies: policies, sessions: sessions, turns: turns, locker: locker, engine: engine,
-		clock: clock, gate: openGate{}}, nil
+		clock: clock, gate: openGate{}, policyClock: sameClock(policies.clock, clock)}, nil
 }
 
 // GateTurns makes every turn pass gate (budgets) before it takes its
 // session's lease; call it before serving.
-func (uc *ProcessMessage) GateTurns(gate TurnGate) { uc.gate = gate }
+func (uc *ProcessMessage) GateTurns(gate TurnGate) {
+	uc.gate = gate
+	g, ok := gate.(*BudgetGate)
+	uc.gateClock = ok && sameClock(g.clock, uc.clock)
+}
+
+// sameClock reports whether a and b are one clock, which one reading
+// serves. Clocks of a type that cannot be compared are taken as two.
+func sameClock(a, b ports.Clock) bool {
+	t := reflect.TypeOf(a)
+	return t == reflect.TypeOf(b) && t.Comparable() && a == b
+}
 
 // RetryReleases hands the release of a lease that could not reach the
 // store to r, which retries it when the store is back; call it before
@@ -147,7 +163,13 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (_ *Prep
 	if err := cmd.Validate(); err != nil {
 		return nil, err
 	}
-	policy, err := uc.policies.Get(ctx, cmd.TenantID, cmd.AgentID)
+	// The policy, the budget and the lease go by the turn's start: one
+	// reading of the clock where each took its own (when they share it).
+	policyAt := started
+	if !uc.policyClock {
+		policyAt = uc.policies.clock.Now()
+	}
+	policy, err := uc.policies.getAt(ctx, cmd.TenantID, cmd.AgentID, policyAt)
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +181,7 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (_ *Prep
 	// pass is held in the prepared turn, made here for it.
 	turn := &PreparedTurn{uc: uc, turn: domain.Turn{TenantID: cmd.TenantID, AgentID: cmd.AgentID,
 		Message: cmd.Message, RequestID: cmd.RequestID, Metadata: cmd.Metadata, CreatedAt: started}}
-	pass, err := uc.admit(ctx, cmd.TenantID, turn)
+	pass, err := uc.admit(ctx, cmd.TenantID, turn, started)
 	if err != nil {
 		return nil, err
 	}
@@ -183,11 +205,15 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (_ *Prep
 	return turn, nil
 }
 
-// admit passes the turn through the gate; a gate that can holds its pass
+// admit passes the turn through the gate at now, the turn's start, when
+// the gate goes by the use case's clock; a gate that can holds its pass
 // in turn.
-func (uc *ProcessMessage) admit(ctx context.Context, tenantID string, turn *PreparedTurn) (TurnPass, error) {
+func (uc *ProcessMessage) admit(ctx context.Context, tenantID string, turn *PreparedTurn, now time.Time) (TurnPass, error) {
 	if g, ok := uc.gate.(gateInto); ok {
-		return g.admitInto(ctx, tenantID, &turn.budgetPass)
+		if !uc.gateClock {
+			now = time.Time{}
+		}
+		return g.admitInto(ctx, tenantID, &turn.budgetPass, now)
 	}
 	return uc.gate.Admit(ctx, tenantID)
 }
@@ -303,7 +329,9 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 		History:    p.history,
 		RequestID:  p.turn.RequestID,
 	}, p.record)
-	timedOut := errors.Is(turnCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
+	// Whether the turn ran out of time only matters to a run that failed:
+	// a completed one costs no look at the clock (Err reads it).
+	timedOut := runErr != nil && errors.Is(turnCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 	turnCtx.stop()
 
 	turn := p.newTurn()
@@ -373,8 +401,9 @@ func (uc *ProcessMessage) commit(ctx context.Context, lease ports.LeaseToken, tu
 	// The first attempt needs no budget of its own (its write and read-back
 	// take at most one CommitTimeout each) and almost always settles the
 	// commit, so the retry loop, its backoff and its deadline are only set
-	// up when the store was unreachable.
-	err := uc.tryCommit(ctx, lease, turn, first)
+	// up when the store was unreachable. Its timeout counts from the
+	// commit's start: one reading of the clock for both.
+	err := uc.tryCommit(ctx, lease, turn, startTimeoutAt(first, ctx, uc.cfg.CommitTimeout, start))
 	if !domain.IsCode(err, domain.CodeStoreUnavailable) {
 		return err
 	}
@@ -403,7 +432,7 @@ func (uc *ProcessMessage) retryCommit(ctx context.Context, lease ports.LeaseToke
 			pending = nil
 			return struct{}{}, err
 		}
-		err := uc.tryCommit(budgetCtx, lease, turn, nil)
+		err := uc.tryCommit(budgetCtx, lease, turn, withTimeout(budgetCtx, uc.cfg.CommitTimeout))
 		if err != nil && !domain.IsCode(err, domain.CodeStoreUnavailable) {
 			return struct{}{}, backoff.Permanent(err)
 		}
@@ -413,10 +442,9 @@ func (uc *ProcessMessage) retryCommit(ctx context.Context, lease ports.LeaseToke
 }
 
 // tryCommit is one attempt: the write, and when its outcome is unknown, a
-// read of the turn. The write runs under attempt, a zero context of the
-// caller's, or under one of its own when attempt is nil.
+// read of the turn. The write runs under attempt, a CommitTimeout under
+// ctx started by the caller, which tryCommit stops.
 func (uc *ProcessMessage) tryCommit(ctx context.Context, lease ports.LeaseToken, turn *domain.Turn, attempt *deadlineContext) error {
-	attempt = startTimeout(attempt, ctx, uc.cfg.CommitTimeout)
 	defer attempt.stop()
 	err := uc.turns.CommitTurn(attempt, lease, turn)
 	if err == nil || !domain.IsCode(err, domain.CodeStoreUnavailable) {

@@ -266,3 +266,39 @@ func TestFailedTurnRecordsWhatWasReleased(t *testing.T) {
 	assert.Equal(t, "Your order ships tomorrow", stored.Response)
 	assert.Equal(t, []string{"Your order ", "ships ", "tomorrow"}, stored.Deltas)
 }
+
+// A policy cache on a clock of its own goes by that clock, not by the
+// turn's start on the use case's: the turn's start serves it only when
+// the two are one clock.
+func TestPolicyCacheOnItsOwnClockGoesByIt(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New(clock.System{})
+	agent := domain.Agent{ID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8", Name: "a", Enabled: true, Version: 1}
+	policyOf := func(version int64, text string) *domain.Policy {
+		a := agent
+		a.Version = version
+		return &domain.Policy{Agent: a, Templates: []domain.Template{{ID: "f", Mode: domain.ModeFallback, Text: text}}}
+	}
+	require.NoError(t, store.SavePolicy(ctx, tenant, policyOf(1, "Hello.")))
+	// The cache's clock stands months before the use case's.
+	cacheClock := &manualClock{now: time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)}
+	cache, err := application.NewPolicyCache(store, cacheClock, time.Second)
+	require.NoError(t, err)
+	engine, err := alignment.New(alignment.Deps{Model: llm.Offline{}, History: store, Clock: clock.System{}})
+	require.NoError(t, err)
+	uc, err := application.NewProcessMessage(application.ChatConfig{LockWait: time.Second, LeaseTTL: 20 * time.Second,
+		TurnTimeout: 10 * time.Second, CommitTimeout: time.Second}, cache, store, store, store, engine, clock.System{})
+	require.NoError(t, err)
+	cmd := application.ChatCommand{TenantID: tenant, AgentID: agent.ID, Channel: "web", UserChannelID: "u", Message: "hi"}
+
+	res, err := uc.Chat(ctx, cmd)
+	require.NoError(t, err)
+	assert.Equal(t, "Hello.", res.Response)
+	require.NoError(t, store.SavePolicy(ctx, tenant, policyOf(2, "Welcome.")))
+	// By the cache's clock its entry is now stale; by the use case's it
+	// would still be fresh.
+	cacheClock.set(cacheClock.Now().Add(2 * time.Second))
+	res, err = uc.Chat(ctx, cmd)
+	require.NoError(t, err)
+	assert.Equal(t, "Welcome.", res.Response)
+}

@@ -45,6 +45,9 @@ type Engine struct {
 	extractor *extraction.Extractor
 	// deferExplanations: see Deps.
 	deferExplanations bool
+	// passed spares a policy's own text, checked clean, the same check
+	// on the next turn.
+	passed passedTexts
 }
 
 // Deps are the engine's collaborators. Model, History and Clock are

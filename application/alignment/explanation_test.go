@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -82,6 +85,69 @@ func TestExplanationTimesTheRuleJudge(t *testing.T) {
 	r := h.run("return my order")
 	assert.Equal(t, []string{"policy", "embedding", "matching", "variables", "scenario", "retrieval", "rule_judge", "tools", "generation"},
 		stepNames(r.Timings))
+}
+
+// tickingClock moves on a millisecond at each reading, and counts them;
+// its timers are the system's.
+type tickingClock struct {
+	clock.System
+	mu    sync.Mutex
+	now   time.Time
+	reads int
+}
+
+func (c *tickingClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(time.Millisecond)
+	c.reads++
+	return c.now
+}
+
+// The steps tile the run: the clock is read at the turn's start, at the
+// end of each step that ran and around each tool call, and nothing else.
+// So on a clock that ticks once a reading every step that ran took a tick
+// or more, one that had nothing to do (no embedder, no tool) none, and
+// together they took every tick of the run.
+func TestStepTimingsTileTheRunOneReadingAStep(t *testing.T) {
+	cases := []struct {
+		name           string
+		policy         func() *domain.Policy
+		deps           []func(*Deps)
+		message        string
+		skipped        []string
+		toolCalls, ran int
+	}{
+		{name: "by score", policy: func() *domain.Policy { return judgedPolicy(false) }, message: "return my order",
+			skipped: []string{"embedding", "tools"}},
+		{name: "judged", policy: func() *domain.Policy { return judgedPolicy(true) }, message: "return my order",
+			skipped: []string{"embedding", "tools"}},
+		{name: "a tool", policy: promptPolicy, message: "I have a warranty claim", toolCalls: 1, skipped: []string{"embedding"},
+			deps: []func(*Deps){withTools(newFakeTools().on("lookup", toolBehaviour{out: map[string]any{"years": 2}}))}},
+		{name: "embedded", policy: func() *domain.Policy { return semanticPolicy(1) }, message: "I want to talk to a human",
+			skipped: []string{"tools"}, deps: []func(*Deps){withEmbedder(semanticEmbedder(semanticPolicy(1)))}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			clk := &tickingClock{now: time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)}
+			m := newFakeModel(say("Hello."), say("Two years.")).answerJSON(say(`{"applicable": ["ret"]}`))
+			h := newHarness(t, tc.policy(), m, append(tc.deps, func(d *Deps) { d.Clock = clk })...)
+			r := h.run(tc.message)
+			require.Len(t, r.Explanation.ToolCalls, tc.toolCalls)
+			total, ran := 0.0, 0
+			for _, s := range r.Timings {
+				if slices.Contains(tc.skipped, s.Step) {
+					assert.Zero(t, s.DurationMS, s.Step)
+					continue
+				}
+				assert.GreaterOrEqual(t, s.DurationMS, 1.0, s.Step)
+				total += s.DurationMS
+				ran++
+			}
+			assert.Equal(t, 1+ran+2*tc.toolCalls, clk.reads)
+			assert.Equal(t, float64(clk.reads-1), total, "the steps took the whole run")
+		})
+	}
 }
 
 func TestPolicyCompiledOncePerVersion(t *testing.T) {

@@ -18,13 +18,17 @@ func (e *Engine) RunTurn(ctx context.Context, in ports.TurnInput, sink ports.Del
 	if err := e.decide(ctx, in, timer, d); err != nil {
 		return nil, err
 	}
-	timer.begin()
-	calls := e.runTools(ctx, d.cp, in, d.now, d.toolJobs(in), d.toolVars)
-	timer.end("tools")
+	// The steps tile the run: what runs between two timed steps (the
+	// selection by score, the session after the tools, the reply's scope)
+	// counts to the step after it, so the timings add up to the engine's
+	// run, as the trace lays their spans end to end (observe), and the
+	// clock is read once a step that ran.
+	jobs := d.toolJobs(in)
+	calls := e.runTools(ctx, d.cp, in, d.now, jobs, d.toolVars)
+	timer.endRan("tools", len(jobs) > 0)
 	after := sessionAfter(in, d, calls)
 	scope := newReplyScope(d, in, calls, after)
 	var rep reply
-	timer.begin()
 	err := e.respond(ctx, scope, sink, &rep)
 	timer.end("generation")
 	if err != nil {
@@ -123,7 +127,7 @@ func (e *Engine) decide(ctx context.Context, in ports.TurnInput, timer *stepTime
 	}
 	d.cp, d.now, d.unexplained = lp.cp, lp.cp.Now(loaded), e.deferExplanations && lp.vectors == nil
 	d.similarity, d.note = e.messageSimilarity(ctx, lp, in.Message)
-	timer.end("embedding")
+	timer.endRan("embedding", lp.vectors != nil)
 	d.in = in
 	d.recent = recentTurns{store: e.history, in: &d.in, want: *d.cp.Settings.HistoryTurns}
 	var asked string
@@ -167,7 +171,6 @@ func (e *Engine) selectRules(ctx context.Context, d *decided, in ports.TurnInput
 		d.sel = selectByScore(cands)
 		return nil
 	}
-	timer.begin()
 	sel, err := e.judgeRules(ctx, d.cp, in, cands, &d.recent)
 	timer.end("rule_judge")
 	if err != nil {
@@ -182,16 +185,15 @@ func (e *Engine) selectRules(ctx context.Context, d *decided, in ports.TurnInput
 // the timings are allocated once.
 const turnSteps = 10
 
-// stepTimer records how long each step took. A step runs from begin, or
-// from the end of the step before when nothing untimed ran between them,
-// to its end.
+// stepTimer records how long each step took. The first step runs from
+// begin, each other from the end of the step before, to its end.
 type stepTimer struct {
 	clock   ports.Clock
 	timings []domain.StepTiming
 	last    time.Time // when the step being timed began
 }
 
-// begin starts timing a step that does not follow the last one directly.
+// begin starts timing the turn's first step.
 func (s *stepTimer) begin() { s.last = s.clock.Now() }
 
 // end records the step being timed under name and returns the time it
@@ -201,6 +203,18 @@ func (s *stepTimer) end(name string) time.Time {
 	s.timings = append(s.timings, domain.StepTiming{Step: name, DurationMS: ms(now.Sub(s.last))})
 	s.last = now
 	return now
+}
+
+// endRan is end for a step that ran, and for one that had nothing to do
+// (no embedder, no tool to call) a zero step without a reading of the
+// clock: what little it took counts to the step after it, as the time
+// between steps does.
+func (s *stepTimer) endRan(name string, ran bool) {
+	if ran {
+		s.end(name)
+		return
+	}
+	s.timings = append(s.timings, domain.StepTiming{Step: name})
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -36,9 +36,14 @@ type releaser struct {
 	patternLn int // runes of the longest bounded forbidden pattern match
 
 	released strings.Builder // everything released so far, all attempts
-	attempt  strings.Builder // the current attempt's text
-	sent     int             // bytes of attempt released
-	carry    string          // tail of the text released before this attempt
+	// first is the first text released while it is the only one: a
+	// reply released in one piece (a template, the offline model's) is
+	// kept as it is rather than copied into released, which a second
+	// piece then begins with.
+	first   string
+	attempt strings.Builder // the current attempt's text
+	sent    int             // bytes of attempt released
+	carry   string          // tail of the text released before this attempt
 }
 
 func newReleaser(sink ports.DeltaSink, enforced []domain.CheckedConstraint) *releaser {
@@ -107,7 +112,7 @@ func (r *releaser) begin() {
 	// A violation may start in text an earlier attempt released and end in
 	// this one ("free" + " money"): keep the tail where such a match could
 	// start, to scan with the new attempt's first text.
-	prev := r.released.String()
+	prev := r.releasedText()
 	r.carry = prev[min(holdBackRaw(prev, r.patternLn), holdBackNormalized(prev, r.phraseLen)):]
 }
 
@@ -140,7 +145,7 @@ func (r *releaser) write(delta string) error {
 	var checkedText string
 	var context int
 	if r.sent == 0 {
-		prev := r.released.String()
+		prev := r.releasedText()
 		before := prev[:len(prev)-len(r.carry)]
 		context = lastRuneLen(before)
 		checkedText = before[len(before)-context:] + r.carry + text
@@ -199,13 +204,26 @@ func (r *releaser) releaseText(text string) error {
 }
 
 // releasedText is everything the client has been sent.
-func (r *releaser) releasedText() string { return r.released.String() }
+func (r *releaser) releasedText() string {
+	if r.first != "" {
+		return r.first
+	}
+	return r.released.String()
+}
 
 func (r *releaser) emit(s string) error {
-	if s == "" {
+	switch {
+	case s == "":
 		return nil
+	case r.first == "" && r.released.Len() == 0:
+		r.first = s
+	default:
+		if r.first != "" {
+			r.released.WriteString(r.first)
+			r.first = ""
+		}
+		r.released.WriteString(s)
 	}
-	r.released.WriteString(s)
 	return r.sink(s)
 }
 

@@ -1,6 +1,7 @@
 package alignment
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -151,4 +152,45 @@ func TestReleaseJudgesWordBoundariesWithContext(t *testing.T) {
 	require.NoError(t, rel.write("t"), "not yet conclusive: \"catalog\" may follow")
 	_, isViolation := isViolation(rel.write(" now"))
 	assert.True(t, isViolation, "\"cat \" is a violation")
+}
+
+// releasedText is everything the sink was sent, whatever mix of whole
+// texts and streamed attempts (some stopped by a violation) released it:
+// a text released alone is kept as it is, and one released after it is
+// joined to it.
+func TestReleasedTextIsWhatTheSinkWasSent(t *testing.T) {
+	free, err := domain.PrepareConstraint("r", forbid("free money"))
+	require.NoError(t, err)
+	pieces := []string{"", "Totally free", " money", " shipping", "!", "Hello.", " ", "free", "é€ ", "money back."}
+	rng := rand.New(rand.NewPCG(7, 14))
+	for round := range 2000 {
+		var sent strings.Builder
+		var enforced []domain.CheckedConstraint
+		if round%2 == 1 {
+			enforced = []domain.CheckedConstraint{free}
+		}
+		rel := newReleaser(func(d string) error { sent.WriteString(d); return nil }, enforced)
+		for range 1 + rng.IntN(4) {
+			if rng.IntN(2) == 0 {
+				require.NoError(t, rel.releaseText(pieces[rng.IntN(len(pieces))]))
+			} else {
+				rel.begin()
+				rel.reserve()
+				stopped := false
+				for range rng.IntN(4) {
+					if _, v := isViolation(rel.write(pieces[rng.IntN(len(pieces))])); v {
+						stopped = true
+						break
+					}
+				}
+				if !stopped {
+					if err := rel.finish(); err != nil {
+						_, v := isViolation(err)
+						require.True(t, v, "only a violation stops an attempt: %v", err)
+					}
+				}
+			}
+			require.Equal(t, sent.String(), rel.releasedText(), "round %d", round)
+		}
+	}
 }

@@ -30,7 +30,9 @@ type replying struct {
 	scope    *replyScope
 	rel      *releaser
 	enforced []domain.CheckedConstraint
-	out      reply
+	// shared: enforced is the compiled policy's own list (passedTexts).
+	shared bool
+	out    reply
 }
 
 // respond produces the reply, enforces the hard constraints in scope and
@@ -39,10 +41,10 @@ type replying struct {
 // turn waits for the model under, and returned by pointer, the replying
 // state would have to live on the heap.
 func (e *Engine) respond(ctx context.Context, s *replyScope, sink ports.DeltaSink, out *reply) error {
-	enforced, ruleIDs := s.enforcedConstraints()
+	enforced, ruleIDs, shared := s.enforcedConstraints()
 	rel := &s.turn.rel // one allocation with the turn's decisions
 	rel.init(sink, enforced)
-	r := &replying{e: e, ctx: ctx, scope: s, rel: rel, enforced: enforced}
+	r := &replying{e: e, ctx: ctx, scope: s, rel: rel, enforced: enforced, shared: shared}
 	r.out.enforcement = domain.Enforcement{Rules: ruleIDs, Violations: []domain.Violation{}}
 	text, err := r.produce()
 	r.out.text = text
@@ -61,7 +63,7 @@ func (r *replying) produce() (string, error) {
 	}
 	if id != "" {
 		r.out.generation.Source, r.out.generation.TemplateID = domain.SourceTemplate, id
-		if text := r.scope.decorate(id, r.scope.render(id)); r.acceptable(text, domain.StageReply, 0) {
+		if text := r.scope.decorate(id, r.scope.render(id)); r.acceptableOwn(text, domain.StageReply) {
 			return text, r.rel.releaseText(text)
 		}
 		return r.fallback(afterViolation)
@@ -148,7 +150,7 @@ func (r *replying) offline() (string, error) {
 		return r.fallback(nothingOffline)
 	}
 	r.out.generation.TemplateID = id
-	if text := r.scope.decorate(id, r.scope.render(id)); r.acceptable(text, domain.StageReply, 0) {
+	if text := r.scope.decorate(id, r.scope.render(id)); r.acceptableOwn(text, domain.StageReply) {
 		return text, r.rel.releaseText(text)
 	}
 	return r.fallback(afterViolation)
@@ -175,7 +177,7 @@ func (r *replying) fallback(cause fallbackCause) (string, error) {
 		sep = "\n\n"
 	}
 	if id := r.scope.fallbackTemplate(); id != "" {
-		if text := sep + r.scope.render(id); r.acceptable(prefix+text, domain.StageFallback, 0) {
+		if text := sep + r.scope.render(id); r.acceptableOwn(prefix+text, domain.StageFallback) {
 			r.out.enforcement.Fallback = true
 			r.out.generation.Source = domain.SourceFallback
 			if cause == nothingOffline {
@@ -189,7 +191,7 @@ func (r *replying) fallback(cause fallbackCause) (string, error) {
 	r.out.enforcement.Refused = true
 	r.out.generation.Source = domain.SourceRefusal
 	r.out.generation.TemplateID = ""
-	if !r.acceptable(prefix+refusal, domain.StageRefusal, 0) {
+	if !r.acceptableOwn(prefix+refusal, domain.StageRefusal) {
 		// Even the refusal breaks a rule: say nothing more rather than break it.
 		return prefix, nil
 	}
@@ -199,9 +201,9 @@ func (r *replying) fallback(cause fallbackCause) (string, error) {
 // enforcedConstraints are the constraints of every matched hard rule and
 // every global hard rule, each rule once, and those rules' ids. Both lists
 // are shared with the compiled policy when they are its own (no matched
-// rule is hard, or one rule is enforced): nothing writes to them, and
-// copying them was most of what a turn allocated to enforce.
-func (s *replyScope) enforcedConstraints() ([]domain.CheckedConstraint, []string) {
+// rule is hard, or one rule is enforced; shared): nothing writes to them,
+// and copying them was most of what a turn allocated to enforce.
+func (s *replyScope) enforcedConstraints() (_ []domain.CheckedConstraint, _ []string, shared bool) {
 	global := s.cp.GlobalHardRules()
 	rules := global[:len(global):len(global)]
 	if !s.matchedHard() {
@@ -209,14 +211,14 @@ func (s *replyScope) enforcedConstraints() ([]domain.CheckedConstraint, []string
 			rules = []string{} // the record lists no rules as [], not null
 		}
 		out := s.cp.GlobalHardConstraints()
-		return out[:len(out):len(out)], rules
+		return out[:len(out):len(out)], rules, true
 	}
 	return s.matchedConstraints(global)
 }
 
 // matchedConstraints is enforcedConstraints when a matched rule is hard:
 // that rule, the other hard ones matched, then the global ones.
-func (s *replyScope) matchedConstraints(global []string) ([]domain.CheckedConstraint, []string) {
+func (s *replyScope) matchedConstraints(global []string) (_ []domain.CheckedConstraint, _ []string, shared bool) {
 	rules := make([]string, 0, len(s.matched)+len(global))
 	// A rule is listed once: the few enforced are searched, not mapped.
 	for _, m := range s.matched {
@@ -231,7 +233,7 @@ func (s *replyScope) matchedConstraints(global []string) ([]domain.CheckedConstr
 	}
 	if len(rules) == 1 {
 		out := s.cp.Constraints(rules[0])
-		return out[:len(out):len(out)], rules
+		return out[:len(out):len(out)], rules, true
 	}
 	n := 0
 	for _, id := range rules {
@@ -241,7 +243,7 @@ func (s *replyScope) matchedConstraints(global []string) ([]domain.CheckedConstr
 	for _, id := range rules {
 		out = append(out, s.cp.Constraints(id)...)
 	}
-	return out, rules
+	return out, rules, false
 }
 
 // matchedHard reports whether a matched rule is hard.
@@ -252,6 +254,23 @@ func (s *replyScope) matchedHard() bool {
 		}
 	}
 	return false
+}
+
+// acceptableOwn is acceptable for a text of the policy's own (a template,
+// the refusal), the same turn after turn: one that passed the policy's
+// own constraints last time is not checked again (passedTexts).
+func (r *replying) acceptableOwn(text string, stage domain.ReplyStage) bool {
+	if !r.shared {
+		return r.acceptable(text, stage, 0)
+	}
+	if r.e.passed.known(r.enforced, text) {
+		return true
+	}
+	ok := r.acceptable(text, stage, 0)
+	if ok {
+		r.e.passed.remember(r.enforced, text)
+	}
+	return ok
 }
 
 // acceptable checks a candidate reply against every enforced constraint
