@@ -11,24 +11,15 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"focal/domain"
-
-	sse "github.com/tmaxmax/go-sse"
 )
 
 // plainBundle is an agent without rules or constraints: nothing holds
 // streamed text back, so what is measured is the relay itself.
 const plainBundle = `{"agent": {"id": "%s", "tenant_id": "%s", "name": "stream bench agent"}}`
-
-// streamRun is one streamed reply as the client saw it: when each piece
-// arrived, from the moment the request was sent.
-type streamRun struct {
-	arrivals []time.Duration
-}
 
 // plainBundleFile writes the plain agent once and returns its path.
 func (b *bench) plainBundleFile() (string, error) {
@@ -37,116 +28,6 @@ func (b *bench) plainBundleFile() (string, error) {
 		return path, nil
 	}
 	return path, os.WriteFile(path, []byte(fmt.Sprintf(plainBundle, benchAgent, benchTenant)), 0o644)
-}
-
-// streamDirect asks the fake model itself, as the latency floor.
-func streamDirect(base string) (streamRun, error) {
-	body := `{"model":"fake","stream":true,"messages":[{"role":"user","content":"tell me a story"}]}`
-	start := time.Now()
-	res, err := http.Post(base+"/v1/chat/completions", "application/json", strings.NewReader(body))
-	if err != nil {
-		return streamRun{}, err
-	}
-	defer res.Body.Close()
-	var run streamRun
-	for ev, err := range sse.Read(res.Body, nil) {
-		if err != nil {
-			return run, err
-		}
-		var chunk struct {
-			Choices []struct {
-				Delta struct {
-					Content string `json:"content"`
-				} `json:"delta"`
-			} `json:"choices"`
-		}
-		if json.Unmarshal([]byte(ev.Data), &chunk) == nil && len(chunk.Choices) > 0 && chunk.Choices[0].Delta.Content != "" {
-			run.arrivals = append(run.arrivals, time.Since(start))
-		}
-	}
-	return run, nil
-}
-
-// streamFocal streams one turn through Focal.
-func streamFocal(base, token, user string) (streamRun, error) {
-	body, _ := json.Marshal(map[string]string{"agent_id": benchAgent, "channel": "bench", "user_channel_id": user, "message": "tell me a story"})
-	req, _ := http.NewRequest(http.MethodPost, base+"/v1/chat/stream", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	start := time.Now()
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return streamRun{}, err
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return streamRun{}, fmt.Errorf("stream answered %d", res.StatusCode)
-	}
-	var run streamRun
-	for ev, err := range sse.Read(res.Body, nil) {
-		if err != nil {
-			return run, err
-		}
-		if ev.Type == "token" {
-			run.arrivals = append(run.arrivals, time.Since(start))
-		}
-	}
-	return run, nil
-}
-
-// streaming measures time to first token and per-token relay delay through
-// Focal against the fake model's own stream, token by token.
-func (b *bench) streaming() error {
-	fakeAddr := freePort()
-	fake, err := b.start(fakeAddr, nil, filepath.Join(b.bin, "fakellm"), "-addr", fakeAddr,
-		"-first-token-delay", "50ms", "-token-interval", "10ms", "-words", "30")
-	if err != nil {
-		return err
-	}
-	defer b.stop(fake)
-	fakeURL := "http://" + fakeAddr
-	bundle, err := b.plainBundleFile()
-	if err != nil {
-		return err
-	}
-	cmd, url, err := b.focalWithModel(bundle, fakeURL)
-	if err != nil {
-		return err
-	}
-	defer b.stop(cmd)
-
-	const turns = 40
-	var ttftDirect, ttftFocal, relay []float64
-	for i := range turns {
-		d, err := streamDirect(fakeURL)
-		if err != nil {
-			return err
-		}
-		f, err := streamFocal(url, token(), "stream-"+strconv.Itoa(i))
-		if err != nil {
-			return err
-		}
-		if len(d.arrivals) == 0 || len(f.arrivals) != len(d.arrivals) {
-			return fmt.Errorf("stream run %d: %d tokens direct, %d through Focal", i, len(d.arrivals), len(f.arrivals))
-		}
-		ttftDirect = append(ttftDirect, ms(d.arrivals[0]))
-		ttftFocal = append(ttftFocal, ms(f.arrivals[0]))
-		// A token's relay delay: how much later than its predecessor it
-		// arrived through Focal, compared with the same gap direct.
-		for k := 1; k < len(f.arrivals); k++ {
-			relay = append(relay, ms(f.arrivals[k]-f.arrivals[k-1])-ms(d.arrivals[k]-d.arrivals[k-1]))
-		}
-	}
-	added := median(ttftFocal) - median(ttftDirect)
-	p99Relay := percentile(relay, 0.99)
-	b.report.extra = append(b.report.extra,
-		targetRow{target: "time to first token = model's + ≤ 5 ms", measured: fmt.Sprintf("+%.2f ms (Focal %.2f ms)", added, median(ttftFocal)),
-			compare: fmt.Sprintf("fake model alone %.2f ms", median(ttftDirect)), status: judge(added <= 5, "")},
-		targetRow{target: "added delay per token p99 ≤ 2 ms", measured: fmt.Sprintf("p50 %.3f ms, p99 %.3f ms", median(relay), p99Relay),
-			compare: "fake model's own token gaps", status: judge(p99Relay <= 2, "")})
-	b.report.details = append(b.report.details, fmt.Sprintf("## Streaming\n\n%d streamed turns through Focal against the fake model (OpenAI wire format, first token after 50 ms, then a token every 10 ms, 30 tokens), alternating with the same request sent to the fake model directly. Time to first token: Focal %.2f ms, direct %.2f ms (medians). Per-token relay delay is the gap between consecutive tokens through Focal minus the same gap direct: p50 %.3f ms, p99 %.3f ms over %d tokens. The agent has no constraints, so nothing is held back.",
-		turns, median(ttftFocal), median(ttftDirect), median(relay), p99Relay, len(relay)))
-	return nil
 }
 
 // focalWithModel starts Focal with the OpenAI-compatible fake as its model.
