@@ -2,7 +2,6 @@ package memory
 
 import (
 	"context"
-	"runtime"
 	"testing"
 	"time"
 
@@ -187,52 +186,20 @@ func TestIdleRunStopsBetweenHolds(t *testing.T) {
 	require.Equal(t, idleBatch, p, "one hold's sessions")
 }
 
-// A run of the idle work pauses between two holds of the lock while a
-// goroutine waits for it, once per hold that packed sessions, and not
-// before compacting when no slab needs it; with none waiting, it pauses
-// not at all: each pause costs the machine some 30-55 us of CPU.
-func TestIdleRunPausesOncePerHoldWhileTurnsWait(t *testing.T) {
-	for _, waiting := range []bool{false, true} {
-		c := clock.NewFake()
-		s := New(c)
-		backlog := idleBacklog(t, s, 3*idleBatch)
-		c.Advance(packAfter + time.Second)
-		w := &IdleWorker{store: s, wake: make(chan struct{}, 1), stop: make(chan struct{})}
-		if waiting {
-			s.mu.waiting.Add(1) // as if turns kept coming
-		}
-		s.idleRun(w)
-		p, cold := countPacked(s, backlog)
-		require.Equal(t, [2]int{len(backlog), len(backlog)}, [2]int{p, cold})
-		s.mu.Lock()
-		require.False(t, s.cold.compacting())
-		want := 0
-		if waiting {
-			want = 3 // one after each hold that packed a batch
-		}
-		require.Equal(t, want, w.pauses, "waiting %v", waiting)
-		s.mu.Unlock()
-	}
-}
-
-// The store's mutex counts the goroutines waiting for it, and only them.
-func TestStoreMutexCountsWaiters(t *testing.T) {
-	var m storeMutex
-	m.Lock()
-	require.Zero(t, m.waiting.Load(), "taken free")
-	got := make(chan struct{})
-	go func() {
-		m.Lock()
-		close(got)
-		m.Unlock()
-	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for m.waiting.Load() != 1 {
-		require.NoError(t, ctx.Err(), "the goroutine never waited")
-		runtime.Gosched()
-	}
-	m.Unlock()
-	<-got
-	require.Zero(t, m.waiting.Load())
+// A run of the idle work pauses between two holds of the lock, once per
+// hold that packed sessions, and not before compacting when no slab needs
+// it: each pause costs the machine some 55 us of CPU.
+func TestIdleRunPausesOncePerHold(t *testing.T) {
+	c := clock.NewFake()
+	s := New(c)
+	backlog := idleBacklog(t, s, 3*idleBatch)
+	c.Advance(packAfter + time.Second)
+	w := &IdleWorker{store: s, wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	s.idleRun(w)
+	p, cold := countPacked(s, backlog)
+	require.Equal(t, [2]int{len(backlog), len(backlog)}, [2]int{p, cold})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	require.False(t, s.cold.compacting())
+	require.Equal(t, 3, w.pauses, "one after each hold that packed a batch")
 }

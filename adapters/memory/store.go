@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"focal/domain"
 	"focal/ports"
@@ -32,7 +31,7 @@ type Store struct {
 	clock     ports.Clock
 	retention Retention
 
-	mu       storeMutex
+	mu       sync.Mutex
 	policies map[string]*domain.Policy // tenant/agent → current version
 	// versions holds every version of each agent's current life, oldest
 	// first; the newest is the one in policies.
@@ -63,27 +62,6 @@ type Store struct {
 	// coldOff keeps packed sessions where they are, as before coldStore:
 	// tests read a store with it set as the reference for one without.
 	coldOff bool
-}
-
-// storeMutex is the store's mutex, counting the goroutines that wait for
-// it: the idle worker pauses between its holds only when one does (see
-// IdleWorker.yieldLock). Taking it free costs what sync.Mutex.Lock does.
-type storeMutex struct {
-	sync.Mutex
-	waiting atomic.Int32
-}
-
-// Lock takes the mutex, counted in waiting while it waits.
-func (m *storeMutex) Lock() {
-	if !m.TryLock() {
-		m.wait()
-	}
-}
-
-func (m *storeMutex) wait() {
-	m.waiting.Add(1)
-	m.Mutex.Lock()
-	m.waiting.Add(-1)
 }
 
 var (
