@@ -9,6 +9,17 @@ import (
 	"focal/adapters/clock"
 )
 
+// idleNewUsers is a store of b.N new users' sessions of one turn, all
+// due for packing, collected.
+func idleNewUsers(b *testing.B) *Store {
+	c := clock.NewFake()
+	s := New(c)
+	commitRecorded(b, s, b.N, 1)
+	c.Advance(packAfter + time.Second)
+	runtime.GC()
+	return s
+}
+
 // BenchmarkPackNewUsers is the idle worker's work, under the store's lock,
 // for each of b.N new users' sessions of one recorded turn all gone idle
 // at once, as after a burst of new users: pack encodes each session and
@@ -19,11 +30,7 @@ import (
 // function that takes the lock now and then took in the next run's setup
 // too: callgrind follows a thread, not a goroutine.)
 func BenchmarkPackNewUsers(b *testing.B) {
-	c := clock.NewFake()
-	s := New(c)
-	commitRecorded(b, s, b.N, 1)
-	c.Advance(packAfter + time.Second)
-	runtime.GC()
+	s := idleNewUsers(b)
 	var before, after syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &before)
 	b.ResetTimer()
@@ -46,11 +53,7 @@ func BenchmarkPackNewUsers(b *testing.B) {
 // and system, collections and the scheduler's wake-ups included) and the
 // pauses, per session. Run it with -benchtime Nx.
 func BenchmarkIdleRunNewUsers(b *testing.B) {
-	c := clock.NewFake()
-	s := New(c)
-	commitRecorded(b, s, b.N, 1)
-	c.Advance(packAfter + time.Second)
-	runtime.GC()
+	s := idleNewUsers(b)
 	w := &IdleWorker{store: s, wake: make(chan struct{}, 1), stop: make(chan struct{})}
 	before := cpuTime()
 	b.ResetTimer()

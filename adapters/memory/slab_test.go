@@ -308,16 +308,23 @@ func testColdAnswersAsInPlace(t *testing.T, rng *rand.Rand) {
 	require.Equal(t, listings(t, want), listings(t, got))
 }
 
-// A record read back is the entry it was made of: every turn's kept
-// strings, number and flags, the entry's names, ids, status and times.
-func TestColdRecordReadsBackAsItsEntry(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 4))
+// packedInPlace is a store of 300 planned sessions (at most 6 turns
+// kept each), packed where they are, none gone cold.
+func packedInPlace(t *testing.T, rng *rand.Rand) (*Store, []plannedSession) {
+	t.Helper()
 	c := clock.NewFake()
 	s := New(c, WithRetention(Retention{MaxTurns: 6}))
 	s.coldOff = true
 	plan := planSessions(rng, 300)
 	applyPlan(t, s, c, plan)
 	s.Sweep(c.Now().Add(packAfter + time.Second))
+	return s, plan
+}
+
+// A record read back is the entry it was made of: every turn's kept
+// strings, number and flags, the entry's names, ids, status and times.
+func TestColdRecordReadsBackAsItsEntry(t *testing.T) {
+	s, plan := packedInPlace(t, rand.New(rand.NewPCG(3, 4)))
 	var cold coldStore
 	cold.cur = -1
 	for _, p := range plan {
@@ -350,12 +357,7 @@ func TestColdRecordReadsBackAsItsEntry(t *testing.T) {
 // or without.
 func TestRecordCompressesTheNewestAfterAsTheTurn(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	c := clock.NewFake()
-	s := New(c, WithRetention(Retention{MaxTurns: 6}))
-	s.coldOff = true
-	plan := planSessions(rng, 300)
-	applyPlan(t, s, c, plan)
-	s.Sweep(c.Now().Add(packAfter + time.Second))
+	s, plan := packedInPlace(t, rng)
 	checked := 0
 	for _, p := range plan {
 		e := s.sessions[p.id]
