@@ -171,15 +171,28 @@ func TestIdleWorkerPacksWithoutCommits(t *testing.T) {
 	require.Equal(t, 1, p, "a store whose worker stopped packs on commits")
 }
 
+// dueBacklog is a store of n sessions, each of one turn, all due for
+// packing.
+func dueBacklog(t *testing.T, n int) (*Store, []*domain.Session) {
+	t.Helper()
+	c := clock.NewFake()
+	s := New(c)
+	backlog := idleBacklog(t, s, n)
+	c.Advance(packAfter + time.Second)
+	return s, backlog
+}
+
+// unstartedWorker is an idle worker of s whose runs the caller makes.
+func unstartedWorker(s *Store) *IdleWorker {
+	return &IdleWorker{store: s, wake: make(chan struct{}, 1), stop: make(chan struct{})}
+}
+
 // A run of the idle work stops between two holds of the lock once the
 // worker is stopping: a backlog takes seconds to pack, and Stop (the
 // application's shutdown) waits for the run in progress.
 func TestIdleRunStopsBetweenHolds(t *testing.T) {
-	c := clock.NewFake()
-	s := New(c)
-	backlog := idleBacklog(t, s, 4*idleBatch)
-	c.Advance(packAfter + time.Second)
-	w := &IdleWorker{store: s, wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	s, backlog := dueBacklog(t, 4*idleBatch)
+	w := unstartedWorker(s)
 	close(w.stop)
 	s.idleRun(w)
 	p, _ := countPacked(s, backlog)
@@ -190,11 +203,8 @@ func TestIdleRunStopsBetweenHolds(t *testing.T) {
 // hold that packed sessions, and not before compacting when no slab needs
 // it: each pause costs the machine some 55 us of CPU.
 func TestIdleRunPausesOncePerHold(t *testing.T) {
-	c := clock.NewFake()
-	s := New(c)
-	backlog := idleBacklog(t, s, 3*idleBatch)
-	c.Advance(packAfter + time.Second)
-	w := &IdleWorker{store: s, wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	s, backlog := dueBacklog(t, 3*idleBatch)
+	w := unstartedWorker(s)
 	s.idleRun(w)
 	p, cold := countPacked(s, backlog)
 	require.Equal(t, [2]int{len(backlog), len(backlog)}, [2]int{p, cold})

@@ -54,7 +54,7 @@ func BenchmarkPackNewUsers(b *testing.B) {
 // pauses, per session. Run it with -benchtime Nx.
 func BenchmarkIdleRunNewUsers(b *testing.B) {
 	s := idleNewUsers(b)
-	w := &IdleWorker{store: s, wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	w := unstartedWorker(s)
 	before := cpuTime()
 	b.ResetTimer()
 	s.idleRun(w)
