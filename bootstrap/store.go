@@ -10,6 +10,7 @@ import (
 	httpapi "focal/adapters/http"
 	"focal/adapters/memory"
 	"focal/adapters/mongo"
+	"focal/adapters/observe"
 	"focal/ports"
 )
 
@@ -30,7 +31,7 @@ var MemoryModule = fx.Module("memory",
 		fx.Annotate(memory.NewBudgets, fx.As(new(ports.BudgetStore))),
 		fx.Annotate(memory.NewUsage, fx.As(new(ports.UsageMeter))),
 	),
-	fx.Invoke(memorySweeper, memoryIdleWork),
+	fx.Invoke(memorySweeper, memoryIdleWork, memoryBacklog),
 )
 
 // memoryIdleWork runs the store's idle worker from start to stop, so that
@@ -48,6 +49,10 @@ func memoryIdleWork(lc fx.Lifecycle, store *memory.Store) {
 		},
 	})
 }
+
+// memoryBacklog publishes how many sessions wait for the idle work to
+// pack them.
+func memoryBacklog(m *observe.Metrics, store *memory.Store) { m.WatchPackBacklog(store.PackBacklog) }
 
 // memorySweeper sweeps the store and the rate limiter in the background
 // from start to stop.

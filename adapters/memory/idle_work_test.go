@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"math"
 	"testing"
 	"time"
 
@@ -212,4 +213,24 @@ func TestIdleRunPausesOncePerHold(t *testing.T) {
 	defer s.mu.Unlock()
 	require.False(t, s.cold.compacting())
 	require.Equal(t, 3, w.pauses, "one after each hold that packed a batch")
+}
+
+// PackBacklog counts the sessions queued for packing: each new session
+// until the idle work packs it, whoever runs that work.
+func TestPackBacklogCountsSessionsUntilPacked(t *testing.T) {
+	require.Equal(t, 5*time.Second, packAfter, "docs/operations.md (focal_memory_sessions_awaiting_pack) says 5 s")
+	s, backlog := dueBacklog(t, 3*idleBatch)
+	require.Equal(t, len(backlog), s.PackBacklog(), "every session committed and not packed")
+
+	w := unstartedWorker(s)
+	close(w.stop) // one hold, then the run stops
+	s.idleRun(w)
+	require.Equal(t, len(backlog)-idleBatch, s.PackBacklog(), "a hold's sessions are packed, the rest wait")
+
+	s.idle = nil
+	committedSession(t, s, 1) // a store without a worker packs on its commits
+	s.mu.Lock()
+	s.pack(s.now(), math.MaxInt, math.MaxInt)
+	s.mu.Unlock()
+	require.Equal(t, 1, s.PackBacklog(), "only the session just used waits")
 }

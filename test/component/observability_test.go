@@ -79,7 +79,8 @@ func storeCalls(t *testing.T, app *harness.App, operations ...string) float64 {
 }
 
 // After a few turns the metrics describe them: requests by route and
-// status, turns by outcome, engine steps, store operations, streams.
+// status, turns by outcome, engine steps, store operations, streams, and
+// the memory store's sessions waiting to be packed.
 func TestMetricsAfterAFewTurns(t *testing.T) {
 	app := harness.Start(t, nil)
 	token := harness.Token(t, harness.DemoTenant)
@@ -99,6 +100,7 @@ func TestMetricsAfterAFewTurns(t *testing.T) {
 	assert.EqualValues(t, 4, metricValue(t, m, "focal_engine_step_duration_seconds_count", map[string]string{"step": "retrieval"}))
 	assert.EqualValues(t, 4, metricValue(t, m, "focal_store_operation_duration_seconds_count", map[string]string{"operation": "turn.commit", "outcome": "ok"}))
 	assert.EqualValues(t, 0, metricValue(t, m, "focal_sse_open_streams", nil), "the stream closed")
+	assert.EqualValues(t, 1, metricValue(t, m, "focal_memory_sessions_awaiting_pack", nil), "the one session, used just now")
 	assert.Positive(t, metricValue(t, m, "focal_http_request_duration_seconds_sum", map[string]string{"route": "/v1/chat"}))
 }
 

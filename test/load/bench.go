@@ -277,6 +277,30 @@ func (b *bench) openings(n int) (openingChoice, error) {
 	return o, nil
 }
 
+// packBacklogMetric is the memory store's count of sessions waiting to be
+// packed.
+const packBacklogMetric = "focal_memory_sessions_awaiting_pack"
+
+// gauge reads a metric of one sample on url's /metrics; a metric not
+// there is an error.
+func gauge(url, name string) (float64, error) {
+	res, err := http.Get(url + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, fmt.Errorf("%s/metrics has no %s", url, name)
+}
+
 // counter sums every sample of a metric on /metrics.
 func counter(url, name string) float64 {
 	res, err := http.Get(url + "/metrics")

@@ -25,8 +25,36 @@ const (
 
 // settling is how a run's wait for a quiet machine went.
 type settling struct {
-	waited time.Duration
-	quiet  bool // false: quietLimit passed first
+	waited time.Duration // the whole wait, packed included
+	quiet  bool          // false: quietLimit passed first
+	// packed is the part of the wait until Focal had packed every
+	// session (see packedWait).
+	packed time.Duration
+}
+
+// packedWait waits until the Focal whose backlog reads holds no session
+// waiting to be packed (its focal_memory_sessions_awaiting_pack at 0),
+// polling every quietPoll, for at most quietLimit. Focal packs a session
+// only once it has gone unused for a few seconds, so the packing of what
+// a run left starts after the run, lasts seconds, and at a few percent
+// of a core can pass for a quiet machine: the bare gin run that followed
+// ran beside it. The quiet window starts after this wait. ok is false
+// when quietLimit passed first.
+func packedWait(backlog func() (float64, error), sleep func(time.Duration)) (waited time.Duration, ok bool, err error) {
+	for {
+		n, err := backlog()
+		if err != nil {
+			return waited, false, err
+		}
+		if n == 0 {
+			return waited, true, nil
+		}
+		if waited >= quietLimit {
+			return waited, false, nil
+		}
+		sleep(quietPoll)
+		waited += quietPoll
+	}
 }
 
 // quietWaiter waits for a quiet machine, reading the machine's busy CPU

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -78,14 +79,41 @@ func TestSettlingTextCountsRunsBegunWithoutQuiet(t *testing.T) {
 	c := syncConfig{"mix", 100, 1}
 	row := pairRow{config: c,
 		focal: []loadRun{{Settled: settling{waited: 2 * time.Second, quiet: true}}, {Settled: settling{waited: quietLimit}}},
-		gin:   []loadRun{{Settled: settling{waited: 3 * time.Second, quiet: true}}, {Settled: settling{waited: 2 * time.Second, quiet: true}}}}
+		gin: []loadRun{{Settled: settling{waited: 9 * time.Second, packed: 6 * time.Second, quiet: true}},
+			{Settled: settling{waited: 2 * time.Second, packed: 4 * time.Second, quiet: true}}}}
 	text := settlingText([]pairRow{row})
 	assert.Contains(t, text, "1 of 4 runs began without quiet after 2m0s")
 	assert.Contains(t, text, "120.0 s at the longest (before a Focal, "+c.label()+" run)")
-	assert.Contains(t, text, "3.0 s at the median")
+	assert.Contains(t, text, "9.0 s at the median")
+	assert.Contains(t, text, "6.0 s at the median before a bare gin run", "the packing part, bare gin's runs")
 
 	row.focal[1].Settled = settling{waited: 5 * time.Second, quiet: true}
 	text = settlingText([]pairRow{row})
 	assert.False(t, strings.Contains(text, "without quiet"), text)
 	assert.Empty(t, settlingText(nil))
+}
+
+// The wait for Focal's packing lasts until its backlog reads 0, polling;
+// a backlog that never empties ends it at quietLimit, not quiet.
+func TestPackedWaitLastsUntilNoSessionWaits(t *testing.T) {
+	backlog := []float64{3000, 1200, 8, 0, 50}
+	var slept time.Duration
+	read := func() (float64, error) {
+		n := backlog[0]
+		backlog = backlog[1:]
+		return n, nil
+	}
+	waited, ok, err := packedWait(read, func(d time.Duration) { slept += d })
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Equal(t, 3*quietPoll, waited, "three polls saw sessions waiting")
+	assert.Equal(t, waited, slept)
+
+	waited, ok, err = packedWait(func() (float64, error) { return 1, nil }, func(time.Duration) {})
+	require.NoError(t, err)
+	assert.False(t, ok, "a backlog that never empties is not quiet")
+	assert.Equal(t, quietLimit, waited)
+
+	_, _, err = packedWait(func() (float64, error) { return 0, errors.New("no such metric") }, func(time.Duration) {})
+	assert.Error(t, err, "a Focal that does not say is an error, not quiet")
 }

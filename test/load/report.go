@@ -179,7 +179,7 @@ func seededText(seeded []seeding) string {
 // settlingText says, from the runs, how long the bench waited for a quiet
 // machine before them (see quietWindow), and how many began without it.
 func settlingText(pairs []pairRow) string {
-	var waits []float64
+	var waits, ginPacked []float64
 	var longest time.Duration
 	var longestRun string
 	loud := 0
@@ -190,6 +190,9 @@ func settlingText(pairs []pairRow) string {
 		}{{"Focal", p.focal}, {"bare gin", p.gin}} {
 			for _, r := range side.runs {
 				waits = append(waits, r.Settled.waited.Seconds())
+				if side.name == "bare gin" {
+					ginPacked = append(ginPacked, r.Settled.packed.Seconds())
+				}
 				if !r.Settled.quiet {
 					loud++
 				}
@@ -202,8 +205,8 @@ func settlingText(pairs []pairRow) string {
 	if len(waits) == 0 {
 		return ""
 	}
-	text := fmt.Sprintf(" Every run began on a quiet machine: the bench waited until all its processes together had used at most %.0f%% of one core over %s (Focal works on after a run: it packs the sessions the run left idle and collects garbage, which would slow the next run, bare gin's included); the waits took %.1f s at the median and %.1f s at the longest (before a %s run)",
-		100*quietBusy, quietWindow, median(waits), longest.Seconds(), longestRun)
+	text := fmt.Sprintf(" Every run began on a quiet machine: Focal works on after a run (it packs the sessions the run left idle and collects garbage), which would slow the next run, bare gin's included, so the bench waited until Focal had packed every session (its `%s` at 0; packing starts only once a session has gone unused for seconds, and at a few percent of a core it passes for quiet: %.1f s at the median before a bare gin run), then until all its processes together had used at most %.0f%% of one core over %s; the whole waits took %.1f s at the median and %.1f s at the longest (before a %s run)",
+		packBacklogMetric, median(ginPacked), 100*quietBusy, quietWindow, median(waits), longest.Seconds(), longestRun)
 	if loud > 0 {
 		return text + fmt.Sprintf("; %d of %d runs began without quiet after %s.", loud, len(waits), quietLimit)
 	}

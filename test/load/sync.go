@@ -101,7 +101,7 @@ func (b *bench) measurePairs(c syncConfig, f *focalProc, ginPID int, ginURL stri
 				}()
 			}
 		}
-		focal, err := b.quietRun(spec, profileRun)
+		focal, err := b.quietRun(spec, f.url, profileRun)
 		if err != nil {
 			return row, err
 		}
@@ -114,7 +114,7 @@ func (b *bench) measurePairs(c syncConfig, f *focalProc, ginPID int, ginURL stri
 			}
 		}
 		spec.url, spec.serverPID = ginURL, ginPID
-		gin, err := b.quietRun(spec, nil)
+		gin, err := b.quietRun(spec, f.url, nil)
 		if err != nil {
 			return row, err
 		}
@@ -123,13 +123,19 @@ func (b *bench) measurePairs(c syncConfig, f *focalProc, ginPID int, ginURL stri
 	return row, nil
 }
 
-// quietRun waits for a quiet machine (see quietWindow), calls started
-// when set, and runs spec.
-func (b *bench) quietRun(spec wrkSpec, started func()) (loadRun, error) {
+// quietRun waits until the Focal at focalURL has packed what its runs
+// left (see packedWait), then for a quiet machine (see quietWindow),
+// calls started when set, and runs spec.
+func (b *bench) quietRun(spec wrkSpec, focalURL string, started func()) (loadRun, error) {
+	packed, ok, err := packedWait(func() (float64, error) { return gauge(focalURL, packBacklogMetric) }, time.Sleep)
+	if err != nil {
+		return loadRun{}, fmt.Errorf("waiting for Focal to pack its idle sessions: %w", err)
+	}
 	settled, err := machineQuiet.wait()
 	if err != nil {
 		return loadRun{}, fmt.Errorf("waiting for a quiet machine: %w", err)
 	}
+	settled.packed, settled.waited, settled.quiet = packed, packed+settled.waited, settled.quiet && ok
 	if started != nil {
 		started()
 	}
