@@ -18,7 +18,8 @@ import (
 // leaves to encoding/json the ones that hold any value or are rarely set
 // (tool calls, extractions, metadata, violations); a turn without them,
 // as most are, goes through no reflection at all. The bytes are
-// json.Marshal's: TestAuditJSONIsMarshal holds them to it, over the
+// json.Marshal's, once expandAudit has put back what its tokens stand for
+// (see audit_tokens.go): TestAuditJSONIsMarshal holds them to it, over the
 // bench agent's recorded turns and a turn with every field of domain.Turn
 // set, with and without those, so that a field added to the record and
 // not written here fails it.
@@ -27,7 +28,8 @@ import (
 var errNoJSONForm = errors.New("a float with no JSON form")
 
 // encodeAudit returns turn's audit record, the turn without SessionAfter,
-// encoded as encode does, valid until the next encode or compress. It
+// encoded as encode does but for its tokens (decodeAudit reads it),
+// valid until the next encode or compress. It
 // reads turn in place: a copy with SessionAfter cleared would be a heap
 // object of its own at every commit.
 func (e *encoder) encodeAudit(turn *domain.Turn) ([]byte, error) {
@@ -43,7 +45,7 @@ func (e *encoder) encodeAudit(turn *domain.Turn) ([]byte, error) {
 }
 
 // appendTurn appends what json.Marshal returns for t with SessionAfter
-// nil.
+// nil, written with tokens (see audit_tokens.go).
 func (e *encoder) appendTurn(b []byte, t *domain.Turn) ([]byte, error) {
 	b = appendField(b, '{', "id", t.ID)
 	b = appendField(b, ',', "tenant_id", t.TenantID)
@@ -226,7 +228,8 @@ func (e *encoder) appendScenario(b []byte, d *domain.ScenarioDecision) ([]byte, 
 	return append(b, '}'), nil
 }
 
-// appendCandidates appends what json.Marshal returns for candidates.
+// appendCandidates appends what json.Marshal returns for candidates, written with
+// tokens.
 func appendCandidates(b []byte, candidates []domain.RuleCandidate) ([]byte, error) {
 	if candidates == nil {
 		return append(b, "null"...), nil
@@ -234,36 +237,41 @@ func appendCandidates(b []byte, candidates []domain.RuleCandidate) ([]byte, erro
 	var err error
 	for i := range candidates {
 		c := &candidates[i]
-		b = appendField(append(b, "[,"[min(i, 1)]), '{', "rule_id", c.RuleID)
+		b = domain.AppendJSONString(append(b, "[,"[min(i, 1)], tokRuleID), c.RuleID)
 		if b, err = appendScores(b, c.Score, c.Lexical, c.Semantic); err != nil {
 			return nil, err
 		}
 		if c.Example != "" {
-			b = appendField(b, ',', "nearest_example", c.Example)
+			b = domain.AppendJSONString(append(b, tokExample), c.Example)
 		}
 		if len(c.Terms) > 0 {
-			b = appendStrings(append(b, `,"terms":`...), c.Terms)
+			b = appendStrings(append(b, tokTerms), c.Terms)
 		}
-		b = strconv.AppendInt(append(b, `,"priority":`...), int64(c.Priority), 10)
-		b = append(strconv.AppendBool(append(b, `,"matched":`...), c.Matched), '}')
+		b = strconv.AppendInt(append(b, tokPriority), int64(c.Priority), 10)
+		matched := byte(tokUnmatched)
+		if c.Matched {
+			matched = tokMatched
+		}
+		b = append(b, matched)
 	}
 	return closeList(b, len(candidates)), nil
 }
 
-// appendOptions appends what json.Marshal returns for options.
+// appendOptions appends what json.Marshal returns for options, written with
+// tokens.
 func appendOptions(b []byte, options []domain.ScenarioOption) ([]byte, error) {
 	var err error
 	for i := range options {
 		o := &options[i]
-		b = appendField(append(b, "[,"[min(i, 1)]), '{', "move", o.Move)
+		b = domain.AppendJSONString(append(b, "[,"[min(i, 1)], tokMove), o.Move)
 		if o.Target != "" {
-			b = appendField(b, ',', "target", o.Target)
+			b = domain.AppendJSONString(append(b, tokTarget), o.Target)
 		}
 		if b, err = appendScores(b, o.Score, o.Lexical, o.Semantic); err != nil {
 			return nil, err
 		}
 		if o.Example != "" {
-			b = appendField(b, ',', "nearest_example", o.Example)
+			b = domain.AppendJSONString(append(b, tokExample), o.Example)
 		}
 		b = append(b, '}')
 	}
@@ -271,29 +279,27 @@ func appendOptions(b []byte, options []domain.ScenarioOption) ([]byte, error) {
 }
 
 // appendScores appends the score, lexical and semantic members a
-// candidate and an option have, semantic only when it is not 0.
+// candidate and an option have, semantic only when it is not 0, as
+// tokens (see audit_tokens.go).
 func appendScores(b []byte, score, lexical, semantic float64) ([]byte, error) {
-	b = append(b, `,"score":`...)
-	at := len(b)
-	b, err := appendFloat(b, score)
+	b, err := appendFloatToken(b, tokScore, score)
 	if err != nil {
 		return nil, err
 	}
-	b = append(b, `,"lexical":`...)
 	if math.Float64bits(lexical) == math.Float64bits(score) {
-		// The commonest case (no semantic score), and formatting a float
-		// is most of what a candidate costs.
-		b = append(b, b[at:len(b)-len(`,"lexical":`)]...)
-	} else if b, err = appendFloat(b, lexical); err != nil {
+		// The commonest case (no semantic score).
+		b = append(b, tokLexicalSame)
+	} else if b, err = appendFloatToken(b, tokLexical, lexical); err != nil {
 		return nil, err
 	}
 	if semantic != 0 {
-		return appendFloat(append(b, `,"semantic":`...), semantic)
+		return appendFloatToken(b, tokSemantic, semantic)
 	}
 	return b, nil
 }
 
-// appendMatches appends what json.Marshal returns for matches.
+// appendMatches appends what json.Marshal returns for matches, written with
+// tokens.
 func appendMatches(b []byte, matches []domain.RuleMatch) ([]byte, error) {
 	if matches == nil {
 		return append(b, "null"...), nil
@@ -301,24 +307,25 @@ func appendMatches(b []byte, matches []domain.RuleMatch) ([]byte, error) {
 	var err error
 	for i := range matches {
 		m := &matches[i]
-		b = appendField(append(b, "[,"[min(i, 1)]), '{', "rule_id", m.RuleID)
-		if b, err = appendFloat(append(b, `,"score":`...), m.Score); err != nil {
+		b = domain.AppendJSONString(append(b, "[,"[min(i, 1)], tokRuleID), m.RuleID)
+		if b, err = appendFloatToken(b, tokScore, m.Score); err != nil {
 			return nil, err
 		}
-		b = append(appendField(b, ',', "reason", m.Reason), '}')
+		b = append(domain.AppendJSONString(append(b, tokReason), m.Reason), '}')
 	}
 	return closeList(b, len(matches)), nil
 }
 
-// appendTimings appends what json.Marshal returns for timings.
+// appendTimings appends what json.Marshal returns for timings, written with
+// tokens.
 func appendTimings(b []byte, timings []domain.StepTiming) ([]byte, error) {
 	if timings == nil {
 		return append(b, "null"...), nil
 	}
 	var err error
 	for i, t := range timings {
-		b = appendField(append(b, "[,"[min(i, 1)]), '{', "step", t.Step)
-		if b, err = appendFloat(append(b, `,"duration_ms":`...), t.DurationMS); err != nil {
+		b = domain.AppendJSONString(append(b, "[,"[min(i, 1)], tokStep), t.Step)
+		if b, err = appendFloat(append(b, tokDuration), t.DurationMS); err != nil {
 			return nil, err
 		}
 		b = append(b, '}')

@@ -75,7 +75,7 @@ func requireAuditIsMarshal(t *testing.T, enc *encoder, turn *domain.Turn, what s
 	got, err := enc.encodeAudit(turn)
 	require.NoError(t, err, what)
 	var raw json.RawMessage
-	require.NoError(t, decodeKept(got, &raw), what)
+	require.NoError(t, decodeAudit(got, &raw), what)
 	require.Equal(t, string(want), string(raw), what)
 }
 

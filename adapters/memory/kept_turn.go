@@ -27,8 +27,10 @@ type storedTurn struct {
 	// scenario id and step), the turn's id (the key of turnByID), the
 	// answered key of the keyed request this completed turn answers ("" for
 	// any other turn; the key of Store.answered), and the audit record,
-	// SessionAfter left out, as encoder.encode makes it: S2-compressed,
-	// the JSON that decode always copied the record through.
+	// SessionAfter left out, as encoder.encodeAudit makes it:
+	// S2-compressed, the JSON that decode always copied the record
+	// through, with tokens for its commonest member names and its scores
+	// (see audit_tokens.go).
 	text string
 	// after is SessionAfter's JSON (Session.AppendJSON), S2-compressed
 	// whole, or once a newer turn is kept, a delta against that one's
@@ -225,7 +227,7 @@ func (t *storedTurn) decodeRecord() (domain.Turn, error) {
 		return cloneJSON(rec)
 	}
 	var out domain.Turn
-	err := decodeKept([]byte(t.part(partAudit)), &out)
+	err := decodeAudit([]byte(t.part(partAudit)), &out)
 	return out, err
 }
 
