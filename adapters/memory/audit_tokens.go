@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
-
-	"github.com/klauspost/compress/s2"
 )
 
 // Most of an audit record's bytes are its candidates, 20 of them in a
@@ -14,29 +12,46 @@ import (
 // scores of 17 digits or so; and formatting those scores, then
 // compressing what that wrote, was most of what a commit spent on the
 // record. So appendTurn writes a candidate's (and an option's, a match's,
-// a step timing's) member names as one token byte each, and a score as a
-// token and its eight bytes, which expandAudit turns back into the JSON,
-// formatting the score as appendFloat always did: the same bytes, on the
-// rare read, for fewer to write and compress at every commit. A token is
-// a byte below the space, which JSON as json.Marshal writes it never
-// holds outside a score's eight bytes (it escapes them in strings);
-// TestAuditJSONIsMarshal holds the expanded record to json.Marshal.
+// a step timing's, and the turn's own) member names as one token byte
+// each, and a score as a token and its eight bytes, which expandAudit
+// turns back into the JSON, formatting the score as appendFloat always
+// did: the same bytes on the rare read, and at every commit fewer to
+// write and none to compress (see encodeAudit). A token is a byte below
+// the space, which JSON as json.Marshal writes it never holds (it escapes
+// them in strings), but within a score's eight bytes, which expandAudit
+// skips. TestAuditJSONIsMarshal and TestTokenedAuditIsMarshal hold the
+// expanded record to json.Marshal.
 const (
-	tokRuleID      = 1 + iota // {"rule_id":
-	tokScore                  // ,"score": and a float's 8 bytes
-	tokLexicalSame            // ,"lexical": and the score before, again
-	tokLexical                // ,"lexical": and a float's 8 bytes
-	tokSemantic               // ,"semantic": and a float's 8 bytes
-	tokExample                // ,"nearest_example":
-	tokTerms                  // ,"terms":
-	tokPriority               // ,"priority":
-	tokUnmatched              // ,"matched":false}
-	tokMatched                // ,"matched":true}
-	tokMove                   // {"move":
-	tokTarget                 // ,"target":
-	tokReason                 // ,"reason":
-	tokStep                   // {"step":
-	tokDuration               // ,"duration_ms":
+	tokRuleID       = 1 + iota // {"rule_id":
+	tokScore                   // ,"score": and a float's 8 bytes
+	tokLexicalSame             // ,"lexical": and the score before, again
+	tokLexical                 // ,"lexical": and a float's 8 bytes
+	tokSemantic                // ,"semantic": and a float's 8 bytes
+	tokExample                 // ,"nearest_example":
+	tokTerms                   // ,"terms":
+	tokPriority                // ,"priority":
+	tokUnmatched               // ,"matched":false}
+	tokMatched                 // ,"matched":true}
+	tokMove                    // {"move":
+	tokTarget                  // ,"target":
+	tokReason                  // ,"reason":
+	tokStep                    // {"step":
+	tokDuration                // ,"duration_ms":
+	tokID                      // {"id":
+	tokTenantID                // ,"tenant_id":
+	tokAgentID                 // ,"agent_id":
+	tokAgentVersion            // ,"agent_version":
+	tokSessionID               // ,"session_id":
+	tokTurnNumber              // ,"turn_number":
+	tokRequestID               // ,"request_id":
+	tokMessage                 // ,"message":
+	tokResponse                // ,"response":
+	tokStatus                  // ,"status":
+	tokUsage                   // ,"usage":{"prompt_tokens":
+	tokCompletion              // ,"completion_tokens":
+	tokTimings                 // ,"timings":
+	tokLatency                 // ,"latency_ms":
+	tokCreatedAt               // ,"created_at":
 )
 
 // auditTokens are the JSON each token stands for, by token.
@@ -45,7 +60,14 @@ var auditTokens = [...]string{
 	tokSemantic: `,"semantic":`, tokExample: `,"nearest_example":`, tokTerms: `,"terms":`, tokPriority: `,"priority":`,
 	tokUnmatched: `,"matched":false}`, tokMatched: `,"matched":true}`, tokMove: `{"move":`, tokTarget: `,"target":`,
 	tokReason: `,"reason":`, tokStep: `{"step":`, tokDuration: `,"duration_ms":`,
+	tokID: `{"id":`, tokTenantID: `,"tenant_id":`, tokAgentID: `,"agent_id":`, tokAgentVersion: `,"agent_version":`,
+	tokSessionID: `,"session_id":`, tokTurnNumber: `,"turn_number":`, tokRequestID: `,"request_id":`, tokMessage: `,"message":`,
+	tokResponse: `,"response":`, tokStatus: `,"status":`, tokUsage: `,"usage":{"prompt_tokens":`,
+	tokCompletion: `,"completion_tokens":`, tokTimings: `,"timings":`, tokLatency: `,"latency_ms":`, tokCreatedAt: `,"created_at":`,
 }
+
+// The tokens are bytes below the space.
+var _ [' ' - len(auditTokens)]struct{}
 
 var errBadAudit = errors.New("a kept audit record does not expand")
 
@@ -100,11 +122,8 @@ func expandAudit(dst, src []byte) ([]byte, error) {
 
 // decodeAudit reads into v the audit record encodeAudit made.
 func decodeAudit(b []byte, v any) error {
-	raw, err := s2.Decode(nil, b)
+	raw, err := expandAudit(make([]byte, 0, 2*len(b)), b)
 	if err != nil {
-		return err
-	}
-	if raw, err = expandAudit(nil, raw); err != nil {
 		return err
 	}
 	return json.Unmarshal(raw, v)

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -50,7 +51,10 @@ func tokenText(rng *rand.Rand) string {
 // options, matches, step timings) is drawn at random, lists nil, empty or
 // full.
 func randomTokenTurn(rng *rand.Rand) *domain.Turn {
-	turn := &domain.Turn{ID: tokenText(rng), Message: tokenText(rng), Explanation: domain.NewExplanation()}
+	turn := &domain.Turn{ID: tokenText(rng), TenantID: tokenText(rng), AgentID: tokenText(rng), AgentVersion: rng.Int64N(5),
+		SessionID: tokenText(rng), TurnNumber: rng.IntN(30), RequestID: tokenText(rng), Message: tokenText(rng), Response: tokenText(rng),
+		Status: domain.TurnStatus(tokenText(rng)), Usage: domain.TokenUsage{Prompt: rng.IntN(500), Completion: rng.IntN(50)},
+		LatencyMS: rng.Int64N(1000), CreatedAt: time.Unix(rng.Int64N(1<<34), rng.Int64N(1e9)), Explanation: domain.NewExplanation()}
 	x := &turn.Explanation
 	if rng.IntN(4) > 0 {
 		x.Candidates = make([]domain.RuleCandidate, rng.IntN(25))
