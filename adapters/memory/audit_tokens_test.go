@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"context"
 	"encoding/json"
 	"math"
 	"math/rand/v2"
@@ -9,7 +10,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"focal/adapters/clock"
 	"focal/domain"
+	"focal/ports"
 )
 
 // randomScore draws a score of every kind a record may hold: a ratio as
@@ -127,5 +130,50 @@ func TestExpandAuditWithoutTokens(t *testing.T) {
 	for _, bad := range []string{"{\x02\x01\x02}", "{\x00}", "{\x1f}", "{\x04"} {
 		_, err := expandAudit(nil, []byte(bad))
 		require.ErrorIs(t, err, errBadAudit, "%q", bad)
+	}
+}
+
+// Turns drawn at random, committed to a store, read back by GetTurn and
+// ListTurns as the store read them back before their records had tokens:
+// the record copied through its JSON form, equal values and
+// byte-identical JSON; and each one's history entry is the turn's.
+func TestTokenedTurnsReadBackAsBefore(t *testing.T) {
+	ctx := context.Background()
+	s := New(clock.System{})
+	sess := committedSession(t, s, 1)
+	rng := rand.New(rand.NewPCG(23, 24))
+	var turns []*domain.Turn
+	for range 99 { // a page of turns, the first committed session's with them
+		l, err := s.LockSession(ctx, ports.LockRequest{TenantID: sess.TenantID, SessionID: sess.ID, Wait: time.Second, TTL: time.Minute})
+		require.NoError(t, err)
+		tok := l.Token()
+		turn := randomTokenTurn(rng)
+		after := l.Session()
+		after.AdvanceTurn(tok.TurnNumber, time.Now())
+		turn.ID, turn.TenantID, turn.SessionID, turn.TurnNumber, turn.SessionAfter = footprintID(), sess.TenantID, sess.ID, tok.TurnNumber, after
+		require.NoError(t, s.CommitTurn(ctx, tok, turn))
+		require.NoError(t, l.Release(ctx))
+		turns = append(turns, turn)
+	}
+	listed, err := s.ListTurns(ctx, sess.TenantID, sess.ID, ports.TurnQuery{Page: ports.PageRequest{Limit: 100}})
+	require.NoError(t, err)
+	require.Len(t, listed.Items, 1+len(turns))
+	history, err := s.RecentHistory(ctx, sess.TenantID, sess.ID, len(turns))
+	require.NoError(t, err)
+	for i, turn := range turns {
+		want := oldDecode(t, turn)
+		wantJSON, err := json.Marshal(want)
+		require.NoError(t, err)
+		want.SessionAfter = nil
+		got, err := s.GetTurn(ctx, sess.TenantID, turn.ID)
+		require.NoError(t, err)
+		for _, got := range []domain.Turn{*got, listed.Items[i+1]} {
+			gotJSON, err := json.Marshal(got)
+			require.NoError(t, err)
+			require.Equal(t, string(wantJSON), string(gotJSON), "turn %d", turn.TurnNumber)
+			got.SessionAfter = nil
+			require.Equal(t, want, got, "turn %d", turn.TurnNumber)
+		}
+		require.Equal(t, turn.History(), history[i])
 	}
 }
