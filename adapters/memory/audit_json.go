@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/klauspost/compress/s2"
+
 	"focal/domain"
 )
 
@@ -29,9 +31,11 @@ var errNoJSONForm = errors.New("a float with no JSON form")
 
 // encodeAudit returns turn's audit record, the turn without SessionAfter,
 // as json.Marshal writes it but for its tokens (decodeAudit reads it),
-// valid until the next encodeAudit. It is kept as it is, not compressed:
-// with its tokens S2 saved a fifth of a recorded turn's record, for more
-// than half of what keepTurn spent. It reads turn in place: a copy with
+// valid until the next encodeAudit. A record of up to
+// auditKeptWhole bytes is kept as it is: with its tokens S2 saved a fifth
+// of a recorded turn's record, for more than half of what keepTurn spent.
+// A longer one (a tool's big output, long context) is compressed behind
+// auditCompressed, where S2 pays. It reads turn in place: a copy with
 // SessionAfter cleared would be a heap object of its own at every commit.
 func (e *encoder) encodeAudit(turn *domain.Turn) ([]byte, error) {
 	raw, err := e.appendTurn(e.audit[:0], turn)
@@ -39,11 +43,31 @@ func (e *encoder) encodeAudit(turn *domain.Turn) ([]byte, error) {
 		// encoding/json says what it cannot encode, as before.
 		rec := *turn
 		rec.SessionAfter = nil
-		return e.appendMarshal(nil, &rec)
+		raw, err = e.appendMarshal(nil, &rec)
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		e.audit = raw
 	}
-	e.audit = raw
-	return raw, nil
+	if len(raw) <= auditKeptWhole {
+		return raw, nil
+	}
+	if n := 1 + s2.MaxEncodedLen(len(raw)); cap(e.bigAudit) < n {
+		e.bigAudit = make([]byte, n)
+	}
+	z := s2.Encode(e.bigAudit[1:cap(e.bigAudit)], raw)
+	e.bigAudit[0] = auditCompressed
+	return e.bigAudit[:1+len(z)], nil
 }
+
+// auditKeptWhole is the longest audit record kept uncompressed: a 100-rule
+// turn's is about 1.7 KiB.
+const auditKeptWhole = 4 << 10
+
+// auditCompressed leads a compressed audit record: a byte neither JSON nor
+// a token starts with.
+const auditCompressed = 0
 
 // appendTurn appends what json.Marshal returns for t with SessionAfter
 // nil, written with tokens (see audit_tokens.go).

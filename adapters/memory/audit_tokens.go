@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+
+	"github.com/klauspost/compress/s2"
 )
 
 // Most of an audit record's bytes are its candidates, 20 of them in a
@@ -122,6 +124,13 @@ func expandAudit(dst, src []byte) ([]byte, error) {
 
 // decodeAudit reads into v the audit record encodeAudit made.
 func decodeAudit(b []byte, v any) error {
+	if len(b) > 0 && b[0] == auditCompressed {
+		raw, err := s2.Decode(nil, b[1:])
+		if err != nil {
+			return err
+		}
+		b = raw
+	}
 	raw, err := expandAudit(make([]byte, 0, 2*len(b)), b)
 	if err != nil {
 		return err

@@ -150,6 +150,7 @@ type encoder struct {
 	// Scratch space for sessions' JSON (newer, older), shrinkAfter and
 	// encodeAudit.
 	newer, older, delta, audit []byte
+	bigAudit                   []byte // a long audit record, compressed (see encodeAudit)
 	index                      [1 << deltaMaxBits]int32
 }
 
