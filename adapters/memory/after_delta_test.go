@@ -275,11 +275,10 @@ func heldPerSession(tb testing.TB, users, turns, maxTurns int, grow bool) (float
 	s.Sweep(c.Now().Add(time.Duration(turns)*time.Second + packAfter))
 	after := readHeap()
 	runtime.KeepAlive(s)
-	var enc encoder
-	enc.to = json.NewEncoder(&enc.json)
-	whole, err := enc.encode(last.SessionAfter)
+	raw, err := last.SessionAfter.AppendJSON(nil)
 	require.NoError(tb, err)
-	return (after.live - before.live) / float64(users), whole
+	var enc encoder
+	return (after.live - before.live) / float64(users), enc.compress(raw)
 }
 
 // A returning user's session grows with every rule it fires, and each of

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/klauspost/compress/s2"
+
 	"focal/domain"
 )
 
@@ -18,7 +20,8 @@ import (
 // leaves to encoding/json the ones that hold any value or are rarely set
 // (tool calls, extractions, metadata, violations); a turn without them,
 // as most are, goes through no reflection at all. The bytes are
-// json.Marshal's: TestAuditJSONIsMarshal holds them to it, over the
+// json.Marshal's, once expandAudit has put back what its tokens stand for
+// (see audit_tokens.go): TestAuditJSONIsMarshal holds them to it, over the
 // bench agent's recorded turns and a turn with every field of domain.Turn
 // set, with and without those, so that a field added to the record and
 // not written here fails it.
@@ -27,36 +30,60 @@ import (
 var errNoJSONForm = errors.New("a float with no JSON form")
 
 // encodeAudit returns turn's audit record, the turn without SessionAfter,
-// encoded as encode does, valid until the next encode or compress. It
-// reads turn in place: a copy with SessionAfter cleared would be a heap
-// object of its own at every commit.
+// as json.Marshal writes it but for its tokens (decodeAudit reads it),
+// valid until the next encodeAudit. A record of up to
+// auditKeptWhole bytes is kept as it is: with its tokens S2 saved a fifth
+// of a recorded turn's record, for more than half of what keepTurn spent.
+// A longer one (a tool's big output, long context) is compressed behind
+// auditCompressed, where S2 pays. It reads turn in place: a copy with
+// SessionAfter cleared would be a heap object of its own at every commit.
 func (e *encoder) encodeAudit(turn *domain.Turn) ([]byte, error) {
 	raw, err := e.appendTurn(e.audit[:0], turn)
 	if err != nil {
 		// encoding/json says what it cannot encode, as before.
 		rec := *turn
 		rec.SessionAfter = nil
-		return e.encode(&rec)
+		raw, err = e.appendMarshal(nil, &rec)
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		e.audit = raw
 	}
-	e.audit = raw
-	return e.compress(raw), nil
+	if len(raw) <= auditKeptWhole {
+		return raw, nil
+	}
+	if n := 1 + s2.MaxEncodedLen(len(raw)); cap(e.bigAudit) < n {
+		e.bigAudit = make([]byte, n)
+	}
+	z := s2.Encode(e.bigAudit[1:cap(e.bigAudit)], raw)
+	e.bigAudit[0] = auditCompressed
+	return e.bigAudit[:1+len(z)], nil
 }
 
+// auditKeptWhole is the longest audit record kept uncompressed: a 100-rule
+// turn's is about 1.7 KiB.
+const auditKeptWhole = 4 << 10
+
+// auditCompressed leads a compressed audit record: a byte neither JSON nor
+// a token starts with.
+const auditCompressed = 0
+
 // appendTurn appends what json.Marshal returns for t with SessionAfter
-// nil.
+// nil, written with tokens (see audit_tokens.go).
 func (e *encoder) appendTurn(b []byte, t *domain.Turn) ([]byte, error) {
-	b = appendField(b, '{', "id", t.ID)
-	b = appendField(b, ',', "tenant_id", t.TenantID)
-	b = appendField(b, ',', "agent_id", t.AgentID)
-	b = strconv.AppendInt(append(b, `,"agent_version":`...), t.AgentVersion, 10)
-	b = appendField(b, ',', "session_id", t.SessionID)
-	b = strconv.AppendInt(append(b, `,"turn_number":`...), int64(t.TurnNumber), 10)
+	b = domain.AppendJSONString(append(b, tokID), t.ID)
+	b = domain.AppendJSONString(append(b, tokTenantID), t.TenantID)
+	b = domain.AppendJSONString(append(b, tokAgentID), t.AgentID)
+	b = strconv.AppendInt(append(b, tokAgentVersion), t.AgentVersion, 10)
+	b = domain.AppendJSONString(append(b, tokSessionID), t.SessionID)
+	b = strconv.AppendInt(append(b, tokTurnNumber), int64(t.TurnNumber), 10)
 	if t.RequestID != "" {
-		b = appendField(b, ',', "request_id", t.RequestID)
+		b = domain.AppendJSONString(append(b, tokRequestID), t.RequestID)
 	}
-	b = appendField(b, ',', "message", t.Message)
-	b = appendField(b, ',', "response", t.Response)
-	b = appendField(b, ',', "status", string(t.Status))
+	b = domain.AppendJSONString(append(b, tokMessage), t.Message)
+	b = domain.AppendJSONString(append(b, tokResponse), t.Response)
+	b = domain.AppendJSONString(append(b, tokStatus), string(t.Status))
 	if t.ErrorCode != "" {
 		b = appendField(b, ',', "error_code", string(t.ErrorCode))
 	}
@@ -67,9 +94,9 @@ func (e *encoder) appendTurn(b []byte, t *domain.Turn) ([]byte, error) {
 	if t.Model != "" {
 		b = appendField(b, ',', "model", t.Model)
 	}
-	b = strconv.AppendInt(append(b, `,"usage":{"prompt_tokens":`...), int64(t.Usage.Prompt), 10)
-	b = append(strconv.AppendInt(append(b, `,"completion_tokens":`...), int64(t.Usage.Completion), 10), '}')
-	if b, err = appendTimings(append(b, `,"timings":`...), t.Timings); err != nil {
+	b = strconv.AppendInt(append(b, tokUsage), int64(t.Usage.Prompt), 10)
+	b = append(strconv.AppendInt(append(b, tokCompletion), int64(t.Usage.Completion), 10), '}')
+	if b, err = appendTimings(append(b, tokTimings), t.Timings); err != nil {
 		return nil, err
 	}
 	if len(t.Metadata) > 0 {
@@ -80,8 +107,8 @@ func (e *encoder) appendTurn(b []byte, t *domain.Turn) ([]byte, error) {
 	if len(t.Deltas) > 0 {
 		b = appendStrings(append(b, `,"deltas":`...), t.Deltas)
 	}
-	b = strconv.AppendInt(append(b, `,"latency_ms":`...), t.LatencyMS, 10)
-	if b, err = appendTime(append(b, `,"created_at":`...), t.CreatedAt); err != nil {
+	b = strconv.AppendInt(append(b, tokLatency), t.LatencyMS, 10)
+	if b, err = appendTime(append(b, tokCreatedAt), t.CreatedAt); err != nil {
 		return nil, err
 	}
 	return append(b, '}'), nil
@@ -226,7 +253,8 @@ func (e *encoder) appendScenario(b []byte, d *domain.ScenarioDecision) ([]byte, 
 	return append(b, '}'), nil
 }
 
-// appendCandidates appends what json.Marshal returns for candidates.
+// appendCandidates appends what json.Marshal returns for candidates, written with
+// tokens.
 func appendCandidates(b []byte, candidates []domain.RuleCandidate) ([]byte, error) {
 	if candidates == nil {
 		return append(b, "null"...), nil
@@ -234,36 +262,41 @@ func appendCandidates(b []byte, candidates []domain.RuleCandidate) ([]byte, erro
 	var err error
 	for i := range candidates {
 		c := &candidates[i]
-		b = appendField(append(b, "[,"[min(i, 1)]), '{', "rule_id", c.RuleID)
+		b = domain.AppendJSONString(append(b, "[,"[min(i, 1)], tokRuleID), c.RuleID)
 		if b, err = appendScores(b, c.Score, c.Lexical, c.Semantic); err != nil {
 			return nil, err
 		}
 		if c.Example != "" {
-			b = appendField(b, ',', "nearest_example", c.Example)
+			b = domain.AppendJSONString(append(b, tokExample), c.Example)
 		}
 		if len(c.Terms) > 0 {
-			b = appendStrings(append(b, `,"terms":`...), c.Terms)
+			b = appendStrings(append(b, tokTerms), c.Terms)
 		}
-		b = strconv.AppendInt(append(b, `,"priority":`...), int64(c.Priority), 10)
-		b = append(strconv.AppendBool(append(b, `,"matched":`...), c.Matched), '}')
+		b = strconv.AppendInt(append(b, tokPriority), int64(c.Priority), 10)
+		matched := byte(tokUnmatched)
+		if c.Matched {
+			matched = tokMatched
+		}
+		b = append(b, matched)
 	}
 	return closeList(b, len(candidates)), nil
 }
 
-// appendOptions appends what json.Marshal returns for options.
+// appendOptions appends what json.Marshal returns for options, written with
+// tokens.
 func appendOptions(b []byte, options []domain.ScenarioOption) ([]byte, error) {
 	var err error
 	for i := range options {
 		o := &options[i]
-		b = appendField(append(b, "[,"[min(i, 1)]), '{', "move", o.Move)
+		b = domain.AppendJSONString(append(b, "[,"[min(i, 1)], tokMove), o.Move)
 		if o.Target != "" {
-			b = appendField(b, ',', "target", o.Target)
+			b = domain.AppendJSONString(append(b, tokTarget), o.Target)
 		}
 		if b, err = appendScores(b, o.Score, o.Lexical, o.Semantic); err != nil {
 			return nil, err
 		}
 		if o.Example != "" {
-			b = appendField(b, ',', "nearest_example", o.Example)
+			b = domain.AppendJSONString(append(b, tokExample), o.Example)
 		}
 		b = append(b, '}')
 	}
@@ -271,29 +304,27 @@ func appendOptions(b []byte, options []domain.ScenarioOption) ([]byte, error) {
 }
 
 // appendScores appends the score, lexical and semantic members a
-// candidate and an option have, semantic only when it is not 0.
+// candidate and an option have, semantic only when it is not 0, as
+// tokens (see audit_tokens.go).
 func appendScores(b []byte, score, lexical, semantic float64) ([]byte, error) {
-	b = append(b, `,"score":`...)
-	at := len(b)
-	b, err := appendFloat(b, score)
+	b, err := appendFloatToken(b, tokScore, score)
 	if err != nil {
 		return nil, err
 	}
-	b = append(b, `,"lexical":`...)
 	if math.Float64bits(lexical) == math.Float64bits(score) {
-		// The commonest case (no semantic score), and formatting a float
-		// is most of what a candidate costs.
-		b = append(b, b[at:len(b)-len(`,"lexical":`)]...)
-	} else if b, err = appendFloat(b, lexical); err != nil {
+		// The commonest case (no semantic score).
+		b = append(b, tokLexicalSame)
+	} else if b, err = appendFloatToken(b, tokLexical, lexical); err != nil {
 		return nil, err
 	}
 	if semantic != 0 {
-		return appendFloat(append(b, `,"semantic":`...), semantic)
+		return appendFloatToken(b, tokSemantic, semantic)
 	}
 	return b, nil
 }
 
-// appendMatches appends what json.Marshal returns for matches.
+// appendMatches appends what json.Marshal returns for matches, written with
+// tokens.
 func appendMatches(b []byte, matches []domain.RuleMatch) ([]byte, error) {
 	if matches == nil {
 		return append(b, "null"...), nil
@@ -301,24 +332,25 @@ func appendMatches(b []byte, matches []domain.RuleMatch) ([]byte, error) {
 	var err error
 	for i := range matches {
 		m := &matches[i]
-		b = appendField(append(b, "[,"[min(i, 1)]), '{', "rule_id", m.RuleID)
-		if b, err = appendFloat(append(b, `,"score":`...), m.Score); err != nil {
+		b = domain.AppendJSONString(append(b, "[,"[min(i, 1)], tokRuleID), m.RuleID)
+		if b, err = appendFloatToken(b, tokScore, m.Score); err != nil {
 			return nil, err
 		}
-		b = append(appendField(b, ',', "reason", m.Reason), '}')
+		b = append(domain.AppendJSONString(append(b, tokReason), m.Reason), '}')
 	}
 	return closeList(b, len(matches)), nil
 }
 
-// appendTimings appends what json.Marshal returns for timings.
+// appendTimings appends what json.Marshal returns for timings, written with
+// tokens.
 func appendTimings(b []byte, timings []domain.StepTiming) ([]byte, error) {
 	if timings == nil {
 		return append(b, "null"...), nil
 	}
 	var err error
 	for i, t := range timings {
-		b = appendField(append(b, "[,"[min(i, 1)]), '{', "step", t.Step)
-		if b, err = appendFloat(append(b, `,"duration_ms":`...), t.DurationMS); err != nil {
+		b = domain.AppendJSONString(append(b, "[,"[min(i, 1)], tokStep), t.Step)
+		if b, err = appendFloat(append(b, tokDuration), t.DurationMS); err != nil {
 			return nil, err
 		}
 		b = append(b, '}')

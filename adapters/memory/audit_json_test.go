@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,7 +66,7 @@ func fillAll(v reflect.Value, depth int) {
 }
 
 // requireAuditIsMarshal checks that what encodeAudit keeps of turn is
-// json.Marshal's bytes for turn without SessionAfter, compressed.
+// json.Marshal's bytes for turn without SessionAfter.
 func requireAuditIsMarshal(t *testing.T, enc *encoder, turn *domain.Turn, what string) {
 	t.Helper()
 	rec := *turn
@@ -75,7 +76,7 @@ func requireAuditIsMarshal(t *testing.T, enc *encoder, turn *domain.Turn, what s
 	got, err := enc.encodeAudit(turn)
 	require.NoError(t, err, what)
 	var raw json.RawMessage
-	require.NoError(t, decodeKept(got, &raw), what)
+	require.NoError(t, decodeAudit(got, &raw), what)
 	require.Equal(t, string(want), string(raw), what)
 }
 
@@ -277,4 +278,26 @@ func TestEscapedIsMarshal(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, string(want), string(appendEscaped([]byte("x"), s)[1:]), "%q", s)
 	}
+}
+
+// A record longer than auditKeptWhole (a tool's big output) is kept
+// compressed, a shorter one as it is; both read back as json.Marshal's
+// bytes.
+func TestLongAuditRecordIsCompressed(t *testing.T) {
+	enc := encoders.Get().(*encoder)
+	defer encoders.Put(enc)
+	short := recordedTurn(t, 0)
+	got, err := enc.encodeAudit(short)
+	require.NoError(t, err)
+	require.LessOrEqual(t, len(got), auditKeptWhole, "a recorded turn's record is short")
+	require.EqualValues(t, tokID, got[0], "kept as it is")
+	requireAuditIsMarshal(t, enc, short, "short")
+
+	long := *short
+	long.Response = strings.Repeat("Your order A-1042 ships from the Leeds warehouse tomorrow. ", 200)
+	got, err = enc.encodeAudit(&long)
+	require.NoError(t, err)
+	require.EqualValues(t, auditCompressed, got[0], "kept compressed")
+	require.Less(t, len(got), len(long.Response)/4, "where compression pays")
+	requireAuditIsMarshal(t, enc, &long, "long")
 }

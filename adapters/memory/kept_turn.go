@@ -27,8 +27,9 @@ type storedTurn struct {
 	// scenario id and step), the turn's id (the key of turnByID), the
 	// answered key of the keyed request this completed turn answers ("" for
 	// any other turn; the key of Store.answered), and the audit record,
-	// SessionAfter left out, as encoder.encode makes it: S2-compressed,
-	// the JSON that decode always copied the record through.
+	// SessionAfter left out, as encoder.encodeAudit makes it: the JSON
+	// that decode always copied the record through, with tokens for its
+	// commonest member names and its scores (see audit_tokens.go).
 	text string
 	// after is SessionAfter's JSON (Session.AppendJSON), S2-compressed
 	// whole, or once a newer turn is kept, a delta against that one's
@@ -139,8 +140,9 @@ func (t *storedTurn) answers() string { return t.part(partAnswers) }
 func (t *storedTurn) hasAfter() bool { return t.after != "" }
 
 // encoder turns a value into what a store keeps of it: its JSON form
-// (json.Marshal's bytes), compressed with S2, which halves a turn's record
-// for a few microseconds. Its buffers are reused from commit to commit.
+// (json.Marshal's bytes), a session's compressed with S2 when kept whole,
+// an audit record's with tokens (see encodeAudit). Its buffers are reused
+// from commit to commit.
 type encoder struct {
 	json       bytes.Buffer
 	to         *json.Encoder // writes to json
@@ -148,6 +150,7 @@ type encoder struct {
 	// Scratch space for sessions' JSON (newer, older), shrinkAfter and
 	// encodeAudit.
 	newer, older, delta, audit []byte
+	bigAudit                   []byte // a long audit record, compressed (see encodeAudit)
 	index                      [1 << deltaMaxBits]int32
 }
 
@@ -158,18 +161,7 @@ var encoders = sync.Pool{New: func() any {
 	return e
 }}
 
-// encode returns v encoded, valid until the next encode or compress.
-func (e *encoder) encode(v any) ([]byte, error) {
-	e.json.Reset()
-	// Encoder.Encode writes what json.Marshal returns, and a newline.
-	if err := e.to.Encode(v); err != nil {
-		return nil, err
-	}
-	return e.compress(bytes.TrimSuffix(e.json.Bytes(), []byte("\n"))), nil
-}
-
-// compress returns raw compressed as encode does, valid until the next
-// encode or compress.
+// compress returns raw compressed, valid until the next compress.
 func (e *encoder) compress(raw []byte) []byte {
 	if n := s2.MaxEncodedLen(len(raw)); cap(e.compressed) < n {
 		e.compressed = make([]byte, n)
@@ -205,12 +197,15 @@ func decodeKept(b []byte, v any) error {
 // history is the turn's entry for later prompts: substrings of text, no
 // copy.
 func (t *storedTurn) history() domain.HistoryEntry {
+	// The parts in one pass, each starting where the one before ends: a
+	// lease copies ten entries a turn.
+	text, ends := t.text, &t.ends
 	return domain.HistoryEntry{
 		TurnNumber: t.number,
-		Message:    t.part(partMessage),
-		Response:   t.part(partResponse),
-		Status:     domain.TurnStatus(t.part(partStatus)),
-		Scenario:   domain.ScenarioRef{ID: t.part(partScenario), Step: t.part(partStep)},
+		Message:    text[:ends[partMessage]],
+		Response:   text[ends[partMessage]:ends[partResponse]],
+		Status:     domain.TurnStatus(text[ends[partResponse]:ends[partStatus]]),
+		Scenario:   domain.ScenarioRef{ID: text[ends[partStatus]:ends[partScenario]], Step: text[ends[partScenario]:ends[partStep]]},
 	}
 }
 
@@ -225,7 +220,7 @@ func (t *storedTurn) decodeRecord() (domain.Turn, error) {
 		return cloneJSON(rec)
 	}
 	var out domain.Turn
-	err := decodeKept([]byte(t.part(partAudit)), &out)
+	err := decodeAudit([]byte(t.part(partAudit)), &out)
 	return out, err
 }
 

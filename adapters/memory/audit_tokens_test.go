@@ -1,0 +1,179 @@
+package memory
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"focal/adapters/clock"
+	"focal/domain"
+	"focal/ports"
+)
+
+// randomScore draws a score of every kind a record may hold: a ratio as
+// matching makes them, whole thousandths, any bits (but NaN and the
+// infinities), zero of either sign, tiny and huge ones.
+func randomScore(rng *rand.Rand) float64 {
+	switch rng.IntN(6) {
+	case 0:
+		return rng.Float64()
+	case 1:
+		return float64(rng.Int64N(2_000_000)-1_000_000) / 1000
+	case 2:
+		for {
+			if f := math.Float64frombits(rng.Uint64()); !math.IsNaN(f) && !math.IsInf(f, 0) {
+				return f
+			}
+		}
+	case 3:
+		return math.Copysign(0, float64(rng.IntN(2)*2-1))
+	case 4:
+		return math.Pow(10, float64(rng.IntN(60)-30)) * (rng.Float64() - 0.5)
+	}
+	return 1 / float64(1+rng.IntN(1000))
+}
+
+// tokenText draws a string from pieces JSON escapes or not, token bytes
+// among them.
+func tokenText(rng *rand.Rand) string {
+	pieces := []string{"r00051_reverted_card_payment", "a", " ", "\x01", "\x02", "\x0f", "\x1f", "\n", `"`, `\`, "<", ">", "&", "é",
+		"\u2028", "\xff", `{"rule_id":`, `,"score":`}
+	var s []byte
+	for range rng.IntN(6) {
+		s = append(s, pieces[rng.IntN(len(pieces))]...)
+	}
+	return string(s)
+}
+
+// randomTokenTurn is a turn whose every tokened part (candidates, scenario
+// options, matches, step timings) is drawn at random, lists nil, empty or
+// full.
+func randomTokenTurn(rng *rand.Rand) *domain.Turn {
+	turn := &domain.Turn{ID: tokenText(rng), TenantID: tokenText(rng), AgentID: tokenText(rng), AgentVersion: rng.Int64N(5),
+		SessionID: tokenText(rng), TurnNumber: rng.IntN(30), RequestID: tokenText(rng), Message: tokenText(rng), Response: tokenText(rng),
+		Status: domain.TurnStatus(tokenText(rng)), Usage: domain.TokenUsage{Prompt: rng.IntN(500), Completion: rng.IntN(50)},
+		LatencyMS: rng.Int64N(1000), CreatedAt: time.Unix(rng.Int64N(1<<34), rng.Int64N(1e9)), Explanation: domain.NewExplanation()}
+	x := &turn.Explanation
+	if rng.IntN(4) > 0 {
+		x.Candidates = make([]domain.RuleCandidate, rng.IntN(25))
+	}
+	for i := range x.Candidates {
+		c := &x.Candidates[i]
+		c.RuleID, c.Score, c.Priority, c.Matched = tokenText(rng), randomScore(rng), int32(rng.IntN(21)-10), rng.IntN(3) == 0
+		c.Lexical = c.Score
+		if rng.IntN(3) == 0 {
+			c.Lexical = randomScore(rng)
+		}
+		if rng.IntN(3) == 0 {
+			c.Semantic = randomScore(rng)
+		}
+		if rng.IntN(2) == 0 {
+			c.Example = tokenText(rng)
+		}
+		if n := rng.IntN(4); n > 0 {
+			c.Terms = make([]string, n)
+			for k := range c.Terms {
+				c.Terms[k] = tokenText(rng)
+			}
+		}
+	}
+	for range rng.IntN(4) {
+		x.Scenario.Options = append(x.Scenario.Options, domain.ScenarioOption{Move: tokenText(rng), Target: tokenText(rng),
+			Score: randomScore(rng), Lexical: randomScore(rng), Semantic: randomScore(rng), Example: tokenText(rng)})
+	}
+	if rng.IntN(4) > 0 {
+		x.Matched = make([]domain.RuleMatch, rng.IntN(4))
+	}
+	for i := range x.Matched {
+		x.Matched[i] = domain.RuleMatch{RuleID: tokenText(rng), Score: randomScore(rng), Reason: tokenText(rng)}
+	}
+	if rng.IntN(4) > 0 {
+		turn.Timings = make([]domain.StepTiming, rng.IntN(10))
+	}
+	for i := range turn.Timings {
+		turn.Timings[i] = domain.StepTiming{Step: tokenText(rng), DurationMS: randomScore(rng)}
+	}
+	return turn
+}
+
+// The audit record written with tokens reads back as json.Marshal's bytes
+// over many turns drawn at random: scores of every kind (a token's eight
+// bytes hold bytes below the space too), lexical scores equal to the
+// score or not, strings holding what a token is or stands for.
+func TestTokenedAuditIsMarshal(t *testing.T) {
+	enc := encoders.Get().(*encoder)
+	defer encoders.Put(enc)
+	rng := rand.New(rand.NewPCG(21, 22))
+	for i := range 5000 {
+		requireAuditIsMarshal(t, enc, randomTokenTurn(rng), "random turn")
+		if t.Failed() {
+			t.Fatalf("turn %d", i)
+		}
+	}
+}
+
+// What a record without tokens holds (as encoding/json wrote it, when
+// appendTurn could not) expands to itself; a token cut short or unknown
+// fails the read.
+func TestExpandAuditWithoutTokens(t *testing.T) {
+	turn := recordedTurn(t, 2)
+	raw, err := json.Marshal(turn)
+	require.NoError(t, err)
+	got, err := expandAudit(nil, raw)
+	require.NoError(t, err)
+	require.Equal(t, string(raw), string(got))
+	for _, bad := range []string{"{\x02\x01\x02}", "{\x00}", "{\x1f}", "{\x04"} {
+		_, err := expandAudit(nil, []byte(bad))
+		require.ErrorIs(t, err, errBadAudit, "%q", bad)
+	}
+}
+
+// Turns drawn at random, committed to a store, read back by GetTurn and
+// ListTurns as the store read them back before their records had tokens:
+// the record copied through its JSON form, equal values and
+// byte-identical JSON; and each one's history entry is the turn's.
+func TestTokenedTurnsReadBackAsBefore(t *testing.T) {
+	ctx := context.Background()
+	s := New(clock.System{})
+	sess := committedSession(t, s, 1)
+	rng := rand.New(rand.NewPCG(23, 24))
+	var turns []*domain.Turn
+	for range 99 { // a page of turns, the first committed session's with them
+		l, err := s.LockSession(ctx, ports.LockRequest{TenantID: sess.TenantID, SessionID: sess.ID, Wait: time.Second, TTL: time.Minute})
+		require.NoError(t, err)
+		tok := l.Token()
+		turn := randomTokenTurn(rng)
+		after := l.Session()
+		after.AdvanceTurn(tok.TurnNumber, time.Now())
+		turn.ID, turn.TenantID, turn.SessionID, turn.TurnNumber, turn.SessionAfter = footprintID(), sess.TenantID, sess.ID, tok.TurnNumber, after
+		require.NoError(t, s.CommitTurn(ctx, tok, turn))
+		require.NoError(t, l.Release(ctx))
+		turns = append(turns, turn)
+	}
+	listed, err := s.ListTurns(ctx, sess.TenantID, sess.ID, ports.TurnQuery{Page: ports.PageRequest{Limit: 100}})
+	require.NoError(t, err)
+	require.Len(t, listed.Items, 1+len(turns))
+	history, err := s.RecentHistory(ctx, sess.TenantID, sess.ID, len(turns))
+	require.NoError(t, err)
+	for i, turn := range turns {
+		want := oldDecode(t, turn)
+		wantJSON, err := json.Marshal(want)
+		require.NoError(t, err)
+		want.SessionAfter = nil
+		got, err := s.GetTurn(ctx, sess.TenantID, turn.ID)
+		require.NoError(t, err)
+		for _, got := range []domain.Turn{*got, listed.Items[i+1]} {
+			gotJSON, err := json.Marshal(got)
+			require.NoError(t, err)
+			require.Equal(t, string(wantJSON), string(gotJSON), "turn %d", turn.TurnNumber)
+			got.SessionAfter = nil
+			require.Equal(t, want, got, "turn %d", turn.TurnNumber)
+		}
+		require.Equal(t, turn.History(), history[i])
+	}
+}
