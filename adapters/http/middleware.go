@@ -33,12 +33,15 @@ type requestState struct {
 	// own, shared by its requests and never changed.
 	principal *Principal
 	// rateHeaders are the X-RateLimit-* headers' values, held here.
-	rateHeaders [3]string
+	rateHeaders rateHeaders
 	log         logctx.Fields
 	ctx         stateContext
 	// deadlines are the request's writer wrapper (see requestEntry),
 	// held here.
 	deadlines requestDeadlines
+	// req is the request as handlers see it, with ctx as its context
+	// (bindState), held here.
+	req http.Request
 }
 
 // stateContext is a request's context carrying its state. The state rides
@@ -60,10 +63,14 @@ func (c *stateContext) Value(k any) any {
 	return c.Context.Value(k)
 }
 
-// bindState makes st the request's state, carried by its context.
+// bindState makes st the request's state, carried by its context. The
+// request with that context is copied into st, not into an allocation of
+// its own as WithContext makes it: WithContext is inlined here, and the
+// copy it makes stays in this frame.
 func bindState(c *gin.Context, st *requestState, ctx context.Context) {
 	st.ctx = stateContext{Context: ctx, st: st}
-	c.Request = c.Request.WithContext(&st.ctx)
+	st.req = *c.Request.WithContext(&st.ctx)
+	c.Request = &st.req
 }
 
 // stateOf is the request's state, or nil before requestEntry ran. The
