@@ -79,18 +79,36 @@ type writeDeadlineWriter struct {
 	stream *streamConn
 }
 
-func (w *writeDeadlineWriter) extend() {
+func (w *writeDeadlineWriter) extend() { w.extendFrom(time.Now()) }
+
+// extendFrom sets the write deadline the timeout after now, a reading of
+// the clock just taken.
+func (w *writeDeadlineWriter) extendFrom(now time.Time) {
 	if w.conn != nil {
-		_ = w.conn.SetWriteDeadline(time.Now().Add(w.timeout))
+		_ = w.conn.SetWriteDeadline(now.Add(w.timeout))
 	}
 }
 
-func (w *writeDeadlineWriter) Write(b []byte) (int, error) {
+func (w *writeDeadlineWriter) Write(b []byte) (int, error) { return w.writeAt(b, time.Now()) }
+
+// writeAt is Write with the deadline counted from now, a reading of the
+// clock just taken.
+func (w *writeDeadlineWriter) writeAt(b []byte, now time.Time) (int, error) {
 	if w.stream != nil {
 		return 0, http.ErrHijacked
 	}
-	w.extend()
+	w.extendFrom(now)
 	return w.ResponseWriter.Write(b)
+}
+
+// writeAt writes b to w, whose write deadline, when w is the request's own
+// writer, is counted from now, a reading of the clock just taken; any other
+// writer (an idempotent run's capture) writes as it does.
+func writeAt(w gin.ResponseWriter, b []byte, now time.Time) (int, error) {
+	if d, ok := w.(*writeDeadlineWriter); ok {
+		return d.writeAt(b, now)
+	}
+	return w.Write(b)
 }
 
 func (w *writeDeadlineWriter) WriteString(s string) (int, error) {

@@ -13,6 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
+
+	"focal/application"
 )
 
 // deadlineRecorder is a response writer whose connection deadlines are
@@ -81,6 +83,34 @@ func testDeadlinesExtend(t *testing.T, mw gin.HandlerFunc, timeout time.Duration
 	assert.Equal(t, []string{"write deadline set", "write", "write deadline set", "write deadline set", "write"}, w.events)
 	assert.False(t, w.write.Before(before.Add(timeout)), "a write's deadline is the write timeout from when it is made")
 	assert.Equal(t, "onetwo", w.Body.String())
+}
+
+// A chat reply, whose Date and write deadline are counted from one
+// reading of the clock, has its deadline set before its one write, the
+// write timeout from when it is written, under the request's own writer
+// and under a writer wrapping it (an idempotent run's capture).
+func TestChatReplyExtendsItsWriteDeadline(t *testing.T) {
+	const timeout = time.Hour
+	res := &application.ChatResult{Response: "hi", SessionID: "s1", TurnID: "t1"}
+	for name, wrap := range map[string]bool{"own writer": false, "wrapped": true} {
+		t.Run(name, func(t *testing.T) {
+			r := gin.New()
+			r.Use(requestEntry(Config{WriteTimeout: timeout}, zap.NewNop()))
+			r.GET("/chat", func(c *gin.Context) {
+				if wrap {
+					c.Writer = &captureWriter{ResponseWriter: c.Writer}
+				}
+				writeChatResult(c, res)
+			})
+			w := &deadlineRecorder{ResponseRecorder: httptest.NewRecorder()}
+			before := time.Now()
+			r.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/chat", nil))
+			assert.Equal(t, []string{"write deadline set", "write"}, w.events)
+			assert.False(t, w.write.Before(before.Add(timeout)), "the deadline is the write timeout from the write")
+			assert.False(t, w.write.After(time.Now().Add(timeout)))
+			requireHTTPDate(t, w.Header().Values("Date"))
+		})
+	}
 }
 
 // Once a request's body has been read, or at once when it has none, its

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/gin-gonic/gin"
 	"go.uber.org/zap"
@@ -140,11 +141,11 @@ func (r *RateLimits) admit(c *gin.Context) bool {
 		logctx.From(c.Request.Context(), zap.NewNop()).Warn("rate limiter unavailable; request allowed", zap.Error(err))
 		return true
 	}
-	var values *[3]string
+	var values *rateHeaders
 	if st := stateOf(c); st != nil {
 		values = &st.rateHeaders
 	} else {
-		values = new([3]string) // a router without requestEntry (tests)
+		values = new(rateHeaders) // a router without requestEntry (tests)
 	}
 	setRateHeaders(c.Writer.Header(), values, d.Limit, d.Remaining, int(math.Ceil(d.Reset.Sub(r.clock.Now()).Seconds())))
 	if !d.Allowed {
@@ -156,21 +157,34 @@ func (r *RateLimits) admit(c *gin.Context) bool {
 	return true
 }
 
-// setRateHeaders sets the X-RateLimit-* headers, as Header.Set would, in
-// one allocation rather than six: the three numbers are written into one
-// string, and the three values are held in values (the request's state).
-func setRateHeaders(h http.Header, values *[3]string, limit, remaining, reset int) {
-	var room [3 * 20]byte
-	b := strconv.AppendInt(room[:0], int64(limit), 10)
+// rateHeaders are a request's X-RateLimit-* header values: the three
+// numbers' text and the values cut from it. They are set once, by
+// setRateHeaders, and never written again: the headers' strings (and
+// net/http's copy of the headers) share text.
+type rateHeaders struct {
+	values [3]string
+	// text holds the three numbers, each at most 20 bytes (an int64).
+	text [3 * 20]byte
+}
+
+// setRateHeaders sets the X-RateLimit-* headers, as Header.Set would,
+// without an allocation where six were: the three numbers are written
+// into r's text, which the values share, and the values are held in r
+// (the request's state).
+func setRateHeaders(h http.Header, r *rateHeaders, limit, remaining, reset int) {
+	b := strconv.AppendInt(r.text[:0], int64(limit), 10)
 	n1 := len(b)
 	b = strconv.AppendInt(b, int64(remaining), 10)
 	n2 := len(b)
 	b = strconv.AppendInt(b, int64(reset), 10)
-	text := string(b)
-	*values = [3]string{text[:n1], text[n1:n2], text[n2:]}
-	h[headerRateLimitLimit] = values[0:1:1]
-	h[headerRateLimitRemaining] = values[1:2:2]
-	h[headerRateLimitReset] = values[2:3:3]
+	// b is r.text's (three numbers fit), which is never written again; and
+	// were it ever a copy grown apart, that copy is b's alone: either way
+	// nothing changes the bytes under the string.
+	text := unsafe.String(unsafe.SliceData(b), len(b))
+	r.values = [3]string{text[:n1], text[n1:n2], text[n2:]}
+	h[headerRateLimitLimit] = r.values[0:1:1]
+	h[headerRateLimitRemaining] = r.values[1:2:2]
+	h[headerRateLimitReset] = r.values[2:3:3]
 }
 
 // openStreams caps the streams a tenant holds open at once.

@@ -35,6 +35,30 @@ func TestNewRequestIDIsARandomUUID(t *testing.T) {
 	}
 }
 
+// uuidText writes what uuid's String does, for UUIDs of every byte value
+// in every place and for random ones.
+func TestUUIDTextIsString(t *testing.T) {
+	var cases []uuid.UUID
+	for place := range 16 {
+		for x := range 256 {
+			var u uuid.UUID
+			u[place] = byte(x)
+			cases = append(cases, u)
+		}
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 5000 {
+		var u uuid.UUID
+		for i := range u {
+			u[i] = byte(r.Uint32())
+		}
+		cases = append(cases, u)
+	}
+	for _, u := range cases {
+		require.Equal(t, u.String(), uuidText(&u))
+	}
+}
+
 // The access line is written when the log's level takes it, with the
 // request's id, route, status, size and latency; at a level above it no
 // line is written.
