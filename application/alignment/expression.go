@@ -8,6 +8,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	"focal/domain"
+	"focal/ports"
 )
 
 // exprEnv is what an expression constraint sees: facts read off the reply
@@ -72,14 +73,44 @@ func newExpressions(limits domain.PolicyLimits) (*expressions, error) {
 // holds evaluates a transition's guard. It fails closed: a guard that does
 // not compile or errors is false, with why.
 func (x *expressions) holds(src string, vars, meta map[string]any, now time.Time) (bool, string) {
+	g, why := x.guard(src)
+	if g == nil {
+		return false, why
+	}
+	return g.holdsOver(vars, meta, now)
+}
+
+// guard is src compiled, from the cache or compiled into it; nil, with
+// why, when it does not compile.
+func (x *expressions) guard(src string) (*Guard, string) {
 	g, ok := x.guards.Get(src)
 	if !ok {
 		var err error
 		if g, err = CompileWhen(src, x.limits); err != nil {
-			return false, err.Error()
+			return nil, err.Error()
 		}
 		x.guards.Add(src, g)
 	}
+	return g, ""
+}
+
+// turnGuardHolds is holds for a transition's guard over a turn's variables
+// as collected (d.collected): a presence test reads the one variable it
+// names (d.collectedValue) where any other guard gathers them all.
+func (x *expressions) turnGuardHolds(src string, d *decided, in ports.TurnInput) bool {
+	g, _ := x.guard(src)
+	switch {
+	case g == nil:
+		return false
+	case g.presence != nil:
+		return g.presence.holdsWith(d.collectedValue(in, g.presence.name))
+	}
+	held, _ := g.holdsOver(d.collected(in), in.Metadata, d.now)
+	return held
+}
+
+// holdsOver evaluates g as holds does, failing closed.
+func (g *Guard) holdsOver(vars, meta map[string]any, now time.Time) (bool, string) {
 	held, err := g.Holds(vars, meta, now)
 	if err != nil {
 		return false, "when failed: " + err.Error()
