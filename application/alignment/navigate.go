@@ -94,12 +94,16 @@ func stepMove(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, m *matchi
 		}}
 	}
 	step := sc.Step(pos.StepID)
+	rec := new(stepMoveRecord)
 	in := domain.NavigationInput{Position: pos, Settings: cp.Settings,
 		TargetTerminal: func(id string) bool { s := sc.Step(id); return s != nil && s.Terminal }}
 	// Sized once: the exit, the transitions and staying.
 	var options []domain.ScenarioOption
-	if n := len(step.Transitions); n > 0 || m.step.Exit != nil {
+	switch n := len(step.Transitions); {
+	case n+2 > len(rec.options):
 		options = make([]domain.ScenarioOption, 0, n+2)
+	case n > 0 || m.step.Exit != nil:
+		options = rec.options[: 0 : n+2]
 	}
 	// The scored transitions are only read by domain.Navigate: the few a
 	// step usually has stay on the stack.
@@ -132,7 +136,7 @@ func stepMove(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, m *matchi
 	if len(options) > 0 {
 		options = append(options, option(domain.MoveStay, "", m.step.Stay))
 	}
-	d := domain.Navigate(&in)
+	d := domain.NavigateFrom(&in, &rec.before)
 	d.Options = bestOptions(options)
 	nav := navigation{decision: d}
 	switch d.Action {
@@ -142,6 +146,15 @@ func stepMove(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, m *matchi
 		nav.position = &domain.ScenarioPosition{ScenarioID: d.After.ID, StepID: d.After.Step}
 	}
 	return nav
+}
+
+// stepMoveRecord is what a move from a step records, made in one
+// allocation where each was one: the options weighed, of which the
+// decision keeps the best (for a step of up to fewMoves transitions), and
+// the ref of the step moved from (domain.NavigateFrom).
+type stepMoveRecord struct {
+	options [fewMoves + 2]domain.ScenarioOption
+	before  domain.ScenarioRef
 }
 
 // startScenario weighs every enabled scenario's entry condition.
