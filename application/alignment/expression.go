@@ -70,16 +70,6 @@ func newExpressions(limits domain.PolicyLimits) (*expressions, error) {
 	return &expressions{limits: limits, programs: programs, guards: guards}, nil
 }
 
-// holds evaluates a transition's guard. It fails closed: a guard that does
-// not compile or errors is false, with why.
-func (x *expressions) holds(src string, vars, meta map[string]any, now time.Time) (bool, string) {
-	g, why := x.guard(src)
-	if g == nil {
-		return false, why
-	}
-	return g.holdsOver(vars, meta, now)
-}
-
 // guard is src compiled, from the cache or compiled into it; nil, with
 // why, when it does not compile.
 func (x *expressions) guard(src string) (*Guard, string) {
@@ -94,9 +84,10 @@ func (x *expressions) guard(src string) (*Guard, string) {
 	return g, ""
 }
 
-// turnGuardHolds is holds for a transition's guard over a turn's variables
-// as collected (d.collected): a presence test reads the one variable it
-// names (d.collectedValue) where any other guard gathers them all.
+// turnGuardHolds evaluates a transition's guard over a turn's variables
+// as collected (d.collected). It fails closed: a guard that does not
+// compile, or errors, is false. A presence test reads the one variable it
+// names (d.collectedValue); any other guard gathers them all.
 func (x *expressions) turnGuardHolds(src string, d *decided, in ports.TurnInput) bool {
 	g, _ := x.guard(src)
 	switch {
@@ -105,17 +96,13 @@ func (x *expressions) turnGuardHolds(src string, d *decided, in ports.TurnInput)
 	case g.presence != nil:
 		return g.presence.holdsWith(d.collectedValue(in, g.presence.name))
 	}
-	held, _ := g.holdsOver(d.collected(in), in.Metadata, d.now)
-	return held
+	return g.holdsOver(d.collected(in), in.Metadata, d.now)
 }
 
-// holdsOver evaluates g as holds does, failing closed.
-func (g *Guard) holdsOver(vars, meta map[string]any, now time.Time) (bool, string) {
+// holdsOver is Holds failing closed: false when the guard errors.
+func (g *Guard) holdsOver(vars, meta map[string]any, now time.Time) bool {
 	held, err := g.Holds(vars, meta, now)
-	if err != nil {
-		return false, "when failed: " + err.Error()
-	}
-	return held, ""
+	return err == nil && held
 }
 
 // check evaluates src against reply and vars and returns a violation

@@ -57,7 +57,7 @@ func TestPresenceGuardsAnswerAsTheVM(t *testing.T) {
 			in.Metadata = map[string]any{"tier": "gold"}
 		}
 		var b builtinValues
-		want, _ := g.holdsOver(variables(&b, cp, in, in.Session, d.coll.vars), in.Metadata, guardTurn)
+		want := g.holdsOver(variables(&b, cp, in, in.Session, d.coll.vars), in.Metadata, guardTurn)
 		require.Equal(t, want, x.turnGuardHolds(src, d, in), "turn %d: %s over %#v, meta %v", i, src, d.coll.vars, in.Metadata)
 	}
 	require.Greater(t, recognised, 1000, "the shapes should include many presence tests")
