@@ -97,14 +97,7 @@ func stepMove(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, m *matchi
 	rec := new(stepMoveRecord)
 	in := domain.NavigationInput{Position: pos, Settings: cp.Settings,
 		TargetTerminal: func(id string) bool { s := sc.Step(id); return s != nil && s.Terminal }}
-	// Sized once: the exit, the transitions and staying.
-	var options []domain.ScenarioOption
-	switch n := len(step.Transitions); {
-	case n+2 > len(rec.options):
-		options = make([]domain.ScenarioOption, 0, n+2)
-	case n > 0 || m.step.Exit != nil:
-		options = rec.options[: 0 : n+2]
-	}
+	options := rec.optionsFor(len(step.Transitions), m.step.Exit != nil)
 	// The scored transitions are only read by domain.Navigate: the few a
 	// step usually has stay on the stack.
 	var few [fewMoves]domain.ScoredTransition
@@ -155,6 +148,19 @@ func stepMove(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, m *matchi
 type stepMoveRecord struct {
 	options [fewMoves + 2]domain.ScenarioOption
 	before  domain.ScenarioRef
+}
+
+// optionsFor are the options a move from a step of n transitions weighs,
+// sized once (the exit, the transitions and staying) and in rec when they
+// fit; nil when there are none to weigh.
+func (rec *stepMoveRecord) optionsFor(n int, exit bool) []domain.ScenarioOption {
+	switch {
+	case n+2 > len(rec.options):
+		return make([]domain.ScenarioOption, 0, n+2)
+	case n > 0 || exit:
+		return rec.options[: 0 : n+2]
+	}
+	return nil
 }
 
 // startScenario weighs every enabled scenario's entry condition.
