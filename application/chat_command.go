@@ -117,6 +117,16 @@ func textProblem(s string, maxRunes int, multiline bool) string {
 	var runes int
 	blank, control := true, false
 	for i := 0; i < len(s); runes++ {
+		// Eight printable ASCII bytes at once (most text is): eight
+		// runes, none a control character, blank only if all are spaces.
+		if len(s)-i >= 8 {
+			if w, ok := printableASCII8(s[i : i+8]); ok {
+				runes += 7
+				i += 8
+				blank = blank && w == spaces8
+				continue
+			}
+		}
 		if c := s[i]; c < utf8.RuneSelf {
 			i++
 			blank = blank && asciiSpace(c)
@@ -141,6 +151,23 @@ func textProblem(s string, maxRunes int, multiline bool) string {
 	}
 	return ""
 }
+
+// spaces8 is eight spaces read as one word (printableASCII8).
+const spaces8 = 0x2020202020202020
+
+// printableASCII8 reads b, eight bytes, as one little-endian word, and
+// reports whether each is printable ASCII (0x20 to 0x7e): no byte is below
+// 0x20 ((w - 0x20 each) borrows into a high bit that w lacks only for
+// such a byte) and none is above 0x7e (w + 1 each sets a high bit, or w
+// has one, only for such a byte).
+func printableASCII8(b string) (uint64, bool) {
+	w := uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+	return w, (w-0x20*ones8)&^w&highs8 == 0 && (w+ones8|w)&highs8 == 0
+}
+
+// ones8 and highs8 are a one and a high bit in each byte of a word.
+const ones8, highs8 = 0x0101010101010101, 0x8080808080808080
 
 // asciiSpace is unicode.IsSpace for an ASCII byte.
 func asciiSpace(c byte) bool {

@@ -2,6 +2,7 @@ package application
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"regexp"
 	"strings"
 	"testing"
@@ -67,6 +68,44 @@ func TestTextProblemAnswersAsItsRulesInOrder(t *testing.T) {
 						}
 					}
 				}
+			}
+		}
+	}
+}
+
+// Long texts, read eight bytes at a time where they are printable ASCII:
+// textProblem still says what its rules say, on many generated texts that
+// mix printable runs with every kind of byte at every offset.
+func TestTextProblemReadsLongTextsAsItsRules(t *testing.T) {
+	pieces := []string{"a", " ", "~", "\x7f", "\x1f", "\t", "\n", "\r", "\v", "\x00", "é", "\u00a0", "\u2028", "\xff", "\xc3",
+		"\x80", "日本", "\U0001F600", "hello world", "        ", "AC-123456", "ret-12"}
+	rng := rand.New(rand.NewPCG(7, 8))
+	for range 20000 {
+		var b strings.Builder
+		for range rng.IntN(12) {
+			b.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		s := b.String()
+		for _, max := range []int{5, 20, 10000} {
+			for _, multiline := range []bool{false, true} {
+				if got, want := textProblem(s, max, multiline), textProblemByRules(s, max, multiline); got != want {
+					t.Fatalf("textProblem(%q, %d, %v) = %q, want %q", s, max, multiline, got, want)
+				}
+			}
+		}
+	}
+}
+
+// printableASCII8 tells printable ASCII words from the others, whatever
+// byte of the eight is not.
+func TestPrintableASCII8(t *testing.T) {
+	for c := range 256 {
+		for at := range 8 {
+			word := []byte("abcdefgh")
+			word[at] = byte(c)
+			_, got := printableASCII8(string(word))
+			if want := c >= 0x20 && c <= 0x7e; got != want {
+				t.Fatalf("byte %#x at %d: printable %v, want %v", c, at, got, want)
 			}
 		}
 	}

@@ -36,12 +36,22 @@ type NavigationInput struct {
 // the same input always gives the same decision. The input is read through
 // a pointer: it holds the agent's settings, and a copy in every frame of
 // the turn's call path would deepen the stack a streaming turn waits on.
-func Navigate(in *NavigationInput) ScenarioDecision {
+func Navigate(in *NavigationInput) ScenarioDecision { return NavigateFrom(in, nil) }
+
+// NavigateFrom is Navigate with the ref of the active position that the
+// decision points to (its Before, and its After when it stays) written to
+// before, the caller's, so that the decision makes none of its own; nil:
+// Navigate's own. A parameter of its own, not a field of in: the decision
+// keeps it, and what in holds stays the caller's (on its stack).
+func NavigateFrom(in *NavigationInput, before *ScenarioRef) ScenarioDecision {
 	s := &in.Settings
 	if in.Position == nil {
 		return startScenario(in)
 	}
-	before := &ScenarioRef{ID: in.Position.ScenarioID, Step: in.Position.StepID}
+	if before == nil {
+		before = new(ScenarioRef)
+	}
+	*before = ScenarioRef{ID: in.Position.ScenarioID, Step: in.Position.StepID}
 	d := ScenarioDecision{Action: ScenarioStay, Before: before, After: before}
 	if in.ExitScore >= s.ScenarioEntryThreshold {
 		d.Action, d.After, d.Score = ScenarioExit, nil, in.ExitScore

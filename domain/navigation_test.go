@@ -1,6 +1,7 @@
 package domain_test
 
 import (
+	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -153,5 +154,35 @@ func TestNavigateActiveScenario(t *testing.T) {
 			}
 			require.Equal(t, d, domain.Navigate(&in), "navigation must be deterministic")
 		})
+	}
+}
+
+// NavigateFrom writes the ref of the step moved from where the caller
+// says and decides as Navigate does: on many generated moves the two
+// decisions are equal, and a decision from a step points at the caller's
+// ref (as Before, and as After when it stays).
+func TestNavigateFromDecidesAsNavigate(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	steps := []string{"a", "b", "c"}
+	for i := range 3000 {
+		in := domain.NavigationInput{Settings: navSettings, ExitScore: rng.Float64() * 0.7}
+		if rng.IntN(4) > 0 {
+			in.Position = &domain.ScenarioPosition{ScenarioID: "flow", StepID: steps[rng.IntN(len(steps))],
+				StepVisits: map[string]int{"b": rng.IntN(4)}}
+		}
+		for range rng.IntN(4) {
+			in.Transitions = append(in.Transitions, tr(steps[rng.IntN(len(steps))], rng.Float64(), rng.IntN(2)))
+			in.Entries = append(in.Entries, entry(steps[rng.IntN(len(steps))], "s", rng.Float64()))
+		}
+		want := domain.Navigate(&in)
+		var ref domain.ScenarioRef
+		got := domain.NavigateFrom(&in, &ref)
+		require.Equal(t, want, got, "move %d", i)
+		if in.Position != nil {
+			require.Same(t, &ref, got.Before, "move %d", i)
+			if got.Action == domain.ScenarioStay {
+				require.Same(t, &ref, got.After, "move %d", i)
+			}
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -90,12 +91,7 @@ func (e *Engine) collect(ctx context.Context, cp *domain.CompiledPolicy, in port
 // its value.
 func (e *Engine) readMessage(ctx context.Context, cp *domain.CompiledPolicy, c *collection, names []string, msg, asked string, now time.Time) {
 	vs := cp.Variables()
-	var open []string
-	for _, n := range names {
-		if x := vs.Get(n); x != nil && (c.vars[n] == nil || x.Variable().Changeable) {
-			open = append(open, n)
-		}
-	}
+	open := openNames(vs, c, names)
 	read := vs.Extract(open, msg, now)
 	for _, x := range read {
 		c.set(x)
@@ -146,6 +142,30 @@ func currentStep(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition) *domai
 		return sc.Step(pos.StepID)
 	}
 	return nil
+}
+
+// openNames are the names among names (a step's collects) that the
+// message may set: declared, and unset or changeable. When all of them are
+// (as on most turns) they are names itself, not a copy; nothing writes to
+// them.
+func openNames(vs *domain.VariableSet, c *collection, names []string) []string {
+	open := func(n string) bool {
+		x := vs.Get(n)
+		return x != nil && (c.vars[n] == nil || x.Variable().Changeable)
+	}
+	for i, n := range names {
+		if !open(n) {
+			var kept []string // nil when none is open, as before
+			kept = append(kept, names[:i]...)
+			for _, n := range names[i+1:] {
+				if open(n) {
+					kept = append(kept, n)
+				}
+			}
+			return kept
+		}
+	}
+	return slices.Clip(names)
 }
 
 // reaskReason says why a collect step asks again: the problem with what

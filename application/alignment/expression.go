@@ -8,6 +8,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	"focal/domain"
+	"focal/ports"
 )
 
 // exprEnv is what an expression constraint sees: facts read off the reply
@@ -69,22 +70,39 @@ func newExpressions(limits domain.PolicyLimits) (*expressions, error) {
 	return &expressions{limits: limits, programs: programs, guards: guards}, nil
 }
 
-// holds evaluates a transition's guard. It fails closed: a guard that does
-// not compile or errors is false, with why.
-func (x *expressions) holds(src string, vars, meta map[string]any, now time.Time) (bool, string) {
+// guard is src compiled, from the cache or compiled into it; nil, with
+// why, when it does not compile.
+func (x *expressions) guard(src string) (*Guard, string) {
 	g, ok := x.guards.Get(src)
 	if !ok {
 		var err error
 		if g, err = CompileWhen(src, x.limits); err != nil {
-			return false, err.Error()
+			return nil, err.Error()
 		}
 		x.guards.Add(src, g)
 	}
-	held, err := g.Holds(vars, meta, now)
-	if err != nil {
-		return false, "when failed: " + err.Error()
+	return g, ""
+}
+
+// turnGuardHolds evaluates a transition's guard over a turn's variables
+// as collected (d.collected). It fails closed: a guard that does not
+// compile, or errors, is false. A presence test reads the one variable it
+// names (d.collectedValue); any other guard gathers them all.
+func (x *expressions) turnGuardHolds(src string, d *decided, in ports.TurnInput) bool {
+	g, _ := x.guard(src)
+	switch {
+	case g == nil:
+		return false
+	case g.presence != nil:
+		return g.presence.holdsWith(d.collectedValue(in, g.presence.name))
 	}
-	return held, ""
+	return g.holdsOver(d.collected(in), in.Metadata, d.now)
+}
+
+// holdsOver is Holds failing closed: false when the guard errors.
+func (g *Guard) holdsOver(vars, meta map[string]any, now time.Time) bool {
+	held, err := g.Holds(vars, meta, now)
+	return err == nil && held
 }
 
 // check evaluates src against reply and vars and returns a violation

@@ -39,11 +39,9 @@ func (e *Engine) move(d *decided, in ports.TurnInput, scores *matching) navigati
 		return commandMove(pos, cmd)
 	}
 	// The variables are gathered only for a transition that has a guard
-	// to evaluate: most turns have none.
-	guard := func(tr domain.Transition) bool {
-		ok, _ := e.exprs.holds(tr.When, d.collected(in), in.Metadata, d.now)
-		return ok
-	}
+	// to evaluate which reads more than whether one of them is set: most
+	// turns have none.
+	guard := func(tr domain.Transition) bool { return e.exprs.turnGuardHolds(tr.When, d, in) }
 	nav := navigate(d.cp, pos, scores, guard)
 	if nav.decision.Action == domain.ScenarioStay {
 		if nested, ok := nestedStart(d.cp, in.Session, scores); ok {
@@ -207,6 +205,23 @@ func (d *decided) collected(in ports.TurnInput) map[string]any {
 		d.vars, d.varsAt = variables(&d.builtins, d.cp, in, in.Session, d.coll.vars), int32(len(d.coll.record))
 	}
 	return d.vars
+}
+
+// collectedValue is what d.collected(in) holds under name (nil when it
+// holds nothing), read without gathering the variables: as variables
+// sets them, meta wins over the collected values, which win over the
+// built-ins, which are never nil.
+func (d *decided) collectedValue(in ports.TurnInput, name string) any {
+	if name == metaVariable && in.Metadata != nil {
+		return in.Metadata
+	}
+	if v, ok := d.coll.vars[name]; ok {
+		return v
+	}
+	if isBuiltinVariable(name) {
+		return builtinSet
+	}
+	return nil
 }
 
 // varsCurrent reports whether the variables gathered hold every value

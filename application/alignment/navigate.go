@@ -94,13 +94,10 @@ func stepMove(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, m *matchi
 		}}
 	}
 	step := sc.Step(pos.StepID)
+	rec := new(stepMoveRecord)
 	in := domain.NavigationInput{Position: pos, Settings: cp.Settings,
 		TargetTerminal: func(id string) bool { s := sc.Step(id); return s != nil && s.Terminal }}
-	// Sized once: the exit, the transitions and staying.
-	var options []domain.ScenarioOption
-	if n := len(step.Transitions); n > 0 || m.step.Exit != nil {
-		options = make([]domain.ScenarioOption, 0, n+2)
-	}
+	options := rec.optionsFor(len(step.Transitions), m.step.Exit != nil)
 	// The scored transitions are only read by domain.Navigate: the few a
 	// step usually has stay on the stack.
 	var few [fewMoves]domain.ScoredTransition
@@ -132,7 +129,7 @@ func stepMove(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, m *matchi
 	if len(options) > 0 {
 		options = append(options, option(domain.MoveStay, "", m.step.Stay))
 	}
-	d := domain.Navigate(&in)
+	d := domain.NavigateFrom(&in, &rec.before)
 	d.Options = bestOptions(options)
 	nav := navigation{decision: d}
 	switch d.Action {
@@ -142,6 +139,28 @@ func stepMove(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, m *matchi
 		nav.position = &domain.ScenarioPosition{ScenarioID: d.After.ID, StepID: d.After.Step}
 	}
 	return nav
+}
+
+// stepMoveRecord is what a move from a step records, made in one
+// allocation where each was one: the options weighed, of which the
+// decision keeps the best (for a step of up to fewMoves transitions), and
+// the ref of the step moved from (domain.NavigateFrom).
+type stepMoveRecord struct {
+	options [fewMoves + 2]domain.ScenarioOption
+	before  domain.ScenarioRef
+}
+
+// optionsFor are the options a move from a step of n transitions weighs,
+// sized once (the exit, the transitions and staying) and in rec when they
+// fit; nil when there are none to weigh.
+func (rec *stepMoveRecord) optionsFor(n int, exit bool) []domain.ScenarioOption {
+	switch {
+	case n+2 > len(rec.options):
+		return make([]domain.ScenarioOption, 0, n+2)
+	case n > 0 || exit:
+		return rec.options[: 0 : n+2]
+	}
+	return nil
 }
 
 // startScenario weighs every enabled scenario's entry condition.

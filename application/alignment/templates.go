@@ -226,13 +226,29 @@ func variables(b *builtinValues, cp *domain.CompiledPolicy, in ports.TurnInput, 
 	v["turn_number"] = b.turnNumber
 	maps.Copy(v, values)
 	if in.Metadata != nil {
-		v["meta"] = in.Metadata
+		v[metaVariable] = in.Metadata
 	}
 	return v
 }
 
 // builtinVariables is how many built-ins variables sets.
 const builtinVariables = 5
+
+// metaVariable is the name the request's metadata goes by.
+const metaVariable = "meta"
+
+// isBuiltinVariable reports whether variables sets name as a built-in.
+func isBuiltinVariable(name string) bool {
+	switch name {
+	case "agent_name", "channel", "user_channel_id", "session_id", "turn_number":
+		return true
+	}
+	return false
+}
+
+// builtinSet stands for a built-in's value where only whether it is set
+// matters (decided.collectedValue): every built-in is.
+const builtinSet = true
 
 // builtinValues are the built-in variables' values of one turn, boxed
 // once: a turn gathers its variables up to three times (a transition's

@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"time"
 
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
+	"github.com/expr-lang/expr/vm/runtime"
 
 	"focal/domain"
 )
@@ -54,6 +56,10 @@ var whenToday = domain.NewDateFormat(domain.DateLayout)
 // immutable and safe for concurrent use.
 type Guard struct {
 	prog *vm.Program
+	// presence is set when the guard only asks whether one variable is
+	// set (vars.order_id != nil), as most flows' guards do: HoldsFor then
+	// answers it without the VM, or the variables gathered into a map.
+	presence *presenceTest
 }
 
 // CompileWhen compiles a transition's when within the limits: the same
@@ -63,7 +69,7 @@ func CompileWhen(src string, limits domain.PolicyLimits) (*Guard, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Guard{prog: prog}, nil
+	return &Guard{prog: prog, presence: presenceOf(prog)}, nil
 }
 
 // Holds evaluates the guard for a turn at now (its date in now's
@@ -110,4 +116,66 @@ func (r *varRefs) Visit(node *ast.Node) {
 			r.names = append(r.names, name.Value)
 		}
 	}
+}
+
+// presenceTest is a guard that holds when one variable is set (or, with
+// unset, when it is not): vars.NAME != nil, vars["NAME"] == nil.
+type presenceTest struct {
+	name  string
+	unset bool
+}
+
+// presenceOf recognises a presence test by the program the compiler made
+// of it (its shape as source varies: parentheses, not, index or member),
+// nil for any other guard. The program is load vars, fetch NAME,
+// dereference, compare with nil, negate for !=, cast to bool: what
+// presenceTest.holds does.
+func presenceOf(prog *vm.Program) *presenceTest {
+	code := prog.Bytecode
+	want := []vm.Opcode{vm.OpLoadField, vm.OpPush, vm.OpFetch, vm.OpDeref, vm.OpNil, vm.OpEqual, vm.OpNot, vm.OpCast}
+	unset := len(code) == len(want)-1
+	if unset {
+		want = slices.Delete(want, 6, 7)
+	}
+	if !slices.Equal(code, want) || prog.Arguments[len(code)-1] != 3 { // 3: to bool
+		return nil
+	}
+	field, ok := prog.Constants[prog.Arguments[0]].(*runtime.Field)
+	if !ok || !slices.Equal(field.Path, []string{"vars"}) {
+		return nil
+	}
+	name, ok := prog.Constants[prog.Arguments[1]].(string)
+	if !ok {
+		return nil
+	}
+	return &presenceTest{name: name, unset: unset}
+}
+
+// holdsWith is Holds for a presence test, given what the variables
+// hold under its name (nil when they hold nothing): as Holds would answer
+// over the variables, without their map or the VM.
+func (p *presenceTest) holdsWith(v any) bool { return nilValue(v) == p.unset }
+
+// nilValue reports whether v compares equal to nil in a guard once the
+// VM has dereferenced it: nil, a nil pointer (or one to a pointer that
+// is nil), a nil map, slice, channel or function.
+func nilValue(v any) bool {
+	switch v.(type) {
+	case nil:
+		return true
+	case string, float64, bool, int, int64:
+		return false
+	}
+	r := reflect.ValueOf(v)
+	for r.Kind() == reflect.Pointer || r.Kind() == reflect.Interface {
+		if r.IsNil() {
+			return true
+		}
+		r = r.Elem()
+	}
+	switch r.Kind() {
+	case reflect.Chan, reflect.Func, reflect.Map, reflect.Slice:
+		return r.IsNil()
+	}
+	return false
 }
