@@ -42,8 +42,10 @@ func newFeatureTable(ids map[uint64]int32, conds []int) featureTable {
 }
 
 // home is where h's probe starts: its hash mixed by Fibonacci hashing, so
-// that hashes differing only in their high bits spread too.
-func (t *featureTable) home(h uint64) uint64 { return (h * 0x9e3779b97f4a7c15) >> t.shift }
+// that hashes differing only in their high bits spread too. The shift is
+// masked to what it is anyway, below 64, which spares each lookup the
+// instructions making a shift of 64 or more give 0.
+func (t *featureTable) home(h uint64) uint64 { return (h * 0x9e3779b97f4a7c15) >> (t.shift & 63) }
 
 // lookup is h's id and how many conditions have it, and whether training
 // saw h.

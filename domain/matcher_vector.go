@@ -1,7 +1,6 @@
 package domain
 
 import (
-	"cmp"
 	"math"
 	"slices"
 	"sync"
@@ -555,51 +554,98 @@ func addContext(msg messageVec, ctx matcherVec, weight float64, buf *contextBuff
 	if cap(buf.sum.spans) < n {
 		buf.sum.spans = make([]originSpan, 0, n)
 	}
-	out := messageVec{matcherVec: matcherVec{e: buf.sum.e[:0:n]}, spans: buf.sum.spans[:0:n], origins: msg.origins}
-	// Where out holds each of the reply's features, sorted by id, to add
-	// the context's weight to the same feature (a map per call cost more
-	// than the rest of the turn's matching allocated).
-	if cap(buf.held) < len(msg.e) {
-		buf.held = make([]heldFeature, 0, len(msg.e))
-	}
-	held := buf.held[:0]
-	add := func(a, b []matcherEntry, aStart int) {
-		held = held[:0]
-		for k, e := range a {
-			held = append(held, heldFeature{e.id, len(out.e)})
-			out.e = append(out.e, e)
-			out.spans = append(out.spans, msg.spans[aStart+k])
-		}
-		slices.SortFunc(held, func(x, y heldFeature) int { return cmp.Compare(x.id, y.id) })
-		for _, e := range b {
-			v := float32(weight * float64(e.v))
-			if k, ok := findHeld(held, e.id); ok {
-				out.e[held[k].at].v += v
-			} else {
-				out.e = append(out.e, matcherEntry{e.id, v})
-				out.spans = append(out.spans, originSpan{})
-			}
-		}
-	}
-	add(msg.e[:msg.nWords], ctx.e[:ctx.nWords], 0)
-	out.nWords = len(out.e)
-	add(msg.e[msg.nWords:], ctx.e[ctx.nWords:], msg.nWords)
+	out := messageVec{matcherVec: matcherVec{e: buf.sum.e[:n:n]}, spans: buf.sum.spans[:n:n], origins: msg.origins}
+	k := addContextBlock(&out, msg.e[:msg.nWords], msg.spans, ctx.e[:ctx.nWords], weight, &buf.held, 0)
+	out.nWords = k
+	k = addContextBlock(&out, msg.e[msg.nWords:], msg.spans[msg.nWords:], ctx.e[ctx.nWords:], weight, &buf.held, k)
+	out.e, out.spans = out.e[:k], out.spans[:k]
 	return out
 }
 
-// findHeld is slices.BinarySearchFunc on held by id, without a comparison
-// call per step: it runs for each of a context's hundreds of features.
-func findHeld(held []heldFeature, id int32) (int, bool) {
-	lo, hi := 0, len(held)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if held[m].id < id {
-			lo = m + 1
-		} else {
-			hi = m
-		}
+// addContextBlock writes one block of addContext's sum into out from k
+// on, and returns where it ends: the reply's features a (their words in
+// spans) in order, each with the context's weight for the same feature
+// added, then the context's features b that a lacks, in b's order. out
+// has room for both. A context has hundreds of features and a short
+// reply a few dozen: which of the reply's a feature is, is looked up in
+// held, a table of the reply's ids in an array kept between calls, where
+// sorting them and searching the sorted ids for each of the context's
+// cost more than the rest of a short reply's scoring at a step.
+func addContextBlock(out *messageVec, a []matcherEntry, spans []originSpan, b []matcherEntry, weight float64, held *heldTable, k int) int {
+	held.reset(len(a))
+	for i, e := range a {
+		held.put(e.id, int32(k))
+		out.e[k], out.spans[k] = e, spans[i]
+		k++
 	}
-	return lo, lo < len(held) && held[lo].id == id
+	end := held.addOthers(out.e, k, b, weight)
+	clear(out.spans[k:end]) // the context's own come from no word
+	return end
+}
+
+// addOthers adds weight·b to es, whose features from k on are free: each
+// of b's that the table holds is added to its entry, the others are
+// written from k on, in b's order; it returns where they end.
+func (t *heldTable) addOthers(es []matcherEntry, k int, b []matcherEntry, weight float64) int {
+	slots, shift := t.slots, t.shift
+	mask := uint32(len(slots) - 1)
+next:
+	for _, e := range b {
+		v := float32(weight * float64(e.v))
+		for i := heldHome(e.id, shift); ; i++ {
+			s := slots[i&mask]
+			if s.id == e.id+1 {
+				es[s.at].v += v
+				continue next
+			}
+			if s.id == 0 {
+				break
+			}
+		}
+		es[k] = matcherEntry{e.id, v}
+		k++
+	}
+	return k
+}
+
+// heldTable is a set of distinct feature ids, each with where it is in a
+// vector being built: an open-addressing table probed linearly, kept at
+// most a quarter full so that an id it lacks, what most of a context's
+// are, is nearly always told by one slot.
+type heldTable struct {
+	slots []heldSlot
+	shift uint8 // 32 − log2(len(slots))
+}
+
+// heldSlot is an id plus one (0: empty) and where the id is.
+type heldSlot struct{ id, at int32 }
+
+// reset empties the table, with room for n ids.
+func (t *heldTable) reset(n int) {
+	size, shift := 16, uint8(32-4)
+	for size < 4*n {
+		size, shift = 2*size, shift-1
+	}
+	if cap(t.slots) < size {
+		t.slots = make([]heldSlot, size)
+	}
+	t.slots, t.shift = t.slots[:size], shift
+	clear(t.slots)
+}
+
+// heldHome is where id's probe starts in a heldTable of 32 − shift bits
+// (Fibonacci hashing: ids a vector holds are often neighbours, which
+// probing from their low bits crowded together and probed longer).
+func heldHome(id int32, shift uint8) uint32 { return (uint32(id) * 0x9e3779b9) >> (shift & 31) }
+
+// put adds id, which the table lacks, at at.
+func (t *heldTable) put(id, at int32) {
+	mask := uint32(len(t.slots) - 1)
+	i := heldHome(id, t.shift)
+	for t.slots[i&mask].id != 0 {
+		i++
+	}
+	t.slots[i&mask] = heldSlot{id + 1, at}
 }
 
 // contextBuffer holds, between uses, the arrays a short message's
@@ -610,13 +656,7 @@ type contextBuffer struct {
 	sortTmp []uint64       // sortHashes' scratch
 	ctx     []matcherEntry // the context's vector
 	sum     vecBuffer      // the message's vector with the context's
-	held    []heldFeature  // addContext's
-}
-
-// heldFeature is a feature id and its index in a vector being built.
-type heldFeature struct {
-	id int32
-	at int
+	held    heldTable      // addContext's
 }
 
 func (x *matcherVec) normSquared() float64 {
