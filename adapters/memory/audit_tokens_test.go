@@ -155,25 +155,5 @@ func TestTokenedTurnsReadBackAsBefore(t *testing.T) {
 		require.NoError(t, l.Release(ctx))
 		turns = append(turns, turn)
 	}
-	listed, err := s.ListTurns(ctx, sess.TenantID, sess.ID, ports.TurnQuery{Page: ports.PageRequest{Limit: 100}})
-	require.NoError(t, err)
-	require.Len(t, listed.Items, 1+len(turns))
-	history, err := s.RecentHistory(ctx, sess.TenantID, sess.ID, len(turns))
-	require.NoError(t, err)
-	for i, turn := range turns {
-		want := oldDecode(t, turn)
-		wantJSON, err := json.Marshal(want)
-		require.NoError(t, err)
-		want.SessionAfter = nil
-		got, err := s.GetTurn(ctx, sess.TenantID, turn.ID)
-		require.NoError(t, err)
-		for _, got := range []domain.Turn{*got, listed.Items[i+1]} {
-			gotJSON, err := json.Marshal(got)
-			require.NoError(t, err)
-			require.Equal(t, string(wantJSON), string(gotJSON), "turn %d", turn.TurnNumber)
-			got.SessionAfter = nil
-			require.Equal(t, want, got, "turn %d", turn.TurnNumber)
-		}
-		require.Equal(t, turn.History(), history[i])
-	}
+	requireTurnsReadAsBefore(t, s, sess, turns)
 }

@@ -71,23 +71,17 @@ func commitRich(t *testing.T, s *Store, sess *domain.Session) *domain.Turn {
 	return turn
 }
 
-// A kept turn reads back as it did when the store kept the application's
-// record: the record exactly (equal values, byte-identical JSON), the
-// session after it byte-identical in JSON, the newest turn's and older
-// ones' alike, by GetTurn and ListTurns; and its history entry is the
-// turn's.
-func TestKeptTurnReadsBackAsBefore(t *testing.T) {
+// requireTurnsReadAsBefore checks that turns, the last committed to sess
+// after its first, read back by GetTurn and ListTurns as oldDecode reads
+// them (equal values, byte-identical JSON), and that RecentHistory gives
+// each one's history entry.
+func requireTurnsReadAsBefore(t *testing.T, s *Store, sess *domain.Session, turns []*domain.Turn) {
+	t.Helper()
 	ctx := context.Background()
-	s := New(clock.System{})
-	sess := committedSession(t, s, 1)
-	var turns []*domain.Turn
-	for range 3 {
-		turns = append(turns, commitRich(t, s, sess))
-	}
-	page, err := s.ListTurns(ctx, sess.TenantID, sess.ID, ports.TurnQuery{})
+	page, err := s.ListTurns(ctx, sess.TenantID, sess.ID, ports.TurnQuery{Page: ports.PageRequest{Limit: 100}})
 	require.NoError(t, err)
 	require.Len(t, page.Items, 1+len(turns))
-	page.Items = page.Items[1:]
+	listed := page.Items[1:]
 	history, err := s.RecentHistory(ctx, sess.TenantID, sess.ID, len(turns))
 	require.NoError(t, err)
 	for i, turn := range turns {
@@ -97,7 +91,7 @@ func TestKeptTurnReadsBackAsBefore(t *testing.T) {
 		want.SessionAfter = nil
 		got, err := s.GetTurn(ctx, sess.TenantID, turn.ID)
 		require.NoError(t, err)
-		for _, got := range []domain.Turn{*got, page.Items[i]} {
+		for _, got := range []domain.Turn{*got, listed[i]} {
 			gotJSON, err := json.Marshal(got)
 			require.NoError(t, err)
 			require.Equal(t, string(wantJSON), string(gotJSON), "turn %d", turn.TurnNumber)
@@ -106,6 +100,21 @@ func TestKeptTurnReadsBackAsBefore(t *testing.T) {
 		}
 		require.Equal(t, turn.History(), history[i])
 	}
+}
+
+// A kept turn reads back as it did when the store kept the application's
+// record: the record exactly (equal values, byte-identical JSON), the
+// session after it byte-identical in JSON, the newest turn's and older
+// ones' alike, by GetTurn and ListTurns; and its history entry is the
+// turn's.
+func TestKeptTurnReadsBackAsBefore(t *testing.T) {
+	s := New(clock.System{})
+	sess := committedSession(t, s, 1)
+	var turns []*domain.Turn
+	for range 3 {
+		turns = append(turns, commitRich(t, s, sess))
+	}
+	requireTurnsReadAsBefore(t, s, sess, turns)
 	// Both forms were read: the newest turn's session live and only live
 	// (not encoded too while the session is in use), the older ones'
 	// encoded only.
