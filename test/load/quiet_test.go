@@ -76,7 +76,7 @@ func TestParseBusyLeavesOutIdleAndIOWait(t *testing.T) {
 }
 
 func TestSettlingTextCountsRunsBegunWithoutQuiet(t *testing.T) {
-	c := syncConfig{"mix", 100, 1}
+	c := syncConfig{workload: "mix", rules: 100, conns: 1}
 	row := pairRow{config: c,
 		focal: []loadRun{{Settled: settling{waited: 2 * time.Second, quiet: true}}, {Settled: settling{waited: quietLimit}}},
 		gin: []loadRun{{Settled: settling{waited: 9 * time.Second, packed: 6 * time.Second, quiet: true}},

@@ -15,6 +15,8 @@ type pairRow struct {
 	config     syncConfig
 	focal, gin []loadRun // focal[i] and gin[i] ran back to back
 	profile    *profileSummary
+	// start is what Focal held when the row's runs began.
+	start processState
 	// seedVoid, when set, voids every pair whatever they answered: the
 	// returning users the runs talked as were not what they claim to be
 	// (seeding.voidReason).
@@ -23,7 +25,38 @@ type pairRow struct {
 
 func (c syncConfig) label() string {
 	w := map[string]string{"mix": "returning-user mix (70% returning)", "returning": "returning users", "new": "new users"}[c.workload]
-	return fmt.Sprintf("%s, %d rules, %d connection%s", w, c.rules, c.conns, map[bool]string{true: "s"}[c.conns > 1])
+	again := map[bool]string{true: ", again after the runs above"}[c.again]
+	return fmt.Sprintf("%s, %d rules, %d connection%s%s", w, c.rules, c.conns, map[bool]string{true: "s"}[c.conns > 1], again)
+}
+
+// String says what the process held when a row began: its returning
+// users' mean turns and its live heap.
+func (s processState) String() string {
+	switch {
+	case s.err != nil:
+		return "not read (" + s.err.Error() + ")"
+	case s.turns == 0:
+		return "—"
+	case !s.collected:
+		return fmt.Sprintf("%.0f turns, no collection yet", s.turns)
+	}
+	return fmt.Sprintf("%.0f turns, %.0f MiB", s.turns, s.liveMiB)
+}
+
+// runOrder says in what order the configurations ran on each process.
+func runOrder(configs []syncConfig) string {
+	var parts []string
+	for _, rules := range []int{100, 10000} {
+		var labels []string
+		for _, c := range configs {
+			if c.rules == rules {
+				labels = append(labels, c.label())
+			}
+		}
+		parts = append(parts, fmt.Sprintf("at %d rules: %s", rules, strings.Join(labels, "; then ")))
+	}
+	return " One Focal process per rule count served its configurations in this order, " + strings.Join(parts, "; and ") +
+		" (its returning users seeded just before the first). A row marked again is its configuration measured a second time on what the runs before it left, for reading beside the first; every target is read from a configuration's first row. The table gives, per row, what the process held when its runs began: its returning users' mean turns (read through the API) and the heap its last collection found live."
 }
 
 // validPairs returns the pairs whose two runs both answered only 2xx real
@@ -250,7 +283,7 @@ func rps(r loadRun) float64   { return r.Throughput() }
 
 func (r *report) pair(workload string, rules, conns int) *pairRow {
 	for i := range r.pairs {
-		if c := r.pairs[i].config; c.workload == workload && c.rules == rules && c.conns == conns {
+		if c := r.pairs[i].config; c.workload == workload && c.rules == rules && c.conns == conns && !c.again {
 			return &r.pairs[i]
 		}
 	}
@@ -444,7 +477,7 @@ func (r *report) writeMethod(b *strings.Builder) {
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), r.elapsed.Round(time.Second))
 	fmt.Fprintf(b, "- Machine: %s; load average (1, 5, 15 min) at start → end: %s.\n", machine(), r.load)
 	b.WriteString("- Method: real processes on loopback. Load comes from `wrk` (closed loop, one thread) with a Lua script that varies users and messages and checks every answer: a run with any non-2xx status, socket error or body that is not a turn (`turn_id`, `session_id`, non-empty `response`) is void and never enters a figure. Each configuration runs as alternating pairs, Focal then a bare gin handler doing the same JSON work with the same script; throughput ratios are taken pair by pair, then the median. Returning users (`ret-*`) were each given " +
-		fmt.Sprint(historyTurns) + " turns first, the first meant to start the agent's scenario, and read back to check them." + seededText(r.seeded) + " Rules and messages are Banking77 phrasings (conditions from half of each intent's phrasings, recombined; messages from the other half). The model is the offline one (no model time), so a turn's latency is Focal's own work plus HTTP. Memory store with its default retention." + r.gc.text() + settlingText(r.pairs) + "\n\n")
+		fmt.Sprint(historyTurns) + " turns first, the first meant to start the agent's scenario, and read back to check them." + seededText(r.seeded) + " Rules and messages are Banking77 phrasings (conditions from half of each intent's phrasings, recombined; messages from the other half). The model is the offline one (no model time), so a turn's latency is Focal's own work plus HTTP. Memory store with its default retention." + runOrder(syncConfigs) + r.gc.text() + settlingText(r.pairs) + "\n\n")
 }
 
 // writeTargets writes the table of targets and their verdicts.
@@ -462,17 +495,17 @@ func (r *report) writePairs(b *strings.Builder) {
 	if len(r.pairs) == 0 {
 		return
 	}
-	b.WriteString("\n## Chat turns, Focal beside bare gin\n\n| configuration | Focal turns/s | bare gin req/s | ratio per pair | Focal p50 / p90 / p99 ms | bare gin p50 / p99 ms | requests checked | void runs |\n|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("\n## Chat turns, Focal beside bare gin\n\n| configuration | Focal turns/s | bare gin req/s | ratio per pair | Focal p50 / p90 / p99 ms | bare gin p50 / p99 ms | requests checked | void runs | Focal at start: returning users' turns, live heap |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, row := range r.pairs {
 		focal, gin, _ := row.validPairs()
 		var checked int64
 		for _, run := range append(slices.Clone(row.focal), row.gin...) {
 			checked += run.Requests
 		}
-		fmt.Fprintf(b, "| %s | %.0f | %.0f | %s | %.3f / %.3f / %.3f | %.3f / %.3f | %d | %d |\n", row.config.label(),
+		fmt.Fprintf(b, "| %s | %.0f | %.0f | %s | %.3f / %.3f / %.3f | %.3f / %.3f | %d | %d | %s |\n", row.config.label(),
 			medianOf(focal, rps), medianOf(gin, rps), percents(row.ratios()),
 			medianOf(focal, p50ms), medianOf(focal, p90ms), medianOf(focal, p99ms), medianOf(gin, p50ms), medianOf(gin, p99ms),
-			checked, len(row.focal)-len(focal))
+			checked, len(row.focal)-len(focal), row.start)
 	}
 	r.writeCPU(b)
 	for _, row := range r.pairs {
