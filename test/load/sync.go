@@ -34,11 +34,12 @@ type syncConfig struct {
 // historyTurns turns), not of what the runs before it left. Three
 // 32-connection configurations leave hundreds of turns on each returning
 // user and 200,000 sessions besides, under the default retention: a live
-// heap of 1 GiB or more, which a collection marks for 300-540 ms, and
-// whose upkeep runs on the core wrk's thread needs. There one-client runs
-// read a p99 of 2.6-3.8 ms while Focal's own request histogram counted
-// 2-5 requests in 14,000-24,000 over 1 ms: the tail was the client
-// waiting, not a handler. So the one-client runs at 100 rules are
+// heap of 1 GiB or more, which a collection marks for 200-540 ms. There
+// one-client runs read a p99 of 1.9-2.2 ms when no collection fell in
+// them and 3.8-4.4 ms when one did, while Focal's own request histogram
+// counted 1-5 requests in 14,000-24,000 over 1 ms: the tail was outside
+// the handlers (fresh, the same runs read 0.5-0.7 ms, see
+// docs/benchmarks.md). So the one-client runs at 100 rules are
 // measured again at the end, and the report shows them as their own row,
 // beside the state each row began on (see processState).
 var syncConfigs = []syncConfig{
