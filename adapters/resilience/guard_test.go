@@ -160,10 +160,11 @@ func TestFirstTokenWatchdogRetries(t *testing.T) {
 	g, rec := testGuardOn(Config{MaxRetries: 1, FirstTokenTimeout: 30 * time.Millisecond}, clock)
 	var calls atomic.Int32
 	var firstCause error
-	result := make(chan error, 1)
+	result, called := make(chan error, 1), make(chan struct{})
 	go func() {
 		result <- g.RunStream(context.Background(), "dep", func(ctx context.Context, begin func() error) error {
 			if calls.Add(1) == 1 {
+				close(called)
 				<-ctx.Done() // a model that never speaks
 				firstCause = context.Cause(ctx)
 				return ctx.Err()
@@ -171,7 +172,8 @@ func TestFirstTokenWatchdogRetries(t *testing.T) {
 			return begin()
 		})
 	}()
-	timerSet(t, clock, 1) // the first attempt's watchdog
+	timerSet(t, clock, 1) // the first attempt's watchdog, set before the call
+	<-called
 	clock.Advance(30*time.Millisecond - time.Nanosecond)
 	timerSet(t, clock, 1)
 	assert.EqualValues(t, 1, calls.Load(), "the watchdog waits its whole timeout")
