@@ -3,7 +3,6 @@ package memory
 import (
 	"time"
 
-	"github.com/klauspost/compress/s2"
 	"unique"
 
 	"focal/domain"
@@ -272,23 +271,26 @@ func (s *Store) packOne(e *sessionEntry, enc *encoder) int {
 func (s *Store) chill(e *sessionEntry) int { return s.chillAfter(e, nil, nil) }
 
 // chillAfter is chill for e whose newest turn does not hold its
-// SessionAfter yet, when after (its JSON) is not nil: compressed by enc
-// into the turn when e stays where it is, else straight into e's record
-// in the slab, with no copy of its own on the heap.
+// SessionAfter yet, when after (its JSON) is not nil: compressed by enc,
+// into the turn when e stays where it is, else from enc's scratch space
+// into e's record in the slab, with no copy of its own on the heap. The
+// record's size is then known to the byte, so a slab gives it no more
+// room than it takes.
 func (s *Store) chillAfter(e *sessionEntry, enc *encoder, after []byte) int {
+	var compressed []byte
 	size := recordSize(e)
 	if after != nil {
-		// The most it may take compressed, so that the slab has room.
-		if size += s2.MaxEncodedLen(len(after)); !s.coldable(e, size, true) {
+		compressed = enc.compress(after)
+		if size += len(compressed); !s.coldable(e, size, true) {
 			newest := e.turns[len(e.turns)-1]
-			newest.after, newest.delta = string(enc.compress(after)), false
-			after, size = nil, recordSize(e)
+			newest.after, newest.delta = string(compressed), false
+			compressed, size = nil, recordSize(e)
 		}
 	}
-	if !s.coldable(e, size, after != nil) {
+	if !s.coldable(e, size, compressed != nil) {
 		return 0 // it stays packed in place
 	}
-	n := s.cold.put(e, size, e.active, after)
+	n := s.cold.put(e, size, e.active, compressed)
 	s.drop(e)
 	return n
 }

@@ -172,7 +172,7 @@ func (e *encoder) compress(raw []byte) []byte {
 // sessionJSON returns sess's JSON (Session.AppendJSON, json.Marshal's
 // bytes), valid until the next sessionJSON: raw when the caller has it
 // (see storedTurn.liveJSON), else made in the encoder's scratch space.
-// Kept whole, it is compressed (see compress and appendCompressed).
+// Kept whole, it is compressed (see compress).
 func (e *encoder) sessionJSON(sess *domain.Session, raw []byte) ([]byte, error) {
 	if raw != nil {
 		return raw, nil

@@ -221,6 +221,14 @@ func coldSessions(t *testing.T, s *Store, compacted bool) int {
 		alive += c.live[i]
 	}
 	require.Equal(t, [2]int{written, alive}, [2]int{c.written, c.alive})
+	spare := slices.Sorted(slices.Values(c.spare))
+	var gone []int
+	for i, b := range c.slabs {
+		if b == nil {
+			gone = append(gone, i)
+		}
+	}
+	require.Equal(t, gone, spare, "the numbers of the slabs let go are spare, once each")
 	for i, b := range c.slabs {
 		if compacted && b != nil && i != c.cur {
 			require.GreaterOrEqual(t, 2*c.live[i], cap(b), "slab %d", i)
@@ -351,10 +359,10 @@ func TestColdRecordReadsBackAsItsEntry(t *testing.T) {
 	}
 }
 
-// A record whose newest turn's SessionAfter is compressed straight into
-// it, as packing a session going cold does, is byte for byte the record of
-// the turn holding it compressed; at any offset of a slab with room for it
-// or without.
+// A record given its newest turn's SessionAfter compressed, as packing a
+// session going cold does, is byte for byte the record of the turn holding
+// it, and exactly as long as chillAfter counts; at any offset of a slab
+// with room for it or without.
 func TestRecordCompressesTheNewestAfterAsTheTurn(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	s, plan := packedInPlace(t, rng)
@@ -374,11 +382,13 @@ func TestRecordCompressesTheNewestAfterAsTheTurn(t *testing.T) {
 		prefix := []byte(randomText(rng, rng.IntN(100)))
 		b := make([]byte, len(prefix), len(prefix)+rng.IntN(2*len(want)))
 		copy(b, prefix)
-		got := appendRecord(b, e, 7, 3, active, raw)
+		var enc encoder
+		compressed := enc.compress(raw)
+		got := appendRecord(b, e, 7, 3, active, compressed)
+		require.Equal(t, len(want), recordSize(e)+len(compressed), "the room chillAfter asks for")
 		newest.after = kept
 		require.Equal(t, string(prefix), string(got[:len(prefix)]))
 		require.Equal(t, string(want), string(got[len(prefix):]), "session %s", p.id)
-		require.LessOrEqual(t, len(want), recordSize(e)-len(kept)+s2.MaxEncodedLen(len(raw)), "the room chillAfter asks for")
 		checked++
 	}
 	require.Greater(t, checked, 200)
@@ -604,6 +614,57 @@ func TestColdSlabsCompactInParts(t *testing.T) {
 	require.LessOrEqual(t, c.written-c.alive, c.alive+2*slabSize)
 	coldSessions(t, got, false)
 	requireSameReads(t, want, got, plan)
+}
+
+// A session whose record takes more than a quarter of a slab gets a slab
+// of its own, just its size, and the slab being filled stays the one being filled: the
+// small records packed after it go on filling it; compaction never picks
+// its slab, which has nothing to free. Once the large record is dead its
+// slab is let go, and the next slab made takes its number.
+func TestRecordsLargerThanASlabTakeOneOfTheirOwn(t *testing.T) {
+	c := clock.NewFake()
+	s := New(c, WithRetention(Retention{MaxTurns: 200}))
+	small := newGrowingSession(t, s, "small")
+	commitNext(t, s, small, false)
+	big := newGrowingSession(t, s, "big")
+	for range 120 {
+		commitNext(t, s, big, true)
+	}
+	other := newGrowingSession(t, s, "other")
+	commitNext(t, s, other, false)
+	cold := &s.cold
+	chill := func(id string) (slab, size int) {
+		t.Helper()
+		e := s.sessions[id]
+		require.NotNil(t, e, id)
+		if e.snap != nil {
+			require.Positive(t, s.packOne(e, &encoder{}), "%s went cold", id)
+		} else {
+			require.Positive(t, s.chill(e), "%s went cold", id)
+		}
+		h, ok := cold.findID(id)
+		require.True(t, ok, id)
+		slab, _ = unplace(cold.slots[h])
+		return slab, len(cold.record(h))
+	}
+	first, _ := chill(small.ID)
+	slab, size := chill(big.ID)
+	require.Greater(t, size, slabSize/4, "the big session's record")
+	require.NotEqual(t, first, slab)
+	require.Equal(t, [2]int{size, size}, [2]int{len(cold.slabs[slab]), cold.live[slab]}, "a slab holding only it")
+	require.Equal(t, size, cap(cold.slabs[slab]), "sized to it")
+	next, _ := chill(other.ID)
+	require.Equal(t, first, next, "the slab being filled took the next record")
+	require.Equal(t, first, cold.cur)
+	require.Equal(t, 3, coldSessions(t, s, false))
+	require.Equal(t, -1, cold.emptiest(), "a slab all live is never one to empty: moving it frees nothing")
+
+	h, _ := cold.findID(big.ID)
+	s.thaw(h)
+	require.Nil(t, cold.slabs[slab], "its slab let go with its record")
+	require.Equal(t, 2, coldSessions(t, s, false))
+	require.Equal(t, slab, cold.newSlab(slabSize), "its number made spare")
+	require.Equal(t, 2, coldSessions(t, s, false))
 }
 
 // reuseMovingSlab thaws every other session whose record is in the slab
