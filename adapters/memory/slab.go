@@ -291,7 +291,7 @@ func appendRecord(b []byte, e *sessionEntry, h, names uint32, active bool, compr
 		}
 		b = appendString(append(b, delta), t.text)
 		if compressed != nil && i == len(e.turns)-1 {
-			b = append(le.AppendUint32(b, uint32(len(compressed))), compressed...)
+			b = appendString(b, compressed)
 		} else {
 			b = appendString(b, t.after)
 		}
@@ -300,7 +300,9 @@ func appendRecord(b []byte, e *sessionEntry, h, names uint32, active bool, compr
 	return b
 }
 
-func appendString(b []byte, s string) []byte {
+// appendString appends s as a string of a record: its length (u32),
+// then its bytes.
+func appendString[S string | []byte](b []byte, s S) []byte {
 	return append(binary.LittleEndian.AppendUint32(b, uint32(len(s))), s...)
 }
 
