@@ -46,7 +46,7 @@ func (s processState) String() string {
 // runOrder says in what order the configurations ran on each process.
 func runOrder(configs []syncConfig) string {
 	var parts []string
-	for _, rules := range []int{100, 10000} {
+	for _, rules := range ruleCounts(configs) {
 		var labels []string
 		for _, c := range configs {
 			if c.rules == rules {

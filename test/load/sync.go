@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"time"
 
 	"github.com/google/pprof/profile"
@@ -49,6 +50,18 @@ var syncConfigs = []syncConfig{
 	{workload: "mix", rules: 10000, conns: 1}, {workload: "mix", rules: 10000, conns: 32},
 }
 
+// ruleCounts are the rule counts of configs in the order they first
+// appear: one Focal process serves each.
+func ruleCounts(configs []syncConfig) []int {
+	var counts []int
+	for _, c := range configs {
+		if !slices.Contains(counts, c.rules) {
+			counts = append(counts, c.rules)
+		}
+	}
+	return counts
+}
+
 // historyTurns is how many turns each returning user has before the runs.
 const historyTurns = 10
 
@@ -64,7 +77,7 @@ func (b *bench) syncScenarios() error {
 			b.stop(gin)
 		}
 	}()
-	for _, rules := range []int{100, 10000} {
+	for _, rules := range ruleCounts(syncConfigs) {
 		bundle, err := b.bundleFile(rules)
 		if err != nil {
 			return err
