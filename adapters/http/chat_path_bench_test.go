@@ -156,3 +156,29 @@ func BenchmarkChatPathInProcess(b *testing.B) {
 //
 //go:noinline
 func measuredChatPath(h http.Handler, w http.ResponseWriter, req *http.Request) { h.ServeHTTP(w, req) }
+
+// BenchmarkChatPathInProcessParallel is BenchmarkChatPathInProcess from
+// every core at once, one tenant's requests all: with -cpu 2 it counts
+// what the locks and counters the requests share cost when both cores
+// write them, as under load.
+func BenchmarkChatPathInProcessParallel(b *testing.B) {
+	_, h, token := chatPathRouter(b, observe.NewMetrics(nil).GinMiddleware())
+	const body = `{"agent_id":"6ba7b810-9dad-11d1-80b4-00c04fd430c8","channel":"bench","user_channel_id":"ret-7","message":"where is your nearest store?"}`
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		reused := &reusedBody{}
+		req := httptest.NewRequest(http.MethodPost, "/v1/chat", reused)
+		req.Header = http.Header{"Content-Type": {"application/json"}, "Authorization": {"Bearer " + token}}
+		req.ContentLength = int64(len(body))
+		w := &discardWriter{header: http.Header{}}
+		for pb.Next() {
+			reused.Reset(body)
+			clear(w.header)
+			h.ServeHTTP(w, req)
+			if w.status != http.StatusOK {
+				b.Errorf("POST /v1/chat: %d", w.status)
+				return
+			}
+		}
+	})
+}

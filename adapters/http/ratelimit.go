@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -72,39 +73,95 @@ type RateLimits struct {
 // X-RateLimit-Reset header counts from, the limiter's own.
 func NewRateLimits(cfg RateLimitConfig, limiter ports.RateLimiter, clock ports.Clock) *RateLimits {
 	return &RateLimits{cfg: cfg, limiter: limiter, clock: clock,
-		streams: &tenantCounter{open: map[string]int{}}, turns: &tenantCounter{open: map[string]int{}}}
+		streams: newTenantCounter(), turns: newTenantCounter()}
 }
 
-// tenantCounter counts what each tenant holds now; a tenant holding
-// nothing has no entry, so the map is as big as the tenants active.
+// tenantCounter counts what each tenant holds now. A request finds its
+// tenant's count without a lock, in a map that is copied when a tenant
+// joins it, and counts itself in and out with one atomic operation each:
+// the one mutex over one map, taken twice a request, and the map written
+// twice, were lines every core's requests bounced between them. A tenant
+// holding nothing keeps its entry (re-adding it would copy the map) until
+// the map has doubled since it was last pruned, and the prune drops every
+// entry holding nothing then: the map is at most about twice as big as
+// the tenants active.
 type tenantCounter struct {
-	mu   sync.Mutex
-	open map[string]int
+	counts atomic.Pointer[map[string]*tenantCount]
+	mu     sync.Mutex // serialises changes of counts
+	// pruneAt is the size past which a tenant joining prunes the map.
+	pruneAt int
 }
 
-// take counts one more for tenant unless it holds max already.
-func (t *tenantCounter) take(tenant string, max int) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	n := t.open[tenant]
-	if n >= max {
-		return false
-	}
-	t.open[tenant] = n + 1
-	return true
+// minPruneAt is the size below which the map is never pruned.
+const minPruneAt = 64
+
+// tenantCount is what one tenant holds now; retired (pruned from the map)
+// once it is -1, and never counted in again.
+type tenantCount struct{ n atomic.Int64 }
+
+const retiredCount = -1
+
+func newTenantCounter() *tenantCounter {
+	t := &tenantCounter{pruneAt: minPruneAt}
+	t.counts.Store(&map[string]*tenantCount{})
+	return t
 }
 
-// release counts one less for tenant. The count is read, then written or
-// its entry deleted: one write of the map, which hashes the tenant's id,
-// where a decrement in place and a delete were two.
-func (t *tenantCounter) release(tenant string) {
+// take counts one more for tenant unless it holds max already: the count
+// to release when done, or nil.
+func (t *tenantCounter) take(tenant string, max int) *tenantCount {
+	c := (*t.counts.Load())[tenant]
+	if c == nil {
+		c = t.join(tenant)
+	}
+	for {
+		switch n := c.n.Load(); {
+		case n == retiredCount:
+			// A prune retired it: join again, which waits for the prune to
+			// replace the map (a map read under mu holds no retired count).
+			c = t.join(tenant)
+		case n >= int64(max):
+			return nil
+		case c.n.CompareAndSwap(n, n+1):
+			return c
+		}
+	}
+}
+
+// release counts one less for the tenant whose count take returned.
+func (t *tenantCounter) release(c *tenantCount) { c.n.Add(-1) }
+
+// join adds tenant to the map, pruning it first when it has doubled, and
+// returns its count.
+func (t *tenantCounter) join(tenant string) *tenantCount {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if n := t.open[tenant]; n > 1 {
-		t.open[tenant] = n - 1
-	} else {
-		delete(t.open, tenant)
+	old := *t.counts.Load()
+	if c := old[tenant]; c != nil {
+		return c
 	}
+	m := make(map[string]*tenantCount, len(old)+1)
+	for k, c := range old {
+		if len(old) < t.pruneAt || !c.n.CompareAndSwap(0, retiredCount) {
+			m[k] = c
+		}
+	}
+	if len(old) >= t.pruneAt {
+		t.pruneAt = max(minPruneAt, 2*len(m))
+	}
+	c := &tenantCount{}
+	m[tenant] = c
+	t.counts.Store(&m)
+	return c
+}
+
+// holding is what tenant holds now, and whether it has an entry.
+func (t *tenantCounter) holding(tenant string) (int, bool) {
+	c := (*t.counts.Load())[tenant]
+	if c == nil {
+		return 0, false
+	}
+	return int(c.n.Load()), true
 }
 
 func (r *RateLimits) limitOf(p Principal) int {
@@ -202,12 +259,12 @@ func (r *RateLimits) inflightTurns(c *gin.Context) {
 // hold runs the rest of the request counted in counter, or answers 429
 // when the tenant already holds max.
 func (r *RateLimits) hold(c *gin.Context, counter *tenantCounter, max int, what string) {
-	tenant := principal(c).TenantID
-	if !counter.take(tenant, max) {
+	held := counter.take(principal(c).TenantID, max)
+	if held == nil {
 		writeError(c, &domain.Error{Code: domain.CodeRateLimitExceeded,
 			Message: fmt.Sprintf("at most %d %s at once", max, what), RetryAfter: time.Second})
 		return
 	}
-	defer counter.release(tenant)
+	defer counter.release(held)
 	c.Next()
 }

@@ -1,33 +1,116 @@
 package httpapi
 
 import (
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 )
 
-// A tenant takes up to max at once, and again as it releases; a tenant
-// holding nothing has no entry; tenants count apart.
+// A tenant takes up to max at once, and again as it releases; tenants
+// count apart; tenants holding nothing are forgotten once the map has
+// doubled, and those holding something are kept.
 func TestTenantCounterCapsEachTenantAndForgetsIdleOnes(t *testing.T) {
-	c := &tenantCounter{open: map[string]int{}}
+	c := newTenantCounter()
+	var held []*tenantCount
 	for range 3 {
-		require.True(t, c.take("a", 3))
+		h := c.take("a", 3)
+		require.NotNil(t, h)
+		held = append(held, h)
 	}
-	require.False(t, c.take("a", 3), "a holds 3 already")
-	require.True(t, c.take("b", 3), "b counts apart")
-	require.Equal(t, map[string]int{"a": 3, "b": 1}, c.open)
-	c.release("a")
-	require.True(t, c.take("a", 3), "a released one")
-	for range 3 {
-		c.release("a")
+	require.Nil(t, c.take("a", 3), "a holds 3 already")
+	b := c.take("b", 3)
+	require.NotNil(t, b, "b counts apart")
+	n, _ := c.holding("a")
+	require.Equal(t, 3, n)
+	c.release(held[0])
+	require.NotNil(t, c.take("a", 3), "a released one")
+	c.release(b)
+	for i := range minPruneAt {
+		c.release(c.take(fmt.Sprint("idle-", i), 1))
 	}
-	c.release("b")
-	require.Empty(t, c.open, "tenants holding nothing have no entry")
-	require.True(t, c.take("a", 1))
-	require.False(t, c.take("a", 1))
+	require.NotNil(t, c.take("c", 1), "c joins, and the map is pruned")
+	_, known := c.holding("b")
+	require.False(t, known, "b holds nothing and is forgotten")
+	require.Equal(t, int64(retiredCount), b.n.Load(),
+		"b's count is retired: a request that found it before the prune cannot count itself in a count no longer in the map")
+	again := c.take("b", 3)
+	require.NotNil(t, again)
+	require.NotSame(t, b, again, "b joins afresh")
+	n, known = c.holding("a")
+	require.True(t, known)
+	require.Equal(t, 3, n, "a is kept with what it holds")
+	require.Nil(t, c.take("c", 1))
+}
+
+// The counter lets through exactly what one map under one mutex (the
+// reference, as it was) lets through, over random takes and releases of
+// many tenants, prunes included.
+func TestTenantCounterTakesAsTheReference(t *testing.T) {
+	for seed := range uint64(20) {
+		rnd := rand.New(rand.NewPCG(seed, 3))
+		c := newTenantCounter()
+		ref := map[string]int{}
+		held := map[string][]*tenantCount{}
+		for i := range 5000 {
+			tenant := fmt.Sprint("t", rnd.IntN(10+int(seed)*20))
+			max := 1 + rnd.IntN(3)
+			if rnd.IntN(2) == 0 && len(held[tenant]) > 0 {
+				c.release(held[tenant][0])
+				held[tenant] = held[tenant][1:]
+				ref[tenant]--
+				continue
+			}
+			h := c.take(tenant, max)
+			require.Equal(t, ref[tenant] < max, h != nil, "seed %d, op %d, %s holds %d of %d", seed, i, tenant, ref[tenant], max)
+			if h != nil {
+				ref[tenant]++
+				held[tenant] = append(held[tenant], h)
+			}
+			n, _ := c.holding(tenant)
+			require.Equal(t, ref[tenant], n)
+		}
+	}
+}
+
+// Requests of many goroutines take and release at once, while tenants
+// joining prune the map: no tenant ever holds more than its max, and all
+// is released in the end.
+func TestTenantCounterHoldsItsCapUnderConcurrency(t *testing.T) {
+	c := newTenantCounter()
+	const max, tenants = 2, 3 * minPruneAt
+	var inside [tenants]atomic.Int64
+	var over atomic.Int64
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			rnd := rand.New(rand.NewPCG(uint64(g), 1))
+			for range 20000 {
+				i := rnd.IntN(tenants)
+				h := c.take(fmt.Sprint("t", i), max)
+				if h == nil {
+					continue
+				}
+				if inside[i].Add(1) > max {
+					over.Add(1)
+				}
+				inside[i].Add(-1)
+				c.release(h)
+			}
+		})
+	}
+	wg.Wait()
+	require.Zero(t, over.Load(), "a tenant held more than its max")
+	for i := range tenants {
+		n, _ := c.holding(fmt.Sprint("t", i))
+		require.Zero(t, n)
+	}
 }
 
 // setRateHeaders sets what Header.Set with strconv.Itoa sets, for numbers
