@@ -52,12 +52,12 @@ type Metrics struct {
 	propagator propagation.TextMapPropagator
 
 	httpRequests *prometheus.CounterVec
-	httpDuration *prometheus.HistogramVec
+	httpDuration *shardedHistograms
 	openStreams  prometheus.Gauge
 
-	turnDuration   *prometheus.HistogramVec
+	turnDuration   *shardedHistograms
 	turns          *prometheus.CounterVec
-	stepDuration   *prometheus.HistogramVec
+	stepDuration   *shardedHistograms
 	turnTokens     *prometheus.CounterVec
 	turnModelCalls prometheus.Histogram
 
@@ -71,7 +71,7 @@ type Metrics struct {
 	breakerState  *prometheus.GaugeVec
 	toolBreakers  prometheus.Gauge
 	retries       *prometheus.CounterVec
-	storeDuration *prometheus.HistogramVec
+	storeDuration *shardedHistograms
 	mongoCommands *prometheus.CounterVec
 	pgStatements  *prometheus.CounterVec
 
@@ -167,7 +167,7 @@ func (m *Metrics) httpFamilies() []prometheus.Collector {
 	m.httpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "focal_http_requests_total", Help: "HTTP requests by route template, method and status.",
 	}, []string{"route", "method", "status"})
-	m.httpDuration = histogramVec("focal_http_request_duration_seconds",
+	m.httpDuration = newShardedHistograms("focal_http_request_duration_seconds",
 		"HTTP request duration (a stream's whole life for SSE routes).", "route", "method")
 	m.openStreams = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "focal_sse_open_streams", Help: "Server-Sent Event streams open now.",
@@ -177,12 +177,12 @@ func (m *Metrics) httpFamilies() []prometheus.Collector {
 
 // turnFamilies creates the metrics of committed turns and engine steps.
 func (m *Metrics) turnFamilies() []prometheus.Collector {
-	m.turnDuration = histogramVec("focal_turn_duration_seconds",
+	m.turnDuration = newShardedHistograms("focal_turn_duration_seconds",
 		"Latency of committed turns by outcome (completed, failed, interrupted).", "outcome")
 	m.turns = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "focal_turns_total", Help: "Committed turns by outcome (completed, failed, interrupted).",
 	}, []string{"outcome"})
-	m.stepDuration = histogramVec("focal_engine_step_duration_seconds",
+	m.stepDuration = newShardedHistograms("focal_engine_step_duration_seconds",
 		"Duration of each alignment engine step of committed turns.", "step")
 	m.turnTokens = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "focal_turn_tokens_total", Help: "Model tokens spent by committed turns, by model and kind (prompt, completion).",
@@ -224,7 +224,7 @@ func (m *Metrics) dependencyFamilies() []prometheus.Collector {
 	m.retries = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "focal_resilience_retries_total", Help: "Retried model and tool calls by breaker name.",
 	}, []string{"breaker"})
-	m.storeDuration = histogramVec("focal_store_operation_duration_seconds",
+	m.storeDuration = newShardedHistograms("focal_store_operation_duration_seconds",
 		"Store operation latency by operation and outcome (ok or error code).", "operation", "outcome")
 	m.mongoCommands = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "focal_mongo_commands_total", Help: "Commands sent to MongoDB (round trips) by command name.",
