@@ -55,11 +55,13 @@ type Metrics struct {
 	httpDuration *shardedHistograms
 	openStreams  prometheus.Gauge
 
-	turnDuration   *shardedHistograms
-	turns          *prometheus.CounterVec
-	stepDuration   *shardedHistograms
-	turnTokens     *prometheus.CounterVec
-	turnModelCalls prometheus.Histogram
+	turnDuration *shardedHistograms
+	turns        *prometheus.CounterVec
+	stepDuration *shardedHistograms
+	turnTokens   *prometheus.CounterVec
+	// turnModelCalls is modelCalls' one child.
+	turnModelCalls prometheus.Observer
+	modelCalls     *shardedHistograms
 
 	modelDuration *prometheus.HistogramVec
 	modelTTFT     *prometheus.HistogramVec
@@ -187,10 +189,11 @@ func (m *Metrics) turnFamilies() []prometheus.Collector {
 	m.turnTokens = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "focal_turn_tokens_total", Help: "Model tokens spent by committed turns, by model and kind (prompt, completion).",
 	}, []string{"model", "kind"})
-	m.turnModelCalls = prometheus.NewHistogram(prometheus.HistogramOpts{
+	m.modelCalls = shardedHistogramsOf(shardCount(), prometheus.HistogramOpts{
 		Name: "focal_turn_model_calls", Help: "Model calls per committed turn.", Buckets: modelCallBuckets,
 	})
-	return []prometheus.Collector{m.turnDuration, m.turns, m.stepDuration, m.turnTokens, m.turnModelCalls}
+	m.turnModelCalls = m.modelCalls.WithLabelValues()
+	return []prometheus.Collector{m.turnDuration, m.turns, m.stepDuration, m.turnTokens, m.modelCalls}
 }
 
 // modelFamilies creates the metrics of chat model and embedding calls.

@@ -29,14 +29,18 @@ type shardedHistograms struct {
 const maxHistogramShards = 16
 
 func newShardedHistograms(name, help string, labels ...string) *shardedHistograms {
-	return shardedHistogramsOf(min(max(runtime.GOMAXPROCS(0), 1), maxHistogramShards), name, help, labels...)
+	return shardedHistogramsOf(shardCount(), prometheus.HistogramOpts{Name: name, Help: help, Buckets: latencyBuckets}, labels...)
 }
 
-// shardedHistogramsOf is newShardedHistograms with n shards.
-func shardedHistogramsOf(n int, name, help string, labels ...string) *shardedHistograms {
-	h := &shardedHistograms{desc: prometheus.NewDesc(name, help, labels, nil), labels: labels}
+// shardCount is how many shards a vector has: one per P, within bounds.
+func shardCount() int { return min(max(runtime.GOMAXPROCS(0), 1), maxHistogramShards) }
+
+// shardedHistogramsOf is a sharded vector of opts' histograms, with n
+// shards.
+func shardedHistogramsOf(n int, opts prometheus.HistogramOpts, labels ...string) *shardedHistograms {
+	h := &shardedHistograms{desc: prometheus.NewDesc(opts.Name, opts.Help, labels, nil), labels: labels}
 	for range n {
-		h.shards = append(h.shards, histogramVec(name, help, labels...))
+		h.shards = append(h.shards, prometheus.NewHistogramVec(opts, labels))
 	}
 	return h
 }

@@ -32,7 +32,8 @@ func exposition(t *testing.T, r *prometheus.Registry) string {
 func TestShardedHistogramsExportAsOneVector(t *testing.T) {
 	for _, shards := range []int{1, 2, 3, 16} {
 		rnd := rand.New(rand.NewPCG(uint64(shards), 9))
-		sharded := shardedHistogramsOf(shards, "focal_test_seconds", "Test latencies.", "operation", "outcome")
+		opts := prometheus.HistogramOpts{Name: "focal_test_seconds", Help: "Test latencies.", Buckets: latencyBuckets}
+		sharded := shardedHistogramsOf(shards, opts, "operation", "outcome")
 		plain := histogramVec("focal_test_seconds", "Test latencies.", "operation", "outcome")
 		for i := range 5000 {
 			op, outcome := fmt.Sprint("op-", rnd.IntN(5)), []string{"ok", "NOT_FOUND", "b"}[rnd.IntN(3)]
