@@ -103,9 +103,9 @@ func (m *Metrics) recordTurn(t *domain.Turn, latency float64) {
 	m.turnModelCalls.Observe(float64(t.Explanation.Generation.ModelCalls))
 	model := m.models.admit(cmp.Or(t.Model, "none"))
 	if t.Usage.Prompt > 0 {
-		m.turnTokens.WithLabelValues(model, kindPrompt).Add(float64(t.Usage.Prompt))
+		m.turnTokensOf.get(model, kindPrompt, "").Add(float64(t.Usage.Prompt))
 	}
 	if t.Usage.Completion > 0 {
-		m.turnTokens.WithLabelValues(model, kindCompletion).Add(float64(t.Usage.Completion))
+		m.turnTokensOf.get(model, kindCompletion, "").Add(float64(t.Usage.Completion))
 	}
 }
