@@ -67,6 +67,26 @@ type RateLimits struct {
 	clock   ports.Clock
 	streams *tenantCounter
 	turns   *tenantCounter
+	// limit is the X-RateLimit-Limit value last written: a tenant's
+	// limit is the same on every request.
+	limit atomic.Pointer[limitText]
+}
+
+// limitText is a limit and its text.
+type limitText struct {
+	limit int
+	text  string
+}
+
+// limitText is the text of limit, formatted again only when the limit is
+// not the one last asked for.
+func (r *RateLimits) limitText(limit int) string {
+	if t := r.limit.Load(); t != nil && t.limit == limit {
+		return t.text
+	}
+	t := &limitText{limit: limit, text: strconv.Itoa(limit)}
+	r.limit.Store(t)
+	return t.text
 }
 
 // NewRateLimits returns the limits over limiter; clock tells the time the
@@ -204,7 +224,7 @@ func (r *RateLimits) admit(c *gin.Context) bool {
 	} else {
 		values = new(rateHeaders) // a router without requestEntry (tests)
 	}
-	setRateHeaders(c.Writer.Header(), values, d.Limit, d.Remaining, int(math.Ceil(d.Reset.Sub(r.clock.Now()).Seconds())))
+	setRateHeaders(c.Writer.Header(), values, r.limitText(d.Limit), d.Remaining, int(math.Ceil(d.Reset.Sub(r.clock.Now()).Seconds())))
 	if !d.Allowed {
 		writeError(c, &domain.Error{Code: domain.CodeRateLimitExceeded,
 			Message:    fmt.Sprintf("rate limit of %d requests per %s exceeded", d.Limit, r.cfg.Window),
@@ -214,31 +234,30 @@ func (r *RateLimits) admit(c *gin.Context) bool {
 	return true
 }
 
-// rateHeaders are a request's X-RateLimit-* header values: the three
-// numbers' text and the values cut from it. They are set once, by
-// setRateHeaders, and never written again: the headers' strings (and
-// net/http's copy of the headers) share text.
+// rateHeaders are a request's X-RateLimit-* header values: the limit's
+// text (RateLimits.limitText's, shared), the other two numbers' text and
+// the values cut from it. They are set once, by setRateHeaders, and never
+// written again: the headers' strings (and net/http's copy of the
+// headers) share text.
 type rateHeaders struct {
 	values [3]string
-	// text holds the three numbers, each at most 20 bytes (an int64).
-	text [3 * 20]byte
+	// text holds the two numbers, each at most 20 bytes (an int64).
+	text [2 * 20]byte
 }
 
 // setRateHeaders sets the X-RateLimit-* headers, as Header.Set would,
-// without an allocation where six were: the three numbers are written
-// into r's text, which the values share, and the values are held in r
-// (the request's state).
-func setRateHeaders(h http.Header, r *rateHeaders, limit, remaining, reset int) {
-	b := strconv.AppendInt(r.text[:0], int64(limit), 10)
-	n1 := len(b)
-	b = strconv.AppendInt(b, int64(remaining), 10)
-	n2 := len(b)
+// without an allocation where six were: the limit's text is limit, the
+// other two numbers are written into r's text, which their values share,
+// and the values are held in r (the request's state).
+func setRateHeaders(h http.Header, r *rateHeaders, limit string, remaining, reset int) {
+	b := strconv.AppendInt(r.text[:0], int64(remaining), 10)
+	n := len(b)
 	b = strconv.AppendInt(b, int64(reset), 10)
-	// b is r.text's (three numbers fit), which is never written again; and
+	// b is r.text's (two numbers fit), which is never written again; and
 	// were it ever a copy grown apart, that copy is b's alone: either way
 	// nothing changes the bytes under the string.
 	text := unsafe.String(unsafe.SliceData(b), len(b))
-	r.values = [3]string{text[:n1], text[n1:n2], text[n2:]}
+	r.values = [3]string{limit, text[:n], text[n:]}
 	h[headerRateLimitLimit] = r.values[0:1:1]
 	h[headerRateLimitRemaining] = r.values[1:2:2]
 	h[headerRateLimitReset] = r.values[2:3:3]

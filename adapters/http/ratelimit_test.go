@@ -124,6 +124,7 @@ func TestSetRateHeadersIsHeaderSet(t *testing.T) {
 	}
 	var kept []http.Header
 	var wants []http.Header
+	limits := &RateLimits{}
 	for i, limit := range numbers {
 		remaining, reset := numbers[(i*5+3)%len(numbers)], numbers[(i*11+1)%len(numbers)]
 		want := http.Header{}
@@ -131,9 +132,20 @@ func TestSetRateHeadersIsHeaderSet(t *testing.T) {
 		want.Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
 		want.Set("X-RateLimit-Reset", strconv.Itoa(reset))
 		got := http.Header{}
-		setRateHeaders(got, new(rateHeaders), limit, remaining, reset)
+		setRateHeaders(got, new(rateHeaders), limits.limitText(limit), remaining, reset)
 		require.Equal(t, want, got, "limit %d, remaining %d, reset %d", limit, remaining, reset)
 		kept, wants = append(kept, got), append(wants, want)
 	}
 	require.Equal(t, wants, kept)
+}
+
+// The limit's text is the limit's, whichever limits came before it: the
+// same one again, or another.
+func TestLimitTextIsItoa(t *testing.T) {
+	limits := &RateLimits{}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for range 1000 {
+		limit := []int{60, 600, 6000, 1e8, math.MaxInt64, 1}[rnd.IntN(6)]
+		require.Equal(t, strconv.Itoa(limit), limits.limitText(limit))
+	}
 }
