@@ -7,37 +7,27 @@ import (
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"golang.org/x/time/rate"
 
 	"focal/domain"
 	"focal/ports"
 )
 
-// RateLimiter is an in-process rate limiter: a token bucket per key
-// holding `limit` tokens and refilling them over one window, counted as
-// golang.org/x/time/rate's Limiter counts them (AllowN, then TokensAt). A
-// fresh key allows exactly `limit` requests at once, then one more every
-// window/limit. It is not shared between instances; the MongoDB store
+// RateLimiter is an in-process rate limiter: a token bucket per key (from
+// golang.org/x/time/rate) holding `limit` tokens and refilling them over one
+// window. A fresh key allows exactly `limit` requests at once, then one more
+// every window/limit. It is not shared between instances; the MongoDB store
 // provides the shared one.
-//
-// Every request takes one lock, mu, for the lookup and the bucket's
-// arithmetic both. (An lru.Cache, locked by itself, and a rate.Limiter,
-// locked twice a request, were four locks a request on lines every core's
-// requests share; the buckets' sums are a few dozen instructions, and
-// TestRateLimiterCountsAsRateLimiter holds them to rate.Limiter's.)
 type RateLimiter struct {
 	clock   ports.Clock
 	mu      sync.Mutex
-	buckets *simplelru.LRU[string, *bucket]
+	buckets *simplelru.LRU[string, *bucket] // under mu
 }
 
-// bucket is one key's tokens: rate.Limiter's state, with the limit and
-// window it was made for.
 type bucket struct {
-	perSecond float64 // the refill rate, rate.Limit's
-	limit     int     // the burst, and the request's limit
-	window    time.Duration
-	tokens    float64
-	last      time.Time // when tokens was counted
+	limiter *rate.Limiter
+	limit   int
+	window  time.Duration
 }
 
 var _ ports.RateLimiter = (*RateLimiter)(nil)
@@ -61,65 +51,28 @@ func (l *RateLimiter) TakeRate(_ context.Context, key string, limit int, window 
 	if limit < 1 {
 		return ports.RateDecision{Limit: limit, Reset: now.Add(window), RetryAfter: window}, nil
 	}
-	perSecond := float64(limit) / window.Seconds()
+	perSecond := rate.Limit(float64(limit) / window.Seconds())
 	l.mu.Lock()
 	b, ok := l.buckets.Get(key)
 	if !ok || b.limit != limit || b.window != window {
-		b = &bucket{perSecond: perSecond, limit: limit, window: window, tokens: float64(limit)}
+		b = &bucket{limiter: rate.NewLimiter(perSecond, limit), limit: limit, window: window}
 		l.buckets.Add(key, b)
 	}
-	allowed := b.take(now)
-	tokens := b.tokensAt(now)
+	// Taken under mu, which every request takes anyway: the limiter's own
+	// lock is then never contended (no other core holds its line), the
+	// LRU needs none of its own (an lru.Cache locked it again), and the
+	// tokens remaining are those this request left.
+	allowed := b.limiter.AllowN(now, 1)
+	tokens := b.limiter.TokensAt(now)
 	l.mu.Unlock()
 
 	d := ports.RateDecision{Allowed: allowed, Limit: limit, Remaining: max(0, int(math.Floor(tokens)))}
 	// Full again once the missing tokens have refilled.
-	d.Reset = now.Add(time.Duration((float64(limit) - tokens) / perSecond * float64(time.Second)))
+	d.Reset = now.Add(time.Duration((float64(limit) - tokens) / float64(perSecond) * float64(time.Second)))
 	if !allowed {
-		d.RetryAfter = time.Duration((1 - tokens) / perSecond * float64(time.Second))
+		d.RetryAfter = time.Duration((1 - tokens) / float64(perSecond) * float64(time.Second))
 	}
 	return d, nil
-}
-
-// take takes one token at t if there is one, as rate.Limiter's AllowN(t,
-// 1) does: a request is allowed when the wait for its token, rounded down
-// to a nanosecond, is none.
-func (b *bucket) take(t time.Time) bool {
-	tokens := b.tokensAt(t) - 1
-	if tokens < 0 && b.waitFor(-tokens) > 0 {
-		return false
-	}
-	b.last, b.tokens = t, tokens
-	return true
-}
-
-// tokensAt is the tokens the bucket holds at t, as rate.Limiter's advance
-// counts them: refilled for the time since last (none when t is before
-// it), up to the limit.
-func (b *bucket) tokensAt(t time.Time) float64 {
-	last := b.last
-	if t.Before(last) {
-		last = t
-	}
-	delta := t.Sub(last).Seconds() * b.perSecond
-	tokens := b.tokens + delta
-	if burst := float64(b.limit); tokens > burst {
-		tokens = burst
-	}
-	return tokens
-}
-
-// waitFor is how long tokens take to refill, as rate.Limit's
-// durationFromTokens counts it.
-func (b *bucket) waitFor(tokens float64) time.Duration {
-	if b.perSecond <= 0 {
-		return math.MaxInt64
-	}
-	d := tokens / b.perSecond * float64(time.Second)
-	if d > float64(math.MaxInt64) {
-		return math.MaxInt64
-	}
-	return time.Duration(d)
 }
 
 // Sweep forgets every key whose bucket has refilled by now: a fresh bucket
@@ -129,7 +82,7 @@ func (l *RateLimiter) Sweep(now time.Time) int {
 	defer l.mu.Unlock()
 	n := 0
 	for _, k := range l.buckets.Keys() {
-		if b, ok := l.buckets.Peek(k); ok && b.tokensAt(now) >= float64(b.limit) {
+		if b, ok := l.buckets.Peek(k); ok && b.limiter.TokensAt(now) >= float64(b.limit) {
 			l.buckets.Remove(k)
 			n++
 		}
@@ -138,8 +91,4 @@ func (l *RateLimiter) Sweep(now time.Time) int {
 }
 
 // Len is how many keys the limiter holds.
-func (l *RateLimiter) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buckets.Len()
-}
+func (l *RateLimiter) Len() int { return l.buckets.Len() }
