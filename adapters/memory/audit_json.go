@@ -37,8 +37,11 @@ var errNoJSONForm = errors.New("a float with no JSON form")
 // A longer one (a tool's big output, long context) is compressed behind
 // auditCompressed, where S2 pays. It reads turn in place: a copy with
 // SessionAfter cleared would be a heap object of its own at every commit.
-func (e *encoder) encodeAudit(turn *domain.Turn) ([]byte, error) {
-	raw, err := e.appendTurn(e.audit[:0], turn)
+//
+// The record leaves out what the store keeps anyway (see keptStrings),
+// the agent too when sessionAgent says it is the session's.
+func (e *encoder) encodeAudit(turn *domain.Turn, sessionAgent bool) ([]byte, error) {
+	raw, err := e.appendTurn(e.audit[:0], turn, sessionAgent)
 	if err != nil {
 		// encoding/json says what it cannot encode, as before.
 		rec := *turn
@@ -70,20 +73,21 @@ const auditKeptWhole = 4 << 10
 const auditCompressed = 0
 
 // appendTurn appends what json.Marshal returns for t with SessionAfter
-// nil, written with tokens (see audit_tokens.go).
-func (e *encoder) appendTurn(b []byte, t *domain.Turn) ([]byte, error) {
-	b = domain.AppendJSONString(append(b, tokID), t.ID)
-	b = domain.AppendJSONString(append(b, tokTenantID), t.TenantID)
-	b = domain.AppendJSONString(append(b, tokAgentID), t.AgentID)
+// nil, written with tokens (see audit_tokens.go); the agent's alone when
+// sessionAgent is set.
+func (e *encoder) appendTurn(b []byte, t *domain.Turn, sessionAgent bool) ([]byte, error) {
+	b = append(b, tokID, tokTenantID)
+	if sessionAgent {
+		b = append(b, tokSessionAgent)
+	} else {
+		b = domain.AppendJSONString(append(b, tokAgentID), t.AgentID)
+	}
 	b = strconv.AppendInt(append(b, tokAgentVersion), t.AgentVersion, 10)
-	b = domain.AppendJSONString(append(b, tokSessionID), t.SessionID)
-	b = strconv.AppendInt(append(b, tokTurnNumber), int64(t.TurnNumber), 10)
+	b = strconv.AppendInt(append(b, tokSessionID, tokTurnNumber), int64(t.TurnNumber), 10)
 	if t.RequestID != "" {
 		b = domain.AppendJSONString(append(b, tokRequestID), t.RequestID)
 	}
-	b = domain.AppendJSONString(append(b, tokMessage), t.Message)
-	b = domain.AppendJSONString(append(b, tokResponse), t.Response)
-	b = domain.AppendJSONString(append(b, tokStatus), string(t.Status))
+	b = append(b, tokMessage, tokResponse, tokStatus)
 	if t.ErrorCode != "" {
 		b = appendField(b, ',', "error_code", string(t.ErrorCode))
 	}

@@ -7,6 +7,8 @@ import (
 	"math"
 
 	"github.com/klauspost/compress/s2"
+
+	"focal/domain"
 )
 
 // Most of an audit record's bytes are its candidates, 20 of them in a
@@ -39,21 +41,22 @@ const (
 	tokReason                  // ,"reason":
 	tokStep                    // {"step":
 	tokDuration                // ,"duration_ms":
-	tokID                      // {"id":
-	tokTenantID                // ,"tenant_id":
+	tokID                      // {"id": and the turn's id (see keptStrings)
+	tokTenantID                // ,"tenant_id": and its session's tenant
 	tokAgentID                 // ,"agent_id":
 	tokAgentVersion            // ,"agent_version":
-	tokSessionID               // ,"session_id":
+	tokSessionID               // ,"session_id": and its session's id
 	tokTurnNumber              // ,"turn_number":
 	tokRequestID               // ,"request_id":
-	tokMessage                 // ,"message":
-	tokResponse                // ,"response":
-	tokStatus                  // ,"status":
+	tokMessage                 // ,"message": and the turn's message
+	tokResponse                // ,"response": and the turn's response
+	tokStatus                  // ,"status": and the turn's status
 	tokUsage                   // ,"usage":{"prompt_tokens":
 	tokCompletion              // ,"completion_tokens":
 	tokTimings                 // ,"timings":
 	tokLatency                 // ,"latency_ms":
 	tokCreatedAt               // ,"created_at":
+	tokSessionAgent            // ,"agent_id": and its session's agent
 )
 
 // auditTokens are the JSON each token stands for, by token.
@@ -66,12 +69,26 @@ var auditTokens = [...]string{
 	tokSessionID: `,"session_id":`, tokTurnNumber: `,"turn_number":`, tokRequestID: `,"request_id":`, tokMessage: `,"message":`,
 	tokResponse: `,"response":`, tokStatus: `,"status":`, tokUsage: `,"usage":{"prompt_tokens":`,
 	tokCompletion: `,"completion_tokens":`, tokTimings: `,"timings":`, tokLatency: `,"latency_ms":`, tokCreatedAt: `,"created_at":`,
+	tokSessionAgent: `,"agent_id":`,
 }
 
 // The tokens are bytes below the space.
 var _ [' ' - len(auditTokens)]struct{}
 
 var errBadAudit = errors.New("a kept audit record does not expand")
+
+// A store keeps a turn's id, message, response and status in the turn's
+// text before its audit record (the prompt's history reads them there),
+// and its tenant, session id and, as a rule, agent in its session's
+// entry: the record holds each as a token alone, which expandAudit
+// follows with the string as json.Marshal quotes it. They were 230 bytes
+// of a 1.4 KB record, kept for the life of every turn.
+//
+// keptStrings are those strings, by token; keptTokens has the bit of each
+// of those tokens set.
+type keptStrings [len(auditTokens)]string
+
+const keptTokens = 1<<tokID | 1<<tokTenantID | 1<<tokSessionAgent | 1<<tokSessionID | 1<<tokMessage | 1<<tokResponse | 1<<tokStatus
 
 // appendFloatToken appends tok and f's bits, for expandAudit to format f
 // as appendFloat does; it fails where appendFloat fails.
@@ -83,8 +100,9 @@ func appendFloatToken(b []byte, tok byte, f float64) ([]byte, error) {
 }
 
 // expandAudit appends to dst the JSON that src, as appendTurn wrote it,
-// stands for: src itself but for its tokens.
-func expandAudit(dst, src []byte) ([]byte, error) {
+// stands for: src itself but for its tokens, kept those of the turn the
+// record is.
+func expandAudit(dst, src []byte, kept *keptStrings) ([]byte, error) {
 	var score [2]int // where the last score's text lies in dst
 	for i := 0; i < len(src); {
 		start := i
@@ -101,6 +119,10 @@ func expandAudit(dst, src []byte) ([]byte, error) {
 			return nil, errBadAudit
 		}
 		dst = append(dst, auditTokens[tok]...)
+		if keptTokens>>tok&1 != 0 {
+			dst = domain.AppendJSONString(dst, kept[tok])
+			continue
+		}
 		switch tok {
 		case tokLexicalSame:
 			dst = append(dst, dst[score[0]:score[1]]...)
@@ -122,8 +144,9 @@ func expandAudit(dst, src []byte) ([]byte, error) {
 	return dst, nil
 }
 
-// decodeAudit reads into v the audit record encodeAudit made.
-func decodeAudit(b []byte, v any) error {
+// decodeAudit reads into v the audit record encodeAudit made of the turn
+// whose strings kept holds.
+func decodeAudit(b []byte, kept *keptStrings, v any) error {
 	if len(b) > 0 && b[0] == auditCompressed {
 		raw, err := s2.Decode(nil, b[1:])
 		if err != nil {
@@ -131,7 +154,7 @@ func decodeAudit(b []byte, v any) error {
 		}
 		b = raw
 	}
-	raw, err := expandAudit(make([]byte, 0, 2*len(b)), b)
+	raw, err := expandAudit(make([]byte, 0, 2*len(b)), b, kept)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,11 +125,11 @@ func TestExpandAuditWithoutTokens(t *testing.T) {
 	turn := recordedTurn(t, 2)
 	raw, err := json.Marshal(turn)
 	require.NoError(t, err)
-	got, err := expandAudit(nil, raw)
+	got, err := expandAudit(nil, raw, keptOf(turn))
 	require.NoError(t, err)
 	require.Equal(t, string(raw), string(got))
-	for _, bad := range []string{"{\x02\x01\x02}", "{\x00}", "{\x1f}", "{\x04"} {
-		_, err := expandAudit(nil, []byte(bad))
+	for _, bad := range []string{"{\x02\x01\x02}", "{\x00}", "{\x04"} {
+		_, err := expandAudit(nil, []byte(bad), keptOf(turn))
 		require.ErrorIs(t, err, errBadAudit, "%q", bad)
 	}
 }
@@ -136,7 +137,10 @@ func TestExpandAuditWithoutTokens(t *testing.T) {
 // Turns drawn at random, committed to a store, read back by GetTurn and
 // ListTurns as the store read them back before their records had tokens:
 // the record copied through its JSON form, equal values and
-// byte-identical JSON; and each one's history entry is the turn's.
+// byte-identical JSON; and each one's history entry is the turn's. Half
+// are of their session's agent, whose record leaves it out (see
+// keptStrings), half of another; and they read back alike once their
+// session went cold, its strings read from its record.
 func TestTokenedTurnsReadBackAsBefore(t *testing.T) {
 	ctx := context.Background()
 	s := New(clock.System{})
@@ -151,9 +155,15 @@ func TestTokenedTurnsReadBackAsBefore(t *testing.T) {
 		after := l.Session()
 		after.AdvanceTurn(tok.TurnNumber, time.Now())
 		turn.ID, turn.TenantID, turn.SessionID, turn.TurnNumber, turn.SessionAfter = footprintID(), sess.TenantID, sess.ID, tok.TurnNumber, after
+		if rng.IntN(2) == 0 {
+			turn.AgentID = strings.Clone(sess.AgentID)
+		}
 		require.NoError(t, s.CommitTurn(ctx, tok, turn))
 		require.NoError(t, l.Release(ctx))
 		turns = append(turns, turn)
 	}
+	requireTurnsReadAsBefore(t, s, sess, turns)
+	s.Sweep(time.Now().Add(packAfter + time.Second))
+	require.NotContains(t, s.sessions, sess.ID, "gone cold")
 	requireTurnsReadAsBefore(t, s, sess, turns)
 }
