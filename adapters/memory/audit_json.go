@@ -91,7 +91,7 @@ func (e *encoder) appendTurn(b []byte, t *domain.Turn, sessionAgent bool) ([]byt
 	if t.ErrorCode != "" {
 		b = appendField(b, ',', "error_code", string(t.ErrorCode))
 	}
-	b, err := e.appendExplanation(append(b, `,"explanation":`...), &t.Explanation)
+	b, err := e.appendExplanation(appendName(b, nameExplanation), &t.Explanation)
 	if err != nil {
 		return nil, err
 	}
@@ -118,10 +118,11 @@ func (e *encoder) appendTurn(b []byte, t *domain.Turn, sessionAgent bool) ([]byt
 	return append(b, '}'), nil
 }
 
-// appendExplanation appends what json.Marshal returns for x.
+// appendExplanation appends what json.Marshal returns for x but what
+// nameExplanation stands for, which b ends with.
 func (e *encoder) appendExplanation(b []byte, x *domain.Explanation) ([]byte, error) {
-	b = appendRetrieval(append(b, `{"retrieval":`...), &x.Retrieval)
-	b, err := appendCandidates(append(b, `,"candidates":`...), x.Candidates)
+	b = appendRetrieval(b, &x.Retrieval)
+	b, err := appendCandidates(appendName(b, nameCandidates), x.Candidates)
 	if err != nil {
 		return nil, err
 	}
@@ -130,24 +131,24 @@ func (e *encoder) appendExplanation(b []byte, x *domain.Explanation) ([]byte, er
 			return nil, err
 		}
 	}
-	if b, err = appendMatches(append(b, `,"matched":`...), x.Matched); err != nil {
+	if b, err = appendMatches(appendName(b, nameMatched), x.Matched); err != nil {
 		return nil, err
 	}
-	if b, err = e.appendScenario(append(b, `,"scenario":`...), &x.Scenario); err != nil {
+	if b, err = e.appendScenario(appendName(b, nameScenario), &x.Scenario); err != nil {
 		return nil, err
 	}
 	if len(x.ToolCalls) == 0 {
-		b = appendEmpty(append(b, `,"tool_calls":`...), x.ToolCalls == nil)
-	} else if b, err = e.appendMarshal(append(b, `,"tool_calls":`...), &x.ToolCalls); err != nil {
+		b = appendEmpty(appendName(b, nameToolCalls), x.ToolCalls == nil)
+	} else if b, err = e.appendMarshal(appendName(b, nameToolCalls), &x.ToolCalls); err != nil {
 		return nil, err
 	}
 	g := &x.Generation
-	b = appendField(append(b, `,"generation":`...), '{', "source", g.Source)
+	b = domain.AppendJSONString(appendName(b, nameGeneration), g.Source)
 	if g.TemplateID != "" {
-		b = appendField(b, ',', "template_id", g.TemplateID)
+		b = domain.AppendJSONString(appendName(b, nameTemplateID), g.TemplateID)
 	}
-	b = append(strconv.AppendInt(append(b, `,"model_calls":`...), int64(g.ModelCalls), 10), '}')
-	if b, err = e.appendEnforcement(append(b, `,"enforcement":`...), &x.Enforcement); err != nil {
+	b = strconv.AppendInt(appendName(b, nameModelCalls), int64(g.ModelCalls), 10)
+	if b, err = e.appendEnforcement(appendName(b, nameEnforcement), &x.Enforcement); err != nil {
 		return nil, err
 	}
 	if len(x.Variables) > 0 {
@@ -158,9 +159,11 @@ func (e *encoder) appendExplanation(b []byte, x *domain.Explanation) ([]byte, er
 	return append(b, '}'), nil
 }
 
-// appendRetrieval appends what json.Marshal returns for r.
+// appendRetrieval appends what json.Marshal returns for r after its
+// mode's name (see nameExplanation), but its closing brace (see
+// nameCandidates).
 func appendRetrieval(b []byte, r *domain.Retrieval) []byte {
-	b = appendField(b, '{', "mode", r.Mode)
+	b = domain.AppendJSONString(b, r.Mode)
 	if r.Note != "" {
 		b = appendField(b, ',', "note", r.Note)
 	}
@@ -177,14 +180,14 @@ func appendRetrieval(b []byte, r *domain.Retrieval) []byte {
 		b = append(b, '}')
 	}
 	if r.Deferred {
-		b = append(b, `,"deferred":true`...)
+		b = appendName(b, nameDeferred)
 	}
 	if r.Context != "" {
 		// By appendEscaped: the context holds a line break, which
 		// AppendJSONString would have json.Marshal quote.
-		b = appendEscaped(append(b, `,"context":`...), r.Context)
+		b = appendEscaped(appendName(b, nameContext), r.Context)
 	}
-	return append(b, '}')
+	return b
 }
 
 // appendList appends what json.Marshal returns for list.
@@ -201,16 +204,16 @@ func (e *encoder) appendEnforcement(b []byte, x *domain.Enforcement) ([]byte, er
 	if len(x.Violations) > 0 {
 		return e.appendMarshal(b, x)
 	}
-	b = append(b, `{"rules":`...)
+	b = appendName(b, nameRules)
 	if len(x.Rules) > 0 {
 		b = appendStrings(b, x.Rules)
 	} else {
 		b = appendEmpty(b, x.Rules == nil)
 	}
-	b = appendEmpty(append(b, `,"violations":`...), x.Violations == nil)
-	b = strconv.AppendInt(append(b, `,"regenerations":`...), int64(x.Regenerations), 10)
-	b = strconv.AppendBool(append(b, `,"fallback":`...), x.Fallback)
-	return append(strconv.AppendBool(append(b, `,"refused":`...), x.Refused), '}'), nil
+	b = appendEmpty(appendName(b, nameViolations), x.Violations == nil)
+	b = strconv.AppendInt(appendName(b, nameRegenerations), int64(x.Regenerations), 10)
+	b = strconv.AppendBool(appendName(b, nameFallback), x.Fallback)
+	return append(strconv.AppendBool(appendName(b, nameRefused), x.Refused), '}'), nil
 }
 
 // appendEmpty appends what json.Marshal returns for an empty list, nil
@@ -222,11 +225,12 @@ func appendEmpty(b []byte, isNil bool) []byte {
 	return append(b, "[]"...)
 }
 
-// appendScenario appends what json.Marshal returns for d.
+// appendScenario appends what json.Marshal returns for d after its
+// action's name (see nameScenario).
 func (e *encoder) appendScenario(b []byte, d *domain.ScenarioDecision) ([]byte, error) {
-	b = appendField(b, '{', "action", d.Action)
-	b = appendRef(append(b, `,"before":`...), d.Before)
-	b = appendRef(append(b, `,"after":`...), d.After)
+	b = domain.AppendJSONString(b, d.Action)
+	b = appendRef(appendName(b, nameBefore), d.Before)
+	b = appendRef(appendName(b, nameAfter), d.After)
 	var err error
 	if d.Transition != nil {
 		if b, err = e.appendMarshal(append(b, `,"transition":`...), d.Transition); err != nil {
@@ -234,15 +238,15 @@ func (e *encoder) appendScenario(b []byte, d *domain.ScenarioDecision) ([]byte, 
 		}
 	}
 	if d.Score != 0 {
-		if b, err = appendFloat(append(b, `,"score":`...), d.Score); err != nil {
+		if b, err = appendFloatToken(b, tokScore, d.Score); err != nil {
 			return nil, err
 		}
 	}
 	if d.Reason != "" {
-		b = appendField(b, ',', "reason", d.Reason)
+		b = domain.AppendJSONString(append(b, tokReason), d.Reason)
 	}
 	if len(d.Options) > 0 {
-		if b, err = appendOptions(append(b, `,"options":`...), d.Options); err != nil {
+		if b, err = appendOptions(appendName(b, nameOptions), d.Options); err != nil {
 			return nil, err
 		}
 	}
@@ -353,7 +357,7 @@ func appendTimings(b []byte, timings []domain.StepTiming) ([]byte, error) {
 	}
 	var err error
 	for i, t := range timings {
-		b = domain.AppendJSONString(append(b, "[,"[min(i, 1)], tokStep), t.Step)
+		b = appendStep(append(b, "[,"[min(i, 1)]), t.Step)
 		if b, err = appendFloat(append(b, tokDuration), t.DurationMS); err != nil {
 			return nil, err
 		}
@@ -376,7 +380,8 @@ func appendRef(b []byte, ref *domain.ScenarioRef) []byte {
 	if ref == nil {
 		return append(b, "null"...)
 	}
-	return append(appendField(appendField(b, '{', "id", ref.ID), ',', "step", ref.Step), '}')
+	b = domain.AppendJSONString(appendName(b, nameRefID), ref.ID)
+	return append(domain.AppendJSONString(appendName(b, nameRefStep), ref.Step), '}')
 }
 
 // appendStrings appends what json.Marshal returns for a non-empty list.

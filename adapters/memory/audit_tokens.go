@@ -75,6 +75,96 @@ var auditTokens = [...]string{
 // The tokens are bytes below the space.
 var _ [' ' - len(auditTokens)]struct{}
 
+// The explanation around the candidates, 300 bytes of a record, is
+// member names of its own: each is written as tokName and its number
+// here, the byte after it, which expandAudit turns back into the JSON.
+// tokName is 0, which leads no record but a compressed one (see
+// auditCompressed), whose first byte decodeAudit reads first.
+const tokName = 0
+
+const (
+	nameExplanation   = iota // ,"explanation":{"retrieval":{"mode":
+	nameDeferred             // ,"deferred":true
+	nameContext              // ,"context":
+	nameCandidates           // },"candidates":
+	nameMatched              // ,"matched":
+	nameScenario             // ,"scenario":{"action":
+	nameBefore               // ,"before":
+	nameAfter                // ,"after":
+	nameRefID                // {"id":
+	nameRefStep              // ,"step":
+	nameOptions              // ,"options":
+	nameToolCalls            // ,"tool_calls":
+	nameGeneration           // ,"generation":{"source":
+	nameTemplateID           // ,"template_id":
+	nameModelCalls           // ,"model_calls":
+	nameEnforcement          // },"enforcement":
+	nameRules                // {"rules":
+	nameViolations           // ,"violations":
+	nameRegenerations        // ,"regenerations":
+	nameFallback             // ,"fallback":
+	nameRefused              // ,"refused":
+)
+
+// auditNames are the JSON each name stands for, by number.
+var auditNames = [...]string{
+	nameExplanation: `,"explanation":{"retrieval":{"mode":`, nameDeferred: `,"deferred":true`, nameContext: `,"context":`,
+	nameCandidates: `},"candidates":`, nameMatched: `,"matched":`, nameScenario: `,"scenario":{"action":`, nameBefore: `,"before":`,
+	nameAfter: `,"after":`, nameRefID: `{"id":`, nameRefStep: `,"step":`, nameOptions: `,"options":`, nameToolCalls: `,"tool_calls":`,
+	nameGeneration: `,"generation":{"source":`, nameTemplateID: `,"template_id":`, nameModelCalls: `,"model_calls":`,
+	nameEnforcement: `},"enforcement":`, nameRules: `{"rules":`, nameViolations: `,"violations":`,
+	nameRegenerations: `,"regenerations":`, nameFallback: `,"fallback":`, nameRefused: `,"refused":`,
+}
+
+// appendName appends name n (see auditNames).
+func appendName(b []byte, n byte) []byte { return append(b, tokName, n) }
+
+// pipelineSteps are the names of the steps the alignment pipeline times:
+// a step timing of one of them is written as tokStep and its number here,
+// of any other as tokStep and its name, a JSON string.
+var pipelineSteps = [...]string{"policy", "embedding", "context", "matching", "variables", "scenario", "retrieval", "rule_judge", "tools", "generation"}
+
+// The numbers are bytes a JSON string does not start with.
+var _ ['"' - len(pipelineSteps)]struct{}
+
+// appendStep appends tokStep and step, as its number when it is a
+// pipeline step's name.
+func appendStep(b []byte, step string) []byte {
+	if i := stepNumber(step); i >= 0 {
+		return append(b, tokStep, byte(i))
+	}
+	return domain.AppendJSONString(append(b, tokStep), step)
+}
+
+// stepNumber returns the number of the pipeline step named step, -1 for
+// any other name: by a switch, which compares lengths first, where a
+// search of pipelineSteps compared up to ten strings a timing.
+func stepNumber(step string) int {
+	switch step {
+	case "policy":
+		return 0
+	case "embedding":
+		return 1
+	case "context":
+		return 2
+	case "matching":
+		return 3
+	case "variables":
+		return 4
+	case "scenario":
+		return 5
+	case "retrieval":
+		return 6
+	case "rule_judge":
+		return 7
+	case "tools":
+		return 8
+	case "generation":
+		return 9
+	}
+	return -1
+}
+
 var errBadAudit = errors.New("a kept audit record does not expand")
 
 // A store keeps a turn's id, message, response and status in the turn's
@@ -115,7 +205,15 @@ func expandAudit(dst, src []byte, kept *keptStrings) ([]byte, error) {
 		}
 		tok := src[i]
 		i++
-		if tok == 0 || int(tok) >= len(auditTokens) {
+		if tok == tokName {
+			if i == len(src) || int(src[i]) >= len(auditNames) {
+				return nil, errBadAudit
+			}
+			dst = append(dst, auditNames[src[i]]...)
+			i++
+			continue
+		}
+		if int(tok) >= len(auditTokens) {
 			return nil, errBadAudit
 		}
 		dst = append(dst, auditTokens[tok]...)
@@ -124,6 +222,14 @@ func expandAudit(dst, src []byte, kept *keptStrings) ([]byte, error) {
 			continue
 		}
 		switch tok {
+		case tokStep:
+			if i < len(src) && src[i] != '"' {
+				if int(src[i]) >= len(pipelineSteps) {
+					return nil, errBadAudit
+				}
+				dst = domain.AppendJSONString(dst, pipelineSteps[src[i]])
+				i++
+			}
 		case tokLexicalSame:
 			dst = append(dst, dst[score[0]:score[1]]...)
 		case tokScore, tokLexical, tokSemantic:

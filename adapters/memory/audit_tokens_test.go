@@ -98,14 +98,44 @@ func randomTokenTurn(rng *rand.Rand) *domain.Turn {
 	}
 	for i := range turn.Timings {
 		turn.Timings[i] = domain.StepTiming{Step: tokenText(rng), DurationMS: randomScore(rng)}
+		if rng.IntN(2) == 0 {
+			turn.Timings[i].Step = pipelineSteps[rng.IntN(len(pipelineSteps))]
+		}
 	}
+	randomScenario(rng, &x.Scenario)
 	return turn
+}
+
+// stepNumber numbers each pipeline step as pipelineSteps does, and no
+// other name.
+func TestStepNumbers(t *testing.T) {
+	for i, name := range pipelineSteps {
+		require.Equal(t, i, stepNumber(name), name)
+		require.Equal(t, -1, stepNumber(name+"x"), name)
+	}
+	require.Equal(t, -1, stepNumber(""))
+}
+
+// randomScenario draws what a scenario decision holds but its options:
+// its action, reason and score, and the steps before and after it, each
+// nil or not.
+func randomScenario(rng *rand.Rand, d *domain.ScenarioDecision) {
+	d.Action, d.Reason = tokenText(rng), tokenText(rng)
+	if rng.IntN(2) == 0 {
+		d.Score = randomScore(rng)
+	}
+	for _, ref := range []**domain.ScenarioRef{&d.Before, &d.After, &d.Resumed} {
+		if rng.IntN(2) == 0 {
+			*ref = &domain.ScenarioRef{ID: tokenText(rng), Step: tokenText(rng)}
+		}
+	}
 }
 
 // The audit record written with tokens reads back as json.Marshal's bytes
 // over many turns drawn at random: scores of every kind (a token's eight
 // bytes hold bytes below the space too), lexical scores equal to the
-// score or not, strings holding what a token is or stands for.
+// score or not, strings holding what a token is or stands for, step
+// timings of the pipeline's steps (written by number) and others.
 func TestTokenedAuditIsMarshal(t *testing.T) {
 	enc := encoders.Get().(*encoder)
 	defer encoders.Put(enc)
