@@ -193,61 +193,80 @@ func appendFloatToken(b []byte, tok byte, f float64) ([]byte, error) {
 // stands for: src itself but for its tokens, kept those of the turn the
 // record is.
 func expandAudit(dst, src []byte, kept *keptStrings) ([]byte, error) {
-	var score [2]int // where the last score's text lies in dst
-	for i := 0; i < len(src); {
-		start := i
-		for i < len(src) && src[i] >= ' ' {
-			i++
+	x := expansion{dst: dst, src: src, kept: kept}
+	for x.at < len(src) {
+		start := x.at
+		for x.at < len(src) && src[x.at] >= ' ' {
+			x.at++
 		}
-		dst = append(dst, src[start:i]...)
-		if i == len(src) {
+		x.dst = append(x.dst, src[start:x.at]...)
+		if x.at == len(src) {
 			break
 		}
-		tok := src[i]
-		i++
-		if tok == tokName {
-			if i == len(src) || int(src[i]) >= len(auditNames) {
-				return nil, errBadAudit
-			}
-			dst = append(dst, auditNames[src[i]]...)
-			i++
-			continue
-		}
-		if int(tok) >= len(auditTokens) {
-			return nil, errBadAudit
-		}
-		dst = append(dst, auditTokens[tok]...)
-		if keptTokens>>tok&1 != 0 {
-			dst = domain.AppendJSONString(dst, kept[tok])
-			continue
-		}
-		switch tok {
-		case tokStep:
-			if i < len(src) && src[i] != '"' {
-				if int(src[i]) >= len(pipelineSteps) {
-					return nil, errBadAudit
-				}
-				dst = domain.AppendJSONString(dst, pipelineSteps[src[i]])
-				i++
-			}
-		case tokLexicalSame:
-			dst = append(dst, dst[score[0]:score[1]]...)
-		case tokScore, tokLexical, tokSemantic:
-			if len(src)-i < 8 {
-				return nil, errBadAudit
-			}
-			at := len(dst)
-			var err error
-			if dst, err = appendFloat(dst, math.Float64frombits(binary.LittleEndian.Uint64(src[i:]))); err != nil {
-				return nil, err
-			}
-			i += 8
-			if tok == tokScore {
-				score = [2]int{at, len(dst)}
-			}
+		tok := src[x.at]
+		x.at++
+		if err := x.token(tok); err != nil {
+			return nil, err
 		}
 	}
-	return dst, nil
+	return x.dst, nil
+}
+
+// expansion is expandAudit's work: what it appended, the record, how far
+// it read, and where the last score's text lies in dst.
+type expansion struct {
+	dst, src []byte
+	kept     *keptStrings
+	at       int
+	score    [2]int
+}
+
+// token appends what tok, just read, and what follows it stand for.
+func (x *expansion) token(tok byte) error {
+	if tok == tokName {
+		if x.at == len(x.src) || int(x.src[x.at]) >= len(auditNames) {
+			return errBadAudit
+		}
+		x.dst = append(x.dst, auditNames[x.src[x.at]]...)
+		x.at++
+		return nil
+	}
+	if int(tok) >= len(auditTokens) {
+		return errBadAudit
+	}
+	x.dst = append(x.dst, auditTokens[tok]...)
+	switch {
+	case keptTokens>>tok&1 != 0:
+		x.dst = domain.AppendJSONString(x.dst, x.kept[tok])
+	case tok == tokStep && x.at < len(x.src) && x.src[x.at] != '"':
+		if int(x.src[x.at]) >= len(pipelineSteps) {
+			return errBadAudit
+		}
+		x.dst = domain.AppendJSONString(x.dst, pipelineSteps[x.src[x.at]])
+		x.at++
+	case tok == tokLexicalSame:
+		x.dst = append(x.dst, x.dst[x.score[0]:x.score[1]]...)
+	case tok == tokScore || tok == tokLexical || tok == tokSemantic:
+		return x.float(tok)
+	}
+	return nil
+}
+
+// float appends the score whose bits follow tok.
+func (x *expansion) float(tok byte) error {
+	if len(x.src)-x.at < 8 {
+		return errBadAudit
+	}
+	at := len(x.dst)
+	var err error
+	if x.dst, err = appendFloat(x.dst, math.Float64frombits(binary.LittleEndian.Uint64(x.src[x.at:]))); err != nil {
+		return err
+	}
+	x.at += 8
+	if tok == tokScore {
+		x.score = [2]int{at, len(x.dst)}
+	}
+	return nil
 }
 
 // decodeAudit reads into v the audit record encodeAudit made of the turn
