@@ -58,7 +58,7 @@ func (s *Store) commit(lease ports.LeaseToken, turn *domain.Turn, kept *storedTu
 	if err != nil {
 		return older, err
 	}
-	if prev, ok := s.turnByID[turn.ID]; ok && prev.sess == e && prev.number == turn.TurnNumber {
+	if e.keeps(turn.ID, turn.TurnNumber) {
 		return older, nil // committed already: a retry after a lost answer
 	}
 	if answers := kept.answers(); answers != "" {
@@ -98,6 +98,19 @@ func (s *Store) commit(lease ports.LeaseToken, turn *domain.Turn, kept *storedTu
 	older = e.shrinkable(st, s.retention.MaxTurns)
 	older.newest = st
 	return older, nil
+}
+
+// keeps reports whether e keeps turn id as its turn number: what
+// turnByID would say of it (it indexes every turn of a session in use),
+// found in e's turns, numbered consecutively, without a look-up into the
+// map of every turn in use, which the commit makes once, to add the turn.
+// The caller holds the store's lock.
+func (e *sessionEntry) keeps(id string, number int) bool {
+	if len(e.turns) == 0 {
+		return false
+	}
+	i := number - e.turns[0].number
+	return i >= 0 && i < len(e.turns) && e.turns[i].id() == id
 }
 
 // place returns a copy of st where e keeps it: in e itself when it is
