@@ -2,6 +2,7 @@ package memory
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"math"
 	"strconv"
@@ -112,7 +113,7 @@ func (e *encoder) appendTurn(b []byte, t *domain.Turn, sessionAgent bool) ([]byt
 		b = appendStrings(append(b, `,"deltas":`...), t.Deltas)
 	}
 	b = strconv.AppendInt(append(b, tokLatency), t.LatencyMS, 10)
-	if b, err = appendTime(append(b, tokCreatedAt), t.CreatedAt); err != nil {
+	if b, err = appendCreatedAt(b, t.CreatedAt); err != nil {
 		return nil, err
 	}
 	return append(b, '}'), nil
@@ -397,6 +398,29 @@ func appendField(b []byte, sep byte, name, value string) []byte {
 	b = append(append(append(b, sep, '"'), name...), '"', ':')
 	return domain.AppendJSONString(b, value)
 }
+
+// appendCreatedAt appends tokCreatedAt and t: as tokTime and t's Unix
+// seconds and nanoseconds (12 bytes) when it is written in UTC (zone
+// offset 0, as the service's clock reads) and its year has four digits,
+// which expandAudit writes as appendTime does, else as appendTime writes
+// it. The text was 32 bytes of every record, and formatting it most of
+// what writing it cost.
+func appendCreatedAt(b []byte, t time.Time) ([]byte, error) {
+	b = append(b, tokCreatedAt)
+	sec := t.Unix()
+	if _, offset := t.Zone(); offset != 0 || sec < firstYear0 || sec >= firstYear10000 {
+		return appendTime(b, t)
+	}
+	b = binary.LittleEndian.AppendUint64(append(b, tokTime), uint64(sec))
+	return binary.LittleEndian.AppendUint32(b, uint32(t.Nanosecond())), nil
+}
+
+// firstYear0 and firstYear10000 are the first seconds of the years 0 and
+// 10000 in UTC: json.Marshal writes the years between.
+var (
+	firstYear0     = time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	firstYear10000 = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+)
 
 // appendTime appends what json.Marshal returns for t.
 func appendTime(b []byte, t time.Time) ([]byte, error) {

@@ -155,8 +155,9 @@ func TestAuditWithoutJSONFormFails(t *testing.T) {
 	nan := domain.Turn{Explanation: domain.NewExplanation()}
 	nan.Explanation.Candidates = []domain.RuleCandidate{{RuleID: "r", Score: math.NaN()}}
 	late := domain.Turn{CreatedAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}
+	early := domain.Turn{CreatedAt: time.Date(0, 1, 1, 0, 0, 0, -1, time.UTC)}
 	timing := domain.Turn{Timings: []domain.StepTiming{{Step: "x", DurationMS: math.Inf(1)}}}
-	for _, turn := range []*domain.Turn{&nan, &late, &timing} {
+	for _, turn := range []*domain.Turn{&nan, &late, &early, &timing} {
 		_, err := json.Marshal(turn)
 		require.Error(t, err)
 		_, err = enc.encodeAudit(turn, true)

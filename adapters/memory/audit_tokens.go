@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"time"
 
 	"github.com/klauspost/compress/s2"
 
@@ -115,6 +116,10 @@ var auditNames = [...]string{
 	nameEnforcement: `},"enforcement":`, nameRules: `{"rules":`, nameViolations: `,"violations":`,
 	nameRegenerations: `,"regenerations":`, nameFallback: `,"fallback":`, nameRefused: `,"refused":`,
 }
+
+// tokTime follows tokCreatedAt when a time's Unix seconds and nanoseconds
+// follow (see appendCreatedAt), where its text would start with a quote.
+const tokTime = 0
 
 // appendName appends name n (see auditNames).
 func appendName(b []byte, n byte) []byte { return append(b, tokName, n) }
@@ -248,8 +253,24 @@ func (x *expansion) token(tok byte) error {
 		x.dst = append(x.dst, x.dst[x.score[0]:x.score[1]]...)
 	case tok == tokScore || tok == tokLexical || tok == tokSemantic:
 		return x.float(tok)
+	case tok == tokCreatedAt && x.at < len(x.src) && x.src[x.at] == tokTime:
+		return x.time()
 	}
 	return nil
+}
+
+// time appends the time whose Unix seconds and nanoseconds follow tokTime
+// (see appendCreatedAt), in UTC.
+func (x *expansion) time() error {
+	if len(x.src)-x.at < 13 {
+		return errBadAudit
+	}
+	le := binary.LittleEndian
+	t := time.Unix(int64(le.Uint64(x.src[x.at+1:])), int64(le.Uint32(x.src[x.at+9:]))).UTC()
+	x.at += 13
+	var err error
+	x.dst, err = appendTime(x.dst, t)
+	return err
 }
 
 // float appends the score whose bits follow tok.

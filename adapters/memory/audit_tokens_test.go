@@ -58,7 +58,7 @@ func randomTokenTurn(rng *rand.Rand) *domain.Turn {
 	turn := &domain.Turn{ID: tokenText(rng), TenantID: tokenText(rng), AgentID: tokenText(rng), AgentVersion: rng.Int64N(5),
 		SessionID: tokenText(rng), TurnNumber: rng.IntN(30), RequestID: tokenText(rng), Message: tokenText(rng), Response: tokenText(rng),
 		Status: domain.TurnStatus(tokenText(rng)), Usage: domain.TokenUsage{Prompt: rng.IntN(500), Completion: rng.IntN(50)},
-		LatencyMS: rng.Int64N(1000), CreatedAt: time.Unix(rng.Int64N(1<<34), rng.Int64N(1e9)), Explanation: domain.NewExplanation()}
+		LatencyMS: rng.Int64N(1000), CreatedAt: randomTime(rng), Explanation: domain.NewExplanation()}
 	x := &turn.Explanation
 	if rng.IntN(4) > 0 {
 		x.Candidates = make([]domain.RuleCandidate, rng.IntN(25))
@@ -114,6 +114,28 @@ func TestStepNumbers(t *testing.T) {
 		require.Equal(t, -1, stepNumber(name+"x"), name)
 	}
 	require.Equal(t, -1, stepNumber(""))
+}
+
+// randomTime draws a time a record may hold: in UTC or in another zone,
+// of zone offset 0 by another name, with a monotonic reading, the zero
+// time, the first and last instants json.Marshal writes in UTC.
+func randomTime(rng *rand.Rand) time.Time {
+	t := time.Unix(rng.Int64N(1<<35)-1<<34, rng.Int64N(1e9))
+	switch rng.IntN(7) {
+	case 0:
+		return t.In(time.FixedZone("CET", 3600))
+	case 1:
+		return t.In(time.FixedZone("GMT", 0))
+	case 2:
+		return time.Now()
+	case 3:
+		return time.Time{}
+	case 4:
+		return time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC)
+	case 5:
+		return time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
+	}
+	return t.UTC()
 }
 
 // randomScenario draws what a scenario decision holds but its options:
