@@ -66,7 +66,7 @@ func (e *encoder) encodeAudit(turn *domain.Turn, sessionAgent bool) ([]byte, err
 }
 
 // auditKeptWhole is the longest audit record kept uncompressed: a 100-rule
-// turn's is about 1.7 KiB.
+// turn's is about 1.2 KiB.
 const auditKeptWhole = 4 << 10
 
 // auditCompressed leads a compressed audit record: a byte neither JSON nor

@@ -29,7 +29,8 @@ type storedTurn struct {
 	// any other turn; the key of Store.answered), and the audit record,
 	// SessionAfter left out, as encoder.encodeAudit makes it: the JSON
 	// that decode always copied the record through, with tokens for its
-	// commonest member names and its scores (see audit_tokens.go).
+	// commonest member names and its scores, and without the strings the
+	// parts before it and the session's entry hold (see keptStrings).
 	text string
 	// after is SessionAfter's JSON (Session.AppendJSON), S2-compressed
 	// whole, or once a newer turn is kept, a delta against that one's
