@@ -2,6 +2,7 @@ package memory
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"math"
 	"strconv"
@@ -37,8 +38,11 @@ var errNoJSONForm = errors.New("a float with no JSON form")
 // A longer one (a tool's big output, long context) is compressed behind
 // auditCompressed, where S2 pays. It reads turn in place: a copy with
 // SessionAfter cleared would be a heap object of its own at every commit.
-func (e *encoder) encodeAudit(turn *domain.Turn) ([]byte, error) {
-	raw, err := e.appendTurn(e.audit[:0], turn)
+//
+// The record leaves out what the store keeps anyway (see keptStrings),
+// the agent too when sessionAgent says it is the session's.
+func (e *encoder) encodeAudit(turn *domain.Turn, sessionAgent bool) ([]byte, error) {
+	raw, err := e.appendTurn(e.audit[:0], turn, sessionAgent)
 	if err != nil {
 		// encoding/json says what it cannot encode, as before.
 		rec := *turn
@@ -62,7 +66,7 @@ func (e *encoder) encodeAudit(turn *domain.Turn) ([]byte, error) {
 }
 
 // auditKeptWhole is the longest audit record kept uncompressed: a 100-rule
-// turn's is about 1.7 KiB.
+// turn's is about 1.2 KiB.
 const auditKeptWhole = 4 << 10
 
 // auditCompressed leads a compressed audit record: a byte neither JSON nor
@@ -70,24 +74,25 @@ const auditKeptWhole = 4 << 10
 const auditCompressed = 0
 
 // appendTurn appends what json.Marshal returns for t with SessionAfter
-// nil, written with tokens (see audit_tokens.go).
-func (e *encoder) appendTurn(b []byte, t *domain.Turn) ([]byte, error) {
-	b = domain.AppendJSONString(append(b, tokID), t.ID)
-	b = domain.AppendJSONString(append(b, tokTenantID), t.TenantID)
-	b = domain.AppendJSONString(append(b, tokAgentID), t.AgentID)
-	b = strconv.AppendInt(append(b, tokAgentVersion), t.AgentVersion, 10)
-	b = domain.AppendJSONString(append(b, tokSessionID), t.SessionID)
-	b = strconv.AppendInt(append(b, tokTurnNumber), int64(t.TurnNumber), 10)
-	if t.RequestID != "" {
-		b = domain.AppendJSONString(append(b, tokRequestID), t.RequestID)
+// nil, written with tokens (see audit_tokens.go); the agent's alone when
+// sessionAgent is set.
+func (e *encoder) appendTurn(b []byte, t *domain.Turn, sessionAgent bool) ([]byte, error) {
+	b = append(b, tokID, tokTenantID)
+	if sessionAgent {
+		b = append(b, tokSessionAgent)
+	} else {
+		b = domain.AppendJSONString(append(b, tokAgentID), t.AgentID)
 	}
-	b = domain.AppendJSONString(append(b, tokMessage), t.Message)
-	b = domain.AppendJSONString(append(b, tokResponse), t.Response)
-	b = domain.AppendJSONString(append(b, tokStatus), string(t.Status))
+	b = strconv.AppendInt(append(b, tokAgentVersion), t.AgentVersion, 10)
+	b = strconv.AppendInt(append(b, tokSessionID, tokTurnNumber), int64(t.TurnNumber), 10)
+	if t.RequestID != "" {
+		b = appendRequestID(append(b, tokRequestID), t.RequestID)
+	}
+	b = append(b, tokMessage, tokResponse, tokStatus)
 	if t.ErrorCode != "" {
 		b = appendField(b, ',', "error_code", string(t.ErrorCode))
 	}
-	b, err := e.appendExplanation(append(b, `,"explanation":`...), &t.Explanation)
+	b, err := e.appendExplanation(appendName(b, nameExplanation), &t.Explanation)
 	if err != nil {
 		return nil, err
 	}
@@ -108,16 +113,17 @@ func (e *encoder) appendTurn(b []byte, t *domain.Turn) ([]byte, error) {
 		b = appendStrings(append(b, `,"deltas":`...), t.Deltas)
 	}
 	b = strconv.AppendInt(append(b, tokLatency), t.LatencyMS, 10)
-	if b, err = appendTime(append(b, tokCreatedAt), t.CreatedAt); err != nil {
+	if b, err = appendCreatedAt(b, t.CreatedAt); err != nil {
 		return nil, err
 	}
 	return append(b, '}'), nil
 }
 
-// appendExplanation appends what json.Marshal returns for x.
+// appendExplanation appends what json.Marshal returns for x but what
+// nameExplanation stands for, which b ends with.
 func (e *encoder) appendExplanation(b []byte, x *domain.Explanation) ([]byte, error) {
-	b = appendRetrieval(append(b, `{"retrieval":`...), &x.Retrieval)
-	b, err := appendCandidates(append(b, `,"candidates":`...), x.Candidates)
+	b = appendRetrieval(b, &x.Retrieval)
+	b, err := appendCandidates(appendName(b, nameCandidates), x.Candidates)
 	if err != nil {
 		return nil, err
 	}
@@ -126,24 +132,24 @@ func (e *encoder) appendExplanation(b []byte, x *domain.Explanation) ([]byte, er
 			return nil, err
 		}
 	}
-	if b, err = appendMatches(append(b, `,"matched":`...), x.Matched); err != nil {
+	if b, err = appendMatches(appendName(b, nameMatched), x.Matched); err != nil {
 		return nil, err
 	}
-	if b, err = e.appendScenario(append(b, `,"scenario":`...), &x.Scenario); err != nil {
+	if b, err = e.appendScenario(appendName(b, nameScenario), &x.Scenario); err != nil {
 		return nil, err
 	}
 	if len(x.ToolCalls) == 0 {
-		b = appendEmpty(append(b, `,"tool_calls":`...), x.ToolCalls == nil)
-	} else if b, err = e.appendMarshal(append(b, `,"tool_calls":`...), &x.ToolCalls); err != nil {
+		b = appendEmpty(appendName(b, nameToolCalls), x.ToolCalls == nil)
+	} else if b, err = e.appendMarshal(appendName(b, nameToolCalls), &x.ToolCalls); err != nil {
 		return nil, err
 	}
 	g := &x.Generation
-	b = appendField(append(b, `,"generation":`...), '{', "source", g.Source)
+	b = domain.AppendJSONString(appendName(b, nameGeneration), g.Source)
 	if g.TemplateID != "" {
-		b = appendField(b, ',', "template_id", g.TemplateID)
+		b = domain.AppendJSONString(appendName(b, nameTemplateID), g.TemplateID)
 	}
-	b = append(strconv.AppendInt(append(b, `,"model_calls":`...), int64(g.ModelCalls), 10), '}')
-	if b, err = e.appendEnforcement(append(b, `,"enforcement":`...), &x.Enforcement); err != nil {
+	b = strconv.AppendInt(appendName(b, nameModelCalls), int64(g.ModelCalls), 10)
+	if b, err = e.appendEnforcement(appendName(b, nameEnforcement), &x.Enforcement); err != nil {
 		return nil, err
 	}
 	if len(x.Variables) > 0 {
@@ -154,9 +160,11 @@ func (e *encoder) appendExplanation(b []byte, x *domain.Explanation) ([]byte, er
 	return append(b, '}'), nil
 }
 
-// appendRetrieval appends what json.Marshal returns for r.
+// appendRetrieval appends what json.Marshal returns for r after its
+// mode's name (see nameExplanation), but its closing brace (see
+// nameCandidates).
 func appendRetrieval(b []byte, r *domain.Retrieval) []byte {
-	b = appendField(b, '{', "mode", r.Mode)
+	b = domain.AppendJSONString(b, r.Mode)
 	if r.Note != "" {
 		b = appendField(b, ',', "note", r.Note)
 	}
@@ -173,14 +181,14 @@ func appendRetrieval(b []byte, r *domain.Retrieval) []byte {
 		b = append(b, '}')
 	}
 	if r.Deferred {
-		b = append(b, `,"deferred":true`...)
+		b = appendName(b, nameDeferred)
 	}
 	if r.Context != "" {
 		// By appendEscaped: the context holds a line break, which
 		// AppendJSONString would have json.Marshal quote.
-		b = appendEscaped(append(b, `,"context":`...), r.Context)
+		b = appendEscaped(appendName(b, nameContext), r.Context)
 	}
-	return append(b, '}')
+	return b
 }
 
 // appendList appends what json.Marshal returns for list.
@@ -197,16 +205,16 @@ func (e *encoder) appendEnforcement(b []byte, x *domain.Enforcement) ([]byte, er
 	if len(x.Violations) > 0 {
 		return e.appendMarshal(b, x)
 	}
-	b = append(b, `{"rules":`...)
+	b = appendName(b, nameRules)
 	if len(x.Rules) > 0 {
 		b = appendStrings(b, x.Rules)
 	} else {
 		b = appendEmpty(b, x.Rules == nil)
 	}
-	b = appendEmpty(append(b, `,"violations":`...), x.Violations == nil)
-	b = strconv.AppendInt(append(b, `,"regenerations":`...), int64(x.Regenerations), 10)
-	b = strconv.AppendBool(append(b, `,"fallback":`...), x.Fallback)
-	return append(strconv.AppendBool(append(b, `,"refused":`...), x.Refused), '}'), nil
+	b = appendEmpty(appendName(b, nameViolations), x.Violations == nil)
+	b = strconv.AppendInt(appendName(b, nameRegenerations), int64(x.Regenerations), 10)
+	b = strconv.AppendBool(appendName(b, nameFallback), x.Fallback)
+	return append(strconv.AppendBool(appendName(b, nameRefused), x.Refused), '}'), nil
 }
 
 // appendEmpty appends what json.Marshal returns for an empty list, nil
@@ -218,11 +226,12 @@ func appendEmpty(b []byte, isNil bool) []byte {
 	return append(b, "[]"...)
 }
 
-// appendScenario appends what json.Marshal returns for d.
+// appendScenario appends what json.Marshal returns for d after its
+// action's name (see nameScenario).
 func (e *encoder) appendScenario(b []byte, d *domain.ScenarioDecision) ([]byte, error) {
-	b = appendField(b, '{', "action", d.Action)
-	b = appendRef(append(b, `,"before":`...), d.Before)
-	b = appendRef(append(b, `,"after":`...), d.After)
+	b = domain.AppendJSONString(b, d.Action)
+	b = appendRef(appendName(b, nameBefore), d.Before)
+	b = appendRef(appendName(b, nameAfter), d.After)
 	var err error
 	if d.Transition != nil {
 		if b, err = e.appendMarshal(append(b, `,"transition":`...), d.Transition); err != nil {
@@ -230,15 +239,15 @@ func (e *encoder) appendScenario(b []byte, d *domain.ScenarioDecision) ([]byte, 
 		}
 	}
 	if d.Score != 0 {
-		if b, err = appendFloat(append(b, `,"score":`...), d.Score); err != nil {
+		if b, err = appendFloatToken(b, tokScore, d.Score); err != nil {
 			return nil, err
 		}
 	}
 	if d.Reason != "" {
-		b = appendField(b, ',', "reason", d.Reason)
+		b = domain.AppendJSONString(append(b, tokReason), d.Reason)
 	}
 	if len(d.Options) > 0 {
-		if b, err = appendOptions(append(b, `,"options":`...), d.Options); err != nil {
+		if b, err = appendOptions(appendName(b, nameOptions), d.Options); err != nil {
 			return nil, err
 		}
 	}
@@ -349,7 +358,7 @@ func appendTimings(b []byte, timings []domain.StepTiming) ([]byte, error) {
 	}
 	var err error
 	for i, t := range timings {
-		b = domain.AppendJSONString(append(b, "[,"[min(i, 1)], tokStep), t.Step)
+		b = appendStep(append(b, "[,"[min(i, 1)]), t.Step)
 		if b, err = appendFloat(append(b, tokDuration), t.DurationMS); err != nil {
 			return nil, err
 		}
@@ -372,7 +381,8 @@ func appendRef(b []byte, ref *domain.ScenarioRef) []byte {
 	if ref == nil {
 		return append(b, "null"...)
 	}
-	return append(appendField(appendField(b, '{', "id", ref.ID), ',', "step", ref.Step), '}')
+	b = domain.AppendJSONString(appendName(b, nameRefID), ref.ID)
+	return append(domain.AppendJSONString(appendName(b, nameRefStep), ref.Step), '}')
 }
 
 // appendStrings appends what json.Marshal returns for a non-empty list.
@@ -388,6 +398,29 @@ func appendField(b []byte, sep byte, name, value string) []byte {
 	b = append(append(append(b, sep, '"'), name...), '"', ':')
 	return domain.AppendJSONString(b, value)
 }
+
+// appendCreatedAt appends tokCreatedAt and t: as tokTime and t's Unix
+// seconds and nanoseconds (12 bytes) when it is written in UTC (zone
+// offset 0, as the service's clock reads) and its year has four digits,
+// which expandAudit writes as appendTime does, else as appendTime writes
+// it. The text was 32 bytes of every record, and formatting it most of
+// what writing it cost.
+func appendCreatedAt(b []byte, t time.Time) ([]byte, error) {
+	b = append(b, tokCreatedAt)
+	sec := t.Unix()
+	if _, offset := t.Zone(); offset != 0 || sec < firstYear0 || sec >= firstYear10000 {
+		return appendTime(b, t)
+	}
+	b = binary.LittleEndian.AppendUint64(append(b, tokTime), uint64(sec))
+	return binary.LittleEndian.AppendUint32(b, uint32(t.Nanosecond())), nil
+}
+
+// firstYear0 and firstYear10000 are the first seconds of the years 0 and
+// 10000 in UTC: json.Marshal writes the years between.
+var (
+	firstYear0     = time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	firstYear10000 = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+)
 
 // appendTime appends what json.Marshal returns for t.
 func appendTime(b []byte, t time.Time) ([]byte, error) {

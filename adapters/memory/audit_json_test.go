@@ -65,19 +65,31 @@ func fillAll(v reflect.Value, depth int) {
 	}
 }
 
-// requireAuditIsMarshal checks that what encodeAudit keeps of turn is
-// json.Marshal's bytes for turn without SessionAfter.
+// requireAuditIsMarshal checks that what encodeAudit keeps of turn, with
+// the strings a store keeps beside it, is json.Marshal's bytes for turn
+// without SessionAfter, the agent left out or not.
 func requireAuditIsMarshal(t *testing.T, enc *encoder, turn *domain.Turn, what string) {
 	t.Helper()
 	rec := *turn
 	rec.SessionAfter = nil
 	want, err := json.Marshal(&rec)
 	require.NoError(t, err, what)
-	got, err := enc.encodeAudit(turn)
-	require.NoError(t, err, what)
-	var raw json.RawMessage
-	require.NoError(t, decodeAudit(got, &raw), what)
-	require.Equal(t, string(want), string(raw), what)
+	for _, sessionAgent := range []bool{true, false} {
+		got, err := enc.encodeAudit(turn, sessionAgent)
+		require.NoError(t, err, what)
+		var raw json.RawMessage
+		require.NoError(t, decodeAudit(got, keptOf(turn), &raw), what)
+		require.Equal(t, string(want), string(raw), what)
+	}
+}
+
+// keptOf is what a store keeps of turn beside its audit record (see
+// keptStrings), its session taken to be of the turn's agent.
+func keptOf(turn *domain.Turn) *keptStrings {
+	var kept keptStrings
+	kept[tokID], kept[tokMessage], kept[tokResponse], kept[tokStatus] = turn.ID, turn.Message, turn.Response, string(turn.Status)
+	kept[tokTenantID], kept[tokSessionAgent], kept[tokSessionID] = turn.TenantID, turn.AgentID, turn.SessionID
+	return &kept
 }
 
 // The audit record a store keeps, its candidates written by hand, is
@@ -143,11 +155,12 @@ func TestAuditWithoutJSONFormFails(t *testing.T) {
 	nan := domain.Turn{Explanation: domain.NewExplanation()}
 	nan.Explanation.Candidates = []domain.RuleCandidate{{RuleID: "r", Score: math.NaN()}}
 	late := domain.Turn{CreatedAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}
+	early := domain.Turn{CreatedAt: time.Date(0, 1, 1, 0, 0, 0, -1, time.UTC)}
 	timing := domain.Turn{Timings: []domain.StepTiming{{Step: "x", DurationMS: math.Inf(1)}}}
-	for _, turn := range []*domain.Turn{&nan, &late, &timing} {
+	for _, turn := range []*domain.Turn{&nan, &late, &early, &timing} {
 		_, err := json.Marshal(turn)
 		require.Error(t, err)
-		_, err = enc.encodeAudit(turn)
+		_, err = enc.encodeAudit(turn, true)
 		require.Error(t, err)
 	}
 }
@@ -287,17 +300,17 @@ func TestLongAuditRecordIsCompressed(t *testing.T) {
 	enc := encoders.Get().(*encoder)
 	defer encoders.Put(enc)
 	short := recordedTurn(t, 0)
-	got, err := enc.encodeAudit(short)
+	got, err := enc.encodeAudit(short, true)
 	require.NoError(t, err)
 	require.LessOrEqual(t, len(got), auditKeptWhole, "a recorded turn's record is short")
 	require.EqualValues(t, tokID, got[0], "kept as it is")
 	requireAuditIsMarshal(t, enc, short, "short")
 
 	long := *short
-	long.Response = strings.Repeat("Your order A-1042 ships from the Leeds warehouse tomorrow. ", 200)
-	got, err = enc.encodeAudit(&long)
+	long.Explanation.Retrieval.Context = strings.Repeat("Your order A-1042 ships from the Leeds warehouse tomorrow. ", 200)
+	got, err = enc.encodeAudit(&long, true)
 	require.NoError(t, err)
 	require.EqualValues(t, auditCompressed, got[0], "kept compressed")
-	require.Less(t, len(got), len(long.Response)/4, "where compression pays")
+	require.Less(t, len(got), len(long.Explanation.Retrieval.Context)/4, "where compression pays")
 	requireAuditIsMarshal(t, enc, &long, "long")
 }

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"time"
 
 	"github.com/klauspost/compress/s2"
+
+	"focal/domain"
 )
 
 // Most of an audit record's bytes are its candidates, 20 of them in a
@@ -39,21 +42,22 @@ const (
 	tokReason                  // ,"reason":
 	tokStep                    // {"step":
 	tokDuration                // ,"duration_ms":
-	tokID                      // {"id":
-	tokTenantID                // ,"tenant_id":
+	tokID                      // {"id": and the turn's id (see keptStrings)
+	tokTenantID                // ,"tenant_id": and its session's tenant
 	tokAgentID                 // ,"agent_id":
 	tokAgentVersion            // ,"agent_version":
-	tokSessionID               // ,"session_id":
+	tokSessionID               // ,"session_id": and its session's id
 	tokTurnNumber              // ,"turn_number":
 	tokRequestID               // ,"request_id":
-	tokMessage                 // ,"message":
-	tokResponse                // ,"response":
-	tokStatus                  // ,"status":
+	tokMessage                 // ,"message": and the turn's message
+	tokResponse                // ,"response": and the turn's response
+	tokStatus                  // ,"status": and the turn's status
 	tokUsage                   // ,"usage":{"prompt_tokens":
 	tokCompletion              // ,"completion_tokens":
 	tokTimings                 // ,"timings":
 	tokLatency                 // ,"latency_ms":
 	tokCreatedAt               // ,"created_at":
+	tokSessionAgent            // ,"agent_id": and its session's agent
 )
 
 // auditTokens are the JSON each token stands for, by token.
@@ -66,12 +70,120 @@ var auditTokens = [...]string{
 	tokSessionID: `,"session_id":`, tokTurnNumber: `,"turn_number":`, tokRequestID: `,"request_id":`, tokMessage: `,"message":`,
 	tokResponse: `,"response":`, tokStatus: `,"status":`, tokUsage: `,"usage":{"prompt_tokens":`,
 	tokCompletion: `,"completion_tokens":`, tokTimings: `,"timings":`, tokLatency: `,"latency_ms":`, tokCreatedAt: `,"created_at":`,
+	tokSessionAgent: `,"agent_id":`,
 }
 
 // The tokens are bytes below the space.
 var _ [' ' - len(auditTokens)]struct{}
 
+// The explanation around the candidates, 300 bytes of a record, is
+// member names of its own: each is written as tokName and its number
+// here, the byte after it, which expandAudit turns back into the JSON.
+// tokName is 0, which leads no record but a compressed one (see
+// auditCompressed), whose first byte decodeAudit reads first.
+const tokName = 0
+
+const (
+	nameExplanation   = iota // ,"explanation":{"retrieval":{"mode":
+	nameDeferred             // ,"deferred":true
+	nameContext              // ,"context":
+	nameCandidates           // },"candidates":
+	nameMatched              // ,"matched":
+	nameScenario             // ,"scenario":{"action":
+	nameBefore               // ,"before":
+	nameAfter                // ,"after":
+	nameRefID                // {"id":
+	nameRefStep              // ,"step":
+	nameOptions              // ,"options":
+	nameToolCalls            // ,"tool_calls":
+	nameGeneration           // ,"generation":{"source":
+	nameTemplateID           // ,"template_id":
+	nameModelCalls           // ,"model_calls":
+	nameEnforcement          // },"enforcement":
+	nameRules                // {"rules":
+	nameViolations           // ,"violations":
+	nameRegenerations        // ,"regenerations":
+	nameFallback             // ,"fallback":
+	nameRefused              // ,"refused":
+)
+
+// auditNames are the JSON each name stands for, by number.
+var auditNames = [...]string{
+	nameExplanation: `,"explanation":{"retrieval":{"mode":`, nameDeferred: `,"deferred":true`, nameContext: `,"context":`,
+	nameCandidates: `},"candidates":`, nameMatched: `,"matched":`, nameScenario: `,"scenario":{"action":`, nameBefore: `,"before":`,
+	nameAfter: `,"after":`, nameRefID: `{"id":`, nameRefStep: `,"step":`, nameOptions: `,"options":`, nameToolCalls: `,"tool_calls":`,
+	nameGeneration: `,"generation":{"source":`, nameTemplateID: `,"template_id":`, nameModelCalls: `,"model_calls":`,
+	nameEnforcement: `},"enforcement":`, nameRules: `{"rules":`, nameViolations: `,"violations":`,
+	nameRegenerations: `,"regenerations":`, nameFallback: `,"fallback":`, nameRefused: `,"refused":`,
+}
+
+// tokTime follows tokCreatedAt when a time's Unix seconds and nanoseconds
+// follow (see appendCreatedAt), where its text would start with a quote.
+const tokTime = 0
+
+// appendName appends name n (see auditNames).
+func appendName(b []byte, n byte) []byte { return append(b, tokName, n) }
+
+// pipelineSteps are the names of the steps the alignment pipeline times:
+// a step timing of one of them is written as tokStep and its number here,
+// of any other as tokStep and its name, a JSON string.
+var pipelineSteps = [...]string{"policy", "embedding", "context", "matching", "variables", "scenario", "retrieval", "rule_judge", "tools", "generation"}
+
+// The numbers are bytes a JSON string does not start with.
+var _ ['"' - len(pipelineSteps)]struct{}
+
+// appendStep appends tokStep and step, as its number when it is a
+// pipeline step's name.
+func appendStep(b []byte, step string) []byte {
+	if i := stepNumber(step); i >= 0 {
+		return append(b, tokStep, byte(i))
+	}
+	return domain.AppendJSONString(append(b, tokStep), step)
+}
+
+// stepNumber returns the number of the pipeline step named step, -1 for
+// any other name: by a switch, which compares lengths first, where a
+// search of pipelineSteps compared up to ten strings a timing.
+func stepNumber(step string) int {
+	switch step {
+	case "policy":
+		return 0
+	case "embedding":
+		return 1
+	case "context":
+		return 2
+	case "matching":
+		return 3
+	case "variables":
+		return 4
+	case "scenario":
+		return 5
+	case "retrieval":
+		return 6
+	case "rule_judge":
+		return 7
+	case "tools":
+		return 8
+	case "generation":
+		return 9
+	}
+	return -1
+}
+
 var errBadAudit = errors.New("a kept audit record does not expand")
+
+// A store keeps a turn's id, message, response and status in the turn's
+// text before its audit record (the prompt's history reads them there),
+// and its tenant, session id and, as a rule, agent in its session's
+// entry: the record holds each as a token alone, which expandAudit
+// follows with the string as json.Marshal quotes it. They were 230 bytes
+// of a 1.4 KB record, kept for the life of every turn.
+//
+// keptStrings are those strings, by token; keptTokens has the bit of each
+// of those tokens set.
+type keptStrings [len(auditTokens)]string
+
+const keptTokens = 1<<tokID | 1<<tokTenantID | 1<<tokSessionAgent | 1<<tokSessionID | 1<<tokMessage | 1<<tokResponse | 1<<tokStatus
 
 // appendFloatToken appends tok and f's bits, for expandAudit to format f
 // as appendFloat does; it fails where appendFloat fails.
@@ -83,47 +195,172 @@ func appendFloatToken(b []byte, tok byte, f float64) ([]byte, error) {
 }
 
 // expandAudit appends to dst the JSON that src, as appendTurn wrote it,
-// stands for: src itself but for its tokens.
-func expandAudit(dst, src []byte) ([]byte, error) {
-	var score [2]int // where the last score's text lies in dst
-	for i := 0; i < len(src); {
-		start := i
-		for i < len(src) && src[i] >= ' ' {
-			i++
+// stands for: src itself but for its tokens, kept those of the turn the
+// record is.
+func expandAudit(dst, src []byte, kept *keptStrings) ([]byte, error) {
+	x := expansion{dst: dst, src: src, kept: kept}
+	for x.at < len(src) {
+		start := x.at
+		for x.at < len(src) && src[x.at] >= ' ' {
+			x.at++
 		}
-		dst = append(dst, src[start:i]...)
-		if i == len(src) {
+		x.dst = append(x.dst, src[start:x.at]...)
+		if x.at == len(src) {
 			break
 		}
-		tok := src[i]
-		i++
-		if tok == 0 || int(tok) >= len(auditTokens) {
-			return nil, errBadAudit
-		}
-		dst = append(dst, auditTokens[tok]...)
-		switch tok {
-		case tokLexicalSame:
-			dst = append(dst, dst[score[0]:score[1]]...)
-		case tokScore, tokLexical, tokSemantic:
-			if len(src)-i < 8 {
-				return nil, errBadAudit
-			}
-			at := len(dst)
-			var err error
-			if dst, err = appendFloat(dst, math.Float64frombits(binary.LittleEndian.Uint64(src[i:]))); err != nil {
-				return nil, err
-			}
-			i += 8
-			if tok == tokScore {
-				score = [2]int{at, len(dst)}
-			}
+		tok := src[x.at]
+		x.at++
+		if err := x.token(tok); err != nil {
+			return nil, err
 		}
 	}
-	return dst, nil
+	return x.dst, nil
 }
 
-// decodeAudit reads into v the audit record encodeAudit made.
-func decodeAudit(b []byte, v any) error {
+// expansion is expandAudit's work: what it appended, the record, how far
+// it read, and where the last score's text lies in dst.
+type expansion struct {
+	dst, src []byte
+	kept     *keptStrings
+	at       int
+	score    [2]int
+}
+
+// token appends what tok, just read, and what follows it stand for.
+func (x *expansion) token(tok byte) error {
+	if tok == tokName {
+		if x.at == len(x.src) || int(x.src[x.at]) >= len(auditNames) {
+			return errBadAudit
+		}
+		x.dst = append(x.dst, auditNames[x.src[x.at]]...)
+		x.at++
+		return nil
+	}
+	if int(tok) >= len(auditTokens) {
+		return errBadAudit
+	}
+	x.dst = append(x.dst, auditTokens[tok]...)
+	switch {
+	case keptTokens>>tok&1 != 0:
+		x.dst = domain.AppendJSONString(x.dst, x.kept[tok])
+	case tok == tokStep && x.at < len(x.src) && x.src[x.at] != '"':
+		if int(x.src[x.at]) >= len(pipelineSteps) {
+			return errBadAudit
+		}
+		x.dst = domain.AppendJSONString(x.dst, pipelineSteps[x.src[x.at]])
+		x.at++
+	case tok == tokLexicalSame:
+		x.dst = append(x.dst, x.dst[x.score[0]:x.score[1]]...)
+	case tok == tokScore || tok == tokLexical || tok == tokSemantic:
+		return x.float(tok)
+	case tok == tokCreatedAt && x.at < len(x.src) && x.src[x.at] == tokTime:
+		return x.time()
+	case tok == tokRequestID && x.at < len(x.src) && x.src[x.at] == tokUUID:
+		return x.uuid()
+	}
+	return nil
+}
+
+// uuid appends the UUID whose 16 bytes follow tokUUID (see
+// appendRequestID), as a JSON string.
+func (x *expansion) uuid() error {
+	if len(x.src)-x.at < 17 {
+		return errBadAudit
+	}
+	x.dst = append(appendUUID(append(x.dst, '"'), x.src[x.at+1:x.at+17]), '"')
+	x.at += 17
+	return nil
+}
+
+// tokUUID follows tokRequestID when the request id is a UUID written as
+// its 16 bytes (see appendRequestID).
+const tokUUID = 0
+
+// appendRequestID appends id as a JSON string, or when it is a UUID
+// written in lower case, as the service's request ids are, as tokUUID and
+// its 16 bytes: 17 bytes of a record where its text took 38.
+func appendRequestID(b []byte, id string) []byte {
+	if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-' {
+		return domain.AppendJSONString(b, id)
+	}
+	var u [16]byte
+	bad := byte(0)
+	for k, i := range uuidDigits {
+		hi, lo := lowerHex[id[i]], lowerHex[id[i+1]]
+		bad |= hi | lo
+		u[k] = hi<<4 | lo&15
+	}
+	if bad > 15 {
+		return domain.AppendJSONString(b, id)
+	}
+	return append(append(b, tokUUID), u[:]...)
+}
+
+// uuidDigits are where the 16 bytes of a UUID's text start.
+var uuidDigits = [16]uint8{0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34}
+
+// lowerHex is the value of each lower-case hex digit, by byte; 0x10 for
+// every other byte.
+var lowerHex = func() (t [256]byte) {
+	for c := range t {
+		switch {
+		case '0' <= c && c <= '9':
+			t[c] = byte(c - '0')
+		case 'a' <= c && c <= 'f':
+			t[c] = byte(c - 'a' + 10)
+		default:
+			t[c] = 0x10
+		}
+	}
+	return t
+}()
+
+// appendUUID appends the 16 bytes of u as a UUID's text, in lower case.
+func appendUUID(b, u []byte) []byte {
+	const digits = "0123456789abcdef"
+	for i, c := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			b = append(b, '-')
+		}
+		b = append(b, digits[c>>4], digits[c&15])
+	}
+	return b
+}
+
+// time appends the time whose Unix seconds and nanoseconds follow tokTime
+// (see appendCreatedAt), in UTC.
+func (x *expansion) time() error {
+	if len(x.src)-x.at < 13 {
+		return errBadAudit
+	}
+	le := binary.LittleEndian
+	t := time.Unix(int64(le.Uint64(x.src[x.at+1:])), int64(le.Uint32(x.src[x.at+9:]))).UTC()
+	x.at += 13
+	var err error
+	x.dst, err = appendTime(x.dst, t)
+	return err
+}
+
+// float appends the score whose bits follow tok.
+func (x *expansion) float(tok byte) error {
+	if len(x.src)-x.at < 8 {
+		return errBadAudit
+	}
+	at := len(x.dst)
+	var err error
+	if x.dst, err = appendFloat(x.dst, math.Float64frombits(binary.LittleEndian.Uint64(x.src[x.at:]))); err != nil {
+		return err
+	}
+	x.at += 8
+	if tok == tokScore {
+		x.score = [2]int{at, len(x.dst)}
+	}
+	return nil
+}
+
+// decodeAudit reads into v the audit record encodeAudit made of the turn
+// whose strings kept holds.
+func decodeAudit(b []byte, kept *keptStrings, v any) error {
 	if len(b) > 0 && b[0] == auditCompressed {
 		raw, err := s2.Decode(nil, b[1:])
 		if err != nil {
@@ -131,7 +368,7 @@ func decodeAudit(b []byte, v any) error {
 		}
 		b = raw
 	}
-	raw, err := expandAudit(make([]byte, 0, 2*len(b)), b)
+	raw, err := expandAudit(make([]byte, 0, 2*len(b)), b, kept)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,9 +56,9 @@ func tokenText(rng *rand.Rand) string {
 // full.
 func randomTokenTurn(rng *rand.Rand) *domain.Turn {
 	turn := &domain.Turn{ID: tokenText(rng), TenantID: tokenText(rng), AgentID: tokenText(rng), AgentVersion: rng.Int64N(5),
-		SessionID: tokenText(rng), TurnNumber: rng.IntN(30), RequestID: tokenText(rng), Message: tokenText(rng), Response: tokenText(rng),
+		SessionID: tokenText(rng), TurnNumber: rng.IntN(30), RequestID: randomRequestID(rng), Message: tokenText(rng), Response: tokenText(rng),
 		Status: domain.TurnStatus(tokenText(rng)), Usage: domain.TokenUsage{Prompt: rng.IntN(500), Completion: rng.IntN(50)},
-		LatencyMS: rng.Int64N(1000), CreatedAt: time.Unix(rng.Int64N(1<<34), rng.Int64N(1e9)), Explanation: domain.NewExplanation()}
+		LatencyMS: rng.Int64N(1000), CreatedAt: randomTime(rng), Explanation: domain.NewExplanation()}
 	x := &turn.Explanation
 	if rng.IntN(4) > 0 {
 		x.Candidates = make([]domain.RuleCandidate, rng.IntN(25))
@@ -97,14 +98,87 @@ func randomTokenTurn(rng *rand.Rand) *domain.Turn {
 	}
 	for i := range turn.Timings {
 		turn.Timings[i] = domain.StepTiming{Step: tokenText(rng), DurationMS: randomScore(rng)}
+		if rng.IntN(2) == 0 {
+			turn.Timings[i].Step = pipelineSteps[rng.IntN(len(pipelineSteps))]
+		}
 	}
+	randomScenario(rng, &x.Scenario)
 	return turn
+}
+
+// stepNumber numbers each pipeline step as pipelineSteps does, and no
+// other name.
+func TestStepNumbers(t *testing.T) {
+	for i, name := range pipelineSteps {
+		require.Equal(t, i, stepNumber(name), name)
+		require.Equal(t, -1, stepNumber(name+"x"), name)
+	}
+	require.Equal(t, -1, stepNumber(""))
+}
+
+// randomRequestID draws a request id: a UUID in lower case as the
+// service makes them, one in upper case, one with a byte changed to any
+// other (a dash among them), or any text.
+func randomRequestID(rng *rand.Rand) string {
+	u := make([]byte, 16)
+	for i := range u {
+		u[i] = byte(rng.Uint32())
+	}
+	id := []byte(string(appendUUID(nil, u)))
+	switch rng.IntN(5) {
+	case 0:
+		return strings.ToUpper(string(id))
+	case 1:
+		id[rng.IntN(len(id))] = "-0fgA\"\x00\xc3"[rng.IntN(8)]
+		return string(id)
+	case 2:
+		return tokenText(rng)
+	}
+	return string(id)
+}
+
+// randomTime draws a time a record may hold: in UTC or in another zone,
+// of zone offset 0 by another name, with a monotonic reading, the zero
+// time, the first and last instants json.Marshal writes in UTC.
+func randomTime(rng *rand.Rand) time.Time {
+	t := time.Unix(rng.Int64N(1<<35)-1<<34, rng.Int64N(1e9))
+	switch rng.IntN(7) {
+	case 0:
+		return t.In(time.FixedZone("CET", 3600))
+	case 1:
+		return t.In(time.FixedZone("GMT", 0))
+	case 2:
+		return time.Now()
+	case 3:
+		return time.Time{}
+	case 4:
+		return time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC)
+	case 5:
+		return time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
+	}
+	return t.UTC()
+}
+
+// randomScenario draws what a scenario decision holds but its options:
+// its action, reason and score, and the steps before and after it, each
+// nil or not.
+func randomScenario(rng *rand.Rand, d *domain.ScenarioDecision) {
+	d.Action, d.Reason = tokenText(rng), tokenText(rng)
+	if rng.IntN(2) == 0 {
+		d.Score = randomScore(rng)
+	}
+	for _, ref := range []**domain.ScenarioRef{&d.Before, &d.After, &d.Resumed} {
+		if rng.IntN(2) == 0 {
+			*ref = &domain.ScenarioRef{ID: tokenText(rng), Step: tokenText(rng)}
+		}
+	}
 }
 
 // The audit record written with tokens reads back as json.Marshal's bytes
 // over many turns drawn at random: scores of every kind (a token's eight
 // bytes hold bytes below the space too), lexical scores equal to the
-// score or not, strings holding what a token is or stands for.
+// score or not, strings holding what a token is or stands for, step
+// timings of the pipeline's steps (written by number) and others.
 func TestTokenedAuditIsMarshal(t *testing.T) {
 	enc := encoders.Get().(*encoder)
 	defer encoders.Put(enc)
@@ -124,11 +198,11 @@ func TestExpandAuditWithoutTokens(t *testing.T) {
 	turn := recordedTurn(t, 2)
 	raw, err := json.Marshal(turn)
 	require.NoError(t, err)
-	got, err := expandAudit(nil, raw)
+	got, err := expandAudit(nil, raw, keptOf(turn))
 	require.NoError(t, err)
 	require.Equal(t, string(raw), string(got))
-	for _, bad := range []string{"{\x02\x01\x02}", "{\x00}", "{\x1f}", "{\x04"} {
-		_, err := expandAudit(nil, []byte(bad))
+	for _, bad := range []string{"{\x02\x01\x02}", "{\x00}", "{\x04"} {
+		_, err := expandAudit(nil, []byte(bad), keptOf(turn))
 		require.ErrorIs(t, err, errBadAudit, "%q", bad)
 	}
 }
@@ -136,7 +210,10 @@ func TestExpandAuditWithoutTokens(t *testing.T) {
 // Turns drawn at random, committed to a store, read back by GetTurn and
 // ListTurns as the store read them back before their records had tokens:
 // the record copied through its JSON form, equal values and
-// byte-identical JSON; and each one's history entry is the turn's.
+// byte-identical JSON; and each one's history entry is the turn's. Half
+// are of their session's agent, whose record leaves it out (see
+// keptStrings), half of another; and they read back alike once their
+// session went cold, its strings read from its record.
 func TestTokenedTurnsReadBackAsBefore(t *testing.T) {
 	ctx := context.Background()
 	s := New(clock.System{})
@@ -151,9 +228,15 @@ func TestTokenedTurnsReadBackAsBefore(t *testing.T) {
 		after := l.Session()
 		after.AdvanceTurn(tok.TurnNumber, time.Now())
 		turn.ID, turn.TenantID, turn.SessionID, turn.TurnNumber, turn.SessionAfter = footprintID(), sess.TenantID, sess.ID, tok.TurnNumber, after
+		if rng.IntN(2) == 0 {
+			turn.AgentID = strings.Clone(sess.AgentID)
+		}
 		require.NoError(t, s.CommitTurn(ctx, tok, turn))
 		require.NoError(t, l.Release(ctx))
 		turns = append(turns, turn)
 	}
+	requireTurnsReadAsBefore(t, s, sess, turns)
+	s.Sweep(time.Now().Add(packAfter + time.Second))
+	require.NotContains(t, s.sessions, sess.ID, "gone cold")
 	requireTurnsReadAsBefore(t, s, sess, turns)
 }

@@ -194,7 +194,8 @@ func BenchmarkCommitRecordedTurn(b *testing.B) {
 		after.RecordFire(others[i%len(others)], tok.TurnNumber)
 		after.EnterStep("card_delivery", "track", tok.TurnNumber)
 		after.AdvanceTurn(tok.TurnNumber, time.Now())
-		turn.ID, turn.TenantID, turn.SessionID, turn.TurnNumber, turn.SessionAfter = footprintID(), "t", after.ID, tok.TurnNumber, after
+		// A turn is of its session's agent, as the service's are.
+		turn.ID, turn.TenantID, turn.AgentID, turn.SessionID, turn.TurnNumber, turn.SessionAfter = footprintID(), "t", "a", after.ID, tok.TurnNumber, after
 		if err := s.CommitTurn(ctx, tok, &turn); err != nil {
 			b.Fatal(err)
 		}
@@ -233,7 +234,7 @@ func BenchmarkNewUserTurns(b *testing.B) {
 			after.RecordFire(m.RuleID, tok.TurnNumber)
 		}
 		after.AdvanceTurn(tok.TurnNumber, c.Now())
-		turn.ID, turn.TenantID, turn.SessionID, turn.TurnNumber, turn.SessionAfter = footprintID(), "t", after.ID, tok.TurnNumber, after
+		turn.ID, turn.TenantID, turn.AgentID, turn.SessionID, turn.TurnNumber, turn.SessionAfter = footprintID(), "t", "a", after.ID, tok.TurnNumber, after
 		if err := s.CommitTurn(ctx, tok, &turn); err != nil {
 			b.Fatal(err)
 		}

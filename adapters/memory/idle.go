@@ -47,7 +47,7 @@ type sessionEntry struct {
 	// queued is set while the entry is in Store.used.
 	queued bool
 	// active is set while the entry is its channel key's active session
-	// (Store.active maps its key to its id); gone once it left
+	// (Store.active maps its key to it); gone once it left
 	// Store.sessions (dropped, or cold), never to come back: a session
 	// thawed is an entry of its own. Packing reads them rather than look
 	// the session up in two maps of every session in use.
@@ -318,7 +318,7 @@ func (s *Store) thaw(h uint32) *sessionEntry {
 	s.sessions[e.id()] = e
 	s.hotPeak = max(s.hotPeak, len(s.sessions))
 	if active {
-		s.active[e.key()], e.active = e.id(), true
+		s.active[e.key()], e.active = e, true
 	}
 	for _, t := range e.turns {
 		s.turnByID[t.id()] = t

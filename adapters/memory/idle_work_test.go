@@ -59,7 +59,7 @@ func benchReturningCommits(b *testing.B, s *Store, c clock.Fake) {
 		}
 		tok, turn, after := l.Token(), *recorded[i%len(recorded)], l.Session()
 		after.AdvanceTurn(tok.TurnNumber, c.Now())
-		turn.ID, turn.TenantID, turn.SessionID, turn.TurnNumber, turn.SessionAfter = footprintID(), "t", after.ID, tok.TurnNumber, after
+		turn.ID, turn.TenantID, turn.AgentID, turn.SessionID, turn.TurnNumber, turn.SessionAfter = footprintID(), "t", "a", after.ID, tok.TurnNumber, after
 		if err := commitMeasured(ctx, s, tok, &turn); err != nil {
 			b.Fatal(err)
 		}

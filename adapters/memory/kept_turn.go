@@ -29,7 +29,8 @@ type storedTurn struct {
 	// any other turn; the key of Store.answered), and the audit record,
 	// SessionAfter left out, as encoder.encodeAudit makes it: the JSON
 	// that decode always copied the record through, with tokens for its
-	// commonest member names and its scores (see audit_tokens.go).
+	// commonest member names and its scores, and without the strings the
+	// parts before it and the session's entry hold (see keptStrings).
 	text string
 	// after is SessionAfter's JSON (Session.AppendJSON), S2-compressed
 	// whole, or once a newer turn is kept, a delta against that one's
@@ -83,11 +84,12 @@ const (
 // turn holds live while it is its session's newest (see
 // storedTurn.liveAfter), with enc; the caller has not taken the store's
 // lock, since turn is its own. The commit places it (see
-// sessionEntry.place).
-func keepTurn(enc *encoder, turn *domain.Turn) storedTurn {
+// sessionEntry.place). sessionAgent says the audit record leaves out the
+// agent, the session's (see keptStrings).
+func keepTurn(enc *encoder, turn *domain.Turn, sessionAgent bool) storedTurn {
 	h := turn.History()
 	st := storedTurn{number: turn.TurnNumber}
-	audit, err := enc.encodeAudit(turn)
+	audit, err := enc.encodeAudit(turn, sessionAgent)
 	if err != nil {
 		st.record = turn
 	}
@@ -220,8 +222,18 @@ func (t *storedTurn) decodeRecord() (domain.Turn, error) {
 		return cloneJSON(rec)
 	}
 	var out domain.Turn
-	err := decodeAudit([]byte(t.part(partAudit)), &out)
+	err := decodeAudit([]byte(t.part(partAudit)), t.keptStrings(), &out)
 	return out, err
+}
+
+// keptStrings returns the strings the turn's audit record leaves out (see
+// keptStrings): its own parts of text, and its session's, which an entry
+// never changes.
+func (t *storedTurn) keptStrings() *keptStrings {
+	var kept keptStrings
+	kept[tokID], kept[tokMessage], kept[tokResponse], kept[tokStatus] = t.id(), t.part(partMessage), t.part(partResponse), t.part(partStatus)
+	kept[tokTenantID], kept[tokSessionAgent], kept[tokSessionID] = t.sess.tenant(), t.sess.agent(), t.sess.id()
+	return &kept
 }
 
 // decodeRun returns the first n turns of run, consecutive kept turns

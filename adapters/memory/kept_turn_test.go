@@ -214,7 +214,7 @@ func benchKeep(b *testing.B, recorded []*domain.Turn) {
 	defer encoders.Put(enc)
 	size := 0
 	for i := 0; b.Loop(); i++ {
-		size += len(keepTurn(enc, recorded[i%len(recorded)]).text)
+		size += len(keepTurn(enc, recorded[i%len(recorded)], true).text)
 	}
 	b.ReportMetric(float64(size)/float64(b.N), "kept-B/op")
 }

@@ -59,15 +59,17 @@ func (s *Store) LockSession(ctx context.Context, req ports.LockRequest) (ports.S
 		return nil, domain.InvalidFields(domain.FieldError{Field: "session", Message: "a tenant, and a session id or a candidate of the tenant, are required"})
 	}
 	s.mu.Lock()
+	var found *sessionEntry
 	sessionID, created := req.SessionID, false
 	if sessionID == "" {
 		var err error
-		if sessionID, created, err = s.findOrCreateActive(&req); err != nil {
+		if found, created, err = s.findOrCreateActive(&req); err != nil {
 			s.mu.Unlock()
 			return nil, err
 		}
+		sessionID = found.id()
 	}
-	l, e, err := s.lock(ctx, req.TenantID, sessionID, req.Wait, req.TTL)
+	l, e, err := s.lock(ctx, req.TenantID, sessionID, found, req.Wait, req.TTL)
 	if err != nil {
 		return nil, err
 	}
@@ -93,15 +95,19 @@ func (s *Store) LockSession(ctx context.Context, req ports.LockRequest) (ports.S
 	return l, nil
 }
 
-// lock waits for the lease of an existing session. The caller holds s.mu.
-// A free lease is granted at once, and lock returns with s.mu still held
-// and the session's entry; else it lets s.mu go, waits, and returns no
-// entry.
-func (s *Store) lock(ctx context.Context, tenantID, sessionID string, wait, ttl time.Duration) (*lease, *sessionEntry, error) {
-	e, err := s.session(tenantID, sessionID)
-	if err != nil {
-		s.mu.Unlock()
-		return nil, nil, err
+// lock waits for the lease of an existing session: found when the caller
+// found it (of tenantID, in s.sessions), else looked up. The caller holds
+// s.mu. A free lease is granted at once, and lock returns with s.mu still
+// held and the session's entry; else it lets s.mu go, waits, and returns
+// no entry.
+func (s *Store) lock(ctx context.Context, tenantID, sessionID string, found *sessionEntry, wait, ttl time.Duration) (*lease, *sessionEntry, error) {
+	e := found
+	if e == nil {
+		var err error
+		if e, err = s.session(tenantID, sessionID); err != nil {
+			s.mu.Unlock()
+			return nil, nil, err
+		}
 	}
 	now := s.clock.Now()
 	e.touched = now.UnixNano()

@@ -11,27 +11,27 @@ import (
 	"focal/ports"
 )
 
-// findOrCreateActive returns the id of the active session of req's
-// channel key, storing req's new session as it when there is none
+// findOrCreateActive returns the active session of req's channel key,
+// of req's tenant, storing req's new session as it when there is none
 // (LockSession by key): only then is that session built. created reports
 // that. The caller holds s.mu.
-func (s *Store) findOrCreateActive(req *ports.LockRequest) (id string, created bool, err error) {
+func (s *Store) findOrCreateActive(req *ports.LockRequest) (e *sessionEntry, created bool, err error) {
 	k := s.activeKeyOf(req.ChannelKey())
-	if id, ok := s.active[k]; ok {
-		return id, false, nil
+	if e, ok := s.active[k]; ok {
+		return e, false, nil
 	}
 	if h, ok := s.cold.findKey(k); ok {
-		return s.thaw(h).id(), false, nil
+		return s.thaw(h), false, nil
 	}
 	candidate, err := req.NewSession()
 	if err != nil {
-		return "", false, err
+		return nil, false, err
 	}
-	e := s.newEntry(candidate)
+	e = s.newEntry(candidate)
 	s.sessions[e.id()] = e
-	s.active[e.key()], e.active = e.id(), true
+	s.active[e.key()], e.active = e, true
 	s.hotPeak = max(s.hotPeak, len(s.sessions))
-	return e.id(), true, nil
+	return e, true, nil
 }
 
 // GetSession implements ports.SessionStore.

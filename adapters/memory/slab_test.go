@@ -239,18 +239,39 @@ func coldSessions(t *testing.T, s *Store, compacted bool) int {
 
 // requireEntryFlags checks what each session in use says of itself
 // against the maps: it is there (not gone), and active exactly when its
-// channel key's active session is it. The caller holds s.mu.
+// channel key's active session is it; each active session is the entry
+// sessions holds under its id, of the key active holds it by (a lease by
+// key takes the entry from active); and turnByID indexes exactly the
+// turns the sessions in use keep. The caller holds s.mu.
 func requireEntryFlags(t *testing.T, s *Store) {
 	t.Helper()
 	flagged := 0
 	for id, e := range s.sessions {
 		require.False(t, e.gone, "session %s", id)
-		require.Equal(t, s.active[e.key()] == id, e.active, "session %s", id)
+		require.Equal(t, s.active[e.key()] == e, e.active, "session %s", id)
 		if e.active {
 			flagged++
 		}
 	}
 	require.Len(t, s.active, flagged, "every active session is one in use, flagged")
+	for k, e := range s.active {
+		require.Same(t, s.sessions[e.id()], e, "session %s", e.id())
+		require.Equal(t, k, e.key(), "session %s", e.id())
+	}
+	// A commit finds a turn kept already in its session's turns, not in
+	// turnByID: both hold the same turns.
+	turns := 0
+	for _, e := range s.sessions {
+		for _, t1 := range e.turns {
+			require.Same(t, t1, s.turnByID[t1.id()], "turn %s", t1.id())
+		}
+		turns += len(e.turns)
+	}
+	require.Len(t, s.turnByID, turns, "every turn indexed is one a session in use keeps")
+	for id, t1 := range s.turnByID {
+		require.True(t, t1.sess.keeps(id, t1.number), "turn %s", id)
+		require.False(t, t1.sess.keeps(id, t1.number+1), "turn %s", id)
+	}
 }
 
 // A store keeping idle sessions cold answers everything as one keeping
@@ -340,7 +361,7 @@ func TestColdRecordReadsBackAsItsEntry(t *testing.T) {
 		if e.snap != nil {
 			continue // closed: a snapshot of its own, kept live
 		}
-		active := s.active[e.key()] == e.id()
+		active := s.active[e.key()] == e
 		cold.put(e, recordSize(e), active, nil)
 		h, ok := cold.findID(p.id)
 		require.True(t, ok)

@@ -40,7 +40,10 @@ type Store struct {
 	// number its delete took, so numbering continues after it.
 	deleted  map[string]int64
 	sessions map[string]*sessionEntry
-	active   map[activeKey]string // channel identity → active session id
+	// active maps a channel identity to its active session, which is in
+	// sessions: a returning user's lease by key finds its entry in one
+	// look-up.
+	active   map[activeKey]*sessionEntry
 	turnByID map[string]*storedTurn
 	leases   map[string]*sessionLease
 	fences   int64                  // last lease fence handed out
@@ -91,7 +94,7 @@ func New(clock ports.Clock, opts ...Option) *Store {
 		versions: map[string][]*domain.Policy{},
 		deleted:  map[string]int64{},
 		sessions: map[string]*sessionEntry{},
-		active:   map[activeKey]string{},
+		active:   map[activeKey]*sessionEntry{},
 		turnByID: map[string]*storedTurn{},
 		leases:   map[string]*sessionLease{},
 		idem:     map[string]*keptRecord{},

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"errors"
 	"slices"
 
 	"focal/domain"
@@ -26,8 +27,14 @@ func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *do
 	}
 	enc := encoders.Get().(*encoder)
 	defer encoders.Put(enc)
-	st := keepTurn(enc, turn)
-	older, err := s.commit(lease, turn, &st)
+	st := keepTurn(enc, turn, true)
+	older, err := s.commit(lease, turn, &st, true)
+	if err == errOtherAgent {
+		// No service commits one, but a turn of another agent than its
+		// session's keeps its own.
+		st = keepTurn(enc, turn, false)
+		older, err = s.commit(lease, turn, &st, false)
+	}
 	if err == nil && older.t != nil {
 		// SessionAfter is frozen as committed: it never changes again.
 		s.shrinkAfter(enc, older, turn.SessionAfter)
@@ -35,17 +42,23 @@ func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *do
 	return err
 }
 
+// errOtherAgent refuses to commit a kept turn whose audit record leaves
+// out the agent when it is not the session's.
+var errOtherAgent = errors.New("the turn's agent is not its session's")
+
 // commit stores a copy of kept, what keepTurn kept of turn, under lease;
 // older is the turn before when its SessionAfter is to be encoded, or can
-// become a delta against turn's.
-func (s *Store) commit(lease ports.LeaseToken, turn *domain.Turn, kept *storedTurn) (older olderAfter, err error) {
+// become a delta against turn's. sessionAgent says kept's record leaves
+// out the agent, which must then be the session's: else commit stores
+// nothing and returns errOtherAgent.
+func (s *Store) commit(lease ports.LeaseToken, turn *domain.Turn, kept *storedTurn, sessionAgent bool) (older olderAfter, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, err := s.session(turn.TenantID, turn.SessionID)
 	if err != nil {
 		return older, err
 	}
-	if prev, ok := s.turnByID[turn.ID]; ok && prev.sess == e && prev.number == turn.TurnNumber {
+	if e.keeps(turn.ID, turn.TurnNumber) {
 		return older, nil // committed already: a retry after a lost answer
 	}
 	if answers := kept.answers(); answers != "" {
@@ -66,6 +79,9 @@ func (s *Store) commit(lease ports.LeaseToken, turn *domain.Turn, kept *storedTu
 	if turn.TurnNumber != lease.TurnNumber || turn.TurnNumber != stored.TurnCount+1 {
 		return older, busy("session %s: turn %d is already committed or out of order (the session has %d)", turn.SessionID, turn.TurnNumber, stored.TurnCount)
 	}
+	if sessionAgent && turn.AgentID != e.agent() {
+		return older, errOtherAgent
+	}
 	// Status belongs to the session, not the turn: a close that happened
 	// while the turn ran stays.
 	next := turn.SessionAfter
@@ -82,6 +98,19 @@ func (s *Store) commit(lease ports.LeaseToken, turn *domain.Turn, kept *storedTu
 	older = e.shrinkable(st, s.retention.MaxTurns)
 	older.newest = st
 	return older, nil
+}
+
+// keeps reports whether e keeps turn id as its turn number: what
+// turnByID would say of it (it indexes every turn of a session in use),
+// found in e's turns, numbered consecutively, without a look-up into the
+// map of every turn in use, which the commit makes once, to add the turn.
+// The caller holds the store's lock.
+func (e *sessionEntry) keeps(id string, number int) bool {
+	if len(e.turns) == 0 {
+		return false
+	}
+	i := number - e.turns[0].number
+	return i >= 0 && i < len(e.turns) && e.turns[i].id() == id
 }
 
 // place returns a copy of st where e keeps it: in e itself when it is
