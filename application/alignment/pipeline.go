@@ -12,7 +12,7 @@ import (
 // decided and returns its own result; the session after the turn and the
 // explanation are each assembled once, from those results.
 func (e *Engine) RunTurn(ctx context.Context, in ports.TurnInput, sink ports.DeltaSink) (*ports.TurnOutcome, error) {
-	t := new(turnRun)
+	t := turnRunIn(ctx)
 	timer := &stepTimer{clock: e.clock, timings: t.timings[:0]}
 	d := &t.decided
 	if err := e.decide(ctx, in, timer, d); err != nil {
