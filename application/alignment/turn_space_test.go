@@ -31,8 +31,8 @@ func (c lending) Value(key any) any {
 // TestLentTurnSpaceRunsAsItsOwn holds a run in a lent space, one other
 // turns ran in and reclaimed before, to the same run in a space of its own:
 // the same outcome, session after and explanation, turn after turn of a
-// returning user's messages over 100 rules and a scenario, with and
-// without explanations left to the reader. The run takes the space it is
+// returning user's messages over 100 rules and a scenario, with
+// explanations and then without (left to the reader). The run takes the space it is
 // lent (its outcome is in it), and a second run under the same context,
 // the space taken, allocates its own.
 func TestLentTurnSpaceRunsAsItsOwn(t *testing.T) {
@@ -43,10 +43,12 @@ func TestLentTurnSpaceRunsAsItsOwn(t *testing.T) {
 	store := memory.New(clock.System{})
 	session := benchSession(t, store)
 	sink := func(string) error { return nil }
+	// One space for both engines: the candidates' examples and terms of
+	// the explained turns must not reach the turns that leave them.
+	space := new(TurnSpace)
 	for _, deferred := range []bool{false, true} {
 		eng, err := New(Deps{Model: llm.Offline{}, History: store, Clock: clock.NewFake(), DeferExplanations: deferred})
 		require.NoError(t, err)
-		space := new(TurnSpace)
 		in := ports.TurnInput{Policy: p, Session: session, TurnNumber: session.TurnCount + 1, RequestID: "lent"}
 		for i := range 60 {
 			in.Message = test[(i*37)%len(test)].Text
@@ -72,12 +74,18 @@ func TestLentTurnSpaceRunsAsItsOwn(t *testing.T) {
 }
 
 // TestReclaimedTurnSpaceHoldsNothing: a reclaimed space keeps no pointer
-// to what its last run made (the pool must not keep a turn's garbage).
+// to what its last run made (the pool must not keep a turn's garbage),
+// and keeps its candidates' array, cleared.
 func TestReclaimedTurnSpaceHoldsNothing(t *testing.T) {
 	s := &TurnSpace{taken: true}
 	s.run.out.Response = "x"
 	s.run.decided.note = "y"
 	s.run.timings[0] = domain.StepTiming{Step: "policy", DurationMS: 1}
+	kept := keptArray(&s.kept, 3)
+	kept[2] = domain.RuleCandidate{RuleID: "r", Terms: []string{"t"}}
 	s.Reclaim()
+	require.Len(t, s.kept, 2*maxRecordedCandidates, "the array is kept for the next run")
+	require.Equal(t, make([]domain.RuleCandidate, len(s.kept)), s.kept, "cleared")
+	s.kept = nil
 	require.Equal(t, TurnSpace{}, *s)
 }
