@@ -137,7 +137,7 @@ type PreparedTurn struct {
 	// the keeper renews the lease under, and the commit and the release
 	// run under.
 	detached detachedContext
-	turnCtx  deadlineContext // what the engine runs under (TurnTimeout)
+	turnCtx  turnContext // what the engine runs under (TurnTimeout), with its space
 	// commitCtx and releaseCtx bound the commit's first attempt and the
 	// release, held here rather than allocated each.
 	commitCtx, releaseCtx deadlineContext
@@ -319,6 +319,7 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 	p.sink, p.turn.Deltas = sink, p.firstDelta[:0]
 	turnCtx := &p.turnCtx
 	turnCtx.start(ctx, uc.cfg.TurnTimeout)
+	p.lendSpace()
 	out, runErr := uc.engine.RunTurn(turnCtx, ports.TurnInput{
 		Policy:     p.policy,
 		Session:    p.session,
@@ -351,6 +352,7 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 		return nil, runErr
 	}
 	p.result.of(turn)
+	p.reclaimSpace()
 	return &p.result, nil
 }
 

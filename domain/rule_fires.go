@@ -94,24 +94,42 @@ func (f RuleFires) appendJSON(b []byte) []byte {
 
 // plainJSON reports whether s is written in JSON as it is, between
 // quotes, as encoding/json writes it: printable ASCII without the
-// characters it escapes. It tests eight bytes at a time, with no branch
-// but the loop's: every string of an audit record and a session's JSON
-// goes through it at every commit, some 2 KB a turn.
+// characters it escapes. It tests sixteen bytes at a time, with no branch
+// but the loop's, and the last few bytes of a string of eight or more as
+// its last eight (some read twice), where a loop of their own was a
+// quarter of the time: every string of an audit record and a session's
+// JSON goes through it at every commit, some eighty strings a turn.
 func plainJSON(s string) bool {
+	t := &plainJSONByte
+	if len(s) < 8 {
+		for i := 0; i < len(s); i++ {
+			if t[s[i]] == 0 {
+				return false
+			}
+		}
+		return true
+	}
 	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		b := s[i : i+8] // one bounds check
-		t := &plainJSONByte
-		if t[b[0]]&t[b[1]]&t[b[2]]&t[b[3]]&t[b[4]]&t[b[5]]&t[b[6]]&t[b[7]] == 0 {
+	for ; i+16 <= len(s); i += 16 {
+		b := s[i : i+16] // one bounds check
+		if t[b[0]]&t[b[1]]&t[b[2]]&t[b[3]]&t[b[4]]&t[b[5]]&t[b[6]]&t[b[7]]&
+			t[b[8]]&t[b[9]]&t[b[10]]&t[b[11]]&t[b[12]]&t[b[13]]&t[b[14]]&t[b[15]] == 0 {
 			return false
 		}
 	}
-	for ; i < len(s); i++ {
-		if plainJSONByte[s[i]] == 0 {
+	if i+8 <= len(s) {
+		if !plain8(t, s[i:i+8]) {
 			return false
 		}
+		i += 8
 	}
-	return true
+	return i == len(s) || plain8(t, s[len(s)-8:])
+}
+
+// plain8 is plainJSON for b, eight bytes.
+func plain8(t *[256]uint8, b string) bool {
+	b = b[:8] // one bounds check
+	return t[b[0]]&t[b[1]]&t[b[2]]&t[b[3]]&t[b[4]]&t[b[5]]&t[b[6]]&t[b[7]] != 0
 }
 
 // plainJSONByte marks the bytes plainJSON lets through: a table, since

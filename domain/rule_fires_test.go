@@ -64,16 +64,17 @@ func TestRecordFireCopiesSharedFiresOnce(t *testing.T) {
 
 // AppendJSONString writes what json.Marshal writes for any string: every
 // byte value at every place of strings short and long enough to be read
-// eight bytes at a time and then byte by byte, and random strings mostly
-// of the bytes a word test could confuse with one another.
+// sixteen and eight bytes at a time and then as their last eight, and
+// random strings mostly of the bytes a word test could confuse with one
+// another.
 func TestAppendJSONStringIsMarshal(t *testing.T) {
 	check := func(s string) {
 		want, err := json.Marshal(s)
 		require.NoError(t, err)
 		require.Equal(t, string(want), string(domain.AppendJSONString(nil, s)), "%q", s)
 	}
-	filler := []byte("abcdefghijklmnopqrstuvwxyz")
-	for n := 1; n <= 17; n++ {
+	filler := []byte("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP0123456789")
+	for n := 1; n <= 41; n++ {
 		for at := range n {
 			for c := range 256 {
 				s := append([]byte(nil), filler[:n]...)
@@ -85,7 +86,7 @@ func TestAppendJSONStringIsMarshal(t *testing.T) {
 	tricky := []byte("\x00\x1f\x20\x21\"#%&'`;<=>?[\\]\x7e\x7f\x80\xbf\xc3\xa9\xe2\x80\xa8\xfe\xffaZ09 ")
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range 20000 {
-		s := make([]byte, rng.IntN(40))
+		s := make([]byte, rng.IntN(60))
 		for i := range s {
 			if rng.IntN(4) == 0 {
 				s[i] = tricky[rng.IntN(len(tricky))]

@@ -36,7 +36,7 @@ var benchReply = []string{
 }
 
 // benchPhrasings are Banking77's labelled phrasings, train and test.
-func benchPhrasings(b *testing.B) (train, test []labelled.Labelled) {
+func benchPhrasings(b testing.TB) (train, test []labelled.Labelled) {
 	read := func(name string) []labelled.Labelled {
 		raw, err := os.ReadFile(filepath.Join("..", "..", "testdata", "banking77", name))
 		if err != nil {
@@ -126,7 +126,7 @@ func BenchmarkRunTurn(b *testing.B) {
 }
 
 // benchSession stores a session with twelve committed turns of history.
-func benchSession(b *testing.B, store *memory.Store) *domain.Session {
+func benchSession(b testing.TB, store *memory.Store) *domain.Session {
 	ctx := context.Background()
 	key := domain.ChannelKey{TenantID: testTenant, AgentID: "bench", Channel: "web", UserChannelID: "u"}
 	for i := 1; i <= 12; i++ {

@@ -161,12 +161,15 @@ const (
 // tools in the rules' order, then those of the step the turn completed
 // (its collected variables became complete) and of the step it entered.
 func (d *decided) toolJobs(in ports.TurnInput) []toolJob {
+	// The tools taken are looked up in added, a job's tool id each: a turn
+	// calls a few tools at most, and most none, where a set of them was a
+	// map a turn.
 	var jobs []toolJob
-	seen := map[string]bool{}
+	var added []string
 	add := func(ids []string, j toolJob) {
 		for _, id := range ids {
-			if tool := d.cp.Tool(id); tool != nil && !seen[id] {
-				seen[id] = true
+			if tool := d.cp.Tool(id); tool != nil && !slices.Contains(added, id) {
+				added = append(added, id)
 				j.tool = *tool
 				jobs = append(jobs, j)
 			}

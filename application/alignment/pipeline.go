@@ -12,10 +12,11 @@ import (
 // decided and returns its own result; the session after the turn and the
 // explanation are each assembled once, from those results.
 func (e *Engine) RunTurn(ctx context.Context, in ports.TurnInput, sink ports.DeltaSink) (*ports.TurnOutcome, error) {
-	t := new(turnRun)
+	space := lentSpace(ctx)
+	t := space.turnRun()
 	timer := &stepTimer{clock: e.clock, timings: t.timings[:0]}
 	d := &t.decided
-	if err := e.decide(ctx, in, timer, d); err != nil {
+	if err := e.decide(ctx, in, timer, d, space.keptCandidates()); err != nil {
 		return nil, err
 	}
 	// The steps tile the run: what runs between two timed steps (the
@@ -113,12 +114,13 @@ type decided struct {
 }
 
 // decide runs the steps up to the rule selection, into d, a zero
-// decided of the turn's (turnRun). Its steps run back to
+// decided of the turn's (turnRun), keeping the recorded candidates in
+// kept's array when it is not nil (keptArray). Its steps run back to
 // back, each timed from the end of the one before (one clock reading per
 // step), and with begin and end rather than in closures: a closure copies
 // the turn's input into its own frame, and every frame on this path
 // deepens the stack a streaming turn then waits for the model on.
-func (e *Engine) decide(ctx context.Context, in ports.TurnInput, timer *stepTimer, d *decided) error {
+func (e *Engine) decide(ctx context.Context, in ports.TurnInput, timer *stepTimer, d *decided, kept *[]domain.RuleCandidate) error {
 	timer.begin()
 	lp, err := e.loadPolicy(ctx, in.Policy)
 	loaded := timer.end("policy")
@@ -152,6 +154,7 @@ func (e *Engine) decide(ctx context.Context, in ports.TurnInput, timer *stepTime
 	d.nav = e.navigateTurn(d, in, &scores)
 	timer.end("scenario")
 	cands := candidates(d.cp, in, &d.nav, &scores)
+	cands.kept = kept
 	d.filtered = cands.filtered
 	timer.end("retrieval")
 	err = e.selectRules(ctx, d, in, &cands, timer)

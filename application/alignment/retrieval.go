@@ -21,6 +21,9 @@ type ruleCandidates struct {
 	evidence []candidateEvidence
 	filtered []domain.FilteredRule
 	buf      *candidateBuffer
+	// kept is where selectByScore keeps the recorded candidates when the
+	// run has a space (keptArray), nil otherwise.
+	kept *[]domain.RuleCandidate
 }
 
 // scoredCandidate is a candidate as it is ranked: the rule's place in
@@ -213,7 +216,7 @@ func selectByScore(c *ruleCandidates) selection {
 	if shared {
 		size = r
 	}
-	kept := make([]domain.RuleCandidate, size)
+	kept := keptArray(c.kept, size)
 	for i := range r {
 		c.fill(&kept[i], &c.list[i], i < n)
 	}
