@@ -172,7 +172,14 @@ func TestScoreStepWeighsTransitionsExitAndStaying(t *testing.T) {
 		require.NotNil(t, s.Exit)
 		assert.Equal(t, tc.want, best(s), "%q: %+v", tc.message, s)
 	}
-	s := cp.ScoreStep("support", "triage", "forget it", "", nil)
+	// The exit's evidence shares the transitions' array: appending to
+	// them must not write over it.
+	s := cp.ScoreStep("returns", "ask_reason", "oh forget it", "", nil)
+	exit := *s.Exit
+	more := append(s.Transitions, domain.ConditionEvidence{Score: -1, Example: "appended"})
+	require.Len(t, more, 3)
+	assert.Equal(t, exit, *s.Exit, "appending to the transitions changed the exit")
+	s = cp.ScoreStep("support", "triage", "forget it", "", nil)
 	assert.Empty(t, s.Transitions, "a step with no transitions and no exit decides nothing")
 	assert.Nil(t, s.Exit)
 	assert.Equal(t, domain.StepScores{}, cp.ScoreStep("returns", "missing", "anything", "", nil))

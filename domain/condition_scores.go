@@ -321,7 +321,15 @@ func (cp *CompiledPolicy) scoreStep(scenarioID, stepID string, text *messageText
 		return StepScores{}
 	}
 	set := sc.compiled(cp)
-	out := StepScores{Transitions: make([]ConditionEvidence, len(sc.transitions))}
+	// The exit's evidence after the transitions': one allocation for
+	// both, which the turn keeps together anyway. Transitions' capacity
+	// ends before it, so that appending to them cannot overwrite it.
+	nt, room := len(sc.transitions), len(sc.transitions)
+	if sc.exit >= 0 {
+		room++
+	}
+	evidence := make([]ConditionEvidence, nt, room)
+	out := StepScores{Transitions: evidence[:nt:nt]}
 	if set == nil {
 		return out
 	}
@@ -345,8 +353,8 @@ func (cp *CompiledPolicy) scoreStep(scenarioID, stepID string, text *messageText
 		out.Transitions[i] = at(c)
 	}
 	if sc.exit >= 0 {
-		ev := at(sc.exit)
-		out.Exit = &ev
+		evidence = append(evidence, at(sc.exit))
+		out.Exit = &evidence[nt]
 	}
 	out.Stay = at(sc.stay)
 	return out

@@ -77,5 +77,15 @@ func TestSortOccurrencesSortsStablyByHash(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Fatalf("block %d (%d hashes): sortOccurrences gave %v, want %v", b, len(hs), got, want)
 		}
+		// In arrays holding another message's occurrences, as a turn's
+		// pooled buffers do: the places a bucket has not filled yet must
+		// not be read.
+		occ, tmp := make([]occurrence, len(hs)), make([]occurrence, len(hs))
+		for i := range occ {
+			occ[i], tmp[i] = occurrence{r.Uint64(), int32(i)}, occurrence{r.Uint64(), -1}
+		}
+		if got := sortOccurrences(hs, origin, occ, tmp); !slices.Equal(got, want) {
+			t.Fatalf("block %d (%d hashes), in used arrays: sortOccurrences gave %v, want %v", b, len(hs), got, want)
+		}
 	}
 }
