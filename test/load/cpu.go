@@ -13,34 +13,40 @@ import (
 // the bench on.
 const clockTicks = 100
 
-// processCPU is the CPU time, user and system, that process pid and all
-// its threads have used so far.
-func processCPU(pid int) (time.Duration, error) {
+// procUsage is what /proc/<pid>/stat says a process has used so far.
+type procUsage struct {
+	cpu time.Duration // user and system, all threads
+	// minorFaults counts the pages the process touched for the first time
+	// (minflt): on the bench's virtual machines each costs some 11 µs, so a
+	// server whose heap grows pays for its growth at every turn.
+	minorFaults int64
+}
+
+// processUsage is what process pid and all its threads have used so far.
+func processUsage(pid int) (procUsage, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return procUsage{}, err
 	}
 	// The command name, field 2, is in parentheses and may hold spaces:
 	// the fields after its closing parenthesis start with field 3.
 	s := string(data)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+		return procUsage{}, fmt.Errorf("/proc/%d/stat: no command name", pid)
 	}
 	fields := strings.Fields(s[i+1:])
-	const utime, stime = 14 - 3, 15 - 3
+	const minflt, utime, stime = 10 - 3, 14 - 3, 15 - 3
 	if len(fields) <= stime {
-		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(fields)+2)
+		return procUsage{}, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(fields)+2)
 	}
-	var ticks int64
-	for _, f := range []string{fields[utime], fields[stime]} {
-		n, err := strconv.ParseInt(f, 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	var n [3]int64
+	for k, f := range []string{fields[minflt], fields[utime], fields[stime]} {
+		if n[k], err = strconv.ParseInt(f, 10, 64); err != nil {
+			return procUsage{}, fmt.Errorf("/proc/%d/stat: %w", pid, err)
 		}
-		ticks += n
 	}
-	return time.Duration(ticks) * time.Second / clockTicks, nil
+	return procUsage{cpu: time.Duration(n[1]+n[2]) * time.Second / clockTicks, minorFaults: n[0]}, nil
 }
 
 // perRequest is a CPU time spread over a run's completed requests, in
@@ -56,6 +62,15 @@ func perRequest(cpu time.Duration, r loadRun) float64 {
 // under load and of wrk.
 func serverCPUus(r loadRun) float64 { return perRequest(r.ServerCPU, r) }
 func loadCPUus(r loadRun) float64   { return perRequest(r.LoadCPU, r) }
+
+// serverFaults is a run's page faults per request of the server under
+// load (0: not read).
+func serverFaults(r loadRun) float64 {
+	if r.Requests == 0 {
+		return 0
+	}
+	return float64(r.ServerFaults) / float64(r.Requests)
+}
 
 // cpuBudget is how much CPU per turn Focal may use for its throughput to
 // be share of bare gin's, on cores, if wrk keeps costing what it cost per

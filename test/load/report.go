@@ -526,11 +526,12 @@ func (r *report) writeCPU(b *strings.Builder) {
 	if !slices.ContainsFunc(r.pairs, func(row pairRow) bool { return row.focalCPUus() > 0 }) {
 		return
 	}
-	b.WriteString("\nCPU per request, each process's CPU time (user and system, from `/proc/<pid>/stat`) over its run's requests, medians of the valid pairs:\n\n| configuration | Focal µs per turn | bare gin µs per request | wrk µs per request beside Focal | beside bare gin |\n|---|---|---|---|---|\n")
+	b.WriteString("\nCPU per request, each process's CPU time (user and system, from `/proc/<pid>/stat`) over its run's requests, medians of the valid pairs; and the server's page faults per request (minflt, the same file: pages touched for the first time, which a heap growing into new memory pays for, each some µs of system time on a virtual machine):\n\n| configuration | Focal µs per turn | bare gin µs per request | wrk µs per request beside Focal | beside bare gin | Focal page faults per turn | bare gin per request |\n|---|---|---|---|---|---|---|\n")
 	for _, row := range r.pairs {
 		focal, gin, _ := row.validPairs()
-		fmt.Fprintf(b, "| %s | %.0f | %.0f | %.0f | %.0f |\n", row.config.label(),
-			medianOf(focal, serverCPUus), medianOf(gin, serverCPUus), medianOf(focal, loadCPUus), medianOf(gin, loadCPUus))
+		fmt.Fprintf(b, "| %s | %.0f | %.0f | %.0f | %.0f | %.2f | %.2f |\n", row.config.label(),
+			medianOf(focal, serverCPUus), medianOf(gin, serverCPUus), medianOf(focal, loadCPUus), medianOf(gin, loadCPUus),
+			medianOf(focal, serverFaults), medianOf(gin, serverFaults))
 	}
 }
 

@@ -294,21 +294,58 @@ func TestBudgetIsTheCoresTimeAtTheTargetRateLessTheLoadGenerators(t *testing.T) 
 
 // The CPU time read from /proc agrees with what the kernel reports to the
 // process itself.
-func TestProcessCPUIsTheKernelsCount(t *testing.T) {
-	start, err := processCPU(os.Getpid())
-	require.NoError(t, err)
+func TestProcessUsageCPUIsTheKernelsCount(t *testing.T) {
+	cpu := func() time.Duration {
+		u, err := processUsage(os.Getpid())
+		require.NoError(t, err)
+		return u.cpu
+	}
+	start := cpu()
 	var ru syscall.Rusage
 	for x := uint64(1); ; x = x*6364136223846793005 + 1 { // burn CPU until the tick count moves on
-		if now, _ := processCPU(os.Getpid()); now-start >= 200*time.Millisecond {
+		if cpu()-start >= 200*time.Millisecond {
 			break
 		}
 		_ = x
 	}
-	got, err := processCPU(os.Getpid())
-	require.NoError(t, err)
+	got := cpu()
 	require.NoError(t, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
 	kernel := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	assert.InDelta(t, kernel.Seconds(), got.Seconds(), 0.05, "ticks of 10 ms, read a moment apart")
+}
+
+// The CPU table gives each side's page faults per request, the medians
+// of the valid pairs' readings.
+func TestCPUTableGivesPageFaultsPerRequest(t *testing.T) {
+	run := func(serverUS, faults int64) loadRun {
+		r := goodRun(40000, 4_000_000, 100, 900)
+		r.ServerCPU, r.LoadCPU = time.Duration(serverUS*r.Requests)*time.Microsecond, time.Duration(10*r.Requests)*time.Microsecond
+		r.ServerFaults = faults
+		return r
+	}
+	rep := &report{pairs: []pairRow{{config: syncConfig{workload: "mix", rules: 100, conns: 32},
+		focal: []loadRun{run(120, 40000), run(110, 26000), run(130, 30000)}, gin: []loadRun{run(28, 0), run(29, 40), run(30, 0)}}}}
+	var b strings.Builder
+	rep.writeCPU(&b)
+	assert.Contains(t, b.String(), "| 120 | 29 | 10 | 10 | 0.75 | 0.00 |\n", "medians: 30,000 faults over 40,000 turns; none for bare gin")
+}
+
+// The page faults read from /proc count the pages a process touches for
+// the first time.
+func TestProcessUsageCountsFirstTouches(t *testing.T) {
+	const pages = 512
+	mem, err := syscall.Mmap(-1, 0, pages*os.Getpagesize(), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	require.NoError(t, err)
+	defer func() { _ = syscall.Munmap(mem) }()
+	before, err := processUsage(os.Getpid())
+	require.NoError(t, err)
+	for i := 0; i < len(mem); i += os.Getpagesize() {
+		mem[i] = 1
+	}
+	after, err := processUsage(os.Getpid())
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, after.minorFaults-before.minorFaults, int64(pages), "one fault a page touched")
+	assert.Less(t, after.minorFaults-before.minorFaults, int64(4*pages), "and not many more")
 }
 
 // The publish row is read from its runs, a measurement with no verdict;

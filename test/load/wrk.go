@@ -34,6 +34,9 @@ type loadRun struct {
 	// ServerCPU is the CPU time the server under load used during the run
 	// (0: not measured), LoadCPU wrk's own.
 	ServerCPU, LoadCPU time.Duration `json:"-"`
+	// ServerFaults is the pages the server touched for the first time
+	// during the run (minflt).
+	ServerFaults int64 `json:"-"`
 	// Settled is how the wait for a quiet machine before the run went.
 	Settled settling `json:"-"`
 }
@@ -102,16 +105,17 @@ func (w *wrker) run(s wrkSpec) (loadRun, error) {
 		s.url + "/v1/chat", "--", w.token, benchAgent, s.mode, strconv.Itoa(max(s.users, 1)), runID, s.messageFile, out,
 		strconv.Itoa(s.delayMS), strconv.Itoa(s.keyPercent)}
 	cmd := exec.Command("wrk", args...)
-	cpuBefore, cpuErr := s.serverCPU()
+	before, usageErr := s.serverUsage()
 	stdout, err := cmd.CombinedOutput()
 	if err != nil {
 		return loadRun{}, fmt.Errorf("wrk: %w\n%s", err, stdout)
 	}
-	cpuAfter, err := s.serverCPU()
-	if err = cmp.Or(cpuErr, err); err != nil {
+	after, err := s.serverUsage()
+	if err = cmp.Or(usageErr, err); err != nil {
 		return loadRun{}, fmt.Errorf("CPU time of the server under load: %w", err)
 	}
-	r := loadRun{ServerCPU: cpuAfter - cpuBefore, LoadCPU: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
+	r := loadRun{ServerCPU: after.cpu - before.cpu, ServerFaults: after.minorFaults - before.minorFaults,
+		LoadCPU: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
 	data, err := os.ReadFile(out)
 	if err != nil {
 		return r, fmt.Errorf("wrk wrote no result: %w\n%s", err, stdout)
@@ -125,13 +129,13 @@ func (w *wrker) run(s wrkSpec) (loadRun, error) {
 	return r, nil
 }
 
-// serverCPU is the CPU time the server under load has used so far, 0
+// serverUsage is what the server under load has used so far, nothing
 // when the spec names none.
-func (s wrkSpec) serverCPU() (time.Duration, error) {
+func (s wrkSpec) serverUsage() (procUsage, error) {
 	if s.serverPID == 0 {
-		return 0, nil
+		return procUsage{}, nil
 	}
-	return processCPU(s.serverPID)
+	return processUsage(s.serverPID)
 }
 
 // writeMessages writes one JSON-escaped message per line for the script.
