@@ -86,7 +86,7 @@ func (e *encoder) appendTurn(b []byte, t *domain.Turn, sessionAgent bool) ([]byt
 	b = strconv.AppendInt(append(b, tokAgentVersion), t.AgentVersion, 10)
 	b = strconv.AppendInt(append(b, tokSessionID, tokTurnNumber), int64(t.TurnNumber), 10)
 	if t.RequestID != "" {
-		b = appendRequestID(append(b, tokRequestID), t.RequestID)
+		b = domain.AppendJSONString(append(b, tokRequestID), t.RequestID)
 	}
 	b = append(b, tokMessage, tokResponse, tokStatus)
 	if t.ErrorCode != "" {

@@ -255,76 +255,8 @@ func (x *expansion) token(tok byte) error {
 		return x.float(tok)
 	case tok == tokCreatedAt && x.at < len(x.src) && x.src[x.at] == tokTime:
 		return x.time()
-	case tok == tokRequestID && x.at < len(x.src) && x.src[x.at] == tokUUID:
-		return x.uuid()
 	}
 	return nil
-}
-
-// uuid appends the UUID whose 16 bytes follow tokUUID (see
-// appendRequestID), as a JSON string.
-func (x *expansion) uuid() error {
-	if len(x.src)-x.at < 17 {
-		return errBadAudit
-	}
-	x.dst = append(appendUUID(append(x.dst, '"'), x.src[x.at+1:x.at+17]), '"')
-	x.at += 17
-	return nil
-}
-
-// tokUUID follows tokRequestID when the request id is a UUID written as
-// its 16 bytes (see appendRequestID).
-const tokUUID = 0
-
-// appendRequestID appends id as a JSON string, or when it is a UUID
-// written in lower case, as the service's request ids are, as tokUUID and
-// its 16 bytes: 17 bytes of a record where its text took 38.
-func appendRequestID(b []byte, id string) []byte {
-	if len(id) != 36 || id[8] != '-' || id[13] != '-' || id[18] != '-' || id[23] != '-' {
-		return domain.AppendJSONString(b, id)
-	}
-	var u [16]byte
-	bad := byte(0)
-	for k, i := range uuidDigits {
-		hi, lo := lowerHex[id[i]], lowerHex[id[i+1]]
-		bad |= hi | lo
-		u[k] = hi<<4 | lo&15
-	}
-	if bad > 15 {
-		return domain.AppendJSONString(b, id)
-	}
-	return append(append(b, tokUUID), u[:]...)
-}
-
-// uuidDigits are where the 16 bytes of a UUID's text start.
-var uuidDigits = [16]uint8{0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34}
-
-// lowerHex is the value of each lower-case hex digit, by byte; 0x10 for
-// every other byte.
-var lowerHex = func() (t [256]byte) {
-	for c := range t {
-		switch {
-		case '0' <= c && c <= '9':
-			t[c] = byte(c - '0')
-		case 'a' <= c && c <= 'f':
-			t[c] = byte(c - 'a' + 10)
-		default:
-			t[c] = 0x10
-		}
-	}
-	return t
-}()
-
-// appendUUID appends the 16 bytes of u as a UUID's text, in lower case.
-func appendUUID(b, u []byte) []byte {
-	const digits = "0123456789abcdef"
-	for i, c := range u {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			b = append(b, '-')
-		}
-		b = append(b, digits[c>>4], digits[c&15])
-	}
-	return b
 }
 
 // time appends the time whose Unix seconds and nanoseconds follow tokTime

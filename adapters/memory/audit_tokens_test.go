@@ -56,7 +56,7 @@ func tokenText(rng *rand.Rand) string {
 // full.
 func randomTokenTurn(rng *rand.Rand) *domain.Turn {
 	turn := &domain.Turn{ID: tokenText(rng), TenantID: tokenText(rng), AgentID: tokenText(rng), AgentVersion: rng.Int64N(5),
-		SessionID: tokenText(rng), TurnNumber: rng.IntN(30), RequestID: randomRequestID(rng), Message: tokenText(rng), Response: tokenText(rng),
+		SessionID: tokenText(rng), TurnNumber: rng.IntN(30), RequestID: tokenText(rng), Message: tokenText(rng), Response: tokenText(rng),
 		Status: domain.TurnStatus(tokenText(rng)), Usage: domain.TokenUsage{Prompt: rng.IntN(500), Completion: rng.IntN(50)},
 		LatencyMS: rng.Int64N(1000), CreatedAt: randomTime(rng), Explanation: domain.NewExplanation()}
 	x := &turn.Explanation
@@ -114,27 +114,6 @@ func TestStepNumbers(t *testing.T) {
 		require.Equal(t, -1, stepNumber(name+"x"), name)
 	}
 	require.Equal(t, -1, stepNumber(""))
-}
-
-// randomRequestID draws a request id: a UUID in lower case as the
-// service makes them, one in upper case, one with a byte changed to any
-// other (a dash among them), or any text.
-func randomRequestID(rng *rand.Rand) string {
-	u := make([]byte, 16)
-	for i := range u {
-		u[i] = byte(rng.Uint32())
-	}
-	id := []byte(string(appendUUID(nil, u)))
-	switch rng.IntN(5) {
-	case 0:
-		return strings.ToUpper(string(id))
-	case 1:
-		id[rng.IntN(len(id))] = "-0fgA\"\x00\xc3"[rng.IntN(8)]
-		return string(id)
-	case 2:
-		return tokenText(rng)
-	}
-	return string(id)
 }
 
 // randomTime draws a time a record may hold: in UTC or in another zone,
