@@ -346,9 +346,9 @@ func (s *Session) appendJSONTail(b []byte) ([]byte, error) {
 		}
 		var err error
 		b = append(append(append(b, ',', '"'), t.name...), `":"`...)
-		// AppendText (appendTimeText) writes what MarshalJSON writes
-		// between the quotes, and fails where it fails.
-		if b, err = appendTimeText(b, *t.at); err != nil {
+		// AppendText writes what MarshalJSON writes between the quotes,
+		// and fails where it fails.
+		if b, err = t.at.AppendText(b); err != nil {
 			return nil, err
 		}
 		b = append(b, '"')
