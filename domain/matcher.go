@@ -110,6 +110,16 @@ type Matcher struct {
 	// than searching for it.
 	placeAt   []int32
 	placeRows []uint8
+	// denseRows, in a matcher of at most smallMatcher conditions none of
+	// whose biases is -0, are the weights by condition (0 where none) of
+	// each feature with at least denseFrom postings, which smallMargins
+	// adds a row at a time (see addDense): such a feature has places, and
+	// its row is denseRows[denseAt[placeAt[f]]*n:][:n]. denseFrom is
+	// above every feature's postings when there are no rows. Numbering
+	// rows by places keeps the index a long feature's, not every one's.
+	denseRows []float32
+	denseAt   []int32
+	denseFrom int32
 	bias      []float64 // per condition, its intercept
 	cal       calibration
 	// priorLogit is, per condition, the log-odds of its lexical score for
@@ -259,7 +269,9 @@ func weightsByFeature(models []condModel, dim int) (start, conds []int32, ws []f
 func (m *Matcher) indexLayouts() {
 	m.indexTiny()
 	m.indexSmall()
+	m.denseFrom = m.densePostings()
 	m.indexPlaces()
+	m.indexDense()
 }
 
 // shortPostings is the longest postings list explain searches by steps.
@@ -425,12 +437,19 @@ const smallMatcher = 256
 // hundred rules and every step's matcher are this small. A feature's
 // postings name each condition once, so each margin still gets the same
 // products (a float32 by a float32, exact in float64) added in the same
-// order.
+// order. A feature naming most conditions is added by its dense row
+// instead (see denseRows, densePostings): at a hundred rules, three
+// features in four a message has, and nine postings in ten.
 func (m *Matcher) smallMargins(x *matcherVec, acc *[smallMatcher]float64) {
 	_ = acc[0] // nil-checked once, not per posting
+	n, dense := len(m.bias), m.denseFrom
 	for _, e := range x.e {
 		v := float64(e.v)
 		lo, hi := m.postStart[e.id], m.postStart[e.id+1]
+		if hi-lo >= dense {
+			addDense(acc[:n], m.denseRows[int(m.denseAt[m.placeAt[e.id]])*n:][:n], v)
+			continue
+		}
 		conds, ws := m.postByte[lo:hi], m.postW[lo:hi]
 		ws = ws[:len(conds)] // one bounds check for the loop's
 		k := 0

@@ -61,6 +61,12 @@ func matcherDigest(m *Matcher) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// denseLayout is the Matcher's fields the digest leaves out: smallMargins'
+// dense rows are the postings again, laid out by condition, and were
+// added after the digests were taken; TestDenseRowsAreThePostings checks
+// them against the postings, which the digest holds.
+var denseLayout = map[string]bool{"denseRows": true, "denseAt": true, "denseFrom": true}
+
 func hashValue(h hash.Hash, v reflect.Value) {
 	var buf [8]byte
 	word := func(x uint64) {
@@ -113,6 +119,9 @@ func hashValue(h hash.Hash, v reflect.Value) {
 			return
 		}
 		for i := range v.NumField() {
+			if v.Type() == reflect.TypeFor[Matcher]() && denseLayout[v.Type().Field(i).Name] {
+				continue
+			}
 			hashValue(h, v.Field(i))
 		}
 	default:

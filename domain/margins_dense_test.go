@@ -1,0 +1,157 @@
+package domain
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// oddFloat32 draws a weight or a value as margins meet them, with signed
+// zeros and exact ties often enough to matter.
+func oddFloat32(rng *rand.Rand) float32 {
+	switch rng.IntN(8) {
+	case 0:
+		return 0
+	case 1:
+		return float32(math.Copysign(0, -1))
+	case 2:
+		return float32(rng.IntN(5) - 2) // sums that cancel exactly
+	default:
+		return float32(rng.NormFloat64())
+	}
+}
+
+// TestAddDenseIsThePlainSum checks addDense (the vector kernel where the
+// CPU has it) and addDenseGo against adding each product one at a time,
+// bit for bit, for rows of every length up to past a few rounds of
+// sixteen and margins that are signed zeros, where adding +0 is seen.
+func TestAddDenseIsThePlainSum(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	kernels := map[string]func([]float64, []float32, float64){"addDense": addDense, "addDenseGo": addDenseGo}
+	for trial := range 5000 {
+		n := trial % 71
+		row := make([]float32, n)
+		start := make([]float64, n+3) // a margin past the row stays as it was
+		for c := range row {
+			row[c] = oddFloat32(rng)
+		}
+		for c := range start {
+			start[c] = float64(oddFloat32(rng))
+		}
+		v := float64(oddFloat32(rng))
+		want := append([]float64(nil), start...)
+		for c, w := range row {
+			want[c] += v * float64(w)
+		}
+		for name, add := range kernels {
+			acc := append([]float64(nil), start...)
+			add(acc, row, v)
+			for c := range acc {
+				if math.Float64bits(acc[c]) != math.Float64bits(want[c]) {
+					t.Fatalf("%s, row of %d, v %v: margin %d is %v, the plain sum %v (from %v, weight %v)",
+						name, n, v, c, acc[c], want[c], start[c], row[min(c, n-1)])
+				}
+			}
+		}
+	}
+}
+
+// randomMatcher is a matcher of n conditions and dim features laid out as
+// compiling lays one out, with postings drawn to name few, many or all of
+// the conditions, weights and biases drawn by oddFloat32 (a bias of -0
+// when negZero).
+func randomMatcher(rng *rand.Rand, n, dim int, negZero bool) *Matcher {
+	m := &Matcher{bias: make([]float64, n), postStart: make([]int32, dim+1)}
+	for c := range m.bias {
+		m.bias[c] = float64(oddFloat32(rng))
+		if m.bias[c] == 0 {
+			m.bias[c] = 0 // a +0 bias: a -0 one turns the rows off
+		}
+	}
+	if negZero {
+		m.bias[rng.IntN(n)] = math.Copysign(0, -1)
+	}
+	for f := range dim {
+		share := []float64{0.05, 0.3, 0.6, 0.9, 1}[rng.IntN(5)]
+		for c := range n {
+			if rng.Float64() < share {
+				m.postCond = append(m.postCond, int32(c))
+				m.postW = append(m.postW, oddFloat32(rng))
+			}
+		}
+		m.postStart[f+1] = int32(len(m.postCond))
+	}
+	m.indexLayouts()
+	return m
+}
+
+// TestDenseMarginsArePostingsMargins checks margins of matchers whose
+// features take dense rows against the plain sum over their postings, bit
+// for bit, with each addDense kernel: condition counts that are not a
+// multiple of any kernel's lanes, messages of features in any order and
+// values that are signed zeros, and a -0 bias, which must keep the rows
+// off and its margin -0.
+func TestDenseMarginsArePostingsMargins(t *testing.T) {
+	eachDenseKernel(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(13, 17))
+		for trial := range 300 {
+			n := []int{9, 13, 17, 31, 64, 100, 101, 255, 256}[trial%9]
+			negZero := trial%5 == 0
+			m := randomMatcher(rng, n, 40, negZero)
+			if (m.denseRows == nil) != negZero {
+				t.Fatalf("%d conditions, a -0 bias %t: dense rows %t", n, negZero, m.denseRows != nil)
+			}
+			acc := newMargins(n)
+			for range 20 {
+				x := &matcherVec{}
+				for range rng.IntN(30) {
+					x.e = append(x.e, matcherEntry{id: int32(rng.IntN(40)), v: oddFloat32(rng)})
+				}
+				want := referenceMargins(m, x)
+				m.margins(x, acc)
+				for c := range want {
+					if math.Float64bits(acc[c]) != math.Float64bits(want[c]) {
+						t.Fatalf("%d conditions (dense from %d postings): condition %d's margin is %v, the plain sum %v",
+							n, m.denseFrom, c, acc[c], want[c])
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestDenseRowsAreThePostings checks a compiled matcher's dense rows,
+// which the compiled matcher's digest leaves out, against its postings:
+// each row is its feature's weights by condition, 0 where it has none,
+// and only features naming at least denseFrom conditions have one.
+func TestDenseRowsAreThePostings(t *testing.T) {
+	b77, _ := banking77Conditions(readBanking77(t, "train.csv"), 40)
+	m, err := CompileMatcher(b77, MatcherOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, rows := len(m.bias), 0
+	for f := range len(m.postStart) - 1 {
+		lo, hi := m.postStart[f], m.postStart[f+1]
+		if hi-lo < m.denseFrom {
+			if at := m.placeAt[f]; at >= 0 && m.denseAt[at] >= 0 {
+				t.Fatalf("feature %d of %d postings has a dense row, from %d", f, hi-lo, m.denseFrom)
+			}
+			continue
+		}
+		want := make([]float32, n)
+		for k := lo; k < hi; k++ {
+			want[m.postByte[k]] = m.postW[k]
+		}
+		row := m.denseRows[int(m.denseAt[m.placeAt[f]])*n:][:n]
+		for c := range want {
+			if math.Float32bits(row[c]) != math.Float32bits(want[c]) {
+				t.Fatalf("feature %d's row has %v for condition %d, its postings %v", f, row[c], c, want[c])
+			}
+		}
+		rows++
+	}
+	if rows == 0 || rows*n != len(m.denseRows) {
+		t.Fatalf("%d features with rows, %d weights of rows for %d conditions", rows, len(m.denseRows), n)
+	}
+}
