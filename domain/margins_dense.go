@@ -64,7 +64,7 @@ func (m *Matcher) indexDense() {
 		if hi-lo < m.denseFrom {
 			continue
 		}
-		m.denseAt[m.placeAt[f]] = int32(len(m.denseRows) / n)
+		m.denseAt[m.placeAt[f]] = int32(len(m.denseRows))
 		m.denseRows = m.denseRows[:len(m.denseRows)+n]
 		row := m.denseRows[len(m.denseRows)-n:]
 		for k := lo; k < hi; k++ {

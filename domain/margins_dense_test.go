@@ -143,7 +143,7 @@ func TestDenseRowsAreThePostings(t *testing.T) {
 		for k := lo; k < hi; k++ {
 			want[m.postByte[k]] = m.postW[k]
 		}
-		row := m.denseRows[int(m.denseAt[m.placeAt[f]])*n:][:n]
+		row := m.denseRows[m.denseAt[m.placeAt[f]]:][:n]
 		for c := range want {
 			if math.Float32bits(row[c]) != math.Float32bits(want[c]) {
 				t.Fatalf("feature %d's row has %v for condition %d, its postings %v", f, row[c], c, want[c])

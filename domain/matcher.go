@@ -114,7 +114,7 @@ type Matcher struct {
 	// whose biases is -0, are the weights by condition (0 where none) of
 	// each feature with at least denseFrom postings, which smallMargins
 	// adds a row at a time (see addDense): such a feature has places, and
-	// its row is denseRows[denseAt[placeAt[f]]*n:][:n]. denseFrom is
+	// its row is denseRows[denseAt[placeAt[f]]:][:n]. denseFrom is
 	// above every feature's postings when there are no rows. Numbering
 	// rows by places keeps the index a long feature's, not every one's.
 	denseRows []float32
@@ -447,7 +447,8 @@ func (m *Matcher) smallMargins(x *matcherVec, acc *[smallMatcher]float64) {
 		v := float64(e.v)
 		lo, hi := m.postStart[e.id], m.postStart[e.id+1]
 		if hi-lo >= dense {
-			addDense(acc[:n], m.denseRows[int(m.denseAt[m.placeAt[e.id]])*n:][:n], v)
+			at := int(m.denseAt[m.placeAt[e.id]])
+			addDense(acc[:n], m.denseRows[at:at+n], v)
 			continue
 		}
 		conds, ws := m.postByte[lo:hi], m.postW[lo:hi]
