@@ -19,6 +19,14 @@ const (
 	denseShareDen = 2
 )
 
+// denseMinPostings is the fewest postings a feature takes a dense row
+// for, whatever the matcher's size: a row costs some fifty instructions
+// beyond its conditions' (finding it, the call), which ten postings cost;
+// at ten of twenty conditions the demo agent's turns cost more with rows
+// than without. It is above shortPostings, so that every dense feature
+// has places (see indexPlaces).
+const denseMinPostings = 16
+
 // densePostings is the fewest postings a feature of this matcher needs for
 // a dense row: above every feature's when the matcher takes no rows,
 // which is when smallMargins does not read its margins (more than
@@ -26,14 +34,13 @@ const (
 // condition the feature does not weigh, which changes only a margin of
 // -0; a margin starts at its bias, and a sum that is not -0 never becomes
 // -0 (in IEEE arithmetic x+y is -0 only when x and y both are), so with
-// no -0 bias the rows change no margin. It is above shortPostings, so
-// that every dense feature has places (see indexPlaces).
+// no -0 bias the rows change no margin.
 func (m *Matcher) densePostings() int32 {
 	n := len(m.bias)
 	if m.postByte == nil || slices.ContainsFunc(m.bias, func(b float64) bool { return b == 0 && math.Signbit(b) }) {
 		return math.MaxInt32
 	}
-	return int32(max(shortPostings+1, (n*denseShareNum+denseShareDen-1)/denseShareDen))
+	return int32(max(denseMinPostings, (n*denseShareNum+denseShareDen-1)/denseShareDen))
 }
 
 // numDense is the number of features with a dense row.
@@ -71,6 +78,30 @@ func (m *Matcher) indexDense() {
 			row[m.postByte[k]] = m.postW[k]
 		}
 	}
+}
+
+// denseMargins is smallMargins for a matcher with dense rows: a feature
+// naming most conditions is added by its row (at a hundred rules, three
+// features in four a message has, and nine postings in ten), the others
+// between two such by smallMargins, so that every margin gets its
+// products in the message's order. smallMargins is left without a call
+// in its loop, which made it keep its slices on the stack and a feature
+// with few postings cost a tenth more.
+func (m *Matcher) denseMargins(es []matcherEntry, acc *[smallMatcher]float64) {
+	n, dense := len(m.bias), m.denseFrom
+	from := 0 // the first feature not added yet
+	for i, e := range es {
+		if m.postStart[e.id+1]-m.postStart[e.id] < dense {
+			continue
+		}
+		if from < i {
+			m.smallMargins(es[from:i], acc)
+		}
+		at := int(m.denseAt[m.placeAt[e.id]])
+		addDense(acc[:n], m.denseRows[at:at+n], float64(e.v))
+		from = i + 1
+	}
+	m.smallMargins(es[from:], acc)
 }
 
 // addDenseGo is addDense as Go: acc[c] += v * float64(row[c]) for every

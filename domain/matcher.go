@@ -339,7 +339,12 @@ func (m *Matcher) margins(x *matcherVec, acc []float64) {
 		return
 	}
 	if m.postByte != nil && cap(acc) >= smallMatcher {
-		m.smallMargins(x, (*[smallMatcher]float64)(acc[:smallMatcher]))
+		small := (*[smallMatcher]float64)(acc[:smallMatcher])
+		if m.denseRows != nil {
+			m.denseMargins(x.e, small)
+		} else {
+			m.smallMargins(x.e, small)
+		}
 		return
 	}
 	if room := roomForMargins(len(acc)); cap(acc) >= room {
@@ -437,20 +442,13 @@ const smallMatcher = 256
 // hundred rules and every step's matcher are this small. A feature's
 // postings name each condition once, so each margin still gets the same
 // products (a float32 by a float32, exact in float64) added in the same
-// order. A feature naming most conditions is added by its dense row
-// instead (see denseRows, densePostings): at a hundred rules, three
-// features in four a message has, and nine postings in ten.
-func (m *Matcher) smallMargins(x *matcherVec, acc *[smallMatcher]float64) {
+// order. It adds the features es, in order: a matcher with dense rows
+// reads its margins by denseMargins, which leaves it the others.
+func (m *Matcher) smallMargins(es []matcherEntry, acc *[smallMatcher]float64) {
 	_ = acc[0] // nil-checked once, not per posting
-	n, dense := len(m.bias), m.denseFrom
-	for _, e := range x.e {
+	for _, e := range es {
 		v := float64(e.v)
 		lo, hi := m.postStart[e.id], m.postStart[e.id+1]
-		if hi-lo >= dense {
-			at := int(m.denseAt[m.placeAt[e.id]])
-			addDense(acc[:n], m.denseRows[at:at+n], v)
-			continue
-		}
 		conds, ws := m.postByte[lo:hi], m.postW[lo:hi]
 		ws = ws[:len(conds)] // one bounds check for the loop's
 		k := 0
