@@ -2,7 +2,6 @@ package memory
 
 import (
 	"context"
-	"slices"
 	"sync"
 	"time"
 
@@ -37,8 +36,10 @@ type lease struct {
 
 	turnNumber int
 	session    *domain.Session // frozen: Session hands out clones
-	history    []domain.HistoryEntry
-	created    bool
+	// historyOf are the kept turns History reads, as of the grant (see
+	// sessionEntry.newestTurns).
+	historyOf []*storedTurn
+	created   bool
 	// record is the session's lease record (Store.leases) when this lease
 	// found none (see Store.lock); unused otherwise.
 	record sessionLease
@@ -46,11 +47,11 @@ type lease struct {
 
 // LockSession implements ports.SessionLocker. A session named by channel
 // key is found or created and queued for in one step under the store's
-// lock, so retention cannot drop it in between; the session and its
-// history are read once the lease is held. A free lease (a returning
-// user's turn, as a rule) is taken and read in that same hold of the
-// lock, on one reading of the clock; only a turn that waited takes the
-// lock again.
+// lock, so retention cannot drop it in between; the session and the kept
+// turns of its history are found once the lease is held. A free lease (a
+// returning user's turn, as a rule) is taken and read in that same hold
+// of the lock, on one reading of the clock; only a turn that waited takes
+// the lock again.
 func (s *Store) LockSession(ctx context.Context, req ports.LockRequest) (ports.SessionLease, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, unavailable(err)
@@ -91,7 +92,7 @@ func (s *Store) LockSession(ctx context.Context, req ports.LockRequest) (ports.S
 		return nil, err
 	}
 	l.session, l.turnNumber, l.created = snap, snap.TurnCount+1, created
-	l.history = e.history(req.History)
+	l.historyOf = e.newestTurns(req.History)
 	return l, nil
 }
 
@@ -214,8 +215,16 @@ func (l *lease) Token() ports.LeaseToken {
 // Session implements ports.SessionLease.
 func (l *lease) Session() *domain.Session { return l.session.Clone() }
 
-// History implements ports.SessionLease.
-func (l *lease) History() []domain.HistoryEntry { return slices.Clone(l.history) }
+// History implements ports.SessionLease. The entries are made here, not
+// under the store's lock, and once a call: a holder reads them once, and
+// made at the grant they would be copied again to give the caller its own.
+func (l *lease) History() []domain.HistoryEntry {
+	out := make([]domain.HistoryEntry, len(l.historyOf))
+	for i, t := range l.historyOf {
+		out[i] = t.history()
+	}
+	return out
+}
 
 // Created implements ports.SessionLease.
 func (l *lease) Created() bool { return l.created }
