@@ -19,6 +19,9 @@ type sessionLease struct {
 	holder  int64 // fence of the current holder; 0 when free
 	expires time.Time
 	waiters []*leaseWaiter
+	// entry is the session's entry as a holder found it, for its commit
+	// (see Store.committedTo); nil until then.
+	entry *sessionEntry
 }
 
 type leaseWaiter struct {
@@ -33,13 +36,14 @@ type lease struct {
 	fence     int64
 	ttl       time.Duration
 	once      sync.Once
+	// created sits in once's padding: a lease is made every turn.
+	created bool
 
 	turnNumber int
 	session    *domain.Session // frozen: Session hands out clones
 	// historyOf are the kept turns History reads, as of the grant (see
 	// sessionEntry.newestTurns).
 	historyOf []*storedTurn
-	created   bool
 	// record is the session's lease record (Store.leases) when this lease
 	// found none (see Store.lock); unused otherwise.
 	record sessionLease
@@ -120,10 +124,12 @@ func (s *Store) lock(ctx context.Context, tenantID, sessionID string, found *ses
 		held := &lease{store: s, sessionID: sessionID, ttl: ttl}
 		s.leases[sessionID] = &held.record
 		held.fence = s.grant(&held.record, now, ttl)
+		held.record.entry = e
 		return held, e, nil
 	}
 	if l.holder == 0 {
 		fence := s.grant(l, now, ttl)
+		l.entry = e
 		return &lease{store: s, sessionID: sessionID, fence: fence, ttl: ttl}, e, nil
 	}
 	w := &leaseWaiter{ttl: ttl, granted: make(chan int64, 1)}
