@@ -272,15 +272,19 @@ type messageText struct {
 	origins []int32
 }
 
-// textRun is one distinct feature of a message: its hash, how many
-// times the message has it, and where the words it came from (each once)
-// end in origins; they start where the run before's end, or at 0.
-// Finding them takes sorting the message's features, which does not
-// depend on the matcher: a turn does it once for the policy's matcher and
-// its step's, which only look the hashes up.
+// textRun is one distinct feature of a message: its hash, its term
+// frequency (termFrequency of how many times the message has it), and
+// where the words it came from (each once) end in origins; they start
+// where the run before's end, or at 0. Finding them takes sorting the
+// message's features, which does not depend on the matcher: a turn does
+// it once for the policy's matcher and its step's, which only look the
+// hashes up. The term frequency is worked out here once for both, and
+// leaves weighRuns' loop without termFrequency's call of math.Log, around
+// which the compiler kept the loop's values in memory.
 type textRun struct {
-	h     uint64
-	n, hi int32
+	h  uint64
+	tf float64
+	hi int32
 }
 
 // readMessageText reads text with negations covering scope words.
@@ -375,7 +379,7 @@ func appendRuns(runs []textRun, origins []int32, occ []occurrence) ([]textRun, [
 				no++
 			}
 		}
-		runs[nr] = textRun{h: h, n: int32(j - i), hi: int32(no)}
+		runs[nr] = textRun{h: h, tf: termFrequency(j - i), hi: int32(no)}
 		nr++
 		i = j
 	}
@@ -422,7 +426,7 @@ func (q *messageVec) weighRuns(v *matcherVocab, runs []textRun, k int, lo int32)
 	var norm float64
 	for i := range runs {
 		r := &runs[i]
-		tf := termFrequency(int(r.n))
+		tf := r.tf
 		if id, conds, ok := v.ids.lookup(r.h); ok {
 			w := tf * v.icfByConds[conds]
 			q.e[k] = matcherEntry{id, float32(w)}

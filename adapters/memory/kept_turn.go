@@ -383,19 +383,27 @@ func (s *Store) shrinkAfter(enc *encoder, older olderAfter, newer *domain.Sessio
 	if !shrunk && base == nil {
 		return // as small as it gets
 	}
-	after, newerJSON := "", []byte(nil)
+	after := ""
 	if shrunk {
 		after = string(kept)
 	}
-	if base != nil {
-		newerJSON = bytes.Clone(base)
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// The older turn's JSON, which it lets go here, holds the newer's
+	// when it has room: a returning user's session grows by a few bytes a
+	// turn, and its JSON is then copied into the same buffer turn after
+	// turn instead of into a new one. Under the lock, once the older turn
+	// no longer holds it: nothing else reads it then (a commit reads the
+	// newest turn's and the one before, and pack waits for the lease).
+	spare := []byte(nil)
 	if t := older.t; shrunk && t.after == older.after && t.liveAfter == older.live {
 		t.after, t.delta, t.liveAfter, t.liveJSON = after, delta, nil, nil
+		spare = older.json
 	}
-	if newest := older.newest; newest.liveAfter == newer {
-		newest.liveJSON = newerJSON
+	if newest := older.newest; base != nil && newest.liveAfter == newer {
+		if cap(spare) < len(base) {
+			spare = nil
+		}
+		newest.liveJSON = append(spare[:0:cap(spare)], base...)
 	}
 }

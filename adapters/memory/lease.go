@@ -2,7 +2,6 @@ package memory
 
 import (
 	"context"
-	"slices"
 	"sync"
 	"time"
 
@@ -20,6 +19,9 @@ type sessionLease struct {
 	holder  int64 // fence of the current holder; 0 when free
 	expires time.Time
 	waiters []*leaseWaiter
+	// entry is the session's entry as a holder found it, for its commit
+	// (see Store.committedTo); nil until then.
+	entry *sessionEntry
 }
 
 type leaseWaiter struct {
@@ -34,11 +36,14 @@ type lease struct {
 	fence     int64
 	ttl       time.Duration
 	once      sync.Once
+	// created sits in once's padding: a lease is made every turn.
+	created bool
 
 	turnNumber int
 	session    *domain.Session // frozen: Session hands out clones
-	history    []domain.HistoryEntry
-	created    bool
+	// historyOf are the kept turns History reads, as of the grant (see
+	// sessionEntry.newestTurns).
+	historyOf []*storedTurn
 	// record is the session's lease record (Store.leases) when this lease
 	// found none (see Store.lock); unused otherwise.
 	record sessionLease
@@ -46,11 +51,11 @@ type lease struct {
 
 // LockSession implements ports.SessionLocker. A session named by channel
 // key is found or created and queued for in one step under the store's
-// lock, so retention cannot drop it in between; the session and its
-// history are read once the lease is held. A free lease (a returning
-// user's turn, as a rule) is taken and read in that same hold of the
-// lock, on one reading of the clock; only a turn that waited takes the
-// lock again.
+// lock, so retention cannot drop it in between; the session and the kept
+// turns of its history are found once the lease is held. A free lease (a
+// returning user's turn, as a rule) is taken and read in that same hold
+// of the lock, on one reading of the clock; only a turn that waited takes
+// the lock again.
 func (s *Store) LockSession(ctx context.Context, req ports.LockRequest) (ports.SessionLease, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, unavailable(err)
@@ -91,7 +96,7 @@ func (s *Store) LockSession(ctx context.Context, req ports.LockRequest) (ports.S
 		return nil, err
 	}
 	l.session, l.turnNumber, l.created = snap, snap.TurnCount+1, created
-	l.history = e.history(req.History)
+	l.historyOf = e.newestTurns(req.History)
 	return l, nil
 }
 
@@ -119,10 +124,12 @@ func (s *Store) lock(ctx context.Context, tenantID, sessionID string, found *ses
 		held := &lease{store: s, sessionID: sessionID, ttl: ttl}
 		s.leases[sessionID] = &held.record
 		held.fence = s.grant(&held.record, now, ttl)
+		held.record.entry = e
 		return held, e, nil
 	}
 	if l.holder == 0 {
 		fence := s.grant(l, now, ttl)
+		l.entry = e
 		return &lease{store: s, sessionID: sessionID, fence: fence, ttl: ttl}, e, nil
 	}
 	w := &leaseWaiter{ttl: ttl, granted: make(chan int64, 1)}
@@ -214,8 +221,16 @@ func (l *lease) Token() ports.LeaseToken {
 // Session implements ports.SessionLease.
 func (l *lease) Session() *domain.Session { return l.session.Clone() }
 
-// History implements ports.SessionLease.
-func (l *lease) History() []domain.HistoryEntry { return slices.Clone(l.history) }
+// History implements ports.SessionLease. The entries are made here, not
+// under the store's lock, and once a call: a holder reads them once, and
+// made at the grant they would be copied again to give the caller its own.
+func (l *lease) History() []domain.HistoryEntry {
+	out := make([]domain.HistoryEntry, len(l.historyOf))
+	for i, t := range l.historyOf {
+		out[i] = t.history()
+	}
+	return out
+}
 
 // Created implements ports.SessionLease.
 func (l *lease) Created() bool { return l.created }

@@ -54,7 +54,7 @@ var errOtherAgent = errors.New("the turn's agent is not its session's")
 func (s *Store) commit(lease ports.LeaseToken, turn *domain.Turn, kept *storedTurn, sessionAgent bool) (older olderAfter, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e, err := s.session(turn.TenantID, turn.SessionID)
+	e, l, err := s.committedTo(lease, turn)
 	if err != nil {
 		return older, err
 	}
@@ -69,7 +69,7 @@ func (s *Store) commit(lease ports.LeaseToken, turn *domain.Turn, kept *storedTu
 			return older, &ports.AnsweredError{TurnID: other}
 		}
 	}
-	if l := s.leases[turn.SessionID]; l == nil || l.holder != lease.Fence || lease.SessionID != turn.SessionID {
+	if l == nil || l.holder != lease.Fence || lease.SessionID != turn.SessionID {
 		return older, busy("session %s: the lease of this turn was taken over", turn.SessionID)
 	}
 	stored, err := s.current(e)
@@ -98,6 +98,21 @@ func (s *Store) commit(lease ports.LeaseToken, turn *domain.Turn, kept *storedTu
 	older = e.shrinkable(st, s.retention.MaxTurns)
 	older.newest = st
 	return older, nil
+}
+
+// committedTo returns the session turn is committed to, as Store.session
+// would: the entry its lease was taken on while the lease is still the
+// caller's and the entry in the store (a session under lease is never
+// packed, and an entry gone never comes back), without a look-up into the
+// map of every session in use; else as Store.session finds it. l is the
+// session's lease record, if any. The caller holds s.mu.
+func (s *Store) committedTo(lease ports.LeaseToken, turn *domain.Turn) (e *sessionEntry, l *sessionLease, err error) {
+	l = s.leases[turn.SessionID]
+	if l != nil && l.holder == lease.Fence && l.entry != nil && !l.entry.gone && l.entry.tenant() == turn.TenantID {
+		return l.entry, l, nil
+	}
+	e, err = s.session(turn.TenantID, turn.SessionID)
+	return e, l, err
 }
 
 // keeps reports whether e keeps turn id as its turn number: what
@@ -302,6 +317,24 @@ func (s *Store) RecentHistory(ctx context.Context, tenantID, sessionID string, n
 		return []domain.HistoryEntry{}, nil
 	}
 	return e.history(n), nil
+}
+
+// newestTurns copies the pointers to the newest n kept turns, oldest
+// first, for a lease to read their history entries once the store's lock
+// is let go (see lease.History): what an entry reads of a kept turn (its
+// number and text) never changes, but for the first turn, which the entry
+// holds in itself and retention empties in place (see Store.keep), so the
+// lease reads a copy of that one. The caller holds the store's lock.
+func (e *sessionEntry) newestTurns(n int) []*storedTurn {
+	if n <= 0 || len(e.turns) == 0 {
+		return nil
+	}
+	newest := slices.Clone(e.turns[max(0, len(e.turns)-n):])
+	if newest[0] == &e.firstTurn {
+		first := e.firstTurn
+		newest[0] = &first
+	}
+	return newest
 }
 
 // history copies the entries of the newest n kept turns, oldest first; the
