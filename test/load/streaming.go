@@ -115,17 +115,38 @@ func measureStreaming(tap *streamTap, focalURL string, runs int, waitQuiet func(
 		m.void = "warm-up stream through Focal: " + err.Error()
 		return m
 	}
-	for i := range runs {
+	m.runs, m.void = collectRuns(runs, waitQuiet, func(i int) streamingRun { return streamingOnce(tap, focalURL, tok, i) })
+	return m
+}
+
+// delayTargetMS is the added delay per token a run's p99 must stay
+// within; a run on a host that woke the model's own sleeps later than
+// that at p99 cannot tell Focal's delay from the host's.
+const delayTargetMS = 2.0
+
+// collectRuns runs once, each run after waitQuiet, until runs of them are
+// valid or 2×runs have been tried. A run whose model gaps were late by
+// more than delayTargetMS at p99 is thrown out and another tried: every
+// figure of it, Focal's and the straight streams', carries the host's
+// lateness, and the target is smaller than that.
+func collectRuns(runs int, waitQuiet func() (settling, error), once func(i int) streamingRun) ([]streamingRun, string) {
+	var out []streamingRun
+	for i, valid := 0, 0; i < 2*runs && valid < runs; i++ {
 		settled, err := waitQuiet()
 		if err != nil {
-			m.void = err.Error()
-			return m
+			return out, err.Error()
 		}
-		r := streamingOnce(tap, focalURL, tok, i)
+		r := once(i)
 		r.settled = settled
-		m.runs = append(m.runs, r)
+		if late := p99Of(r.modelLate); r.void == "" && late > delayTargetMS {
+			r.void = fmt.Sprintf("the model's own token gaps were %.3f ms late at p99, beyond the %g ms target: the host, not Focal, set this run's figures", late, delayTargetMS)
+		}
+		if r.void == "" {
+			valid++
+		}
+		out = append(out, r)
 	}
-	return m
+	return out, ""
 }
 
 // streamingOnce is one run: streamsPerRun streams, every directEvery-th
@@ -301,7 +322,7 @@ func p99Of(xs []float64) float64 { return percentile(xs, 0.99) }
 // the valid runs, each run's figure beside it.
 func (m streamingMeasure) targets() []targetRow {
 	ttft := targetRow{target: "time to first token = model's + ≤ 5 ms"}
-	delay := targetRow{target: "added delay per token p99 ≤ 2 ms"}
+	delay := targetRow{target: fmt.Sprintf("added delay per token p99 ≤ %g ms", delayTargetMS)}
 	if why := m.voidReason(); why != "" {
 		ttft.measured, ttft.compare, ttft.status = why, "—", void
 		delay.measured, delay.compare, delay.status = why, "—", void
@@ -317,14 +338,14 @@ func (m streamingMeasure) targets() []targetRow {
 	delay.compare = fmt.Sprintf("straight from the model: p99 %.3f ms (per run: %s ms); the model's own token gaps: p99 %.3f ms late (per run: %s ms)",
 		m.medianRun(func(r streamingRun) float64 { return p99Of(r.direct) }), m.perRun(func(r streamingRun) float64 { return p99Of(r.direct) }, "%.3f"),
 		m.medianRun(func(r streamingRun) float64 { return p99Of(r.modelLate) }), m.perRun(func(r streamingRun) float64 { return p99Of(r.modelLate) }, "%.3f"))
-	delay.status = judge(p99 <= 2, "")
+	delay.status = judge(p99 <= delayTargetMS, "")
 	return []targetRow{ttft, delay}
 }
 
 // details is the section's explanation and its runs one by one.
 func (m streamingMeasure) details() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "## Streaming\n\n%d runs of %d streamed turns, each run begun on a quiet machine (all processes together at most %.0f%% of one core over %s, waiting %s at most), after one warm-up stream each way: the fake model (OpenAI wire format, first token after %s, then a token every %s, %d tokens) answered %d of each run's turns through Focal and %d (one in %d) the same request sent straight to it. Both reach the model through a tap in the bench process that notes when it passes each delta on, on the clock the client reads its events by: a token's delay is from the tap passing the model's delta on to the client reading its event, in the same stream, and includes one loopback hop and the client's read, which a client of the model pays too (the straight streams' delay). The verdict is on the median of the runs' p99 over Focal's tokens; a run with a stream that failed, answered other than 200, ended without its done event (or `[DONE]`) or read another number of tokens than the model sent is thrown out. The model's own gaps are the tap's gaps between deltas beyond %s: how late a process that only sleeps is woken on this machine. A straight stream's client is the process that passed the delta on; a token through Focal waits for Focal's process to be scheduled too, so in a run where the model's own gaps are late by more than the target at p99 the host, not only Focal, is in Focal's p99. The agent has no constraints, so nothing is held back.\n",
+	fmt.Fprintf(&b, "## Streaming\n\n%d runs of %d streamed turns, each run begun on a quiet machine (all processes together at most %.0f%% of one core over %s, waiting %s at most), after one warm-up stream each way: the fake model (OpenAI wire format, first token after %s, then a token every %s, %d tokens) answered %d of each run's turns through Focal and %d (one in %d) the same request sent straight to it. Both reach the model through a tap in the bench process that notes when it passes each delta on, on the clock the client reads its events by: a token's delay is from the tap passing the model's delta on to the client reading its event, in the same stream, and includes one loopback hop and the client's read, which a client of the model pays too (the straight streams' delay). The verdict is on the median of the runs' p99 over Focal's tokens; a run with a stream that failed, answered other than 200, ended without its done event (or `[DONE]`) or read another number of tokens than the model sent is thrown out. The model's own gaps are the tap's gaps between deltas beyond %s: how late a process that only sleeps is woken on this machine. A straight stream's client is the process that passed the delta on; a token through Focal waits for Focal's process to be scheduled too, so a run where the model's own gaps are late by more than the target at p99 measured the host, not Focal, and is thrown out too; runs go on until as many as asked for are valid or twice that many were tried. The agent has no constraints, so nothing is held back.\n",
 		len(m.runs), streamsPerRun, 100*quietBusy, quietWindow, quietLimit, streamFirstToken, streamInterval, streamTokens, streamsPerRun-streamsPerRun/directEvery,
 		streamsPerRun/directEvery, directEvery, streamInterval)
 	if m.void != "" {

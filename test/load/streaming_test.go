@@ -136,3 +136,32 @@ func TestTapNotesEachDeltaBeforeTheClientReadsIt(t *testing.T) {
 	_, _, err = tapped(tap, func() (streamRun, error) { return streamDirect(tap.url) })
 	require.ErrorContains(t, err, "without [DONE]", "a stream cut short is no stream")
 }
+
+// A run on a host that woke the model's own sleeps later than the target
+// at p99 is thrown out and another tried, up to twice the runs asked for;
+// a run on a quiet host counts whatever its figures.
+func TestARunOnALateHostIsThrownOutAndAnotherTried(t *testing.T) {
+	quiet := func() (settling, error) { return settling{waited: time.Second, quiet: true}, nil }
+	late := streamingRunWith(0.5)
+	late.modelLate = []float64{3.1, 3.1}
+	slowButQuiet := streamingRunWith(4)
+	seq := []streamingRun{late, streamingRunWith(1.2), late, slowButQuiet, streamingRunWith(1.4)}
+	var tried []int
+	runs, why := collectRuns(3, quiet, func(i int) streamingRun { tried = append(tried, i); return seq[i] })
+	require.Empty(t, why)
+	require.Equal(t, []int{0, 1, 2, 3, 4}, tried, "runs go on until three are valid")
+	require.Contains(t, runs[0].void, "model's own token gaps were 3.100 ms late at p99, beyond the 2 ms target")
+	require.Empty(t, runs[3].void, "Focal's own slowness is a figure, not a void")
+
+	m := streamingMeasure{runs: runs}
+	row := verdictOf(t, streamingReport(m), streamDelayTarget)
+	require.Equal(t, met, row.status, row.measured)
+	require.Contains(t, row.measured, "p99 1.400 ms (per run: void, 1.200, void, 4.000, 1.400 ms)")
+
+	tried = nil
+	runs, why = collectRuns(3, quiet, func(i int) streamingRun { tried = append(tried, i); return late })
+	require.Empty(t, why)
+	require.Len(t, tried, 6, "no more than twice the runs asked for")
+	require.Equal(t, void, verdictOf(t, streamingReport(streamingMeasure{runs: runs}), streamDelayTarget).status,
+		"a host late in every run measures nothing")
+}
