@@ -27,6 +27,25 @@ finish() {
 }
 trap finish EXIT
 
+# A clean machine's run was measured to take some 7 GiB of disk at its
+# peak: the Go module and build caches (race and plain builds), the race
+# test binaries under TMPDIR (the browser tests' alone ~200 MB), Chromium,
+# the npm tools and the test servers' data. A CI run once ran out of disk
+# half-way through go test, with dozens of link errors; say so at once
+# instead, with what is free and where.
+step "disk space"
+need_kib=$((7 * 1024 * 1024))
+have_kib=$(du -sk "$(go env GOCACHE)" "$(go env GOMODCACHE)" 2>/dev/null | awk '{s += $1} END {print s + 0}')
+need_kib=$((need_kib - have_kib < 2 * 1024 * 1024 ? 2 * 1024 * 1024 : need_kib - have_kib))
+for dir in . "${TMPDIR:-/tmp}" "$(dirname "$(go env GOCACHE)")"; do
+	free_kib=$(df -Pk "$dir" | awk 'NR == 2 {print $4}')
+	printf '%s: %d MiB free\n' "$dir" $((free_kib / 1024))
+	if ((free_kib < need_kib)); then
+		echo "make test: $dir has $((free_kib / 1024)) MiB free; a run needs about $((need_kib / 1024)) MiB more than the Go caches hold ($((have_kib / 1024)) MiB)" >&2
+		exit 1
+	fi
+done
+
 step "lint (scripts/lint.sh: gofmt, go vet, staticcheck, function shape, dependency direction)"
 scripts/lint.sh
 
