@@ -105,6 +105,9 @@ func (d *deltaMatcher) next(lit, t, expect int) deltaMatch {
 	if d.aheadOf != lit+1 || d.ahead.n > 0 && d.ahead.start < t {
 		d.ahead, d.aheadOf = d.resumed(t, expect+t-lit), lit+1
 		if d.ahead.n == 0 && !d.indexOnly {
+			d.ahead = d.nearby(t, expect+t-lit)
+		}
+		if d.ahead.n == 0 && !d.indexOnly {
 			d.ahead = d.shifted(lit, t, expect+t-lit)
 		}
 		// Fewer than deltaLongEnough bytes from the end (the session's
@@ -141,10 +144,32 @@ func (d *deltaMatcher) next(lit, t, expect int) deltaMatch {
 // bytes after t start on the diagonal through t and from, if any: what
 // follows bytes changed in place, the commonest change.
 // (measured up to that length only).
-func (d *deltaMatcher) resumed(t, from int) deltaMatch {
+func (d *deltaMatcher) resumed(t, from int) deltaMatch { return d.resumedOn(t, from, sameDiagonal) }
+
+// nearby is resumed on the diagonals a byte or two either side of from's:
+// what follows a number that gained or lost a digit (a count reaching
+// 10), the next commonest change.
+func (d *deltaMatcher) nearby(t, from int) deltaMatch { return d.resumedOn(t, from, nearDiagonals) }
+
+// The diagonals resumed and nearby look on, as shifts from the one
+// through t and from, in order.
+var sameDiagonal, nearDiagonals = []int{0}, []int{1, -1, 2, -2}
+
+// resumedOn returns the first match of deltaLongEnough bytes that starts
+// at one of the next few bytes after t, nearest first, on one of the
+// diagonals shifted by shifts from the one through t and from. Most
+// starts are ruled out on their first 8 bytes, compared at once.
+func (d *deltaMatcher) resumedOn(t, from int, shifts []int) deltaMatch {
 	for j := 1; j <= deltaMinMatch && t+j+deltaLongEnough <= len(d.target); j++ {
-		if m := startingAt(d.base, d.target[:t+j+deltaLongEnough], t+j, from+j, deltaLongEnough); m.n > 0 {
-			return m
+		w := binary.LittleEndian.Uint64(d.target[t+j:])
+		for _, shift := range shifts {
+			at := from + j + shift
+			if at < 0 || at+deltaLongEnough > len(d.base) || binary.LittleEndian.Uint64(d.base[at:]) != w {
+				continue
+			}
+			if m := startingAt(d.base, d.target[:t+j+deltaLongEnough], t+j, at, deltaLongEnough); m.n > 0 {
+				return m
+			}
 		}
 	}
 	return deltaMatch{}
