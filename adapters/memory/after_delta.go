@@ -144,35 +144,40 @@ func (d *deltaMatcher) next(lit, t, expect int) deltaMatch {
 // bytes after t start on the diagonal through t and from, if any: what
 // follows bytes changed in place, the commonest change.
 // (measured up to that length only).
-func (d *deltaMatcher) resumed(t, from int) deltaMatch { return d.resumedOn(t, from, sameDiagonal) }
-
-// nearby is resumed on the diagonals a byte or two either side of from's:
-// what follows a number that gained or lost a digit (a count reaching
-// 10), the next commonest change.
-func (d *deltaMatcher) nearby(t, from int) deltaMatch { return d.resumedOn(t, from, nearDiagonals) }
-
-// The diagonals resumed and nearby look on, as shifts from the one
-// through t and from, in order.
-var sameDiagonal, nearDiagonals = []int{0}, []int{1, -1, 2, -2}
-
-// resumedOn returns the first match of deltaLongEnough bytes that starts
-// at one of the next few bytes after t, nearest first, on one of the
-// diagonals shifted by shifts from the one through t and from. Most
-// starts are ruled out on their first 8 bytes, compared at once.
-func (d *deltaMatcher) resumedOn(t, from int, shifts []int) deltaMatch {
+func (d *deltaMatcher) resumed(t, from int) deltaMatch {
 	for j := 1; j <= deltaMinMatch && t+j+deltaLongEnough <= len(d.target); j++ {
-		w := binary.LittleEndian.Uint64(d.target[t+j:])
-		for _, shift := range shifts {
-			at := from + j + shift
-			if at < 0 || at+deltaLongEnough > len(d.base) || binary.LittleEndian.Uint64(d.base[at:]) != w {
-				continue
-			}
-			if m := startingAt(d.base, d.target[:t+j+deltaLongEnough], t+j, at, deltaLongEnough); m.n > 0 {
-				return m
-			}
+		// Most starts are ruled out on their first 8 bytes, compared at
+		// once.
+		at := from + j
+		if at+deltaLongEnough > len(d.base) || binary.LittleEndian.Uint64(d.base[at:]) != binary.LittleEndian.Uint64(d.target[t+j:]) {
+			continue
+		}
+		if m := startingAt(d.base, d.target[:t+j+deltaLongEnough], t+j, at, deltaLongEnough); m.n > 0 {
+			return m
 		}
 	}
 	return deltaMatch{}
+}
+
+// nearby returns the match of deltaLongEnough bytes that starts past the
+// digits at t in the target and at from in the base, if any: what follows
+// a number that gained or lost a digit (a count reaching 10), or changed
+// in more digits than resumed looks past (a time's nanoseconds), the next
+// commonest change after those in place. One comparison, no more.
+func (d *deltaMatcher) nearby(t, from int) deltaMatch {
+	at, to := pastDigits(d.target, t), pastDigits(d.base, from)
+	if at == t && to == from || at+deltaLongEnough > len(d.target) {
+		return deltaMatch{}
+	}
+	return startingAt(d.base, d.target[:at+deltaLongEnough], at, to, deltaLongEnough)
+}
+
+// pastDigits returns where the run of decimal digits at i in b ends.
+func pastDigits(b []byte, i int) int {
+	for i >= 0 && i < len(b) && b[i]-'0' < 10 {
+		i++
+	}
+	return i
 }
 
 // shifted returns the match of the deltaMinMatch bytes at t that the

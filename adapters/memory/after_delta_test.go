@@ -45,8 +45,8 @@ func TestAfterDeltaRebuildsTheOlderJSON(t *testing.T) {
 }
 
 // Past a count that gained or lost a digit since the older session (turn
-// 9 to 10), the copy resumes a byte off where the last one left off:
-// nearby finds it without indexing the base.
+// 9 to 10), the copy resumes past the digits, a byte off where the last
+// one left off: nearby finds it without indexing the base.
 func TestAfterDeltaResumesPastACountGainingADigit(t *testing.T) {
 	nine := `{"id":"s1","turn_count":9,"rule_fires":{"r1":{"count":3,"last_turn":7}},"version":8}`
 	ten := strings.Replace(nine, ":9,", ":10,", 1)
