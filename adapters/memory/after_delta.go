@@ -105,6 +105,9 @@ func (d *deltaMatcher) next(lit, t, expect int) deltaMatch {
 	if d.aheadOf != lit+1 || d.ahead.n > 0 && d.ahead.start < t {
 		d.ahead, d.aheadOf = d.resumed(t, expect+t-lit), lit+1
 		if d.ahead.n == 0 && !d.indexOnly {
+			d.ahead = d.nearby(t, expect+t-lit)
+		}
+		if d.ahead.n == 0 && !d.indexOnly {
 			d.ahead = d.shifted(lit, t, expect+t-lit)
 		}
 		// Fewer than deltaLongEnough bytes from the end (the session's
@@ -143,11 +146,38 @@ func (d *deltaMatcher) next(lit, t, expect int) deltaMatch {
 // (measured up to that length only).
 func (d *deltaMatcher) resumed(t, from int) deltaMatch {
 	for j := 1; j <= deltaMinMatch && t+j+deltaLongEnough <= len(d.target); j++ {
-		if m := startingAt(d.base, d.target[:t+j+deltaLongEnough], t+j, from+j, deltaLongEnough); m.n > 0 {
+		// Most starts are ruled out on their first 8 bytes, compared at
+		// once.
+		at := from + j
+		if at+deltaLongEnough > len(d.base) || binary.LittleEndian.Uint64(d.base[at:]) != binary.LittleEndian.Uint64(d.target[t+j:]) {
+			continue
+		}
+		if m := startingAt(d.base, d.target[:t+j+deltaLongEnough], t+j, at, deltaLongEnough); m.n > 0 {
 			return m
 		}
 	}
 	return deltaMatch{}
+}
+
+// nearby returns the match of deltaLongEnough bytes that starts past the
+// digits at t in the target and at from in the base, if any: what follows
+// a number that gained or lost a digit (a count reaching 10), or changed
+// in more digits than resumed looks past (a time's nanoseconds), the next
+// commonest change after those in place. One comparison, no more.
+func (d *deltaMatcher) nearby(t, from int) deltaMatch {
+	at, to := pastDigits(d.target, t), pastDigits(d.base, from)
+	if at == t && to == from || at+deltaLongEnough > len(d.target) {
+		return deltaMatch{}
+	}
+	return startingAt(d.base, d.target[:at+deltaLongEnough], at, to, deltaLongEnough)
+}
+
+// pastDigits returns where the run of decimal digits at i in b ends.
+func pastDigits(b []byte, i int) int {
+	for i >= 0 && i < len(b) && b[i]-'0' < 10 {
+		i++
+	}
+	return i
 }
 
 // shifted returns the match of the deltaMinMatch bytes at t that the
@@ -279,19 +309,34 @@ func deltaHash(b []byte, shift int) uint64 {
 }
 
 // commonPrefix is how many bytes a and b have in common from their start.
+// Past the first 8 bytes it compares whole blocks of commonBlock bytes
+// with the runtime's vectorized equality while they match: most of a
+// session's JSON runs the same in the two, hundreds of bytes at a time.
 func commonPrefix(a, b []byte) int {
-	n := 0
-	for len(a)-n >= 8 && len(b)-n >= 8 {
+	n, m := 0, min(len(a), len(b))
+	if m >= 8 {
+		if x := binary.LittleEndian.Uint64(a) ^ binary.LittleEndian.Uint64(b); x != 0 {
+			return bits.TrailingZeros64(x) / 8
+		}
+		n = 8
+		for n+commonBlock <= m && string(a[n:n+commonBlock]) == string(b[n:n+commonBlock]) {
+			n += commonBlock
+		}
+	}
+	for m-n >= 8 {
 		if x := binary.LittleEndian.Uint64(a[n:]) ^ binary.LittleEndian.Uint64(b[n:]); x != 0 {
 			return n + bits.TrailingZeros64(x)/8
 		}
 		n += 8
 	}
-	for n < len(a) && n < len(b) && a[n] == b[n] {
+	for n < m && a[n] == b[n] {
 		n++
 	}
 	return n
 }
+
+// commonBlock is how many bytes commonPrefix compares at a time.
+const commonBlock = 64
 
 // applyDelta appends to dst[:0] what delta, made by appendDelta, rebuilds
 // from base.

@@ -35,9 +35,34 @@ func TestAfterDeltaRebuildsTheOlderJSON(t *testing.T) {
 		{"one rule less, counts lower", grown, `{"id":"s1","turn_count":6,"rule_fires":{"r1":{"count":2,"last_turn":6}},"version":7}`},
 		{"older is bigger", `{"a":1}`, strings.Repeat(`{"a":1}`, 50)},
 		{"shifted by one", "0123456789abcdefghijklmnopqrstuvwxyz", "_0123456789abcdefghijklmnopqrstuvwxyz"},
+		{"a count gaining a digit", strings.Replace(grown, `"turn_count":7`, `"turn_count":10`, 1), grown},
+		{"a count losing a digit", grown, strings.Replace(grown, `"turn_count":7`, `"turn_count":10`, 1)},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			requireDeltaRoundTrip(t, []byte(c.base), []byte(c.target))
+		})
+	}
+}
+
+// Past a count that gained or lost a digit since the older session (turn
+// 9 to 10), the copy resumes past the digits, a byte off where the last
+// one left off: nearby finds it without indexing the base.
+func TestAfterDeltaResumesPastACountGainingADigit(t *testing.T) {
+	nine := `{"id":"s1","turn_count":9,"rule_fires":{"r1":{"count":3,"last_turn":7}},"version":8}`
+	ten := strings.Replace(nine, ":9,", ":10,", 1)
+	at := strings.Index(nine, ":9,") + 1
+	for _, c := range []struct {
+		name, base, target string
+		want               deltaMatch
+	}{
+		{"gained", ten, nine, deltaMatch{start: at + 1, from: at + 2, n: deltaLongEnough}},
+		{"lost", nine, ten, deltaMatch{start: at + 2, from: at + 1, n: deltaLongEnough}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := deltaMatcher{base: []byte(c.base), target: []byte(c.target)}
+			require.Equal(t, deltaMatch{}, d.resumed(at, at))
+			require.Equal(t, c.want, d.nearby(at, at))
+			requireDeltaRoundTrip(t, d.base, d.target)
 		})
 	}
 }

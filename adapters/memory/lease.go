@@ -42,8 +42,10 @@ type lease struct {
 	turnNumber int
 	session    *domain.Session // frozen: Session hands out clones
 	// historyOf are the kept turns History reads, as of the grant (see
-	// sessionEntry.newestTurns).
+	// sessionEntry.newestTurns), in newest when they fit: a lease is made
+	// every turn, and the copy with it.
 	historyOf []*storedTurn
+	newest    [domain.DefaultHistoryTurns]*storedTurn
 	// record is the session's lease record (Store.leases) when this lease
 	// found none (see Store.lock); unused otherwise.
 	record sessionLease
@@ -96,7 +98,7 @@ func (s *Store) LockSession(ctx context.Context, req ports.LockRequest) (ports.S
 		return nil, err
 	}
 	l.session, l.turnNumber, l.created = snap, snap.TurnCount+1, created
-	l.historyOf = e.newestTurns(req.History)
+	l.historyOf = e.newestTurns(req.History, l.newest[:0])
 	return l, nil
 }
 

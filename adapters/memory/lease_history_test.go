@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -47,6 +48,36 @@ func TestLeaseHistoryOutlivesRetentionOfTheFirstTurn(t *testing.T) {
 
 	require.Equal(t, []domain.HistoryEntry{first.History()}, stuck.History(), "the history as of the grant")
 	require.NoError(t, stuck.Release(t.Context()))
+}
+
+// A lease's history is the newest kept turns RecentHistory lists, as many
+// as asked for: those the lease holds in itself (up to the default) and
+// more.
+func TestLeaseHistoryHoldsAnyNumberOfTurns(t *testing.T) {
+	c := clock.NewFake()
+	s := New(c)
+	k := domain.ChannelKey{TenantID: "t", AgentID: "a", Channel: "web", UserChannelID: "u"}
+	req := ports.LockRequest{TenantID: "t", Candidate: domain.NewSession("s1", k, c.Now()), History: 1, Wait: time.Second, TTL: time.Minute}
+	for n := range 14 {
+		l, err := s.LockSession(t.Context(), req)
+		require.NoError(t, err)
+		tok, after := l.Token(), l.Session()
+		after.AdvanceTurn(tok.TurnNumber, c.Now())
+		require.NoError(t, s.CommitTurn(t.Context(), tok, &domain.Turn{ID: fmt.Sprint("turn-", n), TenantID: "t", AgentID: "a", SessionID: "s1",
+			TurnNumber: tok.TurnNumber, Message: fmt.Sprint("message ", n), Status: domain.TurnCompleted,
+			Explanation: domain.NewExplanation(), SessionAfter: after}))
+		require.NoError(t, l.Release(t.Context()))
+	}
+	for _, n := range []int{1, domain.DefaultHistoryTurns, domain.DefaultHistoryTurns + 1, 20} {
+		req.History = n
+		l, err := s.LockSession(t.Context(), req)
+		require.NoError(t, err)
+		want, err := s.RecentHistory(t.Context(), "t", "s1", n)
+		require.NoError(t, err)
+		require.Len(t, want, min(n, 14))
+		require.Equal(t, want, l.History(), "history of %d", n)
+		require.NoError(t, l.Release(t.Context()))
+	}
 }
 
 // A commit finds its session through its lease only while the session

@@ -319,17 +319,18 @@ func (s *Store) RecentHistory(ctx context.Context, tenantID, sessionID string, n
 	return e.history(n), nil
 }
 
-// newestTurns copies the pointers to the newest n kept turns, oldest
-// first, for a lease to read their history entries once the store's lock
-// is let go (see lease.History): what an entry reads of a kept turn (its
-// number and text) never changes, but for the first turn, which the entry
-// holds in itself and retention empties in place (see Store.keep), so the
-// lease reads a copy of that one. The caller holds the store's lock.
-func (e *sessionEntry) newestTurns(n int) []*storedTurn {
+// newestTurns appends to into the pointers to the newest n kept turns,
+// oldest first, for a lease to read their history entries once the
+// store's lock is let go (see lease.History): what an entry reads of a
+// kept turn (its number and text) never changes, but for the first turn,
+// which the entry holds in itself and retention empties in place (see
+// Store.keep), so the lease reads a copy of that one. The caller holds
+// the store's lock.
+func (e *sessionEntry) newestTurns(n int, into []*storedTurn) []*storedTurn {
 	if n <= 0 || len(e.turns) == 0 {
 		return nil
 	}
-	newest := slices.Clone(e.turns[max(0, len(e.turns)-n):])
+	newest := append(into, e.turns[max(0, len(e.turns)-n):]...)
 	if newest[0] == &e.firstTurn {
 		first := e.firstTurn
 		newest[0] = &first
