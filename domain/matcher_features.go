@@ -45,10 +45,14 @@ func newFeatureTable(ids map[uint64]int32, conds []int) featureTable {
 // that hashes differing only in their high bits spread too. The shift is
 // masked to what it is anyway, below 64, which spares each lookup the
 // instructions making a shift of 64 or more give 0.
-func (t *featureTable) home(h uint64) uint64 { return (h * 0x9e3779b97f4a7c15) >> (t.shift & 63) }
+func (t *featureTable) home(h uint64) uint64 { return (h * featureMix) >> (t.shift & 63) }
+
+// featureMix is home's Fibonacci hashing multiplier, 2⁶⁴ over the golden
+// ratio.
+const featureMix = 0x9e3779b97f4a7c15
 
 // lookup is h's id and how many conditions have it, and whether training
-// saw h.
+// saw h. weighRuns has its probe written out, for its loop's registers.
 func (t *featureTable) lookup(h uint64) (id, conds int32, ok bool) {
 	mask := uint64(len(t.slots) - 1)
 	for i := t.home(h); ; i = (i + 1) & mask {

@@ -274,17 +274,17 @@ type messageText struct {
 
 // textRun is one distinct feature of a message: its hash, its term
 // frequency (termFrequency of how many times the message has it), and
-// where the words it came from (each once) end in origins; they start
-// where the run before's end, or at 0. Finding them takes sorting the
+// where the words it came from (each once) are in origins, which is
+// what a vector's entry for it keeps. Finding them takes sorting the
 // message's features, which does not depend on the matcher: a turn does
 // it once for the policy's matcher and its step's, which only look the
 // hashes up. The term frequency is worked out here once for both, and
 // leaves weighRuns' loop without termFrequency's call of math.Log, around
 // which the compiler kept the loop's values in memory.
 type textRun struct {
-	h  uint64
-	tf float64
-	hi int32
+	h    uint64
+	tf   float64
+	span originSpan
 }
 
 // readMessageText reads text with negations covering scope words.
@@ -367,6 +367,7 @@ func appendRuns(runs []textRun, origins []int32, occ []occurrence) ([]textRun, [
 	// stack around each append's call to grow, which never came.
 	nr, no := len(runs), len(origins)
 	runs, origins = slices.Grow(runs, len(occ))[:nr+len(occ)], slices.Grow(origins, len(occ))[:no+len(occ)]
+	lo := int32(no) // where the run's words start
 	for i := 0; i < len(occ); {
 		h, o := occ[i].h, occ[i].origin
 		origins[no] = o
@@ -379,7 +380,8 @@ func appendRuns(runs []textRun, origins []int32, occ []occurrence) ([]textRun, [
 				no++
 			}
 		}
-		runs[nr] = textRun{h: h, tf: termFrequency(j - i), hi: int32(no)}
+		runs[nr] = textRun{h: h, tf: termFrequency(j - i), span: originSpan{lo, int32(no)}}
+		lo = int32(no)
 		nr++
 		i = j
 	}
@@ -407,39 +409,54 @@ func (v *matcherVocab) messageVector(t *messageText, buf *vecBuffer) messageVec 
 		buf.spans = make([]originSpan, 0, n)
 	}
 	q := messageVec{matcherVec: matcherVec{e: buf.e[:n]}, spans: buf.spans[:n], origins: t.origins}
-	k := q.weighRuns(v, t.runs[0], 0, 0)
+	k := q.weighRuns(v, t.runs[0], 0)
 	q.nWords = k
-	var lo int32
-	if w := t.runs[0]; len(w) > 0 {
-		lo = w[len(w)-1].hi
-	}
-	k = q.weighRuns(v, t.runs[1], k, lo)
+	k = q.weighRuns(v, t.runs[1], k)
 	q.e, q.spans = q.e[:k], q.spans[:k]
 	return q
 }
 
 // weighRuns sets q's entries from k on to one block's features, in the
-// order of runs, whose words start at lo in q.origins, and returns where
-// the block's entries end. q's arrays have room for one entry a run.
-func (q *messageVec) weighRuns(v *matcherVocab, runs []textRun, k int, lo int32) int {
-	start := k
+// order of runs, and returns where the block's entries end. q's arrays
+// have room for one entry a run.
+//
+// Its loop is a turn's every distinct feature, twice (the policy's
+// matcher's vector and its step's), and is written for the compiler to
+// keep what it can in registers: what it reads of v and q is in locals
+// (read through v and q, it was loaded again for each feature, as the
+// writes to q's arrays might have changed it), the table's probe is
+// written out here rather than called (featureTable.lookup, as an inlined
+// method of a copy of the table, cost 2 % more), spans shares es's length, and each run brings its words' span rather than
+// the loop carrying where they start.
+func (q *messageVec) weighRuns(v *matcherVocab, runs []textRun, k int) int {
+	es := q.e[k:]
+	spans := q.spans[k:]
+	spans = spans[:len(es)] // one bounds check for both
+	slots, shift := v.ids.slots, v.ids.shift&63
+	icf, unknown := v.icfByConds, v.unknownWeight
 	var norm float64
+	n := 0
 	for i := range runs {
 		r := &runs[i]
-		tf := r.tf
-		if id, conds, ok := v.ids.lookup(r.h); ok {
-			w := tf * v.icfByConds[conds]
-			q.e[k] = matcherEntry{id, float32(w)}
-			q.spans[k] = originSpan{lo, r.hi}
-			k++
-			norm += w * w
-		} else {
-			norm += (tf * v.unknownWeight) * (tf * v.unknownWeight)
+		h := r.h
+		p := (h * featureMix) >> shift // featureTable.lookup's probe
+		s := &slots[p]
+		for s.id != 0 && s.h != h {
+			p = (p + 1) & uint64(len(slots)-1)
+			s = &slots[p]
 		}
-		lo = r.hi
+		if s.id == 0 {
+			norm += (r.tf * unknown) * (r.tf * unknown)
+			continue
+		}
+		w := r.tf * icf[s.conds]
+		es[n] = matcherEntry{s.id - 1, float32(w)}
+		spans[n] = r.span
+		n++
+		norm += w * w
 	}
-	scaleEntries(q.e[start:k], norm)
-	return k
+	scaleEntries(es[:n], norm)
+	return k + n
 }
 
 // occurrence is one of a message's features: its hash, and the word it
