@@ -2,6 +2,8 @@
 
 package domain
 
+import "unsafe"
+
 // addDense adds v times each weight of row to acc at the same place: on
 // this architecture, as addDenseGo.
 func addDense(acc []float64, row []float32, v float64) { addDenseGo(acc, row, v) }
@@ -9,8 +11,9 @@ func addDense(acc []float64, row []float32, v float64) { addDenseGo(acc, row, v)
 // denseFMA is false here, with no vector kernel for addDense to run.
 var denseFMA = false
 
-// addDenseFMA is never called here (denseFMA is false): denseMargins,
-// which calls the kernel itself, needs the name.
+// addDenseFMA is the kernel's signature over addDenseGo, for
+// denseMargins, which names the kernel: never called here, as denseFMA is
+// false, but the plain sum if it were.
 func addDenseFMA(acc *float64, row *float32, n int, v float64) {
-	panic("domain: no vector kernel on this architecture")
+	addDenseGo(unsafe.Slice(acc, n), unsafe.Slice(row, n), v)
 }
