@@ -367,25 +367,72 @@ func appendRuns(runs []textRun, origins []int32, occ []occurrence) ([]textRun, [
 	// stack around each append's call to grow, which never came.
 	nr, no := len(runs), len(origins)
 	runs, origins = slices.Grow(runs, len(occ))[:nr+len(occ)], slices.Grow(origins, len(occ))[:no+len(occ)]
-	lo := int32(no) // where the run's words start
-	for i := 0; i < len(occ); {
+	k, end, long := writeRuns(runs[nr:], origins, no, occ)
+	if long {
+		longRuns(runs[nr:nr+k], occ)
+	}
+	return runs[:nr+k], origins[:end]
+}
+
+// writeRuns is appendRuns' loop: it writes occ's runs to out and their
+// words to origins from no on, and returns how many runs and where the
+// words end, and whether a run was too long for termFrequency's table
+// (its term frequency left at 0 for longRuns), which a message's hardly
+// is. Each occurrence either starts a run, as nine in ten of a
+// message's do (termFrequency(1) is 1 exactly), or adds to the last one,
+// whose count is looked back for. Written in appendRuns, with a loop
+// over each run's occurrences and termFrequency's call of math.Log, the
+// loop kept its values on the stack.
+func writeRuns(out []textRun, origins []int32, no int, occ []occurrence) (int, int, bool) {
+	if len(occ) == 0 {
+		return 0, no, false
+	}
+	tfs := &smallTermFrequencies
+	k := -1           // the run being made
+	last := ^occ[0].h // its hash; at first, one that is not the first's
+	long := false
+	for i := range occ {
 		h, o := occ[i].h, occ[i].origin
-		origins[no] = o
-		no++
-		j := i + 1
-		for ; j < len(occ) && occ[j].h == h; j++ {
-			if occ[j].origin != o {
-				o = occ[j].origin
-				origins[no] = o
-				no++
-			}
+		if h != last {
+			last = h
+			k++
+			origins[no] = o
+			no++
+			out[k] = textRun{h: h, tf: 1, span: originSpan{int32(no - 1), int32(no)}}
+			continue
 		}
-		runs[nr] = textRun{h: h, tf: termFrequency(j - i), span: originSpan{lo, int32(no)}}
-		lo = int32(no)
-		nr++
+		if o != occ[i-1].origin {
+			origins[no] = o
+			no++
+			out[k].span.hi = int32(no)
+		}
+		c := 2 // occ[i] is the run's c-th
+		for c <= i && occ[i-c].h == h {
+			c++
+		}
+		if c < len(tfs) {
+			out[k].tf = tfs[c]
+		} else {
+			out[k].tf, long = 0, true
+		}
+	}
+	return k + 1, no, long
+}
+
+// longRuns sets the term frequency of each of runs, occ's, that
+// appendRuns left at 0.
+func longRuns(runs []textRun, occ []occurrence) {
+	i := 0
+	for k := range runs {
+		j := i
+		for j < len(occ) && occ[j].h == runs[k].h {
+			j++
+		}
+		if runs[k].tf == 0 {
+			runs[k].tf = termFrequency(j - i)
+		}
 		i = j
 	}
-	return runs[:nr], origins[:no]
 }
 
 // vecBuffer holds a message vector's arrays between uses.

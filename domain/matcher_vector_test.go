@@ -145,3 +145,41 @@ func BenchmarkMessageVectorCold(b *testing.B) {
 	slices.Sort(spent)
 	b.ReportMetric(float64(spent[len(spent)/2].Nanoseconds()), "median-ns/vector")
 }
+
+// A message's runs must have the term frequency of their count however
+// long they are: appendRuns reads it from termFrequency's table, and
+// leaves one past the table to longRuns.
+func TestMessageVectorLongRuns(t *testing.T) {
+	m, err := CompileMatcher([]MatcherCondition{
+		{Examples: []string{"my card has not arrived", "where is my card"}},
+		{Examples: []string{"cancel my transfer", "I want a refund"}},
+	}, MatcherOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bufs := new(messageBuffers)
+	var vb vecBuffer
+	for n := 1; n <= 2*len(smallTermFrequencies)+2; n++ {
+		for _, text := range []string{
+			strings.Repeat("card ", n),
+			"where is " + strings.Repeat("my card ", n) + "refund",
+			strings.Repeat("cards carded ", n) + strings.Repeat("not card ", n),
+		} {
+			want := referenceMessageVector(m.vocab, text, m.tuning.negationScope)
+			mt := readMessageTextIn(text, m.tuning.negationScope, bufs)
+			got := m.vocab.messageVector(mt, &vb)
+			requireSameSum(t, got, want, text)
+			for k, s := range want.spans {
+				if !slices.Equal(got.origins[got.spans[k].lo:got.spans[k].hi], want.origins[s.lo:s.hi]) {
+					t.Fatalf("%q: entry %d's words are %v, want %v", text, k,
+						got.origins[got.spans[k].lo:got.spans[k].hi], want.origins[s.lo:s.hi])
+				}
+			}
+			for b, runs := range mt.runs {
+				if len(runs) > 0 && runs[0].tf == 0 || len(runs) > 1 && runs[len(runs)-1].tf == 0 {
+					t.Fatalf("%q: block %d has a run without its term frequency", text, b)
+				}
+			}
+		}
+	}
+}
