@@ -357,17 +357,28 @@ func (s *Session) appendJSONTail(b []byte) ([]byte, error) {
 		name string
 		at   *time.Time
 	}{{"created_at", &s.CreatedAt}, {"updated_at", &s.UpdatedAt}, {"last_activity_at", &s.LastActivityAt}, {"closed_at", s.ClosedAt}}
+	// A turn sets updated_at and last_activity_at to one time: the second
+	// copies the first's text (what MarshalJSON writes depends on the
+	// value alone) rather than formatting it again.
+	var last *time.Time
+	start, end := 0, 0 // last's text, in b
 	for _, t := range times {
 		if t.at == nil {
 			continue
 		}
-		var err error
 		b = append(append(append(b, ',', '"'), t.name...), `":"`...)
+		if last != nil && *t.at == *last {
+			b = append(append(b, b[start:end]...), '"')
+			continue
+		}
+		var err error
+		start = len(b)
 		// AppendText writes what MarshalJSON writes between the quotes,
 		// and fails where it fails.
 		if b, err = t.at.AppendText(b); err != nil {
 			return nil, err
 		}
+		last, end = t.at, len(b)
 		b = append(b, '"')
 	}
 	return append(b, '}'), nil
