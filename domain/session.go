@@ -314,15 +314,32 @@ func (s *Session) AppendJSON(b []byte) ([]byte, error) {
 		b = append(b, ']')
 	}
 	if len(s.VisitHistory) > 0 {
-		b = append(b, `,"visit_history":`...)
-		for i, v := range s.VisitHistory {
-			b = appendJSONField(append(b, "[,"[min(i, 1)]), '{', "scenario_id", v.ScenarioID)
-			b = appendJSONField(b, ',', "step_id", v.StepID)
-			b = append(strconv.AppendInt(append(b, `,"turn":`...), int64(v.Turn), 10), '}')
-		}
-		b = append(b, ']')
+		b = appendVisits(append(b, `,"visit_history":`...), s.VisitHistory)
 	}
 	return s.appendJSONTail(b)
+}
+
+// appendVisits appends what json.Marshal returns for visits, not empty.
+// A visit to the step the one before visited (a user going round one
+// step, turn after turn, the commonest history) copies that one's
+// scenario and step members as encoded rather than encoding its strings
+// again: a returning user's session holds dozens of visits.
+func appendVisits(b []byte, visits []StepVisit) []byte {
+	start, end := 0, 0 // the members last encoded, in b
+	for i := range visits {
+		v := &visits[i]
+		b = append(b, "[,"[min(i, 1)])
+		if i > 0 && v.StepID == visits[i-1].StepID && v.ScenarioID == visits[i-1].ScenarioID {
+			b = append(b, b[start:end]...)
+		} else {
+			start = len(b)
+			b = appendJSONField(b, '{', "scenario_id", v.ScenarioID)
+			b = appendJSONField(b, ',', "step_id", v.StepID)
+			end = len(b)
+		}
+		b = append(strconv.AppendInt(append(b, `,"turn":`...), int64(v.Turn), 10), '}')
+	}
+	return append(b, ']')
 }
 
 // appendJSONTail appends the fields of s from variables on, and the
@@ -340,17 +357,28 @@ func (s *Session) appendJSONTail(b []byte) ([]byte, error) {
 		name string
 		at   *time.Time
 	}{{"created_at", &s.CreatedAt}, {"updated_at", &s.UpdatedAt}, {"last_activity_at", &s.LastActivityAt}, {"closed_at", s.ClosedAt}}
+	// A turn sets updated_at and last_activity_at to one time: the second
+	// copies the first's text (what MarshalJSON writes depends on the
+	// value alone) rather than formatting it again.
+	var last *time.Time
+	start, end := 0, 0 // last's text, in b
 	for _, t := range times {
 		if t.at == nil {
 			continue
 		}
-		var err error
 		b = append(append(append(b, ',', '"'), t.name...), `":"`...)
+		if last != nil && *t.at == *last {
+			b = append(append(b, b[start:end]...), '"')
+			continue
+		}
+		var err error
+		start = len(b)
 		// AppendText writes what MarshalJSON writes between the quotes,
 		// and fails where it fails.
 		if b, err = t.at.AppendText(b); err != nil {
 			return nil, err
 		}
+		last, end = t.at, len(b)
 		b = append(b, '"')
 	}
 	return append(b, '}'), nil

@@ -27,10 +27,17 @@ func TestSessionAppendJSONIsMarshal(t *testing.T) {
 		Variables:    map[string]any{"n": 1.5, "s": odd[2], "list": []any{1, "x", nil, true}, "obj": map[string]any{"k": odd[7]}, "i": 12345678901234},
 		Version:      -3, CreatedAt: t0, UpdatedAt: t0.Add(time.Nanosecond), LastActivityAt: t0.In(time.FixedZone("y", -7*3600)), ClosedAt: &closed}
 	cases := map[string]*domain.Session{
-		"zero":  {},
-		"new":   newSession(),
-		"full":  full,
-		"empty": {RuleFires: domain.RuleFires{}, FlowStack: []domain.ScenarioPosition{}, VisitHistory: []domain.StepVisit{}, Variables: map[string]any{}, Scenario: &domain.ScenarioPosition{StepVisits: map[string]int{}}},
+		"zero": {},
+		"new":  newSession(),
+		"full": full,
+		// Visits to the step before copy its members (see appendVisits).
+		"repeated-visits": {VisitHistory: []domain.StepVisit{{ScenarioID: "s", StepID: "a", Turn: 1}, {ScenarioID: "s", StepID: "a", Turn: 2},
+			{ScenarioID: odd[2], StepID: "a", Turn: 3}, {ScenarioID: odd[2], StepID: "a", Turn: 4}, {ScenarioID: odd[2], StepID: odd[6], Turn: 5},
+			{ScenarioID: odd[2], StepID: odd[6], Turn: 6}, {ScenarioID: "s", StepID: odd[6], Turn: 7}, {ScenarioID: "s", StepID: odd[6], Turn: 8}}},
+		// One time copies the text of the one before (see appendJSONTail),
+		// but in another zone.
+		"same-times": {CreatedAt: t0, UpdatedAt: t0, LastActivityAt: t0.In(time.FixedZone("y", -7*3600)), ClosedAt: &t0},
+		"empty":      {RuleFires: domain.RuleFires{}, FlowStack: []domain.ScenarioPosition{}, VisitHistory: []domain.StepVisit{}, Variables: map[string]any{}, Scenario: &domain.ScenarioPosition{StepVisits: map[string]int{}}},
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range 200 {
