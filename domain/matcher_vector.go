@@ -406,8 +406,11 @@ func writeRuns(out []textRun, origins []int32, no int, occ []occurrence) (int, i
 			no++
 			out[k].span.hi = int32(no)
 		}
-		c := 2 // occ[i] is the run's c-th
-		for c <= i && occ[i-c].h == h {
+		// occ[i] is the run's c-th; looked back for no further than the
+		// table reaches, so a message repeating one feature thousands of
+		// times costs a step per occurrence, not its run's length.
+		c := 2
+		for c <= i && c < len(tfs) && occ[i-c].h == h {
 			c++
 		}
 		if c < len(tfs) {
