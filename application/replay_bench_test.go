@@ -14,6 +14,9 @@ import (
 	"focal/application"
 	"focal/application/alignment"
 	"focal/ports"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // replayBench is the demo agent with 1,000 recorded turns (100 sessions of
@@ -33,6 +36,12 @@ var benchMessages = []string{
 
 func newReplayBench(tb testing.TB, sessions int) *replayBench {
 	tb.Helper()
+	return newReplayBenchOf(tb, sessions, benchMessages)
+}
+
+// newReplayBenchOf is newReplayBench with each session's messages.
+func newReplayBenchOf(tb testing.TB, sessions int, messages []string) *replayBench {
+	tb.Helper()
 	ctx := context.Background()
 	clk := clock.System{}
 	store := memory.New(clk)
@@ -51,7 +60,7 @@ func newReplayBench(tb testing.TB, sessions int) *replayBench {
 		TurnTimeout: 10 * time.Second, CommitTimeout: time.Second}, cache, store, store, store, engine, clk)
 	check(tb, err)
 	for s := range sessions {
-		for _, msg := range benchMessages {
+		for _, msg := range messages {
 			_, err := chat.Chat(ctx, application.ChatCommand{TenantID: tenant, AgentID: v1.Agent.ID, Channel: "web",
 				UserChannelID: fmt.Sprintf("user-%d", s), Message: msg})
 			check(tb, err)
@@ -120,4 +129,21 @@ func TestReplayBenchFindsTheChangedRule(t *testing.T) {
 	if r.Summary.ByKind[application.ChangeRules] != 6 {
 		t.Errorf("by kind: %v, want rules changed in 6 turns", r.Summary.ByKind)
 	}
+}
+
+// api.md: one replay runs at most MaxReplayTurns (5,000) turns, and a
+// replay cut short says so in its summary's truncated.
+func TestReplayStopsAtMaxTurnsAndSaysSo(t *testing.T) {
+	require.Equal(t, 5000, application.MaxReplayTurns, "the number api.md states")
+	long := make([]string, 0, 60)
+	for len(long) < 60 {
+		long = append(long, benchMessages[:len(benchMessages)-1]...) // not the goodbye
+	}
+	r := newReplayBenchOf(t, 90, long).run(t) // 90 sessions of 63 turns
+	assert.True(t, r.Summary.Truncated)
+	assert.Equal(t, application.MaxReplayTurns, r.Summary.Turns)
+
+	whole := newReplayBench(t, 3).run(t)
+	assert.False(t, whole.Summary.Truncated)
+	assert.Equal(t, 30, whole.Summary.Turns)
 }

@@ -89,6 +89,10 @@ func TestOffSetsNoMemoryLimit(t *testing.T) {
 
 func TestRuntimeSettingsAreValidated(t *testing.T) {
 	assert.NoError(t, RuntimeConfig{GCHeadroom: "256MiB", GCPercent: 100, MemoryLimit: "auto"}.Validate())
+	// operations.md: the headroom and the memory limit are at least 64 MiB.
+	assert.NoError(t, RuntimeConfig{GCHeadroom: "64MiB", GCPercent: 100, MemoryLimit: "auto"}.Validate())
+	assert.Error(t, RuntimeConfig{GCHeadroom: "67108863", GCPercent: 100, MemoryLimit: "auto"}.Validate())
+	assert.Error(t, RuntimeConfig{GCHeadroom: "off", GCPercent: 100, MemoryLimit: "67108863"}.Validate())
 	for _, h := range []string{"", "1MiB", "lots"} {
 		assert.Error(t, RuntimeConfig{GCHeadroom: h, GCPercent: 100, MemoryLimit: "auto"}.Validate(), h)
 	}

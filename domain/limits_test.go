@@ -155,6 +155,11 @@ func TestPolicyLimitOverrides(t *testing.T) {
 	assert.ErrorContains(t, err, `unknown policy limit "rulez"`)
 	_, err = domain.DefaultPolicyLimits().With(map[string]int{"rules": 0})
 	assert.ErrorContains(t, err, "1..1000000")
+	_, err = domain.DefaultPolicyLimits().With(map[string]int{"rules": 1_000_001})
+	assert.ErrorContains(t, err, "1..1000000")
+	l, err = domain.DefaultPolicyLimits().With(map[string]int{"rules": 1_000_000})
+	require.NoError(t, err)
+	assert.Equal(t, 1_000_000, l.Rules)
 	for _, row := range domain.PolicyLimitTable() {
 		assert.Equal(t, row.Default, domain.DefaultPolicyLimits().Value(row.Name), row.Name)
 	}

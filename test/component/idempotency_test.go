@@ -147,6 +147,10 @@ func TestInvalidIdempotencyKey(t *testing.T) {
 		body := requireError(t, res, http.StatusBadRequest, "INVALID_REQUEST")
 		assert.Equal(t, "Idempotency-Key", body.Error.Details[0].Field)
 	}
+	// api.md's 1..255: the longest key is taken.
+	res := app.Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/chat", Token: token,
+		Body: harness.ChatBody("u", "hello"), Headers: withKey(strings.Repeat("k", 255))})
+	assert.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
 }
 
 // Two requests with one key at once: the engine runs once and both get the
