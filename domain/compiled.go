@@ -28,7 +28,7 @@ type CompiledPolicy struct {
 	ruleCond  []int
 	condRules [][]int
 	entryCond map[string]int
-	steps     map[string]*stepConditions // by StepKey
+	steps     map[stepRef]*stepConditions
 
 	rules       map[string]int // rule id → index in Policy.Rules
 	ruleScopes  []ruleScope
@@ -62,6 +62,10 @@ type ruleScope struct {
 // StepKey names a step uniquely within an agent.
 func StepKey(scenarioID, stepID string) string { return scenarioID + "/" + stepID }
 
+// stepRef names a step as StepKey does, without building a string: each
+// turn at a step looks its matcher up by one.
+type stepRef struct{ scenario, step string }
+
 // CompilePolicy prepares p. p must be valid (see Policy.Validate).
 func CompilePolicy(p *Policy) (*CompiledPolicy, error) { return CompilePolicyWithVectors(p, nil) }
 
@@ -83,7 +87,7 @@ func CompilePolicyWithVectors(p *Policy, vectors [][]float32) (*CompiledPolicy, 
 		tools:       make(map[string]*Tool, len(p.Tools)),
 		constraints: map[string][]CheckedConstraint{},
 		entryCond:   map[string]int{},
-		steps:       map[string]*stepConditions{},
+		steps:       map[stepRef]*stepConditions{},
 	}
 	cp.exampleTexts = ExampleTexts(p)
 	cp.textIndex = make(map[string]int32, len(cp.exampleTexts))
@@ -186,7 +190,7 @@ func (cp *CompiledPolicy) compileScenarios(global *conditionBuilder) error {
 			st := &sc.Steps[j]
 			key := StepKey(sc.ID, st.ID)
 			if s := newStepConditions(sc, st); s != nil {
-				cp.steps[key] = s
+				cp.steps[stepRef{sc.ID, st.ID}] = s
 			}
 			if err := cp.scopeStepRules(key, st.RuleIDs); err != nil {
 				return err

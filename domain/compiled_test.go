@@ -224,6 +224,30 @@ func TestMessageScoresStepIsScoreStep(t *testing.T) {
 	}
 }
 
+// A step's scores are made in the message's buffers, which the next
+// message reuses once it is released: what Step returned must not change
+// with them.
+func TestMessageScoresStepOutlivesRelease(t *testing.T) {
+	cp := mustCompile(t)
+	context := "Why are you returning the item? Was it damaged?"
+	s := cp.ScoreMessageUnexplained("the item arrived damaged")
+	got := s.Step("returns", "ask_reason", context)
+	want := cp.ScoreStep("returns", "ask_reason", "the item arrived damaged", context, nil)
+	want.Unexplained, want.ReadContext = got.Unexplained, got.ReadContext
+	s.Release()
+	for _, msg := range []string{"oh forget it", "I changed my mind", "yes"} {
+		other := cp.ScoreMessageUnexplained(msg)
+		other.Step("returns", "ask_reason", context)
+		other.Step("returns", "label", context)
+		other.Release()
+	}
+	for i := range want.Transitions {
+		assert.Equal(t, want.Transitions[i].Score, got.Transitions[i].Score)
+	}
+	assert.Equal(t, want.Exit.Score, got.Exit.Score)
+	assert.Equal(t, want.Stay.Score, got.Stay.Score)
+}
+
 func TestInScope(t *testing.T) {
 	cp := mustCompile(t)
 	index := func(id string) int {

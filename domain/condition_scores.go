@@ -283,9 +283,12 @@ func (cp *CompiledPolicy) StepExplainsLater(scenarioID, stepID string) bool {
 		return false
 	}
 	st := sc.Step(stepID)
-	if st == nil {
-		return false
-	}
+	return st != nil && explainsLater(st)
+}
+
+// explainsLater is StepExplainsLater for st: no two of its transitions
+// lead to the same step.
+func explainsLater(st *Step) bool {
 	for i, tr := range st.Transitions {
 		for _, other := range st.Transitions[:i] {
 			if other.To == tr.To {
@@ -302,21 +305,26 @@ func (cp *CompiledPolicy) StepExplainsLater(scenarioID, stepID string) bool {
 // neither transitions nor an exit, scores nothing.
 func (cp *CompiledPolicy) ScoreStep(scenarioID, stepID, text, context string, similarity []float64) StepScores {
 	return cp.scoreStep(scenarioID, stepID, readMessageText(text, defaultMatcherTuning.negationScope), context,
-		cp.similarityOrNil(similarity), false)
+		cp.similarityOrNil(similarity), false, nil)
 }
 
 // Step is ScoreStep for the message s scored, with its similarities: the
 // message is read once for both. Unexplained scores leave the step's
 // unexplained when StepExplainsLater.
 func (s *MessageScores) Step(scenarioID, stepID, context string) StepScores {
-	return s.cp.scoreStep(scenarioID, stepID, s.text, context, s.similarity, s.unexplained)
+	var kept *keptArrays
+	if s.bufs != nil {
+		kept = &s.bufs.step
+	}
+	return s.cp.scoreStep(scenarioID, stepID, s.text, context, s.similarity, s.unexplained, kept)
 }
 
 // scoreStep is ScoreStep with the message read and its similarity checked,
 // without what explains the scores when unexplained and the step
-// explains later.
-func (cp *CompiledPolicy) scoreStep(scenarioID, stepID string, text *messageText, context string, similarity []float64, unexplained bool) StepScores {
-	sc := cp.steps[StepKey(scenarioID, stepID)]
+// explains later. The matcher's results are made in kept's array (nil:
+// one of their own), which the evidence copies out of.
+func (cp *CompiledPolicy) scoreStep(scenarioID, stepID string, text *messageText, context string, similarity []float64, unexplained bool, kept *keptArrays) StepScores {
+	sc := cp.steps[stepRef{scenarioID, stepID}]
 	if sc == nil {
 		return StepScores{}
 	}
@@ -335,10 +343,10 @@ func (cp *CompiledPolicy) scoreStep(scenarioID, stepID string, text *messageText
 	}
 	// Without terms: navigation reads a step's scores and examples only.
 	var opts scoreOptions
-	if unexplained && cp.StepExplainsLater(scenarioID, stepID) {
+	if unexplained && sc.explainsLater {
 		opts, out.Unexplained, out.ReadContext = skipExplain, true, set.matcher.readsContext(text, context)
 	}
-	scores, _ := set.matcher.scoreIn(text, set.input(text.text, context, similarity), set.all, opts)
+	scores, _ := set.matcher.scoreWith(text, set.input(text.text, context, similarity), set.all, opts, kept)
 	// A step has a few conditions: finding one among the scores costs
 	// less than a table of them made each turn.
 	at := func(c int) ConditionEvidence {

@@ -134,6 +134,8 @@ type stepConditions struct {
 	transitions []int
 	exit, stay  int
 	builder     conditionBuilder
+	// explainsLater is StepExplainsLater of the step, looked up once.
+	explainsLater bool
 }
 
 // newStepConditions lays out a step's matcher: its transitions, the
@@ -144,7 +146,7 @@ func newStepConditions(sc *Scenario, st *Step) *stepConditions {
 	if len(st.Transitions) == 0 && !exit.Exists() {
 		return nil
 	}
-	s := &stepConditions{exit: -1, stay: -1}
+	s := &stepConditions{exit: -1, stay: -1, explainsLater: explainsLater(st)}
 	for i := range st.Transitions {
 		c := -1
 		if tc := st.Transitions[i].MatchCondition(); tc.Exists() {

@@ -205,7 +205,7 @@ func terminalTransitions(st lintedStep) []LintWarning {
 // lintStep self-checks one step's matcher (its transitions, the exit and
 // staying), as compiling builds it.
 func lintStep(cp *CompiledPolicy, st lintedStep) []LintWarning {
-	s := cp.steps[StepKey(st.scenario.ID, st.step.ID)]
+	s := cp.steps[stepRef{st.scenario.ID, st.step.ID}]
 	if s == nil || st.step.Terminal || len(st.transitions) == 0 {
 		return nil
 	}

@@ -138,8 +138,8 @@ func (m *Matcher) scoreIn(text *messageText, in MatchInput, candidates []int, op
 	return m.scoreWith(text, in, candidates, opts, nil)
 }
 
-// scoreWith is scoreIn, building the results and a message vector it
-// keeps (keepRead) in kept's arrays, or in arrays of their own when kept
+// scoreWith is scoreIn, building the results, and a message vector it
+// keeps (keepRead), in kept's arrays, or in arrays of their own when kept
 // is nil.
 func (m *Matcher) scoreWith(text *messageText, in MatchInput, candidates []int, opts scoreOptions, kept *keptArrays) ([]ConditionScore, readMessage) {
 	scratch := m.scratch.Get().(*scoreScratch)
@@ -160,11 +160,7 @@ func (m *Matcher) scoreWith(text *messageText, in MatchInput, candidates []int, 
 
 	chosen := m.choose(scratch, acc, first, second, sem, candidates)
 	keys := m.rank(scratch, acc, first, second, sem, chosen)
-	var into *keptArrays
-	if keep {
-		into = kept
-	}
-	out := into.results(len(keys))
+	out := kept.results(len(keys))
 	for i, r := range keys {
 		cs := ConditionScore{Condition: r.cond, Score: r.score, Lexical: r.lexical, Margin: r.margin, Example: -1}
 		if sem != nil {

@@ -142,3 +142,27 @@ func benchmarkScoreMessageUnexplained(b *testing.B, p *Policy) {
 //
 //go:noinline
 func scoreUnexplained(cp *CompiledPolicy, text string) { cp.ScoreMessageUnexplained(text).Release() }
+
+// BenchmarkStepScoring is BenchmarkTurnMatchingUnexplained's step alone:
+// messages scored unexplained beforehand, then each scored at the step.
+func BenchmarkStepScoring(b *testing.B) {
+	cp, test, asked := turnPolicy(b)
+	scores := make([]*MessageScores, 64)
+	for i := range scores {
+		scores[i] = cp.ScoreMessageUnexplained(test[(i*37)%len(test)].text)
+	}
+	scores[0].Step("flow", "s0", asked) // compile the step outside the timer
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		stepScoring(scores[i%len(scores)], asked)
+		i++
+	}
+}
+
+// stepScoring is BenchmarkStepScoring's timed work only, for callgrind's
+// --toggle-collect.
+//
+//go:noinline
+func stepScoring(s *MessageScores, asked string) { s.Step("flow", "s0", asked) }

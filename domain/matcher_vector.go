@@ -304,7 +304,10 @@ type messageBuffers struct {
 	runWords []int32      // the words of the message's runs
 	runs     []textRun
 	kept     keptArrays
-	scores   MessageScores // the scores read into these arrays
+	// step holds the results of the message's scoring at a step, which
+	// Step reads into its evidence before it returns.
+	step   keptArrays
+	scores MessageScores // the scores read into these arrays
 	// ahead are scores explained, from the aheadFrom-th, together with
 	// one asked for (see MessageScores.explainAt); aheadN of them.
 	ahead             [matcherExplained]ConditionScore
@@ -325,6 +328,7 @@ func (b *messageBuffers) put() {
 	}
 	clear(b.words)
 	b.kept.clear()
+	b.step.clear()
 	b.text, b.scores = messageText{}, MessageScores{}
 	b.ahead, b.aheadN = [matcherExplained]ConditionScore{}, 0
 	messageBufferPool.Put(b)
