@@ -3,6 +3,7 @@ package application_test
 import (
 	"context"
 	"errors"
+	"math"
 	"testing"
 	"time"
 
@@ -108,6 +109,20 @@ func TestCommitRetriedWhileTheStoreFailsOver(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, page.Items, 1, "stored once")
 	assert.Equal(t, res.TurnID, page.Items[0].ID)
+}
+
+// A store that never comes back is not waited on for ever: the commit is
+// retried within its budget (twice the commit timeout), then the turn
+// answers STORE_UNAVAILABLE.
+func TestCommitRetriesEndWithTheirBudget(t *testing.T) {
+	store := memory.New(clock.System{})
+	turns := &failingCommits{Store: store, failures: math.MaxInt}
+	uc := newUseCase(t, turns, store)
+	_, err := uc.Chat(context.Background(), application.ChatCommand{TenantID: tenant, AgentID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
+		Channel: "web", UserChannelID: "u", Message: "hi"})
+	require.Error(t, err)
+	assert.True(t, domain.IsCode(err, domain.CodeStoreUnavailable), "%v", err)
+	assert.Greater(t, turns.attempts, 1, "retried before giving up")
 }
 
 // blackout commits but then neither confirms the commit nor lets the turn
