@@ -163,13 +163,14 @@ func (d *deltaMatcher) next(lit, t, expect int) deltaMatch {
 func (d *deltaMatcher) resumed(t, from int) deltaMatch {
 	for j := 1; j <= deltaMinMatch && t+j+deltaLongEnough <= len(d.target); j++ {
 		// Most starts are ruled out on their first 8 bytes, compared at
-		// once.
+		// once; the rest by the runtime's equality, the match being all
+		// deltaLongEnough bytes or none.
 		at := from + j
 		if at+deltaLongEnough > len(d.base) || binary.LittleEndian.Uint64(d.base[at:]) != binary.LittleEndian.Uint64(d.target[t+j:]) {
 			continue
 		}
-		if m := startingAt(d.base, d.target[:t+j+deltaLongEnough], t+j, at, deltaLongEnough); m.n > 0 {
-			return m
+		if string(d.base[at:at+deltaLongEnough]) == string(d.target[t+j:t+j+deltaLongEnough]) {
+			return deltaMatch{t + j, at, deltaLongEnough}
 		}
 	}
 	return deltaMatch{}
