@@ -30,7 +30,9 @@ import (
 // holds, a copy starts at the candidate that reaches furthest into the
 // target, among the one continuing where the last copy left off (taken
 // from deltaMinAligned bytes) and those the index gives for deltaProbes
-// positions on, each extended back over the pending literal.
+// positions on, each extended back over the pending literal. Before the
+// index, past a short copy from elsewhere, the copy resumes past the
+// digits on the diagonal of the last long copy when it can (nearby).
 const (
 	deltaMinMatch   = 8
 	deltaMinAligned = 4
@@ -77,6 +79,9 @@ func appendDeltaMeasuring(dst, base, target []byte, index *[1 << deltaMaxBits]in
 		dst = binary.AppendVarint(dst, int64(m.from-expect))
 		t = m.start + m.n
 		lit, expect = t, m.from+m.n
+		if m.n >= deltaLongEnough {
+			d.home = m.from - m.start
+		}
 	}
 	return appendLiteral(dst, target[lit:])
 }
@@ -93,6 +98,9 @@ type deltaMatcher struct {
 	// at aheadOf, once looked for.
 	ahead   deltaMatch
 	aheadOf int
+	// home is the diagonal (base - target position) of the last copy of
+	// deltaLongEnough bytes or more.
+	home int
 }
 
 // next returns the copy to make at t, or none (n 0): the target's pending
@@ -109,6 +117,14 @@ func (d *deltaMatcher) next(lit, t, expect int) deltaMatch {
 		}
 		if d.ahead.n == 0 && !d.indexOnly {
 			d.ahead = d.shifted(lit, t, expect+t-lit)
+		}
+		// What shifted copied may be a neighbouring entry's bytes that
+		// run only as far as its numbers agree, taken where a rule fired
+		// again (its count and last turn changed a few bytes apart):
+		// past the numbers, the session goes on on the diagonal of the
+		// last long copy, found there without indexing the base.
+		if d.ahead.n == 0 && !d.indexOnly && d.home != expect-lit {
+			d.ahead = d.nearby(t, t+d.home)
 		}
 		// Fewer than deltaLongEnough bytes from the end (the session's
 		// last time, changed), a match elsewhere would save a few bytes
@@ -147,13 +163,14 @@ func (d *deltaMatcher) next(lit, t, expect int) deltaMatch {
 func (d *deltaMatcher) resumed(t, from int) deltaMatch {
 	for j := 1; j <= deltaMinMatch && t+j+deltaLongEnough <= len(d.target); j++ {
 		// Most starts are ruled out on their first 8 bytes, compared at
-		// once.
+		// once; the rest by the runtime's equality, the match being all
+		// deltaLongEnough bytes or none.
 		at := from + j
 		if at+deltaLongEnough > len(d.base) || binary.LittleEndian.Uint64(d.base[at:]) != binary.LittleEndian.Uint64(d.target[t+j:]) {
 			continue
 		}
-		if m := startingAt(d.base, d.target[:t+j+deltaLongEnough], t+j, at, deltaLongEnough); m.n > 0 {
-			return m
+		if string(d.base[at:at+deltaLongEnough]) == string(d.target[t+j:t+j+deltaLongEnough]) {
+			return deltaMatch{t + j, at, deltaLongEnough}
 		}
 	}
 	return deltaMatch{}
