@@ -302,6 +302,22 @@ func TestFallbackTemplateIsTheFirstFallback(t *testing.T) {
 	require.Equal(t, "", cp.FallbackTemplate())
 }
 
+// agent-bundle.md: the agent's own fallback is the first fallback template
+// no rule or step lists (a rule's fallback speaks for that rule), or, when
+// every one is listed, the first.
+func TestAgentFallbackIsTheFirstUnlisted(t *testing.T) {
+	p := shopPolicy()
+	p.Rules[len(p.Rules)-1].TemplateIDs = append(p.Rules[len(p.Rules)-1].TemplateIDs, "t_fb1")
+	cp, err := domain.CompilePolicy(p)
+	require.NoError(t, err)
+	require.Equal(t, "t_fb2", cp.FallbackTemplate(), "t_fb1 is a rule's")
+
+	p.Scenarios[0].Steps[0].TemplateIDs = append(p.Scenarios[0].Steps[0].TemplateIDs, "t_fb2")
+	cp, err = domain.CompilePolicy(p)
+	require.NoError(t, err)
+	require.Equal(t, "t_fb1", cp.FallbackTemplate(), "every fallback is listed: the first")
+}
+
 func TestCompiledLookups(t *testing.T) {
 	cp := mustCompile(t)
 
