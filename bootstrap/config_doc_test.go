@@ -225,3 +225,48 @@ func sameValue(field reflect.Value, text string) (bool, error) {
 	}
 	return false, fmt.Errorf("a %s field cannot be compared with a documented default", field.Type())
 }
+
+// proseDefault is a variable's default given in passing, in prose:
+// "`FOCAL_IDEMPOTENCY_HOLD` (10 s)".
+var proseDefault = regexp.MustCompile("`(FOCAL_[A-Z0-9_]+)` \\(([0-9][^)]*)\\)")
+
+// proseUnits turns the prose's units into Go's duration units.
+var proseUnits = strings.NewReplacer(" minutes", "m", " minute", "m", " hours", "h", " hour", "h", " h", "h", " ms", "ms", " s", "s")
+
+// The pages besides the configuration reference repeat some defaults where
+// they explain a behaviour: each repetition is the default too, and so are
+// the tiers' rate limits api.md lists.
+func TestDefaultsGivenInProseAreTheDefaults(t *testing.T) {
+	cfg, err := LoadConfigEnv("", map[string]string{"FOCAL_JWT_SECRET": strings.Repeat("s", 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := map[string]reflect.Value{}
+	envFields(reflect.ValueOf(cfg), fields)
+	found := 0
+	for _, path := range []string{"../docs/api.md", "../docs/architecture.md", "../docs/storage.md", "../docs/operations.md",
+		"../docs/agent-bundle.md", "../README.md"} {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range proseDefault.FindAllStringSubmatch(string(raw), -1) {
+			found++
+			checkDefault(t, path, m[1], proseUnits.Replace(m[2]), fields)
+		}
+	}
+	if found < 5 {
+		t.Errorf("only %d defaults found in prose: the pattern is broken", found)
+	}
+	raw, err := os.ReadFile("../docs/api.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tiers := regexp.MustCompile(`free (\d+), pro (\d+), enterprise (\d+)`).FindStringSubmatch(string(raw))
+	if tiers == nil {
+		t.Fatal("api.md no longer lists the tiers' limits as the test reads them")
+	}
+	for i, name := range []string{"FOCAL_RATE_LIMIT_FREE", "FOCAL_RATE_LIMIT_PRO", "FOCAL_RATE_LIMIT_ENTERPRISE"} {
+		checkDefault(t, "../docs/api.md", name, tiers[i+1], fields)
+	}
+}
