@@ -186,3 +186,56 @@ func TestNavigateFromDecidesAsNavigate(t *testing.T) {
 		}
 	}
 }
+
+// docs/agent-bundle.md (Agent settings, Scenarios) documents the defaults
+// navigation runs with: entry and transition thresholds 0.5 (a score at
+// the threshold clears it), a transition margin of 0.1 and 3 entries into
+// a step. Each case sits just either side of one documented number, so a
+// default that moves away from it fails here.
+func TestNavigateAtTheDocumentedDefaults(t *testing.T) {
+	here := &domain.ScenarioRef{ID: "returns", Step: "ask"}
+	to := func(step string) *domain.ScenarioRef { return &domain.ScenarioRef{ID: "returns", Step: step} }
+	defaults := domain.AgentSettings{}.WithDefaults()
+	active := func(exit float64, visits map[string]int, ts ...domain.ScoredTransition) domain.ScenarioDecision {
+		return domain.Navigate(&domain.NavigationInput{
+			Position:  &domain.ScenarioPosition{ScenarioID: "returns", StepID: "ask", StepVisits: visits},
+			ExitScore: exit, Transitions: ts, Settings: defaults, TargetTerminal: func(string) bool { return false },
+		})
+	}
+	start := func(score float64) domain.ScenarioDecision {
+		return domain.Navigate(&domain.NavigationInput{Entries: []domain.ScoredScenario{entry("a", "s1", score)}, Settings: defaults})
+	}
+
+	// scenario_entry_threshold 0.5: to start ...
+	require.Equal(t, domain.ScenarioStart, start(0.5).Action, "an entry scoring 0.5 starts")
+	require.Equal(t, domain.ScenarioNone, start(0.499).Action, "an entry scoring 0.499 does not")
+	// ... and to leave on the exit condition.
+	require.Equal(t, domain.ScenarioExit, active(0.5, nil, tr("label", 0.9, 0)).Action, "an exit scoring 0.5 exits")
+	require.Equal(t, domain.ScenarioAdvance, active(0.499, nil, tr("label", 0.9, 0)).Action, "an exit scoring 0.499 does not")
+
+	// transition_threshold 0.5.
+	d := active(0, nil, tr("label", 0.5, 0))
+	require.Equal(t, domain.ScenarioAdvance, d.Action, "a transition scoring 0.5 is taken: %s", d.Reason)
+	require.Equal(t, to("label"), d.After)
+	d = active(0, nil, tr("label", 0.499, 0))
+	require.Equal(t, domain.ScenarioStay, d.Action, "a transition scoring 0.499 is not")
+	require.Equal(t, here, d.After)
+
+	// transition_margin 0.1: a runner-up 0.095 behind is within the
+	// margin, so its higher priority wins; 0.105 behind it is not, so the
+	// best score wins.
+	d = active(0, nil, tr("label", 0.9, 0), tr("done", 0.805, 5))
+	require.Equal(t, domain.ScenarioAdvance, d.Action, d.Reason)
+	require.Equal(t, "done", d.Transition.To, "a runner-up 0.095 behind is within the margin: priority decides")
+	d = active(0, nil, tr("label", 0.9, 0), tr("done", 0.795, 5))
+	require.Equal(t, domain.ScenarioAdvance, d.Action, d.Reason)
+	require.Equal(t, "label", d.Transition.To, "a runner-up 0.105 behind is outside the margin: the score decides")
+	// Within the margin at equal priority the scenario stays; outside it the best is taken.
+	require.Equal(t, domain.ScenarioStay, active(0, nil, tr("label", 0.9, 0), tr("done", 0.805, 0)).Action)
+	require.Equal(t, domain.ScenarioAdvance, active(0, nil, tr("label", 0.9, 0), tr("done", 0.795, 0)).Action)
+
+	// max_step_visits 3: a step entered twice is entered again, one entered
+	// three times is left as a loop.
+	require.Equal(t, domain.ScenarioAdvance, active(0, map[string]int{"label": 2}, tr("label", 0.9, 0)).Action)
+	require.Equal(t, domain.ScenarioLoopExit, active(0, map[string]int{"label": 3}, tr("label", 0.9, 0)).Action)
+}

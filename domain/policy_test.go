@@ -118,6 +118,27 @@ func TestAgentSettingsWithDefaults(t *testing.T) {
 	require.Equal(t, 0, *set.WithDefaults().MaxRegenerations, "an explicit 0 regenerations is kept")
 }
 
+// docs/agent-bundle.md (Agent, settings table) documents each default as
+// a number: the literals are asserted here, since comparing with the
+// Default* constants alone would follow the code wherever it moved.
+func TestAgentSettingsDefaultsAreTheDocumentedNumbers(t *testing.T) {
+	got := domain.AgentSettings{}.WithDefaults()
+	require.Equal(t, 10, *got.HistoryTurns, "history_turns")
+	require.Equal(t, 10, got.HistoryTurnsOrDefault(), "history_turns, as a store reads it")
+	require.Equal(t, 0.5, got.MatchThreshold, "match_threshold")
+	require.Equal(t, 5, got.TopK, "top_k")
+	require.Equal(t, 0.5, got.ScenarioEntryThreshold, "scenario_entry_threshold")
+	require.Equal(t, 0.5, got.TransitionThreshold, "transition_threshold")
+	require.Equal(t, 0.1, *got.TransitionMargin, "transition_margin")
+	require.Equal(t, 0.1, got.TransitionMarginOrDefault(), "transition_margin, as navigation reads it")
+	require.Equal(t, 3, got.MaxStepVisits, "max_step_visits")
+	require.Equal(t, 1, *got.MaxRegenerations, "max_regenerations")
+	require.False(t, got.RuleJudge, "rule_judge")
+	require.Empty(t, got.TimeZone, "time_zone: empty is read as UTC")
+	require.Empty(t, got.Commands, "commands: none")
+	require.Empty(t, got.Model, "model: the service's default")
+}
+
 func TestConstraintLexicalKinds(t *testing.T) {
 	tests := []struct {
 		kind domain.ConstraintKind

@@ -116,6 +116,21 @@ func TestEnterStepCapsHistoryKeepingTheNewest(t *testing.T) {
 	require.Equal(t, n, s.Scenario.StepVisits["again"], "visit counts are not capped")
 }
 
+// docs/agent-bundle.md (Scenarios) keeps the path taken in the session,
+// the last 100 steps: 100 entries are all kept, a 101st drops the oldest.
+func TestVisitHistoryKeepsTheDocumentedLast100Steps(t *testing.T) {
+	s := newSession()
+	for turn := 1; turn <= 100; turn++ {
+		s.EnterStep("loop", "again", turn)
+	}
+	require.Len(t, s.VisitHistory, 100, "100 steps are all kept")
+	require.Equal(t, 1, s.VisitHistory[0].Turn)
+	s.EnterStep("loop", "again", 101)
+	require.Len(t, s.VisitHistory, 100, "the 101st step drops the oldest")
+	require.Equal(t, 2, s.VisitHistory[0].Turn)
+	require.Equal(t, 101, s.VisitHistory[99].Turn)
+}
+
 func TestCloneIsCopyOnWrite(t *testing.T) {
 	s := newSession()
 	s.RecordFire("r", 1)

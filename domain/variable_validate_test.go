@@ -96,6 +96,11 @@ func TestValidateVariablesWithFieldPaths(t *testing.T) {
 		// tool secrets
 		{"secret and secret_env", func(p *domain.Policy) { p.Tools[0].SecretEnv = "ORDERS" }, []string{"tools[0].secret_env"}, "must be empty when secret"},
 		{"short secret", func(p *domain.Policy) { p.Tools[0].Secret = "short" }, []string{"tools[0].secret"}, "16..256 bytes"},
+		// docs/agent-bundle.md (Tools): a secret of 16..256 bytes; see TestToolSecretOfTheDocumentedLengthsIsTaken.
+		{"secret of 15 bytes", func(p *domain.Policy) { p.Tools[0].Secret = strings.Repeat("s", 15) }, []string{"tools[0].secret"}, "16..256 bytes"},
+		{"secret of 257 bytes", func(p *domain.Policy) { p.Tools[0].Secret = strings.Repeat("s", 257) }, []string{"tools[0].secret"}, "16..256 bytes"},
+		{"secret of 129 characters in 258 bytes is counted in bytes", func(p *domain.Policy) { p.Tools[0].Secret = strings.Repeat("é", 129) },
+			[]string{"tools[0].secret"}, "16..256 bytes"},
 		{"the redaction placeholder as secret", func(p *domain.Policy) { p.Tools[0].Secret = domain.Redacted }, []string{"tools[0].secret"}, "placeholder"},
 		{"secret_env not an env name", func(p *domain.Policy) { p.Tools[0].Secret, p.Tools[0].SecretEnv = "", "orders-key" },
 			[]string{"tools[0].secret_env"}, "FOCAL_TOOL_SECRET_<secret_env>"},
@@ -141,4 +146,16 @@ func TestVariablesCountTowardsTheirLimits(t *testing.T) {
 	require.Len(t, errs, 1)
 	assert.Equal(t, "variables[1].values", errs[0].Field)
 	assert.Contains(t, errs[0].Message, "at most 5 items, not 19 (policy limit variable_values)")
+}
+
+// docs/agent-bundle.md (Tools) takes a tool secret of 16..256 bytes: both
+// ends are taken (the refusals just outside them, 15 and 257 bytes, are
+// cases of TestValidateVariablesWithFieldPaths), and bytes are counted, not
+// characters: eight two-byte letters are 16 bytes.
+func TestToolSecretOfTheDocumentedLengthsIsTaken(t *testing.T) {
+	for _, secret := range []string{strings.Repeat("s", 16), strings.Repeat("s", 256), strings.Repeat("é", 8)} {
+		p := flowPolicy()
+		p.Tools[0].Secret = secret
+		require.Empty(t, p.Validate(), "a secret of %d bytes", len(secret))
+	}
 }

@@ -1,7 +1,9 @@
 package alignment
 
 import (
+	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -9,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"focal/domain"
+	"focal/ports"
 )
 
 // toolPolicy binds two tools to "track order" and answers "status again"
@@ -172,4 +175,44 @@ func TestToolOutputsCannotGrowASessionWithoutBound(t *testing.T) {
 	}
 	assert.Len(t, r.Session.Variables, domain.MaxSessionVariables)
 	assert.Equal(t, "day 3", r.Session.Variables["eta"])
+}
+
+// deadlineTools is a ports.ToolInvoker that notes, per tool, how long the
+// context of its call had left when it was called.
+type deadlineTools struct {
+	mu   sync.Mutex
+	left map[string]time.Duration
+}
+
+func (d *deadlineTools) InvokeTool(ctx context.Context, tool domain.Tool, _ ports.ToolInput) (map[string]any, error) {
+	deadline, ok := ctx.Deadline()
+	left := time.Duration(-1)
+	if ok {
+		left = time.Until(deadline)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.left[tool.ID] = left
+	return map[string]any{}, nil
+}
+
+// docs/agent-bundle.md (Tools) documents timeout_ms as defaulting to
+// 5000: a tool that names none is called with about 5 s left on its
+// context — no more than 5 s and more than 4.5 s, so a default of 4 s or
+// 6 s fails — while one that names 1000 ms gets about 1 s.
+func TestToolTimeoutDefaultsToTheDocumented5000ms(t *testing.T) {
+	p := toolPolicy()
+	p.Tools[1].TimeoutMS = 0 // eta names no timeout
+	tools := &deadlineTools{left: map[string]time.Duration{}}
+	h := newHarness(t, p, newFakeModel(say("It ships.")), func(d *Deps) { d.Tools = tools })
+	h.run("track order")
+
+	tools.mu.Lock()
+	defer tools.mu.Unlock()
+	require.Contains(t, tools.left, "eta")
+	require.Contains(t, tools.left, "status")
+	assert.LessOrEqual(t, tools.left["eta"], 5000*time.Millisecond, "a tool without timeout_ms has at most 5000 ms")
+	assert.Greater(t, tools.left["eta"], 4500*time.Millisecond, "a tool without timeout_ms has about 5000 ms")
+	assert.LessOrEqual(t, tools.left["status"], 1000*time.Millisecond, "timeout_ms 1000 is kept")
+	assert.Greater(t, tools.left["status"], 500*time.Millisecond, "timeout_ms 1000 is kept")
 }
