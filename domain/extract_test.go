@@ -186,6 +186,8 @@ func TestAmountExtractor(t *testing.T) {
 		{"$1,200.50", outcome{value: map[string]any{"value": 1200.5, "currency": "USD"}, text: "$1,200.50"}},
 		{"20 quid", outcome{value: map[string]any{"value": 20.0, "currency": "GBP"}, text: "20 quid"}},
 		{"30", outcome{value: map[string]any{"value": 30.0}, text: "30"}},
+		// agent-bundle.md: a currency word is read after the number, not before.
+		{"euros 20", outcome{value: map[string]any{"value": 20.0}, text: "20"}},
 	})
 }
 

@@ -21,7 +21,20 @@ targets=(
 	"./domain FuzzForbiddenPhrase 80000"
 	"./domain FuzzExtractors 10000"
 	"./application/alignment FuzzExpression 20000"
+	"./domain FuzzMatcherWords 20000"
+	"./adapters/memory FuzzAfterDelta 5000"
 )
+# The list is the repository's fuzz targets, no more and no fewer: a target
+# left off would only ever run its seeds, and one renamed would match
+# nothing, which go test reports as a warning and exit 0.
+listed=$(for t in "${targets[@]}"; do read -r pkg name _ <<<"$t"; echo "${pkg#./} $name"; done | sort)
+found=$(git ls-files -- '*_test.go' | xargs grep -H -o -E '^func Fuzz[A-Za-z0-9_]+' |
+	sed -E 's|^(.*)/[^/]*:func |\1 |' | sort)
+if [[ "$listed" != "$found" ]]; then
+	echo "scripts/fuzz.sh: its targets are not the repository's fuzz targets:" >&2
+	diff <(echo "$listed") <(echo "$found") >&2 || true
+	exit 1
+fi
 # A log of our own: runs in parallel (other worktrees, CI jobs) never share one.
 log=$(mktemp "${TMPDIR:-/tmp}/focal-fuzz.XXXXXX")
 trap 'rm -f "$log"' EXIT

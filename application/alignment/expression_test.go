@@ -2,8 +2,10 @@ package alignment
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -88,6 +90,39 @@ func TestExpressionEvaluationIsBounded(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	// Each run reads the 64 KiB reply a few times; it cannot grow it.
 	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(100*16*(64<<10)))
+}
+
+// A + whose operands are known only at run time adds numbers and nothing
+// else: joined strings would double with each let, and a few hundred bytes
+// of expression could ask for terabytes (40 doublings of a 16-byte
+// default, well inside the 1000-byte limit).
+func TestUntypedPlusAddsNumbersOnly(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`let a0 = (vars.none ?? "xxxxxxxxxxxxxxxx"); `)
+	for i := 1; i <= 40; i++ {
+		fmt.Fprintf(&b, "let a%d = a%d + a%d; ", i, i-1, i-1)
+	}
+	b.WriteString("len(a40) > 0")
+	doubling := b.String()
+	require.Less(t, len(doubling), domain.DefaultPolicyLimits().ExpressionBytes)
+	require.NoError(t, CompileExpression(doubling, domain.DefaultPolicyLimits()), "its types are known only at run time")
+
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	assert.Contains(t, evalExpression(doubling, "hi", map[string]any{}), "+ adds numbers only")
+	runtime.ReadMemStats(&after)
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(1<<20), "no string was grown")
+
+	assert.Contains(t, evalExpression(`len(vars.a + vars.b) == 4`, "hi", map[string]any{"a": "ab", "b": "cd"}), "+ adds numbers only")
+	assert.Contains(t, evalExpression(`len(vars.l + vars.l) > 0`, "hi", map[string]any{"l": []any{1, 2}}), "+ adds numbers only")
+	assert.Equal(t, "", evalExpression(`vars.count + 1 > 3`, "hi", map[string]any{"count": 5}))
+	assert.Equal(t, "", evalExpression(`vars.price + 0.5 == 3.0`, "hi", map[string]any{"price": 2.5}))
+	assert.Equal(t, "", evalExpression(`let n = vars.count ?? 0; n + n + 1 == 11`, "hi", map[string]any{"count": 5}))
+	assert.Contains(t, evalExpression(`vars.count + 1 > 3`, "hi", map[string]any{"count": 1}), "false")
+	// A side known to be a string is refused at import, as before.
+	assert.ErrorContains(t, CompileExpression(`len(reply.text + vars.a) > 0`, domain.DefaultPolicyLimits()), "must not join strings")
+	// The function + is rewritten to is not one an expression may call.
+	assert.ErrorContains(t, CompileExpression(numbersPlus+`(1, 2) == 3`, domain.DefaultPolicyLimits()), "may not call")
 }
 
 // After the turn's deadline an expression is not evaluated, and the reply

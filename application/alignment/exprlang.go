@@ -10,6 +10,7 @@ import (
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
+	"github.com/expr-lang/expr/vm/runtime"
 
 	"focal/domain"
 )
@@ -75,6 +76,7 @@ func (l exprLanguage) compile(src string, limits domain.PolicyLimits) (*vm.Progr
 	for _, f := range l.functions {
 		opts = append(opts, expr.Function(f.name, f.fn, f.types...))
 	}
+	opts = append(opts, expr.Function(numbersPlus, addNumbers), expr.Patch(untypedPlus{}))
 	prog, err := expr.Compile(src, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("expression does not compile: %w", err)
@@ -170,4 +172,53 @@ func (c *exprConcat) Visit(node *ast.Node) {
 			c.found = true
 		}
 	}
+}
+
+// numbersPlus is the function untypedPlus calls; not one an expression
+// may name (allowedCalls leaves it out).
+const numbersPlus = "focal_numbers_plus"
+
+// untypedPlus makes a + whose operands' types are known only at run time
+// (variables, ?? and let) add numbers alone: joined there, strings would
+// escape exprConcat's check, and with let each join may double what the
+// last one made — a few hundred bytes of expression asking for terabytes.
+// A + of known types, or with a side known to be a string or a list, is
+// left as it is: numbers add, and strings or lists are refused by
+// exprConcat once the program is compiled.
+type untypedPlus struct{}
+
+// Visit implements ast.Visitor.
+func (untypedPlus) Visit(node *ast.Node) {
+	n, ok := (*node).(*ast.BinaryNode)
+	if !ok || n.Operator != "+" || !untyped(n.Left) && !untyped(n.Right) || joins(n.Left) || joins(n.Right) {
+		return
+	}
+	ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: numbersPlus}, Arguments: []ast.Node{n.Left, n.Right}})
+}
+
+// joins reports whether n is known to be a string or a list, which
+// exprConcat refuses at import.
+func joins(n ast.Node) bool {
+	t := n.Type()
+	return t != nil && (t.Kind() == reflect.String || t.Kind() == reflect.Slice)
+}
+
+// untyped reports whether n's type is known only at run time.
+func untyped(n ast.Node) bool {
+	t := n.Type()
+	return t == nil || t.Kind() == reflect.Interface
+}
+
+// addNumbers is + for two numbers, as expr adds them; anything else is an
+// error, which the constraint counts as broken and a guard as false.
+func addNumbers(params ...any) (any, error) {
+	for _, p := range params {
+		switch reflect.ValueOf(p).Kind() {
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8,
+			reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		default:
+			return nil, fmt.Errorf("+ adds numbers only, not %T: compare strings, or use contains, startsWith or endsWith", p)
+		}
+	}
+	return runtime.Add(params[0], params[1]), nil
 }
