@@ -50,7 +50,11 @@ func TestWrongExpectationsFailWithExpectedAndActual(t *testing.T) {
 		`reply: expected to contain "24/7"`,
 		`reply: expected not to contain "Sunday"`,
 		`reply: expected to match /^Closed/`,
-		"1 failed",
+		`matched_rules_include: expected "store_hours" among the matches, got []`,
+		`reask: expected to contain "the order is too old", got "\"AC-12345\" is not a valid order number`,
+		`tools_called: expected [refund_lookup], got []`,
+		`variables: expected order_id = "AC-999999", got order_id = "AC-123456"`,
+		"0 passed, 4 failed",
 	} {
 		assert.Contains(t, out, want)
 	}
