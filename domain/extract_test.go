@@ -274,11 +274,10 @@ func TestTextExtractor(t *testing.T) {
 		{"  the parcel was left at the door  ", outcome{value: "the parcel was left at the door", text: "the parcel was left at the door"}},
 		{"   ", outcome{}},
 	})
-	long := make([]rune, domain.MaxTextValueRunes+1)
-	for i := range long {
-		long[i] = 'x'
-	}
-	got, ok := extract(t, note, string(long))
+	// agent-bundle.md: at most 1000 characters, counted as characters.
+	longest := strings.Repeat("é", 1000)
+	runExtractCases(t, note, []extractCase{{longest, outcome{value: longest, text: longest}}})
+	got, ok := extract(t, note, longest+"x")
 	require.True(t, ok)
 	assert.Equal(t, domain.ProblemInvalid, got.problem)
 	assert.Contains(t, got.reason, "longer than 1000 characters")
