@@ -45,6 +45,12 @@ func TestCostlyExpressionsAreRefusedAtCompileTime(t *testing.T) {
 		{`len(string(vars)) > 0`, "may not use string()"},
 		{`now().Year() > 2000`, "may not"},
 		{`reply.max_amount < 1 && ` + string(make([]byte, 1000)), "at most 1000 bytes"},
+		// Lists sharing one value, doubling with each let: == would make
+		// 2^40 comparisons of a 700-byte expression.
+		{nestedLists(40) + "a40 == a40", "literals may hold only constants"},
+		{nestedLists(40) + "max(a40) > 1", "literals may hold only constants"},
+		{`[vars.a, vars.a] == [vars.b]`, "literals may hold only constants"},
+		{`{"k": vars.a}.k == 1`, "literals may hold only constants"},
 	} {
 		t.Run(tt.src[:min(len(tt.src), 40)], func(t *testing.T) {
 			err := CompileExpression(tt.src, limits)
@@ -52,6 +58,23 @@ func TestCostlyExpressionsAreRefusedAtCompileTime(t *testing.T) {
 			assert.Contains(t, err.Error(), tt.msg)
 		})
 	}
+}
+
+// nestedLists is `let a0 = [1, 1]; let a1 = [a0, a0]; …` to an.
+func nestedLists(n int) string {
+	var b strings.Builder
+	b.WriteString("let a0 = [1, 1]; ")
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&b, "let a%d = [a%d, a%d]; ", i, i-1, i-1)
+	}
+	return b.String()
+}
+
+// Transition guards are written in the same language, held to the same
+// limits.
+func TestCostlyGuardsAreRefusedAtCompileTime(t *testing.T) {
+	_, err := CompileWhen(nestedLists(40)+"a40 == a40", domain.DefaultPolicyLimits())
+	assert.ErrorContains(t, err, "literals may hold only constants")
 }
 
 func TestUsefulExpressionsStillCompile(t *testing.T) {
@@ -67,6 +90,7 @@ func TestUsefulExpressionsStillCompile(t *testing.T) {
 		`upper(trim(reply.text)) startsWith "HELLO" || !(reply.text endsWith "!")`,
 		`abs(reply.max_amount - (vars.quote ?? 0)) < 0.01 || round(reply.max_percentage) <= 20`,
 		`vars.count + 1 > 3`,
+		`vars.code in [-1, 0, 1.5, "x", nil] and {"a": 1}.a == 1`,
 	} {
 		assert.NoError(t, CompileExpression(src, limits), src)
 	}

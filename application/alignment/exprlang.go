@@ -117,8 +117,13 @@ func (s *exprShape) Visit(node *ast.Node) {
 	s.nodes++
 	switch n := (*node).(type) {
 	case *ast.NilNode, *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode, *ast.StringNode, *ast.ConstantNode,
-		*ast.IdentifierNode, *ast.ChainNode, *ast.SliceNode, *ast.ConditionalNode, *ast.ArrayNode, *ast.MapNode,
-		*ast.PairNode, *ast.VariableDeclaratorNode, *ast.SequenceNode, *ast.UnaryNode:
+		*ast.IdentifierNode, *ast.ChainNode, *ast.SliceNode, *ast.ConditionalNode,
+		*ast.VariableDeclaratorNode, *ast.SequenceNode, *ast.UnaryNode:
+	case *ast.ArrayNode:
+		s.literalsOnly(n.Nodes...)
+	case *ast.PairNode:
+		s.literalsOnly(n.Value)
+	case *ast.MapNode:
 	case *ast.MemberNode:
 		if n.Method {
 			s.err = fmt.Errorf("expression must not call methods")
@@ -137,6 +142,25 @@ func (s *exprShape) Visit(node *ast.Node) {
 		s.err = fmt.Errorf("expression may not use closures or # (no loops)")
 	default:
 		s.err = fmt.Errorf("expression may not use %s", strings.TrimPrefix(reflect.TypeOf(n).String(), "*ast."))
+	}
+}
+
+// literalsOnly refuses a list or map literal holding anything but
+// constants. Built of names, literals could share one value many times
+// over (let a1 = [a0, a0]; let a2 = [a1, a1] …), small in memory, while
+// ==, in, min and max walk it as the tree it stands for: a few hundred
+// bytes of expression asking for 2^40 comparisons.
+func (s *exprShape) literalsOnly(elements ...ast.Node) {
+	for _, e := range elements {
+		if u, ok := e.(*ast.UnaryNode); ok {
+			e = u.Node
+		}
+		switch e.(type) {
+		case *ast.NilNode, *ast.IntegerNode, *ast.FloatNode, *ast.BoolNode, *ast.StringNode, *ast.ConstantNode:
+		default:
+			s.err = fmt.Errorf("expression: list and map literals may hold only constants")
+			return
+		}
 	}
 }
 
