@@ -38,6 +38,7 @@ var blockedPrefixes = func() []netip.Prefix {
 		"2001:db8::/32",   // documentation
 		"fec0::/10",       // site-local (deprecated)
 		"::ffff:0:0:0/96", // IPv4-translated
+		"::/96",           // IPv4-compatible (deprecated; some stacks route it to IPv4)
 		"5f00::/16",       // segment routing
 		"3fff::/20",       // documentation
 	} {

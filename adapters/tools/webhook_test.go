@@ -190,6 +190,7 @@ func TestPublicAddress(t *testing.T) {
 		"::1": false, "::": false, "fe80::1": false, "fc00::1": false, "fd12::1": false, "ff02::1": false,
 		"::ffff:127.0.0.1": false, "::ffff:8.8.8.8": true, "64:ff9b::a00:1": false, "64:ff9b::808:808": true,
 		"2002:a00:1::": false, "2001:db8::1": false,
+		"::127.0.0.1": false, "::10.0.0.1": false, "::169.254.169.254": false, "::8.8.8.8": false,
 	} {
 		assert.Equal(t, public, publicAddress(netip.MustParseAddr(addr)), addr)
 	}
