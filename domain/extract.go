@@ -253,18 +253,52 @@ func (x *Extractor) patternCandidates(msg string) []candidate {
 		if m[0] == m[1] {
 			continue
 		}
-		text := msg[m[0]:m[1]]
-		value := text
-		if x.v.Normalize != "" {
-			value = string(x.pattern.ExpandString(nil, x.v.Normalize, msg, m))
-		}
-		c := candidate{value: value, text: text, start: m[0], end: m[1]}
-		if x.valid != nil && !x.valid.MatchString(value) {
-			c.invalid = true
-		}
-		out = append(out, c)
+		out = append(out, x.patternCandidate(msg, m))
 	}
 	return out
+}
+
+// patternCandidate is the pattern's match m of msg, rewritten by
+// Normalize and held to Valid and to MaxTextValueRunes. A normaliser's
+// every reference expands to at most the longest group it could name, so
+// one whose bound passes the limit is not expanded: "$1$1…" over a long
+// match would otherwise make a value of the normaliser's length times
+// the message's.
+func (x *Extractor) patternCandidate(msg string, m []int) candidate {
+	text := msg[m[0]:m[1]]
+	value := text
+	c := candidate{value: text, text: text, start: m[0], end: m[1]}
+	tooLong := func() candidate {
+		c.value, c.text = "", string([]rune(text)[:min(utf8.RuneCountInString(text), 40)])+"…"
+		return c.invalidBecause(fmt.Sprintf("it is longer than %d characters", MaxTextValueRunes))
+	}
+	if norm := x.v.Normalize; norm != "" {
+		if len(norm)+strings.Count(norm, "$")*longestGroup(norm, m) > utf8.UTFMax*MaxTextValueRunes {
+			return tooLong()
+		}
+		value = string(x.pattern.ExpandString(nil, norm, msg, m))
+		c.value = value
+	}
+	if utf8.RuneCountInString(value) > MaxTextValueRunes {
+		return tooLong()
+	}
+	if x.valid != nil && !x.valid.MatchString(value) {
+		c.invalid = true
+	}
+	return c
+}
+
+// longestGroup is the longest text a reference of norm could expand to in
+// match m: its longest group, or the whole match when norm names $0.
+func longestGroup(norm string, m []int) int {
+	if strings.Contains(norm, "$0") || strings.Contains(norm, "${0}") {
+		return m[1] - m[0]
+	}
+	longest := 0
+	for g := 2; g+1 < len(m); g += 2 {
+		longest = max(longest, m[g+1]-m[g])
+	}
+	return longest
 }
 
 // textCandidates is the whole message, trimmed.

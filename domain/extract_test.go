@@ -1,6 +1,7 @@
 package domain_test
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -266,6 +267,32 @@ func TestPhoneExtractor(t *testing.T) {
 		{"on 2025-01-15", outcome{}},
 		{"12.50", outcome{}},
 	})
+}
+
+// A pattern variable's value is held to 1000 characters like a text's,
+// and a normaliser repeating its group is not expanded past that: a
+// 2,000-byte "$1$1…" over a 1,000-byte word would make a 1 MB value.
+func TestPatternValuesAreBounded(t *testing.T) {
+	word := domain.Variable{Name: "word", Type: domain.VarPattern, Pattern: `(\w+)`, Normalize: strings.Repeat("$1", 500)}
+	runExtractCases(t, word, []extractCase{{"ab", outcome{value: strings.Repeat("ab", 500), text: "ab"}}})
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	got, ok := extract(t, word, strings.Repeat("x", 1000))
+	runtime.ReadMemStats(&after)
+	require.True(t, ok)
+	assert.Equal(t, domain.ProblemInvalid, got.problem)
+	assert.Contains(t, got.reason, "longer than 1000 characters")
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(256<<10), "the value was not expanded")
+
+	plain := domain.Variable{Name: "word", Type: domain.VarPattern, Pattern: `\w+`}
+	runExtractCases(t, plain, []extractCase{{strings.Repeat("y", 1000), outcome{value: strings.Repeat("y", 1000), text: strings.Repeat("y", 1000)}}})
+	got, ok = extract(t, plain, strings.Repeat("y", 1001))
+	require.True(t, ok)
+	assert.Equal(t, domain.ProblemInvalid, got.problem)
+
+	// A group small beside its match is expanded as before.
+	order := domain.Variable{Name: "order", Type: domain.VarPattern, Pattern: `order (\d+) .*`, Normalize: "AC-$1"}
+	runExtractCases(t, order, []extractCase{{"order 42 " + strings.Repeat("z", 5000), outcome{value: "AC-42", text: "order 42 " + strings.Repeat("z", 5000)}}})
 }
 
 func TestTextExtractor(t *testing.T) {

@@ -159,6 +159,8 @@ func (v *validator) variablePattern(f string, x *Variable) {
 		v.add(f+".pattern", err.Error())
 	case empty:
 		v.add(f+".pattern", "must not match the empty text (it would find a value in every message)")
+	case len(x.Normalize) > v.limits.PatternBytes:
+		v.add(f+".normalize", fmt.Sprintf("must be at most %d bytes (policy limit pattern_bytes)", v.limits.PatternBytes))
 	default:
 		if msg := checkExpansion(x.Pattern, x.Normalize); msg != "" {
 			v.add(f+".normalize", msg)
