@@ -25,6 +25,7 @@ import (
 type replayBench struct {
 	replay    *application.Replay
 	candidate int64
+	store     *memory.Store
 }
 
 // benchMessages cycle through every part of the demo agent.
@@ -80,7 +81,7 @@ func newReplayBenchOf(tb testing.TB, sessions int, messages []string) *replayBen
 			return alignment.New(alignment.Deps{Model: llm.Offline{}, History: history, Clock: clk, Tools: tools})
 		})
 	check(tb, err)
-	return &replayBench{replay: replay, candidate: v2.Agent.Version}
+	return &replayBench{replay: replay, candidate: v2.Agent.Version, store: store}
 }
 
 func check(tb testing.TB, err error) {

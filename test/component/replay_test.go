@@ -264,6 +264,7 @@ func TestReplayRefusals(t *testing.T) {
 		{"both candidates", admin, path, map[string]any{"version": 1, "bundle": map[string]any{}, "sessions": map[string]any{"last": 1}}, http.StatusBadRequest, "INVALID_REQUEST"},
 		{"no sessions", admin, path, map[string]any{"version": 1, "sessions": map[string]any{}}, http.StatusBadRequest, "INVALID_REQUEST"},
 		{"too many sessions", admin, path, map[string]any{"version": 1, "sessions": map[string]any{"last": 101}}, http.StatusBadRequest, "INVALID_REQUEST"},
+		{"101 session ids", admin, path, map[string]any{"version": 1, "sessions": map[string]any{"ids": repeated(session, 101)}}, http.StatusBadRequest, "INVALID_REQUEST"},
 		{"unknown model", admin, path, map[string]any{"version": 1, "sessions": map[string]any{"last": 1}, "model": "gpt"}, http.StatusBadRequest, "INVALID_REQUEST"},
 		{"an invalid bundle", admin, path, map[string]any{"bundle": "rules: [{id: x, scope: nowhere}]", "sessions": map[string]any{"last": 1}}, http.StatusBadRequest, "INVALID_REQUEST"},
 		{"unknown version", admin, path, map[string]any{"version": 99, "sessions": map[string]any{"last": 1}}, http.StatusNotFound, "NOT_FOUND"},
@@ -289,4 +290,13 @@ func TestReplayRefusals(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, res.Status, "%s", res.Body)
 	res = app.Do(t, harness.Request{Method: http.MethodGet, Path: "/v1/agents/" + harness.DemoAgent + "/versions/latest", Token: token})
 	assert.Equal(t, http.StatusBadRequest, res.Status, "%s", res.Body)
+}
+
+// repeated is n copies of s.
+func repeated(s string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = s
+	}
+	return out
 }
