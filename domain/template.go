@@ -118,6 +118,11 @@ func validVariableName(name string) bool {
 // A variable without a value says its placeholder's default; without one
 // it renders as the empty string and is reported in missing, so a reply
 // never shows a raw placeholder to a customer (see TemplateRenderer).
+//
+// A value that would take the text past MaxRenderedBytes counts as
+// missing, and nothing past it is written: a template repeating one
+// placeholder thousands of times over a long value (metadata, a tool's
+// output) would otherwise say megabytes.
 func (t ParsedTemplate) Render(vars map[string]any) (text string, missing []string) {
 	var b strings.Builder
 	for _, p := range t.parts {
@@ -128,7 +133,11 @@ func (t ParsedTemplate) Render(vars map[string]any) (text string, missing []stri
 		v := lookupVariable(vars, p.variable)
 		switch {
 		case v != nil:
-			b.WriteString(FormatValue(v))
+			if s := FormatValue(v); b.Len()+len(s) <= MaxRenderedBytes {
+				b.WriteString(s)
+			} else {
+				missing = append(missing, p.variable)
+			}
 		case p.hasDef:
 			b.WriteString(p.def)
 		default:
@@ -137,6 +146,11 @@ func (t ParsedTemplate) Render(vars map[string]any) (text string, missing []stri
 	}
 	return b.String(), missing
 }
+
+// MaxRenderedBytes bounds what a template says: four times the longest
+// template text (text_runes, 20,000 characters, of up to four bytes each)
+// and more than a reply needs.
+const MaxRenderedBytes = 320 << 10
 
 // lookupVariable finds name in vars: as a key, or as a path of keys
 // through nested maps.

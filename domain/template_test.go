@@ -182,3 +182,30 @@ func TestTemplateLiteralIsWhatRenderGives(t *testing.T) {
 	}
 	require.Greater(t, literals, 100)
 }
+
+// A template repeating a placeholder over a long value says at most
+// MaxRenderedBytes: the 2,500 placeholders a 20,000-character template
+// holds, over a 16 KB metadata value, made a 40 MB reply. What would pass
+// the bound counts as missing, so the renderer says the default text.
+func TestRenderedTextIsBounded(t *testing.T) {
+	tmpl := domain.Template{ID: "t", Mode: domain.ModeExclusive, Text: strings.Repeat("{meta.a}", 2500), Default: "Sorry, that is too long to say."}
+	r, err := domain.NewTemplateRenderer(tmpl)
+	require.NoError(t, err)
+	vars := map[string]any{"meta": map[string]any{"a": strings.Repeat("v", 16<<10)}}
+	text, missing, complete := r.Render(vars)
+	require.True(t, complete)
+	require.Equal(t, "Sorry, that is too long to say.", text)
+	require.Contains(t, missing, "meta.a")
+
+	p, err := domain.ParseTemplate(tmpl.Text)
+	require.NoError(t, err)
+	text, _ = p.Render(vars)
+	require.LessOrEqual(t, len(text), domain.MaxRenderedBytes)
+	require.Greater(t, len(text), domain.MaxRenderedBytes-(16<<10), "values fit up to the bound")
+
+	short := map[string]any{"meta": map[string]any{"a": "ok"}}
+	text, missing, complete = r.Render(short)
+	require.True(t, complete)
+	require.Empty(t, missing)
+	require.Equal(t, strings.Repeat("ok", 2500), text)
+}
