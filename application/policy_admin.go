@@ -24,11 +24,11 @@ type PolicyAdmin struct {
 	cache  *PolicyCache
 	clock  ports.Clock
 	limits domain.PolicyLimits
-	// parsing holds the one bundle being parsed: parsing a bundle at the
-	// size limit takes up to a few hundred MB and a CPU-second, which one
-	// tenant's imports must not multiply. linting holds the one policy
-	// being linted, for the same reason.
-	parsing, linting chan struct{}
+	// linting holds the one policy being linted: linting one at the size
+	// limit takes up to a few hundred MB and a CPU-second, which one
+	// tenant's requests must not multiply (bundles are parsed one at a
+	// time too: parseBundleAlone).
+	linting chan struct{}
 	// warmer, when set, compiles each version written here in the
 	// background (PolicyWarmer says why not before answering).
 	warmer *PolicyWarmer
@@ -42,7 +42,7 @@ func NewPolicyAdmin(store ports.PolicyStore, cache *PolicyCache, clock ports.Clo
 		return nil, errors.New("policy admin: store, cache and clock are required")
 	}
 	return &PolicyAdmin{store: store, cache: cache, clock: clock, limits: domain.DefaultPolicyLimits(),
-		parsing: make(chan struct{}, 1), linting: make(chan struct{}, 1)}, nil
+		linting: make(chan struct{}, 1)}, nil
 }
 
 // WithLimits makes every policy written through a keep within limits;

@@ -13,6 +13,7 @@ import (
 	"focal/adapters/memory"
 	"focal/application"
 	"focal/application/alignment"
+	"focal/domain"
 	"focal/ports"
 
 	"github.com/stretchr/testify/assert"
@@ -148,3 +149,35 @@ func TestReplayStopsAtMaxTurnsAndSaysSo(t *testing.T) {
 	assert.False(t, whole.Summary.Truncated)
 	assert.Equal(t, 30, whole.Summary.Turns)
 }
+
+// An inline bundle is parsed only when no other bundle is, imported or
+// replayed (one at the size limit builds a few hundred MB): a replay that
+// cannot get the slot before its context ends answers TIMEOUT, and parses
+// once the slot is free.
+func TestReplayParsesItsBundleAlone(t *testing.T) {
+	rb := newReplayBench(t, 1)
+	bundle, err := os.ReadFile(filepath.Join("..", "examples", "demo-agent.yaml"))
+	require.NoError(t, err)
+	cmd := application.ReplayCommand{TenantID: tenant, AgentID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8", Bundle: bundle, LastSessions: 1}
+
+	release := application.HoldBundleParsing()
+	gaveUp := make(chan struct{})
+	close(gaveUp)
+	_, err = rb.replay.Run(doneOnly{Context: context.Background(), done: gaveUp}, cmd)
+	release()
+	require.Error(t, err)
+	assert.True(t, domain.IsCode(err, domain.CodeTimeout), "%v", err)
+
+	r, err := rb.replay.Run(context.Background(), cmd)
+	require.NoError(t, err)
+	assert.Equal(t, 10, r.Summary.Turns)
+}
+
+// doneOnly is a context whose Done is done while its Err stays nil: what
+// waits on Done gives up, what checks Err (the store) goes on.
+type doneOnly struct {
+	context.Context
+	done chan struct{}
+}
+
+func (c doneOnly) Done() <-chan struct{} { return c.done }
