@@ -58,7 +58,7 @@ func (a *PolicyAdmin) ImportBundle(ctx context.Context, in BundleImport) (Import
 	if in.AgentID != "" && !IsUUID(in.AgentID) {
 		return ImportedBundle{}, agentNotFound(in.AgentID)
 	}
-	p, err := a.parse(ctx, in.Bundle)
+	p, err := parseBundleAlone(ctx, in.Bundle)
 	if err != nil {
 		return ImportedBundle{}, err
 	}
@@ -192,11 +192,6 @@ func parseBundleAlone(ctx context.Context, bundle []byte) (*domain.Policy, error
 		return nil, domain.WrapError(domain.CodeTimeout, ctx.Err(), "the bundle waited too long to be read")
 	}
 	return ParseBundle(bundle)
-}
-
-// parse parses a bundle once no other is being parsed.
-func (a *PolicyAdmin) parse(ctx context.Context, bundle []byte) (*domain.Policy, error) {
-	return parseBundleAlone(ctx, bundle)
 }
 
 // ExportBundle returns the agent's whole policy as a bundle, as viewer may
