@@ -55,6 +55,9 @@ func TestValidateVariablesWithFieldPaths(t *testing.T) {
 		{"normaliser naming a missing group", func(p *domain.Policy) { p.Variables[0].Normalize = "AC-$3" }, []string{"variables[0].normalize"}, "group 3, but the pattern has 2"},
 		{"normaliser naming an unknown group", func(p *domain.Policy) { p.Variables[0].Normalize = "AC-${digits}" }, []string{"variables[0].normalize"}, "refers to no group"},
 		{"valid that does not compile", func(p *domain.Policy) { p.Variables[0].Valid = "[" }, []string{"variables[0].valid"}, "not a valid regular expression"},
+		// valid is anchored by wrapping it in ^(?:…)$; one that compiles only
+		// once wrapped would close the group and drop an anchor.
+		{"valid that balances only once wrapped", func(p *domain.Policy) { p.Variables[0].Valid = "a)|(?:.*" }, []string{"variables[0].valid"}, "not a valid regular expression"},
 		{"pattern fields on another type", func(p *domain.Policy) { p.Variables[2].Pattern = `\d+` }, []string{"variables[2].pattern"}, "applies only to pattern variables"},
 		{"values on a pattern", func(p *domain.Policy) { p.Variables[0].Values = []domain.EnumValue{{Value: "x"}} }, []string{"variables[0].values"}, "only to enum"},
 		{"enum without values", func(p *domain.Policy) { p.Variables[1].Values = nil }, []string{"variables[1].values"}, "at least one value"},
