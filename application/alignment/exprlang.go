@@ -89,6 +89,9 @@ func (l exprLanguage) compile(src string, limits domain.PolicyLimits) (*vm.Progr
 	if concat.found {
 		return nil, fmt.Errorf("expression must not join strings with +: compare them, or use contains, startsWith or endsWith")
 	}
+	if err := boundProgram(prog); err != nil {
+		return nil, err
+	}
 	return prog, nil
 }
 
