@@ -17,6 +17,8 @@ import (
 // instruction at most once, and each does at most one pass over the
 // values it reads, so an evaluation costs at most exprMaxSteps passes
 // over a value, the largest of which is the reply or a metadata value.
+// Which functions a call may reach is the compiler's: it knows only the
+// language's builtins and functions (exprLanguage.options), each a pass.
 // A count kept while running would need a VM of our own; a cost computed
 // from the tree would miss what the compiler and the optimizer add.
 
@@ -29,8 +31,8 @@ const exprMaxSteps = 1_000
 // exprOpcodes are the instructions a program may hold. None of them
 // jumps backward or walks a value more than once; loops (OpBegin …
 // OpJumpBackward, what any, all, map, filter, reduce and the like
-// compile to), ranges, methods, sorts and the builtins whose cost the VM
-// meters by their output (OpCallSafe: repeat, sum and the like) are not
+// compile to), ranges, methods and the builtins whose cost the VM meters
+// by their output (OpCallSafe: repeat, concat, flatten, reverse, sort) are not
 // among them. OpMatches, a pattern built at run time, is not either: only
 // a constant pattern, compiled and measured once, may be matched.
 var exprOpcodes = map[vm.Opcode]bool{
