@@ -22,7 +22,8 @@ import (
 // ranges, no string concatenation, and only builtins and functions whose
 // cost is linear in their input. What is left runs its bytecode straight
 // through once, so an evaluation costs at most the program's size times
-// the size of the values it reads.
+// the size of the values it reads; boundProgram holds every compiled
+// program to that, and its size to exprMaxSteps.
 var (
 	// exprBuiltins are the builtins an expression may call.
 	exprBuiltins = []string{"len", "lower", "upper", "trim", "abs", "min", "max", "round", "floor", "ceil"}
@@ -69,15 +70,7 @@ func (l exprLanguage) compile(src string, limits domain.PolicyLimits) (*vm.Progr
 	if shape.nodes > limits.ExpressionNodes {
 		return nil, fmt.Errorf("expression has %d syntax nodes, more than %d (policy limit expression_nodes)", shape.nodes, limits.ExpressionNodes)
 	}
-	opts := []expr.Option{expr.Env(l.env), expr.AsBool(), expr.MaxNodes(uint(limits.ExpressionNodes)), expr.DisableAllBuiltins()}
-	for _, name := range exprBuiltins {
-		opts = append(opts, expr.EnableBuiltin(name))
-	}
-	for _, f := range l.functions {
-		opts = append(opts, expr.Function(f.name, f.fn, f.types...))
-	}
-	opts = append(opts, expr.Function(numbersPlus, addNumbers), expr.Patch(untypedPlus{}))
-	prog, err := expr.Compile(src, opts...)
+	prog, err := expr.Compile(src, l.options(limits)...)
 	if err != nil {
 		return nil, fmt.Errorf("expression does not compile: %w", err)
 	}
@@ -89,7 +82,24 @@ func (l exprLanguage) compile(src string, limits domain.PolicyLimits) (*vm.Progr
 	if concat.found {
 		return nil, fmt.Errorf("expression must not join strings with +: compare them, or use contains, startsWith or endsWith")
 	}
+	if err := boundProgram(prog); err != nil {
+		return nil, err
+	}
 	return prog, nil
+}
+
+// options are the compiler's options for the language: its environment,
+// and only the builtins and functions it allows, so the compiler itself
+// refuses any other (a builtin it does not know is an unknown name).
+func (l exprLanguage) options(limits domain.PolicyLimits) []expr.Option {
+	opts := []expr.Option{expr.Env(l.env), expr.AsBool(), expr.MaxNodes(uint(limits.ExpressionNodes)), expr.DisableAllBuiltins()}
+	for _, name := range exprBuiltins {
+		opts = append(opts, expr.EnableBuiltin(name))
+	}
+	for _, f := range l.functions {
+		opts = append(opts, expr.Function(f.name, f.fn, f.types...))
+	}
+	return append(opts, expr.Function(numbersPlus, addNumbers), expr.Patch(untypedPlus{}))
 }
 
 // allowedCalls are the names an expression may call: the builtins and
@@ -129,9 +139,7 @@ func (s *exprShape) Visit(node *ast.Node) {
 			s.err = fmt.Errorf("expression must not call methods")
 		}
 	case *ast.BuiltinNode:
-		if !slices.Contains(s.allowed, n.Name) {
-			s.err = fmt.Errorf("expression may not use %s(): the functions allowed are %s", n.Name, strings.Join(s.allowed, ", "))
-		}
+		s.builtin(n)
 	case *ast.CallNode:
 		if id, ok := n.Callee.(*ast.IdentifierNode); !ok || !slices.Contains(s.allowed, id.Value) {
 			s.err = fmt.Errorf("expression may not call functions other than %s", strings.Join(s.allowed, ", "))
@@ -161,6 +169,18 @@ func (s *exprShape) literalsOnly(elements ...ast.Node) {
 			s.err = fmt.Errorf("expression: list and map literals may hold only constants")
 			return
 		}
+	}
+}
+
+func (s *exprShape) builtin(n *ast.BuiltinNode) {
+	switch {
+	case !slices.Contains(s.allowed, n.Name):
+		s.err = fmt.Errorf("expression may not use %s(): the functions allowed are %s", n.Name, strings.Join(s.allowed, ", "))
+	case n.Name == "trim" && len(n.Arguments) > 1:
+		// Its second argument, the characters to cut, is searched for each
+		// character cut: two long metadata values would make one call cost
+		// their product, not a pass over one of them.
+		s.err = fmt.Errorf("expression: trim takes one argument (it cuts white space)")
 	}
 }
 
