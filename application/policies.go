@@ -3,6 +3,7 @@ package application
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -95,8 +96,11 @@ func (c *PolicyCache) getAt(ctx context.Context, tenantID, agentID string, now t
 			return p, nil
 		}
 	}
-	v, err, _ := c.loads.Do(tenantID+"/"+agentID, func() (any, error) {
-		gen := c.forgets.Load()
+	// A load is shared only by Gets that saw the same Forget count: a Get
+	// begun after a write on this instance must not join a load begun
+	// before it, which may have read the store before the write.
+	gen := c.forgets.Load()
+	v, err, _ := c.loads.Do(tenantID+"/"+agentID+"/"+strconv.FormatUint(gen, 10), func() (any, error) {
 		p, err := c.store.GetPolicy(ctx, tenantID, agentID)
 		if err != nil {
 			return nil, err
