@@ -100,21 +100,46 @@ func (c *PolicyCache) getAt(ctx context.Context, tenantID, agentID string, now t
 	// begun after a write on this instance must not join a load begun
 	// before it, which may have read the store before the write.
 	gen := c.forgets.Load()
-	v, err, _ := c.loads.Do(tenantID+"/"+agentID+"/"+strconv.FormatUint(gen, 10), func() (any, error) {
-		p, err := c.store.GetPolicy(ctx, tenantID, agentID)
-		if err != nil {
-			return nil, err
-		}
-		c.entries.Add(key, &policyEntry{policy: p, checkedAt: now})
-		if c.forgets.Load() != gen {
-			c.entries.Remove(key) // a write may have forgotten it meanwhile
-		}
-		return p, nil
+	flight := c.loads.DoChan(tenantID+"/"+agentID+"/"+strconv.FormatUint(gen, 10), func() (any, error) {
+		return c.load(ctx, key, now, gen)
 	})
+	select {
+	case r := <-flight:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(*domain.Policy), nil
+	case <-ctx.Done():
+		return nil, domain.WrapError(domain.CodeTimeout, ctx.Err(), "agent policy could not be read in time")
+	}
+}
+
+// load reads the agent's policy into the cache for the Gets of one
+// flight. The flight serves every Get that joins it, so its first
+// caller going away (a client that hung up) must not fail the others: it
+// keeps that caller's deadline, not its cancellation. It runs on the
+// flight's goroutine, where a panic could not be recovered by the
+// request's handler: it becomes an error here.
+func (c *PolicyCache) load(ctx context.Context, key agentKey, now time.Time, gen uint64) (_ any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = domain.Errorf(domain.CodeInternal, "agent policy cannot be read: %v", r)
+		}
+	}()
+	lctx, cancel := context.WithoutCancel(ctx), context.CancelFunc(func() {})
+	if deadline, ok := ctx.Deadline(); ok {
+		lctx, cancel = context.WithDeadline(lctx, deadline)
+	}
+	defer cancel()
+	p, err := c.store.GetPolicy(lctx, key.tenantID, key.agentID)
 	if err != nil {
 		return nil, err
 	}
-	return v.(*domain.Policy), nil
+	c.entries.Add(key, &policyEntry{policy: p, checkedAt: now})
+	if c.forgets.Load() != gen {
+		c.entries.Remove(key) // a write may have forgotten it meanwhile
+	}
+	return p, nil
 }
 
 // Forget drops an agent so the next Get reads the store; policy writes on
