@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -41,27 +42,34 @@ func testCommand(configPath *string) *cobra.Command {
 				return err
 			}
 			defer stubs.close()
-			core, agentID, err := startTestCore(ctx, *configPath, args[0], stubs, stubbedTools(suites))
-			if err != nil {
-				return err
-			}
-			defer func() { _ = core.Stop(context.WithoutCancel(ctx)) }()
-			failed := 0
-			for _, suite := range suites {
-				rep := convtest.Run(ctx, core.Chat, core.Conversations, testTenant, agentID, suite, stubs.use)
-				if err := rep.Write(cmd.OutOrStdout()); err != nil {
-					return err
-				}
-				if !rep.Passed() {
-					failed++
-				}
-			}
-			if failed > 0 {
-				return fmt.Errorf("%d of %d conversation test files failed", failed, len(suites))
-			}
-			return nil
+			return runSuites(ctx, cmd.OutOrStdout(), *configPath, args[0], suites, stubs)
 		},
 	}
+}
+
+// runSuites plays every file's conversations against the bundle at
+// bundlePath, the tools the files stand in for served by stubs, and writes
+// each file's report to out.
+func runSuites(ctx context.Context, out io.Writer, configPath, bundlePath string, suites []*convtest.Suite, stubs *toolStubServer) error {
+	core, agentID, err := startTestCore(ctx, configPath, bundlePath, stubs, stubbedTools(suites))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = core.Stop(context.WithoutCancel(ctx)) }()
+	failed := 0
+	for _, suite := range suites {
+		rep := convtest.Run(ctx, core.Chat, core.Conversations, testTenant, agentID, suite, stubs.use)
+		if err := rep.Write(out); err != nil {
+			return err
+		}
+		if !rep.Passed() {
+			failed++
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d conversation test files failed", failed, len(suites))
+	}
+	return nil
 }
 
 // readSuites parses every test file before anything starts, so a mistake
