@@ -27,7 +27,8 @@ func testCommand(configPath *string) *cobra.Command {
 		Short: "Run conversation tests against an agent bundle, in process",
 		Long: "Load the agent bundle into an in-process engine (memory store; the model configured by FOCAL_LLM_*, " +
 			"offline by default), play every conversation of each test file and report each turn. Tools a test file " +
-			"stands in for (its `tools:`) are served on loopback and called over HTTP. Exits non-zero " +
+			"stands in for (its `tools:`) are served on loopback and called over HTTP for the whole run; a conversation " +
+			"without its stand-in sees the tool fail (HTTP 404). Exits non-zero " +
 			"when any expectation fails.",
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
