@@ -19,34 +19,43 @@ func (r Report) Write(w io.Writer) error {
 		fmt.Fprintf(&b, "  %s\n", c.Name)
 		for _, t := range c.Turns {
 			turns++
-			mark := "ok  "
 			if len(t.Failures) > 0 {
-				mark = "FAIL"
 				failed++
 			}
-			fmt.Fprintf(&b, "    %s %d. %q\n", mark, t.Number, t.Message)
-			if t.Explanation != nil {
-				fmt.Fprintf(&b, "         %s\n", decisions(t.Explanation))
-				if line := variablesLine(t.Explanation); line != "" {
-					fmt.Fprintf(&b, "         %s\n", line)
-				}
-			}
-			if t.Result != nil && len(t.Failures) > 0 {
-				scenario := "none"
-				if t.Result.Scenario != nil {
-					scenario = t.Result.Scenario.ID + "/" + t.Result.Scenario.Step
-				}
-				fmt.Fprintf(&b, "         reply: %q\n         scenario: %s, matched: %v, tools: %v\n",
-					t.Result.Response, scenario, t.Result.MatchedRules, t.Result.ToolsCalled)
-			}
-			for _, f := range t.Failures {
-				fmt.Fprintf(&b, "         ✗ %s\n", f)
-			}
+			writeTurn(&b, t)
 		}
 	}
 	fmt.Fprintf(&b, "  %d conversations, %d turns: %d passed, %d failed\n", len(r.Conversations), turns, turns-failed, failed)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeTurn writes one turn: its mark, what the record shows of it, and,
+// when a check failed, what happened beside each failure.
+func writeTurn(b *strings.Builder, t TurnReport) {
+	mark := "ok  "
+	if len(t.Failures) > 0 {
+		mark = "FAIL"
+	}
+	fmt.Fprintf(b, "    %s %d. %q\n", mark, t.Number, t.Message)
+	if t.Explanation != nil {
+		for _, line := range []string{decisions(t.Explanation), variablesLine(t.Explanation), toolsLine(t.Explanation)} {
+			if line != "" {
+				fmt.Fprintf(b, "         %s\n", line)
+			}
+		}
+	}
+	if t.Result != nil && len(t.Failures) > 0 {
+		scenario := "none"
+		if t.Result.Scenario != nil {
+			scenario = t.Result.Scenario.ID + "/" + t.Result.Scenario.Step
+		}
+		fmt.Fprintf(b, "         reply: %q\n         scenario: %s, matched: %v, tools: %v\n",
+			t.Result.Response, scenario, t.Result.MatchedRules, t.Result.ToolsCalled)
+	}
+	for _, f := range t.Failures {
+		fmt.Fprintf(b, "         ✗ %s\n", f)
+	}
 }
 
 // decisions sums up a turn's decisions beside their nearest misses: the
@@ -128,4 +137,22 @@ func variablesLine(e *domain.Explanation) string {
 		return ""
 	}
 	return "variables: " + strings.Join(parts, "; ")
+}
+
+// toolsLine lists the tools the turn called, each failed call with the
+// error its turn record holds: a tool that is down, or whose answer was
+// refused, is otherwise seen only in what the reply lacks.
+func toolsLine(e *domain.Explanation) string {
+	var parts []string
+	for _, c := range e.ToolCalls {
+		if c.Error != "" {
+			parts = append(parts, fmt.Sprintf("%s (%s)", c.ToolID, c.Error))
+			continue
+		}
+		parts = append(parts, c.ToolID+" ok")
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "tools: " + strings.Join(parts, "; ")
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -26,7 +27,8 @@ func testCommand(configPath *string) *cobra.Command {
 		Short: "Run conversation tests against an agent bundle, in process",
 		Long: "Load the agent bundle into an in-process engine (memory store; the model configured by FOCAL_LLM_*, " +
 			"offline by default), play every conversation of each test file and report each turn. Tools a test file " +
-			"stands in for (its `tools:`) are served on loopback and called over HTTP. Exits non-zero " +
+			"stands in for (its `tools:`) are served on loopback and called over HTTP for the whole run; a conversation " +
+			"without its stand-in sees the tool fail (HTTP 404). Exits non-zero " +
 			"when any expectation fails.",
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -41,27 +43,34 @@ func testCommand(configPath *string) *cobra.Command {
 				return err
 			}
 			defer stubs.close()
-			core, agentID, err := startTestCore(ctx, *configPath, args[0], stubs, stubbedTools(suites))
-			if err != nil {
-				return err
-			}
-			defer func() { _ = core.Stop(context.WithoutCancel(ctx)) }()
-			failed := 0
-			for _, suite := range suites {
-				rep := convtest.Run(ctx, core.Chat, core.Conversations, testTenant, agentID, suite, stubs.use)
-				if err := rep.Write(cmd.OutOrStdout()); err != nil {
-					return err
-				}
-				if !rep.Passed() {
-					failed++
-				}
-			}
-			if failed > 0 {
-				return fmt.Errorf("%d of %d conversation test files failed", failed, len(suites))
-			}
-			return nil
+			return runSuites(ctx, cmd.OutOrStdout(), *configPath, args[0], suites, stubs)
 		},
 	}
+}
+
+// runSuites plays every file's conversations against the bundle at
+// bundlePath, the tools the files stand in for served by stubs, and writes
+// each file's report to out.
+func runSuites(ctx context.Context, out io.Writer, configPath, bundlePath string, suites []*convtest.Suite, stubs *toolStubServer) error {
+	core, agentID, err := startTestCore(ctx, configPath, bundlePath, stubs, stubbedTools(suites))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = core.Stop(context.WithoutCancel(ctx)) }()
+	failed := 0
+	for _, suite := range suites {
+		rep := convtest.Run(ctx, core.Chat, core.Conversations, testTenant, agentID, suite, stubs.use)
+		if err := rep.Write(out); err != nil {
+			return err
+		}
+		if !rep.Passed() {
+			failed++
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d conversation test files failed", failed, len(suites))
+	}
+	return nil
 }
 
 // readSuites parses every test file before anything starts, so a mistake

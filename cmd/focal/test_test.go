@@ -144,6 +144,8 @@ func TestConversationTestsStandInForTools(t *testing.T) {
 		filepath.Join(repo, "examples", "tests", "demo-agent.test.yaml"))
 	require.NoError(t, err, out)
 	assert.Contains(t, out, `item_name = blue denim jacket (tool "order_lookup")`)
+	assert.Contains(t, out, "tools: order_lookup ok")
+	assert.Contains(t, out, "tools: order_lookup (tool order_lookup failed: it answered HTTP 503)", "a failed call shows with its error")
 
 	dir := t.TempDir()
 	write := func(name, text string) string {

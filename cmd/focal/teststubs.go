@@ -33,13 +33,18 @@ func startToolStubs() (*toolStubServer, error) {
 		return nil, fmt.Errorf("tool stand-ins: %w", err)
 	}
 	s := &toolStubServer{ln: ln}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /tools/{id}", s.answer)
-	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	s.srv = &http.Server{Handler: s.handler(), ReadHeaderTimeout: 5 * time.Second}
 	// Serve ends when close is called; were it to fail before, every
 	// stubbed call fails and so do the conversations that expect it.
 	go func() { _ = s.srv.Serve(ln) }()
 	return s, nil
+}
+
+// handler routes each tool's calls to its stand-in: POST /tools/{id}.
+func (s *toolStubServer) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /tools/{id}", s.answer)
+	return mux
 }
 
 // host is what FOCAL_TOOLS_ALLOWED_HOSTS must name so the tools may reach
