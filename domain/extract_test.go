@@ -177,6 +177,7 @@ func TestAmountExtractor(t *testing.T) {
 		{"I paid 45", outcome{value: eur(45), text: "45"}},
 		{"2 shirts for 45 euros", outcome{value: eur(45), text: "45 euros"}},
 		{"$45", invalid(`"$45" is not a valid refund amount: amounts are in EUR`)},
+		{"£45", invalid(`"£45" is not a valid refund amount: amounts are in EUR`)},
 		{"€9000", invalid("it must be at most 2000")},
 		{"€45 or €50", ambiguous(`more than one refund amount ("€45", "€50")`)},
 		{"no money", outcome{}},
@@ -186,6 +187,10 @@ func TestAmountExtractor(t *testing.T) {
 	runExtractCases(t, anyCurrency, []extractCase{
 		{"$1,200.50", outcome{value: map[string]any{"value": 1200.5, "currency": "USD"}, text: "$1,200.50"}},
 		{"20 quid", outcome{value: map[string]any{"value": 20.0, "currency": "GBP"}, text: "20 quid"}},
+		// agent-bundle.md (Variables): £ and ¥ are read like $ and €, before or after.
+		{"£45.99", outcome{value: map[string]any{"value": 45.99, "currency": "GBP"}, text: "£45.99"}},
+		{"¥1,200", outcome{value: map[string]any{"value": 1200.0, "currency": "JPY"}, text: "¥1,200"}},
+		{"it was 800 ¥", outcome{value: map[string]any{"value": 800.0, "currency": "JPY"}, text: "800 ¥"}},
 		{"30", outcome{value: map[string]any{"value": 30.0}, text: "30"}},
 		// agent-bundle.md: a currency word is read after the number, not before.
 		{"euros 20", outcome{value: map[string]any{"value": 20.0}, text: "20"}},
