@@ -134,6 +134,10 @@ func TestBooleanExtractor(t *testing.T) {
 		{"of course!", outcome{value: true, text: "of course"}},
 		{"nope", outcome{value: false, text: "nope"}},
 		{"not really", outcome{value: false, text: "not really"}},
+		// agent-bundle.md (Variables): a bare "sure" or "no" is the whole answer.
+		{"sure", outcome{value: true, text: "sure"}},
+		{"no", outcome{value: false, text: "no"}},
+		{"No.", outcome{value: false, text: "No"}},
 		{"yes... no", ambiguous("more than one your consent")},
 		{"I'm not sure", outcome{}},
 		{"what?", outcome{}},
@@ -256,6 +260,7 @@ func TestPhoneExtractor(t *testing.T) {
 		{"+44 20 7946 0958", outcome{value: "+442079460958", text: "+44 20 7946 0958"}},
 		{"call me at (555) 123-4567.", outcome{value: "5551234567", text: "555) 123-4567"}},
 		{"0044 20 7946 0958", outcome{value: "+442079460958", text: "0044 20 7946 0958"}},
+		{"it's 555.123.4567", outcome{value: "5551234567", text: "555.123.4567"}},
 		{"123 456", invalid(`"123 456" is not a valid phone number: it is too short`)},
 		{"+1 234 567 890 123 456 78", invalid("it is too long")},
 		// docs/agent-bundle.md (Variables): 7 to 15 digits are read; 6 ("123 456",
