@@ -134,6 +134,10 @@ func TestBooleanExtractor(t *testing.T) {
 		{"of course!", outcome{value: true, text: "of course"}},
 		{"nope", outcome{value: false, text: "nope"}},
 		{"not really", outcome{value: false, text: "not really"}},
+		// agent-bundle.md (Variables): a bare "sure" or "no" is the whole answer.
+		{"sure", outcome{value: true, text: "sure"}},
+		{"no", outcome{value: false, text: "no"}},
+		{"No.", outcome{value: false, text: "No"}},
 		{"yes... no", ambiguous("more than one your consent")},
 		{"I'm not sure", outcome{}},
 		{"what?", outcome{}},
@@ -177,6 +181,7 @@ func TestAmountExtractor(t *testing.T) {
 		{"I paid 45", outcome{value: eur(45), text: "45"}},
 		{"2 shirts for 45 euros", outcome{value: eur(45), text: "45 euros"}},
 		{"$45", invalid(`"$45" is not a valid refund amount: amounts are in EUR`)},
+		{"£45", invalid(`"£45" is not a valid refund amount: amounts are in EUR`)},
 		{"€9000", invalid("it must be at most 2000")},
 		{"€45 or €50", ambiguous(`more than one refund amount ("€45", "€50")`)},
 		{"no money", outcome{}},
@@ -186,6 +191,10 @@ func TestAmountExtractor(t *testing.T) {
 	runExtractCases(t, anyCurrency, []extractCase{
 		{"$1,200.50", outcome{value: map[string]any{"value": 1200.5, "currency": "USD"}, text: "$1,200.50"}},
 		{"20 quid", outcome{value: map[string]any{"value": 20.0, "currency": "GBP"}, text: "20 quid"}},
+		// agent-bundle.md (Variables): £ and ¥ are read like $ and €, before or after.
+		{"£45.99", outcome{value: map[string]any{"value": 45.99, "currency": "GBP"}, text: "£45.99"}},
+		{"¥1,200", outcome{value: map[string]any{"value": 1200.0, "currency": "JPY"}, text: "¥1,200"}},
+		{"it was 800 ¥", outcome{value: map[string]any{"value": 800.0, "currency": "JPY"}, text: "800 ¥"}},
 		{"30", outcome{value: map[string]any{"value": 30.0}, text: "30"}},
 		// agent-bundle.md: a currency word is read after the number, not before.
 		{"euros 20", outcome{value: map[string]any{"value": 20.0}, text: "20"}},
@@ -251,6 +260,7 @@ func TestPhoneExtractor(t *testing.T) {
 		{"+44 20 7946 0958", outcome{value: "+442079460958", text: "+44 20 7946 0958"}},
 		{"call me at (555) 123-4567.", outcome{value: "5551234567", text: "555) 123-4567"}},
 		{"0044 20 7946 0958", outcome{value: "+442079460958", text: "0044 20 7946 0958"}},
+		{"it's 555.123.4567", outcome{value: "5551234567", text: "555.123.4567"}},
 		{"123 456", invalid(`"123 456" is not a valid phone number: it is too short`)},
 		{"+1 234 567 890 123 456 78", invalid("it is too long")},
 		// docs/agent-bundle.md (Variables): 7 to 15 digits are read; 6 ("123 456",

@@ -81,6 +81,8 @@ func TestRender(t *testing.T) {
 		{"dotted name is a flat key", "{order.id}", map[string]any{"order.id": "A1"}, "A1", nil},
 		{"escapes survive rendering", "{{{x}}}", map[string]any{"x": "v"}, "{v}", nil},
 		{"dotted name reads nested maps", "{meta.tier}/{order.id}", map[string]any{"meta": map[string]any{"tier": "gold"}, "order": map[string]any{"id": "A1"}}, "gold/A1", nil},
+		// agent-bundle.md (Templates): {meta.customer.tier} goes through two maps, meta and customer.
+		{"dotted name reads two levels down", "{meta.customer.tier}", map[string]any{"meta": map[string]any{"customer": map[string]any{"tier": "gold"}}}, "gold", nil},
 		{"a path through a non-map is missing", "{order.id}", map[string]any{"order": "A1"}, "", []string{"order.id"}},
 		{"own default when unset", "Hi {name|there}, {order_id|your order} ships.", map[string]any{"name": nil}, "Hi there, your order ships.", nil},
 		{"own default unused when set", "Hi {name|there}!", map[string]any{"name": "Ana"}, "Hi Ana!", nil},

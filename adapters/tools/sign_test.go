@@ -70,6 +70,7 @@ var signedAt = time.Date(2025, time.January, 15, 9, 0, 0, 0, time.UTC)
 
 // received is one request a fake tool got.
 type received struct {
+	method string
 	header http.Header
 	body   []byte
 }
@@ -89,7 +90,7 @@ func newRecordingTool(t *testing.T, failures int) *recordingTool {
 	rt.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		rt.mu.Lock()
-		rt.got = append(rt.got, received{header: r.Header.Clone(), body: body})
+		rt.got = append(rt.got, received{method: r.Method, header: r.Header.Clone(), body: body})
 		n := len(rt.got)
 		rt.mu.Unlock()
 		if n <= rt.failures {

@@ -2,6 +2,7 @@ package tools
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -194,4 +195,28 @@ func TestPublicAddress(t *testing.T) {
 	} {
 		assert.Equal(t, public, publicAddress(netip.MustParseAddr(addr)), addr)
 	}
+}
+
+// A tool is called with POST, and the body it receives has exactly the fields docs/agent-bundle.md
+// ("Tools") lists, under those names: a tool's author parses them by name,
+// so a renamed or added field breaks every receiver written from the docs.
+func TestToolBodyHasTheDocumentedFields(t *testing.T) {
+	tool := newRecordingTool(t, 0)
+	_, err := newHook(t, testConfig()).InvokeTool(context.Background(), domain.Tool{ID: "lookup", URL: tool.URL}, turnInput("tenant-a"))
+	require.NoError(t, err)
+	got := tool.requests()
+	require.Len(t, got, 1)
+	assert.Equal(t, http.MethodPost, got[0].method)
+	var body map[string]any
+	require.NoError(t, json.Unmarshal(got[0].body, &body))
+	assert.Equal(t, map[string]any{
+		"message":    "AC-123456",
+		"variables":  map[string]any{"order_id": "AC-123456", "n": 2.5, "a": []any{"x"}},
+		"rule_id":    "lookup_rule",
+		"session_id": "s-1",
+		"tenant_id":  "tenant-a",
+		"agent_id":   "agent-1",
+		"turn_id":    "turn-7",
+		"tool_id":    "lookup",
+	}, body)
 }

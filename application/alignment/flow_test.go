@@ -182,6 +182,22 @@ func TestDigressionAnswersAndResumes(t *testing.T) {
 	assert.Equal(t, "ask_reason", r.Session.Scenario.StepID)
 }
 
+// A digression whose answer ends with a question of its own is said as
+// written: a second question after it would leave the customer two to
+// answer. The flow still waits at its step.
+func TestDigressionThatAsksAddsNoStepQuestion(t *testing.T) {
+	p := returnsPolicy()
+	p.Templates[0].Text = "We open at 9am. Shall I send you the address?"
+	h := newHarness(t, p, newFakeModel())
+	h.run("I want to return my jacket")
+	r := h.run("what are your opening hours?")
+	assert.Equal(t, "We open at 9am. Shall I send you the address?", r.Response)
+	assert.Equal(t, "hours", r.exp().Scenario.Digression)
+	assert.Equal(t, domain.ScenarioStay, r.exp().Scenario.Action)
+	r = h.run("123456")
+	assert.Equal(t, "ask_reason", r.Session.Scenario.StepID)
+}
+
 // The built-in commands leave the flow when switched on, and only then.
 func TestBuiltInCommands(t *testing.T) {
 	p := returnsPolicy()

@@ -656,6 +656,20 @@ func TestPolicyBundleCreatesAgent(t *testing.T) {
 	assert.EqualValues(t, 1, mine["version"], "two tenants, two agents")
 }
 
+// FOCAL_BOOTSTRAP_TENANT beats the bundle's agent.tenant_id: an operator
+// importing the demo bundle for their own tenant gets the agent there, and
+// the tenant the file names has none.
+func TestBootstrapTenantOverridesTheBundles(t *testing.T) {
+	tenant := uuid.NewString()
+	app := harness.Start(t, map[string]string{"FOCAL_BOOTSTRAP_TENANT": tenant})
+	res, body := chat(t, app, harness.Token(t, tenant), harness.ChatBody("u-1", "Hi there!"))
+	require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+	assert.Contains(t, body["response"], "Acme Outfitters assistant")
+	res = app.Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/chat", Token: harness.Token(t, harness.DemoTenant),
+		Body: harness.ChatBody("u-1", "Hi there!")})
+	requireError(t, res, http.StatusNotFound, "AGENT_NOT_FOUND")
+}
+
 // The policy cache of one instance: a policy written to the store behind
 // its back, as another instance sharing the store writes it, is served once
 // FOCAL_POLICY_REFRESH has passed, and not before; in between, turns read
