@@ -156,6 +156,25 @@ func currencyNamed(symbol, name string) string {
 	return currencyWords[strings.TrimSuffix(strings.ToLower(name), "s")]
 }
 
+// currencyBeside returns the currency a sign, code or word names right
+// before a number (at the end of before) or, failing that, right after it
+// (at the start of after), and how many bytes of before and of after it
+// takes; "" when neither names one. Customers' amounts and replies'
+// amounts are read by it alike.
+func currencyBeside(before, after string) (currency string, took, gave int) {
+	if m := currencyBeforeAmount.FindStringSubmatchIndex(before); m != nil {
+		if currency = currencyNamed(group(before, m, 1), group(before, m, 2)); currency != "" {
+			return currency, len(before) - m[0], 0
+		}
+	}
+	if m := currencyAfterAmount.FindStringSubmatchIndex(after); m != nil {
+		if currency = currencyNamed(group(after, m, 1), group(after, m, 2)); currency != "" {
+			return currency, 0, m[1]
+		}
+	}
+	return "", 0, 0
+}
+
 // amountCandidates reads money amounts: numbers with a currency sign, code
 // or word before or after them ("$45", "45 EUR", "12,50 €", "20 dollars").
 // Only when none has one do bare numbers count, in the variable's currency.
@@ -163,23 +182,15 @@ func (x *Extractor) amountCandidates(msg string) []candidate {
 	var marked, bare []candidate
 	for _, loc := range numberTokens(msg) {
 		c := readNumberAt(msg, loc[0], loc[1])
-		currency := ""
 		// Only the few bytes around the number can name its currency;
 		// reading no further keeps a long message's numbers linear.
 		from := max(0, loc[0]-currencyReach)
-		before := msg[from:loc[0]]
-		if m := currencyBeforeAmount.FindStringSubmatchIndex(before); m != nil {
-			if currency = currencyNamed(group(before, m, 1), group(before, m, 2)); currency != "" {
-				c.start = from + m[0]
-			}
+		currency, took, gave := currencyBeside(msg[from:loc[0]], msg[loc[1]:min(len(msg), loc[1]+currencyReach)])
+		if took > 0 {
+			c.start = loc[0] - took
 		}
-		if currency == "" {
-			after := msg[loc[1]:min(len(msg), loc[1]+currencyReach)]
-			if m := currencyAfterAmount.FindStringSubmatchIndex(after); m != nil {
-				if currency = currencyNamed(group(after, m, 1), group(after, m, 2)); currency != "" {
-					c.end = loc[1] + m[1]
-				}
-			}
+		if gave > 0 {
+			c.end = loc[1] + gave
 		}
 		c.text = msg[c.start:c.end]
 		if currency == "" {

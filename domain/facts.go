@@ -23,12 +23,9 @@ type ReplyFacts struct {
 var (
 	// A number: digits with optional group or decimal separators.
 	numberToken = regexp.MustCompile(`\d+(?:[.,]\d+)*`)
-	// What may stand right before an amount.
-	currencyBefore = regexp.MustCompile(`(?i)(?:[$€£¥]|\b(?:usd|eur|gbp|chf)\s?)\s?$`)
 	// What may follow a number: a scale word, then a currency or percent.
-	scaleAfter    = regexp.MustCompile(`(?i)^\s?(k|thousand|m|mn|million|bn|billion)\b`)
-	currencyAfter = regexp.MustCompile(`(?i)^\s?(?:[$€£¥]|(?:usd|eur|gbp|chf|dollars?|euros?|pounds?|francs?)\b)`)
-	percentAfter  = regexp.MustCompile(`(?i)^\s?(?:%|percent\b|per cent\b)`)
+	scaleAfter   = regexp.MustCompile(`(?i)^\s?(k|thousand|m|mn|million|bn|billion)\b`)
+	percentAfter = regexp.MustCompile(`(?i)^\s?(?:%|percent\b|per cent\b)`)
 )
 
 var scales = map[string]float64{
@@ -54,13 +51,24 @@ func ExtractReplyFacts(text string) ReplyFacts {
 			case percentAfter.MatchString(after):
 				f.Percentages = append(f.Percentages, v)
 				f.MaxPercent = max(f.MaxPercent, v)
-			case currencyBefore.MatchString(before) || currencyAfter.MatchString(after):
+			case isAmount(before, after):
 				f.Amounts = append(f.Amounts, v)
 				f.MaxAmount = max(f.MaxAmount, v)
 			}
 		}
 	}
 	return f
+}
+
+// isAmount reports whether a currency stands right before or after a
+// number, read as customers' amounts are (currencyBeside): every sign,
+// code and word they may write counts in a reply too, or a constraint
+// such as "max_amount <= 500" would pass "700 CAD".
+func isAmount(before, after string) bool {
+	before = before[max(0, len(before)-currencyReach):]
+	after = after[:min(len(after), currencyReach)]
+	currency, _, _ := currencyBeside(before, after)
+	return currency != ""
 }
 
 // readNumber interprets one number token. Separators that group digits in

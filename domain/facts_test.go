@@ -27,6 +27,13 @@ func TestExtractReplyFactsAmounts(t *testing.T) {
 		{"singular dollar", "just 1 dollar", []float64{1}, 1},
 		{"euros word", "2,500 euros", []float64{2500}, 2500},
 		{"several amounts, max is the largest", "Pay $20 now and $450 later, or €100", []float64{20, 450, 100}, 450},
+		// Every currency a customer's amount may name counts in a reply too
+		// (the extractor's signs, codes and words): a reply of 700 CAD must
+		// not pass "max_amount <= 500".
+		{"other codes before and after", "Refund of 700 CAD or AUD 1,500", []float64{700, 1500}, 1500},
+		{"yen by word and code", "5000 yen, that is JPY 5000", []float64{5000, 5000}, 5000},
+		{"slang words", "700 bucks or 20 quid", []float64{700, 20}, 700},
+		{"a three-letter word is no code", "for 700 and the 12", nil, 0},
 		{"plain numbers are not amounts", "Order 12345 has 3 items", nil, 0},
 		{"no amounts", "Thanks!", nil, 0},
 	}
