@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -54,7 +55,22 @@ type consolePage struct {
 	problems []string
 }
 
+// openConsole opens the console through the `#token=` link `make run`
+// prints, with a demo tenant admin's token.
 func openConsole(t *testing.T) *consolePage {
+	t.Helper()
+	p := startConsole(t)
+	// The token arrives in the fragment, as `make run` prints the link.
+	p.do(chromedp.Navigate(p.app.URL + "/console#token=" + p.token))
+	p.waitFor(`!document.getElementById("message").disabled`)
+	assert.Equal(t, p.app.URL+"/console", p.eval(`location.href`), "the token leaves the address bar")
+	assert.Equal(t, harness.DemoAgent, p.eval(`document.getElementById("agent").value`))
+	return p
+}
+
+// startConsole starts the service and a browser tab that has not opened
+// the console yet.
+func startConsole(t *testing.T) *consolePage {
 	t.Helper()
 	fake := fakellm.New(fakellm.WithResponder(func(fakellm.Request) fakellm.Reply {
 		return fakellm.Reply{Text: modelReply, TokenInterval: 15 * time.Millisecond}
@@ -96,12 +112,6 @@ func openConsole(t *testing.T) *consolePage {
 		defer p.mu.Unlock()
 		assert.Empty(t, p.problems, "the console logged errors (script exceptions, Content-Security-Policy violations, failed loads)")
 	})
-
-	// The token arrives in the fragment, as `make run` prints the link.
-	p.do(chromedp.Navigate(app.URL + "/console#token=" + p.token))
-	p.waitFor(`!document.getElementById("message").disabled`)
-	assert.Equal(t, app.URL+"/console", p.eval(`location.href`), "the token leaves the address bar")
-	assert.Equal(t, harness.DemoAgent, p.eval(`document.getElementById("agent").value`))
 	return p
 }
 
@@ -281,6 +291,44 @@ func TestConsole(t *testing.T) {
 	assert.Equal(t, []string{decision["before"].(map[string]any)["step"].(string)}, drawn.Before, "the step left is marked")
 	assert.Equal(t, []string{"ask_order>ask_reason"}, drawn.Taken, "the transition taken is marked")
 	p.screenshot("3-scenario.png", `#explanation [data-part="scenario"]`)
+}
+
+// TestConsolePastedToken: a token typed into the page connects as the link
+// does, and the agents offered are the token's tenant's, exactly as
+// GET /v1/agents lists them: another tenant's agent is not among them.
+func TestConsolePastedToken(t *testing.T) {
+	p := startConsole(t)
+	create := func(token, name string) string {
+		res := p.app.Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/agents", Token: token,
+			Body: map[string]any{"name": name, "system_prompt": "You help the customers of a bike shop."}})
+		require.Equal(t, http.StatusCreated, res.Status, "%s", res.Body)
+		var agent map[string]any
+		res.JSON(t, &agent)
+		return agent["id"].(string)
+	}
+	other := create(harness.Token(t, uuid.NewString(), "admin"), "Another tenant's bike shop")
+	second := create(p.token, "Bike shop assistant")
+	var listed struct {
+		Items []map[string]any `json:"items"`
+	}
+	res := p.app.Do(t, harness.Request{Method: http.MethodGet, Path: "/v1/agents", Token: p.token})
+	require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+	res.JSON(t, &listed)
+	var ids []string
+	for _, a := range listed.Items {
+		ids = append(ids, a["id"].(string))
+	}
+	require.ElementsMatch(t, []string{harness.DemoAgent, second}, ids)
+
+	p.do(chromedp.Navigate(p.app.URL+"/console"),
+		chromedp.SendKeys(chromedp.ID("token"), p.token), chromedp.Click(chromedp.CSS(`#auth button[type="submit"]`)))
+	p.waitFor(`!document.getElementById("message").disabled`)
+	var options []string
+	p.evalInto(`[...document.querySelectorAll("#agent option")].map(o => o.value)`, &options)
+	assert.Equal(t, ids, options, "the agents offered are the tenant's, in the API's order")
+	assert.NotContains(t, options, other)
+	assert.Equal(t, "Connected: 2 agents.", p.eval(`document.getElementById("status").textContent`))
+	p.screenshot("9-pasted-token.png", "")
 }
 
 func strconvQuote(s string) string {
