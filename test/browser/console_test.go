@@ -12,12 +12,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -54,9 +56,31 @@ type consolePage struct {
 	problems []string
 }
 
+// refundPromise is what the fake model answers a question about refunds:
+// it breaks the demo agent's hard rule no_refund_promises.
+const refundPromise = "Good news: you get a guaranteed refund within 24 hours."
+
+// openConsole opens the console through the `#token=` link `make run`
+// prints, with a demo tenant admin's token.
 func openConsole(t *testing.T) *consolePage {
 	t.Helper()
-	fake := fakellm.New(fakellm.WithResponder(func(fakellm.Request) fakellm.Reply {
+	p := startConsole(t)
+	// The token arrives in the fragment, as `make run` prints the link.
+	p.do(chromedp.Navigate(p.app.URL + "/console#token=" + p.token))
+	p.waitFor(`!document.getElementById("message").disabled`)
+	assert.Equal(t, p.app.URL+"/console", p.eval(`location.href`), "the token leaves the address bar")
+	assert.Equal(t, harness.DemoAgent, p.eval(`document.getElementById("agent").value`))
+	return p
+}
+
+// startConsole starts the service and a browser tab that has not opened
+// the console yet.
+func startConsole(t *testing.T) *consolePage {
+	t.Helper()
+	fake := fakellm.New(fakellm.WithResponder(func(r fakellm.Request) fakellm.Reply {
+		if strings.Contains(string(r.RawBody), "When will I get my refund?") {
+			return fakellm.Reply{Text: refundPromise}
+		}
 		return fakellm.Reply{Text: modelReply, TokenInterval: 15 * time.Millisecond}
 	}))
 	fake.Start()
@@ -96,12 +120,6 @@ func openConsole(t *testing.T) *consolePage {
 		defer p.mu.Unlock()
 		assert.Empty(t, p.problems, "the console logged errors (script exceptions, Content-Security-Policy violations, failed loads)")
 	})
-
-	// The token arrives in the fragment, as `make run` prints the link.
-	p.do(chromedp.Navigate(app.URL + "/console#token=" + p.token))
-	p.waitFor(`!document.getElementById("message").disabled`)
-	assert.Equal(t, app.URL+"/console", p.eval(`location.href`), "the token leaves the address bar")
-	assert.Equal(t, harness.DemoAgent, p.eval(`document.getElementById("agent").value`))
 	return p
 }
 
@@ -257,7 +275,8 @@ func TestConsole(t *testing.T) {
 	// reached and the transition between them.
 	turnID, _ = p.send("My order number is AC-123456")
 	p.waitFor(`document.getElementById("explanation").dataset.turn === "` + turnID + `"`)
-	decision := p.turn(turnID)["explanation"].(map[string]any)["scenario"].(map[string]any)
+	record := p.turn(turnID)
+	decision := record["explanation"].(map[string]any)["scenario"].(map[string]any)
 	require.Equal(t, "advance", decision["action"], "%v", decision)
 	var drawn struct {
 		Steps   []string `json:"steps"`
@@ -281,6 +300,169 @@ func TestConsole(t *testing.T) {
 	assert.Equal(t, []string{decision["before"].(map[string]any)["step"].(string)}, drawn.Before, "the step left is marked")
 	assert.Equal(t, []string{"ask_order>ask_reason"}, drawn.Taken, "the transition taken is marked")
 	p.screenshot("3-scenario.png", `#explanation [data-part="scenario"]`)
+
+	// The session's variables, in one part: the order number the turn read
+	// is shown and marked as set, with the record's account of reading it.
+	require.Equal(t, "AC-123456", record["session_after"].(map[string]any)["variables"].(map[string]any)["order_id"])
+	var vars struct {
+		Parts    int      `json:"parts"`
+		Session  string   `json:"session"`
+		Set      []string `json:"set"`
+		ReadRows []string `json:"readRows"`
+	}
+	p.evalInto(`(() => {
+		const part = document.querySelector('#explanation [data-part="variables"]');
+		return {parts: document.querySelectorAll('#explanation [data-part="variables"]').length,
+			session: part.querySelector("dl.variables").textContent,
+			set: [...part.querySelectorAll("dl.variables dt.changed")].map(dt => dt.firstChild.textContent),
+			readRows: [...part.querySelectorAll("tbody tr")].map(tr => tr.textContent)};
+	})()`, &vars)
+	assert.Equal(t, 1, vars.Parts, "one part shows the variables")
+	assert.Contains(t, vars.Session, "AC-123456")
+	assert.Equal(t, []string{"order_id"}, vars.Set, "the variable this turn set is marked")
+	read := record["explanation"].(map[string]any)["variables"].([]any)
+	require.Len(t, vars.ReadRows, len(read), "a row per variable the turn read: %v", read)
+	for i, r := range read {
+		r := r.(map[string]any)
+		for _, k := range []string{"variable", "source", "text"} {
+			assert.Contains(t, vars.ReadRows[i], r[k], "the row shows the %s", k)
+		}
+	}
+	p.screenshot("4-variables.png", `#explanation [data-part="variables"]`)
+
+	// The reason ends the flow in confirm, whose entry calls the order
+	// lookup. Nothing serves it here, so the record holds a failed call; the
+	// console shows a row per call with what the record says of it, and a
+	// row per step timing with a bar as long as its share of the longest.
+	turnID, _ = p.send("It is too tight")
+	p.waitFor(`document.getElementById("explanation").dataset.turn === "` + turnID + `"`)
+	record = p.turn(turnID)
+	calls := record["explanation"].(map[string]any)["tool_calls"].([]any)
+	require.Len(t, calls, 1, "confirm's entry calls the order lookup: %v", calls)
+	var rows []string
+	p.evalInto(`[...document.querySelectorAll('#explanation [data-part="tool_calls"] tbody tr')].map(tr => tr.textContent)`, &rows)
+	require.Len(t, rows, len(calls), "one row per tool call")
+	call := calls[0].(map[string]any)
+	for _, k := range []string{"tool_id", "step", "error"} {
+		require.NotEmpty(t, call[k], "the call's %s: %v", k, call)
+		assert.Contains(t, rows[0], call[k], "the row shows the call's %s", k)
+	}
+	assert.Contains(t, rows[0], "AC-123456", "the row shows the call's input")
+	p.screenshot("5-tools.png", `#explanation [data-part="tool_calls"]`)
+
+	var timings []struct {
+		Step  string  `json:"step"`
+		Share float64 `json:"share"`
+	}
+	p.evalInto(`[...document.querySelectorAll('#explanation [data-part="timings"] li')].map(li =>
+		({step: li.dataset.step, share: Number(li.querySelector(".bar").dataset.value)}))`, &timings)
+	recorded := record["timings"].([]any)
+	require.Greater(t, len(recorded), 3, "the record times each step: %v", recorded)
+	require.Len(t, timings, len(recorded), "one row per timing")
+	longest := 0.001
+	for _, r := range recorded {
+		longest = math.Max(longest, r.(map[string]any)["duration_ms"].(float64))
+	}
+	for i, r := range recorded {
+		r := r.(map[string]any)
+		assert.Equal(t, r["step"], timings[i].Step)
+		assert.InDelta(t, r["duration_ms"].(float64)/longest, timings[i].Share, 1e-9, "the bar of %s", r["step"])
+	}
+	p.screenshot("6-timings.png", `#explanation [data-part="timings"]`)
+
+	// Enforcement: the model promises a guaranteed refund, which the hard
+	// rule no_refund_promises forbids; the part shows each field of the
+	// record's enforcement and a row per violation.
+	turnID, _ = p.send("When will I get my refund?")
+	p.waitFor(`document.getElementById("explanation").dataset.turn === "` + turnID + `"`)
+	enforcement := p.turn(turnID)["explanation"].(map[string]any)["enforcement"].(map[string]any)
+	violations := enforcement["violations"].([]any)
+	require.NotEmpty(t, violations, "the promise breaks a constraint: %v", enforcement)
+	assert.NotContains(t, p.eval(lastReply+`.textContent`), "guaranteed refund", "the broken reply is not shown")
+	var shown struct {
+		Fields     map[string]string `json:"fields"`
+		Violations []string          `json:"violations"`
+	}
+	p.evalInto(`(() => {
+		const part = document.querySelector('#explanation [data-part="enforcement"]');
+		return {fields: Object.fromEntries([...part.querySelectorAll(":scope > dl > dd")].map(dd => [dd.dataset.field, dd.textContent])),
+			violations: [...part.querySelectorAll('[data-field="violations"] tbody tr')].map(tr => tr.textContent)};
+	})()`, &shown)
+	require.Len(t, shown.Fields, len(enforcement), "every field of the enforcement is shown: %v", shown.Fields)
+	yesNo := map[bool]string{true: "yes", false: "no"}
+	assert.Equal(t, yesNo[enforcement["fallback"].(bool)], shown.Fields["fallback"])
+	assert.Equal(t, yesNo[enforcement["refused"].(bool)], shown.Fields["refused"])
+	assert.Equal(t, strconv.Itoa(int(enforcement["regenerations"].(float64))), shown.Fields["regenerations"])
+	assert.Equal(t, "no_refund_promises", shown.Fields["rules"])
+	require.Len(t, shown.Violations, len(violations), "one row per violation")
+	for i, v := range violations {
+		v := v.(map[string]any)
+		for _, k := range []string{"rule_id", "kind", "value", "stage"} {
+			assert.Contains(t, shown.Violations[i], v[k], "the row shows the violation's %s", k)
+		}
+	}
+	p.screenshot("7-enforcement.png", `#explanation [data-part="enforcement"]`)
+
+	// Fields the console has no view for are listed as they are. The
+	// console sends no metadata, so its records have none and nothing is
+	// listed; a chat request made with metadata (added here to the page's
+	// next request) records it on the turn, and More lists it.
+	assert.Equal(t, "0", p.eval(`String(document.querySelectorAll('#explanation [data-part="more"]').length)`),
+		"every field of the record has a view")
+	p.eval(`(() => {
+		const fetch0 = window.fetch;
+		window.fetch = (url, init) => {
+			if (url === "/v1/chat/stream") init = {...init, body: JSON.stringify({...JSON.parse(init.body), metadata: {tier: "gold"}})};
+			return fetch0.call(window, url, init);
+		};
+		return "";
+	})()`)
+	turnID, _ = p.send("How long does shipping take?")
+	p.waitFor(`document.getElementById("explanation").dataset.turn === "` + turnID + `"`)
+	require.Equal(t, map[string]any{"tier": "gold"}, p.turn(turnID)["metadata"])
+	var more []string
+	p.evalInto(`[...document.querySelectorAll('#explanation [data-part="more"] > dl > dd')].map(dd => dd.dataset.field)`, &more)
+	assert.Equal(t, []string{"metadata"}, more, "More lists the field without a view")
+	assert.Equal(t, "gold", p.eval(`document.querySelector('#explanation [data-part="more"] [data-field="metadata"] [data-field="tier"]').textContent`))
+	p.screenshot("8-more.png", `#explanation [data-part="more"]`)
+}
+
+// TestConsolePastedToken: a token typed into the page connects as the link
+// does, and the agents offered are the token's tenant's, exactly as
+// GET /v1/agents lists them: another tenant's agent is not among them.
+func TestConsolePastedToken(t *testing.T) {
+	p := startConsole(t)
+	create := func(token, name string) string {
+		res := p.app.Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/agents", Token: token,
+			Body: map[string]any{"name": name, "system_prompt": "You help the customers of a bike shop."}})
+		require.Equal(t, http.StatusCreated, res.Status, "%s", res.Body)
+		var agent map[string]any
+		res.JSON(t, &agent)
+		return agent["id"].(string)
+	}
+	other := create(harness.Token(t, uuid.NewString(), "admin"), "Another tenant's bike shop")
+	second := create(p.token, "Bike shop assistant")
+	var listed struct {
+		Items []map[string]any `json:"items"`
+	}
+	res := p.app.Do(t, harness.Request{Method: http.MethodGet, Path: "/v1/agents", Token: p.token})
+	require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+	res.JSON(t, &listed)
+	var ids []string
+	for _, a := range listed.Items {
+		ids = append(ids, a["id"].(string))
+	}
+	require.ElementsMatch(t, []string{harness.DemoAgent, second}, ids)
+
+	p.do(chromedp.Navigate(p.app.URL+"/console"),
+		chromedp.SendKeys(chromedp.ID("token"), p.token), chromedp.Click(chromedp.CSS(`#auth button[type="submit"]`)))
+	p.waitFor(`!document.getElementById("message").disabled`)
+	var options []string
+	p.evalInto(`[...document.querySelectorAll("#agent option")].map(o => o.value)`, &options)
+	assert.Equal(t, ids, options, "the agents offered are the tenant's, in the API's order")
+	assert.NotContains(t, options, other)
+	assert.Equal(t, "Connected: 2 agents.", p.eval(`document.getElementById("status").textContent`))
+	p.screenshot("9-pasted-token.png", "")
 }
 
 func strconvQuote(s string) string {

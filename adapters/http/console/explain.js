@@ -126,15 +126,18 @@ function timings(list, latency) {
 }
 
 // variables lists the session's variables after the turn and marks the ones
-// this turn set or changed.
-function variables(turn, previous) {
+// this turn set or changed; the record's account of each variable the turn
+// set or refused (explanation.variables: by whom, from what text) follows.
+function variables(turn, previous, extractions) {
   const now = (turn.session_after && turn.session_after.variables) || {};
   const keys = Object.keys(now);
-  if (keys.length === 0) return h("p", { class: "none" }, "The session has no variables.");
-  return h("dl", { class: "fields variables" }, keys.map((k) => {
-    const changed = !previous || JSON.stringify(previous[k]) !== JSON.stringify(now[k]);
-    return [h("dt", { class: changed ? "changed" : "" }, k, changed ? h("span", { class: "tag" }, "set") : ""), h("dd", {}, value(now[k]))];
-  }));
+  const list = keys.length === 0 ? h("p", { class: "none" }, "The session has no variables.") :
+    h("dl", { class: "fields variables" }, keys.map((k) => {
+      const changed = !previous || JSON.stringify(previous[k]) !== JSON.stringify(now[k]);
+      return [h("dt", { class: changed ? "changed" : "" }, k, changed ? h("span", { class: "tag" }, "set") : ""), h("dd", {}, value(now[k]))];
+    }));
+  if (!extractions || extractions.length === 0) return list;
+  return [list, h("h4", {}, "Read in this turn"), value(extractions)];
 }
 
 const explanationViews = {
@@ -169,12 +172,13 @@ export function renderTurn(panel, turn, ctx) {
     h("blockquote", { class: "reply" }, turn.response));
 
   const order = ["candidates", "matched", "filtered", "scenario", "tool_calls", "enforcement", "generation", "retrieval"];
-  const keys = [...order.filter((k) => k in ex), ...Object.keys(ex).filter((k) => !order.includes(k))];
+  // explanation.variables is shown in the session's Variables part.
+  const keys = [...order.filter((k) => k in ex), ...Object.keys(ex).filter((k) => !order.includes(k) && k !== "variables")];
   const sections = keys.map((k) => {
     const [title, view] = explanationViews[k] || [words(k), (v) => value(v)];
     return part(k, title, view(ex[k], ctx));
   });
-  sections.splice(Math.min(4, sections.length), 0, part("variables", "Variables", variables(turn, ctx.previousVariables)));
+  sections.splice(Math.min(4, sections.length), 0, part("variables", "Variables", variables(turn, ctx.previousVariables, ex.variables)));
   sections.push(part("timings", "Timings", timings(turn.timings, turn.latency_ms)));
   const other = Object.fromEntries(Object.entries(turn).filter(([k]) => !shownTurnFields.has(k)));
   if (Object.keys(other).length) sections.push(part("more", "More", value(other)));
