@@ -50,34 +50,58 @@ func (e *Engine) policyVectors(ctx context.Context, p *domain.Policy) ([][]float
 	if v, ok := e.vectors.vectors.Get(key); ok {
 		return v, nil
 	}
-	v, err, _ := e.vectors.loads.Do(key, func() (any, error) {
-		// A load that finished between the Get above and Do has cached it.
-		if v, ok := e.vectors.vectors.Get(key); ok {
-			return v, nil
+	flight := e.vectors.loads.DoChan(key, func() (any, error) { return e.embedPolicy(ctx, key, p) })
+	select {
+	case r := <-flight:
+		if r.Err != nil {
+			return nil, r.Err
 		}
-		texts := domain.ExampleTexts(p)
-		out := make([][]float32, 0, len(texts))
-		for start := 0; start < len(texts); start += embedBatch {
-			batch := texts[start:min(start+embedBatch, len(texts))]
-			vecs, err := e.embedder.Embed(ctx, batch)
-			if err != nil {
-				return nil, err
-			}
-			if len(vecs) != len(batch) {
-				return nil, fmt.Errorf("embedder returned %d vectors for %d texts", len(vecs), len(batch))
-			}
-			for _, v := range vecs {
-				domain.Normalize(v)
-			}
-			out = append(out, vecs...)
-		}
-		e.vectors.vectors.Add(key, out)
-		return out, nil
-	})
-	if err != nil {
-		return nil, err
+		return r.Val.([][]float32), nil
+	case <-ctx.Done():
+		return nil, domain.WrapError(domain.CodeTimeout, ctx.Err(), "the agent's examples could not be embedded in time")
 	}
-	return v.([][]float32), nil
+}
+
+// embedPolicy embeds p's example texts into the cache for the turns of one
+// flight. The flight serves every turn that joins it, so its first
+// caller going away (a client that hung up) must not fail the others: it
+// keeps that caller's deadline, not its cancellation. It runs on the
+// flight's goroutine, where a panic could not be recovered by the
+// request's handler: it becomes an error here.
+func (e *Engine) embedPolicy(ctx context.Context, key string, p *domain.Policy) (_ any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = domain.Errorf(domain.CodeInternal, "the agent's examples cannot be embedded: %v", r)
+		}
+	}()
+	// A load that finished between the caller's look and the flight has
+	// cached it.
+	if v, ok := e.vectors.vectors.Get(key); ok {
+		return v, nil
+	}
+	lctx, cancel := context.WithoutCancel(ctx), context.CancelFunc(func() {})
+	if deadline, ok := ctx.Deadline(); ok {
+		lctx, cancel = context.WithDeadline(lctx, deadline)
+	}
+	defer cancel()
+	texts := domain.ExampleTexts(p)
+	out := make([][]float32, 0, len(texts))
+	for start := 0; start < len(texts); start += embedBatch {
+		batch := texts[start:min(start+embedBatch, len(texts))]
+		vecs, err := e.embedder.Embed(lctx, batch)
+		if err != nil {
+			return nil, err
+		}
+		if len(vecs) != len(batch) {
+			return nil, fmt.Errorf("embedder returned %d vectors for %d texts", len(vecs), len(batch))
+		}
+		for _, v := range vecs {
+			domain.Normalize(v)
+		}
+		out = append(out, vecs...)
+	}
+	e.vectors.vectors.Add(key, out)
+	return out, nil
 }
 
 // loadedPolicy is a turn's compiled policy and, when the message can be

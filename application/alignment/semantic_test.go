@@ -1,7 +1,9 @@
 package alignment
 
 import (
+	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"unicode"
 
@@ -111,4 +113,51 @@ func TestSemanticSignalDegradesToWordsWhenTheEmbedderFails(t *testing.T) {
 	r = h.run(paraphrase)
 	assert.Equal(t, domain.RetrievalHybrid, r.exp().Retrieval.Mode)
 	assert.Equal(t, []string{"human"}, matchedIDs(r.exp()))
+}
+
+// heldEmbedder holds its first call until release (or its context's end).
+type heldEmbedder struct {
+	*fakeEmbedder
+	held            atomic.Bool
+	calls           atomic.Int32
+	called, release chan struct{}
+}
+
+func (e *heldEmbedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	e.calls.Add(1)
+	if e.held.CompareAndSwap(true, false) {
+		close(e.called)
+		select {
+		case <-e.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return e.fakeEmbedder.Embed(ctx, texts)
+}
+
+// The policy's embedding serves every turn that joins it: the turn that
+// began it going away (its client hung up) ends that turn's wait, not the
+// embedding, which the next turn is served from without embedding again.
+func TestPolicyEmbeddingOutlivesTheTurnThatBeganIt(t *testing.T) {
+	p := semanticPolicy(1)
+	emb := &heldEmbedder{fakeEmbedder: semanticEmbedder(p), called: make(chan struct{}), release: make(chan struct{})}
+	emb.held.Store(true)
+	h := newHarness(t, p, newFakeModel(say("Sure.")), func(d *Deps) { d.Embedder = emb })
+
+	ctx, hangUp := context.WithCancel(context.Background())
+	first := make(chan error, 1)
+	go func() {
+		_, err := h.engine.policyVectors(ctx, p)
+		first <- err
+	}()
+	<-emb.called
+	hangUp()
+	require.Equal(t, domain.CodeTimeout, domain.ErrorCodeOf(<-first), "the turn that hung up stops waiting")
+	close(emb.release)
+
+	vectors, err := h.engine.policyVectors(context.Background(), p)
+	require.NoError(t, err)
+	assert.Len(t, vectors, len(domain.ExampleTexts(p)))
+	assert.Equal(t, int32(1), emb.calls.Load(), "embedded once, by the flight the first turn began")
 }
