@@ -77,21 +77,25 @@ func TestCostlyGuardsAreRefusedAtCompileTime(t *testing.T) {
 	assert.ErrorContains(t, err, "literals may hold only constants")
 }
 
+// usefulExpressions are constraints of the kinds agents write, each
+// form the language allows at least once.
+var usefulExpressions = []string{
+	`reply.max_amount <= 500`,
+	`reply.max_percentage <= (vars.max_discount ?? 10)`,
+	`len(reply.amounts) == 0 || max(reply.amounts) < 100`,
+	`not (lower(reply.text) contains "guarantee")`,
+	`reply.text matches "(?i)\\brefund\\b" == false`,
+	`reply.words < 200 and reply.length < 1200`,
+	`vars.tier in ["gold", "silver"] ? reply.max_amount <= 1000 : reply.max_amount <= 100`,
+	`upper(trim(reply.text)) startsWith "HELLO" || !(reply.text endsWith "!")`,
+	`abs(reply.max_amount - (vars.quote ?? 0)) < 0.01 || round(reply.max_percentage) <= 20`,
+	`vars.count + 1 > 3`,
+	`vars.code in [-1, 0, 1.5, "x", nil] and {"a": 1}.a == 1`,
+}
+
 func TestUsefulExpressionsStillCompile(t *testing.T) {
 	limits := domain.DefaultPolicyLimits()
-	for _, src := range []string{
-		`reply.max_amount <= 500`,
-		`reply.max_percentage <= (vars.max_discount ?? 10)`,
-		`len(reply.amounts) == 0 || max(reply.amounts) < 100`,
-		`not (lower(reply.text) contains "guarantee")`,
-		`reply.text matches "(?i)\\brefund\\b" == false`,
-		`reply.words < 200 and reply.length < 1200`,
-		`vars.tier in ["gold", "silver"] ? reply.max_amount <= 1000 : reply.max_amount <= 100`,
-		`upper(trim(reply.text)) startsWith "HELLO" || !(reply.text endsWith "!")`,
-		`abs(reply.max_amount - (vars.quote ?? 0)) < 0.01 || round(reply.max_percentage) <= 20`,
-		`vars.count + 1 > 3`,
-		`vars.code in [-1, 0, 1.5, "x", nil] and {"a": 1}.a == 1`,
-	} {
+	for _, src := range usefulExpressions {
 		assert.NoError(t, CompileExpression(src, limits), src)
 	}
 }
