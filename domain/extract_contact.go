@@ -17,6 +17,10 @@ var (
 	// are written with.
 	phoneMention = regexp.MustCompile(`(?:\+|\b)\(?\d[\d ().-]*\d`)
 	decimalShape = regexp.MustCompile(`^\d+[.,]\d{1,2}$`)
+	// dottedDateShape is a whole mention the date reader reads as a date
+	// (dottedDate): "24.12.2024" is a day, not a phone number, however
+	// many digits it has.
+	dottedDateShape = regexp.MustCompile(`^\d{1,2}\.\d{1,2}\.(?:\d{4}|\d{2})$`)
 )
 
 // Phone numbers have 7 to 15 digits (E.164 allows at most 15); a run of
@@ -56,7 +60,7 @@ func phoneCandidates(msg string) []candidate {
 	var out []candidate
 	for _, loc := range phoneMention.FindAllStringIndex(msg, -1) {
 		text := msg[loc[0]:loc[1]]
-		if isoDate.MatchString(text) || decimalShape.MatchString(text) || partOfWord(msg, loc[0]) {
+		if isoDate.MatchString(text) || dottedDateShape.MatchString(text) || decimalShape.MatchString(text) || partOfWord(msg, loc[0]) {
 			continue
 		}
 		digits := strings.Map(func(r rune) rune {

@@ -275,6 +275,9 @@ func TestPhoneExtractor(t *testing.T) {
 		{"555-123-4567 or 555-765-4321", ambiguous("more than one phone number")},
 		{"order AC-1234567", outcome{}},
 		{"on 2025-01-15", outcome{}},
+		// A date the date reader reads is no phone number, dots or not.
+		{"on 24.12.2024", outcome{}},
+		{"by 1.2.25", outcome{}},
 		{"12.50", outcome{}},
 	})
 }

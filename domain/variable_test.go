@@ -43,6 +43,19 @@ func TestVariableSetReadsEachMentionOnce(t *testing.T) {
 	assert.Empty(t, set.Extract([]string{"order_id", "unknown"}, "hello", turnTime), "nothing mentioned, unknown names ignored")
 }
 
+// A callback number and a day in one message are both read: the phone
+// reader leaves a dotted date to the date reader, though it reads first.
+func TestPhoneAndDottedDateInOneMessage(t *testing.T) {
+	set, err := domain.CompileVariables([]domain.Variable{
+		{Name: "phone", Type: domain.VarPhone}, {Name: "day", Type: domain.VarDate, DateOrder: "dmy"}})
+	require.NoError(t, err)
+	got := set.Extract([]string{"phone", "day"}, "call me at 555 123 4567 on 24.12.2024", turnTime)
+	assert.Equal(t, []domain.Extraction{
+		{Variable: "phone", Source: domain.SetByExtractor, Value: "5551234567", Text: "555 123 4567"},
+		{Variable: "day", Source: domain.SetByExtractor, Value: "2024-12-24", Text: "24.12.2024"},
+	}, got)
+}
+
 func TestTextVariablesTakeTheMessageOnlyWhenAskedAlone(t *testing.T) {
 	set := demoVariables(t)
 	got := set.Extract([]string{"note"}, " left at the door ", turnTime)
