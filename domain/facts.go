@@ -13,9 +13,9 @@ type ReplyFacts struct {
 	Text        string
 	Length      int // runes
 	Words       int
-	Amounts     []float64 // money amounts: "$1,200.50", "30 EUR", "12 dollars", "€2 million"
-	Percentages []float64 // "15%", "7.5 percent"
-	Numbers     []float64 // every number, amounts and percentages included
+	Amounts     []float64 // money amounts: "$1,200.50", "30 EUR", "12 dollars", "€2 million", "two thousand dollars"
+	Percentages []float64 // "15%", "7.5 percent", "fifty percent"
+	Numbers     []float64 // every number in digits, and the amounts and percentages spelt out
 	MaxAmount   float64
 	MaxPercent  float64
 }
@@ -47,17 +47,31 @@ func ExtractReplyFacts(text string) ReplyFacts {
 				after = after[len(m[0]):]
 			}
 			f.Numbers = append(f.Numbers, v)
-			switch {
-			case percentAfter.MatchString(after):
-				f.Percentages = append(f.Percentages, v)
-				f.MaxPercent = max(f.MaxPercent, v)
-			case isAmount(before, after):
-				f.Amounts = append(f.Amounts, v)
-				f.MaxAmount = max(f.MaxAmount, v)
-			}
+			f.classify(v, before, after)
+		}
+	}
+	for _, n := range spelledNumbers(text) {
+		if f.classify(n.value, text[:n.start], text[n.end:]) {
+			f.Numbers = append(f.Numbers, n.value)
 		}
 	}
 	return f
+}
+
+// classify notes v as a percentage or an amount when a percent sign or a
+// currency stands beside it; false when neither does.
+func (f *ReplyFacts) classify(v float64, before, after string) bool {
+	switch {
+	case percentAfter.MatchString(after):
+		f.Percentages = append(f.Percentages, v)
+		f.MaxPercent = max(f.MaxPercent, v)
+	case isAmount(before, after):
+		f.Amounts = append(f.Amounts, v)
+		f.MaxAmount = max(f.MaxAmount, v)
+	default:
+		return false
+	}
+	return true
 }
 
 // isAmount reports whether a currency stands right before or after a

@@ -117,3 +117,30 @@ func TestReplyFactsReadAmbiguityAsTheLargerValue(t *testing.T) {
 		assert.Equal(t, c.numbers, f.Numbers, c.text)
 	}
 }
+
+// Amounts and percentages a reply spells out count as the ones in digits
+// do; other spelt-out numbers are not numbers of the reply's.
+func TestExtractReplyFactsSpeltOut(t *testing.T) {
+	tests := []struct {
+		text                 string
+		amounts, percentages []float64
+	}{
+		{"a refund of two thousand dollars", []float64{2000}, nil},
+		{"Two hundred and fifty euros, or a thousand and one pounds", []float64{250, 1001}, nil},
+		{"twenty-five percent off, then ninety nine percent", nil, []float64{25, 99}},
+		{"three million USD", []float64{3e6}, nil},
+		{"I am a hundred percent sure", nil, []float64{100}},
+		{"USD seventy", []float64{70}, nil},
+		{"one of our agents will call within two days", nil, nil},
+		{"one two three dollars", []float64{3}, nil},
+		{"between two and three thousand dollars", []float64{3000}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.text, func(t *testing.T) {
+			f := domain.ExtractReplyFacts(tt.text)
+			assert.ElementsMatch(t, tt.amounts, f.Amounts)
+			assert.ElementsMatch(t, tt.percentages, f.Percentages)
+			assert.Len(t, f.Numbers, len(tt.amounts)+len(tt.percentages), "only the amounts and percentages are numbers")
+		})
+	}
+}
