@@ -173,8 +173,9 @@ func checkNode(n *yaml.Node, limit int, named string) error {
 	case n.Kind != yaml.SequenceNode || len(n.Content) <= limit:
 		return nil
 	case named != "":
-		return bundleError(fmt.Sprintf("bundle has %d %s at line %d, over the %s policy limit of %d",
-			len(n.Content), named, n.Line, named, limit))
+		// The validator's own refusal, with the line: clients read the field.
+		return domain.InvalidFields(domain.FieldError{Field: named, Message: fmt.Sprintf(
+			"must hold at most %d items, not %d (policy limit %s), at line %d", limit, len(n.Content), named, n.Line)})
 	default:
 		return bundleError(fmt.Sprintf("bundle has a list of %d items at line %d; no list below the top level may have more than %d (the largest per-list policy limit)",
 			len(n.Content), n.Line, limit))

@@ -39,9 +39,9 @@ func TestBundleTreeOverTheLimitsIsRefusedWithWhatAndWhere(t *testing.T) {
 		{"mapping", initialOf(MaxBundleMappingKeys + 1),
 			"bundle has a mapping of 101 keys at line 5; no bundle mapping has more than 100"},
 		{"rules", bundleHead + "rules: " + items(limits.Rules+1, "{}") + "\n",
-			"bundle has 10001 rules at line 2, over the rules policy limit of 10000"},
+			"rules must hold at most 10000 items, not 10001 (policy limit rules), at line 2"},
 		{"tools", bundleHead + "templates: []\ntools:\n" + strings.Repeat("  - {}\n", limits.Tools+1),
-			"bundle has 51 tools at line 4, over the tools policy limit of 50"},
+			"tools must hold at most 50 items, not 51 (policy limit tools), at line 4"},
 		{"examples", bundleHead + "rules:\n  - id: a\n    examples: " + items(limits.Examples+1, "a") + "\n",
 			"bundle has a list of 501 items at line 4; no list below the top level may have more than 500 (the largest per-list policy limit)"},
 		{"a list as the bundle", items(501, "{}"),
@@ -76,7 +76,7 @@ func TestBundleTreeAtTheLimitsIsRead(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, p.Rules, 3)
 	_, err = ParseBundleWithin([]byte(bundleHead+"rules: [{id: a}, {id: b}, {id: c}, {id: d}]\n"), small)
-	assert.ErrorContains(t, err, "bundle has 4 rules at line 2, over the rules policy limit of 3")
+	assert.ErrorContains(t, err, "rules must hold at most 3 items, not 4 (policy limit rules), at line 2")
 	_, err = ParseBundleWithin([]byte(bundleHead+"rules: [{id: a, tool_ids: [x, y, z]}]\n"), small)
 	assert.ErrorContains(t, err, "bundle has a list of 3 items at line 2; no list below the top level may have more than 2")
 
@@ -134,7 +134,7 @@ func TestBundleTreeCapsBoundWhatParsingAllocates(t *testing.T) {
 				// The caps refuse the others before decoding; past them, a
 				// mapping of many keys still allocated only 105 times its
 				// body, but took 26 s over yaml.v3's duplicate-key check.
-				assert.ErrorContains(t, err, "bundle has ")
+				assert.ErrorContains(t, err, "at line")
 			}
 			perByte := float64(after.TotalAlloc-before.TotalAlloc) / float64(len(body))
 			t.Logf("%.0fx the body", perByte)
