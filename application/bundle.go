@@ -18,13 +18,20 @@ import (
 	"focal/domain"
 )
 
-// ParseBundle reads an agent bundle in YAML or JSON (JSON is YAML) into a
-// policy. Unknown fields are errors, at any depth and with their path, so a
-// misspelt setting never passes silently. YAML anchors and aliases are
-// refused: a small document can alias one large value thousands of times,
-// and every later step would copy each alias out in full. The policy is
-// not validated; see ValidatePolicy.
+// ParseBundle is ParseBundleWithin the default limits.
 func ParseBundle(data []byte) (*domain.Policy, error) {
+	return ParseBundleWithin(data, domain.DefaultPolicyLimits())
+}
+
+// ParseBundleWithin reads an agent bundle in YAML or JSON (JSON is YAML)
+// into a policy. Unknown fields are errors, at any depth and with their
+// path, so a misspelt setting never passes silently. YAML anchors and
+// aliases are refused: a small document can alias one large value
+// thousands of times, and every later step would copy each alias out in
+// full. So are lists longer and mappings larger than limits let any bundle
+// hold (see checkTree). The policy is not validated; see
+// ValidatePolicyWithin.
+func ParseBundleWithin(data []byte, limits domain.PolicyLimits) (*domain.Policy, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
@@ -33,11 +40,13 @@ func ParseBundle(data []byte) (*domain.Policy, error) {
 		}
 		return nil, bundleError("bundle is not valid YAML or JSON: " + err.Error())
 	}
-	if n := firstAlias(&root); n != nil {
-		return nil, bundleError(fmt.Sprintf("bundle uses a YAML anchor or alias at line %d: write each value out instead", n.Line))
+	if err := checkTree(&root, limits); err != nil {
+		return nil, err
 	}
 	var doc any
-	if err := root.Decode(&doc); err != nil {
+	err := root.Decode(&doc)
+	root = yaml.Node{} // the tree is as large as the document several times over
+	if err != nil {
 		return nil, bundleError("bundle is not valid YAML or JSON: " + err.Error())
 	}
 	if _, ok := doc.(map[string]any); !ok {
@@ -55,6 +64,12 @@ func ParseBundle(data []byte) (*domain.Policy, error) {
 		return nil, domain.InvalidFields(errs...)
 	}
 	doc = nil // only the JSON form is needed from here on
+	return decodePolicy(asJSON)
+}
+
+// decodePolicy decodes a bundle's JSON form into the typed policy, the
+// parts' defaults filled in.
+func decodePolicy(asJSON []byte) (*domain.Policy, error) {
 	var p domain.Policy
 	jd := json.NewDecoder(bytes.NewReader(asJSON))
 	jd.DisallowUnknownFields()
@@ -72,18 +87,99 @@ func ParseBundle(data []byte) (*domain.Policy, error) {
 	return &p, nil
 }
 
-// firstAlias returns the first node that defines an anchor or is an
-// alias (merge keys included), or nil.
-func firstAlias(n *yaml.Node) *yaml.Node {
-	if n.Anchor != "" || n.Kind == yaml.AliasNode {
-		return n
+// MaxBundleMappingKeys bounds the keys of any one mapping in a bundle.
+// Every bundle mapping is one of the bundle's types (the most fields,
+// agent.settings, has fewer than 25) or an amount's initial value (two
+// keys): nothing is free-form. The cap is far above that, so a misspelt
+// field is still reported by name, and low enough that yaml.v3's check
+// for duplicate keys, which compares every key of a mapping with every
+// later one, stays cheap: 100 keys are 4,950 comparisons, where one
+// mapping filling a 4 MiB body took minutes.
+const MaxBundleMappingKeys = 100
+
+// bundleLists are the lists of a bundle's top level, each with its own
+// policy limit.
+var bundleLists = map[string]func(domain.PolicyLimits) int{
+	"rules":     func(l domain.PolicyLimits) int { return l.Rules },
+	"scenarios": func(l domain.PolicyLimits) int { return l.Scenarios },
+	"templates": func(l domain.PolicyLimits) int { return l.Templates },
+	"tools":     func(l domain.PolicyLimits) int { return l.Tools },
+	"variables": func(l domain.PolicyLimits) int { return l.Variables },
+}
+
+// longestItemList is the most items any list below the top level may
+// hold within limits: a condition's examples, an id list, a scenario's
+// steps, a step's transitions, an enum's values or a value's synonyms, a
+// rule's constraints (bounded by those of all rules together).
+func longestItemList(l domain.PolicyLimits) int {
+	return max(l.Examples, l.References, l.Steps, l.Transitions, l.VariableValues, l.Constraints)
+}
+
+// checkTree refuses, before anything is decoded from the tree, what no
+// bundle within limits holds: an anchor or alias, a mapping of more than
+// MaxBundleMappingKeys keys, a top-level list longer than its limit
+// (rules, scenarios, …) and any other list longer than longestItemList.
+// Decoding costs far more than the tree: an empty rule, two bytes of a
+// list, became a whole typed Rule (1,120 times the body in all). The
+// validator still applies the exact limits afterwards.
+func checkTree(root *yaml.Node, limits domain.PolicyLimits) error {
+	list := longestItemList(limits)
+	if root.Kind != yaml.DocumentNode || len(root.Content) != 1 || root.Content[0].Kind != yaml.MappingNode {
+		return checkBelow(root, list, list, "")
 	}
-	for _, c := range n.Content {
-		if a := firstAlias(c); a != nil {
-			return a
+	top := root.Content[0]
+	if err := checkNode(top, list, ""); err != nil {
+		return err
+	}
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		key, value := top.Content[i], top.Content[i+1]
+		limit, named := list, ""
+		if f, ok := bundleLists[key.Value]; ok && key.Kind == yaml.ScalarNode {
+			limit, named = f(limits), key.Value
+		}
+		if err := checkBelow(key, list, list, ""); err != nil {
+			return err
+		}
+		if err := checkBelow(value, list, limit, named); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// checkBelow checks n, a list of at most limit items (named: the
+// top-level field it is, if any), and every node below it, where no list
+// may have more than list items.
+func checkBelow(n *yaml.Node, list, limit int, named string) error {
+	if err := checkNode(n, limit, named); err != nil {
+		return err
+	}
+	for _, c := range n.Content {
+		if err := checkBelow(c, list, list, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkNode checks n alone.
+func checkNode(n *yaml.Node, limit int, named string) error {
+	switch {
+	case n.Anchor != "" || n.Kind == yaml.AliasNode:
+		return bundleError(fmt.Sprintf("bundle uses a YAML anchor or alias at line %d: write each value out instead", n.Line))
+	case n.Kind == yaml.MappingNode && len(n.Content)/2 > MaxBundleMappingKeys:
+		return bundleError(fmt.Sprintf("bundle has a mapping of %d keys at line %d; no bundle mapping has more than %d",
+			len(n.Content)/2, n.Line, MaxBundleMappingKeys))
+	case n.Kind != yaml.SequenceNode || len(n.Content) <= limit:
+		return nil
+	case named != "":
+		// The validator's own refusal, with the line: clients read the field.
+		return domain.InvalidFields(domain.FieldError{Field: named, Message: fmt.Sprintf(
+			"must hold at most %d items, not %d (policy limit %s), at line %d", limit, len(n.Content), named, n.Line)})
+	default:
+		return bundleError(fmt.Sprintf("bundle has a list of %d items at line %d; no list below the top level may have more than %d (the largest per-list policy limit)",
+			len(n.Content), n.Line, limit))
+	}
 }
 
 func bundleError(msg string) error {

@@ -58,7 +58,7 @@ func (a *PolicyAdmin) ImportBundle(ctx context.Context, in BundleImport) (Import
 	if in.AgentID != "" && !IsUUID(in.AgentID) {
 		return ImportedBundle{}, agentNotFound(in.AgentID)
 	}
-	p, err := parseBundleAlone(ctx, in.Bundle)
+	p, err := parseBundleAlone(ctx, in.Bundle, a.limits)
 	if err != nil {
 		return ImportedBundle{}, err
 	}
@@ -183,15 +183,16 @@ func samePolicy(a, b *domain.Policy) bool {
 // one tenant's requests must not multiply.
 var bundleParsing = make(chan struct{}, 1)
 
-// parseBundleAlone parses a bundle once no other is being parsed.
-func parseBundleAlone(ctx context.Context, bundle []byte) (*domain.Policy, error) {
+// parseBundleAlone parses a bundle within limits once no other is being
+// parsed.
+func parseBundleAlone(ctx context.Context, bundle []byte, limits domain.PolicyLimits) (*domain.Policy, error) {
 	select {
 	case bundleParsing <- struct{}{}:
 		defer func() { <-bundleParsing }()
 	case <-ctx.Done():
 		return nil, domain.WrapError(domain.CodeTimeout, ctx.Err(), "the bundle waited too long to be read")
 	}
-	return ParseBundle(bundle)
+	return ParseBundleWithin(bundle, limits)
 }
 
 // ExportBundle returns the agent's whole policy as a bundle, as viewer may

@@ -187,7 +187,7 @@ func (r *Replay) candidate(ctx context.Context, cmd ReplayCommand) (*domain.Poli
 	if _, err := r.policies.AgentVersion(ctx, cmd.TenantID, cmd.AgentID); err != nil {
 		return nil, err
 	}
-	p, err := parseBundleAlone(ctx, cmd.Bundle)
+	p, err := parseBundleAlone(ctx, cmd.Bundle, r.limits)
 	if err != nil {
 		return nil, inBundle(err)
 	}

@@ -1,0 +1,88 @@
+package application
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// bundleShape is a bundle built to cost the parser the most memory for
+// its size: many tiny items, many keys, deep nesting.
+type bundleShape struct {
+	name string
+	body func(size int) []byte
+}
+
+// fill repeats item after head until the body is size bytes, then closes
+// it with tail.
+func fill(head, item, sep, tail string, size int) []byte {
+	var b strings.Builder
+	b.Grow(size + len(tail))
+	b.WriteString(head)
+	for i := 0; b.Len()+len(item)+len(sep)+len(tail) <= size; i++ {
+		if i > 0 {
+			b.WriteString(sep)
+		}
+		b.WriteString(item)
+	}
+	b.WriteString(tail)
+	return []byte(b.String())
+}
+
+// keys is a mapping of n distinct keys of a few bytes each.
+func keys(head, open, pair, tail string, size int) []byte {
+	var b strings.Builder
+	b.WriteString(head + open)
+	for i := 0; b.Len()+24+len(tail) <= size; i++ {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, pair, i)
+	}
+	b.WriteString(tail)
+	return []byte(b.String())
+}
+
+const jsonHead = `{"agent":{"id":"6ba7b810-9dad-11d1-80b4-00c04fd430c8","name":"a"},`
+
+var bundleShapes = []bundleShape{
+	{"yaml flow examples", func(n int) []byte {
+		return fill(bundleHead+"rules:\n  - {id: a, condition: c, action: x, examples: [", "a", ",", "]}\n", n)
+	}},
+	{"yaml block examples", func(n int) []byte {
+		return fill(bundleHead+"rules:\n  - id: a\n    condition: c\n    action: x\n    examples:\n", "    - a\n", "", "", n)
+	}},
+	{"yaml empty rules", func(n int) []byte { return fill(bundleHead+"rules: [", "{}", ",", "]\n", n) }},
+	{"yaml many keys", func(n int) []byte { return keys(bundleHead+"rules:\n  - ", "{", "k%d: 0", "}\n", n) }},
+	{"yaml deep nesting", func(n int) []byte { return fill(bundleHead+"rules: ", "[", "", "", n/2) }},
+	{"json flow examples", func(n int) []byte {
+		return fill(jsonHead+`"rules":[{"id":"a","condition":"c","action":"x","examples":[`, `"a"`, ",", "]}]}", n)
+	}},
+	{"json empty rules", func(n int) []byte { return fill(jsonHead+`"rules":[`, "{}", ",", "]}", n) }},
+	{"json many keys", func(n int) []byte { return keys(jsonHead+`"rules":[`, "{", `"k%d":0`, "}]}", n) }},
+	{"json deep nesting", func(n int) []byte { return fill(jsonHead+`"rules":`, "[", "", "", n/2) }},
+}
+
+// BenchmarkParseBundleShapes reports what one parse of each worst shape
+// allocates, as a multiple of its 4 MiB body (x-body): go test -run '^$'
+// -bench ParseBundleShapes -benchtime 1x ./application/. A benchmark, not a
+// test, so that ordinary runs do not parse gigabytes.
+func BenchmarkParseBundleShapes(b *testing.B) {
+	const size = 4 << 20
+	for _, s := range bundleShapes {
+		body := s.body(size)
+		b.Run(s.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			for b.Loop() {
+				_, _ = ParseBundle(body)
+			}
+			runtime.ReadMemStats(&after)
+			perOp := float64(after.TotalAlloc-before.TotalAlloc) / float64(b.N)
+			b.ReportMetric(perOp/float64(len(body)), "x-body")
+		})
+	}
+}
