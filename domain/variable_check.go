@@ -82,12 +82,13 @@ func (x *Extractor) checkAmount(value any) (any, error) {
 	n, currency, ok := 0.0, x.v.Currency, false
 	if obj, isObj := value.(map[string]any); isObj {
 		n, ok = number(obj["value"])
+		for k := range obj {
+			ok = ok && (k == "value" || k == "currency")
+		}
 		if c, has := obj["currency"]; has && c != nil {
 			s, isStr := c.(string)
-			ok = ok && isStr && isoCurrency.MatchString(s) && len(obj) <= 2
+			ok = ok && isStr && isoCurrency.MatchString(s)
 			currency = s
-		} else {
-			ok = ok && len(obj) <= 2
 		}
 	} else {
 		n, ok = number(value)

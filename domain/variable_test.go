@@ -97,6 +97,9 @@ func TestCheckNormalisesValuesFromElsewhere(t *testing.T) {
 		{refund, map[string]any{"value": 45.0, "currency": "USD"}, nil, "amounts are in EUR"},
 		{refund, "€120", nil, "it must be at most 100"},
 		{refund, map[string]any{"amount": 4.0}, nil, "it must be an amount"},
+		// An amount object holds value and currency, nothing else.
+		{refund, map[string]any{"value": 4.0, "note": "x"}, nil, "it must be an amount"},
+		{refund, map[string]any{"value": 4.0, "currency": nil}, map[string]any{"value": 4.0, "currency": "EUR"}, ""},
 		{consent, "yes", true, ""},
 		{consent, false, false, ""},
 		{consent, 1.0, nil, "it must be yes or no"},
