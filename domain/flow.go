@@ -155,8 +155,11 @@ func (v *validator) flowRefs(p *Policy) {
 		v.add("agent.settings.time_zone", "must be an IANA time zone name (like Europe/Paris)")
 	}
 	for i, c := range s.Commands {
-		if !slices.Contains(Commands, c) {
+		switch {
+		case !slices.Contains(Commands, c):
 			v.add(fmt.Sprintf("agent.settings.commands[%d]", i), fmt.Sprintf("must be one of %v", Commands))
+		case slices.Contains(s.Commands[:i], c):
+			v.add(fmt.Sprintf("agent.settings.commands[%d]", i), "duplicate command "+c)
 		}
 	}
 }

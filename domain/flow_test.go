@@ -7,10 +7,11 @@ import (
 )
 
 // Steps may only collect declared variables and call declared tools; the
-// time zone and commands must be known ones. Each mistake names its field.
+// time zone and commands must be known ones, each named once. Each mistake
+// names its field.
 func TestFlowReferencesAreValidated(t *testing.T) {
 	p := &Policy{
-		Agent: Agent{ID: "a", Name: "A", Settings: AgentSettings{TimeZone: "Mars/Olympus", Commands: []string{"cancel", "undo"}}},
+		Agent: Agent{ID: "a", Name: "A", Settings: AgentSettings{TimeZone: "Mars/Olympus", Commands: []string{"cancel", "undo", "cancel"}}},
 		Scenarios: []Scenario{{ID: "s", EntryCondition: "start it", EntryStepID: "one", Enabled: true, Steps: []Step{
 			{ID: "one", Collects: []string{"order_id"}, ToolsOnEntry: []string{"lookup"}, ToolsOnComplete: []string{"notify"}},
 		}}},
@@ -20,7 +21,8 @@ func TestFlowReferencesAreValidated(t *testing.T) {
 		fields[e.Field] = true
 	}
 	for _, f := range []string{"scenarios[0].steps[0].collects[0]", "scenarios[0].steps[0].tools_on_entry[0]",
-		"scenarios[0].steps[0].tools_on_complete[0]", "agent.settings.time_zone", "agent.settings.commands[1]"} {
+		"scenarios[0].steps[0].tools_on_complete[0]", "agent.settings.time_zone", "agent.settings.commands[1]",
+		"agent.settings.commands[2]"} {
 		assert.True(t, fields[f], "expected an error at %s, got %v", f, fields)
 	}
 	assert.False(t, fields["agent.settings.commands[0]"])
