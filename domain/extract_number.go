@@ -53,10 +53,8 @@ func numberCandidates(msg string) []candidate {
 	for _, loc := range numberTokens(msg) {
 		out = append(out, readNumberAt(msg, loc[0], loc[1]))
 	}
-	for _, w := range splitWords(msg) {
-		if v, ok := numberWords[w.stem]; ok {
-			out = append(out, candidate{value: v, text: msg[w.start:w.end], start: w.start, end: w.end})
-		}
+	for _, n := range spelledNumbers(msg) {
+		out = append(out, candidate{value: n.value, text: msg[n.start:n.end], start: n.start, end: n.end})
 	}
 	return sortByStart(out)
 }
@@ -199,8 +197,19 @@ func (x *Extractor) amountCandidates(msg string) []candidate {
 		}
 		marked = append(marked, x.amount(c, currency))
 	}
+	// Spelt out, an amount needs its currency: "fifty euros", "a hundred
+	// dollars"; a bare "one" is more often "one more thing" than money.
+	for _, n := range spelledNumbers(msg) {
+		from := max(0, n.start-currencyReach)
+		currency, took, gave := currencyBeside(msg[from:n.start], msg[n.end:min(len(msg), n.end+currencyReach)])
+		if currency != "" {
+			c := candidate{value: n.value, start: n.start - took, end: n.end + gave}
+			c.text = msg[c.start:c.end]
+			marked = append(marked, x.amount(c, currency))
+		}
+	}
 	if len(marked) > 0 {
-		return marked
+		return sortByStart(marked)
 	}
 	return bare
 }

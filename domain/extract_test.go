@@ -166,6 +166,15 @@ func TestNumberExtractor(t *testing.T) {
 		{"1.234.567,5", outcome{value: 1234567.5, text: "1.234.567,5"}},
 		{"1.000", ambiguous(`"1.000" could mean 1000 or 1`)},
 		{"1,23,4", invalid(`"1,23,4" is not a valid n: it is not a number`)},
+		// Spelt out, a number is its words together: "two hundred" is 200,
+		// not the 2 of its first word.
+		{"two hundred", outcome{value: 200.0, text: "two hundred"}},
+		{"twenty-five of them", outcome{value: 25.0, text: "twenty-five"}},
+		{"about twenty five", outcome{value: 25.0, text: "twenty five"}},
+		{"a thousand and one", outcome{value: 1001.0, text: "a thousand and one"}},
+		{"three million", outcome{value: 3e6, text: "three million"}},
+		{"one two", ambiguous(`more than one n ("one", "two")`)},
+		{"a lot", outcome{}},
 	})
 }
 
@@ -174,10 +183,15 @@ func TestAmountExtractor(t *testing.T) {
 	eur := func(v float64) map[string]any { return map[string]any{"value": v, "currency": "EUR"} }
 	runExtractCases(t, refund, []extractCase{
 		{"it cost €45", outcome{value: eur(45), text: "€45"}},
+		{"fifty euros", outcome{value: eur(50), text: "fifty euros"}},
+		{"a hundred euros", outcome{value: eur(100), text: "a hundred euros"}},
+		{"EUR twenty-five", outcome{value: eur(25), text: "EUR twenty-five"}},
+		{"one more thing: 30 euros", outcome{value: eur(30), text: "30 euros"}},
 		{"45 EUR", outcome{value: eur(45), text: "45 EUR"}},
 		{"eur 1.250,50", outcome{value: eur(1250.5), text: "eur 1.250,50"}},
 		{"12,50 €", outcome{value: eur(12.5), text: "12,50 €"}},
-		{"twenty euros? no, 20 euros", outcome{value: eur(20), text: "20 euros"}},
+		{"twenty euros? no, 20 euros", outcome{value: eur(20), text: "twenty euros"}},
+		{"thirty euros? no, 20 euros", ambiguous(`more than one refund amount`)},
 		{"I paid 45", outcome{value: eur(45), text: "45"}},
 		{"2 shirts for 45 euros", outcome{value: eur(45), text: "45 euros"}},
 		{"$45", invalid(`"$45" is not a valid refund amount: amounts are in EUR`)},

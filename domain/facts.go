@@ -24,12 +24,12 @@ var (
 	// A number: digits with optional group or decimal separators.
 	numberToken = regexp.MustCompile(`\d+(?:[.,]\d+)*`)
 	// What may follow a number: a scale word, then a currency or percent.
-	scaleAfter   = regexp.MustCompile(`(?i)^\s?(k|thousand|m|mn|million|bn|billion)\b`)
+	scaleAfter   = regexp.MustCompile(`(?i)^\s?(k|hundred|thousand|m|mn|million|bn|billion)\b`)
 	percentAfter = regexp.MustCompile(`(?i)^\s?(?:%|percent\b|per cent\b)`)
 )
 
 var scales = map[string]float64{
-	"k": 1e3, "thousand": 1e3, "m": 1e6, "mn": 1e6, "million": 1e6, "bn": 1e9, "billion": 1e9,
+	"k": 1e3, "hundred": 100, "thousand": 1e3, "m": 1e6, "mn": 1e6, "million": 1e6, "bn": 1e9, "billion": 1e9,
 }
 
 // ExtractReplyFacts reads amounts, percentages, numbers and length from

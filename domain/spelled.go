@@ -5,10 +5,9 @@ import (
 	"unicode"
 )
 
-// Numbers a reply spells out ("two thousand dollars", "fifty percent")
-// are amounts and percentages as much as digits are: a model that writes
-// them so must not pass "max_amount <= 500". They count only beside a
-// currency or percent, so "one of our agents" adds no number.
+// Numbers spelt out: a customer's "two hundred" or "twenty-five" is one
+// number, not the 2 of its first word or two numbers; a reply's "two
+// thousand dollars" is an amount as much as "$2,000" is.
 
 var (
 	spelledUnits = func() map[string]float64 {
