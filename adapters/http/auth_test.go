@@ -175,3 +175,18 @@ func TestCachedTokensAreAnsweredAsParsedOnes(t *testing.T) {
 		}
 	}
 }
+
+// A tenant_id claim in upper case names the same tenant as in lower case:
+// the caller is the lower-case tenant, and so is its rate limit key.
+func TestUpperCaseTenantIDAuthenticatesAsTheLowerCaseTenant(t *testing.T) {
+	const secret = "unit-test-secret-unit-test-secret-000"
+	const tenant = "550e8400-e29b-41d4-a716-446655440000"
+	a, err := NewAuthenticator(AuthConfig{Secret: secret}, clock.System{})
+	require.NoError(t, err)
+	tok, err := SignToken(secret, TokenRequest{TenantID: strings.ToUpper(tenant), TTL: time.Minute}, time.Now())
+	require.NoError(t, err)
+	p, err := a.Authenticate("Bearer " + tok)
+	require.NoError(t, err)
+	assert.Equal(t, tenant, p.TenantID)
+	assert.Equal(t, "tenant:"+tenant, p.rateLimitKey())
+}
