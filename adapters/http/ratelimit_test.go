@@ -197,3 +197,16 @@ func TestRequestsPassWhenTheRateLimiterFails(t *testing.T) {
 		assert.Empty(t, w.Header().Values(h), h)
 	}
 }
+
+// A refusal always tells the client to wait: a limiter answering
+// RetryAfter 0 still gives Retry-After: 1, not a header the client would
+// read as "now" (or none at all).
+func TestARefusalWithoutRetryAfterWaitsASecond(t *testing.T) {
+	w := rateLimitedGet(t, rateLimiterFunc(func() (ports.RateDecision, error) {
+		return ports.RateDecision{Allowed: false, Limit: 10, Remaining: 0, Reset: time.Now().Add(30 * time.Second)}, nil
+	}))
+	require.Equal(t, http.StatusTooManyRequests, w.Code)
+	assert.Equal(t, "1", w.Header().Get("Retry-After"))
+	assert.Equal(t, "10", w.Header().Get("X-RateLimit-Limit"))
+	assert.Equal(t, "0", w.Header().Get("X-RateLimit-Remaining"))
+}
