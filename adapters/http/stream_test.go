@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"focal/application"
+	"focal/domain"
 )
 
 // recordedStream is what events writes to a stream through net/http's
@@ -77,4 +79,34 @@ func TestAKeptStreamFlushesEachEvent(t *testing.T) {
 	tail, err := io.ReadAll(r)
 	require.NoError(t, err)
 	assert.Equal(t, wantAll, wantFirst+string(tail))
+}
+
+// Once a stream has sent its final event (done or error), nothing more is
+// written to it: not a heartbeat's ping, not a second final event.
+func TestNothingIsWrittenAfterTheFinalEvent(t *testing.T) {
+	for name, final := range map[string]func(c *gin.Context, s *sseStream) error{
+		"done": func(_ *gin.Context, s *sseStream) error {
+			return s.done(&application.ChatResult{Response: "hello", TurnID: "t1"})
+		},
+		"error": func(c *gin.Context, s *sseStream) error {
+			s.fail(c, domain.Errorf(domain.CodeLLMUnavailable, "no model answers"))
+			return nil
+		},
+	} {
+		rec := httptest.NewRecorder()
+		c, _ := gin.CreateTestContext(rec)
+		c.Request = httptest.NewRequest(http.MethodPost, "/s", nil)
+		s := startStream(c, "t1")
+		require.NoError(t, s.token("hel"), name)
+		require.NoError(t, final(c, s), name)
+		ended := rec.Body.String()
+		require.Contains(t, ended, "event:"+name, name)
+
+		s.ping()
+		assert.Equal(t, ended, rec.Body.String(), "%s: a ping after the final event", name)
+		assert.Error(t, s.done(&application.ChatResult{Response: "again", TurnID: "t1"}), name)
+		s.fail(c, errors.New("late failure"))
+		assert.Error(t, s.token("late"), name)
+		assert.Equal(t, ended, rec.Body.String(), "%s: events after the final event", name)
+	}
 }
