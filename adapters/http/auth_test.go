@@ -1,7 +1,13 @@
 package httpapi
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -174,4 +180,54 @@ func TestCachedTokensAreAnsweredAsParsedOnes(t *testing.T) {
 			require.Equal(t, errors.Unwrap(wantErr).Error(), errors.Unwrap(gotErr).Error(), "step %d", step)
 		}
 	}
+}
+
+// A tenant_id claim in upper case names the same tenant as in lower case:
+// the caller is the lower-case tenant, and so is its rate limit key.
+func TestUpperCaseTenantIDAuthenticatesAsTheLowerCaseTenant(t *testing.T) {
+	const secret = "unit-test-secret-unit-test-secret-000"
+	const tenant = "550e8400-e29b-41d4-a716-446655440000"
+	a, err := NewAuthenticator(AuthConfig{Secret: secret}, clock.System{})
+	require.NoError(t, err)
+	tok, err := SignToken(secret, TokenRequest{TenantID: strings.ToUpper(tenant), TTL: time.Minute}, time.Now())
+	require.NoError(t, err)
+	p, err := a.Authenticate("Bearer " + tok)
+	require.NoError(t, err)
+	assert.Equal(t, tenant, p.TenantID)
+	assert.Equal(t, "tenant:"+tenant, p.rateLimitKey())
+}
+
+// With both an HMAC secret and an RSA public key configured, HS256 and
+// RS256 tokens are both accepted; an HS256 token whose secret is the
+// public key's PEM (algorithm confusion: the key is public) is refused.
+func TestHMACAndRSAKeysTogetherAcceptEachItsOwnAlgorithmOnly(t *testing.T) {
+	const secret = "unit-test-secret-unit-test-secret-000"
+	const tenant = "550e8400-e29b-41d4-a716-446655440000"
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	der, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	require.NoError(t, err)
+	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	keyFile := filepath.Join(t.TempDir(), "jwt.pub")
+	require.NoError(t, os.WriteFile(keyFile, pubPEM, 0o600))
+	a, err := NewAuthenticator(AuthConfig{Secret: secret, PublicKeyFile: keyFile}, clock.System{})
+	require.NoError(t, err)
+
+	now := time.Now()
+	claims := jwt.MapClaims{"tenant_id": tenant, "iat": now.Unix(), "exp": now.Add(time.Minute).Unix()}
+	hs, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
+	require.NoError(t, err)
+	rs, err := jwt.NewWithClaims(jwt.SigningMethodRS256, claims).SignedString(priv)
+	require.NoError(t, err)
+	confused, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(pubPEM)
+	require.NoError(t, err)
+
+	for name, tok := range map[string]string{"HS256": hs, "RS256": rs} {
+		p, err := a.Authenticate("Bearer " + tok)
+		require.NoError(t, err, name)
+		assert.Equal(t, tenant, p.TenantID, name)
+	}
+	_, err = a.Authenticate("Bearer " + confused)
+	assert.Equal(t, domain.CodeUnauthenticated, domain.ErrorCodeOf(err), "an HS256 token signed with the public key")
+	assert.ErrorIs(t, err, jwt.ErrTokenSignatureInvalid)
 }

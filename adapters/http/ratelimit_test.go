@@ -1,16 +1,25 @@
 package httpapi
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/gin-gonic/gin"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"focal/adapters/clock"
+	"focal/ports"
 )
 
 // A tenant takes up to max at once, and again as it releases; tenants
@@ -148,4 +157,56 @@ func TestLimitTextIsItoa(t *testing.T) {
 		limit := []int{60, 600, 6000, 1e8, math.MaxInt64, 1}[rnd.IntN(6)]
 		require.Equal(t, strconv.Itoa(limit), limits.limitText(limit))
 	}
+}
+
+// rateLimiterFunc is a ports.RateLimiter answering as its function does.
+type rateLimiterFunc func() (ports.RateDecision, error)
+
+func (f rateLimiterFunc) TakeRate(context.Context, string, int, time.Duration) (ports.RateDecision, error) {
+	return f()
+}
+
+// rateLimitedGet sends an authenticated GET through the rate limits over
+// limiter to a handler answering 204, and returns the response.
+func rateLimitedGet(t *testing.T, limiter ports.RateLimiter) *httptest.ResponseRecorder {
+	t.Helper()
+	const secret = "unit-test-secret-unit-test-secret-000"
+	auth, err := NewAuthenticator(AuthConfig{Secret: secret}, clock.System{})
+	require.NoError(t, err)
+	limits := NewRateLimits(RateLimitConfig{Free: 10, Pro: 10, Enterprise: 10, Window: time.Minute}, limiter, clock.System{})
+	r := gin.New()
+	r.GET("/x", authenticate(auth), limits.requests, func(c *gin.Context) { c.Status(http.StatusNoContent) })
+	tok, err := SignToken(secret, TokenRequest{TenantID: "550e8400-e29b-41d4-a716-446655440000", TTL: time.Minute}, time.Now())
+	require.NoError(t, err)
+	req := httptest.NewRequest(http.MethodGet, "/x", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	w := httptest.NewRecorder()
+	r.ServeHTTP(w, req)
+	return w
+}
+
+// A limiter that fails lets the request through (an unreachable store
+// should not make the whole API refuse service), with no X-RateLimit-*
+// headers: there are no numbers to tell.
+func TestRequestsPassWhenTheRateLimiterFails(t *testing.T) {
+	w := rateLimitedGet(t, rateLimiterFunc(func() (ports.RateDecision, error) {
+		return ports.RateDecision{}, errors.New("connection refused")
+	}))
+	require.Equal(t, http.StatusNoContent, w.Code)
+	for _, h := range []string{"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After"} {
+		assert.Empty(t, w.Header().Values(h), h)
+	}
+}
+
+// A refusal always tells the client to wait: a limiter answering
+// RetryAfter 0 still gives Retry-After: 1, not a header the client would
+// read as "now" (or none at all).
+func TestARefusalWithoutRetryAfterWaitsASecond(t *testing.T) {
+	w := rateLimitedGet(t, rateLimiterFunc(func() (ports.RateDecision, error) {
+		return ports.RateDecision{Allowed: false, Limit: 10, Remaining: 0, Reset: time.Now().Add(30 * time.Second)}, nil
+	}))
+	require.Equal(t, http.StatusTooManyRequests, w.Code)
+	assert.Equal(t, "1", w.Header().Get("Retry-After"))
+	assert.Equal(t, "10", w.Header().Get("X-RateLimit-Limit"))
+	assert.Equal(t, "0", w.Header().Get("X-RateLimit-Remaining"))
 }
