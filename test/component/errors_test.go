@@ -88,6 +88,13 @@ func TestAuthenticationErrors(t *testing.T) {
 		"alg none":            "Bearer " + signed(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, valid),
 		"unknown tier":        "Bearer " + signed(t, jwt.SigningMethodHS256, secret, with(jwt.MapClaims{"tier": "platinum"})),
 		"not yet valid (nbf)": "Bearer " + signed(t, jwt.SigningMethodHS256, secret, with(jwt.MapClaims{"nbf": now.Add(time.Hour).Unix()})),
+		// uuid.Parse reads these forms too; a tenant id is only the
+		// canonical 36 characters.
+		"tenant in braces":      "Bearer " + signed(t, jwt.SigningMethodHS256, secret, with(jwt.MapClaims{"tenant_id": "{" + harness.DemoTenant + "}"})),
+		"tenant as a URN":       "Bearer " + signed(t, jwt.SigningMethodHS256, secret, with(jwt.MapClaims{"tenant_id": "urn:uuid:" + harness.DemoTenant})),
+		"tenant without dashes": "Bearer " + signed(t, jwt.SigningMethodHS256, secret, with(jwt.MapClaims{"tenant_id": strings.ReplaceAll(harness.DemoTenant, "-", "")})),
+		// A valid token under another scheme is still not a bearer token.
+		"valid token, Basic scheme": "Basic " + signed(t, jwt.SigningMethodHS256, secret, valid),
 	}
 	for name, header := range cases {
 		t.Run(name, func(t *testing.T) {
