@@ -1,16 +1,20 @@
 package component
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/fx"
 
+	"focal/ports"
 	"focal/test/fakellm"
 	"focal/test/harness"
 )
@@ -105,6 +109,44 @@ func TestOpenAIStreamIdempotentReplay(t *testing.T) {
 	assert.Equal(t, id, firstChunk.FindSubmatch(again.Body), "the same completion id and creation time")
 	assert.Contains(t, string(again.Body), `"delta":{"content":"Something."}`, "the whole reply in one chunk")
 	assert.Equal(t, lastLines(first.Body, 3), lastLines(again.Body, 3), "the same finish, usage and [DONE]")
+}
+
+// A completion stream answer kept in the idempotency store (as
+// X-Focal-Stream-Format openai, the way a stored stream is kept) is
+// replayed as a completion stream, with Idempotent-Replayed too.
+func TestOpenAIStreamStoredReplay(t *testing.T) {
+	var keys ports.IdempotencyStore
+	app, fake := startOnFakeModel(t, map[string]string{"FOCAL_SSE_HEARTBEAT": "1h"}, fx.Populate(&keys))
+	token := harness.Token(t, harness.DemoTenant)
+
+	// A real completion object, for the stored answer.
+	fake.Enqueue(fakellm.Reply{Text: "Kept."})
+	plain := completionBody("storing-user", "Say something", false)
+	plain["stream"] = false
+	res := app.Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/chat/completions", Token: token, Body: plain})
+	require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+	stored, err := json.Marshal(map[string]any{"completion": json.RawMessage(res.Body), "include_usage": false})
+	require.NoError(t, err)
+
+	req := harness.Request{Method: http.MethodPost, Path: "/v1/chat/completions", Token: token,
+		Body: completionBody("storing-user", "And again", false), Headers: map[string]string{"Idempotency-Key": "completion-stored"}}
+	fake.Enqueue(fakellm.Reply{Deltas: []string{"Some", "thing."}})
+	first := app.Do(t, req)
+	require.Equal(t, http.StatusOK, first.Status, "%s", first.Body)
+	ctx := context.Background()
+	rec, err := keys.GetIdempotencyKey(ctx, harness.DemoTenant, "completion-stored")
+	require.NoError(t, err)
+	require.NotNil(t, rec)
+	require.NoError(t, keys.CompleteIdempotencyKey(ctx, harness.DemoTenant, "completion-stored", rec.Owner, http.StatusOK,
+		map[string]string{"Content-Type": "text/event-stream", "X-Focal-Stream-Format": "openai"}, stored, time.Now().Add(time.Hour)))
+	calls := fake.Count()
+
+	again := app.Do(t, req)
+	require.Equal(t, http.StatusOK, again.Status, "%s", again.Body)
+	assert.Equal(t, "true", again.Header.Get("Idempotent-Replayed"))
+	assert.Contains(t, string(again.Body), `"delta":{"content":"Kept."}`, "the stored answer in one chunk")
+	assert.True(t, strings.HasSuffix(string(again.Body), "\n\ndata: [DONE]\n\n"), "%s", again.Body)
+	assert.Equal(t, calls, fake.Count(), "the model is not called again")
 }
 
 // lastLines is the last n data lines of a stream.
