@@ -187,34 +187,41 @@ func TestOpenAIStreamEndsWithAnErrorObject(t *testing.T) {
 // Errors before the turn runs answer with their status and OpenAI's error
 // body, from authentication on; every one is checked against the document.
 func TestOpenAIErrorsHaveOpenAIsShape(t *testing.T) {
-	app, _ := startOnFakeModel(t, nil)
+	app, _ := startOnFakeModel(t, map[string]string{"FOCAL_RATE_LIMIT_TENANTS": otherTenant + "=1"})
 	token := harness.Token(t, harness.DemoTenant)
+	// The other tenant has one request a window: its second is refused.
+	limited := harness.Token(t, otherTenant)
+	require.Equal(t, http.StatusOK, app.Do(t, harness.Request{Method: http.MethodGet, Path: "/v1/models", Token: limited}).Status)
 	cases := []struct {
 		name   string
 		req    harness.Request
 		status int
 		code   string
 		param  string
+		// typ is OpenAI's error family for the status (openai_errors.go).
+		typ string
 	}{
-		{"no token", harness.Request{Method: http.MethodGet, Path: "/v1/models"}, http.StatusUnauthorized, "UNAUTHENTICATED", ""},
+		{"no token", harness.Request{Method: http.MethodGet, Path: "/v1/models"}, http.StatusUnauthorized, "UNAUTHENTICATED", "", "authentication_error"},
 		{"bad JSON", harness.Request{Method: http.MethodPost, Path: "/v1/chat/completions", Token: token, Body: `{"model":`},
-			http.StatusBadRequest, "INVALID_REQUEST", ""},
+			http.StatusBadRequest, "INVALID_REQUEST", "", "invalid_request_error"},
 		{"two choices", harness.Request{Method: http.MethodPost, Path: "/v1/chat/completions", Token: token,
 			Body: map[string]any{"model": plainAgent, "user": "u", "n": 2, "messages": []map[string]any{{"role": "user", "content": "Hi"}}}},
-			http.StatusBadRequest, "INVALID_REQUEST", "n"},
+			http.StatusBadRequest, "INVALID_REQUEST", "n", "invalid_request_error"},
 		{"no user message", harness.Request{Method: http.MethodPost, Path: "/v1/chat/completions", Token: token,
 			Body: map[string]any{"model": plainAgent, "user": "u", "messages": []map[string]any{{"role": "system", "content": "Hi"}}}},
-			http.StatusBadRequest, "INVALID_REQUEST", "messages"},
+			http.StatusBadRequest, "INVALID_REQUEST", "messages", "invalid_request_error"},
 		{"an image", harness.Request{Method: http.MethodPost, Path: "/v1/chat/completions", Token: token,
 			Body: map[string]any{"model": plainAgent, "user": "u", "messages": []map[string]any{{"role": "user",
 				"content": []map[string]any{{"type": "image_url", "image_url": map[string]any{"url": "https://example.com/a.png"}}}}}}},
-			http.StatusBadRequest, "INVALID_REQUEST", "messages[0].content[0].type"},
+			http.StatusBadRequest, "INVALID_REQUEST", "messages[0].content[0].type", "invalid_request_error"},
 		{"a user too long", harness.Request{Method: http.MethodPost, Path: "/v1/chat/completions", Token: token,
 			Body: map[string]any{"model": plainAgent, "user": strings.Repeat("u", 300), "messages": []map[string]any{{"role": "user", "content": "Hi"}}}},
-			http.StatusBadRequest, "INVALID_REQUEST", "user"},
+			http.StatusBadRequest, "INVALID_REQUEST", "user", "invalid_request_error"},
 		{"not JSON", harness.Request{Method: http.MethodPost, Path: "/v1/chat/completions", Token: token,
 			Body: "model=x", Headers: map[string]string{"Content-Type": "text/plain"}},
-			http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", ""},
+			http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "", "invalid_request_error"},
+		{"over the rate limit", harness.Request{Method: http.MethodPost, Path: "/v1/chat/completions", Token: limited,
+			Body: completionBody("u", "Hi", false)}, http.StatusTooManyRequests, "RATE_LIMIT_EXCEEDED", "", "rate_limit_error"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -223,11 +230,13 @@ func TestOpenAIErrorsHaveOpenAIsShape(t *testing.T) {
 			var body struct {
 				Error struct {
 					Code  string  `json:"code"`
+					Type  string  `json:"type"`
 					Param *string `json:"param"`
 				} `json:"error"`
 			}
 			res.JSON(t, &body)
 			assert.Equal(t, c.code, body.Error.Code)
+			assert.Equal(t, c.typ, body.Error.Type)
 			if c.param == "" {
 				assert.Nil(t, body.Error.Param)
 			} else if assert.NotNil(t, body.Error.Param) {
