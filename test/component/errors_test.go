@@ -88,6 +88,13 @@ func TestAuthenticationErrors(t *testing.T) {
 		"alg none":            "Bearer " + signed(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, valid),
 		"unknown tier":        "Bearer " + signed(t, jwt.SigningMethodHS256, secret, with(jwt.MapClaims{"tier": "platinum"})),
 		"not yet valid (nbf)": "Bearer " + signed(t, jwt.SigningMethodHS256, secret, with(jwt.MapClaims{"nbf": now.Add(time.Hour).Unix()})),
+		// uuid.Parse reads these forms too; a tenant id is only the
+		// canonical 36 characters.
+		"tenant in braces":      "Bearer " + signed(t, jwt.SigningMethodHS256, secret, with(jwt.MapClaims{"tenant_id": "{" + harness.DemoTenant + "}"})),
+		"tenant as a URN":       "Bearer " + signed(t, jwt.SigningMethodHS256, secret, with(jwt.MapClaims{"tenant_id": "urn:uuid:" + harness.DemoTenant})),
+		"tenant without dashes": "Bearer " + signed(t, jwt.SigningMethodHS256, secret, with(jwt.MapClaims{"tenant_id": strings.ReplaceAll(harness.DemoTenant, "-", "")})),
+		// A valid token under another scheme is still not a bearer token.
+		"valid token, Basic scheme": "Basic " + signed(t, jwt.SigningMethodHS256, secret, valid),
 	}
 	for name, header := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -177,6 +184,22 @@ func TestChatRequestErrors(t *testing.T) {
 	t.Run("wrong content type", func(t *testing.T) {
 		requireError(t, post(`agent_id=x`, map[string]string{"Content-Type": "application/x-www-form-urlencoded"}),
 			http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE")
+	})
+	t.Run("a JSON media type with +json is accepted", func(t *testing.T) {
+		// Sent past the harness: openapi.json lists application/json
+		// only, so its check would call the request invalid.
+		body, err := json.Marshal(harness.ChatBody("vnd-user", "hello"))
+		require.NoError(t, err)
+		req, err := http.NewRequest(http.MethodPost, app.URL+"/v1/chat", strings.NewReader(string(body)))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/vnd.api+json")
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		raw, err := io.ReadAll(res.Body)
+		require.NoError(t, res.Body.Close())
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusOK, res.StatusCode, "%s", raw)
 	})
 	t.Run("body over 1 MiB", func(t *testing.T) {
 		requireError(t, post(strings.Repeat(" ", 1<<20+1), nil), http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE")

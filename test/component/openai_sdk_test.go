@@ -11,6 +11,7 @@ import (
 	"github.com/openai/openai-go/v3/option"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/fx"
 
 	"focal/test/fakellm"
 	"focal/test/harness"
@@ -21,7 +22,7 @@ const plainAgent = "22222222-2222-4222-8222-222222222222"
 
 // startOnFakeModel starts Focal with an OpenAI-compatible fake model and
 // the plain agent beside the demo agent.
-func startOnFakeModel(t *testing.T, env map[string]string) (*harness.App, *fakellm.Server) {
+func startOnFakeModel(t *testing.T, env map[string]string, extra ...fx.Option) (*harness.App, *fakellm.Server) {
 	t.Helper()
 	fake := fakellm.New()
 	fake.Start()
@@ -34,7 +35,7 @@ func startOnFakeModel(t *testing.T, env map[string]string) (*harness.App, *fakel
 	for k, v := range env {
 		settings[k] = v
 	}
-	app := harness.Start(t, settings)
+	app := harness.Start(t, settings, extra...)
 	res := app.Do(t, harness.Request{Method: http.MethodPut, Path: "/v1/agents/" + plainAgent + "/bundle",
 		Token: harness.Token(t, harness.DemoTenant, "admin"),
 		Body:  map[string]any{"agent": map[string]any{"id": plainAgent, "name": "plain"}}})

@@ -1,16 +1,20 @@
 package component
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/fx"
 
+	"focal/ports"
 	"focal/test/fakellm"
 	"focal/test/harness"
 )
@@ -107,6 +111,44 @@ func TestOpenAIStreamIdempotentReplay(t *testing.T) {
 	assert.Equal(t, lastLines(first.Body, 3), lastLines(again.Body, 3), "the same finish, usage and [DONE]")
 }
 
+// A completion stream answer kept in the idempotency store (as
+// X-Focal-Stream-Format openai, the way a stored stream is kept) is
+// replayed as a completion stream, with Idempotent-Replayed too.
+func TestOpenAIStreamStoredReplay(t *testing.T) {
+	var keys ports.IdempotencyStore
+	app, fake := startOnFakeModel(t, map[string]string{"FOCAL_SSE_HEARTBEAT": "1h"}, fx.Populate(&keys))
+	token := harness.Token(t, harness.DemoTenant)
+
+	// A real completion object, for the stored answer.
+	fake.Enqueue(fakellm.Reply{Text: "Kept."})
+	plain := completionBody("storing-user", "Say something", false)
+	plain["stream"] = false
+	res := app.Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/chat/completions", Token: token, Body: plain})
+	require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+	stored, err := json.Marshal(map[string]any{"completion": json.RawMessage(res.Body), "include_usage": false})
+	require.NoError(t, err)
+
+	req := harness.Request{Method: http.MethodPost, Path: "/v1/chat/completions", Token: token,
+		Body: completionBody("storing-user", "And again", false), Headers: map[string]string{"Idempotency-Key": "completion-stored"}}
+	fake.Enqueue(fakellm.Reply{Deltas: []string{"Some", "thing."}})
+	first := app.Do(t, req)
+	require.Equal(t, http.StatusOK, first.Status, "%s", first.Body)
+	ctx := context.Background()
+	rec, err := keys.GetIdempotencyKey(ctx, harness.DemoTenant, "completion-stored")
+	require.NoError(t, err)
+	require.NotNil(t, rec)
+	require.NoError(t, keys.CompleteIdempotencyKey(ctx, harness.DemoTenant, "completion-stored", rec.Owner, http.StatusOK,
+		map[string]string{"Content-Type": "text/event-stream", "X-Focal-Stream-Format": "openai"}, stored, time.Now().Add(time.Hour)))
+	calls := fake.Count()
+
+	again := app.Do(t, req)
+	require.Equal(t, http.StatusOK, again.Status, "%s", again.Body)
+	assert.Equal(t, "true", again.Header.Get("Idempotent-Replayed"))
+	assert.Contains(t, string(again.Body), `"delta":{"content":"Kept."}`, "the stored answer in one chunk")
+	assert.True(t, strings.HasSuffix(string(again.Body), "\n\ndata: [DONE]\n\n"), "%s", again.Body)
+	assert.Equal(t, calls, fake.Count(), "the model is not called again")
+}
+
 // lastLines is the last n data lines of a stream.
 func lastLines(body []byte, n int) []string {
 	lines := strings.Split(strings.TrimSpace(string(body)), "\n\n")
@@ -145,34 +187,41 @@ func TestOpenAIStreamEndsWithAnErrorObject(t *testing.T) {
 // Errors before the turn runs answer with their status and OpenAI's error
 // body, from authentication on; every one is checked against the document.
 func TestOpenAIErrorsHaveOpenAIsShape(t *testing.T) {
-	app, _ := startOnFakeModel(t, nil)
+	app, _ := startOnFakeModel(t, map[string]string{"FOCAL_RATE_LIMIT_TENANTS": otherTenant + "=1"})
 	token := harness.Token(t, harness.DemoTenant)
+	// The other tenant has one request a window: its second is refused.
+	limited := harness.Token(t, otherTenant)
+	require.Equal(t, http.StatusOK, app.Do(t, harness.Request{Method: http.MethodGet, Path: "/v1/models", Token: limited}).Status)
 	cases := []struct {
 		name   string
 		req    harness.Request
 		status int
 		code   string
 		param  string
+		// typ is OpenAI's error family for the status (openai_errors.go).
+		typ string
 	}{
-		{"no token", harness.Request{Method: http.MethodGet, Path: "/v1/models"}, http.StatusUnauthorized, "UNAUTHENTICATED", ""},
+		{"no token", harness.Request{Method: http.MethodGet, Path: "/v1/models"}, http.StatusUnauthorized, "UNAUTHENTICATED", "", "authentication_error"},
 		{"bad JSON", harness.Request{Method: http.MethodPost, Path: "/v1/chat/completions", Token: token, Body: `{"model":`},
-			http.StatusBadRequest, "INVALID_REQUEST", ""},
+			http.StatusBadRequest, "INVALID_REQUEST", "", "invalid_request_error"},
 		{"two choices", harness.Request{Method: http.MethodPost, Path: "/v1/chat/completions", Token: token,
 			Body: map[string]any{"model": plainAgent, "user": "u", "n": 2, "messages": []map[string]any{{"role": "user", "content": "Hi"}}}},
-			http.StatusBadRequest, "INVALID_REQUEST", "n"},
+			http.StatusBadRequest, "INVALID_REQUEST", "n", "invalid_request_error"},
 		{"no user message", harness.Request{Method: http.MethodPost, Path: "/v1/chat/completions", Token: token,
 			Body: map[string]any{"model": plainAgent, "user": "u", "messages": []map[string]any{{"role": "system", "content": "Hi"}}}},
-			http.StatusBadRequest, "INVALID_REQUEST", "messages"},
+			http.StatusBadRequest, "INVALID_REQUEST", "messages", "invalid_request_error"},
 		{"an image", harness.Request{Method: http.MethodPost, Path: "/v1/chat/completions", Token: token,
 			Body: map[string]any{"model": plainAgent, "user": "u", "messages": []map[string]any{{"role": "user",
 				"content": []map[string]any{{"type": "image_url", "image_url": map[string]any{"url": "https://example.com/a.png"}}}}}}},
-			http.StatusBadRequest, "INVALID_REQUEST", "messages[0].content[0].type"},
+			http.StatusBadRequest, "INVALID_REQUEST", "messages[0].content[0].type", "invalid_request_error"},
 		{"a user too long", harness.Request{Method: http.MethodPost, Path: "/v1/chat/completions", Token: token,
 			Body: map[string]any{"model": plainAgent, "user": strings.Repeat("u", 300), "messages": []map[string]any{{"role": "user", "content": "Hi"}}}},
-			http.StatusBadRequest, "INVALID_REQUEST", "user"},
+			http.StatusBadRequest, "INVALID_REQUEST", "user", "invalid_request_error"},
 		{"not JSON", harness.Request{Method: http.MethodPost, Path: "/v1/chat/completions", Token: token,
 			Body: "model=x", Headers: map[string]string{"Content-Type": "text/plain"}},
-			http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", ""},
+			http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "", "invalid_request_error"},
+		{"over the rate limit", harness.Request{Method: http.MethodPost, Path: "/v1/chat/completions", Token: limited,
+			Body: completionBody("u", "Hi", false)}, http.StatusTooManyRequests, "RATE_LIMIT_EXCEEDED", "", "rate_limit_error"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -181,11 +230,13 @@ func TestOpenAIErrorsHaveOpenAIsShape(t *testing.T) {
 			var body struct {
 				Error struct {
 					Code  string  `json:"code"`
+					Type  string  `json:"type"`
 					Param *string `json:"param"`
 				} `json:"error"`
 			}
 			res.JSON(t, &body)
 			assert.Equal(t, c.code, body.Error.Code)
+			assert.Equal(t, c.typ, body.Error.Type)
 			if c.param == "" {
 				assert.Nil(t, body.Error.Param)
 			} else if assert.NotNil(t, body.Error.Param) {

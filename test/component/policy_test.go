@@ -450,6 +450,14 @@ func TestPolicyValidationErrors(t *testing.T) {
 		body := requireError(t, admin.do(http.MethodPut, base+"/rules/opening_hours", hoursRule, "If-Match", "W/\"3\""),
 			http.StatusBadRequest, "INVALID_REQUEST")
 		assert.Equal(t, "If-Match", body.Error.Details[0].Field)
+		// Versions count from 1: no agent is ever at version 0.
+		body = requireError(t, admin.do(http.MethodPut, base+"/rules/opening_hours", hoursRule, "If-Match", `"0"`),
+			http.StatusBadRequest, "INVALID_REQUEST")
+		require.NotEmpty(t, body.Error.Details)
+		assert.Equal(t, "If-Match", body.Error.Details[0].Field)
+		// Invalid UTF-8 is refused, not read as U+FFFD.
+		requireError(t, admin.do(http.MethodPost, base+"/rules", "{\"id\": \"r9\", \"condition\": \"rent a bike\xff\", \"action\": \"Explain.\"}"),
+			http.StatusBadRequest, "INVALID_REQUEST")
 		requireError(t, admin.do(http.MethodGet, base+"/rules?cursor=@@@", nil), http.StatusBadRequest, "INVALID_REQUEST")
 		requireError(t, admin.do(http.MethodGet, base+"/rules?limit=0", nil), http.StatusBadRequest, "INVALID_REQUEST")
 		requireError(t, admin.do(http.MethodGet, base+"/rules/nope", nil), http.StatusNotFound, "NOT_FOUND")

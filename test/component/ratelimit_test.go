@@ -69,6 +69,16 @@ func TestRateLimits(t *testing.T) {
 	res = get(free)
 	assert.Equal(t, http.StatusNotFound, res.Status)
 	assert.Equal(t, "2", res.Header.Get("X-RateLimit-Remaining"))
+
+	// Unconfigured, the pro and enterprise tiers have the limits
+	// docs/api.md gives them: 600 and 6000 a minute.
+	defaults := harness.Start(t, nil, harness.WithClock(clock))
+	for tier, want := range map[string]string{httpapi.TierPro: "600", httpapi.TierEnterprise: "6000"} {
+		res := defaults.Do(t, harness.Request{Method: http.MethodGet, Path: "/v1/sessions/00000000-0000-4000-8000-00000000abcd",
+			Token: tierToken(t, clock.Now(), otherTenant, tier)})
+		assert.Equal(t, http.StatusNotFound, res.Status, "%s", tier)
+		assert.Equal(t, want, res.Header.Get("X-RateLimit-Limit"), "%s", tier)
+	}
 }
 
 func TestOpenStreamCap(t *testing.T) {

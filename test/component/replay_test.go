@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -299,4 +302,32 @@ func repeated(s string, n int) []string {
 		out[i] = s
 	}
 	return out
+}
+
+// A replay may carry a whole bundle inline, so it gets the bundle body
+// cap (FOCAL_HTTP_MAX_BUNDLE_BYTES), not the chat one: a body of 1.5 MiB
+// is replayed, not refused with 413.
+func TestReplayTakesABundleOverTheChatBodyLimit(t *testing.T) {
+	app := harness.Start(t, nil)
+	token := harness.Token(t, harness.DemoTenant)
+	recorded := converse(t, app, token, "big-bundle-customer", nil)
+	demo, err := os.ReadFile(filepath.Join(harness.RepoRoot(), "examples", "demo-agent.yaml"))
+	require.NoError(t, err)
+	var filler strings.Builder
+	for filler.Len() < 3<<19 {
+		filler.WriteString("# a long note about the policy, kept with the bundle\n")
+	}
+	raw, err := json.Marshal(map[string]any{"bundle": string(demo) + "\n" + filler.String(),
+		"sessions": map[string]any{"ids": []string{recorded}}})
+	require.NoError(t, err)
+	require.Greater(t, int64(len(raw)), app.Config.HTTP.MaxBodyBytes, "the body is over the chat body limit")
+
+	res := app.Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/agents/" + harness.DemoAgent + "/replay",
+		Token: harness.Token(t, harness.DemoTenant, "admin"), Body: raw})
+	require.Equal(t, http.StatusOK, res.Status, "%.300s", res.Body)
+	var r replayReport
+	res.JSON(t, &r)
+	assert.Equal(t, "bundle", r.Candidate.Source)
+	require.Len(t, r.Sessions, 1)
+	assert.Equal(t, recorded, r.Sessions[0].SessionID)
 }

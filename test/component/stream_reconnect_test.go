@@ -1,0 +1,128 @@
+package component
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"focal/test/fakellm"
+	"focal/test/harness"
+)
+
+// streamEvent is one event of a /v1/chat/stream body.
+type streamEvent struct {
+	ID, Name, Data string
+}
+
+// streamEvents splits an SSE body into its events, skipping comments.
+func streamEvents(t *testing.T, body []byte) []streamEvent {
+	t.Helper()
+	var events []streamEvent
+	for _, block := range strings.Split(strings.TrimSpace(string(body)), "\n\n") {
+		var ev streamEvent
+		for _, line := range strings.Split(block, "\n") {
+			k, v, _ := strings.Cut(line, ":")
+			switch k {
+			case "id":
+				ev.ID = v
+			case "event":
+				ev.Name = v
+			case "data":
+				ev.Data = v
+			}
+		}
+		if ev.Name != "" {
+			events = append(events, ev)
+		}
+	}
+	return events
+}
+
+// plainStream is a /v1/chat/stream request to the plain agent.
+func plainStream(token, user, message string, headers map[string]string) harness.Request {
+	body := harness.ChatBody(user, message)
+	body["agent_id"] = plainAgent
+	return harness.Request{Method: http.MethodPost, Path: "/v1/chat/stream", Token: token, Body: body, Headers: headers}
+}
+
+// A reconnect naming event n replays the events after n of the finished
+// turn: the first replayed id is n+1, and the replayed tokens are the
+// reply less what the client had seen.
+func TestStreamReconnectReplaysTheEventsAfterTheOneNamed(t *testing.T) {
+	app, fake := startOnFakeModel(t, map[string]string{"FOCAL_SSE_HEARTBEAT": "1h"})
+	token := harness.Token(t, harness.DemoTenant)
+	fake.Enqueue(fakellm.Reply{Deltas: []string{"One, ", "two, ", "three."}})
+
+	first := app.Do(t, plainStream(token, "reconnecting-user", "count to three", nil))
+	require.Equal(t, http.StatusOK, first.Status, "%s", first.Body)
+	events := streamEvents(t, first.Body)
+	require.Len(t, events, 4, "three tokens and done: %s", first.Body)
+	var firstToken struct {
+		Content string `json:"content"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(events[0].Data), &firstToken))
+	turnID, _, _ := strings.Cut(events[0].ID, ":")
+	require.Equal(t, turnID+":1", events[0].ID)
+
+	again := app.Do(t, plainStream(token, "reconnecting-user", "count to three",
+		map[string]string{"Last-Event-ID": turnID + ":1"}))
+	require.Equal(t, http.StatusOK, again.Status, "%s", again.Body)
+	replayed := streamEvents(t, again.Body)
+	require.NotEmpty(t, replayed, "%s", again.Body)
+	assert.Equal(t, turnID+":2", replayed[0].ID, "the replay starts after the event named")
+	var joined strings.Builder
+	for _, ev := range replayed[:len(replayed)-1] {
+		require.Equal(t, "token", ev.Name, "%s", again.Body)
+		var tok struct {
+			Content string `json:"content"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(ev.Data), &tok))
+		joined.WriteString(tok.Content)
+	}
+	last := replayed[len(replayed)-1]
+	require.Equal(t, "done", last.Name, "%s", again.Body)
+	var done struct {
+		Response string `json:"response"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(last.Data), &done))
+	assert.Equal(t, strings.TrimPrefix(done.Response, firstToken.Content), joined.String())
+	assert.Equal(t, "One, two, three.", done.Response)
+	assert.Equal(t, 1, fake.Count(), "the replay does not call the model")
+}
+
+// A reconnect to a turn that did not complete ends with an error event
+// carrying the turn's code, never with done.
+func TestStreamReconnectToAFailedTurnEndsWithAnError(t *testing.T) {
+	app, fake := startOnFakeModel(t, map[string]string{"FOCAL_SSE_HEARTBEAT": "1h"})
+	token := harness.Token(t, harness.DemoTenant)
+	fake.FailNext(1, fakellm.Reply{Status: http.StatusBadRequest})
+
+	first := app.Do(t, plainStream(token, "failing-user", "Hello", nil))
+	require.Equal(t, http.StatusOK, first.Status, "%s", first.Body)
+	events := streamEvents(t, first.Body)
+	require.NotEmpty(t, events)
+	require.Equal(t, "error", events[len(events)-1].Name, "%s", first.Body)
+	turnID, _, _ := strings.Cut(events[len(events)-1].ID, ":")
+	var original struct {
+		Code string `json:"code"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(events[len(events)-1].Data), &original))
+
+	again := app.Do(t, plainStream(token, "failing-user", "Hello", map[string]string{"Last-Event-ID": turnID + ":0"}))
+	require.Equal(t, http.StatusOK, again.Status, "%s", again.Body)
+	replayed := streamEvents(t, again.Body)
+	require.NotEmpty(t, replayed, "%s", again.Body)
+	last := replayed[len(replayed)-1]
+	require.Equal(t, "error", last.Name, "%s", again.Body)
+	var failure struct {
+		Code string `json:"code"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(last.Data), &failure))
+	assert.NotEmpty(t, failure.Code)
+	assert.Equal(t, original.Code, failure.Code, "the code the turn ended with")
+	assert.NotContains(t, string(again.Body), "event:done")
+}
