@@ -138,6 +138,7 @@ func TestRepliesAreStoredOrReleased(t *testing.T) {
 		want  string
 	}{
 		{Reply{Status: 422, Code: domain.CodeInvalidRequest, Body: []byte("bad")}, "complete"},
+		{Reply{Status: 500, Code: domain.CodeInternal}, "release"},
 		{Reply{Status: 503, Code: domain.CodeStoreUnavailable}, "release"},
 		{Reply{Status: 409, Code: domain.CodeSessionBusy}, "release"},
 		{Reply{Status: 200, TurnID: "other", Left: true}, "release"},
