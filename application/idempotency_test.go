@@ -194,6 +194,28 @@ func TestClaimOfADeadOwnerIsTakenOverAfterItsHold(t *testing.T) {
 	assert.Equal(t, []string{"claim", "claim", "claim", "takeover"}, f.keys.take(), "no completion write after the turn answered")
 }
 
+// A claim whose run recorded its turn failed or interrupted, and was
+// never settled, is not answered by that turn: once its hold lapses a
+// retry takes the key over and runs the message again.
+func TestTurnThatDidNotCompleteIsRunAgainAfterItsHold(t *testing.T) {
+	for _, status := range []domain.TurnStatus{domain.TurnFailed, domain.TurnInterrupted} {
+		t.Run(string(status), func(t *testing.T) {
+			f := newIdemFixture(0)
+			dead := f.uc.newClaim(f.req, "request-1")
+			_, claimed, err := f.keys.ClaimIdempotencyKey(t.Context(), dead)
+			require.NoError(t, err)
+			require.True(t, claimed)
+			f.turns.commit(&domain.Turn{ID: dead.TurnID, TenantID: f.req.TenantID, Status: status, Response: "half"})
+
+			f.clock.Advance(testHold)
+			a, err := f.uc.Do(t.Context(), f.req, f.answerWithTurn)
+			require.NoError(t, err)
+			assert.True(t, a.Ran, "the retry runs instead of replaying the %s turn", status)
+			assert.Nil(t, a.Turn)
+		})
+	}
+}
+
 // A turn whose commit was neither confirmed nor refuted keeps the key:
 // while the turn cannot be found a retry is told the key is in progress
 // (within the hold), and once the turn is found it answers with it.
