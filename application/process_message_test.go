@@ -125,6 +125,33 @@ func TestCommitRetriesEndWithTheirBudget(t *testing.T) {
 	assert.Greater(t, turns.attempts, 1, "retried before giving up")
 }
 
+// A message for one agent that names another agent's session of the same
+// tenant is refused as if the session did not exist: nothing is added to
+// that session, and its lease is let go, so its own agent's next turn
+// proceeds.
+func TestSessionOfAnotherAgentIsNotFound(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New(clock.System{})
+	uc := newUseCase(t, store, store)
+	const agentA, agentB = "6ba7b810-9dad-11d1-80b4-00c04fd430c8", "6ba7b811-9dad-11d1-80b4-00c04fd430c8"
+	require.NoError(t, store.SavePolicy(ctx, tenant, &domain.Policy{Agent: domain.Agent{ID: agentB, Name: "b", Enabled: true, Version: 1},
+		Templates: []domain.Template{{ID: "f", Mode: domain.ModeFallback, Text: "Hi from b."}}}))
+	first, err := uc.Chat(ctx, application.ChatCommand{TenantID: tenant, AgentID: agentA, Channel: "web", UserChannelID: "u", Message: "hi"})
+	require.NoError(t, err)
+
+	_, err = uc.Chat(ctx, application.ChatCommand{TenantID: tenant, AgentID: agentB, SessionID: first.SessionID,
+		Channel: "web", UserChannelID: "u", Message: "hi b"})
+	require.True(t, domain.IsCode(err, domain.CodeSessionNotFound), "%v", err)
+	page, err := store.ListTurns(ctx, tenant, first.SessionID, ports.TurnQuery{})
+	require.NoError(t, err)
+	require.Len(t, page.Items, 1, "no turn added to the other agent's session")
+
+	next, err := uc.Chat(ctx, application.ChatCommand{TenantID: tenant, AgentID: agentA, SessionID: first.SessionID,
+		Channel: "web", UserChannelID: "u", Message: "again"})
+	require.NoError(t, err, "the refused message let the lease go")
+	assert.Equal(t, first.SessionID, next.SessionID)
+}
+
 // blackout commits but then neither confirms the commit nor lets the turn
 // be read while dark: a store that froze at commit time.
 type blackout struct {
