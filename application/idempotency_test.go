@@ -138,6 +138,7 @@ func TestRepliesAreStoredOrReleased(t *testing.T) {
 		want  string
 	}{
 		{Reply{Status: 422, Code: domain.CodeInvalidRequest, Body: []byte("bad")}, "complete"},
+		{Reply{Status: 500, Code: domain.CodeInternal}, "release"},
 		{Reply{Status: 503, Code: domain.CodeStoreUnavailable}, "release"},
 		{Reply{Status: 409, Code: domain.CodeSessionBusy}, "release"},
 		{Reply{Status: 200, TurnID: "other", Left: true}, "release"},
@@ -191,6 +192,28 @@ func TestClaimOfADeadOwnerIsTakenOverAfterItsHold(t *testing.T) {
 	assert.Equal(t, "request-1", ran.request, "a takeover keeps the keyed request, so the store refuses a second answer")
 	assert.NotEqual(t, dead.TurnID, ran.turnID)
 	assert.Equal(t, []string{"claim", "claim", "claim", "takeover"}, f.keys.take(), "no completion write after the turn answered")
+}
+
+// A claim whose run recorded its turn failed or interrupted, and was
+// never settled, is not answered by that turn: once its hold lapses a
+// retry takes the key over and runs the message again.
+func TestTurnThatDidNotCompleteIsRunAgainAfterItsHold(t *testing.T) {
+	for _, status := range []domain.TurnStatus{domain.TurnFailed, domain.TurnInterrupted} {
+		t.Run(string(status), func(t *testing.T) {
+			f := newIdemFixture(0)
+			dead := f.uc.newClaim(f.req, "request-1")
+			_, claimed, err := f.keys.ClaimIdempotencyKey(t.Context(), dead)
+			require.NoError(t, err)
+			require.True(t, claimed)
+			f.turns.commit(&domain.Turn{ID: dead.TurnID, TenantID: f.req.TenantID, Status: status, Response: "half"})
+
+			f.clock.Advance(testHold)
+			a, err := f.uc.Do(t.Context(), f.req, f.answerWithTurn)
+			require.NoError(t, err)
+			assert.True(t, a.Ran, "the retry runs instead of replaying the %s turn", status)
+			assert.Nil(t, a.Turn)
+		})
+	}
 }
 
 // A turn whose commit was neither confirmed nor refuted keeps the key:

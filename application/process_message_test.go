@@ -118,11 +118,80 @@ func TestCommitRetriesEndWithTheirBudget(t *testing.T) {
 	store := memory.New(clock.System{})
 	turns := &failingCommits{Store: store, failures: math.MaxInt}
 	uc := newUseCase(t, turns, store)
+	const commitTimeout = time.Second // newUseCase's
+	started := time.Now()
 	_, err := uc.Chat(context.Background(), application.ChatCommand{TenantID: tenant, AgentID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
 		Channel: "web", UserChannelID: "u", Message: "hi"})
+	took := time.Since(started)
 	require.Error(t, err)
 	assert.True(t, domain.IsCode(err, domain.CodeStoreUnavailable), "%v", err)
 	assert.Greater(t, turns.attempts, 1, "retried before giving up")
+	// The backoff starts at 20ms (at least 10ms with its jitter) and is
+	// capped at 500ms (at least 250ms): two commit timeouts hold at most
+	// 5 backed-off attempts up to 310ms, then 7 more, and the first.
+	assert.LessOrEqual(t, turns.attempts, 13, "no more attempts than the budget holds")
+	assert.Less(t, took, 2*commitTimeout+time.Second, "the retries end with their budget")
+}
+
+// busyAfterOutage fails its first commit as unreachable (and cannot be
+// read then), then refuses the commit for good: the session is held by
+// another turn.
+type busyAfterOutage struct {
+	*memory.Store
+	attempts int
+}
+
+func (s *busyAfterOutage) CommitTurn(context.Context, ports.LeaseToken, *domain.Turn) error {
+	s.attempts++
+	if s.attempts == 1 {
+		return unreachable()
+	}
+	return domain.Errorf(domain.CodeSessionBusy, "the session's lease was taken over")
+}
+
+func (s *busyAfterOutage) GetTurn(context.Context, string, string) (*domain.Turn, error) {
+	return nil, unreachable()
+}
+
+// A commit retried while the store was unreachable stops at the store's
+// first definite refusal: that answer is the turn's, and the commit is not
+// sent again.
+func TestCommitRetriesStopAtADefiniteRefusal(t *testing.T) {
+	store := memory.New(clock.System{})
+	turns := &busyAfterOutage{Store: store}
+	uc := newUseCase(t, turns, store)
+	_, err := uc.Chat(context.Background(), application.ChatCommand{TenantID: tenant, AgentID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
+		Channel: "web", UserChannelID: "u", Message: "hi"})
+	require.Error(t, err)
+	assert.True(t, domain.IsCode(err, domain.CodeSessionBusy), "%v", err)
+	assert.Equal(t, 2, turns.attempts, "the unreachable attempt, then the refused one")
+}
+
+// A message for one agent that names another agent's session of the same
+// tenant is refused as if the session did not exist: nothing is added to
+// that session, and its lease is let go, so its own agent's next turn
+// proceeds.
+func TestSessionOfAnotherAgentIsNotFound(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New(clock.System{})
+	uc := newUseCase(t, store, store)
+	const agentA, agentB = "6ba7b810-9dad-11d1-80b4-00c04fd430c8", "6ba7b811-9dad-11d1-80b4-00c04fd430c8"
+	require.NoError(t, store.SavePolicy(ctx, tenant, &domain.Policy{Agent: domain.Agent{ID: agentB, Name: "b", Enabled: true, Version: 1},
+		Templates: []domain.Template{{ID: "f", Mode: domain.ModeFallback, Text: "Hi from b."}}}))
+	first, err := uc.Chat(ctx, application.ChatCommand{TenantID: tenant, AgentID: agentA, Channel: "web", UserChannelID: "u", Message: "hi"})
+	require.NoError(t, err)
+
+	_, err = uc.Chat(ctx, application.ChatCommand{TenantID: tenant, AgentID: agentB, SessionID: first.SessionID,
+		Channel: "web", UserChannelID: "u", Message: "hi b"})
+	require.True(t, domain.IsCode(err, domain.CodeSessionNotFound), "%v", err)
+	page, err := store.ListTurns(ctx, tenant, first.SessionID, ports.TurnQuery{})
+	require.NoError(t, err)
+	require.Len(t, page.Items, 1, "no turn added to the other agent's session")
+
+	next, err := uc.Chat(ctx, application.ChatCommand{TenantID: tenant, AgentID: agentA, SessionID: first.SessionID,
+		Channel: "web", UserChannelID: "u", Message: "again"})
+	require.NoError(t, err, "the refused message let the lease go")
+	assert.Equal(t, first.SessionID, next.SessionID)
 }
 
 // blackout commits but then neither confirms the commit nor lets the turn
