@@ -204,7 +204,7 @@ func countDays(n, unit string) int {
 	case "a", "an", "one":
 		count = 1
 	default:
-		if v, ok := numberWords[wordStem(n)]; ok {
+		if v, ok := spelledUnits[strings.ToLower(n)]; ok {
 			count = int(v)
 		} else {
 			count = atoi(n)

@@ -13,16 +13,6 @@ import (
 // between digit groups.
 var numberRun = regexp.MustCompile(`\d+(?:[.,]\d+)*`)
 
-// numberWords are the numbers customers spell out.
-var numberWords = func() map[string]float64 {
-	m := map[string]float64{}
-	for i, w := range strings.Fields(`zero one two three four five six seven eight nine ten eleven twelve
-		thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty`) {
-		m[wordStem(w)] = float64(i)
-	}
-	return m
-}()
-
 // numberTokens finds the numbers written in digits that stand on their
 // own: not part of a word ("AC123456", "3pm", "2nd"), an id ("AC-123456"),
 // a time ("10:30") or a date or fraction ("12/03").
