@@ -25,6 +25,7 @@ var idempotencyCases = []testCase{
 	{"RenewKeepsTheRecordAlive", testRenewKeepsTheRecordAlive},
 	{"TakeOverOnlyALapsedHold", testTakeOverLapsedHold},
 	{"TakenOverOwnerLosesTheKey", testTakenOverOwnerLosesTheKey},
+	{"CompletedAfterItsHoldLapsedIsNotTakenOver", testCompletedLapsedClaimNotTakenOver},
 	{"ConcurrentTakersOneWinner", testConcurrentTakers},
 }
 

@@ -169,3 +169,27 @@ func testConcurrentTakers(t *testing.T, f *fixture) {
 	}
 	requireClaimOf(t, takers[winner], f.getIdem(tenant, rec.Key))
 }
+
+// A claim whose hold lapsed is still its owner's until another takes it
+// over: an owner that answers late completes it, and a takeover after that
+// takes nothing, however long ago the hold lapsed, answered with the
+// completed record, which stays as its owner stored it.
+func testCompletedLapsedClaimNotTakenOver(t *testing.T, f *fixture) {
+	tenant := newID()
+	rec := f.holdClaim(tenant, shortHold)
+	time.Sleep(time.Until(rec.HeldUntil) + 50*time.Millisecond)
+	require.NoError(t, f.Idempotency.CompleteIdempotencyKey(f.ctx, tenant, rec.Key, rec.Owner, 422, nil, []byte("bad"), time.Now().Add(idemTTL)),
+		"the owner completes its claim after the hold lapsed")
+
+	cur, took, err := f.Idempotency.TakeOverIdempotencyKey(f.ctx, successor(rec), rec.Owner)
+	require.NoError(t, err)
+	require.False(t, took, "a completed claim is not taken over")
+	for what, got := range map[string]*ports.IdempotencyRecord{"the takeover's answer": cur, "the stored record": f.getIdem(tenant, rec.Key)} {
+		require.NotNil(t, got, what)
+		require.True(t, got.Done, what)
+		require.Equal(t, rec.Owner, got.Owner, what)
+		require.Equal(t, rec.TurnID, got.TurnID, what)
+		require.Equal(t, 422, got.Status, what)
+		require.Equal(t, []byte("bad"), got.Body, what)
+	}
+}
