@@ -28,6 +28,8 @@ var lockerCases = []testCase{
 	{"TenantIsolation", testLeaseTenantIsolation},
 	{"RenewKeepsTheLease", testRenewKeepsTheLease},
 	{"RenewAfterRelease", testRenewAfterRelease},
+	{"HistoryIsTheGrants", testLeaseHistoryIsTheGrants},
+	{"HistoryOfAnyLength", testLeaseHistoryOfAnyLength},
 }
 
 // lockAsync asks for the lease on a goroutine; the result arrives on the
