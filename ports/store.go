@@ -123,6 +123,15 @@ type SessionQuery struct {
 // written by TurnStore.CommitTurn; SessionStore reads reflect every
 // committed turn. Sessions are created by SessionLocker.LockSession, which
 // resolves a channel identity to its active session under the lease.
+//
+// A store may bound what it keeps (the memory store's retention; the
+// others keep sessions and turns until deleted): it may evict a session
+// with its turns once nothing has used or changed it for a set while (a
+// close is a change, at the time it was given), never one whose lease is
+// held or awaited; and it may drop a session's oldest turns, its turn
+// count and numbering going on, a lease already granted keeping its
+// history. An evicted session is then SESSION_NOT_FOUND, a dropped turn
+// TURN_NOT_FOUND.
 type SessionStore interface {
 	// GetSession returns a session, reflecting every committed turn.
 	// SESSION_NOT_FOUND.

@@ -3,11 +3,9 @@ package memory
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"focal/adapters/clock"
@@ -92,70 +90,4 @@ func BenchmarkReturningUserReads(b *testing.B) {
 		_, _ = l.Session(), l.History()
 		_ = l.Release(ctx)
 	}
-}
-
-// openSession makes session id (its channel identity named alike), its
-// lease given back.
-func openSession(t *testing.T, s *Store, c clock.Fake, id string) {
-	t.Helper()
-	k := domain.ChannelKey{TenantID: "t", AgentID: "a", Channel: "web", UserChannelID: id}
-	l, err := s.LockSession(context.Background(), ports.LockRequest{TenantID: "t", Candidate: domain.NewSession(id, k, c.Now()),
-		Wait: time.Second, TTL: time.Minute})
-	require.NoError(t, err)
-	require.NoError(t, l.Release(context.Background()))
-}
-
-// A sweep never evicts a session whose lease a turn waits for, even when
-// the session has been idle past the TTL and its holder's lease expired:
-// the waiter gets the lease, and the session, once the holder lets go.
-func TestSweepKeepsASessionATurnWaitsToLease(t *testing.T) {
-	ctx := context.Background()
-	c := clock.NewFake()
-	s := New(c, WithRetention(Retention{SessionTTL: time.Hour, SweepInterval: time.Minute}))
-	openSession(t, s, c, "s1")
-	held, err := s.LockSession(ctx, ports.LockRequest{TenantID: "t", SessionID: "s1", Wait: time.Second, TTL: time.Minute})
-	require.NoError(t, err)
-	type result struct {
-		lease ports.SessionLease
-		err   error
-	}
-	waited := make(chan result, 1)
-	go func() {
-		l, err := s.LockSession(ctx, ports.LockRequest{TenantID: "t", SessionID: "s1", Wait: time.Minute, TTL: time.Minute})
-		waited <- result{l, err}
-	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for s.LeaseWaiters("s1") != 1 {
-		require.True(t, time.Now().Before(deadline), "the second turn never queued for the lease")
-		runtime.Gosched()
-	}
-
-	c.Advance(2 * time.Hour) // idle past the TTL; the holder's lease expired
-	require.Zero(t, s.Sweep(c.Now()).Sessions, "a session a turn waits to lease is kept")
-
-	require.NoError(t, held.Release(ctx))
-	got := <-waited
-	require.NoError(t, got.err)
-	assert.Equal(t, "s1", got.lease.Session().ID)
-	require.NoError(t, got.lease.Release(ctx))
-	_, err = s.GetSession(ctx, "t", "s1")
-	require.NoError(t, err)
-}
-
-// A session closed after a long idle is kept for the TTL from its close,
-// not from its last turn, and swept after.
-func TestSweepCountsAClosedSessionFromItsClose(t *testing.T) {
-	ctx := context.Background()
-	c := clock.NewFake()
-	s := New(c, WithRetention(Retention{SessionTTL: time.Hour, SweepInterval: time.Minute}))
-	openSession(t, s, c, "s1")
-	c.Advance(2 * time.Hour)
-	closedAt := c.Now()
-	_, err := s.CloseSession(ctx, "t", "s1", closedAt)
-	require.NoError(t, err)
-
-	require.Zero(t, s.Sweep(closedAt.Add(time.Hour)).Sessions, "kept for the TTL after its close")
-	require.Equal(t, 1, s.Sweep(closedAt.Add(time.Hour+time.Second)).Sessions, "swept once the TTL after its close has passed")
-	_, err = s.GetSession(ctx, "t", "s1")
-	require.True(t, domain.IsCode(err, domain.CodeSessionNotFound), "%v", err)
 }

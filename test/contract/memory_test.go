@@ -26,7 +26,8 @@ func TestMemoryStore(t *testing.T) {
 func retainingMemory(_ *testing.T, r contract.Retention) contract.Retaining {
 	s := memory.New(clock.System{}, memory.WithRetention(memory.Retention{SessionTTL: r.SessionTTL, MaxTurns: r.MaxTurns, SweepInterval: time.Minute}))
 	return contract.Retaining{
-		Stores: contract.Stores{Policies: s, Sessions: s, Turns: s, Locker: s, Idempotency: s, Rates: memory.NewRateLimiter(clock.System{})},
-		Sweep:  func(now time.Time) { s.Sweep(now) },
+		Stores: contract.Stores{Policies: s, Sessions: s, Turns: s, Locker: s, Idempotency: s, Rates: memory.NewRateLimiter(clock.System{}),
+			Waiting: func(_, sessionID string) int { return s.LeaseWaiters(sessionID) }},
+		Sweep: func(now time.Time) { s.Sweep(now) },
 	}
 }

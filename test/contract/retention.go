@@ -24,7 +24,9 @@ type Retention struct {
 
 // Retaining is what Features.Retention opens: stores bounded by the
 // Retention asked for, and a sweep that evicts, as of now, what that
-// retention lets go.
+// retention lets go. Stores.Waiting, when set, lets the cases check that a
+// session whose lease a turn waits for is kept; without it they cannot
+// tell when a turn waits, and that case checks nothing.
 type Retaining struct {
 	Stores
 	Sweep func(now time.Time)
@@ -34,11 +36,14 @@ type Retaining struct {
 //   - it may drop a session unused for longer than SessionTTL, with its
 //     turns; its channel identity then opens a new session;
 //   - it never drops a session whose lease is held and unexpired (a turn
-//     in flight renews it), nor one used within SessionTTL, however old
-//     its last turn;
+//     in flight renews it), nor one whose lease a turn waits for, nor one
+//     used within SessionTTL, however old its last turn; a close is a
+//     change, at the time CloseSession was given;
 //   - it keeps the newest MaxTurns turns of every session, and turn
 //     numbering, paging and history go on correctly after older turns are
 //     dropped;
+//   - a lease's history is that of its grant, turns dropped since
+//     included;
 //   - expired idempotency records are dropped, live ones are not.
 var retentionCases = []struct {
 	name string
@@ -48,6 +53,9 @@ var retentionCases = []struct {
 	{"EvictsOnlyUnusedSessions", testRetentionEvictsUnusedSessions},
 	{"NeverEvictsATurnInFlight", testRetentionSparesTurnInFlight},
 	{"SweepsExpiredIdempotencyRecords", testRetentionSweepsIdempotency},
+	{"NeverEvictsASessionATurnWaitsFor", testRetentionSparesAwaitedSession},
+	{"CountsAClosedSessionFromItsClose", testRetentionCountsFromTheClose},
+	{"KeepsTheHistoryOfALease", testRetentionKeepsTheLeaseHistory},
 }
 
 // retentionUnderTest is what the retention cases ask a backend for.
@@ -195,4 +203,61 @@ func testRetentionSweepsIdempotency(t *testing.T, f *fixture, sweep func(time.Ti
 	sweep(time.Now().Add(2 * time.Hour))
 	require.Nil(t, f.getIdem(tenant, short.Key), "an expired record is dropped")
 	require.NotNil(t, f.getIdem(tenant, long.Key), "a live record is kept")
+}
+
+// A turn waiting for a session's lease keeps the session, even when it
+// has been idle past the TTL and its holder's lease expired: the waiter
+// gets the lease, and the session, once the holder lets go.
+func testRetentionSparesAwaitedSession(t *testing.T, f *fixture, sweep func(time.Time), r Retention) {
+	tenant := newID()
+	s := f.newSession(tenant, newID())
+	holder := f.lock(tenant, s.ID, longTTL)
+	waiter := f.lockAsync(f.ctx, tenant, s.ID, longWait, longTTL)
+	if !f.awaitWaiting(tenant, s.ID, 1) {
+		f.release(holder)
+		got := receive(t, waiter, longWait, "the waiter")
+		require.NoError(t, got.err)
+		f.release(got.value)
+		t.Log("contract: Stores.Waiting is nil: cannot tell when a turn waits for the lease")
+		return
+	}
+
+	sweep(time.Now().Add(2 * r.SessionTTL)) // idle past the TTL; the holder's lease expired
+	f.get(tenant, s.ID)
+	f.release(holder)
+	got := receive(t, waiter, handoff, "the waiter after the release")
+	require.NoError(t, got.err, "the waiter gets the lease")
+	require.Equal(t, s.ID, got.value.Session().ID)
+	f.commitNext(got.value, tenant, s.ID, "after the sweep")
+	f.release(got.value)
+	require.Equal(t, 1, f.get(tenant, s.ID).TurnCount)
+}
+
+// A session closed after a long idle is kept for the TTL from its close,
+// not from its last use, and may be evicted after.
+func testRetentionCountsFromTheClose(t *testing.T, f *fixture, sweep func(time.Time), r Retention) {
+	tenant := newID()
+	s := f.newSession(tenant, newID())
+	closedAt := time.Now().Add(2 * r.SessionTTL)
+	_, err := f.Sessions.CloseSession(f.ctx, tenant, s.ID, closedAt)
+	require.NoError(t, err)
+
+	sweep(closedAt.Add(r.SessionTTL))
+	require.Equal(t, domain.SessionClosed, f.get(tenant, s.ID).Status, "kept for the TTL after its close")
+	sweep(closedAt.Add(r.SessionTTL + time.Second))
+	_, err = f.Sessions.GetSession(f.ctx, tenant, s.ID)
+	requireCode(t, err, domain.CodeSessionNotFound, "evicted once the TTL after its close has passed")
+}
+
+// A lease's history outlives retention of the turns in it: the stopped
+// holder's lease still reads the turns of its grant after the taker's
+// commit dropped the oldest.
+func testRetentionKeepsTheLeaseHistory(t *testing.T, f *fixture, _ func(time.Time), r Retention) {
+	tenant := newID()
+	s, before, stuck := f.leaseOutlivedByATurn(tenant, r.MaxTurns)
+	recent, err := f.Turns.RecentHistory(f.ctx, tenant, s.ID, 2*r.MaxTurns)
+	require.NoError(t, err)
+	require.Equal(t, before[1].TurnNumber, recent[0].TurnNumber, "retention dropped the first turn")
+	requireGrantedHistory(t, stuck, before)
+	require.NoError(t, stuck.Release(f.ctx))
 }
