@@ -242,7 +242,9 @@ type LockRequest struct {
 	// names the session and NewSession builds the new one of Key, opened
 	// at Opened, with an id from NewID, only when a store creates it: a
 	// returning user's turn then builds no session (nor its id) it never
-	// stores.
+	// stores. PostgreSQL's store differs: its one find-or-create statement
+	// needs the new session up front, so it builds one every lock by key
+	// and stores it only when it creates the session.
 	Candidate *domain.Session
 	Key       domain.ChannelKey
 	Opened    time.Time
@@ -285,8 +287,8 @@ func (r *LockRequest) NamesSession() bool {
 // NewSession is the session a store creates for the channel key when the
 // key has none: Candidate, or else a new session of Key opened at Opened
 // with an id from NewID (each call a new one; a store calls it once per
-// session it creates). INVALID_REQUEST when NewID gives no id,
-// INTERNAL_ERROR when it fails.
+// session it creates, PostgreSQL's once per lock by key). INVALID_REQUEST
+// when NewID gives no id, INTERNAL_ERROR when it fails.
 func (r *LockRequest) NewSession() (*domain.Session, error) {
 	if r.Candidate != nil {
 		return r.Candidate, nil

@@ -109,7 +109,7 @@ func TestStoreContract(t *testing.T) {
 					Idempotency: s.keys, Rates: s.rates, PolicyHistory: NewPolicyVersions(db),
 					TenantKeys: NewTenantModelKeys(db), Budgets: NewBudgets(db), Usage: NewUsage(db),
 					// Waiters poll: whoever polls first after a release wins.
-					Features: contract.Features{FIFOLease: false},
+					Features: contract.Features{FIFOLease: false, LazySession: true},
 				}
 			})
 		})

@@ -147,7 +147,9 @@ func TestStoreContract(t *testing.T) {
 			Idempotency: s.keys, Rates: s.rates, PolicyHistory: s.policies,
 			TenantKeys: s.tenants, Budgets: s.tenants, Usage: s.tenants,
 			// Waiters of one process queue and are woken by its releases.
-			Features: contract.Features{FIFOLease: true},
+			// A lock by key builds the new session every time: its one
+			// find-or-create statement needs the id up front.
+			Features: contract.Features{FIFOLease: true, LazySession: false},
 			Waiting:  func(tenantID, sessionID string) int { return db.waiters.Len(leaseKey(tenantID, sessionID)) },
 		}
 	})

@@ -67,6 +67,13 @@ type Features struct {
 	// asked. Backends that wait by polling cannot promise it; the suite then
 	// only checks that every waiter gets the lease in turn.
 	FIFOLease bool
+	// LazySession: a lock by channel key without a candidate calls
+	// LockRequest.NewID only when it creates the key's session, so a
+	// returning user's lock builds no session. Without it the suite only
+	// checks that the one session created is the one every lock finds
+	// (PostgreSQL builds the new session for every such lock: its one
+	// find-or-create statement needs it up front).
+	LazySession bool
 	// Retention opens stores that bound what they keep as r says (see
 	// Retention and the retention cases). Nil: the backend keeps everything
 	// (its own expiry of leases and idempotency records aside) and the

@@ -17,7 +17,7 @@ func TestMemoryStore(t *testing.T) {
 			Idempotency: s, Rates: memory.NewRateLimiter(clock.System{}), PolicyHistory: s,
 			TenantKeys: memory.NewTenantModelKeys(), Budgets: memory.NewBudgets(), Usage: memory.NewUsage(),
 			// A released lease passes straight to the longest waiter.
-			Features: contract.Features{FIFOLease: true, Retention: retainingMemory},
+			Features: contract.Features{FIFOLease: true, LazySession: true, Retention: retainingMemory},
 			Waiting:  func(_, sessionID string) int { return s.LeaseWaiters(sessionID) },
 		}
 	})
