@@ -217,7 +217,10 @@ type TurnStore interface {
 	// when turn has no id, no SessionAfter or a TurnNumber below 1, or
 	// lease has no fence.
 	CommitTurn(ctx context.Context, lease LeaseToken, turn *domain.Turn) error
-	// GetTurn returns a turn by id. TURN_NOT_FOUND.
+	// GetTurn returns a turn by id. Its SessionAfter, as ListTurns', is
+	// the session as the commit stored it: its Version and Status those
+	// CommitTurn set, a close that landed while the turn ran included.
+	// TURN_NOT_FOUND.
 	GetTurn(ctx context.Context, tenantID, turnID string) (*domain.Turn, error)
 	// ListTurns pages through a session's turns in q.Order by turn number.
 	// SESSION_NOT_FOUND when the session does not exist.

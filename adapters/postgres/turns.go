@@ -33,8 +33,9 @@ WITH s AS (
 	WHERE id = $2 AND tenant_id = $1 AND lease_fence = $3 AND turn_count = $4 - 1
 	RETURNING version, status, closed_ns),
 t AS (
-	INSERT INTO turns (id, tenant_id, session_id, turn_number, created_at, record, session_after, history, answers)
-	SELECT $6, $1, $2, $4, $7, $8, $5, $9, $10 FROM s
+	INSERT INTO turns (id, tenant_id, session_id, turn_number, created_at, record, session_after, history, answers,
+		after_status, after_version, after_closed_ns)
+	SELECT $6, $1, $2, $4, $7, $8, $5, $9, $10, s.status, s.version, s.closed_ns FROM s
 	RETURNING id)
 SELECT s.version, s.status, s.closed_ns FROM s, t`
 
@@ -49,16 +50,29 @@ SELECT EXISTS (SELECT 1 FROM turns WHERE id = $3 AND tenant_id = $1 AND session_
 SELECT id FROM turns WHERE tenant_id = $1 AND answers = $2`
 
 	sqlGetTurn = `-- get turn
-SELECT record, session_after FROM turns WHERE id = $2 AND tenant_id = $1`
+SELECT ` + turnColumns + ` FROM turns WHERE id = $2 AND tenant_id = $1`
 	sqlSessionExists = `-- session exists
 SELECT EXISTS (SELECT 1 FROM sessions WHERE id = $2 AND tenant_id = $1)`
 	sqlListTurnsAsc = `-- list turns
-SELECT turn_number, record, session_after FROM turns
+SELECT ` + turnColumns + ` FROM turns
 WHERE session_id = $2 AND tenant_id = $1 AND turn_number > $3 ORDER BY turn_number LIMIT $4`
 	sqlListTurnsDesc = `-- list turns
-SELECT turn_number, record, session_after FROM turns
+SELECT ` + turnColumns + ` FROM turns
 WHERE session_id = $2 AND tenant_id = $1 AND turn_number < $3 ORDER BY turn_number DESC LIMIT $4`
 )
+
+// turnColumns are what a read of a turn selects, as scanTurn scans them.
+const turnColumns = `record, session_after, after_status, after_version, after_closed_ns`
+
+// scanTurn decodes a turn read with turnColumns.
+func scanTurn(row pgx.Row) (domain.Turn, error) {
+	var record, after string
+	var stored sqlkit.StoredAfter
+	if err := row.Scan(&record, &after, &stored.Status, &stored.Version, &stored.ClosedNS); err != nil {
+		return domain.Turn{}, err
+	}
+	return sqlkit.DecodeTurn([]byte(record), []byte(after), stored)
+}
 
 // CommitTurn implements ports.TurnStore: one statement, which is the
 // commit point. Of concurrent commits of one number one moves the session
@@ -144,16 +158,14 @@ func (db *DB) refusedCommit(ctx context.Context, turn *domain.Turn, why string) 
 func (ts *Turns) GetTurn(ctx context.Context, tenantID, turnID string) (*domain.Turn, error) {
 	ctx, cancel := ts.db.op(ctx)
 	defer cancel()
-	var record, after string
-	err := ts.db.pool.QueryRow(ctx, sqlGetTurn, tenantID, turnID).Scan(&record, &after)
+	t, err := scanTurn(ts.db.pool.QueryRow(ctx, sqlGetTurn, tenantID, turnID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, domain.Errorf(domain.CodeTurnNotFound, "turn %s not found", turnID)
 	}
 	if err != nil {
 		return nil, fail(err, "get turn")
 	}
-	t, err := sqlkit.DecodeTurn([]byte(record), []byte(after))
-	return &t, err
+	return &t, nil
 }
 
 // ListTurns implements ports.TurnStore: the session checked, then one page.
@@ -190,14 +202,9 @@ func (ts *Turns) ListTurns(ctx context.Context, tenantID, sessionID string, q po
 			page.NextCursor = sqlkit.NumberCursor(page.Items[limit-1].TurnNumber)
 			break
 		}
-		var n int
-		var record, sessionAfter string
-		if err := rows.Scan(&n, &record, &sessionAfter); err != nil {
-			return ports.Page[domain.Turn]{}, fail(err, "list turns")
-		}
-		t, err := sqlkit.DecodeTurn([]byte(record), []byte(sessionAfter))
+		t, err := scanTurn(rows)
 		if err != nil {
-			return ports.Page[domain.Turn]{}, err
+			return ports.Page[domain.Turn]{}, fail(err, "list turns")
 		}
 		page.Items = append(page.Items, t)
 	}

@@ -23,18 +23,32 @@ const (
 	sqlMoveSession = `UPDATE sessions SET state = ?1, turn_count = ?2, version = version + 1, lease_fence = NULL, lease_expires_ns = NULL
 WHERE id = ?3 AND tenant_id = ?4 AND lease_fence = ?5 AND turn_count = ?2 - 1
 RETURNING version, status, closed_ns`
-	sqlInsertTurn = `INSERT INTO turns (id, tenant_id, session_id, turn_number, created_ns, record, session_after, history, answers)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlInsertTurn = `INSERT INTO turns (id, tenant_id, session_id, turn_number, created_ns, record, session_after, history, answers,
+	after_status, after_version, after_closed_ns)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlAnsweredBy    = `SELECT id FROM turns WHERE tenant_id = ? AND answers = ?`
 	sqlRefusedCommit = `SELECT EXISTS (SELECT 1 FROM turns WHERE id = ?1 AND tenant_id = ?2 AND session_id = ?3 AND turn_number = ?4),
 	EXISTS (SELECT 1 FROM sessions WHERE id = ?3 AND tenant_id = ?2)`
-	sqlGetTurn       = `SELECT record, session_after FROM turns WHERE id = ? AND tenant_id = ?`
+	sqlGetTurn       = `SELECT ` + turnColumns + ` FROM turns WHERE id = ? AND tenant_id = ?`
 	sqlSessionExists = `SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ? AND tenant_id = ?)`
-	sqlListTurnsAsc  = `SELECT record, session_after FROM turns
+	sqlListTurnsAsc  = `SELECT ` + turnColumns + ` FROM turns
 WHERE session_id = ? AND tenant_id = ? AND turn_number > ? ORDER BY turn_number LIMIT ?`
-	sqlListTurnsDesc = `SELECT record, session_after FROM turns
+	sqlListTurnsDesc = `SELECT ` + turnColumns + ` FROM turns
 WHERE session_id = ? AND tenant_id = ? AND turn_number < ? ORDER BY turn_number DESC LIMIT ?`
 )
+
+// turnColumns are what a read of a turn selects, as scanTurn scans them.
+const turnColumns = `record, session_after, after_status, after_version, after_closed_ns`
+
+// scanTurn decodes a turn read with turnColumns.
+func scanTurn(row interface{ Scan(...any) error }) (domain.Turn, error) {
+	var record, after string
+	var stored sqlkit.StoredAfter
+	if err := row.Scan(&record, &after, &stored.Status, &stored.Version, &stored.ClosedNS); err != nil {
+		return domain.Turn{}, err
+	}
+	return sqlkit.DecodeTurn([]byte(record), []byte(after), stored)
+}
 
 // errRefused reports a commit whose session row did not move on.
 var errRefused = errors.New("the session did not move on")
@@ -82,7 +96,7 @@ func (ts *Turns) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *d
 			}
 		}
 		_, err = tx.ExecContext(ctx, sqlInsertTurn, turn.ID, turn.TenantID, turn.SessionID, turn.TurnNumber, turn.CreatedAt.UnixNano(),
-			string(row.Record), string(row.After), string(row.History), answers)
+			string(row.Record), string(row.After), string(row.History), answers, status, version, closedNS)
 		if duplicate(err) {
 			return errRefused
 		}
@@ -130,16 +144,14 @@ func (db *DB) refusedCommit(ctx context.Context, turn *domain.Turn, why string) 
 func (ts *Turns) GetTurn(ctx context.Context, tenantID, turnID string) (*domain.Turn, error) {
 	ctx, cancel := ts.db.op(ctx)
 	defer cancel()
-	var record, after string
-	err := ts.db.readers.QueryRowContext(ctx, sqlGetTurn, turnID, tenantID).Scan(&record, &after)
+	t, err := scanTurn(ts.db.readers.QueryRowContext(ctx, sqlGetTurn, turnID, tenantID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, domain.Errorf(domain.CodeTurnNotFound, "turn %s not found", turnID)
 	}
 	if err != nil {
 		return nil, fail(err, "get turn")
 	}
-	t, err := sqlkit.DecodeTurn([]byte(record), []byte(after))
-	return &t, err
+	return &t, nil
 }
 
 // ListTurns implements ports.TurnStore.
@@ -176,13 +188,9 @@ func (ts *Turns) ListTurns(ctx context.Context, tenantID, sessionID string, q po
 			page.NextCursor = sqlkit.NumberCursor(page.Items[limit-1].TurnNumber)
 			break
 		}
-		var record, sessionAfter string
-		if err := rows.Scan(&record, &sessionAfter); err != nil {
-			return ports.Page[domain.Turn]{}, fail(err, "list turns")
-		}
-		t, err := sqlkit.DecodeTurn([]byte(record), []byte(sessionAfter))
+		t, err := scanTurn(rows)
 		if err != nil {
-			return ports.Page[domain.Turn]{}, err
+			return ports.Page[domain.Turn]{}, fail(err, "list turns")
 		}
 		page.Items = append(page.Items, t)
 	}

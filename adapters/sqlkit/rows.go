@@ -43,17 +43,35 @@ func (r SessionRow) Session() (*domain.Session, error) {
 	if err := json.Unmarshal(r.State, &s); err != nil {
 		return nil, domain.WrapError(domain.CodeInternal, err, "a stored session cannot be read")
 	}
-	s.ID, s.TenantID = r.ID, r.TenantID
-	s.Status, s.TurnCount, s.Version = domain.SessionStatus(r.Status), r.TurnCount, r.Version
+	s.ID, s.TenantID, s.TurnCount = r.ID, r.TenantID, r.TurnCount
+	overlay(&s, r.Status, r.Version, r.ClosedNS)
+	return &s, nil
+}
+
+// overlay puts a row's status, version and close time, which win over
+// its JSON, on s.
+func overlay(s *domain.Session, status string, version, closedNS int64) {
+	s.Status, s.Version = domain.SessionStatus(status), version
 	s.ClosedAt = nil
-	if r.ClosedNS != 0 {
-		at := time.Unix(0, r.ClosedNS).UTC()
+	if closedNS != 0 {
+		at := time.Unix(0, closedNS).UTC()
 		s.ClosedAt = &at
 		if at.After(s.UpdatedAt) {
 			s.UpdatedAt = at
 		}
 	}
-	return &s, nil
+}
+
+// StoredAfter is what a commit stored of the session beside a turn's
+// session_after JSON (the after_status, after_version and after_closed_ns
+// columns): the session row's status, version and close time as the
+// commit left them. They win over the JSON, which is the session as the
+// turn built it: a close that landed while the turn ran changed them.
+// Nil on turns committed before the columns existed.
+type StoredAfter struct {
+	Status   *string
+	Version  *int64
+	ClosedNS *int64
 }
 
 // ChannelKeyID is a channel key as a fixed-size value for the unique
@@ -94,7 +112,7 @@ func EncodeTurn(t *domain.Turn) (TurnRow, error) {
 }
 
 // DecodeTurn reads a turn from its record and session-after columns.
-func DecodeTurn(record, after []byte) (domain.Turn, error) {
+func DecodeTurn(record, after []byte, stored StoredAfter) (domain.Turn, error) {
 	var t domain.Turn
 	if err := json.Unmarshal(record, &t); err != nil {
 		return t, domain.WrapError(domain.CodeInternal, err, "a stored turn cannot be read")
@@ -103,6 +121,9 @@ func DecodeTurn(record, after []byte) (domain.Turn, error) {
 		t.SessionAfter = &domain.Session{}
 		if err := json.Unmarshal(after, t.SessionAfter); err != nil {
 			return t, domain.WrapError(domain.CodeInternal, err, "a stored turn cannot be read")
+		}
+		if stored.Status != nil && stored.Version != nil && stored.ClosedNS != nil {
+			overlay(t.SessionAfter, *stored.Status, *stored.Version, *stored.ClosedNS)
 		}
 	}
 	return t, nil

@@ -25,6 +25,7 @@ var turnCases = []testCase{
 	{"CloseDuringTurnSurvivesCommit", testCloseDuringTurn},
 	{"DeleteDuringTurnLeavesNothing", testDeleteDuringTurn},
 	{"ListTurns", testListTurns},
+	{"TurnsReadBackTheSessionTheyLeft", testTurnsReadBackTheSessionTheyLeft},
 	{"RecentHistory", testRecentHistory},
 	{"TenantIsolation", testTurnTenantIsolation},
 	{"OneCompletedTurnPerKeyedRequest", testOneCompletedTurnPerKeyedRequest},
