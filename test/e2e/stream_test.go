@@ -67,18 +67,25 @@ func startWithFakeModel(t *testing.T, env ...map[string]string) (*harness.App, *
 // startOnFakeModel starts one more instance on an existing fake model.
 func startOnFakeModel(t *testing.T, fake *fakellm.Server, env ...map[string]string) *harness.App {
 	t.Helper()
+	settings := fakeModelSettings(t, fake)
+	for _, e := range env {
+		maps.Copy(settings, e)
+	}
+	return harness.Start(t, settings)
+}
+
+// fakeModelSettings are the settings of an instance whose model is fake,
+// with streamBundle as its start-up bundle.
+func fakeModelSettings(t *testing.T, fake *fakellm.Server) map[string]string {
+	t.Helper()
 	bundle := filepath.Join(t.TempDir(), "stream-agent.yaml")
 	require.NoError(t, os.WriteFile(bundle, []byte(fmt.Sprintf(streamBundle, harness.DemoAgent, harness.DemoTenant)), 0o600))
-	settings := map[string]string{
+	return map[string]string{
 		"FOCAL_BOOTSTRAP_BUNDLE": bundle,
 		"FOCAL_LLM_PROVIDER":     "openai", "FOCAL_LLM_MODEL": "fake-model",
 		"FOCAL_LLM_BASE_URL": fake.URL() + "/v1", "FOCAL_LLM_API_KEY": "test-key",
 		"FOCAL_LLM_MAX_RETRIES": "0",
 	}
-	for _, e := range env {
-		maps.Copy(settings, e)
-	}
-	return harness.Start(t, settings)
 }
 
 // plainAgent is an agent with no constraints at all, so nothing holds text
