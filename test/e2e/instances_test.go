@@ -37,10 +37,17 @@ func mongoEnv(t *testing.T, extra map[string]string) map[string]string {
 // instance within FOCAL_POLICY_REFRESH (docs/api.md, docs/operations.md):
 // the other instance serves the old rule before the change, and every turn
 // it starts once the refresh has passed after the write uses the new one.
+// The instances are processes of their own, on each shared store.
 func TestPolicyChangeReachesEveryInstanceWithinTheRefresh(t *testing.T) {
 	const refresh = 200 * time.Millisecond
-	env := mongoEnv(t, map[string]string{"FOCAL_POLICY_REFRESH": refresh.String()})
-	a, b := harness.Start(t, env), harness.Start(t, env)
+	eachStore(t, map[string]string{"FOCAL_POLICY_REFRESH": refresh.String()}, func(t *testing.T, env map[string]string) {
+		policyChangeReachesTheOtherInstance(t, env, refresh)
+	})
+}
+
+func policyChangeReachesTheOtherInstance(t *testing.T, env map[string]string, refresh time.Duration) {
+	a, _ := startProcess(t, nil, env)
+	b, _ := startProcess(t, nil, env)
 	tenant, agent := uuid.NewString(), uuid.NewString()
 	admin, reader := harness.Token(t, tenant, "admin"), harness.Token(t, tenant)
 	const winter, summer = "Winter hours: 9 to 5.", "Summer hours: 7 to 9."
@@ -90,13 +97,16 @@ func TestPolicyChangeReachesEveryInstanceWithinTheRefresh(t *testing.T) {
 
 // A reconnect with Last-Event-ID, on another instance than the one that
 // streamed the turn, replays the events after the one named from the turn
-// record, with the same ids and data; the model is not asked again.
+// record, with the same ids and data; the model is not asked again. The
+// instances are processes of their own, on each shared store.
 func TestLastEventIDReplaysOnAnotherInstance(t *testing.T) {
-	fake := fakellm.New()
-	fake.Start()
-	t.Cleanup(fake.Close)
-	env := mongoEnv(t, nil)
-	a, b := startOnFakeModel(t, fake, env), startOnFakeModel(t, fake, env)
+	eachStore(t, nil, lastEventIDReplaysOnTheOtherInstance)
+}
+
+func lastEventIDReplaysOnTheOtherInstance(t *testing.T, env map[string]string) {
+	fake := newFakeModel(t)
+	a, _ := startProcess(t, fake, env)
+	b, _ := startProcess(t, fake, env)
 	addPlainAgent(t, a)
 	token := harness.Token(t, harness.DemoTenant)
 	fake.Enqueue(fakellm.Reply{Deltas: []string{"One, ", "two, ", "three ", "and four."}})
