@@ -14,12 +14,19 @@ import (
 	"focal/test/harness"
 )
 
-// Two instances on one MongoDB (the FerretDB test server, which loses
-// concurrent $inc and conditional updates) charge one monthly budget: 50
-// turns at once at its edge, spread over both, overspend it by at most one
-// turn's tokens per instance, and leave at most one block per instance of
-// it unused. The usage both report adds up to every token spent.
+// Two instances on one store (MongoDB: the FerretDB test server, which
+// loses concurrent $inc and conditional updates; PostgreSQL) charge one
+// monthly budget: 50 turns at once at its edge, spread over both,
+// overspend it by at most one turn's tokens per instance, and leave at
+// most one block per instance of it unused. The usage both report adds up
+// to every token spent.
 func TestBudgetRaceAcrossTwoInstances(t *testing.T) {
+	for _, store := range sharedStores {
+		t.Run(store.name, func(t *testing.T) { budgetRace(t, store.env) })
+	}
+}
+
+func budgetRace(t *testing.T, storeEnv func(t *testing.T, extra map[string]string) map[string]string) {
 	fake := fakellm.New()
 	fake.Start()
 	t.Cleanup(fake.Close)
@@ -48,7 +55,7 @@ func TestBudgetRaceAcrossTwoInstances(t *testing.T) {
 	// Blocks of one turn, so that the instances claim often; ten and a
 	// half turns of budget.
 	block, budget := perTurn, 10*perTurn+perTurn/2
-	env := mongoEnv(t, map[string]string{"FOCAL_BUDGET_REFRESH": "0s", "FOCAL_BUDGET_BLOCK_TOKENS": strconv.FormatInt(block, 10)})
+	env := storeEnv(t, map[string]string{"FOCAL_BUDGET_REFRESH": "0s", "FOCAL_BUDGET_BLOCK_TOKENS": strconv.FormatInt(block, 10)})
 	a, b := startOnFakeModel(t, fake, env), startOnFakeModel(t, fake, env)
 	addPlainAgent(t, a)
 	// Both instances read the agent before the race (a message to an
