@@ -2,15 +2,18 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	sse "github.com/tmaxmax/go-sse"
 
 	"focal/test/fakellm"
 	"focal/test/harness"
@@ -308,4 +311,76 @@ func TestADeadInstancesSessionAndKeyAreTakenOver(t *testing.T) {
 		assert.Equal(t, []string{"Hi", "Where is my order?"}, messages, "the cut turn is recorded once, as the retry ran it")
 		assert.Equal(t, 3, fake.Count())
 	})
+}
+
+// A stream cut mid-turn on one instance (the client went away after two
+// tokens) is picked up on another: once the turn is recorded interrupted,
+// a reconnect there with Last-Event-ID naming the first token gets the
+// second token again, with its id and text, and then an error event,
+// never done; the model is not asked again.
+func TestStreamCutOnOneInstanceResumesOnAnother(t *testing.T) {
+	eachStore(t, nil, func(t *testing.T, env map[string]string) {
+		fake := newFakeModel(t)
+		a, _ := startProcess(t, fake, env)
+		b, _ := startProcess(t, fake, env)
+		addPlainAgent(t, a)
+		fake.Enqueue(fakellm.Reply{Deltas: []string{"one ", "two ", "three ", "four"}, StallAfter: 2})
+		token := harness.Token(t, harness.DemoTenant)
+		body := plainBody("cut-stream", "count to four")
+
+		seen := firstEvents(t, a, token, body, 2) // then the client goes away while the model stalls
+		turnID, _, _ := strings.Cut(seen[0].LastEventID, ":")
+		_, cancelled := fake.WaitCancelled(0, time.Minute)
+		require.True(t, cancelled, "instance A gave the model call up")
+		cut := time.Now()
+		deadline := cut.Add(30 * time.Second)
+		for {
+			var turn struct{ Status string }
+			res := b.Do(t, harness.Request{Method: http.MethodGet, Path: "/v1/turns/" + turnID, Token: token})
+			if res.Status == http.StatusOK {
+				res.JSON(t, &turn)
+				if turn.Status == "interrupted" {
+					break
+				}
+			}
+			require.True(t, time.Now().Before(deadline), "the cut turn is recorded interrupted: %d %s", res.Status, res.Body)
+		}
+
+		t.Logf("instance B read the turn interrupted %s after the model call was given up", time.Since(cut).Round(time.Millisecond))
+		again := stream(t, t.Context(), b, token, body, "Last-Event-ID", turnID+":1")
+		require.Equal(t, http.StatusOK, again.status, "%s", again.body)
+		require.Len(t, again.events, 2, "the second token, then the end")
+		assert.Equal(t, seen[1].LastEventID, again.events[0].LastEventID)
+		assert.Equal(t, seen[1].Data, again.events[0].Data)
+		assert.Equal(t, "error", again.events[1].Type)
+		assert.Equal(t, 1, fake.Count(), "a replay never calls the model")
+	})
+}
+
+// firstEvents streams a turn from app, reads its first n events and goes
+// away.
+func firstEvents(t *testing.T, app *harness.App, token string, body map[string]any, n int) []sse.Event {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	raw, _ := json.Marshal(body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, app.URL+"/v1/chat/stream", bytes.NewReader(raw))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	seen := harness.Record(res)
+	var events []sse.Event
+	for ev, err := range sse.Read(res.Body, nil) {
+		require.NoError(t, err)
+		if events = append(events, ev); len(events) == n {
+			break
+		}
+	}
+	require.Len(t, events, n)
+	cancel()
+	harness.CheckExchange(t, harness.Exchange{Request: req, RequestBody: raw, Response: res, Body: seen.Bytes(), Partial: true})
+	return events
 }
