@@ -88,7 +88,7 @@ func policyChangeReachesTheOtherInstance(t *testing.T, env map[string]string, re
 			break
 		}
 		require.Equal(t, winter, got)
-		require.False(t, started.After(written.Add(refresh)),
+		require.False(t, started.After(written.Add(refresh+loadSlack)),
 			"a turn instance B started %s after the write still used the old rule", started.Sub(written))
 		require.True(t, time.Now().Before(deadline), "instance B never served the change")
 	}
