@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"mime"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -305,14 +306,17 @@ func requireJSON(c *gin.Context) {
 	}
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil || (mt != "application/json" && !isJSONSuffix(mt)) {
-		writeError(c, domain.Errorf(CodeUnsupportedMediaType, "Content-Type must be application/json"))
+		writeError(c, domain.Errorf(CodeUnsupportedMediaType, "Content-Type must be application/json or another application/*+json type"))
 		return
 	}
 	c.Next()
 }
 
+// isJSONSuffix reports whether mt is an application/*+json type (RFC
+// 6839), as openapi.json's request bodies list them: JSON by another name.
+// Other top-level types are not taken for JSON.
 func isJSONSuffix(mt string) bool {
-	return len(mt) > 5 && mt[len(mt)-5:] == "+json"
+	return strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json") && len(mt) > len("application/+json")
 }
 
 // authenticate requires a valid bearer token and stores the caller.

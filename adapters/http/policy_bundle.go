@@ -22,7 +22,7 @@ var yamlTypes = map[string]bool{
 
 // bundleType reports whether mt names JSON or YAML.
 func bundleType(mt string) (isJSON, isYAML bool) {
-	return mt == "application/json" || isJSONSuffix(mt), yamlTypes[mt] || strings.HasSuffix(mt, "+yaml")
+	return mt == "application/json" || isJSONSuffix(mt), yamlTypes[mt] || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+yaml")
 }
 
 // requireBundleType rejects bundle bodies declared as neither JSON nor
