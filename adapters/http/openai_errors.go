@@ -57,15 +57,17 @@ func openAIErrorBody(status int, p ErrorPayload) OpenAIErrorBody {
 }
 
 // openAIErrorType is the error type OpenAI's API gives a status; a spent
-// budget is its quota error.
+// budget is its quota error. There is no permission_error (403): these
+// routes check no role, and no request of theirs names a tenant, so
+// neither FORBIDDEN nor TENANT_MISMATCH can reach them (openapi.json
+// declares no 403 on them, and openapi_test.go holds the types it lists
+// to the statuses it declares).
 func openAIErrorType(status int, code domain.ErrorCode) string {
 	switch {
 	case code == domain.CodeBudgetExceeded:
 		return "insufficient_quota"
 	case status == http.StatusUnauthorized:
 		return "authentication_error"
-	case status == http.StatusForbidden:
-		return "permission_error"
 	case status == http.StatusTooManyRequests:
 		return "rate_limit_error"
 	case status >= 500:

@@ -207,3 +207,59 @@ func checkErrorSchema(t *testing.T, where string, status int, name string, error
 		assert.Equal(t, status, HTTPStatus(domain.ErrorCode(c.(string))), "%s: code %s", where, c)
 	}
 }
+
+// codesOf is the error codes a response of status may carry: those its
+// schema narrows the error body to, else every code of the status.
+func codesOf(status int, schema *openapi3.SchemaRef) []domain.ErrorCode {
+	var codes []domain.ErrorCode
+	if all := schema.Value.AllOf; len(all) == 2 {
+		for _, c := range all[1].Value.Properties["error"].Value.Properties["code"].Value.Enum {
+			codes = append(codes, domain.ErrorCode(c.(string)))
+		}
+		return codes
+	}
+	for code, s := range statusOf {
+		if s == status {
+			codes = append(codes, code)
+		}
+	}
+	return codes
+}
+
+// The OpenAI-compatible routes list exactly the error types their declared
+// answers are given, and declare no 403: they check no role and read no
+// tenant from a request, so neither FORBIDDEN nor TENANT_MISMATCH reaches
+// them (a permission_error listed, or a 403 declared, would promise SDK
+// users an error the service never sends).
+func TestOpenAPIOpenAIErrorTypesAreTheDeclaredStatuses(t *testing.T) {
+	doc := loadOpenAPI(t)
+	var types []string
+	ops := 0
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			if !slices.Contains(op.Tags, "openai") {
+				continue
+			}
+			ops++
+			assert.Nil(t, op.Responses.Status(http.StatusForbidden), "%s %s: no 403 can reach it", method, path)
+			for statusText, ref := range op.Responses.Map() {
+				status, err := strconv.Atoi(statusText)
+				require.NoError(t, err)
+				if status < 400 {
+					continue
+				}
+				for _, code := range codesOf(status, ref.Value.Content.Get("application/json").Schema) {
+					types = append(types, openAIErrorType(status, code))
+				}
+			}
+		}
+	}
+	assert.Equal(t, 2, ops, "the OpenAI-compatible operations")
+	var listed []string
+	for _, v := range doc.Components.Schemas["OpenAIErrorBody"].Value.Properties["error"].Value.Properties["type"].Value.Enum {
+		listed = append(listed, v.(string))
+	}
+	slices.Sort(types)
+	slices.Sort(listed)
+	assert.Equal(t, slices.Compact(types), listed, "OpenAIErrorBody's types are those of the declared statuses")
+}
