@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"mime"
 	"net/http"
 	"regexp"
@@ -186,6 +187,7 @@ func (c *apiContract) checkResponse(t testing.TB, base string, x *exchange) {
 		return
 	}
 	res := route.Operation.Responses.Status(x.status).Value
+	checkSentHeaders(t, x, res)
 	switch {
 	case len(res.Content) == 0:
 		if len(x.body) > 0 {
@@ -198,6 +200,28 @@ func (c *apiContract) checkResponse(t testing.TB, base string, x *exchange) {
 			c.checkChunks(t, x)
 		} else if mt == "text/event-stream" {
 			c.checkEvents(t, x)
+		}
+	}
+}
+
+// contractHeaders are the response headers of the API's own conventions:
+// a client generated from the document reads each only where it is
+// declared, so the service must not send one anywhere else.
+var contractHeaders = []string{"Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset",
+	"Idempotent-Replayed", "WWW-Authenticate", "ETag", "Location"}
+
+// checkSentHeaders fails t for each contract header x's response sends
+// that the document does not declare for its status (kin-openapi checks
+// only the headers declared).
+func checkSentHeaders(t testing.TB, x *exchange, res *openapi3.Response) {
+	t.Helper()
+	for _, name := range contractHeaders {
+		if x.header.Get(name) == "" {
+			continue
+		}
+		declared := slices.ContainsFunc(slices.Collect(maps.Keys(res.Headers)), func(h string) bool { return strings.EqualFold(h, name) })
+		if !declared {
+			t.Errorf("openapi: %s sends %s: %q, which the document does not declare for this answer", x, name, x.header.Get(name))
 		}
 	}
 }
