@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -150,6 +151,8 @@ func TestOpenAPIDocumentFollowsTheConventions(t *testing.T) {
 				assert.NotNil(t, op.Responses.Status(http.StatusTooManyRequests), "%s documents 429", name)
 			}
 			assert.NotNil(t, op.Responses.Status(http.StatusInternalServerError), "%s documents 500", name)
+			assert.Equal(t, op.RequestBody != nil, op.Responses.Status(http.StatusUnsupportedMediaType) != nil,
+				"%s: 415 is declared with a request body, and only then (the media type check comes with the body)", name)
 			assert.Nil(t, op.Responses.Default(), "%s: every status is listed", name)
 			for statusText, ref := range op.Responses.Map() {
 				status, err := strconv.Atoi(statusText)
@@ -262,4 +265,49 @@ func TestOpenAPIOpenAIErrorTypesAreTheDeclaredStatuses(t *testing.T) {
 	slices.Sort(types)
 	slices.Sort(listed)
 	assert.Equal(t, slices.Compact(types), listed, "OpenAIErrorBody's types are those of the declared statuses")
+}
+
+// Every route answers a declared body over its limit with 413, before
+// authentication (limitBody runs for all of them), so every operation
+// declares 413; the document states the limits' defaults.
+func TestOpenAPIDeclaresPayloadTooLargeOnEveryRoute(t *testing.T) {
+	doc := loadOpenAPI(t)
+	cfg := Config{MaxBodyBytes: 1 << 20, MaxBundleBytes: 4 << 20}
+	r := NewRouter(cfg, zap.NewNop(), nil, nil, allRoutes())
+	ops := map[string]*openapi3.Operation{}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			ops[routeKey(method, path, docParam)] = op
+		}
+	}
+	for _, rt := range r.Routes() {
+		limit := cfg.MaxBodyBytes
+		if rt.Path == bundleRoute || rt.Path == replayRoute {
+			limit = cfg.MaxBundleBytes
+		}
+		req := httptest.NewRequest(rt.Method, ginParam.ReplaceAllString(rt.Path, "x"), strings.NewReader("{}"))
+		req.ContentLength = limit + 1
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, req)
+		name := rt.Method + " " + rt.Path
+		assert.Equal(t, http.StatusRequestEntityTooLarge, w.Code, name)
+		if op := ops[routeKey(rt.Method, rt.Path, ginParam)]; assert.NotNil(t, op, name) {
+			assert.NotNil(t, op.Responses.Status(http.StatusRequestEntityTooLarge), "%s documents 413", name)
+		}
+	}
+	for _, name := range []string{"PayloadTooLarge", "OpenAIPayloadTooLarge"} {
+		text := *doc.Components.Responses[name].Value.Description
+		assert.Contains(t, text, mebibytes(t, "MaxBodyBytes")+"; bundle imports and replays FOCAL_HTTP_MAX_BUNDLE_BYTES, "+mebibytes(t, "MaxBundleBytes"), name)
+	}
+}
+
+// mebibytes is the default of the Config field, as "N MiB".
+func mebibytes(t *testing.T, field string) string {
+	t.Helper()
+	f, ok := reflect.TypeFor[Config]().FieldByName(field)
+	require.True(t, ok, field)
+	n, err := strconv.Atoi(f.Tag.Get("envDefault"))
+	require.NoError(t, err, field)
+	require.Zero(t, n%(1<<20), "%s: a whole number of MiB", field)
+	return strconv.Itoa(n>>20) + " MiB"
 }
