@@ -188,6 +188,7 @@ func (c *apiContract) checkResponse(t testing.TB, base string, x *exchange) {
 	}
 	res := route.Operation.Responses.Status(x.status).Value
 	checkSentHeaders(t, x, res)
+	checkRateHeaders(t, x)
 	switch {
 	case len(res.Content) == 0:
 		if len(x.body) > 0 {
@@ -222,6 +223,23 @@ func checkSentHeaders(t testing.TB, x *exchange, res *openapi3.Response) {
 		declared := slices.ContainsFunc(slices.Collect(maps.Keys(res.Headers)), func(h string) bool { return strings.EqualFold(h, name) })
 		if !declared {
 			t.Errorf("openapi: %s sends %s: %q, which the document does not declare for this answer", x, name, x.header.Get(name))
+		}
+	}
+}
+
+// checkRateHeaders requires the X-RateLimit-* headers on every answer of
+// an authenticated route but those refused before they were counted
+// (401, a declared body over the limit): the document calls them optional
+// only for when the limiter's store cannot be reached, which no test of
+// the harness's own app arranges.
+func checkRateHeaders(t testing.TB, x *exchange) {
+	t.Helper()
+	if !strings.HasPrefix(x.path, "/v1/") || x.status == http.StatusUnauthorized || x.status == http.StatusRequestEntityTooLarge {
+		return
+	}
+	for _, name := range []string{"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"} {
+		if x.header.Get(name) == "" {
+			t.Errorf("openapi: %s: no %s header", x, name)
 		}
 	}
 }
