@@ -199,7 +199,7 @@ func (a *App) DoWatching(t testing.TB, req Request, watch func(soFar []byte)) *R
 	raw, err := readWatching(res.Body, watch)
 	require.NoError(t, err)
 	loadContract(t).checkResponse(t, a.URL, &exchange{method: req.Method, path: req.Path, reqHeader: hr.Header,
-		reqBody: sent, status: res.StatusCode, header: res.Header, body: raw})
+		reqBody: sent, status: res.StatusCode, header: res.Header, body: raw, counted: a.Config.Store.Kind == "memory"})
 	return &Response{Status: res.StatusCode, Header: res.Header, Body: raw}
 }
 
