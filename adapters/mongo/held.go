@@ -2,42 +2,25 @@ package mongo
 
 import (
 	"context"
-	"slices"
 	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	mdb "go.mongodb.org/mongo-driver/v2/mongo"
 
-	"focal/domain"
-	"focal/ports"
+	"focal/adapters/leasekit"
 )
 
 // lease is a held lease.
 type lease struct {
-	db      *DB
-	id      string
-	token   ports.LeaseToken
-	session *domain.Session
-	history []domain.HistoryEntry
-	created bool
-	ttl     time.Duration
+	leasekit.Grant
+	db  *DB
+	id  string
+	ttl time.Duration
 
 	mu       sync.Mutex
 	released bool
 }
-
-// Token implements ports.SessionLease.
-func (l *lease) Token() ports.LeaseToken { return l.token }
-
-// Session implements ports.SessionLease.
-func (l *lease) Session() *domain.Session { return l.session.Clone() }
-
-// History implements ports.SessionLease.
-func (l *lease) History() []domain.HistoryEntry { return slices.Clone(l.history) }
-
-// Created implements ports.SessionLease.
-func (l *lease) Created() bool { return l.created }
 
 // Release implements ports.SessionLease. A lease whose turn this process
 // committed is spent: releasing it sends nothing. Otherwise one delete
@@ -51,12 +34,12 @@ func (l *lease) Release(ctx context.Context) error {
 	if l.released {
 		return nil
 	}
-	if g, ok := l.db.memo.grantOf(l.id, l.token.Fence); ok && g.committed {
-		l.db.memo.dropGrant(l.id, l.token.Fence)
+	if g, ok := l.db.memo.grantOf(l.id, l.Token().Fence); ok && g.committed {
+		l.db.memo.dropGrant(l.id, l.Token().Fence)
 		l.released = true
 		return nil
 	}
-	if err := l.db.giveBack(ctx, l.id, l.token.Fence); err != nil {
+	if err := l.db.giveBack(ctx, l.id, l.Token().Fence); err != nil {
 		return err
 	}
 	l.released = true
@@ -75,11 +58,11 @@ func (l *lease) Renew(ctx context.Context) error {
 	released := l.released
 	l.mu.Unlock()
 	if released {
-		return busyError(l.token.SessionID)
+		return busyError(l.Token().SessionID)
 	}
 	db := l.db
 	sent := db.clock.Now()
-	filter := bson.D{{Key: "_id", Value: l.id}, {Key: "fence", Value: l.token.Fence}, {Key: "sealed", Value: bson.D{{Key: "$ne", Value: true}}}}
+	filter := bson.D{{Key: "_id", Value: l.id}, {Key: "fence", Value: l.Token().Fence}, {Key: "sealed", Value: bson.D{{Key: "$ne", Value: true}}}}
 	var update any
 	if db.caps.serverTime {
 		update = mdb.Pipeline{{{Key: "$set", Value: bson.D{
@@ -98,8 +81,8 @@ func (l *lease) Renew(ctx context.Context) error {
 		return fail(err, "renew session lease")
 	}
 	if res.MatchedCount == 0 {
-		return busyError(l.token.SessionID)
+		return busyError(l.Token().SessionID)
 	}
-	db.memo.renewGrant(l.id, l.token.Fence, sent.Add(l.ttl-db.cfg.LeaseClockSkew))
+	db.memo.renewGrant(l.id, l.Token().Fence, sent.Add(l.ttl-db.cfg.LeaseClockSkew))
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"focal/adapters/leasekit"
 	"focal/domain"
 	"focal/ports"
 )
@@ -317,8 +318,8 @@ func (r *lockRun) granted(ctx context.Context, view *sessionView, w leaseWrite, 
 		r.db.memo.noteActive(r.identity, view.doc.ID)
 	}
 	r.db.memo.noteTurns(sessionKey(r.req.TenantID, view.doc.ID), view.turns())
-	return &lease{db: r.db, id: w.id(), session: s, history: history, created: created, ttl: r.req.TTL,
-		token: ports.LeaseToken{SessionID: w.sessionID, TurnNumber: w.turn, Fence: g.fence}}, nil
+	token := ports.LeaseToken{SessionID: w.sessionID, TurnNumber: w.turn, Fence: g.fence}
+	return &lease{Grant: leasekit.NewGrant(token, s, history, created), db: r.db, id: w.id(), ttl: r.req.TTL}, nil
 }
 
 // errSealed reports a session whose lease a delete has sealed.

@@ -2,13 +2,11 @@ package postgres
 
 import (
 	"context"
-	"errors"
-	"slices"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"focal/adapters/leasekit"
 	"focal/adapters/sqlkit"
 	"focal/domain"
 	"focal/ports"
@@ -38,9 +36,6 @@ var _ ports.SessionLocker = (*Leases)(nil)
 
 // NewLeases returns the session locker of db.
 func NewLeases(db *DB) *Leases { return &Leases{db: db} }
-
-// leaseKey names a session in the waiter queue.
-func leaseKey(tenantID, sessionID string) string { return tenantID + "/" + sessionID }
 
 // historyOf is the history subquery of the lease statements: the newest $n
 // turns' entries of session g, oldest first, as one JSON array.
@@ -104,16 +99,14 @@ func scanLease(rows pgx.Rows, byKey bool) (*leaseRow, error) {
 		return nil, rows.Err()
 	}
 	var r leaseRow
-	var state string
-	dest := []any{&r.session.ID, &r.session.TenantID, &r.session.Status, &r.session.TurnCount, &r.session.Version,
-		&r.session.ClosedNS, &state, &r.fence, &r.history}
+	extra := []any{&r.fence, &r.history}
 	if byKey {
-		dest = append(dest, &r.created)
+		extra = append(extra, &r.created)
 	}
-	if err := rows.Scan(dest...); err != nil {
+	var err error
+	if r.session, err = sqlkit.ScanSession(rows, extra...); err != nil {
 		return nil, err
 	}
-	r.session.State = []byte(state)
 	rows.Close()
 	return &r, rows.Err()
 }
@@ -134,17 +127,12 @@ func (ls *Leases) LockSession(ctx context.Context, req ports.LockRequest) (ports
 		sessionID = busyID
 	}
 	var held *lease
-	err := ls.db.waiters.Wait(ctx, leaseKey(req.TenantID, sessionID), until, func(ctx context.Context) (bool, error) {
+	err := ls.db.waiters.WaitLease(ctx, req.TenantID, sessionID, until, func(ctx context.Context) (bool, error) {
 		l, err := ls.byID(ctx, req, sessionID)
 		held = l
 		return l != nil, err
 	})
-	switch {
-	case errors.Is(err, sqlkit.ErrWaitOver):
-		return nil, sqlkit.Busy("session %s is busy with another turn", sessionID)
-	case err != nil && ctx.Err() != nil:
-		return nil, domain.WrapError(domain.CodeStoreUnavailable, err, "the store did not answer in time")
-	case err != nil:
+	if err != nil {
 		return nil, err
 	}
 	return held, nil
@@ -225,13 +213,13 @@ func (ls *Leases) query(ctx context.Context, byKey bool, sql string, args ...any
 // the lease this statement took) is missing from the history, so then it
 // is read again, under the lease now held.
 func (ls *Leases) granted(ctx context.Context, req ports.LockRequest, r *leaseRow) (*lease, error) {
-	l := &lease{db: ls.db, tenantID: req.TenantID, created: r.created, ttl: req.TTL,
-		token: ports.LeaseToken{SessionID: r.session.ID, TurnNumber: r.session.TurnCount + 1, Fence: *r.fence}}
+	token := ports.LeaseToken{SessionID: r.session.ID, TurnNumber: r.session.TurnCount + 1, Fence: *r.fence}
 	s, err := r.session.Session()
+	var history []domain.HistoryEntry
 	if err == nil {
-		l.session = s
-		l.history, err = ls.history(ctx, req, r)
+		history, err = ls.history(ctx, req, r)
 	}
+	l := &lease{db: ls.db, Held: sqlkit.Held{Grant: leasekit.NewGrant(token, s, history, r.created), TenantID: req.TenantID, TTL: req.TTL}}
 	if err != nil {
 		_ = l.Release(context.WithoutCancel(ctx))
 		return nil, err
@@ -270,91 +258,44 @@ func (db *DB) recentHistory(ctx context.Context, tenantID, sessionID string, n i
 	if err != nil {
 		return nil, fail(err, "read history")
 	}
-	out := make([]domain.HistoryEntry, 0, len(texts))
-	for _, t := range slices.Backward(texts) {
-		h, err := sqlkit.DecodeHistoryEntry([]byte(t))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, h)
-	}
-	return out, nil
+	return sqlkit.HistoryOf(texts)
 }
 
 // lease is a held lease.
 type lease struct {
-	db       *DB
-	tenantID string
-	token    ports.LeaseToken
-	session  *domain.Session
-	history  []domain.HistoryEntry
-	created  bool
-	ttl      time.Duration
-
-	mu       sync.Mutex
-	released bool
+	sqlkit.Held
+	db *DB
 }
-
-// Token implements ports.SessionLease.
-func (l *lease) Token() ports.LeaseToken { return l.token }
-
-// Session implements ports.SessionLease.
-func (l *lease) Session() *domain.Session { return l.session.Clone() }
-
-// History implements ports.SessionLease.
-func (l *lease) History() []domain.HistoryEntry { return slices.Clone(l.history) }
-
-// Created implements ports.SessionLease.
-func (l *lease) Created() bool { return l.created }
 
 // Release implements ports.SessionLease: nothing to send when this
 // process committed the lease's turn (the commit freed it); otherwise one
 // update that clears the lease only while it holds this fence.
 func (l *lease) Release(ctx context.Context) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.released {
-		return nil
-	}
-	if l.db.spent.Take(l.token.Fence) {
-		l.released = true
-		return nil
-	}
-	ctx, cancel := l.db.op(ctx)
-	defer cancel()
-	err := retry(ctx, func() error {
-		_, err := l.db.pool.Exec(ctx, sqlRelease, l.tenantID, l.token.SessionID, l.token.Fence)
-		return err
-	})
-	if err != nil {
+	return l.ReleaseWith(&l.db.spent, l.db.waiters, func() error {
+		ctx, cancel := l.db.op(ctx)
+		defer cancel()
+		token := l.Token()
+		err := retry(ctx, func() error {
+			_, err := l.db.pool.Exec(ctx, sqlRelease, l.TenantID, token.SessionID, token.Fence)
+			return err
+		})
 		return fail(err, "release session lease")
-	}
-	l.released = true
-	l.db.waiters.Wake(leaseKey(l.tenantID, l.token.SessionID))
-	return nil
+	})
 }
 
 // Renew implements ports.SessionLease: one update that moves the expiry
 // (by the server's clock) only while the row still holds this fence.
 func (l *lease) Renew(ctx context.Context) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.released {
-		return sqlkit.Busy("the lease of session %s was released", l.token.SessionID)
-	}
-	ctx, cancel := l.db.op(ctx)
-	defer cancel()
-	var affected int64
-	err := retry(ctx, func() error {
-		tag, err := l.db.pool.Exec(ctx, sqlRenew, l.tenantID, l.token.SessionID, l.token.Fence, l.ttl.Microseconds())
-		affected = tag.RowsAffected()
-		return err
+	return l.RenewWith(func() (bool, error) {
+		ctx, cancel := l.db.op(ctx)
+		defer cancel()
+		token := l.Token()
+		var affected int64
+		err := retry(ctx, func() error {
+			tag, err := l.db.pool.Exec(ctx, sqlRenew, l.TenantID, token.SessionID, token.Fence, l.TTL.Microseconds())
+			affected = tag.RowsAffected()
+			return err
+		})
+		return affected > 0, fail(err, "renew session lease")
 	})
-	if err != nil {
-		return fail(err, "renew session lease")
-	}
-	if affected == 0 {
-		return sqlkit.Busy("the lease of session %s was taken over or used", l.token.SessionID)
-	}
-	return nil
 }

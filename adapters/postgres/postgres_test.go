@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"focal/adapters/clock"
+	"focal/adapters/sqlkit"
 	"focal/test/contract"
 )
 
@@ -150,7 +151,7 @@ func TestStoreContract(t *testing.T) {
 			// A lock by key builds the new session every time: its one
 			// find-or-create statement needs the id up front.
 			Features: contract.Features{FIFOLease: true, LazySession: false},
-			Waiting:  func(tenantID, sessionID string) int { return db.waiters.Len(leaseKey(tenantID, sessionID)) },
+			Waiting:  func(tenantID, sessionID string) int { return db.waiters.Len(sqlkit.LeaseKey(tenantID, sessionID)) },
 		}
 	})
 }

@@ -24,14 +24,11 @@ var _ ports.SessionStore = (*Sessions)(nil)
 // NewSessions returns the session store of db.
 func NewSessions(db *DB) *Sessions { return &Sessions{db: db} }
 
-// sessionColumns are the columns sqlkit.SessionRow is read from.
-const sessionColumns = `id, tenant_id, status, turn_count, version, closed_ns, state`
-
 const (
 	sqlGetSession = `-- get session
-SELECT ` + sessionColumns + ` FROM sessions WHERE id = $2 AND tenant_id = $1`
+SELECT ` + sqlkit.SessionColumns + ` FROM sessions WHERE id = $2 AND tenant_id = $1`
 	sqlListSessions = `-- list sessions
-SELECT ` + sessionColumns + `, created_ns FROM sessions
+SELECT ` + sqlkit.SessionColumns + `, created_ns FROM sessions
 WHERE tenant_id = $1 AND ($2 = '' OR agent_id = $2) AND ($3 = '' OR status = $3)
 	AND (NOT $4 OR (created_ns, id) < ($5, $6))
 ORDER BY created_ns DESC, id DESC LIMIT $7`
@@ -42,20 +39,11 @@ WHERE id = $2 AND tenant_id = $1 AND status = 'active'`
 DELETE FROM sessions WHERE id = $2 AND tenant_id = $1`
 )
 
-func scanSession(row pgx.Row, extra ...any) (sqlkit.SessionRow, error) {
-	var r sqlkit.SessionRow
-	var state string
-	dest := append([]any{&r.ID, &r.TenantID, &r.Status, &r.TurnCount, &r.Version, &r.ClosedNS, &state}, extra...)
-	err := row.Scan(dest...)
-	r.State = []byte(state)
-	return r, err
-}
-
 // GetSession implements ports.SessionStore: one statement.
 func (ss *Sessions) GetSession(ctx context.Context, tenantID, sessionID string) (*domain.Session, error) {
 	ctx, cancel := ss.db.op(ctx)
 	defer cancel()
-	r, err := scanSession(ss.db.pool.QueryRow(ctx, sqlGetSession, tenantID, sessionID))
+	r, err := sqlkit.ScanSession(ss.db.pool.QueryRow(ctx, sqlGetSession, tenantID, sessionID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, sqlkit.SessionNotFound(sessionID)
 	}
@@ -80,30 +68,8 @@ func (ss *Sessions) ListSessions(ctx context.Context, tenantID string, q ports.S
 		return ports.Page[domain.Session]{}, fail(err, "list sessions")
 	}
 	defer rows.Close()
-	out := ports.Page[domain.Session]{Items: []domain.Session{}}
-	var lastNS int64
-	for rows.Next() {
-		if len(out.Items) == limit {
-			last := out.Items[limit-1]
-			out.NextCursor = sqlkit.SessionCursor(lastNS, last.ID)
-			break
-		}
-		var created int64
-		r, err := scanSession(rows, &created)
-		if err != nil {
-			return ports.Page[domain.Session]{}, fail(err, "list sessions")
-		}
-		s, err := r.Session()
-		if err != nil {
-			return ports.Page[domain.Session]{}, err
-		}
-		out.Items = append(out.Items, *s)
-		lastNS = created
-	}
-	if err := rows.Err(); err != nil {
-		return ports.Page[domain.Session]{}, fail(err, "list sessions")
-	}
-	return out, nil
+	page, err := sqlkit.ReadPage(rows, limit, sqlkit.SessionItem)
+	return page, fail(err, "list sessions")
 }
 
 // CloseSession implements ports.SessionStore: one update of the status
@@ -137,6 +103,6 @@ func (ss *Sessions) DeleteSession(ctx context.Context, tenantID, sessionID strin
 	if tag == 0 {
 		return sqlkit.SessionNotFound(sessionID)
 	}
-	ss.db.waiters.Wake(leaseKey(tenantID, sessionID))
+	ss.db.waiters.Wake(sqlkit.LeaseKey(tenantID, sessionID))
 	return nil
 }

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -50,29 +49,16 @@ SELECT EXISTS (SELECT 1 FROM turns WHERE id = $3 AND tenant_id = $1 AND session_
 SELECT id FROM turns WHERE tenant_id = $1 AND answers = $2`
 
 	sqlGetTurn = `-- get turn
-SELECT ` + turnColumns + ` FROM turns WHERE id = $2 AND tenant_id = $1`
+SELECT ` + sqlkit.TurnColumns + ` FROM turns WHERE id = $2 AND tenant_id = $1`
 	sqlSessionExists = `-- session exists
 SELECT EXISTS (SELECT 1 FROM sessions WHERE id = $2 AND tenant_id = $1)`
 	sqlListTurnsAsc = `-- list turns
-SELECT ` + turnColumns + ` FROM turns
+SELECT ` + sqlkit.TurnColumns + ` FROM turns
 WHERE session_id = $2 AND tenant_id = $1 AND turn_number > $3 ORDER BY turn_number LIMIT $4`
 	sqlListTurnsDesc = `-- list turns
-SELECT ` + turnColumns + ` FROM turns
+SELECT ` + sqlkit.TurnColumns + ` FROM turns
 WHERE session_id = $2 AND tenant_id = $1 AND turn_number < $3 ORDER BY turn_number DESC LIMIT $4`
 )
-
-// turnColumns are what a read of a turn selects, as scanTurn scans them.
-const turnColumns = `record, session_after, after_status, after_version, after_closed_ns`
-
-// scanTurn decodes a turn read with turnColumns.
-func scanTurn(row pgx.Row) (domain.Turn, error) {
-	var record, after string
-	var stored sqlkit.StoredAfter
-	if err := row.Scan(&record, &after, &stored.Status, &stored.Version, &stored.ClosedNS); err != nil {
-		return domain.Turn{}, err
-	}
-	return sqlkit.DecodeTurn([]byte(record), []byte(after), stored)
-}
 
 // CommitTurn implements ports.TurnStore: one statement, which is the
 // commit point. Of concurrent commits of one number one moves the session
@@ -112,14 +98,9 @@ func (ts *Turns) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *d
 		}
 		return fail(err, "commit turn")
 	}
-	after := turn.SessionAfter
-	after.Version, after.Status = version, domain.SessionStatus(status)
-	if closedNS != 0 {
-		at := time.Unix(0, closedNS).UTC()
-		after.ClosedAt = &at
-	}
+	sqlkit.Committed(turn.SessionAfter, version, status, closedNS)
 	db.spent.Add(lease.Fence)
-	db.waiters.Wake(leaseKey(turn.TenantID, turn.SessionID))
+	db.waiters.Wake(sqlkit.LeaseKey(turn.TenantID, turn.SessionID))
 	return nil
 }
 
@@ -158,7 +139,7 @@ func (db *DB) refusedCommit(ctx context.Context, turn *domain.Turn, why string) 
 func (ts *Turns) GetTurn(ctx context.Context, tenantID, turnID string) (*domain.Turn, error) {
 	ctx, cancel := ts.db.op(ctx)
 	defer cancel()
-	t, err := scanTurn(ts.db.pool.QueryRow(ctx, sqlGetTurn, tenantID, turnID))
+	t, err := sqlkit.ScanTurn(ts.db.pool.QueryRow(ctx, sqlGetTurn, tenantID, turnID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, domain.Errorf(domain.CodeTurnNotFound, "turn %s not found", turnID)
 	}
@@ -170,16 +151,13 @@ func (ts *Turns) GetTurn(ctx context.Context, tenantID, turnID string) (*domain.
 
 // ListTurns implements ports.TurnStore: the session checked, then one page.
 func (ts *Turns) ListTurns(ctx context.Context, tenantID, sessionID string, q ports.TurnQuery) (ports.Page[domain.Turn], error) {
-	after, hasCursor, err := sqlkit.ParseNumberCursor(q.Page.Cursor)
+	after, desc, err := sqlkit.TurnPage(q)
 	if err != nil {
 		return ports.Page[domain.Turn]{}, err
 	}
 	sql := sqlListTurnsAsc
-	if q.Order == ports.OrderDesc {
+	if desc {
 		sql = sqlListTurnsDesc
-		if !hasCursor {
-			after = 1 << 30
-		}
 	}
 	limit := ports.PageLimit(q.Page.Limit)
 	ctx, cancel := ts.db.op(ctx)
@@ -196,22 +174,8 @@ func (ts *Turns) ListTurns(ctx context.Context, tenantID, sessionID string, q po
 		return ports.Page[domain.Turn]{}, fail(err, "list turns")
 	}
 	defer rows.Close()
-	page := ports.Page[domain.Turn]{Items: []domain.Turn{}}
-	for rows.Next() {
-		if len(page.Items) == limit {
-			page.NextCursor = sqlkit.NumberCursor(page.Items[limit-1].TurnNumber)
-			break
-		}
-		t, err := scanTurn(rows)
-		if err != nil {
-			return ports.Page[domain.Turn]{}, fail(err, "list turns")
-		}
-		page.Items = append(page.Items, t)
-	}
-	if err := rows.Err(); err != nil {
-		return ports.Page[domain.Turn]{}, fail(err, "list turns")
-	}
-	return page, nil
+	page, err := sqlkit.ReadPage(rows, limit, sqlkit.TurnItem)
+	return page, fail(err, "list turns")
 }
 
 // RecentHistory implements ports.TurnStore: one indexed statement reading

@@ -44,7 +44,7 @@ WHERE tenant_id = ? AND key = ? AND owner = ? AND NOT done AND expires_ns > ?`
 	sqlReleaseKey = `DELETE FROM idempotency_keys WHERE tenant_id = ? AND key = ? AND owner = ? AND NOT done AND expires_ns > ?`
 )
 
-func scanRecord(row scanner) (*ports.IdempotencyRecord, error) {
+func scanRecord(row sqlkit.Row) (*ports.IdempotencyRecord, error) {
 	var r ports.IdempotencyRecord
 	var header sql.NullString
 	var expires int64

@@ -1,14 +1,12 @@
 package sqlite
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"errors"
-	"slices"
-	"sync"
 	"time"
 
+	"focal/adapters/leasekit"
 	"focal/adapters/sqlkit"
 	"focal/domain"
 	"focal/ports"
@@ -37,11 +35,9 @@ var _ ports.SessionLocker = (*Leases)(nil)
 // NewLeases returns the session locker of db.
 func NewLeases(db *DB) *Leases { return &Leases{db: db} }
 
-func leaseKey(tenantID, sessionID string) string { return tenantID + "/" + sessionID }
-
 const (
-	sqlLeaseRowByID  = `SELECT ` + sessionColumns + `, lease_fence, lease_expires_ns FROM sessions WHERE id = ? AND tenant_id = ?`
-	sqlLeaseRowByKey = `SELECT ` + sessionColumns + `, lease_fence, lease_expires_ns FROM sessions
+	sqlLeaseRowByID  = `SELECT ` + sqlkit.SessionColumns + `, lease_fence, lease_expires_ns FROM sessions WHERE id = ? AND tenant_id = ?`
+	sqlLeaseRowByKey = `SELECT ` + sqlkit.SessionColumns + `, lease_fence, lease_expires_ns FROM sessions
 WHERE tenant_id = ? AND active_key = ?`
 	sqlNextFence    = `UPDATE lease_fences SET last = last + 1 RETURNING last`
 	sqlTakeLease    = `UPDATE sessions SET lease_fence = ?, lease_expires_ns = ? WHERE id = ?`
@@ -67,7 +63,7 @@ func (ls *Leases) LockSession(ctx context.Context, req ports.LockRequest) (ports
 		sessionID = busyID
 	}
 	var held *lease
-	err := ls.db.waiters.Wait(ctx, leaseKey(req.TenantID, sessionID), until, func(ctx context.Context) (bool, error) {
+	err := ls.db.waiters.WaitLease(ctx, req.TenantID, sessionID, until, func(ctx context.Context) (bool, error) {
 		l, err := ls.take(ctx, req, nil, nil, sqlLeaseRowByID, sessionID, req.TenantID)
 		if err == nil && l == nil {
 			return false, nil
@@ -78,12 +74,7 @@ func (ls *Leases) LockSession(ctx context.Context, req ports.LockRequest) (ports
 		held = l
 		return true, err
 	})
-	switch {
-	case errors.Is(err, sqlkit.ErrWaitOver):
-		return nil, sqlkit.Busy("session %s is busy with another turn", sessionID)
-	case err != nil && ctx.Err() != nil:
-		return nil, domain.WrapError(domain.CodeStoreUnavailable, err, "the store did not answer in time")
-	case err != nil:
+	if err != nil {
 		return nil, err
 	}
 	return held, nil
@@ -126,8 +117,9 @@ func (ls *Leases) create(ctx context.Context, tx *sql.Tx, req ports.LockRequest,
 		return nil, err
 	}
 	fresh.Freeze()
-	return &lease{db: ls.db, tenantID: req.TenantID, created: true, ttl: req.TTL, session: fresh, history: []domain.HistoryEntry{},
-		token: ports.LeaseToken{SessionID: c.ID, TurnNumber: 1, Fence: fence}}, nil
+	token := ports.LeaseToken{SessionID: c.ID, TurnNumber: 1, Fence: fence}
+	return &lease{db: ls.db, Held: sqlkit.Held{Grant: leasekit.NewGrant(token, fresh, []domain.HistoryEntry{}, true),
+		TenantID: req.TenantID, TTL: req.TTL}}, nil
 }
 
 // take runs one write transaction: read the row the query names, take its
@@ -139,7 +131,7 @@ func (ls *Leases) take(ctx context.Context, req ports.LockRequest, missing func(
 	var l *lease
 	err := ls.db.write(ctx, "take session lease", func(tx *sql.Tx) error {
 		var fence, expires sql.NullInt64
-		r, err := scanSession(tx.QueryRowContext(ctx, query, args...), &fence, &expires)
+		r, err := sqlkit.ScanSession(tx.QueryRowContext(ctx, query, args...), &fence, &expires)
 		if errors.Is(err, sql.ErrNoRows) && missing != nil {
 			l, err = missing(tx)
 			return err
@@ -172,8 +164,8 @@ func (ls *Leases) take(ctx context.Context, req ports.LockRequest, missing func(
 		if err != nil {
 			return err
 		}
-		l = &lease{db: ls.db, tenantID: req.TenantID, ttl: req.TTL, session: s, history: history,
-			token: ports.LeaseToken{SessionID: r.ID, TurnNumber: r.TurnCount + 1, Fence: next}}
+		token := ports.LeaseToken{SessionID: r.ID, TurnNumber: r.TurnCount + 1, Fence: next}
+		l = &lease{db: ls.db, Held: sqlkit.Held{Grant: leasekit.NewGrant(token, s, history, false), TenantID: req.TenantID, TTL: req.TTL}}
 		return nil
 	})
 	if errors.Is(err, errNoSession) {
@@ -196,95 +188,46 @@ func readHistory(ctx context.Context, q querier, tenantID, sessionID string, n i
 		return nil, err
 	}
 	defer rows.Close()
-	var texts []string
-	for rows.Next() {
-		var t string
-		if err := rows.Scan(&t); err != nil {
-			return nil, err
-		}
-		texts = append(texts, t)
-	}
-	if err := rows.Err(); err != nil {
+	texts, err := sqlkit.Collect(rows, sqlkit.ScanText)
+	if err != nil {
 		return nil, err
 	}
-	out := make([]domain.HistoryEntry, 0, len(texts))
-	for _, t := range slices.Backward(texts) {
-		h, err := sqlkit.DecodeHistoryEntry([]byte(t))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, h)
-	}
-	return out, nil
+	return sqlkit.HistoryOf(texts)
 }
 
 // lease is a held lease.
 type lease struct {
-	db       *DB
-	tenantID string
-	token    ports.LeaseToken
-	session  *domain.Session
-	history  []domain.HistoryEntry
-	created  bool
-	ttl      time.Duration
-
-	mu       sync.Mutex
-	released bool
+	sqlkit.Held
+	db *DB
 }
-
-// Token implements ports.SessionLease.
-func (l *lease) Token() ports.LeaseToken { return l.token }
-
-// Session implements ports.SessionLease.
-func (l *lease) Session() *domain.Session { return l.session.Clone() }
-
-// History implements ports.SessionLease.
-func (l *lease) History() []domain.HistoryEntry { return slices.Clone(l.history) }
-
-// Created implements ports.SessionLease.
-func (l *lease) Created() bool { return l.created }
 
 // Release implements ports.SessionLease: nothing to write when this
 // process committed the lease's turn (the commit freed it); otherwise one
 // update clearing the lease only while it holds this fence.
 func (l *lease) Release(ctx context.Context) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.released {
-		return nil
-	}
-	if l.db.spent.Take(l.token.Fence) {
-		l.released = true
-		return nil
-	}
-	err := l.db.write(ctx, "release session lease", func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, sqlRelease, l.token.SessionID, l.tenantID, l.token.Fence)
-		return err
+	return l.ReleaseWith(&l.db.spent, l.db.waiters, func() error {
+		token := l.Token()
+		return l.db.write(ctx, "release session lease", func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, sqlRelease, token.SessionID, l.TenantID, token.Fence)
+			return err
+		})
 	})
-	if err != nil {
-		return err
-	}
-	l.released = true
-	l.db.waiters.Wake(leaseKey(l.tenantID, l.token.SessionID))
-	return nil
 }
 
 // Renew implements ports.SessionLease: one update that moves the expiry
 // only while the row still holds this lease's fence.
 func (l *lease) Renew(ctx context.Context) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.released {
-		return sqlkit.Busy("the lease of session %s was released", l.token.SessionID)
-	}
-	return l.db.write(ctx, "renew session lease", func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, sqlRenew, l.db.clock.Now().Add(l.ttl).UnixNano(), l.token.SessionID, l.tenantID, l.token.Fence)
-		if err != nil {
+	return l.RenewWith(func() (bool, error) {
+		token := l.Token()
+		var n int64
+		err := l.db.write(ctx, "renew session lease", func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, sqlRenew, l.db.clock.Now().Add(l.TTL).UnixNano(), token.SessionID, l.TenantID, token.Fence)
+			if err != nil {
+				return err
+			}
+			n, err = res.RowsAffected()
 			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return cmp.Or(err, sqlkit.Busy("the lease of session %s was taken over or used", l.token.SessionID))
-		}
-		return nil
+		})
+		return n > 0, err
 	})
 }

@@ -22,11 +22,9 @@ var _ ports.SessionStore = (*Sessions)(nil)
 // NewSessions returns the session store of db.
 func NewSessions(db *DB) *Sessions { return &Sessions{db: db} }
 
-const sessionColumns = `id, tenant_id, status, turn_count, version, closed_ns, state`
-
 const (
-	sqlGetSession   = `SELECT ` + sessionColumns + ` FROM sessions WHERE id = ? AND tenant_id = ?`
-	sqlListSessions = `SELECT ` + sessionColumns + `, created_ns FROM sessions
+	sqlGetSession   = `SELECT ` + sqlkit.SessionColumns + ` FROM sessions WHERE id = ? AND tenant_id = ?`
+	sqlListSessions = `SELECT ` + sqlkit.SessionColumns + `, created_ns FROM sessions
 WHERE tenant_id = ?1 AND (?2 = '' OR agent_id = ?2) AND (?3 = '' OR status = ?3)
 	AND (NOT ?4 OR (created_ns, id) < (?5, ?6))
 ORDER BY created_ns DESC, id DESC LIMIT ?7`
@@ -35,21 +33,11 @@ WHERE id = ? AND tenant_id = ? AND status = 'active'`
 	sqlDeleteSession = `DELETE FROM sessions WHERE id = ? AND tenant_id = ?`
 )
 
-type scanner interface{ Scan(dest ...any) error }
-
-func scanSession(row scanner, extra ...any) (sqlkit.SessionRow, error) {
-	var r sqlkit.SessionRow
-	var state string
-	err := row.Scan(append([]any{&r.ID, &r.TenantID, &r.Status, &r.TurnCount, &r.Version, &r.ClosedNS, &state}, extra...)...)
-	r.State = []byte(state)
-	return r, err
-}
-
 // GetSession implements ports.SessionStore.
 func (ss *Sessions) GetSession(ctx context.Context, tenantID, sessionID string) (*domain.Session, error) {
 	ctx, cancel := ss.db.op(ctx)
 	defer cancel()
-	r, err := scanSession(ss.db.readers.QueryRowContext(ctx, sqlGetSession, sessionID, tenantID))
+	r, err := sqlkit.ScanSession(ss.db.readers.QueryRowContext(ctx, sqlGetSession, sessionID, tenantID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, sqlkit.SessionNotFound(sessionID)
 	}
@@ -73,26 +61,8 @@ func (ss *Sessions) ListSessions(ctx context.Context, tenantID string, q ports.S
 		return ports.Page[domain.Session]{}, fail(err, "list sessions")
 	}
 	defer rows.Close()
-	out := ports.Page[domain.Session]{Items: []domain.Session{}}
-	var lastNS int64
-	for rows.Next() {
-		if len(out.Items) == limit {
-			out.NextCursor = sqlkit.SessionCursor(lastNS, out.Items[limit-1].ID)
-			break
-		}
-		var created int64
-		r, err := scanSession(rows, &created)
-		if err != nil {
-			return ports.Page[domain.Session]{}, fail(err, "list sessions")
-		}
-		s, err := r.Session()
-		if err != nil {
-			return ports.Page[domain.Session]{}, err
-		}
-		out.Items = append(out.Items, *s)
-		lastNS = created
-	}
-	return out, fail(rows.Err(), "list sessions")
+	page, err := sqlkit.ReadPage(rows, limit, sqlkit.SessionItem)
+	return page, fail(err, "list sessions")
 }
 
 // CloseSession implements ports.SessionStore.
@@ -123,7 +93,7 @@ func (ss *Sessions) DeleteSession(ctx context.Context, tenantID, sessionID strin
 		return err
 	})
 	if err == nil {
-		ss.db.waiters.Wake(leaseKey(tenantID, sessionID))
+		ss.db.waiters.Wake(sqlkit.LeaseKey(tenantID, sessionID))
 	}
 	return err
 }

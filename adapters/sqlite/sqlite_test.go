@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"focal/adapters/clock"
+	"focal/adapters/sqlkit"
 	"focal/test/contract"
 )
 
@@ -50,7 +51,7 @@ func TestStoreContract(t *testing.T) {
 			Idempotency: s.keys, Rates: s.rates, PolicyHistory: s.policies,
 			TenantKeys: s.tenants, Budgets: s.tenants, Usage: s.tenants,
 			Features: contract.Features{FIFOLease: true, LazySession: true},
-			Waiting:  func(tenantID, sessionID string) int { return db.waiters.Len(leaseKey(tenantID, sessionID)) },
+			Waiting:  func(tenantID, sessionID string) int { return db.waiters.Len(sqlkit.LeaseKey(tenantID, sessionID)) },
 		}
 	})
 }

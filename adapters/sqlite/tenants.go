@@ -54,7 +54,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?)`
 FROM tenant_usage WHERE tenant_id = ? AND month = ?`
 )
 
-func scanKey(row scanner) (ports.TenantModelKey, error) {
+func scanKey(row sqlkit.Row) (ports.TenantModelKey, error) {
 	var k ports.TenantModelKey
 	var models string
 	var setNS int64

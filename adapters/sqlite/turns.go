@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"time"
 
 	"focal/adapters/sqlkit"
 	"focal/domain"
@@ -29,26 +28,13 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlAnsweredBy    = `SELECT id FROM turns WHERE tenant_id = ? AND answers = ?`
 	sqlRefusedCommit = `SELECT EXISTS (SELECT 1 FROM turns WHERE id = ?1 AND tenant_id = ?2 AND session_id = ?3 AND turn_number = ?4),
 	EXISTS (SELECT 1 FROM sessions WHERE id = ?3 AND tenant_id = ?2)`
-	sqlGetTurn       = `SELECT ` + turnColumns + ` FROM turns WHERE id = ? AND tenant_id = ?`
+	sqlGetTurn       = `SELECT ` + sqlkit.TurnColumns + ` FROM turns WHERE id = ? AND tenant_id = ?`
 	sqlSessionExists = `SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ? AND tenant_id = ?)`
-	sqlListTurnsAsc  = `SELECT ` + turnColumns + ` FROM turns
+	sqlListTurnsAsc  = `SELECT ` + sqlkit.TurnColumns + ` FROM turns
 WHERE session_id = ? AND tenant_id = ? AND turn_number > ? ORDER BY turn_number LIMIT ?`
-	sqlListTurnsDesc = `SELECT ` + turnColumns + ` FROM turns
+	sqlListTurnsDesc = `SELECT ` + sqlkit.TurnColumns + ` FROM turns
 WHERE session_id = ? AND tenant_id = ? AND turn_number < ? ORDER BY turn_number DESC LIMIT ?`
 )
-
-// turnColumns are what a read of a turn selects, as scanTurn scans them.
-const turnColumns = `record, session_after, after_status, after_version, after_closed_ns`
-
-// scanTurn decodes a turn read with turnColumns.
-func scanTurn(row interface{ Scan(...any) error }) (domain.Turn, error) {
-	var record, after string
-	var stored sqlkit.StoredAfter
-	if err := row.Scan(&record, &after, &stored.Status, &stored.Version, &stored.ClosedNS); err != nil {
-		return domain.Turn{}, err
-	}
-	return sqlkit.DecodeTurn([]byte(record), []byte(after), stored)
-}
 
 // errRefused reports a commit whose session row did not move on.
 var errRefused = errors.New("the session did not move on")
@@ -111,14 +97,9 @@ func (ts *Turns) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *d
 	if err != nil {
 		return err
 	}
-	after := turn.SessionAfter
-	after.Version, after.Status = version, domain.SessionStatus(status)
-	if closedNS != 0 {
-		at := time.Unix(0, closedNS).UTC()
-		after.ClosedAt = &at
-	}
+	sqlkit.Committed(turn.SessionAfter, version, status, closedNS)
 	db.spent.Add(lease.Fence)
-	db.waiters.Wake(leaseKey(turn.TenantID, turn.SessionID))
+	db.waiters.Wake(sqlkit.LeaseKey(turn.TenantID, turn.SessionID))
 	return nil
 }
 
@@ -144,7 +125,7 @@ func (db *DB) refusedCommit(ctx context.Context, turn *domain.Turn, why string) 
 func (ts *Turns) GetTurn(ctx context.Context, tenantID, turnID string) (*domain.Turn, error) {
 	ctx, cancel := ts.db.op(ctx)
 	defer cancel()
-	t, err := scanTurn(ts.db.readers.QueryRowContext(ctx, sqlGetTurn, turnID, tenantID))
+	t, err := sqlkit.ScanTurn(ts.db.readers.QueryRowContext(ctx, sqlGetTurn, turnID, tenantID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, domain.Errorf(domain.CodeTurnNotFound, "turn %s not found", turnID)
 	}
@@ -156,16 +137,13 @@ func (ts *Turns) GetTurn(ctx context.Context, tenantID, turnID string) (*domain.
 
 // ListTurns implements ports.TurnStore.
 func (ts *Turns) ListTurns(ctx context.Context, tenantID, sessionID string, q ports.TurnQuery) (ports.Page[domain.Turn], error) {
-	after, hasCursor, err := sqlkit.ParseNumberCursor(q.Page.Cursor)
+	after, desc, err := sqlkit.TurnPage(q)
 	if err != nil {
 		return ports.Page[domain.Turn]{}, err
 	}
 	query := sqlListTurnsAsc
-	if q.Order == ports.OrderDesc {
+	if desc {
 		query = sqlListTurnsDesc
-		if !hasCursor {
-			after = 1 << 30
-		}
 	}
 	limit := ports.PageLimit(q.Page.Limit)
 	ctx, cancel := ts.db.op(ctx)
@@ -182,19 +160,8 @@ func (ts *Turns) ListTurns(ctx context.Context, tenantID, sessionID string, q po
 		return ports.Page[domain.Turn]{}, fail(err, "list turns")
 	}
 	defer rows.Close()
-	page := ports.Page[domain.Turn]{Items: []domain.Turn{}}
-	for rows.Next() {
-		if len(page.Items) == limit {
-			page.NextCursor = sqlkit.NumberCursor(page.Items[limit-1].TurnNumber)
-			break
-		}
-		t, err := scanTurn(rows)
-		if err != nil {
-			return ports.Page[domain.Turn]{}, fail(err, "list turns")
-		}
-		page.Items = append(page.Items, t)
-	}
-	return page, fail(rows.Err(), "list turns")
+	page, err := sqlkit.ReadPage(rows, limit, sqlkit.TurnItem)
+	return page, fail(err, "list turns")
 }
 
 // RecentHistory implements ports.TurnStore: one indexed read of the
