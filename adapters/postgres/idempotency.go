@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"time"
 
@@ -35,8 +34,6 @@ var _ ports.IdempotencyStore = (*IdempotencyKeys)(nil)
 // NewIdempotencyKeys returns the idempotency store of db.
 func NewIdempotencyKeys(db *DB) *IdempotencyKeys { return &IdempotencyKeys{db: db} }
 
-const idemColumns = `tenant_id, key, fingerprint, owner, request, turn_id, done, status, header, body, held_ns, expires_ns`
-
 const (
 	// $1 tenant, $2 key, $3 fingerprint, $4 owner, $5 expires_ns, $6 now,
 	// $7 request, $8 turn, $9 held_ns.
@@ -47,7 +44,7 @@ ON CONFLICT (tenant_id, key) DO UPDATE
 	SET fingerprint = EXCLUDED.fingerprint, owner = EXCLUDED.owner, done = false, status = 0, header = NULL, body = NULL,
 		expires_ns = EXCLUDED.expires_ns, request = EXCLUDED.request, turn_id = EXCLUDED.turn_id, held_ns = EXCLUDED.held_ns
 	WHERE k.expires_ns <= $6
-RETURNING ` + idemColumns
+RETURNING ` + sqlkit.IdempotencyColumns
 	// $1 tenant, $2 key, $3 owner, $4 now, $5 held_ns.
 	sqlRenewKey = `-- renew idempotency claim
 UPDATE idempotency_keys SET held_ns = $5, expires_ns = GREATEST(expires_ns, $5)
@@ -56,9 +53,9 @@ WHERE tenant_id = $1 AND key = $2 AND owner = $3 AND NOT done AND expires_ns > $
 	sqlTakeOverKey = `-- take over idempotency key
 UPDATE idempotency_keys SET owner = $5, turn_id = $6, held_ns = $7, expires_ns = $8
 WHERE tenant_id = $1 AND key = $2 AND owner = $3 AND NOT done AND expires_ns > $4 AND held_ns <= $4
-RETURNING ` + idemColumns
+RETURNING ` + sqlkit.IdempotencyColumns
 	sqlGetKey = `-- get idempotency key
-SELECT ` + idemColumns + ` FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 AND expires_ns > $3`
+SELECT ` + sqlkit.IdempotencyColumns + ` FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 AND expires_ns > $3`
 	// $1 tenant, $2 key, $3 owner, $4 now, $5 status, $6 header, $7 body, $8 expires_ns.
 	sqlCompleteKey = `-- complete idempotency key
 UPDATE idempotency_keys SET done = true, status = $5, header = $6, body = $7, expires_ns = $8
@@ -67,31 +64,14 @@ WHERE tenant_id = $1 AND key = $2 AND owner = $3 AND NOT done AND expires_ns > $
 DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 AND owner = $3 AND NOT done AND expires_ns > $4`
 )
 
-func scanRecord(row pgx.Row) (*ports.IdempotencyRecord, error) {
-	var r ports.IdempotencyRecord
-	var header *string
-	var held, expires int64
-	if err := row.Scan(&r.TenantID, &r.Key, &r.Fingerprint, &r.Owner, &r.Request, &r.TurnID, &r.Done, &r.Status, &header, &r.Body,
-		&held, &expires); err != nil {
-		return nil, err
-	}
-	r.HeldUntil, r.ExpiresAt = time.Unix(0, held), time.Unix(0, expires)
-	if header != nil {
-		if err := json.Unmarshal([]byte(*header), &r.Header); err != nil {
-			return nil, domain.WrapError(domain.CodeInternal, err, "a stored idempotency record cannot be read")
-		}
-	}
-	return &r, nil
-}
-
 // claimRounds bounds the rounds of a claimer whose key keeps changing
 // (released or expired between its write and its read).
 const claimRounds = 20
 
 // ClaimIdempotencyKey implements ports.IdempotencyStore.
 func (k *IdempotencyKeys) ClaimIdempotencyKey(ctx context.Context, rec ports.IdempotencyRecord) (*ports.IdempotencyRecord, bool, error) {
-	if rec.Key == "" || rec.Owner == "" {
-		return nil, false, domain.InvalidFields(domain.FieldError{Field: "idempotency_key", Message: "a key and an owner are required"})
+	if err := sqlkit.CheckClaim(rec); err != nil {
+		return nil, false, err
 	}
 	ctx, cancel := k.db.op(ctx)
 	defer cancel()
@@ -99,7 +79,7 @@ func (k *IdempotencyKeys) ClaimIdempotencyKey(ctx context.Context, rec ports.Ide
 		now := k.db.clock.Now().UnixNano()
 		var cur *ports.IdempotencyRecord
 		err := retry(ctx, func() (err error) {
-			cur, err = scanRecord(k.db.pool.QueryRow(ctx, sqlClaimKey, rec.TenantID, rec.Key, rec.Fingerprint, rec.Owner,
+			cur, err = sqlkit.ScanIdempotency(k.db.pool.QueryRow(ctx, sqlClaimKey, rec.TenantID, rec.Key, rec.Fingerprint, rec.Owner,
 				rec.ExpiresAt.UnixNano(), now, rec.Request, rec.TurnID, rec.HeldUntil.UnixNano()))
 			return err
 		})
@@ -113,7 +93,7 @@ func (k *IdempotencyKeys) ClaimIdempotencyKey(ctx context.Context, rec ports.Ide
 		// stored record says which. A claim of this owner that landed is
 		// this caller's.
 		lost := err
-		cur, err = scanRecord(k.db.pool.QueryRow(ctx, sqlGetKey, rec.TenantID, rec.Key, now))
+		cur, err = sqlkit.ScanIdempotency(k.db.pool.QueryRow(ctx, sqlGetKey, rec.TenantID, rec.Key, now))
 		switch {
 		case errors.Is(err, pgx.ErrNoRows) && lost != nil && !errors.Is(lost, pgx.ErrNoRows):
 			return nil, false, fail(lost, "claim idempotency key")
@@ -153,15 +133,15 @@ func (k *IdempotencyKeys) RenewIdempotencyClaim(ctx context.Context, tenantID, k
 // which the row lock serializes among takers; when it changes nothing, or
 // its answer was lost, the record in force says who holds the key.
 func (k *IdempotencyKeys) TakeOverIdempotencyKey(ctx context.Context, rec ports.IdempotencyRecord, from string) (*ports.IdempotencyRecord, bool, error) {
-	if rec.Key == "" || rec.Owner == "" || from == "" {
-		return nil, false, domain.InvalidFields(domain.FieldError{Field: "idempotency_key", Message: "a key and both owners are required"})
+	if err := sqlkit.CheckTakeOver(rec, from); err != nil {
+		return nil, false, err
 	}
 	ctx, cancel := k.db.op(ctx)
 	defer cancel()
 	now := k.db.clock.Now().UnixNano()
 	var cur *ports.IdempotencyRecord
 	err := retry(ctx, func() (err error) {
-		cur, err = scanRecord(k.db.pool.QueryRow(ctx, sqlTakeOverKey, rec.TenantID, rec.Key, from, now, rec.Owner, rec.TurnID,
+		cur, err = sqlkit.ScanIdempotency(k.db.pool.QueryRow(ctx, sqlTakeOverKey, rec.TenantID, rec.Key, from, now, rec.Owner, rec.TurnID,
 			rec.HeldUntil.UnixNano(), rec.ExpiresAt.UnixNano()))
 		return err
 	})
@@ -173,7 +153,7 @@ func (k *IdempotencyKeys) TakeOverIdempotencyKey(ctx context.Context, rec ports.
 	}
 	// Taken by another, released, expired, or this takeover's answer was
 	// lost: the record in force says which.
-	cur, err = scanRecord(k.db.pool.QueryRow(context.WithoutCancel(ctx), sqlGetKey, rec.TenantID, rec.Key, now))
+	cur, err = sqlkit.ScanIdempotency(k.db.pool.QueryRow(context.WithoutCancel(ctx), sqlGetKey, rec.TenantID, rec.Key, now))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, false, nil
 	}
@@ -187,28 +167,21 @@ func (k *IdempotencyKeys) TakeOverIdempotencyKey(ctx context.Context, rec ports.
 // answer lost is settled by reading the key back.
 func (k *IdempotencyKeys) CompleteIdempotencyKey(ctx context.Context, tenantID, key, owner string, status int,
 	header map[string]string, body []byte, expiresAt time.Time) error {
-	var headerCol any
-	if header != nil {
-		h, err := json.Marshal(header)
-		if err != nil {
-			return domain.WrapError(domain.CodeInternal, err, "response header cannot be stored")
-		}
-		headerCol = string(h)
-	}
-	if body == nil {
-		body = []byte{}
+	headerCol, body, err := sqlkit.Completion(header, body)
+	if err != nil {
+		return err
 	}
 	ctx, cancel := k.db.op(ctx)
 	defer cancel()
 	now := k.db.clock.Now().UnixNano()
 	var affected int64
-	err := retry(ctx, func() error {
+	err = retry(ctx, func() error {
 		tag, err := k.db.pool.Exec(ctx, sqlCompleteKey, tenantID, key, owner, now, status, headerCol, body, expiresAt.UnixNano())
 		affected = tag.RowsAffected()
 		return err
 	})
 	if err != nil && transient(err) {
-		cur, readErr := scanRecord(k.db.pool.QueryRow(context.WithoutCancel(ctx), sqlGetKey, tenantID, key, now))
+		cur, readErr := sqlkit.ScanIdempotency(k.db.pool.QueryRow(context.WithoutCancel(ctx), sqlGetKey, tenantID, key, now))
 		if readErr == nil && cur.Owner == owner && cur.Done && cur.ExpiresAt.UnixNano() == expiresAt.UnixNano() {
 			return nil
 		}
@@ -238,7 +211,7 @@ func (k *IdempotencyKeys) ReleaseIdempotencyKey(ctx context.Context, tenantID, k
 func (k *IdempotencyKeys) GetIdempotencyKey(ctx context.Context, tenantID, key string) (*ports.IdempotencyRecord, error) {
 	ctx, cancel := k.db.op(ctx)
 	defer cancel()
-	cur, err := scanRecord(k.db.pool.QueryRow(ctx, sqlGetKey, tenantID, key, k.db.clock.Now().UnixNano()))
+	cur, err := sqlkit.ScanIdempotency(k.db.pool.QueryRow(ctx, sqlGetKey, tenantID, key, k.db.clock.Now().UnixNano()))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}

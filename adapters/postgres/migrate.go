@@ -4,13 +4,11 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
+
+	"focal/adapters/sqlkit"
 )
 
 // Schema migrations: migrations/NNN_name.sql, applied in order at start-up,
@@ -26,37 +24,9 @@ var migrationFiles embed.FS
 // migrationLock is the advisory lock key of the migration run.
 const migrationLock = 0x666f63616c // "focal"
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var out []migration
-	for _, e := range entries {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil {
-			return nil, fmt.Errorf("migration %s: the name must start with its number", e.Name())
-		}
-		body, err := migrationFiles.ReadFile("migrations/" + e.Name())
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: v, name: e.Name(), sql: string(body)})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	return out, nil
-}
-
 // migrate applies the migrations this database lacks.
 func (db *DB) migrate(ctx context.Context) error {
-	all, err := migrations()
+	all, err := sqlkit.Migrations(migrationFiles)
 	if err != nil {
 		return err
 	}
@@ -76,33 +46,26 @@ func (db *DB) migrate(ctx context.Context) error {
 	if err != nil {
 		return fail(err, "create schema_migrations")
 	}
-	applied := map[int]bool{}
 	rows, err := conn.Query(ctx, `SELECT version FROM schema_migrations`)
 	if err != nil {
 		return fail(err, "read schema_migrations")
 	}
-	versions, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	applied, err := pgx.CollectRows(rows, pgx.RowTo[int])
 	if err != nil {
 		return fail(err, "read schema_migrations")
 	}
-	for _, v := range versions {
-		applied[v] = true
-	}
-	for _, m := range all {
-		if applied[m.version] {
-			continue
-		}
+	for _, m := range sqlkit.Pending(all, applied) {
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
 				return err
 			}
-			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name)
+			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name)
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("postgres store: migration %s: %w", m.name, err)
+			return fmt.Errorf("postgres store: migration %s: %w", m.Name, err)
 		}
-		db.log.Info("schema migrated", zap.String("migration", m.name))
+		db.log.Info("schema migrated", zap.String("migration", m.Name))
 	}
 	return nil
 }

@@ -98,7 +98,7 @@ func TestConcurrentStartsMigrateOnce(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = dbs[i].Close(context.Background()) })
 	}
-	want, err := migrations()
+	want, err := sqlkit.Migrations(migrationFiles)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -33,8 +32,6 @@ var (
 // NewTenants returns the tenant stores of db.
 func NewTenants(db *DB) *Tenants { return &Tenants{db: db} }
 
-const keyColumns = `tenant_id, provider, key_id, nonce, ciphertext, hint, base_url, models, set_ns, revision`
-
 // keyPlace orders every tenant's keys byte-wise, as their cursors compare.
 const keyPlace = `(tenant_id || '/' || provider) COLLATE "C"`
 
@@ -42,16 +39,16 @@ const (
 	sqlLockKey = `-- lock tenant key
 SELECT pg_advisory_xact_lock(hashtextextended('tenant_model_keys/' || $1 || '/' || $2, 0))`
 	sqlPutKey = `-- put tenant key
-INSERT INTO tenant_model_keys (` + keyColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, nextval('tenant_key_revisions'))
+INSERT INTO tenant_model_keys (` + sqlkit.KeyColumns + `) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, nextval('tenant_key_revisions'))
 ON CONFLICT (tenant_id, provider) DO UPDATE SET key_id = EXCLUDED.key_id, nonce = EXCLUDED.nonce, ciphertext = EXCLUDED.ciphertext,
 	hint = EXCLUDED.hint, base_url = EXCLUDED.base_url, models = EXCLUDED.models, set_ns = EXCLUDED.set_ns, revision = EXCLUDED.revision
 RETURNING revision`
 	sqlTenantKeys = `-- tenant keys
-SELECT ` + keyColumns + ` FROM tenant_model_keys WHERE tenant_id = $1 ORDER BY provider COLLATE "C"`
+SELECT ` + sqlkit.KeyColumns + ` FROM tenant_model_keys WHERE tenant_id = $1 ORDER BY provider COLLATE "C"`
 	sqlDeleteKey = `-- delete tenant key
 DELETE FROM tenant_model_keys WHERE tenant_id = $1 AND provider = $2`
 	sqlAllKeys = `-- all tenant keys
-SELECT ` + keyColumns + ` FROM tenant_model_keys WHERE ` + keyPlace + ` > $1 ORDER BY ` + keyPlace + ` LIMIT $2`
+SELECT ` + sqlkit.KeyColumns + ` FROM tenant_model_keys WHERE ` + keyPlace + ` > $1 ORDER BY ` + keyPlace + ` LIMIT $2`
 	sqlResealKey = `-- reseal tenant key
 UPDATE tenant_model_keys SET key_id = $4, nonce = $5, ciphertext = $6, revision = nextval('tenant_key_revisions')
 WHERE tenant_id = $1 AND provider = $2 AND revision = $3`
@@ -83,20 +80,6 @@ SELECT coalesce(sum(prompt), 0)::bigint, coalesce(sum(completion), 0)::bigint, c
 FROM tenant_usage WHERE tenant_id = $1 AND month = $2`
 )
 
-func scanKey(row pgx.CollectableRow) (ports.TenantModelKey, error) {
-	var k ports.TenantModelKey
-	var models string
-	var setNS int64
-	err := row.Scan(&k.TenantID, &k.Provider, &k.Secret.KeyID, &k.Secret.Nonce, &k.Secret.Ciphertext, &k.Hint, &k.BaseURL,
-		&models, &setNS, &k.Revision)
-	if err != nil {
-		return k, err
-	}
-	k.SetAt = time.Unix(0, setNS).UTC()
-	k.Models, err = sqlkit.DecodeModels(models)
-	return k, err
-}
-
 // keyWrite runs fn in a transaction holding the lock of the tenant's key
 // of provider.
 func (s *Tenants) keyWrite(ctx context.Context, what, tenantID, provider string, fn func(tx pgx.Tx) error) error {
@@ -121,17 +104,10 @@ func (s *Tenants) PutTenantModelKey(ctx context.Context, rec ports.TenantModelKe
 	}
 	var revision int64
 	err = s.keyWrite(ctx, "put tenant model key", rec.TenantID, rec.Provider, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, sqlPutKey, rec.TenantID, rec.Provider, rec.Secret.KeyID, nonNil(rec.Secret.Nonce),
-			nonNil(rec.Secret.Ciphertext), rec.Hint, rec.BaseURL, models, rec.SetAt.UnixNano()).Scan(&revision)
+		return tx.QueryRow(ctx, sqlPutKey, rec.TenantID, rec.Provider, rec.Secret.KeyID, sqlkit.NotNull(rec.Secret.Nonce),
+			sqlkit.NotNull(rec.Secret.Ciphertext), rec.Hint, rec.BaseURL, models, rec.SetAt.UnixNano()).Scan(&revision)
 	})
 	return revision, err
-}
-
-func nonNil(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
 }
 
 // TenantModelKeys implements ports.TenantModelKeyStore.
@@ -146,14 +122,9 @@ func (s *Tenants) readKeys(ctx context.Context, query string, args ...any) ([]po
 	if err != nil {
 		return nil, fail(err, "read tenant model keys")
 	}
-	keys, err := pgx.CollectRows(rows, scanKey)
-	if err != nil {
-		return nil, fail(err, "read tenant model keys")
-	}
-	if keys == nil {
-		keys = []ports.TenantModelKey{}
-	}
-	return keys, nil
+	defer rows.Close()
+	keys, err := sqlkit.Collect(rows, sqlkit.ScanKey)
+	return keys, fail(err, "read tenant model keys")
 }
 
 // DeleteTenantModelKey implements ports.TenantModelKeyStore.
@@ -184,8 +155,8 @@ func (s *Tenants) ListAllTenantModelKeys(ctx context.Context, page ports.PageReq
 // ResealTenantModelKey implements ports.TenantModelKeyStore.
 func (s *Tenants) ResealTenantModelKey(ctx context.Context, rec ports.TenantModelKey) error {
 	return s.keyWrite(ctx, "reseal tenant model key", rec.TenantID, rec.Provider, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, sqlResealKey, rec.TenantID, rec.Provider, rec.Revision, rec.Secret.KeyID, nonNil(rec.Secret.Nonce),
-			nonNil(rec.Secret.Ciphertext))
+		tag, err := tx.Exec(ctx, sqlResealKey, rec.TenantID, rec.Provider, rec.Revision, rec.Secret.KeyID, sqlkit.NotNull(rec.Secret.Nonce),
+			sqlkit.NotNull(rec.Secret.Ciphertext))
 		if err != nil || tag.RowsAffected() == 1 {
 			return err
 		}
@@ -224,17 +195,14 @@ func (s *Tenants) SetTenantBudget(ctx context.Context, b ports.TenantBudget) err
 func (s *Tenants) TenantBudget(ctx context.Context, tenantID string) (*ports.TenantBudget, error) {
 	ctx, cancel := s.db.op(ctx)
 	defer cancel()
-	var b ports.TenantBudget
-	var setNS int64
-	err := s.db.pool.QueryRow(ctx, sqlGetBudget, tenantID).Scan(&b.TenantID, &b.MonthlyTokens, &b.Month, &b.SpentBefore, &setNS)
+	b, err := sqlkit.ScanBudget(s.db.pool.QueryRow(ctx, sqlGetBudget, tenantID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, sqlkit.NoBudget()
 	}
 	if err != nil {
 		return nil, fail(err, "read tenant budget")
 	}
-	b.SetAt = time.Unix(0, setNS).UTC()
-	return &b, nil
+	return b, nil
 }
 
 // DeleteTenantBudget implements ports.BudgetStore.

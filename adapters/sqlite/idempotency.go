@@ -3,12 +3,10 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"time"
 
 	"focal/adapters/sqlkit"
-	"focal/domain"
 	"focal/ports"
 )
 
@@ -26,10 +24,8 @@ var _ ports.IdempotencyStore = (*IdempotencyKeys)(nil)
 // NewIdempotencyKeys returns the idempotency store of db.
 func NewIdempotencyKeys(db *DB) *IdempotencyKeys { return &IdempotencyKeys{db: db} }
 
-const idemColumns = `tenant_id, key, fingerprint, owner, request, turn_id, done, status, header, body, held_ns, expires_ns`
-
 const (
-	sqlGetKey = `SELECT ` + idemColumns + ` FROM idempotency_keys WHERE tenant_id = ? AND key = ? AND expires_ns > ?`
+	sqlGetKey = `SELECT ` + sqlkit.IdempotencyColumns + ` FROM idempotency_keys WHERE tenant_id = ? AND key = ? AND expires_ns > ?`
 	// Replaces an expired record, if any.
 	sqlClaimKey = `INSERT OR REPLACE INTO idempotency_keys (tenant_id, key, fingerprint, owner, request, turn_id, held_ns, expires_ns)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
@@ -44,34 +40,16 @@ WHERE tenant_id = ? AND key = ? AND owner = ? AND NOT done AND expires_ns > ?`
 	sqlReleaseKey = `DELETE FROM idempotency_keys WHERE tenant_id = ? AND key = ? AND owner = ? AND NOT done AND expires_ns > ?`
 )
 
-func scanRecord(row sqlkit.Row) (*ports.IdempotencyRecord, error) {
-	var r ports.IdempotencyRecord
-	var header sql.NullString
-	var expires int64
-	var held int64
-	if err := row.Scan(&r.TenantID, &r.Key, &r.Fingerprint, &r.Owner, &r.Request, &r.TurnID, &r.Done, &r.Status, &header, &r.Body,
-		&held, &expires); err != nil {
-		return nil, err
-	}
-	r.HeldUntil, r.ExpiresAt = time.Unix(0, held), time.Unix(0, expires)
-	if header.Valid {
-		if err := json.Unmarshal([]byte(header.String), &r.Header); err != nil {
-			return nil, domain.WrapError(domain.CodeInternal, err, "a stored idempotency record cannot be read")
-		}
-	}
-	return &r, nil
-}
-
 // ClaimIdempotencyKey implements ports.IdempotencyStore.
 func (k *IdempotencyKeys) ClaimIdempotencyKey(ctx context.Context, rec ports.IdempotencyRecord) (*ports.IdempotencyRecord, bool, error) {
-	if rec.Key == "" || rec.Owner == "" {
-		return nil, false, domain.InvalidFields(domain.FieldError{Field: "idempotency_key", Message: "a key and an owner are required"})
+	if err := sqlkit.CheckClaim(rec); err != nil {
+		return nil, false, err
 	}
 	var cur *ports.IdempotencyRecord
 	claimed := false
 	err := k.db.write(ctx, "claim idempotency key", func(tx *sql.Tx) error {
 		var err error
-		cur, err = scanRecord(tx.QueryRowContext(ctx, sqlGetKey, rec.TenantID, rec.Key, k.db.clock.Now().UnixNano()))
+		cur, err = sqlkit.ScanIdempotency(tx.QueryRowContext(ctx, sqlGetKey, rec.TenantID, rec.Key, k.db.clock.Now().UnixNano()))
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
@@ -104,8 +82,8 @@ func (k *IdempotencyKeys) RenewIdempotencyClaim(ctx context.Context, tenantID, k
 // transaction updates the claim of from where its hold has passed, and
 // reads the record in force.
 func (k *IdempotencyKeys) TakeOverIdempotencyKey(ctx context.Context, rec ports.IdempotencyRecord, from string) (*ports.IdempotencyRecord, bool, error) {
-	if rec.Key == "" || rec.Owner == "" || from == "" {
-		return nil, false, domain.InvalidFields(domain.FieldError{Field: "idempotency_key", Message: "a key and both owners are required"})
+	if err := sqlkit.CheckTakeOver(rec, from); err != nil {
+		return nil, false, err
 	}
 	var cur *ports.IdempotencyRecord
 	var took bool
@@ -121,7 +99,7 @@ func (k *IdempotencyKeys) TakeOverIdempotencyKey(ctx context.Context, rec ports.
 			return err
 		}
 		took = n == 1
-		cur, err = scanRecord(tx.QueryRowContext(ctx, sqlGetKey, rec.TenantID, rec.Key, now))
+		cur, err = sqlkit.ScanIdempotency(tx.QueryRowContext(ctx, sqlGetKey, rec.TenantID, rec.Key, now))
 		if errors.Is(err, sql.ErrNoRows) {
 			cur, err = nil, nil
 		}
@@ -148,16 +126,9 @@ func affectedOne(res sql.Result, err error, key string) error {
 // CompleteIdempotencyKey implements ports.IdempotencyStore.
 func (k *IdempotencyKeys) CompleteIdempotencyKey(ctx context.Context, tenantID, key, owner string, status int,
 	header map[string]string, body []byte, expiresAt time.Time) error {
-	var headerCol any
-	if header != nil {
-		h, err := json.Marshal(header)
-		if err != nil {
-			return domain.WrapError(domain.CodeInternal, err, "response header cannot be stored")
-		}
-		headerCol = string(h)
-	}
-	if body == nil {
-		body = []byte{}
+	headerCol, body, err := sqlkit.Completion(header, body)
+	if err != nil {
+		return err
 	}
 	return k.db.write(ctx, "complete idempotency key", func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, sqlCompleteKey, status, headerCol, body, expiresAt.UnixNano(), tenantID, key, owner,
@@ -178,7 +149,7 @@ func (k *IdempotencyKeys) ReleaseIdempotencyKey(ctx context.Context, tenantID, k
 func (k *IdempotencyKeys) GetIdempotencyKey(ctx context.Context, tenantID, key string) (*ports.IdempotencyRecord, error) {
 	ctx, cancel := k.db.op(ctx)
 	defer cancel()
-	cur, err := scanRecord(k.db.readers.QueryRowContext(ctx, sqlGetKey, tenantID, key, k.db.clock.Now().UnixNano()))
+	cur, err := sqlkit.ScanIdempotency(k.db.readers.QueryRowContext(ctx, sqlGetKey, tenantID, key, k.db.clock.Now().UnixNano()))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

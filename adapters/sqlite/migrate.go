@@ -5,12 +5,10 @@ import (
 	"database/sql"
 	"embed"
 	"fmt"
-	"io/fs"
-	"sort"
-	"strconv"
-	"strings"
 
 	"go.uber.org/zap"
+
+	"focal/adapters/sqlkit"
 )
 
 // Schema migrations: migrations/NNN_name.sql, applied in order at start-up
@@ -24,36 +22,8 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var out []migration
-	for _, e := range entries {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil {
-			return nil, fmt.Errorf("migration %s: the name must start with its number", e.Name())
-		}
-		body, err := migrationFiles.ReadFile("migrations/" + e.Name())
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: v, name: e.Name(), sql: string(body)})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	return out, nil
-}
-
 func (db *DB) migrate(ctx context.Context) error {
-	all, err := migrations()
+	all, err := sqlkit.Migrations(migrationFiles)
 	if err != nil {
 		return err
 	}
@@ -63,34 +33,26 @@ func (db *DB) migrate(ctx context.Context) error {
 			version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ns INTEGER NOT NULL)`); err != nil {
 			return err
 		}
-		applied := map[int]bool{}
 		rows, err := tx.QueryContext(ctx, `SELECT version FROM schema_migrations`)
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var v int
-			if err := rows.Scan(&v); err != nil {
-				rows.Close()
-				return err
-			}
-			applied[v] = true
-		}
+		applied, err := sqlkit.Collect(rows, sqlkit.ScanInt)
 		rows.Close()
-		for _, m := range all {
-			if applied[m.version] {
-				continue
-			}
-			if _, err := tx.ExecContext(ctx, m.sql); err != nil {
-				return fmt.Errorf("migration %s: %w", m.name, err)
+		if err != nil {
+			return err
+		}
+		for _, m := range sqlkit.Pending(all, applied) {
+			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+				return fmt.Errorf("migration %s: %w", m.Name, err)
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_ns) VALUES (?, ?, ?)`,
-				m.version, m.name, db.clock.Now().UnixNano()); err != nil {
+				m.Version, m.Name, db.clock.Now().UnixNano()); err != nil {
 				return err
 			}
-			done = append(done, m.name)
+			done = append(done, m.Name)
 		}
-		return rows.Err()
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite store: %w", err)

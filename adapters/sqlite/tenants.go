@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"time"
 
 	"focal/adapters/sqlkit"
 	"focal/ports"
@@ -28,14 +27,12 @@ var (
 // NewTenants returns the tenant stores of db.
 func NewTenants(db *DB) *Tenants { return &Tenants{db: db} }
 
-const keyColumns = `tenant_id, provider, key_id, nonce, ciphertext, hint, base_url, models, set_ns, revision`
-
 const (
 	sqlNextRevision = `UPDATE tenant_key_revisions SET last = last + 1 RETURNING last`
-	sqlPutKey       = `INSERT OR REPLACE INTO tenant_model_keys (` + keyColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	sqlTenantKeys   = `SELECT ` + keyColumns + ` FROM tenant_model_keys WHERE tenant_id = ? ORDER BY provider`
+	sqlPutKey       = `INSERT OR REPLACE INTO tenant_model_keys (` + sqlkit.KeyColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlTenantKeys   = `SELECT ` + sqlkit.KeyColumns + ` FROM tenant_model_keys WHERE tenant_id = ? ORDER BY provider`
 	sqlDeleteKey    = `DELETE FROM tenant_model_keys WHERE tenant_id = ? AND provider = ?`
-	sqlAllKeys      = `SELECT ` + keyColumns + ` FROM tenant_model_keys WHERE tenant_id || '/' || provider > ?
+	sqlAllKeys      = `SELECT ` + sqlkit.KeyColumns + ` FROM tenant_model_keys WHERE tenant_id || '/' || provider > ?
 ORDER BY tenant_id || '/' || provider LIMIT ?`
 	sqlKeyRevision = `SELECT revision FROM tenant_model_keys WHERE tenant_id = ? AND provider = ?`
 	sqlResealKey   = `UPDATE tenant_model_keys SET key_id = ?, nonce = ?, ciphertext = ?, revision = ? WHERE tenant_id = ? AND provider = ?`
@@ -54,20 +51,6 @@ VALUES (?, ?, ?, ?, ?, ?, ?)`
 FROM tenant_usage WHERE tenant_id = ? AND month = ?`
 )
 
-func scanKey(row sqlkit.Row) (ports.TenantModelKey, error) {
-	var k ports.TenantModelKey
-	var models string
-	var setNS int64
-	err := row.Scan(&k.TenantID, &k.Provider, &k.Secret.KeyID, &k.Secret.Nonce, &k.Secret.Ciphertext, &k.Hint, &k.BaseURL,
-		&models, &setNS, &k.Revision)
-	if err != nil {
-		return k, err
-	}
-	k.SetAt = time.Unix(0, setNS).UTC()
-	k.Models, err = sqlkit.DecodeModels(models)
-	return k, err
-}
-
 // PutTenantModelKey implements ports.TenantModelKeyStore.
 func (s *Tenants) PutTenantModelKey(ctx context.Context, rec ports.TenantModelKey) (int64, error) {
 	models, err := sqlkit.EncodeModels(rec.Models)
@@ -79,30 +62,16 @@ func (s *Tenants) PutTenantModelKey(ctx context.Context, rec ports.TenantModelKe
 		if err := tx.QueryRowContext(ctx, sqlNextRevision).Scan(&revision); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, sqlPutKey, rec.TenantID, rec.Provider, rec.Secret.KeyID, nonNil(rec.Secret.Nonce),
-			nonNil(rec.Secret.Ciphertext), rec.Hint, rec.BaseURL, models, rec.SetAt.UnixNano(), revision)
+		_, err := tx.ExecContext(ctx, sqlPutKey, rec.TenantID, rec.Provider, rec.Secret.KeyID, sqlkit.NotNull(rec.Secret.Nonce),
+			sqlkit.NotNull(rec.Secret.Ciphertext), rec.Hint, rec.BaseURL, models, rec.SetAt.UnixNano(), revision)
 		return err
 	})
 	return revision, err
 }
 
-func nonNil(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
-}
-
 // TenantModelKeys implements ports.TenantModelKeyStore.
 func (s *Tenants) TenantModelKeys(ctx context.Context, tenantID string) ([]ports.TenantModelKey, error) {
-	keys, err := s.readKeys(ctx, sqlTenantKeys, tenantID)
-	if err != nil {
-		return nil, err
-	}
-	if keys == nil {
-		keys = []ports.TenantModelKey{}
-	}
-	return keys, nil
+	return s.readKeys(ctx, sqlTenantKeys, tenantID)
 }
 
 func (s *Tenants) readKeys(ctx context.Context, query string, args ...any) ([]ports.TenantModelKey, error) {
@@ -113,15 +82,8 @@ func (s *Tenants) readKeys(ctx context.Context, query string, args ...any) ([]po
 		return nil, fail(err, "read tenant model keys")
 	}
 	defer rows.Close()
-	var out []ports.TenantModelKey
-	for rows.Next() {
-		k, err := scanKey(rows)
-		if err != nil {
-			return nil, fail(err, "read tenant model keys")
-		}
-		out = append(out, k)
-	}
-	return out, fail(rows.Err(), "read tenant model keys")
+	keys, err := sqlkit.Collect(rows, sqlkit.ScanKey)
+	return keys, fail(err, "read tenant model keys")
 }
 
 // DeleteTenantModelKey implements ports.TenantModelKeyStore.
@@ -174,7 +136,7 @@ func (s *Tenants) ResealTenantModelKey(ctx context.Context, rec ports.TenantMode
 		if err := tx.QueryRowContext(ctx, sqlNextRevision).Scan(&next); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, sqlResealKey, rec.Secret.KeyID, nonNil(rec.Secret.Nonce), nonNil(rec.Secret.Ciphertext), next,
+		_, err = tx.ExecContext(ctx, sqlResealKey, rec.Secret.KeyID, sqlkit.NotNull(rec.Secret.Nonce), sqlkit.NotNull(rec.Secret.Ciphertext), next,
 			rec.TenantID, rec.Provider)
 		return err
 	})
@@ -192,17 +154,14 @@ func (s *Tenants) SetTenantBudget(ctx context.Context, b ports.TenantBudget) err
 func (s *Tenants) TenantBudget(ctx context.Context, tenantID string) (*ports.TenantBudget, error) {
 	ctx, cancel := s.db.op(ctx)
 	defer cancel()
-	var b ports.TenantBudget
-	var setNS int64
-	err := s.db.readers.QueryRowContext(ctx, sqlGetBudget, tenantID).Scan(&b.TenantID, &b.MonthlyTokens, &b.Month, &b.SpentBefore, &setNS)
+	b, err := sqlkit.ScanBudget(s.db.readers.QueryRowContext(ctx, sqlGetBudget, tenantID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, sqlkit.NoBudget()
 	}
 	if err != nil {
 		return nil, fail(err, "read tenant budget")
 	}
-	b.SetAt = time.Unix(0, setNS).UTC()
-	return &b, nil
+	return b, nil
 }
 
 // DeleteTenantBudget implements ports.BudgetStore.
