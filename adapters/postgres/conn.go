@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -30,8 +29,7 @@ type DB struct {
 	waiters *sqlkit.Queue
 	spent   sqlkit.Spent
 
-	sweepStop chan struct{}
-	sweepDone sync.WaitGroup
+	sweeper sqlkit.Sweeper
 }
 
 // Open validates cfg and prepares the pool. It does no I/O: Start connects.
@@ -92,8 +90,7 @@ func (db *DB) Start(ctx context.Context) error {
 		pool.Close()
 		return err
 	}
-	db.sweepStop = make(chan struct{})
-	db.sweepDone.Go(db.sweepLoop)
+	db.sweeper.Start(db.sweep)
 	return nil
 }
 
@@ -115,11 +112,7 @@ func (db *DB) Close(context.Context) error {
 	if db.pool == nil {
 		return nil
 	}
-	if db.sweepStop != nil {
-		close(db.sweepStop)
-		db.sweepDone.Wait()
-		db.sweepStop = nil
-	}
+	db.sweeper.Stop()
 	db.pool.Close()
 	return nil
 }
@@ -202,23 +195,7 @@ func statementName(sql string) string {
 	return strings.ToLower(strings.Join(words[:min(2, len(words))], " "))
 }
 
-// sweepEvery is how often expired idempotency records and rate windows
-// are deleted; reads check expiry themselves.
-const sweepEvery = time.Minute
-
-func (db *DB) sweepLoop() {
-	t := time.NewTicker(sweepEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-db.sweepStop:
-			return
-		case <-t.C:
-			db.sweep()
-		}
-	}
-}
-
+// sweep deletes expired idempotency records and rate windows.
 func (db *DB) sweep() {
 	ctx, cancel := db.op(context.Background())
 	defer cancel()

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 
 	"github.com/jackc/pgx/v5"
@@ -57,12 +56,7 @@ func (ps *Policies) GetPolicy(ctx context.Context, tenantID, agentID string) (*d
 	if err != nil {
 		return nil, fail(err, "get policy")
 	}
-	var p domain.Policy
-	if err := json.Unmarshal([]byte(*body), &p); err != nil {
-		return nil, domain.WrapError(domain.CodeInternal, err, "a stored policy cannot be read")
-	}
-	p.Agent.TenantID = tenantID
-	return &p, nil
+	return sqlkit.DecodePolicy(tenantID, *body)
 }
 
 // AgentVersion implements ports.PolicyStore.
@@ -90,31 +84,22 @@ func (ps *Policies) storedVersion(ctx context.Context, tenantID, agentID string)
 // gap is refused and a create learns its number, then the next version is
 // inserted once.
 func (ps *Policies) SavePolicy(ctx context.Context, tenantID string, p *domain.Policy) error {
-	if p == nil || p.Agent.ID == "" {
-		return domain.InvalidFields(domain.FieldError{Field: "agent.id", Message: "is required"})
+	if err := sqlkit.CheckPolicy(p); err != nil {
+		return err
 	}
 	current, deleted, err := ps.storedVersion(ctx, tenantID, p.Agent.ID)
 	if err != nil {
 		return err
 	}
-	version := p.Agent.Version
-	if version == 0 && (current == 0 || deleted) {
-		version = current + 1
-	}
-	if version != current+1 {
-		return sqlkit.VersionConflict(p.Agent.ID, current)
-	}
-	stored := *p
-	stored.Agent.TenantID, stored.Agent.Version = tenantID, version
-	policyJSON, err := json.Marshal(&stored)
+	version, err := sqlkit.NextVersion(p, current, deleted)
 	if err != nil {
-		return domain.WrapError(domain.CodeInternal, err, "policy cannot be stored")
+		return err
 	}
-	agentJSON, err := json.Marshal(&stored.Agent)
+	agentJSON, policyJSON, err := sqlkit.EncodePolicy(tenantID, p, version)
 	if err != nil {
-		return domain.WrapError(domain.CodeInternal, err, "policy cannot be stored")
+		return err
 	}
-	if err := ps.insertVersion(ctx, tenantID, p.Agent.ID, version, false, deleted, string(agentJSON), string(policyJSON)); err != nil {
+	if err := ps.insertVersion(ctx, tenantID, p.Agent.ID, version, false, deleted, agentJSON, policyJSON); err != nil {
 		return err
 	}
 	if p.Agent.Version == 0 {
@@ -165,30 +150,9 @@ func (ps *Policies) ListAgents(ctx context.Context, tenantID string, page ports.
 	if err != nil {
 		return ports.Page[domain.Agent]{}, fail(err, "list agents")
 	}
-	type row struct {
-		id, agent string
-	}
-	listed, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
-		var x row
-		return x, r.Scan(&x.id, &x.agent)
-	})
-	if err != nil {
-		return ports.Page[domain.Agent]{}, fail(err, "list agents")
-	}
-	out := ports.Page[domain.Agent]{Items: []domain.Agent{}}
-	for i, x := range listed {
-		if i == limit {
-			out.NextCursor = ports.EncodeCursor(listed[limit-1].id)
-			break
-		}
-		var a domain.Agent
-		if err := json.Unmarshal([]byte(x.agent), &a); err != nil {
-			return ports.Page[domain.Agent]{}, domain.WrapError(domain.CodeInternal, err, "a stored agent cannot be read")
-		}
-		a.TenantID = tenantID
-		out.Items = append(out.Items, a)
-	}
-	return out, nil
+	defer rows.Close()
+	out, err := sqlkit.ReadPage(rows, limit, sqlkit.AgentItem(tenantID))
+	return out, fail(err, "list agents")
 }
 
 // DeleteAgent implements ports.PolicyStore: the deletion marker is

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"math"
 
@@ -55,18 +54,9 @@ func (ps *Policies) ListPolicyVersions(ctx context.Context, tenantID, agentID st
 	if err != nil {
 		return ports.Page[domain.Agent]{}, fail(err, "list policy versions")
 	}
-	texts, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return ports.Page[domain.Agent]{}, fail(err, "list policy versions")
-	}
-	agents := make([]domain.Agent, len(texts))
-	for i, text := range texts {
-		if err := json.Unmarshal([]byte(text), &agents[i]); err != nil {
-			return ports.Page[domain.Agent]{}, domain.WrapError(domain.CodeInternal, err, "a stored agent cannot be read")
-		}
-		agents[i].TenantID = tenantID
-	}
-	return sqlkit.PageOf(agents, limit, func(a domain.Agent) string { return sqlkit.NumberCursor(int(a.Version)) }), nil
+	defer rows.Close()
+	out, err := sqlkit.ReadPage(rows, limit, sqlkit.VersionItem(tenantID))
+	return out, fail(err, "list policy versions")
 }
 
 // GetPolicyVersion implements ports.PolicyHistory.
@@ -84,10 +74,5 @@ func (ps *Policies) GetPolicyVersion(ctx context.Context, tenantID, agentID stri
 	if err != nil {
 		return nil, fail(err, "read policy version")
 	}
-	var p domain.Policy
-	if err := json.Unmarshal([]byte(text), &p); err != nil {
-		return nil, domain.WrapError(domain.CodeInternal, err, "a stored policy cannot be read")
-	}
-	p.Agent.TenantID = tenantID
-	return &p, nil
+	return sqlkit.DecodePolicy(tenantID, text)
 }

@@ -8,8 +8,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sync"
-	"time"
 
 	"go.uber.org/zap"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -40,8 +38,7 @@ type DB struct {
 	waiters         *sqlkit.Queue
 	spent           sqlkit.Spent
 
-	sweepStop chan struct{}
-	sweepDone sync.WaitGroup
+	sweeper sqlkit.Sweeper
 }
 
 // Open validates cfg. It does no I/O: Start opens the file.
@@ -115,8 +112,7 @@ func (db *DB) Start(ctx context.Context) error {
 	readers.SetMaxOpenConns(db.cfg.Readers)
 	readers.SetMaxIdleConns(db.cfg.Readers)
 	db.readers = readers
-	db.sweepStop = make(chan struct{})
-	db.sweepDone.Go(db.sweepLoop)
+	db.sweeper.Start(db.sweep)
 	return nil
 }
 
@@ -126,11 +122,7 @@ func (db *DB) Close(context.Context) error {
 	if db.writer == nil {
 		return nil
 	}
-	if db.sweepStop != nil {
-		close(db.sweepStop)
-		db.sweepDone.Wait()
-		db.sweepStop = nil
-	}
+	db.sweeper.Stop()
 	return errors.Join(db.readers.Close(), db.writer.Close())
 }
 
@@ -165,23 +157,7 @@ func (db *DB) write(ctx context.Context, what string, fn func(tx *sql.Tx) error)
 	return fail(tx.Commit(), what)
 }
 
-// sweepEvery is how often expired idempotency records and rate windows are
-// deleted; reads check expiry themselves.
-const sweepEvery = time.Minute
-
-func (db *DB) sweepLoop() {
-	t := time.NewTicker(sweepEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-db.sweepStop:
-			return
-		case <-t.C:
-			db.sweep()
-		}
-	}
-}
-
+// sweep deletes expired idempotency records and rate windows.
 func (db *DB) sweep() {
 	now := db.clock.Now().UnixNano()
 	err := db.write(context.Background(), "sweep", func(tx *sql.Tx) error {

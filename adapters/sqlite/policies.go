@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 
 	"focal/adapters/sqlkit"
@@ -62,12 +61,7 @@ func (ps *Policies) GetPolicy(ctx context.Context, tenantID, agentID string) (*d
 	if n.version == 0 || n.deleted || !n.policy.Valid {
 		return nil, sqlkit.AgentNotFound(agentID)
 	}
-	var p domain.Policy
-	if err := json.Unmarshal([]byte(n.policy.String), &p); err != nil {
-		return nil, domain.WrapError(domain.CodeInternal, err, "a stored policy cannot be read")
-	}
-	p.Agent.TenantID = tenantID
-	return &p, nil
+	return sqlkit.DecodePolicy(tenantID, n.policy.String)
 }
 
 // AgentVersion implements ports.PolicyStore.
@@ -86,8 +80,8 @@ func (ps *Policies) AgentVersion(ctx context.Context, tenantID, agentID string) 
 
 // SavePolicy implements ports.PolicyStore.
 func (ps *Policies) SavePolicy(ctx context.Context, tenantID string, p *domain.Policy) error {
-	if p == nil || p.Agent.ID == "" {
-		return domain.InvalidFields(domain.FieldError{Field: "agent.id", Message: "is required"})
+	if err := sqlkit.CheckPolicy(p); err != nil {
+		return err
 	}
 	var version int64
 	err := ps.db.write(ctx, "save policy", func(tx *sql.Tx) error {
@@ -95,24 +89,14 @@ func (ps *Policies) SavePolicy(ctx context.Context, tenantID string, p *domain.P
 		if err != nil {
 			return err
 		}
-		version = p.Agent.Version
-		if version == 0 && (cur.version == 0 || cur.deleted) {
-			version = cur.version + 1
+		if version, err = sqlkit.NextVersion(p, cur.version, cur.deleted); err != nil {
+			return err
 		}
-		if version != cur.version+1 {
-			return sqlkit.VersionConflict(p.Agent.ID, cur.version)
-		}
-		stored := *p
-		stored.Agent.TenantID, stored.Agent.Version = tenantID, version
-		policyJSON, err := json.Marshal(&stored)
+		agentJSON, policyJSON, err := sqlkit.EncodePolicy(tenantID, p, version)
 		if err != nil {
-			return domain.WrapError(domain.CodeInternal, err, "policy cannot be stored")
+			return err
 		}
-		agentJSON, err := json.Marshal(&stored.Agent)
-		if err != nil {
-			return domain.WrapError(domain.CodeInternal, err, "policy cannot be stored")
-		}
-		return ps.insertVersion(ctx, tx, tenantID, p.Agent.ID, version, false, cur.deleted, string(agentJSON), string(policyJSON))
+		return ps.insertVersion(ctx, tx, tenantID, p.Agent.ID, version, false, cur.deleted, agentJSON, policyJSON)
 	})
 	if err == nil && p.Agent.Version == 0 {
 		p.Agent.Version = version
@@ -151,24 +135,8 @@ func (ps *Policies) ListAgents(ctx context.Context, tenantID string, page ports.
 		return ports.Page[domain.Agent]{}, fail(err, "list agents")
 	}
 	defer rows.Close()
-	out := ports.Page[domain.Agent]{Items: []domain.Agent{}}
-	for rows.Next() {
-		if len(out.Items) == limit {
-			out.NextCursor = ports.EncodeCursor(out.Items[limit-1].ID)
-			break
-		}
-		var id, agent string
-		if err := rows.Scan(&id, &agent); err != nil {
-			return ports.Page[domain.Agent]{}, fail(err, "list agents")
-		}
-		var a domain.Agent
-		if err := json.Unmarshal([]byte(agent), &a); err != nil {
-			return ports.Page[domain.Agent]{}, domain.WrapError(domain.CodeInternal, err, "a stored agent cannot be read")
-		}
-		a.TenantID = tenantID
-		out.Items = append(out.Items, a)
-	}
-	return out, fail(rows.Err(), "list agents")
+	out, err := sqlkit.ReadPage(rows, limit, sqlkit.AgentItem(tenantID))
+	return out, fail(err, "list agents")
 }
 
 // DeleteAgent implements ports.PolicyStore: the deletion marker is the

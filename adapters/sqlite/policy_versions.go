@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"math"
 
@@ -55,23 +54,8 @@ func (ps *Policies) ListPolicyVersions(ctx context.Context, tenantID, agentID st
 		return ports.Page[domain.Agent]{}, fail(err, "list policy versions")
 	}
 	defer rows.Close()
-	var agents []domain.Agent
-	for rows.Next() {
-		var text string
-		var a domain.Agent
-		if err := rows.Scan(&text); err != nil {
-			return ports.Page[domain.Agent]{}, fail(err, "list policy versions")
-		}
-		if err := json.Unmarshal([]byte(text), &a); err != nil {
-			return ports.Page[domain.Agent]{}, domain.WrapError(domain.CodeInternal, err, "a stored agent cannot be read")
-		}
-		a.TenantID = tenantID
-		agents = append(agents, a)
-	}
-	if err := rows.Err(); err != nil {
-		return ports.Page[domain.Agent]{}, fail(err, "list policy versions")
-	}
-	return sqlkit.PageOf(agents, limit, func(a domain.Agent) string { return sqlkit.NumberCursor(int(a.Version)) }), nil
+	out, err := sqlkit.ReadPage(rows, limit, sqlkit.VersionItem(tenantID))
+	return out, fail(err, "list policy versions")
 }
 
 // GetPolicyVersion implements ports.PolicyHistory.
@@ -89,10 +73,5 @@ func (ps *Policies) GetPolicyVersion(ctx context.Context, tenantID, agentID stri
 	if err != nil {
 		return nil, fail(err, "read policy version")
 	}
-	var p domain.Policy
-	if err := json.Unmarshal([]byte(text), &p); err != nil {
-		return nil, domain.WrapError(domain.CodeInternal, err, "a stored policy cannot be read")
-	}
-	p.Agent.TenantID = tenantID
-	return &p, nil
+	return sqlkit.DecodePolicy(tenantID, text)
 }
