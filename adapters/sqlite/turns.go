@@ -110,15 +110,10 @@ func (db *DB) refusedCommit(ctx context.Context, turn *domain.Turn, why string) 
 	defer cancel()
 	var own, exists bool
 	err := db.readers.QueryRowContext(ctx, sqlRefusedCommit, turn.ID, turn.TenantID, turn.SessionID, turn.TurnNumber).Scan(&own, &exists)
-	switch {
-	case err != nil:
+	if err != nil {
 		return fail(err, "commit turn")
-	case own:
-		return nil
-	case !exists:
-		return sqlkit.SessionNotFound(turn.SessionID)
 	}
-	return sqlkit.Busy("session %s: %s", turn.SessionID, why)
+	return sqlkit.RefusedCommit(turn, own, exists, why)
 }
 
 // GetTurn implements ports.TurnStore.
@@ -127,7 +122,7 @@ func (ts *Turns) GetTurn(ctx context.Context, tenantID, turnID string) (*domain.
 	defer cancel()
 	t, err := sqlkit.ScanTurn(ts.db.readers.QueryRowContext(ctx, sqlGetTurn, turnID, tenantID))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, domain.Errorf(domain.CodeTurnNotFound, "turn %s not found", turnID)
+		return nil, sqlkit.TurnNotFound(turnID)
 	}
 	if err != nil {
 		return nil, fail(err, "get turn")

@@ -120,3 +120,22 @@ func RateDecision(now, start time.Time, w time.Duration, limit, count int) ports
 	d.RetryAfter = reset.Sub(now)
 	return d
 }
+
+// TurnNotFound is TURN_NOT_FOUND for id.
+func TurnNotFound(id string) error {
+	return domain.Errorf(domain.CodeTurnNotFound, "turn %s not found", id)
+}
+
+// RefusedCommit is what a commit of turn that moved no session row means,
+// given whether the turn is stored already (own: a retry after a lost
+// answer, which succeeded) and whether its session exists:
+// SESSION_NOT_FOUND, or SESSION_BUSY saying why.
+func RefusedCommit(turn *domain.Turn, own, exists bool, why string) error {
+	switch {
+	case own:
+		return nil
+	case !exists:
+		return SessionNotFound(turn.SessionID)
+	}
+	return Busy("session %s: %s", turn.SessionID, why)
+}
