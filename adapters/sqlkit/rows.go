@@ -1,8 +1,13 @@
 // Package sqlkit holds what Focal's SQL stores (adapters/postgres and
-// adapters/sqlite) share besides SQL: how a session, a turn and a history
-// entry become column values and back, cursors, the checks every store
-// makes before it writes, and the in-process queue that serves a
-// session's lease waiters first come, first served.
+// adapters/sqlite) share besides SQL and driver calls: how sessions,
+// turns, history entries, policies, tenant keys and idempotency records
+// become column values and back (and the column lists that go with the
+// scans), pages and cursors, the checks every store makes before it
+// writes, the migration files and which are pending, the bookkeeping of a
+// held lease, the memory of rate windows seen full, the sweep loop, and
+// the in-process queue that serves a session's lease waiters first come,
+// first served. Statements, transactions, locking and error mapping stay
+// in each store.
 package sqlkit
 
 import (
