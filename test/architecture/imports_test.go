@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -202,6 +203,49 @@ func TestDocumentedImportsAreTheAllowedOnes(t *testing.T) {
 				found = found || strings.HasSuffix(mod, "/"+name)
 			}
 			require.Truef(t, found, "%s may import %s, which the page does not name", ring, mod)
+		}
+	}
+}
+
+// TestEveryAdapterIsNamedWhereTheRepoIsDescribed keeps the two places
+// that list the adapters (the architecture page's adapters row and the
+// README's layout) whole: each top-level package under adapters/ is named
+// in both.
+func TestEveryAdapterIsNamedWhereTheRepoIsDescribed(t *testing.T) {
+	entries, err := os.ReadDir("../../adapters")
+	require.NoError(t, err)
+	var adapters []string
+	for _, e := range entries {
+		if e.IsDir() {
+			adapters = append(adapters, e.Name())
+		}
+	}
+	words := func(line string) map[string]bool {
+		set := map[string]bool{}
+		for _, w := range strings.FieldsFunc(line, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z')
+		}) {
+			set[w] = true
+		}
+		return set
+	}
+	for file, prefix := range map[string]string{"docs/architecture.md": "| `adapters` |", "README.md": "adapters/ "} {
+		page, err := os.ReadFile("../../" + file)
+		require.NoError(t, err)
+		var row string
+		for line := range strings.Lines(string(page)) {
+			if strings.HasPrefix(line, prefix) {
+				row = line
+			}
+		}
+		require.NotEmpty(t, row, "%s has no line starting %q", file, prefix)
+		if file == "docs/architecture.md" {
+			cells := strings.Split(row, "|")
+			row = cells[2] // the packages, not what they may import
+		}
+		named := words(row)
+		for _, a := range adapters {
+			assert.Truef(t, named[a], "%s does not name adapters/%s", file, a)
 		}
 	}
 }
