@@ -109,3 +109,63 @@ func TestPooledRenewalsHandTheirTimerOn(t *testing.T) {
 	defer fourth.stop()
 	require.Equal(t, timers+1, c.timers.Load(), "a fired timer was handed on")
 }
+
+// within returns the next value of ch, failing the test after a minute.
+func within[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(time.Minute):
+		t.Fatalf("no %s", what)
+	}
+	var zero T
+	return zero
+}
+
+// gatedClock is a fake clock whose timer calls, once due, wait until the
+// test lets them go: a renewal timer that fired just as its renewer was
+// stopped, its call not yet begun.
+type gatedClock struct {
+	clock.Fake
+	fired chan struct{} // a due call waits at the gate
+	gate  chan struct{} // closed: the waiting calls go on
+	ran   chan struct{} // a call has returned
+}
+
+func (c *gatedClock) AfterFunc(d time.Duration, f func()) ports.Timer {
+	return c.Fake.AfterFunc(d, func() {
+		c.fired <- struct{}{}
+		<-c.gate
+		f()
+		c.ran <- struct{}{}
+	})
+}
+
+// A renewal whose timer fired before stop, but which had not begun, does
+// not renew once it runs: after stop no renewal starts, even one stop
+// could no longer keep from being called (a late lease renewal after the
+// turn released its session). Pooled or not.
+func TestNoRenewalStartsAfterStop(t *testing.T) {
+	for _, pooled := range []bool{false, true} {
+		c := &gatedClock{Fake: clock.NewFake(), fired: make(chan struct{}, 1), gate: make(chan struct{}), ran: make(chan struct{}, 1)}
+		renewed := make(chan struct{}, 1)
+		renewal := renewFunc(func() bool {
+			renewed <- struct{}{}
+			return true
+		})
+		var r renewer
+		if pooled {
+			var slots sync.Pool
+			r.startPooled(c, 5*time.Second, renewal, &slots)
+		} else {
+			r.start(c, 5*time.Second, renewal)
+		}
+		c.Advance(5 * time.Second)
+		within(t, c.fired, "due renewal")
+		r.stop() // too late to keep the call from starting
+		close(c.gate)
+		within(t, c.ran, "call's return")
+		require.Empty(t, renewed, "pooled %v: a renewal ran after stop", pooled)
+	}
+}
