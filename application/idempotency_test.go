@@ -3,6 +3,7 @@ package application
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -251,4 +252,69 @@ func TestKeyReusedWithAnotherRequest(t *testing.T) {
 	other.Fingerprint = "POST /v1/chat other body"
 	_, err = f.uc.Do(t.Context(), other, mustNotRun(t))
 	require.True(t, domain.IsCode(err, domain.CodeIdempotencyKeyReused), "%v", err)
+}
+
+// refusedRenewals are idempotency keys whose claim renewals are refused,
+// as a store refuses those of a claim taken over, and told of.
+type refusedRenewals struct {
+	ports.IdempotencyStore
+	renewed chan struct{}
+}
+
+func (k refusedRenewals) RenewIdempotencyClaim(context.Context, string, string, string, time.Time) error {
+	k.renewed <- struct{}{}
+	return domain.Errorf(domain.CodeNotFound, "the claim is another request's now")
+}
+
+// rearmCounting is a fake clock that counts its timers' re-arms.
+type rearmCounting struct {
+	clock.Fake
+	rearms atomic.Int32
+}
+
+func (c *rearmCounting) AfterFunc(d time.Duration, f func()) ports.Timer {
+	return rearmCounted{Timer: c.Fake.AfterFunc(d, f), by: c}
+}
+
+type rearmCounted struct {
+	ports.Timer
+	by *rearmCounting
+}
+
+func (t rearmCounted) Reset(d time.Duration) bool {
+	t.by.rearms.Add(1)
+	return t.Timer.Reset(d)
+}
+
+// A claim renewal refused (NOT_FOUND: the claim was taken over) is the
+// last: a request that lost its key stops holding it while it runs on.
+func TestClaimRenewalsEndWhenTheClaimWasTakenOver(t *testing.T) {
+	c := &rearmCounting{Fake: clock.NewFake()}
+	keys := refusedRenewals{IdempotencyStore: memory.New(c), renewed: make(chan struct{}, 2)}
+	uc := NewIdempotency(IdempotencyConfig{TTL: time.Hour, Wait: time.Second, Hold: testHold}, keys,
+		&committedTurns{turns: map[string]*domain.Turn{}}, c)
+	letGo := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := uc.Do(context.Background(), KeyedRequest{TenantID: "tenant", Key: "k", Fingerprint: "f"}, func(context.Context) Reply {
+			<-letGo
+			return Reply{Status: 500}
+		})
+		done <- err
+	}()
+	require.NoError(t, c.BlockUntilContext(t.Context(), 1))
+	c.Advance(testHold / 3)
+	select {
+	case <-keys.renewed:
+	case <-time.After(time.Minute):
+		t.Fatal("no claim renewal")
+	}
+	close(letGo) // the run's end waits for the renewal in progress
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(time.Minute):
+		t.Fatal("the request did not end")
+	}
+	require.Zero(t, c.rearms.Load(), "renewals went on after the claim was taken over")
 }
