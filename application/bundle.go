@@ -31,7 +31,22 @@ func ParseBundle(data []byte) (*domain.Policy, error) {
 // full. So are lists longer and mappings larger than limits let any bundle
 // hold (see checkTree). The policy is not validated; see
 // ValidatePolicyWithin.
+//
+// A body that is JSON is read without yaml.v3 (parseJSONBundle), with the
+// same results; a YAML body denser in possible nodes than
+// yamlNodesAllowed is refused before yaml.v3 builds them.
 func ParseBundleWithin(data []byte, limits domain.PolicyLimits) (*domain.Policy, error) {
+	if p, err, ok := parseJSONBundle(data, limits); ok {
+		return p, err
+	}
+	if err := checkYAMLNodes(data); err != nil {
+		return nil, err
+	}
+	return parseYAMLBundle(data, limits)
+}
+
+// parseYAMLBundle is ParseBundleWithin by way of yaml.v3's node tree.
+func parseYAMLBundle(data []byte, limits domain.PolicyLimits) (*domain.Policy, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
@@ -61,10 +76,25 @@ func ParseBundleWithin(data []byte, limits domain.PolicyLimits) (*domain.Policy,
 	var errs []domain.FieldError
 	unknownFields(doc, reflect.TypeFor[domain.Policy](), "", &errs)
 	if len(errs) > 0 {
-		return nil, domain.InvalidFields(errs...)
+		return nil, unknownFieldsError(errs[:min(len(errs), maxUnknownFields)], len(errs))
 	}
 	doc = nil // only the JSON form is needed from here on
 	return decodePolicy(asJSON)
+}
+
+// maxUnknownFields bounds the unknown fields an error lists: a 4 MiB body
+// can hold half a million, and their list would cost far more than the
+// body.
+const maxUnknownFields = 100
+
+// unknownFieldsError lists the first of all unknown fields, and how many
+// more there are.
+func unknownFieldsError(first []domain.FieldError, all int) error {
+	if all > len(first) {
+		first = append(first[:len(first):len(first)], domain.FieldError{Field: "bundle",
+			Message: fmt.Sprintf("has %d more fields that are not known bundle fields, not listed", all-len(first))})
+	}
+	return domain.InvalidFields(first...)
 }
 
 // decodePolicy decodes a bundle's JSON form into the typed policy, the
@@ -168,18 +198,30 @@ func checkNode(n *yaml.Node, limit int, named string) error {
 	case n.Anchor != "" || n.Kind == yaml.AliasNode:
 		return bundleError(fmt.Sprintf("bundle uses a YAML anchor or alias at line %d: write each value out instead", n.Line))
 	case n.Kind == yaml.MappingNode && len(n.Content)/2 > MaxBundleMappingKeys:
-		return bundleError(fmt.Sprintf("bundle has a mapping of %d keys at line %d; no bundle mapping has more than %d",
-			len(n.Content)/2, n.Line, MaxBundleMappingKeys))
+		return mappingTooLarge(len(n.Content)/2, n.Line)
 	case n.Kind != yaml.SequenceNode || len(n.Content) <= limit:
 		return nil
-	case named != "":
+	default:
+		return listTooLong(len(n.Content), n.Line, limit, named)
+	}
+}
+
+// mappingTooLarge refuses a mapping of keys keys at line.
+func mappingTooLarge(keys, line int) error {
+	return bundleError(fmt.Sprintf("bundle has a mapping of %d keys at line %d; no bundle mapping has more than %d",
+		keys, line, MaxBundleMappingKeys))
+}
+
+// listTooLong refuses a list of items items at line, over limit (named:
+// the top-level field it is, if any).
+func listTooLong(items, line, limit int, named string) error {
+	if named != "" {
 		// The validator's own refusal, with the line: clients read the field.
 		return domain.InvalidFields(domain.FieldError{Field: named, Message: fmt.Sprintf(
-			"must hold at most %d items, not %d (policy limit %s), at line %d", limit, len(n.Content), named, n.Line)})
-	default:
-		return bundleError(fmt.Sprintf("bundle has a list of %d items at line %d; no list below the top level may have more than %d (the largest per-list policy limit)",
-			len(n.Content), n.Line, limit))
+			"must hold at most %d items, not %d (policy limit %s), at line %d", limit, items, named, line)})
 	}
+	return bundleError(fmt.Sprintf("bundle has a list of %d items at line %d; no list below the top level may have more than %d (the largest per-list policy limit)",
+		items, line, limit))
 }
 
 func bundleError(msg string) error {

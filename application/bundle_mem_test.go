@@ -1,8 +1,10 @@
 package application
 
 import (
+	"bytes"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -44,6 +46,19 @@ func keys(head, open, pair, tail string, size int) []byte {
 	return []byte(b.String())
 }
 
+// keyList is an object of n keys written as pair.
+func keyList(pair string, n int) string {
+	var b strings.Builder
+	b.WriteString("{")
+	for i := range n {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, pair, i)
+	}
+	return b.String() + "}"
+}
+
 const jsonHead = `{"agent":{"id":"6ba7b810-9dad-11d1-80b4-00c04fd430c8","name":"a"},`
 
 var bundleShapes = []bundleShape{
@@ -55,13 +70,50 @@ var bundleShapes = []bundleShape{
 	}},
 	{"yaml empty rules", func(n int) []byte { return fill(bundleHead+"rules: [", "{}", ",", "]\n", n) }},
 	{"yaml many keys", func(n int) []byte { return keys(bundleHead+"rules:\n  - ", "{", "k%d: 0", "}\n", n) }},
+	{"yaml keys without values", func(n int) []byte { return fill(bundleHead+"rules:\n  - {", "a", ",", "}\n", n) }},
 	{"yaml deep nesting", func(n int) []byte { return fill(bundleHead+"rules: ", "[", "", "", n/2) }},
 	{"json flow examples", func(n int) []byte {
 		return fill(jsonHead+`"rules":[{"id":"a","condition":"c","action":"x","examples":[`, `"a"`, ",", "]}]}", n)
 	}},
 	{"json empty rules", func(n int) []byte { return fill(jsonHead+`"rules":[`, "{}", ",", "]}", n) }},
 	{"json many keys", func(n int) []byte { return keys(jsonHead+`"rules":[`, "{", `"k%d":0`, "}]}", n) }},
+	{"json unknown keys", func(n int) []byte { return fill(jsonHead+`"rules":[`, keyList(`"k%d":0`, 100), ",", "]}", n) }},
+	{"json duplicate keys", func(n int) []byte {
+		return fill(jsonHead+`"rules":[`, "{"+strings.TrimSuffix(strings.Repeat(`"a":0,`, 100), ",")+"}", ",", "]}", n)
+	}},
 	{"json deep nesting", func(n int) []byte { return fill(jsonHead+`"rules":`, "[", "", "", n/2) }},
+}
+
+// atYAMLNodeBound is shape as dense as checkYAMLNodes lets a YAML body
+// of size bytes be: as much of it as may be, after a comment filling the
+// rest. The worst YAML gets past that check.
+func atYAMLNodeBound(shape bundleShape, size int) bundleShape {
+	body := func(dense int) []byte {
+		b := shape.body(dense)
+		return append(append(append([]byte("#"), bytes.Repeat([]byte("x"), size-len(b)-2)...), '\n'), b...)
+	}
+	lo, hi := 0, size/2 // the most dense bytes found to pass, the fewest to fail
+	for hi-lo > 1 {
+		mid := (lo + hi) / 2
+		if checkYAMLNodes(body(mid)) == nil {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return bundleShape{shape.name + " at the node bound", func(int) []byte { return body(lo) }}
+}
+
+// worstBundleShapes are bundleShapes and, for those in YAML, the same at
+// the node bound.
+func worstBundleShapes(size int) []bundleShape {
+	shapes := slices.Clone(bundleShapes)
+	for _, s := range bundleShapes {
+		if strings.HasPrefix(s.name, "yaml") && !strings.Contains(s.name, "nesting") {
+			shapes = append(shapes, atYAMLNodeBound(s, size))
+		}
+	}
+	return shapes
 }
 
 // BenchmarkParseBundleShapes reports what one parse of each worst shape
@@ -70,7 +122,7 @@ var bundleShapes = []bundleShape{
 // test, so that ordinary runs do not parse gigabytes.
 func BenchmarkParseBundleShapes(b *testing.B) {
 	const size = 4 << 20
-	for _, s := range bundleShapes {
+	for _, s := range worstBundleShapes(size) {
 		body := s.body(size)
 		b.Run(s.name, func(b *testing.B) {
 			b.ReportAllocs()

@@ -110,19 +110,27 @@ func TestBundleMappingCapIsAboveEveryBundleType(t *testing.T) {
 	assert.Contains(t, seen, reflect.TypeFor[domain.AgentSettings]())
 }
 
-// maxParseAllocPerByte bounds what parsing one of bundleShapes may
-// allocate, as a multiple of its body: twice the most measured with the
-// caps (126 times, a YAML flow list of one-letter examples, nearly all of
-// it yaml.v3 building the node tree the caps are checked on). Without the
-// caps a list of empty rules allocated 1,120 times its body.
-const maxParseAllocPerByte = 250
+// What parsing one of worstBundleShapes may allocate: a JSON body
+// maxJSONAllocPerByte times its size (measured: at most 3.7, a list of
+// objects of unknown keys, 8.2 under the race detector); a YAML body maxYAMLAllocPerNode bytes for each
+// node yamlNodeBound says it may hold (measured: 236 at 512 KiB and 297 at
+// 4 MiB, a flow mapping of keys without values, two nodes a comma: its
+// list of nodes grows with it). Before the JSON path and the node bound,
+// a 4 MiB body of one-letter examples allocated 125 times its size as
+// YAML, 59 times as JSON.
+const (
+	maxJSONAllocPerByte = 10
+	maxYAMLAllocPerNode = 360
+)
 
-// TestBundleTreeCapsBoundWhatParsingAllocates parses the worst shapes of
-// BenchmarkParseBundleShapes at 512 KiB and bounds what each allocates.
-
-func TestBundleTreeCapsBoundWhatParsingAllocates(t *testing.T) {
+// TestBundleParsingAllocatesABoundedMultipleOfTheBody parses the worst
+// shapes of BenchmarkParseBundleShapes at 512 KiB and bounds what each
+// allocates; each is refused. A YAML body may hold yamlNodesAllowed nodes,
+// so no YAML body of the 4 MiB default bundle limit allocates more than 36
+// times its size.
+func TestBundleParsingAllocatesABoundedMultipleOfTheBody(t *testing.T) {
 	const size = 512 << 10
-	for _, s := range bundleShapes {
+	for _, s := range worstBundleShapes(size) {
 		body := s.body(size)
 		t.Run(s.name, func(t *testing.T) {
 			var before, after runtime.MemStats
@@ -130,15 +138,18 @@ func TestBundleTreeCapsBoundWhatParsingAllocates(t *testing.T) {
 			runtime.ReadMemStats(&before)
 			_, err := ParseBundle(body)
 			runtime.ReadMemStats(&after)
-			if !strings.Contains(s.name, "deep nesting") { // yaml.v3's own depth limit refuses that one
-				// The caps refuse the others before decoding; past them, a
-				// mapping of many keys still allocated only 105 times its
-				// body, but took 26 s over yaml.v3's duplicate-key check.
-				assert.ErrorContains(t, err, "at line")
+			assert.Equal(t, domain.CodeInvalidRequest, domain.ErrorCodeOf(err), "%v", err)
+			allocated := float64(after.TotalAlloc - before.TotalAlloc)
+			if strings.HasPrefix(s.name, "json") {
+				t.Logf("%.1fx the body", allocated/float64(len(body)))
+				assert.Less(t, allocated/float64(len(body)), float64(maxJSONAllocPerByte))
+				return
 			}
-			perByte := float64(after.TotalAlloc-before.TotalAlloc) / float64(len(body))
-			t.Logf("%.0fx the body", perByte)
-			assert.Less(t, perByte, float64(maxParseAllocPerByte), "allocated %.0f times the body", perByte)
+			perNode := allocated / float64(yamlNodeBound(body))
+			t.Logf("%.0f bytes a possible node, %.1fx the body", perNode, allocated/float64(len(body)))
+			assert.Less(t, perNode, float64(maxYAMLAllocPerNode))
 		})
 	}
+	const limit = 4 << 20
+	assert.LessOrEqual(t, maxYAMLAllocPerNode*yamlNodesAllowed(limit)/limit, 36)
 }

@@ -29,3 +29,15 @@ func TestAgentBundleDocStatesTheTreeCaps(t *testing.T) {
 		t.Errorf("a list below a bundle's top level may have %d items; agent-bundle.md says 500", n)
 	}
 }
+
+// docs/agent-bundle.md: a YAML bundle may hold 262,144 possible nodes, or
+// one per 10 bytes; an error lists 100 unknown fields. operations.md's
+// allocation bounds are TestBundleParsingAllocatesABoundedMultipleOfTheBody's.
+func TestAgentBundleDocStatesTheYAMLNodeBound(t *testing.T) {
+	if minYAMLNodes != 262_144 || yamlBytesPerNode != 10 {
+		t.Errorf("a YAML bundle may hold %d nodes or one per %d bytes; agent-bundle.md says 262,144 or one per 10", minYAMLNodes, yamlBytesPerNode)
+	}
+	if maxUnknownFields != 100 {
+		t.Errorf("an error lists %d unknown fields; agent-bundle.md says 100", maxUnknownFields)
+	}
+}
