@@ -78,7 +78,7 @@ func TestJSONBundlesReadAsYAMLReadsThem(t *testing.T) {
 		{name: "empty", body: `{}`},
 		{name: "strings", body: `{` + agent + `, "rules": [{"id": "a\u00e9\n\"b\"", "condition": "x: [y], {z} # w", "action": "\t&a *b"}]}`},
 		{name: "nulls", body: `{` + agent + `, "rules": null, "templates": [{"id": "t", "text": null, "mode": "suggest"}]}`},
-		{name: "unknown fields", body: `{"zeta": 1, ` + agent[:len(agent)-1] + `, "colour": 2, "Name": 3},
+		{name: "unknown fields", body: `{"zeta": 1, ` + agent[:len(agent)-1] + `, "colour": 2, "b!": 4, "b": 5, "Name": 3},
 			"rules": [{"id": "a", "Colour": 1, "b": {"c": 1}}, {"id": "b", "alpha": 2}], "alpha": [1]}`},
 		{name: "more unknown fields than are listed", body: `{"zz": 0, ` + agent + `, "rules": [` + manyUnknown(60) + `, ` + manyUnknown(30) +
 			`, {"id": "c"}, ` + manyUnknown(20) + `], "aa": 0}`},
