@@ -23,7 +23,7 @@ targets=(
 	"./application/alignment FuzzExpression 20000"
 	"./domain FuzzMatcherWords 20000"
 	"./adapters/memory FuzzAfterDelta 5000"
-	"./application FuzzYAMLNodeBound 20000"
+	"./application FuzzYAMLNodeBound 2000"
 )
 # The list is the repository's fuzz targets, no more and no fewer: a target
 # left off would only ever run its seeds, and one renamed would match
