@@ -45,6 +45,19 @@ func ParseBundleWithin(data []byte, limits domain.PolicyLimits) (*domain.Policy,
 	return parseYAMLBundle(data, limits)
 }
 
+// ParseLocalBundle is ParseBundle for a file on the reader's own machine
+// (the CLI's): without the YAML node bound, which spares a server's memory
+// and would only refuse the reader's own. asJSON reports that a server
+// would refuse the body as YAML, so the policy should be sent as JSON.
+func ParseLocalBundle(data []byte) (p *domain.Policy, asJSON bool, err error) {
+	limits := domain.DefaultPolicyLimits()
+	if p, err, ok := parseJSONBundle(data, limits); ok {
+		return p, false, err
+	}
+	p, err = parseYAMLBundle(data, limits)
+	return p, checkYAMLNodes(data) != nil, err
+}
+
 // parseYAMLBundle is ParseBundleWithin by way of yaml.v3's node tree.
 func parseYAMLBundle(data []byte, limits domain.PolicyLimits) (*domain.Policy, error) {
 	var root yaml.Node

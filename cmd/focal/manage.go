@@ -52,12 +52,21 @@ func importBundle(c *apiClient, path string) (id string, version int64, err erro
 	}
 	// Parse locally first: the agent id names the route, and a broken file
 	// fails here with line-level YAML errors.
-	p, err := application.ParseBundle(data)
+	p, asJSON, err := application.ParseLocalBundle(data)
 	if err != nil {
 		return "", 0, fmt.Errorf("%s: %w", path, err)
 	}
 	ct := "application/yaml"
 	if strings.EqualFold(filepath.Ext(path), ".json") {
+		ct = "application/json"
+	}
+	if asJSON {
+		// YAML too dense for the server to read within its memory bound:
+		// the policy read here, as the JSON an export writes, is the same
+		// bundle.
+		if data, err = json.Marshal(p); err != nil {
+			return "", 0, err
+		}
 		ct = "application/json"
 	}
 	res, err := c.do(http.MethodPut, "/v1/agents/"+strings.ToLower(p.Agent.ID)+"/bundle", ct, data, nil)

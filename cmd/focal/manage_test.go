@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"focal/application"
 	"focal/test/harness"
 )
 
@@ -38,4 +41,38 @@ func TestAgentsImportAndExport(t *testing.T) {
 
 	_, err = runCLI(t, "agents", "import", filepath.Join(t.TempDir(), "missing.yaml"), "--url", app.URL, "--token", admin)
 	assert.Error(t, err)
+}
+
+// A YAML bundle denser than a server reads as YAML (a YAML export of a
+// large agent can be) is imported all the same: the CLI reads it and
+// sends the policy as JSON.
+func TestAgentsImportOfADenseYAMLBundle(t *testing.T) {
+	app := harness.Start(t, nil)
+	admin := harness.Token(t, harness.DemoTenant, "admin")
+	var b strings.Builder
+	b.WriteString("agent: {id: 7c9e6679-7425-40de-944b-e07fc1f90ae7, name: dense}\ntemplates: [{id: t, text: hi, mode: suggest}]\nrules:\n")
+	ids := "[" + strings.TrimSuffix(strings.Repeat("t, ", 40), ", ") + "]"
+	for i := range 6_000 {
+		fmt.Fprintf(&b, "  - {id: r%d, condition: ask %d, action: x, template_ids: %s}\n", i, i, ids)
+	}
+	_, err := application.ParseBundle([]byte(b.String()))
+	require.ErrorContains(t, err, "too dense to read as YAML", "the bundle must be one a server refuses as YAML")
+	bundle := filepath.Join(t.TempDir(), "dense.yaml")
+	require.NoError(t, os.WriteFile(bundle, []byte(b.String()), 0o600))
+
+	out, err := runCLI(t, "agents", "import", bundle, "--url", app.URL, "--token", admin)
+	require.NoError(t, err, out)
+	assert.Equal(t, "imported agent 7c9e6679-7425-40de-944b-e07fc1f90ae7 as version 1\n", out)
+	res := app.Do(t, harness.Request{Method: "GET", Path: "/v1/agents/7c9e6679-7425-40de-944b-e07fc1f90ae7/bundle", Token: admin})
+	require.Equal(t, 200, res.Status, "%s", res.Body)
+	var got struct {
+		Rules []struct {
+			ID          string   `json:"id"`
+			TemplateIDs []string `json:"template_ids"`
+		} `json:"rules"`
+	}
+	require.NoError(t, json.Unmarshal(res.Body, &got))
+	require.Len(t, got.Rules, 6_000)
+	assert.Equal(t, "r5999", got.Rules[5999].ID)
+	assert.Len(t, got.Rules[5999].TemplateIDs, 40)
 }
