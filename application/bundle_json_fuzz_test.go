@@ -1,0 +1,52 @@
+package application
+
+import (
+	"bytes"
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"focal/domain"
+)
+
+// The JSON path reads any JSON body as the YAML path does: the same
+// policy, or the same error (its line counted at line feeds alone). Seeded with bundles as API
+// clients send them and the refusals TestJSONBundlesReadAsYAMLReadsThem
+// names; the fuzzer varies their bytes.
+func FuzzJSONBundleReadsAsYAML(f *testing.F) {
+	demo, err := os.ReadFile("../examples/demo-agent.yaml")
+	require.NoError(f, err)
+	for _, seed := range []string{
+		asJSON(&testing.T{}, string(demo)),
+		asJSON(&testing.T{}, benchLikeBundle(3)),
+		`{"agent": {"id": "6ba7b810-9dad-11d1-80b4-00c04fd430c8", "name": "a"}, "rules": [{"id": "r", "condition": "c", "action": "x", "priority": 1.0}]}`,
+		`{"agent": {"id": "6ba7b810-9dad-11d1-80b4-00c04fd430c8", "name": "a", "name": "b"}}`,
+		`{"agent": {"id": "6ba7b810-9dad-11d1-80b4-00c04fd430c8", "nmae": "a"}, "rules": [{"id": "r", "b": 1, "b!": 2}]}`,
+		`{"rules": [], "templates": [{"id": "t", "text": "hi", "mode": "suggest", "x": 1e400}]}`,
+		`[1, 2]`,
+	} {
+		f.Add([]byte(seed))
+	}
+	// Small limits, so that the fuzzer meets every refusal.
+	limits, err := domain.DefaultPolicyLimits().With(map[string]int{"rules": 3, "examples": 2, "references": 2, "steps": 2,
+		"transitions": 2, "variable_values": 2, "constraints": 2})
+	require.NoError(f, err)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		viaJSON, jsonErr, ok := parseJSONBundle(data, limits)
+		if !ok {
+			return
+		}
+		viaYAML, yamlErr := parseYAMLBundle(data, limits)
+		if yamlErr != nil {
+			require.Error(t, jsonErr, "the YAML path refused it: %v", yamlErr)
+			if !bytes.ContainsRune(data, '\r') { // lines are counted at \n only
+				assert.Equal(t, yamlErr.Error(), jsonErr.Error())
+			}
+			return
+		}
+		require.NoError(t, jsonErr, "the YAML path read it")
+		assert.Equal(t, viaYAML, viaJSON)
+	})
+}
