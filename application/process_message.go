@@ -63,6 +63,9 @@ type ProcessMessage struct {
 	// uc.clock too (sameClock), so a turn's start serves them as their
 	// own reading would.
 	policyClock, gateClock bool
+	// edgeWait is the longest a turn waits at its budget's edge (the
+	// gate's EdgeWait): part of how long a turn can last (Unrecorded).
+	edgeWait time.Duration
 	// renewSlots are the timers turns renew their leases on, kept from
 	// turn to turn (renewSlot).
 	renewSlots sync.Pool
@@ -87,6 +90,9 @@ func (uc *ProcessMessage) GateTurns(gate TurnGate) {
 	uc.gate = gate
 	g, ok := gate.(*BudgetGate)
 	uc.gateClock = ok && sameClock(g.clock, uc.clock)
+	if ok {
+		uc.edgeWait = g.cfg.EdgeWait
+	}
 }
 
 // sameClock reports whether a and b are one clock, which one reading

@@ -24,6 +24,7 @@ const (
 	CodeAgentNotFound         ErrorCode = "AGENT_NOT_FOUND"
 	CodeSessionNotFound       ErrorCode = "SESSION_NOT_FOUND"
 	CodeTurnNotFound          ErrorCode = "TURN_NOT_FOUND"
+	CodeTurnInProgress        ErrorCode = "TURN_IN_PROGRESS"
 	CodeNotFound              ErrorCode = "NOT_FOUND"
 	CodeSessionClosed         ErrorCode = "SESSION_CLOSED"
 	CodeSessionBusy           ErrorCode = "SESSION_BUSY"

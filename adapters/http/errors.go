@@ -39,6 +39,7 @@ var statusOf = map[domain.ErrorCode]int{
 	domain.CodeSessionClosed:         http.StatusConflict,
 	domain.CodeSessionBusy:           http.StatusConflict,
 	domain.CodeIdempotencyInProgress: http.StatusConflict,
+	domain.CodeTurnInProgress:        http.StatusConflict,
 	domain.CodeVersionConflict:       http.StatusConflict,
 	CodePayloadTooLarge:              http.StatusRequestEntityTooLarge,
 	CodeUnsupportedMediaType:         http.StatusUnsupportedMediaType,

@@ -189,7 +189,9 @@ func streamDone(s *sseStream, res *application.ChatResult) handled {
 }
 
 // replay answers a reconnect that names the last event it saw: the missing
-// events of a finished turn are sent again from the turn record.
+// events of a finished turn are sent again from the turn record; a turn
+// not recorded yet that may still be running is TURN_IN_PROGRESS, so the
+// client retries instead of sending its message again.
 func (h *ChatRoutes) replay(c *gin.Context, lastEventID string) {
 	turnID, seqText, ok := strings.Cut(lastEventID, ":")
 	seq, err := strconv.Atoi(seqText)
@@ -197,7 +199,11 @@ func (h *ChatRoutes) replay(c *gin.Context, lastEventID string) {
 		writeError(c, domain.InvalidFields(domain.FieldError{Field: "Last-Event-ID", Message: "must be <turn_id>:<sequence> as sent in an event id"}))
 		return
 	}
-	t, err := h.turns.Turn(c.Request.Context(), principal(c).TenantID, strings.ToLower(turnID))
+	turnID = strings.ToLower(turnID)
+	t, err := h.turns.Turn(c.Request.Context(), principal(c).TenantID, turnID)
+	if domain.IsCode(err, domain.CodeTurnNotFound) {
+		err = h.chat.Unrecorded(turnID, err)
+	}
 	if err != nil {
 		writeError(c, err)
 		return

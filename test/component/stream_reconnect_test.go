@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -125,4 +128,81 @@ func TestStreamReconnectToAFailedTurnEndsWithAnError(t *testing.T) {
 	assert.NotEmpty(t, failure.Code)
 	assert.Equal(t, original.Code, failure.Code, "the code the turn ended with")
 	assert.NotContains(t, string(again.Body), "event:done")
+}
+
+// A reconnect to a turn that is still running is 409 TURN_IN_PROGRESS with
+// Retry-After, never 404 (which tells the client to send its message
+// again); once the turn is recorded the same reconnect replays it.
+func TestStreamReconnectToARunningTurnIsRetriedNotRefused(t *testing.T) {
+	app, fake := startOnFakeModel(t, map[string]string{"FOCAL_SSE_HEARTBEAT": "1h"})
+	token := harness.Token(t, harness.DemoTenant)
+	release := make(chan struct{})
+	var released sync.Once
+	free := func() { released.Do(func() { close(release) }) }
+	t.Cleanup(free) // a failed assertion must not leave the turn held
+	fake.Enqueue(fakellm.Reply{Deltas: []string{"One, ", "two."}, StallAfter: 1, StallUntil: release})
+
+	firstID := make(chan string, 1)
+	finished := make(chan *harness.Response, 1)
+	go func() {
+		var once sync.Once
+		finished <- app.DoWatching(t, plainStream(token, "running-user", "count to two", nil), func(soFar []byte) {
+			if events := streamEvents(t, soFar); len(events) > 0 && strings.HasSuffix(string(soFar), "\n\n") {
+				once.Do(func() { firstID <- events[0].ID })
+			}
+		})
+	}()
+	var lastSeen string
+	select {
+	case lastSeen = <-firstID:
+	case res := <-finished:
+		t.Fatalf("the stream ended before the model was released: %s", res.Body)
+	}
+	turnID, _, _ := strings.Cut(lastSeen, ":")
+
+	busy := app.Do(t, plainStream(token, "running-user", "count to two", map[string]string{"Last-Event-ID": lastSeen}))
+	requireError(t, busy, http.StatusConflict, "TURN_IN_PROGRESS")
+	assert.Equal(t, "1", busy.Header.Get("Retry-After"))
+
+	free()
+	require.Equal(t, http.StatusOK, (<-finished).Status)
+	again := app.Do(t, plainStream(token, "running-user", "count to two", map[string]string{"Last-Event-ID": lastSeen}))
+	require.Equal(t, http.StatusOK, again.Status, "%s", again.Body)
+	replayed := streamEvents(t, again.Body)
+	require.Len(t, replayed, 2, "%s", again.Body)
+	assert.Equal(t, turnID+":2", replayed[0].ID)
+	assert.Equal(t, "done", replayed[1].Name)
+	assert.Equal(t, 1, fake.Count(), "neither reconnect ran the turn")
+}
+
+// A turn id no running turn can have is 404 TURN_NOT_FOUND: one made longer
+// ago than a turn can last (docs/api.md: twice FOCAL_TURN_TIMEOUT and
+// FOCAL_SESSION_LOCK_WAIT, and 25 s), or not a turn id at all (version 4).
+func TestStreamReconnectToATurnThatCannotBeRunningIsNotFound(t *testing.T) {
+	app, _ := startOnFakeModel(t, map[string]string{"FOCAL_TURN_TIMEOUT": "10s", "FOCAL_SESSION_LOCK_WAIT": "5s"})
+	token := harness.Token(t, harness.DemoTenant)
+	longest := 2*10*time.Second + 2*5*time.Second + 25*time.Second
+	for name, id := range map[string]string{
+		"just within": turnIDMadeAt(time.Now().Add(-longest + 5*time.Second)),
+		"just past":   turnIDMadeAt(time.Now().Add(-longest - 5*time.Second)),
+		"version 4":   uuid.NewString(),
+	} {
+		res := app.Do(t, plainStream(token, "absent-user", "hello", map[string]string{"Last-Event-ID": id + ":1"}))
+		if name == "just within" {
+			requireError(t, res, http.StatusConflict, "TURN_IN_PROGRESS")
+			continue
+		}
+		requireError(t, res, http.StatusNotFound, "TURN_NOT_FOUND")
+	}
+}
+
+// turnIDMadeAt is a version 7 UUID, as Focal makes turn ids, made at at.
+func turnIDMadeAt(at time.Time) string {
+	u := uuid.New()
+	ms := uint64(at.UnixMilli())
+	for i := range 6 {
+		u[i] = byte(ms >> (40 - 8*i))
+	}
+	u[6] = 0x70 | u[6]&0x0f
+	return u.String()
 }
