@@ -147,15 +147,29 @@ func flushUsage(ctx context.Context, gate *application.BudgetGate, interval time
 // RotateKeys seals every tenant's model key again under FOCAL_SECRET_KEY;
 // FOCAL_SECRET_KEYS_OLD must hold the keys that sealed them. Run it once
 // every instance has the new key (with the old ones still configured),
-// then the old keys can be dropped.
+// then the old keys can be dropped. Every durable store keeps the sealed
+// keys (ports.TenantModelKeyStore); the memory store keeps nothing between
+// runs, so there is nothing there to rotate.
 func RotateKeys(ctx context.Context, cfg Config, log *zap.Logger) (application.RotateResult, error) {
-	if cfg.Store.Kind != "mongo" {
-		return application.RotateResult{}, errors.New("keys live in the service's store: rotate them with FOCAL_STORE=mongo (the memory store keeps nothing between runs)")
+	if cfg.Store.Kind == "" || cfg.Store.Kind == "memory" {
+		return application.RotateResult{}, errors.New("keys live in the service's store: rotate them with its FOCAL_STORE (sqlite, postgres or mongo); the memory store keeps nothing between runs, so a restart with the new key is all it needs")
 	}
 	if !cfg.Tenants.Secrets.Enabled() {
 		return application.RotateResult{}, errors.New("FOCAL_SECRET_KEY is not set: there is no key to seal with")
 	}
 	var keys *application.TenantKeys
+	stop, err := startKeyStore(ctx, cfg, log, &keys)
+	if err != nil {
+		return application.RotateResult{}, err
+	}
+	defer stop()
+	return keys.Rotate(ctx)
+}
+
+// startKeyStore starts cfg's store, and no server, for a command on the
+// tenants' keys: it fills targets (*application.TenantKeys,
+// ports.TenantModelKeyStore) and returns what stops it.
+func startKeyStore(ctx context.Context, cfg Config, log *zap.Logger, targets ...any) (stop func(), err error) {
 	app := fx.New(
 		fx.Supply(cfg, log),
 		fx.NopLogger,
@@ -167,15 +181,14 @@ func RotateKeys(ctx context.Context, cfg Config, log *zap.Logger) (application.R
 				return application.NewTenantKeys(application.TenantKeysConfig{}, store, sealer, clk)
 			},
 		),
-		MongoModule,
-		fx.Populate(&keys),
+		storeModule(cfg.Store),
+		fx.Populate(targets...),
 	)
 	if err := app.Err(); err != nil {
-		return application.RotateResult{}, err
+		return nil, err
 	}
 	if err := app.Start(ctx); err != nil {
-		return application.RotateResult{}, err
+		return nil, err
 	}
-	defer func() { _ = app.Stop(context.WithoutCancel(ctx)) }()
-	return keys.Rotate(ctx)
+	return func() { _ = app.Stop(context.WithoutCancel(ctx)) }, nil
 }

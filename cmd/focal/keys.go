@@ -19,7 +19,8 @@ func keysCommand(configPath *string) *cobra.Command {
 		Long: "Seals every stored tenant model key again under FOCAL_SECRET_KEY; the keys that sealed them must be in\n" +
 			"FOCAL_SECRET_KEYS_OLD. Run it on the service's configuration once every instance runs with the new key (and\n" +
 			"the old ones as FOCAL_SECRET_KEYS_OLD); afterwards the old keys can be removed. A key changed while it runs\n" +
-			"is left to that newer write. Needs FOCAL_STORE=mongo.",
+			"is left to that newer write. Works on the durable stores (FOCAL_STORE=sqlite, postgres or mongo); the memory\n" +
+			"store keeps nothing between runs.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := bootstrap.LoadConfig(*configPath)
