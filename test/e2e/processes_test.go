@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -361,6 +362,61 @@ func TestStreamCutOnOneInstanceResumesOnAnother(t *testing.T) {
 		assert.Equal(t, seen[1].Data, again.events[0].Data)
 		assert.Equal(t, "error", again.events[1].Type)
 		assert.Equal(t, 1, fake.Count(), "a replay never calls the model")
+	})
+}
+
+// A reconnect that lands on another instance while the turn still runs on
+// the first (its client still connected there) is 409 TURN_IN_PROGRESS with
+// Retry-After, never 404 TURN_NOT_FOUND, which would tell the client to send
+// its message again; once the turn is recorded the same reconnect there
+// replays it to its done event. The model is asked once.
+func TestReconnectToATurnRunningOnAnotherInstanceIsRetried(t *testing.T) {
+	eachStore(t, nil, func(t *testing.T, env map[string]string) {
+		fake := newFakeModel(t)
+		a, _ := startProcess(t, fake, env)
+		b, _ := startProcess(t, fake, env)
+		addPlainAgent(t, a)
+		release := make(chan struct{})
+		var released sync.Once
+		free := func() { released.Do(func() { close(release) }) }
+		t.Cleanup(free) // a failed assertion must not leave the turn held
+		fake.Enqueue(fakellm.Reply{Deltas: []string{"one ", "two ", "three"}, StallAfter: 1, StallUntil: release})
+		token := harness.Token(t, harness.DemoTenant)
+		body := plainBody("running-elsewhere", "count to three")
+
+		first := make(chan sse.Event, 1)
+		whole := make(chan received, 1)
+		go func() {
+			whole <- streamWatching(t, t.Context(), a, token, body, func(ev sse.Event) {
+				if ev.Type == "token" {
+					select {
+					case first <- ev:
+					default:
+					}
+				}
+			})
+		}()
+		var seen sse.Event
+		select {
+		case seen = <-first:
+		case r := <-whole:
+			t.Fatalf("the stream on A ended before the model was released: %d %s", r.status, r.body)
+		}
+
+		busy := b.Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/chat/stream", Token: token, Body: body,
+			Headers: map[string]string{"Last-Event-ID": seen.LastEventID}})
+		require.Equal(t, http.StatusConflict, busy.Status, "%s", busy.Body)
+		assert.Equal(t, "TURN_IN_PROGRESS", errorCode(t, busy))
+		assert.NotEmpty(t, busy.Header.Get("Retry-After"))
+
+		free()
+		done := <-whole
+		require.Equal(t, http.StatusOK, done.status)
+		again := stream(t, t.Context(), b, token, body, "Last-Event-ID", seen.LastEventID)
+		require.Equal(t, http.StatusOK, again.status, "%s", again.body)
+		require.NotEmpty(t, again.events)
+		assert.Equal(t, "done", again.events[len(again.events)-1].Type, "the replay ends as the turn did")
+		assert.Equal(t, 1, fake.Count(), "neither reconnect asked the model")
 	})
 }
 
