@@ -177,7 +177,8 @@ func TestStreamReconnectToARunningTurnIsRetriedNotRefused(t *testing.T) {
 
 // A turn id no running turn can have is 404 TURN_NOT_FOUND: one made longer
 // ago than a turn can last (docs/api.md: twice FOCAL_TURN_TIMEOUT and
-// FOCAL_SESSION_LOCK_WAIT, and 25 s), or not a turn id at all (version 4).
+// FOCAL_SESSION_LOCK_WAIT, and 25 s), one made further ahead than clocks
+// disagree, or not a turn id at all (version 4).
 func TestStreamReconnectToATurnThatCannotBeRunningIsNotFound(t *testing.T) {
 	app, _ := startOnFakeModel(t, map[string]string{"FOCAL_TURN_TIMEOUT": "10s", "FOCAL_SESSION_LOCK_WAIT": "5s"})
 	token := harness.Token(t, harness.DemoTenant)
@@ -186,6 +187,7 @@ func TestStreamReconnectToATurnThatCannotBeRunningIsNotFound(t *testing.T) {
 		"just within": turnIDMadeAt(time.Now().Add(-longest + 5*time.Second)),
 		"just past":   turnIDMadeAt(time.Now().Add(-longest - 5*time.Second)),
 		"version 4":   uuid.NewString(),
+		"an hour on":  turnIDMadeAt(time.Now().Add(time.Hour)),
 	} {
 		res := app.Do(t, plainStream(token, "absent-user", "hello", map[string]string{"Last-Event-ID": id + ":1"}))
 		if name == "just within" {
