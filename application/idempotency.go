@@ -255,14 +255,14 @@ func (u *Idempotency) settle(ctx context.Context, rec ports.IdempotencyRecord, r
 }
 
 // Storable reports whether a reply is kept for retries: 2xx and 4xx are,
-// except the transient 4xx (SESSION_BUSY, IDEMPOTENCY_IN_PROGRESS, rate
-// limits) and a reply its client did not wait for.
+// except the transient 4xx (SESSION_BUSY, IDEMPOTENCY_IN_PROGRESS,
+// TURN_IN_PROGRESS, rate limits) and a reply its client did not wait for.
 func Storable(r Reply) bool {
 	switch {
 	case r.Left, r.Status >= 500:
 		return false
-	case r.Code == domain.CodeSessionBusy, r.Code == domain.CodeIdempotencyInProgress, r.Code == domain.CodeRateLimitExceeded,
-		r.Code == domain.CodeBudgetExceeded:
+	case r.Code == domain.CodeSessionBusy, r.Code == domain.CodeIdempotencyInProgress, r.Code == domain.CodeTurnInProgress,
+		r.Code == domain.CodeRateLimitExceeded, r.Code == domain.CodeBudgetExceeded:
 		return false
 	}
 	return true

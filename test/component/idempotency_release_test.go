@@ -178,6 +178,19 @@ func TestTransientClientErrorsAreNotStored(t *testing.T) {
 		assert.EqualValues(t, 2, engine.runs.Load(), "the retry ran the turn")
 	})
 
+	t.Run("TURN_IN_PROGRESS from a stream reconnect", func(t *testing.T) {
+		app, engine := startHeld(t, nil)
+		token := harness.Token(t, harness.DemoTenant)
+		req := harness.Request{Method: http.MethodPost, Path: "/v1/chat/stream", Token: token, Body: harness.ChatBody("idem-reconnect", "hello"),
+			Headers: map[string]string{"Idempotency-Key": "k-reconnect", "Last-Event-ID": turnIDMadeAt(time.Now()) + ":1"}}
+		requireError(t, app.Do(t, req), http.StatusConflict, "TURN_IN_PROGRESS")
+
+		retry := app.Do(t, req)
+		requireError(t, retry, http.StatusConflict, "TURN_IN_PROGRESS")
+		assert.Empty(t, retry.Header.Get("Idempotent-Replayed"), "the retry asked again, it was not replayed")
+		assert.EqualValues(t, 0, engine.runs.Load())
+	})
+
 	t.Run("RATE_LIMIT_EXCEEDED from the tenant's limit", func(t *testing.T) {
 		clock := harness.NewClock()
 		app, engine := startHeld(t, map[string]string{"FOCAL_RATE_LIMIT_FREE": "1", "FOCAL_RATE_LIMIT_WINDOW": "1m"},
