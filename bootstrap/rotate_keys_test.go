@@ -34,7 +34,7 @@ func TestRotateKeysOnSQLite(t *testing.T) {
 func TestRotateKeysOnPostgres(t *testing.T) {
 	base := os.Getenv("FOCAL_TEST_POSTGRES_URL")
 	if base == "" {
-		t.Skip("FOCAL_TEST_POSTGRES_URL is not set: start a server with `scripts/postgres-server.sh start .state/postgres` and export the URL it prints")
+		t.Fatal("FOCAL_TEST_POSTGRES_URL is not set: run `make test`, or start a server with `scripts/postgres-server.sh start .state/postgres` and export the URL it prints")
 	}
 	rotateKeysOn(t, map[string]string{"FOCAL_STORE": "postgres", "FOCAL_POSTGRES_URL": freshPostgresDB(t, base)})
 }
