@@ -1,11 +1,12 @@
-// Package faultproxy is a TCP proxy for the MongoDB wire protocol that
-// injects faults per command: it sits between Focal and its MongoDB test
-// server and, for a seeded random share of the commands, drops the
+// Package faultproxy is a TCP proxy for the MongoDB or the PostgreSQL wire
+// protocol that injects faults per command: it sits between Focal and its
+// test server and, for a seeded random share of the commands, drops the
 // connection after the command was sent and before its reply (the server
 // applied it; the client cannot know), drops it before the command reaches
 // the server, or delays the reply; it can also refuse a share of new
-// connections. It reads only message headers (length, ids, opcode) and the
-// first key of a command's body, its name.
+// connections. On MongoDB it reads only message headers (length, ids,
+// opcode) and the first key of a command's body, its name; on PostgreSQL
+// only message types and lengths (postgres.go).
 package faultproxy
 
 import (
@@ -75,6 +76,9 @@ func (s Stats) Faulted() int64 { return s.DroppedAfterSend + s.DroppedBeforeSend
 type Proxy struct {
 	cfg Config
 	ln  net.Listener
+	// relay carries one connection's messages in the proxy's protocol
+	// until either side closes.
+	relay func(p *Proxy, client, server net.Conn)
 
 	mu   sync.Mutex // guards rng and cfg.Rate/RefuseRate
 	rng  *rand.Rand
@@ -90,10 +94,12 @@ type Proxy struct {
 	connections, refused, commands, afterSend, beforeSend, delayed atomic.Int64
 }
 
-// Start serves on ln (the caller picks the address, e.g. 127.0.0.1:0)
-// until Close.
-func Start(ln net.Listener, cfg Config) *Proxy {
-	p := &Proxy{cfg: cfg, ln: ln, rng: newRNG(cfg.Seed), done: make(chan struct{})}
+// Start serves the MongoDB wire protocol on ln (the caller picks the
+// address, e.g. 127.0.0.1:0) until Close.
+func Start(ln net.Listener, cfg Config) *Proxy { return serveProtocol(ln, cfg, relayMongo) }
+
+func serveProtocol(ln net.Listener, cfg Config, relay func(*Proxy, net.Conn, net.Conn)) *Proxy {
+	p := &Proxy{cfg: cfg, ln: ln, relay: relay, rng: newRNG(cfg.Seed), done: make(chan struct{})}
 	p.wg.Add(1)
 	go p.accept()
 	return p
@@ -223,7 +229,34 @@ func (p *Proxy) pick() (Fault, time.Duration) {
 	return DelayReply, p.cfg.MinDelay + time.Duration(p.rng.Int64N(int64(max(p.cfg.MaxDelay-p.cfg.MinDelay, 0))+1))
 }
 
-// conn is one client connection and its upstream twin.
+func (p *Proxy) serve(client net.Conn) {
+	server, err := net.DialTimeout("tcp", p.cfg.Target, 5*time.Second)
+	if err != nil {
+		_ = client.Close()
+		return
+	}
+	p.conns.Store(client, struct{}{})
+	p.conns.Store(server, struct{}{})
+	defer func() {
+		_ = client.Close()
+		_ = server.Close()
+		p.conns.Delete(client)
+		p.conns.Delete(server)
+	}()
+	p.relay(p, client, server)
+}
+
+// sleep waits d, false when the proxy closed first.
+func (p *Proxy) sleep(d time.Duration) bool {
+	select {
+	case <-time.After(d):
+		return true
+	case <-p.done:
+		return false
+	}
+}
+
+// conn is one MongoDB client connection and its upstream twin.
 type conn struct {
 	p              *Proxy
 	client, server net.Conn
@@ -233,20 +266,8 @@ type conn struct {
 	drops  map[int32]bool          // by request id: replies to swallow
 }
 
-func (p *Proxy) serve(client net.Conn) {
-	server, err := net.DialTimeout("tcp", p.cfg.Target, 5*time.Second)
-	if err != nil {
-		_ = client.Close()
-		return
-	}
+func relayMongo(p *Proxy, client, server net.Conn) {
 	c := &conn{p: p, client: client, server: server, delays: map[int32]time.Duration{}, drops: map[int32]bool{}}
-	p.conns.Store(client, struct{}{})
-	p.conns.Store(server, struct{}{})
-	defer func() {
-		c.close()
-		p.conns.Delete(client)
-		p.conns.Delete(server)
-	}()
 	replies := make(chan struct{})
 	go func() {
 		defer close(replies)
@@ -371,12 +392,8 @@ func (c *conn) pumpReplies() {
 			c.close() // the server answered; the client never hears it
 			return
 		}
-		if held {
-			select {
-			case <-time.After(delay):
-			case <-c.p.done:
-				return
-			}
+		if held && !c.p.sleep(delay) {
+			return
 		}
 		if !c.p.thawed() {
 			return
