@@ -1,6 +1,7 @@
 package chaos
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"testing"
@@ -27,9 +28,30 @@ func TestTurnsSurviveAFaultyNetwork(t *testing.T) {
 	host := mongoHost(t)
 	res, err := Run(t.Context(), ReducedConfig(host), zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
 	require.NoError(t, err)
+	requireSurvived(t, res)
+}
+
+// The same on PostgreSQL: faults between Focal and PostgreSQL, mid-commit
+// too (a COMMIT applied whose reply is lost), on a database of the run's
+// own.
+func TestPostgresTurnsSurviveAFaultyNetwork(t *testing.T) {
+	base := postgresURL(t)
+	cfg := ReducedConfig(base)
+	cfg.Store = StorePostgres
+	t.Cleanup(func() {
+		require.NoError(t, DropPostgresDB(context.Background(), base, cfg.Database), "drop the run's database")
+	})
+	res, err := Run(t.Context(), cfg, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
+	require.NoError(t, err)
+	requireSurvived(t, res)
+}
+
+func requireSurvived(t *testing.T, res *Result) {
+	t.Helper()
 	out, _ := json.MarshalIndent(res, "", "  ")
 	t.Logf("%s", out)
 	require.Positive(t, res.Proxy.Faulted(), "faults were injected")
+	require.Positive(t, res.Proxy.DroppedAfterSend, "commands were applied and their replies lost")
 	require.Empty(t, res.Problems)
 	require.Zero(t, res.DuplicatedTurns)
 	require.Zero(t, res.LostTurns)

@@ -1,5 +1,5 @@
-// Package chaos runs Focal on its MongoDB test server behind a
-// fault-injecting proxy (test/faultproxy) under a load of chat turns, then
+// Package chaos runs Focal on its MongoDB or PostgreSQL test server behind
+// a fault-injecting proxy (test/faultproxy) under a load of chat turns, then
 // reads everything back and counts what a failover-safe store must never
 // do: a turn stored twice, a turn answered but not stored, a channel
 // identity with two active sessions, an answer that is neither the
@@ -12,6 +12,7 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"path/filepath"
 	"runtime"
@@ -38,11 +39,10 @@ func repoRoot() string {
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
-// operationTimeout bounds each MongoDB command; delayed replies reach
-// past it.
+// operationTimeout bounds each store call; delayed replies reach past it.
 const operationTimeout = 5 * time.Second
 
-// instance is Focal on the MongoDB server behind the proxy.
+// instance is Focal on its store behind the proxy.
 type instance struct {
 	url   string
 	token string
@@ -52,57 +52,93 @@ type instance struct {
 	server string
 }
 
-// startFocal starts the proxy in front of target (host:port), with faults
-// off, and Focal on it; database names a fresh database.
-func startFocal(ctx context.Context, target, database string, faults faultproxy.Config, log *zap.Logger) (*instance, error) {
+// startFocal starts the proxy in front of the run's store, with faults
+// off, and Focal on it, on the run's fresh database.
+func startFocal(ctx context.Context, cfg Config, log *zap.Logger) (*instance, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	faults.Target = target
+	faults := cfg.Faults
 	rate, refuse := faults.Rate, faults.RefuseRate
 	faults.Rate, faults.RefuseRate = 0, 0 // the service starts on a healthy network
-	proxy := faultproxy.Start(ln, faults)
-	env := map[string]string{
-		"FOCAL_HTTP_ADDR":        "127.0.0.1:0",
-		"FOCAL_JWT_SECRET":       secret,
-		"FOCAL_BOOTSTRAP_BUNDLE": filepath.Join(repoRoot(), "examples", "demo-agent.yaml"),
-		"FOCAL_LOG_LEVEL":        "error",
-		"FOCAL_STORE":            "mongo",
-		"FOCAL_MONGO_URI":        "mongodb://" + proxy.Addr() + "/",
-		"FOCAL_MONGO_DB":         database,
+	var proxy *faultproxy.Proxy
+	var storeEnv map[string]string
+	if cfg.Store == StorePostgres {
+		faults.Target, err = postgresHost(cfg.Target)
+		if err != nil {
+			return nil, err
+		}
+		proxy = faultproxy.StartPostgres(ln, faults)
+		storeEnv = postgresEnv(cfg.Target, proxy.Addr(), cfg.Database)
+	} else {
+		faults.Target = cfg.Target
+		proxy = faultproxy.Start(ln, faults)
+		storeEnv = mongoEnv(proxy.Addr(), cfg.Database)
+	}
+	in, err := startApp(ctx, cfg, storeEnv, log)
+	if err != nil {
+		_ = proxy.Close()
+		return nil, err
+	}
+	in.proxy = proxy
+	proxy.SetRates(rate, refuse)
+	return in, nil
+}
+
+// mongoEnv points Focal at database through the proxy at addr.
+func mongoEnv(addr, database string) map[string]string {
+	return map[string]string{
+		"FOCAL_STORE":     "mongo",
+		"FOCAL_MONGO_URI": "mongodb://" + addr + "/",
+		"FOCAL_MONGO_DB":  database,
 		// The test server is standalone (FerretDB).
 		"FOCAL_MONGO_ALLOW_STANDALONE":         "true",
 		"FOCAL_MONGO_OPERATION_TIMEOUT":        operationTimeout.String(),
 		"FOCAL_MONGO_SERVER_SELECTION_TIMEOUT": "3s",
 	}
-	cfg, err := bootstrap.LoadConfigEnv("", env)
+}
+
+// startApp starts Focal with storeEnv and signs a token for the demo
+// tenant.
+func startApp(ctx context.Context, cfg Config, storeEnv map[string]string, log *zap.Logger) (*instance, error) {
+	env := map[string]string{
+		"FOCAL_HTTP_ADDR":        "127.0.0.1:0",
+		"FOCAL_JWT_SECRET":       secret,
+		"FOCAL_BOOTSTRAP_BUNDLE": filepath.Join(repoRoot(), "examples", "demo-agent.yaml"),
+		"FOCAL_LOG_LEVEL":        "error",
+	}
+	maps.Copy(env, storeEnv)
+	appCfg, err := bootstrap.LoadConfigEnv("", env)
 	if err != nil {
-		_ = proxy.Close()
 		return nil, err
 	}
 	var srv *bootstrap.Server
 	var db *mongo.DB
-	app := fx.New(bootstrap.Options(cfg, log, fx.Populate(&srv, &db)))
+	populate := fx.Populate(&srv)
+	if cfg.Store != StorePostgres {
+		populate = fx.Populate(&srv, &db)
+	}
+	app := fx.New(bootstrap.Options(appCfg, log, populate))
 	if err := app.Err(); err != nil {
-		_ = proxy.Close()
 		return nil, err
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	if err := app.Start(startCtx); err != nil {
-		_ = proxy.Close()
 		return nil, fmt.Errorf("start focal: %w", err)
 	}
 	token, err := httpapi.SignToken(secret, httpapi.TokenRequest{TenantID: demoTenant, Tier: httpapi.TierEnterprise,
 		Roles: []string{"admin"}, TTL: 2 * time.Hour}, time.Now())
 	if err != nil {
 		_ = app.Stop(context.Background())
-		_ = proxy.Close()
 		return nil, err
 	}
-	proxy.SetRates(rate, refuse)
-	return &instance{url: "http://" + srv.Addr(), token: token, app: app, proxy: proxy, server: db.Server()}, nil
+	in := &instance{url: "http://" + srv.Addr(), token: token, app: app, server: "PostgreSQL"}
+	if db != nil {
+		in.server = db.Server()
+	}
+	return in, nil
 }
 
 func (in *instance) stop() {

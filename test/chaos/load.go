@@ -23,9 +23,13 @@ import (
 
 // Config is one run's shape.
 type Config struct {
-	// Target is the MongoDB test server (host:port).
+	// Store is StoreMongo (or "") or StorePostgres.
+	Store string
+	// Target is the MongoDB test server (host:port), or the PostgreSQL
+	// test server's URL.
 	Target string
-	// Database is a fresh database for the run.
+	// Database is a fresh database for the run; on PostgreSQL the run
+	// creates it (and leaves it for the caller to drop).
 	Database string
 	// Turns is how many chat requests are sent in all.
 	Turns int
@@ -66,6 +70,12 @@ type Result struct {
 	Problems         []string `json:"problems,omitempty"`
 }
 
+// Stores a run can use.
+const (
+	StoreMongo    = "mongo"
+	StorePostgres = "postgres"
+)
+
 // answer is one request's outcome.
 type answer struct {
 	key, user string
@@ -80,7 +90,12 @@ type answer struct {
 // Run starts Focal behind the proxy, sends the load with faults on, and
 // reads back what it left.
 func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Result, error) {
-	focal, err := startFocal(ctx, cfg.Target, cfg.Database, cfg.Faults, log)
+	if cfg.Store == StorePostgres {
+		if err := createPostgresDB(ctx, cfg.Target, cfg.Database); err != nil {
+			return nil, err
+		}
+	}
+	focal, err := startFocal(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +123,11 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Result, error) {
 	res := &Result{Server: focal.server, Requests: len(jobs), UniqueRequests: unique, DuplicateKeys: dups, RacingMessages: cfg.Racing,
 		FaultRate: cfg.Faults.Rate, Seed: cfg.Faults.Seed, Answers: map[string]int{}, Seconds: time.Since(start).Seconds()}
 	res.Proxy = focal.proxy.Stats()
-	stored, err := readStored(ctx, cfg.Target, cfg.Database)
+	read := readStored
+	if cfg.Store == StorePostgres {
+		read = readStoredPostgres
+	}
+	stored, err := read(ctx, cfg.Target, cfg.Database)
 	if err != nil {
 		return res, err
 	}
