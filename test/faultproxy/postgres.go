@@ -17,7 +17,8 @@ import (
 // or Query, in order. The start-up exchange (the StartupMessage, the
 // authentication messages, up to the server's first ReadyForQuery) and a
 // Terminate pass without a fault. An SSLRequest or GSSENCRequest is
-// answered 'N' by the proxy itself: it does not speak TLS.
+// answered 'N' by the proxy itself: it does not speak TLS. The COPY
+// sub-protocol is not followed (Focal does not use it).
 func StartPostgres(ln net.Listener, cfg Config) *Proxy { return serveProtocol(ln, cfg, relayPostgres) }
 
 // PostgreSQL protocol codes.
