@@ -214,3 +214,19 @@ DELETE FROM idempotency_keys WHERE expires_ns < $1`
 	sqlSweepRates = `-- sweep rate windows
 DELETE FROM rate_windows WHERE expires_ns < $1`
 )
+
+// readPage reads one page of a list statement, again after a lost
+// connection.
+func readPage[T any](ctx context.Context, db *DB, limit int, item func(sqlkit.Row) (T, string, error), sql string, args ...any) (ports.Page[T], error) {
+	var page ports.Page[T]
+	err := retryIdempotent(ctx, func() error {
+		rows, err := db.pool.Query(ctx, sql, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		page, err = sqlkit.ReadPage(rows, limit, item)
+		return err
+	})
+	return page, err
+}

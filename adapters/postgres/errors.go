@@ -128,17 +128,38 @@ func fail(err error, what string) error {
 	return domain.WrapError(domain.CodeInternal, cause, "the store failed")
 }
 
-// retries bounds how often a statement rolled back by a conflict is sent
-// again before the caller gets STORE_UNAVAILABLE.
+// retries bounds how often a statement is sent again before the caller
+// gets its error.
 const retries = 3
 
-// retry runs fn again while it fails with a conflict that rolled it back
-// (serialization failure, deadlock), with a short growing pause.
+// Sending a statement again is always safe when it never reached the
+// server (pgconn.SafeToRetry: pgx failed before writing it) or when the
+// server rolled it back whole (a retryable conflict). After a connection
+// lost while the statement was out, the server may have applied it: only a
+// statement whose second application changes nothing the first did not
+// (a read, or a write guarded by a fence, an owner or its own values) is
+// sent again then; the others return the loss to their caller, who reads
+// the outcome back where it matters (a commit, a completed key).
+
+// retry runs fn again while it failed before reaching the server or with a
+// conflict that rolled it back, with a short growing pause: for statements
+// that must not be applied twice.
 func retry(ctx context.Context, fn func() error) error {
+	return retryWhile(ctx, func(err error) bool { return pgconn.SafeToRetry(err) || retryable(err) }, fn)
+}
+
+// retryIdempotent runs fn again as retry does, and also after the
+// connection was lost with the statement's answer: for reads and for
+// writes that are idempotent.
+func retryIdempotent(ctx context.Context, fn func() error) error {
+	return retryWhile(ctx, func(err error) bool { return pgconn.SafeToRetry(err) || retryable(err) || connectionLost(err) }, fn)
+}
+
+func retryWhile(ctx context.Context, again func(error) bool, fn func() error) error {
 	pause := 2 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		err := fn()
-		if err == nil || !retryable(err) || attempt == retries {
+		if err == nil || attempt == retries || ctx.Err() != nil || !again(err) {
 			return err
 		}
 		t := time.NewTimer(pause)
@@ -150,4 +171,14 @@ func retry(ctx context.Context, fn func() error) error {
 		}
 		pause *= 4
 	}
+}
+
+// connectionLost reports a failure of the connection rather than an answer
+// of the server: the pool gives the next attempt another connection.
+func connectionLost(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	return transient(err)
 }

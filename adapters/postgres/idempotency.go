@@ -93,7 +93,7 @@ func (k *IdempotencyKeys) ClaimIdempotencyKey(ctx context.Context, rec ports.Ide
 		// stored record says which. A claim of this owner that landed is
 		// this caller's.
 		lost := err
-		cur, err = sqlkit.ScanIdempotency(k.db.pool.QueryRow(ctx, sqlGetKey, rec.TenantID, rec.Key, now))
+		cur, err = k.get(ctx, rec.TenantID, rec.Key, now)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows) && lost != nil && !errors.Is(lost, pgx.ErrNoRows):
 			return nil, false, fail(lost, "claim idempotency key")
@@ -115,7 +115,7 @@ func (k *IdempotencyKeys) RenewIdempotencyClaim(ctx context.Context, tenantID, k
 	ctx, cancel := k.db.op(ctx)
 	defer cancel()
 	var affected int64
-	err := retry(ctx, func() error {
+	err := retryIdempotent(ctx, func() error {
 		tag, err := k.db.pool.Exec(ctx, sqlRenewKey, tenantID, key, owner, k.db.clock.Now().UnixNano(), heldUntil.UnixNano())
 		affected = tag.RowsAffected()
 		return err
@@ -153,7 +153,7 @@ func (k *IdempotencyKeys) TakeOverIdempotencyKey(ctx context.Context, rec ports.
 	}
 	// Taken by another, released, expired, or this takeover's answer was
 	// lost: the record in force says which.
-	cur, err = sqlkit.ScanIdempotency(k.db.pool.QueryRow(context.WithoutCancel(ctx), sqlGetKey, rec.TenantID, rec.Key, now))
+	cur, err = k.get(context.WithoutCancel(ctx), rec.TenantID, rec.Key, now)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, false, nil
 	}
@@ -181,7 +181,7 @@ func (k *IdempotencyKeys) CompleteIdempotencyKey(ctx context.Context, tenantID, 
 		return err
 	})
 	if err != nil && transient(err) {
-		cur, readErr := sqlkit.ScanIdempotency(k.db.pool.QueryRow(context.WithoutCancel(ctx), sqlGetKey, tenantID, key, now))
+		cur, readErr := k.get(context.WithoutCancel(ctx), tenantID, key, now)
 		if readErr == nil && cur.Owner == owner && cur.Done && cur.ExpiresAt.UnixNano() == expiresAt.UnixNano() {
 			return nil
 		}
@@ -196,11 +196,11 @@ func (k *IdempotencyKeys) CompleteIdempotencyKey(ctx context.Context, tenantID, 
 }
 
 // ReleaseIdempotencyKey implements ports.IdempotencyStore: one delete of
-// the owner's unfinished claim.
+// the owner's unfinished claim (sent again, it deletes nothing more).
 func (k *IdempotencyKeys) ReleaseIdempotencyKey(ctx context.Context, tenantID, key, owner string) error {
 	ctx, cancel := k.db.op(ctx)
 	defer cancel()
-	err := retry(ctx, func() error {
+	err := retryIdempotent(ctx, func() error {
 		_, err := k.db.pool.Exec(ctx, sqlReleaseKey, tenantID, key, owner, k.db.clock.Now().UnixNano())
 		return err
 	})
@@ -211,7 +211,7 @@ func (k *IdempotencyKeys) ReleaseIdempotencyKey(ctx context.Context, tenantID, k
 func (k *IdempotencyKeys) GetIdempotencyKey(ctx context.Context, tenantID, key string) (*ports.IdempotencyRecord, error) {
 	ctx, cancel := k.db.op(ctx)
 	defer cancel()
-	cur, err := sqlkit.ScanIdempotency(k.db.pool.QueryRow(ctx, sqlGetKey, tenantID, key, k.db.clock.Now().UnixNano()))
+	cur, err := k.get(ctx, tenantID, key, k.db.clock.Now().UnixNano())
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -219,4 +219,14 @@ func (k *IdempotencyKeys) GetIdempotencyKey(ctx context.Context, tenantID, key s
 		return nil, fail(err, "read idempotency key")
 	}
 	return cur, nil
+}
+
+// get reads the key's live record (pgx.ErrNoRows when none).
+func (k *IdempotencyKeys) get(ctx context.Context, tenantID, key string, now int64) (*ports.IdempotencyRecord, error) {
+	var cur *ports.IdempotencyRecord
+	err := retryIdempotent(ctx, func() (err error) {
+		cur, err = sqlkit.ScanIdempotency(k.db.pool.QueryRow(ctx, sqlGetKey, tenantID, key, now))
+		return err
+	})
+	return cur, err
 }

@@ -189,11 +189,16 @@ func (ls *Leases) byID(ctx context.Context, req ports.LockRequest, sessionID str
 	return ls.granted(ctx, req, r)
 }
 
+// query sends a lease statement, again after a lost connection: a take
+// whose answer was lost holds the lease under a fence nobody knows, which
+// the next take finds held (busy until it expires, as without the second
+// take); one that never ran is taken now. A key's session is created once
+// (its unique index), whichever take created it.
 func (ls *Leases) query(ctx context.Context, byKey bool, sql string, args ...any) (*leaseRow, error) {
 	ctx, cancel := ls.db.op(ctx)
 	defer cancel()
 	var r *leaseRow
-	err := retry(ctx, func() error {
+	err := retryIdempotent(ctx, func() error {
 		rows, err := ls.db.pool.Query(ctx, sql, args...)
 		if err != nil {
 			return err
@@ -250,11 +255,15 @@ func (ls *Leases) history(ctx context.Context, req ports.LockRequest, r *leaseRo
 func (db *DB) recentHistory(ctx context.Context, tenantID, sessionID string, n int) ([]domain.HistoryEntry, error) {
 	ctx, cancel := db.op(ctx)
 	defer cancel()
-	rows, err := db.pool.Query(ctx, sqlHistory, tenantID, sessionID, n)
-	if err != nil {
-		return nil, fail(err, "read history")
-	}
-	texts, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	var texts []string
+	err := retryIdempotent(ctx, func() error {
+		rows, err := db.pool.Query(ctx, sqlHistory, tenantID, sessionID, n)
+		if err != nil {
+			return err
+		}
+		texts, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
 	if err != nil {
 		return nil, fail(err, "read history")
 	}
@@ -269,13 +278,14 @@ type lease struct {
 
 // Release implements ports.SessionLease: nothing to send when this
 // process committed the lease's turn (the commit freed it); otherwise one
-// update that clears the lease only while it holds this fence.
+// update that clears the lease only while it holds this fence (so sending
+// it again changes nothing).
 func (l *lease) Release(ctx context.Context) error {
 	return l.ReleaseWith(&l.db.spent, l.db.waiters, func() error {
 		ctx, cancel := l.db.op(ctx)
 		defer cancel()
 		token := l.Token()
-		err := retry(ctx, func() error {
+		err := retryIdempotent(ctx, func() error {
 			_, err := l.db.pool.Exec(ctx, sqlRelease, l.TenantID, token.SessionID, token.Fence)
 			return err
 		})
@@ -284,14 +294,15 @@ func (l *lease) Release(ctx context.Context) error {
 }
 
 // Renew implements ports.SessionLease: one update that moves the expiry
-// (by the server's clock) only while the row still holds this fence.
+// (by the server's clock) only while the row still holds this fence: sent
+// again, it moves the expiry to about the same place.
 func (l *lease) Renew(ctx context.Context) error {
 	return l.RenewWith(func() (bool, error) {
 		ctx, cancel := l.db.op(ctx)
 		defer cancel()
 		token := l.Token()
 		var affected int64
-		err := retry(ctx, func() error {
+		err := retryIdempotent(ctx, func() error {
 			tag, err := l.db.pool.Exec(ctx, sqlRenew, l.TenantID, token.SessionID, token.Fence, l.TTL.Microseconds())
 			affected = tag.RowsAffected()
 			return err

@@ -49,7 +49,9 @@ func (ps *Policies) GetPolicy(ctx context.Context, tenantID, agentID string) (*d
 	defer cancel()
 	var body *string
 	var deleted bool
-	err := ps.db.pool.QueryRow(ctx, sqlGetPolicy, tenantID, agentID).Scan(&body, &deleted)
+	err := retryIdempotent(ctx, func() error {
+		return ps.db.pool.QueryRow(ctx, sqlGetPolicy, tenantID, agentID).Scan(&body, &deleted)
+	})
 	if errors.Is(err, pgx.ErrNoRows) || (err == nil && (deleted || body == nil)) {
 		return nil, sqlkit.AgentNotFound(agentID)
 	}
@@ -73,7 +75,9 @@ func (ps *Policies) storedVersion(ctx context.Context, tenantID, agentID string)
 	defer cancel()
 	var v int64
 	var deleted bool
-	err := ps.db.pool.QueryRow(ctx, sqlStoredVersion, tenantID, agentID).Scan(&v, &deleted)
+	err := retryIdempotent(ctx, func() error {
+		return ps.db.pool.QueryRow(ctx, sqlStoredVersion, tenantID, agentID).Scan(&v, &deleted)
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, false, nil
 	}
@@ -146,12 +150,7 @@ func (ps *Policies) ListAgents(ctx context.Context, tenantID string, page ports.
 	limit := ports.PageLimit(page.Limit)
 	ctx, cancel := ps.db.op(ctx)
 	defer cancel()
-	rows, err := ps.db.pool.Query(ctx, sqlListAgents, tenantID, after, limit+1)
-	if err != nil {
-		return ports.Page[domain.Agent]{}, fail(err, "list agents")
-	}
-	defer rows.Close()
-	out, err := sqlkit.ReadPage(rows, limit, sqlkit.AgentItem(tenantID))
+	out, err := readPage(ctx, ps.db, limit, sqlkit.AgentItem(tenantID), sqlListAgents, tenantID, after, limit+1)
 	return out, fail(err, "list agents")
 }
 

@@ -50,12 +50,7 @@ func (ps *Policies) ListPolicyVersions(ctx context.Context, tenantID, agentID st
 	limit := ports.PageLimit(page.Limit)
 	ctx, cancel := ps.db.op(ctx)
 	defer cancel()
-	rows, err := ps.db.pool.Query(ctx, sqlListVersions, tenantID, agentID, int64(before), limit+1)
-	if err != nil {
-		return ports.Page[domain.Agent]{}, fail(err, "list policy versions")
-	}
-	defer rows.Close()
-	out, err := sqlkit.ReadPage(rows, limit, sqlkit.VersionItem(tenantID))
+	out, err := readPage(ctx, ps.db, limit, sqlkit.VersionItem(tenantID), sqlListVersions, tenantID, agentID, int64(before), limit+1)
 	return out, fail(err, "list policy versions")
 }
 
@@ -67,7 +62,9 @@ func (ps *Policies) GetPolicyVersion(ctx context.Context, tenantID, agentID stri
 	ctx, cancel := ps.db.op(ctx)
 	defer cancel()
 	var text string
-	err := ps.db.pool.QueryRow(ctx, sqlGetVersion, tenantID, agentID, version).Scan(&text)
+	err := retryIdempotent(ctx, func() error {
+		return ps.db.pool.QueryRow(ctx, sqlGetVersion, tenantID, agentID, version).Scan(&text)
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, domain.Errorf(domain.CodeNotFound, "agent %s has no version %d", agentID, version)
 	}

@@ -43,7 +43,11 @@ DELETE FROM sessions WHERE id = $2 AND tenant_id = $1`
 func (ss *Sessions) GetSession(ctx context.Context, tenantID, sessionID string) (*domain.Session, error) {
 	ctx, cancel := ss.db.op(ctx)
 	defer cancel()
-	r, err := sqlkit.ScanSession(ss.db.pool.QueryRow(ctx, sqlGetSession, tenantID, sessionID))
+	var r sqlkit.SessionRow
+	err := retryIdempotent(ctx, func() (err error) {
+		r, err = sqlkit.ScanSession(ss.db.pool.QueryRow(ctx, sqlGetSession, tenantID, sessionID))
+		return err
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, sqlkit.SessionNotFound(sessionID)
 	}
@@ -63,20 +67,19 @@ func (ss *Sessions) ListSessions(ctx context.Context, tenantID string, q ports.S
 	limit := ports.PageLimit(q.Page.Limit)
 	ctx, cancel := ss.db.op(ctx)
 	defer cancel()
-	rows, err := ss.db.pool.Query(ctx, sqlListSessions, tenantID, q.AgentID, string(q.Status), hasCursor, ns, id, limit+1)
-	if err != nil {
-		return ports.Page[domain.Session]{}, fail(err, "list sessions")
-	}
-	defer rows.Close()
-	page, err := sqlkit.ReadPage(rows, limit, sqlkit.SessionItem)
+	page, err := readPage(ctx, ss.db, limit, sqlkit.SessionItem, sqlListSessions, tenantID, q.AgentID, string(q.Status), hasCursor, ns, id, limit+1)
 	return page, fail(err, "list sessions")
 }
 
 // CloseSession implements ports.SessionStore: one update of the status
-// columns (which frees the channel key), then the session read back.
+// columns (which frees the channel key), then the session read back. The
+// update closes only an active session, so sent again it changes nothing.
 func (ss *Sessions) CloseSession(ctx context.Context, tenantID, sessionID string, at time.Time) (*domain.Session, error) {
 	cctx, cancel := ss.db.op(ctx)
-	_, err := ss.db.pool.Exec(cctx, sqlCloseSession, tenantID, sessionID, at.UnixNano())
+	err := retryIdempotent(cctx, func() error {
+		_, err := ss.db.pool.Exec(cctx, sqlCloseSession, tenantID, sessionID, at.UnixNano())
+		return err
+	})
 	cancel()
 	if err != nil {
 		return nil, fail(err, "close session")

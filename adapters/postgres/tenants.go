@@ -118,12 +118,16 @@ func (s *Tenants) TenantModelKeys(ctx context.Context, tenantID string) ([]ports
 func (s *Tenants) readKeys(ctx context.Context, query string, args ...any) ([]ports.TenantModelKey, error) {
 	ctx, cancel := s.db.op(ctx)
 	defer cancel()
-	rows, err := s.db.pool.Query(ctx, query, args...)
-	if err != nil {
-		return nil, fail(err, "read tenant model keys")
-	}
-	defer rows.Close()
-	keys, err := sqlkit.Collect(rows, sqlkit.ScanKey)
+	var keys []ports.TenantModelKey
+	err := retryIdempotent(ctx, func() error {
+		rows, err := s.db.pool.Query(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		keys, err = sqlkit.Collect(rows, sqlkit.ScanKey)
+		return err
+	})
 	return keys, fail(err, "read tenant model keys")
 }
 
@@ -172,12 +176,18 @@ func (s *Tenants) ResealTenantModelKey(ctx context.Context, rec ports.TenantMode
 	})
 }
 
-// exec runs one statement, sent again after a conflict that rolled it back.
-func (s *Tenants) exec(ctx context.Context, what, query string, args ...any) (int64, error) {
+// exec runs one statement, sent again when it did not reach the server or
+// a conflict rolled it back, and, when idempotent (an upsert of its own
+// values), after a lost connection too.
+func (s *Tenants) exec(ctx context.Context, idempotent bool, what, query string, args ...any) (int64, error) {
 	ctx, cancel := s.db.op(ctx)
 	defer cancel()
+	again := retry
+	if idempotent {
+		again = retryIdempotent
+	}
 	var affected int64
-	err := retry(ctx, func() error {
+	err := again(ctx, func() error {
 		tag, err := s.db.pool.Exec(ctx, query, args...)
 		affected = tag.RowsAffected()
 		return err
@@ -187,7 +197,7 @@ func (s *Tenants) exec(ctx context.Context, what, query string, args ...any) (in
 
 // SetTenantBudget implements ports.BudgetStore.
 func (s *Tenants) SetTenantBudget(ctx context.Context, b ports.TenantBudget) error {
-	_, err := s.exec(ctx, "set tenant budget", sqlSetBudget, b.TenantID, b.MonthlyTokens, b.Month, b.SpentBefore, b.SetAt.UnixNano())
+	_, err := s.exec(ctx, true, "set tenant budget", sqlSetBudget, b.TenantID, b.MonthlyTokens, b.Month, b.SpentBefore, b.SetAt.UnixNano())
 	return err
 }
 
@@ -195,7 +205,11 @@ func (s *Tenants) SetTenantBudget(ctx context.Context, b ports.TenantBudget) err
 func (s *Tenants) TenantBudget(ctx context.Context, tenantID string) (*ports.TenantBudget, error) {
 	ctx, cancel := s.db.op(ctx)
 	defer cancel()
-	b, err := sqlkit.ScanBudget(s.db.pool.QueryRow(ctx, sqlGetBudget, tenantID))
+	var b *ports.TenantBudget
+	err := retryIdempotent(ctx, func() (err error) {
+		b, err = sqlkit.ScanBudget(s.db.pool.QueryRow(ctx, sqlGetBudget, tenantID))
+		return err
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, sqlkit.NoBudget()
 	}
@@ -207,7 +221,7 @@ func (s *Tenants) TenantBudget(ctx context.Context, tenantID string) (*ports.Ten
 
 // DeleteTenantBudget implements ports.BudgetStore.
 func (s *Tenants) DeleteTenantBudget(ctx context.Context, tenantID string) error {
-	n, err := s.exec(ctx, "delete tenant budget", sqlDelBudget, tenantID)
+	n, err := s.exec(ctx, false, "delete tenant budget", sqlDelBudget, tenantID)
 	if err == nil && n == 0 {
 		return sqlkit.NoBudget()
 	}
@@ -244,7 +258,7 @@ func (s *Tenants) ClaimBudgetBlock(ctx context.Context, tenantID, period string,
 
 // RecordUsage implements ports.UsageMeter.
 func (s *Tenants) RecordUsage(ctx context.Context, rec ports.UsageRecord) error {
-	_, err := s.exec(ctx, "record usage", sqlRecordUsage, rec.TenantID, rec.Month, rec.Holder, rec.Prompt, rec.Completion, rec.Turns,
+	_, err := s.exec(ctx, true, "record usage", sqlRecordUsage, rec.TenantID, rec.Month, rec.Holder, rec.Prompt, rec.Completion, rec.Turns,
 		rec.UpdatedAt.UnixNano())
 	return err
 }
@@ -254,6 +268,8 @@ func (s *Tenants) MonthUsage(ctx context.Context, tenantID, month string) (ports
 	ctx, cancel := s.db.op(ctx)
 	defer cancel()
 	var u ports.UsageTotals
-	err := s.db.pool.QueryRow(ctx, sqlMonthUsage, tenantID, month).Scan(&u.Prompt, &u.Completion, &u.Turns)
+	err := retryIdempotent(ctx, func() error {
+		return s.db.pool.QueryRow(ctx, sqlMonthUsage, tenantID, month).Scan(&u.Prompt, &u.Completion, &u.Turns)
+	})
 	return u, fail(err, "read usage")
 }

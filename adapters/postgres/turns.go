@@ -63,7 +63,9 @@ WHERE session_id = $2 AND tenant_id = $1 AND turn_number < $3 ORDER BY turn_numb
 // CommitTurn implements ports.TurnStore: one statement, which is the
 // commit point. Of concurrent commits of one number one moves the session
 // row on (the others find it moved); committing clears the lease, so a
-// lease commits one turn. A retry of a commit that landed finds its turn.
+// lease commits one turn. A retry of a commit that landed finds its turn:
+// the landed commit cleared the fence, so the statement sent again after a
+// lost connection moves nothing and the refusal reads the turn back.
 func (ts *Turns) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *domain.Turn) error {
 	if err := sqlkit.CheckCommit(lease, turn); err != nil {
 		return err
@@ -81,7 +83,7 @@ func (ts *Turns) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *d
 	var version int64
 	var status string
 	var closedNS int64
-	err = retry(cctx, func() error {
+	err = retryIdempotent(cctx, func() error {
 		return db.pool.QueryRow(cctx, sqlCommit, turn.TenantID, turn.SessionID, lease.Fence, turn.TurnNumber,
 			string(row.After), turn.ID, turn.CreatedAt, string(row.Record), string(row.History), sqlkit.Answers(turn)).
 			Scan(&version, &status, &closedNS)
@@ -110,7 +112,9 @@ func (db *DB) answered(ctx context.Context, turn *domain.Turn) error {
 	ctx, cancel := db.op(ctx)
 	defer cancel()
 	var id string
-	err := db.pool.QueryRow(ctx, sqlAnsweredBy, turn.TenantID, sqlkit.Answers(turn)).Scan(&id)
+	err := retryIdempotent(ctx, func() error {
+		return db.pool.QueryRow(ctx, sqlAnsweredBy, turn.TenantID, sqlkit.Answers(turn)).Scan(&id)
+	})
 	if err != nil {
 		return fail(err, "commit turn")
 	}
@@ -123,7 +127,9 @@ func (db *DB) refusedCommit(ctx context.Context, turn *domain.Turn, why string) 
 	ctx, cancel := db.op(ctx)
 	defer cancel()
 	var own, exists bool
-	err := db.pool.QueryRow(ctx, sqlRefusedCommit, turn.TenantID, turn.SessionID, turn.ID, turn.TurnNumber).Scan(&own, &exists)
+	err := retryIdempotent(ctx, func() error {
+		return db.pool.QueryRow(ctx, sqlRefusedCommit, turn.TenantID, turn.SessionID, turn.ID, turn.TurnNumber).Scan(&own, &exists)
+	})
 	if err != nil {
 		return fail(err, "commit turn")
 	}
@@ -134,7 +140,11 @@ func (db *DB) refusedCommit(ctx context.Context, turn *domain.Turn, why string) 
 func (ts *Turns) GetTurn(ctx context.Context, tenantID, turnID string) (*domain.Turn, error) {
 	ctx, cancel := ts.db.op(ctx)
 	defer cancel()
-	t, err := sqlkit.ScanTurn(ts.db.pool.QueryRow(ctx, sqlGetTurn, tenantID, turnID))
+	var t domain.Turn
+	err := retryIdempotent(ctx, func() (err error) {
+		t, err = sqlkit.ScanTurn(ts.db.pool.QueryRow(ctx, sqlGetTurn, tenantID, turnID))
+		return err
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, sqlkit.TurnNotFound(turnID)
 	}
@@ -158,18 +168,16 @@ func (ts *Turns) ListTurns(ctx context.Context, tenantID, sessionID string, q po
 	ctx, cancel := ts.db.op(ctx)
 	defer cancel()
 	var exists bool
-	if err := ts.db.pool.QueryRow(ctx, sqlSessionExists, tenantID, sessionID).Scan(&exists); err != nil {
+	err = retryIdempotent(ctx, func() error {
+		return ts.db.pool.QueryRow(ctx, sqlSessionExists, tenantID, sessionID).Scan(&exists)
+	})
+	if err != nil {
 		return ports.Page[domain.Turn]{}, fail(err, "list turns")
 	}
 	if !exists {
 		return ports.Page[domain.Turn]{}, sqlkit.SessionNotFound(sessionID)
 	}
-	rows, err := ts.db.pool.Query(ctx, sql, tenantID, sessionID, after, limit+1)
-	if err != nil {
-		return ports.Page[domain.Turn]{}, fail(err, "list turns")
-	}
-	defer rows.Close()
-	page, err := sqlkit.ReadPage(rows, limit, sqlkit.TurnItem)
+	page, err := readPage(ctx, ts.db, limit, sqlkit.TurnItem, sql, tenantID, sessionID, after, limit+1)
 	return page, fail(err, "list turns")
 }
 

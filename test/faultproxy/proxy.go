@@ -80,8 +80,10 @@ type Proxy struct {
 	// until either side closes.
 	relay func(p *Proxy, client, server net.Conn)
 
-	mu   sync.Mutex // guards rng and cfg.Rate/RefuseRate
-	rng  *rand.Rand
+	mu  sync.Mutex // guards rng, cfg.Rate/RefuseRate and next
+	rng *rand.Rand
+	// next are the faults of the next commands, before the rate applies.
+	next []Fault
 	wg   sync.WaitGroup
 	done chan struct{}
 
@@ -116,6 +118,15 @@ func (p *Proxy) SetRates(commands, connections float64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.cfg.Rate, p.cfg.RefuseRate = commands, connections
+}
+
+// FaultNext gives the next commands these faults, in order, whatever the
+// rate (a DelayReply waits MinDelay): for a test that needs one chosen
+// command to fail.
+func (p *Proxy) FaultNext(faults ...Fault) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.next = append(p.next, faults...)
 }
 
 // Stats returns the counts so far.
@@ -212,6 +223,11 @@ func (p *Proxy) chance(rate func(Config) float64) bool {
 func (p *Proxy) pick() (Fault, time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if len(p.next) > 0 {
+		f := p.next[0]
+		p.next = p.next[1:]
+		return f, p.cfg.MinDelay
+	}
 	if p.cfg.Rate <= 0 || p.rng.Float64() >= p.cfg.Rate {
 		return Pass, 0
 	}

@@ -1,0 +1,123 @@
+package postgres
+
+import (
+	"context"
+	"net"
+	"net/url"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"focal/adapters/clock"
+	"focal/domain"
+	"focal/ports"
+	"focal/test/faultproxy"
+)
+
+// behindProxy opens a store on a fresh database through a fault proxy,
+// with one connection that is never pinged, so the proxy's next command
+// is the store's next statement.
+func behindProxy(t *testing.T) (*DB, *faultproxy.Proxy, string) {
+	t.Helper()
+	direct := freshDatabase(t)
+	u, err := url.Parse(direct)
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	p := faultproxy.StartPostgres(ln, faultproxy.Config{Target: u.Host})
+	t.Cleanup(func() { _ = p.Close() })
+	u.Host = p.Addr()
+	db, err := Open(Config{URL: u.String(), MaxConns: 1, MinConns: 0}, clock.System{}, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
+	require.NoError(t, err)
+	db.poolCfg.ShouldPing = func(context.Context, pgxpool.ShouldPingParams) bool { return false }
+	require.NoError(t, db.Start(t.Context()))
+	t.Cleanup(func() { _ = db.Close(context.Background()) })
+	return db, p, direct
+}
+
+func lockByID(sessionID string, wait time.Duration) ports.LockRequest {
+	return ports.LockRequest{TenantID: "t", SessionID: sessionID, Opened: time.Now(), Wait: wait, TTL: time.Minute}
+}
+
+// newSession creates a session through the store and warms its lease
+// statements on the one connection, so a fault hits their execution, not
+// their preparation.
+func newSession(t *testing.T, db *DB) string {
+	t.Helper()
+	leases := NewLeases(db)
+	k := domain.ChannelKey{TenantID: "t", AgentID: "a", Channel: "webchat", UserChannelID: "u"}
+	l, err := leases.LockSession(t.Context(), ports.LockRequest{TenantID: "t", Key: k, Opened: time.Now(), Wait: time.Second,
+		TTL: time.Minute, NewID: func() (string, error) { return "s1", nil }})
+	require.NoError(t, err)
+	require.NoError(t, l.Release(t.Context()))
+	l, err = leases.LockSession(t.Context(), lockByID("s1", time.Second))
+	require.NoError(t, err)
+	require.NoError(t, l.Renew(t.Context()))
+	require.NoError(t, l.Release(t.Context()))
+	_, err = NewSessions(db).GetSession(t.Context(), "t", "s1")
+	require.NoError(t, err)
+	return "s1"
+}
+
+// A read, a lease take and the lease's renewal and release whose
+// connection was lost (the statement dropped before or after it reached
+// the server) are sent again on another connection and succeed.
+func TestReadsAndLeasesSurviveALostConnection(t *testing.T) {
+	for _, fault := range []faultproxy.Fault{faultproxy.DropBeforeSend, faultproxy.DropAfterSend} {
+		t.Run(fault.String(), func(t *testing.T) {
+			db, p, _ := behindProxy(t)
+			id := newSession(t, db)
+
+			p.FaultNext(fault)
+			s, err := NewSessions(db).GetSession(t.Context(), "t", id)
+			require.NoError(t, err, "session read")
+			require.Equal(t, id, s.ID)
+
+			if fault == faultproxy.DropBeforeSend {
+				p.FaultNext(fault)
+			}
+			l, err := NewLeases(db).LockSession(t.Context(), lockByID(id, time.Second))
+			require.NoError(t, err, "lease take")
+			p.FaultNext(fault)
+			require.NoError(t, l.Renew(t.Context()), "lease renewal")
+			p.FaultNext(fault)
+			require.NoError(t, l.Release(t.Context()), "lease release")
+			require.GreaterOrEqual(t, p.Stats().Faulted(), int64(3))
+		})
+	}
+}
+
+// A lease take whose answer was lost took the lease under a fence nobody
+// knows: taken again, it finds the lease held and never grants it twice;
+// the caller waits for it like for any other holder.
+func TestLostLeaseTakeIsNotGrantedTwice(t *testing.T) {
+	db, p, _ := behindProxy(t)
+	id := newSession(t, db)
+	p.FaultNext(faultproxy.DropAfterSend)
+	_, err := NewLeases(db).LockSession(t.Context(), lockByID(id, 50*time.Millisecond))
+	require.True(t, domain.IsCode(err, domain.CodeSessionBusy), "got %v", err)
+}
+
+// A rate take is not idempotent: one whose answer was lost may have
+// counted, so it is not sent again and the window counts it once.
+func TestLostRateTakeIsNotSentAgain(t *testing.T) {
+	db, p, direct := behindProxy(t)
+	rates := NewRateLimits(db)
+	_, err := rates.TakeRate(t.Context(), "warm", 10, time.Minute)
+	require.NoError(t, err)
+	p.FaultNext(faultproxy.DropAfterSend)
+	_, err = rates.TakeRate(t.Context(), "k", 10, time.Minute)
+	require.True(t, domain.IsCode(err, domain.CodeStoreUnavailable), "got %v", err)
+
+	conn, err := pgx.Connect(t.Context(), direct)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	var count int
+	require.NoError(t, conn.QueryRow(t.Context(), `SELECT sum(count) FROM rate_windows WHERE key = 'k'`).Scan(&count))
+	require.Equal(t, 1, count, "the lost take counted once")
+}
