@@ -78,7 +78,9 @@ func (k *IdempotencyKeys) ClaimIdempotencyKey(ctx context.Context, rec ports.Ide
 	for range claimRounds {
 		now := k.db.clock.Now().UnixNano()
 		var cur *ports.IdempotencyRecord
-		err := retry(ctx, func() (err error) {
+		// Sent again after a lost answer, a claim that landed finds the
+		// live record and changes nothing; the read below finds it ours.
+		err := retryIdempotent(ctx, func() (err error) {
 			cur, err = sqlkit.ScanIdempotency(k.db.pool.QueryRow(ctx, sqlClaimKey, rec.TenantID, rec.Key, rec.Fingerprint, rec.Owner,
 				rec.ExpiresAt.UnixNano(), now, rec.Request, rec.TurnID, rec.HeldUntil.UnixNano()))
 			return err
@@ -140,7 +142,9 @@ func (k *IdempotencyKeys) TakeOverIdempotencyKey(ctx context.Context, rec ports.
 	defer cancel()
 	now := k.db.clock.Now().UnixNano()
 	var cur *ports.IdempotencyRecord
-	err := retry(ctx, func() (err error) {
+	// Sent again after a lost answer, a takeover that landed no longer
+	// finds the key held by from and changes nothing.
+	err := retryIdempotent(ctx, func() (err error) {
 		cur, err = sqlkit.ScanIdempotency(k.db.pool.QueryRow(ctx, sqlTakeOverKey, rec.TenantID, rec.Key, from, now, rec.Owner, rec.TurnID,
 			rec.HeldUntil.UnixNano(), rec.ExpiresAt.UnixNano()))
 		return err

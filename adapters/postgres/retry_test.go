@@ -121,3 +121,28 @@ func TestLostRateTakeIsNotSentAgain(t *testing.T) {
 	require.NoError(t, conn.QueryRow(t.Context(), `SELECT sum(count) FROM rate_windows WHERE key = 'k'`).Scan(&count))
 	require.Equal(t, 1, count, "the lost take counted once")
 }
+
+// An Idempotency-Key claim whose connection was lost is sent again: the
+// caller holds the key, whether the first claim landed or not.
+func TestLostKeyClaimStillClaims(t *testing.T) {
+	for _, fault := range []faultproxy.Fault{faultproxy.DropBeforeSend, faultproxy.DropAfterSend} {
+		t.Run(fault.String(), func(t *testing.T) {
+			db, p, _ := behindProxy(t)
+			keys := NewIdempotencyKeys(db)
+			rec := func(key string) ports.IdempotencyRecord {
+				return ports.IdempotencyRecord{TenantID: "t", Key: key, Fingerprint: "f", Owner: "o1", TurnID: "turn1",
+					ExpiresAt: time.Now().Add(time.Hour), HeldUntil: time.Now().Add(time.Minute)}
+			}
+			_, claimed, err := keys.ClaimIdempotencyKey(t.Context(), rec("warm"))
+			require.NoError(t, err)
+			require.True(t, claimed)
+
+			p.FaultNext(fault)
+			cur, claimed, err := keys.ClaimIdempotencyKey(t.Context(), rec("k"))
+			require.NoError(t, err)
+			require.True(t, claimed)
+			require.Equal(t, "o1", cur.Owner)
+			require.Equal(t, int64(1), p.Stats().Faulted())
+		})
+	}
+}
