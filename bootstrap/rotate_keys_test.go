@@ -4,17 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"maps"
-	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
@@ -22,6 +18,7 @@ import (
 	"focal/adapters/secrets"
 	"focal/application"
 	"focal/ports"
+	"focal/test/pgtest"
 )
 
 // `focal keys rotate` reseals the tenants' keys in every store that keeps
@@ -32,11 +29,9 @@ func TestRotateKeysOnSQLite(t *testing.T) {
 }
 
 func TestRotateKeysOnPostgres(t *testing.T) {
-	base := os.Getenv("FOCAL_TEST_POSTGRES_URL")
-	if base == "" {
-		t.Fatal("FOCAL_TEST_POSTGRES_URL is not set: run `make test`, or start a server with `scripts/postgres-server.sh start .state/postgres` and export the URL it prints")
-	}
-	rotateKeysOn(t, map[string]string{"FOCAL_STORE": "postgres", "FOCAL_POSTGRES_URL": freshPostgresDB(t, base)})
+	// A database of the test's own: a rotation reseals every tenant's key
+	// in the database, so it must hold only this test's.
+	rotateKeysOn(t, map[string]string{"FOCAL_STORE": "postgres", "FOCAL_POSTGRES_URL": pgtest.Database(t, "focal_bootstrap")})
 }
 
 // The memory store keeps no key past a restart: nothing to rotate, and the
@@ -107,31 +102,4 @@ func newServiceKey(t *testing.T) ([]byte, string) {
 	_, err := rand.Read(k)
 	require.NoError(t, err)
 	return k, base64.StdEncoding.EncodeToString(k)
-}
-
-// freshPostgresDB creates a database of the test's own on the server at
-// base, dropped when the test ends, and returns its URL: a rotation reseals
-// every tenant's key in the database, so it must hold only this test's.
-func freshPostgresDB(t *testing.T, base string) string {
-	t.Helper()
-	suffix := make([]byte, 6)
-	_, _ = rand.Read(suffix)
-	name := "focal_bootstrap_" + hex.EncodeToString(suffix)
-	admin := func(sql string) error {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			return err
-		}
-		defer conn.Close(context.Background())
-		_, err = conn.Exec(ctx, sql)
-		return err
-	}
-	require.NoError(t, admin("CREATE DATABASE "+name), "create the test database")
-	t.Cleanup(func() { assert.NoError(t, admin("DROP DATABASE "+name+" WITH (FORCE)"), "drop the test database") })
-	u, err := url.Parse(base)
-	require.NoError(t, err)
-	u.Path = "/" + name
-	return u.String()
 }

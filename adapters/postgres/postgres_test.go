@@ -2,76 +2,23 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"focal/adapters/clock"
 	"focal/adapters/sqlkit"
 	"focal/test/contract"
+	"focal/test/pgtest"
 )
-
-// testURL is the server the tests use. They fail, never skip, without one:
-// `make test` always provides it.
-func testURL(t *testing.T) string {
-	t.Helper()
-	url := os.Getenv("FOCAL_TEST_POSTGRES_URL")
-	if url == "" {
-		t.Fatal("FOCAL_TEST_POSTGRES_URL is not set. Start the local test server with\n" +
-			"    scripts/postgres-server.sh start .state/postgres\n" +
-			"and run the tests with FOCAL_TEST_POSTGRES_URL set to the URL it prints (make test does all of this).")
-	}
-	return url
-}
 
 // freshDatabase creates a database of its own for one test, dropped when
 // the test ends, and returns its URL.
-func freshDatabase(t *testing.T) string {
-	t.Helper()
-	base := testURL(t)
-	suffix := make([]byte, 6)
-	_, _ = rand.Read(suffix)
-	name := "focal_test_" + hex.EncodeToString(suffix)
-	cfg, err := pgx.ParseConfig(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	admin, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		t.Fatalf("connect to the test server: %v", err)
-	}
-	defer admin.Close(context.Background())
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("create the test database: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.ConnectConfig(ctx, cfg)
-		if err != nil {
-			t.Errorf("drop the test database: %v", err)
-			return
-		}
-		defer conn.Close(context.Background())
-		if _, err := conn.Exec(ctx, "DROP DATABASE "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop the test database: %v", err)
-		}
-	})
-	c := cfg.Copy()
-	c.Database = name
-	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", c.User, c.Host, c.Port, name)
-}
+func freshDatabase(t *testing.T) string { return pgtest.Database(t, "focal_test") }
 
 // testDB opens a store on a fresh database.
 func testDB(t *testing.T, opts ...Option) *DB {

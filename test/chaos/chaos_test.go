@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
+
+	"focal/test/pgtest"
 )
 
 // ReducedConfig is the run make test makes: the full run's mix at a fifth
@@ -35,7 +37,7 @@ func TestTurnsSurviveAFaultyNetwork(t *testing.T) {
 // too (a COMMIT applied whose reply is lost), on a database of the run's
 // own.
 func TestPostgresTurnsSurviveAFaultyNetwork(t *testing.T) {
-	base := postgresURL(t)
+	base := pgtest.ServerURL(t)
 	cfg := ReducedConfig(base)
 	cfg.Store = StorePostgres
 	t.Cleanup(func() {

@@ -29,14 +29,3 @@ func mongoHost(t *testing.T) string {
 	require.NoError(t, err)
 	return u.Host
 }
-
-// postgresURL is the PostgreSQL test server's URL (make test exports
-// FOCAL_TEST_POSTGRES_URL). The tests fail, never skip, without one.
-func postgresURL(t *testing.T) string {
-	t.Helper()
-	raw := os.Getenv("FOCAL_TEST_POSTGRES_URL")
-	if raw == "" {
-		t.Fatal("FOCAL_TEST_POSTGRES_URL is not set: run make test, or start scripts/postgres-server.sh and export the URL it prints")
-	}
-	return raw
-}

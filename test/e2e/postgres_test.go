@@ -1,9 +1,6 @@
 package e2e
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"maps"
 	"net/http"
 	"net/url"
@@ -14,50 +11,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"focal/test/harness"
+	"focal/test/pgtest"
 )
-
-// postgresURL is the PostgreSQL server the tests use. make test always
-// provides one; without it these tests fail rather than pass untested.
-func postgresURL(t *testing.T) string {
-	t.Helper()
-	u := os.Getenv("FOCAL_TEST_POSTGRES_URL")
-	if u == "" {
-		t.Fatal("FOCAL_TEST_POSTGRES_URL is not set: run `make test`, or start a server with `scripts/postgres-server.sh start .state/postgres` and export the URL it prints")
-	}
-	return u
-}
 
 // freshPostgresDB creates a database of its own on the test server for one
 // test, dropped when it ends, and returns its URL.
-func freshPostgresDB(t *testing.T) string {
-	t.Helper()
-	base := postgresURL(t)
-	suffix := make([]byte, 6)
-	_, _ = rand.Read(suffix)
-	name := "focal_e2e_" + hex.EncodeToString(suffix)
-	admin := func(sql string) error {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			return err
-		}
-		defer conn.Close(context.Background())
-		_, err = conn.Exec(ctx, sql)
-		return err
-	}
-	require.NoError(t, admin("CREATE DATABASE "+name), "create the test database")
-	t.Cleanup(func() { assert.NoError(t, admin("DROP DATABASE "+name+" WITH (FORCE)"), "drop the test database") })
-	u, err := url.Parse(base)
-	require.NoError(t, err)
-	u.Path = "/" + name
-	return u.String()
-}
+func freshPostgresDB(t *testing.T) string { return pgtest.Database(t, "focal_e2e") }
 
 // postgresEnv is the environment of instances sharing one database of
 // their own on the PostgreSQL test server; extra adds or overrides
@@ -80,7 +43,7 @@ type postgresServer struct {
 // Its directory is made under the system temp directory, which the
 // postgres user can reach when the tests run as root.
 func startPostgres(t *testing.T) (*postgresServer, string) {
-	postgresURL(t) // the shared server must exist, so the package is installed
+	pgtest.ServerURL(t) // the shared server must exist, so the package is installed
 	dir, err := os.MkdirTemp("", "focal-e2e-postgres-")
 	require.NoError(t, err)
 	s := &postgresServer{t: t, dir: dir}

@@ -51,15 +51,7 @@ type pgConn struct {
 }
 
 func relayPostgres(p *Proxy, client, server net.Conn) {
-	c := &pgConn{p: p, client: client, server: server}
-	replies := make(chan struct{})
-	go func() {
-		defer close(replies)
-		c.pumpReplies()
-	}()
-	c.pumpCommands()
-	c.close()
-	<-replies
+	relay(&pgConn{p: p, client: client, server: server})
 }
 
 func (c *pgConn) close() {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,17 +15,14 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
+
+	"focal/test/pgtest"
 )
 
-// postgresURL is the PostgreSQL test server's URL. The tests fail, never
-// skip, without one: make test always provides it.
+// postgresURL is the PostgreSQL test server's URL.
 func postgresURL(t *testing.T) *url.URL {
 	t.Helper()
-	raw := os.Getenv("FOCAL_TEST_POSTGRES_URL")
-	if raw == "" {
-		t.Fatal("FOCAL_TEST_POSTGRES_URL is not set: run make test, or start scripts/postgres-server.sh and export the URL it prints")
-	}
-	u, err := url.Parse(raw)
+	u, err := url.Parse(pgtest.ServerURL(t))
 	require.NoError(t, err)
 	return u
 }

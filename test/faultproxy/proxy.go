@@ -283,7 +283,20 @@ type conn struct {
 }
 
 func relayMongo(p *Proxy, client, server net.Conn) {
-	c := &conn{p: p, client: client, server: server, delays: map[int32]time.Duration{}, drops: map[int32]bool{}}
+	relay(&conn{p: p, client: client, server: server, delays: map[int32]time.Duration{}, drops: map[int32]bool{}})
+}
+
+// pumps is one proxied connection in a wire protocol: its client's
+// commands to the server, the server's replies back, and closing both.
+type pumps interface {
+	pumpCommands()
+	pumpReplies()
+	close()
+}
+
+// relay runs a connection until its commands end, then closes both sides
+// and waits for its replies to end too.
+func relay(c pumps) {
 	replies := make(chan struct{})
 	go func() {
 		defer close(replies)
