@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,6 +25,13 @@ import (
 // when the key has none: the INSERT claims the key's unique index and
 // takes the lease of turn 1 at once.
 //
+// Each LockSession call draws a holder nonce, which its takes write to
+// lease_holder: a take sent again after its answer was lost (the first
+// may have taken the lease, under a fence nobody knows) also admits the
+// lease that nonce holds and takes it under a new fence, so the caller is
+// granted the lease its lost take holds instead of waiting out its TTL.
+// No other call knows the nonce, so one lease still has one holder.
+//
 // Waiting: callers of this process queue per session (sqlkit.Queue) and are
 // woken by this process's releases and commits, so within one process the
 // lease goes first come, first served; across processes the first in each
@@ -43,11 +51,11 @@ const historyOf = `(SELECT '[' || string_agg(h.history, ',' ORDER BY h.turn_numb
 	SELECT turn_number, history FROM turns WHERE session_id = g.id ORDER BY turn_number DESC LIMIT $4) h)`
 
 const (
-	// $1 tenant, $2 session, $3 TTL in microseconds, $4 history.
+	// $1 tenant, $2 session, $3 TTL in microseconds, $4 history, $5 holder.
 	sqlLeaseByID = `-- lease by id
 WITH g AS (
-	UPDATE sessions SET lease_fence = nextval('lease_fences'), lease_expires = now() + $3 * interval '1 microsecond'
-	WHERE id = $2 AND tenant_id = $1 AND (lease_fence IS NULL OR lease_expires < now())
+	UPDATE sessions SET lease_fence = nextval('lease_fences'), lease_expires = now() + $3 * interval '1 microsecond', lease_holder = $5
+	WHERE id = $2 AND tenant_id = $1 AND (lease_fence IS NULL OR lease_expires < now() OR lease_holder = $5)
 	RETURNING id, tenant_id, status, turn_count, version, closed_ns, state, lease_fence)
 SELECT g.*, ` + historyOf + ` FROM g
 UNION ALL
@@ -55,21 +63,23 @@ SELECT id, tenant_id, status, turn_count, version, closed_ns, '', NULL, NULL FRO
 WHERE id = $2 AND tenant_id = $1 AND NOT EXISTS (SELECT 1 FROM g)`
 
 	// $1 tenant, $2 candidate id, $3 TTL, $4 history, $5 agent, $6 key,
-	// $7 created_ns, $8 version, $9 state.
+	// $7 created_ns, $8 version, $9 state, $10 holder. A take sent again
+	// that finds the session its lost take created (the candidate's id) is
+	// told it created it.
 	sqlLeaseByKey = `-- lease by key
 WITH c AS (
-	INSERT INTO sessions (id, tenant_id, agent_id, status, active_key, created_ns, version, state, lease_fence, lease_expires)
-	VALUES ($2, $1, $5, 'active', $6, $7, $8, $9, nextval('lease_fences'), now() + $3 * interval '1 microsecond')
+	INSERT INTO sessions (id, tenant_id, agent_id, status, active_key, created_ns, version, state, lease_fence, lease_expires, lease_holder)
+	VALUES ($2, $1, $5, 'active', $6, $7, $8, $9, nextval('lease_fences'), now() + $3 * interval '1 microsecond', $10)
 	ON CONFLICT (tenant_id, active_key) DO NOTHING
 	RETURNING id, tenant_id, status, turn_count, version, closed_ns, state, lease_fence),
 g AS (
-	UPDATE sessions SET lease_fence = nextval('lease_fences'), lease_expires = now() + $3 * interval '1 microsecond'
-	WHERE tenant_id = $1 AND active_key = $6 AND (lease_fence IS NULL OR lease_expires < now())
+	UPDATE sessions SET lease_fence = nextval('lease_fences'), lease_expires = now() + $3 * interval '1 microsecond', lease_holder = $10
+	WHERE tenant_id = $1 AND active_key = $6 AND (lease_fence IS NULL OR lease_expires < now() OR lease_holder = $10)
 		AND NOT EXISTS (SELECT 1 FROM c)
 	RETURNING id, tenant_id, status, turn_count, version, closed_ns, state, lease_fence)
 SELECT c.*, '[]', true FROM c
 UNION ALL
-SELECT g.*, ` + historyOf + `, false FROM g
+SELECT g.*, ` + historyOf + `, g.id = $2 FROM g
 UNION ALL
 SELECT id, tenant_id, status, turn_count, version, closed_ns, '', NULL, NULL, false FROM sessions
 WHERE tenant_id = $1 AND active_key = $6 AND NOT EXISTS (SELECT 1 FROM c) AND NOT EXISTS (SELECT 1 FROM g)`
@@ -118,9 +128,10 @@ func (ls *Leases) LockSession(ctx context.Context, req ports.LockRequest) (ports
 		return nil, err
 	}
 	until := time.Now().Add(req.Wait)
+	holder := rand.Text()
 	sessionID := req.SessionID
 	if sessionID == "" {
-		l, busyID, err := ls.byKey(ctx, req)
+		l, busyID, err := ls.byKey(ctx, req, holder)
 		if l != nil || err != nil {
 			return l, err
 		}
@@ -128,7 +139,7 @@ func (ls *Leases) LockSession(ctx context.Context, req ports.LockRequest) (ports
 	}
 	var held *lease
 	err := ls.db.waiters.WaitLease(ctx, req.TenantID, sessionID, until, func(ctx context.Context) (bool, error) {
-		l, err := ls.byID(ctx, req, sessionID)
+		l, err := ls.byID(ctx, req, sessionID, holder)
 		held = l
 		return l != nil, err
 	})
@@ -141,7 +152,7 @@ func (ls *Leases) LockSession(ctx context.Context, req ports.LockRequest) (ports
 // byKey takes the lease of the key's active session, creating it from the
 // candidate when the key has none. It returns the lease, or the id of the
 // key's session when another holds its lease.
-func (ls *Leases) byKey(ctx context.Context, req ports.LockRequest) (*lease, string, error) {
+func (ls *Leases) byKey(ctx context.Context, req ports.LockRequest, holder string) (*lease, string, error) {
 	// One statement finds or creates the key's session: the new session
 	// is built for every call.
 	c, err := req.NewSession()
@@ -159,7 +170,7 @@ func (ls *Leases) byKey(ctx context.Context, req ports.LockRequest) (*lease, str
 	// one's snapshot is invisible to it: the next statement sees it.
 	for range 5 {
 		r, err := ls.query(ctx, true, sqlLeaseByKey, req.TenantID, c.ID, req.TTL.Microseconds(), req.History,
-			c.AgentID, keyID, c.CreatedAt.UnixNano(), c.Version, string(state))
+			c.AgentID, keyID, c.CreatedAt.UnixNano(), c.Version, string(state), holder)
 		if err != nil {
 			return nil, "", err
 		}
@@ -176,8 +187,8 @@ func (ls *Leases) byKey(ctx context.Context, req ports.LockRequest) (*lease, str
 }
 
 // byID tries once to take the lease of the session: nil when another holds it.
-func (ls *Leases) byID(ctx context.Context, req ports.LockRequest, sessionID string) (*lease, error) {
-	r, err := ls.query(ctx, false, sqlLeaseByID, req.TenantID, sessionID, req.TTL.Microseconds(), req.History)
+func (ls *Leases) byID(ctx context.Context, req ports.LockRequest, sessionID, holder string) (*lease, error) {
+	r, err := ls.query(ctx, false, sqlLeaseByID, req.TenantID, sessionID, req.TTL.Microseconds(), req.History, holder)
 	switch {
 	case err != nil:
 		return nil, err
@@ -190,10 +201,10 @@ func (ls *Leases) byID(ctx context.Context, req ports.LockRequest, sessionID str
 }
 
 // query sends a lease statement, again after a lost connection: a take
-// whose answer was lost holds the lease under a fence nobody knows, which
-// the next take finds held (busy until it expires, as without the second
-// take); one that never ran is taken now. A key's session is created once
-// (its unique index), whichever take created it.
+// whose answer was lost holds the lease under its holder nonce, which the
+// take sent again admits and takes under a new fence (the lost one's
+// fence reached nobody); one that never ran is taken now. A key's session
+// is created once (its unique index), whichever take created it.
 func (ls *Leases) query(ctx context.Context, byKey bool, sql string, args ...any) (*leaseRow, error) {
 	ctx, cancel := ls.db.op(ctx)
 	defer cancel()

@@ -92,15 +92,51 @@ func TestReadsAndLeasesSurviveALostConnection(t *testing.T) {
 	}
 }
 
-// A lease take whose answer was lost took the lease under a fence nobody
-// knows: taken again, it finds the lease held and never grants it twice;
-// the caller waits for it like for any other holder.
-func TestLostLeaseTakeIsNotGrantedTwice(t *testing.T) {
-	db, p, _ := behindProxy(t)
+// A lease take whose answer was lost took the lease under its call's
+// holder nonce: sent again, it is granted that lease (by id, by key, and
+// by key where the lost take created the session), under the fence now in
+// force; another caller still finds the lease held.
+func TestLostLeaseTakeIsGrantedToItsTaker(t *testing.T) {
+	db, p, direct := behindProxy(t)
 	id := newSession(t, db)
-	p.FaultNext(faultproxy.DropAfterSend)
-	_, err := NewLeases(db).LockSession(t.Context(), lockByID(id, 50*time.Millisecond))
-	require.True(t, domain.IsCode(err, domain.CodeSessionBusy), "got %v", err)
+	leases := NewLeases(db)
+	byKey := func(user, newID string) ports.LockRequest {
+		return ports.LockRequest{TenantID: "t", Key: domain.ChannelKey{TenantID: "t", AgentID: "a", Channel: "webchat", UserChannelID: user},
+			Opened: time.Now(), Wait: time.Second, TTL: time.Minute, NewID: func() (string, error) { return newID, nil }}
+	}
+	for _, tc := range []struct {
+		name    string
+		req     ports.LockRequest
+		session string
+		created bool
+	}{
+		{"by id", lockByID(id, time.Second), id, false},
+		{"by key", byKey("u", "unused"), id, false},
+		{"by key, creating the session", byKey("u2", "s2"), "s2", true},
+	} {
+		p.FaultNext(faultproxy.DropAfterSend)
+		l, err := leases.LockSession(t.Context(), tc.req)
+		require.NoError(t, err, tc.name)
+		require.Equal(t, tc.session, l.Token().SessionID, tc.name)
+		require.Equal(t, tc.created, l.Created(), tc.name)
+		require.Equal(t, l.Token().Fence, leaseFence(t, direct, tc.session), "%s: the grant is the lease in force", tc.name)
+
+		_, err = leases.LockSession(t.Context(), lockByID(tc.session, 50*time.Millisecond))
+		require.True(t, domain.IsCode(err, domain.CodeSessionBusy), "%s: granted twice: %v", tc.name, err)
+		require.NoError(t, l.Release(t.Context()), tc.name)
+	}
+	require.Equal(t, int64(3), p.Stats().Faulted())
+}
+
+// leaseFence reads the fence of the session's lease straight from the table.
+func leaseFence(t *testing.T, direct, sessionID string) int64 {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), direct)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	var fence int64
+	require.NoError(t, conn.QueryRow(t.Context(), `SELECT lease_fence FROM sessions WHERE id = $1`, sessionID).Scan(&fence))
+	return fence
 }
 
 // A rate take is not idempotent: one whose answer was lost may have
