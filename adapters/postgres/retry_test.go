@@ -182,3 +182,30 @@ func TestLostKeyClaimStillClaims(t *testing.T) {
 		})
 	}
 }
+
+// A budget block claim whose answer was lost took its block: sent again,
+// it finds that block by the claim's nonce and takes no second one.
+func TestLostBudgetClaimFindsItsBlock(t *testing.T) {
+	db, p, direct := behindProxy(t)
+	tenants := NewTenants(db)
+	_, ok, err := tenants.ClaimBudgetBlock(t.Context(), "warm", "2026-03", 3, "h")
+	require.NoError(t, err)
+	require.True(t, ok)
+
+	p.FaultNext(faultproxy.DropAfterSend)
+	block, ok, err := tenants.ClaimBudgetBlock(t.Context(), "t", "2026-03", 3, "h")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, 0, block)
+	require.Equal(t, int64(1), p.Stats().Faulted())
+
+	conn, err := pgx.Connect(t.Context(), direct)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	var blocks int
+	require.NoError(t, conn.QueryRow(t.Context(), `SELECT count(*) FROM budget_blocks WHERE tenant_id = 't'`).Scan(&blocks))
+	require.Equal(t, 1, blocks, "the claim took one block")
+	block, _, err = tenants.ClaimBudgetBlock(t.Context(), "t", "2026-03", 3, "h")
+	require.NoError(t, err)
+	require.Equal(t, 1, block, "the next claim takes the next block")
+}

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 
 	"github.com/jackc/pgx/v5"
@@ -17,7 +18,8 @@ import (
 // highest). A budget block is claimed by one insert of the next number
 // (claims are never released, so the claimed blocks are 0 up to their
 // count); the primary key gives each number to one claimer, and a claimer
-// that lost a number tries the next.
+// that lost a number tries the next. A claim carries a nonce of its own
+// (budget_blocks.claim), so sending it again after a lost answer is safe.
 
 // Tenants implements ports.TenantModelKeyStore, ports.BudgetStore and
 // ports.UsageMeter on PostgreSQL.
@@ -63,13 +65,18 @@ ON CONFLICT (tenant_id) DO UPDATE SET monthly_tokens = EXCLUDED.monthly_tokens, 
 SELECT tenant_id, monthly_tokens, month, spent_before, set_ns FROM tenant_budgets WHERE tenant_id = $1`
 	sqlDelBudget = `-- delete budget
 DELETE FROM tenant_budgets WHERE tenant_id = $1`
-	// $1 tenant, $2 period, $3 limit, $4 holder: the count of claimed
-	// blocks, and the block this statement claimed (NULL when none).
+	// $1 tenant, $2 period, $3 limit, $4 holder, $5 claim nonce: the
+	// count of claimed blocks, and the block this claim holds (NULL when
+	// none): the one an earlier round of the claim took, or the one this
+	// statement took. The unique index on the nonce gives a claim one
+	// block even when two of its statements run at once.
 	sqlClaimBlock = `-- claim budget block
-WITH c AS (SELECT count(*)::int AS n FROM budget_blocks WHERE tenant_id = $1 AND period = $2),
-i AS (INSERT INTO budget_blocks (tenant_id, period, block, holder) SELECT $1, $2, n, $4 FROM c WHERE n < $3
+WITH m AS (SELECT block FROM budget_blocks WHERE tenant_id = $1 AND period = $2 AND claim = $5),
+c AS (SELECT count(*)::int AS n FROM budget_blocks WHERE tenant_id = $1 AND period = $2),
+i AS (INSERT INTO budget_blocks (tenant_id, period, block, holder, claim) SELECT $1, $2, n, $4, $5 FROM c
+	WHERE n < $3 AND NOT EXISTS (SELECT 1 FROM m)
 	ON CONFLICT DO NOTHING RETURNING block)
-SELECT c.n, (SELECT block FROM i) FROM c`
+SELECT c.n, coalesce((SELECT block FROM m), (SELECT block FROM i)) FROM c`
 
 	sqlRecordUsage = `-- record usage
 INSERT INTO tenant_usage (tenant_id, month, holder, prompt, completion, turns, updated_ns) VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -234,15 +241,19 @@ const claimRoundsPerBlock = 64
 
 // ClaimBudgetBlock implements ports.BudgetStore: each round claims the
 // next number, or learns that every block below limit is claimed; a round
-// that lost its number to a concurrent claimer tries the next.
+// that lost its number to a concurrent claimer tries the next. Every
+// round of one call carries the call's nonce, so a round sent again after
+// its answer was lost finds the block it took (the holder names the
+// instance, which claims many blocks) and no call takes two.
 func (s *Tenants) ClaimBudgetBlock(ctx context.Context, tenantID, period string, limit int, holder string) (int, bool, error) {
 	ctx, cancel := s.db.op(ctx)
 	defer cancel()
+	claim := rand.Text()
 	for range claimRoundsPerBlock {
 		var claimed int
 		var block *int
-		err := retry(ctx, func() error {
-			return s.db.pool.QueryRow(ctx, sqlClaimBlock, tenantID, period, limit, holder).Scan(&claimed, &block)
+		err := retryIdempotent(ctx, func() error {
+			return s.db.pool.QueryRow(ctx, sqlClaimBlock, tenantID, period, limit, holder, claim).Scan(&claimed, &block)
 		})
 		switch {
 		case err != nil:
