@@ -60,6 +60,13 @@ SELECT ` + sqlkit.IdempotencyColumns + ` FROM idempotency_keys WHERE tenant_id =
 	sqlCompleteKey = `-- complete idempotency key
 UPDATE idempotency_keys SET done = true, status = $5, header = $6, body = $7, expires_ns = $8
 WHERE tenant_id = $1 AND key = $2 AND owner = $3 AND NOT done AND expires_ns > $4`
+	// The completion sent again after a lost connection: it also admits
+	// the record its lost send completed (done with this very response),
+	// which it leaves as it is.
+	sqlCompleteKeyAgain = `-- complete idempotency key again
+UPDATE idempotency_keys SET done = true, status = $5, header = $6, body = $7, expires_ns = $8
+WHERE tenant_id = $1 AND key = $2 AND owner = $3 AND expires_ns > $4
+	AND (NOT done OR (status = $5 AND header IS NOT DISTINCT FROM $6 AND body = $7 AND expires_ns = $8))`
 	sqlReleaseKey = `-- release idempotency key
 DELETE FROM idempotency_keys WHERE tenant_id = $1 AND key = $2 AND owner = $3 AND NOT done AND expires_ns > $4`
 )
@@ -167,8 +174,12 @@ func (k *IdempotencyKeys) TakeOverIdempotencyKey(ctx context.Context, rec ports.
 	return cur, cur.Owner == rec.Owner, nil
 }
 
-// CompleteIdempotencyKey implements ports.IdempotencyStore: one update; an
-// answer lost is settled by reading the key back.
+// CompleteIdempotencyKey implements ports.IdempotencyStore: one update.
+// After a lost connection it is sent again admitting the record completed
+// with this response too, so it succeeds whether the lost send landed or
+// not (a client cannot tell which: a statement dropped before the server
+// read it looks the same); only the first send refuses a completed record.
+// Answers lost every time are settled by reading the key back.
 func (k *IdempotencyKeys) CompleteIdempotencyKey(ctx context.Context, tenantID, key, owner string, status int,
 	header map[string]string, body []byte, expiresAt time.Time) error {
 	headerCol, body, err := sqlkit.Completion(header, body)
@@ -179,9 +190,11 @@ func (k *IdempotencyKeys) CompleteIdempotencyKey(ctx context.Context, tenantID, 
 	defer cancel()
 	now := k.db.clock.Now().UnixNano()
 	var affected int64
-	err = retry(ctx, func() error {
-		tag, err := k.db.pool.Exec(ctx, sqlCompleteKey, tenantID, key, owner, now, status, headerCol, body, expiresAt.UnixNano())
+	sql := sqlCompleteKey
+	err = retryIdempotent(ctx, func() error {
+		tag, err := k.db.pool.Exec(ctx, sql, tenantID, key, owner, now, status, headerCol, body, expiresAt.UnixNano())
 		affected = tag.RowsAffected()
+		sql = sqlCompleteKeyAgain
 		return err
 	})
 	if err != nil && transient(err) {

@@ -209,3 +209,45 @@ func TestLostBudgetClaimFindsItsBlock(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1, block, "the next claim takes the next block")
 }
+
+// An Idempotency-Key completion whose connection was lost, after it
+// reached the server or before, succeeds, and the response stored is the
+// one sent; sent again, a different response never replaces it.
+func TestLostKeyCompletionCompletes(t *testing.T) {
+	for _, fault := range []faultproxy.Fault{faultproxy.DropBeforeSend, faultproxy.DropAfterSend} {
+		t.Run(fault.String(), func(t *testing.T) {
+			db, p, _ := behindProxy(t)
+			keys := NewIdempotencyKeys(db)
+			expires := time.Now().Add(time.Hour)
+			for _, key := range []string{"warm", "k"} {
+				_, claimed, err := keys.ClaimIdempotencyKey(t.Context(), ports.IdempotencyRecord{TenantID: "t", Key: key, Fingerprint: "f",
+					Owner: "o1", TurnID: "turn1", ExpiresAt: expires, HeldUntil: time.Now().Add(time.Minute)})
+				require.NoError(t, err)
+				require.True(t, claimed)
+			}
+			require.NoError(t, keys.CompleteIdempotencyKey(t.Context(), "t", "warm", "o1", 200, nil, []byte("warm"), expires))
+
+			p.FaultNext(fault)
+			require.NoError(t, keys.CompleteIdempotencyKey(t.Context(), "t", "k", "o1", 201, map[string]string{"X": "y"}, []byte("ok"), expires))
+			require.Equal(t, int64(1), p.Stats().Faulted())
+			got, err := keys.GetIdempotencyKey(t.Context(), "t", "k")
+			require.NoError(t, err)
+			require.True(t, got.Done)
+			require.Equal(t, 201, got.Status)
+			require.Equal(t, []byte("ok"), got.Body)
+
+			for _, other := range []struct {
+				status int
+				header map[string]string
+				body   string
+			}{{500, map[string]string{"X": "y"}, "ok"}, {201, nil, "ok"}, {201, map[string]string{"X": "y"}, "other"}} {
+				p.FaultNext(fault)
+				err = keys.CompleteIdempotencyKey(t.Context(), "t", "k", "o1", other.status, other.header, []byte(other.body), expires)
+				require.True(t, domain.IsCode(err, domain.CodeNotFound), "another response %v: %v", other, err)
+			}
+			again, err := keys.GetIdempotencyKey(t.Context(), "t", "k")
+			require.NoError(t, err)
+			require.Equal(t, got, again, "the response stored stays")
+		})
+	}
+}
