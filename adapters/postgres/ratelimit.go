@@ -18,6 +18,14 @@ import (
 // the window full is refused without another write; once this process saw
 // a window full, it refuses without a statement until the window ends
 // (sqlkit.Windows).
+//
+// A take whose connection was lost is sent again, though it is not
+// idempotent: the lost send may have counted (a client cannot tell a
+// command dropped before the server read it from one dropped after), so
+// the window may count the request once more for each such loss. That
+// errs on the side a limiter may err on, refusing a request early in one
+// window, instead of answering 503; making it exact would cost a
+// per-request id stored and checked on every take.
 type RateLimits struct {
 	db      *DB
 	windows *sqlkit.Windows
@@ -40,7 +48,7 @@ func (r *RateLimits) TakeRate(ctx context.Context, key string, limit int, window
 		ctx, cancel := r.db.op(ctx)
 		defer cancel()
 		var count int
-		err := retry(ctx, func() error {
+		err := retryIdempotent(ctx, func() error { // may over-count: see RateLimits
 			return r.db.pool.QueryRow(ctx, sqlTakeRate, key, start.UnixNano(), expiresNS, limit).Scan(&count)
 		})
 		if errors.Is(err, pgx.ErrNoRows) {

@@ -139,23 +139,34 @@ func leaseFence(t *testing.T, direct, sessionID string) int64 {
 	return fence
 }
 
-// A rate take is not idempotent: one whose answer was lost may have
-// counted, so it is not sent again and the window counts it once.
-func TestLostRateTakeIsNotSentAgain(t *testing.T) {
-	db, p, direct := behindProxy(t)
-	rates := NewRateLimits(db)
-	_, err := rates.TakeRate(t.Context(), "warm", 10, time.Minute)
-	require.NoError(t, err)
-	p.FaultNext(faultproxy.DropAfterSend)
-	_, err = rates.TakeRate(t.Context(), "k", 10, time.Minute)
-	require.True(t, domain.IsCode(err, domain.CodeStoreUnavailable), "got %v", err)
+// A rate take whose connection was lost is sent again and allowed: one
+// dropped before it reached the server counts once, one dropped after
+// counts twice (the over-count of one RateLimits accepts).
+func TestLostRateTakeIsSentAgain(t *testing.T) {
+	for _, tc := range []struct {
+		fault faultproxy.Fault
+		count int
+	}{{faultproxy.DropBeforeSend, 1}, {faultproxy.DropAfterSend, 2}} {
+		t.Run(tc.fault.String(), func(t *testing.T) {
+			db, p, direct := behindProxy(t)
+			rates := NewRateLimits(db)
+			_, err := rates.TakeRate(t.Context(), "warm", 10, time.Minute)
+			require.NoError(t, err)
+			p.FaultNext(tc.fault)
+			d, err := rates.TakeRate(t.Context(), "k", 10, time.Minute)
+			require.NoError(t, err)
+			require.True(t, d.Allowed)
+			require.Equal(t, int64(1), p.Stats().Faulted())
 
-	conn, err := pgx.Connect(t.Context(), direct)
-	require.NoError(t, err)
-	defer conn.Close(context.Background())
-	var count int
-	require.NoError(t, conn.QueryRow(t.Context(), `SELECT sum(count) FROM rate_windows WHERE key = 'k'`).Scan(&count))
-	require.Equal(t, 1, count, "the lost take counted once")
+			conn, err := pgx.Connect(t.Context(), direct)
+			require.NoError(t, err)
+			defer conn.Close(context.Background())
+			var count int
+			require.NoError(t, conn.QueryRow(t.Context(), `SELECT sum(count) FROM rate_windows WHERE key = 'k'`).Scan(&count))
+			require.Equal(t, tc.count, count)
+			require.Equal(t, 10-count, d.Remaining)
+		})
+	}
 }
 
 // An Idempotency-Key claim whose connection was lost is sent again: the
