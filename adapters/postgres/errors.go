@@ -137,9 +137,10 @@ const retries = 3
 // server rolled it back whole (a retryable conflict). After a connection
 // lost while the statement was out, the server may have applied it: only a
 // statement whose second application changes nothing the first did not
-// (a read, or a write guarded by a fence, an owner or its own values) is
-// sent again then; the others return the loss to their caller, who reads
-// the outcome back where it matters (a commit, a completed key).
+// (a read, or a write guarded by a fence, an owner, a nonce of its call
+// or its own values) is sent again then, and a rate take, which accepts
+// counting a request twice (ratelimit.go); the others return the loss to
+// their caller, who reads the outcome back where it matters (a commit).
 
 // retry runs fn again while it failed before reaching the server or with a
 // conflict that rolled it back, with a short growing pause: for statements
