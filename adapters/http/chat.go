@@ -131,12 +131,20 @@ func (h *ChatRoutes) postChat(c *gin.Context) handled {
 	}
 	res, err := turn.Run(c.Request.Context(), func(string) error { return nil })
 	if err != nil {
-		_, shown := toTell(c.Request.Context(), err)
-		writeError(c, shown)
-		return unknownTurn(err)
+		return turnFailed(c, err)
 	}
 	writeChatResult(c, res)
 	return handled{turnID: res.TurnID}
+}
+
+// turnFailed answers a turn that failed with a whole-reply answer, on both
+// chat dialects: a turn the server cut because it is shutting down is told
+// so (TIMEOUT with Retry-After), whatever error its run ended with. It
+// returns what the request handled, for its Idempotency-Key.
+func turnFailed(c *gin.Context, err error) handled {
+	_, shown := toTell(c.Request.Context(), err)
+	writeError(c, shown)
+	return unknownTurn(err)
 }
 
 // unknownTurn is what a failed turn handled: nothing, unless the error

@@ -286,8 +286,7 @@ func (h *OpenAIRoutes) postCompletion(c *gin.Context) {
 	}
 	res, err := turn.Run(c.Request.Context(), func(string) error { return nil })
 	if err != nil {
-		c.Set(keyHandled, unknownTurn(err))
-		writeError(c, err)
+		c.Set(keyHandled, turnFailed(c, err))
 		return
 	}
 	c.Set(keyHandled, handled{turnID: res.TurnID})

@@ -1,13 +1,18 @@
 package component
 
 import (
+	"context"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/fx"
 
+	httpapi "focal/adapters/http"
+	"focal/domain"
+	"focal/ports"
 	"focal/test/fakellm"
 	"focal/test/harness"
 )
@@ -57,6 +62,55 @@ func TestShutdownTimeoutSaysWhenToRetry(t *testing.T) {
 			<-stopped
 			require.Equal(t, http.StatusGatewayTimeout, res.Status, "%s", res.Body)
 			assert.Equal(t, "1", res.Header.Get("Retry-After"))
+		})
+	}
+}
+
+// refusingCommits is a turn store whose commits are refused, as they are
+// for a turn whose lease was taken over: its run's own error is then not
+// the shutdown that cut its request.
+type refusingCommits struct{ ports.TurnStore }
+
+func (refusingCommits) CommitTurn(context.Context, ports.LeaseToken, *domain.Turn) error {
+	return domain.Errorf(domain.CodeSessionBusy, "the lease was taken over")
+}
+
+// A turn cut by shutdown is told so on both chat dialects whatever error
+// its run ended with: here the model's work finished after the cut and the
+// commit was refused, which without the shutdown would answer 409.
+func TestShutdownIsToldWhateverTheRunEndedWith(t *testing.T) {
+	bodies := map[string]any{
+		"/v1/chat": harness.ChatBody("stopping", holdMessage),
+		"/v1/chat/completions": map[string]any{"model": harness.DemoAgent, "user": "stopping",
+			"messages": []map[string]any{{"role": "user", "content": holdMessage}}},
+	}
+	for path, body := range bodies {
+		t.Run(path, func(t *testing.T) {
+			app, engine := startHeld(t, map[string]string{"FOCAL_SHUTDOWN_DRAIN": "1ms"},
+				fx.Decorate(func(s ports.TurnStore) ports.TurnStore { return refusingCommits{s} }))
+			engine.finishAnyway = true
+			stopped := make(chan struct{})
+			go func() {
+				defer close(stopped)
+				<-engine.held
+				app.Stop(t)
+			}()
+			res := app.Do(t, harness.Request{Method: http.MethodPost, Path: path, Token: harness.Token(t, harness.DemoTenant), Body: body})
+			<-stopped
+			require.ErrorIs(t, <-engine.left, httpapi.ErrShuttingDown, "the turn was cut by the shutdown")
+			require.Equal(t, http.StatusGatewayTimeout, res.Status, "%s", res.Body)
+			assert.Equal(t, "1", res.Header.Get("Retry-After"))
+			var out struct {
+				Error struct {
+					Code string `json:"code"`
+					Type string `json:"type"`
+				} `json:"error"`
+			}
+			res.JSON(t, &out)
+			assert.Equal(t, "TIMEOUT", out.Error.Code)
+			if path == "/v1/chat/completions" {
+				assert.Equal(t, "server_error", out.Error.Type, "in OpenAI's error shape")
+			}
 		})
 	}
 }
