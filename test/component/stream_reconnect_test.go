@@ -175,6 +175,55 @@ func TestStreamReconnectToARunningTurnIsRetriedNotRefused(t *testing.T) {
 	assert.Equal(t, 1, fake.Count(), "neither reconnect ran the turn")
 }
 
+// A reconnect that carries its stream's Idempotency-Key is a retry of that
+// request (docs/api.md): the key answers it before Last-Event-ID is read,
+// with IDEMPOTENCY_IN_PROGRESS while the turn runs, never TURN_IN_PROGRESS,
+// and then with the stored answer, the whole reply from event 1.
+func TestStreamReconnectWithTheStreamsKeyIsAnsweredByTheKey(t *testing.T) {
+	app, fake := startOnFakeModel(t, map[string]string{"FOCAL_SSE_HEARTBEAT": "1h", "FOCAL_IDEMPOTENCY_WAIT": "0s"})
+	token := harness.Token(t, harness.DemoTenant)
+	release := make(chan struct{})
+	var released sync.Once
+	free := func() { released.Do(func() { close(release) }) }
+	t.Cleanup(free) // a failed assertion must not leave the turn held
+	fake.Enqueue(fakellm.Reply{Deltas: []string{"One, ", "two."}, StallAfter: 1, StallUntil: release})
+
+	key := map[string]string{"Idempotency-Key": "k-reconnect-stream"}
+	firstID := make(chan string, 1)
+	finished := make(chan *harness.Response, 1)
+	go func() {
+		var once sync.Once
+		finished <- app.DoWatching(t, plainStream(token, "keyed-user", "count to two", key), func(soFar []byte) {
+			if events := streamEvents(t, soFar); len(events) > 0 && strings.HasSuffix(string(soFar), "\n\n") {
+				once.Do(func() { firstID <- events[0].ID })
+			}
+		})
+	}()
+	var lastSeen string
+	select {
+	case lastSeen = <-firstID:
+	case res := <-finished:
+		t.Fatalf("the stream ended before the model was released: %s", res.Body)
+	}
+	turnID, _, _ := strings.Cut(lastSeen, ":")
+	reconnect := plainStream(token, "keyed-user", "count to two",
+		map[string]string{"Idempotency-Key": key["Idempotency-Key"], "Last-Event-ID": lastSeen})
+
+	requireError(t, app.Do(t, reconnect), http.StatusConflict, "IDEMPOTENCY_IN_PROGRESS")
+
+	free()
+	require.Equal(t, http.StatusOK, (<-finished).Status)
+	again := app.Do(t, reconnect)
+	require.Equal(t, http.StatusOK, again.Status, "%s", again.Body)
+	assert.Equal(t, "true", again.Header.Get("Idempotent-Replayed"))
+	replayed := streamEvents(t, again.Body)
+	require.Len(t, replayed, 2, "%s", again.Body)
+	assert.Equal(t, turnID+":1", replayed[0].ID, "the stored answer from its start, not the events after the one named")
+	assert.JSONEq(t, `{"type":"token","content":"One, two."}`, replayed[0].Data)
+	assert.Equal(t, "done", replayed[1].Name)
+	assert.Equal(t, 1, fake.Count(), "neither reconnect ran the turn")
+}
+
 // A turn id no running turn can have is 404 TURN_NOT_FOUND: one made longer
 // ago than a turn can last (docs/api.md: twice FOCAL_TURN_TIMEOUT and
 // FOCAL_SESSION_LOCK_WAIT, and 25 s), one made further ahead than clocks
