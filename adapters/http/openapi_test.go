@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -314,4 +315,42 @@ func mebibytes(t *testing.T, field string) string {
 	require.NoError(t, err, field)
 	require.Zero(t, n%(1<<20), "%s: a whole number of MiB", field)
 	return strconv.Itoa(n>>20) + " MiB"
+}
+
+// A method a path does not declare is answered 405 METHOD_NOT_ALLOWED in
+// the service's error body, whatever the path and before authentication
+// (the requests carry no token), with an Allow header that lists the
+// methods the document declares for it (RFC 9110 §15.5.6). The
+// document cannot declare these answers (an OpenAPI response belongs to a
+// declared method), so docs/api.md states them and this test holds both
+// to the router.
+func TestUndeclaredMethodsAreNotAllowed(t *testing.T) {
+	doc := loadOpenAPI(t)
+	r := NewRouter(Config{MaxBodyBytes: 1 << 20}, zap.NewNop(), nil, nil, allRoutes())
+	methods := []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodTrace}
+	for path, item := range doc.Paths.Map() {
+		var declared []string
+		for method := range item.Operations() {
+			declared = append(declared, method)
+		}
+		slices.Sort(declared)
+		target := docParam.ReplaceAllString(path, "x")
+		for _, method := range methods {
+			if slices.Contains(declared, method) {
+				continue
+			}
+			name := method + " " + path
+			w := httptest.NewRecorder()
+			r.ServeHTTP(w, httptest.NewRequest(method, target, nil))
+			require.Equal(t, http.StatusMethodNotAllowed, w.Code, "%s: %s", name, w.Body)
+			allow := strings.Split(w.Header().Get("Allow"), ", ")
+			slices.Sort(allow)
+			assert.Equal(t, declared, allow, "%s: Allow lists the declared methods", name)
+			var body ErrorBody
+			require.NoError(t, json.Unmarshal(w.Body.Bytes(), &body), "%s: %s", name, w.Body)
+			assert.Equal(t, CodeMethodNotAllowed, body.Error.Code, name)
+			assert.NotEmpty(t, body.Error.RequestID, name)
+		}
+	}
 }
