@@ -30,6 +30,8 @@ var lockerCases = []testCase{
 	{"RenewAfterRelease", testRenewAfterRelease},
 	{"HistoryIsTheGrants", testLeaseHistoryIsTheGrants},
 	{"HistoryOfAnyLength", testLeaseHistoryOfAnyLength},
+	{"RacersForAFreeLeaseOneWins", testRacersForAFreeLease},
+	{"RacersForAnExpiredLeaseOneWins", testRacersForAnExpiredLease},
 }
 
 // lockAsync asks for the lease on a goroutine; the result arrives on the
