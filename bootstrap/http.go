@@ -125,6 +125,10 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 // and gives its lease and key up.
 const afterDrain = 15 * time.Second
 
+// afterHandlers bounds the wait, once the requests ended at the drain
+// deadline have returned, for their responses to leave the buffers.
+const afterHandlers = time.Second
+
 // newServer depends on StartupBundle so that the data is loaded before the
 // listener opens (fx runs start hooks in dependency order).
 func newServer(lc fx.Lifecycle, cfg Config, handler http.Handler, log *zap.Logger, releases *application.Releases, _ *StartupBundle) *Server {
@@ -188,6 +192,16 @@ func (s *Server) shutdown(ctx context.Context, drain time.Duration, log *zap.Log
 	defer cancelWait()
 	if err := s.running.wait(waitCtx); err != nil {
 		log.Error("requests still running after the drain; closing their connections", zap.Int("requests", s.running.count()))
+		return s.srv.Close()
+	}
+	// Their handlers have returned, but net/http may still hold what they
+	// wrote (the 504 that tells a client why) in its buffer: closing the
+	// connections now could cut it off. Shutdown waits until each
+	// connection has sent its response and closed.
+	sendCtx, cancelSend := context.WithTimeout(ctx, afterHandlers)
+	defer cancelSend()
+	if s.srv.Shutdown(sendCtx) == nil {
+		return nil
 	}
 	return s.srv.Close()
 }
