@@ -165,12 +165,17 @@ var ErrShuttingDown = &domain.Error{Code: domain.CodeTimeout, RetryAfter: time.S
 
 // toTell reports whether a failed turn has a client to tell, and what it
 // is told: nobody when the client left, but when the server ended the
-// request because it is shutting down, the client hears that.
+// request because it is shutting down, the client hears that, unless the
+// turn's commit may have landed: "retry" would then hide the turn id the
+// client must look up first, so it hears the unknown outcome.
 func toTell(ctx context.Context, err error) (bool, error) {
 	if ctx.Err() == nil {
 		return true, err
 	}
 	if cause := context.Cause(ctx); errors.Is(cause, ErrShuttingDown) {
+		if domain.IsUnknownOutcome(err) {
+			return true, err
+		}
 		return true, cause
 	}
 	return false, err

@@ -2,7 +2,9 @@ package component
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -75,42 +77,70 @@ func (refusingCommits) CommitTurn(context.Context, ports.LeaseToken, *domain.Tur
 	return domain.Errorf(domain.CodeSessionBusy, "the lease was taken over")
 }
 
+// lostCommits is a turn store whose commits' answers are lost: each may
+// have landed.
+type lostCommits struct{ ports.TurnStore }
+
+func (lostCommits) CommitTurn(_ context.Context, _ ports.LeaseToken, turn *domain.Turn) error {
+	return domain.UnknownOutcome(turn.ID, errors.New("connection lost after the commit was sent"))
+}
+
 // A turn cut by shutdown is told so on both chat dialects whatever error
-// its run ended with: here the model's work finished after the cut and the
-// commit was refused, which without the shutdown would answer 409.
+// its run ended with (here the model's work finished after the cut and the
+// commit was refused, which without the shutdown would answer 409), except
+// a commit of unknown outcome: "retry" would hide that the turn may be
+// recorded, so the client hears the unknown outcome and the turn's id.
 func TestShutdownIsToldWhateverTheRunEndedWith(t *testing.T) {
 	bodies := map[string]any{
 		"/v1/chat": harness.ChatBody("stopping", holdMessage),
 		"/v1/chat/completions": map[string]any{"model": harness.DemoAgent, "user": "stopping",
 			"messages": []map[string]any{{"role": "user", "content": holdMessage}}},
 	}
+	stores := map[string]struct {
+		wrap    func(ports.TurnStore) ports.TurnStore
+		status  int
+		code    string
+		outcome string
+	}{
+		"refused commit": {func(s ports.TurnStore) ports.TurnStore { return refusingCommits{s} }, http.StatusGatewayTimeout, "TIMEOUT", ""},
+		"lost commit":    {func(s ports.TurnStore) ports.TurnStore { return lostCommits{s} }, http.StatusServiceUnavailable, "STORE_UNAVAILABLE", domain.OutcomeUnknown},
+	}
 	for path, body := range bodies {
-		t.Run(path, func(t *testing.T) {
-			app, engine := startHeld(t, map[string]string{"FOCAL_SHUTDOWN_DRAIN": "1ms"},
-				fx.Decorate(func(s ports.TurnStore) ports.TurnStore { return refusingCommits{s} }))
-			engine.finishAnyway = true
-			stopped := make(chan struct{})
-			go func() {
-				defer close(stopped)
-				<-engine.held
-				app.Stop(t)
-			}()
-			res := app.Do(t, harness.Request{Method: http.MethodPost, Path: path, Token: harness.Token(t, harness.DemoTenant), Body: body})
-			<-stopped
-			require.ErrorIs(t, <-engine.left, httpapi.ErrShuttingDown, "the turn was cut by the shutdown")
-			require.Equal(t, http.StatusGatewayTimeout, res.Status, "%s", res.Body)
-			assert.Equal(t, "1", res.Header.Get("Retry-After"))
-			var out struct {
-				Error struct {
-					Code string `json:"code"`
-					Type string `json:"type"`
-				} `json:"error"`
-			}
-			res.JSON(t, &out)
-			assert.Equal(t, "TIMEOUT", out.Error.Code)
-			if path == "/v1/chat/completions" {
-				assert.Equal(t, "server_error", out.Error.Type, "in OpenAI's error shape")
-			}
-		})
+		for name, store := range stores {
+			t.Run(path+"/"+name, func(t *testing.T) {
+				t.Parallel() // a lost commit is retried for two commit timeouts
+				app, engine := startHeld(t, map[string]string{"FOCAL_SHUTDOWN_DRAIN": "1ms"}, fx.Decorate(store.wrap))
+				engine.finishAnyway = true
+				stopped := make(chan struct{})
+				go func() {
+					defer close(stopped)
+					<-engine.held
+					app.Stop(t)
+				}()
+				res := app.Do(t, harness.Request{Method: http.MethodPost, Path: path, Token: harness.Token(t, harness.DemoTenant), Body: body})
+				<-stopped
+				require.ErrorIs(t, <-engine.left, httpapi.ErrShuttingDown, "the turn was cut by the shutdown")
+				require.Equal(t, store.status, res.Status, "%s", res.Body)
+				assert.Equal(t, "1", res.Header.Get("Retry-After"))
+				var out struct {
+					Error struct {
+						Code    string `json:"code"`
+						Type    string `json:"type"`
+						Outcome string `json:"outcome"`
+						Message string `json:"message"`
+						TurnID  string `json:"turn_id"`
+					} `json:"error"`
+				}
+				res.JSON(t, &out)
+				assert.Equal(t, store.code, out.Error.Code)
+				if path == "/v1/chat/completions" {
+					assert.Equal(t, "server_error", out.Error.Type, "in OpenAI's error shape")
+					assert.Equal(t, store.outcome != "", strings.Contains(out.Error.Message, "whether turn "), "OpenAI's shape names the turn in its message: %s", out.Error.Message)
+					return
+				}
+				assert.Equal(t, store.outcome, out.Error.Outcome)
+				assert.Equal(t, store.outcome != "", out.Error.TurnID != "", "the turn's id comes with an unknown outcome")
+			})
+		}
 	}
 }
