@@ -13,9 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
-
 	"focal/test/faultproxy"
 )
 
@@ -24,8 +21,11 @@ import (
 // turn or one fresh run, within twice the takeover delay of the kill; each
 // probe's session takes its next turn within the takeover delay.
 func (o *outages) killed(ctx context.Context, r *CaseResult) error {
-	db := o.db("kill")
-	env := o.env(o.cfg.Mongo, db)
+	db, err := o.db(ctx, "kill")
+	if err != nil {
+		return err
+	}
+	env := o.env(o.server, db)
 	first, err := serve(ctx, o.cfg.Binary, env, o.cfg.Log)
 	if err != nil {
 		return err
@@ -49,12 +49,15 @@ func (o *outages) killed(ctx context.Context, r *CaseResult) error {
 // cfg.Outage while streams are in flight, then comes back, Focal running
 // throughout.
 func (o *outages) unreachable(ctx context.Context, r *CaseResult) error {
-	proxy, err := startProxy(o.cfg.Mongo)
+	proxy, err := o.startProxy()
 	if err != nil {
 		return err
 	}
 	defer func() { _ = proxy.Close() }()
-	db := o.db("cut")
+	db, err := o.db(ctx, "cut")
+	if err != nil {
+		return err
+	}
 	p, err := serve(ctx, o.cfg.Binary, o.env(proxy.Addr(), db), o.cfg.Log)
 	if err != nil {
 		return err
@@ -129,7 +132,7 @@ func (o *outages) recovered(ctx context.Context, r *CaseResult, url, db string, 
 	// of the lease's expiry; allow two seconds for it on a busy machine.
 	r.within("longest a session stayed locked after "+what+" (until its next stream was answered 200; 2 s allowed for the request itself)",
 		slowestLock, takeover+2*time.Second)
-	twice, err := committedTwice(ctx, o.cfg.Mongo, db)
+	twice, err := o.committedTwice(ctx, db)
 	if err != nil {
 		return err
 	}
@@ -142,12 +145,15 @@ func (o *outages) recovered(ctx context.Context, r *CaseResult, url, db string, 
 // resumes. No committed turn is answered as failed, and no keyed retry
 // records a message twice.
 func (o *outages) frozen(ctx context.Context, r *CaseResult) error {
-	proxy, err := startProxy(o.cfg.Mongo)
+	proxy, err := o.startProxy()
 	if err != nil {
 		return err
 	}
 	defer func() { _ = proxy.Close() }()
-	db := o.db("freeze")
+	db, err := o.db(ctx, "freeze")
+	if err != nil {
+		return err
+	}
 	p, err := serve(ctx, o.cfg.Binary, o.env(proxy.Addr(), db), o.cfg.Log)
 	if err != nil {
 		return err
@@ -157,7 +163,7 @@ func (o *outages) frozen(ctx context.Context, r *CaseResult) error {
 	if err != nil {
 		return err
 	}
-	completed, err := completedTurns(ctx, o.cfg.Mongo, db)
+	completed, err := o.completed(ctx, db)
 	if err != nil {
 		return err
 	}
@@ -184,7 +190,7 @@ func (o *outages) frozen(ctx context.Context, r *CaseResult) error {
 		}
 	}
 	r.zero("keyed retries not resolved", unresolved)
-	twice, err := committedTwice(ctx, o.cfg.Mongo, db)
+	twice, err := o.committedTwice(ctx, db)
 	if err != nil {
 		return err
 	}
@@ -227,8 +233,11 @@ func (o *outages) commitWhileFrozen(ctx context.Context, proxy *faultproxy.Proxy
 // ends with an error or done event, the process exits cleanly, and after a
 // restart every session takes a turn at once (no lease left behind).
 func (o *outages) terminated(ctx context.Context, r *CaseResult) error {
-	db := o.db("term")
-	p, err := serve(ctx, o.cfg.Binary, o.env(o.cfg.Mongo, db, "FOCAL_SHUTDOWN_DRAIN=1s"), o.cfg.Log)
+	db, err := o.db(ctx, "term")
+	if err != nil {
+		return err
+	}
+	p, err := serve(ctx, o.cfg.Binary, o.env(o.server, db, "FOCAL_SHUTDOWN_DRAIN=1s"), o.cfg.Log)
 	if err != nil {
 		return err
 	}
@@ -254,7 +263,7 @@ func (o *outages) terminated(ctx context.Context, r *CaseResult) error {
 	}
 	r.zero("unclean exits", exitCode)
 	r.within("SIGTERM to exit", took, 1*time.Second+afterDrainBound)
-	second, err := serve(ctx, o.cfg.Binary, o.env(o.cfg.Mongo, db, "FOCAL_SESSION_LOCK_WAIT=100ms"), o.cfg.Log)
+	second, err := serve(ctx, o.cfg.Binary, o.env(o.server, db, "FOCAL_SESSION_LOCK_WAIT=100ms"), o.cfg.Log)
 	if err != nil {
 		return err
 	}
@@ -284,8 +293,11 @@ func (o *outages) stalled(ctx context.Context, r *CaseResult) error {
 	// store: each stalled turn records the megabytes released before its
 	// writes blocked (the server's socket buffer).
 	const writeTimeout, n = time.Second, 2
-	db := o.db("stall")
-	p, err := serve(ctx, o.cfg.Binary, o.env(o.cfg.Mongo, db, "FOCAL_HTTP_WRITE_TIMEOUT="+writeTimeout.String(),
+	db, err := o.db(ctx, "stall")
+	if err != nil {
+		return err
+	}
+	p, err := serve(ctx, o.cfg.Binary, o.env(o.server, db, "FOCAL_HTTP_WRITE_TIMEOUT="+writeTimeout.String(),
 		fmt.Sprintf("FOCAL_MAX_OPEN_STREAMS_PER_TENANT=%d", n)), o.cfg.Log)
 	if err != nil {
 		return err
@@ -418,48 +430,6 @@ func awaitEnded(calls []*streamCall) {
 	for _, c := range calls {
 		c.running.Wait()
 	}
-}
-
-// completedTurns counts the completed turns stored per message (every
-// message of a case is unique).
-func completedTurns(ctx context.Context, target, db string) (map[string]int, error) {
-	client, err := mongo.Connect(options.Client().ApplyURI("mongodb://" + target + "/"))
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = client.Disconnect(context.WithoutCancel(ctx)) }()
-	var turns []struct {
-		Record string `bson:"record"`
-	}
-	if err := findAll(ctx, client.Database(db).Collection("turns"), &turns); err != nil {
-		return nil, err
-	}
-	out := map[string]int{}
-	for _, t := range turns {
-		var rec struct{ Message, Status string }
-		if err := json.Unmarshal([]byte(t.Record), &rec); err != nil {
-			return nil, err
-		}
-		if rec.Status == "completed" {
-			out[rec.Message]++
-		}
-	}
-	return out, nil
-}
-
-// committedTwice counts messages with more than one completed turn.
-func committedTwice(ctx context.Context, target, db string) (int, error) {
-	completed, err := completedTurns(ctx, target, db)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, c := range completed {
-		if c > 1 {
-			n++
-		}
-	}
-	return n, nil
 }
 
 // endings counts how calls ended, by last event and code.

@@ -62,21 +62,13 @@ func startFocal(ctx context.Context, cfg Config, log *zap.Logger) (*instance, er
 	faults := cfg.Faults
 	rate, refuse := faults.Rate, faults.RefuseRate
 	faults.Rate, faults.RefuseRate = 0, 0 // the service starts on a healthy network
-	var proxy *faultproxy.Proxy
-	var storeEnv map[string]string
-	if cfg.Store == StorePostgres {
-		faults.Target, err = postgresHost(cfg.Target)
-		if err != nil {
-			return nil, err
-		}
-		proxy = faultproxy.StartPostgres(ln, faults)
-		storeEnv = postgresEnv(cfg.Target, proxy.Addr(), cfg.Database)
-	} else {
-		faults.Target = cfg.Target
-		proxy = faultproxy.Start(ln, faults)
-		storeEnv = mongoEnv(proxy.Addr(), cfg.Database)
+	if faults.Target, err = serverAddr(cfg.Store, cfg.Target); err != nil {
+		_ = ln.Close()
+		return nil, err
 	}
-	in, err := startApp(ctx, cfg, storeEnv, log)
+	proxy := startStoreProxy(cfg.Store, ln, faults)
+	env := storeEnv(cfg.Store, cfg.Target, proxy.Addr(), cfg.Database, operationTimeout, 3*time.Second)
+	in, err := startApp(ctx, cfg, env, log)
 	if err != nil {
 		_ = proxy.Close()
 		return nil, err
@@ -84,19 +76,6 @@ func startFocal(ctx context.Context, cfg Config, log *zap.Logger) (*instance, er
 	in.proxy = proxy
 	proxy.SetRates(rate, refuse)
 	return in, nil
-}
-
-// mongoEnv points Focal at database through the proxy at addr.
-func mongoEnv(addr, database string) map[string]string {
-	return map[string]string{
-		"FOCAL_STORE":     "mongo",
-		"FOCAL_MONGO_URI": "mongodb://" + addr + "/",
-		"FOCAL_MONGO_DB":  database,
-		// The test server is standalone (FerretDB).
-		"FOCAL_MONGO_ALLOW_STANDALONE":         "true",
-		"FOCAL_MONGO_OPERATION_TIMEOUT":        operationTimeout.String(),
-		"FOCAL_MONGO_SERVER_SELECTION_TIMEOUT": "3s",
-	}
 }
 
 // startApp starts Focal with storeEnv and signs a token for the demo
@@ -134,9 +113,11 @@ func startApp(ctx context.Context, cfg Config, storeEnv map[string]string, log *
 		_ = app.Stop(context.Background())
 		return nil, err
 	}
-	in := &instance{url: "http://" + srv.Addr(), token: token, app: app, server: "PostgreSQL"}
+	in := &instance{url: "http://" + srv.Addr(), token: token, app: app}
 	if db != nil {
 		in.server = db.Server()
+	} else {
+		in.server = postgresServer(ctx, cfg.Target)
 	}
 	return in, nil
 }

@@ -12,9 +12,6 @@ import (
 	"slices"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
@@ -70,12 +67,6 @@ type Result struct {
 	Problems         []string `json:"problems,omitempty"`
 }
 
-// Stores a run can use.
-const (
-	StoreMongo    = "mongo"
-	StorePostgres = "postgres"
-)
-
 // answer is one request's outcome.
 type answer struct {
 	key, user string
@@ -90,10 +81,8 @@ type answer struct {
 // Run starts Focal behind the proxy, sends the load with faults on, and
 // reads back what it left.
 func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Result, error) {
-	if cfg.Store == StorePostgres {
-		if err := createPostgresDB(ctx, cfg.Target, cfg.Database); err != nil {
-			return nil, err
-		}
+	if err := createDatabase(ctx, cfg.Store, cfg.Target, cfg.Database); err != nil {
+		return nil, err
 	}
 	focal, err := startFocal(ctx, cfg, log)
 	if err != nil {
@@ -123,11 +112,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) (*Result, error) {
 	res := &Result{Server: focal.server, Requests: len(jobs), UniqueRequests: unique, DuplicateKeys: dups, RacingMessages: cfg.Racing,
 		FaultRate: cfg.Faults.Rate, Seed: cfg.Faults.Seed, Answers: map[string]int{}, Seconds: time.Since(start).Seconds()}
 	res.Proxy = focal.proxy.Stats()
-	read := readStored
-	if cfg.Store == StorePostgres {
-		read = readStoredPostgres
-	}
-	stored, err := read(ctx, cfg.Target, cfg.Database)
+	stored, err := readBack(ctx, cfg.Store, cfg.Target, cfg.Database)
 	if err != nil {
 		return res, err
 	}
@@ -278,68 +263,6 @@ func (res *Result) checkSessions(stored *storedState, raceSession string) {
 			res.problem("%s sent one message and has %d turns", user, n)
 		}
 	}
-}
-
-// storedState is what the database holds after the load.
-type storedState struct {
-	sessions []storedSession
-	turns    map[string]storedTurn // by turn id
-	numbers  map[string][]int      // turn numbers by session id
-}
-
-type storedSession struct{ id, user, status string }
-
-type storedTurn struct{ sessionID, response string }
-
-// readStored reads every session and turn of the run's database. The
-// field names are the MongoDB store's (adapters/mongo).
-func readStored(ctx context.Context, target, database string) (*storedState, error) {
-	client, err := mongo.Connect(options.Client().ApplyURI("mongodb://" + target + "/"))
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = client.Disconnect(context.WithoutCancel(ctx)) }()
-	db := client.Database(database)
-	st := &storedState{turns: map[string]storedTurn{}, numbers: map[string][]int{}}
-	var sessions []struct {
-		ID     string `bson:"_id"`
-		User   string `bson:"user_channel_id"`
-		Status string `bson:"status"`
-	}
-	if err := findAll(ctx, db.Collection("sessions"), &sessions); err != nil {
-		return nil, err
-	}
-	for _, s := range sessions {
-		st.sessions = append(st.sessions, storedSession{s.ID, s.User, s.Status})
-	}
-	var turns []struct {
-		ID         string `bson:"_id"`
-		SessionID  string `bson:"session_id"`
-		TurnNumber int    `bson:"turn_number"`
-		Record     string `bson:"record"`
-	}
-	if err := findAll(ctx, db.Collection("turns"), &turns); err != nil {
-		return nil, err
-	}
-	for _, t := range turns {
-		var rec struct {
-			Response string `json:"response"`
-		}
-		if err := json.Unmarshal([]byte(t.Record), &rec); err != nil {
-			return nil, fmt.Errorf("turn %s: %w", t.ID, err)
-		}
-		st.turns[t.ID] = storedTurn{sessionID: t.SessionID, response: rec.Response}
-		st.numbers[t.SessionID] = append(st.numbers[t.SessionID], t.TurnNumber)
-	}
-	return st, nil
-}
-
-func findAll(ctx context.Context, col *mongo.Collection, out any) error {
-	cur, err := col.Find(ctx, bson.D{})
-	if err != nil {
-		return fmt.Errorf("read %s: %w", col.Name(), err)
-	}
-	return cur.All(ctx, out)
 }
 
 type client struct {

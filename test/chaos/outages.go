@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,10 +12,11 @@ import (
 	"time"
 
 	"focal/test/fakellm"
+	"focal/test/faultproxy"
 )
 
-// The outage cases run real `focal serve` processes on the MongoDB test
-// server, a fake streaming model on loopback, and, where the store must
+// The outage cases run real `focal serve` processes on a store's test
+// server (MongoDB or PostgreSQL), a fake streaming model on loopback, and, where the store must
 // vanish or hang, test/faultproxy between them. Each case measures what
 // its client would see and checks it against the documented delays.
 
@@ -25,7 +27,9 @@ const leaseTTL = 15 * time.Second
 // OutageConfig is one run of the outage cases.
 type OutageConfig struct {
 	Binary string // focal, built by BuildFocal
-	Mongo  string // MongoDB test server, host:port
+	// Store is StoreMongo or StorePostgres; Target its test server (the
+	// MongoDB server's host:port, the PostgreSQL server's URL).
+	Store, Target string
 	// Users are the keyed streams in flight at each fault, with as many
 	// unkeyed probes whose sessions show when their lease is free again.
 	Users int
@@ -40,14 +44,14 @@ type OutageConfig struct {
 }
 
 // ReducedOutages is the size make test runs.
-func ReducedOutages(bin, mongo string, log io.Writer) OutageConfig {
-	return OutageConfig{Binary: bin, Mongo: mongo, Users: 4, Outage: 12 * time.Second, Freeze: 16 * time.Second,
+func ReducedOutages(bin, store, target string, log io.Writer) OutageConfig {
+	return OutageConfig{Binary: bin, Store: store, Target: target, Users: 4, Outage: 12 * time.Second, Freeze: 16 * time.Second,
 		Hold: 10 * time.Second, Log: log}
 }
 
 // FullOutages is the size make chaos runs: the issue's 20-second outage.
-func FullOutages(bin, mongo string, log io.Writer) OutageConfig {
-	return OutageConfig{Binary: bin, Mongo: mongo, Users: 20, Outage: 20 * time.Second, Freeze: 20 * time.Second,
+func FullOutages(bin, store, target string, log io.Writer) OutageConfig {
+	return OutageConfig{Binary: bin, Store: store, Target: target, Users: 20, Outage: 20 * time.Second, Freeze: 20 * time.Second,
 		Hold: 10 * time.Second, Log: log}
 }
 
@@ -101,6 +105,7 @@ func (r *CaseResult) Passed() bool {
 
 // OutageResult is every case of a run.
 type OutageResult struct {
+	Store  string        `json:"store"`
 	Users  int           `json:"users"`
 	Outage time.Duration `json:"outage"`
 	Freeze time.Duration `json:"freeze"`
@@ -130,8 +135,12 @@ func (r *OutageResult) Passed() bool {
 
 // outages is one run's shared parts.
 type outages struct {
-	cfg   OutageConfig
-	model *fakellm.Server
+	cfg OutageConfig
+	// server is the store's server, host:port.
+	server string
+	// databases are the ones the run made, dropped at its end.
+	databases []string
+	model     *fakellm.Server
 	// modelCalls hears of every "frozen" turn the model is asked for.
 	modelCalls chan struct{}
 	bundle     string
@@ -146,7 +155,8 @@ func RunOutages(ctx context.Context, cfg OutageConfig) (*OutageResult, error) {
 		return nil, err
 	}
 	defer cleanup()
-	res := &OutageResult{Users: cfg.Users, Outage: cfg.Outage, Freeze: cfg.Freeze, Hold: cfg.Hold}
+	defer o.dropDatabases()
+	res := &OutageResult{Store: cfg.Store, Users: cfg.Users, Outage: cfg.Outage, Freeze: cfg.Freeze, Hold: cfg.Hold}
 	for _, c := range []struct {
 		name string
 		run  func(context.Context, *CaseResult) error
@@ -172,6 +182,10 @@ func RunOutages(ctx context.Context, cfg OutageConfig) (*OutageResult, error) {
 }
 
 func newOutages(cfg OutageConfig) (*outages, func(), error) {
+	server, err := serverAddr(cfg.Store, cfg.Target)
+	if err != nil {
+		return nil, nil, err
+	}
 	calls := make(chan struct{}, 1024)
 	model := fakellm.New(fakellm.WithResponder(func(req fakellm.Request) fakellm.Reply {
 		if strings.Contains(req.LastUser(), " frozen ") {
@@ -199,7 +213,7 @@ func newOutages(cfg OutageConfig) (*outages, func(), error) {
 		cleanup()
 		return nil, nil, err
 	}
-	return &outages{cfg: cfg, model: model, modelCalls: calls, bundle: bundle, token: token, run: fmt.Sprint(time.Now().UnixNano())}, cleanup, nil
+	return &outages{cfg: cfg, server: server, model: model, modelCalls: calls, bundle: bundle, token: token, run: fmt.Sprint(time.Now().UnixNano())}, cleanup, nil
 }
 
 // Messages tell the fake model how long to answer: a long turn stays in
@@ -230,19 +244,69 @@ func modelReply(req fakellm.Request) fakellm.Reply {
 	return fakellm.Reply{Deltas: words(5, "word "), TokenInterval: 30 * time.Millisecond}
 }
 
-// env is the service's environment on database db, reaching MongoDB at
-// mongo (the server or a proxy in front of it).
-func (o *outages) env(mongo, db string, extra ...string) []string {
-	return append([]string{
+// env is the service's environment on database db, reaching the store's
+// server at addr (the server or a proxy in front of it).
+func (o *outages) env(addr, db string, extra ...string) []string {
+	return append(append([]string{
 		"FOCAL_JWT_SECRET=" + secret, "FOCAL_BOOTSTRAP_BUNDLE=" + o.bundle, "FOCAL_LOG_LEVEL=info",
-		"FOCAL_STORE=mongo", "FOCAL_MONGO_URI=mongodb://" + mongo + "/", "FOCAL_MONGO_DB=" + db,
-		"FOCAL_MONGO_ALLOW_STANDALONE=true", "FOCAL_MONGO_OPERATION_TIMEOUT=2s", "FOCAL_MONGO_SERVER_SELECTION_TIMEOUT=2s",
 		"FOCAL_LLM_PROVIDER=openai", "FOCAL_LLM_MODEL=fake", "FOCAL_LLM_BASE_URL=" + o.model.URL() + "/v1",
 		"FOCAL_LLM_API_KEY=test-key", "FOCAL_LLM_MAX_RETRIES=0", "FOCAL_IDEMPOTENCY_HOLD=" + o.cfg.Hold.String(),
-	}, extra...)
+	}, envList(storeEnv(o.cfg.Store, o.cfg.Target, addr, db, 2*time.Second, 2*time.Second))...), extra...)
 }
 
-func (o *outages) db(name string) string { return "focal_outage_" + name + "_" + o.run }
+// db makes a fresh database for a case, named after it.
+func (o *outages) db(ctx context.Context, name string) (string, error) {
+	db := "focal_outage_" + name + "_" + o.run
+	if err := createDatabase(ctx, o.cfg.Store, o.cfg.Target, db); err != nil {
+		return "", err
+	}
+	o.databases = append(o.databases, db)
+	return db, nil
+}
+
+// dropDatabases drops the databases the run made.
+func (o *outages) dropDatabases() {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, db := range o.databases {
+		_ = DropDatabase(ctx, o.cfg.Store, o.cfg.Target, db)
+	}
+}
+
+// startProxy puts a fault-free proxy in front of the store's server, for
+// cutting and freezing it.
+func (o *outages) startProxy() (*faultproxy.Proxy, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	return startStoreProxy(o.cfg.Store, ln, faultproxy.Config{Target: o.server}), nil
+}
+
+// completed counts the completed turns stored per message in db (every
+// message of a case is unique).
+func (o *outages) completed(ctx context.Context, db string) (map[string]int, error) {
+	st, err := readBack(ctx, o.cfg.Store, o.cfg.Target, db)
+	if err != nil {
+		return nil, err
+	}
+	return st.completed(), nil
+}
+
+// committedTwice counts messages with more than one completed turn in db.
+func (o *outages) committedTwice(ctx context.Context, db string) (int, error) {
+	completed, err := o.completed(ctx, db)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, c := range completed {
+		if c > 1 {
+			n++
+		}
+	}
+	return n, nil
+}
 
 // inFlight starts a long keyed stream per user and an unkeyed one per
 // probe, and returns once every one has streamed its first token.

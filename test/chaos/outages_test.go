@@ -19,7 +19,7 @@ func TestOutagesLeaveNothingStuck(t *testing.T) {
 	bin, err := BuildFocal(t.Context(), t.TempDir())
 	require.NoError(t, err)
 	logs := &logTail{}
-	res, err := RunOutages(t.Context(), ReducedOutages(bin, host, logs))
+	res, err := RunOutages(t.Context(), ReducedOutages(bin, StoreMongo, host, logs))
 	out, _ := json.MarshalIndent(res, "", "  ")
 	t.Logf("%s", out)
 	require.NoError(t, err)

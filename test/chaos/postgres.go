@@ -2,7 +2,6 @@ package chaos
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/url"
 
@@ -31,17 +30,6 @@ func postgresDB(base, host, database string) (string, error) {
 	return u.String(), nil
 }
 
-// postgresEnv points Focal at database through the proxy at addr.
-func postgresEnv(base, addr, database string) map[string]string {
-	focalURL, _ := postgresDB(base, addr, database) // base was read by postgresHost
-	return map[string]string{
-		"FOCAL_STORE":                      "postgres",
-		"FOCAL_POSTGRES_URL":               focalURL,
-		"FOCAL_POSTGRES_OPERATION_TIMEOUT": operationTimeout.String(),
-		"FOCAL_POSTGRES_CONNECT_TIMEOUT":   "3s",
-	}
-}
-
 // adminExec runs sql on base's own database, past the proxy.
 func adminExec(ctx context.Context, base, sql string) error {
 	conn, err := pgx.Connect(ctx, base)
@@ -51,6 +39,20 @@ func adminExec(ctx context.Context, base, sql string) error {
 	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
 	_, err = conn.Exec(ctx, sql)
 	return err
+}
+
+// postgresServer names the PostgreSQL server at base and its version.
+func postgresServer(ctx context.Context, base string) string {
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		return "PostgreSQL (version not read: " + err.Error() + ")"
+	}
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	var version string
+	if err := conn.QueryRow(ctx, "SHOW server_version").Scan(&version); err != nil {
+		return "PostgreSQL (version not read: " + err.Error() + ")"
+	}
+	return "PostgreSQL " + version
 }
 
 // createPostgresDB creates the run's database (a plain name: letters,
@@ -101,15 +103,7 @@ func readStoredPostgres(ctx context.Context, base, database string) (*storedStat
 	var id, sessionID, record string
 	var number int
 	_, err = pgx.ForEachRow(rows, []any{&id, &sessionID, &number, &record}, func() error {
-		var rec struct {
-			Response string `json:"response"`
-		}
-		if err := json.Unmarshal([]byte(record), &rec); err != nil {
-			return fmt.Errorf("turn %s: %w", id, err)
-		}
-		st.turns[id] = storedTurn{sessionID: sessionID, response: rec.Response}
-		st.numbers[sessionID] = append(st.numbers[sessionID], number)
-		return nil
+		return st.addTurn(id, sessionID, number, record)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read turns: %w", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,7 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"focal/test/faultproxy"
 	"focal/test/harness"
 )
 
@@ -90,16 +88,6 @@ func (p *process) terminate(bound time.Duration) (time.Duration, error) {
 		p.kill()
 		return time.Since(began), fmt.Errorf("no exit within %s of SIGTERM", bound)
 	}
-}
-
-// startProxy puts a fault-free proxy in front of the MongoDB server, for
-// cutting and freezing it.
-func startProxy(target string) (*faultproxy.Proxy, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	return faultproxy.Start(ln, faultproxy.Config{Target: target}), nil
 }
 
 // logTail keeps the last 256 KiB written to it.

@@ -45,15 +45,25 @@ func TestMongoCommandVerdicts(t *testing.T) {
 	require.Equal(t, notMet, m.targets()[1].status, "+2 with a key")
 }
 
-// Rewriting the benchmarks file keeps both sections make chaos wrote.
+// Rewriting the benchmarks file keeps every section make chaos wrote: the
+// fault load's and the outage cases', on each store.
 func TestBenchKeepsTheChaosSection(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "benchmarks.md")
-	section := chaos.SectionBegin + "\n## chaos figures\n" + chaos.SectionEnd
-	outages := chaos.OutageBegin + "\n## outage figures\n" + chaos.OutageEnd
-	require.NoError(t, os.WriteFile(path, []byte("# Benchmarks\n\nold figures\n\n"+section+"\n\n"+outages+"\n"), 0o644))
+	doc := "# Benchmarks\n\nold figures\n"
+	var sections []string
+	for _, store := range chaos.Stores {
+		for _, marks := range []chaos.Marks{chaos.FaultMarks(store), chaos.OutageMarks(store)} {
+			section := marks.Begin + "\n## figures of " + marks.Begin + "\n" + marks.End
+			sections = append(sections, section)
+			doc += "\n" + section + "\n"
+		}
+	}
+	require.NoError(t, os.WriteFile(path, []byte(doc), 0o644))
 	out := keepChaosSection(path, "# Benchmarks\n\nnew figures\n")
 	require.True(t, strings.HasPrefix(out, "# Benchmarks\n\nnew figures\n"))
-	require.Contains(t, out, section)
-	require.Contains(t, out, outages)
+	for _, section := range sections {
+		require.Contains(t, out, section)
+	}
+	require.Len(t, sections, 4)
 	require.NotContains(t, out, "old figures")
 }
