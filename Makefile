@@ -50,7 +50,7 @@ bench: ## Load runs beside bare gin, a SOAK-long soak (default 10m; e.g. SOAK=2m
 eval: ## Banking77 and the demo paraphrases through the engine in process (focal eval); rewrites docs/evaluation.md (a few minutes)
 	scripts/eval.sh
 
-chaos: ## Crashes and outages on real focal processes, and 1,000 turns behind a fault-injecting proxy (a few minutes); rewrites their sections of docs/benchmarks.md
+chaos: ## Crashes and outages on real focal processes, and 1,000 turns behind a fault-injecting proxy, on MongoDB and PostgreSQL (scripts/chaos.sh -stores to choose; several minutes); rewrites their sections of docs/benchmarks.md
 	scripts/chaos.sh
 
 fuzz: ## Run every fuzz target for a minute each
