@@ -167,8 +167,11 @@ func (o *outages) frozen(ctx context.Context, r *CaseResult) error {
 	if err != nil {
 		return err
 	}
-	var reportedFailed, unknown, ok int
+	var reportedFailed, unknown, ok, stored int
 	for _, c := range calls {
+		if completed[c.message] > 0 {
+			stored++
+		}
 		switch {
 		case c.done():
 			ok++
@@ -178,24 +181,40 @@ func (o *outages) frozen(ctx context.Context, r *CaseResult) error {
 			reportedFailed++
 		}
 	}
-	r.Notes = append(r.Notes, fmt.Sprintf("store hung for %s: %d answered with their turn, %d 503 outcome unknown, %d other errors",
-		o.cfg.Freeze, ok, unknown, len(calls)-ok-unknown))
+	// How many commits the store took in spite of the hang says whether
+	// the retries below meet a committed turn or run afresh.
+	r.Notes = append(r.Notes, fmt.Sprintf("store hung for %s: %d answered with their turn, %d 503 outcome unknown, %d other errors; "+
+		"%d of the %d turns stored completed before any retry", o.cfg.Freeze, ok, unknown, len(calls)-ok-unknown, stored, len(calls)))
 	r.zero("committed turns answered as failed", reportedFailed)
-	var unresolved int
-	for _, c := range calls {
-		if !c.done() {
-			if _, err := resolve(ctx, p.url, o.token, c, 4*o.cfg.takeover()); err != nil {
-				unresolved++
-			}
-		}
-	}
-	r.zero("keyed retries not resolved", unresolved)
+	o.retryAll(ctx, r, p.url, calls)
 	twice, err := o.committedTwice(ctx, db)
 	if err != nil {
 		return err
 	}
 	r.zero("messages committed twice", twice)
 	return nil
+}
+
+// retryAll sends every call that did not end with its turn again, with its
+// key, until it does.
+func (o *outages) retryAll(ctx context.Context, r *CaseResult, url string, calls []*streamCall) {
+	var unresolved, original, fresh int
+	for _, c := range calls {
+		if c.done() {
+			continue
+		}
+		got, err := resolve(ctx, url, o.token, c, 4*o.cfg.takeover())
+		switch {
+		case err != nil:
+			unresolved++
+		case got.turnID == c.turnID:
+			original++
+		default:
+			fresh++
+		}
+	}
+	r.zero("keyed retries not resolved", unresolved)
+	r.Notes = append(r.Notes, fmt.Sprintf("%d retries answered with the original turn, %d ran once afresh", original, fresh))
 }
 
 // commitWhileFrozen sends keyed plain turns and makes the store hang while
