@@ -120,9 +120,28 @@ func worstBundleShapes(size int) []bundleShape {
 // allocates, as a multiple of its 4 MiB body (x-body): go test -run '^$'
 // -bench ParseBundleShapes -benchtime 1x ./application/. A benchmark, not a
 // test, so that ordinary runs do not parse gigabytes.
+//
+// Beside the shapes, each refused, the bench's 10,000-rule agent, which
+// is read: as JSON and as the YAML EncodeBundleYAML writes of it (each
+// the size it is, not 4 MiB).
 func BenchmarkParseBundleShapes(b *testing.B) {
 	const size = 4 << 20
-	for _, s := range worstBundleShapes(size) {
+	shapes := worstBundleShapes(size)
+	bench := []byte(benchLikeBundle(10_000))
+	p, err := ParseBundle(bench)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchYAML, err := EncodeBundleYAML(p)
+	if err == nil {
+		_, err = ParseBundle(benchYAML)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	shapes = append(shapes, bundleShape{"json 10,000 bench rules, read", func(int) []byte { return bench }},
+		bundleShape{"yaml 10,000 bench rules, read", func(int) []byte { return benchYAML }})
+	for _, s := range shapes {
 		body := s.body(size)
 		b.Run(s.name, func(b *testing.B) {
 			b.ReportAllocs()
