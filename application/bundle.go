@@ -60,6 +60,23 @@ func ParseLocalBundle(data []byte) (p *domain.Policy, asJSON bool, err error) {
 
 // parseYAMLBundle is ParseBundleWithin by way of yaml.v3's node tree.
 func parseYAMLBundle(data []byte, limits domain.PolicyLimits) (*domain.Policy, error) {
+	root, err := readYAMLTree(data, limits)
+	if err != nil {
+		return nil, err
+	}
+	w, ok := walkYAMLTree(root, len(data))
+	if !ok {
+		return decodeYAMLTree(root)
+	}
+	*root = yaml.Node{} // the tree is as large as the document several times over
+	if w.unknownCount > 0 {
+		return nil, unknownFieldsError(w.unknown, w.unknownCount)
+	}
+	return decodePolicy(w.out.Bytes())
+}
+
+// readYAMLTree is a YAML bundle's node tree, checked (checkTree).
+func readYAMLTree(data []byte, limits domain.PolicyLimits) (*yaml.Node, error) {
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
@@ -71,9 +88,16 @@ func parseYAMLBundle(data []byte, limits domain.PolicyLimits) (*domain.Policy, e
 	if err := checkTree(&root, limits); err != nil {
 		return nil, err
 	}
+	return &root, nil
+}
+
+// decodeYAMLTree is the rest of parseYAMLBundle by way of yaml.v3's own
+// decoding, for a tree walkYAMLTree gave up on: one yaml.v3 refuses or
+// that holds what only yaml.v3 reads exactly (a tag, a merge key).
+func decodeYAMLTree(root *yaml.Node) (*domain.Policy, error) {
 	var doc any
 	err := root.Decode(&doc)
-	root = yaml.Node{} // the tree is as large as the document several times over
+	*root = yaml.Node{}
 	if err != nil {
 		return nil, bundleError("bundle is not valid YAML or JSON: " + err.Error())
 	}
