@@ -70,7 +70,8 @@ variables:
 `, true},
 	{"nulls and empties", bundleHead + "rules:\nscenarios: []\ntemplates: [{id: t, text: , mode: suggest}]\ntools: ~\n", true},
 	{"an empty mapping for a list", bundleHead + "tools: {}\n", true},
-	{"unknown fields", bundleHead + `zeta: 1
+	{"unknown fields", `agent: {id: 6ba7b810-9dad-11d1-80b4-00c04fd430c8, name: a, settings: {history_turns: 1, colour: 2}}
+zeta: 1
 rules: [{id: a, Colour: 1, b: {c: 1}, "": 2, "x.y": 3}, {id: b, alpha: [{d: 1}]}]
 "": {q: 1}
 alpha: [1]
