@@ -68,11 +68,12 @@ func parseYAMLBundle(data []byte, limits domain.PolicyLimits) (*domain.Policy, e
 	if !ok {
 		return decodeYAMLTree(root)
 	}
+	p := sizedPolicy(root.Content[0])
 	*root = yaml.Node{} // the tree is as large as the document several times over
 	if w.unknownCount > 0 {
 		return nil, unknownFieldsError(w.unknown, w.unknownCount)
 	}
-	return decodePolicy(w.out.Bytes())
+	return decodePolicyInto(p, w.out.Bytes())
 }
 
 // readYAMLTree is a YAML bundle's node tree, checked (checkTree).
@@ -137,10 +138,15 @@ func unknownFieldsError(first []domain.FieldError, all int) error {
 // decodePolicy decodes a bundle's JSON form into the typed policy, the
 // parts' defaults filled in.
 func decodePolicy(asJSON []byte) (*domain.Policy, error) {
-	var p domain.Policy
+	return decodePolicyInto(&domain.Policy{}, asJSON)
+}
+
+// decodePolicyInto is decodePolicy into p, a zero policy but for the
+// capacity of its lists (see sizedPolicy).
+func decodePolicyInto(p *domain.Policy, asJSON []byte) (*domain.Policy, error) {
 	jd := json.NewDecoder(bytes.NewReader(asJSON))
 	jd.DisallowUnknownFields()
-	if err := jd.Decode(&p); err != nil {
+	if err := jd.Decode(p); err != nil {
 		msg := err.Error()
 		if name, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
 			return nil, domain.InvalidFields(domain.FieldError{Field: strings.Trim(name, `"`), Message: "is not a known bundle field"})
@@ -151,7 +157,7 @@ func decodePolicy(asJSON []byte) (*domain.Policy, error) {
 		}
 		return nil, bundleError("bundle does not match the bundle format: " + msg)
 	}
-	return &p, nil
+	return p, nil
 }
 
 // MaxBundleMappingKeys bounds the keys of any one mapping in a bundle.

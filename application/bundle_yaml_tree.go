@@ -273,3 +273,32 @@ func (w *yamlTreeWalk) fieldsOf(t reflect.Type) map[string]reflect.Type {
 	}
 	return f
 }
+
+// sizedPolicy is a zero policy whose lists have room for the items of
+// the lists of top, a bundle's mapping, so that decoding does not grow
+// them item by item: 10,000 rules grown by doubling cost 4 times a bench
+// bundle's size. Only a list of items is made: a missing or empty one
+// decodes as it would into a zero policy.
+func sizedPolicy(top *yaml.Node) *domain.Policy {
+	var p domain.Policy
+	for i := 0; i+1 < len(top.Content); i += 2 {
+		list := top.Content[i+1]
+		n := len(list.Content)
+		if list.Kind != yaml.SequenceNode || n == 0 {
+			continue
+		}
+		switch top.Content[i].Value {
+		case "variables":
+			p.Variables = make([]domain.Variable, 0, n)
+		case "rules":
+			p.Rules = make([]domain.Rule, 0, n)
+		case "scenarios":
+			p.Scenarios = make([]domain.Scenario, 0, n)
+		case "templates":
+			p.Templates = make([]domain.Template, 0, n)
+		case "tools":
+			p.Tools = make([]domain.Tool, 0, n)
+		}
+	}
+	return &p
+}
