@@ -7,9 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"reflect"
-	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -70,8 +68,8 @@ func parseYAMLBundle(data []byte, limits domain.PolicyLimits) (*domain.Policy, e
 	}
 	p := sizedPolicy(root.Content[0])
 	*root = yaml.Node{} // the tree is as large as the document several times over
-	if w.unknownCount > 0 {
-		return nil, unknownFieldsError(w.unknown, w.unknownCount)
+	if w.count > 0 {
+		return nil, unknownFieldsError(w.unknown, w.count)
 	}
 	return decodePolicyInto(p, w.out.Bytes())
 }
@@ -97,27 +95,27 @@ func readYAMLTree(data []byte, limits domain.PolicyLimits) (*yaml.Node, error) {
 // that holds what only yaml.v3 reads exactly (a tag, a merge key).
 func decodeYAMLTree(root *yaml.Node) (*domain.Policy, error) {
 	var doc any
-	err := root.Decode(&doc)
-	*root = yaml.Node{}
-	if err != nil {
+	if err := root.Decode(&doc); err != nil {
 		return nil, bundleError("bundle is not valid YAML or JSON: " + err.Error())
 	}
 	if _, ok := doc.(map[string]any); !ok {
 		return nil, bundleError("bundle must be a mapping with agent, rules, scenarios, templates and tools")
 	}
+	p := sizedPolicy(root.Content[0]) // a mapping decoded: the document's one node is one
+	*root = yaml.Node{}
 	asJSON, err := json.Marshal(doc)
 	if err != nil {
 		return nil, bundleError("bundle holds values JSON cannot represent: " + err.Error())
 	}
 	// The parts' own decoders fill in defaults and so cannot refuse unknown
 	// fields; walk the document beside the types to find them.
-	var errs []domain.FieldError
-	unknownFields(doc, reflect.TypeFor[domain.Policy](), "", &errs)
-	if len(errs) > 0 {
-		return nil, unknownFieldsError(errs[:min(len(errs), maxUnknownFields)], len(errs))
+	var unknown unknownFieldList
+	unknown.in(doc, reflect.TypeFor[domain.Policy]())
+	if unknown.count > 0 {
+		return nil, unknownFieldsError(unknown.unknown, unknown.count)
 	}
 	doc = nil // only the JSON form is needed from here on
-	return decodePolicy(asJSON)
+	return decodePolicyInto(p, asJSON)
 }
 
 // maxUnknownFields bounds the unknown fields an error lists: a 4 MiB body
@@ -365,38 +363,6 @@ func plainStyle(n *yaml.Node) {
 	n.Style = 0
 	for _, c := range n.Content {
 		plainStyle(c)
-	}
-}
-
-// unknownFields walks a decoded JSON value beside the Go type it decodes
-// into and reports every object key that type has no field for.
-func unknownFields(doc any, t reflect.Type, path string, errs *[]domain.FieldError) {
-	switch t.Kind() {
-	case reflect.Pointer:
-		unknownFields(doc, t.Elem(), path, errs)
-	case reflect.Slice:
-		items, _ := doc.([]any)
-		for i, item := range items {
-			unknownFields(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i), errs)
-		}
-	case reflect.Struct:
-		obj, ok := doc.(map[string]any)
-		if !ok {
-			return // not an object (a time, or a type error ParseBundle reported)
-		}
-		fields := jsonFields(t)
-		for _, key := range slices.Sorted(maps.Keys(obj)) {
-			field := key
-			if path != "" {
-				field = path + "." + key
-			}
-			ft, known := fields[key]
-			if !known {
-				*errs = append(*errs, domain.FieldError{Field: field, Message: "is not a known bundle field"})
-				continue
-			}
-			unknownFields(obj[key], ft, field, errs)
-		}
 	}
 }
 

@@ -14,14 +14,13 @@ import (
 
 // yamlTreeWalk reads a YAML bundle's node tree once, writing it as the
 // JSON that json.Marshal writes of yaml.v3's decoding of the tree (keys
-// sorted, numbers as Go writes them) and finding its unknown fields as
-// unknownFields does, in the same order. Decoding the tree into maps and
-// lists first, marshalling them and walking them again for unknown fields
-// cost some 20 times a bench bundle's size, a path string formatted for
-// every list item; this walk keeps only the JSON, a path of steps and the
-// fields it reports.
+// sorted, numbers as Go writes them) and finding its unknown fields
+// (unknownFieldList) on the way, in the same order. Decoding the tree
+// into maps and lists first, marshalling them and walking them again for
+// unknown fields cost some 20 times a bench bundle's size; this walk
+// keeps only the JSON.
 //
-// It reads only what it can read exactly as yaml.v3 does: a mapping whose
+// It reads only what it can read exactly as yaml.v3 does: mappings whose
 // keys are all plain strings, none twice, and no tags. On anything else
 // (a duplicate key, a merge key, a key that is not a string, a tag, a
 // value JSON cannot hold) it gives up, and yaml.v3's own decoding reads
@@ -29,31 +28,18 @@ import (
 // strings, canonical integers, booleans and nulls are decoded one by one
 // by yaml.v3.
 type yamlTreeWalk struct {
+	unknownFieldList
 	out     bytes.Buffer
 	enc     *json.Encoder // for the scalars written by encoding/json
 	general bool          // the walk gave up: decodeYAMLTree reads the tree
-	path    []treeStep
-	keys    []int // the key positions of the mappings being walked, sorted
-	// unknown are the first maxUnknownFields unknown fields, of
-	// unknownCount.
-	unknown      []domain.FieldError
-	unknownCount int
-	fields       map[reflect.Type]map[string]reflect.Type
-	scratch      []byte
-	value        any // a scalar yaml.v3 decodes
-}
-
-// treeStep is one step of the path to a node: a key, or an index where
-// key is nil.
-type treeStep struct {
-	key   *string
-	index int
+	keys    []int         // the key positions of the mappings being walked, sorted
+	value   any           // a scalar yaml.v3 decodes
 }
 
 // walkYAMLTree walks a bundle's tree (see yamlTreeWalk); ok is false when
 // it gave up.
 func walkYAMLTree(root *yaml.Node, size int) (w *yamlTreeWalk, ok bool) {
-	w = &yamlTreeWalk{fields: map[reflect.Type]map[string]reflect.Type{}}
+	w = &yamlTreeWalk{}
 	if root.Kind != yaml.DocumentNode || len(root.Content) != 1 || root.Content[0].Kind != yaml.MappingNode {
 		return w, false // refused by yaml.v3's decoding, or not a mapping
 	}
@@ -109,14 +95,14 @@ func (w *yamlTreeWalk) mapping(n *yaml.Node, t reflect.Type) {
 		if j > 0 {
 			w.out.WriteByte(',')
 		}
-		key := &n.Content[i].Value
-		w.str(*key)
+		key := n.Content[i].Value
+		w.str(key)
 		w.out.WriteByte(':')
-		ft, known := fields[*key]
+		ft, known := fields[key]
 		if fields != nil && !known {
-			w.unknownField(*key)
+			w.add(key)
 		}
-		w.path = append(w.path, treeStep{key: key})
+		w.path = append(w.path, treeStep{key: key, index: -1})
 		w.node(n.Content[i+1], ft)
 		w.path = w.path[:len(w.path)-1]
 	}
@@ -237,41 +223,6 @@ func (w *yamlTreeWalk) encode(v any) {
 		return
 	}
 	w.out.Truncate(w.out.Len() - 1) // Encode ends each value with a line feed
-}
-
-// unknownField counts key, not a field of the mapping's type, and keeps
-// its path while fewer than maxUnknownFields are kept.
-func (w *yamlTreeWalk) unknownField(key string) {
-	if w.unknownCount++; len(w.unknown) == maxUnknownFields {
-		return
-	}
-	b := w.scratch[:0] // reused: only the path itself is kept
-	for _, s := range w.path {
-		if s.key == nil {
-			b = strconv.AppendInt(append(b, '['), int64(s.index), 10)
-			b = append(b, ']')
-			continue
-		}
-		if len(b) > 0 {
-			b = append(b, '.')
-		}
-		b = append(b, *s.key...)
-	}
-	if len(b) > 0 {
-		b = append(b, '.')
-	}
-	w.scratch = append(b, key...)
-	w.unknown = append(w.unknown, domain.FieldError{Field: string(w.scratch), Message: "is not a known bundle field"})
-}
-
-// fieldsOf is jsonFields, once per type.
-func (w *yamlTreeWalk) fieldsOf(t reflect.Type) map[string]reflect.Type {
-	f, ok := w.fields[t]
-	if !ok {
-		f = jsonFields(t)
-		w.fields[t] = f
-	}
-	return f
 }
 
 // sizedPolicy is a zero policy whose lists have room for the items of
