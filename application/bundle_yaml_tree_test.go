@@ -2,6 +2,7 @@ package application
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -41,13 +42,16 @@ func assertWalkReadsAsDecoding(t *testing.T, data []byte, limits domain.PolicyLi
 	return walked
 }
 
-// walkCases are bundles that a walk of the tree could read otherwise than
-// yaml.v3's decoding: every kind of scalar, key and error. walked is
-// whether the walk reads it, or leaves it to yaml.v3's decoding.
-var walkCases = []struct {
+// walkCase is a bundle and whether walkYAMLTree reads it, or leaves it
+// to yaml.v3's decoding.
+type walkCase struct {
 	name, yaml string
 	walked     bool
-}{
+}
+
+// walkCases are bundles that a walk of the tree could read otherwise than
+// yaml.v3's decoding: every kind of scalar, key and error.
+var walkCases = []walkCase{
 	{"flow bundle", flowBundle, true},
 	{"bench rules", benchLikeBundle(3), true},
 	{"scalars", bundleHead + `rules:
@@ -102,10 +106,7 @@ alpha: [1]
 func TestYAMLTreeWalkReadsAsYAMLDecoding(t *testing.T) {
 	demo, err := os.ReadFile("../examples/demo-agent.yaml")
 	require.NoError(t, err)
-	cases := append(walkCases, struct {
-		name, yaml string
-		walked     bool
-	}{"demo agent", string(demo), true})
+	cases := append(slices.Clip(walkCases), walkCase{"demo agent", string(demo), true})
 	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
 			walked := assertWalkReadsAsDecoding(t, []byte(tt.yaml), domain.DefaultPolicyLimits())
