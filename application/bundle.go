@@ -66,11 +66,11 @@ func parseYAMLBundle(data []byte, limits domain.PolicyLimits) (*domain.Policy, e
 	if !ok {
 		return decodeYAMLTree(root)
 	}
-	p := sizedPolicy(root.Content[0])
-	*root = yaml.Node{} // the tree is as large as the document several times over
 	if w.count > 0 {
 		return nil, unknownFieldsError(w.unknown, w.count)
 	}
+	p := sizedPolicy(root.Content[0])
+	*root = yaml.Node{} // the tree is as large as the document several times over
 	return decodePolicyInto(p, w.out.Bytes())
 }
 

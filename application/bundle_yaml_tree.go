@@ -55,7 +55,7 @@ func (w *yamlTreeWalk) node(n *yaml.Node, t reflect.Type) {
 		t = t.Elem()
 	}
 	switch {
-	case w.general:
+	case w.general: // given up: nothing more is written
 	case n.Style&yaml.TaggedStyle != 0:
 		w.general = true
 	case n.Kind == yaml.MappingNode:
