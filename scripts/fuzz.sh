@@ -25,6 +25,7 @@ targets=(
 	"./adapters/memory FuzzAfterDelta 5000"
 	"./application FuzzYAMLNodeBound 2000"
 	"./application FuzzJSONBundleReadsAsYAML 3000"
+	"./application FuzzYAMLTreeWalkReadsAsYAMLDecoding 3000"
 )
 # The list is the repository's fuzz targets, no more and no fewer: a target
 # left off would only ever run its seeds, and one renamed would match
