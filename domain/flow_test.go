@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -44,5 +45,26 @@ func TestFlowCommandsAreWholeMessages(t *testing.T) {
 	} {
 		assert.Equal(t, want, FlowCommand(msg, on), msg)
 		assert.Empty(t, FlowCommand(msg, nil), "commands are off unless switched on: %s", msg)
+		if want != "" {
+			others := slices.DeleteFunc(slices.Clone(on), func(c string) bool { return c == want })
+			assert.Empty(t, FlowCommand(msg, others), "only the commands switched on are read: %s", msg)
+		}
+	}
+}
+
+// A step still asks for a variable whose value is null (a tool may answer
+// one): only a value collects it.
+func TestStepMissesNullVariables(t *testing.T) {
+	st := &Step{ID: "ask", Collects: []string{"order_id", "email", "reason"}}
+	for _, tc := range []struct {
+		vars    map[string]any
+		missing []string
+	}{
+		{nil, []string{"order_id", "email", "reason"}},
+		{map[string]any{"order_id": "AC-123456", "reason": nil}, []string{"email", "reason"}},
+		{map[string]any{"order_id": "AC-123456", "email": "a@b.co", "reason": false}, nil},
+	} {
+		assert.Equal(t, tc.missing, st.Missing(tc.vars), "%v", tc.vars)
+		assert.Equal(t, tc.missing != nil, st.Lacks(tc.vars), "%v", tc.vars)
 	}
 }

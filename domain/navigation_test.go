@@ -73,6 +73,23 @@ func TestNavigateWithoutATransitionMargin(t *testing.T) {
 	}
 }
 
+// docs/agent-bundle.md (Scenarios): the best transition is taken when it
+// leads the runner-up by transition_margin; a lead of exactly the margin
+// is enough, so the runner-up's higher priority does not count.
+func TestNavigateLeadOfExactlyTheMargin(t *testing.T) {
+	settings := navSettings
+	quarter := 0.25 // exact in binary, as 0.1 is not
+	settings.TransitionMargin = &quarter
+	navigateTo := func(ts ...domain.ScoredTransition) string {
+		d := domain.Navigate(&domain.NavigationInput{Position: &domain.ScenarioPosition{ScenarioID: "returns", StepID: "ask"},
+			Transitions: ts, Settings: settings, TargetTerminal: func(string) bool { return false }})
+		require.Equal(t, domain.ScenarioAdvance, d.Action, d.Reason)
+		return d.Transition.To
+	}
+	require.Equal(t, "label", navigateTo(tr("label", 0.75, 0), tr("done", 0.5, 5)), "a lead of exactly the margin")
+	require.Equal(t, "done", navigateTo(tr("label", 0.75, 0), tr("done", 0.5001, 5)), "a lead under the margin")
+}
+
 func TestNavigateActiveScenario(t *testing.T) {
 	here := &domain.ScenarioRef{ID: "returns", Step: "ask"}
 	to := func(step string) *domain.ScenarioRef { return &domain.ScenarioRef{ID: "returns", Step: step} }
@@ -114,6 +131,12 @@ func TestNavigateActiveScenario(t *testing.T) {
 		{name: "outside the margin the score wins over priority",
 			transitions: []domain.ScoredTransition{tr("label", 0.9, 0), tr("done", 0.7, 100)},
 			action:      domain.ScenarioAdvance, after: to("label"), via: "label"},
+		{name: "close transitions to one step are no tie",
+			transitions: []domain.ScoredTransition{tr("label", 0.8, 2), tr("label", 0.78, 2)},
+			action:      domain.ScenarioAdvance, after: to("label"), via: "label"},
+		{name: "a higher priority settles a tie between lower ones",
+			transitions: []domain.ScoredTransition{tr("label", 0.8, 0), tr("done", 0.79, 0), tr("refund", 0.78, 5)},
+			action:      domain.ScenarioAdvance, after: to("refund"), via: "refund"},
 		{name: "runner-up under the threshold does not make it ambiguous",
 			transitions: []domain.ScoredTransition{tr("label", 0.52, 0), tr("done", 0.49, 0)},
 			action:      domain.ScenarioAdvance, after: to("label"), via: "label"},

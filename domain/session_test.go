@@ -294,3 +294,47 @@ func TestAdvanceTurn(t *testing.T) {
 	require.Equal(t, int64(3), s.Version)
 	require.Equal(t, t0, s.CreatedAt)
 }
+
+// Nested flows: a flow left gives the floor back to the one it was started
+// from, innermost first, each at the step it waited at.
+func TestNestedFlowsResumeInnermostFirst(t *testing.T) {
+	s := newSession()
+	s.EnterStep("returns", "ask_order", 1)
+	s.SuspendScenario()
+	s.EnterStep("address", "street", 2)
+	s.SuspendScenario()
+	s.EnterStep("faq", "answer", 3)
+	require.Len(t, s.FlowStack, 2)
+
+	for _, want := range []string{"address/street", "returns/ask_order"} {
+		s.ExitScenario()
+		pos := s.ResumeScenario()
+		require.NotNil(t, pos)
+		require.Equal(t, want, domain.StepKey(pos.ScenarioID, pos.StepID))
+		require.Equal(t, want, domain.StepKey(s.Scenario.ScenarioID, s.Scenario.StepID))
+	}
+	s.ExitScenario()
+	require.Nil(t, s.ResumeScenario(), "no flow waits")
+	require.Nil(t, s.Scenario)
+	require.Nil(t, s.FlowStack)
+}
+
+// Two turns read from one stored session each start their own nested flow:
+// neither sees the other's waiting flow, even when the stored list has
+// room to append in place (as a store's decoder may leave it).
+func TestSuspendedFlowsAreEachSessionsOwn(t *testing.T) {
+	stored := newSession()
+	stored.EnterStep("faq", "answer", 1)
+	stored.FlowStack = make([]domain.ScenarioPosition, 1, 4)
+	stored.FlowStack[0] = domain.ScenarioPosition{ScenarioID: "returns", StepID: "ask_order"}
+	stored.Freeze()
+
+	a, b := stored.Clone(), stored.Clone()
+	a.EnterStep("address", "street", 2)
+	a.SuspendScenario()
+	b.EnterStep("payment", "card", 2)
+	b.SuspendScenario()
+	require.Equal(t, "address", a.FlowStack[1].ScenarioID)
+	require.Equal(t, "payment", b.FlowStack[1].ScenarioID)
+	require.Len(t, stored.FlowStack, 1)
+}
