@@ -101,6 +101,8 @@ func TestPatternExtractor(t *testing.T) {
 		{"ac 1234567", invalid(`"ac 1234567" is not a valid order number`)},
 		{"AC-123456 and AC-654321", ambiguous(`more than one order number ("AC-123456", "AC-654321")`)},
 		{"sorry, AC-12345 I mean AC-123456", outcome{value: "AC-123456", text: "AC-123456"}},
+		// With no valid one, the first mention's problem is the one told.
+		{"AC-12345, or was it AC-1234", invalid(`"AC-12345" is not a valid order number`)},
 		{"I bought it in 2023", outcome{}},
 		{"1234567", outcome{}},
 		{"no idea", outcome{}},
@@ -153,6 +155,9 @@ func TestNumberExtractor(t *testing.T) {
 		{"2,5", outcome{value: 2.5, text: "2,5"}},
 		{"15 of them", invalid(`"15" is not a valid quantity: it must be at most 10`)},
 		{"0", invalid("it must be at least 1")},
+		// min and max are allowed values themselves.
+		{"1", outcome{value: 1.0, text: "1"}},
+		{"10 please", outcome{value: 10.0, text: "10"}},
 		{"3 or 4", ambiguous(`more than one quantity ("3", "4")`)},
 		{"3, I said 3", outcome{value: 3.0, text: "3"}},
 		{"order AC-123456 at 3pm", outcome{}},
@@ -166,6 +171,8 @@ func TestNumberExtractor(t *testing.T) {
 		{"1.234.567,5", outcome{value: 1234567.5, text: "1.234.567,5"}},
 		{"1.000", ambiguous(`"1.000" could mean 1000 or 1`)},
 		{"1,23,4", invalid(`"1,23,4" is not a valid n: it is not a number`)},
+		// A fraction or a date is no number of its own.
+		{"see page 4/5", outcome{}},
 		// Spelt out, a number is its words together: "two hundred" is 200,
 		// not the 2 of its first word.
 		{"two hundred", outcome{value: 200.0, text: "two hundred"}},
@@ -197,6 +204,7 @@ func TestAmountExtractor(t *testing.T) {
 		{"$45", invalid(`"$45" is not a valid refund amount: amounts are in EUR`)},
 		{"£45", invalid(`"£45" is not a valid refund amount: amounts are in EUR`)},
 		{"€9000", invalid("it must be at most 2000")},
+		{"€2000", outcome{value: eur(2000), text: "€2000"}},
 		{"€45 or €50", ambiguous(`more than one refund amount ("€45", "€50")`)},
 		{"no money", outcome{}},
 		{"€" + strings.Repeat("8", 400), invalid("it is too large a number")},
@@ -310,6 +318,14 @@ func TestPatternValuesAreBounded(t *testing.T) {
 	assert.Equal(t, domain.ProblemInvalid, got.problem)
 	assert.Contains(t, got.reason, "longer than 1000 characters")
 	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(256<<10), "the value was not expanded")
+
+	// A pattern whose every part is optional matches nothing at a word
+	// boundary: that is no mention.
+	sloppy := domain.Variable{Name: "order", Type: domain.VarPattern, Pattern: `\b(?:AC-)?(?:\d{6})?\b`}
+	runExtractCases(t, sloppy, []extractCase{
+		{"hello there", outcome{}},
+		{"it's AC-123456", outcome{value: "AC-123456", text: "AC-123456"}},
+	})
 
 	plain := domain.Variable{Name: "word", Type: domain.VarPattern, Pattern: `\w+`}
 	runExtractCases(t, plain, []extractCase{{strings.Repeat("y", 1000), outcome{value: strings.Repeat("y", 1000), text: strings.Repeat("y", 1000)}}})
