@@ -171,6 +171,7 @@ func TestNumberExtractor(t *testing.T) {
 		{"1.234.567,5", outcome{value: 1234567.5, text: "1.234.567,5"}},
 		{"1.000", ambiguous(`"1.000" could mean 1000 or 1`)},
 		{"1,23,4", invalid(`"1,23,4" is not a valid n: it is not a number`)},
+		{"1234,567", invalid("it is not a number")}, // a thousands group has at most three digits before it
 		// A fraction or a date is no number of its own.
 		{"see page 4/5", outcome{}},
 		// Spelt out, a number is its words together: "two hundred" is 200,
@@ -246,6 +247,10 @@ func TestDateExtractor(t *testing.T) {
 		{"03/25/2025", outcome{value: "2025-03-25", text: "03/25/2025"}},
 		{"24.12.2024", outcome{value: "2024-12-24", text: "24.12.2024"}},
 		{"12/03", ambiguous(`"12/03" could mean 12 March or 3 December`)},
+		{"5/5", outcome{value: "2025-05-05", text: "5/5"}}, // the same day either way
+		{"24.12.24", outcome{value: "2024-12-24", text: "24.12.24"}},
+		// A time after a date is not a second date ("March 10").
+		{"5 March 10:30", outcome{value: "2025-03-05", text: "5 March"}},
 		{"31 February", invalid(`"31 February" is not a valid delivery date: there is no such day`)},
 		{"2025-13-01", invalid("there is no such day")},
 		{"tomorrow or friday", ambiguous(`more than one delivery date ("tomorrow", "friday")`)},
@@ -261,6 +266,29 @@ func TestDateExtractor(t *testing.T) {
 		{"12/03", outcome{value: "2024-12-03", text: "12/03"}},
 		{"25/03", invalid("there is no such day")},
 	})
+}
+
+// A date is read on the turn's day where the agent is: near midnight that
+// is not the day in UTC. A day without a year as near the turn's date one
+// way as the other is the coming one.
+func TestDatesAreReadOnTheAgentsDay(t *testing.T) {
+	x, err := domain.NewExtractor(domain.Variable{Name: "delivery_date", Type: domain.VarDate})
+	require.NoError(t, err)
+	read := func(msg string, now time.Time) any {
+		t.Helper()
+		found, ok, err := x.Extract(msg, now)
+		require.NoError(t, err)
+		require.True(t, ok, msg)
+		return found.Value
+	}
+	newYork, err := time.LoadLocation("America/New_York")
+	require.NoError(t, err)
+	lateEvening := time.Date(2025, time.January, 15, 23, 30, 0, 0, newYork) // 16 January in UTC
+	assert.Equal(t, "2025-01-15", read("today", lateEvening))
+	assert.Equal(t, "2025-01-16", read("tomorrow", lateEvening))
+
+	// 1 March 2023 and 1 March 2024 are each 183 days from 31 August 2023.
+	assert.Equal(t, "2024-03-01", read("1 March", time.Date(2023, time.August, 31, 12, 0, 0, 0, time.UTC)))
 }
 
 func TestEmailExtractor(t *testing.T) {
