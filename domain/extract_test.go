@@ -122,9 +122,23 @@ func TestEnumExtractor(t *testing.T) {
 		{"both shoes were too smalls", outcome{value: "wrong_size", text: "too smalls"}},
 		{"it's broken and too tight", ambiguous(`more than one reason for the return ("broken", "too tight")`)},
 		{"not broken, just too tight", outcome{value: "wrong_size", text: "too tight"}},
+		{"it's not broken but too tight", outcome{value: "wrong_size", text: "too tight"}}, // "but" starts a clause
+		{"it's not at all too tight", outcome{}}, // three words from the negation
 		{"it wasn't damaged", outcome{}},
 		{"untorn", outcome{}},
 		{"I'd like a refund", outcome{}},
+	})
+}
+
+// Where two phrases overlap the longer wins, whichever was declared first.
+func TestEnumLongerPhraseWins(t *testing.T) {
+	refund := domain.Variable{Name: "refund_method", Type: domain.VarEnum, Description: "refund method", Values: []domain.EnumValue{
+		{Value: "in_store", Synonyms: []string{"store"}},
+		{Value: "store_credit", Synonyms: []string{"store credit"}},
+	}}
+	runExtractCases(t, refund, []extractCase{
+		{"store credit please", outcome{value: "store_credit", text: "store credit"}},
+		{"I'll bring it to the store", outcome{value: "in_store", text: "store"}},
 	})
 }
 
@@ -298,6 +312,7 @@ func TestEmailExtractor(t *testing.T) {
 		{"<bob@mail.example.org>", outcome{value: "bob@mail.example.org", text: "bob@mail.example.org"}},
 		{"ana@gmail", invalid(`"ana@gmail" is not a valid email address: it needs a domain after the @`)},
 		{"@example.com", invalid("the part before the @ is not valid")},
+		{"ana..perez@example.com", invalid("the part before the @ is not valid")},
 		{"a@x.com or b@y.com", ambiguous("more than one email address")},
 		{"meet me @ 5", outcome{}},
 		{"no address", outcome{}},
@@ -324,6 +339,7 @@ func TestPhoneExtractor(t *testing.T) {
 		{"0044 1234 567 890 1234", invalid("too long")},
 		{"555-123-4567 or 555-765-4321", ambiguous("more than one phone number")},
 		{"order AC-1234567", outcome{}},
+		{"invoice INV2024-1234567", outcome{}},
 		{"on 2025-01-15", outcome{}},
 		// A date the date reader reads is no phone number, dots or not.
 		{"on 24.12.2024", outcome{}},
