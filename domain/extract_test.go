@@ -123,7 +123,7 @@ func TestEnumExtractor(t *testing.T) {
 		{"it's broken and too tight", ambiguous(`more than one reason for the return ("broken", "too tight")`)},
 		{"not broken, just too tight", outcome{value: "wrong_size", text: "too tight"}},
 		{"it's not broken but too tight", outcome{value: "wrong_size", text: "too tight"}}, // "but" starts a clause
-		{"it's not at all too tight", outcome{}}, // three words from the negation
+		{"it's not at all too tight", outcome{}},                                           // three words from the negation
 		{"it wasn't damaged", outcome{}},
 		{"untorn", outcome{}},
 		{"I'd like a refund", outcome{}},
