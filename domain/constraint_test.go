@@ -159,3 +159,26 @@ func TestNormalizeText(t *testing.T) {
 		})
 	}
 }
+
+// While a reply streams, a pattern match that reaches the end of what has
+// arrived is not yet a match: the next characters could undo a \b or $
+// ("free" may be the start of "freedom"). Once the reply is whole it is.
+// Text before from was checked already and is not reported again.
+func TestForbiddenAfterWhileStreaming(t *testing.T) {
+	c := prepare(t, domain.ConstraintForbidPattern, `\bfree\b`)
+	tests := []struct {
+		text  string
+		from  int
+		final bool
+		want  int
+	}{
+		{"it is free", 0, false, -1},
+		{"it is free", 0, true, 6},
+		{"it is free!", 0, false, 6},
+		{"it is freedom", 0, true, -1},
+		{"free, free", 1, true, 6},
+	}
+	for _, tt := range tests {
+		require.Equal(t, tt.want, c.ForbiddenAfter(tt.text, tt.from, tt.final), "%q from %d (final %v)", tt.text, tt.from, tt.final)
+	}
+}
