@@ -344,3 +344,74 @@ func TestReplyReadsWhatTheMessageGaveTheStepEntered(t *testing.T) {
 	assert.Equal(t, "ask_reason", r.Session.Scenario.StepID)
 	assert.Equal(t, "Returning order AC-123456 (wrong_size).", r.Response)
 }
+
+// Commands outside a flow are ordinary messages but for "human": a
+// "cancel" with nothing to cancel goes to the rules. "human" leaves every
+// flow open, the waiting ones too: none resumes.
+func TestCommandsLeaveOnlyOpenFlows(t *testing.T) {
+	p := returnsPolicy()
+	p.Agent.Settings.Commands = []string{domain.CommandCancel, domain.CommandHuman}
+	p.Scenarios = append(p.Scenarios, flowScenario("gift", false, "wrap it as a gift", "can you gift wrap it", "add a gift message"))
+	p.Templates = append(p.Templates, tpl("tpl_gift", domain.ModeExclusive, "Gift wrap it is."))
+	h := newHarness(t, p, newFakeModel(say("How can I help?")))
+	r := h.run("cancel")
+	assert.Empty(t, r.exp().Scenario.Command, "no flow to cancel")
+	assert.Equal(t, "How can I help?", r.Response)
+
+	h.run("I want to return my jacket")
+	r = h.run("can you gift wrap it")
+	require.Len(t, r.Session.FlowStack, 1)
+	r = h.run("human")
+	assert.Equal(t, domain.CommandHuman, r.exp().Scenario.Command)
+	assert.Equal(t, humanReply, r.Response)
+	assert.Nil(t, r.exp().Scenario.Resumed, "no flow resumes")
+	assert.Nil(t, r.Session.Scenario)
+	assert.Empty(t, r.Session.FlowStack)
+}
+
+// A flow already open does not start again inside itself: asking to
+// return something mid-return keeps the flow at its step.
+func TestOpenFlowDoesNotNestInItself(t *testing.T) {
+	h := newHarness(t, returnsPolicy(), newFakeModel())
+	h.run("I want to return my jacket")
+	r := h.run("can I send these shoes back")
+	assert.NotEqual(t, domain.ScenarioStart, r.exp().Scenario.Action, r.exp().Scenario.Reason)
+	require.NotNil(t, r.Session.Scenario)
+	assert.Equal(t, "ask_order", r.Session.Scenario.StepID)
+	assert.Empty(t, r.Session.FlowStack)
+}
+
+// A step entered reads only what is not set yet: a variable that may not
+// change keeps the value an earlier flow gave it, though the message that
+// starts the next flow names another.
+func TestStepEnteredKeepsAValueThatMayNotChange(t *testing.T) {
+	p := returnsPolicy()
+	p.Variables[0].Changeable = false
+	h := newHarness(t, p, newFakeModel())
+	h.run("I want to return my jacket")
+	h.run("AC-111111")
+	r := h.run("torn")
+	require.Nil(t, r.Session.Scenario, "the first return is done")
+	r = h.run("I want to return my jacket too, order AC-222222")
+	require.Equal(t, domain.ScenarioStart, r.exp().Scenario.Action, r.exp().Scenario.Reason)
+	assert.Equal(t, "AC-111111", r.Session.Variables["order_id"])
+}
+
+// Completion tools run in the turn a step's variables become complete,
+// not again on a later turn that finds the step still complete.
+func TestCompletionToolsRunOncePerStep(t *testing.T) {
+	p := returnsPolicy()
+	p.Scenarios[0].Steps[0].ToolsOnComplete = []string{"lookup"}
+	// The step moves on only when the customer says so.
+	p.Scenarios[0].Steps[0].Transitions = []domain.Transition{{To: "ask_reason", Condition: "ready to give the reason",
+		Examples: []string{"let's continue", "go on to the reason"}}}
+	tools := newFakeTools().on("lookup", toolBehaviour{out: map[string]any{"item_name": "scarf"}})
+	h := newHarness(t, p, newFakeModel(), withTools(tools))
+	h.run("I want to return my jacket")
+	r := h.run("AC-123456")
+	require.Equal(t, "ask_order", r.Session.Scenario.StepID)
+	require.Len(t, r.exp().ToolCalls, 1)
+	r = h.run("what are your opening hours?")
+	require.Equal(t, "ask_order", r.Session.Scenario.StepID)
+	assert.Empty(t, r.exp().ToolCalls, "the step was complete already")
+}
