@@ -415,3 +415,80 @@ func TestCompletionToolsRunOncePerStep(t *testing.T) {
 	require.Equal(t, "ask_order", r.Session.Scenario.StepID)
 	assert.Empty(t, r.exp().ToolCalls, "the step was complete already")
 }
+
+// A step whose own question is the re-ask's very words says it once.
+func TestReaskThatIsTheStepsQuestionIsSaidOnce(t *testing.T) {
+	p := returnsPolicy()
+	p.Variables[0].Hint = ""
+	p.Templates[1].Text = "I still need your order number."
+	h := newHarness(t, p, newFakeModel())
+	h.run("I want to return my jacket")
+	r := h.run("hmm, let me look")
+	assert.Equal(t, "I still need your order number.", r.Response)
+	assert.Equal(t, "I still need your order number.", r.exp().Scenario.Reask)
+}
+
+// docs/agent-bundle.md (Digressions): a global rule answering mid-flow is
+// a digression; a rule of the flow itself is part of it, not one.
+func TestOnlyGlobalRulesDigress(t *testing.T) {
+	p := returnsPolicy()
+	p.Rules = append(p.Rules, domain.Rule{ID: "return_window", Condition: "how long do I have to return an item",
+		Examples: []string{"how many days do I have to return it?", "is there a deadline for returns?"}, Action: "Give the window.",
+		Scope: domain.ScopeScenario, ScopeID: "returns", Enabled: true, TemplateIDs: []string{"tpl_window"}})
+	p.Templates = append(p.Templates, tpl("tpl_window", domain.ModeExclusive, "You have 30 days."))
+	h := newHarness(t, p, newFakeModel())
+	h.run("I want to return my jacket")
+	r := h.run("how many days do I have to return it?")
+	require.Equal(t, []string{"return_window"}, matchedIDs(r.exp()))
+	assert.Empty(t, r.exp().Scenario.Digression)
+	r = h.run("what are your opening hours?")
+	assert.Equal(t, "hours", r.exp().Scenario.Digression)
+}
+
+// The question a waiting flow is returned to with is its step's own
+// (exclusive) template, not a suggestion listed before it.
+func TestReturnQuestionIsTheStepsExclusiveTemplate(t *testing.T) {
+	p := returnsPolicy()
+	p.Scenarios[0].Steps[0].TemplateIDs = []string{"tpl_order_hint", "tpl_ask_order"}
+	p.Scenarios = append(p.Scenarios, flowScenario("address", true, "change my delivery address", "I moved house, update my address"))
+	p.Templates = append(p.Templates, tpl("tpl_order_hint", domain.ModeSuggest, "Order numbers are on the receipt."),
+		tpl("tpl_address", domain.ModeExclusive, "Your new address is noted."))
+	h := newHarness(t, p, newFakeModel())
+	r := h.run("I want to return my jacket")
+	require.Equal(t, "What is your order number, dear customer?", r.Response)
+	r = h.run("I moved house, update my delivery address")
+	assert.Equal(t, "Your new address is noted.\n\nBack to returns: What is your order number, dear customer?", r.Response)
+}
+
+// docs/agent-bundle.md (Variables): `initial` is a new session's value. A
+// variable declared once the session is under way starts unset there.
+func TestInitialValuesAreANewSessionsOnly(t *testing.T) {
+	h := newHarness(t, returnsPolicy(), newFakeModel())
+	h.run("I want to return my jacket")
+	p := returnsPolicy()
+	p.Agent.Version = 2
+	p.Variables = append(p.Variables, domain.Variable{Name: "newsletter", Type: domain.VarBoolean, Initial: true, Changeable: true})
+	h.policy = p
+	r := h.run("AC-123456")
+	_, set := setBy(r.exp(), "newsletter")
+	assert.False(t, set, "not set in turn 2")
+	assert.Nil(t, r.Session.Variables["newsletter"])
+}
+
+// A command's built-in reply is held to the hard constraints like any
+// other: when it breaks one the refusal answers instead, and the command
+// still applies.
+func TestCommandReplyObeysHardConstraints(t *testing.T) {
+	p := returnsPolicy()
+	p.Agent.Settings.Commands = []string{domain.CommandCancel}
+	p.Rules = append(p.Rules, hardRule("no_stopping", "unrelated condition", forbid("stopped")))
+	h := newHarness(t, p, newFakeModel())
+	h.run("I want to return my jacket")
+	r := h.run("cancel")
+	assert.Nil(t, r.Session.Scenario, "the flow is cancelled")
+	assert.NotContains(t, r.Response, "stopped")
+	e := r.exp().Enforcement
+	require.Len(t, e.Violations, 1)
+	assert.Equal(t, "stopped", e.Violations[0].Value)
+	assert.True(t, e.Refused)
+}
