@@ -194,3 +194,25 @@ func TestReleasedTextIsWhatTheSinkWasSent(t *testing.T) {
 		}
 	}
 }
+
+// A continuation is checked as the client reads it, after the text already
+// released: a pattern anchored at the start of the reply does not match at
+// the start of the continuation, so it is accepted as it is.
+func TestContinuationIsCheckedAfterTheReleasedText(t *testing.T) {
+	phrase := forbid("guaranteed refund")
+	opening := domain.Constraint{Kind: domain.ConstraintForbidPattern, Value: `^sorry`}
+	m := newFakeModel(
+		say("Thanks for waiting. ", "We offer a guaran", "teed refund."),
+		say("sorry, we will review your order."),
+	)
+	h := newHarness(t, testPolicy(hardRule("policy", "unrelated condition", phrase, opening)), m)
+	r := h.run("refund?")
+
+	assert.True(t, strings.HasPrefix(r.Response, "Thanks for waiting. "), r.Response)
+	assert.True(t, strings.HasSuffix(r.Response, "sorry, we will review your order."), r.Response)
+	e := r.exp().Enforcement
+	require.Len(t, e.Violations, 1, "only the first attempt broke a rule")
+	assert.Equal(t, phrase.Value, e.Violations[0].Value)
+	assert.False(t, e.Fallback)
+	assert.False(t, e.Refused)
+}
