@@ -492,3 +492,23 @@ func TestCommandReplyObeysHardConstraints(t *testing.T) {
 	assert.Equal(t, "stopped", e.Violations[0].Value)
 	assert.True(t, e.Refused)
 }
+
+// Two flows whose entry conditions score alike: the first declared starts,
+// inside another flow as outside one.
+func TestNestedStartTieGoesToTheFirstDeclared(t *testing.T) {
+	p := returnsPolicy()
+	p.Scenarios = append(p.Scenarios,
+		flowScenario("gift", false, "wrap it as a gift", "can you gift wrap it", "add a gift message"),
+		flowScenario("gift_copy", false, "wrap it as a gift", "can you gift wrap it", "add a gift message"))
+	p.Templates = append(p.Templates, tpl("tpl_gift", domain.ModeExclusive, "Gift wrap it is."),
+		tpl("tpl_gift_copy", domain.ModeExclusive, "Gift wrap it is, again."))
+	r := newHarness(t, p, newFakeModel()).run("can you gift wrap it")
+	require.Equal(t, domain.ScenarioStart, r.exp().Scenario.Action, r.exp().Scenario.Reason)
+	assert.Equal(t, "gift", r.exp().Scenario.After.ID, "outside a flow")
+
+	h := newHarness(t, p, newFakeModel())
+	h.run("I want to return my jacket")
+	r = h.run("can you gift wrap it")
+	require.Equal(t, domain.ScenarioStart, r.exp().Scenario.Action, r.exp().Scenario.Reason)
+	assert.Equal(t, "gift", r.exp().Scenario.After.ID, "inside one")
+}
