@@ -14,7 +14,7 @@ import (
 // switched on, else navigation with the transitions' guards evaluated over
 // the variables as collected this turn, else a flow started from inside
 // the active one. A flow left returns to the one waiting under it. A step
-// entered reads the message for the variables it collects that are unset.
+// entered reads the message for the variables it collects (readEntered).
 func (e *Engine) navigateTurn(d *decided, in ports.TurnInput, scores *matching) navigation {
 	nav := e.move(d, in, scores)
 	dec := &nav.decision
@@ -27,7 +27,7 @@ func (e *Engine) navigateTurn(d *decided, in ports.TurnInput, scores *matching) 
 	}
 	if a := dec.Action; a == domain.ScenarioStart || a == domain.ScenarioAdvance {
 		if st := currentStep(d.cp, nav.position); st != nil {
-			d.coll.readUnset(d.cp, st.Collects, in.Message, d.now)
+			d.coll.readEntered(d.cp, st.Collects, in.Message, d.now, a == domain.ScenarioStart)
 		}
 	}
 	return nav
@@ -110,20 +110,28 @@ func commandMove(pos *domain.ScenarioPosition, cmd string) navigation {
 	return navigation{decision: d}
 }
 
-// readUnset reads names that hold no value yet from msg, deterministically:
-// a message that starts a flow or moves it on may already give what the
-// next step asks for ("I want to return order AC-123456").
-func (c *collection) readUnset(cp *domain.CompiledPolicy, names []string, msg string, now time.Time) {
-	var unset []string
-	for _, n := range names {
-		if c.vars[n] == nil {
-			unset = append(unset, n)
+// readEntered reads the names a step just entered collects from msg,
+// deterministically: a message that starts a flow or moves it on may
+// already give what the step asks for ("I want to return order
+// AC-123456"). A message that starts a flow is the step's own, so it may
+// change a changeable value, as the step's later messages may (a second
+// return names its own order); one that moved the flow on answered the
+// step before, so it only fills what is unset.
+func (c *collection) readEntered(cp *domain.CompiledPolicy, names []string, msg string, now time.Time, started bool) {
+	var open []string
+	if started {
+		open = openNames(cp.Variables(), c, names)
+	} else {
+		for _, n := range names {
+			if c.vars[n] == nil {
+				open = append(open, n)
+			}
 		}
 	}
-	if len(unset) == 0 {
+	if len(open) == 0 {
 		return
 	}
-	for _, x := range cp.Variables().Extract(unset, msg, now) {
+	for _, x := range cp.Variables().Extract(open, msg, now) {
 		if x.Problem == "" {
 			c.set(x)
 		}

@@ -397,6 +397,25 @@ func TestStepEnteredKeepsAValueThatMayNotChange(t *testing.T) {
 	assert.Equal(t, "AC-111111", r.Session.Variables["order_id"])
 }
 
+// A message that starts a flow again names what this time is about: a
+// second return's order number replaces the first's, where the variable
+// may change.
+func TestFlowStartedAgainTakesTheValueItsMessageGives(t *testing.T) {
+	h := newHarness(t, returnsPolicy(), newFakeModel())
+	h.run("I want to return my jacket")
+	h.run("AC-111111")
+	r := h.run("torn")
+	require.Nil(t, r.Session.Scenario, "the first return is done")
+	r = h.run("I want to return my jacket too, order AC-222222")
+	require.Equal(t, domain.ScenarioStart, r.exp().Scenario.Action, r.exp().Scenario.Reason)
+	assert.Equal(t, "AC-222222", r.Session.Variables["order_id"])
+	h.run("torn")
+	require.Nil(t, h.run("torn").Session.Scenario, "the second return is done")
+	r = h.run("I want to return my scarf")
+	require.Equal(t, domain.ScenarioStart, r.exp().Scenario.Action, r.exp().Scenario.Reason)
+	assert.Equal(t, "AC-222222", r.Session.Variables["order_id"], "a start that names no order keeps the one given")
+}
+
 // Completion tools run in the turn a step's variables become complete,
 // not again on a later turn that finds the step still complete.
 func TestCompletionToolsRunOncePerStep(t *testing.T) {
