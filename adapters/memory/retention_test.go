@@ -91,3 +91,27 @@ func BenchmarkReturningUserReads(b *testing.B) {
 		_ = l.Release(ctx)
 	}
 }
+
+// Retention settings the store cannot keep are refused at start-up:
+// negative bounds, and a TTL with no sweep to enforce it.
+func TestRetentionValidate(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		r    Retention
+		ok   bool
+	}{
+		{"the defaults", Retention{SessionTTL: 24 * time.Hour, MaxTurns: 1000, SweepInterval: time.Minute}, true},
+		{"keep everything", Retention{}, true},
+		{"turns bounded, no TTL, no sweep", Retention{MaxTurns: 5}, true},
+		{"a negative TTL", Retention{SessionTTL: -time.Hour, SweepInterval: time.Minute}, false},
+		{"negative max turns", Retention{MaxTurns: -1, SweepInterval: time.Minute}, false},
+		{"a negative sweep interval", Retention{SweepInterval: -time.Minute}, false},
+		{"a TTL with no sweep", Retention{SessionTTL: time.Hour}, false},
+	} {
+		if err := c.r.Validate(); c.ok {
+			require.NoError(t, err, c.name)
+		} else {
+			require.Error(t, err, c.name)
+		}
+	}
+}
