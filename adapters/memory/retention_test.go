@@ -115,3 +115,99 @@ func TestRetentionValidate(t *testing.T) {
 		}
 	}
 }
+
+// firstTurn commits, at at in store time (the fake clock's), the first
+// turn of a new session created then, answering the keyed request
+// request unless it is "".
+func firstTurn(t *testing.T, s *Store, at time.Time, request string) (*domain.Turn, error) {
+	k := domain.ChannelKey{TenantID: "t", AgentID: "a", Channel: "web", UserChannelID: footprintID()}
+	l, err := s.LockSession(t.Context(), ports.LockRequest{TenantID: "t", Candidate: domain.NewSession(footprintID(), k, at),
+		Wait: time.Second, TTL: time.Minute})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, l.Release(t.Context())) }()
+	after := l.Session()
+	after.AdvanceTurn(1, at)
+	turn := &domain.Turn{ID: footprintID(), TenantID: "t", AgentID: "a", SessionID: after.ID, TurnNumber: 1, KeyedRequest: request,
+		Message: "hello", Response: "hi", Status: domain.TurnCompleted, Explanation: domain.NewExplanation(), SessionAfter: after}
+	return turn, s.CommitTurn(t.Context(), l.Token(), turn)
+}
+
+// committedAt stores a session whose one turn was committed at at, in
+// store time, as a returning user's.
+func committedAt(t *testing.T, s *Store, at time.Time) *domain.Session {
+	turn, err := firstTurn(t, s, at, "")
+	require.NoError(t, err)
+	return turn.SessionAfter
+}
+
+// A session whose holder stopped renewing its lease (a hung or crashed
+// turn) is evicted once both the TTL and the lease have run out, and its
+// lease record goes with it: abandoned leases do not make a long-running
+// store grow. The holder's late release changes nothing.
+func TestSweepForgetsTheLapsedLeaseOfAnEvictedSession(t *testing.T) {
+	ctx := t.Context()
+	c := clock.NewFake()
+	s := New(c, WithRetention(Retention{SessionTTL: time.Hour, SweepInterval: time.Minute}))
+	k := domain.ChannelKey{TenantID: "t", AgentID: "a", Channel: "web", UserChannelID: "u"}
+	stuck, err := s.LockSession(ctx, ports.LockRequest{TenantID: "t", Candidate: domain.NewSession("s1", k, c.Now()),
+		Wait: time.Second, TTL: time.Minute})
+	require.NoError(t, err)
+
+	require.Equal(t, 1, s.Sweep(c.Now().Add(2*time.Hour)).Sessions)
+	_, err = s.GetSession(ctx, "t", "s1")
+	require.True(t, domain.IsCode(err, domain.CodeSessionNotFound), "%v", err)
+	s.mu.Lock()
+	leases := len(s.leases)
+	s.mu.Unlock()
+	require.Zero(t, leases, "the evicted session's lease record is forgotten")
+	require.NoError(t, stuck.Release(ctx))
+}
+
+// A session a turn last read or locked within the TTL is kept, however
+// old its last committed turn: a client reading the session, or a user
+// whose turn failed before its commit, is using it.
+func TestSweepKeepsASessionReadOrLockedWithinTheTTL(t *testing.T) {
+	const ttl = time.Hour
+	for _, use := range []struct {
+		name string
+		use  func(t *testing.T, s *Store, sess *domain.Session)
+	}{
+		{"read", func(t *testing.T, s *Store, sess *domain.Session) {
+			_, err := s.GetSession(t.Context(), sess.TenantID, sess.ID)
+			require.NoError(t, err)
+		}},
+		{"locked, no commit", func(t *testing.T, s *Store, sess *domain.Session) {
+			l, err := s.LockSession(t.Context(), ports.LockRequest{TenantID: sess.TenantID,
+				Candidate: domain.NewSession("other", sess.Key(), time.Now()), Wait: time.Second, TTL: time.Minute})
+			require.NoError(t, err)
+			require.Equal(t, sess.ID, l.Session().ID)
+			require.NoError(t, l.Release(t.Context()))
+		}},
+	} {
+		c := clock.NewFake()
+		s := New(c, WithRetention(Retention{SessionTTL: ttl, SweepInterval: time.Minute}))
+		sess := committedAt(t, s, c.Now())
+		c.Advance(ttl / 2)
+		use.use(t, s, sess)
+		s.Sweep(c.Now().Add(ttl/2 + time.Second))
+		_, err := s.GetSession(t.Context(), sess.TenantID, sess.ID)
+		require.NoError(t, err, "%s within the TTL: kept", use.name)
+	}
+}
+
+// A packed session is kept as long as one in use: for the whole TTL after
+// its last use, and no longer.
+func TestSweepKeepsAPackedSessionForTheWholeTTL(t *testing.T) {
+	const ttl = time.Hour
+	c := clock.NewFake()
+	s := New(c, WithRetention(Retention{SessionTTL: ttl, SweepInterval: time.Minute}))
+	used := c.Now()
+	sess := committedAt(t, s, used)
+	s.Sweep(used.Add(packAfter + time.Second))
+	s.mu.Lock()
+	_, cold := s.cold.findID(sess.ID)
+	s.mu.Unlock()
+	require.True(t, cold, "unused for packAfter: packed and cold")
+	require.Zero(t, s.Sweep(used.Add(ttl)).Sessions, "kept for the whole TTL")
+	require.Equal(t, SweepStats{Sessions: 1, Turns: 1}, s.Sweep(used.Add(ttl+time.Nanosecond)), "evicted past it")
+}

@@ -39,6 +39,8 @@ type Retaining struct {
 //     in flight renews it), nor one whose lease a turn waits for, nor one
 //     used within SessionTTL, however old its last turn; a close is a
 //     change, at the time CloseSession was given;
+//   - an expired lease that no turn waits for keeps nothing: its session
+//     goes once unused for longer than SessionTTL;
 //   - it keeps the newest MaxTurns turns of every session, and turn
 //     numbering, paging and history go on correctly after older turns are
 //     dropped;
@@ -56,6 +58,7 @@ var retentionCases = []struct {
 	{"NeverEvictsASessionATurnWaitsFor", testRetentionSparesAwaitedSession},
 	{"CountsAClosedSessionFromItsClose", testRetentionCountsFromTheClose},
 	{"KeepsTheHistoryOfALease", testRetentionKeepsTheLeaseHistory},
+	{"ALapsedLeaseKeepsNothing", testRetentionLapsedLeaseKeepsNothing},
 }
 
 // retentionUnderTest is what the retention cases ask a backend for.
@@ -260,4 +263,18 @@ func testRetentionKeepsTheLeaseHistory(t *testing.T, f *fixture, _ func(time.Tim
 	require.Equal(t, before[1].TurnNumber, recent[0].TurnNumber, "retention dropped the first turn")
 	requireGrantedHistory(t, stuck, before)
 	require.NoError(t, stuck.Release(f.ctx))
+}
+
+// A lease its holder stopped renewing (a hung or crashed turn) keeps its
+// session no longer than the lease lasts: once it expired, with no turn
+// waiting, the session goes like any unused one, and the stuck holder's
+// late release is harmless.
+func testRetentionLapsedLeaseKeepsNothing(t *testing.T, f *fixture, sweep func(time.Time), r Retention) {
+	tenant := newID()
+	s := f.newSession(tenant, newID())
+	stuck := f.lock(tenant, s.ID, shortTTL)
+	sweep(time.Now().Add(2 * r.SessionTTL))
+	_, err := f.Sessions.GetSession(f.ctx, tenant, s.ID)
+	requireCode(t, err, domain.CodeSessionNotFound, "the lapsed lease did not keep it")
+	f.release(stuck)
 }
