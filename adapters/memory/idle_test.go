@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
@@ -178,4 +179,25 @@ func TestActiveKeyOfIsKeyOf(t *testing.T) {
 			UserChannelID: fmt.Sprintf("u%d", rng.IntN(3))}
 		require.Equal(t, keyOf(k), s.activeKeyOf(k), "%+v", k)
 	}
+}
+
+// A keyed request stays answered while its turn is kept, also after its
+// session went cold and a read brought it back: a second completed turn
+// of the request, in another session, is refused naming the first.
+func TestAKeyedRequestStaysAnsweredAcrossPacking(t *testing.T) {
+	c := clock.NewFake()
+	s := New(c)
+	answer, err := firstTurn(t, s, c.Now(), "request-1")
+	require.NoError(t, err)
+	s.Sweep(c.Now().Add(packAfter + time.Second))
+	require.True(t, packed(s, answer.SessionAfter))
+	_, err = s.GetSession(t.Context(), "t", answer.SessionID) // thawed, still packed
+	require.NoError(t, err)
+
+	again, err := firstTurn(t, s, c.Now(), "request-1")
+	var answered *ports.AnsweredError
+	require.True(t, errors.As(err, &answered), "a second answer is refused, got %v", err)
+	require.Equal(t, answer.ID, answered.TurnID)
+	_, err = s.GetTurn(t.Context(), "t", again.ID)
+	require.True(t, domain.IsCode(err, domain.CodeTurnNotFound), "the refused turn is not stored: %v", err)
 }
