@@ -150,18 +150,18 @@ func TestIdleWorkerPacksWithoutCommits(t *testing.T) {
 	defer cancel()
 	require.NoError(t, c.BlockUntilContext(waitCtx, 1))
 	c.Advance(packAfter + time.Second)
-	for {
-		if p, _ := countPacked(s, backlog); p == len(backlog) {
-			break
-		}
-		select {
-		case <-ran:
-		case <-waitCtx.Done():
-			t.Fatal("the idle worker did not pack the idle sessions")
-		}
-	}
+	awaitPacked(waitCtx, t, s, backlog, ran)
 	_, cold := countPacked(s, backlog)
 	require.Equal(t, len(backlog), cold)
+
+	// A session going idle after that is packed by the timer too, which
+	// the run its commit woke set again.
+	again := idleBacklog(t, s, 1)
+	waitCtx, cancel = context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	require.NoError(t, c.BlockUntilContext(waitCtx, 1), "the timer is set again")
+	c.Advance(packAfter + time.Second)
+	awaitPacked(waitCtx, t, s, again, ran)
 
 	w.Stop()
 	w.Stop()
@@ -170,6 +170,22 @@ func TestIdleWorkerPacksWithoutCommits(t *testing.T) {
 	committedSession(t, s, 1)
 	p, _ := countPacked(s, later)
 	require.Equal(t, 1, p, "a store whose worker stopped packs on commits")
+}
+
+// awaitPacked waits until s holds every session of backlog packed,
+// looking again after each run of the idle worker (ran).
+func awaitPacked(ctx context.Context, t *testing.T, s *Store, backlog []*domain.Session, ran <-chan struct{}) {
+	t.Helper()
+	for {
+		if p, _ := countPacked(s, backlog); p == len(backlog) {
+			return
+		}
+		select {
+		case <-ran:
+		case <-ctx.Done():
+			t.Fatal("the idle worker did not pack the idle sessions")
+		}
+	}
 }
 
 // dueBacklog is a store of n sessions, each of one turn, all due for
