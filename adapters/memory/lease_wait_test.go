@@ -1,0 +1,74 @@
+package memory
+
+import (
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"focal/adapters/clock"
+	"focal/domain"
+	"focal/ports"
+)
+
+// heldLease locks the new session s1 of tenant t for ttl.
+func heldLease(t *testing.T, s *Store, ttl time.Duration) ports.SessionLease {
+	k := domain.ChannelKey{TenantID: "t", AgentID: "a", Channel: "web", UserChannelID: "u"}
+	l, err := s.LockSession(t.Context(), ports.LockRequest{TenantID: "t", Candidate: domain.NewSession("s1", k, time.Now()),
+		Wait: time.Second, TTL: ttl})
+	require.NoError(t, err)
+	return l
+}
+
+// awaitLeaseWaiter asks for the lease of s1 on a goroutine of its own,
+// and returns once LeaseWaiters says it waits; the error it gets is sent.
+func awaitLeaseWaiter(t *testing.T, s *Store, wait time.Duration) <-chan error {
+	out := make(chan error, 1)
+	go func() {
+		_, err := s.LockSession(t.Context(), ports.LockRequest{TenantID: "t", SessionID: "s1", Wait: wait, TTL: time.Minute})
+		out <- err
+	}()
+	for s.LeaseWaiters("s1") == 0 {
+		runtime.Gosched()
+	}
+	return out
+}
+
+// A waiter whose wait or request ends at the very moment the lease is
+// handed to it passes the lease on: the next caller gets it at once,
+// instead of finding it held by nobody until it expires.
+func TestAWaiterGivingUpPassesOnItsHandover(t *testing.T) {
+	ctx := t.Context()
+	s := New(clock.NewFake())
+	holder := heldLease(t, s, time.Hour)
+	// A waiter queued behind the holder, as lock queues one.
+	w := &leaseWaiter{ttl: time.Hour, granted: make(chan int64, 1)}
+	s.mu.Lock()
+	l := s.leases["s1"]
+	l.waiters = append(l.waiters, w)
+	s.mu.Unlock()
+
+	require.NoError(t, holder.Release(ctx)) // handed to w
+	require.Len(t, w.granted, 1)
+	s.abandon(ctx, l, w, "s1") // w's wait ended just then
+	next, err := s.LockSession(ctx, ports.LockRequest{TenantID: "t", SessionID: "s1", TTL: time.Minute})
+	require.NoError(t, err, "the lease w gave up is free")
+	require.NoError(t, next.Release(ctx))
+}
+
+// A waiter that finds the session deleted once the lease comes to it
+// passes the lease on, so that no lease record outlives the session.
+func TestAWaiterForADeletedSessionLetsTheLeaseGo(t *testing.T) {
+	ctx := t.Context()
+	s := New(clock.NewFake())
+	holder := heldLease(t, s, time.Hour)
+	waiter := awaitLeaseWaiter(t, s, time.Minute)
+	require.NoError(t, s.DeleteSession(ctx, "t", "s1"))
+	require.NoError(t, holder.Release(ctx))
+	err := <-waiter
+	require.True(t, domain.IsCode(err, domain.CodeSessionNotFound), "%v", err)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	require.Empty(t, s.leases, "no lease record outlives the session")
+}
