@@ -211,3 +211,28 @@ func TestSweepKeepsAPackedSessionForTheWholeTTL(t *testing.T) {
 	require.Zero(t, s.Sweep(used.Add(ttl)).Sessions, "kept for the whole TTL")
 	require.Equal(t, SweepStats{Sessions: 1, Turns: 1}, s.Sweep(used.Add(ttl+time.Nanosecond)), "evicted past it")
 }
+
+// A keyed request is held answered only while its answering turn is kept:
+// once MaxTurns drops that turn, the store forgets the request too, so
+// the index of answered requests does not grow with every keyed turn a
+// long-running store ever committed.
+func TestDroppedTurnLeavesNoAnsweredRequest(t *testing.T) {
+	c := clock.NewFake()
+	s := New(c, WithRetention(Retention{MaxTurns: 1}))
+	answer, err := firstTurn(t, s, c.Now(), "request-1")
+	require.NoError(t, err)
+	l, err := s.LockSession(t.Context(), ports.LockRequest{TenantID: "t", SessionID: answer.SessionID, Wait: time.Second, TTL: time.Minute})
+	require.NoError(t, err)
+	after := l.Session()
+	after.AdvanceTurn(2, c.Now())
+	next := &domain.Turn{ID: footprintID(), TenantID: "t", AgentID: "a", SessionID: after.ID, TurnNumber: 2,
+		Message: "again", Response: "hi", Status: domain.TurnCompleted, Explanation: domain.NewExplanation(), SessionAfter: after}
+	require.NoError(t, s.CommitTurn(t.Context(), l.Token(), next))
+	require.NoError(t, l.Release(t.Context()))
+
+	_, err = s.GetTurn(t.Context(), "t", answer.ID)
+	require.True(t, domain.IsCode(err, domain.CodeTurnNotFound), "retention dropped the answer: %v", err)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	require.Empty(t, s.answered, "nor holds its request")
+}
