@@ -72,3 +72,27 @@ func TestAWaiterForADeletedSessionLetsTheLeaseGo(t *testing.T) {
 	defer s.mu.Unlock()
 	require.Empty(t, s.leases, "no lease record outlives the session")
 }
+
+// A waiter takes over a lease whose holder renewed it a few times after
+// the waiter came and then stopped (a turn that hung): each time the
+// expiry it waits for turns out renewed, it waits for the new one, rather
+// than for the end of its wait.
+func TestAWaiterTakesOverALeaseRenewedThenLapsed(t *testing.T) {
+	s := New(clock.System{})
+	holder := heldLease(t, s, 300*time.Millisecond)
+	waiter := awaitLeaseWaiter(t, s, 10*time.Second)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for range 5 {
+		<-tick.C
+		if holder.Renew(t.Context()) != nil {
+			break // taken over already: the machine paused this goroutine
+		}
+	}
+	select {
+	case err := <-waiter:
+		require.NoError(t, err, "the lapsed lease is taken over")
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiter did not take the lapsed lease over within its wait")
+	}
+}
