@@ -10,9 +10,11 @@ import (
 )
 
 // renewedTTL is the TTL of a lease its holder renews every renewEvery:
-// short, so a holder that stops is taken over soon.
+// short, so a holder that stops is taken over soon, but 15 renewals long,
+// so a loaded machine that stalls the renewing goroutine (or the store)
+// for a while does not let it lapse (600 ms flaked under -race).
 const (
-	renewedTTL = 600 * time.Millisecond
+	renewedTTL = 1500 * time.Millisecond
 	renewEvery = 100 * time.Millisecond
 )
 
@@ -41,7 +43,7 @@ func testRenewKeepsTheLease(t *testing.T, f *fixture) {
 			}
 		}
 	}()
-	_, err := f.Locker.LockSession(f.ctx, byID(tenant, s.ID, 3*renewedTTL, longTTL))
+	_, err := f.Locker.LockSession(f.ctx, byID(tenant, s.ID, 2*renewedTTL, longTTL))
 	close(stop)
 	require.NoError(t, <-renewed, "renewals of a held lease succeed")
 	requireCode(t, err, domain.CodeSessionBusy, "a renewed lease is not taken over however long the wait")
