@@ -381,19 +381,25 @@ func TestOpenFlowDoesNotNestInItself(t *testing.T) {
 	assert.Empty(t, r.Session.FlowStack)
 }
 
-// A step entered reads only what is not set yet: a variable that may not
-// change keeps the value an earlier flow gave it, though the message that
-// starts the next flow names another.
-func TestStepEnteredKeepsAValueThatMayNotChange(t *testing.T) {
+// secondReturn runs a return to its end, then starts another whose
+// message names another order, order_id changeable or not.
+func secondReturn(t *testing.T, changeable bool) (*harness, turnResult) {
+	t.Helper()
 	p := returnsPolicy()
-	p.Variables[0].Changeable = false
+	p.Variables[0].Changeable = changeable
 	h := newHarness(t, p, newFakeModel())
 	h.run("I want to return my jacket")
 	h.run("AC-111111")
-	r := h.run("torn")
-	require.Nil(t, r.Session.Scenario, "the first return is done")
-	r = h.run("I want to return my jacket too, order AC-222222")
+	require.Nil(t, h.run("torn").Session.Scenario, "the first return is done")
+	r := h.run("I want to return my jacket too, order AC-222222")
 	require.Equal(t, domain.ScenarioStart, r.exp().Scenario.Action, r.exp().Scenario.Reason)
+	return h, r
+}
+
+// A variable that may not change keeps the value an earlier flow gave it,
+// though the message that starts the next flow names another.
+func TestStepEnteredKeepsAValueThatMayNotChange(t *testing.T) {
+	_, r := secondReturn(t, false)
 	assert.Equal(t, "AC-111111", r.Session.Variables["order_id"])
 }
 
@@ -401,13 +407,7 @@ func TestStepEnteredKeepsAValueThatMayNotChange(t *testing.T) {
 // second return's order number replaces the first's, where the variable
 // may change.
 func TestFlowStartedAgainTakesTheValueItsMessageGives(t *testing.T) {
-	h := newHarness(t, returnsPolicy(), newFakeModel())
-	h.run("I want to return my jacket")
-	h.run("AC-111111")
-	r := h.run("torn")
-	require.Nil(t, r.Session.Scenario, "the first return is done")
-	r = h.run("I want to return my jacket too, order AC-222222")
-	require.Equal(t, domain.ScenarioStart, r.exp().Scenario.Action, r.exp().Scenario.Reason)
+	h, r := secondReturn(t, true)
 	assert.Equal(t, "AC-222222", r.Session.Variables["order_id"])
 	h.run("torn")
 	require.Nil(t, h.run("torn").Session.Scenario, "the second return is done")

@@ -136,28 +136,7 @@ func TestStreamReconnectToAFailedTurnEndsWithAnError(t *testing.T) {
 func TestStreamReconnectToARunningTurnIsRetriedNotRefused(t *testing.T) {
 	app, fake := startOnFakeModel(t, map[string]string{"FOCAL_SSE_HEARTBEAT": "1h"})
 	token := harness.Token(t, harness.DemoTenant)
-	release := make(chan struct{})
-	var released sync.Once
-	free := func() { released.Do(func() { close(release) }) }
-	t.Cleanup(free) // a failed assertion must not leave the turn held
-	fake.Enqueue(fakellm.Reply{Deltas: []string{"One, ", "two."}, StallAfter: 1, StallUntil: release})
-
-	firstID := make(chan string, 1)
-	finished := make(chan *harness.Response, 1)
-	go func() {
-		var once sync.Once
-		finished <- app.DoWatching(t, plainStream(token, "running-user", "count to two", nil), func(soFar []byte) {
-			if events := streamEvents(t, soFar); len(events) > 0 && strings.HasSuffix(string(soFar), "\n\n") {
-				once.Do(func() { firstID <- events[0].ID })
-			}
-		})
-	}()
-	var lastSeen string
-	select {
-	case lastSeen = <-firstID:
-	case res := <-finished:
-		t.Fatalf("the stream ended before the model was released: %s", res.Body)
-	}
+	lastSeen, finished, free := streamHeldAtItsFirstEvent(t, app, fake, plainStream(token, "running-user", "count to two", nil))
 	turnID, _, _ := strings.Cut(lastSeen, ":")
 
 	busy := app.Do(t, plainStream(token, "running-user", "count to two", map[string]string{"Last-Event-ID": lastSeen}))
@@ -182,29 +161,8 @@ func TestStreamReconnectToARunningTurnIsRetriedNotRefused(t *testing.T) {
 func TestStreamReconnectWithTheStreamsKeyIsAnsweredByTheKey(t *testing.T) {
 	app, fake := startOnFakeModel(t, map[string]string{"FOCAL_SSE_HEARTBEAT": "1h", "FOCAL_IDEMPOTENCY_WAIT": "0s"})
 	token := harness.Token(t, harness.DemoTenant)
-	release := make(chan struct{})
-	var released sync.Once
-	free := func() { released.Do(func() { close(release) }) }
-	t.Cleanup(free) // a failed assertion must not leave the turn held
-	fake.Enqueue(fakellm.Reply{Deltas: []string{"One, ", "two."}, StallAfter: 1, StallUntil: release})
-
 	key := map[string]string{"Idempotency-Key": "k-reconnect-stream"}
-	firstID := make(chan string, 1)
-	finished := make(chan *harness.Response, 1)
-	go func() {
-		var once sync.Once
-		finished <- app.DoWatching(t, plainStream(token, "keyed-user", "count to two", key), func(soFar []byte) {
-			if events := streamEvents(t, soFar); len(events) > 0 && strings.HasSuffix(string(soFar), "\n\n") {
-				once.Do(func() { firstID <- events[0].ID })
-			}
-		})
-	}()
-	var lastSeen string
-	select {
-	case lastSeen = <-firstID:
-	case res := <-finished:
-		t.Fatalf("the stream ended before the model was released: %s", res.Body)
-	}
+	lastSeen, finished, free := streamHeldAtItsFirstEvent(t, app, fake, plainStream(token, "keyed-user", "count to two", key))
 	turnID, _, _ := strings.Cut(lastSeen, ":")
 	reconnect := plainStream(token, "keyed-user", "count to two",
 		map[string]string{"Idempotency-Key": key["Idempotency-Key"], "Last-Event-ID": lastSeen})
@@ -256,4 +214,34 @@ func turnIDMadeAt(at time.Time) string {
 	}
 	u[6] = 0x70 | u[6]&0x0f
 	return u.String()
+}
+
+// streamHeldAtItsFirstEvent sends req, a stream the fake model answers
+// with one delta and then holds until free is called (or the test ends),
+// and returns the id of its first event once the client has read it, and
+// the stream's answer when it ends.
+func streamHeldAtItsFirstEvent(t *testing.T, app *harness.App, fake *fakellm.Server, req harness.Request) (string, chan *harness.Response, func()) {
+	t.Helper()
+	release := make(chan struct{})
+	var released sync.Once
+	free := func() { released.Do(func() { close(release) }) }
+	t.Cleanup(free) // a failed assertion must not leave the turn held
+	fake.Enqueue(fakellm.Reply{Deltas: []string{"One, ", "two."}, StallAfter: 1, StallUntil: release})
+	firstID := make(chan string, 1)
+	finished := make(chan *harness.Response, 1)
+	go func() {
+		var once sync.Once
+		finished <- app.DoWatching(t, req, func(soFar []byte) {
+			if events := streamEvents(t, soFar); len(events) > 0 && strings.HasSuffix(string(soFar), "\n\n") {
+				once.Do(func() { firstID <- events[0].ID })
+			}
+		})
+	}()
+	select {
+	case id := <-firstID:
+		return id, finished, free
+	case res := <-finished:
+		t.Fatalf("the stream ended before the model was released: %s", res.Body)
+		return "", nil, nil
+	}
 }
