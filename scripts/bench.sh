@@ -15,19 +15,10 @@ fi
 go build -o bin/focal ./cmd/focal
 go build -o bin/load ./test/load
 go build -o bin/fakellm ./test/fakellm/cmd/fakellm
-statedir=.state/bench-mongo pgstatedir=.state/bench-postgres
-stop_servers=()
-trap 'for s in "${stop_servers[@]}"; do $s >/dev/null 2>&1 || true; done' EXIT
-if [[ -z ${FOCAL_TEST_MONGO_URI:-} ]]; then
-	stop_servers+=("scripts/mongo-server.sh stop $statedir")
-	FOCAL_TEST_MONGO_URI=$(scripts/mongo-server.sh start "$statedir")
-	export FOCAL_TEST_MONGO_URI
-fi
-if [[ -z ${FOCAL_TEST_POSTGRES_URL:-} ]]; then
-	stop_servers+=("scripts/postgres-server.sh stop $pgstatedir")
-	FOCAL_TEST_POSTGRES_URL=$(scripts/postgres-server.sh start "$pgstatedir")
-	export FOCAL_TEST_POSTGRES_URL
-fi
+source scripts/servers.sh
+trap stop_servers EXIT
+use_server FOCAL_TEST_MONGO_URI scripts/mongo-server.sh .state/bench-mongo
+use_server FOCAL_TEST_POSTGRES_URL scripts/postgres-server.sh .state/bench-postgres
 # Many idle streams need many file descriptors, client and server alike.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
 bin/load bench -bin bin -out docs/benchmarks.md -soak "${SOAK:-10m}" "$@"

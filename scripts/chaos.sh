@@ -10,7 +10,6 @@
 # to the run (-stores, -cases, -turns, -race, -concurrency, -seed).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-statedir=.state/chaos-mongo pgstatedir=.state/chaos-postgres
 
 # The stores the run covers: -stores among the arguments, else both.
 stores=mongo,postgres
@@ -23,23 +22,9 @@ for ((i = 0; i < ${#args[@]}; i++)); do
 done
 covers() { [[ ,${stores// /}, == *,$1,* ]]; }
 
-stop_servers=()
-trap 'for s in "${stop_servers[@]}"; do $s >/dev/null 2>&1 || true; done' EXIT
-if covers mongo && [[ -z ${FOCAL_TEST_MONGO_URI:-} ]]; then
-	stop_servers+=("scripts/mongo-server.sh stop $statedir")
-	FOCAL_TEST_MONGO_URI=$(scripts/mongo-server.sh start "$statedir") || {
-		echo "chaos: the MongoDB test server did not start (scripts/mongo-server.sh, above); set FOCAL_TEST_MONGO_URI to use another" >&2
-		exit 1
-	}
-	export FOCAL_TEST_MONGO_URI
-fi
-if covers postgres && [[ -z ${FOCAL_TEST_POSTGRES_URL:-} ]]; then
-	stop_servers+=("scripts/postgres-server.sh stop $pgstatedir")
-	FOCAL_TEST_POSTGRES_URL=$(scripts/postgres-server.sh start "$pgstatedir") || {
-		echo "chaos: the PostgreSQL test server did not start (scripts/postgres-server.sh, above); set FOCAL_TEST_POSTGRES_URL to use another" >&2
-		exit 1
-	}
-	export FOCAL_TEST_POSTGRES_URL
-fi
+source scripts/servers.sh
+trap stop_servers EXIT
+if covers mongo; then use_server FOCAL_TEST_MONGO_URI scripts/mongo-server.sh .state/chaos-mongo; fi
+if covers postgres; then use_server FOCAL_TEST_POSTGRES_URL scripts/postgres-server.sh .state/chaos-postgres; fi
 go run ./test/chaos/cmd/chaos -out docs/benchmarks.md "$@"
 echo "wrote the chaos sections of docs/benchmarks.md"

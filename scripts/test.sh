@@ -18,11 +18,9 @@ step() {
 statedir=.state/test-mongo
 chaosstatedir=.state/test-mongo-chaos
 pgstatedir=.state/test-postgres
-started_mongo= started_chaos_mongo= started_postgres=
+source scripts/servers.sh
 finish() {
-	if [[ -n $started_mongo ]]; then scripts/mongo-server.sh stop "$statedir" >/dev/null 2>&1 || true; fi
-	if [[ -n $started_chaos_mongo ]]; then scripts/mongo-server.sh stop "$chaosstatedir" >/dev/null 2>&1 || true; fi
-	if [[ -n $started_postgres ]]; then scripts/postgres-server.sh stop "$pgstatedir" >/dev/null 2>&1 || true; fi
+	stop_servers
 	if [[ -n ${step_started:-} ]]; then printf '   (%ds)\n' $((SECONDS - step_started)); fi
 }
 trap finish EXIT
@@ -62,27 +60,24 @@ echo "screenshots and other test artifacts: $FOCAL_TEST_ARTIFACTS"
 step "conversation tests (focal test)"
 go run ./cmd/focal test examples/demo-agent.yaml examples/tests/*.yaml
 
-# start_server VAR FLAG SCRIPT DIR TITLE: unless VAR is set already, starts
-# a test server with SCRIPT in DIR, sets FLAG (finish stops it) and
-# exports the server's address as VAR.
+# start_server VAR SCRIPT DIR TITLE: unless VAR is set already, a step
+# that starts a test server (use_server; finish stops it).
 start_server() {
-	local var=$1 flag=$2 script=$3 dir=$4 title=$5 addr
+	local var=$1 script=$2 dir=$3 title=$4
 	if [[ -n ${!var:-} ]]; then return 0; fi
 	step "$title"
-	printf -v "$flag" 1
-	addr=$("$script" start "$dir")
-	export "$var=$addr"
-	echo "$var=$addr"
+	use_server "$var" "$script" "$dir"
+	echo "$var=${!var}"
 }
 
-start_server FOCAL_TEST_MONGO_URI started_mongo scripts/mongo-server.sh "$statedir" \
+start_server FOCAL_TEST_MONGO_URI scripts/mongo-server.sh "$statedir" \
 	"start the MongoDB test server (FerretDB)"
 # test/chaos stalls and faults its server on purpose and bounds how soon the
 # service recovers; a second FerretDB keeps the other suites' load out of
 # those bounds (see test/chaos/server_test.go).
-start_server FOCAL_TEST_CHAOS_MONGO_URI started_chaos_mongo scripts/mongo-server.sh "$chaosstatedir" \
+start_server FOCAL_TEST_CHAOS_MONGO_URI scripts/mongo-server.sh "$chaosstatedir" \
 	"start a second MongoDB test server (FerretDB) for test/chaos"
-start_server FOCAL_TEST_POSTGRES_URL started_postgres scripts/postgres-server.sh "$pgstatedir" \
+start_server FOCAL_TEST_POSTGRES_URL scripts/postgres-server.sh "$pgstatedir" \
 	"start the PostgreSQL test server (scripts/postgres-server.sh)"
 
 step "go test -race"
