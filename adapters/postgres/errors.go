@@ -137,10 +137,11 @@ const retries = 3
 // server rolled it back whole (a retryable conflict). After a connection
 // lost while the statement was out, the server may have applied it: only a
 // statement whose second application changes nothing the first did not
-// (a read, or a write guarded by a fence, an owner, a nonce of its call
-// or its own values) is sent again then, and a rate take, which accepts
-// counting a request twice (ratelimit.go); the others return the loss to
-// their caller, who reads the outcome back where it matters (a commit).
+// (a read, a delete, or a write guarded by a fence, an owner, a nonce of
+// its call or its own values) is sent again then, and a rate take, which
+// accepts counting a request twice (ratelimit.go); the others return the
+// loss to their caller, who reads the outcome back where it matters (a
+// commit).
 
 // retry runs fn again while it failed before reaching the server or with a
 // conflict that rolled it back, with a short growing pause: for statements
@@ -173,6 +174,10 @@ func retryWhile(ctx context.Context, again func(error) bool, fn func() error) er
 		pause *= 4
 	}
 }
+
+// answerLost reports a connection lost after the statement may have
+// reached the server: the server may have applied it.
+func answerLost(err error) bool { return connectionLost(err) && !pgconn.SafeToRetry(err) }
 
 // connectionLost reports a failure of the connection rather than an answer
 // of the server: the pool gives the next attempt another connection.

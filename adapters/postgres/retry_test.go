@@ -262,3 +262,57 @@ func TestLostKeyCompletionCompletes(t *testing.T) {
 		})
 	}
 }
+
+// A delete of a tenant's budget or model key whose connection was lost,
+// before it reached the server or after, is sent again and succeeds: what
+// it deleted is gone. A delete of what is not there, its connection kept,
+// is still NOT_FOUND.
+func TestLostDeleteDeletes(t *testing.T) {
+	ctx := t.Context()
+	for _, tc := range []struct {
+		name   string
+		put    func(*Tenants, string) error
+		delete func(*Tenants, string) error
+		read   func(*Tenants, string) error
+	}{
+		{"budget", func(s *Tenants, tenant string) error {
+			return s.SetTenantBudget(ctx, ports.TenantBudget{TenantID: tenant, MonthlyTokens: 1000, Month: "2026-03", SetAt: time.Now()})
+		}, func(s *Tenants, tenant string) error {
+			return s.DeleteTenantBudget(ctx, tenant)
+		}, func(s *Tenants, tenant string) error {
+			_, err := s.TenantBudget(ctx, tenant)
+			return err
+		}},
+		{"model key", func(s *Tenants, tenant string) error {
+			_, err := s.PutTenantModelKey(ctx, ports.TenantModelKey{TenantID: tenant, Provider: "openai",
+				Secret: ports.SealedSecret{KeyID: "k1", Nonce: []byte("n"), Ciphertext: []byte("c")}, Hint: "abcd", SetAt: time.Now()})
+			return err
+		}, func(s *Tenants, tenant string) error {
+			return s.DeleteTenantModelKey(ctx, tenant, "openai")
+		}, func(s *Tenants, tenant string) error {
+			keys, err := s.TenantModelKeys(ctx, tenant)
+			if err == nil && len(keys) == 0 {
+				return domain.Errorf(domain.CodeNotFound, "no key")
+			}
+			return err
+		}},
+	} {
+		for _, fault := range []faultproxy.Fault{faultproxy.DropBeforeSend, faultproxy.DropAfterSend} {
+			t.Run(tc.name+"/"+fault.String(), func(t *testing.T) {
+				db, p, _ := behindProxy(t)
+				tenants := NewTenants(db)
+				require.NoError(t, tc.put(tenants, "warm"))
+				require.NoError(t, tc.delete(tenants, "warm"))
+				require.NoError(t, tc.put(tenants, "t"))
+
+				p.FaultNext(fault)
+				require.NoError(t, tc.delete(tenants, "t"))
+				require.Equal(t, int64(1), p.Stats().Faulted())
+				err := tc.read(tenants, "t")
+				require.True(t, domain.IsCode(err, domain.CodeNotFound), "still there: %v", err)
+				err = tc.delete(tenants, "t")
+				require.True(t, domain.IsCode(err, domain.CodeNotFound), "deleted again: %v", err)
+			})
+		}
+	}
+}

@@ -12,14 +12,15 @@ import (
 )
 
 // Tenants' model keys, budgets, budget blocks and usage: one row each.
-// The writes of one tenant's key take a transaction-scoped advisory lock
-// of the key first, so revisions, drawn from a sequence under the lock,
-// grow in the order the writes commit (the last put in force has the
-// highest). A budget block is claimed by one insert of the next number
-// (claims are never released, so the claimed blocks are 0 up to their
-// count); the primary key gives each number to one claimer, and a claimer
-// that lost a number tries the next. A claim carries a nonce of its own
-// (budget_blocks.claim), so sending it again after a lost answer is safe.
+// The puts and re-seals of one tenant's key take a transaction-scoped
+// advisory lock of the key first, so revisions, drawn from a sequence
+// under the lock, grow in the order the writes commit (the last put in
+// force has the highest). A budget block is claimed by one insert of the
+// next number (claims are never released, so the claimed blocks are 0 up
+// to their count); the primary key gives each number to one claimer, and
+// a claimer that lost a number tries the next. A claim carries a nonce of
+// its own (budget_blocks.claim), so sending it again after a lost answer
+// is safe.
 
 // Tenants implements ports.TenantModelKeyStore, ports.BudgetStore and
 // ports.UsageMeter on PostgreSQL.
@@ -138,15 +139,15 @@ func (s *Tenants) readKeys(ctx context.Context, query string, args ...any) ([]po
 	return keys, fail(err, "read tenant model keys")
 }
 
-// DeleteTenantModelKey implements ports.TenantModelKeyStore.
+// DeleteTenantModelKey implements ports.TenantModelKeyStore: one delete,
+// without the key's lock, which orders the revisions a delete does not
+// draw.
 func (s *Tenants) DeleteTenantModelKey(ctx context.Context, tenantID, provider string) error {
-	return s.keyWrite(ctx, "delete tenant model key", tenantID, provider, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, sqlDeleteKey, tenantID, provider)
-		if err == nil && tag.RowsAffected() == 0 {
-			return sqlkit.NoKey(provider)
-		}
-		return err
-	})
+	deleted, err := s.delete(ctx, "delete tenant model key", sqlDeleteKey, tenantID, provider)
+	if err == nil && !deleted {
+		return sqlkit.NoKey(provider)
+	}
+	return err
 }
 
 // ListAllTenantModelKeys implements ports.TenantModelKeyStore.
@@ -183,29 +184,22 @@ func (s *Tenants) ResealTenantModelKey(ctx context.Context, rec ports.TenantMode
 	})
 }
 
-// exec runs one statement, sent again when it did not reach the server or
-// a conflict rolled it back, and, when idempotent (an upsert of its own
-// values), after a lost connection too.
-func (s *Tenants) exec(ctx context.Context, idempotent bool, what, query string, args ...any) (int64, error) {
+// exec runs one upsert of its own values, sent again when it did not
+// reach the server, a conflict rolled it back or its connection was lost:
+// sent twice, it stores what it stored once.
+func (s *Tenants) exec(ctx context.Context, what, query string, args ...any) error {
 	ctx, cancel := s.db.op(ctx)
 	defer cancel()
-	again := retry
-	if idempotent {
-		again = retryIdempotent
-	}
-	var affected int64
-	err := again(ctx, func() error {
-		tag, err := s.db.pool.Exec(ctx, query, args...)
-		affected = tag.RowsAffected()
+	err := retryIdempotent(ctx, func() error {
+		_, err := s.db.pool.Exec(ctx, query, args...)
 		return err
 	})
-	return affected, fail(err, what)
+	return fail(err, what)
 }
 
 // SetTenantBudget implements ports.BudgetStore.
 func (s *Tenants) SetTenantBudget(ctx context.Context, b ports.TenantBudget) error {
-	_, err := s.exec(ctx, true, "set tenant budget", sqlSetBudget, b.TenantID, b.MonthlyTokens, b.Month, b.SpentBefore, b.SetAt.UnixNano())
-	return err
+	return s.exec(ctx, "set tenant budget", sqlSetBudget, b.TenantID, b.MonthlyTokens, b.Month, b.SpentBefore, b.SetAt.UnixNano())
 }
 
 // TenantBudget implements ports.BudgetStore.
@@ -228,11 +222,32 @@ func (s *Tenants) TenantBudget(ctx context.Context, tenantID string) (*ports.Ten
 
 // DeleteTenantBudget implements ports.BudgetStore.
 func (s *Tenants) DeleteTenantBudget(ctx context.Context, tenantID string) error {
-	n, err := s.exec(ctx, false, "delete tenant budget", sqlDelBudget, tenantID)
-	if err == nil && n == 0 {
+	deleted, err := s.delete(ctx, "delete tenant budget", sqlDelBudget, tenantID)
+	if err == nil && !deleted {
 		return sqlkit.NoBudget()
 	}
 	return err
+}
+
+// delete runs a delete of one row, sent again after a lost connection too:
+// a second send deletes nothing the first did not. It reports whether the
+// row was deleted: by this send, or by an earlier one whose answer was
+// lost, which a resend finding nothing takes it did. A first send finding
+// nothing is the caller's NOT_FOUND; a resend cannot tell a row that was
+// never there, so a delete of nothing whose answer was lost succeeds (the
+// outcome asked for holds either way). Like every resent write, a resend
+// may delete a row put again between its sends.
+func (s *Tenants) delete(ctx context.Context, what, query string, args ...any) (bool, error) {
+	ctx, cancel := s.db.op(ctx)
+	defer cancel()
+	var deleted, lost bool
+	err := retryIdempotent(ctx, func() error {
+		tag, err := s.db.pool.Exec(ctx, query, args...)
+		deleted = err == nil && (tag.RowsAffected() > 0 || lost)
+		lost = lost || answerLost(err)
+		return err
+	})
+	return deleted, fail(err, what)
 }
 
 // claimRoundsPerBlock bounds the rounds of a block claimer that keeps
@@ -269,9 +284,8 @@ func (s *Tenants) ClaimBudgetBlock(ctx context.Context, tenantID, period string,
 
 // RecordUsage implements ports.UsageMeter.
 func (s *Tenants) RecordUsage(ctx context.Context, rec ports.UsageRecord) error {
-	_, err := s.exec(ctx, true, "record usage", sqlRecordUsage, rec.TenantID, rec.Month, rec.Holder, rec.Prompt, rec.Completion, rec.Turns,
+	return s.exec(ctx, "record usage", sqlRecordUsage, rec.TenantID, rec.Month, rec.Holder, rec.Prompt, rec.Completion, rec.Turns,
 		rec.UpdatedAt.UnixNano())
-	return err
 }
 
 // MonthUsage implements ports.UsageMeter.
