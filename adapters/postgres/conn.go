@@ -30,6 +30,10 @@ type DB struct {
 	spent   sqlkit.Spent
 
 	sweeper sqlkit.Sweeper
+
+	// lastMigration, when not 0, is the last migration Start applies:
+	// tests write rows as an older schema had them.
+	lastMigration int
 }
 
 // Open validates cfg and prepares the pool. It does no I/O: Start connects.

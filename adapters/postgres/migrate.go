@@ -4,6 +4,7 @@ import (
 	"context"
 	"embed"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"go.uber.org/zap"
@@ -29,6 +30,9 @@ func (db *DB) migrate(ctx context.Context) error {
 	all, err := sqlkit.Migrations(migrationFiles)
 	if err != nil {
 		return err
+	}
+	if db.lastMigration > 0 {
+		all = slices.DeleteFunc(all, func(m sqlkit.Migration) bool { return m.Version > db.lastMigration })
 	}
 	conn, err := db.pool.Acquire(ctx)
 	if err != nil {
