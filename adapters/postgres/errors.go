@@ -175,6 +175,27 @@ func retryWhile(ctx context.Context, again func(error) bool, fn func() error) er
 	}
 }
 
+// deleteRow runs a delete of one row, sent again after a lost connection too:
+// a second send deletes nothing the first did not. It reports whether the
+// row was deleted: by this send, or by an earlier one whose answer was
+// lost, which a resend finding nothing takes it did. A first send finding
+// nothing is the caller's NOT_FOUND; a resend cannot tell a row that was
+// never there, so a delete of nothing whose answer was lost succeeds (the
+// outcome asked for holds either way). Like every resent write, a resend
+// may delete a row put again between its sends.
+func (db *DB) deleteRow(ctx context.Context, what, query string, args ...any) (bool, error) {
+	ctx, cancel := db.op(ctx)
+	defer cancel()
+	var deleted, lost bool
+	err := retryIdempotent(ctx, func() error {
+		tag, err := db.pool.Exec(ctx, query, args...)
+		deleted = err == nil && (tag.RowsAffected() > 0 || lost)
+		lost = lost || answerLost(err)
+		return err
+	})
+	return deleted, fail(err, what)
+}
+
 // answerLost reports a connection lost after the statement may have
 // reached the server: the server may have applied it.
 func answerLost(err error) bool { return connectionLost(err) && !pgconn.SafeToRetry(err) }

@@ -263,56 +263,77 @@ func TestLostKeyCompletionCompletes(t *testing.T) {
 	}
 }
 
-// A delete of a tenant's budget or model key whose connection was lost,
-// before it reached the server or after, is sent again and succeeds: what
-// it deleted is gone. A delete of what is not there, its connection kept,
-// is still NOT_FOUND.
+// A delete of a tenant's budget, a model key or a session whose
+// connection was lost, before it reached the server or after, is sent
+// again and succeeds: what it deleted is gone. A delete of what is not
+// there, its connection kept, is still NOT_FOUND.
 func TestLostDeleteDeletes(t *testing.T) {
 	ctx := t.Context()
 	for _, tc := range []struct {
 		name   string
-		put    func(*Tenants, string) error
-		delete func(*Tenants, string) error
-		read   func(*Tenants, string) error
+		put    func(*DB, string) error
+		delete func(*DB, string) error
+		read   func(*DB, string) error
 	}{
-		{"budget", func(s *Tenants, tenant string) error {
-			return s.SetTenantBudget(ctx, ports.TenantBudget{TenantID: tenant, MonthlyTokens: 1000, Month: "2026-03", SetAt: time.Now()})
-		}, func(s *Tenants, tenant string) error {
-			return s.DeleteTenantBudget(ctx, tenant)
-		}, func(s *Tenants, tenant string) error {
-			_, err := s.TenantBudget(ctx, tenant)
+		{"budget", func(db *DB, tenant string) error {
+			return NewTenants(db).SetTenantBudget(ctx, ports.TenantBudget{TenantID: tenant, MonthlyTokens: 1000, Month: "2026-03", SetAt: time.Now()})
+		}, func(db *DB, tenant string) error {
+			return NewTenants(db).DeleteTenantBudget(ctx, tenant)
+		}, func(db *DB, tenant string) error {
+			_, err := NewTenants(db).TenantBudget(ctx, tenant)
 			return err
 		}},
-		{"model key", func(s *Tenants, tenant string) error {
-			_, err := s.PutTenantModelKey(ctx, ports.TenantModelKey{TenantID: tenant, Provider: "openai",
+		{"model key", func(db *DB, tenant string) error {
+			_, err := NewTenants(db).PutTenantModelKey(ctx, ports.TenantModelKey{TenantID: tenant, Provider: "openai",
 				Secret: ports.SealedSecret{KeyID: "k1", Nonce: []byte("n"), Ciphertext: []byte("c")}, Hint: "abcd", SetAt: time.Now()})
 			return err
-		}, func(s *Tenants, tenant string) error {
-			return s.DeleteTenantModelKey(ctx, tenant, "openai")
-		}, func(s *Tenants, tenant string) error {
-			keys, err := s.TenantModelKeys(ctx, tenant)
+		}, func(db *DB, tenant string) error {
+			return NewTenants(db).DeleteTenantModelKey(ctx, tenant, "openai")
+		}, func(db *DB, tenant string) error {
+			keys, err := NewTenants(db).TenantModelKeys(ctx, tenant)
 			if err == nil && len(keys) == 0 {
 				return domain.Errorf(domain.CodeNotFound, "no key")
 			}
 			return err
 		}},
+		{"session", func(db *DB, id string) error {
+			l, err := NewLeases(db).LockSession(ctx, ports.LockRequest{TenantID: "t", Opened: time.Now(), Wait: time.Second, TTL: time.Minute,
+				Key:   domain.ChannelKey{TenantID: "t", AgentID: "a", Channel: "webchat", UserChannelID: id},
+				NewID: func() (string, error) { return id, nil }})
+			if err != nil {
+				return err
+			}
+			return l.Release(ctx)
+		}, func(db *DB, id string) error {
+			return sessionGone(NewSessions(db).DeleteSession(ctx, "t", id))
+		}, func(db *DB, id string) error {
+			_, err := NewSessions(db).GetSession(ctx, "t", id)
+			return sessionGone(err)
+		}},
 	} {
 		for _, fault := range []faultproxy.Fault{faultproxy.DropBeforeSend, faultproxy.DropAfterSend} {
 			t.Run(tc.name+"/"+fault.String(), func(t *testing.T) {
 				db, p, _ := behindProxy(t)
-				tenants := NewTenants(db)
-				require.NoError(t, tc.put(tenants, "warm"))
-				require.NoError(t, tc.delete(tenants, "warm"))
-				require.NoError(t, tc.put(tenants, "t"))
+				require.NoError(t, tc.put(db, "warm"))
+				require.NoError(t, tc.delete(db, "warm"))
+				require.NoError(t, tc.put(db, "t"))
 
 				p.FaultNext(fault)
-				require.NoError(t, tc.delete(tenants, "t"))
+				require.NoError(t, tc.delete(db, "t"))
 				require.Equal(t, int64(1), p.Stats().Faulted())
-				err := tc.read(tenants, "t")
+				err := tc.read(db, "t")
 				require.True(t, domain.IsCode(err, domain.CodeNotFound), "still there: %v", err)
-				err = tc.delete(tenants, "t")
+				err = tc.delete(db, "t")
 				require.True(t, domain.IsCode(err, domain.CodeNotFound), "deleted again: %v", err)
 			})
 		}
 	}
+}
+
+// sessionGone is err with a session's NOT_FOUND told as any other's.
+func sessionGone(err error) error {
+	if domain.IsCode(err, domain.CodeSessionNotFound) {
+		return domain.Errorf(domain.CodeNotFound, "%v", err)
+	}
+	return err
 }

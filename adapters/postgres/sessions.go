@@ -87,23 +87,17 @@ func (ss *Sessions) CloseSession(ctx context.Context, tenantID, sessionID string
 	return ss.GetSession(ctx, tenantID, sessionID)
 }
 
-// DeleteSession implements ports.SessionStore: one delete; the turns go
+// DeleteSession implements ports.SessionStore: one delete (sent again
+// after a lost connection, see deleteRow); the turns go
 // with it (ON DELETE CASCADE). A commit in flight either locked the row
 // first, and its turn is deleted with the rest, or finds no row and is
 // refused; a waiter for the lease then finds no session.
 func (ss *Sessions) DeleteSession(ctx context.Context, tenantID, sessionID string) error {
-	ctx, cancel := ss.db.op(ctx)
-	defer cancel()
-	var tag int64
-	err := retry(ctx, func() error {
-		t, err := ss.db.pool.Exec(ctx, sqlDeleteSession, tenantID, sessionID)
-		tag = t.RowsAffected()
-		return err
-	})
+	deleted, err := ss.db.deleteRow(ctx, "delete session", sqlDeleteSession, tenantID, sessionID)
 	if err != nil {
-		return fail(err, "delete session")
+		return err
 	}
-	if tag == 0 {
+	if !deleted {
 		return sqlkit.SessionNotFound(sessionID)
 	}
 	ss.db.waiters.Wake(sqlkit.LeaseKey(tenantID, sessionID))

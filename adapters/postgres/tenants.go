@@ -143,7 +143,7 @@ func (s *Tenants) readKeys(ctx context.Context, query string, args ...any) ([]po
 // without the key's lock, which orders the revisions a delete does not
 // draw.
 func (s *Tenants) DeleteTenantModelKey(ctx context.Context, tenantID, provider string) error {
-	deleted, err := s.delete(ctx, "delete tenant model key", sqlDeleteKey, tenantID, provider)
+	deleted, err := s.db.deleteRow(ctx, "delete tenant model key", sqlDeleteKey, tenantID, provider)
 	if err == nil && !deleted {
 		return sqlkit.NoKey(provider)
 	}
@@ -222,32 +222,11 @@ func (s *Tenants) TenantBudget(ctx context.Context, tenantID string) (*ports.Ten
 
 // DeleteTenantBudget implements ports.BudgetStore.
 func (s *Tenants) DeleteTenantBudget(ctx context.Context, tenantID string) error {
-	deleted, err := s.delete(ctx, "delete tenant budget", sqlDelBudget, tenantID)
+	deleted, err := s.db.deleteRow(ctx, "delete tenant budget", sqlDelBudget, tenantID)
 	if err == nil && !deleted {
 		return sqlkit.NoBudget()
 	}
 	return err
-}
-
-// delete runs a delete of one row, sent again after a lost connection too:
-// a second send deletes nothing the first did not. It reports whether the
-// row was deleted: by this send, or by an earlier one whose answer was
-// lost, which a resend finding nothing takes it did. A first send finding
-// nothing is the caller's NOT_FOUND; a resend cannot tell a row that was
-// never there, so a delete of nothing whose answer was lost succeeds (the
-// outcome asked for holds either way). Like every resent write, a resend
-// may delete a row put again between its sends.
-func (s *Tenants) delete(ctx context.Context, what, query string, args ...any) (bool, error) {
-	ctx, cancel := s.db.op(ctx)
-	defer cancel()
-	var deleted, lost bool
-	err := retryIdempotent(ctx, func() error {
-		tag, err := s.db.pool.Exec(ctx, query, args...)
-		deleted = err == nil && (tag.RowsAffected() > 0 || lost)
-		lost = lost || answerLost(err)
-		return err
-	})
-	return deleted, fail(err, what)
 }
 
 // claimRoundsPerBlock bounds the rounds of a block claimer that keeps
