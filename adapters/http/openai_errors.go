@@ -24,7 +24,8 @@ func speaksOpenAI(c *gin.Context) bool { return c.GetBool(keyOpenAIDialect) }
 
 // OpenAIErrorBody is the error body of the OpenAI-compatible routes:
 // OpenAI's own shape, so its SDKs raise their usual error, with Focal's
-// code in code.
+// code in code and, beside OpenAI's fields (which SDKs tolerate), the
+// unknown outcome of /v1/chat's error body.
 type OpenAIErrorBody struct {
 	Error OpenAIError `json:"error"`
 }
@@ -38,6 +39,11 @@ type OpenAIError struct {
 	Param *string `json:"param"`
 	// Code is Focal's error code.
 	Code string `json:"code"`
+	// Outcome and TurnID are ErrorPayload's: "unknown" and the turn, for a
+	// commit the store confirmed neither way, so a client need not parse
+	// the message for the turn to look up.
+	Outcome string `json:"outcome,omitempty"`
+	TurnID  string `json:"turn_id,omitempty"`
 }
 
 // openAIErrorBody restates a Focal error in OpenAI's shape: the field
@@ -53,7 +59,8 @@ func openAIErrorBody(status int, p ErrorPayload) OpenAIErrorBody {
 		msg += ": " + strings.Join(parts, "; ")
 		param = &p.Details[0].Field
 	}
-	return OpenAIErrorBody{Error: OpenAIError{Message: msg, Type: openAIErrorType(status, p.Code), Param: param, Code: string(p.Code)}}
+	return OpenAIErrorBody{Error: OpenAIError{Message: msg, Type: openAIErrorType(status, p.Code), Param: param, Code: string(p.Code),
+		Outcome: p.Outcome, TurnID: p.TurnID}}
 }
 
 // openAIErrorType is the error type OpenAI's API gives a status; a spent

@@ -2,12 +2,15 @@ package component
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/openai/openai-go/v3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/fx"
@@ -89,7 +92,8 @@ func (lostCommits) CommitTurn(_ context.Context, _ ports.LeaseToken, turn *domai
 // its run ended with (here the model's work finished after the cut and the
 // commit was refused, which without the shutdown would answer 409), except
 // a commit of unknown outcome: "retry" would hide that the turn may be
-// recorded, so the client hears the unknown outcome and the turn's id.
+// recorded, so the client hears the unknown outcome and the turn's id, in
+// fields of either dialect's error (OpenAI's SDK keeps them too).
 func TestShutdownIsToldWhateverTheRunEndedWith(t *testing.T) {
 	bodies := map[string]any{
 		"/v1/chat": harness.ChatBody("stopping", holdMessage),
@@ -133,14 +137,34 @@ func TestShutdownIsToldWhateverTheRunEndedWith(t *testing.T) {
 				}
 				res.JSON(t, &out)
 				assert.Equal(t, store.code, out.Error.Code)
+				assert.Equal(t, store.outcome, out.Error.Outcome, "on both dialects")
+				assert.Equal(t, store.outcome != "", out.Error.TurnID != "", "the turn's id comes with an unknown outcome")
+				assert.Equal(t, store.outcome != "", strings.Contains(out.Error.Message, "whether turn "+out.Error.TurnID), "the message names the turn too: %s", out.Error.Message)
 				if path == "/v1/chat/completions" {
 					assert.Equal(t, "server_error", out.Error.Type, "in OpenAI's error shape")
-					assert.Equal(t, store.outcome != "", strings.Contains(out.Error.Message, "whether turn "), "OpenAI's shape names the turn in its message: %s", out.Error.Message)
-					return
+					assertSDKKeepsTheOutcome(t, res.Body, out.Error.Outcome, out.Error.TurnID)
 				}
-				assert.Equal(t, store.outcome, out.Error.Outcome)
-				assert.Equal(t, store.outcome != "", out.Error.TurnID != "", "the turn's id comes with an unknown outcome")
 			})
 		}
 	}
+}
+
+// assertSDKKeepsTheOutcome reads an OpenAI-shaped error body as openai-go
+// does (its "error" object into an openai.Error): the outcome and turn,
+// not OpenAI's fields, stay readable among its extra fields.
+func assertSDKKeepsTheOutcome(t *testing.T, body []byte, outcome, turnID string) {
+	t.Helper()
+	var whole struct {
+		Error json.RawMessage `json:"error"`
+	}
+	require.NoError(t, json.Unmarshal(body, &whole))
+	var sdkErr openai.Error
+	require.NoError(t, sdkErr.UnmarshalJSON(whole.Error))
+	if outcome == "" {
+		assert.NotContains(t, sdkErr.JSON.ExtraFields, "outcome")
+		assert.NotContains(t, sdkErr.JSON.ExtraFields, "turn_id")
+		return
+	}
+	assert.JSONEq(t, strconv.Quote(outcome), sdkErr.JSON.ExtraFields["outcome"].Raw())
+	assert.JSONEq(t, strconv.Quote(turnID), sdkErr.JSON.ExtraFields["turn_id"].Raw())
 }
