@@ -143,25 +143,26 @@ func (s *Store) lock(ctx context.Context, tenantID, sessionID string, found *ses
 }
 
 // await waits for w's turn at the lease, at most wait; its holder's lease
-// expires in untilExpiry.
+// expires in untilExpiry. Both waits are on the store's clock, as the
+// expiry itself is.
 func (s *Store) await(ctx context.Context, l *sessionLease, w *leaseWaiter, sessionID string, wait, untilExpiry time.Duration) (*lease, error) {
 	ttl := w.ttl
-	deadline := time.NewTimer(wait)
+	deadline, deadlineC := s.timer(wait)
 	defer deadline.Stop()
-	expiry := time.NewTimer(max(untilExpiry, 0) + time.Millisecond)
+	expiry, expiryC := s.timer(max(untilExpiry, 0) + time.Millisecond)
 	defer expiry.Stop()
 	for {
 		select {
 		case fence := <-w.granted:
 			return &lease{store: s, sessionID: sessionID, fence: fence, ttl: ttl}, nil
-		case <-expiry.C:
+		case <-expiryC:
 			if fence, ok := s.takeOver(l, w); ok {
 				return &lease{store: s, sessionID: sessionID, fence: fence, ttl: ttl}, nil
 			}
 			s.mu.Lock()
 			expiry.Reset(max(l.expires.Sub(s.clock.Now()), 0) + time.Millisecond)
 			s.mu.Unlock()
-		case <-deadline.C:
+		case <-deadlineC:
 			s.abandon(ctx, l, w, sessionID)
 			return nil, &domain.Error{
 				Code:       domain.CodeSessionBusy,
@@ -173,6 +174,18 @@ func (s *Store) await(ctx context.Context, l *sessionLease, w *leaseWaiter, sess
 			return nil, context.Cause(ctx)
 		}
 	}
+}
+
+// timer is time.NewTimer on the store's clock: its channel receives once
+// d has passed by that clock (again after each Reset, once received from).
+func (s *Store) timer(d time.Duration) (ports.Timer, <-chan struct{}) {
+	fired := make(chan struct{}, 1)
+	return s.clock.AfterFunc(d, func() {
+		select {
+		case fired <- struct{}{}:
+		default:
+		}
+	}), fired
 }
 
 // takeOver gives an expired lease to w when w is first in line: its holder

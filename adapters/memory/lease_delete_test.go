@@ -17,9 +17,9 @@ import (
 // still held) takes the commit, as a look-up by id finds it.
 func TestCommitUnderLeaseOfADeletedSession(t *testing.T) {
 	for _, remade := range []bool{false, true} {
-		s := New(clock.System{})
+		s := New(clock.NewFake()) // a held lease is busy at once: the request waits for nothing
 		k := domain.ChannelKey{TenantID: "t", AgentID: "a", Channel: "web", UserChannelID: "u"}
-		byKey := ports.LockRequest{TenantID: "t", Candidate: domain.NewSession("s1", k, time.Now()), Wait: time.Millisecond, TTL: time.Minute}
+		byKey := ports.LockRequest{TenantID: "t", Candidate: domain.NewSession("s1", k, time.Now()), TTL: time.Minute}
 		l, err := s.LockSession(t.Context(), byKey)
 		require.NoError(t, err)
 		require.NoError(t, s.DeleteSession(t.Context(), "t", "s1"))

@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"context"
 	"runtime"
 	"testing"
 	"time"
@@ -76,19 +77,25 @@ func TestAWaiterForADeletedSessionLetsTheLeaseGo(t *testing.T) {
 // A waiter takes over a lease whose holder renewed it a few times after
 // the waiter came and then stopped (a turn that hung): each time the
 // expiry it waits for turns out renewed, it waits for the new one, rather
-// than for the end of its wait.
+// than for the end of its wait. Its waits are on the store's clock.
 func TestAWaiterTakesOverALeaseRenewedThenLapsed(t *testing.T) {
-	s := New(clock.System{})
+	c := clock.NewFake()
+	s := New(c)
 	holder := heldLease(t, s, 300*time.Millisecond)
 	waiter := awaitLeaseWaiter(t, s, 10*time.Second)
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for range 5 {
-		<-tick.C
-		if holder.Renew(t.Context()) != nil {
-			break // taken over already: the machine paused this goroutine
-		}
+	// A waiter waits on two timers: the end of its wait, and the expiry.
+	waitsForTheExpiry := func(why string) {
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, c.BlockUntilContext(ctx, 2), why)
 	}
-	// Waiting only for the end of its wait, it would hear SESSION_BUSY.
+	waitsForTheExpiry("the waiter waits for the lease's expiry on the store's clock")
+	for range 5 { // past the first expiry the waiter waited for
+		c.Advance(100 * time.Millisecond)
+		require.NoError(t, holder.Renew(t.Context()), "a lease renewed before it expires stays its holder's")
+	}
+	waitsForTheExpiry("the waiter waits for the renewed expiry")
+	c.Advance(time.Second) // past the last renewal's expiry, well before the end of the wait
+	// Waiting only for the end of its wait, it would still wait.
 	require.NoError(t, <-waiter, "the lapsed lease is taken over within the waiter's wait")
 }
