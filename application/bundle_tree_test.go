@@ -154,6 +154,14 @@ func TestBundleParsingAllocatesABoundedMultipleOfTheBody(t *testing.T) {
 	assert.LessOrEqual(t, maxYAMLAllocPerNode*yamlNodesAllowed(limit)/limit, 36)
 }
 
+// maxYAMLReadAllocPerNode bounds every shape's max below: what reading
+// a YAML bundle allocates for each possible node, whichever way it is
+// read, so that no YAML body of the 4 MiB default bundle limit allocates
+// more than 56 times its size to be read (docs/operations.md). The
+// costliest is yaml.v3's own decoding, for a merge key (measured: 499,
+// 519 under the race detector).
+const maxYAMLReadAllocPerNode = 560
+
 // A YAML bundle that is read allocates no more for each possible node
 // than each shape's max, half as much again as measured: decoding the node
 // tree once (walkYAMLTree) into lists made to size (sizedPolicy). Before,
@@ -162,7 +170,8 @@ func TestBundleParsingAllocatesABoundedMultipleOfTheBody(t *testing.T) {
 // 289 bytes a node, a typed rule costing less than the maps, the list and
 // the paths that led to it. A tag or a merge key still sends the tree to
 // yaml.v3's decoding (decodeYAMLTree), which keeps only the paths it
-// reports too: 511 and 765 bytes a node before.
+// reports too: 511 and 765 bytes a node before; a merge key's max is
+// maxYAMLReadAllocPerNode, not half as much again.
 func TestReadingAYAMLBundleAllocatesABoundedAmountPerNode(t *testing.T) {
 	bench, err := ParseBundle([]byte(benchLikeBundle(2_000)))
 	require.NoError(t, err)
@@ -178,8 +187,9 @@ func TestReadingAYAMLBundleAllocatesABoundedAmountPerNode(t *testing.T) {
 		{"6,000 rules of every kind of field", bundleHead + "rules:\n" + strings.Repeat("  - {id: a, condition: c, action: x, "+
 			"priority: 1, enabled: true, hard: false, tool_ids: [a], template_ids: [b], cooldown_turns: 1}\n", 6_000), 230},
 		{"10,000 empty rules, a tag", strings.Replace(bundleHead, "name:", "name: !!str", 1) + "rules: " + items(10_000, "{}") + "\n", 360},
-		{"10,000 rules of an id, one merged", bundleHead + "rules:\n" + strings.Repeat("  - id: a\n", 9_999) + "  - {<<: {id: b}}\n", 740},
+		{"10,000 rules of an id, one merged", bundleHead + "rules:\n" + strings.Repeat("  - id: a\n", 9_999) + "  - {<<: {id: b}}\n", maxYAMLReadAllocPerNode},
 	} {
+		require.LessOrEqual(t, tt.max, float64(maxYAMLReadAllocPerNode), tt.name)
 		t.Run(tt.name, func(t *testing.T) {
 			var before, after runtime.MemStats
 			runtime.GC()
@@ -193,4 +203,6 @@ func TestReadingAYAMLBundleAllocatesABoundedAmountPerNode(t *testing.T) {
 			assert.Less(t, perNode, tt.max)
 		})
 	}
+	const limit = 4 << 20
+	assert.LessOrEqual(t, maxYAMLReadAllocPerNode*yamlNodesAllowed(limit), 56*limit)
 }
