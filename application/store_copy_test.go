@@ -1,0 +1,236 @@
+package application_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+
+	"focal/adapters/clock"
+	"focal/adapters/memory"
+	"focal/adapters/sqlite"
+	"focal/application"
+	"focal/domain"
+	"focal/ports"
+)
+
+// memorySide is a memory store as the copy's source.
+func memorySide() application.StoreSide {
+	s := memory.New(clock.System{})
+	return application.StoreSide{Policies: s, History: s, Sessions: s, Turns: s, Locker: s,
+		Keys: memory.NewTenantModelKeys(), Budgets: memory.NewBudgets(), Usage: memory.NewUsage()}
+}
+
+// sqliteSide is a new SQLite file as the copy's target.
+func sqliteSide(t *testing.T) application.StoreSide {
+	t.Helper()
+	db, err := sqlite.Connect(t.Context(), sqlite.Config{Path: filepath.Join(t.TempDir(), "target.db")}, clock.System{}, zap.NewNop())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close(context.Background()) })
+	tenants := sqlite.NewTenants(db)
+	policies := sqlite.NewPolicies(db)
+	return application.StoreSide{Policies: policies, History: policies, Sessions: sqlite.NewSessions(db), Turns: sqlite.NewTurns(db),
+		Locker: sqlite.NewLeases(db), Keys: tenants, Budgets: tenants, Usage: tenants}
+}
+
+// filled writes into a store what a tenant's service leaves there.
+type filled struct {
+	t      *testing.T
+	ctx    context.Context
+	s      application.StoreSide
+	tenant string
+}
+
+func (f filled) policy(agentID string, version int64, prompt string) {
+	f.t.Helper()
+	p := &domain.Policy{Agent: domain.Agent{ID: agentID, Name: agentID, SystemPrompt: prompt, Enabled: true, Version: version,
+		CreatedAt: time.Now(), UpdatedAt: time.Now()},
+		Rules: []domain.Rule{{ID: "greet", Condition: "hello", Action: "greet back: " + prompt, Scope: domain.ScopeGlobal, Enabled: true}}}
+	require.NoError(f.t, f.s.Policies.SavePolicy(f.ctx, f.tenant, p))
+}
+
+// session opens a session of the channel user and commits turns to it.
+func (f filled) session(agentID, user string, turns int) *domain.Session {
+	f.t.Helper()
+	key := domain.ChannelKey{TenantID: f.tenant, AgentID: agentID, Channel: "web", UserChannelID: user}
+	l, err := f.s.Locker.LockSession(f.ctx, ports.LockRequest{TenantID: f.tenant, Candidate: domain.NewSession(uuid.NewString(), key, time.Now()),
+		Wait: time.Second, TTL: time.Minute})
+	require.NoError(f.t, err)
+	require.NoError(f.t, l.Release(f.ctx))
+	f.turns(l.Token().SessionID, turns)
+	return f.get(l.Token().SessionID)
+}
+
+func (f filled) turns(sessionID string, n int) {
+	f.t.Helper()
+	for range n {
+		l, err := f.s.Locker.LockSession(f.ctx, ports.LockRequest{TenantID: f.tenant, SessionID: sessionID, Wait: time.Second, TTL: time.Minute})
+		require.NoError(f.t, err)
+		s := l.Session()
+		num := s.TurnCount + 1
+		after := s.Clone()
+		after.SetVariable("seen", float64(num))
+		after.AdvanceTurn(num, time.Now())
+		require.NoError(f.t, f.s.Turns.CommitTurn(f.ctx, l.Token(), &domain.Turn{
+			ID: uuid.NewString(), TenantID: f.tenant, AgentID: s.AgentID, AgentVersion: 2, SessionID: sessionID, TurnNumber: num,
+			Message: fmt.Sprintf("message %d", num), Response: fmt.Sprintf("reply %d", num), Status: domain.TurnCompleted,
+			Explanation: domain.Explanation{Matched: []domain.RuleMatch{{RuleID: "greet", Score: 0.9, Reason: "lexical match"}}},
+			Usage:       domain.TokenUsage{Prompt: 10, Completion: 5}, CreatedAt: time.Now(), SessionAfter: after,
+		}))
+		require.NoError(f.t, l.Release(f.ctx))
+	}
+}
+
+func (f filled) get(sessionID string) *domain.Session {
+	f.t.Helper()
+	s, err := f.s.Sessions.GetSession(f.ctx, f.tenant, sessionID)
+	require.NoError(f.t, err)
+	return s
+}
+
+func (f filled) turnsOf(sessionID string) []domain.Turn {
+	f.t.Helper()
+	p, err := f.s.Turns.ListTurns(f.ctx, f.tenant, sessionID, ports.TurnQuery{Order: ports.OrderAsc, Page: ports.PageRequest{Limit: 100}})
+	require.NoError(f.t, err)
+	return p.Items
+}
+
+func (f filled) version(agentID string, v int64) *domain.Policy {
+	f.t.Helper()
+	p, err := f.s.History.GetPolicyVersion(f.ctx, f.tenant, agentID, v)
+	require.NoError(f.t, err)
+	return p
+}
+
+func jsonOf(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return string(b)
+}
+
+// copyClock fixes the month the copy counts usage in.
+var copyClock = clock.NewFake()
+
+// A tenant's agents, sessions with their turns, model key and budget move
+// from the memory store to SQLite: every version at its number (also of an
+// agent created again after a deletion), every turn record as stored,
+// closed sessions closed, the key still sealed, the budget with this
+// month's usage (docs/operations.md, "Moving to another store").
+func TestStoreCopyMovesATenantsData(t *testing.T) {
+	ctx := t.Context()
+	src, dst := filled{t, ctx, memorySide(), uuid.NewString()}, filled{t, ctx, sqliteSide(t), ""}
+	dst.tenant = src.tenant
+	src.policy("shop", 0, "v1")
+	src.policy("shop", 2, "v2")
+	src.policy("reborn", 0, "first life")
+	require.NoError(t, src.s.Policies.DeleteAgent(ctx, src.tenant, "reborn")) // marker 2
+	src.policy("reborn", 0, "v3")
+	src.policy("reborn", 4, "v4")
+	closed := src.session("shop", "ann", 3)
+	_, err := src.s.Sessions.CloseSession(ctx, src.tenant, closed.ID, time.Now())
+	require.NoError(t, err)
+	closed = src.get(closed.ID)
+	active := src.session("shop", "ann", 2) // the same channel key, after the close
+	empty := src.session("reborn", "bob", 0)
+	key := ports.TenantModelKey{TenantID: src.tenant, Provider: "openai", Hint: "cdef", Models: []string{"gpt-4o"}, SetAt: time.Now().UTC(),
+		Secret: ports.SealedSecret{KeyID: "k1", Nonce: []byte("nonce"), Ciphertext: []byte("sealed bytes")}}
+	_, err = src.s.Keys.PutTenantModelKey(ctx, key)
+	require.NoError(t, err)
+	require.NoError(t, src.s.Budgets.SetTenantBudget(ctx, ports.TenantBudget{TenantID: src.tenant, MonthlyTokens: 100000, Month: "2001-01", SetAt: time.Now().UTC()}))
+	month := application.MonthOf(copyClock.Now())
+	require.NoError(t, src.s.Usage.RecordUsage(ctx, ports.UsageRecord{TenantID: src.tenant, Month: month, Holder: "i1", Prompt: 300, Completion: 200, Turns: 5}))
+
+	cp, err := application.NewStoreCopy(src.s, dst.s, copyClock)
+	require.NoError(t, err)
+	res, err := cp.Copy(ctx, src.tenant)
+	require.NoError(t, err)
+	assert.Equal(t, application.CopyResult{TenantID: src.tenant, Agents: 2, Versions: 4, Sessions: 3, Turns: 5, Keys: 1, Budgets: 1}, res)
+
+	for _, v := range []struct {
+		agent    string
+		versions []int64
+	}{{"shop", []int64{1, 2}}, {"reborn", []int64{3, 4}}} {
+		for _, n := range v.versions {
+			assert.Equal(t, jsonOf(t, src.version(v.agent, n)), jsonOf(t, dst.version(v.agent, n)), "%s version %d", v.agent, n)
+		}
+		got, err := dst.s.History.ListPolicyVersions(ctx, dst.tenant, v.agent, ports.PageRequest{})
+		require.NoError(t, err)
+		assert.Len(t, got.Items, len(v.versions), "%s: only the current life is readable", v.agent)
+	}
+	for _, s := range []*domain.Session{closed, active, empty} {
+		got := dst.get(s.ID)
+		assert.Equal(t, s.Status, got.Status)
+		assert.Equal(t, s.TurnCount, got.TurnCount)
+		assert.Equal(t, s.Variables, got.Variables)
+		assert.Equal(t, jsonOf(t, src.turnsOf(s.ID)), jsonOf(t, dst.turnsOf(s.ID)), "session %s's turns", s.ID)
+	}
+	keys, err := dst.s.Keys.TenantModelKeys(ctx, dst.tenant)
+	require.NoError(t, err)
+	require.Len(t, keys, 1)
+	keys[0].Revision = key.Revision
+	assert.Equal(t, key, keys[0], "the key as sealed")
+	budget, err := dst.s.Budgets.TenantBudget(ctx, dst.tenant)
+	require.NoError(t, err)
+	assert.Equal(t, ports.TenantBudget{TenantID: src.tenant, MonthlyTokens: 100000, Month: month, SpentBefore: 500, SetAt: budget.SetAt}, *budget,
+		"this month's 500 tokens count against the copied budget")
+	used, err := dst.s.Usage.MonthUsage(ctx, dst.tenant, month)
+	require.NoError(t, err)
+	assert.Equal(t, ports.UsageTotals{Prompt: 300, Completion: 200, Turns: 5}, used)
+}
+
+// A second run copies nothing and duplicates nothing; one after the source
+// went on copies only what is new: a version, a session's later turns.
+func TestStoreCopyRunsAgainSafely(t *testing.T) {
+	ctx := t.Context()
+	src, dst := filled{t, ctx, memorySide(), uuid.NewString()}, filled{t, ctx, sqliteSide(t), ""}
+	dst.tenant = src.tenant
+	src.policy("shop", 0, "v1")
+	s := src.session("shop", "ann", 2)
+	cp, err := application.NewStoreCopy(src.s, dst.s, copyClock)
+	require.NoError(t, err)
+	_, err = cp.Copy(ctx, src.tenant)
+	require.NoError(t, err)
+
+	res, err := cp.Copy(ctx, src.tenant)
+	require.NoError(t, err)
+	assert.Equal(t, application.CopyResult{TenantID: src.tenant, Kept: 2}, res, "the agent and the session were there")
+	assert.Len(t, dst.turnsOf(s.ID), 2)
+
+	src.policy("shop", 2, "v2")
+	src.turns(s.ID, 2)
+	res, err = cp.Copy(ctx, src.tenant)
+	require.NoError(t, err)
+	assert.Equal(t, application.CopyResult{TenantID: src.tenant, Agents: 1, Versions: 1, Sessions: 1, Turns: 2}, res)
+	assert.Equal(t, jsonOf(t, src.turnsOf(s.ID)), jsonOf(t, dst.turnsOf(s.ID)))
+	assert.Equal(t, jsonOf(t, src.version("shop", 2)), jsonOf(t, dst.version("shop", 2)))
+}
+
+// An agent the target has of its own under the same id is left alone and
+// named; the rest is copied.
+func TestStoreCopyLeavesTheTargetsOwnAgent(t *testing.T) {
+	ctx := t.Context()
+	src, dst := filled{t, ctx, memorySide(), uuid.NewString()}, filled{t, ctx, sqliteSide(t), ""}
+	dst.tenant = src.tenant
+	src.policy("shop", 0, "v1")
+	src.policy("shop", 2, "v2")
+	src.policy("other", 0, "v1")
+	dst.policy("shop", 0, "the target's own")
+	cp, err := application.NewStoreCopy(src.s, dst.s, copyClock)
+	require.NoError(t, err)
+	res, err := cp.Copy(ctx, src.tenant)
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.Agents)
+	require.Len(t, res.Problems, 1)
+	assert.Contains(t, res.Problems[0], "agent shop: the target's version 1 is not the source's")
+	assert.Equal(t, "the target's own", dst.version("shop", 1).Agent.SystemPrompt)
+	_, err = dst.s.Policies.GetPolicy(ctx, dst.tenant, "other")
+	assert.NoError(t, err)
+}
