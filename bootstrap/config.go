@@ -64,6 +64,21 @@ type StoreConfig struct {
 	Memory   memory.Retention `yaml:"memory"`
 }
 
+// Validate checks the selected store's settings.
+func (c StoreConfig) Validate() error {
+	switch c.Kind {
+	case "memory":
+		return c.Memory.Validate()
+	case "mongo":
+		return c.Mongo.Validate()
+	case "postgres":
+		return c.Postgres.Validate()
+	case "sqlite":
+		return c.SQLite.Validate()
+	}
+	return fmt.Errorf("FOCAL_STORE=%q is not supported: use memory, sqlite, postgres or mongo", c.Kind)
+}
+
 // ChatConfig tunes turn processing.
 type ChatConfig struct {
 	// SessionIdleTTL closes sessions idle longer than this.
@@ -124,6 +139,15 @@ func LoadConfig(path string) (Config, error) {
 // LoadConfigEnv is LoadConfig with an explicit environment instead of the
 // process's (nil means the process's); tests use it.
 func LoadConfigEnv(path string, environ map[string]string) (Config, error) {
+	cfg, err := readConfig(path, environ)
+	if err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate()
+}
+
+// readConfig is LoadConfigEnv without the validation.
+func readConfig(path string, environ map[string]string) (Config, error) {
 	var cfg Config
 	if path != "" {
 		data, err := os.ReadFile(path)
@@ -140,7 +164,7 @@ func LoadConfigEnv(path string, environ map[string]string) (Config, error) {
 	if err := env.ParseWithOptions(&cfg, opts); err != nil {
 		return cfg, fmt.Errorf("configuration: %w", err)
 	}
-	return cfg, cfg.Validate()
+	return cfg, nil
 }
 
 // Validate checks every part and reports all problems at once.
@@ -158,19 +182,7 @@ func (c Config) Validate() error {
 	if c.Log.Format != "json" && c.Log.Format != "console" {
 		errs = append(errs, errors.New("FOCAL_LOG_FORMAT must be json or console"))
 	}
-	switch c.Store.Kind {
-	case "memory":
-		errs = append(errs, c.Store.Memory.Validate())
-	case "mongo":
-		errs = append(errs, c.Store.Mongo.Validate())
-	case "postgres":
-		errs = append(errs, c.Store.Postgres.Validate())
-	case "sqlite":
-		errs = append(errs, c.Store.SQLite.Validate())
-	default:
-		errs = append(errs, fmt.Errorf("FOCAL_STORE=%q is not supported: use memory, sqlite, postgres or mongo", c.Store.Kind))
-	}
-	errs = append(errs, c.LLM.Validate(), c.Tools.Validate(), c.Tenants.Validate(), c.Runtime.Validate())
+	errs = append(errs, c.Store.Validate(), c.LLM.Validate(), c.Tools.Validate(), c.Tenants.Validate(), c.Runtime.Validate())
 	if c.Chat.PolicyRefresh < 0 || c.Chat.PolicyRefresh > time.Minute {
 		errs = append(errs, errors.New("FOCAL_POLICY_REFRESH must be 0..1m"))
 	}

@@ -11,6 +11,7 @@
 //	focal schema                       print the JSON Schema of agent bundle files
 //	focal replay --agent <id> …        replay recorded sessions against another policy version
 //	focal keys rotate                  seal every tenant's model key again under FOCAL_SECRET_KEY
+//	focal store copy --from … --to …   copy tenants' data to another store (another backend)
 //	focal demo-tools                   serve the demo agent's order lookup (make run)
 //
 // Configuration comes from FOCAL_* variables over an optional --config
@@ -46,7 +47,7 @@ func rootCommand() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&configPath, "config", "", "YAML configuration file (FOCAL_* variables override it)")
 	root.AddCommand(serveCommand(&configPath), tokenCommand(&configPath), testCommand(&configPath),
-		chatCommand(), agentsCommand(), sessionsCommand(), schemaCommand(), replayCommand(), keysCommand(&configPath),
+		chatCommand(), agentsCommand(), sessionsCommand(), schemaCommand(), replayCommand(), keysCommand(&configPath), storeCommand(),
 		evalCommand(&configPath), lintCommand(), demoToolsCommand())
 	return root
 }

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+
+	"focal/application"
+	"focal/bootstrap"
+	"focal/ports"
+)
+
+// startSQLiteCore starts the service's core, without HTTP, on a SQLite
+// file with the offline model.
+func startSQLiteCore(t *testing.T, path string) *bootstrap.Core {
+	t.Helper()
+	cfg, err := bootstrap.LoadConfigEnv("", map[string]string{"FOCAL_STORE": "sqlite", "FOCAL_SQLITE_PATH": path,
+		"FOCAL_JWT_SECRET": strings.Repeat("s", 32), "FOCAL_LLM_PROVIDER": "offline"})
+	require.NoError(t, err)
+	core, err := bootstrap.StartCore(t.Context(), cfg, zap.NewNop())
+	require.NoError(t, err)
+	return core
+}
+
+// `focal store copy` moves a tenant's agent and sessions from one SQLite
+// file to another: the target serves the agent's bundle as it was and the
+// session's turns as they were recorded, explanations included
+// (docs/operations.md, "Moving to another store"); a second run copies
+// nothing.
+func TestStoreCopyBetweenSQLiteFiles(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	from, to := filepath.Join(dir, "from.db"), filepath.Join(dir, "to.db")
+	tenant := uuid.NewString()
+	demo, err := os.ReadFile(filepath.Join(repo, "examples", "demo-agent.yaml"))
+	require.NoError(t, err)
+
+	src := startSQLiteCore(t, from)
+	imported, err := src.Admin.ImportBundle(ctx, application.BundleImport{TenantID: tenant, Bundle: demo})
+	require.NoError(t, err)
+	agentID := imported.Policy.Agent.ID
+	var sessionID string
+	for _, msg := range []string{"hello", "I want to return my order"} {
+		res, err := src.Chat.Chat(ctx, application.ChatCommand{TenantID: tenant, AgentID: agentID, Channel: "web", UserChannelID: "ann", Message: msg})
+		require.NoError(t, err)
+		sessionID = res.SessionID
+	}
+	wantBundle := exportBundle(t, src, tenant, agentID)
+	wantTurns := turnsOf(t, src, tenant, sessionID)
+	require.Len(t, wantTurns, 2)
+	require.NoError(t, src.Stop(ctx))
+
+	out, err := runCLI(t, "store", "copy", "--from", "sqlite:"+from, "--to", "sqlite:"+to, "--tenant", tenant)
+	require.NoError(t, err, out)
+	assert.Equal(t, "tenant "+tenant+": copied 1 agent (1 version), 1 session (2 turns), 0 model keys, 0 budgets; 0 already there\n", out)
+
+	dst := startSQLiteCore(t, to)
+	assert.Equal(t, wantBundle, exportBundle(t, dst, tenant, agentID), "the agent's bundle")
+	assert.Equal(t, wantTurns, turnsOf(t, dst, tenant, sessionID), "the session's turns")
+	require.NoError(t, dst.Stop(ctx))
+
+	out, err = runCLI(t, "store", "copy", "--from", "sqlite:"+from, "--to", "sqlite:"+to, "--tenant", tenant)
+	require.NoError(t, err, out)
+	assert.Contains(t, out, ": copied 0 agents (0 versions), 0 sessions (0 turns), 0 model keys, 0 budgets; 2 already there\n")
+}
+
+// A store that is not there, or not durable, is refused before anything
+// is written.
+func TestStoreCopyRefusesWhatItCannotCopy(t *testing.T) {
+	dir := t.TempDir()
+	tenant := uuid.NewString()
+	for _, c := range []struct {
+		from, to, want string
+	}{
+		{"sqlite:" + filepath.Join(dir, "missing.db"), "sqlite:" + filepath.Join(dir, "to.db"), "the source SQLite file"},
+		{"sqlite:" + filepath.Join(dir, "to.db"), "sqlite:" + filepath.Join(dir, "to.db"), "the source and the target are the same store"},
+		{filepath.Join(dir, "missing.yaml"), "sqlite:" + filepath.Join(dir, "to.db"), "--from: read config file"},
+	} {
+		if strings.Contains(c.want, "same") {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "to.db"), nil, 0o600))
+		}
+		_, err := runCLI(t, "store", "copy", "--from", c.from, "--to", c.to, "--tenant", tenant)
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), c.want)
+	}
+	_, err := os.Stat(filepath.Join(dir, "missing.db"))
+	assert.True(t, os.IsNotExist(err), "no source file was made")
+}
+
+func exportBundle(t *testing.T, core *bootstrap.Core, tenant, agentID string) string {
+	t.Helper()
+	p, err := core.Admin.ExportBundle(t.Context(), tenant, agentID, application.ViewerAdmin)
+	require.NoError(t, err)
+	return jsonText(t, p)
+}
+
+func turnsOf(t *testing.T, core *bootstrap.Core, tenant, sessionID string) []string {
+	t.Helper()
+	p, err := core.Conversations.Turns(t.Context(), tenant, sessionID, ports.TurnQuery{Order: ports.OrderAsc})
+	require.NoError(t, err)
+	require.NotEmpty(t, p.Items)
+	require.NotEmpty(t, p.Items[0].Explanation.Candidates, "the first turn records why the agent answered as it did")
+	var out []string
+	for _, turn := range p.Items {
+		out = append(out, jsonText(t, turn))
+	}
+	return out
+}
+
+func jsonText(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return string(b)
+}
