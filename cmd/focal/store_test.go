@@ -60,7 +60,10 @@ func TestStoreCopyBetweenSQLiteFiles(t *testing.T) {
 	require.Len(t, wantTurns, 2)
 	require.NoError(t, src.Stop(ctx))
 
-	out, err := runCLI(t, "store", "copy", "--from", "sqlite:"+from, "--to", "sqlite:"+to, "--tenant", tenant)
+	// The target as the service's configuration file names it.
+	config := filepath.Join(dir, "target.yaml")
+	require.NoError(t, os.WriteFile(config, []byte("store:\n  kind: sqlite\n  sqlite:\n    path: "+to+"\n"), 0o600))
+	out, err := runCLI(t, "store", "copy", "--from", "sqlite:"+from, "--to", config, "--tenant", tenant)
 	require.NoError(t, err, out)
 	assert.Equal(t, "tenant "+tenant+": copied 1 agent (1 version), 1 session (2 turns), 0 model keys, 0 budgets; 0 already there\n", out)
 
@@ -79,12 +82,15 @@ func TestStoreCopyBetweenSQLiteFiles(t *testing.T) {
 func TestStoreCopyRefusesWhatItCannotCopy(t *testing.T) {
 	dir := t.TempDir()
 	tenant := uuid.NewString()
+	memoryConfig := filepath.Join(dir, "memory.yaml")
+	require.NoError(t, os.WriteFile(memoryConfig, []byte("store:\n  kind: memory\n"), 0o600))
 	for _, c := range []struct {
 		from, to, want string
 	}{
 		{"sqlite:" + filepath.Join(dir, "missing.db"), "sqlite:" + filepath.Join(dir, "to.db"), "the source SQLite file"},
 		{"sqlite:" + filepath.Join(dir, "to.db"), "sqlite:" + filepath.Join(dir, "to.db"), "the source and the target are the same store"},
 		{filepath.Join(dir, "missing.yaml"), "sqlite:" + filepath.Join(dir, "to.db"), "--from: read config file"},
+		{"sqlite:" + filepath.Join(dir, "to.db"), memoryConfig, "the memory store keeps nothing between runs"},
 	} {
 		if strings.Contains(c.want, "same") {
 			require.NoError(t, os.WriteFile(filepath.Join(dir, "to.db"), nil, 0o600))
