@@ -173,7 +173,7 @@ func (c *StoreCopy) copyAgent(ctx context.Context, tenantID, agentID string, res
 		}
 		if cur != nil && cur.Agent.Version >= last {
 			if !copied {
-				res.Kept++
+				return c.keep(ctx, tenantID, cur, last, res)
 			}
 			return nil
 		}
@@ -189,6 +189,31 @@ func (c *StoreCopy) copyAgent(ctx context.Context, tenantID, agentID string, res
 			res.Versions++
 		}
 	}
+}
+
+// keep counts the target's agent as there already when its version last
+// is the source's current one (it may have gone on since); else the
+// target has an agent of its own under the id.
+func (c *StoreCopy) keep(ctx context.Context, tenantID string, cur *domain.Policy, last int64, res *CopyResult) error {
+	id := cur.Agent.ID
+	var err error
+	if cur.Agent.Version > last {
+		cur, err = c.to.History.GetPolicyVersion(ctx, tenantID, id, last)
+	}
+	ours := false
+	switch {
+	case err == nil:
+		if ours, err = c.sameAs(ctx, tenantID, cur, last); err != nil {
+			return err
+		}
+	case !domain.IsCode(err, domain.CodeNotFound):
+		return err
+	}
+	if !ours {
+		return problemf("agent %s: the target's version %d is not the source's; not copied", id, last)
+	}
+	res.Kept++
+	return nil
 }
 
 // agentStep makes one write that brings the target's agent (cur, nil when

@@ -187,13 +187,15 @@ func TestStoreCopyMovesATenantsData(t *testing.T) {
 }
 
 // A second run copies nothing and duplicates nothing; one after the source
-// went on copies only what is new: a version, a session's later turns.
+// went on copies only what is new: a version, a session's later turns and
+// its close. What the source deleted meanwhile stays in the target.
 func TestStoreCopyRunsAgainSafely(t *testing.T) {
 	ctx := t.Context()
 	src, dst := filled{t, ctx, memorySide(), uuid.NewString()}, filled{t, ctx, sqliteSide(t), ""}
 	dst.tenant = src.tenant
 	src.policy("shop", 0, "v1")
 	s := src.session("shop", "ann", 2)
+	gone := src.session("shop", "bob", 1)
 	cp, err := application.NewStoreCopy(src.s, dst.s, copyClock)
 	require.NoError(t, err)
 	_, err = cp.Copy(ctx, src.tenant)
@@ -201,20 +203,25 @@ func TestStoreCopyRunsAgainSafely(t *testing.T) {
 
 	res, err := cp.Copy(ctx, src.tenant)
 	require.NoError(t, err)
-	assert.Equal(t, application.CopyResult{TenantID: src.tenant, Kept: 2}, res, "the agent and the session were there")
+	assert.Equal(t, application.CopyResult{TenantID: src.tenant, Kept: 3}, res, "the agent and the sessions were there")
 	assert.Len(t, dst.turnsOf(s.ID), 2)
 
 	src.policy("shop", 2, "v2")
 	src.turns(s.ID, 2)
+	_, err = src.s.Sessions.CloseSession(ctx, src.tenant, s.ID, time.Now())
+	require.NoError(t, err)
+	require.NoError(t, src.s.Sessions.DeleteSession(ctx, src.tenant, gone.ID))
 	res, err = cp.Copy(ctx, src.tenant)
 	require.NoError(t, err)
 	assert.Equal(t, application.CopyResult{TenantID: src.tenant, Agents: 1, Versions: 1, Sessions: 1, Turns: 2}, res)
 	assert.Equal(t, jsonOf(t, src.turnsOf(s.ID)), jsonOf(t, dst.turnsOf(s.ID)))
+	assert.Equal(t, domain.SessionClosed, dst.get(s.ID).Status)
 	assert.Equal(t, jsonOf(t, src.version("shop", 2)), jsonOf(t, dst.version("shop", 2)))
+	assert.Len(t, dst.turnsOf(gone.ID), 1, "a copy deletes nothing")
 }
 
 // An agent the target has of its own under the same id is left alone and
-// named; the rest is copied.
+// named; the rest is copied, and kept when edited in the target since.
 func TestStoreCopyLeavesTheTargetsOwnAgent(t *testing.T) {
 	ctx := t.Context()
 	src, dst := filled{t, ctx, memorySide(), uuid.NewString()}, filled{t, ctx, sqliteSide(t), ""}
@@ -233,4 +240,12 @@ func TestStoreCopyLeavesTheTargetsOwnAgent(t *testing.T) {
 	assert.Equal(t, "the target's own", dst.version("shop", 1).Agent.SystemPrompt)
 	_, err = dst.s.Policies.GetPolicy(ctx, dst.tenant, "other")
 	assert.NoError(t, err)
+
+	// Edited in the target after the copy, an agent is still the copy's.
+	dst.policy("other", 2, "edited in the target")
+	res, err = cp.Copy(ctx, src.tenant)
+	require.NoError(t, err)
+	assert.Equal(t, 1, res.Kept)
+	assert.Len(t, res.Problems, 1)
+	assert.Equal(t, "edited in the target", dst.version("other", 2).Agent.SystemPrompt)
 }

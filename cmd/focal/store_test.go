@@ -129,3 +129,29 @@ func jsonText(t *testing.T, v any) string {
 	require.NoError(t, err)
 	return string(b)
 }
+
+// An agent the target has of its own under the same id is not
+// overwritten: the command names it and fails, having copied the rest.
+func TestStoreCopyNamesWhatItLeftAlone(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	from, to := filepath.Join(dir, "from.db"), filepath.Join(dir, "to.db")
+	tenant := uuid.NewString()
+	demo, err := os.ReadFile(filepath.Join(repo, "examples", "demo-agent.yaml"))
+	require.NoError(t, err)
+	own := strings.Replace(string(demo), "\nrules:\n", "\nrules:\n  - {id: gift_wrap, condition: gift wrapping, action: Offer gift wrapping.}\n", 1)
+	require.NotEqual(t, string(demo), own)
+	var agentID string
+	for path, bundle := range map[string][]byte{to: []byte(own), from: demo} {
+		core := startSQLiteCore(t, path)
+		imported, err := core.Admin.ImportBundle(ctx, application.BundleImport{TenantID: tenant, Bundle: bundle})
+		require.NoError(t, err)
+		agentID = imported.Policy.Agent.ID
+		require.NoError(t, core.Stop(ctx))
+	}
+	out, err := runCLI(t, "store", "copy", "--from", "sqlite:"+from, "--to", "sqlite:"+to, "--tenant", tenant)
+	require.Error(t, err, out)
+	assert.Equal(t, "1 item not copied", err.Error())
+	assert.Contains(t, out, "  not copied: agent "+agentID+": the target's version 1 is not the source's; not copied\n")
+}
