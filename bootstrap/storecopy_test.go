@@ -1,12 +1,23 @@
 package bootstrap
 
 import (
+	"context"
+	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+
+	"focal/application"
+	"focal/ports"
+	"focal/test/pgtest"
 )
 
 // focal store copy names each store by a URL or a configuration file, and
@@ -34,4 +45,70 @@ func TestStoreFromURLOrConfigFile(t *testing.T) {
 	}
 	_, err := StoreFrom("")
 	assert.Error(t, err)
+}
+
+// A SQLite store moves to PostgreSQL: the agent's bundle and the session's
+// turns read the same there, and a second run copies nothing
+// (docs/operations.md, "Moving to another store").
+func TestStoreCopySQLiteToPostgres(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	from := filepath.Join(t.TempDir(), "from.db")
+	to := pgtest.Database(t, "focal_storecopy")
+	tenant := uuid.NewString()
+	demo, err := os.ReadFile(filepath.Join("..", "examples", "demo-agent.yaml"))
+	require.NoError(t, err)
+
+	src := startCoreOn(t, map[string]string{"FOCAL_STORE": "sqlite", "FOCAL_SQLITE_PATH": from})
+	imported, err := src.Admin.ImportBundle(ctx, application.BundleImport{TenantID: tenant, Bundle: demo})
+	require.NoError(t, err)
+	agentID := imported.Policy.Agent.ID
+	res, err := src.Chat.Chat(ctx, application.ChatCommand{TenantID: tenant, AgentID: agentID, Channel: "web", UserChannelID: "ann", Message: "hello"})
+	require.NoError(t, err)
+	wantBundle, wantTurns := coreContents(t, src, tenant, agentID, res.SessionID)
+	require.NoError(t, src.Stop(ctx))
+
+	fromStore, err := StoreFrom("sqlite:" + from)
+	require.NoError(t, err)
+	toStore, err := StoreFrom(to)
+	require.NoError(t, err)
+	done, err := CopyStore(ctx, fromStore, toStore, []string{tenant}, zap.NewNop())
+	require.NoError(t, err)
+	assert.Equal(t, []application.CopyResult{{TenantID: tenant, Agents: 1, Versions: 1, Sessions: 1, Turns: 1}}, done)
+
+	dst := startCoreOn(t, map[string]string{"FOCAL_STORE": "postgres", "FOCAL_POSTGRES_URL": to})
+	gotBundle, gotTurns := coreContents(t, dst, tenant, agentID, res.SessionID)
+	require.NoError(t, dst.Stop(ctx))
+	assert.Equal(t, wantBundle, gotBundle)
+	assert.Equal(t, wantTurns, gotTurns)
+
+	done, err = CopyStore(ctx, fromStore, toStore, []string{tenant}, zap.NewNop())
+	require.NoError(t, err)
+	assert.Equal(t, []application.CopyResult{{TenantID: tenant, Kept: 2}}, done)
+}
+
+func startCoreOn(t *testing.T, store map[string]string) *Core {
+	t.Helper()
+	env := map[string]string{"FOCAL_JWT_SECRET": strings.Repeat("s", 32), "FOCAL_LLM_PROVIDER": "offline"}
+	maps.Copy(env, store)
+	cfg, err := LoadConfigEnv("", env)
+	require.NoError(t, err)
+	core, err := StartCore(t.Context(), cfg, zap.NewNop())
+	require.NoError(t, err)
+	return core
+}
+
+// coreContents is the agent's bundle and the session's turns, as JSON.
+func coreContents(t *testing.T, core *Core, tenant, agentID, sessionID string) (string, string) {
+	t.Helper()
+	p, err := core.Admin.ExportBundle(t.Context(), tenant, agentID, application.ViewerAdmin)
+	require.NoError(t, err)
+	turns, err := core.Conversations.Turns(t.Context(), tenant, sessionID, ports.TurnQuery{Order: ports.OrderAsc})
+	require.NoError(t, err)
+	require.Len(t, turns.Items, 1)
+	b, err := json.Marshal(p)
+	require.NoError(t, err)
+	tb, err := json.Marshal(turns.Items)
+	require.NoError(t, err)
+	return string(b), string(tb)
 }
