@@ -47,14 +47,34 @@ func TestStoreFromURLOrConfigFile(t *testing.T) {
 	assert.Error(t, err)
 }
 
-// A SQLite store moves to PostgreSQL: the agent's bundle and the session's
-// turns read the same there, and a second run copies nothing
-// (docs/operations.md, "Moving to another store").
+// A SQLite store moves to PostgreSQL, and to MongoDB named by a
+// configuration file: the agent's bundle and the session's turns read the
+// same there, and a second run copies nothing (docs/operations.md, "Moving
+// to another store").
 func TestStoreCopySQLiteToPostgres(t *testing.T) {
+	url := pgtest.Database(t, "focal_storecopy")
+	copySQLiteTo(t, url, map[string]string{"FOCAL_STORE": "postgres", "FOCAL_POSTGRES_URL": url})
+}
+
+func TestStoreCopySQLiteToMongo(t *testing.T) {
+	uri := os.Getenv("FOCAL_TEST_MONGO_URI")
+	if uri == "" {
+		t.Fatal("FOCAL_TEST_MONGO_URI is not set: run `make test`, or start a server with `scripts/mongo-server.sh start .state/mongo` and export the URI it prints")
+	}
+	db := "focal_storecopy_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
+	config := filepath.Join(t.TempDir(), "target.yaml")
+	yaml := "store:\n  kind: mongo\n  mongo:\n    uri: " + uri + "\n    database: " + db + "\n    allow_standalone: true\n"
+	require.NoError(t, os.WriteFile(config, []byte(yaml), 0o600))
+	copySQLiteTo(t, config, map[string]string{"FOCAL_STORE": "mongo", "FOCAL_MONGO_URI": uri, "FOCAL_MONGO_DB": db, "FOCAL_MONGO_ALLOW_STANDALONE": "true"})
+}
+
+// copySQLiteTo serves a turn on a SQLite file, copies the tenant to the
+// store target names, and reads the copy back through a core on it
+// (configured by env).
+func copySQLiteTo(t *testing.T, target string, env map[string]string) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	from := filepath.Join(t.TempDir(), "from.db")
-	to := pgtest.Database(t, "focal_storecopy")
 	tenant := uuid.NewString()
 	demo, err := os.ReadFile(filepath.Join("..", "examples", "demo-agent.yaml"))
 	require.NoError(t, err)
@@ -70,13 +90,13 @@ func TestStoreCopySQLiteToPostgres(t *testing.T) {
 
 	fromStore, err := StoreFrom("sqlite:" + from)
 	require.NoError(t, err)
-	toStore, err := StoreFrom(to)
+	toStore, err := StoreFrom(target)
 	require.NoError(t, err)
 	done, err := CopyStore(ctx, fromStore, toStore, []string{tenant}, zap.NewNop())
 	require.NoError(t, err)
 	assert.Equal(t, []application.CopyResult{{TenantID: tenant, Agents: 1, Versions: 1, Sessions: 1, Turns: 1}}, done)
 
-	dst := startCoreOn(t, map[string]string{"FOCAL_STORE": "postgres", "FOCAL_POSTGRES_URL": to})
+	dst := startCoreOn(t, env)
 	gotBundle, gotTurns := coreContents(t, dst, tenant, agentID, res.SessionID)
 	require.NoError(t, dst.Stop(ctx))
 	assert.Equal(t, wantBundle, gotBundle)
