@@ -249,3 +249,27 @@ func TestStoreCopyLeavesTheTargetsOwnAgent(t *testing.T) {
 	assert.Len(t, res.Problems, 1)
 	assert.Equal(t, "edited in the target", dst.version("other", 2).Agent.SystemPrompt)
 }
+
+// A session whose oldest turns the memory store's retention dropped cannot
+// keep its numbering in the target: it is named, not half copied under
+// other numbers, and the other sessions are copied.
+func TestStoreCopyNamesASessionMissingItsFirstTurns(t *testing.T) {
+	ctx := t.Context()
+	trimmed := memory.New(clock.System{}, memory.WithRetention(memory.Retention{MaxTurns: 2}))
+	side := memorySide()
+	side.Policies, side.History, side.Sessions, side.Turns, side.Locker = trimmed, trimmed, trimmed, trimmed, trimmed
+	src, dst := filled{t, ctx, side, uuid.NewString()}, filled{t, ctx, sqliteSide(t), ""}
+	dst.tenant = src.tenant
+	long := src.session("shop", "ann", 3)
+	short := src.session("shop", "bob", 2)
+	require.Len(t, src.turnsOf(long.ID), 2, "turn 1 was dropped")
+
+	cp, err := application.NewStoreCopy(src.s, dst.s, copyClock)
+	require.NoError(t, err)
+	res, err := cp.Copy(ctx, src.tenant)
+	require.NoError(t, err)
+	require.Len(t, res.Problems, 1)
+	assert.Contains(t, res.Problems[0], "session "+long.ID+": the target waits for turn 1, the source's next is turn 2")
+	assert.Empty(t, dst.turnsOf(long.ID))
+	assert.Equal(t, jsonOf(t, src.turnsOf(short.ID)), jsonOf(t, dst.turnsOf(short.ID)))
+}
