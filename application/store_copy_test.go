@@ -273,3 +273,22 @@ func TestStoreCopyNamesASessionMissingItsFirstTurns(t *testing.T) {
 	assert.Empty(t, dst.turnsOf(long.ID))
 	assert.Equal(t, jsonOf(t, src.turnsOf(short.ID)), jsonOf(t, dst.turnsOf(short.ID)))
 }
+
+// A session whose channel user has another active session in the target
+// is named and not copied: the target's session stays the user's.
+func TestStoreCopyLeavesTheTargetsActiveSession(t *testing.T) {
+	ctx := t.Context()
+	src, dst := filled{t, ctx, memorySide(), uuid.NewString()}, filled{t, ctx, sqliteSide(t), ""}
+	dst.tenant = src.tenant
+	theirs := src.session("shop", "ann", 1)
+	own := dst.session("shop", "ann", 1)
+	cp, err := application.NewStoreCopy(src.s, dst.s, copyClock)
+	require.NoError(t, err)
+	res, err := cp.Copy(ctx, src.tenant)
+	require.NoError(t, err)
+	require.Len(t, res.Problems, 1)
+	assert.Contains(t, res.Problems[0], "session "+theirs.ID+": its channel key has another active session in the target ("+own.ID+")")
+	_, err = dst.s.Sessions.GetSession(ctx, dst.tenant, theirs.ID)
+	assert.True(t, domain.IsCode(err, domain.CodeSessionNotFound), "%v", err)
+	assert.Len(t, dst.turnsOf(own.ID), 1)
+}
