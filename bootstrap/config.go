@@ -146,9 +146,16 @@ func LoadConfigEnv(path string, environ map[string]string) (Config, error) {
 	return cfg, cfg.Validate()
 }
 
-// readConfig is LoadConfigEnv without the validation.
+// readConfig is LoadConfigEnv without the validation: the defaults
+// (envDefault), then the file's values over them, then the FOCAL_*
+// variables that are set over both. Each pass sets only what it has, so a
+// file's explicit false or 0 is kept against a default, and a variable
+// wins over the file, as LoadConfig says.
 func readConfig(path string, environ map[string]string) (Config, error) {
 	var cfg Config
+	if err := env.ParseWithOptions(&cfg, env.Options{Prefix: "FOCAL_", Environment: map[string]string{}}); err != nil {
+		return cfg, fmt.Errorf("configuration defaults: %w", err)
+	}
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -160,7 +167,9 @@ func readConfig(path string, environ map[string]string) (Config, error) {
 			return cfg, fmt.Errorf("config file %s: %w", path, err)
 		}
 	}
-	opts := env.Options{Prefix: "FOCAL_", SetDefaultsForZeroValuesOnly: true, Environment: environ}
+	// No default tag is read in this pass: a variable not set leaves what
+	// the passes before gave.
+	opts := env.Options{Prefix: "FOCAL_", Environment: environ, DefaultValueTagName: "focalNoDefault"}
 	if err := env.ParseWithOptions(&cfg, opts); err != nil {
 		return cfg, fmt.Errorf("configuration: %w", err)
 	}
