@@ -115,8 +115,10 @@ func commandMove(pos *domain.ScenarioPosition, cmd string) navigation {
 // already give what the step asks for ("I want to return order
 // AC-123456"). A message that starts a flow is the step's own, so it may
 // change a changeable value, as the step's later messages may (a second
-// return names its own order); one that moved the flow on answered the
-// step before, so it only fills what is unset.
+// return names its own order), and what it gives wrong is recorded, for
+// the step to say why it asks ("AC-12345" is not a valid order number);
+// one that moved the flow on answered the step before, so it only fills
+// what is unset, and a reading of it that fails is no answer to this step.
 func (c *collection) readEntered(cp *domain.CompiledPolicy, names []string, msg string, now time.Time, started bool) {
 	var open []string
 	if started {
@@ -132,7 +134,7 @@ func (c *collection) readEntered(cp *domain.CompiledPolicy, names []string, msg 
 		return
 	}
 	for _, x := range cp.Variables().Extract(open, msg, now) {
-		if x.Problem == "" {
+		if started || x.Problem == "" {
 			c.set(x)
 		}
 	}

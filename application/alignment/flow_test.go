@@ -127,6 +127,34 @@ func TestCollectStepReasksWhenMissingOrAmbiguous(t *testing.T) {
 	assert.Equal(t, "ask_order", r.Session.Scenario.StepID)
 }
 
+// A message that starts a flow with an invalid value is told why, as one
+// at the step would be: the value is not stored, the turn records the
+// refusal, and the step's question follows the reason; with a model the
+// reason goes into the prompt.
+func TestFlowStartWithAnInvalidValueSaysWhy(t *testing.T) {
+	h := newHarness(t, returnsPolicy(), newFakeModel())
+	r := h.run("I want to return order AC-12345")
+	require.Equal(t, domain.ScenarioStart, r.exp().Scenario.Action, r.exp().Scenario.Reason)
+	assert.Equal(t, `"AC-12345" is not a valid order number: AC- followed by six digits. What is your order number, dear customer?`, r.Response)
+	assert.Contains(t, r.exp().Scenario.Reask, "not a valid order number")
+	x, ok := setBy(r.exp(), "order_id")
+	require.True(t, ok)
+	assert.Equal(t, domain.Extraction{Variable: "order_id", Source: domain.SetByExtractor, Text: "AC-12345", Problem: domain.ProblemInvalid,
+		Reason: `"AC-12345" is not a valid order number: AC- followed by six digits`}, x)
+	assert.Nil(t, r.Session.Variables["order_id"], "an invalid value is not stored")
+
+	r = newHarness(t, returnsPolicy(), newFakeModel()).run("I want to return order AC-111111 or AC-222222")
+	assert.Equal(t, `The message gives more than one order number ("AC-111111", "AC-222222"): which one is it? What is your order number, dear customer?`, r.Response)
+	assert.Nil(t, r.Session.Variables["order_id"], "an ambiguous value is not stored")
+
+	p := returnsPolicy()
+	p.Templates[1].Mode = domain.ModeSuggest
+	m := newFakeModel(say("Which order is it?"))
+	h = newHarness(t, p, m)
+	h.run("I want to return order AC-12345")
+	assert.Contains(t, systemMessage(m.request(0)), "## What the step still needs\n\"AC-12345\" is not a valid order number")
+}
+
 // A tool's answer that is not a valid value of the variable it names is
 // refused whole: nothing of it is stored and the reply falls back to the
 // template's default text rather than a blank.
