@@ -201,6 +201,11 @@ func validateScenario(v *validator, f string, sc *Scenario, templates, allSteps 
 	if !stepIDs[sc.EntryStepID] {
 		v.add(f+".entry_step_id", "must name one of the scenario's steps")
 	}
+	switch sc.OnStart {
+	case "", StartKeep, StartClear:
+	default:
+		v.add(f+".on_start", "must be one of keep, clear")
+	}
 	for id := range stepIDs {
 		allSteps[sc.ID+"/"+id] = true
 	}

@@ -64,6 +64,7 @@ func TestValidateReportsEachErrorWithItsFieldPath(t *testing.T) {
 		{"transition priority out of range", func(p *domain.Policy) { p.Scenarios[0].Steps[0].Transitions[1].Priority = -101 },
 			[]string{"scenarios[0].steps[0].transitions[1].priority"}, "between -100 and 100"},
 		{"empty entry condition", func(p *domain.Policy) { p.Scenarios[1].EntryCondition = "" }, []string{"scenarios[1].entry_condition"}, "1..32768"},
+		{"unknown on_start", func(p *domain.Policy) { p.Scenarios[1].OnStart = "reset" }, []string{"scenarios[1].on_start"}, "must be one of keep, clear"},
 		// rules
 		{"constraints on a non-hard rule", func(p *domain.Policy) { p.Rules[0].Hard = false }, []string{"rules[0].hard"}, "must be true"},
 		{"invalid regex", func(p *domain.Policy) { p.Rules[8].Constraints[0].Value = "(oops" },

@@ -53,6 +53,9 @@ const (
 	SetByTool      VariableSource = "tool"      // a tool's output
 	SetByMetadata  VariableSource = "metadata"  // the request's metadata
 	SetByInitial   VariableSource = "initial"   // the declaration's initial value
+	// ClearedOnStart is a value removed by the start of a scenario with
+	// on_start: clear; its extraction has no value.
+	ClearedOnStart VariableSource = "on_start"
 )
 
 // Extraction is one variable read in a turn, for the turn record: the

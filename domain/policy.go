@@ -2,6 +2,7 @@ package domain
 
 import (
 	"encoding/json"
+	"slices"
 	"time"
 )
 
@@ -208,9 +209,26 @@ type Scenario struct {
 	ExitExamples         []string `json:"exit_examples,omitempty"`
 	ExitNegativeExamples []string `json:"exit_negative_examples,omitempty"`
 	EntryStepID          string   `json:"entry_step_id"`
-	Steps                []Step   `json:"steps"`
-	Enabled              bool     `json:"enabled"`
+	// OnStart says what a start of the scenario does with the values its
+	// steps collect that earlier turns gave: keep them (the default) or
+	// clear them, so that a second run asks for them again.
+	OnStart StartMode `json:"on_start,omitempty"`
+	Steps   []Step    `json:"steps"`
+	Enabled bool      `json:"enabled"`
 }
+
+// StartMode is what a scenario's start does with the values its steps
+// collect.
+type StartMode string
+
+// Start modes.
+const (
+	StartKeep StartMode = "keep" // the values stay: the default
+	// StartClear removes them, or sets those with an initial value to it
+	// again; values from metadata stay (the client need not send them
+	// again).
+	StartClear StartMode = "clear"
+)
 
 // UnmarshalJSON makes a missing "enabled" mean enabled.
 func (s *Scenario) UnmarshalJSON(b []byte) error {
@@ -231,6 +249,20 @@ func (s *Scenario) Step(id string) *Step {
 		}
 	}
 	return nil
+}
+
+// Collected lists the variables the scenario's steps collect, each once,
+// in the steps' order.
+func (s *Scenario) Collected() []string {
+	var names []string
+	for _, st := range s.Steps {
+		for _, n := range st.Collects {
+			if !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	return names
 }
 
 // Step is one position in a scenario.

@@ -258,6 +258,15 @@ func (s *Session) SetVariable(name string, value any) bool {
 	return true
 }
 
+// UnsetVariable removes a session variable.
+func (s *Session) UnsetVariable(name string) {
+	if _, ok := s.Variables[name]; !ok {
+		return
+	}
+	s.own(sharedVariables)
+	delete(s.Variables, name)
+}
+
 // AdvanceTurn records that turn number n was committed at now.
 func (s *Session) AdvanceTurn(n int, now time.Time) {
 	s.TurnCount = n

@@ -224,10 +224,14 @@ func TestConcurrentClones(t *testing.T) {
 func TestFrozenSessionCopiesOnWrite(t *testing.T) {
 	s := newSession()
 	s.RecordFire("r", 1)
+	s.SetVariable("name", "Ana")
 	s.Freeze()
 	c := s.Clone()
 	s.RecordFire("r", 2)
 	c.RecordFire("other", 2)
+	c.UnsetVariable("name")
+	require.NotContains(t, c.Variables, "name")
+	require.Equal(t, map[string]any{"name": "Ana"}, s.Variables, "a clone's removal does not reach the snapshot")
 	require.Equal(t, domain.RuleFiresOf(map[string]domain.RuleFire{"r": {Count: 2, LastTurn: 2}}), s.RuleFires)
 	require.Equal(t, domain.RuleFiresOf(map[string]domain.RuleFire{"r": {Count: 1, LastTurn: 1}, "other": {Count: 1, LastTurn: 2}}), c.RuleFires)
 }

@@ -46,6 +46,7 @@ scenarios:
     entry_condition: start
     exit_condition: stop
     entry_step_id: first
+    on_start: clear
     enabled: true
     steps:
       - {id: first, name: First, instructions: Ask., template_ids: [tpl_hello], rule_ids: [hello],

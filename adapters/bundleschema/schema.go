@@ -47,6 +47,7 @@ var enums = map[reflect.Type][]any{
 	reflect.TypeFor[domain.TemplateMode]():   {domain.ModeExclusive, domain.ModeSuggest, domain.ModeFallback},
 	reflect.TypeFor[domain.ConstraintKind](): {domain.ConstraintForbidPhrase, domain.ConstraintForbidPattern, domain.ConstraintRequirePhrase, domain.ConstraintExpression, domain.ConstraintJudge},
 	reflect.TypeFor[domain.VariableType]():   anySlice(domain.VariableTypes),
+	reflect.TypeFor[domain.StartMode]():      {domain.StartKeep, domain.StartClear},
 }
 
 func anySlice[T any](xs []T) []any {

@@ -376,6 +376,8 @@ func TestPolicyValidationErrors(t *testing.T) {
 			rule(map[string]any{"hard": true, "constraints": []map[string]any{{"kind": "maybe", "value": "x"}}}),
 			"", "constraints[0]", "kind must be one of"},
 		{"bad tool url", http.MethodPost, "/tools", map[string]any{"id": "crm", "url": "ftp://crm"}, "", "url", "http"},
+		{"bad scenario on_start", http.MethodPost, "/scenarios", map[string]any{"id": "rental", "entry_condition": "rent a bike",
+			"entry_step_id": "ask_days", "on_start": "reset", "steps": []map[string]any{{"id": "ask_days"}}}, "", "on_start", "must be one of keep, clear"},
 		{"replace names fields inside the replaced part", http.MethodPut, "/rules/opening_hours",
 			rule(map[string]any{"template_ids": []string{"tpl_nope"}}), "", "template_ids[0]", "unknown template tpl_nope"},
 		{"replace of a scenario", http.MethodPut, "/scenarios/repair",
@@ -401,6 +403,10 @@ func TestPolicyValidationErrors(t *testing.T) {
 			yamlBundle("scenarios:\n  - id: rental\n    entry_condition: rent a bike\n    entry_step_id: ask_days\n" +
 				"    steps:\n      - id: ask_days\n        transitions: [{to: pay, when: 'vars.days > 2'}]\n      - id: pay\n"),
 			"application/yaml", "scenarios[0].steps[0].transitions[0].when", "vars.days is nothing that can have a value"},
+		{"bundle scenario with a bad on_start", http.MethodPut, "/bundle",
+			yamlBundle("scenarios:\n  - id: rental\n    entry_condition: rent a bike\n    entry_step_id: ask_days\n    on_start: forget\n" +
+				"    steps:\n      - id: ask_days\n"),
+			"application/yaml", "scenarios[0].on_start", "must be one of keep, clear"},
 		{"bundle with an unknown agent field", http.MethodPut, "/bundle",
 			`{"agent": {"name": "x", "persona": "pirate"}}`, "", "agent.persona", "not a known bundle field"},
 	}
