@@ -34,6 +34,7 @@ scenarios:
   - id: returns
     entry_condition: return an item
     entry_step_id: ask_order
+    on_start: clear
     steps:
       - id: ask_order
         template_ids: [tpl_ask]
@@ -62,6 +63,7 @@ func TestBundleWithVariablesRoundTrips(t *testing.T) {
 	assert.Equal(t, 500.0, *p.Variables[2].Max)
 	assert.Equal(t, `vars.order_id != nil && vars.reason in ["wrong_size", "damaged"]`, p.Scenarios[0].Steps[0].Transitions[0].When)
 	assert.Equal(t, "What is your order number?", p.Templates[0].Default)
+	assert.Equal(t, domain.StartClear, p.Scenarios[0].OnStart)
 	assert.Equal(t, "ORDERS", p.Tools[0].SecretEnv)
 
 	out, err := EncodeBundleYAML(p)

@@ -32,18 +32,24 @@ type collection struct {
 	note string
 }
 
-// set stores an accepted extraction; a refused one is only recorded.
+// set stores an accepted extraction, or removes the value a flow's start
+// cleared; a refused one is only recorded.
 func (c *collection) set(e domain.Extraction) {
 	c.record = append(c.record, e)
-	if e.Problem == "" {
-		if !c.owned {
-			c.vars, c.owned = maps.Clone(c.vars), true
-			if c.vars == nil {
-				c.vars = map[string]any{}
-			}
-		}
-		c.vars[e.Variable] = e.Value
+	if e.Problem != "" {
+		return
 	}
+	if !c.owned {
+		c.vars, c.owned = maps.Clone(c.vars), true
+		if c.vars == nil {
+			c.vars = map[string]any{}
+		}
+	}
+	if e.Source == domain.ClearedOnStart {
+		delete(c.vars, e.Variable)
+		return
+	}
+	c.vars[e.Variable] = e.Value
 }
 
 // problem is the newest refusal recorded for name, or nil.

@@ -13,7 +13,8 @@ import (
 // navigateTurn decides the scenario move: a built-in command the agent
 // switched on, else navigation with the transitions' guards evaluated over
 // the variables as collected this turn, else a flow started from inside
-// the active one. A flow left returns to the one waiting under it. A step
+// the active one. A flow left returns to the one waiting under it. A flow
+// started clears what its steps collect when it says so (restart); a step
 // entered reads the message for the variables it collects (readEntered).
 func (e *Engine) navigateTurn(d *decided, in ports.TurnInput, scores *matching) navigation {
 	nav := e.move(d, in, scores)
@@ -26,6 +27,9 @@ func (e *Engine) navigateTurn(d *decided, in ports.TurnInput, scores *matching) 
 		}
 	}
 	if a := dec.Action; a == domain.ScenarioStart || a == domain.ScenarioAdvance {
+		if a == domain.ScenarioStart {
+			d.coll.restart(d.cp, nav.position, in.Session.Variables, d.now)
+		}
 		if st := currentStep(d.cp, nav.position); st != nil {
 			d.coll.readEntered(d.cp, st.Collects, in.Message, d.now, a == domain.ScenarioStart)
 		}
@@ -108,6 +112,33 @@ func commandMove(pos *domain.ScenarioPosition, cmd string) navigation {
 		d.Before = &domain.ScenarioRef{ID: pos.ScenarioID, Step: pos.StepID}
 	}
 	return navigation{decision: d}
+}
+
+// restart puts back what the steps of a flow starting at pos collect, when
+// its on_start is clear: the values earlier turns gave (held) are removed,
+// or set to their initial value again, before the message that starts it
+// is read, so that a second return asks for its reason again. Values from
+// metadata stay: a client may send them once. Neither is a customer's
+// change of a value, so changeable does not keep one.
+func (c *collection) restart(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, held map[string]any, now time.Time) {
+	sc := cp.Scenario(pos.ScenarioID)
+	if sc == nil || sc.OnStart != domain.StartClear {
+		return
+	}
+	vs := cp.Variables()
+	for _, n := range sc.Collected() {
+		x := vs.Get(n)
+		if x == nil || held[n] == nil || x.Variable().FromMetadata != "" {
+			continue
+		}
+		if v := x.Variable(); v.Initial != nil {
+			if val, err := x.Check(v.Initial, now); err == nil {
+				c.set(domain.Extraction{Variable: n, Source: domain.SetByInitial, Value: val})
+				continue
+			}
+		}
+		c.set(domain.Extraction{Variable: n, Source: domain.ClearedOnStart})
+	}
 }
 
 // readEntered reads the names a step just entered collects from msg,

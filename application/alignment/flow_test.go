@@ -444,6 +444,81 @@ func TestFlowStartedAgainTakesTheValueItsMessageGives(t *testing.T) {
 	assert.Equal(t, "AC-222222", r.Session.Variables["order_id"], "a start that names no order keeps the one given")
 }
 
+// twoReturns is a return run to its end and another started after it.
+type twoReturns struct {
+	h             *harness
+	first, second turnResult // the turns that started them
+	tools         *fakeTools
+}
+
+// returnTwice runs a return to its end, the customer's tier sent once in
+// metadata and the reason's message also saying yes to greeted, then
+// starts another with the returns flow's on_start set to onStart. The
+// order step's tool on entry, note, is given every variable.
+func returnTwice(t *testing.T, onStart domain.StartMode) twoReturns {
+	t.Helper()
+	p := returnsPolicy()
+	p.Scenarios[0].OnStart = onStart
+	p.Scenarios[0].Steps[0].ToolsOnEntry = []string{"note"}
+	p.Scenarios[0].Steps[1].Collects = []string{"reason", "greeted", "tier"}
+	p.Variables[1].Changeable = false
+	p.Tools = append(p.Tools, domain.Tool{ID: "note", URL: "https://tools.example/note"})
+	tr := twoReturns{tools: newFakeTools()}
+	tr.h = newHarness(t, p, newFakeModel(), withTools(tr.tools))
+	tr.h.meta = map[string]any{"tier": "gold"}
+	tr.first = tr.h.run("I want to return my jacket")
+	tr.h.meta = nil
+	tr.h.run("AC-111111")
+	r := tr.h.run("torn, yes")
+	require.Nil(t, r.Session.Scenario, "the first return is done")
+	require.Equal(t, map[string]any{"order_id": "AC-111111", "reason": "damaged", "greeted": true, "tier": "gold"}, r.Session.Variables)
+	tr.second = tr.h.run("I want to return my scarf too, order AC-222222")
+	require.Equal(t, domain.ScenarioStart, tr.second.exp().Scenario.Action, tr.second.exp().Scenario.Reason)
+	return tr
+}
+
+// A flow whose on_start is clear starts again without what its steps
+// collected last time: the reason is asked for again (though it may not
+// change within a run), a value with an initial one goes back to it,
+// metadata's stays, and the message that starts it is read afterwards.
+// The step's tools on entry see the values as cleared; a first start has
+// nothing to clear.
+func TestFlowStartedAgainClearsWhatItCollectsWhenToldTo(t *testing.T) {
+	tr := returnTwice(t, domain.StartClear)
+	assert.Equal(t, []domain.Extraction{{Variable: "tier", Source: domain.SetByMetadata, Value: "gold", Text: "meta.tier"},
+		{Variable: "greeted", Source: domain.SetByInitial, Value: false}}, tr.first.exp().Variables)
+	r := tr.second
+	assert.Equal(t, map[string]any{"order_id": "AC-222222", "greeted": false, "tier": "gold"}, r.Session.Variables)
+	x, _ := setBy(r.exp(), "reason")
+	assert.Equal(t, domain.Extraction{Variable: "reason", Source: domain.ClearedOnStart}, x)
+	x, _ = setBy(r.exp(), "greeted")
+	assert.Equal(t, domain.Extraction{Variable: "greeted", Source: domain.SetByInitial, Value: false}, x)
+	calls := tr.tools.records()
+	require.Len(t, calls, 3, "note, lookup, note")
+	assert.NotContains(t, calls[2].in.Variables, "reason")
+	assert.Equal(t, false, calls[2].in.Variables["greeted"])
+
+	require.Equal(t, "ask_reason", tr.h.run("ok").Session.Scenario.StepID)
+	r = tr.h.run("hmm")
+	assert.Equal(t, "I still need your reason for the return. Why are you returning it?", r.Response)
+	r = tr.h.run("too tight")
+	assert.Equal(t, "wrong_size", r.Session.Variables["reason"])
+	assert.Nil(t, r.Session.Scenario, "the second return is done")
+}
+
+// By default (and with on_start: keep) a flow started again keeps what its
+// steps collected last time: the second return goes on with the first's
+// reason.
+func TestFlowStartedAgainKeepsWhatItCollectedByDefault(t *testing.T) {
+	for _, onStart := range []domain.StartMode{"", domain.StartKeep} {
+		tr := returnTwice(t, onStart)
+		assert.Equal(t, map[string]any{"order_id": "AC-222222", "reason": "damaged", "greeted": true, "tier": "gold"}, tr.second.Session.Variables, onStart)
+		tr.h.run("ok")
+		r := tr.h.run("hmm")
+		assert.Nil(t, r.Session.Scenario, "%q: the reason kept, the flow ends", onStart)
+	}
+}
+
 // Completion tools run in the turn a step's variables become complete,
 // not again on a later turn that finds the step still complete.
 func TestCompletionToolsRunOncePerStep(t *testing.T) {

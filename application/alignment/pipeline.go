@@ -247,7 +247,10 @@ func sessionAfter(in ports.TurnInput, d *decided, calls []domain.ToolCall) *doma
 	// A session holds at most domain.MaxSessionVariables variables: values
 	// naming new ones past that are dropped.
 	for _, x := range d.coll.record {
-		if x.Problem == "" {
+		switch {
+		case x.Source == domain.ClearedOnStart:
+			s.UnsetVariable(x.Variable)
+		case x.Problem == "":
 			s.SetVariable(x.Variable, x.Value)
 		}
 	}

@@ -320,7 +320,10 @@ func checkRecord(e Expect, x *domain.Explanation) []string {
 	var fails []string
 	set := map[string]string{}
 	for _, v := range x.Variables {
-		if v.Problem == "" {
+		switch {
+		case v.Source == domain.ClearedOnStart:
+			delete(set, v.Variable)
+		case v.Problem == "":
 			set[v.Variable] = domain.FormatValue(v.Value)
 		}
 	}

@@ -119,10 +119,15 @@ func missedOption(d domain.ScenarioDecision) (domain.ScenarioOption, bool) {
 }
 
 // variablesLine lists the variables the turn set, each with who set it
-// and from what text, and those it refused with why.
+// and from what text, those it refused with why, and those a flow's start
+// cleared.
 func variablesLine(e *domain.Explanation) string {
 	var parts []string
 	for _, v := range e.Variables {
+		if v.Source == domain.ClearedOnStart {
+			parts = append(parts, v.Variable+" cleared (on_start)")
+			continue
+		}
 		from := string(v.Source)
 		if v.Text != "" {
 			from += " " + strconv.Quote(v.Text)

@@ -113,6 +113,44 @@ conversations:
 	}
 }
 
+// A return started again in a flow whose on_start is clear: the report
+// shows the reason cleared, and an expectation of it finds it unset.
+func TestConversationTestsShowWhatAFlowStartCleared(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(repo, "examples", "demo-agent.yaml"))
+	require.NoError(t, err)
+	p, err := application.ParseBundle(raw)
+	require.NoError(t, err)
+	for i := range p.Scenarios {
+		if p.Scenarios[i].ID == "returns" {
+			p.Scenarios[i].OnStart = domain.StartClear
+		}
+	}
+	clearing, err := application.EncodeBundleYAML(p)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	bundle := filepath.Join(dir, "demo-clearing.yaml")
+	require.NoError(t, os.WriteFile(bundle, clearing, 0o600))
+	tests := filepath.Join(dir, "twice.test.yaml")
+	require.NoError(t, os.WriteFile(tests, []byte(`name: two returns
+conversations:
+  - name: the second asks for its reason again
+    turns:
+      - user: I want to return my coat
+        expect: {scenario: returns/ask_order}
+      - user: my order number is AC-135790
+        expect: {scenario: returns/ask_reason}
+      - user: it was too small
+        expect: {scenario: returns/confirm, variables: {reason: wrong_size}}
+      - user: I want to return my scarf too
+        expect: {scenario: returns/ask_order, variables: {reason: wrong_size}}
+`), 0o600))
+	out, err := runCLI(t, "test", bundle, tests)
+	require.Error(t, err, out)
+	assert.Contains(t, out, "variables: order_id cleared (on_start); reason cleared (on_start)")
+	assert.Contains(t, out, `variables: expected reason = "wrong_size", got none set`)
+	assert.Contains(t, out, "3 passed, 1 failed")
+}
+
 func TestLintPrintsWarnings(t *testing.T) {
 	out, err := runCLI(t, "lint", filepath.Join(repo, "examples", "demo-agent.yaml"))
 	require.NoError(t, err, out)
