@@ -2,6 +2,9 @@ package sqlkit
 
 import (
 	"context"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -45,5 +48,49 @@ func TestAWaiterThatGivesUpWakesTheNext(t *testing.T) {
 	}
 	if n := q.Len("k"); n != 0 {
 		t.Fatalf("%d waiters left in line", n)
+	}
+}
+
+// Waiters of one process get a freed lease in the order they came, and
+// only the first in line asks the store meanwhile.
+func TestWaitersAskInTheOrderTheyCame(t *testing.T) {
+	q := NewQueue()
+	until := time.Now().Add(time.Hour)
+	var mu sync.Mutex
+	free := false
+	var asked []string
+	try := func(name string) func(context.Context) (bool, error) {
+		return func(context.Context) (bool, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			asked = append(asked, name)
+			return free, nil
+		}
+	}
+	done := make(chan error, 3)
+	for i, name := range []string{"a", "b", "c"} {
+		go func() { done <- q.Wait(t.Context(), "k", until, try(name)) }()
+		for q.Len("k") < i+1 {
+			time.Sleep(time.Millisecond) // the next comes once this one is in line
+		}
+	}
+	mu.Lock()
+	free = true // the holder releases; every waiter's turn then ends at once
+	mu.Unlock()
+	for range 3 {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("a waiter never got the lease")
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	order := strings.Join(slices.Compact(asked), "")
+	if order != "abc" {
+		t.Fatalf("the store was asked by %q (in runs): want a while it was held, then b, then c", order)
 	}
 }
