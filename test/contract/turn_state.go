@@ -47,6 +47,10 @@ func requireSameState(t *testing.T, want, got *domain.Session, what string, args
 	require.Equal(t, want.TurnCount, got.TurnCount, msg("turn count")...)
 	require.Equal(t, want.Version, got.Version, msg("version")...)
 	require.Equal(t, want.Status, got.Status, msg("status")...)
+	require.Equal(t, want.ClosedAt == nil, got.ClosedAt == nil, msg("closed_at set")...)
+	if want.ClosedAt != nil {
+		requireSameTime(t, *want.ClosedAt, *got.ClosedAt, "closed_at")
+	}
 	require.Equal(t, want.RuleFires, got.RuleFires, msg("rule fires")...)
 	requireJSONEqual(t, want.Scenario, got.Scenario, msg("scenario")...)
 	requireJSONEqual(t, want.FlowStack, got.FlowStack, msg("flow stack")...)
