@@ -31,8 +31,12 @@ func TestAWaiterThatGivesUpWakesTheNext(t *testing.T) {
 	go func() {
 		nextDone <- q.Wait(t.Context(), "k", until, func(context.Context) (bool, error) { return true, nil })
 	}()
-	for q.Len("k") < 2 {
-		<-asked // the first keeps polling while the next joins
+	for q.Len("k") < 2 { // the first keeps polling while the next joins
+		select {
+		case <-asked:
+		case err := <-nextDone:
+			t.Fatalf("the next waiter was answered (%v) while the first was in line", err)
+		}
 	}
 	giveUp()
 	if err := <-firstDone; err == nil {
