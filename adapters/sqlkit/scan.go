@@ -2,7 +2,6 @@ package sqlkit
 
 import (
 	"slices"
-	"time"
 
 	"focal/domain"
 	"focal/ports"
@@ -121,13 +120,10 @@ func SessionItem(row Row) (domain.Session, string, error) {
 }
 
 // Committed puts on s, the session after a committed turn, what the commit
-// left in its row: the version, the status and the close time.
+// left in its row: the version, the status and the close time, which
+// moves updated_at as a turn read back shows it (overlay).
 func Committed(s *domain.Session, version int64, status string, closedNS int64) {
-	s.Version, s.Status = version, domain.SessionStatus(status)
-	if closedNS != 0 {
-		at := time.Unix(0, closedNS).UTC()
-		s.ClosedAt = &at
-	}
+	overlay(s, status, version, closedNS)
 }
 
 // HistoryOf decodes history entries read newest first into a list oldest

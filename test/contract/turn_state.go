@@ -20,7 +20,9 @@ func testTurnsReadBackTheSessionTheyLeft(t *testing.T, f *fixture) {
 	committed := f.turns(tenant, s.ID, 5)
 	l := f.lock(tenant, s.ID, longTTL)
 	last := nextTurn(f.get(tenant, s.ID), "closing soon")
-	_, err := f.Sessions.CloseSession(f.ctx, tenant, s.ID, time.Now())
+	// Closed a second after the turn was built: its updated_at, which the
+	// close moves, reads the same in the commit's answer as in the record.
+	_, err := f.Sessions.CloseSession(f.ctx, tenant, s.ID, last.SessionAfter.UpdatedAt.Add(time.Second))
 	require.NoError(t, err)
 	require.NoError(t, f.Turns.CommitTurn(f.ctx, l.Token(), last))
 	f.release(l)
@@ -57,4 +59,5 @@ func requireSameState(t *testing.T, want, got *domain.Session, what string, args
 	requireJSONEqual(t, want.VisitHistory, got.VisitHistory, msg("visit history")...)
 	requireJSONEqual(t, want.Variables, got.Variables, msg("variables")...)
 	requireSameTime(t, want.LastActivityAt, got.LastActivityAt, "last_activity_at")
+	requireSameTime(t, want.UpdatedAt, got.UpdatedAt, "updated_at")
 }
