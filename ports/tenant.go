@@ -184,3 +184,16 @@ type UsageMeter interface {
 	// when there are none.
 	MonthUsage(ctx context.Context, tenantID, month string) (UsageTotals, error)
 }
+
+// TenantLister lists the tenants a store holds lasting data for, across
+// every tenant: what a tool that moves a whole store (focal store copy
+// --all-tenants) needs, since every other read is scoped by tenant.
+type TenantLister interface {
+	// ListTenants pages through the ids of the tenants that have an agent
+	// (deleted ones do not count), a session, a model key or a budget,
+	// each once, ascending byte-wise; the cursor is the last id listed
+	// (EncodeCursor). A tenant with only usage, claimed budget blocks,
+	// idempotency records or rate windows is not listed. INVALID_REQUEST
+	// for a bad cursor.
+	ListTenants(ctx context.Context, page PageRequest) (Page[string], error)
+}

@@ -107,7 +107,7 @@ func TestStoreContract(t *testing.T) {
 				return contract.Stores{
 					Policies: s.policies, Sessions: s.sessions, Turns: s.turns, Locker: s.leases,
 					Idempotency: s.keys, Rates: s.rates, PolicyHistory: NewPolicyVersions(db),
-					TenantKeys: NewTenantModelKeys(db), Budgets: NewBudgets(db), Usage: NewUsage(db),
+					TenantKeys: NewTenantModelKeys(db), Budgets: NewBudgets(db), Usage: NewUsage(db), Tenants: NewTenantList(db),
 					// Waiters poll: whoever polls first after a release wins.
 					Features: contract.Features{FIFOLease: false, LazySession: true},
 				}

@@ -93,7 +93,7 @@ func TestStoreContract(t *testing.T) {
 		return contract.Stores{
 			Policies: s.policies, Sessions: s.sessions, Turns: s.turns, Locker: s.leases,
 			Idempotency: s.keys, Rates: s.rates, PolicyHistory: s.policies,
-			TenantKeys: s.tenants, Budgets: s.tenants, Usage: s.tenants,
+			TenantKeys: s.tenants, Budgets: s.tenants, Usage: s.tenants, Tenants: s.tenants,
 			// Waiters of one process queue and are woken by its releases.
 			// A lock by key builds the new session every time: its one
 			// find-or-create statement needs the id up front.

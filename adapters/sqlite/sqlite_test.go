@@ -49,7 +49,7 @@ func TestStoreContract(t *testing.T) {
 		return contract.Stores{
 			Policies: s.policies, Sessions: s.sessions, Turns: s.turns, Locker: s.leases,
 			Idempotency: s.keys, Rates: s.rates, PolicyHistory: s.policies,
-			TenantKeys: s.tenants, Budgets: s.tenants, Usage: s.tenants,
+			TenantKeys: s.tenants, Budgets: s.tenants, Usage: s.tenants, Tenants: s.tenants,
 			Features: contract.Features{FIFOLease: true, LazySession: true},
 			Waiting:  func(tenantID, sessionID string) int { return db.waiters.Len(sqlkit.LeaseKey(tenantID, sessionID)) },
 		}

@@ -1,8 +1,8 @@
 // Package contract is the conformance suite of Focal's store ports:
 // ports.PolicyStore, ports.SessionStore, ports.TurnStore,
 // ports.SessionLocker, ports.IdempotencyStore, ports.RateLimiter,
-// ports.PolicyHistory, ports.TenantModelKeyStore, ports.BudgetStore and
-// ports.UsageMeter. Every
+// ports.PolicyHistory, ports.TenantModelKeyStore, ports.BudgetStore,
+// ports.UsageMeter and ports.TenantLister. Every
 // adapter in this repository runs it, and a third party can run it against
 // its own adapter from an ordinary test:
 //
@@ -13,7 +13,7 @@
 //			return contract.Stores{
 //				Policies: s, Sessions: s, Turns: s, Locker: s,
 //				Idempotency: s, Rates: s, PolicyHistory: s, // optional: nil skips their cases
-//				TenantKeys: k, Budgets: b, Usage: u, // optional too
+//				TenantKeys: k, Budgets: b, Usage: u, Tenants: l, // optional too
 //				Features: contract.Features{FIFOLease: false}, // waiters poll
 //				Waiting:  nil, // optional: how many wait for a lease now
 //			}
@@ -53,7 +53,11 @@ type Stores struct {
 	TenantKeys ports.TenantModelKeyStore
 	Budgets    ports.BudgetStore
 	Usage      ports.UsageMeter
-	Features   Features
+	// Tenants is optional: nil skips its cases, which need TenantKeys
+	// and Budgets too. It must list what Policies, Sessions, TenantKeys
+	// and Budgets write.
+	Tenants  ports.TenantLister
+	Features Features
 	// Waiting, when set, reports how many callers wait for a session's
 	// lease now. The lease cases then know when a caller has joined the
 	// queue instead of guessing from the wall clock; Features.FIFOLease
@@ -111,6 +115,9 @@ func caseGroups() []caseGroup {
 		{"TenantModelKeyStore", tenantKeyCases, optional("Stores.TenantKeys", func(s Stores) bool { return s.TenantKeys != nil })},
 		{"BudgetStore", budgetCases, optional("Stores.Budgets", func(s Stores) bool { return s.Budgets != nil })},
 		{"UsageMeter", usageCases, optional("Stores.Usage", func(s Stores) bool { return s.Usage != nil })},
+		{"TenantLister", tenantListCases, optional("Stores.Tenants (with TenantKeys and Budgets)", func(s Stores) bool {
+			return s.Tenants != nil && s.TenantKeys != nil && s.Budgets != nil
+		})},
 	}
 }
 

@@ -12,10 +12,11 @@ import (
 func TestMemoryStore(t *testing.T) {
 	contract.RunStoreSuite(t, func(*testing.T) contract.Stores {
 		s := memory.New(clock.System{})
+		keys, budgets := memory.NewTenantModelKeys(), memory.NewBudgets()
 		return contract.Stores{
 			Policies: s, Sessions: s, Turns: s, Locker: s,
 			Idempotency: s, Rates: memory.NewRateLimiter(clock.System{}), PolicyHistory: s,
-			TenantKeys: memory.NewTenantModelKeys(), Budgets: memory.NewBudgets(), Usage: memory.NewUsage(),
+			TenantKeys: keys, Budgets: budgets, Usage: memory.NewUsage(), Tenants: memory.NewTenantList(s, keys, budgets),
 			// A released lease passes straight to the longest waiter.
 			Features: contract.Features{FIFOLease: true, LazySession: true, Retention: retainingMemory},
 			Waiting:  func(_, sessionID string) int { return s.LeaseWaiters(sessionID) },
