@@ -23,11 +23,13 @@ type StoreSide struct {
 	Keys     ports.TenantModelKeyStore
 	Budgets  ports.BudgetStore
 	Usage    ports.UsageMeter
+	// Tenants lists the tenants the store holds data for (Tenants).
+	Tenants ports.TenantLister
 }
 
 func (s StoreSide) complete() bool {
 	return s.Policies != nil && s.History != nil && s.Sessions != nil && s.Turns != nil && s.Locker != nil &&
-		s.Keys != nil && s.Budgets != nil && s.Usage != nil
+		s.Keys != nil && s.Budgets != nil && s.Usage != nil && s.Tenants != nil
 }
 
 // StoreCopy copies tenants' data from one store to another through the
@@ -109,6 +111,25 @@ func (c *StoreCopy) Copy(ctx context.Context, tenantID string) (CopyResult, erro
 		}
 	}
 	return res, nil
+}
+
+// Tenants lists every tenant the source holds an agent, a session, a
+// model key or a budget for, by id: what copying a whole store copies.
+// INVALID_REQUEST and STORE_UNAVAILABLE as the source's listing.
+func (c *StoreCopy) Tenants(ctx context.Context) ([]string, error) {
+	var all []string
+	page := ports.PageRequest{Limit: ports.MaxPageSize}
+	for {
+		p, err := c.from.Tenants.ListTenants(ctx, page)
+		if err != nil {
+			return nil, fmt.Errorf("list the source's tenants: %w", err)
+		}
+		all = append(all, p.Items...)
+		if p.NextCursor == "" {
+			return all, nil
+		}
+		page.Cursor = p.NextCursor
+	}
 }
 
 func (c *StoreCopy) copyAgents(ctx context.Context, tenantID string, res *CopyResult) error {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -24,8 +25,9 @@ import (
 // memorySide is a memory store as the copy's source.
 func memorySide() application.StoreSide {
 	s := memory.New(clock.System{})
+	keys, budgets := memory.NewTenantModelKeys(), memory.NewBudgets()
 	return application.StoreSide{Policies: s, History: s, Sessions: s, Turns: s, Locker: s,
-		Keys: memory.NewTenantModelKeys(), Budgets: memory.NewBudgets(), Usage: memory.NewUsage()}
+		Keys: keys, Budgets: budgets, Usage: memory.NewUsage(), Tenants: memory.NewTenantList(s, keys, budgets)}
 }
 
 // sqliteSide is a new SQLite file as the copy's target.
@@ -37,7 +39,7 @@ func sqliteSide(t *testing.T) application.StoreSide {
 	tenants := sqlite.NewTenants(db)
 	policies := sqlite.NewPolicies(db)
 	return application.StoreSide{Policies: policies, History: policies, Sessions: sqlite.NewSessions(db), Turns: sqlite.NewTurns(db),
-		Locker: sqlite.NewLeases(db), Keys: tenants, Budgets: tenants, Usage: tenants}
+		Locker: sqlite.NewLeases(db), Keys: tenants, Budgets: tenants, Usage: tenants, Tenants: tenants}
 }
 
 // filled writes into a store what a tenant's service leaves there.
@@ -291,4 +293,25 @@ func TestStoreCopyLeavesTheTargetsActiveSession(t *testing.T) {
 	_, err = dst.s.Sessions.GetSession(ctx, dst.tenant, theirs.ID)
 	assert.True(t, domain.IsCode(err, domain.CodeSessionNotFound), "%v", err)
 	assert.Len(t, dst.turnsOf(own.ID), 1)
+}
+
+// Tenants lists every tenant the source holds data for, in order, past a
+// page of the source's listing: what --all-tenants copies.
+func TestStoreCopyListsEveryTenantOfTheSource(t *testing.T) {
+	ctx := t.Context()
+	src := memorySide()
+	var want []string
+	for range ports.MaxPageSize + 1 {
+		tenant := uuid.NewString()
+		require.NoError(t, src.Budgets.SetTenantBudget(ctx, ports.TenantBudget{TenantID: tenant, MonthlyTokens: 1, SetAt: time.Now()}))
+		want = append(want, tenant)
+	}
+	withAgent := filled{t, ctx, src, uuid.NewString()}
+	withAgent.policy("shop", 0, "v1")
+	want = append(want, withAgent.tenant)
+	cp, err := application.NewStoreCopy(src, sqliteSide(t), copyClock)
+	require.NoError(t, err)
+	got, err := cp.Tenants(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, slices.Sorted(slices.Values(want)), got)
 }
