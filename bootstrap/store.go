@@ -95,6 +95,7 @@ var MongoModule = fx.Module("mongo",
 		fx.Annotate(mongo.NewTenantModelKeys, fx.As(new(ports.TenantModelKeyStore))),
 		fx.Annotate(mongo.NewBudgets, fx.As(new(ports.BudgetStore))),
 		fx.Annotate(mongo.NewUsage, fx.As(new(ports.UsageMeter))),
+		fx.Annotate(mongo.NewTenantList, fx.As(new(ports.TenantLister))),
 		func(db *mongo.DB) readiness { return storeReadiness(ports.ReadyFunc(db.Ping)) },
 	),
 )

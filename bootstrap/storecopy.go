@@ -46,10 +46,24 @@ func StoreFrom(spec string) (StoreConfig, error) {
 	return cfg.Store, nil
 }
 
+// CopyTenants names the tenants CopyStore copies: IDs, or with All every
+// tenant the source holds an agent, a session, a model key or a budget
+// for. One of the two, not both.
+type CopyTenants struct {
+	IDs []string
+	All bool
+}
+
 // CopyStore copies the tenants' data from one store to another (focal
 // store copy, application.StoreCopy), tenant by tenant; it stops at the
 // first tenant a store fails for, returning what was done before.
-func CopyStore(ctx context.Context, from, to StoreConfig, tenants []string, log *zap.Logger) ([]application.CopyResult, error) {
+func CopyStore(ctx context.Context, from, to StoreConfig, tenants CopyTenants, log *zap.Logger) ([]application.CopyResult, error) {
+	switch {
+	case tenants.All && len(tenants.IDs) > 0:
+		return nil, errors.New("name tenants or copy them all, not both")
+	case !tenants.All && len(tenants.IDs) == 0:
+		return nil, errors.New("no tenant named")
+	}
 	if err := copyable(from, to); err != nil {
 		return nil, err
 	}
@@ -68,8 +82,14 @@ func CopyStore(ctx context.Context, from, to StoreConfig, tenants []string, log 
 	if err != nil {
 		return nil, err
 	}
+	ids := tenants.IDs
+	if tenants.All {
+		if ids, err = cp.Tenants(ctx); err != nil {
+			return nil, err
+		}
+	}
 	var done []application.CopyResult
-	for _, tenant := range tenants {
+	for _, tenant := range ids {
 		res, err := cp.Copy(ctx, tenant)
 		done = append(done, res)
 		if err != nil {
@@ -121,6 +141,7 @@ type storePorts struct {
 	Keys     ports.TenantModelKeyStore
 	Budgets  ports.BudgetStore
 	Usage    ports.UsageMeter
+	Tenants  ports.TenantLister
 }
 
 // startStore starts the store of cfg alone, fills side with its ports and
@@ -133,7 +154,7 @@ func startStore(ctx context.Context, cfg StoreConfig, log *zap.Logger, side *app
 		storeModule(cfg),
 		fx.Invoke(func(p storePorts) {
 			*side = application.StoreSide{Policies: p.Policies, History: p.History, Sessions: p.Sessions, Turns: p.Turns,
-				Locker: p.Locker, Keys: p.Keys, Budgets: p.Budgets, Usage: p.Usage}
+				Locker: p.Locker, Keys: p.Keys, Budgets: p.Budgets, Usage: p.Usage, Tenants: p.Tenants}
 		}),
 	)
 	if err := app.Err(); err != nil {

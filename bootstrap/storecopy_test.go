@@ -92,7 +92,7 @@ func copySQLiteTo(t *testing.T, target string, env map[string]string) {
 	require.NoError(t, err)
 	toStore, err := StoreFrom(target)
 	require.NoError(t, err)
-	done, err := CopyStore(ctx, fromStore, toStore, []string{tenant}, zap.NewNop())
+	done, err := CopyStore(ctx, fromStore, toStore, CopyTenants{IDs: []string{tenant}}, zap.NewNop())
 	require.NoError(t, err)
 	assert.Equal(t, []application.CopyResult{{TenantID: tenant, Agents: 1, Versions: 1, Sessions: 1, Turns: 1}}, done)
 
@@ -102,7 +102,7 @@ func copySQLiteTo(t *testing.T, target string, env map[string]string) {
 	assert.Equal(t, wantBundle, gotBundle)
 	assert.Equal(t, wantTurns, gotTurns)
 
-	done, err = CopyStore(ctx, fromStore, toStore, []string{tenant}, zap.NewNop())
+	done, err = CopyStore(ctx, fromStore, toStore, CopyTenants{IDs: []string{tenant}}, zap.NewNop())
 	require.NoError(t, err)
 	assert.Equal(t, []application.CopyResult{{TenantID: tenant, Kept: 2}}, done)
 }
@@ -131,4 +131,20 @@ func coreContents(t *testing.T, core *Core, tenant, agentID, sessionID string) (
 	tb, err := json.Marshal(turns.Items)
 	require.NoError(t, err)
 	return string(b), string(tb)
+}
+
+// CopyStore copies the tenants named or all of them: both, or neither, is
+// refused before either store is opened.
+func TestCopyStoreNeedsTenantsNamedOrAll(t *testing.T) {
+	for _, c := range []struct {
+		tenants CopyTenants
+		want    string
+	}{
+		{CopyTenants{IDs: []string{uuid.NewString()}, All: true}, "name tenants or copy them all, not both"},
+		{CopyTenants{}, "no tenant named"},
+	} {
+		_, err := CopyStore(t.Context(), StoreConfig{Kind: "memory"}, StoreConfig{Kind: "memory"}, c.tenants, zap.NewNop())
+		require.Error(t, err)
+		assert.Equal(t, c.want, err.Error())
+	}
 }

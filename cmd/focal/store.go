@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -16,12 +17,13 @@ import (
 func storeCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "store", Short: "Work on the service's store"}
 	var from, to string
-	var tenants []string
+	var tenants bootstrap.CopyTenants
 	copyCmd := &cobra.Command{
 		Use:   "copy",
 		Short: "Copy tenants' agents, sessions, model keys and budgets to another store",
-		Long: "Copies each --tenant's data from one store to another: agents with every version of their current life\n" +
-			"at its number, sessions with their turn records, model keys still sealed (run the target's service with the\n" +
+		Long: "Copies each --tenant's data from one store to another (with --all-tenants, that of every tenant the source\n" +
+			"holds an agent, a session, a model key or a budget for): agents with every version of their current life at\n" +
+			"its number, sessions with their turn records, model keys still sealed (run the target's service with the\n" +
 			"same FOCAL_SECRET_KEY), budgets with this month's usage. Idempotency records and rate-limit counters are\n" +
 			"short-lived and not copied. What the target has is kept and what it lacks is added, so running it again\n" +
 			"copies only what is new, and finishes an interrupted run. A store is sqlite:PATH, a postgres:// or\n" +
@@ -33,8 +35,9 @@ func storeCommand() *cobra.Command {
 	}
 	copyCmd.Flags().StringVar(&from, "from", "", "the store to copy from (required)")
 	copyCmd.Flags().StringVar(&to, "to", "", "the store to copy to (required)")
-	copyCmd.Flags().StringArrayVar(&tenants, "tenant", nil, "a tenant id to copy (required; repeat for more)")
-	for _, f := range []string{"from", "to", "tenant"} {
+	copyCmd.Flags().StringArrayVar(&tenants.IDs, "tenant", nil, "a tenant id to copy (repeat for more; or --all-tenants)")
+	copyCmd.Flags().BoolVar(&tenants.All, "all-tenants", false, "copy every tenant the source holds data for (instead of --tenant)")
+	for _, f := range []string{"from", "to"} {
 		_ = copyCmd.MarkFlagRequired(f)
 	}
 	cmd.AddCommand(copyCmd)
@@ -43,7 +46,13 @@ func storeCommand() *cobra.Command {
 
 // runStoreCopy copies and prints what it did per tenant; an error when
 // anything was not copied.
-func runStoreCopy(ctx context.Context, out io.Writer, from, to string, tenants []string) error {
+func runStoreCopy(ctx context.Context, out io.Writer, from, to string, tenants bootstrap.CopyTenants) error {
+	switch {
+	case tenants.All && len(tenants.IDs) > 0:
+		return errors.New("--tenant and --all-tenants exclude each other: name the tenants to copy, or copy them all")
+	case !tenants.All && len(tenants.IDs) == 0:
+		return errors.New("name the tenants to copy with --tenant ID (repeat for more), or copy every one with --all-tenants")
+	}
 	src, err := bootstrap.StoreFrom(from)
 	if err != nil {
 		return fmt.Errorf("--from: %w", err)

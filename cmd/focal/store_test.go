@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -154,4 +155,64 @@ func TestStoreCopyNamesWhatItLeftAlone(t *testing.T) {
 	require.Error(t, err, out)
 	assert.Equal(t, "1 item not copied", err.Error())
 	assert.Contains(t, out, "  not copied: agent "+agentID+": the target's version 1 is not the source's; not copied\n")
+}
+
+// --all-tenants copies every tenant the source holds data for, without
+// naming one (docs/operations.md, "Moving to another store").
+func TestStoreCopyAllTenants(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	from, to := filepath.Join(dir, "from.db"), filepath.Join(dir, "to.db")
+	demo, err := os.ReadFile(filepath.Join(repo, "examples", "demo-agent.yaml"))
+	require.NoError(t, err)
+	tenants := []string{uuid.NewString(), uuid.NewString()}
+	slices.Sort(tenants)
+
+	src := startSQLiteCore(t, from)
+	agents := map[string]string{}
+	for _, tenant := range tenants {
+		imported, err := src.Admin.ImportBundle(ctx, application.BundleImport{TenantID: tenant, Bundle: demo})
+		require.NoError(t, err)
+		agents[tenant] = imported.Policy.Agent.ID
+	}
+	_, err = src.Chat.Chat(ctx, application.ChatCommand{TenantID: tenants[1], AgentID: agents[tenants[1]], Channel: "web", UserChannelID: "ann", Message: "hello"})
+	require.NoError(t, err)
+	want := map[string]string{}
+	for _, tenant := range tenants {
+		want[tenant] = exportBundle(t, src, tenant, agents[tenant])
+	}
+	require.NoError(t, src.Stop(ctx))
+
+	out, err := runCLI(t, "store", "copy", "--from", "sqlite:"+from, "--to", "sqlite:"+to, "--all-tenants")
+	require.NoError(t, err, out)
+	assert.Equal(t, "tenant "+tenants[0]+": copied 1 agent (1 version), 0 sessions (0 turns), 0 model keys, 0 budgets; 0 already there\n"+
+		"tenant "+tenants[1]+": copied 1 agent (1 version), 1 session (1 turn), 0 model keys, 0 budgets; 0 already there\n", out)
+
+	dst := startSQLiteCore(t, to)
+	for _, tenant := range tenants {
+		assert.Equal(t, want[tenant], exportBundle(t, dst, tenant, agents[tenant]), "tenant %s's agent", tenant)
+	}
+	require.NoError(t, dst.Stop(ctx))
+}
+
+// The tenants to copy are named, or all copied: both, or neither, is
+// refused before either store is opened.
+func TestStoreCopyNeedsTenantsNamedOrAll(t *testing.T) {
+	dir := t.TempDir()
+	from, to := filepath.Join(dir, "from.db"), filepath.Join(dir, "to.db")
+	for _, c := range []struct {
+		flags []string
+		want  string
+	}{
+		{[]string{"--tenant", uuid.NewString(), "--all-tenants"}, "--tenant and --all-tenants exclude each other: name the tenants to copy, or copy them all"},
+		{nil, "name the tenants to copy with --tenant ID (repeat for more), or copy every one with --all-tenants"},
+	} {
+		_, err := runCLI(t, append([]string{"store", "copy", "--from", "sqlite:" + from, "--to", "sqlite:" + to}, c.flags...)...)
+		require.Error(t, err, c.flags)
+		assert.Equal(t, c.want, err.Error(), c.flags)
+	}
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "no store was opened")
 }
