@@ -86,6 +86,9 @@ func (s *Store) commit(lease ports.LeaseToken, turn *domain.Turn, kept *storedTu
 	// while the turn ran stays.
 	next := turn.SessionAfter
 	next.Status, next.ClosedAt = stored.Status, stored.ClosedAt
+	if c := stored.ClosedAt; c != nil && c.After(next.UpdatedAt) {
+		next.UpdatedAt = *c // the close changed the session after the turn did
+	}
 	next.Version = stored.Version + 1
 	next.Freeze()
 	st := e.place(kept)

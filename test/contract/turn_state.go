@@ -26,6 +26,9 @@ func testTurnsReadBackTheSessionTheyLeft(t *testing.T, f *fixture) {
 	require.NoError(t, err)
 	require.NoError(t, f.Turns.CommitTurn(f.ctx, l.Token(), last))
 	f.release(l)
+	if c := last.SessionAfter.ClosedAt; c != nil { // MongoDB's answer is the turn's session as built
+		require.False(t, last.SessionAfter.UpdatedAt.Before(*c), "the close moved updated_at")
+	}
 	committed = append(committed, last)
 
 	page, err := f.Turns.ListTurns(f.ctx, tenant, s.ID, ports.TurnQuery{Page: ports.PageRequest{Limit: ports.MaxPageSize}})
