@@ -125,6 +125,9 @@ func testCommitRefusesWrongNumbers(t *testing.T, f *fixture) {
 	skipped := nextTurn(f.get(tenant, s.ID), "turn 3 too early")
 	skipped.TurnNumber, skipped.SessionAfter.TurnCount = 3, 3
 	requireCode(t, f.Turns.CommitTurn(f.ctx, l.Token(), skipped), domain.CodeSessionBusy, "turn 3 after turn 1")
+	early := l.Token()
+	early.TurnNumber = 3
+	requireCode(t, f.Turns.CommitTurn(f.ctx, early, skipped), domain.CodeSessionBusy, "turn 3 after turn 1, its token numbered 3 too")
 	for _, refused := range []*domain.Turn{taken, second, skipped} {
 		_, err := f.Turns.GetTurn(f.ctx, tenant, refused.ID)
 		requireCode(t, err, domain.CodeTurnNotFound, "a refused commit stores nothing")
