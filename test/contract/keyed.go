@@ -61,6 +61,13 @@ func testOneCompletedTurnPerKeyedRequest(t *testing.T, f *fixture) {
 	theirs.KeyedRequest = request
 	require.NoError(t, f.Turns.CommitTurn(f.ctx, l.Token(), theirs))
 	f.release(l)
+	l = f.lock(other, s.ID, longTTL)
+	defer f.release(l)
+	again := nextTurn(f.get(other, s.ID), "hello")
+	again.KeyedRequest = request
+	var answered *ports.AnsweredError
+	require.True(t, errors.As(f.Turns.CommitTurn(f.ctx, l.Token(), again), &answered), "their second completed turn is refused")
+	require.Equal(t, theirs.ID, answered.TurnID, "the refusal names the tenant's own turn, never another tenant's")
 }
 
 // Of completed turns of one keyed request committed at once in different
