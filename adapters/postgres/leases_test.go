@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"fmt"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,4 +31,39 @@ func TestLockByKeyBuildsTheNewSessionEveryTime(t *testing.T) {
 		require.NoError(t, l.Release(t.Context()))
 	}
 	require.Len(t, ids, 3, "every lock by key made an id")
+}
+
+// A lease whose turn this process committed is released without a
+// statement: the commit freed it. One that committed nothing sends one.
+func TestReleaseAfterACommitSendsNothing(t *testing.T) {
+	var mu sync.Mutex
+	var sent []string
+	db := testDB(t, WithStatementObserver(func(e StatementEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		sent = append(sent, e.Name)
+	}))
+	statements := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(sent)
+	}
+	leases := NewLeases(db)
+	k := domain.ChannelKey{TenantID: "t", AgentID: "a", Channel: "webchat", UserChannelID: "u"}
+	l, err := leases.LockSession(t.Context(), ports.LockRequest{TenantID: "t", Key: k, Opened: time.Now(), Wait: time.Second,
+		TTL: time.Minute, NewID: func() (string, error) { return "s1", nil }})
+	require.NoError(t, err)
+	after := l.Session()
+	after.AdvanceTurn(1, time.Now())
+	require.NoError(t, NewTurns(db).CommitTurn(t.Context(), l.Token(), &domain.Turn{ID: "turn-1", TenantID: "t", AgentID: "a",
+		SessionID: "s1", TurnNumber: 1, Status: domain.TurnCompleted, CreatedAt: time.Now(), SessionAfter: after}))
+	before := len(statements())
+	require.NoError(t, l.Release(t.Context()))
+	require.Equal(t, before, len(statements()), "the release of a committed lease sent %v", statements()[before:])
+
+	l, err = leases.LockSession(t.Context(), lockByID("s1", time.Second))
+	require.NoError(t, err)
+	before = len(statements())
+	require.NoError(t, l.Release(t.Context()))
+	require.Equal(t, []string{"release lease"}, statements()[before:])
 }
