@@ -67,3 +67,48 @@ func TestReleaseAfterACommitSendsNothing(t *testing.T) {
 	require.NoError(t, l.Release(t.Context()))
 	require.Equal(t, []string{"release lease"}, statements()[before:])
 }
+
+// A free lease costs one statement, by id or by channel key, the newest
+// turns' history included.
+func TestAFreeLeaseCostsOneStatement(t *testing.T) {
+	var mu sync.Mutex
+	var sent []string
+	db := testDB(t, WithStatementObserver(func(e StatementEvent) {
+		mu.Lock()
+		defer mu.Unlock()
+		sent = append(sent, e.Name)
+	}))
+	lock := func(req ports.LockRequest) (ports.SessionLease, []string) {
+		mu.Lock()
+		before := len(sent)
+		mu.Unlock()
+		l, err := NewLeases(db).LockSession(t.Context(), req)
+		require.NoError(t, err)
+		mu.Lock()
+		defer mu.Unlock()
+		return l, slices.Clone(sent[before:])
+	}
+	k := domain.ChannelKey{TenantID: "t", AgentID: "a", Channel: "webchat", UserChannelID: "u"}
+	byKey := ports.LockRequest{TenantID: "t", Key: k, Opened: time.Now(), Wait: time.Second, TTL: time.Minute, History: 2,
+		NewID: func() (string, error) { return "s1", nil }}
+	for n := 1; n <= 3; n++ {
+		l, _ := lock(byKey)
+		after := l.Session()
+		after.AdvanceTurn(n, time.Now())
+		require.NoError(t, NewTurns(db).CommitTurn(t.Context(), l.Token(), &domain.Turn{ID: fmt.Sprint("turn-", n), TenantID: "t",
+			AgentID: "a", SessionID: "s1", TurnNumber: n, Status: domain.TurnCompleted, CreatedAt: time.Now(), SessionAfter: after}))
+		require.NoError(t, l.Release(t.Context()))
+	}
+	byID := lockByID("s1", time.Second)
+	byID.History = 2
+	for _, req := range []ports.LockRequest{byKey, byID} {
+		l, statements := lock(req)
+		require.Len(t, statements, 1, "%v", statements)
+		var numbers []int
+		for _, h := range l.History() {
+			numbers = append(numbers, h.TurnNumber)
+		}
+		require.Equal(t, []int{2, 3}, numbers)
+		require.NoError(t, l.Release(t.Context()))
+	}
+}
