@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/url"
 	"testing"
@@ -126,6 +127,43 @@ func TestLostLeaseTakeIsGrantedToItsTaker(t *testing.T) {
 		require.NoError(t, l.Release(t.Context()), tc.name)
 	}
 	require.Equal(t, int64(3), p.Stats().Faulted())
+}
+
+// A commit whose connection was lost, before it reached the server or
+// after, is sent again and succeeds: the turn is stored once and the
+// session moved on once, and the next turn commits after it.
+func TestLostCommitIsStoredOnce(t *testing.T) {
+	ctx := t.Context()
+	for _, fault := range []faultproxy.Fault{faultproxy.DropBeforeSend, faultproxy.DropAfterSend} {
+		t.Run(fault.String(), func(t *testing.T) {
+			db, p, _ := behindProxy(t)
+			id := newSession(t, db)
+			leases, turns := NewLeases(db), NewTurns(db)
+			for n := 1; n <= 3; n++ {
+				l, err := leases.LockSession(ctx, lockByID(id, time.Second))
+				require.NoError(t, err)
+				after := l.Session()
+				after.AdvanceTurn(n, time.Now())
+				if n == 2 {
+					p.FaultNext(fault) // turn 1 prepared the commit: the fault hits its execution
+				}
+				require.NoError(t, turns.CommitTurn(ctx, l.Token(), &domain.Turn{ID: fmt.Sprint("turn-", n), TenantID: "t", AgentID: "a",
+					SessionID: id, TurnNumber: n, Status: domain.TurnCompleted, CreatedAt: time.Now(), SessionAfter: after}), "turn %d", n)
+				require.NoError(t, l.Release(ctx))
+			}
+			require.Equal(t, int64(1), p.Stats().Faulted())
+			page, err := turns.ListTurns(ctx, "t", id, ports.TurnQuery{})
+			require.NoError(t, err)
+			var numbers []int
+			for _, turn := range page.Items {
+				numbers = append(numbers, turn.TurnNumber)
+			}
+			require.Equal(t, []int{1, 2, 3}, numbers)
+			s, err := NewSessions(db).GetSession(ctx, "t", id)
+			require.NoError(t, err)
+			require.Equal(t, 3, s.TurnCount)
+		})
+	}
 }
 
 // leaseFence reads the fence of the session's lease straight from the table.
