@@ -1,14 +1,17 @@
 package postgres
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"focal/adapters/sqlkit"
 	"focal/domain"
 	"focal/ports"
 )
@@ -111,4 +114,68 @@ func TestAFreeLeaseCostsOneStatement(t *testing.T) {
 		require.Equal(t, []int{2, 3}, numbers)
 		require.NoError(t, l.Release(t.Context()))
 	}
+}
+
+// A take that waited on the row lock of a commit in flight (the previous
+// holder's, whose lease had expired) is granted the history with that
+// commit's turn: the history its statement read predates the commit, so it
+// is read again under the lease now held.
+func TestATakeBehindACommitGetsTheCommittedTurn(t *testing.T) {
+	ctx := t.Context()
+	db := testDB(t)
+	leases, turns := NewLeases(db), NewTurns(db)
+	k := domain.ChannelKey{TenantID: "t", AgentID: "a", Channel: "webchat", UserChannelID: "u"}
+	byKey := ports.LockRequest{TenantID: "t", Key: k, Opened: time.Now(), Wait: time.Second, TTL: time.Minute,
+		NewID: func() (string, error) { return "s1", nil }}
+	turnOf := func(l ports.SessionLease, n int) *domain.Turn {
+		after := l.Session()
+		after.AdvanceTurn(n, time.Now())
+		return &domain.Turn{ID: fmt.Sprint("turn-", n), TenantID: "t", AgentID: "a", SessionID: "s1", TurnNumber: n,
+			Status: domain.TurnCompleted, CreatedAt: time.Now(), SessionAfter: after}
+	}
+	l, err := leases.LockSession(ctx, byKey)
+	require.NoError(t, err)
+	require.NoError(t, turns.CommitTurn(ctx, l.Token(), turnOf(l, 1)))
+	require.NoError(t, l.Release(ctx))
+
+	// The holder of turn 2 commits in a transaction kept open, after its
+	// lease expired: the session's row stays locked until it ends.
+	stuck, err := leases.LockSession(ctx, byKey)
+	require.NoError(t, err)
+	_, err = db.Pool().Exec(ctx, `UPDATE sessions SET lease_expires = now() - interval '1 second' WHERE id = 's1'`)
+	require.NoError(t, err)
+	turn2 := turnOf(stuck, 2)
+	row, err := sqlkit.EncodeTurn(turn2)
+	require.NoError(t, err)
+	tx, err := db.Pool().Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	var version int64
+	var status string
+	var closedNS int64
+	require.NoError(t, tx.QueryRow(ctx, sqlCommit, "t", "s1", stuck.Token().Fence, 2, string(row.After), turn2.ID, turn2.CreatedAt,
+		string(row.Record), string(row.History), nil).Scan(&version, &status, &closedNS))
+
+	taken := make(chan ports.SessionLease, 1)
+	go func() {
+		req := lockByID("s1", 10*time.Second)
+		req.History = 1
+		l, err := leases.LockSession(context.WithoutCancel(ctx), req)
+		assert.NoError(t, err)
+		taken <- l
+	}()
+	require.Eventually(t, func() bool { // the take waits for the commit's row lock
+		var waiting bool
+		err := db.Pool().QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '-- lease by id%')`).Scan(&waiting)
+		return err == nil && waiting
+	}, 10*time.Second, 5*time.Millisecond)
+	require.NoError(t, tx.Commit(ctx))
+
+	next := <-taken
+	require.NotNil(t, next)
+	require.Equal(t, 3, next.Token().TurnNumber)
+	require.Len(t, next.History(), 1)
+	require.Equal(t, 2, next.History()[0].TurnNumber, "the newest turn is the one committed while the take waited")
+	require.NoError(t, next.Release(ctx))
 }
