@@ -179,3 +179,30 @@ func TestATakeBehindACommitGetsTheCommittedTurn(t *testing.T) {
 	require.Equal(t, 2, next.History()[0].TurnNumber, "the newest turn is the one committed while the take waited")
 	require.NoError(t, next.Release(ctx))
 }
+
+// A take whose history cannot be read gives the lease it took back: the
+// caller gets the error, and the session is not held for the TTL.
+func TestATakeThatFailsGivesTheLeaseBack(t *testing.T) {
+	ctx := t.Context()
+	db := testDB(t)
+	leases := NewLeases(db)
+	k := domain.ChannelKey{TenantID: "t", AgentID: "a", Channel: "webchat", UserChannelID: "u"}
+	l, err := leases.LockSession(ctx, ports.LockRequest{TenantID: "t", Key: k, Opened: time.Now(), Wait: time.Second, TTL: time.Minute,
+		NewID: func() (string, error) { return "s1", nil }})
+	require.NoError(t, err)
+	after := l.Session()
+	after.AdvanceTurn(1, time.Now())
+	require.NoError(t, NewTurns(db).CommitTurn(ctx, l.Token(), &domain.Turn{ID: "turn-1", TenantID: "t", AgentID: "a", SessionID: "s1",
+		TurnNumber: 1, Status: domain.TurnCompleted, CreatedAt: time.Now(), SessionAfter: after}))
+	require.NoError(t, l.Release(ctx))
+	_, err = db.Pool().Exec(ctx, `UPDATE turns SET history = '{not json' WHERE id = 'turn-1'`)
+	require.NoError(t, err)
+
+	req := lockByID("s1", time.Second)
+	req.History = 1
+	_, err = leases.LockSession(ctx, req)
+	require.Error(t, err, "a history that cannot be read")
+	l, err = leases.LockSession(ctx, lockByID("s1", 0))
+	require.NoError(t, err, "the failed take kept the lease")
+	require.NoError(t, l.Release(ctx))
+}
