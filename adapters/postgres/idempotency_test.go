@@ -62,3 +62,31 @@ func TestIdempotencyExpiryIsExactByTheStoresClock(t *testing.T) {
 	require.True(t, claimed)
 	require.Equal(t, "o4", cur.Owner)
 }
+
+// A claim that expired is gone, lapsed hold or not: a takeover finds
+// nothing to take (it does not bring the record back), and the next claim
+// takes the key.
+func TestAnExpiredClaimIsNotTakenOver(t *testing.T) {
+	ctx := t.Context()
+	fake := clock.NewFake()
+	db, err := Connect(ctx, Config{URL: freshDatabase(t)}, fake, zap.NewNop())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close(context.Background()) })
+	keys := NewIdempotencyKeys(db)
+	claim := func(owner string) ports.IdempotencyRecord {
+		return ports.IdempotencyRecord{TenantID: "t", Key: "k", Fingerprint: "f", Owner: owner, TurnID: "turn-" + owner,
+			ExpiresAt: fake.Now().Add(time.Minute), HeldUntil: fake.Now().Add(time.Second)}
+	}
+	_, claimed, err := keys.ClaimIdempotencyKey(ctx, claim("o1"))
+	require.NoError(t, err)
+	require.True(t, claimed)
+
+	fake.Advance(time.Minute)
+	cur, took, err := keys.TakeOverIdempotencyKey(ctx, claim("o2"), "o1")
+	require.NoError(t, err)
+	require.False(t, took, "an expired claim was taken over: %+v", cur)
+	cur, claimed, err = keys.ClaimIdempotencyKey(ctx, claim("o3"))
+	require.NoError(t, err)
+	require.True(t, claimed)
+	require.Equal(t, "o3", cur.Owner)
+}
