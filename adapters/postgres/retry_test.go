@@ -166,6 +166,22 @@ func TestLostCommitIsStoredOnce(t *testing.T) {
 	}
 }
 
+// A close whose connection was lost, before it reached the server or
+// after, is sent again and succeeds: the session reads back closed.
+func TestLostCloseCloses(t *testing.T) {
+	for _, fault := range []faultproxy.Fault{faultproxy.DropBeforeSend, faultproxy.DropAfterSend} {
+		t.Run(fault.String(), func(t *testing.T) {
+			db, p, _ := behindProxy(t)
+			id := newSession(t, db)
+			p.FaultNext(fault)
+			s, err := NewSessions(db).CloseSession(t.Context(), "t", id, time.Now())
+			require.NoError(t, err)
+			require.Equal(t, domain.SessionClosed, s.Status)
+			require.Equal(t, int64(1), p.Stats().Faulted())
+		})
+	}
+}
+
 // leaseFence reads the fence of the session's lease straight from the table.
 func leaseFence(t *testing.T, direct, sessionID string) int64 {
 	t.Helper()
