@@ -53,8 +53,10 @@ func testOneCompletedTurnPerKeyedRequest(t *testing.T, f *fixture) {
 	require.Equal(t, 3, f.get(tenant, first.ID).TurnCount)
 	require.Equal(t, 1, f.get(tenant, second.ID).TurnCount)
 
-	// Another tenant's request of the same name is another request.
-	other := newID()
+	// Another tenant's request of the same name is another request. Its
+	// name sorts after the first's, as does its turn: a lookup of the
+	// answering turn that ignored the tenant would find the first's.
+	other := tenant + "-other"
 	s := f.newSession(other, agent)
 	l = f.lock(other, s.ID, longTTL)
 	theirs := nextTurn(s, "hello")
