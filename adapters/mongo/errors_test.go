@@ -33,24 +33,27 @@ func TestClassifier(t *testing.T) {
 		return mdb.WriteException{WriteConcernError: &mdb.WriteConcernError{Code: code, Name: name, Message: name}}
 	}
 	transientCases := map[string]error{
-		"NotWritablePrimary 10107":              serverCode(10107, "NotWritablePrimary"),
-		"InterruptedDueToReplStateChange 11602": serverCode(11602, "InterruptedDueToReplStateChange"),
-		"PrimarySteppedDown 189":                serverCode(189, "PrimarySteppedDown"),
-		"ShutdownInProgress 91":                 serverCode(91, "ShutdownInProgress"),
-		"InterruptedAtShutdown 11600":           serverCode(11600, "InterruptedAtShutdown"),
-		"NotPrimaryNoSecondaryOk 13435":         serverCode(13435, "NotPrimaryNoSecondaryOk"),
-		"NotPrimaryOrSecondary 13436":           serverCode(13436, "NotPrimaryOrSecondary"),
-		"HostUnreachable 6":                     serverCode(6, "HostUnreachable"),
-		"HostNotFound 7":                        serverCode(7, "HostNotFound"),
-		"NetworkTimeout 89":                     serverCode(89, "NetworkTimeout"),
-		"SocketException 9001":                  serverCode(9001, "SocketException"),
-		"ExceededTimeLimit 262":                 serverCode(262, "ExceededTimeLimit"),
-		"MaxTimeMSExpired 50":                   serverCode(50, "MaxTimeMSExpired"),
-		"WriteConcernFailed 64":                 writeConcern(64, "WriteConcernFailed"),
-		"UnsatisfiableWriteConcern 100":         writeConcern(100, "UnsatisfiableWriteConcern"),
-		"any write concern error":               writeConcern(79, "UnknownReplWriteConcern"),
+		"NotWritablePrimary 10107":               serverCode(10107, "NotWritablePrimary"),
+		"InterruptedDueToReplStateChange 11602":  serverCode(11602, "InterruptedDueToReplStateChange"),
+		"PrimarySteppedDown 189":                 serverCode(189, "PrimarySteppedDown"),
+		"ShutdownInProgress 91":                  serverCode(91, "ShutdownInProgress"),
+		"InterruptedAtShutdown 11600":            serverCode(11600, "InterruptedAtShutdown"),
+		"NotPrimaryNoSecondaryOk 13435":          serverCode(13435, "NotPrimaryNoSecondaryOk"),
+		"NotPrimaryOrSecondary 13436":            serverCode(13436, "NotPrimaryOrSecondary"),
+		"HostUnreachable 6":                      serverCode(6, "HostUnreachable"),
+		"HostNotFound 7":                         serverCode(7, "HostNotFound"),
+		"NetworkTimeout 89":                      serverCode(89, "NetworkTimeout"),
+		"SocketException 9001":                   serverCode(9001, "SocketException"),
+		"ExceededTimeLimit 262":                  serverCode(262, "ExceededTimeLimit"),
+		"MaxTimeMSExpired 50":                    serverCode(50, "MaxTimeMSExpired"),
+		"ReadConcernMajorityNotAvailableYet 134": serverCode(134, "ReadConcernMajorityNotAvailableYet"),
+		"WriteConcernFailed 64":                  writeConcern(64, "WriteConcernFailed"),
+		"UnsatisfiableWriteConcern 100":          writeConcern(100, "UnsatisfiableWriteConcern"),
+		"any write concern error":                writeConcern(79, "UnknownReplWriteConcern"),
 		"write concern error in a bulk write": mdb.BulkWriteException{
 			WriteConcernError: &mdb.WriteConcernError{Code: 64, Name: "WriteConcernFailed"}},
+		"any write concern error in a bulk write": mdb.BulkWriteException{
+			WriteConcernError: &mdb.WriteConcernError{Code: 79, Name: "UnknownReplWriteConcern"}},
 		"not primary as a write error": mdb.WriteException{WriteErrors: mdb.WriteErrors{{Code: 10107, Message: "not primary"}}},
 		"RetryableWriteError label":    labelled("RetryableWriteError"),
 		"TransientTransactionError":    labelled("TransientTransactionError"),
@@ -75,6 +78,8 @@ func TestClassifier(t *testing.T) {
 			Message: "[msg_find.go:344 handler.handleMaxTimeMSError] [collection.go:94 sqlite.(*collection).Query] interrupted (9)"},
 		"FerretDB too busy to write": mdb.CommandError{Code: 1, Name: "InternalError",
 			Message: "[msg_insert.go:168 handler.(*Handler).MsgInsert] [collection.go:135 sqlite.(*collection).InsertAll.func1] database is locked (5) (SQLITE_BUSY)"},
+		"FerretDB's table locked": mdb.CommandError{Code: 1, Name: "InternalError",
+			Message: "[msg_update.go:90 handler.(*Handler).MsgUpdate] database table is locked (6) (SQLITE_LOCKED)"},
 	}
 	for name, err := range transientCases {
 		assert.True(t, transient(err), "%s is transient", name)
