@@ -247,3 +247,33 @@ func TestMongoOnlyCommands(t *testing.T) {
 	now := time.Unix(0, 1000)
 	require.Equal(t, `{"_id":"k","expires_ns":{"$lte":1000}}`, extJSON(t, replaceableClaim("k", now)))
 }
+
+// A renewal moves the moment until which the holder commits without
+// reading its lease back: to when the renewal was sent plus the TTL, less
+// the clock skew allowance, less the write's own deadline.
+func TestRenewedLeaseHeldAloneUntilExpiryLessSkew(t *testing.T) {
+	rec := &commands{}
+	clk := &offsetClock{}
+	db := configuredDB(t, Config{LeaseClockSkew: 5 * time.Second, OperationTimeout: 2 * time.Second}, clk, rec.option())
+	s := storesOf(db)
+	ctx := t.Context()
+	k, sess := newUserSession(t, s.leases)
+
+	early, err := s.leases.LockSession(ctx, byIDReq(k.TenantID, sess.ID, 0, 20*time.Second))
+	require.NoError(t, err)
+	clk.advance(10 * time.Second)
+	require.NoError(t, early.Renew(ctx))
+	clk.advance(12 * time.Second) // 22s + 2s of write < 10s + 20s - 5s, past the grant's 15s
+	got := rec.during(func() { require.NoError(t, s.turns.CommitTurn(ctx, early.Token(), turnAfter(early.Session(), 1))) })
+	require.Equal(t, []string{"insert"}, got.names, "held alone since the renewal: the insert decides")
+
+	late, err := s.leases.LockSession(ctx, byIDReq(k.TenantID, sess.ID, 0, 20*time.Second))
+	require.NoError(t, err)
+	clk.advance(10 * time.Second)
+	require.NoError(t, late.Renew(ctx))
+	clk.advance(14 * time.Second) // 24s + 2s > 25s: another clock may see the renewed lease expire during the write
+	got = rec.during(func() { require.NoError(t, s.turns.CommitTurn(ctx, late.Token(), turnAfter(late.Session(), 2))) })
+	require.Equal(t, []string{"find", "insert"}, got.names, "near the renewed expiry the lease is read back")
+	require.NoError(t, late.Release(ctx))
+}
+
