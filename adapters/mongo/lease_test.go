@@ -277,3 +277,44 @@ func TestRenewedLeaseHeldAloneUntilExpiryLessSkew(t *testing.T) {
 	require.NoError(t, late.Release(ctx))
 }
 
+// The allowance is split between two clocks: an instance off the server
+// by more than half of it, though less than all of it, takes no lease
+// over either (a holder's clock may be off the other way).
+func TestInstanceOffByMoreThanHalfTheSkewTakesNoLeaseOver(t *testing.T) {
+	base := testDB(t)
+	if base.caps.serverTime {
+		t.Skip("MongoDB judges expiry by its own clock: no instance clock is checked")
+	}
+	cfg := base.cfg // LeaseClockSkew 5s
+	off := storesOf(openDB(t, cfg, &offsetClock{offset: 3 * time.Second}))
+	past := storesOf(openDB(t, cfg, &offsetClock{offset: -time.Minute}))
+	ctx := t.Context()
+	k, sess := newUserSession(t, storesOf(base).leases)
+	_, err := past.leases.LockSession(ctx, byIDReq(k.TenantID, sess.ID, 0, time.Second)) // its holder dies
+	require.NoError(t, err)
+
+	_, err = off.leases.LockSession(ctx, byIDReq(k.TenantID, sess.ID, 300*time.Millisecond, time.Minute))
+	requireCode(t, err, domain.CodeSessionBusy, "an instance 3s off, allowance 5s, takes nothing over")
+}
+
+// An instance's clock is measured again before a takeover when the last
+// measurement is over a minute old: a clock that jumped since start-up
+// takes no lease over.
+func TestClockThatJumpedSinceStartTakesNoLeaseOver(t *testing.T) {
+	base := testDB(t)
+	if base.caps.serverTime {
+		t.Skip("MongoDB judges expiry by its own clock: no instance clock is checked")
+	}
+	jumped := &offsetClock{}
+	j := storesOf(openDB(t, base.cfg, jumped)) // measured right at start
+	right := storesOf(base)
+	ctx := t.Context()
+	k, sess := newUserSession(t, right.leases)
+	held, err := right.leases.LockSession(ctx, byIDReq(k.TenantID, sess.ID, 0, time.Minute))
+	require.NoError(t, err)
+
+	jumped.advance(2 * time.Minute) // the holder's minute is over, by this clock only
+	_, err = j.leases.LockSession(ctx, byIDReq(k.TenantID, sess.ID, 300*time.Millisecond, time.Minute))
+	requireCode(t, err, domain.CodeSessionBusy, "a clock 2 minutes fast takes a live lease over")
+	require.NoError(t, held.Release(ctx))
+}
