@@ -318,3 +318,28 @@ func TestClockThatJumpedSinceStartTakesNoLeaseOver(t *testing.T) {
 	requireCode(t, err, domain.CodeSessionBusy, "a clock 2 minutes fast takes a live lease over")
 	require.NoError(t, held.Release(ctx))
 }
+
+// Where the server cannot judge expiry, a holder renews only a lease its
+// own clock does not yet see expired: a waiter may be taking it over, and
+// a renewal landing then would leave the holder believing it holds a
+// lease another has.
+func TestLeaseExpiredByItsHoldersClockIsNotRenewed(t *testing.T) {
+	clk := &offsetClock{}
+	db := configuredDB(t, Config{}, clk)
+	if db.caps.serverTime {
+		t.Skip("MongoDB stamps a renewal by its own clock")
+	}
+	s := storesOf(db)
+	ctx := t.Context()
+	k, sess := newUserSession(t, s.leases)
+	lease, err := s.leases.LockSession(ctx, byIDReq(k.TenantID, sess.ID, 0, time.Second))
+	require.NoError(t, err)
+	stored, err := db.findLease(ctx, leaseID(k.TenantID, sess.ID, 1))
+	require.NoError(t, err)
+
+	clk.advance(2 * time.Second)
+	requireCode(t, lease.Renew(ctx), domain.CodeSessionBusy, "renewing a lease expired by the holder's clock")
+	after, err := db.findLease(ctx, leaseID(k.TenantID, sess.ID, 1))
+	require.NoError(t, err)
+	require.True(t, after.ExpiresAt.Equal(stored.ExpiresAt), "its expiry is unchanged")
+}
