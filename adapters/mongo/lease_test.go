@@ -1,8 +1,10 @@
 package mongo
 
 import (
+	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -342,4 +344,28 @@ func TestLeaseExpiredByItsHoldersClockIsNotRenewed(t *testing.T) {
 	after, err := db.findLease(ctx, leaseID(k.TenantID, sess.ID, 1))
 	require.NoError(t, err)
 	require.True(t, after.ExpiresAt.Equal(stored.ExpiresAt), "its expiry is unchanged")
+}
+
+// A caller that gives up while its lease write is in flight does not keep
+// the lease it won too late: it is given back, and the next caller gets
+// it at once.
+func TestLeaseWonAfterItsCallerGaveUpIsGivenBack(t *testing.T) {
+	var cancelOnInsert atomic.Pointer[context.CancelFunc]
+	db := testDB(t, WithCommandObserver(func(e CommandEvent) {
+		if e.Name == "insert" || e.Name == "update" {
+			if cancel := cancelOnInsert.Swap(nil); cancel != nil {
+				(*cancel)() // the caller gives up as the lease write lands
+			}
+		}
+	}))
+	k, sess := newUserSession(t, storesOf(sibling(t, db)).leases) // this instance knows nothing of it: the read, then the lease
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	cancelOnInsert.Store(&cancel)
+	_, err := NewLeases(db).LockSession(ctx, byIDReq(k.TenantID, sess.ID, time.Second, time.Minute))
+	requireCode(t, err, domain.CodeStoreUnavailable, "a lock whose caller gave up")
+
+	next, err := NewLeases(db).LockSession(t.Context(), byIDReq(k.TenantID, sess.ID, 0, time.Minute))
+	require.NoError(t, err, "the lease won too late was given back")
+	require.NoError(t, next.Release(t.Context()))
 }
