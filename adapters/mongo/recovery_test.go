@@ -31,3 +31,18 @@ func TestDeleteFinishesAfterADeleteDiedHalfway(t *testing.T) {
 	_, err = s.sessions.GetSession(ctx, k.TenantID, next.Session().ID)
 	require.NoError(t, err, "its successor stays")
 }
+
+// A deleted session's lease stays sealed: a lease write for its next turn,
+// as a lock that read the session before the delete would send, is
+// refused, so no turn can commit into the deleted session.
+func TestDeletedSessionsLeaseStaysSealed(t *testing.T) {
+	db := testDB(t)
+	s := storesOf(db)
+	ctx := t.Context()
+	k, sess := newUserSession(t, s.leases)
+	require.NoError(t, s.sessions.DeleteSession(ctx, k.TenantID, sess.ID))
+
+	g, err := db.tryLease(ctx, leaseWrite{tenantID: k.TenantID, sessionID: sess.ID, turn: 1, ttl: time.Minute})
+	require.NoError(t, err)
+	require.Nil(t, g, "the lease of the deleted session's next turn is granted")
+}
