@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"focal/domain"
 	"focal/ports"
@@ -368,4 +369,29 @@ func TestLeaseWonAfterItsCallerGaveUpIsGivenBack(t *testing.T) {
 	next, err := NewLeases(db).LockSession(t.Context(), byIDReq(k.TenantID, sess.ID, 0, time.Minute))
 	require.NoError(t, err, "the lease won too late was given back")
 	require.NoError(t, next.Release(t.Context()))
+}
+
+// A guess whose lease was purged meanwhile (the TTL index removes a
+// lease some minutes after it expired) is written, but the read decides:
+// the lease granted is of the turn after the session's newest, not the
+// guessed one.
+func TestGuessAtAPurgedLeaseIsNotGranted(t *testing.T) {
+	db := testDB(t)
+	other := storesOf(sibling(t, db))
+	s := storesOf(db)
+	ctx := t.Context()
+	k := domain.ChannelKey{TenantID: uuid.NewString(), AgentID: uuid.NewString(), Channel: "sms", UserChannelID: "u1"}
+	first := lockByKey(t, s.leases, k, 0) // this instance will guess turn 2
+	require.NoError(t, s.turns.CommitTurn(ctx, first.Token(), turnAfter(first.Session(), 1)))
+	second := lockByKey(t, other.leases, k, 0)
+	require.NoError(t, other.turns.CommitTurn(ctx, second.Token(), turnAfter(second.Session(), 2)))
+	_, err := db.leases.DeleteOne(ctx, bson.D{{Key: "_id", Value: leaseID(k.TenantID, first.Session().ID, 2)}}) // purged
+	require.NoError(t, err)
+
+	lease := lockByKey(t, s.leases, k, 0)
+	require.Equal(t, 3, lease.Token().TurnNumber, "the lease of the turn after the newest")
+	require.NoError(t, s.turns.CommitTurn(ctx, lease.Token(), turnAfter(lease.Session(), 3)))
+	got, err := s.sessions.GetSession(ctx, k.TenantID, first.Session().ID)
+	require.NoError(t, err)
+	require.Equal(t, 3, got.TurnCount)
 }
