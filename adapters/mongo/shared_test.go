@@ -2,6 +2,7 @@ package mongo
 
 import (
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -139,4 +140,44 @@ func TestDeleteAgentLeavesOneMarker(t *testing.T) {
 	require.True(t, docs[0].Deleted)
 	require.EqualValues(t, 4, docs[0].Version)
 	require.Empty(t, docs[0].Policy)
+}
+
+// A claim renewed while another instance is taking it over stays its
+// owner's: the takeover's write admits only a lapsed hold, whatever the
+// taker read a moment before (FerretDB: after its takeover marker).
+func TestClaimRenewedDuringATakeoverStaysItsOwners(t *testing.T) {
+	owner := NewIdempotencyKeys(testDB(t))
+	if owner.db.caps.atomicUpdates {
+		t.Skip("one conditional update takes the claim over: nothing comes between a read and the write")
+	}
+	var renew atomic.Pointer[func()]
+	ahead := &offsetClock{offset: time.Minute} // sees the owner's hold lapsed
+	taker := NewIdempotencyKeys(openDB(t, owner.db.cfg, ahead, WithCommandObserver(func(e CommandEvent) {
+		if e.Name == "find" {
+			if fn := renew.Swap(nil); fn != nil {
+				(*fn)() // right after the taker read the claim
+			}
+		}
+	})))
+	ctx := t.Context()
+	tenant, key := uuid.NewString(), "k-"+uuid.NewString()
+	rec := ports.IdempotencyRecord{TenantID: tenant, Key: key, Fingerprint: "f", Owner: "o1",
+		HeldUntil: time.Now().Add(30 * time.Second), ExpiresAt: time.Now().Add(time.Hour)}
+	_, claimed, err := owner.ClaimIdempotencyKey(ctx, rec)
+	require.NoError(t, err)
+	require.True(t, claimed)
+
+	renewed := make(chan error, 1)
+	fn := func() { renewed <- owner.RenewIdempotencyClaim(ctx, tenant, key, "o1", time.Now().Add(30*time.Minute)) }
+	renew.Store(&fn)
+	next := rec
+	next.Owner, next.HeldUntil = "o2", time.Now().Add(2*time.Minute)
+	cur, took, err := taker.TakeOverIdempotencyKey(ctx, next, "o1")
+	require.NoError(t, err)
+	require.NoError(t, receive(t, renewed, 5*time.Second, "the owner's renewal"))
+	require.False(t, took, "a renewed hold is taken over")
+	require.Equal(t, "o1", cur.Owner)
+	got, err := owner.GetIdempotencyKey(ctx, tenant, key)
+	require.NoError(t, err)
+	require.Equal(t, "o1", got.Owner)
 }
