@@ -113,3 +113,18 @@ func TestLostCompletionIsSettled(t *testing.T) {
 	require.False(t, got.Done, "the claim still runs")
 	require.EqualValues(t, 2, p.Stats().Faulted())
 }
+
+// A close whose answer was lost is read back: the session is closed, and
+// the close succeeds.
+func TestLostCloseIsSettled(t *testing.T) {
+	direct := testDB(t)
+	k, sess := newUserSession(t, storesOf(direct).leases)
+	db, p := behindProxy(t, direct)
+	ctx := t.Context()
+
+	p.FaultNext(faultproxy.DropAfterSend) // the close's update
+	closed, err := NewSessions(db).CloseSession(ctx, k.TenantID, sess.ID, time.Now())
+	require.NoError(t, err, "a close whose answer was lost")
+	require.Equal(t, domain.SessionClosed, closed.Status)
+	require.EqualValues(t, 1, p.Stats().Faulted())
+}
