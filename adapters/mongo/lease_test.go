@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"focal/adapters/clock"
 	"focal/domain"
 	"focal/ports"
 )
@@ -394,4 +395,38 @@ func TestGuessAtAPurgedLeaseIsNotGranted(t *testing.T) {
 	got, err := s.sessions.GetSession(ctx, k.TenantID, first.Session().ID)
 	require.NoError(t, err)
 	require.Equal(t, 3, got.TurnCount)
+}
+
+// A turn its old holder commits while a waiter takes its expired lease
+// over (the residual window of a check before a write) moves the waiter
+// on: it is granted the lease of the turn after, with the session as that
+// turn left it, not the number it took over.
+func TestTurnCommittedDuringATakeoverMovesTheWaiterOn(t *testing.T) {
+	base := testDB(t)
+	if base.caps.serverTime {
+		t.Skip("MongoDB takes an expired lease over in one write: nothing comes between")
+	}
+	var commit atomic.Pointer[func()]
+	waiter := storesOf(openDB(t, base.cfg, clock.System{}, WithCommandObserver(func(e CommandEvent) {
+		if e.Name == "insert" && e.Workaround { // the takeover marker, before the expired lease is deleted
+			if fn := commit.Swap(nil); fn != nil {
+				(*fn)()
+			}
+		}
+	})))
+	past := storesOf(openDB(t, base.cfg, &offsetClock{offset: -time.Minute}))
+	ctx := t.Context()
+	k, sess := newUserSession(t, storesOf(base).leases)
+	held, err := past.leases.LockSession(ctx, byIDReq(k.TenantID, sess.ID, 0, time.Second)) // expired for every other clock
+	require.NoError(t, err)
+	committed := make(chan error, 1)
+	fn := func() { committed <- past.turns.CommitTurn(ctx, held.Token(), turnAfter(held.Session(), 1)) }
+	commit.Store(&fn)
+
+	lease, err := waiter.leases.LockSession(ctx, byIDReq(k.TenantID, sess.ID, 5*time.Second, time.Minute))
+	require.NoError(t, err)
+	require.NoError(t, receive(t, committed, 5*time.Second, "the old holder's commit"))
+	require.Equal(t, 2, lease.Token().TurnNumber, "the lease of the turn after the one committed meanwhile")
+	require.Equal(t, 1, lease.Session().TurnCount, "the session as that turn left it")
+	require.NoError(t, lease.Release(ctx))
 }
