@@ -1,6 +1,8 @@
 package mongo
 
 import (
+	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,4 +47,29 @@ func TestDeletedSessionsLeaseStaysSealed(t *testing.T) {
 	g, err := db.tryLease(ctx, leaseWrite{tenantID: k.TenantID, sessionID: sess.ID, turn: 1, ttl: time.Minute})
 	require.NoError(t, err)
 	require.Nil(t, g, "the lease of the deleted session's next turn is granted")
+}
+
+// A delete that dies part-way (here as it seals the lease) has closed the
+// session first: the user's channel key is free, and their next message
+// starts a new session instead of meeting the half-deleted one.
+func TestDeleteThatDiesPartWayFreesTheKey(t *testing.T) {
+	var stop atomic.Pointer[context.CancelFunc]
+	db := testDB(t, WithCommandObserver(func(e CommandEvent) {
+		if e.Name == "insert" { // the seal: the delete's caller gives up as it lands
+			if cancel := stop.Swap(nil); cancel != nil {
+				(*cancel)()
+			}
+		}
+	}))
+	s := storesOf(db)
+	k, sess := newUserSession(t, s.leases)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	stop.Store(&cancel)
+	require.Error(t, s.sessions.DeleteSession(ctx, k.TenantID, sess.ID), "the delete dies part-way")
+
+	next := lockByKey(t, s.leases, k, 0)
+	require.True(t, next.Created(), "the user's next message starts a new session")
+	require.NotEqual(t, sess.ID, next.Session().ID)
+	require.NoError(t, next.Release(t.Context()))
 }
