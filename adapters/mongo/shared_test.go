@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"focal/domain"
 	"focal/ports"
@@ -180,4 +181,40 @@ func TestClaimRenewedDuringATakeoverStaysItsOwners(t *testing.T) {
 	got, err := owner.GetIdempotencyKey(ctx, tenant, key)
 	require.NoError(t, err)
 	require.Equal(t, "o1", got.Owner)
+}
+
+// A deleted agent's history goes with it: no archived version stays.
+func TestDeleteAgentDropsItsHistory(t *testing.T) {
+	p := NewPolicies(testDB(t))
+	ctx := t.Context()
+	tenant, agent := uuid.NewString(), uuid.NewString()
+	for v := int64(1); v <= 3; v++ {
+		require.NoError(t, p.SavePolicy(ctx, tenant, &domain.Policy{Agent: domain.Agent{ID: agent, Name: "a", Version: v}}))
+	}
+	n, err := p.db.policyVersions.CountDocuments(ctx, agentFilter(tenant, agent))
+	require.NoError(t, err)
+	require.EqualValues(t, 2, n, "the older versions are archived")
+	require.NoError(t, p.DeleteAgent(ctx, tenant, agent))
+	n, err = p.db.policyVersions.CountDocuments(ctx, agentFilter(tenant, agent))
+	require.NoError(t, err)
+	require.Zero(t, n, "the deleted agent's history is gone")
+}
+
+// An older version a failed prune left in place is not listed: each agent
+// once, at its newest version.
+func TestListAgentsSkipsVersionsLeftByAFailedPrune(t *testing.T) {
+	p := NewPolicies(testDB(t))
+	ctx := t.Context()
+	tenant, agent := uuid.NewString(), uuid.NewString()
+	require.NoError(t, p.SavePolicy(ctx, tenant, &domain.Policy{Agent: domain.Agent{ID: agent, Name: "new", Version: 1}}))
+	require.NoError(t, p.SavePolicy(ctx, tenant, &domain.Policy{Agent: domain.Agent{ID: agent, Name: "new", Version: 2}}))
+	_, err := p.db.policies.InsertOne(ctx, policyDoc{ID: bson.NewObjectID(), TenantID: tenant, AgentID: agent, Version: 1,
+		Agent: `{"id":"` + agent + `","name":"old","version":1}`, Policy: "{}", SavedAt: time.Now()}) // the prune did not run
+	require.NoError(t, err)
+
+	page, err := p.ListAgents(ctx, tenant, ports.PageRequest{})
+	require.NoError(t, err)
+	require.Len(t, page.Items, 1, "the agent once")
+	require.EqualValues(t, 2, page.Items[0].Version)
+	require.Equal(t, "new", page.Items[0].Name)
 }
