@@ -95,6 +95,7 @@ func TestToolsCannotReachPrivateAddresses(t *testing.T) {
 		tg.url("/latest/meta-data/iam"),
 		"http://localhost:" + port + "/admin", // a name that resolves to loopback
 		"http://[::1]:" + port + "/",
+		"http://[::ffff:127.0.0.1]:" + port + "/", // loopback, IPv4-mapped
 		"http://0.0.0.0:" + port + "/",
 		"http://169.254.169.254/latest/meta-data/",
 		"http://10.1.2.3:8080/",
@@ -192,6 +193,12 @@ func TestPublicAddress(t *testing.T) {
 		"::ffff:127.0.0.1": false, "::ffff:8.8.8.8": true, "64:ff9b::a00:1": false, "64:ff9b::808:808": true,
 		"2002:a00:1::": false, "2001:db8::1": false,
 		"::127.0.0.1": false, "::10.0.0.1": false, "::169.254.169.254": false, "::8.8.8.8": false,
+		// Every special-purpose range, by an address inside it.
+		"0.1.2.3": false, "192.0.0.8": false, "198.51.100.7": false, "203.0.113.9": false, "240.0.0.1": false,
+		"64:ff9b:1::a00:1": false, "100::1": false, "2001::1": false, "2001:0:4136:e378:8000:63bf:3fff:fdd2": false,
+		"fec0::1": false, "::ffff:0:a00:1": false, "5f00::1": false, "3fff::1": false,
+		// An IPv4-mapped or 6to4 address is judged by the IPv4 address it embeds.
+		"::ffff:100.64.0.1": false, "::ffff:192.0.2.1": false, "2002:c0a8:101::": false, "2002:808:808::": true,
 	} {
 		assert.Equal(t, public, publicAddress(netip.MustParseAddr(addr)), addr)
 	}
