@@ -171,6 +171,8 @@ func TestToolOutputsAreBounded(t *testing.T) {
 		{`{"variables":{` + strings.Join(many, ",") + `}}`, "its answer has more than 3 variables"},
 		{`{"variables":{"note":"` + strings.Repeat("x", 200) + `"}}`, `its variable "note" exceeds 100 bytes`},
 		{`{"vars":{}}`, `its answer is not {"variables": {...}}`},
+		{`{"variables":{"` + strings.Repeat("k", 101) + `":1}}`, `its variable "` + strings.Repeat("k", 64) + `" exceeds 100 bytes`},
+		{atTheLimits + " ", "its answer exceeds 2048 bytes"},
 	} {
 		answer = tt.answer
 		_, err := hook.InvokeTool(context.Background(), domain.Tool{ID: "crm", URL: ts.URL}, ports.ToolInput{})
@@ -181,6 +183,78 @@ func TestToolOutputsAreBounded(t *testing.T) {
 	out, err := hook.InvokeTool(context.Background(), domain.Tool{ID: "crm", URL: ts.URL}, ports.ToolInput{})
 	require.NoError(t, err)
 	assert.Equal(t, map[string]any{"a": 1.0, "b": "two", "c": []any{3.0}}, out)
+
+	answer = atTheLimits // each limit is inclusive
+	out, err = hook.InvokeTool(context.Background(), domain.Tool{ID: "crm", URL: ts.URL}, ports.ToolInput{})
+	require.NoError(t, err)
+	assert.Len(t, out, 3)
+}
+
+// atTheLimits is an answer of exactly 2048 bytes with 3 variables, one of
+// them 100 bytes of JSON.
+var atTheLimits = func() string {
+	s := `{"variables":{"a":1,"b":"` + strings.Repeat("x", 98) + `","c":[3]}}`
+	return s + strings.Repeat(" ", 2048-len(s))
+}()
+
+// endless is a tool answering status with a body that never ends.
+func endless(t *testing.T, status int) *httptest.Server {
+	t.Helper()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(status)
+		chunk := []byte(`{"variables":{"x":"` + strings.Repeat("x", 1000))
+		for r.Context().Err() == nil {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+// A tool streaming an answer without end is cut off at the output limit,
+// its error page too: the call fails at once, not at the tool's timeout.
+func TestEndlessAnswersAreCutAtTheLimit(t *testing.T) {
+	hook := newHook(t, testConfig())
+	for status, msg := range map[int]string{200: "its answer exceeds 65536 bytes", 500: "it answered HTTP 500"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := hook.InvokeTool(ctx, domain.Tool{ID: "crm", URL: endless(t, status).URL}, ports.ToolInput{})
+		var de *domain.Error
+		require.ErrorAs(t, err, &de)
+		assert.Equal(t, "tool crm failed: "+msg, de.Message)
+		assert.NoError(t, ctx.Err(), "given up at the limit, not at the deadline")
+		cancel()
+	}
+}
+
+// A tool that sends its headers and then stalls times out like one that
+// never answers: TIMEOUT, not an unreadable answer.
+func TestStalledAnswerIsATimeout(t *testing.T) {
+	stalled := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, `{"variables":`)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	t.Cleanup(stalled.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, err := newHook(t, testConfig()).InvokeTool(ctx, domain.Tool{ID: "slow", URL: stalled.URL}, ports.ToolInput{})
+	var de *domain.Error
+	require.ErrorAs(t, err, &de)
+	assert.Equal(t, domain.CodeTimeout, de.Code)
+	assert.Equal(t, "tool slow failed: timed out", de.Message)
+}
+
+// The operator's allow-list matches host names whatever their case.
+func TestAllowedHostsIgnoreCase(t *testing.T) {
+	tool := newRecordingTool(t, 0)
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(tool.URL, "http://"))
+	cfg := strictConfig()
+	cfg.AllowedHosts = []string{"LocalHost:" + port}
+	_, err := newHook(t, cfg).InvokeTool(context.Background(), domain.Tool{ID: "crm", URL: "http://LOCALHOST:" + port + "/"}, ports.ToolInput{})
+	require.NoError(t, err)
+	assert.Len(t, tool.requests(), 1)
 }
 
 func TestPublicAddress(t *testing.T) {
@@ -214,6 +288,7 @@ func TestToolBodyHasTheDocumentedFields(t *testing.T) {
 	got := tool.requests()
 	require.Len(t, got, 1)
 	assert.Equal(t, http.MethodPost, got[0].method)
+	assert.Equal(t, "application/json", got[0].header.Get("Content-Type"))
 	var body map[string]any
 	require.NoError(t, json.Unmarshal(got[0].body, &body))
 	assert.Equal(t, map[string]any{
