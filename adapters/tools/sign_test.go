@@ -165,7 +165,10 @@ func TestSecretsFromTheEnvironmentAreTheirTenantsOnly(t *testing.T) {
 	require.Len(t, got, 1)
 	assert.NoError(t, verifySignature(got[0].header.Get(HeaderSignature), got[0].body, []byte("env-secret-0123456789"), signedAt))
 
-	for _, tt := range []struct{ env, tenant string }{{"ORDERS", "tenant-b"}, {"UNSCOPED", "tenant-a"}, {"MISSING", "tenant-a"}} {
+	t.Setenv(SecretEnvPrefix+"EMPTY", "tenant-a:")
+	t.Setenv(SecretEnvPrefix+"NOBODYS", ":env-secret-0123456789")
+	for _, tt := range []struct{ env, tenant string }{{"ORDERS", "tenant-b"}, {"UNSCOPED", "tenant-a"}, {"MISSING", "tenant-a"},
+		{"EMPTY", "tenant-a"}, {"NOBODYS", ""}} {
 		_, err := hook.InvokeTool(context.Background(), domain.Tool{ID: "lookup", URL: tool.URL, SecretEnv: tt.env}, turnInput(tt.tenant))
 		var de *domain.Error
 		require.ErrorAs(t, err, &de, tt.env)
