@@ -93,6 +93,38 @@ func TestConfigDefaults(t *testing.T) {
 	assert.ErrorContains(t, bad.Validate(), "host or host:port")
 }
 
+func TestConfigValidate(t *testing.T) {
+	require.NoError(t, testConfig().Validate())
+	edges := testConfig()
+	edges.MaxRetries, edges.RetryMax, edges.BreakerFailures = 5, edges.RetryBase, 1
+	edges.MaxOutputBytes, edges.MaxOutputKeys, edges.MaxValueBytes = 1024, 1, 16
+	require.NoError(t, edges.Validate(), "every bound is inclusive")
+	edges.MaxOutputBytes, edges.MaxValueBytes = 16<<20, 16<<20
+	require.NoError(t, edges.Validate())
+	const outputs = "FOCAL_TOOLS_MAX_OUTPUT_KEYS must be at least 1 and FOCAL_TOOLS_MAX_VALUE_BYTES 16.."
+	for _, tt := range []struct {
+		breaks func(*Config)
+		msg    string
+	}{
+		{func(c *Config) { c.MaxRetries = 6 }, "FOCAL_TOOLS_MAX_RETRIES must be 0..5"},
+		{func(c *Config) { c.RetryMax = c.RetryBase - 1 }, "FOCAL_TOOLS_RETRY_MAX at least as long"},
+		{func(c *Config) { c.BreakerFailures = 0 }, "FOCAL_TOOLS_BREAKER_FAILURES must be at least 1"},
+		{func(c *Config) { c.BreakerOpen = 0 }, "FOCAL_TOOLS_BREAKER_OPEN must be positive"},
+		{func(c *Config) { c.MaxBreakers = 0 }, "FOCAL_TOOLS_MAX_BREAKERS must be at least 1"},
+		{func(c *Config) { c.MaxOutputBytes, c.MaxValueBytes = 1023, 16 }, "FOCAL_TOOLS_MAX_OUTPUT_BYTES must be 1 KiB..16 MiB"},
+		{func(c *Config) { c.MaxOutputBytes = 16<<20 + 1 }, "FOCAL_TOOLS_MAX_OUTPUT_BYTES must be 1 KiB..16 MiB"},
+		{func(c *Config) { c.MaxOutputKeys = 0 }, outputs},
+		{func(c *Config) { c.MaxValueBytes = 15 }, outputs},
+		{func(c *Config) { c.MaxValueBytes = c.MaxOutputBytes + 1 }, outputs},
+	} {
+		c := testConfig()
+		tt.breaks(&c)
+		err := c.Validate()
+		require.ErrorContains(t, err, tt.msg)
+		assert.NotContains(t, err.Error(), "\n", "only %q is refused", tt.msg)
+	}
+}
+
 func TestResilientRetries503(t *testing.T) {
 	s := &scripted{script: []int{503}}
 	tool := serve(t, s)
@@ -155,6 +187,66 @@ func TestResilientHonoursRetryAfter(t *testing.T) {
 	assert.NoError(t, ctx2.Err(), "given up at once, not at the deadline")
 	assert.Equal(t, 1, s2.count())
 	assert.Len(t, heard.all(), 1, "no second wait was asked for")
+}
+
+// The breaker opens after FOCAL_TOOLS_BREAKER_FAILURES failed calls in a
+// row and lets a call through again after FOCAL_TOOLS_BREAKER_OPEN.
+func TestResilientBreakerFollowsTheConfig(t *testing.T) {
+	s := &scripted{script: []int{503, 503, 503}}
+	tool := serve(t, s)
+	cfg := testConfig()
+	cfg.MaxRetries, cfg.BreakerFailures, cfg.BreakerOpen = 0, 3, time.Minute
+	clock := clockwork.NewFakeClock()
+	r := NewResilient(newHook(t, cfg), cfg, nil, clock)
+	for range 2 {
+		_, err := r.InvokeTool(context.Background(), tool, inputOf("tenant-a"))
+		require.ErrorContains(t, err, "it answered HTTP 503")
+	}
+	assert.Equal(t, "closed", r.BreakerState("tenant-a", "agent-1", tool.ID))
+	_, err := r.InvokeTool(context.Background(), tool, inputOf("tenant-a"))
+	require.Error(t, err)
+	assert.Equal(t, "open", r.BreakerState("tenant-a", "agent-1", tool.ID))
+
+	_, err = r.InvokeTool(context.Background(), tool, inputOf("tenant-a"))
+	var de *domain.Error
+	require.ErrorAs(t, err, &de)
+	assert.Equal(t, time.Minute, de.RetryAfter)
+	clock.Advance(time.Minute - time.Nanosecond)
+	_, err = r.InvokeTool(context.Background(), tool, inputOf("tenant-a"))
+	require.ErrorContains(t, err, "switched off")
+	assert.Equal(t, 3, s.count())
+	clock.Advance(time.Nanosecond)
+	_, err = r.InvokeTool(context.Background(), tool, inputOf("tenant-a"))
+	require.NoError(t, err)
+	assert.Equal(t, "closed", r.BreakerState("tenant-a", "agent-1", tool.ID))
+}
+
+// Retries wait FOCAL_TOOLS_RETRY_BASE at first (±50%), doubling up to
+// FOCAL_TOOLS_RETRY_MAX.
+func TestResilientBackoffFollowsTheConfig(t *testing.T) {
+	s := &scripted{script: []int{503, 503, 503, 503, 503, 503}}
+	tool := serve(t, s)
+	cfg := testConfig()
+	cfg.MaxRetries, cfg.RetryBase, cfg.RetryMax, cfg.BreakerFailures = 5, 10*time.Millisecond, 40*time.Millisecond, 10
+	clock, heard := clockwork.NewFakeClock(), &retries{}
+	r := NewResilient(newHook(t, cfg), cfg, heard, clock)
+	result := make(chan error, 1)
+	go func() {
+		_, err := r.InvokeTool(context.Background(), tool, ports.ToolInput{})
+		result <- err
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for range 5 {
+		require.NoError(t, clock.BlockUntilContext(ctx, 1))
+		clock.Advance(time.Second)
+	}
+	require.ErrorContains(t, <-result, "it answered HTTP 503")
+	assert.Equal(t, 6, s.count())
+	waits := heard.all()
+	require.Len(t, waits, 5)
+	assert.True(t, waits[0] >= 5*time.Millisecond && waits[0] <= 15*time.Millisecond, "first wait %v", waits[0])
+	assert.True(t, waits[4] >= 20*time.Millisecond && waits[4] <= 60*time.Millisecond, "capped wait %v", waits[4])
 }
 
 func TestResilientDoesNotRetryClientErrors(t *testing.T) {
@@ -233,4 +325,13 @@ func TestResilientKeepsTheToolTimeout(t *testing.T) {
 	defer cancel()
 	_, err := r.InvokeTool(ctx, domain.Tool{ID: "slow", URL: silent.URL}, ports.ToolInput{})
 	assert.Equal(t, domain.CodeTimeout, domain.ErrorCodeOf(err))
+
+	// A call whose time is up before it starts never reaches the tool, and
+	// says so in the tool's words.
+	s := &scripted{}
+	_, err = r.InvokeTool(ctx, serve(t, s), ports.ToolInput{})
+	var de *domain.Error
+	require.ErrorAs(t, err, &de)
+	assert.Equal(t, "tool balance failed: timed out", de.Message)
+	assert.Zero(t, s.count())
 }
