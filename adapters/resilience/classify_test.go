@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -43,6 +44,15 @@ func TestClassify(t *testing.T) {
 		{"malformed", fmt.Errorf("decode: %w", syntax), Class{Retryable: true, Counts: Failure}},
 		{"dns not found", &net.DNSError{Err: "no such host", IsNotFound: true}, Class{Counts: Failure}},
 		{"dns timeout", &net.DNSError{Err: "timeout", IsTimeout: true}, Class{Retryable: true, Counts: Failure}},
+		{"dns temporary", &net.DNSError{Err: "server misbehaving", IsTemporary: true}, Class{Retryable: true, Counts: Failure}},
+		{"aborted", fmt.Errorf("write: %w", syscall.ECONNABORTED), Class{Retryable: true, Counts: Failure}},
+		{"broken pipe", fmt.Errorf("write: %w", syscall.EPIPE), Class{Retryable: true, Counts: Failure}},
+		{"closed before answering", &url.Error{Op: "Post", Err: io.EOF}, Class{Retryable: true, Counts: Failure}},
+		{"dial timeout", &net.OpError{Op: "dial", Err: os.ErrDeadlineExceeded}, Class{Retryable: true, Counts: Failure}},
+		{"address refused", &net.OpError{Op: "dial", Err: errors.New("address not allowed for tools")}, Class{Counts: Failure}},
+		{"reset in the text", errors.New("http2: connection reset by peer"), Class{Retryable: true, Counts: Failure}},
+		{"refused in the text", errors.New("proxy: connection refused"), Class{Retryable: true, Counts: Failure}},
+		{"idle close", errors.New("http: server closed idle connection"), Class{Retryable: true, Counts: Failure}},
 		{"first token", errors.Join(ErrFirstTokenTimeout, context.Canceled), Class{Retryable: true, Counts: Failure}},
 		{"attempt timeout", errors.Join(ErrAttemptTimeout, context.DeadlineExceeded), Class{Retryable: true, Counts: Failure}},
 		{"cancelled", fmt.Errorf("x: %w", context.Canceled), Class{Cancelled: true, Counts: Ignored}},
@@ -70,6 +80,8 @@ func TestParseRetryAfter(t *testing.T) {
 		{"negative", http.Header{"Retry-After": {"-1"}}, 0},
 		{"garbage", http.Header{"Retry-After": {"soon"}}, 0},
 		{"bad ms falls back", http.Header{"Retry-After-Ms": {"x"}, "Retry-After": {"1"}}, time.Second},
+		{"zero ms falls back", http.Header{"Retry-After-Ms": {"0"}, "Retry-After": {"2"}}, 2 * time.Second},
+		{"past date", http.Header{"Retry-After": {"Wed, 21 Oct 2015 07:28:00 GMT"}}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			assert.Equal(t, tc.want, ParseRetryAfter(tc.h))
