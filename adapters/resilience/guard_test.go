@@ -276,7 +276,9 @@ func TestBreakerOpensThenHalfOpensAndCloses(t *testing.T) {
 	assert.Equal(t, 40*time.Millisecond, de.RetryAfter, "the hint counts down")
 	clock.Advance(40*time.Millisecond - time.Nanosecond)
 	assert.Equal(t, "open", g.BreakerState("dep"), "open to the end of the interval")
-	assert.Error(t, g.Run(context.Background(), "dep", failing))
+	err = g.Run(context.Background(), "dep", failing)
+	require.ErrorAs(t, err, &de)
+	assert.Equal(t, time.Millisecond, de.RetryAfter, "a hint of at least 1ms, never none")
 	assert.Equal(t, int32(3), calls.Load())
 	clock.Advance(time.Nanosecond)
 	require.NoError(t, g.Run(context.Background(), "dep", func(context.Context) error { calls.Add(1); return nil }))
@@ -348,15 +350,81 @@ func TestClientErrorsAndCancellationsDoNotTrip(t *testing.T) {
 }
 
 func TestCallerCancellationIsNotRetried(t *testing.T) {
-	g, _ := testGuard(Config{MaxRetries: 3})
+	g, _ := testGuard(Config{MaxRetries: 3, BreakerFailures: 1})
 	ctx, cancel := context.WithCancel(context.Background())
 	calls := 0
 	err := g.Run(ctx, "dep", func(context.Context) error { calls++; cancel(); return httpErr(503, 0) })
 	require.Error(t, err)
 	assert.Equal(t, 1, calls)
+	assert.Equal(t, "closed", g.BreakerState("dep"), "the caller left: its 503 is not counted")
 
 	err = g.Run(ctx, "dep", func(context.Context) error { t.Fatal("called with a dead context"); return nil })
 	assert.ErrorIs(t, err, context.Canceled)
+}
+
+// A caller that leaves while the Guard waits to retry ends the run: the
+// dependency is not called again for nobody.
+func TestCallerLeavingDuringABackoffEndsTheRun(t *testing.T) {
+	clock := clockwork.NewFakeClock()
+	g, _ := testGuardOn(Config{MaxRetries: 3}, clock)
+	ctx, cancel := context.WithCancel(context.Background())
+	var calls atomic.Int32
+	result := make(chan error, 1)
+	go func() {
+		result <- g.Run(ctx, "dep", func(context.Context) error { calls.Add(1); return httpErr(503, 0) })
+	}()
+	timerSet(t, clock, 1)
+	cancel()
+	require.Error(t, <-result)
+	assert.EqualValues(t, 1, calls.Load())
+}
+
+// A dependency still working at the caller's deadline is at fault: its
+// breaker counts the call.
+func TestCallerDeadlineCountsAgainstTheBreaker(t *testing.T) {
+	g, _ := testGuard(Config{BreakerFailures: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	require.Error(t, g.Run(ctx, "dep", func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }))
+	assert.Equal(t, "open", g.BreakerState("dep"))
+}
+
+// While a half-open breaker's one probe is in flight, other calls are
+// refused with a hint of a second and never reach the dependency.
+func TestHalfOpenLetsOneProbeThrough(t *testing.T) {
+	clock := clockwork.NewFakeClock()
+	g, _ := testGuardOn(Config{BreakerFailures: 1, BreakerOpen: 30 * time.Millisecond}, clock)
+	require.Error(t, g.Run(context.Background(), "dep", func(context.Context) error { return httpErr(500, 0) }))
+	clock.Advance(30 * time.Millisecond)
+	inside, release := make(chan struct{}), make(chan struct{})
+	probe := make(chan error, 1)
+	go func() {
+		probe <- g.Run(context.Background(), "dep", func(context.Context) error { close(inside); <-release; return nil })
+	}()
+	<-inside
+	err := g.Run(context.Background(), "dep", func(context.Context) error { t.Error("a second probe went through"); return nil })
+	var de *domain.Error
+	require.ErrorAs(t, err, &de)
+	assert.Equal(t, time.Second, de.RetryAfter)
+	close(release)
+	require.NoError(t, <-probe)
+	assert.Equal(t, "closed", g.BreakerState("dep"))
+}
+
+// A zero Config opens a breaker after 5 failures in a row, for 30s.
+func TestBreakerDefaults(t *testing.T) {
+	clock := clockwork.NewFakeClock()
+	g := NewGuard(Config{}, nil, clock)
+	failing := func(context.Context) error { return httpErr(500, 0) }
+	for range 4 {
+		require.Error(t, g.Run(context.Background(), "dep", failing))
+	}
+	assert.Equal(t, "closed", g.BreakerState("dep"))
+	require.Error(t, g.Run(context.Background(), "dep", failing))
+	err := g.Run(context.Background(), "dep", failing)
+	var de *domain.Error
+	require.ErrorAs(t, err, &de)
+	assert.Equal(t, 30*time.Second, de.RetryAfter)
 }
 
 func TestGuardIsSafeForConcurrentUse(t *testing.T) {
