@@ -249,6 +249,21 @@ func TestResilientBackoffFollowsTheConfig(t *testing.T) {
 	assert.True(t, waits[4] >= 20*time.Millisecond && waits[4] <= 60*time.Millisecond, "capped wait %v", waits[4])
 }
 
+// FOCAL_TOOLS_MAX_BREAKERS bounds the breakers kept: past it the least
+// recently used one is forgotten, which closes it.
+func TestResilientKeepsAtMostMaxBreakers(t *testing.T) {
+	tool := serve(t, &scripted{script: []int{503}})
+	cfg := testConfig()
+	cfg.MaxRetries, cfg.BreakerFailures, cfg.MaxBreakers = 0, 1, 1
+	r := NewResilient(newHook(t, cfg), cfg, nil, clockwork.NewFakeClock())
+	_, err := r.InvokeTool(context.Background(), tool, inputOf("tenant-b"))
+	require.Error(t, err)
+	assert.Equal(t, "open", r.BreakerState("tenant-b", "agent-1", tool.ID))
+	_, err = r.InvokeTool(context.Background(), tool, inputOf("tenant-a"))
+	require.NoError(t, err)
+	assert.Equal(t, "closed", r.BreakerState("tenant-b", "agent-1", tool.ID), "tenant B's breaker made room for A's")
+}
+
 func TestResilientDoesNotRetryClientErrors(t *testing.T) {
 	s := &scripted{script: []int{400, 400, 400, 400}}
 	tool := serve(t, s)
