@@ -53,11 +53,13 @@ func NewWebhook(cfg Config) (*Webhook, error) {
 	client := &http.Client{
 		Transport: &http.Transport{
 			// No Proxy: a proxy would make the connection the dialer checks.
-			DialContext:           dialer.DialContext,
-			MaxIdleConnsPerHost:   32,
-			IdleConnTimeout:       90 * time.Second,
-			TLSHandshakeTimeout:   10 * time.Second,
-			ResponseHeaderTimeout: 30 * time.Second,
+			DialContext:         dialer.DialContext,
+			MaxIdleConnsPerHost: 32,
+			IdleConnTimeout:     90 * time.Second,
+			TLSHandshakeTimeout: 10 * time.Second,
+			// No ResponseHeaderTimeout: the call's context carries the
+			// tool's own timeout_ms (up to 120 s), which a shorter one here
+			// would cut and report as unreachable rather than timed out.
 		},
 		// A redirect could point anywhere, the dialer's checks aside; the
 		// answer to the first request is the tool's answer.

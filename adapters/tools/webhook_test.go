@@ -302,3 +302,16 @@ func TestToolBodyHasTheDocumentedFields(t *testing.T) {
 		"tool_id":    "lookup",
 	}, body)
 }
+
+// A tool may take as long as its timeout_ms allows, up to the 120 s a
+// bundle accepts: the transport sets no wait for the answer's headers of
+// its own, which would cut such a tool at that wait and report it
+// unreachable rather than timed out.
+func TestTheToolsTimeoutAloneBoundsItsAnswer(t *testing.T) {
+	hook := newHook(t, testConfig())
+	transport, ok := hook.client.Transport.(*http.Transport)
+	require.True(t, ok)
+	assert.Zero(t, transport.ResponseHeaderTimeout, "a wait for headers shorter than a tool's timeout_ms")
+	require.Nil(t, (&domain.Policy{Agent: domain.Agent{ID: "a", Name: "a", Enabled: true},
+		Tools: []domain.Tool{{ID: "slow", URL: "https://tools.example.com/slow", TimeoutMS: 120000}}}).Validate(), "a tool of 120 s is accepted")
+}
