@@ -10,9 +10,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
+	"focal/adapters/resilience"
 	"focal/domain"
 	"focal/ports"
 )
@@ -144,10 +144,7 @@ func (w *Webhook) InvokeTool(ctx context.Context, tool domain.Tool, in ports.Too
 	}
 	defer res.Body.Close()
 	if res.StatusCode < 200 || res.StatusCode > 299 {
-		se := &StatusError{Status: res.StatusCode}
-		if s, err := strconv.Atoi(res.Header.Get("Retry-After")); err == nil && s >= 0 {
-			se.RetryAfter = time.Duration(s) * time.Second
-		}
+		se := &StatusError{Status: res.StatusCode, RetryAfter: resilience.ParseRetryAfter(res.Header)}
 		_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, int64(w.limits.bytes)))
 		if res.StatusCode >= 300 && res.StatusCode < 400 {
 			return nil, failed(tool, domain.CodeInternal, se, "it answered with a redirect, which tools may not follow")

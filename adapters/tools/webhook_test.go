@@ -315,3 +315,30 @@ func TestTheToolsTimeoutAloneBoundsItsAnswer(t *testing.T) {
 	require.Nil(t, (&domain.Policy{Agent: domain.Agent{ID: "a", Name: "a", Enabled: true},
 		Tools: []domain.Tool{{ID: "slow", URL: "https://tools.example.com/slow", TimeoutMS: 120000}}}).Validate(), "a tool of 120 s is accepted")
 }
+
+// A tool's hint of when to call again is read as the model providers' is:
+// Retry-After in seconds (fractions too) and Retry-After-Ms, which wins.
+func TestToolsRetryAfterReadsAsTheModelsDoes(t *testing.T) {
+	for header, want := range map[string]time.Duration{
+		"Retry-After: 2":                     2 * time.Second,
+		"Retry-After: 0.5":                   500 * time.Millisecond,
+		"Retry-After-Ms: 1500":               1500 * time.Millisecond,
+		"Retry-After-Ms: 250|Retry-After: 9": 250 * time.Millisecond,
+		"Retry-After: soon":                  0,
+	} {
+		t.Run(header, func(t *testing.T) {
+			tool := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				for _, h := range strings.Split(header, "|") {
+					name, value, _ := strings.Cut(h, ": ")
+					w.Header().Set(name, value)
+				}
+				w.WriteHeader(http.StatusTooManyRequests)
+			}))
+			t.Cleanup(tool.Close)
+			_, err := newHook(t, testConfig()).InvokeTool(context.Background(), domain.Tool{ID: "busy", URL: tool.URL}, ports.ToolInput{})
+			var se *StatusError
+			require.ErrorAs(t, err, &se)
+			assert.Equal(t, want, se.RetryAfter)
+		})
+	}
+}
