@@ -148,6 +148,28 @@ func TestOpenAIErrorMessagesAreSanitized(t *testing.T) {
 	assert.Equal(t, 401, resilience.Classify(err).Status)
 }
 
+// A key of any shape (a gateway's, a tenant's own) is redacted when the
+// provider echoes it, not only keys shaped like OpenAI's; and a provider's
+// message shown to clients is bounded.
+func TestOpenAIErrorMessagesRedactTheConfiguredKeyAndAreBounded(t *testing.T) {
+	srv, url := fake(t)
+	const key = "gw0123456789"
+	m, err := NewOpenAI(OpenAIConfig{BaseURL: url + "/v1", APIKey: key, Model: "gpt-test", HTTPClient: testClient})
+	require.NoError(t, err)
+	srv.Enqueue(fakellm.Reply{Status: 401, ErrorMessage: "Unknown key " + key + "."})
+	_, _, err = collect(context.Background(), m, chatRequest("x"))
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), key)
+	assert.Contains(t, err.Error(), "Unknown key [redacted].")
+
+	srv.Enqueue(fakellm.Reply{Status: 400, ErrorMessage: strings.Repeat("too long ", 200)})
+	_, _, err = collect(context.Background(), m, chatRequest("x"))
+	var de *domain.Error
+	require.ErrorAs(t, err, &de)
+	assert.Less(t, len([]rune(de.Message)), 400, "%s", de.Message)
+	assert.Contains(t, de.Message, "too long too long")
+}
+
 func TestOpenAIUnreachable(t *testing.T) {
 	srv, url := fake(t)
 	srv.Close()
