@@ -13,6 +13,7 @@ import (
 	"focal/adapters/resilience"
 	"focal/domain"
 	"focal/ports"
+	"focal/test/fakellm"
 )
 
 // A stream that ends cleanly but without the provider's end marker was cut
@@ -45,4 +46,43 @@ func TestCleanlyCutStreamsAreErrors(t *testing.T) {
 			assert.True(t, resilience.Classify(err).Retryable)
 		})
 	}
+}
+
+// A reply the model ended because it reached the token cap is complete:
+// the client has all of it, and it is not an error to retry.
+func TestRepliesCutAtTheTokenCapAreComplete(t *testing.T) {
+	for name, open := range map[string]func(*testing.T, string) ports.ChatModel{
+		"openai":    func(t *testing.T, url string) ports.ChatModel { return newOpenAI(t, url) },
+		"anthropic": func(t *testing.T, url string) ports.ChatModel { return newAnthropic(t, url) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv, url := fake(t)
+			srv.Enqueue(fakellm.Reply{Deltas: fiveDeltas, FinishReason: "length"})
+			got, res, err := collect(context.Background(), open(t, url), chatRequest("x"))
+			require.NoError(t, err)
+			assert.Equal(t, fiveDeltas, got)
+			assert.Equal(t, "a b c d e", res.Text)
+		})
+	}
+}
+
+// OpenAI-compatible servers may send choices besides the first (n > 1, or
+// a server's own extras): only choice 0 is the reply, and nothing of
+// another choice reaches the client or the reply's text.
+func TestOpenAIPassesOnlyTheFirstChoice(t *testing.T) {
+	const body = `data: {"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}` + "\n\n" +
+		`data: {"model":"m","choices":[{"index":0,"delta":{"content":"Hel"}},{"index":1,"delta":{"content":"Other"}}]}` + "\n\n" +
+		`data: {"model":"m","choices":[{"index":1,"delta":{"content":" two"}}]}` + "\n\n" +
+		`data: {"model":"m","choices":[{"index":0,"delta":{"content":"lo"},"finish_reason":"stop"}]}` + "\n\n" +
+		"data: [DONE]\n\n"
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, body)
+	}))
+	t.Cleanup(ts.Close)
+	got, res, err := collect(context.Background(), newOpenAI(t, ts.URL), chatRequest("x"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"Hel", "lo"}, got)
+	assert.Equal(t, "Hello", res.Text)
 }
