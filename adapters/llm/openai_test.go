@@ -73,12 +73,26 @@ func TestOpenAIUsesMaxCompletionTokensOnItsOwnAPI(t *testing.T) {
 	assert.True(t, isOpenAIHost(""))
 	assert.True(t, isOpenAIHost("https://api.openai.com/v1"))
 	assert.False(t, isOpenAIHost("http://localhost:11434/v1"))
+	for base, want := range map[string]bool{"": true, "https://API.openai.com/v1": true, "http://localhost:11434/v1": false} {
+		m, err := NewOpenAI(OpenAIConfig{BaseURL: base, Model: "gpt"})
+		require.NoError(t, err)
+		assert.Equal(t, want, m.completionTokens, "base URL %q", base)
+	}
 	m := &OpenAI{completionTokens: true}
 	p, err := m.params("gpt", ports.ChatRequest{MaxTokens: 5, Messages: chatRequest("x").Messages})
 	require.NoError(t, err)
 	raw, _ := json.Marshal(p)
 	assert.Contains(t, string(raw), `"max_completion_tokens":5`)
 	assert.NotContains(t, string(raw), `"max_tokens"`)
+}
+
+// A reply of no tokens still bills its prompt.
+func TestOpenAIBillsThePromptOfAnEmptyReply(t *testing.T) {
+	srv, url := fake(t)
+	srv.Enqueue(fakellm.Reply{Deltas: []string{" "}})
+	_, res, err := collect(context.Background(), newOpenAI(t, url), chatRequest("hello there"))
+	require.NoError(t, err)
+	assert.Equal(t, domain.TokenUsage{Prompt: 4}, res.Usage)
 }
 
 func TestOpenAIConsumerErrorComesBackUnchanged(t *testing.T) {
