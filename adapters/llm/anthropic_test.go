@@ -2,6 +2,9 @@ package llm
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +36,38 @@ func TestAnthropicStreamsDeltasExactlyWithUsage(t *testing.T) {
 	assert.Equal(t, "be brief", req.System)
 	assert.Equal(t, 1024.0, req.Body["max_tokens"], "the API requires max_tokens")
 	assert.NotEmpty(t, req.Header.Get("Anthropic-Version"))
+}
+
+// Prompt tokens read from or written to the prompt cache are billed
+// prompt tokens, whether message_start alone counts them or message_delta
+// repeats the cumulative counts.
+func TestAnthropicBillsCachedPromptTokens(t *testing.T) {
+	const start = "event: message_start\n" +
+		`data: {"type":"message_start","message":{"id":"m","type":"message","role":"assistant","model":"c","content":[],"usage":{"input_tokens":3,"cache_creation_input_tokens":5,"cache_read_input_tokens":7,"output_tokens":1}}}` + "\n\n" +
+		"event: content_block_delta\n" +
+		`data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}` + "\n\n"
+	const stop = "event: message_stop\n" + `data: {"type":"message_stop"}` + "\n\n"
+	for name, delta := range map[string]string{
+		"output only": `{"output_tokens":4}`,
+		"cumulative":  `{"input_tokens":30,"cache_creation_input_tokens":50,"cache_read_input_tokens":70,"output_tokens":4}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				w.Header().Set("Content-Type", "text/event-stream")
+				_, _ = io.WriteString(w, start+"event: message_delta\n"+
+					`data: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":`+delta+"}\n\n"+stop)
+			}))
+			t.Cleanup(ts.Close)
+			_, res, err := collect(context.Background(), newAnthropic(t, ts.URL), chatRequest("x"))
+			require.NoError(t, err)
+			want := domain.TokenUsage{Prompt: 3 + 5 + 7, Completion: 4}
+			if name == "cumulative" {
+				want.Prompt = 30 + 50 + 70
+			}
+			assert.Equal(t, want, res.Usage)
+		})
+	}
 }
 
 func TestAnthropicBuildsSystemAndAlternatingTurns(t *testing.T) {
