@@ -2,6 +2,7 @@ package llm
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -51,5 +52,25 @@ func TestStreamErrorEventsMapToTheStatusTheirTypeNames(t *testing.T) {
 				assert.Equal(t, tc.retryable, class.Retryable, "%v", err)
 			})
 		}
+	}
+}
+
+// A call its caller ended is LLM_UNAVAILABLE with the context's error and
+// the caller's cause in the chain: the caller tells its own deadline or
+// shutdown from a model that failed.
+func TestACallTheCallerEndedCarriesItsCause(t *testing.T) {
+	for _, p := range providers {
+		t.Run(p.name, func(t *testing.T) {
+			srv, url := fake(t)
+			srv.Enqueue(fakellm.Reply{Deltas: fiveDeltas, StallAfter: 1})
+			cause := errors.New("the turn's deadline")
+			ctx, cancel := context.WithCancelCause(context.Background())
+			defer cancel(nil)
+			_, err := p.link(t, url).Chat.StreamChat(ctx, chatRequest("x"), func(string) error { cancel(cause); return nil })
+			require.Error(t, err)
+			assert.Equal(t, domain.CodeLLMUnavailable, errCode(err), "%v", err)
+			assert.ErrorIs(t, err, context.Canceled)
+			assert.ErrorIs(t, err, cause)
+		})
 	}
 }
