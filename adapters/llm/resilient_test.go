@@ -353,3 +353,46 @@ func TestConcurrentCallsThroughTheChain(t *testing.T) {
 		assert.NoError(t, err)
 	}
 }
+
+// silentModel streams nothing until its attempt is cancelled, then tries
+// to pass on a late delta, as a model whose first token lands just as the
+// first-token watchdog fires.
+type silentModel struct{ late chan error }
+
+func (m silentModel) StreamChat(ctx context.Context, _ ports.ChatRequest, onDelta func(string) error) (ports.ChatResult, error) {
+	<-ctx.Done()
+	err := onDelta("late")
+	m.late <- err
+	if err != nil {
+		return ports.ChatResult{}, err
+	}
+	return ports.ChatResult{}, context.Cause(ctx)
+}
+
+// A delta that loses the race with the first-token watchdog is dropped:
+// the attempt counts as silent, so the chain falls back, and the client
+// never sees text of an attempt that was being cancelled.
+func TestADeltaAfterTheFirstTokenWatchdogIsDropped(t *testing.T) {
+	srv, url := fake(t)
+	cfg := guardConfig()
+	cfg.MaxRetries = 0
+	clock := clockwork.NewFakeClock()
+	late := make(chan error, 1)
+	r, _ := chainOn(t, cfg, clock, Link{Provider: "silent", Model: "m", Chat: silentModel{late: late}}, openAILink(t, url))
+	type result struct {
+		got []string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		got, _, err := collect(context.Background(), r, chatRequest("x"))
+		done <- result{got, err}
+	}()
+	require.NoError(t, clock.BlockUntilContext(context.Background(), 1), "the watchdog is set")
+	clock.Advance(cfg.FirstTokenTimeout)
+	assert.ErrorIs(t, <-late, resilience.ErrFirstTokenTimeout, "the late delta was refused")
+	res := <-done
+	require.NoError(t, res.err)
+	assert.Equal(t, []string{"You", " said:", " x"}, res.got, "nothing of the silent attempt reached the client")
+	assert.Equal(t, 1, srv.Count())
+}
