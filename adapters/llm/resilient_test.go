@@ -396,3 +396,19 @@ func TestADeltaAfterTheFirstTokenWatchdogIsDropped(t *testing.T) {
 	assert.Equal(t, []string{"You", " said:", " x"}, res.got, "nothing of the silent attempt reached the client")
 	assert.Equal(t, 1, srv.Count())
 }
+
+// When every link fails, the chain answers with the last link's error:
+// that is the model the client was last waiting on.
+func TestAFailedChainAnswersWithTheLastLinksError(t *testing.T) {
+	primary, purl := fake(t)
+	second, surl := fake(t)
+	primary.SetDefaults(fakellm.Reply{Status: 503})
+	second.SetDefaults(fakellm.Reply{Status: 429, RetryAfter: 3 * time.Second})
+	cfg := guardConfig()
+	cfg.MaxRetries = 0
+	r, _ := chain(t, cfg, openAILink(t, purl), anthropicLink(t, surl))
+	_, _, err := collect(context.Background(), r, chatRequest("x"))
+	require.Error(t, err)
+	assert.Equal(t, 429, resilience.Classify(err).Status, "%v", err)
+	assert.Equal(t, 3*time.Second, resilience.Classify(err).RetryAfter)
+}
