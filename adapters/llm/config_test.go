@@ -106,9 +106,13 @@ func TestConfigValidate(t *testing.T) {
 		{"bad base URL", map[string]string{"FOCAL_LLM_PROVIDER": "openai", "FOCAL_LLM_MODEL": "m", "FOCAL_LLM_BASE_URL": "localhost:8000"}, "FOCAL_LLM_BASE_URL"},
 		{"fallbacks on offline", map[string]string{"FOCAL_LLM_FALLBACKS": "offline"}, "needs a model in FOCAL_LLM_PROVIDER"},
 		{"bad chain", map[string]string{"FOCAL_LLM_PROVIDER": "openai", "FOCAL_LLM_MODEL": "m", "FOCAL_LLM_API_KEY": "k", "FOCAL_LLM_FALLBACKS": "openai"}, "FOCAL_LLM_FALLBACKS: fallback 1"},
+		{"fallback on its own server needs no key", map[string]string{"FOCAL_LLM_PROVIDER": "openai", "FOCAL_LLM_MODEL": "m", "FOCAL_LLM_API_KEY": "k", "FOCAL_LLM_FALLBACKS": "openai:llama@http://localhost:11434/v1"}, ""},
 		{"fallback without key", map[string]string{"FOCAL_LLM_PROVIDER": "openai", "FOCAL_LLM_MODEL": "m", "FOCAL_LLM_API_KEY": "k", "FOCAL_LLM_FALLBACKS": "anthropic:c"}, "FOCAL_LLM_ANTHROPIC_API_KEY"},
 		{"fallback with key", map[string]string{"FOCAL_LLM_PROVIDER": "openai", "FOCAL_LLM_MODEL": "m", "FOCAL_LLM_API_KEY": "k", "FOCAL_LLM_FALLBACKS": "anthropic:c,openai:mini,offline", "FOCAL_LLM_ANTHROPIC_API_KEY": "a"}, ""},
 		{"timeouts", map[string]string{"FOCAL_LLM_REQUEST_TIMEOUT": "1s"}, "FOCAL_LLM_REQUEST_TIMEOUT"},
+		{"request timeout as long as the first token's", map[string]string{"FOCAL_LLM_REQUEST_TIMEOUT": "20s", "FOCAL_LLM_FIRST_TOKEN_TIMEOUT": "20s"}, ""},
+		{"retry max as long as the base", map[string]string{"FOCAL_LLM_RETRY_BASE": "1s", "FOCAL_LLM_RETRY_MAX": "1s"}, ""},
+		{"retry max shorter than the base", map[string]string{"FOCAL_LLM_RETRY_BASE": "2s", "FOCAL_LLM_RETRY_MAX": "1s"}, "FOCAL_LLM_RETRY_MAX"},
 		{"retries", map[string]string{"FOCAL_LLM_MAX_RETRIES": "-1"}, "FOCAL_LLM_MAX_RETRIES"},
 		{"breaker", map[string]string{"FOCAL_LLM_BREAKER_FAILURES": "0"}, "FOCAL_LLM_BREAKER_FAILURES"},
 		{"embeddings model", map[string]string{"FOCAL_EMBEDDINGS_PROVIDER": "openai"}, "FOCAL_EMBEDDINGS_MODEL"},
@@ -139,6 +143,13 @@ func TestKeysNeverTravelToAnotherProviderOrHost(t *testing.T) {
 
 	base, key := c.embeddingsTarget()
 	assert.Equal(t, "https://gw.example/v1", base, "embeddings share the chat server by default")
+	assert.Equal(t, "oa", key)
+
+	// An Anthropic primary's server is no embeddings server: the OpenAI
+	// key goes to OpenAI's own API, not to the Anthropic gateway.
+	c = Config{Provider: "anthropic", BaseURL: "https://anthropic-gw.example", APIKey: "ant", OpenAIAPIKey: "oa"}
+	base, key = c.embeddingsTarget()
+	assert.Empty(t, base, "OpenAI's own API")
 	assert.Equal(t, "oa", key)
 }
 
