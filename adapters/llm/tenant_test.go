@@ -96,3 +96,29 @@ func TestTenantChains(t *testing.T) {
 	assert.Equal(t, calls, srv.Count())
 	assert.EqualValues(t, 3, reads.Load(), "Refresh 0: the keys are read for every call")
 }
+
+// A tenant who replaces a key (a new revision for the same provider) is
+// served with the new key from the next read of its keys: a leaked or
+// revoked key is not kept in use.
+func TestATenantsReplacedKeyIsUsed(t *testing.T) {
+	srv, url := fake(t)
+	cfg := defaults(t, map[string]string{
+		"FOCAL_LLM_PROVIDER": "openai", "FOCAL_LLM_MODEL": "gpt-test", "FOCAL_LLM_BASE_URL": url + "/v1",
+		"FOCAL_LLM_API_KEY": "service-key",
+	})
+	keys := map[string][]ports.ModelCredential{
+		"acme": {{Provider: "openai", APIKey: "acme-key-1", BaseURL: url + "/v1", Revision: 1}},
+	}
+	chat, _ := tenantChat(t, cfg, keys, false)
+	acme := ports.WithTenant(context.Background(), "acme")
+	_, _, err := collect(acme, chat, chatRequest("x"))
+	require.NoError(t, err)
+	last, _ := srv.Last()
+	assert.Equal(t, "Bearer acme-key-1", last.Header.Get("Authorization"))
+
+	keys["acme"] = []ports.ModelCredential{{Provider: "openai", APIKey: "acme-key-2", BaseURL: url + "/v1", Revision: 2}}
+	_, _, err = collect(acme, chat, chatRequest("x"))
+	require.NoError(t, err)
+	last, _ = srv.Last()
+	assert.Equal(t, "Bearer acme-key-2", last.Header.Get("Authorization"))
+}
