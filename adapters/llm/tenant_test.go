@@ -122,3 +122,28 @@ func TestATenantsReplacedKeyIsUsed(t *testing.T) {
 	last, _ = srv.Last()
 	assert.Equal(t, "Bearer acme-key-2", last.Header.Get("Authorization"))
 }
+
+// The agent's model overrides the primary's only: a tenant's fallback to
+// another provider asks for its own configured model.
+func TestATenantsFallbackKeepsItsModel(t *testing.T) {
+	primary, purl := fake(t)
+	second, surl := fake(t)
+	primary.SetDefaults(fakellm.Reply{Status: 500})
+	cfg := defaults(t, map[string]string{
+		"FOCAL_LLM_PROVIDER": "openai", "FOCAL_LLM_MODEL": "gpt-test", "FOCAL_LLM_BASE_URL": purl + "/v1",
+		"FOCAL_LLM_API_KEY": "service-key", "FOCAL_LLM_MAX_RETRIES": "0",
+		"FOCAL_LLM_FALLBACKS": "anthropic:claude-test@" + surl,
+	})
+	chat, _ := tenantChat(t, cfg, map[string][]ports.ModelCredential{
+		"acme": {{Provider: "openai", APIKey: "acme-key", BaseURL: purl + "/v1", Revision: 1}},
+	}, false)
+	req := chatRequest("x")
+	req.Model = "gpt-agent"
+	_, res, err := collect(ports.WithTenant(context.Background(), "acme"), chat, req)
+	require.NoError(t, err)
+	assert.Equal(t, "claude-test", res.Model)
+	first, _ := primary.Last()
+	assert.Equal(t, "gpt-agent", first.Model)
+	last, _ := second.Last()
+	assert.Equal(t, "claude-test", last.Model)
+}
