@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -223,6 +224,35 @@ func TestOpenAIEmbeddings(t *testing.T) {
 	srv.FailNext(1, fakellm.Reply{Status: http.StatusBadRequest})
 	_, err = e.Embed(context.Background(), []string{"x"})
 	assert.Equal(t, domain.CodeLLMError, errCode(err))
+}
+
+// An embeddings server that answers with a vector missing, or vectors of
+// different sizes, is an error: callers compare every vector with every
+// other, and a missing or short one would match nothing, silently.
+func TestOpenAIEmbeddingsRejectABadAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		texts []string
+		data  string
+	}{
+		{"no vector", []string{"a"}, `[]`},
+		{"two sizes", []string{"a", "b"}, `[{"object":"embedding","index":0,"embedding":[0.1,0.2]},{"object":"embedding","index":1,"embedding":[0.1,0.2,0.3]}]`},
+		{"an index twice", []string{"a", "b"}, `[{"object":"embedding","index":0,"embedding":[0.1,0.2]},{"object":"embedding","index":0,"embedding":[0.1,0.2]}]`},
+		{"an index out of range", []string{"a"}, `[{"object":"embedding","index":1,"embedding":[0.1,0.2]}]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write([]byte(`{"object":"list","model":"m","usage":{"prompt_tokens":1,"total_tokens":1},"data":` + tc.data + `}`))
+			}))
+			t.Cleanup(ts.Close)
+			e, err := NewOpenAIEmbeddings(OpenAIConfig{BaseURL: ts.URL + "/v1", APIKey: "k", Model: "m", HTTPClient: testClient})
+			require.NoError(t, err)
+			vecs, err := e.Embed(context.Background(), tc.texts)
+			assert.Equal(t, domain.CodeLLMError, errCode(err), "%v", err)
+			assert.Nil(t, vecs)
+		})
+	}
 }
 
 // TestOpenAIRequestsCarryOnlyTheirOwnParameters: a request's parameters
