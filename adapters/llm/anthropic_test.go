@@ -70,6 +70,29 @@ func TestAnthropicBillsCachedPromptTokens(t *testing.T) {
 	}
 }
 
+// Deltas that carry no reply text (an empty text delta, thinking, tool
+// input) are not passed on: the client sees only text, and the first of
+// them does not count as the first token the watchdog waits for.
+func TestAnthropicPassesOnOnlyReplyText(t *testing.T) {
+	const body = "event: message_start\n" +
+		`data: {"type":"message_start","message":{"id":"m","type":"message","role":"assistant","model":"c","content":[],"usage":{"input_tokens":3,"output_tokens":1}}}` + "\n\n" +
+		"event: content_block_delta\n" + `data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":""}}` + "\n\n" +
+		"event: content_block_delta\n" + `data: {"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hmm"}}` + "\n\n" +
+		"event: content_block_delta\n" + `data: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi"}}` + "\n\n" +
+		"event: message_delta\n" + `data: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":2}}` + "\n\n" +
+		"event: message_stop\n" + `data: {"type":"message_stop"}` + "\n\n"
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, body)
+	}))
+	t.Cleanup(ts.Close)
+	got, res, err := collect(context.Background(), newAnthropic(t, ts.URL), chatRequest("x"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"Hi"}, got)
+	assert.Equal(t, "Hi", res.Text)
+}
+
 func TestAnthropicBuildsSystemAndAlternatingTurns(t *testing.T) {
 	srv, url := fake(t)
 	req := ports.ChatRequest{
