@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // A first waiter that gives up hands its place to the next at once: the
@@ -74,9 +76,8 @@ func TestWaitersAskInTheOrderTheyCame(t *testing.T) {
 	done := make(chan error, 3)
 	for i, name := range []string{"a", "b", "c"} {
 		go func() { done <- q.Wait(t.Context(), "k", until, try(name)) }()
-		for q.Len("k") < i+1 {
-			time.Sleep(time.Millisecond) // the next comes once this one is in line
-		}
+		// The next comes once this one is in line.
+		require.Eventually(t, func() bool { return q.Len("k") >= i+1 }, 30*time.Second, time.Millisecond, "waiter %s in line", name)
 	}
 	mu.Lock()
 	free = true // the holder releases; every waiter's turn then ends at once
