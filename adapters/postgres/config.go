@@ -22,6 +22,12 @@ type Config struct {
 	MinConns int32 `env:"POSTGRES_MIN_CONNS" envDefault:"0" yaml:"min_conns"`
 	// ConnectTimeout bounds opening one connection.
 	ConnectTimeout time.Duration `env:"POSTGRES_CONNECT_TIMEOUT" envDefault:"10s" yaml:"connect_timeout"`
+	// PingIdleAfter is how long a pooled connection may sit idle before it
+	// is pinged when taken: one round trip more for that statement. One
+	// idle for less is used straight away; a statement finding it closed
+	// by the server is sent again on another connection where that is
+	// safe (errors.go).
+	PingIdleAfter time.Duration `env:"POSTGRES_PING_IDLE_AFTER" envDefault:"1m" yaml:"ping_idle_after"`
 }
 
 // Defaults used for zero fields of a Config built in code.
@@ -29,6 +35,10 @@ const (
 	DefaultOperationTimeout = 5 * time.Second
 	DefaultMaxConns         = 20
 	DefaultConnectTimeout   = 10 * time.Second
+	// DefaultPingIdleAfter is far above the gaps between the turns of a
+	// quiet service, before most of which pgxpool's own default (1 s)
+	// would ping.
+	DefaultPingIdleAfter = time.Minute
 )
 
 // WithDefaults returns c with every zero field given its default.
@@ -42,6 +52,9 @@ func (c Config) WithDefaults() Config {
 	if c.ConnectTimeout == 0 {
 		c.ConnectTimeout = DefaultConnectTimeout
 	}
+	if c.PingIdleAfter == 0 {
+		c.PingIdleAfter = DefaultPingIdleAfter
+	}
 	return c
 }
 
@@ -53,6 +66,9 @@ func (c Config) Validate() error {
 	}
 	if c.OperationTimeout <= 0 || c.ConnectTimeout <= 0 {
 		errs = append(errs, errors.New("FOCAL_POSTGRES_OPERATION_TIMEOUT and FOCAL_POSTGRES_CONNECT_TIMEOUT must be positive"))
+	}
+	if c.PingIdleAfter < 0 {
+		errs = append(errs, errors.New("FOCAL_POSTGRES_PING_IDLE_AFTER must be positive"))
 	}
 	if c.MaxConns < 1 || c.MinConns < 0 || c.MinConns > c.MaxConns {
 		errs = append(errs, errors.New("FOCAL_POSTGRES_MAX_CONNS must be at least 1 and FOCAL_POSTGRES_MIN_CONNS within 0..FOCAL_POSTGRES_MAX_CONNS"))

@@ -54,6 +54,10 @@ func Open(cfg Config, clock ports.Clock, log *zap.Logger, opts ...Option) (*DB, 
 	}
 	pc.MaxConns, pc.MinConns = cfg.MaxConns, cfg.MinConns
 	pc.ConnConfig.ConnectTimeout = cfg.ConnectTimeout
+	// A connection idle for less than PingIdleAfter is used unchecked: a
+	// statement that finds it closed is sent again (connectionLost).
+	pingAfter := cfg.PingIdleAfter
+	pc.ShouldPing = func(_ context.Context, p pgxpool.ShouldPingParams) bool { return p.IdleDuration > pingAfter }
 	if pc.ConnConfig.RuntimeParams == nil {
 		pc.ConnConfig.RuntimeParams = map[string]string{}
 	}

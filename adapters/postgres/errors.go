@@ -201,10 +201,16 @@ func (db *DB) deleteRow(ctx context.Context, what, query string, args ...any) (b
 func answerLost(err error) bool { return connectionLost(err) && !pgconn.SafeToRetry(err) }
 
 // connectionLost reports a failure of the connection rather than an answer
-// of the server: the pool gives the next attempt another connection.
+// of the server: the pool gives the next attempt another connection. A
+// FATAL (or PANIC) error is the server ending the session, as it does to
+// an idle connection it terminates (pg_terminate_backend, a shutdown):
+// pgx has closed the connection, and the statement may not have run.
 func connectionLost(err error) bool {
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.As(err, &pgErr) {
+		return strings.EqualFold(pgErr.Severity, "FATAL") || strings.EqualFold(pgErr.Severity, "PANIC")
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
 	return transient(err)

@@ -25,6 +25,16 @@ import (
 // is the store's next statement.
 func behindProxy(t *testing.T) (*DB, *faultproxy.Proxy, string) {
 	t.Helper()
+	db, p, direct := openBehindProxy(t, Config{MaxConns: 1, MinConns: 0})
+	db.poolCfg.ShouldPing = func(context.Context, pgxpool.ShouldPingParams) bool { return false }
+	startDB(t, db)
+	return db, p, direct
+}
+
+// openBehindProxy opens (without starting) a store of cfg on a fresh
+// database through a fault proxy, and returns the database's direct URL.
+func openBehindProxy(t *testing.T, cfg Config, opts ...Option) (*DB, *faultproxy.Proxy, string) {
+	t.Helper()
 	direct := freshDatabase(t)
 	u, err := url.Parse(direct)
 	require.NoError(t, err)
@@ -33,12 +43,17 @@ func behindProxy(t *testing.T) (*DB, *faultproxy.Proxy, string) {
 	p := faultproxy.StartPostgres(ln, faultproxy.Config{Target: u.Host})
 	t.Cleanup(func() { _ = p.Close() })
 	u.Host = p.Addr()
-	db, err := Open(Config{URL: u.String(), MaxConns: 1, MinConns: 0}, clock.System{}, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
+	cfg.URL = u.String()
+	db, err := Open(cfg, clock.System{}, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)), opts...)
 	require.NoError(t, err)
-	db.poolCfg.ShouldPing = func(context.Context, pgxpool.ShouldPingParams) bool { return false }
+	return db, p, direct
+}
+
+// startDB starts an opened store, closed when the test ends.
+func startDB(t *testing.T, db *DB) {
+	t.Helper()
 	require.NoError(t, db.Start(t.Context()))
 	t.Cleanup(func() { _ = db.Close(context.Background()) })
-	return db, p, direct
 }
 
 func lockByID(sessionID string, wait time.Duration) ports.LockRequest {
