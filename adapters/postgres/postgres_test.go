@@ -85,9 +85,12 @@ func storesOf(db *DB) stores {
 	return stores{NewPolicies(db), NewSessions(db), NewTurns(db), NewLeases(db), NewIdempotencyKeys(db), NewRateLimits(db), NewTenants(db)}
 }
 
-// The suite shares one database: every case uses fresh ids.
+// The suite shares one database: every case uses fresh ids. Its default
+// collation is linguistic, as a production server's often is, so a
+// comparison or order of text that needs byte-wise (COLLATE "C") and
+// lacks it fails here.
 func TestStoreContract(t *testing.T) {
-	db := testDB(t)
+	db := openDB(t, Config{URL: pgtest.DatabaseWith(t, "focal_test", pgtest.LinguisticCollation)})
 	contract.RunStoreSuite(t, func(t *testing.T) contract.Stores {
 		s := storesOf(db)
 		return contract.Stores{

@@ -16,6 +16,7 @@ var tenantListCases = []testCase{
 	{"EveryKindListedOnceInOrder", testTenantsOfEveryKind},
 	{"PagesAcrossCursors", testTenantPages},
 	{"ATenantWithNothingIsNotListed", testTenantWithNothing},
+	{"ListedByteWise", testTenantsByteWise},
 }
 
 // The store may be shared with other cases: a case checks the tenants it
@@ -137,4 +138,22 @@ func testTenantWithNothing(t *testing.T, f *fixture) {
 	}
 
 	assert.Equal(t, []string{kept}, of(f.listTenants(0), []string{gone, passing, kept}))
+}
+
+// Tenants are listed in the byte-wise order of their ids, as Go compares
+// strings, whatever order the backend's text collation would give: upper
+// case before lower, '_' between, punctuation counted. Pages of two cut
+// between ids a linguistic collation orders otherwise.
+func testTenantsByteWise(t *testing.T, f *fixture) {
+	group := newID()
+	kinds := []string{"agent", "session", "key", "budget"}
+	var ours []string
+	for i, suffix := range []string{"b", "_x", "a-x", "Z", "B-x", "a_x", "A", "ax"} {
+		tenant := group + "-" + suffix
+		f.fill(tenant, kinds[i%len(kinds)])
+		ours = append(ours, tenant)
+	}
+	want := slices.Sorted(slices.Values(ours))
+	assert.Equal(t, want, of(f.listTenants(ports.MaxPageSize), ours), "one page")
+	assert.Equal(t, want, of(f.listTenants(2), ours), "pages of two")
 }

@@ -31,11 +31,23 @@ func ServerURL(t testing.TB) string {
 // server's URL naming that database.
 func Database(t testing.TB, prefix string) string {
 	t.Helper()
+	return DatabaseWith(t, prefix, "")
+}
+
+// LinguisticCollation makes a database's default collation ICU's en-US,
+// which orders "a-x" before "B-x" and "_x" first, where the byte-wise
+// order ("C") the test server's own databases use puts "B-x" first.
+const LinguisticCollation = "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"
+
+// DatabaseWith is Database with options added to its CREATE DATABASE
+// statement (LinguisticCollation, say).
+func DatabaseWith(t testing.TB, prefix, options string) string {
+	t.Helper()
 	base := ServerURL(t)
 	suffix := make([]byte, 6)
 	_, _ = rand.Read(suffix)
 	name := prefix + "_" + hex.EncodeToString(suffix)
-	if err := admin(base, "CREATE DATABASE "+name); err != nil {
+	if err := admin(base, "CREATE DATABASE "+name+" "+options); err != nil {
 		t.Fatalf("create the test database: %v", err)
 	}
 	t.Cleanup(func() {
