@@ -204,7 +204,7 @@ func answerLost(err error) bool { return connectionLost(err) && !pgconn.SafeToRe
 // of the server: the pool gives the next attempt another connection. A
 // FATAL (or PANIC) error is the server ending the session, as it does to
 // an idle connection it terminates (pg_terminate_backend, a shutdown):
-// pgx has closed the connection, and the statement may not have run.
+// pgx has closed the connection, and whether the statement ran is unknown.
 func connectionLost(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {

@@ -47,8 +47,9 @@ func TestFailMapsServerErrors(t *testing.T) {
 }
 
 // A statement is sent again only when that is safe: after a conflict that
-// rolled it back, or (retryIdempotent) a lost connection; never after
-// another answer of the server, a statement timeout included.
+// rolled it back, or (retryIdempotent) a lost connection, the server's
+// FATAL ending the session included; never after another answer of the
+// server, a statement timeout included.
 func TestRetrySendsAgainOnlyWhatIsSafe(t *testing.T) {
 	lost := fmt.Errorf("read: %w", io.ErrUnexpectedEOF)
 	for _, tc := range []struct {
@@ -61,6 +62,8 @@ func TestRetrySendsAgainOnlyWhatIsSafe(t *testing.T) {
 		{"lost connection", lost, 1, retries},
 		{"statement timeout", &pgconn.PgError{Code: "57014"}, 1, 1},
 		{"admin shutdown", &pgconn.PgError{Code: "57P01"}, 1, 1},
+		{"session ended by the server", &pgconn.PgError{Severity: "FATAL", Code: "57P01"}, 1, retries},
+		{"idle session timeout", &pgconn.PgError{Severity: "FATAL", Code: "57P05"}, 1, retries},
 		{"unique violation", &pgconn.PgError{Code: "23505"}, 1, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
