@@ -27,7 +27,7 @@ type Config struct {
 	// idle for less is used straight away; a statement finding it closed
 	// by the server is sent again on another connection where that is
 	// safe (errors.go).
-	PingIdleAfter time.Duration `env:"POSTGRES_PING_IDLE_AFTER" envDefault:"1m" yaml:"ping_idle_after"`
+	PingIdleAfter time.Duration `env:"POSTGRES_PING_IDLE_AFTER" envDefault:"1s" yaml:"ping_idle_after"`
 }
 
 // Defaults used for zero fields of a Config built in code.
@@ -35,10 +35,12 @@ const (
 	DefaultOperationTimeout = 5 * time.Second
 	DefaultMaxConns         = 20
 	DefaultConnectTimeout   = 10 * time.Second
-	// DefaultPingIdleAfter is far above the gaps between the turns of a
-	// quiet service, before most of which pgxpool's own default (1 s)
-	// would ping.
-	DefaultPingIdleAfter = time.Minute
+	// DefaultPingIdleAfter is pgxpool's own threshold. A quiet service's
+	// turns pay a round trip for it, and in return a connection the server
+	// dropped while idle (a restart, a failover) is found by the ping and
+	// replaced, not by a statement that cannot always be sent again (an
+	// agent's save, a model key's): those would answer 503.
+	DefaultPingIdleAfter = time.Second
 )
 
 // WithDefaults returns c with every zero field given its default.

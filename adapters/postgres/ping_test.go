@@ -30,15 +30,15 @@ func takeTurn(t *testing.T, db *DB, id string, n int) {
 }
 
 // A connection taken from the pool is pinged first only when it sat idle
-// longer than PingIdleAfter: by default not one idle past pgxpool's own
-// second, so a returning user's turn costs its statements and no round
-// trip more. pgxpool measures idle time on the wall clock, which the test
+// longer than PingIdleAfter (by default pgxpool's own second): a service
+// that raises it spares its returning users' turns the round trip. pgxpool measures idle time on the wall clock, which the test
 // does not wait out: the pool is told its connection sat idle as long as
 // the case says. The proxy counts every command, a ping included; the
 // statement observer counts the store's statements, pings not.
 func TestAnIdleConnectionIsPingedOnlyPastItsThreshold(t *testing.T) {
 	var statements atomic.Int64
-	db, p, _ := openBehindProxy(t, Config{MaxConns: 1}, WithStatementObserver(func(StatementEvent) { statements.Add(1) }))
+	const threshold = time.Minute
+	db, p, _ := openBehindProxy(t, Config{MaxConns: 1, PingIdleAfter: threshold}, WithStatementObserver(func(StatementEvent) { statements.Add(1) }))
 	decide := db.poolCfg.ShouldPing
 	require.NotNil(t, decide, "the store decides when the pool pings")
 	var idle atomic.Int64
@@ -55,9 +55,9 @@ func TestAnIdleConnectionIsPingedOnlyPastItsThreshold(t *testing.T) {
 		idle   time.Duration
 		pinged bool
 	}{
-		{"idle past pgxpool's default of 1 s", 2 * time.Second, false},
-		{"idle as long as the threshold", DefaultPingIdleAfter, false},
-		{"idle past the threshold", DefaultPingIdleAfter + time.Second, true},
+		{"idle past the default of 1 s", 2 * time.Second, false},
+		{"idle as long as the threshold", threshold, false},
+		{"idle past the threshold", threshold + time.Second, true},
 	} {
 		idle.Store(int64(tc.idle))
 		commands, sent := p.Stats().Commands, statements.Load()
@@ -73,7 +73,8 @@ func TestAnIdleConnectionIsPingedOnlyPastItsThreshold(t *testing.T) {
 }
 
 // A connection the server ended while it sat idle in the pool (unpinged:
-// idle for less than PingIdleAfter) fails the next statement with the
+// idle for less than PingIdleAfter, an hour here, so however slowly the
+// test runs) fails the next statement with the
 // server's FATAL; that statement is sent again on a new connection, so
 // the turn goes through, whether the dead connection met its lease take
 // or its commit, and is stored once.
@@ -82,7 +83,7 @@ func TestATurnGoesThroughAConnectionKilledWhileIdle(t *testing.T) {
 		t.Run(killedBefore, func(t *testing.T) {
 			ctx := t.Context()
 			direct := freshDatabase(t)
-			db := openDB(t, Config{URL: direct, MaxConns: 1})
+			db := openDB(t, Config{URL: direct, MaxConns: 1, PingIdleAfter: time.Hour})
 			id := newSession(t, db)
 			kill := func() {
 				var pid int
