@@ -33,10 +33,14 @@ type collection struct {
 }
 
 // set stores an accepted extraction, or removes the value a flow's start
-// cleared; a refused one is only recorded.
+// cleared. A refused one is only recorded, unless the message offered it
+// in place of a value the variable holds (the message is read only for
+// variables unset or changeable): the value held goes too, so that the
+// step asks for the variable again and the flow does not go on with the
+// value the customer meant to replace (docs/agent-bundle.md).
 func (c *collection) set(e domain.Extraction) {
 	c.record = append(c.record, e)
-	if e.Problem != "" {
+	if e.Problem != "" && !replacesHeld(e, c.vars) {
 		return
 	}
 	if !c.owned {
@@ -45,11 +49,32 @@ func (c *collection) set(e domain.Extraction) {
 			c.vars = map[string]any{}
 		}
 	}
-	if e.Source == domain.ClearedOnStart {
+	if e.Source == domain.ClearedOnStart || e.Problem != "" {
 		delete(c.vars, e.Variable)
 		return
 	}
 	c.vars[e.Variable] = e.Value
+}
+
+// replacesHeld reports whether e, a refused value, is one the customer's
+// message offered for a variable that holds a value in vars: metadata's
+// refused values leave what is held alone, as a client may resend them.
+func replacesHeld(e domain.Extraction, vars map[string]any) bool {
+	return (e.Source == domain.SetByExtractor || e.Source == domain.SetByModel) && vars[e.Variable] != nil
+}
+
+// refusedHeld is the first variable step collects whose value held before
+// the turn (in held) a value the message offered and the turn refused took
+// away, or "".
+func (c *collection) refusedHeld(step *domain.Step, held map[string]any) string {
+	for _, n := range step.Collects {
+		if held[n] != nil && c.vars[n] == nil {
+			if c.problem(n) != nil {
+				return n
+			}
+		}
+	}
+	return ""
 }
 
 // problem is the newest refusal recorded for name, or nil.

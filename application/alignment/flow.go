@@ -47,12 +47,35 @@ func (e *Engine) move(d *decided, in ports.TurnInput, scores *matching) navigati
 	// turns have none.
 	guard := func(tr domain.Transition) bool { return e.exprs.turnGuardHolds(tr.When, d, in) }
 	nav := navigate(d.cp, pos, scores, guard)
+	if nav.decision.Action == domain.ScenarioAdvance {
+		holdStep(&nav, d, in)
+	}
 	if nav.decision.Action == domain.ScenarioStay {
 		if nested, ok := nestedStart(d.cp, in.Session, scores); ok {
 			return nested
 		}
 	}
 	return nav
+}
+
+// holdStep keeps the flow at its step, where navigation would move it on,
+// when the message offered a value for a variable the step holds and the
+// value was refused: the step asks for it again, saying why, instead of
+// the flow going on as if the customer's change had been made.
+func holdStep(nav *navigation, d *decided, in ports.TurnInput) {
+	pos := in.Session.Scenario
+	st := currentStep(d.cp, pos)
+	if st == nil {
+		return
+	}
+	name := d.coll.refusedHeld(st, in.Session.Variables)
+	if name == "" {
+		return
+	}
+	dec := &nav.decision
+	dec.Action, dec.After, dec.Transition, dec.Score = domain.ScenarioStay, dec.Before, nil, 0
+	dec.Reason = "the value the message gave for " + name + " was refused: the step asks for it again"
+	nav.position = pos
 }
 
 // nestedStart starts another flow from inside the active one when the

@@ -245,10 +245,12 @@ func sessionAfter(in ports.TurnInput, d *decided, calls []domain.ToolCall) *doma
 		s.RecordFire(m.RuleID, in.TurnNumber)
 	}
 	// A session holds at most domain.MaxSessionVariables variables: values
-	// naming new ones past that are dropped.
+	// naming new ones past that are dropped. The record is applied in the
+	// order the collection set it, so a refusal that took a held value
+	// away there (collection.set) finds it held here too.
 	for _, x := range d.coll.record {
 		switch {
-		case x.Source == domain.ClearedOnStart:
+		case x.Source == domain.ClearedOnStart, x.Problem != "" && replacesHeld(x, s.Variables):
 			s.UnsetVariable(x.Variable)
 		case x.Problem == "":
 			s.SetVariable(x.Variable, x.Value)
