@@ -208,3 +208,60 @@ func TestChatMetadataLimits(t *testing.T) {
 	}
 	assert.ElementsMatch(t, []string{"metadata", "metadata.customer.address"}, fields)
 }
+
+// A second return whose message gives an order number one digit short,
+// over HTTP with the demo agent: the reply says why and asks for the
+// number again, the turn record lists the refusal, and the session no
+// longer holds the first return's order, which the next turn would
+// otherwise have gone on with (docs/agent-bundle.md).
+func TestSecondReturnWithAnInvalidOrderIsToldAndAskedAgain(t *testing.T) {
+	app := harness.Start(t, nil)
+	token := harness.Token(t, harness.DemoTenant)
+	say := func(message string) (reply struct {
+		Response  string            `json:"response"`
+		SessionID string            `json:"session_id"`
+		TurnID    string            `json:"turn_id"`
+		Scenario  map[string]string `json:"scenario"`
+	}) {
+		t.Helper()
+		res := app.Do(t, harness.Request{Method: http.MethodPost, Path: "/v1/chat", Token: token, Body: harness.ChatBody("customer-keep", message)})
+		require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+		res.JSON(t, &reply)
+		return reply
+	}
+	say("I want to return my jacket")
+	say("My order number is AC-111111")
+	require.Equal(t, "confirm", say("It was the wrong size").Scenario["step"], "the first return ends at its terminal step")
+
+	r := say("I want to return my coat too, order AC-22222")
+	assert.Equal(t, `"AC-22222" is not a valid order number: AC- followed by six digits. `+
+		"I can help you return an item. What is your order number? It starts with AC-.", r.Response)
+	assert.Equal(t, map[string]string{"id": "returns", "step": "ask_order"}, r.Scenario)
+
+	res := app.Do(t, harness.Request{Method: http.MethodGet, Path: "/v1/turns/" + r.TurnID, Token: token})
+	require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+	var turn struct {
+		Explanation struct {
+			Variables []map[string]any `json:"variables"`
+			Scenario  struct {
+				Reask string `json:"reask"`
+			} `json:"scenario"`
+		} `json:"explanation"`
+	}
+	res.JSON(t, &turn)
+	assert.Contains(t, turn.Explanation.Variables, map[string]any{"variable": "order_id", "source": "extractor", "text": "AC-22222",
+		"problem": "invalid", "reason": `"AC-22222" is not a valid order number: AC- followed by six digits`})
+	assert.Contains(t, turn.Explanation.Scenario.Reask, "not a valid order number")
+
+	res = app.Do(t, harness.Request{Method: http.MethodGet, Path: "/v1/sessions/" + r.SessionID, Token: token})
+	require.Equal(t, http.StatusOK, res.Status, "%s", res.Body)
+	var session struct {
+		Variables map[string]any `json:"variables"`
+	}
+	res.JSON(t, &session)
+	assert.NotContains(t, session.Variables, "order_id", "the first return's order does not stand in for the refused one")
+	assert.Equal(t, "wrong_size", session.Variables["reason"])
+
+	r = say("sorry, AC-222222")
+	assert.Equal(t, map[string]string{"id": "returns", "step": "ask_reason"}, r.Scenario)
+}
