@@ -203,7 +203,10 @@ type TurnStore interface {
 	// already stored for the session and number (an earlier attempt whose
 	// answer was lost landed), CommitTurn succeeds without storing
 	// anything. So a caller that got STORE_UNAVAILABLE may retry, or read
-	// the turn back, and never commits one message twice.
+	// the turn back, and never commits one message twice. A turn id names
+	// one turn in the whole store: an id another turn holds (of another
+	// session or number, or another tenant's) is SESSION_BUSY, storing
+	// nothing and leaving the lease to commit a turn with an id of its own.
 	//
 	// At most one completed turn answers a keyed request: a completed
 	// turn whose KeyedRequest another completed turn of the tenant already

@@ -331,6 +331,19 @@ func testColdAnswersAsInPlace(t *testing.T, rng *rand.Rand) {
 		}
 	}
 	require.Positive(t, answered, "keyed requests answered by cold sessions")
+	// A turn id another session's kept turn holds is refused, cold or not.
+	taken := 0
+	for i, p := range plan[300:400] {
+		pt := plannedTurn{id: plan[len(plan)-1-i].turns[0].id, message: "a reused id"}
+		p.id = footprintID()
+		a, errA := planTurn(want, cw, p, pt)
+		b, errB := planTurn(got, cg, p, pt)
+		require.Equal(t, fmt.Sprint(a, errA), fmt.Sprint(b, errB))
+		if domain.IsCode(errB, domain.CodeSessionBusy) {
+			taken++
+		}
+	}
+	require.Positive(t, taken, "turn ids of cold sessions refused")
 	requireSameReads(t, want, got, plan)
 	sweep(at.Add(ttl + packAfter + time.Second))
 	require.Zero(t, coldSessions(t, got, true), "every session expired")

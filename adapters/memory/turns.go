@@ -79,6 +79,11 @@ func (s *Store) commit(lease ports.LeaseToken, turn *domain.Turn, kept *storedTu
 	if turn.TurnNumber != lease.TurnNumber || turn.TurnNumber != stored.TurnCount+1 {
 		return older, busy("session %s: turn %d is already committed or out of order (the session has %d)", turn.SessionID, turn.TurnNumber, stored.TurnCount)
 	}
+	if s.turnIDTaken(turn.ID) {
+		// As the SQL stores' primary key refuses it: another turn's
+		// record must not be replaced in the index of turns by id.
+		return older, busy("session %s: turn id %s is another turn's", turn.SessionID, turn.ID)
+	}
 	if sessionAgent && turn.AgentID != e.agent() {
 		return older, errOtherAgent
 	}
@@ -129,6 +134,16 @@ func (e *sessionEntry) keeps(id string, number int) bool {
 	}
 	i := number - e.turns[0].number
 	return i >= 0 && i < len(e.turns) && e.turns[i].id() == id
+}
+
+// turnIDTaken reports whether a kept turn, of any session or tenant, hot
+// or cold, has id; the caller holds the store's lock.
+func (s *Store) turnIDTaken(id string) bool {
+	if _, ok := s.turnByID[id]; ok {
+		return true
+	}
+	_, ok := s.cold.findTurn(id)
+	return ok
 }
 
 // place returns a copy of st where e keeps it: in e itself when it is

@@ -106,7 +106,9 @@ func sessionBusy(format string, args ...any) error {
 //
 // An insert that meets its own key (a retried write that landed, an answer
 // lost in a failover) finds its own turn by id and succeeds; so does a
-// commit refused for its lease when its turn is stored already.
+// commit refused for its lease when its turn is stored already. An id
+// another turn holds, of any session or tenant, meets the _id index in the
+// same insert: SESSION_BUSY, nothing stored.
 //
 // Residual window, as with any check before a write: an insert delayed in
 // flight past a takeover can still land after the new holder took over.
@@ -131,16 +133,28 @@ func (ts *Turns) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *d
 	if !held {
 		return db.refusedCommit(ctx, turn, "the lease of this turn was taken over, or is not this turn's")
 	}
-	stored, err := db.insertOnce(ctx, db.turns, doc, "commit turn", ours)
+	stored, err := db.insertOnce(ctx, db.turns, doc, "commit turn", turnReadBack(doc))
 	if err != nil {
 		return err
 	}
 	if !stored {
-		return db.refusedCommit(ctx, turn, "turn "+strconv.Itoa(turn.TurnNumber)+" is already committed")
+		return db.refusedCommit(ctx, turn, "turn "+strconv.Itoa(turn.TurnNumber)+" or turn id "+turn.ID+" is taken")
 	}
 	db.memo.noteTurns(sessionKey(turn.TenantID, turn.SessionID), doc.TurnNumber)
 	db.memo.markCommitted(leaseID(turn.TenantID, turn.SessionID, turn.TurnNumber), lease.Fence)
 	return nil
+}
+
+// turnReadBack settles a commit's insert that met a document with its _id,
+// the turn's id: the commit landed when that document is this turn, of
+// its tenant, session and number; another turn's id refuses the commit
+// (SESSION_BUSY, as the SQL stores' primary key), leaving that turn as
+// it is.
+func turnReadBack(doc *turnDoc) readBack {
+	return readBack{onDuplicate: true, mine: func(stored bson.Raw) bool {
+		return fieldIs("tenant_id", doc.TenantID)(stored) && fieldIs("session_id", doc.SessionID)(stored) &&
+			fieldIs("turn_number", doc.TurnNumber)(stored)
+	}}
 }
 
 // refusedCommit explains a commit that cannot land: it landed already (an

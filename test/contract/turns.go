@@ -18,6 +18,7 @@ var turnCases = []testCase{
 	{"CommitToUnknownSession", testCommitUnknownSession},
 	{"CommitNeedsTheLeaseOfItsTurn", testCommitNeedsTheLease},
 	{"CommitIsIdempotentByTurnID", testCommitIdempotent},
+	{"CommitRefusesATakenTurnID", testCommitRefusesATakenTurnID},
 	{"CommitRefusesIncompleteTurns", testCommitIncompleteTurn},
 	{"StoreKeepsItsOwnCopies", testTurnCopies},
 	{"ConcurrentCommitsOfOneNumber", testConcurrentCommits},
