@@ -22,6 +22,12 @@ import (
 //     read decides.
 //   - Actives: the session each channel identity last resolved to, for
 //     the same guess by channel identity.
+//   - Closes: the sessions this process closed, with the turns committed
+//     before each close, so a commit's answer shows a close that landed
+//     while its turn ran, as the turn read back does (turns.go). A close
+//     never changes once written; a close made by another instance is not
+//     here, and a commit's answer then shows the session as the turn built
+//     it, where a read shows the close.
 const memoLimit = 1 << 16 // per map; past it, stale entries go, then all
 
 type grant struct {
@@ -32,15 +38,22 @@ type grant struct {
 	committed bool
 }
 
+// closeNote is a close this process made: the turns committed before it
+// (sessionDoc.ClosedTurns), when, and the session's base version.
+type closeNote struct {
+	turns, closedNS, baseVersion int64
+}
+
 type memo struct {
 	mu      sync.Mutex
-	grants  map[string]grant  // by lease id (tenant/session/turn)
-	turns   map[string]int64  // by session key (tenant/session)
-	actives map[string]string // session id by channel identity id
+	grants  map[string]grant     // by lease id (tenant/session/turn)
+	turns   map[string]int64     // by session key (tenant/session)
+	actives map[string]string    // session id by channel identity id
+	closes  map[string]closeNote // by session key
 }
 
 func newMemo() *memo {
-	return &memo{grants: map[string]grant{}, turns: map[string]int64{}, actives: map[string]string{}}
+	return &memo{grants: map[string]grant{}, turns: map[string]int64{}, actives: map[string]string{}, closes: map[string]closeNote{}}
 }
 
 func bound[K comparable, V any](m map[K]V, stale func(V) bool) {
@@ -135,9 +148,26 @@ func (m *memo) activeOf(identity string) (string, bool) {
 	return id, ok
 }
 
+// noteClosed remembers a close this process made.
+func (m *memo) noteClosed(sessionKey string, c closeNote) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	bound(m.closes, func(closeNote) bool { return true })
+	m.closes[sessionKey] = c
+}
+
+// closeOf returns the close this process made of the session, if any.
+func (m *memo) closeOf(sessionKey string) (closeNote, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.closes[sessionKey]
+	return c, ok
+}
+
 // forgetSession drops what this process knows about a deleted session.
 func (m *memo) forgetSession(sessionKey string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.turns, sessionKey)
+	delete(m.closes, sessionKey)
 }

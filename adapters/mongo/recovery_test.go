@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"focal/domain"
+	"focal/ports"
 )
 
 // A delete that died after it closed and sealed the session is finished by
@@ -18,13 +19,14 @@ func TestDeleteFinishesAfterADeleteDiedHalfway(t *testing.T) {
 	s := storesOf(db)
 	ctx := t.Context()
 	k, sess := newUserSession(t, s.leases)
-	require.NoError(t, db.markClosed(ctx, k.TenantID, sess.ID, time.Now()))
+	_, err := db.markClosed(ctx, k.TenantID, sess.ID, time.Now(), nil)
+	require.NoError(t, err)
 	require.NoError(t, db.sealLease(ctx, k.TenantID, sess.ID))
 
 	next := lockByKey(t, s.leases, k, 0)
 	require.True(t, next.Created(), "the close freed the key")
 	require.NoError(t, next.Release(ctx))
-	_, err := s.leases.LockSession(ctx, byIDReq(k.TenantID, sess.ID, 0, time.Minute))
+	_, err = s.leases.LockSession(ctx, byIDReq(k.TenantID, sess.ID, 0, time.Minute))
 	requireCode(t, err, domain.CodeSessionNotFound, "a sealed session takes no lease")
 
 	require.NoError(t, s.sessions.DeleteSession(ctx, k.TenantID, sess.ID), "the second delete finishes")
@@ -72,4 +74,47 @@ func TestDeleteThatDiesPartWayFreesTheKey(t *testing.T) {
 	require.True(t, next.Created(), "the user's next message starts a new session")
 	require.NotEqual(t, sess.ID, next.Session().ID)
 	require.NoError(t, next.Release(t.Context()))
+}
+
+// A close made by another instance while a turn runs shows in the turn
+// read back, from either instance, as a close made by this one does; the
+// commit's answer cannot show it (its one insert reads nothing), and says
+// the session as the turn built it. A turn committed before the close
+// reads back active.
+func TestCloseByAnotherInstanceShowsInTheTurnRead(t *testing.T) {
+	db := testDB(t)
+	s, other := storesOf(db), storesOf(sibling(t, db))
+	ctx := t.Context()
+	k, sess := newUserSession(t, s.leases)
+	first := lockByKey(t, s.leases, k, 0)
+	before := turnAfter(first.Session(), 1)
+	require.NoError(t, s.turns.CommitTurn(ctx, first.Token(), before))
+	require.NoError(t, first.Release(ctx))
+
+	lease := lockByKey(t, s.leases, k, 0)
+	turn := turnAfter(lease.Session(), 2)
+	at := turn.SessionAfter.UpdatedAt.Add(time.Second)
+	_, err := other.sessions.CloseSession(ctx, k.TenantID, sess.ID, at)
+	require.NoError(t, err)
+	require.NoError(t, s.turns.CommitTurn(ctx, lease.Token(), turn))
+	require.NoError(t, lease.Release(ctx))
+	require.Equal(t, domain.SessionActive, turn.SessionAfter.Status, "the commit's answer: the session as the turn built it")
+
+	stored, err := s.sessions.GetSession(ctx, k.TenantID, sess.ID)
+	require.NoError(t, err)
+	for name, st := range map[string]stores{"this instance": s, "the closing one": other} {
+		got, err := st.turns.GetTurn(ctx, k.TenantID, turn.ID)
+		require.NoError(t, err)
+		require.Equal(t, domain.SessionClosed, got.SessionAfter.Status, name)
+		require.Equal(t, stored.Version, got.SessionAfter.Version, "%s: the turn and the close", name)
+		require.True(t, got.SessionAfter.UpdatedAt.Equal(at), "%s: updated_at moved to the close", name)
+		page, err := st.turns.ListTurns(ctx, k.TenantID, sess.ID, ports.TurnQuery{})
+		require.NoError(t, err)
+		require.Len(t, page.Items, 2)
+		require.Equal(t, domain.SessionActive, page.Items[0].SessionAfter.Status, "%s: the turn before the close", name)
+		require.Equal(t, domain.SessionClosed, page.Items[1].SessionAfter.Status, name)
+		older, err := st.turns.GetTurn(ctx, k.TenantID, before.ID)
+		require.NoError(t, err)
+		require.Equal(t, domain.SessionActive, older.SessionAfter.Status, "%s: the turn before the close", name)
+	}
 }

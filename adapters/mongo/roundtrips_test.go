@@ -121,6 +121,13 @@ func TestRoundTripsPerTurn(t *testing.T) {
 		require.NoError(t, err)
 	})
 	require.Equal(t, []string{"find"}, got.names, "RecentHistory")
+	got = rec.during(func() {
+		_, err := s.sessions.CloseSession(ctx, k.TenantID, sid, time.Now())
+		require.NoError(t, err)
+	})
+	require.Equal(t, on(db, []string{"aggregate", "update"}, []string{"find", "update"}), got.names,
+		"a close (an idle one costs a turn this): the session with its newest turn, then the update")
+	require.Equal(t, on(db, 0, 1), got.workaround)
 }
 
 // TestRoundTripsSlowPaths pins what locking costs when this process does

@@ -50,6 +50,12 @@ type sessionDoc struct {
 	CreatedNS int64     `bson:"created_ns"`
 	CreatedAt time.Time `bson:"created_at"`
 	ClosedNS  int64     `bson:"closed_ns,omitempty"`
+	// ClosedTurns is how many turns were committed when the session was
+	// closed, as the close read them just before it wrote: the turns after
+	// them committed on a closed session and read back closed (see
+	// closedBefore). Absent on sessions closed by a delete or before it was
+	// kept, whose turns read back as they were built.
+	ClosedTurns *int64 `bson:"closed_turns,omitempty"`
 	// BaseVersion is the version the session was created with; turns and
 	// the close each add one.
 	BaseVersion int64 `bson:"base_version"`
@@ -128,6 +134,28 @@ func (d *sessionDoc) session(head *turnHead) (*domain.Session, error) {
 		}
 	}
 	return &s, nil
+}
+
+// closedBefore returns when the session was closed if the close landed
+// before turn n committed (ClosedTurns); false on an active session, and
+// on one closed without noting its turns.
+func (d *sessionDoc) closedBefore(n int64) (time.Time, bool) {
+	if d == nil || d.Status != string(domain.SessionClosed) || d.ClosedTurns == nil || n <= *d.ClosedTurns || d.ClosedNS == 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, d.ClosedNS).UTC(), true
+}
+
+// showClose puts on s, the session after turn n, a close at `at` that
+// landed before the turn committed, as the SQL stores' commit reads it
+// from the session row: closed, its version the session's after both
+// (base + n turns + the close), updated_at moved to the close.
+func showClose(s *domain.Session, at time.Time, baseVersion, n int64) {
+	s.Status, s.ClosedAt = domain.SessionClosed, &at
+	s.Version = baseVersion + n + 1
+	if at.After(s.UpdatedAt) {
+		s.UpdatedAt = at
+	}
 }
 
 func sessionNotFound(sessionID string) error {
@@ -290,46 +318,75 @@ func (db *DB) findSession(ctx context.Context, tenantID, sessionID string) (*ses
 	return &doc, nil
 }
 
-// CloseSession implements ports.SessionStore: the status is set and the
-// channel key freed in one update of the session document, then the
-// session read back.
+// CloseSession implements ports.SessionStore: the session is read with
+// its newest turn, then the status set, the channel key freed and the
+// turns committed so far noted in one update of the session document; the
+// answer is the session read with the close put on it. A turn committed
+// after that read reads back closed (closedBefore), as on the SQL stores
+// one committed after the close does; so does one committed between the
+// read and the update, which those stores would show active.
 func (ss *Sessions) CloseSession(ctx context.Context, tenantID, sessionID string, at time.Time) (*domain.Session, error) {
-	if err := ss.db.markClosed(ctx, tenantID, sessionID, at); err != nil {
+	db := ss.db
+	view, err := db.readSession(ctx, tenantID, byID(sessionID), 0, sessionID)
+	if err != nil {
 		return nil, err
 	}
-	return ss.GetSession(ctx, tenantID, sessionID)
+	if view == nil {
+		return nil, sessionNotFound(sessionID)
+	}
+	if view.doc.Status == string(domain.SessionClosed) {
+		return view.session()
+	}
+	turns := view.turns()
+	closedHere, err := db.markClosed(ctx, tenantID, sessionID, at, &turns)
+	if err != nil {
+		return nil, err
+	}
+	if !closedHere { // a concurrent close, or ours whose answer was lost
+		return ss.GetSession(ctx, tenantID, sessionID)
+	}
+	doc := &view.doc
+	doc.Status, doc.ActiveKey, doc.ClosedNS, doc.ClosedTurns = string(domain.SessionClosed), closedKey(sessionID), at.UnixNano(), &turns
+	db.memo.noteClosed(sessionKey(tenantID, sessionID), closeNote{turns: turns, closedNS: doc.ClosedNS, baseVersion: doc.BaseVersion})
+	return view.session()
 }
 
-// markClosed closes the session if it is active. SESSION_NOT_FOUND.
-func (db *DB) markClosed(ctx context.Context, tenantID, sessionID string, at time.Time) error {
+// markClosed closes the session if it is active, noting turns as the
+// turns committed before the close when not nil: true when this update
+// closed it. SESSION_NOT_FOUND.
+func (db *DB) markClosed(ctx context.Context, tenantID, sessionID string, at time.Time, turns *int64) (bool, error) {
+	set := bson.D{
+		{Key: "status", Value: string(domain.SessionClosed)},
+		{Key: "active_key", Value: closedKey(sessionID)},
+		{Key: "closed_ns", Value: at.UnixNano()},
+	}
+	if turns != nil {
+		set = append(set, bson.E{Key: "closed_turns", Value: *turns})
+	}
 	uctx, cancel := db.op(ctx)
 	defer cancel()
 	res, err := db.sessions.UpdateOne(uctx,
 		append(sessionFilter(tenantID, sessionID), bson.E{Key: "status", Value: string(domain.SessionActive)}),
-		bson.D{{Key: "$set", Value: bson.D{
-			{Key: "status", Value: string(domain.SessionClosed)},
-			{Key: "active_key", Value: closedKey(sessionID)},
-			{Key: "closed_ns", Value: at.UnixNano()},
-		}}})
+		bson.D{{Key: "$set", Value: set}})
 	if err != nil {
 		// An update whose answer was lost is settled by the read below.
 		if !transient(err) {
-			return fail(err, "close session")
+			return false, fail(err, "close session")
 		}
 	} else if res.MatchedCount == 1 {
-		return nil
+		return true, nil
 	}
 	doc, findErr := db.findSession(ctx, tenantID, sessionID)
 	switch {
 	case findErr != nil:
-		return findErr
+		return false, findErr
 	case doc.Status != string(domain.SessionClosed):
 		if err == nil {
 			err = errors.New("the session stayed active")
 		}
-		return fail(err, "close session")
+		return false, fail(err, "close session")
 	}
-	return nil
+	return false, nil
 }
 
 // DeleteSession implements ports.SessionStore. The session is closed
@@ -346,7 +403,7 @@ func (ss *Sessions) DeleteSession(ctx context.Context, tenantID, sessionID strin
 	if _, err := db.findSession(ctx, tenantID, sessionID); err != nil {
 		return err
 	}
-	if err := db.markClosed(ctx, tenantID, sessionID, db.clock.Now()); err != nil {
+	if _, err := db.markClosed(ctx, tenantID, sessionID, db.clock.Now(), nil); err != nil {
 		return err
 	}
 	if err := db.sealLease(ctx, tenantID, sessionID); err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	mdb "go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"focal/domain"
@@ -88,6 +89,19 @@ func (d *turnDoc) turn() (domain.Turn, error) {
 	return t, nil
 }
 
+// turnOf decodes the turn of session sess (nil when unknown), its
+// SessionAfter showing sess's close when it landed before the turn
+// committed.
+func (d *turnDoc) turnOf(sess *sessionDoc) (domain.Turn, error) {
+	t, err := d.turn()
+	if err == nil && t.SessionAfter != nil {
+		if at, ok := sess.closedBefore(d.TurnNumber); ok {
+			showClose(t.SessionAfter, at, sess.BaseVersion, d.TurnNumber)
+		}
+	}
+	return t, err
+}
+
 func sessionBusy(format string, args ...any) error {
 	e := domain.Errorf(domain.CodeSessionBusy, format, args...)
 	e.RetryAfter = busyRetryAfter
@@ -131,17 +145,34 @@ func (ts *Turns) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *d
 		return err
 	}
 	if !held {
-		return db.refusedCommit(ctx, turn, "the lease of this turn was taken over, or is not this turn's")
+		return db.answered(turn, db.refusedCommit(ctx, turn, "the lease of this turn was taken over, or is not this turn's"))
 	}
 	stored, err := db.insertOnce(ctx, db.turns, doc, "commit turn", turnReadBack(doc))
 	if err != nil {
 		return err
 	}
 	if !stored {
-		return db.refusedCommit(ctx, turn, "turn "+strconv.Itoa(turn.TurnNumber)+" or turn id "+turn.ID+" is taken")
+		return db.answered(turn, db.refusedCommit(ctx, turn, "turn "+strconv.Itoa(turn.TurnNumber)+" or turn id "+turn.ID+" is taken"))
 	}
 	db.memo.noteTurns(sessionKey(turn.TenantID, turn.SessionID), doc.TurnNumber)
 	db.memo.markCommitted(leaseID(turn.TenantID, turn.SessionID, turn.TurnNumber), lease.Fence)
+	return db.answered(turn, nil)
+}
+
+// answered puts on the SessionAfter of a turn that is committed (err nil)
+// a close of its session that landed before the commit, as the turn reads
+// back (GetTurn): the SQL stores' commit reads it from the session row in
+// the statement that commits. Here the commit's one insert cannot read the
+// session, so only a close this process made is known to it (memo.go);
+// reading the session for it would cost every turn a command.
+func (db *DB) answered(turn *domain.Turn, err error) error {
+	if err != nil {
+		return err
+	}
+	n := int64(turn.TurnNumber)
+	if c, ok := db.memo.closeOf(sessionKey(turn.TenantID, turn.SessionID)); ok && n > c.turns {
+		showClose(turn.SessionAfter, time.Unix(0, c.closedNS).UTC(), c.baseVersion, n)
+	}
 	return nil
 }
 
@@ -232,17 +263,78 @@ func (db *DB) findTurnByID(ctx context.Context, tenantID, turnID string) (*turnD
 	return &doc, nil
 }
 
-// GetTurn implements ports.TurnStore: one round trip.
+// GetTurn implements ports.TurnStore: the turn with what its session's
+// close says of it (closedBefore), one aggregate with $lookup; without
+// $lookup the turn, then its session.
 func (ts *Turns) GetTurn(ctx context.Context, tenantID, turnID string) (*domain.Turn, error) {
-	doc, err := ts.db.findTurnByID(ctx, tenantID, turnID)
+	doc, sess, err := ts.db.findTurnWithClose(ctx, tenantID, turnID)
 	if err != nil {
 		return nil, err
 	}
 	if doc == nil {
 		return nil, domain.Errorf(domain.CodeTurnNotFound, "turn %s not found", turnID)
 	}
-	t, err := doc.turn()
+	t, err := doc.turnOf(sess)
 	return &t, err
+}
+
+// closeFields are what a turn read needs of its session's document.
+var closeFields = bson.D{{Key: "tenant_id", Value: 1}, {Key: "status", Value: 1}, {Key: "closed_ns", Value: 1},
+	{Key: "closed_turns", Value: 1}, {Key: "base_version", Value: 1}}
+
+// findTurnWithClose reads turn turnID and closeFields of its session's
+// document (nil when gone); a nil turn when there is none.
+func (db *DB) findTurnWithClose(ctx context.Context, tenantID, turnID string) (*turnDoc, *sessionDoc, error) {
+	if !db.caps.lookup {
+		doc, err := db.findTurnByID(ctx, tenantID, turnID)
+		if err != nil || doc == nil {
+			return nil, nil, err
+		}
+		sess, err := db.findSessionClose(workaround(ctx), tenantID, doc.SessionID)
+		return doc, sess, err
+	}
+	actx, cancel := db.op(ctx)
+	defer cancel()
+	cur, err := db.turns.Aggregate(actx, mdb.Pipeline{
+		{{Key: "$match", Value: db.byID(turnID, tenantID)}}, {{Key: "$limit", Value: 1}},
+		{{Key: "$lookup", Value: bson.D{{Key: "from", Value: colSessions}, {Key: "localField", Value: "session_id"},
+			{Key: "foreignField", Value: "_id"}, {Key: "pipeline", Value: bson.A{bson.D{{Key: "$project", Value: closeFields}}}},
+			{Key: "as", Value: "session"}}}},
+	})
+	if err != nil {
+		return nil, nil, fail(err, "get turn")
+	}
+	var rows []struct {
+		turnDoc `bson:",inline"`
+		Session []sessionDoc `bson:"session"`
+	}
+	if err := cur.All(actx, &rows); err != nil {
+		return nil, nil, fail(err, "get turn")
+	}
+	if len(rows) == 0 || rows[0].TenantID != tenantID {
+		return nil, nil, nil
+	}
+	var sess *sessionDoc
+	if len(rows[0].Session) > 0 {
+		sess = &rows[0].Session[0]
+	}
+	return &rows[0].turnDoc, sess, nil
+}
+
+// findSessionClose reads closeFields of a session's document, nil when
+// there is none.
+func (db *DB) findSessionClose(ctx context.Context, tenantID, sessionID string) (*sessionDoc, error) {
+	ctx, cancel := db.op(ctx)
+	defer cancel()
+	var doc sessionDoc
+	err := db.sessions.FindOne(ctx, db.byID(sessionID, tenantID), options.FindOne().SetProjection(closeFields)).Decode(&doc)
+	if errors.Is(err, errNoDocuments) || (err == nil && doc.TenantID != tenantID) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fail(err, "get turn")
+	}
+	return &doc, nil
 }
 
 // ListTurns implements ports.TurnStore: the session check and the page are
@@ -266,8 +358,9 @@ func (ts *Turns) ListTurns(ctx context.Context, tenantID, sessionID string, q po
 	}
 	limit := ports.PageLimit(q.Page.Limit)
 	var docs []turnDoc
+	var sess *sessionDoc
 	errSess, errTurns := concurrently(
-		func() error { _, err := ts.db.findSession(ctx, tenantID, sessionID); return err },
+		func() (err error) { sess, err = ts.db.findSession(ctx, tenantID, sessionID); return err },
 		func() (err error) {
 			docs, err = ts.db.findTurns(ctx, filter, bson.D{{Key: "turn_number", Value: sortDir}}, limit+1)
 			return err
@@ -285,7 +378,7 @@ func (ts *Turns) ListTurns(ctx context.Context, tenantID, sessionID string, q po
 		page.NextCursor = ports.EncodeCursor(strconv.FormatInt(docs[limit-1].TurnNumber, 10))
 	}
 	for i := range docs {
-		t, err := docs[i].turn()
+		t, err := docs[i].turnOf(sess)
 		if err != nil {
 			return ports.Page[domain.Turn]{}, err
 		}

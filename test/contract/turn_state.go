@@ -12,8 +12,8 @@ import (
 
 // A turn record carries the session as that turn left it (replays start
 // from it): every turn of a session reads it back as committed, by GetTurn
-// and by ListTurns, the newest one included when its session was closed
-// while it ran.
+// and by ListTurns; the newest one, whose session was closed while it ran,
+// closed, as the commit answered, and the turns before it active.
 func testTurnsReadBackTheSessionTheyLeft(t *testing.T, f *fixture) {
 	tenant := newID()
 	s := f.newSession(tenant, newID())
@@ -22,13 +22,15 @@ func testTurnsReadBackTheSessionTheyLeft(t *testing.T, f *fixture) {
 	last := nextTurn(f.get(tenant, s.ID), "closing soon")
 	// Closed a second after the turn was built: its updated_at, which the
 	// close moves, reads the same in the commit's answer as in the record.
-	_, err := f.Sessions.CloseSession(f.ctx, tenant, s.ID, last.SessionAfter.UpdatedAt.Add(time.Second))
+	closedAt := last.SessionAfter.UpdatedAt.Add(time.Second)
+	_, err := f.Sessions.CloseSession(f.ctx, tenant, s.ID, closedAt)
 	require.NoError(t, err)
 	require.NoError(t, f.Turns.CommitTurn(f.ctx, l.Token(), last))
 	f.release(l)
-	if c := last.SessionAfter.ClosedAt; c != nil { // MongoDB's answer is the turn's session as built
-		require.False(t, last.SessionAfter.UpdatedAt.Before(*c), "the close moved updated_at")
-	}
+	// The commit's answer is the session as stored: the close shows.
+	require.Equal(t, domain.SessionClosed, last.SessionAfter.Status, "the commit's answer shows the close")
+	requireSameTime(t, closedAt, last.SessionAfter.UpdatedAt, "the close moved updated_at")
+	requireSameState(t, f.get(tenant, s.ID), last.SessionAfter, "the commit's answer")
 	committed = append(committed, last)
 
 	page, err := f.Turns.ListTurns(f.ctx, tenant, s.ID, ports.TurnQuery{Page: ports.PageRequest{Limit: ports.MaxPageSize}})
