@@ -232,7 +232,7 @@ func TestLeaseUpsertIsJudgedByTheServerClock(t *testing.T) {
 }
 
 // The other MongoDB-only commands: the session read that joins its newest
-// turns, the rate counter, and the claim that admits only an expired
+// turns, the turn read that joins its session's close, the rate counter, and the claim that admits only an expired
 // record.
 func TestMongoOnlyCommands(t *testing.T) {
 	require.Equal(t, `{"$lookup":{"from":"turns","localField":"_id","foreignField":"session_id",`+
@@ -241,6 +241,9 @@ func TestMongoOnlyCommands(t *testing.T) {
 	require.Equal(t, `{"$lookup":{"from":"turns","localField":"_id","foreignField":"session_id",`+
 		`"pipeline":[{"$sort":{"turn_number":-1}},{"$limit":1},{"$project":{"turn_number":1,"session_after":1}}],"as":"recent"}}`,
 		extJSON(t, lookupHead()), "a session joins only what its state needs of its newest turn")
+	require.Equal(t, `{"$lookup":{"from":"sessions","localField":"session_id","foreignField":"_id",`+
+		`"pipeline":[{"$project":{"tenant_id":1,"status":1,"closed_ns":1,"closed_turns":1,"base_version":1}}],"as":"session"}}`,
+		extJSON(t, lookupSessionClose()), "a turn read joins only what its session's close says of it")
 
 	end := time.Date(2030, 1, 1, 0, 1, 0, 0, time.UTC)
 	id, update := rateCount("tenant:a", 42, end)

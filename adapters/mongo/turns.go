@@ -296,10 +296,7 @@ func (db *DB) findTurnWithClose(ctx context.Context, tenantID, turnID string) (*
 	actx, cancel := db.op(ctx)
 	defer cancel()
 	cur, err := db.turns.Aggregate(actx, mdb.Pipeline{
-		{{Key: "$match", Value: db.byID(turnID, tenantID)}}, {{Key: "$limit", Value: 1}},
-		{{Key: "$lookup", Value: bson.D{{Key: "from", Value: colSessions}, {Key: "localField", Value: "session_id"},
-			{Key: "foreignField", Value: "_id"}, {Key: "pipeline", Value: bson.A{bson.D{{Key: "$project", Value: closeFields}}}},
-			{Key: "as", Value: "session"}}}},
+		{{Key: "$match", Value: db.byID(turnID, tenantID)}}, {{Key: "$limit", Value: 1}}, lookupSessionClose(),
 	})
 	if err != nil {
 		return nil, nil, fail(err, "get turn")
@@ -319,6 +316,14 @@ func (db *DB) findTurnWithClose(ctx context.Context, tenantID, turnID string) (*
 		sess = &rows[0].Session[0]
 	}
 	return &rows[0].turnDoc, sess, nil
+}
+
+// lookupSessionClose is the $lookup stage joining a turn's session with
+// only closeFields.
+func lookupSessionClose() bson.D {
+	return bson.D{{Key: "$lookup", Value: bson.D{{Key: "from", Value: colSessions}, {Key: "localField", Value: "session_id"},
+		{Key: "foreignField", Value: "_id"}, {Key: "pipeline", Value: bson.A{bson.D{{Key: "$project", Value: closeFields}}}},
+		{Key: "as", Value: "session"}}}}
 }
 
 // findSessionClose reads closeFields of a session's document, nil when
