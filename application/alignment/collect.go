@@ -60,18 +60,25 @@ func (c *collection) set(e domain.Extraction) {
 // message offered for a variable that holds a value in vars: metadata's
 // refused values leave what is held alone, as a client may resend them.
 func replacesHeld(e domain.Extraction, vars map[string]any) bool {
-	return (e.Source == domain.SetByExtractor || e.Source == domain.SetByModel) && vars[e.Variable] != nil
+	return offered(e) && vars[e.Variable] != nil
 }
 
-// refusedHeld is the first variable step collects whose value held before
-// the turn (in held) a value the message offered and the turn refused took
-// away, or "".
-func (c *collection) refusedHeld(step *domain.Step, held map[string]any) string {
+// offered reports whether e's value came from the customer's message.
+func offered(e domain.Extraction) bool {
+	return e.Source == domain.SetByExtractor || e.Source == domain.SetByModel
+}
+
+// refusedOffered is the first variable step collects that holds no value
+// after the collection (none before the turn, or the one held dropped for
+// the refused value: set) because the turn refused the value the message
+// offered for it, or "".
+func (c *collection) refusedOffered(step *domain.Step) string {
 	for _, n := range step.Collects {
-		if held[n] != nil && c.vars[n] == nil {
-			if c.problem(n) != nil {
-				return n
-			}
+		if c.vars[n] != nil {
+			continue
+		}
+		if p := c.problem(n); p != nil && offered(*p) {
+			return n
 		}
 	}
 	return ""

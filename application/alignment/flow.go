@@ -59,16 +59,17 @@ func (e *Engine) move(d *decided, in ports.TurnInput, scores *matching) navigati
 }
 
 // holdStep keeps the flow at its step, where navigation would move it on,
-// when the message offered a value for a variable the step holds and the
-// value was refused: the step asks for it again, saying why, instead of
-// the flow going on as if the customer's change had been made.
+// when the message offered a value for a variable the step collects and
+// the value was refused: the step asks for it again, saying why, instead
+// of the flow going on without it, or as if the customer's change to a
+// value held had been made.
 func holdStep(nav *navigation, d *decided, in ports.TurnInput) {
 	pos := in.Session.Scenario
 	st := currentStep(d.cp, pos)
 	if st == nil {
 		return
 	}
-	name := d.coll.refusedHeld(st, in.Session.Variables)
+	name := d.coll.refusedOffered(st)
 	if name == "" {
 		return
 	}

@@ -96,4 +96,18 @@ func TestRefusedValueForAHeldVariableIsSaidAndAskedAgain(t *testing.T) {
 		assert.Equal(t, "ask_reason", r.Session.Scenario.StepID)
 		assert.Equal(t, "AC-222222", r.Session.Variables["order_id"])
 	})
+	t.Run("a message at the step giving its first value, whose condition would move it on", func(t *testing.T) {
+		p := returnsPolicy()
+		p.Scenarios[0].Steps[0].Transitions = []domain.Transition{{To: "ask_reason", Condition: "ready to give the reason",
+			Examples: []string{"let's continue", "go on to the reason"}}}
+		h := newHarness(t, p, newFakeModel())
+		h.run("I want to return my jacket")
+		r := h.run("AC-22222, let's continue")
+		require.Equal(t, domain.ScenarioStay, r.exp().Scenario.Action, "the flow does not move on without it: %s", r.exp().Scenario.Reason)
+		assert.Contains(t, r.exp().Scenario.Reason, "order_id was refused")
+		assertRefusedAndDropped(t, r)
+		r = h.run("let's continue")
+		require.NotNil(t, r.Session.Scenario)
+		assert.Equal(t, "ask_reason", r.Session.Scenario.StepID, "a message offering no value moves on as the step says")
+	})
 }
