@@ -83,11 +83,26 @@ func newPostgresDB(p postgresParams) (*postgres.DB, error) {
 	return db, nil
 }
 
-func newSQLiteDB(lc fx.Lifecycle, cfg Config, clock ports.Clock, log *zap.Logger) (*sqlite.DB, error) {
-	db, err := sqlite.Open(cfg.Store.SQLite, clock, log)
+// WithSQLiteOption adds an option to the SQLite store.
+func WithSQLiteOption(opt sqlite.Option) fx.Option {
+	return fx.Provide(fx.Annotate(func() sqlite.Option { return opt }, fx.ResultTags(`group:"sqlite_options"`)))
+}
+
+// sqliteParams are what the SQLite store needs.
+type sqliteParams struct {
+	fx.In
+	Lifecycle fx.Lifecycle
+	Config    Config
+	Clock     ports.Clock
+	Log       *zap.Logger
+	Options   []sqlite.Option `group:"sqlite_options"`
+}
+
+func newSQLiteDB(p sqliteParams) (*sqlite.DB, error) {
+	db, err := sqlite.Open(p.Config.Store.SQLite, p.Clock, p.Log, p.Options...)
 	if err != nil {
 		return nil, err
 	}
-	lc.Append(fx.Hook{OnStart: db.Start, OnStop: db.Close})
+	p.Lifecycle.Append(fx.Hook{OnStart: db.Start, OnStop: db.Close})
 	return db, nil
 }

@@ -11,6 +11,9 @@ import (
 	"go.uber.org/zap"
 
 	"focal/adapters/clock"
+	"focal/adapters/mongo"
+	"focal/adapters/postgres"
+	"focal/adapters/sqlite"
 	"focal/application"
 	"focal/ports"
 )
@@ -54,9 +57,16 @@ type CopyTenants struct {
 	All bool
 }
 
+// ErrSameStore refuses a copy of a store onto itself (focal store copy
+// exits 2 for it).
+var ErrSameStore = errors.New("the source and the target are the same store")
+
 // CopyStore copies the tenants' data from one store to another (focal
 // store copy, application.StoreCopy), tenant by tenant; it stops at the
-// first tenant a store fails for, returning what was done before.
+// first tenant a store fails for, returning what was done before. The
+// source is opened read-only, neither migrated nor swept: one whose schema
+// this binary cannot read as it is is refused. ErrSameStore when both
+// configurations reach one store, however each names it.
 func CopyStore(ctx context.Context, from, to StoreConfig, tenants CopyTenants, log *zap.Logger) ([]application.CopyResult, error) {
 	switch {
 	case tenants.All && len(tenants.IDs) > 0:
@@ -64,11 +74,11 @@ func CopyStore(ctx context.Context, from, to StoreConfig, tenants CopyTenants, l
 	case !tenants.All && len(tenants.IDs) == 0:
 		return nil, errors.New("no tenant named")
 	}
-	if err := copyable(from, to); err != nil {
+	if err := copyable(ctx, from, to); err != nil {
 		return nil, err
 	}
 	var src, dst application.StoreSide
-	stop, err := startStore(ctx, from, log, &src)
+	stop, err := startStore(ctx, from, log, &src, readOnly)
 	if err != nil {
 		return nil, fmt.Errorf("the source store: %w", err)
 	}
@@ -101,8 +111,9 @@ func CopyStore(ctx context.Context, from, to StoreConfig, tenants CopyTenants, l
 
 // copyable refuses what cannot be copied: the memory store (it keeps
 // nothing between runs), a source SQLite file that does not exist (opening
-// it would create an empty one), and a store copied onto itself.
-func copyable(from, to StoreConfig) error {
+// it would create an empty one), and a store copied onto itself, before
+// either is opened (opening the target migrates it).
+func copyable(ctx context.Context, from, to StoreConfig) error {
 	if from.Kind == "memory" || to.Kind == "memory" {
 		return errors.New("the memory store keeps nothing between runs: copy from and to sqlite, postgres or mongo")
 	}
@@ -111,11 +122,39 @@ func copyable(from, to StoreConfig) error {
 			return fmt.Errorf("the source SQLite file: %w", err)
 		}
 	}
-	if where(from) == where(to) {
-		return errors.New("the source and the target are the same store")
+	switch same, err := sameStore(ctx, from, to); {
+	case err != nil:
+		return fmt.Errorf("tell whether the source and the target are one store: %w", err)
+	case same:
+		return fmt.Errorf("%w: both reach one %s, and copying a store onto itself would change it", ErrSameStore, storeNames[from.Kind])
 	}
 	return nil
 }
+
+// sameStore tells whether two configurations reach one store, asking the
+// files or the servers what they are: names differ in spellings the same
+// store answers to (postgres:// or postgresql://, localhost or 127.0.0.1,
+// a relative path or a link).
+func sameStore(ctx context.Context, a, b StoreConfig) (bool, error) {
+	if a.Kind != b.Kind {
+		return false, nil
+	}
+	switch a.Kind {
+	case "sqlite":
+		return sqlite.SameFile(a.SQLite, b.SQLite)
+	case "postgres":
+		return postgres.SameDatabase(ctx, a.Postgres, b.Postgres)
+	case "mongo":
+		return mongo.SameDatabase(ctx, a.Mongo, b.Mongo)
+	}
+	return false, nil
+}
+
+// storeNames say what a store of each kind is.
+var storeNames = map[string]string{"sqlite": "SQLite file", "postgres": "PostgreSQL database", "mongo": "MongoDB database"}
+
+// readOnly opens a store to read it and nothing else: the copy's source.
+var readOnly = fx.Options(WithSQLiteOption(sqlite.ReadOnly()), WithPostgresOption(postgres.ReadOnly()), WithMongoOption(mongo.ReadOnly()))
 
 // where names the data a store configuration reaches.
 func where(c StoreConfig) string {
@@ -144,10 +183,11 @@ type storePorts struct {
 	Tenants  ports.TenantLister
 }
 
-// startStore starts the store of cfg alone, fills side with its ports and
-// returns what stops it.
-func startStore(ctx context.Context, cfg StoreConfig, log *zap.Logger, side *application.StoreSide) (stop func(), err error) {
+// startStore starts the store of cfg alone, with the options opts, fills
+// side with its ports and returns what stops it.
+func startStore(ctx context.Context, cfg StoreConfig, log *zap.Logger, side *application.StoreSide, opts ...fx.Option) (stop func(), err error) {
 	app := fx.New(
+		fx.Options(opts...),
 		fx.Supply(Config{Store: cfg}, log, Observers{}),
 		fx.NopLogger,
 		fx.Provide(fx.Annotate(func() clock.System { return clock.System{} }, fx.As(new(ports.Clock)))),

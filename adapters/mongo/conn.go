@@ -62,6 +62,9 @@ type DB struct {
 	fences fences
 	skew   *skewCheck
 	rates  *rateCache
+
+	// readOnly: opened by ReadOnly.
+	readOnly bool
 }
 
 // Open validates cfg and prepares the client. It does no I/O: Start
@@ -104,7 +107,7 @@ func Open(cfg Config, clock ports.Clock, log *zap.Logger, opts ...Option) (*DB, 
 		return nil, fmt.Errorf("FOCAL_MONGO_URI: %w", err)
 	}
 	return &DB{cfg: cfg, clock: clock, log: log.Named("mongo"), options: co,
-		memo: newMemo(), rates: newRateCache()}, nil
+		memo: newMemo(), rates: newRateCache(), readOnly: o.readOnly}, nil
 }
 
 // Connect opens the store and starts it: for callers without a lifecycle.
@@ -125,7 +128,8 @@ func Connect(ctx context.Context, cfg Config, clock ports.Clock, log *zap.Logger
 // detected once so the stores pick the commands it supports. Then it
 // creates or migrates the indexes and reserves this process's lease-fence
 // epoch. A server that cannot be reached within ctx is STORE_UNAVAILABLE;
-// one that does not qualify fails with a message saying why.
+// one that does not qualify fails with a message saying why. ReadOnly
+// skips the indexes and the epoch, and accepts a standalone server.
 func (db *DB) Start(ctx context.Context) error {
 	client, err := mdb.Connect(db.options)
 	if err != nil {
@@ -160,7 +164,7 @@ func (db *DB) start(ctx context.Context) error {
 	db.caps = caps
 	db.log.Info("connected", zap.String("server", caps.server), zap.Bool("standalone", caps.standalone),
 		zap.Bool("server_time", caps.serverTime), zap.Bool("lookup", caps.lookup), zap.Bool("atomic_updates", caps.atomicUpdates))
-	if caps.standalone && !db.cfg.AllowStandalone {
+	if caps.standalone && !db.cfg.AllowStandalone && !db.readOnly {
 		return fmt.Errorf("mongo store: %s at FOCAL_MONGO_URI is a standalone server: an acknowledged write lives on one disk "+
 			"and is not retried across a failover. Run a replica set (one member will do for development) or, "+
 			"for development and tests only, set FOCAL_MONGO_ALLOW_STANDALONE=true", caps.server)
@@ -170,6 +174,9 @@ func (db *DB) start(ctx context.Context) error {
 		if err := db.skew.measure(ctx); err != nil {
 			return err
 		}
+	}
+	if db.readOnly {
+		return db.checkStore(ctx)
 	}
 	if err := db.ensureIndexes(ctx); err != nil {
 		return err
@@ -218,7 +225,16 @@ type Option func(*storeOptions)
 type storeOptions struct {
 	onCommand func(name string)
 	observe   func(CommandEvent)
+	readOnly  bool
 }
+
+// ReadOnly opens the database to read it and nothing else (focal store
+// copy's source): Start creates or changes no index and reserves no
+// lease epoch, and refuses a database without Focal's collections. The
+// stores' reads need no index to be right, so a database whose indexes an
+// older focal made reads as well. Nothing stops a write: the caller
+// sends none.
+func ReadOnly() Option { return func(o *storeOptions) { o.readOnly = true } }
 
 // WithCommandHook calls fn with the name of every command sent to the
 // server: one call per round trip, for metrics.

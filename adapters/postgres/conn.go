@@ -34,6 +34,8 @@ type DB struct {
 	// lastMigration, when not 0, is the last migration Start applies:
 	// tests write rows as an older schema had them.
 	lastMigration int
+	// readOnly: opened by ReadOnly.
+	readOnly bool
 }
 
 // Open validates cfg and prepares the pool. It does no I/O: Start connects.
@@ -69,7 +71,10 @@ func Open(cfg Config, clock ports.Clock, log *zap.Logger, opts ...Option) (*DB, 
 	if len(o.observers) > 0 {
 		pc.ConnConfig.Tracer = &statementTracer{observers: o.observers}
 	}
-	return &DB{cfg: cfg, clock: clock, log: log.Named("postgres"), poolCfg: pc, waiters: sqlkit.NewQueue()}, nil
+	if o.readOnly {
+		pc.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
+	}
+	return &DB{cfg: cfg, clock: clock, log: log.Named("postgres"), poolCfg: pc, waiters: sqlkit.NewQueue(), readOnly: o.readOnly}, nil
 }
 
 // Connect opens the store and starts it: for callers without a lifecycle.
@@ -86,8 +91,8 @@ func Connect(ctx context.Context, cfg Config, clock ports.Clock, log *zap.Logger
 
 // Start connects, checks that the server keeps acknowledged commits
 // (synchronous_commit and fsync on), applies the schema migrations and
-// starts the sweep of expired records. A server that cannot be reached is
-// STORE_UNAVAILABLE.
+// starts the sweep of expired records (ReadOnly: only checks the schema).
+// A server that cannot be reached is STORE_UNAVAILABLE.
 func (db *DB) Start(ctx context.Context) error {
 	pool, err := pgxpool.NewWithConfig(ctx, db.poolCfg)
 	if err != nil {
@@ -98,7 +103,9 @@ func (db *DB) Start(ctx context.Context) error {
 		pool.Close()
 		return err
 	}
-	db.sweeper.Start(db.sweep)
+	if !db.readOnly {
+		db.sweeper.Start(db.sweep)
+	}
 	return nil
 }
 
@@ -111,6 +118,9 @@ func (db *DB) start(ctx context.Context) error {
 	if syncCommit == "off" || fsync == "off" {
 		return fmt.Errorf("postgres store: the server runs with synchronous_commit=%s and fsync=%s: an acknowledged turn "+
 			"could be lost in a crash. Focal needs both on (synchronous_commit may be local, remote_write, on or remote_apply)", syncCommit, fsync)
+	}
+	if db.readOnly {
+		return db.checkSchema(ctx)
 	}
 	return db.migrate(ctx)
 }
@@ -146,7 +156,14 @@ type Option func(*options)
 
 type options struct {
 	observers []func(StatementEvent)
+	readOnly  bool
 }
+
+// ReadOnly opens the database to read it and nothing else (focal store
+// copy's source): every transaction read-only, the schema checked instead
+// of migrated (Start refuses a database whose migrations are not this
+// binary's), no sweep.
+func ReadOnly() Option { return func(o *options) { o.readOnly = true } }
 
 // StatementEvent is one statement the store sent, reported when it
 // finished: one round trip to the server.

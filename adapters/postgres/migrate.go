@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -72,4 +73,75 @@ func (db *DB) migrate(ctx context.Context) error {
 		db.log.Info("schema migrated", zap.String("migration", m.Name))
 	}
 	return nil
+}
+
+// checkSchema refuses, for ReadOnly, a database that is not a store of
+// this binary's schema: without schema_migrations, or with other
+// migrations applied than this binary's.
+func (db *DB) checkSchema(ctx context.Context) error {
+	all, err := sqlkit.Migrations(migrationFiles)
+	if err != nil {
+		return err
+	}
+	var exists bool
+	if err := db.pool.QueryRow(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists); err != nil {
+		return fail(err, "read schema_migrations")
+	}
+	if !exists {
+		return errors.New("postgres store: not a Focal store: the database has no schema_migrations table")
+	}
+	rows, err := db.pool.Query(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return fail(err, "read schema_migrations")
+	}
+	applied, err := pgx.CollectRows(rows, pgx.RowTo[int])
+	if err != nil {
+		return fail(err, "read schema_migrations")
+	}
+	if err := sqlkit.CheckApplied(all, applied); err != nil {
+		return fmt.Errorf("postgres store: %w", err)
+	}
+	return nil
+}
+
+// SameDatabase tells whether two configurations reach one database,
+// however each URL spells it (postgres:// or postgresql://, the host by
+// name or address, parameters in any order): it asks each server for its
+// cluster's system identifier, the database and the schema the tables
+// are in. A replica answers as its primary does (the same data).
+func SameDatabase(ctx context.Context, a, b Config) (bool, error) {
+	ia, err := identity(ctx, a)
+	if err != nil {
+		return false, err
+	}
+	ib, err := identity(ctx, b)
+	if err != nil {
+		return false, err
+	}
+	return ia == ib, nil
+}
+
+// identity names the data cfg reaches: the cluster, the database, the
+// schema.
+func identity(ctx context.Context, cfg Config) (string, error) {
+	cfg = cfg.WithDefaults()
+	cc, err := pgx.ParseConfig(cfg.URL)
+	if err != nil {
+		return "", fmt.Errorf("FOCAL_POSTGRES_URL: %w", err)
+	}
+	cc.ConnectTimeout = cfg.ConnectTimeout
+	ctx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout+cfg.OperationTimeout)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(ctx, cc)
+	if err != nil {
+		return "", fail(err, "connect")
+	}
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	var system, database, schema string
+	err = conn.QueryRow(ctx, `SELECT s.system_identifier::text, current_database(), coalesce(current_schema(), '')
+		FROM pg_control_system() s`).Scan(&system, &database, &schema)
+	if err != nil {
+		return "", fail(err, "read the server's identity")
+	}
+	return system + "/" + database + "/" + schema, nil
 }

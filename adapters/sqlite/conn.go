@@ -39,10 +39,22 @@ type DB struct {
 	spent           sqlkit.Spent
 
 	sweeper sqlkit.Sweeper
+
+	// readOnly: opened by ReadOnly.
+	readOnly bool
 }
 
+// Option adjusts a DB.
+type Option func(*DB)
+
+// ReadOnly opens the file to read it and nothing else (focal store copy's
+// source): every connection read-only, the schema checked instead of
+// migrated (Start refuses a file whose migrations are not this binary's),
+// no sweep. Writes fail.
+func ReadOnly() Option { return func(db *DB) { db.readOnly = true } }
+
 // Open validates cfg. It does no I/O: Start opens the file.
-func Open(cfg Config, clock ports.Clock, log *zap.Logger) (*DB, error) {
+func Open(cfg Config, clock ports.Clock, log *zap.Logger, opts ...Option) (*DB, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -53,7 +65,11 @@ func Open(cfg Config, clock ports.Clock, log *zap.Logger) (*DB, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &DB{cfg: cfg, clock: clock, log: log.Named("sqlite"), waiters: sqlkit.NewQueue()}, nil
+	db := &DB{cfg: cfg, clock: clock, log: log.Named("sqlite"), waiters: sqlkit.NewQueue()}
+	for _, opt := range opts {
+		opt(db)
+	}
+	return db, nil
 }
 
 // Connect opens the store and starts it: for callers without a lifecycle.
@@ -73,20 +89,29 @@ func Connect(ctx context.Context, cfg Config, clock ports.Clock, log *zap.Logger
 func (db *DB) dsn(readOnly bool) string {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", db.cfg.BusyTimeout.Milliseconds()))
-	q.Add("_pragma", "journal_mode(WAL)")
+	if !db.readOnly { // setting the journal mode writes the file
+		q.Add("_pragma", "journal_mode(WAL)")
+	}
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(ON)")
-	if readOnly {
+	switch {
+	case db.readOnly:
+		q.Set("mode", "ro")
 		q.Add("_pragma", "query_only(ON)")
-	} else {
+	case readOnly:
+		q.Add("_pragma", "query_only(ON)")
+	default:
 		q.Set("_txlock", "immediate")
 	}
 	return "file:" + db.cfg.Path + "?" + q.Encode()
 }
 
 // Start creates the file's directory when missing, opens the writer and
-// the readers, and applies the schema migrations.
+// the readers, and applies the schema migrations (ReadOnly: checks them).
 func (db *DB) Start(ctx context.Context) error {
+	if db.readOnly {
+		return db.startReadOnly(ctx)
+	}
 	if dir := filepath.Dir(db.cfg.Path); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return fmt.Errorf("sqlite store: FOCAL_SQLITE_PATH: %w", err)
@@ -116,6 +141,29 @@ func (db *DB) Start(ctx context.Context) error {
 	return nil
 }
 
+// startReadOnly opens the existing file read-only, writer and readers
+// alike, and checks its schema.
+func (db *DB) startReadOnly(ctx context.Context) error {
+	if _, err := os.Stat(db.cfg.Path); err != nil {
+		return fmt.Errorf("sqlite store: %w", err)
+	}
+	var err error
+	if db.writer, err = sql.Open("sqlite", db.dsn(true)); err != nil {
+		return fmt.Errorf("sqlite store: %w", err)
+	}
+	db.writer.SetMaxOpenConns(1)
+	db.readers, err = sql.Open("sqlite", db.dsn(true))
+	if err == nil {
+		db.readers.SetMaxOpenConns(db.cfg.Readers)
+		err = db.checkSchema(ctx)
+	}
+	if err != nil {
+		_ = db.Close(ctx)
+		return fmt.Errorf("sqlite store %s: %w", db.cfg.Path, err)
+	}
+	return nil
+}
+
 // Close stops the sweep and closes the connections; the last one to close
 // checkpoints the log into the database file.
 func (db *DB) Close(context.Context) error {
@@ -123,7 +171,11 @@ func (db *DB) Close(context.Context) error {
 		return nil
 	}
 	db.sweeper.Stop()
-	return errors.Join(db.readers.Close(), db.writer.Close())
+	var readers error
+	if db.readers != nil {
+		readers = db.readers.Close()
+	}
+	return errors.Join(readers, db.writer.Close())
 }
 
 // Ping checks that the file can be read. STORE_UNAVAILABLE when not.

@@ -4,7 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 
 	"go.uber.org/zap"
 
@@ -61,4 +64,53 @@ func (db *DB) migrate(ctx context.Context) error {
 		db.log.Info("schema migrated", zap.String("migration", name))
 	}
 	return nil
+}
+
+// checkSchema refuses, for ReadOnly, a file that is not a store of this
+// binary's schema: without schema_migrations, or with other migrations
+// applied than this binary's.
+func (db *DB) checkSchema(ctx context.Context) error {
+	all, err := sqlkit.Migrations(migrationFiles)
+	if err != nil {
+		return err
+	}
+	var tables int
+	err = db.readers.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).Scan(&tables)
+	if err != nil {
+		return err
+	}
+	if tables == 0 {
+		return errors.New("not a Focal store: it has no schema_migrations table")
+	}
+	rows, err := db.readers.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	applied, err := sqlkit.Collect(rows, sqlkit.ScanInt)
+	if err != nil {
+		return err
+	}
+	return sqlkit.CheckApplied(all, applied)
+}
+
+// SameFile tells whether two configurations name one database file,
+// however each spells its path (relative or absolute, through a symbolic
+// or a hard link). A file that does not exist is no other file.
+func SameFile(a, b Config) (bool, error) {
+	fa, err := os.Stat(a.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("sqlite store: %w", err)
+	}
+	fb, err := os.Stat(b.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("sqlite store: %w", err)
+	}
+	return os.SameFile(fa, fb), nil
 }

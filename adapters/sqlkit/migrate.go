@@ -60,3 +60,28 @@ func ScanInt(row Row) (int, error) {
 	err := row.Scan(&n)
 	return n, err
 }
+
+// CheckApplied refuses a store whose applied migrations (schema_migrations)
+// are not all of this binary's, when it is to be read without migrating
+// it: an older schema lacks what the reads expect, a newer one may hold
+// what they would misread.
+func CheckApplied(all []Migration, applied []int) error {
+	var unknown []int
+	for _, v := range applied {
+		if !slices.ContainsFunc(all, func(m Migration) bool { return m.Version == v }) {
+			unknown = append(unknown, v)
+		}
+	}
+	if len(unknown) > 0 {
+		return fmt.Errorf("its schema has migrations this focal does not know (%v): it was written by a newer focal; use that one", unknown)
+	}
+	var missing []string
+	for _, m := range Pending(all, applied) {
+		missing = append(missing, m.Name)
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("its schema is older than this focal's: it lacks migrations %s; "+
+			"start the service of this version on it once to migrate it, or use the focal that wrote it", strings.Join(missing, ", "))
+	}
+	return nil
+}

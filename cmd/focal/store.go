@@ -14,6 +14,10 @@ import (
 	"focal/bootstrap"
 )
 
+// exitSameStore is focal store copy's exit status when --from and --to
+// name one store (1 is any other failure).
+const exitSameStore = 2
+
 func storeCommand() *cobra.Command {
 	cmd := &cobra.Command{Use: "store", Short: "Work on the service's store"}
 	var from, to string
@@ -27,7 +31,9 @@ func storeCommand() *cobra.Command {
 			"same FOCAL_SECRET_KEY), budgets with this month's usage. Idempotency records and rate-limit counters are\n" +
 			"short-lived and not copied. What the target has is kept and what it lacks is added, so running it again\n" +
 			"copies only what is new, and finishes an interrupted run. A store is sqlite:PATH, a postgres:// or\n" +
-			"mongodb:// URL, or a configuration file (its store section); FOCAL_* variables are not read.",
+			"mongodb:// URL, or a configuration file (its store section); FOCAL_* variables are not read. The source is\n" +
+			"only read: not migrated, so one of an older schema is refused. A store copied onto itself, however it is\n" +
+			"named, is refused with exit status 2.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runStoreCopy(cmd.Context(), cmd.OutOrStdout(), from, to, tenants)
@@ -64,6 +70,9 @@ func runStoreCopy(ctx context.Context, out io.Writer, from, to string, tenants b
 	ctx, cancel := context.WithTimeout(ctx, time.Hour)
 	defer cancel()
 	results, err := bootstrap.CopyStore(ctx, src, dst, tenants, zap.NewNop())
+	if errors.Is(err, bootstrap.ErrSameStore) {
+		return &exitError{status: exitSameStore, msg: err.Error()}
+	}
 	p := &printer{w: out}
 	problems := 0
 	for _, r := range results {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -79,7 +80,8 @@ func TestStoreCopyBetweenSQLiteFiles(t *testing.T) {
 }
 
 // A store that is not there, or not durable, is refused before anything
-// is written.
+// is written; so is a store copied onto itself, however each flag names
+// it, with exit status 2.
 func TestStoreCopyRefusesWhatItCannotCopy(t *testing.T) {
 	dir := t.TempDir()
 	tenant := uuid.NewString()
@@ -90,15 +92,20 @@ func TestStoreCopyRefusesWhatItCannotCopy(t *testing.T) {
 	}{
 		{"sqlite:" + filepath.Join(dir, "missing.db"), "sqlite:" + filepath.Join(dir, "to.db"), "the source SQLite file"},
 		{"sqlite:" + filepath.Join(dir, "to.db"), "sqlite:" + filepath.Join(dir, "to.db"), "the source and the target are the same store"},
+		{"sqlite:" + filepath.Join(dir, "to.db"), "sqlite:" + filepath.Join(dir, "link.db"), "the source and the target are the same store: both reach one SQLite file"},
 		{filepath.Join(dir, "missing.yaml"), "sqlite:" + filepath.Join(dir, "to.db"), "--from: read config file"},
 		{"sqlite:" + filepath.Join(dir, "to.db"), memoryConfig, "the memory store keeps nothing between runs"},
 	} {
-		if strings.Contains(c.want, "same") {
+		same := strings.Contains(c.want, "same")
+		if same {
 			require.NoError(t, os.WriteFile(filepath.Join(dir, "to.db"), nil, 0o600))
+			_ = os.Symlink("to.db", filepath.Join(dir, "link.db"))
 		}
 		_, err := runCLI(t, "store", "copy", "--from", c.from, "--to", c.to, "--tenant", tenant)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), c.want)
+		var coded *exitError
+		assert.Equal(t, same, errors.As(err, &coded) && coded.ExitCode() == 2, "exit status 2 for %s", c.want)
 	}
 	_, err := os.Stat(filepath.Join(dir, "missing.db"))
 	assert.True(t, os.IsNotExist(err), "no source file was made")
