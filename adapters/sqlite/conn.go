@@ -89,7 +89,7 @@ func Connect(ctx context.Context, cfg Config, clock ports.Clock, log *zap.Logger
 func (db *DB) dsn(readOnly bool) string {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", db.cfg.BusyTimeout.Milliseconds()))
-	if !db.readOnly { // setting the journal mode writes the file
+	if !db.readOnly { // setting the journal mode may write the file
 		q.Add("_pragma", "journal_mode(WAL)")
 	}
 	q.Add("_pragma", "synchronous(FULL)")
@@ -159,6 +159,7 @@ func (db *DB) startReadOnly(ctx context.Context) error {
 	}
 	if err != nil {
 		_ = db.Close(ctx)
+		db.writer, db.readers = nil, nil
 		return fmt.Errorf("sqlite store %s: %w", db.cfg.Path, err)
 	}
 	return nil
