@@ -18,27 +18,30 @@ const (
 	copyLeaseTTL = 30 * time.Second
 )
 
-// copySessions copies the tenant's sessions oldest first: a channel key has
-// one active session, so an older, closed session of the key is created
-// and closed in the target before its successor is created.
+// copySessions copies the tenant's closed sessions, then its active
+// ones: a channel key has one active session and any number of closed
+// ones, so each closed session of a key is created and closed in the
+// target before the key's active session is created there. Each pass
+// pages through the source's listing, one page in hand at a time. A
+// session that closes between the passes is in neither; the next run
+// copies it (docs/operations.md: copy, stop the service, copy again).
 func (c *StoreCopy) copySessions(ctx context.Context, tenantID string, res *CopyResult) error {
-	var all []domain.Session
-	q := ports.SessionQuery{Page: ports.PageRequest{Limit: ports.MaxPageSize}}
-	for {
-		p, err := c.from.Sessions.ListSessions(ctx, tenantID, q)
-		if err != nil {
-			return err
-		}
-		all = append(all, p.Items...)
-		if p.NextCursor == "" {
-			break
-		}
-		q.Page.Cursor = p.NextCursor
-	}
-	slices.Reverse(all)
-	for i := range all {
-		if err := res.note(c.copySession(ctx, &all[i], res)); err != nil {
-			return fmt.Errorf("session %s: %w", all[i].ID, err)
+	for _, status := range []domain.SessionStatus{domain.SessionClosed, domain.SessionActive} {
+		q := ports.SessionQuery{Status: status, Page: ports.PageRequest{Limit: ports.MaxPageSize}}
+		for {
+			p, err := c.from.Sessions.ListSessions(ctx, tenantID, q)
+			if err != nil {
+				return err
+			}
+			for i := range p.Items {
+				if err := res.note(c.copySession(ctx, &p.Items[i], res)); err != nil {
+					return fmt.Errorf("session %s: %w", p.Items[i].ID, err)
+				}
+			}
+			if p.NextCursor == "" {
+				break
+			}
+			q.Page.Cursor = p.NextCursor
 		}
 	}
 	return nil

@@ -315,3 +315,55 @@ func TestStoreCopyListsEveryTenantOfTheSource(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, slices.Sorted(slices.Values(want)), got)
 }
+
+// pageWatch is a session store that checks, at each listing, that the
+// sessions of the page before are in the target already: the copy holds
+// one page in hand, not the tenant's whole list.
+type pageWatch struct {
+	ports.SessionStore
+	t      *testing.T
+	target ports.SessionStore
+	last   []domain.Session
+}
+
+func (w *pageWatch) ListSessions(ctx context.Context, tenantID string, q ports.SessionQuery) (ports.Page[domain.Session], error) {
+	missing := 0
+	for _, s := range w.last {
+		if _, err := w.target.GetSession(ctx, tenantID, s.ID); err != nil {
+			missing++
+		}
+	}
+	assert.Zero(w.t, missing, "sessions of the page before not in the target when the next page is read")
+	p, err := w.SessionStore.ListSessions(ctx, tenantID, q)
+	w.last = p.Items
+	return p, err
+}
+
+// A tenant's sessions are copied a page at a time, past one page: a
+// channel user's many closed sessions, then the active one that followed
+// them (docs/operations.md, "Moving to another store").
+func TestStoreCopyPagesThroughSessions(t *testing.T) {
+	ctx := t.Context()
+	src, dst := filled{t, ctx, memorySide(), uuid.NewString()}, filled{t, ctx, sqliteSide(t), ""}
+	dst.tenant = src.tenant
+	var closed []string
+	for range ports.MaxPageSize + 20 {
+		s := src.session("shop", "ann", 0)
+		_, err := src.s.Sessions.CloseSession(ctx, src.tenant, s.ID, time.Now())
+		require.NoError(t, err)
+		closed = append(closed, s.ID)
+	}
+	active := src.session("shop", "ann", 1)
+
+	from := src.s
+	from.Sessions = &pageWatch{SessionStore: src.s.Sessions, t: t, target: dst.s.Sessions}
+	cp, err := application.NewStoreCopy(from, dst.s, copyClock)
+	require.NoError(t, err)
+	res, err := cp.Copy(ctx, src.tenant)
+	require.NoError(t, err)
+	assert.Equal(t, application.CopyResult{TenantID: src.tenant, Sessions: len(closed) + 1, Turns: 1}, res)
+	for _, id := range closed {
+		assert.Equal(t, domain.SessionClosed, dst.get(id).Status)
+	}
+	assert.Equal(t, domain.SessionActive, dst.get(active.ID).Status)
+}
