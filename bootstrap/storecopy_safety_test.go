@@ -24,8 +24,8 @@ import (
 )
 
 // sameStoreCases checks that each spelling of one store is refused as a
-// copy of it onto itself, and that another store is not.
-func sameStoreCases(t *testing.T, store StoreConfig, spellings []StoreConfig, other StoreConfig) {
+// copy of it onto itself, and that other stores are not.
+func sameStoreCases(t *testing.T, store StoreConfig, spellings []StoreConfig, others ...StoreConfig) {
 	t.Helper()
 	for _, s := range spellings {
 		_, err := CopyStore(t.Context(), store, s, CopyTenants{All: true}, zap.NewNop())
@@ -34,9 +34,11 @@ func sameStoreCases(t *testing.T, store StoreConfig, spellings []StoreConfig, ot
 		require.NoError(t, err)
 		assert.True(t, same, where(s))
 	}
-	same, err := sameStore(t.Context(), store, other)
-	require.NoError(t, err)
-	assert.False(t, same, "another store")
+	for _, other := range others {
+		same, err := sameStore(t.Context(), store, other)
+		require.NoError(t, err)
+		assert.False(t, same, "another store: %s", where(other))
+	}
 }
 
 // A SQLite file named by another path (relative, through a symbolic or a
@@ -68,7 +70,7 @@ func TestStoreCopyKnowsASQLiteFileByAnyPath(t *testing.T) {
 
 // A PostgreSQL database named by another URL (postgresql://, the host by
 // name, other parameters in another order) is the same store; another
-// database on the same server is not.
+// database on the same server, or another schema of it, is not.
 func TestStoreCopyKnowsAPostgresDatabaseByAnyURL(t *testing.T) {
 	base := pgtest.Database(t, "focal_samestore")
 	other := pgtest.Database(t, "focal_otherstore")
@@ -79,12 +81,19 @@ func TestStoreCopyKnowsAPostgresDatabaseByAnyURL(t *testing.T) {
 	byName.Scheme, byName.Host = "postgresql", "localhost:"+u.Port()
 	byName.RawQuery = "application_name=spelt-otherwise&" + u.RawQuery
 
+	conn, err := pgx.Connect(t.Context(), base)
+	require.NoError(t, err)
+	_, err = conn.Exec(t.Context(), `CREATE SCHEMA other`)
+	require.NoError(t, err)
+	require.NoError(t, conn.Close(t.Context()))
+	otherSchema := base + "&search_path=other"
+
 	pg := func(url string) StoreConfig {
 		c, err := StoreFrom(url)
 		require.NoError(t, err)
 		return c
 	}
-	sameStoreCases(t, pg(base), []StoreConfig{pg(base), pg(byName.String())}, pg(other))
+	sameStoreCases(t, pg(base), []StoreConfig{pg(base), pg(byName.String())}, pg(other), pg(otherSchema))
 }
 
 // A MongoDB database reached by another URI (the host by name, options
