@@ -156,19 +156,6 @@ var storeNames = map[string]string{"sqlite": "SQLite file", "postgres": "Postgre
 // readOnly opens a store to read it and nothing else: the copy's source.
 var readOnly = fx.Options(WithSQLiteOption(sqlite.ReadOnly()), WithPostgresOption(postgres.ReadOnly()), WithMongoOption(mongo.ReadOnly()))
 
-// where names the data a store configuration reaches.
-func where(c StoreConfig) string {
-	switch c.Kind {
-	case "sqlite":
-		return "sqlite:" + c.SQLite.Path
-	case "postgres":
-		return c.Postgres.URL
-	case "mongo":
-		return c.Mongo.URI + " " + c.Mongo.Database
-	}
-	return c.Kind
-}
-
 // storePorts are every port of a store StoreCopy reads or writes.
 type storePorts struct {
 	fx.In

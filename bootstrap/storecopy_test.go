@@ -148,3 +148,16 @@ func TestCopyStoreNeedsTenantsNamedOrAll(t *testing.T) {
 		assert.Equal(t, c.want, err.Error())
 	}
 }
+
+// where names the data a store configuration reaches.
+func where(c StoreConfig) string {
+	switch c.Kind {
+	case "sqlite":
+		return "sqlite:" + c.SQLite.Path
+	case "postgres":
+		return c.Postgres.URL
+	case "mongo":
+		return c.Mongo.URI + " " + c.Mongo.Database
+	}
+	return c.Kind
+}
