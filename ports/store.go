@@ -102,8 +102,9 @@ type PolicyStore interface {
 	// and a save racing a DeleteAgent that took the number first, get
 	// VERSION_CONFLICT.
 	SavePolicy(ctx context.Context, tenantID string, p *domain.Policy) error
-	// ListAgents lists the tenant's agents (current versions) by id;
-	// deleted agents are not listed.
+	// ListAgents lists the tenant's agents (current versions) by id,
+	// ascending byte-wise, whatever a backend's text collation; deleted
+	// agents are not listed.
 	ListAgents(ctx context.Context, tenantID string, page PageRequest) (Page[domain.Agent], error)
 	// DeleteAgent removes the agent and all its policies, leaving the
 	// deletion marker (version = current + 1). AGENT_NOT_FOUND when the

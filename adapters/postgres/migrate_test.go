@@ -2,9 +2,12 @@ package postgres
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
@@ -12,6 +15,7 @@ import (
 	"focal/adapters/sqlkit"
 	"focal/domain"
 	"focal/ports"
+	"focal/test/pgtest"
 )
 
 // oldKey is the channel key of a session written before migration 004.
@@ -100,4 +104,49 @@ func TestRowsOfMigration3AreHonouredAfterIt(t *testing.T) {
 	_, ok, err = tenants.ClaimBudgetBlock(ctx, "t", "2026-03", 2, "new instance")
 	require.NoError(t, err)
 	require.False(t, ok, "both blocks are claimed")
+}
+
+// Migration 005 puts policies.agent_id in the "C" collation on a database
+// whose default is linguistic: agents saved before it are listed
+// byte-wise after it, and the listing's cursor is again a range of the
+// primary key's index, which a byte-wise comparison of a column in
+// another collation cannot use (it filters every agent of the tenant).
+func TestAgentIDsAreByteWiseAfterMigration5(t *testing.T) {
+	ctx := t.Context()
+	url := pgtest.DatabaseWith(t, "focal_test", pgtest.LinguisticCollation)
+	old, err := Open(Config{URL: url}, clock.System{}, zap.NewNop())
+	require.NoError(t, err)
+	old.lastMigration = 4
+	require.NoError(t, old.Start(ctx))
+	ids := []string{"b", "B-x", "a-x", "a_x", "A", "Z"}
+	for _, id := range ids {
+		require.NoError(t, NewPolicies(old).SavePolicy(ctx, "t", &domain.Policy{Agent: domain.Agent{ID: id, Name: id}}))
+	}
+	old.Close(context.Background())
+
+	db := openDB(t, Config{URL: url})
+	page, err := NewPolicies(db).ListAgents(ctx, "t", ports.PageRequest{})
+	require.NoError(t, err)
+	var listed []string
+	for _, a := range page.Items {
+		listed = append(listed, a.ID)
+	}
+	require.Equal(t, []string{"A", "B-x", "Z", "a-x", "a_x", "b"}, listed)
+
+	var plan []string
+	err = pgx.BeginFunc(ctx, db.Pool(), func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, "EXPLAIN "+sqlListAgents, "t", "B-x", 101)
+		if err != nil {
+			return err
+		}
+		plan, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	require.NoError(t, err)
+	require.True(t, slices.ContainsFunc(plan, func(line string) bool {
+		return strings.Contains(line, "Index Cond:") && strings.Contains(line, "agent_id >")
+	}), "the cursor is a range of the index:\n%s", strings.Join(plan, "\n"))
 }

@@ -36,11 +36,14 @@ INSERT INTO policies (tenant_id, agent_id, version, deleted, agent, policy, save
 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`
 	sqlPruneVersions = `-- prune policy versions
 DELETE FROM policies WHERE tenant_id = $1 AND agent_id = $2 AND version < $3`
+	// Agents are listed byte-wise by id, as their cursors compare, on a
+	// database of any default collation; the primary key is in that
+	// collation (migration 005), so it gives the order and the range.
 	sqlListAgents = `-- list agents
 SELECT agent_id, agent FROM (
-	SELECT DISTINCT ON (agent_id) agent_id, agent, deleted FROM policies
-	WHERE tenant_id = $1 AND agent_id > $2 ORDER BY agent_id, version DESC
-) newest WHERE NOT deleted ORDER BY agent_id LIMIT $3`
+	SELECT DISTINCT ON (agent_id COLLATE "C") agent_id, agent, deleted FROM policies
+	WHERE tenant_id = $1 AND agent_id COLLATE "C" > $2 ORDER BY agent_id COLLATE "C", version DESC
+) newest WHERE NOT deleted ORDER BY agent_id COLLATE "C" LIMIT $3`
 )
 
 // GetPolicy implements ports.PolicyStore.

@@ -15,6 +15,7 @@ var policyCases = []testCase{
 	{"VersionRules", testPolicyVersionRules},
 	{"ConcurrentSaversOneWinner", testConcurrentPolicySavers},
 	{"ListAgents", testListAgents},
+	{"ListAgentsByteWise", testAgentsByteWise},
 	{"DeleteAgent", testDeleteAgent},
 	{"VersionsNeverReusedAfterDelete", testVersionsNeverReused},
 	{"ConcurrentDeleteAndSave", testConcurrentDeleteAndSave},

@@ -1,0 +1,64 @@
+package contract
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"focal/ports"
+)
+
+// Listings page in the byte-wise order of their ids, as Go compares
+// strings, whatever order the backend's text collation would give: upper
+// case before lower, digits before both, '-' and '.' before ':' before
+// '_'. A linguistic collation (ICU en-US) orders the ids below otherwise,
+// so a listing that sorts or compares its cursor by it fails here.
+
+// byteWiseAgents are agent ids (letters, digits, '_', '.', ':', '-')
+// whose byte-wise and linguistic orders differ.
+var byteWiseAgents = []string{"b", "a-x", "Z", "B-x", "a_x", "A", "ax", "a.x", "a:x", "A:1", "9z", "a"}
+
+// listAgents pages through the tenant's agents, limit at a time, checking
+// each page's size, and returns their ids.
+func (f *fixture) listAgents(tenant string, limit int) []string {
+	f.t.Helper()
+	var ids []string
+	page := ports.PageRequest{Limit: limit}
+	for range 100 {
+		p, err := f.Policies.ListAgents(f.ctx, tenant, page)
+		require.NoError(f.t, err)
+		require.LessOrEqual(f.t, len(p.Items), ports.PageLimit(limit), "a page holds at most its limit")
+		for _, a := range p.Items {
+			ids = append(ids, a.ID)
+		}
+		if p.NextCursor == "" {
+			return ids
+		}
+		require.NotEmpty(f.t, p.Items, "a page before the last is not empty")
+		page.Cursor = p.NextCursor
+	}
+	f.t.Fatal("the agent listing never ends")
+	return nil
+}
+
+// Agents are listed by id byte-wise, in one page and across pages of two
+// cut between ids a linguistic collation orders otherwise. Some have a
+// second version and one is deleted, so the newest of each is what is
+// ordered.
+func testAgentsByteWise(t *testing.T, f *fixture) {
+	tenant := newID()
+	for i, id := range byteWiseAgents {
+		require.NoError(t, f.Policies.SavePolicy(f.ctx, tenant, samplePolicy(id, 1, id)))
+		if i%3 == 0 {
+			require.NoError(t, f.Policies.SavePolicy(f.ctx, tenant, samplePolicy(id, 2, id)))
+		}
+	}
+	require.NoError(t, f.Policies.SavePolicy(f.ctx, tenant, samplePolicy("a-", 1, "deleted")))
+	require.NoError(t, f.Policies.DeleteAgent(f.ctx, tenant, "a-"))
+
+	want := slices.Sorted(slices.Values(byteWiseAgents))
+	assert.Equal(t, want, f.listAgents(tenant, ports.MaxPageSize), "one page")
+	assert.Equal(t, want, f.listAgents(tenant, 2), "pages of two")
+}
