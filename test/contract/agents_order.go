@@ -62,3 +62,46 @@ func testAgentsByteWise(t *testing.T, f *fixture) {
 	assert.Equal(t, want, f.listAgents(tenant, ports.MaxPageSize), "one page")
 	assert.Equal(t, want, f.listAgents(tenant, 2), "pages of two")
 }
+
+// listAllKeys pages through every tenant's model keys, limit at a time,
+// and returns them as tenant/provider.
+func (f *fixture) listAllKeys(limit int) []string {
+	f.t.Helper()
+	var all []string
+	page := ports.PageRequest{Limit: limit}
+	for range 100_000 {
+		p, err := f.TenantKeys.ListAllTenantModelKeys(f.ctx, page)
+		require.NoError(f.t, err)
+		require.LessOrEqual(f.t, len(p.Items), ports.PageLimit(limit), "a page holds at most its limit")
+		for _, k := range p.Items {
+			all = append(all, k.TenantID+"/"+k.Provider)
+		}
+		if p.NextCursor == "" {
+			return all
+		}
+		require.NotEmpty(f.t, p.Items, "a page before the last is not empty")
+		page.Cursor = p.NextCursor
+	}
+	f.t.Fatal("the key listing never ends")
+	return nil
+}
+
+// Every tenant's model keys are listed by (tenant, provider) byte-wise,
+// in one page and in pages of two. Only a key rotation reads this
+// listing, and it needs each key once, which any one collation gives;
+// the order is the port's, and the same on every store. The tenants
+// differ after a common prefix only in characters above '/', so ordering
+// by the pair and by tenant + "/" + provider agree.
+func testTenantKeysByteWise(t *testing.T, f *fixture) {
+	group := newID()
+	var ours []string
+	for _, suffix := range []string{"b", "_x", "Z", "a_x", "A", "ax", "B", "a"} {
+		tenant := group + "-" + suffix
+		_, err := f.TenantKeys.PutTenantModelKey(f.ctx, sealedKey(tenant, "openai", "aaaa"))
+		require.NoError(t, err)
+		ours = append(ours, tenant+"/openai")
+	}
+	want := slices.Sorted(slices.Values(ours))
+	assert.Equal(t, want, of(f.listAllKeys(ports.MaxPageSize), ours), "one page")
+	assert.Equal(t, want, of(f.listAllKeys(2), ours), "pages of two")
+}

@@ -17,6 +17,7 @@ var tenantKeyCases = []testCase{
 	{"ConcurrentPutsOneInForce", testConcurrentTenantKeyPuts},
 	{"ResealOnlyTheRevisionRead", testTenantKeyReseal},
 	{"ListAllPages", testListAllTenantKeys},
+	{"ListAllByteWise", testTenantKeysByteWise},
 	{"TenantIsolation", testTenantKeyIsolation},
 }
 
