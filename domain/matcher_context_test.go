@@ -79,35 +79,3 @@ func randomVec(r *rand.Rand, words, chars, ids int, spans bool) messageVec {
 	}
 	return q
 }
-
-// TestAddContextIsTheReferenceSum checks addContext against the plain sum,
-// bit for bit, on generated vectors (few ids shared, many, none, empty
-// blocks) and on real replies read with a real context, its buffer reused
-// from one call to the next as a step's scoring reuses it.
-func TestAddContextIsTheReferenceSum(t *testing.T) {
-	r := rand.New(rand.NewPCG(5, 6))
-	buf := &contextBuffer{}
-	for trial := range 3000 {
-		ids := 1 + r.IntN(400)
-		msg := randomVec(r, r.IntN(12), r.IntN(80), ids, true)
-		ctx := randomVec(r, r.IntN(60), r.IntN(500), ids, false).matcherVec
-		weight := r.Float64() * 1.2
-		want := referenceAddContext(msg, ctx, weight)
-		requireSameSum(t, addContext(msg, ctx, weight, buf), want, "generated")
-		if trial%10 == 0 {
-			requireSameSum(t, addContext(msg, ctx, weight, nil), want, "generated, without a buffer")
-		}
-	}
-	b77, _ := banking77Conditions(readBanking77(t, "train.csv"), 40)
-	m, err := CompileMatcher(b77, MatcherOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	test := readBanking77(t, "test.csv")
-	for i, row := range test[:600] {
-		q := m.vocab.messageVector(readMessageText(row.text, m.tuning.negationScope), nil)
-		ctx := m.vocab.vector(extractFeatures(matcherWords(test[(i*31+7)%len(test)].text+" "+row.text, 3)), nil)
-		want := referenceAddContext(q, ctx, 0.6)
-		requireSameSum(t, addContext(q, ctx, 0.6, buf), want, row.text)
-	}
-}

@@ -21,65 +21,6 @@ func referenceMargins(m *Matcher, x *matcherVec) []float64 {
 	return acc
 }
 
-// TestMarginsAreThePlainSumsToTheBit checks every margins loop (a step's
-// few conditions, a small policy's, a large one's) against the plain sum,
-// bit for bit, for messages alone and read with a context: the golden
-// digests cover the larger matchers' scores but no matcher of a step's
-// size.
-func TestMarginsAreThePlainSumsToTheBit(t *testing.T) {
-	train, test := readBanking77(t, "train.csv"), readBanking77(t, "test.csv")
-	b77, _ := banking77Conditions(train, 40)
-	cases := []struct {
-		name  string
-		conds []MatcherCondition
-	}{
-		{"two", b77[:2]},
-		{"four", b77[4:8]},
-		{"banking77", b77},
-		{"synthetic300", syntheticConditions(t, 300, 6)},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			m, err := CompileMatcher(tc.conds, MatcherOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			n := m.NumConditions()
-			// As scoring's scratch has it, with just the room masking
-			// needs, and without it, which leaves the general loop.
-			accs := [][]float64{newMargins(n), make([]float64, n, roomForMargins(n)), make([]float64, n)}
-			// The same postings as a matcher of more conditions than
-			// two bytes name holds them, which no test compiles.
-			wide := &Matcher{bias: m.bias, postStart: m.postStart, postW: m.postW, postCond: make([]int32, len(m.postW))}
-			for k := range wide.postCond {
-				wide.postCond[k] = m.postedCond(int32(k))
-			}
-			for i, r := range test {
-				if i%4 != 0 {
-					continue
-				}
-				context := ""
-				if i%8 == 0 {
-					context = test[(i*31+5)%len(test)].text
-				}
-				_, q := m.message(readMessageText(r.text, m.tuning.negationScope), context, nil, nil)
-				want := referenceMargins(m, &q.matcherVec)
-				for _, mm := range []*Matcher{m, wide} {
-					for _, acc := range accs {
-						mm.margins(&q.matcherVec, acc)
-						for c := range want {
-							if math.Float64bits(acc[c]) != math.Float64bits(want[c]) {
-								t.Fatalf("%q (room for %d, wide %t): condition %d's margin is %v, the plain sum %v",
-									r.text, cap(acc), mm == wide, c, acc[c], want[c])
-							}
-						}
-					}
-				}
-			}
-		})
-	}
-}
-
 // TestTinyMatcherKeepsANegativeZeroBias checks that a matcher whose bias
 // is -0 does not take the dense rows, which would add +0 to it and turn
 // the margin of a message without its features into +0.

@@ -6,44 +6,6 @@ import (
 	"testing"
 )
 
-// Ranking every condition by its log-odds and shortlisting by margin must
-// choose the same conditions, whatever the number of results and the
-// floor: a full heap (few results, a low floor) is where the shortlist
-// skips the most, and where a tie at its worst member would show.
-func TestShortlistByMarginChoosesWhatRankingEveryConditionChooses(t *testing.T) {
-	test := readBanking77(t, "test.csv")
-	conds := syntheticConditions(t, 300, 6)
-	for _, opts := range []MatcherOptions{{}, {MaxResults: 1}, {MaxResults: 3, ReportFloor: 1e-9}, {MaxResults: 40, ReportFloor: 0.3}} {
-		m, err := CompileMatcher(conds, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !m.linearLexical() {
-			t.Fatalf("the calibration %+v should move with the margin", m.cal)
-		}
-		acc, z := make([]float64, m.NumConditions()), make([]float64, m.NumConditions())
-		for i, r := range test {
-			if i%5 != 0 {
-				continue
-			}
-			_, q := m.message(readMessageText(r.text, m.tuning.negationScope), "", nil, nil)
-			m.margins(&q.matcherVec, acc)
-			first, second := topTwo(acc)
-			for c := range z {
-				z[c] = m.cal.logit([calibrationFeatures]float64{acc[c], lead(acc, c, first, second)})
-			}
-			want := bestConditions(nil, z, m.opts.MaxResults, logit(m.opts.ReportFloor))
-			got := m.bestLexical(nil, acc, first, second)
-			byCond := func(a, b scored) int { return a.c - b.c }
-			slices.SortFunc(want, byCond)
-			slices.SortFunc(got, byCond)
-			if !slices.Equal(got, want) {
-				t.Fatalf("%+v, %q: shortlisted %v, ranked %v", opts, r.text, got, want)
-			}
-		}
-	}
-}
-
 // Conditions level on margin tie on log-odds, and the lower index wins
 // the last place, as when every condition is ranked.
 func TestShortlistBreaksTiesByIndex(t *testing.T) {

@@ -2,7 +2,6 @@ package domain
 
 import (
 	"cmp"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -50,54 +49,6 @@ func referenceMessageVector(v *matcherVocab, text string, scope int) messageVec 
 		}
 	}
 	return q
-}
-
-// messageVector must weigh a message exactly as the reference does, to
-// the bit, with the same words behind each entry: Banking77's messages,
-// and random mixes of their words and of made-up ones (repeats, numbers,
-// negations, words no training text had), in buffers reused from one
-// message to the next as a turn's are.
-func TestMessageVectorIsTheReferenceVector(t *testing.T) {
-	b77, _ := banking77Conditions(readBanking77(t, "train.csv"), 40)
-	m, err := CompileMatcher(rulesPolicyConditions(b77, 100), MatcherOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	test := readBanking77(t, "test.csv")
-	texts := make([]string, 0, 1600)
-	for _, row := range test[:800] {
-		texts = append(texts, row.text)
-	}
-	var vocabulary []string
-	for _, row := range test {
-		vocabulary = append(vocabulary, strings.Fields(row.text)...)
-	}
-	extra := []string{"not", "don't", "123", "4567", "zzyzx", "qqq", "card", "card", "£", "café", "no", "!"}
-	r := rand.New(rand.NewPCG(5, 6))
-	for range 800 {
-		ws := make([]string, 1+r.IntN(30))
-		for i := range ws {
-			if r.IntN(4) == 0 {
-				ws[i] = extra[r.IntN(len(extra))]
-			} else {
-				ws[i] = vocabulary[r.IntN(len(vocabulary))]
-			}
-		}
-		texts = append(texts, strings.Join(ws, " "))
-	}
-	bufs := new(messageBuffers)
-	var vb vecBuffer
-	for _, text := range texts {
-		want := referenceMessageVector(m.vocab, text, m.tuning.negationScope)
-		got := m.vocab.messageVector(readMessageTextIn(text, m.tuning.negationScope, bufs), &vb)
-		requireSameSum(t, got, want, text)
-		for k, s := range want.spans {
-			if !slices.Equal(got.origins[got.spans[k].lo:got.spans[k].hi], want.origins[s.lo:s.hi]) {
-				t.Fatalf("%q: entry %d's words are %v, want %v", text, k,
-					got.origins[got.spans[k].lo:got.spans[k].hi], want.origins[s.lo:s.hi])
-			}
-		}
-	}
 }
 
 // rulesPolicyConditions is the conditions of rulesPolicy's n rules, as

@@ -86,5 +86,17 @@ step "go test -race"
 mkdir -p .state && go build -o .state/skipguard ./test/skipguard
 go test -race -count=1 -timeout 10m -json ./... | .state/skipguard -allow test/skipguard/allow.txt
 
+# Tests whose files build only without the race detector (//go:build
+# !race: long sequential arithmetic it slows tenfold and has nothing to find
+# in) run here, in their packages built without it.
+step "go test without -race: the tests built only without it (//go:build !race)"
+for dir in $(git ls-files -- '*_test.go' | xargs grep -l -E '^//go:build .*!race' | xargs -n1 dirname | sort -u); do
+	tests=$(grep -h -o -E '^func Test[A-Za-z0-9_]+' $(grep -l -E '^//go:build .*!race' "$dir"/*_test.go) | sed 's/^func //' | paste -sd'|' || true)
+	if [[ -n $tests ]]; then
+		echo "./$dir: ${tests//|/ }"
+		go test -count=1 -timeout 10m -run "^(${tests})\$" -json "./$dir" | .state/skipguard -allow test/skipguard/allow.txt
+	fi
+done
+
 step "fuzz targets (a fixed number of inputs each)"
 scripts/fuzz.sh

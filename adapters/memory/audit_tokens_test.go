@@ -153,23 +153,6 @@ func randomScenario(rng *rand.Rand, d *domain.ScenarioDecision) {
 	}
 }
 
-// The audit record written with tokens reads back as json.Marshal's bytes
-// over many turns drawn at random: scores of every kind (a token's eight
-// bytes hold bytes below the space too), lexical scores equal to the
-// score or not, strings holding what a token is or stands for, step
-// timings of the pipeline's steps (written by number) and others.
-func TestTokenedAuditIsMarshal(t *testing.T) {
-	enc := encoders.Get().(*encoder)
-	defer encoders.Put(enc)
-	rng := rand.New(rand.NewPCG(21, 22))
-	for i := range 5000 {
-		requireAuditIsMarshal(t, enc, randomTokenTurn(rng), "random turn")
-		if t.Failed() {
-			t.Fatalf("turn %d", i)
-		}
-	}
-}
-
 // What a record without tokens holds (as encoding/json wrote it, when
 // appendTurn could not) expands to itself; a token cut short or unknown
 // fails the read.
