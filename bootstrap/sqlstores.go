@@ -51,7 +51,7 @@ var SQLiteModule = fx.Module("sqlite",
 // WithPostgresOption adds an option to the PostgreSQL store (tests and
 // the bench observe its statements with it).
 func WithPostgresOption(opt postgres.Option) fx.Option {
-	return fx.Provide(fx.Annotate(func() postgres.Option { return opt }, fx.ResultTags(`group:"postgres_options"`)))
+	return optionIn(opt, "postgres_options")
 }
 
 // postgresParams are what the PostgreSQL pool needs.
@@ -85,7 +85,7 @@ func newPostgresDB(p postgresParams) (*postgres.DB, error) {
 
 // WithSQLiteOption adds an option to the SQLite store.
 func WithSQLiteOption(opt sqlite.Option) fx.Option {
-	return fx.Provide(fx.Annotate(func() sqlite.Option { return opt }, fx.ResultTags(`group:"sqlite_options"`)))
+	return optionIn(opt, "sqlite_options")
 }
 
 // sqliteParams are what the SQLite store needs.

@@ -105,10 +105,16 @@ func storeReadiness(store ports.ReadinessChecker) readiness {
 	return readiness{Check: httpapi.ReadinessCheck{Name: "store", Probe: store}}
 }
 
+// optionIn provides opt to the value group named group, which a store's
+// constructor takes its options from.
+func optionIn[T any](opt T, group string) fx.Option {
+	return fx.Provide(fx.Annotate(func() T { return opt }, fx.ResultTags(`group:"`+group+`"`)))
+}
+
 // WithMongoOption adds an option to the MongoDB connection (tests and the
 // bench observe its commands with it).
 func WithMongoOption(opt mongo.Option) fx.Option {
-	return fx.Provide(fx.Annotate(func() mongo.Option { return opt }, fx.ResultTags(`group:"mongo_options"`)))
+	return optionIn(opt, "mongo_options")
 }
 
 // mongoParams are what the MongoDB connection needs.
