@@ -77,18 +77,22 @@ func (c *collection) refusedOffered(step *domain.Step) string {
 		if c.vars[n] != nil {
 			continue
 		}
-		if p := c.problem(n); p != nil && offered(*p) {
+		if c.problem(n) != nil {
 			return n
 		}
 	}
 	return ""
 }
 
-// problem is the newest refusal recorded for name, or nil.
+// problem is the newest value recorded for name if it is a refusal of a
+// value the message offered, else nil. A refused metadata value is the
+// client's, not the customer's: the turn record lists it, but the reply
+// does not tell the customer their message gave it, and the step asks as
+// if none had come.
 func (c *collection) problem(name string) *domain.Extraction {
 	for i := len(c.record) - 1; i >= 0; i-- {
 		if e := &c.record[i]; e.Variable == name {
-			if e.Problem == "" {
+			if e.Problem == "" || !offered(*e) {
 				return nil
 			}
 			return e

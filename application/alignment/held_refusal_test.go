@@ -111,3 +111,74 @@ func TestRefusedValueForAHeldVariableIsSaidAndAskedAgain(t *testing.T) {
 		assert.Equal(t, "ask_reason", r.Session.Scenario.StepID, "a message offering no value moves on as the step says")
 	})
 }
+
+// metadataOrderPolicy is the returns flow whose order number a client may
+// also send in the request's metadata, as "order".
+func metadataOrderPolicy() *domain.Policy {
+	p := returnsPolicy()
+	p.Variables[0].FromMetadata = "order"
+	return p
+}
+
+// badMetadataOrder is the record of the metadata's order number
+// "AC-22222", one digit short.
+var badMetadataOrder = domain.Extraction{Variable: "order_id", Source: domain.SetByMetadata, Text: "meta.order",
+	Problem: domain.ProblemInvalid, Reason: `"AC-22222" is not a valid order number: AC- followed by six digits`}
+
+// docs/agent-bundle.md: an invalid value from the request's metadata is
+// the client's, not the customer's: a value held stays (a client may
+// resend its metadata every turn), the flow moves on as it would have,
+// and the reply does not say it; the turn record lists the refusal.
+func TestRefusedMetadataValueKeepsTheHeldValue(t *testing.T) {
+	t.Run("at the step that collects it, whose guard passes", func(t *testing.T) {
+		p := metadataOrderPolicy()
+		st := &p.Scenarios[0].Steps[0]
+		st.Collects = []string{"order_id", "reason"}
+		st.Transitions = []domain.Transition{{To: "confirm", When: "vars.order_id != nil && vars.reason != nil"}}
+		h := newHarness(t, p, newFakeModel())
+		h.run("I want to return my jacket")
+		require.Equal(t, "AC-111111", h.run("AC-111111").Session.Variables["order_id"])
+		h.meta = map[string]any{"order": "AC-22222"}
+		r := h.run("it was torn")
+		x, _ := setBy(r.exp(), "order_id")
+		assert.Equal(t, badMetadataOrder, x)
+		assert.Equal(t, "AC-111111", r.Session.Variables["order_id"], "the held value stays")
+		assert.Equal(t, domain.ScenarioAdvance, r.exp().Scenario.Action, r.exp().Scenario.Reason)
+		assert.Equal(t, "Order AC-111111 goes back.", r.Response)
+	})
+	t.Run("at a later step", func(t *testing.T) {
+		h := newHarness(t, metadataOrderPolicy(), newFakeModel())
+		h.run("I want to return my jacket")
+		require.Equal(t, "ask_reason", h.run("AC-111111").Session.Scenario.StepID)
+		h.meta = map[string]any{"order": "AC-22222"}
+		r := h.run("torn")
+		x, _ := setBy(r.exp(), "order_id")
+		assert.Equal(t, badMetadataOrder, x)
+		assert.Equal(t, "AC-111111", r.Session.Variables["order_id"], "the held value stays")
+		assert.Equal(t, "Order AC-111111 goes back.", r.Response)
+	})
+}
+
+// docs/agent-bundle.md: while the variable is unset, an invalid value
+// from metadata is not said to the customer either: the step asks as if
+// none had come, and the turn record lists the refusal.
+func TestRefusedMetadataValueForAnUnsetVariableIsNotSaid(t *testing.T) {
+	h := newHarness(t, metadataOrderPolicy(), newFakeModel())
+	h.meta = map[string]any{"order": "AC-22222"}
+	r := h.run("I want to return my jacket")
+	require.Equal(t, domain.ScenarioStart, r.exp().Scenario.Action, r.exp().Scenario.Reason)
+	x, _ := setBy(r.exp(), "order_id")
+	assert.Equal(t, badMetadataOrder, x)
+	assert.Equal(t, "What is your order number, dear customer?", r.Response, "the step entered asks its question alone")
+	assert.Empty(t, r.exp().Scenario.Reask)
+
+	h.meta = map[string]any{"order": "AC-333333 or AC-444444"}
+	r = h.run("hmm, let me look")
+	x, _ = setBy(r.exp(), "order_id")
+	assert.Equal(t, domain.ProblemAmbiguous, x.Problem)
+	assert.Equal(t, "I still need your order number (AC- followed by six digits). What is your order number, dear customer?", r.Response,
+		"the customer's message gave no order number")
+	r = h.run("AC-222222")
+	assert.Equal(t, "AC-222222", r.Session.Variables["order_id"], "the message's value is taken")
+	assert.Equal(t, "ask_reason", r.Session.Scenario.StepID)
+}
