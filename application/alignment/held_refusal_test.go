@@ -182,3 +182,20 @@ func TestRefusedMetadataValueForAnUnsetVariableIsNotSaid(t *testing.T) {
 	assert.Equal(t, "AC-222222", r.Session.Variables["order_id"], "the message's value is taken")
 	assert.Equal(t, "ask_reason", r.Session.Scenario.StepID)
 }
+
+// docs/agent-bundle.md: an invalid value from metadata does not hold the
+// flow at the step collecting it: a message giving no value moves it on
+// as the step says, as it would without the metadata.
+func TestRefusedMetadataValueDoesNotHoldTheStep(t *testing.T) {
+	p := metadataOrderPolicy()
+	p.Scenarios[0].Steps[0].Transitions = []domain.Transition{{To: "ask_reason", Condition: "ready to give the reason",
+		Examples: []string{"let's continue", "go on to the reason"}}}
+	h := newHarness(t, p, newFakeModel())
+	h.run("I want to return my jacket")
+	h.meta = map[string]any{"order": "AC-22222"}
+	r := h.run("let's continue")
+	x, _ := setBy(r.exp(), "order_id")
+	assert.Equal(t, badMetadataOrder, x)
+	require.Equal(t, domain.ScenarioAdvance, r.exp().Scenario.Action, r.exp().Scenario.Reason)
+	assert.Equal(t, "ask_reason", r.Session.Scenario.StepID)
+}
