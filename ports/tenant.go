@@ -106,8 +106,12 @@ type TenantModelKeyStore interface {
 	// DeleteTenantModelKey removes the tenant's key for provider.
 	// NOT_FOUND when there is none.
 	DeleteTenantModelKey(ctx context.Context, tenantID, provider string) error
-	// ListAllTenantModelKeys pages through every tenant's keys by
-	// (tenant, provider), for re-sealing them under a new key.
+	// ListAllTenantModelKeys pages through every tenant's keys, for
+	// re-sealing them under a new key, ordered by tenant id, then by
+	// provider, each compared byte-wise: tenant "acme"'s keys come before
+	// "acme-eu"'s, though "acme-eu/openai" < "acme/openai" as strings. A
+	// key there from the first page to the last is listed once.
+	// INVALID_REQUEST for a cursor the listing did not issue.
 	ListAllTenantModelKeys(ctx context.Context, page PageRequest) (Page[TenantModelKey], error)
 	// ResealTenantModelKey replaces the secret of the key rec names with
 	// rec.Secret, keeping everything else, provided the key is still at

@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strings"
@@ -93,18 +94,31 @@ func (s *TenantModelKeys) ListAllTenantModelKeys(ctx context.Context, page ports
 	if err != nil {
 		return ports.Page[ports.TenantModelKey]{}, err
 	}
+	var last ports.TenantModelKey
+	if after != "" {
+		i := strings.LastIndexByte(after, '/')
+		if i < 0 {
+			return ports.Page[ports.TenantModelKey]{}, domain.InvalidFields(domain.FieldError{Field: "cursor", Message: "is not a cursor this listing issued"})
+		}
+		last.TenantID, last.Provider = after[:i], after[i+1:]
+	}
 	s.mu.Lock()
 	var all []ports.TenantModelKey
-	for id, k := range s.keys {
-		if id > after {
+	for _, k := range s.keys {
+		if after == "" || keyOrder(k, last) > 0 {
 			all = append(all, copyKey(k))
 		}
 	}
 	s.mu.Unlock()
-	slices.SortFunc(all, func(a, b ports.TenantModelKey) int {
-		return strings.Compare(tenantKeyID(a.TenantID, a.Provider), tenantKeyID(b.TenantID, b.Provider))
-	})
+	slices.SortFunc(all, keyOrder)
 	return paginate(all, page.Limit, func(k ports.TenantModelKey) string { return tenantKeyID(k.TenantID, k.Provider) }), nil
+}
+
+// keyOrder orders every tenant's keys by tenant, then provider,
+// byte-wise; the cursor tenant/provider names the pair (a provider has no
+// '/').
+func keyOrder(a, b ports.TenantModelKey) int {
+	return cmp.Or(strings.Compare(a.TenantID, b.TenantID), strings.Compare(a.Provider, b.Provider))
 }
 
 // ResealTenantModelKey implements ports.TenantModelKeyStore.

@@ -11,7 +11,7 @@ var _ ports.TenantLister = (*Tenants)(nil)
 
 // sqlListTenants lists the tenants holding a live agent (its newest row
 // not a deletion marker), a session, a model key or a budget, after a
-// tenant id, byte-wise as their cursors compare (keyPlace).
+// tenant id, byte-wise as their cursors compare.
 const sqlListTenants = `-- list tenants
 SELECT tenant_id FROM (
 	SELECT tenant_id FROM policies p

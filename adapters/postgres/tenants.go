@@ -35,9 +35,6 @@ var (
 // NewTenants returns the tenant stores of db.
 func NewTenants(db *DB) *Tenants { return &Tenants{db: db} }
 
-// keyPlace orders every tenant's keys byte-wise, as their cursors compare.
-const keyPlace = `(tenant_id || '/' || provider) COLLATE "C"`
-
 const (
 	sqlLockKey = `-- lock tenant key
 SELECT pg_advisory_xact_lock(hashtextextended('tenant_model_keys/' || $1 || '/' || $2, 0))`
@@ -50,8 +47,11 @@ RETURNING revision`
 SELECT ` + sqlkit.KeyColumns + ` FROM tenant_model_keys WHERE tenant_id = $1 ORDER BY provider COLLATE "C"`
 	sqlDeleteKey = `-- delete tenant key
 DELETE FROM tenant_model_keys WHERE tenant_id = $1 AND provider = $2`
+	// Every tenant's keys by tenant, then provider, byte-wise (COLLATE "C")
+	// on a database of any default collation, as their cursors compare.
 	sqlAllKeys = `-- all tenant keys
-SELECT ` + sqlkit.KeyColumns + ` FROM tenant_model_keys WHERE ` + keyPlace + ` > $1 ORDER BY ` + keyPlace + ` LIMIT $2`
+SELECT ` + sqlkit.KeyColumns + ` FROM tenant_model_keys WHERE (tenant_id COLLATE "C", provider COLLATE "C") > ($1, $2)
+ORDER BY tenant_id COLLATE "C", provider COLLATE "C" LIMIT $3`
 	sqlResealKey = `-- reseal tenant key
 UPDATE tenant_model_keys SET key_id = $4, nonce = $5, ciphertext = $6, revision = nextval('tenant_key_revisions')
 WHERE tenant_id = $1 AND provider = $2 AND revision = $3`
@@ -152,12 +152,12 @@ func (s *Tenants) DeleteTenantModelKey(ctx context.Context, tenantID, provider s
 
 // ListAllTenantModelKeys implements ports.TenantModelKeyStore.
 func (s *Tenants) ListAllTenantModelKeys(ctx context.Context, page ports.PageRequest) (ports.Page[ports.TenantModelKey], error) {
-	after, err := ports.DecodeCursor(page.Cursor)
+	tenantID, provider, err := sqlkit.KeyAfter(page.Cursor)
 	if err != nil {
 		return ports.Page[ports.TenantModelKey]{}, err
 	}
 	limit := ports.PageLimit(page.Limit)
-	keys, err := s.readKeys(ctx, sqlAllKeys, after, limit+1)
+	keys, err := s.readKeys(ctx, sqlAllKeys, tenantID, provider, limit+1)
 	if err != nil {
 		return ports.Page[ports.TenantModelKey]{}, err
 	}

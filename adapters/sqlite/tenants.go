@@ -32,8 +32,10 @@ const (
 	sqlPutKey       = `INSERT OR REPLACE INTO tenant_model_keys (` + sqlkit.KeyColumns + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlTenantKeys   = `SELECT ` + sqlkit.KeyColumns + ` FROM tenant_model_keys WHERE tenant_id = ? ORDER BY provider`
 	sqlDeleteKey    = `DELETE FROM tenant_model_keys WHERE tenant_id = ? AND provider = ?`
-	sqlAllKeys      = `SELECT ` + sqlkit.KeyColumns + ` FROM tenant_model_keys WHERE tenant_id || '/' || provider > ?
-ORDER BY tenant_id || '/' || provider LIMIT ?`
+	// Every tenant's keys by tenant, then provider: a range of the primary
+	// key's index.
+	sqlAllKeys = `SELECT ` + sqlkit.KeyColumns + ` FROM tenant_model_keys WHERE (tenant_id, provider) > (?, ?)
+ORDER BY tenant_id, provider LIMIT ?`
 	sqlKeyRevision = `SELECT revision FROM tenant_model_keys WHERE tenant_id = ? AND provider = ?`
 	sqlResealKey   = `UPDATE tenant_model_keys SET key_id = ?, nonce = ?, ciphertext = ?, revision = ? WHERE tenant_id = ? AND provider = ?`
 
@@ -108,12 +110,12 @@ func deletedOne(res sql.Result, err error, missing error) error {
 
 // ListAllTenantModelKeys implements ports.TenantModelKeyStore.
 func (s *Tenants) ListAllTenantModelKeys(ctx context.Context, page ports.PageRequest) (ports.Page[ports.TenantModelKey], error) {
-	after, err := ports.DecodeCursor(page.Cursor)
+	tenantID, provider, err := sqlkit.KeyAfter(page.Cursor)
 	if err != nil {
 		return ports.Page[ports.TenantModelKey]{}, err
 	}
 	limit := ports.PageLimit(page.Limit)
-	keys, err := s.readKeys(ctx, sqlAllKeys, after, limit+1)
+	keys, err := s.readKeys(ctx, sqlAllKeys, tenantID, provider, limit+1)
 	if err != nil {
 		return ports.Page[ports.TenantModelKey]{}, err
 	}

@@ -91,7 +91,8 @@ func (f *fixture) listAllKeys(limit int) []string {
 // listing, and it needs each key once, which any one collation gives;
 // the order is the port's, and the same on every store. The tenants
 // differ after a common prefix only in characters above '/', so ordering
-// by the pair and by tenant + "/" + provider agree.
+// by the pair and by tenant + "/" + provider agree (ListAllByPair is
+// where they do not).
 func testTenantKeysByteWise(t *testing.T, f *fixture) {
 	group := newID()
 	var ours []string
@@ -104,4 +105,27 @@ func testTenantKeysByteWise(t *testing.T, f *fixture) {
 	want := slices.Sorted(slices.Values(ours))
 	assert.Equal(t, want, of(f.listAllKeys(ports.MaxPageSize), ours), "one page")
 	assert.Equal(t, want, of(f.listAllKeys(2), ours), "pages of two")
+}
+
+// Every tenant's model keys are listed by tenant, then provider, where
+// that order and the byte-wise order of tenant + "/" + provider differ:
+// a tenant id followed in another by a character below '/' ("acme",
+// "acme-eu", "acme.x") comes first by the pair, last by the string. In
+// one page, and in pages of one, two and three, which cut between a
+// tenant's two keys and between tenants, each key is listed once and in
+// that order, as a rotation needs to visit each once.
+func testTenantKeysByPair(t *testing.T, f *fixture) {
+	group := newID() + "-"
+	var want []string
+	for _, tenant := range []string{"acme", "acme-eu", "acme.x", "acme0"} {
+		for _, provider := range []string{"anthropic", "openai"} {
+			_, err := f.TenantKeys.PutTenantModelKey(f.ctx, sealedKey(group+tenant, provider, "aaaa"))
+			require.NoError(t, err)
+			want = append(want, group+tenant+"/"+provider)
+		}
+	}
+	assert.Equal(t, want, of(f.listAllKeys(ports.MaxPageSize), want), "one page")
+	for _, limit := range []int{1, 2, 3} {
+		assert.Equal(t, want, of(f.listAllKeys(limit), want), "pages of %d", limit)
+	}
 }

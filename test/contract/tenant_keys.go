@@ -1,7 +1,9 @@
 package contract
 
 import (
+	"cmp"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +20,7 @@ var tenantKeyCases = []testCase{
 	{"ResealOnlyTheRevisionRead", testTenantKeyReseal},
 	{"ListAllPages", testListAllTenantKeys},
 	{"ListAllByteWise", testTenantKeysByteWise},
+	{"ListAllByPair", testTenantKeysByPair},
 	{"TenantIsolation", testTenantKeyIsolation},
 }
 
@@ -158,7 +161,7 @@ func testListAllTenantKeys(t *testing.T, f *fixture) {
 	// Other cases may share the store: every key of this case is listed
 	// exactly once, in order, whatever else is there.
 	seen := map[string]bool{}
-	last := ""
+	var last ports.TenantModelKey
 	page := ports.PageRequest{Limit: 4}
 	for range 1000 {
 		p, err := f.TenantKeys.ListAllTenantModelKeys(f.ctx, page)
@@ -166,9 +169,10 @@ func testListAllTenantKeys(t *testing.T, f *fixture) {
 		require.LessOrEqual(t, len(p.Items), 4)
 		for _, k := range p.Items {
 			id := k.TenantID + "/" + k.Provider
-			require.Greater(t, id, last, "by tenant, then provider")
+			require.Positive(t, cmp.Or(strings.Compare(k.TenantID, last.TenantID), strings.Compare(k.Provider, last.Provider)),
+				"by tenant, then provider: %s after %s/%s", id, last.TenantID, last.Provider)
 			require.False(t, seen[id], "listed twice: %s", id)
-			seen[id], last = true, id
+			seen[id], last = true, k
 		}
 		if p.NextCursor == "" {
 			break
