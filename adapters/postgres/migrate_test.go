@@ -150,3 +150,49 @@ func TestAgentIDsAreByteWiseAfterMigration5(t *testing.T) {
 		return strings.Contains(line, "Index Cond:") && strings.Contains(line, "agent_id >")
 	}), "the cursor is a range of the index:\n%s", strings.Join(plan, "\n"))
 }
+
+// Migration 006 puts tenant_model_keys' tenant_id and provider in the "C"
+// collation on a database whose default is linguistic: keys put before it
+// are listed by tenant, then provider, byte-wise after it, and the
+// listing's cursor is a range of the primary key's index, not a scan and
+// sort of every tenant's keys for each page of a rotation.
+func TestTenantKeysAreAnIndexRangeAfterMigration6(t *testing.T) {
+	ctx := t.Context()
+	url := pgtest.DatabaseWith(t, "focal_test", pgtest.LinguisticCollation)
+	old, err := Open(Config{URL: url}, clock.System{}, zap.NewNop())
+	require.NoError(t, err)
+	old.lastMigration = 5
+	require.NoError(t, old.Start(ctx))
+	for _, tenant := range []string{"b", "acme-eu", "acme", "B"} {
+		_, err := NewTenants(old).PutTenantModelKey(ctx, ports.TenantModelKey{TenantID: tenant, Provider: "openai",
+			Secret: ports.SealedSecret{KeyID: "k1"}, SetAt: time.Now()})
+		require.NoError(t, err)
+	}
+	old.Close(context.Background())
+
+	db := openDB(t, Config{URL: url})
+	page, err := NewTenants(db).ListAllTenantModelKeys(ctx, ports.PageRequest{})
+	require.NoError(t, err)
+	var listed []string
+	for _, k := range page.Items {
+		listed = append(listed, k.TenantID)
+	}
+	require.Equal(t, []string{"B", "acme", "acme-eu", "b"}, listed)
+
+	var plan []string
+	err = pgx.BeginFunc(ctx, db.Pool(), func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, "EXPLAIN "+sqlAllKeys, "acme", "openai", 101)
+		if err != nil {
+			return err
+		}
+		plan, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	require.NoError(t, err)
+	require.True(t, slices.ContainsFunc(plan, func(line string) bool {
+		return strings.Contains(line, "Index Cond:") && strings.Contains(line, "ROW(tenant_id, provider) >")
+	}), "the cursor is a range of the index:\n%s", strings.Join(plan, "\n"))
+}

@@ -48,7 +48,9 @@ SELECT ` + sqlkit.KeyColumns + ` FROM tenant_model_keys WHERE tenant_id = $1 ORD
 	sqlDeleteKey = `-- delete tenant key
 DELETE FROM tenant_model_keys WHERE tenant_id = $1 AND provider = $2`
 	// Every tenant's keys by tenant, then provider, byte-wise (COLLATE "C")
-	// on a database of any default collation, as their cursors compare.
+	// on a database of any default collation, as their cursors compare; the
+	// primary key is in that collation (migration 006), so it gives the
+	// order and the range.
 	sqlAllKeys = `-- all tenant keys
 SELECT ` + sqlkit.KeyColumns + ` FROM tenant_model_keys WHERE (tenant_id COLLATE "C", provider COLLATE "C") > ($1, $2)
 ORDER BY tenant_id COLLATE "C", provider COLLATE "C" LIMIT $3`
