@@ -113,7 +113,8 @@ func testTenantKeysByteWise(t *testing.T, f *fixture) {
 // "acme-eu", "acme.x") comes first by the pair, last by the string. In
 // one page, and in pages of one, two and three, which cut between a
 // tenant's two keys and between tenants, each key is listed once and in
-// that order, as a rotation needs to visit each once.
+// that order, as a rotation needs to visit each once, also when it
+// reseals each key as it goes.
 func testTenantKeysByPair(t *testing.T, f *fixture) {
 	group := newID() + "-"
 	var want []string
@@ -128,4 +129,24 @@ func testTenantKeysByPair(t *testing.T, f *fixture) {
 	for _, limit := range []int{1, 2, 3} {
 		assert.Equal(t, want, of(f.listAllKeys(limit), want), "pages of %d", limit)
 	}
+
+	// A rotation reseals each key as it lists it, a page at a time: a
+	// resealed key is neither listed again nor moves past the cursor.
+	var resealed []string
+	page := ports.PageRequest{Limit: 1}
+	for range 100_000 {
+		p, err := f.TenantKeys.ListAllTenantModelKeys(f.ctx, page)
+		require.NoError(t, err)
+		for _, k := range p.Items {
+			if id := k.TenantID + "/" + k.Provider; slices.Contains(want, id) {
+				k.Secret.KeyID = "k2"
+				require.NoError(t, f.TenantKeys.ResealTenantModelKey(f.ctx, k), "resealing %s", id)
+				resealed = append(resealed, id)
+			}
+		}
+		if page.Cursor = p.NextCursor; page.Cursor == "" {
+			break
+		}
+	}
+	assert.Equal(t, want, resealed, "a rotation in pages of one")
 }
