@@ -1,16 +1,12 @@
 package application
 
 import (
-	"fmt"
 	"os"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
-
-	"focal/domain"
 )
 
 func countNodes(n *yaml.Node) int {
@@ -56,40 +52,4 @@ func nodeBoundDocs(t testing.TB) []string {
 		docs = append(docs, string(s.body(4<<10)))
 	}
 	return docs
-}
-
-// A YAML bundle denser than checkYAMLNodes allows is refused before
-// yaml.v3 reads it, saying how to send it; the same bundle as JSON is
-// read.
-func TestDenseYAMLBundleIsRefusedAndItsJSONRead(t *testing.T) {
-	var b strings.Builder
-	b.WriteString(bundleHead + "templates: [{id: t, text: hi, mode: suggest}]\nrules:\n")
-	for i := range 6_000 {
-		fmt.Fprintf(&b, "  - {id: r%d, condition: c, action: x, template_ids: %s}\n", i, items(40, "t"))
-	}
-	dense := b.String()
-	_, err := ParseBundle([]byte(dense))
-	require.Error(t, err)
-	assert.Equal(t, domain.CodeInvalidRequest, domain.ErrorCodeOf(err))
-	assert.Contains(t, err.Error(), "bundle is too dense to read as YAML")
-	assert.Contains(t, err.Error(), "send it as JSON")
-
-	p, err := ParseBundle([]byte(asJSON(t, dense)))
-	require.NoError(t, err)
-	assert.Len(t, p.Rules, 6_000)
-	assert.Len(t, p.Rules[0].TemplateIDs, 40)
-}
-
-// The bench's 10,000-rule agent, as YAML, is well within the node bound
-// and reads as its JSON does.
-func TestLargeYAMLBundleIsRead(t *testing.T) {
-	asJSON := []byte(benchLikeBundle(10_000))
-	want, err := ParseBundle(asJSON)
-	require.NoError(t, err)
-	asYAML, err := EncodeBundleYAML(want)
-	require.NoError(t, err)
-	t.Logf("%d bytes, %.1f a possible node", len(asYAML), float64(len(asYAML))/float64(yamlNodeBound(asYAML)))
-	got, err := ParseBundle(asYAML)
-	require.NoError(t, err)
-	assert.Equal(t, want, got)
 }
