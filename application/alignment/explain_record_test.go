@@ -6,7 +6,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -91,98 +90,6 @@ func explanationJSON(t *testing.T, x domain.Explanation) string {
 	b, err := json.Marshal(x)
 	require.NoError(t, err)
 	return string(b)
-}
-
-// A words-only turn that deferred its explanation, stored and read back
-// through a RecordExplainer (over an engine that compiles the version
-// afresh), is byte for byte the explanation the turn writes when it does
-// not defer: over Banking77 messages and a scenario's short replies, on
-// three versions of one agent. A record written whole reads back as it was.
-func TestDeferredExplanationReadsBackAsEager(t *testing.T) {
-	train, test := banking77Rows(t, "train"), banking77Rows(t, "test")
-	small := orderPolicy()
-	small.Agent.Version = 2
-	v1, v3 := bankingVersion(train, 10, 1), bankingVersion(train, 30, 3)
-	// A step with two ways back to one step, explained as the turn runs.
-	help := &v3.Scenarios[0].Steps[1]
-	help.Transitions = append(help.Transitions, domain.Transition{To: "pick", Condition: "go back",
-		Examples: []string{"go back", "back to the products"}})
-	// Matches past the best three, and the scenario started on an entry
-	// that may score below them.
-	v1.Agent.Settings.TopK, v1.Agent.Settings.MatchThreshold, v1.Agent.Settings.ScenarioEntryThreshold = 8, 0.02, 0.02
-	history := &versionHistory{versions: map[int64]*domain.Policy{1: v1, 2: small, 3: v3}}
-	fresh, err := New(Deps{Model: newFakeModel(), History: memory.New(clock.System{}), Clock: clock.System{}})
-	require.NoError(t, err)
-	reader, err := NewRecordExplainer(fresh, history)
-	require.NoError(t, err)
-
-	var seen struct{ turns, examples, terms, reasons, starts, matchedPast3, shortInFlow, stepExamples, contexts, twinSteps int }
-	for _, v := range []int64{1, 2, 3} {
-		p := history.versions[v]
-		model := newFakeModel(say("Which one would you like?"))
-		eager := newHarness(t, p, model)
-		lazy := newHarness(t, p, model, func(d *Deps) { d.DeferExplanations = true })
-		for _, msg := range deferredScript(test, 40) {
-			inFlow := lazy.session.Scenario != nil
-			want, got := eager.run(msg), lazy.run(msg)
-			require.Equal(t, want.Response, got.Response, msg)
-			require.False(t, want.Explanation.Retrieval.Deferred, msg)
-			require.True(t, got.Explanation.Retrieval.Deferred, msg)
-			for _, c := range got.Explanation.Candidates {
-				require.True(t, c.Example == "" && c.Terms == nil, "the turn explained %s", c.RuleID)
-			}
-			twins := false
-			if b := got.Explanation.Scenario.Before; b != nil && b.Step == "help" && v == 3 {
-				twins = true
-				seen.twinSteps++
-			}
-			for _, o := range got.Explanation.Scenario.Options {
-				require.True(t, o.Example == "" || twins, "the turn explained its %s option", o.Move)
-			}
-			if got.Explanation.Retrieval.Context != "" {
-				seen.contexts++
-			}
-			for _, o := range want.Explanation.Scenario.Options {
-				if o.Move != domain.MoveStart && o.Example != "" {
-					seen.stepExamples++
-				}
-			}
-
-			rec := readBack(t, &domain.Turn{TenantID: testTenant, AgentID: testAgent, AgentVersion: v, Message: msg,
-				Explanation: got.Explanation})
-			require.NoError(t, reader.CompleteTurn(context.Background(), rec))
-			wantJSON := explanationJSON(t, want.Explanation)
-			require.Equal(t, wantJSON, explanationJSON(t, rec.Explanation), "version %d, %q", v, msg)
-
-			whole := readBack(t, &domain.Turn{TenantID: testTenant, AgentID: testAgent, AgentVersion: v, Message: msg,
-				Explanation: want.Explanation})
-			require.NoError(t, reader.CompleteTurn(context.Background(), whole))
-			require.Equal(t, wantJSON, explanationJSON(t, whole.Explanation), "a whole record is read as it was")
-
-			seen.turns++
-			seen.examples += strings.Count(wantJSON, `"nearest_example"`)
-			seen.terms += strings.Count(wantJSON, `"terms"`)
-			seen.reasons += strings.Count(wantJSON, "most like the example")
-			if d := want.Explanation.Scenario; d.Action == domain.ScenarioStart && d.Before == nil {
-				seen.starts++
-			}
-			if len(want.Explanation.Matched) > 3 {
-				seen.matchedPast3++
-			}
-			if inFlow && len(strings.Fields(msg)) < 3 {
-				seen.shortInFlow++
-			}
-		}
-	}
-	t.Logf("%+v", seen)
-	require.Greater(t, seen.turns, 300)
-	for what, n := range map[string]int{"examples": seen.examples, "terms": seen.terms, "reasons": seen.reasons,
-		"scenario starts": seen.starts, "more than three matches": seen.matchedPast3, "short replies in a flow": seen.shortInFlow,
-		"examples of a step's options": seen.stepExamples, "short replies read with what was asked": seen.contexts, "a step with two ways to one step": seen.twinSteps} {
-		require.Positive(t, n, "the script must exercise %s", what)
-	}
-	// Each version was compiled once for all its records.
-	require.Equal(t, 3, history.reads)
 }
 
 // readBack is turn as a store gives it back: through its JSON.

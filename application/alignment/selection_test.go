@@ -5,32 +5,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
-	"testing"
-
-	"github.com/stretchr/testify/require"
 
 	"focal/domain"
 )
-
-// TestSelectByScoreAgreesWithRankingAll compares the selection that ranks
-// only the candidates a turn keeps with selectRanked, which sorts them all
-// (domain.RankRules), over generated lists: long and short, best first as
-// the matcher yields them or shuffled, with tied scores and priorities, NaN
-// scores, evidence or none, and every top_k a policy may have.
-func TestSelectByScoreAgreesWithRankingAll(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	for trial := range 1500 {
-		c, cands := generatedCandidates(rng)
-		want := selectRanked(c.cp, cands)
-		got := selectByScore(&c)
-		// As printed: NaN scores are equal there, not to reflect.DeepEqual.
-		require.Equal(t, fmt.Sprintf("%+v", want), fmt.Sprintf("%+v", got), "trial %d: %d candidates, top_k %d, threshold %v", trial, len(cands),
-			c.cp.Settings.TopK, c.cp.Settings.MatchThreshold)
-		require.Equal(t, want.ranked == nil, got.ranked == nil)
-		require.Equal(t, cap(want.ranked), cap(got.ranked))
-		require.Equal(t, cap(want.matched), cap(got.matched))
-	}
-}
 
 // selectRanked is selectByScore as it was, over domain.RuleCandidates: it
 // ranks them all (domain.RankRules), the reference the selection that
