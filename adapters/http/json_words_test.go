@@ -1,3 +1,13 @@
+//go:build !race
+
+// The JSON word tests' equivalence tests: each compares a fast path (the
+// word-at-a-time byte tests, the string quoter, the chat body reader,
+// lowerID) with its plain reference over tens of thousands of inputs,
+// sequential work the race detector slows fourfold (13 s under it, 3 s
+// without) and has nothing to find in. They build without it; make
+// test runs them in a pass without -race (scripts/test.sh). The fast
+// paths run under -race in the package's other tests.
+
 package httpapi
 
 import (
