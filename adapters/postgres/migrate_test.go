@@ -133,22 +133,7 @@ func TestAgentIDsAreByteWiseAfterMigration5(t *testing.T) {
 	}
 	require.Equal(t, []string{"A", "B-x", "Z", "a-x", "a_x", "b"}, listed)
 
-	var plan []string
-	err = pgx.BeginFunc(ctx, db.Pool(), func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
-			return err
-		}
-		rows, err := tx.Query(ctx, "EXPLAIN "+sqlListAgents, "t", "B-x", 101)
-		if err != nil {
-			return err
-		}
-		plan, err = pgx.CollectRows(rows, pgx.RowTo[string])
-		return err
-	})
-	require.NoError(t, err)
-	require.True(t, slices.ContainsFunc(plan, func(line string) bool {
-		return strings.Contains(line, "Index Cond:") && strings.Contains(line, "agent_id >")
-	}), "the cursor is a range of the index:\n%s", strings.Join(plan, "\n"))
+	requireIndexRange(t, db, "agent_id >", sqlListAgents, "t", "B-x", 101)
 }
 
 // Migration 006 puts tenant_model_keys' tenant_id and provider in the "C"
@@ -179,12 +164,20 @@ func TestTenantKeysAreAnIndexRangeAfterMigration6(t *testing.T) {
 	}
 	require.Equal(t, []string{"B", "acme", "acme-eu", "b"}, listed)
 
+	requireIndexRange(t, db, "ROW(tenant_id, provider) >", sqlAllKeys, "acme", "openai", 101)
+}
+
+// requireIndexRange requires query's plan, with sequential scans off, to
+// read the cursor (cond, as EXPLAIN writes it) as a range of an index.
+func requireIndexRange(t *testing.T, db *DB, cond, query string, args ...any) {
+	t.Helper()
+	ctx := t.Context()
 	var plan []string
-	err = pgx.BeginFunc(ctx, db.Pool(), func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, db.Pool(), func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, "EXPLAIN "+sqlAllKeys, "acme", "openai", 101)
+		rows, err := tx.Query(ctx, "EXPLAIN "+query, args...)
 		if err != nil {
 			return err
 		}
@@ -193,6 +186,6 @@ func TestTenantKeysAreAnIndexRangeAfterMigration6(t *testing.T) {
 	})
 	require.NoError(t, err)
 	require.True(t, slices.ContainsFunc(plan, func(line string) bool {
-		return strings.Contains(line, "Index Cond:") && strings.Contains(line, "ROW(tenant_id, provider) >")
+		return strings.Contains(line, "Index Cond:") && strings.Contains(line, cond)
 	}), "the cursor is a range of the index:\n%s", strings.Join(plan, "\n"))
 }
