@@ -118,3 +118,54 @@ func TestCloseByAnotherInstanceShowsInTheTurnRead(t *testing.T) {
 		require.Equal(t, domain.SessionActive, older.SessionAfter.Status, "%s: the turn before the close", name)
 	}
 }
+
+// A turn committed between the close's read of the session and its update
+// (another instance held the lease) was committed before the close landed:
+// it reads back with the session active, the close's answer counts it,
+// and only a turn committed after the close reads back closed.
+func TestTurnCommittedDuringACloseReadsBackBeforeIt(t *testing.T) {
+	db := testDB(t)
+	s := storesOf(db)
+	ctx := t.Context()
+	var beforeUpdate atomic.Pointer[func()]
+	closer := storesOf(sibling(t, db, WithCommandHook(func(name string) {
+		if name == "update" { // the close's update, sent after its read
+			if fn := beforeUpdate.Swap(nil); fn != nil {
+				(*fn)()
+			}
+		}
+	})))
+	k, sess := newUserSession(t, s.leases)
+	first := lockByKey(t, s.leases, k, 0)
+	during := turnAfter(first.Session(), 1)
+	var next ports.SessionLease
+	commit := func() {
+		require.NoError(t, s.turns.CommitTurn(ctx, first.Token(), during))
+		require.NoError(t, first.Release(ctx))
+		next = lockByKey(t, s.leases, k, 0)
+	}
+	beforeUpdate.Store(&commit)
+
+	at := during.SessionAfter.UpdatedAt.Add(time.Second)
+	closed, err := closer.sessions.CloseSession(ctx, k.TenantID, sess.ID, at)
+	require.NoError(t, err)
+	require.Nil(t, beforeUpdate.Load(), "the turn committed during the close")
+	require.Equal(t, domain.SessionClosed, closed.Status)
+	require.Equal(t, 1, closed.TurnCount, "the close's answer counts the turn")
+	after := turnAfter(next.Session(), 2)
+	require.NoError(t, s.turns.CommitTurn(ctx, next.Token(), after))
+	require.NoError(t, next.Release(ctx))
+
+	stored, err := s.sessions.GetSession(ctx, k.TenantID, sess.ID)
+	require.NoError(t, err)
+	for name, st := range map[string]stores{"the committing instance": s, "the closing one": closer} {
+		got, err := st.turns.GetTurn(ctx, k.TenantID, during.ID)
+		require.NoError(t, err)
+		require.Equal(t, domain.SessionActive, got.SessionAfter.Status, "%s: the turn committed before the close's update", name)
+		require.Nil(t, got.SessionAfter.ClosedAt, name)
+		got, err = st.turns.GetTurn(ctx, k.TenantID, after.ID)
+		require.NoError(t, err)
+		require.Equal(t, domain.SessionClosed, got.SessionAfter.Status, "%s: the turn committed after the close", name)
+		require.Equal(t, stored.Version, got.SessionAfter.Version, "%s: the turn and the close", name)
+	}
+}

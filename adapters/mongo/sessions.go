@@ -28,11 +28,13 @@ var _ ports.SessionStore = (*Sessions)(nil)
 // NewSessions returns the session store of db.
 func NewSessions(db *DB) *Sessions { return &Sessions{db: db} }
 
-// sessionDoc is a session's identity and status. It is written twice at
-// most: inserted when the session is created and updated when it is
-// closed. The state a session has after its turns is not here: it lives in
-// the newest turn record (the commit point), which every read joins in. No
-// projection is ever written after a turn, so no update can race a close.
+// sessionDoc is a session's identity and status. It is written when the
+// session is created and when it is closed (a second update when a turn
+// committed during the close: settleClosedTurns), never else. The state
+// a session has after its turns is not here: it lives in the newest turn
+// record (the commit point), which every read joins in. No projection is
+// ever written after a turn, so no update can race a close; a close can
+// only miss a turn committed while it runs, which it reads again for.
 //
 // ActiveKey holds the hash of the channel key while the session is active,
 // under a unique index: inserting the document is the claim of the key
@@ -51,10 +53,10 @@ type sessionDoc struct {
 	CreatedAt time.Time `bson:"created_at"`
 	ClosedNS  int64     `bson:"closed_ns,omitempty"`
 	// ClosedTurns is how many turns were committed when the session was
-	// closed, as the close read them just before it wrote: the turns after
-	// them committed on a closed session and read back closed (see
-	// closedBefore). Absent on sessions closed by a delete or before it was
-	// kept, whose turns read back as they were built.
+	// closed, as the close read them after it wrote (settleClosedTurns):
+	// the turns after them committed on a closed session and read back
+	// closed (see closedBefore). Absent on sessions closed by a delete or
+	// before it was kept, whose turns read back as they were built.
 	ClosedTurns *int64 `bson:"closed_turns,omitempty"`
 	// BaseVersion is the version the session was created with; turns and
 	// the close each add one.
@@ -320,11 +322,11 @@ func (db *DB) findSession(ctx context.Context, tenantID, sessionID string) (*ses
 
 // CloseSession implements ports.SessionStore: the session is read with
 // its newest turn, then the status set, the channel key freed and the
-// turns committed so far noted in one update of the session document; the
-// answer is the session read with the close put on it. A turn committed
-// after that read reads back closed (closedBefore), as on the SQL stores
-// one committed after the close does; so does one committed between the
-// read and the update, which those stores would show active.
+// turns committed so far noted in one update of the session document, and
+// the turns read again (settleClosedTurns); the answer is the session
+// after the turns noted, with the close put on it. A turn committed after
+// the close reads back closed (closedBefore), as on the SQL stores one
+// committed after the close does.
 func (ss *Sessions) CloseSession(ctx context.Context, tenantID, sessionID string, at time.Time) (*domain.Session, error) {
 	db := ss.db
 	view, err := db.readSession(ctx, tenantID, byID(sessionID), 0, sessionID)
@@ -345,10 +347,53 @@ func (ss *Sessions) CloseSession(ctx context.Context, tenantID, sessionID string
 	if !closedHere { // a concurrent close, or ours whose answer was lost
 		return ss.GetSession(ctx, tenantID, sessionID)
 	}
+	if view, err = db.settleClosedTurns(ctx, tenantID, sessionID, view); err != nil {
+		return nil, err
+	}
+	turns = view.turns()
 	doc := &view.doc
 	doc.Status, doc.ActiveKey, doc.ClosedNS, doc.ClosedTurns = string(domain.SessionClosed), closedKey(sessionID), at.UnixNano(), &turns
 	db.memo.noteClosed(sessionKey(tenantID, sessionID), closeNote{turns: turns, closedNS: doc.ClosedNS, baseVersion: doc.BaseVersion})
 	return view.session()
+}
+
+// settleClosedTurns makes the turns a close noted (view's, read before its
+// update) those committed when the update landed: the session document
+// holds no turn count to update against, and a turn can commit between
+// the read and the update (its lease held by another instance or
+// goroutine). Read again after the update, such a turn is counted and
+// noted, so it never reads back closed. The read may also count a turn
+// committed just after the update, which then reads back as committed
+// before the close: the close has not answered yet, so to its caller the
+// two ran at once. It returns the view the close answers with: view when
+// no turn came (the usual case, one read of a turn number), else the
+// session read again (its document closed by this close, the turns noted
+// raised to its newest turn).
+func (db *DB) settleClosedTurns(ctx context.Context, tenantID, sessionID string, view *sessionView) (*sessionView, error) {
+	noted := view.turns()
+	if newest, err := db.newestTurnNumber(ctx, tenantID, sessionID); err != nil || newest <= noted {
+		return view, err
+	}
+	again, err := db.readSession(ctx, tenantID, byID(sessionID), 0, sessionID)
+	if err != nil || again == nil { // deleted since: the close landed, answer as read
+		return view, err
+	}
+	turns := again.turns()
+	filter := append(sessionFilter(tenantID, sessionID), bson.E{Key: "closed_turns", Value: noted})
+	uctx, cancel := db.op(ctx)
+	_, err = db.sessions.UpdateOne(uctx, filter, bson.D{{Key: "$set", Value: bson.D{{Key: "closed_turns", Value: turns}}}})
+	cancel()
+	if err != nil && transient(err) { // settled by reading what the session notes
+		doc, findErr := db.findSession(ctx, tenantID, sessionID)
+		if findErr == nil && doc.ClosedTurns != nil && *doc.ClosedTurns == turns {
+			err = nil
+		}
+	}
+	if err != nil {
+		return nil, fail(err, "close session")
+	}
+	again.doc.ClosedTurns = &turns
+	return again, nil
 }
 
 // markClosed closes the session if it is active, noting turns as the
