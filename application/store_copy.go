@@ -86,11 +86,14 @@ func problemf(format string, args ...any) error {
 }
 
 // note records err in res when it is a problem and reports whether the
-// copy goes on.
+// copy goes on. A problem met again (a session the second pass of
+// copySessions tries again) is named once.
 func (res *CopyResult) note(err error) error {
 	var p *copyProblem
 	if errors.As(err, &p) {
-		res.Problems = append(res.Problems, p.msg)
+		if !slices.Contains(res.Problems, p.msg) {
+			res.Problems = append(res.Problems, p.msg)
+		}
 		return nil
 	}
 	return err

@@ -18,43 +18,124 @@ const (
 	copyLeaseTTL = 30 * time.Second
 )
 
-// copySessions copies the tenant's closed sessions, then its active
-// ones: a channel key has one active session and any number of closed
-// ones, so each closed session of a key is created and closed in the
-// target before the key's active session is created there. Each pass
-// pages through the source's listing, one page in hand at a time. A
-// session that closes between the passes is in neither; the next run
-// copies it (docs/operations.md: copy, stop the service, copy again).
+// copySessions copies the sessions the source holds when the run begins,
+// whatever their status becomes meanwhile. A channel key has one active
+// session and any number of closed ones, so each closed session of a key
+// is created and closed in the target before the key's active session is
+// created there. The first pass copies the closed sessions; the second
+// goes through every session by creation, newest first, an order no
+// status change moves, and copies what the first did not: the active
+// sessions, and those that closed after the first pass went by them.
+//
+// The second listing's first page is read before the first pass, so the
+// second pass holds the sessions there when the run began and none begun
+// later (those are newer than all of them): a session begun meanwhile on
+// the key of one that closed is left to the next run, and cannot keep the
+// closed one from being created. Each pass pages through the source's
+// listing, one page in hand at a time (and that first page).
 func (c *StoreCopy) copySessions(ctx context.Context, tenantID string, res *CopyResult) error {
-	for _, status := range []domain.SessionStatus{domain.SessionClosed, domain.SessionActive} {
-		q := ports.SessionQuery{Status: status, Page: ports.PageRequest{Limit: ports.MaxPageSize}}
-		for {
-			p, err := c.from.Sessions.ListSessions(ctx, tenantID, q)
-			if err != nil {
-				return err
-			}
-			for i := range p.Items {
-				if err := res.note(c.copySession(ctx, &p.Items[i], res)); err != nil {
-					return fmt.Errorf("session %s: %w", p.Items[i].ID, err)
-				}
-			}
-			if p.NextCursor == "" {
-				break
-			}
-			q.Page.Cursor = p.NextCursor
-		}
-	}
-	return nil
-}
-
-// copySession creates the session in the target when it has none, commits
-// the turns the target lacks, in order, and closes it when the source's
-// is closed.
-func (c *StoreCopy) copySession(ctx context.Context, s *domain.Session, res *CopyResult) error {
-	target, err := c.to.Sessions.GetSession(ctx, s.TenantID, s.ID)
-	if err != nil && !domain.IsCode(err, domain.CodeSessionNotFound) {
+	all := ports.SessionQuery{Page: ports.PageRequest{Limit: ports.MaxPageSize}}
+	began, err := c.from.Sessions.ListSessions(ctx, tenantID, all)
+	if err != nil {
 		return err
 	}
+	closed := ports.SessionQuery{Status: domain.SessionClosed, Page: all.Page}
+	err = c.eachSession(ctx, tenantID, closed, nil, res, func(s *domain.Session) error {
+		target, err := c.targetSession(ctx, s)
+		if err != nil {
+			return err
+		}
+		return c.bringSession(ctx, s, target, res)
+	})
+	if err != nil {
+		return err
+	}
+	// The first page's sessions as they are now: closed, or deleted, since.
+	if began.Items, err = c.current(ctx, tenantID, began.Items); err != nil {
+		return err
+	}
+	return c.eachSession(ctx, tenantID, all, &began, res, func(s *domain.Session) error { return c.copyRest(ctx, s, res) })
+}
+
+// eachSession calls each for every session of the source's listing q,
+// a page at a time, starting with first when given; a problem each
+// returns is noted in res and the next session follows.
+func (c *StoreCopy) eachSession(ctx context.Context, tenantID string, q ports.SessionQuery, first *ports.Page[domain.Session],
+	res *CopyResult, each func(*domain.Session) error) error {
+	var p ports.Page[domain.Session]
+	if first != nil {
+		p = *first
+	} else if err := c.listSessions(ctx, tenantID, q, &p); err != nil {
+		return err
+	}
+	for {
+		for i := range p.Items {
+			if err := res.note(each(&p.Items[i])); err != nil {
+				return fmt.Errorf("session %s: %w", p.Items[i].ID, err)
+			}
+		}
+		if p.NextCursor == "" {
+			return nil
+		}
+		q.Page.Cursor = p.NextCursor
+		if err := c.listSessions(ctx, tenantID, q, &p); err != nil {
+			return err
+		}
+	}
+}
+
+func (c *StoreCopy) listSessions(ctx context.Context, tenantID string, q ports.SessionQuery, p *ports.Page[domain.Session]) error {
+	var err error
+	*p, err = c.from.Sessions.ListSessions(ctx, tenantID, q)
+	return err
+}
+
+// current reads the sessions again from the source, leaving out those
+// deleted since.
+func (c *StoreCopy) current(ctx context.Context, tenantID string, listed []domain.Session) ([]domain.Session, error) {
+	now := listed[:0]
+	for _, s := range listed {
+		got, err := c.from.Sessions.GetSession(ctx, tenantID, s.ID)
+		switch {
+		case domain.IsCode(err, domain.CodeSessionNotFound):
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("session %s: %w", s.ID, err)
+		}
+		now = append(now, *got)
+	}
+	return now, nil
+}
+
+// copyRest copies a session of the second pass (see copySessions): an
+// active one, or a closed one the target lacks or holds active, which
+// closed after the first pass went by it. One the target holds closed
+// with all its turns the first pass copied or kept, and counted.
+func (c *StoreCopy) copyRest(ctx context.Context, s *domain.Session, res *CopyResult) error {
+	target, err := c.targetSession(ctx, s)
+	if err != nil {
+		return err
+	}
+	if s.Status == domain.SessionClosed && target != nil && target.Status == domain.SessionClosed && target.TurnCount >= s.TurnCount {
+		return nil
+	}
+	return c.bringSession(ctx, s, target, res)
+}
+
+// targetSession is the target's session of the source's s, nil when it
+// has none.
+func (c *StoreCopy) targetSession(ctx context.Context, s *domain.Session) (*domain.Session, error) {
+	target, err := c.to.Sessions.GetSession(ctx, s.TenantID, s.ID)
+	if domain.IsCode(err, domain.CodeSessionNotFound) {
+		return nil, nil
+	}
+	return target, err
+}
+
+// bringSession creates the session in the target when it has none
+// (target nil), commits the turns the target lacks, in order, and closes
+// it when the source's is closed.
+func (c *StoreCopy) bringSession(ctx context.Context, s *domain.Session, target *domain.Session, res *CopyResult) error {
 	changed := false
 	if target == nil {
 		if err := c.createSession(ctx, s); err != nil {

@@ -253,7 +253,8 @@ func TestStoreCopyLeavesTheTargetsOwnAgent(t *testing.T) {
 }
 
 // A session whose oldest turns the memory store's retention dropped cannot
-// keep its numbering in the target: it is named, not half copied under
+// keep its numbering in the target: it is named, once also when it is
+// closed (both passes over the sessions meet it), not half copied under
 // other numbers, and the other sessions are copied.
 func TestStoreCopyNamesASessionMissingItsFirstTurns(t *testing.T) {
 	ctx := t.Context()
@@ -263,6 +264,9 @@ func TestStoreCopyNamesASessionMissingItsFirstTurns(t *testing.T) {
 	src, dst := filled{t, ctx, side, uuid.NewString()}, filled{t, ctx, sqliteSide(t), ""}
 	dst.tenant = src.tenant
 	long := src.session("shop", "ann", 3)
+	closed := src.session("shop", "cy", 3)
+	_, err := src.s.Sessions.CloseSession(ctx, src.tenant, closed.ID, time.Now())
+	require.NoError(t, err)
 	short := src.session("shop", "bob", 2)
 	require.Len(t, src.turnsOf(long.ID), 2, "turn 1 was dropped")
 
@@ -270,8 +274,9 @@ func TestStoreCopyNamesASessionMissingItsFirstTurns(t *testing.T) {
 	require.NoError(t, err)
 	res, err := cp.Copy(ctx, src.tenant)
 	require.NoError(t, err)
-	require.Len(t, res.Problems, 1)
-	assert.Contains(t, res.Problems[0], "session "+long.ID+": the target waits for turn 1, the source's next is turn 2")
+	require.Len(t, res.Problems, 2)
+	assert.Contains(t, res.Problems[0], "session "+closed.ID+": the target waits for turn 1, the source's next is turn 2")
+	assert.Contains(t, res.Problems[1], "session "+long.ID+": the target waits for turn 1, the source's next is turn 2")
 	assert.Empty(t, dst.turnsOf(long.ID))
 	assert.Equal(t, jsonOf(t, src.turnsOf(short.ID)), jsonOf(t, dst.turnsOf(short.ID)))
 }
@@ -317,25 +322,26 @@ func TestStoreCopyListsEveryTenantOfTheSource(t *testing.T) {
 }
 
 // pageWatch is a session store that checks, at each listing, that the
-// sessions of the page before are in the target already: the copy holds
-// one page in hand, not the tenant's whole list.
+// sessions of that listing's page before (by status asked for) are in
+// the target already: the copy holds a page of each listing in hand, not
+// the tenant's whole list.
 type pageWatch struct {
 	ports.SessionStore
 	t      *testing.T
 	target ports.SessionStore
-	last   []domain.Session
+	last   map[domain.SessionStatus][]domain.Session
 }
 
 func (w *pageWatch) ListSessions(ctx context.Context, tenantID string, q ports.SessionQuery) (ports.Page[domain.Session], error) {
 	missing := 0
-	for _, s := range w.last {
+	for _, s := range w.last[q.Status] {
 		if _, err := w.target.GetSession(ctx, tenantID, s.ID); err != nil {
 			missing++
 		}
 	}
 	assert.Zero(w.t, missing, "sessions of the page before not in the target when the next page is read")
 	p, err := w.SessionStore.ListSessions(ctx, tenantID, q)
-	w.last = p.Items
+	w.last[q.Status] = p.Items
 	return p, err
 }
 
@@ -356,7 +362,7 @@ func TestStoreCopyPagesThroughSessions(t *testing.T) {
 	active := src.session("shop", "ann", 1)
 
 	from := src.s
-	from.Sessions = &pageWatch{SessionStore: src.s.Sessions, t: t, target: dst.s.Sessions}
+	from.Sessions = &pageWatch{SessionStore: src.s.Sessions, t: t, target: dst.s.Sessions, last: map[domain.SessionStatus][]domain.Session{}}
 	cp, err := application.NewStoreCopy(from, dst.s, copyClock)
 	require.NoError(t, err)
 	res, err := cp.Copy(ctx, src.tenant)
@@ -366,4 +372,68 @@ func TestStoreCopyPagesThroughSessions(t *testing.T) {
 		assert.Equal(t, domain.SessionClosed, dst.get(id).Status)
 	}
 	assert.Equal(t, domain.SessionActive, dst.get(active.ID).Status)
+}
+
+// closeBetween is a session store that calls between once, when the copy
+// has read the last page of its pass over the closed sessions: there
+// sessions change under a copy that runs beside the service.
+type closeBetween struct {
+	ports.SessionStore
+	between func()
+}
+
+func (b *closeBetween) ListSessions(ctx context.Context, tenantID string, q ports.SessionQuery) (ports.Page[domain.Session], error) {
+	p, err := b.SessionStore.ListSessions(ctx, tenantID, q)
+	if between := b.between; err == nil && q.Status == domain.SessionClosed && p.NextCursor == "" && between != nil {
+		b.between = nil
+		between()
+	}
+	return p, err
+}
+
+// One run copies every session the source held when it began, whatever
+// their status became meanwhile: sessions active when the closed ones were
+// listed and closed before the active ones were, one past the first page
+// of sessions and one on it, arrive closed with their turns; a session
+// their user began meanwhile is left to the next run, and does not keep
+// the closed one from being copied (docs/operations.md, "Moving to
+// another store").
+func TestStoreCopyTakesSessionsThatCloseDuringIt(t *testing.T) {
+	ctx := t.Context()
+	src, dst := filled{t, ctx, memorySide(), uuid.NewString()}, filled{t, ctx, sqliteSide(t), ""}
+	dst.tenant = src.tenant
+	old := src.session("shop", "ann", 1)
+	for i := range ports.MaxPageSize {
+		src.session("shop", fmt.Sprintf("user %d", i), 0)
+	}
+	recent := src.session("shop", "bob", 1)
+	var later *domain.Session
+	between := &closeBetween{SessionStore: src.s.Sessions, between: func() {
+		for _, s := range []*domain.Session{old, recent} {
+			_, err := src.s.Sessions.CloseSession(ctx, src.tenant, s.ID, time.Now())
+			require.NoError(t, err)
+		}
+		later = src.session("shop", "ann", 1)
+	}}
+	from := src.s
+	from.Sessions = between
+
+	cp, err := application.NewStoreCopy(from, dst.s, copyClock)
+	require.NoError(t, err)
+	res, err := cp.Copy(ctx, src.tenant)
+	require.NoError(t, err)
+	require.Nil(t, between.between, "the sessions closed between the passes")
+	assert.Equal(t, application.CopyResult{TenantID: src.tenant, Sessions: ports.MaxPageSize + 2, Turns: 2}, res)
+	for _, s := range []*domain.Session{old, recent} {
+		got := dst.get(s.ID)
+		assert.Equal(t, domain.SessionClosed, got.Status, "session %s", s.ID)
+		assert.Equal(t, jsonOf(t, src.turnsOf(s.ID)), jsonOf(t, dst.turnsOf(s.ID)), "session %s's turns", s.ID)
+	}
+	_, err = dst.s.Sessions.GetSession(ctx, dst.tenant, later.ID)
+	assert.True(t, domain.IsCode(err, domain.CodeSessionNotFound), "begun during the run: %v", err)
+
+	res, err = cp.Copy(ctx, src.tenant)
+	require.NoError(t, err)
+	assert.Equal(t, application.CopyResult{TenantID: src.tenant, Sessions: 1, Turns: 1, Kept: ports.MaxPageSize + 2}, res, "the next run")
+	assert.Equal(t, domain.SessionActive, dst.get(later.ID).Status)
 }
