@@ -213,7 +213,12 @@ func (c *StoreCopy) copyTurns(ctx context.Context, s *domain.Session, done int) 
 }
 
 // commitTurn commits one turn record, as stored, under a lease of the
-// session in the target, which must be waiting for exactly that turn.
+// session in the target, which must be waiting for exactly that turn. A
+// turn whose session was closed while it ran (its SessionAfter closed) is
+// committed after the target's session is closed under its lease, as the
+// source's was: a store sets the status, close time and version a turn
+// reads back from the session it commits to, so committed first the turn
+// would read back active on the target.
 func (c *StoreCopy) commitTurn(ctx context.Context, s *domain.Session, turn *domain.Turn) error {
 	lease, err := c.to.Locker.LockSession(ctx, ports.LockRequest{TenantID: s.TenantID, SessionID: s.ID, Wait: copyLockWait, TTL: copyLeaseTTL})
 	if err != nil {
@@ -223,6 +228,11 @@ func (c *StoreCopy) commitTurn(ctx context.Context, s *domain.Session, turn *dom
 	if next := lease.Token().TurnNumber; next != turn.TurnNumber {
 		return problemf("session %s: the target waits for turn %d, the source's next is turn %d (dropped by its retention); the rest not copied",
 			s.ID, next, turn.TurnNumber)
+	}
+	if after := turn.SessionAfter; after != nil && after.Status == domain.SessionClosed && after.ClosedAt != nil {
+		if _, err := c.to.Sessions.CloseSession(ctx, s.TenantID, s.ID, *after.ClosedAt); err != nil {
+			return err
+		}
 	}
 	return c.to.Turns.CommitTurn(ctx, lease.Token(), turn)
 }

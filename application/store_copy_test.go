@@ -437,3 +437,53 @@ func TestStoreCopyTakesSessionsThatCloseDuringIt(t *testing.T) {
 	assert.Equal(t, application.CopyResult{TenantID: src.tenant, Sessions: 1, Turns: 1, Kept: ports.MaxPageSize + 2}, res, "the next run")
 	assert.Equal(t, domain.SessionActive, dst.get(later.ID).Status)
 }
+
+// failOnce is a turn store whose first commit of turn number `at` fails
+// as a store that did not answer: a copy interrupted there.
+type failOnce struct {
+	ports.TurnStore
+	at     int
+	failed bool
+}
+
+func (f *failOnce) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *domain.Turn) error {
+	if turn.TurnNumber == f.at && !f.failed {
+		f.failed = true
+		return domain.Errorf(domain.CodeStoreUnavailable, "the store did not answer")
+	}
+	return f.TurnStore.CommitTurn(ctx, lease, turn)
+}
+
+// A turn whose session was closed while it ran reads back closed in the
+// target, as in the source, also when the copy stopped between the close
+// and the turn's commit and ran again (docs/operations.md, "Moving to
+// another store").
+func TestStoreCopyKeepsACloseThatLandedDuringATurn(t *testing.T) {
+	ctx := t.Context()
+	src, dst := filled{t, ctx, memorySide(), uuid.NewString()}, filled{t, ctx, sqliteSide(t), ""}
+	dst.tenant = src.tenant
+	s := src.session("shop", "ann", 1)
+	l, err := src.s.Locker.LockSession(ctx, ports.LockRequest{TenantID: src.tenant, SessionID: s.ID, Wait: time.Second, TTL: time.Minute})
+	require.NoError(t, err)
+	after := l.Session().Clone()
+	after.AdvanceTurn(2, time.Now())
+	_, err = src.s.Sessions.CloseSession(ctx, src.tenant, s.ID, after.UpdatedAt.Add(time.Second))
+	require.NoError(t, err)
+	require.NoError(t, src.s.Turns.CommitTurn(ctx, l.Token(), &domain.Turn{ID: uuid.NewString(), TenantID: src.tenant, AgentID: "shop",
+		SessionID: s.ID, TurnNumber: 2, Message: "bye", Status: domain.TurnCompleted, CreatedAt: time.Now(), SessionAfter: after}))
+	require.NoError(t, l.Release(ctx))
+	want := src.turnsOf(s.ID)
+	require.Equal(t, domain.SessionClosed, want[1].SessionAfter.Status, "the source's turn shows the close")
+
+	to := dst.s
+	to.Turns = &failOnce{TurnStore: dst.s.Turns, at: 2}
+	cp, err := application.NewStoreCopy(src.s, to, copyClock)
+	require.NoError(t, err)
+	_, err = cp.Copy(ctx, src.tenant)
+	require.Error(t, err, "interrupted")
+	require.Equal(t, domain.SessionClosed, dst.get(s.ID).Status, "stopped between the close and the turn")
+	_, err = cp.Copy(ctx, src.tenant)
+	require.NoError(t, err)
+	assert.Equal(t, jsonOf(t, want), jsonOf(t, dst.turnsOf(s.ID)))
+	assert.Equal(t, jsonOf(t, src.get(s.ID)), jsonOf(t, dst.get(s.ID)))
+}
