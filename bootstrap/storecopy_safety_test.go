@@ -128,6 +128,37 @@ func TestStoreCopyKnowsAMongoDatabaseByAnyURI(t *testing.T) {
 	sameStoreCases(t, stores[0], []StoreConfig{mongoStore(byName, stores[0].Mongo.Database)}, stores[1])
 }
 
+// A database of the same name on another MongoDB server is another store:
+// a copy from one to the other is not refused as a copy onto itself, and
+// runs (docs/operations.md, "Moving to another store"). The other server
+// is the second one make test starts (for test/chaos); any will do.
+func TestStoreCopyKnowsAnotherMongoServer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	uri, otherURI := os.Getenv("FOCAL_TEST_MONGO_URI"), os.Getenv("FOCAL_TEST_CHAOS_MONGO_URI")
+	if uri == "" || otherURI == "" || otherURI == uri {
+		t.Fatal("FOCAL_TEST_MONGO_URI and FOCAL_TEST_CHAOS_MONGO_URI must name two servers: run `make test`, or start two with `scripts/mongo-server.sh start DIR` on two directories and export the URIs they print")
+	}
+	name := "focal_twoservers_" + strings.ReplaceAll(uuid.NewString()[:8], "-", "")
+	from, to := mongoDatabase(t, uri, name), mongoDatabase(t, otherURI, name)
+	src := startCoreOn(t, map[string]string{"FOCAL_STORE": "mongo", "FOCAL_MONGO_URI": uri, "FOCAL_MONGO_DB": name, "FOCAL_MONGO_ALLOW_STANDALONE": "true"})
+	tenant := uuid.NewString()
+	demo, err := os.ReadFile(filepath.Join("..", "examples", "demo-agent.yaml"))
+	require.NoError(t, err)
+	_, err = src.Admin.ImportBundle(ctx, application.BundleImport{TenantID: tenant, Bundle: demo})
+	require.NoError(t, err)
+	require.NoError(t, src.Stop(ctx))
+	require.NoError(t, startCoreOn(t, map[string]string{"FOCAL_STORE": "mongo", "FOCAL_MONGO_URI": otherURI, "FOCAL_MONGO_DB": name,
+		"FOCAL_MONGO_ALLOW_STANDALONE": "true"}).Stop(ctx), "a store there already, its collections made")
+
+	same, err := sameStore(ctx, from, to)
+	require.NoError(t, err)
+	assert.False(t, same, "%s on two servers", name)
+	done, err := CopyStore(ctx, from, to, CopyTenants{IDs: []string{tenant}}, zap.NewNop())
+	require.NoError(t, err)
+	assert.Equal(t, []application.CopyResult{{TenantID: tenant, Agents: 1, Versions: 1}}, done)
+}
+
 // fileSum is the SHA-256 of a file's bytes.
 func fileSum(t *testing.T, path string) [32]byte {
 	t.Helper()

@@ -79,9 +79,16 @@ func mongoStore(t *testing.T) StoreConfig {
 	if uri == "" {
 		t.Fatal("FOCAL_TEST_MONGO_URI is not set: run `make test`, or start a server with `scripts/mongo-server.sh start .state/mongo` and export the URI it prints")
 	}
+	return mongoDatabase(t, uri, "focal_copyclose_"+strings.ReplaceAll(uuid.NewString()[:8], "-", ""))
+}
+
+// mongoDatabase is the database name on the MongoDB server at uri, as a
+// store configuration; the database is dropped after the test.
+func mongoDatabase(t *testing.T, uri, name string) StoreConfig {
+	t.Helper()
 	c, err := StoreFrom(uri)
 	require.NoError(t, err)
-	c.Mongo.Database, c.Mongo.AllowStandalone = "focal_copyclose_"+strings.ReplaceAll(uuid.NewString()[:8], "-", ""), true
+	c.Mongo.Database, c.Mongo.AllowStandalone = name, true
 	t.Cleanup(func() {
 		ctx := context.WithoutCancel(t.Context())
 		db, err := mongo.Connect(ctx, c.Mongo, clock.System{}, nil)
