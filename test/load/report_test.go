@@ -107,6 +107,16 @@ func TestOneBadPairIsThrownOutNotAveragedIn(t *testing.T) {
 	require.Contains(t, row.measured, "1 pair(s) thrown out")
 }
 
+func TestALatencyTargetIsReadFromTheSlowestRun(t *testing.T) {
+	r := reportWith(6000, 1500, 9000)
+	// One run of three stalled once: its p99 alone is past the limit.
+	r.pairs[2].focal[0] = goodRun(8000, 4_000_000, 400, 33800)
+	row := verdictOf(t, r, p99At10kTarget)
+	require.Equal(t, notMet, row.status, "a median of the runs would read 9 ms, met")
+	require.Contains(t, row.measured, "33.800 ms (slowest run; per run: 33.800, 9.000, 9.000)")
+	require.Equal(t, met, verdictOf(t, r, p99Target).status)
+}
+
 func TestVoidReasons(t *testing.T) {
 	for _, tc := range []struct {
 		run  loadRun
