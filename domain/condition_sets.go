@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // How a policy's conditions are matched. Rules and scenario entries compete
@@ -129,6 +130,7 @@ type ConditionEvidence struct {
 // stepConditions is a step's matcher, compiled when first needed.
 type stepConditions struct {
 	once sync.Once
+	done atomic.Bool // once has run
 	set  *conditionSet
 	// transitions[i] is transition i's matcher condition, -1 for one with
 	// only a when (nothing to match); exit and stay are -1 when absent.
@@ -173,8 +175,38 @@ func (s *stepConditions) compiled(cp *CompiledPolicy) *conditionSet {
 		// The only error is no conditions, which was ruled out above.
 		s.set, _ = s.builder.compile(cp)
 	})
+	s.done.Store(true)
 	return s.set
 }
+
+// CompileSteps compiles the matchers of the steps that have one, which a
+// step's first turn at the version compiles otherwise: tens of
+// milliseconds each (the "stay" condition's examples are trained, at any
+// number of rules), which a policy warm (the engine's Prepare) spends
+// instead of a customer. It stops early once stop answers true.
+func (cp *CompiledPolicy) CompileSteps(stop func() bool) {
+	for _, s := range cp.steps {
+		if stop() {
+			return
+		}
+		s.compiled(cp)
+	}
+}
+
+// StepsCompiled is how many steps' matchers are compiled, of StepMatchers.
+func (cp *CompiledPolicy) StepsCompiled() int {
+	n := 0
+	for _, s := range cp.steps {
+		if s.done.Load() {
+			n++
+		}
+	}
+	return n
+}
+
+// StepMatchers is how many steps have a matcher: a transition with a
+// condition, or the scenario's exit, to decide.
+func (cp *CompiledPolicy) StepMatchers() int { return len(cp.steps) }
 
 // stayExamples samples the rules' and entries' examples, the first of each
 // condition, then the second, and so on: what a customer at this step may

@@ -65,3 +65,20 @@ func TestStayExamplesReadOnlyTheConditionsTheyTake(t *testing.T) {
 	assert.False(t, slices.ContainsFunc(got, func(e string) bool { return e[:3] == "c7 " }), "the condition sharing a phrasing is left out")
 	assert.Len(t, got, stayExamples)
 }
+
+func TestCompileStepsStopsWhenAsked(t *testing.T) {
+	p := &Policy{Agent: Agent{ID: "a", Name: "a", Enabled: true}, Rules: []Rule{{ID: "r", Condition: "hello", Action: "Greet.", Scope: ScopeGlobal, Enabled: true}}}
+	p.Scenarios = []Scenario{{ID: "s", EntryCondition: "start it", EntryStepID: "one", Enabled: true, Steps: []Step{
+		{ID: "one", Transitions: []Transition{{To: "two", Condition: "go on"}}},
+		{ID: "two", Transitions: []Transition{{To: "three", Condition: "go further"}}},
+		{ID: "three", Terminal: true},
+	}}}
+	cp, err := CompilePolicy(p)
+	require.NoError(t, err)
+	require.Equal(t, 2, cp.StepMatchers())
+	asked := 0
+	cp.CompileSteps(func() bool { asked++; return asked > 1 })
+	assert.Equal(t, 1, cp.StepsCompiled(), "stopped before the second")
+	cp.CompileSteps(func() bool { return false })
+	assert.Equal(t, 2, cp.StepsCompiled())
+}

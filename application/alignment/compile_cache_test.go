@@ -124,3 +124,28 @@ func TestTurnLeavesACompileAtItsDeadline(t *testing.T) {
 	assert.Equal(t, []string{"human"}, matchedIDs(r.exp()))
 	assert.Equal(t, int64(1), h.engine.Compiles(), "the next turn found it compiled")
 }
+
+// compiledOf is the engine's compiled form of p, compiled already.
+func compiledOf(t *testing.T, e *Engine, p *domain.Policy) *domain.CompiledPolicy {
+	t.Helper()
+	cp, ok := e.compiled.Get(compiledKeyOf(p, false))
+	require.True(t, ok, "the version is compiled")
+	return cp
+}
+
+// Prepare (a policy write's warm) compiles the version's step matchers
+// too, tens of milliseconds each, which a step's first turn at the
+// version would otherwise spend while its customer waits; a turn's compile
+// leaves each to the step's first turn.
+func TestPrepareCompilesTheStepsMatchers(t *testing.T) {
+	turned := newHarness(t, orderPolicy(), newFakeModel(say("Hi.")))
+	turned.run("hello")
+	cp := compiledOf(t, turned.engine, turned.policy)
+	require.Positive(t, cp.StepMatchers())
+	assert.Zero(t, cp.StepsCompiled(), "a turn outside the scenario compiled no step")
+
+	prepared := newHarness(t, orderPolicy(), newFakeModel(say("Hi.")))
+	require.NoError(t, prepared.engine.Prepare(t.Context(), prepared.policy))
+	cp = compiledOf(t, prepared.engine, prepared.policy)
+	assert.Equal(t, cp.StepMatchers(), cp.StepsCompiled())
+}

@@ -147,14 +147,19 @@ type compileHooks struct {
 
 // Prepare readies p's version for its turns the way its first turn would:
 // it embeds the policy's examples (when an embedder is configured) and
-// compiles it, so that the turn finds both done. A turn that comes while
+// compiles it, then its steps' matchers (which a step's first turn at the
+// version would compile), so that the turns find all of it done. A turn that comes while
 // Prepare is still compiling joins that compile instead of starting its
 // own. Policy writes call it (application.PolicyWarmer) so that the first
 // turn after publishing a large policy does not stall for its compile.
 // TIMEOUT when ctx ends first; INTERNAL_ERROR when p cannot be compiled.
 func (e *Engine) Prepare(ctx context.Context, p *domain.Policy) error {
-	_, err := e.loadPolicy(ctx, p)
-	return err
+	lp, err := e.loadPolicy(ctx, p)
+	if err != nil {
+		return err
+	}
+	lp.cp.CompileSteps(func() bool { return ctx.Err() != nil })
+	return nil
 }
 
 // Compiles is how many policy compiles the engine has run: a turn that
