@@ -18,7 +18,9 @@ type Deps struct {
 	Log *zap.Logger
 	// Breakers hears of breaker changes and retries (logs, metrics).
 	Breakers resilience.Observer
-	// Clock measures the guard's waits; nil is the machine's clock.
+	// Clock runs the guard: its first-token watchdog, attempt timeout
+	// (RequestTimeout), retry waits and breaker intervals; nil is the
+	// machine's clock.
 	Clock clockwork.Clock
 	// HTTPClient replaces the client built from ConnectTimeout.
 	HTTPClient *http.Client

@@ -78,28 +78,106 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 	}
 }
 
+// A silent attempt is ended by the first-token watchdog and retried, at
+// FirstTokenTimeout on the guard's clock: not a moment before, and not by
+// the attempt timeout, an hour away on the same clock. The fake's delays
+// are an hour of the machine's time, so only a cancellation ends the first
+// request, however slow the machine.
+//
+// The fake hands out its queued replies in the order its handlers reach
+// them, not the order requests arrived; so the clock moves only once the
+// first request has taken the slow reply, or the retry could take it.
 func TestSlowFirstTokenIsRetried(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		reply fakellm.Reply
 	}{
-		{"slow first byte", fakellm.Reply{HeaderDelay: 5 * time.Second}},
-		{"slow first token", fakellm.Reply{FirstTokenDelay: 5 * time.Second}},
+		{"slow first byte", fakellm.Reply{HeaderDelay: time.Hour}},
+		{"slow first token", fakellm.Reply{FirstTokenDelay: time.Hour}},
 		{"stall before the first token", fakellm.Reply{StallAfter: fakellm.AtStart}},
 	} {
 		for _, p := range providers {
 			t.Run(tc.name+"/"+p.name, func(t *testing.T) {
 				srv, url := fake(t)
+				answered := make(chan struct{}, 2)
+				srv.SetResponder(func(req fakellm.Request) fakellm.Reply {
+					answered <- struct{}{}
+					return fakellm.Echo(req)
+				})
 				srv.Enqueue(tc.reply)
-				r, _ := chain(t, guardConfig(), p.link(t, url))
-				_, res, err := collect(context.Background(), r, chatRequest("x"))
-				require.NoError(t, err)
-				assert.Equal(t, "You said: x", res.Text)
+				cfg := guardConfig()
+				cfg.AttemptTimeout = time.Hour
+				clock := clockwork.NewFakeClock()
+				retries := make(retryErrs, cfg.MaxRetries)
+				r := heardChain(t, cfg, clock, retries, p.link(t, url))
+				done := collectAsync(r, chatRequest("x"))
+
+				timersSet(t, clock, 2) // the first attempt's timeout and watchdog
+				select {
+				case <-answered: // the first request took the slow reply
+				case <-time.After(30 * time.Second):
+					t.Fatal("the first attempt never reached the fake")
+				}
+				clock.Advance(cfg.FirstTokenTimeout - time.Nanosecond)
+				assert.True(t, timersPending(clock, 2), "the watchdog waits its whole timeout")
+				clock.Advance(time.Nanosecond)
+				err := retries.next(t)
+				assert.ErrorIs(t, err, resilience.ErrFirstTokenTimeout, "the watchdog ended the attempt")
+				assert.NotErrorIs(t, err, resilience.ErrAttemptTimeout)
+
+				timersSet(t, clock, 1) // the backoff before the retry
+				clock.Advance(cfg.RetryMax)
+				res := done.wait(t)
+				require.NoError(t, res.err)
+				assert.Equal(t, []string{"You", " said:", " x"}, res.got, "nothing of the silent attempt reached the client")
 				assert.Equal(t, 2, srv.Count())
 				_, cancelled := srv.WaitCancelled(0, 30*time.Second)
 				assert.True(t, cancelled, "the silent attempt was cancelled, not left running")
 			})
 		}
+	}
+}
+
+// An attempt that spoke and then stalls is ended by the attempt timeout
+// (FOCAL_LLM_REQUEST_TIMEOUT), on the guard's clock: not a moment before
+// it, with the client's text kept, no retry, and the request cancelled at
+// the fake, whose stall only a cancellation ends.
+func TestAttemptTimeoutEndsAStalledStream(t *testing.T) {
+	for _, p := range providers {
+		t.Run(p.name, func(t *testing.T) {
+			srv, url := fake(t)
+			srv.Enqueue(fakellm.Reply{Deltas: fiveDeltas, StallAfter: 2})
+			cfg := guardConfig()
+			cfg.AttemptTimeout = time.Minute
+			clock := clockwork.NewFakeClock()
+			r, _ := chainOn(t, cfg, clock, p.link(t, url))
+			got := make(chan string, len(fiveDeltas))
+			done := make(chan error, 1)
+			go func() {
+				_, err := r.StreamChat(context.Background(), chatRequest("x"), func(d string) error { got <- d; return nil })
+				done <- err
+			}()
+			assert.Equal(t, "a", <-got)
+			assert.Equal(t, " b", <-got) // the first token stopped the watchdog
+			require.True(t, srv.WaitStalled(0, 30*time.Second), "the stream stalls after two deltas")
+
+			clock.Advance(cfg.AttemptTimeout - time.Nanosecond)
+			assert.True(t, timersPending(clock, 1), "the attempt timeout waits its whole time")
+			clock.Advance(time.Nanosecond)
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("the attempt timeout did not end the stalled stream")
+			}
+			assert.Equal(t, domain.CodeLLMUnavailable, errCode(err), "%v", err)
+			assert.ErrorIs(t, err, resilience.ErrAttemptTimeout)
+			assert.Contains(t, err.Error(), "did not answer within 1m0s")
+			assert.Empty(t, got, "nothing after the stall")
+			_, cancelled := srv.WaitCancelled(0, 30*time.Second)
+			assert.True(t, cancelled, "the stalled request was cancelled, not left running")
+			assert.Equal(t, 1, srv.Count(), "the client has text: no retry")
+		})
 	}
 }
 
@@ -388,7 +466,7 @@ func TestADeltaAfterTheFirstTokenWatchdogIsDropped(t *testing.T) {
 		got, _, err := collect(context.Background(), r, chatRequest("x"))
 		done <- result{got, err}
 	}()
-	require.NoError(t, clock.BlockUntilContext(context.Background(), 1), "the watchdog is set")
+	timersSet(t, clock, 2) // the attempt's timeout and its watchdog
 	clock.Advance(cfg.FirstTokenTimeout)
 	assert.ErrorIs(t, <-late, resilience.ErrFirstTokenTimeout, "the late delta was refused")
 	res := <-done

@@ -82,9 +82,9 @@ type Guard struct {
 }
 
 // NewGuard returns a Guard; obs nil means NopObserver. clock measures the
-// retry waits, the first-token watchdog and the breakers' open intervals;
-// nil is the machine's clock. (The attempt timeout is a context deadline,
-// which the transport enforces on the machine's clock.)
+// retry waits, the first-token watchdog, the attempt timeout and the
+// breakers' open intervals; nil is the machine's clock. (The attempt
+// timeout cancels the attempt's context; it sets no deadline on it.)
 func NewGuard(cfg Config, obs Observer, clock clockwork.Clock) *Guard {
 	if obs == nil {
 		obs = NopObserver{}
@@ -171,9 +171,11 @@ func (g *Guard) attempt(ctx context.Context, name string, stream bool, call func
 	actx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	if g.cfg.AttemptTimeout > 0 {
-		var stop context.CancelFunc
-		actx, stop = context.WithTimeoutCause(actx, g.cfg.AttemptTimeout, ErrAttemptTimeout)
-		defer stop()
+		// On the Guard's clock, as the watchdog is, rather than a context
+		// deadline on the machine's: a test moving a fake clock then decides
+		// which of the two ends a stalled attempt.
+		deadline := g.clock.AfterFunc(g.cfg.AttemptTimeout, func() { cancel(ErrAttemptTimeout) })
+		defer deadline.Stop()
 	}
 	var ft firstToken
 	if stream && g.cfg.FirstTokenTimeout > 0 {
