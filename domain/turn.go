@@ -215,6 +215,9 @@ type ScenarioDecision struct {
 	Reask string `json:"reask,omitempty"`
 	// Resumed is the flow returned to when a nested flow ended or was left.
 	Resumed *ScenarioRef `json:"resumed,omitempty"`
+	// Passed are the steps the flow went through on its way to After in
+	// this turn, in order: each held what it collects when entered.
+	Passed []string `json:"passed,omitempty"`
 }
 
 // MaxScenarioOptions bounds the options a decision records.

@@ -259,6 +259,9 @@ func (e *encoder) appendScenario(b []byte, d *domain.ScenarioDecision) ([]byte, 
 	if d.Resumed != nil {
 		b = appendRef(append(b, `,"resumed":`...), d.Resumed)
 	}
+	if len(d.Passed) > 0 {
+		b = appendStrings(append(b, `,"passed":`...), d.Passed)
+	}
 	return append(b, '}'), nil
 }
 

@@ -68,6 +68,30 @@ func offered(e domain.Extraction) bool {
 	return e.Source == domain.SetByExtractor || e.Source == domain.SetByModel
 }
 
+// gaveAll reports whether this turn gave each of names the value it holds:
+// the customer's message (read by an extractor or the model) or the
+// request's metadata, not an earlier turn, an initial value or a flow's
+// start.
+func (c *collection) gaveAll(names []string) bool {
+	for _, n := range names {
+		if c.vars[n] == nil || !c.gave(n) {
+			return false
+		}
+	}
+	return true
+}
+
+// gave reports whether the newest value recorded for name this turn is
+// an accepted one from the message or the metadata.
+func (c *collection) gave(name string) bool {
+	for i := len(c.record) - 1; i >= 0; i-- {
+		if e := &c.record[i]; e.Variable == name {
+			return e.Problem == "" && (offered(*e) || e.Source == domain.SetByMetadata)
+		}
+	}
+	return false
+}
+
 // refusedOffered is the first variable step collects that holds no value
 // after the collection (none before the turn, or the one held dropped for
 // the refused value: set) because the turn refused the value the message

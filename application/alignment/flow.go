@@ -32,9 +32,76 @@ func (e *Engine) navigateTurn(d *decided, in ports.TurnInput, scores *matching) 
 		}
 		if st := currentStep(d.cp, nav.position); st != nil {
 			d.coll.readEntered(d.cp, st.Collects, in.Message, d.now, a == domain.ScenarioStart)
+			e.passFilledSteps(&nav, d, in)
 		}
 	}
 	return nav
+}
+
+// passFilledSteps moves the flow on from a step it just entered when this
+// turn gave everything the step collects, in the message that moved it
+// there ("I want to return my jacket, order AC-123456") or in the
+// request's metadata, by the one guarded transition without a condition
+// that holds (of the highest priority; a tie stays, as navigation's
+// does), as that step's next message would have: the reply asks for what
+// is still missing instead of what the customer just gave. Values held
+// from earlier turns do not pass a step: a flow run again with on_start
+// keep still asks, once, so that a second return does not go through on
+// the first one's order and reason. Each step passed reads the message for
+// the next one's variables. A step is not passed when it runs tools (on
+// entry or completion), when it collects nothing (it is there to say
+// something), or when its target was passed this turn, or entered as often
+// as max_step_visits allows (navigation's loop exit decides that on the
+// next message). The record lists the steps passed (decision.passed).
+func (e *Engine) passFilledSteps(nav *navigation, d *decided, in ports.TurnInput) {
+	dec := &nav.decision
+	sc := d.cp.Scenario(nav.position.ScenarioID)
+	var visits map[string]int
+	if cur := in.Session.Scenario; cur != nil && cur.ScenarioID == sc.ID && !nav.nested {
+		visits = cur.StepVisits
+	}
+	for range sc.Steps { // each passed once at most
+		st := sc.Step(nav.position.StepID)
+		if st == nil || len(st.Collects) == 0 || len(st.ToolsOnEntry)+len(st.ToolsOnComplete) > 0 || !d.coll.gaveAll(st.Collects) {
+			return
+		}
+		to := e.filledStepExit(st, d, in)
+		if to == "" || to == st.ID || slices.Contains(dec.Passed, to) || visits[to] >= d.cp.Settings.MaxStepVisits {
+			return
+		}
+		dec.Passed = append(dec.Passed, st.ID)
+		dec.Reason += fmt.Sprintf("; %s holds what it collects: passed on to %s", st.ID, to)
+		if next := sc.Step(to); next != nil && next.Terminal {
+			dec.Reason += "; terminal step: the scenario ends after this turn"
+		}
+		nav.position = &domain.ScenarioPosition{ScenarioID: sc.ID, StepID: to}
+		dec.After = &domain.ScenarioRef{ID: sc.ID, Step: to}
+		if next := sc.Step(to); next != nil {
+			d.coll.readEntered(d.cp, next.Collects, in.Message, d.now, false)
+		}
+	}
+}
+
+// filledStepExit is the step's transition a filled step passes by: of
+// those with a guard and no condition whose guard holds, the one of the
+// highest priority, "" when none holds or two share that priority.
+func (e *Engine) filledStepExit(st *domain.Step, d *decided, in ports.TurnInput) string {
+	to, best, tied := "", 0, false
+	for _, tr := range st.Transitions {
+		if tr.When == "" || tr.MatchCondition().Exists() || !e.exprs.turnGuardHolds(tr.When, d, in) {
+			continue
+		}
+		switch {
+		case to == "" || tr.Priority > best:
+			to, best, tied = tr.To, tr.Priority, false
+		case tr.Priority == best:
+			tied = true
+		}
+	}
+	if tied {
+		return ""
+	}
+	return to
 }
 
 func (e *Engine) move(d *decided, in ports.TurnInput, scores *matching) navigation {

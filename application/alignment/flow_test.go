@@ -365,6 +365,9 @@ func TestToolsRunWhenAStepIsComplete(t *testing.T) {
 func TestReplyReadsWhatTheMessageGaveTheStepEntered(t *testing.T) {
 	p := returnsPolicy()
 	p.Templates[2] = tpl("tpl_ask_reason", domain.ModeExclusive, "Returning order {order_id} ({reason|no reason yet}).")
+	// Confirmed in words, so that the reason given does not pass the step.
+	p.Scenarios[0].Steps[1].Transitions = []domain.Transition{{To: "confirm", Condition: "confirm the return",
+		Examples: []string{"yes, confirm the return", "go ahead"}}}
 	h := newHarness(t, p, newFakeModel())
 	h.run("I want to return my jacket")
 	r := h.run("order ac123456, it was too tight")
@@ -633,4 +636,135 @@ func TestNestedStartTieGoesToTheFirstDeclared(t *testing.T) {
 	r = h.run("can you gift wrap it")
 	require.Equal(t, domain.ScenarioStart, r.exp().Scenario.Action, r.exp().Scenario.Reason)
 	assert.Equal(t, "gift", r.exp().Scenario.After.ID, "inside one")
+}
+
+// docs/agent-bundle.md: a step entered that already holds what it collects
+// is passed by its guarded transition, in the same turn: the reply asks
+// for what is still missing, not for what the message just gave.
+func TestStepThatHoldsWhatItCollectsIsPassed(t *testing.T) {
+	t.Run("the message that starts the flow gives the order number", func(t *testing.T) {
+		h := newHarness(t, returnsPolicy(), newFakeModel())
+		r := h.run("I want to return my jacket, order AC-123456")
+		d := r.exp().Scenario
+		require.Equal(t, domain.ScenarioStart, d.Action, d.Reason)
+		assert.Equal(t, []string{"ask_order"}, d.Passed)
+		assert.Equal(t, &domain.ScenarioRef{ID: "returns", Step: "ask_reason"}, d.After)
+		assert.Contains(t, d.Reason, "ask_order holds what it collects: passed on to ask_reason")
+		assert.Equal(t, "Why are you returning it?", r.Response)
+		assert.Equal(t, map[string]int{"ask_order": 1, "ask_reason": 1}, r.Session.Scenario.StepVisits)
+		var path []string
+		for _, v := range r.Session.VisitHistory {
+			path = append(path, v.StepID)
+		}
+		assert.Equal(t, []string{"ask_order", "ask_reason"}, path)
+	})
+	t.Run("and the reason: on to the confirmation, whose tool runs", func(t *testing.T) {
+		tools := newFakeTools().on("lookup", toolBehaviour{out: map[string]any{"item_name": "blue jacket"}})
+		h := newHarness(t, returnsPolicy(), newFakeModel(), withTools(tools))
+		r := h.run("I want to return my jacket, order AC-123456, it was too tight")
+		assert.Equal(t, []string{"ask_order", "ask_reason"}, r.exp().Scenario.Passed)
+		assert.Equal(t, "Your blue jacket (order AC-123456) goes back.", r.Response)
+		assert.Nil(t, r.Session.Scenario, "the terminal step answered")
+	})
+	t.Run("the order number sent in metadata", func(t *testing.T) {
+		h := newHarness(t, metadataOrderPolicy(), newFakeModel())
+		h.meta = map[string]any{"order": "AC-111111"}
+		r := h.run("I want to return my jacket")
+		assert.Equal(t, []string{"ask_order"}, r.exp().Scenario.Passed)
+		assert.Equal(t, "Why are you returning it?", r.Response)
+	})
+	t.Run("a message that moves the flow on gives the next step's value", func(t *testing.T) {
+		h := newHarness(t, returnsPolicy(), newFakeModel())
+		h.run("I want to return my jacket")
+		r := h.run("AC-123456, it was too small")
+		d := r.exp().Scenario
+		require.Equal(t, domain.ScenarioAdvance, d.Action, d.Reason)
+		assert.Equal(t, []string{"ask_reason"}, d.Passed)
+		assert.Equal(t, "Order AC-123456 goes back.", r.Response)
+	})
+}
+
+// docs/agent-bundle.md: what a filled step is not passed for.
+func TestFilledStepIsNotPassed(t *testing.T) {
+	start := "I want to return my jacket, order AC-123456"
+	for _, tc := range []struct {
+		name   string
+		change func(*domain.Policy)
+	}{
+		{"it runs a tool on completion", func(p *domain.Policy) { p.Scenarios[0].Steps[0].ToolsOnComplete = []string{"lookup"} }},
+		{"it runs a tool on entry", func(p *domain.Policy) { p.Scenarios[0].Steps[0].ToolsOnEntry = []string{"lookup"} }},
+		{"its transition also has a condition", func(p *domain.Policy) {
+			p.Scenarios[0].Steps[0].Transitions[0].Condition = "go on to the reason"
+		}},
+		{"two guards hold at one priority", func(p *domain.Policy) {
+			st := &p.Scenarios[0].Steps[0]
+			st.Transitions = append(st.Transitions, domain.Transition{To: "confirm", When: "vars.order_id != nil"})
+		}},
+		{"its guard leads back to it", func(p *domain.Policy) { p.Scenarios[0].Steps[0].Transitions[0].To = "ask_order" }},
+		{"it collects nothing", func(p *domain.Policy) {
+			p.Scenarios[0].Steps[0].Collects = nil
+			p.Scenarios[0].Steps[0].Transitions[0].When = "true"
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := returnsPolicy()
+			tc.change(p)
+			h := newHarness(t, p, newFakeModel(), withTools(newFakeTools().on("lookup", toolBehaviour{out: map[string]any{"item_name": "coat"}})))
+			r := h.run(start)
+			require.Equal(t, domain.ScenarioStart, r.exp().Scenario.Action, r.exp().Scenario.Reason)
+			assert.Empty(t, r.exp().Scenario.Passed)
+			assert.Equal(t, "ask_order", r.Session.Scenario.StepID)
+		})
+	}
+	t.Run("its value was held before the turn", func(t *testing.T) {
+		h := newHarness(t, returnsPolicy(), newFakeModel())
+		h.run("I want to return my jacket")
+		h.run("AC-111111")
+		require.Nil(t, h.run("torn").Session.Scenario, "the first return is done")
+		r := h.run("I want to return my scarf too") // on_start keep: the order and reason stay
+		assert.Equal(t, "AC-111111", r.Session.Variables["order_id"])
+		assert.Empty(t, r.exp().Scenario.Passed, "a second return is asked for its order")
+		assert.Equal(t, "ask_order", r.Session.Scenario.StepID)
+
+		h = newHarness(t, metadataOrderPolicy(), newFakeModel())
+		h.meta = map[string]any{"order": "AC-111111"}
+		h.run("hello")
+		h.meta = nil
+		r = h.run("I want to return my jacket")
+		assert.Equal(t, "AC-111111", r.Session.Variables["order_id"], "sent in an earlier turn's metadata")
+		assert.Empty(t, r.exp().Scenario.Passed)
+	})
+	t.Run("the higher priority of two guards is taken", func(t *testing.T) {
+		p := returnsPolicy()
+		st := &p.Scenarios[0].Steps[0]
+		st.Transitions = append(st.Transitions, domain.Transition{To: "confirm", When: "vars.order_id != nil", Priority: 5})
+		r := newHarness(t, p, newFakeModel()).run(start)
+		assert.Equal(t, "confirm", r.exp().Scenario.After.Step)
+	})
+	t.Run("its target was passed this turn", func(t *testing.T) {
+		p := returnsPolicy()
+		st := &p.Scenarios[0].Steps[1]
+		st.Collects = []string{"order_id"}
+		st.Transitions = []domain.Transition{{To: "ask_order", When: "vars.order_id != nil"}}
+		r := newHarness(t, p, newFakeModel()).run(start)
+		assert.Equal(t, []string{"ask_order"}, r.exp().Scenario.Passed, "once round, not on for ever")
+		assert.Equal(t, "ask_reason", r.exp().Scenario.After.Step)
+	})
+	t.Run("its target was entered as often as max_step_visits allows", func(t *testing.T) {
+		p := returnsPolicy()
+		p.Agent.Settings.MaxStepVisits = 3
+		st := &p.Scenarios[0].Steps[1]
+		st.Transitions = []domain.Transition{
+			{To: "ask_reason", Condition: "say it again", Examples: []string{"say that again", "repeat please"}},
+			{To: "ask_order", Condition: "a different order", Examples: []string{"wrong order, another one"}}}
+		h := newHarness(t, p, newFakeModel())
+		require.Equal(t, []string{"ask_order"}, h.run(start).exp().Scenario.Passed)
+		for range 2 {
+			require.Equal(t, "ask_reason", h.run("repeat please").Session.Scenario.StepID)
+		}
+		r := h.run("wrong order, another one")
+		require.Equal(t, domain.ScenarioAdvance, r.exp().Scenario.Action, r.exp().Scenario.Reason)
+		assert.Empty(t, r.exp().Scenario.Passed, "ask_reason entered 3 times: navigation's loop exit decides on the next message")
+		assert.Equal(t, "ask_order", r.Session.Scenario.StepID)
+	})
 }

@@ -51,7 +51,7 @@ func TestRefusedValueForAHeldVariableIsSaidAndAskedAgain(t *testing.T) {
 		r = h.run("AC-222222")
 		assert.Equal(t, "AC-222222", r.Session.Variables["order_id"])
 		require.NotNil(t, r.Session.Scenario)
-		assert.Equal(t, "ask_reason", r.Session.Scenario.StepID)
+		assert.Equal(t, "ask_reason", r.Session.Scenario.StepID, "the reason the first return gave is asked for again")
 	})
 	t.Run("an ambiguous value", func(t *testing.T) {
 		h := newHarness(t, returnsPolicy(), newFakeModel())

@@ -101,8 +101,7 @@ type decided struct {
 	varsAt int32
 	// unexplained: the explanation leaves its examples and terms to the
 	// record's reader (Deps.DeferExplanations). It shares a word with
-	// varsAt, so that a turnRun, with its allocation header, fits the
-	// 1792-byte size class (a decided of 1040 bytes took the 2048 one).
+	// varsAt, which keeps a turnRun the smaller (TestTurnRunFitsItsSizeClass).
 	unexplained bool
 	// in is the turn's input, which the recent turns and the reply read;
 	// recent are the turns before this one, read when a step first needs
@@ -232,6 +231,9 @@ func sessionAfter(in ports.TurnInput, d *decided, calls []domain.ToolCall) *doma
 	case domain.ScenarioStart, domain.ScenarioAdvance:
 		if d.nav.nested {
 			s.SuspendScenario()
+		}
+		for _, step := range dec.Passed {
+			s.EnterStep(dec.After.ID, step, in.TurnNumber)
 		}
 		s.EnterStep(dec.After.ID, dec.After.Step, in.TurnNumber)
 	case domain.ScenarioExit, domain.ScenarioLoopExit:

@@ -89,7 +89,7 @@ func decisions(e *domain.Explanation) string {
 	if alt, ok := missedOption(d); ok {
 		line += fmt.Sprintf(" (next: %s %.2f)", strings.TrimSpace(alt.Move+" "+alt.Target), alt.Score)
 	}
-	for _, note := range []struct{ name, value string }{{"digression", d.Digression}, {"command", d.Command}, {"reask", d.Reask}} {
+	for _, note := range []struct{ name, value string }{{"passed", strings.Join(d.Passed, ", ")}, {"digression", d.Digression}, {"command", d.Command}, {"reask", d.Reask}} {
 		if note.value != "" {
 			line += fmt.Sprintf(" · %s: %s", note.name, note.value)
 		}
