@@ -139,8 +139,8 @@ func randomTime(rng *rand.Rand) time.Time {
 }
 
 // randomScenario draws what a scenario decision holds but its options:
-// its action, reason and score, and the steps before and after it, each
-// nil or not.
+// its action, reason and score, the steps before and after it, each nil
+// or not, and the steps passed, none or some.
 func randomScenario(rng *rand.Rand, d *domain.ScenarioDecision) {
 	d.Action, d.Reason = tokenText(rng), tokenText(rng)
 	if rng.IntN(2) == 0 {
@@ -150,6 +150,9 @@ func randomScenario(rng *rand.Rand, d *domain.ScenarioDecision) {
 		if rng.IntN(2) == 0 {
 			*ref = &domain.ScenarioRef{ID: tokenText(rng), Step: tokenText(rng)}
 		}
+	}
+	for range rng.IntN(3) {
+		d.Passed = append(d.Passed, tokenText(rng))
 	}
 }
 
