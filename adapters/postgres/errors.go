@@ -138,10 +138,11 @@ const retries = 3
 // lost while the statement was out, the server may have applied it: only a
 // statement whose second application changes nothing the first did not
 // (a read, a delete, or a write guarded by a fence, an owner, a nonce of
-// its call or its own values) is sent again then, and a rate take, which
-// accepts counting a request twice (ratelimit.go); the others return the
-// loss to their caller, who reads the outcome back where it matters (a
-// commit).
+// its call or its own values, as a policy version's insert admits its own
+// row) is sent again then, and a rate take, which accepts counting a
+// request twice (ratelimit.go). A transaction lost before its commit was
+// sent was rolled back and is sent again; one whose commit was lost reads
+// whether it landed first (a model key's write, tenants.go keyWrite).
 
 // retry runs fn again while it failed before reaching the server or with a
 // conflict that rolled it back, with a short growing pause: for statements

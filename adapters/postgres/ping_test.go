@@ -72,6 +72,22 @@ func TestAnIdleConnectionIsPingedOnlyPastItsThreshold(t *testing.T) {
 	}
 }
 
+// killIdleConnection has the server end db's one connection, idle in the
+// pool, as a restart would.
+func killIdleConnection(t *testing.T, db *DB, direct string) {
+	t.Helper()
+	var pid int
+	require.NoError(t, db.Pool().QueryRow(t.Context(), `SELECT pg_backend_pid()`).Scan(&pid))
+	admin, err := pgx.Connect(t.Context(), direct)
+	require.NoError(t, err)
+	defer admin.Close(context.Background())
+	var gone bool
+	// The second argument waits for the backend to exit: its FATAL is then
+	// in the connection's socket.
+	require.NoError(t, admin.QueryRow(t.Context(), `SELECT pg_terminate_backend($1, 30000)`, pid).Scan(&gone))
+	require.True(t, gone, "the store's connection was terminated")
+}
+
 // A connection the server ended while it sat idle in the pool (unpinged:
 // idle for less than PingIdleAfter, an hour here, so however slowly the
 // test runs) fails the next statement with the
@@ -85,18 +101,7 @@ func TestATurnGoesThroughAConnectionKilledWhileIdle(t *testing.T) {
 			direct := freshDatabase(t)
 			db := openDB(t, Config{URL: direct, MaxConns: 1, PingIdleAfter: time.Hour})
 			id := newSession(t, db)
-			kill := func() {
-				var pid int
-				require.NoError(t, db.Pool().QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid))
-				admin, err := pgx.Connect(ctx, direct)
-				require.NoError(t, err)
-				defer admin.Close(context.Background())
-				var gone bool
-				// The second argument waits for the backend to exit: its
-				// FATAL is then in the connection's socket.
-				require.NoError(t, admin.QueryRow(ctx, `SELECT pg_terminate_backend($1, 30000)`, pid).Scan(&gone))
-				require.True(t, gone, "the store's connection was terminated")
-			}
+			kill := func() { killIdleConnection(t, db, direct) }
 
 			if killedBefore == "lease take" {
 				kill()

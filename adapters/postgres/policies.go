@@ -15,7 +15,8 @@ import (
 // Policies implements ports.PolicyStore on PostgreSQL: one row per
 // (tenant, agent, version). The insert of version v+1 is the commit
 // point of a change (ON CONFLICT DO NOTHING: of concurrent savers one
-// inserts); a delete inserts a deletion marker as v+1, so numbers are
+// inserts; sent again after a lost connection, it admits the row its lost
+// send inserted); a delete inserts a deletion marker as v+1, so numbers are
 // never reused. Every version of the agent's current life is kept
 // (PolicyHistory); a delete prunes the life it ends, and the save that
 // starts a new life prunes the deletion marker.
@@ -34,6 +35,17 @@ SELECT version, deleted FROM policies WHERE tenant_id = $1 AND agent_id = $2 ORD
 	sqlInsertVersion = `-- insert policy version
 INSERT INTO policies (tenant_id, agent_id, version, deleted, agent, policy, saved_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`
+	// The insert sent again after a lost connection: it also admits the
+	// row its lost send inserted (this very content, saved at this very
+	// time), which it leaves as it is; a row of other content at that
+	// version is still a conflict. The no-op update, unlike a read, waits
+	// for a lost send still running and judges the row it committed.
+	sqlInsertVersionAgain = `-- insert policy version again
+INSERT INTO policies AS p (tenant_id, agent_id, version, deleted, agent, policy, saved_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (tenant_id, agent_id, version) DO UPDATE SET saved_at = p.saved_at
+WHERE p.deleted = EXCLUDED.deleted AND p.agent IS NOT DISTINCT FROM EXCLUDED.agent
+	AND p.policy IS NOT DISTINCT FROM EXCLUDED.policy AND p.saved_at = EXCLUDED.saved_at`
 	sqlPruneVersions = `-- prune policy versions
 DELETE FROM policies WHERE tenant_id = $1 AND agent_id = $2 AND version < $3`
 	// Agents are listed byte-wise by id, as their cursors compare, on a
@@ -117,8 +129,11 @@ func (ps *Policies) SavePolicy(ctx context.Context, tenantID string, p *domain.P
 
 // insertVersion inserts an agent's next version (or deletion marker) and,
 // with prune, removes the older ones. VERSION_CONFLICT when the number is
-// taken. Pruning is tidying only: the history reads only versions after
-// the newest deletion marker, whatever is left.
+// taken. After a lost connection the insert is sent again admitting the
+// row its lost send inserted, so it succeeds whether that send landed or
+// not; only another row at the version is a conflict. Pruning is tidying
+// only: the history reads only versions after the newest deletion marker,
+// whatever is left.
 func (ps *Policies) insertVersion(ctx context.Context, tenantID, agentID string, version int64, deleted, prune bool,
 	agent, policy string) error {
 	ictx, cancel := ps.db.op(ctx)
@@ -127,17 +142,31 @@ func (ps *Policies) insertVersion(ctx context.Context, tenantID, agentID string,
 	if !deleted {
 		agentCol, policyCol = agent, policy
 	}
-	tag, err := ps.db.pool.Exec(ictx, sqlInsertVersion, tenantID, agentID, version, deleted, agentCol, policyCol, ps.db.clock.Now())
+	savedAt := ps.db.clock.Now()
+	var inserted bool
+	sql := sqlInsertVersion
+	err := retryIdempotent(ictx, func() error {
+		tag, err := ps.db.pool.Exec(ictx, sql, tenantID, agentID, version, deleted, agentCol, policyCol, savedAt)
+		inserted = tag.RowsAffected() > 0
+		if answerLost(err) {
+			sql = sqlInsertVersionAgain
+		}
+		return err
+	})
 	if err != nil {
 		return fail(err, "save policy")
 	}
-	if tag.RowsAffected() == 0 {
+	if !inserted {
 		return sqlkit.VersionConflict(agentID, version-1)
 	}
 	if !prune {
 		return nil
 	}
-	if _, err := ps.db.pool.Exec(ictx, sqlPruneVersions, tenantID, agentID, version); err != nil {
+	err = retryIdempotent(ictx, func() error {
+		_, err := ps.db.pool.Exec(ictx, sqlPruneVersions, tenantID, agentID, version)
+		return err
+	})
+	if err != nil {
 		ps.db.log.Warn("old policy versions not pruned", zap.String("tenant_id", tenantID), zap.String("agent_id", agentID), zap.Error(err))
 	}
 	return nil

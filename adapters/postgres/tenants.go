@@ -6,6 +6,7 @@ import (
 	"errors"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"focal/adapters/sqlkit"
 	"focal/ports"
@@ -15,7 +16,8 @@ import (
 // The puts and re-seals of one tenant's key take a transaction-scoped
 // advisory lock of the key first, so revisions, drawn from a sequence
 // under the lock, grow in the order the writes commit (the last put in
-// force has the highest). A budget block is claimed by one insert of the
+// force has the highest); that revision also tells a write sent again
+// after its commit was lost whether that commit landed. A budget block is claimed by one insert of the
 // next number (claims are never released, so the claimed blocks are 0 up
 // to their count); the primary key gives each number to one claimer, and
 // a claimer that lost a number tries the next. A claim carries a nonce of
@@ -56,7 +58,8 @@ SELECT ` + sqlkit.KeyColumns + ` FROM tenant_model_keys WHERE (tenant_id COLLATE
 ORDER BY tenant_id COLLATE "C", provider COLLATE "C" LIMIT $3`
 	sqlResealKey = `-- reseal tenant key
 UPDATE tenant_model_keys SET key_id = $4, nonce = $5, ciphertext = $6, revision = nextval('tenant_key_revisions')
-WHERE tenant_id = $1 AND provider = $2 AND revision = $3`
+WHERE tenant_id = $1 AND provider = $2 AND revision = $3
+RETURNING revision`
 	sqlKeyRevision = `-- tenant key revision
 SELECT revision FROM tenant_model_keys WHERE tenant_id = $1 AND provider = $2`
 
@@ -90,34 +93,82 @@ SELECT coalesce(sum(prompt), 0)::bigint, coalesce(sum(completion), 0)::bigint, c
 FROM tenant_usage WHERE tenant_id = $1 AND month = $2`
 )
 
-// keyWrite runs fn in a transaction holding the lock of the tenant's key
-// of provider.
-func (s *Tenants) keyWrite(ctx context.Context, what, tenantID, provider string, fn func(tx pgx.Tx) error) error {
+// keyWrite runs write in a transaction holding the lock of the tenant's
+// key of provider; write returns the revision it stored. It is sent again
+// after a lost connection. A transaction whose connection was lost before
+// its commit was sent was rolled back, and is sent as it was. One whose
+// commit was lost may have landed: the next send reads the key's revision
+// under the lock first. Still the revision the lost commit stored, the
+// write landed and is done; an older one shows it did not (every later
+// write draws a higher one), and it is written. A newer revision, or no
+// key, may be a later write or a delete after the one that landed, which
+// a second write would undo: the loss is returned.
+func (s *Tenants) keyWrite(ctx context.Context, what, tenantID, provider string, write func(tx pgx.Tx) (int64, error)) (int64, error) {
 	ctx, cancel := s.db.op(ctx)
 	defer cancel()
-	err := retry(ctx, func() error {
-		return pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
+	var revision, sent int64 // sent: the revision a send whose commit was lost stored
+	var lost error           // that send's loss
+	unsettled := false
+	again := func(err error) bool {
+		return !unsettled && (pgconn.SafeToRetry(err) || retryable(err) || connectionLost(err))
+	}
+	err := retryWhile(ctx, again, func() error {
+		committing := false
+		err := pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, sqlLockKey, tenantID, provider); err != nil {
 				return err
 			}
-			return fn(tx)
+			if sent != 0 {
+				cur, err := s.keyRevision(ctx, tx, tenantID, provider)
+				switch {
+				case err != nil:
+					return err
+				case cur == sent:
+					revision = sent
+					return nil
+				case cur == 0 || cur > sent:
+					unsettled = true
+					return lost
+				}
+			}
+			r, err := write(tx)
+			if err != nil {
+				return err
+			}
+			revision, committing = r, true
+			return nil
 		})
+		if committing && answerLost(err) {
+			sent, lost = revision, err
+		}
+		return err
 	})
-	return fail(err, what)
+	return revision, fail(err, what)
 }
 
-// PutTenantModelKey implements ports.TenantModelKeyStore.
+// keyRevision is the revision of the tenant's key of provider, 0 when it
+// has none.
+func (s *Tenants) keyRevision(ctx context.Context, tx pgx.Tx, tenantID, provider string) (int64, error) {
+	var cur int64
+	err := tx.QueryRow(ctx, sqlKeyRevision, tenantID, provider).Scan(&cur)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	return cur, err
+}
+
+// PutTenantModelKey implements ports.TenantModelKeyStore: one upsert under
+// the key's lock, sent again after a lost connection (keyWrite).
 func (s *Tenants) PutTenantModelKey(ctx context.Context, rec ports.TenantModelKey) (int64, error) {
 	models, err := sqlkit.EncodeModels(rec.Models)
 	if err != nil {
 		return 0, err
 	}
-	var revision int64
-	err = s.keyWrite(ctx, "put tenant model key", rec.TenantID, rec.Provider, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, sqlPutKey, rec.TenantID, rec.Provider, rec.Secret.KeyID, sqlkit.NotNull(rec.Secret.Nonce),
+	return s.keyWrite(ctx, "put tenant model key", rec.TenantID, rec.Provider, func(tx pgx.Tx) (revision int64, err error) {
+		err = tx.QueryRow(ctx, sqlPutKey, rec.TenantID, rec.Provider, rec.Secret.KeyID, sqlkit.NotNull(rec.Secret.Nonce),
 			sqlkit.NotNull(rec.Secret.Ciphertext), rec.Hint, rec.BaseURL, models, rec.SetAt.UnixNano()).Scan(&revision)
+		return revision, err
 	})
-	return revision, err
 }
 
 // TenantModelKeys implements ports.TenantModelKeyStore.
@@ -166,24 +217,27 @@ func (s *Tenants) ListAllTenantModelKeys(ctx context.Context, page ports.PageReq
 	return sqlkit.PageOf(keys, limit, sqlkit.KeyCursor), nil
 }
 
-// ResealTenantModelKey implements ports.TenantModelKeyStore.
+// ResealTenantModelKey implements ports.TenantModelKeyStore: one update
+// of the key at rec.Revision under the key's lock, sent again after a lost
+// connection (keyWrite).
 func (s *Tenants) ResealTenantModelKey(ctx context.Context, rec ports.TenantModelKey) error {
-	return s.keyWrite(ctx, "reseal tenant model key", rec.TenantID, rec.Provider, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, sqlResealKey, rec.TenantID, rec.Provider, rec.Revision, rec.Secret.KeyID, sqlkit.NotNull(rec.Secret.Nonce),
-			sqlkit.NotNull(rec.Secret.Ciphertext))
-		if err != nil || tag.RowsAffected() == 1 {
-			return err
+	_, err := s.keyWrite(ctx, "reseal tenant model key", rec.TenantID, rec.Provider, func(tx pgx.Tx) (int64, error) {
+		var revision int64
+		err := tx.QueryRow(ctx, sqlResealKey, rec.TenantID, rec.Provider, rec.Revision, rec.Secret.KeyID, sqlkit.NotNull(rec.Secret.Nonce),
+			sqlkit.NotNull(rec.Secret.Ciphertext)).Scan(&revision)
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return revision, err
 		}
-		var cur int64
-		err = tx.QueryRow(ctx, sqlKeyRevision, rec.TenantID, rec.Provider).Scan(&cur)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return sqlkit.NoKey(rec.Provider)
+		cur, err := s.keyRevision(ctx, tx, rec.TenantID, rec.Provider)
+		switch {
+		case err != nil:
+			return 0, err
+		case cur == 0:
+			return 0, sqlkit.NoKey(rec.Provider)
 		}
-		if err != nil {
-			return err
-		}
-		return sqlkit.KeyChanged(rec.Provider)
+		return 0, sqlkit.KeyChanged(rec.Provider)
 	})
+	return err
 }
 
 // exec runs one upsert of its own values, sent again when it did not
