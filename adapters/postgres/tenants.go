@@ -17,12 +17,12 @@ import (
 // advisory lock of the key first, so revisions, drawn from a sequence
 // under the lock, grow in the order the writes commit (the last put in
 // force has the highest); that revision also tells a write sent again
-// after its commit was lost whether that commit landed. A budget block is claimed by one insert of the
-// next number (claims are never released, so the claimed blocks are 0 up
-// to their count); the primary key gives each number to one claimer, and
-// a claimer that lost a number tries the next. A claim carries a nonce of
-// its own (budget_blocks.claim), so sending it again after a lost answer
-// is safe.
+// after its commit was lost whether that commit landed. A budget block is
+// claimed by one insert of the next number (claims are never released, so
+// the claimed blocks are 0 up to their count); the primary key gives each
+// number to one claimer, and a claimer that lost a number tries the next.
+// A claim carries a nonce of its own (budget_blocks.claim), so sending it
+// again after a lost answer is safe.
 
 // Tenants implements ports.TenantModelKeyStore, ports.BudgetStore and
 // ports.UsageMeter on PostgreSQL.
@@ -143,7 +143,10 @@ func (s *Tenants) keyWrite(ctx context.Context, what, tenantID, provider string,
 		}
 		return err
 	})
-	return revision, fail(err, what)
+	if err != nil {
+		return 0, fail(err, what)
+	}
+	return revision, nil
 }
 
 // keyRevision is the revision of the tenant's key of provider, 0 when it
