@@ -66,7 +66,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if req.Model == "" {
 		req.Model = s.model
 	}
-	rec := s.addRecord(req)
+	answer := s.atOnce(r, method, req, bodyErr)
+	chat := api == APIOpenAIChat || api == APIAnthropicMessages
+	rec, taken := s.addRecord(req, answer != nil, chat)
 
 	ctx := r.Context()
 	stop := context.AfterFunc(ctx, func() { s.markCancelled(rec, time.Now()) })
@@ -75,12 +77,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.markFinished(rec, ctx.Err())
 	}()
 
-	anth := api == APIAnthropicMessages || api == APIAnthropicCount
-	if s.answeredAtOnce(w, r, method, req, bodyErr) {
+	if answer != nil {
+		answer(w)
 		return
 	}
-	chat := api == APIOpenAIChat || api == APIAnthropicMessages
-	reply := s.resolve(rec.req, chat) // rec.req is immutable once recorded
+	anth := api == APIAnthropicMessages || api == APIAnthropicCount
+	reply := resolve(rec.req, taken, chat) // rec.req is immutable once recorded
 	if !s.prelude(ctx, w, reply, anth) {
 		return
 	}
@@ -98,27 +100,28 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// answeredAtOnce answers the requests no reply script applies to: unknown
-// routes, wrong methods, the health probe and unreadable bodies. It
-// reports whether it answered.
-func (s *Server) answeredAtOnce(w http.ResponseWriter, r *http.Request, method string, req Request, bodyErr error) bool {
+// atOnce returns the answer to a request no reply script applies to: an
+// unknown route, a wrong method, the health probe or an unreadable body;
+// nil for the rest, which take a reply.
+func (s *Server) atOnce(r *http.Request, method string, req Request, bodyErr error) func(http.ResponseWriter) {
 	api := req.API
 	anth := api == APIAnthropicMessages || api == APIAnthropicCount
+	refuse := func(anth bool, status int, msg string) func(http.ResponseWriter) {
+		return func(w http.ResponseWriter) { s.writeError(w, anth, status, Reply{ErrorMessage: msg}) }
+	}
 	switch {
 	case api == APIUnknown:
-		s.writeError(w, false, http.StatusNotFound, Reply{ErrorMessage: "Unknown request URL: " + r.Method + " " + r.URL.Path})
+		return refuse(false, http.StatusNotFound, "Unknown request URL: "+r.Method+" "+r.URL.Path)
 	case r.Method != method:
-		s.writeError(w, anth, http.StatusMethodNotAllowed, Reply{ErrorMessage: "method not allowed: " + r.Method})
+		return refuse(anth, http.StatusMethodNotAllowed, "method not allowed: "+r.Method)
 	case api == APIHealth:
-		_, _ = io.WriteString(w, "ok\n")
+		return func(w http.ResponseWriter) { _, _ = io.WriteString(w, "ok\n") }
 	case bodyErr != nil:
-		s.writeError(w, anth, http.StatusBadRequest, Reply{ErrorMessage: "could not parse the JSON body of your request: " + bodyErr.Error()})
+		return refuse(anth, http.StatusBadRequest, "could not parse the JSON body of your request: "+bodyErr.Error())
 	case (api == APIOpenAIChat || anth) && len(req.Messages) == 0:
-		s.writeError(w, anth, http.StatusBadRequest, Reply{ErrorMessage: "messages: at least one message is required"})
-	default:
-		return false
+		return refuse(anth, http.StatusBadRequest, "messages: at least one message is required")
 	}
-	return true
+	return nil
 }
 
 // decodeBody fills req from a JSON body; an empty body is not an error so

@@ -27,6 +27,10 @@ type Server struct {
 	ts        *httptest.Server
 	closing   chan struct{}
 	closeOnce sync.Once
+
+	// recorded, when set (by tests of this package), is called with each
+	// request once it is recorded, before its handler goes on.
+	recorded func(Request)
 }
 
 // record is the mutable, server-side state behind a Request snapshot.
@@ -103,8 +107,9 @@ func (s *Server) SetDefaults(r Reply) {
 	s.defaults = r
 }
 
-// Enqueue appends scripted replies; each chat request consumes one, in order,
-// before the Responder is consulted. A scripted reply without Text or Deltas
+// Enqueue appends scripted replies; each chat request consumes one, in the
+// order the requests are recorded (Request.Index), before the Responder is
+// consulted. A scripted reply without Text or Deltas
 // takes its content from the Responder.
 func (s *Server) Enqueue(replies ...Reply) {
 	s.mu.Lock()
@@ -134,7 +139,8 @@ func (s *Server) Reset() {
 	s.notifyLocked()
 }
 
-// Count returns how many requests have been received.
+// Count returns how many requests have been received; each has taken its
+// reply.
 func (s *Server) Count() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -184,6 +190,9 @@ func (s *Server) Last() (Request, bool) {
 }
 
 // WaitForRequests blocks until at least n requests arrived or timeout passed.
+// Each request it counts has taken its reply (a pending failure, a queued
+// reply, or the Responder and defaults in force when it arrived), so a
+// test may queue the next reply or move a clock as soon as it returns.
 func (s *Server) WaitForRequests(n int, timeout time.Duration) bool {
 	return s.waitFor(timeout, func() bool { return len(s.records) >= n })
 }
@@ -266,15 +275,28 @@ func (r *record) snapshot() Request {
 	return q
 }
 
-// addRecord stores req and returns its record.
-func (s *Server) addRecord(req Request) *record {
+// addRecord stores req and returns its record; unless the request is
+// answered at once, it also takes the request's reply in the same step (see
+// takeLocked), so a request that Count, Requests or WaitForRequests show has its
+// reply: nothing a test does after seeing it can hand that request another
+// script or give its script to a later one, and request i takes the i-th
+// queued reply.
+func (s *Server) addRecord(req Request, atOnce, chat bool) (*record, pick) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	req.Index = len(s.records)
 	rec := &record{req: req}
 	s.records = append(s.records, rec)
+	var p pick
+	if !atOnce {
+		p = s.takeLocked(chat)
+	}
 	s.notifyLocked()
-	return rec
+	recorded := s.recorded
+	s.mu.Unlock()
+	if recorded != nil {
+		recorded(rec.req)
+	}
+	return rec, p
 }
 
 // markCancelled notes the first time the client was seen gone; cancellations
@@ -322,33 +344,45 @@ func (s *Server) nextID() int {
 	return s.seq
 }
 
-// resolve picks the reply for a request: pending failure, then queue, then
-// responder; server defaults fill unset fault fields.
-func (s *Server) resolve(req Request, chat bool) Reply {
-	s.mu.Lock()
-	var r Reply
-	scripted := true
+// pick is what a request's reply is made of, taken when it is recorded.
+type pick struct {
+	reply     Reply
+	scripted  bool // a pending failure or a queued reply
+	responder Responder
+	defaults  Reply
+}
+
+// takeLocked takes a request's reply: a pending failure, else (for chat)
+// the first queued reply, else none; the Responder and defaults in force
+// now answer it, whatever a test sets later.
+func (s *Server) takeLocked(chat bool) pick {
+	p := pick{scripted: true, responder: s.responder, defaults: s.defaults}
 	switch {
 	case s.failLeft > 0:
 		s.failLeft--
-		r = s.failReply
+		p.reply = s.failReply
 	case chat && len(s.queue) > 0:
-		r = s.queue[0]
+		p.reply = s.queue[0]
 		s.queue = s.queue[1:]
 	default:
-		scripted = false
+		p.scripted = false
 	}
-	responder, defaults := s.responder, s.defaults
-	s.mu.Unlock()
+	return p
+}
 
-	if chat && responder != nil && (!scripted || (r.Text == "" && r.Deltas == nil && r.Status < 400)) {
+// resolve makes the reply for a request from what it took: a scripted
+// reply, with the Responder's content when it has none, or the
+// Responder's; the defaults fill unset fault fields.
+func resolve(req Request, p pick, chat bool) Reply {
+	r := p.reply
+	if chat && p.responder != nil && (!p.scripted || (r.Text == "" && r.Deltas == nil && r.Status < 400)) {
 		// Called outside the lock: responders are user code and may block.
-		base := responder(req)
-		if scripted {
+		base := p.responder(req)
+		if p.scripted {
 			r.Text, r.Deltas = base.Text, base.Deltas
 		} else {
 			r = base
 		}
 	}
-	return r.withDefaults(defaults)
+	return r.withDefaults(p.defaults)
 }

@@ -134,6 +134,25 @@ func TestFailNextThenSucceed(t *testing.T) {
 	assert.Equal(t, 500, resp.StatusCode, "FailNext covers every endpoint")
 }
 
+// The requests the fake answers at once (a probe, an unknown path, a body
+// without messages) take no reply: a pending failure and the queue wait
+// for the next request that asks the model.
+func TestRequestsAnsweredAtOnceTakeNoReply(t *testing.T) {
+	srv, url := start(t)
+	srv.FailNext(1, fakellm.Reply{Status: 500})
+	srv.Enqueue(fakellm.Reply{Text: "queued"})
+	probe, err := http.Get(url + "/healthz")
+	require.NoError(t, err)
+	_ = probe.Body.Close()
+	assert.Equal(t, http.StatusOK, probe.StatusCode)
+	assert.Equal(t, http.StatusNotFound, post(t, context.Background(), url+"/v1/nowhere", openAIBody(false, false, "x")).StatusCode)
+	assert.Equal(t, http.StatusBadRequest, post(t, context.Background(), url+"/v1/chat/completions", map[string]any{"model": "m"}).StatusCode)
+
+	assert.Equal(t, 500, post(t, context.Background(), url+"/v1/chat/completions", openAIBody(false, false, "x")).StatusCode)
+	assert.Equal(t, "queued", chatText(url))
+	assert.Equal(t, 5, srv.Count(), "every request is recorded")
+}
+
 func TestConcurrentRequests(t *testing.T) {
 	srv, url := start(t, fakellm.WithDefaults(fakellm.Reply{TokenInterval: time.Millisecond}))
 	var wg sync.WaitGroup
@@ -172,4 +191,55 @@ func TestMountedWithoutStart(t *testing.T) {
 	_ = resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, fakellm.APIHealth, srv.Requests()[0].API)
+}
+
+// A request WaitForRequests counts has taken its reply: one queued after
+// the wait goes to the next request, even while the first request's
+// handler is held right after the server recorded it. A test that moves a
+// clock or queues the next script once the wait returns cannot have the
+// first request take a later request's reply.
+func TestAWaitedRequestHasTakenItsReply(t *testing.T) {
+	srv, url := start(t)
+	release := make(chan struct{})
+	free := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(free) // before srv.Close, which waits for handlers
+	fakellm.OnRecorded(srv, func(req fakellm.Request) {
+		if req.Index == 0 {
+			<-release
+		}
+	})
+	srv.Enqueue(fakellm.Reply{Text: "first"})
+	first := make(chan string, 1)
+	go func() { first <- chatText(url) }()
+
+	require.True(t, srv.WaitForRequests(1, 30*time.Second))
+	srv.Enqueue(fakellm.Reply{Text: "second"})
+	assert.Equal(t, "second", chatText(url), "the held request had taken the first reply")
+	free()
+	select {
+	case got := <-first:
+		assert.Equal(t, "first", got)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the held request was not answered")
+	}
+}
+
+// chatText asks url's OpenAI chat endpoint, without streaming, and returns
+// the reply's text or the error met; it may run off the test's goroutine.
+func chatText(url string) string {
+	data, _ := json.Marshal(openAIBody(false, false, "x"))
+	resp, err := http.Post(url+"/v1/chat/completions", "application/json", bytes.NewReader(data))
+	if err != nil {
+		return err.Error()
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var m struct {
+		Choices []struct {
+			Message struct{ Content string } `json:"message"`
+		} `json:"choices"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || len(m.Choices) == 0 {
+		return fmt.Sprintf("no reply (status %d, %v)", resp.StatusCode, err)
+	}
+	return m.Choices[0].Message.Content
 }
