@@ -82,11 +82,9 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 // FirstTokenTimeout on the guard's clock: not a moment before, and not by
 // the attempt timeout, an hour away on the same clock. The fake's delays
 // are an hour of the machine's time, so only a cancellation ends the first
-// request, however slow the machine.
-//
-// The fake hands out its queued replies in the order its handlers reach
-// them, not the order requests arrived; so the clock moves only once the
-// first request has taken the slow reply, or the retry could take it.
+// request, however slow the machine. The clock moves only once the fake
+// has the first request, which has then taken the slow reply: the retry
+// cannot take it.
 func TestSlowFirstTokenIsRetried(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -99,11 +97,6 @@ func TestSlowFirstTokenIsRetried(t *testing.T) {
 		for _, p := range providers {
 			t.Run(tc.name+"/"+p.name, func(t *testing.T) {
 				srv, url := fake(t)
-				answered := make(chan struct{}, 2)
-				srv.SetResponder(func(req fakellm.Request) fakellm.Reply {
-					answered <- struct{}{}
-					return fakellm.Echo(req)
-				})
 				srv.Enqueue(tc.reply)
 				cfg := guardConfig()
 				cfg.AttemptTimeout = time.Hour
@@ -113,11 +106,7 @@ func TestSlowFirstTokenIsRetried(t *testing.T) {
 				done := collectAsync(r, chatRequest("x"))
 
 				timersSet(t, clock, 2) // the first attempt's timeout and watchdog
-				select {
-				case <-answered: // the first request took the slow reply
-				case <-time.After(30 * time.Second):
-					t.Fatal("the first attempt never reached the fake")
-				}
+				require.True(t, srv.WaitForRequests(1, 30*time.Second), "the first attempt never reached the fake")
 				clock.Advance(cfg.FirstTokenTimeout - time.Nanosecond)
 				assert.True(t, timersPending(clock, 2), "the watchdog waits its whole timeout")
 				clock.Advance(time.Nanosecond)
@@ -457,19 +446,16 @@ func TestADeltaAfterTheFirstTokenWatchdogIsDropped(t *testing.T) {
 	clock := clockwork.NewFakeClock()
 	late := make(chan error, 1)
 	r, _ := chainOn(t, cfg, clock, Link{Provider: "silent", Model: "m", Chat: silentModel{late: late}}, openAILink(t, url))
-	type result struct {
-		got []string
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		got, _, err := collect(context.Background(), r, chatRequest("x"))
-		done <- result{got, err}
-	}()
+	done := collectAsync(r, chatRequest("x"))
 	timersSet(t, clock, 2) // the attempt's timeout and its watchdog
 	clock.Advance(cfg.FirstTokenTimeout)
-	assert.ErrorIs(t, <-late, resilience.ErrFirstTokenTimeout, "the late delta was refused")
-	res := <-done
+	select {
+	case err := <-late:
+		assert.ErrorIs(t, err, resilience.ErrFirstTokenTimeout, "the late delta was refused")
+	case <-time.After(30 * time.Second):
+		t.Fatal("the watchdog did not end the silent attempt")
+	}
+	res := done.wait(t)
 	require.NoError(t, res.err)
 	assert.Equal(t, []string{"You", " said:", " x"}, res.got, "nothing of the silent attempt reached the client")
 	assert.Equal(t, 1, srv.Count())
