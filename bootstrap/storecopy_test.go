@@ -75,14 +75,8 @@ func copySQLiteTo(t *testing.T, target string, env map[string]string) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	from := filepath.Join(t.TempDir(), "from.db")
-	tenant := uuid.NewString()
-	demo, err := os.ReadFile(filepath.Join("..", "examples", "demo-agent.yaml"))
-	require.NoError(t, err)
-
 	src := startCoreOn(t, map[string]string{"FOCAL_STORE": "sqlite", "FOCAL_SQLITE_PATH": from})
-	imported, err := src.Admin.ImportBundle(ctx, application.BundleImport{TenantID: tenant, Bundle: demo})
-	require.NoError(t, err)
-	agentID := imported.Policy.Agent.ID
+	tenant, agentID := importDemo(ctx, t, src)
 	res, err := src.Chat.Chat(ctx, application.ChatCommand{TenantID: tenant, AgentID: agentID, Channel: "web", UserChannelID: "ann", Message: "hello"})
 	require.NoError(t, err)
 	wantBundle, wantTurns := coreContents(t, src, tenant, agentID, res.SessionID)
@@ -105,6 +99,18 @@ func copySQLiteTo(t *testing.T, target string, env map[string]string) {
 	done, err = CopyStore(ctx, fromStore, toStore, CopyTenants{IDs: []string{tenant}}, zap.NewNop())
 	require.NoError(t, err)
 	assert.Equal(t, []application.CopyResult{{TenantID: tenant, Kept: 2}}, done)
+}
+
+// importDemo imports the demo agent into core under a new tenant, and
+// returns the tenant and the agent's id.
+func importDemo(ctx context.Context, t *testing.T, core *Core) (tenant, agentID string) {
+	t.Helper()
+	demo, err := os.ReadFile(filepath.Join("..", "examples", "demo-agent.yaml"))
+	require.NoError(t, err)
+	tenant = uuid.NewString()
+	imported, err := core.Admin.ImportBundle(ctx, application.BundleImport{TenantID: tenant, Bundle: demo})
+	require.NoError(t, err)
+	return tenant, imported.Policy.Agent.ID
 }
 
 func startCoreOn(t *testing.T, store map[string]string) *Core {
