@@ -89,6 +89,12 @@ start() {
 	if [[ $(id -u) -eq 0 ]]; then
 		chown postgres: "$statedir" "$data" "$socket"
 		chmod 700 "$data"
+		# The server runs as postgres, which must reach the state directory
+		# through every directory above it.
+		runuser -u postgres -- test -w "$statedir" || {
+			echo "postgres-server: the postgres user cannot reach $statedir: a directory above it is not searchable by others (a mktemp -d directory is mode 700); chmod o+x it, or use another directory" >&2
+			exit 1
+		}
 	fi
 	as_owner "$bin/initdb" -D "$data" -A trust -U focal -E UTF8 --no-sync >"$statedir/initdb.log" 2>&1 || {
 		cat "$statedir/initdb.log" >&2
