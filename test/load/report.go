@@ -373,7 +373,11 @@ func (r *report) targets() []targetRow {
 		if len(focal) > 1 {
 			measured += " (slowest run; per run: " + msList(focal, f) + ")"
 		}
-		t := targetRow{target: name, measured: orVoid(measured, focal, voids), compare: unlessVoid(fmt.Sprintf("bare gin %.3f ms", slowestOf(gin, f)), focal),
+		compare := fmt.Sprintf("bare gin %.3f ms", slowestOf(gin, f))
+		if len(gin) > 1 { // a host's stall shows in bare gin's run of the same pair too
+			compare += " (per run: " + msList(gin, f) + ")"
+		}
+		t := targetRow{target: name, measured: orVoid(measured, focal, voids), compare: unlessVoid(compare, focal),
 			status: judge(v <= limit, voidOf(focal, voids))}
 		if t.status == notMet { // a void run's profile explains no verdict
 			t.costs = r.costsOf(row)

@@ -114,6 +114,7 @@ func TestALatencyTargetIsReadFromTheSlowestRun(t *testing.T) {
 	row := verdictOf(t, r, p99At10kTarget)
 	require.Equal(t, notMet, row.status, "a median of the runs would read 9 ms, met")
 	require.Contains(t, row.measured, "33.800 ms (slowest run; per run: 33.800, 9.000, 9.000)")
+	require.Equal(t, "bare gin 0.900 ms (per run: 0.900, 0.900, 0.900)", row.compare, "bare gin's runs of the same pairs")
 	require.Equal(t, met, verdictOf(t, r, p99Target).status)
 }
 
