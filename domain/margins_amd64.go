@@ -2,28 +2,35 @@ package domain
 
 import "golang.org/x/sys/cpu"
 
-// denseFMA is whether addDense runs addDenseFMA: the CPU has AVX2 and
-// FMA and the OS saves their registers (x/sys/cpu checks both).
+// denseFMA is whether addDenseRows runs addDenseRowsFMA: the CPU has AVX2
+// and FMA and the OS saves their registers (x/sys/cpu checks both).
 var denseFMA = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
-// addDense adds v times each weight of row to acc at the same place, as
-// addDenseGo does, four conditions to an instruction where the CPU can.
-// The kernel takes pointers: four words to pass where slices took seven.
-func addDense(acc []float64, row []float32, v float64) {
-	if denseFMA && len(row) > 0 {
-		_ = acc[len(row)-1] // the kernel writes as many margins as row has
-		addDenseFMA(&acc[0], &row[0], len(row), v)
+// addDenseRows adds the rows refs finds in rows, each times its entry's
+// value, to acc, as addDenseRowsGo does, four conditions to an
+// instruction where the CPU can.
+func addDenseRows(acc []float64, rows []float32, refs []weightsRef, es []matcherEntry) {
+	if !denseFMA || len(acc) == 0 || len(refs) == 0 {
+		addDenseRowsGo(acc, rows, refs, es)
 		return
 	}
-	addDenseGo(acc, row, v)
+	es = es[:len(refs)]
+	for _, r := range refs {
+		_ = rows[r.at:][:len(acc)] // the kernel reads each row as this would
+	}
+	addDenseRowsFMA(&acc[0], &rows[0], &refs[0], &es[0], len(refs), len(acc))
 }
 
-// addDenseFMA is addDenseGo with AVX2 for n margins from acc and n
-// weights from row: each float32 weight widened to float64, then
-// multiplied by v and added to its margin in one fused step. Fusing
-// rounds once where addDenseGo rounds the product and then the sum, but
-// a product of two float32s is exact in float64, so both round the same
-// exact sum: the margins are the same to the bit.
+// addDenseRowsFMA is addDenseRowsGo with AVX2 for count > 0 rows and
+// n > 0 margins from acc: the i-th row is n weights from
+// rows[refs[i].at:], times float64(es[i].v). The kernel takes pointers,
+// which its caller has checked the rows against. Each weight, a float32
+// widened to float64, is multiplied by the value and added to its margin
+// in one fused step. Fusing rounds once where addDenseGo rounds the
+// product and then the sum, but a product of two float32s is exact in
+// float64, so both round the same exact sum; and each margin gets its
+// rows' products in the rows' order, which is addDenseRowsGo's: the
+// margins are the same to the bit.
 //
 //go:noescape
-func addDenseFMA(acc *float64, row *float32, n int, v float64)
+func addDenseRowsFMA(acc *float64, rows *float32, refs *weightsRef, es *matcherEntry, count int, n int)

@@ -2,7 +2,7 @@ package domain
 
 import "testing"
 
-// eachDenseKernel runs f with addDense on each kernel: the vector one,
+// eachDenseKernel runs f with addDenseRows on each kernel: the vector one,
 // where the CPU has it, and Go's.
 func eachDenseKernel(t *testing.T, f func(t *testing.T)) {
 	fma := denseFMA

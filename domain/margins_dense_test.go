@@ -21,35 +21,45 @@ func oddFloat32(rng *rand.Rand) float32 {
 	}
 }
 
-// TestAddDenseIsThePlainSum checks addDense (the vector kernel where the
-// CPU has it) and addDenseGo against adding each product one at a time,
-// bit for bit, for rows of every length up to past a few rounds of
-// sixteen and margins that are signed zeros, where adding +0 is seen.
-func TestAddDenseIsThePlainSum(t *testing.T) {
+// TestAddDenseRowsIsThePlainSum checks addDenseRows (the vector kernel
+// where the CPU has it) and addDenseRowsGo against adding each product
+// one at a time, row after row, bit for bit: rows of every length up to
+// past a few rounds of 32, runs of one row to a few dozen, the same row
+// more than once, and margins, weights and values that are signed zeros
+// or cancel exactly.
+func TestAddDenseRowsIsThePlainSum(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 11))
-	kernels := map[string]func([]float64, []float32, float64){"addDense": addDense, "addDenseGo": addDenseGo}
+	kernels := map[string]func([]float64, []float32, []weightsRef, []matcherEntry){
+		"addDenseRows": addDenseRows, "addDenseRowsGo": addDenseRowsGo}
 	for trial := range 5000 {
-		n := trial % 71
-		row := make([]float32, n)
-		start := make([]float64, n+3) // a margin past the row stays as it was
-		for c := range row {
-			row[c] = oddFloat32(rng)
+		n := 1 + trial%110
+		count := 1 + rng.IntN(24)
+		rows := make([]float32, (count/2+1)*n)
+		for k := range rows {
+			rows[k] = oddFloat32(rng)
 		}
+		refs, es := make([]weightsRef, count), make([]matcherEntry, count)
+		for i := range refs {
+			refs[i] = weightsRef{at: int32(rng.IntN(count/2+1) * n), n: int32(n)}
+			es[i] = matcherEntry{v: oddFloat32(rng)}
+		}
+		start := make([]float64, n+3) // a margin past the rows stays as it was
 		for c := range start {
 			start[c] = float64(oddFloat32(rng))
 		}
-		v := float64(oddFloat32(rng))
 		want := append([]float64(nil), start...)
-		for c, w := range row {
-			want[c] += v * float64(w)
+		for i, r := range refs {
+			for c, w := range rows[r.at:][:n] {
+				want[c] += float64(es[i].v) * float64(w)
+			}
 		}
 		for name, add := range kernels {
 			acc := append([]float64(nil), start...)
-			add(acc, row, v)
+			add(acc[:n], rows, refs, es)
 			for c := range acc {
 				if math.Float64bits(acc[c]) != math.Float64bits(want[c]) {
-					t.Fatalf("%s, row of %d, v %v: margin %d is %v, the plain sum %v (from %v, weight %v)",
-						name, n, v, c, acc[c], want[c], start[c], row[min(c, n-1)])
+					t.Fatalf("%s, %d rows of %d: margin %d is %v, the plain sum %v (from %v)",
+						name, count, n, c, acc[c], want[c], start[c])
 				}
 			}
 		}
@@ -87,7 +97,7 @@ func randomMatcher(rng *rand.Rand, n, dim int, negZero bool) *Matcher {
 
 // TestDenseMarginsArePostingsMargins checks margins of matchers whose
 // features take dense rows against the plain sum over their postings, bit
-// for bit, with each addDense kernel: condition counts that are not a
+// for bit, with each addDenseRows kernel: condition counts that are not a
 // multiple of any kernel's lanes, messages of features in any order and
 // values that are signed zeros, and a -0 bias, which must keep the rows
 // off and its margin -0.
@@ -120,10 +130,12 @@ func TestDenseMarginsArePostingsMargins(t *testing.T) {
 	})
 }
 
-// TestDenseRowsAreThePostings checks a compiled matcher's dense rows,
-// which the compiled matcher's digest leaves out, against its postings:
-// each row is its feature's weights by condition, 0 where it has none,
-// and only features naming at least denseFrom conditions have one.
+// TestDenseRowsAreThePostings checks a compiled matcher's dense rows and
+// where smallMargins finds each feature's weights, which the compiled
+// matcher's digest leaves out, against its postings: each row is its
+// feature's weights by condition, 0 where it has none, only features
+// naming at least denseFrom conditions have one, and every other
+// feature is found at its postings.
 func TestDenseRowsAreThePostings(t *testing.T) {
 	b77, _ := banking77Conditions(readBanking77(t, "train.csv"), 40)
 	m, err := CompileMatcher(b77, MatcherOptions{})
@@ -133,9 +145,12 @@ func TestDenseRowsAreThePostings(t *testing.T) {
 	n, rows := len(m.bias), 0
 	for f := range len(m.postStart) - 1 {
 		lo, hi := m.postStart[f], m.postStart[f+1]
+		if ref := m.weightsAt[f]; ref.n != hi-lo {
+			t.Fatalf("feature %d of %d postings is found as %d", f, hi-lo, ref.n)
+		}
 		if hi-lo < m.denseFrom {
-			if at := m.placeAt[f]; at >= 0 && m.denseAt[at] >= 0 {
-				t.Fatalf("feature %d of %d postings has a dense row, from %d", f, hi-lo, m.denseFrom)
+			if m.weightsAt[f].at != lo {
+				t.Fatalf("feature %d's postings start at %d, found at %d", f, lo, m.weightsAt[f].at)
 			}
 			continue
 		}
@@ -143,7 +158,7 @@ func TestDenseRowsAreThePostings(t *testing.T) {
 		for k := lo; k < hi; k++ {
 			want[m.postByte[k]] = m.postW[k]
 		}
-		row := m.denseRows[m.denseAt[m.placeAt[f]]:][:n]
+		row := m.denseRows[m.weightsAt[f].at:][:n]
 		for c := range want {
 			if math.Float32bits(row[c]) != math.Float32bits(want[c]) {
 				t.Fatalf("feature %d's row has %v for condition %d, its postings %v", f, row[c], c, want[c])

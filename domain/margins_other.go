@@ -4,16 +4,22 @@ package domain
 
 import "unsafe"
 
-// addDense adds v times each weight of row to acc at the same place: on
-// this architecture, as addDenseGo.
-func addDense(acc []float64, row []float32, v float64) { addDenseGo(acc, row, v) }
+// addDenseRows adds the rows refs finds in rows, each times its entry's
+// value, to acc: on this architecture, as addDenseRowsGo.
+func addDenseRows(acc []float64, rows []float32, refs []weightsRef, es []matcherEntry) {
+	addDenseRowsGo(acc, rows, refs, es)
+}
 
-// denseFMA is false here, with no vector kernel for addDense to run.
+// denseFMA is false here, with no vector kernel for addDenseRows to run.
 var denseFMA = false
 
-// addDenseFMA is the kernel's signature over addDenseGo, for
-// denseMargins, which names the kernel: never called here, as denseFMA is
-// false, but the plain sum if it were.
-func addDenseFMA(acc *float64, row *float32, n int, v float64) {
-	addDenseGo(unsafe.Slice(acc, n), unsafe.Slice(row, n), v)
+// addDenseRowsFMA is the kernel's signature over addDenseRowsGo, for
+// addWeights, which names the kernel: never called here, as denseFMA is
+// false, but the plain sums if it were.
+func addDenseRowsFMA(acc *float64, rows *float32, refs *weightsRef, es *matcherEntry, count int, n int) {
+	last := 0
+	for _, r := range unsafe.Slice(refs, count) {
+		last = max(last, int(r.at)+n)
+	}
+	addDenseRowsGo(unsafe.Slice(acc, n), unsafe.Slice(rows, last), unsafe.Slice(refs, count), unsafe.Slice(es, count))
 }

@@ -62,10 +62,12 @@ func matcherDigest(m *Matcher) string {
 }
 
 // denseLayout is the Matcher's fields the digest leaves out: smallMargins'
-// dense rows are the postings again, laid out by condition, and were
-// added after the digests were taken; TestDenseRowsAreThePostings checks
-// them against the postings, which the digest holds.
-var denseLayout = map[string]bool{"denseRows": true, "denseAt": true, "denseFrom": true}
+// dense rows are the postings again, laid out by condition, and where it
+// finds each feature's weights is where the postings start, or its row;
+// they were added after the digests were taken, and
+// TestDenseRowsAreThePostings checks them against the postings, which
+// the digest holds.
+var denseLayout = map[string]bool{"denseRows": true, "denseFrom": true, "weightsAt": true}
 
 func hashValue(h hash.Hash, v reflect.Value) {
 	var buf [8]byte
