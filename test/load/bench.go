@@ -116,6 +116,7 @@ func runBench(args []string) error {
 		return err
 	}
 	b := &bench{bin: o.bin, work: work, runs: o.runs, duration: o.duration, users: o.users, phrases: p, report: newReport(), profiles: o.profiles}
+	b.report.runs = o.runs
 	defer b.stopAll()
 	b.messages = filepath.Join(work, "messages.txt")
 	if err := writeMessages(b.messages, p.messages()); err != nil {

@@ -5,9 +5,13 @@
 //	go run ./test/load integrity -url http://127.0.0.1:8080 -token T -agent A [-turns 1000 -dup 0.1 -race 50]
 //	go run ./test/load baregin   -addr 127.0.0.1:8099
 //	go run ./test/load bundle    -rules 10000 -out bench-agent.json
+//	chrt -f 1 load probe         [-interval 1ms -floor 0.5ms]
 //
 // bench drives the load with wrk (scripts/bench.sh installs it) and writes
-// docs/benchmarks.md; integrity prints one JSON object.
+// docs/benchmarks.md; integrity prints one JSON object; probe (which bench
+// runs around its one-client runs) notes how late the host wakes a
+// real-time sleeper on each CPU until SIGTERM, SIGINT or the end of its
+// standard input, then prints one JSON object.
 package main
 
 import (
@@ -20,7 +24,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: load bench|integrity|baregin|bundle [flags]")
+		fmt.Fprintln(os.Stderr, "usage: load bench|integrity|baregin|bundle|probe [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -33,6 +37,8 @@ func main() {
 		err = runBundle(os.Args[2:])
 	case "bench":
 		err = runBench(os.Args[2:])
+	case "probe":
+		err = runProbe(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}

@@ -66,12 +66,8 @@ func (r pairRow) validPairs() (focal, gin []loadRun, voids []string) {
 		return nil, nil, []string{r.seedVoid}
 	}
 	for i := range r.focal {
-		if v := r.focal[i].Void(); v != "" {
-			voids = append(voids, fmt.Sprintf("Focal run %d: %s", i+1, v))
-			continue
-		}
-		if v := r.gin[i].Void(); v != "" {
-			voids = append(voids, fmt.Sprintf("bare gin run %d: %s", i+1, v))
+		if v := r.pairVoid(i); v != "" {
+			voids = append(voids, v)
 			continue
 		}
 		focal, gin = append(focal, r.focal[i]), append(gin, r.gin[i])
@@ -165,6 +161,8 @@ type report struct {
 	gc      *gcSettings
 	elapsed time.Duration
 	load    string
+	// runs is how many valid runs a configuration was asked for.
+	runs int
 }
 
 func newReport() *report { return &report{} }
@@ -285,15 +283,6 @@ func slowestOf(runs []loadRun, f func(loadRun) float64) float64 {
 	return v
 }
 
-// msList is f of each run, in milliseconds, in run order.
-func msList(runs []loadRun, f func(loadRun) float64) string {
-	out := make([]string, len(runs))
-	for i, r := range runs {
-		out[i] = fmt.Sprintf("%.3f", f(r))
-	}
-	return strings.Join(out, ", ")
-}
-
 func p50ms(r loadRun) float64 { return float64(r.P50US) / 1000 }
 func p90ms(r loadRun) float64 { return float64(r.P90US) / 1000 }
 func p99ms(r loadRun) float64 { return float64(r.P99US) / 1000 }
@@ -360,33 +349,11 @@ func (r *report) targets() []targetRow {
 	if row := r.pair("mix", 100, 32); row != nil {
 		rows = append(rows, r.throughputTargets(row)...)
 	}
-	latency := func(name string, rules int, f func(loadRun) float64, limit float64) {
-		row := r.pair("mix", rules, 1)
-		if row == nil {
-			return
+	for _, t := range latencyTargets {
+		if row, ok := r.latencyRow(t); ok {
+			rows = append(rows, row)
 		}
-		focal, gin, voids := row.validPairs()
-		// The slowest run's: one stall in a run (wrk fills in the requests
-		// it held up) is a tail a median of runs would hide.
-		v := slowestOf(focal, f)
-		measured := fmt.Sprintf("%.3f ms", v)
-		if len(focal) > 1 {
-			measured += " (slowest run; per run: " + msList(focal, f) + ")"
-		}
-		compare := fmt.Sprintf("bare gin %.3f ms", slowestOf(gin, f))
-		if len(gin) > 1 { // a host's stall shows in bare gin's run of the same pair too
-			compare += " (per run: " + msList(gin, f) + ")"
-		}
-		t := targetRow{target: name, measured: orVoid(measured, focal, voids), compare: unlessVoid(compare, focal),
-			status: judge(v <= limit, voidOf(focal, voids))}
-		if t.status == notMet { // a void run's profile explains no verdict
-			t.costs = r.costsOf(row)
-		}
-		rows = append(rows, t)
 	}
-	latency("one client back to back, 100 rules: p50 ≤ 0.5 ms", 100, p50ms, 0.5)
-	latency("one client back to back, 100 rules: p99 ≤ 2 ms", 100, p99ms, 2)
-	latency("one client back to back, 10,000 rules: p99 ≤ 10 ms", 10000, p99ms, 10)
 	if s := r.soak; s != nil {
 		t := targetRow{target: fmt.Sprintf("soak: RSS slope ≤ 1 MiB/min after the first minute (%s of the mix)", s.duration),
 			measured: fmt.Sprintf("%+.2f MiB/min (live heap %+.2f MiB/min)", s.slope, s.liveSlope), compare: fmt.Sprintf("%.0f turns/s; %s", s.rate, s.retention),
@@ -505,7 +472,7 @@ func (r *report) writeMethod(b *strings.Builder) {
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), r.elapsed.Round(time.Second))
 	fmt.Fprintf(b, "- Machine: %s; load average (1, 5, 15 min) at start → end: %s.\n", machine(), r.load)
 	b.WriteString("- Method: real processes on loopback. Load comes from `wrk` (closed loop, one thread) with a Lua script that varies users and messages and checks every answer: a run with any non-2xx status, socket error or body that is not a turn (`turn_id`, `session_id`, non-empty `response`) is void and never enters a figure. Each configuration runs as alternating pairs, Focal then a bare gin handler doing the same JSON work with the same script; throughput ratios are taken pair by pair, then the median. Returning users (`ret-*`) were each given " +
-		fmt.Sprint(historyTurns) + " turns first, the first meant to start the agent's scenario, and read back to check them." + seededText(r.seeded) + " Rules and messages are Banking77 phrasings (conditions from half of each intent's phrasings, recombined; messages from the other half). The model is the offline one (no model time), so a turn's latency is Focal's own work plus HTTP. Memory store with its default retention." + runOrder(syncConfigs) + r.gc.text() + settlingText(r.pairs) + "\n\n")
+		fmt.Sprint(historyTurns) + " turns first, the first meant to start the agent's scenario, and read back to check them." + seededText(r.seeded) + " Rules and messages are Banking77 phrasings (conditions from half of each intent's phrasings, recombined; messages from the other half). The model is the offline one (no model time), so a turn's latency is Focal's own work plus HTTP. Memory store with its default retention." + runOrder(syncConfigs) + r.gc.text() + settlingText(r.pairs) + hostText(r.pairs, r.runs) + "\n\n")
 }
 
 // writeTargets writes the table of targets and their verdicts.
@@ -536,6 +503,7 @@ func (r *report) writePairs(b *strings.Builder) {
 			checked, len(row.focal)-len(focal), row.start)
 	}
 	r.writeCPU(b)
+	r.writeHost(b)
 	for _, row := range r.pairs {
 		if _, _, voids := row.validPairs(); len(voids) > 0 {
 			fmt.Fprintf(b, "\nThrown out (%s): %s.\n", row.config.label(), strings.Join(voids, "; "))

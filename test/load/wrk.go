@@ -39,6 +39,12 @@ type loadRun struct {
 	ServerFaults int64 `json:"-"`
 	// Settled is how the wait for a quiet machine before the run went.
 	Settled settling `json:"-"`
+	// Host is what the host-stall probe saw during the run, nil when
+	// none ran (see probedRun).
+	Host *hostStalls `json:"-"`
+	// ended is when wrk exited, CLOCK_MONOTONIC ns: the end of the run's
+	// window for the probe.
+	ended int64
 }
 
 // Void reports why a run must be thrown out, or "" when every answer was a
@@ -107,6 +113,7 @@ func (w *wrker) run(s wrkSpec) (loadRun, error) {
 	cmd := exec.Command("wrk", args...)
 	before, usageErr := s.serverUsage()
 	stdout, err := cmd.CombinedOutput()
+	ended := monotonicNS()
 	if err != nil {
 		return loadRun{}, fmt.Errorf("wrk: %w\n%s", err, stdout)
 	}
@@ -115,7 +122,7 @@ func (w *wrker) run(s wrkSpec) (loadRun, error) {
 		return loadRun{}, fmt.Errorf("CPU time of the server under load: %w", err)
 	}
 	r := loadRun{ServerCPU: after.cpu - before.cpu, ServerFaults: after.minorFaults - before.minorFaults,
-		LoadCPU: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()}
+		LoadCPU: cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), ended: ended}
 	data, err := os.ReadFile(out)
 	if err != nil {
 		return r, fmt.Errorf("wrk wrote no result: %w\n%s", err, stdout)
