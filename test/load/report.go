@@ -339,8 +339,14 @@ func budgetText(row *pairRow, cores int, share float64) string {
 	if budget <= 0 {
 		return text + fmt.Sprintf("At %.0f turns/s (%.0f%% of bare gin) wrk alone would fill the %d cores.", rate, 100*share, cores)
 	}
-	return text + fmt.Sprintf("At %.0f turns/s (%.0f%% of bare gin), with wrk costing what it did beside Focal, the %d cores leave Focal %.0f µs per turn: %.1f× less CPU than it used.",
-		rate, 100*share, cores, budget, used/budget)
+	text += fmt.Sprintf("At %.0f turns/s (%.0f%% of bare gin), with wrk costing what it did beside Focal, the %d cores leave Focal %.0f µs per turn: ",
+		rate, 100*share, cores, budget)
+	if used <= budget {
+		// Within its budget and still short of the rate: the cores were
+		// not Focal's and wrk's alone, or not all busy.
+		return text + "more than it used, so its CPU per turn did not hold the run back; what else ran on the machine, or cores left idle, did."
+	}
+	return text + fmt.Sprintf("%.1f× less CPU than it used.", used/budget)
 }
 
 // targets lists every target with the verdict this run's numbers give.

@@ -299,6 +299,9 @@ func TestBudgetIsTheCoresTimeAtTheTargetRateLessTheLoadGenerators(t *testing.T) 
 	assert.Contains(t, text, "Focal 158 µs per turn, bare gin 22 µs per request; wrk 8 µs per request beside Focal and 15 beside bare gin")
 	assert.Contains(t, text, "At 25000 turns/s (50% of bare gin), with wrk costing what it did beside Focal, the 2 cores leave Focal 72 µs per turn: 2.2× less CPU than it used.")
 
+	row.focal[0] = run(10000, 60, 8) // within the budget, yet at a fifth of bare gin
+	assert.Contains(t, budgetText(row, 2, 0.5), "the 2 cores leave Focal 72 µs per turn: more than it used, so its CPU per turn did not hold the run back")
+
 	row.focal[0].ServerCPU = 0
 	assert.Empty(t, budgetText(row, 2, 0.5), "no budget without the CPU read")
 }
