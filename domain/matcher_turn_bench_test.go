@@ -96,12 +96,20 @@ func turnMatchingUnexplained(cp *CompiledPolicy, text, asked string) {
 // policy has them, and against 10,000 rules of five recombined phrasings
 // each.
 func BenchmarkScoreMessageUnexplained(b *testing.B) {
+	scoringPolicies(b, benchmarkScoreMessageUnexplained)
+}
+
+// scoringPolicies runs bench as sub-benchmarks "100" and "10000" on the
+// scoring benchmarks' policies: 100 rules of Banking77 phrasings, as
+// BenchmarkTurnMatching's policy has them, and 10,000 rules of five
+// recombined phrasings each.
+func scoringPolicies(b *testing.B, bench func(*testing.B, *Policy)) {
 	b.Run("100", func(b *testing.B) {
 		conds, _ := banking77Conditions(readBanking77(b, "train.csv"), 40)
-		benchmarkScoreMessageUnexplained(b, rulesPolicy(conds, 100))
+		bench(b, rulesPolicy(conds, 100))
 	})
 	b.Run("10000", func(b *testing.B) {
-		benchmarkScoreMessageUnexplained(b, rulesPolicy(syntheticConditions(b, 10000, 5), 10000))
+		bench(b, rulesPolicy(syntheticConditions(b, 10000, 5), 10000))
 	})
 }
 
@@ -181,13 +189,7 @@ func stepScoring(s *MessageScores, asked string) { s.Step("flow", "s0", asked) }
 // busy with other work moves less; ns/op counts the eviction too and
 // means little.
 func BenchmarkScoreMessageCold(b *testing.B) {
-	b.Run("100", func(b *testing.B) {
-		conds, _ := banking77Conditions(readBanking77(b, "train.csv"), 40)
-		benchmarkScoreMessageCold(b, rulesPolicy(conds, 100))
-	})
-	b.Run("10000", func(b *testing.B) {
-		benchmarkScoreMessageCold(b, rulesPolicy(syntheticConditions(b, 10000, 5), 10000))
-	})
+	scoringPolicies(b, benchmarkScoreMessageCold)
 }
 
 // coldCacheBytes is the buffer BenchmarkScoreMessageCold reads to evict
