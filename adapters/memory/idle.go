@@ -72,10 +72,6 @@ type activeKey struct {
 	user  string
 }
 
-func keyOf(k domain.ChannelKey) activeKey {
-	return activeKey{unique.Make(channelNames{k.TenantID, k.AgentID, k.Channel}), k.UserChannelID}
-}
-
 // recentNames holds the channel names' handles made last, for activeKeyOf.
 type recentNames struct {
 	last [8]struct {
@@ -86,8 +82,8 @@ type recentNames struct {
 	next int // the one to replace next
 }
 
-// activeKeyOf is keyOf with the handles of the last few channel names
-// looked up first: a deployment's turns come through a few agents and
+// activeKeyOf is k's activeKey, with the handles of the last few channel
+// names looked up first: a deployment's turns come through a few agents and
 // channels, and comparing their names costs a fraction of what
 // unique.Make's hashing of them does. The caller holds s.mu.
 func (s *Store) activeKeyOf(k domain.ChannelKey) activeKey {
@@ -133,13 +129,16 @@ const packAfter = 5 * time.Second
 // idle work runs on its commits (see idleAfterCommit).
 const packPerCommit = 8
 
-// newEntry keeps candidate as a new session: one string holds its id and
-// user channel id, and tenant, agent and channel are shared. The caller
-// holds s.mu.
-func (s *Store) newEntry(candidate *domain.Session) *sessionEntry {
-	snap := candidate.Clone()
-	e := &sessionEntry{names: keyOf(snap.Key()).names, ids: snap.ID + snap.UserChannelID, idLen: uint32(len(snap.ID)),
-		created: snap.CreatedAt.UnixNano(), touched: s.now()}
+// newEntry keeps snap, a new session of the store's own (not the
+// caller's: a candidate handed in is cloned first), as the session of
+// channel key k: one string holds its id and user channel id, and tenant,
+// agent and channel are shared, by k's handle (what unique.Make would
+// hash the names again for). Its lease, taken in the same hold of the
+// lock, sets touched (see Store.lock) on the one reading of the clock the
+// lease takes. The caller holds s.mu.
+func (s *Store) newEntry(snap *domain.Session, k activeKey) *sessionEntry {
+	e := &sessionEntry{names: k.names, ids: snap.ID + snap.UserChannelID, idLen: uint32(len(snap.ID)),
+		created: snap.CreatedAt.UnixNano()}
 	e.shareStrings(snap)
 	snap.Freeze()
 	e.setSnap(snap)

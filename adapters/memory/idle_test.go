@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unique"
 
 	"github.com/stretchr/testify/require"
 
@@ -162,6 +163,12 @@ func TestIdempotencyClaimsCostTheCollectorLittle(t *testing.T) {
 	t.Logf("per claimed key: %.0f B live, %.0f B to scan, %.1f objects", f.live, f.scan, f.objects)
 	require.Less(t, f.scan, 200.0, "scannable bytes per claimed key")
 	require.Less(t, f.objects, 3.0, "objects per claimed key")
+}
+
+// keyOf is k's activeKey by unique.Make alone, what activeKeyOf must
+// give.
+func keyOf(k domain.ChannelKey) activeKey {
+	return activeKey{unique.Make(channelNames{k.TenantID, k.AgentID, k.Channel}), k.UserChannelID}
 }
 
 // activeKeyOf gives the key keyOf gives, whether the names were among

@@ -27,7 +27,11 @@ func (s *Store) findOrCreateActive(req *ports.LockRequest) (e *sessionEntry, cre
 	if err != nil {
 		return nil, false, err
 	}
-	e = s.newEntry(candidate)
+	if req.Candidate != nil {
+		// The caller's: else NewSession built it for the store alone.
+		candidate = candidate.Clone()
+	}
+	e = s.newEntry(candidate, k)
 	s.sessions[e.id()] = e
 	s.active[e.key()], e.active = e, true
 	s.hotPeak = max(s.hotPeak, len(s.sessions))

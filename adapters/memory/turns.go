@@ -127,13 +127,16 @@ func (s *Store) committedTo(lease ports.LeaseToken, turn *domain.Turn) (e *sessi
 // turnByID would say of it (it indexes every turn of a session in use),
 // found in e's turns, numbered consecutively, without a look-up into the
 // map of every turn in use, which the commit makes once, to add the turn.
-// The caller holds the store's lock.
+// The numbers are counted back from the newest turn, which the commit
+// reads anyway, not read off the oldest, which nothing else on a
+// returning user's turn touches. The caller holds the store's lock.
 func (e *sessionEntry) keeps(id string, number int) bool {
-	if len(e.turns) == 0 {
+	n := len(e.turns)
+	if n == 0 {
 		return false
 	}
-	i := number - e.turns[0].number
-	return i >= 0 && i < len(e.turns) && e.turns[i].id() == id
+	i := number - (e.turns[n-1].number - (n - 1))
+	return i >= 0 && i < n && e.turns[i].id() == id
 }
 
 // turnIDTaken reports whether a kept turn, of any session or tenant, hot
