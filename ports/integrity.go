@@ -101,6 +101,9 @@ type RateDecision struct {
 	// RetryAfter is how long a refused caller should wait (> 0 when
 	// refused, 0 when allowed).
 	RetryAfter time.Duration
+	// At is when the limiter decided, by the clock Reset is on; zero
+	// when the limiter does not say (the caller then reads its clock).
+	At time.Time
 }
 
 // RateLimiter counts requests per key within a window.

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"math"
 	"net/http"
 	"time"
 
@@ -23,16 +24,54 @@ import (
 // Writes: before each write the deadline is set WriteTimeout ahead. A
 // response or stream event that the client does not take in that time
 // fails, the request's context is cancelled, and a turn streaming to it
-// ends as interrupted; a stream the client keeps reading lives on.
+// ends as interrupted; a stream the client keeps reading lives on. A
+// deadline is not set again for a write within a hundredth of the timeout
+// of the one in effect being counted (deadlineSlack), which net/http sets
+// itself when it has read the request: each write still has at least 99 %
+// of the timeout, and most replies (a turn takes well under 300 ms of the
+// default 30 s) are written without setting one, which was a timer update
+// and a reading of the clock on every request.
 //
 // A stream that takes its connection over (takeOver) does the same on its
 // own: it sets the write deadline before each write, and watches for the
 // client leaving; the connection is closed here when the handler returns.
 func (d *requestDeadlines) wrap(c *gin.Context, cfg Config) {
 	d.writer = writeDeadlineWriter{ResponseWriter: c.Writer, conn: connDeadlinesOf(c.Writer), timeout: cfg.WriteTimeout,
-		keepConn: cfg.SSEKeepConnection}
+		keepConn: cfg.SSEKeepConnection, countedAt: notCounted}
+	if d.writer.conn != nil && serverSetWriteDeadline(c.Request, cfg.WriteTimeout) {
+		d.writer.countedAt = monoNow()
+	}
 	c.Writer = &d.writer
 }
+
+// serverSetWriteDeadline reports whether net/http has set the write
+// deadline of r's connection timeout after it read r, as it does for
+// HTTP/1 when its server's WriteTimeout is timeout (NewServer's is):
+// moments before requestEntry runs.
+func serverSetWriteDeadline(r *http.Request, timeout time.Duration) bool {
+	if r.ProtoMajor != 1 || timeout <= 0 {
+		return false
+	}
+	srv, _ := r.Context().Value(http.ServerContextKey).(*http.Server)
+	return srv != nil && srv.WriteTimeout == timeout
+}
+
+// deadlineSlack is the part of the write timeout by which a deadline may
+// fall short of "the timeout after the write" rather than be set again:
+// a hundredth.
+const deadlineSlack = 100
+
+// notCounted is writeDeadlineWriter.countedAt when the writer knows no
+// deadline in effect.
+const notCounted = time.Duration(math.MinInt64)
+
+// clockBase is the reading monoNow counts from.
+var clockBase = time.Now()
+
+// monoNow is a reading of the monotonic clock alone, counted from
+// clockBase: about 50 ns here, where time.Now, which reads the wall clock
+// too, costs twice that.
+func monoNow() time.Duration { return time.Since(clockBase) }
 
 // requestDeadlines is what deadlines keeps for one request.
 type requestDeadlines struct {
@@ -70,6 +109,12 @@ type writeDeadlineWriter struct {
 	gin.ResponseWriter
 	conn    connDeadlines // nil: the writer sets no deadlines
 	timeout time.Duration
+	// countedAt, unless notCounted, says the write deadline in effect is
+	// timeout after countedAt (a monoNow reading), or sooner by no more
+	// than the moments from net/http setting it to requestEntry reading
+	// the clock: it is not set again for a write within
+	// timeout/deadlineSlack of countedAt.
+	countedAt time.Duration
 	// keepConn leaves streams on net/http (FOCAL_SSE_KEEP_CONNECTION).
 	keepConn bool
 	// stream is the connection once a stream has taken it over
@@ -82,11 +127,18 @@ type writeDeadlineWriter struct {
 func (w *writeDeadlineWriter) extend() { w.extendFrom(time.Now()) }
 
 // extendFrom sets the write deadline the timeout after now, a reading of
-// the clock just taken.
+// the clock just taken, unless the one in effect was counted from less
+// than timeout/deadlineSlack before now.
 func (w *writeDeadlineWriter) extendFrom(now time.Time) {
-	if w.conn != nil {
-		_ = w.conn.SetWriteDeadline(now.Add(w.timeout))
+	if w.conn == nil {
+		return
 	}
+	at := now.Sub(clockBase)
+	if w.countedAt != notCounted && at-w.countedAt < w.timeout/deadlineSlack {
+		return
+	}
+	_ = w.conn.SetWriteDeadline(now.Add(w.timeout))
+	w.countedAt = at
 }
 
 func (w *writeDeadlineWriter) Write(b []byte) (int, error) { return w.writeAt(b, time.Now()) }

@@ -19,12 +19,50 @@ type key struct{}
 type Fields struct {
 	mu     sync.Mutex
 	base   *zap.Logger
-	fields []zap.Field // a handful: found by name without a map
-	// room holds the first fields, so a request's set is one allocation.
-	room [8]zap.Field
+	fields []field // a handful: found by name without a map
+	// room holds the first fields, so a request's set is one allocation:
+	// as many as a request sets (its request, tenant, agent, session, turn
+	// and trace ids, and the model an OpenAI-style one names).
+	room [7]field
 	// carrier is the context Bind returns: held here, so that binding
 	// allocates nothing.
 	carrier carrier
+}
+
+// field is one field set: a string field (every id is one) as its key and
+// value, the other kinds whole. A zap.Field is 64 bytes, this 40: room is
+// part of every request's state, which this keeps in a smaller size class.
+type field struct {
+	key, value string
+	other      *zap.Field // nil for a string field
+}
+
+// fieldOf is fl as a field. Only a field of another kind is copied to
+// the heap (fl itself would be, whatever its kind, were its address
+// taken).
+func fieldOf(fl zap.Field) field {
+	if fl.Type == zapcore.StringType {
+		return field{key: fl.Key, value: fl.String}
+	}
+	other := new(zap.Field)
+	*other = fl
+	return field{key: fl.Key, other: other}
+}
+
+// zapField is the zap.Field f was made from.
+func (f *field) zapField() zap.Field {
+	if f.other != nil {
+		return *f.other
+	}
+	return zap.String(f.key, f.value)
+}
+
+// zapFields appends the fields set so far to dst; f.mu is held.
+func (f *Fields) zapFields(dst []zap.Field) []zap.Field {
+	for i := range f.fields {
+		dst = append(dst, f.fields[i].zapField())
+	}
+	return dst
 }
 
 // carrier is a context carrying a Fields over its parent.
@@ -63,11 +101,11 @@ func (f *Fields) Add(fields ...zap.Field) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, fl := range fields {
-		if i := slices.IndexFunc(f.fields, func(e zap.Field) bool { return e.Key == fl.Key }); i >= 0 {
-			f.fields[i] = fl
+		if i := slices.IndexFunc(f.fields, func(e field) bool { return e.key == fl.Key }); i >= 0 {
+			f.fields[i] = fieldOf(fl)
 			continue
 		}
-		f.fields = append(f.fields, fl)
+		f.fields = append(f.fields, fieldOf(fl))
 	}
 }
 
@@ -80,16 +118,17 @@ func (f *Fields) Write(lvl zapcore.Level, msg string, extra ...zap.Field) {
 		return
 	}
 	f.mu.Lock()
-	all := append(slices.Clip(f.fields), extra...)
+	all := f.zapFields(make([]zap.Field, 0, len(f.fields)+len(extra)))
 	f.mu.Unlock()
-	ce.Write(all...)
+	ce.Write(append(all, extra...)...)
 }
 
 // Logger returns the base logger with every field set so far.
 func (f *Fields) Logger() *zap.Logger {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.base.With(f.fields...)
+	all := f.zapFields(make([]zap.Field, 0, len(f.fields)))
+	f.mu.Unlock()
+	return f.base.With(all...)
 }
 
 // Add sets fields on ctx's request logger, if it has one.

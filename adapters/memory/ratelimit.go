@@ -7,27 +7,33 @@ import (
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
-	"golang.org/x/time/rate"
 
 	"focal/domain"
 	"focal/ports"
 )
 
-// RateLimiter is an in-process rate limiter: a token bucket per key (from
-// golang.org/x/time/rate) holding `limit` tokens and refilling them over one
-// window. A fresh key allows exactly `limit` requests at once, then one more
-// every window/limit. It is not shared between instances; the MongoDB store
-// provides the shared one.
+// RateLimiter is an in-process rate limiter: a token bucket per key
+// holding `limit` tokens and refilling them over one window, counted as
+// golang.org/x/time/rate's Limiter counts them. A fresh key allows exactly
+// `limit` requests at once, then one more every window/limit. It is not
+// shared between instances; the MongoDB store provides the shared one.
 type RateLimiter struct {
 	clock   ports.Clock
 	mu      sync.Mutex
 	buckets *simplelru.LRU[string, *bucket] // under mu
 }
 
+// bucket is one key's tokens, under RateLimiter.mu: rate.Limiter's
+// arithmetic (advance, reserveN) without its own lock and reservation,
+// which every request took twice under mu, where nothing contends for
+// them. TestBucketCountsAsRateLimiterDoes holds the two to the same
+// answers.
 type bucket struct {
-	limiter *rate.Limiter
-	limit   int
-	window  time.Duration
+	limit     int
+	window    time.Duration
+	perSecond float64 // rate.Limit's value: limit / window in seconds
+	tokens    float64 // at last
+	last      time.Time
 }
 
 var _ ports.RateLimiter = (*RateLimiter)(nil)
@@ -51,28 +57,52 @@ func (l *RateLimiter) TakeRate(_ context.Context, key string, limit int, window 
 	if limit < 1 {
 		return ports.RateDecision{Limit: limit, Reset: now.Add(window), RetryAfter: window}, nil
 	}
-	perSecond := rate.Limit(float64(limit) / window.Seconds())
+	perSecond := float64(limit) / window.Seconds()
 	l.mu.Lock()
 	b, ok := l.buckets.Get(key)
 	if !ok || b.limit != limit || b.window != window {
-		b = &bucket{limiter: rate.NewLimiter(perSecond, limit), limit: limit, window: window}
+		b = &bucket{limit: limit, window: window, perSecond: perSecond}
 		l.buckets.Add(key, b)
 	}
-	// Taken under mu, which every request takes anyway: the limiter's own
-	// lock is then never contended (no other core holds its line), the
-	// LRU needs none of its own (an lru.Cache locked it again), and the
-	// tokens remaining are those this request left.
-	allowed := b.limiter.AllowN(now, 1)
-	tokens := b.limiter.TokensAt(now)
+	// Taken under mu, which every request takes anyway: the LRU needs no
+	// lock of its own (an lru.Cache locked it again), and the tokens
+	// remaining are those this request left.
+	allowed, tokens := b.take(now)
 	l.mu.Unlock()
 
-	d := ports.RateDecision{Allowed: allowed, Limit: limit, Remaining: max(0, int(math.Floor(tokens)))}
+	d := ports.RateDecision{Allowed: allowed, Limit: limit, Remaining: max(0, int(math.Floor(tokens))), At: now}
 	// Full again once the missing tokens have refilled.
-	d.Reset = now.Add(time.Duration((float64(limit) - tokens) / float64(perSecond) * float64(time.Second)))
+	d.Reset = now.Add(time.Duration((float64(limit) - tokens) / perSecond * float64(time.Second)))
 	if !allowed {
-		d.RetryAfter = time.Duration((1 - tokens) / float64(perSecond) * float64(time.Second))
+		d.RetryAfter = time.Duration((1 - tokens) / perSecond * float64(time.Second))
 	}
 	return d, nil
+}
+
+// tokensAt is the bucket's tokens at now, refilled since last (rate's
+// advance).
+func (b *bucket) tokensAt(now time.Time) float64 {
+	last := b.last
+	if now.Before(last) {
+		last = now
+	}
+	tokens := b.tokens + now.Sub(last).Seconds()*b.perSecond
+	if burst := float64(b.limit); tokens > burst {
+		tokens = burst
+	}
+	return tokens
+}
+
+// take takes one token at now if the bucket has it and returns whether it
+// did and the tokens left. As rate's AllowN(now, 1), it has it when the
+// wait for it would be none: under a nanosecond, which rate rounds away.
+func (b *bucket) take(now time.Time) (bool, float64) {
+	tokens := b.tokensAt(now)
+	if left := tokens - 1; left >= 0 || -left/b.perSecond*float64(time.Second) < 1 {
+		b.last, b.tokens = now, left
+		return true, left
+	}
+	return false, tokens
 }
 
 // Sweep forgets every key whose bucket has refilled by now: a fresh bucket
@@ -82,7 +112,7 @@ func (l *RateLimiter) Sweep(now time.Time) int {
 	defer l.mu.Unlock()
 	n := 0
 	for _, k := range l.buckets.Keys() {
-		if b, ok := l.buckets.Peek(k); ok && b.limiter.TokensAt(now) >= float64(b.limit) {
+		if b, ok := l.buckets.Peek(k); ok && b.tokensAt(now) >= float64(b.limit) {
 			l.buckets.Remove(k)
 			n++
 		}

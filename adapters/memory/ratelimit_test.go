@@ -2,10 +2,12 @@ package memory
 
 import (
 	"context"
+	"math/rand/v2"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/time/rate"
 
 	"focal/adapters/clock"
 )
@@ -74,5 +76,35 @@ func TestRateLimiterAppliesAChangedLimitAtOnce(t *testing.T) {
 		require.True(t, d.Allowed, "%d per %s applies at once", next.limit, next.window)
 		require.Equal(t, next.limit-1, d.Remaining)
 		c.Advance(time.Hour) // every bucket full again
+	}
+}
+
+// A bucket answers as the golang.org/x/time/rate Limiter it replaced
+// (AllowN(now, 1), then TokensAt(now)), to the bit: over runs of requests
+// at random steps of the clock, some backwards, under limits and windows
+// from one a day to a million a second.
+func TestBucketCountsAsRateLimiterDoes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	start := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
+	for run := range 200 {
+		limit := 1 + rng.IntN(1000)
+		window := time.Duration(1+rng.Int64N(int64(24*time.Hour))) / time.Duration(1+rng.IntN(1000))
+		window = max(window, time.Nanosecond)
+		perSecond := float64(limit) / window.Seconds()
+		b := &bucket{limit: limit, window: window, perSecond: perSecond}
+		ref := rate.NewLimiter(rate.Limit(perSecond), limit)
+		now := start
+		for i := range 500 {
+			step := time.Duration(rng.Int64N(int64(2*window/time.Duration(limit)) + 1))
+			if rng.IntN(20) == 0 {
+				step = -step
+			}
+			now = now.Add(step)
+			allowed, tokens := b.take(now)
+			refAllowed := ref.AllowN(now, 1)
+			require.Equal(t, refAllowed, allowed, "run %d request %d", run, i)
+			require.Equal(t, ref.TokensAt(now), tokens, "run %d request %d", run, i)
+			require.Equal(t, ref.TokensAt(now.Add(step)), b.tokensAt(now.Add(step)), "run %d request %d", run, i)
+		}
 	}
 }

@@ -3,7 +3,6 @@ package observe
 import (
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/gin-gonic/gin"
 	"go.opentelemetry.io/otel/attribute"
@@ -28,7 +27,7 @@ var untracedRoutes = map[string]bool{"/healthz": true, "/readyz": true, "/metric
 // middleware, so it sees 404s, 405s, 401s and panics too.
 func (m *Metrics) GinMiddleware() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		start := time.Now()
+		start := startWatch()
 		route := c.FullPath()
 		if route == "" {
 			route = routeUnmatched
@@ -47,7 +46,7 @@ func (m *Metrics) GinMiddleware() gin.HandlerFunc {
 				status = http.StatusInternalServerError
 			}
 			m.httpRequestsOf.get(route, method, statusLabel(status)).Inc()
-			m.httpDurationOf.get(route, method, "").Observe(since(start))
+			m.httpDurationOf.get(route, method, "").Observe(start.seconds())
 			if span != nil {
 				endServerSpan(span, status)
 			}

@@ -14,29 +14,29 @@ import (
 // under op and its outcome.
 func (m *Metrics) storeCall(ctx context.Context, op string, call func(context.Context) error) error {
 	if !m.tracing {
-		start := time.Now()
+		start := startWatch()
 		err := call(ctx)
-		m.storeDurationOf.get(op, outcomeOf(err), "").Observe(since(start))
+		m.storeDurationOf.get(op, outcomeOf(err), "").Observe(start.seconds())
 		return err
 	}
-	return m.storeCallFrom(ctx, op, time.Time{}, call) // timed from after the span starts
+	return m.storeCallFrom(ctx, op, 0, call) // timed from after the span starts
 }
 
-// storeCallFrom is storeCall timed from start, a reading of the clock the
-// caller has just made. Traced, the call is timed from after its span
-// starts, as storeCall times it.
-func (m *Metrics) storeCallFrom(ctx context.Context, op string, start time.Time, call func(context.Context) error) error {
+// storeCallFrom is storeCall timed from start, a stopwatch the caller has
+// just started. Traced, the call is timed from after its span starts, as
+// storeCall times it.
+func (m *Metrics) storeCallFrom(ctx context.Context, op string, start stopwatch, call func(context.Context) error) error {
 	if !m.tracing {
 		err := call(ctx)
-		m.storeDurationOf.get(op, outcomeOf(err), "").Observe(since(start))
+		m.storeDurationOf.get(op, outcomeOf(err), "").Observe(start.seconds())
 		return err
 	}
 	ctx, span := m.tracer.Start(ctx, op, trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attrOperation.String(op)))
-	start = time.Now()
+	start = startWatch()
 	err := call(ctx)
 	outcome := outcomeOf(err)
-	m.storeDurationOf.get(op, outcome, "").Observe(since(start))
+	m.storeDurationOf.get(op, outcome, "").Observe(start.seconds())
 	finishSpan(span, err, outcome)
 	return err
 }

@@ -29,7 +29,7 @@ func (s *turnStore) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn
 	// the clock for both.
 	start := time.Now()
 	latency := turnLatency(turn, start)
-	err := s.m.storeCallFrom(ctx, "turn.commit", start, func(ctx context.Context) error {
+	err := s.m.storeCallFrom(ctx, "turn.commit", watchFrom(start), func(ctx context.Context) error {
 		return s.next.CommitTurn(ctx, lease, turn)
 	})
 	if err == nil {
