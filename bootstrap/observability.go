@@ -61,7 +61,7 @@ func newObservers(cfg Config, m *observe.Metrics, log *zap.Logger) Observers {
 		ModelBreakers: resilience.Observers{resilience.LogObserver{Log: log.Named("llm")}, m},
 		ToolBreakers:  resilience.Observers{resilience.LogObserver{Log: log.Named("tools")}, m.ToolBreakers()},
 		Streams:       m,
-		Requests:      m.GinMiddleware(),
+		Requests:      m.GinMiddlewareFrom(httpapi.RequestStart),
 		MongoCommands: m.MongoCommand,
 		PostgresStatements: func(ev postgres.StatementEvent) {
 			m.PostgresStatement(ev.Name)

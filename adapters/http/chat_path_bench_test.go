@@ -134,7 +134,7 @@ func (w *discardWriter) WriteHeader(status int)      { w.status = status }
 // drops the reply. What it counts is Focal's and gin's own work on every
 // request; measuredChatPath is callgrind's --toggle-collect target.
 func BenchmarkChatPathInProcess(b *testing.B) {
-	_, h, token := chatPathRouter(b, observe.NewMetrics(nil).GinMiddleware())
+	_, h, token := chatPathRouter(b, observe.NewMetrics(nil).GinMiddlewareFrom(RequestStart))
 	const body = `{"agent_id":"6ba7b810-9dad-11d1-80b4-00c04fd430c8","channel":"bench","user_channel_id":"ret-7","message":"where is your nearest store?"}`
 	reused := &reusedBody{}
 	req := httptest.NewRequest(http.MethodPost, "/v1/chat", reused)
@@ -162,7 +162,7 @@ func measuredChatPath(h http.Handler, w http.ResponseWriter, req *http.Request) 
 // what the locks and counters the requests share cost when both cores
 // write them, as under load.
 func BenchmarkChatPathInProcessParallel(b *testing.B) {
-	_, h, token := chatPathRouter(b, observe.NewMetrics(nil).GinMiddleware())
+	_, h, token := chatPathRouter(b, observe.NewMetrics(nil).GinMiddlewareFrom(RequestStart))
 	const body = `{"agent_id":"6ba7b810-9dad-11d1-80b4-00c04fd430c8","channel":"bench","user_channel_id":"ret-7","message":"where is your nearest store?"}`
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {

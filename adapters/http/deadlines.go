@@ -35,11 +35,12 @@ import (
 // A stream that takes its connection over (takeOver) does the same on its
 // own: it sets the write deadline before each write, and watches for the
 // client leaving; the connection is closed here when the handler returns.
-func (d *requestDeadlines) wrap(c *gin.Context, cfg Config) {
+// start is a monoNow reading taken as the request begins.
+func (d *requestDeadlines) wrap(c *gin.Context, cfg Config, start time.Duration) {
 	d.writer = writeDeadlineWriter{ResponseWriter: c.Writer, conn: connDeadlinesOf(c.Writer), timeout: cfg.WriteTimeout,
 		keepConn: cfg.SSEKeepConnection, countedAt: notCounted}
 	if d.writer.conn != nil && serverSetWriteDeadline(c.Request, cfg.WriteTimeout) {
-		d.writer.countedAt = monoNow()
+		d.writer.countedAt = start
 	}
 	c.Writer = &d.writer
 }

@@ -162,7 +162,7 @@ func deadlines(cfg Config) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		// One allocation for both wrappers.
 		d := &requestDeadlines{}
-		d.wrap(c, cfg)
+		d.wrap(c, cfg, monoNow())
 		defer d.writer.finish()
 		c.Next()
 	}

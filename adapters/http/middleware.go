@@ -28,6 +28,9 @@ const keyErrorCode = "focal.error_code"
 // the request context that carries it.
 type requestState struct {
 	id string
+	// start is when the request began, a monoNow reading: the one
+	// reading its deadlines and its timing (RequestStart) share.
+	start time.Duration
 	// idHeader is the X-Request-ID header's value list, held here.
 	idHeader [1]string
 	// principal is the caller once authenticated: the verified token's
@@ -148,8 +151,8 @@ var requestIDByte = func() (t [256]bool) {
 // the line's fields were 0.6 % of a turn's CPU in a load run's profile.
 func requestEntry(cfg Config, log *zap.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		st := &requestState{}
-		st.deadlines.wrap(c, cfg)
+		st := &requestState{start: monoNow()}
+		st.deadlines.wrap(c, cfg, st.start)
 		defer st.deadlines.writer.finish()
 		st.begin(c, log)
 		if !log.Core().Enabled(zap.InfoLevel) {
@@ -237,6 +240,17 @@ func accessLog(c *gin.Context, fields *logctx.Fields, start time.Time) {
 		zap.Int("status", c.Writer.Status()),
 		zap.Int("bytes", c.Writer.Size()),
 		zap.Duration("latency", time.Since(start)))
+}
+
+// RequestStart is when requestEntry began the request, for timing it (its
+// wall clock is the monotonic clock's count from a reading of both, not a
+// reading of its own), and whether it did: a middleware after requestEntry
+// that times the request (the HTTP metrics) reads the clock once less.
+func RequestStart(c *gin.Context) (time.Time, bool) {
+	if s := stateOf(c); s != nil {
+		return clockBase.Add(s.start), true
+	}
+	return time.Time{}, false
 }
 
 // requestID is the request's id, "" before requestEntry ran.

@@ -131,3 +131,30 @@ func TestSaneRequestIDIsTheRegularExpression(t *testing.T) {
 		require.Equal(t, saneRequestIDPattern.MatchString(id), saneRequestID(id), "%q", id)
 	}
 }
+
+// RequestStart is when requestEntry began the request, by the monotonic
+// clock (time.Since counts from it); a router without requestEntry has
+// none.
+func TestRequestStartIsWhenRequestEntryBegan(t *testing.T) {
+	gin.SetMode(gin.ReleaseMode)
+	var elapsed time.Duration
+	var ok bool
+	before := time.Now()
+	r := gin.New()
+	r.Use(requestEntry(Config{WriteTimeout: time.Minute}, zap.NewNop()))
+	r.GET("/s", func(c *gin.Context) {
+		var start time.Time
+		start, ok = RequestStart(c)
+		elapsed = time.Since(start)
+		c.Status(http.StatusNoContent)
+	})
+	r.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/s", nil))
+	require.True(t, ok)
+	require.GreaterOrEqual(t, elapsed, time.Duration(0))
+	require.LessOrEqual(t, elapsed, time.Since(before))
+
+	bare := gin.New()
+	bare.GET("/s", func(c *gin.Context) { _, ok = RequestStart(c) })
+	bare.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/s", nil))
+	require.False(t, ok, "no requestEntry, no start")
+}

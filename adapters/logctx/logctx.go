@@ -5,7 +5,6 @@ package logctx
 
 import (
 	"context"
-	"slices"
 	"sync"
 
 	"go.uber.org/zap"
@@ -99,14 +98,22 @@ func (f *Fields) Bind(ctx context.Context, base *zap.Logger, fields ...zap.Field
 // Add sets fields; a field named again replaces the earlier value.
 func (f *Fields) Add(fields ...zap.Field) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	for _, fl := range fields {
-		if i := slices.IndexFunc(f.fields, func(e field) bool { return e.key == fl.Key }); i >= 0 {
-			f.fields[i] = fieldOf(fl)
-			continue
-		}
-		f.fields = append(f.fields, fieldOf(fl))
+		f.set(fieldOf(fl))
 	}
+	f.mu.Unlock()
+}
+
+// set sets one field, in place of the one of its name if there is one;
+// f.mu is held. (Nothing here panics: the lock needs no defer.)
+func (f *Fields) set(fl field) {
+	for i := range f.fields {
+		if f.fields[i].key == fl.key {
+			f.fields[i] = fl
+			return
+		}
+	}
+	f.fields = append(f.fields, fl)
 }
 
 // Write logs msg at lvl with every field set so far, then extra: what

@@ -3,6 +3,7 @@ package observe
 import (
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"go.opentelemetry.io/otel/attribute"
@@ -25,9 +26,16 @@ var untracedRoutes = map[string]bool{"/healthz": true, "/readyz": true, "/metric
 // and status, and runs it inside a server span that continues the caller's
 // W3C trace context. It belongs after the request-id and recovery
 // middleware, so it sees 404s, 405s, 401s and panics too.
-func (m *Metrics) GinMiddleware() gin.HandlerFunc {
+func (m *Metrics) GinMiddleware() gin.HandlerFunc { return m.GinMiddlewareFrom(nil) }
+
+// GinMiddlewareFrom is GinMiddleware timing each request from started's
+// answer, a reading of the clock (with its monotonic reading) an earlier
+// middleware took as the request began, when it has one: this one then
+// reads the clock once, at the end. A nil started, or one without an
+// answer, leaves the middleware to read the clock itself.
+func (m *Metrics) GinMiddlewareFrom(started func(*gin.Context) (time.Time, bool)) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		start := startWatch()
+		start := requestWatch(c, started)
 		route := c.FullPath()
 		if route == "" {
 			route = routeUnmatched
@@ -54,6 +62,17 @@ func (m *Metrics) GinMiddleware() gin.HandlerFunc {
 		c.Next()
 		completed = true
 	}
+}
+
+// requestWatch is the request's stopwatch, started at started's answer
+// if it has one, else now.
+func requestWatch(c *gin.Context, started func(*gin.Context) (time.Time, bool)) stopwatch {
+	if started != nil {
+		if t, ok := started(c); ok {
+			return watchFrom(t)
+		}
+	}
+	return startWatch()
 }
 
 // startServerSpan starts the request's span as a child of the caller's

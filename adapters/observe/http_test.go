@@ -195,3 +195,30 @@ func TestMethodLabelIsTheLabelsOwnString(t *testing.T) {
 		require.Equal(t, "OTHER", methodLabel(m))
 	}
 }
+
+// GinMiddlewareFrom times a request from the reading an earlier middleware
+// took as it began, when it has one, and from its own otherwise.
+func TestGinMiddlewareFromTimesFromTheRequestsStart(t *testing.T) {
+	for name, tc := range map[string]struct {
+		started  func(*gin.Context) (time.Time, bool)
+		min, max float64
+	}{
+		"a start an hour ago": {func(*gin.Context) (time.Time, bool) { return time.Now().Add(-time.Hour), true }, 3600, 3660},
+		"no start":            {func(*gin.Context) (time.Time, bool) { return time.Time{}, false }, 0, 60},
+		"no function":         {nil, 0, 60},
+	} {
+		t.Run(name, func(t *testing.T) {
+			m := NewMetrics(nil)
+			gin.SetMode(gin.ReleaseMode)
+			r := gin.New()
+			r.Use(m.GinMiddlewareFrom(tc.started))
+			r.GET("/v1/ping", func(c *gin.Context) { c.Status(http.StatusOK) })
+			require.Equal(t, http.StatusOK, serve(r, http.MethodGet, "/v1/ping", nil).Code)
+			h := histogram(t, m, "focal_http_request_duration_seconds", "route", "/v1/ping", "method", "GET")
+			require.NotNil(t, h)
+			sum := h.GetSampleSum()
+			assert.GreaterOrEqual(t, sum, tc.min)
+			assert.Less(t, sum, tc.max)
+		})
+	}
+}
