@@ -389,13 +389,19 @@ func (g *BudgetGate) Forget(tenantID string) {
 
 // Settle implements TurnPass: the turn's tokens are charged and counted,
 // and a turn waiting at the edge of the budget decides again.
-func (p *pass) Settle(usage domain.TokenUsage) { p.settle(usage, true) }
+func (p *pass) Settle(usage domain.TokenUsage) { p.settle(usage, true, time.Time{}) }
+
+// settleAt is Settle with the turn counted in the month of now, the gate's
+// clock as the caller has just read it (when its turn ended).
+func (p *pass) settleAt(usage domain.TokenUsage, now time.Time) { p.settle(usage, true, now) }
 
 // Cancel implements TurnPass: the reservation goes back, and the turn is
 // not counted in the tenant's usage.
-func (p *pass) Cancel() { p.settle(domain.TokenUsage{}, false) }
+func (p *pass) Cancel() { p.settle(domain.TokenUsage{}, false, time.Time{}) }
 
-func (p *pass) settle(usage domain.TokenUsage, ran bool) {
+// settle settles the pass once; a turn that ran is counted in the month of
+// now, or of the clock's reading when now is zero.
+func (p *pass) settle(usage domain.TokenUsage, ran bool, now time.Time) {
 	p.once.Do(func() {
 		cost := int64(usage.Total())
 		l := p.l
@@ -417,14 +423,18 @@ func (p *pass) settle(usage domain.TokenUsage, ran bool) {
 		}
 		l.mu.Unlock()
 		if ran {
-			p.g.count(p.tenant, usage)
+			p.g.count(p.tenant, usage, now)
 		}
 	})
 }
 
-// count adds a settled turn to the tenant's usage this month.
-func (g *BudgetGate) count(tenantID string, usage domain.TokenUsage) {
-	k := usageKey{tenantID, MonthOf(g.clock.Now())}
+// count adds a settled turn to the tenant's usage in the month of now, or
+// this month by the clock when now is zero.
+func (g *BudgetGate) count(tenantID string, usage domain.TokenUsage, now time.Time) {
+	if now.IsZero() {
+		now = g.clock.Now()
+	}
+	k := usageKey{tenantID, MonthOf(now)}
 	g.mu.Lock()
 	e, ok := g.usage[k]
 	if !ok {

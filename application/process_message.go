@@ -63,6 +63,10 @@ type ProcessMessage struct {
 	// uc.clock too (sameClock), so a turn's start serves them as their
 	// own reading would.
 	policyClock, gateClock bool
+	// machineClock: uc.clock is the machine's (ports.MachineClock), so a
+	// reading of it serves where time.Now's would (the turn's id, the
+	// commit's start).
+	machineClock bool
 	// edgeWait is the longest a turn waits at its budget's edge (the
 	// gate's EdgeWait): part of how long a turn can last (Unrecorded).
 	edgeWait time.Duration
@@ -81,7 +85,7 @@ func NewProcessMessage(cfg ChatConfig, policies *PolicyCache, sessions ports.Ses
 		return nil, errors.New("process message: every dependency is required")
 	}
 	return &ProcessMessage{cfg: cfg, policies: policies, sessions: sessions, turns: turns, locker: locker, engine: engine,
-		clock: clock, gate: openGate{}, policyClock: sameClock(policies.clock, clock)}, nil
+		clock: clock, gate: openGate{}, policyClock: sameClock(policies.clock, clock), machineClock: ports.IsMachineClock(clock)}, nil
 }
 
 // GateTurns makes every turn pass gate (budgets) before it takes its
@@ -154,6 +158,9 @@ type PreparedTurn struct {
 	// view of it (ResultOf).
 	turn   domain.Turn
 	result ChatResult
+	// scenario is the result's scenario once the space the explanation's
+	// was in is reclaimed (reclaimSpace).
+	scenario domain.ScenarioRef
 }
 
 // Prepare does everything that can fail before the engine starts:
@@ -204,11 +211,21 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (_ *Prep
 	}
 	keyed, ok := keyedTurnOf(ctx)
 	if !ok {
-		keyed.turnID = newTurnID()
+		keyed.turnID = uc.newTurnID(started)
 	}
 	turn.policy, turn.session, turn.history, turn.lease, turn.pass = policy, session, lease.History(), lease, pass
 	turn.turn.ID, turn.turn.KeyedRequest = keyed.turnID, keyed.request
 	return turn, nil
+}
+
+// newTurnID is the id of a turn begun at started, a reading of uc.clock:
+// made at that time on the machine's clock, which saves the id a reading
+// of its own (the id is the turn's from its start: Unrecorded).
+func (uc *ProcessMessage) newTurnID(started time.Time) string {
+	if uc.machineClock {
+		return turnIDAt(started)
+	}
+	return newTurnID()
 }
 
 // admit passes the turn through the gate at now, the turn's start, when
@@ -319,13 +336,17 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 	defer uc.releaseIn(&p.releaseCtx, detached, p.lease)
 	p.keepLease()
 	defer p.keeper.stop()
+	// The pass is settled with what the turn spent, in the month of
+	// ended, the clock's reading once the run ended (settle).
 	var spent domain.TokenUsage
-	defer func() { p.pass.Settle(spent) }()
+	var ended time.Time
+	defer func() { p.settle(spent, ended) }()
 
 	p.sink, p.turn.Deltas = sink, p.firstDelta[:0]
 	turnCtx := &p.turnCtx
-	turnCtx.start(ctx, uc.cfg.TurnTimeout)
-	p.lendSpace()
+	begun := time.Now()
+	turnCtx.startAt(ctx, uc.cfg.TurnTimeout, begun)
+	p.lendSpace(begun)
 	out, runErr := uc.engine.RunTurn(turnCtx, ports.TurnInput{
 		Policy:     p.policy,
 		Session:    p.session,
@@ -346,12 +367,18 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 		spent = out.Usage
 	}
 	now := uc.clock.Now()
+	ended = now
 	turn.LatencyMS = now.Sub(turn.CreatedAt).Milliseconds()
 	turn.SessionAfter.AdvanceTurn(turn.TurnNumber, now)
 
 	// The turn is recorded even when the client is gone, so its outcome is
-	// never lost; that write gets its own short deadline.
-	if err := uc.commit(detached, p.lease.Token(), turn, &p.commitCtx); err != nil {
+	// never lost; that write gets its own short deadline, which counts from
+	// now on the machine's clock.
+	var commitStart time.Time
+	if uc.machineClock {
+		commitStart = now
+	}
+	if err := uc.commit(detached, p.lease.Token(), turn, &p.commitCtx, commitStart); err != nil {
 		return uc.commitFailed(ctx, turn, runErr, err)
 	}
 	if runErr != nil {
@@ -360,6 +387,18 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 	p.result.of(turn)
 	p.reclaimSpace()
 	return &p.result, nil
+}
+
+// settle settles the turn's pass with what it spent. A budget's pass made
+// by a gate that goes by uc.clock (gateClock) counts the turn in the month
+// of ended, uc.clock's reading when the run ended, which saves the gate a
+// reading of its own; any other pass settles as TurnPass.Settle.
+func (p *PreparedTurn) settle(spent domain.TokenUsage, ended time.Time) {
+	if p.uc.gateClock && p.pass == TurnPass(&p.budgetPass) {
+		p.budgetPass.settleAt(spent, ended)
+		return
+	}
+	p.pass.Settle(spent)
 }
 
 // record releases reply text: it keeps it for the turn record and hands
@@ -383,6 +422,9 @@ func (p *PreparedTurn) outcome(ctx context.Context, turn *domain.Turn, out *port
 		return nil
 	}
 	runErr = classifyRunError(runErr, ctx, timedOut)
+	// A failed run explains nothing and timed no step: its record says so
+	// with empty lists.
+	turn.Explanation, turn.Timings = domain.NewExplanation(), []domain.StepTiming{}
 	// What the client was sent before the failure, whole.
 	turn.Response = strings.Join(turn.Deltas, "")
 	turn.Status, turn.ErrorCode = domain.TurnFailed, domain.ErrorCodeOf(runErr)
@@ -403,9 +445,13 @@ func (p *PreparedTurn) outcome(ctx context.Context, turn *domain.Turn, out *port
 // reported failed (and its idempotency key never released for a retry
 // that would run it twice) unless the store stays unreachable throughout.
 // The first attempt runs under first, a zero context of the caller's.
-func (uc *ProcessMessage) commit(ctx context.Context, lease ports.LeaseToken, turn *domain.Turn, first *deadlineContext) error {
+// The commit starts at start, a reading of time.Now the caller has just
+// taken, or when it is zero, now.
+func (uc *ProcessMessage) commit(ctx context.Context, lease ports.LeaseToken, turn *domain.Turn, first *deadlineContext, start time.Time) error {
 	ctx = detach(ctx)
-	start := time.Now()
+	if start.IsZero() {
+		start = time.Now()
+	}
 	// The first attempt needs no budget of its own (its write and read-back
 	// take at most one CommitTimeout each) and almost always settles the
 	// commit, so the retry loop, its backoff and its deadline are only set
@@ -467,15 +513,13 @@ func (uc *ProcessMessage) tryCommit(ctx context.Context, lease ports.LeaseToken,
 }
 
 // newTurn completes the turn record Prepare began, with the pieces of
-// text released (outcome sets its response: the engine's, or what was
-// released).
+// text released (outcome sets its response, explanation and timings: the
+// engine's, or what was released and empty lists).
 func (p *PreparedTurn) newTurn() *domain.Turn {
 	t := &p.turn
 	t.AgentVersion = p.policy.Agent.Version
 	t.SessionID = p.session.ID
 	t.TurnNumber = p.lease.Token().TurnNumber
-	t.Explanation = domain.NewExplanation()
-	t.Timings = []domain.StepTiming{}
 	return t
 }
 

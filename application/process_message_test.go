@@ -3,6 +3,7 @@ package application_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -383,4 +384,34 @@ func TestPolicyCacheOnItsOwnClockGoesByIt(t *testing.T) {
 	res, err = uc.Chat(ctx, cmd)
 	require.NoError(t, err)
 	assert.Equal(t, "Welcome.", res.Response)
+}
+
+// A turn that stays at a scenario's step answers with that step, which
+// its explanation's move recorded in the turn's space: the result keeps
+// it after the space went back to the pool and served other turns.
+func TestResultKeepsTheStepStayedAtAfterTheSpaceIsReclaimed(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New(clock.System{})
+	uc := newUseCase(t, store, store)
+	const agent = "6ba7b812-9dad-11d1-80b4-00c04fd430c8"
+	require.NoError(t, store.SavePolicy(ctx, tenant, &domain.Policy{Agent: domain.Agent{ID: agent, Name: "r", Enabled: true, Version: 1},
+		Templates: []domain.Template{{ID: "f", Mode: domain.ModeFallback, Text: "Hello."}},
+		Scenarios: []domain.Scenario{{ID: "returns", EntryCondition: "return an order", EntryStepID: "ask", Enabled: true,
+			EntryExamples: []string{"I want to return my order", "how do I send my parcel back"},
+			Steps:         []domain.Step{{ID: "ask", Instructions: "Ask for the order number."}}}}}))
+	say := func(user, msg string) *application.ChatResult {
+		res, err := uc.Chat(ctx, application.ChatCommand{TenantID: tenant, AgentID: agent, Channel: "web", UserChannelID: user, Message: msg})
+		require.NoError(t, err)
+		return res
+	}
+	require.NotNil(t, say("u", "I want to return my order").Scenario, "the flow started")
+	stayed := say("u", "what colour is the sky")
+	want := domain.ScenarioRef{ID: "returns", Step: "ask"}
+	require.NotNil(t, stayed.Scenario)
+	require.Equal(t, want, *stayed.Scenario, "the turn stayed at the step")
+	for i := range 5 {
+		say(fmt.Sprintf("other-%d", i), "I want to return my order")
+		say(fmt.Sprintf("other-%d", i), "and the weather?")
+	}
+	assert.Equal(t, want, *stayed.Scenario, "the result's step is its own")
 }

@@ -20,11 +20,15 @@ import (
 // io.Reader, which put each UUID's bytes on the heap, and took about a
 // microsecond a turn. A session id, which names a session a client may
 // continue, keeps crypto/rand (newSessionID).
-func newTurnID() string {
+func newTurnID() string { return turnIDAt(time.Now()) }
+
+// turnIDAt is newTurnID made at now, a reading of time.Now the caller has
+// just taken.
+func turnIDAt(now time.Time) string {
 	var u uuid.UUID
 	binary.LittleEndian.PutUint64(u[:8], rand.Uint64())
 	binary.LittleEndian.PutUint64(u[8:], rand.Uint64())
-	stamp := nextV7Stamp(&lastV7Stamp, time.Now().UnixNano())
+	stamp := nextV7Stamp(&lastV7Stamp, now.UnixNano())
 	ms, seq := stamp>>12, stamp&0xfff
 	u[0], u[1], u[2], u[3], u[4], u[5] = byte(ms>>40), byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
 	u[6] = 0x70 | byte(seq>>8)&0x0f // version 7

@@ -2,6 +2,7 @@ package application
 
 import (
 	"sync"
+	"time"
 
 	"focal/application/alignment"
 	"focal/domain"
@@ -33,17 +34,27 @@ func (c *turnContext) Value(key any) any {
 // its run.
 var turnSpaces = sync.Pool{New: func() any { return new(alignment.TurnSpace) }}
 
-// lendSpace lends the turn's engine run a space of turnSpaces.
-func (p *PreparedTurn) lendSpace() {
-	p.turnCtx.space = turnSpaces.Get().(*alignment.TurnSpace)
+// lendSpace lends the turn's engine run a space of turnSpaces, telling
+// it the run began at begun, the reading of time.Now its deadline counts
+// from (alignment.TurnSpace.BeganAt).
+func (p *PreparedTurn) lendSpace(begun time.Time) {
+	s := turnSpaces.Get().(*alignment.TurnSpace)
+	s.BeganAt(begun)
+	p.turnCtx.space = s
 }
 
 // reclaimSpace hands the run's space back to turnSpaces once the turn is
 // committed and its result made: nothing reads the outcome after. The
 // record's timings and explanation, parts of which were in the space, go
-// with it. A turn that failed keeps its space (the collector takes it):
-// what became of its outcome is not followed that far.
+// with it; the result's scenario, which is the explanation's (a step
+// stayed at is the move's record's, in the space), is copied out first.
+// A turn that failed keeps its space (the collector takes it): what
+// became of its outcome is not followed that far.
 func (p *PreparedTurn) reclaimSpace() {
+	if r := p.result.Scenario; r != nil {
+		p.scenario = *r
+		p.result.Scenario = &p.scenario
+	}
 	s := p.turnCtx.space
 	p.turnCtx.space = nil
 	p.turn.Timings, p.turn.Explanation = nil, domain.Explanation{}

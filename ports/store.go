@@ -380,6 +380,30 @@ type Clock interface {
 	AfterFunc(d time.Duration, f func()) Timer
 }
 
+// MachineClock is a Clock that may be the machine's own clock, whose
+// readings are time.Now's: a caller that needs both (a deadline by
+// time.Now, a record's time by the clock) then reads once for both, and
+// times a step from one of its readings with time.Since, which reads the
+// monotonic clock alone. A reading of time.Now took about 120 ns on the
+// benchmark machines (kvm-clock), and a turn took over a dozen. A clock
+// that does not implement it is read as usual.
+type MachineClock interface {
+	Clock
+	// Machine is the clock that reads time.Now. A clock is the machine's
+	// when that is itself (IsMachineClock): one that embeds the machine's
+	// and tells the time its own way (a test's) is not.
+	Machine() Clock
+}
+
+// IsMachineClock reports whether c is the machine's clock (MachineClock).
+func IsMachineClock(c Clock) bool {
+	m, ok := c.(MachineClock)
+	// Values of two types compare false without a look at the values
+	// (which would panic for a type that cannot be compared): one that
+	// embeds the machine's clock is not its type.
+	return ok && m.Machine() == c
+}
+
 // Timer is a call AfterFunc has scheduled.
 type Timer interface {
 	// Stop keeps the call from happening, if it has not started yet:

@@ -10,7 +10,10 @@ import (
 // System reads the machine's clock.
 type System struct{}
 
-var _ ports.Clock = System{}
+var _ ports.MachineClock = System{}
+
+// Machine implements ports.MachineClock: System reads time.Now.
+func (System) Machine() ports.Clock { return System{} }
 
 // Now implements ports.Clock.
 func (System) Now() time.Time { return time.Now() }

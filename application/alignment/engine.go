@@ -45,6 +45,9 @@ type Engine struct {
 	extractor *extraction.Extractor
 	// deferExplanations: see Deps.
 	deferExplanations bool
+	// machineClock: clock is the machine's (ports.MachineClock), on which
+	// a turn's steps are timed more cheaply (stepTimer).
+	machineClock bool
 	// passed spares a policy's own text, checked clean, the same check
 	// on the next turn.
 	passed passedTexts
@@ -108,7 +111,7 @@ func New(d Deps) (*Engine, error) {
 	}
 	return &Engine{model: d.Model, offline: ports.IsOffline(d.Model), history: d.History, clock: d.Clock, embedder: d.Embedder, tools: d.Tools,
 		compiled: cache, compiling: make(chan struct{}, compileSlots), vectors: vectors, exprs: exprs, extractor: extractor,
-		deferExplanations: d.DeferExplanations}, nil
+		deferExplanations: d.DeferExplanations, machineClock: ports.IsMachineClock(d.Clock)}, nil
 }
 
 // policyKey names one version of one agent's policy.

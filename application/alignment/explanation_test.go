@@ -150,6 +150,30 @@ func TestStepTimingsTileTheRunOneReadingAStep(t *testing.T) {
 	}
 }
 
+// On the machine's clock a run is timed from the time its caller says it
+// began it (TurnSpace.BeganAt), where its first step would have read the
+// clock, and each step's end is its start plus the time since: together
+// the steps took no more than the run from that start.
+func TestStepTimingsCountFromTheLentStartOnTheMachineClock(t *testing.T) {
+	h := newHarness(t, judgedPolicy(false), newFakeModel(say("Hello.")))
+	require.True(t, h.engine.machineClock)
+	space := new(TurnSpace)
+	began := time.Now().Add(-time.Hour)
+	space.BeganAt(began)
+	out, err := h.engine.RunTurn(lending{Context: context.Background(), space: space}, ports.TurnInput{Policy: h.policy,
+		Session: h.session, TurnNumber: 1, Message: "return my order"}, func(string) error { return nil })
+	end := time.Now()
+	require.NoError(t, err)
+	require.Equal(t, "policy", out.Timings[0].Step)
+	assert.GreaterOrEqual(t, out.Timings[0].DurationMS, float64(time.Hour.Milliseconds()), "the first step ran from the lent start")
+	total := 0.0
+	for _, s := range out.Timings {
+		assert.GreaterOrEqual(t, s.DurationMS, 0.0, s.Step)
+		total += s.DurationMS
+	}
+	assert.LessOrEqual(t, total, ms(end.Sub(began)), "the steps took no more than the run")
+}
+
 func TestPolicyCompiledOncePerVersion(t *testing.T) {
 	h := newHarness(t, testPolicy(globalRule("a", "alpha", "A.")), newFakeModel(say("ok")))
 	h.run("alpha")

@@ -113,7 +113,7 @@ func (e *Engine) move(d *decided, in ports.TurnInput, scores *matching) navigati
 	// to evaluate which reads more than whether one of them is set: most
 	// turns have none.
 	guard := func(tr domain.Transition) bool { return e.exprs.turnGuardHolds(tr.When, d, in) }
-	nav := navigate(d.cp, pos, scores, guard)
+	nav := navigate(d.cp, pos, scores, guard, d.move)
 	if nav.decision.Action == domain.ScenarioAdvance {
 		holdStep(&nav, d, in)
 	}

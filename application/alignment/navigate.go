@@ -76,15 +76,19 @@ type navigation struct {
 // Starting a scenario and moving within one are separate functions, each
 // with its own navigation input, so that only one of those frames is on the
 // stack at a time: a streaming turn's stack is as deep as its deepest step.
-func navigate(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, m *matching, guard func(domain.Transition) bool) navigation {
+//
+// A move from a step records in rec, a zero record of the turn's (its
+// space's), or in one of its own when rec is nil.
+func navigate(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, m *matching, guard func(domain.Transition) bool, rec *stepMoveRecord) navigation {
 	if pos == nil {
 		return startScenario(cp, m)
 	}
-	return stepMove(cp, pos, m, guard)
+	return stepMove(cp, pos, m, guard, rec)
 }
 
-// stepMove decides the move from the active step pos.
-func stepMove(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, m *matching, guard func(domain.Transition) bool) navigation {
+// stepMove decides the move from the active step pos, recording it in rec
+// (navigate).
+func stepMove(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, m *matching, guard func(domain.Transition) bool, rec *stepMoveRecord) navigation {
 	sc := cp.Scenario(pos.ScenarioID)
 	if sc == nil || sc.Step(pos.StepID) == nil {
 		return navigation{decision: domain.ScenarioDecision{
@@ -94,7 +98,9 @@ func stepMove(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, m *matchi
 		}}
 	}
 	step := sc.Step(pos.StepID)
-	rec := new(stepMoveRecord)
+	if rec == nil {
+		rec = new(stepMoveRecord)
+	}
 	in := domain.NavigationInput{Position: pos, Settings: cp.Settings,
 		TargetTerminal: func(id string) bool { s := sc.Step(id); return s != nil && s.Terminal }}
 	options := rec.optionsFor(len(step.Transitions), m.step.Exit != nil)
@@ -142,9 +148,10 @@ func stepMove(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, m *matchi
 }
 
 // stepMoveRecord is what a move from a step records, made in one
-// allocation where each was one: the options weighed, of which the
-// decision keeps the best (for a step of up to fewMoves transitions), and
-// the ref of the step moved from (domain.NavigateFrom).
+// allocation where each was one, or in the turn's space (TurnSpace): the
+// options weighed, of which the decision keeps the best (for a step of up
+// to fewMoves transitions), and the ref of the step moved from
+// (domain.NavigateFrom), which is the step stayed at too.
 type stepMoveRecord struct {
 	options [fewMoves + 2]domain.ScenarioOption
 	before  domain.ScenarioRef

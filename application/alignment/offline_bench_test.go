@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"focal/adapters/clock"
 	"focal/adapters/llm"
 	"focal/adapters/memory"
+	"focal/application/labelled"
 	"focal/domain"
 	"focal/ports"
 )
@@ -19,6 +21,41 @@ import (
 // returning user's session, 100 rules. runMeasured is callgrind's
 // --toggle-collect target: the policy's compile is left out.
 func BenchmarkOfflineTurn(b *testing.B) {
+	eng, in, sink, test := offlineBench(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		in.Message = test[(i*37)%len(test)].Text
+		runMeasured(b, eng, in, sink)
+	}
+}
+
+// BenchmarkOfflineTurnInSpace is BenchmarkOfflineTurn as the chat use case
+// runs it for a returning user in a flow, as the load run's are: the
+// session at the flow's first step, the run in a TurnSpace lent through
+// its context, told when the run began, and reclaimed once the outcome is
+// read.
+func BenchmarkOfflineTurnInSpace(b *testing.B) {
+	eng, in, sink, test := offlineBench(b)
+	in.Session = in.Session.Clone()
+	in.Session.EnterStep("flow", "s0", in.Session.TurnCount)
+	space := new(TurnSpace)
+	ctx := lending{Context: context.Background(), space: space}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		in.Message = test[(i*37)%len(test)].Text
+		space.BeganAt(time.Now())
+		if _, err := eng.RunTurn(ctx, in, sink); err != nil {
+			b.Fatal(err)
+		}
+		space.Reclaim()
+	}
+}
+
+// offlineBench is BenchmarkOfflineTurn's engine and a returning user's
+// turn for it, its policy compiled, and the messages to send.
+func offlineBench(b *testing.B) (*Engine, ports.TurnInput, ports.DeltaSink, []labelled.Labelled) {
 	train, test := benchPhrasings(b)
 	p := benchPolicy(100, train)
 	for i := range p.Rules {
@@ -54,12 +91,7 @@ func BenchmarkOfflineTurn(b *testing.B) {
 	if matched == 0 {
 		b.Fatal("the benchmark messages should match some rules")
 	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
-		in.Message = test[(i*37)%len(test)].Text
-		runMeasured(b, eng, in, sink)
-	}
+	return eng, in, sink, test
 }
 
 //go:noinline

@@ -14,8 +14,10 @@ import (
 func (e *Engine) RunTurn(ctx context.Context, in ports.TurnInput, sink ports.DeltaSink) (*ports.TurnOutcome, error) {
 	space := lentSpace(ctx)
 	t := space.turnRun()
-	timer := &stepTimer{clock: e.clock, timings: t.timings[:0]}
+	timer := &stepTimer{clock: e.clock, machine: e.machineClock, timings: t.timings[:0]}
+	timer.begin(space.began())
 	d := &t.decided
+	d.move = space.moveRecord()
 	if err := e.decide(ctx, in, timer, d, space.keptCandidates()); err != nil {
 		return nil, err
 	}
@@ -110,17 +112,20 @@ type decided struct {
 	recent recentTurns
 	scope  replyScope
 	rel    releaser
+	// move is where a move from a step records what it weighed: the
+	// turn's space's, nil without one (navigate).
+	move *stepMoveRecord
 }
 
 // decide runs the steps up to the rule selection, into d, a zero
 // decided of the turn's (turnRun), keeping the recorded candidates in
 // kept's array when it is not nil (keptArray). Its steps run back to
-// back, each timed from the end of the one before (one clock reading per
-// step), and with begin and end rather than in closures: a closure copies
-// the turn's input into its own frame, and every frame on this path
-// deepens the stack a streaming turn then waits for the model on.
+// back, the first timed from the timer's begin, each other from the end
+// of the one before (one clock reading per step), and with end rather
+// than in closures: a closure copies the turn's input into its own frame,
+// and every frame on this path deepens the stack a streaming turn then
+// waits for the model on.
 func (e *Engine) decide(ctx context.Context, in ports.TurnInput, timer *stepTimer, d *decided, kept *[]domain.RuleCandidate) error {
-	timer.begin()
 	lp, err := e.loadPolicy(ctx, in.Policy)
 	loaded := timer.end("policy")
 	if err != nil {
@@ -190,18 +195,40 @@ const turnSteps = 10
 // stepTimer records how long each step took. The first step runs from
 // begin, each other from the end of the step before, to its end.
 type stepTimer struct {
-	clock   ports.Clock
+	clock ports.Clock
+	// machine: the clock is the machine's (ports.MachineClock), whose
+	// time a step's end is read as the time since the step began.
+	machine bool
 	timings []domain.StepTiming
 	last    time.Time // when the step being timed began
 }
 
-// begin starts timing the turn's first step.
-func (s *stepTimer) begin() { s.last = s.clock.Now() }
+// begin starts timing the turn's first step: from began, when the run was
+// lent the time it began by time.Now (TurnSpace.BeganAt) and the clock is
+// the machine's, which saves a reading; else from a reading of the clock.
+func (s *stepTimer) begin(began time.Time) {
+	if s.machine && !began.IsZero() {
+		s.last = began
+		return
+	}
+	s.last = s.clock.Now()
+}
+
+// now reads the clock at the end of a step. On the machine's clock it is
+// the step's start plus the time since (time.Since reads the monotonic
+// clock alone, about half of what time.Now costs): the duration a reading
+// would give, since both are told by the monotonic clock.
+func (s *stepTimer) now() time.Time {
+	if s.machine {
+		return s.last.Add(time.Since(s.last))
+	}
+	return s.clock.Now()
+}
 
 // end records the step being timed under name and returns the time it
 // ended, which the next step begins at.
 func (s *stepTimer) end(name string) time.Time {
-	now := s.clock.Now()
+	now := s.now()
 	s.timings = append(s.timings, domain.StepTiming{Step: name, DurationMS: ms(now.Sub(s.last))})
 	s.last = now
 	return now

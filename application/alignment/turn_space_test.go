@@ -3,6 +3,7 @@ package alignment
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -31,6 +32,8 @@ func TestReclaimedTurnSpaceHoldsNothing(t *testing.T) {
 	s.run.out.Response = "x"
 	s.run.decided.note = "y"
 	s.run.timings[0] = domain.StepTiming{Step: "policy", DurationMS: 1}
+	s.move.before = domain.ScenarioRef{ID: "flow", Step: "s0"}
+	s.BeganAt(time.Now())
 	kept := keptArray(&s.kept, 3)
 	kept[2] = domain.RuleCandidate{RuleID: "r", Terms: []string{"t"}}
 	s.Reclaim()
