@@ -347,16 +347,7 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 	begun := time.Now()
 	turnCtx.startAt(ctx, uc.cfg.TurnTimeout, begun)
 	p.lendSpace(begun)
-	out, runErr := uc.engine.RunTurn(turnCtx, ports.TurnInput{
-		Policy:     p.policy,
-		Session:    p.session,
-		TurnNumber: p.lease.Token().TurnNumber,
-		TurnID:     p.turn.ID,
-		Message:    p.turn.Message,
-		Metadata:   p.turn.Metadata,
-		History:    p.history,
-		RequestID:  p.turn.RequestID,
-	}, p.record)
+	out, runErr := p.runEngine(turnCtx)
 	// Whether the turn ran out of time only matters to a run that failed:
 	// a completed one costs no look at the clock (Err reads it).
 	timedOut := runErr != nil && errors.Is(turnCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
@@ -387,6 +378,21 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 	p.result.of(turn)
 	p.reclaimSpace()
 	return &p.result, nil
+}
+
+// runEngine runs the engine on the prepared turn under turnCtx, its
+// deltas going to p.record.
+func (p *PreparedTurn) runEngine(turnCtx context.Context) (*ports.TurnOutcome, error) {
+	return p.uc.engine.RunTurn(turnCtx, ports.TurnInput{
+		Policy:     p.policy,
+		Session:    p.session,
+		TurnNumber: p.lease.Token().TurnNumber,
+		TurnID:     p.turn.ID,
+		Message:    p.turn.Message,
+		Metadata:   p.turn.Metadata,
+		History:    p.history,
+		RequestID:  p.turn.RequestID,
+	}, p.record)
 }
 
 // settle settles the turn's pass with what it spent. A budget's pass made
