@@ -400,8 +400,10 @@ func (s *Store) shrinkAfter(enc *encoder, older olderAfter, newer *domain.Sessio
 	// when it has room: a returning user's session grows by a few bytes a
 	// turn, and its JSON is then copied into the same buffer turn after
 	// turn instead of into a new one. Under the lock, once the older turn
-	// no longer holds it: nothing else reads it then (a commit reads the
-	// newest turn's and the one before, and pack waits for the lease).
+	// no longer holds it: nothing else reads it then. A commit reads the
+	// newest turn's and the one before's; the session's next one, which may
+	// come first (this commit let the lease go), reads this commit's turn's,
+	// never the older one's; pack only the newest turn's.
 	spare := []byte(nil)
 	if t := older.t; shrunk && t.after == older.after && t.liveAfter == older.live {
 		t.after, t.delta, t.liveAfter, t.liveJSON = after, delta, nil, nil

@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"focal/domain"
@@ -22,6 +23,11 @@ type sessionLease struct {
 	// entry is the session's entry as a holder found it, for its commit
 	// (see Store.committedTo); nil until then.
 	entry *sessionEntry
+	// spent is the fence of the last holder whose commit let the lease
+	// go (see Store.commit): that holder's Release and Renew answer
+	// without the store's lock. Fences never repeat, so a later holder's
+	// commit only sends an earlier one's Release the slow way.
+	spent atomic.Int64
 }
 
 type leaseWaiter struct {
@@ -49,6 +55,10 @@ type lease struct {
 	// record is the session's lease record (Store.leases) when this lease
 	// found none (see Store.lock); unused otherwise.
 	record sessionLease
+	// rec is the session's lease record this lease was granted on, whose
+	// spent says when the lease's commit let it go; nil for a lease
+	// granted only to be handed on (see abandon).
+	rec *sessionLease
 }
 
 // LockSession implements ports.SessionLocker. A session named by channel
@@ -124,7 +134,8 @@ func (s *Store) lock(ctx context.Context, tenantID, sessionID string, found *ses
 		// lease handed out, one allocation for both. The record outlives
 		// that lease only while a waiter holds it after.
 		held := &lease{store: s, sessionID: sessionID, ttl: ttl}
-		s.leases[sessionID] = &held.record
+		held.rec = &held.record
+		s.leases[sessionID] = held.rec
 		held.fence = s.grant(&held.record, now, ttl)
 		held.record.entry = e
 		return held, e, nil
@@ -132,7 +143,7 @@ func (s *Store) lock(ctx context.Context, tenantID, sessionID string, found *ses
 	if l.holder == 0 {
 		fence := s.grant(l, now, ttl)
 		l.entry = e
-		return &lease{store: s, sessionID: sessionID, fence: fence, ttl: ttl}, e, nil
+		return &lease{store: s, sessionID: sessionID, fence: fence, ttl: ttl, rec: l}, e, nil
 	}
 	w := &leaseWaiter{ttl: ttl, granted: make(chan int64, 1)}
 	l.waiters = append(l.waiters, w)
@@ -154,10 +165,10 @@ func (s *Store) await(ctx context.Context, l *sessionLease, w *leaseWaiter, sess
 	for {
 		select {
 		case fence := <-w.granted:
-			return &lease{store: s, sessionID: sessionID, fence: fence, ttl: ttl}, nil
+			return &lease{store: s, sessionID: sessionID, fence: fence, ttl: ttl, rec: l}, nil
 		case <-expiryC:
 			if fence, ok := s.takeOver(l, w); ok {
-				return &lease{store: s, sessionID: sessionID, fence: fence, ttl: ttl}, nil
+				return &lease{store: s, sessionID: sessionID, fence: fence, ttl: ttl, rec: l}, nil
 			}
 			s.mu.Lock()
 			expiry.Reset(max(l.expires.Sub(s.clock.Now()), 0) + time.Millisecond)
@@ -251,8 +262,12 @@ func (l *lease) History() []domain.HistoryEntry {
 func (l *lease) Created() bool { return l.created }
 
 // Release implements ports.SessionLease: the lease goes to the longest
-// waiter, or becomes free.
+// waiter, or becomes free. A lease its commit let go (spent) has nothing
+// to give up: the lock is not taken for it.
 func (l *lease) Release(context.Context) error {
+	if l.spent() {
+		return nil
+	}
 	l.once.Do(func() {
 		l.store.mu.Lock()
 		defer l.store.mu.Unlock()
@@ -267,6 +282,9 @@ func (l *lease) Renew(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return unavailable(err)
 	}
+	if l.spent() {
+		return busy("session %s: the lease was used by its commit", l.sessionID)
+	}
 	s := l.store
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -278,6 +296,9 @@ func (l *lease) Renew(ctx context.Context) error {
 	return nil
 }
 
+// spent reports whether the lease's commit let it go (see Store.commit).
+func (l *lease) spent() bool { return l.rec != nil && l.rec.spent.Load() == l.fence }
+
 // release hands l's lease on, unless it was taken over after expiry or the
 // session was deleted; the caller holds s.mu. Lease.Release calls it once.
 func (s *Store) release(l *lease) {
@@ -285,8 +306,15 @@ func (s *Store) release(l *lease) {
 	if sl == nil || sl.holder != l.fence {
 		return
 	}
+	s.handOn(sl, l.sessionID)
+}
+
+// handOn gives sl, the lease record of sessionID, to its longest waiter,
+// or drops it when none waits; the caller holds s.mu and has checked that
+// the lease is the giver's.
+func (s *Store) handOn(sl *sessionLease, sessionID string) {
 	if len(sl.waiters) == 0 {
-		delete(s.leases, l.sessionID)
+		delete(s.leases, sessionID)
 		return
 	}
 	w := sl.waiters[0]

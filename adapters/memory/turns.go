@@ -14,7 +14,9 @@ import (
 // session's new snapshot, which the caller handed over
 // (ports.TurnStore.CommitTurn): the session is not copied, nor encoded
 // while it is in use. The turn before keeps its SessionAfter as a delta
-// against this one's JSON from then on, made after the lock is let go.
+// against this one's JSON from then on, made after the lock is let go. A
+// commit that stores the turn lets its lease go (one lease, one turn):
+// the session's next turn need not wait for the holder's Release.
 func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *domain.Turn) error {
 	if err := ctx.Err(); err != nil {
 		return unavailable(err)
@@ -103,9 +105,20 @@ func (s *Store) commit(lease ports.LeaseToken, turn *domain.Turn, kept *storedTu
 	s.keep(e, st)
 	s.used.add(e, e.touched)
 	s.idleAfterCommit(e.touched)
+	s.spend(l, lease.Fence, turn.SessionID) // one lease, one turn
 	older = e.shrinkable(st, s.retention.MaxTurns)
 	older.newest = st
 	return older, nil
+}
+
+// spend lets go l, the lease record of sessionID, which the holder of
+// fence has just used to commit its turn: in the commit's own hold of the
+// lock, as the SQL stores' commit clears the lease, so that the session's
+// next turn gets it then, and the holder's Release, with nothing left to
+// do, takes no lock (see lease.spent). The caller holds s.mu.
+func (s *Store) spend(l *sessionLease, fence int64, sessionID string) {
+	l.spent.Store(fence)
+	s.handOn(l, sessionID)
 }
 
 // committedTo returns the session turn is committed to, as Store.session
