@@ -95,8 +95,11 @@ type BudgetGate struct {
 	clock    ports.Clock
 	observer UsageObserver
 
-	mu      sync.Mutex
-	ledgers map[string]*ledger
+	// ledgers holds each tenant's ledger (string → *ledger), made on its
+	// first turn and kept: a turn finds its tenant's without a lock, where
+	// mu was a line both cores' turns wrote.
+	ledgers sync.Map
+	mu      sync.Mutex // guards usage
 	usage   map[usageKey]*usageEntry
 	flushMu sync.Mutex // one flush at a time: a holder writes its records in order
 }
@@ -136,7 +139,7 @@ func NewBudgetGate(cfg BudgetConfig, budgets ports.BudgetStore, meter ports.Usag
 		return nil, errors.New("budget gate: budget store, usage meter and clock are required")
 	}
 	return &BudgetGate{cfg: cfg, budgets: budgets, meter: meter, clock: clock, observer: observer,
-		ledgers: map[string]*ledger{}, usage: map[usageKey]*usageEntry{}}, nil
+		usage: map[usageKey]*usageEntry{}}, nil
 }
 
 // MonthOf is the budget month of t: "2006-01" in UTC. Every turn asks
@@ -152,14 +155,11 @@ func MonthEnd(t time.Time) time.Time {
 }
 
 func (g *BudgetGate) ledger(tenantID string) *ledger {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	l, ok := g.ledgers[tenantID]
-	if !ok {
-		l = &ledger{changed: make(chan struct{})}
-		g.ledgers[tenantID] = l
+	if l, ok := g.ledgers.Load(tenantID); ok {
+		return l.(*ledger)
 	}
-	return l
+	l, _ := g.ledgers.LoadOrStore(tenantID, &ledger{changed: make(chan struct{})})
+	return l.(*ledger)
 }
 
 // pass is a turn's hold on a ledger.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,10 +36,18 @@ type PolicyCache struct {
 // that finding a turn's policy allocates nothing.
 type agentKey struct{ tenantID, agentID string }
 
+// policyEntry is an agent's policy and when its version was last
+// checked. checkedAt is written once a refresh interval, and read by every
+// turn: a lock around it was a line both cores' turns wrote.
 type policyEntry struct {
-	mu        sync.Mutex
 	policy    *domain.Policy
-	checkedAt time.Time
+	checkedAt atomic.Pointer[time.Time]
+}
+
+func newPolicyEntry(p *domain.Policy, checkedAt time.Time) *policyEntry {
+	e := &policyEntry{policy: p}
+	e.checkedAt.Store(&checkedAt)
+	return e
 }
 
 // Bounds of the policies kept: how many agents, and how many bytes of
@@ -76,9 +83,7 @@ func (c *PolicyCache) Get(ctx context.Context, tenantID, agentID string) (*domai
 func (c *PolicyCache) getAt(ctx context.Context, tenantID, agentID string, now time.Time) (*domain.Policy, error) {
 	key := agentKey{tenantID, agentID}
 	if e, ok := c.entries.Get(key); ok {
-		e.mu.Lock()
-		p, fresh := e.policy, now.Sub(e.checkedAt) < c.refresh
-		e.mu.Unlock()
+		p, fresh := e.policy, now.Sub(*e.checkedAt.Load()) < c.refresh
 		if fresh {
 			return p, nil
 		}
@@ -90,9 +95,8 @@ func (c *PolicyCache) getAt(ctx context.Context, tenantID, agentID string, now t
 			return nil, err
 		}
 		if v == p.Agent.Version {
-			e.mu.Lock()
-			e.checkedAt = now
-			e.mu.Unlock()
+			checked := now // a copy here, so that only a refresh allocates it
+			e.checkedAt.Store(&checked)
 			return p, nil
 		}
 	}
@@ -135,7 +139,7 @@ func (c *PolicyCache) load(ctx context.Context, key agentKey, now time.Time, gen
 	if err != nil {
 		return nil, err
 	}
-	c.entries.Add(key, &policyEntry{policy: p, checkedAt: now})
+	c.entries.Add(key, newPolicyEntry(p, now))
 	if c.forgets.Load() != gen {
 		c.entries.Remove(key) // a write may have forgotten it meanwhile
 	}

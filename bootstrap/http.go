@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	_ "unsafe" // go:linkname, for procPin
 
 	"go.uber.org/fx"
 	"go.uber.org/zap"
@@ -207,45 +208,95 @@ func (s *Server) shutdown(ctx context.Context, drain time.Duration, log *zap.Log
 }
 
 // runningRequests counts the requests whose handlers have not returned.
-// The count is an atomic, so a request takes no lock that every other
-// request takes too; the lock is taken when the count drops to 0, to
-// tell a waiting drain.
+// A request counts itself in and out on a count of the P it starts on,
+// one of several counts each on its cache lines of its own: a single
+// count was a line both cores' requests wrote twice each. A drain sums
+// them. Each count stays at least 0 (a request counts out where it
+// counted in), so a request running throughout a sum is in it, and a sum
+// of 0 means that none was. Requests check for a drain, and take the
+// lock to tell it they are done, only once one has begun.
 type runningRequests struct {
-	n    atomic.Int64
-	mu   sync.Mutex
-	idle chan struct{} // closed when n drops to 0 while someone waits
+	_      [runningPad]byte // keeps mu, idle and draining off the counts' lines
+	counts [runningShards]runningCount
+	// draining is set by the first wait and stays set: from then on a
+	// request that counts out sums the counts, under mu.
+	draining atomic.Bool
+	mu       sync.Mutex
+	idle     chan struct{} // closed when the sum drops to 0 while someone waits
+}
+
+// runningShards is how many counts runningRequests keeps; requests on the
+// Ps past it share counts (a P's count is its number modulo this).
+const runningShards = 16
+
+// runningPad spaces the counts so that no two share a cache line, nor a
+// pair of lines the CPU fetches together.
+const runningPad = 128
+
+// runningCount is the requests running that counted in on one P.
+type runningCount struct {
+	n atomic.Int64
+	_ [runningPad - 8]byte
 }
 
 func (r *runningRequests) track(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		r.n.Add(1)
-		defer r.done()
+		c := &r.counts[currentP()%runningShards]
+		c.n.Add(1)
+		defer r.done(c)
 		h.ServeHTTP(w, req)
 	})
 }
 
-// done counts a request out. A drain waits only under r.mu and after
-// reading n there, so one that read n before it dropped has made idle by
-// the time done takes r.mu; a request that started meanwhile closes idle
-// when it is done instead.
-func (r *runningRequests) done() {
-	if r.n.Add(-1) != 0 {
+// currentP is the number of the P the goroutine runs on now; it may run
+// on another by the time it uses the answer, which only costs a count
+// written from another core.
+func currentP() int {
+	p := procPin()
+	procUnpin()
+	return p
+}
+
+//go:linkname procPin runtime.procPin
+func procPin() int
+
+//go:linkname procUnpin runtime.procUnpin
+func procUnpin()
+
+// done counts a request out of c. A drain sets draining before it sums
+// the counts under r.mu: a request that counted out before the drain set
+// it is not in that sum, and one that counts out after sees it set and,
+// under r.mu, tells the drain once the sum is 0 (the drain's sum, taken
+// under r.mu too, made idle first).
+func (r *runningRequests) done(c *runningCount) {
+	c.n.Add(-1)
+	if !r.draining.Load() {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.n.Load() == 0 && r.idle != nil {
+	if r.idle != nil && r.sum() == 0 {
 		close(r.idle)
 		r.idle = nil
 	}
 }
 
-func (r *runningRequests) count() int { return int(r.n.Load()) }
+// sum is how many requests run: the counts added up.
+func (r *runningRequests) sum() int64 {
+	var n int64
+	for i := range r.counts {
+		n += r.counts[i].n.Load()
+	}
+	return n
+}
+
+func (r *runningRequests) count() int { return int(r.sum()) }
 
 // wait returns once no request runs, or with ctx's error.
 func (r *runningRequests) wait(ctx context.Context) error {
 	r.mu.Lock()
-	if r.n.Load() == 0 {
+	r.draining.Store(true)
+	if r.sum() == 0 {
 		r.mu.Unlock()
 		return nil
 	}

@@ -142,3 +142,16 @@ func TestRunningRequestsWaitForTheLast(t *testing.T) {
 		assert.Zero(t, r.count())
 	}
 }
+
+// BenchmarkRunningRequestsParallel is every core's requests counting
+// themselves in and out, as every request does: with -cpu 2 a single
+// count's line bounces between the cores.
+func BenchmarkRunningRequestsParallel(b *testing.B) {
+	var r runningRequests
+	h := r.track(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			h.ServeHTTP(nil, nil)
+		}
+	})
+}

@@ -108,3 +108,42 @@ func TestBucketCountsAsRateLimiterDoes(t *testing.T) {
 		}
 	}
 }
+
+// Requests from many goroutines at once, on one key and on another
+// between its, take exactly the tokens a key has: none is lost or counted
+// twice; and a key swept once refilled starts anew.
+func TestRateLimiterCountsConcurrentRequestsExactly(t *testing.T) {
+	c := clock.NewFake()
+	l := NewRateLimiter(c)
+	ctx := t.Context()
+	const goroutines, each, limit = 8, 500, 3000
+	allowed := make(chan int, goroutines)
+	for g := range goroutines {
+		go func() {
+			n := 0
+			for i := range each {
+				if i%7 == g%7 {
+					_, _ = l.TakeRate(ctx, "other", 10, time.Minute)
+				}
+				if d, err := l.TakeRate(ctx, "k", limit, time.Minute); err == nil && d.Allowed {
+					n++
+				}
+			}
+			allowed <- n
+		}()
+	}
+	total := 0
+	for range goroutines {
+		total += <-allowed
+	}
+	require.Equal(t, limit, total)
+
+	c.Advance(time.Hour)
+	d, err := l.TakeRate(ctx, "k", limit, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, limit-1, d.Remaining)
+	require.Equal(t, 2, l.Sweep(c.Now().Add(time.Hour)), "both keys had refilled")
+	d, err = l.TakeRate(ctx, "k", limit, time.Minute)
+	require.NoError(t, err)
+	require.Equal(t, limit-1, d.Remaining, "a fresh bucket")
+}

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"go.uber.org/fx"
@@ -46,6 +49,13 @@ func newTurnBench(b *testing.B) *turnBench {
 
 // turn runs one POST /v1/chat and fails the benchmark unless it answered 200.
 func (tb *turnBench) turn(b *testing.B, user, message string) {
+	if err := tb.try(user, message); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// try runs one POST /v1/chat: an error unless it answered 200.
+func (tb *turnBench) try(user, message string) error {
 	body := fmt.Appendf(nil, `{"agent_id":%q,"channel":"bench","user_channel_id":%q,"message":%q}`,
 		harness.DemoAgent, user, message)
 	req := httptest.NewRequest(http.MethodPost, "/v1/chat", bytes.NewReader(body))
@@ -54,8 +64,9 @@ func (tb *turnBench) turn(b *testing.B, user, message string) {
 	rec := httptest.NewRecorder()
 	tb.handler.ServeHTTP(rec, req)
 	if rec.Code != http.StatusOK {
-		b.Fatalf("POST /v1/chat: %d %s", rec.Code, rec.Body)
+		return fmt.Errorf("POST /v1/chat: %d %s", rec.Code, rec.Body)
 	}
+	return nil
 }
 
 // measured is turn for the timed loop only: callgrind's --toggle-collect
@@ -89,4 +100,47 @@ func BenchmarkChatTurn(b *testing.B) {
 			tb.turn(b, fmt.Sprintf("new-%d", i), benchMessages[i%len(benchMessages)])
 		}
 	})
+}
+
+// BenchmarkChatTurnParallel is BenchmarkChatTurn's returning users' turns
+// from every core at once: with -cpu 2 it counts what the state every
+// turn writes (counters, locks, caches) costs when both cores write it,
+// as under load. Each goroutine has users of its own, so no turn waits
+// for another's session.
+func BenchmarkChatTurnParallel(b *testing.B) {
+	tb := newTurnBench(b)
+	const users = benchUsers / 4
+	groups := runtime.GOMAXPROCS(0)
+	for g := range groups {
+		for u := range users {
+			for k := range benchHistory {
+				tb.turn(b, fmt.Sprintf("ret-%d-%d", g, u), benchMessages[(u+k)%len(benchMessages)])
+			}
+		}
+	}
+	var next atomic.Int32
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := processCPU()
+	defer func() { b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op") }()
+	b.RunParallel(func(pb *testing.PB) {
+		g := int(next.Add(1)-1) % groups
+		for i := 0; pb.Next(); i++ {
+			if err := tb.try(fmt.Sprintf("ret-%d-%d", g, i%users), benchMessages[i%len(benchMessages)]); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// processCPU is the CPU time the process has used, user and system, in
+// nanoseconds: what a turn costs whatever else the machine runs, which
+// stretches the wall time of a parallel benchmark but not this.
+func processCPU() int64 {
+	var u syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &u) != nil {
+		return 0
+	}
+	return u.Utime.Nano() + u.Stime.Nano()
 }
