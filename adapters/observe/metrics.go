@@ -53,14 +53,14 @@ type Metrics struct {
 	tracing    bool
 	propagator propagation.TextMapPropagator
 
-	httpRequests *shardedCounters
+	httpRequests *prometheus.CounterVec
 	httpDuration *shardedHistograms
 	openStreams  prometheus.Gauge
 
 	turnDuration *shardedHistograms
-	turns        *shardedCounters
+	turns        *prometheus.CounterVec
 	stepDuration *shardedHistograms
-	turnTokens   *shardedCounters
+	turnTokens   *prometheus.CounterVec
 	// turnModelCalls is modelCalls' one child.
 	turnModelCalls prometheus.Observer
 	modelCalls     *shardedHistograms
@@ -179,8 +179,9 @@ func NewMetrics(tp trace.TracerProvider) *Metrics {
 
 // httpFamilies creates the metrics of HTTP requests and streams.
 func (m *Metrics) httpFamilies() []prometheus.Collector {
-	m.httpRequests = newShardedCounters("focal_http_requests_total",
-		"HTTP requests by route template, method and status.", "route", "method", "status")
+	m.httpRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "focal_http_requests_total", Help: "HTTP requests by route template, method and status.",
+	}, []string{"route", "method", "status"})
 	m.httpDuration = newShardedHistograms("focal_http_request_duration_seconds",
 		"HTTP request duration (a stream's whole life for SSE routes).", "route", "method")
 	m.openStreams = prometheus.NewGauge(prometheus.GaugeOpts{
@@ -193,12 +194,14 @@ func (m *Metrics) httpFamilies() []prometheus.Collector {
 func (m *Metrics) turnFamilies() []prometheus.Collector {
 	m.turnDuration = newShardedHistograms("focal_turn_duration_seconds",
 		"Latency of committed turns by outcome (completed, failed, interrupted).", "outcome")
-	m.turns = newShardedCounters("focal_turns_total",
-		"Committed turns by outcome (completed, failed, interrupted).", "outcome")
+	m.turns = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "focal_turns_total", Help: "Committed turns by outcome (completed, failed, interrupted).",
+	}, []string{"outcome"})
 	m.stepDuration = newShardedHistograms("focal_engine_step_duration_seconds",
 		"Duration of each alignment engine step of committed turns.", "step")
-	m.turnTokens = newShardedCounters("focal_turn_tokens_total",
-		"Model tokens spent by committed turns, by model and kind (prompt, completion).", "model", "kind")
+	m.turnTokens = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "focal_turn_tokens_total", Help: "Model tokens spent by committed turns, by model and kind (prompt, completion).",
+	}, []string{"model", "kind"})
 	m.modelCalls = shardedHistogramsOf(shardCount(), prometheus.HistogramOpts{
 		Name: "focal_turn_model_calls", Help: "Model calls per committed turn.", Buckets: modelCallBuckets,
 	})

@@ -60,14 +60,10 @@ type shardedObserver []prometheus.Observer
 // Observe records v in the shard of the P it runs on. A goroutine moved to
 // another P between reading its P and observing only observes into
 // another's shard, which is as correct, once.
-func (o shardedObserver) Observe(v float64) { o[currentP()%len(o)].Observe(v) }
-
-// currentP is the number of the P the goroutine runs on now, a shard's
-// index; the goroutine may run on another by the time it uses it.
-func currentP() int {
+func (o shardedObserver) Observe(v float64) {
 	p := procPin()
 	procUnpin()
-	return p
+	o[p%len(o)].Observe(v)
 }
 
 //go:linkname procPin runtime.procPin
@@ -86,7 +82,7 @@ func (h *shardedHistograms) Collect(ch chan<- prometheus.Metric) {
 	var order []string
 	for _, s := range h.shards {
 		for _, d := range written(s) {
-			values := labelValues(h.labels, d.GetLabel())
+			values := h.labelValues(d.GetLabel())
 			key := strings.Join(values, "\xff")
 			m := merged[key]
 			if m == nil {
@@ -104,7 +100,7 @@ func (h *shardedHistograms) Collect(ch chan<- prometheus.Metric) {
 }
 
 // written is what a shard's children write when collected.
-func written(s prometheus.Collector) []*dto.Metric {
+func written(s *prometheus.HistogramVec) []*dto.Metric {
 	metrics := make(chan prometheus.Metric)
 	go func() {
 		s.Collect(metrics)
@@ -120,11 +116,11 @@ func written(s prometheus.Collector) []*dto.Metric {
 	return out
 }
 
-// labelValues is the values of pairs in the order of labels (a written
-// metric's pairs are sorted by name).
-func labelValues(labels []string, pairs []*dto.LabelPair) []string {
-	values := make([]string, len(labels))
-	for i, name := range labels {
+// labelValues is the values of pairs in the order of h's labels (a
+// written metric's pairs are sorted by name).
+func (h *shardedHistograms) labelValues(pairs []*dto.LabelPair) []string {
+	values := make([]string, len(h.labels))
+	for i, name := range h.labels {
 		for _, p := range pairs {
 			if p.GetName() == name {
 				values[i] = p.GetValue()
