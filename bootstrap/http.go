@@ -9,13 +9,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	_ "unsafe" // go:linkname, for procPin
 
 	"go.uber.org/fx"
 	"go.uber.org/zap"
 	"golang.org/x/net/netutil"
 
 	httpapi "focal/adapters/http"
+	"focal/adapters/observe"
 	"focal/application"
 	"focal/ports"
 )
@@ -241,27 +241,12 @@ type runningCount struct {
 
 func (r *runningRequests) track(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		c := &r.counts[currentP()%runningShards]
+		c := &r.counts[observe.CurrentP()%runningShards]
 		c.n.Add(1)
 		defer r.done(c)
 		h.ServeHTTP(w, req)
 	})
 }
-
-// currentP is the number of the P the goroutine runs on now; it may run
-// on another by the time it uses the answer, which only costs a count
-// written from another core.
-func currentP() int {
-	p := procPin()
-	procUnpin()
-	return p
-}
-
-//go:linkname procPin runtime.procPin
-func procPin() int
-
-//go:linkname procUnpin runtime.procUnpin
-func procUnpin()
 
 // done counts a request out of c. A drain sets draining before it sums
 // the counts under r.mu: a request that counted out before the drain set

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"focal/adapters/clock"
 )
 
 // wrap puts d's writer around the request's, which gives every write its
@@ -35,7 +37,7 @@ import (
 // A stream that takes its connection over (takeOver) does the same on its
 // own: it sets the write deadline before each write, and watches for the
 // client leaving; the connection is closed here when the handler returns.
-// start is a monoNow reading taken as the request begins.
+// start is a clock.Mono reading taken as the request begins.
 func (d *requestDeadlines) wrap(c *gin.Context, cfg Config, start time.Duration) {
 	d.writer = writeDeadlineWriter{ResponseWriter: c.Writer, conn: connDeadlinesOf(c.Writer), timeout: cfg.WriteTimeout,
 		keepConn: cfg.SSEKeepConnection, countedAt: notCounted}
@@ -65,14 +67,6 @@ const deadlineSlack = 100
 // notCounted is writeDeadlineWriter.countedAt when the writer knows no
 // deadline in effect.
 const notCounted = time.Duration(math.MinInt64)
-
-// clockBase is the reading monoNow counts from.
-var clockBase = time.Now()
-
-// monoNow is a reading of the monotonic clock alone, counted from
-// clockBase: about 50 ns here, where time.Now, which reads the wall clock
-// too, costs twice that.
-func monoNow() time.Duration { return time.Since(clockBase) }
 
 // requestDeadlines is what deadlines keeps for one request.
 type requestDeadlines struct {
@@ -111,7 +105,7 @@ type writeDeadlineWriter struct {
 	conn    connDeadlines // nil: the writer sets no deadlines
 	timeout time.Duration
 	// countedAt, unless notCounted, says the write deadline in effect is
-	// timeout after countedAt (a monoNow reading), or sooner by no more
+	// timeout after countedAt (a clock.Mono reading), or sooner by no more
 	// than the moments from net/http setting it to requestEntry reading
 	// the clock: it is not set again for a write within
 	// timeout/deadlineSlack of countedAt.
@@ -134,7 +128,7 @@ func (w *writeDeadlineWriter) extendFrom(now time.Time) {
 	if w.conn == nil {
 		return
 	}
-	at := now.Sub(clockBase)
+	at := clock.MonoOf(now)
 	if w.countedAt != notCounted && at-w.countedAt < w.timeout/deadlineSlack {
 		return
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
+	"focal/adapters/clock"
 	"focal/application"
 )
 
@@ -162,7 +163,7 @@ func deadlines(cfg Config) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		// One allocation for both wrappers.
 		d := &requestDeadlines{}
-		d.wrap(c, cfg, monoNow())
+		d.wrap(c, cfg, clock.Mono())
 		defer d.writer.finish()
 		c.Next()
 	}
@@ -209,7 +210,7 @@ func TestWritesSetTheDeadlineOncePastTheSlack(t *testing.T) {
 	rec := &deadlineRecorder{ResponseRecorder: httptest.NewRecorder()}
 	c, _ := gin.CreateTestContext(rec)
 	w := writeDeadlineWriter{ResponseWriter: c.Writer, conn: rec, timeout: timeout,
-		countedAt: monoNow() - timeout/deadlineSlack - time.Second}
+		countedAt: clock.Mono() - timeout/deadlineSlack - time.Second}
 	before := time.Now()
 	_, _ = w.Write([]byte("one"))
 	_, _ = w.WriteString("two")

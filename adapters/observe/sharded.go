@@ -61,9 +61,18 @@ type shardedObserver []prometheus.Observer
 // another P between reading its P and observing only observes into
 // another's shard, which is as correct, once.
 func (o shardedObserver) Observe(v float64) {
+	o[CurrentP()%len(o)].Observe(v)
+}
+
+// CurrentP is the number of the P the calling goroutine runs on now, for
+// spreading what every request writes over counts of their own per core
+// (these histograms' shards, the server's running requests). The
+// goroutine may run on another P by the time it uses the answer, which
+// only costs a write from another core, once.
+func CurrentP() int {
 	p := procPin()
 	procUnpin()
-	o[p%len(o)].Observe(v)
+	return p
 }
 
 //go:linkname procPin runtime.procPin
