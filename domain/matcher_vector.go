@@ -553,10 +553,10 @@ func sortOccurrences(block []uint64, origin []int32, occ, tmp []occurrence) []oc
 			count[h>>(64-fewDigit)]++
 		}
 		startsOfBuckets(count[:])
-		first := count
+		clear(occ) // see insertInBucket
 		for k, h := range block {
 			d := h >> (64 - fewDigit)
-			insertInBucket(occ, occurrence{h, origin[k]}, first[d], count[d])
+			insertInBucket(occ, occurrence{h, origin[k]}, count[d])
 			count[d]++
 		}
 		return occ
@@ -574,26 +574,35 @@ func sortOccurrences(block []uint64, origin []int32, occ, tmp []occurrence) []oc
 		tmp[lower[d]] = occurrence{h, origin[k]}
 		lower[d]++
 	}
-	first := upper
+	clear(occ) // see insertInBucket
 	for _, o := range tmp {
 		d := o.h >> (64 - occurrenceDigit)
-		insertInBucket(occ, o, first[d], upper[d])
+		insertInBucket(occ, o, upper[d])
 		upper[d]++
 	}
 	return occ
 }
 
-// insertInBucket puts o, the next occurrence of a bucket that starts at
-// first in occ and is filled up to end, in its place among the bucket's,
-// after those of the same hash: the insertion pass that finishes
-// sortOccurrences' sort, made as each occurrence arrives rather than in
-// a pass of its own over the block, which cost a tenth of reading a
-// message. A bucket holds only hashes sharing its top bits, so sorting
-// each one sorts the block; the places past a bucket's end, which later
-// occurrences fill, are never read.
-func insertInBucket(occ []occurrence, o occurrence, first, end int32) {
+// insertInBucket puts o, the next occurrence of its bucket, which occ
+// holds up to end, in its place among the bucket's, after those of the
+// same hash: the insertion pass that finishes sortOccurrences' sort,
+// made as each occurrence arrives rather than in a pass of its own over
+// the block, which cost a tenth of reading a message. A bucket holds only
+// hashes sharing its top bits, so sorting each one sorts the block.
+//
+// It looks back with no test of where the bucket starts: sortOccurrences
+// clears occ first, so whatever is before the bucket is a smaller
+// bucket's occurrence or a zero hash, neither greater than o's, and the
+// look back stops there as it would at the bucket's start. Testing for
+// the start made the loop's exit a coin toss for a bucket of one or two
+// (most of a message's character grams in a bucket of 128), which the
+// CPU mispredicted: without it, the look back leaves at once but for the
+// few occurrences out of place, and sorting a Banking77 test message's
+// two blocks cost 40 % less (1.44 µs against 2.51 µs, p = 0.015, on a
+// host busy with other work; 0.85 against 1.39 quieter).
+func insertInBucket(occ []occurrence, o occurrence, end int32) {
 	j := end
-	for ; j > first && o.h < occ[j-1].h; j-- {
+	for ; j > 0 && o.h < occ[j-1].h; j-- {
 		occ[j] = occ[j-1]
 	}
 	occ[j] = o

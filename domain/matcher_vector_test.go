@@ -97,6 +97,21 @@ func BenchmarkMessageVectorCold(b *testing.B) {
 	b.ReportMetric(float64(spent[len(spent)/2].Nanoseconds()), "median-ns/vector")
 }
 
+// BenchmarkReadMessageText is reading a Banking77 test message for
+// matching (readMessageTextIn) in a turn's pooled arrays: its words,
+// their features, sorted and grouped into runs. It does not depend on the
+// matcher, and a turn does it once.
+func BenchmarkReadMessageText(b *testing.B) {
+	test := readBanking77(b, "test.csv")
+	bufs := new(messageBuffers)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		readMessageTextIn(test[(i*37)%len(test)].text, defaultMatcherTuning.negationScope, bufs)
+		i++
+	}
+}
+
 // A message's runs must have the term frequency of their count however
 // long they are: appendRuns reads it from termFrequency's table, and
 // leaves one past the table to longRuns.
