@@ -92,10 +92,12 @@ type cycle struct {
 	// others are rules each turn fires besides its matched ones, so that
 	// a session ends with 10 to 15 fires (see BenchmarkCommitRecordedTurn).
 	others [15]string
+	// step is how far the clock moves on after each turn.
+	step time.Duration
 }
 
 func newCycle(b *testing.B) *cycle {
-	c := &cycle{b: b, clock: clock.NewFake()}
+	c := &cycle{b: b, clock: clock.NewFake(), step: 100 * time.Microsecond}
 	c.s = New(c.clock, WithRetention(Retention{MaxTurns: 1000}))
 	for i := range c.recorded {
 		c.recorded[i] = recordedTurn(b, i)
@@ -111,6 +113,16 @@ func newCycle(b *testing.B) *cycle {
 // the commit and the release. What the session's changes cost in between
 // is the domain's.
 func (c *cycle) turn(user string, i int) (lock, commit time.Duration) {
+	lock, commit, err := c.try(user, i)
+	if err != nil {
+		c.b.Fatal(err)
+	}
+	return lock, commit
+}
+
+// try is turn, returning its error: for goroutines other than the
+// benchmark's, which must not call Fatal.
+func (c *cycle) try(user string, i int) (lock, commit time.Duration, err error) {
 	ctx := context.Background()
 	start := time.Now()
 	req := ports.LockRequest{TenantID: strings.Clone("t"), History: 10, Wait: time.Second, TTL: time.Minute,
@@ -118,7 +130,7 @@ func (c *cycle) turn(user string, i int) (lock, commit time.Duration) {
 		Key: domain.ChannelKey{TenantID: strings.Clone("t"), AgentID: strings.Clone("a"), Channel: strings.Clone("bench"), UserChannelID: user}}
 	l, err := c.s.LockSession(ctx, req)
 	if err != nil {
-		c.b.Fatal(err)
+		return 0, 0, err
 	}
 	tok, after := l.Token(), l.Session()
 	_ = l.History()
@@ -135,12 +147,12 @@ func (c *cycle) turn(user string, i int) (lock, commit time.Duration) {
 	t.ID, t.TenantID, t.AgentID, t.SessionID, t.TurnNumber, t.CreatedAt, t.SessionAfter = footprintID(), "t", "a", after.ID, tok.TurnNumber, c.clock.Now(), after
 	start = time.Now()
 	if err := c.s.CommitTurn(ctx, tok, &t); err != nil {
-		c.b.Fatal(err)
+		return 0, 0, err
 	}
 	_ = l.Release(ctx)
 	commit = time.Since(start)
-	c.clock.Advance(100 * time.Microsecond)
-	return lock, commit
+	c.clock.Advance(c.step)
+	return lock, commit, nil
 }
 
 // cycleTimes sums the store's time over the turns and keeps the last few
