@@ -85,7 +85,7 @@ func benchLockCommitCycle(b *testing.B, cold bool) {
 // cycle is a store BenchmarkLockCommitCycle's turns go to, on a clock of
 // its own, and the recorded turns they commit.
 type cycle struct {
-	b        *testing.B
+	b        testing.TB
 	s        *Store
 	clock    clock.Fake
 	recorded [5]*domain.Turn
@@ -96,7 +96,7 @@ type cycle struct {
 	step time.Duration
 }
 
-func newCycle(b *testing.B) *cycle {
+func newCycle(b testing.TB) *cycle {
 	c := &cycle{b: b, clock: clock.NewFake(), step: 100 * time.Microsecond}
 	c.s = New(c.clock, WithRetention(Retention{MaxTurns: 1000}))
 	for i := range c.recorded {

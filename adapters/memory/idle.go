@@ -205,8 +205,10 @@ func (s *Store) packable(e *sessionEntry, enc *encoder) (after []byte, ok bool) 
 	if newest.hasAfter() {
 		return nil, true
 	}
-	// Encoded under the lock, once per session that goes idle: a commit
-	// no longer encodes its session (see storedTurn.liveAfter).
+	// Encoded once per session that goes idle, a commit no longer
+	// encoding its session (see storedTurn.liveAfter): here under the
+	// lock, for packing on commits and sweeps; the idle worker encodes
+	// with the lock let go (see packOutside).
 	after, err := enc.sessionJSON(e.snap, newest.liveJSON)
 	return after, err == nil // no JSON form: it stays live
 }
@@ -230,20 +232,30 @@ func (s *Store) pack(now int64, limit, bytes int) (more bool) {
 		if !ok {
 			return false
 		}
-		switch {
-		case e.gone:
-			// Dropped since it was queued.
-		case s.leases[e.id()] != nil:
-			s.used.add(e, now) // in use: look again later
-		case e.touched > at:
-			s.used.add(e, e.touched)
-		case e.snap == nil:
-			bytes -= s.chill(e) // thawed by a read (see thaw)
-		default:
-			bytes -= s.packOne(e, getEncoder(&enc))
-		}
+		bytes -= s.packDue(e, at, now, &enc)
 	}
 	return true
+}
+
+// packDue packs e, taken from the queue as used at at, when nothing uses
+// it since (else it queues it again), and returns the bytes it copied
+// into the slabs; *enc is taken from encoders when packing needs one.
+// The caller holds s.mu.
+func (s *Store) packDue(e *sessionEntry, at, now int64, enc **encoder) int {
+	switch {
+	case e.gone:
+		return 0 // dropped since it was queued
+	case s.leases[e.id()] != nil:
+		s.used.add(e, now) // in use: look again later
+		return 0
+	case e.touched > at:
+		s.used.add(e, e.touched)
+		return 0
+	case e.snap == nil:
+		return s.chill(e) // thawed by a read (see thaw)
+	default:
+		return s.packOne(e, getEncoder(enc))
+	}
 }
 
 // packOne lets go of e's snapshot when it can (see packable) and chills
@@ -253,13 +265,20 @@ func (s *Store) packOne(e *sessionEntry, enc *encoder) int {
 	if !ok {
 		return 0
 	}
+	e.letGoSnap()
+	return s.chillAfter(e, enc, after)
+}
+
+// letGoSnap packs e, whose snapshot its newest turn holds encoded or is
+// about to (see packable): touched moves up to the snapshot's last
+// activity and update, which eviction reads. The caller holds s.mu.
+func (e *sessionEntry) letGoSnap() {
 	for _, t := range []time.Time{e.snap.LastActivityAt, e.snap.UpdatedAt} {
 		e.touched = max(e.touched, t.UnixNano())
 	}
 	newest := e.turns[len(e.turns)-1]
 	newest.liveAfter, newest.liveJSON = nil, nil
 	e.snap = nil
-	return s.chillAfter(e, enc, after)
 }
 
 // chill moves e, packed, from the maps the collector scans into s.cold
@@ -271,15 +290,24 @@ func (s *Store) chill(e *sessionEntry) int { return s.chillAfter(e, nil, nil) }
 
 // chillAfter is chill for e whose newest turn does not hold its
 // SessionAfter yet, when after (its JSON) is not nil: compressed by enc,
-// into the turn when e stays where it is, else from enc's scratch space
-// into e's record in the slab, with no copy of its own on the heap. The
-// record's size is then known to the byte, so a slab gives it no more
-// room than it takes.
+// then as chillCompressed.
 func (s *Store) chillAfter(e *sessionEntry, enc *encoder, after []byte) int {
 	var compressed []byte
-	size := recordSize(e)
 	if after != nil {
 		compressed = enc.compress(after)
+	}
+	return s.chillCompressed(e, compressed)
+}
+
+// chillCompressed is chill for e whose newest turn does not hold its
+// SessionAfter yet, when compressed (that SessionAfter's JSON,
+// compressed) is not nil: into the turn when e stays where it is, else
+// straight into e's record in the slab, with no copy of its own on the
+// heap. The record's size is then known to the byte, so a slab gives it
+// no more room than it takes.
+func (s *Store) chillCompressed(e *sessionEntry, compressed []byte) int {
+	size := recordSize(e)
+	if compressed != nil {
 		if size += len(compressed); !s.coldable(e, size, true) {
 			newest := e.turns[len(e.turns)-1]
 			newest.after, newest.delta = string(compressed), false

@@ -57,6 +57,9 @@ type IdleWorker struct {
 	// pauses counts the pauses between holds of the lock (see yieldLock),
 	// under the store's lock.
 	pauses int
+	// jobs are the sessions a run packs with the lock let go (see
+	// Store.packOutside), kept for their buffers; the worker's own.
+	jobs []packJob
 }
 
 // StartIdleWork starts the store's idle worker, which runs until Stop.
@@ -146,14 +149,15 @@ func (s *Store) idleAfterCommit(now int64) {
 
 // idleRun packs every session due and compacts the slabs while they
 // need it, in holds of the lock bounded by idleBatch and idleBytes,
-// letting a turn waiting for the lock in between; then
-// it sets w's timer for the oldest queued session.
+// letting a turn waiting for the lock in between, and encoding the
+// sessions it packs with the lock let go (see packOutside); then it sets
+// w's timer for the oldest queued session.
 func (s *Store) idleRun(w *IdleWorker) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	w.armed = false
 	for {
-		packing, compacting := s.pack(s.now(), idleBatch, idleBytes), false
+		packing, compacting := s.packOutside(w, s.now()), false
 		if s.cold.compacting() {
 			w.yieldLock()
 			compacting = s.cold.compactPart(idleBytes)

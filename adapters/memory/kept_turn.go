@@ -172,10 +172,17 @@ var encoders = sync.Pool{New: func() any {
 
 // compress returns raw compressed, valid until the next compress.
 func (e *encoder) compress(raw []byte) []byte {
-	if n := s2.MaxEncodedLen(len(raw)); cap(e.compressed) < n {
-		e.compressed = make([]byte, n)
+	e.compressed = compressInto(e.compressed, raw)
+	return e.compressed
+}
+
+// compressInto returns raw compressed into dst's room, made larger when
+// it has too little.
+func compressInto(dst, raw []byte) []byte {
+	if n := s2.MaxEncodedLen(len(raw)); cap(dst) < n {
+		dst = make([]byte, n)
 	}
-	return s2.Encode(e.compressed[:cap(e.compressed)], raw)
+	return s2.Encode(dst[:cap(dst)], raw)
 }
 
 // sessionJSON returns sess's JSON (Session.AppendJSON, json.Marshal's
