@@ -124,3 +124,65 @@ func reportContended(b *testing.B, all []contendedTime) {
 	b.ReportMetric(at(sorted[1], 0.99), "lock-p99-ns")
 	b.ReportMetric(at(sorted[2], 0.99), "commit-p99-ns")
 }
+
+// BenchmarkLockWaitBehindIdleRun is what a turn waits for the store's
+// lock while the idle worker packs a backlog of b.N new users' sessions
+// gone idle at once (see BenchmarkIdleRunNewUsers): a probe on the other
+// core takes the lock and lets it go every lockProbeEvery, as turns
+// would, and times how long it waited. A probe that arrives during one
+// of the worker's holds waits for the rest of it; the tail of the waits
+// is the worker's holds, which BenchmarkLockCommitContended's turns'
+// own costs and the host's other work hide. Run it with -benchtime Nx
+// (some 4,000). It reports the waits' median (wait-p50-ns), 99th and
+// 99.9th percentiles (wait-p99-ns, wait-p999-ns) and the most
+// (wait-max-ns), their sum per session packed (waited-ns/op), and the
+// probes per session packed (probes/op).
+func BenchmarkLockWaitBehindIdleRun(b *testing.B) {
+	s := idleNewUsers(b)
+	w := unstartedWorker(s)
+	var waits []time.Duration
+	stop := make(chan struct{})
+	var probe sync.WaitGroup
+	probe.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			start := time.Now()
+			s.mu.Lock()
+			waited := time.Since(start)
+			s.mu.Unlock()
+			waits = append(waits, waited)
+			for time.Since(start) < lockProbeEvery {
+				// A turn's work outside the lock: spun, since a sleep
+				// this short lasts a millisecond.
+			}
+		}
+	})
+	b.ResetTimer()
+	s.idleRun(w)
+	b.StopTimer()
+	close(stop)
+	probe.Wait()
+	if len(s.sessions) != 0 {
+		b.Fatalf("%d sessions left hot", len(s.sessions))
+	}
+	var waited time.Duration
+	for _, d := range waits {
+		waited += d
+	}
+	b.ReportMetric(float64(waited.Nanoseconds())/float64(b.N), "waited-ns/op")
+	slices.Sort(waits)
+	at := func(q float64) float64 { return float64(waits[int(q*float64(len(waits)-1))].Nanoseconds()) }
+	b.ReportMetric(at(0.5), "wait-p50-ns")
+	b.ReportMetric(at(0.99), "wait-p99-ns")
+	b.ReportMetric(at(0.999), "wait-p999-ns")
+	b.ReportMetric(at(1), "wait-max-ns")
+	b.ReportMetric(float64(len(waits))/float64(b.N), "probes/op")
+}
+
+// lockProbeEvery is how often BenchmarkLockWaitBehindIdleRun's probe
+// takes the lock: some 10,000 turns a second's pace on each core.
+const lockProbeEvery = 20 * time.Microsecond
