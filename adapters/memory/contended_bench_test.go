@@ -3,6 +3,7 @@ package memory
 import (
 	"fmt"
 	"runtime"
+	"runtime/metrics"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -29,8 +30,9 @@ import (
 // It reports, over every turn, the store's time a turn at the median
 // (turn-p50-ns), the 99th percentile (turn-p99-ns) and the most
 // (turn-max-ns), the 99th percentiles of its two parts (lock-p99-ns,
-// commit-p99-ns), and the idle worker's pauses between holds of the lock
-// a turn (pauses/op, seeding's included), which says it was busy.
+// commit-p99-ns), the time goroutines waited for a mutex a turn
+// (mutex-wait-ns/op), and the idle worker's pauses between holds of the
+// lock a turn (pauses/op, seeding's included), which says it was busy.
 func BenchmarkLockCommitContended(b *testing.B) {
 	for _, goroutines := range []int{2, 8} {
 		b.Run(fmt.Sprintf("goroutines=%d", goroutines), func(b *testing.B) { benchLockCommitContended(b, goroutines) })
@@ -64,6 +66,7 @@ func benchLockCommitContended(b *testing.B, goroutines int) {
 	var failed atomic.Value
 	took := make([][]contendedTime, goroutines)
 	var wg sync.WaitGroup
+	waitedBefore := mutexWait()
 	b.ResetTimer()
 	for g := range goroutines {
 		wg.Go(func() {
@@ -89,6 +92,7 @@ func benchLockCommitContended(b *testing.B, goroutines int) {
 	}
 	wg.Wait()
 	b.StopTimer()
+	b.ReportMetric(float64((mutexWait()-waitedBefore).Nanoseconds())/float64(b.N), "mutex-wait-ns/op")
 	if err, _ := failed.Load().(error); err != nil {
 		b.Fatal(err)
 	}
@@ -96,6 +100,14 @@ func benchLockCommitContended(b *testing.B, goroutines int) {
 	b.ReportMetric(float64(w.pauses)/float64(b.N), "pauses/op")
 	c.s.mu.Unlock()
 	reportContended(b, slices.Concat(took...))
+}
+
+// mutexWait is the time goroutines have spent waiting for a sync.Mutex,
+// the store's above all (the fake clock's too), as the runtime counts it.
+func mutexWait() time.Duration {
+	m := []metrics.Sample{{Name: "/sync/mutex/wait/total:seconds"}}
+	metrics.Read(m)
+	return time.Duration(m[0].Value.Float64() * float64(time.Second))
 }
 
 // contendedTime is one turn's store time, in its two parts.
@@ -124,65 +136,3 @@ func reportContended(b *testing.B, all []contendedTime) {
 	b.ReportMetric(at(sorted[1], 0.99), "lock-p99-ns")
 	b.ReportMetric(at(sorted[2], 0.99), "commit-p99-ns")
 }
-
-// BenchmarkLockWaitBehindIdleRun is what a turn waits for the store's
-// lock while the idle worker packs a backlog of b.N new users' sessions
-// gone idle at once (see BenchmarkIdleRunNewUsers): a probe on the other
-// core takes the lock and lets it go every lockProbeEvery, as turns
-// would, and times how long it waited. A probe that arrives during one
-// of the worker's holds waits for the rest of it; the tail of the waits
-// is the worker's holds, which BenchmarkLockCommitContended's turns'
-// own costs and the host's other work hide. Run it with -benchtime Nx
-// (some 4,000). It reports the waits' median (wait-p50-ns), 99th and
-// 99.9th percentiles (wait-p99-ns, wait-p999-ns) and the most
-// (wait-max-ns), their sum per session packed (waited-ns/op), and the
-// probes per session packed (probes/op).
-func BenchmarkLockWaitBehindIdleRun(b *testing.B) {
-	s := idleNewUsers(b)
-	w := unstartedWorker(s)
-	var waits []time.Duration
-	stop := make(chan struct{})
-	var probe sync.WaitGroup
-	probe.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			start := time.Now()
-			s.mu.Lock()
-			waited := time.Since(start)
-			s.mu.Unlock()
-			waits = append(waits, waited)
-			for time.Since(start) < lockProbeEvery {
-				// A turn's work outside the lock: spun, since a sleep
-				// this short lasts a millisecond.
-			}
-		}
-	})
-	b.ResetTimer()
-	s.idleRun(w)
-	b.StopTimer()
-	close(stop)
-	probe.Wait()
-	if len(s.sessions) != 0 {
-		b.Fatalf("%d sessions left hot", len(s.sessions))
-	}
-	var waited time.Duration
-	for _, d := range waits {
-		waited += d
-	}
-	b.ReportMetric(float64(waited.Nanoseconds())/float64(b.N), "waited-ns/op")
-	slices.Sort(waits)
-	at := func(q float64) float64 { return float64(waits[int(q*float64(len(waits)-1))].Nanoseconds()) }
-	b.ReportMetric(at(0.5), "wait-p50-ns")
-	b.ReportMetric(at(0.99), "wait-p99-ns")
-	b.ReportMetric(at(0.999), "wait-p999-ns")
-	b.ReportMetric(at(1), "wait-max-ns")
-	b.ReportMetric(float64(len(waits))/float64(b.N), "probes/op")
-}
-
-// lockProbeEvery is how often BenchmarkLockWaitBehindIdleRun's probe
-// takes the lock: some 10,000 turns a second's pace on each core.
-const lockProbeEvery = 20 * time.Microsecond

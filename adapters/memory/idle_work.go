@@ -16,7 +16,10 @@ const idleWakeDue = 32
 
 // idleBatch and idleBytes bound the sessions the idle worker packs, and
 // the bytes it copies into the slabs, in one hold of the store's lock: a
-// turn waiting for the lock waits behind at most that much.
+// turn waiting for the lock waits behind at most that much. (The sessions
+// whose packing encodes them are encoded between two holds, with the lock
+// let go, and copied into the slabs in the second, idleBatch at most; see
+// Store.packOutside.)
 const (
 	idleBatch = 8
 	idleBytes = 64 << 10
