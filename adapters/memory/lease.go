@@ -75,9 +75,6 @@ func (s *Store) LockSession(ctx context.Context, req ports.LockRequest) (ports.S
 	if !req.NamesSession() {
 		return nil, domain.InvalidFields(domain.FieldError{Field: "session", Message: "a tenant, and a session id or a candidate of the tenant, are required"})
 	}
-	// The lease is made before the lock is taken: an allocation in the
-	// hold may assist the collector, and every turn waiting waits for it.
-	held := &lease{store: s}
 	s.mu.Lock()
 	var found *sessionEntry
 	sessionID, created := req.SessionID, false
@@ -89,7 +86,7 @@ func (s *Store) LockSession(ctx context.Context, req ports.LockRequest) (ports.S
 		}
 		sessionID = found.id()
 	}
-	l, e, err := s.lock(ctx, held, req.TenantID, sessionID, found, req.Wait, req.TTL)
+	l, e, err := s.lock(ctx, req.TenantID, sessionID, found, req.Wait, req.TTL)
 	if err != nil {
 		return nil, err
 	}
@@ -117,10 +114,10 @@ func (s *Store) LockSession(ctx context.Context, req ports.LockRequest) (ports.S
 
 // lock waits for the lease of an existing session: found when the caller
 // found it (of tenantID, in s.sessions), else looked up. The caller holds
-// s.mu. A free lease is granted at once, as held, a new lease of s, and
-// lock returns with s.mu still held and the session's entry; else it lets
-// s.mu go, waits, and returns no entry.
-func (s *Store) lock(ctx context.Context, held *lease, tenantID, sessionID string, found *sessionEntry, wait, ttl time.Duration) (*lease, *sessionEntry, error) {
+// s.mu. A free lease is granted at once, and lock returns with s.mu still
+// held and the session's entry; else it lets s.mu go, waits, and returns
+// no entry.
+func (s *Store) lock(ctx context.Context, tenantID, sessionID string, found *sessionEntry, wait, ttl time.Duration) (*lease, *sessionEntry, error) {
 	e := found
 	if e == nil {
 		var err error
@@ -136,7 +133,7 @@ func (s *Store) lock(ctx context.Context, held *lease, tenantID, sessionID strin
 		// No record: the lease is free, and its record is made in the
 		// lease handed out, one allocation for both. The record outlives
 		// that lease only while a waiter holds it after.
-		held.sessionID, held.ttl = sessionID, ttl
+		held := &lease{store: s, sessionID: sessionID, ttl: ttl}
 		held.rec = &held.record
 		s.leases[sessionID] = held.rec
 		held.fence = s.grant(&held.record, now, ttl)
@@ -144,9 +141,9 @@ func (s *Store) lock(ctx context.Context, held *lease, tenantID, sessionID strin
 		return held, e, nil
 	}
 	if l.holder == 0 {
-		held.sessionID, held.fence, held.ttl, held.rec = sessionID, s.grant(l, now, ttl), ttl, l
+		fence := s.grant(l, now, ttl)
 		l.entry = e
-		return held, e, nil
+		return &lease{store: s, sessionID: sessionID, fence: fence, ttl: ttl, rec: l}, e, nil
 	}
 	w := &leaseWaiter{ttl: ttl, granted: make(chan int64, 1)}
 	l.waiters = append(l.waiters, w)

@@ -30,20 +30,12 @@ func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *do
 	enc := encoders.Get().(*encoder)
 	defer encoders.Put(enc)
 	st := keepTurn(enc, turn, true)
-	// Where a session's second and later turns keep theirs (see
-	// sessionEntry.place), made before the lock is taken: an allocation
-	// in the hold may assist the collector, and every turn waiting waits
-	// for it. A first turn is kept in its session's entry.
-	var room *storedTurn
-	if lease.TurnNumber > 1 {
-		room = new(storedTurn)
-	}
-	older, err := s.commit(lease, turn, &st, room, true)
+	older, err := s.commit(lease, turn, &st, true)
 	if err == errOtherAgent {
 		// No service commits one, but a turn of another agent than its
 		// session's keeps its own.
 		st = keepTurn(enc, turn, false)
-		older, err = s.commit(lease, turn, &st, room, false)
+		older, err = s.commit(lease, turn, &st, false)
 	}
 	if err == nil && older.t != nil {
 		// SessionAfter is frozen as committed: it never changes again.
@@ -56,14 +48,12 @@ func (s *Store) CommitTurn(ctx context.Context, lease ports.LeaseToken, turn *do
 // out the agent when it is not the session's.
 var errOtherAgent = errors.New("the turn's agent is not its session's")
 
-// commit stores a copy of kept, what keepTurn kept of turn, under lease,
-// in room when it is not nil and the turn is not its session's first (see
-// sessionEntry.place);
+// commit stores a copy of kept, what keepTurn kept of turn, under lease;
 // older is the turn before when its SessionAfter is to be encoded, or can
 // become a delta against turn's. sessionAgent says kept's record leaves
 // out the agent, which must then be the session's: else commit stores
 // nothing and returns errOtherAgent.
-func (s *Store) commit(lease ports.LeaseToken, turn *domain.Turn, kept, room *storedTurn, sessionAgent bool) (older olderAfter, err error) {
+func (s *Store) commit(lease ports.LeaseToken, turn *domain.Turn, kept *storedTurn, sessionAgent bool) (older olderAfter, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, l, err := s.committedTo(lease, turn)
@@ -108,7 +98,7 @@ func (s *Store) commit(lease ports.LeaseToken, turn *domain.Turn, kept, room *st
 	}
 	next.Version = stored.Version + 1
 	next.Freeze()
-	st := e.place(kept, room)
+	st := e.place(kept)
 	st.sess, st.liveAfter = e, next
 	e.setSnap(next)
 	e.touched = s.now()
@@ -173,18 +163,15 @@ func (s *Store) turnIDTaken(id string) bool {
 }
 
 // place returns a copy of st where e keeps it: in e itself when it is
-// e's first turn, else in an object of its own, room when the caller made
-// one.
-func (e *sessionEntry) place(st, room *storedTurn) *storedTurn {
+// e's first turn, else in an object of its own.
+func (e *sessionEntry) place(st *storedTurn) *storedTurn {
 	if len(e.turns) == 0 && e.firstTurn.sess == nil {
 		e.firstTurn = *st
 		return &e.firstTurn
 	}
-	if room == nil {
-		room = new(storedTurn)
-	}
-	*room = *st
-	return room
+	kept := new(storedTurn)
+	*kept = *st
+	return kept
 }
 
 // keep adds st to e's kept turns and the indexes, dropping what retention
