@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"focal/ports"
 )
 
 // deadlineContext is context.WithTimeout's context made on demand. Every
@@ -116,4 +118,69 @@ func (c *deadlineContext) Value(key any) any {
 		return real.Value(key)
 	}
 	return c.parent.Value(key)
+}
+
+// attemptContext is the context a store call runs under, which the caller
+// ends with stop once the call returned: a deadlineContext, or a
+// clockDeadline.
+type attemptContext interface {
+	context.Context
+	stop()
+}
+
+// clockDeadline is context.WithDeadline on a clock other than the
+// machine's (a test's fake): it ends when that clock passes its deadline,
+// as a timer of the clock tells it, and its Err is then
+// context.DeadlineExceeded, as the standard one's. A test then makes a
+// deadline pass by advancing its clock, not by waiting it out
+// (clockwork.WithDeadline does the same, for clockwork's own clock only).
+type clockDeadline struct {
+	// Context is what ends c: its parent, its timer or stop.
+	context.Context
+	parent   context.Context
+	deadline time.Time // the earlier of at and the parent's
+	cancel   context.CancelCauseFunc
+	timer    ports.Timer // nil when the deadline had passed already
+}
+
+// withClockDeadline is context.WithDeadline(parent, at) with at a time of
+// clock; the caller must call stop, as it would the cancel function.
+func withClockDeadline(parent context.Context, clock ports.Clock, at time.Time) *clockDeadline {
+	ctx, cancel := context.WithCancelCause(parent)
+	c := &clockDeadline{Context: ctx, parent: parent, deadline: at, cancel: cancel}
+	if pd, ok := parent.Deadline(); ok && pd.Before(at) {
+		c.deadline = pd
+	}
+	if left := at.Sub(clock.Now()); left > 0 {
+		c.timer = clock.AfterFunc(left, func() { cancel(context.DeadlineExceeded) })
+	} else {
+		cancel(context.DeadlineExceeded)
+	}
+	return c
+}
+
+// Deadline implements context.Context.
+func (c *clockDeadline) Deadline() (time.Time, bool) { return c.deadline, true }
+
+// Err implements context.Context: context.DeadlineExceeded once the
+// deadline passed (the cancellation that ended c has it as its cause).
+func (c *clockDeadline) Err() error {
+	err := c.Context.Err()
+	if err != nil && context.Cause(c.Context) == context.DeadlineExceeded {
+		return context.DeadlineExceeded
+	}
+	return err
+}
+
+// Value implements context.Context with the parent's values: the
+// cancellation inside c stays hidden, so a context made from c ends with
+// c's Err, not with that cancellation's context.Canceled.
+func (c *clockDeadline) Value(key any) any { return c.parent.Value(key) }
+
+// stop ends c, as context.WithDeadline's cancel function does.
+func (c *clockDeadline) stop() {
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.cancel(context.Canceled)
 }

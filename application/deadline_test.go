@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"focal/adapters/clock"
 )
 
 type deadlineTestKey struct{}
@@ -74,4 +76,53 @@ func TestWithTimeoutDeadlineWakesAWaiter(t *testing.T) {
 	require.ErrorIs(t, short.Err(), context.DeadlineExceeded)
 	require.ErrorIs(t, child.Err(), context.DeadlineExceeded)
 	require.ErrorIs(t, context.Cause(child), context.DeadlineExceeded)
+}
+
+// A deadline on a fake clock passes when the clock is advanced to it, not
+// before, and ends it as context.WithDeadline's would: its Err, its
+// cause and a context made from it all say DeadlineExceeded.
+func TestClockDeadlinePassesWithItsClock(t *testing.T) {
+	fake := clock.NewFake()
+	parent := context.WithValue(context.Background(), deadlineTestKey{}, "v")
+	c := withClockDeadline(parent, fake, fake.Now().Add(time.Second))
+	defer c.stop()
+	child, cancelChild := context.WithCancel(c)
+	defer cancelChild()
+	d, ok := c.Deadline()
+	require.True(t, ok)
+	require.Equal(t, fake.Now().Add(time.Second), d)
+	assert.Equal(t, "v", c.Value(deadlineTestKey{}), "the parent's values")
+
+	fake.Advance(time.Second - time.Nanosecond)
+	require.NoError(t, c.Err(), "a nanosecond early")
+	fake.Advance(time.Nanosecond)
+	<-child.Done() // the clock's timer ended c, and c its child
+	assert.Equal(t, context.DeadlineExceeded, c.Err())
+	assert.Equal(t, context.DeadlineExceeded, context.Cause(c))
+	assert.Equal(t, context.DeadlineExceeded, child.Err())
+	assert.Equal(t, context.DeadlineExceeded, context.Cause(child))
+}
+
+// A clock deadline already past ends its context at once; one stopped, or
+// whose parent ended, ends as context.WithDeadline's does then.
+func TestClockDeadlineEndsAsContextWithDeadline(t *testing.T) {
+	fake := clock.NewFake()
+	past := withClockDeadline(context.Background(), fake, fake.Now())
+	assert.Equal(t, context.DeadlineExceeded, past.Err(), "the deadline had passed")
+	past.stop()
+	assert.Equal(t, context.DeadlineExceeded, past.Err(), "stopped after its deadline")
+
+	stopped := withClockDeadline(context.Background(), fake, fake.Now().Add(time.Hour))
+	stopped.stop()
+	assert.Equal(t, context.Canceled, stopped.Err())
+	fake.Advance(time.Hour)
+	assert.Equal(t, context.Canceled, stopped.Err(), "its timer was stopped with it")
+
+	parentCause := errors.New("client left")
+	parent, cancelParent := context.WithCancelCause(context.Background())
+	orphan := withClockDeadline(parent, fake, fake.Now().Add(time.Hour))
+	defer orphan.stop()
+	cancelParent(parentCause)
+	<-orphan.Done()
+	assert.Equal(t, context.Canceled, orphan.Err())
 }

@@ -50,7 +50,8 @@ func (l scriptedLease) Renew(ctx context.Context) error {
 }
 
 // rearmingClock is a fake clock that tells of each timer re-armed, and
-// keeps the timers it set.
+// keeps the renewal timers it set (those of leaseTTL/3: the commit's
+// deadlines are timers of the use case's clock too).
 type rearmingClock struct {
 	clock.Fake
 	rearmed chan time.Duration
@@ -60,13 +61,16 @@ type rearmingClock struct {
 
 func (c *rearmingClock) AfterFunc(d time.Duration, f func()) ports.Timer {
 	t := toldTimer{Timer: c.Fake.AfterFunc(d, f), rearmed: c.rearmed}
+	if d != leaseTTL/3 {
+		return t
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.timers = append(c.timers, t)
 	return t
 }
 
-// set returns the timers set so far.
+// set returns the renewal timers set so far.
 func (c *rearmingClock) set() []ports.Timer {
 	c.mu.Lock()
 	defer c.mu.Unlock()

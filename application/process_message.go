@@ -364,12 +364,8 @@ func (p *PreparedTurn) Run(ctx context.Context, sink ports.DeltaSink) (*ChatResu
 
 	// The turn is recorded even when the client is gone, so its outcome is
 	// never lost; that write gets its own short deadline, which counts from
-	// now on the machine's clock.
-	var commitStart time.Time
-	if uc.machineClock {
-		commitStart = now
-	}
-	if err := uc.commit(detached, p.lease.Token(), turn, &p.commitCtx, commitStart); err != nil {
+	// now.
+	if err := uc.commit(detached, p.lease.Token(), turn, &p.commitCtx, now); err != nil {
 		return uc.commitFailed(ctx, turn, runErr, err)
 	}
 	if runErr != nil {
@@ -451,19 +447,16 @@ func (p *PreparedTurn) outcome(ctx context.Context, turn *domain.Turn, out *port
 // reported failed (and its idempotency key never released for a retry
 // that would run it twice) unless the store stays unreachable throughout.
 // The first attempt runs under first, a zero context of the caller's.
-// The commit starts at start, a reading of time.Now the caller has just
-// taken, or when it is zero, now.
+// The commit starts at start, a reading of uc.clock the caller has just
+// taken.
 func (uc *ProcessMessage) commit(ctx context.Context, lease ports.LeaseToken, turn *domain.Turn, first *deadlineContext, start time.Time) error {
 	ctx = detach(ctx)
-	if start.IsZero() {
-		start = time.Now()
-	}
 	// The first attempt needs no budget of its own (its write and read-back
 	// take at most one CommitTimeout each) and almost always settles the
 	// commit, so the retry loop, its backoff and its deadline are only set
 	// up when the store was unreachable. Its timeout counts from the
 	// commit's start: one reading of the clock for both.
-	err := uc.tryCommit(ctx, lease, turn, startTimeoutAt(first, ctx, uc.cfg.CommitTimeout, start))
+	err := uc.tryCommit(ctx, lease, turn, uc.commitAttempt(first, ctx, start))
 	if !domain.IsCode(err, domain.CodeStoreUnavailable) {
 		return err
 	}
@@ -471,51 +464,79 @@ func (uc *ProcessMessage) commit(ctx context.Context, lease ports.LeaseToken, tu
 }
 
 // retryCommit goes on with a commit whose first attempt, begun at start,
-// failed with first: it backs off, then tries again until the budget of two
-// CommitTimeouts from start is spent.
+// failed with first: it backs off, then tries again until the store gives
+// a definite answer (the turn landed, or a refusal such as SESSION_BUSY)
+// or the budget of two CommitTimeouts from start is spent. The waits are
+// backoff's exponential ones with their jitter (20 ms doubling to 500 ms,
+// each ±50 %). The budget, the waits and the attempts' deadlines all go by
+// uc.clock, so a test on a fake clock drives them by advancing it:
+// backoff.Retry would time them on the machine's clock (its timer cannot
+// be replaced), so the loop is written out here.
 func (uc *ProcessMessage) retryCommit(ctx context.Context, lease ports.LeaseToken, turn *domain.Turn, start time.Time, first error) error {
-	budget := 2 * uc.cfg.CommitTimeout
-	left := budget - time.Since(start)
-	if left <= 0 {
-		return first
-	}
-	// Attempts end with the budget; the retry loop itself watches ctx,
-	// which stays open, so it returns the store's last answer, not a
-	// deadline of its own.
-	budgetCtx, cancelBudget := context.WithDeadline(ctx, start.Add(budget))
+	end := start.Add(2 * uc.cfg.CommitTimeout)
+	// Attempts end with the budget; the loop itself stops before a wait
+	// that would end past it (as backoff.Retry's MaxElapsedTime did), so
+	// it returns the store's last answer, not a deadline of its own.
+	budget, cancelBudget := uc.deadlineOn(ctx, end)
 	defer cancelBudget()
 	retry := &backoff.ExponentialBackOff{InitialInterval: 20 * time.Millisecond, RandomizationFactor: 0.5,
 		Multiplier: 2, MaxInterval: 500 * time.Millisecond}
-	pending := first // Retry reports the attempt already made, then backs off
-	_, err := backoff.Retry(ctx, func() (struct{}, error) {
-		if err := pending; err != nil {
-			pending = nil
-			return struct{}{}, err
+	retry.Reset()
+	err := first
+	for domain.IsCode(err, domain.CodeStoreUnavailable) {
+		wait := retry.NextBackOff()
+		if uc.clock.Now().Add(wait).After(end) {
+			return err
 		}
-		err := uc.tryCommit(budgetCtx, lease, turn, withTimeout(budgetCtx, uc.cfg.CommitTimeout))
-		if err != nil && !domain.IsCode(err, domain.CodeStoreUnavailable) {
-			return struct{}{}, backoff.Permanent(err)
+		// ctx is detached, so in practice only the clock ends the wait.
+		select {
+		case <-uc.clock.After(wait):
+		case <-ctx.Done():
+			return err
 		}
-		return struct{}{}, err
-	}, backoff.WithBackOff(retry), backoff.WithMaxElapsedTime(left))
+		err = uc.tryCommit(budget, lease, turn, uc.commitAttempt(nil, budget, uc.clock.Now()))
+	}
 	return err
 }
 
 // tryCommit is one attempt: the write, and when its outcome is unknown, a
 // read of the turn. The write runs under attempt, a CommitTimeout under
 // ctx started by the caller, which tryCommit stops.
-func (uc *ProcessMessage) tryCommit(ctx context.Context, lease ports.LeaseToken, turn *domain.Turn, attempt *deadlineContext) error {
+func (uc *ProcessMessage) tryCommit(ctx context.Context, lease ports.LeaseToken, turn *domain.Turn, attempt attemptContext) error {
 	defer attempt.stop()
 	err := uc.turns.CommitTurn(attempt, lease, turn)
 	if err == nil || !domain.IsCode(err, domain.CodeStoreUnavailable) {
 		return err
 	}
-	check, cancelCheck := context.WithTimeout(ctx, uc.cfg.CommitTimeout)
+	check, cancelCheck := uc.deadlineOn(ctx, uc.clock.Now().Add(uc.cfg.CommitTimeout))
 	defer cancelCheck()
 	if stored, getErr := uc.turns.GetTurn(check, turn.TenantID, turn.ID); getErr == nil && stored.ID == turn.ID {
 		return nil
 	}
 	return err
+}
+
+// commitAttempt is the deadline of a commit attempt begun at start, a
+// reading of uc.clock: CommitTimeout later. On the machine's clock it is
+// made in first, a zero context of the caller's (a new one when nil),
+// which costs the turn no allocation; on another clock it is
+// withClockDeadline's.
+func (uc *ProcessMessage) commitAttempt(first *deadlineContext, parent context.Context, start time.Time) attemptContext {
+	if uc.machineClock {
+		return startTimeoutAt(first, parent, uc.cfg.CommitTimeout, start)
+	}
+	return withClockDeadline(parent, uc.clock, start.Add(uc.cfg.CommitTimeout))
+}
+
+// deadlineOn is context.WithDeadline(parent, at) with at a time of
+// uc.clock: the standard one on the machine's clock, and on another (a
+// test's fake) one that ends when that clock passes at.
+func (uc *ProcessMessage) deadlineOn(parent context.Context, at time.Time) (context.Context, context.CancelFunc) {
+	if uc.machineClock {
+		return context.WithDeadline(parent, at)
+	}
+	c := withClockDeadline(parent, uc.clock, at)
+	return c, c.stop
 }
 
 // newTurn completes the turn record Prepare began, with the pieces of

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -42,15 +43,31 @@ func unreachable() error {
 }
 
 // failingCommits fails the first commits without storing anything, and
-// cannot be read either, as a store does while it fails over.
+// cannot be read either, as a store does while it fails over. Past
+// maxCommitAttempts it refuses for good, so retries that do not wait for
+// the clock (which only moves when a test advances it) end, refused.
 type failingCommits struct {
 	*memory.Store
 	failures int
 	attempts int
 }
 
+// maxCommitAttempts is far more attempts than a commit's budget holds.
+const maxCommitAttempts = 1000
+
+// refusedPastMax is the refusal of commit attempt n past maxCommitAttempts.
+func refusedPastMax(n int) error {
+	if n <= maxCommitAttempts {
+		return nil
+	}
+	return domain.Errorf(domain.CodeInternal, "%d commit attempts: the retries do not back off", n)
+}
+
 func (s *failingCommits) CommitTurn(ctx context.Context, lease ports.LeaseToken, t *domain.Turn) error {
 	s.attempts++
+	if err := refusedPastMax(s.attempts); err != nil {
+		return err
+	}
 	if s.attempts <= s.failures {
 		return unreachable()
 	}
@@ -66,7 +83,13 @@ func (s *failingCommits) GetTurn(ctx context.Context, tenantID, turnID string) (
 
 func newUseCase(t *testing.T, turns ports.TurnStore, store *memory.Store) *application.ProcessMessage {
 	t.Helper()
-	clk := clock.System{}
+	return newUseCaseOn(t, turns, store, clock.System{})
+}
+
+// newUseCaseOn is newUseCase with the use case, its policy cache and its
+// engine on clk.
+func newUseCaseOn(t *testing.T, turns ports.TurnStore, store *memory.Store, clk ports.Clock) *application.ProcessMessage {
+	t.Helper()
 	p := &domain.Policy{Agent: domain.Agent{ID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8", Name: "a", Enabled: true, Version: 1},
 		Templates: []domain.Template{{ID: "f", Mode: domain.ModeFallback, Text: "Hello."}}}
 	require.NoError(t, store.SavePolicy(context.Background(), tenant, p))
@@ -75,37 +98,132 @@ func newUseCase(t *testing.T, turns ports.TurnStore, store *memory.Store) *appli
 	engine, err := alignment.New(alignment.Deps{Model: llm.Offline{}, History: store, Clock: clk})
 	require.NoError(t, err)
 	uc, err := application.NewProcessMessage(application.ChatConfig{LockWait: time.Second, LeaseTTL: 20 * time.Second,
-		TurnTimeout: 10 * time.Second, CommitTimeout: time.Second}, cache, store, turns, store, engine, clk)
+		TurnTimeout: 10 * time.Second, CommitTimeout: commitTimeout}, cache, store, turns, store, engine, clk)
 	require.NoError(t, err)
 	return uc
+}
+
+// commitTimeout is the use cases' CommitTimeout: their commit retries have
+// twice that (commitBudget) from the commit's start.
+const commitTimeout = time.Second
+
+const commitBudget = 2 * commitTimeout
+
+// retryClock is a fake clock that reports each wait (After) on waits once
+// the clock holds it: in the use case, only the commit's backoff waits on
+// After, so a test learns that the retry loop is waiting, and for how long.
+type retryClock struct {
+	clock.Fake
+	waits chan time.Duration
+}
+
+// newRetryClock starts a retryClock months away from the machine's
+// clock, so that a deadline mistaken for one of the machine's has long
+// passed.
+func newRetryClock() retryClock {
+	return retryClock{Fake: clock.Fake{FakeClock: clockwork.NewFakeClockAt(time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC))},
+		waits: make(chan time.Duration)}
+}
+
+func (c retryClock) After(d time.Duration) <-chan time.Time {
+	ch := c.Fake.After(d)
+	c.waits <- d
+	return ch
+}
+
+// maxRetryWaits is more backoff waits than a commit's budget holds (the
+// shortest is 10 ms, and the waits settle at 250 ms or more after the
+// sixth): more means the budget does not end the retries.
+const maxRetryWaits = 50
+
+// chatThroughRetries runs cmd through uc, a use case on clk
+// (driveRetries); waits are its commit's backoff waits in order.
+func chatThroughRetries(t *testing.T, uc *application.ProcessMessage, clk retryClock, cmd application.ChatCommand) (
+	res *application.ChatResult, waits []time.Duration, err error) {
+	t.Helper()
+	waits = driveRetries(t, clk, func() { res, err = uc.Chat(context.Background(), cmd) })
+	return res, waits, err
+}
+
+// driveRetries calls run on a goroutine of its own and advances clk through
+// each backoff wait of a commit run makes on it, as soon as the retry loop
+// waits, until run returns; it returns the waits in order.
+func driveRetries(t *testing.T, clk retryClock, run func()) (waits []time.Duration) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		run()
+	}()
+	for {
+		select {
+		case d := <-clk.waits:
+			waits = append(waits, d)
+			require.LessOrEqual(t, len(waits), maxRetryWaits, "the budget did not end the retries: waits %v", waits)
+			clk.Advance(d)
+		case <-done:
+			return waits
+		}
+	}
+}
+
+// requireBackoff checks that waits are backoff's: exponential from 20 ms,
+// doubling to at most 500 ms, each with its jitter of ±50 % (drawn to the
+// nanosecond: that none moved off its interval would mean no jitter).
+func requireBackoff(t *testing.T, waits []time.Duration) {
+	t.Helper()
+	interval := 20 * time.Millisecond
+	intervals := make([]time.Duration, 0, len(waits))
+	for i, d := range waits {
+		assert.GreaterOrEqual(t, d, interval/2, "wait %d of %v", i, waits)
+		// backoff's jitter reaches a nanosecond past +50 %.
+		assert.LessOrEqual(t, d, interval*3/2+time.Nanosecond, "wait %d of %v", i, waits)
+		intervals = append(intervals, interval)
+		interval = min(2*interval, 500*time.Millisecond)
+	}
+	if len(waits) > 0 {
+		assert.NotEqual(t, intervals, waits, "the waits are jittered")
+	}
+}
+
+func sum(ds []time.Duration) (total time.Duration) {
+	for _, d := range ds {
+		total += d
+	}
+	return total
 }
 
 const tenant = "550e8400-e29b-41d4-a716-446655440000"
 
 // A commit whose answer was lost but which landed is a success: reading
-// the turn back settles it.
+// the turn back settles it, at the first attempt, without a retry.
 func TestCommitWithLostAnswerIsConfirmedByReadingBack(t *testing.T) {
 	store := memory.New(clock.System{})
 	turns := &lossyCommits{Store: store, lose: true}
-	uc := newUseCase(t, turns, store)
-	res, err := uc.Chat(context.Background(), application.ChatCommand{TenantID: tenant, AgentID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
+	clk := newRetryClock()
+	uc := newUseCaseOn(t, turns, store, clk)
+	res, waits, err := chatThroughRetries(t, uc, clk, application.ChatCommand{TenantID: tenant, AgentID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
 		Channel: "web", UserChannelID: "u", Message: "hi"})
 	require.NoError(t, err)
+	assert.Empty(t, waits, "settled by the read-back, not retried")
 	stored, err := store.GetTurn(context.Background(), tenant, res.TurnID)
 	require.NoError(t, err)
 	assert.Equal(t, 1, stored.TurnNumber)
 }
 
-// A commit that did not land while the store failed over is sent again
-// until the store answers, and lands once.
+// A commit that did not land while the store failed over is sent again,
+// after backoff's waits, until the store answers, and lands once.
 func TestCommitRetriedWhileTheStoreFailsOver(t *testing.T) {
 	store := memory.New(clock.System{})
 	turns := &failingCommits{Store: store, failures: 3}
-	uc := newUseCase(t, turns, store)
-	res, err := uc.Chat(context.Background(), application.ChatCommand{TenantID: tenant, AgentID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
+	clk := newRetryClock()
+	uc := newUseCaseOn(t, turns, store, clk)
+	res, waits, err := chatThroughRetries(t, uc, clk, application.ChatCommand{TenantID: tenant, AgentID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
 		Channel: "web", UserChannelID: "u", Message: "hi"})
 	require.NoError(t, err)
 	assert.Equal(t, 4, turns.attempts, "three failed attempts, then the one that landed")
+	assert.Len(t, waits, 3, "a backoff wait before each retry")
+	requireBackoff(t, waits)
 	page, err := store.ListTurns(context.Background(), tenant, res.SessionID, ports.TurnQuery{})
 	require.NoError(t, err)
 	require.Len(t, page.Items, 1, "stored once")
@@ -113,23 +231,85 @@ func TestCommitRetriedWhileTheStoreFailsOver(t *testing.T) {
 }
 
 // A store that never comes back is not waited on for ever: the commit is
-// retried within its budget (twice the commit timeout), then the turn
-// answers STORE_UNAVAILABLE.
+// retried within its budget (twice the commit timeout from its start),
+// then the turn answers STORE_UNAVAILABLE. The loop stops only when the
+// next wait would end past the budget: the waits so far leave less than
+// the longest wait (750 ms) of it.
 func TestCommitRetriesEndWithTheirBudget(t *testing.T) {
 	store := memory.New(clock.System{})
 	turns := &failingCommits{Store: store, failures: math.MaxInt}
-	uc := newUseCase(t, turns, store)
-	_, err := uc.Chat(context.Background(), application.ChatCommand{TenantID: tenant, AgentID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
+	clk := newRetryClock()
+	uc := newUseCaseOn(t, turns, store, clk)
+	_, waits, err := chatThroughRetries(t, uc, clk, application.ChatCommand{TenantID: tenant, AgentID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
 		Channel: "web", UserChannelID: "u", Message: "hi"})
 	require.Error(t, err)
 	assert.True(t, domain.IsCode(err, domain.CodeStoreUnavailable), "%v", err)
-	assert.Greater(t, turns.attempts, 1, "retried before giving up")
-	// The backoff starts at 20ms (at least 10ms with its jitter) and is
-	// capped at 500ms (at least 250ms): two commit timeouts hold at most
-	// 5 backed-off attempts up to 310ms, then 7 more, and the first. (A
-	// slow machine makes fewer; the time taken is not asserted, being the
-	// machine's as much as the code's.)
-	assert.LessOrEqual(t, turns.attempts, 13, "no more attempts than the budget holds")
+	assert.True(t, domain.IsUnknownOutcome(err), "%v", err)
+	assert.Equal(t, len(waits)+1, turns.attempts, "the first attempt, then one after each wait")
+	requireBackoff(t, waits)
+	assert.LessOrEqual(t, sum(waits), commitBudget, "no attempt after the budget: %v", waits)
+	assert.Greater(t, sum(waits), commitBudget-750*time.Millisecond, "the budget was spent: %v", waits)
+}
+
+// frozenStore neither answers a commit nor a read until the call's
+// deadline passes: each call reports on calls, then returns
+// STORE_UNAVAILABLE once its context ends.
+type frozenStore struct {
+	*memory.Store
+	calls chan frozenCall
+}
+
+// frozenCall is a call's context as the call began.
+type frozenCall struct {
+	deadline time.Time
+	err      error
+}
+
+func (s frozenStore) CommitTurn(ctx context.Context, _ ports.LeaseToken, _ *domain.Turn) error {
+	return s.freeze(ctx)
+}
+
+func (s frozenStore) GetTurn(ctx context.Context, _, _ string) (*domain.Turn, error) {
+	return nil, s.freeze(ctx)
+}
+
+func (s frozenStore) freeze(ctx context.Context) error {
+	d, _ := ctx.Deadline()
+	s.calls <- frozenCall{deadline: d, err: ctx.Err()}
+	<-ctx.Done()
+	return domain.WrapError(domain.CodeStoreUnavailable, ctx.Err(), "the store did not answer in time")
+}
+
+// A commit's write and read-back each end a commit timeout after they
+// began, by the use case's clock, and the budget ends with the second:
+// one attempt, whose outcome is unknown.
+func TestCommitAttemptsEndAtTheirDeadlinesByTheUseCasesClock(t *testing.T) {
+	store := memory.New(clock.System{})
+	turns := frozenStore{Store: store, calls: make(chan frozenCall)}
+	clk := newRetryClock()
+	uc := newUseCaseOn(t, turns, store, clk)
+	start := clk.Now()
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, err = uc.Chat(context.Background(), application.ChatCommand{TenantID: tenant,
+			AgentID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8", Channel: "web", UserChannelID: "u", Message: "hi"})
+	}()
+	for i, call := range []string{"the write", "the read-back"} {
+		began := <-turns.calls
+		assert.Equal(t, start.Add(time.Duration(i+1)*commitTimeout), began.deadline, "%s's deadline", call)
+		assert.NoError(t, began.err, "%s began before its deadline", call)
+		clk.Advance(commitTimeout)
+	}
+	select {
+	case <-done:
+	case d := <-clk.waits:
+		t.Fatalf("the commit waited %v to retry past its budget", d)
+	}
+	require.Error(t, err)
+	assert.True(t, domain.IsUnknownOutcome(err), "%v", err)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
 }
 
 // busyAfterOutage fails its first commit as unreachable (and cannot be
@@ -158,12 +338,14 @@ func (s *busyAfterOutage) GetTurn(context.Context, string, string) (*domain.Turn
 func TestCommitRetriesStopAtADefiniteRefusal(t *testing.T) {
 	store := memory.New(clock.System{})
 	turns := &busyAfterOutage{Store: store}
-	uc := newUseCase(t, turns, store)
-	_, err := uc.Chat(context.Background(), application.ChatCommand{TenantID: tenant, AgentID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
+	clk := newRetryClock()
+	uc := newUseCaseOn(t, turns, store, clk)
+	_, waits, err := chatThroughRetries(t, uc, clk, application.ChatCommand{TenantID: tenant, AgentID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
 		Channel: "web", UserChannelID: "u", Message: "hi"})
 	require.Error(t, err)
 	assert.True(t, domain.IsCode(err, domain.CodeSessionBusy), "%v", err)
 	assert.Equal(t, 2, turns.attempts, "the unreachable attempt, then the refused one")
+	assert.Len(t, waits, 1, "one wait, before the refused attempt")
 }
 
 // A message for one agent that names another agent's session of the same
@@ -194,13 +376,19 @@ func TestSessionOfAnotherAgentIsNotFound(t *testing.T) {
 }
 
 // blackout commits but then neither confirms the commit nor lets the turn
-// be read while dark: a store that froze at commit time.
+// be read while dark: a store that froze at commit time. Past
+// maxCommitAttempts it refuses for good, as failingCommits does.
 type blackout struct {
 	*memory.Store
-	dark bool
+	dark     bool
+	attempts int
 }
 
 func (s *blackout) CommitTurn(ctx context.Context, lease ports.LeaseToken, t *domain.Turn) error {
+	s.attempts++
+	if err := refusedPastMax(s.attempts); err != nil {
+		return err
+	}
 	if err := s.Store.CommitTurn(ctx, lease, t); err != nil || !s.dark {
 		return err
 	}
@@ -219,10 +407,12 @@ func (s *blackout) GetTurn(ctx context.Context, tenantID, turnID string) (*domai
 // turn. A retry with the request's key once the store is back answers
 // with that turn, and the session holds the message once.
 func TestUnconfirmedCommitIsUnknownAndTheKeyedRetryAnswersWithTheTurn(t *testing.T) {
-	store := memory.New(clock.System{})
+	clk := newRetryClock()
+	// The keys' hold and expiry go by the store's clock: the use case's.
+	store := memory.New(clk.Fake)
 	turns := &blackout{Store: store, dark: true}
-	uc := newUseCase(t, turns, store)
-	keys := application.NewIdempotency(application.IdempotencyConfig{TTL: time.Hour, Wait: time.Second, Hold: time.Minute}, store, turns, clock.System{})
+	uc := newUseCaseOn(t, turns, store, clk)
+	keys := application.NewIdempotency(application.IdempotencyConfig{TTL: time.Hour, Wait: time.Second, Hold: time.Minute}, store, turns, clk)
 	cmd := application.ChatCommand{TenantID: tenant, AgentID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8", Channel: "web", UserChannelID: "u", Message: "hi"}
 	req := application.KeyedRequest{TenantID: tenant, Key: "k", Fingerprint: "chat hi"}
 	var runErr error
@@ -231,15 +421,20 @@ func TestUnconfirmedCommitIsUnknownAndTheKeyedRetryAnswersWithTheTurn(t *testing
 		res, err := uc.Chat(ctx, cmd)
 		if runErr = err; err != nil {
 			var de *domain.Error
-			require.ErrorAs(t, err, &de)
+			errors.As(err, &de) // checked below, on the test's goroutine
 			return application.Reply{Status: 503, Code: de.Code, TurnID: de.TurnID, Unknown: domain.IsUnknownOutcome(err)}
 		}
 		sessionID = res.SessionID
 		return application.Reply{Status: 200, TurnID: res.TurnID}
 	}
-	a, err := keys.Do(t.Context(), req, run)
+	var a application.Answer
+	var err error
+	// The commit is retried through its budget while the store stays dark.
+	waits := driveRetries(t, clk, func() { a, err = keys.Do(t.Context(), req, run) })
 	require.NoError(t, err)
 	require.True(t, a.Ran)
+	require.NotEmpty(t, waits, "the commit was retried")
+	assert.LessOrEqual(t, sum(waits), commitBudget, "within its budget: %v", waits)
 	require.True(t, domain.IsUnknownOutcome(runErr), "got %v", runErr)
 	require.True(t, domain.IsCode(runErr, domain.CodeStoreUnavailable), "a retryable 503")
 	var de *domain.Error
