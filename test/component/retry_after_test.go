@@ -71,21 +71,62 @@ func TestShutdownTimeoutSaysWhenToRetry(t *testing.T) {
 	}
 }
 
+// commitsSeen tells a test that a turn store was asked to commit: the
+// turn's commit had then begun, and its retries' budget counts from a
+// reading of the app's clock taken before.
+type commitsSeen chan struct{}
+
+// seen signals a commit without waiting: the test hears of the first.
+func (c commitsSeen) seen() {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
 // refusingCommits is a turn store whose commits are refused, as they are
 // for a turn whose lease was taken over: its run's own error is then not
 // the shutdown that cut its request.
-type refusingCommits struct{ ports.TurnStore }
+type refusingCommits struct {
+	ports.TurnStore
+	commits commitsSeen
+}
 
-func (refusingCommits) CommitTurn(context.Context, ports.LeaseToken, *domain.Turn) error {
+func (s refusingCommits) CommitTurn(context.Context, ports.LeaseToken, *domain.Turn) error {
+	s.commits.seen()
 	return domain.Errorf(domain.CodeSessionBusy, "the lease was taken over")
 }
 
 // lostCommits is a turn store whose commits' answers are lost: each may
 // have landed.
-type lostCommits struct{ ports.TurnStore }
+type lostCommits struct {
+	ports.TurnStore
+	commits commitsSeen
+}
 
-func (lostCommits) CommitTurn(_ context.Context, _ ports.LeaseToken, turn *domain.Turn) error {
+func (s lostCommits) CommitTurn(_ context.Context, _ ports.LeaseToken, turn *domain.Turn) error {
+	s.commits.seen()
 	return domain.UnknownOutcome(turn.ID, errors.New("connection lost after the commit was sent"))
+}
+
+// commitBudget is how long the app retries a commit whose outcome is
+// unknown: two of its CommitTimeouts (5 s each, bootstrap's ChatConfig).
+const commitBudget = 2 * 5 * time.Second
+
+// spendBudgetOnCommit advances clock by a commit's retry budget, in one
+// step, once commits tells that the commit has begun; the goroutine that
+// does it is waited for when the test ends.
+func spendBudgetOnCommit(t *testing.T, clock *harness.Clock, commits commitsSeen) {
+	ended, advanced := make(chan struct{}), make(chan struct{})
+	t.Cleanup(func() { close(ended); <-advanced })
+	go func() {
+		defer close(advanced)
+		select {
+		case <-commits:
+			clock.Advance(commitBudget)
+		case <-ended:
+		}
+	}()
 }
 
 // A turn cut by shutdown is told so on both chat dialects whatever error
@@ -93,7 +134,9 @@ func (lostCommits) CommitTurn(_ context.Context, _ ports.LeaseToken, turn *domai
 // commit was refused, which without the shutdown would answer 409), except
 // a commit of unknown outcome: "retry" would hide that the turn may be
 // recorded, so the client hears the unknown outcome and the turn's id, in
-// fields of either dialect's error (OpenAI's SDK keeps them too).
+// fields of either dialect's error (OpenAI's SDK keeps them too). The app
+// runs on a test clock: once the commit has begun, the clock passes the
+// lost commit's retry budget, which then ends without waiting it out.
 func TestShutdownIsToldWhateverTheRunEndedWith(t *testing.T) {
 	bodies := map[string]any{
 		"/v1/chat": harness.ChatBody("stopping", holdMessage),
@@ -101,19 +144,23 @@ func TestShutdownIsToldWhateverTheRunEndedWith(t *testing.T) {
 			"messages": []map[string]any{{"role": "user", "content": holdMessage}}},
 	}
 	stores := map[string]struct {
-		wrap    func(ports.TurnStore) ports.TurnStore
+		wrap    func(ports.TurnStore, commitsSeen) ports.TurnStore
 		status  int
 		code    string
 		outcome string
 	}{
-		"refused commit": {func(s ports.TurnStore) ports.TurnStore { return refusingCommits{s} }, http.StatusGatewayTimeout, "TIMEOUT", ""},
-		"lost commit":    {func(s ports.TurnStore) ports.TurnStore { return lostCommits{s} }, http.StatusServiceUnavailable, "STORE_UNAVAILABLE", domain.OutcomeUnknown},
+		"refused commit": {func(s ports.TurnStore, c commitsSeen) ports.TurnStore { return refusingCommits{s, c} },
+			http.StatusGatewayTimeout, "TIMEOUT", ""},
+		"lost commit": {func(s ports.TurnStore, c commitsSeen) ports.TurnStore { return lostCommits{s, c} },
+			http.StatusServiceUnavailable, "STORE_UNAVAILABLE", domain.OutcomeUnknown},
 	}
 	for path, body := range bodies {
 		for name, store := range stores {
 			t.Run(path+"/"+name, func(t *testing.T) {
-				t.Parallel() // a lost commit is retried for two commit timeouts
-				app, engine := startHeld(t, map[string]string{"FOCAL_SHUTDOWN_DRAIN": "1ms"}, fx.Decorate(store.wrap))
+				clock := harness.NewClock()
+				commits := make(commitsSeen, 1)
+				app, engine := startHeld(t, map[string]string{"FOCAL_SHUTDOWN_DRAIN": "1ms"}, harness.WithClock(clock),
+					fx.Decorate(func(s ports.TurnStore) ports.TurnStore { return store.wrap(s, commits) }))
 				engine.finishAnyway = true
 				stopped := make(chan struct{})
 				go func() {
@@ -121,7 +168,8 @@ func TestShutdownIsToldWhateverTheRunEndedWith(t *testing.T) {
 					<-engine.held
 					app.Stop(t)
 				}()
-				res := app.Do(t, harness.Request{Method: http.MethodPost, Path: path, Token: harness.Token(t, harness.DemoTenant), Body: body})
+				spendBudgetOnCommit(t, clock, commits)
+				res := app.Do(t, harness.Request{Method: http.MethodPost, Path: path, Token: harness.TokenAt(t, clock.Now(), harness.DemoTenant), Body: body})
 				<-stopped
 				require.ErrorIs(t, <-engine.left, httpapi.ErrShuttingDown, "the turn was cut by the shutdown")
 				require.Equal(t, store.status, res.Status, "%s", res.Body)
