@@ -156,12 +156,7 @@ func scoreUnexplained(cp *CompiledPolicy, text string) { cp.ScoreMessageUnexplai
 // BenchmarkStepScoring is BenchmarkTurnMatchingUnexplained's step alone:
 // messages scored unexplained beforehand, then each scored at the step.
 func BenchmarkStepScoring(b *testing.B) {
-	cp, test, asked := turnPolicy(b)
-	scores := make([]*MessageScores, 64)
-	for i := range scores {
-		scores[i] = cp.ScoreMessageUnexplained(test[(i*37)%len(test)].text)
-	}
-	scores[0].Step("flow", "s0", asked) // compile the step outside the timer
+	scores, asked := stepScores(b)
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu := cpuNow()
@@ -185,13 +180,21 @@ func BenchmarkStepScoring(b *testing.B) {
 // feature) nor reading the step's features by the policy's ids (see the
 // commit that added this) was faster at p < 0.05.
 func BenchmarkStepScoringCold(b *testing.B) {
+	scores, asked := stepScores(b)
+	timeCold(b, func(i int) { stepScoring(scores[i%len(scores)], asked) })
+}
+
+// stepScores is what the step benchmarks score at the step: 64 messages
+// of turnPolicy's scored unexplained, and the step's question; the step
+// is compiled already, outside their timers.
+func stepScores(b *testing.B) ([]*MessageScores, string) {
 	cp, test, asked := turnPolicy(b)
 	scores := make([]*MessageScores, 64)
 	for i := range scores {
 		scores[i] = cp.ScoreMessageUnexplained(test[(i*37)%len(test)].text)
 	}
-	scores[0].Step("flow", "s0", asked) // compile the step outside the timer
-	timeCold(b, func(i int) { stepScoring(scores[i%len(scores)], asked) })
+	scores[0].Step("flow", "s0", asked)
+	return scores, asked
 }
 
 // stepScoring is BenchmarkStepScoring's timed work only, for callgrind's
