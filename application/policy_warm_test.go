@@ -177,3 +177,45 @@ func TestStoppedWarmerPreparesNothing(t *testing.T) {
 	require.NoError(t, warmer.Wait(t.Context()))
 	assert.Empty(t, prep.versions)
 }
+
+// An instance learns of a version written on another one from a turn,
+// whose version check loads it: the warmer then prepares that version
+// (compiles its steps' matchers, see TestPrepareCompilesTheStepsMatchers)
+// in the background, once. A turn the cache serves warms nothing, and
+// neither does the warmer's own reading.
+func TestVersionsTurnsLoadAreWarmed(t *testing.T) {
+	ctx := t.Context()
+	store := memory.New(clock.System{})
+	policyOf := func(version int64) *domain.Policy {
+		return &domain.Policy{Agent: domain.Agent{ID: warmAgent, Name: "a", Enabled: true, Version: version},
+			Templates: []domain.Template{{ID: "f", Mode: domain.ModeFallback, Text: "Hello."}}}
+	}
+	require.NoError(t, store.SavePolicy(ctx, tenant, policyOf(1))) // written by another instance
+	cacheClock := clock.NewFake()
+	cache, err := application.NewPolicyCache(store, cacheClock, time.Minute)
+	require.NoError(t, err)
+	prep := &heldPreparer{entered: make(chan struct{}), release: make(chan struct{})}
+	close(prep.release) // nothing to hold
+	warmer, err := application.NewPolicyWarmer(ctx, cache, prep)
+	require.NoError(t, err)
+	cache.WithWarmer(warmer)
+	engine, err := alignment.New(alignment.Deps{Model: llm.Offline{}, History: store, Clock: clock.System{}})
+	require.NoError(t, err)
+	chat, err := application.NewProcessMessage(application.ChatConfig{LockWait: time.Second, LeaseTTL: 20 * time.Second,
+		TurnTimeout: 10 * time.Second, CommitTimeout: time.Second}, cache, store, store, store, engine, clock.System{})
+	require.NoError(t, err)
+	turnThenWarms := func() []int64 {
+		t.Helper()
+		_, err := chat.Chat(ctx, application.ChatCommand{TenantID: tenant, AgentID: warmAgent, Channel: "web", UserChannelID: "u", Message: "hi"})
+		require.NoError(t, err)
+		require.NoError(t, warmer.Wait(ctx))
+		return prep.versions
+	}
+
+	assert.Equal(t, []int64{1}, turnThenWarms(), "the instance's first turn loaded version 1")
+	assert.Equal(t, []int64{1}, turnThenWarms(), "served from the cache")
+	require.NoError(t, store.SavePolicy(ctx, tenant, policyOf(2)))
+	assert.Equal(t, []int64{1}, turnThenWarms(), "not checked again within the refresh interval")
+	cacheClock.Advance(time.Minute)
+	assert.Equal(t, []int64{1, 2}, turnThenWarms(), "the version check found version 2")
+}

@@ -182,7 +182,7 @@ func (uc *ProcessMessage) Prepare(ctx context.Context, cmd ChatCommand) (_ *Prep
 	if !uc.policyClock {
 		policyAt = uc.policies.clock.Now()
 	}
-	policy, err := uc.policies.getAt(ctx, cmd.TenantID, cmd.AgentID, policyAt)
+	policy, err := uc.policies.getAt(ctx, cmd.TenantID, cmd.AgentID, policyAt, true)
 	if err != nil {
 		return nil, err
 	}

@@ -81,7 +81,8 @@ func newEngine(p engineParams) (engineOut, error) {
 	return engineOut{Engine: application.ScopeToTenant(e), Preparer: e, Explainer: x}, nil
 }
 
-// newPolicyWarmer builds the warmer of newly written policies; stopping
+// newPolicyWarmer builds the warmer of newly written policies, and of
+// the versions turns load (written on other instances); stopping
 // ends the warms waiting for a compile slot and waits (within the stop's
 // deadline) for those compiling.
 func newPolicyWarmer(lc fx.Lifecycle, cache *application.PolicyCache, engine application.PolicyPreparer) (*application.PolicyWarmer, error) {
@@ -91,6 +92,7 @@ func newPolicyWarmer(lc fx.Lifecycle, cache *application.PolicyCache, engine app
 		cancel()
 		return nil, err
 	}
+	cache.WithWarmer(w)
 	lc.Append(fx.Hook{OnStop: func(stop context.Context) error {
 		cancel()
 		return w.Wait(stop)
