@@ -115,6 +115,27 @@ func NewExtractor(v Variable) (*Extractor, error) {
 // Variable returns the declaration the extractor reads.
 func (x *Extractor) Variable() Variable { return x.v }
 
+// ReadsUnasked reports whether the variable's values may be read from a
+// message that was not asked for it (a flow's later step, read early:
+// VariableSet.ExtractAhead). A pattern (the agent's own format for this
+// variable), an e-mail address (an "@" and a domain) and an enum's values
+// (the agent's words for them, a negation not counted) say which variable
+// they are wherever they are said. The other kinds do not: a text takes
+// the whole message, a boolean any "ok" or "no", a number any number (an
+// order number's digits, a quantity), a phone any run of 7 to 15 digits
+// (an order or account number), a date any day (of the purchase, of the
+// delivery: "I got it yesterday") and an amount any sum (the price paid,
+// where the variable is the refund wanted): read unasked, they would fill
+// a later step with what was said of something else, and the flow would
+// pass that step without asking.
+func (x *Extractor) ReadsUnasked() bool {
+	switch x.v.Type {
+	case VarPattern, VarEmail, VarEnum:
+		return true
+	}
+	return false
+}
+
 // candidate is one mention of the variable in a text: a value, or why
 // the mention gives none.
 type candidate struct {

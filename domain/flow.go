@@ -3,7 +3,6 @@ package domain
 import (
 	"fmt"
 	"iter"
-	"maps"
 	"regexp"
 	"slices"
 	"time"
@@ -170,9 +169,7 @@ func (s *Session) SuspendScenario() {
 	if s.Scenario == nil {
 		return
 	}
-	pos := *s.Scenario
-	pos.StepVisits = maps.Clone(pos.StepVisits)
-	s.FlowStack = append(slices.Clone(s.FlowStack), pos)
+	s.FlowStack = append(slices.Clone(s.FlowStack), s.Scenario.cloned())
 	s.Scenario = nil
 }
 
@@ -183,8 +180,7 @@ func (s *Session) ResumeScenario() *ScenarioPosition {
 	if n == 0 {
 		return nil
 	}
-	pos := s.FlowStack[n-1]
-	pos.StepVisits = maps.Clone(pos.StepVisits)
+	pos := s.FlowStack[n-1].cloned()
 	s.Scenario = &pos
 	s.FlowStack = slices.Clone(s.FlowStack[:n-1])
 	if len(s.FlowStack) == 0 {

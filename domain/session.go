@@ -89,6 +89,13 @@ type ScenarioPosition struct {
 	StartedTurn int    `json:"started_turn"`
 	// StepVisits counts entries into each step since the scenario started.
 	StepVisits map[string]int `json:"step_visits,omitempty"`
+	// Given maps each variable the customer's messages (or the requests'
+	// metadata) gave a value since the scenario started, and still holds,
+	// to the turn that last gave it: a step entered later in this run is
+	// passed on such a value, where one held from before the run (an
+	// earlier run's, another flow's) is asked for again. A new run starts
+	// without it.
+	Given map[string]int `json:"given,omitempty"`
 }
 
 // StepVisit is one entry into a scenario step.
@@ -167,8 +174,7 @@ func (s *Session) copyParts(p sharedParts) {
 		s.VisitHistory = slices.Clone(s.VisitHistory)
 	}
 	if p&sharedPosition != 0 && s.Scenario != nil {
-		pos := *s.Scenario
-		pos.StepVisits = maps.Clone(s.Scenario.StepVisits)
+		pos := s.Scenario.cloned()
 		s.Scenario = &pos
 	}
 	s.borrowed &^= p
@@ -234,6 +240,41 @@ func (s *Session) EnterStep(scenarioID, stepID string, turn int) {
 	if over := len(s.VisitHistory) - MaxVisitHistory; over > 0 {
 		s.VisitHistory = slices.Delete(s.VisitHistory, 0, over)
 	}
+}
+
+// cloned is a copy of p that shares none of its maps.
+func (p *ScenarioPosition) cloned() ScenarioPosition {
+	c := *p
+	c.StepVisits = maps.Clone(p.StepVisits)
+	c.Given = maps.Clone(p.Given)
+	return c
+}
+
+// NoteGiven records that the customer's message (or the request's
+// metadata) gave name a value in turn, in the active scenario's run; a
+// session in no scenario notes nothing.
+func (s *Session) NoteGiven(name string, turn int) {
+	if s.Scenario == nil || s.Scenario.Given[name] == turn {
+		return
+	}
+	s.own(sharedPosition)
+	if s.Scenario.Given == nil {
+		s.Scenario.Given = map[string]int{}
+	}
+	s.Scenario.Given[name] = turn
+}
+
+// ForgetGiven drops name from what the active scenario's run was given:
+// the value given is gone (refused in favour of another, cleared).
+func (s *Session) ForgetGiven(name string) {
+	if s.Scenario == nil {
+		return
+	}
+	if _, ok := s.Scenario.Given[name]; !ok {
+		return
+	}
+	s.own(sharedPosition)
+	delete(s.Scenario.Given, name)
 }
 
 // ExitScenario leaves the active scenario.
@@ -399,20 +440,27 @@ func (p *ScenarioPosition) appendJSON(b []byte) []byte {
 	b = appendJSONField(b, ',', "step_id", p.StepID)
 	b = strconv.AppendInt(append(b, `,"started_turn":`...), int64(p.StartedTurn), 10)
 	if len(p.StepVisits) > 0 {
-		b = append(b, `,"step_visits":`...)
-		// The steps sorted as json.Marshal sorts them, in an array on the
-		// stack while they are a few: every commit encodes the position.
-		var few [8]string
-		steps := few[:0]
-		for step := range p.StepVisits {
-			steps = append(steps, step)
-		}
-		slices.Sort(steps)
-		for i, step := range steps {
-			b = AppendJSONString(append(b, "{,"[min(i, 1)]), step)
-			b = strconv.AppendInt(append(b, ':'), int64(p.StepVisits[step]), 10)
-		}
-		b = append(b, '}')
+		b = appendCounts(append(b, `,"step_visits":`...), p.StepVisits)
+	}
+	if len(p.Given) > 0 {
+		b = appendCounts(append(b, `,"given":`...), p.Given)
+	}
+	return append(b, '}')
+}
+
+// appendCounts appends what json.Marshal returns for m, not empty.
+func appendCounts(b []byte, m map[string]int) []byte {
+	// The keys sorted as json.Marshal sorts them, in an array on the stack
+	// while they are a few: every commit encodes the position.
+	var few [8]string
+	keys := few[:0]
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for i, k := range keys {
+		b = AppendJSONString(append(b, "{,"[min(i, 1)]), k)
+		b = strconv.AppendInt(append(b, ':'), int64(m[k]), 10)
 	}
 	return append(b, '}')
 }

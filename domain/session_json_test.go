@@ -21,8 +21,9 @@ func TestSessionAppendJSONIsMarshal(t *testing.T) {
 	closed := time.Date(2025, 3, 1, 13, 0, 0, 123456789, time.FixedZone("x", 5*3600+30*60))
 	full := &domain.Session{ID: odd[2], TenantID: odd[3], AgentID: odd[4], Channel: odd[5], UserChannelID: odd[6], Status: domain.SessionClosed,
 		TurnCount: 7, RuleFires: domain.RuleFiresOf(map[string]domain.RuleFire{"r1": {Count: 2, LastTurn: 7}, odd[7]: {Count: 1, LastTurn: 1}}),
-		Scenario:     &domain.ScenarioPosition{ScenarioID: "s<", StepID: odd[5], StartedTurn: 2, StepVisits: map[string]int{"b": 2, "a": 1, odd[2]: 3}},
-		FlowStack:    []domain.ScenarioPosition{{ScenarioID: "outer", StepID: "x"}, {ScenarioID: "o2", StepVisits: map[string]int{}}},
+		Scenario: &domain.ScenarioPosition{ScenarioID: "s<", StepID: odd[5], StartedTurn: 2, StepVisits: map[string]int{"b": 2, "a": 1, odd[2]: 3},
+			Given: map[string]int{odd[3]: 2, "order_id": 1}},
+		FlowStack:    []domain.ScenarioPosition{{ScenarioID: "outer", StepID: "x"}, {ScenarioID: "o2", StepVisits: map[string]int{}, Given: map[string]int{"x": 1}}},
 		VisitHistory: []domain.StepVisit{{ScenarioID: "s", StepID: "a", Turn: 1}, {ScenarioID: odd[4], StepID: odd[6], Turn: 2}},
 		Variables:    map[string]any{"n": 1.5, "s": odd[2], "list": []any{1, "x", nil, true}, "obj": map[string]any{"k": odd[7]}, "i": 12345678901234},
 		Version:      -3, CreatedAt: t0, UpdatedAt: t0.Add(time.Nanosecond), LastActivityAt: t0.In(time.FixedZone("y", -7*3600)), ClosedAt: &closed}
@@ -37,7 +38,7 @@ func TestSessionAppendJSONIsMarshal(t *testing.T) {
 		// One time copies the text of the one before (see appendJSONTail),
 		// but in another zone.
 		"same-times": {CreatedAt: t0, UpdatedAt: t0, LastActivityAt: t0.In(time.FixedZone("y", -7*3600)), ClosedAt: &t0},
-		"empty":      {RuleFires: domain.RuleFires{}, FlowStack: []domain.ScenarioPosition{}, VisitHistory: []domain.StepVisit{}, Variables: map[string]any{}, Scenario: &domain.ScenarioPosition{StepVisits: map[string]int{}}},
+		"empty":      {RuleFires: domain.RuleFires{}, FlowStack: []domain.ScenarioPosition{}, VisitHistory: []domain.StepVisit{}, Variables: map[string]any{}, Scenario: &domain.ScenarioPosition{StepVisits: map[string]int{}, Given: map[string]int{}}},
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range 200 {
@@ -51,6 +52,9 @@ func TestSessionAppendJSONIsMarshal(t *testing.T) {
 			}
 			if rng.IntN(5) == 0 {
 				s.SetVariable(odd[rng.IntN(len(odd))], rng.Float64()*1e6)
+			}
+			if rng.IntN(4) == 0 {
+				s.NoteGiven(odd[rng.IntN(len(odd))], turn)
 			}
 			s.AdvanceTurn(turn, t0.Add(time.Duration(rng.Int64N(1e15))))
 		}

@@ -1,6 +1,7 @@
 package domain_test
 
 import (
+	"encoding/json"
 	"sync"
 	"testing"
 	"time"
@@ -341,4 +342,47 @@ func TestSuspendedFlowsAreEachSessionsOwn(t *testing.T) {
 	require.Equal(t, "address", a.FlowStack[1].ScenarioID)
 	require.Equal(t, "payment", b.FlowStack[1].ScenarioID)
 	require.Len(t, stored.FlowStack, 1)
+}
+
+// A run's given values (ScenarioPosition.Given) are its own: a clone, a
+// frozen snapshot's clone and a flow suspended and resumed each keep
+// theirs apart from the others' writes; a new run starts without them;
+// a session in no flow notes nothing; and they read back from JSON.
+func TestRunGivenValuesAreTheRunsOwn(t *testing.T) {
+	s := newSession()
+	s.NoteGiven("reason", 1)
+	require.Nil(t, s.Scenario, "no run, nothing noted")
+	s.EnterStep("returns", "ask_order", 1)
+	s.NoteGiven("reason", 1)
+	s.NoteGiven("order_id", 2)
+	require.Equal(t, map[string]int{"reason": 1, "order_id": 2}, s.Scenario.Given)
+
+	c := s.Clone()
+	c.NoteGiven("reason", 3)
+	c.ForgetGiven("order_id")
+	require.Equal(t, map[string]int{"reason": 1, "order_id": 2}, s.Scenario.Given, "a clone's writes stay in the clone")
+	require.Equal(t, map[string]int{"reason": 3}, c.Scenario.Given)
+
+	s.Freeze()
+	f := s.Clone()
+	f.NoteGiven("email", 4)
+	require.Equal(t, map[string]int{"reason": 1, "order_id": 2}, s.Scenario.Given, "a frozen snapshot copies before writing")
+
+	raw, err := json.Marshal(f)
+	require.NoError(t, err)
+	require.Contains(t, string(raw), `"given":{"email":4,"order_id":2,"reason":1}`)
+	var back domain.Session
+	require.NoError(t, json.Unmarshal(raw, &back))
+	require.Equal(t, f.Scenario, back.Scenario)
+
+	f.SuspendScenario()
+	f.EnterStep("update_email", "ask_email", 5)
+	require.Nil(t, f.Scenario.Given, "a new run starts given nothing")
+	f.NoteGiven("email", 5)
+	f.ExitScenario()
+	resumed := f.ResumeScenario()
+	require.Equal(t, map[string]int{"reason": 1, "order_id": 2, "email": 4}, resumed.Given, "the waiting run keeps its own")
+	f.ExitScenario()
+	f.EnterStep("returns", "ask_order", 6)
+	require.Nil(t, f.Scenario.Given, "a run of the same flow again starts afresh")
 }

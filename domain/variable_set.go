@@ -44,6 +44,39 @@ var extractOrder = []VariableType{VarPattern, VarEmail, VarPhone, VarDate, VarAm
 // whole message, and only when it is the one variable asked for. Unknown
 // names are ignored.
 func (s *VariableSet) Extract(names []string, msg string, now time.Time) []Extraction {
+	out, _ := s.read(names, msg, now)
+	return out
+}
+
+// ExtractAhead is Extract of names, then a reading ahead of msg for the
+// variables of ahead that may be read unasked (ReadsUnasked), in what
+// names' mentions left of it: what the message gives a flow's later
+// steps (or the step a move enters), besides what the step asked. Only
+// the values read ahead are returned, not their problems: a message not
+// asked for a variable does not offer it, so a reading of it that fails
+// is nothing the customer meant to give, to be told about.
+func (s *VariableSet) ExtractAhead(names, ahead []string, msg string, now time.Time) (read, early []Extraction) {
+	read, rest := s.read(names, msg, now)
+	var unasked []string
+	for _, n := range ahead {
+		if x := s.byName[n]; x != nil && x.ReadsUnasked() {
+			unasked = append(unasked, n)
+		}
+	}
+	if len(unasked) == 0 {
+		return read, nil
+	}
+	found, _ := s.read(unasked, rest, now)
+	for _, e := range found {
+		if e.Problem == "" {
+			early = append(early, e)
+		}
+	}
+	return read, early
+}
+
+// read is Extract, returning also msg with the mentions read hidden.
+func (s *VariableSet) read(names []string, msg string, now time.Time) ([]Extraction, string) {
 	var asked []*Extractor
 	for _, n := range names {
 		if x := s.byName[n]; x != nil && !slices.Contains(asked, x) {
@@ -77,7 +110,7 @@ func (s *VariableSet) Extract(names []string, msg string, now time.Time) []Extra
 			out = append(out, e)
 		}
 	}
-	return out
+	return out, masked
 }
 
 // mask blanks spans of s with spaces, keeping every byte offset.

@@ -143,3 +143,38 @@ func TestInitialValuesInTheirStoredForm(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, map[string]any{"tier": "basic", "budget": map[string]any{"value": 50.0, "currency": "EUR"}}, set.Initial(turnTime))
 }
+
+// ExtractAhead reads the later steps' variables from what the asked ones
+// left of the message, and only the kinds that say which variable they
+// are, and only their values: the step's reading takes its text first
+// (the old address is not also the new one), a loose kind (date, number,
+// phone, amount, boolean, text) is not read unasked, and an ambiguous
+// reason read unasked is dropped, not returned as a problem.
+func TestExtractAheadReadsOnlyWhatSaysWhichVariableItIs(t *testing.T) {
+	set, err := domain.CompileVariables([]domain.Variable{orderID, returnReason(),
+		{Name: "old_email", Type: domain.VarEmail}, {Name: "new_email", Type: domain.VarEmail},
+		{Name: "quantity", Type: domain.VarNumber}, {Name: "purchase_date", Type: domain.VarDate},
+		{Name: "callback", Type: domain.VarPhone}, {Name: "refund", Type: domain.VarAmount},
+		{Name: "agreed", Type: domain.VarBoolean}, {Name: "note", Type: domain.VarText}})
+	require.NoError(t, err)
+	loose := []string{"quantity", "purchase_date", "callback", "refund", "agreed", "note"}
+
+	read, early := set.ExtractAhead([]string{"old_email"}, append([]string{"new_email", "reason", "order_id"}, loose...),
+		"yes, it's ana@example.com; 2 shirts bought yesterday for €40, order AC-123456, too tight, call 555 123 4567", turnTime)
+	assert.Equal(t, []domain.Extraction{{Variable: "old_email", Source: domain.SetByExtractor, Value: "ana@example.com", Text: "ana@example.com"}}, read)
+	assert.Equal(t, []domain.Extraction{
+		{Variable: "reason", Source: domain.SetByExtractor, Value: "wrong_size", Text: "too tight"},
+		{Variable: "order_id", Source: domain.SetByExtractor, Value: "AC-123456", Text: "AC-123456"},
+	}, early, "the address was the step's; the loose kinds are not read ahead")
+
+	read, early = set.ExtractAhead(nil, []string{"reason", "order_id"}, "it's too tight and torn, order AC-12345", turnTime)
+	assert.Empty(t, read)
+	assert.Empty(t, early, "refused readings ahead are not returned")
+
+	for _, x := range []string{"order_id", "reason", "old_email"} {
+		assert.True(t, set.Get(x).ReadsUnasked(), x)
+	}
+	for _, x := range loose {
+		assert.False(t, set.Get(x).ReadsUnasked(), x)
+	}
+}

@@ -3,6 +3,7 @@ package alignment
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -68,17 +69,34 @@ func offered(e domain.Extraction) bool {
 	return e.Source == domain.SetByExtractor || e.Source == domain.SetByModel
 }
 
-// gaveAll reports whether this turn gave each of names the value it holds:
-// the customer's message (read by an extractor or the model) or the
-// request's metadata, not an earlier turn, an initial value or a flow's
-// start.
-func (c *collection) gaveAll(names []string) bool {
+// gaveAll reports whether the flow's run gave each of names the value it
+// holds: this turn (the customer's message, read by an extractor or the
+// model, or the request's metadata; not an initial value or a flow's
+// start) or an earlier turn of the run, as run, the run's
+// domain.ScenarioPosition.Given, records. earlier says which of them an
+// earlier turn gave, and in which ("reason given in turn 1 of this
+// run"), "" when this turn gave them all.
+func (c *collection) gaveAll(names []string, run map[string]int) (earlier string, ok bool) {
 	for _, n := range names {
-		if c.vars[n] == nil || !c.gave(n) {
-			return false
+		if c.vars[n] == nil {
+			return "", false
 		}
+		if c.gave(n) {
+			continue
+		}
+		turn, given := run[n]
+		if !given {
+			return "", false
+		}
+		if earlier != "" {
+			earlier += ", "
+		}
+		earlier += fmt.Sprintf("%s given in turn %d", n, turn)
 	}
-	return true
+	if earlier != "" {
+		earlier += " of this run"
+	}
+	return earlier, true
 }
 
 // gave reports whether the newest value recorded for name this turn is
@@ -129,7 +147,8 @@ func (c *collection) problem(name string) *domain.Extraction {
 // them: the declared initial values (first turn), values from the
 // request's metadata, then what the current step collects, read from the
 // message by the deterministic extractors and, for what they leave
-// missing, by at most one model call.
+// missing, by at most one model call; and, read ahead, what the message
+// gives the flow's later steps (aheadNames).
 func (e *Engine) collect(ctx context.Context, cp *domain.CompiledPolicy, in ports.TurnInput, now time.Time, asked string) collection {
 	c := collection{vars: in.Session.Variables}
 	vs := cp.Variables()
@@ -144,25 +163,39 @@ func (e *Engine) collect(ctx context.Context, cp *domain.CompiledPolicy, in port
 			c.set(checked(x, raw, domain.SetByMetadata, domain.MetaPrefix+v.FromMetadata, now))
 		}
 	}
-	step := currentStep(cp, in.Session.Scenario)
-	if step == nil || len(step.Collects) == 0 {
+	pos := in.Session.Scenario
+	var names []string
+	if step := currentStep(cp, pos); step != nil {
+		names = step.Collects
+	}
+	ahead := aheadNames(cp, pos, &c, names)
+	if len(names) == 0 && len(ahead) == 0 {
 		return c
 	}
-	e.readMessage(ctx, cp, &c, step.Collects, in.Message, asked, now)
+	e.readMessage(ctx, cp, &c, names, ahead, in.Message, asked, now)
 	return c
 }
 
 // readMessage reads names from msg: deterministically, then with the
 // model for what is still missing. A variable that may not change keeps
-// its value.
-func (e *Engine) readMessage(ctx context.Context, cp *domain.CompiledPolicy, c *collection, names []string, msg, asked string, now time.Time) {
+// its value. The rest of the message is read ahead, deterministically,
+// for the variables of the flow's run that no step has asked for yet
+// (aheadNames): each message of a run is, so that a reason said with the
+// order ("I want to return my jacket, it was too small") is not asked for
+// again when the flow gets to the reason. What that reading refuses is
+// not kept: the message was not asked for those variables (see
+// domain.VariableSet.ExtractAhead).
+func (e *Engine) readMessage(ctx context.Context, cp *domain.CompiledPolicy, c *collection, names, ahead []string, msg, asked string, now time.Time) {
 	vs := cp.Variables()
 	open := openNames(vs, c, names)
-	read := vs.Extract(open, msg, now)
+	read, early := vs.ExtractAhead(open, ahead, msg, now)
 	for _, x := range read {
 		c.set(x)
 	}
-	if e.extractor == nil {
+	for _, x := range early {
+		c.set(x)
+	}
+	if e.extractor == nil || len(names) == 0 {
 		return
 	}
 	res, err := e.extractor.Fill(ctx, extraction.Request{Variables: vs, Asked: open, Known: c.vars,
@@ -181,6 +214,33 @@ func (e *Engine) readMessage(ctx context.Context, cp *domain.CompiledPolicy, c *
 	for _, x := range res.Extractions {
 		c.set(x)
 	}
+}
+
+// aheadNames are the variables the steps of pos's scenario collect, other
+// than names (the step's, read as asked), that hold no value and may be
+// read unasked (domain.Extractor.ReadsUnasked): those a message of the
+// run is read ahead for. nil outside a flow, and when there are none.
+func aheadNames(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, c *collection, names []string) []string {
+	if pos == nil {
+		return nil
+	}
+	sc := cp.Scenario(pos.ScenarioID)
+	if sc == nil {
+		return nil
+	}
+	vs := cp.Variables()
+	var ahead []string
+	for i := range sc.Steps {
+		for _, n := range sc.Steps[i].Collects {
+			if c.vars[n] != nil || slices.Contains(names, n) || slices.Contains(ahead, n) {
+				continue
+			}
+			if x := vs.Get(n); x != nil && x.ReadsUnasked() {
+				ahead = append(ahead, n)
+			}
+		}
+	}
+	return ahead
 }
 
 // checked validates a value from outside the message (metadata) for the

@@ -15,7 +15,10 @@ import (
 // the variables as collected this turn, else a flow started from inside
 // the active one. A flow left returns to the one waiting under it. A flow
 // started clears what its steps collect when it says so (restart); a step
-// entered reads the message for the variables it collects (readEntered).
+// entered reads the message for the variables it collects, and a flow
+// started reads it ahead for its later steps' (readEntered); a step
+// entered that the run already gave all it collects is passed
+// (passFilledSteps).
 func (e *Engine) navigateTurn(d *decided, in ports.TurnInput, scores *matching) navigation {
 	nav := e.move(d, in, scores)
 	dec := &nav.decision
@@ -31,38 +34,47 @@ func (e *Engine) navigateTurn(d *decided, in ports.TurnInput, scores *matching) 
 			d.coll.restart(d.cp, nav.position, in.Session.Variables, d.now)
 		}
 		if st := currentStep(d.cp, nav.position); st != nil {
-			d.coll.readEntered(d.cp, st.Collects, in.Message, d.now, a == domain.ScenarioStart)
+			d.coll.readEntered(d.cp, nav.position, st.Collects, in.Message, d.now, a == domain.ScenarioStart)
 			e.passFilledSteps(&nav, d, in)
 		}
 	}
 	return nav
 }
 
-// passFilledSteps moves the flow on from a step it just entered when this
-// turn gave everything the step collects, in the message that moved it
-// there ("I want to return my jacket, order AC-123456") or in the
-// request's metadata, by the one guarded transition without a condition
-// that holds (of the highest priority; a tie stays, as navigation's
-// does), as that step's next message would have: the reply asks for what
-// is still missing instead of what the customer just gave. Values held
-// from earlier turns do not pass a step: a flow run again with on_start
-// keep still asks, once, so that a second return does not go through on
-// the first one's order and reason. Each step passed reads the message for
-// the next one's variables. A step is not passed when it runs tools (on
-// entry or completion), when it collects nothing (it is there to say
-// something), or when its target was passed this turn, or entered as often
-// as max_step_visits allows (navigation's loop exit decides that on the
-// next message). The record lists the steps passed (decision.passed).
+// passFilledSteps moves the flow on from a step it just entered when the
+// flow's run gave everything the step collects: the message that moved it
+// there ("I want to return my jacket, order AC-123456"), the request's
+// metadata, or an earlier message of the run ("I want to return my
+// jacket, it was too small", then the order number: the reason step is
+// passed), read ahead (readMessage). It moves by the one guarded
+// transition without a condition that holds (of the highest priority; a
+// tie stays, as navigation's does), as that step's next message would
+// have: the reply asks for what is still missing instead of what the
+// customer already gave. Values held from before the run (an earlier
+// run's, another flow's, metadata of a turn before it) do not pass a
+// step: a flow run again with on_start keep still asks, once, so that a
+// second return does not go through on the first one's order and reason.
+// Each step passed reads the message for the next one's variables. A step
+// is not passed when it runs tools (on entry or completion), when it
+// collects nothing (it is there to say something), or when its target was
+// passed this turn, or entered as often as max_step_visits allows
+// (navigation's loop exit decides that on the next message). The record
+// lists the steps passed (decision.passed), and its reason says which
+// values an earlier turn of the run gave.
 func (e *Engine) passFilledSteps(nav *navigation, d *decided, in ports.TurnInput) {
 	dec := &nav.decision
 	sc := d.cp.Scenario(nav.position.ScenarioID)
-	var visits map[string]int
+	var visits, given map[string]int
 	if cur := in.Session.Scenario; cur != nil && cur.ScenarioID == sc.ID && !nav.nested {
-		visits = cur.StepVisits
+		visits, given = cur.StepVisits, cur.Given
 	}
 	for range sc.Steps { // each passed once at most
 		st := sc.Step(nav.position.StepID)
-		if st == nil || len(st.Collects) == 0 || len(st.ToolsOnEntry)+len(st.ToolsOnComplete) > 0 || !d.coll.gaveAll(st.Collects) {
+		if st == nil || len(st.Collects) == 0 || len(st.ToolsOnEntry)+len(st.ToolsOnComplete) > 0 {
+			return
+		}
+		earlier, ok := d.coll.gaveAll(st.Collects, given)
+		if !ok {
 			return
 		}
 		to := e.filledStepExit(st, d, in)
@@ -70,14 +82,17 @@ func (e *Engine) passFilledSteps(nav *navigation, d *decided, in ports.TurnInput
 			return
 		}
 		dec.Passed = append(dec.Passed, st.ID)
-		dec.Reason += fmt.Sprintf("; %s holds what it collects: passed on to %s", st.ID, to)
+		if earlier != "" {
+			earlier = " (" + earlier + ")"
+		}
+		dec.Reason += fmt.Sprintf("; %s holds what it collects%s: passed on to %s", st.ID, earlier, to)
 		if next := sc.Step(to); next != nil && next.Terminal {
 			dec.Reason += "; terminal step: the scenario ends after this turn"
 		}
 		nav.position = &domain.ScenarioPosition{ScenarioID: sc.ID, StepID: to}
 		dec.After = &domain.ScenarioRef{ID: sc.ID, Step: to}
 		if next := sc.Step(to); next != nil {
-			d.coll.readEntered(d.cp, next.Collects, in.Message, d.now, false)
+			d.coll.readEntered(d.cp, nav.position, next.Collects, in.Message, d.now, false)
 		}
 	}
 }
@@ -241,7 +256,10 @@ func (c *collection) restart(cp *domain.CompiledPolicy, pos *domain.ScenarioPosi
 // the step to say why it asks ("AC-12345" is not a valid order number);
 // one that moved the flow on answered the step before, so it only fills
 // what is unset, and a reading of it that fails is no answer to this step.
-func (c *collection) readEntered(cp *domain.CompiledPolicy, names []string, msg string, now time.Time, started bool) {
+// A message that starts a flow is also the run's first: the rest of it is
+// read ahead for the flow's later steps, as each message of the run is
+// (readMessage).
+func (c *collection) readEntered(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, names []string, msg string, now time.Time, started bool) {
 	var open []string
 	if started {
 		open = openNames(cp.Variables(), c, names)
@@ -252,13 +270,21 @@ func (c *collection) readEntered(cp *domain.CompiledPolicy, names []string, msg 
 			}
 		}
 	}
-	if len(open) == 0 {
+	var ahead []string
+	if started {
+		ahead = aheadNames(cp, pos, c, names)
+	}
+	if len(open) == 0 && len(ahead) == 0 {
 		return
 	}
-	for _, x := range cp.Variables().Extract(open, msg, now) {
+	read, early := cp.Variables().ExtractAhead(open, ahead, msg, now)
+	for _, x := range read {
 		if started || x.Problem == "" {
 			c.set(x)
 		}
+	}
+	for _, x := range early {
+		c.set(x)
 	}
 }
 

@@ -2,6 +2,7 @@ package alignment
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"focal/domain"
@@ -285,6 +286,7 @@ func sessionAfter(in ports.TurnInput, d *decided, calls []domain.ToolCall) *doma
 			s.SetVariable(x.Variable, x.Value)
 		}
 	}
+	noteGiven(s, d, in.TurnNumber)
 	// Outputs are applied in the calls' order, so when two tools set one
 	// variable the first (the higher-priority rule's) wins deterministically.
 	for i := len(calls) - 1; i >= 0; i-- {
@@ -293,4 +295,39 @@ func sessionAfter(in ports.TurnInput, d *decided, calls []domain.ToolCall) *doma
 		}
 	}
 	return s
+}
+
+// noteGiven records in the flow's run that s is in after the turn (its
+// scenario position, which a new run starts without) the variables of
+// the run's steps that the turn gave, read from the message or sent in
+// its metadata, and forgets those it took away (a refused offer in place
+// of a held value, a flow's start clearing one): a step entered later in
+// the run is passed on what the run was given (passFilledSteps).
+func noteGiven(s *domain.Session, d *decided, turn int) {
+	if s.Scenario == nil || len(d.coll.record) == 0 {
+		return
+	}
+	sc := d.cp.Scenario(s.Scenario.ScenarioID)
+	if sc == nil {
+		return
+	}
+	for _, x := range d.coll.record {
+		switch {
+		case !collects(sc, x.Variable):
+		case x.Problem == "" && (offered(x) || x.Source == domain.SetByMetadata):
+			s.NoteGiven(x.Variable, turn)
+		case s.Variables[x.Variable] == nil:
+			s.ForgetGiven(x.Variable)
+		}
+	}
+}
+
+// collects reports whether a step of sc collects name.
+func collects(sc *domain.Scenario, name string) bool {
+	for i := range sc.Steps {
+		if slices.Contains(sc.Steps[i].Collects, name) {
+			return true
+		}
+	}
+	return false
 }

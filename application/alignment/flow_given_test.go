@@ -1,0 +1,160 @@
+package alignment
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"focal/domain"
+)
+
+// docs/agent-bundle.md: each message of a flow's run is read ahead for
+// the later steps' variables, and a step entered that the run already
+// gave all it collects is passed: a reason said with the start of a
+// return is not asked for again once the order number is given.
+func TestRunGivesLaterStepsWhatItsMessagesSaid(t *testing.T) {
+	t.Run("in the message that starts the flow", func(t *testing.T) {
+		tools := newFakeTools().on("lookup", toolBehaviour{out: map[string]any{"item_name": "blue jacket"}})
+		h := newHarness(t, returnsPolicy(), newFakeModel(), withTools(tools))
+		r := h.run("I want to return my jacket, it was too small")
+		require.Equal(t, domain.ScenarioStart, r.exp().Scenario.Action, r.exp().Scenario.Reason)
+		assert.Equal(t, "What is your order number, dear customer?", r.Response, "the order number only")
+		assert.Equal(t, "ask_order", r.Session.Scenario.StepID)
+		x, _ := setBy(r.exp(), "reason")
+		assert.Equal(t, domain.Extraction{Variable: "reason", Source: domain.SetByExtractor, Value: "wrong_size", Text: "too small"}, x)
+
+		r = h.run("AC-123456")
+		d := r.exp().Scenario
+		require.Equal(t, domain.ScenarioAdvance, d.Action, d.Reason)
+		assert.Equal(t, []string{"ask_reason"}, d.Passed)
+		assert.Contains(t, d.Reason, "ask_reason holds what it collects (reason given in turn 1 of this run): passed on to confirm")
+		assert.Equal(t, "Your blue jacket (order AC-123456) goes back.", r.Response, "never the reason's question")
+		assert.Nil(t, r.Session.Scenario, "the terminal step answered")
+	})
+	t.Run("in a message at an earlier step", func(t *testing.T) {
+		h := newHarness(t, returnsPolicy(), newFakeModel())
+		h.run("I want to return my jacket")
+		r := h.run("it has a torn sleeve, let me find the number")
+		assert.Equal(t, "ask_order", r.Session.Scenario.StepID)
+		assert.Equal(t, "damaged", r.Session.Variables["reason"])
+		r = h.run("AC-123456")
+		assert.Equal(t, []string{"ask_reason"}, r.exp().Scenario.Passed)
+		assert.Contains(t, r.exp().Scenario.Reason, "(reason given in turn 2 of this run)")
+		assert.Equal(t, "Order AC-123456 goes back.", r.Response)
+	})
+	t.Run("the step after still asks for what is missing", func(t *testing.T) {
+		p := returnsPolicy()
+		p.Scenarios[0].Steps = append(p.Scenarios[0].Steps, domain.Step{ID: "ask_email", TemplateIDs: []string{"tpl_ask_email"},
+			Collects: []string{"email"}, Transitions: []domain.Transition{{To: "confirm", When: "vars.email != nil"}}})
+		p.Scenarios[0].Steps[1].Transitions[0].To = "ask_email"
+		p.Variables = append(p.Variables, domain.Variable{Name: "email", Type: domain.VarEmail, Description: "email address"})
+		p.Templates = append(p.Templates, tpl("tpl_ask_email", domain.ModeExclusive, "Where do we send the label?"))
+		h := newHarness(t, p, newFakeModel())
+		h.run("I want to return my jacket, it was too small")
+		r := h.run("AC-123456")
+		assert.Equal(t, []string{"ask_reason"}, r.exp().Scenario.Passed)
+		assert.Equal(t, "ask_email", r.Session.Scenario.StepID)
+		assert.Equal(t, "Where do we send the label?", r.Response)
+	})
+}
+
+// A value read ahead is a value only: a message not asked for a later
+// step's variable whose reading of it is refused (two reasons) offers
+// nothing, so the turn records nothing of it and the later step asks
+// plainly, not "the message gives more than one reason".
+func TestRefusedReadingAheadIsNoProblemOfALaterStep(t *testing.T) {
+	h := newHarness(t, returnsPolicy(), newFakeModel())
+	r := h.run("I want to return my jacket, it was too small and torn")
+	require.Equal(t, "ask_order", r.Session.Scenario.StepID)
+	_, recorded := setBy(r.exp(), "reason")
+	assert.False(t, recorded, "no reason recorded, nor its problem")
+	assert.Nil(t, r.Session.Variables["reason"])
+
+	r = h.run("AC-123456")
+	require.Equal(t, "ask_reason", r.Session.Scenario.StepID)
+	assert.Empty(t, r.exp().Scenario.Passed)
+	assert.Empty(t, r.exp().Scenario.Reask)
+	assert.Equal(t, "Why are you returning it?", r.Response)
+}
+
+// Only the kinds of values that say which variable they are are read
+// ahead: a later step's date is not taken from "I got it yesterday", nor
+// its number from the order number's digits.
+func TestLooseKindsAreNotReadAhead(t *testing.T) {
+	p := returnsPolicy()
+	p.Variables = append(p.Variables, domain.Variable{Name: "items", Type: domain.VarNumber, Description: "number of items"})
+	p.Scenarios[0].Steps[1].Collects = []string{"reason", "pickup", "items"}
+	p.Scenarios[0].Steps[1].Transitions[0].When = "vars.reason != nil && vars.pickup != nil && vars.items != nil"
+	h := newHarness(t, p, newFakeModel())
+	r := h.run("I want to return the jacket I got yesterday, all 2 of them, it was torn")
+	assert.Equal(t, "ask_order", r.Session.Scenario.StepID)
+	assert.Equal(t, "damaged", r.Session.Variables["reason"], "an enum says which variable it is")
+	assert.Nil(t, r.Session.Variables["pickup"])
+	assert.Nil(t, r.Session.Variables["items"])
+	r = h.run("AC-123456")
+	assert.Empty(t, r.exp().Scenario.Passed)
+	assert.Equal(t, "ask_reason", r.Session.Scenario.StepID)
+}
+
+// finishedReturn runs a return with on_start set to onStart, its reason
+// said with its start, to its end, and starts another.
+func finishedReturn(t *testing.T, onStart domain.StartMode, second string) (*harness, turnResult) {
+	t.Helper()
+	p := returnsPolicy()
+	p.Scenarios[0].OnStart = onStart
+	h := newHarness(t, p, newFakeModel())
+	h.run("I want to return my jacket, it was too small")
+	require.Nil(t, h.run("AC-111111").Session.Scenario, "the first return is done")
+	r := h.run(second)
+	require.Equal(t, domain.ScenarioStart, r.exp().Scenario.Action, r.exp().Scenario.Reason)
+	return h, r
+}
+
+// docs/agent-bundle.md: what an earlier run gave passes no step of the
+// next: a second return asks its reason once, whether on_start keeps the
+// first one's or clears it; a reason its own start gives passes the step
+// where the reason is unset then (clear).
+func TestSecondRunIsNotPassedOnTheFirstsValues(t *testing.T) {
+	for _, onStart := range []domain.StartMode{domain.StartKeep, domain.StartClear} {
+		t.Run(string(onStart), func(t *testing.T) {
+			h, r := finishedReturn(t, onStart, "I want to return my scarf")
+			assert.Equal(t, "What is your order number, dear customer?", r.Response)
+			assert.Empty(t, r.Session.Scenario.Given, "the new run was given nothing")
+			r = h.run("AC-222222")
+			assert.Empty(t, r.exp().Scenario.Passed, "the first return's reason passes no step")
+			require.Equal(t, "ask_reason", r.Session.Scenario.StepID)
+			assert.Equal(t, "Why are you returning it?", r.Response)
+			r = h.run("torn")
+			assert.Nil(t, r.Session.Scenario, "asked once: the second return is done")
+			assert.Equal(t, "damaged", r.Session.Variables["reason"])
+		})
+	}
+	h, _ := finishedReturn(t, domain.StartClear, "I want to return my scarf, it is torn")
+	r := h.run("AC-222222")
+	assert.Equal(t, []string{"ask_reason"}, r.exp().Scenario.Passed)
+	assert.Equal(t, "damaged", r.Session.Variables["reason"])
+}
+
+// The run's position records what its turns gave, message or metadata,
+// by the turn that last gave it; a value the customer replaces with a
+// refused one is no longer given.
+func TestRunRecordsWhatItWasGiven(t *testing.T) {
+	p := returnsPolicy()
+	// The order step moves on only when the customer says so.
+	p.Scenarios[0].Steps[0].Transitions = []domain.Transition{{To: "ask_reason", Condition: "ready to give the reason",
+		Examples: []string{"let's continue", "go on to the reason"}}}
+	p.Scenarios[0].Steps[1].Collects = []string{"reason", "tier"}
+	h := newHarness(t, p, newFakeModel())
+	r := h.run("I want to return my jacket")
+	assert.Nil(t, r.Session.Scenario.Given)
+	h.meta = map[string]any{"tier": "gold"}
+	r = h.run("it was torn")
+	assert.Equal(t, map[string]int{"reason": 2, "tier": 2}, r.Session.Scenario.Given)
+	h.meta = nil
+	r = h.run("AC-111111")
+	assert.Equal(t, map[string]int{"order_id": 3, "reason": 2, "tier": 2}, r.Session.Scenario.Given)
+	r = h.run("no wait, AC-12345")
+	assert.Nil(t, r.Session.Variables["order_id"], "the refused offer took the held value away")
+	assert.Equal(t, map[string]int{"reason": 2, "tier": 2}, r.Session.Scenario.Given)
+}
