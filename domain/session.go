@@ -251,30 +251,59 @@ func (p *ScenarioPosition) cloned() ScenarioPosition {
 }
 
 // NoteGiven records that the customer's message (or the request's
-// metadata) gave name a value in turn, in the active scenario's run; a
-// session in no scenario notes nothing.
-func (s *Session) NoteGiven(name string, turn int) {
-	if s.Scenario == nil || s.Scenario.Given[name] == turn {
+// metadata) gave name a value in turn, in the run of scenarioID's flow:
+// the active one, or one waiting under it (a nested flow's start may give
+// what the flow it suspends collects). A session with no such flow open
+// notes nothing.
+func (s *Session) NoteGiven(scenarioID, name string, turn int) {
+	if p := s.openRun(scenarioID); p == nil || p.Given[name] == turn {
 		return
 	}
-	s.own(sharedPosition)
-	if s.Scenario.Given == nil {
-		s.Scenario.Given = map[string]int{}
+	p := s.ownRun(scenarioID)
+	if p.Given == nil {
+		p.Given = map[string]int{}
 	}
-	s.Scenario.Given[name] = turn
+	p.Given[name] = turn
 }
 
-// ForgetGiven drops name from what the active scenario's run was given:
-// the value given is gone (refused in favour of another, cleared).
-func (s *Session) ForgetGiven(name string) {
-	if s.Scenario == nil {
+// ForgetGiven drops name from what the run of scenarioID's open flow was
+// given: the value given is gone (refused in favour of another, cleared).
+func (s *Session) ForgetGiven(scenarioID, name string) {
+	p := s.openRun(scenarioID)
+	if p == nil {
 		return
 	}
-	if _, ok := s.Scenario.Given[name]; !ok {
-		return
+	if _, ok := p.Given[name]; ok {
+		delete(s.ownRun(scenarioID).Given, name)
 	}
-	s.own(sharedPosition)
-	delete(s.Scenario.Given, name)
+}
+
+// openRun is the position of scenarioID's open flow, the active one or
+// one waiting (a flow is open once at most), for reading; nil when it is
+// not open.
+func (s *Session) openRun(scenarioID string) *ScenarioPosition {
+	if s.Scenario != nil && s.Scenario.ScenarioID == scenarioID {
+		return s.Scenario
+	}
+	for i := range s.FlowStack {
+		if s.FlowStack[i].ScenarioID == scenarioID {
+			return &s.FlowStack[i]
+		}
+	}
+	return nil
+}
+
+// ownRun is openRun for writing, s owning it: the stack of waiting flows
+// is copied first, as every change to it is (clones share it).
+func (s *Session) ownRun(scenarioID string) *ScenarioPosition {
+	if s.Scenario != nil && s.Scenario.ScenarioID == scenarioID {
+		s.own(sharedPosition)
+		return s.Scenario
+	}
+	i := slices.IndexFunc(s.FlowStack, func(p ScenarioPosition) bool { return p.ScenarioID == scenarioID })
+	s.FlowStack = slices.Clone(s.FlowStack)
+	s.FlowStack[i] = s.FlowStack[i].cloned()
+	return &s.FlowStack[i]
 }
 
 // ExitScenario leaves the active scenario.

@@ -53,8 +53,8 @@ func TestSessionAppendJSONIsMarshal(t *testing.T) {
 			if rng.IntN(5) == 0 {
 				s.SetVariable(odd[rng.IntN(len(odd))], rng.Float64()*1e6)
 			}
-			if rng.IntN(4) == 0 {
-				s.NoteGiven(odd[rng.IntN(len(odd))], turn)
+			if rng.IntN(4) == 0 && s.Scenario != nil {
+				s.NoteGiven(s.Scenario.ScenarioID, odd[rng.IntN(len(odd))], turn)
 			}
 			s.AdvanceTurn(turn, t0.Add(time.Duration(rng.Int64N(1e15))))
 		}

@@ -346,26 +346,29 @@ func TestSuspendedFlowsAreEachSessionsOwn(t *testing.T) {
 
 // A run's given values (ScenarioPosition.Given) are its own: a clone, a
 // frozen snapshot's clone and a flow suspended and resumed each keep
-// theirs apart from the others' writes; a new run starts without them;
-// a session in no flow notes nothing; and they read back from JSON.
+// theirs apart from the others' writes; a new run starts without them; a
+// flow waiting under the active one is noted by its id, in a copy of the
+// stack; a flow not open notes nothing; and they read back from JSON.
 func TestRunGivenValuesAreTheRunsOwn(t *testing.T) {
 	s := newSession()
-	s.NoteGiven("reason", 1)
+	s.NoteGiven("returns", "reason", 1)
 	require.Nil(t, s.Scenario, "no run, nothing noted")
 	s.EnterStep("returns", "ask_order", 1)
-	s.NoteGiven("reason", 1)
-	s.NoteGiven("order_id", 2)
+	s.NoteGiven("returns", "reason", 1)
+	s.NoteGiven("returns", "order_id", 2)
+	s.NoteGiven("gift", "wrap", 2)
+	require.Nil(t, s.FlowStack, "no gift flow open: nothing noted")
 	require.Equal(t, map[string]int{"reason": 1, "order_id": 2}, s.Scenario.Given)
 
 	c := s.Clone()
-	c.NoteGiven("reason", 3)
-	c.ForgetGiven("order_id")
+	c.NoteGiven("returns", "reason", 3)
+	c.ForgetGiven("returns", "order_id")
 	require.Equal(t, map[string]int{"reason": 1, "order_id": 2}, s.Scenario.Given, "a clone's writes stay in the clone")
 	require.Equal(t, map[string]int{"reason": 3}, c.Scenario.Given)
 
 	s.Freeze()
 	f := s.Clone()
-	f.NoteGiven("email", 4)
+	f.NoteGiven("returns", "email", 4)
 	require.Equal(t, map[string]int{"reason": 1, "order_id": 2}, s.Scenario.Given, "a frozen snapshot copies before writing")
 
 	raw, err := json.Marshal(f)
@@ -378,7 +381,15 @@ func TestRunGivenValuesAreTheRunsOwn(t *testing.T) {
 	f.SuspendScenario()
 	f.EnterStep("update_email", "ask_email", 5)
 	require.Nil(t, f.Scenario.Given, "a new run starts given nothing")
-	f.NoteGiven("email", 5)
+	f.NoteGiven("update_email", "email", 5)
+	require.Equal(t, map[string]int{"email": 5}, f.Scenario.Given)
+	w := f.Clone()
+	w.NoteGiven("returns", "reason", 5)
+	require.Equal(t, 1, f.FlowStack[0].Given["reason"], "the clone wrote the waiting run's copy")
+	require.Equal(t, 5, w.FlowStack[0].Given["reason"], "the waiting run is noted too")
+	w.ForgetGiven("returns", "order_id")
+	require.Equal(t, map[string]int{"reason": 5, "email": 4}, w.FlowStack[0].Given)
+	require.Equal(t, map[string]int{"reason": 1, "order_id": 2, "email": 4}, f.FlowStack[0].Given)
 	f.ExitScenario()
 	resumed := f.ResumeScenario()
 	require.Equal(t, map[string]int{"reason": 1, "order_id": 2, "email": 4}, resumed.Given, "the waiting run keeps its own")

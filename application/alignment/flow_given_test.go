@@ -158,3 +158,26 @@ func TestRunRecordsWhatItWasGiven(t *testing.T) {
 	assert.Nil(t, r.Session.Variables["order_id"], "the refused offer took the held value away")
 	assert.Equal(t, map[string]int{"reason": 2, "tier": 2}, r.Session.Scenario.Given)
 }
+
+// A message that starts a flow from inside another may give what the
+// waiting one's later steps collect: read ahead while the waiting one was
+// the active one, it is noted in the waiting run too, so that once that
+// flow resumes the step is passed as if the flow had never waited.
+func TestWaitingRunKeepsWhatTheNestedStartGaveIt(t *testing.T) {
+	p := returnsPolicy()
+	p.Agent.Settings.Commands = []string{domain.CommandCancel}
+	p.Scenarios = append(p.Scenarios, flowScenario("gift", false, "wrap it as a gift", "can you gift wrap it", "add a gift message"))
+	p.Templates = append(p.Templates, tpl("tpl_gift", domain.ModeExclusive, "Gift wrap it is."))
+	h := newHarness(t, p, newFakeModel())
+	h.run("I want to return my jacket")
+	r := h.run("can you gift wrap it, it was too small")
+	require.Equal(t, "gift", r.Session.Scenario.ScenarioID, r.exp().Scenario.Reason)
+	require.Len(t, r.Session.FlowStack, 1)
+	assert.Equal(t, map[string]int{"reason": 2}, r.Session.FlowStack[0].Given, "the waiting run was given the reason")
+
+	r = h.run("cancel")
+	require.Equal(t, "returns", r.Session.Scenario.ScenarioID)
+	r = h.run("AC-123456")
+	assert.Equal(t, []string{"ask_reason"}, r.exp().Scenario.Passed, r.exp().Scenario.Reason)
+	assert.Contains(t, r.exp().Scenario.Reason, "(reason given in turn 2 of this run)")
+}

@@ -297,17 +297,28 @@ func sessionAfter(in ports.TurnInput, d *decided, calls []domain.ToolCall) *doma
 	return s
 }
 
-// noteGiven records in the flow's run that s is in after the turn (its
-// scenario position, which a new run starts without) the variables of
-// the run's steps that the turn gave, read from the message or sent in
-// its metadata, and forgets those it took away (a refused offer in place
-// of a held value, a flow's start clearing one): a step entered later in
-// the run is passed on what the run was given (passFilledSteps).
+// noteGiven records in the runs of the flows open after the turn (their
+// scenario positions, which a new run starts without) the variables of
+// their steps that the turn gave, read from the message or sent in its
+// metadata, and forgets those it took away (a refused offer in place of
+// a held value, a flow's start clearing one): a step entered later in a
+// run is passed on what the run was given (passFilledSteps). A flow
+// waiting under the active one is noted too: the message that started
+// the active one from inside it may have given what it collects, read
+// ahead while it was the active one.
 func noteGiven(s *domain.Session, d *decided, turn int) {
 	if s.Scenario == nil || len(d.coll.record) == 0 {
 		return
 	}
-	sc := d.cp.Scenario(s.Scenario.ScenarioID)
+	noteGivenIn(s, d, s.Scenario.ScenarioID, turn)
+	for i := range s.FlowStack {
+		noteGivenIn(s, d, s.FlowStack[i].ScenarioID, turn)
+	}
+}
+
+// noteGivenIn is noteGiven for the run of the open flow of scenarioID.
+func noteGivenIn(s *domain.Session, d *decided, scenarioID string, turn int) {
+	sc := d.cp.Scenario(scenarioID)
 	if sc == nil {
 		return
 	}
@@ -315,9 +326,9 @@ func noteGiven(s *domain.Session, d *decided, turn int) {
 		switch {
 		case !collects(sc, x.Variable):
 		case x.Problem == "" && (offered(x) || x.Source == domain.SetByMetadata):
-			s.NoteGiven(x.Variable, turn)
+			s.NoteGiven(scenarioID, x.Variable, turn)
 		case s.Variables[x.Variable] == nil:
-			s.ForgetGiven(x.Variable)
+			s.ForgetGiven(scenarioID, x.Variable)
 		}
 	}
 }

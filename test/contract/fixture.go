@@ -109,7 +109,7 @@ func nextTurn(s *domain.Session, message string) *domain.Turn {
 		after.SuspendScenario() // a flow waiting under the active one is state too
 	}
 	after.EnterStep("returns", fmt.Sprintf("step-%d", n), n)
-	after.NoteGiven(fmt.Sprintf("given-%d", n%3), n) // what the flow's run was given
+	after.NoteGiven("returns", fmt.Sprintf("given-%d", n%3), n) // what the flow's run was given
 	after.AdvanceTurn(n, now)
 	return &domain.Turn{
 		ID: newID(), TenantID: s.TenantID, AgentID: s.AgentID, AgentVersion: 1, SessionID: s.ID,
