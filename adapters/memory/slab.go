@@ -442,11 +442,24 @@ func (c *coldStore) unindexTurn(t *storedTurn, h uint32) {
 }
 
 // take removes the session of h and returns it as an entry of its own
-// (see entry) on a copy of its record, and whether it is its channel
-// key's active session. The entry's turns are read once, to take them
-// out of the indexes too.
+// (see entry) on its record, and whether it is its channel key's active
+// session. The entry's turns are read once, to take them out of the
+// indexes too.
+//
+// A record alone in its slab (one of more than a quarter of a slab: a
+// returning user's, see slabFor) is taken over, not copied: release lets
+// that slab go, and no byte of a slab is ever written again once
+// appended, nor a slab let go reused (newSlab makes a new one), so the
+// entry's strings may view it. Copying it was most of a thaw: a record
+// of a hundred turns is about 100 KB, a large allocation of its own whose
+// pages the system gave anew, about half a millisecond under the store's
+// lock (BenchmarkThawReturningUser). A record sharing its slab is copied,
+// so that it does not hold the others' bytes once they are dead.
 func (c *coldStore) take(h uint32) (*sessionEntry, bool) {
-	r := c.record(h).copied()
+	r := c.record(h)
+	if !c.alone(h, r) {
+		r = r.copied()
+	}
 	e := c.entry(r)
 	c.unindexSession(e.id(), e.ids[e.idLen:], r.names(), r.active(), h)
 	for _, t := range e.turns {
@@ -454,6 +467,14 @@ func (c *coldStore) take(h uint32) (*sessionEntry, bool) {
 	}
 	c.release(h, len(r))
 	return e, r.active()
+}
+
+// alone reports whether r, the record of h, is all its slab holds and
+// has room for, and the slab is not the one being filled: release then
+// lets the slab go, and the entry holds no byte more than a copy would.
+func (c *coldStore) alone(h uint32, r coldRecord) bool {
+	slab, off := unplace(c.slots[h])
+	return off == 0 && slab != c.cur && cap(c.slabs[slab]) == len(r)
 }
 
 // drop forgets the session of h: its record is dead.
