@@ -251,6 +251,16 @@ func (s *Scenario) Step(id string) *Step {
 	return nil
 }
 
+// Collects reports whether a step of the scenario collects name.
+func (s *Scenario) Collects(name string) bool {
+	for i := range s.Steps {
+		if slices.Contains(s.Steps[i].Collects, name) {
+			return true
+		}
+	}
+	return false
+}
+
 // Collected lists the variables the scenario's steps collect, each once,
 // in the steps' order.
 func (s *Scenario) Collected() []string {

@@ -230,14 +230,12 @@ func aheadNames(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, c *coll
 	}
 	vs := cp.Variables()
 	var ahead []string
-	for i := range sc.Steps {
-		for _, n := range sc.Steps[i].Collects {
-			if c.vars[n] != nil || slices.Contains(names, n) || slices.Contains(ahead, n) {
-				continue
-			}
-			if x := vs.Get(n); x != nil && x.ReadsUnasked() {
-				ahead = append(ahead, n)
-			}
+	for _, n := range sc.Collected() {
+		if c.vars[n] != nil || slices.Contains(names, n) {
+			continue
+		}
+		if x := vs.Get(n); x != nil && x.ReadsUnasked() {
+			ahead = append(ahead, n)
 		}
 	}
 	return ahead

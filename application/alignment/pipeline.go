@@ -2,7 +2,6 @@ package alignment
 
 import (
 	"context"
-	"slices"
 	"time"
 
 	"focal/domain"
@@ -324,21 +323,11 @@ func noteGivenIn(s *domain.Session, d *decided, scenarioID string, turn int) {
 	}
 	for _, x := range d.coll.record {
 		switch {
-		case !collects(sc, x.Variable):
+		case !sc.Collects(x.Variable):
 		case x.Problem == "" && (offered(x) || x.Source == domain.SetByMetadata):
 			s.NoteGiven(scenarioID, x.Variable, turn)
 		case s.Variables[x.Variable] == nil:
 			s.ForgetGiven(scenarioID, x.Variable)
 		}
 	}
-}
-
-// collects reports whether a step of sc collects name.
-func collects(sc *domain.Scenario, name string) bool {
-	for i := range sc.Steps {
-		if slices.Contains(sc.Steps[i].Collects, name) {
-			return true
-		}
-	}
-	return false
 }
