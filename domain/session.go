@@ -93,8 +93,9 @@ type ScenarioPosition struct {
 	// metadata) gave a value since the scenario started, and still holds,
 	// to the turn that last gave it: a step entered later in this run is
 	// passed on such a value, where one held from before the run (an
-	// earlier run's, another flow's) is asked for again. A new run starts
-	// without it.
+	// earlier run's, another flow's) is asked for again. A tool's output
+	// that changes the value takes it out: the value is no longer the
+	// customer's. A new run starts without it.
 	Given map[string]int `json:"given,omitempty"`
 }
 

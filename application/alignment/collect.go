@@ -217,9 +217,10 @@ func (e *Engine) readMessage(ctx context.Context, cp *domain.CompiledPolicy, c *
 }
 
 // aheadNames are the variables the steps of pos's scenario collect, other
-// than names (the step's, read as asked), that hold no value and may be
-// read unasked (domain.Extractor.ReadsUnasked): those a message of the
-// run is read ahead for. nil outside a flow, and when there are none.
+// than names (the step's, read as asked), that may be read unasked
+// (domain.Extractor.ReadsUnasked) and that a value read ahead may set
+// (openAhead): those a message of the run is read ahead for. nil outside
+// a flow, and when there are none.
 func aheadNames(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, c *collection, names []string) []string {
 	if pos == nil {
 		return nil
@@ -231,14 +232,43 @@ func aheadNames(cp *domain.CompiledPolicy, pos *domain.ScenarioPosition, c *coll
 	vs := cp.Variables()
 	var ahead []string
 	for _, n := range sc.Collected() {
-		if c.vars[n] != nil || slices.Contains(names, n) {
+		if slices.Contains(names, n) {
 			continue
 		}
-		if x := vs.Get(n); x != nil && x.ReadsUnasked() {
+		if x := vs.Get(n); x != nil && x.ReadsUnasked() && c.openAhead(n, x, pos) {
 			ahead = append(ahead, n)
 		}
 	}
 	return ahead
+}
+
+// openAhead reports whether a value read ahead in the run at pos may set
+// name, x's variable: one unset, or a changeable one held from before the run, which
+// neither an earlier turn of the run (pos.Given) nor this turn gave. Such
+// a value is an earlier run's (a second return holds the first one's
+// reason when on_start keeps it), another flow's, a tool's or an initial
+// value: what the run's own messages say replaces it, as the step's own
+// reading (openNames) and a flow's start (readEntered) replace a
+// changeable value, and counts as given in the run (noteGiven), so that
+// the step is passed when the flow gets there rather than asking for
+// what the customer just said or going on with the old value. A value
+// the run was given is not read ahead again: it is the customer's answer
+// in this run, and a later message naming another in passing (a second
+// order number, an old address) would replace it unasked; the step, when
+// it asks, takes a change. A value that may not change is kept, as the
+// step keeps it: changeable: false says the customer does not change it
+// once it is set, and a reading ahead, which nothing asked for, has less
+// standing than the step's own; its step asks, as for any value held
+// from before the run.
+func (c *collection) openAhead(name string, x *domain.Extractor, pos *domain.ScenarioPosition) bool {
+	if c.vars[name] == nil {
+		return true
+	}
+	if !x.Variable().Changeable {
+		return false
+	}
+	_, given := pos.Given[name]
+	return !given && !c.gave(name)
 }
 
 // checked validates a value from outside the message (metadata) for the

@@ -53,7 +53,9 @@ func (e *Engine) navigateTurn(d *decided, in ports.TurnInput, scores *matching) 
 // customer already gave. Values held from before the run (an earlier
 // run's, another flow's, metadata of a turn before it) do not pass a
 // step: a flow run again with on_start keep still asks, once, so that a
-// second return does not go through on the first one's order and reason.
+// second return does not go through on the first one's order and reason,
+// unless a message of the run gave the value again, read ahead in place
+// of the one held (openAhead).
 // Each step passed reads the message for the next one's variables. A step
 // is not passed when it runs tools (on entry or completion), when it
 // collects nothing (it is there to say something), or when its target was

@@ -181,3 +181,97 @@ func TestWaitingRunKeepsWhatTheNestedStartGaveIt(t *testing.T) {
 	assert.Equal(t, []string{"ask_reason"}, r.exp().Scenario.Passed, r.exp().Scenario.Reason)
 	assert.Contains(t, r.exp().Scenario.Reason, "(reason given in turn 2 of this run)")
 }
+
+// docs/agent-bundle.md: a value the run's own messages give, read ahead
+// for a later step, replaces a changeable value held from before the run
+// and counts as given in the run, so the step is passed when reached: a
+// second return that names its reason with its start, or with its order
+// number, is not asked for it again, nor goes through on the first one's.
+// The same value said again counts as given too. A value that may not
+// change keeps the one held, and its step still asks.
+func TestReadAheadReplacesWhatWasHeldFromBeforeTheRun(t *testing.T) {
+	t.Run("with the start", func(t *testing.T) {
+		h, r := finishedReturn(t, domain.StartKeep, "I want to return my scarf, it is torn")
+		assert.Equal(t, "damaged", r.Session.Variables["reason"], "the start's reason replaces the first return's")
+		assert.Equal(t, map[string]int{"reason": 3}, r.Session.Scenario.Given)
+		r = h.run("AC-222222")
+		assert.Equal(t, []string{"ask_reason"}, r.exp().Scenario.Passed, r.exp().Scenario.Reason)
+		assert.Contains(t, r.exp().Scenario.Reason, "(reason given in turn 3 of this run)")
+		assert.Nil(t, r.Session.Scenario, "the second return is done")
+		assert.Equal(t, "damaged", r.Session.Variables["reason"])
+	})
+	t.Run("with the order number", func(t *testing.T) {
+		h, _ := finishedReturn(t, domain.StartKeep, "I want to return my scarf")
+		r := h.run("AC-222222, it is torn")
+		assert.Equal(t, []string{"ask_reason"}, r.exp().Scenario.Passed, r.exp().Scenario.Reason)
+		assert.Nil(t, r.Session.Scenario)
+		assert.Equal(t, "damaged", r.Session.Variables["reason"])
+	})
+	t.Run("the same value again", func(t *testing.T) {
+		h, r := finishedReturn(t, domain.StartKeep, "I want to return my scarf, it was too tight")
+		assert.Equal(t, map[string]int{"reason": 3}, r.Session.Scenario.Given)
+		r = h.run("AC-222222")
+		assert.Equal(t, []string{"ask_reason"}, r.exp().Scenario.Passed, r.exp().Scenario.Reason)
+	})
+	t.Run("a value that may not change", func(t *testing.T) {
+		p := returnsPolicy()
+		p.Variables[1].Changeable = false
+		h := newHarness(t, p, newFakeModel())
+		h.run("I want to return my jacket, it was too small")
+		require.Nil(t, h.run("AC-111111").Session.Scenario)
+		r := h.run("I want to return my scarf, it is torn")
+		assert.Equal(t, "wrong_size", r.Session.Variables["reason"], "kept, as the step would keep it")
+		assert.Empty(t, r.Session.Scenario.Given)
+		r = h.run("AC-222222")
+		assert.Empty(t, r.exp().Scenario.Passed)
+		assert.Equal(t, "ask_reason", r.Session.Scenario.StepID)
+	})
+}
+
+// overwritingPolicy is the returns flow with a step for the email between
+// the order and the reason, whose order step, once complete, looks the
+// order up with a tool that also answers the order's reason.
+func overwritingPolicy() *domain.Policy {
+	p := returnsPolicy()
+	sc := &p.Scenarios[0]
+	sc.Steps[0].Transitions[0].To = "ask_email"
+	sc.Steps[0].ToolsOnComplete = []string{"order_record"}
+	sc.Steps = append(sc.Steps, domain.Step{ID: "ask_email", TemplateIDs: []string{"tpl_ask_email"},
+		Collects: []string{"email"}, Transitions: []domain.Transition{{To: "ask_reason", When: "vars.email != nil"}}})
+	p.Variables = append(p.Variables, domain.Variable{Name: "email", Type: domain.VarEmail, Description: "email address"})
+	p.Templates = append(p.Templates, tpl("tpl_ask_email", domain.ModeExclusive, "Where do we send the label?"))
+	p.Tools = append(p.Tools, domain.Tool{ID: "order_record", URL: "https://tools.example/record",
+		Inputs: []string{"order_id"}, Outputs: []string{"reason"}})
+	return p
+}
+
+// docs/agent-bundle.md: a value a tool overwrites is no longer the
+// customer's: the run forgets it was given, and the step that collects it
+// asks rather than pass on the tool's value. A tool that writes the value
+// the customer gave leaves it given.
+func TestToolOverwritingAGivenValueTakesItFromTheRun(t *testing.T) {
+	for _, c := range []struct {
+		name, written string
+		passed        bool
+	}{{"another value", "damaged", false}, {"the same value", "wrong_size", true}} {
+		t.Run(c.name, func(t *testing.T) {
+			tools := newFakeTools().on("order_record", toolBehaviour{out: map[string]any{"reason": c.written}})
+			h := newHarness(t, overwritingPolicy(), newFakeModel(), withTools(tools))
+			r := h.run("I want to return my jacket, it was too small")
+			require.Equal(t, map[string]int{"reason": 1}, r.Session.Scenario.Given)
+			r = h.run("AC-123456")
+			require.Equal(t, "ask_email", r.Session.Scenario.StepID, r.exp().Scenario.Reason)
+			assert.Equal(t, c.written, r.Session.Variables["reason"])
+			_, given := r.Session.Scenario.Given["reason"]
+			assert.Equal(t, c.passed, given)
+			r = h.run("ana@example.com")
+			if c.passed {
+				assert.Equal(t, []string{"ask_reason"}, r.exp().Scenario.Passed, r.exp().Scenario.Reason)
+				return
+			}
+			assert.Empty(t, r.exp().Scenario.Passed, "the tool's reason is not the customer's")
+			assert.Equal(t, "ask_reason", r.Session.Scenario.StepID)
+			assert.Equal(t, "Why are you returning it?", r.Response)
+		})
+	}
+}

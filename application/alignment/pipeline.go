@@ -2,6 +2,7 @@ package alignment
 
 import (
 	"context"
+	"reflect"
 	"time"
 
 	"focal/domain"
@@ -293,7 +294,32 @@ func sessionAfter(in ports.TurnInput, d *decided, calls []domain.ToolCall) *doma
 			s.SetVariable(k, calls[i].Output[k])
 		}
 	}
+	forgetOverwritten(s, calls, d.coll.vars)
 	return s
+}
+
+// forgetOverwritten drops from the runs of the flows open after the turn
+// what they were given (noteGiven) of each variable a tool's output
+// changed: the value held is then the tool's, not the customer's, and a
+// step that collects it is not passed on it (passFilledSteps) but asks.
+// collected are the variables before the tools wrote theirs; a tool that
+// wrote the value held (the customer's, checked as the tool's output is)
+// leaves it given.
+func forgetOverwritten(s *domain.Session, calls []domain.ToolCall, collected map[string]any) {
+	if s.Scenario == nil {
+		return
+	}
+	for _, c := range calls {
+		for k := range c.Output {
+			if reflect.DeepEqual(s.Variables[k], collected[k]) {
+				continue
+			}
+			s.ForgetGiven(s.Scenario.ScenarioID, k)
+			for i := range s.FlowStack {
+				s.ForgetGiven(s.FlowStack[i].ScenarioID, k)
+			}
+		}
+	}
 }
 
 // noteGiven records in the runs of the flows open after the turn (their
