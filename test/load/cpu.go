@@ -77,8 +77,22 @@ func serverFaults(r loadRun) float64 {
 // request beside Focal: the cores' time at that throughput, less wrk's.
 // It is ≤ 0 when wrk alone would fill the cores.
 func cpuBudget(cores int, ginRPS, share, wrkUSPerRequest float64) float64 {
+	return cpuBudgetBusy(cores, 1, ginRPS, share, wrkUSPerRequest)
+}
+
+// cpuBudgetBusy is cpuBudget with the cores busy only busy of the time
+// (0 to 1), as busy as bare gin's runs kept them (busyShare): a closed
+// loop of one wrk thread leaves them idle now and then whatever the
+// server, so the budget at full use overstates what Focal may spend.
+func cpuBudgetBusy(cores int, busy, ginRPS, share, wrkUSPerRequest float64) float64 {
 	if ginRPS <= 0 || share <= 0 {
 		return 0
 	}
-	return float64(cores)*1e6/(share*ginRPS) - wrkUSPerRequest
+	return float64(cores)*busy*1e6/(share*ginRPS) - wrkUSPerRequest
+}
+
+// busyShare is the share of the cores' time a run kept busy: the server's
+// and wrk's CPU per request at its requests per second.
+func busyShare(cores int, rps, serverUSPerRequest, wrkUSPerRequest float64) float64 {
+	return rps * (serverUSPerRequest + wrkUSPerRequest) / (float64(cores) * 1e6)
 }

@@ -339,14 +339,20 @@ func budgetText(row *pairRow, cores int, share float64) string {
 	if budget <= 0 {
 		return text + fmt.Sprintf("At %.0f turns/s (%.0f%% of bare gin) wrk alone would fill the %d cores.", rate, 100*share, cores)
 	}
-	text += fmt.Sprintf("At %.0f turns/s (%.0f%% of bare gin), with wrk costing what it did beside Focal, the %d cores leave Focal %.0f µs per turn: ",
-		rate, 100*share, cores, budget)
-	if used <= budget {
+	busy := min(1, busyShare(cores, ginRPS, ginUsed, medianOf(gin, loadCPUus)))
+	busyBudget := cpuBudgetBusy(cores, busy, ginRPS, share, wrk)
+	text += fmt.Sprintf("At %.0f turns/s (%.0f%% of bare gin), with wrk costing what it did beside Focal, the %d cores leave Focal %.0f µs per turn when busy all the time, and %.0f µs when as busy as bare gin's runs kept them (%.0f%% of the time, its and wrk's CPU over their runs): ",
+		rate, 100*share, cores, budget, busyBudget, 100*busy)
+	if used <= busyBudget {
 		// Within its budget and still short of the rate: the cores were
-		// not Focal's and wrk's alone, or not all busy.
+		// not Focal's and wrk's alone, or less busy than bare gin's runs
+		// kept them.
 		return text + "more than it used, so its CPU per turn did not hold the run back; what else ran on the machine, or cores left idle, did."
 	}
-	return text + fmt.Sprintf("%.1f× less CPU than it used.", used/budget)
+	if busyBudget <= 0 {
+		return text + "wrk alone would fill the time bare gin's runs kept the cores busy."
+	}
+	return text + fmt.Sprintf("%.1f× less CPU than it used (%.1f× at full use).", used/busyBudget, used/budget)
 }
 
 // targets lists every target with the verdict this run's numbers give.

@@ -297,10 +297,19 @@ func TestBudgetIsTheCoresTimeAtTheTargetRateLessTheLoadGenerators(t *testing.T) 
 	row := &pairRow{config: syncConfig{workload: "mix", rules: 100, conns: 32}, focal: []loadRun{run(10000, 158, 8)}, gin: []loadRun{run(50000, 22, 15)}}
 	text := budgetText(row, 2, 0.5)
 	assert.Contains(t, text, "Focal 158 µs per turn, bare gin 22 µs per request; wrk 8 µs per request beside Focal and 15 beside bare gin")
-	assert.Contains(t, text, "At 25000 turns/s (50% of bare gin), with wrk costing what it did beside Focal, the 2 cores leave Focal 72 µs per turn: 2.2× less CPU than it used.")
+	// Bare gin's runs kept the cores busy 50,000 × (22 + 15) µs a second
+	// of 2 cores' time: 92.5 %, which leaves Focal 74 − 8 = 66 µs.
+	assert.InDelta(t, 0.925, busyShare(2, 50000, 22, 15), 1e-9)
+	assert.InDelta(t, 66, cpuBudgetBusy(2, 0.925, 50000, 0.5, 8), 1e-9)
+	assert.Contains(t, text, "At 25000 turns/s (50% of bare gin), with wrk costing what it did beside Focal, the 2 cores leave Focal 72 µs per turn when busy all the time, and 66 µs when as busy as bare gin's runs kept them (92% of the time, its and wrk's CPU over their runs): 2.4× less CPU than it used (2.2× at full use).")
 
 	row.focal[0] = run(10000, 60, 8) // within the budget, yet at a fifth of bare gin
-	assert.Contains(t, budgetText(row, 2, 0.5), "the 2 cores leave Focal 72 µs per turn: more than it used, so its CPU per turn did not hold the run back")
+	assert.Contains(t, budgetText(row, 2, 0.5), "(92% of the time, its and wrk's CPU over their runs): more than it used, so its CPU per turn did not hold the run back")
+
+	// Within what the cores leave when busy all the time, beyond what they
+	// leave as busy as bare gin kept them: the CPU per turn held it back.
+	row.focal[0] = run(10000, 70, 8)
+	assert.Contains(t, budgetText(row, 2, 0.5), "(92% of the time, its and wrk's CPU over their runs): 1.1× less CPU than it used (1.0× at full use).")
 
 	row.focal[0].ServerCPU = 0
 	assert.Empty(t, budgetText(row, 2, 0.5), "no budget without the CPU read")
