@@ -229,8 +229,11 @@ func TestConsole(t *testing.T) {
 		"the explanation says the model wrote the reply")
 
 	// The explanation of a turn several rules competed for: a bar per
-	// candidate, as long as its score, and the matched rules listed.
-	turnID, _ = p.send("Hello! What is your return policy? How long does shipping take?")
+	// candidate, as long as its score, and the matched rules listed. Three
+	// questions, so that three rules score well clear of the candidates'
+	// floor (a greeting alongside two questions scored 0.011 there, and a
+	// rule added to the demo took it under).
+	turnID, _ = p.send("What is your return policy? How long does shipping take? When are you open?")
 	p.waitFor(`document.getElementById("explanation").dataset.turn === "` + turnID + `"`)
 	ex := p.turn(turnID)["explanation"].(map[string]any)
 	var bars []struct {
