@@ -219,3 +219,24 @@ func TestVersionsTurnsLoadAreWarmed(t *testing.T) {
 	cacheClock.Advance(time.Minute)
 	assert.Equal(t, []int64{1, 2}, turnThenWarms(), "the version check found version 2")
 }
+
+// The warmer reads the policy it prepares through the cache: a version
+// that reading loads is prepared once, by that warm, not warmed again as
+// a turn's load would be.
+func TestWarmersOwnLoadIsNotWarmedAgain(t *testing.T) {
+	ctx := t.Context()
+	store := memory.New(clock.System{})
+	require.NoError(t, store.SavePolicy(ctx, tenant, &domain.Policy{Agent: domain.Agent{ID: warmAgent, Name: "a", Enabled: true, Version: 1},
+		Templates: []domain.Template{{ID: "f", Mode: domain.ModeFallback, Text: "Hello."}}}))
+	cache, err := application.NewPolicyCache(store, clock.NewFake(), time.Minute)
+	require.NoError(t, err)
+	prep := &heldPreparer{entered: make(chan struct{}), release: make(chan struct{})}
+	close(prep.release) // nothing to hold
+	warmer, err := application.NewPolicyWarmer(ctx, cache, prep)
+	require.NoError(t, err)
+	cache.WithWarmer(warmer)
+
+	warmer.Warm(tenant, warmAgent) // the cache holds nothing: the warm's read loads version 1
+	require.NoError(t, warmer.Wait(ctx))
+	assert.Equal(t, []int64{1}, prep.versions, "prepared once")
+}

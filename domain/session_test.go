@@ -397,3 +397,28 @@ func TestRunGivenValuesAreTheRunsOwn(t *testing.T) {
 	f.EnterStep("returns", "ask_order", 6)
 	require.Nil(t, f.Scenario.Given, "a run of the same flow again starts afresh")
 }
+
+// Forgetting a value given is a write like noting one: a clone whose first
+// write to a run, active or waiting, is ForgetGiven copies that run first,
+// so the session it was cloned from (a frozen snapshot the store holds)
+// still lists the value as given.
+func TestForgettingAGivenValueCopiesTheRunFirst(t *testing.T) {
+	s := newSession()
+	s.EnterStep("returns", "ask_order", 1)
+	s.NoteGiven("returns", "reason", 1)
+	s.Freeze()
+
+	c := s.Clone()
+	c.ForgetGiven("returns", "reason")
+	require.Empty(t, c.Scenario.Given)
+	require.Equal(t, map[string]int{"reason": 1}, s.Scenario.Given, "the active run of the snapshot")
+
+	w := s.Clone()
+	w.SuspendScenario()
+	w.EnterStep("gift", "only", 2)
+	w.Freeze()
+	v := w.Clone()
+	v.ForgetGiven("returns", "reason")
+	require.Empty(t, v.FlowStack[0].Given)
+	require.Equal(t, map[string]int{"reason": 1}, w.FlowStack[0].Given, "the waiting run of the snapshot")
+}

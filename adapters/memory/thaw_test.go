@@ -77,3 +77,37 @@ func TestThawTakesOverARecordAloneInItsSlab(t *testing.T) {
 	}
 	commitRecorded(t, s, 3, 1) // their next turns
 }
+
+// A record that begins a shared slab, the slab filled and no longer the
+// one being filled, is copied too: taking it over would keep the whole
+// slab, its other sessions' records included, alive as long as the
+// thawed session is.
+func TestThawCopiesTheFirstRecordOfASharedSlab(t *testing.T) {
+	c := clock.NewFake()
+	s := New(c, WithRetention(Retention{MaxTurns: 20}))
+	commitRecorded(t, s, 60, 1) // new users' records of a few KB: more than one shared slab
+	s.Sweep(c.Now().Add(packAfter + time.Second))
+	require.Empty(t, s.sessions, "every session is cold")
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	first, found := uint32(0), false
+	for h := range s.cold.slots {
+		if slab, off := unplace(s.cold.slots[h]); s.cold.slots[h] != 0 && off == 0 && slab != s.cold.cur {
+			first, found = uint32(h), true
+			break
+		}
+	}
+	require.True(t, found, "a full shared slab begins with a record")
+	slab, _ := unplace(s.cold.slots[first])
+	shared := s.cold.slabs[slab]
+	require.Greater(t, len(shared), len(s.cold.record(first)), "the slab holds other records")
+	require.False(t, s.cold.alone(first, s.cold.record(first)))
+
+	e := s.thaw(first)
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(shared)))
+	for _, tn := range e.turns {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(tn.text)))
+		require.False(t, p >= start && p < start+uintptr(cap(shared)), "turn %d is copied out of the shared slab", tn.number)
+	}
+}

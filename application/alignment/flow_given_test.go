@@ -174,6 +174,7 @@ func TestWaitingRunKeepsWhatTheNestedStartGaveIt(t *testing.T) {
 	require.Equal(t, "gift", r.Session.Scenario.ScenarioID, r.exp().Scenario.Reason)
 	require.Len(t, r.Session.FlowStack, 1)
 	assert.Equal(t, map[string]int{"reason": 2}, r.Session.FlowStack[0].Given, "the waiting run was given the reason")
+	assert.Empty(t, r.Session.Scenario.Given, "no step of the gift flow collects the reason")
 
 	r = h.run("cancel")
 	require.Equal(t, "returns", r.Session.Scenario.ScenarioID)
@@ -274,4 +275,107 @@ func TestToolOverwritingAGivenValueTakesItFromTheRun(t *testing.T) {
 			assert.Equal(t, "Why are you returning it?", r.Response)
 		})
 	}
+}
+
+// docs/agent-bundle.md: a value the run was given is the customer's
+// answer in it: a later message that names another in passing is not
+// read ahead over it, neither at the step the message answers nor at the
+// step it moves the flow to; the step keeps passing on the answer given.
+func TestRunsGivenValueIsNotReadAheadAgain(t *testing.T) {
+	t.Run("at the step the message answers", func(t *testing.T) {
+		h := newHarness(t, returnsPolicy(), newFakeModel())
+		h.run("I want to return my jacket, it was too small")
+		r := h.run("let me find the number, my scarf was torn too")
+		require.Equal(t, "ask_order", r.Session.Scenario.StepID)
+		assert.Equal(t, "wrong_size", r.Session.Variables["reason"])
+		assert.Equal(t, map[string]int{"reason": 1}, r.Session.Scenario.Given)
+	})
+	t.Run("at the step the message enters", func(t *testing.T) {
+		h := newHarness(t, returnsPolicy(), newFakeModel())
+		h.run("I want to return my jacket, it was too small")
+		r := h.run("AC-123456, unlike my scarf, which was torn")
+		assert.Equal(t, []string{"ask_reason"}, r.exp().Scenario.Passed, r.exp().Scenario.Reason)
+		assert.Contains(t, r.exp().Scenario.Reason, "(reason given in turn 1 of this run)")
+		assert.Equal(t, "wrong_size", r.Session.Variables["reason"])
+	})
+}
+
+// A value this turn's metadata gave is this turn's: the message that
+// starts the flow is not read ahead over it, and the run counts it given
+// by the metadata, in that turn.
+func TestMetadataOfTheTurnIsNotReadAheadOver(t *testing.T) {
+	p := returnsPolicy()
+	p.Variables[1].FromMetadata = "reason"
+	h := newHarness(t, p, newFakeModel())
+	h.meta = map[string]any{"reason": "wrong_size"}
+	r := h.run("I want to return my jacket, it is torn")
+	require.Equal(t, "ask_order", r.Session.Scenario.StepID)
+	assert.Equal(t, "wrong_size", r.Session.Variables["reason"], "the metadata's, not the message's")
+	assert.Equal(t, map[string]int{"reason": 1}, r.Session.Scenario.Given)
+	h.meta = nil
+	r = h.run("AC-123456")
+	assert.Equal(t, []string{"ask_reason"}, r.exp().Scenario.Passed, r.exp().Scenario.Reason)
+	assert.Equal(t, "wrong_size", r.Session.Variables["reason"])
+}
+
+// Each message of a run is read ahead, one at a step that collects
+// nothing (it is there to say something) too.
+func TestMessageAtAStepCollectingNothingIsReadAhead(t *testing.T) {
+	p := returnsPolicy()
+	sc := &p.Scenarios[0]
+	sc.EntryStepID = "explain"
+	sc.Steps = append(sc.Steps, domain.Step{ID: "explain", TemplateIDs: []string{"tpl_explain"},
+		Transitions: []domain.Transition{{To: "ask_order", Condition: "ready to give the order number",
+			Examples: []string{"let's continue", "go on to the order number"}}}})
+	p.Templates = append(p.Templates, tpl("tpl_explain", domain.ModeExclusive, "Returns are free within 30 days."))
+	h := newHarness(t, p, newFakeModel())
+	require.Equal(t, "explain", h.run("I want to return my jacket").Session.Scenario.StepID)
+	r := h.run("it was too small")
+	require.Equal(t, "explain", r.Session.Scenario.StepID, r.exp().Scenario.Reason)
+	assert.Equal(t, "wrong_size", r.Session.Variables["reason"])
+	assert.Equal(t, map[string]int{"reason": 2}, r.Session.Scenario.Given)
+}
+
+// A step passed on values earlier turns of the run gave names each of
+// them, and the turn that gave it.
+func TestPassedStepNamesEachValueAnEarlierTurnGave(t *testing.T) {
+	p := returnsPolicy()
+	st := &p.Scenarios[0].Steps[1]
+	st.Collects = []string{"reason", "email"}
+	st.Transitions[0].When = `vars.reason in ["wrong_size", "damaged"] && vars.email != nil`
+	p.Variables = append(p.Variables, domain.Variable{Name: "email", Type: domain.VarEmail, Description: "email address"})
+	h := newHarness(t, p, newFakeModel())
+	h.run("I want to return my jacket, it was too small, write to ana@example.com")
+	r := h.run("AC-123456")
+	assert.Equal(t, []string{"ask_reason"}, r.exp().Scenario.Passed, r.exp().Scenario.Reason)
+	assert.Contains(t, r.exp().Scenario.Reason,
+		"ask_reason holds what it collects (reason given in turn 1, email given in turn 1 of this run): passed on to confirm")
+}
+
+// docs/agent-bundle.md: a tool's change takes a value out of every open
+// run's given, a run waiting under the active flow included: the reason a
+// nested flow's tool overwrote is asked for once the return resumes.
+func TestToolOverwritingAWaitingRunsValueTakesItFromThatRun(t *testing.T) {
+	p := returnsPolicy()
+	p.Agent.Settings.Commands = []string{domain.CommandCancel}
+	gift := flowScenario("gift", false, "wrap it as a gift", "can you gift wrap it", "add a gift message")
+	gift.Steps[0].ToolsOnEntry = []string{"gift_record"}
+	p.Scenarios = append(p.Scenarios, gift)
+	p.Templates = append(p.Templates, tpl("tpl_gift", domain.ModeExclusive, "Gift wrap it is."))
+	p.Tools = append(p.Tools, domain.Tool{ID: "gift_record", URL: "https://tools.example/gift", Outputs: []string{"reason"}})
+	tools := newFakeTools().on("gift_record", toolBehaviour{out: map[string]any{"reason": "damaged"}})
+	h := newHarness(t, p, newFakeModel(), withTools(tools))
+	r := h.run("I want to return my jacket, it was too small")
+	require.Equal(t, map[string]int{"reason": 1}, r.Session.Scenario.Given)
+	r = h.run("can you gift wrap it")
+	require.Equal(t, "gift", r.Session.Scenario.ScenarioID, r.exp().Scenario.Reason)
+	require.Len(t, r.Session.FlowStack, 1)
+	require.Equal(t, "damaged", r.Session.Variables["reason"], "the gift flow's tool wrote the reason")
+	assert.Empty(t, r.Session.FlowStack[0].Given, "the waiting run no longer counts the reason given")
+
+	require.Equal(t, "returns", h.run("cancel").Session.Scenario.ScenarioID)
+	r = h.run("AC-123456")
+	assert.Empty(t, r.exp().Scenario.Passed, "the tool's reason is not the customer's")
+	assert.Equal(t, "ask_reason", r.Session.Scenario.StepID)
+	assert.Equal(t, "Why are you returning it?", r.Response)
 }
