@@ -99,7 +99,7 @@ func (s *PolicyParts[T]) List(ctx context.Context, tenantID, agentID string, pag
 func partCursor(c string) (string, error) {
 	after, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil {
-		return "", domain.InvalidFields(domain.FieldError{Field: "cursor", Message: "is not a cursor this listing issued"})
+		return "", ports.BadCursor()
 	}
 	return string(after), nil
 }

@@ -59,9 +59,15 @@ func DecodeCursor(c string) (string, error) {
 	}
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil {
-		return "", domain.InvalidFields(domain.FieldError{Field: "cursor", Message: "is not a cursor this listing issued"})
+		return "", BadCursor()
 	}
 	return string(b), nil
+}
+
+// BadCursor is INVALID_REQUEST on the cursor field: a cursor no listing of
+// this kind issued, whichever store reads it.
+func BadCursor() error {
+	return domain.InvalidFields(domain.FieldError{Field: "cursor", Message: "is not a cursor this listing issued"})
 }
 
 // Page is one page of a listing. NextCursor is "" on the last page.

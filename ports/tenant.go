@@ -2,6 +2,7 @@ package ports
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -80,6 +81,28 @@ type TenantModelKey struct {
 	// Revision increases with every write of the tenant's key of this
 	// provider; the store assigns it.
 	Revision int64
+}
+
+// TenantModelKeyCursor is k's place in the list of every tenant's keys,
+// which every store orders by tenant, then provider, byte-wise: the
+// cursor of ListAllTenantModelKeys in each store.
+func TenantModelKeyCursor(k TenantModelKey) string {
+	return EncodeCursor(k.TenantID + "/" + k.Provider)
+}
+
+// TenantModelKeyAfter reads a TenantModelKeyCursor back into the tenant
+// and provider the next page starts after (a provider has no '/'); both
+// "" for the first page.
+func TenantModelKeyAfter(cursor string) (tenantID, provider string, err error) {
+	after, err := DecodeCursor(cursor)
+	if err != nil || after == "" {
+		return "", "", err
+	}
+	i := strings.LastIndexByte(after, '/')
+	if i < 0 {
+		return "", "", BadCursor()
+	}
+	return after[:i], after[i+1:], nil
 }
 
 // ModelCredential is a tenant's model key in clear, as the chat model

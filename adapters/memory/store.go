@@ -268,7 +268,7 @@ func parseNumberCursor(c string) (int, bool, error) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil {
-		return 0, false, domain.InvalidFields(domain.FieldError{Field: "cursor", Message: "is not a cursor this listing issued"})
+		return 0, false, ports.BadCursor()
 	}
 	return n, true, nil
 }

@@ -90,22 +90,15 @@ func (s *TenantModelKeys) ListAllTenantModelKeys(ctx context.Context, page ports
 	if err := ctx.Err(); err != nil {
 		return ports.Page[ports.TenantModelKey]{}, unavailable(err)
 	}
-	after, err := ports.DecodeCursor(page.Cursor)
-	if err != nil {
-		return ports.Page[ports.TenantModelKey]{}, err
-	}
 	var last ports.TenantModelKey
-	if after != "" {
-		i := strings.LastIndexByte(after, '/')
-		if i < 0 {
-			return ports.Page[ports.TenantModelKey]{}, domain.InvalidFields(domain.FieldError{Field: "cursor", Message: "is not a cursor this listing issued"})
-		}
-		last.TenantID, last.Provider = after[:i], after[i+1:]
+	var err error
+	if last.TenantID, last.Provider, err = ports.TenantModelKeyAfter(page.Cursor); err != nil {
+		return ports.Page[ports.TenantModelKey]{}, err
 	}
 	s.mu.Lock()
 	var all []ports.TenantModelKey
 	for _, k := range s.keys {
-		if after == "" || keyOrder(k, last) > 0 {
+		if page.Cursor == "" || keyOrder(k, last) > 0 {
 			all = append(all, copyKey(k))
 		}
 	}

@@ -146,7 +146,7 @@ func (v *PolicyVersions) ListPolicyVersions(ctx context.Context, tenantID, agent
 		return ports.Page[domain.Agent]{}, err
 	} else if c != "" {
 		if below, err = strconv.ParseInt(c, 10, 64); err != nil || below < 1 {
-			return ports.Page[domain.Agent]{}, badCursor()
+			return ports.Page[domain.Agent]{}, ports.BadCursor()
 		}
 	}
 	if _, err := v.current(ctx, tenantID, agentID); err != nil {

@@ -296,13 +296,9 @@ func parseSessionCursor(c string) (int64, string, error) {
 	nsText, id, ok := strings.Cut(raw, "|")
 	ns, perr := strconv.ParseInt(nsText, 10, 64)
 	if !ok || perr != nil || id == "" {
-		return 0, "", badCursor()
+		return 0, "", ports.BadCursor()
 	}
 	return ns, id, nil
-}
-
-func badCursor() error {
-	return domain.InvalidFields(domain.FieldError{Field: "cursor", Message: "is not a cursor this listing issued"})
 }
 
 // findSession reads the session document. SESSION_NOT_FOUND.

@@ -97,8 +97,7 @@ func (s *TenantModelKeys) list(ctx context.Context, filter bson.D, limit int) (p
 			continue
 		}
 		if limit > 0 && len(out.Items) == limit {
-			last := out.Items[limit-1]
-			out.NextCursor = ports.EncodeCursor(last.TenantID + "/" + last.Provider)
+			out.NextCursor = ports.TenantModelKeyCursor(out.Items[limit-1])
 			break
 		}
 		out.Items = append(out.Items, d.key())
@@ -120,31 +119,18 @@ func (s *TenantModelKeys) DeleteTenantModelKey(ctx context.Context, tenantID, pr
 
 // ListAllTenantModelKeys implements ports.TenantModelKeyStore.
 func (s *TenantModelKeys) ListAllTenantModelKeys(ctx context.Context, page ports.PageRequest) (ports.Page[ports.TenantModelKey], error) {
-	after, err := ports.DecodeCursor(page.Cursor)
+	tenant, provider, err := ports.TenantModelKeyAfter(page.Cursor)
 	if err != nil {
 		return ports.Page[ports.TenantModelKey]{}, err
 	}
 	filter := bson.D{}
-	if after != "" {
-		tenant, provider, ok := cutLast(after, '/')
-		if !ok {
-			return ports.Page[ports.TenantModelKey]{}, badCursor()
-		}
+	if page.Cursor != "" {
 		filter = bson.D{{Key: "$or", Value: bson.A{
 			bson.D{{Key: "tenant_id", Value: bson.D{{Key: "$gt", Value: tenant}}}},
 			bson.D{{Key: "tenant_id", Value: tenant}, {Key: "provider", Value: bson.D{{Key: "$gt", Value: provider}}}},
 		}}}
 	}
 	return s.list(ctx, filter, ports.PageLimit(page.Limit))
-}
-
-func cutLast(s string, sep byte) (string, string, bool) {
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] == sep {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return "", "", false
 }
 
 // ResealTenantModelKey implements ports.TenantModelKeyStore: the next

@@ -357,7 +357,7 @@ func (ts *Turns) ListTurns(ctx context.Context, tenantID, sessionID string, q po
 		}
 		after, err := strconv.ParseInt(raw, 10, 64)
 		if err != nil {
-			return ports.Page[domain.Turn]{}, badCursor()
+			return ports.Page[domain.Turn]{}, ports.BadCursor()
 		}
 		filter = append(filter, bson.E{Key: "turn_number", Value: bson.D{{Key: op, Value: after}}})
 	}

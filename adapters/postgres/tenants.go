@@ -208,7 +208,7 @@ func (s *Tenants) DeleteTenantModelKey(ctx context.Context, tenantID, provider s
 
 // ListAllTenantModelKeys implements ports.TenantModelKeyStore.
 func (s *Tenants) ListAllTenantModelKeys(ctx context.Context, page ports.PageRequest) (ports.Page[ports.TenantModelKey], error) {
-	tenantID, provider, err := sqlkit.KeyAfter(page.Cursor)
+	tenantID, provider, err := ports.TenantModelKeyAfter(page.Cursor)
 	if err != nil {
 		return ports.Page[ports.TenantModelKey]{}, err
 	}
@@ -217,7 +217,7 @@ func (s *Tenants) ListAllTenantModelKeys(ctx context.Context, page ports.PageReq
 	if err != nil {
 		return ports.Page[ports.TenantModelKey]{}, err
 	}
-	return sqlkit.PageOf(keys, limit, sqlkit.KeyCursor), nil
+	return sqlkit.PageOf(keys, limit, ports.TenantModelKeyCursor), nil
 }
 
 // ResealTenantModelKey implements ports.TenantModelKeyStore: one update

@@ -110,7 +110,7 @@ func deletedOne(res sql.Result, err error, missing error) error {
 
 // ListAllTenantModelKeys implements ports.TenantModelKeyStore.
 func (s *Tenants) ListAllTenantModelKeys(ctx context.Context, page ports.PageRequest) (ports.Page[ports.TenantModelKey], error) {
-	tenantID, provider, err := sqlkit.KeyAfter(page.Cursor)
+	tenantID, provider, err := ports.TenantModelKeyAfter(page.Cursor)
 	if err != nil {
 		return ports.Page[ports.TenantModelKey]{}, err
 	}
@@ -119,7 +119,7 @@ func (s *Tenants) ListAllTenantModelKeys(ctx context.Context, page ports.PageReq
 	if err != nil {
 		return ports.Page[ports.TenantModelKey]{}, err
 	}
-	return sqlkit.PageOf(keys, limit, sqlkit.KeyCursor), nil
+	return sqlkit.PageOf(keys, limit, ports.TenantModelKeyCursor), nil
 }
 
 // ResealTenantModelKey implements ports.TenantModelKeyStore.

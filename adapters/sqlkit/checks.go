@@ -60,10 +60,6 @@ func NotHeld(key string) error {
 	return domain.Errorf(domain.CodeNotFound, "idempotency key %q is not held by this request", key)
 }
 
-func badCursor() error {
-	return domain.InvalidFields(domain.FieldError{Field: "cursor", Message: "is not a cursor this listing issued"})
-}
-
 // SessionCursor is the cursor after a session in a newest-first listing.
 func SessionCursor(createdNS int64, id string) string {
 	return ports.EncodeCursor(strconv.FormatInt(createdNS, 10) + "|" + id)
@@ -78,7 +74,7 @@ func ParseSessionCursor(c string) (createdNS int64, id string, ok bool, err erro
 	nsText, id, found := strings.Cut(raw, "|")
 	ns, perr := strconv.ParseInt(nsText, 10, 64)
 	if !found || perr != nil || id == "" {
-		return 0, "", false, badCursor()
+		return 0, "", false, ports.BadCursor()
 	}
 	return ns, id, true, nil
 }
@@ -94,7 +90,7 @@ func ParseNumberCursor(c string) (n int, ok bool, err error) {
 	}
 	n, err = strconv.Atoi(raw)
 	if err != nil {
-		return 0, false, badCursor()
+		return 0, false, ports.BadCursor()
 	}
 	return n, true, nil
 }

@@ -2,32 +2,10 @@ package sqlkit
 
 import (
 	"encoding/json"
-	"strings"
 
 	"focal/domain"
 	"focal/ports"
 )
-
-// KeyCursor is the place of a tenant's model key in the list of every
-// tenant's keys, which is by tenant, then provider: the cursor of
-// ListAllTenantModelKeys.
-func KeyCursor(k ports.TenantModelKey) string {
-	return ports.EncodeCursor(k.TenantID + "/" + k.Provider)
-}
-
-// KeyAfter reads a KeyCursor back into the (tenant, provider) the next
-// page starts after; a provider has no '/'. "" for the first page.
-func KeyAfter(cursor string) (tenantID, provider string, err error) {
-	after, err := ports.DecodeCursor(cursor)
-	if err != nil || after == "" {
-		return "", "", err
-	}
-	i := strings.LastIndexByte(after, '/')
-	if i < 0 {
-		return "", "", badCursor()
-	}
-	return after[:i], after[i+1:], nil
-}
 
 // EncodeModels is the models column of a tenant's key.
 func EncodeModels(models []string) (string, error) {
