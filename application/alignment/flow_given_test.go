@@ -379,3 +379,39 @@ func TestToolOverwritingAWaitingRunsValueTakesItFromThatRun(t *testing.T) {
 	assert.Equal(t, "ask_reason", r.Session.Scenario.StepID)
 	assert.Equal(t, "Why are you returning it?", r.Response)
 }
+
+// At the step that asks for a changeable variable, the customer's answer
+// replaces what the same turn's metadata gave it: the step asked the
+// customer, and the record lists both, the metadata's first. One that may
+// not change keeps the metadata's value, as it keeps any value held. Read
+// ahead, the metadata's value stays (TestMetadataOfTheTurnIsNotReadAheadOver):
+// nothing asked the customer for it (docs/agent-bundle.md).
+func TestMessageAtTheStepReplacesTheTurnsMetadata(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		changeable bool
+		want       string
+	}{{"changeable", true, "damaged"}, {"not changeable", false, "wrong_size"}} {
+		t.Run(c.name, func(t *testing.T) {
+			p := returnsPolicy()
+			p.Variables[1].FromMetadata, p.Variables[1].Changeable = "reason", c.changeable
+			h := newHarness(t, p, newFakeModel())
+			h.run("I want to return my jacket")
+			require.Equal(t, "ask_reason", h.run("AC-123456").Session.Scenario.StepID)
+			h.meta = map[string]any{"reason": "wrong_size"}
+			r := h.run("it is torn")
+			assert.Equal(t, c.want, r.Session.Variables["reason"])
+			var sources []domain.VariableSource
+			for _, e := range r.exp().Variables {
+				if e.Variable == "reason" {
+					sources = append(sources, e.Source)
+				}
+			}
+			want := []domain.VariableSource{domain.SetByMetadata}
+			if c.changeable {
+				want = append(want, domain.SetByExtractor)
+			}
+			assert.Equal(t, want, sources)
+		})
+	}
+}
