@@ -290,11 +290,17 @@ func newSessionID() (string, error) {
 }
 
 // usable checks that a locked session may take this message: it belongs
-// to the message's agent, is not closed, and is not idle (an idle one is
+// to the message's agent and, named by id, to its channel identity (a
+// client that sends one customer's message with another's session id
+// would otherwise answer from, and add to, the other's conversation: their
+// variables, their flow), is not closed, and is not idle (an idle one is
 // closed here).
 func (uc *ProcessMessage) usable(ctx context.Context, cmd ChatCommand, s *domain.Session, now time.Time) error {
 	if s.AgentID != cmd.AgentID {
 		return domain.Errorf(domain.CodeSessionNotFound, "session %s not found", s.ID)
+	}
+	if s.Channel != cmd.Channel || s.UserChannelID != cmd.UserChannelID {
+		return domain.Errorf(domain.CodeSessionNotFound, "session %s not found for this channel and user_channel_id", s.ID)
 	}
 	if s.Status == domain.SessionActive && s.IdleSince(now, uc.cfg.SessionIdleTTL) {
 		if _, err := uc.sessions.CloseSession(ctx, cmd.TenantID, s.ID, now); err != nil {

@@ -375,6 +375,35 @@ func TestSessionOfAnotherAgentIsNotFound(t *testing.T) {
 	assert.Equal(t, first.SessionID, next.SessionID)
 }
 
+// A message that names a session of another channel identity of the same
+// agent (a client that sent one customer's message with another
+// customer's session id) is refused as if the session did not exist: the
+// reply would have been built from, and added to, the other customer's
+// conversation. Nothing is added to it, and its own user's next turn
+// proceeds.
+func TestSessionOfAnotherChannelIdentityIsNotFound(t *testing.T) {
+	ctx := context.Background()
+	store := memory.New(clock.System{})
+	uc := newUseCase(t, store, store)
+	const agent = "6ba7b810-9dad-11d1-80b4-00c04fd430c8"
+	first, err := uc.Chat(ctx, application.ChatCommand{TenantID: tenant, AgentID: agent, Channel: "web", UserChannelID: "ana", Message: "hi"})
+	require.NoError(t, err)
+
+	for _, c := range []struct{ channel, user string }{{"web", "bo"}, {"email", "ana"}} {
+		_, err = uc.Chat(ctx, application.ChatCommand{TenantID: tenant, AgentID: agent, SessionID: first.SessionID,
+			Channel: c.channel, UserChannelID: c.user, Message: "my order is AC-123456"})
+		require.True(t, domain.IsCode(err, domain.CodeSessionNotFound), "%s/%s: %v", c.channel, c.user, err)
+	}
+	page, err := store.ListTurns(ctx, tenant, first.SessionID, ports.TurnQuery{})
+	require.NoError(t, err)
+	require.Len(t, page.Items, 1, "no turn added to the other customer's session")
+
+	next, err := uc.Chat(ctx, application.ChatCommand{TenantID: tenant, AgentID: agent, SessionID: first.SessionID,
+		Channel: "web", UserChannelID: "ana", Message: "again"})
+	require.NoError(t, err, "the refused messages let the lease go")
+	assert.Equal(t, first.SessionID, next.SessionID)
+}
+
 // blackout commits but then neither confirms the commit nor lets the turn
 // be read while dark: a store that froze at commit time. Past
 // maxCommitAttempts it refuses for good, as failingCommits does.
