@@ -186,6 +186,6 @@ func addDenseRowsGo(acc []float64, rows []float32, refs []weightsRef, es []match
 func addDenseGo(acc []float64, row []float32, v float64) {
 	acc = acc[:len(row)] // one bounds check for the loop's
 	for c, w := range row {
-		acc[c] += v * float64(w)
+		acc[c] += float64(v * float64(w))
 	}
 }

@@ -217,7 +217,7 @@ func (m *Matcher) buildPostings(models []condModel, meanValue []float64) {
 				return cmp.Or(cmp.Compare(math.Abs(float64(ws[b])), math.Abs(float64(ws[a]))), cmp.Compare(a, b))
 			})
 			for _, k := range keep[matcherPostingsCap:] {
-				m.bias[conds[k]] += float64(ws[k]) * meanValue[f]
+				m.bias[conds[k]] += float64(float64(ws[k]) * meanValue[f])
 			}
 			keep = keep[:matcherPostingsCap]
 			slices.Sort(keep)
@@ -390,7 +390,7 @@ func addPostings[C postedCondition](start []int32, posted []C, w []float32, x *m
 		conds, ws := posted[lo:hi], w[lo:hi]
 		ws = ws[:len(conds)] // one bounds check for the loop's
 		for k, c := range conds {
-			acc[c] += v * float64(ws[k])
+			acc[c] += float64(v * float64(ws[k]))
 		}
 	}
 }
@@ -435,22 +435,22 @@ func addMasked[C postedCondition](start []int32, posted []C, w []float32, x *mat
 				continue
 			}
 			v := float64(e.v)
-			acc[int(l.cond)&mask] += v * float64(l.w)
+			acc[int(l.cond)&mask] += float64(v * float64(l.w))
 			conds, ws := posted[l.lo+1:l.hi], w[l.lo+1:l.hi]
 			ws = ws[:len(conds)] // one bounds check for the loop's
 			k := 0
 			for ; k < len(conds)-7; k += 8 { // bounded as in addSmallPostings
-				acc[int(conds[k])&mask] += v * float64(ws[k])
-				acc[int(conds[k+1])&mask] += v * float64(ws[k+1])
-				acc[int(conds[k+2])&mask] += v * float64(ws[k+2])
-				acc[int(conds[k+3])&mask] += v * float64(ws[k+3])
-				acc[int(conds[k+4])&mask] += v * float64(ws[k+4])
-				acc[int(conds[k+5])&mask] += v * float64(ws[k+5])
-				acc[int(conds[k+6])&mask] += v * float64(ws[k+6])
-				acc[int(conds[k+7])&mask] += v * float64(ws[k+7])
+				acc[int(conds[k])&mask] += float64(v * float64(ws[k]))
+				acc[int(conds[k+1])&mask] += float64(v * float64(ws[k+1]))
+				acc[int(conds[k+2])&mask] += float64(v * float64(ws[k+2]))
+				acc[int(conds[k+3])&mask] += float64(v * float64(ws[k+3]))
+				acc[int(conds[k+4])&mask] += float64(v * float64(ws[k+4]))
+				acc[int(conds[k+5])&mask] += float64(v * float64(ws[k+5]))
+				acc[int(conds[k+6])&mask] += float64(v * float64(ws[k+6]))
+				acc[int(conds[k+7])&mask] += float64(v * float64(ws[k+7]))
 			}
 			for ; k < len(conds); k++ {
-				acc[int(conds[k])&mask] += v * float64(ws[k])
+				acc[int(conds[k])&mask] += float64(v * float64(ws[k]))
 			}
 		}
 	}
@@ -491,43 +491,43 @@ func (m *Matcher) addSmallPostings(es []matcherEntry, refs []weightsRef, acc *[s
 		// postings, and the loop's own count, compare and jump were a
 		// tenth of the instructions eight at a time.
 		for ; k < len(conds)-15; k += 16 {
-			acc[conds[k]] += v * float64(ws[k])
-			acc[conds[k+1]] += v * float64(ws[k+1])
-			acc[conds[k+2]] += v * float64(ws[k+2])
-			acc[conds[k+3]] += v * float64(ws[k+3])
-			acc[conds[k+4]] += v * float64(ws[k+4])
-			acc[conds[k+5]] += v * float64(ws[k+5])
-			acc[conds[k+6]] += v * float64(ws[k+6])
-			acc[conds[k+7]] += v * float64(ws[k+7])
-			acc[conds[k+8]] += v * float64(ws[k+8])
-			acc[conds[k+9]] += v * float64(ws[k+9])
-			acc[conds[k+10]] += v * float64(ws[k+10])
-			acc[conds[k+11]] += v * float64(ws[k+11])
-			acc[conds[k+12]] += v * float64(ws[k+12])
-			acc[conds[k+13]] += v * float64(ws[k+13])
-			acc[conds[k+14]] += v * float64(ws[k+14])
-			acc[conds[k+15]] += v * float64(ws[k+15])
+			acc[conds[k]] += float64(v * float64(ws[k]))
+			acc[conds[k+1]] += float64(v * float64(ws[k+1]))
+			acc[conds[k+2]] += float64(v * float64(ws[k+2]))
+			acc[conds[k+3]] += float64(v * float64(ws[k+3]))
+			acc[conds[k+4]] += float64(v * float64(ws[k+4]))
+			acc[conds[k+5]] += float64(v * float64(ws[k+5]))
+			acc[conds[k+6]] += float64(v * float64(ws[k+6]))
+			acc[conds[k+7]] += float64(v * float64(ws[k+7]))
+			acc[conds[k+8]] += float64(v * float64(ws[k+8]))
+			acc[conds[k+9]] += float64(v * float64(ws[k+9]))
+			acc[conds[k+10]] += float64(v * float64(ws[k+10]))
+			acc[conds[k+11]] += float64(v * float64(ws[k+11]))
+			acc[conds[k+12]] += float64(v * float64(ws[k+12]))
+			acc[conds[k+13]] += float64(v * float64(ws[k+13]))
+			acc[conds[k+14]] += float64(v * float64(ws[k+14]))
+			acc[conds[k+15]] += float64(v * float64(ws[k+15]))
 		}
 		if k < len(conds)-7 {
-			acc[conds[k]] += v * float64(ws[k])
-			acc[conds[k+1]] += v * float64(ws[k+1])
-			acc[conds[k+2]] += v * float64(ws[k+2])
-			acc[conds[k+3]] += v * float64(ws[k+3])
-			acc[conds[k+4]] += v * float64(ws[k+4])
-			acc[conds[k+5]] += v * float64(ws[k+5])
-			acc[conds[k+6]] += v * float64(ws[k+6])
-			acc[conds[k+7]] += v * float64(ws[k+7])
+			acc[conds[k]] += float64(v * float64(ws[k]))
+			acc[conds[k+1]] += float64(v * float64(ws[k+1]))
+			acc[conds[k+2]] += float64(v * float64(ws[k+2]))
+			acc[conds[k+3]] += float64(v * float64(ws[k+3]))
+			acc[conds[k+4]] += float64(v * float64(ws[k+4]))
+			acc[conds[k+5]] += float64(v * float64(ws[k+5]))
+			acc[conds[k+6]] += float64(v * float64(ws[k+6]))
+			acc[conds[k+7]] += float64(v * float64(ws[k+7]))
 			k += 8
 		}
 		if k < len(conds)-3 {
-			acc[conds[k]] += v * float64(ws[k])
-			acc[conds[k+1]] += v * float64(ws[k+1])
-			acc[conds[k+2]] += v * float64(ws[k+2])
-			acc[conds[k+3]] += v * float64(ws[k+3])
+			acc[conds[k]] += float64(v * float64(ws[k]))
+			acc[conds[k+1]] += float64(v * float64(ws[k+1]))
+			acc[conds[k+2]] += float64(v * float64(ws[k+2]))
+			acc[conds[k+3]] += float64(v * float64(ws[k+3]))
 			k += 4
 		}
 		for ; k < len(conds); k++ {
-			acc[conds[k]] += v * float64(ws[k])
+			acc[conds[k]] += float64(v * float64(ws[k]))
 		}
 	}
 }
@@ -562,10 +562,10 @@ func (m *Matcher) tinyMargins(x *matcherVec, acc []float64) {
 	rows := m.tinyRows
 	for _, e := range x.e {
 		v, r := float64(e.v), &rows[e.id]
-		a0 += v * r[0]
-		a1 += v * r[1]
-		a2 += v * r[2]
-		a3 += v * r[3]
+		a0 += float64(v * r[0])
+		a1 += float64(v * r[1])
+		a2 += float64(v * r[2])
+		a3 += float64(v * r[3])
 	}
 	switch len(acc) {
 	case 4:
@@ -649,14 +649,14 @@ func (m *Matcher) emptyMessageLogits() []float64 {
 
 func sigmoid(x float64) float64 {
 	if x >= 0 {
-		return 1 / (1 + math.Exp(-x))
+		return 1 / (1 + exp(-x))
 	}
-	e := math.Exp(x)
+	e := exp(x)
 	return e / (1 + e)
 }
 
 // logit is σ⁻¹, with p kept off 0 and 1 so that it stays finite.
 func logit(p float64) float64 {
 	p = min(max(p, 1e-6), 1-1e-6)
-	return math.Log(p / (1 - p))
+	return log(p / (1 - p))
 }

@@ -40,7 +40,7 @@ func (c calibration) prob(f [calibrationFeatures]float64) float64 { return sigmo
 func (c calibration) logit(f [calibrationFeatures]float64) float64 {
 	z := c.b
 	for i, v := range f {
-		z += c.w[i] * v
+		z += float64(c.w[i] * v)
 	}
 	return z
 }
@@ -92,15 +92,15 @@ func fitCalibration(points []calPoint) calibration {
 		var gd float64
 		for i := range g {
 			step[i] = -step[i]
-			gd += g[i] * step[i]
+			gd += float64(g[i] * step[i])
 		}
 		t := 1.0
 		for ; t >= 1e-10; t /= 2 {
 			var next [calParams]float64
 			for i := range th {
-				next[i] = th[i] + t*step[i]
+				next[i] = th[i] + float64(t*step[i])
 			}
-			if nf := obj.loss(next); nf < f+1e-4*t*gd {
+			if nf := obj.loss(next); nf < f+float64(1e-4*t*gd) {
 				th, f = next, nf
 				break
 			}
@@ -138,7 +138,7 @@ func (o *calObjective) target(p calPoint) float64 {
 func (o *calObjective) z(th [calParams]float64, p calPoint) float64 {
 	z := th[calParams-1]
 	for i, v := range p.f {
-		z += th[i] * v
+		z += float64(th[i] * v)
 	}
 	return z
 }
@@ -146,15 +146,15 @@ func (o *calObjective) z(th [calParams]float64, p calPoint) float64 {
 func (o *calObjective) loss(th [calParams]float64) float64 {
 	var f float64
 	for i := range th {
-		f += calibrationPriorWeight / 2 * (th[i] - o.prior[i]) * (th[i] - o.prior[i])
+		f += float64(calibrationPriorWeight / 2 * (th[i] - o.prior[i]) * (th[i] - o.prior[i]))
 	}
 	for _, p := range o.points {
 		z, t := o.z(th, p), o.target(p)
 		// −t·log σ(z) − (1−t)·log(1−σ(z)), written to stay finite.
 		if z >= 0 {
-			f += p.count() * ((1-t)*z + math.Log1p(math.Exp(-z)))
+			f += float64(p.count() * (float64((1-t)*z) + log1p(exp(-z))))
 		} else {
-			f += p.count() * (-t*z + math.Log1p(math.Exp(z)))
+			f += float64(p.count() * (float64(-t*z) + log1p(exp(z))))
 		}
 	}
 	return f
@@ -169,14 +169,14 @@ func (o *calObjective) gradient(th [calParams]float64) (g [calParams]float64, h 
 		copy(v[:], p.f[:])
 		v[calParams-1] = 1
 		for i := range v {
-			g[i] += r * v[i]
+			g[i] += float64(r * v[i])
 			for j := range v {
-				h[i][j] += s * v[i] * v[j]
+				h[i][j] += float64(s * v[i] * v[j])
 			}
 		}
 	}
 	for i := range g {
-		g[i] += calibrationPriorWeight * (th[i] - o.prior[i])
+		g[i] += float64(calibrationPriorWeight * (th[i] - o.prior[i]))
 		h[i][i] += calibrationPriorWeight
 	}
 	return g, h
@@ -198,16 +198,16 @@ func solveSmall(h [calParams][calParams]float64, g [calParams]float64) [calParam
 		for r := col + 1; r < n; r++ {
 			f := h[r][col] / h[col][col]
 			for k := col; k < n; k++ {
-				h[r][k] -= f * h[col][k]
+				h[r][k] -= float64(f * h[col][k])
 			}
-			g[r] -= f * g[col]
+			g[r] -= float64(f * g[col])
 		}
 	}
 	var x [n]float64
 	for r := n - 1; r >= 0; r-- {
 		s := g[r]
 		for k := r + 1; k < n; k++ {
-			s -= h[r][k] * x[k]
+			s -= float64(h[r][k] * x[k])
 		}
 		x[r] = s / h[r][r]
 	}

@@ -194,7 +194,7 @@ func exampleCosine(a, b *matcherVec) float64 {
 	}
 	var d float64
 	for _, e := range b.e {
-		d += float64(value[e.id]) * float64(e.v)
+		d += float64(float64(value[e.id]) * float64(e.v))
 	}
 	return d / 2
 }

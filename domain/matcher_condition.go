@@ -174,7 +174,7 @@ func (s *trainingSet) collectWeights(c int, p *lrProblem, scratch *trainScratch)
 			cw.ids = append(cw.ids, id)
 			cw.w = append(cw.w, float32(v))
 		} else {
-			cw.bias += v * s.meanValue[id]
+			cw.bias += float64(v * s.meanValue[id])
 		}
 		w[id] = 0
 	}
@@ -229,19 +229,19 @@ func approxLOODeltas(solver *dualLR, rows []int, curvature []float64) []rowDelta
 			continue // a settled example bends the objective too little to count
 		}
 		for _, e := range x.e {
-			curvature[e.id] += s[k] * float64(e.v) * float64(e.v)
+			curvature[e.id] += float64(s[k] * float64(e.v) * float64(e.v))
 		}
-		curvature[last] += s[k] * solver.bias * solver.bias
+		curvature[last] += float64(s[k] * solver.bias * solver.bias)
 	}
 	out := make([]rowDelta, 0, len(rows))
 	for _, k := range rows {
 		var q float64
 		for _, e := range p.xs[k].e {
 			v2 := float64(e.v) * float64(e.v)
-			q += v2 / (1 + curvature[e.id] - s[k]*v2)
+			q += v2 / (1 + curvature[e.id] - float64(s[k]*v2))
 		}
 		b2 := solver.bias * solver.bias
-		q += b2 / (1 + curvature[last] - s[k]*b2)
+		q += b2 / (1 + curvature[last] - float64(s[k]*b2))
 		out = append(out, rowDelta{k, p.y[k] * solver.dual(k) * q})
 	}
 	for k, x := range p.xs {

@@ -75,7 +75,7 @@ func (m *Matcher) explainTerms(out []ConditionScore, targets []explainTarget, wo
 		}
 		share := float64(e.v) / float64(len(origins))
 		m.weightsOf(e.id, &conds, &ws)
-		x0, x1, x2 := share*ws[0], share*ws[1], share*ws[2]
+		x0, x1, x2 := float64(share*ws[0]), float64(share*ws[1]), float64(share*ws[2])
 		for _, o := range origins {
 			c0[o] += x0
 			c1[o] += x1
@@ -270,7 +270,7 @@ func (m *Matcher) nearestExamples(targets []explainTarget, words []matcherEntry,
 			k = firstExampleFrom(list, k, first[i])
 			sum, f, l := sums[i], first[i], last[i]
 			for ; k < len(list) && list[k].example < l; k++ {
-				sum[list[k].example-f] += v * float64(list[k].v)
+				sum[list[k].example-f] += float64(v * float64(list[k].v))
 			}
 		}
 	}

@@ -39,7 +39,7 @@ func nearestConditions(xs []matcherVec, owner []int32, numConds, dim, limit, wor
 					if acc[d] == 0 {
 						touched = append(touched, d)
 					}
-					acc[d] += float64(e.v) * float64(post.weight[k])
+					acc[d] += float64(float64(e.v) * float64(post.weight[k]))
 				}
 			}
 			rank = rank[:0]
@@ -126,7 +126,7 @@ func wordCentroids(xs []matcherVec, owner []int32, numConds, dim int) [][]matche
 		slices.Sort(ids)
 		var norm float64
 		for _, id := range ids {
-			norm += sum[id] * sum[id]
+			norm += float64(sum[id] * sum[id])
 		}
 		for _, id := range ids {
 			centroids[c] = append(centroids[c], matcherEntry{id, float32(sum[id] / math.Sqrt(norm))})

@@ -23,7 +23,7 @@ type SemanticCalibration struct {
 var DefaultSemanticCalibration = SemanticCalibration{Similarity: 8, Lead: 10, Bias: -6}
 
 func (c SemanticCalibration) logit(sim, lead float64) float64 {
-	return c.Similarity*sim + c.Lead*lead + c.Bias
+	return float64(c.Similarity*sim) + float64(c.Lead*lead) + c.Bias
 }
 
 // semanticEvidence is one message's similarity to each condition.
@@ -152,7 +152,7 @@ func bestCosine(x []float64, ys [][]float64, skip int) float64 {
 		if j != skip && len(y) == len(x) {
 			var d float64
 			for k := range x {
-				d += x[k] * y[k]
+				d += float64(x[k] * y[k])
 			}
 			b = max(b, d)
 		}
@@ -192,7 +192,7 @@ func unitVector(v []float32) []float64 {
 	var n float64
 	for i, x := range v {
 		out[i] = float64(x)
-		n += float64(x) * float64(x)
+		n += float64(float64(x) * float64(x))
 	}
 	if n > 0 {
 		inv := 1 / math.Sqrt(n)

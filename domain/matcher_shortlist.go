@@ -34,9 +34,9 @@ func (m *Matcher) bestLexical(h []scored, acc []float64, first, second int) []sc
 	// slack(x) is a margin distance safely beyond the rounding of G near
 	// x: a billionth of every magnitude involved (each term over the
 	// slope), where rounding moves G by a few 1e-16 of them.
-	scale := 1 + (math.Abs(cal.b)+math.Abs(floor))/w + size/w*math.Abs(top)
-	slack := func(x float64) float64 { return 1e-9 * (scale + 2*size/w*math.Abs(x)) }
-	atFloor := (floor - cal.b + cal.w[1]*top) / w // in s·margin
+	scale := 1 + (math.Abs(cal.b)+math.Abs(floor))/w + float64(size/w*math.Abs(top))
+	slack := func(x float64) float64 { return float64(1e-9 * (scale + float64(2*size/w*math.Abs(x)))) }
+	atFloor := (floor - cal.b + float64(cal.w[1]*top)) / w // in s·margin
 	cut := atFloor - slack(atFloor)
 	for c := 0; c < len(acc); c++ {
 		if c != first && sign*acc[c] < cut { // else no call: a small matcher's margins are mostly not below
@@ -54,7 +54,7 @@ func (m *Matcher) bestLexical(h []scored, acc []float64, first, second int) []sc
 			continue
 		}
 		if len(h) == limit && h[0].c != first {
-			worst := sign * acc[h[0].c]
+			worst := float64(sign * acc[h[0].c])
 			cut = max(cut, worst-slack(worst))
 		}
 	}

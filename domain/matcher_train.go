@@ -48,7 +48,7 @@ func newDualLR(p *lrProblem, w []float64, biasValue float64, seed uint64, reuse 
 		c := p.cost[i]
 		s.alpha[2*i] = min(0.001*c, 1e-8)
 		s.alpha[2*i+1] = c - s.alpha[2*i]
-		s.xsq[i] = p.xsq[i] + biasValue*biasValue
+		s.xsq[i] = p.xsq[i] + float64(biasValue*biasValue)
 		s.order[i] = i
 	}
 	return s
@@ -78,7 +78,7 @@ func (s *dualLR) shrink(floor float64) {
 
 // margin is w·x plus the bias.
 func (s *dualLR) margin(x *matcherVec) float64 {
-	return matcherDot(s.w, x) + s.w[len(s.w)-1]*s.bias
+	return matcherDot(s.w, x) + float64(s.w[len(s.w)-1]*s.bias)
 }
 
 // run makes up to maxEpochs passes, leaving out example skip (-1 for none),
@@ -121,9 +121,9 @@ func (s *dualLR) update(i int) (gradient float64, steps int) {
 	p, alpha, last := s.p, s.alpha, len(s.w)-1
 	yi, c := p.y[i], p.cost[i]
 	a := s.xsq[i]
-	b := yi * s.margin(p.xs[i])
+	b := float64(yi * s.margin(p.xs[i]))
 	i1, i2, sign := 2*i, 2*i+1, 1.0
-	if 0.5*a*(alpha[i2]-alpha[i1])+b < 0 {
+	if float64(0.5*a*(alpha[i2]-alpha[i1]))+b < 0 {
 		i1, i2, sign = 2*i+1, 2*i, -1
 	}
 	old := alpha[i1]
@@ -131,7 +131,7 @@ func (s *dualLR) update(i int) (gradient float64, steps int) {
 	if c-z < 0.5*c {
 		z *= 0.1
 	}
-	gp := a*(z-old) + sign*b + math.Log(z/(c-z))
+	gp := float64(a*(z-old)) + float64(sign*b) + log(z/(c-z))
 	gradient = math.Abs(gp)
 	for ; steps <= maxInnerSteps && math.Abs(gp) >= s.innerEps; steps++ {
 		gpp := a + c/(c-z)/z
@@ -140,13 +140,13 @@ func (s *dualLR) update(i int) (gradient float64, steps int) {
 		} else {
 			z = t
 		}
-		gp = a*(z-old) + sign*b + math.Log(z/(c-z))
+		gp = float64(a*(z-old)) + float64(sign*b) + log(z/(c-z))
 	}
 	if steps > 0 {
 		alpha[i1], alpha[i2] = z, c-z
 		d := sign * (z - old) * yi
 		matcherAxpy(s.w, p.xs[i], d)
-		s.w[last] += d * s.bias
+		s.w[last] += float64(d * s.bias)
 	}
 	return gradient, steps
 }
@@ -164,7 +164,7 @@ func (s *dualLR) leaveOneOut(i, epochs int, savedW []float64) float64 {
 	inner := s.innerEps
 	d := -s.p.y[i] * s.alpha[2*i]
 	matcherAxpy(s.w, s.p.xs[i], d)
-	s.w[len(s.w)-1] += d * s.bias
+	s.w[len(s.w)-1] += float64(d * s.bias)
 	s.run(epochs, i)
 	m := s.margin(s.p.xs[i])
 	copy(s.w, savedW)
@@ -176,13 +176,13 @@ func (s *dualLR) leaveOneOut(i, epochs int, savedW []float64) float64 {
 func matcherDot(w []float64, x *matcherVec) float64 {
 	var s float64
 	for _, e := range x.e {
-		s += w[e.id] * float64(e.v)
+		s += float64(w[e.id] * float64(e.v))
 	}
 	return s
 }
 
 func matcherAxpy(w []float64, x *matcherVec, a float64) {
 	for _, e := range x.e {
-		w[e.id] += a * float64(e.v)
+		w[e.id] += float64(a * float64(e.v))
 	}
 }

@@ -90,13 +90,13 @@ func vectorizeExamples(docs []matcherFeatures, owner []int32, numConds, workers 
 	}
 	v.icfByConds = make([]float64, most+1)
 	for n := range v.icfByConds {
-		v.icfByConds[n] = math.Log((1+k)/(1+float64(n))) + 1
+		v.icfByConds[n] = log((1+k)/(1+float64(n))) + 1
 	}
 	v.icf = make([]float64, len(condFreq))
 	for i, n := range condFreq {
 		v.icf[i] = v.icfByConds[n]
 	}
-	v.unknownWeight = math.Log(1+k) + 1
+	v.unknownWeight = log(1+k) + 1
 	return v, v.weigh(all, starts, len(docs), workers)
 }
 
@@ -124,8 +124,8 @@ func (v *matcherVocab) weighDoc(all []matcherCount, starts []int, entries []matc
 		lo, hi := starts[2*d+b], starts[2*d+b+1]
 		var norm float64
 		for i := lo; i < hi; i++ {
-			w := (1 + math.Log(float64(all[i].n))) * v.icf[all[i].id]
-			norm += w * w
+			w := (1 + log(float64(all[i].n))) * v.icf[all[i].id]
+			norm += float64(w * w)
 			entries[i] = matcherEntry{all[i].id, float32(w)}
 		}
 		scaleEntries(entries[lo:hi], norm)
@@ -215,9 +215,9 @@ func (v *matcherVocab) appendBlock(out []matcherEntry, hs []uint64) []matcherEnt
 		if id, conds, ok := v.ids.lookup(hs[i]); ok {
 			w := tf * v.icfByConds[conds]
 			out = append(out, matcherEntry{id, float32(w)})
-			norm += w * w
+			norm += float64(w * w)
 		} else {
-			norm += (tf * v.unknownWeight) * (tf * v.unknownWeight)
+			norm += float64((tf * v.unknownWeight) * (tf * v.unknownWeight))
 		}
 		i = j
 	}
@@ -232,12 +232,12 @@ func termFrequency(n int) float64 {
 	if n < len(smallTermFrequencies) {
 		return smallTermFrequencies[n]
 	}
-	return 1 + math.Log(float64(n))
+	return 1 + log(float64(n))
 }
 
 var smallTermFrequencies = func() (t [16]float64) {
 	for n := range t {
-		t[n] = 1 + math.Log(float64(n))
+		t[n] = 1 + log(float64(n))
 	}
 	return t
 }()
@@ -505,14 +505,14 @@ func weighRuns(v *matcherVocab, runs []textRun, es []matcherEntry, spans []origi
 			s = &slots[p]
 		}
 		if s.id == 0 {
-			norm += (r.tf * unknown) * (r.tf * unknown)
+			norm += float64((r.tf * unknown) * (r.tf * unknown))
 			continue
 		}
 		w := r.tf * icf[s.conds]
 		es[n] = matcherEntry{s.id - 1, float32(w)}
 		spans[n] = r.span
 		n++
-		norm += w * w
+		norm += float64(w * w)
 	}
 	return n, norm
 }
@@ -754,7 +754,7 @@ type contextBuffer struct {
 func (x *matcherVec) normSquared() float64 {
 	var s float64
 	for _, e := range x.e {
-		s += float64(e.v) * float64(e.v)
+		s += float64(float64(e.v) * float64(e.v))
 	}
 	return s
 }

@@ -58,7 +58,7 @@ func (r *spelledRun) add(w string, start, end int) bool {
 		r.current = max(r.current, 1) * 100
 		r.last, r.scaled = 0, true
 	case spelledScales[w] > 0:
-		r.total += max(r.current, 1) * spelledScales[w]
+		r.total += float64(max(r.current, 1) * spelledScales[w])
 		r.current, r.last, r.scaled = 0, 0, true
 	case w == "and" && r.scaled:
 		return true

@@ -7,7 +7,7 @@ import "math"
 func Normalize(v []float32) {
 	var sum float64
 	for _, x := range v {
-		sum += float64(x) * float64(x)
+		sum += float64(float64(x) * float64(x))
 	}
 	if sum == 0 {
 		return
@@ -27,7 +27,7 @@ func Similarity(a, b []float32) float64 {
 	}
 	var dot float32
 	for i := range a {
-		dot += a[i] * b[i]
+		dot += float32(a[i] * b[i])
 	}
 	return min(max(float64(dot), -1), 1)
 }
