@@ -34,7 +34,7 @@ test: ## Everything: lint, race tests incl. MongoDB and PostgreSQL (starts its o
 test-short: ## Unit and component tests on memory only, without -race (fast feedback)
 	$(GO) test ./domain/... ./ports/... ./application/... ./adapters/memory/... ./adapters/http/... ./test/component/... ./test/architecture/...
 
-lint: ## gofmt, go vet, staticcheck, function length/nesting/complexity, dependency direction (tools pinned in scripts/lint.sh, installed into .state/bin)
+lint: ## gofmt, go vet, fused multiply-adds in the scoring code, staticcheck, function length/nesting/complexity, dependency direction (tools pinned in scripts/lint.sh, installed into .state/bin)
 	scripts/lint.sh
 
 fmt: ## Format the code
