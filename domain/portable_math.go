@@ -2,10 +2,10 @@ package domain
 
 import "math"
 
-// Rule scores are the same to the bit on every architecture Go builds
-// Focal for, so that moving a service from amd64 to arm64 picks the same
-// rule for every message. Two things would break that, and this package's
-// float code avoids both:
+// Rule scores are the same to the bit on every architecture (checked on
+// amd64, arm64, ppc64le and s390x), so that moving a service from amd64
+// to arm64 picks the same rule for every message. Two things would break
+// that, and this package's float code avoids both:
 //
 //   - The Go spec lets a compiler fuse x*y + z into one multiply-add that
 //     rounds once, and it does on arm64, ppc64le, s390x, riscv64, loong64
@@ -13,7 +13,7 @@ import "math"
 //     prevents the fusion, so a product that is added to or subtracted
 //     from is written float64(x*y) (float32 for float32 sums), even where
 //     it looks redundant. test/fusedmadd, which scripts/lint.sh runs,
-//     compiles this package for those architectures and fails on any fused
+//     compiles this package for the server ones and fails on any fused
 //     instruction that math.FMA did not ask for.
 //   - math.Exp, math.Log and math.Log1p are assembly on some architectures
 //     and differ in the last bit between them (amd64's Exp even depends on

@@ -20,15 +20,17 @@ import (
 	"strings"
 )
 
-// targets are the architectures whose compiler fuses (its rules for
-// FADD of an FMUL in cmd/compile/internal/ssa/_gen), each with its fused
-// instructions' mnemonics as go build -gcflags=-S prints them.
+// targets are the server architectures whose compiler fuses (its rules
+// for FADD of an FMUL in cmd/compile/internal/ssa/_gen), each with its
+// fused instructions' mnemonics as go build -gcflags=-S prints them.
+// riscv64 and loong64 fuse too, by the same rules (at the time of writing
+// they fused at exactly arm64's lines); they are left out because each
+// target costs make test some 20 s of compiling the standard library on a
+// clean machine, and no one serves Focal on them.
 var targets = []Target{
 	{Arch: "arm64", Fused: regexp.MustCompile(`^FN?M(ADD|SUB)[SD]$`)},
 	{Arch: "ppc64le", Fused: regexp.MustCompile(`^FN?M(ADD|SUB)S?$`)},
 	{Arch: "s390x", Fused: regexp.MustCompile(`^(FM(ADD|SUB)S?|WFN?M[AS][SD]B)$`)},
-	{Arch: "riscv64", Fused: regexp.MustCompile(`^FN?M(ADD|SUB)[SD]$`)},
-	{Arch: "loong64", Fused: regexp.MustCompile(`^FN?M(ADD|SUB)[FD]$`)},
 	{Arch: "amd64", Env: []string{"GOAMD64=v3"}, Fused: regexp.MustCompile(`^VFN?M(ADD|SUB)(132|213|231)S[SD]$`)},
 }
 
