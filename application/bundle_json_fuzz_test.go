@@ -3,6 +3,7 @@ package application
 import (
 	"bytes"
 	"os"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -36,7 +37,7 @@ func FuzzJSONBundleReadsAsYAML(f *testing.F) {
 	require.NoError(f, err)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		viaJSON, jsonErr, ok := parseJSONBundle(data, limits)
-		if !ok || !yamlPrintable(data) {
+		if !ok || !yamlPrintable(data) || !yamlKeysFit(data) {
 			return
 		}
 		viaYAML, yamlErr := parseYAMLBundle(data, limits)
@@ -50,6 +51,36 @@ func FuzzJSONBundleReadsAsYAML(f *testing.F) {
 		require.NoError(t, jsonErr, "the YAML path read it")
 		assert.Equal(t, viaYAML, viaJSON)
 	})
+}
+
+// yamlKeysFit reports whether every key of data, checked JSON, is one
+// YAML reads as a key: its ':' on the key's line and at most 1024
+// characters after the key's opening quote (YAML 1.2, 7.4: an implicit
+// key). JSON allows a longer key and a line break before the ':', which
+// the YAML path refuses as a syntax error; the JSON path reads such a
+// body as the JSON it is, so the YAML path is no reference for it.
+func yamlKeysFit(data []byte) bool {
+	for i := 0; i < len(data); i++ {
+		if data[i] != '"' {
+			continue
+		}
+		start := i
+		for i++; data[i] != '"'; i++ { // checked JSON: every string ends
+			if data[i] == '\\' {
+				i++
+			}
+		}
+		next := i + 1
+		for next < len(data) && bytes.IndexByte([]byte(" \t\r\n"), data[next]) >= 0 {
+			next++
+		}
+		if next < len(data) && data[next] == ':' {
+			if key := data[start:next]; bytes.ContainsAny(key, "\r\n") || utf8.RuneCount(key) > 1024 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // yamlPrintable reports whether every character of data may stand in a
@@ -70,4 +101,30 @@ func yamlPrintable(data []byte) bool {
 		}
 	}
 	return true
+}
+
+// yamlKeysFit leaves out of FuzzJSONBundleReadsAsYAML only the bodies the
+// YAML path refuses for their keys: a key whose ':' is 1024 characters
+// after its opening quote is read, one a character further is not, nor
+// one with a line break before its ':'.
+func TestYAMLKeysFitIsYAMLsLimit(t *testing.T) {
+	limits := domain.DefaultPolicyLimits()
+	for _, c := range []struct {
+		name, key, colon string
+	}{
+		{"1024 characters", strings.Repeat("k", 1022), ":"},
+		{"1024 with spaces", strings.Repeat("k", 1018), "    :"},
+		{"1024 characters of two bytes", strings.Repeat("é", 1022), ":"},
+		{"1025 characters", strings.Repeat("k", 1023), ":"},
+		{"1025 with a space", strings.Repeat("k", 1022), " :"},
+		{"a line break before the colon", "rules", "\n:"},
+		{"a carriage return before the colon", "rules", "\r\n:"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			body := []byte(`{"agent": {"id": "6ba7b810-9dad-11d1-80b4-00c04fd430c8", "name": "a"}, "` + c.key + `"` + c.colon + ` []}`)
+			_, yamlErr := parseYAMLBundle(body, limits)
+			refusedAsSyntax := yamlErr != nil && strings.Contains(yamlErr.Error(), "did not find expected")
+			assert.Equal(t, refusedAsSyntax, !yamlKeysFit(body), "YAML path: %v", yamlErr)
+		})
+	}
 }
