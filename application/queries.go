@@ -102,6 +102,34 @@ func (q *Conversations) Turns(ctx context.Context, tenantID, sessionID string, q
 	return page, nil
 }
 
+// IsTheMessagesTurn checks that a turn a stream's reconnect names (read
+// with Turn) is the reconnecting message's: the command is validated as a
+// message is, and the turn must be of its agent, in a session of its
+// channel identity (and the session it names, if it names one). Another
+// conversation's turn is TURN_NOT_FOUND, as another identity's session is
+// SESSION_NOT_FOUND to a message: replayed, it would answer one customer
+// with another's reply.
+func (q *Conversations) IsTheMessagesTurn(ctx context.Context, cmd ChatCommand, t *domain.Turn) error {
+	if err := cmd.Validate(); err != nil {
+		return err
+	}
+	notOurs := domain.Errorf(domain.CodeTurnNotFound, "turn %s not found for this agent, channel and user_channel_id", t.ID)
+	if t.AgentID != cmd.AgentID || cmd.SessionID != "" && t.SessionID != cmd.SessionID {
+		return notOurs
+	}
+	s, err := q.sessions.GetSession(ctx, cmd.TenantID, t.SessionID)
+	if domain.IsCode(err, domain.CodeSessionNotFound) {
+		return notOurs
+	}
+	if err != nil {
+		return err
+	}
+	if s.Channel != cmd.Channel || s.UserChannelID != cmd.UserChannelID {
+		return notOurs
+	}
+	return nil
+}
+
 // Turn returns one turn's full record. TURN_NOT_FOUND.
 func (q *Conversations) Turn(ctx context.Context, tenantID, turnID string) (*domain.Turn, error) {
 	if !IsUUID(turnID) {

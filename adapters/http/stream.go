@@ -174,7 +174,7 @@ func (h *ChatRoutes) prepareStream(c *gin.Context) *application.PreparedTurn {
 		return nil
 	}
 	if last := c.GetHeader("Last-Event-ID"); last != "" {
-		h.replay(c, last)
+		h.replay(c, req.command(c), last)
 		return nil
 	}
 	return h.prepare(c, req)
@@ -189,10 +189,11 @@ func streamDone(s *sseStream, res *application.ChatResult) handled {
 }
 
 // replay answers a reconnect that names the last event it saw: the missing
-// events of a finished turn are sent again from the turn record; a turn
-// not recorded yet that may still be running is TURN_IN_PROGRESS, so the
-// client retries instead of sending its message again.
-func (h *ChatRoutes) replay(c *gin.Context, lastEventID string) {
+// events of a finished turn of the message's conversation are sent again
+// from the turn record; a turn not recorded yet that may still be running
+// is TURN_IN_PROGRESS, so the client retries instead of sending its
+// message again.
+func (h *ChatRoutes) replay(c *gin.Context, cmd application.ChatCommand, lastEventID string) {
 	turnID, seqText, ok := strings.Cut(lastEventID, ":")
 	seq, err := strconv.Atoi(seqText)
 	if !ok || err != nil || seq < 0 || !application.IsUUID(turnID) {
@@ -203,6 +204,9 @@ func (h *ChatRoutes) replay(c *gin.Context, lastEventID string) {
 	t, err := h.turns.Turn(c.Request.Context(), principal(c).TenantID, turnID)
 	if domain.IsCode(err, domain.CodeTurnNotFound) {
 		err = h.chat.Unrecorded(turnID, err)
+	}
+	if err == nil {
+		err = h.turns.IsTheMessagesTurn(c.Request.Context(), cmd, t)
 	}
 	if err != nil {
 		writeError(c, err)

@@ -245,3 +245,48 @@ func streamHeldAtItsFirstEvent(t *testing.T, app *harness.App, fake *fakellm.Ser
 		return "", nil, nil
 	}
 }
+
+// A reconnect replays only the message's own conversation: a turn of
+// another channel identity, of another agent, or of another session than
+// the one the reconnect names is 404 TURN_NOT_FOUND (replayed, it would
+// answer this customer with another's reply), and a reconnect that is not
+// a valid message is 400 before any turn is read, as the message is.
+func TestStreamReconnectToAnotherConversationsTurnIsNotFound(t *testing.T) {
+	app, fake := startOnFakeModel(t, map[string]string{"FOCAL_SSE_HEARTBEAT": "1h"})
+	token := harness.Token(t, harness.DemoTenant)
+	fake.Enqueue(fakellm.Reply{Deltas: []string{"Yours, ", "only."}})
+	first := app.Do(t, plainStream(token, "owner", "whose reply", nil))
+	require.Equal(t, http.StatusOK, first.Status, "%s", first.Body)
+	events := streamEvents(t, first.Body)
+	require.NotEmpty(t, events)
+	lastSeen := events[0].ID
+	var done struct {
+		SessionID string `json:"session_id"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(events[len(events)-1].Data), &done))
+
+	reconnect := func(change func(body map[string]any)) *harness.Response {
+		req := plainStream(token, "owner", "whose reply", map[string]string{"Last-Event-ID": lastSeen})
+		change(req.Body.(map[string]any))
+		return app.Do(t, req)
+	}
+	for name, change := range map[string]func(map[string]any){
+		"another user_channel_id": func(b map[string]any) { b["user_channel_id"] = "someone-else" },
+		"another channel":         func(b map[string]any) { b["channel"] = "sms" },
+		"another agent":           func(b map[string]any) { b["agent_id"] = harness.DemoAgent },
+		"another session":         func(b map[string]any) { b["session_id"] = uuid.NewString() },
+	} {
+		res := reconnect(change)
+		requireError(t, res, http.StatusNotFound, "TURN_NOT_FOUND")
+		assert.NotContains(t, string(res.Body), "Yours", name)
+	}
+	requireError(t, reconnect(func(b map[string]any) { b["channel"] = "Not A Channel" }), http.StatusBadRequest, "INVALID_REQUEST")
+
+	own := reconnect(func(b map[string]any) { b["session_id"] = done.SessionID })
+	require.Equal(t, http.StatusOK, own.Status, "%s", own.Body)
+	replayed := streamEvents(t, own.Body)
+	require.NotEmpty(t, replayed, "%s", own.Body)
+	assert.Equal(t, "done", replayed[len(replayed)-1].Name)
+	assert.Contains(t, replayed[len(replayed)-1].Data, "Yours, only.")
+	assert.Equal(t, 1, fake.Count(), "no reconnect ran a turn")
+}
