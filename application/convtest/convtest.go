@@ -35,6 +35,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"gopkg.in/yaml.v3"
@@ -46,6 +47,9 @@ import (
 // Suite is one conversation test file.
 type Suite struct {
 	Name string `yaml:"name"`
+	// File is where the suite was read from, for reports; Parse leaves it
+	// to its caller, which knows the path.
+	File string `yaml:"-"`
 	// Tools stand in for the bundle's webhooks while the file runs.
 	Tools         map[string]ToolStub `yaml:"tools"`
 	Conversations []Conversation      `yaml:"conversations"`
@@ -81,6 +85,21 @@ func (s *Suite) StubbedTools() []string {
 	}
 	slices.Sort(ids)
 	return slices.Compact(ids)
+}
+
+// Selected lists the conversations whose name only matches (unanchored,
+// as go test -run matches test names); all of them when only is nil.
+func (s *Suite) Selected(only *regexp.Regexp) []Conversation {
+	if only == nil {
+		return s.Conversations
+	}
+	var picked []Conversation
+	for _, c := range s.Conversations {
+		if only.MatchString(c.Name) {
+			picked = append(picked, c)
+		}
+	}
+	return picked
 }
 
 // Turn is one user message and what must follow.
@@ -172,14 +191,22 @@ type TurnReader interface {
 
 // Report is the outcome of a suite.
 type Report struct {
-	Suite         string
+	Suite string
+	// File is the suite's (Suite.File).
+	File string
+	// Conversations are those that ran, in the file's order.
 	Conversations []ConversationReport
+	// NotRun counts the conversations the run's selection (Runner.Only)
+	// left out: neither passed nor failed.
+	NotRun int
 }
 
 // ConversationReport is the outcome of one conversation.
 type ConversationReport struct {
 	Name  string
 	Turns []TurnReport
+	// Time is how long the conversation took, all its turns together.
+	Time time.Duration
 }
 
 // TurnReport is one turn's outcome: what happened and every failed check.
@@ -205,48 +232,71 @@ func (r Report) Passed() bool {
 	return true
 }
 
-// Run plays every conversation of s against agentID of tenantID, each in
-// a session of its own. A conversation stops at a turn that errors. turns,
-// when not nil, reads each turn's record for the report.
-func Run(ctx context.Context, chat Chatter, turns TurnReader, tenantID, agentID string, s *Suite, stubs ToolStubs) Report {
-	rep := Report{Suite: s.Name}
-	for _, conv := range s.Conversations {
-		if stubs != nil {
+// Runner plays suites against one agent of one tenant.
+type Runner struct {
+	Chat Chatter
+	// Turns, when not nil, reads each turn's record for the report.
+	Turns             TurnReader
+	TenantID, AgentID string
+	// Stubs, when not nil, receives the stand-ins in force before each
+	// conversation starts.
+	Stubs ToolStubs
+	// Only, when not nil, picks the conversations to play (Suite.Selected);
+	// the report counts the others as not run.
+	Only *regexp.Regexp
+}
+
+// Run plays the selected conversations of s, each in a session of its
+// own and timed by the machine's monotonic clock. A conversation stops at
+// a turn that errors.
+func (r Runner) Run(ctx context.Context, s *Suite) Report {
+	picked := s.Selected(r.Only)
+	rep := Report{Suite: s.Name, File: s.File, NotRun: len(s.Conversations) - len(picked)}
+	for _, conv := range picked {
+		if r.Stubs != nil {
 			inForce := maps.Clone(s.Tools)
 			if inForce == nil {
 				inForce = map[string]ToolStub{}
 			}
 			maps.Copy(inForce, conv.Tools)
-			stubs(inForce)
+			r.Stubs(inForce)
 		}
-		channel := conv.Channel
-		if channel == "" {
-			channel = "test"
-		}
-		user := "convtest-" + uuid.NewString()
-		cr := ConversationReport{Name: conv.Name}
-		for i, turn := range conv.Turns {
-			tr := TurnReport{Number: i + 1, Message: turn.User}
-			res, err := chat.Chat(ctx, application.ChatCommand{
-				TenantID: tenantID, AgentID: agentID, Channel: channel, UserChannelID: user, Message: turn.User,
-			})
-			if err != nil {
-				tr.Failures = []string{"the turn failed: " + err.Error()}
-				cr.Turns = append(cr.Turns, tr)
-				break
-			}
-			tr.Result = res
-			if turns != nil {
-				if rec, err := turns.Turn(ctx, tenantID, res.TurnID); err == nil {
-					tr.Explanation = &rec.Explanation
-				}
-			}
-			tr.Failures = append(check(turn.Expect, res), checkRecord(turn.Expect, tr.Explanation)...)
-			cr.Turns = append(cr.Turns, tr)
-		}
+		start := time.Now()
+		cr := r.play(ctx, conv)
+		cr.Time = time.Since(start)
 		rep.Conversations = append(rep.Conversations, cr)
 	}
 	return rep
+}
+
+// play runs one conversation's turns in a session of its own.
+func (r Runner) play(ctx context.Context, conv Conversation) ConversationReport {
+	channel := conv.Channel
+	if channel == "" {
+		channel = "test"
+	}
+	user := "convtest-" + uuid.NewString()
+	cr := ConversationReport{Name: conv.Name}
+	for i, turn := range conv.Turns {
+		tr := TurnReport{Number: i + 1, Message: turn.User}
+		res, err := r.Chat.Chat(ctx, application.ChatCommand{
+			TenantID: r.TenantID, AgentID: r.AgentID, Channel: channel, UserChannelID: user, Message: turn.User,
+		})
+		if err != nil {
+			tr.Failures = []string{"the turn failed: " + err.Error()}
+			cr.Turns = append(cr.Turns, tr)
+			break
+		}
+		tr.Result = res
+		if r.Turns != nil {
+			if rec, err := r.Turns.Turn(ctx, r.TenantID, res.TurnID); err == nil {
+				tr.Explanation = &rec.Explanation
+			}
+		}
+		tr.Failures = append(check(turn.Expect, res), checkRecord(turn.Expect, tr.Explanation)...)
+		cr.Turns = append(cr.Turns, tr)
+	}
+	return cr
 }
 
 // check compares a turn's result with its expectations; each failure

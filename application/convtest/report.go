@@ -10,7 +10,7 @@ import (
 )
 
 // Write prints a readable report: every turn with its outcome, failures
-// indented under it, and a summary line.
+// indented under it, and a summary line that counts only what ran.
 func (r Report) Write(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n", r.Suite)
@@ -25,7 +25,12 @@ func (r Report) Write(w io.Writer) error {
 			writeTurn(&b, t)
 		}
 	}
-	fmt.Fprintf(&b, "  %d conversations, %d turns: %d passed, %d failed\n", len(r.Conversations), turns, turns-failed, failed)
+	fmt.Fprintf(&b, "  %d conversations, %d turns: %d passed, %d failed", len(r.Conversations), turns, turns-failed, failed)
+	if r.NotRun > 0 {
+		// Only focal test's --run leaves conversations out (Runner.Only).
+		fmt.Fprintf(&b, " (%d not run: --run)", r.NotRun)
+	}
+	b.WriteString("\n")
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -21,8 +23,17 @@ import (
 // else, so any fixed id serves.
 const testTenant = "00000000-0000-4000-8000-000000000001"
 
+// testFlags are focal test's options.
+type testFlags struct {
+	// junit, when set, is where a JUnit XML report of the run goes too.
+	junit string
+	// run, when set, picks the conversations to play by name.
+	run string
+}
+
 func testCommand(configPath *string) *cobra.Command {
-	return &cobra.Command{
+	var flags testFlags
+	cmd := &cobra.Command{
 		Use:   "test <bundle> <tests.yaml>...",
 		Short: "Run conversation tests against an agent bundle, in process",
 		Long: "Load the agent bundle into an in-process engine (memory store; the model configured by FOCAL_LLM_*, " +
@@ -32,45 +43,112 @@ func testCommand(configPath *string) *cobra.Command {
 			"when any expectation fails.",
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Minute)
-			defer cancel()
-			suites, err := readSuites(args[1:])
-			if err != nil {
-				return err
-			}
-			stubs, err := startToolStubs()
-			if err != nil {
-				return err
-			}
-			defer stubs.close()
-			return runSuites(ctx, cmd.OutOrStdout(), *configPath, args[0], suites, stubs)
+			return runTests(cmd.Context(), cmd.OutOrStdout(), *configPath, args[0], args[1:], flags)
 		},
 	}
+	cmd.Flags().StringVar(&flags.junit, "junit", "", "also write a JUnit XML report to this file (written when tests fail too)")
+	cmd.Flags().StringVar(&flags.run, "run", "", "play only the conversations whose name matches this regular expression (unanchored, as go test -run)")
+	return cmd
 }
 
-// runSuites plays every file's conversations against the bundle at
-// bundlePath, the tools the files stand in for served by stubs, and writes
-// each file's report to out.
-func runSuites(ctx context.Context, out io.Writer, configPath, bundlePath string, suites []*convtest.Suite, stubs *toolStubServer) error {
-	core, agentID, err := startTestCore(ctx, configPath, bundlePath, stubs, stubbedTools(suites))
+// runTests checks the flags and reads every file before anything starts,
+// plays the files, and writes the JUnit report, when asked for, before
+// the verdict: a failing run is when CI needs it most.
+func runTests(ctx context.Context, out io.Writer, configPath, bundlePath string, testPaths []string, flags testFlags) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	var only *regexp.Regexp
+	if flags.run != "" {
+		var err error
+		if only, err = regexp.Compile(flags.run); err != nil {
+			return fmt.Errorf("--run: %w", err)
+		}
+	}
+	suites, err := readSuites(testPaths)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = core.Stop(context.WithoutCancel(ctx)) }()
-	failed := 0
-	for _, suite := range suites {
-		rep := convtest.Run(ctx, core.Chat, core.Conversations, testTenant, agentID, suite, stubs.use)
-		if err := rep.Write(out); err != nil {
+	if only != nil && !slices.ContainsFunc(suites, func(s *convtest.Suite) bool { return len(s.Selected(only)) > 0 }) {
+		return fmt.Errorf("--run %q matches no conversation in %d test files: nothing would run", flags.run, len(suites))
+	}
+	stubs, err := startToolStubs()
+	if err != nil {
+		return err
+	}
+	defer stubs.close()
+	reports, err := runSuites(ctx, out, configPath, bundlePath, suites, stubs, only)
+	if err != nil {
+		return err
+	}
+	if flags.junit != "" {
+		if err := writeJUnitFile(flags.junit, reports); err != nil {
 			return err
 		}
+	}
+	return verdict(reports)
+}
+
+// runSuites plays the conversations only picks (all when nil) of every
+// file against the bundle at bundlePath, the tools the files stand in for
+// served by stubs, and writes each file's report to out.
+func runSuites(ctx context.Context, out io.Writer, configPath, bundlePath string, suites []*convtest.Suite, stubs *toolStubServer, only *regexp.Regexp) ([]convtest.Report, error) {
+	core, agentID, err := startTestCore(ctx, configPath, bundlePath, stubs, stubbedTools(suites))
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = core.Stop(context.WithoutCancel(ctx)) }()
+	runner := convtest.Runner{Chat: core.Chat, Turns: core.Conversations, TenantID: testTenant, AgentID: agentID, Stubs: stubs.use, Only: only}
+	reports := make([]convtest.Report, 0, len(suites))
+	for _, suite := range suites {
+		rep := runner.Run(ctx, suite)
+		if err := rep.Write(out); err != nil {
+			return nil, err
+		}
+		reports = append(reports, rep)
+	}
+	return reports, nil
+}
+
+// verdict fails the run when any expectation failed.
+func verdict(reports []convtest.Report) error {
+	failed := 0
+	for _, rep := range reports {
 		if !rep.Passed() {
 			failed++
 		}
 	}
 	if failed > 0 {
-		return fmt.Errorf("%d of %d conversation test files failed", failed, len(suites))
+		return fmt.Errorf("%d of %d conversation test files failed", failed, len(reports))
 	}
 	return nil
+}
+
+// writeJUnitFile writes the JUnit report to path through a temporary file
+// in the same directory renamed over it, so a CI job never reads half a
+// report, nor a stale one when writing fails.
+func writeJUnitFile(path string, reports []convtest.Report) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("--junit: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tmp.Close()
+			_ = os.Remove(tmp.Name())
+			err = fmt.Errorf("--junit: %w", err)
+		}
+	}()
+	if err = convtest.WriteJUnit(tmp, reports); err != nil {
+		return err
+	}
+	// CreateTemp makes the file private; a report is for the CI to read.
+	if err = tmp.Chmod(0o644); err != nil {
+		return err
+	}
+	if err = tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }
 
 // readSuites parses every test file before anything starts, so a mistake
@@ -89,6 +167,7 @@ func readSuites(paths []string) ([]*convtest.Suite, error) {
 		if suite.Name == "" {
 			suite.Name = path
 		}
+		suite.File = path
 		suites = append(suites, suite)
 	}
 	return suites, nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/xml"
 	"os"
 	"path/filepath"
 	"testing"
@@ -208,4 +209,99 @@ func TestConversationTestsStandInForTools(t *testing.T) {
 		"conversations:\n  - name: one\n    tools:\n      order_lookup: {status: 302}\n    turns: [{user: hello}]\n"))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `conversation "one": tools.order_lookup.status: 302 is not a failure status`)
+}
+
+// junitOf reads a JUnit file back as a CI system would.
+type junitOf struct {
+	Tests    int `xml:"tests,attr"`
+	Failures int `xml:"failures,attr"`
+	Suites   []struct {
+		Name     string `xml:"name,attr"`
+		File     string `xml:"file,attr"`
+		Tests    int    `xml:"tests,attr"`
+		Failures int    `xml:"failures,attr"`
+		Cases    []struct {
+			Classname string `xml:"classname,attr"`
+			Name      string `xml:"name,attr"`
+			Failure   *struct {
+				Message string `xml:"message,attr"`
+				Text    string `xml:",chardata"`
+			} `xml:"failure"`
+		} `xml:"testcase"`
+	} `xml:"testsuite"`
+}
+
+func readJUnit(t *testing.T, path string) junitOf {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var j junitOf
+	require.NoError(t, xml.Unmarshal(raw, &j), string(raw))
+	return j
+}
+
+// --junit writes the report when a conversation fails, which is when CI
+// needs it most, and when all pass; the readable report still goes to
+// stdout, and no temporary file is left beside it. A file that cannot be
+// written fails the command.
+func TestJUnitReportIsWrittenWhetherTestsPassOrFail(t *testing.T) {
+	demo, wrong := filepath.Join(repo, "examples", "tests", "demo-agent.test.yaml"), filepath.Join("testdata", "wrong-expectations.test.yaml")
+	dir := t.TempDir()
+	failing := filepath.Join(dir, "failing.xml")
+	require.NoError(t, os.WriteFile(failing, []byte("stale"), 0o600))
+	out, err := runCLI(t, "test", "--junit", failing, filepath.Join(repo, "examples", "demo-agent.yaml"), demo, wrong)
+	require.Error(t, err)
+	assert.Contains(t, out, "0 passed, 4 failed", "the readable report still goes to stdout")
+	j := readJUnit(t, failing)
+	require.Len(t, j.Suites, 2)
+	assert.Equal(t, []any{"demo agent", demo, 0}, []any{j.Suites[0].Name, j.Suites[0].File, j.Suites[0].Failures})
+	assert.Equal(t, []any{"wrong on purpose", wrong, 2, 2}, []any{j.Suites[1].Name, j.Suites[1].File, j.Suites[1].Tests, j.Suites[1].Failures})
+	assert.Equal(t, j.Suites[0].Tests+2, j.Tests)
+	assert.Equal(t, 2, j.Failures)
+	hours := j.Suites[1].Cases[0]
+	assert.Equal(t, []any{"wrong on purpose", "store hours"}, []any{hours.Classname, hours.Name})
+	require.NotNil(t, hours.Failure)
+	assert.Equal(t, `scenario: expected "returns/ask_order", got "none"`, hours.Failure.Message, "the first failure")
+	assert.Contains(t, hours.Failure.Text, "✗ matched_rules: expected [shipping_time], got [store_hours]")
+	assert.Contains(t, out, hours.Failure.Text, "the failure's text is the turns as stdout shows them")
+
+	passing := filepath.Join(dir, "passing.xml")
+	out, err = runCLI(t, "test", "--junit", passing, "--run", "cancel", filepath.Join(repo, "examples", "demo-agent.yaml"), demo)
+	require.NoError(t, err, out)
+	j = readJUnit(t, passing)
+	assert.Equal(t, []int{1, 0}, []int{j.Tests, j.Failures})
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, entries, 2, "only the two reports, no temporary file: %v", entries)
+
+	_, err = runCLI(t, "test", "--junit", filepath.Join(dir, "missing", "r.xml"), "--run", "cancel", filepath.Join(repo, "examples", "demo-agent.yaml"), demo)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "--junit")
+}
+
+// --run plays, in every file, only the conversations whose name matches,
+// and the summary counts those it left out apart from those that passed.
+// One that matches nothing, or does not compile, fails before anything
+// runs.
+func TestRunSelectsConversationsByName(t *testing.T) {
+	bundle := filepath.Join(repo, "examples", "demo-agent.yaml")
+	demo, wrong := filepath.Join(repo, "examples", "tests", "demo-agent.test.yaml"), filepath.Join("testdata", "wrong-expectations.test.yaml")
+	out, err := runCLI(t, "test", "--run", "cancel|typo", bundle, demo, wrong)
+	require.Error(t, err, "the typo conversation fails")
+	assert.Contains(t, out, "cancel leaves the flow")
+	assert.NotContains(t, out, "a jacket that did not fit goes back")
+	assert.Regexp(t, `demo agent\n  cancel leaves the flow\n(.*\n)*  1 conversations, \d+ turns: \d+ passed, 0 failed \(19 not run: --run\)\n`, out)
+	assert.Contains(t, out, "  return with a typo\n")
+	assert.NotContains(t, out, "  store hours\n")
+	assert.Regexp(t, `1 conversations, \d+ turns: \d+ passed, [1-9] failed \(1 not run: --run\)\n$`, out)
+
+	out, err = runCLI(t, "test", "--run", "no such conversation", bundle, demo, wrong)
+	require.Error(t, err)
+	assert.Equal(t, `--run "no such conversation" matches no conversation in 2 test files: nothing would run`, err.Error())
+	assert.NotContains(t, out, "demo agent", "nothing ran")
+
+	out, err = runCLI(t, "test", "--run", "(unclosed", filepath.Join(t.TempDir(), "no-bundle.yaml"), filepath.Join(t.TempDir(), "no-tests.yaml"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "--run: error parsing regexp")
+	assert.NotContains(t, out, "demo agent")
 }

@@ -129,7 +129,9 @@ func TestStandInCallsAreSignedAndTheirAnswersValidated(t *testing.T) {
 	defer srv.Close()
 	stubs.ln = srv.Listener
 	var out bytes.Buffer
-	require.NoError(t, runSuites(t.Context(), &out, "", bundle, suites, stubs), out.String())
+	reports, err := runSuites(t.Context(), &out, "", bundle, suites, stubs, nil)
+	require.NoError(t, err, out.String())
+	require.NoError(t, verdict(reports), out.String())
 	assert.Contains(t, out.String(), `tools: order_lookup (the tool's answer was refused: its output order_id is invalid: "AC-12345" is not a valid order number`)
 
 	mu.Lock()
