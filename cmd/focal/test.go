@@ -125,7 +125,8 @@ func verdict(reports []convtest.Report) error {
 
 // writeJUnitFile writes the JUnit report to path through a temporary file
 // in the same directory renamed over it, so a CI job never reads half a
-// report, nor a stale one when writing fails.
+// report; a write that fails leaves the file as it was and fails the
+// command, so a stale report is never taken for this run's.
 func writeJUnitFile(path string, reports []convtest.Report) (err error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
