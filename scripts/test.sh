@@ -58,7 +58,8 @@ export FOCAL_TEST_ARTIFACTS=${FOCAL_TEST_ARTIFACTS:-$PWD/.state/artifacts}
 echo "screenshots and other test artifacts: $FOCAL_TEST_ARTIFACTS"
 
 step "conversation tests (focal test)"
-go run ./cmd/focal test examples/demo-agent.yaml examples/tests/*.yaml
+mkdir -p "$FOCAL_TEST_ARTIFACTS"
+go run ./cmd/focal test --junit "$FOCAL_TEST_ARTIFACTS/conversation-tests.xml" examples/demo-agent.yaml examples/tests/*.yaml
 
 # start_server VAR SCRIPT DIR TITLE: unless VAR is set already, a step
 # that starts a test server (use_server; finish stops it).
