@@ -7,16 +7,35 @@ import (
 	"time"
 
 	"focal/domain"
+	"focal/ports"
 )
 
-// LintPolicy returns a valid policy's warnings (domain.LintPolicy), in
-// declaration order of the parts they are about.
-func LintPolicy(p *domain.Policy) []domain.LintWarning {
-	w := domain.LintPolicy(p)
+// LintPolicy returns a valid policy's warnings: domain.LintPolicy's, then
+// the tools whose address addresses refuses (none when it is nil).
+func LintPolicy(p *domain.Policy, addresses ports.ToolAddresses) []domain.LintWarning {
+	w := append(domain.LintPolicy(p), lintToolAddresses(p, addresses)...)
 	if w == nil {
 		return []domain.LintWarning{}
 	}
 	return w
+}
+
+// lintToolAddresses warns of the tools no call can reach from this
+// process: their URL's host is an address (or localhost) its tool calls
+// may not reach, and not exempt. The write stands; an operator may yet
+// allow the host, or the tenant point the tool elsewhere.
+func lintToolAddresses(p *domain.Policy, addresses ports.ToolAddresses) []domain.LintWarning {
+	if addresses == nil {
+		return nil
+	}
+	var out []domain.LintWarning
+	for i, t := range p.Tools {
+		if why, refused := addresses.Refuses(t.URL); refused {
+			out = append(out, domain.LintWarning{Code: domain.LintToolAddressRefused, Field: fmt.Sprintf("tools[%d].url", i),
+				Message: fmt.Sprintf("tool %s can never be called from this service: %s", t.ID, why)})
+		}
+	}
+	return out
 }
 
 // Lint returns the warnings of an agent's stored policy, once no other lint
@@ -36,7 +55,7 @@ func (a *PolicyAdmin) Lint(ctx context.Context, p *domain.Policy) ([]domain.Lint
 	done := make(chan []domain.LintWarning, 1)
 	go func() {
 		defer func() { <-a.linting }()
-		done <- LintPolicy(p)
+		done <- LintPolicy(p, a.addresses)
 	}()
 	select {
 	case w := <-done:
@@ -63,7 +82,7 @@ func (s *PolicyParts[T]) Warnings(ctx context.Context, tenantID, agentID, id str
 	if i < 0 {
 		return nil, s.notFound(id)
 	}
-	all, err := s.admin.Lint(ctx, p)
+	all, err := s.lint(ctx, p)
 	if err != nil {
 		return nil, err
 	}
@@ -76,4 +95,14 @@ func (s *PolicyParts[T]) Warnings(ctx context.Context, tenantID, agentID, id str
 		}
 	}
 	return out, nil
+}
+
+// lint returns the warnings a write of this kind of part may have caused.
+// A tool has only its address to check: it needs none of the matcher
+// training, nor the wait for another lint, of the whole policy's lint.
+func (s *PolicyParts[T]) lint(ctx context.Context, p *domain.Policy) ([]domain.LintWarning, error) {
+	if s.kind.field == toolKind.field {
+		return lintToolAddresses(p, s.admin.addresses), nil
+	}
+	return s.admin.Lint(ctx, p)
 }

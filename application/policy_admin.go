@@ -32,6 +32,9 @@ type PolicyAdmin struct {
 	// warmer, when set, compiles each version written here in the
 	// background (PolicyWarmer says why not before answering).
 	warmer *PolicyWarmer
+	// addresses, when set, makes lint warn of tools whose address this
+	// process's tool calls may not reach.
+	addresses ports.ToolAddresses
 }
 
 // NewPolicyAdmin returns the policy management use case, within the
@@ -56,6 +59,13 @@ func (a *PolicyAdmin) WithLimits(limits domain.PolicyLimits) *PolicyAdmin {
 // background by w, ahead of its first turn; call it before serving.
 func (a *PolicyAdmin) WithWarmer(w *PolicyWarmer) *PolicyAdmin {
 	a.warmer = w
+	return a
+}
+
+// WithToolAddresses makes lint warn of tools whose URL t refuses (see
+// ports.ToolAddresses); call it before serving.
+func (a *PolicyAdmin) WithToolAddresses(t ports.ToolAddresses) *PolicyAdmin {
+	a.addresses = t
 	return a
 }
 

@@ -142,6 +142,8 @@ type policyAdminParams struct {
 	Clock  ports.Clock
 	Limits domain.PolicyLimits
 	Warmer *application.PolicyWarmer
+	// Tools judges tool URLs as they are written (lint).
+	Tools ports.ToolAddresses
 }
 
 func newPolicyAdmin(p policyAdminParams) (*application.PolicyAdmin, error) {
@@ -149,7 +151,7 @@ func newPolicyAdmin(p policyAdminParams) (*application.PolicyAdmin, error) {
 	if err != nil {
 		return nil, err
 	}
-	return a.WithLimits(p.Limits).WithWarmer(p.Warmer), nil
+	return a.WithLimits(p.Limits).WithWarmer(p.Warmer).WithToolAddresses(p.Tools), nil
 }
 
 // replayParams are the replay use case's collaborators.

@@ -49,8 +49,9 @@ type readiness struct {
 }
 
 // ToolsModule provides the webhook tool invoker behind the resilience
-// guard.
-var ToolsModule = fx.Module("tools", fx.Provide(newTools))
+// guard, and the judge of tool addresses that lint asks when tools are
+// written: both from the same allow-list.
+var ToolsModule = fx.Module("tools", fx.Provide(newTools, newToolAddresses))
 
 // toolsParams are the tool invoker's collaborators: the clock stamps each
 // signed call.
@@ -67,4 +68,14 @@ func newTools(p toolsParams) (ports.ToolInvoker, error) {
 		return nil, err
 	}
 	return tools.NewResilient(hook.WithClock(p.Clock), p.Config.Tools, p.Observers.ToolBreakers, nil), nil
+}
+
+// newToolAddresses judges tool URLs with the egress the invoker's dialer
+// enforces.
+func newToolAddresses(cfg Config) (ports.ToolAddresses, error) {
+	egress, err := tools.NewEgress(cfg.Tools.AllowedHosts)
+	if err != nil {
+		return nil, err
+	}
+	return egress, nil
 }

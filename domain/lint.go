@@ -32,6 +32,10 @@ const (
 	// LintSelfCheckSkipped: the policy is too large to self-check at
 	// import; the other checks ran.
 	LintSelfCheckSkipped = "self_check_skipped"
+	// LintToolAddressRefused: a tool whose URL's host is an address this
+	// service's tool calls may not reach (loopback, private, link-local,
+	// ...), and which the operator has not exempted: every call fails.
+	LintToolAddressRefused = "tool_address_refused"
 )
 
 // Bounds of what linting does at import time, where it runs in the

@@ -111,3 +111,18 @@ type ToolInput struct {
 type ToolInvoker interface {
 	InvokeTool(ctx context.Context, tool domain.Tool, in ToolInput) (map[string]any, error)
 }
+
+// ToolAddresses judges tool URLs, when they are written, against the
+// addresses this process's tool calls may reach.
+//
+// Refuses reports, without any I/O, whether every call to rawURL is
+// certain to be refused: its host is an address literal (or a localhost
+// name) in a range tool calls may not reach, and the operator has not
+// exempted it. why names the address and its kind and says how an
+// operator exempts it. A host name that needs DNS is never refused: what
+// it resolves to can change before any call, which judges it then. A URL
+// that cannot be parsed is not refused either (validation reports it).
+// Safe for concurrent use.
+type ToolAddresses interface {
+	Refuses(rawURL string) (why string, refused bool)
+}

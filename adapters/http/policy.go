@@ -44,7 +44,7 @@ func (h *PolicyRoutes) Register(_ *gin.RouterGroup, v1 *gin.RouterGroup) {
 	partRoutes[domain.Rule]{"rules", h.admin.Rules(), decodeStrict[domain.Rule, ruleShape], true}.register(agent, admin)
 	partRoutes[domain.Scenario]{"scenarios", h.admin.Scenarios(), decodeStrict[domain.Scenario, scenarioShape], true}.register(agent, admin)
 	partRoutes[domain.Template]{"templates", h.admin.Templates(), decodeStrict[domain.Template, domain.Template], false}.register(agent, admin)
-	partRoutes[domain.Tool]{"tools", h.admin.Tools(), decodeStrict[domain.Tool, domain.Tool], false}.register(agent, admin)
+	partRoutes[domain.Tool]{"tools", h.admin.Tools(), decodeStrict[domain.Tool, domain.Tool], true}.register(agent, admin)
 	partRoutes[domain.Variable]{"variables", h.admin.Variables(), decodeStrict[domain.Variable, variableShape], false}.register(agent, admin)
 }
 

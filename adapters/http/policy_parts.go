@@ -17,8 +17,8 @@ type partRoutes[T any] struct {
 	path   string // "rules", the collection's path segment
 	parts  *application.PolicyParts[T]
 	decode func(*gin.Context) (T, error)
-	// linted parts (those with conditions) answer their writes with the
-	// part's lint warnings beside it.
+	// linted parts (those with conditions, and tools, whose address is
+	// checked) answer their writes with the part's lint warnings beside it.
 	linted bool
 }
 

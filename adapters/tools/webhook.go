@@ -45,11 +45,11 @@ var _ ports.ToolInvoker = (*Webhook)(nil)
 
 // NewWebhook returns an invoker with cfg's allow-list and output limits.
 func NewWebhook(cfg Config) (*Webhook, error) {
-	allowed, err := newAllowList(cfg.AllowedHosts)
+	egress, err := NewEgress(cfg.AllowedHosts)
 	if err != nil {
 		return nil, err
 	}
-	dialer := newGuardedDialer(allowed, 5*time.Second)
+	dialer := newGuardedDialer(egress.allowed, 5*time.Second)
 	client := &http.Client{
 		Transport: &http.Transport{
 			// No Proxy: a proxy would make the connection the dialer checks.

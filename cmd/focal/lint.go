@@ -3,9 +3,11 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"focal/adapters/tools"
 	"focal/application"
 )
 
@@ -17,9 +19,16 @@ func lintCommand() *cobra.Command {
 		Long: "Read and validate the agent bundle as import does (errors exit non-zero), then print the warnings " +
 			"import returns: deprecated settings, conditions of one-word phrasings, phrasings two competing " +
 			"conditions share, conditions the matcher cannot tell apart on their own examples, transitions that " +
-			"can never be taken. Warnings exit zero unless --strict.",
+			"can never be taken, tools at an address tool calls may not reach (loopback, private, link-local, ...) " +
+			"unless FOCAL_TOOLS_ALLOWED_HOSTS, as set here, exempts it. Warnings exit zero unless --strict.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// Lint runs offline: the egress it judges tools by is this
+			// environment's, as serve would read it.
+			egress, err := tools.NewEgress(strings.Split(os.Getenv("FOCAL_TOOLS_ALLOWED_HOSTS"), ","))
+			if err != nil {
+				return err
+			}
 			raw, err := os.ReadFile(args[0])
 			if err != nil {
 				return err
@@ -31,7 +40,7 @@ func lintCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
-			warnings := application.LintPolicy(p)
+			warnings := application.LintPolicy(p, egress)
 			out := cmd.OutOrStdout()
 			for _, w := range warnings {
 				fmt.Fprintf(out, "%s: %s: %s (%s)\n", args[0], w.Field, w.Message, w.Code)

@@ -153,6 +153,7 @@ conversations:
 }
 
 func TestLintPrintsWarnings(t *testing.T) {
+	t.Setenv("FOCAL_TOOLS_ALLOWED_HOSTS", demoToolsAddr) // as make run sets it, for the demo's tool
 	out, err := runCLI(t, "lint", filepath.Join(repo, "examples", "demo-agent.yaml"))
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "demo-agent.yaml: 0 warnings", "the demo agent lints clean")
