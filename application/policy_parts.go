@@ -2,7 +2,6 @@ package application
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -22,19 +21,21 @@ type partKind[T any] struct {
 	idField string
 	// present, when set, makes a copy of a part fit for a viewer.
 	present func(*T, Viewer)
+	// cursors page the agent's parts of this kind.
+	cursors ports.KeyCursors
 }
 
 var (
 	ruleKind = partKind[domain.Rule]{"rule", "rules",
-		func(p *domain.Policy) *[]domain.Rule { return &p.Rules }, func(r *domain.Rule) *string { return &r.ID }, "id", nil}
+		func(p *domain.Policy) *[]domain.Rule { return &p.Rules }, func(r *domain.Rule) *string { return &r.ID }, "id", nil, ports.RuleCursors}
 	scenarioKind = partKind[domain.Scenario]{"scenario", "scenarios",
-		func(p *domain.Policy) *[]domain.Scenario { return &p.Scenarios }, func(s *domain.Scenario) *string { return &s.ID }, "id", nil}
+		func(p *domain.Policy) *[]domain.Scenario { return &p.Scenarios }, func(s *domain.Scenario) *string { return &s.ID }, "id", nil, ports.ScenarioCursors}
 	templateKind = partKind[domain.Template]{"template", "templates",
-		func(p *domain.Policy) *[]domain.Template { return &p.Templates }, func(t *domain.Template) *string { return &t.ID }, "id", nil}
+		func(p *domain.Policy) *[]domain.Template { return &p.Templates }, func(t *domain.Template) *string { return &t.ID }, "id", nil, ports.TemplateCursors}
 	toolKind = partKind[domain.Tool]{"tool", "tools",
-		func(p *domain.Policy) *[]domain.Tool { return &p.Tools }, func(t *domain.Tool) *string { return &t.ID }, "id", presentTool}
+		func(p *domain.Policy) *[]domain.Tool { return &p.Tools }, func(t *domain.Tool) *string { return &t.ID }, "id", presentTool, ports.ToolCursors}
 	variableKind = partKind[domain.Variable]{"variable", "variables",
-		func(p *domain.Policy) *[]domain.Variable { return &p.Variables }, func(v *domain.Variable) *string { return &v.Name }, "name", nil}
+		func(p *domain.Policy) *[]domain.Variable { return &p.Variables }, func(v *domain.Variable) *string { return &v.Name }, "name", nil, ports.VariableCursors}
 )
 
 // PolicyParts manages one kind of part (rules, scenarios, templates,
@@ -76,7 +77,7 @@ func (s *PolicyParts[T]) List(ctx context.Context, tenantID, agentID string, pag
 	if err != nil {
 		return Versioned[ports.Page[T]]{}, err
 	}
-	after, err := partCursor(page.Cursor)
+	after, err := s.kind.cursors.After(page.Cursor)
 	if err != nil {
 		return Versioned[ports.Page[T]]{}, err
 	}
@@ -91,17 +92,9 @@ func (s *PolicyParts[T]) List(ctx context.Context, tenantID, agentID string, pag
 	out := ports.Page[T]{Items: orEmpty(items)}
 	if n := ports.PageLimit(page.Limit); len(items) > n {
 		out.Items = items[:n]
-		out.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(*s.kind.id(&items[n-1])))
+		out.NextCursor = s.kind.cursors.Cursor(*s.kind.id(&items[n-1]))
 	}
 	return Versioned[ports.Page[T]]{Value: out, Version: p.Agent.Version}, nil
-}
-
-func partCursor(c string) (string, error) {
-	after, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return "", ports.BadCursor()
-	}
-	return string(after), nil
 }
 
 // Get returns one part, as viewer may see it. AGENT_NOT_FOUND, NOT_FOUND.

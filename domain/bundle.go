@@ -30,6 +30,13 @@ const (
 
 var policyID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]*$`)
 
+// IsID reports whether s has the syntax of an agent's or a policy part's
+// id: 1..128 letters, digits, '_', '.', ':' or '-', starting with a letter
+// or a digit. UUIDs have it.
+func IsID(s string) bool {
+	return s != "" && len(s) <= maxIDLength && policyID.MatchString(s)
+}
+
 // Validate is ValidateWithin the default limits.
 func (p *Policy) Validate() []FieldError { return p.ValidateWithin(DefaultPolicyLimits()) }
 
@@ -342,7 +349,7 @@ func (v *validator) add(field, msg string) {
 }
 
 func (v *validator) id(field, id string) {
-	if id == "" || len(id) > maxIDLength || !policyID.MatchString(id) {
+	if !IsID(id) {
 		v.add(field, fmt.Sprintf("must be 1..%d characters of letters, digits, '_', '.', ':' or '-'", maxIDLength))
 	}
 }

@@ -111,6 +111,10 @@ const MetaPrefix = "meta."
 // expressions can write vars.<name>.
 var variableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 
+// IsVariableName reports whether s has the syntax of a declared
+// variable's name.
+func IsVariableName(s string) bool { return variableName.MatchString(s) }
+
 // isoCurrency is an ISO 4217 code.
 var isoCurrency = regexp.MustCompile(`^[A-Z]{3}$`)
 

@@ -19,7 +19,7 @@ func (v *validator) variables(vars []Variable) {
 		f := fmt.Sprintf("variables[%d]", i)
 		x := &vars[i]
 		switch {
-		case !variableName.MatchString(x.Name):
+		case !IsVariableName(x.Name):
 			v.add(f+".name", "must be 1..64 letters, digits or '_', starting with a letter or '_'")
 		case slices.Contains(BuiltinVariables, x.Name) || x.Name == "meta":
 			v.add(f+".name", x.Name+" is a built-in name")

@@ -2,7 +2,6 @@ package ports
 
 import (
 	"context"
-	"encoding/base64"
 	"time"
 
 	"focal/domain"
@@ -44,30 +43,6 @@ func PageLimit(n int) int {
 		return MaxPageSize
 	}
 	return n
-}
-
-// EncodeCursor makes a listing's sort key into an opaque cursor.
-func EncodeCursor(key string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(key))
-}
-
-// DecodeCursor reads a cursor made by EncodeCursor; anything else is
-// INVALID_REQUEST on the cursor field.
-func DecodeCursor(c string) (string, error) {
-	if c == "" {
-		return "", nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return "", BadCursor()
-	}
-	return string(b), nil
-}
-
-// BadCursor is INVALID_REQUEST on the cursor field: a cursor no listing of
-// this kind issued, whichever store reads it.
-func BadCursor() error {
-	return domain.InvalidFields(domain.FieldError{Field: "cursor", Message: "is not a cursor this listing issued"})
 }
 
 // Page is one page of a listing. NextCursor is "" on the last page.

@@ -2,7 +2,6 @@ package ports
 
 import (
 	"context"
-	"strings"
 	"time"
 )
 
@@ -87,22 +86,18 @@ type TenantModelKey struct {
 // which every store orders by tenant, then provider, byte-wise: the
 // cursor of ListAllTenantModelKeys in each store.
 func TenantModelKeyCursor(k TenantModelKey) string {
-	return EncodeCursor(k.TenantID + "/" + k.Provider)
+	return tenantModelKeyCursors.encode(k.TenantID, k.Provider)
 }
 
 // TenantModelKeyAfter reads a TenantModelKeyCursor back into the tenant
-// and provider the next page starts after (a provider has no '/'); both
-// "" for the first page.
+// and provider the next page starts after; both "" for the first page.
+// INVALID_REQUEST for a cursor a key listing did not issue.
 func TenantModelKeyAfter(cursor string) (tenantID, provider string, err error) {
-	after, err := DecodeCursor(cursor)
-	if err != nil || after == "" {
+	key, err := tenantModelKeyCursors.decode(cursor)
+	if err != nil || key == nil {
 		return "", "", err
 	}
-	i := strings.LastIndexByte(after, '/')
-	if i < 0 {
-		return "", "", BadCursor()
-	}
-	return after[:i], after[i+1:], nil
+	return key[0], key[1], nil
 }
 
 // ModelCredential is a tenant's model key in clear, as the chat model
@@ -219,7 +214,7 @@ type TenantLister interface {
 	// ListTenants pages through the ids of the tenants that have an agent
 	// (deleted ones do not count), a session, a model key or a budget,
 	// each once, ascending byte-wise; the cursor is the last id listed
-	// (EncodeCursor). A tenant with only usage, claimed budget blocks,
+	// (TenantCursors). A tenant with only usage, claimed budget blocks,
 	// idempotency records or rate windows is not listed. INVALID_REQUEST
 	// for a bad cursor.
 	ListTenants(ctx context.Context, page PageRequest) (Page[string], error)

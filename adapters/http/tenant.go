@@ -6,6 +6,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"focal/application"
+	"focal/ports"
 )
 
 // TenantRoutes serves a tenant's own settings: its model keys (admin; a
@@ -40,6 +41,12 @@ type modelKeyRequest struct {
 }
 
 func (h *TenantRoutes) listKeys(c *gin.Context) {
+	// The keys are one page, a key per provider at most, with no next
+	// cursor: no cursor is one this listing issued.
+	if c.Query("cursor") != "" {
+		writeError(c, ports.BadCursor())
+		return
+	}
 	keys, err := h.keys.List(c.Request.Context(), principal(c).TenantID)
 	if err != nil {
 		writeError(c, err)

@@ -2,7 +2,6 @@ package memory
 
 import (
 	"context"
-	"strconv"
 
 	"focal/domain"
 	"focal/ports"
@@ -16,7 +15,7 @@ func (s *Store) ListPolicyVersions(ctx context.Context, tenantID, agentID string
 	if err := ctx.Err(); err != nil {
 		return ports.Page[domain.Agent]{}, unavailable(err)
 	}
-	last, paged, err := parseNumberCursor(page.Cursor)
+	last, paged, err := ports.VersionCursors.After(page.Cursor)
 	if err != nil {
 		return ports.Page[domain.Agent]{}, err
 	}
@@ -24,7 +23,7 @@ func (s *Store) ListPolicyVersions(ctx context.Context, tenantID, agentID string
 	kept, ok := s.versions[policyKey(tenantID, agentID)]
 	var agents []domain.Agent
 	for i := len(kept) - 1; i >= 0; i-- {
-		if !paged || kept[i].Agent.Version < int64(last) {
+		if !paged || kept[i].Agent.Version < last {
 			agents = append(agents, kept[i].Agent)
 		}
 	}
@@ -32,7 +31,7 @@ func (s *Store) ListPolicyVersions(ctx context.Context, tenantID, agentID string
 	if !ok {
 		return ports.Page[domain.Agent]{}, domain.Errorf(domain.CodeAgentNotFound, "agent %s not found", agentID)
 	}
-	out := paginate(agents, page.Limit, func(a domain.Agent) string { return strconv.FormatInt(a.Version, 10) })
+	out := paginate(agents, page.Limit, func(a domain.Agent) string { return ports.VersionCursors.Cursor(a.Version) })
 	for i := range out.Items {
 		if out.Items[i], err = cloneJSON(out.Items[i]); err != nil {
 			return ports.Page[domain.Agent]{}, domain.WrapError(domain.CodeInternal, err, "a stored agent cannot be read")

@@ -73,9 +73,13 @@ func (s *Store) ListSessions(ctx context.Context, tenantID string, q ports.Sessi
 	if err := ctx.Err(); err != nil {
 		return ports.Page[domain.Session]{}, unavailable(err)
 	}
-	after, err := ports.DecodeCursor(q.Page.Cursor)
+	afterNS, afterID, paged, err := ports.SessionAfter(q.Page.Cursor)
 	if err != nil {
 		return ports.Page[domain.Session]{}, err
+	}
+	after := ""
+	if paged {
+		after = sessionSortKey(afterNS, afterID)
 	}
 	s.mu.Lock()
 	var found []listed
@@ -84,13 +88,13 @@ func (s *Store) ListSessions(ctx context.Context, tenantID string, q ports.Sessi
 			continue
 		}
 		if key := sessionSortKey(e.created, e.id()); after == "" || key < after {
-			found = append(found, listed{e: e, key: key})
+			found = append(found, listed{e: e, key: key, created: e.created, id: e.id()})
 		}
 	}
 	found = s.listCold(found, tenantID, q, after)
 	s.mu.Unlock()
 	slices.SortFunc(found, func(a, b listed) int { return cmp.Compare(b.key, a.key) })
-	page := paginate(found, q.Page.Limit, func(x listed) string { return x.key })
+	page := paginate(found, q.Page.Limit, func(x listed) string { return ports.SessionCursor(x.created, x.id) })
 	out := ports.Page[domain.Session]{Items: make([]domain.Session, len(page.Items)), NextCursor: page.NextCursor}
 	// The page's sessions as they are now (a session is never moved to
 	// another tenant, agent or creation time).
@@ -111,11 +115,14 @@ func (s *Store) ListSessions(ctx context.Context, tenantID string, q ports.Sessi
 }
 
 // listed is a session ListSessions found: its entry, or when it was cold
-// its record as it was then (slabs never change), and its sort key.
+// its record as it was then (slabs never change), its sort key, and the
+// creation time and id that key is made of.
 type listed struct {
-	e   *sessionEntry
-	r   coldRecord
-	key string
+	e       *sessionEntry
+	r       coldRecord
+	key     string
+	created int64
+	id      string
 }
 
 // listCold adds to found the cold sessions ListSessions lists; the caller
@@ -131,7 +138,7 @@ func (s *Store) listCold(found []listed, tenantID string, q ports.SessionQuery, 
 			continue
 		}
 		if key := sessionSortKey(r.created(), r.id()); after == "" || key < after {
-			found = append(found, listed{r: r, key: key})
+			found = append(found, listed{r: r, key: key, created: r.created(), id: r.id()})
 		}
 	}
 	return found

@@ -9,7 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -185,7 +184,7 @@ func (s *Store) ListAgents(ctx context.Context, tenantID string, page ports.Page
 	if err := ctx.Err(); err != nil {
 		return ports.Page[domain.Agent]{}, unavailable(err)
 	}
-	after, err := ports.DecodeCursor(page.Cursor)
+	after, err := ports.AgentCursors.After(page.Cursor)
 	if err != nil {
 		return ports.Page[domain.Agent]{}, err
 	}
@@ -198,7 +197,7 @@ func (s *Store) ListAgents(ctx context.Context, tenantID string, page ports.Page
 	}
 	s.mu.Unlock()
 	slices.SortFunc(agents, func(a, b domain.Agent) int { return strings.Compare(a.ID, b.ID) })
-	out := paginate(agents, page.Limit, func(a domain.Agent) string { return a.ID })
+	out := paginate(agents, page.Limit, func(a domain.Agent) string { return ports.AgentCursors.Cursor(a.ID) })
 	// Settings hold pointers into the stored policies: hand out copies.
 	for i := range out.Items {
 		if out.Items[i], err = cloneJSON(out.Items[i]); err != nil {
@@ -244,33 +243,18 @@ func cloneJSON[T any](v T) (T, error) {
 }
 
 // paginate cuts one page from items already sorted and filtered past the
-// cursor; the cursor of the next page is the last item's key.
-func paginate[T any](items []T, limit int, key func(T) string) ports.Page[T] {
+// cursor; the cursor of the next page is the last item's.
+func paginate[T any](items []T, limit int, cursor func(T) string) ports.Page[T] {
 	n := ports.PageLimit(limit)
 	page := ports.Page[T]{Items: items}
 	if len(items) > n {
 		page.Items = items[:n]
-		page.NextCursor = ports.EncodeCursor(key(items[n-1]))
+		page.NextCursor = cursor(items[n-1])
 	}
 	if page.Items == nil {
 		page.Items = []T{}
 	}
 	return page
-}
-
-// numberCursor and parseNumberCursor page by turn number.
-func numberCursor(n int) string { return ports.EncodeCursor(strconv.Itoa(n)) }
-
-func parseNumberCursor(c string) (int, bool, error) {
-	s, err := ports.DecodeCursor(c)
-	if err != nil || s == "" {
-		return 0, false, err
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		return 0, false, ports.BadCursor()
-	}
-	return n, true, nil
 }
 
 // unavailable reports a call whose context ended before it could run.

@@ -104,12 +104,11 @@ func (s *TenantModelKeys) ListAllTenantModelKeys(ctx context.Context, page ports
 	}
 	s.mu.Unlock()
 	slices.SortFunc(all, keyOrder)
-	return paginate(all, page.Limit, func(k ports.TenantModelKey) string { return tenantKeyID(k.TenantID, k.Provider) }), nil
+	return paginate(all, page.Limit, ports.TenantModelKeyCursor), nil
 }
 
 // keyOrder orders every tenant's keys by tenant, then provider,
-// byte-wise; the cursor tenant/provider names the pair (a provider has no
-// '/').
+// byte-wise, as the cursor (ports.TenantModelKeyCursor) names the pair.
 func keyOrder(a, b ports.TenantModelKey) int {
 	return cmp.Or(strings.Compare(a.TenantID, b.TenantID), strings.Compare(a.Provider, b.Provider))
 }

@@ -29,7 +29,7 @@ func (l *TenantList) ListTenants(ctx context.Context, page ports.PageRequest) (p
 	if err := ctx.Err(); err != nil {
 		return ports.Page[string]{}, unavailable(err)
 	}
-	after, err := ports.DecodeCursor(page.Cursor)
+	after, err := ports.TenantCursors.After(page.Cursor)
 	if err != nil {
 		return ports.Page[string]{}, err
 	}
@@ -44,7 +44,7 @@ func (l *TenantList) ListTenants(ctx context.Context, page ports.PageRequest) (p
 		}
 	}
 	slices.Sort(ids)
-	return paginate(ids, page.Limit, func(id string) string { return id }), nil
+	return paginate(ids, page.Limit, ports.TenantCursors.Cursor), nil
 }
 
 // addTenants adds the tenants with a live agent or a session, hot or cold.

@@ -267,7 +267,7 @@ func (s *Store) ListTurns(ctx context.Context, tenantID, sessionID string, q por
 	if err := ctx.Err(); err != nil {
 		return ports.Page[domain.Turn]{}, unavailable(err)
 	}
-	after, hasCursor, err := parseNumberCursor(q.Page.Cursor)
+	after, hasCursor, err := ports.TurnCursors.After(q.Page.Cursor)
 	if err != nil {
 		return ports.Page[domain.Turn]{}, err
 	}
@@ -278,7 +278,7 @@ func (s *Store) ListTurns(ctx context.Context, tenantID, sessionID string, q por
 		s.mu.Unlock()
 		return ports.Page[domain.Turn]{}, err
 	}
-	lo, n, more := e.pageOfTurns(after, hasCursor, q.Order == ports.OrderDesc, limit)
+	lo, n, more := e.pageOfTurns(int(after), hasCursor, q.Order == ports.OrderDesc, limit)
 	run := e.copyRun(lo, lo+n)
 	s.mu.Unlock()
 
@@ -293,7 +293,7 @@ func (s *Store) ListTurns(ctx context.Context, tenantID, sessionID string, q por
 		last = 0
 	}
 	if more {
-		page.NextCursor = numberCursor(run[last].number)
+		page.NextCursor = ports.TurnCursors.Cursor(int64(run[last].number))
 	}
 	return page, nil
 }

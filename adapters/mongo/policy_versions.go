@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	mdb "go.mongodb.org/mongo-driver/v2/mongo"
@@ -141,20 +140,16 @@ func cmpInt64(a, b int64) int {
 // ListPolicyVersions implements ports.PolicyHistory: three round trips,
 // two of them concurrent. The cursor is the last listed version.
 func (v *PolicyVersions) ListPolicyVersions(ctx context.Context, tenantID, agentID string, page ports.PageRequest) (ports.Page[domain.Agent], error) {
-	var below int64
-	if c, err := ports.DecodeCursor(page.Cursor); err != nil {
+	below, paged, err := ports.VersionCursors.After(page.Cursor)
+	if err != nil {
 		return ports.Page[domain.Agent]{}, err
-	} else if c != "" {
-		if below, err = strconv.ParseInt(c, 10, 64); err != nil || below < 1 {
-			return ports.Page[domain.Agent]{}, ports.BadCursor()
-		}
 	}
 	if _, err := v.current(ctx, tenantID, agentID); err != nil {
 		return ports.Page[domain.Agent]{}, err
 	}
 	limit := ports.PageLimit(page.Limit)
 	filter := agentFilter(tenantID, agentID)
-	if below > 0 {
+	if paged {
 		filter = append(filter, bson.E{Key: "version", Value: bson.D{{Key: "$lt", Value: below}}})
 	}
 	docs, err := v.find(ctx, filter, bson.D{{Key: "version", Value: 1}, {Key: "deleted", Value: 1}, {Key: "agent", Value: 1}}, int64(limit+1))
@@ -167,7 +162,7 @@ func (v *PolicyVersions) ListPolicyVersions(ctx context.Context, tenantID, agent
 			break // the versions before it belong to an earlier life
 		}
 		if len(out.Items) == limit {
-			out.NextCursor = ports.EncodeCursor(strconv.FormatInt(out.Items[limit-1].Version, 10))
+			out.NextCursor = ports.VersionCursors.Cursor(out.Items[limit-1].Version)
 			break
 		}
 		var a domain.Agent

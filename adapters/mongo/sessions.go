@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -210,11 +208,11 @@ func (ss *Sessions) ListSessions(ctx context.Context, tenantID string, q ports.S
 	if q.Status != "" {
 		filter = append(filter, bson.E{Key: "status", Value: string(q.Status)})
 	}
-	if q.Page.Cursor != "" {
-		ns, id, err := parseSessionCursor(q.Page.Cursor)
-		if err != nil {
-			return ports.Page[domain.Session]{}, err
-		}
+	ns, id, paged, err := ports.SessionAfter(q.Page.Cursor)
+	if err != nil {
+		return ports.Page[domain.Session]{}, err
+	}
+	if paged {
 		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
 			bson.D{{Key: "created_ns", Value: bson.D{{Key: "$lt", Value: ns}}}},
 			bson.D{{Key: "created_ns", Value: ns}, {Key: "_id", Value: bson.D{{Key: "$lt", Value: id}}}},
@@ -229,7 +227,7 @@ func (ss *Sessions) ListSessions(ctx context.Context, tenantID string, q ports.S
 	if len(rows) > limit {
 		rows = rows[:limit]
 		last := rows[limit-1].doc
-		page.NextCursor = ports.EncodeCursor(strconv.FormatInt(last.CreatedNS, 10) + "|" + last.ID)
+		page.NextCursor = ports.SessionCursor(last.CreatedNS, last.ID)
 	}
 	for i := range rows {
 		sess, err := rows[i].session()
@@ -286,19 +284,6 @@ func (db *DB) findSessions(ctx context.Context, filter bson.D, n int) ([]session
 		return nil, fail(err, "list sessions")
 	}
 	return docs, nil
-}
-
-func parseSessionCursor(c string) (int64, string, error) {
-	raw, err := ports.DecodeCursor(c)
-	if err != nil {
-		return 0, "", err
-	}
-	nsText, id, ok := strings.Cut(raw, "|")
-	ns, perr := strconv.ParseInt(nsText, 10, 64)
-	if !ok || perr != nil || id == "" {
-		return 0, "", ports.BadCursor()
-	}
-	return ns, id, nil
 }
 
 // findSession reads the session document. SESSION_NOT_FOUND.

@@ -42,7 +42,7 @@ const (
 // ListTenants implements ports.TenantLister: four round trips, and up to
 // three more for each tenant on the page with no session.
 func (l *TenantList) ListTenants(ctx context.Context, page ports.PageRequest) (ports.Page[string], error) {
-	after, err := ports.DecodeCursor(page.Cursor)
+	after, err := ports.TenantCursors.After(page.Cursor)
 	if err != nil {
 		return ports.Page[string]{}, err
 	}
@@ -71,7 +71,7 @@ func (l *TenantList) ListTenants(ctx context.Context, page ports.PageRequest) (p
 	}
 	out := ports.Page[string]{Items: listed}
 	if len(listed) > limit {
-		out = ports.Page[string]{Items: listed[:limit], NextCursor: ports.EncodeCursor(listed[limit-1])}
+		out = ports.Page[string]{Items: listed[:limit], NextCursor: ports.TenantCursors.Cursor(listed[limit-1])}
 	}
 	if out.Items == nil {
 		out.Items = []string{}

@@ -350,15 +350,11 @@ func (ts *Turns) ListTurns(ctx context.Context, tenantID, sessionID string, q po
 	if q.Order == ports.OrderDesc {
 		sortDir, op = -1, "$lt"
 	}
-	if q.Page.Cursor != "" {
-		raw, err := ports.DecodeCursor(q.Page.Cursor)
-		if err != nil {
-			return ports.Page[domain.Turn]{}, err
-		}
-		after, err := strconv.ParseInt(raw, 10, 64)
-		if err != nil {
-			return ports.Page[domain.Turn]{}, ports.BadCursor()
-		}
+	after, paged, err := ports.TurnCursors.After(q.Page.Cursor)
+	if err != nil {
+		return ports.Page[domain.Turn]{}, err
+	}
+	if paged {
 		filter = append(filter, bson.E{Key: "turn_number", Value: bson.D{{Key: op, Value: after}}})
 	}
 	limit := ports.PageLimit(q.Page.Limit)
@@ -380,7 +376,7 @@ func (ts *Turns) ListTurns(ctx context.Context, tenantID, sessionID string, q po
 	page := ports.Page[domain.Turn]{Items: make([]domain.Turn, 0, min(limit, len(docs)))}
 	if len(docs) > limit {
 		docs = docs[:limit]
-		page.NextCursor = ports.EncodeCursor(strconv.FormatInt(docs[limit-1].TurnNumber, 10))
+		page.NextCursor = ports.TurnCursors.Cursor(docs[limit-1].TurnNumber)
 	}
 	for i := range docs {
 		t, err := docs[i].turnOf(sess)

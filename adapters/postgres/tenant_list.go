@@ -24,7 +24,7 @@ SELECT tenant_id FROM (
 
 // ListTenants implements ports.TenantLister.
 func (s *Tenants) ListTenants(ctx context.Context, page ports.PageRequest) (ports.Page[string], error) {
-	after, err := ports.DecodeCursor(page.Cursor)
+	after, err := ports.TenantCursors.After(page.Cursor)
 	if err != nil {
 		return ports.Page[string]{}, err
 	}

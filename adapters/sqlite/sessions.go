@@ -49,7 +49,7 @@ func (ss *Sessions) GetSession(ctx context.Context, tenantID, sessionID string) 
 
 // ListSessions implements ports.SessionStore: newest first, ties by id.
 func (ss *Sessions) ListSessions(ctx context.Context, tenantID string, q ports.SessionQuery) (ports.Page[domain.Session], error) {
-	ns, id, hasCursor, err := sqlkit.ParseSessionCursor(q.Page.Cursor)
+	ns, id, hasCursor, err := ports.SessionAfter(q.Page.Cursor)
 	if err != nil {
 		return ports.Page[domain.Session]{}, err
 	}

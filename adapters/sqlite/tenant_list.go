@@ -22,7 +22,7 @@ ORDER BY tenant_id LIMIT ?`
 
 // ListTenants implements ports.TenantLister.
 func (s *Tenants) ListTenants(ctx context.Context, page ports.PageRequest) (ports.Page[string], error) {
-	after, err := ports.DecodeCursor(page.Cursor)
+	after, err := ports.TenantCursors.After(page.Cursor)
 	if err != nil {
 		return ports.Page[string]{}, err
 	}

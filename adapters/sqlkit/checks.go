@@ -1,8 +1,6 @@
 package sqlkit
 
 import (
-	"strconv"
-	"strings"
 	"time"
 
 	"focal/domain"
@@ -58,41 +56,6 @@ func VersionConflict(agentID string, current int64) error {
 // does not hold the key.
 func NotHeld(key string) error {
 	return domain.Errorf(domain.CodeNotFound, "idempotency key %q is not held by this request", key)
-}
-
-// SessionCursor is the cursor after a session in a newest-first listing.
-func SessionCursor(createdNS int64, id string) string {
-	return ports.EncodeCursor(strconv.FormatInt(createdNS, 10) + "|" + id)
-}
-
-// ParseSessionCursor reads a SessionCursor; ok is false for "".
-func ParseSessionCursor(c string) (createdNS int64, id string, ok bool, err error) {
-	raw, err := ports.DecodeCursor(c)
-	if err != nil || raw == "" {
-		return 0, "", false, err
-	}
-	nsText, id, found := strings.Cut(raw, "|")
-	ns, perr := strconv.ParseInt(nsText, 10, 64)
-	if !found || perr != nil || id == "" {
-		return 0, "", false, ports.BadCursor()
-	}
-	return ns, id, true, nil
-}
-
-// NumberCursor is the cursor after turn n.
-func NumberCursor(n int) string { return ports.EncodeCursor(strconv.Itoa(n)) }
-
-// ParseNumberCursor reads a NumberCursor; ok is false for "".
-func ParseNumberCursor(c string) (n int, ok bool, err error) {
-	raw, err := ports.DecodeCursor(c)
-	if err != nil || raw == "" {
-		return 0, false, err
-	}
-	n, err = strconv.Atoi(raw)
-	if err != nil {
-		return 0, false, ports.BadCursor()
-	}
-	return n, true, nil
 }
 
 // WindowStart is the start of the fixed window of length w, aligned to the

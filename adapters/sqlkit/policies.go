@@ -75,7 +75,7 @@ func AgentItem(tenantID string) func(Row) (domain.Agent, string, error) {
 			return domain.Agent{}, "", err
 		}
 		a, err := DecodeAgent(tenantID, col)
-		return a, ports.EncodeCursor(id), err
+		return a, ports.AgentCursors.Cursor(id), err
 	}
 }
 
@@ -88,6 +88,6 @@ func VersionItem(tenantID string) func(Row) (domain.Agent, string, error) {
 			return domain.Agent{}, "", err
 		}
 		a, err := DecodeAgent(tenantID, col)
-		return a, NumberCursor(int(a.Version)), err
+		return a, ports.VersionCursors.Cursor(a.Version), err
 	}
 }

@@ -87,21 +87,21 @@ func ScanTurn(row Row) (domain.Turn, error) {
 // in the order asked, turns ascending unless desc. A first page of a
 // descending listing starts above every turn.
 func TurnPage(q ports.TurnQuery) (after int, desc bool, err error) {
-	after, hasCursor, err := ParseNumberCursor(q.Page.Cursor)
+	n, hasCursor, err := ports.TurnCursors.After(q.Page.Cursor)
 	if err != nil {
 		return 0, false, err
 	}
 	desc = q.Order == ports.OrderDesc
 	if desc && !hasCursor {
-		after = 1 << 30
+		n = 1 << 30
 	}
-	return after, desc, nil
+	return int(n), desc, nil
 }
 
 // TurnItem reads a turn of a listing and the cursor after it.
 func TurnItem(row Row) (domain.Turn, string, error) {
 	t, err := ScanTurn(row)
-	return t, NumberCursor(t.TurnNumber), err
+	return t, ports.TurnCursors.Cursor(int64(t.TurnNumber)), err
 }
 
 // SessionItem reads a session of a listing (SessionColumns, then
@@ -116,7 +116,7 @@ func SessionItem(row Row) (domain.Session, string, error) {
 	if err != nil {
 		return domain.Session{}, "", err
 	}
-	return *s, SessionCursor(created, r.ID), nil
+	return *s, ports.SessionCursor(created, r.ID), nil
 }
 
 // Committed puts on s, the session after a committed turn, what the commit

@@ -7,5 +7,5 @@ import "focal/ports"
 func TenantItem(row Row) (string, string, error) {
 	var id string
 	err := row.Scan(&id)
-	return id, ports.EncodeCursor(id), err
+	return id, ports.TenantCursors.Cursor(id), err
 }

@@ -118,6 +118,7 @@ func caseGroups() []caseGroup {
 		{"TenantLister", tenantListCases, optional("Stores.Tenants (with TenantKeys and Budgets)", func(s Stores) bool {
 			return s.Tenants != nil && s.TenantKeys != nil && s.Budgets != nil
 		})},
+		{"Cursors", cursorCases, requireCore},
 	}
 }
 

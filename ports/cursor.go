@@ -1,0 +1,162 @@
+package ports
+
+import (
+	"encoding/base64"
+	"math"
+	"strconv"
+	"strings"
+
+	"focal/domain"
+)
+
+// A cursor is the key of a page's last item, which the next page starts
+// after, behind a tag naming the listing that issued it, in base64url:
+// opaque to clients, who hand back what they were given. Every listing,
+// in every store, reads its cursors here: the tag must be its own and each
+// field of the key must have the shape that listing's keys have. So a
+// cursor of another listing, base64url garbage, and bytes a backend would
+// refuse (a NUL, invalid UTF-8, a number beyond its column) are all
+// INVALID_REQUEST on the cursor field, instead of a page that starts
+// somewhere else or a store error. Cursors are not signed: a well-formed
+// key a client makes up starts the page after that key, where paging
+// would have reached anyway.
+
+// cursorSeparator parts a cursor's tag and the fields of its key; no
+// field's shape admits it.
+const cursorSeparator = "|"
+
+// cursorKind is one listing's cursors: its tag, which no other listing
+// uses, and the shape of each field of its key.
+type cursorKind struct {
+	tag    string
+	fields []func(string) bool
+}
+
+func (k cursorKind) encode(key ...string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(k.tag + cursorSeparator + strings.Join(key, cursorSeparator)))
+}
+
+// decode reads c back into its key: nil for "" (the first page),
+// BadCursor for anything k does not issue.
+func (k cursorKind) decode(c string) ([]string, error) {
+	if c == "" {
+		return nil, nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return nil, BadCursor()
+	}
+	parts := strings.Split(string(raw), cursorSeparator)
+	if len(parts) != 1+len(k.fields) || parts[0] != k.tag {
+		return nil, BadCursor()
+	}
+	key := parts[1:]
+	for i, shaped := range k.fields {
+		if !shaped(key[i]) {
+			return nil, BadCursor()
+		}
+	}
+	return key, nil
+}
+
+// BadCursor is INVALID_REQUEST on the cursor field: a cursor no listing of
+// this kind issued, whichever store reads it.
+func BadCursor() error {
+	return domain.InvalidFields(domain.FieldError{Field: "cursor", Message: "is not a cursor this listing issued"})
+}
+
+// KeyCursors are the cursors of a listing ordered by one id.
+type KeyCursors struct{ kind cursorKind }
+
+// Cursor is the cursor after the item whose id is key.
+func (c KeyCursors) Cursor(key string) string { return c.kind.encode(key) }
+
+// After reads a cursor back into the id the page starts after: "" for
+// the first page; INVALID_REQUEST for a cursor this listing did not issue.
+func (c KeyCursors) After(cursor string) (string, error) {
+	key, err := c.kind.decode(cursor)
+	if err != nil || key == nil {
+		return "", err
+	}
+	return key[0], nil
+}
+
+// NumberCursors are the cursors of a listing ordered by a number from 1.
+type NumberCursors struct{ kind cursorKind }
+
+// Cursor is the cursor after the item numbered n.
+func (c NumberCursors) Cursor(n int64) string { return c.kind.encode(strconv.FormatInt(n, 10)) }
+
+// After reads a cursor back into the number the page starts after; ok is
+// false for the first page. INVALID_REQUEST for a cursor this listing did
+// not issue.
+func (c NumberCursors) After(cursor string) (n int64, ok bool, err error) {
+	key, err := c.kind.decode(cursor)
+	if err != nil || key == nil {
+		return 0, false, err
+	}
+	n, err = strconv.ParseInt(key[0], 10, 64)
+	return n, err == nil, err
+}
+
+// The listings' cursors. Ids have the syntax of agent and policy part ids
+// (domain.IsID), which the UUIDs of sessions and tenants and the names of
+// model providers have too; variables are listed by name.
+var (
+	// AgentCursors page PolicyStore.ListAgents.
+	AgentCursors = KeyCursors{cursorKind{"agent", []func(string) bool{domain.IsID}}}
+	// TenantCursors page TenantLister.ListTenants.
+	TenantCursors = KeyCursors{cursorKind{"tenant", []func(string) bool{domain.IsID}}}
+	// TurnCursors page TurnStore.ListTurns, in either order: turn numbers
+	// fit PostgreSQL's integer column.
+	TurnCursors = NumberCursors{cursorKind{"turn", []func(string) bool{countingTo(math.MaxInt32)}}}
+	// VersionCursors page PolicyHistory.ListPolicyVersions.
+	VersionCursors = NumberCursors{cursorKind{"version", []func(string) bool{countingTo(math.MaxInt64)}}}
+	// RuleCursors, ScenarioCursors, TemplateCursors, ToolCursors and
+	// VariableCursors page the parts of an agent's policy.
+	RuleCursors     = KeyCursors{cursorKind{"rule", []func(string) bool{domain.IsID}}}
+	ScenarioCursors = KeyCursors{cursorKind{"scenario", []func(string) bool{domain.IsID}}}
+	TemplateCursors = KeyCursors{cursorKind{"template", []func(string) bool{domain.IsID}}}
+	ToolCursors     = KeyCursors{cursorKind{"tool", []func(string) bool{domain.IsID}}}
+	VariableCursors = KeyCursors{cursorKind{"variable", []func(string) bool{domain.IsVariableName}}}
+
+	// sessionCursors page SessionStore.ListSessions: a creation time in
+	// Unix nanoseconds, then a session id.
+	sessionCursors = cursorKind{"session", []func(string) bool{isInstant, domain.IsID}}
+	// tenantModelKeyCursors page TenantModelKeyStore.ListAllTenantModelKeys:
+	// a tenant id, then a provider.
+	tenantModelKeyCursors = cursorKind{"modelkey", []func(string) bool{domain.IsID, domain.IsID}}
+)
+
+// countingTo is the shape of a number from 1 to most, in decimal, written
+// as strconv writes it (no sign, no leading zeros).
+func countingTo(most int64) func(string) bool {
+	return func(s string) bool {
+		n, err := strconv.ParseInt(s, 10, 64)
+		return err == nil && n >= 1 && n <= most && strconv.FormatInt(n, 10) == s
+	}
+}
+
+// isInstant is the shape of a time in Unix nanoseconds, as strconv writes
+// an int64.
+func isInstant(s string) bool {
+	n, err := strconv.ParseInt(s, 10, 64)
+	return err == nil && strconv.FormatInt(n, 10) == s
+}
+
+// SessionCursor is the cursor after a session in a listing newest first:
+// its creation time in Unix nanoseconds, then its id.
+func SessionCursor(createdNS int64, id string) string {
+	return sessionCursors.encode(strconv.FormatInt(createdNS, 10), id)
+}
+
+// SessionAfter reads a SessionCursor back; ok is false for the first page.
+// INVALID_REQUEST for a cursor a session listing did not issue.
+func SessionAfter(cursor string) (createdNS int64, id string, ok bool, err error) {
+	key, err := sessionCursors.decode(cursor)
+	if err != nil || key == nil {
+		return 0, "", false, err
+	}
+	createdNS, err = strconv.ParseInt(key[0], 10, 64)
+	return createdNS, key[1], err == nil, err
+}

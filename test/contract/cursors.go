@@ -1,0 +1,194 @@
+package contract
+
+import (
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"focal/domain"
+	"focal/ports"
+)
+
+// Every listing reads only the cursors it issued: a base64url string that
+// decodes to garbage, another listing's next cursor, or an issued cursor
+// whose bytes were changed (a NUL, invalid UTF-8, a number no listing
+// reaches) is INVALID_REQUEST, never a page from somewhere else and never
+// an error of the backend that received it. Cursors this listing issued
+// still page through all of it.
+var cursorCases = []testCase{
+	{"IssuedCursorsPage", testIssuedCursorsPage},
+	{"ForeignAndMalformedCursorsAreInvalid", testForeignCursors},
+}
+
+// cursorListing is one listing of the stores under test, read a page at a
+// time.
+type cursorListing struct {
+	name string
+	// list reads the page after cursor, limit items long, as the keys of
+	// its items.
+	list func(cursor string, limit int) (keys []string, next string, err error)
+	// global lists every tenant's records: a shared store adds others'.
+	global bool
+	// numbered pages by a number: a turn's (up to 2^31-1, PostgreSQL's
+	// integer) or a version's (int64).
+	numbered, turns bool
+}
+
+// cursorListings fills a fresh tenant with two items of every listing the
+// stores serve and returns those listings.
+func (f *fixture) cursorListings() []cursorListing {
+	f.t.Helper()
+	tenant, other, agent := newID(), newID(), newID()
+	require.NoError(f.t, f.Policies.SavePolicy(f.ctx, tenant, samplePolicy(agent, 1, "first")))
+	require.NoError(f.t, f.Policies.SavePolicy(f.ctx, tenant, samplePolicy(agent, 2, "second")))
+	require.NoError(f.t, f.Policies.SavePolicy(f.ctx, tenant, samplePolicy(newID(), 1, "another")))
+	s := f.newSession(tenant, agent)
+	f.newSession(tenant, agent)
+	f.turns(tenant, s.ID, 3)
+
+	out := []cursorListing{
+		{name: "agents", list: func(c string, limit int) ([]string, string, error) {
+			p, err := f.Policies.ListAgents(f.ctx, tenant, ports.PageRequest{Limit: limit, Cursor: c})
+			return keysOf(p, func(a domain.Agent) string { return a.ID }), p.NextCursor, err
+		}},
+		{name: "sessions", list: func(c string, limit int) ([]string, string, error) {
+			p, err := f.Sessions.ListSessions(f.ctx, tenant, ports.SessionQuery{Page: ports.PageRequest{Limit: limit, Cursor: c}})
+			return keysOf(p, func(s domain.Session) string { return s.ID }), p.NextCursor, err
+		}},
+	}
+	for _, order := range []ports.TurnOrder{ports.OrderAsc, ports.OrderDesc} {
+		out = append(out, cursorListing{name: "turns " + string(order), numbered: true, turns: true, list: func(c string, limit int) ([]string, string, error) {
+			p, err := f.Turns.ListTurns(f.ctx, tenant, s.ID, ports.TurnQuery{Order: order, Page: ports.PageRequest{Limit: limit, Cursor: c}})
+			return keysOf(p, func(t domain.Turn) string { return fmt.Sprint(t.TurnNumber) }), p.NextCursor, err
+		}})
+	}
+	if f.PolicyHistory != nil {
+		require.NoError(f.t, f.Policies.SavePolicy(f.ctx, tenant, samplePolicy(agent, 3, "third")))
+		out = append(out, cursorListing{name: "policy versions", numbered: true, list: func(c string, limit int) ([]string, string, error) {
+			p, err := f.PolicyHistory.ListPolicyVersions(f.ctx, tenant, agent, ports.PageRequest{Limit: limit, Cursor: c})
+			return keysOf(p, func(a domain.Agent) string { return fmt.Sprint(a.Version) }), p.NextCursor, err
+		}})
+	}
+	if f.TenantKeys != nil {
+		for _, provider := range []string{"anthropic", "openai"} {
+			_, err := f.TenantKeys.PutTenantModelKey(f.ctx, sealedKey(tenant, provider, "aaaa"))
+			require.NoError(f.t, err)
+		}
+		_, err := f.TenantKeys.PutTenantModelKey(f.ctx, sealedKey(other, "openai", "bbbb"))
+		require.NoError(f.t, err)
+		out = append(out, cursorListing{name: "tenant model keys", global: true, list: func(c string, limit int) ([]string, string, error) {
+			p, err := f.TenantKeys.ListAllTenantModelKeys(f.ctx, ports.PageRequest{Limit: limit, Cursor: c})
+			return keysOf(p, func(k ports.TenantModelKey) string { return k.TenantID + "/" + k.Provider }), p.NextCursor, err
+		}})
+	}
+	if f.Tenants != nil && f.TenantKeys != nil {
+		out = append(out, cursorListing{name: "tenants", global: true, list: func(c string, limit int) ([]string, string, error) {
+			p, err := f.Tenants.ListTenants(f.ctx, ports.PageRequest{Limit: limit, Cursor: c})
+			return keysOf(p, func(id string) string { return id }), p.NextCursor, err
+		}})
+	}
+	return out
+}
+
+func keysOf[T any](p ports.Page[T], key func(T) string) []string {
+	out := make([]string, len(p.Items))
+	for i, x := range p.Items {
+		out[i] = key(x)
+	}
+	return out
+}
+
+// issuedCursor is the listing's next cursor after its first item.
+func (f *fixture) issuedCursor(l cursorListing) string {
+	f.t.Helper()
+	_, next, err := l.list("", 1)
+	require.NoError(f.t, err, l.name)
+	require.NotEmpty(f.t, next, "%s: a first page of one has a next cursor", l.name)
+	return next
+}
+
+// Each listing, paged one item at a time through the cursors it issues,
+// lists what one page lists, in the same order.
+func testIssuedCursorsPage(t *testing.T, f *fixture) {
+	for _, l := range f.cursorListings() {
+		whole, more, err := l.list("", ports.MaxPageSize)
+		require.NoError(t, err, l.name)
+		var paged []string
+		cursor := ""
+		for range 100_000 {
+			keys, next, err := l.list(cursor, 1)
+			require.NoError(t, err, l.name)
+			paged = append(paged, keys...)
+			if cursor = next; cursor == "" {
+				break
+			}
+		}
+		if l.global {
+			paged = of(paged, whole) // what a shared store's other cases added meanwhile, or past one page
+		} else {
+			require.Empty(t, more, "%s: everything fits in one page", l.name)
+		}
+		assert.Equal(t, whole, paged, "%s: paged one at a time", l.name)
+		assert.GreaterOrEqual(t, len(whole), 2, "%s lists two items at least", l.name)
+	}
+}
+
+// A cursor from another listing, base64url garbage, and an issued cursor
+// with a NUL, an invalid UTF-8 byte or a number out of range in it are
+// INVALID_REQUEST in every listing.
+func testForeignCursors(t *testing.T, f *fixture) {
+	listings := f.cursorListings()
+	issued := map[string]string{}
+	for _, l := range listings {
+		issued[l.name] = f.issuedCursor(l)
+	}
+	garbage := []string{"zzz", "AAAA", "not-a-cursor", encodeRaw("not a cursor"), encodeRaw("17|"), encodeRaw("|x"),
+		encodeRaw("\x00"), encodeRaw("\xff\xfe"), encodeRaw("a\x00b")}
+	for _, l := range listings {
+		bad := slices.Clone(garbage)
+		for name, c := range issued {
+			// Turns listed either way page by the same turn numbers.
+			if name != l.name && !(l.turns && issuedByTurns(name)) {
+				bad = append(bad, c)
+			}
+		}
+		own := decodeRaw(t, issued[l.name])
+		bad = append(bad, encodeRaw(own+"\x00"), encodeRaw(own+"\xff"), encodeRaw("\x00"+own), encodeRaw(own[:len(own)-1]+"\xc3"))
+		if l.numbered {
+			bad = append(bad, encodeRaw(own+"99999999999999999999"))
+		}
+		if l.turns {
+			bad = append(bad, encodeRaw(own+"9999999999"))
+		}
+		for _, c := range bad {
+			_, _, err := l.list(c, 1)
+			assert.Truef(t, domain.IsCode(err, domain.CodeInvalidRequest), "%s with cursor %s (%q): want INVALID_REQUEST, got %v",
+				l.name, c, decodeOrRaw(c), err)
+		}
+	}
+}
+
+// issuedByTurns is whether the listing named name lists a session's turns.
+func issuedByTurns(name string) bool {
+	return name == "turns "+string(ports.OrderAsc) || name == "turns "+string(ports.OrderDesc)
+}
+
+func encodeRaw(b string) string { return base64.RawURLEncoding.EncodeToString([]byte(b)) }
+
+func decodeRaw(t *testing.T, c string) string {
+	t.Helper()
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	require.NoError(t, err, "an issued cursor is base64url")
+	return string(b)
+}
+
+func decodeOrRaw(c string) string {
+	if b, err := base64.RawURLEncoding.DecodeString(c); err == nil {
+		return string(b)
+	}
+	return c
+}
