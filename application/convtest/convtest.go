@@ -87,6 +87,31 @@ func (s *Suite) StubbedTools() []string {
 	return slices.Compact(ids)
 }
 
+// InForce is the stand-ins in force while conv plays: the file's, each
+// replaced by the conversation's of the same id. Never nil.
+func (s *Suite) InForce(conv Conversation) map[string]ToolStub {
+	inForce := maps.Clone(s.Tools)
+	if inForce == nil {
+		inForce = map[string]ToolStub{}
+	}
+	maps.Copy(inForce, conv.Tools)
+	return inForce
+}
+
+// WithStandIns lists the conversations only selects (Selected) that play
+// with a stand-in in force: every one of them when the file stands in for
+// a tool. A run that cannot serve stand-ins (against a deployment) must
+// refuse these rather than play them against the real tools.
+func (s *Suite) WithStandIns(only *regexp.Regexp) []Conversation {
+	var with []Conversation
+	for _, c := range s.Selected(only) {
+		if len(s.InForce(c)) > 0 {
+			with = append(with, c)
+		}
+	}
+	return with
+}
+
 // Selected lists the conversations whose name only matches (unanchored,
 // as go test -run matches test names); all of them when only is nil.
 func (s *Suite) Selected(only *regexp.Regexp) []Conversation {
@@ -254,12 +279,7 @@ func (r Runner) Run(ctx context.Context, s *Suite) Report {
 	rep := Report{Suite: s.Name, File: s.File, NotRun: len(s.Conversations) - len(picked)}
 	for _, conv := range picked {
 		if r.Stubs != nil {
-			inForce := maps.Clone(s.Tools)
-			if inForce == nil {
-				inForce = map[string]ToolStub{}
-			}
-			maps.Copy(inForce, conv.Tools)
-			r.Stubs(inForce)
+			r.Stubs(s.InForce(conv))
 		}
 		start := time.Now()
 		cr := r.play(ctx, conv)
@@ -288,12 +308,15 @@ func (r Runner) play(ctx context.Context, conv Conversation) ConversationReport 
 			break
 		}
 		tr.Result = res
+		var unread error
 		if r.Turns != nil {
-			if rec, err := r.Turns.Turn(ctx, r.TenantID, res.TurnID); err == nil {
+			rec, err := r.Turns.Turn(ctx, r.TenantID, res.TurnID)
+			if err == nil {
 				tr.Explanation = &rec.Explanation
 			}
+			unread = err
 		}
-		tr.Failures = append(check(turn.Expect, res), checkRecord(turn.Expect, tr.Explanation)...)
+		tr.Failures = append(check(turn.Expect, res), checkRecord(turn.Expect, tr.Explanation, unread)...)
 		cr.Turns = append(cr.Turns, tr)
 	}
 	return cr
@@ -359,13 +382,19 @@ func sameSet(want, got []string) bool {
 }
 
 // checkRecord compares what the turn record shows with the expectations:
-// the variables set and why the step asked again.
-func checkRecord(e Expect, x *domain.Explanation) []string {
+// the variables set and why the step asked again. A record that could not
+// be read fails them with why (unread), which over the API may be the
+// caller's to fix (a token that may not read turns).
+func checkRecord(e Expect, x *domain.Explanation, unread error) []string {
 	if len(e.Variables) == 0 && e.Reask == "" {
 		return nil
 	}
 	if x == nil {
-		return []string{"variables: the turn record could not be read"}
+		why := "variables: the turn record could not be read"
+		if unread != nil {
+			why += ": " + unread.Error()
+		}
+		return []string{why}
 	}
 	var fails []string
 	set := map[string]string{}

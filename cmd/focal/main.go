@@ -2,7 +2,7 @@
 //
 //	focal serve [--banner]             serve the HTTP API until SIGINT or SIGTERM
 //	focal token                        print a development bearer token
-//	focal test <bundle> <tests.yaml>…  run conversation tests in process
+//	focal test <bundle> <tests.yaml>…  run conversation tests in process (--url: against a deployment)
 //	focal lint <bundle>                warn about conditions that will likely not work as meant
 //	focal eval <bundle> <data>         measure matching on labelled messages (accuracy, macro-F1)
 //	focal chat --agent <id>            chat with an agent in the terminal

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -29,32 +30,84 @@ type testFlags struct {
 	junit string
 	// run, when set, picks the conversations to play by name.
 	run string
+	// api, when its url is set, is the deployment the files play against
+	// instead of an in-process engine; its token flags say who plays.
+	api clientFlags
+	// agent is the deployed agent the files test (with --url only).
+	agent string
 }
+
+// deployed reports whether the run plays against a deployment.
+func (f testFlags) deployed() bool { return f.api.url != "" }
 
 func testCommand(configPath *string) *cobra.Command {
 	var flags testFlags
 	cmd := &cobra.Command{
-		Use:   "test <bundle> <tests.yaml>...",
-		Short: "Run conversation tests against an agent bundle, in process",
+		Use:   "test (<bundle> | --url <base URL> --agent <id>) <tests.yaml>...",
+		Short: "Run conversation tests against an agent bundle in process, or against a deployment",
 		Long: "Load the agent bundle into an in-process engine (memory store; the model configured by FOCAL_LLM_*, " +
 			"offline by default), play every conversation of each test file and report each turn. Tools a test file " +
 			"stands in for (its `tools:`) are served on loopback and called over HTTP for the whole run; a conversation " +
 			"without its stand-in sees the tool fail (HTTP 404). Exits non-zero " +
-			"when any expectation fails.",
-		Args: cobra.MinimumNArgs(2),
+			"when any expectation fails.\n\n" +
+			"With --url there is no bundle: the files play against a running deployment over its public API " +
+			"(POST /v1/chat, then GET /v1/turns/{id} for the decisions), the agent as deployed with its model, store " +
+			"and tools. The token is --token or $FOCAL_TOKEN, else one signed with $FOCAL_JWT_SECRET for --tenant, as " +
+			"for focal chat. A 429 or 503 is sent again after its Retry-After (" + retryBound + "), each " +
+			"turn under an Idempotency-Key of its own so a retry never records a message twice. Stand-ins cannot be " +
+			"served to a deployment: a run whose conversations have any fails before sending anything, naming them.",
+		Args: func(cmd *cobra.Command, args []string) error { return flags.check(cmd, args) },
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runTests(cmd.Context(), cmd.OutOrStdout(), *configPath, args[0], args[1:], flags)
+			return runTests(cmd.Context(), cmd.OutOrStdout(), *configPath, args, flags)
 		},
 	}
 	cmd.Flags().StringVar(&flags.junit, "junit", "", "also write a JUnit XML report to this file (written when tests fail too)")
 	cmd.Flags().StringVar(&flags.run, "run", "", "play only the conversations whose name matches this regular expression (unanchored, as go test -run)")
+	// Not $FOCAL_URL's default, as the other API commands take: --url
+	// changes what is tested, and a variable left set for focal chat must
+	// not turn a bundle's run into a deployment's.
+	cmd.Flags().StringVar(&flags.api.url, "url", "", "play against the deployment at this base URL instead of in process (no bundle argument; "+
+		"$FOCAL_URL is not read here, so a variable left set for focal chat never changes what is tested)")
+	cmd.Flags().StringVar(&flags.agent, "agent", "", "with --url, the deployed agent's id (required: test files name one agent's rules and steps, "+
+		"so a run names the agent rather than defaulting to a tenant's only one, which would test another agent the day a second is added)")
+	flags.api.registerAuth(cmd)
 	return cmd
 }
 
+// check holds the arguments to the mode: a bundle and test files in
+// process; test files, --agent and no bundle against a deployment, whose
+// flags mean nothing in process.
+func (f testFlags) check(cmd *cobra.Command, args []string) error {
+	if f.deployed() {
+		if f.agent == "" {
+			return errors.New("--url needs --agent: the id of the deployed agent the files test")
+		}
+		return cobra.MinimumNArgs(1)(cmd, args)
+	}
+	for _, name := range []string{"agent", "token", "tenant"} {
+		if cmd.Flags().Changed(name) {
+			return fmt.Errorf("--%s applies only with --url (a deployment); in process the bundle names its agent", name)
+		}
+	}
+	return cobra.MinimumNArgs(2)(cmd, args)
+}
+
+// retryBound is how the help and docs/agent-bundle.md state the bound of
+// doRetrying.
+var retryBound = fmt.Sprintf("at most %d attempts within %d minutes", retryTries, int(retryWithin.Minutes()))
+
+// testStage is what plays the turns, in process or at a deployment: the
+// runner to play them with, and what to stop once they are played.
+type testStage struct {
+	runner convtest.Runner
+	stop   func()
+}
+
 // runTests checks the flags and reads every file before anything starts,
-// plays the files, and writes the JUnit report, when asked for, before
-// the verdict: a failing run is when CI needs it most.
-func runTests(ctx context.Context, out io.Writer, configPath, bundlePath string, testPaths []string, flags testFlags) error {
+// plays the files on the stage the flags choose, and writes the JUnit
+// report, when asked for, before the verdict: a failing run is when CI
+// needs it most. Only the stage differs between the two modes.
+func runTests(ctx context.Context, out io.Writer, configPath string, args []string, flags testFlags) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	var only *regexp.Regexp
@@ -64,6 +117,10 @@ func runTests(ctx context.Context, out io.Writer, configPath, bundlePath string,
 			return fmt.Errorf("--run: %w", err)
 		}
 	}
+	testPaths := args
+	if !flags.deployed() {
+		testPaths = args[1:]
+	}
 	suites, err := readSuites(testPaths)
 	if err != nil {
 		return err
@@ -71,12 +128,18 @@ func runTests(ctx context.Context, out io.Writer, configPath, bundlePath string,
 	if only != nil && !slices.ContainsFunc(suites, func(s *convtest.Suite) bool { return len(s.Selected(only)) > 0 }) {
 		return fmt.Errorf("--run %q matches no conversation in %d test files: nothing would run", flags.run, len(suites))
 	}
-	stubs, err := startToolStubs()
+	var stage testStage
+	if flags.deployed() {
+		stage, err = deployedStage(suites, only, flags)
+	} else {
+		stage, err = inProcessStage(ctx, configPath, args[0], suites)
+	}
 	if err != nil {
 		return err
 	}
-	defer stubs.close()
-	reports, err := runSuites(ctx, out, configPath, bundlePath, suites, stubs, only)
+	defer stage.stop()
+	stage.runner.Only = only
+	reports, err := playSuites(ctx, out, stage.runner, suites)
 	if err != nil {
 		return err
 	}
@@ -88,16 +151,42 @@ func runTests(ctx context.Context, out io.Writer, configPath, bundlePath string,
 	return verdict(reports)
 }
 
-// runSuites plays the conversations only picks (all when nil) of every
-// file against the bundle at bundlePath, the tools the files stand in for
-// served by stubs, and writes each file's report to out.
-func runSuites(ctx context.Context, out io.Writer, configPath, bundlePath string, suites []*convtest.Suite, stubs *toolStubServer, only *regexp.Regexp) ([]convtest.Report, error) {
+// inProcessStage starts an engine on the bundle at bundlePath, the tools
+// the files stand in for served on loopback.
+func inProcessStage(ctx context.Context, configPath, bundlePath string, suites []*convtest.Suite) (testStage, error) {
+	stubs, err := startToolStubs()
+	if err != nil {
+		return testStage{}, err
+	}
+	stage, err := coreStage(ctx, configPath, bundlePath, suites, stubs)
+	if err != nil {
+		stubs.close()
+		return testStage{}, err
+	}
+	stopCore := stage.stop
+	stage.stop = func() {
+		stopCore()
+		stubs.close()
+	}
+	return stage, nil
+}
+
+// coreStage starts an engine on the bundle at bundlePath whose tools the
+// files stand in for call stubs, which the caller serves and closes.
+func coreStage(ctx context.Context, configPath, bundlePath string, suites []*convtest.Suite, stubs *toolStubServer) (testStage, error) {
 	core, agentID, err := startTestCore(ctx, configPath, bundlePath, stubs, stubbedTools(suites))
 	if err != nil {
-		return nil, err
+		return testStage{}, err
 	}
-	defer func() { _ = core.Stop(context.WithoutCancel(ctx)) }()
-	runner := convtest.Runner{Chat: core.Chat, Turns: core.Conversations, TenantID: testTenant, AgentID: agentID, Stubs: stubs.use, Only: only}
+	return testStage{
+		runner: convtest.Runner{Chat: core.Chat, Turns: core.Conversations, TenantID: testTenant, AgentID: agentID, Stubs: stubs.use},
+		stop:   func() { _ = core.Stop(context.WithoutCancel(ctx)) },
+	}, nil
+}
+
+// playSuites plays every file with runner and writes each file's report
+// to out.
+func playSuites(ctx context.Context, out io.Writer, runner convtest.Runner, suites []*convtest.Suite) ([]convtest.Report, error) {
 	reports := make([]convtest.Report, 0, len(suites))
 	for _, suite := range suites {
 		rep := runner.Run(ctx, suite)

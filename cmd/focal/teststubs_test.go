@@ -129,7 +129,10 @@ func TestStandInCallsAreSignedAndTheirAnswersValidated(t *testing.T) {
 	defer srv.Close()
 	stubs.ln = srv.Listener
 	var out bytes.Buffer
-	reports, err := runSuites(t.Context(), &out, "", bundle, suites, stubs, nil)
+	stage, err := coreStage(t.Context(), "", bundle, suites, stubs)
+	require.NoError(t, err)
+	defer stage.stop()
+	reports, err := playSuites(t.Context(), &out, stage.runner, suites)
 	require.NoError(t, err, out.String())
 	require.NoError(t, verdict(reports), out.String())
 	assert.Contains(t, out.String(), `tools: order_lookup (the tool's answer was refused: its output order_id is invalid: "AC-12345" is not a valid order number`)
