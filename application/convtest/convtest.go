@@ -98,13 +98,13 @@ func (s *Suite) InForce(conv Conversation) map[string]ToolStub {
 	return inForce
 }
 
-// WithStandIns lists the conversations only selects (Selected) that play
+// WithStandIns lists the conversations sel selects (Selected) that play
 // with a stand-in in force: every one of them when the file stands in for
 // a tool. A run that cannot serve stand-ins (against a deployment) must
 // refuse these rather than play them against the real tools.
-func (s *Suite) WithStandIns(only *regexp.Regexp) []Conversation {
+func (s *Suite) WithStandIns(sel Selection) []Conversation {
 	var with []Conversation
-	for _, c := range s.Selected(only) {
+	for _, c := range s.Selected(sel) {
 		if len(s.InForce(c)) > 0 {
 			with = append(with, c)
 		}
@@ -112,15 +112,26 @@ func (s *Suite) WithStandIns(only *regexp.Regexp) []Conversation {
 	return with
 }
 
-// Selected lists the conversations whose name only matches (unanchored,
-// as go test -run matches test names); all of them when only is nil.
-func (s *Suite) Selected(only *regexp.Regexp) []Conversation {
-	if only == nil {
+// Selection picks conversations by name as go test's -run and -skip pick
+// tests: a conversation is played when Run, if set, matches its name and
+// Skip, if set, does not (both unanchored). The zero Selection picks all.
+type Selection struct {
+	Run, Skip *regexp.Regexp
+}
+
+// picks reports whether the conversation named name is played.
+func (sel Selection) picks(name string) bool {
+	return (sel.Run == nil || sel.Run.MatchString(name)) && (sel.Skip == nil || !sel.Skip.MatchString(name))
+}
+
+// Selected lists the conversations sel picks, in the file's order.
+func (s *Suite) Selected(sel Selection) []Conversation {
+	if sel == (Selection{}) {
 		return s.Conversations
 	}
 	var picked []Conversation
 	for _, c := range s.Conversations {
-		if only.MatchString(c.Name) {
+		if sel.picks(c.Name) {
 			picked = append(picked, c)
 		}
 	}
@@ -221,7 +232,7 @@ type Report struct {
 	File string
 	// Conversations are those that ran, in the file's order.
 	Conversations []ConversationReport
-	// NotRun counts the conversations the run's selection (Runner.Only)
+	// NotRun counts the conversations the run's selection (Runner.Select)
 	// left out: neither passed nor failed.
 	NotRun int
 }
@@ -266,16 +277,16 @@ type Runner struct {
 	// Stubs, when not nil, receives the stand-ins in force before each
 	// conversation starts.
 	Stubs ToolStubs
-	// Only, when not nil, picks the conversations to play (Suite.Selected);
-	// the report counts the others as not run.
-	Only *regexp.Regexp
+	// Select picks the conversations to play (Suite.Selected); the report
+	// counts the others as not run.
+	Select Selection
 }
 
 // Run plays the selected conversations of s, each in a session of its
 // own and timed by the machine's monotonic clock. A conversation stops at
 // a turn that errors.
 func (r Runner) Run(ctx context.Context, s *Suite) Report {
-	picked := s.Selected(r.Only)
+	picked := s.Selected(r.Select)
 	rep := Report{Suite: s.Name, File: s.File, NotRun: len(s.Conversations) - len(picked)}
 	for _, conv := range picked {
 		if r.Stubs != nil {

@@ -32,12 +32,12 @@ conversations:
 		}
 		return out
 	}
-	assert.Equal(t, []string{"own lookup"}, names(suite.WithStandIns(nil)))
-	assert.Empty(t, suite.WithStandIns(regexp.MustCompile("plain")), "--run left it out")
+	assert.Equal(t, []string{"own lookup"}, names(suite.WithStandIns(Selection{})))
+	assert.Empty(t, suite.WithStandIns(Selection{Run: regexp.MustCompile("plain")}), "--run left it out")
 	assert.Equal(t, map[string]ToolStub{}, suite.InForce(suite.Conversations[0]))
 
 	suite.Tools = map[string]ToolStub{"order_lookup": {Variables: map[string]any{"item_name": "coat"}}, "crm": {Status: 500}}
-	assert.Equal(t, []string{"plain", "own lookup"}, names(suite.WithStandIns(nil)), "the file's are in force for all")
+	assert.Equal(t, []string{"plain", "own lookup"}, names(suite.WithStandIns(Selection{})), "the file's are in force for all")
 	assert.Equal(t, map[string]ToolStub{"order_lookup": {Status: 503}, "crm": {Status: 500}}, suite.InForce(suite.Conversations[1]))
 	assert.Len(t, suite.Tools, 2, "the file's stand-ins are left as they were")
 	assert.Equal(t, 0, suite.Tools["order_lookup"].Status)

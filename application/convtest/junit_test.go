@@ -82,11 +82,11 @@ conversations:
 	require.NoError(t, err)
 	suite.File = "tests/escapes.test.yaml"
 	chat := scriptedChat{"hello": {reply: reply}, "again": {reply: reply}, "broken": {err: errors.New("model said \x01 <no>")}}
-	rep := Runner{Chat: chat, Only: regexp.MustCompile("^(passes|fails|errors)")}.Run(t.Context(), suite)
+	rep := Runner{Chat: chat, Select: Selection{Run: regexp.MustCompile("^(passes|fails|errors)")}}.Run(t.Context(), suite)
 
 	var readable, junit bytes.Buffer
 	require.NoError(t, rep.Write(&readable))
-	assert.Contains(t, readable.String(), "  3 conversations, 4 turns: 2 passed, 2 failed (1 not run: --run)\n")
+	assert.Contains(t, readable.String(), "  3 conversations, 4 turns: 2 passed, 2 failed (1 not run: --run/--skip)\n")
 	require.NoError(t, WriteJUnit(&junit, []Report{rep}))
 	assert.True(t, strings.HasPrefix(junit.String(), xml.Header), junit.String())
 	assert.Contains(t, junit.String(), "&#34;again&#34;\n", "the failure text keeps its lines in the file")

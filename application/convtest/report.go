@@ -27,8 +27,9 @@ func (r Report) Write(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "  %d conversations, %d turns: %d passed, %d failed", len(r.Conversations), turns, turns-failed, failed)
 	if r.NotRun > 0 {
-		// Only focal test's --run leaves conversations out (Runner.Only).
-		fmt.Fprintf(&b, " (%d not run: --run)", r.NotRun)
+		// Only focal test's --run and --skip leave conversations out
+		// (Runner.Select).
+		fmt.Fprintf(&b, " (%d not run: --run/--skip)", r.NotRun)
 	}
 	b.WriteString("\n")
 	_, err := io.WriteString(w, b.String())

@@ -28,8 +28,10 @@ const testTenant = "00000000-0000-4000-8000-000000000001"
 type testFlags struct {
 	// junit, when set, is where a JUnit XML report of the run goes too.
 	junit string
-	// run, when set, picks the conversations to play by name.
-	run string
+	// run and skip, when set, pick the conversations to play by name.
+	run, skip string
+	// timeout bounds the whole run.
+	timeout time.Duration
 	// api, when its url is set, is the deployment the files play against
 	// instead of an in-process engine; its token flags say who plays.
 	api clientFlags
@@ -63,6 +65,8 @@ func testCommand(configPath *string) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&flags.junit, "junit", "", "also write a JUnit XML report to this file (written when tests fail too)")
 	cmd.Flags().StringVar(&flags.run, "run", "", "play only the conversations whose name matches this regular expression (unanchored, as go test -run)")
+	cmd.Flags().StringVar(&flags.skip, "skip", "", "leave out the conversations whose name matches this regular expression (unanchored, as go test -skip)")
+	cmd.Flags().DurationVar(&flags.timeout, "timeout", 10*time.Minute, "fail the run when it has not finished in this long (a deployment's real model is slower than the offline one)")
 	// Not $FOCAL_URL's default, as the other API commands take: --url
 	// changes what is tested, and a variable left set for focal chat must
 	// not turn a bundle's run into a deployment's.
@@ -92,6 +96,37 @@ func (f testFlags) check(cmd *cobra.Command, args []string) error {
 	return cobra.MinimumNArgs(2)(cmd, args)
 }
 
+// selection compiles --run and --skip, before anything starts.
+func (f testFlags) selection() (convtest.Selection, error) {
+	var sel convtest.Selection
+	for _, flag := range []struct {
+		name, expr string
+		into       **regexp.Regexp
+	}{{"run", f.run, &sel.Run}, {"skip", f.skip, &sel.Skip}} {
+		if flag.expr == "" {
+			continue
+		}
+		re, err := regexp.Compile(flag.expr)
+		if err != nil {
+			return sel, fmt.Errorf("--%s: %w", flag.name, err)
+		}
+		*flag.into = re
+	}
+	return sel, nil
+}
+
+// selectionText names the flags that select, as they were given.
+func (f testFlags) selectionText() string {
+	var parts []string
+	if f.run != "" {
+		parts = append(parts, fmt.Sprintf("--run %q", f.run))
+	}
+	if f.skip != "" {
+		parts = append(parts, fmt.Sprintf("--skip %q", f.skip))
+	}
+	return strings.Join(parts, " with ")
+}
+
 // retryBound is how the help and docs/agent-bundle.md state the bound of
 // doRetrying.
 var retryBound = fmt.Sprintf("at most %d attempts within %d minutes", retryTries, int(retryWithin.Minutes()))
@@ -108,14 +143,11 @@ type testStage struct {
 // report, when asked for, before the verdict: a failing run is when CI
 // needs it most. Only the stage differs between the two modes.
 func runTests(ctx context.Context, out io.Writer, configPath string, args []string, flags testFlags) error {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, flags.timeout)
 	defer cancel()
-	var only *regexp.Regexp
-	if flags.run != "" {
-		var err error
-		if only, err = regexp.Compile(flags.run); err != nil {
-			return fmt.Errorf("--run: %w", err)
-		}
+	sel, err := flags.selection()
+	if err != nil {
+		return err
 	}
 	testPaths := args
 	if !flags.deployed() {
@@ -125,12 +157,12 @@ func runTests(ctx context.Context, out io.Writer, configPath string, args []stri
 	if err != nil {
 		return err
 	}
-	if only != nil && !slices.ContainsFunc(suites, func(s *convtest.Suite) bool { return len(s.Selected(only)) > 0 }) {
-		return fmt.Errorf("--run %q matches no conversation in %d test files: nothing would run", flags.run, len(suites))
+	if sel != (convtest.Selection{}) && !slices.ContainsFunc(suites, func(s *convtest.Suite) bool { return len(s.Selected(sel)) > 0 }) {
+		return fmt.Errorf("%s matches no conversation in %d test files: nothing would run", flags.selectionText(), len(suites))
 	}
 	var stage testStage
 	if flags.deployed() {
-		stage, err = deployedStage(suites, only, flags)
+		stage, err = deployedStage(suites, sel, flags)
 	} else {
 		stage, err = inProcessStage(ctx, configPath, args[0], suites)
 	}
@@ -138,7 +170,7 @@ func runTests(ctx context.Context, out io.Writer, configPath string, args []stri
 		return err
 	}
 	defer stage.stop()
-	stage.runner.Only = only
+	stage.runner.Select = sel
 	reports, err := playSuites(ctx, out, stage.runner, suites)
 	if err != nil {
 		return err

@@ -281,9 +281,9 @@ func TestJUnitReportIsWrittenWhetherTestsPassOrFail(t *testing.T) {
 }
 
 // --run plays, in every file, only the conversations whose name matches,
-// and the summary counts those it left out apart from those that passed.
-// One that matches nothing, or does not compile, fails before anything
-// runs.
+// --skip leaves out those whose name matches, and the summary counts those
+// left out apart from those that passed. A selection of nothing, or a
+// regexp that does not compile, fails before anything runs.
 func TestRunSelectsConversationsByName(t *testing.T) {
 	bundle := filepath.Join(repo, "examples", "demo-agent.yaml")
 	demo, wrong := filepath.Join(repo, "examples", "tests", "demo-agent.test.yaml"), filepath.Join("testdata", "wrong-expectations.test.yaml")
@@ -291,18 +291,45 @@ func TestRunSelectsConversationsByName(t *testing.T) {
 	require.Error(t, err, "the typo conversation fails")
 	assert.Contains(t, out, "cancel leaves the flow")
 	assert.NotContains(t, out, "a jacket that did not fit goes back")
-	assert.Regexp(t, `demo agent\n  cancel leaves the flow\n(.*\n)*  1 conversations, \d+ turns: \d+ passed, 0 failed \(19 not run: --run\)\n`, out)
+	assert.Regexp(t, `demo agent\n  cancel leaves the flow\n(.*\n)*  1 conversations, \d+ turns: \d+ passed, 0 failed \(19 not run: --run/--skip\)\n`, out)
 	assert.Contains(t, out, "  return with a typo\n")
 	assert.NotContains(t, out, "  store hours\n")
-	assert.Regexp(t, `1 conversations, \d+ turns: \d+ passed, [1-9] failed \(1 not run: --run\)\n$`, out)
+	assert.Regexp(t, `1 conversations, \d+ turns: \d+ passed, [1-9] failed \(1 not run: --run/--skip\)\n$`, out)
 
 	out, err = runCLI(t, "test", "--run", "no such conversation", bundle, demo, wrong)
 	require.Error(t, err)
 	assert.Equal(t, `--run "no such conversation" matches no conversation in 2 test files: nothing would run`, err.Error())
 	assert.NotContains(t, out, "demo agent", "nothing ran")
 
+	out, err = runCLI(t, "test", "--run", "cancel|typo", "--skip", "typo", bundle, demo, wrong)
+	require.NoError(t, err, "the typo conversation is left out: %s", out)
+	assert.Contains(t, out, "cancel leaves the flow")
+	assert.NotContains(t, out, "return with a typo")
+	assert.Regexp(t, `0 conversations, 0 turns: 0 passed, 0 failed \(2 not run: --run/--skip\)\n$`, out)
+
+	_, err = runCLI(t, "test", "--skip", ".", bundle, demo, wrong)
+	require.Error(t, err)
+	assert.Equal(t, `--skip "." matches no conversation in 2 test files: nothing would run`, err.Error())
+
+	for _, flag := range []string{"--run", "--skip"} {
+		out, err = runCLI(t, "test", flag, "(unclosed", filepath.Join(t.TempDir(), "no-bundle.yaml"), filepath.Join(t.TempDir(), "no-tests.yaml"))
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), flag+": error parsing regexp")
+		assert.NotContains(t, out, "demo agent")
+	}
+
 	out, err = runCLI(t, "test", "--run", "(unclosed", filepath.Join(t.TempDir(), "no-bundle.yaml"), filepath.Join(t.TempDir(), "no-tests.yaml"))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "--run: error parsing regexp")
 	assert.NotContains(t, out, "demo agent")
+}
+
+// --timeout bounds the whole run: one that cannot finish in time fails
+// (exit non-zero), never passes on what it managed to play.
+func TestTimeoutBoundsTheRun(t *testing.T) {
+	bundle := filepath.Join(repo, "examples", "demo-agent.yaml")
+	demo := filepath.Join(repo, "examples", "tests", "demo-agent.test.yaml")
+	out, err := runCLI(t, "test", "--timeout", "1ns", bundle, demo)
+	require.Error(t, err, "%s", out)
+	assert.ErrorContains(t, err, "deadline exceeded")
 }

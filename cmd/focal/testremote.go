@@ -7,7 +7,6 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -78,8 +77,8 @@ func (d deployedAgent) Turn(ctx context.Context, _, turnID string) (*domain.Turn
 
 // deployedStage plays against the deployment flags name, once it is sure
 // that nothing selected needs a stand-in, and before anything is sent.
-func deployedStage(suites []*convtest.Suite, only *regexp.Regexp, flags testFlags) (testStage, error) {
-	if err := refuseStandIns(suites, only); err != nil {
+func deployedStage(suites []*convtest.Suite, sel convtest.Selection, flags testFlags) (testStage, error) {
+	if err := refuseStandIns(suites, sel); err != nil {
 		return testStage{}, err
 	}
 	c, err := flags.api.client()
@@ -98,10 +97,10 @@ func deployedStage(suites []*convtest.Suite, only *regexp.Regexp, flags testFlag
 // a remote server, and playing the conversation against the deployment's
 // real tool would judge that tool by answers written for the stand-in.
 // The error names every such conversation, by file.
-func refuseStandIns(suites []*convtest.Suite, only *regexp.Regexp) error {
+func refuseStandIns(suites []*convtest.Suite, sel convtest.Selection) error {
 	var lines []string
 	for _, s := range suites {
-		for _, c := range s.WithStandIns(only) {
+		for _, c := range s.WithStandIns(sel) {
 			ids := slices.Sorted(maps.Keys(s.InForce(c)))
 			lines = append(lines, fmt.Sprintf("  %s: %q (stands in for %s)", s.File, c.Name, strings.Join(ids, ", ")))
 		}
@@ -110,6 +109,6 @@ func refuseStandIns(suites []*convtest.Suite, only *regexp.Regexp) error {
 		return nil
 	}
 	return fmt.Errorf("--url: tool stand-ins cannot be served to a deployment, and %d of the conversations to play have one "+
-		"(a file's tools: are in force for all its conversations); leave them out with --run, or play them in process "+
+		"(a file's tools: are in force for all its conversations); leave them out with --run or --skip, or play them in process "+
 		"against the bundle:\n%s", len(lines), strings.Join(lines, "\n"))
 }
