@@ -21,8 +21,8 @@ type partKind[T any] struct {
 	idField string
 	// present, when set, makes a copy of a part fit for a viewer.
 	present func(*T, Viewer)
-	// cursors page the agent's parts of this kind.
-	cursors ports.KeyCursors
+	// cursors page an agent's parts of this kind.
+	cursors ports.ChildKeyCursors
 }
 
 var (
@@ -77,7 +77,7 @@ func (s *PolicyParts[T]) List(ctx context.Context, tenantID, agentID string, pag
 	if err != nil {
 		return Versioned[ports.Page[T]]{}, err
 	}
-	after, err := s.kind.cursors.After(page.Cursor)
+	after, err := s.kind.cursors.After(page.Cursor, agentID)
 	if err != nil {
 		return Versioned[ports.Page[T]]{}, err
 	}
@@ -92,7 +92,7 @@ func (s *PolicyParts[T]) List(ctx context.Context, tenantID, agentID string, pag
 	out := ports.Page[T]{Items: orEmpty(items)}
 	if n := ports.PageLimit(page.Limit); len(items) > n {
 		out.Items = items[:n]
-		out.NextCursor = s.kind.cursors.Cursor(*s.kind.id(&items[n-1]))
+		out.NextCursor = s.kind.cursors.Cursor(agentID, *s.kind.id(&items[n-1]))
 	}
 	return Versioned[ports.Page[T]]{Value: out, Version: p.Agent.Version}, nil
 }

@@ -17,9 +17,13 @@ import (
 // cursor of another listing, base64url garbage, and bytes a backend would
 // refuse (a NUL, invalid UTF-8, a number beyond its column) are all
 // INVALID_REQUEST on the cursor field, instead of a page that starts
-// somewhere else or a store error. Cursors are not signed: a well-formed
-// key a client makes up starts the page after that key, where paging
-// would have reached anyway.
+// somewhere else or a store error. A listing of one parent's items (a
+// session's turns, an agent's versions and policy parts) is a listing of
+// its own for each parent: the parent's id follows the tag, and another
+// parent's listing refuses the cursor the same way, rather than start
+// its page after a key that was never its own. Cursors are not signed: a
+// well-formed key a client makes up starts the page after that key, where
+// paging would have reached anyway.
 
 // cursorSeparator parts a cursor's tag and the fields of its key; no
 // field's shape admits it.
@@ -46,17 +50,28 @@ func (k cursorKind) decode(c string) ([]string, error) {
 	if err != nil {
 		return nil, BadCursor()
 	}
-	parts := strings.Split(string(raw), cursorSeparator)
-	if len(parts) != 1+len(k.fields) || parts[0] != k.tag {
+	// The tag is cut off whole, not split: a parent's id (see in) is
+	// matched byte for byte, whatever it holds.
+	rest, tagged := strings.CutPrefix(string(raw), k.tag+cursorSeparator)
+	key := strings.Split(rest, cursorSeparator)
+	if !tagged || len(key) != len(k.fields) {
 		return nil, BadCursor()
 	}
-	key := parts[1:]
 	for i, shaped := range k.fields {
 		if !shaped(key[i]) {
 			return nil, BadCursor()
 		}
 	}
 	return key, nil
+}
+
+// in is k within the listing of one parent's items: the parent's id
+// joins the tag, so that only that parent's listing reads the cursor back.
+// No key field holds the separator and a key has as many fields as k
+// says, so a cursor issued within one parent never reads back within
+// another, even an id that holds the separator itself.
+func (k cursorKind) in(parent string) cursorKind {
+	return cursorKind{tag: k.tag + cursorSeparator + parent, fields: k.fields}
 }
 
 // BadCursor is INVALID_REQUEST on the cursor field: a cursor no listing of
@@ -99,6 +114,38 @@ func (c NumberCursors) After(cursor string) (n int64, ok bool, err error) {
 	return n, err == nil, err
 }
 
+// ChildKeyCursors are the cursors of a listing of one parent's items
+// ordered by one id: an agent's policy parts of one kind.
+type ChildKeyCursors struct{ kind cursorKind }
+
+// Cursor is the cursor after the item whose id is key in parent's listing.
+func (c ChildKeyCursors) Cursor(parent, key string) string {
+	return KeyCursors{c.kind.in(parent)}.Cursor(key)
+}
+
+// After reads a cursor of parent's listing back into the id the page
+// starts after: "" for the first page; INVALID_REQUEST for a cursor this
+// listing did not issue, another parent's included.
+func (c ChildKeyCursors) After(cursor, parent string) (string, error) {
+	return KeyCursors{c.kind.in(parent)}.After(cursor)
+}
+
+// ChildNumberCursors are the cursors of a listing of one parent's items
+// ordered by a number from 1: a session's turns, an agent's versions.
+type ChildNumberCursors struct{ kind cursorKind }
+
+// Cursor is the cursor after the item numbered n in parent's listing.
+func (c ChildNumberCursors) Cursor(parent string, n int64) string {
+	return NumberCursors{c.kind.in(parent)}.Cursor(n)
+}
+
+// After reads a cursor of parent's listing back into the number the page
+// starts after; ok is false for the first page. INVALID_REQUEST for a
+// cursor this listing did not issue, another parent's included.
+func (c ChildNumberCursors) After(cursor, parent string) (n int64, ok bool, err error) {
+	return NumberCursors{c.kind.in(parent)}.After(cursor)
+}
+
 // The listings' cursors. Ids have the syntax of agent and policy part ids
 // (domain.IsID), which the UUIDs of sessions and tenants and the names of
 // model providers have too; variables are listed by name.
@@ -107,21 +154,28 @@ var (
 	AgentCursors = KeyCursors{cursorKind{"agent", []func(string) bool{domain.IsID}}}
 	// TenantCursors page TenantLister.ListTenants.
 	TenantCursors = KeyCursors{cursorKind{"tenant", []func(string) bool{domain.IsID}}}
-	// TurnCursors page TurnStore.ListTurns, in either order: turn numbers
-	// fit PostgreSQL's integer column.
-	TurnCursors = NumberCursors{cursorKind{"turn", []func(string) bool{countingTo(math.MaxInt32)}}}
-	// VersionCursors page PolicyHistory.ListPolicyVersions.
-	VersionCursors = NumberCursors{cursorKind{"version", []func(string) bool{countingTo(math.MaxInt64)}}}
+	// TurnCursors page TurnStore.ListTurns within the session listed, in
+	// either order: turn numbers fit PostgreSQL's integer column.
+	TurnCursors = ChildNumberCursors{cursorKind{"turn", []func(string) bool{countingTo(math.MaxInt32)}}}
+	// VersionCursors page PolicyHistory.ListPolicyVersions within the
+	// agent listed.
+	VersionCursors = ChildNumberCursors{cursorKind{"version", []func(string) bool{countingTo(math.MaxInt64)}}}
 	// RuleCursors, ScenarioCursors, TemplateCursors, ToolCursors and
-	// VariableCursors page the parts of an agent's policy.
-	RuleCursors     = KeyCursors{cursorKind{"rule", []func(string) bool{domain.IsID}}}
-	ScenarioCursors = KeyCursors{cursorKind{"scenario", []func(string) bool{domain.IsID}}}
-	TemplateCursors = KeyCursors{cursorKind{"template", []func(string) bool{domain.IsID}}}
-	ToolCursors     = KeyCursors{cursorKind{"tool", []func(string) bool{domain.IsID}}}
-	VariableCursors = KeyCursors{cursorKind{"variable", []func(string) bool{domain.IsVariableName}}}
+	// VariableCursors page the parts of the policy of the agent listed.
+	RuleCursors     = ChildKeyCursors{cursorKind{"rule", []func(string) bool{domain.IsID}}}
+	ScenarioCursors = ChildKeyCursors{cursorKind{"scenario", []func(string) bool{domain.IsID}}}
+	TemplateCursors = ChildKeyCursors{cursorKind{"template", []func(string) bool{domain.IsID}}}
+	ToolCursors     = ChildKeyCursors{cursorKind{"tool", []func(string) bool{domain.IsID}}}
+	VariableCursors = ChildKeyCursors{cursorKind{"variable", []func(string) bool{domain.IsVariableName}}}
 
 	// sessionCursors page SessionStore.ListSessions: a creation time in
-	// Unix nanoseconds, then a session id.
+	// Unix nanoseconds, then a session id. They name no filter: the key
+	// is a place in the tenant's sessions newest first, the order every
+	// filter (agent, status) lists in, so a cursor given with another
+	// filter than its page's starts that filter's listing at the same
+	// place, as a client narrowing a listing part way means. A status
+	// filter could not bind the cursor to a set of sessions anyway: a
+	// session closes while a client pages, and leaves the active ones.
 	sessionCursors = cursorKind{"session", []func(string) bool{isInstant, domain.IsID}}
 	// tenantModelKeyCursors page TenantModelKeyStore.ListAllTenantModelKeys:
 	// a tenant id, then a provider.

@@ -208,7 +208,8 @@ type TurnStore interface {
 	// TURN_NOT_FOUND.
 	GetTurn(ctx context.Context, tenantID, turnID string) (*domain.Turn, error)
 	// ListTurns pages through a session's turns in q.Order by turn number.
-	// SESSION_NOT_FOUND when the session does not exist.
+	// SESSION_NOT_FOUND when the session does not exist; INVALID_REQUEST
+	// for a cursor that is not a TurnCursors cursor of this session.
 	ListTurns(ctx context.Context, tenantID, sessionID string, q TurnQuery) (Page[domain.Turn], error)
 	// RecentHistory returns what a prompt needs of the session's newest n
 	// turns, oldest first; cost does not grow with the session's length
@@ -404,7 +405,8 @@ type Timer interface {
 type PolicyHistory interface {
 	// ListPolicyVersions lists the agents as stored at each version of the
 	// current life, newest first. AGENT_NOT_FOUND when the agent does not
-	// exist for tenantID or is deleted; INVALID_REQUEST for a bad cursor.
+	// exist for tenantID or is deleted; INVALID_REQUEST for a cursor that
+	// is not a VersionCursors cursor of this agent.
 	ListPolicyVersions(ctx context.Context, tenantID, agentID string, page PageRequest) (Page[domain.Agent], error)
 	// GetPolicyVersion returns the policy as saved at version.
 	// AGENT_NOT_FOUND as ListPolicyVersions; NOT_FOUND when the agent's

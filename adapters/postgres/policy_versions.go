@@ -37,7 +37,7 @@ func (ps *Policies) alive(ctx context.Context, tenantID, agentID string) error {
 
 // ListPolicyVersions implements ports.PolicyHistory.
 func (ps *Policies) ListPolicyVersions(ctx context.Context, tenantID, agentID string, page ports.PageRequest) (ports.Page[domain.Agent], error) {
-	before, paged, err := ports.VersionCursors.After(page.Cursor)
+	before, paged, err := ports.VersionCursors.After(page.Cursor, agentID)
 	if err != nil {
 		return ports.Page[domain.Agent]{}, err
 	}
@@ -50,7 +50,7 @@ func (ps *Policies) ListPolicyVersions(ctx context.Context, tenantID, agentID st
 	limit := ports.PageLimit(page.Limit)
 	ctx, cancel := ps.db.op(ctx)
 	defer cancel()
-	out, err := readPage(ctx, ps.db, limit, sqlkit.VersionItem(tenantID), sqlListVersions, tenantID, agentID, before, limit+1)
+	out, err := readPage(ctx, ps.db, limit, sqlkit.VersionItem(tenantID, agentID), sqlListVersions, tenantID, agentID, before, limit+1)
 	return out, fail(err, "list policy versions")
 }
 

@@ -36,7 +36,7 @@ func (ps *Policies) alive(ctx context.Context, q interface {
 
 // ListPolicyVersions implements ports.PolicyHistory.
 func (ps *Policies) ListPolicyVersions(ctx context.Context, tenantID, agentID string, page ports.PageRequest) (ports.Page[domain.Agent], error) {
-	before, paged, err := ports.VersionCursors.After(page.Cursor)
+	before, paged, err := ports.VersionCursors.After(page.Cursor, agentID)
 	if err != nil {
 		return ports.Page[domain.Agent]{}, err
 	}
@@ -54,7 +54,7 @@ func (ps *Policies) ListPolicyVersions(ctx context.Context, tenantID, agentID st
 		return ports.Page[domain.Agent]{}, fail(err, "list policy versions")
 	}
 	defer rows.Close()
-	out, err := sqlkit.ReadPage(rows, limit, sqlkit.VersionItem(tenantID))
+	out, err := sqlkit.ReadPage(rows, limit, sqlkit.VersionItem(tenantID, agentID))
 	return out, fail(err, "list policy versions")
 }
 

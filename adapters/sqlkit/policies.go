@@ -79,15 +79,15 @@ func AgentItem(tenantID string) func(Row) (domain.Agent, string, error) {
 	}
 }
 
-// VersionItem reads the tenant's agent versions of a listing (agent) with
-// the cursor after each.
-func VersionItem(tenantID string) func(Row) (domain.Agent, string, error) {
+// VersionItem reads the versions of the tenant's agent agentID of a
+// listing (agent) with the cursor after each.
+func VersionItem(tenantID, agentID string) func(Row) (domain.Agent, string, error) {
 	return func(row Row) (domain.Agent, string, error) {
 		col, err := ScanText(row)
 		if err != nil {
 			return domain.Agent{}, "", err
 		}
 		a, err := DecodeAgent(tenantID, col)
-		return a, ports.VersionCursors.Cursor(a.Version), err
+		return a, ports.VersionCursors.Cursor(agentID, a.Version), err
 	}
 }

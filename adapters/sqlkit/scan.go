@@ -83,11 +83,11 @@ func ScanTurn(row Row) (domain.Turn, error) {
 	return DecodeTurn([]byte(record), []byte(after), stored)
 }
 
-// TurnPage is where a page of a session's turns starts: after turn after
-// in the order asked, turns ascending unless desc. A first page of a
+// TurnPage is where a page of the session's turns starts: after turn
+// after in the order asked, turns ascending unless desc. A first page of a
 // descending listing starts above every turn.
-func TurnPage(q ports.TurnQuery) (after int, desc bool, err error) {
-	n, hasCursor, err := ports.TurnCursors.After(q.Page.Cursor)
+func TurnPage(sessionID string, q ports.TurnQuery) (after int, desc bool, err error) {
+	n, hasCursor, err := ports.TurnCursors.After(q.Page.Cursor, sessionID)
 	if err != nil {
 		return 0, false, err
 	}
@@ -98,10 +98,13 @@ func TurnPage(q ports.TurnQuery) (after int, desc bool, err error) {
 	return int(n), desc, nil
 }
 
-// TurnItem reads a turn of a listing and the cursor after it.
-func TurnItem(row Row) (domain.Turn, string, error) {
-	t, err := ScanTurn(row)
-	return t, ports.TurnCursors.Cursor(int64(t.TurnNumber)), err
+// TurnItem reads the session's turns of a listing with the cursor after
+// each.
+func TurnItem(sessionID string) func(Row) (domain.Turn, string, error) {
+	return func(row Row) (domain.Turn, string, error) {
+		t, err := ScanTurn(row)
+		return t, ports.TurnCursors.Cursor(sessionID, int64(t.TurnNumber)), err
+	}
 }
 
 // SessionItem reads a session of a listing (SessionColumns, then

@@ -3,6 +3,7 @@ package component
 import (
 	"encoding/base64"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -70,4 +71,70 @@ func TestListingsReadOnlyTheirOwnCursors(t *testing.T) {
 	for _, cursor := range append(garbage, issued["/v1/agents"], issued[demo+"/rules"]) {
 		refused("/v1/tenant/models", cursor)
 	}
+}
+
+// The turns of a session, and the versions and each kind of policy part of
+// an agent, are a listing of their own for each session or agent: another
+// session's (agent's) next_cursor is 400 INVALID_REQUEST on the field
+// cursor, though it names a turn number (a version, a part id) that the
+// listing has too. Each one's own cursors page through all of it.
+func TestAParentsListingsReadOnlyItsOwnCursors(t *testing.T) {
+	app := harness.Start(t, nil)
+	admin := policyAPI{t, app, harness.Token(t, harness.DemoTenant, "admin")}
+	// The twin of the demo agent has its parts, with the same ids (and one
+	// tool more), and as many versions.
+	demo, twin := "/v1/agents/"+harness.DemoAgent, "/v1/agents/3f2504e0-4f89-11d3-9a0c-0305e82c3301"
+	admin.must(http.StatusCreated, http.MethodPost, demo+"/tools", map[string]any{"id": "crm", "url": "https://crm.example.com"})
+	bundle := admin.must(http.StatusOK, http.MethodGet, demo+"/bundle", nil)
+	agent, _ := bundle["agent"].(map[string]any)
+	require.NotNil(t, agent, "the bundle names its agent: %v", bundle)
+	delete(agent, "id")
+	admin.must(http.StatusCreated, http.MethodPut, twin+"/bundle", bundle)
+	admin.must(http.StatusCreated, http.MethodPost, twin+"/tools", map[string]any{"id": "erp", "url": "https://erp.example.com"})
+	// Two sessions of two turns each.
+	var sessions [2]string
+	for i, user := range []string{"parent-a", "parent-b"} {
+		_, first := chat(t, app, admin.token, harness.ChatBody(user, "hello"))
+		sessions[i], _ = first["session_id"].(string)
+		require.NotEmpty(t, sessions[i], "%v", first)
+		again := harness.ChatBody(user, "what time do you close?")
+		again["session_id"] = sessions[i]
+		chat(t, app, admin.token, again)
+	}
+
+	pairs := [][2]string{{"/v1/sessions/" + sessions[0] + "/turns", "/v1/sessions/" + sessions[1] + "/turns"},
+		{"/v1/sessions/" + sessions[0] + "/turns?order=desc", "/v1/sessions/" + sessions[1] + "/turns?order=desc"}}
+	for _, listing := range []string{"/versions", "/rules", "/scenarios", "/templates", "/tools", "/variables"} {
+		pairs = append(pairs, [2]string{demo + listing, twin + listing})
+	}
+	for _, pair := range pairs {
+		for i, path := range pair {
+			other := pair[1-i]
+			whole := admin.must(http.StatusOK, http.MethodGet, withQuery(path, "limit=100"), nil)
+			var paged []any
+			cursor := ""
+			for range 100 {
+				page := admin.must(http.StatusOK, http.MethodGet, withQuery(path, "limit=1&cursor="+cursor), nil)
+				items, _ := page["items"].([]any)
+				paged = append(paged, items...)
+				if cursor, _ = page["next_cursor"].(string); cursor == "" {
+					break
+				}
+				res := admin.do(http.MethodGet, withQuery(other, "limit=1&cursor="+cursor), nil)
+				body := requireError(t, res, http.StatusBadRequest, "INVALID_REQUEST")
+				require.NotEmpty(t, body.Error.Details, "%s with a cursor of %s", other, path)
+				require.Equal(t, "cursor", body.Error.Details[0].Field, "%s with a cursor of %s", other, path)
+			}
+			require.GreaterOrEqual(t, len(paged), 2, "%s: two items at least", path)
+			require.Equal(t, whole["items"], paged, "%s: paged one at a time", path)
+		}
+	}
+}
+
+// withQuery adds query to path, which may have a query already.
+func withQuery(path, query string) string {
+	if strings.Contains(path, "?") {
+		return path + "&" + query
+	}
+	return path + "?" + query
 }

@@ -22,6 +22,7 @@ import (
 var cursorCases = []testCase{
 	{"IssuedCursorsPage", testIssuedCursorsPage},
 	{"ForeignAndMalformedCursorsAreInvalid", testForeignCursors},
+	{"AnotherParentsCursorsAreInvalid", testAnotherParentsCursors},
 }
 
 // cursorListing is one listing of the stores under test, read a page at a
@@ -168,6 +169,92 @@ func testForeignCursors(t *testing.T, f *fixture) {
 			_, _, err := l.list(c, 1)
 			assert.Truef(t, domain.IsCode(err, domain.CodeInvalidRequest), "%s with cursor %s (%q): want INVALID_REQUEST, got %v",
 				l.name, c, decodeOrRaw(c), err)
+		}
+	}
+}
+
+// parentListing is a listing of one parent's items, for each of two
+// parents whose items have the same numbers: two sessions' turns, two
+// agents' versions.
+type parentListing struct {
+	name string
+	// noun is what a parent is: "session", "agent".
+	noun    string
+	parents [2]string
+	// list reads the page of parent's items after cursor, limit items
+	// long, each named by its number and its parent's place in parents.
+	list func(parent, cursor string, limit int) (items []string, next string, err error)
+}
+
+// parentListings fills a fresh tenant with two agents of three versions,
+// and two sessions of three turns, and returns their listings.
+func (f *fixture) parentListings() []parentListing {
+	f.t.Helper()
+	tenant, agents := newID(), [2]string{newID(), newID()}
+	for _, a := range agents {
+		for v := int64(1); v <= 3; v++ {
+			require.NoError(f.t, f.Policies.SavePolicy(f.ctx, tenant, samplePolicy(a, v, fmt.Sprint("version ", v))))
+		}
+	}
+	sessions := [2]string{f.newSession(tenant, agents[0]).ID, f.newSession(tenant, agents[0]).ID}
+	for _, s := range sessions {
+		f.turns(tenant, s, 3)
+	}
+	var out []parentListing
+	for _, order := range []ports.TurnOrder{ports.OrderAsc, ports.OrderDesc} {
+		out = append(out, parentListing{name: "turns " + string(order), noun: "session", parents: sessions,
+			list: func(s, c string, limit int) ([]string, string, error) {
+				p, err := f.Turns.ListTurns(f.ctx, tenant, s, ports.TurnQuery{Order: order, Page: ports.PageRequest{Limit: limit, Cursor: c}})
+				return keysOf(p, func(t domain.Turn) string {
+					return fmt.Sprintf("turn %d of %s", t.TurnNumber, placeIn(sessions, "session", t.SessionID))
+				}), p.NextCursor, err
+			}})
+	}
+	if f.PolicyHistory != nil {
+		out = append(out, parentListing{name: "policy versions", noun: "agent", parents: agents,
+			list: func(a, c string, limit int) ([]string, string, error) {
+				p, err := f.PolicyHistory.ListPolicyVersions(f.ctx, tenant, a, ports.PageRequest{Limit: limit, Cursor: c})
+				return keysOf(p, func(x domain.Agent) string {
+					return fmt.Sprintf("version %d of %s", x.Version, placeIn(agents, "agent", x.ID))
+				}), p.NextCursor, err
+			}})
+	}
+	return out
+}
+
+// placeIn names id by its place in parents: "session 1", "agent 2".
+func placeIn(parents [2]string, noun, id string) string {
+	return fmt.Sprintf("%s %d", noun, slices.Index(parents[:], id)+1)
+}
+
+// A listing of one parent's items reads only the cursors it issued for
+// that parent: every next cursor of one session's turns (of one agent's
+// versions) is INVALID_REQUEST in the other's listing, though the number
+// it holds is one the other's items have too; each parent's own cursors
+// page through exactly its items.
+func testAnotherParentsCursors(t *testing.T, f *fixture) {
+	for _, l := range f.parentListings() {
+		for i, parent := range l.parents {
+			other := l.parents[1-i]
+			mine, theirs := fmt.Sprintf("%s of %s %d", l.name, l.noun, i+1), fmt.Sprintf("%s of %s %d", l.name, l.noun, 2-i)
+			whole, more, err := l.list(parent, "", ports.MaxPageSize)
+			require.NoError(t, err, mine)
+			require.Empty(t, more, "%s: everything fits in one page", mine)
+			require.Len(t, whole, 3, mine)
+			var paged []string
+			cursor := ""
+			for range len(whole) + 1 {
+				items, next, err := l.list(parent, cursor, 1)
+				require.NoError(t, err, mine)
+				paged = append(paged, items...)
+				if cursor = next; cursor == "" {
+					break
+				}
+				items, _, err = l.list(other, cursor, 1)
+				assert.Truef(t, domain.IsCode(err, domain.CodeInvalidRequest),
+					"%s with a cursor of %s (%q): want INVALID_REQUEST, got %v, %v", theirs, mine, decodeOrRaw(cursor), items, err)
+			}
+			assert.Equal(t, whole, paged, "%s: paged one at a time", mine)
 		}
 	}
 }
