@@ -260,13 +260,29 @@ func TestHistoryVerdictIsAgainstAFullWindow(t *testing.T) {
 	m := historyMeasure{fresh: runs(800), window: runs(1000), long: runs(1080)}
 	row := m.target()
 	require.Equal(t, met, row.status, row.measured) // +8 % over the window, +35 % over a new session
-	require.Contains(t, row.measured, "p50 1.080 ms vs 1.000 ms (+8%)")
+	require.Contains(t, row.measured, "p50 1.080 ms vs 1.000 ms (+8%, the median of the rounds' own: +8%)")
 	require.Contains(t, row.compare, "p50 0.800 ms")
 
 	m.long = runs(1150)
 	require.Equal(t, notMet, m.target().status)
 
 	require.Equal(t, void, historyMeasure{}.target().status)
+}
+
+// The history verdict is the median of each round's own ratio: a host that
+// slowed one round's long run, and the whole of another round, must not
+// read as growth with a session's length, as the medians of each side over
+// all rounds did (here +33 % against +2 %).
+func TestHistoryVerdictIsOnEachRoundsOwnRatio(t *testing.T) {
+	run := func(p50us int64) loadRun { return goodRun(1000, 4e6, p50us, 3*p50us) }
+	m := historyMeasure{
+		fresh:  []loadRun{run(800), run(800), run(800)},
+		window: []loadRun{run(1000), run(1000), run(1300)},
+		long:   []loadRun{run(1020), run(1330), run(1330)},
+	}
+	row := m.target()
+	require.Equal(t, met, row.status, row.measured)
+	require.Contains(t, row.measured, "(+2%, the median of the rounds' own: +2%, +33%, +2%)")
 }
 
 // RSS is taken as settled only once it stays within 0.2 % over 4 s: a
