@@ -109,7 +109,7 @@ func NewRouter(cfg Config, log *zap.Logger, auth *Authenticator, limits *RateLim
 		writeError(c, domain.Errorf(CodeMethodNotAllowed, "method %s is not allowed on %s", c.Request.Method, c.Request.URL.Path))
 	})
 	public := r.Group("")
-	v1 := r.Group("/v1", authenticate(auth), limits.requests)
+	v1 := r.Group("/v1", authenticate(auth), limits.requests, strictQuery)
 	for _, rt := range routes {
 		rt.Register(public, v1)
 	}

@@ -46,7 +46,11 @@ func TestListingsReadOnlyTheirOwnCursors(t *testing.T) {
 
 	refused := func(path, cursor string) {
 		t.Helper()
-		body := requireError(t, admin.do(http.MethodGet, path+"?limit=1&cursor="+cursor, nil), http.StatusBadRequest, "INVALID_REQUEST")
+		query := "?limit=1&cursor="
+		if path == "/v1/tenant/models" { // one page: it takes no limit
+			query = "?cursor="
+		}
+		body := requireError(t, admin.do(http.MethodGet, path+query+cursor, nil), http.StatusBadRequest, "INVALID_REQUEST")
 		require.NotEmpty(t, body.Error.Details, "%s with cursor %s", path, cursor)
 		require.Equal(t, "cursor", body.Error.Details[0].Field, "%s with cursor %s", path, cursor)
 	}
