@@ -202,35 +202,41 @@ func findCondition[C postedCondition](posted []C, p int, c C) int {
 
 // topTerms is the (up to) three words with the most credit, "not " before
 // a negated one, in out (empty, room for three) or nil when none has
-// credit.
+// credit. A word repeated keeps its first place: ties go to the earlier
+// word.
 func topTerms(out []string, words []matcherWord, credit []float64) []string {
-	for i := nextByCredit(credit, -1); i >= 0 && len(out) < 3; i = nextByCredit(credit, i) {
+	var picked [3]matcherWord
+	n := 0
+	for ; n < len(picked); n++ {
+		i := bestNewTerm(words, credit, picked[:n])
+		if i < 0 {
+			break
+		}
+		picked[n] = words[i]
 		t := words[i].stem
 		if words[i].negated {
 			t = "not " + t
 		}
-		if !slices.Contains(out, t) {
-			out = append(out, t)
-		}
+		out = append(out, t)
 	}
-	if len(out) == 0 {
+	if n == 0 {
 		return nil
 	}
 	return out
 }
 
-// nextByCredit is the word that follows prev (-1: the first) when words
-// with positive credit are ordered by credit, highest first, then by
-// position; -1 when none follows. Picking the few words topTerms keeps one
-// by one costs less than sorting every word of the message for each
-// result.
-func nextByCredit(credit []float64, prev int) int {
+// bestNewTerm is the word with the most positive credit, the earliest of
+// equals, whose term (stem and negation) is none of picked's; -1 when no
+// word is left. One pass over the message per term kept, so a message
+// that says one word a thousand times costs three passes, not a pass per
+// repetition.
+func bestNewTerm(words []matcherWord, credit []float64, picked []matcherWord) int {
 	best := -1
 	for i, c := range credit {
-		if !(c > 0) || prev >= 0 && (c > credit[prev] || c == credit[prev] && i <= prev) {
+		if !(c > 0) || best >= 0 && !(c > credit[best]) {
 			continue
 		}
-		if best < 0 || c > credit[best] {
+		if !slices.ContainsFunc(picked, func(p matcherWord) bool { return p.stem == words[i].stem && p.negated == words[i].negated }) {
 			best = i
 		}
 	}

@@ -24,6 +24,8 @@ run banking77-10-oos "$out/banking77-10-oos.yaml" "$out/banking77-test-oos.csv"
 run demo examples/demo-agent.yaml testdata/eval/demo-agent.yaml
 run scale-150 "$out/scale-150.yaml" "$out/scale-messages.csv"
 run scale-10000 "$out/scale-10000.yaml" "$out/scale-messages.csv"
+run scale-150-long "$out/scale-150.yaml" "$out/scale-long-messages.csv"
+run scale-10000-long "$out/scale-10000.yaml" "$out/scale-long-messages.csv"
 
 go run ./test/eval report -results "$out" -out docs/evaluation.md
 echo

@@ -138,3 +138,19 @@ func TestParseDataset(t *testing.T) {
 		assert.Error(t, err, name)
 	}
 }
+
+// The longest messages' runs are rows of the scale table, their count
+// read from the run; without them the table has no such rows.
+func TestReportShowsTheLongestMessagesRuns(t *testing.T) {
+	rs := runs(0.80, 0.85, 0.93, 0.95, 1, 80, 900, 800)
+	var b strings.Builder
+	require.NoError(t, WriteReport(&b, rs, "on a test"))
+	assert.NotContains(t, b.String(), "-long")
+	rs[RunScaleSmallLong] = &Result{Turns: 11, Rules: 150, Matching: Timing{MedianMicros: 5794, P95Micros: 7902, MeanMicros: 4992}}
+	rs[RunScaleLargeLong] = &Result{Turns: 11, Rules: 10000, Matching: Timing{MedianMicros: 6142, P95Micros: 8936, MeanMicros: 6354}}
+	b.Reset()
+	require.NoError(t, WriteReport(&b, rs, "on a test"))
+	assert.Contains(t, b.String(), "| scale-150-long | 150 | 0 | 0.00 s | 5794 µs | 7902 µs | 4992 µs |")
+	assert.Contains(t, b.String(), "| scale-10000-long | 10000 | 0 | 0.00 s | 6142 µs | 8936 µs | 6354 µs |")
+	assert.Contains(t, b.String(), "send the same rules 11 messages of the longest length")
+}

@@ -15,6 +15,8 @@ const (
 	RunDemo            = "demo"
 	RunScaleSmall      = "scale-150"
 	RunScaleLarge      = "scale-10000"
+	RunScaleSmallLong  = "scale-150-long"
+	RunScaleLargeLong  = "scale-10000-long"
 	NegationKind       = "negation"
 	verdictMet         = "met"
 	verdictNotMet      = "not met"
@@ -126,11 +128,16 @@ func WriteReport(w io.Writer, runs map[string]*Result, about string) error {
 	b.WriteString("Rules built from Banking77 phrasings (one real and three recombined per rule), messages from its test\n")
 	b.WriteString("split; the time is the turn record's `matching` step (scoring the message against every condition).\n\n")
 	b.WriteString("| run | rules | examples | compile | matching median | p95 | mean |\n|---|---|---|---|---|---|---|\n")
-	for _, name := range []string{RunScaleSmall, RunScaleLarge} {
+	for _, name := range []string{RunScaleSmall, RunScaleLarge, RunScaleSmallLong, RunScaleLargeLong} {
 		if r := runs[name]; r != nil {
 			fmt.Fprintf(&b, "| %s | %d | %d | %.2f s | %.0f µs | %.0f µs | %.0f µs |\n", name, r.Rules, r.Examples, r.CompileMS/1000,
 				r.Matching.MedianMicros, r.Matching.P95Micros, r.Matching.MeanMicros)
 		}
+	}
+	if r := runs[RunScaleLargeLong]; r != nil {
+		fmt.Fprintf(&b, "\nThe `-long` runs send the same rules %d messages of the longest length a turn takes (10,000\n", r.Turns)
+		b.WriteString("characters): test phrasings one after another from eight places in the split, one word said two thousand\n")
+		b.WriteString("times, one word as long as a message, and digits; with 11 messages or fewer, p95 is the slowest.\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

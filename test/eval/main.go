@@ -101,7 +101,7 @@ func runBundles(args []string) error {
 		}
 	}
 	for name, rows := range map[string][]labelled.Labelled{"banking77-test.csv": relabelled,
-		"banking77-test-oos.csv": oos, "scale-messages.csv": scale} {
+		"banking77-test-oos.csv": oos, "scale-messages.csv": scale, "scale-long-messages.csv": longMessages(test)} {
 		if files[name], err = labelled.Write(rows); err != nil {
 			return err
 		}
@@ -112,6 +112,27 @@ func runBundles(args []string) error {
 		}
 	}
 	return nil
+}
+
+// longMessages are messages of the longest length a turn takes
+// (application.MaxMessageRunes), in the shapes that cost matching the
+// most: test phrasings one after another from eight places in the split,
+// one word said over and over, one word as long as a message, and digits.
+func longMessages(test []labelled.Labelled) []labelled.Labelled {
+	cut := func(s string) string { return string([]rune(s)[:application.MaxMessageRunes]) }
+	var out []labelled.Labelled
+	for start := 0; start < len(test); start += len(test) / 8 {
+		var b strings.Builder
+		for i := start; b.Len() < 2*application.MaxMessageRunes; i = (i + 1) % len(test) {
+			b.WriteString(test[i].Text)
+			b.WriteString(" ")
+		}
+		out = append(out, labelled.Labelled{Text: cut(b.String())})
+	}
+	for _, s := range []string{"card ", "a", "7"} {
+		out = append(out, labelled.Labelled{Text: cut(strings.Repeat(s, application.MaxMessageRunes))})
+	}
+	return out
 }
 
 func readLabelled(path string) ([]labelled.Labelled, error) {
