@@ -151,7 +151,7 @@ func decodePolicyInto(p *domain.Policy, asJSON []byte) (*domain.Policy, error) {
 		}
 		var typ *json.UnmarshalTypeError
 		if errors.As(err, &typ) {
-			return nil, domain.InvalidFields(domain.FieldError{Field: typ.Field, Message: "has the wrong type: " + typ.Value + " given"})
+			return nil, domain.InvalidFields(domain.FieldError{Field: typ.Field, Message: WrongJSONType(typ)})
 		}
 		return nil, bundleError("bundle does not match the bundle format: " + msg)
 	}

@@ -105,7 +105,7 @@ func TestBundleVariableFieldsAreKnownAndTyped(t *testing.T) {
 	_, err = ParseBundle([]byte(bundleHead + "variables:\n  - {name: x, type: number, max: lots}\n"))
 	require.ErrorAs(t, err, &de)
 	assert.Equal(t, "variables.max", de.Details[0].Field)
-	assert.Contains(t, de.Details[0].Message, "wrong type")
+	assert.Equal(t, "must be a number (string given)", de.Details[0].Message)
 }
 
 // The demo agent's own declarations read the returns flow's values from

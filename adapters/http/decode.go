@@ -10,6 +10,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"focal/application"
 	"focal/domain"
 )
 
@@ -85,27 +86,10 @@ func jsonError(err error) error {
 		if typ.Field == "" {
 			return invalidBody("request body must be a JSON object")
 		}
-		return domain.InvalidFields(domain.FieldError{Field: typ.Field, Message: "must be " + jsonKind(typ.Type.Kind().String())})
+		return domain.InvalidFields(domain.FieldError{Field: typ.Field, Message: application.WrongJSONType(typ)})
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		return domain.InvalidFields(domain.FieldError{Field: name, Message: "is not a known field"})
 	}
 	return invalidBody("request body is not valid JSON")
-}
-
-func jsonKind(goKind string) string {
-	switch goKind {
-	case "string":
-		return "a string"
-	case "map", "struct":
-		return "an object"
-	case "slice", "array":
-		return "an array"
-	case "bool":
-		return "a boolean"
-	case "ptr", "interface":
-		return "a valid value"
-	default:
-		return "a number"
-	}
 }

@@ -368,7 +368,7 @@ func TestPolicyValidationErrors(t *testing.T) {
 		{"unknown JSON field", http.MethodPost, "/rules", rule(map[string]any{"colour": "red"}), "", "colour", "not a known field"},
 		{"unknown JSON field in a step", http.MethodPost, "/scenarios",
 			scenario(map[string]any{"id": "ask_days", "colour": "red"}), "", "colour", "not a known field"},
-		{"wrong JSON type", http.MethodPost, "/rules", rule(map[string]any{"priority": "high"}), "", "priority", "number"},
+		{"wrong JSON type", http.MethodPost, "/rules", rule(map[string]any{"priority": "high"}), "", "priority", "must be an integer (string given)"},
 		{"bad scope", http.MethodPost, "/rules", rule(map[string]any{"scope": "sometimes"}), "", "scope", "global, scenario, step"},
 		{"bad template mode", http.MethodPost, "/templates",
 			map[string]any{"id": "tpl_loud", "mode": "loud", "text": "HI"}, "", "mode", "exclusive, suggest, fallback"},
