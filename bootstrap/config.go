@@ -146,6 +146,14 @@ func LoadConfigEnv(path string, environ map[string]string) (Config, error) {
 	return cfg, cfg.Validate()
 }
 
+// ReadConfig is LoadConfig without validating the whole, for a command
+// that works offline on a part of the service's configuration (focal lint
+// reads the policy limits and the tools' allow-list): it validates the
+// parts it uses and needs nothing else set, a token secret or a store.
+func ReadConfig(path string) (Config, error) {
+	return readConfig(path, nil)
+}
+
 // readConfig is LoadConfigEnv without the validation: the defaults
 // (envDefault), then the file's values over them, then the FOCAL_*
 // variables that are set over both. Each pass sets only what it has, so a

@@ -3,15 +3,15 @@ package main
 import (
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"focal/adapters/tools"
 	"focal/application"
+	"focal/bootstrap"
 )
 
-func lintCommand() *cobra.Command {
+func lintCommand(configPath *string) *cobra.Command {
 	var strict bool
 	cmd := &cobra.Command{
 		Use:   "lint <bundle>",
@@ -20,12 +20,23 @@ func lintCommand() *cobra.Command {
 			"import returns: deprecated settings, conditions of one-word phrasings, phrasings two competing " +
 			"conditions share, conditions the matcher cannot tell apart on their own examples, transitions that " +
 			"can never be taken, tools at an address tool calls may not reach (loopback, private, link-local, ...) " +
-			"unless FOCAL_TOOLS_ALLOWED_HOSTS, as set here, exempts it. Warnings exit zero unless --strict.",
+			"unless the tools' allow-list exempts it. The bundle is judged by the service's configuration as serve " +
+			"would read it here (--config, then FOCAL_* variables): its policy limits (FOCAL_POLICY_LIMITS) and " +
+			"allow-list (FOCAL_TOOLS_ALLOWED_HOSTS). Warnings exit zero unless --strict.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			// Lint runs offline: the egress it judges tools by is this
-			// environment's, as serve would read it.
-			egress, err := tools.NewEgress(strings.Split(os.Getenv("FOCAL_TOOLS_ALLOWED_HOSTS"), ","))
+			// Lint runs offline, on the configuration serve would read
+			// here: the limits import holds a bundle to and the egress
+			// tool calls go through.
+			cfg, err := bootstrap.ReadConfig(*configPath)
+			if err != nil {
+				return err
+			}
+			limits, err := cfg.Policy.PolicyLimits()
+			if err != nil {
+				return err
+			}
+			egress, err := tools.NewEgress(cfg.Tools.AllowedHosts)
 			if err != nil {
 				return err
 			}
@@ -35,7 +46,7 @@ func lintCommand() *cobra.Command {
 			}
 			p, err := application.ParseBundle(raw)
 			if err == nil {
-				err = application.ValidatePolicy(p)
+				err = application.ValidatePolicyWithin(p, limits)
 			}
 			if err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)

@@ -48,6 +48,6 @@ func rootCommand() *cobra.Command {
 	root.PersistentFlags().StringVar(&configPath, "config", "", "YAML configuration file (FOCAL_* variables override it)")
 	root.AddCommand(serveCommand(&configPath), tokenCommand(&configPath), testCommand(&configPath),
 		chatCommand(), agentsCommand(), sessionsCommand(), schemaCommand(), replayCommand(), keysCommand(&configPath), storeCommand(),
-		evalCommand(&configPath), lintCommand(), demoToolsCommand())
+		evalCommand(&configPath), lintCommand(&configPath), demoToolsCommand())
 	return root
 }
