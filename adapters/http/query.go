@@ -84,49 +84,35 @@ func operationKey(method, route string) string {
 	return b.String()
 }
 
+// openAPIParameter is a parameter of the document, or a reference to one
+// of its components.
+type openAPIParameter struct {
+	Ref  string `json:"$ref"`
+	Name string `json:"name"`
+	In   string `json:"in"`
+}
+
 // mustQueryParams reads, for every operation of doc, the names of its
 // query parameters (the path item's and the operation's, references
 // resolved), in the document's order.
 func mustQueryParams(doc []byte) map[string][]string {
-	type parameter struct {
-		Ref  string `json:"$ref"`
-		Name string `json:"name"`
-		In   string `json:"in"`
-	}
 	var d struct {
 		Paths      map[string]map[string]json.RawMessage `json:"paths"`
 		Components struct {
-			Parameters map[string]parameter `json:"parameters"`
+			Parameters map[string]openAPIParameter `json:"parameters"`
 		} `json:"components"`
 	}
-	if err := json.Unmarshal(doc, &d); err != nil {
-		panic(fmt.Sprintf("openapi.json: %v", err))
-	}
-	names := func(raw json.RawMessage) []string {
-		var ps []parameter
-		if err := json.Unmarshal(raw, &ps); err != nil {
-			panic(fmt.Sprintf("openapi.json parameters: %v", err))
+	must := func(err error, where string) {
+		if err != nil {
+			panic(fmt.Sprintf("openapi.json %s: %v", where, err))
 		}
-		var out []string
-		for _, p := range ps {
-			if p.Ref != "" {
-				ref, ok := d.Components.Parameters[strings.TrimPrefix(p.Ref, "#/components/parameters/")]
-				if !ok {
-					panic("openapi.json: no parameter " + p.Ref)
-				}
-				p = ref
-			}
-			if p.In == "query" {
-				out = append(out, p.Name)
-			}
-		}
-		return out
 	}
+	must(json.Unmarshal(doc, &d), "")
 	params := map[string][]string{}
 	for path, item := range d.Paths {
 		var shared []string
 		if raw, ok := item["parameters"]; ok {
-			shared = names(raw)
+			shared = queryNames(raw, d.Components.Parameters)
 		}
 		for method, raw := range item {
 			if method == "parameters" {
@@ -135,15 +121,36 @@ func mustQueryParams(doc []byte) map[string][]string {
 			var op struct {
 				Parameters json.RawMessage `json:"parameters"`
 			}
-			if err := json.Unmarshal(raw, &op); err != nil {
-				panic(fmt.Sprintf("openapi.json %s %s: %v", method, path, err))
-			}
+			must(json.Unmarshal(raw, &op), method+" "+path)
 			own := shared
 			if op.Parameters != nil {
-				own = append(slices.Clone(shared), names(op.Parameters)...)
+				own = append(slices.Clone(shared), queryNames(op.Parameters, d.Components.Parameters)...)
 			}
 			params[operationKey(strings.ToUpper(method), path)] = own
 		}
 	}
 	return params
+}
+
+// queryNames are the names of the query parameters in raw, a list of
+// parameters, references resolved in components.
+func queryNames(raw json.RawMessage, components map[string]openAPIParameter) []string {
+	var ps []openAPIParameter
+	if err := json.Unmarshal(raw, &ps); err != nil {
+		panic(fmt.Sprintf("openapi.json parameters: %v", err))
+	}
+	var out []string
+	for _, p := range ps {
+		if p.Ref != "" {
+			ref, ok := components[strings.TrimPrefix(p.Ref, "#/components/parameters/")]
+			if !ok {
+				panic("openapi.json: no parameter " + p.Ref)
+			}
+			p = ref
+		}
+		if p.In == "query" {
+			out = append(out, p.Name)
+		}
+	}
+	return out
 }
