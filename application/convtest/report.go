@@ -25,7 +25,7 @@ func (r Report) Write(w io.Writer) error {
 			writeTurn(&b, t)
 		}
 	}
-	fmt.Fprintf(&b, "  %d conversations, %d turns: %d passed, %d failed", len(r.Conversations), turns, turns-failed, failed)
+	fmt.Fprintf(&b, "  %s, %s: %d passed, %d failed", counted(len(r.Conversations), "conversation"), counted(turns, "turn"), turns-failed, failed)
 	if r.NotRun > 0 {
 		// Only focal test's --run and --skip leave conversations out
 		// (Runner.Select).
@@ -34,6 +34,14 @@ func (r Report) Write(w io.Writer) error {
 	b.WriteString("\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// counted is "1 turn", "2 turns".
+func counted(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // writeTurn writes one turn: its mark, what the record shows of it, and,

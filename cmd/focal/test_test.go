@@ -291,10 +291,10 @@ func TestRunSelectsConversationsByName(t *testing.T) {
 	require.Error(t, err, "the typo conversation fails")
 	assert.Contains(t, out, "cancel leaves the flow")
 	assert.NotContains(t, out, "a jacket that did not fit goes back")
-	assert.Regexp(t, `demo agent\n  cancel leaves the flow\n(.*\n)*  1 conversations, \d+ turns: \d+ passed, 0 failed \(19 not run: --run/--skip\)\n`, out)
+	assert.Regexp(t, `demo agent\n  cancel leaves the flow\n(.*\n)*  1 conversation, \d+ turns?: \d+ passed, 0 failed \(19 not run: --run/--skip\)\n`, out)
 	assert.Contains(t, out, "  return with a typo\n")
 	assert.NotContains(t, out, "  store hours\n")
-	assert.Regexp(t, `1 conversations, \d+ turns: \d+ passed, [1-9] failed \(1 not run: --run/--skip\)\n$`, out)
+	assert.Regexp(t, `1 conversation, \d+ turns?: \d+ passed, [1-9] failed \(1 not run: --run/--skip\)\n$`, out)
 
 	out, err = runCLI(t, "test", "--run", "no such conversation", bundle, demo, wrong)
 	require.Error(t, err)

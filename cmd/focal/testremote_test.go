@@ -161,7 +161,7 @@ func TestDeployedRunWaitsOutARateLimit(t *testing.T) {
 	})
 	out, err := runCLI(t, deployedArgs(t, app, "--run", "^cancel leaves the flow$", demoTests)...)
 	require.NoError(t, err, out)
-	assert.Contains(t, out, "1 conversations, 2 turns: 2 passed, 0 failed")
+	assert.Contains(t, out, "1 conversation, 2 turns: 2 passed, 0 failed")
 	assert.Contains(t, out, "scenario: exit · command: cancel", "the turn records were read too")
 
 	served := servedRequests(t, app)
