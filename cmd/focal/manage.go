@@ -165,9 +165,12 @@ func sessionsCommand() *cobra.Command {
 
 // sessionView is what `sessions show` reads of a session.
 type sessionView struct {
-	ID, AgentID, Channel, UserChannelID, Status string
-	TurnCount                                   int `json:"turn_count"`
-	Scenario                                    *struct {
+	AgentID       string `json:"agent_id"`
+	Channel       string `json:"channel"`
+	UserChannelID string `json:"user_channel_id"`
+	Status        string `json:"status"`
+	TurnCount     int    `json:"turn_count"`
+	Scenario      *struct {
 		ScenarioID string `json:"scenario_id"`
 		StepID     string `json:"step_id"`
 	} `json:"scenario"`
