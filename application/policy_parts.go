@@ -77,7 +77,7 @@ func (s *PolicyParts[T]) List(ctx context.Context, tenantID, agentID string, pag
 	if err != nil {
 		return Versioned[ports.Page[T]]{}, err
 	}
-	after, err := s.kind.cursors.After(page.Cursor, agentID)
+	after, err := s.kind.cursors.After(page.Cursor, tenantID, agentID)
 	if err != nil {
 		return Versioned[ports.Page[T]]{}, err
 	}
@@ -92,7 +92,7 @@ func (s *PolicyParts[T]) List(ctx context.Context, tenantID, agentID string, pag
 	out := ports.Page[T]{Items: orEmpty(items)}
 	if n := ports.PageLimit(page.Limit); len(items) > n {
 		out.Items = items[:n]
-		out.NextCursor = s.kind.cursors.Cursor(agentID, *s.kind.id(&items[n-1]))
+		out.NextCursor = s.kind.cursors.Cursor(tenantID, agentID, *s.kind.id(&items[n-1]))
 	}
 	return Versioned[ports.Page[T]]{Value: out, Version: p.Agent.Version}, nil
 }

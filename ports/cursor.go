@@ -17,12 +17,19 @@ import (
 // cursor of another listing, base64url garbage, and bytes a backend would
 // refuse (a NUL, invalid UTF-8, a number beyond its column) are all
 // INVALID_REQUEST on the cursor field, instead of a page that starts
-// somewhere else or a store error. A listing of one parent's items (a
-// session's turns, an agent's versions and policy parts) is a listing of
-// its own for each parent: the parent's id follows the tag, and another
-// parent's listing refuses the cursor the same way, rather than start
-// its page after a key that was never its own. Cursors are not signed: a
-// well-formed key a client makes up starts the page after that key, where
+// somewhere else or a store error. A listing of one tenant's items (its
+// agents, its sessions) is a listing of its own for each tenant, and a
+// listing of one parent's items within it (a session's turns, an agent's
+// versions and policy parts) one of its own for each parent: the
+// tenant's id, then the parent's, follow the tag (see in), and another
+// tenant's or another parent's listing refuses the cursor the same way,
+// rather than start its page after a key that was never its own. Only
+// the listings of every tenant's records (the tenants, every tenant's
+// model keys), which operators page and no tenant's request reaches, name
+// no tenant. Cursors of an earlier form, without their tenant, are
+// refused too: they are page tokens for one walk through a listing, not
+// bookmarks. Cursors are not signed: a well-formed key a client makes up
+// starts the page after that key, in its own tenant's listing, where
 // paging would have reached anyway.
 
 // cursorSeparator parts a cursor's tag and the fields of its key; no
@@ -50,8 +57,8 @@ func (k cursorKind) decode(c string) ([]string, error) {
 	if err != nil {
 		return nil, BadCursor()
 	}
-	// The tag is cut off whole, not split: a parent's id (see in) is
-	// matched byte for byte, whatever it holds.
+	// The tag is cut off whole, not split: the ids of its scope (see in)
+	// are matched byte for byte, whatever they hold.
 	rest, tagged := strings.CutPrefix(string(raw), k.tag+cursorSeparator)
 	key := strings.Split(rest, cursorSeparator)
 	if !tagged || len(key) != len(k.fields) {
@@ -65,14 +72,23 @@ func (k cursorKind) decode(c string) ([]string, error) {
 	return key, nil
 }
 
-// in is k within the listing of one parent's items: the parent's id
-// joins the tag, so that only that parent's listing reads the cursor back.
-// No key field holds the separator and a key has as many fields as k
-// says, so a cursor issued within one parent never reads back within
-// another, even an id that holds the separator itself.
-func (k cursorKind) in(parent string) cursorKind {
-	return cursorKind{tag: k.tag + cursorSeparator + parent, fields: k.fields}
+// in is k within one scope of its listing: a tenant's items, then one
+// parent's among them. Each scope's id joins the tag with a backslash
+// before each separator and backslash it holds, so that a tag names one
+// run of ids only, whatever bytes they hold: a cursor of tenant "a|b"'s
+// parent "c" is not one of tenant "a"'s parent "b|c". No key field holds the separator and a key
+// has as many fields as k says, so a cursor issued within one scope never
+// reads back within another.
+func (k cursorKind) in(scope ...string) cursorKind {
+	tag := k.tag
+	for _, id := range scope {
+		tag += cursorSeparator + scopeEscaper.Replace(id)
+	}
+	return cursorKind{tag: tag, fields: k.fields}
 }
+
+// scopeEscaper writes a scope's id into a tag (see in).
+var scopeEscaper = strings.NewReplacer(`\`, `\\`, cursorSeparator, `\`+cursorSeparator)
 
 // BadCursor is INVALID_REQUEST on the cursor field: a cursor no listing of
 // this kind issued, whichever store reads it.
@@ -114,71 +130,98 @@ func (c NumberCursors) After(cursor string) (n int64, ok bool, err error) {
 	return n, err == nil, err
 }
 
-// ChildKeyCursors are the cursors of a listing of one parent's items
-// ordered by one id: an agent's policy parts of one kind.
+// TenantKeyCursors are the cursors of a listing of one tenant's items
+// ordered by one id: its agents.
+type TenantKeyCursors struct{ kind cursorKind }
+
+// Cursor is the cursor after the item whose id is key in tenant's listing.
+func (c TenantKeyCursors) Cursor(tenant, key string) string {
+	return KeyCursors{c.kind.in(tenant)}.Cursor(key)
+}
+
+// After reads a cursor of tenant's listing back into the id the page
+// starts after: "" for the first page; INVALID_REQUEST for a cursor this
+// listing did not issue, another tenant's included.
+func (c TenantKeyCursors) After(cursor, tenant string) (string, error) {
+	return KeyCursors{c.kind.in(tenant)}.After(cursor)
+}
+
+// ChildKeyCursors are the cursors of a listing of one parent's items,
+// within its tenant's, ordered by one id: an agent's policy parts of one
+// kind.
 type ChildKeyCursors struct{ kind cursorKind }
 
-// Cursor is the cursor after the item whose id is key in parent's listing.
-func (c ChildKeyCursors) Cursor(parent, key string) string {
-	return KeyCursors{c.kind.in(parent)}.Cursor(key)
+// Cursor is the cursor after the item whose id is key in the listing of
+// tenant's parent.
+func (c ChildKeyCursors) Cursor(tenant, parent, key string) string {
+	return KeyCursors{c.kind.in(tenant, parent)}.Cursor(key)
 }
 
-// After reads a cursor of parent's listing back into the id the page
-// starts after: "" for the first page; INVALID_REQUEST for a cursor this
-// listing did not issue, another parent's included.
-func (c ChildKeyCursors) After(cursor, parent string) (string, error) {
-	return KeyCursors{c.kind.in(parent)}.After(cursor)
+// After reads a cursor of the listing of tenant's parent back into the id
+// the page starts after: "" for the first page; INVALID_REQUEST for a
+// cursor this listing did not issue, another tenant's or another
+// parent's included.
+func (c ChildKeyCursors) After(cursor, tenant, parent string) (string, error) {
+	return KeyCursors{c.kind.in(tenant, parent)}.After(cursor)
 }
 
-// ChildNumberCursors are the cursors of a listing of one parent's items
-// ordered by a number from 1: a session's turns, an agent's versions.
+// ChildNumberCursors are the cursors of a listing of one parent's items,
+// within its tenant's, ordered by a number from 1: a session's turns, an
+// agent's versions.
 type ChildNumberCursors struct{ kind cursorKind }
 
-// Cursor is the cursor after the item numbered n in parent's listing.
-func (c ChildNumberCursors) Cursor(parent string, n int64) string {
-	return NumberCursors{c.kind.in(parent)}.Cursor(n)
+// Cursor is the cursor after the item numbered n in the listing of
+// tenant's parent.
+func (c ChildNumberCursors) Cursor(tenant, parent string, n int64) string {
+	return NumberCursors{c.kind.in(tenant, parent)}.Cursor(n)
 }
 
-// After reads a cursor of parent's listing back into the number the page
-// starts after; ok is false for the first page. INVALID_REQUEST for a
-// cursor this listing did not issue, another parent's included.
-func (c ChildNumberCursors) After(cursor, parent string) (n int64, ok bool, err error) {
-	return NumberCursors{c.kind.in(parent)}.After(cursor)
+// After reads a cursor of the listing of tenant's parent back into the
+// number the page starts after; ok is false for the first page.
+// INVALID_REQUEST for a cursor this listing did not issue, another
+// tenant's or another parent's included.
+func (c ChildNumberCursors) After(cursor, tenant, parent string) (n int64, ok bool, err error) {
+	return NumberCursors{c.kind.in(tenant, parent)}.After(cursor)
 }
 
 // The listings' cursors. Ids have the syntax of agent and policy part ids
 // (domain.IsID), which the UUIDs of sessions and tenants and the names of
 // model providers have too; variables are listed by name.
 var (
-	// AgentCursors page PolicyStore.ListAgents.
-	AgentCursors = KeyCursors{cursorKind{"agent", []func(string) bool{domain.IsID}}}
-	// TenantCursors page TenantLister.ListTenants.
+	// AgentCursors page PolicyStore.ListAgents within the tenant listed.
+	AgentCursors = TenantKeyCursors{cursorKind{"agent", []func(string) bool{domain.IsID}}}
+	// TenantCursors page TenantLister.ListTenants: every tenant, so they
+	// name none.
 	TenantCursors = KeyCursors{cursorKind{"tenant", []func(string) bool{domain.IsID}}}
-	// TurnCursors page TurnStore.ListTurns within the session listed, in
-	// either order: turn numbers fit PostgreSQL's integer column.
+	// TurnCursors page TurnStore.ListTurns within the tenant's session
+	// listed, in either order: turn numbers fit PostgreSQL's integer
+	// column.
 	TurnCursors = ChildNumberCursors{cursorKind{"turn", []func(string) bool{countingTo(math.MaxInt32)}}}
 	// VersionCursors page PolicyHistory.ListPolicyVersions within the
-	// agent listed.
+	// tenant's agent listed.
 	VersionCursors = ChildNumberCursors{cursorKind{"version", []func(string) bool{countingTo(math.MaxInt64)}}}
 	// RuleCursors, ScenarioCursors, TemplateCursors, ToolCursors and
-	// VariableCursors page the parts of the policy of the agent listed.
+	// VariableCursors page the parts of the policy of the tenant's agent
+	// listed.
 	RuleCursors     = ChildKeyCursors{cursorKind{"rule", []func(string) bool{domain.IsID}}}
 	ScenarioCursors = ChildKeyCursors{cursorKind{"scenario", []func(string) bool{domain.IsID}}}
 	TemplateCursors = ChildKeyCursors{cursorKind{"template", []func(string) bool{domain.IsID}}}
 	ToolCursors     = ChildKeyCursors{cursorKind{"tool", []func(string) bool{domain.IsID}}}
 	VariableCursors = ChildKeyCursors{cursorKind{"variable", []func(string) bool{domain.IsVariableName}}}
 
-	// sessionCursors page SessionStore.ListSessions: a creation time in
-	// Unix nanoseconds, then a session id. They name no filter: the key
-	// is a place in the tenant's sessions newest first, the order every
-	// filter (agent, status) lists in, so a cursor given with another
-	// filter than its page's starts that filter's listing at the same
-	// place, as a client narrowing a listing part way means. A status
-	// filter could not bind the cursor to a set of sessions anyway: a
-	// session closes while a client pages, and leaves the active ones.
+	// sessionCursors page SessionStore.ListSessions within the tenant
+	// listed: a creation time in Unix nanoseconds, then a session id.
+	// They name no filter: the key is a place in the tenant's sessions
+	// newest first, the order every filter (agent, status) lists in, so a
+	// cursor given with another filter than its page's starts that
+	// filter's listing at the same place, as a client narrowing a listing
+	// part way means. A status filter could not bind the cursor to a set
+	// of sessions anyway: a session closes while a client pages, and
+	// leaves the active ones.
 	sessionCursors = cursorKind{"session", []func(string) bool{isInstant, domain.IsID}}
-	// tenantModelKeyCursors page TenantModelKeyStore.ListAllTenantModelKeys:
-	// a tenant id, then a provider.
+	// tenantModelKeyCursors page TenantModelKeyStore.ListAllTenantModelKeys,
+	// every tenant's keys, so they name no tenant: a tenant id, then a
+	// provider.
 	tenantModelKeyCursors = cursorKind{"modelkey", []func(string) bool{domain.IsID, domain.IsID}}
 )
 
@@ -198,16 +241,17 @@ func isInstant(s string) bool {
 	return err == nil && strconv.FormatInt(n, 10) == s
 }
 
-// SessionCursor is the cursor after a session in a listing newest first:
-// its creation time in Unix nanoseconds, then its id.
-func SessionCursor(createdNS int64, id string) string {
-	return sessionCursors.encode(strconv.FormatInt(createdNS, 10), id)
+// SessionCursor is the cursor after a session in tenant's listing newest
+// first: its creation time in Unix nanoseconds, then its id.
+func SessionCursor(tenant string, createdNS int64, id string) string {
+	return sessionCursors.in(tenant).encode(strconv.FormatInt(createdNS, 10), id)
 }
 
-// SessionAfter reads a SessionCursor back; ok is false for the first page.
-// INVALID_REQUEST for a cursor a session listing did not issue.
-func SessionAfter(cursor string) (createdNS int64, id string, ok bool, err error) {
-	key, err := sessionCursors.decode(cursor)
+// SessionAfter reads a SessionCursor of tenant's listing back; ok is false
+// for the first page. INVALID_REQUEST for a cursor this listing did not
+// issue, another tenant's included.
+func SessionAfter(cursor, tenant string) (createdNS int64, id string, ok bool, err error) {
+	key, err := sessionCursors.in(tenant).decode(cursor)
 	if err != nil || key == nil {
 		return 0, "", false, err
 	}

@@ -15,7 +15,7 @@ func (s *Store) ListPolicyVersions(ctx context.Context, tenantID, agentID string
 	if err := ctx.Err(); err != nil {
 		return ports.Page[domain.Agent]{}, unavailable(err)
 	}
-	last, paged, err := ports.VersionCursors.After(page.Cursor, agentID)
+	last, paged, err := ports.VersionCursors.After(page.Cursor, tenantID, agentID)
 	if err != nil {
 		return ports.Page[domain.Agent]{}, err
 	}
@@ -31,7 +31,7 @@ func (s *Store) ListPolicyVersions(ctx context.Context, tenantID, agentID string
 	if !ok {
 		return ports.Page[domain.Agent]{}, domain.Errorf(domain.CodeAgentNotFound, "agent %s not found", agentID)
 	}
-	out := paginate(agents, page.Limit, func(a domain.Agent) string { return ports.VersionCursors.Cursor(agentID, a.Version) })
+	out := paginate(agents, page.Limit, func(a domain.Agent) string { return ports.VersionCursors.Cursor(tenantID, agentID, a.Version) })
 	for i := range out.Items {
 		if out.Items[i], err = cloneJSON(out.Items[i]); err != nil {
 			return ports.Page[domain.Agent]{}, domain.WrapError(domain.CodeInternal, err, "a stored agent cannot be read")

@@ -73,7 +73,7 @@ func (s *Store) ListSessions(ctx context.Context, tenantID string, q ports.Sessi
 	if err := ctx.Err(); err != nil {
 		return ports.Page[domain.Session]{}, unavailable(err)
 	}
-	afterNS, afterID, paged, err := ports.SessionAfter(q.Page.Cursor)
+	afterNS, afterID, paged, err := ports.SessionAfter(q.Page.Cursor, tenantID)
 	if err != nil {
 		return ports.Page[domain.Session]{}, err
 	}
@@ -94,7 +94,7 @@ func (s *Store) ListSessions(ctx context.Context, tenantID string, q ports.Sessi
 	found = s.listCold(found, tenantID, q, after)
 	s.mu.Unlock()
 	slices.SortFunc(found, func(a, b listed) int { return cmp.Compare(b.key, a.key) })
-	page := paginate(found, q.Page.Limit, func(x listed) string { return ports.SessionCursor(x.created, x.id) })
+	page := paginate(found, q.Page.Limit, func(x listed) string { return ports.SessionCursor(tenantID, x.created, x.id) })
 	out := ports.Page[domain.Session]{Items: make([]domain.Session, len(page.Items)), NextCursor: page.NextCursor}
 	// The page's sessions as they are now (a session is never moved to
 	// another tenant, agent or creation time).

@@ -184,7 +184,7 @@ func (s *Store) ListAgents(ctx context.Context, tenantID string, page ports.Page
 	if err := ctx.Err(); err != nil {
 		return ports.Page[domain.Agent]{}, unavailable(err)
 	}
-	after, err := ports.AgentCursors.After(page.Cursor)
+	after, err := ports.AgentCursors.After(page.Cursor, tenantID)
 	if err != nil {
 		return ports.Page[domain.Agent]{}, err
 	}
@@ -197,7 +197,7 @@ func (s *Store) ListAgents(ctx context.Context, tenantID string, page ports.Page
 	}
 	s.mu.Unlock()
 	slices.SortFunc(agents, func(a, b domain.Agent) int { return strings.Compare(a.ID, b.ID) })
-	out := paginate(agents, page.Limit, func(a domain.Agent) string { return ports.AgentCursors.Cursor(a.ID) })
+	out := paginate(agents, page.Limit, func(a domain.Agent) string { return ports.AgentCursors.Cursor(tenantID, a.ID) })
 	// Settings hold pointers into the stored policies: hand out copies.
 	for i := range out.Items {
 		if out.Items[i], err = cloneJSON(out.Items[i]); err != nil {

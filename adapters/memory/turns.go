@@ -267,7 +267,7 @@ func (s *Store) ListTurns(ctx context.Context, tenantID, sessionID string, q por
 	if err := ctx.Err(); err != nil {
 		return ports.Page[domain.Turn]{}, unavailable(err)
 	}
-	after, hasCursor, err := ports.TurnCursors.After(q.Page.Cursor, sessionID)
+	after, hasCursor, err := ports.TurnCursors.After(q.Page.Cursor, tenantID, sessionID)
 	if err != nil {
 		return ports.Page[domain.Turn]{}, err
 	}
@@ -293,7 +293,7 @@ func (s *Store) ListTurns(ctx context.Context, tenantID, sessionID string, q por
 		last = 0
 	}
 	if more {
-		page.NextCursor = ports.TurnCursors.Cursor(sessionID, int64(run[last].number))
+		page.NextCursor = ports.TurnCursors.Cursor(tenantID, sessionID, int64(run[last].number))
 	}
 	return page, nil
 }

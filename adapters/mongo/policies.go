@@ -174,7 +174,7 @@ func versionConflict(agentID string, current int64) error {
 // versions lie in the way). Versions not yet pruned and deleted agents are
 // skipped as the cursor walks.
 func (ps *Policies) ListAgents(ctx context.Context, tenantID string, page ports.PageRequest) (ports.Page[domain.Agent], error) {
-	after, err := ports.AgentCursors.After(page.Cursor)
+	after, err := ports.AgentCursors.After(page.Cursor, tenantID)
 	if err != nil {
 		return ports.Page[domain.Agent]{}, err
 	}
@@ -208,7 +208,7 @@ func (ps *Policies) ListAgents(ctx context.Context, tenantID string, page ports.
 			continue // a deleted agent
 		}
 		if len(out.Items) == limit {
-			out.NextCursor = ports.AgentCursors.Cursor(listed)
+			out.NextCursor = ports.AgentCursors.Cursor(tenantID, listed)
 			break
 		}
 		listed = doc.AgentID

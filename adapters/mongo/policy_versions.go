@@ -140,7 +140,7 @@ func cmpInt64(a, b int64) int {
 // ListPolicyVersions implements ports.PolicyHistory: three round trips,
 // two of them concurrent. The cursor is the last listed version.
 func (v *PolicyVersions) ListPolicyVersions(ctx context.Context, tenantID, agentID string, page ports.PageRequest) (ports.Page[domain.Agent], error) {
-	below, paged, err := ports.VersionCursors.After(page.Cursor, agentID)
+	below, paged, err := ports.VersionCursors.After(page.Cursor, tenantID, agentID)
 	if err != nil {
 		return ports.Page[domain.Agent]{}, err
 	}
@@ -162,7 +162,7 @@ func (v *PolicyVersions) ListPolicyVersions(ctx context.Context, tenantID, agent
 			break // the versions before it belong to an earlier life
 		}
 		if len(out.Items) == limit {
-			out.NextCursor = ports.VersionCursors.Cursor(agentID, out.Items[limit-1].Version)
+			out.NextCursor = ports.VersionCursors.Cursor(tenantID, agentID, out.Items[limit-1].Version)
 			break
 		}
 		var a domain.Agent

@@ -208,7 +208,7 @@ func (ss *Sessions) ListSessions(ctx context.Context, tenantID string, q ports.S
 	if q.Status != "" {
 		filter = append(filter, bson.E{Key: "status", Value: string(q.Status)})
 	}
-	ns, id, paged, err := ports.SessionAfter(q.Page.Cursor)
+	ns, id, paged, err := ports.SessionAfter(q.Page.Cursor, tenantID)
 	if err != nil {
 		return ports.Page[domain.Session]{}, err
 	}
@@ -227,7 +227,7 @@ func (ss *Sessions) ListSessions(ctx context.Context, tenantID string, q ports.S
 	if len(rows) > limit {
 		rows = rows[:limit]
 		last := rows[limit-1].doc
-		page.NextCursor = ports.SessionCursor(last.CreatedNS, last.ID)
+		page.NextCursor = ports.SessionCursor(tenantID, last.CreatedNS, last.ID)
 	}
 	for i := range rows {
 		sess, err := rows[i].session()

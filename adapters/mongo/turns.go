@@ -350,7 +350,7 @@ func (ts *Turns) ListTurns(ctx context.Context, tenantID, sessionID string, q po
 	if q.Order == ports.OrderDesc {
 		sortDir, op = -1, "$lt"
 	}
-	after, paged, err := ports.TurnCursors.After(q.Page.Cursor, sessionID)
+	after, paged, err := ports.TurnCursors.After(q.Page.Cursor, tenantID, sessionID)
 	if err != nil {
 		return ports.Page[domain.Turn]{}, err
 	}
@@ -376,7 +376,7 @@ func (ts *Turns) ListTurns(ctx context.Context, tenantID, sessionID string, q po
 	page := ports.Page[domain.Turn]{Items: make([]domain.Turn, 0, min(limit, len(docs)))}
 	if len(docs) > limit {
 		docs = docs[:limit]
-		page.NextCursor = ports.TurnCursors.Cursor(sessionID, docs[limit-1].TurnNumber)
+		page.NextCursor = ports.TurnCursors.Cursor(tenantID, sessionID, docs[limit-1].TurnNumber)
 	}
 	for i := range docs {
 		t, err := docs[i].turnOf(sess)

@@ -175,7 +175,7 @@ func (ps *Policies) insertVersion(ctx context.Context, tenantID, agentID string,
 // ListAgents implements ports.PolicyStore: agents by id at their newest
 // version, deleted ones left out.
 func (ps *Policies) ListAgents(ctx context.Context, tenantID string, page ports.PageRequest) (ports.Page[domain.Agent], error) {
-	after, err := ports.AgentCursors.After(page.Cursor)
+	after, err := ports.AgentCursors.After(page.Cursor, tenantID)
 	if err != nil {
 		return ports.Page[domain.Agent]{}, err
 	}

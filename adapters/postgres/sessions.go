@@ -60,14 +60,14 @@ func (ss *Sessions) GetSession(ctx context.Context, tenantID, sessionID string) 
 // ListSessions implements ports.SessionStore: newest first by creation
 // time, ties by id, from one index per filter.
 func (ss *Sessions) ListSessions(ctx context.Context, tenantID string, q ports.SessionQuery) (ports.Page[domain.Session], error) {
-	ns, id, hasCursor, err := ports.SessionAfter(q.Page.Cursor)
+	ns, id, hasCursor, err := ports.SessionAfter(q.Page.Cursor, tenantID)
 	if err != nil {
 		return ports.Page[domain.Session]{}, err
 	}
 	limit := ports.PageLimit(q.Page.Limit)
 	ctx, cancel := ss.db.op(ctx)
 	defer cancel()
-	page, err := readPage(ctx, ss.db, limit, sqlkit.SessionItem, sqlListSessions, tenantID, q.AgentID, string(q.Status), hasCursor, ns, id, limit+1)
+	page, err := readPage(ctx, ss.db, limit, sqlkit.SessionItem(tenantID), sqlListSessions, tenantID, q.AgentID, string(q.Status), hasCursor, ns, id, limit+1)
 	return page, fail(err, "list sessions")
 }
 

@@ -156,7 +156,7 @@ func (ts *Turns) GetTurn(ctx context.Context, tenantID, turnID string) (*domain.
 
 // ListTurns implements ports.TurnStore: the session checked, then one page.
 func (ts *Turns) ListTurns(ctx context.Context, tenantID, sessionID string, q ports.TurnQuery) (ports.Page[domain.Turn], error) {
-	after, desc, err := sqlkit.TurnPage(sessionID, q)
+	after, desc, err := sqlkit.TurnPage(tenantID, sessionID, q)
 	if err != nil {
 		return ports.Page[domain.Turn]{}, err
 	}
@@ -177,7 +177,7 @@ func (ts *Turns) ListTurns(ctx context.Context, tenantID, sessionID string, q po
 	if !exists {
 		return ports.Page[domain.Turn]{}, sqlkit.SessionNotFound(sessionID)
 	}
-	page, err := readPage(ctx, ts.db, limit, sqlkit.TurnItem(sessionID), sql, tenantID, sessionID, after, limit+1)
+	page, err := readPage(ctx, ts.db, limit, sqlkit.TurnItem(tenantID, sessionID), sql, tenantID, sessionID, after, limit+1)
 	return page, fail(err, "list turns")
 }
 

@@ -123,7 +123,7 @@ func (ps *Policies) insertVersion(ctx context.Context, tx *sql.Tx, tenantID, age
 
 // ListAgents implements ports.PolicyStore.
 func (ps *Policies) ListAgents(ctx context.Context, tenantID string, page ports.PageRequest) (ports.Page[domain.Agent], error) {
-	after, err := ports.AgentCursors.After(page.Cursor)
+	after, err := ports.AgentCursors.After(page.Cursor, tenantID)
 	if err != nil {
 		return ports.Page[domain.Agent]{}, err
 	}

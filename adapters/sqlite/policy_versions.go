@@ -36,7 +36,7 @@ func (ps *Policies) alive(ctx context.Context, q interface {
 
 // ListPolicyVersions implements ports.PolicyHistory.
 func (ps *Policies) ListPolicyVersions(ctx context.Context, tenantID, agentID string, page ports.PageRequest) (ports.Page[domain.Agent], error) {
-	before, paged, err := ports.VersionCursors.After(page.Cursor, agentID)
+	before, paged, err := ports.VersionCursors.After(page.Cursor, tenantID, agentID)
 	if err != nil {
 		return ports.Page[domain.Agent]{}, err
 	}

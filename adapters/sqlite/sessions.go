@@ -49,7 +49,7 @@ func (ss *Sessions) GetSession(ctx context.Context, tenantID, sessionID string) 
 
 // ListSessions implements ports.SessionStore: newest first, ties by id.
 func (ss *Sessions) ListSessions(ctx context.Context, tenantID string, q ports.SessionQuery) (ports.Page[domain.Session], error) {
-	ns, id, hasCursor, err := ports.SessionAfter(q.Page.Cursor)
+	ns, id, hasCursor, err := ports.SessionAfter(q.Page.Cursor, tenantID)
 	if err != nil {
 		return ports.Page[domain.Session]{}, err
 	}
@@ -61,7 +61,7 @@ func (ss *Sessions) ListSessions(ctx context.Context, tenantID string, q ports.S
 		return ports.Page[domain.Session]{}, fail(err, "list sessions")
 	}
 	defer rows.Close()
-	page, err := sqlkit.ReadPage(rows, limit, sqlkit.SessionItem)
+	page, err := sqlkit.ReadPage(rows, limit, sqlkit.SessionItem(tenantID))
 	return page, fail(err, "list sessions")
 }
 

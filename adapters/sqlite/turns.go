@@ -132,7 +132,7 @@ func (ts *Turns) GetTurn(ctx context.Context, tenantID, turnID string) (*domain.
 
 // ListTurns implements ports.TurnStore.
 func (ts *Turns) ListTurns(ctx context.Context, tenantID, sessionID string, q ports.TurnQuery) (ports.Page[domain.Turn], error) {
-	after, desc, err := sqlkit.TurnPage(sessionID, q)
+	after, desc, err := sqlkit.TurnPage(tenantID, sessionID, q)
 	if err != nil {
 		return ports.Page[domain.Turn]{}, err
 	}
@@ -155,7 +155,7 @@ func (ts *Turns) ListTurns(ctx context.Context, tenantID, sessionID string, q po
 		return ports.Page[domain.Turn]{}, fail(err, "list turns")
 	}
 	defer rows.Close()
-	page, err := sqlkit.ReadPage(rows, limit, sqlkit.TurnItem(sessionID))
+	page, err := sqlkit.ReadPage(rows, limit, sqlkit.TurnItem(tenantID, sessionID))
 	return page, fail(err, "list turns")
 }
 

@@ -75,7 +75,7 @@ func AgentItem(tenantID string) func(Row) (domain.Agent, string, error) {
 			return domain.Agent{}, "", err
 		}
 		a, err := DecodeAgent(tenantID, col)
-		return a, ports.AgentCursors.Cursor(id), err
+		return a, ports.AgentCursors.Cursor(tenantID, id), err
 	}
 }
 
@@ -88,6 +88,6 @@ func VersionItem(tenantID, agentID string) func(Row) (domain.Agent, string, erro
 			return domain.Agent{}, "", err
 		}
 		a, err := DecodeAgent(tenantID, col)
-		return a, ports.VersionCursors.Cursor(agentID, a.Version), err
+		return a, ports.VersionCursors.Cursor(tenantID, agentID, a.Version), err
 	}
 }

@@ -83,11 +83,11 @@ func ScanTurn(row Row) (domain.Turn, error) {
 	return DecodeTurn([]byte(record), []byte(after), stored)
 }
 
-// TurnPage is where a page of the session's turns starts: after turn
-// after in the order asked, turns ascending unless desc. A first page of a
-// descending listing starts above every turn.
-func TurnPage(sessionID string, q ports.TurnQuery) (after int, desc bool, err error) {
-	n, hasCursor, err := ports.TurnCursors.After(q.Page.Cursor, sessionID)
+// TurnPage is where a page of the tenant's session's turns starts: after
+// turn after in the order asked, turns ascending unless desc. A first page
+// of a descending listing starts above every turn.
+func TurnPage(tenantID, sessionID string, q ports.TurnQuery) (after int, desc bool, err error) {
+	n, hasCursor, err := ports.TurnCursors.After(q.Page.Cursor, tenantID, sessionID)
 	if err != nil {
 		return 0, false, err
 	}
@@ -98,28 +98,30 @@ func TurnPage(sessionID string, q ports.TurnQuery) (after int, desc bool, err er
 	return int(n), desc, nil
 }
 
-// TurnItem reads the session's turns of a listing with the cursor after
-// each.
-func TurnItem(sessionID string) func(Row) (domain.Turn, string, error) {
+// TurnItem reads the tenant's session's turns of a listing with the
+// cursor after each.
+func TurnItem(tenantID, sessionID string) func(Row) (domain.Turn, string, error) {
 	return func(row Row) (domain.Turn, string, error) {
 		t, err := ScanTurn(row)
-		return t, ports.TurnCursors.Cursor(sessionID, int64(t.TurnNumber)), err
+		return t, ports.TurnCursors.Cursor(tenantID, sessionID, int64(t.TurnNumber)), err
 	}
 }
 
-// SessionItem reads a session of a listing (SessionColumns, then
-// created_ns) and the cursor after it.
-func SessionItem(row Row) (domain.Session, string, error) {
-	var created int64
-	r, err := ScanSession(row, &created)
-	if err != nil {
-		return domain.Session{}, "", err
+// SessionItem reads the tenant's sessions of a listing (SessionColumns,
+// then created_ns) with the cursor after each.
+func SessionItem(tenantID string) func(Row) (domain.Session, string, error) {
+	return func(row Row) (domain.Session, string, error) {
+		var created int64
+		r, err := ScanSession(row, &created)
+		if err != nil {
+			return domain.Session{}, "", err
+		}
+		s, err := r.Session()
+		if err != nil {
+			return domain.Session{}, "", err
+		}
+		return *s, ports.SessionCursor(tenantID, created, r.ID), nil
 	}
-	s, err := r.Session()
-	if err != nil {
-		return domain.Session{}, "", err
-	}
-	return *s, ports.SessionCursor(created, r.ID), nil
 }
 
 // Committed puts on s, the session after a committed turn, what the commit

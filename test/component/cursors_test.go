@@ -2,12 +2,17 @@ package component
 
 import (
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	httpapi "focal/adapters/http"
 	"focal/test/harness"
 )
 
@@ -114,25 +119,39 @@ func TestAParentsListingsReadOnlyItsOwnCursors(t *testing.T) {
 	for _, pair := range pairs {
 		for i, path := range pair {
 			other := pair[1-i]
-			whole := admin.must(http.StatusOK, http.MethodGet, withQuery(path, "limit=100"), nil)
-			var paged []any
-			cursor := ""
-			for range 100 {
-				page := admin.must(http.StatusOK, http.MethodGet, withQuery(path, "limit=1&cursor="+cursor), nil)
-				items, _ := page["items"].([]any)
-				paged = append(paged, items...)
-				if cursor, _ = page["next_cursor"].(string); cursor == "" {
-					break
-				}
-				res := admin.do(http.MethodGet, withQuery(other, "limit=1&cursor="+cursor), nil)
-				body := requireError(t, res, http.StatusBadRequest, "INVALID_REQUEST")
-				require.NotEmpty(t, body.Error.Details, "%s with a cursor of %s", other, path)
-				require.Equal(t, "cursor", body.Error.Details[0].Field, "%s with a cursor of %s", other, path)
-			}
-			require.GreaterOrEqual(t, len(paged), 2, "%s: two items at least", path)
-			require.Equal(t, whole["items"], paged, "%s: paged one at a time", path)
+			requireOwnCursorsOnly(t, listing{admin, path, path}, listing{admin, other, other})
 		}
 	}
+}
+
+// listing is a listing as one tenant's token reads it, named for messages.
+type listing struct {
+	api        policyAPI
+	path, name string
+}
+
+// requireOwnCursorsOnly pages through mine one item a page, two items at
+// least, and requires every next_cursor to be 400 INVALID_REQUEST on the
+// field cursor in theirs; the pages list what one page lists.
+func requireOwnCursorsOnly(t *testing.T, mine, theirs listing) {
+	t.Helper()
+	whole := mine.api.must(http.StatusOK, http.MethodGet, withQuery(mine.path, "limit=100"), nil)
+	var paged []any
+	cursor := ""
+	for range 100 {
+		page := mine.api.must(http.StatusOK, http.MethodGet, withQuery(mine.path, "limit=1&cursor="+cursor), nil)
+		items, _ := page["items"].([]any)
+		paged = append(paged, items...)
+		if cursor, _ = page["next_cursor"].(string); cursor == "" {
+			break
+		}
+		res := theirs.api.do(http.MethodGet, withQuery(theirs.path, "limit=1&cursor="+cursor), nil)
+		body := requireError(t, res, http.StatusBadRequest, "INVALID_REQUEST")
+		require.NotEmpty(t, body.Error.Details, "%s with a cursor of %s", theirs.name, mine.name)
+		require.Equal(t, "cursor", body.Error.Details[0].Field, "%s with a cursor of %s", theirs.name, mine.name)
+	}
+	require.GreaterOrEqual(t, len(paged), 2, "%s: two items at least", mine.name)
+	require.Equal(t, whole["items"], paged, "%s: paged one at a time", mine.name)
 }
 
 // withQuery adds query to path, which may have a query already.
@@ -141,4 +160,84 @@ func withQuery(path, query string) string {
 		return path + "&" + query
 	}
 	return path + "?" + query
+}
+
+// A listing is one of its own for each tenant: tenant B's request with a
+// next_cursor of tenant A's same listing (and A's with B's) is 400
+// INVALID_REQUEST on the field cursor, though B's listing has the key it
+// names (the same agent ids, the same versions and part ids of the same
+// agent id) and a page after it would be no error. B's listing of a
+// session's turns is of A's session, which B cannot see: the cursor is
+// refused before the session is looked for, as base64url garbage is. Each
+// tenant's own cursors page through all of its listing.
+func TestAnotherTenantsCursorsAreRefused(t *testing.T) {
+	app := harness.Start(t, nil)
+	tenants := [2]policyAPI{{t, app, harness.Token(t, harness.DemoTenant, "admin")},
+		{t, app, harness.Token(t, uuid.NewString(), "admin")}}
+	demo := "/v1/agents/" + harness.DemoAgent
+	// Tenant B has the demo agent too, under the same id, with the same
+	// parts; each tenant adds a tool (a second version) and a second agent.
+	bundle := tenants[0].must(http.StatusOK, http.MethodGet, demo+"/bundle", nil)
+	agent, _ := bundle["agent"].(map[string]any)
+	require.NotNil(t, agent, "the bundle names its agent: %v", bundle)
+	delete(agent, "id")
+	tenants[1].must(http.StatusCreated, http.MethodPut, demo+"/bundle", bundle)
+	var sessions [2]string
+	for i, tenant := range tenants {
+		tenant.must(http.StatusCreated, http.MethodPost, demo+"/tools", map[string]any{"id": "crm", "url": "https://crm.example.com"})
+		tenant.must(http.StatusCreated, http.MethodPost, "/v1/agents", map[string]any{"name": "second"})
+		// Two sessions, the first of two turns.
+		_, first := chat(t, app, tenant.token, harness.ChatBody("first-user", "hello"))
+		sessions[i], _ = first["session_id"].(string)
+		require.NotEmpty(t, sessions[i], "%v", first)
+		again := harness.ChatBody("first-user", "what time do you close?")
+		again["session_id"] = sessions[i]
+		chat(t, app, tenant.token, again)
+		chat(t, app, tenant.token, harness.ChatBody("second-user", "hello"))
+	}
+
+	names := [2]string{"A", "B"}
+	for i, mine := range tenants {
+		theirs := tenants[1-i]
+		listings := []string{"/v1/sessions", "/v1/sessions/" + sessions[i] + "/turns", "/v1/sessions/" + sessions[i] + "/turns?order=desc",
+			"/v1/agents", demo + "/versions", demo + "/rules", demo + "/scenarios", demo + "/templates", demo + "/tools", demo + "/variables"}
+		for _, path := range listings {
+			requireOwnCursorsOnly(t, listing{mine, path, "tenant " + names[i] + "'s " + path},
+				listing{theirs, path, "tenant " + names[1-i] + "'s " + path})
+		}
+	}
+}
+
+// The document's example cursors are the demo tenant's, as cursors name
+// their tenant: every listing that takes a cursor reads its example back
+// for the demo tenant, with the document's example path (the example
+// session of the turns does not exist: 404, which comes only once the
+// cursor is read).
+func TestTheDocumentsExampleCursorsAreTheDemoTenants(t *testing.T) {
+	app := harness.Start(t, nil)
+	demo := harness.Token(t, harness.DemoTenant, "admin")
+	doc, err := openapi3.NewLoader().LoadFromData(httpapi.OpenAPIDocument())
+	require.NoError(t, err)
+	examples := 0
+	for docPath, item := range doc.Paths.Map() {
+		if item.Get == nil {
+			continue
+		}
+		path, cursor := docPath, ""
+		for _, p := range append(item.Parameters, item.Get.Parameters...) {
+			switch {
+			case p.Value.In == openapi3.ParameterInPath:
+				path = strings.ReplaceAll(path, "{"+p.Value.Name+"}", fmt.Sprint(p.Value.Example))
+			case p.Value.In == openapi3.ParameterInQuery && p.Value.Name == "cursor":
+				cursor, _ = p.Value.Example.(string)
+			}
+		}
+		if cursor == "" {
+			continue // a listing of one page, which issues no cursor
+		}
+		examples++
+		res := app.Do(t, harness.Request{Method: http.MethodGet, Path: path + "?cursor=" + cursor, Token: demo})
+		assert.NotEqual(t, http.StatusBadRequest, res.Status, "%s with its example cursor: %s", path, res.Body)
+	}
+	assert.GreaterOrEqual(t, examples, 9, "the sessions, turns, agents, versions and five kinds of parts have example cursors")
 }

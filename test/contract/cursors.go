@@ -14,24 +14,28 @@ import (
 )
 
 // Every listing reads only the cursors it issued: a base64url string that
-// decodes to garbage, another listing's next cursor, or an issued cursor
-// whose bytes were changed (a NUL, invalid UTF-8, a number no listing
-// reaches) is INVALID_REQUEST, never a page from somewhere else and never
-// an error of the backend that received it. Cursors this listing issued
-// still page through all of it.
+// decodes to garbage, another listing's next cursor, the next cursor of
+// the same listing of another parent or another tenant, or an issued
+// cursor whose bytes were changed (a NUL, invalid UTF-8, a number no
+// listing reaches) is INVALID_REQUEST, never a page from somewhere else
+// and never an error of the backend that received it. Cursors this
+// listing issued still page through all of it.
 var cursorCases = []testCase{
 	{"IssuedCursorsPage", testIssuedCursorsPage},
 	{"ForeignAndMalformedCursorsAreInvalid", testForeignCursors},
 	{"AnotherParentsCursorsAreInvalid", testAnotherParentsCursors},
+	{"AnotherTenantsCursorsAreInvalid", testAnotherTenantsCursors},
 }
+
+// pages reads a listing's page after cursor, limit items long, as the keys
+// of its items.
+type pages func(cursor string, limit int) (keys []string, next string, err error)
 
 // cursorListing is one listing of the stores under test, read a page at a
 // time.
 type cursorListing struct {
 	name string
-	// list reads the page after cursor, limit items long, as the keys of
-	// its items.
-	list func(cursor string, limit int) (keys []string, next string, err error)
+	list pages
 	// global lists every tenant's records: a shared store adds others'.
 	global bool
 	// numbered pages by a number: a turn's (up to 2^31-1, PostgreSQL's
@@ -51,28 +55,13 @@ func (f *fixture) cursorListings() []cursorListing {
 	f.newSession(tenant, agent)
 	f.turns(tenant, s.ID, 3)
 
-	out := []cursorListing{
-		{name: "agents", list: func(c string, limit int) ([]string, string, error) {
-			p, err := f.Policies.ListAgents(f.ctx, tenant, ports.PageRequest{Limit: limit, Cursor: c})
-			return keysOf(p, func(a domain.Agent) string { return a.ID }), p.NextCursor, err
-		}},
-		{name: "sessions", list: func(c string, limit int) ([]string, string, error) {
-			p, err := f.Sessions.ListSessions(f.ctx, tenant, ports.SessionQuery{Page: ports.PageRequest{Limit: limit, Cursor: c}})
-			return keysOf(p, func(s domain.Session) string { return s.ID }), p.NextCursor, err
-		}},
-	}
-	for _, order := range []ports.TurnOrder{ports.OrderAsc, ports.OrderDesc} {
-		out = append(out, cursorListing{name: "turns " + string(order), numbered: true, turns: true, list: func(c string, limit int) ([]string, string, error) {
-			p, err := f.Turns.ListTurns(f.ctx, tenant, s.ID, ports.TurnQuery{Order: order, Page: ports.PageRequest{Limit: limit, Cursor: c}})
-			return keysOf(p, func(t domain.Turn) string { return fmt.Sprint(t.TurnNumber) }), p.NextCursor, err
-		}})
+	out := []cursorListing{{name: "agents", list: f.agentPages(tenant)}, {name: "sessions", list: f.sessionPages(tenant)}}
+	for _, order := range turnOrders {
+		out = append(out, cursorListing{name: "turns " + string(order), numbered: true, turns: true, list: f.turnPages(tenant, s.ID, order)})
 	}
 	if f.PolicyHistory != nil {
 		require.NoError(f.t, f.Policies.SavePolicy(f.ctx, tenant, samplePolicy(agent, 3, "third")))
-		out = append(out, cursorListing{name: "policy versions", numbered: true, list: func(c string, limit int) ([]string, string, error) {
-			p, err := f.PolicyHistory.ListPolicyVersions(f.ctx, tenant, agent, ports.PageRequest{Limit: limit, Cursor: c})
-			return keysOf(p, func(a domain.Agent) string { return fmt.Sprint(a.Version) }), p.NextCursor, err
-		}})
+		out = append(out, cursorListing{name: "policy versions", numbered: true, list: f.versionPages(tenant, agent)})
 	}
 	if f.TenantKeys != nil {
 		for _, provider := range []string{"anthropic", "openai"} {
@@ -93,6 +82,41 @@ func (f *fixture) cursorListings() []cursorListing {
 		}})
 	}
 	return out
+}
+
+// turnOrders are the orders a session's turns are listed in.
+var turnOrders = []ports.TurnOrder{ports.OrderAsc, ports.OrderDesc}
+
+// agentPages lists tenant's agents by id.
+func (f *fixture) agentPages(tenant string) pages {
+	return func(c string, limit int) ([]string, string, error) {
+		p, err := f.Policies.ListAgents(f.ctx, tenant, ports.PageRequest{Limit: limit, Cursor: c})
+		return keysOf(p, func(a domain.Agent) string { return a.ID }), p.NextCursor, err
+	}
+}
+
+// sessionPages lists tenant's sessions by id.
+func (f *fixture) sessionPages(tenant string) pages {
+	return func(c string, limit int) ([]string, string, error) {
+		p, err := f.Sessions.ListSessions(f.ctx, tenant, ports.SessionQuery{Page: ports.PageRequest{Limit: limit, Cursor: c}})
+		return keysOf(p, func(s domain.Session) string { return s.ID }), p.NextCursor, err
+	}
+}
+
+// turnPages lists the turns of tenant's session in order by number.
+func (f *fixture) turnPages(tenant, session string, order ports.TurnOrder) pages {
+	return func(c string, limit int) ([]string, string, error) {
+		p, err := f.Turns.ListTurns(f.ctx, tenant, session, ports.TurnQuery{Order: order, Page: ports.PageRequest{Limit: limit, Cursor: c}})
+		return keysOf(p, func(t domain.Turn) string { return fmt.Sprint(t.TurnNumber) }), p.NextCursor, err
+	}
+}
+
+// versionPages lists the versions of tenant's agent by number.
+func (f *fixture) versionPages(tenant, agent string) pages {
+	return func(c string, limit int) ([]string, string, error) {
+		p, err := f.PolicyHistory.ListPolicyVersions(f.ctx, tenant, agent, ports.PageRequest{Limit: limit, Cursor: c})
+		return keysOf(p, func(a domain.Agent) string { return fmt.Sprint(a.Version) }), p.NextCursor, err
+	}
 }
 
 func keysOf[T any](p ports.Page[T], key func(T) string) []string {
@@ -181,9 +205,9 @@ type parentListing struct {
 	// noun is what a parent is: "session", "agent".
 	noun    string
 	parents [2]string
-	// list reads the page of parent's items after cursor, limit items
-	// long, each named by its number and its parent's place in parents.
-	list func(parent, cursor string, limit int) (items []string, next string, err error)
+	// list reads parent's items, each named by its number and its
+	// parent's place in parents.
+	list func(parent string) pages
 }
 
 // parentListings fills a fresh tenant with two agents of three versions,
@@ -201,22 +225,26 @@ func (f *fixture) parentListings() []parentListing {
 		f.turns(tenant, s, 3)
 	}
 	var out []parentListing
-	for _, order := range []ports.TurnOrder{ports.OrderAsc, ports.OrderDesc} {
+	for _, order := range turnOrders {
 		out = append(out, parentListing{name: "turns " + string(order), noun: "session", parents: sessions,
-			list: func(s, c string, limit int) ([]string, string, error) {
-				p, err := f.Turns.ListTurns(f.ctx, tenant, s, ports.TurnQuery{Order: order, Page: ports.PageRequest{Limit: limit, Cursor: c}})
-				return keysOf(p, func(t domain.Turn) string {
-					return fmt.Sprintf("turn %d of %s", t.TurnNumber, placeIn(sessions, "session", t.SessionID))
-				}), p.NextCursor, err
+			list: func(s string) pages {
+				return func(c string, limit int) ([]string, string, error) {
+					p, err := f.Turns.ListTurns(f.ctx, tenant, s, ports.TurnQuery{Order: order, Page: ports.PageRequest{Limit: limit, Cursor: c}})
+					return keysOf(p, func(t domain.Turn) string {
+						return fmt.Sprintf("turn %d of %s", t.TurnNumber, placeIn(sessions, "session", t.SessionID))
+					}), p.NextCursor, err
+				}
 			}})
 	}
 	if f.PolicyHistory != nil {
 		out = append(out, parentListing{name: "policy versions", noun: "agent", parents: agents,
-			list: func(a, c string, limit int) ([]string, string, error) {
-				p, err := f.PolicyHistory.ListPolicyVersions(f.ctx, tenant, a, ports.PageRequest{Limit: limit, Cursor: c})
-				return keysOf(p, func(x domain.Agent) string {
-					return fmt.Sprintf("version %d of %s", x.Version, placeIn(agents, "agent", x.ID))
-				}), p.NextCursor, err
+			list: func(a string) pages {
+				return func(c string, limit int) ([]string, string, error) {
+					p, err := f.PolicyHistory.ListPolicyVersions(f.ctx, tenant, a, ports.PageRequest{Limit: limit, Cursor: c})
+					return keysOf(p, func(x domain.Agent) string {
+						return fmt.Sprintf("version %d of %s", x.Version, placeIn(agents, "agent", x.ID))
+					}), p.NextCursor, err
+				}
 			}})
 	}
 	return out
@@ -237,25 +265,95 @@ func testAnotherParentsCursors(t *testing.T, f *fixture) {
 		for i, parent := range l.parents {
 			other := l.parents[1-i]
 			mine, theirs := fmt.Sprintf("%s of %s %d", l.name, l.noun, i+1), fmt.Sprintf("%s of %s %d", l.name, l.noun, 2-i)
-			whole, more, err := l.list(parent, "", ports.MaxPageSize)
-			require.NoError(t, err, mine)
-			require.Empty(t, more, "%s: everything fits in one page", mine)
-			require.Len(t, whole, 3, mine)
-			var paged []string
-			cursor := ""
-			for range len(whole) + 1 {
-				items, next, err := l.list(parent, cursor, 1)
-				require.NoError(t, err, mine)
-				paged = append(paged, items...)
-				if cursor = next; cursor == "" {
-					break
-				}
-				items, _, err = l.list(other, cursor, 1)
-				assert.Truef(t, domain.IsCode(err, domain.CodeInvalidRequest),
-					"%s with a cursor of %s (%q): want INVALID_REQUEST, got %v, %v", theirs, mine, decodeOrRaw(cursor), items, err)
-			}
-			assert.Equal(t, whole, paged, "%s: paged one at a time", mine)
+			whole := requireOwnCursorsOnly(t, l.list(parent), l.list(other), mine, theirs)
+			assert.Len(t, whole, 3, mine)
 		}
+	}
+}
+
+// requireOwnCursorsOnly pages through mine one item a page and requires
+// every next cursor to be INVALID_REQUEST in theirs; it returns what one
+// page of mine lists, which paging must list too.
+func requireOwnCursorsOnly(t *testing.T, mine, theirs pages, mineName, theirsName string) []string {
+	t.Helper()
+	whole, more, err := mine("", ports.MaxPageSize)
+	require.NoError(t, err, mineName)
+	require.Empty(t, more, "%s: everything fits in one page", mineName)
+	var paged []string
+	cursor := ""
+	for range len(whole) + 1 {
+		keys, next, err := mine(cursor, 1)
+		require.NoError(t, err, mineName)
+		paged = append(paged, keys...)
+		if cursor = next; cursor == "" {
+			break
+		}
+		keys, _, err = theirs(cursor, 1)
+		assert.Truef(t, domain.IsCode(err, domain.CodeInvalidRequest),
+			"%s with a cursor of %s (%q): want INVALID_REQUEST, got %v, %v", theirsName, mineName, decodeOrRaw(cursor), keys, err)
+	}
+	assert.Equal(t, whole, paged, "%s: paged one at a time", mineName)
+	return whole
+}
+
+// tenantListing is a listing of one tenant's items, and the same listing
+// of another tenant whose items have the same keys: the same agent ids,
+// the same versions of the same agent id, sessions and turns made alike.
+// A session belongs to one tenant only, so the other tenant's listing of
+// a session's turns is of the first tenant's session.
+type tenantListing struct {
+	name string
+	// tenant is the place, 1 or 2, of the tenant whose listing is mine;
+	// theirs is the other's.
+	tenant       int
+	mine, theirs pages
+}
+
+// tenantListings fills two fresh tenants alike, each with the same two
+// agent ids (one of three versions) and two sessions, one of three
+// turns, and returns each tenant's listings paired with the other's.
+func (f *fixture) tenantListings() []tenantListing {
+	f.t.Helper()
+	tenants, agents := [2]string{newID(), newID()}, [2]string{newID(), newID()}
+	var sessions [2]string
+	for i, tenant := range tenants {
+		for v := int64(1); v <= 3; v++ {
+			require.NoError(f.t, f.Policies.SavePolicy(f.ctx, tenant, samplePolicy(agents[0], v, fmt.Sprint("version ", v))))
+		}
+		require.NoError(f.t, f.Policies.SavePolicy(f.ctx, tenant, samplePolicy(agents[1], 1, "another")))
+		sessions[i] = f.newSession(tenant, agents[0]).ID
+		f.newSession(tenant, agents[0])
+		f.turns(tenant, sessions[i], 3)
+	}
+	var out []tenantListing
+	for i, mine := range tenants {
+		theirs := tenants[1-i]
+		pair := func(name string, list func(tenant string) pages) tenantListing {
+			return tenantListing{name: name, tenant: i + 1, mine: list(mine), theirs: list(theirs)}
+		}
+		out = append(out, pair("agents", f.agentPages), pair("sessions", f.sessionPages))
+		for _, order := range turnOrders {
+			out = append(out, pair("turns "+string(order), func(tenant string) pages { return f.turnPages(tenant, sessions[i], order) }))
+		}
+		if f.PolicyHistory != nil {
+			out = append(out, pair("policy versions", func(tenant string) pages { return f.versionPages(tenant, agents[0]) }))
+		}
+	}
+	return out
+}
+
+// A listing of one tenant's items reads only the cursors it issued to
+// that tenant: every next cursor of one tenant's agents, sessions, turns
+// of a session and versions of an agent is INVALID_REQUEST in the same
+// listing of another tenant, though it names a key (an agent id, a
+// version of the same agent id) that the other's items have too, and
+// where a page starting after it would be no error; each tenant's own
+// cursors page through exactly its items.
+func testAnotherTenantsCursors(t *testing.T, f *fixture) {
+	for _, l := range f.tenantListings() {
+		mine, theirs := fmt.Sprintf("%s of tenant %d", l.name, l.tenant), fmt.Sprintf("%s of tenant %d", l.name, 3-l.tenant)
+		whole := requireOwnCursorsOnly(t, l.mine, l.theirs, mine, theirs)
+		assert.GreaterOrEqual(t, len(whole), 2, mine)
 	}
 }
 

@@ -115,7 +115,7 @@ func testRetentionKeepsNewestTurns(t *testing.T, f *fixture, _ func(time.Time), 
 		q.Page.Cursor = page.NextCursor
 	}
 	require.Equal(t, [][]int{{total, total - 1, total - 2}, {total - 3}}, pages, "newest first, in pages of 3")
-	fromDropped, err := f.Turns.ListTurns(f.ctx, tenant, s.ID, ports.TurnQuery{Page: ports.PageRequest{Cursor: ports.TurnCursors.Cursor(s.ID, 1)}})
+	fromDropped, err := f.Turns.ListTurns(f.ctx, tenant, s.ID, ports.TurnQuery{Page: ports.PageRequest{Cursor: ports.TurnCursors.Cursor(tenant, s.ID, 1)}})
 	require.NoError(t, err)
 	require.Equal(t, want, turnNumbers(fromDropped.Items), "ascending from a dropped number resumes at the oldest kept")
 

@@ -183,7 +183,7 @@ func testListAllTenantKeys(t *testing.T, f *fixture) {
 		assert.True(t, seen[id], "%s is listed", id)
 	}
 	// A cursor no key listing issued is the caller's error in every store.
-	for _, bad := range []string{"%%%", ports.TenantCursors.Cursor("no-provider"), ports.SessionCursor(17, "a-session")} {
+	for _, bad := range []string{"%%%", ports.TenantCursors.Cursor("no-provider"), ports.SessionCursor("a-tenant", 17, "a-session")} {
 		_, err := f.TenantKeys.ListAllTenantModelKeys(f.ctx, ports.PageRequest{Cursor: bad})
 		requireCode(t, err, domain.CodeInvalidRequest, "cursor "+bad)
 	}
