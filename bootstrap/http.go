@@ -132,7 +132,13 @@ const afterHandlers = time.Second
 
 // newServer depends on StartupBundle so that the data is loaded before the
 // listener opens (fx runs start hooks in dependency order).
-func newServer(lc fx.Lifecycle, cfg Config, handler http.Handler, log *zap.Logger, releases *application.Releases, _ *StartupBundle) *Server {
+//
+// A listener that fails under the server (an accept error net/http does
+// not retry) stops the process with exit code 1: it would otherwise live
+// on serving nothing, noticed only by a health check from outside, if
+// any; stopped, it drains what still runs and its supervisor (systemd,
+// Kubernetes) starts another.
+func newServer(lc fx.Lifecycle, shutdowner fx.Shutdowner, cfg Config, handler http.Handler, log *zap.Logger, releases *application.Releases, _ *StartupBundle) *Server {
 	base, stop := context.WithCancelCause(context.Background())
 	s := &Server{stopRequests: stop}
 	s.srv = httpapi.NewServer(cfg.HTTP, s.running.track(handler), log)
@@ -151,7 +157,10 @@ func newServer(lc fx.Lifecycle, cfg Config, handler http.Handler, log *zap.Logge
 			ln = s.ln
 			go func() {
 				if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-					log.Error("http server stopped", zap.Error(err))
+					log.Error("http server stopped; stopping the process", zap.Error(err))
+					if err := shutdowner.Shutdown(fx.ExitCode(1)); err != nil {
+						log.Error("stopping the process", zap.Error(err))
+					}
 				}
 			}()
 			go func() { defer close(retried); releases.Run(retrying) }()

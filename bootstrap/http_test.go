@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/fx"
 	"go.uber.org/zap"
 
 	httpapi "focal/adapters/http"
@@ -154,4 +155,29 @@ func BenchmarkRunningRequestsParallel(b *testing.B) {
 			h.ServeHTTP(nil, nil)
 		}
 	})
+}
+
+// A server whose listener fails under it (an accept error net/http does
+// not retry; here the listener closed by someone else) stops the process
+// with exit code 1, rather than leave it running with nothing listening.
+func TestAServerWhoseListenerFailsStopsTheProcess(t *testing.T) {
+	cfg, err := LoadConfigEnv("", map[string]string{"FOCAL_HTTP_ADDR": "127.0.0.1:0", "FOCAL_STORE": "memory",
+		"FOCAL_JWT_SECRET": "listener-test-secret-listener-test-secret"})
+	require.NoError(t, err)
+	var srv *Server
+	app := fx.New(Options(cfg, zap.NewNop(), fx.Populate(&srv)), fx.NopLogger)
+	require.NoError(t, app.Err())
+	stopped := app.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, app.Start(ctx))
+	t.Cleanup(func() { _ = app.Stop(context.Background()) })
+
+	require.NoError(t, srv.ln.Close())
+	select {
+	case sig := <-stopped:
+		assert.Equal(t, 1, sig.ExitCode)
+	case <-ctx.Done():
+		t.Fatal("the process runs on with no listener")
+	}
 }
