@@ -18,20 +18,46 @@ func hostText(pairs []pairRow, runs int) string {
 	if s.probed == 0 {
 		return ""
 	}
-	text := fmt.Sprintf(" Around each of the %d one-client runs, Focal's and bare gin's, a host-stall probe ran (`load probe`, started under `chrt -f 1`): one thread pinned to each CPU sleeps a fixed time over and over and notes each wake-up later than a floor. At real-time priority no ordinary process, Focal and wrk included, can keep it waiting, only the host (a virtual CPU it does not run) or the kernel can; a stretch when every CPU's sleeper was late at once is a stall of the whole machine, which every request in flight waits out, while one CPU late alone may have held up nothing of the run and counts for nothing. wrk counts a stalled request's wait for the requests it held up, at the run's mean interval, so stalls S_k alone put the q-quantile of a run of length D at the x where Σ max(0, S_k − x) = (1 − q)·D: a Focal run where that x is beyond a latency target's limit measured the host, and is thrown out for that target alone (its figure still shown, marked `(host: x)`); a configuration's runs went on until each of its targets had %d valid or %d pairs had been tried.",
-		s.probed, runs, 2*runs)
-	if h := s.sample; h != nil {
-		text += fmt.Sprintf(" Here the probe slept %g ms at a time on each of %d CPUs, noting wake-ups more than %g ms late, under %s (read back on its threads) in %d of the %d runs. The longest stall of the whole machine within a run was %.1f ms (%s), the longest of one CPU alone %.1f ms, and the host alone set a run's p99 at %.3f ms at most; Focal runs thrown out: %s.",
-			float64(h.IntervalUS)/1000, len(h.CPUs), float64(h.FloorUS)/1000, strings.Join(s.policies, ", "), s.usable, s.probed,
-			s.longest, s.longestRun, s.longestCPU, s.worstP99, thrownOutText(pairs))
+	text := fmt.Sprintf(" Around each of the %d one-client runs, Focal's and bare gin's, %s wrk counts a stalled request's wait for the requests it held up, at the run's mean interval, so stalls S_k alone put the q-quantile of a run of length D at the x where Σ max(0, S_k − x) = (1 − q)·D: a Focal run where that x is beyond a latency target's limit measured the host, and is thrown out for that target alone (its figure still shown, marked `(host: x)`); a configuration's runs went on until each of its targets had %d valid or %d pairs had been tried.",
+		s.probed, probeWhat("request", "Focal and wrk"), runs, 2*runs)
+	text += s.found(fmt.Sprintf(", and the host alone set a run's p99 at %.3f ms at most; Focal runs thrown out: %s", s.worstP99, thrownOutText(pairs)))
+	return text + s.costText("Focal's and bare gin's runs alike") + s.unusableText()
+}
+
+// probeWhat is what the probe is and which of its records count, said of
+// what a run waits on (unit: a request, a token) and of the processes
+// beside it (others).
+func probeWhat(unit, others string) string {
+	return fmt.Sprintf("a host-stall probe ran (`load probe`, started under `chrt -f 1`): one thread pinned to each CPU sleeps a fixed time over and over and notes each wake-up later than a floor. At real-time priority no ordinary process, %s included, can keep it waiting, only the host (a virtual CPU it does not run) or the kernel can; a stretch when every CPU's sleeper was late at once is a stall of the whole machine, which every %s in flight waits out, while one CPU late alone may have held up nothing of the run and counts for nothing.", others, unit)
+}
+
+// found says what the usable probes found, extra completing its last
+// sentence; "" when none was usable.
+func (s probeSummary) found(extra string) string {
+	h := s.sample
+	if h == nil {
+		return ""
 	}
-	if len(s.shares) > 0 {
-		text += fmt.Sprintf(" The probe itself used %.1f%% of one CPU while it watched a run (median over the runs, from its CPU time in `/proc`), taken from Focal's and bare gin's runs alike.", 100*median(s.shares))
+	return fmt.Sprintf(" Here the probe slept %g ms at a time on each of %d CPUs, noting wake-ups more than %g ms late, under %s (read back on its threads) in %d of the %d runs. The longest stall of the whole machine within a run was %.1f ms (%s), the longest of one CPU alone %.1f ms%s.",
+		float64(h.IntervalUS)/1000, len(h.CPUs), float64(h.FloorUS)/1000, strings.Join(s.policies, ", "), s.usable, s.probed,
+		s.longest, s.longestRun, s.longestCPU, extra)
+}
+
+// costText says what the probe itself took from the runs it watched,
+// whose: whose runs it took it from.
+func (s probeSummary) costText(whose string) string {
+	if len(s.shares) == 0 {
+		return ""
 	}
-	if len(s.unusable) > 0 {
-		text += fmt.Sprintf(" In %d of the %d runs the probe could not say, and threw nothing out: %s.", s.probed-s.usable, s.probed, strings.Join(s.unusable, "; "))
+	return fmt.Sprintf(" The probe itself used %.1f%% of one CPU while it watched a run (median over the runs, from its CPU time in `/proc`), taken from %s.", 100*median(s.shares), whose)
+}
+
+// unusableText says in how many runs the probe could not say, and why.
+func (s probeSummary) unusableText() string {
+	if len(s.unusable) == 0 {
+		return ""
 	}
-	return text
+	return fmt.Sprintf(" In %d of the %d runs the probe could not say, and threw nothing out: %s.", s.probed-s.usable, s.probed, strings.Join(s.unusable, "; "))
 }
 
 // probeSummary is what the probes around a report's runs found, all runs
@@ -44,7 +70,7 @@ type probeSummary struct {
 	shares         []float64
 	// longest is the longest stall of the whole machine in a run, ms, in
 	// longestRun; longestCPU the longest of one CPU alone; worstP99 the
-	// highest p99 the host alone set in a run.
+	// highest p99 the host alone set in a one-client run.
 	longest, longestCPU, worstP99 float64
 	longestRun                    string
 }
@@ -54,18 +80,27 @@ func summariseProbes(pairs []pairRow) probeSummary {
 	s := probeSummary{longestRun: "none"}
 	for _, p := range pairs {
 		for i := range p.focal {
-			s.add(p.focal[i], fmt.Sprintf("Focal run %d, %s", i+1, p.config.label()))
-			s.add(p.gin[i], fmt.Sprintf("bare gin run %d, %s", i+1, p.config.label()))
+			s.addRun(p.focal[i], fmt.Sprintf("Focal run %d, %s", i+1, p.config.label()))
+			s.addRun(p.gin[i], fmt.Sprintf("bare gin run %d, %s", i+1, p.config.label()))
 		}
 	}
 	return s
 }
 
-// add takes in the probe beside run r, named name.
-func (s *probeSummary) add(r loadRun, name string) {
-	h := r.Host
+// addRun takes in the probe beside one-client run r, named name, and the
+// p99 its stalls alone set.
+func (s *probeSummary) addRun(r loadRun, name string) {
+	if s.add(r.Host, name) {
+		q, _ := hostQ(r, 0.99)
+		s.worstP99 = max(s.worstP99, q)
+	}
+}
+
+// add takes in h, the probe beside the run named name, and says whether
+// it could say anything.
+func (s *probeSummary) add(h *hostStalls, name string) bool {
 	if h == nil {
-		return
+		return false
 	}
 	s.probed++
 	if h.cpuShare > 0 {
@@ -73,7 +108,7 @@ func (s *probeSummary) add(r loadRun, name string) {
 	}
 	if why := h.unusable(); why != "" {
 		s.unusable = appendNew(s.unusable, why)
-		return
+		return false
 	}
 	s.usable++
 	s.sample, s.policies = h, appendNew(s.policies, h.Policy)
@@ -81,8 +116,7 @@ func (s *probeSummary) add(r loadRun, name string) {
 		s.longest, s.longestRun = longest, name
 	}
 	s.longestCPU = max(s.longestCPU, h.worstCPU())
-	q, _ := hostQ(r, 0.99)
-	s.worstP99 = max(s.worstP99, q)
+	return true
 }
 
 // appendNew appends x to xs unless it is there already.
@@ -136,19 +170,29 @@ func (r *report) writeHost(b *strings.Builder) {
 	}
 }
 
-// hostCells are the probe's cells of a run's line.
+// hostCells are the probe's cells of a one-client run's line: what it saw
+// (probeCells), then the p50 / p99 the host alone set.
 func hostCells(r loadRun) string {
-	late := 0
-	for _, c := range r.Host.cpus() {
-		late += len(c.Late)
-	}
-	if why := r.Host.unusable(); why != "" {
-		return fmt.Sprintf("%d (%d): %s | — | —", r.Host.wakes(), late, why)
+	if r.Host.unusable() != "" {
+		return probeCells(r.Host) + " | —"
 	}
 	q50, _ := hostQ(r, 0.5)
 	q99, _ := hostQ(r, 0.99)
-	return fmt.Sprintf("%d (%d) | %.1f / %.1f | %.3f / %.3f", r.Host.wakes(), late, r.Host.worstCPU(),
-		r.Host.longest(), q50, q99)
+	return fmt.Sprintf("%s | %.3f / %.3f", probeCells(r.Host), q50, q99)
+}
+
+// probeCells are two cells of what probe h saw around a run: its
+// wake-ups (those late), and the longest lateness of one CPU alone and
+// of the whole machine; why it cannot say in their place when it cannot.
+func probeCells(h *hostStalls) string {
+	late := 0
+	for _, c := range h.cpus() {
+		late += len(c.Late)
+	}
+	if why := h.unusable(); why != "" {
+		return fmt.Sprintf("%d (%d): %s | —", h.wakes(), late, why)
+	}
+	return fmt.Sprintf("%d (%d) | %.1f / %.1f", h.wakes(), late, h.worstCPU(), h.longest())
 }
 
 // thrownFor names the targets pair i's Focal run was thrown out for.

@@ -134,15 +134,27 @@ func runWindow(ready, end int64, duration time.Duration) (from, to int64) {
 // probedRun runs run with a probe around it and gives the run the
 // probe's result.
 func (b *bench) probedRun(run func() (loadRun, error)) (loadRun, error) {
+	var r loadRun
+	var err error
+	host := b.probed(func() (int64, time.Duration) {
+		r, err = run()
+		return r.ended, time.Duration(r.DurationUS) * time.Microsecond
+	})
+	r.Host = host
+	return r, err
+}
+
+// probed runs run with a probe around it and returns what the probe saw
+// in the run's window, which run gives as its end (CLOCK_MONOTONIC ns)
+// and duration (see runWindow). Without a probe run still runs, and the
+// result says why it ran alone.
+func (b *bench) probed(run func() (end int64, duration time.Duration)) *hostStalls {
 	p, err := startHostProbe([]string{filepath.Join(b.bin, "load"), "probe"})
 	if err != nil {
-		r, runErr := run()
-		r.Host = &hostStalls{failed: "no probe: " + err.Error()}
-		return r, runErr
+		run()
+		return &hostStalls{failed: "no probe: " + err.Error()}
 	}
-	r, err := run()
-	r.Host = p.finish(r.ended, time.Duration(r.DurationUS)*time.Microsecond)
-	return r, err
+	return p.finish(run())
 }
 
 // span is a stretch of CLOCK_MONOTONIC, ns.
@@ -184,6 +196,17 @@ func intersect(a, b []span) []span {
 // the run (its request may have been on another CPU), so it counts for
 // nothing here: counting it could throw out a run Focal made slow.
 func (h *hostStalls) machineStalls() []float64 {
+	spans := h.machineSpans()
+	out := make([]float64, len(spans))
+	for i, s := range spans {
+		out[i] = float64(s.to-s.from) / 1e6
+	}
+	return out
+}
+
+// machineSpans are the stretches of the run when every CPU's sleeper was
+// late at once (see machineStalls), in order and apart.
+func (h *hostStalls) machineSpans() []span {
 	if h == nil || len(h.CPUs) == 0 {
 		return nil
 	}
@@ -191,11 +214,7 @@ func (h *hostStalls) machineStalls() []float64 {
 	for _, c := range h.CPUs[1:] {
 		spans = intersect(spans, c.lateSpans(h.from, h.to))
 	}
-	out := make([]float64, len(spans))
-	for i, s := range spans {
-		out[i] = float64(s.to-s.from) / 1e6
-	}
-	return out
+	return spans
 }
 
 // longest is the run's longest stall of the whole machine, ms, 0 for none.
