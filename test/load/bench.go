@@ -171,6 +171,13 @@ func freePort() string {
 
 // start runs a process and waits until addr accepts connections.
 func (b *bench) start(addr string, env []string, name string, args ...string) (*exec.Cmd, error) {
+	// freePort's port is free only when it answers: another process (a
+	// test suite on the same machine) may take it before this one binds,
+	// and the wait below would then take that process for this one.
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("another process took %s before %s started", addr, filepath.Base(name))
+	}
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), env...)
 	logf, err := os.Create(filepath.Join(b.work, filepath.Base(name)+"-"+strings.ReplaceAll(addr, ":", "_")+".log"))
