@@ -150,7 +150,8 @@ func runReport(args []string) error {
 	_ = fs.Parse(args)
 	runs := map[string]*evaluation.Result{}
 	for _, name := range []string{evaluation.RunBanking77Few, evaluation.RunBanking77Some, evaluation.RunBanking77All,
-		evaluation.RunBanking77OOS, evaluation.RunDemo, evaluation.RunScaleSmall, evaluation.RunScaleLarge} {
+		evaluation.RunBanking77OOS, evaluation.RunDemo, evaluation.RunScaleSmall, evaluation.RunScaleLarge,
+		evaluation.RunScaleSmallLong, evaluation.RunScaleLargeLong} {
 		raw, err := os.ReadFile(filepath.Join(*results, name+".json"))
 		if os.IsNotExist(err) {
 			continue // reported as not measured
