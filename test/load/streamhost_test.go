@@ -81,8 +81,6 @@ func TestATokenInFlightDuringAStallIsHeldUp(t *testing.T) {
 // readings of CLOCK_MONOTONIC taken around it.
 func TestTheTapsTimesArePutOnTheProbesClock(t *testing.T) {
 	c := newMonoClock()
-	require.Less(t, c.slack, int64(time.Millisecond), "the closest of %d pairs of readings", monoPairs)
-	time.Sleep(time.Millisecond) // a later moment, not an ordering
 	before := monotonicNS()
 	now := time.Now()
 	after := monotonicNS()
